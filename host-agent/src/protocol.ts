@@ -1,0 +1,289 @@
+/**
+ * The host agent's wire protocol: every request, reply and event that crosses
+ * between the control plane and an agent, as zod schemas. Types are inferred
+ * from the schemas; nothing here is written twice.
+ *
+ * Transport-neutral: the local link passes these objects in memory, the ssh
+ * link sends them as JSON lines (one message a line) over an exec channel.
+ */
+import { z } from "zod";
+
+/** Bumped on any incompatible change; `hello` lets each side refuse a mismatch. */
+export const PROTOCOL_VERSION = 1;
+
+/** Longest string any field accepts: bounds memory and log sizes per message. */
+const MAX_STRING = 4096;
+const boundedString = (max = MAX_STRING) => z.string().max(max, `must be at most ${max} characters`);
+
+export const serverIdSchema = z
+  .string()
+  .min(1, "must not be empty")
+  .max(64, "must be at most 64 characters")
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' or '-' (starting with a letter or digit)");
+
+export const portSchema = z
+  .number({ error: "must be a number" })
+  .int("must be an integer")
+  .min(1024, "must be between 1024 and 65535")
+  .max(65535, "must be between 1024 and 65535");
+
+/**
+ * Flags a spec may add beyond the typed fields. Anything else is refused:
+ * the agent never passes arbitrary strings through to llama-server.
+ * `value: "none"` flags take no argument.
+ */
+export const EXTRA_FLAGS = {
+  "--metrics": "none",
+  "--cont-batching": "none",
+  "--no-cont-batching": "none",
+  "--no-webui": "none",
+  "--jinja": "none",
+  "--embeddings": "none",
+  "--slots": "none",
+  "--seed": "integer",
+  "--temp": "number",
+  "--top-k": "integer",
+  "--top-p": "number",
+  "--n-predict": "integer",
+  "--rope-freq-base": "number",
+  "--rope-freq-scale": "number",
+  "--cache-type-k": "cache-type",
+  "--cache-type-v": "cache-type",
+  "--sleep-idle-seconds": "integer",
+  "--timeout": "integer",
+  "--threads-http": "integer",
+  "--chat-template": "word",
+} as const satisfies Record<string, "none" | "integer" | "number" | "cache-type" | "word">;
+export type ExtraFlagName = keyof typeof EXTRA_FLAGS;
+
+const extraFlagNames = Object.keys(EXTRA_FLAGS) as [ExtraFlagName, ...ExtraFlagName[]];
+
+export const extraFlagSchema = z
+  .object({
+    flag: z.enum(extraFlagNames, { error: (i) => `flag ${JSON.stringify(i.input)} is not allowed; allowed: ${extraFlagNames.join(", ")}` }),
+    value: boundedString(128).optional(),
+  })
+  .strict()
+  .superRefine((f, ctx) => {
+    const kind = EXTRA_FLAGS[f.flag];
+    const v = f.value;
+    const bad = (message: string) => ctx.addIssue({ code: "custom", path: ["value"], message });
+    if (kind === "none") {
+      if (v !== undefined) bad(`${f.flag} takes no value`);
+      return;
+    }
+    if (v === undefined) return bad(`${f.flag} needs a value`);
+    if (kind === "integer" && !/^-?\d{1,12}$/.test(v)) bad(`${f.flag} needs an integer`);
+    if (kind === "number" && !/^-?\d{1,12}(\.\d{1,12})?$/.test(v)) bad(`${f.flag} needs a number`);
+    if (kind === "cache-type" && !/^(f32|f16|bf16|q8_0|q4_0|q4_1|iq4_nl|q5_0|q5_1)$/.test(v)) bad(`${f.flag} needs a cache type such as f16 or q8_0`);
+    if (kind === "word" && !/^[A-Za-z0-9._-]{1,64}$/.test(v)) bad(`${f.flag} needs a plain name (letters, digits, '.', '_', '-')`);
+  });
+export type ExtraFlag = z.infer<typeof extraFlagSchema>;
+
+export const flashAttnSchema = z.enum(["on", "off", "auto"]);
+/** mmap: llama.cpp's default; no-mmap: read the file into memory; mlock: mmap and lock pages. */
+export const loadModeSchema = z.enum(["mmap", "no-mmap", "mlock"]);
+
+/** Everything the agent needs to run one llama-server. Fully resolved: no "use the default" nulls. */
+export const serverSpecSchema = z
+  .object({
+    id: serverIdSchema,
+    modelPath: boundedString(1024).min(1, "must not be empty"),
+    port: portSchema,
+    bindAddress: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")], { error: "must be an IP address or 'localhost'" }).default("127.0.0.1"),
+    ctxSize: z.number().int().min(0).max(1_048_576),
+    gpuLayers: z.number().int().min(-1).max(999),
+    threads: z.number().int().min(-1).max(1024),
+    batchSize: z.number().int().min(1).max(65_536),
+    ubatchSize: z.number().int().min(1).max(65_536),
+    flashAttn: flashAttnSchema,
+    loadMode: loadModeSchema,
+    parallel: z.number().int().min(1).max(256),
+    alias: boundedString(128).regex(/^[^\0\n\r]*$/, "must be one line").optional(),
+    apiKey: boundedString(256).regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces").optional(),
+    readinessDeadlineMs: z.number().int().min(100).max(3_600_000),
+    stopGraceMs: z.number().int().min(0).max(600_000),
+    extraFlags: z.array(extraFlagSchema).max(32).default([]),
+  })
+  .strict();
+export type ServerSpec = z.infer<typeof serverSpecSchema>;
+export type ServerSpecInput = z.input<typeof serverSpecSchema>;
+
+export const serverStateSchema = z.enum([
+  "stopped", // not running
+  "starting", // spawned, /health not yet 200
+  "ready", // /health 200
+  "unhealthy", // was ready, /health now failing or timing out
+  "stopping", // SIGTERM sent
+  "exited", // ended without being asked (crash); the control plane decides on a restart
+  "failed", // could not start (spawn error, exited while loading, readiness deadline)
+]);
+export type ServerState = z.infer<typeof serverStateSchema>;
+
+export const serverStatusSchema = z.object({
+  id: serverIdSchema,
+  state: serverStateSchema,
+  pid: z.number().int().nullable(),
+  port: portSchema.nullable(),
+  /** ISO time the process started, as the OS reports it. */
+  startedAt: z.string().nullable(),
+  readyAt: z.string().nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  /** Why the state is what it is ("exited with code 1 while loading", "health check timed out"). */
+  reason: z.string().nullable(),
+  logPath: z.string().nullable(),
+  specHash: z.string().nullable(),
+  /** Last lines of the server's log, when the state is a failure. */
+  logTail: z.array(z.string()).default([]),
+});
+export type ServerStatus = z.infer<typeof serverStatusSchema>;
+
+export const llamaServerInfoSchema = z.object({
+  path: z.string().nullable(),
+  version: z.string().nullable(),
+  commit: z.string().nullable(),
+  /** "load-mode" when the binary has --load-mode, "legacy" when it has --no-mmap/--mlock. */
+  loadFlags: z.enum(["load-mode", "legacy"]).nullable(),
+  error: z.string().nullable(),
+});
+export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
+
+export const helloResultSchema = z.object({
+  protocolVersion: z.number().int(),
+  agentVersion: z.string(),
+  hostname: z.string(),
+  platform: z.string(),
+  arch: z.string(),
+  modelRoots: z.array(z.string()),
+  llamaServer: llamaServerInfoSchema,
+});
+export type HelloResult = z.infer<typeof helloResultSchema>;
+
+export const ggufInfoSchema = z.object({
+  path: z.string(),
+  sizeBytes: z.number(),
+  architecture: z.string().nullable(),
+  name: z.string().nullable(),
+  parameterCount: z.number().nullable(),
+  quantization: z.string().nullable(),
+  contextLength: z.number().nullable(),
+  error: z.string().nullable(),
+});
+export type GgufInfo = z.infer<typeof ggufInfoSchema>;
+
+/** Each method: its params and its result. The single source for both ends. */
+export const methods = {
+  hello: { params: z.object({ protocolVersion: z.number().int() }).strict(), result: helloResultSchema },
+  /** Record the desired set (what `start-metal-servers` starts). Does not start or stop anything. */
+  apply: { params: z.object({ specs: z.array(serverSpecSchema).max(512) }).strict(), result: z.object({ count: z.number().int() }) },
+  /** Start one server; resolves when it is ready or has failed. Idempotent for a running server with the same spec. */
+  start: { params: z.object({ spec: serverSpecSchema }).strict(), result: serverStatusSchema },
+  /** Stop one server (TERM, grace, KILL, confirm); idempotent. */
+  stop: { params: z.object({ id: serverIdSchema, graceMs: z.number().int().min(0).max(600_000).optional() }).strict(), result: serverStatusSchema },
+  stopAll: { params: z.object({ graceMs: z.number().int().min(0).max(600_000).optional() }).strict(), result: z.array(serverStatusSchema) },
+  status: { params: z.object({ ids: z.array(serverIdSchema).max(512).optional() }).strict(), result: z.array(serverStatusSchema) },
+  logs: {
+    params: z.object({ id: serverIdSchema, lines: z.number().int().min(1).max(5000).default(200) }).strict(),
+    result: z.object({ id: serverIdSchema, lines: z.array(z.string()), logPath: z.string().nullable() }),
+  },
+  /** Scan the model roots for .gguf files and read their metadata. */
+  discover: { params: z.object({}).strict(), result: z.array(ggufInfoSchema) },
+  /** Ends the agent process (ssh session); with stopServers, stops every managed server first. */
+  shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },
+} as const;
+
+export type Method = keyof typeof methods;
+export type Params<M extends Method> = z.input<(typeof methods)[M]["params"]>;
+export type ParsedParams<M extends Method> = z.output<(typeof methods)[M]["params"]>;
+export type Result<M extends Method> = z.output<(typeof methods)[M]["result"]>;
+
+const methodNames = Object.keys(methods) as [Method, ...Method[]];
+
+export const requestSchema = z
+  .object({
+    type: z.literal("request"),
+    id: z.number().int().nonnegative(),
+    method: z.enum(methodNames),
+    params: z.unknown(),
+  })
+  .strict();
+export type Request = z.infer<typeof requestSchema>;
+
+export const errorCodeSchema = z.enum([
+  "BAD_REQUEST", // params failed validation; `issues` says which field
+  "NOT_FOUND", // unknown server id
+  "CONFLICT", // port held, id already running with another spec
+  "FAILED", // the operation ran and failed (server exited while loading, deadline passed)
+  "UNAVAILABLE", // link down, agent shutting down
+  "TIMEOUT", // a caller's deadline passed
+  "INTERNAL",
+]);
+export type ErrorCode = z.infer<typeof errorCodeSchema>;
+
+export const wireErrorSchema = z.object({
+  code: errorCodeSchema,
+  message: z.string(),
+  /** Field-level problems for BAD_REQUEST: path joined by '.', and what to fix. */
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  /** Extra machine-readable data (the status of a server that failed, the pid holding a port). */
+  data: z.unknown().optional(),
+});
+export type WireError = z.infer<typeof wireErrorSchema>;
+
+export const replySchema = z.discriminatedUnion("ok", [
+  z.object({ type: z.literal("reply"), id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ type: z.literal("reply"), id: z.number().int(), ok: z.literal(false), error: wireErrorSchema }),
+]);
+export type Reply = z.infer<typeof replySchema>;
+
+export const agentEventSchema = z.discriminatedUnion("kind", [
+  z.object({ type: z.literal("event"), kind: z.literal("state"), at: z.string(), status: serverStatusSchema }),
+  z.object({ type: z.literal("event"), kind: z.literal("log"), at: z.string(), id: serverIdSchema, line: z.string() }),
+]);
+export type AgentEvent = z.infer<typeof agentEventSchema>;
+
+export const messageSchema = z.union([requestSchema, replySchema, agentEventSchema]);
+export type Message = z.infer<typeof messageSchema>;
+
+/** An error that crosses the wire intact: code, message, field issues, data. */
+export class AgentError extends Error {
+  readonly code: ErrorCode;
+  readonly issues: WireError["issues"];
+  readonly data: unknown;
+  constructor(wire: WireError, options?: { cause?: unknown }) {
+    super(wire.message, options);
+    this.name = "AgentError";
+    this.code = wire.code;
+    this.issues = wire.issues;
+    this.data = wire.data;
+  }
+  toWire(): WireError {
+    return { code: this.code, message: this.message, ...(this.issues ? { issues: this.issues } : {}), ...(this.data !== undefined ? { data: this.data } : {}) };
+  }
+}
+
+/** Turns a zod failure into a BAD_REQUEST whose message names each field. */
+export function badRequestFromZod(error: z.ZodError, prefix = ""): AgentError {
+  const issues = error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join("."), message: i.message }));
+  const message = issues.map((i) => `${i.path || "(input)"}: ${i.message}`).join("; ");
+  return new AgentError({ code: "BAD_REQUEST", message, issues });
+}
+
+/** Validates a method's params; throws BAD_REQUEST naming the fields. */
+export function parseParams<M extends Method>(method: M, params: unknown): ParsedParams<M> {
+  const r = methods[method].params.safeParse(params ?? {});
+  if (!r.success) throw badRequestFromZod(r.error);
+  return r.data as ParsedParams<M>;
+}
+
+/**
+ * What the control plane talks to, whatever the transport. `call` resolves
+ * with the method's result or rejects with an AgentError (code UNAVAILABLE
+ * when the link is down, TIMEOUT when the deadline passed).
+ */
+export interface AgentApi {
+  call<M extends Method>(method: M, params: Params<M>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Result<M>>;
+  /** Every state and log event the agent emits; returns an unsubscribe function. */
+  onEvent(listener: (event: AgentEvent) => void): () => void;
+}
