@@ -1,0 +1,227 @@
+/**
+ * The host agent as an object: `createHostAgent(config)` gives an `AgentApi`
+ * (the same interface every link exposes) backed by a Supervisor on this
+ * machine. `call` validates params with the protocol's schemas, dispatches,
+ * and always rejects with an AgentError.
+ */
+import { readFileSync } from "node:fs";
+import { readdir, realpath, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+import type { AgentConfig } from "./env.ts";
+import { readGgufSummary } from "./gguf/reader.ts";
+import {
+  AgentError,
+  PROTOCOL_VERSION,
+  parseParams,
+  serverSpecSchema,
+  type AgentApi,
+  type AgentEvent,
+  type GgufInfo,
+  type Method,
+  type Params,
+  type ParsedParams,
+  type Result,
+  type ServerSpec,
+} from "./protocol.ts";
+import { describeLlamaServer } from "./supervisor/binary.ts";
+import { createLogger, type Logger } from "./supervisor/logger.ts";
+import { writeFileAtomic } from "./supervisor/records.ts";
+import { isInside } from "./supervisor/spec-check.ts";
+import { Supervisor } from "./supervisor/supervisor.ts";
+
+export interface HostAgentOptions extends AgentConfig {
+  logger?: Logger;
+  healthTimeoutMs?: number;
+  exitPollMs?: number;
+  /** Called after a `shutdown` call has produced its result (the CLI ends the process there). */
+  onShutdown?: () => void;
+  /** Re-adopt live servers from the records (default true). */
+  adopt?: boolean;
+}
+
+export interface HostAgent extends AgentApi {
+  /** Resolves once records have been re-adopted; calls wait for it on their own. */
+  readonly ready: Promise<void>;
+  readonly supervisor: Supervisor;
+  /** The desired set last pushed with `apply` (what `start-metal-servers` starts). */
+  desired(): Promise<ServerSpec[]>;
+  /** Stops watching; running servers keep running. */
+  close(): void;
+}
+
+export const AGENT_VERSION: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+})();
+
+const desiredFileSchema = z.object({ version: z.literal(1), appliedAt: z.string(), specs: z.array(serverSpecSchema) });
+
+function toAgentError(err: unknown): AgentError {
+  if (err instanceof AgentError) return err;
+  return new AgentError({ code: "INTERNAL", message: (err as Error)?.message ?? String(err) }, { cause: err });
+}
+
+/** Walks the model roots for .gguf files, following symlinks (Hugging Face snapshots are symlinks into blobs/). */
+async function findGgufFiles(roots: string[], limits = { maxDepth: 8, maxEntries: 20_000 }): Promise<string[]> {
+  const found: string[] = [];
+  const seenDirs = new Set<string>();
+  let entries = 0;
+  const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => null)));
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    if (depth > limits.maxDepth) return;
+    const real = await realpath(dir).catch(() => null);
+    if (!real || seenDirs.has(real)) return; // symlink loops
+    seenDirs.add(real);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).sort();
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      if (++entries > limits.maxEntries) return;
+      if (name.startsWith(".")) continue;
+      const p = path.join(dir, name);
+      const st = await stat(p).catch(() => null); // stat follows symlinks
+      if (!st) continue;
+      if (st.isDirectory()) await walk(p, depth + 1);
+      else if (st.isFile() && name.toLowerCase().endsWith(".gguf")) {
+        const target = await realpath(p).catch(() => null);
+        if (target && realRoots.some((r) => r !== null && isInside(target, r))) found.push(p);
+      }
+    }
+  };
+  for (const root of roots) await walk(root, 0);
+  return found;
+}
+
+export function createHostAgent(config: HostAgentOptions): HostAgent {
+  const logger = config.logger ?? createLogger(config.logLevel);
+  const supervisor = new Supervisor({
+    stateDir: config.stateDir,
+    modelRoots: config.modelRoots,
+    llamaServerBin: config.llamaServerBin,
+    logMaxBytes: config.logMaxBytes,
+    healthIntervalMs: config.healthIntervalMs,
+    healthTimeoutMs: config.healthTimeoutMs,
+    exitPollMs: config.exitPollMs,
+    logger,
+  });
+  const desiredPath = path.join(config.stateDir, "desired.json");
+  const ready = (config.adopt ?? true)
+    ? supervisor.adopt().then(
+        (r) => {
+          if (r.adopted.length || r.dropped.length) logger.info("re-adopted servers from records", r);
+        },
+        (err) => logger.error("re-adoption failed", { error: err }),
+      )
+    : Promise.resolve();
+
+  const desired = async (): Promise<ServerSpec[]> => {
+    let text: string;
+    try {
+      text = readFileSync(desiredPath, "utf8");
+    } catch {
+      return [];
+    }
+    const r = desiredFileSchema.safeParse(JSON.parse(text));
+    if (!r.success) throw new AgentError({ code: "INTERNAL", message: `${desiredPath} is not a valid desired set: ${r.error.message}` }, { cause: r.error });
+    return r.data.specs;
+  };
+
+  const handlers: { [M in Method]: (p: ParsedParams<M>) => Promise<Result<M>> } = {
+    hello: async (p) => {
+      if (p.protocolVersion !== PROTOCOL_VERSION) {
+        const message = `protocol version ${p.protocolVersion} is not supported; this agent speaks version ${PROTOCOL_VERSION}`;
+        throw new AgentError({ code: "BAD_REQUEST", message, issues: [{ path: "protocolVersion", message }] });
+      }
+      return {
+        protocolVersion: PROTOCOL_VERSION,
+        agentVersion: AGENT_VERSION,
+        hostname: os.hostname(),
+        platform: process.platform,
+        arch: process.arch,
+        modelRoots: config.modelRoots,
+        llamaServer: await describeLlamaServer(config.llamaServerBin),
+      };
+    },
+    apply: async (p) => {
+      const ids = new Set<string>();
+      const ports = new Set<number>();
+      for (const [i, s] of p.specs.entries()) {
+        if (ids.has(s.id)) throw new AgentError({ code: "BAD_REQUEST", message: `specs.${i}.id: ${s.id} appears twice`, issues: [{ path: `specs.${i}.id`, message: `${s.id} appears twice` }] });
+        if (ports.has(s.port)) throw new AgentError({ code: "BAD_REQUEST", message: `specs.${i}.port: ${s.port} is used by two specs`, issues: [{ path: `specs.${i}.port`, message: `${s.port} is used by two specs` }] });
+        ids.add(s.id);
+        ports.add(s.port);
+      }
+      await writeFileAtomic(desiredPath, `${JSON.stringify({ version: 1, appliedAt: new Date().toISOString(), specs: p.specs }, null, 2)}\n`);
+      return { count: p.specs.length };
+    },
+    start: (p) => supervisor.start(p.spec),
+    stop: (p) => supervisor.stop(p.id, p.graceMs),
+    stopAll: (p) => supervisor.stopAll(p.graceMs),
+    status: async (p) => supervisor.status(p.ids),
+    logs: (p) => supervisor.logs(p.id, p.lines),
+    discover: async () => {
+      const files = await findGgufFiles(config.modelRoots);
+      const out: GgufInfo[] = [];
+      for (const file of files) {
+        const sizeBytes = await stat(file).then((s) => s.size, () => 0);
+        try {
+          out.push({ path: file, sizeBytes, ...(await readGgufSummary(file)), error: null });
+        } catch (err) {
+          out.push({ path: file, sizeBytes, architecture: null, name: null, parameterCount: null, quantization: null, contextLength: null, error: (err as Error).message });
+        }
+      }
+      return out;
+    },
+    shutdown: async (p) => {
+      const stopped = p.stopServers ? (await supervisor.stopAll()).map((s) => s.id) : [];
+      if (config.onShutdown) setImmediate(config.onShutdown);
+      return { stopped };
+    },
+  };
+
+  const call = async <M extends Method>(method: M, params: Params<M>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Result<M>> => {
+    if (!Object.hasOwn(handlers, method)) throw new AgentError({ code: "BAD_REQUEST", message: `unknown method ${JSON.stringify(method)}` });
+    const parsed = parseParams(method, params);
+    await ready;
+    const work = (handlers[method] as (p: ParsedParams<M>) => Promise<Result<M>>)(parsed).catch((err: unknown) => {
+      throw toAgentError(err);
+    });
+    if (options?.timeoutMs === undefined && !options?.signal) return work;
+    // The caller stops waiting; the operation itself runs to its end (a half-done start or stop is worse).
+    return new Promise<Result<M>>((resolve, reject) => {
+      const cleanups: (() => void)[] = [];
+      const finish = (fn: () => void) => {
+        for (const c of cleanups) c();
+        fn();
+      };
+      if (options.timeoutMs !== undefined) {
+        const t = setTimeout(() => finish(() => reject(new AgentError({ code: "TIMEOUT", message: `${method} did not finish within ${options.timeoutMs} ms` }))), options.timeoutMs);
+        cleanups.push(() => clearTimeout(t));
+      }
+      if (options.signal) {
+        const onAbort = () => finish(() => reject(new AgentError({ code: "TIMEOUT", message: `${method} was aborted by the caller` }, { cause: options.signal?.reason })));
+        if (options.signal.aborted) return onAbort();
+        options.signal.addEventListener("abort", onAbort, { once: true });
+        cleanups.push(() => options.signal?.removeEventListener("abort", onAbort));
+      }
+      work.then((v) => finish(() => resolve(v)), (e: unknown) => finish(() => reject(e)));
+    });
+  };
+
+  return {
+    ready,
+    supervisor,
+    desired,
+    call,
+    onEvent: (listener: (e: AgentEvent) => void) => supervisor.onEvent(listener),
+    close: () => supervisor.close(),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The host agent's configuration, validated once. `loadAgentConfig(env)`
+ * takes the environment as an argument so tests build configs without
+ * touching process.env; a bad value throws naming the variable and the form
+ * it expects.
+ */
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function expandHome(p: string): string {
+  return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
+const absolutePath = (name: string) =>
+  z
+    .string()
+    .transform((v) => expandHome(v.trim()))
+    .refine((v) => v.length > 0 && path.isAbsolute(v), { error: `${name} must be an absolute path (or start with ~/)` })
+    .transform((v) => path.resolve(v));
+
+const positiveInt = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: `${name} must be a whole number between ${min} and ${max}` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: `${name} must be a whole number between ${min} and ${max}` });
+
+const envSchema = z.object({
+  LLAMA_SERVER_BIN: absolutePath("LLAMA_SERVER_BIN").optional(),
+  SYNAPSE_STATE_DIR: absolutePath("SYNAPSE_STATE_DIR").optional(),
+  XDG_STATE_HOME: z.string().optional(),
+  SYNAPSE_MODEL_ROOTS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const raw = (v ?? "").split(":").map((s) => s.trim()).filter(Boolean);
+      if (v !== undefined && v.trim() !== "" && raw.length === 0) raw.push("");
+      const roots = (raw.length > 0 ? raw : ["~/models"]).map(expandHome);
+      for (const r of roots) {
+        if (!path.isAbsolute(r)) {
+          ctx.addIssue({ code: "custom", message: `SYNAPSE_MODEL_ROOTS must be absolute paths separated by ':' (got ${JSON.stringify(r)})` });
+          return z.NEVER;
+        }
+      }
+      return roots.map((r) => path.resolve(r));
+    }),
+  SYNAPSE_LOG_MAX_BYTES: positiveInt("SYNAPSE_LOG_MAX_BYTES", 4096, 10 * 1024 * 1024 * 1024).optional(),
+  SYNAPSE_HEALTH_INTERVAL_MS: positiveInt("SYNAPSE_HEALTH_INTERVAL_MS", 100, 3_600_000).optional(),
+  SYNAPSE_LOG_LEVEL: z.enum(LOG_LEVELS, { error: `SYNAPSE_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
+});
+
+export interface AgentConfig {
+  /** Explicit llama-server binary; when null the agent searches PATH, /opt/homebrew/bin, /usr/local/bin. */
+  llamaServerBin: string | null;
+  stateDir: string;
+  modelRoots: string[];
+  /** A server log is rotated (one `.1` kept) once it passes this size. */
+  logMaxBytes: number;
+  /** How often a ready server's /health is checked. */
+  healthIntervalMs: number;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_HEALTH_INTERVAL_MS = 5000;
+
+export class AgentConfigError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "AgentConfigError";
+  }
+}
+
+export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  // Empty strings mean "unset": `FOO= host-agent` should not be an error.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const r = envSchema.safeParse(cleaned);
+  if (!r.success) {
+    const message = r.error.issues.map((i) => (i.message.includes(String(i.path[0] ?? "")) ? i.message : `${String(i.path[0])}: ${i.message}`)).join("; ");
+    throw new AgentConfigError(`invalid host agent environment: ${message}`, { cause: r.error });
+  }
+  const e = r.data;
+  const stateHome = e.XDG_STATE_HOME && path.isAbsolute(e.XDG_STATE_HOME) ? e.XDG_STATE_HOME : path.join(os.homedir(), ".local", "state");
+  return {
+    llamaServerBin: e.LLAMA_SERVER_BIN ?? null,
+    stateDir: e.SYNAPSE_STATE_DIR ?? path.join(stateHome, "synapse"),
+    modelRoots: e.SYNAPSE_MODEL_ROOTS,
+    logMaxBytes: e.SYNAPSE_LOG_MAX_BYTES ?? DEFAULT_LOG_MAX_BYTES,
+    healthIntervalMs: e.SYNAPSE_HEALTH_INTERVAL_MS ?? DEFAULT_HEALTH_INTERVAL_MS,
+    logLevel: e.SYNAPSE_LOG_LEVEL ?? "info",
+  };
+}

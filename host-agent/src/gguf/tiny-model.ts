@@ -1,0 +1,103 @@
+/**
+ * The tiny test model: a real llama-architecture GGUF that llama-server loads
+ * in tens of milliseconds, so tests and benchmarks run a real server without
+ * downloading anything. Weights are random (seeded), so its text is noise.
+ */
+import { writeGguf, type GgufWriteTensor } from "./writer.ts";
+
+export interface TinyModelOptions {
+  name?: string;
+  embedding?: number;
+  layers?: number;
+  heads?: number;
+  feedForward?: number;
+  contextLength?: number;
+  seed?: number;
+}
+
+export const TINY_MODEL_DEFAULTS = { name: "synapse-tiny", embedding: 64, layers: 2, heads: 4, feedForward: 128, contextLength: 256, seed: 42 } as const;
+
+/** `<unk>`, `<s>`, `</s>`, one token per byte, and `▁` (the SentencePiece space). */
+export function tinyVocabulary(): { tokens: string[]; scores: number[]; types: number[] } {
+  const tokens = ["<unk>", "<s>", "</s>"];
+  const types = [2, 3, 3]; // unknown, control, control
+  for (let b = 0; b < 256; b++) {
+    tokens.push(`<0x${b.toString(16).toUpperCase().padStart(2, "0")}>`);
+    types.push(6); // byte
+  }
+  tokens.push("\u2581");
+  types.push(1); // normal
+  return { tokens, scores: tokens.map(() => 0), types };
+}
+
+/** mulberry32: a tiny deterministic PRNG, so the same seed gives the same file. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export async function writeTinyModel(filePath: string, opts: TinyModelOptions = {}): Promise<void> {
+  const o = { ...TINY_MODEL_DEFAULTS, ...opts };
+  const vocab = tinyVocabulary();
+  const nVocab = vocab.tokens.length;
+  const rand = prng(o.seed);
+  const random = (n: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = (rand() - 0.5) * 0.1;
+    return a;
+  };
+  const ones = (n: number) => new Float32Array(n).fill(1);
+  const e = o.embedding;
+  const ff = o.feedForward;
+
+  const tensors: GgufWriteTensor[] = [
+    { name: "token_embd.weight", dims: [e, nVocab], data: random(e * nVocab) },
+    { name: "output_norm.weight", dims: [e], data: ones(e) },
+    { name: "output.weight", dims: [e, nVocab], data: random(e * nVocab) },
+  ];
+  for (let i = 0; i < o.layers; i++) {
+    tensors.push(
+      { name: `blk.${i}.attn_norm.weight`, dims: [e], data: ones(e) },
+      { name: `blk.${i}.attn_q.weight`, dims: [e, e], data: random(e * e) },
+      { name: `blk.${i}.attn_k.weight`, dims: [e, e], data: random(e * e) },
+      { name: `blk.${i}.attn_v.weight`, dims: [e, e], data: random(e * e) },
+      { name: `blk.${i}.attn_output.weight`, dims: [e, e], data: random(e * e) },
+      { name: `blk.${i}.ffn_norm.weight`, dims: [e], data: ones(e) },
+      { name: `blk.${i}.ffn_gate.weight`, dims: [e, ff], data: random(e * ff) },
+      { name: `blk.${i}.ffn_down.weight`, dims: [ff, e], data: random(ff * e) },
+      { name: `blk.${i}.ffn_up.weight`, dims: [e, ff], data: random(e * ff) },
+    );
+  }
+
+  await writeGguf(
+    filePath,
+    {
+      "general.architecture": { type: "string", value: "llama" },
+      "general.name": { type: "string", value: o.name },
+      "general.file_type": { type: "u32", value: 0 }, // all f32
+      "llama.context_length": { type: "u32", value: o.contextLength },
+      "llama.embedding_length": { type: "u32", value: e },
+      "llama.block_count": { type: "u32", value: o.layers },
+      "llama.feed_forward_length": { type: "u32", value: ff },
+      "llama.attention.head_count": { type: "u32", value: o.heads },
+      "llama.attention.head_count_kv": { type: "u32", value: o.heads },
+      "llama.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-5 },
+      "llama.rope.dimension_count": { type: "u32", value: e / o.heads },
+      "tokenizer.ggml.model": { type: "string", value: "llama" },
+      "tokenizer.ggml.tokens": { type: "array", itemType: "string", value: vocab.tokens },
+      "tokenizer.ggml.scores": { type: "array", itemType: "f32", value: vocab.scores },
+      "tokenizer.ggml.token_type": { type: "array", itemType: "i32", value: vocab.types },
+      "tokenizer.ggml.unknown_token_id": { type: "u32", value: 0 },
+      "tokenizer.ggml.bos_token_id": { type: "u32", value: 1 },
+      "tokenizer.ggml.eos_token_id": { type: "u32", value: 2 },
+      "tokenizer.ggml.add_bos_token": { type: "bool", value: true },
+    },
+    tensors,
+  );
+}

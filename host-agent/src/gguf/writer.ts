@@ -1,0 +1,131 @@
+/**
+ * A small GGUF v3 writer: enough to produce real, loadable model files for
+ * tests (f32 tensors, scalar/string/array metadata). Builds the whole file in
+ * memory, so it is meant for small files only.
+ */
+import { writeFile, rename, rm } from "node:fs/promises";
+import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GGML_TYPE_F32, GgufValueType } from "./format.ts";
+
+export type GgufWriteValue =
+  | { type: "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "f32" | "f64"; value: number }
+  | { type: "u64" | "i64"; value: number | bigint }
+  | { type: "bool"; value: boolean }
+  | { type: "string"; value: string }
+  | { type: "array"; itemType: "string"; value: string[] }
+  | { type: "array"; itemType: "f32" | "i32" | "u32"; value: number[] };
+
+export interface GgufWriteTensor {
+  name: string;
+  /** ggml order: innermost (fastest-varying) dimension first. */
+  dims: number[];
+  data: Float32Array;
+}
+
+const TYPE_CODE = {
+  u8: GgufValueType.UINT8, i8: GgufValueType.INT8, u16: GgufValueType.UINT16, i16: GgufValueType.INT16,
+  u32: GgufValueType.UINT32, i32: GgufValueType.INT32, f32: GgufValueType.FLOAT32, f64: GgufValueType.FLOAT64,
+  u64: GgufValueType.UINT64, i64: GgufValueType.INT64, bool: GgufValueType.BOOL, string: GgufValueType.STRING,
+} as const;
+
+/** Appends little-endian fields to a growing list of buffers. */
+class ByteWriter {
+  private parts: Buffer[] = [];
+  length = 0;
+  private push(b: Buffer) {
+    this.parts.push(b);
+    this.length += b.length;
+  }
+  u32(v: number) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    this.push(b);
+  }
+  u64(v: number | bigint) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.push(b);
+  }
+  string(s: string) {
+    const bytes = Buffer.from(s, "utf8");
+    this.u64(bytes.length);
+    this.push(bytes);
+  }
+  scalar(type: keyof typeof TYPE_CODE, v: number | bigint | boolean | string) {
+    const b = Buffer.alloc(8);
+    switch (type) {
+      case "u8": b.writeUInt8(v as number); return this.push(b.subarray(0, 1));
+      case "i8": b.writeInt8(v as number); return this.push(b.subarray(0, 1));
+      case "u16": b.writeUInt16LE(v as number); return this.push(b.subarray(0, 2));
+      case "i16": b.writeInt16LE(v as number); return this.push(b.subarray(0, 2));
+      case "u32": b.writeUInt32LE(v as number); return this.push(b.subarray(0, 4));
+      case "i32": b.writeInt32LE(v as number); return this.push(b.subarray(0, 4));
+      case "f32": b.writeFloatLE(v as number); return this.push(b.subarray(0, 4));
+      case "f64": b.writeDoubleLE(v as number); return this.push(b);
+      case "u64": b.writeBigUInt64LE(BigInt(v as number | bigint)); return this.push(b);
+      case "i64": b.writeBigInt64LE(BigInt(v as number | bigint)); return this.push(b);
+      case "bool": b.writeUInt8(v ? 1 : 0); return this.push(b.subarray(0, 1));
+      case "string": return this.string(v as string);
+    }
+  }
+  pad(alignment: number) {
+    const rem = this.length % alignment;
+    if (rem !== 0) this.push(Buffer.alloc(alignment - rem));
+  }
+  raw(b: Buffer) {
+    this.push(b);
+  }
+  concat(): Buffer {
+    return Buffer.concat(this.parts, this.length);
+  }
+}
+
+export function encodeGguf(metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[]): Buffer {
+  const alignment = GGUF_DEFAULT_ALIGNMENT;
+  const w = new ByteWriter();
+  w.u32(GGUF_MAGIC);
+  w.u32(GGUF_VERSION);
+  w.u64(tensors.length);
+  const entries = Object.entries(metadata);
+  w.u64(entries.length);
+  for (const [key, v] of entries) {
+    w.string(key);
+    if (v.type === "array") {
+      w.u32(GgufValueType.ARRAY);
+      w.u32(TYPE_CODE[v.itemType]);
+      w.u64(v.value.length);
+      for (const item of v.value) w.scalar(v.itemType, item);
+    } else {
+      w.u32(TYPE_CODE[v.type]);
+      w.scalar(v.type, v.value);
+    }
+  }
+  let offset = 0;
+  for (const t of tensors) {
+    const elements = t.dims.reduce((p, d) => p * d, 1);
+    if (elements !== t.data.length) throw new Error(`tensor ${t.name}: dims ${t.dims.join("x")} need ${elements} values, got ${t.data.length}`);
+    w.string(t.name);
+    w.u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(GGML_TYPE_F32);
+    w.u64(offset);
+    offset += Math.ceil((elements * 4) / alignment) * alignment;
+  }
+  w.pad(alignment);
+  for (const t of tensors) {
+    w.raw(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    w.pad(alignment);
+  }
+  return w.concat();
+}
+
+/** Writes atomically (temp file + rename) so a reader never sees half a model. */
+export async function writeGguf(filePath: string, metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[]): Promise<void> {
+  const tmp = `${filePath}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await writeFile(tmp, encodeGguf(metadata, tensors));
+    await rename(tmp, filePath);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

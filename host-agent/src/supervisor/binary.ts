@@ -1,0 +1,109 @@
+/**
+ * Finding llama-server and learning what its flags are. Flags changed across
+ * llama.cpp releases (`--no-mmap`/`--mlock` became `--load-mode`; `-fa` took
+ * a value), so the agent asks the installed binary once (`--version`,
+ * `--help`) and builds argv for it. Answers are cached per binary file.
+ */
+import { execFile } from "node:child_process";
+import { access, constants, stat } from "node:fs/promises";
+import path from "node:path";
+import type { LlamaServerInfo } from "../protocol.ts";
+
+export interface LlamaServerCapabilities {
+  loadFlags: "load-mode" | "legacy";
+  /** "value": `--flash-attn on|off|auto`; "bare": old `-fa` switch; "none": no flash attention flag. */
+  flashAttn: "value" | "bare" | "none";
+}
+
+export interface LlamaServerBinary {
+  path: string;
+  version: string | null;
+  commit: string | null;
+  capabilities: LlamaServerCapabilities;
+}
+
+export class BinaryError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BinaryError";
+  }
+}
+
+const SEARCH_DIRS = ["/opt/homebrew/bin", "/usr/local/bin"];
+
+async function isExecutableFile(p: string): Promise<boolean> {
+  try {
+    await access(p, constants.X_OK);
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The configured binary, else `llama-server` on PATH, else Homebrew's usual places. */
+export async function resolveLlamaServerPath(configured: string | null, envPath = process.env.PATH ?? ""): Promise<string> {
+  if (configured) {
+    if (await isExecutableFile(configured)) return configured;
+    throw new BinaryError(`LLAMA_SERVER_BIN=${configured} is not an executable file`);
+  }
+  const dirs = [...envPath.split(path.delimiter).filter(Boolean), ...SEARCH_DIRS];
+  for (const dir of dirs) {
+    const candidate = path.join(dir, "llama-server");
+    if (await isExecutableFile(candidate)) return candidate;
+  }
+  throw new BinaryError(`llama-server not found: set LLAMA_SERVER_BIN, or install it (brew install llama.cpp) so it is on PATH or in ${SEARCH_DIRS.join(" or ")}`);
+}
+
+function run(file: string, args: string[]): Promise<{ code: number | null; out: string; error: Error | null }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: 20_000, maxBuffer: 4 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : null) : 0;
+      resolve({ code, out: `${stdout ?? ""}\n${stderr ?? ""}`, error: err });
+    });
+  });
+}
+
+/** Reads capabilities out of `--help` text. Exported for unit tests against old and new help texts. */
+export function parseCapabilities(help: string): LlamaServerCapabilities {
+  const loadFlags = /--load-mode\b/.test(help) ? "load-mode" : "legacy";
+  let flashAttn: LlamaServerCapabilities["flashAttn"] = "none";
+  if (/--flash-attn\s+\[?on\|off/.test(help) || /--flash-attn\s+FA\b/.test(help)) flashAttn = "value";
+  else if (/(^|\s)(-fa|--flash-attn)\b/m.test(help)) flashAttn = "bare";
+  return { loadFlags, flashAttn };
+}
+
+/** `version: 6123 (80fb11a)` → version "6123", commit "80fb11a". */
+export function parseVersion(text: string): { version: string | null; commit: string | null } {
+  const m = /version:\s*(\S+)\s*\(([0-9a-f]+)\)/.exec(text);
+  return m ? { version: m[1] ?? null, commit: m[2] ?? null } : { version: null, commit: null };
+}
+
+const cache = new Map<string, Promise<LlamaServerBinary>>();
+
+/** Runs `--version` and `--help` once per binary file (path + mtime + size). */
+export async function inspectLlamaServer(binPath: string): Promise<LlamaServerBinary> {
+  const st = await stat(binPath);
+  const key = `${binPath}:${st.mtimeMs}:${st.size}`;
+  let p = cache.get(key);
+  if (!p) {
+    p = (async () => {
+      const [v, h] = await Promise.all([run(binPath, ["--version"]), run(binPath, ["--help"])]);
+      if (h.code !== 0 && !/--port\b/.test(h.out)) {
+        throw new BinaryError(`${binPath} --help failed (exit ${h.code}); is it a llama-server binary?`, { cause: h.error });
+      }
+      return { path: binPath, ...parseVersion(v.out), capabilities: parseCapabilities(h.out) };
+    })();
+    cache.set(key, p);
+    p.catch(() => cache.delete(key));
+  }
+  return p;
+}
+
+export async function describeLlamaServer(configured: string | null): Promise<LlamaServerInfo> {
+  try {
+    const bin = await inspectLlamaServer(await resolveLlamaServerPath(configured));
+    return { path: bin.path, version: bin.version, commit: bin.commit, loadFlags: bin.capabilities.loadFlags, error: null };
+  } catch (err) {
+    return { path: configured, version: null, commit: null, loadFlags: null, error: (err as Error).message };
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Per-server log files. The server writes straight to the file (an O_APPEND
+ * fd, no pipe through the agent) so it keeps running and logging when the
+ * agent exits or restarts; a pipe would break and take the server down with
+ * SIGPIPE. The size cap is kept by copy-and-truncate: with O_APPEND the
+ * server's next write lands at the new end of the emptied file. One rotated
+ * copy (`.1`) is kept.
+ */
+import { copyFile, mkdir, open, rename, stat, truncate } from "node:fs/promises";
+import { openSync, writeSync } from "node:fs";
+import path from "node:path";
+
+export function rotatedPath(logPath: string): string {
+  return `${logPath}.1`;
+}
+
+/** Opens the log for a new process: rotates an oversized file first, then writes a header line. Returns an fd for the child's stdout/stderr. */
+export async function openLogForChild(logPath: string, maxBytes: number, header: string): Promise<number> {
+  await mkdir(path.dirname(logPath), { recursive: true, mode: 0o700 });
+  const size = await stat(logPath).then((s) => s.size, () => 0);
+  if (size > maxBytes) await rename(logPath, rotatedPath(logPath));
+  const fd = openSync(logPath, "a", 0o600);
+  writeSync(fd, `${header}\n`);
+  return fd;
+}
+
+/** Rotates when over the cap; returns true when it did. */
+export async function enforceLogCap(logPath: string, maxBytes: number): Promise<boolean> {
+  const size = await stat(logPath).then((s) => s.size, () => 0);
+  if (size <= maxBytes) return false;
+  await copyFile(logPath, rotatedPath(logPath));
+  await truncate(logPath, 0);
+  return true;
+}
+
+async function readTailBytes(file: string, maxBytes: number): Promise<string | null> {
+  let fh;
+  try {
+    fh = await open(file, "r");
+  } catch {
+    return null;
+  }
+  try {
+    const { size } = await fh.stat();
+    const len = Math.min(size, maxBytes);
+    const buf = Buffer.alloc(len);
+    await fh.read(buf, 0, len, size - len);
+    let text = buf.toString("utf8");
+    // Drop a partial first line when we did not start at the beginning.
+    if (len < size) text = text.slice(text.indexOf("\n") + 1);
+    return text;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
+export async function readLogTail(logPath: string, lines: number, maxBytes = 2 * 1024 * 1024): Promise<string[]> {
+  const current = await readTailBytes(logPath, maxBytes);
+  const split = (t: string | null) => (t ? t.split("\n").filter((l, i, a) => !(i === a.length - 1 && l === "")) : []);
+  let out = split(current);
+  if (out.length < lines) out = [...split(await readTailBytes(rotatedPath(logPath), maxBytes)), ...out];
+  return out.slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
+}
+
+/**
+ * Follows a growing log file and hands out complete new lines. `poke()` asks
+ * it to read now (the caller wires fs.watch and a timer to it); reads never
+ * overlap, and a poke during a read causes one more read after it.
+ */
+export class LogFollower {
+  private offset: number;
+  private partial = "";
+  private reading = false;
+  private again = false;
+  constructor(
+    private readonly file: string,
+    startOffset: number,
+    private readonly onLines: (lines: string[]) => void,
+    private readonly maxChunk = 256 * 1024,
+  ) {
+    this.offset = startOffset;
+  }
+
+  async poke(): Promise<void> {
+    if (this.reading) {
+      this.again = true;
+      return;
+    }
+    this.reading = true;
+    try {
+      do {
+        this.again = false;
+        await this.readOnce();
+      } while (this.again);
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private async readOnce(): Promise<void> {
+    let fh;
+    try {
+      fh = await open(this.file, "r");
+    } catch {
+      return;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size < this.offset) {
+        // Truncated by rotation: start over at the top.
+        this.offset = 0;
+        this.partial = "";
+      }
+      while (this.offset < size) {
+        const len = Math.min(this.maxChunk, size - this.offset);
+        const buf = Buffer.alloc(len);
+        const { bytesRead } = await fh.read(buf, 0, len, this.offset);
+        if (bytesRead === 0) break;
+        this.offset += bytesRead;
+        const text = this.partial + buf.subarray(0, bytesRead).toString("utf8");
+        const parts = text.split("\n");
+        this.partial = parts.pop() ?? "";
+        if (this.partial.length > 64 * 1024) {
+          parts.push(this.partial);
+          this.partial = "";
+        }
+        if (parts.length > 0) this.onLines(parts.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * What the OS says about a process: alive or not, its process group, and its
+ * start time. The start time is what makes a pid safe to signal: a pid that
+ * was reused by another program has a different start time than our record.
+ *
+ * Linux reads /proc; macOS has no /proc, so it asks `ps` (via execFile, never
+ * a shell). Both give the same shapes.
+ */
+import { execFile } from "node:child_process";
+import { readFile, readdir } from "node:fs/promises";
+
+export interface ProcessInfo {
+  pid: number;
+  pgid: number;
+  /** Zombies have exited but are not yet reaped: they count as gone. */
+  zombie: boolean;
+  /** Opaque, exact identity of the start time, compared for pid-reuse safety. */
+  startToken: string;
+  /** The start time as an ISO string, for people. */
+  startedAt: string;
+}
+
+const isLinux = process.platform === "linux";
+
+function execFileText(file: string, args: string[], timeoutMs = 5000): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, maxBuffer: 8 * 1024 * 1024, encoding: "utf8" }, (err, stdout) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : null) : 0;
+      resolve({ code, stdout: stdout ?? "" });
+    });
+  });
+}
+
+// ---- Linux ---------------------------------------------------------------
+
+let bootTimeMs: Promise<number> | null = null;
+function linuxBootTimeMs(): Promise<number> {
+  bootTimeMs ??= readFile("/proc/stat", "utf8").then((s) => {
+    const m = /^btime (\d+)$/m.exec(s);
+    if (!m?.[1]) throw new Error("no btime line in /proc/stat");
+    return Number(m[1]) * 1000;
+  });
+  return bootTimeMs;
+}
+// USER_HZ, the unit of /proc/<pid>/stat starttime, is 100 on every Linux ABI
+// Node supports; asking `getconf CLK_TCK` would cost a process spawn.
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Fields of /proc/<pid>/stat after the `(comm)` field, which may itself hold spaces and parentheses. */
+function parseLinuxStat(_pid: number, text: string): { state: string; pgid: number; startTicks: string } | null {
+  const close = text.lastIndexOf(")");
+  if (close < 0) return null;
+  const f = text.slice(close + 2).split(" ");
+  const state = f[0];
+  const pgid = Number(f[2]);
+  const startTicks = f[19];
+  if (!state || !Number.isInteger(pgid) || !startTicks) return null;
+  return { state, pgid, startTicks };
+}
+
+async function linuxProcessInfo(pid: number): Promise<ProcessInfo | null> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return null;
+  }
+  return linuxInfoFromStat(pid, text);
+}
+
+async function linuxInfoFromStat(pid: number, text: string): Promise<ProcessInfo | null> {
+  const s = parseLinuxStat(pid, text);
+  if (!s) return null;
+  const boot = await linuxBootTimeMs();
+  const startedAt = new Date(boot + (Number(s.startTicks) * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
+  return { pid, pgid: s.pgid, zombie: s.state === "Z" || s.state === "X", startToken: `linux:${s.startTicks}`, startedAt };
+}
+
+async function linuxGroupMembers(pgid: number): Promise<ProcessInfo[]> {
+  const entries = await readdir("/proc");
+  const out: ProcessInfo[] = [];
+  await Promise.all(
+    entries.map(async (name) => {
+      if (!/^\d+$/.test(name)) return;
+      let text: string;
+      try {
+        text = await readFile(`/proc/${name}/stat`, "utf8");
+      } catch {
+        return; // exited while we looked
+      }
+      const info = await linuxInfoFromStat(Number(name), text);
+      if (info && info.pgid === pgid) out.push(info);
+    }),
+  );
+  return out;
+}
+
+// ---- macOS (and other Unixes with BSD ps) ---------------------------------
+
+/** `ps -o lstart=` prints e.g. "Wed Nov 25 22:12:41 2026": second resolution, local time. */
+function lstartToIso(lstart: string): string {
+  const d = new Date(lstart.replace(/\s+/g, " ").trim());
+  return Number.isNaN(d.getTime()) ? lstart : d.toISOString();
+}
+
+async function psProcessInfo(pid: number): Promise<ProcessInfo | null> {
+  const r = await execFileText("ps", ["-o", "pgid=,stat=,lstart=", "-p", String(pid)]);
+  const line = r.stdout.trim();
+  if (r.code !== 0 || !line) return null;
+  const m = /^(\d+)\s+(\S+)\s+(.+)$/.exec(line);
+  if (!m?.[1] || !m[2] || !m[3]) return null;
+  const lstart = m[3].replace(/\s+/g, " ").trim();
+  return { pid, pgid: Number(m[1]), zombie: m[2].startsWith("Z"), startToken: `ps:${lstart}`, startedAt: lstartToIso(lstart) };
+}
+
+async function psGroupMembers(pgid: number): Promise<ProcessInfo[]> {
+  const r = await execFileText("ps", ["-A", "-o", "pid=,pgid=,stat="]);
+  const pids: number[] = [];
+  for (const line of r.stdout.split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\S+)/.exec(line);
+    if (m?.[1] && m[2] && m[3] && Number(m[2]) === pgid && !m[3].startsWith("Z")) pids.push(Number(m[1]));
+  }
+  const infos = await Promise.all(pids.map(psProcessInfo));
+  return infos.filter((i): i is ProcessInfo => i !== null);
+}
+
+// ---- Portable entry points -------------------------------------------------
+
+export function processInfo(pid: number): Promise<ProcessInfo | null> {
+  return isLinux ? linuxProcessInfo(pid) : psProcessInfo(pid);
+}
+
+/**
+ * Live (non-zombie) processes whose process group is `pgid`. A cheap
+ * kill(-pgid, 0) answers "none" without scanning when the group is gone.
+ */
+export async function groupMembers(pgid: number): Promise<ProcessInfo[]> {
+  try {
+    process.kill(-pgid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") return [];
+  }
+  const all = isLinux ? await linuxGroupMembers(pgid) : await psGroupMembers(pgid);
+  return all.filter((p) => !p.zombie);
+}
+
+/** True when `pid` runs (not a zombie) and is the very process that `startToken` recorded. */
+export async function isSameLiveProcess(pid: number, startToken: string): Promise<boolean> {
+  const info = await processInfo(pid);
+  return info !== null && !info.zombie && info.startToken === startToken;
+}
+
+export async function commandName(pid: number): Promise<string | null> {
+  if (isLinux) {
+    try {
+      return (await readFile(`/proc/${pid}/comm`, "utf8")).trim() || null;
+    } catch {
+      return null;
+    }
+  }
+  const r = await execFileText("ps", ["-o", "comm=", "-p", String(pid)]);
+  return r.code === 0 ? r.stdout.trim() || null : null;
+}

@@ -1,0 +1,86 @@
+/**
+ * One JSON record per managed server in `<stateDir>/servers/<id>.json`:
+ * what a later agent process needs to find, trust and adopt the server.
+ * Written atomically (temp file, fsync, rename) so a crash mid-write leaves
+ * the old record or the new one, never half of one.
+ */
+import { mkdir, open, readFile, readdir, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { z } from "zod";
+import { serverSpecSchema } from "../protocol.ts";
+
+export const serverRecordSchema = z.object({
+  version: z.literal(1),
+  id: z.string(),
+  pid: z.number().int().positive(),
+  pgid: z.number().int().positive(),
+  /** Exact start-time identity from the OS (see process-table.ts); guards against pid reuse. */
+  startToken: z.string(),
+  startedAt: z.string(),
+  port: z.number().int(),
+  bindAddress: z.string(),
+  binary: z.string(),
+  argv: z.array(z.string()),
+  logPath: z.string(),
+  specHash: z.string(),
+  spec: serverSpecSchema,
+  readyAt: z.string().nullable(),
+  agentPid: z.number().int(),
+});
+export type ServerRecord = z.infer<typeof serverRecordSchema>;
+
+export async function writeFileAtomic(file: string, data: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const fh = await open(tmp, "w", 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+export class RecordStore {
+  readonly dir: string;
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, "servers");
+  }
+  private file(id: string): string {
+    return path.join(this.dir, `${id}.json`);
+  }
+  async write(rec: ServerRecord): Promise<void> {
+    await writeFileAtomic(this.file(rec.id), `${JSON.stringify(rec, null, 2)}\n`);
+  }
+  async remove(id: string): Promise<void> {
+    await rm(this.file(id), { force: true });
+  }
+  /** Every readable record; unreadable ones are reported, not fatal, so one bad file cannot block adoption. */
+  async list(): Promise<{ records: ServerRecord[]; problems: { file: string; error: string }[] }> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return { records: [], problems: [] };
+    }
+    const records: ServerRecord[] = [];
+    const problems: { file: string; error: string }[] = [];
+    for (const name of names.filter((n) => n.endsWith(".json")).sort()) {
+      const file = path.join(this.dir, name);
+      try {
+        const r = serverRecordSchema.safeParse(JSON.parse(await readFile(file, "utf8")));
+        if (r.success && `${r.data.id}.json` === name) records.push(r.data);
+        else problems.push({ file, error: r.success ? "id does not match the file name" : r.error.message });
+      } catch (err) {
+        problems.push({ file, error: (err as Error).message });
+      }
+    }
+    return { records, problems };
+  }
+}

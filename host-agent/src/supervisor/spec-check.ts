@@ -1,0 +1,47 @@
+/**
+ * Checks a spec's model path against the filesystem: it must exist, be a
+ * regular `.gguf` file, and its real path (symlinks resolved) must lie inside
+ * a configured model root. Returns the real path, which is what the server
+ * is given, so a symlink swapped later cannot redirect it.
+ */
+import { createHash } from "node:crypto";
+import { realpath, stat } from "node:fs/promises";
+import path from "node:path";
+import { AgentError, type ServerSpec } from "../protocol.ts";
+
+function bad(message: string): AgentError {
+  return new AgentError({ code: "BAD_REQUEST", message: `spec.modelPath: ${message}`, issues: [{ path: "spec.modelPath", message }] });
+}
+
+export function isInside(child: string, root: string): boolean {
+  const rel = path.relative(root, child);
+  return rel === "" ? false : !rel.startsWith("..") && !path.isAbsolute(rel);
+}
+
+export async function resolveModelPath(modelPath: string, modelRoots: string[]): Promise<string> {
+  if (!path.isAbsolute(modelPath)) throw bad(`must be an absolute path (got ${JSON.stringify(modelPath)})`);
+  if (modelPath.split(/[\\/]/).includes("..")) throw bad("must not contain '..' segments");
+  if (!modelPath.toLowerCase().endsWith(".gguf")) throw bad(`must name a .gguf file (got ${JSON.stringify(path.basename(modelPath))})`);
+  let real: string;
+  try {
+    real = await realpath(modelPath);
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const e = bad(code === "ENOENT" ? `${modelPath} does not exist` : `${modelPath} cannot be resolved (${code ?? "error"})`);
+    throw new AgentError(e.toWire(), { cause });
+  }
+  const st = await stat(real);
+  if (!st.isFile()) throw bad(`${modelPath} is not a regular file`);
+  const roots = await Promise.all(modelRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
+  if (!roots.some((r) => isInside(real, r))) {
+    throw bad(`${modelPath} resolves to ${real}, which is outside the model roots (${modelRoots.join(", ")})`);
+  }
+  return real;
+}
+
+/** Stable hash of a spec: same spec, same hash, whatever the key order. */
+export function specHash(spec: ServerSpec): string {
+  const canon = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(canon) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, canon(x)])) : v;
+  return createHash("sha256").update(JSON.stringify(canon(spec))).digest("hex").slice(0, 16);
+}

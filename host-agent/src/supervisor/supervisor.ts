@@ -1,0 +1,538 @@
+/**
+ * The supervisor: starts, watches, stops and re-adopts llama-server
+ * processes. One instance per agent process. Operations on one server id are
+ * serialized (so two concurrent starts of one id give one process);
+ * operations on different ids run in parallel.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, watch, type FSWatcher } from "node:fs";
+import { stat } from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AgentError, type AgentEvent, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
+import { buildLaunch } from "./argv.ts";
+import { inspectLlamaServer, resolveLlamaServerPath, type LlamaServerBinary } from "./binary.ts";
+import { describeHealth, probeHealth, probeHost, type HealthResult } from "./health.ts";
+import { enforceLogCap, LogFollower, openLogForChild, readLogTail } from "./log-file.ts";
+import type { Logger } from "./logger.ts";
+import { describeHolder, portHolder } from "./port.ts";
+import { isSameLiveProcess, processInfo } from "./process-table.ts";
+import { RecordStore, type ServerRecord } from "./records.ts";
+import { resolveModelPath, specHash } from "./spec-check.ts";
+import { terminateGroup, type TerminateResult } from "./terminate.ts";
+
+export interface SupervisorOptions {
+  stateDir: string;
+  modelRoots: string[];
+  llamaServerBin: string | null;
+  logMaxBytes: number;
+  healthIntervalMs: number;
+  /** Per-probe timeout of the periodic health check (default: min(2000, interval)). */
+  healthTimeoutMs?: number;
+  /** How often an adopted (not our child) process is checked for exit. */
+  exitPollMs?: number;
+  logger: Logger;
+  /** Lines of log attached to a failure. */
+  logTailLines?: number;
+}
+
+interface Exit {
+  code: number | null;
+  signal: string | null;
+}
+
+interface Managed {
+  id: string;
+  spec: ServerSpec;
+  specHash: string;
+  state: ServerState;
+  reason: string | null;
+  pid: number | null;
+  pgid: number | null;
+  startToken: string | null;
+  startedAt: string | null;
+  readyAt: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  logPath: string;
+  logTail: string[];
+  record: ServerRecord | null;
+  child: ChildProcess | null;
+  /** Resolves once the process has ended (child exit, or the adoption poll saw it gone). */
+  exited: Promise<Exit>;
+  resolveExit: (e: Exit) => void;
+  hasExited: boolean;
+  /** Set while a stop is in progress, so the exit is not reported as a crash. */
+  stopping: boolean;
+  /** Wakes the readiness loop early (the log grew, so the server may have just become ready). */
+  nudge: () => void;
+  timers: Set<NodeJS.Timeout>;
+  watcher: FSWatcher | null;
+  follower: LogFollower | null;
+  healthBusy: boolean;
+}
+
+const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
+
+function describeExit(e: Exit): string {
+  if (e.signal) return `killed by ${e.signal}`;
+  if (e.code !== null) return `exited with code ${e.code}`;
+  return "exited (exit status unknown: not a child of this agent)";
+}
+
+export class Supervisor {
+  private readonly servers = new Map<string, Managed>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly listeners = new Set<(e: AgentEvent) => void>();
+  private readonly records: RecordStore;
+  private readonly log: Logger;
+  private closed = false;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.records = new RecordStore(opts.stateDir);
+    this.log = opts.logger;
+  }
+
+  // ---- events ----------------------------------------------------------
+
+  onEvent(listener: (e: AgentEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: AgentEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.warn("event listener threw", { error: err });
+      }
+    }
+  }
+
+  private setState(m: Managed, state: ServerState, reason: string | null): void {
+    m.state = state;
+    m.reason = reason;
+    this.log.info("server state", { id: m.id, state, reason, pid: m.pid, port: m.spec.port });
+    this.emit({ type: "event", kind: "state", at: new Date().toISOString(), status: this.statusOf(m) });
+  }
+
+  // ---- helpers -----------------------------------------------------------
+
+  private withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return run;
+  }
+
+  logPathFor(id: string): string {
+    return path.join(this.opts.stateDir, "logs", `${id}.log`);
+  }
+
+  private statusOf(m: Managed): ServerStatus {
+    return {
+      id: m.id,
+      state: m.state,
+      pid: m.pid,
+      port: m.spec.port,
+      startedAt: m.startedAt,
+      readyAt: m.readyAt,
+      exitCode: m.exitCode,
+      signal: m.signal,
+      reason: m.reason,
+      logPath: m.logPath,
+      specHash: m.specHash,
+      logTail: m.logTail,
+    };
+  }
+
+  private stoppedStatus(id: string, reason: string | null = null): ServerStatus {
+    return { id, state: "stopped", pid: null, port: null, startedAt: null, readyAt: null, exitCode: null, signal: null, reason, logPath: null, specHash: null, logTail: [] };
+  }
+
+  private newManaged(spec: ServerSpec): Managed {
+    let resolveExit: (e: Exit) => void = () => {};
+    const exited = new Promise<Exit>((r) => (resolveExit = r));
+    return {
+      id: spec.id, spec, specHash: specHash(spec), state: "stopped", reason: null, pid: null, pgid: null, startToken: null,
+      startedAt: null, readyAt: null, exitCode: null, signal: null, logPath: this.logPathFor(spec.id), logTail: [], record: null,
+      child: null, exited, resolveExit, hasExited: false, stopping: false, nudge: () => {}, timers: new Set(), watcher: null,
+      follower: null, healthBusy: false,
+    };
+  }
+
+  private every(m: Managed, ms: number, fn: () => void): void {
+    const t = setInterval(fn, ms);
+    t.unref(); // watchers never keep a one-shot CLI alive
+    m.timers.add(t);
+  }
+
+  private stopWatching(m: Managed): void {
+    for (const t of m.timers) clearInterval(t);
+    m.timers.clear();
+    m.watcher?.close();
+    m.watcher = null;
+    m.follower = null;
+  }
+
+  private async tail(m: Managed): Promise<string[]> {
+    return readLogTail(m.logPath, this.opts.logTailLines ?? 20).catch(() => []);
+  }
+
+  /** Follows the log (events + size cap) and wakes readiness when it grows. */
+  private watchLog(m: Managed, fromOffset: number): void {
+    const follower = new LogFollower(m.logPath, fromOffset, (lines) => {
+      const at = new Date().toISOString();
+      for (const line of lines) this.emit({ type: "event", kind: "log", at, id: m.id, line });
+    });
+    m.follower = follower;
+    const poke = () => {
+      m.nudge();
+      void follower.poke().catch(() => undefined);
+    };
+    try {
+      m.watcher = watch(m.logPath, { persistent: false }, poke);
+      m.watcher.on("error", () => undefined);
+    } catch {
+      m.watcher = null; // the timer below still follows the file
+    }
+    this.every(m, 1000, () => {
+      poke();
+      void enforceLogCap(m.logPath, this.opts.logMaxBytes).catch((err) => this.log.warn("log rotation failed", { id: m.id, error: err }));
+    });
+  }
+
+  /** Periodic /health: a ready server that stops answering becomes unhealthy, and ready again when it recovers. */
+  private watchHealth(m: Managed): void {
+    const timeout = this.opts.healthTimeoutMs ?? Math.min(2000, this.opts.healthIntervalMs);
+    this.every(m, this.opts.healthIntervalMs, () => {
+      if (m.healthBusy || (m.state !== "ready" && m.state !== "unhealthy")) return;
+      m.healthBusy = true;
+      void probeHealth(probeHost(m.spec.bindAddress), m.spec.port, timeout)
+        .then((r) => {
+          if (m.state === "ready" && r.kind !== "ok") this.setState(m, "unhealthy", describeHealth(r));
+          else if (m.state === "unhealthy" && r.kind === "ok") this.setState(m, "ready", "health check passed again");
+        })
+        .finally(() => (m.healthBusy = false));
+    });
+  }
+
+  /** Exit watching for a process that is not our child: poll its identity. */
+  private watchForeignExit(m: Managed): void {
+    const pid = m.pid;
+    const token = m.startToken;
+    if (pid === null || token === null) return;
+    let busy = false;
+    this.every(m, this.opts.exitPollMs ?? 50, () => {
+      if (busy || m.hasExited) return;
+      busy = true;
+      void isSameLiveProcess(pid, token)
+        .then((alive) => {
+          if (!alive) this.onExit(m, { code: null, signal: null });
+        })
+        .finally(() => (busy = false));
+    });
+  }
+
+  private onExit(m: Managed, e: Exit): void {
+    if (m.hasExited) return;
+    m.hasExited = true;
+    m.exitCode = e.code;
+    m.signal = e.signal;
+    m.resolveExit(e);
+    // Starting and stopping servers are handled by start()/stop(), which wait on `exited`.
+    if (m.stopping || m.state === "starting") return;
+    if (m.state !== "ready" && m.state !== "unhealthy") return;
+    void (async () => {
+      m.logTail = await this.tail(m);
+      this.stopWatching(m);
+      this.setState(m, "exited", describeExit(e));
+      await this.records.remove(m.id).catch(() => undefined);
+      // A crashed leader may leave forked children behind: reap them so nothing of the group lingers.
+      if (m.pid !== null && m.pgid !== null && m.startToken !== null) {
+        const r = await terminateGroup({ pid: m.pid, pgid: m.pgid, startToken: m.startToken, port: m.spec.port, bindAddress: m.spec.bindAddress }, 1000).catch(() => null);
+        if (r && r.ended !== "gone" && r.ended !== "foreign") this.log.warn("reaped leftovers of a crashed server's group", { id: m.id, ended: r.ended });
+      }
+    })();
+  }
+
+  // ---- start -------------------------------------------------------------
+
+  start(spec: ServerSpec): Promise<ServerStatus> {
+    return this.withLock(spec.id, () => this.startLocked(spec));
+  }
+
+  private async startLocked(spec: ServerSpec): Promise<ServerStatus> {
+    if (this.closed) throw new AgentError({ code: "UNAVAILABLE", message: "the agent is shutting down" });
+    const existing = this.servers.get(spec.id);
+    const hash = specHash(spec);
+    if (existing && ALIVE.has(existing.state) && !existing.hasExited) {
+      if (existing.specHash === hash) return this.statusOf(existing);
+      throw new AgentError({
+        code: "CONFLICT",
+        message: `server ${spec.id} is already running (pid ${existing.pid}, port ${existing.spec.port}) with a different spec; stop it first`,
+        data: this.statusOf(existing),
+      });
+    }
+
+    const modelPath = await resolveModelPath(spec.modelPath, this.opts.modelRoots);
+    for (const other of this.servers.values()) {
+      if (other.id !== spec.id && other.spec.port === spec.port && ALIVE.has(other.state) && !other.hasExited) {
+        throw new AgentError({ code: "CONFLICT", message: `port ${spec.port} is held by managed server ${other.id} (pid ${other.pid})`, data: { port: spec.port, pid: other.pid, id: other.id } });
+      }
+    }
+    const holder = await portHolder(spec.port, spec.bindAddress);
+    if (holder) throw new AgentError({ code: "CONFLICT", message: `cannot start ${spec.id}: ${describeHolder(holder)}`, data: holder });
+
+    let binary: LlamaServerBinary;
+    try {
+      binary = await inspectLlamaServer(await resolveLlamaServerPath(this.opts.llamaServerBin));
+    } catch (cause) {
+      throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: ${(cause as Error).message}` }, { cause });
+    }
+    const launch = buildLaunch(spec, modelPath, binary.capabilities);
+    const m = this.newManaged(spec);
+    this.servers.set(spec.id, m);
+
+    const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${binary.path} ${launch.args.join(" ")} ===`;
+    const fd = await openLogForChild(m.logPath, this.opts.logMaxBytes, header);
+    const logOffset = await stat(m.logPath).then((s) => s.size, () => 0);
+    let child: ChildProcess;
+    try {
+      // detached: its own process group, so stop can signal the server and anything it forks, and a
+      // Ctrl-C aimed at the agent's terminal does not hit the servers.
+      child = spawn(binary.path, launch.args, { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...launch.env } });
+    } finally {
+      closeSync(fd);
+    }
+    m.child = child;
+    child.unref();
+    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+    child.once("exit", (code, signal) => this.onExit(m, { code, signal }));
+
+    if (child.pid === undefined) {
+      const err = await spawnError;
+      m.hasExited = true;
+      m.logTail = [];
+      this.setState(m, "failed", `could not spawn ${binary.path}: ${err.message}`);
+      throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${err.message}`, data: this.statusOf(m) }, { cause: err });
+    }
+    m.pid = child.pid;
+    m.pgid = child.pid; // detached: the child leads a new group whose id is its pid
+    const info = await processInfo(child.pid);
+    if (info && !info.zombie) {
+      m.startToken = info.startToken;
+      m.startedAt = info.startedAt;
+      m.record = {
+        version: 1, id: spec.id, pid: child.pid, pgid: child.pid, startToken: info.startToken, startedAt: info.startedAt, port: spec.port,
+        bindAddress: spec.bindAddress, binary: binary.path, argv: launch.args, logPath: m.logPath, specHash: m.specHash, spec, readyAt: null,
+        agentPid: process.pid,
+      };
+      await this.records.write(m.record);
+    } else {
+      m.startedAt = new Date().toISOString();
+    }
+    this.watchLog(m, logOffset);
+    this.setState(m, "starting", `spawned pid ${child.pid}`);
+    return this.awaitReady(m);
+  }
+
+  /** Polls /health (10 ms, backing off to 250 ms, and at once when the log grows) until ready, exit or deadline. */
+  private async awaitReady(m: Managed): Promise<ServerStatus> {
+    const deadline = Date.now() + m.spec.readinessDeadlineMs;
+    const host = probeHost(m.spec.bindAddress);
+    let delay = 10;
+    let last: HealthResult = { kind: "refused" };
+    let exit: Exit | null = null;
+    void m.exited.then((e) => {
+      exit = e;
+      m.nudge();
+    });
+    while (Date.now() < deadline) {
+      if (exit) break;
+      last = await probeHealth(host, m.spec.port, Math.max(50, Math.min(1000, deadline - Date.now())));
+      if (last.kind === "ok" && !exit) {
+        m.readyAt = new Date().toISOString();
+        this.setState(m, "ready", `healthy (pid ${m.pid})`);
+        if (m.record) {
+          m.record = { ...m.record, readyAt: m.readyAt };
+          await this.records.write(m.record).catch((err) => this.log.warn("record update failed", { id: m.id, error: err }));
+        }
+        this.watchHealth(m);
+        return this.statusOf(m);
+      }
+      if (exit) break;
+      const wait = Math.min(delay, Math.max(0, deadline - Date.now()));
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, wait);
+        function done() {
+          clearTimeout(t);
+          resolve();
+        }
+        m.nudge = done;
+      });
+      m.nudge = () => {};
+      delay = Math.min(250, Math.ceil(delay * 1.5));
+    }
+
+    if (exit) {
+      m.logTail = await this.tail(m);
+      this.stopWatching(m);
+      await this.records.remove(m.id).catch(() => undefined);
+      // Reap anything the server forked before it died.
+      await this.reapGroup(m, 0);
+      this.setState(m, "failed", `${describeExit(exit)} while loading`);
+    } else {
+      m.stopping = true;
+      this.setState(m, "stopping", `not ready within ${m.spec.readinessDeadlineMs} ms`);
+      await this.reapGroup(m, m.spec.stopGraceMs);
+      m.logTail = await this.tail(m);
+      this.stopWatching(m);
+      await this.records.remove(m.id).catch(() => undefined);
+      m.stopping = false;
+      this.setState(m, "failed", `not ready within ${m.spec.readinessDeadlineMs} ms (last: ${describeHealth(last)})`);
+    }
+    const status = this.statusOf(m);
+    throw new AgentError({ code: "FAILED", message: `${m.id} failed to start: ${status.reason}${status.logTail.length ? `; last log lines:\n${status.logTail.join("\n")}` : ""}`, data: status });
+  }
+
+  private async reapGroup(m: Managed, graceMs: number): Promise<TerminateResult | null> {
+    if (m.pid === null || m.pgid === null) return null;
+    if (m.startToken === null) {
+      // We never read its start time (it died at once); it was our child, so its group id is ours until empty.
+      try {
+        process.kill(-m.pgid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+      return null;
+    }
+    return terminateGroup({ pid: m.pid, pgid: m.pgid, startToken: m.startToken, port: m.spec.port, bindAddress: m.spec.bindAddress }, graceMs);
+  }
+
+  // ---- stop --------------------------------------------------------------
+
+  stop(id: string, graceMs?: number): Promise<ServerStatus> {
+    return this.withLock(id, () => this.stopLocked(id, graceMs));
+  }
+
+  private async stopLocked(id: string, graceMs?: number): Promise<ServerStatus> {
+    const m = this.servers.get(id);
+    if (!m) return this.stoppedStatus(id, "not managed by this agent");
+    if (!ALIVE.has(m.state)) {
+      if (m.state === "stopped") return this.statusOf(m);
+      // exited/failed: already gone; report it as stopped now that someone asked.
+      this.setState(m, "stopped", m.reason);
+      return this.statusOf(m);
+    }
+    m.stopping = true;
+    this.setState(m, "stopping", "stop requested");
+    const r = await this.reapGroup(m, graceMs ?? m.spec.stopGraceMs);
+    if (m.child && !m.hasExited) {
+      // Our own child: wait briefly for Node to reap it so exit code and signal are known.
+      await Promise.race([m.exited, sleep(1000)]);
+    }
+    this.stopWatching(m);
+    await this.records.remove(id).catch(() => undefined);
+    m.stopping = false;
+    m.hasExited = true;
+    let reason = "stopped on request";
+    if (r?.ended === "kill") reason = `stopped with SIGKILL: still running ${graceMs ?? m.spec.stopGraceMs} ms after SIGTERM`;
+    if (r?.ended === "foreign") reason = `pid ${m.pid} now belongs to another process; it was not signalled`;
+    if (r && r.survivors.length > 0) reason += `; pids ${r.survivors.join(", ")} survived SIGKILL`;
+    if (r && !r.portFree) reason += `; port ${m.spec.port} is still in use`;
+    this.setState(m, "stopped", reason);
+    return this.statusOf(m);
+  }
+
+  async stopAll(graceMs?: number): Promise<ServerStatus[]> {
+    const ids = [...this.servers.keys()];
+    return Promise.all(ids.map((id) => this.stop(id, graceMs)));
+  }
+
+  // ---- queries -----------------------------------------------------------
+
+  status(ids?: string[]): ServerStatus[] {
+    if (ids) return ids.map((id) => {
+      const m = this.servers.get(id);
+      return m ? this.statusOf(m) : this.stoppedStatus(id, "not managed by this agent");
+    });
+    return [...this.servers.values()].map((m) => this.statusOf(m)).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async logs(id: string, lines: number): Promise<{ id: string; lines: string[]; logPath: string | null }> {
+    const logPath = this.servers.get(id)?.logPath ?? this.logPathFor(id);
+    const exists = await stat(logPath).then(() => true, () => false);
+    if (!exists) throw new AgentError({ code: "NOT_FOUND", message: `no log for server ${id} (${logPath} does not exist)` });
+    return { id, lines: await readLogTail(logPath, lines), logPath };
+  }
+
+  managedIds(): string[] {
+    return [...this.servers.values()].filter((m) => ALIVE.has(m.state)).map((m) => m.id);
+  }
+
+  // ---- adoption ----------------------------------------------------------
+
+  /**
+   * Takes over the servers a previous agent process left running, from their
+   * records, without restarting them. A record whose pid is gone or now
+   * belongs to another process (different start time) is dropped and that
+   * process is left alone.
+   */
+  async adopt(): Promise<{ adopted: string[]; dropped: { id: string; reason: string }[] }> {
+    const { records, problems } = await this.records.list();
+    for (const p of problems) this.log.warn("unreadable server record skipped", p);
+    const adopted: string[] = [];
+    const dropped: { id: string; reason: string }[] = [];
+    await Promise.all(
+      records.map((rec) =>
+        this.withLock(rec.id, async () => {
+          if (this.servers.has(rec.id) && ALIVE.has(this.servers.get(rec.id)!.state)) return;
+          const info = await processInfo(rec.pid);
+          if (!info || info.zombie || info.startToken !== rec.startToken) {
+            const reason = !info || info.zombie ? `pid ${rec.pid} is no longer running` : `pid ${rec.pid} now belongs to another process (start time differs); left alone`;
+            dropped.push({ id: rec.id, reason });
+            this.log.info("dropping stale server record", { id: rec.id, pid: rec.pid, reason });
+            await this.records.remove(rec.id);
+            return;
+          }
+          const m = this.newManaged(rec.spec);
+          Object.assign(m, { pid: rec.pid, pgid: rec.pgid, startToken: rec.startToken, startedAt: rec.startedAt, readyAt: rec.readyAt, record: rec, specHash: rec.specHash, logPath: rec.logPath });
+          this.servers.set(rec.id, m);
+          const size = await stat(m.logPath).then((s) => s.size, () => 0);
+          this.watchLog(m, size);
+          this.watchForeignExit(m);
+          const h = await probeHealth(probeHost(rec.bindAddress), rec.port, 2000);
+          if (h.kind === "ok") {
+            m.readyAt ??= new Date().toISOString();
+            this.setState(m, "ready", `adopted (pid ${rec.pid})`);
+            this.watchHealth(m);
+          } else if (h.kind === "loading") {
+            this.setState(m, "starting", `adopted while loading (pid ${rec.pid})`);
+            void this.awaitReady(m).catch(() => undefined);
+          } else {
+            this.setState(m, "unhealthy", `adopted (pid ${rec.pid}); ${describeHealth(h)}`);
+            this.watchHealth(m);
+          }
+          adopted.push(rec.id);
+        }),
+      ),
+    );
+    return { adopted, dropped };
+  }
+
+  /** Stops watching (timers, file watchers). Servers keep running; a later agent re-adopts them. */
+  close(): void {
+    this.closed = true;
+    for (const m of this.servers.values()) {
+      this.stopWatching(m);
+      m.child?.removeAllListeners("exit");
+    }
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Ending a server's process group: SIGTERM to the group, a grace period,
+ * SIGKILL to the group, then confirm that no process of the group is left
+ * and the port is free. Every wait has a deadline.
+ *
+ * Pid-reuse safety: the group is signalled only when its leader is the very
+ * process we recorded (same start time), or, with the leader gone, when
+ * live members remain that started no earlier than it (the kernel does not
+ * hand out a pid that is still some group's id, so those are ours).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { canBind } from "./port.ts";
+import { groupMembers, processInfo, type ProcessInfo } from "./process-table.ts";
+
+export interface TerminateTarget {
+  pid: number;
+  pgid: number;
+  startToken: string;
+  port: number;
+  bindAddress: string;
+}
+
+export interface TerminateResult {
+  /** "term": ended within the grace; "kill": needed SIGKILL; "gone": nothing of ours was running; "foreign": the pid now belongs to another process, left alone. */
+  ended: "term" | "kill" | "gone" | "foreign";
+  portFree: boolean;
+  /** Members still alive after SIGKILL and its deadline (should be empty). */
+  survivors: number[];
+  elapsedMs: number;
+}
+
+function tokenOrder(a: string, b: string): number | null {
+  const ma = /^linux:(\d+)$/.exec(a);
+  const mb = /^linux:(\d+)$/.exec(b);
+  if (ma?.[1] && mb?.[1]) return Number(ma[1]) - Number(mb[1]);
+  const da = Date.parse(a.replace(/^ps:/, ""));
+  const db = Date.parse(b.replace(/^ps:/, ""));
+  return Number.isNaN(da) || Number.isNaN(db) ? null : da - db;
+}
+
+/** Live members of our group, or null when signalling the group could hit a process that is not ours. */
+export async function ownedGroupMembers(t: TerminateTarget): Promise<ProcessInfo[] | null> {
+  const leader = await processInfo(t.pid);
+  if (leader && !leader.zombie && leader.startToken !== t.startToken) return null; // pid reused
+  const members = await groupMembers(t.pgid);
+  if (leader && !leader.zombie) return members;
+  // Leader gone: keep only members that started no earlier than it did.
+  return members.filter((m) => {
+    const order = tokenOrder(m.startToken, t.startToken);
+    return order === null || order >= 0;
+  });
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
+
+async function waitGroupEmpty(t: TerminateTarget, deadlineMs: number): Promise<ProcessInfo[]> {
+  const until = Date.now() + deadlineMs;
+  let delay = 5;
+  for (;;) {
+    const left = (await ownedGroupMembers(t)) ?? [];
+    if (left.length === 0 || Date.now() >= until) return left;
+    await sleep(Math.min(delay, Math.max(1, until - Date.now())));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+async function waitPortFree(port: number, host: string, deadlineMs: number): Promise<boolean> {
+  const until = Date.now() + deadlineMs;
+  let delay = 5;
+  for (;;) {
+    if (await canBind(port, host)) return true;
+    if (Date.now() >= until) return false;
+    await sleep(delay);
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+export async function terminateGroup(t: TerminateTarget, graceMs: number, opts: { killDeadlineMs?: number; portDeadlineMs?: number } = {}): Promise<TerminateResult> {
+  const started = Date.now();
+  const members = await ownedGroupMembers(t);
+  if (members === null) return { ended: "foreign", portFree: await canBind(t.port, t.bindAddress), survivors: [], elapsedMs: Date.now() - started };
+  if (members.length === 0) return { ended: "gone", portFree: await waitPortFree(t.port, t.bindAddress, opts.portDeadlineMs ?? 2000), survivors: [], elapsedMs: Date.now() - started };
+
+  signalGroup(t.pgid, "SIGTERM");
+  let left = await waitGroupEmpty(t, graceMs);
+  let ended: TerminateResult["ended"] = "term";
+  if (left.length > 0) {
+    ended = "kill";
+    // Re-check ownership right before the SIGKILL: the group may have emptied and its id been reused meanwhile.
+    if ((await ownedGroupMembers(t))?.length) signalGroup(t.pgid, "SIGKILL");
+    left = await waitGroupEmpty(t, opts.killDeadlineMs ?? 5000);
+  }
+  const portFree = await waitPortFree(t.port, t.bindAddress, opts.portDeadlineMs ?? 2000);
+  return { ended, portFree, survivors: left.map((m) => m.pid), elapsedMs: Date.now() - started };
+}
