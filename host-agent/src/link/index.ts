@@ -1,0 +1,18 @@
+/** `synapse-host-agent/link`: how the control plane reaches a host's agent. */
+export type { HostLink, LinkKind, LinkLog, LinkLogLevel, LinkState, LinkStateChange } from "./types.ts";
+export { stderrLinkLog, silentLinkLog } from "./types.ts";
+export { createLocalLink, type LocalLinkOptions } from "./local.ts";
+export { createSshLink, type SshLinkOptions, type TrustedHostKey } from "./ssh.ts";
+export { LinkConfigError, parseSshLinkConfig, sshLinkConfigSchema, type SshLinkConfig, type SshLinkConfigInput } from "./ssh-config.ts";
+export { FINGERPRINT_PATTERN, fingerprintOf, keyTypeOf, knownHostKeys, knownHostsLine, knownHostsName, type KnownHostKey } from "./host-key.ts";
+export {
+  DEFAULT_HOST_ALIAS,
+  createSshLinkFromOpenSshDir,
+  parseOpenSshConfig,
+  readOpenSshDir,
+  recordKnownHost,
+  type OpenSshDirOptions,
+  type OpenSshDirResult,
+  type OpenSshHostEntry,
+} from "./openssh-dir.ts";
+export { DEFAULT_CALL_TIMEOUT_MS, MAX_REQUEST_LINE_BYTES } from "./wire.ts";
