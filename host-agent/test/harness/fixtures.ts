@@ -1,0 +1,110 @@
+/**
+ * Per-test temp folders (state dir + model root) and agent configs, plus
+ * helpers that check what the OS says about processes. Every agent made here
+ * is tracked so afterEach can stop its servers: nothing outlives a test.
+ */
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createHostAgent, type HostAgent, type HostAgentOptions } from "../../src/agent.ts";
+import type { ServerSpecInput, AgentEvent } from "../../src/protocol.ts";
+import { createLogger } from "../../src/supervisor/logger.ts";
+
+export interface TestDirs {
+  root: string;
+  stateDir: string;
+  modelRoot: string;
+  cleanup: () => Promise<void>;
+}
+
+export async function testDirs(prefix = "synapse-agent-"): Promise<TestDirs> {
+  const root = await mkdtemp(path.join(os.tmpdir(), prefix));
+  const stateDir = path.join(root, "state");
+  const modelRoot = path.join(root, "models");
+  await mkdir(stateDir, { recursive: true });
+  await mkdir(modelRoot, { recursive: true });
+  return { root, stateDir, modelRoot, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+export function agentOptions(dirs: TestDirs, bin: string, extra: Partial<HostAgentOptions> = {}): HostAgentOptions {
+  return {
+    llamaServerBin: bin,
+    stateDir: dirs.stateDir,
+    modelRoots: [dirs.modelRoot],
+    logMaxBytes: 1024 * 1024,
+    healthIntervalMs: 500,
+    logLevel: "silent",
+    logger: createLogger(process.env.SYNAPSE_TEST_LOG === "1" ? "debug" : "silent"),
+    ...extra,
+  };
+}
+
+export function specFor(id: string, modelPath: string, port: number, extra: Partial<ServerSpecInput> = {}): ServerSpecInput {
+  return {
+    id,
+    modelPath,
+    port,
+    ctxSize: 256,
+    gpuLayers: 0,
+    threads: 1,
+    batchSize: 64,
+    ubatchSize: 64,
+    flashAttn: "off",
+    loadMode: "mmap",
+    parallel: 1,
+    readinessDeadlineMs: 30_000,
+    stopGraceMs: 3000,
+    ...extra,
+  };
+}
+
+/** Collects events and lets a test wait for one that matches, with a deadline. */
+export function eventRecorder(agent: HostAgent) {
+  const events: AgentEvent[] = [];
+  const waiters: { pred: (e: AgentEvent) => boolean; resolve: (e: AgentEvent) => void }[] = [];
+  const off = agent.onEvent((e) => {
+    events.push(e);
+    for (const w of [...waiters]) if (w.pred(e)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(e);
+    }
+  });
+  return {
+    events,
+    off,
+    waitFor(pred: (e: AgentEvent) => boolean, timeoutMs = 10_000): Promise<AgentEvent> {
+      const hit = events.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no matching event within ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ pred, resolve: (e) => (clearTimeout(t), resolve(e)) });
+      });
+    },
+  };
+}
+
+/** Agents made by tests; `stopEverything` stops their servers and closes them. */
+export class AgentPool {
+  private agents: HostAgent[] = [];
+  make(opts: HostAgentOptions): HostAgent {
+    const a = createHostAgent(opts);
+    this.agents.push(a);
+    return a;
+  }
+  async stopEverything(): Promise<void> {
+    for (const a of this.agents.reverse()) {
+      await a.call("stopAll", { graceMs: 500 }).catch(() => undefined);
+      a.close();
+    }
+    this.agents = [];
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
