@@ -119,11 +119,20 @@ export async function serveJsonLines(
     return { code: "INTERNAL", message: err instanceof Error ? err.message : String(err) };
   };
 
+  // One controller per call (not one shared signal), so hundreds of calls in
+  // flight do not pile listeners onto a single AbortSignal.
+  const callControllers = new Set<AbortController>();
+  session.signal.addEventListener("abort", () => {
+    for (const c of callControllers) c.abort(session.signal.reason);
+  });
+
   const runRequest = (id: number, method: Method, params: unknown): void => {
+    const controller = new AbortController();
+    callControllers.add(controller);
     const task = (async () => {
       try {
         // Params are validated by the agent itself (parseParams), so they pass through as received.
-        const result = await api.call(method, params as Params<typeof method>, { signal: session.signal });
+        const result = await api.call(method, params as Params<typeof method>, { signal: controller.signal });
         reply(id, { ok: true, result });
       } catch (err) {
         reply(id, { ok: false, error: toWireError(err) });
@@ -131,6 +140,7 @@ export async function serveJsonLines(
     })();
     inFlight.add(task);
     void task.finally(() => {
+      callControllers.delete(controller);
       inFlight.delete(task);
       updateReading();
       maybeFinish();
