@@ -1,0 +1,53 @@
+import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { closeSync, writeSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { enforceLogCap, LogFollower, openLogForChild, readLogTail, rotatedPath } from "./log-file.ts";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "synapse-log-"));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe("server log files", () => {
+  it("keeps the cap with one rotation, and an O_APPEND writer keeps writing after it", async () => {
+    const log = path.join(dir, "a.log");
+    const fd = await openLogForChild(log, 1000, "=== header ===");
+    writeSync(fd, `${"x".repeat(1500)}\n`);
+    expect(await enforceLogCap(log, 1000)).toBe(true);
+    expect((await readFile(rotatedPath(log), "utf8")).startsWith("=== header ===")).toBe(true);
+    writeSync(fd, "after rotation\n");
+    closeSync(fd);
+    // Appended at the new end, not at the old offset (no hole of NULs).
+    expect(await readFile(log, "utf8")).toBe("after rotation\n");
+    expect(await enforceLogCap(log, 1000)).toBe(false);
+    const tail = await readLogTail(log, 2);
+    expect(tail).toEqual(["x".repeat(1500).slice(0, 4096), "after rotation"]);
+  });
+
+  it("rotates an oversized log when a new process starts", async () => {
+    const log = path.join(dir, "b.log");
+    await writeFile(log, "y".repeat(5000));
+    closeSync(await openLogForChild(log, 1000, "=== second start ==="));
+    expect(await readFile(log, "utf8")).toBe("=== second start ===\n");
+    expect((await readFile(rotatedPath(log), "utf8")).length).toBe(5000);
+  });
+
+  it("follows new complete lines, across a truncation", async () => {
+    const log = path.join(dir, "c.log");
+    await writeFile(log, "old line\n");
+    const seen: string[] = [];
+    const f = new LogFollower(log, 9, (lines) => seen.push(...lines));
+    await appendFile(log, "one\ntw");
+    await f.poke();
+    expect(seen).toEqual(["one"]);
+    await appendFile(log, "o\n");
+    await f.poke();
+    expect(seen).toEqual(["one", "two"]);
+    await writeFile(log, "fresh\n");
+    await f.poke();
+    expect(seen).toEqual(["one", "two", "fresh"]);
+  });
+});
