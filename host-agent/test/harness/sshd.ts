@@ -20,11 +20,13 @@ export const SSHD_BIN = "/usr/sbin/sshd";
 
 export interface SshdOptions {
   /** The forced command for the client key, as written into authorized_keys (absolute path). */
-  forcedCommand: string;
+  forcedCommand?: string;
   /** Key options before the key; default `restrict,command="<forcedCommand>"`. */
   keyOptions?: string;
   /** Readiness deadline per start. */
   startTimeoutMs?: number;
+  /** Use this authorized_keys file (e.g. one written by setup-ssh.sh) instead of writing one. */
+  authorizedKeysFile?: string;
 }
 
 export interface KeyPair {
@@ -36,6 +38,8 @@ export interface KeyPair {
 
 export interface SshdFixture {
   readonly dir: string;
+  /** The host's public key file (what setup-ssh.sh reads as /etc/ssh/ssh_host_ed25519_key.pub). */
+  readonly hostPublicKeyPath: string;
   readonly host: "127.0.0.1";
   readonly port: number;
   readonly user: string;
@@ -177,7 +181,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
   await mkdir("/run/sshd", { recursive: true });
   const hostKeyPath = path.join(dir, "ssh_host_ed25519_key");
   const configPath = path.join(dir, "sshd_config");
-  const authorizedKeysPath = path.join(dir, "authorized_keys");
+  const authorizedKeysPath = options.authorizedKeysFile ?? path.join(dir, "authorized_keys");
   const pidPath = path.join(dir, "sshd.pid");
   const logPath = path.join(dir, "sshd.log");
   const startTimeoutMs = options.startTimeoutMs ?? 15_000;
@@ -185,8 +189,9 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
 
   let hostKey = await generateEd25519(hostKeyPath, "synapse-test-host");
   const clientKey = await generateEd25519(path.join(dir, "client_ed25519"), "synapse-test-client");
+  if (!options.forcedCommand && !options.authorizedKeysFile) throw new Error("startSshd needs forcedCommand or authorizedKeysFile");
   const keyOptions = options.keyOptions ?? `restrict,command="${options.forcedCommand}"`;
-  await writeFile(authorizedKeysPath, `${keyOptions} ${clientKey.publicKey}\n`, { mode: 0o600 });
+  if (!options.authorizedKeysFile) await writeFile(authorizedKeysPath, `${keyOptions} ${clientKey.publicKey}\n`, { mode: 0o600 });
 
   let port = await freePort();
   let child: ChildProcess | null = null;
@@ -270,6 +275,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
 
   const fixture: SshdFixture = {
     dir,
+    hostPublicKeyPath: `${hostKeyPath}.pub`,
     host: "127.0.0.1",
     get port() {
       return port;
