@@ -56,10 +56,24 @@ export async function writeTinyModel(filePath: string, opts: TinyModelOptions = 
   const e = o.embedding;
   const ff = o.feedForward;
 
+  // Purely random weights make the server sample arbitrary bytes, which are
+  // often invalid UTF-8, and llama-server then answers /completion with a 500.
+  // So one embedding dimension is a constant that survives to the last layer,
+  // and the output rows score printable tokens up and every other token down
+  // along it: the text is still noise, but always valid, printable text.
+  const embd = random(e * nVocab);
+  const output = random(e * nVocab);
+  for (let t = 0; t < nVocab; t++) {
+    embd[t * e] = 1;
+    const tok = vocab.tokens[t] ?? "";
+    const byte = /^<0x([0-9A-F]{2})>$/.exec(tok)?.[1];
+    const printable = tok === "\u2581" || (byte !== undefined && parseInt(byte, 16) >= 0x20 && parseInt(byte, 16) < 0x7f);
+    output[t * e] = printable ? 1 : -1;
+  }
   const tensors: GgufWriteTensor[] = [
-    { name: "token_embd.weight", dims: [e, nVocab], data: random(e * nVocab) },
+    { name: "token_embd.weight", dims: [e, nVocab], data: embd },
     { name: "output_norm.weight", dims: [e], data: ones(e) },
-    { name: "output.weight", dims: [e, nVocab], data: random(e * nVocab) },
+    { name: "output.weight", dims: [e, nVocab], data: output },
   ];
   for (let i = 0; i < o.layers; i++) {
     tensors.push(

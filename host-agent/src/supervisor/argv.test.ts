@@ -44,6 +44,7 @@ describe("reading the installed llama-server", () => {
   });
   it("reads version and commit", () => {
     expect(parseVersion("version: 6123 (80fb11a)\nbuilt with cc")).toEqual({ version: "6123", commit: "80fb11a" });
+    expect(parseVersion("version: 0.4.0-dev (build 1, commit 80fb11a)\nbuilt with GNU 12.2.0")).toEqual({ version: "0.4.0-dev", commit: "80fb11a" });
     expect(parseVersion("garbage")).toEqual({ version: null, commit: null });
   });
 });

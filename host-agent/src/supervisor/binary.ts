@@ -72,10 +72,13 @@ export function parseCapabilities(help: string): LlamaServerCapabilities {
   return { loadFlags, flashAttn };
 }
 
-/** `version: 6123 (80fb11a)` → version "6123", commit "80fb11a". */
+/** `version: 6123 (80fb11a)` or `version: 0.4.0-dev (build 1, commit 80fb11a)` → version and commit. */
 export function parseVersion(text: string): { version: string | null; commit: string | null } {
-  const m = /version:\s*(\S+)\s*\(([0-9a-f]+)\)/.exec(text);
-  return m ? { version: m[1] ?? null, commit: m[2] ?? null } : { version: null, commit: null };
+  const m = /version:\s*(\S+)(?:\s*\(([^)]*)\))?/.exec(text);
+  if (!m) return { version: null, commit: null };
+  const inParens = m[2] ?? "";
+  const commit = /commit\s+([0-9a-f]{6,40})/.exec(inParens)?.[1] ?? /^([0-9a-f]{6,40})$/.exec(inParens.trim())?.[1] ?? null;
+  return { version: m[1] ?? null, commit };
 }
 
 const cache = new Map<string, Promise<LlamaServerBinary>>();

@@ -7,7 +7,10 @@ import { spawn } from "node:child_process";
 import { standIn } from "./stand-in-common.mjs";
 
 const s = standIn("stand-in-forks-child");
-const child = spawn(process.execPath, ["-e", "process.on('SIGTERM',()=>{});setInterval(()=>{},1000)"], { stdio: "ignore" });
-s.log(`forked child pid ${child.pid}`);
+const child = spawn(process.execPath, ["-e", "process.on('SIGTERM',()=>{});console.log('armed');setInterval(()=>{},1000)"], { stdio: ["ignore", "pipe", "ignore"] });
+// Ready only once the child has its SIGTERM handler, so the test really exercises the SIGKILL path.
+await new Promise((resolve) => child.stdout.once("data", resolve));
+child.stdout.destroy();
+s.log(`forked child pid ${child.pid} (ignores SIGTERM)`);
 await s.serve(() => 200);
 s.log("ready");

@@ -1,0 +1,105 @@
+/**
+ * Faults, played by scripted stand-ins (named as such; see
+ * test/harness/stand-ins): a server that ignores SIGTERM, one that exits
+ * while loading, one that forks a child, one that never finishes loading.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AgentError } from "../protocol.ts";
+import { agentOptions, AgentPool, eventRecorder, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { freePort } from "../../test/harness/ports.ts";
+import { standIns } from "../../test/harness/stand-ins/index.ts";
+import { tinyModel } from "../../test/harness/tiny-model.ts";
+import { canBind } from "./port.ts";
+import { groupMembers, processInfo } from "./process-table.ts";
+
+let dirs: TestDirs;
+let model: string;
+const pool = new AgentPool();
+beforeAll(async () => {
+  dirs = await testDirs();
+  model = await tinyModel(dirs.modelRoot);
+});
+afterEach(() => pool.stopEverything());
+afterAll(() => dirs.cleanup());
+
+async function failureOf(p: Promise<unknown>): Promise<AgentError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as AgentError;
+  }
+  throw new Error("expected the start to fail");
+}
+
+describe("fault stand-ins", () => {
+  it("a server that ignores SIGTERM is killed after the grace", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.ignoresSigterm));
+    const port = await freePort();
+    const s = await agent.call("start", { spec: specFor("stubborn", model, port, { stopGraceMs: 700 }) });
+    const t0 = Date.now();
+    const stopped = await agent.call("stop", { id: "stubborn" });
+    const elapsed = Date.now() - t0;
+    expect(stopped.state).toBe("stopped");
+    expect(stopped.reason).toMatch(/SIGKILL/);
+    expect(stopped.signal).toBe("SIGKILL");
+    expect(elapsed).toBeGreaterThanOrEqual(650);
+    expect(elapsed).toBeLessThan(5000);
+    expect(await groupMembers(s.pid!)).toEqual([]);
+    expect(await canBind(port, "127.0.0.1")).toBe(true);
+    const log = await agent.call("logs", { id: "stubborn" });
+    expect(log.lines.join("\n")).toMatch(/got SIGTERM, ignoring it/);
+  });
+
+  it("a server that exits while loading fails at once, with its exit code and log tail", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.exitsWhileLoading));
+    const rec = eventRecorder(agent);
+    const port = await freePort();
+    const t0 = Date.now();
+    const err = await failureOf(agent.call("start", { spec: specFor("doomed", model, port, { readinessDeadlineMs: 60_000 }) }));
+    const elapsed = Date.now() - t0;
+    expect(err.code).toBe("FAILED");
+    expect(err.message).toMatch(/exited with code 3 while loading/);
+    expect(err.message).toMatch(/tensor data is not within file bounds/);
+    // Nowhere near the 60 s deadline: the exit is noticed at once (the stand-in dies ~150 ms in).
+    expect(elapsed).toBeLessThan(3000);
+    const status = (await agent.call("status", { ids: ["doomed"] }))[0]!;
+    expect(status).toMatchObject({ state: "failed", exitCode: 3 });
+    expect(status.logTail.at(-1)).toMatch(/failed to load model/);
+    const states = rec.events.flatMap((e) => (e.kind === "state" ? [e.status.state] : []));
+    expect(states).toEqual(["starting", "failed"]);
+    expect(await canBind(port, "127.0.0.1")).toBe(true);
+  });
+
+  it("a server that forks a child: stopping reaps the child too", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.forksChild));
+    const port = await freePort();
+    const s = await agent.call("start", { spec: specFor("forker", model, port, { stopGraceMs: 500 }) });
+    const lines = (await agent.call("logs", { id: "forker" })).lines.join("\n");
+    const childPid = Number(/forked child pid (\d+)/.exec(lines)?.[1]);
+    expect(childPid).toBeGreaterThan(0);
+    expect((await processInfo(childPid))?.pgid).toBe(s.pid);
+    const t0 = Date.now();
+    const stopped = await agent.call("stop", { id: "forker" });
+    expect(stopped.state).toBe("stopped");
+    // The leader left on SIGTERM; the child ignored it and needed the group SIGKILL after the grace.
+    expect(stopped.reason).toMatch(/SIGKILL/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+    const child = await processInfo(childPid);
+    expect(child === null || child.zombie).toBe(true);
+    expect(await groupMembers(s.pid!)).toEqual([]);
+  });
+
+  it("a server that never finishes loading fails at its deadline and is ended", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.hangsLoading));
+    const port = await freePort();
+    const t0 = Date.now();
+    const err = await failureOf(agent.call("start", { spec: specFor("slow", model, port, { readinessDeadlineMs: 800, stopGraceMs: 500 }) }));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(750);
+    expect(err.code).toBe("FAILED");
+    expect(err.message).toMatch(/not ready within 800 ms \(last: loading \(HTTP 503\)\)/);
+    const status = err.data as { pid: number; state: string };
+    expect(status.state).toBe("failed");
+    expect(await groupMembers(status.pid)).toEqual([]);
+    expect(await canBind(port, "127.0.0.1")).toBe(true);
+  });
+});
