@@ -1,0 +1,186 @@
+/**
+ * The supervisor against the real llama-server and the tiny model: start,
+ * crash reporting, stop, port conflicts, pid-reuse safety, re-adoption and
+ * health monitoring.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AgentError, type AgentEvent } from "../protocol.ts";
+import { agentOptions, AgentPool, eventRecorder, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { llamaServerBin } from "../../test/harness/llama-server.ts";
+import { freePort, freePorts, holdPort } from "../../test/harness/ports.ts";
+import { tinyModel } from "../../test/harness/tiny-model.ts";
+import { canBind } from "./port.ts";
+import { groupMembers, processInfo } from "./process-table.ts";
+import { RecordStore } from "./records.ts";
+import { terminateGroup } from "./terminate.ts";
+
+let dirs: TestDirs;
+let model: string;
+let bin: string;
+const pool = new AgentPool();
+beforeAll(async () => {
+  bin = llamaServerBin();
+  dirs = await testDirs();
+  model = await tinyModel(dirs.modelRoot);
+});
+afterEach(() => pool.stopEverything());
+afterAll(() => dirs.cleanup());
+
+const stateOf = (e: AgentEvent) => (e.kind === "state" ? e.status : null);
+
+describe("real llama-server fleet", () => {
+  it("start 3 → all ready; kill -9 one → exit event; stop all → groups empty, ports free", async () => {
+    const agent = pool.make(agentOptions(dirs, bin));
+    const rec = eventRecorder(agent);
+    const ports = await freePorts(3);
+    const ids = ["m0", "m1", "m2"];
+    const started = await Promise.all(ids.map((id, i) => agent.call("start", { spec: specFor(id, model, ports[i]!) })));
+    expect(started.map((s) => s.state)).toEqual(["ready", "ready", "ready"]);
+    for (const [i, s] of started.entries()) {
+      expect(s.port).toBe(ports[i]);
+      expect(s.startedAt).not.toBeNull();
+      expect((await fetch(`http://127.0.0.1:${ports[i]}/health`)).status).toBe(200);
+      // Each in its own process group, led by the server.
+      expect((await processInfo(s.pid!))?.pgid).toBe(s.pid);
+    }
+    const records = await new RecordStore(dirs.stateDir).list();
+    expect(records.records.map((r) => [r.id, r.pid, r.port])).toEqual(ids.map((id, i) => [id, started[i]!.pid, ports[i]]));
+    expect(records.records[0]?.startToken).toMatch(/^linux:\d+$/);
+    expect(records.records[0]?.argv).toContain("--load-mode");
+
+    const victim = started[1]!;
+    const t0 = Date.now();
+    process.kill(victim.pid!, "SIGKILL");
+    const exited = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "m1" && stateOf(e)?.state === "exited", 5000))!;
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(exited).toMatchObject({ state: "exited", signal: "SIGKILL", pid: victim.pid, reason: "killed by SIGKILL" });
+    expect(exited.logTail.length).toBeGreaterThan(0);
+
+    const stopped = await agent.call("stopAll", {});
+    expect(stopped.map((s) => s.state).sort()).toEqual(["stopped", "stopped", "stopped"]);
+    for (const s of started) expect(await groupMembers(s.pid!)).toEqual([]);
+    for (const p of ports) expect(await canBind(p, "127.0.0.1")).toBe(true);
+    expect(await readdir(path.join(dirs.stateDir, "servers"))).toEqual([]);
+  });
+
+  it("concurrent starts of one id give one process; another spec for a running id is a conflict", async () => {
+    const agent = pool.make(agentOptions(dirs, bin));
+    const port = await freePort();
+    const spec = specFor("same", model, port);
+    const results = await Promise.all([agent.call("start", { spec }), agent.call("start", { spec }), agent.call("start", { spec })]);
+    expect(new Set(results.map((r) => r.pid)).size).toBe(1);
+    const err = await agent.call("start", { spec: { ...spec, ctxSize: 128 } }).catch((e: AgentError) => e);
+    expect(err).toBeInstanceOf(AgentError);
+    expect((err as AgentError).code).toBe("CONFLICT");
+  });
+
+  it("a port held by another process → clear error naming port and holder, nothing spawned", async () => {
+    const agent = pool.make(agentOptions(dirs, bin));
+    const port = await freePort();
+    const holder = await holdPort(port);
+    try {
+      const err = (await agent.call("start", { spec: specFor("blocked", model, port) }).catch((e: unknown) => e)) as AgentError;
+      expect(err).toBeInstanceOf(AgentError);
+      expect(err.code).toBe("CONFLICT");
+      expect(err.message).toContain(`port ${port} is held by pid ${process.pid}`);
+      expect(err.data).toMatchObject({ port, pid: process.pid });
+      expect(existsSync(path.join(dirs.stateDir, "logs", "blocked.log"))).toBe(false);
+      expect(existsSync(path.join(dirs.stateDir, "servers", "blocked.json"))).toBe(false);
+      expect(await agent.call("status", {})).toEqual([]);
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it("a record whose pid now belongs to an unrelated live process: that process is never signalled", async () => {
+    // An unrelated process, leading its own group like a server would.
+    const bystander = spawn("sleep", ["60"], { detached: true, stdio: "ignore" });
+    try {
+      const pid = bystander.pid!;
+      const info = (await processInfo(pid))!;
+      const port = await freePort();
+      const fakeToken = `linux:${Number(info.startToken.slice(6)) - 500}`;
+      await new RecordStore(dirs.stateDir).write({
+        version: 1, id: "ghost", pid, pgid: pid, startToken: fakeToken, startedAt: new Date(0).toISOString(), port, bindAddress: "127.0.0.1",
+        binary: bin, argv: [], logPath: path.join(dirs.stateDir, "logs", "ghost.log"), specHash: "x", spec: { ...specFor("ghost", model, port), bindAddress: "127.0.0.1", extraFlags: [] } as never,
+        readyAt: null, agentPid: 1,
+      });
+      const agent = pool.make(agentOptions(dirs, bin));
+      await agent.ready;
+      expect(await agent.call("status", {})).toEqual([]);
+      await agent.call("stopAll", { graceMs: 0 });
+      await agent.call("stop", { id: "ghost", graceMs: 0 });
+      // Even asked directly, the terminator refuses a pid whose start time differs.
+      const r = await terminateGroup({ pid, pgid: pid, startToken: fakeToken, port, bindAddress: "127.0.0.1" }, 0);
+      expect(r.ended).toBe("foreign");
+      await new Promise((res) => setTimeout(res, 100));
+      const after = await processInfo(pid);
+      expect(after).not.toBeNull();
+      expect(after?.zombie).toBe(false);
+      expect(existsSync(path.join(dirs.stateDir, "servers", "ghost.json"))).toBe(false);
+    } finally {
+      bystander.kill("SIGKILL");
+    }
+  });
+
+  it("agent restart → servers re-adopted with the same pids, then watched and stoppable", async () => {
+    const first = pool.make(agentOptions(dirs, bin));
+    const ports = await freePorts(2);
+    const a = await first.call("start", { spec: specFor("keep-a", model, ports[0]!) });
+    const b = await first.call("start", { spec: specFor("keep-b", model, ports[1]!) });
+    first.close(); // the agent goes away; the servers stay
+
+    const second = pool.make(agentOptions(dirs, bin));
+    const rec = eventRecorder(second);
+    await second.ready;
+    const status = await second.call("status", {});
+    expect(status.map((s) => [s.id, s.state, s.pid])).toEqual([
+      ["keep-a", "ready", a.pid],
+      ["keep-b", "ready", b.pid],
+    ]);
+    expect(status[0]?.specHash).toBe(a.specHash);
+    // Same spec again: no restart, same process.
+    expect((await second.call("start", { spec: specFor("keep-a", model, ports[0]!) })).pid).toBe(a.pid);
+
+    // An adopted server is not our child: its exit is seen by polling, still quickly.
+    const t0 = Date.now();
+    process.kill(b.pid!, "SIGKILL");
+    const exited = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "keep-b" && stateOf(e)?.state === "exited", 5000))!;
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(exited.pid).toBe(b.pid);
+
+    const stopped = await second.call("stop", { id: "keep-a" });
+    expect(stopped.state).toBe("stopped");
+    expect(await groupMembers(a.pid!)).toEqual([]);
+    expect(await canBind(ports[0]!, "127.0.0.1")).toBe(true);
+  });
+
+  it("a hung server is marked unhealthy, and ready again when it recovers", async () => {
+    const agent = pool.make(agentOptions(dirs, bin, { healthIntervalMs: 150, healthTimeoutMs: 300 }));
+    const rec = eventRecorder(agent);
+    const port = await freePort();
+    const s = await agent.call("start", { spec: specFor("hang", model, port) });
+    process.kill(s.pid!, "SIGSTOP");
+    try {
+      const bad = stateOf(await rec.waitFor((e) => stateOf(e)?.state === "unhealthy", 5000))!;
+      expect(bad.reason).toMatch(/timed out after 300 ms/);
+    } finally {
+      process.kill(s.pid!, "SIGCONT");
+    }
+    const good = stateOf(await rec.waitFor((e) => stateOf(e)?.state === "ready" && stateOf(e)?.reason === "health check passed again", 5000))!;
+    expect(good.pid).toBe(s.pid);
+  });
+
+  it("hello reports the installed llama-server and its flag style", async () => {
+    const agent = pool.make(agentOptions(dirs, bin));
+    const h = await agent.call("hello", { protocolVersion: 1 });
+    expect(h.llamaServer).toMatchObject({ path: bin, commit: "80fb11a", loadFlags: "load-mode", error: null });
+    expect(h.modelRoots).toEqual([dirs.modelRoot]);
+    const err = (await agent.call("hello", { protocolVersion: 99 }).catch((e: unknown) => e)) as AgentError;
+    expect(err.issues?.[0]?.path).toBe("protocolVersion");
+  });
+});
