@@ -3,7 +3,8 @@
  * `createSshLink` at once, with an error naming the field, instead of
  * surfacing later as a connection failure.
  */
-import { utils } from "ssh2";
+// ssh2 is CommonJS; Node's ESM loader cannot see `utils` as a named export, so take the default.
+import ssh2 from "ssh2";
 import { z } from "zod";
 import { FINGERPRINT_PATTERN } from "./host-key.ts";
 
@@ -64,7 +65,7 @@ export const sshLinkConfigSchema = z
     if (c.reconnect.maxDelayMs < c.reconnect.initialDelayMs) {
       ctx.addIssue({ code: "custom", path: ["reconnect", "maxDelayMs"], message: "must be at least reconnect.initialDelayMs" });
     }
-    const parsed = utils.parseKey(c.privateKey, c.passphrase);
+    const parsed = ssh2.utils.parseKey(c.privateKey, c.passphrase);
     if (parsed instanceof Error) {
       ctx.addIssue({ code: "custom", path: ["privateKey"], message: `cannot be read: ${parsed.message}` });
     } else {

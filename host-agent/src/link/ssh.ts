@@ -14,7 +14,8 @@
  *   agent's `start` is idempotent per id + spec, so a caller's retry after a
  *   reconnect cannot start a second process.
  */
-import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
+// Default import: ssh2 is CommonJS, and this must load under plain Node ESM as well as bundlers.
+import ssh2, { type ClientChannel, type ConnectConfig } from "ssh2";
 import {
   AgentError,
   PROTOCOL_VERSION,
@@ -58,7 +59,7 @@ interface PendingCall {
 
 interface Session {
   epoch: number;
-  client: Client;
+  client: InstanceType<typeof ssh2.Client>;
   channel: ClientChannel | null;
   lost: boolean;
   /** The ssh2 client emitted 'close' (its socket is gone). */
@@ -184,7 +185,7 @@ class SshLink implements HostLink {
     if (this.current === "closed" || this.current === "failed") return;
     this.setState("connecting");
     const epoch = ++this.epoch;
-    const client = new Client();
+    const client = new ssh2.Client();
     const session: Session = { epoch, client, channel: null, lost: false, closed: new Promise((resolve) => client.once("close", () => resolve())) };
     this.session = session;
     let hostKeyError: AgentError | null = null;
