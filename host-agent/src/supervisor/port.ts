@@ -92,6 +92,14 @@ export async function findPortListener(port: number): Promise<PortHolder | null>
 
 /** Null when the port is free for `host`; otherwise who holds it (pid/command null when unknown). */
 export async function portHolder(port: number, host: string): Promise<PortHolder | null> {
+  if (process.platform === "linux") {
+    // Linux refuses our exclusive bind beside any listener on the port (wildcard
+    // or specific), so the bind test is the answer; /proc only names the holder.
+    if (await canBind(port, host)) return null;
+    return (await findPortListener(port)) ?? { port, pid: null, command: null };
+  }
+  // BSD/macOS sockets with SO_REUSEADDR let a specific-address bind succeed
+  // beside a wildcard listener, so ask lsof first, then try the bind.
   const listener = await findPortListener(port);
   if (listener) return listener;
   return (await canBind(port, host)) ? null : { port, pid: null, command: null };

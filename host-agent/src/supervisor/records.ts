@@ -1,10 +1,12 @@
 /**
  * One JSON record per managed server in `<stateDir>/servers/<id>.json`:
  * what a later agent process needs to find, trust and adopt the server.
- * Written atomically (temp file, fsync, rename) so a crash mid-write leaves
- * the old record or the new one, never half of one.
+ * Written atomically (temp file + rename) so an agent crash mid-write leaves
+ * the old record or the new one, never half of one. No fsync: records only
+ * matter while their processes live, and a power loss ends those too (a
+ * torn record after a reboot is skipped as unreadable).
  */
-import { mkdir, open, readFile, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { serverSpecSchema } from "../protocol.ts";
@@ -32,13 +34,7 @@ export type ServerRecord = z.infer<typeof serverRecordSchema>;
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fh = await open(tmp, "w", 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeFile(tmp, data, { mode: 0o600 });
   try {
     await rename(tmp, file);
   } catch (err) {

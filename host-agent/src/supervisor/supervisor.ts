@@ -5,7 +5,7 @@
  * operations on different ids run in parallel.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, watch, type FSWatcher } from "node:fs";
+import { closeSync, fstatSync, watch, type FSWatcher } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -70,6 +70,8 @@ interface Managed {
   watcher: FSWatcher | null;
   follower: LogFollower | null;
   healthBusy: boolean;
+  /** Record writes and removal, in order: a late write must never resurrect a removed record. */
+  recordIo: Promise<void>;
 }
 
 const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
@@ -162,7 +164,7 @@ export class Supervisor {
       id: spec.id, spec, specHash: specHash(spec), state: "stopped", reason: null, pid: null, pgid: null, startToken: null,
       startedAt: null, readyAt: null, exitCode: null, signal: null, logPath: this.logPathFor(spec.id), logTail: [], record: null,
       child: null, exited, resolveExit, hasExited: false, stopping: false, nudge: () => {}, timers: new Set(), watcher: null,
-      follower: null, healthBusy: false,
+      follower: null, healthBusy: false, recordIo: Promise.resolve(),
     };
   }
 
@@ -178,6 +180,17 @@ export class Supervisor {
     m.watcher?.close();
     m.watcher = null;
     m.follower = null;
+  }
+
+  private persist(m: Managed, rec: ServerRecord): Promise<void> {
+    m.record = rec;
+    m.recordIo = m.recordIo.then(() => this.records.write(rec)).catch((err) => this.log.warn("record write failed", { id: m.id, error: err }));
+    return m.recordIo;
+  }
+
+  private forget(m: Managed): Promise<void> {
+    m.recordIo = m.recordIo.then(() => this.records.remove(m.id)).catch((err) => this.log.warn("record removal failed", { id: m.id, error: err }));
+    return m.recordIo;
   }
 
   private async tail(m: Managed): Promise<string[]> {
@@ -252,7 +265,7 @@ export class Supervisor {
       m.logTail = await this.tail(m);
       this.stopWatching(m);
       this.setState(m, "exited", describeExit(e));
-      await this.records.remove(m.id).catch(() => undefined);
+      await this.forget(m);
       // A crashed leader may leave forked children behind: reap them so nothing of the group lingers.
       if (m.pid !== null && m.pgid !== null && m.startToken !== null) {
         const r = await terminateGroup({ pid: m.pid, pgid: m.pgid, startToken: m.startToken, port: m.spec.port, bindAddress: m.spec.bindAddress }, 1000).catch(() => null);
@@ -301,8 +314,11 @@ export class Supervisor {
 
     const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${binary.path} ${launch.args.join(" ")} ===`;
     const fd = await openLogForChild(m.logPath, this.opts.logMaxBytes, header);
-    const logOffset = await stat(m.logPath).then((s) => s.size, () => 0);
+    const logOffset = fstatSync(fd).size;
     let child: ChildProcess;
+    // Wall-clock spawn time: /proc's start time is exact as an identity but its
+    // boot-time base has 1 s resolution, too coarse for "ready in 0.35 s".
+    const spawnedAt = new Date().toISOString();
     try {
       // detached: its own process group, so stop can signal the server and anything it forks, and a
       // Ctrl-C aimed at the agent's terminal does not hit the servers.
@@ -327,15 +343,15 @@ export class Supervisor {
     const info = await processInfo(child.pid);
     if (info && !info.zombie) {
       m.startToken = info.startToken;
-      m.startedAt = info.startedAt;
-      m.record = {
-        version: 1, id: spec.id, pid: child.pid, pgid: child.pid, startToken: info.startToken, startedAt: info.startedAt, port: spec.port,
+      m.startedAt = spawnedAt;
+      // Not awaited here: readiness polling starts meanwhile; awaitReady waits for it before reporting ready.
+      void this.persist(m, {
+        version: 1, id: spec.id, pid: child.pid, pgid: child.pid, startToken: info.startToken, startedAt: spawnedAt, port: spec.port,
         bindAddress: spec.bindAddress, binary: binary.path, argv: launch.args, logPath: m.logPath, specHash: m.specHash, spec, readyAt: null,
         agentPid: process.pid,
-      };
-      await this.records.write(m.record);
+      });
     } else {
-      m.startedAt = new Date().toISOString();
+      m.startedAt = spawnedAt;
     }
     this.watchLog(m, logOffset);
     this.setState(m, "starting", `spawned pid ${child.pid}`);
@@ -359,10 +375,7 @@ export class Supervisor {
       if (last.kind === "ok" && !exit) {
         m.readyAt = new Date().toISOString();
         this.setState(m, "ready", `healthy (pid ${m.pid})`);
-        if (m.record) {
-          m.record = { ...m.record, readyAt: m.readyAt };
-          await this.records.write(m.record).catch((err) => this.log.warn("record update failed", { id: m.id, error: err }));
-        }
+        if (m.record) await this.persist(m, { ...m.record, readyAt: m.readyAt });
         this.watchHealth(m);
         return this.statusOf(m);
       }
@@ -383,7 +396,7 @@ export class Supervisor {
     if (exit) {
       m.logTail = await this.tail(m);
       this.stopWatching(m);
-      await this.records.remove(m.id).catch(() => undefined);
+      await this.forget(m);
       // Reap anything the server forked before it died.
       await this.reapGroup(m, 0);
       this.setState(m, "failed", `${describeExit(exit)} while loading`);
@@ -393,7 +406,7 @@ export class Supervisor {
       await this.reapGroup(m, m.spec.stopGraceMs);
       m.logTail = await this.tail(m);
       this.stopWatching(m);
-      await this.records.remove(m.id).catch(() => undefined);
+      await this.forget(m);
       m.stopping = false;
       this.setState(m, "failed", `not ready within ${m.spec.readinessDeadlineMs} ms (last: ${describeHealth(last)})`);
     }
@@ -438,7 +451,7 @@ export class Supervisor {
       await Promise.race([m.exited, sleep(1000)]);
     }
     this.stopWatching(m);
-    await this.records.remove(id).catch(() => undefined);
+    await this.forget(m);
     m.stopping = false;
     m.hasExited = true;
     let reason = "stopped on request";

@@ -42,8 +42,10 @@ function tokenOrder(a: string, b: string): number | null {
 export async function ownedGroupMembers(t: TerminateTarget): Promise<ProcessInfo[] | null> {
   const leader = await processInfo(t.pid);
   if (leader && !leader.zombie && leader.startToken !== t.startToken) return null; // pid reused
+  // While the leader lives the group is ours and not empty; enumerating the
+  // rest (a scan of every process) is only needed once the leader is gone.
+  if (leader && !leader.zombie) return [leader];
   const members = await groupMembers(t.pgid);
-  if (leader && !leader.zombie) return members;
   // Leader gone: keep only members that started no earlier than it did.
   return members.filter((m) => {
     const order = tokenOrder(m.startToken, t.startToken);
