@@ -365,6 +365,7 @@ export class Supervisor {
     let delay = 10;
     let last: HealthResult = { kind: "refused" };
     let exit: Exit | null = null;
+    let nudged = false;
     void m.exited.then((e) => {
       exit = e;
       m.nudge();
@@ -380,17 +381,23 @@ export class Supervisor {
         return this.statusOf(m);
       }
       if (exit) break;
-      const wait = Math.min(delay, Math.max(0, deadline - Date.now()));
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, wait);
-        function done() {
+      // After log activity the server is busy loading and may flip to ready any
+      // moment: re-probe soon once. Only quiet timer waits grow the backoff, so
+      // a chatty load does not push the interval to its cap.
+      const wait = Math.min(nudged ? 5 : delay, Math.max(0, deadline - Date.now()));
+      const probedAt = performance.now();
+      nudged = await new Promise<boolean>((resolve) => {
+        let t = setTimeout(() => resolve(false), wait);
+        m.nudge = () => {
+          // At most one probe per 3 ms however fast the log grows: probes cost the loading server CPU too.
           clearTimeout(t);
-          resolve();
-        }
-        m.nudge = done;
+          const since = performance.now() - probedAt;
+          if (since >= 3) return resolve(true);
+          t = setTimeout(() => resolve(true), 3 - since);
+        };
       });
       m.nudge = () => {};
-      delay = Math.min(250, Math.ceil(delay * 1.5));
+      if (!nudged) delay = Math.min(250, Math.ceil(delay * 1.5));
     }
 
     if (exit) {
