@@ -178,6 +178,33 @@ describe("ssh link: connection loss and host keys", () => {
     }
   });
 
+  it("a peer that goes silent (frozen session, no FIN) is detected by keepalives", async () => {
+    const link = createSshLink(host.linkConfig({ keepaliveIntervalMs: 500, keepaliveCountMax: 2 }), { log: silentLinkLog });
+    const frozen: number[] = [];
+    try {
+      await waitForState(link, "connected");
+      frozen.push(...(await host.sshd.sessionPids()));
+      expect(frozen.length).toBeGreaterThan(0);
+      for (const pid of frozen) process.kill(pid, "SIGSTOP");
+      const t0 = Date.now();
+      const pending = rejection(link.call("status", {}, { timeoutMs: 20_000 }));
+      await waitForState(link, "disconnected", 10_000);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect((await pending).code).toBe("UNAVAILABLE");
+      expect(link.state === "disconnected" || link.state === "connecting" || link.state === "connected").toBe(true);
+    } finally {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, "SIGKILL");
+          process.kill(pid, "SIGCONT");
+        } catch {
+          // gone
+        }
+      }
+      await link.close();
+    }
+  });
+
   it("a changed host key is refused before anything runs, and the link stops trying", async () => {
     const link = createSshLink(host.linkConfig(), { log: silentLinkLog });
     try {

@@ -56,6 +56,8 @@ export interface SshdFixture {
   /** Stops the listener and, by default, every live session (their sshd processes only). */
   stop(options?: { dropSessions?: boolean }): Promise<void>;
   regenerateHostKey(): Promise<void>;
+  /** Pids of the sshd processes serving live sessions (to freeze one and test keepalives). */
+  sessionPids(): Promise<number[]>;
   /** Stops, removes the folder. */
   dispose(): Promise<void>;
 }
@@ -306,6 +308,10 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
         await fixture.stop();
         await fixture.start();
       }
+    },
+    async sessionPids() {
+      const pid = child?.pid;
+      return pid === undefined ? [] : sshdDescendants(pid);
     },
     async dispose() {
       await fixture.stop();
