@@ -89,6 +89,25 @@ describe("fault stand-ins", () => {
     expect(await groupMembers(s.pid!)).toEqual([]);
   });
 
+  it("a server whose leader died while no agent watched: the next agent reaps the helpers left in its group", async () => {
+    const first = pool.make(agentOptions(dirs, standIns.forksChild));
+    const port = await freePort();
+    const s = await first.call("start", { spec: specFor("orphaned", model, port) });
+    const lines = (await first.call("logs", { id: "orphaned" })).lines.join("\n");
+    const childPid = Number(/forked child pid (\d+)/.exec(lines)?.[1]);
+    first.close();
+    process.kill(s.pid!, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await processInfo(childPid))?.zombie).toBe(false);
+
+    const second = pool.make(agentOptions(dirs, standIns.forksChild));
+    await second.ready;
+    expect(await second.call("status", {})).toEqual([]);
+    const child = await processInfo(childPid);
+    expect(child === null || child.zombie).toBe(true);
+    expect(await groupMembers(s.pid!)).toEqual([]);
+  });
+
   it("a server that never finishes loading fails at its deadline and is ended", async () => {
     const agent = pool.make(agentOptions(dirs, standIns.hangsLoading));
     const port = await freePort();

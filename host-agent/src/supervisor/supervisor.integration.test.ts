@@ -175,6 +175,31 @@ describe("real llama-server fleet", () => {
     expect(good.pid).toBe(s.pid);
   });
 
+  it("keeps a server's log under its cap with one rotation, while the server keeps logging", async () => {
+    const agent = pool.make(agentOptions(dirs, bin, { logMaxBytes: 1024 }));
+    const port = await freePort();
+    const s = await agent.call("start", { spec: specFor("chatty", model, port) });
+    const logPath = s.logPath!;
+    const { stat } = await import("node:fs/promises");
+    // This llama-server logs about 3.5 KB while loading; the watcher rotates within about a second.
+    let rotated = false;
+    for (let i = 0; i < 40 && !rotated; i++) {
+      rotated = existsSync(`${logPath}.1`);
+      if (!rotated) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(rotated).toBe(true);
+    expect((await stat(`${logPath}.1`)).size).toBeGreaterThan(1024);
+    // The server writes on into the truncated file (O_APPEND), and the tail spans both files.
+    await fetch(`http://127.0.0.1:${port}/completion`, { method: "POST", body: JSON.stringify({ prompt: "x", n_predict: 2 }) });
+    await new Promise((r) => setTimeout(r, 100));
+    const { readFile } = await import("node:fs/promises");
+    const current = (await readFile(logPath, "utf8")).split("\n").filter(Boolean);
+    expect(current.length).toBeGreaterThan(0);
+    const tail = await agent.call("logs", { id: "chatty", lines: 500 });
+    expect(tail.lines.length).toBeGreaterThan(current.length);
+    expect(tail.lines.at(-1)).toBe(current.at(-1));
+  });
+
   it("hello reports the installed llama-server and its flag style", async () => {
     const agent = pool.make(agentOptions(dirs, bin));
     const h = await agent.call("hello", { protocolVersion: 1 });

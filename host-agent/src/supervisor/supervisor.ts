@@ -400,6 +400,10 @@ export class Supervisor {
       if (!nudged) delay = Math.min(250, Math.ceil(delay * 1.5));
     }
 
+    if (m.stopping) {
+      // A stop request took over (an adopted server that was still loading): it reports the outcome.
+      throw new AgentError({ code: "FAILED", message: `${m.id} was stopped before it became ready` });
+    }
     if (exit) {
       m.logTail = await this.tail(m);
       this.stopWatching(m);
@@ -518,6 +522,12 @@ export class Supervisor {
             const reason = !info || info.zombie ? `pid ${rec.pid} is no longer running` : `pid ${rec.pid} now belongs to another process (start time differs); left alone`;
             dropped.push({ id: rec.id, reason });
             this.log.info("dropping stale server record", { id: rec.id, pid: rec.pid, reason });
+            if (!info || info.zombie) {
+              // The leader died while no agent watched; helpers it forked may live on in its group. terminateGroup
+              // only signals members that started after the leader, and never a reused pid.
+              const r = await terminateGroup({ pid: rec.pid, pgid: rec.pgid, startToken: rec.startToken, port: rec.port, bindAddress: rec.bindAddress }, 1000, { portDeadlineMs: 0 }).catch(() => null);
+              if (r && r.ended !== "gone" && r.ended !== "foreign") this.log.warn("reaped leftovers of a server that died unwatched", { id: rec.id, ended: r.ended });
+            }
             await this.records.remove(rec.id);
             return;
           }
