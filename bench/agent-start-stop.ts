@@ -46,7 +46,19 @@ function llamaServerBin(): string {
   return out.trim().split("\n").pop()!;
 }
 
-function freePort(): Promise<number> {
+// Never hand out a port twice: two listen(0)/close pairs can get the same port.
+const handedOut = new Set<number>();
+async function freePort(): Promise<number> {
+  for (;;) {
+    const p = await osPort();
+    if (!handedOut.has(p)) {
+      handedOut.add(p);
+      return p;
+    }
+  }
+}
+
+function osPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once("error", reject);
@@ -103,7 +115,13 @@ async function main() {
       closeSync(fd);
     }
     const pending = new Set(ports);
+    const deadline = performance.now() + 60_000;
     while (pending.size > 0) {
+      const dead = children.find((c) => c.exitCode !== null || c.signalCode !== null);
+      if (dead || performance.now() > deadline) {
+        for (const c of children) c.kill("SIGKILL");
+        throw new Error(dead ? `direct: a server exited (code ${dead.exitCode}, signal ${dead.signalCode}); see ${dir}` : `direct: not all ready within 60 s (ports ${[...pending].join(", ")})`);
+      }
       await Promise.all([...pending].map(async (p) => {
         if ((await healthStatus(p)) === 200) pending.delete(p);
       }));
@@ -112,7 +130,8 @@ async function main() {
     const elapsed = performance.now() - t0;
     await Promise.all(children.map((c) => new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once("exit", () => resolve());
+      const t = setTimeout(() => c.kill("SIGKILL"), 10_000);
+      c.once("exit", () => (clearTimeout(t), resolve()));
       c.kill("SIGTERM");
     })));
     return elapsed;
@@ -141,8 +160,10 @@ async function main() {
         })()
       : Promise.resolve();
     const t0 = performance.now();
-    const started = await Promise.all(ports.map((p, i) => agent.call("start", { spec: spec(`m${i}`, p) })));
+    const started = await Promise.all(ports.map((p, i) => agent.call("start", { spec: spec(`m${i}`, p) }, { timeoutMs: 150_000 })));
     const startMs = performance.now() - t0;
+    // Let the observer finish seeing every first 200 (when the agent was faster than it), with a bound.
+    await Promise.race([observer, sleep(2000)]);
     observing = false;
     await observer;
     const lags = observe ? ports.map((p, i) => readyAt.get(`m${i}`)! - first200.get(p)!).filter((x) => Number.isFinite(x)) : [];
@@ -167,6 +188,7 @@ async function main() {
     const stops: number[] = [];
     let clean = true;
     for (let r = 0; r < REPS; r++) {
+      process.stderr.write(`  N=${n} rep ${r + 1}/${REPS}\r`);
       // Alternate the order so neither side always runs on a warmer machine.
       if (r % 2 === 0) {
         d.push(await direct(n));
@@ -190,4 +212,7 @@ async function main() {
   await rm(dir, { recursive: true, force: true });
 }
 
-await main();
+await main().catch((err: unknown) => {
+  console.error("benchmark failed:", err);
+  process.exitCode = 1;
+});

@@ -14,7 +14,7 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 describe("server log files", () => {
   it("keeps the cap with one rotation, and an O_APPEND writer keeps writing after it", async () => {
     const log = path.join(dir, "a.log");
-    const fd = await openLogForChild(log, 1000, "=== header ===");
+    const fd = openLogForChild(log, 1000, "=== header ===");
     writeSync(fd, `${"x".repeat(1500)}\n`);
     expect(await enforceLogCap(log, 1000)).toBe(true);
     expect((await readFile(rotatedPath(log), "utf8")).startsWith("=== header ===")).toBe(true);
@@ -30,7 +30,7 @@ describe("server log files", () => {
   it("rotates an oversized log when a new process starts", async () => {
     const log = path.join(dir, "b.log");
     await writeFile(log, "y".repeat(5000));
-    closeSync(await openLogForChild(log, 1000, "=== second start ==="));
+    closeSync(openLogForChild(log, 1000, "=== second start ==="));
     expect(await readFile(log, "utf8")).toBe("=== second start ===\n");
     expect((await readFile(rotatedPath(log), "utf8")).length).toBe(5000);
   });

@@ -6,19 +6,29 @@
  * server's next write lands at the new end of the emptied file. One rotated
  * copy (`.1`) is kept.
  */
-import { copyFile, mkdir, open, rename, stat, truncate } from "node:fs/promises";
-import { openSync, writeSync } from "node:fs";
+import { copyFile, open, stat, truncate } from "node:fs/promises";
+import { mkdirSync, openSync, renameSync, statSync, writeSync } from "node:fs";
 import path from "node:path";
 
 export function rotatedPath(logPath: string): string {
   return `${logPath}.1`;
 }
 
-/** Opens the log for a new process: rotates an oversized file first, then writes a header line. Returns an fd for the child's stdout/stderr. */
-export async function openLogForChild(logPath: string, maxBytes: number, header: string): Promise<number> {
-  await mkdir(path.dirname(logPath), { recursive: true, mode: 0o700 });
-  const size = await stat(logPath).then((s) => s.size, () => 0);
-  if (size > maxBytes) await rename(logPath, rotatedPath(logPath));
+/**
+ * Opens the log for a new process: rotates an oversized file first, then
+ * writes a header line. Returns an fd for the child's stdout/stderr.
+ * Synchronous on purpose: a handful of local metadata calls on the start
+ * path, where threadpool round trips under load cost more than they save.
+ */
+export function openLogForChild(logPath: string, maxBytes: number, header: string): number {
+  mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
+  let size = 0;
+  try {
+    size = statSync(logPath).size;
+  } catch {
+    // no log yet
+  }
+  if (size > maxBytes) renameSync(logPath, rotatedPath(logPath));
   const fd = openSync(logPath, "a", 0o600);
   writeSync(fd, `${header}\n`);
   return fd;

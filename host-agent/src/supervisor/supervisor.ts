@@ -204,9 +204,20 @@ export class Supervisor {
       for (const line of lines) this.emit({ type: "event", kind: "log", at, id: m.id, line });
     });
     m.follower = follower;
+    // Readiness hears about every write at once; reading the lines out for log
+    // events is batched (25 ms), so a chatty load does not cost the server CPU.
+    let followScheduled = false;
+    const follow = () => {
+      if (followScheduled) return;
+      followScheduled = true;
+      setTimeout(() => {
+        followScheduled = false;
+        void follower.poke().catch(() => undefined);
+      }, 25).unref();
+    };
     const poke = () => {
       m.nudge();
-      void follower.poke().catch(() => undefined);
+      follow();
     };
     try {
       m.watcher = watch(m.logPath, { persistent: false }, poke);
@@ -293,13 +304,16 @@ export class Supervisor {
       });
     }
 
+    // The model check and the port check are independent: run them together (start latency), report the model first.
+    const holderCheck = portHolder(spec.port, spec.bindAddress);
+    holderCheck.catch(() => undefined);
     const modelPath = await resolveModelPath(spec.modelPath, this.opts.modelRoots);
     for (const other of this.servers.values()) {
       if (other.id !== spec.id && other.spec.port === spec.port && ALIVE.has(other.state) && !other.hasExited) {
         throw new AgentError({ code: "CONFLICT", message: `port ${spec.port} is held by managed server ${other.id} (pid ${other.pid})`, data: { port: spec.port, pid: other.pid, id: other.id } });
       }
     }
-    const holder = await portHolder(spec.port, spec.bindAddress);
+    const holder = await holderCheck;
     if (holder) throw new AgentError({ code: "CONFLICT", message: `cannot start ${spec.id}: ${describeHolder(holder)}`, data: holder });
 
     let binary: LlamaServerBinary;
@@ -313,7 +327,7 @@ export class Supervisor {
     this.servers.set(spec.id, m);
 
     const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${binary.path} ${launch.args.join(" ")} ===`;
-    const fd = await openLogForChild(m.logPath, this.opts.logMaxBytes, header);
+    const fd = openLogForChild(m.logPath, this.opts.logMaxBytes, header);
     const logOffset = fstatSync(fd).size;
     let child: ChildProcess;
     // Wall-clock spawn time: /proc's start time is exact as an identity but its
@@ -376,7 +390,10 @@ export class Supervisor {
       if (last.kind === "ok" && !exit) {
         m.readyAt = new Date().toISOString();
         this.setState(m, "ready", `healthy (pid ${m.pid})`);
-        if (m.record) await this.persist(m, { ...m.record, readyAt: m.readyAt });
+        // The first record must be on disk before anyone hears "ready" (a new agent adopts from it);
+        // the readyAt update can follow in the background, ordered by recordIo.
+        await m.recordIo;
+        if (m.record) void this.persist(m, { ...m.record, readyAt: m.readyAt });
         this.watchHealth(m);
         return this.statusOf(m);
       }
