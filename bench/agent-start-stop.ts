@@ -49,13 +49,14 @@ function llamaServerBin(): string {
 // Never hand out a port twice: two listen(0)/close pairs can get the same port.
 const handedOut = new Set<number>();
 async function freePort(): Promise<number> {
-  for (;;) {
+  for (let i = 0; i < 100; i++) {
     const p = await osPort();
     if (!handedOut.has(p)) {
       handedOut.add(p);
       return p;
     }
   }
+  throw new Error("no unused loopback port after 100 tries");
 }
 
 function osPort(): Promise<number> {
