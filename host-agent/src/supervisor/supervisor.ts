@@ -74,6 +74,9 @@ interface Managed {
   recordIo: Promise<void>;
 }
 
+/** Shortest gap between readiness probes woken by log activity (and the re-probe after one). */
+const NUDGE_GAP_MS = 5;
+
 const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
 
 function describeExit(e: Exit): string {
@@ -401,16 +404,16 @@ export class Supervisor {
       // After log activity the server is busy loading and may flip to ready any
       // moment: re-probe soon once. Only quiet timer waits grow the backoff, so
       // a chatty load does not push the interval to its cap.
-      const wait = Math.min(nudged ? 5 : delay, Math.max(0, deadline - Date.now()));
+      const wait = Math.min(nudged ? NUDGE_GAP_MS : delay, Math.max(0, deadline - Date.now()));
       const probedAt = performance.now();
       nudged = await new Promise<boolean>((resolve) => {
         let t = setTimeout(() => resolve(false), wait);
         m.nudge = () => {
-          // At most one probe per 3 ms however fast the log grows: probes cost the loading server CPU too.
+          // At most one probe per NUDGE_GAP_MS however fast the log grows: probes cost the loading server CPU too.
           clearTimeout(t);
           const since = performance.now() - probedAt;
-          if (since >= 3) return resolve(true);
-          t = setTimeout(() => resolve(true), 3 - since);
+          if (since >= NUDGE_GAP_MS) return resolve(true);
+          t = setTimeout(() => resolve(true), NUDGE_GAP_MS - since);
         };
       });
       m.nudge = () => {};
