@@ -48,6 +48,9 @@ out="$cache_root/llama-server-$commit"
 bin="$out/build/bin/llama-server"
 
 done_marker="$out/.synapse-build-complete"
+# One build at a time per cache: a second caller waits, then finds it cached.
+exec 9>"$cache_root/.build-$commit.lock"
+flock -w 3600 9 || { log "timed out waiting for another build of $commit"; exit 1; }
 if [[ -f "$done_marker" && -x "$bin" ]] && "$bin" --version >/dev/null 2>&1; then
   log "cached: $bin"
   printf '%s\n' "$bin"

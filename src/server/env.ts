@@ -1,0 +1,114 @@
+/**
+ * The app's configuration: every environment variable it reads, validated
+ * once with zod. Defaults work on a fresh machine (SQLite under ./data, port
+ * 3000 on loopback, the local link). A bad value stops start-up with a message
+ * naming the variable and the form it expects.
+ */
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+const bool = (name: string) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"], { error: `${name} must be true or false` })
+    .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const port = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a port number (1-65535)` })
+    .int(`${name} must be an integer port number`)
+    .min(1, `${name} must be between 1 and 65535`)
+    .max(65535, `${name} must be between 1 and 65535`);
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    /** SQLite file (`file:` URL or a path). Relative paths are relative to the working folder. */
+    DATABASE_URL: z
+      .string()
+      .default("file:./data/synapse.db")
+      .refine((v) => v.startsWith("file:") || !v.includes("://"), "DATABASE_URL must be a file: URL or a path to an SQLite file"),
+    /** Where the app listens. Beyond loopback, SYNAPSE_API_TOKEN is required. */
+    HOSTNAME: z.string().min(1).default("127.0.0.1"),
+    PORT: port("PORT").default(3000),
+    /** Bearer token for the API; compared in constant time. */
+    SYNAPSE_API_TOKEN: z.string().min(16, "SYNAPSE_API_TOKEN must be at least 16 characters").optional(),
+    /** Extra Host header values (comma separated) the app answers to, e.g. a LAN name. */
+    SYNAPSE_ALLOWED_HOSTS: z
+      .string()
+      .default("")
+      .transform((v) => v.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean)),
+    /** true: the default host is reached over SSH (Docker on a Mac); false: servers run beside the app. */
+    USE_EXTERNAL_SERVERS: bool("USE_EXTERNAL_SERVERS").default(false),
+    /** The seed's host-api/.ssh folder: config, id_ed25519, known_hosts. */
+    SYNAPSE_SSH_DIR: z.string().default("host-api/.ssh"),
+    /** SSH Host alias (from SYNAPSE_SSH_DIR/config) of the default external host. */
+    SYNAPSE_SSH_HOST_ALIAS: z.string().regex(/^[A-Za-z0-9._-]+$/, "SYNAPSE_SSH_HOST_ALIAS must be a plain host alias").default("mac-host"),
+    /** The host's model folder (the seed's PRAXIS_MODEL_PATH) and the registry's name for it. */
+    PRAXIS_MODEL_PATH: z.string().optional(),
+    SYNAPSE_REGISTRY_MODELS_ROOT: z.string().default("/models"),
+    /** Folders the local agent may serve models from (colon separated). */
+    SYNAPSE_MODEL_ROOTS: z.string().optional(),
+    /** Agent state folder for the local link (records, logs). */
+    SYNAPSE_STATE_DIR: z.string().optional(),
+    LLAMA_SERVER_BIN: z.string().optional(),
+    /** true: on SIGTERM the app exits and leaves servers running (they are re-adopted next start). */
+    SYNAPSE_LEAVE_SERVERS_RUNNING: bool("SYNAPSE_LEAVE_SERVERS_RUNNING").default(false),
+    /** Reconciler tick: how often desired and observed state are compared. */
+    SYNAPSE_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100, "SYNAPSE_RECONCILE_INTERVAL_MS must be at least 100").max(600_000).default(2000),
+    LOG_LEVEL: z.enum(["debug", "info", "warn", "error"], { error: "LOG_LEVEL must be debug, info, warn or error" }).default("info"),
+  })
+  .superRefine((env, ctx) => {
+    if (!LOOPBACK.has(env.HOSTNAME) && !env.SYNAPSE_API_TOKEN) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SYNAPSE_API_TOKEN"],
+        message: `SYNAPSE_API_TOKEN is required when HOSTNAME=${env.HOSTNAME} (listening beyond loopback); set a random string of 16+ characters`,
+      });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "EnvError";
+  }
+}
+
+/** Parses an environment; throws EnvError naming each bad variable. */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  // Empty strings mean "unset" (docker-compose writes VAR= for blanks).
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
+  const r = envSchema.safeParse(cleaned);
+  if (!r.success) {
+    throw new EnvError(
+      r.error.issues.map((i) => {
+        const name = String(i.path[0] ?? "environment");
+        return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
+      }),
+    );
+  }
+  return r.data;
+}
+
+let cached: Env | undefined;
+/** The process's validated environment (parsed once). */
+export function env(): Env {
+  cached ??= parseEnv(process.env);
+  return cached;
+}
+
+export function isLoopback(hostname: string): boolean {
+  return LOOPBACK.has(hostname);
+}
+
+/** Absolute path of the SQLite file named by DATABASE_URL. */
+export function databaseFile(url: string, cwd = process.cwd()): string {
+  const raw = url.startsWith("file:") ? url.slice("file:".length) : url;
+  const p = raw.replace(/^~(?=\/)/, os.homedir());
+  return path.resolve(cwd, p);
+}
