@@ -14,6 +14,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["src/**/*.test.ts", "host-agent/src/**/*.test.ts", "test/**/*.test.ts"],
           exclude: ["**/*.integration.test.ts", "**/node_modules/**"],
           environment: "node",
@@ -24,6 +25,7 @@ export default defineConfig({
         resolve: { alias },
         test: {
           name: "integration",
+          sequence: { groupOrder: 1 },
           include: ["src/**/*.integration.test.ts", "host-agent/**/*.integration.test.ts", "test/**/*.integration.test.ts"],
           exclude: ["**/node_modules/**"],
           environment: "node",
