@@ -1,0 +1,175 @@
+/**
+ * Input schemas for the registry's boundaries (tRPC routers, REST, the import
+ * CLI). Types are inferred from them. Numeric bounds match the agent's
+ * serverSpecSchema, so anything saved here also makes a valid spec.
+ */
+import { extraFlagSchema, flashAttnSchema, loadModeSchema, portSchema, serverIdSchema } from "synapse-host-agent/protocol";
+import { z } from "zod";
+
+/** Same as synapse-host-agent/link's FINGERPRINT_PATTERN (not imported: that module pulls in ssh2). */
+export const FINGERPRINT_PATTERN = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+const int = (min: number, max: number, hint = "") =>
+  z
+    .number({ error: `must be a number${hint}` })
+    .int(`must be a whole number between ${min} and ${max}${hint}`)
+    .min(min, `must be between ${min} and ${max}${hint}`)
+    .max(max, `must be between ${min} and ${max}${hint}`);
+
+/** Bounds shared by per-model overrides and the global defaults. */
+export const runtimeBounds = {
+  ctxSize: int(0, 1_048_576, " (0 = the model's trained context length)"),
+  gpuLayers: int(-1, 999, " (-1 = auto, 99 = all layers on the GPU)"),
+  threads: int(-1, 1024, " (-1 = llama.cpp picks)"),
+  batchSize: int(1, 65_536),
+  ubatchSize: int(1, 65_536),
+  parallel: int(1, 256),
+  readinessDeadlineMs: int(100, 3_600_000, " milliseconds"),
+  stopGraceMs: int(0, 600_000, " milliseconds"),
+} as const;
+
+const flashAttn = z.enum(flashAttnSchema.options, { error: "must be on, off or auto" });
+const loadMode = z.enum(loadModeSchema.options, { error: "must be mmap, no-mmap or mlock" });
+
+const noDotDot = (p: string) => !p.split(/[\\/]/).includes("..");
+const absolutePath = (max: number) =>
+  z
+    .string({ error: "must be a path" })
+    .trim()
+    .min(1, "must not be empty")
+    .max(max, `must be at most ${max} characters`)
+    .refine((p) => p.startsWith("/"), "must be an absolute path (starting with /)")
+    .refine(noDotDot, "must not contain '..' segments")
+    .refine((p) => !p.includes("\0"), "must not contain NUL characters");
+
+const ggufPath = absolutePath(1024).refine((p) => p.toLowerCase().endsWith(".gguf"), "must name a .gguf file");
+const id = z.string({ error: "must be an id" }).trim().min(1, "must not be empty").max(64, "must be at most 64 characters");
+
+export const modelNameSchema = serverIdSchema;
+export { portSchema };
+
+// ---------------------------------------------------------------- hosts
+
+export const linkKindSchema = z.enum(["local", "ssh"], { error: "must be local or ssh" });
+
+export const hostUpsertInput = z
+  .object({
+    /** Present: update that host; absent: create (or update the host of that name). */
+    id: id.optional(),
+    name: z
+      .string({ error: "must be a name" })
+      .trim()
+      .min(1, "must not be empty")
+      .max(64, "must be at most 64 characters")
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' or '-' (starting with a letter or digit)"),
+    linkKind: linkKindSchema.default("local"),
+    sshHost: z.string().trim().min(1, "must not be empty").max(255, "must be at most 255 characters").regex(/^[A-Za-z0-9._:-]+$/, "must be a host name, IP address or ssh config alias").nullish(),
+    sshPort: z.number({ error: "must be a number" }).int("must be a whole number").min(1, "must be between 1 and 65535").max(65535, "must be between 1 and 65535").default(22),
+    sshUser: z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters").regex(/^[A-Za-z0-9._-]+$/, "must be a plain user name").nullish(),
+    sshIdentityFile: z.string().trim().min(1, "must not be empty").max(1024, "must be at most 1024 characters").nullish(),
+    hostKeyFingerprint: z.string().trim().regex(FINGERPRINT_PATTERN, "must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints it").nullish(),
+    hostModelsRoot: absolutePath(1024).nullish(),
+    registryModelsRoot: absolutePath(1024).nullish(),
+    llamaServerBin: absolutePath(1024).nullish(),
+  })
+  .strict()
+  .superRefine((h, ctx) => {
+    if (h.linkKind === "ssh" && !h.sshHost) {
+      ctx.addIssue({ code: "custom", path: ["sshHost"], message: "is required for an ssh host (a host name, IP address or an alias from the ssh config)" });
+    }
+    if (Boolean(h.hostModelsRoot) !== Boolean(h.registryModelsRoot)) {
+      const missing = h.hostModelsRoot ? "registryModelsRoot" : "hostModelsRoot";
+      ctx.addIssue({ code: "custom", path: [missing], message: "set both hostModelsRoot and registryModelsRoot to map model paths, or neither" });
+    }
+  });
+export type HostUpsertInput = z.input<typeof hostUpsertInput>;
+export type HostUpsert = z.output<typeof hostUpsertInput>;
+
+export const hostIdInput = z.object({ id }).strict();
+
+// ---------------------------------------------------------------- models
+
+/** Fields a user sets on a model; null in an override means "use the global default". */
+const modelFields = {
+  name: modelNameSchema,
+  hostId: id,
+  filePath: ggufPath,
+  port: portSchema,
+  enabled: z.boolean({ error: "must be true or false" }),
+  ctxSize: runtimeBounds.ctxSize.nullable(),
+  gpuLayers: runtimeBounds.gpuLayers.nullable(),
+  threads: runtimeBounds.threads.nullable(),
+  batchSize: runtimeBounds.batchSize.nullable(),
+  ubatchSize: runtimeBounds.ubatchSize.nullable(),
+  flashAttn: flashAttn.nullable(),
+  loadMode: loadMode.nullable(),
+  parallel: runtimeBounds.parallel.nullable(),
+  alias: z.string().max(128, "must be at most 128 characters").regex(/^[^\0\n\r]*$/, "must be one line").nullable(),
+  readinessDeadlineMs: runtimeBounds.readinessDeadlineMs.nullable(),
+  extraFlags: z.array(extraFlagSchema).max(32, "at most 32 extra flags"),
+  family: z.string().max(64, "must be at most 64 characters").nullable(),
+};
+
+export const modelCreateInput = z
+  .object({
+    ...modelFields,
+    /** Omitted: the only host (an error when there are several). */
+    hostId: modelFields.hostId.optional(),
+    enabled: modelFields.enabled.default(false),
+    ctxSize: modelFields.ctxSize.default(null),
+    gpuLayers: modelFields.gpuLayers.default(null),
+    threads: modelFields.threads.default(null),
+    batchSize: modelFields.batchSize.default(null),
+    ubatchSize: modelFields.ubatchSize.default(null),
+    flashAttn: modelFields.flashAttn.default(null),
+    loadMode: modelFields.loadMode.default(null),
+    parallel: modelFields.parallel.default(null),
+    alias: modelFields.alias.default(null),
+    readinessDeadlineMs: modelFields.readinessDeadlineMs.default(null),
+    extraFlags: modelFields.extraFlags.default([]),
+    family: modelFields.family.default(null),
+  })
+  .strict();
+export type ModelCreateInput = z.input<typeof modelCreateInput>;
+export type ModelCreate = z.output<typeof modelCreateInput>;
+
+/** Only the fields given change; `id` names the model. */
+export const modelUpdateInput = z.object(modelFields).partial().extend({ id: z.string({ error: "is required: the id of the model to change" }).pipe(id) }).strict();
+export type ModelUpdateInput = z.input<typeof modelUpdateInput>;
+export type ModelUpdate = z.output<typeof modelUpdateInput>;
+
+export const modelIdInput = z.object({ id }).strict();
+export const modelSetEnabledInput = z.object({ id, enabled: z.boolean({ error: "must be true or false" }) }).strict();
+export const modelListInput = z.object({ hostId: id.optional(), enabled: z.boolean().optional() }).strict().default({});
+
+// ---------------------------------------------------------------- settings
+
+export const settingsUpdateInput = z
+  .object({
+    ...runtimeBounds,
+    flashAttn,
+    loadMode,
+    autoRestart: z.boolean({ error: "must be true or false" }),
+  })
+  .partial()
+  .strict();
+export type SettingsUpdateInput = z.input<typeof settingsUpdateInput>;
+
+// ---------------------------------------------------------------- discovery and import
+
+export const discoverInput = z.object({ hostId: id.optional() }).strict().default({});
+
+/**
+ * The seed's two files as parsed JSON (or their text). Their shape is checked
+ * entry by entry during the import, so one bad model does not stop the rest.
+ */
+export const importInput = z
+  .object({
+    registry: z.unknown().optional(),
+    runtimeSettings: z.unknown().optional(),
+    /** Omitted: the default host. */
+    hostId: id.optional(),
+  })
+  .strict()
+  .refine((v) => v.registry !== undefined || v.runtimeSettings !== undefined, { message: "give registry (model_registry.json) or runtimeSettings (runtime_settings.json), or both", path: ["registry"] });
+export type ImportInput = z.input<typeof importInput>;

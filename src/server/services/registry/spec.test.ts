@@ -1,0 +1,50 @@
+import { serverSpecSchema } from "synapse-host-agent/protocol";
+import { describe, expect, it } from "vitest";
+import { ServiceError } from "../errors";
+import { resolveSpec, type SpecModel, type SpecSettings } from "./spec";
+
+const settings: SpecSettings = { ctxSize: 32768, gpuLayers: 99, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 10_000 };
+const host = { name: "mac", registryModelsRoot: "/models", hostModelsRoot: "/Users/me/models" };
+const model: SpecModel = {
+  name: "qwen-7b", filePath: "/models/qwen/q4.gguf", port: 8081, ctxSize: null, gpuLayers: null, threads: null, batchSize: null, ubatchSize: null,
+  flashAttn: null, loadMode: null, parallel: null, alias: null, readinessDeadlineMs: null, extraFlags: "[]",
+};
+
+function errorOf(fn: () => unknown): ServiceError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ServiceError);
+    return e as ServiceError;
+  }
+  throw new Error("expected a ServiceError");
+}
+
+describe("resolveSpec", () => {
+  it("fills nulls from the global defaults and maps the path", () => {
+    const spec = resolveSpec(model, host, settings);
+    expect(spec).toEqual({
+      id: "qwen-7b", modelPath: "/Users/me/models/qwen/q4.gguf", port: 8081, bindAddress: "127.0.0.1", ctxSize: 32768, gpuLayers: 99, threads: 8, batchSize: 512, ubatchSize: 256,
+      flashAttn: "on", loadMode: "mmap", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 10_000, extraFlags: [],
+    });
+    expect(serverSpecSchema.parse(spec)).toEqual(spec);
+  });
+  it("prefers per-model values, including zeros, and carries alias, api key and extra flags", () => {
+    const spec = resolveSpec(
+      { ...model, ctxSize: 0, gpuLayers: 0, threads: 2, batchSize: 64, ubatchSize: 32, flashAttn: "off", loadMode: "mlock", parallel: 4, alias: "qwen", readinessDeadlineMs: 5000, extraFlags: '[{"flag":"--metrics"},{"flag":"--temp","value":"0.7"}]' },
+      host, settings, { apiKey: "k-123" },
+    );
+    expect(spec).toMatchObject({ ctxSize: 0, gpuLayers: 0, threads: 2, batchSize: 64, ubatchSize: 32, flashAttn: "off", loadMode: "mlock", parallel: 4, alias: "qwen", apiKey: "k-123", readinessDeadlineMs: 5000 });
+    expect(spec.extraFlags).toEqual([{ flag: "--metrics" }, { flag: "--temp", value: "0.7" }]);
+  });
+  it("names the model's fields when the result is not a valid spec", () => {
+    const err = errorOf(() => resolveSpec({ ...model, name: "bad name", port: 80, flashAttn: "maybe", extraFlags: '[{"flag":"--rm"}]' }, host, settings));
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(err.issues?.map((i) => i.path).sort()).toEqual(["extraFlags.0.flag", "flashAttn", "name", "port"]);
+    expect(err.message).toMatch(/model bad name does not make a valid server spec/);
+  });
+  it("reports an unreadable extraFlags column and an unmappable path", () => {
+    expect(errorOf(() => resolveSpec({ ...model, extraFlags: "{oops" }, host, settings)).issues?.[0]?.path).toBe("extraFlags");
+    expect(errorOf(() => resolveSpec({ ...model, filePath: "qwen.gguf" }, host, settings)).issues?.[0]?.path).toBe("filePath");
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * A model's row, its host and the global defaults → the fully resolved spec
+ * the agent runs. Per-model nulls fall back to the defaults; the model path
+ * is translated to the host's name for it.
+ */
+import { serverSpecSchema, type ServerSpec } from "synapse-host-agent/protocol";
+import type { Host, Model, RuntimeSettings } from "~/generated/prisma/client";
+import { issuesFromZod, ServiceError } from "../errors";
+import { toHostPath } from "./paths";
+
+export type SpecModel = Pick<
+  Model,
+  "name" | "filePath" | "port" | "ctxSize" | "gpuLayers" | "threads" | "batchSize" | "ubatchSize" | "flashAttn" | "loadMode" | "parallel" | "alias" | "readinessDeadlineMs" | "extraFlags"
+>;
+export type SpecHost = Pick<Host, "name" | "registryModelsRoot" | "hostModelsRoot">;
+export type SpecSettings = Pick<
+  RuntimeSettings,
+  "ctxSize" | "gpuLayers" | "threads" | "batchSize" | "ubatchSize" | "flashAttn" | "loadMode" | "parallel" | "readinessDeadlineMs" | "stopGraceMs"
+>;
+
+/** The model's extraFlags column (JSON text) as an array; BAD_REQUEST when it is not JSON. */
+export function parseExtraFlagsColumn(text: string, modelName: string): unknown[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new ServiceError("BAD_REQUEST", `model ${modelName}: extraFlags is not valid JSON; save the model's extra flags again`, {
+      issues: [{ path: "extraFlags", message: "is not valid JSON" }],
+      cause,
+    });
+  }
+  if (!Array.isArray(value)) throw ServiceError.invalid([{ path: "extraFlags", message: `model ${modelName}: must be a list of {flag, value}` }]);
+  return value;
+}
+
+export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSettings, opts: { apiKey?: string } = {}): ServerSpec {
+  const candidate = {
+    id: model.name,
+    modelPath: toHostPath(host, model.filePath, "filePath"),
+    port: model.port,
+    bindAddress: "127.0.0.1",
+    ctxSize: model.ctxSize ?? settings.ctxSize,
+    gpuLayers: model.gpuLayers ?? settings.gpuLayers,
+    threads: model.threads ?? settings.threads,
+    batchSize: model.batchSize ?? settings.batchSize,
+    ubatchSize: model.ubatchSize ?? settings.ubatchSize,
+    flashAttn: model.flashAttn ?? settings.flashAttn,
+    loadMode: model.loadMode ?? settings.loadMode,
+    parallel: model.parallel ?? settings.parallel,
+    ...(model.alias != null && model.alias !== "" ? { alias: model.alias } : {}),
+    ...(opts.apiKey !== undefined ? { apiKey: opts.apiKey } : {}),
+    readinessDeadlineMs: model.readinessDeadlineMs ?? settings.readinessDeadlineMs,
+    stopGraceMs: settings.stopGraceMs,
+    extraFlags: parseExtraFlagsColumn(model.extraFlags, model.name),
+  };
+  const r = serverSpecSchema.safeParse(candidate);
+  if (!r.success) {
+    // Spec fields named as the model's fields, so the dashboard can put each beside its input.
+    const issues = issuesFromZod(r.error).map((i) => ({ ...i, path: i.path.replace(/^id\b/, "name").replace(/^modelPath\b/, "filePath") }));
+    throw new ServiceError("BAD_REQUEST", `model ${model.name} does not make a valid server spec: ${issues.map((i) => `${i.path || "(spec)"}: ${i.message}`).join("; ")}`, { issues });
+  }
+  return r.data;
+}
