@@ -2,9 +2,11 @@
  * The Prisma client over better-sqlite3. One per process (cached on
  * globalThis so Next's separate bundles and dev reloads share it).
  */
+import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "~/generated/prisma/client";
+import { databaseFile, env } from "../env";
 import { migrate } from "./migrate";
 
 export type Db = PrismaClient;
@@ -19,4 +21,20 @@ export function openDatabase(file: string, options: { migrate?: boolean; log?: (
   if (options.migrate !== false) migrate(file, migrationsDir(), options.log);
   const adapter = new PrismaBetterSqlite3({ url: file, timeout: 10_000 });
   return new PrismaClient({ adapter });
+}
+
+const globalForDb = globalThis as unknown as { synapseDb?: { file: string; db: Db } };
+
+/**
+ * The process's database, opened (and migrated) on first use from
+ * DATABASE_URL. Cached on globalThis: Next loads route bundles separately and
+ * they must share one connection.
+ */
+export function getDb(): Db {
+  if (!globalForDb.synapseDb) {
+    const file = databaseFile(env().DATABASE_URL);
+    mkdirSync(path.dirname(file), { recursive: true });
+    globalForDb.synapseDb = { file, db: openDatabase(file) };
+  }
+  return globalForDb.synapseDb.db;
 }

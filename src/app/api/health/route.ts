@@ -1,0 +1,18 @@
+/** GET /api/health: the app's version and whether the database answers. 200 when healthy, 503 when not. */
+import { getDb } from "~/server/db/client";
+import { APP_VERSION } from "~/server/version";
+
+export const dynamic = "force-dynamic";
+
+export async function GET() {
+  const started = performance.now();
+  let database: { ok: true; latencyMs: number } | { ok: false; error: string };
+  try {
+    await getDb().$queryRawUnsafe("SELECT 1");
+    database = { ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
+  } catch (err) {
+    database = { ok: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  const ok = database.ok;
+  return Response.json({ status: ok ? "ok" : "degraded", version: APP_VERSION, database }, { status: ok ? 200 : 503, headers: { "cache-control": "no-store" } });
+}

@@ -1,0 +1,21 @@
+import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
+import { appRouter } from "~/server/api/root";
+import { createTRPCContext } from "~/server/api/trpc";
+import { createLogger } from "~/server/log/logger";
+
+const log = createLogger("trpc");
+
+function handler(req: Request) {
+  return fetchRequestHandler({
+    endpoint: "/api/trpc",
+    req,
+    router: appRouter,
+    createContext: () => createTRPCContext({ headers: req.headers }),
+    onError({ path, error }) {
+      if (error.code === "INTERNAL_SERVER_ERROR") log.error("procedure failed", { path, err: error.cause ?? error });
+    },
+  });
+}
+
+export const dynamic = "force-dynamic";
+export { handler as GET, handler as POST };

@@ -1,0 +1,86 @@
+/**
+ * Process start-up and shutdown for the app server (called from
+ * instrumentation.ts). A bad configuration ends the process with a message
+ * naming each variable, before anything listens.
+ *
+ * Shutdown (the seed's "On Shutdown"): on SIGTERM / SIGINT every managed
+ * server is stopped through its host's agent, then the process exits. Next's
+ * own handlers would exit at once, so scripts/start.mjs sets
+ * NEXT_MANUAL_SIG_HANDLE and this module owns the signals. A second signal
+ * while stopping exits at once.
+ */
+import { getDb } from "./db/client";
+import { env, EnvError } from "./env";
+import { createLogger, errorFields } from "./log/logger";
+import { APP_VERSION } from "./version";
+
+const log = createLogger("app");
+const globalForBoot = globalThis as unknown as { synapseBoot?: Promise<void> };
+
+/** Hard cap on shutdown, so a wedged link never keeps the process alive. */
+const SHUTDOWN_DEADLINE_MS = 60_000;
+
+export function boot(): Promise<void> {
+  globalForBoot.synapseBoot ??= doBoot();
+  return globalForBoot.synapseBoot;
+}
+
+async function doBoot(): Promise<void> {
+  let config;
+  try {
+    config = env();
+  } catch (err) {
+    if (err instanceof EnvError) {
+      process.stderr.write(`synapse: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  try {
+    getDb();
+  } catch (err) {
+    log.error("database could not be opened", { database: config.DATABASE_URL, ...errorFields(err) });
+    process.exit(1);
+  }
+  const { getRuntime } = await import("./runtime");
+  const runtime = await getRuntime();
+  installSignalHandlers(async () => {
+    await runtime.close({ stopServers: !config.SYNAPSE_LEAVE_SERVERS_RUNNING });
+  });
+  log.info("ready", { version: APP_VERSION, hostname: config.HOSTNAME, port: config.PORT, leaveServersRunning: config.SYNAPSE_LEAVE_SERVERS_RUNNING });
+}
+
+function installSignalHandlers(close: () => Promise<void>): void {
+  if (!process.env.NEXT_MANUAL_SIG_HANDLE) {
+    // Started without scripts/start.mjs (e.g. plain `next start`): take the signals over from Next,
+    // whose handlers would exit before the servers are stopped.
+    process.removeAllListeners("SIGTERM");
+    process.removeAllListeners("SIGINT");
+  }
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn("second signal while stopping; exiting now", { signal });
+      process.exit(130);
+    }
+    stopping = true;
+    log.info("shutting down", { signal });
+    const deadline = setTimeout(() => {
+      log.error("shutdown deadline passed; exiting", { deadlineMs: SHUTDOWN_DEADLINE_MS });
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
+    deadline.unref();
+    close().then(
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error("shutdown failed", errorFields(err));
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+}

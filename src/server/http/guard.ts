@@ -1,0 +1,131 @@
+/**
+ * The checks every HTTP request passes before any route runs (src/proxy.ts):
+ *
+ * - Host header allowlist: loopback names, the listen address, and
+ *   SYNAPSE_ALLOWED_HOSTS. A page served to a foreign name is how DNS
+ *   rebinding reaches a loopback service, so anything else is 403.
+ * - Origin check: a browser request that carries an Origin must come from
+ *   an allowed host; `Origin: null` (sandboxed frames, file://) is refused.
+ * - Bearer token: when SYNAPSE_API_TOKEN is set, /api/* needs
+ *   `Authorization: Bearer <token>` or the session cookie the login page sets;
+ *   compared in constant time. `/api/health` stays open for health checks.
+ * - Mutations (POST, PUT, PATCH, DELETE) need a JSON body
+ *   (`Content-Type: application/json`); an empty body is allowed so
+ *   `curl -X POST .../start-all` keeps working. A form or text/plain body is
+ *   what a cross-site page can send without a preflight, so it is 415.
+ *
+ * Pure: takes the request's parts and the settings, returns a verdict.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+
+export const SESSION_COOKIE = "synapse_session";
+
+export interface GuardSettings {
+  /** Lower-case host names (no port) the app answers to, besides loopback. */
+  allowedHosts: string[];
+  /** The app's listen address (HOSTNAME). */
+  listenHost: string;
+  apiToken: string | undefined;
+}
+
+export interface GuardRequest {
+  method: string;
+  pathname: string;
+  headers: Headers;
+}
+
+export type GuardVerdict = { ok: true } | { ok: false; status: 401 | 403 | 415; code: string; message: string };
+
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]", "::1"];
+const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+/** Routes that answer without a token (health checks, the login exchange). */
+const OPEN_API = new Set(["/api/health", "/api/session"]);
+
+/** "Host:port" → lower-case host name without the port (IPv6 keeps its brackets). */
+export function hostName(hostHeader: string): string {
+  const h = hostHeader.trim().toLowerCase();
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    return end === -1 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(":");
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+function allowedHostNames(settings: GuardSettings): Set<string> {
+  const names = new Set(LOOPBACK_NAMES);
+  const listen = settings.listenHost.toLowerCase();
+  // 0.0.0.0 / :: are not names a client can send; the allowlist must name the host then.
+  if (listen !== "0.0.0.0" && listen !== "::") names.add(listen.includes(":") && !listen.startsWith("[") ? `[${listen}]` : listen);
+  for (const h of settings.allowedHosts) names.add(h.toLowerCase());
+  return names;
+}
+
+/** Constant-time comparison of two secrets of any length. */
+export function secretsEqual(given: string, expected: string): boolean {
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b) && given.length === expected.length;
+}
+
+/** The session cookie's value for a token: a hash, so the cookie never holds the token itself. */
+export function sessionValue(token: string): string {
+  return createHash("sha256").update(`synapse-session:${token}`).digest("base64url");
+}
+
+function cookie(headers: Headers, name: string): string | undefined {
+  const raw = headers.get("cookie");
+  if (!raw) return undefined;
+  for (const part of raw.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq !== -1 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+/** True when the request carries the token (bearer) or the matching session cookie. */
+export function hasValidCredentials(headers: Headers, token: string): boolean {
+  const auth = headers.get("authorization");
+  if (auth?.toLowerCase().startsWith("bearer ")) return secretsEqual(auth.slice(7).trim(), token);
+  const session = cookie(headers, SESSION_COOKIE);
+  return session !== undefined && secretsEqual(session, sessionValue(token));
+}
+
+export function checkRequest(req: GuardRequest, settings: GuardSettings): GuardVerdict {
+  const allowed = allowedHostNames(settings);
+  const host = req.headers.get("host");
+  if (!host || !allowed.has(hostName(host))) {
+    return {
+      ok: false,
+      status: 403,
+      code: "FORBIDDEN_HOST",
+      message: `Host ${JSON.stringify(host ?? "")} is not allowed; add it to SYNAPSE_ALLOWED_HOSTS if this is the name you use for the app`,
+    };
+  }
+  const origin = req.headers.get("origin");
+  if (origin !== null) {
+    let originHost: string | null = null;
+    try {
+      originHost = origin === "null" ? null : new URL(origin).host;
+    } catch {
+      originHost = null;
+    }
+    if (originHost === null || !allowed.has(hostName(originHost))) {
+      return { ok: false, status: 403, code: "FORBIDDEN_ORIGIN", message: `Origin ${JSON.stringify(origin)} is not allowed (cross-site request)` };
+    }
+  }
+  const isApi = req.pathname === "/api" || req.pathname.startsWith("/api/");
+  if (isApi && settings.apiToken && !OPEN_API.has(req.pathname) && !hasValidCredentials(req.headers, settings.apiToken)) {
+    return { ok: false, status: 401, code: "UNAUTHORIZED", message: "missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>" };
+  }
+  if (isApi && MUTATING.has(req.method.toUpperCase())) {
+    const type = req.headers.get("content-type");
+    const length = req.headers.get("content-length");
+    const emptyBody = type === null && (length === null || length === "0");
+    const json = type !== null && /^application\/json\s*(;|$)/i.test(type.trim());
+    if (!json && !emptyBody) {
+      return { ok: false, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: `mutations need Content-Type: application/json (got ${JSON.stringify(type ?? "none")})` };
+    }
+  }
+  return { ok: true };
+}
