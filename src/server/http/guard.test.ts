@@ -1,0 +1,69 @@
+import { describe, expect, it } from "vitest";
+import { checkRequest, hasValidCredentials, hostName, secretsEqual, SESSION_COOKIE, sessionValue, type GuardSettings } from "./guard";
+
+const open: GuardSettings = { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined };
+const TOKEN = "0123456789abcdef-token";
+const locked: GuardSettings = { allowedHosts: ["synapse.lan"], listenHost: "0.0.0.0", apiToken: TOKEN };
+
+function req(method: string, pathname: string, headers: Record<string, string>) {
+  return { method, pathname, headers: new Headers(headers) };
+}
+
+describe("request guard", () => {
+  it("accepts loopback hosts with or without a port", () => {
+    for (const host of ["localhost:3000", "127.0.0.1:3000", "[::1]:3000", "localhost"]) {
+      expect(checkRequest(req("GET", "/", { host }), open)).toEqual({ ok: true });
+    }
+  });
+
+  it("refuses a foreign Host header (DNS rebinding) with 403", () => {
+    const v = checkRequest(req("GET", "/api/health", { host: "attacker.example:3000" }), open);
+    expect(v).toMatchObject({ ok: false, status: 403, code: "FORBIDDEN_HOST" });
+    expect(!v.ok && v.message).toContain("SYNAPSE_ALLOWED_HOSTS");
+  });
+
+  it("accepts names from the allowlist, case-insensitively", () => {
+    expect(checkRequest(req("GET", "/", { host: "Synapse.LAN:3000" }), locked).ok).toBe(true);
+  });
+
+  it("refuses a foreign Origin and Origin: null, accepts its own", () => {
+    const base = { host: "localhost:3000", "content-type": "application/json" };
+    expect(checkRequest(req("POST", "/api/trpc/servers.startAll", { ...base, origin: "https://evil.example" }), open)).toMatchObject({ status: 403, code: "FORBIDDEN_ORIGIN" });
+    expect(checkRequest(req("POST", "/api/trpc/servers.startAll", { ...base, origin: "null" }), open)).toMatchObject({ status: 403, code: "FORBIDDEN_ORIGIN" });
+    expect(checkRequest(req("POST", "/api/trpc/servers.startAll", { ...base, origin: "http://localhost:3000" }), open)).toEqual({ ok: true });
+  });
+
+  it("requires the token on the API when one is configured, not on /api/health", () => {
+    const host = { host: "synapse.lan" };
+    expect(checkRequest(req("GET", "/api/models/servers/status", host), locked)).toMatchObject({ status: 401 });
+    expect(checkRequest(req("GET", "/api/models/servers/status", { ...host, authorization: "Bearer wrong-token-wrong-token" }), locked)).toMatchObject({ status: 401 });
+    expect(checkRequest(req("GET", "/api/models/servers/status", { ...host, authorization: `Bearer ${TOKEN}` }), locked)).toEqual({ ok: true });
+    expect(checkRequest(req("GET", "/api/health", host), locked)).toEqual({ ok: true });
+    // Pages load without it; their API calls carry the session cookie.
+    expect(checkRequest(req("GET", "/", host), locked)).toEqual({ ok: true });
+  });
+
+  it("accepts the session cookie, never the raw token as a cookie", () => {
+    expect(hasValidCredentials(new Headers({ cookie: `a=b; ${SESSION_COOKIE}=${sessionValue(TOKEN)}` }), TOKEN)).toBe(true);
+    expect(hasValidCredentials(new Headers({ cookie: `${SESSION_COOKIE}=${TOKEN}` }), TOKEN)).toBe(false);
+  });
+
+  it("needs JSON on mutations (415), allows an empty POST for curl", () => {
+    const host = { host: "localhost:3000" };
+    expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-type": "text/plain", "content-length": "2" }), open)).toMatchObject({ status: 415 });
+    expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-type": "application/x-www-form-urlencoded" }), open)).toMatchObject({ status: 415 });
+    expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-length": "1" }), open)).toMatchObject({ status: 415 });
+    expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-length": "0" }), open)).toEqual({ ok: true });
+    expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-type": "application/json; charset=utf-8" }), open)).toEqual({ ok: true });
+  });
+
+  it("compares secrets of different lengths without throwing", () => {
+    expect(secretsEqual("a", "ab")).toBe(false);
+    expect(secretsEqual(TOKEN, TOKEN)).toBe(true);
+  });
+
+  it("strips ports from host names, keeps IPv6 brackets", () => {
+    expect(hostName("Example.com:8080")).toBe("example.com");
+    expect(hostName("[::1]:3000")).toBe("[::1]");
+  });
+});
