@@ -1,0 +1,193 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createEventBus, parseStreamId, type EventBus, type StreamItem } from "./events";
+import { testDb, testLogger, type TestDb } from "./testing/db";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(options: Partial<Parameters<typeof createEventBus>[0]> = {}): Promise<{ t: TestDb; bus: EventBus; modelId: string; otherId: string; hostId: string }> {
+  const t = testDb("synapse-events-");
+  cleanups.push(() => t.cleanup());
+  const host = await t.db.host.create({ data: { name: "local" } });
+  const a = await t.db.model.create({ data: { name: "alpha", hostId: host.id, filePath: "/m/a.gguf", port: 9001 } });
+  const b = await t.db.model.create({ data: { name: "beta", hostId: host.id, filePath: "/m/b.gguf", port: 9002 } });
+  const bus = await createEventBus({ db: t.db, log: testLogger(), ...options });
+  cleanups.push(() => bus.close());
+  return { t, bus, modelId: a.id, otherId: b.id, hostId: host.id };
+}
+
+/** Reads `n` items (or until `until` matches) from a subscription, with a deadline. */
+async function take(iter: AsyncIterable<StreamItem>, n: number, timeoutMs = 5000): Promise<StreamItem[]> {
+  const out: StreamItem[] = [];
+  const it = iter[Symbol.asyncIterator]();
+  const deadline = Date.now() + timeoutMs;
+  while (out.length < n) {
+    const left = deadline - Date.now();
+    if (left <= 0) throw new Error(`got ${out.length} of ${n} items: ${JSON.stringify(out.map((i) => i.id))}`);
+    const r = await Promise.race([it.next(), new Promise<"timeout">((r) => setTimeout(() => r("timeout"), left))]);
+    if (r === "timeout") throw new Error(`got ${out.length} of ${n} items before the deadline: ${JSON.stringify(out.map((i) => i.id))}`);
+    if (r.done) break;
+    out.push(r.value);
+  }
+  await it.return?.();
+  return out;
+}
+
+describe("event bus", () => {
+  it("persists events with increasing ids and publishes them live", async () => {
+    const { t, bus, modelId } = await setup();
+    const controller = new AbortController();
+    const live = take(bus.subscribe({ signal: controller.signal }), 2);
+    await new Promise((r) => setTimeout(r, 20));
+    const e1 = await bus.append({ kind: "state", modelId, state: "starting", message: "starting", data: { pid: 1 } });
+    const e2 = await bus.append({ kind: "action", modelId, message: "start requested" });
+    expect(e2.id).toBeGreaterThan(e1.id);
+    const got = await live;
+    expect(got.map((g) => g.id)).toEqual([String(e1.id), String(e2.id)]);
+    expect(got[0]!.event).toMatchObject({ type: "event", kind: "state", state: "starting", data: { pid: 1 }, modelId });
+    expect(await t.db.event.count()).toBe(2);
+    expect(bus.lastEventId()).toBe(String(e2.id));
+  });
+
+  it("log lines carry the last event id and a sequence, are not persisted, and are only sent to subscribers that ask", async () => {
+    const { t, bus, modelId } = await setup();
+    const withLogs = take(bus.subscribe({ logs: true }), 3);
+    const withoutLogs = take(bus.subscribe({}), 1);
+    await new Promise((r) => setTimeout(r, 20));
+    const e1 = await bus.append({ kind: "state", modelId, state: "starting", message: "starting" });
+    bus.logLine(modelId, null, "line one");
+    bus.logLine(modelId, null, "line two");
+    const a = await withLogs;
+    expect(a.map((i) => i.id)).toEqual([`${e1.id}`, `${e1.id}.1`, `${e1.id}.2`]);
+    expect(a[1]!.event).toMatchObject({ type: "log", line: "line one", modelId });
+    expect((await withoutLogs).map((i) => i.id)).toEqual([`${e1.id}`]);
+    expect(await t.db.event.count()).toBe(1);
+    expect(bus.recentLogs(modelId).map((i) => (i.event.type === "log" ? i.event.line : ""))).toEqual(["line one", "line two"]);
+  });
+
+  it("resumes after a lastEventId: replays persisted events and ring lines after it, then goes live with no gap and no duplicate", async () => {
+    const { bus, modelId, otherId } = await setup();
+    const seen: string[] = [];
+    const first = bus.subscribe({ logs: true });
+    const firstIt = first[Symbol.asyncIterator]();
+    // The generator registers on its first next(), synchronously.
+    const firstNext = firstIt.next();
+    // History: events and log lines interleaved.
+    await bus.append({ kind: "state", modelId, state: "starting", message: "s1" });
+    bus.logLine(modelId, null, "l1");
+    await bus.append({ kind: "state", modelId, state: "ready", message: "s2" });
+    bus.logLine(modelId, null, "l2");
+    bus.logLine(otherId, null, "other-l1");
+    await bus.append({ kind: "state", modelId: otherId, state: "ready", message: "s3" });
+    // The first client reads 3 items, then "disconnects".
+    seen.push((await firstNext).value!.id);
+    for (let i = 0; i < 2; i++) seen.push((await firstIt.next()).value!.id);
+    await firstIt.return?.();
+    const resumeFrom = seen[seen.length - 1]!;
+    expect(resumeFrom).toMatch(/^\d+$/); // the 3rd item is the event s2
+
+    // Resume while more is being produced concurrently.
+    const resumed = bus.subscribe({ lastEventId: resumeFrom, logs: true });
+    const producer = (async () => {
+      for (let i = 0; i < 20; i++) {
+        bus.logLine(modelId, null, `live-l${i}`);
+        await bus.append({ kind: "action", modelId, message: `live-e${i}` });
+      }
+    })();
+    const rest = await take(resumed, 3 + 40);
+    await producer;
+    const ids = rest.map((i) => i.id);
+    // Strictly increasing: nothing twice, nothing out of order.
+    const cursors = ids.map(parseStreamId);
+    for (let i = 1; i < cursors.length; i++) {
+      const [a, b] = [cursors[i - 1]!, cursors[i]!];
+      expect(a.db < b.db || (a.db === b.db && a.seq < b.seq), `${ids[i - 1]} < ${ids[i]}`).toBe(true);
+    }
+    const texts = rest.map((i) => (i.event.type === "log" ? i.event.line : i.event.message));
+    expect(texts.slice(0, 3)).toEqual(["l2", "other-l1", "s3"]);
+    expect(texts.slice(3)).toEqual(Array.from({ length: 20 }, (_, i) => [`live-l${i}`, `live-e${i}`]).flat());
+  });
+
+  it("resuming from a log line's id gives the lines after it and the next events", async () => {
+    const { bus, modelId } = await setup();
+    const e = await bus.append({ kind: "state", modelId, state: "ready", message: "ready" });
+    bus.logLine(modelId, null, "a");
+    bus.logLine(modelId, null, "b");
+    bus.logLine(modelId, null, "c");
+    await bus.append({ kind: "state", modelId, state: "stopping", message: "stopping" });
+    const got = await take(bus.subscribe({ lastEventId: `${e.id}.1`, logs: true }), 3);
+    expect(got.map((i) => (i.event.type === "log" ? i.event.line : i.event.state))).toEqual(["b", "c", "stopping"]);
+  });
+
+  it("filters by model; host-wide events always pass", async () => {
+    const { bus, modelId, otherId, hostId } = await setup();
+    const got = take(bus.subscribe({ modelIds: [modelId], logs: true }), 3);
+    await new Promise((r) => setTimeout(r, 20));
+    await bus.append({ kind: "state", modelId: otherId, state: "ready", message: "other" });
+    bus.logLine(otherId, null, "other line");
+    await bus.append({ kind: "host", hostId, state: "connected", message: "link up" });
+    bus.logLine(modelId, null, "mine");
+    await bus.append({ kind: "state", modelId, state: "ready", message: "mine" });
+    expect((await got).map((i) => (i.event.type === "log" ? i.event.line : i.event.message))).toEqual(["link up", "mine", "mine"]);
+  });
+
+  it("a slow subscriber loses its oldest log lines, never events", async () => {
+    const { bus, modelId } = await setup({ queueSize: 10 });
+    const controller = new AbortController();
+    const sub = bus.subscribe({ logs: true, signal: controller.signal });
+    const it = sub[Symbol.asyncIterator]();
+    const firstP = it.next(); // registers the subscriber
+    await bus.append({ kind: "state", modelId, state: "starting", message: "e0" });
+    await firstP;
+    for (let i = 0; i < 30; i++) bus.logLine(modelId, null, `l${i}`);
+    await bus.append({ kind: "state", modelId, state: "ready", message: "e1" });
+    for (let i = 30; i < 40; i++) bus.logLine(modelId, null, `l${i}`);
+    const rest: string[] = [];
+    for (;;) {
+      const r = await Promise.race([it.next(), new Promise<null>((res) => setTimeout(() => res(null), 200))]);
+      if (!r || r.done) break;
+      rest.push(r.value.event.type === "log" ? r.value.event.line : r.value.event.message);
+    }
+    // A pending next() only ends through the signal (return() would queue behind it).
+    controller.abort();
+    await it.return?.();
+    expect(rest).toContain("e1");
+    expect(rest.length).toBeLessThanOrEqual(10);
+    expect(rest[rest.length - 1]).toBe("l39");
+  });
+
+  it("honours the abort signal and close()", async () => {
+    const { bus } = await setup();
+    const controller = new AbortController();
+    const it = bus.subscribe({ signal: controller.signal })[Symbol.asyncIterator]();
+    const next = it.next();
+    setTimeout(() => controller.abort(), 20);
+    expect(await next).toEqual({ done: true, value: undefined });
+
+    const it2 = bus.subscribe({})[Symbol.asyncIterator]();
+    const next2 = it2.next();
+    setTimeout(() => void bus.close(), 20);
+    expect((await next2).done).toBe(true);
+  });
+
+  it("rejects a malformed lastEventId with a field error", async () => {
+    const { bus } = await setup();
+    const it = bus.subscribe({ lastEventId: "abc" })[Symbol.asyncIterator]();
+    await expect(it.next()).rejects.toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "lastEventId" }] });
+  });
+
+  it("continues the id sequence of an existing database", async () => {
+    const { t, bus, modelId } = await setup();
+    const e = await bus.append({ kind: "action", modelId, message: "x" });
+    await bus.close();
+    const bus2 = await createEventBus({ db: t.db, log: testLogger() });
+    cleanups.push(() => bus2.close());
+    expect(bus2.lastEventId()).toBe(String(e.id));
+    const sub = take(bus2.subscribe({ logs: true }), 1);
+    await new Promise((r) => setTimeout(r, 20));
+    bus2.logLine(modelId, null, "after restart");
+    expect((await sub)[0]!.id).toBe(`${e.id}.1`);
+  });
+});

@@ -1,0 +1,321 @@
+/**
+ * The fleet's event stream: state changes, actions, errors and host (link)
+ * events are persisted as Event rows and pushed to live subscribers; agent
+ * log lines are only pushed and kept in a bounded ring per model (they are
+ * already on the host, in the server's log file).
+ *
+ * Stream ids order everything: a persisted event's id is its row id ("42"),
+ * a log line's id is the last persisted id when it arrived plus a sequence
+ * number ("42.7"), so "42" < "42.7" < "42.8" < "43". A subscriber resuming
+ * with `lastEventId` is subscribed live FIRST, then gets the persisted events
+ * and the ring's log lines after that id, then the live queue minus what the
+ * replay already gave: no gap, no duplicate.
+ *
+ * Appends are serialized, and a persisted event is published only once its
+ * row is written, so live order equals id order.
+ */
+import type { Db } from "~/server/db/client";
+import type { Logger } from "~/server/log/logger";
+import { ServiceError } from "../errors";
+
+export type EventKind = "state" | "action" | "error" | "host";
+
+/** A persisted event (an Event row). */
+export interface RecordedEvent {
+  type: "event";
+  id: number;
+  at: string;
+  kind: EventKind;
+  modelId: string | null;
+  hostId: string | null;
+  /** For kind "state": the server state (stopped, starting, ready, …); for "host": the link state. */
+  state: string | null;
+  message: string;
+  data: unknown;
+}
+
+/** A line of a server's log (not persisted). */
+export interface LogLineEvent {
+  type: "log";
+  at: string;
+  modelId: string;
+  hostId: string | null;
+  line: string;
+}
+
+export type FleetEvent = RecordedEvent | LogLineEvent;
+
+/** One item of a subscription: the id to resume from, and the event. */
+export interface StreamItem {
+  id: string;
+  event: FleetEvent;
+}
+
+export interface EventInput {
+  kind: EventKind;
+  modelId?: string | null;
+  hostId?: string | null;
+  state?: string | null;
+  message: string;
+  data?: unknown;
+}
+
+export interface SubscribeOptions {
+  /** Resume after this stream id ("42" or "42.7"); null or absent: live only. */
+  lastEventId?: string | null;
+  /** Only these models' events (host-wide events, with no model, are always included). */
+  modelIds?: string[];
+  /** Include log lines (default false). */
+  logs?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface EventBus {
+  /** Persists an event and publishes it; resolves with the row. */
+  append(input: EventInput): Promise<RecordedEvent>;
+  /** Publishes a log line and keeps it in the model's ring. */
+  logLine(modelId: string, hostId: string | null, line: string, at?: string): void;
+  /** The ring's last `limit` lines of a model (oldest first). */
+  recentLogs(modelId: string, limit?: number): StreamItem[];
+  subscribe(options?: SubscribeOptions): AsyncIterable<StreamItem>;
+  /** Stream id of the newest persisted event ("0" when there is none). */
+  lastEventId(): string;
+  /** Waits for pending appends. */
+  flush(): Promise<void>;
+  /** Ends every subscription; later appends are still written but not published. */
+  close(): Promise<void>;
+}
+
+export interface EventBusOptions {
+  db: Db;
+  log: Logger;
+  /** Log lines kept per model for resumes (default 1000). */
+  ringSize?: number;
+  /** A subscriber's queue: beyond this, its oldest log lines are dropped (default 2000). */
+  queueSize?: number;
+  /** Persisted events a subscriber may fall behind before its stream ends, to be resumed by id (default 20 000). */
+  maxPendingEvents?: number;
+  /** Persisted events read per replay page (default 500). */
+  replayPageSize?: number;
+}
+
+interface Cursor {
+  db: number;
+  seq: number;
+}
+
+interface Item {
+  cursor: Cursor;
+  event: FleetEvent;
+}
+
+interface Subscriber {
+  queue: Item[];
+  wake: (() => void) | null;
+  ended: Error | null;
+  done: boolean;
+  modelIds: Set<string> | null;
+  logs: boolean;
+  pendingEvents: number;
+  droppedLogs: number;
+}
+
+function compare(a: Cursor, b: Cursor): number {
+  return a.db !== b.db ? a.db - b.db : a.seq - b.seq;
+}
+
+function formatCursor(c: Cursor): string {
+  return c.seq === 0 ? String(c.db) : `${c.db}.${c.seq}`;
+}
+
+/** "42" or "42.7" → cursor; BAD_REQUEST otherwise. */
+export function parseStreamId(id: string): { db: number; seq: number } {
+  const m = /^(\d{1,15})(?:\.(\d{1,15}))?$/.exec(id.trim());
+  if (!m) {
+    throw ServiceError.invalid([{ path: "lastEventId", message: `must be an event id such as "42" or "42.7" (got ${JSON.stringify(id)})` }]);
+  }
+  return { db: Number(m[1]), seq: m[2] === undefined ? 0 : Number(m[2]) };
+}
+
+function rowToEvent(row: { id: number; at: Date; kind: string; modelId: string | null; hostId: string | null; state: string | null; message: string; data: string | null }): RecordedEvent {
+  let data: unknown = null;
+  if (row.data !== null) {
+    try {
+      data = JSON.parse(row.data);
+    } catch {
+      data = row.data;
+    }
+  }
+  return { type: "event", id: row.id, at: row.at.toISOString(), kind: row.kind as EventKind, modelId: row.modelId, hostId: row.hostId, state: row.state, message: row.message, data };
+}
+
+export async function createEventBus(options: EventBusOptions): Promise<EventBus> {
+  const { db, log } = options;
+  const ringSize = options.ringSize ?? 1000;
+  const queueSize = options.queueSize ?? 2000;
+  const maxPendingEvents = options.maxPendingEvents ?? 20_000;
+  const pageSize = options.replayPageSize ?? 500;
+
+  const newest = await db.event.aggregate({ _max: { id: true } });
+  let lastDbId = newest._max.id ?? 0;
+  let logSeq = 0;
+  let writes: Promise<unknown> = Promise.resolve();
+  let closed = false;
+  const rings = new Map<string, Item[]>();
+  const subscribers = new Set<Subscriber>();
+
+  const wants = (sub: Subscriber, event: FleetEvent): boolean => {
+    if (event.type === "log" && !sub.logs) return false;
+    if (sub.modelIds && event.modelId !== null && !sub.modelIds.has(event.modelId)) return false;
+    return true;
+  };
+
+  const end = (sub: Subscriber, err: Error | null) => {
+    if (sub.done) return;
+    sub.done = true;
+    sub.ended = err;
+    subscribers.delete(sub);
+    sub.wake?.();
+  };
+
+  const push = (sub: Subscriber, item: Item) => {
+    if (sub.done || !wants(sub, item.event)) return;
+    if (item.event.type === "event") sub.pendingEvents += 1;
+    sub.queue.push(item);
+    if (sub.queue.length > queueSize) {
+      // A slow client loses log lines (oldest first), never state: those it can resume by id.
+      const i = sub.queue.findIndex((q) => q.event.type === "log");
+      if (i >= 0) {
+        sub.queue.splice(i, 1);
+        sub.droppedLogs += 1;
+      } else if (sub.pendingEvents > maxPendingEvents) {
+        end(sub, new ServiceError("UNAVAILABLE", `the event stream fell ${sub.pendingEvents} events behind; resubscribe with the last event id to resume`));
+        return;
+      }
+    }
+    sub.wake?.();
+  };
+
+  const publish = (item: Item) => {
+    if (closed) return;
+    for (const sub of subscribers) push(sub, item);
+  };
+
+  const append = (input: EventInput): Promise<RecordedEvent> => {
+    const run = writes.then(async () => {
+      const row = await db.event.create({
+        data: {
+          kind: input.kind,
+          modelId: input.modelId ?? null,
+          hostId: input.hostId ?? null,
+          state: input.state ?? null,
+          message: input.message.slice(0, 8192),
+          data: input.data === undefined || input.data === null ? null : JSON.stringify(input.data),
+        },
+      });
+      // Set and publish in one step, so log lines that arrive later carry this id.
+      lastDbId = Math.max(lastDbId, row.id);
+      const event = rowToEvent(row);
+      publish({ cursor: { db: row.id, seq: 0 }, event });
+      return event;
+    });
+    writes = run.catch((err: unknown) => log.error("event could not be written", { kind: input.kind, modelId: input.modelId, error: err }));
+    return run;
+  };
+
+  const logLine = (modelId: string, hostId: string | null, line: string, at = new Date().toISOString()) => {
+    const item: Item = { cursor: { db: lastDbId, seq: ++logSeq }, event: { type: "log", at, modelId, hostId, line } };
+    let ring = rings.get(modelId);
+    if (!ring) rings.set(modelId, (ring = []));
+    ring.push(item);
+    if (ring.length > ringSize) ring.splice(0, ring.length - ringSize);
+    publish(item);
+  };
+
+  const toItem = (i: Item): StreamItem => ({ id: formatCursor(i.cursor), event: i.event });
+
+  async function replay(after: Cursor, sub: Subscriber): Promise<Item[]> {
+    const persisted: Item[] = [];
+    const modelFilter = sub.modelIds ? { OR: [{ modelId: { in: [...sub.modelIds] } }, { modelId: null }] } : {};
+    // "42.7" resumes after event 42: persisted events from 43 on.
+    let from = after.db;
+    for (;;) {
+      const rows = await db.event.findMany({ where: { id: { gt: from }, ...modelFilter }, orderBy: { id: "asc" }, take: pageSize });
+      for (const r of rows) persisted.push({ cursor: { db: r.id, seq: 0 }, event: rowToEvent(r) });
+      if (rows.length < pageSize) break;
+      from = rows[rows.length - 1]!.id;
+    }
+    const logs: Item[] = [];
+    if (sub.logs) {
+      for (const [modelId, ring] of rings) {
+        if (sub.modelIds && !sub.modelIds.has(modelId)) continue;
+        for (const i of ring) if (compare(i.cursor, after) > 0) logs.push(i);
+      }
+    }
+    return [...persisted, ...logs].sort((a, b) => compare(a.cursor, b.cursor));
+  }
+
+  async function* subscribe(opts: SubscribeOptions = {}): AsyncGenerator<StreamItem> {
+    const after = opts.lastEventId ? parseStreamId(opts.lastEventId) : null;
+    const signal = opts.signal;
+    const sub: Subscriber = {
+      queue: [],
+      wake: null,
+      ended: null,
+      done: false,
+      modelIds: opts.modelIds ? new Set(opts.modelIds) : null,
+      logs: opts.logs ?? false,
+      pendingEvents: 0,
+      droppedLogs: 0,
+    };
+    if (closed || signal?.aborted) return;
+    // Live first, so nothing that happens during the replay is missed.
+    subscribers.add(sub);
+    const onAbort = () => end(sub, null);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      let last: Cursor | null = after;
+      if (after) {
+        for (const item of await replay(after, sub)) {
+          if (sub.done) break;
+          last = item.cursor;
+          yield toItem(item);
+        }
+      }
+      for (;;) {
+        if (signal?.aborted) break;
+        const item = sub.queue.shift();
+        if (item) {
+          if (item.event.type === "event") sub.pendingEvents -= 1;
+          if (last && compare(item.cursor, last) <= 0) continue; // the replay had it
+          last = item.cursor;
+          yield toItem(item);
+          continue;
+        }
+        if (sub.done) break;
+        await new Promise<void>((resolve) => (sub.wake = resolve));
+        sub.wake = null;
+      }
+      if (sub.ended) throw sub.ended;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      end(sub, null);
+    }
+  }
+
+  return {
+    append,
+    logLine,
+    recentLogs: (modelId, limit = ringSize) => (rings.get(modelId) ?? []).slice(-limit).map(toItem),
+    subscribe: (opts) => subscribe(opts),
+    lastEventId: () => String(lastDbId),
+    flush: async () => {
+      await writes;
+    },
+    close: async () => {
+      await writes;
+      closed = true;
+      for (const sub of [...subscribers]) end(sub, null);
+    },
+  };
+}
