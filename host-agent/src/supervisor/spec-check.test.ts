@@ -16,6 +16,16 @@ beforeAll(async () => {
   await writeFile(path.join(dir, "outside.gguf"), "x");
   await symlink(path.join(dir, "outside.gguf"), path.join(root, "escape.gguf"));
   await symlink(path.join(root, "ok.gguf"), path.join(root, "link.gguf"));
+  // Hugging Face cache layout: snapshot files are relative symlinks to extension-less blobs.
+  const repo = path.join(root, "hub", "models--org--tiny");
+  await mkdir(path.join(repo, "blobs"), { recursive: true });
+  await mkdir(path.join(repo, "snapshots", "abc123"), { recursive: true });
+  await writeFile(path.join(repo, "blobs", "9f86d081884c7d65"), "x");
+  await symlink("../../blobs/9f86d081884c7d65", path.join(repo, "snapshots", "abc123", "tiny-Q4_K_M.gguf"));
+  await symlink("../../blobs/missing", path.join(repo, "snapshots", "abc123", "dangling.gguf"));
+  await symlink("../../blobs/9f86d081884c7d65", path.join(repo, "snapshots", "abc123", "no-extension"));
+  // A link outside the roots pointing in: the path as given is what the spec names, so it is refused.
+  await symlink(path.join(root, "ok.gguf"), path.join(dir, "in-from-outside.gguf"));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -33,6 +43,10 @@ describe("resolveModelPath", () => {
     expect(await resolveModelPath(path.join(root, "ok.gguf"), [root])).toBe(path.join(root, "ok.gguf"));
     expect(await resolveModelPath(path.join(root, "link.gguf"), [root])).toBe(path.join(root, "ok.gguf"));
   });
+  it("accepts a Hugging Face snapshot file whose blob has no .gguf extension", async () => {
+    const snap = path.join(root, "hub", "models--org--tiny", "snapshots", "abc123", "tiny-Q4_K_M.gguf");
+    expect(await resolveModelPath(snap, [root])).toBe(path.join(root, "hub", "models--org--tiny", "blobs", "9f86d081884c7d65"));
+  });
   it.each([
     ["outside the roots", () => path.join(dir, "outside.gguf"), /outside the model roots/],
     ["a symlink out of the roots", () => path.join(root, "escape.gguf"), /outside the model roots/],
@@ -41,6 +55,9 @@ describe("resolveModelPath", () => {
     ["missing", () => path.join(root, "nope.gguf"), /does not exist/],
     ["a directory", () => path.join(root, "sub.gguf"), /is not a regular file/],
     ["relative", () => "models/ok.gguf", /must be an absolute path/],
+    ["a link outside the roots into them", () => path.join(dir, "in-from-outside.gguf"), /is outside the model roots/],
+    ["a snapshot link to a missing blob", () => path.join(root, "hub", "models--org--tiny", "snapshots", "abc123", "dangling.gguf"), /does not exist/],
+    ["a snapshot link not named .gguf", () => path.join(root, "hub", "models--org--tiny", "snapshots", "abc123", "no-extension"), /must name a \.gguf file/],
   ])("rejects %s naming spec.modelPath", async (_name, p, message) => {
     const err = await rejection(p());
     expect(err).toBeInstanceOf(AgentError);

@@ -1,8 +1,11 @@
 /**
- * Checks a spec's model path against the filesystem: it must exist, be a
- * regular `.gguf` file, and its real path (symlinks resolved) must lie inside
- * a configured model root. Returns the real path, which is what the server
- * is given, so a symlink swapped later cannot redirect it.
+ * Checks a spec's model path against the filesystem: the path as given must
+ * name a `.gguf` file inside a configured model root, and its real path
+ * (symlinks resolved) must be a regular file inside a model root too. The
+ * real path need not end in `.gguf`: in the Hugging Face cache layout
+ * (`models--org--name/snapshots/<rev>/x.gguf` → `../../blobs/<sha>`) it does
+ * not. Returns the real path, which is what the server is given, so a
+ * symlink swapped later cannot redirect it.
  */
 import { createHash } from "node:crypto";
 import { realpath, stat } from "node:fs/promises";
@@ -33,6 +36,11 @@ export async function resolveModelPath(modelPath: string, modelRoots: string[]):
   const st = await stat(real);
   if (!st.isFile()) throw bad(`${modelPath} is not a regular file`);
   const roots = await Promise.all(modelRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
+  // As given: lexically under a root as configured or as resolved (a root may itself be a symlink).
+  const given = path.resolve(modelPath);
+  if (!modelRoots.some((r, i) => isInside(given, path.resolve(r)) || isInside(given, roots[i]!))) {
+    throw bad(`${modelPath} is outside the model roots (${modelRoots.join(", ")})`);
+  }
   if (!roots.some((r) => isInside(real, r))) {
     throw bad(`${modelPath} resolves to ${real}, which is outside the model roots (${modelRoots.join(", ")})`);
   }
