@@ -1,0 +1,58 @@
+/**
+ * What a fleet row shows for a server: the agent's state, refined by what the
+ * user asked for. A model the user wants running whose server has not begun
+ * starting yet is "queued" (start-all works through the fleet in order);
+ * "starting" reads as "loading" (the model is loading: /health says 503).
+ */
+
+export const SERVER_STATES = ["stopped", "starting", "ready", "unhealthy", "stopping", "exited", "failed"] as const;
+export type ServerStateName = (typeof SERVER_STATES)[number];
+
+export type DisplayKey = ServerStateName | "queued";
+export type Tone = "ok" | "warn" | "bad" | "info" | "idle";
+
+export interface DisplayState {
+  key: DisplayKey;
+  label: string;
+  tone: Tone;
+  /** A transition in progress: the badge's dot pulses. */
+  busy: boolean;
+  description: string;
+}
+
+const DISPLAY: Record<DisplayKey, Omit<DisplayState, "key">> = {
+  stopped: { label: "Stopped", tone: "idle", busy: false, description: "not running" },
+  queued: { label: "Queued", tone: "idle", busy: true, description: "waiting for its turn to start" },
+  starting: { label: "Loading", tone: "info", busy: true, description: "started; loading the model (health check answers 503)" },
+  ready: { label: "Ready", tone: "ok", busy: false, description: "serving: the health check answers 200" },
+  unhealthy: { label: "Unhealthy", tone: "warn", busy: false, description: "was ready; the health check now fails" },
+  stopping: { label: "Stopping", tone: "idle", busy: true, description: "asked to stop (SIGTERM sent)" },
+  exited: { label: "Crashed", tone: "bad", busy: false, description: "ended without being asked to" },
+  failed: { label: "Failed", tone: "bad", busy: false, description: "could not start, or crashed too often" },
+};
+
+export function isServerState(s: string): s is ServerStateName {
+  return (SERVER_STATES as readonly string[]).includes(s);
+}
+
+export function displayState(state: string, desired: string | null | undefined): DisplayState {
+  const s: ServerStateName = isServerState(state) ? state : "stopped";
+  const key: DisplayKey = s === "stopped" && desired === "running" ? "queued" : s;
+  return { key, ...DISPLAY[key] };
+}
+
+export interface RowActions {
+  canStart: boolean;
+  canStop: boolean;
+  canRestart: boolean;
+}
+
+/** Which per-row buttons make sense for a state (the server is idempotent; this only spares pointless clicks). */
+export function rowActions(state: string, desired: string | null | undefined): RowActions {
+  const { key } = displayState(state, desired);
+  return {
+    canStart: key === "stopped" || key === "exited" || key === "failed",
+    canStop: key !== "stopped" || desired === "running",
+    canRestart: key === "ready" || key === "unhealthy" || key === "starting" || key === "exited" || key === "failed",
+  };
+}
