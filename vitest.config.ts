@@ -2,7 +2,9 @@ import { defineConfig } from "vitest/config";
 import path from "node:path";
 
 // Three projects: unit (no processes, no network), integration (a real SQLite
-// file, real llama-server, real sshd), e2e (real Chromium against `next start`).
+// file, real llama-server, real sshd), e2e (the production build run as the
+// Docker image runs it, `node scripts/start.mjs --no-build`, driven over HTTP
+// and by a real Chromium; artifacts in test-results/).
 // Both workspace packages' tests run from here; `npm test` runs all three.
 const alias = { "~": path.resolve(import.meta.dirname, "src") };
 
@@ -36,6 +38,26 @@ export default defineConfig({
           maxWorkers: 2,
         },
       },
+      {
+        resolve: { alias },
+        test: {
+          name: "e2e",
+          sequence: { groupOrder: 2 },
+          // The production build (one per run, in e2e/global-setup.ts) and real Chromium.
+          include: ["e2e/**/*.e2e.test.ts"],
+          exclude: ["**/node_modules/**"],
+          environment: "node",
+          globalSetup: ["e2e/global-setup.ts"],
+          setupFiles: ["e2e/setup.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 600_000,
+          // Each file starts app servers, llama-servers and a browser: one file at a time on 2 cores.
+          maxWorkers: 1,
+          fileParallelism: false,
+        },
+      },
     ],
+    // Artifacts (screenshots, app logs, the build log) go to test-results/, which git ignores.
+    attachmentsDir: "test-results/attachments",
   },
 });
