@@ -1,9 +1,15 @@
 /** The app's router: every procedure the dashboard and typed clients call. */
+import { hostsRouter } from "./routers/hosts";
 import { modelsRouter } from "./routers/models";
+import { serversRouter } from "./routers/servers";
+import { settingsRouter } from "./routers/settings";
 import { createCallerFactory, router } from "./trpc";
 
 export const appRouter = router({
+  servers: serversRouter,
   models: modelsRouter,
+  hosts: hostsRouter,
+  settings: settingsRouter,
 });
 
 export type AppRouter = typeof appRouter;

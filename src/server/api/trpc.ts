@@ -9,19 +9,22 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
+import { getRuntime, type AppRuntime } from "~/server/runtime";
 import { issuesFromZod, ServiceError, type FieldIssue } from "~/server/services/errors";
 
 export interface ApiContext {
   headers: Headers;
+  /** The process's services (database, links, fleet, events). Tests hand in their own. */
+  runtime: AppRuntime;
 }
 
-/** The context for one request. Services are reached through the runtime, not the context. */
-export function createContextInner(opts: { headers?: Headers } = {}): ApiContext {
-  return { headers: opts.headers ?? new Headers() };
+/** The context without a request: what tests pass to `createCaller`. */
+export function createContextInner(opts: { runtime: AppRuntime; headers?: Headers }): ApiContext {
+  return { runtime: opts.runtime, headers: opts.headers ?? new Headers() };
 }
 
 export async function createTRPCContext(opts: { headers: Headers }): Promise<ApiContext> {
-  return createContextInner(opts);
+  return createContextInner({ runtime: await getRuntime(), headers: opts.headers });
 }
 
 const SERVICE_TO_TRPC = {

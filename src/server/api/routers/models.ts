@@ -1,11 +1,37 @@
-import { getDb } from "~/server/db/client";
+/** models.*: the registry's models. Thin: parse input, call one service function. */
+import {
+  createModel,
+  deleteModel,
+  discoverInput,
+  getModel,
+  importInput,
+  importSeed,
+  listModels,
+  modelCreateInput,
+  modelIdInput,
+  modelListInput,
+  modelSetEnabledInput,
+  modelUpdateInput,
+  resolveHostId,
+  setModelEnabled,
+  updateModel,
+} from "~/server/services/registry";
+import { commandPreview } from "~/server/services/preview";
 import { publicProcedure, router } from "../trpc";
 
 export const modelsRouter = router({
-  list: publicProcedure.query(() =>
-    getDb().model.findMany({
-      orderBy: { name: "asc" },
-      select: { id: true, name: true, port: true, enabled: true, filePath: true, host: { select: { name: true } }, server: { select: { observed: true } } },
-    }),
+  list: publicProcedure.input(modelListInput).query(({ ctx, input }) => listModels(ctx.runtime.db, input)),
+  get: publicProcedure.input(modelIdInput).query(({ ctx, input }) => getModel(ctx.runtime.db, input.id)),
+  create: publicProcedure.input(modelCreateInput).mutation(({ ctx, input }) => createModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT })),
+  update: publicProcedure.input(modelUpdateInput).mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT })),
+  delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input)),
+  setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input)),
+  /** Scans the host's model folders through its agent and adds new GGUF files, disabled. */
+  discover: publicProcedure.input(discoverInput).mutation(async ({ ctx, input }) => ctx.runtime.fleet.discover(await resolveHostId(ctx.runtime.db, input.hostId))),
+  /** The seed's model_registry.json / runtime_settings.json, as they are. */
+  import: publicProcedure.input(importInput).mutation(async ({ ctx, input }) =>
+    importSeed(ctx.runtime.db, { registry: input.registry, runtimeSettings: input.runtimeSettings }, { appPort: ctx.runtime.env.PORT, hostId: await resolveHostId(ctx.runtime.db, input.hostId) }),
   ),
+  /** The exact llama-server command line the host's agent will run for this model. */
+  commandPreview: publicProcedure.input(modelIdInput).query(({ ctx, input }) => commandPreview(ctx.runtime, input.id)),
 });

@@ -1,0 +1,12 @@
+/** POST /api/models/servers/stop-all — stops every managed server and returns one result per model. */
+import { jsonRoute } from "~/server/http/rest";
+import { getRuntime } from "~/server/runtime";
+
+export const dynamic = "force-dynamic";
+
+export const POST = jsonRoute(async () => {
+  const runtime = await getRuntime();
+  const results = await runtime.fleet.stopAll();
+  const failed = results.filter((r) => r.state !== "stopped");
+  return { status: failed.length === 0 ? 200 : 207, body: { ok: failed.length === 0, stopped: results.length - failed.length, failed: failed.length, results } };
+});

@@ -1,0 +1,91 @@
+/**
+ * `synapse`: a small typed client of the app's tRPC API, for scripts and
+ * terminals.
+ *
+ *   npm run synapse -- start-all [--no-wait] [--json]
+ *   npm run synapse -- stop-all [--json]
+ *   npm run synapse -- status [--json]
+ *
+ * SYNAPSE_URL (default http://127.0.0.1:3000) and SYNAPSE_API_TOKEN select
+ * the app. Exit codes: 0 all good, 1 some server failed, 2 bad usage,
+ * 3 the app could not be reached or refused the request.
+ */
+import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import type { AppRouter } from "~/server/api/root";
+
+const USAGE = "usage: synapse <start-all [--no-wait] | stop-all | status> [--json]";
+
+type Row = { name: string; host: string; port: number; state: string; pid: number | null; error?: string | null; lastError?: string | null; uptimeMs?: number | null; restarts?: number };
+
+export function formatUptime(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "-";
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+export function table(rows: Row[], withUptime: boolean): string {
+  const header = ["MODEL", "HOST", "PORT", "STATE", "PID", ...(withUptime ? ["UPTIME", "RESTARTS"] : []), "ERROR"];
+  const body = rows.map((r) => [
+    r.name,
+    r.host,
+    String(r.port),
+    r.state,
+    r.pid === null ? "-" : String(r.pid),
+    ...(withUptime ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0)] : []),
+    (r.error ?? r.lastError ?? "").split("\n")[0] ?? "",
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
+  return [line(header), ...body.map(line)].join("\n");
+}
+
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+  const json = argv.includes("--json");
+  const noWait = argv.includes("--no-wait");
+  const rest = argv.filter((a) => a !== "--json" && a !== "--no-wait");
+  const [command, ...extra] = rest;
+  if (!command || extra.length > 0 || !["start-all", "stop-all", "status"].includes(command) || (noWait && command !== "start-all")) {
+    err(`${USAGE}\n`);
+    return 2;
+  }
+  const url = (process.env.SYNAPSE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+  const token = process.env.SYNAPSE_API_TOKEN;
+  const client = createTRPCClient<AppRouter>({
+    links: [
+      httpLink({
+        url: `${url}/api/trpc`,
+        headers: () => ({ "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }),
+      }),
+    ],
+  });
+  try {
+    if (command === "status") {
+      const servers = await client.servers.status.query();
+      out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered" : table(servers, true)}\n`);
+      return 0;
+    }
+    const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait }) : await client.servers.stopAll.mutate();
+    const good = command === "start-all" ? new Set(["ready", "starting"]) : new Set(["stopped"]);
+    const failed = results.filter((r) => !good.has(r.state));
+    if (json) out(`${JSON.stringify({ ok: failed.length === 0, results }, null, 2)}\n`);
+    else {
+      out(`${results.length === 0 ? (command === "start-all" ? "no enabled models" : "nothing was running") : table(results, false)}\n`);
+      out(`${results.length - failed.length} of ${results.length} ${command === "start-all" ? (noWait ? "starting" : "ready") : "stopped"}\n`);
+    }
+    return failed.length === 0 ? 0 : 1;
+  } catch (e) {
+    if (e instanceof TRPCClientError) {
+      const status = (e.data as { httpStatus?: number } | undefined)?.httpStatus;
+      err(`synapse: ${url} answered ${status ?? "an error"}: ${e.message}\n`);
+    } else {
+      err(`synapse: cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
+    return 3;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,31 @@
+/** hosts.*: machines that run llama-server, and their links. */
+import { z } from "zod";
+import { deleteHost, FINGERPRINT_PATTERN, getHost, hostIdInput, hostUpsertInput, listHosts, upsertHost } from "~/server/services/registry";
+import { publicProcedure, router } from "../trpc";
+
+const pinKeyInput = z
+  .object({
+    id: z.string().min(1).max(64),
+    fingerprint: z.string().trim().regex(FINGERPRINT_PATTERN, "must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints it"),
+  })
+  .strict();
+
+export const hostsRouter = router({
+  list: publicProcedure.query(async ({ ctx }) =>
+    (await listHosts(ctx.runtime.db)).map((h) => ({ ...h, link: ctx.runtime.links.status(h.id) })),
+  ),
+  get: publicProcedure.input(hostIdInput).query(({ ctx, input }) => getHost(ctx.runtime.db, input.id)),
+  upsert: publicProcedure.input(hostUpsertInput).mutation(({ ctx, input }) => upsertHost(ctx.runtime.db, input)),
+  delete: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => {
+    const result = await deleteHost(ctx.runtime.db, input);
+    await ctx.runtime.links.remove(input.id);
+    return result;
+  }),
+  /** Connects (a short-lived connection for ssh) and says hello: agent and llama-server versions, platform, host key. */
+  test: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => ctx.runtime.links.testConnection(await getHost(ctx.runtime.db, input.id))),
+  /** Pins the host key the user checked (from `test`); the link refuses any other key from then on. */
+  pinKey: publicProcedure.input(pinKeyInput).mutation(async ({ ctx, input }) => {
+    const { createdAt: _c, updatedAt: _u, ...host } = await getHost(ctx.runtime.db, input.id);
+    return upsertHost(ctx.runtime.db, { ...host, hostKeyFingerprint: input.fingerprint, linkKind: host.linkKind === "ssh" ? "ssh" : "local" });
+  }),
+});

@@ -1,0 +1,41 @@
+/**
+ * servers.*: what runs. Start and stop through the fleet service; status is
+ * what the agents last reported; `events` is the live stream (state changes
+ * and log lines) over SSE, resumable with the last event id.
+ */
+import { tracked } from "@trpc/server";
+import { z } from "zod";
+import { publicProcedure, router } from "../trpc";
+
+const id = z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters");
+const idInput = z.object({ id }).strict();
+const waitInput = z.object({ wait: z.boolean().default(true) }).strict().default({ wait: true });
+
+export const serversRouter = router({
+  /** Every enabled model on every host. With wait (default) resolves when each is ready or failed. */
+  startAll: publicProcedure.input(waitInput).mutation(({ ctx, input }) => ctx.runtime.fleet.startAll({ wait: input.wait })),
+  stopAll: publicProcedure.mutation(({ ctx }) => ctx.runtime.fleet.stopAll()),
+  start: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.start(input.id, { wait: input.wait })),
+  stop: publicProcedure.input(idInput).mutation(({ ctx, input }) => ctx.runtime.fleet.stop(input.id)),
+  restart: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.restart(input.id, { wait: input.wait })),
+  status: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.status()),
+  logs: publicProcedure
+    .input(z.object({ id, lines: z.number().int("must be a whole number").min(1, "must be at least 1").max(5000, "must be at most 5000").default(200) }).strict())
+    .query(({ ctx, input }) => ctx.runtime.fleet.logs(input.id, input.lines)),
+  /** Live state changes (and log lines with `logs: true`); reconnecting clients resume after `lastEventId`. */
+  events: publicProcedure
+    .input(
+      z
+        .object({
+          lastEventId: z.string().max(64).regex(/^\d+(\.\d+)?$/, "must be an event id from this stream").nullish(),
+          modelIds: z.array(id).max(512).optional(),
+          logs: z.boolean().default(false),
+        })
+        .strict()
+        .default({ logs: false }),
+    )
+    .subscription(async function* ({ ctx, input, signal }) {
+      const stream = ctx.runtime.events.subscribe({ lastEventId: input.lastEventId ?? null, modelIds: input.modelIds, logs: input.logs, signal });
+      for await (const item of stream) yield tracked(item.id, item.event);
+    }),
+});

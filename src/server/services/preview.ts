@@ -1,0 +1,55 @@
+/**
+ * The exact llama-server command line a host's agent will run for a model:
+ * the same spec resolution and argv builder the agent uses, for the flags
+ * the host's llama-server understands (asked through its link). Shown on the
+ * model page so what runs is never a guess.
+ */
+import type { LlamaServerInfo } from "synapse-host-agent/protocol";
+import { buildLaunch } from "synapse-host-agent/supervisor";
+import type { AppRuntime } from "~/server/runtime";
+import { getSettings, resolveSpec } from "./registry";
+import { ServiceError } from "./errors";
+
+export interface CommandPreview {
+  /** The binary the agent found on the host, or "llama-server" when it could not ask. */
+  binary: string;
+  args: string[];
+  /** One line, quoted for a POSIX shell, for copying into a terminal. */
+  commandLine: string;
+  /** Names of environment variables set for the server (values stay hidden: the API key travels here). */
+  envNames: string[];
+  llamaServer: Pick<LlamaServerInfo, "version" | "loadFlags" | "error"> | null;
+  /** Why the preview assumed the newest flag set, when the host could not be asked. */
+  note: string | null;
+}
+
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+function shellQuote(arg: string): string {
+  return arg !== "" && SAFE.test(arg) ? arg : `'${arg.replaceAll("'", `'"'"'`)}'`;
+}
+
+export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, modelId: string): Promise<CommandPreview> {
+  const model = await runtime.db.model.findUnique({ where: { id: modelId }, include: { host: true } });
+  if (!model) throw new ServiceError("NOT_FOUND", `no model with id ${modelId}`, { issues: [{ path: "id", message: "no such model" }] });
+  const settings = await getSettings(runtime.db);
+  const spec = resolveSpec(model, model.host, settings);
+  let info: LlamaServerInfo | null = null;
+  let note: string | null = null;
+  try {
+    const link = await runtime.links.get(model.host);
+    info = (await link.call("hello", { protocolVersion: 1 }, { timeoutMs: 5_000 })).llamaServer;
+    if (info.error) note = `the host's llama-server could not be inspected (${info.error}); flags shown for current llama.cpp releases`;
+  } catch (err) {
+    note = `host ${model.host.name} could not be asked which llama-server it has (${err instanceof Error ? err.message : String(err)}); flags shown for current llama.cpp releases`;
+  }
+  const launch = buildLaunch(spec, spec.modelPath, { loadFlags: info?.loadFlags ?? "load-mode", flashAttn: "value" });
+  const binary = info?.path ?? "llama-server";
+  return {
+    binary,
+    args: launch.args,
+    commandLine: [binary, ...launch.args].map(shellQuote).join(" "),
+    envNames: Object.keys(launch.env),
+    llamaServer: info ? { version: info.version, loadFlags: info.loadFlags, error: info.error } : null,
+    note,
+  };
+}
