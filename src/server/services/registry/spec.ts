@@ -8,10 +8,11 @@ import type { Host, Model, RuntimeSettings } from "~/generated/prisma/client";
 import { issuesFromZod, ServiceError } from "../errors";
 import { toHostPath } from "./paths";
 
+/** A Model row, or a ModelView (whose extraFlags are already parsed). */
 export type SpecModel = Pick<
   Model,
-  "name" | "filePath" | "port" | "ctxSize" | "gpuLayers" | "threads" | "batchSize" | "ubatchSize" | "flashAttn" | "loadMode" | "parallel" | "alias" | "readinessDeadlineMs" | "extraFlags"
->;
+  "name" | "filePath" | "port" | "ctxSize" | "gpuLayers" | "threads" | "batchSize" | "ubatchSize" | "flashAttn" | "loadMode" | "parallel" | "alias" | "readinessDeadlineMs"
+> & { extraFlags: string | readonly unknown[] };
 export type SpecHost = Pick<Host, "name" | "registryModelsRoot" | "hostModelsRoot">;
 export type SpecSettings = Pick<
   RuntimeSettings,
@@ -51,7 +52,7 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
     ...(opts.apiKey !== undefined ? { apiKey: opts.apiKey } : {}),
     readinessDeadlineMs: model.readinessDeadlineMs ?? settings.readinessDeadlineMs,
     stopGraceMs: settings.stopGraceMs,
-    extraFlags: parseExtraFlagsColumn(model.extraFlags, model.name),
+    extraFlags: typeof model.extraFlags === "string" ? parseExtraFlagsColumn(model.extraFlags, model.name) : model.extraFlags,
   };
   const r = serverSpecSchema.safeParse(candidate);
   if (!r.success) {

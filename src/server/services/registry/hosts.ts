@@ -1,0 +1,167 @@
+/**
+ * Hosts: the machines that run llama-server, each reached through a link.
+ * Every model belongs to one host; a host with models cannot be deleted.
+ */
+import os from "node:os";
+import path from "node:path";
+import type { Prisma } from "~/generated/prisma/client";
+import type { Db } from "~/server/db/client";
+import type { Env } from "~/server/env";
+import { ServiceError } from "../errors";
+import { parseInput } from "./input";
+import { hostIdInput, hostUpsertInput, type HostUpsertInput } from "./schemas";
+import { writeTransaction, type DbOrTx } from "./tx";
+
+export const hostSelect = {
+  id: true,
+  name: true,
+  linkKind: true,
+  sshHost: true,
+  sshPort: true,
+  sshUser: true,
+  sshIdentityFile: true,
+  hostKeyFingerprint: true,
+  hostModelsRoot: true,
+  registryModelsRoot: true,
+  llamaServerBin: true,
+  createdAt: true,
+  updatedAt: true,
+} as const satisfies Prisma.HostSelect;
+
+export type HostView = Prisma.HostGetPayload<{ select: typeof hostSelect }>;
+export type HostListItem = HostView & { modelCount: number };
+
+export type DefaultHostEnv = Pick<Env, "USE_EXTERNAL_SERVERS" | "SYNAPSE_SSH_HOST_ALIAS" | "PRAXIS_MODEL_PATH" | "SYNAPSE_REGISTRY_MODELS_ROOT">;
+
+export const LOCAL_HOST_NAME = "local";
+
+function notFound(id: string): ServiceError {
+  return new ServiceError("NOT_FOUND", `no host with id ${id}`, { issues: [{ path: "id", message: `no host with id ${id}` }] });
+}
+
+export async function listHosts(db: DbOrTx): Promise<HostListItem[]> {
+  const rows = await db.host.findMany({ select: { ...hostSelect, _count: { select: { models: true } } }, orderBy: [{ createdAt: "asc" }, { name: "asc" }] });
+  return rows.map(({ _count, ...h }) => ({ ...h, modelCount: _count.models }));
+}
+
+export async function getHost(db: DbOrTx, id: string): Promise<HostView> {
+  const host = await db.host.findUnique({ where: { id }, select: hostSelect });
+  if (!host) throw notFound(id);
+  return host;
+}
+
+/**
+ * Creates or replaces a host. With `id`: that host (NOT_FOUND if absent);
+ * without: the host of that name, or a new one. Fields left out are cleared
+ * (an upsert is the whole host, as the form shows it).
+ */
+export async function upsertHost(db: Db, input: HostUpsertInput): Promise<HostView> {
+  const h = parseInput(hostUpsertInput, input);
+  const data = {
+    name: h.name,
+    linkKind: h.linkKind,
+    sshHost: h.sshHost ?? null,
+    sshPort: h.sshPort,
+    sshUser: h.sshUser ?? null,
+    sshIdentityFile: h.sshIdentityFile ?? null,
+    hostKeyFingerprint: h.hostKeyFingerprint ?? null,
+    hostModelsRoot: h.hostModelsRoot ?? null,
+    registryModelsRoot: h.registryModelsRoot ?? null,
+    llamaServerBin: h.llamaServerBin ?? null,
+  };
+  const conflict = () => [{ path: "name", message: `${h.name} is already the name of another host; choose another name` }];
+  return writeTransaction(
+    db,
+    async (tx) => {
+      const byName = await tx.host.findUnique({ where: { name: h.name }, select: { id: true } });
+      if (h.id !== undefined) {
+        const existing = await tx.host.findUnique({ where: { id: h.id }, select: hostSelect });
+        if (!existing) throw notFound(h.id);
+        if (byName && byName.id !== h.id) throw new ServiceError("CONFLICT", `name: ${conflict()[0]!.message}`, { issues: conflict() });
+        if (sameHost(existing, data)) return existing;
+        return tx.host.update({ where: { id: h.id }, data, select: hostSelect });
+      }
+      if (byName) {
+        const existing = await tx.host.findUniqueOrThrow({ where: { id: byName.id }, select: hostSelect });
+        if (sameHost(existing, data)) return existing;
+        return tx.host.update({ where: { id: byName.id }, data, select: hostSelect });
+      }
+      return tx.host.create({ data, select: hostSelect });
+    },
+    conflict,
+  );
+}
+
+function sameHost(existing: HostView, data: Omit<HostView, "id" | "createdAt" | "updatedAt">): boolean {
+  return (Object.keys(data) as (keyof typeof data)[]).every((k) => existing[k] === data[k]);
+}
+
+/** Deletes a host without models; CONFLICT naming how many models still use it. */
+export async function deleteHost(db: Db, input: { id: string }): Promise<{ id: string }> {
+  const { id } = parseInput(hostIdInput, input);
+  return writeTransaction(db, async (tx) => {
+    const host = await tx.host.findUnique({ where: { id }, select: { id: true, name: true, _count: { select: { models: true } } } });
+    if (!host) throw notFound(id);
+    if (host._count.models > 0) {
+      const message = `host ${host.name} still has ${host._count.models} model(s); delete or move them first`;
+      throw new ServiceError("CONFLICT", message, { issues: [{ path: "id", message }] });
+    }
+    await tx.host.delete({ where: { id } });
+    return { id };
+  });
+}
+
+function expandHome(p: string): string {
+  return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
+/** The default host as the environment describes it (not yet saved). */
+export function defaultHostData(env: DefaultHostEnv): Prisma.HostCreateInput {
+  const registryRoot = env.SYNAPSE_REGISTRY_MODELS_ROOT;
+  if (!env.USE_EXTERNAL_SERVERS) {
+    // Beside the app: a relative PRAXIS_MODEL_PATH means this machine's folder.
+    const hostRoot = env.PRAXIS_MODEL_PATH ? path.resolve(expandHome(env.PRAXIS_MODEL_PATH)) : null;
+    return { name: LOCAL_HOST_NAME, linkKind: "local", ...(hostRoot ? { hostModelsRoot: hostRoot, registryModelsRoot: registryRoot } : {}) };
+  }
+  // Over ssh the host's home is not this machine's: the folder must be spelled out.
+  const hostRoot = env.PRAXIS_MODEL_PATH ?? null;
+  if (hostRoot !== null && !hostRoot.startsWith("/")) {
+    const message = `must be an absolute path on the host when USE_EXTERNAL_SERVERS=true (got ${JSON.stringify(hostRoot)})`;
+    throw new ServiceError("BAD_REQUEST", `PRAXIS_MODEL_PATH ${message}`, { issues: [{ path: "PRAXIS_MODEL_PATH", message }] });
+  }
+  return {
+    name: env.SYNAPSE_SSH_HOST_ALIAS,
+    linkKind: "ssh",
+    // Address, user, key and host key come from SYNAPSE_SSH_DIR's config when the link opens.
+    sshHost: env.SYNAPSE_SSH_HOST_ALIAS,
+    ...(hostRoot ? { hostModelsRoot: hostRoot, registryModelsRoot: registryRoot } : {}),
+  };
+}
+
+/**
+ * The host models go to when none is named: created from the environment
+ * when the registry has no host, else the host of the default name, else the
+ * oldest. Idempotent and safe to call from several processes at once.
+ */
+export async function ensureDefaultHost(db: Db, env: DefaultHostEnv): Promise<HostView> {
+  const data = defaultHostData(env);
+  return writeTransaction(db, async (tx) => {
+    const named = await tx.host.findUnique({ where: { name: data.name }, select: hostSelect });
+    if (named) return named;
+    const oldest = await tx.host.findFirst({ select: hostSelect, orderBy: [{ createdAt: "asc" }, { name: "asc" }] });
+    if (oldest) return oldest;
+    return tx.host.create({ data, select: hostSelect });
+  });
+}
+
+/** The host a request names, or the only host when it names none. */
+export async function resolveHostId(db: DbOrTx, hostId: string | undefined, field = "hostId"): Promise<string> {
+  if (hostId !== undefined) {
+    const host = await db.host.findUnique({ where: { id: hostId }, select: { id: true } });
+    if (!host) throw ServiceError.invalid([{ path: field, message: `no host with id ${hostId}; pick one of the registered hosts` }]);
+    return host.id;
+  }
+  const hosts = await db.host.findMany({ select: { id: true }, take: 2 });
+  if (hosts.length === 1) return hosts[0]!.id;
+  throw ServiceError.invalid([{ path: field, message: hosts.length === 0 ? "no host is registered yet; add one first" : "several hosts are registered; choose one" }]);
+}

@@ -1,0 +1,36 @@
+/** The registry service: hosts, models, global defaults, discovery, seed import, and specs for the agent. */
+export { toHostPath, toRegistryPath, mappingOf, type HostPathMapping } from "./paths";
+export { resolveSpec, parseExtraFlagsColumn, type SpecModel, type SpecHost, type SpecSettings } from "./spec";
+export * from "./schemas";
+export { writeTransaction, asServiceError, uniqueViolationFields, type Tx, type DbOrTx } from "./tx";
+export {
+  listHosts,
+  getHost,
+  upsertHost,
+  deleteHost,
+  ensureDefaultHost,
+  defaultHostData,
+  resolveHostId,
+  hostSelect,
+  LOCAL_HOST_NAME,
+  type HostView,
+  type HostListItem,
+  type DefaultHostEnv,
+} from "./hosts";
+export {
+  listModels,
+  getModel,
+  createModel,
+  updateModel,
+  setModelEnabled,
+  deleteModel,
+  freePort,
+  toModelView,
+  modelSelect,
+  ACTIVE_STATES,
+  type ModelView,
+  type RegistryDeps,
+} from "./models";
+export { getSettings, updateSettings, SETTINGS_ID, type SettingsView } from "./settings";
+export { addDiscoveredModels, nameCandidates, uniqueName, type DiscoveryReport } from "./discover";
+export { importSeed, type ImportReport, type ImportFiles } from "./import-seed";

@@ -1,0 +1,234 @@
+/**
+ * Models: a GGUF file on a host, served on its own port. Every check that
+ * involves other rows (unique name, port free on the host, host exists) runs
+ * in the same transaction as the write; a unique violation that still slips
+ * through (another process) becomes CONFLICT naming the field.
+ */
+import type { ExtraFlag } from "synapse-host-agent/protocol";
+import type { Prisma } from "~/generated/prisma/client";
+import type { Db } from "~/server/db/client";
+import { ServiceError, type FieldIssue } from "../errors";
+import { resolveHostId } from "./hosts";
+import { parseInput } from "./input";
+import { toHostPath } from "./paths";
+import { modelCreateInput, modelIdInput, modelListInput, modelSetEnabledInput, modelUpdateInput, type ModelCreateInput, type ModelUpdateInput } from "./schemas";
+import { parseExtraFlagsColumn } from "./spec";
+import { writeTransaction, type DbOrTx, type Tx } from "./tx";
+
+export interface RegistryDeps {
+  /** The port the app itself listens on: no model may take it. */
+  appPort: number;
+}
+
+/** Agent states in which a server process may exist: renaming, moving or deleting its model would orphan it. */
+export const ACTIVE_STATES: ReadonlySet<string> = new Set(["starting", "ready", "unhealthy", "stopping"]);
+
+export const modelSelect = {
+  id: true,
+  name: true,
+  hostId: true,
+  filePath: true,
+  port: true,
+  enabled: true,
+  ctxSize: true,
+  gpuLayers: true,
+  threads: true,
+  batchSize: true,
+  ubatchSize: true,
+  flashAttn: true,
+  loadMode: true,
+  parallel: true,
+  alias: true,
+  readinessDeadlineMs: true,
+  extraFlags: true,
+  architecture: true,
+  parameterCount: true,
+  quantization: true,
+  contextLength: true,
+  sizeBytes: true,
+  family: true,
+  source: true,
+  createdAt: true,
+  updatedAt: true,
+  host: { select: { id: true, name: true, linkKind: true } },
+  server: {
+    select: {
+      desired: true,
+      observed: true,
+      pid: true,
+      port: true,
+      startedAt: true,
+      readyAt: true,
+      stoppedAt: true,
+      restarts: true,
+      nextRestartAt: true,
+      lastError: true,
+      lastExitCode: true,
+      lastSignal: true,
+      gpuBackend: true,
+      updatedAt: true,
+    },
+  },
+} as const satisfies Prisma.ModelSelect;
+
+type ModelRow = Prisma.ModelGetPayload<{ select: typeof modelSelect }>;
+/** A model as the API shows it: extra flags parsed, host name and server state attached. */
+export type ModelView = Omit<ModelRow, "extraFlags"> & { extraFlags: ExtraFlag[] };
+
+export function toModelView(row: ModelRow): ModelView {
+  let extraFlags: ExtraFlag[];
+  try {
+    extraFlags = parseExtraFlagsColumn(row.extraFlags, row.name) as ExtraFlag[];
+  } catch {
+    extraFlags = []; // shown empty; resolveSpec reports the bad column when the model starts
+  }
+  return { ...row, extraFlags };
+}
+
+function notFound(id: string): ServiceError {
+  return new ServiceError("NOT_FOUND", `no model with id ${id}`, { issues: [{ path: "id", message: `no model with id ${id}` }] });
+}
+
+export async function listModels(db: DbOrTx, filter: { hostId?: string; enabled?: boolean } = {}): Promise<ModelView[]> {
+  const f = parseInput(modelListInput, filter);
+  const rows = await db.model.findMany({
+    where: { ...(f.hostId !== undefined ? { hostId: f.hostId } : {}), ...(f.enabled !== undefined ? { enabled: f.enabled } : {}) },
+    select: modelSelect,
+    orderBy: [{ name: "asc" }],
+  });
+  return rows.map(toModelView);
+}
+
+export async function getModel(db: DbOrTx, id: string): Promise<ModelView> {
+  const row = await db.model.findUnique({ where: { id }, select: modelSelect });
+  if (!row) throw notFound(id);
+  return toModelView(row);
+}
+
+/** The lowest port from `from` upward that no model on the host uses and that is not the app's. */
+export async function freePort(db: DbOrTx, hostId: string, deps: RegistryDeps, options: { from?: number; taken?: Iterable<number> } = {}): Promise<number | null> {
+  const used = new Set((await db.model.findMany({ where: { hostId }, select: { port: true } })).map((m) => m.port));
+  for (const p of options.taken ?? []) used.add(p);
+  used.add(deps.appPort);
+  for (let p = options.from ?? 8080; p <= 65535; p++) if (!used.has(p)) return p;
+  return null;
+}
+
+/**
+ * Name unique, port not the app's and free on the host (ignoring `selfId`).
+ * The app's port is bad input (BAD_REQUEST); a taken name or port is a CONFLICT.
+ */
+export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; hostId: string; port: number; selfId?: string }, deps: RegistryDeps): Promise<void> {
+  if (want.port === deps.appPort) {
+    throw ServiceError.invalid([{ path: "port", message: `${want.port} is the app's own port; choose another` }]);
+  }
+  const conflicts: FieldIssue[] = [];
+  const byName = await tx.model.findUnique({ where: { name: want.name }, select: { id: true } });
+  if (byName && byName.id !== want.selfId) conflicts.push({ path: "name", message: `${want.name} is already taken by another model; choose another name` });
+  const byPort = await tx.model.findUnique({ where: { hostId_port: { hostId: want.hostId, port: want.port } }, select: { id: true, name: true, host: { select: { name: true } } } });
+  if (byPort && byPort.id !== want.selfId) {
+    const suggestion = await freePort(tx, want.hostId, deps, { from: want.port });
+    conflicts.push({ path: "port", message: `${want.port} is already used by ${byPort.name} on host ${byPort.host.name}; choose a free port${suggestion ? ` such as ${suggestion}` : ""}` });
+  }
+  if (conflicts.length) throw new ServiceError("CONFLICT", conflicts.map((i) => `${i.path}: ${i.message}`).join("; "), { issues: conflicts });
+}
+
+function conflictIssues(fields: string[]): FieldIssue[] {
+  if (fields.includes("port")) return [{ path: "port", message: "is already used by another model on this host; choose a free port" }];
+  if (fields.includes("name")) return [{ path: "name", message: "is already taken by another model; choose another name" }];
+  return [{ path: "", message: "conflicts with an existing model" }];
+}
+
+/** The host's path mapping must accept the file path (checked on save, not first at start). */
+async function assertPathMappable(tx: Tx, hostId: string, filePath: string): Promise<void> {
+  const host = await tx.host.findUniqueOrThrow({ where: { id: hostId }, select: { name: true, registryModelsRoot: true, hostModelsRoot: true } });
+  toHostPath(host, filePath, "filePath");
+}
+
+export async function createModel(db: Db, input: ModelCreateInput, deps: RegistryDeps): Promise<ModelView> {
+  const m = parseInput(modelCreateInput, input);
+  return writeTransaction(
+    db,
+    async (tx) => {
+      const hostId = await resolveHostId(tx, m.hostId);
+      await assertPathMappable(tx, hostId, m.filePath);
+      await assertNameAndPortFree(tx, { name: m.name, hostId, port: m.port }, deps);
+      const { hostId: _omit, extraFlags, ...fields } = m;
+      const row = await tx.model.create({
+        data: { ...fields, extraFlags: JSON.stringify(extraFlags), source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
+        select: modelSelect,
+      });
+      return toModelView(row);
+    },
+    conflictIssues,
+  );
+}
+
+type Editable = Omit<ModelUpdateInput, "id">;
+
+export async function updateModel(db: Db, input: ModelUpdateInput, deps: RegistryDeps): Promise<ModelView> {
+  const { id, ...patch } = parseInput(modelUpdateInput, input);
+  return writeTransaction(
+    db,
+    async (tx) => {
+      const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
+      if (!existing) throw notFound(id);
+      const current = toModelView(existing);
+      const changed: Prisma.ModelUncheckedUpdateInput = {};
+      for (const key of Object.keys(patch) as (keyof Editable)[]) {
+        const next = patch[key];
+        if (next === undefined) continue;
+        if (key === "extraFlags") {
+          const text = JSON.stringify(next);
+          if (text !== existing.extraFlags) changed.extraFlags = text;
+        } else if (next !== current[key]) {
+          (changed as Record<string, unknown>)[key] = next;
+        }
+      }
+      if (Object.keys(changed).length === 0) return current;
+
+      const name = (changed.name as string | undefined) ?? existing.name;
+      const hostId = (changed.hostId as string | undefined) ?? existing.hostId;
+      const port = (changed.port as number | undefined) ?? existing.port;
+      if (changed.hostId !== undefined) await resolveHostId(tx, hostId);
+      const observed = existing.server?.observed ?? "stopped";
+      if ((changed.name !== undefined || changed.hostId !== undefined) && ACTIVE_STATES.has(observed)) {
+        const field = changed.name !== undefined ? "name" : "hostId";
+        const message = `${existing.name} is ${observed}; stop it first, then change its ${field === "name" ? "name" : "host"}`;
+        throw new ServiceError("CONFLICT", message, { issues: [{ path: field, message }] });
+      }
+      if (changed.filePath !== undefined || changed.hostId !== undefined) await assertPathMappable(tx, hostId, (changed.filePath as string | undefined) ?? existing.filePath);
+      if (changed.name !== undefined || changed.hostId !== undefined || changed.port !== undefined) {
+        await assertNameAndPortFree(tx, { name, hostId, port, selfId: id }, deps);
+      }
+      return toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
+    },
+    conflictIssues,
+  );
+}
+
+export async function setModelEnabled(db: Db, input: { id: string; enabled: boolean }): Promise<ModelView> {
+  const { id, enabled } = parseInput(modelSetEnabledInput, input);
+  return writeTransaction(db, async (tx) => {
+    const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
+    if (!existing) throw notFound(id);
+    if (existing.enabled === enabled) return toModelView(existing);
+    return toModelView(await tx.model.update({ where: { id }, data: { enabled }, select: modelSelect }));
+  });
+}
+
+/** Deletes a model with no server process; CONFLICT ("stop it first") while one may be running. */
+export async function deleteModel(db: Db, input: { id: string }): Promise<{ id: string; name: string }> {
+  const { id } = parseInput(modelIdInput, input);
+  return writeTransaction(db, async (tx) => {
+    const existing = await tx.model.findUnique({ where: { id }, select: { id: true, name: true, server: { select: { observed: true } } } });
+    if (!existing) throw notFound(id);
+    const observed = existing.server?.observed ?? "stopped";
+    if (ACTIVE_STATES.has(observed)) {
+      const message = `${existing.name} is ${observed}; stop it first`;
+      throw new ServiceError("CONFLICT", message, { issues: [{ path: "id", message }] });
+    }
+    await tx.model.delete({ where: { id } });
+    return { id, name: existing.name };
+  });
+}
