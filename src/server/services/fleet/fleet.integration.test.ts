@@ -1,0 +1,250 @@
+/**
+ * The fleet over the local link with the real llama-server and tiny models:
+ * start-all, crash handling (kill -9, a crash loop), serialized decisions,
+ * stop, restart, re-adoption after an app restart.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { fleetFixture, pidsRunning, portFree, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
+
+let fx: FleetFixture | null = null;
+afterEach(async () => {
+  const f = fx;
+  fx = null;
+  await f?.dispose();
+});
+
+async function setup(options: Parameters<typeof fleetFixture>[0] = {}): Promise<FleetFixture> {
+  fx = await fleetFixture(options);
+  return fx;
+}
+
+async function statusOf(f: FleetFixture, name: string) {
+  const s = (await f.fleet.status()).find((v) => v.name === name);
+  if (!s) throw new Error(`no status for ${name}`);
+  return s;
+}
+
+describe("fleet over the local link (real llama-server)", () => {
+  it("start-all with 3 enabled and 1 disabled: 3 ready, 1 stopped; each a live process on its port", async () => {
+    const f = await setup();
+    const models = await Promise.all(["alpha", "beta", "gamma"].map((n) => f.addModel(n)));
+    const off = await f.addModel("delta", { enabled: false });
+
+    const results = await f.fleet.startAll({ wait: true });
+    expect(results.map((r) => [r.name, r.state, r.error])).toEqual([
+      ["alpha", "ready", null],
+      ["beta", "ready", null],
+      ["gamma", "ready", null],
+    ]);
+    for (const r of results) {
+      expect(r.pid).toEqual(expect.any(Number));
+      expect(r.host).toBe("local");
+      expect(await pidsRunning(models.find((m) => m.id === r.modelId)!.filePath)).toEqual([r.pid]);
+    }
+
+    const status = await f.fleet.status();
+    expect(status.map((s) => [s.name, s.state, s.desired, s.enabled])).toEqual([
+      ["alpha", "ready", "running", true],
+      ["beta", "ready", "running", true],
+      ["delta", "stopped", "stopped", false],
+      ["gamma", "ready", "running", true],
+    ]);
+    const alpha = status[0]!;
+    expect(alpha).toMatchObject({ host: "local", pid: results[0]!.pid, restarts: 0, lastError: null, link: { kind: "local", state: "connected", error: null } });
+    expect(alpha.uptimeMs).toBeGreaterThanOrEqual(0);
+    expect(alpha.readyAt).not.toBeNull();
+    // A CPU build names no GPU in its log.
+    await waitFor("gpu backend recorded", async () => (await statusOf(f, "alpha")).gpuBackend === "CPU");
+    expect(await pidsRunning(off.filePath)).toEqual([]);
+
+    // Recorded: the state changes as events, in order per model.
+    const events = await f.t.db.event.findMany({ where: { modelId: models[0]!.id, kind: "state" }, orderBy: { id: "asc" } });
+    expect(events.map((e) => e.state)).toEqual(["starting", "ready"]);
+    // The host's desired set was pushed (what `start-metal-servers` would start).
+    const desired = JSON.parse(await import("node:fs/promises").then((fs) => fs.readFile(`${f.dirs.stateDir}/desired.json`, "utf8"))) as { specs: { id: string }[] };
+    expect(desired.specs.map((s) => s.id)).toEqual(["alpha", "beta", "gamma"]);
+
+    // Logs come through the agent.
+    const logs = await f.fleet.logs(models[0]!.id, 50);
+    expect(logs.lines.length).toBeGreaterThan(0);
+    expect(logs.lines.join("\n")).toMatch(/synapse host-agent: starting alpha/);
+  });
+
+  it("start-all without waiting returns at once with the servers starting, and they become ready", async () => {
+    const f = await setup();
+    await f.addModel("alpha");
+    await f.addModel("beta");
+    const results = await f.fleet.startAll({ wait: false });
+    expect(results.map((r) => r.name)).toEqual(["alpha", "beta"]);
+    for (const r of results) expect(["starting", "ready"]).toContain(r.state);
+    await waitFor("both ready", async () => (await f.fleet.status()).every((s) => s.state === "ready"));
+  });
+
+  it("two start-alls at once start one process per model", async () => {
+    const f = await setup();
+    const models = await Promise.all(["alpha", "beta", "gamma"].map((n) => f.addModel(n)));
+    const [a, b] = await Promise.all([f.fleet.startAll({ wait: true }), f.fleet.startAll({ wait: true })]);
+    expect(a.map((r) => r.state)).toEqual(["ready", "ready", "ready"]);
+    expect(b.map((r) => r.state)).toEqual(["ready", "ready", "ready"]);
+    expect(b.map((r) => r.pid)).toEqual(a.map((r) => r.pid));
+    for (const m of models) expect(await pidsRunning(m.filePath)).toHaveLength(1);
+    // One "starting" per model: nothing was started twice.
+    const starts = await f.t.db.event.count({ where: { kind: "state", state: "starting" } });
+    expect(starts).toBe(3);
+  });
+
+  it("kill -9: the status shows it exited within 1 s, and it is restarted (new pid, ready)", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    const [first] = await f.fleet.startAll({ wait: true });
+    expect(first!.state).toBe("ready");
+    const killedAt = Date.now();
+    process.kill(first!.pid!, "SIGKILL");
+    const exited = await waitFor("status shows exited", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "exited" ? s : null;
+    }, 1000, 10);
+    expect(Date.now() - killedAt).toBeLessThan(1000);
+    expect(exited).toMatchObject({ lastSignal: "SIGKILL", desired: "running", pid: null });
+    expect(exited.lastError).toMatch(/killed by SIGKILL/);
+    expect(exited.nextRestartAt).not.toBeNull();
+
+    const again = await waitFor("restarted and ready", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "ready" && s.pid !== first!.pid ? s : null;
+    }, 20_000);
+    expect(again.restarts).toBe(1);
+    expect(await pidsRunning(m.filePath)).toEqual([again.pid]);
+    const actions = await f.t.db.event.findMany({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "asc" } });
+    expect(actions.map((e) => e.message).join("\n")).toMatch(/restarting in 1\.0 s[\s\S]*restarting after a crash \(restart 1\)/);
+  });
+
+  it("a crash loop ends failed and is left alone until a user starts it again", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
+    const crashing = await f.t.db.host.create({ data: { name: "crashy", linkKind: "local", llamaServerBin: STAND_IN_CRASHES_WHEN_READY } });
+    const m = await f.addModel("looper", { hostId: crashing.id });
+    const [r] = await f.fleet.startAll({ wait: true });
+    expect(r).toMatchObject({ name: "looper", state: "ready", host: "crashy" });
+
+    const failed = await waitFor("failed after repeated crashes", async () => {
+      const s = await statusOf(f, "looper");
+      return s.state === "failed" ? s : null;
+    }, 30_000).catch(async (e) => {
+      console.log((await f.t.db.event.findMany({ orderBy: { id: "asc" } })).map((x) => `${x.id} ${x.kind} ${x.state} ${x.message}`).join("\n"));
+      console.log(await statusOf(f, "looper"));
+      console.log((await f.fleet.logs(m.id, 100)).lines.join("\n"));
+      throw e;
+    });
+    expect(failed.restarts).toBe(4);
+    expect(failed.lastError).toMatch(/crashed 5 times within 10 minutes/);
+    expect(failed.desired).toBe("running");
+    // Left alone: nothing runs, nothing is started again, not even by a reconcile pass.
+    await f.fleet.reconcile();
+    await new Promise((res) => setTimeout(res, 600));
+    expect(await pidsRunning(m.filePath)).toEqual([]);
+    expect((await statusOf(f, "looper")).state).toBe("failed");
+    const starts = await f.t.db.event.count({ where: { modelId: m.id, kind: "state", state: "starting" } });
+    expect(starts).toBe(5);
+
+    // A user start clears the window.
+    const again = await f.fleet.start(m.id, { wait: true });
+    expect(again.state).toBe("ready");
+    expect((await statusOf(f, "looper")).restarts).toBe(0);
+    await f.fleet.stop(m.id);
+  });
+
+  it("a model that cannot start reports failed with the reason; the others start", async () => {
+    const f = await setup();
+    await f.addModel("good");
+    const bad = await f.addModel("bad");
+    await f.t.db.model.update({ where: { id: bad.id }, data: { filePath: `${f.dirs.modelRoot}/missing.gguf` } });
+    const results = await f.fleet.startAll({ wait: true });
+    const byName = Object.fromEntries(results.map((r) => [r.name, r]));
+    expect(byName.good!.state).toBe("ready");
+    expect(byName.bad!.state).toBe("failed");
+    expect(byName.bad!.error).toMatch(/missing\.gguf/);
+    const s = await statusOf(f, "bad");
+    expect(s).toMatchObject({ state: "failed", desired: "running" });
+    expect(s.lastError).toMatch(/missing\.gguf/);
+  });
+
+  it("stop, restart and stop-all: processes gone and ports free", async () => {
+    const f = await setup();
+    const a = await f.addModel("alpha");
+    const b = await f.addModel("beta");
+    const started = await f.fleet.startAll({ wait: true });
+    const pidA = started.find((r) => r.name === "alpha")!.pid!;
+
+    const restarted = await f.fleet.restart(a.id, { wait: true });
+    expect(restarted.state).toBe("ready");
+    expect(restarted.pid).not.toBe(pidA);
+    expect(await pidsRunning(a.filePath)).toEqual([restarted.pid]);
+    expect((await statusOf(f, "alpha")).restarts).toBe(0);
+
+    const stopped = await f.fleet.stop(b.id);
+    expect(stopped).toMatchObject({ name: "beta", state: "stopped", pid: null, error: null });
+    expect(await pidsRunning(b.filePath)).toEqual([]);
+    expect(await portFree(b.port)).toBe(true);
+    expect(await statusOf(f, "beta")).toMatchObject({ state: "stopped", desired: "stopped" });
+    // A reconcile pass does not bring back what the user stopped.
+    await f.fleet.reconcile();
+    expect(await pidsRunning(b.filePath)).toEqual([]);
+
+    const all = await f.fleet.stopAll();
+    expect(all.map((r) => [r.name, r.state])).toEqual([["alpha", "stopped"]]);
+    expect(await pidsRunning(a.filePath)).toEqual([]);
+    expect(await portFree(a.port)).toBe(true);
+    expect((await f.fleet.status()).map((s) => [s.name, s.state, s.desired])).toEqual([
+      ["alpha", "stopped", "stopped"],
+      ["beta", "stopped", "stopped"],
+    ]);
+  });
+
+  it("an app restart re-adopts the running servers: same pids, nothing restarted", async () => {
+    const f = await setup();
+    const models = await Promise.all(["alpha", "beta"].map((n) => f.addModel(n)));
+    const before = await f.fleet.startAll({ wait: true });
+    const startsBefore = await f.t.db.event.count({ where: { kind: "state", state: "starting" } });
+
+    await f.restart({ stopServers: false });
+    for (const m of models) expect(await pidsRunning(m.filePath)).toHaveLength(1);
+    const report = await f.fleet.adopt({ timeoutMs: 5000 });
+    expect(report).toHaveLength(1);
+    expect(report[0]!.error).toBeNull();
+    expect(report[0]!.adopted.map((a) => [a.name, a.pid, a.state])).toEqual(before.map((r) => [r.name, r.pid, "ready"]));
+
+    const status = await f.fleet.status();
+    expect(status.map((s) => [s.name, s.state, s.pid, s.desired])).toEqual(before.map((r) => [r.name, "ready", r.pid, "running"]));
+    for (const [i, m] of models.entries()) expect(await pidsRunning(m.filePath)).toEqual([before[i]!.pid]);
+    expect(await f.t.db.event.count({ where: { kind: "state", state: "starting" } })).toBe(startsBefore);
+
+    // Still watched after adoption: a crash of an adopted server is noticed and restarted.
+    process.kill(before[0]!.pid!, "SIGKILL");
+    const again = await waitFor("adopted server restarted", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "ready" && s.pid !== before[0]!.pid ? s : null;
+    }, 20_000);
+    expect(again.restarts).toBe(1);
+  });
+
+  it("shutdown with stopServers stops every managed server: no process left, ports free, left stopped for the next start", async () => {
+    const f = await setup();
+    const models = await Promise.all(["alpha", "beta"].map((n) => f.addModel(n)));
+    await f.fleet.startAll({ wait: true });
+    const results = await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 });
+    expect(results.map((r) => [r.name, r.state]).sort()).toEqual([
+      ["alpha", "stopped"],
+      ["beta", "stopped"],
+    ]);
+    for (const m of models) {
+      expect(await pidsRunning(m.filePath)).toEqual([]);
+      expect(await portFree(m.port)).toBe(true);
+    }
+    const states = await f.t.db.serverState.findMany();
+    expect(states.map((s) => [s.observed, s.desired])).toEqual([
+      ["stopped", "stopped"],
+      ["stopped", "stopped"],
+    ]);
+    await expect(f.fleet.startAll()).rejects.toMatchObject({ code: "UNAVAILABLE" });
+  });
+});

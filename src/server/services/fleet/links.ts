@@ -1,0 +1,387 @@
+/**
+ * LinkPool: one HostLink per Host row, created on first use and kept. A row
+ * whose connection fields change gets a new link (the old one is closed
+ * first, so two agents never watch the same servers).
+ *
+ * - linkKind "local": the agent runs in this process (createLocalLink) with
+ *   the app's SYNAPSE_MODEL_ROOTS, SYNAPSE_STATE_DIR and LLAMA_SERVER_BIN.
+ * - linkKind "ssh", the default external host (sshHost is the
+ *   SYNAPSE_SSH_HOST_ALIAS, or empty): the seed's host-api/.ssh folder
+ *   (config, key, known_hosts) through createSshLinkFromOpenSshDir.
+ * - any other ssh host: address, user, port, identity file and the pinned
+ *   fingerprint from the row.
+ *
+ * The pool fans every link's state changes and agent events out to its own
+ * listeners, tagged with the host id. A local link is connected from birth:
+ * the pool reports that as a transition to connected, so listeners can treat
+ * "ask for status on connect" the same way for both kinds.
+ */
+import { readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { AgentError, PROTOCOL_VERSION, type AgentEvent, type HelloResult } from "synapse-host-agent/protocol";
+import {
+  createLocalLink,
+  createSshLink,
+  createSshLinkFromOpenSshDir,
+  readOpenSshDir,
+  type HostLink,
+  type LinkLog,
+  type LinkState,
+  type LinkStateChange,
+  type LocalLinkOptions,
+  type SshLinkConfigInput,
+} from "synapse-host-agent/link";
+import type { Host } from "~/generated/prisma/client";
+import type { Env } from "~/server/env";
+import type { Logger } from "~/server/log/logger";
+import { ServiceError } from "../errors";
+
+export type HostAgentConfig = NonNullable<LocalLinkOptions["agentConfig"]>;
+export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS">;
+export type PoolHost = Pick<
+  Host,
+  "id" | "name" | "linkKind" | "sshHost" | "sshPort" | "sshUser" | "sshIdentityFile" | "hostKeyFingerprint" | "hostModelsRoot" | "llamaServerBin"
+>;
+/** ssh link settings a deployment (or a test) may tune. */
+export type SshTuning = Partial<Pick<SshLinkConfigInput, "connectTimeoutMs" | "callTimeoutMs" | "keepaliveIntervalMs" | "keepaliveCountMax" | "reconnect">>;
+
+/** The local host of this name keeps the agent's own state folder (shared with the `host-agent` CLI verbs). */
+export const LOCAL_HOST_NAME = "local";
+
+export interface LinkPoolOptions {
+  env: LinkEnv;
+  log: Logger;
+  /** Overrides for local agents (tests: faster health checks, another state folder). */
+  localAgent?: Partial<HostAgentConfig>;
+  ssh?: SshTuning;
+  /** Per-call deadline of local links (default: the link's). */
+  localCallTimeoutMs?: number;
+}
+
+export interface LinkStatus {
+  state: LinkState;
+  /** Why it is not connected (disconnected, failed, or the link could not be created). */
+  error: string | null;
+}
+
+export interface ConnectionTest {
+  host: string;
+  linkKind: "local" | "ssh";
+  hello: HelloResult;
+  /** For ssh: the host key the server presented (null when several are pinned and it cannot be told which). */
+  hostKeyFingerprint: string | null;
+  /** The key was checked against a pin (false: seen for the first time, nothing pinned yet). */
+  hostKeyPinned: boolean;
+}
+
+export interface LinkPool {
+  /** The host's link, created on first use; recreated when the row's connection fields changed. */
+  get(host: PoolHost): Promise<HostLink>;
+  /** The current link, if one exists. */
+  peek(hostId: string): HostLink | undefined;
+  status(hostId: string): LinkStatus | null;
+  hostIds(): string[];
+  onState(listener: (hostId: string, change: LinkStateChange) => void): () => void;
+  onEvent(listener: (hostId: string, event: AgentEvent) => void): () => void;
+  /** hello through a short-lived connection (ssh) or the host's link (local): versions, platform, host key. */
+  testConnection(host: PoolHost, options?: { timeoutMs?: number }): Promise<ConnectionTest>;
+  /** Closes and forgets a host's link (host deleted). */
+  remove(hostId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+function expandHome(p: string): string {
+  return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
+/** The agent's own default state folder (host-agent/src/env.ts): $XDG_STATE_HOME/synapse or ~/.local/state/synapse. */
+export function defaultAgentStateDir(processEnv: NodeJS.ProcessEnv = process.env): string {
+  const xdg = processEnv.XDG_STATE_HOME;
+  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), ".local", "state"), "synapse");
+}
+
+/** The agent config for a local host, from the app's environment and the row. */
+export function localAgentConfig(host: PoolHost, env: LinkEnv, overrides: Partial<HostAgentConfig> = {}): HostAgentConfig {
+  const roots = (env.SYNAPSE_MODEL_ROOTS ?? "").split(":").map((s) => s.trim()).filter(Boolean);
+  const modelRoots = (roots.length > 0 ? roots : ["~/models"]).map((r) => path.resolve(expandHome(r)));
+  // The row's model folder is where its models live: the agent must be allowed to serve from it.
+  if (host.hostModelsRoot && path.isAbsolute(host.hostModelsRoot)) modelRoots.push(path.resolve(host.hostModelsRoot));
+  const base = env.SYNAPSE_STATE_DIR ? path.resolve(expandHome(env.SYNAPSE_STATE_DIR)) : defaultAgentStateDir();
+  // Two local agents must never share records: only the default local host gets the base folder.
+  const stateDir = host.name === LOCAL_HOST_NAME ? base : path.join(base, "hosts", host.name.replace(/[^A-Za-z0-9._-]/g, "_"));
+  const bin = host.llamaServerBin ?? env.LLAMA_SERVER_BIN ?? null;
+  return {
+    llamaServerBin: bin ? path.resolve(expandHome(bin)) : null,
+    stateDir,
+    modelRoots: [...new Set(modelRoots)],
+    logMaxBytes: 10 * 1024 * 1024,
+    healthIntervalMs: 5000,
+    logLevel: "info",
+    ...overrides,
+  };
+}
+
+/** The default external host: its address, user and key live in SYNAPSE_SSH_DIR's config. */
+export function usesOpenSshDir(host: PoolHost, env: LinkEnv): boolean {
+  return host.linkKind === "ssh" && (!host.sshHost || host.sshHost === env.SYNAPSE_SSH_HOST_ALIAS);
+}
+
+function resolveSshDir(env: LinkEnv): string {
+  return path.resolve(expandHome(env.SYNAPSE_SSH_DIR));
+}
+
+/** What a link is made from; a different key means a new link. */
+function connectionKey(host: PoolHost, env: LinkEnv): string {
+  return JSON.stringify([
+    host.name,
+    host.linkKind,
+    host.sshHost,
+    host.sshPort,
+    host.sshUser,
+    host.sshIdentityFile,
+    host.hostKeyFingerprint,
+    host.linkKind === "local" ? host.hostModelsRoot : null,
+    host.linkKind === "local" ? host.llamaServerBin : null,
+    usesOpenSshDir(host, env),
+  ]);
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sshConfigFromRow(host: PoolHost, tuning: SshTuning): SshLinkConfigInput {
+  const issues: { path: string; message: string }[] = [];
+  if (!host.sshHost) issues.push({ path: "sshHost", message: `host ${host.name} has no ssh address` });
+  if (!host.sshUser) issues.push({ path: "sshUser", message: `host ${host.name} has no ssh user` });
+  if (!host.sshIdentityFile) issues.push({ path: "sshIdentityFile", message: `host ${host.name} has no private key file` });
+  let privateKey = "";
+  if (host.sshIdentityFile) {
+    const file = path.resolve(expandHome(host.sshIdentityFile));
+    try {
+      privateKey = readFileSync(file, "utf8");
+    } catch (err) {
+      issues.push({ path: "sshIdentityFile", message: `cannot read the private key ${file}: ${describe(err)}` });
+    }
+  }
+  if (issues.length > 0) throw ServiceError.invalid(issues);
+  return {
+    ...tuning,
+    name: host.name,
+    host: host.sshHost!,
+    port: host.sshPort,
+    username: host.sshUser!,
+    privateKey,
+    hostKeyFingerprints: host.hostKeyFingerprint ? [host.hostKeyFingerprint] : [],
+  };
+}
+
+/** Link config errors (LinkConfigError, ServiceError) → a BAD_REQUEST naming the host. */
+function asConfigError(host: PoolHost, err: unknown): ServiceError {
+  if (err instanceof ServiceError) return err;
+  const issues = (err as { issues?: { path: string; message: string }[] }).issues;
+  return new ServiceError("BAD_REQUEST", `cannot open the link to host ${host.name}: ${describe(err)}`, { ...(issues ? { issues } : {}), cause: err });
+}
+
+interface Entry {
+  key: string;
+  /** Resolves to the link, or rejects with why it could not be made. */
+  link: Promise<HostLink>;
+  current: HostLink | null;
+  createError: string | null;
+  unsubscribe: (() => void)[];
+}
+
+export function createLinkPool(options: LinkPoolOptions): LinkPool {
+  const { env, log } = options;
+  const entries = new Map<string, Entry>();
+  const stateListeners = new Set<(hostId: string, change: LinkStateChange) => void>();
+  const eventListeners = new Set<(hostId: string, event: AgentEvent) => void>();
+  let closed = false;
+
+  const linkLog = (host: string): LinkLog => {
+    const l = log.child(`link.${host}`);
+    return (level, msg, fields) => l[level](msg, fields);
+  };
+
+  const emitState = (hostId: string, change: LinkStateChange) => {
+    for (const l of stateListeners) {
+      try {
+        l(hostId, change);
+      } catch (err) {
+        log.error("a link state listener threw", { hostId, error: err });
+      }
+    }
+  };
+
+  async function open(host: PoolHost): Promise<HostLink> {
+    if (host.linkKind === "local") {
+      return createLocalLink({
+        name: host.name,
+        agentConfig: { ...localAgentConfig(host, env, options.localAgent), logger: log.child(`agent.${host.name}`) },
+        log: linkLog(host.name),
+        ...(options.localCallTimeoutMs ? { callTimeoutMs: options.localCallTimeoutMs } : {}),
+      });
+    }
+    if (host.linkKind !== "ssh") throw ServiceError.invalid([{ path: "linkKind", message: `host ${host.name}: unknown link kind ${JSON.stringify(host.linkKind)}` }]);
+    if (usesOpenSshDir(host, env)) {
+      return createSshLinkFromOpenSshDir(resolveSshDir(env), {
+        alias: host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS,
+        name: host.name,
+        ...(options.ssh ? { overrides: options.ssh } : {}),
+        log: linkLog(host.name),
+      });
+    }
+    return createSshLink(sshConfigFromRow(host, options.ssh ?? {}), { log: linkLog(host.name) });
+  }
+
+  function attach(hostId: string, entry: Entry, link: HostLink): void {
+    entry.current = link;
+    entry.unsubscribe.push(
+      link.onStateChange((change) => emitState(hostId, change)),
+      link.onEvent((event) => {
+        for (const l of eventListeners) {
+          try {
+            l(hostId, event);
+          } catch (err) {
+            log.error("an agent event listener threw", { hostId, error: err });
+          }
+        }
+      }),
+    );
+    // Born connected (local): report it like any other transition to connected.
+    if (link.state === "connected") queueMicrotask(() => entries.get(hostId) === entry && emitState(hostId, { host: link.host, state: "connected", previous: "connecting" }));
+  }
+
+  async function retire(hostId: string, entry: Entry): Promise<void> {
+    for (const u of entry.unsubscribe.splice(0)) u();
+    const link = await entry.link.catch(() => null);
+    if (!link) return;
+    const previous = link.state;
+    await link.close().catch((err: unknown) => log.warn("closing a link failed", { hostId, error: err }));
+    // Its own "closed" went nowhere (unsubscribed above): listeners still hear that it ended.
+    if (previous !== "closed") emitState(hostId, { host: link.host, state: "closed", previous });
+  }
+
+  const pool: LinkPool = {
+    async get(host) {
+      if (closed) throw new ServiceError("UNAVAILABLE", "the fleet is shutting down");
+      const key = connectionKey(host, env);
+      let entry = entries.get(host.id);
+      // A link that could not be made is retried on the next use (the key file may have been fixed).
+      if (entry && (entry.key !== key || (entry.createError !== null && entry.current === null))) {
+        entries.delete(host.id);
+        await retire(host.id, entry);
+        entry = undefined;
+      }
+      if (!entry) {
+        const created: Entry = { key, link: Promise.resolve(null as unknown as HostLink), current: null, createError: null, unsubscribe: [] };
+        created.link = open(host).then(
+          (link) => {
+            if (closed || entries.get(host.id) !== created) {
+              void link.close();
+              throw new ServiceError("UNAVAILABLE", `the link to host ${host.name} was replaced or closed while it opened`);
+            }
+            attach(host.id, created, link);
+            return link;
+          },
+          (err: unknown) => {
+            const e = asConfigError(host, err);
+            if (created.createError !== e.message) log.warn("link could not be created", { host: host.name, error: e.message });
+            created.createError = e.message;
+            emitState(host.id, { host: host.name, state: "failed", previous: "connecting", error: new AgentError({ code: "UNAVAILABLE", message: e.message }) });
+            throw e;
+          },
+        );
+        created.link.catch(() => undefined);
+        entries.set(host.id, created);
+        entry = created;
+      }
+      return entry.link;
+    },
+
+    peek: (hostId) => entries.get(hostId)?.current ?? undefined,
+
+    status(hostId) {
+      const entry = entries.get(hostId);
+      if (!entry) return null;
+      if (!entry.current) return entry.createError ? { state: "failed", error: entry.createError } : { state: "connecting", error: null };
+      return { state: entry.current.state, error: null };
+    },
+
+    hostIds: () => [...entries.keys()],
+
+    onState(listener) {
+      stateListeners.add(listener);
+      return () => stateListeners.delete(listener);
+    },
+
+    onEvent(listener) {
+      eventListeners.add(listener);
+      return () => eventListeners.delete(listener);
+    },
+
+    async testConnection(host, opts = {}) {
+      const timeoutMs = opts.timeoutMs ?? 15_000;
+      if (host.linkKind === "local") {
+        const link = await pool.get(host);
+        const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs }).catch((err: unknown) => {
+          throw new ServiceError("FAILED", `the local agent did not answer: ${describe(err)}`, { cause: err });
+        });
+        return { host: host.name, linkKind: "local", hello, hostKeyFingerprint: null, hostKeyPinned: false };
+      }
+      // A short-lived connection of its own: testing must not disturb the fleet's link, and works for unsaved rows.
+      let config: SshLinkConfigInput;
+      try {
+        config = usesOpenSshDir(host, env)
+          ? (await readOpenSshDir(resolveSshDir(env), { alias: host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS, name: host.name })).config
+          : sshConfigFromRow(host, {});
+      } catch (err) {
+        throw asConfigError(host, err);
+      }
+      const pins = config.hostKeyFingerprints ?? [];
+      let seen: string | null = pins.length === 1 ? pins[0]! : null;
+      let link: HostLink;
+      try {
+        link = createSshLink(
+          { ...config, ...options.ssh, connectTimeoutMs: Math.min(timeoutMs, 120_000), trustOnFirstUse: pins.length === 0, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000, jitter: 0 } },
+          {
+            log: linkLog(host.name),
+            // Seen, not pinned: saving the pin is the user's decision (hosts.upsert).
+            onHostKeyTrusted: (key) => {
+              seen = key.fingerprint;
+            },
+          },
+        );
+      } catch (err) {
+        throw asConfigError(host, err);
+      }
+      try {
+        const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs });
+        return { host: host.name, linkKind: "ssh", hello, hostKeyFingerprint: seen, hostKeyPinned: pins.length > 0 };
+      } catch (err) {
+        const data = err instanceof AgentError ? err.data : undefined;
+        throw new ServiceError("UNAVAILABLE", `cannot reach the agent on host ${host.name}: ${describe(err)}`, { cause: err, ...(data !== undefined ? { data } : {}) });
+      } finally {
+        await link.close();
+      }
+    },
+
+    async remove(hostId) {
+      const entry = entries.get(hostId);
+      if (!entry) return;
+      entries.delete(hostId);
+      await retire(hostId, entry);
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      const all = [...entries.entries()];
+      entries.clear();
+      await Promise.all(all.map(([hostId, entry]) => retire(hostId, entry)));
+    },
+  };
+  return pool;
+}

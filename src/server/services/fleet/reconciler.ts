@@ -1,0 +1,77 @@
+/**
+ * The reconciler's decisions for one host, as a pure function: given what
+ * the database wants and last recorded for each model, and what the host's
+ * agent reports now, what to do. The fleet applies the actions through the
+ * host's link (fleet.ts); keeping the rules here makes them testable without
+ * processes.
+ */
+import type { ServerStatus } from "synapse-host-agent/protocol";
+
+/** Agent states in which a server process exists. */
+export const ALIVE_STATES: ReadonlySet<string> = new Set(["starting", "ready", "unhealthy", "stopping"]);
+
+export interface ModelFacts {
+  modelId: string;
+  /** Also the server id on the host. */
+  name: string;
+  desired: "running" | "stopped";
+  /** What the database last recorded. */
+  observed: string;
+  pid: number | null;
+  /** A start or stop is in flight, or a restart is scheduled: leave it to that. */
+  busy: boolean;
+  /** When a scheduled restart is due (epoch ms); survives an app restart in the database, the timer does not. */
+  nextRestartAt: number | null;
+}
+
+export type HostAction =
+  /** First contact after the app started: a live server is kept as it is (same pid), and wanted. */
+  | { kind: "adopt"; modelId: string; status: ServerStatus }
+  /** Wanted, not running, not crashed: start it. */
+  | { kind: "start"; modelId: string }
+  /** Not wanted, running: stop it. */
+  | { kind: "stop"; modelId: string }
+  /** We believed it running; the agent no longer has it (it died while no one watched): a crash. */
+  | { kind: "lost"; modelId: string; pid: number | null }
+  /** A restart was scheduled before the app restarted: schedule it again. */
+  | { kind: "resumeRestart"; modelId: string; delayMs: number }
+  /** A server the registry does not know: left alone. */
+  | { kind: "unknown"; status: ServerStatus };
+
+export interface PlanOptions {
+  /** The first status from this host since the app started (adoption). */
+  firstContact: boolean;
+  now: number;
+}
+
+export function planHost(models: readonly ModelFacts[], statuses: readonly ServerStatus[], options: PlanOptions): HostAction[] {
+  const byName = new Map(statuses.map((s) => [s.id, s]));
+  const known = new Set(models.map((m) => m.name));
+  const actions: HostAction[] = [];
+  for (const m of models) {
+    if (m.busy) continue;
+    const s = byName.get(m.name);
+    const alive = s !== undefined && ALIVE_STATES.has(s.state);
+    if (alive && options.firstContact) {
+      actions.push({ kind: "adopt", modelId: m.modelId, status: s });
+      continue;
+    }
+    if (m.desired === "running") {
+      if (alive) continue;
+      if (m.observed === "failed") continue; // left alone until someone starts it
+      if (m.observed === "exited") {
+        if (m.nextRestartAt !== null) actions.push({ kind: "resumeRestart", modelId: m.modelId, delayMs: Math.max(0, m.nextRestartAt - options.now) });
+        continue; // exited without a restart planned: auto-restart is off
+      }
+      if (ALIVE_STATES.has(m.observed) && (s === undefined || s.state === "stopped")) {
+        actions.push({ kind: "lost", modelId: m.modelId, pid: m.pid });
+        continue;
+      }
+      actions.push({ kind: "start", modelId: m.modelId });
+    } else if (alive && s.state !== "stopping") {
+      actions.push({ kind: "stop", modelId: m.modelId });
+    }
+  }
+  for (const s of statuses) if (!known.has(s.id) && ALIVE_STATES.has(s.state)) actions.push({ kind: "unknown", status: s });
+  return actions;
+}
