@@ -10,6 +10,7 @@ import { createModel, deleteModel, getModel, listModels, setModelEnabled, update
 import { getSettings, updateSettings } from "./settings";
 import { resolveSpec } from "./spec";
 import { freshDb, serviceError, snapshot, type TestDb } from "./test-support";
+import { writeTransaction } from "./tx";
 import type { ModelCreateInput } from "./schemas";
 
 const deps = { appPort: 3000 };
@@ -86,6 +87,22 @@ describe("create", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
     expect(rejected.reason).toMatchObject({ code: "CONFLICT", issues: [{ path: "port" }] });
+  });
+});
+
+describe("unique constraints the checks did not see", () => {
+  it("a P2002 from the database becomes CONFLICT naming the field, and the transaction rolls back", async () => {
+    const before = await snapshot(t.db);
+    const err = await serviceError(
+      writeTransaction(t.db, async (tx) => {
+        await tx.model.create({ data: { name: "first-of-two", hostId: mac, filePath: "/models/a.gguf", port: 8700 } });
+        await tx.model.create({ data: { name: "second-of-two", hostId: mac, filePath: "/models/b.gguf", port: 8700 } });
+      }),
+    );
+    expect(err.code).toBe("CONFLICT");
+    expect(err.issues).toEqual([{ path: "port", message: "is already used by another model on this host; choose a free port" }]);
+    expect(err.cause).toMatchObject({ code: "P2002" });
+    expect(await snapshot(t.db)).toEqual(before);
   });
 });
 

@@ -1,0 +1,30 @@
+import { describe, expect, it } from "vitest";
+import { hostUpsertInput, importInput, modelCreateInput, modelUpdateInput, settingsUpdateInput } from "./schemas";
+
+const paths = (r: { success: boolean; error?: { issues: { path: PropertyKey[] }[] } }) => (r.error?.issues ?? []).map((i) => i.path.join(".")).sort();
+
+describe("input schemas", () => {
+  it("modelCreateInput: nulls by default (use the global defaults), disabled, no extra flags", () => {
+    expect(modelCreateInput.parse({ name: "m", filePath: "/m/m.gguf", port: 8080 })).toMatchObject({ enabled: false, ctxSize: null, gpuLayers: null, flashAttn: null, extraFlags: [] });
+    expect(paths(modelCreateInput.safeParse({}))).toEqual(["filePath", "name", "port"]);
+  });
+
+  it("modelUpdateInput: only id is required; given fields are checked; no defaults are filled in", () => {
+    expect(modelUpdateInput.parse({ id: "x" })).toEqual({ id: "x" });
+    expect(modelUpdateInput.parse({ id: "x", ctxSize: null })).toEqual({ id: "x", ctxSize: null });
+    expect(paths(modelUpdateInput.safeParse({ id: "x", port: 22, threads: 2000 }))).toEqual(["port", "threads"]);
+  });
+
+  it("hostUpsertInput: ssh needs an address; fingerprints look like ssh-keygen's", () => {
+    expect(hostUpsertInput.parse({ name: "local" })).toMatchObject({ linkKind: "local", sshPort: 22 });
+    expect(paths(hostUpsertInput.safeParse({ name: "m", linkKind: "ssh", hostKeyFingerprint: "SHA256:short" }))).toEqual(["hostKeyFingerprint", "sshHost"]);
+    expect(hostUpsertInput.safeParse({ name: "m", linkKind: "ssh", sshHost: "mac-host", hostKeyFingerprint: `SHA256:${"A".repeat(43)}` }).success).toBe(true);
+  });
+
+  it("settingsUpdateInput: partial and bounded; importInput needs at least one file", () => {
+    expect(settingsUpdateInput.parse({})).toEqual({});
+    expect(paths(settingsUpdateInput.safeParse({ gpuLayers: 1000, readinessDeadlineMs: 50, extra: 1 }))).toEqual(["", "gpuLayers", "readinessDeadlineMs"]);
+    expect(paths(importInput.safeParse({}))).toEqual(["registry"]);
+    expect(importInput.safeParse({ registry: { models: {} } }).success).toBe(true);
+  });
+});
