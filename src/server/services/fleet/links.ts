@@ -361,7 +361,11 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
         const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs });
         return { host: host.name, linkKind: "ssh", hello, hostKeyFingerprint: seen, hostKeyPinned: pins.length > 0 };
       } catch (err) {
-        const data = err instanceof AgentError ? err.data : undefined;
+        // The host key refusal travels as the cause of the failed call; its data names the key seen.
+        let data: unknown;
+        for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4 && data === undefined; e = e.cause, depth++) {
+          if (e instanceof AgentError && e.data !== undefined) data = e.data;
+        }
         throw new ServiceError("UNAVAILABLE", `cannot reach the agent on host ${host.name}: ${describe(err)}`, { cause: err, ...(data !== undefined ? { data } : {}) });
       } finally {
         await link.close();

@@ -1,0 +1,194 @@
+/**
+ * The fleet over the REAL ssh link: a real sshd forcing the real
+ * scripts/ssh-wrapper.sh, which starts the real host-agent CLI
+ * (`serve --stdio`), which runs the real llama-server.
+ *
+ * - the default external host, configured the seed's way (SYNAPSE_SSH_DIR
+ *   with config, key and known_hosts): start-all, status, stop-all;
+ * - a host described by its row (address, user, key file, pinned key):
+ *   test connection, start-all, the link dropping (the models show it, the
+ *   servers keep running) and coming back (status asked again, same pids).
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { testDirs, type TestDirs } from "../../../../host-agent/test/harness/fixtures";
+import { llamaServerBin } from "../../../../host-agent/test/harness/llama-server";
+import { freePort } from "../../../../host-agent/test/harness/ports";
+import { installWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
+import { sshExec, startSshd, type SshdFixture } from "../../../../host-agent/test/harness/sshd";
+import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
+import type { Host } from "~/generated/prisma/client";
+import { createEventBus, type EventBus } from "./events";
+import { createFleet, type Fleet } from "./fleet";
+import { createLinkPool, type LinkPool } from "./links";
+import { testDb, testLogger, type TestDb } from "./testing/db";
+import { pidsRunning, portFree, TEST_SETTINGS, waitFor } from "./testing/fixture";
+
+interface SshFleet {
+  t: TestDb;
+  /** The "Mac": its agent's state folder and model root. */
+  remote: TestDirs;
+  sshd: SshdFixture;
+  sshDir: string;
+  links: LinkPool;
+  events: EventBus;
+  fleet: Fleet;
+  models: string[];
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(): Promise<SshFleet> {
+  const remote = await testDirs("synapse-fleet-ssh-");
+  const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
+    SYNAPSE_STATE_DIR: remote.stateDir,
+    SYNAPSE_MODEL_ROOTS: remote.modelRoot,
+    LLAMA_SERVER_BIN: llamaServerBin(),
+    SYNAPSE_LOG_LEVEL: "warn",
+    SYNAPSE_HEALTH_INTERVAL_MS: "500",
+  });
+  const sshd = await startSshd({ forcedCommand: wrapper.path });
+  // The seed's host-api/.ssh folder.
+  const sshDir = path.join(remote.root, "host-api-ssh");
+  await mkdir(sshDir, { recursive: true, mode: 0o700 });
+  await writeFile(path.join(sshDir, "id_ed25519"), sshd.clientKey.privateKey, { mode: 0o600 });
+  await writeFile(
+    path.join(sshDir, "config"),
+    ["Host mac-host", "    HostName 127.0.0.1", `    Port ${sshd.port}`, `    User ${sshd.user}`, "    IdentityFile id_ed25519", "    StrictHostKeyChecking no", ""].join("\n"),
+  );
+  await writeFile(path.join(sshDir, "known_hosts"), `${sshd.knownHostsLine()}\n`);
+
+  const t = testDb("synapse-fleet-ssh-db-");
+  await t.db.runtimeSettings.create({ data: TEST_SETTINGS });
+  const log = testLogger("fleet-ssh");
+  const links = createLinkPool({
+    env: { SYNAPSE_MODEL_ROOTS: undefined, SYNAPSE_STATE_DIR: undefined, LLAMA_SERVER_BIN: undefined, SYNAPSE_SSH_DIR: sshDir, SYNAPSE_SSH_HOST_ALIAS: "mac-host" },
+    log,
+    ssh: { reconnect: { initialDelayMs: 100, maxDelayMs: 500 }, keepaliveIntervalMs: 1000, connectTimeoutMs: 10_000 },
+  });
+  const events = await createEventBus({ db: t.db, log });
+  const fleet = createFleet({ db: t.db, links, events, log, appPort: 3000, reconcileIntervalMs: 0 });
+  const s: SshFleet = { t, remote, sshd, sshDir, links, events, fleet, models: [] };
+  cleanups.push(async () => {
+    await fleet.shutdown({ stopServers: true, deadlineMs: 20_000 }).catch(() => []);
+    await fleet.close();
+    await links.close();
+    await events.close();
+    // Whatever is left is stopped by the host's own verb, through the wrapper.
+    if (!sshd.running) await sshd.start().catch(() => undefined);
+    await sshExec(sshd, "stop-metal-servers", { timeoutMs: 30_000 }).catch(() => undefined);
+    await sshd.dispose();
+    const left = (await Promise.all(s.models.map((m) => pidsRunning(m)))).flat();
+    for (const pid of left) process.kill(pid, "SIGKILL");
+    await t.cleanup();
+    await remote.cleanup();
+    if (left.length) throw new Error(`processes left running: ${left.join(", ")}`);
+  });
+  return s;
+}
+
+async function addModels(s: SshFleet, host: Host, names: string[]) {
+  const out = [];
+  for (const name of names) {
+    const file = await tinyModel(s.remote.modelRoot, `${name}.gguf`);
+    s.models.push(file);
+    out.push(await s.t.db.model.create({ data: { name, hostId: host.id, filePath: file, port: await freePort(), enabled: true } }));
+  }
+  return out;
+}
+
+describe("fleet over the real ssh link", () => {
+  it("the default external host from the seed's ssh folder: start-all, status, stop-all", async () => {
+    const s = await setup();
+    // As ensureDefaultHost writes it with USE_EXTERNAL_SERVERS=true.
+    const host = await s.t.db.host.create({ data: { name: "mac-host", linkKind: "ssh", sshHost: "mac-host" } });
+    const models = await addModels(s, host, ["alpha", "beta", "gamma"]);
+    await s.t.db.model.update({ where: { id: models[2]!.id }, data: { enabled: false } });
+
+    const results = await s.fleet.startAll({ wait: true });
+    expect(results.map((r) => [r.name, r.state, r.host, r.error])).toEqual([
+      ["alpha", "ready", "mac-host", null],
+      ["beta", "ready", "mac-host", null],
+    ]);
+    for (const [i, r] of results.entries()) expect(await pidsRunning(models[i]!.filePath)).toEqual([r.pid]);
+    const status = await s.fleet.status();
+    expect(status.map((v) => [v.name, v.state, v.link.kind, v.link.state])).toEqual([
+      ["alpha", "ready", "ssh", "connected"],
+      ["beta", "ready", "ssh", "connected"],
+      ["gamma", "stopped", "ssh", "connected"],
+    ]);
+    // Agent events cross the wire: the state changes were recorded from them.
+    expect((await s.t.db.event.findMany({ where: { modelId: models[0]!.id, kind: "state" }, orderBy: { id: "asc" } })).map((e) => e.state)).toEqual(["starting", "ready"]);
+    const logs = await s.fleet.logs(models[0]!.id, 20);
+    expect(logs.lines.length).toBeGreaterThan(0);
+
+    const stopped = await s.fleet.stopAll();
+    expect(stopped.map((r) => [r.name, r.state])).toEqual([
+      ["alpha", "stopped"],
+      ["beta", "stopped"],
+    ]);
+    for (const m of models) {
+      expect(await pidsRunning(m.filePath)).toEqual([]);
+      expect(await portFree(m.port)).toBe(true);
+    }
+  });
+
+  it("a host from its row: test connection, start-all, the link drops (servers keep running) and comes back", async () => {
+    const s = await setup();
+    const host = await s.t.db.host.create({
+      data: {
+        name: "mac-row",
+        linkKind: "ssh",
+        sshHost: "127.0.0.1",
+        sshPort: s.sshd.port,
+        sshUser: s.sshd.user,
+        sshIdentityFile: path.join(s.sshDir, "id_ed25519"),
+        hostKeyFingerprint: s.sshd.hostFingerprint(),
+      },
+    });
+    const test = await s.links.testConnection(host);
+    expect(test).toMatchObject({ host: "mac-row", linkKind: "ssh", hostKeyFingerprint: s.sshd.hostFingerprint(), hostKeyPinned: true });
+    expect(test.hello.llamaServer.path).toBe(llamaServerBin());
+    expect(test.hello.modelRoots).toEqual([s.remote.modelRoot]);
+    // No pin yet: the key is seen (trust on first use for the test only), not pinned.
+    const unpinned = await s.links.testConnection({ ...host, hostKeyFingerprint: null });
+    expect(unpinned).toMatchObject({ hostKeyFingerprint: s.sshd.hostFingerprint(), hostKeyPinned: false });
+    // A wrong pin is refused with the fingerprint seen.
+    await expect(s.links.testConnection({ ...host, hostKeyFingerprint: `SHA256:${"A".repeat(43)}` })).rejects.toMatchObject({
+      code: "UNAVAILABLE",
+      data: { fingerprint: s.sshd.hostFingerprint() },
+    });
+
+    const models = await addModels(s, host, ["alpha", "beta"]);
+    const results = await s.fleet.startAll({ wait: true });
+    expect(results.map((r) => r.state)).toEqual(["ready", "ready"]);
+
+    // The host goes away: its models show the link state and the error; the servers live on.
+    await s.sshd.stop({ dropSessions: true });
+    const down = await waitFor("status shows the link down", async () => {
+      const v = await s.fleet.status();
+      return v.every((m) => m.link.state === "disconnected" && m.link.error) ? v : null;
+    }, 15_000);
+    expect(down[0]!.link.error).toMatch(/mac-row/);
+    expect(down.map((v) => [v.state, v.pid])).toEqual(results.map((r) => ["ready", r.pid]));
+    for (const [i, r] of results.entries()) expect(await pidsRunning(models[i]!.filePath)).toEqual([r.pid]);
+    // Decisions fail fast for that host instead of hanging.
+    const t0 = Date.now();
+    const attempt = await s.fleet.start(models[0]!.id, { wait: true });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(attempt.error).toMatch(/unreachable|not connected|mac-row/);
+
+    // Back: the link reconnects, status is asked again, the same processes are recorded.
+    await s.sshd.start();
+    await waitFor("link connected again", async () => (await s.fleet.status()).every((m) => m.link.state === "connected"), 20_000);
+    await s.fleet.reconcile(host.id);
+    const back = await s.fleet.status();
+    expect(back.map((v) => [v.name, v.state, v.pid])).toEqual(results.map((r) => [r.name, "ready", r.pid]));
+    const hostEvents = await s.t.db.event.findMany({ where: { kind: "host", hostId: host.id }, orderBy: { id: "asc" } });
+    expect(hostEvents.map((e) => e.state)).toEqual(expect.arrayContaining(["connected", "disconnected"]));
+  });
+});
