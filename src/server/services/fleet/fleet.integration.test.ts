@@ -3,7 +3,9 @@
  * start-all, crash handling (kill -9, a crash loop), serialized decisions,
  * stop, restart, re-adoption after an app restart.
  */
+import { rm } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
+import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { fleetFixture, pidsRunning, portFree, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
 
 let fx: FleetFixture | null = null;
@@ -68,6 +70,37 @@ describe("fleet over the local link (real llama-server)", () => {
     const logs = await f.fleet.logs(models[0]!.id, 50);
     expect(logs.lines.length).toBeGreaterThan(0);
     expect(logs.lines.join("\n")).toMatch(/synapse host-agent: starting alpha/);
+  });
+
+  it("the event stream carries state changes and log lines; a resume by lastEventId continues without gap or duplicate", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    const controller = new AbortController();
+    const it1 = f.events.subscribe({ logs: true, signal: controller.signal })[Symbol.asyncIterator]();
+    const firstItem = it1.next(); // registers
+    await f.fleet.startAll({ wait: true });
+    const seen = [(await firstItem).value!];
+    // Read until "ready" and a log line of the server were seen, then stop reading (a client that disconnects).
+    const done = () => seen.some((i) => i.event.type === "event" && i.event.state === "ready") && seen.some((i) => i.event.type === "log" && i.event.modelId === m.id);
+    while (!done()) seen.push((await it1.next()).value!);
+    controller.abort();
+    const lastId = seen.at(-1)!.id;
+
+    // More happens while disconnected; the resumed stream gives exactly what came after.
+    await f.fleet.stop(m.id);
+    const resumed = f.events.subscribe({ lastEventId: lastId, logs: true })[Symbol.asyncIterator]();
+    const after: string[] = [];
+    for (;;) {
+      const r = await resumed.next();
+      const e = r.value!.event;
+      after.push(e.type === "event" ? `${e.kind}:${e.state ?? e.message}` : "log");
+      if (e.type === "event" && e.state === "stopped") break;
+    }
+    await resumed.return?.();
+    const states = after.filter((x) => x.startsWith("state:"));
+    expect(states).toEqual(["state:stopping", "state:stopped"]);
+    expect(after).toContain("action:alpha: stop requested");
+    expect(after.filter((x) => x === "state:ready" || x === "state:starting")).toEqual([]);
   });
 
   it("start-all without waiting returns at once with the servers starting, and they become ready", async () => {
@@ -153,6 +186,23 @@ describe("fleet over the local link (real llama-server)", () => {
     await f.fleet.stop(m.id);
   });
 
+  it("restarts that cannot start count as crashes: backoff, then failed", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
+    const m = await f.addModel("alpha");
+    const [r] = await f.fleet.startAll({ wait: true });
+    // The file goes away, then the server dies: every restart attempt fails before spawning.
+    await rm(m.filePath);
+    process.kill(r!.pid!, "SIGKILL");
+    const failed = await waitFor("failed after restarts that could not start", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "failed" ? s : null;
+    }, 20_000);
+    expect(failed.restarts).toBe(4);
+    expect(failed.lastError).toMatch(/crashed 5 times/);
+    expect(failed.lastError).toMatch(/alpha\.gguf/);
+    expect(await pidsRunning(m.filePath)).toEqual([]);
+  });
+
   it("a model that cannot start reports failed with the reason; the others start", async () => {
     const f = await setup();
     await f.addModel("good");
@@ -225,6 +275,18 @@ describe("fleet over the local link (real llama-server)", () => {
       return s.state === "ready" && s.pid !== before[0]!.pid ? s : null;
     }, 20_000);
     expect(again.restarts).toBe(1);
+  });
+
+  it("discover hands what the agent found to the registry: new files are added disabled, known ones skipped", async () => {
+    const f = await setup();
+    await f.addModel("known");
+    await tinyModel(f.dirs.modelRoot, "fresh-model-Q4_K_M.gguf");
+    const report = await f.fleet.discover(f.host.id);
+    expect(report.added.map((a) => a.name)).toEqual(["fresh-model-Q4_K_M"]);
+    expect(report.skipped.map((x) => x.reason)).toEqual([expect.stringMatching(/already registered as known/)]);
+    const added = await f.t.db.model.findUniqueOrThrow({ where: { name: "fresh-model-Q4_K_M" } });
+    expect(added).toMatchObject({ enabled: false, hostId: f.host.id, source: "discovered" });
+    await expect(f.fleet.discover("no-such-host")).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 
   it("shutdown with stopServers stops every managed server: no process left, ports free, left stopped for the next start", async () => {

@@ -192,6 +192,8 @@ export function createFleet(options: FleetOptions): Fleet {
   /** The desired set last pushed with `apply`, per host and link. */
   const pushed = new Map<string, { link: HostLink; key: string }>();
   const linkNotes = new Map<string, { state: string; error: string | null }>();
+  /** Servers the registry does not know, already logged (host/id/pid). */
+  const strangers = new Set<string>();
   /** What the first contact with each host adopted. */
   const adoptions = new Map<string, AdoptionReport>();
   let closing = false;
@@ -684,7 +686,7 @@ export function createFleet(options: FleetOptions): Fleet {
       log.warn("status call failed", { host: host.name, error: err });
       return message(err);
     }
-    const rows = await db.model.findMany({ where: { hostId }, include: { host: true, server: true } });
+    const rows = await db.model.findMany({ where: { hostId }, include: { host: true, server: true }, orderBy: { name: "asc" } });
     for (const r of rows) remember(r);
     const byName = new Map(rows.map((r) => [r.name, r]));
     // What the agent says now, first; then decide on fresh records.
@@ -748,9 +750,14 @@ export function createFleet(options: FleetOptions): Fleet {
       case "resumeRestart":
         scheduleRestart(remember(row!), a.delayMs);
         return;
-      case "unknown":
-        if (!byName.has(a.status.id)) log.info("the host runs a server the registry does not know; left alone", { host: host.name, id: a.status.id, pid: a.status.pid, port: a.status.port });
+      case "unknown": {
+        const key = `${host.id}/${a.status.id}/${a.status.pid}`;
+        if (!byName.has(a.status.id) && !strangers.has(key)) {
+          strangers.add(key);
+          log.info("the host runs a server the registry does not know; left alone", { host: host.name, id: a.status.id, pid: a.status.pid, port: a.status.port });
+        }
         return;
+      }
     }
   }
 
