@@ -9,7 +9,6 @@
  * NEXT_MANUAL_SIG_HANDLE and this module owns the signals. A second signal
  * while stopping exits at once.
  */
-import { getDb } from "./db/client";
 import { env, EnvError } from "./env";
 import { createLogger, errorFields } from "./log/logger";
 import { APP_VERSION } from "./version";
@@ -36,14 +35,15 @@ async function doBoot(): Promise<void> {
     }
     throw err;
   }
+  const { getRuntime } = await import("./runtime");
+  let runtime;
   try {
-    getDb();
+    // Opens and migrates the database, connects the hosts' links and re-adopts running servers.
+    runtime = await getRuntime();
   } catch (err) {
-    log.error("database could not be opened", { database: config.DATABASE_URL, ...errorFields(err) });
+    log.error("start-up failed", { database: config.DATABASE_URL, ...errorFields(err) });
     process.exit(1);
   }
-  const { getRuntime } = await import("./runtime");
-  const runtime = await getRuntime();
   installSignalHandlers(async () => {
     await runtime.close({ stopServers: !config.SYNAPSE_LEAVE_SERVERS_RUNNING });
   });

@@ -6,7 +6,6 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaClient } from "~/generated/prisma/client";
-import { databaseFile, env } from "../env";
 import { migrate } from "./migrate";
 
 export type Db = PrismaClient;
@@ -18,23 +17,10 @@ export function migrationsDir(): string {
 
 /** Migrates the file and opens a client on it. */
 export function openDatabase(file: string, options: { migrate?: boolean; log?: (msg: string, data?: object) => void } = {}): Db {
+  // A fresh machine has no ./data yet.
+  mkdirSync(path.dirname(file), { recursive: true });
   if (options.migrate !== false) migrate(file, migrationsDir(), options.log);
   const adapter = new PrismaBetterSqlite3({ url: file, timeout: 10_000 });
   return new PrismaClient({ adapter });
 }
 
-const globalForDb = globalThis as unknown as { synapseDb?: { file: string; db: Db } };
-
-/**
- * The process's database, opened (and migrated) on first use from
- * DATABASE_URL. Cached on globalThis: Next loads route bundles separately and
- * they must share one connection.
- */
-export function getDb(): Db {
-  if (!globalForDb.synapseDb) {
-    const file = databaseFile(env().DATABASE_URL);
-    mkdirSync(path.dirname(file), { recursive: true });
-    globalForDb.synapseDb = { file, db: openDatabase(file) };
-  }
-  return globalForDb.synapseDb.db;
-}

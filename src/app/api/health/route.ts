@@ -1,5 +1,5 @@
 /** GET /api/health: the app's version and whether the database answers. 200 when healthy, 503 when not. */
-import { getDb } from "~/server/db/client";
+import { getRuntime } from "~/server/runtime";
 import { APP_VERSION } from "~/server/version";
 
 export const dynamic = "force-dynamic";
@@ -8,7 +8,7 @@ export async function GET() {
   const started = performance.now();
   let database: { ok: true; latencyMs: number } | { ok: false; error: string };
   try {
-    await getDb().$queryRawUnsafe("SELECT 1");
+    await (await getRuntime()).db.$queryRawUnsafe("SELECT 1");
     database = { ok: true, latencyMs: Math.round((performance.now() - started) * 100) / 100 };
   } catch (err) {
     database = { ok: false, error: err instanceof Error ? err.message : String(err) };
