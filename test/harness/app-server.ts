@@ -125,7 +125,7 @@ export interface AppServer {
    * (default 75 s: the app's own shutdown cap is 60 s) SIGKILL. Then kills any
    * llama-server the app's agent records still show alive. Idempotent.
    */
-  stop(signal?: NodeJS.Signals, options?: { timeoutMs?: number }): Promise<StopResult>;
+  stop(signal?: NodeJS.Signals, options?: { timeoutMs?: number; /** Leave llama-servers running (re-adoption tests). */ keepServers?: boolean }): Promise<StopResult>;
   /** Stops (SIGTERM) if running, then starts a new instance with the same folders, port and environment (plus `env`). */
   restart(options?: { env?: Record<string, string | undefined>; startTimeoutMs?: number }): Promise<AppServer>;
   /** Stops if running and removes the temp folders (unless another live instance uses them). */
@@ -366,12 +366,12 @@ class AppServerImpl implements AppServer {
     killLeftoverServers(this.dirs.stateDir);
   }
 
-  stop(signal: NodeJS.Signals = "SIGTERM", options: { timeoutMs?: number } = {}): Promise<StopResult> {
-    this.stopping ??= this.doStop(signal, options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+  stop(signal: NodeJS.Signals = "SIGTERM", options: { timeoutMs?: number; keepServers?: boolean } = {}): Promise<StopResult> {
+    this.stopping ??= this.doStop(signal, options.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS, options.keepServers === true);
     return this.stopping;
   }
 
-  private async doStop(signal: NodeJS.Signals, timeoutMs: number): Promise<StopResult> {
+  private async doStop(signal: NodeJS.Signals, timeoutMs: number, keepServers: boolean): Promise<StopResult> {
     const started = performance.now();
     let killed = false;
     if (this.running) {
@@ -384,7 +384,8 @@ class AppServerImpl implements AppServer {
       clearTimeout(timer);
     }
     const ms = Math.round(performance.now() - started);
-    const leftovers = killLeftoverServers(this.dirs.stateDir);
+    // keepServers: a test of re-adoption wants the servers to outlive the app (the next instance checks them).
+    const leftovers = keepServers ? [] : killLeftoverServers(this.dirs.stateDir);
     await this.dbClient?.$disconnect().catch(() => undefined);
     this.dbClient = null;
     await this.saveLog().catch(() => undefined);
@@ -397,6 +398,7 @@ class AppServerImpl implements AppServer {
   }
 
   async restart(options: { env?: Record<string, string | undefined>; startTimeoutMs?: number } = {}): Promise<AppServer> {
+    // After a stop(…, { keepServers: true }) this reuses that result: the servers stay up for the new instance.
     await this.stop();
     const env: Record<string, string | undefined> = { ...this.env, ...options.env };
     return launch({ ...this.startOptions, dirs: this.dirs, port: this.port, imageDir: this.imageDir, env, ...(options.startTimeoutMs ? { startTimeoutMs: options.startTimeoutMs } : {}) }, nextName(this.name));

@@ -1,0 +1,197 @@
+/**
+ * The control plane over real HTTP, as scripts and the dashboard use it:
+ * the production server (`node scripts/start.mjs --no-build`), the local
+ * link, the real llama-server and tiny models.
+ */
+import { execFile } from "node:child_process";
+import path from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePorts } from "../../host-agent/test/harness/ports";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
+import { REPO_ROOT } from "../../test/harness/app-build";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+
+const run = promisify(execFile);
+
+type ServerRow = { modelId: string; name: string; state: string; pid: number | null; port: number; restarts: number };
+type StartAllBody = { ok: boolean; started: number; failed: number; results: { name: string; state: string; pid: number | null; error: string | null }[] };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+describe("control plane over HTTP (local link, real llama-server)", () => {
+  let app: AppServer;
+  const names = ["alpha", "bravo", "charlie", "delta"];
+
+  async function status(): Promise<ServerRow[]> {
+    const r = await app.json<{ servers: ServerRow[] }>("/api/models/servers/status", { method: "GET" });
+    expect(r.status).toBe(200);
+    return r.body.servers;
+  }
+
+  beforeAll(async () => {
+    app = await startApp({ name: "control-plane-api", env: { SYNAPSE_RECONCILE_INTERVAL_MS: "500" } });
+    const ports = await freePorts(names.length);
+    for (const [i, name] of names.entries()) {
+      const file = await tinyModel(app.dirs.modelRoot, `${name}.gguf`);
+      const created = await app.trpc.mutation("models.create", { name, filePath: file, port: ports[i], enabled: name !== "delta", ctxSize: 256, threads: 1 });
+      expect(created.error, JSON.stringify(created.error)).toBeUndefined();
+    }
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  it("rejects bad input with 400 and field errors, and changes nothing", async () => {
+    const before = await app.db().model.count();
+    const bad = await app.trpc.mutation("models.create", { name: "bad name!", filePath: "relative.gguf", port: 70_000 });
+    expect(bad.status).toBe(400);
+    const issues = (bad.error?.data?.issues ?? []) as { path: string; message: string }[];
+    expect(issues.map((i) => i.path).sort()).toEqual(expect.arrayContaining(["filePath", "name", "port"]));
+    expect(issues.find((i) => i.path === "port")?.message).toMatch(/65535/);
+    const clash = await app.trpc.mutation("models.create", { name: "echo", filePath: path.join(app.dirs.modelRoot, "alpha.gguf"), port: app.port });
+    expect(clash.status).toBe(400);
+    expect(JSON.stringify(clash.error)).toMatch(/port/);
+    expect(await app.db().model.count()).toBe(before);
+  });
+
+  it("start-all starts the 3 enabled models and leaves the disabled one stopped", async () => {
+    const r = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.results.map((x) => x.name).sort()).toEqual(["alpha", "bravo", "charlie"]);
+    expect(r.body.results.every((x) => x.state === "ready" && x.pid !== null && alive(x.pid))).toBe(true);
+    const rows = await status();
+    expect(Object.fromEntries(rows.map((s) => [s.name, s.state]))).toEqual({ alpha: "ready", bravo: "ready", charlie: "ready", delta: "stopped" });
+    // Really serving: each port answers /health.
+    for (const row of rows.filter((s) => s.state === "ready")) {
+      const health = await fetch(`http://127.0.0.1:${row.port}/health`);
+      expect(health.status).toBe(200);
+    }
+  });
+
+  it("a second start-all is a no-op: same pids", async () => {
+    const before = Object.fromEntries((await status()).map((s) => [s.name, s.pid]));
+    const r = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
+    expect(r.status).toBe(200);
+    expect(Object.fromEntries((await status()).map((s) => [s.name, s.pid]))).toEqual(before);
+  });
+
+  it("kill -9 of a server shows within a second and it is restarted", async () => {
+    const victim = (await status()).find((s) => s.name === "bravo")!;
+    process.kill(victim.pid!, "SIGKILL");
+    const t0 = Date.now();
+    const seen = await until("the crash to show in status", async () => (await status()).find((s) => s.name === "bravo" && (s.pid !== victim.pid || s.state !== "ready")), 5_000, 25);
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(["exited", "starting", "ready"]).toContain(seen.state);
+    const back = await until("bravo to be ready again", async () => (await status()).find((s) => s.name === "bravo" && s.state === "ready" && s.pid !== victim.pid), 30_000, 100);
+    expect(back.restarts).toBeGreaterThanOrEqual(1);
+    expect(alive(back.pid!)).toBe(true);
+  });
+
+  it("the typed CLI reports the same status", async () => {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "src/client/cli.ts"), "status"], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, SYNAPSE_URL: app.url },
+      timeout: 60_000,
+    });
+    for (const name of names) expect(stdout).toContain(name);
+    expect(stdout).toMatch(/alpha\s+\S+\s+\d+\s+ready/);
+  });
+
+  it("re-adopts running servers after the app dies, with the same pids", async () => {
+    const before = Object.fromEntries((await status()).filter((s) => s.state === "ready").map((s) => [s.name, s.pid]));
+    expect(Object.keys(before)).toHaveLength(3);
+    // Crash the app: no chance to stop anything. Its servers live on.
+    const killed = await app.stop("SIGKILL", { keepServers: true });
+    expect(killed.signal).toBe("SIGKILL");
+    for (const pid of Object.values(before)) expect(alive(pid!)).toBe(true);
+    app = await app.restart();
+    const after = Object.fromEntries((await status()).filter((s) => s.state === "ready").map((s) => [s.name, s.pid]));
+    expect(after).toEqual(before);
+  });
+
+  it("SIGTERM stops every server before the app exits; none orphaned", async () => {
+    const pids = (await status()).flatMap((s) => (s.pid ? [s.pid] : []));
+    expect(pids.length).toBe(3);
+    const stopped = await app.stop("SIGTERM");
+    expect(stopped).toMatchObject({ code: 0, killed: false, leftovers: [] });
+    for (const pid of pids) expect(alive(pid)).toBe(false);
+  });
+});
+
+describe("access control over HTTP", () => {
+  let app: AppServer;
+  const TOKEN = "e2e-token-0123456789abcdef";
+
+  beforeAll(async () => {
+    app = await startApp({ name: "control-plane-access", env: { SYNAPSE_API_TOKEN: TOKEN } });
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  it("401 without the token or with a wrong one; 200 with it", async () => {
+    expect((await app.fetch("/api/models/servers/status", { auth: false })).status).toBe(401);
+    expect((await app.fetch("/api/trpc/models.list", { auth: false })).status).toBe(401);
+    expect((await app.fetch("/api/models/servers/status", { auth: false, headers: { authorization: "Bearer wrong-wrong-wrong-wrong" } })).status).toBe(401);
+    expect((await app.fetch("/api/models/servers/status", { auth: false, headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+    // Health checks need no token.
+    expect((await app.fetch("/api/health", { auth: false })).status).toBe(200);
+  });
+
+  it("the session exchange gives the browser a cookie that works, and only the right token gets one", async () => {
+    const wrong = await app.fetch("/api/session", { auth: false, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: "nope" }) });
+    expect(wrong.status).toBe(401);
+    const right = await app.fetch("/api/session", { auth: false, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: TOKEN }) });
+    expect(right.status).toBe(200);
+    const cookie = right.headers.get("set-cookie")!.split(";")[0]!;
+    expect(cookie).not.toContain(TOKEN);
+    expect((await app.fetch("/api/models/servers/status", { auth: false, headers: { cookie } })).status).toBe(200);
+  });
+
+  it("403 for a foreign Host, a foreign Origin and Origin: null", async () => {
+    const port = app.port;
+    // fetch() will not send a custom Host; use a raw request.
+    const http = await import("node:http");
+    const raw = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, path: "/api/models/servers/status", method: "GET", headers: { authorization: `Bearer ${TOKEN}`, ...headers } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.setTimeout(10_000, () => req.destroy(new Error("request timed out")));
+        req.end();
+      });
+    expect(await raw({ host: "rebind.attacker.example" })).toBe(403);
+    expect(await raw({ host: `127.0.0.1:${port}`, origin: "https://evil.example" })).toBe(403);
+    expect(await raw({ host: `127.0.0.1:${port}`, origin: "null" })).toBe(403);
+    expect(await raw({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })).toBe(200);
+  });
+
+  it("415 for a text/plain mutation, and nothing happens", async () => {
+    const before = await app.db().event.count();
+    const r = await app.fetch("/api/models/servers/start-all", { method: "POST", headers: { "content-type": "text/plain" }, body: "go" });
+    expect(r.status).toBe(415);
+    const t = await app.fetch("/api/trpc/models.create", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ name: "x" }) });
+    expect(t.status).toBe(415);
+    expect(await app.db().event.count()).toBe(before);
+  });
+});
