@@ -1,20 +1,36 @@
 import type { Metadata, Viewport } from "next";
 import type { ReactNode } from "react";
+import { AuthGate } from "~/components/auth/auth-gate";
+import { LiveProvider } from "~/components/live/live-provider";
+import { AppHeader } from "~/components/nav/app-header";
+import { Toaster } from "~/components/ui/toaster";
 import { TRPCReactProvider } from "~/trpc/client";
 import "./globals.css";
 
 export const metadata: Metadata = {
-  title: "Synapse Engine",
+  title: { default: "Synapse Engine", template: "%s · Synapse Engine" },
   description: "Run a fleet of local llama-server processes",
 };
 
-export const viewport: Viewport = { width: "device-width", initialScale: 1 };
+export const viewport: Viewport = { width: "device-width", initialScale: 1, themeColor: "#0e1014" };
 
 export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
       <body>
-        <TRPCReactProvider>{children}</TRPCReactProvider>
+        <a href="#main" className="skip-link">
+          Skip to content
+        </a>
+        <TRPCReactProvider>
+          <LiveProvider>
+            <Toaster>
+              <AppHeader />
+              <main id="main" tabIndex={-1}>
+                <AuthGate>{children}</AuthGate>
+              </main>
+            </Toaster>
+          </LiveProvider>
+        </TRPCReactProvider>
       </body>
     </html>
   );

@@ -1,10 +1,8 @@
-import { FleetSummary } from "./fleet-summary";
+import type { Metadata } from "next";
+import { FleetView } from "~/components/fleet/fleet-view";
+
+export const metadata: Metadata = { title: "Fleet" };
 
 export default function HomePage() {
-  return (
-    <main>
-      <h1>Synapse Engine</h1>
-      <FleetSummary />
-    </main>
-  );
+  return <FleetView />;
 }

@@ -1,0 +1,118 @@
+/**
+ * Helpers for the dashboard's e2e tests: arrange a fleet of tiny models
+ * through the API, and watch the fleet table from inside the page.
+ */
+import type { Page } from "playwright-core";
+import { expect } from "vitest";
+import { freePort } from "../../host-agent/test/harness/ports";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
+import type { AppServer } from "../../test/harness/app-server";
+
+export const WIDE = { width: 1280, height: 800 };
+export const NARROW = { width: 390, height: 844 };
+
+/** Small runtime defaults that suit the tiny model (context 256) on 2 shared cores. */
+export async function tinyDefaults(app: AppServer): Promise<void> {
+  const r = await app.trpc.mutation("settings.update", { ctxSize: 256, gpuLayers: 0, threads: 1, batchSize: 64, ubatchSize: 64, flashAttn: "off", parallel: 1, readinessDeadlineMs: 60_000, stopGraceMs: 3000 });
+  expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+}
+
+export async function localHostId(app: AppServer): Promise<string> {
+  const r = await app.trpc.query<{ id: string; name: string }[]>("hosts.list");
+  expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+  const host = r.data?.[0];
+  if (!host) throw new Error("the app has no host");
+  return host.id;
+}
+
+export interface ArrangedModel {
+  id: string;
+  name: string;
+  port: number;
+  enabled: boolean;
+}
+
+/** Writes a tiny GGUF per model into the app's model root and registers each through the API. */
+export async function arrangeModels(app: AppServer, specs: { name: string; enabled: boolean }[]): Promise<ArrangedModel[]> {
+  await tinyDefaults(app);
+  const hostId = await localHostId(app);
+  const out: ArrangedModel[] = [];
+  for (const s of specs) {
+    const file = await tinyModel(app.dirs.modelRoot, `${s.name}.gguf`);
+    const port = await freePort();
+    const r = await app.trpc.mutation<{ id: string }>("models.create", { name: s.name, hostId, filePath: file, port, enabled: s.enabled });
+    expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+    out.push({ id: r.data!.id, name: s.name, port, enabled: s.enabled });
+  }
+  return out;
+}
+
+export interface StatusRow {
+  modelId: string;
+  name: string;
+  state: string;
+  desired: string;
+  pid: number | null;
+  restarts: number;
+  lastError: string | null;
+  gpuBackend: string | null;
+}
+
+export async function status(app: AppServer): Promise<StatusRow[]> {
+  const r = await app.trpc.query<StatusRow[]>("servers.status");
+  expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+  return r.data!;
+}
+
+/**
+ * Records, inside the page, every badge state each fleet row shows (in
+ * order, repeats collapsed), and marks the window so a reload would be
+ * noticed. Call before page.goto.
+ */
+export async function watchFleet(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const w = window as unknown as { __stateLog: Record<string, string[]> };
+    w.__stateLog = {};
+    const record = () => {
+      for (const row of document.querySelectorAll<HTMLElement>('[data-testid="model-row"]')) {
+        const name = row.dataset.modelName ?? "?";
+        const badge = row.querySelector<HTMLElement>('[data-testid="state-badge"]');
+        const s = badge?.dataset.state;
+        if (!s) continue;
+        const log = (w.__stateLog[name] ??= []);
+        if (log[log.length - 1] !== s) log.push(s);
+      }
+    };
+    new MutationObserver(record).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
+  });
+}
+
+/** Marks the loaded document; `stillSameDocument` is false after any reload or navigation. */
+export async function markDocument(page: Page): Promise<void> {
+  await page.evaluate(() => ((window as unknown as { __noReload: boolean }).__noReload = true));
+}
+export async function stillSameDocument(page: Page): Promise<boolean> {
+  return page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload === true);
+}
+
+export async function stateLog(page: Page): Promise<Record<string, string[]>> {
+  return page.evaluate(() => (window as unknown as { __stateLog: Record<string, string[]> }).__stateLog);
+}
+
+/** Waits until the fleet row of `name` has the server state `state` (the row's data-state). */
+export async function waitForRowState(page: Page, name: string, state: string, timeoutMs = 60_000): Promise<void> {
+  try {
+    await page.waitForFunction(
+      ([n, s]) => document.querySelector(`[data-testid="model-row"][data-model-name="${n}"]`)?.getAttribute("data-state") === s,
+      [name, state] as const,
+      { timeout: timeoutMs, polling: 50 },
+    );
+  } catch (err) {
+    const now = await page.evaluate((n) => document.querySelector(`[data-testid="model-row"][data-model-name="${n}"]`)?.textContent ?? "(no row)", name);
+    throw new Error(`row ${name} did not reach ${state} within ${timeoutMs} ms; it shows: ${now}`, { cause: err });
+  }
+}
+
+export function row(page: Page, name: string) {
+  return page.locator(`[data-testid="model-row"][data-model-name="${name}"]`);
+}

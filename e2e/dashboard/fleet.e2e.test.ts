@@ -1,0 +1,112 @@
+/**
+ * The fleet page with real llama-servers: START ALL ENABLED brings every
+ * enabled row to "ready" live (no reload), STOP ALL brings them back to
+ * "stopped"; a server killed with SIGKILL shows the crash, then the
+ * recovery. Screenshots at 1280 and 390 px.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+import { expectTestId, openPage, useBrowser } from "../harness/browser";
+import { arrangeModels, markDocument, NARROW, row, stateLog, status, stillSameDocument, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
+
+const browser = useBrowser();
+
+describe("fleet page (production build, real llama-server)", () => {
+  let app: AppServer;
+  let models: ArrangedModel[];
+
+  beforeAll(async () => {
+    app = await startApp({ name: "dashboard-fleet" });
+    models = await arrangeModels(app, [
+      { name: "alpha", enabled: true },
+      { name: "bravo", enabled: true },
+      { name: "charlie", enabled: true },
+      { name: "delta", enabled: false },
+    ]);
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  it("START ALL ENABLED: every enabled row goes queued → ready without a reload; STOP ALL: stopped", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "fleet-start-all", viewport: WIDE });
+    await watchFleet(page);
+    await page.goto("/");
+    await expectTestId(page, "model-list");
+    await waitForRowState(page, "alpha", "stopped", 15_000);
+    await markDocument(page);
+    await screenshot("1280-stopped");
+
+    await page.getByTestId("start-all").click();
+    for (const m of models.filter((m) => m.enabled)) await waitForRowState(page, m.name, "ready", 90_000);
+    expect(await row(page, "delta").getAttribute("data-state")).toBe("stopped");
+    expect(await row(page, "delta").getAttribute("data-desired")).toBe("stopped");
+
+    const log = await stateLog(page);
+    for (const m of models.filter((m) => m.enabled)) {
+      const seen = log[m.name] ?? [];
+      // Each showed a progress state (queued right after the click, loading while /health said 503) before ready.
+      expect(seen.slice(-1), `${m.name}: ${seen.join(" → ")}`).toEqual(["ready"]);
+      expect(seen.some((s) => s === "queued" || s === "starting"), `${m.name}: ${seen.join(" → ")}`).toBe(true);
+      expect(seen, `${m.name}: ${seen.join(" → ")}`).not.toContain("failed");
+    }
+    expect(log.delta ?? []).not.toContain("ready");
+    await expect.poll(() => page.getByTestId("fleet-summary").textContent()).toMatch(/all 3 ready/);
+    expect(await stillSameDocument(page)).toBe(true);
+
+    // The API agrees, and the row shows what it says.
+    const rows = await status(app);
+    for (const m of models.filter((m) => m.enabled)) {
+      const r = rows.find((x) => x.name === m.name)!;
+      expect(r).toMatchObject({ state: "ready", desired: "running" });
+      expect(r.pid).toBeGreaterThan(0);
+    }
+    await screenshot("1280-ready");
+
+    const narrow = await openPage(browser(), app, { name: "fleet-390-ready", viewport: NARROW });
+    await narrow.page.goto("/");
+    await waitForRowState(narrow.page, "alpha", "ready", 15_000);
+    await narrow.screenshot();
+    await narrow.context.close();
+
+    await page.getByTestId("stop-all").click();
+    for (const m of models) await waitForRowState(page, m.name, "stopped", 60_000);
+    expect(await stillSameDocument(page)).toBe(true);
+    const after = await status(app);
+    expect(after.every((r) => r.state === "stopped" && r.pid === null && r.desired === "stopped"), JSON.stringify(after)).toBe(true);
+    await expect.poll(() => page.getByTestId("fleet-summary").textContent()).toMatch(/all 3 stopped/);
+  });
+
+  it("kill -9 of a server: its row shows the crash, then the recovery, live", async () => {
+    const target = models[0]!;
+    const started = await app.trpc.mutation("servers.start", { id: target.id, wait: true });
+    expect(started.error, JSON.stringify(started.error)).toBeUndefined();
+
+    const { page, screenshot } = await openPage(browser(), app, { name: "fleet-crash", viewport: WIDE });
+    await watchFleet(page);
+    await page.goto("/");
+    await waitForRowState(page, target.name, "ready", 30_000);
+    await markDocument(page);
+    const before = (await status(app)).find((r) => r.modelId === target.id)!;
+    expect(before.pid).toBeGreaterThan(0);
+
+    process.kill(before.pid!, "SIGKILL");
+    await waitForRowState(page, target.name, "exited", 15_000);
+    await screenshot("crashed");
+    expect((await row(page, target.name).getByTestId("last-error").textContent())?.trim()).not.toBe("");
+    // Restarted after the backoff (about 1 s).
+    await waitForRowState(page, target.name, "ready", 60_000);
+    await expect.poll(async () => (await row(page, target.name).getByTestId("restarts").textContent())?.trim(), { timeout: 10_000 }).toBe("1");
+    const seen = (await stateLog(page))[target.name] ?? [];
+    const crashAt = seen.indexOf("exited");
+    expect(crashAt, seen.join(" → ")).toBeGreaterThan(0);
+    expect(seen.slice(crashAt), seen.join(" → ")).toContain("ready");
+    expect(await stillSameDocument(page)).toBe(true);
+
+    const after = (await status(app)).find((r) => r.modelId === target.id)!;
+    expect(after.state).toBe("ready");
+    expect(after.pid).not.toBe(before.pid);
+    await screenshot("recovered");
+    await app.trpc.mutation("servers.stopAll");
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * The model page: an invalid port shows an inline error and saves nothing
+ * (checked through the API and the database); a valid change saves; the
+ * command line preview; the live log with search; the GPU backend badge.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+import { expectTestId, openPage, useBrowser } from "../harness/browser";
+import { arrangeModels, NARROW, WIDE, type ArrangedModel } from "./fleet-helpers";
+
+// A refused save is an HTTP 400, which Chromium logs as a failed resource.
+const REFUSED = [/status of 400 \(Bad Request\)/];
+
+const browser = useBrowser();
+
+describe("model page (production build)", () => {
+  let app: AppServer;
+  let model: ArrangedModel;
+
+  beforeAll(async () => {
+    app = await startApp({ name: "dashboard-model" });
+    const [arranged] = await arrangeModels(app, [{ name: "echo", enabled: true }]);
+    model = arranged!;
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  it("an invalid port shows an inline error beside the field and nothing is saved", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "model-invalid-port", viewport: WIDE, allowConsole: REFUSED });
+    await page.goto(`/models/${model.id}`);
+    const form = await expectTestId(page, "model-form");
+    const port = form.getByLabel("Port");
+    await expect.poll(() => port.inputValue()).toBe(String(model.port));
+
+    await port.fill("80");
+    await form.getByLabel("Context size").fill("512");
+    await page.getByTestId("save-model").click();
+    await expect.poll(() => port.getAttribute("aria-invalid")).toBe("true");
+    const describedBy = await port.getAttribute("aria-describedby");
+    const errorId = describedBy?.split(" ").find((id) => id.endsWith("-error"));
+    expect(errorId, "the port input points at its error").toBeTruthy();
+    const error = page.locator(`[id="${errorId}"]`);
+    await error.waitFor({ state: "visible" });
+    expect(await error.textContent()).toMatch(/between 1024 and 65535/);
+    expect(await port.getAttribute("aria-invalid")).toBe("true");
+    await screenshot("1280");
+
+    // Nothing saved: neither the port nor the other field changed in the same submit.
+    const got = await app.trpc.query<{ port: number; ctxSize: number | null }>("models.get", { id: model.id });
+    expect(got.data).toMatchObject({ port: model.port, ctxSize: null });
+    const row = await app.db().model.findUniqueOrThrow({ where: { id: model.id } });
+    expect(row.port).toBe(model.port);
+    expect(row.ctxSize).toBeNull();
+
+    // Not a number at all: refused before it is sent.
+    await port.fill("eighty");
+    await page.getByTestId("save-model").click();
+    await expect.poll(() => error.textContent()).toMatch(/whole number/);
+
+    // A valid value saves, and the command line follows.
+    await port.fill(String(model.port));
+    await page.getByTestId("save-model").click();
+    await expect.poll(() => page.getByTestId("save-state").textContent()).toBe("Saved.");
+    expect((await app.db().model.findUniqueOrThrow({ where: { id: model.id } })).ctxSize).toBe(512);
+    await expect.poll(() => page.getByTestId("command-preview").textContent()).toMatch(/-c 512/);
+    expect(await page.getByTestId("command-preview").textContent()).toContain(`--port ${model.port}`);
+
+    const narrow = await openPage(browser(), app, { name: "model-invalid-port-390", viewport: NARROW, allowConsole: REFUSED });
+    await narrow.page.goto(`/models/${model.id}`);
+    const nForm = await expectTestId(narrow.page, "model-form");
+    await nForm.getByLabel("Port").fill("70000");
+    await narrow.page.getByTestId("save-model").click();
+    await nForm.locator(".field-error", { hasText: "between 1024 and 65535" }).waitFor();
+    await narrow.screenshot();
+    await narrow.context.close();
+  });
+
+  it("starts from the page: live log with search, and the GPU backend badge", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "model-live-log", viewport: WIDE });
+    await page.goto(`/models/${model.id}`);
+    await expectTestId(page, "log-view");
+    expect(await page.getByTestId("gpu-badge").getAttribute("data-backend")).toBe("");
+    await page.getByRole("button", { name: "Start", exact: true }).click();
+    await page.locator('[data-testid="state-badge"][data-state="ready"]').waitFor({ timeout: 60_000 });
+    // llama-server's own startup lines, streamed while it loaded.
+    await expect.poll(() => page.getByTestId("log-lines").textContent(), { timeout: 15_000 }).toMatch(/llama|server|model/i);
+    // This machine's llama-server is a CPU build: the badge says so (on a Mac it would say Metal).
+    await expect.poll(() => page.getByTestId("gpu-badge").getAttribute("data-backend"), { timeout: 15_000 }).toMatch(/^CPU/);
+
+    await page.getByTestId("log-search").fill("listening");
+    await expect.poll(() => page.locator('[data-testid="log-lines"] mark').count()).toBeGreaterThan(0);
+    await screenshot("1280");
+
+    const narrow = await openPage(browser(), app, { name: "model-live-log-390", viewport: NARROW });
+    await narrow.page.goto(`/models/${model.id}`);
+    await narrow.page.locator('[data-testid="state-badge"][data-state="ready"]').waitFor();
+    await narrow.screenshot();
+    await narrow.context.close();
+
+    await page.getByRole("button", { name: "Stop", exact: true }).click();
+    await page.locator('[data-testid="state-badge"][data-state="stopped"]').waitFor({ timeout: 30_000 });
+  });
+});

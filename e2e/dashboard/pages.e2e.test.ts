@@ -1,0 +1,145 @@
+/**
+ * Every page on a fresh app, at 1280 and 390 px (screenshots kept under
+ * test-results/screenshots/): the empty fleet, discover + scan of real GGUF
+ * files, hosts with a connection test, settings with inline errors; the
+ * pages answer the keyboard (focus moves through real controls).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+import { expectTestId, openPage, useBrowser } from "../harness/browser";
+import { NARROW, WIDE } from "./fleet-helpers";
+
+// A refused save is an HTTP 400, which Chromium logs as a failed resource.
+const REFUSED = [/status of 400 \(Bad Request\)/];
+
+const browser = useBrowser();
+
+describe("dashboard pages (production build, fresh database)", () => {
+  let app: AppServer;
+
+  beforeAll(async () => {
+    app = await startApp({ name: "dashboard-pages" });
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  it("fleet: the empty state on a fresh database points to discover and import", async () => {
+    for (const [label, viewport] of [["1280", WIDE], ["390", NARROW]] as const) {
+      const { page, screenshot } = await openPage(browser(), app, { name: `fleet-empty-${label}`, viewport });
+      const res = await page.goto("/");
+      expect(res?.status()).toBe(200);
+      const empty = await expectTestId(page, "empty-state");
+      expect(await empty.textContent()).toMatch(/No models yet/);
+      expect(await page.getByTestId("model-list").count()).toBe(0);
+      expect(await empty.getByRole("link", { name: "Discover models" }).getAttribute("href")).toBe("/discover");
+      await expect.poll(() => page.getByTestId("connection-state").getAttribute("data-state")).toBe("live");
+      // No horizontal scrolling at this width.
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      await screenshot();
+    }
+  });
+
+  it("keyboard: skip link, then the navigation, all reachable with Tab and shown with a focus ring", async () => {
+    const { page } = await openPage(browser(), app, { name: "keyboard-focus", viewport: WIDE });
+    await page.goto("/");
+    await expectTestId(page, "empty-state");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press("Tab");
+      seen.push(await page.evaluate(() => document.activeElement?.textContent?.trim() ?? ""));
+    }
+    expect(seen).toEqual(expect.arrayContaining(["Fleet", "Discover & import", "Hosts", "Settings"]));
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).not.toBe("none");
+  });
+
+  it("discover: a scan lists the GGUF files with their metadata; picked ones are enabled", async () => {
+    await tinyModel(app.dirs.modelRoot, "foxtrot-q8.gguf");
+    await tinyModel(app.dirs.modelRoot, "golf-f32.gguf");
+    const { page, screenshot } = await openPage(browser(), app, { name: "discover-1280", viewport: WIDE });
+    await page.goto("/discover");
+    await page.getByTestId("scan").click();
+    const table = await expectTestId(page, "scan-results", { timeoutMs: 30_000 });
+    await expect.poll(() => table.locator('[data-testid="scan-row"]').count()).toBe(2);
+    expect(await table.textContent()).toMatch(/llama/);
+    // Keep one: untick the other, enable the picked one.
+    await table.locator('[data-testid="scan-row"]', { hasText: "golf" }).getByRole("checkbox").uncheck();
+    await page.getByTestId("enable-picked").click();
+    await expect.poll(async () => {
+      const r = await app.trpc.query<{ name: string; enabled: boolean; architecture: string | null }[]>("models.list");
+      return r.data?.map((m) => `${m.name}:${m.enabled}:${m.architecture}`).sort();
+    }).toEqual([expect.stringMatching(/^foxtrot.*:true:llama$/), expect.stringMatching(/^golf.*:false:llama$/)]);
+    await screenshot();
+
+    const narrow = await openPage(browser(), app, { name: "discover-390", viewport: NARROW });
+    await narrow.page.goto("/discover");
+    await narrow.page.getByTestId("scan").click();
+    await expectTestId(narrow.page, "scan-summary");
+    await narrow.screenshot();
+    await narrow.context.close();
+  });
+
+  it("hosts: the local host's connection test shows the agent and llama-server; an SSH host can be added", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "hosts-1280", viewport: WIDE, allowConsole: [...REFUSED, /status of 50[23]/] });
+    await page.goto("/hosts");
+    const card = (await expectTestId(page, "host-card")).first();
+    await card.getByTestId("test-host").click();
+    const result = await expectTestId(page, "host-test-result", { timeoutMs: 30_000 });
+    expect(await result.textContent()).toMatch(/Connected/);
+    expect(await result.textContent()).toContain(process.env.LLAMA_SERVER_BIN!);
+
+    await page.getByTestId("add-host").click();
+    const form = await expectTestId(page, "host-form");
+    await form.getByLabel("Name", { exact: true }).fill("mac-studio");
+    await form.getByLabel("SSH host").fill("127.0.0.1");
+    await form.getByLabel("SSH user").fill("me");
+    await form.getByLabel("SSH port").fill("1");
+    await form.getByLabel("Pinned host key").fill("not-a-fingerprint");
+    await page.getByTestId("save-host").click();
+    await form.locator(".field-error", { hasText: "SHA256" }).waitFor();
+    expect((await app.db().host.findMany()).map((h) => h.name)).not.toContain("mac-studio");
+    await form.getByLabel("Pinned host key").fill("");
+    await page.getByTestId("save-host").click();
+    const mac = page.locator('[data-testid="host-card"][data-host-name="mac-studio"]');
+    await mac.waitFor();
+    // Nothing listens on port 1: the test fails with the reason, fast.
+    await mac.getByTestId("test-host").click();
+    await expect.poll(() => mac.getByTestId("host-test-result").textContent(), { timeout: 30_000 }).toMatch(/failed/i);
+    await screenshot();
+
+    const narrow = await openPage(browser(), app, { name: "hosts-390", viewport: NARROW });
+    await narrow.page.goto("/hosts");
+    await expectTestId(narrow.page, "host-card");
+    await narrow.screenshot();
+    await narrow.context.close();
+  });
+
+  it("settings: inline errors, nothing saved; a valid change saves", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "settings-1280", viewport: WIDE, allowConsole: REFUSED });
+    await page.goto("/settings");
+    const form = await expectTestId(page, "settings-form");
+    const before = await app.db().runtimeSettings.findFirst();
+    await form.getByLabel("GPU layers").fill("5000");
+    await form.getByLabel("Threads").fill("4");
+    await page.getByTestId("save-settings").click();
+    await form.locator(".field-error", { hasText: "between -1 and 999" }).waitFor();
+    const unchanged = await app.db().runtimeSettings.findFirst();
+    expect(unchanged?.gpuLayers).toBe(before?.gpuLayers ?? 99);
+    expect(unchanged?.threads).toBe(before?.threads ?? 8);
+    await screenshot("invalid");
+
+    await form.getByLabel("GPU layers").fill("99");
+    await page.getByTestId("save-settings").click();
+    await expect.poll(async () => (await app.db().runtimeSettings.findFirst())?.threads).toBe(4);
+
+    const narrow = await openPage(browser(), app, { name: "settings-390", viewport: NARROW });
+    await narrow.page.goto("/settings");
+    await expectTestId(narrow.page, "settings-form");
+    await narrow.screenshot();
+    await narrow.context.close();
+  });
+});

@@ -1,0 +1,200 @@
+"use client";
+/**
+ * Scan a host's model folders for .gguf files. The API adds every new file
+ * to the registry at once, disabled, with what its GGUF header says; the
+ * table shows them with that metadata and lets the user pick which to enable
+ * (START ALL ENABLED starts those) and which to remove again. Files it
+ * skipped or could not read are listed with the reason.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useId, useMemo, useState } from "react";
+import { errorMessage } from "~/components/api/errors";
+import type { RouterOutputs } from "~/components/api/types";
+import { formatBytes, formatParams } from "~/components/fleet/format";
+import { SelectField } from "~/components/form/fields";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+import styles from "./discover.module.css";
+
+type Report = RouterOutputs["models"]["discover"];
+
+export function Scan() {
+  const id = useId().replace(/:/g, "");
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const hosts = useQuery(trpc.hosts.list.queryOptions());
+  const models = useQuery(trpc.models.list.queryOptions());
+  const [hostId, setHostId] = useState("");
+  const [report, setReport] = useState<Report | null>(null);
+  const [picked, setPicked] = useState<Set<string>>(new Set());
+  const [working, setWorking] = useState(false);
+  const effectiveHost = hostId || hosts.data?.[0]?.id || "";
+
+  const invalidate = () => {
+    void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
+    void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
+  };
+  const scan = useMutation(
+    trpc.models.discover.mutationOptions({
+      onSuccess: (r) => {
+        setReport(r);
+        setPicked(new Set(r.added.map((a) => a.id)));
+        invalidate();
+      },
+    }),
+  );
+  const setEnabled = useMutation(trpc.models.setEnabled.mutationOptions());
+  const remove = useMutation(trpc.models.delete.mutationOptions());
+
+  // What the registry now holds for each added file (its GGUF metadata, whether it is still there).
+  const byId = useMemo(() => new Map((models.data ?? []).map((m) => [m.id, m])), [models.data]);
+  const added = (report?.added ?? []).map((a) => ({ ...a, model: byId.get(a.id) }));
+  const present = added.filter((a) => a.model);
+
+  async function apply(action: "enable" | "remove") {
+    setWorking(true);
+    const ids = present.filter((a) => picked.has(a.id)).map((a) => a.id);
+    const failed: string[] = [];
+    for (const modelId of ids) {
+      try {
+        if (action === "enable") await setEnabled.mutateAsync({ id: modelId, enabled: true });
+        else await remove.mutateAsync({ id: modelId });
+      } catch (err) {
+        failed.push(`${byId.get(modelId)?.name ?? modelId}: ${errorMessage(err)}`);
+      }
+    }
+    setWorking(false);
+    invalidate();
+    const done = ids.length - failed.length;
+    if (done) toast.push(action === "enable" ? `Enabled ${done} model${done === 1 ? "" : "s"}` : `Removed ${done} model${done === 1 ? "" : "s"}`, "ok");
+    for (const f of failed) toast.push(f, "bad");
+    if (action === "remove") setPicked(new Set());
+  }
+
+  const allPicked = present.length > 0 && present.every((a) => picked.has(a.id));
+  const toggle = (modelId: string, on: boolean) =>
+    setPicked((cur) => {
+      const next = new Set(cur);
+      if (on) next.add(modelId);
+      else next.delete(modelId);
+      return next;
+    });
+  const pickCount = present.filter((a) => picked.has(a.id)).length;
+
+  return (
+    <section className="panel" aria-labelledby={`${id}-title`} data-testid="discover">
+      <h2 id={`${id}-title`}>Scan a host for models</h2>
+      <p className="muted" style={{ fontSize: "0.88rem" }}>
+        Finds the <code>.gguf</code> files in the host&apos;s model folders (on this machine: <code>SYNAPSE_MODEL_ROOTS</code>), reads each file&apos;s header and adds the new ones to the registry, disabled.
+      </p>
+      <div className={styles.scanBar}>
+        <SelectField id={`${id}-host`} label="Host" value={effectiveHost} onChange={setHostId} options={(hosts.data ?? []).map((h) => ({ value: h.id, label: h.name }))} />
+        <button type="button" className="btn btn-primary" onClick={() => scan.mutate({ hostId: effectiveHost || undefined })} disabled={scan.isPending || !hosts.data} aria-busy={scan.isPending} data-testid="scan">
+          <span className="spin" data-on={scan.isPending} aria-hidden="true" />
+          Scan for models
+        </button>
+      </div>
+
+      <div aria-live="polite">
+        {scan.isError ? (
+          <div className="notice" data-tone="bad" role="alert" style={{ marginTop: 14 }}>
+            <div>Scan failed: {errorMessage(scan.error)}</div>
+          </div>
+        ) : null}
+        {report ? (
+          <p style={{ marginTop: 14 }} data-testid="scan-summary">
+            {report.added.length === 0 ? "No new model files." : `Added ${report.added.length} new model${report.added.length === 1 ? "" : "s"} (disabled).`}
+            {report.skipped.length ? ` ${report.skipped.length} skipped.` : ""}
+            {report.errors.length ? ` ${report.errors.length} could not be read.` : ""}
+          </p>
+        ) : null}
+      </div>
+
+      {added.length > 0 ? (
+        <div className={styles.results}>
+          <div className="table-wrap">
+            <table className={`data ${styles.resultTable}`} data-testid="scan-results">
+              <caption className="visually-hidden">Models added by the scan, with their GGUF metadata</caption>
+              <thead>
+                <tr>
+                  <th scope="col">
+                    <label className={styles.selectAll}>
+                      <input type="checkbox" checked={allPicked} disabled={present.length === 0} onChange={(e) => setPicked(e.target.checked ? new Set(present.map((a) => a.id)) : new Set())} />
+                      <span className="visually-hidden">Pick every added model</span>
+                    </label>
+                  </th>
+                  <th scope="col">Name</th>
+                  <th scope="col">Architecture</th>
+                  <th scope="col">Params</th>
+                  <th scope="col">Quant</th>
+                  <th scope="col">Context</th>
+                  <th scope="col">Size</th>
+                  <th scope="col">Port</th>
+                  <th scope="col">File</th>
+                </tr>
+              </thead>
+              <tbody>
+                {added.map((a) => {
+                  const m = a.model;
+                  const rid = `${id}-${a.id}`;
+                  return (
+                    <tr key={a.id} data-testid="scan-row" data-model-name={a.name}>
+                      <td>
+                        <input type="checkbox" checked={picked.has(a.id)} disabled={!m} onChange={(e) => toggle(a.id, e.target.checked)} aria-labelledby={`${rid}-name`} />
+                      </td>
+                      <td id={`${rid}-name`}>
+                        {m ? <Link href={`/models/${a.id}`}>{a.name}</Link> : <s>{a.name}</s>}
+                        {m?.enabled ? <span className={`tag ${styles.addedTag}`} style={{ marginLeft: 8 }}>enabled</span> : null}
+                        {!m ? <span className="tag" style={{ marginLeft: 8 }}>removed</span> : null}
+                      </td>
+                      <td>{m?.architecture ?? "—"}</td>
+                      <td className="num">{formatParams(m?.parameterCount)}</td>
+                      <td>{m?.quantization ?? "—"}</td>
+                      <td className="num">{m?.contextLength?.toLocaleString("en-US") ?? "—"}</td>
+                      <td className="num">{formatBytes(m?.sizeBytes)}</td>
+                      <td className="num mono">{a.port}</td>
+                      <td className={styles.path}>{a.filePath}</td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
+          <div className="form-actions">
+            <button type="button" className="btn btn-primary" disabled={pickCount === 0 || working} onClick={() => apply("enable")} aria-busy={working} data-testid="enable-picked">
+              Enable {pickCount || ""} selected
+            </button>
+            <button type="button" className="btn btn-danger" disabled={pickCount === 0 || working} onClick={() => apply("remove")} data-testid="remove-picked">
+              Remove selected from the registry
+            </button>
+            <span className="muted" style={{ fontSize: "0.85rem" }}>
+              START ALL ENABLED starts the enabled ones. Removing never touches the file.
+            </span>
+          </div>
+        </div>
+      ) : null}
+
+      {report && (report.skipped.length > 0 || report.errors.length > 0) ? (
+        <details className={styles.skipped} open={report.added.length === 0}>
+          <summary>
+            Skipped or unreadable ({report.skipped.length + report.errors.length})
+          </summary>
+          <ul>
+            {report.skipped.map((s) => (
+              <li key={`s-${s.path}`}>
+                <code>{s.path}</code>: {s.reason}
+              </li>
+            ))}
+            {report.errors.map((e) => (
+              <li key={`e-${e.path}`} className={styles.rowError}>
+                <code>{e.path}</code>: {e.message}
+              </li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
+    </section>
+  );
+}

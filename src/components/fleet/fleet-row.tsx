@@ -1,0 +1,117 @@
+"use client";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { memo } from "react";
+import { errorMessage } from "~/components/api/errors";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+import { rowActions } from "./display-state";
+import styles from "./fleet.module.css";
+import type { StatusRow } from "./fleet-view";
+import { StateBadge } from "./state-badge";
+import { Uptime } from "./uptime";
+
+export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const statusKey = trpc.servers.status.queryKey();
+  const patch = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map((r) => (r.modelId === row.modelId ? fn(r) : r)));
+  const settle = () => queryClient.invalidateQueries({ queryKey: statusKey });
+  const fail = (what: string) => (err: unknown) => toast.push(`${what} ${row.name} failed: ${errorMessage(err)}`, "bad");
+
+  const start = useMutation(
+    trpc.servers.start.mutationOptions({
+      onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
+      onError: fail("Start"),
+      onSettled: settle,
+    }),
+  );
+  const stop = useMutation(
+    trpc.servers.stop.mutationOptions({
+      onMutate: () => patch((r) => ({ ...r, desired: "stopped" })),
+      onError: fail("Stop"),
+      onSettled: settle,
+    }),
+  );
+  const restart = useMutation(
+    trpc.servers.restart.mutationOptions({
+      onMutate: () => patch((r) => ({ ...r, desired: "running" })),
+      onError: fail("Restart"),
+      onSettled: settle,
+    }),
+  );
+  const setEnabled = useMutation(
+    trpc.models.setEnabled.mutationOptions({
+      onMutate: ({ enabled }) => patch((r) => ({ ...r, enabled })),
+      onError: (err, { enabled }) => {
+        patch((r) => ({ ...r, enabled: !enabled }));
+        toast.push(`Could not ${enabled ? "enable" : "disable"} ${row.name}: ${errorMessage(err)}`, "bad");
+      },
+      onSettled: () => {
+        void settle();
+        void queryClient.invalidateQueries({ queryKey: trpc.models.list.queryKey() });
+      },
+    }),
+  );
+
+  const can = rowActions(row.state, row.desired);
+  const busy = start.isPending || stop.isPending || restart.isPending;
+  const nameId = `model-${row.modelId}`;
+
+  return (
+    <tr className={styles.row} data-testid="model-row" data-model-id={row.modelId} data-model-name={row.name} data-state={row.state} data-desired={row.desired}>
+      <th scope="row" className={styles.name} id={nameId}>
+        <Link href={`/models/${encodeURIComponent(row.modelId)}`}>{row.name}</Link>
+        {row.gpuBackend ? <span className={`tag ${styles.gpu}`} title="GPU backend the server reported in its log">{row.gpuBackend}</span> : null}
+      </th>
+      <td className={styles.host} data-label="Host">
+        {row.host}
+      </td>
+      <td className={`${styles.port} num mono`} data-label="Port">
+        {row.port}
+      </td>
+      <td className={styles.state} data-label="State">
+        <StateBadge state={row.state} desired={row.desired} testId="state-badge" />
+      </td>
+      <td className={styles.uptime} data-label="Uptime">
+        <Uptime state={row.state} startedAt={row.startedAt} />
+      </td>
+      <td className={`${styles.restarts} num`} data-label="Restarts" data-testid="restarts">
+        {row.restarts}
+      </td>
+      <td className={styles.error} data-label="Last error">
+        <span className={styles.errorText} title={row.lastError ?? undefined} data-testid="last-error">
+          {row.lastError ?? ""}
+        </span>
+      </td>
+      <td className={styles.enabled} data-label="Enabled">
+        <label className="switch">
+          <input
+            type="checkbox"
+            role="switch"
+            checked={row.enabled}
+            disabled={setEnabled.isPending}
+            onChange={(e) => setEnabled.mutate({ id: row.modelId, enabled: e.target.checked })}
+            aria-describedby={nameId}
+            data-testid="enabled-toggle"
+          />
+          <span className="visually-hidden">Enabled</span>
+        </label>
+      </td>
+      <td className={styles.actions}>
+        <div className={styles.actionGroup} role="group" aria-label={`Actions for ${row.name}`}>
+          <button type="button" className="btn btn-sm" disabled={busy || !can.canStart} aria-busy={start.isPending} onClick={() => start.mutate({ id: row.modelId })} aria-describedby={nameId}>
+            Start
+          </button>
+          <button type="button" className="btn btn-sm" disabled={busy || !can.canStop} aria-busy={stop.isPending} onClick={() => stop.mutate({ id: row.modelId })} aria-describedby={nameId}>
+            Stop
+          </button>
+          <button type="button" className="btn btn-sm" disabled={busy || !can.canRestart} aria-busy={restart.isPending} onClick={() => restart.mutate({ id: row.modelId })} aria-describedby={nameId}>
+            Restart
+          </button>
+        </div>
+      </td>
+    </tr>
+  );
+});

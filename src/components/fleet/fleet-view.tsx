@@ -1,0 +1,198 @@
+"use client";
+/**
+ * The fleet page: every model's server, live. START ALL ENABLED / STOP ALL
+ * above the table; each row shows queued → loading → ready (or the failure
+ * and its reason) as the events arrive, with no reload.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useMemo, useState } from "react";
+import { errorMessage } from "~/components/api/errors";
+import type { RouterOutputs } from "~/components/api/types";
+import { useLive } from "~/components/live/live-provider";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+import { displayState } from "./display-state";
+import { EmptyFleet } from "./empty-fleet";
+import { FleetRow } from "./fleet-row";
+import styles from "./fleet.module.css";
+import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
+
+export type StatusRow = RouterOutputs["servers"]["status"][number];
+
+const ACTIVE = new Set(["starting", "ready", "unhealthy", "stopping"]);
+
+export function FleetView() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const { connection } = useLive();
+  // While live updates are paused, poll so the table does not go stale.
+  const status = useQuery({ ...trpc.servers.status.queryOptions(), refetchInterval: connection === "live" ? false : 5000 });
+  const rows = status.data;
+  const statusKey = trpc.servers.status.queryKey();
+  /** Models the last START ALL ENABLED covered: the progress line follows them. */
+  const [run, setRun] = useState<{ kind: "start" | "stop"; ids: string[] } | null>(null);
+
+  const patchRows = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map(fn));
+
+  const startAll = useMutation(
+    trpc.servers.startAll.mutationOptions({
+      onMutate: async () => {
+        await queryClient.cancelQueries({ queryKey: statusKey });
+        const ids = (rows ?? []).filter((r) => r.enabled).map((r) => r.modelId);
+        setRun({ kind: "start", ids });
+        // Queued at once: the click shows on every enabled row before the server answers.
+        patchRows((r) => (r.enabled && !ACTIVE.has(r.state) ? { ...r, desired: "running", state: "stopped", lastError: null } : r));
+      },
+      onError: (err) => toast.push(`Start all failed: ${errorMessage(err)}`, "bad"),
+      onSettled: () => queryClient.invalidateQueries({ queryKey: statusKey }),
+    }),
+  );
+  const stopAll = useMutation(
+    trpc.servers.stopAll.mutationOptions({
+      onMutate: async () => {
+        await queryClient.cancelQueries({ queryKey: statusKey });
+        setRun({ kind: "stop", ids: (rows ?? []).filter((r) => r.state !== "stopped" || r.desired === "running").map((r) => r.modelId) });
+        patchRows((r) => ({ ...r, desired: "stopped" }));
+      },
+      onError: (err) => toast.push(`Stop all failed: ${errorMessage(err)}`, "bad"),
+      onSettled: () => queryClient.invalidateQueries({ queryKey: statusKey }),
+    }),
+  );
+
+  const enabledCount = rows?.filter((r) => r.enabled).length ?? 0;
+  const anyRunning = rows?.some((r) => r.state !== "stopped" || r.desired === "running") ?? false;
+  const missing = rows?.find((r) => saysLlamaServerMissing(r.lastError));
+
+  return (
+    <>
+      <div className="page-head">
+        <h1>Fleet</h1>
+        <div className="actions">
+          <button
+            type="button"
+            className="btn btn-primary btn-lg"
+            data-testid="start-all"
+            onClick={() => startAll.mutate({ wait: false })}
+            disabled={!rows || enabledCount === 0 || startAll.isPending}
+            aria-busy={startAll.isPending}
+            title={enabledCount === 0 ? "No model is enabled: turn on “Enabled” for the models to start" : undefined}
+          >
+            <span className="spin" data-on={startAll.isPending} aria-hidden="true" />
+            START ALL ENABLED
+          </button>
+          <button
+            type="button"
+            className="btn btn-danger btn-lg"
+            data-testid="stop-all"
+            onClick={() => stopAll.mutate()}
+            disabled={!rows || !anyRunning || stopAll.isPending}
+            aria-busy={stopAll.isPending}
+          >
+            <span className="spin" data-on={stopAll.isPending} aria-hidden="true" />
+            STOP ALL
+          </button>
+        </div>
+      </div>
+
+      {missing ? <LlamaServerMissing hostName={missing.host} detail={missing.lastError} /> : null}
+
+      {status.isError && !rows ? (
+        <div className="notice" data-tone="bad" role="alert">
+          <div>
+            <p>
+              <strong>Could not load the fleet.</strong> {errorMessage(status.error)}
+            </p>
+            <button type="button" className="btn btn-sm" onClick={() => status.refetch()}>
+              Try again
+            </button>
+          </div>
+        </div>
+      ) : null}
+
+      {rows && rows.length === 0 ? (
+        <EmptyFleet />
+      ) : (
+        <>
+          <FleetSummaryLine rows={rows} run={run} />
+          <FleetTable rows={rows} />
+        </>
+      )}
+    </>
+  );
+}
+
+/** One line above the table, always present (no jump): the start-all/stop-all progress, or the fleet's totals. */
+function FleetSummaryLine({ rows, run }: { rows: StatusRow[] | undefined; run: { kind: "start" | "stop"; ids: string[] } | null }) {
+  const text = useMemo(() => {
+    if (!rows) return "Loading…";
+    const count = (list: StatusRow[]) => {
+      const c: Record<string, number> = {};
+      for (const r of list) {
+        const k = displayState(r.state, r.desired).key;
+        c[k] = (c[k] ?? 0) + 1;
+      }
+      return c;
+    };
+    if (run && run.ids.length > 0) {
+      const mine = rows.filter((r) => run.ids.includes(r.modelId));
+      const c = count(mine);
+      const n = mine.length;
+      if (run.kind === "start") {
+        const ready = c.ready ?? 0;
+        const failed = (c.failed ?? 0) + (c.exited ?? 0);
+        const loading = c.starting ?? 0;
+        const queued = c.queued ?? 0;
+        if (loading + queued === 0) return failed ? `Start all: ${ready} of ${n} ready, ${failed} failed` : `Start all: all ${n} ready`;
+        return `Starting ${n} enabled: ${ready} ready · ${loading} loading · ${queued} queued${failed ? ` · ${failed} failed` : ""}`;
+      }
+      const stopped = (c.stopped ?? 0) + (c.failed ?? 0) + (c.exited ?? 0);
+      return stopped === n ? `Stop all: all ${n} stopped` : `Stopping ${n}: ${stopped} stopped · ${n - stopped} stopping`;
+    }
+    const c = count(rows);
+    const enabled = rows.filter((r) => r.enabled).length;
+    const bad = (c.failed ?? 0) + (c.exited ?? 0) + (c.unhealthy ?? 0);
+    return `${rows.length} model${rows.length === 1 ? "" : "s"} · ${enabled} enabled · ${c.ready ?? 0} ready${bad ? ` · ${bad} need attention` : ""}`;
+  }, [rows, run]);
+  return (
+    <p className={styles.summary} role="status" aria-live="polite" data-testid="fleet-summary">
+      {text}
+    </p>
+  );
+}
+
+function FleetTable({ rows }: { rows: StatusRow[] | undefined }) {
+  return (
+    <div className={styles.tableWrap}>
+      <table className={styles.table} data-testid="model-list" aria-busy={!rows}>
+        <caption className="visually-hidden">Models and the state of their servers</caption>
+        <thead>
+          <tr>
+            <th scope="col">Model</th>
+            <th scope="col">Host</th>
+            <th scope="col">Port</th>
+            <th scope="col">State</th>
+            <th scope="col">Uptime</th>
+            <th scope="col">Restarts</th>
+            <th scope="col">Last error</th>
+            <th scope="col">Enabled</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows
+            ? rows.map((r) => <FleetRow key={r.modelId} row={r} />)
+            : [0, 1, 2].map((i) => (
+                <tr key={i} className={styles.skeletonRow} aria-hidden="true">
+                  <td colSpan={9}>
+                    <div className="skeleton" style={{ height: 20 }} />
+                  </td>
+                </tr>
+              ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}

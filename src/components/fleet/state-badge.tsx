@@ -1,0 +1,12 @@
+import { displayState } from "./display-state";
+
+/** Fixed-width badge, so a row never moves when the state changes. */
+export function StateBadge({ state, desired, testId }: { state: string; desired?: string | null; testId?: string }) {
+  const d = displayState(state, desired);
+  return (
+    <span className="badge" data-tone={d.tone} data-pulse={d.busy} data-state={d.key} data-testid={testId} title={d.description}>
+      <span className="dot" aria-hidden="true" />
+      {d.label}
+    </span>
+  );
+}

@@ -1,0 +1,144 @@
+"use client";
+/** Add or edit a host: an SSH host (the Mac) or the local machine. */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useId, useState, type FormEvent } from "react";
+import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
+import type { RouterInputs, RouterOutputs } from "~/components/api/types";
+import { FormErrors, SelectField, TextField } from "~/components/form/fields";
+import { intText, parseRequiredInt } from "~/components/form/numbers";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+
+export type HostItem = RouterOutputs["hosts"]["list"][number];
+type UpsertInput = RouterInputs["hosts"]["upsert"];
+
+const TEXT_FIELDS = ["name", "sshHost", "sshUser", "sshIdentityFile", "hostModelsRoot", "registryModelsRoot", "llamaServerBin", "hostKeyFingerprint"] as const;
+type TextKey = (typeof TEXT_FIELDS)[number];
+const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort"];
+
+interface Values extends Record<TextKey, string> {
+  linkKind: string;
+  sshPort: string;
+}
+
+function valuesOf(h: HostItem | undefined): Values {
+  return {
+    name: h?.name ?? "",
+    linkKind: h?.linkKind ?? "ssh",
+    sshHost: h?.sshHost ?? "",
+    sshPort: intText(h?.sshPort ?? 22),
+    sshUser: h?.sshUser ?? "",
+    sshIdentityFile: h?.sshIdentityFile ?? "",
+    hostKeyFingerprint: h?.hostKeyFingerprint ?? "",
+    hostModelsRoot: h?.hostModelsRoot ?? "",
+    registryModelsRoot: h?.registryModelsRoot ?? "",
+    llamaServerBin: h?.llamaServerBin ?? "",
+  };
+}
+
+export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?: () => void; onCancel?: () => void }) {
+  const id = useId().replace(/:/g, "");
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const [values, setValues] = useState<Values>(() => valuesOf(host));
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const upsert = useMutation(
+    trpc.hosts.upsert.mutationOptions({
+      onSuccess: (h) => {
+        toast.push(`Saved host ${h.name}`, "ok");
+        setErrors({});
+        setFormError(null);
+        void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
+        void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
+        if (!host) setValues(valuesOf(undefined));
+        onDone?.();
+      },
+      onError: (err) => {
+        const fe = fieldErrorsOf(err);
+        setErrors(fe);
+        setFormError(Object.keys(fe).length ? "Not saved: fix the fields marked below." : `Not saved: ${errorMessage(err)}`);
+      },
+    }),
+  );
+
+  const set = (key: keyof Values) => (v: string) => setValues((old) => ({ ...old, [key]: v }));
+  const ssh = values.linkKind === "ssh";
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const port = parseRequiredInt(values.sshPort);
+    if (!port.ok) {
+      setErrors({ sshPort: port.message });
+      setFormError("Not saved: fix the fields marked below.");
+      return;
+    }
+    const opt = (v: string) => (v.trim() === "" ? null : v.trim());
+    const input = {
+      ...(host ? { id: host.id } : {}),
+      name: values.name.trim(),
+      linkKind: values.linkKind as "local" | "ssh",
+      sshHost: ssh ? opt(values.sshHost) : null,
+      sshPort: port.value,
+      sshUser: ssh ? opt(values.sshUser) : null,
+      sshIdentityFile: ssh ? opt(values.sshIdentityFile) : null,
+      hostKeyFingerprint: ssh ? opt(values.hostKeyFingerprint) : null,
+      hostModelsRoot: opt(values.hostModelsRoot),
+      registryModelsRoot: opt(values.registryModelsRoot),
+      llamaServerBin: opt(values.llamaServerBin),
+    } satisfies UpsertInput;
+    upsert.mutate(input);
+  }
+
+  const f = (n: string) => `${id}-${n}`;
+  return (
+    <form onSubmit={submit} noValidate aria-label={host ? `Edit host ${host.name}` : "Add a host"} data-testid="host-form">
+      <FormErrors message={formError} issues={otherIssues(errors, FIELDS)} />
+      <div className="form-grid">
+        <TextField id={f("name")} label="Name" hint="e.g. mac-studio" value={values.name} onChange={set("name")} error={errors.name} required />
+        <SelectField
+          id={f("linkKind")}
+          label="Reached through"
+          value={values.linkKind}
+          onChange={set("linkKind")}
+          error={errors.linkKind}
+          options={[{ value: "ssh", label: "SSH (the Mac, from Docker)" }, { value: "local", label: "This machine (no SSH)" }]}
+        />
+        {ssh ? (
+          <>
+            <TextField id={f("sshHost")} label="SSH host" hint="host name, IP, or an alias from the ssh config (e.g. mac-host)" value={values.sshHost} onChange={set("sshHost")} error={errors.sshHost} required mono />
+            <TextField id={f("sshUser")} label="SSH user" value={values.sshUser} onChange={set("sshUser")} error={errors.sshUser} mono />
+            <TextField id={f("sshPort")} label="SSH port" inputMode="numeric" value={values.sshPort} onChange={set("sshPort")} error={errors.sshPort} mono />
+            <TextField id={f("sshIdentityFile")} label="Private key file" hint="inside the app's environment, e.g. host-api/.ssh/id_ed25519" value={values.sshIdentityFile} onChange={set("sshIdentityFile")} error={errors.sshIdentityFile} mono />
+          </>
+        ) : null}
+        <TextField id={f("hostModelsRoot")} label="Models folder on the host" hint="the seed's PRAXIS_MODEL_PATH" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
+        <TextField id={f("registryModelsRoot")} label="Same folder as the registry names it" hint="e.g. /models (set both or neither)" value={values.registryModelsRoot} onChange={set("registryModelsRoot")} error={errors.registryModelsRoot} mono />
+        <TextField id={f("llamaServerBin")} label="llama-server binary" hint="empty: found on PATH or in Homebrew's folders" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
+        {ssh ? (
+          <TextField
+            id={f("hostKeyFingerprint")}
+            label="Pinned host key"
+            hint="SHA256:… — or leave empty, test the connection, and pin the key it shows"
+            value={values.hostKeyFingerprint}
+            onChange={set("hostKeyFingerprint")}
+            error={errors.hostKeyFingerprint}
+            mono
+          />
+        ) : null}
+      </div>
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={upsert.isPending} aria-busy={upsert.isPending} data-testid="save-host">
+          <span className="spin" data-on={upsert.isPending} aria-hidden="true" />
+          {host ? "Save host" : "Add host"}
+        </button>
+        {onCancel ? (
+          <button type="button" className="btn btn-ghost" onClick={onCancel}>
+            Cancel
+          </button>
+        ) : null}
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,52 @@
+/**
+ * A fleet event as the dashboard reads it, from one item of the
+ * `servers.events` subscription (a tracked `{id, data}` envelope around the
+ * service's FleetEvent). Tolerant by design: an event of a kind the
+ * dashboard does not know is skipped, never a crash.
+ */
+
+export interface FleetEventView {
+  /** Stream id ("42", "42.7"), when tracked. */
+  id: string | null;
+  kind: "state" | "action" | "error" | "host" | "log";
+  at: string | null;
+  modelId: string | null;
+  hostId: string | null;
+  state: string | null;
+  message: string;
+  pid: number | null | undefined;
+  reason: string | null;
+  line: string | null;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null;
+const str = (v: unknown): string | null => (typeof v === "string" ? v : null);
+
+export function toFleetEvent(raw: unknown): FleetEventView | null {
+  if (!isObj(raw)) return null;
+  // tracked(id, event) arrives as {id, data}; an untracked event is the event itself.
+  const id = str(raw.id);
+  const ev: unknown = isObj(raw.data) && ("type" in raw.data || "kind" in raw.data) ? raw.data : raw;
+  if (!isObj(ev)) return null;
+  const data = isObj(ev.data) ? ev.data : {};
+  if (ev.type === "log") {
+    return { id, kind: "log", at: str(ev.at), modelId: str(ev.modelId), hostId: str(ev.hostId), state: null, message: "", pid: undefined, reason: null, line: str(ev.line) ?? "" };
+  }
+  const kind = ev.kind;
+  if (kind !== "state" && kind !== "action" && kind !== "error" && kind !== "host") return null;
+  const pid = typeof data.pid === "number" ? data.pid : data.pid === null ? null : undefined;
+  const message = str(ev.message) ?? "";
+  return {
+    id,
+    kind,
+    at: str(ev.at),
+    modelId: str(ev.modelId),
+    hostId: str(ev.hostId),
+    state: str(ev.state),
+    message,
+    pid,
+    reason: str(data.reason) ?? str(data.lastError) ?? (message || null),
+    line: null,
+  };
+}

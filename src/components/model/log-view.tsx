@@ -1,0 +1,160 @@
+"use client";
+/**
+ * A server's log: the last lines from the host's log file, then every new
+ * line as it is written (the events subscription with logs on, for this
+ * model only). Follow keeps the newest line in view; scrolling up pauses it.
+ * Search filters to matching lines and marks the match.
+ */
+import { useQuery } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
+import { memo, useCallback, useDeferredValue, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
+import { errorMessage } from "~/components/api/errors";
+import { toFleetEvent } from "~/components/live/fleet-event";
+import { useTRPC } from "~/trpc/client";
+import styles from "./model.module.css";
+
+const MAX_LINES = 5000;
+const INITIAL_LINES = 500;
+
+interface Line {
+  n: number;
+  text: string;
+}
+
+function linesOf(data: unknown): string[] {
+  if (Array.isArray(data)) return data.filter((l): l is string => typeof l === "string");
+  if (typeof data === "object" && data !== null && "lines" in data) return linesOf((data as { lines: unknown }).lines);
+  return [];
+}
+
+export function LogView({ modelId, onLines }: { modelId: string; onLines?: (lines: readonly string[]) => void }) {
+  const id = useId().replace(/:/g, "");
+  const trpc = useTRPC();
+  const initial = useQuery({ ...trpc.servers.logs.queryOptions({ id: modelId, lines: INITIAL_LINES }), staleTime: 0 });
+  const [lines, setLines] = useState<Line[]>([]);
+  const counter = useRef(0);
+  const pending = useRef<string[]>([]);
+  const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const [follow, setFollow] = useState(true);
+  const [query, setQuery] = useState("");
+  const deferredQuery = useDeferredValue(query);
+  const box = useRef<HTMLDivElement>(null);
+
+  const toLines = (texts: string[]): Line[] => texts.map((text) => ({ n: ++counter.current, text }));
+
+  // The file's tail replaces the view whenever it is (re)fetched (first load, reconnect).
+  useEffect(() => {
+    if (!initial.data) return;
+    pending.current = [];
+    setLines(toLines(linesOf(initial.data)).slice(-MAX_LINES));
+  }, [initial.data]);
+
+  const flush = useCallback(() => {
+    flushTimer.current = null;
+    const batch = pending.current;
+    pending.current = [];
+    if (batch.length) setLines((old) => [...old, ...toLines(batch)].slice(-MAX_LINES));
+  }, []);
+
+  const onData = useCallback(
+    (raw: unknown) => {
+      const ev = toFleetEvent(raw);
+      if (!ev || ev.kind !== "log" || ev.modelId !== modelId || ev.line === null) return;
+      pending.current.push(ev.line);
+      // Lines arrive in bursts while a model loads: render at most ten times a second.
+      flushTimer.current ??= setTimeout(flush, 100);
+    },
+    [modelId, flush],
+  );
+  const startedOnce = useRef(false);
+  const onStarted = useCallback(() => {
+    if (startedOnce.current) void initial.refetch();
+    startedOnce.current = true;
+  }, [initial]);
+  const sub = useSubscription(trpc.servers.events.subscriptionOptions({ modelIds: [modelId], logs: true }, { onData, onStarted }));
+  const { status: subStatus, reset } = sub;
+  useEffect(() => {
+    if (subStatus !== "error") return;
+    const t = setTimeout(reset, 2000);
+    return () => clearTimeout(t);
+  }, [subStatus, reset]);
+  useEffect(() => () => void (flushTimer.current && clearTimeout(flushTimer.current)), []);
+
+  useEffect(() => {
+    onLines?.(lines.map((l) => l.text));
+  }, [lines, onLines]);
+
+  const q = deferredQuery.trim().toLowerCase();
+  const shown = useMemo(() => (q ? lines.filter((l) => l.text.toLowerCase().includes(q)) : lines), [lines, q]);
+
+  useLayoutEffect(() => {
+    if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [shown, follow]);
+
+  const onScroll = () => {
+    const el = box.current;
+    if (!el) return;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+    if (!atBottom && follow) setFollow(false);
+  };
+
+  return (
+    <section className="panel" aria-labelledby={`${id}-title`} data-testid="log-view">
+      <div className="panel-head">
+        <h2 id={`${id}-title`}>Log</h2>
+        <div className={styles.logTools}>
+          <div className={styles.search}>
+            <label htmlFor={`${id}-search`} className="visually-hidden">
+              Search the log
+            </label>
+            <input id={`${id}-search`} type="search" placeholder="Search the log" value={query} onChange={(e) => setQuery(e.target.value)} data-testid="log-search" />
+          </div>
+          <span className={`${styles.matchCount} num muted`} aria-live="polite">
+            {q ? `${shown.length} match${shown.length === 1 ? "" : "es"}` : `${lines.length} lines`}
+          </span>
+          <label className="switch">
+            <input type="checkbox" role="switch" checked={follow} onChange={(e) => setFollow(e.target.checked)} data-testid="log-follow" />
+            <span>Follow</span>
+          </label>
+        </div>
+      </div>
+      {initial.isError ? (
+        <p className="field-error" role="alert">
+          Could not read the log: {errorMessage(initial.error)}
+        </p>
+      ) : null}
+      <div className={styles.logWrap}>
+      <div ref={box} className={styles.log} onScroll={onScroll} tabIndex={0} role="log" aria-label="Server log" aria-live="off" data-testid="log-lines">
+        {shown.length === 0 ? (
+          <p className={styles.logEmpty}>{initial.isPending ? "Loading…" : q ? "No line matches." : "No output yet. The log fills in when the server starts."}</p>
+        ) : (
+          shown.map((l) => <LogLine key={l.n} text={l.text} query={q} />)
+        )}
+      </div>
+      {!follow ? (
+        <button type="button" className={`btn btn-sm ${styles.jump}`} onClick={() => setFollow(true)}>
+          Jump to latest
+        </button>
+      ) : null}
+      </div>
+    </section>
+  );
+}
+
+const LogLine = memo(function LogLine({ text, query }: { text: string; query: string }) {
+  const tone = /\b(error|failed|fatal)\b/i.test(text) ? "bad" : /\bwarn(ing)?\b/i.test(text) ? "warn" : /ggml_metal/i.test(text) ? "gpu" : undefined;
+  if (!query) return <div className={styles.logLine} data-tone={tone}>{text || "\u00a0"}</div>;
+  const parts: React.ReactNode[] = [];
+  const lower = text.toLowerCase();
+  let at = 0;
+  for (let i = lower.indexOf(query); i !== -1; i = lower.indexOf(query, i + query.length)) {
+    parts.push(text.slice(at, i), <mark key={i}>{text.slice(i, i + query.length)}</mark>);
+    at = i + query.length;
+  }
+  parts.push(text.slice(at));
+  return (
+    <div className={styles.logLine} data-tone={tone}>
+      {parts}
+    </div>
+  );
+});

@@ -1,0 +1,278 @@
+"use client";
+/**
+ * A model's settings: where it is, its port, and the runtime overrides
+ * (empty = the global default, shown as the placeholder). The server
+ * validates; each problem it reports appears beside its field and nothing
+ * is saved.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useId, useState, type FormEvent } from "react";
+import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
+import type { RouterInputs, RouterOutputs } from "~/components/api/types";
+import { FieldError, FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
+import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, VALUE_HINT, type ExtraFlagName } from "./extra-flags";
+import styles from "./model.module.css";
+
+export type ModelView = RouterOutputs["models"]["get"];
+type Settings = RouterOutputs["settings"]["get"];
+type UpdateInput = RouterInputs["models"]["update"];
+type CreateInput = RouterInputs["models"]["create"];
+
+const OVERRIDES = [
+  { key: "ctxSize", label: "Context size", hint: "tokens; 0 = the model's trained length" },
+  { key: "gpuLayers", label: "GPU layers", hint: "99 = all layers on the GPU (Metal); 0 = CPU only" },
+  { key: "threads", label: "Threads", hint: "-1 = llama.cpp picks" },
+  { key: "batchSize", label: "Batch size", hint: "-b" },
+  { key: "ubatchSize", label: "Micro-batch size", hint: "-ub" },
+  { key: "parallel", label: "Parallel slots", hint: "-np" },
+  { key: "readinessDeadlineMs", label: "Readiness deadline (ms)", hint: "how long loading may take before the start fails" },
+] as const;
+type OverrideKey = (typeof OVERRIDES)[number]["key"];
+
+interface FlagRow {
+  flag: ExtraFlagName;
+  value: string;
+}
+
+export interface ModelFormValues {
+  name: string;
+  hostId: string;
+  filePath: string;
+  port: string;
+  enabled: boolean;
+  flashAttn: string;
+  loadMode: string;
+  alias: string;
+  overrides: Record<OverrideKey, string>;
+  extraFlags: FlagRow[];
+}
+
+const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
+
+export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues {
+  const overrides = Object.fromEntries(OVERRIDES.map((o) => [o.key, intText(model?.[o.key] as number | null | undefined)])) as Record<OverrideKey, string>;
+  return {
+    name: model?.name ?? "",
+    hostId: model?.hostId ?? "",
+    filePath: model?.filePath ?? "",
+    port: intText(model?.port),
+    enabled: model?.enabled ?? false,
+    flashAttn: model?.flashAttn ?? "",
+    loadMode: model?.loadMode ?? "",
+    alias: model?.alias ?? "",
+    overrides,
+    extraFlags: (model?.extraFlags ?? []).map((f) => ({ flag: f.flag as ExtraFlagName, value: f.value ?? "" })),
+  };
+}
+
+type Body = Omit<CreateInput, "hostId"> & { hostId?: string };
+
+/** Form values → the API's input; numbers that are not numbers are caught here. */
+function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
+  const errors: FieldErrors = {};
+  const port = parseRequiredInt(v.port);
+  if (!port.ok) errors.port = port.message;
+  const overrides: Partial<Record<OverrideKey, number | null>> = {};
+  for (const o of OVERRIDES) {
+    const p = parseOptionalInt(v.overrides[o.key]);
+    if (p.ok) overrides[o.key] = p.value;
+    else errors[o.key] = p.message;
+  }
+  const body: Body = {
+    name: v.name.trim(),
+    ...(v.hostId ? { hostId: v.hostId } : {}),
+    filePath: v.filePath.trim(),
+    port: port.ok ? port.value : 0,
+    enabled: v.enabled,
+    ...overrides,
+    flashAttn: (v.flashAttn || null) as Body["flashAttn"],
+    loadMode: (v.loadMode || null) as Body["loadMode"],
+    alias: v.alias.trim() || null,
+    extraFlags: v.extraFlags.map((f) => (EXTRA_FLAG_KINDS[f.flag] === "none" ? { flag: f.flag } : { flag: f.flag, value: f.value.trim() })),
+  };
+  return { body, errors };
+}
+
+export function ModelForm({ model, initial, onSaved, submitLabel }: { model?: ModelView; initial?: Partial<ModelView>; onSaved?: (m: { id: string; name: string }) => void; submitLabel?: string }) {
+  const id = useId().replace(/:/g, "");
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const hosts = useQuery(trpc.hosts.list.queryOptions());
+  const settings = useQuery(trpc.settings.get.queryOptions());
+  const [values, setValues] = useState<ModelFormValues>(() => valuesOf(model ?? initial));
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [saved, setSaved] = useState(false);
+
+  const set = <K extends keyof ModelFormValues>(key: K, value: ModelFormValues[K]) => {
+    setValues((v) => ({ ...v, [key]: value }));
+    setSaved(false);
+  };
+  const setOverride = (key: OverrideKey, value: string) => {
+    setValues((v) => ({ ...v, overrides: { ...v.overrides, [key]: value } }));
+    setSaved(false);
+  };
+
+  const onDone = (m: { id: string; name: string }) => {
+    setErrors({});
+    setFormError(null);
+    setSaved(true);
+    void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
+    void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
+    toast.push(`Saved ${m.name}`, "ok");
+    onSaved?.(m);
+  };
+  const onFail = (err: unknown) => {
+    const fe = fieldErrorsOf(err);
+    setErrors(fe);
+    setSaved(false);
+    setFormError(Object.keys(fe).length ? "Not saved: fix the fields marked below." : `Not saved: ${errorMessage(err)}`);
+  };
+  const update = useMutation(trpc.models.update.mutationOptions({ onSuccess: onDone, onError: onFail }));
+  const create = useMutation(trpc.models.create.mutationOptions({ onSuccess: onDone, onError: onFail }));
+  const pending = update.isPending || create.isPending;
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const { body, errors: local } = toBody(values);
+    if (Object.keys(local).length) {
+      setErrors(local);
+      setFormError("Not saved: fix the fields marked below.");
+      return;
+    }
+    if (model) update.mutate({ id: model.id, ...body } as UpdateInput);
+    else create.mutate(body as CreateInput);
+  }
+
+  const defaults = settings.data as Settings | undefined;
+  const placeholder = (key: OverrideKey) => {
+    const d = defaults && key in defaults ? (defaults as Record<string, unknown>)[key] : undefined;
+    return d === undefined ? "default" : `default: ${String(d)}`;
+  };
+  const f = (name: string) => `${id}-${name}`;
+  const unplaced = otherIssues(errors, FIELDS);
+
+  return (
+    <form onSubmit={submit} noValidate aria-label={model ? `Settings of ${model.name}` : "New model"} data-testid="model-form">
+      <FormErrors message={formError} issues={unplaced} />
+      <fieldset>
+        <legend>Model</legend>
+        <div className="form-grid">
+          <TextField id={f("name")} label="Name" hint="the model id; letters, digits, . _ -" value={values.name} onChange={(v) => set("name", v)} error={errors.name} required mono />
+          <SelectField
+            id={f("hostId")}
+            label="Host"
+            value={values.hostId}
+            onChange={(v) => set("hostId", v)}
+            error={errors.hostId}
+            options={[...(model ? [] : [{ value: "", label: "The default host" }]), ...(hosts.data ?? []).map((h) => ({ value: h.id, label: h.name }))]}
+          />
+          <TextField id={f("port")} label="Port" hint="1024–65535, unique on the host" inputMode="numeric" value={values.port} onChange={(v) => set("port", v)} error={errors.port} required mono />
+          <SwitchField id={f("enabled")} label="Enabled (started by START ALL ENABLED)" checked={values.enabled} onChange={(v) => set("enabled", v)} error={errors.enabled} />
+        </div>
+        <div className="form-grid" style={{ marginTop: 14, gridTemplateColumns: "minmax(0, 1fr)" }}>
+          <TextField id={f("filePath")} label="GGUF file" hint="absolute path, as the registry names it (e.g. /models/…/model.gguf)" value={values.filePath} onChange={(v) => set("filePath", v)} error={errors.filePath} required mono />
+        </div>
+      </fieldset>
+
+      <fieldset>
+        <legend>Runtime (empty = global default)</legend>
+        <div className="form-grid">
+          {OVERRIDES.map((o) => (
+            <TextField key={o.key} id={f(o.key)} label={o.label} hint={o.hint} inputMode="numeric" placeholder={placeholder(o.key)} value={values.overrides[o.key]} onChange={(v) => setOverride(o.key, v)} error={errors[o.key]} mono />
+          ))}
+          <SelectField
+            id={f("flashAttn")}
+            label="Flash attention"
+            value={values.flashAttn}
+            onChange={(v) => set("flashAttn", v)}
+            error={errors.flashAttn}
+            options={[{ value: "", label: `Default${defaults ? ` (${defaults.flashAttn})` : ""}` }, { value: "on", label: "on" }, { value: "off", label: "off" }, { value: "auto", label: "auto" }]}
+          />
+          <SelectField
+            id={f("loadMode")}
+            label="Load mode"
+            hint="mmap (default), no-mmap (read into memory), mlock"
+            value={values.loadMode}
+            onChange={(v) => set("loadMode", v)}
+            error={errors.loadMode}
+            options={[{ value: "", label: `Default${defaults ? ` (${defaults.loadMode})` : ""}` }, { value: "mmap", label: "mmap" }, { value: "no-mmap", label: "no-mmap" }, { value: "mlock", label: "mlock" }]}
+          />
+          <TextField id={f("alias")} label="Alias" hint="name the server reports to clients" value={values.alias} onChange={(v) => set("alias", v)} error={errors.alias} />
+        </div>
+      </fieldset>
+
+      <ExtraFlagsEditor id={f("flags")} rows={values.extraFlags} onChange={(rows) => set("extraFlags", rows)} errors={errors} />
+
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={pending} aria-busy={pending} data-testid="save-model">
+          <span className="spin" data-on={pending} aria-hidden="true" />
+          {submitLabel ?? (model ? "Save settings" : "Add model")}
+        </button>
+        <span role="status" aria-live="polite" className="muted" data-testid="save-state">
+          {saved ? "Saved." : ""}
+        </span>
+      </div>
+    </form>
+  );
+}
+
+function ExtraFlagsEditor({ id, rows, onChange, errors }: { id: string; rows: FlagRow[]; onChange: (rows: FlagRow[]) => void; errors: FieldErrors }) {
+  const setRow = (i: number, row: FlagRow) => onChange(rows.map((r, j) => (j === i ? row : r)));
+  return (
+    <fieldset>
+      <legend>Extra flags</legend>
+      {rows.length === 0 ? <p className="muted" style={{ fontSize: "0.88rem" }}>None. Only flags from the agent&apos;s allowlist can be added.</p> : null}
+      <FieldError id={`${id}-all`} error={errors.extraFlags} />
+      <ul className={styles.flagList}>
+        {rows.map((r, i) => {
+          const kind = EXTRA_FLAG_KINDS[r.flag];
+          const err = errors[`extraFlags.${i}.value`] ?? errors[`extraFlags.${i}.flag`] ?? errors[`extraFlags.${i}`];
+          return (
+            <li key={i} className={styles.flagRow}>
+              <label className="visually-hidden" htmlFor={`${id}-${i}-flag`}>
+                Flag {i + 1}
+              </label>
+              <select id={`${id}-${i}-flag`} value={r.flag} onChange={(e) => setRow(i, { flag: e.target.value as ExtraFlagName, value: "" })} className="mono">
+                {EXTRA_FLAG_NAMES.map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+              <label className="visually-hidden" htmlFor={`${id}-${i}-value`}>
+                Value of flag {i + 1}
+              </label>
+              <input
+                id={`${id}-${i}-value`}
+                type="text"
+                className="mono"
+                value={kind === "none" ? "" : r.value}
+                disabled={kind === "none"}
+                placeholder={VALUE_HINT[kind]}
+                onChange={(e) => setRow(i, { ...r, value: e.target.value })}
+                aria-invalid={err ? true : undefined}
+                aria-describedby={err ? `${id}-${i}-error` : undefined}
+              />
+              <button type="button" className="btn btn-ghost btn-sm" onClick={() => onChange(rows.filter((_, j) => j !== i))} aria-label={`Remove ${r.flag}`}>
+                Remove
+              </button>
+              {err ? (
+                <span id={`${id}-${i}-error`} className={`field-error ${styles.flagError}`} role="alert">
+                  {err}
+                </span>
+              ) : null}
+            </li>
+          );
+        })}
+      </ul>
+      <button type="button" className="btn btn-sm" onClick={() => onChange([...rows, { flag: "--metrics", value: "" }])} disabled={rows.length >= 32}>
+        Add flag
+      </button>
+    </fieldset>
+  );
+}

@@ -1,0 +1,185 @@
+"use client";
+/**
+ * One model: its server's live state and GPU backend, start / stop /
+ * restart, the settings form, the exact command line, and the live log.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { useCallback, useState } from "react";
+import { errorMessage, httpStatusOf } from "~/components/api/errors";
+import { rowActions } from "~/components/fleet/display-state";
+import type { StatusRow } from "~/components/fleet/fleet-view";
+import { LlamaServerMissing, saysLlamaServerMissing } from "~/components/fleet/llama-missing";
+import { StateBadge } from "~/components/fleet/state-badge";
+import { Uptime } from "~/components/fleet/uptime";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+import { CommandPreview } from "./command-preview";
+import { GpuBadge, gpuFromLog } from "./gpu-badge";
+import { LogView } from "./log-view";
+import { ModelForm } from "./model-form";
+import styles from "./model.module.css";
+
+export function ModelPage({ id }: { id: string }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const router = useRouter();
+  const model = useQuery(trpc.models.get.queryOptions({ id }));
+  const status = useQuery({ ...trpc.servers.status.queryOptions(), select: (rows: StatusRow[]) => rows.find((r) => r.modelId === id) ?? null });
+  const [logGpu, setLogGpu] = useState<string | null>(null);
+  const onLines = useCallback((lines: readonly string[]) => setLogGpu(gpuFromLog(lines)), []);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+
+  const statusKey = trpc.servers.status.queryKey();
+  const settle = () => queryClient.invalidateQueries({ queryKey: statusKey });
+  const patch = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map((r) => (r.modelId === id ? fn(r) : r)));
+  const fail = (what: string) => (err: unknown) => toast.push(`${what} failed: ${errorMessage(err)}`, "bad");
+  const start = useMutation(trpc.servers.start.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })), onError: fail("Start"), onSettled: settle }));
+  const stop = useMutation(trpc.servers.stop.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "stopped" })), onError: fail("Stop"), onSettled: settle }));
+  const restart = useMutation(trpc.servers.restart.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running" })), onError: fail("Restart"), onSettled: settle }));
+  const remove = useMutation(
+    trpc.models.delete.mutationOptions({
+      onSuccess: () => {
+        toast.push(`Deleted ${model.data?.name ?? "the model"}`, "ok");
+        void queryClient.invalidateQueries();
+        router.push("/");
+      },
+      onError: fail("Delete"),
+    }),
+  );
+
+  if (model.isError) {
+    const notFound = httpStatusOf(model.error) === 404 || (model.error.data as { code?: string } | undefined)?.code === "NOT_FOUND";
+    return (
+      <div className="empty">
+        <h2>{notFound ? "No such model" : "Could not load the model"}</h2>
+        <p>{notFound ? "It may have been deleted." : errorMessage(model.error)}</p>
+        <div className="actions">
+          <Link href="/" className="btn">
+            Back to the fleet
+          </Link>
+        </div>
+      </div>
+    );
+  }
+
+  const m = model.data;
+  const row = status.data ?? null;
+  const state = row?.state ?? "stopped";
+  const desired = row?.desired ?? "stopped";
+  const can = rowActions(state, desired);
+  const busy = start.isPending || stop.isPending || restart.isPending;
+  const running = state !== "stopped" && state !== "failed" && state !== "exited";
+  const gpu = row?.gpuBackend ?? logGpu;
+
+  return (
+    <>
+      <Link href="/" className={styles.back}>
+        ← Fleet
+      </Link>
+      <div className={styles.head}>
+        <h1 data-testid="model-name">{m?.name ?? "\u00a0"}</h1>
+        <StateBadge state={state} desired={desired} testId="state-badge" />
+        <GpuBadge backend={gpu} running={running} />
+        <div className={styles.headActions}>
+          <button type="button" className="btn" disabled={!m || busy || !can.canStart} onClick={() => start.mutate({ id })} aria-busy={start.isPending}>
+            Start
+          </button>
+          <button type="button" className="btn" disabled={!m || busy || !can.canStop} onClick={() => stop.mutate({ id })} aria-busy={stop.isPending}>
+            Stop
+          </button>
+          <button type="button" className="btn" disabled={!m || busy || !can.canRestart} onClick={() => restart.mutate({ id })} aria-busy={restart.isPending}>
+            Restart
+          </button>
+        </div>
+      </div>
+
+      {saysLlamaServerMissing(row?.lastError) ? <LlamaServerMissing hostName={row?.host} /> : null}
+      {gpu && /^cpu/i.test(gpu) && m?.host.linkKind === "ssh" ? (
+        <div className="notice" data-tone="warn" role="note">
+          <div>
+            <p>
+              <strong>Not using Metal.</strong> The server reported the CPU backend. Check that the host&apos;s llama-server was built with Metal (<code>brew install llama.cpp</code>), that GPU layers is above 0, and look for <code>ggml_metal_device_init</code> in the log below.
+            </p>
+          </div>
+        </div>
+      ) : null}
+
+      <section className="panel" aria-label="Server">
+        <dl className={styles.facts}>
+          <div>
+            <dt>Host</dt>
+            <dd>{m?.host.name ?? "—"}</dd>
+          </div>
+          <div>
+            <dt>Port</dt>
+            <dd className="mono">{m?.port ?? "—"}</dd>
+          </div>
+          <div>
+            <dt>PID</dt>
+            <dd className="mono">{row?.pid ?? "—"}</dd>
+          </div>
+          <div>
+            <dt>Uptime</dt>
+            <dd>
+              <Uptime state={state} startedAt={row?.startedAt} />
+            </dd>
+          </div>
+          <div>
+            <dt>Restarts</dt>
+            <dd>{row?.restarts ?? 0}</dd>
+          </div>
+          <div>
+            <dt>Model</dt>
+            <dd>{[m?.architecture, m?.quantization].filter(Boolean).join(" · ") || "—"}</dd>
+          </div>
+        </dl>
+        <div className={styles.lastError} aria-live="polite">
+          {row?.lastError ? (
+            <>
+              <span className="faint" style={{ fontSize: "0.72rem", textTransform: "uppercase", letterSpacing: "0.05em" }}>
+                Last error
+              </span>
+              <pre data-testid="last-error">{row.lastError}</pre>
+            </>
+          ) : null}
+        </div>
+      </section>
+
+      <div className="grid-2">
+        <section className="panel" aria-labelledby="settings-title">
+          <h2 id="settings-title">Settings</h2>
+          {m ? <ModelForm key={m.updatedAt ? String(m.updatedAt) : m.id} model={m} /> : <div className="skeleton" style={{ height: 480 }} />}
+          {m && running ? <p className="muted" style={{ fontSize: "0.82rem", marginTop: 10 }}>A running server keeps its settings until it is restarted.</p> : null}
+        </section>
+        <div>
+          <CommandPreview modelId={id} />
+          <section className={`panel ${styles.danger}`} aria-labelledby="danger-title">
+            <h2 id="danger-title">Delete</h2>
+            <p className="muted" style={{ fontSize: "0.85rem" }}>
+              Removes the model from the registry (the GGUF file stays on the host). Stop its server first.
+            </p>
+            {confirmDelete ? (
+              <div className="form-actions" style={{ marginTop: 0 }}>
+                <button type="button" className="btn btn-danger" onClick={() => remove.mutate({ id })} disabled={remove.isPending} aria-busy={remove.isPending}>
+                  Yes, delete {m?.name}
+                </button>
+                <button type="button" className="btn" onClick={() => setConfirmDelete(false)}>
+                  Cancel
+                </button>
+              </div>
+            ) : (
+              <button type="button" className="btn btn-danger" onClick={() => setConfirmDelete(true)} disabled={!m}>
+                Delete model…
+              </button>
+            )}
+          </section>
+        </div>
+      </div>
+
+      <LogView modelId={id} onLines={onLines} />
+    </>
+  );
+}

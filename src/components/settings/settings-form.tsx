@@ -1,0 +1,176 @@
+"use client";
+/** Global runtime defaults (the seed's runtime_settings.json): every model without an override uses these. */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState, type FormEvent } from "react";
+import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
+import type { RouterInputs, RouterOutputs } from "~/components/api/types";
+import { FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
+import { intText, parseRequiredInt } from "~/components/form/numbers";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+
+type Settings = RouterOutputs["settings"]["get"];
+type SettingsInput = RouterInputs["settings"]["update"];
+
+const NUMBERS = [
+  { key: "gpuLayers", label: "GPU layers", hint: "-ngl; 99 = every layer on the GPU (Metal); 0 = CPU only" },
+  { key: "ctxSize", label: "Context size", hint: "-c, tokens; 0 = the model's trained length" },
+  { key: "threads", label: "Threads", hint: "-t; -1 = llama.cpp picks" },
+  { key: "batchSize", label: "Batch size", hint: "-b" },
+  { key: "ubatchSize", label: "Micro-batch size", hint: "-ub" },
+  { key: "parallel", label: "Parallel slots", hint: "-np" },
+  { key: "readinessDeadlineMs", label: "Readiness deadline (ms)", hint: "how long a model may load before its start fails" },
+  { key: "stopGraceMs", label: "Stop grace (ms)", hint: "SIGTERM, then SIGKILL after this long" },
+] as const;
+type NumberKey = (typeof NUMBERS)[number]["key"];
+const FIELDS = [...NUMBERS.map((n) => n.key), "flashAttn", "loadMode", "autoRestart"];
+
+interface Values {
+  numbers: Record<NumberKey, string>;
+  flashAttn: string;
+  loadMode: string;
+  autoRestart: boolean;
+}
+
+function valuesOf(s: Settings): Values {
+  return {
+    numbers: Object.fromEntries(NUMBERS.map((n) => [n.key, intText(s[n.key])])) as Record<NumberKey, string>,
+    flashAttn: s.flashAttn,
+    loadMode: s.loadMode,
+    autoRestart: s.autoRestart,
+  };
+}
+
+export function SettingsPage() {
+  const trpc = useTRPC();
+  const settings = useQuery(trpc.settings.get.queryOptions());
+  return (
+    <>
+      <div className="page-head">
+        <h1>Settings</h1>
+      </div>
+      <p className="muted" style={{ maxWidth: 760 }}>
+        Defaults for every model that does not set its own value (the seed&apos;s <code>runtime_settings.json</code>). A running server keeps the values it was started with until it is restarted.
+      </p>
+      {settings.isError ? (
+        <div className="notice" data-tone="bad" role="alert">
+          <div>Could not load the settings: {errorMessage(settings.error)}</div>
+        </div>
+      ) : settings.data ? (
+        <SettingsForm key={String(settings.data.updatedAt)} settings={settings.data} />
+      ) : (
+        <div className="panel">
+          <div className="skeleton" style={{ height: 340 }} />
+        </div>
+      )}
+    </>
+  );
+}
+
+function SettingsForm({ settings }: { settings: Settings }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const [values, setValues] = useState<Values>(() => valuesOf(settings));
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [formError, setFormError] = useState<string | null>(null);
+  const [saved, setSaved] = useState(false);
+  const update = useMutation(
+    trpc.settings.update.mutationOptions({
+      onSuccess: () => {
+        setErrors({});
+        setFormError(null);
+        setSaved(true);
+        toast.push("Settings saved", "ok");
+        void queryClient.invalidateQueries({ queryKey: trpc.settings.get.queryKey() });
+        void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
+      },
+      onError: (err) => {
+        const fe = fieldErrorsOf(err);
+        setErrors(fe);
+        setSaved(false);
+        setFormError(Object.keys(fe).length ? "Not saved: fix the fields marked below." : `Not saved: ${errorMessage(err)}`);
+      },
+    }),
+  );
+
+  function submit(e: FormEvent) {
+    e.preventDefault();
+    const local: FieldErrors = {};
+    const input: Record<string, unknown> = { flashAttn: values.flashAttn, loadMode: values.loadMode, autoRestart: values.autoRestart };
+    for (const n of NUMBERS) {
+      const p = parseRequiredInt(values.numbers[n.key]);
+      if (p.ok) input[n.key] = p.value;
+      else local[n.key] = p.message;
+    }
+    if (Object.keys(local).length) {
+      setErrors(local);
+      setFormError("Not saved: fix the fields marked below.");
+      return;
+    }
+    update.mutate(input as SettingsInput);
+  }
+
+  const change = (fn: (v: Values) => Values) => {
+    setValues(fn);
+    setSaved(false);
+  };
+
+  return (
+    <form className="panel" onSubmit={submit} noValidate aria-label="Global runtime defaults" data-testid="settings-form">
+      <FormErrors message={formError} issues={otherIssues(errors, FIELDS)} />
+      <div className="form-grid">
+        {NUMBERS.map((n) => (
+          <TextField
+            key={n.key}
+            id={`settings-${n.key}`}
+            label={n.label}
+            hint={n.hint}
+            inputMode="numeric"
+            value={values.numbers[n.key]}
+            onChange={(v) => change((old) => ({ ...old, numbers: { ...old.numbers, [n.key]: v } }))}
+            error={errors[n.key]}
+            mono
+          />
+        ))}
+        <SelectField
+          id="settings-flashAttn"
+          label="Flash attention"
+          value={values.flashAttn}
+          onChange={(v) => change((old) => ({ ...old, flashAttn: v }))}
+          error={errors.flashAttn}
+          options={[{ value: "on", label: "on" }, { value: "off", label: "off" }, { value: "auto", label: "auto" }]}
+        />
+        <SelectField
+          id="settings-loadMode"
+          label="Load mode"
+          hint="mmap (default), no-mmap (the seed's no_mmap), mlock"
+          value={values.loadMode}
+          onChange={(v) => change((old) => ({ ...old, loadMode: v }))}
+          error={errors.loadMode}
+          options={[{ value: "mmap", label: "mmap" }, { value: "no-mmap", label: "no-mmap" }, { value: "mlock", label: "mlock" }]}
+        />
+        <SwitchField
+          id="settings-autoRestart"
+          label="Restart crashed servers"
+          hint="with backoff; a server that keeps crashing is marked failed"
+          checked={values.autoRestart}
+          onChange={(v) => change((old) => ({ ...old, autoRestart: v }))}
+          error={errors.autoRestart}
+        />
+      </div>
+      <div className="form-actions">
+        <button type="submit" className="btn btn-primary" disabled={update.isPending} aria-busy={update.isPending} data-testid="save-settings">
+          <span className="spin" data-on={update.isPending} aria-hidden="true" />
+          Save defaults
+        </button>
+        <button type="button" className="btn btn-ghost" onClick={() => change(() => valuesOf(settings))}>
+          Reset
+        </button>
+        <span role="status" aria-live="polite" className="muted">
+          {saved ? "Saved." : ""}
+        </span>
+      </div>
+    </form>
+  );
+}
