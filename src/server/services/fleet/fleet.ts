@@ -471,9 +471,9 @@ export function createFleet(options: FleetOptions): Fleet {
   }
 
   /** Pushes the host's desired set (what `start-metal-servers` on the host starts); skipped when unchanged. */
-  async function pushDesired(host: Host, link: HostLink): Promise<void> {
+  async function pushDesired(host: Host, link: HostLink, settings?: SettingsView): Promise<void> {
     const rows = await db.model.findMany({ where: { hostId: host.id, server: { desired: "running" } }, orderBy: { name: "asc" } });
-    const { specs } = await specsOf(host, rows, await getSettings(db));
+    const { specs } = await specsOf(host, rows, settings ?? (await getSettings(db)));
     const key = JSON.stringify(specs);
     const last = pushed.get(host.id);
     if (last && last.link === link && last.key === key) return;
@@ -611,10 +611,35 @@ export function createFleet(options: FleetOptions): Fleet {
     });
   }
 
-  async function wantStopped(row: ModelRow): Promise<void> {
-    const t = remember(row);
-    clearTimer(t);
-    await withModel(t, () => writeState(t, { desired: "stopped", nextRestartAt: null }));
+  /**
+   * wantRunning for many models: rows that exist are updated in one
+   * transaction (start-all's latency), after each model's pending records.
+   */
+  async function wantRunningMany(rows: ModelRow[]): Promise<void> {
+    const existing = rows.filter((r) => r.server !== null);
+    await Promise.all(rows.filter((r) => r.server === null).map(wantRunning));
+    if (existing.length === 0) return;
+    const ts = existing.map(remember);
+    for (const t of ts) clearTimer(t);
+    await Promise.all(ts.map((t) => t.chain));
+    const ids = existing.map((r) => r.id);
+    await db.$transaction([
+      db.serverState.updateMany({ where: { modelId: { in: ids }, observed: { in: ["failed", "exited"] } }, data: { observed: "stopped" } }),
+      db.serverState.updateMany({ where: { modelId: { in: ids } }, data: { desired: "running", restarts: 0, recentCrashes: "[]", nextRestartAt: null } }),
+    ]);
+    for (const t of ts) if (t.state === "failed" || t.state === "exited") t.state = "stopped";
+  }
+
+  async function wantStoppedMany(rows: ModelRow[]): Promise<void> {
+    const ts = rows.map(remember);
+    for (const t of ts) clearTimer(t);
+    await Promise.all(ts.map((t) => t.chain));
+    await db.serverState.updateMany({ where: { modelId: { in: rows.map((r) => r.id) } }, data: { desired: "stopped", nextRestartAt: null } });
+  }
+
+  /** An action event; appends are ordered by the bus, so nothing waits for it. */
+  function action(message: string, extra: Omit<EventInput, "kind" | "message"> = {}): void {
+    void events.append({ kind: "action", message, ...extra }).catch(() => undefined);
   }
 
   /** Starts these models (already marked wanted), grouped by host, hosts in parallel. */
@@ -626,8 +651,8 @@ export function createFleet(options: FleetOptions): Fleet {
         serial(hostRows[0]!.hostId, async () => {
           const host = hostRows[0]!.host;
           const { link, error } = await hostLink(host);
-          if (link) await pushDesired(host, link);
           const settings = await getSettings(db);
+          if (link) await pushDesired(host, link, settings);
           return Promise.all(hostRows.map((row) => issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op }))));
         }),
       ),
@@ -713,7 +738,7 @@ export function createFleet(options: FleetOptions): Fleet {
     const actions = planHost(facts, statuses, { firstContact, now: now() });
     const settings = await getSettings(db);
     for (const a of actions) await apply(a, host, link, byName, rows, settings, adoption);
-    await pushDesired(host, link);
+    await pushDesired(host, link, settings);
     return null;
   }
 
@@ -806,10 +831,9 @@ export function createFleet(options: FleetOptions): Fleet {
     async startAll(opts = {}) {
       assertOpen();
       const rows = await db.model.findMany({ where: { enabled: true }, include: { host: true, server: true }, orderBy: { name: "asc" } });
-      await Promise.all(rows.map(wantRunning));
-      if (rows.length > 0) await events.append({ kind: "action", message: `start all: ${rows.length} enabled model(s)`, data: { models: rows.map((r) => r.name) } });
-      const fresh = await db.model.findMany({ where: { id: { in: rows.map((r) => r.id) } }, include: { host: true, server: true }, orderBy: { name: "asc" } });
-      return startRows(fresh, opts.wait ?? true);
+      await wantRunningMany(rows);
+      if (rows.length > 0) action(`start all: ${rows.length} enabled model(s)`, { data: { models: rows.map((r) => r.name) } });
+      return startRows(rows, opts.wait ?? true);
     },
 
     async stopAll() {
@@ -819,8 +843,8 @@ export function createFleet(options: FleetOptions): Fleet {
         include: { host: true, server: true },
         orderBy: { name: "asc" },
       });
-      await Promise.all(rows.map(wantStopped));
-      if (rows.length > 0) await events.append({ kind: "action", message: `stop all: ${rows.length} model(s)`, data: { models: rows.map((r) => r.name) } });
+      await wantStoppedMany(rows);
+      if (rows.length > 0) action(`stop all: ${rows.length} model(s)`, { data: { models: rows.map((r) => r.name) } });
       return stopRows(rows);
     },
 
@@ -828,16 +852,16 @@ export function createFleet(options: FleetOptions): Fleet {
       assertOpen();
       const row = await loadModel(modelId);
       await wantRunning(row);
-      await events.append({ kind: "action", modelId, hostId: row.hostId, message: `${row.name}: start requested` });
-      const [result] = await startRows([await loadModel(modelId)], opts.wait ?? true);
+      action(`${row.name}: start requested`, { modelId, hostId: row.hostId });
+      const [result] = await startRows([row], opts.wait ?? true);
       return result!;
     },
 
     async stop(modelId) {
       assertOpen();
       const row = await loadModel(modelId);
-      await wantStopped(row);
-      await events.append({ kind: "action", modelId, hostId: row.hostId, message: `${row.name}: stop requested` });
+      await wantStoppedMany([row]);
+      action(`${row.name}: stop requested`, { modelId, hostId: row.hostId });
       const [result] = await stopRows([row]);
       return result!;
     },
@@ -846,10 +870,10 @@ export function createFleet(options: FleetOptions): Fleet {
       assertOpen();
       const row = await loadModel(modelId);
       await wantRunning(row);
-      await events.append({ kind: "action", modelId, hostId: row.hostId, message: `${row.name}: restart requested` });
+      action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
       const stopped = await stopRows([row]);
       if (stopped[0]?.error && ALIVE_STATES.has(stopped[0].state)) return stopped[0];
-      const [result] = await startRows([await loadModel(modelId)], opts.wait ?? true);
+      const [result] = await startRows([row], opts.wait ?? true);
       return result!;
     },
 
