@@ -988,12 +988,14 @@ export function createFleet(options: FleetOptions): Fleet {
             for (const s of stopped) {
               const row = byName.get(s.id);
               if (!row) continue;
-              const t = remember(row);
               await observe(host.id, s, "snapshot", row.id);
-              // The fleet was stopped on purpose: the next start of the app leaves these stopped (as the seed did).
-              await withModel(t, () => writeState(t, { desired: "stopped" }, { kind: "action", message: `${row.name}: stopped at shutdown` }));
               results.push(resultOf(row, s.state, null, s.state === "stopped" ? null : (s.reason ?? null)));
             }
+            // The fleet was stopped on purpose: the next start of the app leaves this host's models stopped
+            // (as the seed did), including any that were waiting for a restart.
+            const wanted = rows.filter((r) => r.server?.desired === "running");
+            await wantStoppedMany(wanted);
+            for (const r of wanted) action(`${r.name}: stopped at shutdown`, { modelId: r.id, hostId: host.id });
           } catch (err) {
             log.error("stopping the host's servers at shutdown failed", { host: host.name, error: err });
           }
