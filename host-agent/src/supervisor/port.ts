@@ -31,7 +31,7 @@ async function linuxListenInodes(port: number): Promise<Set<string>> {
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
     let text: string;
     try {
-      text = await readFile(file, "utf8");
+      text = await readFile(/*turbopackIgnore: true*/ file, "utf8");
     } catch {
       continue; // no IPv6 in this kernel
     }
