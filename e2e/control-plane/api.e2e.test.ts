@@ -4,6 +4,7 @@
  * link, the real llama-server and tiny models.
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,12 +18,18 @@ const run = promisify(execFile);
 type ServerRow = { modelId: string; name: string; state: string; pid: number | null; port: number; restarts: number };
 type StartAllBody = { ok: boolean; started: number; failed: number; results: { name: string; state: string; pid: number | null; error: string | null }[] };
 
+/** A live, non-zombie process. (Servers whose parent app died are reparented; a zombie is dead but still answers kill -0.) */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc (macOS): kill -0 is the answer
   }
 }
 
