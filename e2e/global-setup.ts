@@ -22,14 +22,27 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!(await isAppImage(dir))) throw new Error(`SYNAPSE_E2E_IMAGE_DIR=${given} is not an image-shaped app build (server.js and scripts/start.mjs at its root)`);
     process.stderr.write(`[e2e] using the app build in ${dir}\n`);
     project.provide("appImageDir", dir);
+    project.provide("appBuildError", "");
     return async () => undefined;
   }
 
   const logPath = path.join(REPO_ROOT, "test-results", "next-build.log");
   process.stderr.write(`[e2e] building the app (next build in a copy of the working tree; log: ${path.relative(process.cwd(), logPath)})\n`);
-  const build = await buildAppImage({ logPath });
+  let build: Awaited<ReturnType<typeof buildAppImage>>;
+  try {
+    build = await buildAppImage({ logPath });
+  } catch (err) {
+    // Not thrown here: a failed global setup would abort the unit and integration projects too.
+    // Every startApp() in this run fails with this message instead.
+    const message = (err as Error).message;
+    process.stderr.write(`[e2e] the app build failed; every production-mode test will fail with:\n${message}\n`);
+    project.provide("appImageDir", "");
+    project.provide("appBuildError", message);
+    return async () => undefined;
+  }
   process.stderr.write(`[e2e] app built in ${(build.buildMs / 1000).toFixed(1)} s (build ${build.buildId}): ${build.imageDir}\n`);
   project.provide("appImageDir", build.imageDir);
+  project.provide("appBuildError", "");
   return async () => {
     if (process.env.SYNAPSE_E2E_KEEP_BUILD === "1") process.stderr.write(`[e2e] kept the app build: ${build.imageDir}\n`);
     else await removeAppImage(build.imageDir);

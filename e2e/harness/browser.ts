@@ -137,3 +137,15 @@ export async function expectTestId(page: Page, id: string, options: { timeoutMs?
   }
   return locator;
 }
+
+/** Waits until `text` appears inside the element with data-testid=`id` (lists fill in after the page loads). */
+export async function expectTextIn(page: Page, id: string, text: string, options: { timeoutMs?: number } = {}): Promise<Locator> {
+  const container = await expectTestId(page, id, options);
+  try {
+    await container.getByText(text, { exact: false }).first().waitFor({ state: "visible", timeout: options.timeoutMs ?? 15_000 });
+  } catch (err) {
+    const shown = ((await container.first().textContent().catch(() => "")) ?? "").slice(0, 500);
+    throw new Error(`[data-testid="${id}"] did not show ${JSON.stringify(text)} on ${page.url()}; it shows: ${JSON.stringify(shown)}`, { cause: err });
+  }
+  return container;
+}

@@ -128,6 +128,25 @@ export async function assembleImage(builtTree: string, imageDir: string): Promis
 }
 
 /**
+ * A dynamic filesystem access in server code makes Turbopack trace the whole
+ * project into the standalone output. Besides bloating the image, that puts
+ * next.config.mjs beside server.js, and scripts/start.mjs then takes the image
+ * for a repository and refuses to start (`no current build`). Say so plainly,
+ * with the file Next's warning names.
+ */
+async function checkNotWholeProject(imageDir: string, logPath: string): Promise<void> {
+  if (!(await exists(path.join(imageDir, "next.config.mjs")))) return;
+  const log = await readFile(logPath, "utf8").catch(() => "");
+  const at = log.indexOf("Dynamic filesystem access causes tracing of the whole project");
+  const where = at === -1 ? "" : (log.slice(Math.max(0, log.lastIndexOf("\n", log.lastIndexOf("\n", at) - 1) + 1), at).trim().split("\n")[0] ?? "");
+  throw new Error(
+    `the standalone output holds the whole project (next.config.mjs among it): Turbopack traced everything because of a dynamic filesystem access${where ? ` at ${where}` : ""} ` +
+      `(see "Dynamic filesystem access" in ${logPath}; fix: a static path, or fs.readFile(/*turbopackIgnore: true*/ p)). ` +
+      "The Docker image would not start either: scripts/start.mjs sees next.config.mjs and asks for a build.",
+  );
+}
+
+/**
  * Builds the app from the working tree into an image-shaped folder under the
  * OS temp dir. `next build` output goes to `logPath` (and its tail into the
  * error when it fails).
@@ -149,6 +168,7 @@ export async function buildAppImage(options: { repo?: string; logPath: string; t
     }
     await runLogged(process.execPath, [next, "build"], context, log, options.timeoutMs ?? 15 * 60_000);
     await assembleImage(context, imageDir);
+    await checkNotWholeProject(imageDir, options.logPath);
     const buildId = (await readFile(path.join(context, ".next", "BUILD_ID"), "utf8")).trim();
     await rm(context, { recursive: true, force: true });
     return { imageDir, buildId, buildMs: Math.round(performance.now() - started), logPath: options.logPath };

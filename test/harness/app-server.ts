@@ -134,8 +134,10 @@ export interface AppServer {
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** Image-shaped production build (e2e/global-setup.ts). */
+    /** Image-shaped production build (e2e/global-setup.ts); empty when the build failed. */
     appImageDir: string;
+    /** Why the build failed (empty when it did not). */
+    appBuildError: string;
   }
 }
 
@@ -188,11 +190,14 @@ export async function makeAppDirs(name = "app"): Promise<AppDirs> {
 function resolveImageDir(explicit?: string): string {
   if (explicit) return explicit;
   let dir: string | undefined;
+  let buildError: string | undefined;
   try {
     dir = inject("appImageDir");
+    buildError = inject("appBuildError");
   } catch {
     dir = undefined;
   }
+  if (buildError) throw new Error(`no app to start: ${buildError}`);
   if (!dir) throw new Error("no app build: run production-mode tests through vitest's e2e project (its global setup builds the app), or pass imageDir");
   return dir;
 }
@@ -414,6 +419,8 @@ class AppServerImpl implements AppServer {
     const users = (dirUsers.get(this.dirs.root) ?? 1) - 1;
     if (users <= 0) {
       dirUsers.delete(this.dirs.root);
+      // The last instance on these folders: servers kept for re-adoption end here too.
+      killLeftoverServers(this.dirs.stateDir);
       await rm(this.dirs.root, { recursive: true, force: true });
     } else dirUsers.set(this.dirs.root, users);
   }
