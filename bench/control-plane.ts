@@ -1,0 +1,187 @@
+/**
+ * Benchmark: the control plane's REST start-all against the host agent
+ * alone, with the real llama-server and tiny models. Prints its figures; not
+ * a timed test.
+ *
+ *   npx tsx bench/control-plane.ts [--reps 3] [--sizes 4,16] [--status-samples 200]
+ *
+ * - agent alone: one in-process agent (the local link's agent) starts N
+ *   servers at once and resolves when all are ready.
+ * - REST: `POST /api/models/servers/start-all` (waits until every server is
+ *   ready) against the production server (`node scripts/start.mjs`, which
+ *   builds first if needed), with exactly N models enabled and the same
+ *   server settings. Overhead = median(REST) − median(agent). Target ≤ 50 ms.
+ * - status: `GET /api/models/servers/status` with 16 servers running,
+ *   sequential requests, p50 / p95. Target p50 ≤ 20 ms.
+ */
+import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createHostAgent } from "../host-agent/src/agent.ts";
+import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
+import type { ServerSpecInput } from "../host-agent/src/protocol.ts";
+
+const args = process.argv.slice(2);
+const argValue = (name: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const REPS = Number(argValue("--reps") ?? 3);
+const SIZES = (argValue("--sizes") ?? "4,16").split(",").map(Number);
+const STATUS_SAMPLES = Number(argValue("--status-samples") ?? 200);
+const MAX = Math.max(...SIZES, 16);
+const ROOT = path.resolve(import.meta.dirname, "..");
+
+// The settings both sides run with (the app's global defaults, with a small context and 1 thread per tiny server).
+const SERVER = { ctxSize: 256, threads: 1, gpuLayers: 99, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 10_000 } as const;
+
+function llamaServerBin(): string {
+  if (process.env.LLAMA_SERVER_BIN) return process.env.LLAMA_SERVER_BIN;
+  const out = execFileSync("bash", [path.join(ROOT, "scripts/build-llama-server.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  return out.trim().split("\n").pop()!;
+}
+
+const handedOut = new Set<number>();
+async function freePort(): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const p = await new Promise<number>((resolve, reject) => {
+      const s = net.createServer();
+      s.once("error", reject);
+      s.listen(0, "127.0.0.1", () => {
+        const port = (s.address() as net.AddressInfo).port;
+        s.close(() => resolve(port));
+      });
+    });
+    if (!handedOut.has(p)) {
+      handedOut.add(p);
+      return p;
+    }
+  }
+  throw new Error("no unused loopback port after 100 tries");
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+async function main() {
+  const bin = llamaServerBin();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-bench-cp-"));
+  const models = path.join(dir, "models");
+  await mkdir(models, { recursive: true });
+  const files: string[] = [];
+  for (let i = 0; i < MAX; i++) {
+    const f = path.join(models, `m${i}.gguf`);
+    await writeTinyModel(f);
+    files.push(f);
+  }
+  const ports = await Promise.all(files.map(() => freePort()));
+  let app: ChildProcess | null = null;
+  try {
+    // ---- agent alone
+    const agentTimes = new Map<number, number[]>();
+    let run = 0;
+    for (const n of SIZES) {
+      for (let r = 0; r < REPS; r++) {
+        const agent = createHostAgent({ llamaServerBin: bin, stateDir: path.join(dir, `agent-${++run}`), modelRoots: [models], logMaxBytes: 10 << 20, healthIntervalMs: 5000, logLevel: "silent", adopt: false });
+        await agent.ready;
+        const specs: ServerSpecInput[] = files.slice(0, n).map((f, i) => ({ id: `m${i}`, modelPath: f, port: ports[i]!, ...SERVER }));
+        const t0 = performance.now();
+        await Promise.all(specs.map((spec) => agent.call("start", { spec })));
+        const t = performance.now() - t0;
+        await agent.call("stopAll", {});
+        agent.close();
+        agentTimes.set(n, [...(agentTimes.get(n) ?? []), t]);
+      }
+    }
+
+    // ---- the app
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    app = spawn(process.execPath, [path.join(ROOT, "scripts/start.mjs")], {
+      cwd: dir,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOSTNAME: "127.0.0.1",
+        DATABASE_URL: `file:${path.join(dir, "app.db")}`,
+        SYNAPSE_STATE_DIR: path.join(dir, "app-state"),
+        SYNAPSE_MODEL_ROOTS: models,
+        LLAMA_SERVER_BIN: bin,
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    const deadline = Date.now() + 300_000; // includes a first `next build`
+    for (;;) {
+      const ok = await fetch(`${base}/api/health`).then((r) => r.ok, () => false);
+      if (ok) break;
+      if (app.exitCode !== null || Date.now() > deadline) throw new Error("the app did not become healthy (see its log above)");
+      await sleep(200);
+    }
+    const post = async (p: string, body?: unknown) => {
+      const r = await fetch(`${base}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${p} answered ${r.status}: ${text.slice(0, 300)}`);
+      return JSON.parse(text) as unknown;
+    };
+    const ids: string[] = [];
+    for (const [i, f] of files.entries()) {
+      const created = (await post("/api/trpc/models.create", { name: `m${i}`, filePath: f, port: ports[i], enabled: false, ctxSize: SERVER.ctxSize, threads: SERVER.threads })) as { result: { data: { id: string } } };
+      ids.push(created.result.data.id);
+    }
+    const restTimes = new Map<number, number[]>();
+    for (const n of SIZES) {
+      for (const [i, id] of ids.entries()) await post("/api/trpc/models.setEnabled", { id, enabled: i < n });
+      for (let r = 0; r < REPS; r++) {
+        const t0 = performance.now();
+        const result = (await post("/api/models/servers/start-all")) as { ok: boolean; started: number };
+        const t = performance.now() - t0;
+        if (!result.ok || result.started !== n) throw new Error(`start-all did not start ${n}: ${JSON.stringify(result).slice(0, 300)}`);
+        restTimes.set(n, [...(restTimes.get(n) ?? []), t]);
+        await post("/api/models/servers/stop-all");
+      }
+    }
+
+    // ---- status with 16 running
+    for (const [i, id] of ids.entries()) await post("/api/trpc/models.setEnabled", { id, enabled: i < 16 });
+    await post("/api/models/servers/start-all");
+    const statusTimes: number[] = [];
+    for (let i = 0; i < STATUS_SAMPLES; i++) {
+      const t0 = performance.now();
+      const r = await fetch(`${base}/api/models/servers/status`);
+      await r.arrayBuffer();
+      statusTimes.push(performance.now() - t0);
+    }
+    await post("/api/models/servers/stop-all");
+
+    console.log(`\ncontrol plane start-all (REST, waits for ready) vs the agent alone — median of ${REPS}`);
+    console.log("   N  agent alone   REST start-all   overhead   (target ≤ 50 ms)");
+    for (const n of SIZES) {
+      const a = median(agentTimes.get(n)!);
+      const b = median(restTimes.get(n)!);
+      console.log(`${String(n).padStart(4)}  ${ms(a).padStart(11)}  ${ms(b).padStart(15)}  ${ms(b - a).padStart(9)}`);
+    }
+    console.log(`\nGET /api/models/servers/status with 16 running, ${STATUS_SAMPLES} sequential requests: p50 ${ms(pct(statusTimes, 50))}, p95 ${ms(pct(statusTimes, 95))} (target p50 ≤ 20 ms)`);
+  } finally {
+    if (app && app.exitCode === null) {
+      app.kill("SIGTERM");
+      await Promise.race([new Promise((r) => app!.once("exit", r)), sleep(60_000)]);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
