@@ -63,7 +63,7 @@ describe("model page (production build)", () => {
     await page.getByTestId("save-model").click();
     await expect.poll(() => page.getByTestId("save-state").textContent()).toBe("Saved.");
     expect((await app.db().model.findUniqueOrThrow({ where: { id: model.id } })).ctxSize).toBe(512);
-    await expect.poll(() => page.getByTestId("command-preview").textContent()).toMatch(/-c 512/);
+    await expect.poll(() => page.getByTestId("command-preview").textContent()).toMatch(/--ctx-size 512/);
     expect(await page.getByTestId("command-preview").textContent()).toContain(`--port ${model.port}`);
 
     const narrow = await openPage(browser(), app, { name: "model-invalid-port-390", viewport: NARROW, allowConsole: REFUSED });

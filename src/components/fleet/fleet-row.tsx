@@ -66,7 +66,12 @@ export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
         {row.gpuBackend ? <span className={`tag ${styles.gpu}`} title="GPU backend the server reported in its log">{row.gpuBackend}</span> : null}
       </th>
       <td className={styles.host} data-label="Host">
-        {row.host}
+        <span className={styles.hostName}>
+          {row.link.state && row.link.state !== "connected" ? (
+            <span className={styles.linkDown} data-state={row.link.state} title={`link ${row.link.state}${row.link.error ? `: ${row.link.error}` : ""}`} role="img" aria-label={`link ${row.link.state}`} />
+          ) : null}
+          {row.host}
+        </span>
       </td>
       <td className={`${styles.port} num mono`} data-label="Port">
         {row.port}

@@ -108,6 +108,11 @@ function HostCard({ host }: { host: HostItem }) {
         <h2 id={titleId}>{host.name}</h2>
         <span className="tag">{ssh ? "SSH" : "local"}</span>
         {typeof models === "number" ? <span className="tag">{models} model{models === 1 ? "" : "s"}</span> : null}
+        {host.link ? (
+          <span className={`tag ${styles.link}`} data-state={host.link.state} title={host.link.error ?? undefined} data-testid="link-state">
+            link {host.link.state}
+          </span>
+        ) : null}
         <div className={styles.cardActions}>
           <button type="button" className="btn btn-sm" onClick={() => test.mutate({ id: host.id })} disabled={test.isPending} aria-busy={test.isPending} data-testid="test-host">
             <span className="spin" data-on={test.isPending} aria-hidden="true" />
@@ -149,6 +154,14 @@ function HostCard({ host }: { host: HostItem }) {
               <dt>Pinned host key</dt>
               <dd className="mono" data-testid="pinned-fingerprint">
                 {pinned ?? <span className="muted">not pinned (test the connection, then pin the key it shows)</span>}
+              </dd>
+            </>
+          ) : null}
+          {host.link?.error ? (
+            <>
+              <dt>Link</dt>
+              <dd className="mono" style={{ color: "var(--bad)" }}>
+                {host.link.error}
               </dd>
             </>
           ) : null}

@@ -27,10 +27,14 @@ function linesOf(data: unknown): string[] {
   return [];
 }
 
-export function LogView({ modelId, onLines }: { modelId: string; onLines?: (lines: readonly string[]) => void }) {
+/**
+ * `hasRun`: the server has been started at some point, so the host has a log
+ * file to read (a never-started server has none; its lines arrive live).
+ */
+export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun: boolean; onLines?: (lines: readonly string[]) => void }) {
   const id = useId().replace(/:/g, "");
   const trpc = useTRPC();
-  const initial = useQuery({ ...trpc.servers.logs.queryOptions({ id: modelId, lines: INITIAL_LINES }), staleTime: 0 });
+  const initial = useQuery({ ...trpc.servers.logs.queryOptions({ id: modelId, lines: INITIAL_LINES }), staleTime: 0, enabled: hasRun, retry: false });
   const [lines, setLines] = useState<Line[]>([]);
   const counter = useRef(0);
   const pending = useRef<string[]>([]);
@@ -67,10 +71,11 @@ export function LogView({ modelId, onLines }: { modelId: string; onLines?: (line
     [modelId, flush],
   );
   const startedOnce = useRef(false);
+  const { refetch } = initial;
   const onStarted = useCallback(() => {
-    if (startedOnce.current) void initial.refetch();
+    if (startedOnce.current && hasRun) void refetch();
     startedOnce.current = true;
-  }, [initial]);
+  }, [refetch, hasRun]);
   const sub = useSubscription(trpc.servers.events.subscriptionOptions({ modelIds: [modelId], logs: true }, { onData, onStarted }));
   const { status: subStatus, reset } = sub;
   useEffect(() => {
@@ -126,7 +131,7 @@ export function LogView({ modelId, onLines }: { modelId: string; onLines?: (line
       <div className={styles.logWrap}>
       <div ref={box} className={styles.log} onScroll={onScroll} tabIndex={0} role="log" aria-label="Server log" aria-live="off" data-testid="log-lines">
         {shown.length === 0 ? (
-          <p className={styles.logEmpty}>{initial.isPending ? "Loading…" : q ? "No line matches." : "No output yet. The log fills in when the server starts."}</p>
+          <p className={styles.logEmpty}>{hasRun && initial.isPending ? "Loading…" : q ? "No line matches." : "No output yet. The log fills in when the server starts."}</p>
         ) : (
           shown.map((l) => <LogLine key={l.n} text={l.text} query={q} />)
         )}
