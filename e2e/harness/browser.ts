@@ -56,13 +56,8 @@ export function useBrowser(): () => Browser {
   };
 }
 
-/**
- * Console errors every page may log without failing a test. The app has no
- * favicon yet (the browser's automatic /favicon.ico request gets a 404, and
- * only in the first context of a browser, which made it order-dependent);
- * drop this once src/app has an icon.
- */
-export const DEFAULT_ALLOWED_CONSOLE: RegExp[] = [/Failed to load resource: .*404.*\/favicon\.ico/];
+/** Console errors every page may log without failing a test (none: add a pattern here only with the reason). */
+export const DEFAULT_ALLOWED_CONSOLE: RegExp[] = [];
 
 export interface PageOptions {
   /** Screenshot name: test-results/screenshots/<name>.png (letters, digits, - and _). */
