@@ -119,11 +119,23 @@ export async function startBenchApp(image: Image, env: Record<string, string> = 
   };
 }
 
-/** Resident set size of a process (and its threads), in bytes, from /proc. */
-export async function rssBytes(pid: number): Promise<number> {
+export interface Rss {
+  /** VmRSS: everything resident. */
+  total: number;
+  /** RssAnon: heap and other private memory (what the app itself grows). */
+  anon: number;
+  /** RssFile: mapped files (node's binary, native modules), largely shared. */
+  file: number;
+}
+
+/** Resident memory of a process, in bytes, from /proc/<pid>/status. */
+export async function rss(pid: number): Promise<Rss> {
   const { readFile } = await import("node:fs/promises");
   const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const m = /VmRSS:\s+(\d+)\s+kB/.exec(status);
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) * 1024;
+  const field = (name: string) => {
+    const m = new RegExp(`${name}:\\s+(\\d+)\\s+kB`).exec(status);
+    if (!m) throw new Error(`no ${name} for pid ${pid}`);
+    return Number(m[1]) * 1024;
+  };
+  return { total: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile") };
 }
