@@ -20,7 +20,26 @@ export function openDatabase(file: string, options: { migrate?: boolean; log?: (
   // A fresh machine has no ./data yet.
   mkdirSync(path.dirname(file), { recursive: true });
   if (options.migrate !== false) migrate(file, migrationsDir(), options.log);
-  const adapter = new PrismaBetterSqlite3({ url: file, timeout: 10_000 });
-  return new PrismaClient({ adapter });
+  return new PrismaClient({ adapter: withConnectionPragmas(new PrismaBetterSqlite3({ url: file, timeout: 10_000 })) });
 }
 
+
+/**
+ * Pragmas are per connection, and the adapter opens its own. Without these
+ * every commit is an fsync (synchronous=FULL: ~9 ms a write here, against
+ * ~2.5 ms with NORMAL, which WAL keeps crash-safe), and SQLite ignores the
+ * schema's ON DELETE CASCADE (foreign_keys is off by default).
+ */
+function withConnectionPragmas(factory: PrismaBetterSqlite3): PrismaBetterSqlite3 {
+  const connect = factory.connect.bind(factory);
+  return Object.assign(Object.create(Object.getPrototypeOf(factory) as object) as PrismaBetterSqlite3, factory, {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => {
+      const adapter = await connect();
+      await adapter.executeScript("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;");
+      return adapter;
+    },
+    connectToShadowDb: factory.connectToShadowDb.bind(factory),
+  });
+}
