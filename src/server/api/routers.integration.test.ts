@@ -1,0 +1,128 @@
+/**
+ * The routers through `createCaller` on a real runtime (SQLite file, local
+ * link, real llama-server): input validation with field errors, service
+ * errors mapped to tRPC codes, and the fleet's procedures end to end,
+ * including the live event subscription.
+ */
+import path from "node:path";
+import { TRPCError } from "@trpc/server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
+import { llamaServerBin } from "../../../host-agent/test/harness/llama-server";
+import { freePort } from "../../../host-agent/test/harness/ports";
+import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
+import { parseEnv } from "../env";
+import { createRuntime, type AppRuntime } from "../runtime";
+import { testLogger } from "../services/fleet/testing/db";
+import { TEST_SETTINGS, testAgentOverrides } from "../services/fleet/testing/fixture";
+import { createCaller } from "./root";
+import { createContextInner } from "./trpc";
+
+let dirs: TestDirs;
+let runtime: AppRuntime;
+let caller: ReturnType<typeof createCaller>;
+
+async function rejection(p: Promise<unknown>): Promise<TRPCError> {
+  const err = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TRPCError);
+  return err as TRPCError;
+}
+
+beforeAll(async () => {
+  dirs = await testDirs("synapse-routers-");
+  const bin = llamaServerBin();
+  const env = parseEnv({
+    DATABASE_URL: `file:${path.join(dirs.root, "data", "synapse.db")}`,
+    SYNAPSE_STATE_DIR: dirs.stateDir,
+    SYNAPSE_MODEL_ROOTS: dirs.modelRoot,
+    LLAMA_SERVER_BIN: bin,
+    PORT: "3999",
+    LOG_LEVEL: "error",
+  });
+  runtime = await createRuntime({ env, log: testLogger("routers"), links: { localAgent: testAgentOverrides(dirs, bin) } });
+  await runtime.db.runtimeSettings.upsert({ where: { id: 1 }, create: TEST_SETTINGS, update: TEST_SETTINGS });
+  caller = createCaller(createContextInner({ runtime }));
+});
+
+afterAll(async () => {
+  await runtime?.close({ stopServers: true });
+  await dirs?.cleanup();
+});
+
+describe("routers via createCaller", () => {
+  it("models.create: zod field errors for bad input, nothing written", async () => {
+    const before = await runtime.db.model.count();
+    const err = await rejection(caller.models.create({ name: "", filePath: "not-absolute.txt", port: 80 }));
+    expect(err.code).toBe("BAD_REQUEST");
+    const text = err.message;
+    expect(text).toMatch(/port/);
+    expect(text).toMatch(/filePath/);
+    expect(await runtime.db.model.count()).toBe(before);
+  });
+
+  it("service errors keep their meaning: the app's own port and a taken port", async () => {
+    const file = await tinyModel(dirs.modelRoot, "ports.gguf");
+    const own = await rejection(caller.models.create({ name: "own-port", filePath: file, port: 3999 }));
+    expect(own.code).toBe("BAD_REQUEST");
+    expect(own.message).toMatch(/port/);
+    const port = await freePort();
+    await caller.models.create({ name: "first", filePath: file, port });
+    const taken = await rejection(caller.models.create({ name: "second", filePath: file, port }));
+    expect(taken.code).toBe("CONFLICT");
+    expect(taken.message).toMatch(/port/);
+    await caller.models.delete({ id: (await runtime.db.model.findUniqueOrThrow({ where: { name: "first" } })).id });
+  });
+
+  it("settings.update refuses out-of-range values and keeps the old ones", async () => {
+    const before = await caller.settings.get();
+    const err = await rejection(caller.settings.update({ ctxSize: -5, batchSize: 0 }));
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(await caller.settings.get()).toEqual(before);
+  });
+
+  it("hosts.pinKey needs a fingerprint in ssh-keygen's form", async () => {
+    const [host] = await caller.hosts.list();
+    const err = await rejection(caller.hosts.pinKey({ id: host!.id, fingerprint: "MD5:aa:bb" }));
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(err.message).toMatch(/SHA256/);
+  });
+
+  it("servers: start-all, status, live events, logs, command preview, stop-all", async () => {
+    const file = await tinyModel(dirs.modelRoot, "live.gguf");
+    const model = await caller.models.create({ name: "live", filePath: file, port: await freePort(), enabled: true });
+    const abort = new AbortController();
+    const seen: string[] = [];
+    const iterable = await caller.servers.events({ modelIds: [model.id] }, { signal: abort.signal });
+    const reading = (async () => {
+      // Server-side, each item is tRPC's tracked envelope: [id, data, marker].
+      for await (const [id, data] of iterable as unknown as AsyncIterable<[string, { type: string; state?: string | null }]>) {
+        expect(id).toMatch(/^\d+(\.\d+)?$/);
+        if (data.type === "event" && data.state) seen.push(data.state);
+        if (seen.includes("ready")) break;
+      }
+    })();
+    const results = await caller.servers.startAll({ wait: true });
+    expect(results).toEqual([expect.objectContaining({ name: "live", state: "ready", error: null })]);
+    await Promise.race([reading, new Promise((_, reject) => setTimeout(() => reject(new Error(`no ready event; saw ${seen.join(",")}`)), 10_000))]);
+    abort.abort();
+    expect(seen).toEqual(expect.arrayContaining(["starting", "ready"]));
+
+    const row = (await caller.servers.status()).find((s) => s.name === "live")!;
+    expect(row).toMatchObject({ state: "ready", desired: "running", enabled: true });
+    expect(row.pid).toBeGreaterThan(0);
+
+    const logs = await caller.servers.logs({ id: model.id, lines: 50 });
+    expect(logs.lines.length).toBeGreaterThan(0);
+
+    const preview = await caller.models.commandPreview({ id: model.id });
+    expect(preview.args).toEqual(expect.arrayContaining(["--model", file, "--port", String(model.port)]));
+    expect(preview.binary).toBe(llamaServerBin());
+    expect(preview.note).toBeNull();
+
+    const stopped = await caller.servers.stopAll();
+    expect(stopped.every((s) => s.state === "stopped")).toBe(true);
+  });
+});
