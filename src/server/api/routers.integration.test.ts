@@ -95,7 +95,8 @@ describe("routers via createCaller", () => {
     const model = await caller.models.create({ name: "live", filePath: file, port: await freePort(), enabled: true });
     const abort = new AbortController();
     const seen: string[] = [];
-    const iterable = await caller.servers.events({ modelIds: [model.id] }, { signal: abort.signal });
+    const listening = createCaller(createContextInner({ runtime }), { signal: abort.signal });
+    const iterable = await listening.servers.events({ modelIds: [model.id] });
     const reading = (async () => {
       // Server-side, each item is tRPC's tracked envelope: [id, data, marker].
       for await (const [id, data] of iterable as unknown as AsyncIterable<[string, { type: string; state?: string | null }]>) {
