@@ -25,10 +25,10 @@ export function openDatabase(file: string, options: { migrate?: boolean; log?: (
 
 
 /**
- * Pragmas are per connection, and the adapter opens its own. Without these
- * every commit is an fsync (synchronous=FULL: ~9 ms a write here, against
- * ~2.5 ms with NORMAL, which WAL keeps crash-safe), and SQLite ignores the
- * schema's ON DELETE CASCADE (foreign_keys is off by default).
+ * The adapter has one connection. Pragmas are per connection, and without
+ * these every commit is an fsync (synchronous=FULL: ~9 ms a write here,
+ * against ~2.5 ms with NORMAL, which WAL keeps crash-safe), and SQLite
+ * ignores the schema's ON DELETE CASCADE (foreign_keys is off by default).
  */
 function withConnectionPragmas(factory: PrismaBetterSqlite3): PrismaBetterSqlite3 {
   const connect = factory.connect.bind(factory);
