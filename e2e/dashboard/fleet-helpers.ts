@@ -116,3 +116,17 @@ export async function waitForRowState(page: Page, name: string, state: string, t
 export function row(page: Page, name: string) {
   return page.locator(`[data-testid="model-row"][data-model-name="${name}"]`);
 }
+
+/** Geometry of each fleet row and its badge, to check that state changes move nothing. */
+export async function rowGeometry(page: Page): Promise<Record<string, { top: number; height: number; badgeLeft: number; badgeWidth: number; actionsLeft: number }>> {
+  return page.evaluate(() => {
+    const out: Record<string, { top: number; height: number; badgeLeft: number; badgeWidth: number; actionsLeft: number }> = {};
+    for (const row of document.querySelectorAll<HTMLElement>('[data-testid="model-row"]')) {
+      const r = row.getBoundingClientRect();
+      const b = row.querySelector('[data-testid="state-badge"]')!.getBoundingClientRect();
+      const a = row.querySelector('[role="group"]')!.getBoundingClientRect();
+      out[row.dataset.modelName ?? "?"] = { top: Math.round(r.top), height: Math.round(r.height), badgeLeft: Math.round(b.left), badgeWidth: Math.round(b.width), actionsLeft: Math.round(a.left) };
+    }
+    return out;
+  });
+}

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
-import { arrangeModels, markDocument, NARROW, row, stateLog, status, stillSameDocument, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
+import { arrangeModels, markDocument, NARROW, row, rowGeometry, stateLog, status, stillSameDocument, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
 
 const browser = useBrowser();
 
@@ -36,6 +36,7 @@ describe("fleet page (production build, real llama-server)", () => {
     await waitForRowState(page, "alpha", "stopped", 15_000);
     await markDocument(page);
     await screenshot("1280-stopped");
+    const stoppedGeometry = await rowGeometry(page);
 
     await page.getByTestId("start-all").click();
     for (const m of models.filter((m) => m.enabled)) await waitForRowState(page, m.name, "ready", 90_000);
@@ -62,10 +63,13 @@ describe("fleet page (production build, real llama-server)", () => {
       expect(r.pid).toBeGreaterThan(0);
     }
     await screenshot("1280-ready");
+    // No layout jumps: every row, badge and button group is where it was while stopped.
+    expect(await rowGeometry(page)).toEqual(stoppedGeometry);
 
     const narrow = await openPage(browser(), app, { name: "fleet-390-ready", viewport: NARROW });
     await narrow.page.goto("/");
     await waitForRowState(narrow.page, "alpha", "ready", 15_000);
+    expect(await narrow.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     await narrow.screenshot();
     await narrow.context.close();
 

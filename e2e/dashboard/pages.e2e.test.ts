@@ -8,6 +8,7 @@ import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
+import { REPO_ROOT } from "../../test/harness/app-build";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
 import { NARROW, WIDE } from "./fleet-helpers";
@@ -59,6 +60,33 @@ describe("dashboard pages (production build, fresh database)", () => {
     expect(outline).not.toBe("none");
   });
 
+  it("import: the seed's model_registry.json and runtime_settings.json as they are; refused entries say why", async () => {
+    const seed = path.join(REPO_ROOT, "test", "fixtures", "seed");
+    const { page, screenshot } = await openPage(browser(), app, { name: "import-1280", viewport: WIDE });
+    await page.goto("/discover#import");
+    const form = await expectTestId(page, "import-form");
+    await page.getByTestId("import-registry").setInputFiles(path.join(seed, "backend", "data", "model_registry.json"));
+    await page.getByTestId("import-runtime").setInputFiles(path.join(seed, "backend", "data", "runtime_settings.json"));
+    await page.getByTestId("import-submit").click();
+    const report = await expectTestId(page, "import-report", { timeoutMs: 30_000 });
+    expect(await report.textContent()).toMatch(/Created/);
+    expect(await report.textContent()).toContain("deepseek_r1_0528_8p0b_q4km_powerful");
+    expect(await report.textContent()).toMatch(/Global defaults updated/);
+    const names = (await app.db().model.findMany({ select: { name: true } })).map((m) => m.name);
+    expect(names).toContain("deepseek_r1_0528_8p0b_q4km_powerful");
+    expect((await app.db().runtimeSettings.findFirst())?.threads).toBe(10);
+    await screenshot();
+
+    // A file with bad entries: the good ones import, each bad one is listed with its field problems.
+    await page.getByTestId("import-registry").setInputFiles(path.join(seed, "invalid", "model_registry.json"));
+    await page.getByTestId("import-runtime").setInputFiles([]);
+    await page.getByTestId("import-submit").click();
+    await expect.poll(async () => (await page.getByTestId("import-report").textContent()) ?? "").toMatch(/Refused/);
+    expect(await page.getByTestId("import-report").textContent()).toContain("privileged_port_model");
+    await screenshot("refused");
+    void form;
+  });
+
   it("discover: a scan lists the GGUF files with their metadata; picked ones are enabled", async () => {
     await tinyModel(app.dirs.modelRoot, "foxtrot-q8.gguf");
     await tinyModel(app.dirs.modelRoot, "golf-f32.gguf");
@@ -73,7 +101,7 @@ describe("dashboard pages (production build, fresh database)", () => {
     await page.getByTestId("enable-picked").click();
     await expect.poll(async () => {
       const r = await app.trpc.query<{ name: string; enabled: boolean; architecture: string | null }[]>("models.list");
-      return r.data?.map((m) => `${m.name}:${m.enabled}:${m.architecture}`).sort();
+      return r.data?.filter((m) => /^(foxtrot|golf)/.test(m.name)).map((m) => `${m.name}:${m.enabled}:${m.architecture}`).sort();
     }).toEqual([expect.stringMatching(/^foxtrot.*:true:llama$/), expect.stringMatching(/^golf.*:false:llama$/)]);
     await screenshot();
 

@@ -21,12 +21,14 @@ export interface HostTestView {
 export function describeTest(t: TestResult): HostTestView {
   const h = t.hello;
   const ls = h.llamaServer;
+  // A configured path that does not run (missing file, not executable) is as good as none.
+  const unusable = ls.path !== null && ls.error !== null && ls.version === null;
   const facts: [string, string][] = [
     ["Agent", `${h.agentVersion} (protocol ${h.protocolVersion})`],
     ["Host name", h.hostname],
     ["Platform", `${h.platform} / ${h.arch}`],
-    ["llama-server", ls.path ? `${ls.path}${ls.version ? ` (version ${ls.version}${ls.commit ? `, ${ls.commit}` : ""})` : ""}` : "not found"],
+    ["llama-server", ls.path ? `${ls.path}${ls.version ? ` (version ${ls.version}${ls.commit ? `, ${ls.commit}` : ""})` : ""}${unusable ? " — not usable" : ""}` : "not found"],
   ];
   if (h.modelRoots.length) facts.push(["Model folders", h.modelRoots.join(", ")]);
-  return { ok: true, error: null, facts, fingerprint: t.hostKeyFingerprint, pinned: t.hostKeyPinned, llamaMissing: !ls.path, llamaDetail: ls.error };
+  return { ok: true, error: null, facts, fingerprint: t.hostKeyFingerprint, pinned: t.hostKeyPinned, llamaMissing: !ls.path || unusable, llamaDetail: ls.error };
 }

@@ -179,7 +179,7 @@ export function ModelPage({ id }: { id: string }) {
         </div>
       </div>
 
-      <LogView modelId={id} hasRun={!!row && (state !== "stopped" || row.startedAt !== null || row.stoppedAt !== null || desired === "running")} onLines={onLines} />
+      <LogView modelId={id} hasRun={!!row && (state !== "stopped" || row.startedAt !== null || row.stoppedAt !== null)} onLines={onLines} />
     </>
   );
 }
