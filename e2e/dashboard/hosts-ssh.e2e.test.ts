@@ -1,0 +1,94 @@
+/**
+ * An SSH host end to end through the hosts page, against a real sshd that
+ * forces the real scripts/ssh-wrapper.sh (which runs the host agent): add
+ * the host, test the connection (agent, llama-server, the host key the
+ * server presented, not yet pinned), pin that key, test again (pinned); a
+ * replaced host key is refused and the page says so.
+ */
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDirs, type TestDirs } from "../../host-agent/test/harness/fixtures";
+import { llamaServerBin } from "../../host-agent/test/harness/llama-server";
+import { installWrapper } from "../../host-agent/test/harness/ssh-wrapper";
+import { startSshd, type SshdFixture } from "../../host-agent/test/harness/sshd";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+import { expectTestId, openPage, useBrowser } from "../harness/browser";
+import { NARROW, WIDE } from "./fleet-helpers";
+
+const browser = useBrowser();
+// A refused connection test is an HTTP 4xx/5xx, which Chromium logs.
+const REFUSED = [/status of [45]\d\d/];
+
+describe("hosts page with a real sshd (production build)", () => {
+  let app: AppServer;
+  let remote: TestDirs;
+  let sshd: SshdFixture;
+  let keyFile: string;
+
+  beforeAll(async () => {
+    remote = await testDirs("synapse-e2e-ssh-host-");
+    const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
+      SYNAPSE_STATE_DIR: remote.stateDir,
+      SYNAPSE_MODEL_ROOTS: remote.modelRoot,
+      LLAMA_SERVER_BIN: llamaServerBin(),
+      SYNAPSE_LOG_LEVEL: "warn",
+    });
+    sshd = await startSshd({ forcedCommand: wrapper.path });
+    keyFile = path.join(remote.root, "id_ed25519");
+    await writeFile(keyFile, sshd.clientKey.privateKey, { mode: 0o600 });
+    app = await startApp({ name: "dashboard-hosts-ssh" });
+  });
+  afterAll(async () => {
+    await app?.dispose();
+    await sshd?.dispose();
+    await remote?.cleanup();
+  });
+
+  it("add the host, test it, pin the key it presented; a replaced key is refused", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "hosts-ssh", viewport: WIDE, allowConsole: REFUSED });
+    await page.goto("/hosts");
+    await page.getByTestId("add-host").click();
+    const form = await expectTestId(page, "host-form");
+    await form.getByRole("textbox", { name: "Name", exact: true }).fill("mac-mini");
+    await form.getByLabel("SSH host").fill(sshd.host);
+    await form.getByLabel("SSH user").fill(sshd.user);
+    await form.getByLabel("SSH port").fill(String(sshd.port));
+    await form.getByLabel("Private key file").fill(keyFile);
+    await page.getByTestId("save-host").click();
+
+    const card = page.locator('[data-testid="host-card"][data-host-name="mac-mini"]');
+    await card.waitFor();
+    expect(await card.getByTestId("pinned-fingerprint").textContent()).toMatch(/not pinned/);
+    await card.getByTestId("test-host").click();
+    const result = card.getByTestId("host-test-result");
+    await result.waitFor({ timeout: 30_000 });
+    expect(await result.textContent()).toMatch(/Connected/);
+    expect(await result.textContent()).toContain(llamaServerBin());
+    expect(await card.getByTestId("seen-fingerprint").textContent()).toBe(sshd.hostFingerprint());
+    await screenshot("tested");
+
+    await card.getByTestId("pin-key").click();
+    await expect.poll(() => card.getByTestId("pinned-fingerprint").textContent()).toBe(sshd.hostFingerprint());
+    expect((await app.db().host.findUniqueOrThrow({ where: { name: "mac-mini" } })).hostKeyFingerprint).toBe(sshd.hostFingerprint());
+    await card.getByTestId("test-host").click();
+    await expect.poll(() => result.textContent()).toMatch(/This key is pinned/);
+    await screenshot("pinned");
+
+    const narrow = await openPage(browser(), app, { name: "hosts-ssh-390", viewport: NARROW });
+    await narrow.page.goto("/hosts");
+    await narrow.page.locator('[data-testid="host-card"][data-host-name="mac-mini"]').waitFor();
+    await narrow.screenshot();
+    await narrow.context.close();
+
+    // The Mac was reinstalled (new host key): the pinned link refuses it, and the pin stays.
+    const pinned = sshd.hostFingerprint();
+    await sshd.regenerateHostKey();
+    await card.getByTestId("test-host").click();
+    await expect.poll(() => result.getAttribute("data-ok"), { timeout: 30_000 }).toBe("false");
+    expect(await result.textContent()).toMatch(/Connection failed/);
+    expect((await app.db().host.findUniqueOrThrow({ where: { name: "mac-mini" } })).hostKeyFingerprint).toBe(pinned);
+    expect(await card.getByTestId("pinned-fingerprint").textContent()).toBe(pinned);
+    await screenshot("key-changed");
+  });
+});
