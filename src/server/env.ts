@@ -33,6 +33,13 @@ export const envSchema = z
     /** Where the app listens. Beyond loopback, SYNAPSE_API_TOKEN is required. */
     HOSTNAME: z.string().min(1).default("127.0.0.1"),
     PORT: port("PORT").default(3000),
+    /**
+     * Where the app is reachable from outside, when that differs from where it
+     * listens: in Docker the app listens on 0.0.0.0 inside the container but
+     * compose may publish it on the host's loopback only. The token rule
+     * follows this address (default: HOSTNAME).
+     */
+    SYNAPSE_PUBLISH_ADDRESS: z.string().min(1).optional(),
     /** Bearer token for the API; compared in constant time. */
     SYNAPSE_API_TOKEN: z.string().min(16, "SYNAPSE_API_TOKEN must be at least 16 characters").optional(),
     /** Extra Host header values (comma separated) the app answers to, e.g. a LAN name. */
@@ -61,11 +68,13 @@ export const envSchema = z
     LOG_LEVEL: z.enum(["debug", "info", "warn", "error"], { error: "LOG_LEVEL must be debug, info, warn or error" }).default("info"),
   })
   .superRefine((env, ctx) => {
-    if (!LOOPBACK.has(env.HOSTNAME) && !env.SYNAPSE_API_TOKEN) {
+    const exposed = env.SYNAPSE_PUBLISH_ADDRESS ?? env.HOSTNAME;
+    if (!LOOPBACK.has(exposed) && !env.SYNAPSE_API_TOKEN) {
+      const where = env.SYNAPSE_PUBLISH_ADDRESS ? `SYNAPSE_PUBLISH_ADDRESS=${exposed}` : `HOSTNAME=${exposed}`;
       ctx.addIssue({
         code: "custom",
         path: ["SYNAPSE_API_TOKEN"],
-        message: `SYNAPSE_API_TOKEN is required when HOSTNAME=${env.HOSTNAME} (listening beyond loopback); set a random string of 16+ characters`,
+        message: `SYNAPSE_API_TOKEN is required when ${where} (reachable beyond loopback); set a random string of 16+ characters`,
       });
     }
   });
