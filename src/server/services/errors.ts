@@ -12,7 +12,19 @@ export interface FieldIssue {
   message: string;
 }
 
+/**
+ * Next bundles each route separately, and the runtime (created once, from
+ * instrumentation) throws errors built by another bundle's copy of this
+ * class; `instanceof` across copies would be false and a 404 would become a
+ * 500. A global brand makes the check hold across bundles.
+ */
+const BRAND = Symbol.for("synapse.ServiceError");
+
 export class ServiceError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+  readonly [BRAND] = true;
   readonly code: ServiceErrorCode;
   readonly issues: FieldIssue[] | undefined;
   readonly data: unknown;
