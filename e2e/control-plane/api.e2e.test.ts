@@ -93,6 +93,13 @@ describe("control plane over HTTP (local link, real llama-server)", () => {
     }
   });
 
+  it("logs of a model that never ran: 404 with the reason, not a 500", async () => {
+    const delta = (await status()).find((s) => s.name === "delta")!;
+    const r = await app.trpc.query("servers.logs", { id: delta.modelId, lines: 10 });
+    expect(r.status).toBe(404);
+    expect(r.error?.message).toMatch(/no log/);
+  });
+
   it("a second start-all is a no-op: same pids", async () => {
     const before = Object.fromEntries((await status()).map((s) => [s.name, s.pid]));
     const r = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
