@@ -366,7 +366,17 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
         for (let e: unknown = err, depth = 0; e instanceof Error && depth < 4 && data === undefined; e = e.cause, depth++) {
           if (e instanceof AgentError && e.data !== undefined) data = e.data;
         }
-        throw new ServiceError("UNAVAILABLE", `cannot reach the agent on host ${host.name}: ${describe(err)}`, { cause: err, ...(data !== undefined ? { data } : {}) });
+        // A refused host key is the one failure the user must act on: say which key was presented.
+        const presented = (data as { fingerprint?: unknown } | undefined)?.fingerprint;
+        const refusal =
+          typeof presented === "string"
+            ? `host ${host.name} presented host key ${presented}, which does not match the pinned key; if the host was reinstalled, check the key on it (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and pin ${presented}`
+            : null;
+        throw new ServiceError("UNAVAILABLE", refusal ?? `cannot reach the agent on host ${host.name}: ${describe(err)}`, {
+          cause: err,
+          ...(data !== undefined ? { data } : {}),
+          ...(typeof presented === "string" ? { issues: [{ path: "hostKeyFingerprint", message: `the host presented ${presented}` }] } : {}),
+        });
       } finally {
         await link.close();
       }

@@ -161,6 +161,8 @@ describe("fleet over the real ssh link", () => {
     await expect(s.links.testConnection({ ...host, hostKeyFingerprint: `SHA256:${"A".repeat(43)}` })).rejects.toMatchObject({
       code: "UNAVAILABLE",
       data: { fingerprint: s.sshd.hostFingerprint() },
+      message: expect.stringContaining(`presented host key ${s.sshd.hostFingerprint()}, which does not match the pinned key`),
+      issues: [{ path: "hostKeyFingerprint", message: `the host presented ${s.sshd.hostFingerprint()}` }],
     });
 
     const models = await addModels(s, host, ["alpha", "beta"]);
