@@ -7,6 +7,7 @@
  * link sends them as JSON lines (one message a line) over an exec channel.
  */
 import { z } from "zod";
+import { EXTRA_FLAGS, type ExtraFlagName } from "./extra-flags.ts";
 
 /** Bumped on any incompatible change; `hello` lets each side refuse a mismatch. */
 export const PROTOCOL_VERSION = 1;
@@ -27,34 +28,8 @@ export const portSchema = z
   .min(1024, "must be between 1024 and 65535")
   .max(65535, "must be between 1024 and 65535");
 
-/**
- * Flags a spec may add beyond the typed fields. Anything else is refused:
- * the agent never passes arbitrary strings through to llama-server.
- * `value: "none"` flags take no argument.
- */
-export const EXTRA_FLAGS = {
-  "--metrics": "none",
-  "--cont-batching": "none",
-  "--no-cont-batching": "none",
-  "--no-webui": "none",
-  "--jinja": "none",
-  "--embeddings": "none",
-  "--slots": "none",
-  "--seed": "integer",
-  "--temp": "number",
-  "--top-k": "integer",
-  "--top-p": "number",
-  "--n-predict": "integer",
-  "--rope-freq-base": "number",
-  "--rope-freq-scale": "number",
-  "--cache-type-k": "cache-type",
-  "--cache-type-v": "cache-type",
-  "--sleep-idle-seconds": "integer",
-  "--timeout": "integer",
-  "--threads-http": "integer",
-  "--chat-template": "word",
-} as const satisfies Record<string, "none" | "integer" | "number" | "cache-type" | "word">;
-export type ExtraFlagName = keyof typeof EXTRA_FLAGS;
+/** Flags a spec may add beyond the typed fields (the list lives in extra-flags.ts). Anything else is refused. */
+export { EXTRA_FLAGS, type ExtraFlagName };
 
 const extraFlagNames = Object.keys(EXTRA_FLAGS) as [ExtraFlagName, ...ExtraFlagName[]];
 
