@@ -150,6 +150,28 @@ describe("control plane over HTTP (local link, real llama-server)", () => {
   });
 });
 
+describe("Ctrl-C under npm (SIGINT twice, milliseconds apart)", () => {
+  it("still stops every server before exiting", async () => {
+    const app = await startApp({ name: "control-plane-double-sigint" });
+    try {
+      const file = await tinyModel(app.dirs.modelRoot, "sigint.gguf");
+      const [port] = await freePorts(1);
+      expect((await app.trpc.mutation("models.create", { name: "sigint", filePath: file, port, enabled: true, ctxSize: 256, threads: 1 })).error).toBeUndefined();
+      const started = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
+      const pid = started.body.results[0]!.pid!;
+      expect(alive(pid)).toBe(true);
+      process.kill(app.pid, "SIGINT");
+      process.kill(app.pid, "SIGINT");
+      const stopped = await app.stop("SIGINT");
+      expect(stopped).toMatchObject({ code: 0, killed: false, leftovers: [] });
+      expect(alive(pid)).toBe(false);
+      expect(stopped.log.some((r) => r.msg === "repeated signal ignored; still stopping the servers")).toBe(true);
+    } finally {
+      await app.dispose();
+    }
+  });
+});
+
 describe("access control over HTTP", () => {
   let app: AppServer;
   const TOKEN = "e2e-token-0123456789abcdef";
@@ -198,6 +220,8 @@ describe("access control over HTTP", () => {
     expect(await raw({ host: `127.0.0.1:${port}`, origin: "https://evil.example" })).toBe(403);
     expect(await raw({ host: `127.0.0.1:${port}`, origin: "null" })).toBe(403);
     expect(await raw({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` })).toBe(200);
+    // Another port on the same host is another site.
+    expect(await raw({ host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port + 1}` })).toBe(403);
   });
 
   it("415 for a text/plain mutation, and nothing happens", async () => {

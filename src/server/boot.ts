@@ -6,8 +6,8 @@
  * Shutdown (the seed's "On Shutdown"): on SIGTERM / SIGINT every managed
  * server is stopped through its host's agent, then the process exits. Next's
  * own handlers would exit at once, so scripts/start.mjs sets
- * NEXT_MANUAL_SIG_HANDLE and this module owns the signals. A second signal
- * while stopping exits at once.
+ * NEXT_MANUAL_SIG_HANDLE and this module owns the signals, from before the
+ * runtime starts. A second signal more than 3 s into the stop exits at once.
  */
 import { env, EnvError } from "./env";
 import { createLogger, errorFields } from "./log/logger";
@@ -18,6 +18,8 @@ const globalForBoot = globalThis as unknown as { synapseBoot?: Promise<void> };
 
 /** Hard cap on shutdown, so a wedged link never keeps the process alive. */
 const SHUTDOWN_DEADLINE_MS = 60_000;
+/** Signals repeated within this window are the same request (npm and the terminal both forward Ctrl-C). */
+const REPEAT_SIGNAL_GRACE_MS = 3_000;
 
 export function boot(): Promise<void> {
   globalForBoot.synapseBoot ??= doBoot();
@@ -36,17 +38,20 @@ async function doBoot(): Promise<void> {
     throw err;
   }
   const { getRuntime } = await import("./runtime");
-  let runtime;
+  const starting = getRuntime();
+  // Signals are owned from the first moment: a SIGTERM during start-up (migrations, adoption,
+  // a reconcile that already starts servers) waits for the runtime and then stops what it runs.
+  installSignalHandlers(async () => {
+    const runtime = await starting.catch(() => null);
+    await runtime?.close({ stopServers: !config.SYNAPSE_LEAVE_SERVERS_RUNNING });
+  });
   try {
     // Opens and migrates the database, connects the hosts' links and re-adopts running servers.
-    runtime = await getRuntime();
+    await starting;
   } catch (err) {
     log.error("start-up failed", { database: config.DATABASE_URL, ...errorFields(err) });
     process.exit(1);
   }
-  installSignalHandlers(async () => {
-    await runtime.close({ stopServers: !config.SYNAPSE_LEAVE_SERVERS_RUNNING });
-  });
   log.info("ready", { version: APP_VERSION, hostname: config.HOSTNAME, port: config.PORT, leaveServersRunning: config.SYNAPSE_LEAVE_SERVERS_RUNNING });
 }
 
@@ -57,13 +62,19 @@ function installSignalHandlers(close: () => Promise<void>): void {
     process.removeAllListeners("SIGTERM");
     process.removeAllListeners("SIGINT");
   }
-  let stopping = false;
+  let stoppingSince: number | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn("second signal while stopping; exiting now", { signal });
+    if (stoppingSince !== null) {
+      // Ctrl-C under npm delivers SIGINT twice (from the terminal and from npm) within
+      // milliseconds; only a deliberate second signal, later, skips the orderly stop.
+      if (Date.now() - stoppingSince < REPEAT_SIGNAL_GRACE_MS) {
+        log.info("repeated signal ignored; still stopping the servers", { signal });
+        return;
+      }
+      log.warn("second signal while stopping; exiting now without stopping the remaining servers", { signal });
       process.exit(130);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     log.info("shutting down", { signal });
     const deadline = setTimeout(() => {
       log.error("shutdown deadline passed; exiting", { deadlineMs: SHUTDOWN_DEADLINE_MS });

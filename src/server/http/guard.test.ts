@@ -33,6 +33,16 @@ describe("request guard", () => {
     expect(checkRequest(req("POST", "/api/trpc/servers.startAll", { ...base, origin: "http://localhost:3000" }), open)).toEqual({ ok: true });
   });
 
+  it("treats another port on the same host as another site", () => {
+    const base = { host: "localhost:3000" };
+    expect(checkRequest(req("POST", "/api/models/servers/stop-all", { ...base, origin: "http://localhost:9999" }), open)).toMatchObject({ status: 403, code: "FORBIDDEN_ORIGIN" });
+    expect(checkRequest(req("POST", "/api/models/servers/stop-all", { ...base, "sec-fetch-site": "same-site" }), open)).toMatchObject({ status: 403 });
+    expect(checkRequest(req("POST", "/api/models/servers/stop-all", { ...base, "sec-fetch-site": "cross-site" }), open)).toMatchObject({ status: 403 });
+    expect(checkRequest(req("POST", "/api/models/servers/stop-all", { ...base, "sec-fetch-site": "same-origin" }), open)).toEqual({ ok: true });
+    // Reads are harmless without credentials from another site, and EventSource/GETs keep working.
+    expect(checkRequest(req("GET", "/api/models/servers/status", { ...base, "sec-fetch-site": "same-site" }), open)).toEqual({ ok: true });
+  });
+
   it("requires the token on the API when one is configured, not on /api/health", () => {
     const host = { host: "synapse.lan" };
     expect(checkRequest(req("GET", "/api/models/servers/status", host), locked)).toMatchObject({ status: 401 });

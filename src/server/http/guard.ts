@@ -4,8 +4,10 @@
  * - Host header allowlist: loopback names, the listen address, and
  *   SYNAPSE_ALLOWED_HOSTS. A page served to a foreign name is how DNS
  *   rebinding reaches a loopback service, so anything else is 403.
- * - Origin check: a browser request that carries an Origin must come from
- *   an allowed host; `Origin: null` (sandboxed frames, file://) is refused.
+ * - Origin check: a browser request that carries an Origin must be same-origin
+ *   (host and port equal to the Host header); `Origin: null` (sandboxed
+ *   frames, file://) is refused, and so is a mutation that the browser marks
+ *   `Sec-Fetch-Site: cross-site` or `same-site` (another port of this host).
  * - Bearer token: when SYNAPSE_API_TOKEN is set, /api/* needs
  *   `Authorization: Bearer <token>` or the session cookie the login page sets;
  *   compared in constant time. `/api/health` stays open for health checks.
@@ -110,9 +112,16 @@ export function checkRequest(req: GuardRequest, settings: GuardSettings): GuardV
     } catch {
       originHost = null;
     }
-    if (originHost === null || !allowed.has(hostName(originHost))) {
+    // Same origin means the same host AND port: another port on localhost is another site
+    // (and SameSite cookies do not tell ports apart).
+    if (originHost === null || originHost.toLowerCase() !== host.trim().toLowerCase()) {
       return { ok: false, status: 403, code: "FORBIDDEN_ORIGIN", message: `Origin ${JSON.stringify(origin)} is not allowed (cross-site request)` };
     }
+  }
+  // Browsers say where a request comes from; a mutation from another site or port is refused even without an Origin.
+  const fetchSite = req.headers.get("sec-fetch-site");
+  if (MUTATING.has(req.method.toUpperCase()) && (fetchSite === "cross-site" || fetchSite === "same-site")) {
+    return { ok: false, status: 403, code: "FORBIDDEN_ORIGIN", message: `cross-site request refused (Sec-Fetch-Site: ${fetchSite})` };
   }
   const isApi = req.pathname === "/api" || req.pathname.startsWith("/api/");
   if (isApi && settings.apiToken && !OPEN_API.has(req.pathname) && !hasValidCredentials(req.headers, settings.apiToken)) {
