@@ -108,6 +108,28 @@ describe("fault stand-ins", () => {
     expect(await groupMembers(s.pid!)).toEqual([]);
   });
 
+  it("a stop while a server is still loading does not wait for the load: the start fails, the stop ends it", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.hangsLoading));
+    const port = await freePort();
+    const starting = failureOf(agent.call("start", { spec: specFor("loading", model, port, { readinessDeadlineMs: 60_000, stopGraceMs: 500 }) }));
+    let pid: number | null = null;
+    for (let i = 0; i < 200 && pid === null; i++) {
+      const [s] = await agent.call("status", { ids: ["loading"] });
+      pid = s?.state === "starting" ? s.pid : null;
+      if (pid === null) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(pid).not.toBeNull();
+    const t0 = Date.now();
+    const stopped = await agent.call("stop", { id: "loading" });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(stopped.state).toBe("stopped");
+    const err = await starting;
+    expect(err.code).toBe("FAILED");
+    expect(err.message).toMatch(/stopped before it became ready/);
+    expect(await groupMembers(pid!)).toEqual([]);
+    expect(await canBind(port, "127.0.0.1")).toBe(true);
+  });
+
   it("a server that never finishes loading fails at its deadline and is ended", async () => {
     const agent = pool.make(agentOptions(dirs, standIns.hangsLoading));
     const port = await freePort();

@@ -388,8 +388,9 @@ export class Supervisor {
       m.nudge();
     });
     while (Date.now() < deadline) {
-      if (exit) break;
+      if (exit || m.stopping) break;
       last = await probeHealth(host, m.spec.port, Math.max(50, Math.min(1000, deadline - Date.now())));
+      if (m.stopping) break;
       if (last.kind === "ok" && !exit) {
         m.readyAt = new Date().toISOString();
         this.setState(m, "ready", `healthy (pid ${m.pid})`);
@@ -421,7 +422,7 @@ export class Supervisor {
     }
 
     if (m.stopping) {
-      // A stop request took over (an adopted server that was still loading): it reports the outcome.
+      // A stop request took over (a server still loading, started here or adopted): it reports the outcome.
       throw new AgentError({ code: "FAILED", message: `${m.id} was stopped before it became ready` });
     }
     if (exit) {
@@ -462,6 +463,13 @@ export class Supervisor {
   // ---- stop --------------------------------------------------------------
 
   stop(id: string, graceMs?: number): Promise<ServerStatus> {
+    const m = this.servers.get(id);
+    if (m && m.state === "starting" && !m.stopping) {
+      // A start holds the server's lock until it is ready, which for a big model takes minutes:
+      // tell its readiness wait to give up now, so this stop (queued behind it) runs at once.
+      m.stopping = true;
+      m.nudge();
+    }
     return this.withLock(id, () => this.stopLocked(id, graceMs));
   }
 
