@@ -501,6 +501,8 @@ export function createFleet(options: FleetOptions): Fleet {
     const row = pre?.row ?? (await loadModel(modelId));
     const t = remember(row);
     if (t.op?.kind === "start") return { op: t.op.promise };
+    // Shutdown has sent (or is sending) its stop-all: a start issued now would outlive the app.
+    if (closing) return { op: Promise.resolve(resultOf(row, t.state, null, "the fleet is shutting down")) };
     const server = row.server;
     if (reason !== "user" && (server?.desired !== "running" || server.observed === "failed")) {
       return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
@@ -982,7 +984,9 @@ export function createFleet(options: FleetOptions): Fleet {
             return;
           }
           try {
-            const stopped = await link.call("stopAll", {}, { timeoutMs: deadlineMs });
+            // SIGKILL must come before the deadline, however long the configured grace is.
+            const graceMs = Math.max(0, Math.min((await getSettings(db)).stopGraceMs, deadlineMs - 10_000));
+            const stopped = await link.call("stopAll", { graceMs }, { timeoutMs: deadlineMs });
             const rows = await db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true } });
             const byName = new Map(rows.map((r) => [r.name, r]));
             for (const s of stopped) {

@@ -141,7 +141,10 @@ describe("update, enable, delete", () => {
     }
     // Port and settings may change while running (they apply at the next start).
     expect((await updateModel(t.db, { id: m.id, port: 8501 }, deps)).port).toBe(8501);
-    await t.db.serverState.update({ where: { modelId: m.id }, data: { observed: "exited" } });
+    // A start in flight: wanted running, not yet reported as starting.
+    await t.db.serverState.update({ where: { modelId: m.id }, data: { observed: "stopped", desired: "running" } });
+    expect((await serviceError(deleteModel(t.db, { id: m.id }))).message).toBe("del is wanted running; stop it first");
+    await t.db.serverState.update({ where: { modelId: m.id }, data: { observed: "exited", desired: "stopped" } });
     expect(await deleteModel(t.db, { id: m.id })).toEqual({ id: m.id, name: "del" });
     expect(await t.db.serverState.findUnique({ where: { modelId: m.id } })).toBeNull();
     expect(await serviceError(deleteModel(t.db, { id: m.id }))).toMatchObject({ code: "NOT_FOUND" });

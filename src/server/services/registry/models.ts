@@ -192,9 +192,12 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       const port = (changed.port as number | undefined) ?? existing.port;
       if (changed.hostId !== undefined) await resolveHostId(tx, hostId);
       const observed = existing.server?.observed ?? "stopped";
-      if ((changed.name !== undefined || changed.hostId !== undefined) && ACTIVE_STATES.has(observed)) {
+      // "running" wanted but not yet reported (a start in flight) counts as active too.
+      const active = ACTIVE_STATES.has(observed) || existing.server?.desired === "running";
+      if ((changed.name !== undefined || changed.hostId !== undefined) && active) {
         const field = changed.name !== undefined ? "name" : "hostId";
-        const message = `${existing.name} is ${observed}; stop it first, then change its ${field === "name" ? "name" : "host"}`;
+        const state = ACTIVE_STATES.has(observed) ? observed : "wanted running";
+        const message = `${existing.name} is ${state}; stop it first, then change its ${field === "name" ? "name" : "host"}`;
         throw new ServiceError("CONFLICT", message, { issues: [{ path: field, message }] });
       }
       if (changed.filePath !== undefined || changed.hostId !== undefined) await assertPathMappable(tx, hostId, (changed.filePath as string | undefined) ?? existing.filePath);
@@ -221,11 +224,11 @@ export async function setModelEnabled(db: Db, input: { id: string; enabled: bool
 export async function deleteModel(db: Db, input: { id: string }): Promise<{ id: string; name: string }> {
   const { id } = parseInput(modelIdInput, input);
   return writeTransaction(db, async (tx) => {
-    const existing = await tx.model.findUnique({ where: { id }, select: { id: true, name: true, server: { select: { observed: true } } } });
+    const existing = await tx.model.findUnique({ where: { id }, select: { id: true, name: true, server: { select: { observed: true, desired: true } } } });
     if (!existing) throw notFound(id);
     const observed = existing.server?.observed ?? "stopped";
-    if (ACTIVE_STATES.has(observed)) {
-      const message = `${existing.name} is ${observed}; stop it first`;
+    if (ACTIVE_STATES.has(observed) || existing.server?.desired === "running") {
+      const message = `${existing.name} is ${ACTIVE_STATES.has(observed) ? observed : "wanted running"}; stop it first`;
       throw new ServiceError("CONFLICT", message, { issues: [{ path: "id", message }] });
     }
     await tx.model.delete({ where: { id } });
