@@ -4,7 +4,7 @@
  * the host's llama-server understands (asked through its link). Shown on the
  * model page so what runs is never a guess.
  */
-import type { LlamaServerInfo } from "synapse-host-agent/protocol";
+import { PROTOCOL_VERSION, type LlamaServerInfo } from "synapse-host-agent/protocol";
 import { buildLaunch } from "synapse-host-agent/supervisor";
 import type { AppRuntime } from "~/server/runtime";
 import { getSettings, resolveSpec } from "./registry";
@@ -37,7 +37,7 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
   let note: string | null = null;
   try {
     const link = await runtime.links.get(model.host);
-    info = (await link.call("hello", { protocolVersion: 1 }, { timeoutMs: 5_000 })).llamaServer;
+    info = (await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: 5_000 })).llamaServer;
     if (info.error) note = `the host's llama-server could not be inspected (${info.error}); flags shown for current llama.cpp releases`;
   } catch (err) {
     note = `host ${model.host.name} could not be asked which llama-server it has (${err instanceof Error ? err.message : String(err)}); flags shown for current llama.cpp releases`;
