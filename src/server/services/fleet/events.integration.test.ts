@@ -190,4 +190,17 @@ describe("event bus", () => {
     bus2.logLine(modelId, null, "after restart");
     expect((await sub)[0]!.id).toBe(`${e.id}.1`);
   });
+
+  it("bounds history: a far-behind resume replays only the newest events, and old rows are pruned at start", async () => {
+    const { t, bus, modelId } = await setup({ maxReplay: 3 });
+    const ids: number[] = [];
+    for (let i = 0; i < 8; i++) ids.push((await bus.append({ kind: "action", modelId, message: `e${i}` })).id);
+    const replayed = await take(bus.subscribe({ lastEventId: "0" }), 3, 2000);
+    expect(replayed.map((i) => i.id)).toEqual(ids.slice(-3).map(String));
+    await bus.close();
+    const bus2 = await createEventBus({ db: t.db, log: testLogger(), keepEvents: 5 });
+    cleanups.push(() => bus2.close());
+    expect((await t.db.event.findMany({ select: { id: true }, orderBy: { id: "asc" } })).map((e) => e.id)).toEqual(ids.slice(-5));
+    expect(bus2.lastEventId()).toBe(String(ids.at(-1)));
+  });
 });

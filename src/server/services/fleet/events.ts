@@ -97,6 +97,10 @@ export interface EventBusOptions {
   maxPendingEvents?: number;
   /** Persisted events read per replay page (default 500). */
   replayPageSize?: number;
+  /** A resume replays at most this many persisted events (the newest); older ones are history, not live state (default 5000). */
+  maxReplay?: number;
+  /** Events kept in the table; older rows are pruned at start (default 100 000). */
+  keepEvents?: number;
 }
 
 interface Cursor {
@@ -156,8 +160,16 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
   const maxPendingEvents = options.maxPendingEvents ?? 20_000;
   const pageSize = options.replayPageSize ?? 500;
 
+  const maxReplay = options.maxReplay ?? 5000;
+  const keepEvents = options.keepEvents ?? 100_000;
+
   const newest = await db.event.aggregate({ _max: { id: true } });
   let lastDbId = newest._max.id ?? 0;
+  // The event log is a history, not an archive: bound the table so it cannot grow without end.
+  if (lastDbId > keepEvents) {
+    const pruned = await db.event.deleteMany({ where: { id: { lte: lastDbId - keepEvents } } });
+    if (pruned.count > 0) log.info("pruned old events", { count: pruned.count, kept: keepEvents });
+  }
   let logSeq = 0;
   let writes: Promise<unknown> = Promise.resolve();
   let closed = false;
@@ -237,8 +249,9 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
   async function replay(after: Cursor, sub: Subscriber): Promise<Item[]> {
     const persisted: Item[] = [];
     const modelFilter = sub.modelIds ? { OR: [{ modelId: { in: [...sub.modelIds] } }, { modelId: null }] } : {};
-    // "42.7" resumes after event 42: persisted events from 43 on.
-    let from = after.db;
+    // "42.7" resumes after event 42: persisted events from 43 on; a client further behind than
+    // maxReplay gets the newest maxReplay (it refetches status on reconnect anyway).
+    let from = Math.max(after.db, lastDbId - maxReplay);
     for (;;) {
       const rows = await db.event.findMany({ where: { id: { gt: from }, ...modelFilter }, orderBy: { id: "asc" }, take: pageSize });
       for (const r of rows) persisted.push({ cursor: { db: r.id, seq: 0 }, event: rowToEvent(r) });
