@@ -39,6 +39,8 @@ export interface HostAgentOptions extends AgentConfig {
   onShutdown?: () => void;
   /** Re-adopt live servers from the records (default true). */
   adopt?: boolean;
+  /** Spawn servers from a small helper process (for an agent inside a big process; see supervisor/launcher.ts). */
+  spawnHelper?: boolean;
 }
 
 export interface HostAgent extends AgentApi {
@@ -111,6 +113,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     healthTimeoutMs: config.healthTimeoutMs,
     exitPollMs: config.exitPollMs,
     logger,
+    spawnHelper: config.spawnHelper,
   });
   const desiredPath = path.join(config.stateDir, "desired.json");
   const ready = (config.adopt ?? true)

@@ -16,6 +16,7 @@ import { describeHealth, probeHealth, probeHost, type HealthResult } from "./hea
 import { enforceLogCap, LogFollower, openLogForChild, readLogTail } from "./log-file.ts";
 import type { Logger } from "./logger.ts";
 import { describeHolder, portHolder } from "./port.ts";
+import { Launcher } from "./launcher.ts";
 import { isSameLiveProcess, processInfo } from "./process-table.ts";
 import { RecordStore, type ServerRecord } from "./records.ts";
 import { resolveModelPath, specHash } from "./spec-check.ts";
@@ -34,6 +35,12 @@ export interface SupervisorOptions {
   logger: Logger;
   /** Lines of log attached to a failure. */
   logTailLines?: number;
+  /**
+   * Spawn servers from a small helper process (launcher.ts) instead of this
+   * one. For agents living inside a big process (the control plane's local
+   * link), where each fork() would block the event loop far longer.
+   */
+  spawnHelper?: boolean;
 }
 
 interface Exit {
@@ -58,6 +65,8 @@ interface Managed {
   logTail: string[];
   record: ServerRecord | null;
   child: ChildProcess | null;
+  /** Spawned by the helper: its exit is reported through it. */
+  launched: boolean;
   /** Resolves once the process has ended (child exit, or the adoption poll saw it gone). */
   exited: Promise<Exit>;
   resolveExit: (e: Exit) => void;
@@ -93,9 +102,12 @@ export class Supervisor {
   private readonly log: Logger;
   private closed = false;
 
+  private readonly launcher: Launcher | null;
+
   constructor(private readonly opts: SupervisorOptions) {
     this.records = new RecordStore(opts.stateDir);
     this.log = opts.logger;
+    this.launcher = opts.spawnHelper ? new Launcher() : null;
   }
 
   // ---- events ----------------------------------------------------------
@@ -166,7 +178,7 @@ export class Supervisor {
     return {
       id: spec.id, spec, specHash: specHash(spec), state: "stopped", reason: null, pid: null, pgid: null, startToken: null,
       startedAt: null, readyAt: null, exitCode: null, signal: null, logPath: this.logPathFor(spec.id), logTail: [], record: null,
-      child: null, exited, resolveExit, hasExited: false, stopping: false, nudge: () => {}, timers: new Set(), watcher: null,
+      child: null, launched: false, exited, resolveExit, hasExited: false, stopping: false, nudge: () => {}, timers: new Set(), watcher: null,
       follower: null, healthBusy: false, recordIo: Promise.resolve(),
     };
   }
@@ -332,38 +344,58 @@ export class Supervisor {
     const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${binary.path} ${launch.args.join(" ")} ===`;
     const fd = openLogForChild(m.logPath, this.opts.logMaxBytes, header);
     const logOffset = fstatSync(fd).size;
-    let child: ChildProcess;
     // Wall-clock spawn time: /proc's start time is exact as an identity but its
     // boot-time base has 1 s resolution, too coarse for "ready in 0.35 s".
     const spawnedAt = new Date().toISOString();
-    try {
-      // detached: its own process group, so stop can signal the server and anything it forks, and a
-      // Ctrl-C aimed at the agent's terminal does not hit the servers.
-      child = spawn(binary.path, launch.args, { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...launch.env } });
-    } finally {
+    let pid: number;
+    if (this.launcher) {
       closeSync(fd);
-    }
-    m.child = child;
-    child.unref();
-    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
-    child.once("exit", (code, signal) => this.onExit(m, { code, signal }));
+      try {
+        const launched = await this.launcher.launch({ file: binary.path, args: launch.args, env: { ...(process.env as Record<string, string>), ...launch.env }, logPath: m.logPath });
+        pid = launched.pid;
+        m.launched = true;
+        void launched.exited.then((e) => {
+          if (e.lost) this.watchForeignExit(m); // the helper died: watch the pid like an adopted server
+          else this.onExit(m, e);
+        });
+      } catch (err) {
+        m.hasExited = true;
+        m.logTail = [];
+        this.setState(m, "failed", `could not spawn ${binary.path}: ${(err as Error).message}`);
+        throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${(err as Error).message}`, data: this.statusOf(m) }, { cause: err });
+      }
+    } else {
+      let child: ChildProcess;
+      try {
+        // detached: its own process group, so stop can signal the server and anything it forks, and a
+        // Ctrl-C aimed at the agent's terminal does not hit the servers.
+        child = spawn(binary.path, launch.args, { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...launch.env } });
+      } finally {
+        closeSync(fd);
+      }
+      m.child = child;
+      child.unref();
+      const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+      child.once("exit", (code, signal) => this.onExit(m, { code, signal }));
 
-    if (child.pid === undefined) {
-      const err = await spawnError;
-      m.hasExited = true;
-      m.logTail = [];
-      this.setState(m, "failed", `could not spawn ${binary.path}: ${err.message}`);
-      throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${err.message}`, data: this.statusOf(m) }, { cause: err });
+      if (child.pid === undefined) {
+        const err = await spawnError;
+        m.hasExited = true;
+        m.logTail = [];
+        this.setState(m, "failed", `could not spawn ${binary.path}: ${err.message}`);
+        throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${err.message}`, data: this.statusOf(m) }, { cause: err });
+      }
+      pid = child.pid;
     }
-    m.pid = child.pid;
-    m.pgid = child.pid; // detached: the child leads a new group whose id is its pid
-    const info = await processInfo(child.pid);
+    m.pid = pid;
+    m.pgid = pid; // detached: the child leads a new group whose id is its pid
+    const info = await processInfo(pid);
     if (info && !info.zombie) {
       m.startToken = info.startToken;
       m.startedAt = spawnedAt;
       // Not awaited here: readiness polling starts meanwhile; awaitReady waits for it before reporting ready.
       void this.persist(m, {
-        version: 1, id: spec.id, pid: child.pid, pgid: child.pid, startToken: info.startToken, startedAt: spawnedAt, port: spec.port,
+        version: 1, id: spec.id, pid: pid, pgid: pid, startToken: info.startToken, startedAt: spawnedAt, port: spec.port,
         bindAddress: spec.bindAddress, binary: binary.path, argv: launch.args, logPath: m.logPath, specHash: m.specHash, spec, readyAt: null,
         agentPid: process.pid,
       });
@@ -371,7 +403,7 @@ export class Supervisor {
       m.startedAt = spawnedAt;
     }
     this.watchLog(m, logOffset);
-    this.setState(m, "starting", `spawned pid ${child.pid}`);
+    this.setState(m, "starting", `spawned pid ${pid}`);
     return this.awaitReady(m);
   }
 
@@ -485,8 +517,8 @@ export class Supervisor {
     m.stopping = true;
     this.setState(m, "stopping", "stop requested");
     const r = await this.reapGroup(m, graceMs ?? m.spec.stopGraceMs);
-    if (m.child && !m.hasExited) {
-      // Our own child: wait briefly for Node to reap it so exit code and signal are known.
+    if ((m.child || m.launched) && !m.hasExited) {
+      // Our own child (or the helper's): wait briefly for it to be reaped so exit code and signal are known.
       await Promise.race([m.exited, sleep(1000)]);
     }
     this.stopWatching(m);
@@ -591,6 +623,7 @@ export class Supervisor {
       this.stopWatching(m);
       m.child?.removeAllListeners("exit");
     }
+    this.launcher?.close();
     this.listeners.clear();
   }
 }

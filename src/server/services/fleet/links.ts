@@ -118,6 +118,9 @@ export function localAgentConfig(host: PoolHost, env: LinkEnv, overrides: Partia
     logMaxBytes: 10 * 1024 * 1024,
     healthIntervalMs: 5000,
     logLevel: "info",
+    // This agent lives inside the app: a fork() from here costs ~4x one from a bare process
+    // (see host-agent/src/supervisor/launcher.ts), so servers are spawned from a small helper.
+    spawnHelper: true,
     ...overrides,
   };
 }
