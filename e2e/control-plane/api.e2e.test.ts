@@ -160,7 +160,10 @@ describe("Ctrl-C under npm (SIGINT twice, milliseconds apart)", () => {
       const started = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
       const pid = started.body.results[0]!.pid!;
       expect(alive(pid)).toBe(true);
+      // As npm and the terminal deliver them: the second one lands while the first is being handled
+      // (sent together, two would coalesce into one pending signal).
       process.kill(app.pid, "SIGINT");
+      await app.waitForLog({ component: "app", msg: "shutting down" }, 10_000);
       process.kill(app.pid, "SIGINT");
       const stopped = await app.stop("SIGINT");
       expect(stopped).toMatchObject({ code: 0, killed: false, leftovers: [] });
