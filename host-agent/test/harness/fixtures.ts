@@ -39,21 +39,26 @@ export function agentOptions(dirs: TestDirs, bin: string, extra: Partial<HostAge
   };
 }
 
+/** Small, fast server settings for tiny models on a 2-core machine (the app's tests use them as global defaults). */
+export const TINY_SERVER_SETTINGS = {
+  ctxSize: 256,
+  gpuLayers: 0,
+  threads: 1,
+  batchSize: 64,
+  ubatchSize: 64,
+  flashAttn: "off",
+  loadMode: "mmap",
+  parallel: 1,
+  readinessDeadlineMs: 30_000,
+  stopGraceMs: 3000,
+} as const;
+
 export function specFor(id: string, modelPath: string, port: number, extra: Partial<ServerSpecInput> = {}): ServerSpecInput {
   return {
     id,
     modelPath,
     port,
-    ctxSize: 256,
-    gpuLayers: 0,
-    threads: 1,
-    batchSize: 64,
-    ubatchSize: 64,
-    flashAttn: "off",
-    loadMode: "mmap",
-    parallel: 1,
-    readinessDeadlineMs: 30_000,
-    stopGraceMs: 3000,
+    ...TINY_SERVER_SETTINGS,
     ...extra,
   };
 }

@@ -174,6 +174,17 @@ function date(iso: string | null | undefined): Date | null {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
+/** Rows grouped by host, each group non-empty, in first-seen order. */
+function groupByHost<R extends { hostId: string }>(rows: readonly R[]): R[][] {
+  const byHost = new Map<string, R[]>();
+  for (const r of rows) {
+    const group = byHost.get(r.hostId);
+    if (group) group.push(r);
+    else byHost.set(r.hostId, [r]);
+  }
+  return [...byHost.values()];
+}
+
 export function createFleet(options: FleetOptions): Fleet {
   const { db, links, events, log, appPort } = options;
   const now = options.now ?? Date.now;
@@ -646,10 +657,8 @@ export function createFleet(options: FleetOptions): Fleet {
 
   /** Starts these models (already marked wanted), grouped by host, hosts in parallel. */
   async function startRows(rows: ModelRow[], wait: boolean): Promise<ServerResult[]> {
-    const byHost = new Map<string, ModelRow[]>();
-    for (const r of rows) byHost.set(r.hostId, [...(byHost.get(r.hostId) ?? []), r]);
     const perHost = await Promise.all(
-      [...byHost.values()].map((hostRows) =>
+      groupByHost(rows).map((hostRows) =>
         serial(hostRows[0]!.hostId, async () => {
           const host = hostRows[0]!.host;
           const { link, error } = await hostLink(host);
@@ -670,10 +679,8 @@ export function createFleet(options: FleetOptions): Fleet {
   }
 
   async function stopRows(rows: ModelRow[]): Promise<ServerResult[]> {
-    const byHost = new Map<string, ModelRow[]>();
-    for (const r of rows) byHost.set(r.hostId, [...(byHost.get(r.hostId) ?? []), r]);
     const perHost = await Promise.all(
-      [...byHost.values()].map((hostRows) =>
+      groupByHost(rows).map((hostRows) =>
         serial(hostRows[0]!.hostId, async () => {
           const host = hostRows[0]!.host;
           const { link, error } = await hostLink(host);

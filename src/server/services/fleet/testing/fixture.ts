@@ -10,7 +10,7 @@
  */
 import { chmod, readFile, readdir } from "node:fs/promises";
 import path from "node:path";
-import { agentOptions, testDirs, type TestDirs } from "../../../../../host-agent/test/harness/fixtures";
+import { agentOptions, testDirs, TINY_SERVER_SETTINGS, type TestDirs } from "../../../../../host-agent/test/harness/fixtures";
 import { llamaServerBin } from "../../../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../../../host-agent/test/harness/ports";
 import { tinyModel } from "../../../../../host-agent/test/harness/tiny-model";
@@ -24,19 +24,7 @@ import { testDb, testLogger, type TestDb } from "./db";
 export const STAND_IN_CRASHES_WHEN_READY = path.join(import.meta.dirname, "stand-in-crashes-when-ready.mjs");
 
 /** Small, fast runtime defaults for tiny models on a 2-core machine. */
-export const TEST_SETTINGS = {
-  id: 1,
-  ctxSize: 256,
-  gpuLayers: 0,
-  threads: 1,
-  batchSize: 64,
-  ubatchSize: 64,
-  flashAttn: "off",
-  loadMode: "mmap",
-  parallel: 1,
-  readinessDeadlineMs: 30_000,
-  stopGraceMs: 3000,
-} as const;
+export const TEST_SETTINGS = { id: 1, ...TINY_SERVER_SETTINGS } as const;
 
 export interface FleetFixture {
   t: TestDb;
