@@ -88,4 +88,4 @@ EXPOSE 3000
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/api/health').then(r=>process.exit(r.status===200?0:1),()=>process.exit(1))"]
-CMD ["node", "scripts/start.mjs", "--no-build"]
+CMD ["node", "--max-semi-space-size=2", "scripts/start.mjs", "--no-build"]

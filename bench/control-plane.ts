@@ -107,7 +107,7 @@ async function main() {
     // ---- the app
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    app = spawn(process.execPath, [path.join(ROOT, "scripts/start.mjs")], {
+    app = spawn(process.execPath, ["--max-semi-space-size=2", path.join(ROOT, "scripts/start.mjs")], {
       cwd: dir,
       env: {
         ...process.env,

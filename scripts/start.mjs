@@ -4,6 +4,9 @@
 //   node scripts/start.mjs            build if there is no current build, then serve
 //   node scripts/start.mjs --no-build serve the existing build (the image: no build tools there)
 //
+// `npm start` and the image add --max-semi-space-size=2 (V8's default young
+// generation costs this server 30-45 MB of RSS it does not need).
+//
 // The server is Next's standalone server, loaded into this process (one
 // process: signals reach the app directly, which stops its llama-servers on
 // SIGTERM). Defaults: 127.0.0.1:3000, database ./data/synapse.db. Relative

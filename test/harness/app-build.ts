@@ -22,7 +22,9 @@ import path from "node:path";
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
 
 /** The command the Docker image runs (its CMD) and every production-mode test runs, from the image root. */
-export const START_COMMAND = ["node", "scripts/start.mjs", "--no-build"] as const;
+// --max-semi-space-size=2: V8's default young generation (16 MB semi-spaces) costs this server 30-45 MB
+// of RSS for nothing (its requests are small); the flag must be given at start, not set later.
+export const START_COMMAND = ["node", "--max-semi-space-size=2", "scripts/start.mjs", "--no-build"] as const;
 
 /**
  * What the runtime image holds, relative to its root (`/app`), and where each
