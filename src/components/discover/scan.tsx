@@ -38,10 +38,13 @@ export function Scan() {
   };
   const scan = useMutation(
     trpc.models.discover.mutationOptions({
-      onSuccess: (r) => {
+      onSuccess: async (r) => {
+        // Show the report only with the registry's fresh list: before the refetch the new
+        // models are missing from it and their rows would read "removed".
+        await queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
+        void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
         setReport(r);
         setPicked(new Set(r.added.map((a) => a.id)));
-        invalidate();
       },
     }),
   );
