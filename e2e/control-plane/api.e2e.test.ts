@@ -4,10 +4,10 @@
  * link, the real llama-server and tiny models.
  */
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isLiveProcess as alive } from "../../host-agent/test/harness/fixtures";
 import { freePorts } from "../../host-agent/test/harness/ports";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { REPO_ROOT } from "../../test/harness/app-build";
@@ -18,20 +18,6 @@ const run = promisify(execFile);
 type ServerRow = { modelId: string; name: string; state: string; pid: number | null; port: number; restarts: number };
 type StartAllBody = { ok: boolean; started: number; failed: number; results: { name: string; state: string; pid: number | null; error: string | null }[] };
 
-/** A live, non-zombie process. (Servers whose parent app died are reparented; a zombie is dead but still answers kill -0.) */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true; // no /proc (macOS): kill -0 is the answer
-  }
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;

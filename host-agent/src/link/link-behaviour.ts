@@ -4,10 +4,12 @@
  * with a real agent and a real llama-server. What passes here for `local`
  * must pass for `ssh`: that is what lets the control plane not care.
  */
-import { readFile, readdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError, PROTOCOL_VERSION, type AgentEvent, type ServerSpecInput } from "../protocol.ts";
+import { pidsRunning } from "../../test/harness/fixtures.ts";
 import type { HostLink } from "./types.ts";
+
+export { pidsRunning };
 
 export interface LinkUnderTest {
   link: HostLink;
@@ -21,21 +23,6 @@ export interface LinkUnderTest {
   teardown(): Promise<void>;
 }
 
-/** Pids of processes whose command line mentions `needle` (a test's unique model path). */
-export async function pidsRunning(needle: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const [cmdline, stat] = await Promise.all([readFile(`/proc/${name}/cmdline`, "utf8"), readFile(`/proc/${name}/stat`, "utf8")]);
-      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-      if (state !== "Z" && cmdline.split("\0").includes(needle)) out.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return out;
-}
 
 async function rejection(p: Promise<unknown>): Promise<AgentError> {
   try {

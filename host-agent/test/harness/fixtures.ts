@@ -3,7 +3,8 @@
  * helpers that check what the OS says about processes. Every agent made here
  * is tracked so afterEach can stop its servers: nothing outlives a test.
  */
-import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, readFile, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createHostAgent, type HostAgent, type HostAgentOptions } from "../../src/agent.ts";
@@ -112,4 +113,31 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A live process that is not a zombie (a dead child of a dead parent still answers kill -0 until reaped). */
+export function isLiveProcess(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc (macOS): kill -0 is the answer
+  }
+}
+
+/** Live (non-zombie) processes whose argv contains `needle` exactly (a test's unique model path). */
+export async function pidsRunning(needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const [cmdline, stat] = await Promise.all([readFile(`/proc/${name}/cmdline`, "utf8"), readFile(`/proc/${name}/stat`, "utf8")]);
+      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+      if (state !== "Z" && cmdline.split("\0").includes(needle)) out.push(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
 }

@@ -8,9 +8,9 @@
  * then checks the process table and SIGKILLs anything a test left behind
  * (and fails loudly about it), so no child outlives its test.
  */
-import { chmod, readFile, readdir } from "node:fs/promises";
+import { chmod } from "node:fs/promises";
 import path from "node:path";
-import { agentOptions, testDirs, TINY_SERVER_SETTINGS, type TestDirs } from "../../../../../host-agent/test/harness/fixtures";
+import { agentOptions, pidsRunning, testDirs, TINY_SERVER_SETTINGS, type TestDirs } from "../../../../../host-agent/test/harness/fixtures";
 import { llamaServerBin } from "../../../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../../../host-agent/test/harness/ports";
 import { tinyModel } from "../../../../../host-agent/test/harness/tiny-model";
@@ -133,21 +133,7 @@ export async function fleetFixture(options: FleetFixtureOptions = {}): Promise<F
   return fixture;
 }
 
-/** Live (non-zombie) processes whose argv contains `needle` exactly. */
-export async function pidsRunning(needle: string): Promise<number[]> {
-  const out: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const [cmdline, stat] = await Promise.all([readFile(`/proc/${name}/cmdline`, "utf8"), readFile(`/proc/${name}/stat`, "utf8")]);
-      const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-      if (state !== "Z" && cmdline.split("\0").includes(needle)) out.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return out;
-}
+export { pidsRunning };
 
 /** Polls `fn` until it returns a truthy value, or throws after the deadline with the last value. */
 export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
