@@ -3,14 +3,17 @@
  * alone, with the real llama-server and tiny models. Prints its figures; not
  * a timed test.
  *
- *   npx tsx bench/control-plane.ts [--reps 3] [--sizes 4,16] [--status-samples 200]
+ *   npx tsx bench/control-plane.ts [--reps 7] [--sizes 4,16] [--status-samples 200] [--all]
  *
  * - agent alone: one in-process agent (the local link's agent) starts N
  *   servers at once and resolves when all are ready.
  * - REST: `POST /api/models/servers/start-all` (waits until every server is
  *   ready) against the production server (`node scripts/start.mjs`, which
  *   builds first if needed), with exactly N models enabled and the same
- *   server settings. Overhead = median(REST) − median(agent). Target ≤ 50 ms.
+ *   server settings. The two sides alternate rep by rep (after one warm-up
+ *   each), so drift in the machine's load shifts both alike. Overhead =
+ *   median(REST) − median(agent), and the median of the paired differences
+ *   beside it. Target ≤ 50 ms. `--all` prints every rep.
  * - status: `GET /api/models/servers/status` with 16 servers running,
  *   sequential requests, p50 / p95. Target p50 ≤ 20 ms.
  */
@@ -29,7 +32,7 @@ const argValue = (name: string) => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const REPS = Number(argValue("--reps") ?? 3);
+const REPS = Number(argValue("--reps") ?? 7);
 const SIZES = (argValue("--sizes") ?? "4,16").split(",").map(Number);
 const STATUS_SAMPLES = Number(argValue("--status-samples") ?? 200);
 const MAX = Math.max(...SIZES, 16);
@@ -87,22 +90,19 @@ async function main() {
   const ports = await Promise.all(files.map(() => freePort()));
   let app: ChildProcess | null = null;
   try {
-    // ---- agent alone
-    const agentTimes = new Map<number, number[]>();
+    // ---- agent alone: one run
     let run = 0;
-    for (const n of SIZES) {
-      for (let r = 0; r < REPS; r++) {
-        const agent = createHostAgent({ llamaServerBin: bin, stateDir: path.join(dir, `agent-${++run}`), modelRoots: [models], logMaxBytes: 10 << 20, healthIntervalMs: 5000, logLevel: "silent", adopt: false });
-        await agent.ready;
-        const specs: ServerSpecInput[] = files.slice(0, n).map((f, i) => ({ id: `m${i}`, modelPath: f, port: ports[i]!, ...SERVER }));
-        const t0 = performance.now();
-        await Promise.all(specs.map((spec) => agent.call("start", { spec })));
-        const t = performance.now() - t0;
-        await agent.call("stopAll", {});
-        agent.close();
-        agentTimes.set(n, [...(agentTimes.get(n) ?? []), t]);
-      }
-    }
+    const agentAlone = async (n: number): Promise<number> => {
+      const agent = createHostAgent({ llamaServerBin: bin, stateDir: path.join(dir, `agent-${++run}`), modelRoots: [models], logMaxBytes: 10 << 20, healthIntervalMs: 5000, logLevel: "silent", adopt: false });
+      await agent.ready;
+      const specs: ServerSpecInput[] = files.slice(0, n).map((f, i) => ({ id: `m${i}`, modelPath: f, port: ports[i]!, ...SERVER }));
+      const t0 = performance.now();
+      await Promise.all(specs.map((spec) => agent.call("start", { spec })));
+      const t = performance.now() - t0;
+      await agent.call("stopAll", {});
+      agent.close();
+      return t;
+    };
 
     // ---- the app
     const port = await freePort();
@@ -128,10 +128,12 @@ async function main() {
       if (app.exitCode !== null || Date.now() > deadline) throw new Error("the app did not become healthy (see its log above)");
       await sleep(200);
     }
+    let lastHandlerMs = NaN;
     const post = async (p: string, body?: unknown) => {
       const r = await fetch(`${base}${p}`, { method: "POST", headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
       const text = await r.text();
       if (!r.ok) throw new Error(`${p} answered ${r.status}: ${text.slice(0, 300)}`);
+      lastHandlerMs = Number(/handler;dur=([\d.]+)/.exec(r.headers.get("server-timing") ?? "")?.[1] ?? NaN);
       return JSON.parse(text) as unknown;
     };
     const ids: string[] = [];
@@ -139,16 +141,37 @@ async function main() {
       const created = (await post("/api/trpc/models.create", { name: `m${i}`, filePath: f, port: ports[i], enabled: false, ctxSize: SERVER.ctxSize, threads: SERVER.threads })) as { result: { data: { id: string } } };
       ids.push(created.result.data.id);
     }
+    const handlerTimes = new Map<number, number[]>();
+    const restStartAll = async (n: number): Promise<number> => {
+      const t0 = performance.now();
+      const result = (await post("/api/models/servers/start-all")) as { ok: boolean; started: number };
+      const t = performance.now() - t0;
+      handlerTimes.set(n, [...(handlerTimes.get(n) ?? []), lastHandlerMs]);
+      if (!result.ok || result.started !== n) throw new Error(`start-all did not start ${n}: ${JSON.stringify(result).slice(0, 300)}`);
+      await post("/api/models/servers/stop-all");
+      return t;
+    };
+    // The two sides alternate, rep by rep, so a machine that gets busier or quieter shifts both alike.
+    const agentTimes = new Map<number, number[]>();
     const restTimes = new Map<number, number[]>();
+    const diffs = new Map<number, number[]>();
     for (const n of SIZES) {
       for (const [i, id] of ids.entries()) await post("/api/trpc/models.setEnabled", { id, enabled: i < n });
+      await agentAlone(n); // warm-up, not counted: first spawns after a pause page the binary back in
+      await restStartAll(n);
       for (let r = 0; r < REPS; r++) {
-        const t0 = performance.now();
-        const result = (await post("/api/models/servers/start-all")) as { ok: boolean; started: number };
-        const t = performance.now() - t0;
-        if (!result.ok || result.started !== n) throw new Error(`start-all did not start ${n}: ${JSON.stringify(result).slice(0, 300)}`);
-        restTimes.set(n, [...(restTimes.get(n) ?? []), t]);
-        await post("/api/models/servers/stop-all");
+        process.stderr.write(`  N=${n} rep ${r + 1}/${REPS}\r`);
+        let a: number, b: number;
+        if (r % 2 === 0) {
+          a = await agentAlone(n);
+          b = await restStartAll(n);
+        } else {
+          b = await restStartAll(n);
+          a = await agentAlone(n);
+        }
+        agentTimes.set(n, [...(agentTimes.get(n) ?? []), a]);
+        restTimes.set(n, [...(restTimes.get(n) ?? []), b]);
+        diffs.set(n, [...(diffs.get(n) ?? []), b - a]);
       }
     }
 
@@ -164,12 +187,16 @@ async function main() {
     }
     await post("/api/models/servers/stop-all");
 
-    console.log(`\ncontrol plane start-all (REST, waits for ready) vs the agent alone — median of ${REPS}`);
-    console.log("   N  agent alone   REST start-all   overhead   (target ≤ 50 ms)");
+    console.log(`\ncontrol plane start-all (REST, waits for ready) vs the agent alone — ${REPS} alternating reps, medians`);
+    console.log("   N  agent alone   REST start-all   overhead   median paired diff   (target: overhead ≤ 50 ms)");
     for (const n of SIZES) {
       const a = median(agentTimes.get(n)!);
       const b = median(restTimes.get(n)!);
-      console.log(`${String(n).padStart(4)}  ${ms(a).padStart(11)}  ${ms(b).padStart(15)}  ${ms(b - a).padStart(9)}`);
+      console.log(`${String(n).padStart(4)}  ${ms(a).padStart(11)}  ${ms(b).padStart(15)}  ${ms(b - a).padStart(9)}  ${ms(median(diffs.get(n)!)).padStart(19)}`);
+      if (args.includes("--all")) {
+        console.log(`      agent [${agentTimes.get(n)!.map((x) => x.toFixed(0)).join(" ")}]  REST [${restTimes.get(n)!.map((x) => x.toFixed(0)).join(" ")}]`);
+        console.log(`      of which in the route handler (Server-Timing) [${handlerTimes.get(n)!.slice(-REPS).map((x) => x.toFixed(0)).join(" ")}]`);
+      }
     }
     console.log(`\nGET /api/models/servers/status with 16 running, ${STATUS_SAMPLES} sequential requests: p50 ${ms(pct(statusTimes, 50))}, p95 ${ms(pct(statusTimes, 95))} (target p50 ≤ 20 ms)`);
   } finally {

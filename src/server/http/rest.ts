@@ -37,12 +37,17 @@ export function parseQuery<S extends z.ZodType>(req: Request, schema: S): z.outp
   return schema.parse(params);
 }
 
-/** Wraps a handler: JSON result on success, mapped error otherwise; never cached. */
+/**
+ * Wraps a handler: JSON result on success, mapped error otherwise; never
+ * cached. `Server-Timing: handler;dur=…` tells a client how much of a slow
+ * answer was the work itself and how much the way to it.
+ */
 export function jsonRoute(handler: (req: Request) => Promise<{ status?: number; body: unknown }>): (req: Request) => Promise<Response> {
   return async (req) => {
+    const t0 = performance.now();
     try {
       const { status = 200, body } = await handler(req);
-      return Response.json(body, { status, headers: { "cache-control": "no-store" } });
+      return Response.json(body, { status, headers: { "cache-control": "no-store", "server-timing": `handler;dur=${(performance.now() - t0).toFixed(1)}` } });
     } catch (err) {
       return errorResponse(err);
     }

@@ -51,6 +51,50 @@ describe("event bus", () => {
     expect(bus.lastEventId()).toBe(String(e2.id));
   });
 
+  it("appends made together are written together, in order, each with the state it reports", async () => {
+    const { t, bus, modelId, otherId } = await setup();
+    for (const id of [modelId, otherId]) await t.db.serverState.create({ data: { modelId: id } });
+    const controller = new AbortController();
+    const live = take(bus.subscribe({ signal: controller.signal }), 6);
+    await new Promise((r) => setTimeout(r, 20));
+    const appended = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => {
+        const id = i % 2 ? otherId : modelId;
+        return bus.append(
+          { kind: "state", modelId: id, state: "starting", message: `s${i}`, data: { pid: 100 + i } },
+          { with: () => [t.db.serverState.update({ where: { modelId: id }, data: { observed: "starting", pid: 100 + i } })] },
+        );
+      }),
+    );
+    expect(appended.map((e) => e.message)).toEqual(["s0", "s1", "s2", "s3", "s4", "s5"]);
+    const ids = appended.map((e) => e.id);
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect((await live).map((i) => i.id)).toEqual(ids.map(String));
+    const states = await t.db.serverState.findMany({ orderBy: { modelId: "asc" } });
+    expect(Object.fromEntries(states.map((s) => [s.modelId, s.pid]))).toEqual({ [modelId]: 104, [otherId]: 105 });
+  });
+
+  it("one append that cannot be written fails alone: the others in its batch are written, and its own writes are rolled back", async () => {
+    const { t, bus, modelId } = await setup();
+    await t.db.serverState.create({ data: { modelId } });
+    const published = take(bus.subscribe({}), 2);
+    await new Promise((r) => setTimeout(r, 20));
+    const results = await Promise.allSettled([
+      bus.append({ kind: "action", modelId, message: "before" }),
+      // The event names a model that does not exist (deleted meanwhile): its row breaks the foreign key.
+      bus.append(
+        { kind: "state", modelId: "no-such-model", state: "ready", message: "orphan" },
+        { with: () => [t.db.serverState.update({ where: { modelId }, data: { observed: "ready", pid: 4242 } })] },
+      ),
+      bus.append({ kind: "action", modelId, message: "after" }),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    expect((await published).map((i) => (i.event.type === "event" ? i.event.message : ""))).toEqual(["before", "after"]);
+    expect((await t.db.event.findMany({ orderBy: { id: "asc" } })).map((e) => e.message)).toEqual(["before", "after"]);
+    // The state write that came with the failed event did not land.
+    expect(await t.db.serverState.findUnique({ where: { modelId } })).toMatchObject({ observed: "stopped", pid: null });
+  });
+
   it("log lines carry the last event id and a sequence, are not persisted, and are only sent to subscribers that ask", async () => {
     const { t, bus, modelId } = await setup();
     const withLogs = take(bus.subscribe({ logs: true }), 3);

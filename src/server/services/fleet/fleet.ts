@@ -30,6 +30,7 @@ import { getSettings, type SettingsView } from "~/server/services/registry/setti
 import { resolveSpec } from "~/server/services/registry/spec";
 import { ServiceError, type ServiceErrorCode } from "../errors";
 import type { EventBus, EventInput } from "./events";
+import { upsertStateSql, type StateData } from "./state-sql";
 import { gpuBackendFromLogLine, mergeGpuBackend } from "./gpu-backend";
 import type { LinkPool } from "./links";
 import { ALIVE_STATES, planHost, type HostAction, type ModelFacts } from "./reconciler";
@@ -258,16 +259,18 @@ export function createFleet(options: FleetOptions): Fleet {
     return run;
   }
 
-  async function writeState(t: Tracked, data: Omit<Prisma.ServerStateUncheckedCreateInput, "modelId">, event?: Omit<EventInput, "modelId" | "hostId">): Promise<void> {
+  /** Records a server's state, and the event that reports it in the same transaction (batched with others by the bus). */
+  async function writeState(t: Tracked, data: StateData, event?: Omit<EventInput, "modelId" | "hostId">): Promise<void> {
     if (closed) return;
+    const write = () => upsertStateSql(db, t.modelId, data);
     try {
-      await db.serverState.upsert({ where: { modelId: t.modelId }, create: { modelId: t.modelId, ...data }, update: data });
+      if (event) await events.append({ ...event, modelId: t.modelId, hostId: t.hostId }, { with: () => [write()] });
+      else await write();
     } catch (err) {
       // The model was deleted meanwhile: nothing to record.
       if ((await db.model.count({ where: { id: t.modelId } })) === 0) return;
       throw err;
     }
-    if (event) await events.append({ ...event, modelId: t.modelId, hostId: t.hostId });
   }
 
   async function loadModel(modelId: string): Promise<ModelRow> {
@@ -663,8 +666,10 @@ export function createFleet(options: FleetOptions): Fleet {
           const host = hostRows[0]!.host;
           const { link, error } = await hostLink(host);
           const settings = await getSettings(db);
+          const ops = await Promise.all(hostRows.map((row) => issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op }))));
+          // The desired set (what the host's start-metal-servers starts) is recorded while they load, not before.
           if (link) await pushDesired(host, link, settings);
-          return Promise.all(hostRows.map((row) => issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op }))));
+          return ops;
         }),
       ),
     );

@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { insertEventSql, upsertStateSql } from "./state-sql";
+import { testDb, type TestDb } from "./testing/db";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(): Promise<{ t: TestDb; modelId: string; hostId: string }> {
+  const t = testDb("synapse-state-sql-");
+  cleanups.push(() => t.cleanup());
+  const host = await t.db.host.create({ data: { name: "local" } });
+  const m = await t.db.model.create({ data: { name: "alpha", hostId: host.id, filePath: "/m/a.gguf", port: 9001, server: { create: { desired: "running", restarts: 2 } } } });
+  return { t, modelId: m.id, hostId: host.id };
+}
+
+describe("hot-path SQL writes", () => {
+  it("a state write sets only the columns given; Prisma reads back the same values and dates it would have written", async () => {
+    const { t, modelId } = await setup();
+    const startedAt = new Date("2026-11-26T04:32:01.044Z");
+    const now = new Date("2026-11-26T04:32:02.500Z");
+    expect(await upsertStateSql(t.db, modelId, { observed: "starting", pid: 4242, port: 9001, startedAt, lastError: null }, now)).toBe(1);
+    const row = await t.db.serverState.findUniqueOrThrow({ where: { modelId } });
+    expect(row).toMatchObject({ observed: "starting", pid: 4242, port: 9001, startedAt, lastError: null, updatedAt: now, desired: "running", restarts: 2 });
+    // Ordering and comparison in SQL work across both writers' rows.
+    await t.db.serverState.update({ where: { modelId }, data: { readyAt: new Date("2026-11-26T04:32:03.000Z") } });
+    expect(await t.db.serverState.count({ where: { startedAt: { lt: new Date("2026-11-26T04:32:01.045Z") }, readyAt: { gt: startedAt } } })).toBe(1);
+  });
+
+  it("creates the state row when it is missing, and fails on a model that does not exist", async () => {
+    const { t, modelId } = await setup();
+    await t.db.serverState.delete({ where: { modelId } });
+    await upsertStateSql(t.db, modelId, { observed: "ready", pid: 7 });
+    expect(await t.db.serverState.findUniqueOrThrow({ where: { modelId } })).toMatchObject({ observed: "ready", pid: 7, desired: "stopped" });
+    await expect(upsertStateSql(t.db, "no-such-model", { observed: "ready" })).rejects.toThrow(/FOREIGN KEY/i);
+    expect(await t.db.serverState.count()).toBe(1);
+  });
+
+  it("refuses a column that is not in its list, and values of the wrong kind, before touching the database", async () => {
+    const { t, modelId } = await setup();
+    expect(() => upsertStateSql(t.db, modelId, { observed: "ready", ["modelId\" = 'x'; --"]: "x" } as never)).toThrow(/no writable column/);
+    expect(() => upsertStateSql(t.db, modelId, { pid: 1.5 })).toThrow(/not an integer/);
+    expect(() => upsertStateSql(t.db, modelId, { startedAt: "yesterday" })).toThrow(/not a date/);
+    expect(await t.db.serverState.findUniqueOrThrow({ where: { modelId } })).toMatchObject({ observed: "stopped", pid: null });
+  });
+
+  it("an event row reads back through Prisma as written, with increasing ids", async () => {
+    const { t, modelId, hostId } = await setup();
+    const at = new Date("2026-11-26T04:32:01.044Z");
+    const [a] = await insertEventSql(t.db, { at, kind: "state", modelId, hostId, state: "ready", message: "alpha: ready", data: '{"pid":1}' });
+    const [b] = await insertEventSql(t.db, { at, kind: "action", modelId: null, hostId: null, state: null, message: "start all", data: null });
+    expect(Number(b!.id)).toBeGreaterThan(Number(a!.id));
+    expect(await t.db.event.findUniqueOrThrow({ where: { id: Number(a!.id) } })).toEqual({ id: Number(a!.id), at, kind: "state", modelId, hostId, state: "ready", message: "alpha: ready", data: '{"pid":1}' });
+  });
+});
