@@ -5,6 +5,7 @@
  * checked, not assumed.
  */
 import { existsSync } from "node:fs";
+import net from "node:net";
 import { mkdir, readFile, readdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -77,6 +78,28 @@ describe("bad specs are rejected naming the field, and nothing is spawned", () =
     expect(await readdir(path.join(dirs.stateDir, "servers")).catch(() => [])).toEqual([]);
     expect(existsSync(path.join(dirs.stateDir, "logs", "s1.log"))).toBe(false);
     expect(await agent.call("status", {})).toEqual([]);
+  });
+
+  it("several things wrong at once: the model is reported first, and neither the port's holder nor the binary is touched", async () => {
+    const held = net.createServer();
+    await new Promise<void>((resolve) => held.listen(0, "127.0.0.1", resolve));
+    try {
+      const heldPort = (held.address() as net.AddressInfo).port;
+      const missing = path.join(dirs.modelRoot, "missing.gguf");
+      const err = await rejectionOf(agent.call("start", { spec: specFor("s2", missing, heldPort) }));
+      expect(err.code).toBe("BAD_REQUEST");
+      expect(err.issues?.map((i) => i.path)).toEqual(["spec.modelPath"]);
+      // The port check ran alongside, but a bad model wins; and the binary was not run (--help / --version).
+      expect(existsSync(marker)).toBe(false);
+      // With the model fixed, the port is what is wrong.
+      const conflict = await rejectionOf(agent.call("start", { spec: specFor("s2", model, heldPort) }));
+      expect(conflict.code).toBe("CONFLICT");
+      expect(conflict.message).toContain(String(heldPort));
+      expect(existsSync(marker)).toBe(false);
+      expect(await agent.call("status", {})).toEqual([]);
+    } finally {
+      await new Promise((resolve) => held.close(resolve));
+    }
   });
 
   it("rejects an unknown method", async () => {

@@ -6,6 +6,7 @@
  */
 import { execFile } from "node:child_process";
 import { access, constants, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import path from "node:path";
 import type { LlamaServerInfo } from "../protocol.ts";
 
@@ -31,27 +32,31 @@ export class BinaryError extends Error {
 
 const SEARCH_DIRS = ["/opt/homebrew/bin", "/usr/local/bin"];
 
-async function isExecutableFile(p: string): Promise<boolean> {
-  try {
-    await access(p, constants.X_OK);
-    return (await stat(p)).isFile();
-  } catch {
-    return false;
-  }
+/** The file's stat when it is an executable regular file, else null (one round of I/O: both checks at once). */
+async function executableFileStat(p: string): Promise<Stats | null> {
+  const [executable, st] = await Promise.all([access(p, constants.X_OK).then(() => true, () => false), stat(p).catch(() => null)]);
+  return executable && st?.isFile() ? st : null;
 }
 
-/** The configured binary, else `llama-server` on PATH, else Homebrew's usual places. */
-export async function resolveLlamaServerPath(configured: string | null, envPath = process.env.PATH ?? ""): Promise<string> {
+/** Where the binary is, with its stat (for inspectLlamaServer): one round of I/O when configured. */
+export async function findLlamaServer(configured: string | null, envPath = process.env.PATH ?? ""): Promise<{ path: string; stat: Stats }> {
   if (configured) {
-    if (await isExecutableFile(configured)) return configured;
+    const st = await executableFileStat(configured);
+    if (st) return { path: configured, stat: st };
     throw new BinaryError(`LLAMA_SERVER_BIN=${configured} is not an executable file`);
   }
   const dirs = [...envPath.split(path.delimiter).filter(Boolean), ...SEARCH_DIRS];
   for (const dir of dirs) {
     const candidate = path.join(dir, "llama-server");
-    if (await isExecutableFile(candidate)) return candidate;
+    const st = await executableFileStat(candidate);
+    if (st) return { path: candidate, stat: st };
   }
   throw new BinaryError(`llama-server not found: set LLAMA_SERVER_BIN, or install it (brew install llama.cpp) so it is on PATH or in ${SEARCH_DIRS.join(" or ")}`);
+}
+
+/** The configured binary, else `llama-server` on PATH, else Homebrew's usual places. */
+export async function resolveLlamaServerPath(configured: string | null, envPath = process.env.PATH ?? ""): Promise<string> {
+  return (await findLlamaServer(configured, envPath)).path;
 }
 
 function run(file: string, args: string[]): Promise<{ code: number | null; out: string; error: Error | null }> {
@@ -83,9 +88,12 @@ export function parseVersion(text: string): { version: string | null; commit: st
 
 const cache = new Map<string, Promise<LlamaServerBinary>>();
 
-/** Runs `--version` and `--help` once per binary file (path + mtime + size). */
-export async function inspectLlamaServer(binPath: string): Promise<LlamaServerBinary> {
-  const st = await stat(binPath);
+/** Runs `--version` and `--help` once per binary file (path + mtime + size); `st`: its stat when already known. */
+export async function inspectLlamaServer(binPath: string, st?: Stats): Promise<LlamaServerBinary> {
+  return inspectWithStat(binPath, st ?? (await stat(binPath)));
+}
+
+function inspectWithStat(binPath: string, st: Stats): Promise<LlamaServerBinary> {
   const key = `${binPath}:${st.mtimeMs}:${st.size}`;
   let p = cache.get(key);
   if (!p) {

@@ -25,17 +25,20 @@ export async function resolveModelPath(modelPath: string, modelRoots: string[]):
   if (!path.isAbsolute(modelPath)) throw bad(`must be an absolute path (got ${JSON.stringify(modelPath)})`);
   if (modelPath.split(/[\\/]/).includes("..")) throw bad("must not contain '..' segments");
   if (!modelPath.toLowerCase().endsWith(".gguf")) throw bad(`must name a .gguf file (got ${JSON.stringify(path.basename(modelPath))})`);
-  let real: string;
-  try {
-    real = await realpath(modelPath);
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
+  // The file, its target and the roots in one round of I/O (this runs before every spawn).
+  const [resolved, target, roots] = await Promise.all([
+    realpath(modelPath).then((real) => ({ real, error: null }), (error: NodeJS.ErrnoException) => ({ real: null, error })),
+    stat(modelPath).catch(() => null),
+    Promise.all(modelRoots.map((r) => realpath(r).catch(() => path.resolve(r)))),
+  ]);
+  if (resolved.real === null) {
+    const code = resolved.error.code;
     const e = bad(code === "ENOENT" ? `${modelPath} does not exist` : `${modelPath} cannot be resolved (${code ?? "error"})`);
-    throw new AgentError(e.toWire(), { cause });
+    throw new AgentError(e.toWire(), { cause: resolved.error });
   }
-  const st = await stat(real);
-  if (!st.isFile()) throw bad(`${modelPath} is not a regular file`);
-  const roots = await Promise.all(modelRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
+  const real = resolved.real;
+  // stat follows links, so this is the resolved file's type.
+  if (!target?.isFile()) throw bad(`${modelPath} is not a regular file`);
   // As given: lexically under a root as configured or as resolved (a root may itself be a symlink).
   const given = path.resolve(modelPath);
   if (!modelRoots.some((r, i) => isInside(given, path.resolve(r)) || isInside(given, roots[i]!))) {

@@ -11,7 +11,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError, type AgentEvent, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
 import { buildLaunch } from "./argv.ts";
-import { inspectLlamaServer, resolveLlamaServerPath, type LlamaServerBinary } from "./binary.ts";
+import { findLlamaServer, inspectLlamaServer, type LlamaServerBinary } from "./binary.ts";
 import { describeHealth, probeHealth, probeHost, type HealthResult } from "./health.ts";
 import { enforceLogCap, LogFollower, openLogForChild, readLogTail } from "./log-file.ts";
 import type { Logger } from "./logger.ts";
@@ -83,7 +83,12 @@ interface Managed {
   recordIo: Promise<void>;
 }
 
-/** Shortest gap between readiness probes woken by log activity (and the re-probe after one). */
+/**
+ * Shortest gap between the starts of two readiness probes woken by log
+ * activity (and the re-probe after one): no more often than a plain script
+ * polling every 5 ms. Counted from the probe's start, so the ~2 ms a probe
+ * takes on a loading server does not stretch the gap.
+ */
 const NUDGE_GAP_MS = 5;
 
 const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
@@ -103,6 +108,7 @@ export class Supervisor {
   private closed = false;
 
   private readonly launcher: Launcher | null;
+  private spawnWaiters: (() => void)[] = [];
 
   constructor(private readonly opts: SupervisorOptions) {
     this.records = new RecordStore(opts.stateDir);
@@ -170,6 +176,24 @@ export class Supervisor {
 
   private stoppedStatus(id: string, reason: string | null = null): ServerStatus {
     return { id, state: "stopped", pid: null, port: null, startedAt: null, readyAt: null, exitCode: null, signal: null, reason, logPath: null, specHash: null, logTail: [] };
+  }
+
+  /**
+   * Resolves at the end of this turn of the event loop (setImmediate), together
+   * with every other start that asks in the same turn: their spawns then run
+   * back to back, before the post-spawn work (records, log watch, probes) of
+   * any of them.
+   */
+  private spawnTurn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.spawnWaiters.push(resolve);
+      if (this.spawnWaiters.length > 1) return;
+      setImmediate(() => {
+        const waiters = this.spawnWaiters;
+        this.spawnWaiters = [];
+        for (const w of waiters) w();
+      });
+    });
   }
 
   private newManaged(spec: ServerSpec): Managed {
@@ -319,24 +343,36 @@ export class Supervisor {
       });
     }
 
-    // The model check and the port check are independent: run them together (start latency), report the model first.
-    const holderCheck = portHolder(spec.port, spec.bindAddress);
-    holderCheck.catch(() => undefined);
-    const modelPath = await resolveModelPath(spec.modelPath, this.opts.modelRoots);
+    // The model, port and binary checks are independent: one round of I/O for all three (start latency;
+    // with many starts at once, every start's checks are done before the first spawn blocks the loop).
+    // Errors are still reported in a fixed order: model, port, binary. The binary is only found here;
+    // it is run (--version/--help, once per file) only for a spec that passed the other checks.
+    const [modelCheck, holderCheck, binaryCheck] = await Promise.allSettled([
+      resolveModelPath(spec.modelPath, this.opts.modelRoots),
+      portHolder(spec.port, spec.bindAddress),
+      findLlamaServer(this.opts.llamaServerBin),
+    ]);
+    if (modelCheck.status === "rejected") throw modelCheck.reason;
+    const modelPath = modelCheck.value;
     for (const other of this.servers.values()) {
       if (other.id !== spec.id && other.spec.port === spec.port && ALIVE.has(other.state) && !other.hasExited) {
         throw new AgentError({ code: "CONFLICT", message: `port ${spec.port} is held by managed server ${other.id} (pid ${other.pid})`, data: { port: spec.port, pid: other.pid, id: other.id } });
       }
     }
-    const holder = await holderCheck;
+    if (holderCheck.status === "rejected") throw holderCheck.reason;
+    const holder = holderCheck.value;
     if (holder) throw new AgentError({ code: "CONFLICT", message: `cannot start ${spec.id}: ${describeHolder(holder)}`, data: holder });
-
     let binary: LlamaServerBinary;
     try {
-      binary = await inspectLlamaServer(await resolveLlamaServerPath(this.opts.llamaServerBin));
+      if (binaryCheck.status === "rejected") throw binaryCheck.reason;
+      binary = await inspectLlamaServer(binaryCheck.value.path, binaryCheck.value.stat);
     } catch (cause) {
       throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: ${(cause as Error).message}` }, { cause });
     }
+    // Spawns go together: fork() blocks the loop for milliseconds, and the servers started later load
+    // on a busier machine, so every start that is ready to spawn does so before any does its bookkeeping.
+    await this.spawnTurn();
+    if (this.closed) throw new AgentError({ code: "UNAVAILABLE", message: "the agent is shutting down" });
     const launch = buildLaunch(spec, modelPath, binary.capabilities);
     const m = this.newManaged(spec);
     this.servers.set(spec.id, m);
@@ -421,7 +457,14 @@ export class Supervisor {
     });
     while (Date.now() < deadline) {
       if (exit || m.stopping) break;
+      // Log activity while the probe is out counts too: the line that says "loaded" often lands then.
+      let grewDuringProbe = false;
+      m.nudge = () => {
+        grewDuringProbe = true;
+      };
+      const probedAt = performance.now();
       last = await probeHealth(host, m.spec.port, Math.max(50, Math.min(1000, deadline - Date.now())));
+      m.nudge = () => {};
       if (m.stopping) break;
       if (last.kind === "ok" && !exit) {
         m.readyAt = new Date().toISOString();
@@ -437,8 +480,8 @@ export class Supervisor {
       // After log activity the server is busy loading and may flip to ready any
       // moment: re-probe soon once. Only quiet timer waits grow the backoff, so
       // a chatty load does not push the interval to its cap.
-      const wait = Math.min(nudged ? NUDGE_GAP_MS : delay, Math.max(0, deadline - Date.now()));
-      const probedAt = performance.now();
+      const soon = Math.max(0, NUDGE_GAP_MS - (performance.now() - probedAt));
+      const wait = Math.min(nudged || grewDuringProbe ? soon : delay, Math.max(0, deadline - Date.now()));
       nudged = await new Promise<boolean>((resolve) => {
         let t = setTimeout(() => resolve(false), wait);
         m.nudge = () => {
