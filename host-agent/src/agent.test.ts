@@ -102,6 +102,11 @@ describe("bad specs are rejected naming the field, and nothing is spawned", () =
     }
   });
 
+  it("makes its state folder (logs/, servers/) when it starts, not at the first server's start", async () => {
+    await agent.ready;
+    expect((await readdir(dirs.stateDir)).sort()).toEqual(expect.arrayContaining(["logs", "servers"]));
+  });
+
   it("rejects an unknown method", async () => {
     const err = await rejectionOf(agent.call("exec" as "status", {}));
     expect(err.code).toBe("BAD_REQUEST");

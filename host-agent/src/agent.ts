@@ -116,14 +116,18 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     spawnHelper: config.spawnHelper,
   });
   const desiredPath = path.join(config.stateDir, "desired.json");
-  const ready = (config.adopt ?? true)
-    ? supervisor.adopt().then(
-        (r) => {
-          if (r.adopted.length || r.dropped.length) logger.info("re-adopted servers from records", r);
-        },
-        (err) => logger.error("re-adoption failed", { error: err }),
-      )
-    : Promise.resolve();
+  // Not fatal here: a start creates what it needs again, and reports why it cannot.
+  const prepared = supervisor.prepareStateDir().catch((err: unknown) => logger.error("cannot create the state folder", { stateDir: config.stateDir, error: err }));
+  const ready = prepared.then(() =>
+    (config.adopt ?? true)
+      ? supervisor.adopt().then(
+          (r) => {
+            if (r.adopted.length || r.dropped.length) logger.info("re-adopted servers from records", r);
+          },
+          (err) => logger.error("re-adoption failed", { error: err }),
+        )
+      : undefined,
+  );
 
   const desired = async (): Promise<ServerSpec[]> => {
     let text: string;

@@ -1,9 +1,10 @@
-import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { closeSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enforceLogCap, LogFollower, openLogForChild, readLogTail, rotatedPath } from "./log-file.ts";
+import { writeFileAtomic } from "./records.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -25,6 +26,19 @@ describe("server log files", () => {
     expect(await enforceLogCap(log, 1000)).toBe(false);
     const tail = await readLogTail(log, 2);
     expect(tail).toEqual(["x".repeat(1500).slice(0, 4096), "after rotation"]);
+  });
+
+  it("makes the logs folder when it is missing (the agent makes it at start; someone may have removed it since)", async () => {
+    const log = path.join(dir, "removed", "logs", "a.log");
+    closeSync(openLogForChild(log, 1000, "=== header ==="));
+    expect(await readFile(log, "utf8")).toBe("=== header ===\n");
+  });
+
+  it("an atomic record write makes its folder when it is missing, and leaves no temp file", async () => {
+    const file = path.join(dir, "gone", "servers", "a.json");
+    await writeFileAtomic(file, "{}\n");
+    expect(await readFile(file, "utf8")).toBe("{}\n");
+    expect(await readdir(path.dirname(file))).toEqual(["a.json"]);
   });
 
   it("rotates an oversized log when a new process starts", async () => {

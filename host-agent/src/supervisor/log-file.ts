@@ -21,12 +21,12 @@ export function rotatedPath(logPath: string): string {
  * path, where threadpool round trips under load cost more than they save.
  */
 export function openLogForChild(logPath: string, maxBytes: number, header: string): number {
-  mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
   let size = 0;
   try {
     size = statSync(logPath).size;
-  } catch {
-    // no log yet
+  } catch (err) {
+    // No log yet; and no folder either when the agent could not make it at its start (or it was removed since).
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
   }
   if (size > maxBytes) renameSync(logPath, rotatedPath(logPath));
   const fd = openSync(logPath, "a", 0o600);

@@ -32,9 +32,15 @@ export const serverRecordSchema = z.object({
 export type ServerRecord = z.infer<typeof serverRecordSchema>;
 
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
+  try {
+    await writeFile(tmp, data, { mode: 0o600 });
+  } catch (err) {
+    // The folder is made once (at the agent's start, or here when it went missing), not on every write.
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(tmp, data, { mode: 0o600 });
+  }
   try {
     await rename(tmp, file);
   } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, fstatSync, watch, type FSWatcher } from "node:fs";
-import { stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError, type AgentEvent, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
@@ -151,6 +151,11 @@ export class Supervisor {
       if (this.locks.get(id) === tail) this.locks.delete(id);
     });
     return run;
+  }
+
+  /** Creates the state folder's `logs/` and `servers/` (an agent does this once, at start, not on every server's start). */
+  async prepareStateDir(): Promise<void> {
+    await Promise.all([mkdir(path.join(this.opts.stateDir, "logs"), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
   }
 
   logPathFor(id: string): string {
