@@ -28,6 +28,14 @@ export const serverRecordSchema = z.object({
   spec: serverSpecSchema,
   readyAt: z.string().nullable(),
   agentPid: z.number().int(),
+  /**
+   * Written by the agent that stops the server, before it signals: another
+   * agent watching the same server (the app's, while someone runs
+   * stop-metal-servers on the host) then reports the exit as a stop, not a
+   * crash. `by`: that agent's pid; `agent`: its instance id (two agents may
+   * share a process in tests and embeddings).
+   */
+  stopRequest: z.object({ by: z.number().int(), agent: z.string(), at: z.string() }).nullable().optional(),
 });
 export type ServerRecord = z.infer<typeof serverRecordSchema>;
 
@@ -59,6 +67,21 @@ export class RecordStore {
   }
   async write(rec: ServerRecord): Promise<void> {
     await writeFileAtomic(this.file(rec.id), `${JSON.stringify(rec, null, 2)}\n`);
+  }
+  /** One record: "missing" when there is none, null when it cannot be read. */
+  async read(id: string): Promise<ServerRecord | "missing" | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file(id), "utf8");
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : null;
+    }
+    try {
+      const r = serverRecordSchema.safeParse(JSON.parse(text));
+      return r.success ? r.data : null;
+    } catch {
+      return null;
+    }
   }
   async remove(id: string): Promise<void> {
     await rm(this.file(id), { force: true });

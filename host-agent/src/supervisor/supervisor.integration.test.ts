@@ -159,6 +159,31 @@ describe("real llama-server fleet", () => {
     expect(await canBind(ports[0]!, "127.0.0.1")).toBe(true);
   });
 
+  it("stopped on the host by another agent (stop-metal-servers): the watching agent reports a stop, not a crash", async () => {
+    const serving = pool.make(agentOptions(dirs, bin));
+    const rec = eventRecorder(serving);
+    const ports = await freePorts(2);
+    const s = await serving.call("start", { spec: specFor("host-stop", model, ports[0]!) });
+    const crash = await serving.call("start", { spec: specFor("host-crash", model, ports[1]!) });
+
+    // What `host-agent stop-metal-servers` does: a second agent on the same state folder adopts and stops.
+    const cli = pool.make(agentOptions(dirs, bin));
+    await cli.ready;
+    const byCli = await cli.call("stop", { id: "host-stop" });
+    expect(byCli.state).toBe("stopped");
+    const seen = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "host-stop" && !["ready", "starting"].includes(stateOf(e)!.state), 5000))!;
+    expect(seen.state).toBe("stopped");
+    expect(seen.reason).toMatch(/another agent/);
+    expect(rec.events.some((e) => stateOf(e)?.id === "host-stop" && stateOf(e)?.state === "exited")).toBe(false);
+    expect(await groupMembers(s.pid!)).toEqual([]);
+
+    // A real crash is still a crash.
+    process.kill(crash.pid!, "SIGKILL");
+    const crashed = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "host-crash" && stateOf(e)?.state === "exited", 5000))!;
+    expect(crashed.signal).toBe("SIGKILL");
+    cli.close();
+  });
+
   it("a hung server is marked unhealthy, and ready again when it recovers", async () => {
     const agent = pool.make(agentOptions(dirs, bin, { healthIntervalMs: 150, healthTimeoutMs: 300 }));
     const rec = eventRecorder(agent);

@@ -5,6 +5,7 @@
  * operations on different ids run in parallel.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { closeSync, fstatSync, watch, type FSWatcher } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
@@ -109,6 +110,8 @@ export class Supervisor {
 
   private readonly launcher: Launcher | null;
   private spawnWaiters: (() => void)[] = [];
+  /** Names this agent in the records' stop requests. */
+  private readonly instanceId = randomUUID();
 
   constructor(private readonly opts: SupervisorOptions) {
     this.records = new RecordStore(opts.stateDir);
@@ -237,6 +240,23 @@ export class Supervisor {
     return m.recordIo;
   }
 
+  /**
+   * Why a server that ended while this agent was not stopping it was stopped
+   * by someone else on purpose (another agent on the same state folder, e.g.
+   * `host-agent stop-metal-servers`): its record carries that agent's stop
+   * request, or is already gone. Null: nobody asked; it crashed.
+   */
+  private async stoppedElsewhere(m: Managed): Promise<string | null> {
+    if (!m.record) return null;
+    await m.recordIo;
+    const rec = await this.records.read(m.id);
+    if (rec === "missing") return "stopped on the host outside this agent (its record was removed)";
+    if (rec && rec.pid === m.pid && rec.stopRequest && rec.stopRequest.agent !== this.instanceId) {
+      return `stopped on the host by another agent (pid ${rec.stopRequest.by}, e.g. stop-metal-servers)`;
+    }
+    return null;
+  }
+
   private async tail(m: Managed): Promise<string[]> {
     return readLogTail(m.logPath, this.opts.logTailLines ?? 20).catch(() => []);
   }
@@ -317,8 +337,14 @@ export class Supervisor {
     if (m.stopping || m.state === "starting") return;
     if (m.state !== "ready" && m.state !== "unhealthy") return;
     void (async () => {
+      const elsewhere = await this.stoppedElsewhere(m);
       m.logTail = await this.tail(m);
       this.stopWatching(m);
+      if (elsewhere) {
+        // The agent that stopped it removes the record and reaps the group.
+        this.setState(m, "stopped", elsewhere);
+        return;
+      }
       this.setState(m, "exited", describeExit(e));
       await this.forget(m);
       // A crashed leader may leave forked children behind: reap them so nothing of the group lingers.
@@ -564,6 +590,8 @@ export class Supervisor {
     }
     m.stopping = true;
     this.setState(m, "stopping", "stop requested");
+    // Said in the record before the signal: another agent watching this server sees a stop, not a crash.
+    if (m.record) await this.persist(m, { ...m.record, stopRequest: { by: process.pid, agent: this.instanceId, at: new Date().toISOString() } });
     const r = await this.reapGroup(m, graceMs ?? m.spec.stopGraceMs);
     if ((m.child || m.launched) && !m.hasExited) {
       // Our own child (or the helper's): wait briefly for it to be reaped so exit code and signal are known.

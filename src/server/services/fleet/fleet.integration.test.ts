@@ -5,6 +5,8 @@
  */
 import { rm } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
+import { createHostAgent } from "../../../../host-agent/src/agent";
+import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { fleetFixture, pidsRunning, portFree, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
 
@@ -150,6 +152,39 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(await pidsRunning(m.filePath)).toEqual([again.pid]);
     const actions = await f.t.db.event.findMany({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "asc" } });
     expect(actions.map((e) => e.message).join("\n")).toMatch(/restarting in 1\.0 s[\s\S]*restarting after a crash \(restart 1\)/);
+  });
+
+  it("stopped on the host with stop-metal-servers: recorded as stopped and left stopped, not restarted as a crash", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
+    const m = await f.addModel("alpha");
+    const [first] = await f.fleet.startAll({ wait: true });
+    expect(first!.state).toBe("ready");
+
+    // The host's own CLI: a second agent on the app's state folder stops everything (what the seed's stop script did).
+    const cli = createHostAgent(agentOptions(f.dirs, f.bin));
+    try {
+      await cli.ready;
+      const stopped = await cli.call("stopAll", {});
+      expect(stopped.map((s) => [s.id, s.state])).toEqual([["alpha", "stopped"]]);
+    } finally {
+      cli.close();
+    }
+    const s = await waitFor("status shows stopped", async () => {
+      const v = await statusOf(f, "alpha");
+      return v.state === "stopped" ? v : null;
+    }, 5000, 20);
+    expect(s).toMatchObject({ desired: "stopped", pid: null, nextRestartAt: null });
+    // Well past the restart backoff: still stopped, no process.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "stopped", desired: "stopped", restarts: 0 });
+    expect(await pidsRunning(m.filePath)).toEqual([]);
+    const messages = (await f.t.db.event.findMany({ where: { modelId: m.id }, orderBy: { id: "asc" } })).map((e) => e.message);
+    expect(messages.join("\n")).toMatch(/stopped on its host, outside this app/);
+    expect(messages.join("\n")).not.toMatch(/exited|restarting/);
+
+    // Started again from the app, it runs.
+    const [again] = await f.fleet.startAll({ wait: true });
+    expect(again!.state).toBe("ready");
   });
 
   it("a crash loop ends failed and is left alone until a user starts it again", async () => {

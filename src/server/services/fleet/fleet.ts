@@ -365,6 +365,17 @@ export function createFleet(options: FleetOptions): Fleet {
         break;
       case "stopped":
         data.stoppedAt = at;
+        // Stopped on the host, not through this app (stop-metal-servers there): that is what its user
+        // wants now, so it is no longer wanted running here either, and not restarted as a crash would be.
+        if (source === "event" && ALIVE_STATES.has(previous) && t.op?.kind !== "stop" && !closing) {
+          const row = await db.serverState.findUnique({ where: { modelId: t.modelId }, select: { desired: true } });
+          if (row?.desired === "running") {
+            data.desired = "stopped";
+            data.nextRestartAt = null;
+            clearTimer(t);
+            text = `${t.name}: stopped on its host, outside this app${status.reason ? ` (${status.reason})` : ""}; left stopped until it is started again`;
+          }
+        }
         break;
       case "exited":
       case "failed":
