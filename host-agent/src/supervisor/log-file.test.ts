@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
 import { closeSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -63,5 +63,29 @@ describe("server log files", () => {
     await writeFile(log, "fresh\n");
     await f.poke();
     expect(seen).toEqual(["one", "two", "fresh"]);
+    f.close();
+  });
+
+  // /proc/self/fd is how this is seen on Linux; macOS has no /proc (the behaviour is the same code).
+  it.skipIf(process.platform !== "linux")("keeps one handle open while following, and closes it when told to stop", async () => {
+    const log = path.join(dir, "d.log");
+    await writeFile(log, "");
+    const handlesOn = async () => {
+      let n = 0;
+      for (const fd of await readdir("/proc/self/fd")) if ((await readlink(`/proc/self/fd/${fd}`).catch(() => "")) === log) n++;
+      return n;
+    };
+    const f = new LogFollower(log, 0, () => undefined);
+    for (let i = 0; i < 5; i++) {
+      await appendFile(log, `line ${i}\n`);
+      await f.poke();
+    }
+    expect(await handlesOn()).toBe(1);
+    f.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await handlesOn()).toBe(0);
+    await appendFile(log, "after\n");
+    await f.poke(); // a poke after close reads nothing and opens nothing
+    expect(await handlesOn()).toBe(0);
   });
 });

@@ -6,7 +6,7 @@
  * server's next write lands at the new end of the emptied file. One rotated
  * copy (`.1`) is kept.
  */
-import { copyFile, open, stat, truncate } from "node:fs/promises";
+import { copyFile, open, stat, truncate, type FileHandle } from "node:fs/promises";
 import { mkdirSync, openSync, renameSync, statSync, writeSync } from "node:fs";
 import path from "node:path";
 
@@ -83,6 +83,9 @@ export class LogFollower {
   private partial = "";
   private reading = false;
   private again = false;
+  /** Kept open while following: a server's log is read every 25 ms while it loads and every second after. */
+  private fh: FileHandle | null = null;
+  private closed = false;
   constructor(
     private readonly file: string,
     startOffset: number,
@@ -93,6 +96,7 @@ export class LogFollower {
   }
 
   async poke(): Promise<void> {
+    if (this.closed) return;
     if (this.reading) {
       this.again = true;
       return;
@@ -102,43 +106,54 @@ export class LogFollower {
       do {
         this.again = false;
         await this.readOnce();
-      } while (this.again);
+      } while (this.again && !this.closed);
     } finally {
       this.reading = false;
+      if (this.closed) await this.release();
     }
   }
 
+  /** Stops following and closes the file (after a read in progress). */
+  close(): void {
+    this.closed = true;
+    if (!this.reading) void this.release();
+  }
+
+  private async release(): Promise<void> {
+    const fh = this.fh;
+    this.fh = null;
+    await fh?.close().catch(() => undefined);
+  }
+
   private async readOnce(): Promise<void> {
-    let fh;
-    try {
-      fh = await open(this.file, "r");
-    } catch {
-      return;
+    if (!this.fh) {
+      try {
+        this.fh = await open(this.file, "r");
+      } catch {
+        return;
+      }
     }
-    try {
-      const { size } = await fh.stat();
-      if (size < this.offset) {
-        // Truncated by rotation: start over at the top.
-        this.offset = 0;
+    const fh = this.fh;
+    // Truncated in place by the size cap (the same file, so the open handle still reads it): start over at the top.
+    const { size } = await fh.stat();
+    if (size < this.offset) {
+      this.offset = 0;
+      this.partial = "";
+    }
+    while (this.offset < size && !this.closed) {
+      const len = Math.min(this.maxChunk, size - this.offset);
+      const buf = Buffer.alloc(len);
+      const { bytesRead } = await fh.read(buf, 0, len, this.offset);
+      if (bytesRead === 0) break;
+      this.offset += bytesRead;
+      const text = this.partial + buf.subarray(0, bytesRead).toString("utf8");
+      const parts = text.split("\n");
+      this.partial = parts.pop() ?? "";
+      if (this.partial.length > 64 * 1024) {
+        parts.push(this.partial);
         this.partial = "";
       }
-      while (this.offset < size) {
-        const len = Math.min(this.maxChunk, size - this.offset);
-        const buf = Buffer.alloc(len);
-        const { bytesRead } = await fh.read(buf, 0, len, this.offset);
-        if (bytesRead === 0) break;
-        this.offset += bytesRead;
-        const text = this.partial + buf.subarray(0, bytesRead).toString("utf8");
-        const parts = text.split("\n");
-        this.partial = parts.pop() ?? "";
-        if (this.partial.length > 64 * 1024) {
-          parts.push(this.partial);
-          this.partial = "";
-        }
-        if (parts.length > 0) this.onLines(parts.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
-      }
-    } finally {
-      await fh.close();
+      if (parts.length > 0) this.onLines(parts.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
     }
   }
 }

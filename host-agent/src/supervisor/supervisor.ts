@@ -226,6 +226,7 @@ export class Supervisor {
     m.timers.clear();
     m.watcher?.close();
     m.watcher = null;
+    m.follower?.close();
     m.follower = null;
   }
 
