@@ -35,6 +35,7 @@ export interface HostAgentOptions extends AgentConfig {
   logger?: Logger;
   healthTimeoutMs?: number;
   exitPollMs?: number;
+  exitPollIdentityEvery?: number;
   /** Called after a `shutdown` call has produced its result (the CLI ends the process there). */
   onShutdown?: () => void;
   /** Re-adopt live servers from the records (default true). */
@@ -112,6 +113,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     healthIntervalMs: config.healthIntervalMs,
     healthTimeoutMs: config.healthTimeoutMs,
     exitPollMs: config.exitPollMs,
+    exitPollIdentityEvery: config.exitPollIdentityEvery,
     logger,
     spawnHelper: config.spawnHelper,
   });

@@ -159,6 +159,24 @@ describe("real llama-server fleet", () => {
     expect(await canBind(ports[0]!, "127.0.0.1")).toBe(true);
   });
 
+  it("an adopted server watched the macOS way (signal 0, identity only now and then): kill -9 is still seen within 1 s", async () => {
+    const first = pool.make(agentOptions(dirs, bin));
+    const port = await freePort();
+    const s = await first.call("start", { spec: specFor("mac-watch", model, port) });
+    first.close();
+    // Identity (start time, via `ps` on macOS) checked only every 1000 polls: the exit is seen by signal 0 alone.
+    const second = pool.make(agentOptions(dirs, bin, { exitPollIdentityEvery: 1000 }));
+    const rec = eventRecorder(second);
+    await second.ready;
+    expect((await second.call("status", { ids: ["mac-watch"] }))[0]).toMatchObject({ state: "ready", pid: s.pid });
+    const t0 = Date.now();
+    process.kill(s.pid!, "SIGKILL");
+    const exited = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "mac-watch" && stateOf(e)?.state === "exited", 5000))!;
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(exited.pid).toBe(s.pid);
+    expect(await canBind(port, "127.0.0.1")).toBe(true);
+  });
+
   it("stopped on the host by another agent (stop-metal-servers): the watching agent reports a stop, not a crash", async () => {
     const serving = pool.make(agentOptions(dirs, bin));
     const rec = eventRecorder(serving);
