@@ -1,5 +1,6 @@
+import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { groupMembers, isSameLiveProcess, processInfo } from "./process-table.ts";
+import { groupMembers, isSameLiveProcess, processInfo, psProcessInfo } from "./process-table.ts";
 
 describe("process table (this OS)", () => {
   it("reads this process's group and start time", async () => {
@@ -24,5 +25,30 @@ describe("process table (this OS)", () => {
 
   it("says null for a pid that does not exist", async () => {
     expect(await processInfo(2 ** 22 + 12345)).toBeNull();
+  });
+});
+
+// The macOS path (`ps`), run here through procps, which takes the same options: the only place it runs in CI.
+describe("process table through ps (the macOS path)", () => {
+  it("reads a process's group and start time like the native path does", async () => {
+    const viaPs = await psProcessInfo(process.pid);
+    const native = await processInfo(process.pid);
+    expect(viaPs).toMatchObject({ pid: process.pid, pgid: native!.pgid, zombie: false });
+    expect(viaPs!.startToken).toMatch(/^ps:\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4}$/);
+    expect(Math.abs(Date.parse(viaPs!.startedAt) - Date.parse(native!.startedAt))).toBeLessThan(2000);
+  });
+
+  it("answers lookups made together with one ps, each with its own process, null for a pid that is gone", async () => {
+    const child = spawn("sleep", ["30"], { detached: true, stdio: "ignore" });
+    try {
+      const gone = 2 ** 22 + 12345;
+      const [me, kid, none, meAgain] = await Promise.all([psProcessInfo(process.pid), psProcessInfo(child.pid!), psProcessInfo(gone), psProcessInfo(process.pid)]);
+      expect(me?.pid).toBe(process.pid);
+      expect(kid).toMatchObject({ pid: child.pid, pgid: child.pid, zombie: false });
+      expect(none).toBeNull();
+      expect(meAgain).toEqual(me);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });

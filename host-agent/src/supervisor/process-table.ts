@@ -107,14 +107,45 @@ function lstartToIso(lstart: string): string {
   return Number.isNaN(d.getTime()) ? lstart : d.toISOString();
 }
 
-async function psProcessInfo(pid: number): Promise<ProcessInfo | null> {
-  const r = await execFileText("ps", ["-o", "pgid=,stat=,lstart=", "-p", String(pid)]);
-  const line = r.stdout.trim();
-  if (r.code !== 0 || !line) return null;
-  const m = /^(\d+)\s+(\S+)\s+(.+)$/.exec(line);
-  if (!m?.[1] || !m[2] || !m[3]) return null;
-  const lstart = m[3].replace(/\s+/g, " ").trim();
-  return { pid, pgid: Number(m[1]), zombie: m[2].startsWith("Z"), startToken: `ps:${lstart}`, startedAt: lstartToIso(lstart) };
+/**
+ * The `ps` lookups asked for in the same turn of the event loop go out as one
+ * `ps -p a,b,c`: a start-all of 16 spawns 16 servers back to back and asks
+ * for each one's identity right after, which was 16 `ps` processes competing
+ * with the loading servers.
+ */
+let psBatch: Map<number, ((info: ProcessInfo | null) => void)[]> | null = null;
+
+/** A process's identity from BSD-style `ps` (macOS; procps understands the same options). */
+export function psProcessInfo(pid: number): Promise<ProcessInfo | null> {
+  return new Promise((resolve) => {
+    if (!psBatch) {
+      const batch = new Map<number, ((info: ProcessInfo | null) => void)[]>();
+      psBatch = batch;
+      setImmediate(() => {
+        psBatch = null;
+        void psLookup([...batch.keys()]).then((found) => {
+          for (const [p, waiters] of batch) for (const w of waiters) w(found.get(p) ?? null);
+        });
+      });
+    }
+    const waiters = psBatch.get(pid) ?? [];
+    waiters.push(resolve);
+    psBatch.set(pid, waiters);
+  });
+}
+
+async function psLookup(pids: number[]): Promise<Map<number, ProcessInfo>> {
+  // Exit status 1 when some pid is gone: the lines of the others still count.
+  const r = await execFileText("ps", ["-o", "pid=,pgid=,stat=,lstart=", "-p", pids.join(",")]);
+  const found = new Map<number, ProcessInfo>();
+  for (const line of r.stdout.split("\n")) {
+    const m = /^\s*(\d+)\s+(\d+)\s+(\S+)\s+(.+)$/.exec(line);
+    if (!m?.[1] || !m[2] || !m[3] || !m[4]) continue;
+    const lstart = m[4].replace(/\s+/g, " ").trim();
+    const pid = Number(m[1]);
+    found.set(pid, { pid, pgid: Number(m[2]), zombie: m[3].startsWith("Z"), startToken: `ps:${lstart}`, startedAt: lstartToIso(lstart) });
+  }
+  return found;
 }
 
 async function psGroupMembers(pgid: number): Promise<ProcessInfo[]> {
