@@ -18,11 +18,10 @@
  *   is free (the agent's stopAll confirms both; re-checked here). Target:
  *   <= 300 ms for 16 cooperative servers.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -33,44 +32,12 @@ import { buildLaunch } from "../host-agent/src/supervisor/argv.ts";
 import { inspectLlamaServer } from "../host-agent/src/supervisor/binary.ts";
 import { canBind } from "../host-agent/src/supervisor/port.ts";
 import { groupMembers } from "../host-agent/src/supervisor/process-table.ts";
+import { freePort } from "../host-agent/test/harness/ports.ts";
+import { argValue, llamaServerBin, median, ms } from "./lib.ts";
 
 const args = process.argv.slice(2);
-const argValue = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const REPS = Number(argValue("--reps") ?? 9);
 const SIZES = (argValue("--sizes") ?? "1,4,16").split(",").map(Number);
-
-function llamaServerBin(): string {
-  if (process.env.LLAMA_SERVER_BIN) return process.env.LLAMA_SERVER_BIN;
-  const out = execFileSync("bash", [path.resolve(import.meta.dirname, "../scripts/build-llama-server.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  return out.trim().split("\n").pop()!;
-}
-
-// Never hand out a port twice: two listen(0)/close pairs can get the same port.
-const handedOut = new Set<number>();
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const p = await osPort();
-    if (!handedOut.has(p)) {
-      handedOut.add(p);
-      return p;
-    }
-  }
-  throw new Error("no unused loopback port after 100 tries");
-}
-
-function osPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
 
 function healthStatus(port: number): Promise<number> {
   return new Promise((resolve) => {
@@ -83,12 +50,6 @@ function healthStatus(port: number): Promise<number> {
   });
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 async function main() {
   const bin = llamaServerBin();

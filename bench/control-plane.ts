@@ -17,21 +17,18 @@
  * - status: `GET /api/models/servers/status` with 16 servers running,
  *   sequential requests, p50 / p95. Target p50 ≤ 20 ms.
  */
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createHostAgent } from "../host-agent/src/agent.ts";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import type { ServerSpecInput } from "../host-agent/src/protocol.ts";
+import { freePort } from "../host-agent/test/harness/ports.ts";
+import { argValue, llamaServerBin, median, ms, percentile } from "./lib.ts";
 
 const args = process.argv.slice(2);
-const argValue = (name: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : undefined;
-};
 const REPS = Number(argValue("--reps") ?? 7);
 const SIZES = (argValue("--sizes") ?? "4,16").split(",").map(Number);
 const STATUS_SAMPLES = Number(argValue("--status-samples") ?? 200);
@@ -40,41 +37,6 @@ const ROOT = path.resolve(import.meta.dirname, "..");
 
 // The settings both sides run with (the app's global defaults, with a small context and 1 thread per tiny server).
 const SERVER = { ctxSize: 256, threads: 1, gpuLayers: 99, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 10_000 } as const;
-
-function llamaServerBin(): string {
-  if (process.env.LLAMA_SERVER_BIN) return process.env.LLAMA_SERVER_BIN;
-  const out = execFileSync("bash", [path.join(ROOT, "scripts/build-llama-server.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  return out.trim().split("\n").pop()!;
-}
-
-const handedOut = new Set<number>();
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 100; i++) {
-    const p = await new Promise<number>((resolve, reject) => {
-      const s = net.createServer();
-      s.once("error", reject);
-      s.listen(0, "127.0.0.1", () => {
-        const port = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(port));
-      });
-    });
-    if (!handedOut.has(p)) {
-      handedOut.add(p);
-      return p;
-    }
-  }
-  throw new Error("no unused loopback port after 100 tries");
-}
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 async function main() {
   const bin = llamaServerBin();
@@ -198,7 +160,7 @@ async function main() {
         console.log(`      of which in the route handler (Server-Timing) [${handlerTimes.get(n)!.slice(-REPS).map((x) => x.toFixed(0)).join(" ")}]`);
       }
     }
-    console.log(`\nGET /api/models/servers/status with 16 running, ${STATUS_SAMPLES} sequential requests: p50 ${ms(pct(statusTimes, 50))}, p95 ${ms(pct(statusTimes, 95))} (target p50 ≤ 20 ms)`);
+    console.log(`\nGET /api/models/servers/status with 16 running, ${STATUS_SAMPLES} sequential requests: p50 ${ms(percentile(statusTimes, 50))}, p95 ${ms(percentile(statusTimes, 95))} (target p50 ≤ 20 ms)`);
   } finally {
     if (app && app.exitCode === null) {
       app.kill("SIGTERM");

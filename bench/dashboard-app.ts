@@ -14,11 +14,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { buildAppImage, isAppImage, REPO_ROOT, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
-
-export function argValue(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i === -1 ? undefined : process.argv[i + 1];
-}
+import { argValue } from "./lib.ts";
 
 export interface Image {
   dir: string;

@@ -15,22 +15,15 @@
  * llama-server processes are separate; their memory is not the app's and is
  * not counted.
  */
-import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
-import { REPO_ROOT } from "../test/harness/app-build.ts";
-import { appImage, argValue, rss, startBenchApp, type BenchApp, type Rss } from "./dashboard-app.ts";
+import { appImage, rss, startBenchApp, type BenchApp, type Rss } from "./dashboard-app.ts";
+import { argValue, llamaServerBin } from "./lib.ts";
 
 const TARGET_MB = 250;
 const N = Number(argValue("--servers") ?? 16);
 const MB = (b: number) => (b / 1024 / 1024).toFixed(1);
-
-function llamaServerBin(): string {
-  if (process.env.LLAMA_SERVER_BIN) return process.env.LLAMA_SERVER_BIN;
-  const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts", "build-llama-server.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  return out.trim().split("\n").pop()!;
-}
 
 /** Holds the live event stream open the way the dashboard does (SSE). */
 function openEventStream(app: BenchApp): { close: () => void; events: () => number } {

@@ -8,7 +8,7 @@
  *
  * Target (issue 4): persistent p50 <= 5 ms and at least 20x faster than ssh per call.
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -19,33 +19,17 @@ import { freePort } from "../host-agent/test/harness/ports.ts";
 import { installWrapper } from "../host-agent/test/harness/ssh-wrapper.ts";
 import { sshExec, startSshd } from "../host-agent/test/harness/sshd.ts";
 import { tinyModel } from "../host-agent/test/harness/tiny-model.ts";
+import { llamaServerBin, ms, percentile } from "./lib.ts";
 
 const callsArg = process.argv.indexOf("--calls");
 const CALLS = callsArg > 0 ? Number(process.argv[callsArg + 1]) : 200;
 if (!Number.isInteger(CALLS) || CALLS < 1 || CALLS > 100_000) throw new Error("--calls must be a whole number from 1 to 100000");
 
-function percentile(sorted: number[], p: number): number {
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i]!;
-}
-
 function summary(samples: number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), min: sorted[0]!, max: sorted.at(-1)!, mean: sorted.reduce((a, b) => a + b, 0) / sorted.length };
+  return { n: samples.length, p50: percentile(samples, 50), p95: percentile(samples, 95), min: Math.min(...samples), max: Math.max(...samples), mean: samples.reduce((a, b) => a + b, 0) / samples.length };
 }
 
-const fmt = (ms: number) => `${ms.toFixed(2)} ms`;
-
-function llamaServer(): string | null {
-  if (process.env.LLAMA_SERVER_BIN) return process.env.LLAMA_SERVER_BIN;
-  try {
-    // Cached build only takes a moment; prints the binary's path last.
-    const out = execFileSync("bash", [path.resolve(import.meta.dirname, "../scripts/build-llama-server.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 60_000 });
-    return out.trim().split("\n").pop() ?? null;
-  } catch {
-    return null;
-  }
-}
+const fmt = (x: number) => ms(x, 2);
 
 function runSsh(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -58,7 +42,7 @@ function runSsh(args: string[]): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const bin = llamaServer();
+  const bin = llamaServerBin({ quiet: true });
   const dirs = await testDirs("synapse-bench-");
   const wrapper = await installWrapper(path.join(dirs.root, "wrapper"), {
     SYNAPSE_STATE_DIR: dirs.stateDir,

@@ -1,0 +1,47 @@
+/**
+ * What the benchmarks share: command-line options, the llama-server binary,
+ * and the statistics they print. (Free ports come from the test harness,
+ * host-agent/test/harness/ports.ts.)
+ */
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+
+/** The value after `--name` on the command line, if any. */
+export function argValue(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+
+/**
+ * LLAMA_SERVER_BIN, else the project's build (cached after the first; its
+ * output names the binary last). `quiet`: no build output, and null instead
+ * of an error when there is no binary.
+ */
+export function llamaServerBin(): string;
+export function llamaServerBin(options: { quiet: true }): string | null;
+export function llamaServerBin(options: { quiet?: boolean } = {}): string | null {
+  if (process.env.LLAMA_SERVER_BIN) return process.env.LLAMA_SERVER_BIN;
+  const script = path.resolve(import.meta.dirname, "../scripts/build-llama-server.sh");
+  try {
+    const out = execFileSync("bash", [script], { encoding: "utf8", stdio: ["ignore", "pipe", options.quiet ? "ignore" : "inherit"], timeout: options.quiet ? 60_000 : undefined });
+    return out.trim().split("\n").pop() ?? null;
+  } catch (err) {
+    if (options.quiet) return null;
+    throw err;
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** The nearest-rank percentile (p in 0..100). */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export const ms = (x: number, digits = 1) => `${x.toFixed(digits)} ms`;
