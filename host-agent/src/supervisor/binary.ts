@@ -112,7 +112,8 @@ function inspectWithStat(binPath: string, st: Stats): Promise<LlamaServerBinary>
 
 export async function describeLlamaServer(configured: string | null): Promise<LlamaServerInfo> {
   try {
-    const bin = await inspectLlamaServer(await resolveLlamaServerPath(configured));
+    const found = await findLlamaServer(configured);
+    const bin = await inspectLlamaServer(found.path, found.stat);
     return { path: bin.path, version: bin.version, commit: bin.commit, loadFlags: bin.capabilities.loadFlags, error: null };
   } catch (err) {
     return { path: configured, version: null, commit: null, loadFlags: null, error: (err as Error).message };

@@ -166,15 +166,38 @@ export async function processInfo(pid: number): Promise<ProcessInfo | null> {
 }
 
 /**
+ * Whether a process with this pid exists and is ours to signal (kill(pid, 0):
+ * a syscall, no scan). EPERM: it exists but belongs to another user, so the
+ * pid was reused (our servers run as us). A zombie exists until reaped.
+ */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the group still has a process (kill(-pgid, 0)). EPERM: it has one
+ * we may not signal, which still counts. Zombies count until reaped.
+ */
+export function groupHasMembers(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
  * Live (non-zombie) processes whose process group is `pgid`. A cheap
  * kill(-pgid, 0) answers "none" without scanning when the group is gone.
  */
 export async function groupMembers(pgid: number): Promise<ProcessInfo[]> {
-  try {
-    process.kill(-pgid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ESRCH") return [];
-  }
+  if (!groupHasMembers(pgid)) return [];
   const all = isLinux ? await linuxGroupMembers(pgid) : await psGroupMembers(pgid);
   return all.filter((p) => !p.zombie);
 }

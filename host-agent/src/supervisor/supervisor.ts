@@ -18,7 +18,7 @@ import { enforceLogCap, LogFollower, openLogForChild, readLogTail } from "./log-
 import type { Logger } from "./logger.ts";
 import { describeHolder, portHolder } from "./port.ts";
 import { Launcher } from "./launcher.ts";
-import { isSameLiveProcess, processInfo } from "./process-table.ts";
+import { isSameLiveProcess, pidExists, processInfo } from "./process-table.ts";
 import { RecordStore, type ServerRecord } from "./records.ts";
 import { resolveModelPath, specHash } from "./spec-check.ts";
 import { terminateGroup, type TerminateResult } from "./terminate.ts";
@@ -101,20 +101,6 @@ const NUDGE_GAP_MS = 5;
 
 const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
 
-/**
- * Whether a process with this pid exists and is ours to signal. EPERM: it
- * exists but belongs to another user, so the pid was reused (our servers run
- * as us). A zombie still exists until its parent reaps it.
- */
-function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function describeExit(e: Exit): string {
   if (e.signal) return `killed by ${e.signal}`;
   if (e.code !== null) return `exited with code ${e.code}`;
@@ -179,11 +165,15 @@ export class Supervisor {
 
   /** Creates the state folder's `logs/` and `servers/` (an agent does this once, at start, not on every server's start). */
   async prepareStateDir(): Promise<void> {
-    await Promise.all([mkdir(path.join(this.opts.stateDir, "logs"), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
+    await Promise.all([mkdir(this.logsDir(), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
+  }
+
+  private logsDir(): string {
+    return path.join(this.opts.stateDir, "logs");
   }
 
   logPathFor(id: string): string {
-    return path.join(this.opts.stateDir, "logs", `${id}.log`);
+    return path.join(this.logsDir(), `${id}.log`);
   }
 
   private statusOf(m: Managed): ServerStatus {

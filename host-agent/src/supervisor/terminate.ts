@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { canBind } from "./port.ts";
-import { groupMembers, processInfo, type ProcessInfo } from "./process-table.ts";
+import { groupHasMembers, groupMembers, processInfo, type ProcessInfo } from "./process-table.ts";
 
 export interface TerminateTarget {
   pid: number;
@@ -58,19 +58,6 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
     process.kill(-pgid, signal);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-  }
-}
-
-/**
- * Whether the group still has a process (kill(-pgid, 0): a syscall, no scan).
- * EPERM: it has one we may not signal, which still counts.
- */
-function groupHasMembers(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

@@ -257,42 +257,40 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
     p.resolve(event);
   };
 
-  /** One append alone, in its own transaction. */
-  const writeOne = async (p: Pending): Promise<void> => {
+  /** The appends' writes and event rows in one transaction (a lone event needs none); each row's insert result, in order. */
+  const commit = async (items: Pending[], rows: EventRowInput[]): Promise<unknown[]> => {
+    const ops: Prisma.PrismaPromise<unknown>[] = [];
+    const at: number[] = [];
+    items.forEach((p, i) => {
+      ops.push(...(p.with?.() ?? []));
+      at.push(ops.length);
+      ops.push(insertEventSql(db, rows[i]!));
+    });
+    const results = ops.length === 1 ? [await ops[0]] : await db.$transaction(ops);
+    return at.map((i) => results[i]);
+  };
+
+  /** Writes and publishes these appends together; when that fails, each on its own, so one bad item (its model deleted meanwhile) does not lose the others. */
+  const writeItems = async (items: Pending[]): Promise<void> => {
+    const rows = items.map((p) => rowOf(p.input));
     try {
-      const row = rowOf(p.input);
-      const extra = p.with?.() ?? [];
-      const inserted = extra.length === 0 ? await insertEventSql(db, row) : (await db.$transaction([...extra, insertEventSql(db, row)])).at(-1);
-      settle(p, row, inserted);
+      const inserted = await commit(items, rows);
+      items.forEach((p, i) => settle(p, rows[i]!, inserted[i]));
     } catch (err) {
-      log.warn("event could not be written", { kind: p.input.kind, modelId: p.input.modelId, error: err });
-      p.reject(err);
+      if (items.length > 1) {
+        for (const p of items) await writeItems([p]);
+        return;
+      }
+      log.warn("event could not be written", { kind: items[0]!.input.kind, modelId: items[0]!.input.modelId, error: err });
+      items[0]!.reject(err);
     }
   };
 
-  /** Everything appended since the last transaction, in one transaction; item by item when that fails. */
+  /** Everything appended since the last transaction. */
   const writeBatch = async (): Promise<void> => {
     const batch = pending;
     pending = [];
-    if (batch.length === 0) return;
-    if (batch.length === 1) return writeOne(batch[0]!);
-    const rows = batch.map((p) => rowOf(p.input));
-    let results: unknown[];
-    const at: number[] = [];
-    try {
-      const ops: Prisma.PrismaPromise<unknown>[] = [];
-      batch.forEach((p, i) => {
-        ops.push(...(p.with?.() ?? []));
-        at.push(ops.length);
-        ops.push(insertEventSql(db, rows[i]!));
-      });
-      results = await db.$transaction(ops);
-    } catch {
-      // One bad item (its model deleted meanwhile) must not lose the others': each on its own.
-      for (const p of batch) await writeOne(p);
-      return;
-    }
-    batch.forEach((p, i) => settle(p, rows[i]!, results[at[i]!]));
+    if (batch.length > 0) await writeItems(batch);
   };
 
   const append = (input: EventInput, options: { with?: WithWrites } = {}): Promise<RecordedEvent> =>
