@@ -5,8 +5,8 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AgentError, type AgentEvent } from "../protocol.ts";
-import { agentOptions, AgentPool, eventRecorder, isAlive, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { AgentError } from "../protocol.ts";
+import { agentOptions, AgentPool, eventRecorder, stateOf, isAlive, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort, freePorts } from "../../test/harness/ports.ts";
 import { standIns } from "../../test/harness/stand-ins/index.ts";
@@ -25,8 +25,6 @@ beforeAll(async () => {
 });
 afterEach(() => pool.stopEverything());
 afterAll(() => dirs.cleanup());
-
-const stateOf = (e: AgentEvent) => (e.kind === "state" ? e.status : null);
 
 async function parentOf(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");

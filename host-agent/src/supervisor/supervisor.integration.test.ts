@@ -8,8 +8,8 @@ import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AgentError, type AgentEvent } from "../protocol.ts";
-import { agentOptions, AgentPool, eventRecorder, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { AgentError } from "../protocol.ts";
+import { agentOptions, AgentPool, eventRecorder, stateOf, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort, freePorts, holdPort } from "../../test/harness/ports.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
@@ -29,8 +29,6 @@ beforeAll(async () => {
 });
 afterEach(() => pool.stopEverything());
 afterAll(() => dirs.cleanup());
-
-const stateOf = (e: AgentEvent) => (e.kind === "state" ? e.status : null);
 
 describe("real llama-server fleet", () => {
   it("start 3 → all ready; kill -9 one → exit event; stop all → groups empty, ports free", async () => {

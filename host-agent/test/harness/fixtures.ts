@@ -65,6 +65,9 @@ export function specFor(id: string, modelPath: string, port: number, extra: Part
 }
 
 /** Collects events and lets a test wait for one that matches, with a deadline. */
+/** The status a state event carries; null for a log line. */
+export const stateOf = (e: AgentEvent) => (e.kind === "state" ? e.status : null);
+
 export function eventRecorder(agent: HostAgent) {
   const events: AgentEvent[] = [];
   const waiters: { pred: (e: AgentEvent) => boolean; resolve: (e: AgentEvent) => void }[] = [];
