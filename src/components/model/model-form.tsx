@@ -12,6 +12,7 @@ import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FieldError, FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
 import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
+import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { useTRPC } from "~/trpc/client";
 import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, VALUE_HINT, type ExtraFlagName } from "./extra-flags";
 import styles from "./model.module.css";
@@ -21,15 +22,8 @@ type Settings = RouterOutputs["settings"]["get"];
 type UpdateInput = RouterInputs["models"]["update"];
 type CreateInput = RouterInputs["models"]["create"];
 
-const OVERRIDES = [
-  { key: "ctxSize", label: "Context size", hint: "tokens; 0 = the model's trained length" },
-  { key: "gpuLayers", label: "GPU layers", hint: "99 = all layers on the GPU (Metal); 0 = CPU only" },
-  { key: "threads", label: "Threads", hint: "-1 = llama.cpp picks" },
-  { key: "batchSize", label: "Batch size", hint: "-b" },
-  { key: "ubatchSize", label: "Micro-batch size", hint: "-ub" },
-  { key: "parallel", label: "Parallel slots", hint: "-np" },
-  { key: "readinessDeadlineMs", label: "Readiness deadline (ms)", hint: "how long loading may take before the start fails" },
-] as const;
+// Every server setting but the stop grace (global only) can be overridden per model.
+const OVERRIDES = SERVER_NUMBER_FIELDS.filter((f): f is Exclude<(typeof SERVER_NUMBER_FIELDS)[number], { key: "stopGraceMs" }> => f.key !== "stopGraceMs");
 type OverrideKey = (typeof OVERRIDES)[number]["key"];
 
 interface FlagRow {

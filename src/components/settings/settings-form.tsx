@@ -6,22 +6,14 @@ import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/co
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
 import { intText, parseRequiredInt } from "~/components/form/numbers";
+import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 
 type Settings = RouterOutputs["settings"]["get"];
 type SettingsInput = RouterInputs["settings"]["update"];
 
-const NUMBERS = [
-  { key: "gpuLayers", label: "GPU layers", hint: "-ngl; 99 = every layer on the GPU (Metal); 0 = CPU only" },
-  { key: "ctxSize", label: "Context size", hint: "-c, tokens; 0 = the model's trained length" },
-  { key: "threads", label: "Threads", hint: "-t; -1 = llama.cpp picks" },
-  { key: "batchSize", label: "Batch size", hint: "-b" },
-  { key: "ubatchSize", label: "Micro-batch size", hint: "-ub" },
-  { key: "parallel", label: "Parallel slots", hint: "-np" },
-  { key: "readinessDeadlineMs", label: "Readiness deadline (ms)", hint: "how long a model may load before its start fails" },
-  { key: "stopGraceMs", label: "Stop grace (ms)", hint: "SIGTERM, then SIGKILL after this long" },
-] as const;
+const NUMBERS = SERVER_NUMBER_FIELDS;
 type NumberKey = (typeof NUMBERS)[number]["key"];
 const FIELDS = [...NUMBERS.map((n) => n.key), "flashAttn", "loadMode", "autoRestart"];
 

@@ -1,0 +1,15 @@
+/**
+ * The numeric llama-server settings a user can set: globally (settings page)
+ * and per model as overrides (model form). One list, so a label or hint is
+ * written once.
+ */
+export const SERVER_NUMBER_FIELDS = [
+  { key: "gpuLayers", label: "GPU layers", hint: "-ngl; 99 = every layer on the GPU (Metal); 0 = CPU only" },
+  { key: "ctxSize", label: "Context size", hint: "-c, tokens; 0 = the model's trained length" },
+  { key: "threads", label: "Threads", hint: "-t; -1 = llama.cpp picks" },
+  { key: "batchSize", label: "Batch size", hint: "-b" },
+  { key: "ubatchSize", label: "Micro-batch size", hint: "-ub" },
+  { key: "parallel", label: "Parallel slots", hint: "-np" },
+  { key: "readinessDeadlineMs", label: "Readiness deadline (ms)", hint: "how long a model may load before its start fails" },
+  { key: "stopGraceMs", label: "Stop grace (ms)", hint: "SIGTERM, then SIGKILL after this long" },
+] as const;
