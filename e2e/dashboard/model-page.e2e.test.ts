@@ -92,6 +92,15 @@ describe("model page (production build)", () => {
     await expect.poll(() => page.locator('[data-testid="log-lines"] mark').count()).toBeGreaterThan(0);
     await screenshot("1280");
 
+    // What streamed in and the tail fetched when the server started add up to the host's log: no line lost, none twice.
+    await page.getByTestId("log-search").fill("");
+    const hostLog = async () => (await app.trpc.query<{ lines: string[] }>("servers.logs", { id: model.id, lines: 5000 })).data!.lines.map((l) => l || "\u00a0");
+    await expect.poll(async () => {
+      const shown = await page.locator('[data-testid="log-lines"] > div').allTextContents();
+      const want = await hostLog();
+      return shown.length === want.length && shown.every((l, i) => l === want[i]) ? "same" : `shown ${shown.length} lines, host has ${want.length}`;
+    }).toBe("same");
+
     const narrow = await openPage(browser(), app, { name: "model-live-log-390", viewport: NARROW });
     await narrow.page.goto(`/models/${model.id}`);
     await narrow.page.locator('[data-testid="state-badge"][data-state="ready"]').waitFor();

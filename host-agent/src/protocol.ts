@@ -160,7 +160,18 @@ export const methods = {
   status: { params: z.object({ ids: z.array(serverIdSchema).max(512).optional() }).strict(), result: z.array(serverStatusSchema) },
   logs: {
     params: z.object({ id: serverIdSchema, lines: z.number().int().min(1).max(5000).default(200) }).strict(),
-    result: z.object({ id: serverIdSchema, lines: z.array(z.string()), logPath: z.string().nullable() }),
+    result: z.object({
+      id: serverIdSchema,
+      lines: z.array(z.string()),
+      logPath: z.string().nullable(),
+      /**
+       * The `seq` of the last log event this agent sent before the reply: the
+       * lines are the file up to that event's line, so a client that follows
+       * the events keeps those with a greater seq and neither loses nor
+       * repeats a line. Absent from agents older than this field.
+       */
+      seq: z.number().int().nonnegative().optional(),
+    }),
   },
   /** Scan the model roots for .gguf files and read their metadata. */
   discover: { params: z.object({}).strict(), result: z.array(ggufInfoSchema) },
@@ -214,7 +225,15 @@ export type Reply = z.infer<typeof replySchema>;
 
 export const agentEventSchema = z.discriminatedUnion("kind", [
   z.object({ type: z.literal("event"), kind: z.literal("state"), at: z.string(), status: serverStatusSchema }),
-  z.object({ type: z.literal("event"), kind: z.literal("log"), at: z.string(), id: serverIdSchema, line: z.string() }),
+  z.object({
+    type: z.literal("event"),
+    kind: z.literal("log"),
+    at: z.string(),
+    id: serverIdSchema,
+    line: z.string(),
+    /** Increases with every log event; seeded from the clock when the agent starts, so a later agent's lines sort after an earlier one's. */
+    seq: z.number().int().nonnegative().optional(),
+  }),
 ]);
 export type AgentEvent = z.infer<typeof agentEventSchema>;
 

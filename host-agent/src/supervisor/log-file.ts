@@ -43,7 +43,8 @@ export async function enforceLogCap(logPath: string, maxBytes: number): Promise<
   return true;
 }
 
-async function readTailBytes(file: string, maxBytes: number): Promise<string | null> {
+/** Up to `maxBytes` from the end of a file (or of its first `end` bytes), with the offset they start at; null when there is no file. */
+async function readTailBytes(file: string, maxBytes: number, end = Number.MAX_SAFE_INTEGER): Promise<{ buf: Buffer; start: number } | null> {
   let fh;
   try {
     fh = await open(file, "r");
@@ -52,25 +53,49 @@ async function readTailBytes(file: string, maxBytes: number): Promise<string | n
   }
   try {
     const { size } = await fh.stat();
-    const len = Math.min(size, maxBytes);
+    const stop = Math.min(size, end);
+    const len = Math.min(stop, maxBytes);
     const buf = Buffer.alloc(len);
-    await fh.read(buf, 0, len, size - len);
-    let text = buf.toString("utf8");
-    // Drop a partial first line when we did not start at the beginning.
-    if (len < size) text = text.slice(text.indexOf("\n") + 1);
-    return text;
+    const { bytesRead } = await fh.read(buf, 0, len, stop - len);
+    return { buf: buf.subarray(0, bytesRead), start: stop - len };
   } finally {
     await fh.close();
   }
 }
 
+function tailLines(chunk: { buf: Buffer; start: number } | null): string[] {
+  if (!chunk) return [];
+  let text = chunk.buf.toString("utf8");
+  // Drop a partial first line when we did not start at the beginning.
+  if (chunk.start > 0) text = text.slice(text.indexOf("\n") + 1);
+  const lines = text.split("\n");
+  if (lines[lines.length - 1] === "") lines.pop();
+  return lines;
+}
+
+export interface LogTailOptions {
+  maxBytes?: number;
+  /**
+   * Where the current file's tail ends, asked once the first read is done:
+   * the offset up to which a follower has handed out lines. Lines past it are
+   * left to the follower, so a reader of both sees each line once. When the
+   * follower got further during the read, the rest up to it is read too.
+   */
+  end?: () => number;
+}
+
 /** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
-export async function readLogTail(logPath: string, lines: number, maxBytes = 2 * 1024 * 1024): Promise<string[]> {
-  const current = await readTailBytes(logPath, maxBytes);
-  const split = (t: string | null) => (t ? t.split("\n").filter((l, i, a) => !(i === a.length - 1 && l === "")) : []);
-  let out = split(current);
-  if (out.length < lines) out = [...split(await readTailBytes(rotatedPath(logPath), maxBytes)), ...out];
-  return out.slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
+export async function readLogTail(logPath: string, lines: number, options: LogTailOptions = {}): Promise<string[]> {
+  const maxBytes = options.maxBytes ?? 2 * 1024 * 1024;
+  let current = await readTailBytes(logPath, maxBytes);
+  const older = tailLines(current).length < lines ? tailLines(await readTailBytes(rotatedPath(logPath), maxBytes)) : [];
+  if (current && options.end) {
+    const end = options.end();
+    const readTo = current.start + current.buf.length;
+    if (end < readTo) current.buf = current.buf.subarray(0, Math.max(0, end - current.start));
+    else if (end > readTo && end !== Number.MAX_SAFE_INTEGER) current = (await readTailBytes(logPath, maxBytes, end)) ?? current;
+  }
+  return [...older, ...tailLines(current)].slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
 }
 
 /**
@@ -80,8 +105,10 @@ export async function readLogTail(logPath: string, lines: number, maxBytes = 2 *
  */
 export class LogFollower {
   private offset: number;
+  /** Up to here every line has been handed out (the offset less the partial line held back). */
+  private handedOut: number;
   private partial = "";
-  private reading = false;
+  private reading: Promise<void> | null = null;
   private again = false;
   /** Kept open while following: a server's log is read every 25 ms while it loads and every second after. */
   private fh: FileHandle | null = null;
@@ -93,30 +120,45 @@ export class LogFollower {
     private readonly maxChunk = 256 * 1024,
   ) {
     this.offset = startOffset;
+    this.handedOut = startOffset;
   }
 
-  async poke(): Promise<void> {
-    if (this.closed) return;
+  /** The file offset up to which lines have been handed to `onLines`. */
+  get emittedOffset(): number {
+    return this.handedOut;
+  }
+
+  /** Reads what is new; resolves after a read that began after this call. */
+  poke(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     if (this.reading) {
       this.again = true;
-      return;
+      return this.reading;
     }
-    this.reading = true;
-    try {
-      do {
-        this.again = false;
-        await this.readOnce();
-      } while (this.again && !this.closed);
-    } finally {
-      this.reading = false;
-      if (this.closed) await this.release();
-    }
+    this.reading = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.readOnce();
+        } while (this.again && !this.closed);
+      } finally {
+        this.reading = null;
+        if (this.closed) await this.release();
+      }
+    })();
+    return this.reading;
   }
 
   /** Stops following and closes the file (after a read in progress). */
   close(): void {
     this.closed = true;
     if (!this.reading) void this.release();
+  }
+
+  /** Hands out the lines written so far (a server's last words before it exited), then closes. */
+  async finish(): Promise<void> {
+    await this.poke().catch(() => undefined);
+    this.close();
   }
 
   private async release(): Promise<void> {
@@ -138,6 +180,7 @@ export class LogFollower {
     const { size } = await fh.stat();
     if (size < this.offset) {
       this.offset = 0;
+      this.handedOut = 0;
       this.partial = "";
     }
     while (this.offset < size && !this.closed) {
@@ -153,6 +196,7 @@ export class LogFollower {
         parts.push(this.partial);
         this.partial = "";
       }
+      this.handedOut = this.offset - Buffer.byteLength(this.partial);
       if (parts.length > 0) this.onLines(parts.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
     }
   }

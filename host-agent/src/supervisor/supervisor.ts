@@ -119,6 +119,8 @@ export class Supervisor {
   private spawnWaiters: (() => void)[] = [];
   /** Names this agent in the records' stop requests. */
   private readonly instanceId = randomUUID();
+  /** The last log event's seq. Microseconds of the clock at the start, so a later agent's lines sort after this one's. */
+  private logSeq = Date.now() * 1000;
 
   constructor(private readonly opts: SupervisorOptions) {
     this.records = new RecordStore(opts.stateDir);
@@ -237,8 +239,12 @@ export class Supervisor {
     m.timers.clear();
     m.watcher?.close();
     m.watcher = null;
-    m.follower?.close();
-    m.follower = null;
+    // The lines written since the last read still go out as events. Until
+    // they have, `logs` cuts its tail where this follower got to.
+    const follower = m.follower;
+    void follower?.finish().finally(() => {
+      if (m.follower === follower) m.follower = null;
+    });
   }
 
   private persist(m: Managed, rec: ServerRecord): Promise<void> {
@@ -277,7 +283,7 @@ export class Supervisor {
   private watchLog(m: Managed, fromOffset: number): void {
     const follower = new LogFollower(m.logPath, fromOffset, (lines) => {
       const at = new Date().toISOString();
-      for (const line of lines) this.emit({ type: "event", kind: "log", at, id: m.id, line });
+      for (const line of lines) this.emit({ type: "event", kind: "log", at, id: m.id, line, seq: ++this.logSeq });
     });
     m.follower = follower;
     // Readiness hears about every write at once; reading the lines out for log
@@ -650,11 +656,25 @@ export class Supervisor {
     return [...this.servers.values()].map((m) => this.statusOf(m)).sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  async logs(id: string, lines: number): Promise<{ id: string; lines: string[]; logPath: string | null }> {
-    const logPath = this.servers.get(id)?.logPath ?? this.logPathFor(id);
+  /**
+   * A log's last lines, up to the last line sent as an event (and that
+   * event's seq): a client that merges the two has every line once.
+   */
+  async logs(id: string, lines: number): Promise<{ id: string; lines: string[]; logPath: string | null; seq: number }> {
+    const m = this.servers.get(id);
+    const logPath = m?.logPath ?? this.logPathFor(id);
     const exists = await stat(logPath).then(() => true, () => false);
     if (!exists) throw new AgentError({ code: "NOT_FOUND", message: `no log for server ${id} (${logPath} does not exist)` });
-    return { id, lines: await readLogTail(logPath, lines), logPath };
+    // Catch the follower up first, so the tail is the file as of now (the new lines go out as events just before the reply).
+    await m?.follower?.poke().catch(() => undefined);
+    // The cut and the seq are taken together: the events up to that seq are the lines up to that offset.
+    let seq = this.logSeq;
+    const end = () => {
+      seq = this.logSeq;
+      return m?.follower?.emittedOffset ?? Number.MAX_SAFE_INTEGER;
+    };
+    const tail = await readLogTail(logPath, lines, { end });
+    return { id, lines: tail, logPath, seq };
   }
 
   managedIds(): string[] {

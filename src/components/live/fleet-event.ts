@@ -17,6 +17,8 @@ export interface FleetEventView {
   pid: number | null | undefined;
   reason: string | null;
   line: string | null;
+  /** A log line's number from the host agent (orders it against a fetched tail). */
+  seq: number | null;
 }
 
 type Obj = Record<string, unknown>;
@@ -31,7 +33,7 @@ export function toFleetEvent(raw: unknown): FleetEventView | null {
   if (!isObj(ev)) return null;
   const data = isObj(ev.data) ? ev.data : {};
   if (ev.type === "log") {
-    return { id, kind: "log", at: str(ev.at), modelId: str(ev.modelId), hostId: str(ev.hostId), state: null, message: "", pid: undefined, reason: null, line: str(ev.line) ?? "" };
+    return { id, kind: "log", at: str(ev.at), modelId: str(ev.modelId), hostId: str(ev.hostId), state: null, message: "", pid: undefined, reason: null, line: str(ev.line) ?? "", seq: typeof ev.seq === "number" ? ev.seq : null };
   }
   const kind = ev.kind;
   if (kind !== "state" && kind !== "action" && kind !== "error" && kind !== "host") return null;
@@ -48,5 +50,6 @@ export function toFleetEvent(raw: unknown): FleetEventView | null {
     pid,
     reason: str(data.reason) ?? str(data.lastError) ?? (message || null),
     line: null,
+    seq: null,
   };
 }

@@ -10,6 +10,7 @@ import { useSubscription } from "@trpc/tanstack-react-query";
 import { memo, useCallback, useDeferredValue, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
 import { toFleetEvent } from "~/components/live/fleet-event";
+import { linesAfterTail } from "./log-merge";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
 
@@ -19,6 +20,17 @@ const INITIAL_LINES = 500;
 interface Line {
   n: number;
   text: string;
+  /** The host's number for a line that streamed in; null for the fetched tail's lines. */
+  seq: number | null;
+}
+
+interface LiveLine {
+  text: string;
+  seq: number | null;
+}
+
+function seqOf(data: unknown): number | null {
+  return typeof data === "object" && data !== null && "seq" in data && typeof data.seq === "number" ? data.seq : null;
 }
 
 function linesOf(data: unknown): string[] {
@@ -37,20 +49,24 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
   const initial = useQuery({ ...trpc.servers.logs.queryOptions({ id: modelId, lines: INITIAL_LINES }), staleTime: 0, enabled: hasRun, retry: false });
   const [lines, setLines] = useState<Line[]>([]);
   const counter = useRef(0);
-  const pending = useRef<string[]>([]);
+  const pending = useRef<LiveLine[]>([]);
   const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const [follow, setFollow] = useState(true);
   const [query, setQuery] = useState("");
   const deferredQuery = useDeferredValue(query);
   const box = useRef<HTMLDivElement>(null);
 
-  const toLines = (texts: string[]): Line[] => texts.map((text) => ({ n: ++counter.current, text }));
+  const toLines = (live: LiveLine[]): Line[] => live.map((l) => ({ n: ++counter.current, text: l.text, seq: l.seq }));
 
-  // The file's tail replaces the view whenever it is (re)fetched (first load, reconnect).
+  // The file's tail replaces the view whenever it is (re)fetched (first load,
+  // a start, a reconnect); the lines that streamed in after its last line follow it.
   useEffect(() => {
     if (!initial.data) return;
+    const tailSeq = seqOf(initial.data);
+    const tail = linesOf(initial.data).map((text) => ({ text, seq: null }));
+    const unshown = pending.current;
     pending.current = [];
-    setLines(toLines(linesOf(initial.data)).slice(-MAX_LINES));
+    setLines((old) => [...toLines(tail), ...linesAfterTail(old, tailSeq), ...toLines(linesAfterTail(unshown, tailSeq))].slice(-MAX_LINES));
   }, [initial.data]);
 
   const flush = useCallback(() => {
@@ -64,7 +80,7 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
     (raw: unknown) => {
       const ev = toFleetEvent(raw);
       if (!ev || ev.kind !== "log" || ev.modelId !== modelId || ev.line === null) return;
-      pending.current.push(ev.line);
+      pending.current.push({ text: ev.line, seq: ev.seq });
       // Lines arrive in bursts while a model loads: render at most ten times a second.
       flushTimer.current ??= setTimeout(flush, 100);
     },

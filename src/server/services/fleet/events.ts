@@ -48,6 +48,8 @@ export interface LogLineEvent {
   modelId: string;
   hostId: string | null;
   line: string;
+  /** The agent's number for the line (see `logs`'s `seq`), when the agent sends one. */
+  seq?: number;
 }
 
 export type FleetEvent = RecordedEvent | LogLineEvent;
@@ -88,7 +90,7 @@ export interface EventBus {
    */
   append(input: EventInput, options?: { with?: WithWrites }): Promise<RecordedEvent>;
   /** Publishes a log line and keeps it in the model's ring. */
-  logLine(modelId: string, hostId: string | null, line: string, at?: string): void;
+  logLine(modelId: string, hostId: string | null, line: string, at?: string, seq?: number): void;
   /** The ring's last `limit` lines of a model (oldest first). */
   recentLogs(modelId: string, limit?: number): StreamItem[];
   subscribe(options?: SubscribeOptions): AsyncIterable<StreamItem>;
@@ -300,8 +302,10 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
       if (pending.length === 1) writes = writes.then(writeBatch).catch((err: unknown) => log.error("event write failed", { error: err }));
     });
 
-  const logLine = (modelId: string, hostId: string | null, line: string, at = new Date().toISOString()) => {
-    const item: Item = { cursor: { db: lastDbId, seq: ++logSeq }, event: { type: "log", at, modelId, hostId, line } };
+  const logLine = (modelId: string, hostId: string | null, line: string, at = new Date().toISOString(), agentSeq?: number) => {
+    const event: LogLineEvent = { type: "log", at, modelId, hostId, line };
+    if (agentSeq !== undefined) event.seq = agentSeq;
+    const item: Item = { cursor: { db: lastDbId, seq: ++logSeq }, event };
     let ring = rings.get(modelId);
     if (!ring) rings.set(modelId, (ring = []));
     ring.push(item);

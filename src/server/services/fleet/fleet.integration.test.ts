@@ -87,6 +87,11 @@ describe("fleet over the local link (real llama-server)", () => {
     while (!done()) seen.push((await it1.next()).value!);
     controller.abort();
     const lastId = seen.at(-1)!.id;
+    // A log tail fetched now says where it ends among the numbered live lines (the dashboard joins the two by it).
+    const tail = await f.fleet.logs(m.id, 500);
+    const liveLines = seen.flatMap((i) => (i.event.type === "log" && i.event.modelId === m.id ? [i.event] : []));
+    expect(tail.seq).toBeGreaterThanOrEqual(liveLines.at(-1)!.seq!);
+    expect(tail.lines).toContain(liveLines.at(-1)!.line);
 
     // More happens while disconnected; the resumed stream gives exactly what came after.
     await f.fleet.stop(m.id);

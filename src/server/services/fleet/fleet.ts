@@ -101,7 +101,12 @@ export interface Fleet {
   stop(modelId: string): Promise<ServerResult>;
   restart(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
   status(): Promise<ServerView[]>;
-  logs(modelId: string, lines?: number): Promise<{ modelId: string; name: string; lines: string[]; logPath: string | null }>;
+  /**
+   * A server's last log lines. `seq`: the number of the last line the host
+   * sent as a live event before these; live lines with a greater seq are not
+   * among them (null from an agent that does not number its lines).
+   */
+  logs(modelId: string, lines?: number): Promise<{ modelId: string; name: string; lines: string[]; logPath: string | null; seq: number | null }>;
   discover(hostId: string): Promise<DiscoveryReport>;
   /** Asks every host for its servers and adopts the live ones (app start). Waits up to timeoutMs for links to connect. */
   adopt(options?: { timeoutMs?: number }): Promise<AdoptionReport[]>;
@@ -441,9 +446,9 @@ export function createFleet(options: FleetOptions): Fleet {
     t.timer.unref();
   }
 
-  function onLogLine(hostId: string, id: string, line: string, at: string): void {
+  function onLogLine(hostId: string, id: string, line: string, at: string, seq: number | undefined): void {
     const publish = (modelId: string) => {
-      events.logLine(modelId, hostId, line, at);
+      events.logLine(modelId, hostId, line, at, seq);
       const seen = gpuBackendFromLogLine(line);
       if (!seen) return;
       const t = tracked.get(modelId);
@@ -461,7 +466,7 @@ export function createFleet(options: FleetOptions): Fleet {
   function onAgentEvent(hostId: string, e: AgentEvent): void {
     if (closed) return;
     if (e.kind === "state") void observe(hostId, e.status, "event").catch((err: unknown) => log.error("agent event not recorded", { hostId, error: err }));
-    else onLogLine(hostId, e.id, e.line, e.at);
+    else onLogLine(hostId, e.id, e.line, e.at, e.seq);
   }
 
   function onLinkState(hostId: string, change: LinkStateChange): void {
@@ -950,7 +955,7 @@ export function createFleet(options: FleetOptions): Fleet {
       }
       try {
         const r = await link.call("logs", { id: row.name, lines: Math.max(1, Math.min(5000, Math.floor(lines))) }, { timeoutMs: statusTimeoutMs });
-        return { modelId, name: row.name, lines: r.lines, logPath: r.logPath };
+        return { modelId, name: row.name, lines: r.lines, logPath: r.logPath, seq: r.seq ?? null };
       } catch (err) {
         throw toServiceError(err, `logs of ${row.name} on host ${row.host.name}`);
       }
