@@ -15,12 +15,14 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 describe("server log files", () => {
   it("keeps the cap with one rotation, and an O_APPEND writer keeps writing after it", async () => {
     const log = path.join(dir, "a.log");
-    const fd = openLogForChild(log, 1000, "=== header ===");
+    const child = openLogForChild(log, 1000, "=== header ===");
+    expect(child.offset).toBe("=== header ===\n".length);
+    const fd = child.fd;
     writeSync(fd, `${"x".repeat(1500)}\n`);
     expect(await enforceLogCap(log, 1000)).toBe(true);
     expect((await readFile(rotatedPath(log), "utf8")).startsWith("=== header ===")).toBe(true);
     writeSync(fd, "after rotation\n");
-    closeSync(fd);
+    closeSync(child.fd);
     // Appended at the new end, not at the old offset (no hole of NULs).
     expect(await readFile(log, "utf8")).toBe("after rotation\n");
     expect(await enforceLogCap(log, 1000)).toBe(false);
@@ -30,7 +32,7 @@ describe("server log files", () => {
 
   it("makes the logs folder when it is missing (the agent makes it at start; someone may have removed it since)", async () => {
     const log = path.join(dir, "removed", "logs", "a.log");
-    closeSync(openLogForChild(log, 1000, "=== header ==="));
+    closeSync(openLogForChild(log, 1000, "=== header ===").fd);
     expect(await readFile(log, "utf8")).toBe("=== header ===\n");
   });
 
@@ -44,9 +46,22 @@ describe("server log files", () => {
   it("rotates an oversized log when a new process starts", async () => {
     const log = path.join(dir, "b.log");
     await writeFile(log, "y".repeat(5000));
-    closeSync(openLogForChild(log, 1000, "=== second start ==="));
+    const child = openLogForChild(log, 1000, "=== second start ===");
+    closeSync(child.fd);
+    expect(child.offset).toBe("=== second start ===\n".length);
     expect(await readFile(log, "utf8")).toBe("=== second start ===\n");
     expect((await readFile(rotatedPath(log), "utf8")).length).toBe(5000);
+  });
+
+  it("a new process's output starts after the earlier runs and its header", async () => {
+    const log = path.join(dir, "d.log");
+    await writeFile(log, "an earlier run\n");
+    const child = openLogForChild(log, 1000, "=== again ===");
+    writeSync(child.fd, "new output\n");
+    closeSync(child.fd);
+    const text = await readFile(log, "utf8");
+    expect(text).toBe("an earlier run\n=== again ===\nnew output\n");
+    expect(text.slice(child.offset)).toBe("new output\n");
   });
 
   it("follows new complete lines, across a truncation", async () => {

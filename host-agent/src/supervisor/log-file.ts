@@ -7,7 +7,7 @@
  * copy (`.1`) is kept.
  */
 import { copyFile, open, stat, truncate, type FileHandle } from "node:fs/promises";
-import { mkdirSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, renameSync, statSync, writeSync } from "node:fs";
 import path from "node:path";
 
 export function rotatedPath(logPath: string): string {
@@ -16,11 +16,12 @@ export function rotatedPath(logPath: string): string {
 
 /**
  * Opens the log for a new process: rotates an oversized file first, then
- * writes a header line. Returns an fd for the child's stdout/stderr.
- * Synchronous on purpose: a handful of local metadata calls on the start
- * path, where threadpool round trips under load cost more than they save.
+ * writes a header line. Returns the fd for the child's stdout/stderr and the
+ * offset where its output begins.
+ * Synchronous on purpose: a few local metadata calls, made while the other
+ * starts' checks are out; threadpool round trips under load cost more.
  */
-export function openLogForChild(logPath: string, maxBytes: number, header: string): number {
+export function openLogForChild(logPath: string, maxBytes: number, header: string): { fd: number; offset: number } {
   let size = 0;
   try {
     size = statSync(logPath).size;
@@ -28,10 +29,19 @@ export function openLogForChild(logPath: string, maxBytes: number, header: strin
     // No log yet; and no folder either when the agent could not make it at its start (or it was removed since).
     if ((err as NodeJS.ErrnoException).code === "ENOENT") mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o700 });
   }
-  if (size > maxBytes) renameSync(logPath, rotatedPath(logPath));
+  if (size > maxBytes) {
+    renameSync(logPath, rotatedPath(logPath));
+    size = 0;
+  }
   const fd = openSync(logPath, "a", 0o600);
-  writeSync(fd, `${header}\n`);
-  return fd;
+  try {
+    const line = Buffer.from(`${header}\n`);
+    writeSync(fd, line);
+    return { fd, offset: size + line.length };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
 }
 
 /** Rotates when over the cap; returns true when it did. */

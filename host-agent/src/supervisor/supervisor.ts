@@ -6,12 +6,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, fstatSync, watch, type FSWatcher } from "node:fs";
+import { closeSync, watch, type FSWatcher } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError, type AgentEvent, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
-import { buildLaunch } from "./argv.ts";
+import { buildLaunch, type Launch } from "./argv.ts";
 import { findLlamaServer, inspectLlamaServer, type LlamaServerBinary } from "./binary.ts";
 import { describeHealth, probeHealth, probeHost, type HealthResult } from "./health.ts";
 import { enforceLogCap, LogFollower, openLogForChild, readLogTail } from "./log-file.ts";
@@ -98,6 +98,8 @@ interface Managed {
  * takes on a loading server does not stretch the gap.
  */
 const NUDGE_GAP_MS = 5;
+/** How long a spawn turn waits for starts still in their checks (see `spawnTurn`). */
+const SPAWN_GATHER_MS = 15;
 
 const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
 
@@ -117,6 +119,10 @@ export class Supervisor {
 
   private readonly launcher: Launcher | null;
   private spawnWaiters: (() => void)[] = [];
+  /** Starts between their entry and their spawn turn (see `gathering`). */
+  private preparing = 0;
+  private turnQueued = false;
+  private turnDeadline: NodeJS.Timeout | null = null;
   /** Names this agent in the records' stop requests. */
   private readonly instanceId = randomUUID();
   /** The last log event's seq. Microseconds of the clock at the start, so a later agent's lines sort after this one's. */
@@ -200,21 +206,50 @@ export class Supervisor {
   }
 
   /**
-   * Resolves at the end of this turn of the event loop (setImmediate), together
-   * with every other start that asks in the same turn: their spawns then run
-   * back to back, before the post-spawn work (records, log watch, probes) of
-   * any of them.
+   * A start's preparation (checks, log): the next spawn turn waits for it, so
+   * starts asked for together spawn together (a start-all), however their
+   * checks' I/O happens to finish. Never longer than SPAWN_GATHER_MS after the
+   * first start is ready, so one slow check does not hold back the others.
+   */
+  private async gathering<T>(work: () => Promise<T>): Promise<T> {
+    this.preparing += 1;
+    try {
+      return await work();
+    } finally {
+      this.preparing -= 1;
+      this.turnWhenGathered();
+    }
+  }
+
+  /**
+   * Resolves in the next spawn turn: once every start in preparation is ready
+   * too (or SPAWN_GATHER_MS after the first). The turn's spawns then run back
+   * to back, before the post-spawn work (records, log watch, probes) of any of
+   * them: fork() blocks the loop for milliseconds, and any work between spawns
+   * delays the servers started later.
    */
   private spawnTurn(): Promise<void> {
     return new Promise((resolve) => {
       this.spawnWaiters.push(resolve);
-      if (this.spawnWaiters.length > 1) return;
-      setImmediate(() => {
-        const waiters = this.spawnWaiters;
-        this.spawnWaiters = [];
-        for (const w of waiters) w();
-      });
+      this.turnWhenGathered();
+      this.turnDeadline ??= setTimeout(() => this.runSpawnTurn(), SPAWN_GATHER_MS);
     });
+  }
+
+  private turnWhenGathered(): void {
+    if (this.spawnWaiters.length === 0 || this.preparing > 0 || this.turnQueued) return;
+    this.turnQueued = true;
+    // setImmediate: a start whose preparation just ended joins before the turn runs.
+    setImmediate(() => this.runSpawnTurn());
+  }
+
+  private runSpawnTurn(): void {
+    if (this.turnDeadline) clearTimeout(this.turnDeadline);
+    this.turnDeadline = null;
+    this.turnQueued = false;
+    const waiters = this.spawnWaiters;
+    this.spawnWaiters = [];
+    for (const w of waiters) w();
   }
 
   private newManaged(spec: ServerSpec): Managed {
@@ -405,6 +440,87 @@ export class Supervisor {
       });
     }
 
+    const { binary, launch, log } = await this.gathering(() => this.prepareSpawn(spec));
+    await this.spawnTurn();
+    if (this.closed) {
+      closeSync(log.fd);
+      throw new AgentError({ code: "UNAVAILABLE", message: "the agent is shutting down" });
+    }
+    const m = this.newManaged(spec);
+    this.servers.set(spec.id, m);
+    const logOffset = log.offset;
+    // Wall-clock spawn time: /proc's start time is exact as an identity but its
+    // boot-time base has 1 s resolution, too coarse for "ready in 0.35 s".
+    const spawnedAt = new Date().toISOString();
+    let pid: number;
+    if (this.launcher) {
+      // The helper opens the log itself, by path.
+      closeSync(log.fd);
+      try {
+        const launched = await this.launcher.launch({ file: binary.path, args: launch.args, env: { ...(process.env as Record<string, string>), ...launch.env }, logPath: m.logPath });
+        pid = launched.pid;
+        m.launched = true;
+        void launched.exited.then((e) => {
+          if (e.lost) this.watchForeignExit(m); // the helper died: watch the pid like an adopted server
+          else this.onExit(m, e);
+        });
+      } catch (err) {
+        m.hasExited = true;
+        m.logTail = [];
+        this.setState(m, "failed", `could not spawn ${binary.path}: ${(err as Error).message}`);
+        throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${(err as Error).message}`, data: this.statusOf(m) }, { cause: err });
+      }
+    } else {
+      let child: ChildProcess;
+      try {
+        // detached: its own process group, so stop can signal the server and anything it forks, and a
+        // Ctrl-C aimed at the agent's terminal does not hit the servers.
+        child = spawn(binary.path, launch.args, { detached: true, stdio: ["ignore", log.fd, log.fd], env: { ...process.env, ...launch.env } });
+      } finally {
+        closeSync(log.fd); // the child has its own copy
+      }
+      m.child = child;
+      child.unref();
+      const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+      child.once("exit", (code, signal) => this.onExit(m, { code, signal }));
+
+      if (child.pid === undefined) {
+        const err = await spawnError;
+        m.hasExited = true;
+        m.logTail = [];
+        this.setState(m, "failed", `could not spawn ${binary.path}: ${err.message}`);
+        throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${err.message}`, data: this.statusOf(m) }, { cause: err });
+      }
+      pid = child.pid;
+    }
+    m.pid = pid;
+    m.pgid = pid; // detached: the child leads a new group whose id is its pid
+    // Bookkeeping waits for the rest of this turn's spawns: reading a new child's
+    // /proc entry while the next fork+exec runs made those spawns slower (bench/agent-start-stop.ts, N=4).
+    await new Promise((resolve) => setImmediate(resolve));
+    const info = await processInfo(pid);
+    if (info && !info.zombie) {
+      m.startToken = info.startToken;
+      m.startedAt = spawnedAt;
+      // Not awaited here: readiness polling starts meanwhile; awaitReady waits for it before reporting ready.
+      void this.persist(m, {
+        version: 1, id: spec.id, pid: pid, pgid: pid, startToken: info.startToken, startedAt: spawnedAt, port: spec.port,
+        bindAddress: spec.bindAddress, binary: binary.path, argv: launch.args, logPath: m.logPath, specHash: m.specHash, spec, readyAt: null,
+        agentPid: process.pid,
+      });
+    } else {
+      m.startedAt = spawnedAt;
+    }
+    this.watchLog(m, logOffset);
+    this.setState(m, "starting", `spawned pid ${pid}`);
+    return this.awaitReady(m);
+  }
+
+  /**
+   * Everything a spawn needs, checked and ready: the model, port and binary
+   * checks, the argv, and the log with its header. Nothing is spawned here.
+   */
+  private async prepareSpawn(spec: ServerSpec): Promise<{ binary: LlamaServerBinary; launch: Launch; log: { fd: number; offset: number } }> {
     // The model, port and binary checks are independent: one round of I/O for all three (start latency;
     // with many starts at once, every start's checks are done before the first spawn blocks the loop).
     // Errors are still reported in a fixed order: model, port, binary. The binary is only found here;
@@ -431,78 +547,17 @@ export class Supervisor {
     } catch (cause) {
       throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: ${(cause as Error).message}` }, { cause });
     }
-    // Spawns go together: fork() blocks the loop for milliseconds, and the servers started later load
-    // on a busier machine, so every start that is ready to spawn does so before any does its bookkeeping.
-    await this.spawnTurn();
-    if (this.closed) throw new AgentError({ code: "UNAVAILABLE", message: "the agent is shutting down" });
     const launch = buildLaunch(spec, modelPath, binary.capabilities);
-    const m = this.newManaged(spec);
-    this.servers.set(spec.id, m);
-
+    // The log is opened and its header written here, while other starts' checks are out, so no file work is left between the spawns.
+    const logPath = this.logPathFor(spec.id);
     const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${binary.path} ${launch.args.join(" ")} ===`;
-    const fd = openLogForChild(m.logPath, this.opts.logMaxBytes, header);
-    const logOffset = fstatSync(fd).size;
-    // Wall-clock spawn time: /proc's start time is exact as an identity but its
-    // boot-time base has 1 s resolution, too coarse for "ready in 0.35 s".
-    const spawnedAt = new Date().toISOString();
-    let pid: number;
-    if (this.launcher) {
-      closeSync(fd);
-      try {
-        const launched = await this.launcher.launch({ file: binary.path, args: launch.args, env: { ...(process.env as Record<string, string>), ...launch.env }, logPath: m.logPath });
-        pid = launched.pid;
-        m.launched = true;
-        void launched.exited.then((e) => {
-          if (e.lost) this.watchForeignExit(m); // the helper died: watch the pid like an adopted server
-          else this.onExit(m, e);
-        });
-      } catch (err) {
-        m.hasExited = true;
-        m.logTail = [];
-        this.setState(m, "failed", `could not spawn ${binary.path}: ${(err as Error).message}`);
-        throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${(err as Error).message}`, data: this.statusOf(m) }, { cause: err });
-      }
-    } else {
-      let child: ChildProcess;
-      try {
-        // detached: its own process group, so stop can signal the server and anything it forks, and a
-        // Ctrl-C aimed at the agent's terminal does not hit the servers.
-        child = spawn(binary.path, launch.args, { detached: true, stdio: ["ignore", fd, fd], env: { ...process.env, ...launch.env } });
-      } finally {
-        closeSync(fd);
-      }
-      m.child = child;
-      child.unref();
-      const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
-      child.once("exit", (code, signal) => this.onExit(m, { code, signal }));
-
-      if (child.pid === undefined) {
-        const err = await spawnError;
-        m.hasExited = true;
-        m.logTail = [];
-        this.setState(m, "failed", `could not spawn ${binary.path}: ${err.message}`);
-        throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: could not spawn ${binary.path}: ${err.message}`, data: this.statusOf(m) }, { cause: err });
-      }
-      pid = child.pid;
+    let log: { fd: number; offset: number };
+    try {
+      log = openLogForChild(logPath, this.opts.logMaxBytes, header);
+    } catch (cause) {
+      throw new AgentError({ code: "FAILED", message: `cannot start ${spec.id}: cannot write its log ${logPath}: ${(cause as Error).message}` }, { cause });
     }
-    m.pid = pid;
-    m.pgid = pid; // detached: the child leads a new group whose id is its pid
-    const info = await processInfo(pid);
-    if (info && !info.zombie) {
-      m.startToken = info.startToken;
-      m.startedAt = spawnedAt;
-      // Not awaited here: readiness polling starts meanwhile; awaitReady waits for it before reporting ready.
-      void this.persist(m, {
-        version: 1, id: spec.id, pid: pid, pgid: pid, startToken: info.startToken, startedAt: spawnedAt, port: spec.port,
-        bindAddress: spec.bindAddress, binary: binary.path, argv: launch.args, logPath: m.logPath, specHash: m.specHash, spec, readyAt: null,
-        agentPid: process.pid,
-      });
-    } else {
-      m.startedAt = spawnedAt;
-    }
-    this.watchLog(m, logOffset);
-    this.setState(m, "starting", `spawned pid ${pid}`);
-    return this.awaitReady(m);
+    return { binary, launch, log };
   }
 
   /** Polls /health (10 ms, backing off to 250 ms, and at once when the log grows) until ready, exit or deadline. */
