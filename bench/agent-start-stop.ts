@@ -6,7 +6,9 @@
  *
  * - direct: launch N servers at once, poll each /health every 5 ms until all
  *   answer 200. managed: the agent's `start` for all N at once, until all
- *   report ready. Both print a median over the reps, and the ratio.
+ *   report ready. Both print a median over the reps, and the ratio; then the
+ *   median of each rep's own ratio (a managed run and the direct run next to
+ *   it), with its interquartile range.
  *   Target: ratio <= 1.10. `--control` adds the plain script against itself
  *   with the same alternation: the ratio noise alone gives on this machine
  *   (a shared 2-core VM: 0.98-1.08 seen).
@@ -33,7 +35,7 @@ import { inspectLlamaServer } from "../host-agent/src/supervisor/binary.ts";
 import { canBind } from "../host-agent/src/supervisor/port.ts";
 import { groupMembers } from "../host-agent/src/supervisor/process-table.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
-import { argValue, llamaServerBin, median, ms } from "./lib.ts";
+import { argValue, llamaServerBin, median, ms, percentile } from "./lib.ts";
 
 const args = process.argv.slice(2);
 const REPS = Number(argValue("--reps") ?? 9);
@@ -50,6 +52,12 @@ function healthStatus(port: number): Promise<number> {
   });
 }
 
+
+/** Each rep's b / a (they ran back to back): median and interquartile range, steadier than a ratio of medians on a noisy machine. */
+function paired(a: number[], b: number[]): string {
+  const r = a.map((x, i) => b[i]! / x);
+  return `median ${median(r).toFixed(2)} (IQR ${percentile(r, 25).toFixed(2)}-${percentile(r, 75).toFixed(2)})`;
+}
 
 async function main() {
   const bin = llamaServerBin();
@@ -165,6 +173,8 @@ async function main() {
       }
     }
     stopFigures.set(n, median(stops));
+    console.log(`${String(n).padEnd(4)} ${ms(median(d)).padEnd(18)} ${ms(median(m)).padEnd(21)} ${(median(m) / median(d)).toFixed(2).padEnd(7)} ${ms(median(stops)).padEnd(20)} ${clean ? "yes" : "NO"}`);
+    console.log(`     paired (each rep's managed / its direct): ${paired(d, m)}`);
     if (args.includes("--control")) {
       // The same plain script on both sides, same alternation: how far from 1.00 noise alone puts the ratio.
       const a: number[] = [];
@@ -173,10 +183,9 @@ async function main() {
         process.stderr.write(`  N=${n} control ${r + 1}/${REPS}\r`);
         if (r % 2 === 0) { a.push(await direct(n)); b.push(await direct(n)); } else { b.push(await direct(n)); a.push(await direct(n)); }
       }
-      console.log(`     control: direct vs direct ${ms(median(a))} / ${ms(median(b))}, ratio ${(median(b) / median(a)).toFixed(2)}`);
+      console.log(`     control: direct vs direct ${ms(median(a))} / ${ms(median(b))}, ratio ${(median(b) / median(a)).toFixed(2)}, paired ${paired(a, b)}`);
     }
     if (args.includes("--all")) console.log(`     direct [${d.map((x) => x.toFixed(0)).join(" ")}]  managed [${m.map((x) => x.toFixed(0)).join(" ")}]`);
-    console.log(`${String(n).padEnd(4)} ${ms(median(d)).padEnd(18)} ${ms(median(m)).padEnd(21)} ${(median(m) / median(d)).toFixed(2).padEnd(7)} ${ms(median(stops)).padEnd(20)} ${clean ? "yes" : "NO"}`);
   }
 
   const lags: number[] = [];

@@ -98,8 +98,8 @@ interface Managed {
  * takes on a loading server does not stretch the gap.
  */
 const NUDGE_GAP_MS = 5;
-/** How long a spawn turn waits for starts still in their checks (see `spawnTurn`). */
-const SPAWN_GATHER_MS = 15;
+/** How long a spawned server's bookkeeping waits for other starts to spawn (see `spawnsSettled`). */
+const SPAWN_SETTLE_MS = 15;
 
 const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
 
@@ -121,8 +121,9 @@ export class Supervisor {
   private spawnWaiters: (() => void)[] = [];
   /** Starts between their entry and their spawn turn (see `gathering`). */
   private preparing = 0;
-  private turnQueued = false;
-  private turnDeadline: NodeJS.Timeout | null = null;
+  private settleWaiters: (() => void)[] = [];
+  private settleQueued = false;
+  private settleDeadline: NodeJS.Timeout | null = null;
   /** Names this agent in the records' stop requests. */
   private readonly instanceId = randomUUID();
   /** The last log event's seq. Microseconds of the clock at the start, so a later agent's lines sort after this one's. */
@@ -206,10 +207,9 @@ export class Supervisor {
   }
 
   /**
-   * A start's preparation (checks, log): the next spawn turn waits for it, so
-   * starts asked for together spawn together (a start-all), however their
-   * checks' I/O happens to finish. Never longer than SPAWN_GATHER_MS after the
-   * first start is ready, so one slow check does not hold back the others.
+   * A start's preparation (checks, log). While any start is preparing or
+   * waiting for its spawn, the starts already spawned hold back their
+   * bookkeeping (see `spawnsSettled`).
    */
   private async gathering<T>(work: () => Promise<T>): Promise<T> {
     this.preparing += 1;
@@ -217,38 +217,59 @@ export class Supervisor {
       return await work();
     } finally {
       this.preparing -= 1;
-      this.turnWhenGathered();
+      this.settleSpawns();
     }
   }
 
   /**
-   * Resolves in the next spawn turn: once every start in preparation is ready
-   * too (or SPAWN_GATHER_MS after the first). The turn's spawns then run back
-   * to back, before the post-spawn work (records, log watch, probes) of any of
-   * them: fork() blocks the loop for milliseconds, and any work between spawns
-   * delays the servers started later.
+   * Resolves at the end of this turn of the event loop (setImmediate),
+   * together with every other start that asks in the same turn: their spawns
+   * then run back to back.
    */
   private spawnTurn(): Promise<void> {
     return new Promise((resolve) => {
       this.spawnWaiters.push(resolve);
-      this.turnWhenGathered();
-      this.turnDeadline ??= setTimeout(() => this.runSpawnTurn(), SPAWN_GATHER_MS);
+      if (this.spawnWaiters.length > 1) return;
+      setImmediate(() => {
+        const waiters = this.spawnWaiters;
+        this.spawnWaiters = [];
+        for (const w of waiters) w();
+        this.settleSpawns();
+      });
     });
   }
 
-  private turnWhenGathered(): void {
-    if (this.spawnWaiters.length === 0 || this.preparing > 0 || this.turnQueued) return;
-    this.turnQueued = true;
-    // setImmediate: a start whose preparation just ended joins before the turn runs.
-    setImmediate(() => this.runSpawnTurn());
+  /**
+   * Resolves once no start is preparing or waiting to spawn (or after
+   * SPAWN_SETTLE_MS): the work after a spawn (its /proc entry, record, log
+   * watch, probes) waits for it. fork() blocks the loop for milliseconds, and
+   * work between spawns delays the servers started later; starts asked for
+   * together (a start-all) so spawn back to back, each as soon as its checks
+   * are done.
+   */
+  private spawnsSettled(): Promise<void> {
+    return new Promise((resolve) => {
+      this.settleWaiters.push(resolve);
+      this.settleDeadline ??= setTimeout(() => this.releaseSettled(), SPAWN_SETTLE_MS);
+      this.settleSpawns();
+    });
   }
 
-  private runSpawnTurn(): void {
-    if (this.turnDeadline) clearTimeout(this.turnDeadline);
-    this.turnDeadline = null;
-    this.turnQueued = false;
-    const waiters = this.spawnWaiters;
-    this.spawnWaiters = [];
+  private settleSpawns(): void {
+    if (this.settleWaiters.length === 0 || this.preparing > 0 || this.spawnWaiters.length > 0 || this.settleQueued) return;
+    this.settleQueued = true;
+    // setImmediate: a start whose preparation just ended reaches its spawn turn first.
+    setImmediate(() => {
+      this.settleQueued = false;
+      if (this.preparing === 0 && this.spawnWaiters.length === 0) this.releaseSettled();
+    });
+  }
+
+  private releaseSettled(): void {
+    if (this.settleDeadline) clearTimeout(this.settleDeadline);
+    this.settleDeadline = null;
+    const waiters = this.settleWaiters;
+    this.settleWaiters = [];
     for (const w of waiters) w();
   }
 
@@ -495,9 +516,7 @@ export class Supervisor {
     }
     m.pid = pid;
     m.pgid = pid; // detached: the child leads a new group whose id is its pid
-    // Bookkeeping waits for the rest of this turn's spawns: reading a new child's
-    // /proc entry while the next fork+exec runs made those spawns slower (bench/agent-start-stop.ts, N=4).
-    await new Promise((resolve) => setImmediate(resolve));
+    await this.spawnsSettled();
     const info = await processInfo(pid);
     if (info && !info.zombie) {
       m.startToken = info.startToken;
