@@ -9,6 +9,7 @@ import { access, constants, stat } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import path from "node:path";
 import type { LlamaServerInfo } from "../protocol.ts";
+import { singleFlight } from "./single-flight.ts";
 
 export interface LlamaServerCapabilities {
   loadFlags: "load-mode" | "legacy";
@@ -39,7 +40,14 @@ async function executableFileStat(p: string): Promise<Stats | null> {
 }
 
 /** Where the binary is, with its stat (for inspectLlamaServer): one round of I/O when configured. */
-export async function findLlamaServer(configured: string | null, envPath = process.env.PATH ?? ""): Promise<{ path: string; stat: Stats }> {
+export function findLlamaServer(configured: string | null, envPath = process.env.PATH ?? ""): Promise<{ path: string; stat: Stats }> {
+  return sharedFind(configured, envPath);
+}
+
+// Starts checked together share one lookup (see singleFlight).
+const sharedFind = singleFlight((configured: string | null, envPath: string) => `${configured ?? ""}\0${envPath}`, lookUpLlamaServer);
+
+async function lookUpLlamaServer(configured: string | null, envPath: string): Promise<{ path: string; stat: Stats }> {
   if (configured) {
     const st = await executableFileStat(configured);
     if (st) return { path: configured, stat: st };

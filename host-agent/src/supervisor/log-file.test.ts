@@ -54,7 +54,7 @@ describe("server log files", () => {
   });
 
   it("a new process's output starts after the earlier runs and its header", async () => {
-    const log = path.join(dir, "d.log");
+    const log = path.join(dir, "earlier.log");
     await writeFile(log, "an earlier run\n");
     const child = openLogForChild(log, 1000, "=== again ===");
     writeSync(child.fd, "new output\n");
@@ -78,6 +78,22 @@ describe("server log files", () => {
     await writeFile(log, "fresh\n");
     await f.poke();
     expect(seen).toEqual(["one", "two", "fresh"]);
+    f.close();
+  });
+
+  it("keeps characters whole when a read ends inside one, and tells how far it has handed out", async () => {
+    const log = path.join(dir, "utf8.log");
+    await writeFile(log, "");
+    const seen: string[] = [];
+    // 5-byte reads: "größe" and "日本語" straddle read boundaries.
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines), 5);
+    await appendFile(log, "größe ok\n日本語のログ\nhalf");
+    await f.poke();
+    expect(seen).toEqual(["größe ok", "日本語のログ"]);
+    expect(f.emittedOffset).toBe(Buffer.byteLength("größe ok\n日本語のログ\n"));
+    await appendFile(log, "—done\n");
+    await f.poke();
+    expect(seen.at(-1)).toBe("half—done");
     f.close();
   });
 

@@ -117,20 +117,24 @@ export class LogFollower {
   private offset: number;
   /** Up to here every line has been handed out (the offset less the partial line held back). */
   private handedOut: number;
-  private partial = "";
+  /** The bytes after the last newline read (a line still being written). */
+  private partial: Buffer = Buffer.alloc(0);
+  /** One read buffer, reused. */
+  private readonly buf: Buffer;
   private reading: Promise<void> | null = null;
   private again = false;
-  /** Kept open while following: a server's log is read every 25 ms while it loads and every second after. */
+  /** Kept open while following: a server's log is read every 100 ms while it loads and every second after. */
   private fh: FileHandle | null = null;
   private closed = false;
   constructor(
     private readonly file: string,
     startOffset: number,
     private readonly onLines: (lines: string[]) => void,
-    private readonly maxChunk = 256 * 1024,
+    chunkBytes = 64 * 1024,
   ) {
     this.offset = startOffset;
     this.handedOut = startOffset;
+    this.buf = Buffer.allocUnsafe(chunkBytes);
   }
 
   /** The file offset up to which lines have been handed to `onLines`. */
@@ -186,28 +190,42 @@ export class LogFollower {
       }
     }
     const fh = this.fh;
-    // Truncated in place by the size cap (the same file, so the open handle still reads it): start over at the top.
-    const { size } = await fh.stat();
-    if (size < this.offset) {
-      this.offset = 0;
-      this.handedOut = 0;
-      this.partial = "";
-    }
-    while (this.offset < size && !this.closed) {
-      const len = Math.min(this.maxChunk, size - this.offset);
-      const buf = Buffer.alloc(len);
-      const { bytesRead } = await fh.read(buf, 0, len, this.offset);
-      if (bytesRead === 0) break;
-      this.offset += bytesRead;
-      const text = this.partial + buf.subarray(0, bytesRead).toString("utf8");
-      const parts = text.split("\n");
-      this.partial = parts.pop() ?? "";
-      if (this.partial.length > 64 * 1024) {
-        parts.push(this.partial);
-        this.partial = "";
+    while (!this.closed) {
+      // Read first: a poke usually means new bytes, and one round trip is cheaper than stat + read.
+      const { bytesRead } = await fh.read(this.buf, 0, this.buf.length, this.offset);
+      if (bytesRead === 0) {
+        // Nothing new, or the size cap truncated the file in place (the same file, so the open handle
+        // still reads it): then start over at the top.
+        const { size } = await fh.stat();
+        if (size >= this.offset) return;
+        this.offset = 0;
+        this.handedOut = 0;
+        this.partial = Buffer.alloc(0);
+        continue;
       }
-      this.handedOut = this.offset - Buffer.byteLength(this.partial);
-      if (parts.length > 0) this.onLines(parts.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
+      this.offset += bytesRead;
+      this.take(this.buf.subarray(0, bytesRead));
+      if (bytesRead < this.buf.length) return;
     }
+  }
+
+  /** Splits what was read into complete lines at byte level (a newline never falls inside a UTF-8 character). */
+  private take(chunk: Buffer): void {
+    const data = this.partial.length > 0 ? Buffer.concat([this.partial, chunk]) : chunk;
+    const nl = data.lastIndexOf(0x0a);
+    let lines: string[] = [];
+    if (nl >= 0) {
+      lines = data.subarray(0, nl).toString("utf8").split("\n");
+      this.partial = Buffer.from(data.subarray(nl + 1)); // a copy: the read buffer is reused
+    } else {
+      this.partial = Buffer.from(data);
+    }
+    if (this.partial.length > 64 * 1024) {
+      // A "line" this long is not one; hand it out rather than hold it forever.
+      lines.push(this.partial.toString("utf8"));
+      this.partial = Buffer.alloc(0);
+    }
+    this.handedOut = this.offset - this.partial.length;
+    if (lines.length > 0) this.onLines(lines.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
   }
 }

@@ -8,9 +8,14 @@
  * symlink swapped later cannot redirect it.
  */
 import { createHash } from "node:crypto";
-import { realpath, stat } from "node:fs/promises";
+import { realpath as fsRealpath, stat as fsStat } from "node:fs/promises";
 import path from "node:path";
 import { AgentError, type ServerSpec } from "../protocol.ts";
+import { singleFlight } from "./single-flight.ts";
+
+// Starts checked together share their lookups of the same path (see singleFlight).
+const realpath = singleFlight((p: string) => p, (p: string) => fsRealpath(p));
+const stat = singleFlight((p: string) => p, (p: string) => fsStat(p));
 
 function bad(message: string): AgentError {
   return new AgentError({ code: "BAD_REQUEST", message: `spec.modelPath: ${message}`, issues: [{ path: "spec.modelPath", message }] });

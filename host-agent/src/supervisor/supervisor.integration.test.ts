@@ -130,6 +130,10 @@ describe("real llama-server fleet", () => {
     const ports = await freePorts(2);
     const a = await first.call("start", { spec: specFor("keep-a", model, ports[0]!) });
     const b = await first.call("start", { spec: specFor("keep-b", model, ports[1]!) });
+    // The record gets the ready time shortly after "ready" (out of the way of other starts).
+    const store = new RecordStore(dirs.stateDir);
+    const readyInRecord = async () => { const r = await store.read("keep-a"); return r && r !== "missing" ? r.readyAt : null; };
+    await expect.poll(readyInRecord, { timeout: 5000 }).toBe(a.readyAt);
     first.close(); // the agent goes away; the servers stay
 
     const second = pool.make(agentOptions(dirs, bin));
@@ -141,6 +145,7 @@ describe("real llama-server fleet", () => {
       ["keep-b", "ready", b.pid],
     ]);
     expect(status[0]?.specHash).toBe(a.specHash);
+    expect(status[0]?.readyAt).toBe(a.readyAt);
     // Same spec again: no restart, same process.
     expect((await second.call("start", { spec: specFor("keep-a", model, ports[0]!) })).pid).toBe(a.pid);
 

@@ -89,6 +89,8 @@ interface Managed {
   healthBusy: boolean;
   /** Record writes and removal, in order: a late write must never resurrect a removed record. */
   recordIo: Promise<void>;
+  /** Record writes and removals not yet done. */
+  recordPending: number;
 }
 
 /**
@@ -98,6 +100,10 @@ interface Managed {
  * takes on a loading server does not stretch the gap.
  */
 const NUDGE_GAP_MS = 5;
+/** How long new log lines wait to be read out as a batch of log events. */
+const LOG_FOLLOW_MS = 100;
+/** How long after "ready" the record gets its readyAt (see awaitReady). */
+const READY_RECORD_DELAY_MS = 1000;
 /** How long a spawned server's bookkeeping waits for other starts to spawn (see `spawnsSettled`). */
 const SPAWN_SETTLE_MS = 15;
 
@@ -273,14 +279,14 @@ export class Supervisor {
     for (const w of waiters) w();
   }
 
-  private newManaged(spec: ServerSpec): Managed {
+  private newManaged(spec: ServerSpec, hash: string): Managed {
     let resolveExit: (e: Exit) => void = () => {};
     const exited = new Promise<Exit>((r) => (resolveExit = r));
     return {
-      id: spec.id, spec, specHash: specHash(spec), state: "stopped", reason: null, pid: null, pgid: null, startToken: null,
+      id: spec.id, spec, specHash: hash, state: "stopped", reason: null, pid: null, pgid: null, startToken: null,
       startedAt: null, readyAt: null, exitCode: null, signal: null, logPath: this.logPathFor(spec.id), logTail: [], record: null,
       child: null, launched: false, exited, resolveExit, hasExited: false, stopping: false, nudge: () => {}, timers: new Set(), watcher: null,
-      follower: null, healthBusy: false, recordIo: Promise.resolve(),
+      follower: null, healthBusy: false, recordIo: Promise.resolve(), recordPending: 0,
     };
   }
 
@@ -305,12 +311,20 @@ export class Supervisor {
 
   private persist(m: Managed, rec: ServerRecord): Promise<void> {
     m.record = rec;
-    m.recordIo = m.recordIo.then(() => this.records.write(rec)).catch((err) => this.log.warn("record write failed", { id: m.id, error: err }));
+    m.recordPending += 1;
+    m.recordIo = m.recordIo
+      .then(() => this.records.write(rec))
+      .catch((err) => this.log.warn("record write failed", { id: m.id, error: err }))
+      .finally(() => void (m.recordPending -= 1));
     return m.recordIo;
   }
 
   private forget(m: Managed): Promise<void> {
-    m.recordIo = m.recordIo.then(() => this.records.remove(m.id)).catch((err) => this.log.warn("record removal failed", { id: m.id, error: err }));
+    m.recordPending += 1;
+    m.recordIo = m.recordIo
+      .then(() => this.records.remove(m.id))
+      .catch((err) => this.log.warn("record removal failed", { id: m.id, error: err }))
+      .finally(() => void (m.recordPending -= 1));
     return m.recordIo;
   }
 
@@ -343,7 +357,8 @@ export class Supervisor {
     });
     m.follower = follower;
     // Readiness hears about every write at once; reading the lines out for log
-    // events is batched (25 ms), so a chatty load does not cost the server CPU.
+    // events is batched (LOG_FOLLOW_MS: quick for a person watching, and few
+    // reads while a start-all's servers load and compete for the CPU).
     let followScheduled = false;
     const follow = () => {
       if (followScheduled) return;
@@ -351,7 +366,7 @@ export class Supervisor {
       setTimeout(() => {
         followScheduled = false;
         void follower.poke().catch(() => undefined);
-      }, 25).unref();
+      }, LOG_FOLLOW_MS).unref();
     };
     const poke = () => {
       m.nudge();
@@ -467,7 +482,7 @@ export class Supervisor {
       closeSync(log.fd);
       throw new AgentError({ code: "UNAVAILABLE", message: "the agent is shutting down" });
     }
-    const m = this.newManaged(spec);
+    const m = this.newManaged(spec, hash);
     this.servers.set(spec.id, m);
     const logOffset = log.offset;
     // Wall-clock spawn time: /proc's start time is exact as an identity but its
@@ -603,12 +618,20 @@ export class Supervisor {
       m.nudge = () => {};
       if (m.stopping) break;
       if (last.kind === "ok" && !exit) {
+        // The record (written at the spawn) must be on disk before anyone hears "ready": a new agent adopts from it.
+        if (m.recordPending > 0) await m.recordIo;
+        if (m.stopping || exit) break;
         m.readyAt = new Date().toISOString();
         this.setState(m, "ready", `healthy (pid ${m.pid})`);
-        // The first record must be on disk before anyone hears "ready" (a new agent adopts from it);
-        // the readyAt update can follow in the background, ordered by recordIo.
-        await m.recordIo;
-        if (m.record) void this.persist(m, { ...m.record, readyAt: m.readyAt });
+        // readyAt goes into the record a little later, out of the way of other servers still loading
+        // (an agent that adopts a record without it takes the adoption time).
+        const readyAt = m.readyAt;
+        const t = setTimeout(() => {
+          m.timers.delete(t);
+          if (m.record && m.state === "ready" && !m.stopping) void this.persist(m, { ...m.record, readyAt });
+        }, READY_RECORD_DELAY_MS);
+        t.unref();
+        m.timers.add(t);
         this.watchHealth(m);
         return this.statusOf(m);
       }
@@ -786,8 +809,8 @@ export class Supervisor {
             await this.records.remove(rec.id);
             return;
           }
-          const m = this.newManaged(rec.spec);
-          Object.assign(m, { pid: rec.pid, pgid: rec.pgid, startToken: rec.startToken, startedAt: rec.startedAt, readyAt: rec.readyAt, record: rec, specHash: rec.specHash, logPath: rec.logPath });
+          const m = this.newManaged(rec.spec, rec.specHash);
+          Object.assign(m, { pid: rec.pid, pgid: rec.pgid, startToken: rec.startToken, startedAt: rec.startedAt, readyAt: rec.readyAt, record: rec, logPath: rec.logPath });
           this.servers.set(rec.id, m);
           const size = await stat(m.logPath).then((s) => s.size, () => 0);
           this.watchLog(m, size);
