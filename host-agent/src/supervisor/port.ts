@@ -1,12 +1,15 @@
 /**
- * Is a TCP port free, and if not, who holds it? Two independent checks:
- * a bind test (portable, exact for this address family) and a listener
- * lookup (/proc on Linux, lsof on macOS) that also names the holder. macOS
- * lets a specific-address bind succeed beside a wildcard listener, so the
- * bind test alone is not enough there.
+ * Is a TCP port free, and if not, who holds it? On Linux a bind test is the
+ * whole answer (the kernel refuses our bind beside any listener on the port).
+ * macOS (BSD sockets, SO_REUSEADDR) lets a bind succeed beside a listener on
+ * another or the wildcard address, so there a connect test on every address a
+ * listener could use completes it. Naming the holder (/proc on Linux, lsof on
+ * macOS) happens only once the port is known to be taken: lsof takes a tenth
+ * of a second or more on a Mac, too slow for every start.
  */
 import { execFile } from "node:child_process";
 import net from "node:net";
+import os from "node:os";
 import { readFile, readdir, readlink } from "node:fs/promises";
 import { commandName } from "./process-table.ts";
 
@@ -80,8 +83,8 @@ function lsofListener(port: number): Promise<PortHolder | null> {
 }
 
 /** The process listening on `port`, when the OS lets us see it. */
-export async function findPortListener(port: number): Promise<PortHolder | null> {
-  if (process.platform === "linux") {
+export async function findPortListener(port: number, platform: NodeJS.Platform = process.platform): Promise<PortHolder | null> {
+  if (platform === "linux") {
     const inodes = await linuxListenInodes(port);
     if (inodes.size === 0) return null;
     const pid = await linuxSocketOwner(inodes);
@@ -90,19 +93,55 @@ export async function findPortListener(port: number): Promise<PortHolder | null>
   return lsofListener(port);
 }
 
-/** Null when the port is free for `host`; otherwise who holds it (pid/command null when unknown). */
-export async function portHolder(port: number, host: string): Promise<PortHolder | null> {
-  if (process.platform === "linux") {
-    // Linux refuses our exclusive bind beside any listener on the port (wildcard
-    // or specific), so the bind test is the answer; /proc only names the holder.
-    if (await canBind(port, host)) return null;
-    return (await findPortListener(port)) ?? { port, pid: null, command: null };
+const WILDCARDS = new Set(["0.0.0.0", "::", "[::]"]);
+
+/** Whether something accepts a TCP connection on host:port. No answer within the time counts as taken (a listener with a full queue). */
+export function acceptsConnections(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: host.replace(/^\[|\]$/g, ""), port });
+    const done = (taken: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(taken);
+    };
+    const timer = setTimeout(() => done(true), timeoutMs);
+    socket.once("connect", () => done(true));
+    // Refused: nothing listens there. Unreachable or not a local address: nothing of ours could either.
+    socket.once("error", () => done(false));
+  });
+}
+
+/**
+ * The addresses where a listener would take connections meant for a server
+ * bound to `host`: loopback (where wildcard listeners answer too), the host
+ * itself, and for a wildcard bind every address of this machine.
+ */
+export function addressesToProbe(host: string, interfaces = os.networkInterfaces()): string[] {
+  const out = new Set<string>(["127.0.0.1", "::1"]);
+  if (!WILDCARDS.has(host)) out.add(host);
+  else {
+    for (const list of Object.values(interfaces)) {
+      for (const a of list ?? []) if (!a.address.toLowerCase().startsWith("fe80:")) out.add(a.address); // link-local needs a scope; loopback covers the machine
+    }
   }
-  // BSD/macOS sockets with SO_REUSEADDR let a specific-address bind succeed
-  // beside a wildcard listener, so ask lsof first, then try the bind.
-  const listener = await findPortListener(port);
-  if (listener) return listener;
-  return (await canBind(port, host)) ? null : { port, pid: null, command: null };
+  return [...out];
+}
+
+/**
+ * Null when the port is free for `host`; otherwise who holds it (pid and
+ * command null when that is not visible). `platform` is the OS's rules to
+ * apply (tests run the macOS rules on Linux).
+ */
+export async function portHolder(port: number, host: string, platform: NodeJS.Platform = process.platform): Promise<PortHolder | null> {
+  let taken: boolean;
+  if (platform === "linux") {
+    taken = !(await canBind(port, host));
+  } else {
+    const [bindable, answers] = await Promise.all([canBind(port, host), Promise.all(addressesToProbe(host).map((a) => acceptsConnections(a, port)))]);
+    taken = !bindable || answers.some(Boolean);
+  }
+  if (!taken) return null;
+  return (await findPortListener(port, platform)) ?? { port, pid: null, command: null };
 }
 
 export function describeHolder(h: PortHolder): string {
