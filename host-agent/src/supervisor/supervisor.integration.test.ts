@@ -205,6 +205,21 @@ describe("real llama-server fleet", () => {
     cli.close();
   });
 
+  it("a stop request left by an agent that died halfway does not turn a later crash into a stop", async () => {
+    const serving = pool.make(agentOptions(dirs, bin));
+    const rec = eventRecorder(serving);
+    const s = await serving.call("start", { spec: specFor("stale-stop", model, await freePort()) });
+    // What a CLI agent killed between writing its stop request and signalling leaves behind, an hour ago.
+    const store = new RecordStore(dirs.stateDir);
+    const record = await store.read("stale-stop");
+    if (!record || record === "missing") throw new Error("no record for stale-stop");
+    await store.write({ ...record, stopRequest: { by: 999_999, agent: "an-agent-that-died", at: new Date(Date.now() - 3_600_000).toISOString() } });
+
+    process.kill(s.pid!, "SIGKILL");
+    const seen = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "stale-stop" && !["ready", "starting"].includes(stateOf(e)!.state), 5000))!;
+    expect(seen).toMatchObject({ state: "exited", signal: "SIGKILL" });
+  });
+
   it("a hung server is marked unhealthy, and ready again when it recovers", async () => {
     const agent = pool.make(agentOptions(dirs, bin, { healthIntervalMs: 150, healthTimeoutMs: 300 }));
     const rec = eventRecorder(agent);

@@ -104,6 +104,8 @@ const NUDGE_GAP_MS = 5;
 const LOG_FOLLOW_MS = 100;
 /** How long after "ready" the record gets its readyAt (see awaitReady). */
 const READY_RECORD_DELAY_MS = 1000;
+/** How long past its grace a stop request in a record still explains an exit (see stoppedElsewhere). */
+const STOP_REQUEST_SLACK_MS = 30_000;
 /** How long a spawned server's bookkeeping waits for other starts to spawn (see `spawnsSettled`). */
 const SPAWN_SETTLE_MS = 15;
 
@@ -339,8 +341,12 @@ export class Supervisor {
     await m.recordIo;
     const rec = await this.records.read(m.id);
     if (rec === "missing") return "stopped on the host outside this agent (its record was removed)";
-    if (rec && rec.pid === m.pid && rec.stopRequest && rec.stopRequest.agent !== this.instanceId) {
-      return `stopped on the host by another agent (pid ${rec.stopRequest.by}, e.g. stop-metal-servers)`;
+    const req = rec?.stopRequest;
+    if (rec && rec.pid === m.pid && req && req.agent !== this.instanceId) {
+      // A stop takes the grace and a little more. An older request is from an agent that died
+      // halfway through its stop: the server lived on, and this exit is its own.
+      const age = Date.now() - Date.parse(req.at);
+      if (age <= m.spec.stopGraceMs + STOP_REQUEST_SLACK_MS) return `stopped on the host by another agent (pid ${req.by}, e.g. stop-metal-servers)`;
     }
     return null;
   }
