@@ -57,6 +57,12 @@ export interface LinkPoolOptions {
   ssh?: SshTuning;
   /** Per-call deadline of local links (default: the link's). */
   localCallTimeoutMs?: number;
+  /**
+   * A link that failed for good (a refused host key, a rejected login) is
+   * made anew on its next use once this long has passed (default 15 s): the
+   * SSH folder, key and known_hosts are read again, so a fix needs no restart.
+   */
+  failedLinkRetryMs?: number;
 }
 
 export interface LinkStatus {
@@ -193,11 +199,14 @@ interface Entry {
   link: Promise<HostLink>;
   current: HostLink | null;
   createError: string | null;
+  /** When the link went to "failed" (null while it has not). */
+  failedAt: number | null;
   unsubscribe: (() => void)[];
 }
 
 export function createLinkPool(options: LinkPoolOptions): LinkPool {
   const { env, log } = options;
+  const failedLinkRetryMs = options.failedLinkRetryMs ?? 15_000;
   const entries = new Map<string, Entry>();
   const stateListeners = new Set<(hostId: string, change: LinkStateChange) => void>();
   const eventListeners = new Set<(hostId: string, event: AgentEvent) => void>();
@@ -241,8 +250,12 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
 
   function attach(hostId: string, entry: Entry, link: HostLink): void {
     entry.current = link;
+    if (link.state === "failed") entry.failedAt = Date.now();
     entry.unsubscribe.push(
-      link.onStateChange((change) => emitState(hostId, change)),
+      link.onStateChange((change) => {
+        entry.failedAt = change.state === "failed" ? Date.now() : null;
+        emitState(hostId, change);
+      }),
       link.onEvent((event) => {
         for (const l of eventListeners) {
           try {
@@ -272,14 +285,16 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       if (closed) throw new ServiceError("UNAVAILABLE", "the fleet is shutting down");
       const key = connectionKey(host, env);
       let entry = entries.get(host.id);
-      // A link that could not be made is retried on the next use (the key file may have been fixed).
-      if (entry && (entry.key !== key || (entry.createError !== null && entry.current === null))) {
+      // A link that could not be made is retried on the next use (the key file may have been fixed);
+      // one that failed for good, once failedLinkRetryMs has passed (known_hosts may have been fixed).
+      const retryFailed = entry?.failedAt != null && Date.now() - entry.failedAt >= failedLinkRetryMs;
+      if (entry && (entry.key !== key || (entry.createError !== null && entry.current === null) || retryFailed)) {
         entries.delete(host.id);
         await retire(host.id, entry);
         entry = undefined;
       }
       if (!entry) {
-        const created: Entry = { key, link: Promise.resolve(null as unknown as HostLink), current: null, createError: null, unsubscribe: [] };
+        const created: Entry = { key, link: Promise.resolve(null as unknown as HostLink), current: null, createError: null, failedAt: null, unsubscribe: [] };
         created.link = open(host).then(
           (link) => {
             if (closed || entries.get(host.id) !== created) {

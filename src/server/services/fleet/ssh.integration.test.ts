@@ -69,6 +69,7 @@ async function setup(): Promise<SshFleet> {
     env: { SYNAPSE_MODEL_ROOTS: undefined, SYNAPSE_STATE_DIR: undefined, LLAMA_SERVER_BIN: undefined, SYNAPSE_SSH_DIR: sshDir, SYNAPSE_SSH_HOST_ALIAS: "mac-host" },
     log,
     ssh: { reconnect: { initialDelayMs: 100, maxDelayMs: 500 }, keepaliveIntervalMs: 1000, connectTimeoutMs: 10_000 },
+    failedLinkRetryMs: 300,
   });
   const events = await createEventBus({ db: t.db, log });
   const fleet = createFleet({ db: t.db, links, events, log, appPort: 3000, reconcileIntervalMs: 0 });
@@ -137,6 +138,31 @@ describe("fleet over the real ssh link", () => {
     }
   });
 
+
+  it("a host key refused at first is accepted once known_hosts is fixed, without restarting the app", async () => {
+    const s = await setup();
+    // known_hosts pins another key for the host (say, the Mac's key before a reinstall).
+    const otherKey = s.sshd.clientKey.publicKey.split(/\s+/).slice(0, 2).join(" ");
+    await writeFile(path.join(s.sshDir, "known_hosts"), `[127.0.0.1]:${s.sshd.port} ${otherKey}\n`);
+    const host = await s.t.db.host.create({ data: { name: "mac-host", linkKind: "ssh", sshHost: "mac-host" } });
+    await addModels(s, host, ["alpha"]);
+    const refused = await s.fleet.startAll({ wait: true });
+    expect(refused[0]!.state).not.toBe("ready");
+    const failed = await waitFor("the link failed on the host key", async () => {
+      const v = (await s.fleet.status())[0]!;
+      return v.link.state === "failed" ? v : null;
+    }, 15_000);
+    expect(failed.link.error).toMatch(/host key/i);
+
+    // The user pins the right key; the next reconcile makes the link anew from the folder.
+    await writeFile(path.join(s.sshDir, "known_hosts"), `${s.sshd.knownHostsLine()}\n`);
+    await waitFor("the link connected with the fixed known_hosts", async () => {
+      await s.fleet.reconcile(host.id);
+      return (await s.fleet.status())[0]!.link.state === "connected";
+    }, 15_000);
+    const results = await s.fleet.startAll({ wait: true });
+    expect(results.map((r) => r.state)).toEqual(["ready"]);
+  });
   it("a host from its row: test connection, start-all, the link drops (servers keep running) and comes back", async () => {
     const s = await setup();
     const host = await s.t.db.host.create({
