@@ -4,7 +4,7 @@
  * CLI process are seen, with the same pids, by another agent.
  */
 import { execFile, spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,6 +81,17 @@ describe("host-agent CLI", () => {
     expect(stop.stdout).toMatch(/Stopped 2 of 2/);
     for (const s of list) expect(await groupMembers(s.pid!)).toEqual([]);
     for (const p of ports) expect(await canBind(p, "127.0.0.1")).toBe(true);
+
+    // The stop is remembered until they run again: the app's agent, connecting later, reports it (and the app leaves them stopped).
+    const after = JSON.parse((await run(process.execPath, [cliBin, "status", "--json"])).stdout) as ServerStatus[];
+    expect(after.map((s) => [s.id, s.state, typeof s.hostStoppedAt])).toEqual([["alpha", "stopped", "string"], ["beta", "stopped", "string"]]);
+    expect(after[0]!.reason).toMatch(/^stopped on the host by stop-metal-servers at /);
+    const restarted = await run(process.execPath, [cliBin, "start-metal-servers"]);
+    expect(restarted.code).toBe(0);
+    const running = JSON.parse((await run(process.execPath, [cliBin, "status", "--json"])).stdout) as ServerStatus[];
+    expect(running.map((s) => [s.id, s.state, s.hostStoppedAt ?? null])).toEqual([["alpha", "ready", null], ["beta", "ready", null]]);
+    expect(JSON.parse(await readFile(path.join(dirs.stateDir, "host-stops.json"), "utf8"))).toEqual({ version: 1, stops: {} });
+    expect((await run(process.execPath, [cliBin, "stop-metal-servers"])).code).toBe(0);
   });
 
   it("start-metal-servers exits non-zero when a server fails, with its log tail", async () => {

@@ -111,6 +111,8 @@ export const serverStatusSchema = z.object({
   specHash: z.string().nullable(),
   /** Last lines of the server's log, when the state is a failure. */
   logTail: z.array(z.string()).default([]),
+  /** For a stopped server: when it was stopped on the host (stop-metal-servers) and not started since. */
+  hostStoppedAt: z.string().nullable().optional(),
 });
 export type ServerStatus = z.infer<typeof serverStatusSchema>;
 

@@ -19,6 +19,7 @@ import type { Logger } from "./logger.ts";
 import { describeHolder, portHolder } from "./port.ts";
 import { Launcher } from "./launcher.ts";
 import { isSameLiveProcess, pidExists, processInfo } from "./process-table.ts";
+import { HostStops, type HostStop } from "./host-stops.ts";
 import { RecordStore, type ServerRecord } from "./records.ts";
 import { resolveModelPath, specHash } from "./spec-check.ts";
 import { terminateGroup, type TerminateResult } from "./terminate.ts";
@@ -122,6 +123,9 @@ export class Supervisor {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly listeners = new Set<(e: AgentEvent) => void>();
   private readonly records: RecordStore;
+  private readonly hostStops: HostStops;
+  /** Servers stopped on the host and not started since (see host-stops.ts), as of this agent's start. */
+  private hostStopped = new Map<string, HostStop>();
   private readonly log: Logger;
   private closed = false;
 
@@ -139,6 +143,7 @@ export class Supervisor {
 
   constructor(private readonly opts: SupervisorOptions) {
     this.records = new RecordStore(opts.stateDir);
+    this.hostStops = new HostStops(opts.stateDir);
     this.log = opts.logger;
     this.launcher = opts.spawnHelper ? new Launcher() : null;
   }
@@ -182,7 +187,19 @@ export class Supervisor {
 
   /** Creates the state folder's `logs/` and `servers/` (an agent does this once, at start, not on every server's start). */
   async prepareStateDir(): Promise<void> {
-    await Promise.all([mkdir(this.logsDir(), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
+    const [stops] = await Promise.all([this.hostStops.read(), mkdir(this.logsDir(), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
+    this.hostStopped = stops;
+  }
+
+  /**
+   * Remembers that these servers were stopped on the host (by `by`, e.g.
+   * stop-metal-servers), until they are started again: an app that connects
+   * later hears it in `status` and leaves them stopped.
+   */
+  async markHostStopped(ids: readonly string[], by: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.hostStops.mark(ids, by);
+    this.hostStopped = await this.hostStops.read();
   }
 
   private logsDir(): string {
@@ -490,6 +507,10 @@ export class Supervisor {
     }
     const m = this.newManaged(spec, hash);
     this.servers.set(spec.id, m);
+    if (this.hostStopped.delete(spec.id)) {
+      // Started again: a stop on the host is no longer the last word.
+      void this.hostStops.clear([spec.id]).catch((err: unknown) => this.log.warn("could not clear a host stop", { id: spec.id, error: err }));
+    }
     const logOffset = log.offset;
     // Wall-clock spawn time: /proc's start time is exact as an identity but its
     // boot-time base has 1 s resolution, too coarse for "ready in 0.35 s".
@@ -752,11 +773,19 @@ export class Supervisor {
   // ---- queries -----------------------------------------------------------
 
   status(ids?: string[]): ServerStatus[] {
+    const unmanaged = (id: string): ServerStatus => {
+      const stop = this.hostStopped.get(id);
+      if (!stop) return this.stoppedStatus(id, "not managed by this agent");
+      return { ...this.stoppedStatus(id, `stopped on the host by ${stop.by} at ${stop.at}`), hostStoppedAt: stop.at };
+    };
     if (ids) return ids.map((id) => {
       const m = this.servers.get(id);
-      return m ? this.statusOf(m) : this.stoppedStatus(id, "not managed by this agent");
+      return m ? this.statusOf(m) : unmanaged(id);
     });
-    return [...this.servers.values()].map((m) => this.statusOf(m)).sort((a, b) => a.id.localeCompare(b.id));
+    // Every managed server, and the ones stopped on the host since they last ran.
+    const all = [...this.servers.values()].map((m) => this.statusOf(m));
+    for (const id of this.hostStopped.keys()) if (!this.servers.has(id)) all.push(unmanaged(id));
+    return all.sort((a, b) => a.id.localeCompare(b.id));
   }
 
   /**

@@ -3,13 +3,16 @@
  * start-all, crash handling (kill -9, a crash loop), serialized decisions,
  * stop, restart, re-adoption after an app restart.
  */
+import { execFile } from "node:child_process";
 import { rm } from "node:fs/promises";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHostAgent } from "../../../../host-agent/src/agent";
 import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { fleetFixture, pidsRunning, portFree, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
 
+const REPO = path.resolve(import.meta.dirname, "../../../..");
 let fx: FleetFixture | null = null;
 afterEach(async () => {
   const f = fx;
@@ -288,6 +291,46 @@ describe("fleet over the local link (real llama-server)", () => {
       ["alpha", "stopped", "stopped"],
       ["beta", "stopped", "stopped"],
     ]);
+  });
+
+  it("stopped on the host with the seed's stop script while the app was away: left stopped when it comes back; started from the app, it runs", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
+    const models = await Promise.all(["alpha", "beta"].map((n) => f.addModel(n)));
+    const before = await f.fleet.startAll({ wait: true });
+    expect(before.map((r) => r.state)).toEqual(["ready", "ready"]);
+
+    // The app goes away leaving the servers up (a crash, or configured so); on the Mac someone runs the seed's stop script.
+    await f.restart({
+      stopServers: false,
+      whileDown: async () => {
+        const env = { ...process.env, SYNAPSE_STATE_DIR: f.dirs.stateDir, SYNAPSE_MODEL_ROOTS: f.dirs.modelRoot, LLAMA_SERVER_BIN: f.bin, SYNAPSE_LOG_LEVEL: "warn" };
+        const out = await new Promise<string>((resolve, reject) =>
+          execFile("bash", [path.join(REPO, "scripts/stop-host-llama-servers.sh")], { env, timeout: 60_000, encoding: "utf8" }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+        );
+        expect(out).toMatch(/Stopped 2 of 2/);
+      },
+    });
+    await f.fleet.adopt({ timeoutMs: 5000 });
+    await f.fleet.reconcile(f.host.id);
+    // Well past the restart backoff: nothing was started again.
+    await new Promise((r) => setTimeout(r, 600));
+    for (const m of models) expect(await pidsRunning(m.filePath)).toEqual([]);
+    const status = await f.fleet.status();
+    expect(status.map((s) => [s.name, s.state, s.desired])).toEqual([
+      ["alpha", "stopped", "stopped"],
+      ["beta", "stopped", "stopped"],
+    ]);
+    const messages = (await f.t.db.event.findMany({ where: { modelId: models[0]!.id }, orderBy: { id: "asc" } })).map((e) => e.message).join("\n");
+    expect(messages).toMatch(/alpha: stopped on its host while this app was away \(stopped on the host by stop-metal-servers/);
+
+    // Started again from the app: it runs, and the host forgets the stop (another restart of the app keeps it running).
+    const [again] = await f.fleet.start(models[0]!.id, { wait: true }).then((r) => [r]);
+    expect(again!.state).toBe("ready");
+    await f.restart({ stopServers: false });
+    await f.fleet.adopt({ timeoutMs: 5000 });
+    await f.fleet.reconcile(f.host.id);
+    expect((await statusOf(f, "alpha"))).toMatchObject({ state: "ready", desired: "running", pid: again!.pid });
+    expect((await statusOf(f, "beta"))).toMatchObject({ state: "stopped", desired: "stopped" });
   });
 
   it("an app restart re-adopts the running servers: same pids, nothing restarted", async () => {

@@ -376,6 +376,7 @@ export function createFleet(options: FleetOptions): Fleet {
           const row = await db.serverState.findUnique({ where: { modelId: t.modelId }, select: { desired: true } });
           if (row?.desired === "running") {
             data.desired = "stopped";
+            data.desiredAt = at;
             data.nextRestartAt = null;
             clearTimer(t);
             text = `${t.name}: stopped on its host, outside this app${status.reason ? ` (${status.reason})` : ""}; left stopped until it is started again`;
@@ -639,7 +640,7 @@ export function createFleet(options: FleetOptions): Fleet {
     await withModel(t, async () => {
       const clearFailed = t.state === "failed" || t.state === "exited";
       if (clearFailed) t.state = "stopped";
-      await writeState(t, { desired: "running", restarts: 0, recentCrashes: "[]", nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
+      await writeState(t, { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
     });
   }
 
@@ -657,7 +658,7 @@ export function createFleet(options: FleetOptions): Fleet {
     const ids = existing.map((r) => r.id);
     await db.$transaction([
       db.serverState.updateMany({ where: { modelId: { in: ids }, observed: { in: ["failed", "exited"] } }, data: { observed: "stopped" } }),
-      db.serverState.updateMany({ where: { modelId: { in: ids } }, data: { desired: "running", restarts: 0, recentCrashes: "[]", nextRestartAt: null } }),
+      db.serverState.updateMany({ where: { modelId: { in: ids } }, data: { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null } }),
     ]);
     for (const t of ts) if (t.state === "failed" || t.state === "exited") t.state = "stopped";
   }
@@ -666,7 +667,7 @@ export function createFleet(options: FleetOptions): Fleet {
     const ts = rows.map(remember);
     for (const t of ts) clearTimer(t);
     await Promise.all(ts.map((t) => t.chain));
-    await db.serverState.updateMany({ where: { modelId: { in: rows.map((r) => r.id) } }, data: { desired: "stopped", nextRestartAt: null } });
+    await db.serverState.updateMany({ where: { modelId: { in: rows.map((r) => r.id) } }, data: { desired: "stopped", desiredAt: new Date(now()), nextRestartAt: null } });
   }
 
   /** An action event; appends are ordered by the bus, so nothing waits for it. */
@@ -759,6 +760,7 @@ export function createFleet(options: FleetOptions): Fleet {
         modelId: r.id,
         name: r.name,
         desired: s?.desired === "running" ? "running" : "stopped",
+        desiredAt: s?.desiredAt?.getTime() ?? null,
         observed: s?.observed ?? "stopped",
         pid: s?.pid ?? null,
         busy: t.op !== null || t.timer !== null,
@@ -779,7 +781,7 @@ export function createFleet(options: FleetOptions): Fleet {
         const t = remember(row!);
         await withModel(t, async () => {
           const s = await db.serverState.findUnique({ where: { modelId: t.modelId } });
-          await writeState(t, { desired: "running" }, { kind: "action", message: `${t.name}: re-adopted (pid ${a.status.pid}, ${a.status.state}); not restarted`, data: { pid: a.status.pid, previousDesired: s?.desired ?? null } });
+          await writeState(t, { desired: "running", ...(s?.desired === "running" ? {} : { desiredAt: new Date(now()) }) }, { kind: "action", message: `${t.name}: re-adopted (pid ${a.status.pid}, ${a.status.state}); not restarted`, data: { pid: a.status.pid, previousDesired: s?.desired ?? null } });
         });
         adoption?.adopted.push({ modelId: t.modelId, name: t.name, pid: a.status.pid, state: a.status.state });
         // Adopted servers' early log lines are gone: look for the GPU backend in the log file.
@@ -805,6 +807,21 @@ export function createFleet(options: FleetOptions): Fleet {
       case "resumeRestart":
         scheduleRestart(remember(row!), a.delayMs);
         return;
+      case "hostStopped": {
+        // Stopped on the host while this app was away, after it was last asked to run: the user's latest word.
+        const t = remember(row!);
+        clearTimer(t);
+        await withModel(t, async () => {
+          t.state = "stopped";
+          const at = date(a.at) ?? new Date(now());
+          await writeState(
+            t,
+            { desired: "stopped", desiredAt: at, observed: "stopped", pid: null, nextRestartAt: null },
+            { kind: "action", message: `${t.name}: stopped on its host while this app was away (${a.reason ?? `at ${a.at}`}); left stopped until it is started again`, data: { hostStoppedAt: a.at } },
+          );
+        });
+        return;
+      }
       case "unknown": {
         const key = `${host.id}/${a.status.id}/${a.status.pid}`;
         if (!byName.has(a.status.id) && !strangers.has(key)) {

@@ -6,6 +6,7 @@ const facts = (name: string, extra: Partial<ModelFacts> = {}): ModelFacts => ({
   modelId: `id-${name}`,
   name,
   desired: "running",
+  desiredAt: null,
   observed: "stopped",
   pid: null,
   busy: false,
@@ -83,5 +84,24 @@ describe("planHost", () => {
   it("reports live servers the registry does not know, and does not touch them", () => {
     const plan = planHost([], [status("stranger", "ready"), status("gone", "exited")], { firstContact: false, now: NOW });
     expect(plan).toEqual([{ kind: "unknown", status: status("stranger", "ready") }]);
+  });
+
+  it("a stop on the host after the model was last asked to run wins; one before it does not", () => {
+    const stoppedOnHost = (id: string, at: number): ServerStatus => ({ ...status(id, "stopped", null), reason: "stopped on the host by stop-metal-servers", hostStoppedAt: new Date(at).toISOString() });
+    const plan = planHost(
+      [
+        facts("a", { desiredAt: NOW - 60_000, observed: "ready", pid: 7 }), // asked to run, then stopped on the host (the app was away)
+        facts("b", { desiredAt: NOW - 1_000 }), // started in the app after the host stop: start it
+        facts("c", { desiredAt: null }), // no record of when it was asked: the host stop wins
+        facts("d", { desired: "stopped", desiredAt: NOW - 60_000 }), // not wanted anyway: nothing to do
+      ],
+      [stoppedOnHost("a", NOW - 30_000), stoppedOnHost("b", NOW - 30_000), stoppedOnHost("c", NOW - 30_000), stoppedOnHost("d", NOW - 30_000)],
+      { firstContact: true, now: NOW },
+    );
+    expect(plan).toEqual([
+      { kind: "hostStopped", modelId: "id-a", at: new Date(NOW - 30_000).toISOString(), reason: "stopped on the host by stop-metal-servers" },
+      { kind: "start", modelId: "id-b" },
+      { kind: "hostStopped", modelId: "id-c", at: new Date(NOW - 30_000).toISOString(), reason: "stopped on the host by stop-metal-servers" },
+    ]);
   });
 });

@@ -15,6 +15,8 @@ export interface ModelFacts {
   /** Also the server id on the host. */
   name: string;
   desired: "running" | "stopped";
+  /** When `desired` last changed (epoch ms; null before this was recorded). */
+  desiredAt: number | null;
   /** What the database last recorded. */
   observed: string;
   pid: number | null;
@@ -33,6 +35,8 @@ export type HostAction =
   | { kind: "stop"; modelId: string }
   /** We believed it running; the agent no longer has it (it died while no one watched): a crash. */
   | { kind: "lost"; modelId: string; pid: number | null }
+  /** Stopped on the host (stop-metal-servers) after it was last asked to run: no longer wanted. */
+  | { kind: "hostStopped"; modelId: string; at: string; reason: string | null }
   /** A restart was scheduled before the app restarted: schedule it again. */
   | { kind: "resumeRestart"; modelId: string; delayMs: number }
   /** A server the registry does not know: left alone. */
@@ -58,6 +62,11 @@ export function planHost(models: readonly ModelFacts[], statuses: readonly Serve
     }
     if (m.desired === "running") {
       if (alive) continue;
+      const hostStop = s?.hostStoppedAt ? Date.parse(s.hostStoppedAt) : NaN;
+      if (Number.isFinite(hostStop) && (m.desiredAt === null || hostStop > m.desiredAt)) {
+        actions.push({ kind: "hostStopped", modelId: m.modelId, at: s!.hostStoppedAt!, reason: s!.reason });
+        continue;
+      }
       if (m.observed === "failed") continue; // left alone until someone starts it
       if (m.observed === "exited") {
         if (m.nextRestartAt !== null) actions.push({ kind: "resumeRestart", modelId: m.modelId, delayMs: Math.max(0, m.nextRestartAt - options.now) });

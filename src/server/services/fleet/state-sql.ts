@@ -19,6 +19,7 @@ import type { Db } from "~/server/db/client";
 /** The columns a state write may set, and how their values are stored. */
 const STATE_COLUMNS = {
   desired: "text",
+  desiredAt: "date",
   observed: "text",
   pid: "int",
   port: "int",

@@ -37,8 +37,8 @@ export interface FleetFixture {
   linkEnv: LinkPoolOptions["env"];
   /** A tiny model file in the model root and a registry row for it on a free port. */
   addModel(name: string, extra?: Partial<Pick<Model, "enabled" | "hostId">>): Promise<Model>;
-  /** Rebuilds links, events and fleet on the same database and state folder (an app restart). */
-  restart(options?: { stopServers?: boolean }): Promise<void>;
+  /** Rebuilds links, events and fleet on the same database and state folder (an app restart); `whileDown` runs in between. */
+  restart(options?: { stopServers?: boolean; whileDown?: () => Promise<void> }): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -110,6 +110,7 @@ export async function fleetFixture(options: FleetFixtureOptions = {}): Promise<F
     },
     async restart(opts = {}) {
       await closeParts(opts.stopServers ?? false);
+      await opts.whileDown?.();
       parts = await build();
     },
     async dispose() {
