@@ -19,12 +19,19 @@ export interface PortHolder {
   command: string | null;
 }
 
-/** Tries to listen on host:port and closes at once. */
+/**
+ * Tries to listen on host:port and closes at once. Answers as soon as close()
+ * is called: the socket is closed then (only the callback waits for the next
+ * turn of the loop), so the port is free for the server spawned next.
+ */
 export function canBind(port: number, host: string): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once("error", () => resolve(false));
-    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+    srv.listen({ port, host, exclusive: true }, () => {
+      srv.close();
+      resolve(true);
+    });
   });
 }
 
