@@ -61,9 +61,12 @@ describe("model page (production build)", () => {
     // A valid value saves, and the command line follows.
     await port.fill(String(model.port));
     await page.getByTestId("save-model").click();
-    await expect.poll(() => page.getByTestId("save-state").textContent()).toBe("Saved.");
+    await expect.poll(() => page.getByTestId("save-state").textContent(), { timeout: 10_000 }).toBe("Saved.");
     expect((await app.db().model.findUniqueOrThrow({ where: { id: model.id } })).ctxSize).toBe(512);
-    await expect.poll(() => page.getByTestId("command-preview").textContent()).toMatch(/--ctx-size 512/);
+    await expect.poll(() => page.getByTestId("command-preview").textContent(), { timeout: 10_000 }).toMatch(/--ctx-size 512/);
+    // The form shows the stored model again (refetched), and still says it saved.
+    await expect.poll(() => page.getByTestId("model-form").getByLabel("Context size").inputValue()).toBe("512");
+    expect(await page.getByTestId("save-state").textContent()).toBe("Saved.");
     expect(await page.getByTestId("command-preview").textContent()).toContain(`--port ${model.port}`);
 
     const narrow = await openPage(browser(), app, { name: "model-invalid-port-390", viewport: NARROW, allowConsole: REFUSED });

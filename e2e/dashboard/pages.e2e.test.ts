@@ -166,8 +166,13 @@ describe("dashboard pages (production build, fresh database)", () => {
     await screenshot("invalid");
 
     await form.getByLabel("GPU layers").fill("99");
+    const refetched = page.waitForResponse((r) => r.url().includes("settings.get"), { timeout: 15_000 });
     await page.getByTestId("save-settings").click();
     await expect.poll(async () => (await app.db().runtimeSettings.findFirst())?.threads).toBe(4);
+    // The form is shown again with what was stored (refetched after the save), and still says it saved.
+    await refetched;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await page.getByTestId("settings-save-state").textContent()).toBe("Saved.");
 
     const narrow = await openPage(browser(), app, { name: "settings-390", viewport: NARROW });
     await narrow.page.goto("/settings");

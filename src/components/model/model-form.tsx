@@ -90,7 +90,11 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
   return { body, errors };
 }
 
-export function ModelForm({ model, initial, onSaved, submitLabel }: { model?: ModelView; initial?: Partial<ModelView>; onSaved?: (m: { id: string; name: string }) => void; submitLabel?: string }) {
+/**
+ * `saved`: show "Saved." from the start. The model page remounts the form when
+ * the saved model comes back with its new version; this carries the note over.
+ */
+export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAtMount = false }: { model?: ModelView; initial?: Partial<ModelView>; onSaved?: (m: { id: string; name: string; updatedAt?: unknown }) => void; submitLabel?: string; saved?: boolean }) {
   const id = useId().replace(/:/g, "");
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -100,7 +104,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel }: { model?: Mo
   const [values, setValues] = useState<ModelFormValues>(() => valuesOf(model ?? initial));
   const [errors, setErrors] = useState<FieldErrors>({});
   const [formError, setFormError] = useState<string | null>(null);
-  const [saved, setSaved] = useState(false);
+  const [saved, setSaved] = useState(savedAtMount);
 
   const set = <K extends keyof ModelFormValues>(key: K, value: ModelFormValues[K]) => {
     setValues((v) => ({ ...v, [key]: value }));
@@ -111,7 +115,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel }: { model?: Mo
     setSaved(false);
   };
 
-  const onDone = (m: { id: string; name: string }) => {
+  const onDone = (m: { id: string; name: string; updatedAt?: unknown }) => {
     setErrors({});
     setFormError(null);
     setSaved(true);

@@ -21,6 +21,11 @@ import { LogView } from "./log-view";
 import { ModelForm } from "./model-form";
 import styles from "./model.module.css";
 
+/** The form's identity: the model's version, so a newly stored version remounts it with the stored values. */
+function formKey(m: { id: string; updatedAt?: unknown }): string {
+  return m.updatedAt ? String(m.updatedAt) : m.id;
+}
+
 export function ModelPage({ id }: { id: string }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
@@ -31,6 +36,8 @@ export function ModelPage({ id }: { id: string }) {
   const [logGpu, setLogGpu] = useState<string | null>(null);
   const onLines = useCallback((lines: readonly string[]) => setLogGpu(gpuFromLog(lines)), []);
   const [confirmDelete, setConfirmDelete] = useState(false);
+  /** The version of the model last saved from this page's form (see ModelForm's `saved`). */
+  const [savedVersion, setSavedVersion] = useState<string | null>(null);
 
   const statusKey = trpc.servers.status.queryKey();
   const settle = () => queryClient.invalidateQueries({ queryKey: statusKey });
@@ -151,7 +158,12 @@ export function ModelPage({ id }: { id: string }) {
       <div className="grid-2">
         <section className="panel" aria-labelledby="settings-title">
           <h2 id="settings-title">Settings</h2>
-          {m ? <ModelForm key={m.updatedAt ? String(m.updatedAt) : m.id} model={m} /> : <div className="skeleton" style={{ height: 480 }} />}
+          {m ? (
+            // A new version of the model (saved here or elsewhere) remounts the form with the stored values; "Saved." stays when it is the version saved here.
+            <ModelForm key={formKey(m)} model={m} saved={savedVersion === formKey(m)} onSaved={(s) => setSavedVersion(formKey({ id: s.id, updatedAt: s.updatedAt }))} />
+          ) : (
+            <div className="skeleton" style={{ height: 480 }} />
+          )}
           {m && running ? <p className="muted" style={{ fontSize: "0.82rem", marginTop: 10 }}>A running server keeps its settings until it is restarted.</p> : null}
         </section>
         <div>

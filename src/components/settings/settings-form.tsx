@@ -36,6 +36,8 @@ function valuesOf(s: Settings): Values {
 export function SettingsPage() {
   const trpc = useTRPC();
   const settings = useQuery(trpc.settings.get.queryOptions());
+  /** The version last saved from this page (see SettingsForm's `saved`). */
+  const [savedVersion, setSavedVersion] = useState<string | null>(null);
   return (
     <>
       <div className="page-head">
@@ -49,7 +51,8 @@ export function SettingsPage() {
           <div>Could not load the settings: {errorMessage(settings.error)}</div>
         </div>
       ) : settings.data ? (
-        <SettingsForm key={String(settings.data.updatedAt)} settings={settings.data} />
+        // A newly stored version remounts the form with it; "Saved." stays when it is the version saved here.
+        <SettingsForm key={String(settings.data.updatedAt)} settings={settings.data} saved={savedVersion === String(settings.data.updatedAt)} onSaved={setSavedVersion} />
       ) : (
         <div className="panel">
           <div className="skeleton" style={{ height: 340 }} />
@@ -59,20 +62,21 @@ export function SettingsPage() {
   );
 }
 
-function SettingsForm({ settings }: { settings: Settings }) {
+function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Settings; saved: boolean; onSaved: (version: string) => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const toast = useToast();
   const [values, setValues] = useState<Values>(() => valuesOf(settings));
   const [errors, setErrors] = useState<FieldErrors>({});
   const [formError, setFormError] = useState<string | null>(null);
-  const [saved, setSaved] = useState(false);
+  const [saved, setSaved] = useState(savedAtMount);
   const update = useMutation(
     trpc.settings.update.mutationOptions({
-      onSuccess: () => {
+      onSuccess: (stored) => {
         setErrors({});
         setFormError(null);
         setSaved(true);
+        onSaved(String(stored.updatedAt));
         toast.push("Settings saved", "ok");
         void queryClient.invalidateQueries({ queryKey: trpc.settings.get.queryKey() });
         void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
@@ -159,7 +163,7 @@ function SettingsForm({ settings }: { settings: Settings }) {
         <button type="button" className="btn btn-ghost" onClick={() => change(() => valuesOf(settings))}>
           Reset
         </button>
-        <span role="status" aria-live="polite" className="muted">
+        <span data-testid="settings-save-state" role="status" aria-live="polite" className="muted">
           {saved ? "Saved." : ""}
         </span>
       </div>
