@@ -51,6 +51,9 @@ export default defineConfig({
           setupFiles: ["e2e/setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 600_000,
+          // A page reacts through a production server, SSE and React on a shared 2-core machine:
+          // give expect.poll 10 s (not 1 s) before a condition counts as not met.
+          expect: { poll: { timeout: 10_000 } },
           // Each file starts app servers, llama-servers and a browser: one file at a time on 2 cores.
           maxWorkers: 1,
           fileParallelism: false,
