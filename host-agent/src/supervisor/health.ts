@@ -13,11 +13,15 @@ export type HealthResult =
   | { kind: "timeout"; ms: number }
   | { kind: "error"; message: string };
 
+/** A bind on every address of the machine (IPv4 or IPv6). */
+export function isWildcardBind(bindAddress: string): boolean {
+  return bindAddress === "0.0.0.0" || bindAddress === "::" || bindAddress === "[::]";
+}
+
 /** Wildcard binds are probed on loopback; a specific address is probed where it listens. */
 export function probeHost(bindAddress: string): string {
-  if (bindAddress === "0.0.0.0") return "127.0.0.1";
-  if (bindAddress === "::" || bindAddress === "[::]") return "::1";
-  return bindAddress;
+  if (!isWildcardBind(bindAddress)) return bindAddress;
+  return bindAddress === "0.0.0.0" ? "127.0.0.1" : "::1";
 }
 
 export function probeHealth(host: string, port: number, timeoutMs: number): Promise<HealthResult> {

@@ -11,6 +11,7 @@ import { execFile } from "node:child_process";
 import net from "node:net";
 import os from "node:os";
 import { readFile, readdir, readlink } from "node:fs/promises";
+import { isWildcardBind } from "./health.ts";
 import { commandName } from "./process-table.ts";
 
 export interface PortHolder {
@@ -100,8 +101,6 @@ export async function findPortListener(port: number, platform: NodeJS.Platform =
   return lsofListener(port);
 }
 
-const WILDCARDS = new Set(["0.0.0.0", "::", "[::]"]);
-
 /** Whether something accepts a TCP connection on host:port. No answer within the time counts as taken (a listener with a full queue). */
 export function acceptsConnections(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
@@ -125,7 +124,7 @@ export function acceptsConnections(host: string, port: number, timeoutMs = 500):
  */
 export function addressesToProbe(host: string, interfaces = os.networkInterfaces()): string[] {
   const out = new Set<string>(["127.0.0.1", "::1"]);
-  if (!WILDCARDS.has(host)) out.add(host);
+  if (!isWildcardBind(host)) out.add(host);
   else {
     for (const list of Object.values(interfaces)) {
       for (const a of list ?? []) if (!a.address.toLowerCase().startsWith("fe80:")) out.add(a.address); // link-local needs a scope; loopback covers the machine
