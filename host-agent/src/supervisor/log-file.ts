@@ -90,8 +90,9 @@ export interface LogTailOptions {
    * the offset up to which a follower has handed out lines. Lines past it are
    * left to the follower, so a reader of both sees each line once. When the
    * follower got further during the read, the rest up to it is read too.
+   * Null: no follower, the whole file.
    */
-  end?: () => number;
+  end?: () => number | null;
 }
 
 /** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
@@ -99,11 +100,11 @@ export async function readLogTail(logPath: string, lines: number, options: LogTa
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024;
   let current = await readTailBytes(logPath, maxBytes);
   const older = tailLines(current).length < lines ? tailLines(await readTailBytes(rotatedPath(logPath), maxBytes)) : [];
-  if (current && options.end) {
-    const end = options.end();
+  const end = current && options.end ? options.end() : null;
+  if (current && end !== null) {
     const readTo = current.start + current.buf.length;
     if (end < readTo) current.buf = current.buf.subarray(0, Math.max(0, end - current.start));
-    else if (end > readTo && end !== Number.MAX_SAFE_INTEGER) current = (await readTailBytes(logPath, maxBytes, end)) ?? current;
+    else if (end > readTo) current = (await readTailBytes(logPath, maxBytes, end)) ?? current;
   }
   return [...older, ...tailLines(current)].slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
 }

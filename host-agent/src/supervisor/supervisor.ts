@@ -131,7 +131,7 @@ export class Supervisor {
 
   private readonly launcher: Launcher | null;
   private spawnWaiters: (() => void)[] = [];
-  /** Starts between their entry and their spawn turn (see `gathering`). */
+  /** Starts between their entry and their spawn turn (see `asPreparation`). */
   private preparing = 0;
   private settleWaiters: (() => void)[] = [];
   private settleQueued = false;
@@ -236,7 +236,7 @@ export class Supervisor {
    * waiting for its spawn, the starts already spawned hold back their
    * bookkeeping (see `spawnsSettled`).
    */
-  private async gathering<T>(work: () => Promise<T>): Promise<T> {
+  private async asPreparation<T>(work: () => Promise<T>): Promise<T> {
     this.preparing += 1;
     try {
       return await work();
@@ -499,7 +499,7 @@ export class Supervisor {
       });
     }
 
-    const { binary, launch, log } = await this.gathering(() => this.prepareSpawn(spec));
+    const { binary, launch, log } = await this.asPreparation(() => this.prepareSpawn(spec));
     await this.spawnTurn();
     if (this.closed) {
       closeSync(log.fd);
@@ -803,7 +803,7 @@ export class Supervisor {
     let seq = this.logSeq;
     const end = () => {
       seq = this.logSeq;
-      return m?.follower?.emittedOffset ?? Number.MAX_SAFE_INTEGER;
+      return m?.follower?.emittedOffset ?? null;
     };
     const tail = await readLogTail(logPath, lines, { end });
     return { id, lines: tail, logPath, seq };

@@ -10,24 +10,18 @@ import { useSubscription } from "@trpc/tanstack-react-query";
 import { memo, useCallback, useDeferredValue, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
 import { toFleetEvent } from "~/components/live/fleet-event";
-import { linesAfterTail } from "./log-merge";
+import { linesAfterTail, type NumberedLine } from "./log-merge";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
 
 const MAX_LINES = 5000;
 const INITIAL_LINES = 500;
 
-interface Line {
+/** A shown line: `seq` is the host's number for a line that streamed in, null for the fetched tail's lines. */
+interface Line extends NumberedLine {
   n: number;
-  text: string;
-  /** The host's number for a line that streamed in; null for the fetched tail's lines. */
-  seq: number | null;
 }
 
-interface LiveLine {
-  text: string;
-  seq: number | null;
-}
 
 function seqOf(data: unknown): number | null {
   return typeof data === "object" && data !== null && "seq" in data && typeof data.seq === "number" ? data.seq : null;
@@ -49,14 +43,14 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
   const initial = useQuery({ ...trpc.servers.logs.queryOptions({ id: modelId, lines: INITIAL_LINES }), staleTime: 0, enabled: hasRun, retry: false });
   const [lines, setLines] = useState<Line[]>([]);
   const counter = useRef(0);
-  const pending = useRef<LiveLine[]>([]);
+  const pending = useRef<NumberedLine[]>([]);
   const flushTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const [follow, setFollow] = useState(true);
   const [query, setQuery] = useState("");
   const deferredQuery = useDeferredValue(query);
   const box = useRef<HTMLDivElement>(null);
 
-  const toLines = (live: LiveLine[]): Line[] => live.map((l) => ({ n: ++counter.current, text: l.text, seq: l.seq }));
+  const toLines = (live: NumberedLine[]): Line[] => live.map((l) => ({ n: ++counter.current, text: l.text, seq: l.seq }));
 
   // The file's tail replaces the view whenever it is (re)fetched (first load,
   // a start, a reconnect); the lines that streamed in after its last line follow it.
