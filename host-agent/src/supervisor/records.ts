@@ -6,7 +6,8 @@
  * matter while their processes live, and a power loss ends those too (a
  * torn record after a reboot is skipped as unreadable).
  */
-import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { serverSpecSchema } from "../protocol.ts";
@@ -39,20 +40,27 @@ export const serverRecordSchema = z.object({
 });
 export type ServerRecord = z.infer<typeof serverRecordSchema>;
 
+/**
+ * Writes a file atomically (temp file + rename). Synchronous inside: the
+ * state folder is local, and the three calls take tens of microseconds where
+ * the async path costs a threadpool round trip each (a record is written for
+ * every server a start-all spawns, while those servers load). Returns a
+ * promise so callers stay free to go async again.
+ */
 export async function writeFileAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   try {
-    await writeFile(tmp, data, { mode: 0o600 });
+    writeFileSync(tmp, data, { mode: 0o600 });
   } catch (err) {
     // The folder is made once (at the agent's start, or here when it went missing), not on every write.
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(tmp, data, { mode: 0o600 });
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, data, { mode: 0o600 });
   }
   try {
-    await rename(tmp, file);
+    renameSync(tmp, file);
   } catch (err) {
-    await rm(tmp, { force: true });
+    rmSync(tmp, { force: true });
     throw err;
   }
 }
@@ -84,7 +92,7 @@ export class RecordStore {
     }
   }
   async remove(id: string): Promise<void> {
-    await rm(this.file(id), { force: true });
+    rmSync(this.file(id), { force: true });
   }
   /** Every readable record; unreadable ones are reported, not fatal, so one bad file cannot block adoption. */
   async list(): Promise<{ records: ServerRecord[]; problems: { file: string; error: string }[] }> {
