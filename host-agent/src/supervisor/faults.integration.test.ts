@@ -3,6 +3,7 @@
  * test/harness/stand-ins): a server that ignores SIGTERM, one that exits
  * while loading, one that forks a child, one that never finishes loading.
  */
+import { readFile } from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../protocol.ts";
 import { agentOptions, AgentPool, eventRecorder, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
@@ -128,6 +129,24 @@ describe("fault stand-ins", () => {
     expect(err.message).toMatch(/stopped before it became ready/);
     expect(await groupMembers(pid!)).toEqual([]);
     expect(await canBind(port, "127.0.0.1")).toBe(true);
+  });
+
+  it("a loading server that logs all the time is probed on a timer, not on every line; its 'model loaded' line brings the probe that finds it ready", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.chattyLoader));
+    const port = await freePort();
+    const s = await agent.call("start", { spec: specFor("chatty", model, port) });
+    expect(s.state).toBe("ready");
+    const log = (await readFile(s.logPath!, "utf8")).split("\n");
+    const loaded = log.findIndex((l) => l.endsWith("llama_server: model loaded"));
+    expect(loaded).toBeGreaterThan(0);
+    expect(log.filter((l) => /load_tensors: tensor \d+ done/.test(l)).length).toBeGreaterThan(100);
+    const probesWhileLoading = log.slice(0, loaded).filter((l) => /health request \d+: 503/.test(l));
+    // 1.2 s of loading: the timer (10 ms backing off to 250 ms) probes about 10 times; one probe per
+    // log write (at most every 5 ms) was ~200.
+    expect(probesWhileLoading.length).toBeGreaterThan(0);
+    expect(probesWhileLoading.length).toBeLessThanOrEqual(20);
+    // Then one probe, which finds it ready: nothing after it.
+    expect(log.slice(loaded).filter((l) => /health request \d+:/.test(l))).toEqual([expect.stringMatching(/health request \d+: 200$/)]);
   });
 
   it("a server that never finishes loading fails at its deadline and is ended", async () => {

@@ -13,6 +13,7 @@ import { agentOptions, AgentPool, eventRecorder, stateOf, specFor, testDirs, typ
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort, freePorts, holdPort } from "../../test/harness/ports.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
+import { isReadyHint } from "./health.ts";
 import { canBind } from "./port.ts";
 import { groupMembers, processInfo } from "./process-table.ts";
 import { RecordStore } from "./records.ts";
@@ -49,6 +50,8 @@ describe("real llama-server fleet", () => {
     expect(records.records.map((r) => [r.id, r.pid, r.port])).toEqual(ids.map((id, i) => [id, started[i]!.pid, ports[i]]));
     expect(records.records[0]?.startToken).toMatch(/^linux:\d+$/);
     expect(records.records[0]?.argv).toContain("--load-mode");
+    // This build says when it serves in words the readiness check knows (it probes at once on them).
+    expect((await readFile(started[0]!.logPath!, "utf8")).split("\n").filter(isReadyHint)).not.toEqual([]);
 
     const victim = started[1]!;
     const t0 = Date.now();

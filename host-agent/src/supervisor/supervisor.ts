@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { AgentError, type AgentEvent, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
 import { buildLaunch, type Launch } from "./argv.ts";
 import { findLlamaServer, inspectLlamaServer, type LlamaServerBinary } from "./binary.ts";
-import { describeHealth, probeHealth, probeHost, type HealthResult } from "./health.ts";
+import { describeHealth, isReadyHint, probeHealth, probeHost, type HealthResult } from "./health.ts";
 import { enforceLogCap, LogFollower, openLogForChild, readLogTail } from "./log-file.ts";
 import type { Logger } from "./logger.ts";
 import { describeHolder, portHolder } from "./port.ts";
@@ -82,7 +82,7 @@ interface Managed {
   hasExited: boolean;
   /** Set while a stop is in progress, so the exit is not reported as a crash. */
   stopping: boolean;
-  /** Wakes the readiness loop early (the log grew, so the server may have just become ready). */
+  /** Wakes the readiness loop early: a log line says the server serves (see isReadyHint), or it exited. */
   nudge: () => void;
   timers: Set<NodeJS.Timeout>;
   watcher: FSWatcher | null;
@@ -95,12 +95,12 @@ interface Managed {
 }
 
 /**
- * Shortest gap between the starts of two readiness probes woken by log
- * activity (and the re-probe after one): no more often than a plain script
- * polling every 5 ms. Counted from the probe's start, so the ~2 ms a probe
- * takes on a loading server does not stretch the gap.
+ * Shortest gap between the starts of two readiness probes woken by hints
+ * (and the re-probe after one): no more often than a plain script polling
+ * every 5 ms. Counted from the probe's start, so the ~2 ms a probe takes on
+ * a loading server does not stretch the gap.
  */
-const NUDGE_GAP_MS = 5;
+const HINT_GAP_MS = 5;
 /** How long new log lines wait to be read out as a batch of log events. */
 const LOG_FOLLOW_MS = 100;
 /** How long after "ready" the record gets its readyAt (see awaitReady). */
@@ -372,18 +372,23 @@ export class Supervisor {
     return readLogTail(m.logPath, this.opts.logTailLines ?? 20).catch(() => []);
   }
 
-  /** Follows the log (events + size cap) and wakes readiness when it grows. */
+  /** Follows the log (events + size cap); while the server loads, a line saying it serves wakes readiness. */
   private watchLog(m: Managed, fromOffset: number): void {
     const follower = new LogFollower(m.logPath, fromOffset, (lines) => {
       const at = new Date().toISOString();
       for (const line of lines) this.emit({ type: "event", kind: "log", at, id: m.id, line, seq: ++this.logSeq });
+      if (m.state === "starting" && lines.some(isReadyHint)) m.nudge();
     });
     m.follower = follower;
-    // Readiness hears about every write at once; reading the lines out for log
-    // events is batched (LOG_FOLLOW_MS: quick for a person watching, and few
-    // reads while a start-all's servers load and compete for the CPU).
+    // While the server loads its lines are read as they come (one line says it is ready); after
+    // that, reading them out for log events is batched (LOG_FOLLOW_MS: quick for a person
+    // watching, and few reads while other servers of a start-all still load).
     let followScheduled = false;
     const follow = () => {
+      if (m.state === "starting") {
+        void follower.poke().catch(() => undefined);
+        return;
+      }
       if (followScheduled) return;
       followScheduled = true;
       setTimeout(() => {
@@ -391,18 +396,15 @@ export class Supervisor {
         void follower.poke().catch(() => undefined);
       }, LOG_FOLLOW_MS).unref();
     };
-    const poke = () => {
-      m.nudge();
-      follow();
-    };
     try {
-      m.watcher = watch(m.logPath, { persistent: false }, poke);
+      m.watcher = watch(m.logPath, { persistent: false }, follow);
       m.watcher.on("error", () => undefined);
     } catch {
       m.watcher = null; // the timer below still follows the file
     }
+    follow(); // what was written before the watch began
     this.every(m, 1000, () => {
-      poke();
+      follow();
       void enforceLogCap(m.logPath, this.opts.logMaxBytes).catch((err) => this.log.warn("log rotation failed", { id: m.id, error: err }));
     });
   }
@@ -572,9 +574,10 @@ export class Supervisor {
     } else {
       m.startedAt = spawnedAt;
     }
-    this.watchLog(m, logOffset);
     this.setState(m, "starting", `spawned pid ${pid}`);
-    return this.awaitReady(m);
+    this.watchLog(m, logOffset);
+    // Just spawned, it does not listen yet: the first probe waits for the first timer or a hint.
+    return this.awaitReady(m, { probeAtOnce: false });
   }
 
   /**
@@ -621,65 +624,76 @@ export class Supervisor {
     return { binary, launch, log };
   }
 
-  /** Polls /health (10 ms, backing off to 250 ms, and at once when the log grows) until ready, exit or deadline. */
-  private async awaitReady(m: Managed): Promise<ServerStatus> {
+  /**
+   * Polls /health until ready, exit or deadline: on a timer (10 ms, backing
+   * off to 250 ms) and at once when the log says the server serves
+   * (isReadyHint). Probes are few: each costs the loading server and this
+   * agent a connection, and a start-all's servers share the CPU.
+   * `probeAtOnce`: probe before the first wait (an adopted server may be
+   * ready already; one just spawned is not).
+   */
+  private async awaitReady(m: Managed, opts: { probeAtOnce: boolean }): Promise<ServerStatus> {
     const deadline = Date.now() + m.spec.readinessDeadlineMs;
     const host = probeHost(m.spec.bindAddress);
     let delay = 10;
     let last: HealthResult = { kind: "refused" };
     let exit: Exit | null = null;
-    let nudged = false;
+    let hinted = false;
+    let probedAt = -Infinity;
+    let probe = opts.probeAtOnce;
     void m.exited.then((e) => {
       exit = e;
       m.nudge();
     });
     while (Date.now() < deadline) {
       if (exit || m.stopping) break;
-      // Log activity while the probe is out counts too: the line that says "loaded" often lands then.
-      let grewDuringProbe = false;
-      m.nudge = () => {
-        grewDuringProbe = true;
-      };
-      const probedAt = performance.now();
-      last = await probeHealth(host, m.spec.port, Math.max(50, Math.min(1000, deadline - Date.now())));
-      m.nudge = () => {};
-      if (m.stopping) break;
-      if (last.kind === "ok" && !exit) {
-        // The record (written at the spawn) must be on disk before anyone hears "ready": a new agent adopts from it.
-        if (m.recordPending > 0) await m.recordIo;
-        if (m.stopping || exit) break;
-        m.readyAt = new Date().toISOString();
-        this.setState(m, "ready", `healthy (pid ${m.pid})`);
-        // readyAt goes into the record a little later, out of the way of other servers still loading
-        // (an agent that adopts a record without it takes the adoption time).
-        const readyAt = m.readyAt;
-        const t = setTimeout(() => {
-          m.timers.delete(t);
-          if (m.record && m.state === "ready" && !m.stopping) void this.persist(m, { ...m.record, readyAt });
-        }, READY_RECORD_DELAY_MS);
-        t.unref();
-        m.timers.add(t);
-        this.watchHealth(m);
-        return this.statusOf(m);
+      // A hint while the probe is out counts too: the server may have turned ready just after it answered.
+      let hintedDuringProbe = false;
+      if (probe) {
+        m.nudge = () => {
+          hintedDuringProbe = true;
+        };
+        probedAt = performance.now();
+        last = await probeHealth(host, m.spec.port, Math.max(50, Math.min(1000, deadline - Date.now())));
+        m.nudge = () => {};
+        if (m.stopping) break;
+        if (last.kind === "ok" && !exit) {
+          // The record (written at the spawn) must be on disk before anyone hears "ready": a new agent adopts from it.
+          if (m.recordPending > 0) await m.recordIo;
+          if (m.stopping || exit) break;
+          m.readyAt = new Date().toISOString();
+          this.setState(m, "ready", `healthy (pid ${m.pid})`);
+          // readyAt goes into the record a little later, out of the way of other servers still loading
+          // (an agent that adopts a record without it takes the adoption time).
+          const readyAt = m.readyAt;
+          const t = setTimeout(() => {
+            m.timers.delete(t);
+            if (m.record && m.state === "ready" && !m.stopping) void this.persist(m, { ...m.record, readyAt });
+          }, READY_RECORD_DELAY_MS);
+          t.unref();
+          m.timers.add(t);
+          this.watchHealth(m);
+          return this.statusOf(m);
+        }
+        if (exit) break;
       }
-      if (exit) break;
-      // After log activity the server is busy loading and may flip to ready any
-      // moment: re-probe soon once. Only quiet timer waits grow the backoff, so
-      // a chatty load does not push the interval to its cap.
-      const soon = Math.max(0, NUDGE_GAP_MS - (performance.now() - probedAt));
-      const wait = Math.min(nudged || grewDuringProbe ? soon : delay, Math.max(0, deadline - Date.now()));
-      nudged = await new Promise<boolean>((resolve) => {
+      probe = true;
+      // After a hint the server may turn ready any moment: re-probe soon. Only
+      // quiet timer waits grow the backoff.
+      const soon = Math.max(0, HINT_GAP_MS - (performance.now() - probedAt));
+      const wait = Math.min(hinted || hintedDuringProbe ? soon : delay, Math.max(0, deadline - Date.now()));
+      hinted = await new Promise<boolean>((resolve) => {
         let t = setTimeout(() => resolve(false), wait);
         m.nudge = () => {
-          // At most one probe per NUDGE_GAP_MS however fast the log grows: probes cost the loading server CPU too.
+          // At most one probe per HINT_GAP_MS however many hints come.
           clearTimeout(t);
           const since = performance.now() - probedAt;
-          if (since >= NUDGE_GAP_MS) return resolve(true);
-          t = setTimeout(() => resolve(true), NUDGE_GAP_MS - since);
+          if (since >= HINT_GAP_MS) return resolve(true);
+          t = setTimeout(() => resolve(true), HINT_GAP_MS - since);
         };
       });
       m.nudge = () => {};
-      if (!nudged) delay = Math.min(250, Math.ceil(delay * 1.5));
+      if (!hinted) delay = Math.min(250, Math.ceil(delay * 1.5));
     }
 
     if (m.stopping) {
@@ -857,7 +871,7 @@ export class Supervisor {
             this.watchHealth(m);
           } else if (h.kind === "loading") {
             this.setState(m, "starting", `adopted while loading (pid ${rec.pid})`);
-            void this.awaitReady(m).catch(() => undefined);
+            void this.awaitReady(m, { probeAtOnce: true }).catch(() => undefined);
           } else {
             this.setState(m, "unhealthy", `adopted (pid ${rec.pid}); ${describeHealth(h)}`);
             this.watchHealth(m);

@@ -7,5 +7,6 @@ export const standIns = {
   exitsWhileLoading: path.join(dir, "stand-in-exits-while-loading.mjs"),
   forksChild: path.join(dir, "stand-in-forks-child.mjs"),
   hangsLoading: path.join(dir, "stand-in-hangs-loading.mjs"),
+  chattyLoader: path.join(dir, "stand-in-chatty-loader.mjs"),
   recordsSpawn: path.join(dir, "stand-in-records-spawn.mjs"),
 } as const;
