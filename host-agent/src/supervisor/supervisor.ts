@@ -84,6 +84,8 @@ interface Managed {
   stopping: boolean;
   /** Wakes the readiness loop early: a log line says the server serves (see isReadyHint), or it exited. */
   nudge: () => void;
+  /** A log line said the server serves since the last readiness probe began (kept for a loop not yet waiting). */
+  hint: boolean;
   timers: Set<NodeJS.Timeout>;
   watcher: FSWatcher | null;
   follower: LogFollower | null;
@@ -304,7 +306,7 @@ export class Supervisor {
     return {
       id: spec.id, spec, specHash: hash, state: "stopped", reason: null, pid: null, pgid: null, startToken: null,
       startedAt: null, readyAt: null, exitCode: null, signal: null, logPath: this.logPathFor(spec.id), logTail: [], record: null,
-      child: null, launched: false, exited, resolveExit, hasExited: false, stopping: false, nudge: () => {}, timers: new Set(), watcher: null,
+      child: null, launched: false, exited, resolveExit, hasExited: false, stopping: false, nudge: () => {}, hint: false, timers: new Set(), watcher: null,
       follower: null, healthBusy: false, recordIo: Promise.resolve(), recordPending: 0,
     };
   }
@@ -377,7 +379,10 @@ export class Supervisor {
     const follower = new LogFollower(m.logPath, fromOffset, (lines) => {
       const at = new Date().toISOString();
       for (const line of lines) this.emit({ type: "event", kind: "log", at, id: m.id, line, seq: ++this.logSeq });
-      if (m.state === "starting" && lines.some(isReadyHint)) m.nudge();
+      if (m.state === "starting" && lines.some(isReadyHint)) {
+        m.hint = true;
+        m.nudge();
+      }
     });
     m.follower = follower;
     // While the server loads its lines are read as they come (one line says it is ready); after
@@ -638,24 +643,22 @@ export class Supervisor {
     let delay = 10;
     let last: HealthResult = { kind: "refused" };
     let exit: Exit | null = null;
-    let hinted = false;
     let probedAt = -Infinity;
-    let probe = opts.probeAtOnce;
+    let probeNow = opts.probeAtOnce;
+    /** The last wait was cut short by a hint. */
+    let woken = false;
     void m.exited.then((e) => {
       exit = e;
       m.nudge();
     });
     while (Date.now() < deadline) {
       if (exit || m.stopping) break;
-      // A hint while the probe is out counts too: the server may have turned ready just after it answered.
-      let hintedDuringProbe = false;
-      if (probe) {
-        m.nudge = () => {
-          hintedDuringProbe = true;
-        };
+      // A hint that came before this loop waited (a server that turned ready while a start-all was
+      // still spawning the others) is not lost: it is kept in m.hint.
+      if (probeNow || m.hint) {
+        m.hint = false;
         probedAt = performance.now();
         last = await probeHealth(host, m.spec.port, Math.max(50, Math.min(1000, deadline - Date.now())));
-        m.nudge = () => {};
         if (m.stopping) break;
         if (last.kind === "ok" && !exit) {
           // The record (written at the spawn) must be on disk before anyone hears "ready": a new agent adopts from it.
@@ -677,12 +680,12 @@ export class Supervisor {
         }
         if (exit) break;
       }
-      probe = true;
-      // After a hint the server may turn ready any moment: re-probe soon. Only
-      // quiet timer waits grow the backoff.
+      probeNow = true;
+      // After a hint (the one that woke this probe, or one that came while it was out) the server may
+      // turn ready any moment: re-probe soon. Only quiet timer waits grow the backoff.
       const soon = Math.max(0, HINT_GAP_MS - (performance.now() - probedAt));
-      const wait = Math.min(hinted || hintedDuringProbe ? soon : delay, Math.max(0, deadline - Date.now()));
-      hinted = await new Promise<boolean>((resolve) => {
+      const wait = Math.min(woken || m.hint ? soon : delay, Math.max(0, deadline - Date.now()));
+      woken = await new Promise<boolean>((resolve) => {
         let t = setTimeout(() => resolve(false), wait);
         m.nudge = () => {
           // At most one probe per HINT_GAP_MS however many hints come.
@@ -693,7 +696,7 @@ export class Supervisor {
         };
       });
       m.nudge = () => {};
-      if (!hinted) delay = Math.min(250, Math.ceil(delay * 1.5));
+      if (!woken) delay = Math.min(250, Math.ceil(delay * 1.5));
     }
 
     if (m.stopping) {
