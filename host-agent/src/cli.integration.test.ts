@@ -4,7 +4,8 @@
  * CLI process are seen, with the same pids, by another agent.
  */
 import { execFile, spawn } from "node:child_process";
-import { readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -90,8 +91,43 @@ describe("host-agent CLI", () => {
     expect(restarted.code).toBe(0);
     const running = JSON.parse((await run(process.execPath, [cliBin, "status", "--json"])).stdout) as ServerStatus[];
     expect(running.map((s) => [s.id, s.state, s.hostStoppedAt ?? null])).toEqual([["alpha", "ready", null], ["beta", "ready", null]]);
-    expect(JSON.parse(await readFile(path.join(dirs.stateDir, "host-stops.json"), "utf8"))).toEqual({ version: 1, stops: {} });
+    expect(await readdir(path.join(dirs.stateDir, "host-stops"))).toEqual([]);
     expect((await run(process.execPath, [cliBin, "stop-metal-servers"])).code).toBe(0);
+  });
+
+  it("a stop on the host is seen by agents already running, cleared by a start through any of them, and kept in one file per server", async () => {
+    const [port] = await freePorts(1);
+    // The app's agent (started before the stop on the host) runs gamma; another agent, also running already, manages nothing.
+    const app = pool.make(agentOptions(dirs, llamaServerBin()));
+    await app.ready;
+    const bystander = pool.make(agentOptions(dirs, llamaServerBin(), { adopt: false }));
+    await bystander.ready;
+    await app.call("start", { spec: specFor("gamma", model, port!) });
+
+    // The user stops everything on the Mac meanwhile.
+    const stop = await run(process.execPath, [cliBin, "stop-metal-servers"]);
+    expect(stop.code).toBe(0);
+    const seen = (await bystander.call("status", {})).find((s) => s.id === "gamma");
+    expect(seen).toMatchObject({ state: "stopped", reason: expect.stringMatching(/^stopped on the host by stop-metal-servers at /) });
+    expect(typeof seen?.hostStoppedAt).toBe("string");
+
+    // Started again through the app's agent, which knew nothing of the mark: the mark is gone all the same.
+    expect(await readdir(path.join(dirs.stateDir, "host-stops"))).toContain("gamma.json");
+    await app.call("start", { spec: specFor("gamma", model, port!) });
+    expect(await readdir(path.join(dirs.stateDir, "host-stops"))).not.toContain("gamma.json");
+    expect((await bystander.call("status", {})).find((s) => s.id === "gamma")).toBeUndefined();
+    await app.call("stop", { id: "gamma" });
+    bystander.close();
+
+    // Marks kept by an earlier version in one file move to per-server files at an agent's start.
+    await writeFile(path.join(dirs.stateDir, "host-stops.json"), JSON.stringify({ version: 1, stops: { delta: { at: "2026-11-20T10:00:00.000Z", by: "stop-metal-servers" } } }));
+    const upgraded = pool.make(agentOptions(dirs, llamaServerBin(), { adopt: false }));
+    await upgraded.ready;
+    expect((await upgraded.call("status", {})).find((s) => s.id === "delta")?.hostStoppedAt).toBe("2026-11-20T10:00:00.000Z");
+    expect(existsSync(path.join(dirs.stateDir, "host-stops.json"))).toBe(false);
+    expect(await readdir(path.join(dirs.stateDir, "host-stops"))).toContain("delta.json");
+    upgraded.close();
+    await rm(path.join(dirs.stateDir, "host-stops", "delta.json"));
   });
 
   it("start-metal-servers exits non-zero when a server fails, with its log tail", async () => {

@@ -1,69 +1,95 @@
 /**
  * Stops made on the host itself (`stop-metal-servers`, the seed's stop
- * script), remembered in `<stateDir>/host-stops.json` until the server is
- * started again. The app's agent reports them, so an app that was away when
- * its user stopped servers on the Mac leaves them stopped instead of starting
- * them again. Written atomically; an unreadable file counts as empty (the
- * worst case is the old behaviour: the app starts what it wants running).
+ * script), remembered until the server is started again, as one file per
+ * server: `<stateDir>/host-stops/<id>.json`. The app's agent reports them, so
+ * an app that was away when its user stopped servers on the Mac leaves them
+ * stopped instead of starting them again.
+ *
+ * One file each, so the processes that share the state folder never rewrite
+ * each other's marks: the CLI marking one server while the app's agent
+ * clears another (a shared file lost one of two changes made at once). Marks
+ * are read afresh on every status, so an agent that was already running sees
+ * a mark made by the CLI since, and a start clears the file whoever made it.
+ * An unreadable mark counts as none (the worst case is the old behaviour: the
+ * app starts what it wants running).
  */
-import { readFile } from "node:fs/promises";
+import { existsSync, rmSync } from "node:fs";
+import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
+import { serverIdSchema } from "../protocol.ts";
 import { writeFileAtomic } from "./records.ts";
 
 const hostStopSchema = z.object({ at: z.string(), by: z.string().max(200) });
-const fileSchema = z.object({ version: z.literal(1), stops: z.record(z.string(), hostStopSchema) });
+const markFileSchema = hostStopSchema.extend({ version: z.literal(1) });
+/** The single file earlier versions kept (`{version: 1, stops: {id: {at, by}}}`); moved to per-server files once. */
+const legacyFileSchema = z.object({ version: z.literal(1), stops: z.record(z.string(), hostStopSchema) });
 
 export type HostStop = z.infer<typeof hostStopSchema>;
 
 export class HostStops {
-  private readonly file: string;
-  /** Read-modify-write in order: two changes never lose each other. */
-  private io: Promise<unknown> = Promise.resolve();
+  readonly dir: string;
+  private readonly legacyFile: string;
 
   constructor(stateDir: string) {
-    this.file = path.join(stateDir, "host-stops.json");
+    this.dir = path.join(stateDir, "host-stops");
+    this.legacyFile = path.join(stateDir, "host-stops.json");
   }
 
+  private file(id: string): string {
+    return path.join(this.dir, `${id}.json`);
+  }
+
+  /** Every server marked as stopped on the host. */
   async read(): Promise<Map<string, HostStop>> {
-    let text: string;
+    let names: string[];
     try {
-      text = await readFile(this.file, "utf8");
+      names = await readdir(this.dir);
     } catch {
       return new Map();
     }
-    try {
-      const parsed = fileSchema.safeParse(JSON.parse(text));
-      return parsed.success ? new Map(Object.entries(parsed.data.stops)) : new Map();
-    } catch {
-      return new Map();
-    }
+    const stops = new Map<string, HostStop>();
+    await Promise.all(
+      names.map(async (name) => {
+        const id = name.endsWith(".json") ? name.slice(0, -".json".length) : null;
+        if (!id || !serverIdSchema.safeParse(id).success) return; // temp files of a write in progress, strays
+        try {
+          const parsed = markFileSchema.safeParse(JSON.parse(await readFile(path.join(this.dir, name), "utf8")));
+          if (parsed.success) stops.set(id, { at: parsed.data.at, by: parsed.data.by });
+        } catch {
+          // removed meanwhile, or unreadable: no mark
+        }
+      }),
+    );
+    return new Map([...stops].sort(([a], [b]) => a.localeCompare(b)));
   }
 
   /** Records that these servers were stopped on the host, now, by `by`. */
-  mark(ids: readonly string[], by: string): Promise<void> {
+  async mark(ids: readonly string[], by: string): Promise<void> {
     const at = new Date().toISOString();
-    return this.change((stops) => {
-      for (const id of ids) stops.set(id, { at, by });
-    });
+    for (const id of ids) await writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, at, by }, null, 2)}\n`);
   }
 
-  /** Forgets the stops of these servers (they were started again). */
-  clear(ids: readonly string[]): Promise<void> {
-    return this.change((stops) => {
-      for (const id of ids) stops.delete(id);
-    });
+  /** Forgets the stop of a server (it was started again). Synchronous: one unlink, on every start. */
+  clear(id: string): void {
+    rmSync(this.file(id), { force: true });
   }
 
-  private change(fn: (stops: Map<string, HostStop>) => void): Promise<void> {
-    const run = this.io.then(async () => {
-      const stops = await this.read();
-      const before = JSON.stringify([...stops]);
-      fn(stops);
-      if (JSON.stringify([...stops]) === before) return;
-      await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, stops: Object.fromEntries(stops) }, null, 2)}\n`);
-    });
-    this.io = run.catch(() => undefined);
-    return run;
+  /** Moves the marks of the single file earlier versions kept into per-server files (once, at an agent's start). */
+  async migrateLegacyFile(): Promise<void> {
+    if (!existsSync(this.legacyFile)) return;
+    let legacy: Map<string, HostStop> = new Map();
+    try {
+      const parsed = legacyFileSchema.safeParse(JSON.parse(await readFile(this.legacyFile, "utf8")));
+      if (parsed.success) legacy = new Map(Object.entries(parsed.data.stops));
+    } catch {
+      // unreadable: nothing to carry over
+    }
+    const current = await this.read();
+    for (const [id, stop] of legacy) {
+      if (current.has(id) || !serverIdSchema.safeParse(id).success) continue;
+      await writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, ...stop }, null, 2)}\n`);
+    }
+    await rm(this.legacyFile, { force: true });
   }
 }

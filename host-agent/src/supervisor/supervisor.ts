@@ -19,7 +19,7 @@ import type { Logger } from "./logger.ts";
 import { describeHolder, portHolder } from "./port.ts";
 import { Launcher } from "./launcher.ts";
 import { isSameLiveProcess, pidExists, processInfo } from "./process-table.ts";
-import { HostStops, type HostStop } from "./host-stops.ts";
+import { HostStops } from "./host-stops.ts";
 import { RecordStore, type ServerRecord } from "./records.ts";
 import { resolveModelPath, specHash } from "./spec-check.ts";
 import { terminateGroup, type TerminateResult } from "./terminate.ts";
@@ -126,8 +126,6 @@ export class Supervisor {
   private readonly listeners = new Set<(e: AgentEvent) => void>();
   private readonly records: RecordStore;
   private readonly hostStops: HostStops;
-  /** Servers stopped on the host and not started since (see host-stops.ts), as of this agent's start. */
-  private hostStopped = new Map<string, HostStop>();
   private readonly log: Logger;
   private closed = false;
 
@@ -189,8 +187,8 @@ export class Supervisor {
 
   /** Creates the state folder's `logs/` and `servers/` (an agent does this once, at start, not on every server's start). */
   async prepareStateDir(): Promise<void> {
-    const [stops] = await Promise.all([this.hostStops.read(), mkdir(this.logsDir(), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
-    this.hostStopped = stops;
+    await Promise.all([mkdir(this.logsDir(), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
+    await this.hostStops.migrateLegacyFile().catch((err: unknown) => this.log.warn("could not move the host stops to per-server files", { error: err }));
   }
 
   /**
@@ -201,7 +199,6 @@ export class Supervisor {
   async markHostStopped(ids: readonly string[], by: string): Promise<void> {
     if (ids.length === 0) return;
     await this.hostStops.mark(ids, by);
-    this.hostStopped = await this.hostStops.read();
   }
 
   private logsDir(): string {
@@ -514,10 +511,6 @@ export class Supervisor {
     }
     const m = this.newManaged(spec, hash);
     this.servers.set(spec.id, m);
-    if (this.hostStopped.delete(spec.id)) {
-      // Started again: a stop on the host is no longer the last word.
-      void this.hostStops.clear([spec.id]).catch((err: unknown) => this.log.warn("could not clear a host stop", { id: spec.id, error: err }));
-    }
     const logOffset = log.offset;
     // Wall-clock spawn time: /proc's start time is exact as an identity but its
     // boot-time base has 1 s resolution, too coarse for "ready in 0.35 s".
@@ -566,6 +559,12 @@ export class Supervisor {
     m.pid = pid;
     m.pgid = pid; // detached: the child leads a new group whose id is its pid
     await this.spawnsSettled();
+    try {
+      // Started again: a stop on the host is no longer the last word (whichever agent recorded it).
+      this.hostStops.clear(spec.id);
+    } catch (err) {
+      this.log.warn("could not clear a host stop", { id: spec.id, error: err });
+    }
     const info = await processInfo(pid);
     if (info && !info.zombie) {
       m.startToken = info.startToken;
@@ -789,9 +788,11 @@ export class Supervisor {
 
   // ---- queries -----------------------------------------------------------
 
-  status(ids?: string[]): ServerStatus[] {
+  /** Managed servers, and the unmanaged ones stopped on the host since they last ran (marks read afresh: the CLI may have made one since). */
+  async status(ids?: string[]): Promise<ServerStatus[]> {
+    const hostStopped = await this.hostStops.read();
     const unmanaged = (id: string): ServerStatus => {
-      const stop = this.hostStopped.get(id);
+      const stop = hostStopped.get(id);
       if (!stop) return this.stoppedStatus(id, "not managed by this agent");
       return { ...this.stoppedStatus(id, `stopped on the host by ${stop.by} at ${stop.at}`), hostStoppedAt: stop.at };
     };
@@ -801,7 +802,7 @@ export class Supervisor {
     });
     // Every managed server, and the ones stopped on the host since they last ran.
     const all = [...this.servers.values()].map((m) => this.statusOf(m));
-    for (const id of this.hostStopped.keys()) if (!this.servers.has(id)) all.push(unmanaged(id));
+    for (const id of hostStopped.keys()) if (!this.servers.has(id)) all.push(unmanaged(id));
     return all.sort((a, b) => a.id.localeCompare(b.id));
   }
 
