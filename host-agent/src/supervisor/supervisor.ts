@@ -185,7 +185,10 @@ export class Supervisor {
     return run;
   }
 
-  /** Creates the state folder's `logs/` and `servers/` (an agent does this once, at start, not on every server's start). */
+  /**
+   * Creates the state folder's `logs/` and `servers/` (an agent does this once, at start, not on every
+   * server's start), and moves host stops an earlier version kept in one file to per-server files.
+   */
   async prepareStateDir(): Promise<void> {
     await Promise.all([mkdir(this.logsDir(), { recursive: true, mode: 0o700 }), mkdir(this.records.dir, { recursive: true, mode: 0o700 })]);
     await this.hostStops.migrateLegacyFile().catch((err: unknown) => this.log.warn("could not move the host stops to per-server files", { error: err }));
