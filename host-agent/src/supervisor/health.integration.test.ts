@@ -17,7 +17,10 @@ afterEach(async () => {
 });
 
 async function listen(server: net.Server, host = "127.0.0.1"): Promise<number> {
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, host, resolve);
+  });
   closers.push(() => new Promise((resolve) => server.close(() => resolve())));
   return (server.address() as net.AddressInfo).port;
 }
@@ -104,7 +107,10 @@ describe("isReadyHint", () => {
     ]) {
       expect(isReadyHint(line), line).toBe(true);
     }
-    for (const line of ["0.00.006.128 I srv    load_model: loading model '/models/tiny.gguf'", "llama_model_loader: loaded meta data with 25 key-value pairs", "warning: no usable GPU found"]) {
+    for (const line of [
+      "0.00.006.128 I srv    load_model: loading model '/models/tiny.gguf'",
+      // Older releases print this when HTTP starts, before the model loads.
+      "main: HTTP server is listening, hostname: 127.0.0.1, port: 8080, http threads: 7", "llama_model_loader: loaded meta data with 25 key-value pairs", "warning: no usable GPU found"]) {
       expect(isReadyHint(line), line).toBe(false);
     }
   });

@@ -68,13 +68,14 @@ export function probeHealth(host: string, port: number, timeoutMs: number): Prom
 /**
  * Whether a log line says the server serves. llama-server writes "model
  * loaded" right after its state turns ready, then "listening on" (older
- * releases: "server is listening", "all slots are idle"). The supervisor
- * probes at once on such a line; a release that words them otherwise, or a
- * server started with its log turned down, is still found by the timed
- * probes, only later (at most 250 ms).
+ * releases: "server is listening on", "all slots are idle"; not their "HTTP
+ * server is listening, hostname: …", printed before the model loads). The
+ * supervisor probes at once on such a line; a release that words them
+ * otherwise, or a server started with its log turned down, is still found by
+ * the timed probes, only later (at most 250 ms).
  */
 export function isReadyHint(line: string): boolean {
-  return /model loaded|listening on|server is listening|all slots are idle/i.test(line);
+  return /model loaded|listening on|all slots are idle/i.test(line);
 }
 
 export function describeHealth(r: HealthResult): string {

@@ -583,7 +583,7 @@ export class Supervisor {
     }
     this.setState(m, "starting", `spawned pid ${pid}`);
     this.watchLog(m, logOffset);
-    // Just spawned, it does not listen yet: the first probe waits for the first timer or a hint.
+    // Just spawned, it does not listen yet: the first probe waits for the first timer (10 ms) or a hint.
     return this.awaitReady(m, { probeAtOnce: false });
   }
 
@@ -647,7 +647,7 @@ export class Supervisor {
     let exit: Exit | null = null;
     let probedAt = -Infinity;
     let probeNow = opts.probeAtOnce;
-    /** The last wait was cut short by a hint. */
+    /** The last wait was cut short (by a hint; an exit or stop also wakes it, and the loop then ends). */
     let woken = false;
     void m.exited.then((e) => {
       exit = e;
@@ -684,7 +684,7 @@ export class Supervisor {
       }
       probeNow = true;
       // After a hint (the one that woke this probe, or one that came while it was out) the server may
-      // turn ready any moment: re-probe soon. Only quiet timer waits grow the backoff.
+      // turn ready any moment: re-probe soon. A wait not cut short grows the backoff.
       const soon = Math.max(0, HINT_GAP_MS - (performance.now() - probedAt));
       const wait = Math.min(woken || m.hint ? soon : delay, Math.max(0, deadline - Date.now()));
       woken = await new Promise<boolean>((resolve) => {
