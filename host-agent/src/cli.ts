@@ -81,9 +81,8 @@ async function startMetalServers(config: AgentConfig, out: Out): Promise<number>
 async function stopMetalServers(config: AgentConfig, out: Out): Promise<number> {
   return withAgent(config, async (agent) => {
     const started = Date.now();
-    const results = await agent.call("stopAll", {});
     // Remembered until they are started again, so an app that connects later leaves them stopped.
-    await agent.supervisor.markHostStopped(results.filter((s) => s.state === "stopped").map((s) => s.id), "stop-metal-servers");
+    const results = await agent.supervisor.stopAllOnHost("stop-metal-servers");
     if (results.length === 0) {
       out.write("No managed llama-server is running.\n");
       return 0;

@@ -199,7 +199,7 @@ export class Supervisor {
    * stop-metal-servers), until they are started again: an app that connects
    * later hears it in `status` and leaves them stopped.
    */
-  async markHostStopped(ids: readonly string[], by: string): Promise<void> {
+  private async markHostStopped(ids: readonly string[], by: string): Promise<void> {
     if (ids.length === 0) return;
     await this.hostStops.mark(ids, by);
   }
@@ -787,6 +787,20 @@ export class Supervisor {
   async stopAll(graceMs?: number): Promise<ServerStatus[]> {
     const ids = [...this.servers.keys()];
     return Promise.all(ids.map((id) => this.stop(id, graceMs)));
+  }
+
+  /**
+   * Stops every managed server as a stop made on the host (`by`: e.g.
+   * stop-metal-servers), remembered until each is started again. The marks
+   * are written before the stop: a start made elsewhere while it runs clears
+   * its mark and wins, where a mark written afterwards would wrongly outlive
+   * that start. Servers that did not stop lose their mark again.
+   */
+  async stopAllOnHost(by: string, graceMs?: number): Promise<ServerStatus[]> {
+    await this.markHostStopped([...this.servers.keys()], by);
+    const results = await this.stopAll(graceMs);
+    for (const s of results) if (s.state !== "stopped") this.hostStops.clear(s.id);
+    return results;
   }
 
   // ---- queries -----------------------------------------------------------
