@@ -61,13 +61,17 @@ export class HostStops {
         }
       }),
     );
-    return new Map([...stops].sort(([a], [b]) => a.localeCompare(b)));
+    return stops;
   }
 
   /** Records that these servers were stopped on the host, now, by `by`. */
   async mark(ids: readonly string[], by: string): Promise<void> {
     const at = new Date().toISOString();
-    for (const id of ids) await writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, at, by }, null, 2)}\n`);
+    for (const id of ids) await this.write(id, { at, by });
+  }
+
+  private write(id: string, stop: HostStop): Promise<void> {
+    return writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, ...stop }, null, 2)}\n`);
   }
 
   /** Forgets the stop of a server (it was started again). Synchronous: one unlink, on every start. */
@@ -88,7 +92,7 @@ export class HostStops {
     const current = await this.read();
     for (const [id, stop] of legacy) {
       if (current.has(id) || !serverIdSchema.safeParse(id).success) continue;
-      await writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, ...stop }, null, 2)}\n`);
+      await this.write(id, stop);
     }
     await rm(this.legacyFile, { force: true });
   }

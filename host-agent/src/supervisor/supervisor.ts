@@ -194,16 +194,6 @@ export class Supervisor {
     await this.hostStops.migrateLegacyFile().catch((err: unknown) => this.log.warn("could not move the host stops to per-server files", { error: err }));
   }
 
-  /**
-   * Remembers that these servers were stopped on the host (by `by`, e.g.
-   * stop-metal-servers), until they are started again: an app that connects
-   * later hears it in `status` and leaves them stopped.
-   */
-  private async markHostStopped(ids: readonly string[], by: string): Promise<void> {
-    if (ids.length === 0) return;
-    await this.hostStops.mark(ids, by);
-  }
-
   private logsDir(): string {
     return path.join(this.opts.stateDir, "logs");
   }
@@ -791,13 +781,14 @@ export class Supervisor {
 
   /**
    * Stops every managed server as a stop made on the host (`by`: e.g.
-   * stop-metal-servers), remembered until each is started again. The marks
+   * stop-metal-servers), remembered until each is started again: an app that
+   * connects later hears it in `status` and leaves them stopped. The marks
    * are written before the stop: a start made elsewhere while it runs clears
    * its mark and wins, where a mark written afterwards would wrongly outlive
    * that start. Servers that did not stop lose their mark again.
    */
   async stopAllOnHost(by: string, graceMs?: number): Promise<ServerStatus[]> {
-    await this.markHostStopped([...this.servers.keys()], by);
+    await this.hostStops.mark([...this.servers.keys()], by);
     const results = await this.stopAll(graceMs);
     for (const s of results) if (s.state !== "stopped") this.hostStops.clear(s.id);
     return results;
