@@ -8,6 +8,9 @@
  */
 import { z } from "zod";
 import { EXTRA_FLAGS, type ExtraFlagName } from "./extra-flags.ts";
+import { SERVER_STATES, STOP_CAUSES } from "./shared/server-states.ts";
+
+export { ALIVE_STATES, isAlive, SERVER_STATES, STOP_CAUSES, STOP_CAUSE_TEXT, type ServerStateName, type StopCause } from "./shared/server-states.ts";
 
 /** Bumped on any incompatible change; `hello` lets each side refuse a mismatch. */
 export const PROTOCOL_VERSION = 1;
@@ -84,15 +87,8 @@ export const serverSpecSchema = z
 export type ServerSpec = z.infer<typeof serverSpecSchema>;
 export type ServerSpecInput = z.input<typeof serverSpecSchema>;
 
-export const serverStateSchema = z.enum([
-  "stopped", // not running
-  "starting", // spawned, /health not yet 200
-  "ready", // /health 200
-  "unhealthy", // was ready, /health now failing or timing out
-  "stopping", // SIGTERM sent
-  "exited", // ended without being asked (crash); the control plane decides on a restart
-  "failed", // could not start (spawn error, exited while loading, readiness deadline)
-]);
+/** The states a server can be in; their meanings are in shared/server-states.ts (one vocabulary for every package). */
+export const serverStateSchema = z.enum(SERVER_STATES);
 export type ServerState = z.infer<typeof serverStateSchema>;
 
 export const serverStatusSchema = z.object({
@@ -113,6 +109,11 @@ export const serverStatusSchema = z.object({
   logTail: z.array(z.string()).default([]),
   /** For a stopped server: when it was stopped on the host (stop-metal-servers) and not started since. */
   hostStoppedAt: z.string().nullable().optional(),
+  /**
+   * Why a stopped, exited or failed server is not running (shared/server-states.ts). Added after
+   * protocol 1 shipped: an older agent leaves it out, and the app then infers it.
+   */
+  cause: z.enum(STOP_CAUSES).nullable().optional(),
 });
 export type ServerStatus = z.infer<typeof serverStatusSchema>;
 

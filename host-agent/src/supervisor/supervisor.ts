@@ -10,7 +10,7 @@ import { closeSync, watch, type FSWatcher } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AgentError, type AgentEvent, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
+import { AgentError, ALIVE_STATES, type AgentEvent, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
 import { buildLaunch, type Launch } from "./argv.ts";
 import { findLlamaServer, inspectLlamaServer, type LlamaServerBinary } from "./binary.ts";
 import { describeHealth, isReadyHint, probeHealth, probeHost, type HealthResult } from "./health.ts";
@@ -112,7 +112,7 @@ const STOP_REQUEST_SLACK_MS = 30_000;
 /** How long a spawned server's bookkeeping waits for other starts to spawn (see `spawnsSettled`). */
 const SPAWN_SETTLE_MS = 15;
 
-const ALIVE: ReadonlySet<ServerState> = new Set(["starting", "ready", "unhealthy", "stopping"]);
+const ALIVE = ALIVE_STATES;
 
 function describeExit(e: Exit): string {
   if (e.signal) return `killed by ${e.signal}`;

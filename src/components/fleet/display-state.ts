@@ -5,8 +5,9 @@
  * "starting" reads as "loading" (the model is loading: /health says 503).
  */
 
-export const SERVER_STATES = ["stopped", "starting", "ready", "unhealthy", "stopping", "exited", "failed"] as const;
-export type ServerStateName = (typeof SERVER_STATES)[number];
+import { SERVER_STATES, type ServerStateName } from "synapse-host-agent/server-states";
+
+export { SERVER_STATES, type ServerStateName } from "synapse-host-agent/server-states";
 
 export type DisplayKey = ServerStateName | "queued";
 export type Tone = "ok" | "warn" | "bad" | "info" | "idle";

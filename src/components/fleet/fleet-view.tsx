@@ -6,6 +6,7 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
+import { ALIVE_STATES } from "synapse-host-agent/server-states";
 import { errorMessage } from "~/components/api/errors";
 import type { RouterOutputs } from "~/components/api/types";
 import { useLive } from "~/components/live/live-provider";
@@ -19,7 +20,7 @@ import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
 
 export type StatusRow = RouterOutputs["servers"]["status"][number];
 
-const ACTIVE = new Set(["starting", "ready", "unhealthy", "stopping"]);
+const ACTIVE = ALIVE_STATES;
 
 export function FleetView() {
   const trpc = useTRPC();

@@ -1,8 +1,9 @@
 "use client";
+import { ALIVE_STATES } from "synapse-host-agent/server-states";
 import { useNow } from "~/components/live/now";
 import { formatDuration, toTime } from "./format";
 
-const RUNNING = new Set(["starting", "ready", "unhealthy", "stopping"]);
+const RUNNING = ALIVE_STATES;
 
 /** Time since the process started, ticking; "—" when not running. */
 export function Uptime({ state, startedAt }: { state: string; startedAt: string | Date | null | undefined }) {

@@ -6,9 +6,10 @@
  * processes.
  */
 import type { ServerStatus } from "synapse-host-agent/protocol";
+import { ALIVE_STATES } from "synapse-host-agent/server-states";
 
 /** Agent states in which a server process exists. */
-export const ALIVE_STATES: ReadonlySet<string> = new Set(["starting", "ready", "unhealthy", "stopping"]);
+export { ALIVE_STATES };
 
 export interface ModelFacts {
   modelId: string;

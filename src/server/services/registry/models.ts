@@ -21,7 +21,10 @@ export interface RegistryDeps {
 }
 
 /** Agent states in which a server process may exist: renaming, moving or deleting its model would orphan it. */
-export const ACTIVE_STATES: ReadonlySet<string> = new Set(["starting", "ready", "unhealthy", "stopping"]);
+import { ALIVE_STATES } from "synapse-host-agent/server-states";
+
+/** Kept for callers of the registry module; the one vocabulary lives in the host-agent package. */
+export const ACTIVE_STATES = ALIVE_STATES;
 
 export const modelSelect = {
   id: true,
