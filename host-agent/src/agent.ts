@@ -13,6 +13,7 @@ import type { AgentConfig } from "./env.ts";
 import { readGgufSummary } from "./gguf/reader.ts";
 import {
   AgentError,
+  AGENT_FEATURES,
   PROTOCOL_VERSION,
   parseParams,
   serverSpecSchema,
@@ -157,6 +158,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
         arch: process.arch,
         modelRoots: config.modelRoots,
         llamaServer: await describeLlamaServer(config.llamaServerBin),
+        features: [...AGENT_FEATURES],
       };
     },
     apply: async (p) => {

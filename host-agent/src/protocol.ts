@@ -127,6 +127,20 @@ export const llamaServerInfoSchema = z.object({
 });
 export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
 
+/**
+ * What this agent can do beyond protocol 1, named in `hello.features`. The app and the agents update
+ * separately: the app checks a feature here before it relies on it, and with an agent that lacks it
+ * (an older checkout on a Mac) works without it and says "update the agent on HOST".
+ *   stop-cause  every stopped / exited / failed status carries `cause`
+ */
+export const AGENT_FEATURES = ["stop-cause"] as const;
+export type AgentFeature = (typeof AGENT_FEATURES)[number];
+
+/** True when a `hello` result names `feature` (an agent older than features names none). */
+export function agentHas(hello: { features?: readonly string[] | undefined }, feature: AgentFeature): boolean {
+  return hello.features?.includes(feature) ?? false;
+}
+
 export const helloResultSchema = z.object({
   protocolVersion: z.number().int(),
   agentVersion: z.string(),
@@ -135,6 +149,8 @@ export const helloResultSchema = z.object({
   arch: z.string(),
   modelRoots: z.array(z.string()),
   llamaServer: llamaServerInfoSchema,
+  /** Features beyond protocol 1 (AGENT_FEATURES); absent from agents older than the list. */
+  features: z.array(z.string().max(64)).max(64).optional(),
 });
 export type HelloResult = z.infer<typeof helloResultSchema>;
 
