@@ -163,6 +163,17 @@ export const ggufInfoSchema = z.object({
   quantization: z.string().nullable(),
   contextLength: z.number().nullable(),
   error: z.string().nullable(),
+  /**
+   * A split set (`x-00001-of-00003.gguf` …): parts in the set. The entry is
+   * the first part; size and parameter count cover every part. Absent for a
+   * single file and from agents older than this field.
+   */
+  splitCount: z.number().int().min(2).optional(),
+  /**
+   * A file in a Hugging Face cache snapshot: the snapshot's commit and the
+   * refs (`main`, `pr/3`) that name it, none when no ref does.
+   */
+  revision: z.object({ commit: z.string().max(128), refs: z.array(z.string().max(256)).max(256) }).optional(),
 });
 export type GgufInfo = z.infer<typeof ggufInfoSchema>;
 
