@@ -131,9 +131,10 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  * What this agent can do beyond protocol 1, named in `hello.features`. The app and the agents update
  * separately: the app checks a feature here before it relies on it, and with an agent that lacks it
  * (an older checkout on a Mac) works without it and says "update the agent on HOST".
- *   stop-cause  every stopped / exited / failed status carries `cause`
+ *   stop-cause        every stopped / exited / failed status carries `cause`
+ *   check-model-path  the `checkModelPath` method (a model's path checked when it is saved)
  */
-export const AGENT_FEATURES = ["stop-cause"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -205,6 +206,16 @@ export const methods = {
   },
   /** Scan the model roots for .gguf files and read their metadata. */
   discover: { params: z.object({}).strict(), result: z.array(ggufInfoSchema) },
+  /**
+   * Would a server start from this path? The checks a start makes (absolute,
+   * a .gguf file inside the model roots, its real path inside them too), and
+   * the file reads as GGUF, and a split set has every part. `problem` says
+   * what to fix; null when the path is good. Agents with "check-model-path".
+   */
+  checkModelPath: {
+    params: z.object({ path: boundedString(1024).min(1, "must not be empty") }).strict(),
+    result: z.object({ path: z.string(), problem: z.string().nullable() }),
+  },
   /** Ends the agent process (ssh session); with stopServers, stops every managed server first. */
   shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },
 } as const;
