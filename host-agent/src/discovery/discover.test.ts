@@ -91,6 +91,18 @@ describe("links", () => {
   });
 });
 
+describe("model roots", () => {
+  it("reports a model root that does not exist, saying how to create it, and scans the others", async () => {
+    await writeTinyModel(path.join(root, "tiny.gguf"));
+    const missing = path.join(base, "no-such-folder");
+    const found = await discoverModels([missing, root]);
+    expect(found.map((f) => [path.basename(f.path), f.error])).toEqual([
+      ["tiny.gguf", null], // entries come sorted by path: <base>/models/… before <base>/no-such-folder
+      ["no-such-folder", `this model folder does not exist: create it (mkdir -p ${missing}) and put .gguf files in it`],
+    ]);
+  });
+});
+
 describe("Hugging Face cache", () => {
   /** `models--org--Repo-GGUF` with two snapshots of the same file; refs/main names `mainCommit`. */
   async function twoRevisions(mainCommit: string, otherCommit: string) {

@@ -4,9 +4,10 @@
  * under which they were found, never the resolved one: llama.cpp finds a
  * split set's later parts by name next to the first.
  *
- * Nothing is dropped without a word: a broken link (and where it points),
- * a symlink loop, a `.gguf` link that resolves outside the roots, a folder
- * that cannot be read and the walk's own limits come back as problems.
+ * Nothing is dropped without a word: a model root that does not exist, a
+ * broken link (and where it points), a symlink loop, a `.gguf` link that
+ * resolves outside the roots, a folder that cannot be read and the walk's
+ * own limits come back as problems.
  */
 import { lstat, readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
@@ -96,6 +97,17 @@ export async function walkModelRoots(roots: string[], limits: WalkLimits = DEFAU
       }
     }
   };
-  for (const root of roots) await walk(root, 0);
+  for (const root of roots) {
+    const st = await stat(root).catch((err: NodeJS.ErrnoException) => err);
+    if (st instanceof Error) {
+      problems.push({ path: root, error: st.code === "ENOENT" ? `this model folder does not exist: create it (mkdir -p ${root}) and put .gguf files in it` : `this model folder cannot be read (${st.code ?? st.message})` });
+      continue;
+    }
+    if (!st.isDirectory()) {
+      problems.push({ path: root, error: "this model folder is not a folder" });
+      continue;
+    }
+    await walk(root, 0);
+  }
   return { files, problems };
 }
