@@ -46,11 +46,16 @@ describe("first run on Linux (production build, default folders)", () => {
   });
 
   it("after the build, a GGUF in ~/models, Discover and START ALL ENABLED: the model serves", async () => {
-    app = await app.restart({ env: { SYNAPSE_CACHE_DIR: buildCache } });
+    // restart() fills in the harness's defaults again: leave them out again.
+    app = await app.restart({ env: { SYNAPSE_CACHE_DIR: buildCache, LLAMA_SERVER_BIN: undefined, SYNAPSE_MODEL_ROOTS: undefined } });
+    const hello = await app.trpc.mutation<Hello & { hello: { modelRoots: string[] } }>("hosts.test", { id: (await app.trpc.query<{ id: string }[]>("hosts.list")).data![0]!.id });
+    expect(hello.data?.hello.modelRoots).toEqual([path.join(home, "models")]);
+    expect(hello.data?.hello.llamaServer.path).toBe(process.env.LLAMA_SERVER_BIN);
+    await mkdir(path.join(home, "models")); // mkdir -p ~/models, as the README says
     await tinyModel(path.join(home, "models"), "first.gguf");
     const hosts = await app.trpc.query<{ id: string }[]>("hosts.list");
     const found = await app.trpc.mutation<{ added: { id: string; name: string }[] }>("models.discover", { hostId: hosts.data![0]!.id });
-    expect(found.data?.added.map((a) => a.name)).toEqual(["first"]);
+    expect(found.data?.added.map((a) => a.name), JSON.stringify(found)).toEqual(["first"]);
     const id = found.data!.added[0]!.id;
     expect((await app.trpc.mutation("models.setEnabled", { id, enabled: true })).error).toBeUndefined();
     expect((await app.trpc.mutation("settings.update", { ctxSize: 256, threads: 1, batchSize: 64, ubatchSize: 64, gpuLayers: 0 })).error).toBeUndefined();
