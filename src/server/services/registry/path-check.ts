@@ -25,6 +25,14 @@ export type PathChecker = (host: PoolHost, hostPath: string) => Promise<PathChec
 
 const DEFAULT_TIMEOUT_MS = 5_000;
 
+function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** A PathChecker that asks through the app's host links; each call bounded by `timeoutMs` (default 5 s). */
 export function agentPathChecker(links: Pick<LinkPool, "get">, options: { timeoutMs?: number } = {}): PathChecker {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -32,7 +40,8 @@ export function agentPathChecker(links: Pick<LinkPool, "get">, options: { timeou
     const notChecked = (why: string): PathCheck => ({ checked: false, note: `path not checked yet: ${why}; it is checked again when the model starts` });
     let result;
     try {
-      const link = await links.get(host);
+      // Each call has its deadline; opening the link gets one too, so a save never waits longer than two of them.
+      const link = await withDeadline(links.get(host), timeoutMs, `opening the link to ${host.name}`);
       const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs });
       if (!agentHas(hello, "check-model-path")) return notChecked(`the agent on ${host.name} cannot check paths; update the agent on ${host.name}`);
       result = await link.call("checkModelPath", { path: hostPath }, { timeoutMs });
