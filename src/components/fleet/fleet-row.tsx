@@ -9,6 +9,7 @@ import { rowActions } from "./display-state";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
 import { StateBadge } from "./state-badge";
+import { StopCause } from "./stop-cause";
 import { Uptime } from "./uptime";
 
 export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
@@ -78,6 +79,7 @@ export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
       </td>
       <td className={styles.state} data-label="State">
         <StateBadge state={row.state} desired={row.desired} testId="state-badge" />
+        <StopCause state={row.state} cause={row.cause} className={styles.cause} />
       </td>
       <td className={styles.uptime} data-label="Uptime">
         <Uptime state={row.state} startedAt={row.startedAt} />

@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { saysLlamaServerMissing } from "~/components/fleet/llama-missing";
 import { fleetFixture, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
+import { standInOlderAgents } from "./testing/stand-in-older-agent";
 
 let fx: FleetFixture | null = null;
 afterEach(async () => {
@@ -29,8 +30,11 @@ async function statusOf(f: FleetFixture, name: string) {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("the last accepted command wins (real llama-server)", () => {
-  it("stop-all then start-all a few ms later: the model stays ready and wanted; nothing is taken for a stop on the host", async () => {
-    const f = await setup();
+  it.each([
+    ["this checkout's agent", {}],
+    ["an agent that sends no cause (stand-in-older-agent)", { viewLinks: standInOlderAgents }],
+  ] as const)("stop-all then start-all a few ms later, %s: the model stays ready and wanted; nothing is taken for a stop on the host", async (_, options) => {
+    const f = await setup(options);
     const m = await f.addModel("alpha");
     expect((await f.fleet.startAll({ wait: true }))[0]!.state).toBe("ready");
     for (const gapMs of [1, 5, 10]) {

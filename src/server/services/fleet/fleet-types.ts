@@ -67,6 +67,8 @@ export interface AgentNote {
   features: string[];
   /** Features this app can use that the agent lacks: update the agent on the host to get them. */
   missing: AgentFeature[];
+  /** "update the agent on HOST: …" when features are missing, else null. */
+  advice: string | null;
 }
 
 export interface Fleet {

@@ -17,7 +17,7 @@ import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
 import type { Restarts } from "./restarts";
-import type { Operation, ServerEntry, ServerResult } from "./server-entry";
+import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
 
@@ -161,6 +161,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const seq = e.nextCommand();
       // Counted before the call: a stop the agent reports from now until it answers is ours.
       e.stopsInFlight += 1;
+      if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
       const op = link.call("stop", { id: row.name }, { timeoutMs: graceMs + 30_000 }).then(
         async (status) => {
           e.stopsInFlight -= 1;

@@ -8,7 +8,7 @@
  * has (hosts page: "update the agent on HOST").
  */
 import type { HostLink, LinkStateChange } from "synapse-host-agent/link";
-import { AGENT_FEATURES, agentHas, PROTOCOL_VERSION, type HelloResult, type ServerStatus } from "synapse-host-agent/protocol";
+import { AGENT_FEATURES, agentHas, PROTOCOL_VERSION, type AgentFeature, type HelloResult, type ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
 import type { Host } from "~/generated/prisma/client";
@@ -23,6 +23,11 @@ import type { Restarts } from "./restarts";
 import type { ServerEntry } from "./server-entry";
 import { processOf } from "./report-decision";
 import type { ModelRow } from "./server-table";
+
+/** What the app does without each agent feature (the hosts page says it). */
+const FEATURE_LOSS: Record<AgentFeature, string> = {
+  "stop-cause": "why a server stopped is inferred by the app",
+};
 
 export interface ReconcileLoop {
   /** Queues one pass of the host (skipped while one is queued by the tick); never rejects. */
@@ -68,8 +73,9 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
       const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: ctx.statusTimeoutMs });
       hellos.set(link, hello);
       const missing = AGENT_FEATURES.filter((f) => !agentHas(hello, f));
-      agents.set(host.id, { agentVersion: hello.agentVersion, features: hello.features ?? [], missing });
-      if (missing.length > 0) log.warn("the host's agent is older than this app: update the agent on the host", { host: host.name, agentVersion: hello.agentVersion, missing });
+      const advice = missing.length > 0 ? `update the agent on ${host.name}: it is older than this app and lacks ${missing.map((f) => `${f} (${FEATURE_LOSS[f]})`).join(", ")}` : null;
+      agents.set(host.id, { agentVersion: hello.agentVersion, features: hello.features ?? [], missing, advice });
+      if (advice) log.warn(advice, { host: host.name, agentVersion: hello.agentVersion, missing });
     } catch (err) {
       log.warn("hello failed", { host: host.name, error: err });
     }

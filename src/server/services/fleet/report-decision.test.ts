@@ -7,7 +7,7 @@ const T0 = "2026-11-30T00:00:00.000Z";
 const T1 = "2026-11-30T00:01:00.000Z";
 const NOW = Date.parse("2026-11-30T00:02:00.000Z");
 
-const entry = (extra: Partial<EntrySnapshot> = {}) => ({ name: "alpha", state: "stopped", pid: null, startedAt: null, backend: null, ended: null, ...extra });
+const entry = (extra: Partial<EntrySnapshot> = {}) => ({ name: "alpha", state: "stopped", pid: null, startedAt: null, backend: null, ended: null, stopAsked: null, ...extra });
 
 const status = (state: ServerStatus["state"], pid: number | null, extra: Partial<ServerStatus> = {}): ServerStatus => ({
   id: "alpha",
@@ -40,6 +40,11 @@ describe("decideReport", () => {
     const d = decideReport(entry({ state: "stopping", pid: 100, startedAt: T0 }), report(status("stopped", 100), { appStopPending: true }), ctx({ desired: "running" }));
     expect(d).toMatchObject({ kind: "record", change: { cause: "requested" }, data: { observed: "stopped", cause: "requested" }, then: [] });
     expect(d.kind === "record" && d.data.desired).toBe(undefined);
+  });
+
+  it("a stop of the process this app asked to stop is ours even after our call stopped waiting for the answer", () => {
+    const d = decideReport(entry({ state: "stopping", pid: 100, startedAt: T0, stopAsked: { pid: 100, startedAtMs: Date.parse(T0) } }), report(status("stopped", 100)), ctx({ desired: "running" }));
+    expect(d).toMatchObject({ kind: "record", change: { cause: "requested" }, then: [] });
   });
 
   it("a stop of a live server, reported as an event with no stop of ours pending and no cause, while wanted running: stopped on the host, no longer wanted", () => {

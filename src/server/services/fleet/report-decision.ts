@@ -170,7 +170,7 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
       const onHost =
         status.cause != null
           ? status.cause === "host-stop"
-          : source === "event" && isAlive(previous) && !report.appStopPending && !ctx.closing && ctx.desired === "running";
+          : source === "event" && isAlive(previous) && !report.appStopPending && !sameProcess(entry.stopAsked, processOf(status)) && !ctx.closing && ctx.desired === "running";
       if (onHost) {
         cause = "host-stop";
         if (ctx.desired === "running") {

@@ -55,6 +55,8 @@ export interface EntrySnapshot {
   backend: string | null;
   /** The process whose end (exit, failure, stop) is already recorded. */
   ended: ProcessKey | null;
+  /** The process this app last asked to stop. */
+  stopAsked: ProcessKey | null;
 }
 
 export class ServerEntry {
@@ -89,6 +91,8 @@ export class ServerEntry {
   op: Operation | null = null;
   /** Stop calls issued to the agent and not yet answered: a stop reported meanwhile is ours, not one made on the host. */
   stopsInFlight = 0;
+  /** The process this app last asked to stop: its stop is ours even when reported after our call gave up waiting. */
+  stopAsked: ProcessKey | null = null;
 
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
@@ -150,6 +154,6 @@ export class ServerEntry {
   }
 
   snapshot(): EntrySnapshot {
-    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null };
+    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, stopAsked: this.stopAsked ? { ...this.stopAsked } : null };
   }
 }
