@@ -126,9 +126,11 @@ export class ServerEntry {
   /** Puts `op` in flight; it leaves the slot when it settles (unless a newer one took it). */
   track(op: Operation): Operation {
     this.op = op;
-    void op.promise.finally(() => {
+    const leave = () => {
       if (this.op === op) this.op = null;
-    });
+    };
+    // Both ways: a rejection is the caller's to handle; this must not add an unhandled one.
+    op.promise.then(leave, leave);
     return op;
   }
 
