@@ -47,6 +47,13 @@ for (const older of [true, false]) {
         ["beta", "ready", null],
       ]);
 
+      // The one object per model the gateway shares: the fleet keeps it current.
+      const entry = await f.fleet.entry(alpha.id);
+      const alphaPid = started.find((r) => r.name === "alpha")!.pid!;
+      expect(entry).toMatchObject({ name: "alpha", state: "ready", pid: alphaPid, cause: null, inFlight: 0, lastUsedAt: null, idleTimer: null, op: null });
+      expect(await f.fleet.entry(alpha.id)).toBe(entry);
+      await expect(f.fleet.entry("no-such-model")).rejects.toMatchObject({ code: "NOT_FOUND" });
+
       await f.fleet.reconcile(f.host.id);
       const agent = f.fleet.agent(f.host.id);
       if (older) {
@@ -60,12 +67,13 @@ for (const older of [true, false]) {
       expect(stopped.state).toBe("stopped");
       expect(await statusOf(f, "beta")).toMatchObject({ state: "stopped", cause: "requested" });
 
-      process.kill(started.find((r) => r.name === "alpha")!.pid!, "SIGKILL");
+      process.kill(alphaPid, "SIGKILL");
       const crashed = await waitFor("alpha exited", async () => {
         const s = await statusOf(f, "alpha");
         return s.state === "exited" ? s : null;
       }, 5000, 10);
       expect(crashed.cause).toBe("crash");
+      expect(entry.ended).toMatchObject({ pid: alphaPid });
       await waitFor("alpha restarted", async () => (await statusOf(f, "alpha")).state === "ready", 20_000);
       expect((await statusOf(f, "alpha")).cause).toBeNull();
 

@@ -10,7 +10,7 @@ import type { DiscoveryReport } from "~/server/services/registry/discover";
 import type { EventBus } from "./events";
 import type { LinkPool } from "./links";
 import type { RestartPolicy } from "./restart-policy";
-import type { ServerResult } from "./server-entry";
+import type { ServerEntry, ServerResult } from "./server-entry";
 
 export type { ServerResult };
 
@@ -91,6 +91,11 @@ export interface Fleet {
   adopt(options?: { timeoutMs?: number }): Promise<AdoptionReport[]>;
   /** One reconcile pass of a host (or every host). */
   reconcile(hostId?: string): Promise<void>;
+  /**
+   * The model's ServerEntry, loaded from its record: the one object per model that the gateway shares
+   * (inFlight, lastUsedAt, idleTimer; state and op to read). Throws NOT_FOUND for an unknown model.
+   */
+  entry(modelId: string): Promise<ServerEntry>;
   /** The host's agent as its last `hello` described it; null before the fleet reached it. */
   agent(hostId: string): AgentNote | null;
   /** Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its agent. */

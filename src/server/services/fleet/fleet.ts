@@ -36,6 +36,7 @@ import { toServiceError } from "./start-outcome";
 import { statusView } from "./status-view";
 
 export type { AdoptionReport, AgentNote, Fleet, FleetOptions, ServerResult, ServerView } from "./fleet-types";
+export type { ServerEntry } from "./server-entry";
 export { toServiceError };
 
 export function createFleet(options: FleetOptions): Fleet {
@@ -160,6 +161,12 @@ export function createFleet(options: FleetOptions): Fleet {
     async reconcile(hostId) {
       const ids = hostId ? [hostId] : (await db.host.findMany({ select: { id: true } })).map((h) => h.id);
       await Promise.all(ids.map((id) => loop.reconcileHost(id)));
+    },
+
+    async entry(modelId) {
+      const e = table.remember(await table.loadModel(modelId));
+      await table.withModel(e, async () => undefined);
+      return e;
     },
 
     agent: (hostId) => loop.agent(hostId),

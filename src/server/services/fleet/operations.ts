@@ -10,7 +10,7 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerSpec } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
-import type { Host, Model } from "~/generated/prisma/client";
+import type { Host } from "~/generated/prisma/client";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
 import { resolveSpec } from "~/server/services/registry/spec";
 import type { ReportApplier } from "./apply-report";
@@ -87,7 +87,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const rows = await db.model.findMany({ where: { hostId: host.id, server: { desired: "running" } }, orderBy: { name: "asc" } });
       const s = settings ?? (await getSettings(db));
       const specs: ServerSpec[] = [];
-      for (const m of rows as Model[]) {
+      for (const m of rows) {
         try {
           specs.push(resolveSpec(m, host, s));
         } catch {
