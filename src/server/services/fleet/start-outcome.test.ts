@@ -31,9 +31,9 @@ describe("outcomeOfError", () => {
 });
 
 describe("decideStartOutcome", () => {
-  it("started: record the status, report it", () => {
+  it("ready: record the status, report it", () => {
     const s = status("ready", 7);
-    expect(decideStartOutcome({ outcome: "started", status: s }, { current: true, restart: false })).toEqual({ steps: [{ kind: "record", status: s }], result: { state: "ready", pid: 7, error: null } });
+    expect(decideStartOutcome({ outcome: "ready", status: s }, { current: true, restart: false })).toEqual({ steps: [{ kind: "record", status: s }], result: { state: "ready", pid: 7, error: null } });
   });
 
   it("failed while loading: recorded; a restart that failed is another crash", () => {

@@ -10,8 +10,8 @@ import { errorMessage } from "synapse-host-agent/error-text";
 import { ServiceError, type ServiceErrorCode } from "../errors";
 
 export type StartOutcome =
-  /** The agent started it (or it already ran with this spec): `status.state` is `ready` (or `starting` / `unhealthy`). */
-  | { outcome: "started"; status: ServerStatus }
+  /** Ready: the agent started it, or it already ran with this spec (`status.state` is then `unhealthy` when its health fails). */
+  | { outcome: "ready"; status: ServerStatus }
   /** It ended while loading, or missed its readiness deadline: `status.state` is `failed` (or `stopped` when a stop cut it short). */
   | { outcome: "failed"; status: ServerStatus; error: string }
   /** It runs with an older spec and keeps running; a restart applies the new one. */
@@ -62,7 +62,7 @@ export function outcomeOfError(err: unknown): StartOutcome {
 /** Calls the agent's `start`; resolves with the outcome, never rejects. `timeoutMs`: the call's deadline. */
 export function callStart(link: HostLink, spec: ServerSpec, timeoutMs: number): Promise<StartOutcome> {
   return link.call("start", { spec }, { timeoutMs }).then(
-    (status): StartOutcome => ({ outcome: "started", status }),
+    (status): StartOutcome => ({ outcome: "ready", status }),
     outcomeOfError,
   );
 }
@@ -94,7 +94,7 @@ export interface StartDecision {
 export function decideStartOutcome(o: StartOutcome, opts: { current: boolean; restart: boolean }): StartDecision {
   const steps: StartStep[] = [];
   switch (o.outcome) {
-    case "started":
+    case "ready":
       return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: null } };
     case "failed":
       steps.push({ kind: "record", status: o.status });
