@@ -94,6 +94,24 @@ describe("control plane over HTTP (local link, real llama-server)", () => {
     expect(Object.fromEntries((await status()).map((s) => [s.name, s.pid]))).toEqual(before);
   });
 
+  it("POST stop-all, then start-all 0–10 ms later: the last command wins; nothing is taken for a stop on the host", async () => {
+    for (const gapMs of [0, 1, 3, 5, 10]) {
+      const stopping = app.json<StartAllBody>("/api/models/servers/stop-all", { method: "POST" });
+      await new Promise((r) => setTimeout(r, gapMs));
+      const started = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
+      await stopping;
+      expect(started.status, `gap ${gapMs} ms: ${JSON.stringify(started.body)}`).toBe(200);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    // The fault showed about 0.5 s later with no further request; the reconcile tick here is 500 ms.
+    await new Promise((r) => setTimeout(r, 1500));
+    const hostStops = await app.db().event.findMany({ where: { message: { contains: "stopped on its host" } } });
+    expect(hostStops.map((e) => e.message)).toEqual([]);
+    const rows = await app.json<{ servers: (ServerRow & { desired: string })[] }>("/api/models/servers/status", { method: "GET" });
+    expect(Object.fromEntries(rows.body.servers.map((s) => [s.name, `${s.state}/${s.desired}`]))).toEqual({ alpha: "ready/running", bravo: "ready/running", charlie: "ready/running", delta: "stopped/stopped" });
+    for (const s of rows.body.servers.filter((x) => x.state === "ready")) expect(alive(s.pid!)).toBe(true);
+  });
+
   it("kill -9 of a server shows within a second and it is restarted", async () => {
     const victim = (await status()).find((s) => s.name === "bravo")!;
     process.kill(victim.pid!, "SIGKILL");

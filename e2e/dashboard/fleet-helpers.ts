@@ -56,6 +56,7 @@ export interface StatusRow {
   restarts: number;
   lastError: string | null;
   gpuBackend: string | null;
+  cause: string | null;
 }
 
 export async function status(app: AppServer): Promise<StatusRow[]> {

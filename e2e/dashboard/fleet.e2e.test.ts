@@ -79,6 +79,9 @@ describe("fleet page (production build, real llama-server)", () => {
     const after = await status(app);
     expect(after.every((r) => r.state === "stopped" && r.pid === null && r.desired === "stopped"), JSON.stringify(after)).toBe(true);
     await expect.poll(() => page.getByTestId("fleet-summary").textContent()).toMatch(/all 3 stopped/);
+    // Each says why it is not running: the API's cause, in the row's words.
+    expect(after.filter((r) => models.find((m) => m.name === r.name)?.enabled).map((r) => r.cause)).toEqual(["requested", "requested", "requested"]);
+    await expect.poll(() => row(page, "alpha").getByTestId("stop-cause").textContent()).toBe("stopped on request");
   });
 
   it("kill -9 of a server: its row shows the crash, then the recovery, live", async () => {

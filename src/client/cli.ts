@@ -12,6 +12,7 @@
  */
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "~/server/api/root";
+import { errorMessage } from "synapse-host-agent/error-text";
 
 const USAGE = "usage: synapse <start-all [--no-wait] | stop-all | status> [--json]";
 
@@ -80,7 +81,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const status = (e.data as { httpStatus?: number } | undefined)?.httpStatus;
       err(`synapse: ${url} answered ${status ?? "an error"}: ${e.message}\n`);
     } else {
-      err(`synapse: cannot reach ${url}: ${e instanceof Error ? e.message : String(e)}\n`);
+      err(`synapse: cannot reach ${url}: ${errorMessage(e)}\n`);
     }
     return 3;
   }

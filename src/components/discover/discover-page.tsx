@@ -15,7 +15,7 @@ export function DiscoverPage() {
       <section id="import" className="panel" aria-labelledby="import-title">
         <h2 id="import-title">Import from the previous setup</h2>
         <p className="muted" style={{ fontSize: "0.88rem" }}>
-          Upload the seed&apos;s <code>model_registry.json</code> and <code>runtime_settings.json</code> as they are. Models already in the registry are updated; nulls mean &ldquo;use the global default&rdquo;.
+          Upload <code>model_registry.json</code> and <code>runtime_settings.json</code> from your previous Synapse Engine setup, as they are. Models already in the registry are updated; nulls mean &ldquo;use the global default&rdquo;.
         </p>
         <ImportForm />
       </section>

@@ -25,7 +25,7 @@ async function readJson(file: File | null): Promise<{ value?: string; error?: st
     JSON.parse(text.replace(/^\uFEFF/, ""));
     return { value: text };
   } catch (e) {
-    return { error: `is not valid JSON (${e instanceof Error ? e.message : String(e)})` };
+    return { error: `is not valid JSON (${errorMessage(e)})` };
   }
 }
 
@@ -82,14 +82,14 @@ export function ImportForm() {
   }
 
   return (
-    <form onSubmit={submit} noValidate aria-label="Import the seed's registry files" data-testid="import-form">
+    <form onSubmit={submit} noValidate aria-label="Import model_registry.json and runtime_settings.json" data-testid="import-form">
       <FormErrors message={formError} />
       <div className="form-grid">
         <div className="field">
           <label htmlFor={`${id}-registry`}>model_registry.json</label>
           <input id={`${id}-registry`} type="file" accept="application/json,.json" onChange={(e) => setRegistry(e.target.files?.[0] ?? null)} aria-invalid={errors.registry ? true : undefined} aria-describedby={`${id}-registry-hint${errors.registry ? ` ${id}-registry-error` : ""}`} data-testid="import-registry" />
           <span id={`${id}-registry-hint`} className="hint">
-            the seed&apos;s backend/data/model_registry.json
+            backend/data/model_registry.json from your previous Synapse Engine setup
           </span>
           <FieldError id={`${id}-registry`} error={errors.registry} />
         </div>

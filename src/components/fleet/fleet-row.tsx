@@ -9,6 +9,7 @@ import { rowActions } from "./display-state";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
 import { StateBadge } from "./state-badge";
+import { StopCause, stopCauseText } from "./stop-cause";
 import { Uptime } from "./uptime";
 
 export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
@@ -86,9 +87,11 @@ export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
         {row.restarts}
       </td>
       <td className={styles.error} data-label="Last error">
-        <span className={styles.errorText} title={row.lastError ?? undefined} data-testid="last-error">
+        {/* One line either way (no layout jump): the error of the last attempt, or else why it is not running. */}
+        <span className={styles.errorText} title={row.lastError ? [stopCauseText(row.state, row.cause), row.lastError].filter(Boolean).join(": ") : undefined} data-testid="last-error">
           {row.lastError ?? ""}
         </span>
+        {row.lastError ? null : <StopCause state={row.state} cause={row.cause} className={styles.cause} />}
       </td>
       <td className={styles.enabled} data-label="Enabled">
         <label className="switch">

@@ -113,7 +113,7 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
             <TextField id={f("sshIdentityFile")} label="Private key file" hint="inside the app's environment, e.g. host-api/.ssh/id_ed25519" value={values.sshIdentityFile} onChange={set("sshIdentityFile")} error={errors.sshIdentityFile} mono />
           </>
         ) : null}
-        <TextField id={f("hostModelsRoot")} label="Models folder on the host" hint="the seed's PRAXIS_MODEL_PATH" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
+        <TextField id={f("hostModelsRoot")} label="Models folder on the host" hint="PRAXIS_MODEL_PATH in your previous Synapse Engine setup" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
         <TextField id={f("registryModelsRoot")} label="Same folder as the registry names it" hint="e.g. /models (set both or neither)" value={values.registryModelsRoot} onChange={set("registryModelsRoot")} error={errors.registryModelsRoot} mono />
         <TextField id={f("llamaServerBin")} label="llama-server binary" hint="empty: found on PATH or in Homebrew's folders" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
         {ssh ? (

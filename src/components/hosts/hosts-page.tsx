@@ -138,6 +138,16 @@ function HostCard({ host }: { host: HostItem }) {
         </div>
       </div>
 
+      {host.agent?.advice ? (
+        <div className="notice" data-tone="warn" role="note" data-testid="agent-update">
+          <div>
+            <p>
+              <strong>Agent {host.agent.agentVersion} is out of date.</strong> {host.agent.advice.charAt(0).toUpperCase() + host.agent.advice.slice(1)}. The app keeps working meanwhile; update the checkout the host runs the agent from.
+            </p>
+          </div>
+        </div>
+      ) : null}
+
       {editing ? (
         <HostForm host={host} onDone={() => setEditing(false)} onCancel={() => setEditing(false)} />
       ) : (

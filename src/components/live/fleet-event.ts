@@ -16,6 +16,8 @@ export interface FleetEventView {
   message: string;
   pid: number | null | undefined;
   reason: string | null;
+  /** Why it stopped or exited (STOP_CAUSES), for state events that say. */
+  cause: string | null | undefined;
   line: string | null;
   /** A log line's number from the host agent (orders it against a fetched tail). */
   seq: number | null;
@@ -33,7 +35,7 @@ export function toFleetEvent(raw: unknown): FleetEventView | null {
   if (!isObj(ev)) return null;
   const data = isObj(ev.data) ? ev.data : {};
   if (ev.type === "log") {
-    return { id, kind: "log", at: str(ev.at), modelId: str(ev.modelId), hostId: str(ev.hostId), state: null, message: "", pid: undefined, reason: null, line: str(ev.line) ?? "", seq: typeof ev.seq === "number" ? ev.seq : null };
+    return { id, kind: "log", at: str(ev.at), modelId: str(ev.modelId), hostId: str(ev.hostId), state: null, message: "", pid: undefined, reason: null, cause: undefined, line: str(ev.line) ?? "", seq: typeof ev.seq === "number" ? ev.seq : null };
   }
   const kind = ev.kind;
   if (kind !== "state" && kind !== "action" && kind !== "error" && kind !== "host") return null;
@@ -49,6 +51,7 @@ export function toFleetEvent(raw: unknown): FleetEventView | null {
     message,
     pid,
     reason: str(data.reason) ?? str(data.lastError) ?? (message || null),
+    cause: "cause" in data ? str(data.cause) : undefined,
     line: null,
     seq: null,
   };

@@ -17,6 +17,7 @@ import { useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useTRPC } from "~/trpc/client";
+import { isStopCause } from "synapse-host-agent/server-states";
 import { toFleetEvent, type FleetEventView } from "./fleet-event";
 
 export type ConnectionState = "connecting" | "live" | "reconnecting";
@@ -69,6 +70,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
                   ...row,
                   state,
                   pid: event.pid !== undefined ? event.pid : row.pid,
+                  cause: event.cause !== undefined ? (isStopCause(event.cause) ? event.cause : null) : row.cause,
                   lastError: state === "exited" || state === "failed" ? (event.reason ?? row.lastError) : state === "ready" ? null : row.lastError,
                 }
               : row,

@@ -12,6 +12,7 @@ import { rowActions } from "~/components/fleet/display-state";
 import type { StatusRow } from "~/components/fleet/fleet-view";
 import { LlamaServerMissing, saysLlamaServerMissing } from "~/components/fleet/llama-missing";
 import { StateBadge } from "~/components/fleet/state-badge";
+import { StopCause } from "~/components/fleet/stop-cause";
 import { Uptime } from "~/components/fleet/uptime";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
@@ -89,6 +90,7 @@ export function ModelPage({ id }: { id: string }) {
       <div className={styles.head}>
         <h1 data-testid="model-name">{m?.name ?? "\u00a0"}</h1>
         <StateBadge state={state} desired={desired} testId="state-badge" />
+        <StopCause state={state} cause={row?.cause} />
         <GpuBadge backend={gpu} running={running} />
         <div className={styles.headActions}>
           <button type="button" className="btn" disabled={!m || busy || !can.canStart} onClick={() => start.mutate({ id })} aria-busy={start.isPending}>

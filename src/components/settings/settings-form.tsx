@@ -44,7 +44,7 @@ export function SettingsPage() {
         <h1>Settings</h1>
       </div>
       <p className="muted" style={{ maxWidth: 760 }}>
-        Defaults for every model that does not set its own value (the seed&apos;s <code>runtime_settings.json</code>). A running server keeps the values it was started with until it is restarted.
+        Defaults for every model that does not set its own value (like <code>runtime_settings.json</code> in your previous Synapse Engine setup). A running server keeps the values it was started with until it is restarted.
       </p>
       {settings.isError ? (
         <div className="notice" data-tone="bad" role="alert">
@@ -140,7 +140,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
         <SelectField
           id="settings-loadMode"
           label="Load mode"
-          hint="mmap (default), no-mmap (the seed's no_mmap), mlock"
+          hint="mmap (default), no-mmap (no_mmap in runtime_settings.json), mlock"
           value={values.loadMode}
           onChange={(v) => change((old) => ({ ...old, loadMode: v }))}
           error={errors.loadMode}

@@ -90,6 +90,14 @@ describe("routers via createCaller", () => {
     expect(err.message).toMatch(/SHA256/);
   });
 
+  it("hosts.list says what the fleet knows of each host's agent: this checkout's agent lacks nothing", async () => {
+    await caller.servers.status();
+    await runtime.fleet.reconcile();
+    const [host] = await caller.hosts.list();
+    expect(host!.agent).toMatchObject({ missing: [], advice: null });
+    expect(host!.agent!.features).toContain("stop-cause");
+  });
+
   it("servers: start-all, status, live events, logs, command preview, stop-all", async () => {
     const file = await tinyModel(dirs.modelRoot, "live.gguf");
     const model = await caller.models.create({ name: "live", filePath: file, port: await freePort(), enabled: true });

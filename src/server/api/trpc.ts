@@ -11,6 +11,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
 import { getRuntime, type AppRuntime } from "~/server/runtime";
 import { issuesFromZod, ServiceError, type FieldIssue } from "~/server/services/errors";
+import { formatIssues } from "synapse-host-agent/error-text";
 
 export interface ApiContext {
   headers: Headers;
@@ -45,7 +46,7 @@ function issuesOf(cause: unknown): FieldIssue[] | null {
 const t = initTRPC.context<ApiContext>().create({
   errorFormatter({ shape, error }) {
     const issues = issuesOf(error.cause);
-    const message = error.cause instanceof ZodError && issues ? issues.map((i) => `${i.path || "(input)"}: ${i.message}`).join("; ") : shape.message;
+    const message = error.cause instanceof ZodError && issues ? formatIssues(issues) : shape.message;
     return {
       ...shape,
       message,

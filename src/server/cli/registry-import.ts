@@ -19,7 +19,7 @@ import { stripBom } from "~/server/services/registry/json-text";
 const USAGE = `usage: npm run registry:import -- <model_registry.json | runtime_settings.json | folder>... [--host <name>]
 
   A folder is searched for model_registry.json and runtime_settings.json,
-  also under backend/data/ and data/ (the seed project's layout).
+  also under backend/data/ and data/ (the layout of your previous Synapse Engine setup).
   --host <name>  import into this registered host instead of the default one.`;
 
 const REGISTRY = "model_registry.json";

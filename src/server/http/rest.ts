@@ -7,6 +7,7 @@
 import { ZodError, type z } from "zod";
 import { createLogger, errorFields } from "~/server/log/logger";
 import { issuesFromZod, ServiceError, type ServiceErrorCode } from "~/server/services/errors";
+import { formatIssues } from "synapse-host-agent/error-text";
 
 const log = createLogger("rest");
 
@@ -22,7 +23,7 @@ const STATUS: Record<ServiceErrorCode, number> = {
 export function errorResponse(err: unknown): Response {
   if (err instanceof ZodError) {
     const issues = issuesFromZod(err);
-    return Response.json({ error: { code: "BAD_REQUEST", message: issues.map((i) => `${i.path || "(input)"}: ${i.message}`).join("; "), issues } }, { status: 400 });
+    return Response.json({ error: { code: "BAD_REQUEST", message: formatIssues(issues), issues } }, { status: 400 });
   }
   if (err instanceof ServiceError) {
     return Response.json({ error: { code: err.code, message: err.message, ...(err.issues ? { issues: err.issues } : {}) } }, { status: STATUS[err.code] });

@@ -4,6 +4,7 @@
  * UNAVAILABLE 503, FAILED 502, INTERNAL 500). `issues` name each bad field so
  * the dashboard can put the message beside the input.
  */
+import { formatIssues } from "synapse-host-agent/error-text";
 export type ServiceErrorCode = "BAD_REQUEST" | "NOT_FOUND" | "CONFLICT" | "UNAVAILABLE" | "FAILED" | "INTERNAL";
 
 export interface FieldIssue {
@@ -38,7 +39,7 @@ export class ServiceError extends Error {
 
   /** A BAD_REQUEST whose message lists every field problem. */
   static invalid(issues: FieldIssue[]): ServiceError {
-    return new ServiceError("BAD_REQUEST", issues.map((i) => `${i.path || "(input)"}: ${i.message}`).join("; "), { issues });
+    return new ServiceError("BAD_REQUEST", formatIssues(issues), { issues });
   }
 }
 

@@ -9,6 +9,7 @@ import { buildLaunch } from "synapse-host-agent/supervisor";
 import type { AppRuntime } from "~/server/runtime";
 import { getSettings, resolveSpec } from "./registry";
 import { ServiceError } from "./errors";
+import { errorMessage } from "synapse-host-agent/error-text";
 
 export interface CommandPreview {
   /** The binary the agent found on the host, or "llama-server" when it could not ask. */
@@ -40,7 +41,7 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
     info = (await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: 5_000 })).llamaServer;
     if (info.error) note = `the host's llama-server could not be inspected (${info.error}); flags shown for current llama.cpp releases`;
   } catch (err) {
-    note = `host ${model.host.name} could not be asked which llama-server it has (${err instanceof Error ? err.message : String(err)}); flags shown for current llama.cpp releases`;
+    note = `host ${model.host.name} could not be asked which llama-server it has (${errorMessage(err)}); flags shown for current llama.cpp releases`;
   }
   const launch = buildLaunch(spec, spec.modelPath, { loadFlags: info?.loadFlags ?? "load-mode", flashAttn: "value" });
   const binary = info?.path ?? "llama-server";

@@ -36,6 +36,7 @@ import type { Host } from "~/generated/prisma/client";
 import type { Env } from "~/server/env";
 import type { Logger } from "~/server/log/logger";
 import { ServiceError } from "../errors";
+import { errorMessage } from "synapse-host-agent/error-text";
 
 export type HostAgentConfig = NonNullable<LocalLinkOptions["agentConfig"]>;
 export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS">;
@@ -156,9 +157,6 @@ function connectionKey(host: PoolHost, env: LinkEnv): string {
   ]);
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 function sshConfigFromRow(host: PoolHost, tuning: SshTuning): SshLinkConfigInput {
   const issues: { path: string; message: string }[] = [];
@@ -171,7 +169,7 @@ function sshConfigFromRow(host: PoolHost, tuning: SshTuning): SshLinkConfigInput
     try {
       privateKey = readFileSync(file, "utf8");
     } catch (err) {
-      issues.push({ path: "sshIdentityFile", message: `cannot read the private key ${file}: ${describe(err)}` });
+      issues.push({ path: "sshIdentityFile", message: `cannot read the private key ${file}: ${errorMessage(err)}` });
     }
   }
   if (issues.length > 0) throw ServiceError.invalid(issues);
@@ -190,7 +188,7 @@ function sshConfigFromRow(host: PoolHost, tuning: SshTuning): SshLinkConfigInput
 function asConfigError(host: PoolHost, err: unknown): ServiceError {
   if (err instanceof ServiceError) return err;
   const issues = (err as { issues?: { path: string; message: string }[] }).issues;
-  return new ServiceError("BAD_REQUEST", `cannot open the link to host ${host.name}: ${describe(err)}`, { ...(issues ? { issues } : {}), cause: err });
+  return new ServiceError("BAD_REQUEST", `cannot open the link to host ${host.name}: ${errorMessage(err)}`, { ...(issues ? { issues } : {}), cause: err });
 }
 
 interface Entry {
@@ -345,7 +343,7 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       if (host.linkKind === "local") {
         const link = await pool.get(host);
         const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs }).catch((err: unknown) => {
-          throw new ServiceError("FAILED", `the local agent did not answer: ${describe(err)}`, { cause: err });
+          throw new ServiceError("FAILED", `the local agent did not answer: ${errorMessage(err)}`, { cause: err });
         });
         return { host: host.name, linkKind: "local", hello, hostKeyFingerprint: null, hostKeyPinned: false };
       }
@@ -390,7 +388,7 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
           typeof presented === "string"
             ? `host ${host.name} presented host key ${presented}, which does not match the pinned key; if the host was reinstalled, check the key on it (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and pin ${presented}`
             : null;
-        throw new ServiceError("UNAVAILABLE", refusal ?? `cannot reach the agent on host ${host.name}: ${describe(err)}`, {
+        throw new ServiceError("UNAVAILABLE", refusal ?? `cannot reach the agent on host ${host.name}: ${errorMessage(err)}`, {
           cause: err,
           ...(data !== undefined ? { data } : {}),
           ...(typeof presented === "string" ? { issues: [{ path: "hostKeyFingerprint", message: `the host presented ${presented}` }] } : {}),

@@ -33,9 +33,10 @@ const STATE_COLUMNS = {
   lastExitCode: "int",
   lastSignal: "text",
   gpuBackend: "text",
+  cause: "text",
 } as const satisfies Record<Exclude<keyof Prisma.ServerStateUncheckedCreateInput, "modelId" | "updatedAt">, "text" | "int" | "date">;
 
-export type StateData = { [K in keyof typeof STATE_COLUMNS]?: (typeof STATE_COLUMNS)[K] extends "date" ? Date | string | null : (typeof STATE_COLUMNS)[K] extends "int" ? number | null : K extends "desired" | "observed" | "recentCrashes" ? string : string | null };
+export type StateData = { -readonly [K in keyof typeof STATE_COLUMNS]?: (typeof STATE_COLUMNS)[K] extends "date" ? Date | string | null : (typeof STATE_COLUMNS)[K] extends "int" ? number | null : K extends "desired" | "observed" | "recentCrashes" ? string : string | null };
 
 /** A date as Prisma's SQLite adapter stores it. */
 export function sqliteDate(d: Date): string {

@@ -31,6 +31,7 @@ export type SavedModel = ModelView & { pathCheck?: PathCheck | null };
 
 /** Agent states in which a server process may exist: renaming, moving or deleting its model would orphan it. */
 import { ALIVE_STATES } from "synapse-host-agent/server-states";
+import { formatIssues } from "synapse-host-agent/error-text";
 
 /** Kept for callers of the registry module; the one vocabulary lives in the host-agent package. */
 export const ACTIVE_STATES = ALIVE_STATES;
@@ -142,7 +143,7 @@ export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; ho
     const suggestion = await freePort(tx, want.hostId, deps, { from: want.port });
     conflicts.push({ path: "port", message: `${want.port} is already used by ${byPort.name} on host ${byPort.host.name}; choose a free port${suggestion ? ` such as ${suggestion}` : ""}` });
   }
-  if (conflicts.length) throw new ServiceError("CONFLICT", conflicts.map((i) => `${i.path}: ${i.message}`).join("; "), { issues: conflicts });
+  if (conflicts.length) throw new ServiceError("CONFLICT", formatIssues(conflicts), { issues: conflicts });
 }
 
 function conflictIssues(fields: string[]): FieldIssue[] {

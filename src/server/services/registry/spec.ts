@@ -7,6 +7,7 @@ import { serverSpecSchema, type ServerSpec } from "synapse-host-agent/protocol";
 import type { Host, Model, RuntimeSettings } from "~/generated/prisma/client";
 import { issuesFromZod, ServiceError } from "../errors";
 import { toHostPath } from "./paths";
+import { formatIssues } from "synapse-host-agent/error-text";
 
 /** A Model row, or a ModelView (whose extraFlags are already parsed). */
 export type SpecModel = Pick<
@@ -58,7 +59,7 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
   if (!r.success) {
     // Spec fields named as the model's fields, so the dashboard can put each beside its input.
     const issues = issuesFromZod(r.error).map((i) => ({ ...i, path: i.path.replace(/^id\b/, "name").replace(/^modelPath\b/, "filePath") }));
-    throw new ServiceError("BAD_REQUEST", `model ${model.name} does not make a valid server spec: ${issues.map((i) => `${i.path || "(spec)"}: ${i.message}`).join("; ")}`, { issues });
+    throw new ServiceError("BAD_REQUEST", `model ${model.name} does not make a valid server spec: ${formatIssues(issues, "(spec)")}`, { issues });
   }
   return r.data;
 }

@@ -8,6 +8,7 @@
  */
 import type { Db } from "~/server/db/client";
 import { ServiceError, type FieldIssue } from "../errors";
+import { errorMessage, formatIssues } from "synapse-host-agent/error-text";
 
 export type Tx = Parameters<Parameters<Db["$transaction"]>[0]>[0];
 export type DbOrTx = Db | Tx;
@@ -56,7 +57,7 @@ export function asServiceError(err: unknown, conflict?: (fields: string[]) => Fi
   const fields = uniqueViolationFields(err);
   if (fields) {
     const issues = (conflict ?? defaultConflictIssues)(fields);
-    return new ServiceError("CONFLICT", issues.map((i) => `${i.path || "(input)"}: ${i.message}`).join("; "), { issues, cause: err });
+    return new ServiceError("CONFLICT", formatIssues(issues), { issues, cause: err });
   }
-  return new ServiceError("INTERNAL", `registry write failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  return new ServiceError("INTERNAL", `registry write failed: ${errorMessage(err)}`, { cause: err });
 }

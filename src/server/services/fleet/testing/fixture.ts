@@ -44,6 +44,8 @@ export interface FleetFixture {
 
 export interface FleetFixtureOptions {
   fleet?: Partial<Pick<FleetOptions, "restartPolicy" | "reconcileIntervalMs" | "statusTimeoutMs">>;
+  /** What the fleet sees of the pool (e.g. stand-in-older-agent.ts); closing still closes the real pool. */
+  viewLinks?: (pool: LinkPool) => LinkPool;
 }
 
 /**
@@ -75,7 +77,7 @@ export async function fleetFixture(options: FleetFixtureOptions = {}): Promise<F
   const build = async () => {
     const links = createLinkPool({ env: linkEnv, log, localAgent: testAgentOverrides(dirs, bin) });
     const events = await createEventBus({ db: t.db, log });
-    const fleet = createFleet({ db: t.db, links, events, log, appPort: 3000, reconcileIntervalMs: 0, ...options.fleet });
+    const fleet = createFleet({ db: t.db, links: options.viewLinks ? options.viewLinks(links) : links, events, log, appPort: 3000, reconcileIntervalMs: 0, ...options.fleet });
     return { links, events, fleet };
   };
   let parts = await build();

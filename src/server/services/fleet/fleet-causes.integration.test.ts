@@ -1,0 +1,93 @@
+/**
+ * Every stop or exit has a typed cause, in the status the API returns and in
+ * the event text, whether or not the host's agent sends one: with an agent
+ * older than `stop-cause` (stand-in-older-agent: the real agent with the
+ * additive fields taken away) the app infers it, and says to update the
+ * agent on that host.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { createHostAgent } from "../../../../host-agent/src/agent";
+import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
+import { fleetFixture, waitFor, type FleetFixture } from "./testing/fixture";
+import { standInOlderAgents } from "./testing/stand-in-older-agent";
+
+let fx: FleetFixture | null = null;
+afterEach(async () => {
+  const f = fx;
+  fx = null;
+  await f?.dispose();
+});
+
+async function statusOf(f: FleetFixture, name: string) {
+  const s = (await f.fleet.status()).find((v) => v.name === name);
+  if (!s) throw new Error(`no status for ${name}`);
+  return s;
+}
+
+async function stopOnHost(f: FleetFixture) {
+  // The host's own CLI: a second agent on the app's state folder stops everything (stop-metal-servers).
+  const cli = createHostAgent(agentOptions(f.dirs, f.bin));
+  try {
+    await cli.ready;
+    await cli.call("stopAll", {});
+  } finally {
+    cli.close();
+  }
+}
+
+for (const older of [true, false]) {
+  describe(older ? "with an agent older than stop-cause (stand-in-older-agent)" : "with this checkout's agent", () => {
+    it("crash, requested, host-stop: each recorded as the server's cause, shown in the status and the events; running clears it", async () => {
+      const f = (fx = await fleetFixture({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } }, ...(older ? { viewLinks: standInOlderAgents } : {}) }));
+      const alpha = await f.addModel("alpha");
+      const beta = await f.addModel("beta");
+      const started = await f.fleet.startAll({ wait: true });
+      expect((await f.fleet.status()).map((s) => [s.name, s.state, s.cause])).toEqual([
+        ["alpha", "ready", null],
+        ["beta", "ready", null],
+      ]);
+
+      // The one object per model the gateway shares: the fleet keeps it current.
+      const entry = await f.fleet.entry(alpha.id);
+      const alphaPid = started.find((r) => r.name === "alpha")!.pid!;
+      expect(entry).toMatchObject({ name: "alpha", state: "ready", pid: alphaPid, cause: null, inFlight: 0, lastUsedAt: null, idleTimer: null, op: null });
+      expect(await f.fleet.entry(alpha.id)).toBe(entry);
+      await expect(f.fleet.entry("no-such-model")).rejects.toMatchObject({ code: "NOT_FOUND" });
+
+      await f.fleet.reconcile(f.host.id);
+      const agent = f.fleet.agent(f.host.id);
+      if (older) {
+        expect(agent).toMatchObject({ missing: ["stop-cause"] });
+        expect(agent!.advice).toMatch(/^update the agent on local: .*stop-cause/);
+      } else {
+        expect(agent).toMatchObject({ missing: [], advice: null });
+      }
+
+      const stopped = await f.fleet.stop(beta.id);
+      expect(stopped.state).toBe("stopped");
+      expect(await statusOf(f, "beta")).toMatchObject({ state: "stopped", cause: "requested" });
+
+      process.kill(alphaPid, "SIGKILL");
+      const crashed = await waitFor("alpha exited", async () => {
+        const s = await statusOf(f, "alpha");
+        return s.state === "exited" ? s : null;
+      }, 5000, 10);
+      expect(crashed.cause).toBe("crash");
+      expect(entry.ended).toMatchObject({ pid: alphaPid });
+      await waitFor("alpha restarted", async () => (await statusOf(f, "alpha")).state === "ready", 20_000);
+      expect((await statusOf(f, "alpha")).cause).toBeNull();
+
+      await stopOnHost(f);
+      const onHost = await waitFor("alpha stopped on the host", async () => {
+        const s = await statusOf(f, "alpha");
+        return s.state === "stopped" ? s : null;
+      }, 5000, 20);
+      expect(onHost).toMatchObject({ desired: "stopped", cause: "host-stop" });
+
+      const messages = (await f.t.db.event.findMany({ where: { modelId: { in: [alpha.id, beta.id] }, kind: "state" }, orderBy: { id: "asc" } })).map((e) => e.message);
+      expect(messages).toContain("beta: stopped (stopped on request)");
+      expect(messages.join("\n")).toMatch(/alpha: exited \(crashed: killed by SIGKILL/);
+      expect(messages.join("\n")).toMatch(/alpha: stopped on its host, outside this app/);
+    });
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * The fleet's public shapes: its options, the `Fleet` interface the routers,
+ * REST routes, CLI and tests use, and the views it returns.
+ */
+import type { AgentFeature } from "synapse-host-agent/protocol";
+import type { StopCause } from "synapse-host-agent/server-states";
+import type { Db } from "~/server/db/client";
+import type { Logger } from "~/server/log/logger";
+import type { DiscoveryReport } from "~/server/services/registry/discover";
+import type { EventBus } from "./events";
+import type { LinkPool } from "./links";
+import type { RestartPolicy } from "./restart-policy";
+import type { ServerEntry, ServerResult } from "./server-entry";
+
+export type { ServerResult };
+
+export interface FleetOptions {
+  db: Db;
+  links: LinkPool;
+  events: EventBus;
+  log: Logger;
+  /** The app's own port (no model may take it; discovery needs it). */
+  appPort: number;
+  now?: () => number;
+  restartPolicy?: Partial<RestartPolicy>;
+  /** Reconcile tick; 0 turns the tick off (tests drive it by hand). Default 2000. */
+  reconcileIntervalMs?: number;
+  /** Deadline of a `status` call. Default 10 s. */
+  statusTimeoutMs?: number;
+}
+
+export interface ServerView {
+  modelId: string;
+  name: string;
+  hostId: string;
+  host: string;
+  port: number;
+  enabled: boolean;
+  desired: string;
+  state: string;
+  pid: number | null;
+  startedAt: string | null;
+  readyAt: string | null;
+  stoppedAt: string | null;
+  uptimeMs: number | null;
+  restarts: number;
+  nextRestartAt: string | null;
+  lastError: string | null;
+  lastExitCode: number | null;
+  lastSignal: string | null;
+  /** Why it is not running (stopped, exited, failed); null while it runs or before it first ran. */
+  cause: StopCause | null;
+  gpuBackend: string | null;
+  link: { kind: string; state: string | null; error: string | null };
+}
+
+export interface AdoptionReport {
+  host: string;
+  hostId: string;
+  adopted: { modelId: string; name: string; pid: number | null; state: string }[];
+  error: string | null;
+}
+
+/** What the app knows of a host's agent, from its `hello`. */
+export interface AgentNote {
+  agentVersion: string;
+  features: string[];
+  /** Features this app can use that the agent lacks: update the agent on the host to get them. */
+  missing: AgentFeature[];
+  /** "update the agent on HOST: …" when features are missing, else null. */
+  advice: string | null;
+}
+
+export interface Fleet {
+  /** Every enabled model on every host; hosts in parallel. With wait (default), resolves when each is ready or failed. */
+  startAll(options?: { wait?: boolean }): Promise<ServerResult[]>;
+  /** Every model that is wanted or running. */
+  stopAll(): Promise<ServerResult[]>;
+  start(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
+  stop(modelId: string): Promise<ServerResult>;
+  restart(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
+  status(): Promise<ServerView[]>;
+  /**
+   * A server's last log lines. `seq`: the number of the last line the host
+   * sent as a live event before these; live lines with a greater seq are not
+   * among them (null from an agent that does not number its lines).
+   */
+  logs(modelId: string, lines?: number): Promise<{ modelId: string; name: string; lines: string[]; logPath: string | null; seq: number | null }>;
+  discover(hostId: string): Promise<DiscoveryReport>;
+  /** Asks every host for its servers and adopts the live ones (app start). Waits up to timeoutMs for links to connect. */
+  adopt(options?: { timeoutMs?: number }): Promise<AdoptionReport[]>;
+  /** One reconcile pass of a host (or every host). */
+  reconcile(hostId?: string): Promise<void>;
+  /**
+   * The model's ServerEntry, loaded from its record: the one object per model that the gateway shares
+   * (inFlight, lastUsedAt, idleTimer; state and op to read). Throws NOT_FOUND for an unknown model.
+   */
+  entry(modelId: string): Promise<ServerEntry>;
+  /** The host's agent as its last `hello` described it; null before the fleet reached it. */
+  agent(hostId: string): AgentNote | null;
+  /** Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its agent. */
+  shutdown(options: { stopServers: boolean; deadlineMs?: number }): Promise<ServerResult[]>;
+  /** Waits for pending records; after this nothing is written. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,257 @@
+/**
+ * Operations: starts and stops issued to the agents, and what users want
+ * (desired state). Decisions per host go through the host's queue; each only
+ * issues agent calls and registers them on the model's entry as the
+ * operation in flight, so a long model load never holds the queue, and a
+ * second start of a model joins the first one's operation. Every operation
+ * takes the entry's next command number: a late result of an older one is
+ * recognised and records only what the agent said (the last command wins).
+ */
+import type { HostLink } from "synapse-host-agent/link";
+import type { ServerSpec } from "synapse-host-agent/protocol";
+import { errorMessage } from "synapse-host-agent/error-text";
+import type { Host } from "~/generated/prisma/client";
+import { getSettings, type SettingsView } from "~/server/services/registry/settings";
+import { resolveSpec } from "~/server/services/registry/spec";
+import type { ReportApplier } from "./apply-report";
+import type { FleetContext } from "./context";
+import type { EventInput } from "./events";
+import type { Restarts } from "./restarts";
+import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
+import { resultOf, type ModelRow } from "./server-table";
+import { callStart, decideStartOutcome } from "./start-outcome";
+
+export type StartReason = "user" | "restart" | "reconcile";
+export interface Prepared {
+  row: ModelRow;
+  link: HostLink | null;
+  linkError: string | null;
+  settings: SettingsView;
+}
+
+export interface Operations {
+  /** Issues a start (the caller holds the host's queue) and returns the operation without waiting for it. */
+  issueStart(modelId: string, reason: StartReason, pre?: Prepared): Promise<{ op: Promise<ServerResult> }>;
+  issueStop(row: ModelRow, link: HostLink | null, linkError: string | null): Promise<{ op: Promise<ServerResult> }>;
+  /** A user asked for it to run: wanted, and the crash window starts over. */
+  wantRunning(row: ModelRow): Promise<void>;
+  /** wantRunning for many: existing rows updated in one transaction (start-all's latency). */
+  wantRunningMany(rows: ModelRow[]): Promise<void>;
+  wantStoppedMany(rows: ModelRow[]): Promise<void>;
+  /** Starts these models (already wanted), grouped by host, hosts in parallel. */
+  startRows(rows: ModelRow[], wait: boolean): Promise<ServerResult[]>;
+  stopRows(rows: ModelRow[]): Promise<ServerResult[]>;
+  /** Pushes the host's desired set (what `start-metal-servers` on the host starts); skipped when unchanged. */
+  pushDesired(host: Host, link: HostLink, settings?: SettingsView): Promise<void>;
+  hostLink(host: Host): Promise<{ link: HostLink | null; error: string | null }>;
+  /** An action event; appends are ordered by the bus, so nothing waits for it. */
+  action(message: string, extra?: Omit<EventInput, "kind" | "message">): void;
+}
+
+/** Rows grouped by host, each group non-empty, in first-seen order. */
+function groupByHost<R extends { hostId: string }>(rows: readonly R[]): R[][] {
+  const byHost = new Map<string, R[]>();
+  for (const r of rows) {
+    const group = byHost.get(r.hostId);
+    if (group) group.push(r);
+    else byHost.set(r.hostId, [r]);
+  }
+  return [...byHost.values()];
+}
+
+export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts): Operations {
+  const { db, links, events, table, now, hostQueue } = ctx;
+  /** The desired set last pushed with `apply`, per host and link. */
+  const pushed = new Map<string, { link: HostLink; key: string }>();
+
+  function put(e: ServerEntry, kind: Operation["kind"], promise: Promise<ServerResult>, seq: number): Promise<ServerResult> {
+    return e.track({ kind, seq, promise }).promise;
+  }
+
+  async function markFailed(e: ServerEntry, row: ModelRow, text: string): Promise<void> {
+    e.state = "failed";
+    e.cause = null;
+    await table.writeState(e, { observed: "failed", pid: null, cause: null, lastError: text }, { kind: "error", state: "failed", message: `${row.name}: cannot start: ${text}` });
+  }
+
+  const ops: Operations = {
+    async hostLink(host) {
+      try {
+        return { link: await links.get(host), error: null };
+      } catch (err) {
+        return { link: null, error: errorMessage(err) };
+      }
+    },
+
+    async pushDesired(host, link, settings) {
+      const rows = await db.model.findMany({ where: { hostId: host.id, server: { desired: "running" } }, orderBy: { name: "asc" } });
+      const s = settings ?? (await getSettings(db));
+      const specs: ServerSpec[] = [];
+      for (const m of rows) {
+        try {
+          specs.push(resolveSpec(m, host, s));
+        } catch {
+          // A model that does not make a valid spec is reported when it is started.
+        }
+      }
+      const key = JSON.stringify(specs);
+      const last = pushed.get(host.id);
+      if (last && last.link === link && last.key === key) return;
+      try {
+        await link.call("apply", { specs }, { timeoutMs: ctx.statusTimeoutMs });
+        pushed.set(host.id, { link, key });
+      } catch (err) {
+        ctx.log.warn("could not push the desired set to the host", { host: host.name, error: err });
+      }
+    },
+
+    async issueStart(modelId, reason, pre) {
+      const row = pre?.row ?? (await table.loadModel(modelId));
+      const e = table.remember(row);
+      if (e.op?.kind === "start") return { op: e.op.promise };
+      // Shutdown has sent (or is sending) its stop-all: a start issued now would outlive the app.
+      if (ctx.closing) return { op: Promise.resolve(resultOf(row, e.state, null, "the fleet is shutting down")) };
+      const server = row.server;
+      if (reason !== "user" && (server?.desired !== "running" || server.observed === "failed")) {
+        return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
+      }
+      const settings = pre?.settings ?? (await getSettings(db));
+      let spec: ServerSpec;
+      try {
+        spec = resolveSpec(row, row.host, settings);
+      } catch (err) {
+        const text = errorMessage(err);
+        await table.withModel(e, () => markFailed(e, row, text));
+        return { op: Promise.resolve(resultOf(row, "failed", null, text)) };
+      }
+      const { link, error: linkError } = pre ? { link: pre.link, error: pre.linkError } : await ops.hostLink(row.host);
+      if (!link) {
+        const text = `host ${row.host.name}: ${linkError ?? "no link"}`;
+        await table.withModel(e, () => table.writeState(e, { lastError: text }));
+        return { op: Promise.resolve(resultOf(row, e.state, null, text)) };
+      }
+      e.clearRestart();
+      if (reason === "restart") {
+        await table.withModel(e, async () => {
+          if (table.closed) return;
+          const s = await db.serverState.update({ where: { modelId: e.modelId }, data: { restarts: { increment: 1 }, nextRestartAt: null } });
+          await events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${row.name}: restarting after a crash (restart ${s.restarts})`, data: { restarts: s.restarts } });
+        });
+      }
+      const seq = e.nextCommand();
+      const timeoutMs = spec.readinessDeadlineMs + spec.stopGraceMs + 15_000;
+      const op = callStart(link, spec, timeoutMs).then(async (outcome) => {
+        const d = decideStartOutcome(outcome, { current: e.isCurrent(seq), restart: reason === "restart" });
+        for (const step of d.steps) {
+          if (step.kind === "record") await reports.observe(row.hostId, step.status, "snapshot", row.id);
+          else if (step.kind === "noteError") await table.withModel(e, () => table.writeState(e, { lastError: step.error }));
+          else if (step.kind === "markFailed") await table.withModel(e, () => markFailed(e, row, step.error));
+          else await table.withModel(e, () => restarts.afterCrash(e, step.why));
+        }
+        return resultOf(row, d.result.state ?? e.state, d.result.pid === "recorded" ? e.pid : d.result.pid, d.result.error);
+      });
+      return { op: put(e, "start", op, seq) };
+    },
+
+    async issueStop(row, link, linkError) {
+      const e = table.remember(row);
+      e.clearRestart();
+      if (!link) return { op: Promise.resolve(resultOf(row, e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
+      const graceMs = (await getSettings(db)).stopGraceMs;
+      const seq = e.nextCommand();
+      // Counted before the call: a stop the agent reports from now until it answers is ours.
+      e.stopsInFlight += 1;
+      if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
+      const op = link.call("stop", { id: row.name }, { timeoutMs: graceMs + 30_000 }).then(
+        async (status) => {
+          e.stopsInFlight -= 1;
+          await reports.observe(row.hostId, status, "snapshot", row.id);
+          return resultOf(row, status.state, null, null);
+        },
+        async (err: unknown) => {
+          e.stopsInFlight -= 1;
+          const text = errorMessage(err);
+          if (e.isCurrent(seq)) await table.withModel(e, () => table.writeState(e, { lastError: text }));
+          return resultOf(row, e.state, e.pid, text);
+        },
+      );
+      return { op: put(e, "stop", op, seq) };
+    },
+
+    async wantRunning(row) {
+      const e = table.remember(row);
+      e.clearRestart();
+      await table.withModel(e, async () => {
+        const clearFailed = e.state === "failed" || e.state === "exited";
+        if (clearFailed) e.state = "stopped";
+        await table.writeState(e, { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
+      });
+    },
+
+    async wantRunningMany(rows) {
+      const existing = rows.filter((r) => r.server !== null);
+      await Promise.all(rows.filter((r) => r.server === null).map(ops.wantRunning));
+      if (existing.length === 0) return;
+      const es = existing.map(table.remember);
+      for (const e of es) e.clearRestart();
+      await Promise.all(es.map((e) => e.chain));
+      const ids = existing.map((r) => r.id);
+      await db.$transaction([
+        db.serverState.updateMany({ where: { modelId: { in: ids }, observed: { in: ["failed", "exited"] } }, data: { observed: "stopped" } }),
+        db.serverState.updateMany({ where: { modelId: { in: ids } }, data: { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null } }),
+      ]);
+      for (const e of es) if (e.state === "failed" || e.state === "exited") e.state = "stopped";
+    },
+
+    async wantStoppedMany(rows) {
+      const es = rows.map(table.remember);
+      for (const e of es) e.clearRestart();
+      await Promise.all(es.map((e) => e.chain));
+      await db.serverState.updateMany({ where: { modelId: { in: rows.map((r) => r.id) } }, data: { desired: "stopped", desiredAt: new Date(now()), nextRestartAt: null } });
+    },
+
+    action(message, extra = {}) {
+      void events.append({ kind: "action", message, ...extra }).catch(() => undefined);
+    },
+
+    async startRows(rows, wait) {
+      const perHost = await Promise.all(
+        groupByHost(rows).map((hostRows) =>
+          hostQueue.run(hostRows[0]!.hostId, async () => {
+            const host = hostRows[0]!.host;
+            const { link, error } = await ops.hostLink(host);
+            const settings = await getSettings(db);
+            const issued = await Promise.all(hostRows.map((row) => ops.issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op }))));
+            // The desired set (what the host's start-metal-servers starts) is recorded while they load, not before.
+            if (link) await ops.pushDesired(host, link, settings);
+            return issued;
+          }),
+        ),
+      );
+      const issued = perHost.flat();
+      if (wait) return Promise.all(issued.map((i) => i.op));
+      // Not waiting: report what is known now (a start issued is "starting").
+      return issued.map(({ row }) => {
+        const e = table.get(row.id)!;
+        const state = e.alive ? e.state : e.op?.kind === "start" ? "starting" : e.state;
+        return resultOf(row, state, e.alive ? e.pid : null, null);
+      });
+    },
+
+    async stopRows(rows) {
+      const perHost = await Promise.all(
+        groupByHost(rows).map((hostRows) =>
+          hostQueue.run(hostRows[0]!.hostId, async () => {
+            const host = hostRows[0]!.host;
+            const { link, error } = await ops.hostLink(host);
+            const issued = await Promise.all(hostRows.map((row) => ops.issueStop(row, link, error)));
+            if (link) await ops.pushDesired(host, link);
+            return issued;
+          }),
+        ),
+      );
+      return Promise.all(perHost.flat().map((i) => i.op));
+    },
+  };
+  return ops;
+}

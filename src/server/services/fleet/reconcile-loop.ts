@@ -1,0 +1,251 @@
+/**
+ * The reconcile loop: a periodic tick and every link transition to
+ * connected ask each agent for `status` (events missed while an ssh link was
+ * down are not replayed), record it, and drive the host toward the desired
+ * state (reconciler.ts decides; this carries it out). The first status from
+ * a host after the app started adopts live servers as they are. The first
+ * contact with each link also reads the agent's `hello`: which features it
+ * has (hosts page: "update the agent on HOST").
+ */
+import type { HostLink, LinkStateChange } from "synapse-host-agent/link";
+import { AGENT_FEATURES, agentHas, PROTOCOL_VERSION, type AgentFeature, type HelloResult, type ServerStatus } from "synapse-host-agent/protocol";
+import { errorMessage } from "synapse-host-agent/error-text";
+import { isAlive } from "synapse-host-agent/server-states";
+import type { Host } from "~/generated/prisma/client";
+import { getSettings, type SettingsView } from "~/server/services/registry/settings";
+import type { ReportApplier } from "./apply-report";
+import type { FleetContext } from "./context";
+import type { AdoptionReport, AgentNote } from "./fleet-types";
+import { gpuBackendFromLogLine, mergeGpuBackend } from "./gpu-backend";
+import type { Operations } from "./operations";
+import { planHost, type HostAction, type ModelFacts } from "./reconciler";
+import type { Restarts } from "./restarts";
+import type { ServerEntry } from "./server-entry";
+import { processOf } from "./report-decision";
+import type { ModelRow } from "./server-table";
+
+/** What the app does without each agent feature (the hosts page says it). */
+const FEATURE_LOSS: Record<AgentFeature, string> = {
+  "stop-cause": "why a server stopped is inferred by the app",
+};
+
+export interface ReconcileLoop {
+  /** Queues one pass of the host (skipped while one is queued by the tick); never rejects. */
+  reconcileHost(hostId: string): Promise<void>;
+  /** One pass, inside the host's queue; returns why the host could not be reconciled, or null. */
+  reconcileLocked(hostId: string): Promise<string | null>;
+  contacted(hostId: string): boolean;
+  adoption(hostId: string): AdoptionReport | undefined;
+  agent(hostId: string): AgentNote | null;
+  /** The last link state change recorded for the host, with its error. */
+  linkNote(hostId: string): { state: string; error: string | null } | undefined;
+  onLinkState(hostId: string, change: LinkStateChange): void;
+  /** Stops the tick. */
+  stop(): void;
+}
+
+export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, ops: Operations, restarts: Restarts, intervalMs: number): ReconcileLoop {
+  const { db, links, events, log, table, now, hostQueue } = ctx;
+  /** Hosts whose agent answered `status` at least once since the fleet started (adoption done). */
+  const contacted = new Set<string>();
+  /** Hosts with a reconcile queued or running (the tick does not pile them up). */
+  const reconciling = new Set<string>();
+  const adoptions = new Map<string, AdoptionReport>();
+  const linkNotes = new Map<string, { state: string; error: string | null }>();
+  /** Servers the registry does not know, already logged (host/id/pid); bounded. */
+  const strangers = new Set<string>();
+  /** Each link's hello (a new link, e.g. after the host's connection fields changed, is asked again). */
+  const hellos = new WeakMap<HostLink, HelloResult>();
+  const agents = new Map<string, AgentNote>();
+
+  function reconcileHost(hostId: string): Promise<void> {
+    reconciling.add(hostId);
+    return hostQueue
+      .run(hostId, () => reconcileLocked(hostId))
+      .then(() => undefined)
+      .catch((err: unknown) => log.warn("reconcile failed", { hostId, error: err }))
+      .finally(() => reconciling.delete(hostId));
+  }
+
+  async function readHello(host: Host, link: HostLink): Promise<void> {
+    if (hellos.has(link)) return;
+    try {
+      const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: ctx.statusTimeoutMs });
+      hellos.set(link, hello);
+      const missing = AGENT_FEATURES.filter((f) => !agentHas(hello, f));
+      const advice = missing.length > 0 ? `update the agent on ${host.name}: it is older than this app and lacks ${missing.map((f) => `${f} (${FEATURE_LOSS[f]})`).join(", ")}` : null;
+      agents.set(host.id, { agentVersion: hello.agentVersion, features: hello.features ?? [], missing, advice });
+      if (advice) log.warn(advice, { host: host.name, agentVersion: hello.agentVersion, missing });
+    } catch (err) {
+      log.warn("hello failed", { host: host.name, error: err });
+    }
+  }
+
+  async function reconcileLocked(hostId: string): Promise<string | null> {
+    if (ctx.closing) return "the fleet is shutting down";
+    const host = await db.host.findUnique({ where: { id: hostId } });
+    if (!host) {
+      await links.remove(hostId);
+      return "host deleted";
+    }
+    const { link, error } = await ops.hostLink(host);
+    if (!link || link.state !== "connected") return error ?? `link ${link?.state ?? "not open"}`;
+    await readHello(host, link);
+    let statuses: ServerStatus[];
+    try {
+      statuses = await link.call("status", {}, { timeoutMs: ctx.statusTimeoutMs });
+    } catch (err) {
+      log.warn("status call failed", { host: host.name, error: err });
+      return errorMessage(err);
+    }
+    const rows = await db.model.findMany({ where: { hostId }, include: { host: true, server: true }, orderBy: { name: "asc" } });
+    for (const r of rows) table.remember(r);
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    // What the agent says now, first; then decide on fresh records.
+    await Promise.all(statuses.map((s) => (byName.has(s.id) ? reports.observe(hostId, s, "snapshot", byName.get(s.id)!.id) : Promise.resolve())));
+    const firstContact = !contacted.has(hostId);
+    contacted.add(hostId);
+    const adoption: AdoptionReport | undefined = firstContact ? { host: host.name, hostId, adopted: [], error: null } : undefined;
+    if (adoption) adoptions.set(hostId, adoption);
+    const fresh = await db.serverState.findMany({ where: { modelId: { in: rows.map((r) => r.id) } } });
+    const stateOf = new Map(fresh.map((s) => [s.modelId, s]));
+    const facts: ModelFacts[] = rows.map((r) => {
+      const s = stateOf.get(r.id);
+      return {
+        modelId: r.id,
+        name: r.name,
+        desired: s?.desired === "running" ? "running" : "stopped",
+        desiredAt: s?.desiredAt?.getTime() ?? null,
+        observed: s?.observed ?? "stopped",
+        pid: s?.pid ?? null,
+        busy: table.get(r.id)!.busy,
+        nextRestartAt: s?.nextRestartAt?.getTime() ?? null,
+      };
+    });
+    const actions = planHost(facts, statuses, { firstContact, now: now() });
+    const settings = await getSettings(db);
+    for (const a of actions) await apply(a, host, link, byName, rows, settings, adoption);
+    await ops.pushDesired(host, link, settings);
+    return null;
+  }
+
+  async function apply(a: HostAction, host: Host, link: HostLink, byName: Map<string, ModelRow>, rows: ModelRow[], settings: SettingsView, adoption?: AdoptionReport): Promise<void> {
+    const row = "modelId" in a ? rows.find((r) => r.id === a.modelId) : undefined;
+    switch (a.kind) {
+      case "adopt": {
+        const e = table.remember(row!);
+        await table.withModel(e, async () => {
+          const s = await db.serverState.findUnique({ where: { modelId: e.modelId } });
+          await table.writeState(e, { desired: "running", ...(s?.desired === "running" ? {} : { desiredAt: new Date(now()) }) }, { kind: "action", message: `${e.name}: re-adopted (pid ${a.status.pid}, ${a.status.state}); not restarted`, data: { pid: a.status.pid, previousDesired: s?.desired ?? null } });
+        });
+        adoption?.adopted.push({ modelId: e.modelId, name: e.name, pid: a.status.pid, state: a.status.state });
+        // Adopted servers' early log lines are gone: look for the GPU backend in the log file.
+        if (e.backend === null || e.backend === "CPU") void detectBackendFromLog(e, link);
+        return;
+      }
+      case "start":
+        void (await ops.issueStart(a.modelId, "reconcile", { row: row!, link, linkError: null, settings })).op;
+        return;
+      case "stop":
+        void (await ops.issueStop(row!, link, null)).op;
+        return;
+      case "lost": {
+        const e = table.remember(row!);
+        await table.withModel(e, async () => {
+          const why = `pid ${a.pid ?? "?"} ended while no one watched (exit status unknown)`;
+          e.state = "exited";
+          e.cause = "crash";
+          e.ended = processOf({ pid: a.pid, startedAt: e.startedAt });
+          await table.writeState(e, { observed: "exited", pid: null, cause: "crash", stoppedAt: new Date(now()), lastError: why, lastExitCode: null, lastSignal: null }, { kind: "state", state: "exited", message: `${e.name}: exited (crashed: ${why})`, data: { pid: a.pid, cause: "crash" } });
+          await restarts.afterCrash(e, why);
+        });
+        return;
+      }
+      case "resumeRestart":
+        restarts.schedule(table.remember(row!), a.delayMs);
+        return;
+      case "hostStopped": {
+        // Stopped on the host while this app was away, after it was last asked to run: the user's latest word.
+        const e = table.remember(row!);
+        e.clearRestart();
+        await table.withModel(e, async () => {
+          e.state = "stopped";
+          e.cause = "host-stop";
+          const at = new Date(Date.parse(a.at) || now());
+          await table.writeState(
+            e,
+            { desired: "stopped", desiredAt: at, observed: "stopped", pid: null, cause: "host-stop", nextRestartAt: null },
+            { kind: "action", message: `${e.name}: stopped on its host while this app was away (${a.reason ?? `at ${a.at}`}); left stopped until it is started again`, data: { hostStoppedAt: a.at, cause: "host-stop" } },
+          );
+        });
+        return;
+      }
+      case "unknown": {
+        const key = `${host.id}/${a.status.id}/${a.status.pid}`;
+        if (!byName.has(a.status.id) && !strangers.has(key)) {
+          if (strangers.size >= 1000) strangers.clear();
+          strangers.add(key);
+          log.info("the host runs a server the registry does not know; left alone", { host: host.name, id: a.status.id, pid: a.status.pid, port: a.status.port });
+        }
+        return;
+      }
+    }
+  }
+
+  async function detectBackendFromLog(e: ServerEntry, link: HostLink): Promise<void> {
+    try {
+      const r = await link.call("logs", { id: e.name, lines: 2000 }, { timeoutMs: ctx.statusTimeoutMs });
+      let backend: string | null = e.backend;
+      for (const line of r.lines) backend = mergeGpuBackend(backend, gpuBackendFromLogLine(line));
+      if (backend === null && isAlive(e.state)) backend = "CPU";
+      if (backend !== e.backend) {
+        e.backend = backend;
+        await table.withModel(e, () => table.writeState(e, { gpuBackend: backend }));
+      }
+    } catch {
+      // The log may be gone (rotated, deleted): the backend stays unknown.
+    }
+  }
+
+  function onLinkState(hostId: string, change: LinkStateChange): void {
+    if (table.closed) return;
+    // Events may have been missed while it was down: ask.
+    if (change.state === "connected" && !ctx.closing) void reconcileHost(hostId);
+    if (change.state === "connecting") return;
+    const error = change.error?.message ?? null;
+    const prev = linkNotes.get(hostId);
+    if (prev && prev.state === change.state && prev.error === error) return;
+    linkNotes.set(hostId, { state: change.state, error });
+    void events
+      .append({ kind: "host", hostId, state: change.state, message: `host ${change.host}: link ${change.state}${error ? ` (${error})` : ""}`, data: { previous: change.previous, retryInMs: change.retryInMs ?? null } })
+      .catch(() => undefined);
+  }
+
+  let tick: NodeJS.Timeout | null = null;
+  if (intervalMs > 0) {
+    tick = setInterval(() => {
+      if (ctx.closing) return;
+      void db.host
+        .findMany({ select: { id: true } })
+        .then((hosts) => {
+          for (const h of hosts) if (!reconciling.has(h.id)) void reconcileHost(h.id);
+        })
+        .catch((err: unknown) => log.warn("reconcile tick failed", { error: err }));
+    }, intervalMs);
+    tick.unref();
+  }
+
+  return {
+    reconcileHost,
+    reconcileLocked,
+    contacted: (hostId) => contacted.has(hostId),
+    adoption: (hostId) => adoptions.get(hostId),
+    agent: (hostId) => agents.get(hostId) ?? null,
+    linkNote: (hostId) => linkNotes.get(hostId),
+    onLinkState,
+    stop() {
+      if (tick) clearInterval(tick);
+      tick = null;
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import type { ServerStatus } from "synapse-host-agent/protocol";
+import { describe, expect, it } from "vitest";
+import { decideReport, inferCause, type AgentReport, type ReportContext } from "./report-decision";
+import type { EntrySnapshot } from "./server-entry";
+
+const T0 = "2026-11-30T00:00:00.000Z";
+const T1 = "2026-11-30T00:01:00.000Z";
+const NOW = Date.parse("2026-11-30T00:02:00.000Z");
+
+const entry = (extra: Partial<EntrySnapshot> = {}) => ({ name: "alpha", state: "stopped", pid: null, startedAt: null, backend: null, ended: null, stopAsked: null, ...extra });
+
+const status = (state: ServerStatus["state"], pid: number | null, extra: Partial<ServerStatus> = {}): ServerStatus => ({
+  id: "alpha",
+  state,
+  pid,
+  port: 9000,
+  startedAt: pid === null ? null : T0,
+  readyAt: null,
+  exitCode: null,
+  signal: null,
+  reason: null,
+  logPath: null,
+  specHash: null,
+  logTail: [],
+  ...extra,
+});
+
+const report = (s: ServerStatus, extra: Partial<AgentReport> = {}): AgentReport => ({ source: "event", status: s, appStopPending: false, ...extra });
+const ctx = (extra: Partial<ReportContext> = {}): ReportContext => ({ now: NOW, desired: null, closing: false, ...extra });
+
+describe("decideReport", () => {
+  it("records a new process starting, then ready: start time set, backend reset, CPU when no GPU was named, last error cleared", () => {
+    const starting = decideReport(entry({ state: "exited", pid: 7, backend: "Metal" }), report(status("starting", 100)), ctx());
+    expect(starting).toMatchObject({ kind: "record", change: { state: "starting", pid: 100, backend: null, cause: null }, data: { observed: "starting", pid: 100, stoppedAt: null, gpuBackend: null, cause: null } });
+    const ready = decideReport(entry({ state: "starting", pid: 100, startedAt: T0 }), report(status("ready", 100)), ctx());
+    expect(ready).toMatchObject({ kind: "record", change: { backend: "CPU" }, data: { observed: "ready", gpuBackend: "CPU", lastError: null }, then: [] });
+  });
+
+  it("a stop reported while our stop call is unanswered is ours, however late the report: requested, still wanted as the newer command says", () => {
+    const d = decideReport(entry({ state: "stopping", pid: 100, startedAt: T0 }), report(status("stopped", 100), { appStopPending: true }), ctx({ desired: "running" }));
+    expect(d).toMatchObject({ kind: "record", change: { cause: "requested" }, data: { observed: "stopped", cause: "requested" }, then: [] });
+    expect(d.kind === "record" && d.data.desired).toBe(undefined);
+  });
+
+  it("a stop of the process this app asked to stop is ours even after our call stopped waiting for the answer", () => {
+    const d = decideReport(entry({ state: "stopping", pid: 100, startedAt: T0, stopAsked: { pid: 100, startedAtMs: Date.parse(T0) } }), report(status("stopped", 100)), ctx({ desired: "running" }));
+    expect(d).toMatchObject({ kind: "record", change: { cause: "requested" }, then: [] });
+  });
+
+  it("a stop of a live server, reported as an event with no stop of ours pending and no cause, while wanted running: stopped on the host, no longer wanted", () => {
+    const d = decideReport(entry({ state: "ready", pid: 100, startedAt: T0 }), report(status("stopped", 100)), ctx({ desired: "running" }));
+    expect(d).toMatchObject({ kind: "record", change: { cause: "host-stop" }, data: { desired: "stopped", nextRestartAt: null, cause: "host-stop" }, then: [{ kind: "host-stop" }] });
+    expect(d.kind === "record" && d.event.message).toMatch(/alpha: stopped on its host, outside this app/);
+  });
+
+  it("the agent's cause wins over inference: requested is never a host stop, host-stop is one even while a stop of ours is pending", () => {
+    const requested = decideReport(entry({ state: "ready", pid: 100, startedAt: T0 }), report(status("stopped", 100, { cause: "requested" })), ctx({ desired: "running" }));
+    expect(requested).toMatchObject({ kind: "record", change: { cause: "requested" }, then: [] });
+    const onHost = decideReport(entry({ state: "ready", pid: 100, startedAt: T0 }), report(status("stopped", 100, { cause: "host-stop" }), { appStopPending: true }), ctx({ desired: "running" }));
+    expect(onHost).toMatchObject({ kind: "record", data: { desired: "stopped", cause: "host-stop" }, then: [{ kind: "host-stop" }] });
+  });
+
+  it("no host stop while shutting down, from a snapshot, or when it was not wanted running", () => {
+    const live = entry({ state: "ready", pid: 100, startedAt: T0 });
+    for (const [r, c] of [
+      [report(status("stopped", 100)), ctx({ desired: "running", closing: true })],
+      [report(status("stopped", 100), { source: "snapshot" }), ctx({ desired: "running" })],
+      [report(status("stopped", 100)), ctx({ desired: "stopped" })],
+    ] as const) {
+      expect(decideReport(live, r, c)).toMatchObject({ kind: "record", change: { cause: "requested" }, then: [] });
+    }
+  });
+
+  it("an exit is a crash for the restart policy, recorded once per process (pid + start time)", () => {
+    const exited = status("exited", 100, { exitCode: 1, reason: "exited with code 1", logTail: ["boom"] });
+    const first = decideReport(entry({ state: "ready", pid: 100, startedAt: T0 }), report(exited), ctx());
+    expect(first).toMatchObject({
+      kind: "record",
+      change: { state: "exited", cause: "crash", ended: { pid: 100, startedAtMs: Date.parse(T0) } },
+      data: { observed: "exited", pid: null, lastExitCode: 1, lastError: "exited with code 1; last log lines:\nboom", cause: "crash" },
+      then: [{ kind: "crash", why: "exited with code 1" }],
+    });
+    expect(first.kind === "record" && first.event.message).toBe("alpha: exited (crashed: exited with code 1)");
+    // Given up on (failed) after crashes, the agent still reports that process as exited: not a new crash.
+    const ended = { pid: 100, startedAtMs: Date.parse(T0) };
+    expect(decideReport(entry({ state: "failed", pid: 100, startedAt: T0, ended }), report(exited, { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "end-already-recorded" });
+    // After an app restart the row keeps the start time but not the pid: still the same end.
+    expect(decideReport(entry({ state: "failed", startedAt: T0, ended: { pid: null, startedAtMs: Date.parse(T0) } }), report(exited, { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "end-already-recorded" });
+    // The same pid with another start time is another process (pid reused): its exit counts.
+    expect(decideReport(entry({ state: "failed", pid: 100, startedAt: T0, ended }), report({ ...exited, startedAt: T1 }), ctx())).toMatchObject({ kind: "record", then: [{ kind: "crash" }] });
+  });
+
+  it("a stop after an exit is recorded (stopped on request), not ignored as the same end", () => {
+    const ended = { pid: 100, startedAtMs: Date.parse(T0) };
+    const d = decideReport(entry({ state: "exited", pid: 100, startedAt: T0, ended }), report(status("stopped", 100)), ctx({ desired: "stopped" }));
+    expect(d).toMatchObject({ kind: "record", change: { state: "stopped", cause: "requested" }, then: [] });
+  });
+
+  it("snapshots older than what events recorded are stale", () => {
+    const live = entry({ state: "ready", pid: 100, startedAt: T1 });
+    expect(decideReport(live, report(status("starting", 100, { startedAt: T1 }), { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "stale" });
+    expect(decideReport(live, report(status("stopped", 99, { startedAt: T0 }), { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "older-process" });
+    expect(decideReport(entry({ state: "stopped", pid: 100 }), report(status("stopped", null), { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "unchanged" });
+    expect(decideReport(entry({ state: "exited", pid: 100 }), report(status("stopped", null), { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "nothing-new" });
+    expect(decideReport(live, report(status("ready", 100, { startedAt: T1 })), ctx())).toEqual({ kind: "ignore", why: "unchanged" });
+  });
+
+  it("ready again after unhealthy says so", () => {
+    const d = decideReport(entry({ state: "unhealthy", pid: 100, startedAt: T0, backend: "Metal" }), report(status("ready", 100)), ctx());
+    expect(d).toMatchObject({ kind: "record", data: { gpuBackend: "Metal" }, event: { message: "alpha: ready again" } });
+  });
+});
+
+describe("inferCause (agents without the stop-cause feature)", () => {
+  it("exited is a crash; failed is the deadline, a crash while loading, or nothing when no process ran; stopped is requested", () => {
+    expect(inferCause({ state: "exited", pid: 1, reason: null })).toBe("crash");
+    expect(inferCause({ state: "failed", pid: 1, reason: "not ready within 1000 ms (last: 503)" })).toBe("deadline");
+    expect(inferCause({ state: "failed", pid: 1, reason: "exited with code 1 while loading" })).toBe("crash");
+    expect(inferCause({ state: "failed", pid: null, reason: "could not spawn" })).toBe(null);
+    expect(inferCause({ state: "stopped", pid: 1, reason: null })).toBe("requested");
+    expect(inferCause({ state: "ready", pid: 1, reason: null })).toBe(null);
+  });
+});

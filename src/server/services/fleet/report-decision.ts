@@ -1,0 +1,210 @@
+/**
+ * What to do with one report from a host's agent about one server, as a
+ * pure function: (entry snapshot, report, context) → a decision as data.
+ * apply-report.ts carries it out (writes, restart policy, timers); keeping
+ * the rules here makes them testable without processes, like reconciler.ts.
+ *
+ * The rules, in order:
+ * - Snapshots (call results, `status`) may be older than an event already
+ *   recorded: one that would move the same process backwards, or that
+ *   describes an older process, is stale.
+ * - An end (exit, failure) is recorded once per process (pid + start time):
+ *   the agent keeps reporting a dead server as `exited` until it is started
+ *   or stopped, and that is the same crash, not a new one.
+ * - Every stop or exit has a cause: the agent's when it sends one (agents
+ *   with the `stop-cause` feature), otherwise inferred. A stop this app
+ *   issued is `requested` whatever the timing; a stop reported as an event
+ *   while no stop of ours was pending, of a live server the user wants
+ *   running, was made on the host: the user's latest word there.
+ */
+import type { ServerStatus } from "synapse-host-agent/protocol";
+import { isAlive, STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
+import { epochMs, sameProcess, type EntrySnapshot, type ProcessKey } from "./server-entry";
+import type { StateData } from "./state-sql";
+
+export interface AgentReport {
+  /** `event`: pushed by the agent as it happened, in order. `snapshot`: a call's result or a `status` answer. */
+  source: "event" | "snapshot";
+  status: ServerStatus;
+  /** Taken when the report arrived: a stop this app issued had not been answered yet. */
+  appStopPending: boolean;
+}
+
+export interface ReportContext {
+  /** Epoch ms. */
+  now: number;
+  /** What the user wants, when the caller knows it (needed to tell a stop on the host). */
+  desired: "running" | "stopped" | null;
+  /** The app is shutting down (its own stop-all is under way). */
+  closing: boolean;
+}
+
+/** What to set on the entry in memory. */
+export interface EntryChange {
+  state: string;
+  pid: number | null;
+  startedAt?: string;
+  backend?: string | null;
+  ended?: ProcessKey | null;
+  cause: StopCause | null;
+}
+
+export type FollowUp =
+  /** Stopped on the host: no longer wanted here (already in `data`); a pending restart is dropped. */
+  | { kind: "host-stop" }
+  /** Ended on its own: the restart policy decides (restart with backoff, or failed). */
+  | { kind: "crash"; why: string };
+
+export type ReportDecision =
+  | { kind: "ignore"; why: "stale" | "older-process" | "end-already-recorded" | "unchanged" | "nothing-new" }
+  | {
+      kind: "record";
+      change: EntryChange;
+      /** The ServerState columns to write. */
+      data: StateData;
+      /** The event recorded with it. */
+      event: { state: string; message: string; data: Record<string, unknown> };
+      then: FollowUp[];
+    };
+
+/** Order of states within one process's life: a snapshot never moves it back. */
+const RANK: Record<string, number> = { starting: 1, ready: 2, unhealthy: 2, stopping: 3, stopped: 4, exited: 4, failed: 4 };
+
+function date(iso: string | null | undefined): Date | null {
+  const ms = epochMs(iso);
+  return ms === null ? null : new Date(ms);
+}
+
+export function processOf(status: Pick<ServerStatus, "pid" | "startedAt">): ProcessKey {
+  return { pid: status.pid, startedAtMs: epochMs(status.startedAt) };
+}
+
+/** A failure as text: the reason, and the last log lines when the agent sent them. */
+export function describeFailure(status: Pick<ServerStatus, "reason" | "state" | "logTail">): string {
+  const reason = status.reason ?? status.state;
+  return status.logTail.length > 0 ? `${reason}; last log lines:\n${status.logTail.join("\n")}` : reason;
+}
+
+/**
+ * Why a server that is not running stopped, when the agent does not say
+ * (agents without the `stop-cause` feature): exited → crash; failed → the
+ * readiness deadline when that is the reason, crash when a process ran,
+ * none when it never started (the error says why); stopped → requested
+ * (a stop made on the host is told apart by decideReport).
+ */
+export function inferCause(status: Pick<ServerStatus, "state" | "pid" | "reason">): StopCause | null {
+  switch (status.state) {
+    case "exited":
+      return "crash";
+    case "failed":
+      if (status.reason && /^not ready within/.test(status.reason)) return "deadline";
+      return status.pid !== null ? "crash" : null;
+    case "stopped":
+      return "requested";
+    default:
+      return null;
+  }
+}
+
+/** The event text of a state: "alpha: exited (crashed: killed by SIGKILL)". */
+export function stateText(name: string, state: string, reason: string | null, cause: StopCause | null): string {
+  if (cause === null) return `${name}: ${state}${reason ? ` (${reason})` : ""}`;
+  const causeText = STOP_CAUSE_TEXT[cause];
+  return `${name}: ${state} (${causeText}${reason && reason !== causeText ? `: ${reason}` : ""})`;
+}
+
+export function decideReport(entry: EntrySnapshot & { name: string }, report: AgentReport, ctx: ReportContext): ReportDecision {
+  const { status, source } = report;
+  const alive = isAlive(status.state);
+  const samePid = status.pid !== null && status.pid === entry.pid;
+  if (source === "snapshot") {
+    // Already recorded as ended: a snapshot of the same end is not a second one.
+    if (status.state === entry.state && !alive) return { kind: "ignore", why: "unchanged" };
+    if (samePid && (RANK[status.state] ?? 0) < (RANK[entry.state] ?? 0)) return { kind: "ignore", why: "stale" };
+    if (!samePid && status.startedAt && entry.startedAt && status.startedAt < entry.startedAt) return { kind: "ignore", why: "older-process" };
+    // A "not managed" stopped status (no pid) says nothing new about a server we recorded as gone.
+    if (status.pid === null && status.state === "stopped" && !isAlive(entry.state)) return { kind: "ignore", why: "nothing-new" };
+  }
+  // The end of a process is recorded once: a later `exited` / `failed` of it is the same crash.
+  if ((status.state === "exited" || status.state === "failed") && status.pid !== null && sameProcess(entry.ended, processOf(status))) {
+    return { kind: "ignore", why: "end-already-recorded" };
+  }
+  if (status.state === entry.state && status.pid === entry.pid) return { kind: "ignore", why: "unchanged" };
+
+  const previous = entry.state;
+  const newProcess = status.pid !== null && status.pid !== entry.pid;
+  const at = new Date(ctx.now);
+  const change: EntryChange = { state: status.state, pid: status.pid, cause: null };
+  if (status.startedAt) change.startedAt = status.startedAt;
+  const data: StateData = {
+    observed: status.state,
+    pid: alive ? status.pid : null,
+    ...(status.port !== null ? { port: status.port } : {}),
+  };
+  let backend = entry.backend;
+  if (newProcess && alive) {
+    data.startedAt = date(status.startedAt) ?? at;
+    data.readyAt = date(status.readyAt);
+    data.stoppedAt = null;
+    backend = null;
+    change.backend = null;
+    data.gpuBackend = null;
+  }
+  const then: FollowUp[] = [];
+  let cause: StopCause | null = alive ? null : (status.cause ?? inferCause(status));
+  let text: string | null = null;
+  switch (status.state) {
+    case "ready":
+      data.readyAt = date(status.readyAt) ?? at;
+      // No GPU named in the log by the time it is ready: it runs on the CPU (a later GPU line still wins).
+      if (backend === null) change.backend = backend = "CPU";
+      data.gpuBackend = backend;
+      // A start that succeeded: errors of earlier attempts stay in the event log, not on the row.
+      data.lastError = null;
+      break;
+    case "stopped": {
+      data.stoppedAt = at;
+      // Stopped on the host, not through this app (stop-metal-servers there): that is what its user wants
+      // now, so it is no longer wanted running here, and not restarted as a crash would be. A stop this app
+      // issued is never that, whenever its report arrives (the agent's cause, when sent, says so itself).
+      const onHost =
+        status.cause != null
+          ? status.cause === "host-stop"
+          : source === "event" && isAlive(previous) && !report.appStopPending && !sameProcess(entry.stopAsked, processOf(status)) && !ctx.closing && ctx.desired === "running";
+      if (onHost) {
+        cause = "host-stop";
+        if (ctx.desired === "running") {
+          data.desired = "stopped";
+          data.desiredAt = at;
+          data.nextRestartAt = null;
+          then.push({ kind: "host-stop" });
+          text = `${entry.name}: stopped on its host, outside this app${status.reason ? ` (${status.reason})` : ""}; left stopped until it is started again`;
+        }
+      }
+      break;
+    }
+    case "exited":
+    case "failed":
+      data.stoppedAt = at;
+      data.lastExitCode = status.exitCode;
+      data.lastSignal = status.signal;
+      data.lastError = describeFailure(status);
+      break;
+  }
+  if (!alive) change.ended = processOf(status);
+  change.cause = cause;
+  data.cause = cause;
+  text ??= status.state === "ready" && previous === "unhealthy" ? `${entry.name}: ready again` : stateText(entry.name, status.state, status.reason, cause);
+  if (status.state === "exited") then.push({ kind: "crash", why: status.reason ?? "exited" });
+  return {
+    kind: "record",
+    change,
+    data,
+    event: {
+      state: status.state,
+      message: text,
+      data: { pid: status.pid, port: status.port, previous, reason: status.reason, cause, exitCode: status.exitCode, signal: status.signal, ...(status.logTail.length && !alive ? { logTail: status.logTail } : {}) },
+    },
+    then,
+  };
+}

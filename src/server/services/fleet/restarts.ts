@@ -1,0 +1,70 @@
+/**
+ * Restarts after crashes: the restart policy's decision (restart-policy.ts)
+ * carried out, with the restart timer kept on the model's entry.
+ */
+import { getSettings } from "~/server/services/registry/settings";
+import type { FleetContext } from "./context";
+import { decideAfterCrash, formatRecentCrashes, parseRecentCrashes } from "./restart-policy";
+import type { ServerEntry } from "./server-entry";
+
+export interface Restarts {
+  /**
+   * A crash (agent `exited`, a restart that could not start, a server gone
+   * unwatched): restart with backoff, or give up (`failed`). Runs inside the
+   * model's record chain.
+   */
+  afterCrash(e: ServerEntry, why: string): Promise<void>;
+  /** Schedules a restart in `delayMs` (replacing any scheduled one). */
+  schedule(e: ServerEntry, delayMs: number): void;
+}
+
+/** `restartNow`: issues the restart's start through the host's queue. */
+export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) => Promise<void>): Restarts {
+  const { db, events, table, policy, now } = ctx;
+
+  function schedule(e: ServerEntry, delayMs: number): void {
+    e.clearRestart();
+    if (ctx.closing) return;
+    e.restartTimer = setTimeout(() => {
+      e.restartTimer = null;
+      if (ctx.closing) return;
+      void restartNow(e).catch((err: unknown) => ctx.log.warn("scheduled restart could not be issued", { modelId: e.modelId, error: err }));
+    }, delayMs);
+    e.restartTimer.unref();
+  }
+
+  async function afterCrash(e: ServerEntry, why: string): Promise<void> {
+    if (ctx.closing || table.closed) return;
+    const row = await db.serverState.findUnique({ where: { modelId: e.modelId } });
+    if (!row || row.desired !== "running") return;
+    const settings = await getSettings(db);
+    if (!settings.autoRestart) {
+      await events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${e.name}: not restarted (auto-restart is off)` });
+      return;
+    }
+    const decision = decideAfterCrash(parseRecentCrashes(row.recentCrashes), now(), policy);
+    if (decision.action === "restart") {
+      const due = new Date(now() + decision.delayMs);
+      // A restart that failed while loading left "failed": it is a crash awaiting its restart, not given up.
+      const pending = e.state === "failed" ? { observed: "exited" } : {};
+      if (e.state === "failed") e.state = "exited";
+      await table.writeState(
+        e,
+        { recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: due, ...pending },
+        { kind: "action", message: `${e.name}: ${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashesInWindow} of ${policy.maxCrashes} allowed in the window)`, data: { delayMs: decision.delayMs, crashes: decision.crashesInWindow } },
+      );
+      schedule(e, decision.delayMs);
+    } else {
+      e.clearRestart();
+      e.state = "failed";
+      e.cause = "crash";
+      await table.writeState(
+        e,
+        { observed: "failed", pid: null, cause: "crash", recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: null, lastError: `${decision.reason}; last: ${row.lastError ?? why}` },
+        { kind: "state", state: "failed", message: `${e.name}: failed (${decision.reason})`, data: { crashes: decision.crashesInWindow, cause: "crash" } },
+      );
+    }
+  }
+
+  return { afterCrash, schedule };
+}

@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { sameProcess, ServerEntry, type ServerResult } from "./server-entry";
+
+describe("ServerEntry", () => {
+  it("numbers commands: only the last accepted one is current", () => {
+    const e = new ServerEntry("id", "host", "alpha");
+    const a = e.nextCommand();
+    expect(e.isCurrent(a)).toBe(true);
+    const b = e.nextCommand();
+    expect(e.isCurrent(a)).toBe(false);
+    expect(e.isCurrent(b)).toBe(true);
+  });
+
+  it("an operation leaves the slot when it settles, unless a newer one took it", async () => {
+    const e = new ServerEntry("id", "host", "alpha");
+    let finish!: (r: ServerResult) => void;
+    const first = e.track({ kind: "start", seq: e.nextCommand(), promise: new Promise((r) => (finish = r)) });
+    expect(e.busy).toBe(true);
+    const second = e.track({ kind: "stop", seq: e.nextCommand(), promise: new Promise(() => undefined) });
+    finish({ modelId: "id", name: "alpha", host: "h", port: 1, state: "ready", pid: 1, error: null });
+    await first.promise;
+    await Promise.resolve();
+    expect(e.op).toBe(second);
+  });
+
+  it("restart and idle timers are cleared together at shutdown", () => {
+    const e = new ServerEntry("id", "host", "alpha");
+    e.restartTimer = setTimeout(() => undefined, 60_000);
+    e.idleTimer = setTimeout(() => undefined, 60_000);
+    expect(e.busy).toBe(true);
+    e.clearTimers();
+    expect([e.restartTimer, e.idleTimer, e.busy]).toEqual([null, null, false]);
+  });
+});
+
+describe("sameProcess", () => {
+  it("same start time and pid (or an unknown pid); a reused pid with another start time is another process", () => {
+    expect(sameProcess({ pid: 1, startedAtMs: 5 }, { pid: 1, startedAtMs: 5 })).toBe(true);
+    expect(sameProcess({ pid: null, startedAtMs: 5 }, { pid: 1, startedAtMs: 5 })).toBe(true);
+    expect(sameProcess({ pid: 1, startedAtMs: 5 }, { pid: 1, startedAtMs: 6 })).toBe(false);
+    expect(sameProcess({ pid: 1, startedAtMs: 5 }, { pid: 2, startedAtMs: 5 })).toBe(false);
+    expect(sameProcess({ pid: 1, startedAtMs: null }, { pid: 1, startedAtMs: null })).toBe(false);
+    expect(sameProcess(null, { pid: 1, startedAtMs: 5 })).toBe(false);
+  });
+});

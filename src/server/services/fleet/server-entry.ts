@@ -1,0 +1,161 @@
+/**
+ * One model's server as the app holds it: what was last recorded about its
+ * process, the command in flight, its timers, and (for the gateway) its
+ * requests in flight and last use. One entry per model, kept by the server
+ * table (server-table.ts); decisions about it are made by report-decision.ts
+ * from a plain snapshot of it.
+ */
+import { isAlive, type StopCause } from "synapse-host-agent/server-states";
+
+/** A process of a server, told apart from a later one with a reused pid by its start time. */
+export interface ProcessKey {
+  pid: number | null;
+  /** Epoch ms the OS says it started; null when unknown. */
+  startedAtMs: number | null;
+}
+
+/** True when both name the same process: same start time, and the same pid where both know it. */
+export function sameProcess(a: ProcessKey | null, b: ProcessKey | null): boolean {
+  if (!a || !b || a.startedAtMs === null || b.startedAtMs === null) return false;
+  if (a.startedAtMs !== b.startedAtMs) return false;
+  return a.pid === null || b.pid === null || a.pid === b.pid;
+}
+
+/** An ISO time as epoch ms; null for null or unreadable text. */
+export function epochMs(iso: string | null | undefined): number | null {
+  if (!iso) return null;
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** The outcome of one start, stop or restart of one model. */
+export interface ServerResult {
+  modelId: string;
+  name: string;
+  host: string;
+  port: number;
+  state: string;
+  pid: number | null;
+  error: string | null;
+}
+
+/** A start or stop this app issued to the agent and has not had the answer of yet. */
+export interface Operation {
+  kind: "start" | "stop";
+  /** The entry's command number when it was issued (ServerEntry.commandSeq). */
+  seq: number;
+  promise: Promise<ServerResult>;
+}
+
+/** What a decision needs to know about an entry: plain data, copied at one moment. */
+export interface EntrySnapshot {
+  state: string;
+  pid: number | null;
+  startedAt: string | null;
+  backend: string | null;
+  /** The process whose end (exit, failure, stop) is already recorded. */
+  ended: ProcessKey | null;
+  /** The process this app last asked to stop. */
+  stopAsked: ProcessKey | null;
+}
+
+export class ServerEntry {
+  readonly modelId: string;
+  hostId: string;
+  /** The model's name, also the server's id on its host. */
+  name: string;
+
+  /** Loaded from the database on first use (server-table.ts). */
+  loaded = false;
+  /** This model's record writes, in order. */
+  chain: Promise<unknown> = Promise.resolve();
+
+  // ---- last recorded --------------------------------------------------------
+  /** The agent's state as last recorded (SERVER_STATES). */
+  state = "stopped";
+  /** The agent's pid for the last process (kept after it ended). */
+  pid: number | null = null;
+  /** When the last process started (ISO, as the agent said). */
+  startedAt: string | null = null;
+  /** GPU backend seen in the log ("Metal", "CPU", …). */
+  backend: string | null = null;
+  /** The process whose end is recorded: a later report of the same end is not a new one. */
+  ended: ProcessKey | null = null;
+  /** Why it is not running (null while it runs). */
+  cause: StopCause | null = null;
+
+  // ---- commands -------------------------------------------------------------
+  /** Number of the last command accepted for this model (start, stop, restart); a result of an older one is stale. */
+  commandSeq = 0;
+  /** The start or stop in flight, if any. */
+  op: Operation | null = null;
+  /** Stop calls issued to the agent and not yet answered: a stop reported meanwhile is ours, not one made on the host. */
+  stopsInFlight = 0;
+  /** The process this app last asked to stop: its stop is ours even when reported after our call gave up waiting. */
+  stopAsked: ProcessKey | null = null;
+
+  // ---- timers ---------------------------------------------------------------
+  /** A restart after a crash, when one is scheduled. */
+  restartTimer: NodeJS.Timeout | null = null;
+  /** Slot for the gateway's idle unload (not used by the fleet itself). */
+  idleTimer: NodeJS.Timeout | null = null;
+
+  // ---- for the gateway ----------------------------------------------------------
+  /** Requests being served through the gateway right now. */
+  inFlight = 0;
+  /** Epoch ms the gateway last finished a request for this model; null: never since the app started. */
+  lastUsedAt: number | null = null;
+
+  constructor(modelId: string, hostId: string, name: string) {
+    this.modelId = modelId;
+    this.hostId = hostId;
+    this.name = name;
+  }
+
+  /** Accepts a new command: older operations' results are stale from now on. Returns its number. */
+  nextCommand(): number {
+    this.commandSeq += 1;
+    return this.commandSeq;
+  }
+
+  /** True when `seq` is the last command accepted. */
+  isCurrent(seq: number): boolean {
+    return seq === this.commandSeq;
+  }
+
+  /** Puts `op` in flight; it leaves the slot when it settles (unless a newer one took it). */
+  track(op: Operation): Operation {
+    this.op = op;
+    const leave = () => {
+      if (this.op === op) this.op = null;
+    };
+    // Both ways: a rejection is the caller's to handle; this must not add an unhandled one.
+    op.promise.then(leave, leave);
+    return op;
+  }
+
+  /** A restart or a start/stop is pending: the reconciler leaves the model to it. */
+  get busy(): boolean {
+    return this.op !== null || this.restartTimer !== null;
+  }
+
+  get alive(): boolean {
+    return isAlive(this.state);
+  }
+
+  clearRestart(): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = null;
+  }
+
+  /** Stops every timer (shutdown). */
+  clearTimers(): void {
+    this.clearRestart();
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  snapshot(): EntrySnapshot {
+    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, stopAsked: this.stopAsked ? { ...this.stopAsked } : null };
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * A start as data: the agent's `start` call resolves to an outcome with the
+ * server's status (`ready`, `failed`, …), never an exception to dig the
+ * status out of; and what the fleet does with each outcome, as a pure
+ * function. Also the one mapping of agent and link errors to ServiceError.
+ */
+import { AgentError, serverStatusSchema, type ServerSpec, type ServerStatus } from "synapse-host-agent/protocol";
+import type { HostLink } from "synapse-host-agent/link";
+import { errorMessage } from "synapse-host-agent/error-text";
+import { ServiceError, type ServiceErrorCode } from "../errors";
+
+export type StartOutcome =
+  /** Ready: the agent started it, or it already ran with this spec (`status.state` is then `unhealthy` when its health fails). */
+  | { outcome: "ready"; status: ServerStatus }
+  /** It ended while loading, or missed its readiness deadline: `status.state` is `failed` (or `stopped` when a stop cut it short). */
+  | { outcome: "failed"; status: ServerStatus; error: string }
+  /** It runs with an older spec and keeps running; a restart applies the new one. */
+  | { outcome: "conflict"; status: ServerStatus; error: string }
+  /** The link, not the server: down or timed out. The reconciler starts it once the host is back. */
+  | { outcome: "unreachable"; error: string }
+  /** The agent refused before spawning (bad spec, no llama-server, port held, …). */
+  | { outcome: "refused"; error: string };
+
+const AGENT_TO_SERVICE: Record<string, ServiceErrorCode> = {
+  BAD_REQUEST: "BAD_REQUEST",
+  NOT_FOUND: "NOT_FOUND",
+  CONFLICT: "CONFLICT",
+  FAILED: "FAILED",
+  UNAVAILABLE: "UNAVAILABLE",
+  TIMEOUT: "UNAVAILABLE",
+  INTERNAL: "INTERNAL",
+};
+
+/** An agent or link error as the one error type services throw. */
+export function toServiceError(err: unknown, context?: string): ServiceError {
+  if (err instanceof ServiceError) return err;
+  const text = context ? `${context}: ${errorMessage(err)}` : errorMessage(err);
+  if (err instanceof AgentError) {
+    return new ServiceError(AGENT_TO_SERVICE[err.code] ?? "INTERNAL", text, { cause: err, ...(err.issues ? { issues: err.issues } : {}), ...(err.data !== undefined ? { data: err.data } : {}) });
+  }
+  return new ServiceError("INTERNAL", text, { cause: err });
+}
+
+/** The server status an agent error carries (a start that failed while loading), if any. */
+export function statusFromError(err: unknown): ServerStatus | null {
+  if (!(err instanceof AgentError) || err.data === undefined) return null;
+  const r = serverStatusSchema.safeParse(err.data);
+  return r.success ? r.data : null;
+}
+
+/** What a rejected start call means. */
+export function outcomeOfError(err: unknown): StartOutcome {
+  const error = errorMessage(err);
+  const status = statusFromError(err);
+  const code = err instanceof AgentError ? err.code : "INTERNAL";
+  if (status && code === "CONFLICT") return { outcome: "conflict", status, error };
+  if (status) return { outcome: "failed", status, error };
+  if (code === "UNAVAILABLE" || code === "TIMEOUT") return { outcome: "unreachable", error };
+  return { outcome: "refused", error };
+}
+
+/** Calls the agent's `start`; resolves with the outcome, never rejects. `timeoutMs`: the call's deadline. */
+export function callStart(link: HostLink, spec: ServerSpec, timeoutMs: number): Promise<StartOutcome> {
+  return link.call("start", { spec }, { timeoutMs }).then(
+    (status): StartOutcome => ({ outcome: "ready", status }),
+    outcomeOfError,
+  );
+}
+
+/** One step the fleet takes after a start's outcome. */
+export type StartStep =
+  /** Record the status the agent sent (as a snapshot: older than events already recorded, maybe). */
+  | { kind: "record"; status: ServerStatus }
+  /** Could not start: the model is `failed` with this error (and an error event). */
+  | { kind: "markFailed"; error: string }
+  /** The error goes on the row, the state stays (a link problem). */
+  | { kind: "noteError"; error: string }
+  /** A restart after a crash that did not start counts as another crash: the restart policy decides. */
+  | { kind: "crash"; why: string };
+
+export interface StartDecision {
+  steps: StartStep[];
+  /** What the caller of the start is told: state, pid, error (state null: the entry's recorded state). */
+  result: { state: string | null; pid: number | null | "recorded"; error: string | null };
+}
+
+/**
+ * What to do with a start's outcome. `current`: no newer command (stop,
+ * start) was accepted for the model since this start was issued; a late
+ * result of an older start records what the agent says, and nothing more
+ * (no failure, no error on the row, no crash): the newer command owns the
+ * model. `restart`: the start was a restart after a crash.
+ */
+export function decideStartOutcome(o: StartOutcome, opts: { current: boolean; restart: boolean }): StartDecision {
+  const steps: StartStep[] = [];
+  switch (o.outcome) {
+    case "ready":
+      return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: null } };
+    case "failed":
+      steps.push({ kind: "record", status: o.status });
+      if (opts.current && opts.restart && o.status.state === "failed") steps.push({ kind: "crash", why: o.status.reason ?? "failed to start" });
+      return { steps, result: { state: o.status.state, pid: o.status.state === "failed" ? null : o.status.pid, error: o.error } };
+    case "conflict":
+      return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: `${o.error}; restart it to apply the current settings` } };
+    case "unreachable":
+      if (opts.current) steps.push({ kind: "noteError", error: o.error });
+      return { steps, result: { state: null, pid: "recorded", error: o.error } };
+    case "refused":
+      if (!opts.current) return { steps, result: { state: null, pid: "recorded", error: o.error } };
+      steps.push({ kind: "markFailed", error: o.error });
+      if (opts.restart) steps.push({ kind: "crash", why: o.error });
+      return { steps, result: { state: "failed", pid: null, error: o.error } };
+  }
+}

@@ -1,0 +1,43 @@
+/** The status view: every model's recorded state as the API, CLI and dashboard show it. */
+import { isAlive, isStopCause } from "synapse-host-agent/server-states";
+import type { FleetContext } from "./context";
+import type { ServerView } from "./fleet-types";
+
+/** Every model, by name; `linkNote`: the last link change recorded for a host (its error while down). */
+export async function statusView(ctx: FleetContext, linkNote: (hostId: string) => { error: string | null } | undefined): Promise<ServerView[]> {
+  const rows = await ctx.db.model.findMany({ include: { host: true, server: true }, orderBy: [{ name: "asc" }] });
+  const at = ctx.now();
+  return rows.map((r): ServerView => {
+    const s = r.server;
+    const state = s?.observed ?? "stopped";
+    const alive = isAlive(state);
+    const link = ctx.links.status(r.hostId);
+    return {
+      modelId: r.id,
+      name: r.name,
+      hostId: r.hostId,
+      host: r.host.name,
+      port: r.port,
+      enabled: r.enabled,
+      desired: s?.desired ?? "stopped",
+      state,
+      pid: alive ? (s?.pid ?? null) : null,
+      startedAt: s?.startedAt?.toISOString() ?? null,
+      readyAt: s?.readyAt?.toISOString() ?? null,
+      stoppedAt: s?.stoppedAt?.toISOString() ?? null,
+      uptimeMs: alive && s?.startedAt ? Math.max(0, at - s.startedAt.getTime()) : null,
+      restarts: s?.restarts ?? 0,
+      nextRestartAt: s?.nextRestartAt?.toISOString() ?? null,
+      lastError: s?.lastError ?? null,
+      lastExitCode: s?.lastExitCode ?? null,
+      lastSignal: s?.lastSignal ?? null,
+      cause: !alive && isStopCause(s?.cause) ? s.cause : null,
+      gpuBackend: s?.gpuBackend ?? null,
+      link: {
+        kind: r.host.linkKind,
+        state: link?.state ?? null,
+        error: link && link.state !== "connected" ? (link.error ?? linkNote(r.hostId)?.error ?? null) : null,
+      },
+    };
+  });
+}
