@@ -27,6 +27,7 @@ import type { ModelRow } from "./server-table";
 /** What the app does without each agent feature (the hosts page says it). */
 const FEATURE_LOSS: Record<AgentFeature, string> = {
   "stop-cause": "why a server stopped is inferred by the app",
+  "check-model-path": "a model's file path is checked when it starts, not when it is saved",
 };
 
 export interface ReconcileLoop {
