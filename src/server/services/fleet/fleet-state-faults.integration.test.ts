@@ -105,7 +105,10 @@ describe("an error belongs to the attempt that made it (real llama-server)", () 
     const bin = f.linkEnv.LLAMA_SERVER_BIN;
     f.linkEnv.LLAMA_SERVER_BIN = undefined;
     const savedPath = process.env.PATH;
+    const savedCache = process.env.SYNAPSE_CACHE_DIR;
     process.env.PATH = "/nonexistent";
+    // Nor in `npm run llama:build`'s cache, where the agent also looks.
+    process.env.SYNAPSE_CACHE_DIR = "/nonexistent/synapse-cache";
     try {
       await f.restart();
       const failed = await f.fleet.startAll({ wait: true });
@@ -114,6 +117,8 @@ describe("an error belongs to the attempt that made it (real llama-server)", () 
       expect(rows.every((r) => saysLlamaServerMissing(r.lastError))).toBe(true);
     } finally {
       process.env.PATH = savedPath;
+      if (savedCache === undefined) delete process.env.SYNAPSE_CACHE_DIR;
+      else process.env.SYNAPSE_CACHE_DIR = savedCache;
     }
 
     // The user sets LLAMA_SERVER_BIN and restarts the app.
