@@ -36,7 +36,8 @@ export function canBind(port: number, host: string): Promise<boolean> {
   });
 }
 
-async function linuxListenInodes(port: number): Promise<Set<string>> {
+/** Inodes of the sockets listening on `port` (IPv4 and IPv6), from /proc/net/tcp{,6}. */
+export async function linuxListenInodes(port: number): Promise<Set<string>> {
   const inodes = new Set<string>();
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {

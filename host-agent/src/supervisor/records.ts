@@ -37,6 +37,11 @@ export const serverRecordSchema = z.object({
    * share a process in tests and embeddings).
    */
   stopRequest: z.object({ by: z.number().int(), agent: z.string(), at: z.string() }).nullable().optional(),
+  /**
+   * The value of SYNAPSE_SERVER_RUN in the server's environment (process-tree.ts): an agent that adopts the
+   * server finds what it started by it. Absent from records written before it existed.
+   */
+  runMarker: z.string().optional(),
 });
 export type ServerRecord = z.infer<typeof serverRecordSchema>;
 

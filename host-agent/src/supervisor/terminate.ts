@@ -29,7 +29,8 @@ export interface TerminateResult {
   elapsedMs: number;
 }
 
-function tokenOrder(a: string, b: string): number | null {
+/** Order of two start tokens (negative: a started first); null when they cannot be compared. */
+export function tokenOrder(a: string, b: string): number | null {
   const ma = /^linux:(\d+)$/.exec(a);
   const mb = /^linux:(\d+)$/.exec(b);
   if (ma?.[1] && mb?.[1]) return Number(ma[1]) - Number(mb[1]);
@@ -81,7 +82,8 @@ async function waitGroupEmpty(t: TerminateTarget, deadlineMs: number): Promise<P
   }
 }
 
-async function waitPortFree(port: number, host: string, deadlineMs: number): Promise<boolean> {
+/** Polls until host:port can be bound (true) or the deadline passes (false). */
+export async function waitPortFree(port: number, host: string, deadlineMs: number): Promise<boolean> {
   const until = Date.now() + deadlineMs;
   let delay = 5;
   for (;;) {
