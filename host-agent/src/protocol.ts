@@ -131,9 +131,15 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  * What this agent can do beyond protocol 1, named in `hello.features`. The app and the agents update
  * separately: the app checks a feature here before it relies on it, and with an agent that lacks it
  * (an older checkout on a Mac) works without it and says "update the agent on HOST".
- *   stop-cause  every stopped / exited / failed status carries `cause`
+ *   stop-cause       every stopped / exited / failed status carries `cause`
+ *   owned-readiness  `ready` only when the listener that answered /health is the server's own process
+ *                    (or one it started), never a foreign process that took the port
+ *   complete-stop    a stop ends every process the server started (descendants that left its group
+ *                    included) and confirms the port is free; when something still holds it the stop
+ *                    answers `failed` with "stop incomplete: port P still held by pid N (name)", and a
+ *                    start on that port is refused until it is free
  */
-export const AGENT_FEATURES = ["stop-cause"] as const;
+export const AGENT_FEATURES = ["stop-cause", "owned-readiness", "complete-stop"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
