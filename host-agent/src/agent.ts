@@ -31,6 +31,7 @@ import { createLogger, type Logger } from "./supervisor/logger.ts";
 import { writeFileAtomic } from "./supervisor/records.ts";
 import { isInside } from "./supervisor/spec-check.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
+import { errorMessage } from "./shared/error-text.ts";
 
 export interface HostAgentOptions extends AgentConfig {
   logger?: Logger;
@@ -186,7 +187,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
         try {
           out.push({ path: file, sizeBytes, ...(await readGgufSummary(file)), error: null });
         } catch (err) {
-          out.push({ path: file, sizeBytes, architecture: null, name: null, parameterCount: null, quantization: null, contextLength: null, error: (err as Error).message });
+          out.push({ path: file, sizeBytes, architecture: null, name: null, parameterCount: null, quantization: null, contextLength: null, error: errorMessage(err) });
         }
       }
       return out;

@@ -104,6 +104,8 @@ export const AGENT_DEFAULTS = {
   portFreeDeadlineMs: 2000,
   /** Lines of log attached to a failure. */
   logTailLines: 20,
+  /** How long the spawn helper (launcher.ts) may take to answer one spawn request. */
+  spawnHelperTimeoutMs: 10_000,
 } as const;
 
 export class AgentConfigError extends Error {

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { EXTRA_FLAGS, type ExtraFlagName } from "./extra-flags.ts";
 import { SERVER_STATES, STOP_CAUSES } from "./shared/server-states.ts";
+import { formatIssues } from "./shared/error-text.ts";
 
 export { ALIVE_STATES, isAlive, SERVER_STATES, STOP_CAUSES, STOP_CAUSE_TEXT, type ServerStateName, type StopCause } from "./shared/server-states.ts";
 
@@ -285,7 +286,7 @@ export class AgentError extends Error {
 /** Turns a zod failure into a BAD_REQUEST whose message names each field. */
 export function badRequestFromZod(error: z.ZodError, prefix = ""): AgentError {
   const issues = error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join("."), message: i.message }));
-  const message = issues.map((i) => `${i.path || "(input)"}: ${i.message}`).join("; ");
+  const message = formatIssues(issues);
   return new AgentError({ code: "BAD_REQUEST", message, issues });
 }
 

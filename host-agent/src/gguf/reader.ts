@@ -6,6 +6,7 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { FILE_TYPE_NAMES, GGML_TYPE_NAMES, GGUF_MAGIC, GgufValueType, SCALAR_SIZE } from "./format.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 export type GgufScalar = number | bigint | boolean | string;
 export interface GgufArray {
@@ -146,7 +147,7 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
   try {
     fh = await open(path, "r");
   } catch (cause) {
-    throw new GgufError(`${path}: cannot open (${(cause as Error).message})`, { cause });
+    throw new GgufError(`${path}: cannot open (${errorMessage(cause)})`, { cause });
   }
   try {
     const st = await fh.stat();

@@ -10,6 +10,7 @@ import { findPortListener, type PortHolder } from "./port.ts";
 import { processInfo, processTable } from "./process-table.ts";
 import type { Descendants, TrackedProcess } from "./process-tree.ts";
 import { terminateGroup, waitPortFree, type TerminateResult, type TerminateTarget } from "./terminate.ts";
+import { AGENT_DEFAULTS } from "../env.ts";
 
 export interface EndResult {
   /** How the group ended (terminate.ts); null when there was no group to look at. */
@@ -23,10 +24,8 @@ export interface EndResult {
 }
 
 export interface EndOptions {
-  /** How long a SIGKILLed process may take to go (default 5000). */
+  /** How long a SIGKILLed process may take to go (default AGENT_DEFAULTS.killDeadlineMs). */
   killDeadlineMs?: number;
-  /** How long the port may take to be free once the processes are gone (default 2000). */
-  portDeadlineMs?: number;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {
@@ -85,7 +84,7 @@ export async function endServer(target: TerminateTarget | null, pgid: number, tr
     for (const p of outsideGroup(tree, pgid)) if (!seen.has(p.pid)) left.push(p);
     for (const p of left) signal(p.pid, "SIGKILL");
   }
-  left = await waitGone(left, opts.killDeadlineMs ?? 5000);
+  left = await waitGone(left, opts.killDeadlineMs ?? AGENT_DEFAULTS.killDeadlineMs);
   const leftPids = new Set(left.map((p) => p.pid));
   const killed = others.filter((o) => !leftPids.has(o.pid)).map((o) => o.pid);
   const survivors = [...left.map((p) => p.pid), ...((group as TerminateResult | null)?.survivors ?? [])];

@@ -11,6 +11,7 @@ import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { serverSpecSchema } from "../protocol.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 export const serverRecordSchema = z.object({
   version: z.literal(1),
@@ -116,7 +117,7 @@ export class RecordStore {
         if (r.success && `${r.data.id}.json` === name) records.push(r.data);
         else problems.push({ file, error: r.success ? "id does not match the file name" : r.error.message });
       } catch (err) {
-        problems.push({ file, error: (err as Error).message });
+        problems.push({ file, error: errorMessage(err) });
       }
     }
     return { records, problems };
