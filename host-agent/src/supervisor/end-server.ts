@@ -28,6 +28,9 @@ export interface EndOptions {
   killDeadlineMs?: number;
 }
 
+/** How old a process table may be for a stop's first look (see processTable). */
+const SHARED_TABLE_MS = 50;
+
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
@@ -66,8 +69,9 @@ function outsideGroup(tree: Descendants, pgid: number): TrackedProcess[] {
  * members, so the group gets SIGKILL at once.
  */
 export async function endServer(target: TerminateTarget | null, pgid: number, tree: Descendants | null, graceMs: number, opts: EndOptions = {}): Promise<EndResult> {
-  // One more look before anything is signalled: a child's parentage is lost once its parent dies.
-  if (tree) tree.observe(await processTable(), { markers: true });
+  // One more look before anything is signalled: a child's parentage is lost once its parent dies. A table
+  // read a moment ago (another server's stop in the same stop-all) shows the same parentage.
+  if (tree) tree.observe(await processTable({ maxAgeMs: SHARED_TABLE_MS }), { markers: true });
   const others = tree ? outsideGroup(tree, pgid) : [];
   for (const p of others) signal(p.pid, "SIGTERM");
   let group: TerminateResult | null = null;
@@ -77,8 +81,9 @@ export async function endServer(target: TerminateTarget | null, pgid: number, tr
   let left = await waitGone(others, graceMs);
   for (const p of left) signal(p.pid, "SIGKILL");
   await groupDone;
-  // What the descendants forked while they were being ended.
-  if (tree) {
+  // What the descendants forked while they were being ended (a server that left its group once may do it again;
+  // one that never did is not looked at twice: what it might fork now is found at the port, below).
+  if (tree && others.length > 0) {
     tree.observe(await processTable(), { markers: true });
     const seen = new Set([...left, ...others].map((p) => p.pid));
     for (const p of outsideGroup(tree, pgid)) if (!seen.has(p.pid)) left.push(p);
@@ -98,6 +103,8 @@ export async function endServer(target: TerminateTarget | null, pgid: number, tr
 export async function confirmPortFree(port: number, host: string, tree: Descendants | null, deadlineMs: number): Promise<PortHolder | null> {
   if (await waitPortFree(port, host, deadlineMs)) return null;
   const holder = (await findPortListener(port)) ?? { port, pid: null, command: null };
+  // A fresh look: the holder may have been forked since the last one.
+  if (tree && holder.pid !== null && !tree.has(holder.pid)) tree.observe(await processTable(), { markers: true });
   if (holder.pid !== null && tree?.has(holder.pid)) {
     signal(holder.pid, "SIGKILL");
     if (await waitPortFree(port, host, deadlineMs)) return null;

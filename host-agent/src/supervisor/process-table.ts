@@ -201,26 +201,53 @@ async function psProcessTable(): Promise<TableEntry[]> {
 
 // ---- Portable entry points -------------------------------------------------
 
-/** Every process on the machine with its parent (zombies included, marked). */
-export async function processTable(): Promise<TableEntry[]> {
-  return isLinux ? linuxProcessTable() : psProcessTable();
+let lastTable: { at: number; table: Promise<TableEntry[]> } | null = null;
+
+/**
+ * Every process on the machine with its parent (zombies included, marked).
+ * `maxAgeMs`: a table read that long ago or less is good enough (a stop-all
+ * of 16 servers reads it once, not 16 times).
+ */
+export function processTable(opts: { maxAgeMs?: number } = {}): Promise<TableEntry[]> {
+  const now = performance.now();
+  if (opts.maxAgeMs !== undefined && lastTable && now - lastTable.at <= opts.maxAgeMs) return lastTable.table;
+  const table = isLinux ? Promise.resolve(linuxProcessTable()) : psProcessTable();
+  lastTable = { at: now, table };
+  return table;
+}
+
+/** Environments already read, per table read: several servers' stops look for their markers in one table. */
+const environs = new WeakMap<readonly TableEntry[], Map<number, Buffer | null>>();
+
+function readEnviron(pid: number): Buffer | null {
+  try {
+    return readFileSync(`/proc/${pid}/environ`);
+  } catch {
+    return null;
+  }
 }
 
 /**
  * Whether a process's environment holds `NAME=value` (Linux: /proc/PID/environ,
  * readable for our own user's processes). False where it cannot be read, and
  * always false on other systems (macOS shows no other process's environment
- * without `ps -E`, which is not exact).
+ * without `ps -E`, which is not exact). With `table`, each environment is
+ * read once for every look made with that table.
  */
-export function environmentHas(pid: number, entry: string): boolean {
+export function environmentHas(pid: number, entry: string, table?: readonly TableEntry[]): boolean {
   if (!isLinux) return false;
-  try {
-    const env = readFileSync(`/proc/${pid}/environ`);
-    const needle = Buffer.from(`${entry}\0`);
-    return env.subarray(0, needle.length).equals(needle) || env.includes(Buffer.concat([Buffer.from([0]), needle]));
-  } catch {
-    return false;
+  let env: Buffer | null | undefined;
+  if (table) {
+    let cache = environs.get(table);
+    if (!cache) environs.set(table, (cache = new Map()));
+    env = cache.get(pid);
+    if (env === undefined) cache.set(pid, (env = readEnviron(pid)));
+  } else {
+    env = readEnviron(pid);
   }
+  if (!env) return false;
+  const needle = Buffer.from(`${entry}\0`);
+  return env.subarray(0, needle.length).equals(needle) || env.includes(Buffer.concat([Buffer.from([0]), needle]));
 }
 
 export async function processInfo(pid: number): Promise<ProcessInfo | null> {

@@ -76,7 +76,7 @@ export class Descendants {
     }
     if (opts.markers) {
       for (const p of table) {
-        if (!p.zombie && !ours.has(p.pid) && p.pid !== process.pid && later(p) && environmentHas(p.pid, this.marker)) ours.add(p.pid);
+        if (!p.zombie && !ours.has(p.pid) && p.pid !== process.pid && later(p) && environmentHas(p.pid, this.marker, table)) ours.add(p.pid);
       }
     }
     ours.delete(this.leader.pid);
