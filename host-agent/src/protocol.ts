@@ -139,8 +139,10 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                    included) and confirms the port is free; when something still holds it the stop
  *                    answers `failed` with "stop incomplete: port P still held by pid N (name)", and a
  *                    start on that port is refused until it is free
+ *   minimal-env      servers get PATH, HOME, locale, time zone and temp folder, plus what the agent sets
+ *                    (LLAMA_API_KEY), not the agent's or the app's whole environment
  */
-export const AGENT_FEATURES = ["stop-cause", "owned-readiness", "complete-stop"] as const;
+export const AGENT_FEATURES = ["stop-cause", "owned-readiness", "complete-stop", "minimal-env"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */

@@ -25,6 +25,7 @@ import { Descendants, RUN_MARKER_VAR, type TreeScanner } from "./process-tree.ts
 import { ReadinessWait, type Exit } from "./readiness.ts";
 import { RecordKeeper } from "./record-keeper.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
+import { serverEnvironment } from "./server-env.ts";
 import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
 import { canTransition, InvalidTransitionError } from "./transitions.ts";
 
@@ -38,6 +39,8 @@ export interface ServerSettings {
   /** Every how many exit polls the start time is compared too (default 1 on Linux, 40 elsewhere: `ps` costs a process). */
   exitPollIdentityEvery?: number;
   logTailLines?: number;
+  /** Variables every server gets on top of its minimal environment (server-env.ts); for embedders and tests. */
+  serverEnv?: Record<string, string>;
 }
 
 /** What a server needs from the agent around it. */
@@ -135,7 +138,7 @@ export class ManagedServer {
   /** Spawns the prepared server. A spawn that fails leaves the server `failed` and throws saying why. */
   async spawn(prep: PreparedSpawn, launcher: Launcher | null): Promise<void> {
     this.modelPath = prep.modelPath;
-    const env = { ...(process.env as Record<string, string>), ...prep.launch.env, [RUN_MARKER_VAR]: this.markerValue };
+    const env = serverEnvironment(process.env, { ...this.ctx.settings.serverEnv, ...prep.launch.env, [RUN_MARKER_VAR]: this.markerValue });
     // Wall-clock spawn time: /proc's start time is exact as an identity but its boot-time base has 1 s resolution.
     const spawnedAt = new Date().toISOString();
     try {
