@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync } from "node:fs";
 import { AgentError, type ServerSpec } from "../protocol.ts";
 import { errorMessage } from "../shared/error-text.ts";
+import { shellCommand } from "../shared/shell-quote.ts";
 import { buildLaunch, type Launch } from "./argv.ts";
 import { findLlamaServer, inspectLlamaServer, type LlamaServerBinary } from "./binary.ts";
 import type { Launcher } from "./launcher.ts";
@@ -60,7 +61,9 @@ export async function prepareSpawn(spec: ServerSpec, deps: PrepareDeps): Promise
   }
   const launch = buildLaunch(spec, modelPath, binary.capabilities);
   // The log is opened and its header written here, while other starts' checks are out, so no file work is left between the spawns.
-  const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${binary.path} ${launch.args.join(" ")} ===`;
+  // Quoted as a shell reads it (and as the model page's preview shows it): a line copied from the log runs
+  // the same argv, and a `$(…)` in a file name stays a file name.
+  const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${shellCommand([binary.path, ...launch.args])} ===`;
   try {
     const log = openLogForChild(deps.logPath, deps.logMaxBytes, header);
     return { binary, launch, modelPath, logPath: deps.logPath, log };
