@@ -80,6 +80,10 @@ export const AGENT_DEFAULTS = {
   logFollowMs: 100,
   /** How often a log's size cap is checked when no write woke the follower. */
   logCapCheckMs: 1000,
+  /** How long after passing its cap a log is rotated (a burst of lines ends in one file). */
+  logRotateDelayMs: 250,
+  /** Past its cap by this much, a log is rotated at once (bytes). */
+  logCapSlackBytes: 256 * 1024,
   /** How long after "ready" the record gets its readyAt (out of the way of servers still loading). */
   readyRecordDelayMs: 1000,
   /** How long past its grace another agent's stop request in a record still explains an exit. */
@@ -104,6 +108,10 @@ export const AGENT_DEFAULTS = {
   portFreeDeadlineMs: 2000,
   /** Lines of log attached to a failure. */
   logTailLines: 20,
+  /** Live log lines a server may send as events per second, sustained (the rest are counted, see live-log-gate.ts). */
+  liveLogLinesPerSecond: 200,
+  /** Live log lines a server may send at once after a quiet spell (llama-server prints ~300 lines as it loads). */
+  liveLogBurstLines: 1000,
   /** How long the spawn helper (launcher.ts) may take to answer one spawn request. */
   spawnHelperTimeoutMs: 10_000,
 } as const;

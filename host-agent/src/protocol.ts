@@ -141,8 +141,11 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                    start on that port is refused until it is free
  *   minimal-env      servers get PATH, HOME, locale, time zone and temp folder, plus what the agent sets
  *                    (LLAMA_API_KEY), not the agent's or the app's whole environment
+ *   bounded-logs     a log file stays within its cap plus what is written during one rotation (checked at
+ *                    every write), and live log events are bounded per server (200 lines/s, bursts of
+ *                    1000) with a note "[synapse host-agent] N log lines skipped here …"
  */
-export const AGENT_FEATURES = ["stop-cause", "owned-readiness", "complete-stop", "minimal-env"] as const;
+export const AGENT_FEATURES = ["stop-cause", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */

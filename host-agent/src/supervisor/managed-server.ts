@@ -17,6 +17,7 @@ import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts
 import type { Launcher } from "./launcher.ts";
 import { describeForeign, listenerOwnership, type Ownership } from "./listener-owner.ts";
 import { readLogTail, type LogFollower } from "./log-file.ts";
+import { LiveLogGate } from "./live-log-gate.ts";
 import { LogWatch } from "./log-watch.ts";
 import type { Logger } from "./logger.ts";
 import type { PortHolder } from "./port.ts";
@@ -85,6 +86,8 @@ export class ManagedServer {
   private readonly readiness = new ReadinessWait();
   private readonly markerValue = randomUUID();
   private logWatch: LogWatch | null = null;
+  /** Bounds the live log events (the log file keeps every line). */
+  private readonly liveLog = new LiveLogGate((lines) => this.ctx.onLog(this.id, lines));
   private readonly cancels = new Set<() => void>();
   private tree: Descendants | null = null;
   /** The path the server got with --model (what its /props reports). */
@@ -358,7 +361,7 @@ export class ManagedServer {
     this.logWatch = new LogWatch({
       logPath: this.logPath, fromOffset, maxBytes: this.ctx.settings.logMaxBytes, log: this.ctx.log, loading: () => this.state === "starting",
       onLines: (lines) => {
-        this.ctx.onLog(this.id, lines);
+        this.liveLog.push(lines);
         if (this.state === "starting" && lines.some(isReadyHint)) this.readiness.hint();
       },
     });
@@ -416,6 +419,7 @@ export class ManagedServer {
     const watch = this.logWatch;
     // Until the last lines have gone out, `logs` cuts its tail where this follower got to.
     void watch?.finish().finally(() => {
+      this.liveLog.flush();
       if (this.logWatch === watch) this.logWatch = null;
     });
   }

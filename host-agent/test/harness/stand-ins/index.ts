@@ -14,4 +14,5 @@ export const standIns = {
   escapes: path.join(dir, "stand-in-escapes.mjs"),
   bindsLate: path.join(dir, "stand-in-binds-late.mjs"),
   foreignListener: path.join(dir, "stand-in-foreign-listener.mjs"),
+  floodsLog: path.join(dir, "stand-in-floods-log.mjs"),
 } as const;
