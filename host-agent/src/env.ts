@@ -100,8 +100,10 @@ export const AGENT_DEFAULTS = {
   exitPollMs: 50,
   /** Timeout of the health probe made when a server is adopted. */
   adoptProbeTimeoutMs: 2000,
-  /** How often the process table is scanned for running servers' descendants. */
+  /** How often the process table is scanned for running servers' descendants (Linux: /proc, ~1-5 ms). */
   treeScanMs: 1000,
+  /** The same where a scan runs `ps` (macOS): a process each time. */
+  treeScanPsMs: 5000,
   /** How long SIGKILLed processes may take to disappear. */
   killDeadlineMs: 5000,
   /** How long a stopped server's port may take to be free before its holder is reported. */

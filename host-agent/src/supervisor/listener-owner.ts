@@ -34,9 +34,10 @@ function fdsHoldSocket(pid: number, sockets: Set<string>): boolean {
 }
 
 /** GET /props and its `model_path`; null when the server does not say. */
-export function propsModelPath(host: string, port: number, timeoutMs: number): Promise<string | null> {
+export function propsModelPath(host: string, port: number, timeoutMs: number, apiKey?: string): Promise<string | null> {
   return new Promise((resolve) => {
-    const req = http.get({ host, port, path: "/props", agent: false, timeout: timeoutMs }, (res) => {
+    const headers = apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` };
+    const req = http.get({ host, port, path: "/props", agent: false, timeout: timeoutMs, headers }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => {
@@ -62,8 +63,10 @@ export interface OwnershipQuery {
   /** The server's pid, then its known descendants (asked only when the first does not hold the socket). */
   pid: number;
   descendants: () => Promise<number[]>;
-  /** The model path the agent passed with -m. */
+  /** The model path the agent passed with --model. */
   modelPath: string;
+  /** The server's API key, when it has one (/props asks for it). */
+  apiKey?: string;
 }
 
 /**
@@ -79,7 +82,7 @@ export async function listenerOwnership(q: OwnershipQuery, platform: NodeJS.Plat
     if (fdsHoldSocket(q.pid, sockets)) return { ours: true };
     for (const pid of await q.descendants()) if (fdsHoldSocket(pid, sockets)) return { ours: true };
   } else {
-    if ((await propsModelPath(q.host, q.port, 1000)) === q.modelPath) return { ours: true };
+    if ((await propsModelPath(q.host, q.port, 1000, q.apiKey)) === q.modelPath) return { ours: true };
     const h = await findPortListener(q.port, platform);
     if (!h || h.pid === null) return { ours: true };
     if (h.pid === q.pid || (await q.descendants()).includes(h.pid)) return { ours: true };

@@ -21,12 +21,13 @@ import { LiveLogGate } from "./live-log-gate.ts";
 import { LogWatch } from "./log-watch.ts";
 import type { Logger } from "./logger.ts";
 import type { PortHolder } from "./port.ts";
-import { isSameLiveProcess, pidExists, processInfo, processTable } from "./process-table.ts";
+import { processInfo, processTable } from "./process-table.ts";
 import { Descendants, RUN_MARKER_VAR, type TreeScanner } from "./process-tree.ts";
 import { ReadinessWait, type Exit } from "./readiness.ts";
 import { RecordKeeper } from "./record-keeper.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
 import { serverEnvironment } from "./server-env.ts";
+import { watchHealth, watchPidExit } from "./server-watch.ts";
 import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
 import { canTransition, InvalidTransitionError } from "./transitions.ts";
 
@@ -191,7 +192,7 @@ export class ManagedServer {
     if (this.pid === null) return Promise.resolve({ ours: true });
     const tree = this.tree;
     return listenerOwnership({
-      port: this.spec.port, host: probeHost(this.spec.bindAddress), pid: this.pid, modelPath: this.modelPath,
+      port: this.spec.port, host: probeHost(this.spec.bindAddress), pid: this.pid, modelPath: this.modelPath, apiKey: this.spec.apiKey,
       descendants: async () => {
         if (!tree) return [];
         tree.observe(await processTable());
@@ -351,12 +352,6 @@ export class ManagedServer {
 
   // ---- watching ------------------------------------------------------------
 
-  private every(ms: number, fn: () => void): void {
-    const t = setInterval(fn, ms);
-    t.unref(); // watchers never keep a one-shot CLI alive
-    this.cancels.add(() => clearInterval(t));
-  }
-
   private watchLog(fromOffset: number): void {
     this.logWatch = new LogWatch({
       logPath: this.logPath, fromOffset, maxBytes: this.ctx.settings.logMaxBytes, log: this.ctx.log, loading: () => this.state === "starting",
@@ -370,45 +365,26 @@ export class ManagedServer {
   /** Periodic /health: a ready server that stops answering becomes unhealthy, and ready again when it recovers. */
   private watchHealth(): void {
     const s = this.ctx.settings;
-    const timeout = s.healthTimeoutMs ?? Math.min(AGENT_DEFAULTS.healthTimeoutMaxMs, s.healthIntervalMs);
-    let busy = false;
-    this.every(s.healthIntervalMs, () => {
-      if (busy || (this.state !== "ready" && this.state !== "unhealthy")) return;
-      busy = true;
-      void probeHealth(probeHost(this.spec.bindAddress), this.spec.port, timeout)
-        .then((r) => {
-          if (this.state === "ready" && r.kind !== "ok") this.transition("unhealthy", describeHealth(r));
-          else if (this.state === "unhealthy" && r.kind === "ok") this.transition("ready", "health check passed again");
-        })
-        .finally(() => (busy = false));
-    });
+    this.cancels.add(watchHealth({
+      host: probeHost(this.spec.bindAddress), port: this.spec.port, intervalMs: s.healthIntervalMs,
+      timeoutMs: s.healthTimeoutMs ?? Math.min(AGENT_DEFAULTS.healthTimeoutMaxMs, s.healthIntervalMs),
+      active: () => this.state === "ready" || this.state === "unhealthy",
+      onResult: (r) => {
+        if (this.state === "ready" && r.kind !== "ok") this.transition("unhealthy", describeHealth(r));
+        else if (this.state === "unhealthy" && r.kind === "ok") this.transition("ready", "health check passed again");
+      },
+    }));
   }
 
-  /**
-   * Exit watching for a process that is not our child: whether its pid still
-   * exists (a syscall), and now and then that it is still the same process
-   * (its start time: pid reuse; on macOS that runs `ps`, so less often).
-   */
+  /** Exit watching for a process that is not our child (adopted, or its spawn helper died). */
   private watchPidExit(): void {
-    const pid = this.pid;
-    const token = this.startToken;
-    if (pid === null || token === null) return;
+    if (this.pid === null || this.startToken === null) return;
     const s = this.ctx.settings;
-    const identityEvery = Math.max(1, s.exitPollIdentityEvery ?? (process.platform === "linux" ? 1 : 40));
-    let polls = 0;
-    let busy = false;
-    this.every(s.exitPollMs ?? AGENT_DEFAULTS.exitPollMs, () => {
-      if (busy || this.exit) return;
-      polls += 1;
-      if (polls % identityEvery !== 0) {
-        if (!pidExists(pid)) this.onExit({ code: null, signal: null });
-        return;
-      }
-      busy = true;
-      void isSameLiveProcess(pid, token)
-        .then((alive) => void (alive || this.onExit({ code: null, signal: null })))
-        .finally(() => (busy = false));
-    });
+    this.cancels.add(watchPidExit({
+      pid: this.pid, startToken: this.startToken, pollMs: s.exitPollMs ?? AGENT_DEFAULTS.exitPollMs,
+      identityEvery: Math.max(1, s.exitPollIdentityEvery ?? (process.platform === "linux" ? 1 : 40)),
+      onGone: () => this.onExit({ code: null, signal: null }),
+    }));
   }
 
   /** Stops the timers, the log watch (its last lines still go out) and the descendant scan. */

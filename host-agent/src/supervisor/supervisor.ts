@@ -39,7 +39,7 @@ export interface SupervisorOptions extends ServerSettings {
    * link), where each fork() would block the event loop far longer.
    */
   spawnHelper?: boolean;
-  /** How often running servers' descendants are looked for in the process table (default AGENT_DEFAULTS.treeScanMs). */
+  /** How often running servers' descendants are looked for in the process table (default AGENT_DEFAULTS.treeScanMs, treeScanPsMs off Linux). */
   treeScanMs?: number;
 }
 
@@ -67,7 +67,9 @@ export class Supervisor {
     this.hostStops = new HostStops(opts.stateDir);
     this.log = opts.logger;
     this.launcher = opts.spawnHelper ? new Launcher() : null;
-    this.scanner = new TreeScanner(opts.treeScanMs ?? AGENT_DEFAULTS.treeScanMs, opts.logger);
+    // On macOS each scan runs `ps` (a process): less often there.
+    const scanMs = opts.treeScanMs ?? (process.platform === "linux" ? AGENT_DEFAULTS.treeScanMs : AGENT_DEFAULTS.treeScanPsMs);
+    this.scanner = new TreeScanner(scanMs, opts.logger);
     this.ctx = {
       log: opts.logger,
       records: this.records,
