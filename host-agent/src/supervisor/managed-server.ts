@@ -234,10 +234,13 @@ export class ManagedServer {
     const readyAt = new Date().toISOString();
     this.readyAt = readyAt;
     this.transition("ready", `healthy (pid ${this.pid})`);
-    // readyAt goes into the record a little later, out of the way of other servers still loading.
+    // readyAt goes into the record a little later, out of the way of other servers still loading; into the
+    // record as it is on disk, so a stop request another agent wrote meanwhile is kept (and a record it
+    // removed is not written again).
     const t = setTimeout(() => {
-      const rec = this.record.current;
-      if (rec && this.state === "ready") void this.record.write({ ...rec, readyAt });
+      if (!this.record.current || this.state !== "ready") return;
+      const onDisk = this.ctx.records.readNow(this.id);
+      if (onDisk && onDisk !== "missing" && onDisk.pid === this.pid && !onDisk.stopRequest) void this.record.write({ ...onDisk, readyAt });
     }, AGENT_DEFAULTS.readyRecordDelayMs);
     t.unref();
     this.cancels.add(() => clearTimeout(t));
@@ -309,11 +312,14 @@ export class ManagedServer {
     this.exit = e;
     this.resolveExit(e);
     // Starting and stopping servers are handled by readiness and stop(), which wait on `exited`.
-    if (this.state === "ready" || this.state === "unhealthy") void this.afterCrash(e);
+    if (this.state !== "ready" && this.state !== "unhealthy") return;
+    // The record as it is now, before an agent that stopped the server removes it (see RecordStore.readNow).
+    const record = this.record.current ? this.ctx.records.readNow(this.id) : undefined;
+    void this.afterCrash(e, record);
   }
 
-  private async afterCrash(e: Exit): Promise<void> {
-    const elsewhere = await this.stoppedElsewhere();
+  private async afterCrash(e: Exit, record: ServerRecord | "missing" | null | undefined): Promise<void> {
+    const elsewhere = await this.stoppedElsewhere(record);
     this.logTail = await this.tail();
     // A stop that came meanwhile reports the outcome.
     if (this.state !== "ready" && this.state !== "unhealthy") return;
@@ -336,18 +342,28 @@ export class ManagedServer {
    * `host-agent stop-metal-servers`): its record carries that agent's stop
    * request, or is already gone. Null: nobody asked; it crashed.
    */
-  private async stoppedElsewhere(): Promise<string | null> {
+  private async stoppedElsewhere(readAtExit: ServerRecord | "missing" | null | undefined): Promise<string | null> {
     if (!this.record.current) return null;
-    await this.record.flushed();
-    const rec = await this.ctx.records.read(this.id);
-    if (rec === "missing") return "stopped on the host outside this agent (its record was removed)";
-    const req = rec?.stopRequest;
-    if (rec && rec.pid === this.pid && req && req.agent !== this.ctx.instanceId) {
-      // An older request is from an agent that died halfway through its stop: this exit is the server's own.
-      const age = Date.now() - Date.parse(req.at);
-      if (age <= this.spec.stopGraceMs + AGENT_DEFAULTS.stopRequestSlackMs) return `stopped on the host by another agent (pid ${req.by}, e.g. stop-metal-servers)`;
+    let rec = readAtExit;
+    if (rec === undefined) {
+      await this.record.flushed();
+      rec = await this.ctx.records.read(this.id);
     }
-    return null;
+    if (rec === "missing") return "stopped on the host outside this agent (its record was removed)";
+    const by = this.stopRequestedBy(rec);
+    return by === null ? null : `stopped on the host by another agent (pid ${by}, e.g. stop-metal-servers)`;
+  }
+
+  /**
+   * The pid of another agent whose stop request for this very process is in
+   * `rec`, if the request is recent: an older one is from an agent that died
+   * halfway through its stop, and the server lived on.
+   */
+  private stopRequestedBy(rec: ServerRecord | "missing" | null): number | null {
+    if (!rec || rec === "missing") return null;
+    const req = rec.stopRequest;
+    if (rec.pid !== this.pid || !req || req.agent === this.ctx.instanceId) return null;
+    return Date.now() - Date.parse(req.at) <= this.spec.stopGraceMs + AGENT_DEFAULTS.stopRequestSlackMs ? req.by : null;
   }
 
   // ---- watching ------------------------------------------------------------
@@ -370,7 +386,11 @@ export class ManagedServer {
       timeoutMs: s.healthTimeoutMs ?? Math.min(AGENT_DEFAULTS.healthTimeoutMaxMs, s.healthIntervalMs),
       active: () => this.state === "ready" || this.state === "unhealthy",
       onResult: (r) => {
-        if (this.state === "ready" && r.kind !== "ok") this.transition("unhealthy", describeHealth(r));
+        if (this.state === "ready" && r.kind !== "ok") {
+          // Another agent is stopping it (it stops answering first): its exit is reported as that stop.
+          if (this.record.current && this.stopRequestedBy(this.ctx.records.readNow(this.id)) !== null) return;
+          this.transition("unhealthy", describeHealth(r));
+        }
         else if (this.state === "unhealthy" && r.kind === "ok") this.transition("ready", "health check passed again");
       },
     }));

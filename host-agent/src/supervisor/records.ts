@@ -6,7 +6,7 @@
  * matter while their processes live, and a power loss ends those too (a
  * torn record after a reboot is skipped as unreadable).
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
@@ -84,9 +84,17 @@ export class RecordStore {
   }
   /** One record: "missing" when there is none, null when it cannot be read. */
   async read(id: string): Promise<ServerRecord | "missing" | null> {
+    return this.readNow(id);
+  }
+  /**
+   * The same, read synchronously (a small local file): at the moment a watched server's exit is seen,
+   * before another agent that stopped it can remove the record (it waits for the process group to
+   * empty, which the exit itself makes happen).
+   */
+  readNow(id: string): ServerRecord | "missing" | null {
     let text: string;
     try {
-      text = await readFile(this.file(id), "utf8");
+      text = readFileSync(this.file(id), "utf8");
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : null;
     }
