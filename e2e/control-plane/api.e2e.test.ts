@@ -227,4 +227,15 @@ describe("access control over HTTP", () => {
     expect(t.status).toBe(415);
     expect(await app.db().event.count()).toBe(before);
   });
+
+  it("a tRPC body over the 10 MiB limit is 413 saying so (was a JSON parse error at position 10485760), and nothing is imported", async () => {
+    const before = await app.db().model.count();
+    const registry = JSON.stringify({ models: { big: { file_path: "/models/big.gguf", family: "x".repeat(11 * 1024 * 1024) } } });
+    const r = await app.fetch("/api/trpc/models.import", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ registry }) });
+    expect(r.status).toBe(413);
+    const body = (await r.json()) as { error: { message: string; data: { code: string } } };
+    expect(body.error.data.code).toBe("PAYLOAD_TOO_LARGE");
+    expect(body.error.message).toMatch(/more than the limit of 10485760 bytes \(10 MiB\)/);
+    expect(await app.db().model.count()).toBe(before);
+  });
 });

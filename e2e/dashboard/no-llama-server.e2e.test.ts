@@ -28,6 +28,9 @@ describe("llama-server missing (production build)", () => {
     const notice = await expectTestId(page, "llama-server-missing", { timeoutMs: 30_000 });
     expect(await notice.textContent()).toContain("brew install llama.cpp");
     expect(await notice.textContent()).toContain("LLAMA_SERVER_BIN");
+    // This host is Linux: its way comes first, with the packages the build needs.
+    expect(await notice.getAttribute("data-platform")).toBe("linux");
+    expect(await notice.getByTestId("llama-install-linux").textContent()).toMatch(/^On Linux \(this host\): build it with npm run llama:build .*sudo apt-get install cmake g\+\+ git openssl/);
     await screenshot();
   });
 

@@ -5,8 +5,10 @@
  * pages answer the keyboard (focus moves through real controls).
  */
 import { execFileSync } from "node:child_process";
+import { rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeTinyModelSplit } from "../../host-agent/src/gguf/tiny-model";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { REPO_ROOT } from "../../test/harness/app-build";
 import { startApp, type AppServer } from "../../test/harness/app-server";
@@ -111,6 +113,24 @@ describe("dashboard pages (production build, fresh database)", () => {
     await expectTestId(narrow.page, "scan-summary");
     await narrow.screenshot();
     await narrow.context.close();
+  });
+
+  it("discover: a split set is one row with a note; an incomplete set and a broken link are listed with what is wrong", async () => {
+    await writeTinyModelSplit(path.join(app.dirs.modelRoot, "hotel"), 2);
+    const [, india2] = await writeTinyModelSplit(path.join(app.dirs.modelRoot, "india"), 2);
+    await rm(india2!);
+    await symlink("gone/juliet.gguf", path.join(app.dirs.modelRoot, "juliet.gguf"));
+    const { page, screenshot } = await openPage(browser(), app, { name: "discover-kept-1280", viewport: WIDE });
+    await page.goto("/discover");
+    await page.getByTestId("scan").click();
+    const table = await expectTestId(page, "scan-results", { timeoutMs: 30_000 });
+    const row = table.locator('[data-testid="scan-row"]', { hasText: "hotel" });
+    await expect.poll(() => row.getByTestId("scan-note").textContent()).toBe("split set of 2 parts");
+    expect(await table.locator('[data-testid="scan-row"]').count()).toBe(1);
+    const listed = page.locator("details", { hasText: "Skipped or unreadable" });
+    expect(await listed.textContent()).toContain("incomplete split set: part 2 (india-00002-of-00002.gguf) of 2 missing");
+    expect(await listed.textContent()).toContain("broken link: points to gone/juliet.gguf, which does not exist");
+    await screenshot();
   });
 
   it("hosts: the local host's connection test shows the agent and llama-server; an SSH host can be added", async () => {

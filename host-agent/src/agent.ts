@@ -5,12 +5,12 @@
  * and always rejects with an AgentError.
  */
 import { readFileSync } from "node:fs";
-import { readdir, realpath, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import type { AgentConfig } from "./env.ts";
-import { readGgufSummary } from "./gguf/reader.ts";
+import { modelPathProblem } from "./discovery/check-path.ts";
+import { discoverModels } from "./discovery/discover.ts";
 import {
   AgentError,
   AGENT_FEATURES,
@@ -19,7 +19,6 @@ import {
   serverSpecSchema,
   type AgentApi,
   type AgentEvent,
-  type GgufInfo,
   type Method,
   type Params,
   type ParsedParams,
@@ -29,9 +28,7 @@ import {
 import { describeLlamaServer } from "./supervisor/binary.ts";
 import { createLogger, type Logger } from "./supervisor/logger.ts";
 import { writeFileAtomic } from "./supervisor/records.ts";
-import { isInside } from "./supervisor/spec-check.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
-import { errorMessage } from "./shared/error-text.ts";
 
 export interface HostAgentOptions extends AgentConfig {
   logger?: Logger;
@@ -71,40 +68,6 @@ const desiredFileSchema = z.object({ version: z.literal(1), appliedAt: z.string(
 function toAgentError(err: unknown): AgentError {
   if (err instanceof AgentError) return err;
   return new AgentError({ code: "INTERNAL", message: (err as Error)?.message ?? String(err) }, { cause: err });
-}
-
-/** Walks the model roots for .gguf files, following symlinks (Hugging Face snapshots are symlinks into blobs/). */
-async function findGgufFiles(roots: string[], limits = { maxDepth: 8, maxEntries: 20_000 }): Promise<string[]> {
-  const found: string[] = [];
-  const seenDirs = new Set<string>();
-  let entries = 0;
-  const realRoots = await Promise.all(roots.map((r) => realpath(r).catch(() => null)));
-  const walk = async (dir: string, depth: number): Promise<void> => {
-    if (depth > limits.maxDepth) return;
-    const real = await realpath(dir).catch(() => null);
-    if (!real || seenDirs.has(real)) return; // symlink loops
-    seenDirs.add(real);
-    let names: string[];
-    try {
-      names = (await readdir(dir)).sort();
-    } catch {
-      return;
-    }
-    for (const name of names) {
-      if (++entries > limits.maxEntries) return;
-      if (name.startsWith(".")) continue;
-      const p = path.join(dir, name);
-      const st = await stat(p).catch(() => null); // stat follows symlinks
-      if (!st) continue;
-      if (st.isDirectory()) await walk(p, depth + 1);
-      else if (st.isFile() && name.toLowerCase().endsWith(".gguf")) {
-        const target = await realpath(p).catch(() => null);
-        if (target && realRoots.some((r) => r !== null && isInside(target, r))) found.push(p);
-      }
-    }
-  };
-  for (const root of roots) await walk(root, 0);
-  return found;
 }
 
 export function createHostAgent(config: HostAgentOptions): HostAgent {
@@ -182,19 +145,8 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     stopAll: (p) => supervisor.stopAll(p.graceMs),
     status: async (p) => supervisor.status(p.ids),
     logs: (p) => supervisor.logs(p.id, p.lines),
-    discover: async () => {
-      const files = await findGgufFiles(config.modelRoots);
-      const out: GgufInfo[] = [];
-      for (const file of files) {
-        const sizeBytes = await stat(file).then((s) => s.size, () => 0);
-        try {
-          out.push({ path: file, sizeBytes, ...(await readGgufSummary(file)), error: null });
-        } catch (err) {
-          out.push({ path: file, sizeBytes, architecture: null, name: null, parameterCount: null, quantization: null, contextLength: null, error: errorMessage(err) });
-        }
-      }
-      return out;
-    },
+    discover: () => discoverModels(config.modelRoots),
+    checkModelPath: async (p) => ({ path: p.path, problem: await modelPathProblem(p.path, config.modelRoots) }),
     shutdown: async (p) => {
       const stopped = p.stopServers ? (await supervisor.stopAll()).map((s) => s.id) : [];
       if (config.onShutdown) setImmediate(config.onShutdown);

@@ -132,20 +132,21 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  * What this agent can do beyond protocol 1, named in `hello.features`. The app and the agents update
  * separately: the app checks a feature here before it relies on it, and with an agent that lacks it
  * (an older checkout on a Mac) works without it and says "update the agent on HOST".
- *   stop-cause       every stopped / exited / failed status carries `cause`
- *   owned-readiness  `ready` only when the listener that answered /health is the server's own process
- *                    (or one it started), never a foreign process that took the port
- *   complete-stop    a stop ends every process the server started (descendants that left its group
- *                    included) and confirms the port is free; when something still holds it the stop
- *                    answers `failed` with "stop incomplete: port P still held by pid N (name)", and a
- *                    start on that port is refused until it is free
- *   minimal-env      servers get PATH, HOME, locale, time zone and temp folder, plus what the agent sets
- *                    (LLAMA_API_KEY), not the agent's or the app's whole environment
- *   bounded-logs     a log file stays within its cap plus what is written during one rotation (checked at
- *                    every write), and live log events are bounded per server (200 lines/s, bursts of
- *                    1000) with a note "[synapse host-agent] N log lines skipped here …"
+ *   stop-cause        every stopped / exited / failed status carries `cause`
+ *   check-model-path  the `checkModelPath` method (a model's path checked when it is saved)
+ *   owned-readiness   `ready` only when the listener that answered /health is the server's own process
+ *                     (or one it started), never a foreign process that took the port
+ *   complete-stop     a stop ends every process the server started (descendants that left its group
+ *                     included) and confirms the port is free; when something still holds it the stop
+ *                     answers `failed` with "stop incomplete: port P still held by pid N (name)", and a
+ *                     start on that port is refused until it is free
+ *   minimal-env       servers get PATH, HOME, locale, time zone and temp folder, plus what the agent sets
+ *                     (LLAMA_API_KEY), not the agent's or the app's whole environment
+ *   bounded-logs      a log file stays within its cap plus what is written during one rotation (checked at
+ *                     every write), and live log events are bounded per server (200 lines/s, bursts of
+ *                     1000) with a note "[synapse host-agent] N log lines skipped here …"
  */
-export const AGENT_FEATURES = ["stop-cause", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -175,6 +176,17 @@ export const ggufInfoSchema = z.object({
   quantization: z.string().nullable(),
   contextLength: z.number().nullable(),
   error: z.string().nullable(),
+  /**
+   * A split set (`x-00001-of-00003.gguf` …): parts in the set. The entry is
+   * the first part; size and parameter count cover every part. Absent for a
+   * single file and from agents older than this field.
+   */
+  splitCount: z.number().int().min(2).optional(),
+  /**
+   * A file in a Hugging Face cache snapshot: the snapshot's commit and the
+   * refs (`main`, `pr/3`) that name it, none when no ref does.
+   */
+  revision: z.object({ commit: z.string().max(128), refs: z.array(z.string().max(256)).max(256) }).optional(),
 });
 export type GgufInfo = z.infer<typeof ggufInfoSchema>;
 
@@ -206,6 +218,16 @@ export const methods = {
   },
   /** Scan the model roots for .gguf files and read their metadata. */
   discover: { params: z.object({}).strict(), result: z.array(ggufInfoSchema) },
+  /**
+   * Would a server start from this path? The checks a start makes (absolute,
+   * a .gguf file inside the model roots, its real path inside them too), and
+   * the file reads as GGUF, and a split set has every part. `problem` says
+   * what to fix; null when the path is good. Agents with "check-model-path".
+   */
+  checkModelPath: {
+    params: z.object({ path: boundedString(1024).min(1, "must not be empty") }).strict(),
+    result: z.object({ path: z.string(), problem: z.string().nullable() }),
+  },
   /** Ends the agent process (ssh session); with stopServers, stops every managed server first. */
   shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },
 } as const;

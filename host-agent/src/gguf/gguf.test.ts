@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile, readFile, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeArrayOfType, writeBigEndian, writeSparseStringArray } from "./hostile-files.ts";
 import { GgufError, readGguf, readGgufSummary, summarizeGguf, type GgufArray } from "./reader.ts";
 import { tinyVocabulary, writeTinyModel } from "./tiny-model.ts";
 import { writeGguf } from "./writer.ts";
@@ -113,5 +114,36 @@ describe("reader: summary sources and bad files", () => {
 
   it("names a missing file", async () => {
     await expect(readGguf(path.join(dir, "missing.gguf"))).rejects.toThrow(/missing\.gguf: cannot open/);
+  });
+
+  it("refuses a sparse file whose header claims more than the disk holds, without decoding the holes", async () => {
+    // 30 million empty strings: 240 MB long, a few KB on disk. The old reader decoded every one (86 s).
+    const file = path.join(dir, "sparse-strings.gguf");
+    const size = await writeSparseStringArray(file, 30_000_000);
+    const st = await stat(file);
+    expect(st.size).toBe(size);
+    expect(st.blocks * 512).toBeLessThan(1 << 20); // the file system made it sparse
+    await expect(readGguf(file)).rejects.toThrow(/tokenizer\.ggml\.tokens claims 30000000 items .* bytes this 240000069-byte file stores on disk \(a sparse or incompletely downloaded file\)/);
+  });
+
+  it("refuses an array whose claimed length cannot fit in the file, before looping over it", async () => {
+    const file = path.join(dir, "short-array.gguf");
+    await writeArrayOfType(file, 4, 1_000_000); // a million u32 items, none written
+    await expect(readGguf(file)).rejects.toThrow(/truncated GGUF file \(array general\.tags claims 1000000 items, at least 4000000 bytes, but only 0 bytes remain/);
+  });
+
+  it("refuses an unknown value type whatever the count, an empty array included", async () => {
+    for (const count of [0, 3]) {
+      const file = path.join(dir, `type99-${count}.gguf`);
+      await writeArrayOfType(file, 99, count);
+      await expect(readGguf(file)).rejects.toThrow(/unknown GGUF value type 99 for the items of general\.tags/);
+    }
+  });
+
+  it("says a byte-swapped header is big-endian GGUF", async () => {
+    const file = path.join(dir, "big-endian.gguf");
+    await writeBigEndian(file);
+    await expect(readGguf(file)).rejects.toThrow(/big-endian GGUF is not supported/);
+    await expect(readGguf(file)).rejects.not.toThrow(/50331648/);
   });
 });

@@ -1,12 +1,28 @@
 /**
  * Reads a GGUF file's header, metadata and tensor table (never the tensor
  * data). Every read is bounded: a hostile or corrupt file cannot make the
- * agent allocate without limit or loop forever, and a truncated or foreign
- * file fails with an error that says which.
+ * agent allocate without limit, loop forever, or work in proportion to what
+ * its counts claim rather than to the bytes it really holds; a truncated,
+ * sparse, byte-swapped or foreign file fails with an error that says which.
+ *
+ * Why our own reader and not `@huggingface/gguf` (0.4.6, compared on
+ * 2026-11-30 on the tests' files and the hostile ones below): that library
+ * reads past the end of a truncated file as zeros and returns a table of
+ * empty tensor names instead of an error, decodes every array item (a
+ * tokenizer's 150k strings) to summarize a file, and caps arrays at one
+ * million items; it refuses the sparse file and the unknown item type
+ * quickly, and it reads big-endian files, which llama.cpp on a Mac or a
+ * Linux PC cannot load anyway. This reader gives what the memory estimator
+ * needs (every tensor's ggml type and shape, the architecture's scalar keys
+ * and short per-layer arrays) in a few hundred lines with no dependency.
  */
 import { open, type FileHandle } from "node:fs/promises";
+import { ByteCursor } from "./cursor.ts";
+import { GgufError } from "./error.ts";
 import { FILE_TYPE_NAMES, GGML_TYPE_NAMES, GGUF_MAGIC, GgufValueType, SCALAR_SIZE } from "./format.ts";
 import { errorMessage } from "../shared/error-text.ts";
+
+export { GgufError };
 
 export type GgufScalar = number | bigint | boolean | string;
 export interface GgufArray {
@@ -20,8 +36,11 @@ export type GgufValue = GgufScalar | GgufArray;
 
 export interface GgufTensorInfo {
   name: string;
+  /** ggml order: innermost (fastest-varying) dimension first. */
   dims: number[];
+  /** ggml tensor type code (`GGML_TYPE_NAMES`). */
   type: number;
+  /** Offset of the tensor's data from the start of the data section, in bytes. */
   offset: bigint;
 }
 
@@ -46,71 +65,73 @@ export interface ReadGgufOptions {
   maxHeaderBytes?: number;
 }
 
-export class GgufError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "GgufError";
-  }
-}
-
 const MAX_STRING_BYTES = 1 << 20;
 const MAX_KV_COUNT = 1_000_000;
 const MAX_TENSOR_COUNT = 1_000_000;
+const MAX_ARRAY_LENGTH = 100_000_000;
 const MAX_DIMS = 8;
-const CHUNK = 1 << 16;
+/**
+ * Headers up to this size are read whatever the disk reports; past it, only
+ * as far as the bytes the file stores (`st_blocks`), so a sparse file's holes
+ * are never decoded. A real model's tensor data dwarfs its header, so this
+ * never binds on one, even on a compressing file system.
+ */
+const HEADER_BYTES_ALWAYS_READ = 1 << 20;
+/** Smallest encodings, for checking a count against the bytes left before looping. */
+const MIN_KV_BYTES = 8 + 4 + 1; // empty key, type, a one-byte value
+const MIN_TENSOR_INFO_BYTES = 8 + 4 + 4 + 8; // empty name, no dims, type, offset
+const STRING_LENGTH_BYTES = 8;
 
-/** A forward-only reader over a file handle that reads in chunks on demand. */
-class Cursor {
-  private buf = Buffer.alloc(0);
-  private bufStart = 0; // file offset of buf[0]
-  pos = 0;
+/** A u32 whose bytes are reversed: a big-endian file's version reads as this. */
+function byteSwap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | (v >>> 24)) >>> 0;
+}
+
+function isValueType(t: number): boolean {
+  return Number.isInteger(t) && t >= GgufValueType.UINT8 && t <= GgufValueType.FLOAT64;
+}
+
+/** 64-bit integers become numbers when exact, bigints otherwise. */
+function narrow(v: bigint): number | bigint {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
+}
+
+/** Decodes one GGUF file from a cursor; the field-by-field grammar of the format. */
+class GgufParser {
   constructor(
-    private readonly fh: FileHandle,
-    private readonly fileSize: number,
-    private readonly limit: number,
+    private readonly c: ByteCursor,
     private readonly path: string,
   ) {}
 
-  private async ensure(n: number, what: string): Promise<void> {
-    const end = this.pos + n;
-    if (end > this.fileSize) throw new GgufError(`${this.path}: truncated GGUF file (ends at byte ${this.fileSize} while reading ${what} at byte ${this.pos})`);
-    if (end > this.limit) throw new GgufError(`${this.path}: GGUF metadata is larger than the ${this.limit}-byte limit (reading ${what})`);
-    if (end <= this.bufStart + this.buf.length) return;
-    const want = Math.min(Math.max(n, CHUNK), this.fileSize - this.pos);
-    const next = Buffer.alloc(want);
-    const { bytesRead } = await this.fh.read(next, 0, want, this.pos);
-    if (bytesRead < n) throw new GgufError(`${this.path}: truncated GGUF file (short read of ${what} at byte ${this.pos})`);
-    this.buf = next.subarray(0, bytesRead);
-    this.bufStart = this.pos;
-  }
-
-  private async take(n: number, what: string): Promise<Buffer> {
-    await this.ensure(n, what);
-    const at = this.pos - this.bufStart;
-    this.pos += n;
-    return this.buf.subarray(at, at + n);
+  private fail(message: string): never {
+    throw new GgufError(`${this.path}: ${message}`);
   }
 
   async u32(what: string): Promise<number> {
-    return (await this.take(4, what)).readUInt32LE(0);
+    if (!this.c.has(4)) await this.c.fill(4, what);
+    return this.c.u32();
   }
   async u64(what: string): Promise<bigint> {
-    return (await this.take(8, what)).readBigUInt64LE(0);
+    if (!this.c.has(8)) await this.c.fill(8, what);
+    return this.c.u64();
   }
-  async u64Count(what: string, max: number): Promise<number> {
+  async count(what: string, max: number): Promise<number> {
     const v = await this.u64(what);
-    if (v > BigInt(max)) throw new GgufError(`${this.path}: ${what} is ${v}, more than the limit of ${max} (corrupt file?)`);
+    if (v > BigInt(max)) this.fail(`${what} is ${v}, more than the limit of ${max} (corrupt file?)`);
     return Number(v);
   }
   async string(what: string): Promise<string> {
-    const len = await this.u64Count(`${what} length`, MAX_STRING_BYTES);
-    return (await this.take(len, what)).toString("utf8");
+    const len = await this.count(`${what} length`, MAX_STRING_BYTES);
+    if (!this.c.has(len)) await this.c.fill(len, what);
+    return this.c.bytes(len).toString("utf8");
   }
+
   async scalar(type: number, what: string): Promise<GgufScalar> {
     if (type === GgufValueType.STRING) return this.string(what);
     const size = SCALAR_SIZE[type];
-    if (size === undefined) throw new GgufError(`${this.path}: unknown GGUF value type ${type} for ${what}`);
-    const b = await this.take(size, what);
+    if (size === undefined) return this.fail(`unknown GGUF value type ${type} for ${what}`);
+    if (!this.c.has(size)) await this.c.fill(size, what);
+    const b = this.c.bytes(size);
     switch (type) {
       case GgufValueType.UINT8: return b.readUInt8(0);
       case GgufValueType.INT8: return b.readInt8(0);
@@ -123,23 +144,80 @@ class Cursor {
       case GgufValueType.UINT64: return narrow(b.readBigUInt64LE(0));
       case GgufValueType.INT64: return narrow(b.readBigInt64LE(0));
       case GgufValueType.FLOAT64: return b.readDoubleLE(0);
-      default: throw new GgufError(`${this.path}: unknown GGUF value type ${type} for ${what}`);
+      default: return this.fail(`unknown GGUF value type ${type} for ${what}`);
     }
   }
-  /** Skips fixed-size items without decoding them one by one. */
-  async skip(n: number, what: string): Promise<void> {
-    await this.ensure(0, what);
-    if (this.pos + n > this.fileSize) throw new GgufError(`${this.path}: truncated GGUF file (array ${what} runs past the end)`);
-    if (this.pos + n > this.limit) throw new GgufError(`${this.path}: GGUF metadata is larger than the ${this.limit}-byte limit (reading ${what})`);
-    this.pos += n;
+
+  /** An array's items: kept when at most `maxItems`, else skipped with only the bounds checked. */
+  async array(key: string, maxItems: number): Promise<GgufArray> {
+    const itemType = await this.u32(`item type of ${key}`);
+    // Checked before the length: an empty array of an unknown type is as foreign as a full one.
+    if (itemType === GgufValueType.ARRAY) this.fail(`nested arrays in ${key} are not supported`);
+    if (!isValueType(itemType)) this.fail(`unknown GGUF value type ${itemType} for the items of ${key}`);
+    const length = await this.count(`length of ${key}`, MAX_ARRAY_LENGTH);
+    const size = SCALAR_SIZE[itemType];
+    this.c.claim(length, size ?? STRING_LENGTH_BYTES, `array ${key}`);
+    if (length <= maxItems) {
+      const items: GgufScalar[] = [];
+      for (let j = 0; j < length; j++) items.push(await this.scalar(itemType, `${key}[${j}]`));
+      return { kind: "array", itemType, length, items };
+    }
+    if (size !== undefined) {
+      this.c.skip(size * length, key);
+    } else {
+      // Strings: walk the lengths without decoding; synchronous while the chunk lasts.
+      for (let j = 0; j < length; j++) {
+        if (!this.c.has(STRING_LENGTH_BYTES)) await this.c.fill(STRING_LENGTH_BYTES, `${key}[${j}] length`);
+        const len = this.c.u64();
+        if (len > BigInt(MAX_STRING_BYTES)) this.fail(`${key}[${j}] length is ${len}, more than the limit of ${MAX_STRING_BYTES} (corrupt file?)`);
+        this.c.skip(Number(len), `${key}[${j}]`);
+      }
+    }
+    return { kind: "array", itemType, length, items: null };
+  }
+
+  async file(maxArrayItems: number): Promise<GgufFile> {
+    const magic = await this.u32("magic");
+    if (magic !== GGUF_MAGIC) this.fail(`not a GGUF file (magic bytes are not "GGUF")`);
+    const version = await this.u32("version");
+    if (version !== 2 && version !== 3) {
+      const swapped = byteSwap32(version);
+      if (swapped >= 1 && swapped <= 3) this.fail(`big-endian GGUF is not supported (version ${swapped} written byte-swapped; llama.cpp on this machine reads little-endian files: convert the model again without --bigendian)`);
+      this.fail(`unsupported GGUF version ${version} (this reader handles 2 and 3)`);
+    }
+    const tensorCount = await this.count("tensor count", MAX_TENSOR_COUNT);
+    const kvCount = await this.count("metadata count", MAX_KV_COUNT);
+    this.c.claim(kvCount, MIN_KV_BYTES, "metadata count");
+
+    const metadata = new Map<string, GgufValue>();
+    for (let i = 0; i < kvCount; i++) {
+      const key = await this.string(`metadata key #${i}`);
+      const type = await this.u32(`type of ${key}`);
+      if (type === GgufValueType.ARRAY) metadata.set(key, await this.array(key, maxArrayItems));
+      else metadata.set(key, await this.scalar(type, key));
+    }
+
+    this.c.claim(tensorCount, MIN_TENSOR_INFO_BYTES, "tensor count");
+    const tensors: GgufTensorInfo[] = [];
+    for (let i = 0; i < tensorCount; i++) {
+      const name = await this.string(`tensor #${i} name`);
+      const nDims = await this.u32(`dimensions of ${name}`);
+      if (nDims > MAX_DIMS) this.fail(`tensor ${name} has ${nDims} dimensions (corrupt file?)`);
+      const dims: number[] = [];
+      for (let d = 0; d < nDims; d++) dims.push(Number(await this.u64(`dimension ${d} of ${name}`)));
+      const type = await this.u32(`type of ${name}`);
+      const offset = await this.u64(`offset of ${name}`);
+      tensors.push({ name, dims, type, offset });
+    }
+    return { version, metadata, tensors };
   }
 }
 
-/** 64-bit integers become numbers when exact, bigints otherwise. */
-function narrow(v: bigint): number | bigint {
-  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v;
-}
-
+/**
+ * Parses `path`'s header, metadata and tensor table.
+ * Throws GgufError (message starts with the path) for a missing, foreign,
+ * truncated, sparse, byte-swapped or otherwise corrupt file.
+ */
 export async function readGguf(path: string, options: ReadGgufOptions = {}): Promise<GgufFile> {
   const maxArrayItems = options.maxArrayItems ?? 4096;
   const maxHeaderBytes = options.maxHeaderBytes ?? 256 * 1024 * 1024;
@@ -152,52 +230,15 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
   try {
     const st = await fh.stat();
     if (!st.isFile()) throw new GgufError(`${path}: not a regular file`);
-    const c = new Cursor(fh, st.size, maxHeaderBytes, path);
     if (st.size < 4) throw new GgufError(`${path}: not a GGUF file (only ${st.size} bytes)`);
-    const magic = await c.u32("magic");
-    if (magic !== GGUF_MAGIC) throw new GgufError(`${path}: not a GGUF file (magic bytes are not "GGUF")`);
-    const version = await c.u32("version");
-    if (version !== 2 && version !== 3) throw new GgufError(`${path}: unsupported GGUF version ${version} (this reader handles 2 and 3)`);
-    const tensorCount = await c.u64Count("tensor count", MAX_TENSOR_COUNT);
-    const kvCount = await c.u64Count("metadata count", MAX_KV_COUNT);
-
-    const metadata = new Map<string, GgufValue>();
-    for (let i = 0; i < kvCount; i++) {
-      const key = await c.string(`metadata key #${i}`);
-      const type = await c.u32(`type of ${key}`);
-      if (type === GgufValueType.ARRAY) {
-        const itemType = await c.u32(`item type of ${key}`);
-        if (itemType === GgufValueType.ARRAY) throw new GgufError(`${path}: nested arrays in ${key} are not supported`);
-        const length = await c.u64Count(`length of ${key}`, 100_000_000);
-        const keep = length <= maxArrayItems;
-        const items: GgufScalar[] | null = keep ? [] : null;
-        const size = SCALAR_SIZE[itemType];
-        if (!keep && size !== undefined) {
-          await c.skip(size * length, key);
-        } else {
-          for (let j = 0; j < length; j++) {
-            const v = await c.scalar(itemType, `${key}[${j}]`);
-            items?.push(v);
-          }
-        }
-        metadata.set(key, { kind: "array", itemType, length, items });
-      } else {
-        metadata.set(key, await c.scalar(type, key));
-      }
-    }
-
-    const tensors: GgufTensorInfo[] = [];
-    for (let i = 0; i < tensorCount; i++) {
-      const name = await c.string(`tensor #${i} name`);
-      const nDims = await c.u32(`dimensions of ${name}`);
-      if (nDims > MAX_DIMS) throw new GgufError(`${path}: tensor ${name} has ${nDims} dimensions (corrupt file?)`);
-      const dims: number[] = [];
-      for (let d = 0; d < nDims; d++) dims.push(Number(await c.u64(`dimension ${d} of ${name}`)));
-      const type = await c.u32(`type of ${name}`);
-      const offset = await c.u64(`offset of ${name}`);
-      tensors.push({ name, dims, type, offset });
-    }
-    return { version, metadata, tensors };
+    // st.blocks is 0 on file systems that do not report it: then trust the size.
+    const stored = st.blocks > 0 ? st.blocks * 512 : st.size;
+    const storedLimit = Math.max(stored, HEADER_BYTES_ALWAYS_READ);
+    const bounds =
+      storedLimit < maxHeaderBytes
+        ? { fileSize: st.size, limit: storedLimit, limitReason: `the ${stored} bytes this ${st.size}-byte file stores on disk (a sparse or incompletely downloaded file)` }
+        : { fileSize: st.size, limit: maxHeaderBytes, limitReason: `the ${maxHeaderBytes}-byte limit on GGUF metadata` };
+    return await new GgufParser(new ByteCursor(fh, bounds, path), path).file(maxArrayItems);
   } finally {
     await fh.close();
   }

@@ -3,7 +3,7 @@
  * in tens of milliseconds, so tests and benchmarks run a real server without
  * downloading anything. Weights are random (seeded), so its text is noise.
  */
-import { writeGguf, type GgufWriteTensor } from "./writer.ts";
+import { writeGguf, writeGgufSplit, type GgufWriteTensor, type GgufWriteValue } from "./writer.ts";
 
 export interface TinyModelOptions {
   name?: string;
@@ -42,7 +42,8 @@ function prng(seed: number): () => number {
   };
 }
 
-export async function writeTinyModel(filePath: string, opts: TinyModelOptions = {}): Promise<void> {
+/** The tiny model's metadata and tensors, to write as one file or as a split set. */
+export function tinyModelContent(opts: TinyModelOptions = {}): { metadata: Record<string, GgufWriteValue>; tensors: GgufWriteTensor[] } {
   const o = { ...TINY_MODEL_DEFAULTS, ...opts };
   const vocab = tinyVocabulary();
   const nVocab = vocab.tokens.length;
@@ -89,9 +90,8 @@ export async function writeTinyModel(filePath: string, opts: TinyModelOptions = 
     );
   }
 
-  await writeGguf(
-    filePath,
-    {
+  return {
+    metadata: {
       "general.architecture": { type: "string", value: "llama" },
       "general.name": { type: "string", value: o.name },
       "general.file_type": { type: "u32", value: 0 }, // all f32
@@ -113,5 +113,16 @@ export async function writeTinyModel(filePath: string, opts: TinyModelOptions = 
       "tokenizer.ggml.add_bos_token": { type: "bool", value: true },
     },
     tensors,
-  );
+  };
+}
+
+export async function writeTinyModel(filePath: string, opts: TinyModelOptions = {}): Promise<void> {
+  const { metadata, tensors } = tinyModelContent(opts);
+  await writeGguf(filePath, metadata, tensors);
+}
+
+/** The tiny model as a split set of `count` parts named `<prefix>-0000i-of-0000n.gguf`; returns their paths. */
+export async function writeTinyModelSplit(prefix: string, count: number, opts: TinyModelOptions = {}): Promise<string[]> {
+  const { metadata, tensors } = tinyModelContent(opts);
+  return writeGgufSplit(prefix, metadata, tensors, count);
 }

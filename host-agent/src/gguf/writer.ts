@@ -4,6 +4,7 @@
  * memory, so it is meant for small files only.
  */
 import { writeFile, rename, rm } from "node:fs/promises";
+import { splitPartPath } from "../shared/split-name.ts";
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GGML_TYPE_F32, GgufValueType } from "./format.ts";
 
 export type GgufWriteValue =
@@ -128,4 +129,28 @@ export async function writeGguf(filePath: string, metadata: Record<string, GgufW
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * Writes a split set as llama.cpp's `llama-gguf-split` does: tensors in
+ * order over `count` parts (each part at least one tensor), all metadata in
+ * the first part, and `split.no` (u16, 0-based), `split.count` (u16) and
+ * `split.tensors.count` (i32) in every part. Returns the parts' paths.
+ */
+export async function writeGgufSplit(prefix: string, metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[], count: number): Promise<string[]> {
+  if (!Number.isInteger(count) || count < 2 || count > tensors.length) throw new Error(`a split set needs 2 to ${tensors.length} parts, not ${count}`);
+  const paths: string[] = [];
+  const per = Math.ceil(tensors.length / count);
+  for (let i = 0; i < count; i++) {
+    const split: Record<string, GgufWriteValue> = {
+      "split.no": { type: "u16", value: i },
+      "split.count": { type: "u16", value: count },
+      "split.tensors.count": { type: "i32", value: tensors.length },
+    };
+    const part = tensors.slice(i * per, i === count - 1 ? tensors.length : (i + 1) * per);
+    const file = splitPartPath(prefix, i + 1, count);
+    await writeGguf(file, i === 0 ? { ...metadata, ...split } : split, part);
+    paths.push(file);
+  }
+  return paths;
 }

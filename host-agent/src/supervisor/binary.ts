@@ -5,10 +5,12 @@
  * `--help`) and builds argv for it. Answers are cached per binary file.
  */
 import { execFile } from "node:child_process";
-import { access, constants, stat } from "node:fs/promises";
+import { access, constants, readdir, stat } from "node:fs/promises";
 import type { Stats } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { LlamaServerInfo } from "../protocol.ts";
+import { llamaInstallHint } from "../shared/llama-install.ts";
 import { singleFlight } from "./single-flight.ts";
 import { errorMessage } from "../shared/error-text.ts";
 
@@ -34,6 +36,36 @@ export class BinaryError extends Error {
 
 const SEARCH_DIRS = ["/opt/homebrew/bin", "/usr/local/bin"];
 
+/**
+ * Where `npm run llama:build` (scripts/build-llama-server.sh) leaves its
+ * builds: `<cache>/llama-server-<commit>/build/bin/llama-server`, with
+ * `.synapse-build-complete` once finished. Same folder rule as the script.
+ */
+export function llamaBuildCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SYNAPSE_CACHE_DIR) return env.SYNAPSE_CACHE_DIR;
+  return path.join(env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), ".cache"), "synapse");
+}
+
+/** The newest finished build in the cache folder, or null. At most 64 folders looked at. */
+async function cachedBuild(cacheDir: string): Promise<{ path: string; stat: Stats } | null> {
+  const names = (await readdir(cacheDir).catch(() => [] as string[])).filter((n) => n.startsWith("llama-server-")).slice(0, 64);
+  let best: { path: string; stat: Stats } | null = null;
+  for (const name of names) {
+    const dir = path.join(cacheDir, name);
+    const done = await stat(path.join(dir, ".synapse-build-complete")).catch(() => null);
+    if (!done) continue;
+    const bin = path.join(dir, "build", "bin", "llama-server");
+    const st = await executableFileStat(bin);
+    if (st && (!best || st.mtimeMs > best.stat.mtimeMs)) best = { path: bin, stat: st };
+  }
+  return best;
+}
+
+/** The "not found" message: where the agent looked and how to install llama-server on this platform. */
+export function notFoundMessage(platform: string, cacheDir: string): string {
+  return `llama-server not found (looked on PATH, in ${SEARCH_DIRS.join(", ")} and in ${cacheDir}): ${llamaInstallHint(platform).text}; or set LLAMA_SERVER_BIN to a llama-server you have`;
+}
+
 /** The file's stat when it is an executable regular file, else null (one round of I/O: both checks at once). */
 async function executableFileStat(p: string): Promise<Stats | null> {
   const [executable, st] = await Promise.all([access(p, constants.X_OK).then(() => true, () => false), stat(p).catch(() => null)]);
@@ -41,14 +73,14 @@ async function executableFileStat(p: string): Promise<Stats | null> {
 }
 
 /** Where the binary is, with its stat (for inspectLlamaServer): one round of I/O when configured. */
-export function findLlamaServer(configured: string | null, envPath = process.env.PATH ?? ""): Promise<{ path: string; stat: Stats }> {
-  return sharedFind(configured, envPath);
+export function findLlamaServer(configured: string | null, envPath = process.env.PATH ?? "", cacheDir = llamaBuildCacheDir(), platform: string = process.platform): Promise<{ path: string; stat: Stats }> {
+  return sharedFind(configured, envPath, cacheDir, platform);
 }
 
 // Starts checked together share one lookup (see singleFlight).
-const sharedFind = singleFlight((configured: string | null, envPath: string) => `${configured ?? ""}\0${envPath}`, lookUpLlamaServer);
+const sharedFind = singleFlight((configured: string | null, envPath: string, cacheDir: string, platform: string) => `${configured ?? ""}\0${envPath}\0${cacheDir}\0${platform}`, lookUpLlamaServer);
 
-async function lookUpLlamaServer(configured: string | null, envPath: string): Promise<{ path: string; stat: Stats }> {
+async function lookUpLlamaServer(configured: string | null, envPath: string, cacheDir: string, platform: string): Promise<{ path: string; stat: Stats }> {
   if (configured) {
     const st = await executableFileStat(configured);
     if (st) return { path: configured, stat: st };
@@ -60,10 +92,12 @@ async function lookUpLlamaServer(configured: string | null, envPath: string): Pr
     const st = await executableFileStat(candidate);
     if (st) return { path: candidate, stat: st };
   }
-  throw new BinaryError(`llama-server not found: set LLAMA_SERVER_BIN, or install it (brew install llama.cpp) so it is on PATH or in ${SEARCH_DIRS.join(" or ")}`);
+  const built = await cachedBuild(cacheDir);
+  if (built) return built;
+  throw new BinaryError(notFoundMessage(platform, cacheDir));
 }
 
-/** The configured binary, else `llama-server` on PATH, else Homebrew's usual places. */
+/** The configured binary, else `llama-server` on PATH, else Homebrew's usual places, else `npm run llama:build`'s cache. */
 export async function resolveLlamaServerPath(configured: string | null, envPath = process.env.PATH ?? ""): Promise<string> {
   return (await findLlamaServer(configured, envPath)).path;
 }

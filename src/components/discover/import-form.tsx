@@ -2,7 +2,7 @@
 /**
  * Upload the seed's backend/data/model_registry.json and/or
  * runtime_settings.json as they are. The files are read in the browser and
- * sent as JSON; the report says what was created, updated or refused (with
+ * sent as text (the server finds keys given twice in it); the report says what was created, updated or refused (with
  * each refused model's field problems).
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -16,11 +16,14 @@ import styles from "./discover.module.css";
 
 type ImportReport = RouterOutputs["models"]["import"];
 
-async function readJson(file: File | null): Promise<{ value?: unknown; error?: string }> {
+/** The file's text, checked to be JSON here; sent as text so the server sees a model id given twice (JSON.parse keeps only the last). */
+async function readJson(file: File | null): Promise<{ value?: string; error?: string }> {
   if (!file) return {};
   if (file.size > 5 * 1024 * 1024) return { error: "is larger than 5 MB; is this the right file?" };
   try {
-    return { value: JSON.parse(await file.text()) };
+    const text = await file.text();
+    JSON.parse(text.replace(/^\uFEFF/, ""));
+    return { value: text };
   } catch (e) {
     return { error: `is not valid JSON (${e instanceof Error ? e.message : String(e)})` };
   }

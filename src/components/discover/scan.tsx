@@ -3,8 +3,10 @@
  * Scan a host's model folders for .gguf files. The API adds every new file
  * to the registry at once, disabled, with what its GGUF header says; the
  * table shows them with that metadata and lets the user pick which to enable
- * (START ALL ENABLED starts those) and which to remove again. Files it
- * skipped or could not read are listed with the reason.
+ * (START ALL ENABLED starts those) and which to remove again. A note under
+ * a name says what the name alone does not (a split set, a revision other
+ * than main's). Files it skipped or could not read (incomplete split sets,
+ * broken links) are listed with the reason.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
@@ -151,6 +153,11 @@ export function Scan() {
                         {m ? <Link href={`/models/${a.id}`}>{a.name}</Link> : <s>{a.name}</s>}
                         {m?.enabled ? <span className={`tag ${styles.addedTag}`} style={{ marginLeft: 8 }}>enabled</span> : null}
                         {!m ? <span className="tag" style={{ marginLeft: 8 }}>removed</span> : null}
+                        {a.note ? (
+                          <div className="muted" style={{ fontSize: "0.8rem" }} data-testid="scan-note">
+                            {a.note}
+                          </div>
+                        ) : null}
                       </td>
                       <td>{m?.architecture ?? "—"}</td>
                       <td className="num">{formatParams(m?.parameterCount)}</td>

@@ -16,6 +16,8 @@ export interface HostTestView {
   pinned: boolean;
   llamaMissing: boolean;
   llamaDetail: string | null;
+  /** The host's `process.platform` ("linux", "darwin"), for how to install llama-server there. */
+  platform?: string;
 }
 
 export function describeTest(t: TestResult): HostTestView {
@@ -30,5 +32,5 @@ export function describeTest(t: TestResult): HostTestView {
     ["llama-server", ls.path ? `${ls.path}${ls.version ? ` (version ${ls.version}${ls.commit ? `, ${ls.commit}` : ""})` : ""}${unusable ? " — not usable" : ""}` : "not found"],
   ];
   if (h.modelRoots.length) facts.push(["Model folders", h.modelRoots.join(", ")]);
-  return { ok: true, error: null, facts, fingerprint: t.hostKeyFingerprint, pinned: t.hostKeyPinned, llamaMissing: !ls.path || unusable, llamaDetail: ls.error };
+  return { ok: true, error: null, facts, fingerprint: t.hostKeyFingerprint, pinned: t.hostKeyPinned, llamaMissing: !ls.path || unusable, llamaDetail: ls.error, platform: h.platform };
 }

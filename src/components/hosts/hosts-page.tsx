@@ -201,7 +201,7 @@ function HostCard({ host }: { host: HostItem }) {
                 ))}
               </dl>
             ) : null}
-            {result.llamaMissing ? <LlamaServerMissing hostName={host.name} detail={result.llamaDetail} /> : null}
+            {result.llamaMissing ? <LlamaServerMissing hostName={host.name} detail={result.llamaDetail} platform={result.platform} /> : null}
             {ssh && seen ? (
               <div className={styles.fingerprint}>
                 <p>

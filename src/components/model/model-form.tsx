@@ -115,13 +115,15 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     setSaved(false);
   };
 
-  const onDone = (m: { id: string; name: string; updatedAt?: unknown }) => {
+  const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null }) => {
     setErrors({});
     setFormError(null);
     setSaved(true);
     void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
     void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
-    toast.push(`Saved ${m.name}`, "ok");
+    // A path the host could not check stays on screen until dismissed: the form may close or remount after a save.
+    if (m.pathCheck?.note) toast.push(`Saved ${m.name}; ${m.pathCheck.note}.`, "bad");
+    else toast.push(`Saved ${m.name}`, "ok");
     onSaved?.(m);
   };
   const onFail = (err: unknown) => {

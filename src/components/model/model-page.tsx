@@ -103,7 +103,7 @@ export function ModelPage({ id }: { id: string }) {
         </div>
       </div>
 
-      {saysLlamaServerMissing(row?.lastError) ? <LlamaServerMissing hostName={row?.host} /> : null}
+      {saysLlamaServerMissing(row?.lastError) ? <LlamaServerMissing hostName={row?.host} detail={row?.lastError} /> : null}
       {gpu && /^cpu/i.test(gpu) && m?.host.linkKind === "ssh" ? (
         <div className="notice" data-tone="warn" role="note">
           <div>

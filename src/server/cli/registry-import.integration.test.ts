@@ -102,6 +102,19 @@ describe("registry:import", () => {
     expect(r2.stderr).toMatch(/export\.json: neither a model_registry\.json/);
   });
 
+  it("imports a renamed registry saved with a byte-order mark, and reports a model id given twice", async () => {
+    const { url, dir } = freshUrl();
+    const file = path.join(dir, "registry-export.json");
+    const text = fs.readFileSync(path.join(seed, "backend", "data", "model_registry.json"), "utf8");
+    const entry = '"again": {"file_path": "/models/again.gguf", "port": 9100}';
+    fs.writeFileSync(file, `\uFEFF${text.replace('"models": {', `"models": {\n    ${entry},\n    ${entry},`)}`);
+    const r = await run([file], url);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/invalid +again +model_id: again appears 2 times in model_registry\.json \(lines \d+ and \d+\)/);
+    expect(r.stdout).toContain("5 created, 0 updated, 0 unchanged, 1 invalid");
+  });
+
   it("imports while this process writes the same database: both sides' writes land, no SQLITE_BUSY", async () => {
     const { url, file } = freshUrl();
     fs.mkdirSync(path.dirname(file), { recursive: true });

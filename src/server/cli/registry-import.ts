@@ -14,6 +14,7 @@ import { openDatabase, type Db } from "~/server/db/client";
 import { databaseFile, env, EnvError } from "~/server/env";
 import { ServiceError } from "~/server/services/errors";
 import { ensureDefaultHost, importSeed, type ImportReport } from "~/server/services/registry";
+import { stripBom } from "~/server/services/registry/json-text";
 
 const USAGE = `usage: npm run registry:import -- <model_registry.json | runtime_settings.json | folder>... [--host <name>]
 
@@ -56,7 +57,7 @@ function kindOf(file: string): keyof Found {
   // Renamed copies: tell them apart by content.
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(file, "utf8"));
+    value = JSON.parse(stripBom(readFileSync(file, "utf8")));
   } catch (err) {
     throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code ? `cannot be read (${(err as Error).message})` : `is not valid JSON (${(err as Error).message})`}`);
   }

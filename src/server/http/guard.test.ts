@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkRequest, hasValidCredentials, hostName, secretsEqual, SESSION_COOKIE, sessionValue, type GuardSettings } from "./guard";
 
@@ -65,6 +67,15 @@ describe("request guard", () => {
     expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-length": "1" }), open)).toMatchObject({ status: 415 });
     expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-length": "0" }), open)).toEqual({ ok: true });
     expect(checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-type": "application/json; charset=utf-8" }), open)).toEqual({ ok: true });
+  });
+
+  it("an empty body with a form content type (curl -d '') is 415 saying how to send it, as the README says", () => {
+    const host = { host: "localhost:3000" };
+    const v = checkRequest(req("POST", "/api/models/servers/start-all", { ...host, "content-type": "application/x-www-form-urlencoded", "content-length": "0" }), open);
+    expect(v).toMatchObject({ status: 415, message: expect.stringMatching(/an empty body must come without a Content-Type \(curl -d '' sends a form type: leave out -d, or add -H 'Content-Type: application\/json'\)/) });
+    const readme = readFileSync(path.resolve(import.meta.dirname, "../../../README.md"), "utf8").replace(/\s+/g, " ");
+    expect(readme).toContain("A form or text content type gets 415 even with an empty body (`curl -d ''` sends a form type;");
+    expect(readme).not.toContain("Mutations take JSON or an empty body");
   });
 
   it("compares secrets of different lengths without throwing", () => {

@@ -12,9 +12,10 @@
  *   `Authorization: Bearer <token>` or the session cookie the login page sets;
  *   compared in constant time. `/api/health` stays open for health checks.
  * - Mutations (POST, PUT, PATCH, DELETE) need a JSON body
- *   (`Content-Type: application/json`); an empty body is allowed so
- *   `curl -X POST .../start-all` keeps working. A form or text/plain body is
- *   what a cross-site page can send without a preflight, so it is 415.
+ *   (`Content-Type: application/json`); an empty body with no Content-Type
+ *   is allowed so `curl -X POST .../start-all` keeps working. A form or
+ *   text/plain body, even an empty one (`curl -d ''`), is what a cross-site
+ *   page can send without a preflight, so it is 415. The README says the same.
  *
  * Pure: takes the request's parts and the settings, returns a verdict.
  */
@@ -133,7 +134,9 @@ export function checkRequest(req: GuardRequest, settings: GuardSettings): GuardV
     const emptyBody = type === null && (length === null || length === "0");
     const json = type !== null && /^application\/json\s*(;|$)/i.test(type.trim());
     if (!json && !emptyBody) {
-      return { ok: false, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: `mutations need Content-Type: application/json (got ${JSON.stringify(type ?? "none")})` };
+      // An empty form or text body is refused too: a cross-site page can send one without a preflight.
+      const hint = type !== null && (length === null || length === "0") ? "; an empty body must come without a Content-Type (curl -d '' sends a form type: leave out -d, or add -H 'Content-Type: application/json')" : "";
+      return { ok: false, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: `mutations need Content-Type: application/json, or no body and no Content-Type (got ${JSON.stringify(type ?? "none")})${hint}` };
     }
   }
   return { ok: true };

@@ -1,5 +1,6 @@
 /** models.*: the registry's models. Thin: parse input, call one service function. */
 import {
+  agentPathChecker,
   createModel,
   deleteModel,
   discoverInput,
@@ -22,8 +23,9 @@ import { publicProcedure, router } from "../trpc";
 export const modelsRouter = router({
   list: publicProcedure.input(modelListInput).query(({ ctx, input }) => listModels(ctx.runtime.db, input)),
   get: publicProcedure.input(modelIdInput).query(({ ctx, input }) => getModel(ctx.runtime.db, input.id)),
-  create: publicProcedure.input(modelCreateInput).mutation(({ ctx, input }) => createModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT })),
-  update: publicProcedure.input(modelUpdateInput).mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT })),
+  /** Saves a new model; its path is checked on the host when the host can be asked (see `pathCheck`). */
+  create: publicProcedure.input(modelCreateInput).mutation(({ ctx, input }) => createModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links) })),
+  update: publicProcedure.input(modelUpdateInput).mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links) })),
   delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input)),
   setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input)),
   /** Scans the host's model folders through its agent and adds new GGUF files, disabled. */

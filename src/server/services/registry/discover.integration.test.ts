@@ -3,11 +3,11 @@
  * Hugging Face cache layout, found by a real agent behind the local link,
  * added to a real SQLite registry under the host's path mapping.
  */
-import { mkdir, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { createLocalLink, silentLinkLog, type HostLink } from "synapse-host-agent/link";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeTinyModel } from "../../../../host-agent/src/gguf/tiny-model.ts";
+import { writeTinyModel, writeTinyModelSplit } from "../../../../host-agent/src/gguf/tiny-model.ts";
 import { tempDir } from "../../../../test/harness/temp";
 import { addDiscoveredModels } from "./discover";
 import { upsertHost } from "./hosts";
@@ -103,5 +103,82 @@ describe("addDiscoveredModels", () => {
     expect((await serviceError(addDiscoveredModels(t.db, hostId, [{ path: 1 }] as never, { appPort: 8082 }))).code).toBe("BAD_REQUEST");
     expect((await serviceError(addDiscoveredModels(t.db, "nope", [], { appPort: 8082 }))).issues?.[0]?.path).toBe("hostId");
     expect(await snapshot(t.db)).toEqual(before);
+  });
+});
+
+describe("model folders as people keep them (issue 14)", () => {
+  let root2: string;
+  let link2: HostLink;
+  let host2: string;
+  const file = (...p: string[]) => path.join(root2, ...p);
+
+  beforeAll(async () => {
+    const r = tempDir("synapse-discover-kept-");
+    root2 = r.dir;
+    cleanups.push(r.cleanup);
+    // A whole split set, an incomplete one, a lone second part, a dangling link.
+    await mkdir(file("split"), { recursive: true });
+    await writeTinyModelSplit(file("split", "whole"), 3, { name: "whole" });
+    const [, half2] = await writeTinyModelSplit(file("split", "half"), 2);
+    await rm(half2!);
+    const [lone1] = await writeTinyModelSplit(file("split", "lone"), 2);
+    await rm(lone1!);
+    await symlink("../nowhere/model.gguf", file("split", "dangling.gguf"));
+    // Two revisions of one cache repository; refs/main names the second one written.
+    const repo = file("hub", "models--org--Tiny-GGUF");
+    await mkdir(path.join(repo, "refs"), { recursive: true });
+    await mkdir(path.join(repo, "blobs"), { recursive: true });
+    for (const [commit, blob] of [["aaaaaaa1111", "b1"], ["bbbbbbb2222", "b2"]] as const) {
+      await writeTinyModel(path.join(repo, "blobs", blob), { name: `tiny-${commit}` });
+      await mkdir(path.join(repo, "snapshots", commit), { recursive: true });
+      await symlink(`../../blobs/${blob}`, path.join(repo, "snapshots", commit, "Tiny-F32.gguf"));
+    }
+    await writeFile(path.join(repo, "refs", "main"), "bbbbbbb2222");
+
+    const state = tempDir("synapse-discover-kept-state-");
+    cleanups.push(state.cleanup);
+    link2 = createLocalLink({
+      agentConfig: { llamaServerBin: null, stateDir: state.dir, modelRoots: [root2], logMaxBytes: 1 << 20, healthIntervalMs: 5000, logLevel: "silent" },
+      log: silentLinkLog,
+    });
+    host2 = (await upsertHost(t.db, { name: "kept-host", linkKind: "local" })).id;
+  });
+  afterAll(() => link2.close());
+
+  it("adds a whole split set once with the size of every part, reports broken sets and links, and labels the revision main does not name", async () => {
+    const before = await t.db.model.count();
+    const report = await addDiscoveredModels(t.db, host2, await link2.call("discover", {}), { appPort: 3000 });
+
+    expect(report.added.map((a) => [a.name, a.note])).toEqual([
+      ["Tiny-F32-rev-aaaaaaa", "revision aaaaaaa, not the one refs/main names"],
+      ["Tiny-F32", "the revision refs/main names"],
+      ["whole", "split set of 3 parts"],
+    ]);
+    const whole = await t.db.model.findUniqueOrThrow({ where: { name: "whole" } });
+    const sizes = await Promise.all([1, 2, 3].map((i) => stat(file("split", `whole-0000${i}-of-00003.gguf`)).then((s) => s.size)));
+    expect(whole).toMatchObject({ filePath: file("split", "whole-00001-of-00003.gguf"), parameterCount: 115_520, sizeBytes: sizes.reduce((a, b) => a + b, 0) });
+
+    expect(report.errors).toEqual([
+      { path: file("split", "dangling.gguf"), message: "broken link: points to ../nowhere/model.gguf, which does not exist" },
+      { path: file("split", "half-00001-of-00002.gguf"), message: `incomplete split set: part 2 (half-00002-of-00002.gguf) of 2 missing from ${file("split")}; llama-server needs every part to load it` },
+      { path: file("split", "lone-00002-of-00002.gguf"), message: "part 2 of a split set of 2 whose first part is missing: part 1 (lone-00001-of-00002.gguf)" },
+    ]);
+    expect(report.skipped).toEqual([
+      { path: file("split", "whole-00002-of-00003.gguf"), reason: "part 2 of 3 of a split model; its first part is the one served" },
+      { path: file("split", "whole-00003-of-00003.gguf"), reason: "part 3 of 3 of a split model; its first part is the one served" },
+    ]);
+    expect(await t.db.model.count()).toBe(before + 3);
+  });
+
+  it("makes the same split checks on the list an older agent sends (every part, no splitCount)", async () => {
+    const info = (p: string) => ({ path: p, sizeBytes: 100, architecture: "llama", name: null, parameterCount: 10, quantization: "F32", contextLength: 256, error: null });
+    const report = await addDiscoveredModels(t.db, host2, [info("/old/a-00001-of-00002.gguf"), info("/old/b-00002-of-00002.gguf"), info("/old/c-00001-of-00002.gguf"), info("/old/c-00002-of-00002.gguf")], { appPort: 3000 });
+    expect(report.errors).toEqual([
+      { path: "/old/a-00001-of-00002.gguf", message: "incomplete split set: part 2 (a-00002-of-00002.gguf) of 2 missing; llama-server needs every part to load it" },
+      { path: "/old/b-00002-of-00002.gguf", message: "part 2 of a split set of 2 whose first part is missing: part 1 (b-00001-of-00002.gguf)" },
+    ]);
+    expect(report.added).toEqual([expect.objectContaining({ name: "c", filePath: "/old/c-00001-of-00002.gguf", note: "split set of 2 parts" })]);
+    expect((await t.db.model.findUniqueOrThrow({ where: { name: "c" } })).sizeBytes).toBe(200);
+    expect(report.skipped).toEqual([{ path: "/old/c-00002-of-00002.gguf", reason: "part 2 of 2 of a split model; its first part is the one served" }]);
   });
 });

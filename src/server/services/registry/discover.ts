@@ -2,8 +2,15 @@
  * Turns what a host's agent found (`discover`: .gguf files under its model
  * roots, with GGUF metadata) into registry models: new files are added
  * disabled, each with a free port and a unique name; known files are skipped.
+ *
+ * Split sets: a current agent reports a complete set once (`splitCount`) and
+ * an incomplete one as an error; with an older agent, which lists every part,
+ * the same checks are made here from the file names. Two revisions of one
+ * Hugging Face cache repository: the one `refs/main` names gets the plain
+ * name, the other is labelled with its commit.
  */
 import { ggufInfoSchema, type GgufInfo } from "synapse-host-agent/protocol";
+import { describeMissing, missingParts, parseSplitName, splitPartPath } from "synapse-host-agent/split-name";
 import { z } from "zod";
 import type { Db } from "~/server/db/client";
 import { ServiceError } from "../errors";
@@ -13,7 +20,8 @@ import { toRegistryPath } from "./paths";
 import { writeTransaction } from "./tx";
 
 export interface DiscoveryReport {
-  added: { id: string; name: string; filePath: string; port: number }[];
+  /** `note`: what the name alone does not say (a split set, a revision other than main's). */
+  added: { id: string; name: string; filePath: string; port: number; note?: string }[];
   skipped: { path: string; reason: string }[];
   errors: { path: string; message: string }[];
 }
@@ -21,8 +29,8 @@ export interface DiscoveryReport {
 const MAX_NAME = 64;
 /** `models--<org>--<name>`: the Hugging Face hub cache's folder for one repository. */
 const HF_REPO_DIR = /^models--([^/]+?)--(.+)$/;
-/** llama.cpp's split files: `<name>-00002-of-00003.gguf`. Only the first part is served. */
-const SPLIT_PART = /-(\d{5})-of-(\d{5})\.gguf$/i;
+/** The cache repository folder and snapshot commit of a path in the Hugging Face layout. */
+const HF_SNAPSHOT = /^(.*[\\/]models--[^\\/]+)[\\/]snapshots[\\/]([^\\/]+)[\\/]/;
 
 function sanitize(candidate: string): string {
   const s = candidate
@@ -73,6 +81,80 @@ export function uniqueName(candidates: string[], taken: ReadonlySet<string>): st
   throw new ServiceError("INTERNAL", `no free name for ${base}`);
 }
 
+/** What each readable file needs beyond its info: a label and a note for the name, or why it is not added. */
+interface Plan {
+  info: GgufInfo;
+  /** Appended to the name (a revision other than main's). */
+  label: string | null;
+  notes: string[];
+  /** Set when the file is not added: skipped (with a reason) or an error. */
+  skip: { reason: string } | null;
+  error: string | null;
+}
+
+/**
+ * Split sets from an agent that lists every part (older than `splitCount`):
+ * later parts are skipped when their first part is here, a set with parts
+ * missing is an error naming them, a complete set's size covers every part.
+ */
+function planSplitParts(plans: Plan[]): void {
+  const sets = new Map<string, Plan[]>();
+  for (const p of plans) {
+    if (p.info.splitCount !== undefined) continue;
+    const split = parseSplitName(p.info.path);
+    if (!split) continue;
+    const key = `${split.prefix}\0${split.count}`;
+    sets.set(key, [...(sets.get(key) ?? []), p]);
+  }
+  for (const members of sets.values()) {
+    const { prefix, count } = parseSplitName(members[0]!.info.path)!;
+    const byIndex = new Map(members.map((m) => [parseSplitName(m.info.path)!.index, m]));
+    const missing = missingParts(prefix, count, new Set(byIndex.keys()));
+    const first = byIndex.get(1);
+    for (const [index, m] of byIndex) {
+      if (missing.length > 0) {
+        m.error = first
+          ? index === 1 ? `incomplete split set: ${describeMissing(missing)} of ${count} missing; llama-server needs every part to load it` : `part ${index} of ${count} of an incomplete split set (see its first part)`
+          : `part ${index} of a split set of ${count} whose first part is missing: ${describeMissing(missing)}`;
+      } else if (index !== 1) {
+        m.skip = { reason: `part ${index} of ${count} of a split model; its first part is the one served` };
+      }
+    }
+    if (first && missing.length === 0) {
+      first.info = { ...first.info, sizeBytes: members.reduce((sum, m) => sum + m.info.sizeBytes, 0) };
+      first.notes.push(`split set of ${count} parts`);
+    }
+  }
+}
+
+/**
+ * Two or more revisions of one cache repository: the one `refs/main` names
+ * keeps the plain name, every other is labelled `rev-<commit>`. Returns the
+ * plans with main's revisions first, so they take the plain names.
+ */
+function planRevisions(plans: Plan[]): Plan[] {
+  const repos = new Map<string, Set<string>>();
+  const snap = (p: Plan) => HF_SNAPSHOT.exec(p.info.path);
+  for (const p of plans) {
+    const m = snap(p);
+    if (m) repos.set(m[1]!, (repos.get(m[1]!) ?? new Set()).add(m[2]!));
+  }
+  for (const p of plans) {
+    const m = snap(p);
+    if (!m || (repos.get(m[1]!)?.size ?? 0) < 2) continue;
+    if (p.info.revision?.refs.includes("main")) {
+      p.notes.push("the revision refs/main names");
+      continue;
+    }
+    const commit = m[2]!.slice(0, 7);
+    p.label = `rev-${commit}`;
+    const refs = p.info.revision?.refs ?? [];
+    p.notes.push(`revision ${commit}, not the one refs/main names${refs.length ? ` (named by ${refs.join(", ")})` : ""}`);
+  }
+  const isMain = (p: Plan) => (p.info.revision?.refs.includes("main") ? 0 : 1);
+  return [...plans].sort((a, b) => isMain(a) - isMain(b));
+}
+
 /**
  * Adds the discovered files that the host does not have yet. `infos` are the
  * agent's `discover` result (host paths); they are stored as registry paths.
@@ -89,15 +171,30 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
     const usedPorts = new Set((await tx.model.findMany({ where: { hostId }, select: { port: true } })).map((m) => m.port));
     usedPorts.add(deps.appPort);
 
+    const readable: Plan[] = [];
     for (const info of files) {
-      if (info.error !== null) {
-        report.errors.push({ path: info.path, message: info.error });
+      if (info.error !== null) report.errors.push({ path: info.path, message: info.error });
+      else readable.push({ info, label: null, notes: [], skip: null, error: null });
+    }
+    planSplitParts(readable);
+    const plans = planRevisions(readable);
+    // A set the agent reported whole: its later parts are named here, as an older agent listed them.
+    const laterParts: { path: string; reason: string }[] = [];
+
+    for (const plan of plans) {
+      const info = plan.info;
+      if (plan.error !== null) {
+        report.errors.push({ path: info.path, message: plan.error });
         continue;
       }
-      const split = SPLIT_PART.exec(info.path);
-      if (split && split[1] !== "00001") {
-        report.skipped.push({ path: info.path, reason: `part ${Number(split[1])} of ${Number(split[2])} of a split model; its first part is the one served` });
+      if (plan.skip) {
+        report.skipped.push({ path: info.path, reason: plan.skip.reason });
         continue;
+      }
+      if (info.splitCount !== undefined) {
+        plan.notes.push(`split set of ${info.splitCount} parts`);
+        const split = parseSplitName(info.path);
+        if (split) for (let i = 2; i <= info.splitCount; i++) laterParts.push({ path: splitPartPath(split.prefix, i, info.splitCount), reason: `part ${i} of ${info.splitCount} of a split model; its first part is the one served` });
       }
       let filePath: string;
       try {
@@ -111,7 +208,8 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
         report.skipped.push({ path: info.path, reason: `already registered as ${known}` });
         continue;
       }
-      const name = uniqueName(nameCandidates(info.path), names);
+      const candidates = nameCandidates(info.path).map((c) => (plan.label ? labelled(c, plan.label) : c));
+      const name = uniqueName(candidates, names);
       const port = lowestFree(usedPorts);
       if (port === null) {
         report.errors.push({ path: info.path, message: `host ${host.name} has no free port left from 8080 to 65535` });
@@ -138,10 +236,17 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
       names.add(name);
       registered.set(filePath, name);
       usedPorts.add(port);
-      report.added.push(row);
+      report.added.push(plan.notes.length ? { ...row, note: plan.notes.join("; ") } : row);
     }
+    report.skipped.push(...laterParts);
+    report.added.sort((a, b) => (a.filePath < b.filePath ? -1 : a.filePath > b.filePath ? 1 : 0));
     return report;
   });
+}
+
+/** A name candidate with a label, kept within the name limit (the label survives). */
+function labelled(candidate: string, label: string): string {
+  return sanitize(`${candidate.slice(0, MAX_NAME - label.length - 1)}-${label}`);
 }
 
 /** Lowest free port from 8080 up: gaps left by deleted models are reused. */

@@ -134,4 +134,41 @@ describe("importSeed", () => {
     expect(badSettings.settingsIssues.map((i) => i.path).sort()).toEqual(["ctx_size", "flash_attn"]);
     expect(await snapshot(t.db)).toEqual(before);
   });
+
+  it("accepts model_registry.json and runtime_settings.json saved with a byte-order mark", async () => {
+    const report = await importSeed(t.db, { registry: `\uFEFF${registryText}`, runtimeSettings: `\uFEFF${settingsText}` }, { ...deps, hostId });
+    expect(report.created).toHaveLength(5);
+    expect(report.settings).toBe("updated");
+  });
+
+  it("reports a model id given twice in the text (JSON.parse would keep the last) and imports neither copy", async () => {
+    const text = `{
+  "models": {
+    "twice": {"file_path": "/models/a.gguf", "port": 8090, "enabled": true},
+    "once": {"file_path": "/models/b.gguf", "port": 8091},
+    "twice": {"file_path": "/models/c.gguf", "port": 8092, "port": 8093}
+  }
+}`;
+    const report = await importSeed(t.db, { registry: text }, { ...deps, hostId });
+    expect(report.created).toEqual(["once"]);
+    expect(report.invalid).toEqual([
+      {
+        modelId: "twice",
+        issues: [
+          { path: "model_id", message: "twice appears 2 times in model_registry.json (lines 3 and 5); JSON keeps only the last, so none of them is imported: keep one" },
+          { path: "port", message: "appears on line 5 (2 times) of this entry; JSON keeps only the last, so keep one" },
+        ],
+      },
+    ]);
+    expect(await t.db.model.count({ where: { name: "twice" } })).toBe(0);
+  });
+
+  it("refuses a registry with two \"models\" objects, and reports a setting given twice, changing nothing", async () => {
+    const before = await snapshot(t.db);
+    const two = await serviceError(importSeed(t.db, { registry: '{"models": {"a": {"file_path": "/models/a.gguf"}},\n "models": {}}' }, { ...deps, hostId }));
+    expect(two.issues).toEqual([{ path: "registry.models", message: expect.stringMatching(/^"models" appears on lines 1 and 2 of model_registry\.json; JSON keeps only the last/) }]);
+    const settings = await importSeed(t.db, { runtimeSettings: '{"ctx_size": 4096,\n"ctx_size": 8192}' }, { ...deps, hostId });
+    expect(settings).toMatchObject({ settings: "invalid", settingsIssues: [{ path: "ctx_size", message: "appears on lines 1 and 2 of runtime_settings.json; JSON keeps only the last, so keep one" }] });
+    expect(await snapshot(t.db)).toEqual(before);
+  });
 });

@@ -11,7 +11,9 @@
  * Keys this app has no use for (tiers, embeddings, CGRAG) are ignored. Each
  * model entry is checked on its own: bad ones are reported with the seed's own
  * key names, the rest are imported. Importing the same files again writes
- * nothing.
+ * nothing. Given as text, a file may start with a byte-order mark, and a
+ * model id or field given twice (which JSON.parse would quietly reduce to the
+ * last) is reported instead of imported.
  */
 import { portSchema, serverIdSchema } from "synapse-host-agent/protocol";
 import { z } from "zod";
@@ -19,6 +21,7 @@ import type { Prisma } from "~/generated/prisma/client";
 import type { Db } from "~/server/db/client";
 import { issuesFromZod, ServiceError, type FieldIssue } from "../errors";
 import type { RegistryDeps } from "./models";
+import { describeLines, duplicateKeys, stripBom, type DuplicateKey } from "./json-text";
 import { toHostPath } from "./paths";
 import { runtimeBounds } from "./schemas";
 import { applySettingsPatch, settingsIn } from "./settings";
@@ -85,14 +88,47 @@ const seedSettingsSchema = z.object(
   { error: "must be an object, as runtime_settings.json has it" },
 );
 
-function parseText(value: unknown, field: string, file: string): unknown {
-  if (typeof value !== "string") return value;
+interface ParsedFile {
+  value: unknown;
+  /** Keys given twice in one object (found in the text; empty when the file came already parsed). */
+  duplicates: DuplicateKey[];
+}
+
+/** A file given as text: a byte-order mark dropped, JSON parsed, duplicate keys found. */
+function parseText(value: unknown, field: string, file: string): ParsedFile {
+  if (typeof value !== "string") return { value, duplicates: [] };
+  const text = stripBom(value);
   try {
-    return JSON.parse(value);
+    return { value: JSON.parse(text), duplicates: duplicateKeys(text) };
   } catch (cause) {
     const message = `${file} is not valid JSON (${(cause as Error).message})`;
     throw new ServiceError("BAD_REQUEST", `${field}: ${message}`, { issues: [{ path: field, message }], cause });
   }
+}
+
+const KEPT_LAST = "JSON keeps only the last, so";
+
+/**
+ * model_registry.json's duplicate keys as problems: "models" twice refuses
+ * the file; a model id twice makes every copy invalid (which one was meant
+ * cannot be told); a field twice in one entry makes that entry invalid.
+ */
+function registryDuplicates(duplicates: DuplicateKey[]): Map<string, FieldIssue[]> {
+  const byModel = new Map<string, FieldIssue[]>();
+  // The id's own issue first: it is why the entry is refused whatever else is wrong.
+  const add = (modelId: string, issue: FieldIssue) => byModel.set(modelId, issue.path === "model_id" ? [issue, ...(byModel.get(modelId) ?? [])] : [...(byModel.get(modelId) ?? []), issue]);
+  for (const d of duplicates) {
+    if (d.path.length === 0 && d.key === "models") {
+      throw ServiceError.invalid([{ path: "registry.models", message: `"models" appears on ${describeLines(d.lines)} of model_registry.json; ${KEPT_LAST} the models before are lost: merge them into one "models"` }]);
+    }
+    if (d.path.length === 1 && d.path[0] === "models") {
+      add(d.key, { path: "model_id", message: `${d.key} appears ${d.lines.length} times in model_registry.json (${describeLines(d.lines)}); ${KEPT_LAST} none of them is imported: keep one` });
+    } else if (d.path.length >= 2 && d.path[0] === "models") {
+      const field = [...d.path.slice(2), d.key].join(".");
+      add(String(d.path[1]), { path: field, message: `appears on ${describeLines(d.lines)} of this entry; ${KEPT_LAST} keep one` });
+    }
+  }
+  return byModel;
 }
 
 /** The columns an entry sets. Metadata the seed leaves null does not erase what discovery read. */
@@ -132,8 +168,11 @@ interface Planned {
 }
 
 export async function importSeed(db: Db, files: ImportFiles, opts: RegistryDeps & { hostId: string }): Promise<ImportReport> {
-  const registryValue = files.registry === undefined ? undefined : parseText(files.registry, "registry", "model_registry.json");
-  const settingsValue = files.runtimeSettings === undefined ? undefined : parseText(files.runtimeSettings, "runtimeSettings", "runtime_settings.json");
+  const registryFile = files.registry === undefined ? undefined : parseText(files.registry, "registry", "model_registry.json");
+  const settingsFile = files.runtimeSettings === undefined ? undefined : parseText(files.runtimeSettings, "runtimeSettings", "runtime_settings.json");
+  const registryValue = registryFile?.value;
+  const settingsValue = settingsFile?.value;
+  const duplicateIssues = registryDuplicates(registryFile?.duplicates ?? []);
   if (registryValue === undefined && settingsValue === undefined) {
     throw ServiceError.invalid([{ path: "registry", message: "give model_registry.json or runtime_settings.json, or both" }]);
   }
@@ -150,7 +189,7 @@ export async function importSeed(db: Db, files: ImportFiles, opts: RegistryDeps 
     if (!host) throw ServiceError.invalid([{ path: "hostId", message: `no host with id ${opts.hostId}` }]);
     const report: ImportReport = { created: [], updated: [], unchanged: [], invalid: [], settings: "absent", settingsIssues: [] };
 
-    if (settingsValue !== undefined) await importSettings(tx, settingsValue, report);
+    if (settingsValue !== undefined) await importSettings(tx, settingsValue, settingsFile?.duplicates ?? [], report);
 
     const existingByName = new Map(
       (await tx.model.findMany({ select: { id: true, name: true, hostId: true, port: true, filePath: true, enabled: true, gpuLayers: true, ctxSize: true, threads: true, batchSize: true, ubatchSize: true, family: true, quantization: true, parameterCount: true, host: { select: { name: true } } } })).map((m) => [m.name, m]),
@@ -162,7 +201,7 @@ export async function importSeed(db: Db, files: ImportFiles, opts: RegistryDeps 
     const planned: Planned[] = [];
     const claimed = new Map<number, string>(); // port → model_id, for this file's entries
     for (const [modelId, raw] of entries) {
-      const issues: FieldIssue[] = [];
+      const issues: FieldIssue[] = [...(duplicateIssues.get(modelId) ?? [])];
       const idCheck = serverIdSchema.safeParse(modelId);
       if (!idCheck.success) issues.push(...issuesFromZod(idCheck.error, "model_id"));
       const parsed = seedModelSchema.safeParse(raw);
@@ -234,11 +273,12 @@ export async function importSeed(db: Db, files: ImportFiles, opts: RegistryDeps 
   });
 }
 
-async function importSettings(tx: Tx, value: unknown, report: ImportReport): Promise<void> {
+async function importSettings(tx: Tx, value: unknown, duplicates: DuplicateKey[], report: ImportReport): Promise<void> {
   const r = seedSettingsSchema.safeParse(value);
-  if (!r.success) {
+  const twice = duplicates.filter((d) => d.path.length === 0).map((d) => ({ path: d.key, message: `appears on ${describeLines(d.lines)} of runtime_settings.json; ${KEPT_LAST} keep one` }));
+  if (!r.success || twice.length > 0) {
     report.settings = "invalid";
-    report.settingsIssues = issuesFromZod(r.error);
+    report.settingsIssues = [...twice, ...(r.success ? [] : issuesFromZod(r.error))];
     return;
   }
   const s = r.data;

@@ -30,7 +30,9 @@ export {
   ACTIVE_STATES,
   type ModelView,
   type RegistryDeps,
+  type SavedModel,
 } from "./models";
+export { agentPathChecker, type PathCheck, type PathChecker } from "./path-check";
 export { getSettings, updateSettings, SETTINGS_ID, type SettingsView } from "./settings";
 export { addDiscoveredModels, nameCandidates, uniqueName, type DiscoveryReport } from "./discover";
 export { importSeed, type ImportReport, type ImportFiles } from "./import-seed";

@@ -10,6 +10,7 @@ import type { Db } from "~/server/db/client";
 import { ServiceError, type FieldIssue } from "../errors";
 import { resolveHostId } from "./hosts";
 import { parseInput } from "./input";
+import type { PathCheck, PathChecker } from "./path-check";
 import { toHostPath } from "./paths";
 import { modelCreateInput, modelIdInput, modelListInput, modelSetEnabledInput, modelUpdateInput, type ModelCreateInput, type ModelUpdateInput } from "./schemas";
 import { parseExtraFlagsColumn } from "./spec";
@@ -18,7 +19,15 @@ import { writeTransaction, type DbOrTx, type Tx } from "./tx";
 export interface RegistryDeps {
   /** The port the app itself listens on: no model may take it. */
   appPort: number;
+  /**
+   * Checks a saved file path on its host (through its agent) before the
+   * write; absent, paths are checked only against the host's path mapping.
+   */
+  checkPath?: PathChecker;
 }
+
+/** A model as create/update return it: with how its path was checked when a checker was given (null: the path did not change). */
+export type SavedModel = ModelView & { pathCheck?: PathCheck | null };
 
 /** Agent states in which a server process may exist: renaming, moving or deleting its model would orphan it. */
 import { ALIVE_STATES } from "synapse-host-agent/server-states";
@@ -148,9 +157,24 @@ async function assertPathMappable(tx: Tx, hostId: string, filePath: string): Pro
   toHostPath(host, filePath, "filePath");
 }
 
-export async function createModel(db: Db, input: ModelCreateInput, deps: RegistryDeps): Promise<ModelView> {
+/**
+ * The saved path checked on its host before the write (I/O that must not
+ * hold the write lock). Throws the same field error as the mapping check,
+ * or the agent's refusal; resolves with the outcome.
+ */
+async function checkPathOnHost(db: DbOrTx, hostId: string, filePath: string, checkPath: PathChecker): Promise<PathCheck> {
+  const host = await db.host.findUniqueOrThrow({
+    where: { id: hostId },
+    select: { id: true, name: true, linkKind: true, sshHost: true, sshPort: true, sshUser: true, sshIdentityFile: true, hostKeyFingerprint: true, hostModelsRoot: true, registryModelsRoot: true, llamaServerBin: true },
+  });
+  return checkPath(host, toHostPath(host, filePath, "filePath"));
+}
+
+export async function createModel(db: Db, input: ModelCreateInput, deps: RegistryDeps): Promise<SavedModel> {
   const m = parseInput(modelCreateInput, input);
-  return writeTransaction(
+  let pathCheck: PathCheck | null = null;
+  if (deps.checkPath) pathCheck = await checkPathOnHost(db, await resolveHostId(db, m.hostId), m.filePath, deps.checkPath);
+  const view = await writeTransaction(
     db,
     async (tx) => {
       const hostId = await resolveHostId(tx, m.hostId);
@@ -165,13 +189,23 @@ export async function createModel(db: Db, input: ModelCreateInput, deps: Registr
     },
     conflictIssues,
   );
+  return deps.checkPath ? { ...view, pathCheck } : view;
 }
 
 type Editable = Omit<ModelUpdateInput, "id">;
 
-export async function updateModel(db: Db, input: ModelUpdateInput, deps: RegistryDeps): Promise<ModelView> {
+export async function updateModel(db: Db, input: ModelUpdateInput, deps: RegistryDeps): Promise<SavedModel> {
   const { id, ...patch } = parseInput(modelUpdateInput, input);
-  return writeTransaction(
+  let pathCheck: PathCheck | null = null;
+  if (deps.checkPath && (patch.filePath !== undefined || patch.hostId !== undefined)) {
+    const before = await db.model.findUnique({ where: { id }, select: { filePath: true, hostId: true } });
+    const filePath = patch.filePath ?? before?.filePath;
+    const hostId = patch.hostId ?? before?.hostId;
+    if (before && filePath !== undefined && hostId !== undefined && (filePath !== before.filePath || hostId !== before.hostId)) {
+      pathCheck = await checkPathOnHost(db, await resolveHostId(db, hostId), filePath, deps.checkPath);
+    }
+  }
+  const view = await writeTransaction(
     db,
     async (tx) => {
       const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
@@ -211,6 +245,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     },
     conflictIssues,
   );
+  return deps.checkPath ? { ...view, pathCheck } : view;
 }
 
 export async function setModelEnabled(db: Db, input: { id: string; enabled: boolean }): Promise<ModelView> {

@@ -1,6 +1,7 @@
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { appRouter } from "~/server/api/root";
 import { createTRPCContext } from "~/server/api/trpc";
+import { limitRequestBody } from "~/server/http/body-limit";
 import { createLogger } from "~/server/log/logger";
 
 const log = createLogger("trpc");
@@ -8,7 +9,8 @@ const log = createLogger("trpc");
 function handler(req: Request) {
   return fetchRequestHandler({
     endpoint: "/api/trpc",
-    req,
+    // Past the API's body limit: 413 saying so (Next's proxy would otherwise cut the body short).
+    req: limitRequestBody(req),
     router: appRouter,
     createContext: () => createTRPCContext({ headers: req.headers }),
     onError({ path, error }) {

@@ -1,11 +1,13 @@
 /**
  * POST /api/models/servers/start-all — the seed's endpoint. Starts every
  * enabled model on every host and waits until each is ready or failed,
- * returning one result per model; `?wait=false` returns at once (202).
+ * returning one result per model and counts of what started and what
+ * failed (start-all-body.ts); `?wait=false` returns at once (202).
  * Status 200 when all are ready, 207 when some failed.
  */
 import { z } from "zod";
 import { jsonRoute, parseQuery } from "~/server/http/rest";
+import { startAllResponse } from "~/server/http/start-all-body";
 import { getRuntime } from "~/server/runtime";
 
 export const dynamic = "force-dynamic";
@@ -18,11 +20,5 @@ const query = z
 export const POST = jsonRoute(async (req) => {
   const { wait } = parseQuery(req, query);
   const runtime = await getRuntime();
-  const results = await runtime.fleet.startAll({ wait });
-  const failed = results.filter((r) => r.state !== "ready" && r.state !== "starting");
-  const ok = failed.length === 0;
-  return {
-    status: !wait ? 202 : ok ? 200 : 207,
-    body: { ok, started: results.length, failed: failed.length, results },
-  };
+  return startAllResponse(await runtime.fleet.startAll({ wait }), wait);
 });

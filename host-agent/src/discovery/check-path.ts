@@ -1,0 +1,38 @@
+/**
+ * `checkModelPath`: what a start would say about a model path, asked when
+ * the model is saved rather than first when it starts. Uses the same check
+ * the supervisor runs before a spawn (resolveModelPath), then reads the
+ * header and, for a split set, looks for every part by name.
+ */
+import { stat } from "node:fs/promises";
+import { readGguf } from "../gguf/reader.ts";
+import { AgentError } from "../protocol.ts";
+import { describeMissing, missingParts, parseSplitName, splitPartPath } from "../shared/split-name.ts";
+import { resolveModelPath } from "../supervisor/spec-check.ts";
+import { errorMessage } from "../shared/error-text.ts";
+
+/** Null when a server could start from `modelPath`; otherwise what is wrong, in words a user can act on. */
+export async function modelPathProblem(modelPath: string, modelRoots: string[]): Promise<string | null> {
+  try {
+    await resolveModelPath(modelPath, modelRoots);
+  } catch (err) {
+    if (err instanceof AgentError && err.code === "BAD_REQUEST") return err.issues?.[0]?.message ?? err.message;
+    throw err;
+  }
+  const split = parseSplitName(modelPath);
+  if (split && split.index !== 1) return `${modelPath} is part ${split.index} of a split set; give the first part, ${splitPartPath(split.prefix, 1, split.count)}`;
+  try {
+    await readGguf(modelPath, { maxArrayItems: 0 });
+  } catch (err) {
+    return errorMessage(err);
+  }
+  if (split && split.count > 1) {
+    const present = new Set<number>([1]);
+    for (let i = 2; i <= split.count; i++) {
+      if (await stat(splitPartPath(split.prefix, i, split.count)).then((s) => s.isFile(), () => false)) present.add(i);
+    }
+    const missing = missingParts(split.prefix, split.count, present);
+    if (missing.length > 0) return `incomplete split set: ${describeMissing(missing)} of ${split.count} missing; llama-server needs every part to load it`;
+  }
+  return null;
+}

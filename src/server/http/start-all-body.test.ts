@@ -1,0 +1,16 @@
+import { describe, expect, it } from "vitest";
+import { startAllResponse } from "./start-all-body";
+
+const r = (name: string, state: string) => ({ name, state });
+
+describe("start-all's counts", () => {
+  it("counts what started, not attempts: 3 ready and 2 failed is started 3, failed 2, status 207", () => {
+    const results = [r("a", "ready"), r("b", "failed"), r("c", "ready"), r("d", "exited"), r("e", "ready")];
+    expect(startAllResponse(results, true)).toEqual({ status: 207, body: { ok: false, started: 3, failed: 2, results } });
+  });
+
+  it("all ready is 200; without waiting, starting servers count as started and the status is 202", () => {
+    expect(startAllResponse([r("a", "ready")], true)).toMatchObject({ status: 200, body: { ok: true, started: 1, failed: 0 } });
+    expect(startAllResponse([r("a", "starting"), r("b", "failed")], false)).toMatchObject({ status: 202, body: { ok: false, started: 1, failed: 1 } });
+  });
+});

@@ -1,0 +1,21 @@
+/**
+ * The body of REST start-all (`POST /api/models/servers/start-all`), the
+ * seed's endpoint: one result per enabled model, and counts of what started
+ * and what failed. `started` counts servers that are ready (or on their way,
+ * with `wait=false`), not attempts. Status 200 when none failed, 207 when
+ * some did, 202 when the caller did not wait.
+ */
+export interface StartAllBody<R> {
+  ok: boolean;
+  /** Servers ready (or, without waiting, starting). */
+  started: number;
+  /** Servers that failed or stopped instead. */
+  failed: number;
+  results: R[];
+}
+
+export function startAllResponse<R extends { state: string }>(results: R[], wait: boolean): { status: 200 | 202 | 207; body: StartAllBody<R> } {
+  const up = results.filter((r) => r.state === "ready" || r.state === "starting");
+  const failed = results.length - up.length;
+  return { status: !wait ? 202 : failed === 0 ? 200 : 207, body: { ok: failed === 0, started: up.length, failed, results } };
+}
