@@ -27,7 +27,8 @@ beforeAll(async () => {
   model = await tinyModel(dirs.modelRoot);
   marker = path.join(dirs.root, "spawned.txt");
   process.env.STAND_IN_SPAWN_MARKER = marker;
-  agent = pool.make(agentOptions(dirs, standIns.recordsSpawn));
+  // Servers get a minimal environment: the marker's path is handed to them explicitly (the --version/--help run inherits it).
+  agent = pool.make(agentOptions(dirs, standIns.recordsSpawn, { serverEnv: { STAND_IN_SPAWN_MARKER: marker } }));
   await mkdir(path.join(dirs.modelRoot, "dir.gguf"));
   await writeFile(path.join(dirs.modelRoot, "notes.txt"), "x");
   await writeFile(path.join(dirs.root, "outside.gguf"), "x");

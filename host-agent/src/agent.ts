@@ -41,6 +41,8 @@ export interface HostAgentOptions extends AgentConfig {
   adopt?: boolean;
   /** Spawn servers from a small helper process (for an agent inside a big process; see supervisor/launcher.ts). */
   spawnHelper?: boolean;
+  /** Variables every server gets besides its minimal environment (PATH, HOME, locale, temp folder; see supervisor/server-env.ts). */
+  serverEnv?: Record<string, string>;
 }
 
 export interface HostAgent extends AgentApi {
@@ -81,6 +83,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     exitPollIdentityEvery: config.exitPollIdentityEvery,
     logger,
     spawnHelper: config.spawnHelper,
+    serverEnv: config.serverEnv,
   });
   const desiredPath = path.join(config.stateDir, "desired.json");
   // Not fatal here: a start creates what it needs again, and reports why it cannot.

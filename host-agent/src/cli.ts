@@ -14,6 +14,7 @@
 import { AGENT_VERSION, createHostAgent, type HostAgent } from "./agent.ts";
 import { AgentConfigError, loadAgentConfig, type AgentConfig } from "./env.ts";
 import { AgentError, PROTOCOL_VERSION, type ServerStatus } from "./protocol.ts";
+import { errorMessage } from "./shared/error-text.ts";
 
 const USAGE = `usage: host-agent <command>
   serve --stdio          serve the JSON-lines protocol on stdin/stdout
@@ -151,7 +152,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
   try {
     config = loadAgentConfig();
   } catch (e) {
-    err.write(`host-agent: ${(e as Error).message}\n`);
+    err.write(`host-agent: ${errorMessage(e)}\n`);
     return e instanceof AgentConfigError ? 2 : 1;
   }
   try {
@@ -180,7 +181,7 @@ export async function main(argv: string[], out: Out = process.stdout, err: Out =
         return 2;
     }
   } catch (e) {
-    err.write(`host-agent ${command}: ${(e as Error).message}\n`);
+    err.write(`host-agent ${command}: ${errorMessage(e)}\n`);
     return 1;
   }
 }

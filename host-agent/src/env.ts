@@ -68,6 +68,56 @@ export interface AgentConfig {
 export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_HEALTH_INTERVAL_MS = 5000;
 
+/**
+ * The supervisor's fixed timings, in one place (milliseconds unless named
+ * otherwise). Per-server values (readiness deadline, stop grace) come with
+ * each server's spec; these are the agent's own.
+ */
+export const AGENT_DEFAULTS = {
+  /** Shortest gap between two readiness probes woken by log hints (no more often than a script polling every 5 ms). */
+  hintGapMs: 5,
+  /** How long new log lines of a running server wait to go out as one batch of log events. */
+  logFollowMs: 100,
+  /** How often a log's size cap is checked when no write woke the follower. */
+  logCapCheckMs: 1000,
+  /** How long after passing its cap a log is rotated (a burst of lines ends in one file). */
+  logRotateDelayMs: 250,
+  /** Past its cap by this much, a log is rotated at once (bytes). */
+  logCapSlackBytes: 256 * 1024,
+  /** How long after "ready" the record gets its readyAt (out of the way of servers still loading). */
+  readyRecordDelayMs: 1000,
+  /** How long past its grace another agent's stop request in a record still explains an exit. */
+  stopRequestSlackMs: 30_000,
+  /** How long a spawned server's bookkeeping waits for other starts to spawn. */
+  spawnSettleMs: 15,
+  /** Upper bound of the periodic health probe's timeout (the interval, when shorter). */
+  healthTimeoutMaxMs: 2000,
+  /** Grace given to what a crashed server (or one that died unwatched) left behind. */
+  leftoverGraceMs: 1000,
+  /** How long a stop waits for its own child's exit status once the group is gone. */
+  exitStatusWaitMs: 1000,
+  /** How often an adopted server's pid is checked for exit. */
+  exitPollMs: 50,
+  /** Timeout of the health probe made when a server is adopted. */
+  adoptProbeTimeoutMs: 2000,
+  /** How often the process table is scanned for running servers' descendants (Linux: /proc, ~1-5 ms). */
+  treeScanMs: 1000,
+  /** The same where a scan runs `ps` (macOS): a process each time. */
+  treeScanPsMs: 5000,
+  /** How long SIGKILLed processes may take to disappear. */
+  killDeadlineMs: 5000,
+  /** How long a stopped server's port may take to be free before its holder is reported. */
+  portFreeDeadlineMs: 2000,
+  /** Lines of log attached to a failure. */
+  logTailLines: 20,
+  /** Live log lines a server may send as events per second, sustained (the rest are counted, see live-log-gate.ts). */
+  liveLogLinesPerSecond: 200,
+  /** Live log lines a server may send at once after a quiet spell (llama-server prints ~300 lines as it loads). */
+  liveLogBurstLines: 1000,
+  /** How long the spawn helper (launcher.ts) may take to answer one spawn request. */
+  spawnHelperTimeoutMs: 10_000,
+} as const;
+
 export class AgentConfigError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);

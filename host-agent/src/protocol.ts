@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { EXTRA_FLAGS, type ExtraFlagName } from "./extra-flags.ts";
 import { SERVER_STATES, STOP_CAUSES } from "./shared/server-states.ts";
+import { formatIssues } from "./shared/error-text.ts";
 
 export { ALIVE_STATES, isAlive, SERVER_STATES, STOP_CAUSES, STOP_CAUSE_TEXT, type ServerStateName, type StopCause } from "./shared/server-states.ts";
 
@@ -133,8 +134,19 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  * (an older checkout on a Mac) works without it and says "update the agent on HOST".
  *   stop-cause        every stopped / exited / failed status carries `cause`
  *   check-model-path  the `checkModelPath` method (a model's path checked when it is saved)
+ *   owned-readiness   `ready` only when the listener that answered /health is the server's own process
+ *                     (or one it started), never a foreign process that took the port
+ *   complete-stop     a stop ends every process the server started (descendants that left its group
+ *                     included) and confirms the port is free; when something still holds it the stop
+ *                     answers `failed` with "stop incomplete: port P still held by pid N (name)", and a
+ *                     start on that port is refused until it is free
+ *   minimal-env       servers get PATH, HOME, locale, time zone and temp folder, plus what the agent sets
+ *                     (LLAMA_API_KEY), not the agent's or the app's whole environment
+ *   bounded-logs      a log file stays within its cap plus what is written during one rotation (checked at
+ *                     every write), and live log events are bounded per server (200 lines/s, bursts of
+ *                     1000) with a note "[synapse host-agent] N log lines skipped here …"
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -301,7 +313,7 @@ export class AgentError extends Error {
 /** Turns a zod failure into a BAD_REQUEST whose message names each field. */
 export function badRequestFromZod(error: z.ZodError, prefix = ""): AgentError {
   const issues = error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join("."), message: i.message }));
-  const message = issues.map((i) => `${i.path || "(input)"}: ${i.message}`).join("; ");
+  const message = formatIssues(issues);
   return new AgentError({ code: "BAD_REQUEST", message, issues });
 }
 

@@ -16,6 +16,7 @@
  */
 import type { AgentApi, AgentEvent, Method, Params, Reply, WireError } from "./protocol.ts";
 import { AgentError, badRequestFromZod, requestSchema } from "./protocol.ts";
+import { errorMessage } from "./shared/error-text.ts";
 
 export type ServeLogLevel = "debug" | "info" | "warn" | "error";
 export type ServeLog = (level: ServeLogLevel, msg: string, fields?: Record<string, unknown>) => void;
@@ -116,7 +117,7 @@ export async function serveJsonLines(
   const toWireError = (err: unknown): WireError => {
     if (err instanceof AgentError) return err.toWire();
     if (session.signal.aborted) return { code: "UNAVAILABLE", message: "the agent session ended before the call finished" };
-    return { code: "INTERNAL", message: err instanceof Error ? err.message : String(err) };
+    return { code: "INTERNAL", message: errorMessage(err) };
   };
 
   // One controller per call (not one shared signal), so hundreds of calls in

@@ -9,6 +9,7 @@ import { readGguf } from "../gguf/reader.ts";
 import { AgentError } from "../protocol.ts";
 import { describeMissing, missingParts, parseSplitName, splitPartPath } from "../shared/split-name.ts";
 import { resolveModelPath } from "../supervisor/spec-check.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 /** Null when a server could start from `modelPath`; otherwise what is wrong, in words a user can act on. */
 export async function modelPathProblem(modelPath: string, modelRoots: string[]): Promise<string | null> {
@@ -23,7 +24,7 @@ export async function modelPathProblem(modelPath: string, modelRoots: string[]):
   try {
     await readGguf(modelPath, { maxArrayItems: 0 });
   } catch (err) {
-    return (err as Error).message;
+    return errorMessage(err);
   }
   if (split && split.count > 1) {
     const present = new Set<number>([1]);

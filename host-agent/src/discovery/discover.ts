@@ -17,6 +17,7 @@ import type { GgufInfo } from "../protocol.ts";
 import { describeMissing, missingParts, parseSplitName } from "../shared/split-name.ts";
 import { HfRevisions } from "./hf-cache.ts";
 import { DEFAULT_WALK_LIMITS, walkModelRoots, type WalkLimits } from "./walk.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 const NO_SUMMARY: GgufSummary = { architecture: null, name: null, parameterCount: null, quantization: null, contextLength: null };
 
@@ -43,7 +44,7 @@ async function single(file: string): Promise<GgufInfo> {
     }
     return { path: file, sizeBytes, ...summarizeGguf(g), error: null };
   } catch (err) {
-    return errorEntry(file, sizeBytes, (err as Error).message);
+    return errorEntry(file, sizeBytes, errorMessage(err));
   }
 }
 
@@ -57,7 +58,7 @@ async function splitSet(parts: string[]): Promise<GgufInfo> {
     try {
       files.push(await readGguf(part, { maxArrayItems: 0 }));
     } catch (err) {
-      return errorEntry(first, sizeBytes, `part ${i + 1} of ${parts.length} of this split set cannot be read: ${(err as Error).message}`);
+      return errorEntry(first, sizeBytes, `part ${i + 1} of ${parts.length} of this split set cannot be read: ${errorMessage(err)}`);
     }
   }
   const head = files[0]!;

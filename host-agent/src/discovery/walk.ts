@@ -12,6 +12,7 @@
 import { lstat, readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { isInside } from "../supervisor/spec-check.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 export interface WalkProblem {
   path: string;
@@ -68,7 +69,7 @@ export async function walkModelRoots(roots: string[], limits: WalkLimits = DEFAU
     try {
       names = (await readdir(dir)).sort();
     } catch (err) {
-      problems.push({ path: dir, error: `cannot read this folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})` });
+      problems.push({ path: dir, error: `cannot read this folder (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})` });
       return;
     }
     for (const name of names) {

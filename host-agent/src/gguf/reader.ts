@@ -20,6 +20,7 @@ import { open, type FileHandle } from "node:fs/promises";
 import { ByteCursor } from "./cursor.ts";
 import { GgufError } from "./error.ts";
 import { FILE_TYPE_NAMES, GGML_TYPE_NAMES, GGUF_MAGIC, GgufValueType, SCALAR_SIZE } from "./format.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 export { GgufError };
 
@@ -224,7 +225,7 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
   try {
     fh = await open(path, "r");
   } catch (cause) {
-    throw new GgufError(`${path}: cannot open (${(cause as Error).message})`, { cause });
+    throw new GgufError(`${path}: cannot open (${errorMessage(cause)})`, { cause });
   }
   try {
     const st = await fh.stat();

@@ -23,6 +23,7 @@ import { knownHostKeys } from "./host-key.ts";
 import { LinkConfigError, type SshLinkConfigInput } from "./ssh-config.ts";
 import { createSshLink, type SshLinkOptions, type TrustedHostKey } from "./ssh.ts";
 import type { HostLink } from "./types.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 export const DEFAULT_HOST_ALIAS = "mac-host";
 
@@ -151,7 +152,7 @@ export async function readOpenSshDir(dir: string, options: OpenSshDirOptions = {
   try {
     text = await readFile(configPath, "utf8");
   } catch (err) {
-    throw new LinkConfigError([{ path: "config", message: `cannot read ${configPath}: ${(err as Error).message}` }], { cause: err });
+    throw new LinkConfigError([{ path: "config", message: `cannot read ${configPath}: ${errorMessage(err)}` }], { cause: err });
   }
   const entry = parseOpenSshConfig(text, alias);
   const issues: { path: string; message: string }[] = [];
@@ -164,7 +165,7 @@ export async function readOpenSshDir(dir: string, options: OpenSshDirOptions = {
   try {
     privateKey = await readFile(identityFile, "utf8");
   } catch (err) {
-    issues.push({ path: "IdentityFile", message: `cannot read the private key ${identityFile}: ${(err as Error).message}` });
+    issues.push({ path: "IdentityFile", message: `cannot read the private key ${identityFile}: ${errorMessage(err)}` });
   }
   if (issues.length > 0) throw new LinkConfigError(issues);
 

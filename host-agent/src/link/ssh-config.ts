@@ -7,11 +7,12 @@
 import ssh2 from "ssh2";
 import { z } from "zod";
 import { FINGERPRINT_PATTERN } from "./host-key.ts";
+import { formatIssues } from "../shared/error-text.ts";
 
 export class LinkConfigError extends Error {
   readonly issues: { path: string; message: string }[];
   constructor(issues: { path: string; message: string }[], options?: { cause?: unknown }) {
-    super(`invalid ssh link config: ${issues.map((i) => `${i.path || "(config)"}: ${i.message}`).join("; ")}`, options);
+    super(`invalid ssh link config: ${formatIssues(issues, "(config)")}`, options);
     this.name = "LinkConfigError";
     this.issues = issues;
   }

@@ -3,6 +3,7 @@
  * against the protocol, per-call deadlines, error normalisation.
  */
 import { AgentError, methods, type Method, type Result, type WireError } from "../protocol.ts";
+import { errorMessage, formatIssues } from "../shared/error-text.ts";
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
 /** Upper bound for a request line; the agent's reader drops longer lines. */
@@ -12,7 +13,7 @@ export const MAX_REQUEST_LINE_BYTES = 1024 * 1024;
 export function parseResult<M extends Method>(host: string, method: M, raw: unknown): Result<M> {
   const r = methods[method].result.safeParse(raw);
   if (!r.success) {
-    const detail = r.error.issues.slice(0, 5).map((i) => `${i.path.join(".") || "(result)"}: ${i.message}`).join("; ");
+    const detail = formatIssues(r.error.issues.slice(0, 5).map((i) => ({ path: i.path.join("."), message: i.message })), "(result)");
     throw new AgentError({ code: "INTERNAL", message: `host '${host}' sent a malformed result for ${method}: ${detail}` }, { cause: r.error });
   }
   return r.data as Result<M>;
@@ -25,7 +26,7 @@ export function errorFromWire(wire: WireError, cause?: unknown): AgentError {
 
 export function toWireError(err: unknown): WireError {
   if (err instanceof AgentError) return err.toWire();
-  return { code: "INTERNAL", message: err instanceof Error ? err.message : String(err) };
+  return { code: "INTERNAL", message: errorMessage(err) };
 }
 
 export function timeoutError(host: string, method: Method, timeoutMs: number): AgentError {

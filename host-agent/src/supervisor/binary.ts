@@ -12,6 +12,7 @@ import path from "node:path";
 import type { LlamaServerInfo } from "../protocol.ts";
 import { llamaInstallHint } from "../shared/llama-install.ts";
 import { singleFlight } from "./single-flight.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 export interface LlamaServerCapabilities {
   loadFlags: "load-mode" | "legacy";
@@ -158,6 +159,6 @@ export async function describeLlamaServer(configured: string | null): Promise<Ll
     const bin = await inspectLlamaServer(found.path, found.stat);
     return { path: bin.path, version: bin.version, commit: bin.commit, loadFlags: bin.capabilities.loadFlags, error: null };
   } catch (err) {
-    return { path: configured, version: null, commit: null, loadFlags: null, error: (err as Error).message };
+    return { path: configured, version: null, commit: null, loadFlags: null, error: errorMessage(err) };
   }
 }

@@ -19,6 +19,7 @@
  * found on disk (the app runs from a bundle).
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { AGENT_DEFAULTS } from "../env.ts";
 
 export interface LaunchRequest {
   file: string;
@@ -69,8 +70,6 @@ type HelperMessage =
   | { type: "spawned"; id: number; pid?: number; error?: string }
   | { type: "exit"; pid: number; code: number | null; signal: string | null };
 
-/** Deadline for the helper to answer one spawn request. */
-const SPAWN_TIMEOUT_MS = 10_000;
 
 export class Launcher {
   private helper: ChildProcess | null = null;
@@ -129,11 +128,12 @@ export class Launcher {
     if (this.closed) throw new Error("the launcher is closed");
     const helper = this.ensureHelper();
     const id = this.nextId++;
+    const deadline = AGENT_DEFAULTS.spawnHelperTimeoutMs;
     return new Promise<Launched>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        reject(new Error(`the spawn helper did not answer within ${SPAWN_TIMEOUT_MS} ms`));
-      }, SPAWN_TIMEOUT_MS);
+        reject(new Error(`the spawn helper did not answer within ${deadline} ms`));
+      }, deadline);
       this.waiting.set(id, { resolve, reject, timer });
       helper.send({ type: "spawn", id, ...req }, (err) => {
         if (!err) return;

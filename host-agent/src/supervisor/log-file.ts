@@ -6,8 +6,8 @@
  * server's next write lands at the new end of the emptied file. One rotated
  * copy (`.1`) is kept.
  */
-import { copyFile, open, stat, truncate } from "node:fs/promises";
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, writeSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { closeSync, copyFileSync, fstatSync, mkdirSync, openSync, readSync, renameSync, statSync, truncateSync, writeSync } from "node:fs";
 import path from "node:path";
 
 export function rotatedPath(logPath: string): string {
@@ -44,12 +44,22 @@ export function openLogForChild(logPath: string, maxBytes: number, header: strin
   }
 }
 
-/** Rotates when over the cap; returns true when it did. */
+/**
+ * Rotates when over the cap; returns true when it did. Synchronous inside: a
+ * log flooding at 20 MB/s grows by tens of KB for every millisecond the
+ * rotation waits in the threadpool, and the copy (copy_file_range) of a
+ * 10 MiB file takes a few milliseconds.
+ */
 export async function enforceLogCap(logPath: string, maxBytes: number): Promise<boolean> {
-  const size = await stat(logPath).then((s) => s.size, () => 0);
+  let size = 0;
+  try {
+    size = statSync(logPath).size;
+  } catch {
+    return false;
+  }
   if (size <= maxBytes) return false;
-  await copyFile(logPath, rotatedPath(logPath));
-  await truncate(logPath, 0);
+  copyFileSync(logPath, rotatedPath(logPath));
+  truncateSync(logPath, 0);
   return true;
 }
 

@@ -6,11 +6,12 @@
  * matter while their processes live, and a power loss ends those too (a
  * torn record after a reboot is skipped as unreadable).
  */
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { serverSpecSchema } from "../protocol.ts";
+import { errorMessage } from "../shared/error-text.ts";
 
 export const serverRecordSchema = z.object({
   version: z.literal(1),
@@ -37,6 +38,11 @@ export const serverRecordSchema = z.object({
    * share a process in tests and embeddings).
    */
   stopRequest: z.object({ by: z.number().int(), agent: z.string(), at: z.string() }).nullable().optional(),
+  /**
+   * The value of SYNAPSE_SERVER_RUN in the server's environment (process-tree.ts): an agent that adopts the
+   * server finds what it started by it. Absent from records written before it existed.
+   */
+  runMarker: z.string().optional(),
 });
 export type ServerRecord = z.infer<typeof serverRecordSchema>;
 
@@ -78,9 +84,17 @@ export class RecordStore {
   }
   /** One record: "missing" when there is none, null when it cannot be read. */
   async read(id: string): Promise<ServerRecord | "missing" | null> {
+    return this.readNow(id);
+  }
+  /**
+   * The same, read synchronously (a small local file): at the moment a watched server's exit is seen,
+   * before another agent that stopped it can remove the record (it waits for the process group to
+   * empty, which the exit itself makes happen).
+   */
+  readNow(id: string): ServerRecord | "missing" | null {
     let text: string;
     try {
-      text = await readFile(this.file(id), "utf8");
+      text = readFileSync(this.file(id), "utf8");
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : null;
     }
@@ -111,7 +125,7 @@ export class RecordStore {
         if (r.success && `${r.data.id}.json` === name) records.push(r.data);
         else problems.push({ file, error: r.success ? "id does not match the file name" : r.error.message });
       } catch (err) {
-        problems.push({ file, error: (err as Error).message });
+        problems.push({ file, error: errorMessage(err) });
       }
     }
     return { records, problems };

@@ -272,6 +272,8 @@ describe("real llama-server fleet", () => {
     expect(h.llamaServer.commit).toMatch(/^[0-9a-f]{7,40}$/);
     expect(h.llamaServer.version).not.toBeNull();
     expect(h.modelRoots).toEqual([dirs.modelRoot]);
+    // What the app checks before it relies on causes, owned readiness and complete stops (agentHas).
+    expect(h.features).toEqual(expect.arrayContaining(["stop-cause", "owned-readiness", "complete-stop"]));
     const err = (await agent.call("hello", { protocolVersion: 99 }).catch((e: unknown) => e)) as AgentError;
     expect(err.issues?.[0]?.path).toBe("protocolVersion");
   });

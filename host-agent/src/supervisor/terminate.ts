@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { canBind } from "./port.ts";
 import { groupHasMembers, groupMembers, processInfo, type ProcessInfo } from "./process-table.ts";
+import { AGENT_DEFAULTS } from "../env.ts";
 
 export interface TerminateTarget {
   pid: number;
@@ -29,7 +30,8 @@ export interface TerminateResult {
   elapsedMs: number;
 }
 
-function tokenOrder(a: string, b: string): number | null {
+/** Order of two start tokens (negative: a started first); null when they cannot be compared. */
+export function tokenOrder(a: string, b: string): number | null {
   const ma = /^linux:(\d+)$/.exec(a);
   const mb = /^linux:(\d+)$/.exec(b);
   if (ma?.[1] && mb?.[1]) return Number(ma[1]) - Number(mb[1]);
@@ -81,7 +83,8 @@ async function waitGroupEmpty(t: TerminateTarget, deadlineMs: number): Promise<P
   }
 }
 
-async function waitPortFree(port: number, host: string, deadlineMs: number): Promise<boolean> {
+/** Polls until host:port can be bound (true) or the deadline passes (false). */
+export async function waitPortFree(port: number, host: string, deadlineMs: number): Promise<boolean> {
   const until = Date.now() + deadlineMs;
   let delay = 5;
   for (;;) {
@@ -96,7 +99,7 @@ export async function terminateGroup(t: TerminateTarget, graceMs: number, opts: 
   const started = Date.now();
   const members = await ownedGroupMembers(t);
   if (members === null) return { ended: "foreign", portFree: await canBind(t.port, t.bindAddress), survivors: [], elapsedMs: Date.now() - started };
-  if (members.length === 0) return { ended: "gone", portFree: await waitPortFree(t.port, t.bindAddress, opts.portDeadlineMs ?? 2000), survivors: [], elapsedMs: Date.now() - started };
+  if (members.length === 0) return { ended: "gone", portFree: await waitPortFree(t.port, t.bindAddress, opts.portDeadlineMs ?? AGENT_DEFAULTS.portFreeDeadlineMs), survivors: [], elapsedMs: Date.now() - started };
 
   signalGroup(t.pgid, "SIGTERM");
   let left = await waitGroupEmpty(t, graceMs);
@@ -105,8 +108,8 @@ export async function terminateGroup(t: TerminateTarget, graceMs: number, opts: 
     ended = "kill";
     // Re-check ownership right before the SIGKILL: the group may have emptied and its id been reused meanwhile.
     if ((await ownedGroupMembers(t))?.length) signalGroup(t.pgid, "SIGKILL");
-    left = await waitGroupEmpty(t, opts.killDeadlineMs ?? 5000);
+    left = await waitGroupEmpty(t, opts.killDeadlineMs ?? AGENT_DEFAULTS.killDeadlineMs);
   }
-  const portFree = await waitPortFree(t.port, t.bindAddress, opts.portDeadlineMs ?? 2000);
+  const portFree = await waitPortFree(t.port, t.bindAddress, opts.portDeadlineMs ?? AGENT_DEFAULTS.portFreeDeadlineMs);
   return { ended, portFree, survivors: left.map((m) => m.pid), elapsedMs: Date.now() - started };
 }

@@ -1,0 +1,70 @@
+/**
+ * A bound on the live log lines one server sends as events: a token bucket
+ * (AGENT_DEFAULTS.liveLogLinesPerSecond, bursts up to liveLogBurstLines).
+ * Lines over it are not sent, only counted; the next line that goes out is
+ * preceded by a note saying how many were skipped (the log file has them).
+ * A server writing 20 MB/s of logs would otherwise send all of it to every
+ * browser watching.
+ */
+import { AGENT_DEFAULTS } from "../env.ts";
+
+export class LiveLogGate {
+  private tokens: number;
+  private last: number;
+  private skipped = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  /**
+   * @param emit receives the lines to send, in order (notes included)
+   * @param perSecond sustained lines per second
+   * @param burst lines that may go out at once after a quiet spell
+   * @param now a clock in milliseconds (tests pass their own)
+   */
+  constructor(
+    private readonly emit: (lines: string[]) => void,
+    private readonly perSecond: number = AGENT_DEFAULTS.liveLogLinesPerSecond,
+    private readonly burst: number = AGENT_DEFAULTS.liveLogBurstLines,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.tokens = burst;
+    this.last = now();
+  }
+
+  /** Lines read from the log, in order. */
+  push(lines: readonly string[]): void {
+    const t = this.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((t - this.last) * this.perSecond) / 1000);
+    this.last = t;
+    const out: string[] = [];
+    if (this.skipped > 0 && this.tokens >= 1) {
+      out.push(this.note());
+      this.tokens -= 1;
+    }
+    const pass = Math.max(0, Math.min(lines.length, Math.floor(this.tokens)));
+    for (let i = 0; i < pass; i++) out.push(lines[i]!);
+    this.tokens -= pass;
+    this.skipped += lines.length - pass;
+    if (out.length > 0) this.emit(out);
+    // Skipped lines are told about even when no further line comes.
+    if (this.skipped > 0 && !this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        this.push([]);
+      }, Math.max(10, 1000 / this.perSecond));
+      this.timer.unref();
+    }
+  }
+
+  /** Sends the note for lines skipped so far, whatever the budget (the server is gone). */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.skipped > 0) this.emit([this.note()]);
+  }
+
+  private note(): string {
+    const n = this.skipped;
+    this.skipped = 0;
+    return `[synapse host-agent] ${n} log line${n === 1 ? "" : "s"} skipped here (more than ${this.perSecond} lines/s); the log file has them`;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Issue 14 item 5: a server that writes 20 MB/s of log (stand-in-floods-log)
+ * keeps its log file within the cap plus the stated margin (log-watch.ts:
+ * 2 MiB at 20 MB/s), measured by a separate process that stats the file
+ * every 2 ms; and its live log events stay within the rate bound
+ * (live-log-gate.ts), with a note saying how many lines were skipped.
+ */
+import { spawn } from "node:child_process";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AGENT_DEFAULTS } from "../env.ts";
+import { agentOptions, AgentPool, eventRecorder, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { freePort } from "../../test/harness/ports.ts";
+import { standIns } from "../../test/harness/stand-ins/index.ts";
+import { tinyModel } from "../../test/harness/tiny-model.ts";
+
+let dirs: TestDirs;
+let model: string;
+const pool = new AgentPool();
+beforeAll(async () => {
+  dirs = await testDirs();
+  model = await tinyModel(dirs.modelRoot);
+});
+afterEach(() => pool.stopEverything());
+afterAll(() => dirs.cleanup());
+
+const MiB = 1024 * 1024;
+
+/** The largest size `file` had, sampled every 2 ms by another process for `ms`. */
+function largestSize(file: string, ms: number): Promise<number> {
+  const src = `const fs=require("node:fs");let max=0;const end=Date.now()+${ms};const t=setInterval(()=>{try{max=Math.max(max,fs.statSync(${JSON.stringify(file)}).size)}catch{}if(Date.now()>end){clearInterval(t);process.stdout.write(String(max))}},2);`;
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ["-e", src], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    p.once("exit", () => resolve(Number(out)));
+    p.once("error", reject);
+  });
+}
+
+describe("a server that floods its log", () => {
+  it("keeps the file within its cap plus 2 MiB, and sends a bounded rate of live lines with a skipped-lines note", async () => {
+    const cap = 2 * MiB;
+    const agent = pool.make(agentOptions(dirs, standIns.floodsLog, { logMaxBytes: cap }));
+    const rec = eventRecorder(agent);
+    const t0 = performance.now();
+    const s = await agent.call("start", { spec: specFor("flood", model, await freePort(), { alias: "2", stopGraceMs: 300 }) });
+    const largest = await largestSize(s.logPath!, 2500);
+    const elapsedS = (performance.now() - t0) / 1000;
+    await agent.call("stop", { id: "flood" });
+    expect(largest).toBeGreaterThan(cap / 2); // it did write
+    expect(largest).toBeLessThanOrEqual(cap + 2 * MiB);
+    const lines = rec.events.flatMap((e) => (e.kind === "log" && e.id === "flood" ? [e.line] : []));
+    const notes = lines.filter((l) => /^\[synapse host-agent\] \d+ log lines? skipped here/.test(l));
+    const skipped = notes.reduce((n, l) => n + Number(/\] (\d+) log/.exec(l)![1]), 0);
+    expect(notes.length).toBeGreaterThan(0);
+    expect(lines.length - notes.length).toBeLessThanOrEqual(AGENT_DEFAULTS.liveLogBurstLines + AGENT_DEFAULTS.liveLogLinesPerSecond * Math.ceil(elapsedS + 1));
+    // The flood wrote ~40 MB of 100-byte lines: nearly all of them were counted, not sent.
+    expect(skipped).toBeGreaterThan(100_000);
+  });
+});

@@ -1,0 +1,460 @@
+/**
+ * One managed llama-server: the process group it leads (one spawn or one
+ * adoption), its record, its log follower, its readiness and health, and
+ * the processes it started. Its state changes only through `transition`,
+ * checked against the table in transitions.ts; every stopped, exited or
+ * failed state carries a typed cause.
+ */
+import { randomUUID } from "node:crypto";
+import { stat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AGENT_DEFAULTS } from "../env.ts";
+import { AgentError, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
+import { errorMessage } from "../shared/error-text.ts";
+import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
+import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
+import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
+import type { Launcher } from "./launcher.ts";
+import { describeForeign, listenerOwnership, type Ownership } from "./listener-owner.ts";
+import { readLogTail, type LogFollower } from "./log-file.ts";
+import { LiveLogGate } from "./live-log-gate.ts";
+import { LogWatch } from "./log-watch.ts";
+import type { Logger } from "./logger.ts";
+import type { PortHolder } from "./port.ts";
+import { processInfo, processTable } from "./process-table.ts";
+import { Descendants, RUN_MARKER_VAR, type TreeScanner } from "./process-tree.ts";
+import { ReadinessWait, type Exit } from "./readiness.ts";
+import { RecordKeeper } from "./record-keeper.ts";
+import type { RecordStore, ServerRecord } from "./records.ts";
+import { serverEnvironment } from "./server-env.ts";
+import { watchHealth, watchPidExit } from "./server-watch.ts";
+import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
+import { canTransition, InvalidTransitionError } from "./transitions.ts";
+
+export interface ServerSettings {
+  logMaxBytes: number;
+  healthIntervalMs: number;
+  /** Per-probe timeout of the periodic health check (default: min(AGENT_DEFAULTS.healthTimeoutMaxMs, interval)). */
+  healthTimeoutMs?: number;
+  /** How often an adopted (not our child) process is checked for exit. */
+  exitPollMs?: number;
+  /** Every how many exit polls the start time is compared too (default 1 on Linux, 40 elsewhere: `ps` costs a process). */
+  exitPollIdentityEvery?: number;
+  logTailLines?: number;
+  /** Variables every server gets on top of its minimal environment (server-env.ts); for embedders and tests. */
+  serverEnv?: Record<string, string>;
+}
+
+/** What a server needs from the agent around it. */
+export interface ServerContext {
+  readonly log: Logger;
+  readonly records: RecordStore;
+  /** Names this agent in the records' stop requests. */
+  readonly instanceId: string;
+  readonly settings: ServerSettings;
+  readonly scanner: TreeScanner;
+  onState(status: ServerStatus): void;
+  onLog(id: string, lines: string[]): void;
+}
+
+const TERMINAL = new Set<ServerState>(["stopped", "exited", "failed"]);
+
+export function describeExit(e: Exit): string {
+  if (e.signal) return `killed by ${e.signal}`;
+  if (e.code !== null) return `exited with code ${e.code}`;
+  return "exited (exit status unknown: not a child of this agent)";
+}
+
+export class ManagedServer {
+  readonly id: string;
+  state: ServerState = "stopped";
+  reason: string | null = null;
+  cause: StopCause | null = null;
+  pid: number | null = null;
+  startToken: string | null = null;
+  startedAt: string | null = null;
+  readyAt: string | null = null;
+  logTail: string[] = [];
+  /** Who kept the port after this server ended (an incomplete stop); cleared by a stop that finds it free. */
+  heldPort: PortHolder | null = null;
+  readonly exited: Promise<Exit>;
+  private exit: Exit | null = null;
+  private resolveExit: (e: Exit) => void = () => {};
+  /** The exit status comes from our child (or the helper's), not from polling a pid. */
+  private ownChild = false;
+  private stopAsked = false;
+  private readonly record: RecordKeeper;
+  private readonly readiness = new ReadinessWait();
+  private readonly markerValue = randomUUID();
+  private logWatch: LogWatch | null = null;
+  /** Bounds the live log events (the log file keeps every line). */
+  private readonly liveLog = new LiveLogGate((lines) => this.ctx.onLog(this.id, lines));
+  private readonly cancels = new Set<() => void>();
+  private tree: Descendants | null = null;
+  /** The path the server got with --model (what its /props reports). */
+  private modelPath: string;
+
+  constructor(
+    readonly spec: ServerSpec,
+    readonly specHash: string,
+    readonly logPath: string,
+    private readonly ctx: ServerContext,
+  ) {
+    this.id = spec.id;
+    this.modelPath = spec.modelPath;
+    this.record = new RecordKeeper(spec.id, ctx.records, ctx.log);
+    this.exited = new Promise<Exit>((r) => (this.resolveExit = r));
+  }
+
+  /** The follower of the current log, while there is one (see Supervisor.logs). */
+  get follower(): LogFollower | null {
+    return this.logWatch?.follower ?? null;
+  }
+
+  /** True when a process of this server may still run. */
+  get running(): boolean {
+    return isAlive(this.state) && this.exit === null;
+  }
+
+  status(): ServerStatus {
+    return {
+      id: this.id, state: this.state, pid: this.pid, port: this.spec.port, startedAt: this.startedAt, readyAt: this.readyAt,
+      exitCode: this.exit?.code ?? null, signal: this.exit?.signal ?? null, reason: this.reason, logPath: this.logPath,
+      specHash: this.specHash, logTail: this.logTail, cause: this.cause,
+    };
+  }
+
+  private transition(to: ServerState, reason: string | null, cause: StopCause | null = null): void {
+    if (!canTransition(this.state, to)) {
+      const bug = new InvalidTransitionError(this.id, this.state, to);
+      if (process.env.VITEST) throw bug;
+      this.ctx.log.error(bug.message, { id: this.id, reason });
+    }
+    this.state = to;
+    this.reason = reason;
+    this.cause = TERMINAL.has(to) ? cause : null;
+    this.ctx.log.info("server state", { id: this.id, state: to, reason, cause: this.cause, pid: this.pid, port: this.spec.port });
+    this.ctx.onState(this.status());
+  }
+
+  // ---- start -------------------------------------------------------------
+
+  /** Spawns the prepared server. A spawn that fails leaves the server `failed` and throws saying why. */
+  async spawn(prep: PreparedSpawn, launcher: Launcher | null): Promise<void> {
+    this.modelPath = prep.modelPath;
+    const env = serverEnvironment(process.env, { ...this.ctx.settings.serverEnv, ...prep.launch.env, [RUN_MARKER_VAR]: this.markerValue });
+    // Wall-clock spawn time: /proc's start time is exact as an identity but its boot-time base has 1 s resolution.
+    const spawnedAt = new Date().toISOString();
+    try {
+      const p = await spawnServer(prep, env, launcher);
+      this.pid = p.pid;
+      this.startedAt = spawnedAt;
+      this.ownChild = true;
+      this.cancels.add(p.detach);
+      void p.exited.then((e) => (e.lost ? this.watchPidExit() : this.onExit(e)));
+    } catch (err) {
+      this.exit = { code: null, signal: null };
+      this.resolveExit(this.exit);
+      this.transition("failed", `could not spawn ${prep.binary.path}: ${errorMessage(err)}`, "crash");
+      throw new AgentError({ code: "FAILED", message: `cannot start ${this.id}: could not spawn ${prep.binary.path}: ${errorMessage(err)}`, data: this.status() }, { cause: err });
+    }
+  }
+
+  /** After the spawn (and the batch's other spawns): identity, record, log, descendants, then readiness. */
+  async begin(prep: PreparedSpawn): Promise<ServerStatus> {
+    const pid = this.pid!;
+    const info = await processInfo(pid);
+    this.startToken = info?.startToken ?? null;
+    this.tree = new Descendants({ pid, startToken: this.startToken }, `${RUN_MARKER_VAR}=${this.markerValue}`);
+    this.ctx.scanner.add(this.tree);
+    if (info && !info.zombie) {
+      // Not awaited: readiness polling starts meanwhile, and waits for it before reporting ready.
+      void this.record.write({
+        version: 1, id: this.id, pid, pgid: pid, startToken: info.startToken, startedAt: this.startedAt!, port: this.spec.port,
+        bindAddress: this.spec.bindAddress, binary: prep.binary.path, argv: prep.launch.args, logPath: this.logPath, specHash: this.specHash,
+        spec: this.spec, readyAt: null, agentPid: process.pid, runMarker: this.markerValue,
+      });
+    }
+    this.transition("starting", `spawned pid ${pid}`);
+    this.watchLog(prep.log.offset);
+    // Just spawned, it does not listen yet: the first probe waits for the first timer (10 ms) or a hint.
+    return this.awaitReady(false);
+  }
+
+  /** Asks a loading server's readiness wait to give up now, so a stop queued behind its start runs at once. */
+  requestStop(): void {
+    if (this.state !== "starting" || this.stopAsked) return;
+    this.stopAsked = true;
+    this.readiness.wake();
+  }
+
+  private ownership(): Promise<Ownership> {
+    if (this.pid === null) return Promise.resolve({ ours: true });
+    const tree = this.tree;
+    return listenerOwnership({
+      port: this.spec.port, host: probeHost(this.spec.bindAddress), pid: this.pid, modelPath: this.modelPath, apiKey: this.spec.apiKey,
+      descendants: async () => {
+        if (!tree) return [];
+        tree.observe(await processTable());
+        return tree.list().map((p) => p.pid);
+      },
+    });
+  }
+
+  private async awaitReady(probeAtOnce: boolean): Promise<ServerStatus> {
+    const outcome = await this.readiness.run({
+      host: probeHost(this.spec.bindAddress), port: this.spec.port, deadlineMs: this.spec.readinessDeadlineMs, exited: this.exited,
+      stopRequested: () => this.stopAsked, owned: () => this.ownership(),
+      beforeReady: async () => void (this.record.pending && (await this.record.flushed())),
+    }, probeAtOnce);
+    if (outcome.kind === "ready") return this.becameReady();
+    // A stop request took over (a server still loading, started here or adopted): it reports the outcome.
+    if (outcome.kind === "stop-requested") throw new AgentError({ code: "FAILED", message: `${this.id} was stopped before it became ready` });
+    const foreign = outcome.foreign ? `; ${describeForeign(outcome.foreign)}` : "";
+    if (outcome.kind === "exited") {
+      this.logTail = await this.tail();
+      // Anything it started before it died (grace 0: it is dead already; its helpers get no say).
+      const end = await this.endProcesses(0);
+      this.stopWatching();
+      await this.record.remove();
+      this.transition("failed", `${describeExit(outcome.exit)} while loading${foreign || this.heldText(end)}`, "crash");
+    } else {
+      this.transition("stopping", `not ready within ${this.spec.readinessDeadlineMs} ms`);
+      const end = await this.endProcesses(this.spec.stopGraceMs);
+      this.logTail = await this.tail();
+      this.stopWatching();
+      await this.record.remove();
+      this.transition("failed", `not ready within ${this.spec.readinessDeadlineMs} ms (last: ${describeHealth(outcome.last)})${foreign || this.heldText(end)}`, "deadline");
+    }
+    const status = this.status();
+    throw new AgentError({ code: "FAILED", message: `${this.id} failed to start: ${status.reason}${status.logTail.length ? `; last log lines:\n${status.logTail.join("\n")}` : ""}`, data: status });
+  }
+
+  private becameReady(): ServerStatus {
+    const readyAt = new Date().toISOString();
+    this.readyAt = readyAt;
+    this.transition("ready", `healthy (pid ${this.pid})`);
+    // readyAt goes into the record a little later, out of the way of other servers still loading; into the
+    // record as it is on disk, so a stop request another agent wrote meanwhile is kept (and a record it
+    // removed is not written again).
+    const t = setTimeout(() => {
+      if (!this.record.current || this.state !== "ready") return;
+      const onDisk = this.ctx.records.readNow(this.id);
+      if (onDisk && onDisk !== "missing" && onDisk.pid === this.pid && !onDisk.stopRequest) void this.record.write({ ...onDisk, readyAt });
+    }, AGENT_DEFAULTS.readyRecordDelayMs);
+    t.unref();
+    this.cancels.add(() => clearTimeout(t));
+    this.watchHealth();
+    return this.status();
+  }
+
+  // ---- stop --------------------------------------------------------------
+
+  /**
+   * Ends every process the server started and confirms the port is free:
+   * then `stopped` with `cause`. When something still holds the port the
+   * stop is incomplete: `failed` (not a live server of ours, and not
+   * stopped: a person must end the holder) with the holder named; asking
+   * again tries again.
+   */
+  async stop(graceMs: number, cause: StopCause): Promise<ServerStatus> {
+    if (this.state === "stopped") return this.status();
+    if (!isAlive(this.state) && this.heldPort === null) {
+      // exited/failed: already gone; report it as stopped now that someone asked.
+      this.transition("stopped", this.reason, cause);
+      return this.status();
+    }
+    const wasRunning = isAlive(this.state);
+    this.stopAsked = true;
+    this.transition("stopping", "stop requested");
+    // Said in the record before the signal: another agent watching this server sees a stop, not a crash.
+    const rec = this.record.current;
+    if (rec && wasRunning) await this.record.write({ ...rec, stopRequest: { by: process.pid, agent: this.ctx.instanceId, at: new Date().toISOString() } });
+    const end = await this.endProcesses(graceMs);
+    // Our own child: wait briefly for it to be reaped so exit code and signal are known.
+    if (this.ownChild && !this.exit) await Promise.race([this.exited, sleep(AGENT_DEFAULTS.exitStatusWaitMs)]);
+    this.stopWatching();
+    await this.record.remove();
+    if (end.portHeldBy) {
+      this.transition("failed", `stop incomplete: ${describeHeldPort(end.portHeldBy)}`, cause);
+      return this.status();
+    }
+    let reason: string = STOP_CAUSE_TEXT[cause];
+    if (end.group?.ended === "kill") reason = `stopped with SIGKILL: still running ${graceMs} ms after SIGTERM`;
+    if (end.group?.ended === "foreign") reason = `pid ${this.pid} now belongs to another process; it was not signalled`;
+    if (end.survivors.length > 0) reason += `; pids ${end.survivors.join(", ")} survived SIGKILL`;
+    if (end.killedDescendants.length > 0) reason += `; ended ${end.killedDescendants.length} process(es) it started outside its group (pids ${end.killedDescendants.join(", ")})`;
+    this.transition("stopped", reason, cause);
+    return this.status();
+  }
+
+  /** Ends the group and the descendants, then looks at the port; remembers a holder (`heldPort`). */
+  private async endProcesses(graceMs: number): Promise<EndResult> {
+    const pid = this.pid;
+    if (pid === null) return { group: null, killedDescendants: [], survivors: [], portHeldBy: null };
+    const { port, bindAddress } = this.spec;
+    const target = this.startToken ? { pid, pgid: pid, startToken: this.startToken, port, bindAddress } : null;
+    const end = await endServer(target, pid, this.tree, graceMs, { killDeadlineMs: AGENT_DEFAULTS.killDeadlineMs });
+    end.portHeldBy = await confirmPortFree(port, bindAddress, this.tree, AGENT_DEFAULTS.portFreeDeadlineMs);
+    this.heldPort = end.portHeldBy;
+    if (end.portHeldBy) this.ctx.log.warn("port still held after the server ended", { id: this.id, holder: end.portHeldBy });
+    return end;
+  }
+
+  private heldText(end: EndResult): string {
+    return end.portHeldBy ? `; ${describeHeldPort(end.portHeldBy)}` : "";
+  }
+
+  // ---- exits -------------------------------------------------------------
+
+  private onExit(e: Exit): void {
+    if (this.exit) return;
+    this.exit = e;
+    this.resolveExit(e);
+    // Starting and stopping servers are handled by readiness and stop(), which wait on `exited`.
+    if (this.state !== "ready" && this.state !== "unhealthy") return;
+    // The record as it is now, before an agent that stopped the server removes it (see RecordStore.readNow).
+    const record = this.record.current ? this.ctx.records.readNow(this.id) : undefined;
+    void this.afterCrash(e, record);
+  }
+
+  private async afterCrash(e: Exit, record: ServerRecord | "missing" | null | undefined): Promise<void> {
+    const elsewhere = await this.stoppedElsewhere(record);
+    this.logTail = await this.tail();
+    // A stop that came meanwhile reports the outcome.
+    if (this.state !== "ready" && this.state !== "unhealthy") return;
+    this.stopWatching();
+    if (elsewhere) {
+      // The agent that stopped it removes the record and reaps what is left.
+      this.transition("stopped", elsewhere, "host-stop");
+      return;
+    }
+    this.transition("exited", describeExit(e), "crash");
+    await this.record.remove();
+    // A crashed leader may leave children behind (in its group or escaped): end them so nothing of it lingers.
+    const end = await this.endProcesses(AGENT_DEFAULTS.leftoverGraceMs).catch(() => null);
+    if (end && (end.killedDescendants.length > 0 || end.group?.ended === "term" || end.group?.ended === "kill")) this.ctx.log.warn("reaped leftovers of a crashed server", { id: this.id, ended: end.group?.ended, descendants: end.killedDescendants });
+  }
+
+  /**
+   * Why a server that ended while this agent was not stopping it was stopped
+   * by someone else on purpose (another agent on the same state folder, e.g.
+   * `host-agent stop-metal-servers`): its record carries that agent's stop
+   * request, or is already gone. Null: nobody asked; it crashed.
+   */
+  private async stoppedElsewhere(readAtExit: ServerRecord | "missing" | null | undefined): Promise<string | null> {
+    if (!this.record.current) return null;
+    let rec = readAtExit;
+    if (rec === undefined) {
+      await this.record.flushed();
+      rec = await this.ctx.records.read(this.id);
+    }
+    if (rec === "missing") return "stopped on the host outside this agent (its record was removed)";
+    const by = this.stopRequestedBy(rec);
+    return by === null ? null : `stopped on the host by another agent (pid ${by}, e.g. stop-metal-servers)`;
+  }
+
+  /**
+   * The pid of another agent whose stop request for this very process is in
+   * `rec`, if the request is recent: an older one is from an agent that died
+   * halfway through its stop, and the server lived on.
+   */
+  private stopRequestedBy(rec: ServerRecord | "missing" | null): number | null {
+    if (!rec || rec === "missing") return null;
+    const req = rec.stopRequest;
+    if (rec.pid !== this.pid || !req || req.agent === this.ctx.instanceId) return null;
+    return Date.now() - Date.parse(req.at) <= this.spec.stopGraceMs + AGENT_DEFAULTS.stopRequestSlackMs ? req.by : null;
+  }
+
+  // ---- watching ------------------------------------------------------------
+
+  private watchLog(fromOffset: number): void {
+    this.logWatch = new LogWatch({
+      logPath: this.logPath, fromOffset, maxBytes: this.ctx.settings.logMaxBytes, log: this.ctx.log, loading: () => this.state === "starting",
+      onLines: (lines) => {
+        this.liveLog.push(lines);
+        if (this.state === "starting" && lines.some(isReadyHint)) this.readiness.hint();
+      },
+    });
+  }
+
+  /** Periodic /health: a ready server that stops answering becomes unhealthy, and ready again when it recovers. */
+  private watchHealth(): void {
+    const s = this.ctx.settings;
+    this.cancels.add(watchHealth({
+      host: probeHost(this.spec.bindAddress), port: this.spec.port, intervalMs: s.healthIntervalMs,
+      timeoutMs: s.healthTimeoutMs ?? Math.min(AGENT_DEFAULTS.healthTimeoutMaxMs, s.healthIntervalMs),
+      active: () => this.state === "ready" || this.state === "unhealthy",
+      onResult: (r) => {
+        if (this.state === "ready" && r.kind !== "ok") {
+          // Another agent is stopping it (it stops answering first): its exit is reported as that stop.
+          if (this.record.current && this.stopRequestedBy(this.ctx.records.readNow(this.id)) !== null) return;
+          this.transition("unhealthy", describeHealth(r));
+        }
+        else if (this.state === "unhealthy" && r.kind === "ok") this.transition("ready", "health check passed again");
+      },
+    }));
+  }
+
+  /** Exit watching for a process that is not our child (adopted, or its spawn helper died). */
+  private watchPidExit(): void {
+    if (this.pid === null || this.startToken === null) return;
+    const s = this.ctx.settings;
+    this.cancels.add(watchPidExit({
+      pid: this.pid, startToken: this.startToken, pollMs: s.exitPollMs ?? AGENT_DEFAULTS.exitPollMs,
+      identityEvery: Math.max(1, s.exitPollIdentityEvery ?? (process.platform === "linux" ? 1 : 40)),
+      onGone: () => this.onExit({ code: null, signal: null }),
+    }));
+  }
+
+  /** Stops the timers, the log watch (its last lines still go out) and the descendant scan. */
+  private stopWatching(): void {
+    for (const c of this.cancels) c();
+    this.cancels.clear();
+    if (this.tree) this.ctx.scanner.remove(this.tree);
+    const watch = this.logWatch;
+    // Until the last lines have gone out, `logs` cuts its tail where this follower got to.
+    void watch?.finish().finally(() => {
+      this.liveLog.flush();
+      if (this.logWatch === watch) this.logWatch = null;
+    });
+  }
+
+  private tail(): Promise<string[]> {
+    return readLogTail(this.logPath, this.ctx.settings.logTailLines ?? AGENT_DEFAULTS.logTailLines).catch(() => []);
+  }
+
+  // ---- adoption ------------------------------------------------------------
+
+  /** Takes over a live server from a previous agent's record (checked by the caller: same pid, same start time). */
+  async adopt(rec: ServerRecord): Promise<void> {
+    Object.assign(this, { pid: rec.pid, startToken: rec.startToken, startedAt: rec.startedAt, readyAt: rec.readyAt });
+    this.record.current = rec;
+    const m = rec.argv.indexOf("--model");
+    if (m >= 0 && rec.argv[m + 1]) this.modelPath = rec.argv[m + 1]!;
+    // A record older than the marker: a value nothing carries, so only the tree scans find its descendants.
+    this.tree = new Descendants({ pid: rec.pid, startToken: rec.startToken }, `${RUN_MARKER_VAR}=${rec.runMarker ?? randomUUID()}`);
+    this.ctx.scanner.add(this.tree);
+    const size = await stat(this.logPath).then((s) => s.size, () => 0);
+    this.watchLog(size);
+    this.watchPidExit();
+    const h = await probeHealth(probeHost(rec.bindAddress), rec.port, AGENT_DEFAULTS.adoptProbeTimeoutMs);
+    const owner = h.kind === "ok" ? await this.ownership() : null;
+    if (h.kind === "ok" && owner?.ours) {
+      this.readyAt ??= new Date().toISOString();
+      this.transition("ready", `adopted (pid ${rec.pid})`);
+      this.watchHealth();
+    } else if (h.kind === "loading") {
+      this.transition("starting", `adopted while loading (pid ${rec.pid})`);
+      void this.awaitReady(true).catch(() => undefined);
+    } else {
+      this.transition("unhealthy", `adopted (pid ${rec.pid}); ${owner && !owner.ours ? describeForeign(owner.holder) : describeHealth(h)}`);
+      this.watchHealth();
+    }
+  }
+
+  /** Stops watching; the process keeps running and a later agent re-adopts it. */
+  close(): void {
+    this.stopWatching();
+  }
+}

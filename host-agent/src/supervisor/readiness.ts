@@ -1,0 +1,111 @@
+/**
+ * Waiting for a spawned (or adopted, still loading) server to be ready:
+ * `/health` polled on a timer (10 ms, backing off to 250 ms) and at once
+ * when its log says it serves (`hint()`, see isReadyHint). Probes are few:
+ * each costs the loading server and this agent a connection, and a
+ * start-all's servers share the CPU. A 200 counts only when the listener is
+ * the server's own (`owned`): a foreign process on the port is not our
+ * server. The wait returns an outcome; the caller changes the state.
+ */
+import { AGENT_DEFAULTS } from "../env.ts";
+import { probeHealth, type HealthResult } from "./health.ts";
+import type { Ownership } from "./listener-owner.ts";
+import type { PortHolder } from "./port.ts";
+
+export interface Exit {
+  code: number | null;
+  signal: string | null;
+}
+
+export type ReadinessOutcome =
+  | { kind: "ready" }
+  | { kind: "exited"; exit: Exit; foreign: PortHolder | null }
+  | { kind: "stop-requested" }
+  | { kind: "deadline"; last: HealthResult; foreign: PortHolder | null };
+
+export interface ReadinessTarget {
+  host: string;
+  port: number;
+  deadlineMs: number;
+  /** Resolves when the server's process has ended. */
+  exited: Promise<Exit>;
+  /** True once a stop was asked for (wake() is called then too). */
+  stopRequested: () => boolean;
+  /** Whether the listener that answered 200 is this server (listener-owner.ts). */
+  owned: () => Promise<Ownership>;
+  /** Called with a 200 from our listener, before "ready" is reported (the record must be on disk first). */
+  beforeReady?: () => Promise<void>;
+}
+
+export class ReadinessWait {
+  private wakeUp: () => void = () => {};
+  /** A log line said the server serves since the last probe began (kept for a loop not yet waiting). */
+  private hinted = false;
+  private probedAt = -Infinity;
+
+  /** A log line says the server serves: probe now (at most one probe per hint gap). */
+  hint(): void {
+    this.hinted = true;
+    this.wakeUp();
+  }
+
+  /** An exit or a stop: end the wait now. */
+  wake(): void {
+    this.wakeUp();
+  }
+
+  /** `probeAtOnce`: probe before the first wait (an adopted server may be ready already; one just spawned is not). */
+  async run(t: ReadinessTarget, probeAtOnce: boolean): Promise<ReadinessOutcome> {
+    const gap = AGENT_DEFAULTS.hintGapMs;
+    const deadline = Date.now() + t.deadlineMs;
+    let delay = 10;
+    let last: HealthResult = { kind: "refused" };
+    let foreign: PortHolder | null = null;
+    let exit: Exit | null = null;
+    let probeNow = probeAtOnce;
+    /** The last wait was cut short (by a hint; an exit or stop also wakes it, and the loop then ends). */
+    let woken = false;
+    void t.exited.then((e) => {
+      exit = e;
+      this.wakeUp();
+    });
+    while (Date.now() < deadline) {
+      if (exit || t.stopRequested()) break;
+      if (probeNow || this.hinted) {
+        this.hinted = false;
+        this.probedAt = performance.now();
+        last = await probeHealth(t.host, t.port, Math.max(50, Math.min(1000, deadline - Date.now())));
+        if (t.stopRequested()) break;
+        if (last.kind === "ok" && !exit) {
+          const owner = await t.owned();
+          if (owner.ours) {
+            foreign = null;
+            await t.beforeReady?.();
+            if (t.stopRequested() || exit) break;
+            return { kind: "ready" };
+          }
+          foreign = owner.holder;
+        }
+        if (exit) break;
+      }
+      probeNow = true;
+      // After a hint the server may turn ready any moment: re-probe soon. A wait not cut short grows the backoff.
+      const soon = Math.max(0, gap - (performance.now() - this.probedAt));
+      const wait = Math.min(woken || this.hinted ? soon : delay, Math.max(0, deadline - Date.now()));
+      woken = await new Promise<boolean>((resolve) => {
+        let timer = setTimeout(() => resolve(false), wait);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          const since = performance.now() - this.probedAt;
+          if (since >= gap) return resolve(true);
+          timer = setTimeout(() => resolve(true), gap - since);
+        };
+      });
+      this.wakeUp = () => {};
+      if (!woken) delay = Math.min(250, Math.ceil(delay * 1.5));
+    }
+    if (t.stopRequested()) return { kind: "stop-requested" };
+    if (exit) return { kind: "exited", exit, foreign };
+    return { kind: "deadline", last, foreign };
+  }
+}
