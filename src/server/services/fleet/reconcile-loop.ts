@@ -28,6 +28,10 @@ import type { ModelRow } from "./server-table";
 const FEATURE_LOSS: Record<AgentFeature, string> = {
   "stop-cause": "why a server stopped is inferred by the app",
   "check-model-path": "a model's file path is checked when it starts, not when it is saved",
+  "owned-readiness": "a server counts as ready when its port answers, even if another process holds the port",
+  "complete-stop": "a stop may leave processes the server started still running, holding its port",
+  "minimal-env": "servers inherit the agent's whole environment",
+  "bounded-logs": "a fast-writing server's log may pass its size cap, and every line is streamed live",
 };
 
 export interface ReconcileLoop {
