@@ -48,7 +48,9 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
     flashAttn: model.flashAttn ?? settings.flashAttn,
     loadMode: model.loadMode ?? settings.loadMode,
     parallel: model.parallel ?? settings.parallel,
-    ...(model.alias != null && model.alias !== "" ? { alias: model.alias } : {}),
+    // llama-server names its model by --alias in its answers (`model` of a chat completion, /v1/models);
+    // without one it shows the file path. The registry name is what clients ask the gateway for.
+    alias: model.alias != null && model.alias !== "" ? model.alias : model.name,
     ...(opts.apiKey !== undefined ? { apiKey: opts.apiKey } : {}),
     readinessDeadlineMs: model.readinessDeadlineMs ?? settings.readinessDeadlineMs,
     stopGraceMs: settings.stopGraceMs,
