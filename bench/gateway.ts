@@ -238,7 +238,8 @@ async function main() {
     const started = await fetch(`${base}/api/models/servers/start-all`, { method: "POST" });
     if (!started.ok) throw new Error(`start-all: ${started.status} ${await started.text()}`);
 
-    const mkAgent = () => new http.Agent({ keepAlive: true, maxSockets: 16 });
+    // Idle sockets dropped after 2 s: below every server's keep-alive timeout (llama-server and Node: 5 s), so no request meets a socket the server just closed.
+    const mkAgent = () => new http.Agent({ keepAlive: true, maxSockets: 16, timeout: 2000 });
     const legs: Leg[] = [
       { name: "direct", base: `http://127.0.0.1:${llamaPort}`, path: "/v1/chat/completions", agent: mkAgent() },
       { name: "gateway", base, path: "/v1/chat/completions", agent: mkAgent() },

@@ -8,8 +8,8 @@
  * client: a request whose client went away stops waiting.
  */
 import { GatewayError } from "./openai-error";
-import type { GatewayFleet, GatewayModel } from "./fleet-port";
-import { readinessStep } from "./readiness";
+import type { GatewayFleet, GatewayModel, StartOutcome } from "./fleet-port";
+import { readinessStep, RETRY_UNKNOWN_S } from "./readiness";
 
 /** Beyond the readiness deadline: an unload that must finish first, the agent's round trips. */
 const WAIT_MARGIN_MS = 15_000;
@@ -22,18 +22,29 @@ export interface ReadyWaiter {
 }
 
 export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.now): ReadyWaiter {
-  const starts = new Map<string, Promise<unknown>>();
+  const starts = new Map<string, Promise<StartOutcome>>();
 
-  function startOnce(m: GatewayModel): Promise<unknown> {
+  /** One start per model at a time; every request waiting for it gets the same outcome. */
+  function startOnce(m: GatewayModel): Promise<StartOutcome> {
     let p = starts.get(m.id);
     if (!p) {
       p = fleet
         .start(m.id)
-        .catch(() => undefined) // the outcome is read back from the model's state
+        .catch((err: unknown): StartOutcome => ({ state: "failed", error: err instanceof Error ? err.message : String(err) }))
         .finally(() => starts.delete(m.id));
       starts.set(m.id, p);
     }
     return p;
+  }
+
+  /** A start that did not end ready: every waiter gets 503 now (not after the restarts that may follow). */
+  async function failedStart(m: GatewayModel, outcome: StartOutcome): Promise<GatewayError> {
+    const fresh = (await fleet.models({ fresh: true }).catch(() => [])).find((x) => x.id === m.id) ?? m;
+    const step = readinessStep(fresh, now());
+    if (step.kind === "refuse") return step.error;
+    const retryS = fresh.nextRestartAt !== null ? Math.max(1, (fresh.nextRestartAt - now()) / 1000) : RETRY_UNKNOWN_S;
+    const why = (outcome.error ?? fresh.lastError ?? outcome.state).split("\n")[0];
+    return new GatewayError(503, "service_unavailable", "model_start_failed", `model ${JSON.stringify(m.name)} could not be started: ${why}`, { retryAfterS: retryS });
   }
 
   return {
@@ -56,16 +67,18 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
             retryAfterS: 5,
           });
         }
-        if (step.kind === "start" || starts.has(m.id)) await Promise.race([startOnce(m), aborted(signal)]);
-        else await Promise.race([fleet.changed(Math.min(left, RECHECK_MS)), aborted(signal)]);
+        if (step.kind === "start" || starts.has(m.id)) {
+          const outcome = await Promise.race([startOnce(m), aborted(signal)]);
+          if (outcome && outcome.state !== "ready") throw await failedStart(m, outcome);
+        } else await Promise.race([fleet.changed(Math.min(left, RECHECK_MS)), aborted(signal)]);
       }
     },
   };
 }
 
-function aborted(signal: AbortSignal): Promise<void> {
+function aborted(signal: AbortSignal): Promise<undefined> {
   return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
+    if (signal.aborted) resolve(undefined);
+    else signal.addEventListener("abort", () => resolve(undefined), { once: true });
   });
 }

@@ -8,19 +8,22 @@
  * second otherwise (registry edits make no event), and on demand (`fresh`)
  * before the gateway refuses a request or names a model unknown.
  *
- * In-flight counts and last-used times live here until the fleet keeps them
- * on its per-model entry.
+ * In-flight counts and last-used times live in the runtime's usage table
+ * (usage.ts) until the fleet keeps them on its per-model entry.
  */
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { Db } from "~/server/db/client";
 import type { EventBus } from "~/server/services/fleet/events";
 import type { Fleet } from "~/server/services/fleet/fleet";
-import type { GatewayFleet, GatewayModel, LoadPolicy, ModelUsage } from "./fleet-port";
+import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
+import { createUsageTable, type UsageTable } from "./usage";
 
 export interface FleetAdapterOptions {
   db: Db;
   fleet: Fleet;
   events: EventBus;
+  /** The runtime's table (shared with the dashboard's status); default: a new one. */
+  usage?: UsageTable;
   /** Snapshot age after which a request triggers a background re-read. Default 1000 ms. */
   maxAgeMs?: number;
   now?: () => number;
@@ -31,8 +34,8 @@ export interface FleetAdapter extends GatewayFleet {
   close(): void;
 }
 
-/** Defaults for fields that the registry may not have (yet): the gateway's own. */
-export const GATEWAY_DEFAULTS = { queueLimit: 64, idleMs: 10 * 60_000 } as const;
+/** The queue bound of a model whose queueLimit is null. */
+export const DEFAULT_QUEUE_LIMIT = 32;
 
 type Row = Awaited<ReturnType<typeof readRows>>[number];
 
@@ -40,10 +43,9 @@ async function readRows(db: Db) {
   return db.model.findMany({ include: { host: true, server: true }, orderBy: { name: "asc" } });
 }
 
-function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineMs: number }): GatewayModel {
+function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineMs: number; idleTimeoutMs: number }): GatewayModel {
   const local = r.host.linkKind === "local";
   const parallel = r.parallel ?? defaults.parallel;
-  const extra = r as Row & { loadPolicy?: string | null; concurrency?: number | null; queueLimit?: number | null; idleMs?: number | null };
   return {
     id: r.id,
     name: r.name,
@@ -55,15 +57,15 @@ function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineM
       ? null
       : `model ${JSON.stringify(r.name)} runs on host ${r.host.name}, reached over SSH; the gateway does not serve models on SSH hosts yet (use the model's port on that host)`,
     enabled: r.enabled,
-    loadPolicy: (extra.loadPolicy === "on-demand" ? "on-demand" : "always") satisfies LoadPolicy,
+    loadPolicy: (r.loadPolicy === "on-demand" ? "on-demand" : "always") satisfies LoadPolicy,
     desired: r.server?.desired ?? "stopped",
     state: r.server?.observed ?? "stopped",
     lastError: r.server?.lastError ?? null,
     nextRestartAt: r.server?.nextRestartAt?.getTime() ?? null,
     parallel,
-    concurrency: extra.concurrency ?? parallel,
-    queueLimit: extra.queueLimit ?? GATEWAY_DEFAULTS.queueLimit,
-    idleMs: extra.idleMs ?? GATEWAY_DEFAULTS.idleMs,
+    concurrency: r.concurrency ?? parallel,
+    queueLimit: r.queueLimit ?? DEFAULT_QUEUE_LIMIT,
+    idleMs: r.idleTimeoutMs ?? defaults.idleTimeoutMs,
     readinessDeadlineMs: r.readinessDeadlineMs ?? defaults.readinessDeadlineMs,
     createdS: Math.floor(r.createdAt.getTime() / 1000),
   };
@@ -77,12 +79,12 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   let snapshot: { at: number; models: readonly GatewayModel[] } | null = null;
   let reading: Promise<readonly GatewayModel[]> | null = null;
   let waiters: (() => void)[] = [];
-  const usage = new Map<string, ModelUsage>();
+  const usage = options.usage ?? createUsageTable();
   const stop = new AbortController();
 
   async function readOnce(): Promise<readonly GatewayModel[]> {
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
-    const defaults = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000 };
+    const defaults = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000, idleTimeoutMs: settings?.idleTimeoutMs ?? 600_000 };
     const models = rows.map((r) => toGatewayModel(r, defaults));
     snapshot = { at: now(), models };
     return models;
@@ -122,12 +124,6 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     }
   })();
 
-  function usageOf(modelId: string): ModelUsage {
-    let u = usage.get(modelId);
-    if (!u) usage.set(modelId, (u = { inFlight: 0, lastUsedAt: null }));
-    return u;
-  }
-
   return {
     async models(opts = {}) {
       if (opts.fresh || !snapshot) return read();
@@ -153,27 +149,20 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
         waiters.push(wake);
       });
     },
-    async stop(modelId, _cause: StopCause) {
-      // Today's Fleet.stop records the stop as requested; the cause travels once the fleet takes one.
-      await fleet.stop(modelId);
+    async stop(modelId, cause: StopCause) {
+      await fleet.stop(modelId, { cause });
       await read().catch(() => undefined);
       notify();
     },
     beginRequest(modelId) {
-      const u = usageOf(modelId);
-      u.inFlight++;
-      u.lastUsedAt = now();
-      let ended = false;
-      return () => {
-        if (ended) return;
-        ended = true;
-        u.inFlight--;
-        u.lastUsedAt = now();
-      };
+      const end = usage.begin(modelId, now());
+      return () => end(now());
     },
     usage(modelId) {
-      const u = usageOf(modelId);
-      return { inFlight: u.inFlight, lastUsedAt: u.lastUsedAt };
+      return usage.get(modelId);
+    },
+    setIdleUnloadAt(modelId, at) {
+      usage.setIdleUnloadAt(modelId, at);
     },
     close() {
       stop.abort();

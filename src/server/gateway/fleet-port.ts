@@ -5,6 +5,7 @@
  * adapter is re-pointed at it and the gateway does not change.
  */
 import type { StopCause } from "synapse-host-agent/server-states";
+import type { UsageEntry } from "./usage";
 
 export type LoadPolicy = "always" | "on-demand";
 
@@ -47,13 +48,6 @@ export interface StartOutcome {
   error: string | null;
 }
 
-/** A model's request counters, kept where the model's state is kept. */
-export interface ModelUsage {
-  inFlight: number;
-  /** Epoch ms of the last request's end (or start, while one runs); null when never used. */
-  lastUsedAt: number | null;
-}
-
 export interface GatewayFleet {
   /**
    * Every registered model. The adapter may answer from a snapshot that it
@@ -69,5 +63,7 @@ export interface GatewayFleet {
   stop(modelId: string, cause: StopCause): Promise<void>;
   /** Counts a request in flight; the returned function ends it (idempotent). */
   beginRequest(modelId: string): () => void;
-  usage(modelId: string): ModelUsage;
+  usage(modelId: string): UsageEntry;
+  /** When the idle unloader will stop the model (null: not counting down), for the dashboard. */
+  setIdleUnloadAt(modelId: string, at: number | null): void;
 }

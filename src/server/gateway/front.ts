@@ -47,7 +47,7 @@ async function gatewayOf(): Promise<Gateway> {
   if (held && held.runtime === runtime) return held.gateway;
   held?.gateway.close();
   const log = runtime.log.child("gateway");
-  const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, onError: (msg, err) => log.warn(msg, { error: err }) });
+  const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, usage: runtime.gatewayUsage, onError: (msg, err) => log.warn(msg, { error: err }) });
   const e = runtime.env;
   const gateway = createGateway({ fleet, guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, log });
   const close = gateway.close.bind(gateway);
@@ -73,6 +73,24 @@ export function serveGateway(req: IncomingMessage, res: ServerResponse): void {
   );
 }
 
+/**
+ * The gateway exists from start-up, not from the first request: idle unload
+ * must run for on-demand models re-adopted after a restart. It follows the
+ * runtime: closed when the runtime closes, made again for a new one.
+ */
+function keepCurrent(): void {
+  const timer = setInterval(() => {
+    const slot = globalForRuntime.synapseRuntime;
+    const held = globalForRuntime.synapseGateway;
+    if (held && held.runtime !== slot?.runtime) {
+      held.gateway.close();
+      globalForRuntime.synapseGateway = undefined;
+    }
+    if (slot?.runtime && !globalForRuntime.synapseGateway) void gatewayOf().catch(() => undefined);
+  }, 500);
+  timer.unref();
+}
+
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
@@ -94,6 +112,7 @@ export function installGateway(): () => void {
     return (original as (...a: unknown[]) => http.Server).apply(this, args);
   } as typeof http.createServer;
   http.createServer = patched;
+  keepCurrent();
   return () => {
     if (http.createServer === patched) http.createServer = original;
   };

@@ -7,7 +7,10 @@
  *   handle(req, res)   access checks → model named by the body or ?model= →
  *                      resolve (registry name or alias; 404 listing names) →
  *                      ready (on-demand start, wait while loading, or the
- *                      state's error) → forward, chunk by chunk
+ *                      state's error) → a place (concurrency limit, FIFO
+ *                      queue, 429 when full) → forward, chunk by chunk
+ *
+ * Idle unload of on-demand models runs beside it (idle-unload.ts).
  *
  * Node http types throughout: it runs in front of Next (front.ts), not as a
  * Next route, because Next's per-request cost is larger than llama-server's
@@ -16,6 +19,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GuardSettings } from "~/server/http/guard";
 import { checkAccess } from "./access";
+import { createAdmission } from "./admission";
+import { createIdleUnloader } from "./idle-unload";
 import { createReadyWaiter } from "./ensure-ready";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { GatewayError, sendError, sendJson } from "./openai-error";
@@ -28,6 +33,8 @@ export interface GatewayOptions {
   /** Host allowlist, listen address and admin token (from the app's env). */
   guard: GuardSettings;
   upstream?: UpstreamOptions;
+  /** Idle unload sweep period (ms); default 1000. */
+  idleSweepMs?: number;
   maxBodyBytes?: number;
   now?: () => number;
   log?: { warn(msg: string, data?: Record<string, unknown>): void };
@@ -56,6 +63,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const upstream: Upstream = createUpstream(options.upstream);
   const waiter = createReadyWaiter(fleet, now);
+  const admission = createAdmission(now);
+  const idle = createIdleUnloader({ fleet, now, ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}), onError: (msg, data) => options.log?.warn(msg, data) });
 
   async function listModels(res: ServerResponse): Promise<void> {
     const models = await fleet.models();
@@ -72,6 +81,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         enabled: m.enabled,
         load_policy: m.loadPolicy,
         in_flight: fleet.usage(m.id).inFlight,
+        ...(m.loadPolicy === "on-demand" ? { idle_unload_at: fleet.usage(m.id).idleUnloadAt } : {}),
       })),
     });
   }
@@ -101,20 +111,27 @@ export function createGateway(options: GatewayOptions): Gateway {
     const name = body !== null ? modelOfBody(body) : modelOfQuery(url);
     let model = await resolve(name);
 
+    // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it.
+    const end = fleet.beginRequest(model.id);
     const abort = new AbortController();
     const onClose = () => abort.abort();
     res.once("close", onClose);
+    let release: (() => void) | null = null;
     try {
-      model = await waiter.ensureReady(model, abort.signal);
-    } finally {
+      for (;;) {
+        model = await waiter.ensureReady(model, abort.signal);
+        // Being unloaded for idleness as this request came: let the stop finish, then start it again.
+        const unloading = idle.unloading(model.id);
+        if (!unloading) break;
+        await unloading;
+      }
+      release = await admission.acquire(model.id, model.name, model, abort.signal);
+      if (abort.signal.aborted) return;
       res.off("close", onClose);
-    }
-    if (abort.signal.aborted) return;
-
-    const end = fleet.beginRequest(model.id);
-    try {
       await upstream.forward(req, res, { host: model.upstream!.host, port: model.upstream!.port }, url, body, `model ${JSON.stringify(model.name)} (${model.upstream!.host}:${model.upstream!.port})`);
     } finally {
+      res.off("close", onClose);
+      release?.();
       end();
     }
   }
@@ -137,6 +154,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
     },
     close() {
+      idle.close();
       upstream.close();
     },
   };

@@ -13,8 +13,10 @@ const base: GatewayModel = {
 const m = (over: Partial<GatewayModel>): GatewayModel => ({ ...base, ...over });
 
 describe("readinessStep", () => {
-  it("proceeds when ready, waits while starting or stopping or wanted", () => {
+  it("proceeds when ready or unhealthy, waits while starting or stopping or wanted", () => {
     expect(readinessStep(base, NOW).kind).toBe("proceed");
+    // A busy server answers /health late: unhealthy still serves (a dead one answers 502 from the proxy).
+    expect(readinessStep(m({ state: "unhealthy" }), NOW).kind).toBe("proceed");
     expect(readinessStep(m({ state: "starting" }), NOW).kind).toBe("wait");
     expect(readinessStep(m({ state: "stopping" }), NOW).kind).toBe("wait");
     expect(readinessStep(m({ state: "stopped", desired: "running" }), NOW).kind).toBe("wait");

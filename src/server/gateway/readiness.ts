@@ -11,7 +11,7 @@
  *   stopped, always                409 model_stopped, saying how to start it
  *   exited with a restart pending  503, Retry-After = the backoff's end
  *   failed / exited for good       503, Retry-After, with the reason
- *   unhealthy                      503, Retry-After
+ *   unhealthy                      proceed (a busy server answers /health late)
  *   host not reachable from here   502
  */
 import { GatewayError } from "./openai-error";
@@ -19,9 +19,8 @@ import type { GatewayModel } from "./fleet-port";
 
 export type ReadinessStep = { kind: "proceed" } | { kind: "start" } | { kind: "wait" } | { kind: "refuse"; error: GatewayError };
 
-/** Retry-After for states with no known end (failed, unhealthy). Seconds. */
+/** Retry-After for states with no known end (failed). Seconds. */
 export const RETRY_UNKNOWN_S = 30;
-export const RETRY_UNHEALTHY_S = 5;
 
 function reason(m: GatewayModel): string {
   const first = m.lastError?.split("\n")[0]?.trim();
@@ -37,12 +36,13 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
   }
   switch (m.state) {
     case "ready":
+    // Unhealthy: its /health failed or was slow (a busy server answers health checks late);
+    // the process is there, so the request goes on and a real failure comes back as 502.
+    case "unhealthy":
       return { kind: "proceed" };
     case "starting":
     case "stopping":
       return { kind: "wait" };
-    case "unhealthy":
-      return { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_unhealthy", `model ${JSON.stringify(m.name)} is unhealthy (its /health is failing); try again shortly`, { retryAfterS: RETRY_UNHEALTHY_S }) };
     case "exited":
       if (m.nextRestartAt !== null && m.desired === "running") {
         const s = Math.max(1, Math.ceil((m.nextRestartAt - nowMs) / 1000));

@@ -24,6 +24,9 @@ import { GatewayError, sendError } from "./openai-error";
 const DROP_REQUEST = new Set(["host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "authorization", "cookie", "content-length", "expect"]);
 const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods", "access-control-allow-headers"]);
 
+/** How long an idle kept-alive socket to a llama-server is kept (ms). */
+export const FREE_SOCKET_TIMEOUT_MS = 4000;
+
 export interface UpstreamOptions {
   /** Sockets kept open per llama-server. */
   maxSockets?: number;
@@ -68,7 +71,10 @@ function responseHeaders(src: IncomingHttpHeaders): OutgoingHttpHeaders {
 export function createUpstream(options: UpstreamOptions = {}): Upstream {
   const idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, maxFreeSockets: 16, scheduling: "lifo", timeout: idleTimeoutMs });
+  // `timeout` is what an idle kept-alive socket may wait: below llama-server's own keep-alive
+  // timeout (cpp-httplib's 5 s), so the agent drops a socket before the server does. A request
+  // sets its own, longer timeout while it runs.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, maxFreeSockets: 16, scheduling: "lifo", timeout: FREE_SOCKET_TIMEOUT_MS });
 
   return {
     forward(req, res, target, path, body, describe) {
@@ -80,64 +86,74 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
             resolve(o);
           }
         };
-        const up = http.request({ host: target.host, port: target.port, method: req.method, path, headers: requestHeaders(req.headers, body, target.apiKey), agent });
-        let connectTimer: NodeJS.Timeout | null = setTimeout(() => up.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
-        const connected = () => {
-          if (connectTimer) clearTimeout(connectTimer);
-          connectTimer = null;
-        };
-        up.on("socket", (s: Socket) => {
-          s.setNoDelay(true);
-          if (!s.connecting) connected();
-          else s.once("connect", connected);
-        });
-        up.setTimeout(idleTimeoutMs, () => up.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`)));
+        attempt(true);
+        function attempt(mayRetry: boolean): void {
+          const up = http.request({ host: target.host, port: target.port, method: req.method, path, headers: requestHeaders(req.headers, body, target.apiKey), agent });
+          let connectTimer: NodeJS.Timeout | null = setTimeout(() => up.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+          const connected = () => {
+            if (connectTimer) clearTimeout(connectTimer);
+            connectTimer = null;
+          };
+          up.on("socket", (s: Socket) => {
+            s.setNoDelay(true);
+            if (!s.connecting) connected();
+            else s.once("connect", connected);
+          });
+          up.setTimeout(idleTimeoutMs, () => up.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`)));
 
-        // The client went away: stop the work upstream (destroying the request closes its connection).
-        const onClientClose = () => {
-          if (!res.writableFinished) {
-            up.destroy();
-            done({ status: res.statusCode, clientClosed: true });
-          }
-        };
-        res.once("close", onClientClose);
-
-        up.on("response", (ures) => {
-          connected();
-          res.writeHead(ures.statusCode ?? 502, responseHeaders(ures.headers));
-          // Send the status line and headers now: a stream's client sees the answer begin before its first token.
-          res.flushHeaders();
-          ures.on("data", (chunk: Buffer) => {
-            if (!res.write(chunk)) {
-              ures.pause();
-              res.once("drain", () => ures.resume());
+          // The client went away: stop the work upstream (destroying the request closes its connection).
+          const onClientClose = () => {
+            if (!res.writableFinished) {
+              up.destroy();
+              done({ status: res.statusCode, clientClosed: true });
             }
+          };
+          res.once("close", onClientClose);
+
+          up.on("response", (ures) => {
+            connected();
+            res.writeHead(ures.statusCode ?? 502, responseHeaders(ures.headers));
+            // Send the status line and headers now: a stream's client sees the answer begin before its first token.
+            res.flushHeaders();
+            ures.on("data", (chunk: Buffer) => {
+              if (!res.write(chunk)) {
+                ures.pause();
+                res.once("drain", () => ures.resume());
+              }
+            });
+            ures.once("end", () => {
+              res.end();
+              done({ status: ures.statusCode ?? 502, clientClosed: false });
+            });
+            ures.once("error", () => {
+              // Cut mid-answer: the client must see a broken answer, not a complete-looking one.
+              res.destroy();
+              done({ status: ures.statusCode ?? 502, clientClosed: false });
+            });
           });
-          ures.once("end", () => {
-            res.end();
-            done({ status: ures.statusCode ?? 502, clientClosed: false });
+          up.once("error", (err: NodeJS.ErrnoException) => {
+            connected();
+            if (settled) return;
+            // A kept-alive socket the server closed just as it was reused: nothing reached the server,
+            // so the same request goes again, once, on a new connection (the body is in hand).
+            if (mayRetry && up.reusedSocket && !res.headersSent && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
+              res.off("close", onClientClose);
+              attempt(false);
+              return;
+            }
+            if (res.headersSent) {
+              res.destroy();
+              done({ status: res.statusCode, clientClosed: false });
+              return;
+            }
+            const timeout = /no answer|no connection/.test(err.message);
+            const status = timeout ? 504 : 502;
+            const code = err.code === "ECONNREFUSED" ? "upstream_refused" : timeout ? "upstream_timeout" : "upstream_error";
+            sendError(res, new GatewayError(status, "server_error", code, `${describe}: ${err.code === "ECONNREFUSED" ? `nothing listens on ${target.host}:${target.port}` : err.message}`, { retryAfterS: 2 }));
+            done({ status, clientClosed: false });
           });
-          ures.once("error", () => {
-            // Cut mid-answer: the client must see a broken answer, not a complete-looking one.
-            res.destroy();
-            done({ status: ures.statusCode ?? 502, clientClosed: false });
-          });
-        });
-        up.once("error", (err: NodeJS.ErrnoException) => {
-          connected();
-          if (settled) return;
-          if (res.headersSent) {
-            res.destroy();
-            done({ status: res.statusCode, clientClosed: false });
-            return;
-          }
-          const timeout = /no answer|no connection/.test(err.message);
-          const status = timeout ? 504 : 502;
-          const code = err.code === "ECONNREFUSED" ? "upstream_refused" : timeout ? "upstream_timeout" : "upstream_error";
-          sendError(res, new GatewayError(status, "server_error", code, `${describe}: ${err.code === "ECONNREFUSED" ? `nothing listens on ${target.host}:${target.port}` : err.message}`, { retryAfterS: 2 }));
-          done({ status, clientClosed: false });
-        });
-        up.end(body ?? undefined);
+          up.end(body ?? undefined);
+        }
       });
     },
     close() {

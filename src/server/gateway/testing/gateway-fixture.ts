@@ -28,10 +28,12 @@ export interface GatewayFixture {
   dispose(): Promise<void>;
 }
 
-export async function gatewayFixture(options: { fleet?: FleetFixtureOptions; guard?: Partial<GatewayOptions["guard"]>; adapter?: { maxAgeMs?: number } } = {}): Promise<GatewayFixture> {
+export async function gatewayFixture(
+  options: { fleet?: FleetFixtureOptions; guard?: Partial<GatewayOptions["guard"]>; adapter?: { maxAgeMs?: number }; gateway?: Pick<GatewayOptions, "idleSweepMs"> } = {},
+): Promise<GatewayFixture> {
   const f = await fleetFixture(options.fleet);
   const adapter = createFleetAdapter({ db: f.t.db, fleet: f.fleet, events: f.events, ...options.adapter });
-  const gateway = createGateway({ fleet: adapter, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard } });
+  const gateway = createGateway({ fleet: adapter, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, ...options.gateway });
   const server = http.createServer((req, res) => {
     if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
     else {

@@ -22,6 +22,7 @@
  */
 import { AgentError, serverStatusSchema, type AgentEvent, type ServerSpec, type ServerStatus } from "synapse-host-agent/protocol";
 import type { HostLink, LinkStateChange } from "synapse-host-agent/link";
+import { STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
 import type { Host, Model, Prisma, ServerState } from "~/generated/prisma/client";
 import type { Db } from "~/server/db/client";
 import type { Logger } from "~/server/log/logger";
@@ -69,6 +70,8 @@ export interface ServerView {
   host: string;
   port: number;
   enabled: boolean;
+  /** "always" | "on-demand" (the gateway starts it on its first request). */
+  loadPolicy: string;
   desired: string;
   state: string;
   pid: number | null;
@@ -93,12 +96,13 @@ export interface AdoptionReport {
 }
 
 export interface Fleet {
-  /** Every enabled model on every host; hosts in parallel. With wait (default), resolves when each is ready or failed. */
+  /** Every enabled model with load policy "always" on every host (on-demand ones start on their first request); hosts in parallel. With wait (default), resolves when each is ready or failed. */
   startAll(options?: { wait?: boolean }): Promise<ServerResult[]>;
   /** Every model that is wanted or running. */
   stopAll(): Promise<ServerResult[]>;
   start(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
-  stop(modelId: string): Promise<ServerResult>;
+  /** `cause` (default "requested") names why in the event log, e.g. "idle" when the gateway unloads an on-demand model. */
+  stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
   restart(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
   status(): Promise<ServerView[]>;
   /**
@@ -877,7 +881,8 @@ export function createFleet(options: FleetOptions): Fleet {
   const fleet: Fleet = {
     async startAll(opts = {}) {
       assertOpen();
-      const rows = await db.model.findMany({ where: { enabled: true }, include: { host: true, server: true }, orderBy: { name: "asc" } });
+      // On-demand models are started by the gateway when a request names them.
+      const rows = await db.model.findMany({ where: { enabled: true, loadPolicy: "always" }, include: { host: true, server: true }, orderBy: { name: "asc" } });
       await wantRunningMany(rows);
       if (rows.length > 0) action(`start all: ${rows.length} enabled model(s)`, { data: { models: rows.map((r) => r.name) } });
       return startRows(rows, opts.wait ?? true);
@@ -904,11 +909,12 @@ export function createFleet(options: FleetOptions): Fleet {
       return result!;
     },
 
-    async stop(modelId) {
+    async stop(modelId, opts = {}) {
       assertOpen();
       const row = await loadModel(modelId);
       await wantStoppedMany([row]);
-      action(`${row.name}: stop requested`, { modelId, hostId: row.hostId });
+      const cause = opts.cause ?? "requested";
+      action(cause === "requested" ? `${row.name}: stop requested` : `${row.name}: ${STOP_CAUSE_TEXT[cause]}`, { modelId, hostId: row.hostId, data: { cause } });
       const [result] = await stopRows([row]);
       return result!;
     },
@@ -940,6 +946,7 @@ export function createFleet(options: FleetOptions): Fleet {
           host: r.host.name,
           port: r.port,
           enabled: r.enabled,
+          loadPolicy: r.loadPolicy,
           desired: s?.desired ?? "stopped",
           state,
           pid: alive ? (s?.pid ?? null) : null,
