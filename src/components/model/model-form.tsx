@@ -43,11 +43,12 @@ export interface ModelFormValues {
   loadPolicy: string;
   concurrency: string;
   queueLimit: string;
+  serverApiKeyOff: boolean;
   overrides: Record<OverrideKey, string>;
   extraFlags: FlagRow[];
 }
 
-const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
+const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "serverApiKeyOff", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
 
 export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues {
   const overrides = Object.fromEntries(OVERRIDES.map((o) => [o.key, intText(model?.[o.key] as number | null | undefined)])) as Record<OverrideKey, string>;
@@ -63,6 +64,7 @@ export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues
     loadPolicy: model?.loadPolicy ?? "always",
     concurrency: intText(model?.concurrency),
     queueLimit: intText(model?.queueLimit),
+    serverApiKeyOff: model?.serverApiKeyOff ?? false,
     overrides,
     extraFlags: (model?.extraFlags ?? []).map((f) => ({ flag: f.flag as ExtraFlagName, value: f.value ?? "" })),
   };
@@ -98,6 +100,7 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
     loadPolicy: v.loadPolicy as Body["loadPolicy"],
     concurrency: concurrency.ok ? concurrency.value : null,
     queueLimit: queueLimit.ok ? queueLimit.value : null,
+    serverApiKeyOff: v.serverApiKeyOff,
     extraFlags: v.extraFlags.map((f) => (EXTRA_FLAG_KINDS[f.flag] === "none" ? { flag: f.flag } : { flag: f.flag, value: f.value.trim() })),
   };
   return { body, errors };
@@ -230,6 +233,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
             options={[{ value: "always", label: "always" }, { value: "on-demand", label: "on demand" }]}
           />
           <TextField id={f("concurrency")} label="Concurrency" hint="requests at once; more wait in the queue" inputMode="numeric" placeholder="default: its parallel slots" value={values.concurrency} onChange={(v) => set("concurrency", v)} error={errors.concurrency} mono />
+          <SwitchField id={f("serverApiKeyOff")} label="No server key (clients talk to its port directly)" checked={values.serverApiKeyOff} onChange={(v) => set("serverApiKeyOff", v)} error={errors.serverApiKeyOff} />
           <TextField id={f("queueLimit")} label="Queue" hint="requests that may wait; past it: 429" inputMode="numeric" placeholder="default: 32" value={values.queueLimit} onChange={(v) => set("queueLimit", v)} error={errors.queueLimit} mono />
         </div>
       </fieldset>

@@ -56,6 +56,7 @@ function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineM
     unreachableWhy: local
       ? null
       : `model ${JSON.stringify(r.name)} runs on host ${r.host.name}, reached over SSH; the gateway does not serve models on SSH hosts yet (use the model's port on that host)`,
+    serverApiKey: r.serverApiKey && !r.serverApiKeyOff ? r.serverApiKey : null,
     enabled: r.enabled,
     loadPolicy: (r.loadPolicy === "on-demand" ? "on-demand" : "always") satisfies LoadPolicy,
     desired: r.server?.desired ?? "stopped",

@@ -21,6 +21,8 @@ export interface GatewayModel {
   /** Where its llama-server listens, seen from the gateway; null when the gateway cannot reach that host (`unreachableWhy` says why). */
   upstream: { host: string; port: number } | null;
   unreachableWhy: string | null;
+  /** Sent to its llama-server as `Authorization: Bearer` (its LLAMA_API_KEY); null when it runs without one. */
+  serverApiKey: string | null;
   enabled: boolean;
   loadPolicy: LoadPolicy;
   /** What the user asked for: "running" | "stopped". */

@@ -6,13 +6,23 @@
  * everything else to Next, unchanged. Built into dist/gateway/front.mjs by
  * scripts/build-gateway.mjs (esbuild), shipped in the image beside server.js.
  *
- * Why not a Next route handler: measured on this machine (2 cores, the tiny
- * model, short non-streamed chat completion, c=1, p50, 400 reps; bench/gateway.ts
- * figures in the report of issue 15): llama-server direct ≈ 1.9 ms; a Next
- * route handler (App Router, with src/proxy.ts in front, fetch to llama-server)
- * added ≈ 5–7 ms; this front path adds ≈ 0.3 ms. Next does not support a
- * custom server with standalone output, so the front path takes Next's own
- * server as it is created rather than replacing it.
+ * Why not a Next route handler (measured with bench/gateway.ts --next-route,
+ * 2026-11-30, on this 2-core machine shared with other work, load average
+ * 8-12, tiny model, short non-streamed chat completion; the legs take turns
+ * request by request and the added latency is paired within each turn):
+ *
+ *                     c=1 added p50   c=16 added p50   stream first chunk p50
+ *   nginx             0.15 ms         -6.5 ms (noise)  14.6 ms
+ *   this front path   1.97 ms         30 ms            10.2 ms
+ *   Next route        18.2 ms         254 ms           20.9 ms
+ *   (direct: 5.2 ms p50 at c=1, 46.6 ms at c=16, first chunk 14.0 ms)
+ *
+ * A Next route costs about nine times what the front path costs, and more
+ * than llama-server's whole answer to a short completion; the front path's
+ * own code adds 0.6 ms p50 under the same load (bench/gateway-micro.ts), the
+ * rest is sharing the event loop with Next and the fleet. Next does not
+ * support a custom server with standalone output, so the front path takes
+ * Next's own server as it is created rather than replacing it.
  *
  * It reaches the fleet through the runtime that Next's instrumentation
  * creates on globalThis (src/server/runtime.ts), waiting for it at most
@@ -22,6 +32,7 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AppRuntime } from "~/server/runtime";
 import { createFleetAdapter } from "./fleet-adapter";
 import { createGateway, type Gateway } from "./gateway";
+import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
 
@@ -49,7 +60,7 @@ async function gatewayOf(): Promise<Gateway> {
   const log = runtime.log.child("gateway");
   const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, usage: runtime.gatewayUsage, onError: (msg, err) => log.warn(msg, { error: err }) });
   const e = runtime.env;
-  const gateway = createGateway({ fleet, guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, log });
+  const gateway = createGateway({ fleet, keys: createKeyStore(runtime.db), guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, log });
   const close = gateway.close.bind(gateway);
   gateway.close = () => {
     close();

@@ -11,7 +11,8 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParams
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
-import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { createGatewayKey } from "~/server/services/registry/gateway-keys";
+import { anySlotBusy, gatewayFixture, GRAMMAR, serverAuth, type GatewayFixture } from "./testing/gateway-fixture";
 
 function chatParams(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
@@ -117,12 +118,26 @@ describe("gateway: routing to running models (real llama-server, openai client)"
       ["/infill", { model: "alpha", input_prefix: "a", input_suffix: "b" }],
     ] as const) {
       const init = { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) };
-      const direct = await fetch(`http://127.0.0.1:${alpha.port}${path}`, init);
+      const direct = await fetch(`http://127.0.0.1:${alpha.port}${path}`, { ...init, headers: { ...init.headers, ...serverAuth(alpha) } });
       const via = await fetch(`${g.url}${path}`, init);
       expect(via.status, path).toBe(direct.status);
       expect(via.status, path).toBeGreaterThanOrEqual(400);
       expect(await via.text(), path).toBe(await direct.text());
     }
+  });
+
+  it("each model server has its own key: /completion on its port is 401 without it, /health stays open; the gateway sends it", async () => {
+    expect(alpha.serverApiKey).toBeTruthy();
+    const body = JSON.stringify({ prompt: "hi", n_predict: 2, grammar: GRAMMAR });
+    const bare = await fetch(`http://127.0.0.1:${alpha.port}/completion`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    expect(bare.status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${alpha.port}/health`)).status).toBe(200);
+    const keyed = await fetch(`http://127.0.0.1:${alpha.port}/completion`, { method: "POST", headers: { "content-type": "application/json", ...serverAuth(alpha) }, body });
+    expect(keyed.status).toBe(200);
+    // The key is not in the process's command line (the agent passes it in the environment).
+    const { readFile } = await import("node:fs/promises");
+    const status = (await g.f.fleet.status()).find((s) => s.name === "alpha")!;
+    expect((await readFile(`/proc/${status.pid}/cmdline`, "utf8")).includes(alpha.serverApiKey!)).toBe(false);
   });
 
   it("unknown model: 404 in OpenAI's shape, listing the names", async () => {
@@ -160,7 +175,7 @@ describe("gateway: routing to running models (real llama-server, openai client)"
     }
     // 3000 tokens take this server about 8 s; the slot must be free long before.
     const t0 = Date.now();
-    await waitFor("the slot to go idle", async () => !(await anySlotBusy(longer.port)), 1500, 20);
+    await waitFor("the slot to go idle", async () => !(await anySlotBusy(longer)), 1500, 20);
     expect(Date.now() - t0).toBeLessThan(1500);
   });
 
@@ -200,5 +215,23 @@ describe("gateway: who may call it with an admin token set", () => {
     const withKey = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: TOKEN, maxRetries: 0 });
     const page = await withKey.models.list();
     expect(page.data).toEqual([]);
+  });
+
+  it("a gateway key limited to one model: that model answers, another is 403, /v1/models lists only its own; a wrong key is 401", async () => {
+    const one = await g.addModel("one");
+    await g.addModel("two");
+    expect((await g.f.fleet.start(one.id)).state).toBe("ready");
+    const created = await createGatewayKey(g.f.t.db, { name: "ci", models: ["one"] });
+    expect(created.key).toMatch(/^sk-synapse-/);
+    // Stored hashed: the key itself is nowhere in the database.
+    expect(JSON.stringify(await g.f.t.db.gatewayKey.findMany())).not.toContain(created.key);
+    const keyed = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: created.key, maxRetries: 0 });
+    const r = await keyed.chat.completions.create(chatParams("one"));
+    expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    const other = await apiError(keyed.chat.completions.create(chatParams("two")));
+    expect([other.status, other.code]).toEqual([403, "model_not_allowed"]);
+    expect((await keyed.models.list()).data.map((m) => m.id)).toEqual(["one"]);
+    const wrong = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: `${created.key.slice(0, -4)}AAAA`, maxRetries: 0 });
+    expect((await apiError(wrong.models.list())).status).toBe(401);
   });
 });

@@ -18,7 +18,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { GuardSettings } from "~/server/http/guard";
-import { checkAccess } from "./access";
+import { checkAccess, checkModelAllowed, type Caller } from "./access";
+import type { KeyStore } from "./key-store";
 import { createAdmission } from "./admission";
 import { createIdleUnloader } from "./idle-unload";
 import { createReadyWaiter } from "./ensure-ready";
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   fleet: GatewayFleet;
   /** Host allowlist, listen address and admin token (from the app's env). */
   guard: GuardSettings;
+  /** Gateway API keys (null: none accepted). */
+  keys?: KeyStore | null;
   upstream?: UpstreamOptions;
   /** Idle unload sweep period (ms); default 1000. */
   idleSweepMs?: number;
@@ -66,8 +69,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const admission = createAdmission(now);
   const idle = createIdleUnloader({ fleet, now, ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}), onError: (msg, data) => options.log?.warn(msg, data) });
 
-  async function listModels(res: ServerResponse): Promise<void> {
-    const models = await fleet.models();
+  async function listModels(res: ServerResponse, caller: Caller): Promise<void> {
+    const models = (await fleet.models()).filter((m) => caller.models === null || caller.models.has(m.name));
     sendJson(res, 200, {
       object: "list",
       data: models.map((m) => ({
@@ -98,18 +101,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     const route = matchRoute(url);
     if (!route) throw new GatewayError(404, "not_found_error", "not_found", `no gateway route ${url}`);
     const method = req.method ?? "GET";
-    const denied = checkAccess(method, url, req.headers, guard);
-    if (denied) throw denied;
+    const caller = await checkAccess(method, url, req.headers, guard, options.keys ?? null);
     const allowed = route.kind === "models" ? "GET" : route.method;
     if (method !== allowed) {
       res.setHeader("allow", allowed);
       throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `${url.split("?")[0]} takes ${allowed}`);
     }
-    if (route.kind === "models") return listModels(res);
+    if (route.kind === "models") return listModels(res, caller);
 
     const body = route.modelFrom === "body" ? await readBody(req, maxBodyBytes) : null;
     const name = body !== null ? modelOfBody(body) : modelOfQuery(url);
     let model = await resolve(name);
+    checkModelAllowed(caller, model.name);
 
     // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it.
     const end = fleet.beginRequest(model.id);
@@ -128,7 +131,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       release = await admission.acquire(model.id, model.name, model, abort.signal);
       if (abort.signal.aborted) return;
       res.off("close", onClose);
-      await upstream.forward(req, res, { host: model.upstream!.host, port: model.upstream!.port }, url, body, `model ${JSON.stringify(model.name)} (${model.upstream!.host}:${model.upstream!.port})`);
+      await upstream.forward(req, res, { host: model.upstream!.host, port: model.upstream!.port, apiKey: model.serverApiKey }, url, body, `model ${JSON.stringify(model.name)} (${model.upstream!.host}:${model.upstream!.port})`);
     } finally {
       res.off("close", onClose);
       release?.();

@@ -77,12 +77,18 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     await writeTinyModel(m.filePath, { contextLength: 4096 });
     expect((await g.f.fleet.start(m.id)).state).toBe("ready");
     const served: number[] = [];
-    const sends = Array.from({ length: 20 }, async (_, i) => {
-      await new Promise((r) => setTimeout(r, i * 3)); // arrive in index order, all within the first answer
-      const r = await g.client.chat.completions.create(chat("one-slot", { max_tokens: 1500, ignore_eos: true }));
-      served.push(i);
-      return r;
-    });
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Arrival in index order, all while the first is answered: each is sent once the ones before it are
+      // in (in flight at the gateway); from the 10th on, the 9 admitted ones stay in flight.
+      await waitFor(`request ${i} to be in flight`, async () => g.adapter.usage(m.id).inFlight >= Math.min(i, 9), 10_000, 1);
+      sends.push(
+        g.client.chat.completions.create(chat("one-slot", { max_tokens: 1500, ignore_eos: true })).then((r) => {
+          served.push(i);
+          return r;
+        }),
+      );
+    }
     const results = await Promise.allSettled(sends);
     const refused = results.flatMap((r, i) => (r.status === "rejected" ? [{ i, err: r.reason as InstanceType<typeof OpenAI.APIError> }] : []));
     expect(served).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);

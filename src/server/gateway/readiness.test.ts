@@ -6,7 +6,7 @@ import { findModel } from "./gateway";
 
 const NOW = 1_000_000;
 const base: GatewayModel = {
-  id: "m1", name: "qwen", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8081 }, unreachableWhy: null, enabled: true,
+  id: "m1", name: "qwen", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8081 }, unreachableWhy: null, serverApiKey: null, enabled: true,
   loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000,
   readinessDeadlineMs: 30_000, createdS: 0,
 };

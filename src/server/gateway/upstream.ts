@@ -113,8 +113,9 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
           up.on("response", (ures) => {
             connected();
             res.writeHead(ures.statusCode ?? 502, responseHeaders(ures.headers));
-            // Send the status line and headers now: a stream's client sees the answer begin before its first token.
-            res.flushHeaders();
+            // A stream: send the status line and headers now, so its client sees the answer begin before
+            // the first token. Otherwise they go out with the body, in one write.
+            if (String(ures.headers["content-type"] ?? "").startsWith("text/event-stream")) res.flushHeaders();
             ures.on("data", (chunk: Buffer) => {
               if (!res.write(chunk)) {
                 ures.pause();

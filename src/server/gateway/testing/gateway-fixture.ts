@@ -12,6 +12,7 @@ import type { Model } from "~/generated/prisma/client";
 import { fleetFixture, type FleetFixture, type FleetFixtureOptions } from "~/server/services/fleet/testing/fixture";
 import { createFleetAdapter, type FleetAdapter } from "../fleet-adapter";
 import { createGateway, type Gateway, type GatewayOptions } from "../gateway";
+import { createKeyStore } from "../key-store";
 
 export const GRAMMAR = "root ::= [a-z]+";
 
@@ -33,7 +34,7 @@ export async function gatewayFixture(
 ): Promise<GatewayFixture> {
   const f = await fleetFixture(options.fleet);
   const adapter = createFleetAdapter({ db: f.t.db, fleet: f.fleet, events: f.events, ...options.adapter });
-  const gateway = createGateway({ fleet: adapter, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, ...options.gateway });
+  const gateway = createGateway({ fleet: adapter, keys: createKeyStore(f.t.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, ...options.gateway });
   const server = http.createServer((req, res) => {
     if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
     else {
@@ -64,9 +65,14 @@ export async function gatewayFixture(
   };
 }
 
+/** Headers for talking to a model's llama-server directly: its own key (the registry row's serverApiKey). */
+export function serverAuth(model: { serverApiKey: string | null }): Record<string, string> {
+  return model.serverApiKey ? { authorization: `Bearer ${model.serverApiKey}` } : {};
+}
+
 /** The llama-server's own /slots: true while any slot is working. */
-export async function anySlotBusy(port: number): Promise<boolean> {
-  const r = await fetch(`http://127.0.0.1:${port}/slots`);
+export async function anySlotBusy(model: { port: number; serverApiKey: string | null }): Promise<boolean> {
+  const r = await fetch(`http://127.0.0.1:${model.port}/slots`, { headers: serverAuth(model) });
   const slots = (await r.json()) as { is_processing: boolean }[];
   return slots.some((s) => s.is_processing);
 }

@@ -28,7 +28,7 @@ import type { Db } from "~/server/db/client";
 import type { Logger } from "~/server/log/logger";
 import { addDiscoveredModels, type DiscoveryReport } from "~/server/services/registry/discover";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
-import { resolveSpec } from "~/server/services/registry/spec";
+import { resolveSpec, serverApiKeyOf } from "~/server/services/registry/spec";
 import { ServiceError, type ServiceErrorCode } from "../errors";
 import type { EventBus, EventInput } from "./events";
 import { upsertStateSql, type StateData } from "./state-sql";
@@ -497,7 +497,7 @@ export function createFleet(options: FleetOptions): Fleet {
     const errors = new Map<string, string>();
     for (const m of rows) {
       try {
-        specs.push(resolveSpec(m, host, settings));
+        specs.push(resolveSpec(m, host, settings, { apiKey: serverApiKeyOf(m) }));
       } catch (err) {
         errors.set(m.id, message(err));
       }
@@ -545,7 +545,7 @@ export function createFleet(options: FleetOptions): Fleet {
     const settings = pre?.settings ?? (await getSettings(db));
     let spec: ServerSpec;
     try {
-      spec = resolveSpec(row, row.host, settings);
+      spec = resolveSpec(row, row.host, settings, { apiKey: serverApiKeyOf(row) });
     } catch (err) {
       const text = message(err);
       await withModel(t, async () => {

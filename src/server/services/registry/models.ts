@@ -47,6 +47,7 @@ export const modelSelect = {
   idleTimeoutMs: true,
   concurrency: true,
   queueLimit: true,
+  serverApiKeyOff: true,
   extraFlags: true,
   architecture: true,
   parameterCount: true,

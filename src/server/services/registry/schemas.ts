@@ -120,6 +120,8 @@ const modelFields = {
   idleTimeoutMs: runtimeBounds.idleTimeoutMs.nullable(),
   concurrency: gatewayBounds.concurrency.nullable(),
   queueLimit: gatewayBounds.queueLimit.nullable(),
+  /** true: its server runs without its own key (clients that talk to its port directly). */
+  serverApiKeyOff: z.boolean({ error: "must be true or false" }),
   extraFlags: z.array(extraFlagSchema).max(32, "at most 32 extra flags"),
   family: z.string().max(64, "must be at most 64 characters").nullable(),
 };
@@ -144,6 +146,7 @@ export const modelCreateInput = z
     idleTimeoutMs: modelFields.idleTimeoutMs.default(null),
     concurrency: modelFields.concurrency.default(null),
     queueLimit: modelFields.queueLimit.default(null),
+    serverApiKeyOff: modelFields.serverApiKeyOff.default(false),
     extraFlags: modelFields.extraFlags.default([]),
     family: modelFields.family.default(null),
   })

@@ -34,6 +34,15 @@ export function parseExtraFlagsColumn(text: string, modelName: string): unknown[
   return value;
 }
 
+/**
+ * The model's own llama-server key (the agent passes it as LLAMA_API_KEY,
+ * out of `ps`; /health stays open), for resolveSpec's `apiKey`; undefined
+ * when the model opted out. Read from the row: API views never carry it.
+ */
+export function serverApiKeyOf(model: Pick<Model, "serverApiKey" | "serverApiKeyOff">): string | undefined {
+  return model.serverApiKey && !model.serverApiKeyOff ? model.serverApiKey : undefined;
+}
+
 export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSettings, opts: { apiKey?: string } = {}): ServerSpec {
   const candidate = {
     id: model.name,
