@@ -233,7 +233,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
             options={[{ value: "always", label: "always" }, { value: "on-demand", label: "on demand" }]}
           />
           <TextField id={f("concurrency")} label="Concurrency" hint="requests at once; more wait in the queue" inputMode="numeric" placeholder="default: its parallel slots" value={values.concurrency} onChange={(v) => set("concurrency", v)} error={errors.concurrency} mono />
-          <SwitchField id={f("serverApiKeyOff")} label="No server key (clients talk to its port directly)" checked={values.serverApiKeyOff} onChange={(v) => set("serverApiKeyOff", v)} error={errors.serverApiKeyOff} />
+          <SwitchField id={f("serverApiKeyOff")} label="No server key (for clients that call the server itself)" checked={values.serverApiKeyOff} onChange={(v) => set("serverApiKeyOff", v)} error={errors.serverApiKeyOff} />
           <TextField id={f("queueLimit")} label="Queue" hint="requests that may wait; past it: 429" inputMode="numeric" placeholder="default: 32" value={values.queueLimit} onChange={(v) => set("queueLimit", v)} error={errors.queueLimit} mono />
         </div>
       </fieldset>
