@@ -18,7 +18,7 @@ describe("displayState", () => {
 
 describe("on-demand models", () => {
   it("a stopped on-demand model is idle, not stopped; it can be started by hand; loading and ready read as usual", () => {
-    expect(displayState("stopped", "stopped", "on-demand")).toMatchObject({ key: "idle", label: "Idle (on demand)" });
+    expect(displayState("stopped", "stopped", "on-demand")).toMatchObject({ key: "idle", label: "Idle" });
     expect(displayState("stopped", "stopped", "always").key).toBe("stopped");
     expect(displayState("starting", "running", "on-demand").label).toBe("Loading");
     expect(displayState("ready", "running", "on-demand").key).toBe("ready");

@@ -24,7 +24,7 @@ export interface DisplayState {
 const DISPLAY: Record<DisplayKey, Omit<DisplayState, "key">> = {
   stopped: { label: "Stopped", tone: "idle", busy: false, description: "not running" },
   queued: { label: "Queued", tone: "idle", busy: true, description: "waiting for its turn to start" },
-  idle: { label: "Idle (on demand)", tone: "idle", busy: false, description: "not loaded; the gateway starts it on the first request that names it" },
+  idle: { label: "Idle", tone: "idle", busy: false, description: "on demand, not loaded: the gateway starts it on the first request that names it" },
   starting: { label: "Loading", tone: "info", busy: true, description: "started; loading the model (health check answers 503)" },
   ready: { label: "Ready", tone: "ok", busy: false, description: "serving: the health check answers 200" },
   unhealthy: { label: "Unhealthy", tone: "warn", busy: false, description: "was ready; the health check now fails" },
