@@ -8,6 +8,8 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParams
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
+import { createFleetAdapter } from "./fleet-adapter";
+import { createIdleUnloader } from "./idle-unload";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 
 function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
@@ -124,4 +126,31 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     const again = await g.client.chat.completions.create(chat("idle"));
     expect(again.choices[0]?.message.content).toMatch(/^[a-z]+$/);
   });
+
+  // Last: it replaces the fixture's fleet (the gateway above stays on the old one).
+  it("after an app restart, a running on-demand model is re-adopted (same pid) and its idle clock starts again", async () => {
+    const m = await g.addModel("adopted", { loadPolicy: "on-demand", idleTimeoutMs: 1500 });
+    await g.client.chat.completions.create(chat("adopted"));
+    const before = (await g.f.fleet.status()).find((s) => s.name === "adopted")!;
+    expect(before.state).toBe("ready");
+    // The app goes away and comes back: new fleet, adapter and unloader on the same database; servers left running.
+    await g.f.restart({ stopServers: false });
+    await g.f.fleet.adopt({ timeoutMs: 10_000 });
+    const adapter = createFleetAdapter({ db: g.f.t.db, fleet: g.f.fleet, events: g.f.events });
+    const unloader = createIdleUnloader({ fleet: adapter, sweepMs: 100 });
+    try {
+      const after = (await g.f.fleet.status()).find((s) => s.name === "adopted")!;
+      expect([after.state, after.pid]).toEqual(["ready", before.pid]);
+      const t0 = Date.now();
+      await waitFor("the re-adopted model's idle unload", async () => (await g.f.fleet.status()).find((s) => s.name === "adopted")!.state === "stopped", 15_000, 50);
+      // Its clock started at re-adoption: not at once, and not never.
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1200);
+      const unload = await g.f.t.db.event.findFirst({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "desc" } });
+      expect(JSON.parse(unload?.data ?? "{}")).toMatchObject({ cause: "idle" });
+    } finally {
+      unloader.close();
+      adapter.close();
+    }
+  });
+
 });
