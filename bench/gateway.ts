@@ -42,6 +42,7 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
+import { pidsRunning } from "../host-agent/test/harness/fixtures.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { buildAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
 import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
@@ -173,6 +174,16 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs: num
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** SIGTERM, then SIGKILL after `deadlineMs`; resolves when the child has exited. */
+async function stopChild(c: ChildProcess, deadlineMs: number): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((r) => c.once("exit", r));
+  c.kill("SIGTERM");
+  const timer = setTimeout(() => c.kill("SIGKILL"), deadlineMs);
+  await exited;
+  clearTimeout(timer);
 }
 
 async function startNginx(dir: string, upstreamPort: number): Promise<{ port: number; child: ChildProcess } | null> {
@@ -427,10 +438,19 @@ async function main() {
     if (resent.size > 0) out.push(`requests resent once after a kept-alive socket closed under them: ${[...resent].map(([k, v]) => `${k} ${v}`).join(", ")}`);
     process.stdout.write(`${out.join("\n")}\n`);
     for (const leg of legs) leg.agent.destroy();
-    app.kill("SIGTERM");
-    await new Promise((r) => app.once("exit", r));
   } finally {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    // Every child is stopped the way it cleans up after itself: the app stops its llama-servers on
+    // SIGTERM, nginx's master stops its workers on SIGTERM; SIGKILL only past a deadline.
+    for (const c of children) await stopChild(c, 60_000);
+    // Anything still running from this run's folder (a server the app could not stop) is killed.
+    for (const pid of await pidsRunning(dir)) {
+      try {
+        process.kill(pid, "SIGKILL");
+        process.stderr.write(`killed a process left behind: pid ${pid}\n`);
+      } catch {
+        // gone meanwhile
+      }
+    }
     if (imageDir) await removeAppImage(imageDir);
     await rm(dir, { recursive: true, force: true });
   }
