@@ -77,6 +77,7 @@ COPY --from=build --chown=node:node /src/.next/standalone ./
 COPY --from=build --chown=node:node /src/.next/static ./.next/static
 COPY --from=build --chown=node:node /src/prisma/migrations ./prisma/migrations
 COPY --from=build --chown=node:node /src/scripts/start.mjs ./scripts/start.mjs
+COPY --from=build --chown=node:node /src/dist/gateway ./gateway
 
 # A new named volume takes this folder's owner, so the non-root user can write the database.
 RUN mkdir -p /app/data /app/host-api/.ssh /models \

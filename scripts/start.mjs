@@ -7,6 +7,9 @@
 // `npm start` and the image add --max-semi-space-size=2 (V8's default young
 // generation costs this server 30-45 MB of RSS it does not need).
 //
+// The gateway (/v1/... and llama-server's own paths; src/server/gateway/front.ts)
+// is installed first and answers its paths in front of Next, in the same server.
+//
 // The server is Next's standalone server, loaded into this process (one
 // process: signals reach the app directly, which stops its llama-servers on
 // SIGTERM). Defaults: 127.0.0.1:3000, database ./data/synapse.db. Relative
@@ -66,9 +69,13 @@ function readdirSafe(d) {
 }
 
 let serverJs;
+// The gateway's front path (/v1/..., llama-server's own paths), compiled by scripts/build-gateway.mjs.
+let gatewayJs;
 if (inImage) {
   serverJs = imageServer;
+  gatewayJs = path.join(root, "gateway", "front.mjs");
 } else {
+  gatewayJs = path.join(root, "dist", "gateway", "front.mjs");
   if (!buildIsCurrent()) {
     if (noBuild) {
       process.stderr.write("start: no current build in .next/standalone; run `npm run build` or drop --no-build\n");
@@ -89,6 +96,14 @@ if (inImage) {
     });
     if (r.status !== 0) {
       process.stderr.write(`start: next build failed (exit ${r.status ?? r.signal}); see the output above\n`);
+      process.exit(1);
+    }
+  }
+  if (!noBuild) {
+    // A tenth of a second: always current with the sources.
+    const g = spawnSync(process.execPath, [path.join(root, "scripts", "build-gateway.mjs")], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    if (g.status !== 0) {
+      process.stderr.write("start: building the gateway (scripts/build-gateway.mjs) failed; see the output above\n");
       process.exit(1);
     }
   }
@@ -122,4 +137,11 @@ e.SYNAPSE_MIGRATIONS_DIR ||= path.join(path.dirname(serverJs), "prisma", "migrat
 
 const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
 log("starting", { version, url: `http://${e.HOSTNAME.includes(":") ? `[${e.HOSTNAME}]` : e.HOSTNAME}:${e.PORT}`, database: e.DATABASE_URL });
+if (!existsSync(gatewayJs)) {
+  process.stderr.write(`start: the gateway bundle ${gatewayJs} is missing; run \`npm run build\` (or node scripts/build-gateway.mjs)\n`);
+  process.exit(1);
+}
+// Before Next's server exists: the gateway takes its requests in front of Next, in the same server.
+const { installGateway } = await import(pathToFileURL(gatewayJs).href);
+installGateway();
 await import(pathToFileURL(serverJs).href);

@@ -82,6 +82,17 @@ describe("Dockerfile", () => {
     for (const c of copies) expect(c.chown).toBe("node:node");
   });
 
+  it("ships the gateway's compiled front path where the start command loads it, built by `npm run build`", () => {
+    const part = IMAGE_LAYOUT.find((p) => p.from === "dist/gateway");
+    expect(part?.to).toBe("gateway");
+    const start = readFileSync(path.join(REPO_ROOT, "scripts", "start.mjs"), "utf8");
+    // In the image, start.mjs loads <root>/gateway/front.mjs; the build writes dist/gateway/front.mjs.
+    expect(start).toMatch(/path\.join\(root, "gateway", "front\.mjs"\)/);
+    expect(readFileSync(path.join(REPO_ROOT, "scripts", "build-gateway.mjs"), "utf8")).toContain('path.join("dist", "gateway", "front.mjs")');
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts.build).toContain("scripts/build-gateway.mjs");
+  });
+
   it("runs as a non-root user with the database in the /app/data volume", () => {
     const user = ops(runtime, "USER").at(-1)?.args;
     expect(user).toBeDefined();

@@ -10,6 +10,9 @@ export const EXTRA_FLAGS = {
   "--no-webui": "none",
   "--jinja": "none",
   "--embeddings": "none",
+  // /v1/embeddings refuses pooling "none" (a model's GGUF may name none): mean, cls, last, rank.
+  "--pooling": "word",
+  "--reranking": "none",
   "--slots": "none",
   "--seed": "integer",
   "--temp": "number",

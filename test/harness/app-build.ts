@@ -15,7 +15,7 @@
  */
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
-import { cp, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, copyFile } from "node:fs/promises";
+import { cp, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, copyFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
@@ -36,6 +36,7 @@ export const IMAGE_LAYOUT: readonly { from: string; to: string; why: string }[] 
   { from: ".next/static", to: ".next/static", why: "client chunks and CSS; the standalone output leaves them out" },
   { from: "prisma/migrations", to: "prisma/migrations", why: "applied by the app at start" },
   { from: "scripts/start.mjs", to: "scripts/start.mjs", why: "the start command (CMD)" },
+  { from: "dist/gateway", to: "gateway", why: "the gateway's front path (scripts/build-gateway.mjs), loaded by start.mjs before Next's server" },
 ];
 
 /** Top-level entries of the working tree that a build never needs (the .dockerignore list says the same). */
@@ -153,7 +154,13 @@ async function checkNotWholeProject(imageDir: string, logPath: string): Promise<
  * OS temp dir. `next build` output goes to `logPath` (and its tail into the
  * error when it fails).
  */
-export async function buildAppImage(options: { repo?: string; logPath: string; timeoutMs?: number }): Promise<AppBuildResult> {
+export async function buildAppImage(options: {
+  repo?: string;
+  logPath: string;
+  timeoutMs?: number;
+  /** Files added to the build context before building (path relative to its root → content); bench/gateway.ts adds a Next route to compare with. */
+  extraFiles?: Record<string, string>;
+}): Promise<AppBuildResult> {
   const repo = options.repo ?? REPO_ROOT;
   const started = performance.now();
   const work = await mkdtemp(path.join(os.tmpdir(), "synapse-app-build-"));
@@ -163,12 +170,18 @@ export async function buildAppImage(options: { repo?: string; logPath: string; t
   const log = createWriteStream(options.logPath);
   try {
     await makeBuildContext(repo, context);
+    for (const [rel, content] of Object.entries(options.extraFiles ?? {})) {
+      await mkdir(path.dirname(path.join(context, rel)), { recursive: true });
+      await writeFile(path.join(context, rel), content);
+    }
     const next = path.join(context, "node_modules", "next", "dist", "bin", "next");
     // `npm run build` = prisma generate + next build; the generated client comes with the copy when present.
     if (!(await exists(path.join(context, "src", "generated", "prisma", "client.ts")))) {
       await runLogged(process.execPath, [path.join(context, "scripts", "prisma-generate.mjs")], context, log, 300_000);
     }
     await runLogged(process.execPath, [next, "build"], context, log, options.timeoutMs ?? 15 * 60_000);
+    // The rest of `npm run build`: the gateway's front path, compiled.
+    await runLogged(process.execPath, [path.join(context, "scripts", "build-gateway.mjs")], context, log, 120_000);
     await assembleImage(context, imageDir);
     await checkNotWholeProject(imageDir, options.logPath);
     const buildId = (await readFile(path.join(context, ".next", "BUILD_ID"), "utf8")).trim();

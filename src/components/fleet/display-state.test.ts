@@ -16,6 +16,16 @@ describe("displayState", () => {
   });
 });
 
+describe("on-demand models", () => {
+  it("a stopped on-demand model is idle, not stopped; it can be started by hand; loading and ready read as usual", () => {
+    expect(displayState("stopped", "stopped", "on-demand")).toMatchObject({ key: "idle", label: "Idle" });
+    expect(displayState("stopped", "stopped", "always").key).toBe("stopped");
+    expect(displayState("starting", "running", "on-demand").label).toBe("Loading");
+    expect(displayState("ready", "running", "on-demand").key).toBe("ready");
+    expect(rowActions("stopped", "stopped").canStart).toBe(true);
+  });
+});
+
 describe("rowActions", () => {
   it("offers start only when not running", () => {
     expect(rowActions("stopped", "stopped")).toEqual({ canStart: true, canStop: false, canRestart: false });

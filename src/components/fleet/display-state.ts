@@ -9,7 +9,7 @@ import { SERVER_STATES, type ServerStateName } from "synapse-host-agent/server-s
 
 export { SERVER_STATES, type ServerStateName } from "synapse-host-agent/server-states";
 
-export type DisplayKey = ServerStateName | "queued";
+export type DisplayKey = ServerStateName | "queued" | "idle";
 export type Tone = "ok" | "warn" | "bad" | "info" | "idle";
 
 export interface DisplayState {
@@ -24,6 +24,7 @@ export interface DisplayState {
 const DISPLAY: Record<DisplayKey, Omit<DisplayState, "key">> = {
   stopped: { label: "Stopped", tone: "idle", busy: false, description: "not running" },
   queued: { label: "Queued", tone: "idle", busy: true, description: "waiting for its turn to start" },
+  idle: { label: "Idle", tone: "idle", busy: false, description: "on demand, not loaded: the gateway starts it on the first request that names it" },
   starting: { label: "Loading", tone: "info", busy: true, description: "started; loading the model (health check answers 503)" },
   ready: { label: "Ready", tone: "ok", busy: false, description: "serving: the health check answers 200" },
   unhealthy: { label: "Unhealthy", tone: "warn", busy: false, description: "was ready; the health check now fails" },
@@ -36,9 +37,10 @@ export function isServerState(s: string): s is ServerStateName {
   return (SERVER_STATES as readonly string[]).includes(s);
 }
 
-export function displayState(state: string, desired: string | null | undefined): DisplayState {
+/** `loadPolicy` "on-demand": a stopped model that is not wanted running is idle, waiting for a request, not stopped. */
+export function displayState(state: string, desired: string | null | undefined, loadPolicy?: string | null): DisplayState {
   const s: ServerStateName = isServerState(state) ? state : "stopped";
-  const key: DisplayKey = s === "stopped" && desired === "running" ? "queued" : s;
+  const key: DisplayKey = s === "stopped" && desired === "running" ? "queued" : s === "stopped" && loadPolicy === "on-demand" ? "idle" : s;
   return { key, ...DISPLAY[key] };
 }
 
@@ -52,7 +54,7 @@ export interface RowActions {
 export function rowActions(state: string, desired: string | null | undefined): RowActions {
   const { key } = displayState(state, desired);
   return {
-    canStart: key === "stopped" || key === "exited" || key === "failed",
+    canStart: key === "stopped" || key === "exited" || key === "failed" || key === "idle",
     canStop: key !== "stopped" || desired === "running",
     canRestart: key === "ready" || key === "unhealthy" || key === "starting" || key === "exited" || key === "failed",
   };

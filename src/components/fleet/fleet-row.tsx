@@ -8,6 +8,7 @@ import { useTRPC } from "~/trpc/client";
 import { rowActions } from "./display-state";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
+import { GatewayUsage } from "./gateway-usage";
 import { StateBadge } from "./state-badge";
 import { StopCause, stopCauseText } from "./stop-cause";
 import { Uptime } from "./uptime";
@@ -78,7 +79,8 @@ export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
         {row.port}
       </td>
       <td className={styles.state} data-label="State">
-        <StateBadge state={row.state} desired={row.desired} testId="state-badge" />
+        <StateBadge state={row.state} desired={row.desired} loadPolicy={row.loadPolicy} testId="state-badge" />
+        <GatewayUsage row={row} />
       </td>
       <td className={styles.uptime} data-label="Uptime">
         <Uptime state={row.state} startedAt={row.startedAt} />

@@ -20,6 +20,15 @@ import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
 
 export type StatusRow = RouterOutputs["servers"]["status"][number];
 
+/**
+ * The gateway's counters (in flight, idle countdown) change without fleet
+ * events: poll while a row has requests in flight or is a loaded on-demand
+ * model (its countdown starts when its last request ends).
+ */
+function gatewayCounting(r: StatusRow): boolean {
+  return r.inFlight > 0 || r.idleUnloadAt !== null || (r.loadPolicy === "on-demand" && (r.state === "ready" || r.state === "unhealthy"));
+}
+
 const ACTIVE = ALIVE_STATES;
 
 export function FleetView() {
@@ -28,7 +37,7 @@ export function FleetView() {
   const toast = useToast();
   const { connection } = useLive();
   // While live updates are paused, poll so the table does not go stale.
-  const status = useQuery({ ...trpc.servers.status.queryOptions(), refetchInterval: connection === "live" ? false : 5000 });
+  const status = useQuery({ ...trpc.servers.status.queryOptions(), refetchInterval: (q) => (connection !== "live" ? 5000 : q.state.data?.some(gatewayCounting) ? 2000 : false) });
   const rows = status.data;
   const statusKey = trpc.servers.status.queryKey();
   /** Models the last START ALL ENABLED covered: the progress line follows them. */
@@ -130,7 +139,7 @@ function FleetSummaryLine({ rows, run }: { rows: StatusRow[] | undefined; run: {
     const count = (list: StatusRow[]) => {
       const c: Record<string, number> = {};
       for (const r of list) {
-        const k = displayState(r.state, r.desired).key;
+        const k = displayState(r.state, r.desired, r.loadPolicy).key;
         c[k] = (c[k] ?? 0) + 1;
       }
       return c;

@@ -12,4 +12,5 @@ export const SERVER_NUMBER_FIELDS = [
   { key: "parallel", label: "Parallel slots", hint: "-np" },
   { key: "readinessDeadlineMs", label: "Readiness deadline (ms)", hint: "how long a model may load before its start fails" },
   { key: "stopGraceMs", label: "Stop grace (ms)", hint: "SIGTERM, then SIGKILL after this long" },
+  { key: "idleTimeoutMs", label: "Idle unload (ms)", hint: "on-demand models stop after this long without a request" },
 ] as const;

@@ -40,11 +40,15 @@ export interface ModelFormValues {
   flashAttn: string;
   loadMode: string;
   alias: string;
+  loadPolicy: string;
+  concurrency: string;
+  queueLimit: string;
+  serverApiKeyOff: boolean;
   overrides: Record<OverrideKey, string>;
   extraFlags: FlagRow[];
 }
 
-const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
+const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "serverApiKeyOff", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
 
 export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues {
   const overrides = Object.fromEntries(OVERRIDES.map((o) => [o.key, intText(model?.[o.key] as number | null | undefined)])) as Record<OverrideKey, string>;
@@ -57,6 +61,10 @@ export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues
     flashAttn: model?.flashAttn ?? "",
     loadMode: model?.loadMode ?? "",
     alias: model?.alias ?? "",
+    loadPolicy: model?.loadPolicy ?? "always",
+    concurrency: intText(model?.concurrency),
+    queueLimit: intText(model?.queueLimit),
+    serverApiKeyOff: model?.serverApiKeyOff ?? false,
     overrides,
     extraFlags: (model?.extraFlags ?? []).map((f) => ({ flag: f.flag as ExtraFlagName, value: f.value ?? "" })),
   };
@@ -75,6 +83,10 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
     if (p.ok) overrides[o.key] = p.value;
     else errors[o.key] = p.message;
   }
+  const concurrency = parseOptionalInt(v.concurrency);
+  if (!concurrency.ok) errors.concurrency = concurrency.message;
+  const queueLimit = parseOptionalInt(v.queueLimit);
+  if (!queueLimit.ok) errors.queueLimit = queueLimit.message;
   const body: Body = {
     name: v.name.trim(),
     ...(v.hostId ? { hostId: v.hostId } : {}),
@@ -85,6 +97,10 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
     flashAttn: (v.flashAttn || null) as Body["flashAttn"],
     loadMode: (v.loadMode || null) as Body["loadMode"],
     alias: v.alias.trim() || null,
+    loadPolicy: v.loadPolicy as Body["loadPolicy"],
+    concurrency: concurrency.ok ? concurrency.value : null,
+    queueLimit: queueLimit.ok ? queueLimit.value : null,
+    serverApiKeyOff: v.serverApiKeyOff,
     extraFlags: v.extraFlags.map((f) => (EXTRA_FLAG_KINDS[f.flag] === "none" ? { flag: f.flag } : { flag: f.flag, value: f.value.trim() })),
   };
   return { body, errors };
@@ -203,6 +219,24 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
             options={[{ value: "", label: `Default${defaults ? ` (${defaults.loadMode})` : ""}` }, { value: "mmap", label: "mmap" }, { value: "no-mmap", label: "no-mmap" }, { value: "mlock", label: "mlock" }]}
           />
           <TextField id={f("alias")} label="Alias" hint="name the server reports to clients" value={values.alias} onChange={(v) => set("alias", v)} error={errors.alias} />
+        </div>
+      </fieldset>
+
+      <fieldset>
+        <legend>Serving (the gateway, /v1)</legend>
+        <div className="form-grid">
+          <SelectField
+            id={f("loadPolicy")}
+            label="Load policy"
+            hint="always: START ALL ENABLED starts it; on demand: the first request that names it does, and it unloads when idle"
+            value={values.loadPolicy}
+            onChange={(v) => set("loadPolicy", v)}
+            error={errors.loadPolicy}
+            options={[{ value: "always", label: "always" }, { value: "on-demand", label: "on demand" }]}
+          />
+          <TextField id={f("concurrency")} label="Concurrency" hint="requests at once; more wait in the queue" inputMode="numeric" placeholder="default: its parallel slots" value={values.concurrency} onChange={(v) => set("concurrency", v)} error={errors.concurrency} mono />
+          <SwitchField id={f("serverApiKeyOff")} label="No server key (for clients that call the server itself)" checked={values.serverApiKeyOff} onChange={(v) => set("serverApiKeyOff", v)} error={errors.serverApiKeyOff} />
+          <TextField id={f("queueLimit")} label="Queue" hint="requests that may wait; past it: 429" inputMode="numeric" placeholder="default: 32" value={values.queueLimit} onChange={(v) => set("queueLimit", v)} error={errors.queueLimit} mono />
         </div>
       </fieldset>
 

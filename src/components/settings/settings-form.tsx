@@ -7,6 +7,7 @@ import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
 import { intText, parseRequiredInt } from "~/components/form/numbers";
 import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
+import { GatewayKeys } from "./gateway-keys";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 
@@ -58,6 +59,7 @@ export function SettingsPage() {
           <div className="skeleton" style={{ height: 340 }} />
         </div>
       )}
+      <GatewayKeys />
     </>
   );
 }

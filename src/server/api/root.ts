@@ -1,4 +1,5 @@
 /** The app's router: every procedure the dashboard and typed clients call. */
+import { gatewayKeysRouter } from "./routers/gateway-keys";
 import { hostsRouter } from "./routers/hosts";
 import { modelsRouter } from "./routers/models";
 import { serversRouter } from "./routers/servers";
@@ -10,6 +11,7 @@ export const appRouter = router({
   models: modelsRouter,
   hosts: hostsRouter,
   settings: settingsRouter,
+  gatewayKeys: gatewayKeysRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -29,8 +29,12 @@ describe("migrations from Prisma's SQL files", () => {
           name: "qwen-7b", hostId: host.id, filePath: "/models/qwen.gguf", port: 8080, enabled: true, ctxSize: 4096, gpuLayers: 99, threads: 8, batchSize: 512, ubatchSize: 256,
           flashAttn: "on", loadMode: "mlock", parallel: 2, alias: "qwen", readinessDeadlineMs: 60000, extraFlags: '[{"flag":"--metrics"}]', architecture: "qwen2",
           parameterCount: 7.6e9, quantization: "Q4_K_M", contextLength: 32768, sizeBytes: 4.7e9, family: "qwen", source: "imported",
+          loadPolicy: "on-demand", idleTimeoutMs: 300000, concurrency: 4, queueLimit: 16,
         },
       });
+      const key = await db.gatewayKey.create({ data: { name: "ci", keyHash: "ab".repeat(32), prefix: "sk-synapse-abcdef", models: '["qwen-7b"]' } });
+      expect(await db.gatewayKey.findUniqueOrThrow({ where: { keyHash: "ab".repeat(32) } })).toMatchObject({ id: key.id, name: "ci", models: '["qwen-7b"]', lastUsedAt: null });
+      await expect(db.gatewayKey.create({ data: { name: "dup", keyHash: "ab".repeat(32), prefix: "x" } })).rejects.toThrow(/Unique constraint/);
       const settings = await db.runtimeSettings.create({ data: { id: 1 } });
       const started = new Date("2026-11-25T10:00:00.000Z");
       await db.serverState.create({
@@ -39,12 +43,12 @@ describe("migrations from Prisma's SQL files", () => {
       const event = await db.event.create({ data: { modelId: model.id, hostId: host.id, kind: "state", state: "ready", message: "ready", data: "{}" } });
 
       const read = await db.model.findUniqueOrThrow({ where: { id: model.id }, include: { host: true, server: true, events: true } });
-      expect(read).toMatchObject({ name: "qwen-7b", port: 8080, enabled: true, loadMode: "mlock", parameterCount: 7.6e9, contextLength: 32768 });
+      expect(read).toMatchObject({ name: "qwen-7b", port: 8080, enabled: true, loadMode: "mlock", parameterCount: 7.6e9, contextLength: 32768, loadPolicy: "on-demand", idleTimeoutMs: 300000, concurrency: 4, queueLimit: 16 });
       expect(read.host).toMatchObject({ name: "mac", sshPort: 2222, hostKeyFingerprint: "SHA256:abc" });
       expect(read.server).toMatchObject({ desired: "running", observed: "ready", pid: 4242, restarts: 2, gpuBackend: "Metal" });
       expect(read.server?.startedAt?.toISOString()).toBe(started.toISOString());
       expect(read.events.map((e) => e.id)).toEqual([event.id]);
-      expect(settings).toMatchObject({ gpuLayers: 99, ctxSize: 32768, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap" });
+      expect(settings).toMatchObject({ gpuLayers: 99, ctxSize: 32768, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", idleTimeoutMs: 600000 });
 
       // The schema's constraints exist in the SQL: unique port per host, unique name.
       await expect(db.model.create({ data: { name: "other", hostId: host.id, filePath: "/m/o.gguf", port: 8080 } })).rejects.toThrow(/Unique constraint/);

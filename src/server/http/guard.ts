@@ -95,6 +95,36 @@ export function hasValidCredentials(headers: Headers, token: string): boolean {
 }
 
 export function checkRequest(req: GuardRequest, settings: GuardSettings): GuardVerdict {
+  const site = checkSite(req, settings);
+  if (!site.ok) return site;
+  const isApi = req.pathname === "/api" || req.pathname.startsWith("/api/");
+  if (isApi && settings.apiToken && !OPEN_API.has(req.pathname) && !hasValidCredentials(req.headers, settings.apiToken)) {
+    return { ok: false, status: 401, code: "UNAUTHORIZED", message: "missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>" };
+  }
+  if (isApi && MUTATING.has(req.method.toUpperCase())) {
+    const type = req.headers.get("content-type");
+    const length = req.headers.get("content-length");
+    const emptyBody = type === null && (length === null || length === "0");
+    if (!isJsonType(type) && !emptyBody) {
+      // An empty form or text body is refused too: a cross-site page can send one without a preflight.
+      const hint = type !== null && (length === null || length === "0") ? "; an empty body must come without a Content-Type (curl -d '' sends a form type: leave out -d, or add -H 'Content-Type: application/json')" : "";
+      return { ok: false, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: `mutations need Content-Type: application/json, or no body and no Content-Type (got ${JSON.stringify(type ?? "none")})${hint}` };
+    }
+  }
+  return { ok: true };
+}
+
+/** True for `application/json`, with or without parameters. */
+export function isJsonType(type: string | null | undefined): boolean {
+  return typeof type === "string" && /^application\/json\s*(;|$)/i.test(type.trim());
+}
+
+/**
+ * The Host allowlist and the Origin / Sec-Fetch-Site checks alone (what every
+ * route needs, whatever its own auth); the gateway (src/server/gateway) adds
+ * its own credential and body rules after these.
+ */
+export function checkSite(req: GuardRequest, settings: GuardSettings): GuardVerdict {
   const allowed = allowedHostNames(settings);
   const host = req.headers.get("host");
   if (!host || !allowed.has(hostName(host))) {
@@ -123,21 +153,6 @@ export function checkRequest(req: GuardRequest, settings: GuardSettings): GuardV
   const fetchSite = req.headers.get("sec-fetch-site");
   if (MUTATING.has(req.method.toUpperCase()) && (fetchSite === "cross-site" || fetchSite === "same-site")) {
     return { ok: false, status: 403, code: "FORBIDDEN_ORIGIN", message: `cross-site request refused (Sec-Fetch-Site: ${fetchSite})` };
-  }
-  const isApi = req.pathname === "/api" || req.pathname.startsWith("/api/");
-  if (isApi && settings.apiToken && !OPEN_API.has(req.pathname) && !hasValidCredentials(req.headers, settings.apiToken)) {
-    return { ok: false, status: 401, code: "UNAUTHORIZED", message: "missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>" };
-  }
-  if (isApi && MUTATING.has(req.method.toUpperCase())) {
-    const type = req.headers.get("content-type");
-    const length = req.headers.get("content-length");
-    const emptyBody = type === null && (length === null || length === "0");
-    const json = type !== null && /^application\/json\s*(;|$)/i.test(type.trim());
-    if (!json && !emptyBody) {
-      // An empty form or text body is refused too: a cross-site page can send one without a preflight.
-      const hint = type !== null && (length === null || length === "0") ? "; an empty body must come without a Content-Type (curl -d '' sends a form type: leave out -d, or add -H 'Content-Type: application/json')" : "";
-      return { ok: false, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: `mutations need Content-Type: application/json, or no body and no Content-Type (got ${JSON.stringify(type ?? "none")})${hint}` };
-    }
   }
   return { ok: true };
 }

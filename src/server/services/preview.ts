@@ -8,6 +8,7 @@ import { PROTOCOL_VERSION, type LlamaServerInfo } from "synapse-host-agent/proto
 import { buildLaunch } from "synapse-host-agent/supervisor";
 import type { AppRuntime } from "~/server/runtime";
 import { getSettings, resolveSpec } from "./registry";
+import { serverApiKeyOf } from "./registry/spec";
 import { ServiceError } from "./errors";
 import { errorMessage } from "synapse-host-agent/error-text";
 
@@ -33,7 +34,7 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
   const model = await runtime.db.model.findUnique({ where: { id: modelId }, include: { host: true } });
   if (!model) throw new ServiceError("NOT_FOUND", `no model with id ${modelId}`, { issues: [{ path: "id", message: "no such model" }] });
   const settings = await getSettings(runtime.db);
-  const spec = resolveSpec(model, model.host, settings);
+  const spec = resolveSpec(model, model.host, settings, { apiKey: serverApiKeyOf(model) });
   let info: LlamaServerInfo | null = null;
   let note: string | null = null;
   try {

@@ -36,6 +36,8 @@ export interface ServerView {
   host: string;
   port: number;
   enabled: boolean;
+  /** "always" | "on-demand" (the gateway starts it on its first request). */
+  loadPolicy: string;
   desired: string;
   state: string;
   pid: number | null;
@@ -77,7 +79,8 @@ export interface Fleet {
   /** Every model that is wanted or running. */
   stopAll(): Promise<ServerResult[]>;
   start(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
-  stop(modelId: string): Promise<ServerResult>;
+  /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */
+  stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
   restart(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
   status(): Promise<ServerView[]>;
   /**

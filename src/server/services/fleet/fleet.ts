@@ -21,7 +21,7 @@
  */
 import type { HostLink } from "synapse-host-agent/link";
 import { errorMessage } from "synapse-host-agent/error-text";
-import { ALIVE_STATES, isAlive } from "synapse-host-agent/server-states";
+import { ALIVE_STATES, isAlive, STOP_CAUSE_TEXT } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { getSettings } from "~/server/services/registry/settings";
 import { ServiceError } from "../errors";
@@ -63,7 +63,8 @@ export function createFleet(options: FleetOptions): Fleet {
   const fleet: Fleet = {
     async startAll(opts = {}) {
       assertOpen();
-      const rows = await db.model.findMany({ where: { enabled: true }, include: { host: true, server: true }, orderBy: { name: "asc" } });
+      // On-demand models are started by the gateway when a request names them.
+      const rows = await db.model.findMany({ where: { enabled: true, loadPolicy: "always" }, include: { host: true, server: true }, orderBy: { name: "asc" } });
       await ops.wantRunningMany(rows);
       if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)`, { data: { models: rows.map((r) => r.name) } });
       return ops.startRows(rows, opts.wait ?? true);
@@ -90,12 +91,13 @@ export function createFleet(options: FleetOptions): Fleet {
       return result!;
     },
 
-    async stop(modelId) {
+    async stop(modelId, opts = {}) {
       assertOpen();
       const row = await table.loadModel(modelId);
       await ops.wantStoppedMany([row]);
-      ops.action(`${row.name}: stop requested`, { modelId, hostId: row.hostId });
-      const [result] = await ops.stopRows([row]);
+      const cause = opts.cause ?? "requested";
+      ops.action(cause === "requested" ? `${row.name}: stop requested` : `${row.name}: ${STOP_CAUSE_TEXT[cause]}`, { modelId, hostId: row.hostId, data: { cause } });
+      const [result] = await ops.stopRows([row], cause);
       return result!;
     },
 

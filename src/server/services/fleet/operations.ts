@@ -10,9 +10,10 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerSpec } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
+import type { StopCause } from "synapse-host-agent/server-states";
 import type { Host } from "~/generated/prisma/client";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
-import { resolveSpec } from "~/server/services/registry/spec";
+import { resolveSpec, serverApiKeyOf } from "~/server/services/registry/spec";
 import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
@@ -32,7 +33,8 @@ export interface Prepared {
 export interface Operations {
   /** Issues a start (the caller holds the host's queue) and returns the operation without waiting for it. */
   issueStart(modelId: string, reason: StartReason, pre?: Prepared): Promise<{ op: Promise<ServerResult> }>;
-  issueStop(row: ModelRow, link: HostLink | null, linkError: string | null): Promise<{ op: Promise<ServerResult> }>;
+  /** `cause`: why this app stops it (default `requested`; the gateway's idle unload says `idle`). */
+  issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause): Promise<{ op: Promise<ServerResult> }>;
   /** A user asked for it to run: wanted, and the crash window starts over. */
   wantRunning(row: ModelRow): Promise<void>;
   /** wantRunning for many: existing rows updated in one transaction (start-all's latency). */
@@ -40,7 +42,7 @@ export interface Operations {
   wantStoppedMany(rows: ModelRow[]): Promise<void>;
   /** Starts these models (already wanted), grouped by host, hosts in parallel. */
   startRows(rows: ModelRow[], wait: boolean): Promise<ServerResult[]>;
-  stopRows(rows: ModelRow[]): Promise<ServerResult[]>;
+  stopRows(rows: ModelRow[], cause?: StopCause): Promise<ServerResult[]>;
   /** Pushes the host's desired set (what `start-metal-servers` on the host starts); skipped when unchanged. */
   pushDesired(host: Host, link: HostLink, settings?: SettingsView): Promise<void>;
   hostLink(host: Host): Promise<{ link: HostLink | null; error: string | null }>;
@@ -89,7 +91,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const specs: ServerSpec[] = [];
       for (const m of rows) {
         try {
-          specs.push(resolveSpec(m, host, s));
+          specs.push(resolveSpec(m, host, s, { apiKey: serverApiKeyOf(m) }));
         } catch {
           // A model that does not make a valid spec is reported when it is started.
         }
@@ -118,7 +120,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const settings = pre?.settings ?? (await getSettings(db));
       let spec: ServerSpec;
       try {
-        spec = resolveSpec(row, row.host, settings);
+        spec = resolveSpec(row, row.host, settings, { apiKey: serverApiKeyOf(row) });
       } catch (err) {
         const text = errorMessage(err);
         await table.withModel(e, () => markFailed(e, row, text));
@@ -153,9 +155,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       return { op: put(e, "start", op, seq) };
     },
 
-    async issueStop(row, link, linkError) {
+    async issueStop(row, link, linkError, cause = "requested") {
       const e = table.remember(row);
       e.clearRestart();
+      e.stopCause = cause;
       if (!link) return { op: Promise.resolve(resultOf(row, e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
       const graceMs = (await getSettings(db)).stopGraceMs;
       const seq = e.nextCommand();
@@ -238,13 +241,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       });
     },
 
-    async stopRows(rows) {
+    async stopRows(rows, cause) {
       const perHost = await Promise.all(
         groupByHost(rows).map((hostRows) =>
           hostQueue.run(hostRows[0]!.hostId, async () => {
             const host = hostRows[0]!.host;
             const { link, error } = await ops.hostLink(host);
-            const issued = await Promise.all(hostRows.map((row) => ops.issueStop(row, link, error)));
+            const issued = await Promise.all(hostRows.map((row) => ops.issueStop(row, link, error, cause)));
             if (link) await ops.pushDesired(host, link);
             return issued;
           }),

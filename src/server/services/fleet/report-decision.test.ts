@@ -7,7 +7,7 @@ const T0 = "2026-11-30T00:00:00.000Z";
 const T1 = "2026-11-30T00:01:00.000Z";
 const NOW = Date.parse("2026-11-30T00:02:00.000Z");
 
-const entry = (extra: Partial<EntrySnapshot> = {}) => ({ name: "alpha", state: "stopped", pid: null, startedAt: null, backend: null, ended: null, stopAsked: null, ...extra });
+const entry = (extra: Partial<EntrySnapshot> = {}): EntrySnapshot & { name: string } => ({ name: "alpha", state: "stopped", pid: null, startedAt: null, backend: null, ended: null, stopAsked: null, stopCause: "requested", ...extra });
 
 const status = (state: ServerStatus["state"], pid: number | null, extra: Partial<ServerStatus> = {}): ServerStatus => ({
   id: "alpha",
@@ -94,6 +94,19 @@ describe("decideReport", () => {
     const ended = { pid: 100, startedAtMs: Date.parse(T0) };
     const d = decideReport(entry({ state: "exited", pid: 100, startedAt: T0, ended }), report(status("stopped", 100)), ctx({ desired: "stopped" }));
     expect(d).toMatchObject({ kind: "record", change: { state: "stopped", cause: "requested" }, then: [] });
+  });
+
+  it("a stop this app asked for with a cause of its own (the gateway's idle unload) records that cause, whatever the agent says", () => {
+    const asked = { pid: 100, startedAtMs: Date.parse(T0) };
+    const idle = entry({ state: "ready", pid: 100, startedAt: T0, stopAsked: asked, stopCause: "idle" });
+    // An agent with stop-cause says "requested"; an older one says nothing.
+    for (const cause of ["requested", undefined] as const) {
+      const d = decideReport(idle, report(status("stopped", 100, cause ? { cause } : {}), { appStopPending: true }), ctx({ desired: "stopped" }));
+      expect(d).toMatchObject({ kind: "record", change: { state: "stopped", cause: "idle" }, data: { cause: "idle" } });
+    }
+    // A stop on the host of a server we never asked to stop is still the host's.
+    const other = entry({ state: "ready", pid: 100, startedAt: T0, stopCause: "idle" });
+    expect(decideReport(other, report(status("stopped", 100, { cause: "host-stop" })), ctx({ desired: "running" }))).toMatchObject({ change: { cause: "host-stop" } });
   });
 
   it("snapshots older than what events recorded are stale", () => {

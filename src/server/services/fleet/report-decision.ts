@@ -171,6 +171,9 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
         status.cause != null
           ? status.cause === "host-stop"
           : source === "event" && isAlive(previous) && !report.appStopPending && !sameProcess(entry.stopAsked, processOf(status)) && !ctx.closing && ctx.desired === "running";
+      // Our own stop: the cause this app gave it (the agent only knows it was requested).
+      const ours = report.appStopPending || sameProcess(entry.stopAsked, processOf(status));
+      if (!onHost && ours && (status.cause == null || status.cause === "requested")) cause = entry.stopCause;
       if (onHost) {
         cause = "host-stop";
         if (ctx.desired === "running") {

@@ -57,6 +57,8 @@ export interface EntrySnapshot {
   ended: ProcessKey | null;
   /** The process this app last asked to stop. */
   stopAsked: ProcessKey | null;
+  /** Why this app asked for that stop (`requested`, or `idle` / `evicted` from the gateway). */
+  stopCause: StopCause;
 }
 
 export class ServerEntry {
@@ -93,6 +95,8 @@ export class ServerEntry {
   stopsInFlight = 0;
   /** The process this app last asked to stop: its stop is ours even when reported after our call gave up waiting. */
   stopAsked: ProcessKey | null = null;
+  /** Why this app asked for its last stop: the cause recorded when that stop is reported. */
+  stopCause: StopCause = "requested";
 
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
@@ -156,6 +160,6 @@ export class ServerEntry {
   }
 
   snapshot(): EntrySnapshot {
-    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, stopAsked: this.stopAsked ? { ...this.stopAsked } : null };
+    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, stopAsked: this.stopAsked ? { ...this.stopAsked } : null, stopCause: this.stopCause };
   }
 }

@@ -19,6 +19,7 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
       host: r.host.name,
       port: r.port,
       enabled: r.enabled,
+      loadPolicy: r.loadPolicy,
       desired: s?.desired ?? "stopped",
       state,
       pid: alive ? (s?.pid ?? null) : null,

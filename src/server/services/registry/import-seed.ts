@@ -23,7 +23,7 @@ import { issuesFromZod, ServiceError, type FieldIssue } from "../errors";
 import type { RegistryDeps } from "./models";
 import { describeLines, duplicateKeys, stripBom, type DuplicateKey } from "./json-text";
 import { toHostPath } from "./paths";
-import { runtimeBounds } from "./schemas";
+import { gatewayBounds, LOAD_POLICIES, runtimeBounds } from "./schemas";
 import { applySettingsPatch, settingsIn } from "./settings";
 import { writeTransaction, type Tx } from "./tx";
 
@@ -67,6 +67,11 @@ const seedModelSchema = z.object({
   family: z.string({ error: "must be text" }).max(64, "must be at most 64 characters").nullish(),
   quantization: z.string({ error: "must be text" }).max(32, "must be at most 32 characters").nullish(),
   size_params: z.number({ error: "must be a number (billions of parameters)" }).min(0, "must not be negative").max(1_000_000, "must be at most 1000000 (billions)").nullish(),
+  // Not in the seed's files; a registry written for the gateway may carry them (absent: unchanged).
+  load_policy: z.enum(LOAD_POLICIES, { error: "must be always or on-demand" }).nullish(),
+  idle_timeout_ms: runtimeBounds.idleTimeoutMs.nullish(),
+  concurrency: gatewayBounds.concurrency.nullish(),
+  queue_limit: gatewayBounds.queueLimit.nullish(),
 });
 type SeedModel = z.output<typeof seedModelSchema>;
 
@@ -143,6 +148,10 @@ interface ImportedColumns {
   family?: string;
   quantization?: string;
   parameterCount?: number;
+  loadPolicy?: string;
+  idleTimeoutMs?: number | null;
+  concurrency?: number | null;
+  queueLimit?: number | null;
 }
 
 function columnsOf(entry: SeedModel): ImportedColumns {
@@ -157,6 +166,10 @@ function columnsOf(entry: SeedModel): ImportedColumns {
     ...(entry.family != null ? { family: entry.family } : {}),
     ...(entry.quantization != null ? { quantization: entry.quantization.toUpperCase() } : {}),
     ...(entry.size_params != null ? { parameterCount: Math.round(entry.size_params * 1e9) } : {}),
+    ...(entry.load_policy != null ? { loadPolicy: entry.load_policy } : {}),
+    ...(entry.idle_timeout_ms !== undefined ? { idleTimeoutMs: entry.idle_timeout_ms } : {}),
+    ...(entry.concurrency !== undefined ? { concurrency: entry.concurrency } : {}),
+    ...(entry.queue_limit !== undefined ? { queueLimit: entry.queue_limit } : {}),
   };
 }
 
@@ -192,7 +205,7 @@ export async function importSeed(db: Db, files: ImportFiles, opts: RegistryDeps 
     if (settingsValue !== undefined) await importSettings(tx, settingsValue, settingsFile?.duplicates ?? [], report);
 
     const existingByName = new Map(
-      (await tx.model.findMany({ select: { id: true, name: true, hostId: true, port: true, filePath: true, enabled: true, gpuLayers: true, ctxSize: true, threads: true, batchSize: true, ubatchSize: true, family: true, quantization: true, parameterCount: true, host: { select: { name: true } } } })).map((m) => [m.name, m]),
+      (await tx.model.findMany({ select: { id: true, name: true, hostId: true, port: true, filePath: true, enabled: true, gpuLayers: true, ctxSize: true, threads: true, batchSize: true, ubatchSize: true, family: true, quantization: true, parameterCount: true, loadPolicy: true, idleTimeoutMs: true, concurrency: true, queueLimit: true, host: { select: { name: true } } } })).map((m) => [m.name, m]),
     );
     // Ports on this host held by models the file does not mention (or mentions under another port).
     const portOwner = new Map<number, string>();

@@ -26,6 +26,16 @@ export const runtimeBounds = {
   parallel: int(1, 256),
   readinessDeadlineMs: int(100, 3_600_000, " milliseconds"),
   stopGraceMs: int(0, 600_000, " milliseconds"),
+  idleTimeoutMs: int(1000, 7 * 24 * 3_600_000, " milliseconds"),
+} as const;
+
+/** How the gateway starts a model: with START ALL ENABLED, or on the first request that names it. */
+export const LOAD_POLICIES = ["always", "on-demand"] as const;
+const loadPolicy = z.enum(LOAD_POLICIES, { error: "must be always or on-demand" });
+/** The gateway's per-model limits. */
+export const gatewayBounds = {
+  concurrency: int(1, 256),
+  queueLimit: int(0, 10_000),
 } as const;
 
 const flashAttn = z.enum(flashAttnSchema.options, { error: "must be on, off or auto" });
@@ -106,6 +116,12 @@ const modelFields = {
   parallel: runtimeBounds.parallel.nullable(),
   alias: z.string().max(128, "must be at most 128 characters").regex(/^[^\0\n\r]*$/, "must be one line").nullable(),
   readinessDeadlineMs: runtimeBounds.readinessDeadlineMs.nullable(),
+  loadPolicy,
+  idleTimeoutMs: runtimeBounds.idleTimeoutMs.nullable(),
+  concurrency: gatewayBounds.concurrency.nullable(),
+  queueLimit: gatewayBounds.queueLimit.nullable(),
+  /** true: its server runs without its own key (clients that talk to its port directly). */
+  serverApiKeyOff: z.boolean({ error: "must be true or false" }),
   extraFlags: z.array(extraFlagSchema).max(32, "at most 32 extra flags"),
   family: z.string().max(64, "must be at most 64 characters").nullable(),
 };
@@ -126,6 +142,11 @@ export const modelCreateInput = z
     parallel: modelFields.parallel.default(null),
     alias: modelFields.alias.default(null),
     readinessDeadlineMs: modelFields.readinessDeadlineMs.default(null),
+    loadPolicy: modelFields.loadPolicy.default("always"),
+    idleTimeoutMs: modelFields.idleTimeoutMs.default(null),
+    concurrency: modelFields.concurrency.default(null),
+    queueLimit: modelFields.queueLimit.default(null),
+    serverApiKeyOff: modelFields.serverApiKeyOff.default(false),
     extraFlags: modelFields.extraFlags.default([]),
     family: modelFields.family.default(null),
   })

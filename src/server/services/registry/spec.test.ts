@@ -25,7 +25,7 @@ describe("resolveSpec", () => {
     const spec = resolveSpec(model, host, settings);
     expect(spec).toEqual({
       id: "qwen-7b", modelPath: "/Users/me/models/qwen/q4.gguf", port: 8081, bindAddress: "127.0.0.1", ctxSize: 32768, gpuLayers: 99, threads: 8, batchSize: 512, ubatchSize: 256,
-      flashAttn: "on", loadMode: "mmap", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 10_000, extraFlags: [],
+      flashAttn: "on", loadMode: "mmap", parallel: 1, alias: "qwen-7b", readinessDeadlineMs: 120_000, stopGraceMs: 10_000, extraFlags: [],
     });
     expect(serverSpecSchema.parse(spec)).toEqual(spec);
   });

@@ -35,6 +35,15 @@ export function parseExtraFlagsColumn(text: string, modelName: string): unknown[
   return value;
 }
 
+/**
+ * The model's own llama-server key (the agent passes it as LLAMA_API_KEY,
+ * out of `ps`; /health stays open), for resolveSpec's `apiKey`; undefined
+ * when the model opted out. Read from the row: API views never carry it.
+ */
+export function serverApiKeyOf(model: Pick<Model, "serverApiKey" | "serverApiKeyOff">): string | undefined {
+  return model.serverApiKey && !model.serverApiKeyOff ? model.serverApiKey : undefined;
+}
+
 export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSettings, opts: { apiKey?: string } = {}): ServerSpec {
   const candidate = {
     id: model.name,
@@ -49,7 +58,9 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
     flashAttn: model.flashAttn ?? settings.flashAttn,
     loadMode: model.loadMode ?? settings.loadMode,
     parallel: model.parallel ?? settings.parallel,
-    ...(model.alias != null && model.alias !== "" ? { alias: model.alias } : {}),
+    // llama-server names its model by --alias in its answers (`model` of a chat completion, /v1/models);
+    // without one it shows the file path. The registry name is what clients ask the gateway for.
+    alias: model.alias != null && model.alias !== "" ? model.alias : model.name,
     ...(opts.apiKey !== undefined ? { apiKey: opts.apiKey } : {}),
     readinessDeadlineMs: model.readinessDeadlineMs ?? settings.readinessDeadlineMs,
     stopGraceMs: settings.stopGraceMs,

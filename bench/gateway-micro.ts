@@ -1,0 +1,110 @@
+/**
+ * Micro-benchmark of the gateway's own code path (no Next, no database):
+ * createGateway over a fixed one-model GatewayFleet in this process, in
+ * front of a real llama-server with the tiny model, against the same server
+ * directly. Requests alternate one by one (direct, gateway, direct, …) and
+ * the figure is the median of the paired differences, which holds up on a
+ * busy machine better than separate batches.
+ *
+ *   npx tsx bench/gateway-micro.ts [--pairs 2000]
+ */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
+import { freePort } from "../host-agent/test/harness/ports.ts";
+import type { GatewayFleet, GatewayModel } from "../src/server/gateway/fleet-port.ts";
+import { createGateway } from "../src/server/gateway/gateway.ts";
+import { createUsageTable } from "../src/server/gateway/usage.ts";
+import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
+
+const PAIRS = Number(argValue("--pairs") ?? 2000);
+
+async function main() {
+  const bin = llamaServerBin();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-bench-gwm-"));
+  const file = path.join(dir, "tiny.gguf");
+  await writeTinyModel(file);
+  const port = await freePort();
+  const child = spawn(bin, ["-m", file, "--host", "127.0.0.1", "--port", String(port), "-c", "256", "-t", "1", "-np", "1", "--alias", "tiny"], { stdio: "ignore" });
+  try {
+    for (let i = 0; ; i++) {
+      if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)) break;
+      if (i > 600) throw new Error("llama-server did not start");
+      await sleep(50);
+    }
+    const model: GatewayModel = {
+      id: "m", name: "tiny", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port }, unreachableWhy: null, serverApiKey: null, enabled: true,
+      loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0,
+    };
+    const usage = createUsageTable();
+    const fleet: GatewayFleet = {
+      models: async () => [model],
+      start: async () => ({ state: "ready", error: null }),
+      changed: (t) => sleep(t),
+      stop: async () => undefined,
+      beginRequest: (id) => {
+        const end = usage.begin(id, Date.now());
+        return () => end(Date.now());
+      },
+      usage: (id) => usage.get(id),
+      setIdleUnloadAt: (id, at) => usage.setIdleUnloadAt(id, at),
+    };
+    const gateway = createGateway({ fleet, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined } });
+    const server = http.createServer((req, res) => void gateway.handle(req, res));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const gwPort = (server.address() as AddressInfo).port;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 2000 });
+    const body = JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: "root ::= [a-z]+" });
+    const once = (p: number) =>
+      new Promise<number>((resolve, reject) => {
+        const t0 = performance.now();
+        const req = http.request({ host: "127.0.0.1", port: p, path: "/v1/chat/completions", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+          res.resume();
+          res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - t0) : reject(new Error(`status ${res.statusCode}`))));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    for (let i = 0; i < 100; i++) {
+      await once(port);
+      await once(gwPort);
+    }
+    const direct: number[] = [];
+    const via: number[] = [];
+    const diff: number[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      // Alternate which goes first, so neither side always follows the other.
+      let d: number, g: number;
+      if (i % 2 === 0) {
+        d = await once(port);
+        g = await once(gwPort);
+      } else {
+        g = await once(gwPort);
+        d = await once(port);
+      }
+      direct.push(d);
+      via.push(g);
+      diff.push(g - d);
+    }
+    process.stdout.write(
+      `gateway code path alone (in-process, no Next, no database), ${PAIRS} alternating pairs, c=1, short chat completion (4 tokens):\n` +
+        `  direct  p50 ${ms(percentile(direct, 50), 2)}  p99 ${ms(percentile(direct, 99), 2)}\n` +
+        `  gateway p50 ${ms(percentile(via, 50), 2)}  p99 ${ms(percentile(via, 99), 2)}\n` +
+        `  added (paired): p50 ${ms(percentile(diff, 50), 3)}  p90 ${ms(percentile(diff, 90), 3)}\n` +
+        `  load average now: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} cores\n`,
+    );
+    agent.destroy();
+    gateway.close();
+    server.close();
+  } finally {
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

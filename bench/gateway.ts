@@ -1,0 +1,460 @@
+/**
+ * Benchmark: the gateway's cost, against the same llama-server reached
+ * directly and through nginx (a plain reverse proxy with a keep-alive
+ * upstream). Prints figures beside the issue's targets; asserts nothing.
+ *
+ *   npx tsx bench/gateway.ts [--reps 8] [--per-rep 50] [--next-route] [--cold-reps 5]
+ *
+ * The app is the production build in the image's layout (test/harness/app-build.ts),
+ * started with the image's command, the real llama-server and the tiny model
+ * (context 4096, 16 slots, 1 thread). Legs alternate batch by batch, in a
+ * rotating order, so drift in the machine's load shifts every leg alike.
+ *
+ * - Added latency of a short non-streamed chat completion (4 tokens),
+ *   p50 / p99 at concurrency 1 and 16: leg minus direct. At c=1 the legs
+ *   also take turns request by request and the added latency is paired
+ *   within each round (steadier on a busy machine); bench/gateway-micro.ts
+ *   measures the gateway's own code path alone the same way.
+ *   Target: gateway ≤ nginx's added p50 + 0.3 ms.
+ * - Streamed (64 tokens, `timings_per_token`): time to first chunk; and
+ *   the delay each chunk gets: client arrival minus the server's own
+ *   `predicted_ms` stamp of that token, less the stream's smallest such
+ *   difference (so a leg's figure is what it adds to a chunk on top of the
+ *   best chunk of the same stream), p50 / p99 over all chunks.
+ *   Target: ≤ 1 ms p99 more than direct.
+ * - Streamed throughput at concurrency 16 (tokens/s) as a share of direct.
+ *   Target ≥ 97 %.
+ * - On-demand cold start: the first request to a stopped on-demand model
+ *   until its full answer, against launching llama-server directly, polling
+ *   /health every 5 ms and sending the same request. Target ratio ≤ 1.10.
+ * - `--next-route`: the build also carries a Next App Router route handler
+ *   that proxies with fetch (src/proxy.ts runs in front of it, as for every
+ *   route), the alternative to the front path; it is measured as one more leg.
+ *
+ * nginx: /usr/sbin/nginx (Debian's `nginx` package: `apt-get install -y nginx`);
+ * without it that leg is skipped with that advice.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
+import { pidsRunning } from "../host-agent/test/harness/fixtures.ts";
+import { freePort } from "../host-agent/test/harness/ports.ts";
+import { buildAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
+import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
+
+const REPS = Number(argValue("--reps") ?? 8);
+const PER_REP = Number(argValue("--per-rep") ?? 50);
+const COLD_REPS = Number(argValue("--cold-reps") ?? 5);
+const NEXT_ROUTE = process.argv.includes("--next-route");
+const ROOT = path.resolve(import.meta.dirname, "..");
+const GRAMMAR = "root ::= [a-z]+";
+const NGINX = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"].find((p) => existsSync(p));
+
+const NEXT_ROUTE_FILE = `// bench/gateway.ts --next-route: the gateway's alternative, a Next route handler proxying with fetch.
+export const dynamic = "force-dynamic";
+async function handle(req: Request, ctx: { params: Promise<{ path: string[] }> }): Promise<Response> {
+  const { path } = await ctx.params;
+  const body = await req.text();
+  const port = (JSON.parse(body) as { port?: number }).port; // as the gateway reads "model"
+  const r = await fetch(\`http://127.0.0.1:\${port}/\${path.join("/")}\`, { method: "POST", headers: { "content-type": "application/json" }, body, signal: req.signal });
+  return new Response(r.body, { status: r.status, headers: { "content-type": r.headers.get("content-type") ?? "application/json" } });
+}
+export const POST = handle;
+`;
+
+interface Leg {
+  name: string;
+  base: string;
+  path: string;
+  agent: http.Agent;
+}
+
+/** Requests sent again because a kept-alive socket was closed by the server as it was reused (per leg; printed). */
+const resent = new Map<string, number>();
+
+function post(leg: Leg, body: string, onChunk?: (chunk: Buffer, at: number) => void, retry = true): Promise<{ status: number; ms: number; firstMs: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let first = NaN;
+    const u = new URL(leg.base + leg.path);
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent: leg.agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (c: Buffer) => {
+        const at = performance.now();
+        if (Number.isNaN(first)) first = at - t0;
+        parts.push(c);
+        onChunk?.(c, at);
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, firstMs: first, text: Buffer.concat(parts).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      // The keep-alive race every HTTP client meets (Node's docs retry the same way): not counted as the leg's latency.
+      if (retry && req.reusedSocket && err.code === "ECONNRESET") {
+        resent.set(leg.name, (resent.get(leg.name) ?? 0) + 1);
+        post(leg, body, onChunk, false).then(resolve, reject);
+      } else reject(err);
+    });
+    req.end(body);
+  });
+}
+
+function chatBody(extra: Record<string, unknown>): string {
+  return JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: GRAMMAR, ...extra });
+}
+
+async function runAt(leg: Leg, concurrency: number, count: number, body: string): Promise<number[]> {
+  const out: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        const r = await post(leg, body);
+        if (r.status !== 200) throw new Error(`${leg.name}: ${r.status} ${r.text.slice(0, 200)}`);
+        out.push(r.ms);
+      }
+    }),
+  );
+  return out;
+}
+
+/** One streamed request: time to first chunk and each token's delay beyond the stream's best (see the header). */
+async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknown>): Promise<{ firstMs: number; delays: number[] }> {
+  const arrivals: { at: number; predictedMs: number }[] = [];
+  let carry = "";
+  const r = await post(leg, chatBody({ stream: true, max_tokens: tokens, ignore_eos: true, timings_per_token: true, ...extra }), (chunk, at) => {
+    carry += chunk.toString();
+    let i: number;
+    while ((i = carry.indexOf("\n\n")) !== -1) {
+      const event = carry.slice(0, i);
+      carry = carry.slice(i + 2);
+      const m = /"predicted_ms":([\d.]+)/.exec(event);
+      if (m) arrivals.push({ at, predictedMs: Number(m[1]) });
+    }
+  });
+  if (r.status !== 200) throw new Error(`${leg.name}: ${r.status}`);
+  const offsets = arrivals.map((a) => a.at - a.predictedMs);
+  const best = Math.min(...offsets);
+  return { firstMs: r.firstMs, delays: offsets.map((o) => o - best) };
+}
+
+/** Failed requests per leg (a status other than 200, or a connection error), printed with the figures. */
+const failures = new Map<string, string[]>();
+
+async function streamThroughput(leg: Leg, concurrency: number, streams: number, tokens: number): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  let done = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < streams) {
+        next++;
+        try {
+          const r = await post(leg, chatBody({ stream: true, max_tokens: tokens, ignore_eos: true }));
+          if (r.status !== 200) throw new Error(`${r.status} ${r.text.slice(0, 120)}`);
+          done++;
+        } catch (err) {
+          failures.set(leg.name, [...(failures.get(leg.name) ?? []), (err as Error).message]);
+        }
+      }
+    }),
+  );
+  return (done * tokens) / ((performance.now() - t0) / 1000);
+}
+
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** SIGTERM, then SIGKILL after `deadlineMs`; resolves when the child has exited. */
+async function stopChild(c: ChildProcess, deadlineMs: number): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const exited = new Promise((r) => c.once("exit", r));
+  c.kill("SIGTERM");
+  const timer = setTimeout(() => c.kill("SIGKILL"), deadlineMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function startNginx(dir: string, upstreamPort: number): Promise<{ port: number; child: ChildProcess } | null> {
+  if (!NGINX) return null;
+  const port = await freePort();
+  const conf = path.join(dir, "nginx.conf");
+  await mkdir(path.join(dir, "nginx-tmp"), { recursive: true });
+  const t = path.join(dir, "nginx-tmp");
+  await writeFile(
+    conf,
+    `worker_processes 1;
+daemon off;
+pid ${path.join(dir, "nginx.pid")};
+error_log ${path.join(dir, "nginx-error.log")} warn;
+${process.getuid?.() === 0 ? "user root root;" : ""}
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${t}/body; proxy_temp_path ${t}/proxy; fastcgi_temp_path ${t}/fcgi; uwsgi_temp_path ${t}/uwsgi; scgi_temp_path ${t}/scgi;
+  # keepalive_timeout below llama-server's own 5 s, so nginx never reuses a connection the server closed.
+  upstream llama { server 127.0.0.1:${upstreamPort}; keepalive 32; keepalive_timeout 4s; }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://llama;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_request_buffering off;
+    }
+  }
+}
+`,
+  );
+  const child = spawn(NGINX, ["-c", conf, "-p", dir], { stdio: ["ignore", "ignore", "inherit"] });
+  await until("nginx", async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 10_000, 50);
+  return { port, child };
+}
+
+function summary(xs: number[]): { p50: number; p99: number } {
+  return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
+}
+
+async function main() {
+  const bin = llamaServerBin();
+  const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-bench-gw-"));
+  const models = path.join(dir, "models");
+  await mkdir(models, { recursive: true });
+  const file = path.join(models, "bench.gguf");
+  await writeTinyModel(file, { contextLength: 4096 });
+  const coldFile = path.join(models, "cold.gguf");
+  await writeTinyModel(coldFile);
+  const children: ChildProcess[] = [];
+  let imageDir: string | null = null;
+  try {
+    process.stderr.write(`building the app (image layout${NEXT_ROUTE ? ", plus a Next route handler to compare" : ""}) ...\n`);
+    const build = await buildAppImage({ logPath: path.join(dir, "next-build.log"), ...(NEXT_ROUTE ? { extraFiles: { "src/app/api/bench-next-proxy/[...path]/route.ts": NEXT_ROUTE_FILE } } : {}) });
+    imageDir = build.imageDir;
+    const appPort = await freePort();
+    const base = `http://127.0.0.1:${appPort}`;
+    const app = spawn(START_COMMAND[0], START_COMMAND.slice(1), {
+      cwd: imageDir,
+      env: {
+        ...process.env,
+        PORT: String(appPort),
+        HOSTNAME: "127.0.0.1",
+        DATABASE_URL: `file:${path.join(dir, "app.db")}`,
+        SYNAPSE_STATE_DIR: path.join(dir, "app-state"),
+        SYNAPSE_MODEL_ROOTS: models,
+        LLAMA_SERVER_BIN: bin,
+        LOG_LEVEL: "warn",
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    children.push(app);
+    await until("the app", async () => (await fetch(`${base}/api/health`)).ok, 120_000, 200);
+    const trpc = async (proc: string, input: unknown) => {
+      const r = await fetch(`${base}/api/trpc/${proc}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
+      const text = await r.text();
+      if (!r.ok) throw new Error(`${proc}: ${r.status} ${text.slice(0, 300)}`);
+      return JSON.parse(text) as { result: { data: { id: string } } };
+    };
+    const llamaPort = await freePort();
+    // No server key: the direct, nginx and Next-route legs talk to the port as plain clients do (the gateway would only add one header).
+    await trpc("models.create", { name: "bench", filePath: file, port: llamaPort, enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true });
+    const started = await fetch(`${base}/api/models/servers/start-all`, { method: "POST" });
+    if (!started.ok) throw new Error(`start-all: ${started.status} ${await started.text()}`);
+
+    // Idle sockets dropped after 2 s: below every server's keep-alive timeout (llama-server and Node: 5 s), so no request meets a socket the server just closed.
+    const mkAgent = () => new http.Agent({ keepAlive: true, maxSockets: 16, timeout: 2000 });
+    const legs: Leg[] = [
+      { name: "direct", base: `http://127.0.0.1:${llamaPort}`, path: "/v1/chat/completions", agent: mkAgent() },
+      { name: "gateway", base, path: "/v1/chat/completions", agent: mkAgent() },
+    ];
+    const nginx = await startNginx(dir, llamaPort);
+    if (nginx) {
+      children.push(nginx.child);
+      legs.splice(1, 0, { name: "nginx", base: `http://127.0.0.1:${nginx.port}`, path: "/v1/chat/completions", agent: mkAgent() });
+    } else process.stderr.write("nginx not found: the nginx leg is skipped (install it: apt-get install -y nginx)\n");
+    if (NEXT_ROUTE) legs.push({ name: "next-route", base, path: "/api/bench-next-proxy/v1/chat/completions", agent: mkAgent() });
+    // The Next route reads the port from the body (as the gateway reads "model"); llama-server ignores the field.
+    const bodyFor = (leg: Leg, b: string) => (leg.name === "next-route" ? JSON.stringify({ ...JSON.parse(b), port: llamaPort }) : b);
+
+    const short = chatBody({});
+    for (const leg of legs) await runAt(leg, 4, 40, bodyFor(leg, short)); // warm-up: connections, JIT, caches
+
+    const lat = new Map<string, number[]>();
+    /** c=1: one request per leg per round, in rotating order; the added latency is paired within the round. */
+    const paired = new Map<string, number[]>();
+    for (let round = 0; round < REPS * PER_REP; round++) {
+      if (round % 50 === 0) process.stderr.write(`  latency c=1 round ${round + 1}/${REPS * PER_REP}   \r`);
+      const got = new Map<string, number>();
+      for (const leg of legs.map((_, i) => legs[(i + round) % legs.length]!)) {
+        const r = await post(leg, bodyFor(leg, short));
+        if (r.status !== 200) throw new Error(`${leg.name}: ${r.status} ${r.text.slice(0, 200)}`);
+        got.set(leg.name, r.ms);
+        lat.set(`${leg.name}@1`, [...(lat.get(`${leg.name}@1`) ?? []), r.ms]);
+      }
+      for (const leg of legs) if (leg.name !== "direct") paired.set(leg.name, [...(paired.get(leg.name) ?? []), got.get(leg.name)! - got.get("direct")!]);
+    }
+    for (const c of [16]) {
+      for (let r = 0; r < REPS; r++) {
+        process.stderr.write(`  latency c=${c} rep ${r + 1}/${REPS}\r`);
+        const order = legs.map((_, i) => legs[(i + r) % legs.length]!);
+        for (const leg of order) {
+          const key = `${leg.name}@${c}`;
+          lat.set(key, [...(lat.get(key) ?? []), ...(await runAt(leg, c, c === 1 ? PER_REP : PER_REP * 4, bodyFor(leg, short)))]);
+        }
+      }
+    }
+
+    const first = new Map<string, number[]>();
+    const delays = new Map<string, number[]>();
+    const streamLegs = legs;
+    for (let r = 0; r < REPS * 3; r++) {
+      process.stderr.write(`  streams rep ${r + 1}/${REPS * 3}          \r`);
+      for (const leg of streamLegs.map((_, i) => streamLegs[(i + r) % streamLegs.length]!)) {
+        const s = await streamOnce(leg, 64, leg.name === "next-route" ? { port: llamaPort } : {});
+        first.set(leg.name, [...(first.get(leg.name) ?? []), s.firstMs]);
+        delays.set(leg.name, [...(delays.get(leg.name) ?? []), ...s.delays]);
+      }
+    }
+
+    const tput = new Map<string, number[]>();
+    for (let r = 0; r < Math.max(3, Math.floor(REPS / 2)); r++) {
+      process.stderr.write(`  throughput rep ${r + 1}                \r`);
+      for (const leg of legs.map((_, i) => legs[(i + r) % legs.length]!)) {
+        if (leg.name === "next-route") continue;
+        tput.set(leg.name, [...(tput.get(leg.name) ?? []), await streamThroughput(leg, 16, 48, 64)]);
+      }
+    }
+
+    // ---- cold start: on-demand through the gateway vs llama-server launched by hand
+    const cold: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
+    const coldPort = await freePort();
+    let coldNote = "";
+    const created = await trpc("models.create", { name: "cold", filePath: coldFile, port: coldPort, enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
+      coldNote = `cold start skipped: ${(err as Error).message.slice(0, 200)}`;
+      return null;
+    });
+    if (created) {
+      const coldId = created.result.data.id;
+      const coldBody = JSON.stringify({ model: "cold", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: GRAMMAR });
+      const gw: Leg = { name: "gateway", base, path: "/v1/chat/completions", agent: mkAgent() };
+      const direct = async (): Promise<number> => {
+        const port = await freePort();
+        const t0 = performance.now();
+        const child = spawn(bin, ["-m", coldFile, "--host", "127.0.0.1", "--port", String(port), "-c", "256", "-t", "1", "-np", "1", "--alias", "cold"], { stdio: "ignore" });
+        try {
+          for (;;) {
+            const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status === 200, () => false);
+            if (ok) break;
+            if (performance.now() - t0 > 60_000) throw new Error("direct llama-server not ready in 60 s");
+            await sleep(5);
+          }
+          const r = await post({ name: "direct", base: `http://127.0.0.1:${port}`, path: "/v1/chat/completions", agent: new http.Agent() }, coldBody);
+          if (r.status !== 200) throw new Error(`direct cold: ${r.status}`);
+          return performance.now() - t0;
+        } finally {
+          child.kill("SIGKILL");
+          await new Promise((r) => child.once("exit", r));
+        }
+      };
+      const viaGateway = async (): Promise<number> => {
+        const t0 = performance.now();
+        const r = await post(gw, coldBody);
+        if (r.status !== 200) throw new Error(`gateway cold: ${r.status} ${r.text.slice(0, 300)}`);
+        const t = performance.now() - t0;
+        const stop = await fetch(`${base}/api/trpc/servers.stop`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: coldId }) });
+        if (!stop.ok) throw new Error(`stop: ${stop.status}`);
+        return t;
+      };
+      for (let r = 0; r < COLD_REPS; r++) {
+        process.stderr.write(`  cold start rep ${r + 1}/${COLD_REPS}          \r`);
+        if (r % 2 === 0) {
+          cold.gateway.push(await viaGateway());
+          cold.direct.push(await direct());
+        } else {
+          cold.direct.push(await direct());
+          cold.gateway.push(await viaGateway());
+        }
+      }
+    }
+    process.stderr.write("\n");
+
+    // ---- report
+    const out: string[] = [];
+    out.push(`gateway benchmark: tiny model (ctx 4096, 16 slots, 1 thread), ${REPS} alternating reps; ${os.cpus().length} cores, node ${process.version}`);
+    out.push("");
+    out.push("short chat completion (4 tokens, not streamed): latency and added latency vs direct");
+    for (const c of [1, 16]) {
+      const d = summary(lat.get(`direct@${c}`)!);
+      out.push(`  c=${c}  direct p50 ${ms(d.p50, 2)}  p99 ${ms(d.p99, 2)}   (${lat.get(`direct@${c}`)!.length} requests per leg)`);
+      for (const leg of legs.filter((l) => l.name !== "direct")) {
+        const s = summary(lat.get(`${leg.name}@${c}`)!);
+        const p = c === 1 ? summary(paired.get(leg.name)!) : null;
+        out.push(
+          `        ${leg.name.padEnd(10)} p50 ${ms(s.p50, 2)} (+${(s.p50 - d.p50).toFixed(2)})  p99 ${ms(s.p99, 2)} (+${(s.p99 - d.p99).toFixed(2)})` +
+            (p ? `   paired added: p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms` : ""),
+        );
+      }
+      if (nginx) {
+        const addedP50 = (name: string) => (c === 1 ? summary(paired.get(name)!).p50 : summary(lat.get(`${name}@${c}`)!).p50 - d.p50);
+        const n = addedP50("nginx");
+        const g = addedP50("gateway");
+        out.push(`        target: gateway added p50 ≤ nginx's + 0.3 ms → ${g.toFixed(2)} vs ${(n + 0.3).toFixed(2)}: ${g <= n + 0.3 ? "met" : "NOT met"}`);
+      }
+    }
+    out.push("");
+    out.push("streamed (64 tokens): time to first chunk; per-chunk delay beyond the stream's best chunk");
+    const dDelay = summary(delays.get("direct")!);
+    for (const leg of streamLegs) {
+      const f = first.get(leg.name)!.filter((x) => !Number.isNaN(x));
+      const dl = delays.get(leg.name)!;
+      if (f.length === 0) continue;
+      const fs = summary(f);
+      const ds = summary(dl);
+      out.push(`  ${leg.name.padEnd(10)} first chunk p50 ${ms(fs.p50, 2)} p99 ${ms(fs.p99, 2)}   chunk delay p50 ${ms(ds.p50, 3)} p99 ${ms(ds.p99, 3)}${leg.name === "direct" ? "" : ` (p99 +${(ds.p99 - dDelay.p99).toFixed(3)} vs direct; target ≤ 1 ms)`}`);
+    }
+    out.push("");
+    out.push("streamed throughput at c=16 (48 streams × 64 tokens), median of reps");
+    const med = (xs: number[]) => percentile(xs, 50);
+    const dT = med(tput.get("direct")!);
+    for (const [name, xs] of tput) out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of direct${name === "gateway" ? "; target ≥ 97 %" : ""})`);
+    out.push("");
+    if (cold.gateway.length > 0) {
+      const g = med(cold.gateway);
+      const d = med(cold.direct);
+      out.push(`on-demand cold start to the full answer (median of ${COLD_REPS}): gateway ${ms(g)}  vs llama-server launched directly, /health every 5 ms ${ms(d)}  → ratio ${(g / d).toFixed(2)} (target ≤ 1.10)`);
+    } else out.push(coldNote || "cold start: not measured");
+    for (const [name, list] of failures) out.push(`${name}: ${list.length} failed request(s) in the throughput runs (not counted), first: ${list[0]}`);
+    if (resent.size > 0) out.push(`requests resent once after a kept-alive socket closed under them: ${[...resent].map(([k, v]) => `${k} ${v}`).join(", ")}`);
+    process.stdout.write(`${out.join("\n")}\n`);
+    for (const leg of legs) leg.agent.destroy();
+  } finally {
+    // Every child is stopped the way it cleans up after itself: the app stops its llama-servers on
+    // SIGTERM, nginx's master stops its workers on SIGTERM; SIGKILL only past a deadline.
+    for (const c of children) await stopChild(c, 60_000);
+    // Anything still running from this run's folder (a server the app could not stop) is killed.
+    for (const pid of await pidsRunning(dir)) {
+      try {
+        process.kill(pid, "SIGKILL");
+        process.stderr.write(`killed a process left behind: pid ${pid}\n`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (imageDir) await removeAppImage(imageDir);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
+void ROOT;

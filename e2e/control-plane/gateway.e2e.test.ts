@@ -1,0 +1,47 @@
+/**
+ * The gateway as the image runs it: the production build started by
+ * `node scripts/start.mjs --no-build`, with the front path (dist/gateway,
+ * shipped as /app/gateway) in front of Next on the app's port. Driven by the
+ * official `openai` client with OPENAI_BASE_URL = the app's /v1.
+ */
+import OpenAI from "openai";
+import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../host-agent/test/harness/ports";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+
+const GRAMMAR = "root ::= [a-z]+";
+
+describe("gateway on the app's port (production server)", () => {
+  let app: AppServer;
+  let client: OpenAI;
+
+  beforeAll(async () => {
+    app = await startApp({ name: "gateway" });
+    const file = await tinyModel(app.dirs.modelRoot, "tiny.gguf");
+    const created = await app.trpc.mutation("models.create", { name: "tiny", filePath: file, port: await freePort(), enabled: true, ctxSize: 256, threads: 1 });
+    expect(created.error, JSON.stringify(created.error)).toBeUndefined();
+    const started = await app.json<{ ok: boolean }>("/api/models/servers/start-all", { method: "POST" });
+    expect(started.body.ok, JSON.stringify(started.body)).toBe(true);
+    client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: "loopback", maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  it("OPENAI_BASE_URL=<app>/v1: models list and a chat completion through the official client", async () => {
+    const models = await client.models.list();
+    expect(models.data.map((m) => [m.id, m.owned_by])).toEqual([["tiny", "local"]]);
+    const r = await client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 6, grammar: GRAMMAR } as unknown as ChatCompletionCreateParamsNonStreaming);
+    expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    expect(r.model).toBe("tiny");
+  });
+
+  it("the rest of the app is still Next's, and the gateway refuses cross-site posts", async () => {
+    expect((await app.fetch("/api/health")).status).toBe(200);
+    expect((await app.fetch("/")).status).toBe(200);
+    const r = await app.fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ model: "tiny" }) });
+    expect(r.status).toBe(415);
+  });
+});

@@ -1,0 +1,55 @@
+/**
+ * The fleet page with an on-demand model: idle (not "stopped") before any
+ * request; started by a request to the gateway on the app's port, live;
+ * the row tells it is on demand, when it was last used and when it unloads;
+ * after its idle time it is idle again. Screenshots at each step.
+ */
+import OpenAI from "openai";
+import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+import { expectTestId, openPage, useBrowser } from "../harness/browser";
+import { arrangeModels, row, watchFleet, waitForRowState, stateLog, WIDE, type ArrangedModel } from "./fleet-helpers";
+
+const browser = useBrowser();
+
+describe("fleet page: an on-demand model (production build, real llama-server)", () => {
+  let app: AppServer;
+  let model: ArrangedModel;
+
+  beforeAll(async () => {
+    app = await startApp({ name: "dashboard-on-demand" });
+    [model] = (await arrangeModels(app, [{ name: "lazy", enabled: true }])) as [ArrangedModel];
+    const r = await app.trpc.mutation("models.update", { id: model.id, loadPolicy: "on-demand", idleTimeoutMs: 4000 });
+    expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  it("idle on demand → ready after a request (with last use and the countdown) → idle again after its idle time", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "fleet-on-demand", viewport: WIDE });
+    await watchFleet(page);
+    await page.goto("/");
+    await expectTestId(page, "model-list");
+    const badge = row(page, "lazy").getByTestId("state-badge");
+    await expect.poll(() => badge.getAttribute("data-state")).toBe("idle");
+    expect(await badge.textContent()).toContain("Idle");
+    // The line under it says why it is idle rather than stopped.
+    await expect.poll(() => row(page, "lazy").getByTestId("gateway-usage").textContent()).toBe("on demand");
+    await screenshot("idle");
+
+    const client = new OpenAI({ baseURL: `${app.url}/v1`, apiKey: "loopback", maxRetries: 0 });
+    const answer = await client.chat.completions.create({ model: "lazy", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: "root ::= [a-z]+" } as unknown as ChatCompletionCreateParamsNonStreaming);
+    expect(answer.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+
+    await waitForRowState(page, "lazy", "ready", 30_000);
+    const usage = row(page, "lazy").getByTestId("gateway-usage");
+    await expect.poll(() => usage.textContent()).toMatch(/on demand · used \d+ s ago · unloads in \d+ s/);
+    await screenshot("ready");
+
+    await expect.poll(() => badge.getAttribute("data-state"), { timeout: 20_000 }).toBe("idle");
+    await screenshot("unloaded");
+    expect((await stateLog(page)).lazy).toEqual(expect.arrayContaining(["idle", "ready"]));
+  });
+});

@@ -1,0 +1,27 @@
+"use client";
+import { useNow } from "~/components/live/now";
+import styles from "./fleet.module.css";
+import type { StatusRow } from "./fleet-view";
+import { formatDuration, toTime } from "./format";
+
+/**
+ * Under a row's state: what the gateway sees of the model. Requests in
+ * flight, when it was last used, and for an on-demand model that is loaded
+ * and unused, the countdown to its idle unload (ticking on the page's clock).
+ */
+export function GatewayUsage({ row }: { row: StatusRow }) {
+  const now = useNow();
+  const parts: string[] = [];
+  if (row.loadPolicy === "on-demand") parts.push("on demand");
+  if (row.inFlight > 0) parts.push(`${row.inFlight} in flight`);
+  const last = toTime(row.lastUsedAt);
+  if (last !== null && now !== null) parts.push(`used ${formatDuration(now - last)} ago`);
+  const unloadAt = toTime(row.idleUnloadAt);
+  if (unloadAt !== null && now !== null && row.inFlight === 0) parts.push(`unloads in ${formatDuration(unloadAt - now)}`);
+  if (parts.length === 0) return null;
+  return (
+    <span className={styles.usage} data-testid="gateway-usage">
+      {parts.join(" · ")}
+    </span>
+  );
+}

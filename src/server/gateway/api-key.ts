@@ -1,0 +1,29 @@
+/**
+ * Gateway API keys: the form of a key and how it is stored. A key is
+ * `sk-synapse-` + 32 random bytes (base64url); only its SHA-256 is stored
+ * (a fast hash suffices for 256 random bits: there is nothing to guess).
+ * Shared by the dashboard's service (which creates keys) and the gateway
+ * (which checks them); node:crypto only.
+ */
+import { createHash, randomBytes } from "node:crypto";
+
+export const API_KEY_PREFIX = "sk-synapse-";
+
+/** A new key, its hash and the prefix shown in lists. */
+export function newApiKey(): { key: string; hash: string; prefix: string } {
+  const key = `${API_KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
+  return { key, hash: hashApiKey(key), prefix: key.slice(0, API_KEY_PREFIX.length + 6) };
+}
+
+/** Hex SHA-256 of a key as sent. */
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key).digest("hex");
+}
+
+/** The bearer token of an Authorization header, or null. */
+export function bearerOf(header: string | string[] | undefined): string | null {
+  const h = Array.isArray(header) ? header[0] : header;
+  if (!h || !/^bearer\s+/i.test(h)) return null;
+  const token = h.replace(/^bearer\s+/i, "").trim();
+  return token === "" ? null : token;
+}

@@ -1,0 +1,84 @@
+/**
+ * Brings a model to `ready` for a request, or says why not (GatewayError).
+ *
+ * On-demand models are started by the first request that needs them; every
+ * request that arrives meanwhile waits on the same start (one start per
+ * model at a time). Waiting is bounded by the model's readiness deadline
+ * (plus a margin for the stop of a model that was unloading), and by the
+ * client: a request whose client went away stops waiting.
+ */
+import { GatewayError } from "./openai-error";
+import type { GatewayFleet, GatewayModel, StartOutcome } from "./fleet-port";
+import { readinessStep, RETRY_UNKNOWN_S } from "./readiness";
+
+/** Beyond the readiness deadline: an unload that must finish first, the agent's round trips. */
+const WAIT_MARGIN_MS = 15_000;
+/** How often a waiting request looks again when no event arrives. */
+const RECHECK_MS = 500;
+
+export interface ReadyWaiter {
+  /** model (already resolved) → the same model, ready; throws GatewayError. */
+  ensureReady(model: GatewayModel, signal: AbortSignal): Promise<GatewayModel>;
+}
+
+export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.now): ReadyWaiter {
+  const starts = new Map<string, Promise<StartOutcome>>();
+
+  /** One start per model at a time; every request waiting for it gets the same outcome. */
+  function startOnce(m: GatewayModel): Promise<StartOutcome> {
+    let p = starts.get(m.id);
+    if (!p) {
+      p = fleet
+        .start(m.id)
+        .catch((err: unknown): StartOutcome => ({ state: "failed", error: err instanceof Error ? err.message : String(err) }))
+        .finally(() => starts.delete(m.id));
+      starts.set(m.id, p);
+    }
+    return p;
+  }
+
+  /** A start that did not end ready: every waiter gets 503 now (not after the restarts that may follow). */
+  async function failedStart(m: GatewayModel, outcome: StartOutcome): Promise<GatewayError> {
+    const fresh = (await fleet.models({ fresh: true }).catch(() => [])).find((x) => x.id === m.id) ?? m;
+    const step = readinessStep(fresh, now());
+    if (step.kind === "refuse") return step.error;
+    const retryS = fresh.nextRestartAt !== null ? Math.max(1, (fresh.nextRestartAt - now()) / 1000) : RETRY_UNKNOWN_S;
+    const why = (outcome.error ?? fresh.lastError ?? outcome.state).split("\n")[0];
+    return new GatewayError(503, "service_unavailable", "model_start_failed", `model ${JSON.stringify(m.name)} could not be started: ${why}`, { retryAfterS: retryS });
+  }
+
+  return {
+    async ensureReady(first, signal) {
+      let m = first;
+      const deadline = now() + m.readinessDeadlineMs + WAIT_MARGIN_MS;
+      for (let fresh = false; ; fresh = true) {
+        if (fresh) {
+          const found = (await fleet.models({ fresh: true })).find((x) => x.id === m.id);
+          if (!found) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(m.name)} was removed from the registry`);
+          m = found;
+        }
+        const step = readinessStep(m, now());
+        if (step.kind === "proceed") return m;
+        if (step.kind === "refuse") throw step.error;
+        if (signal.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away");
+        const left = deadline - now();
+        if (left <= 0) {
+          throw new GatewayError(503, "service_unavailable", "model_not_ready", `model ${JSON.stringify(m.name)} did not become ready within ${Math.round(m.readinessDeadlineMs / 1000)} s (state: ${m.state})`, {
+            retryAfterS: 5,
+          });
+        }
+        if (step.kind === "start" || starts.has(m.id)) {
+          const outcome = await Promise.race([startOnce(m), aborted(signal)]);
+          if (outcome && outcome.state !== "ready") throw await failedStart(m, outcome);
+        } else await Promise.race([fleet.changed(Math.min(left, RECHECK_MS)), aborted(signal)]);
+      }
+    },
+  };
+}
+
+function aborted(signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(undefined);
+    else signal.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
+}

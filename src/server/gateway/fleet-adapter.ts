@@ -1,0 +1,173 @@
+/**
+ * GatewayFleet over today's fleet service (`Fleet`, its database and event
+ * bus). The only file of the gateway that knows how the fleet is built.
+ *
+ * The registry is read into a snapshot (models, hosts, server states,
+ * defaults) so that a request costs no database query: the snapshot is read
+ * again after every fleet event (state changes, actions), at most once a
+ * second otherwise (registry edits make no event), and on demand (`fresh`)
+ * before the gateway refuses a request or names a model unknown.
+ *
+ * In-flight counts and last-used times live in the runtime's usage table
+ * (usage.ts) until the fleet keeps them on its per-model entry.
+ */
+import type { StopCause } from "synapse-host-agent/server-states";
+import type { Db } from "~/server/db/client";
+import type { EventBus } from "~/server/services/fleet/events";
+import type { Fleet } from "~/server/services/fleet/fleet";
+import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
+import { createUsageTable, type UsageTable } from "./usage";
+
+export interface FleetAdapterOptions {
+  db: Db;
+  fleet: Fleet;
+  events: EventBus;
+  /** The runtime's table (shared with the dashboard's status); default: a new one. */
+  usage?: UsageTable;
+  /** Snapshot age after which a request triggers a background re-read. Default 1000 ms. */
+  maxAgeMs?: number;
+  now?: () => number;
+  onError?: (msg: string, err: unknown) => void;
+}
+
+export interface FleetAdapter extends GatewayFleet {
+  close(): void;
+}
+
+/** The queue bound of a model whose queueLimit is null. */
+export const DEFAULT_QUEUE_LIMIT = 32;
+
+type Row = Awaited<ReturnType<typeof readRows>>[number];
+
+async function readRows(db: Db) {
+  return db.model.findMany({ include: { host: true, server: true }, orderBy: { name: "asc" } });
+}
+
+function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineMs: number; idleTimeoutMs: number }): GatewayModel {
+  const local = r.host.linkKind === "local";
+  const parallel = r.parallel ?? defaults.parallel;
+  return {
+    id: r.id,
+    name: r.name,
+    alias: r.alias && r.alias !== "" ? r.alias : null,
+    hostId: r.hostId,
+    host: r.host.name,
+    upstream: local ? { host: "127.0.0.1", port: r.port } : null,
+    unreachableWhy: local
+      ? null
+      : `model ${JSON.stringify(r.name)} runs on host ${r.host.name}, reached over SSH; the gateway does not serve models on SSH hosts yet (use the model's port on that host)`,
+    serverApiKey: r.serverApiKey && !r.serverApiKeyOff ? r.serverApiKey : null,
+    enabled: r.enabled,
+    loadPolicy: (r.loadPolicy === "on-demand" ? "on-demand" : "always") satisfies LoadPolicy,
+    desired: r.server?.desired ?? "stopped",
+    state: r.server?.observed ?? "stopped",
+    lastError: r.server?.lastError ?? null,
+    nextRestartAt: r.server?.nextRestartAt?.getTime() ?? null,
+    parallel,
+    concurrency: r.concurrency ?? parallel,
+    queueLimit: r.queueLimit ?? DEFAULT_QUEUE_LIMIT,
+    idleMs: r.idleTimeoutMs ?? defaults.idleTimeoutMs,
+    readinessDeadlineMs: r.readinessDeadlineMs ?? defaults.readinessDeadlineMs,
+    createdS: Math.floor(r.createdAt.getTime() / 1000),
+  };
+}
+
+export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
+  const { db, fleet, events } = options;
+  const now = options.now ?? Date.now;
+  const maxAgeMs = options.maxAgeMs ?? 1000;
+  const onError = options.onError ?? (() => undefined);
+  let snapshot: { at: number; models: readonly GatewayModel[] } | null = null;
+  let reading: Promise<readonly GatewayModel[]> | null = null;
+  let waiters: (() => void)[] = [];
+  const usage = options.usage ?? createUsageTable();
+  const stop = new AbortController();
+
+  async function readOnce(): Promise<readonly GatewayModel[]> {
+    const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
+    const defaults = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000, idleTimeoutMs: settings?.idleTimeoutMs ?? 600_000 };
+    const models = rows.map((r) => toGatewayModel(r, defaults));
+    snapshot = { at: now(), models };
+    return models;
+  }
+
+  /** Reads the registry; a call while a read runs gets a read that starts after it (the running one may predate the change). */
+  function read(): Promise<readonly GatewayModel[]> {
+    if (reading) return reading.then(() => read(), () => read());
+    reading = readOnce().finally(() => {
+      reading = null;
+    });
+    return reading;
+  }
+
+  function notify(): void {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  }
+
+  // Fleet events (state changes, starts, stops) → read again, then wake waiting requests.
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        for await (const item of events.subscribe({ signal: stop.signal })) {
+          if (item.event.type !== "event") continue;
+          await read().catch((err: unknown) => onError("reading the registry failed", err));
+          notify();
+        }
+      } catch (err) {
+        if (stop.signal.aborted) break;
+        // Fell behind or the bus restarted: subscribe again after a moment.
+        onError("fleet event stream ended; subscribing again", err);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      if (!stop.signal.aborted) await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+
+  return {
+    async models(opts = {}) {
+      if (opts.fresh || !snapshot) return read();
+      if (now() - snapshot.at > maxAgeMs && !reading) void read().catch((err: unknown) => onError("reading the registry failed", err));
+      return snapshot.models;
+    },
+    async start(modelId) {
+      const r = await fleet.start(modelId, { wait: true });
+      await read().catch(() => undefined);
+      notify();
+      return { state: r.state, error: r.error };
+    },
+    changed(timeoutMs) {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          waiters = waiters.filter((w) => w !== wake);
+          resolve();
+        }, timeoutMs);
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        waiters.push(wake);
+      });
+    },
+    async stop(modelId, cause: StopCause) {
+      await fleet.stop(modelId, { cause });
+      await read().catch(() => undefined);
+      notify();
+    },
+    beginRequest(modelId) {
+      const end = usage.begin(modelId, now());
+      return () => end(now());
+    },
+    usage(modelId) {
+      return usage.get(modelId);
+    },
+    setIdleUnloadAt(modelId, at) {
+      usage.setIdleUnloadAt(modelId, at);
+    },
+    close() {
+      stop.abort();
+      notify();
+    },
+  };
+}

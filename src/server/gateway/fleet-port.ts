@@ -1,0 +1,71 @@
+/**
+ * What the gateway needs from the fleet, and nothing more. One adapter
+ * (fleet-adapter.ts) implements it over today's Fleet; when the fleet has a
+ * per-model entry object (in-flight count, last used, idle timer), the
+ * adapter is re-pointed at it and the gateway does not change.
+ */
+import type { StopCause } from "synapse-host-agent/server-states";
+import type { UsageEntry } from "./usage";
+
+export type LoadPolicy = "always" | "on-demand";
+
+/** A registered model as the gateway routes to it. */
+export interface GatewayModel {
+  id: string;
+  /** Registry name: what clients send as `model`. */
+  name: string;
+  /** Optional second name clients may use. */
+  alias: string | null;
+  hostId: string;
+  host: string;
+  /** Where its llama-server listens, seen from the gateway; null when the gateway cannot reach that host (`unreachableWhy` says why). */
+  upstream: { host: string; port: number } | null;
+  unreachableWhy: string | null;
+  /** Sent to its llama-server as `Authorization: Bearer` (its LLAMA_API_KEY); null when it runs without one. */
+  serverApiKey: string | null;
+  enabled: boolean;
+  loadPolicy: LoadPolicy;
+  /** What the user asked for: "running" | "stopped". */
+  desired: string;
+  /** What the host reported (server-states.ts). */
+  state: string;
+  lastError: string | null;
+  /** End of a crash backoff, epoch ms; null when none is pending. */
+  nextRestartAt: number | null;
+  /** llama-server's parallel slots (the default concurrency limit). */
+  parallel: number;
+  /** Requests served at once; beyond it requests queue. */
+  concurrency: number;
+  /** Requests that may wait beyond `concurrency`; past it: 429. */
+  queueLimit: number;
+  /** On-demand: unload after this long without a request (ms). */
+  idleMs: number;
+  readinessDeadlineMs: number;
+  /** Registration time, epoch seconds (OpenAI's `created`). */
+  createdS: number;
+}
+
+export interface StartOutcome {
+  state: string;
+  error: string | null;
+}
+
+export interface GatewayFleet {
+  /**
+   * Every registered model. The adapter may answer from a snapshot that it
+   * refreshes on fleet events; `fresh` reads the registry now (an unknown
+   * name, or a state that would refuse the request, is checked again so).
+   */
+  models(options?: { fresh?: boolean }): Promise<readonly GatewayModel[]>;
+  /** Starts a model and waits until it is ready or failed (bounded by its readiness deadline). */
+  start(modelId: string): Promise<StartOutcome>;
+  /** Resolves at the next state change of any model, or after `timeoutMs`. */
+  changed(timeoutMs: number): Promise<void>;
+  /** Stops a model with a typed cause (the gateway uses `idle`). */
+  stop(modelId: string, cause: StopCause): Promise<void>;
+  /** Counts a request in flight; the returned function ends it (idempotent). */
+  beginRequest(modelId: string): () => void;
+  usage(modelId: string): UsageEntry;
+  /** When the idle unloader will stop the model (null: not counting down), for the dashboard. */
+  setIdleUnloadAt(modelId: string, at: number | null): void;
+}

@@ -1,0 +1,54 @@
+/**
+ * Looks gateway API keys up by hash in the registry (GatewayKey rows),
+ * caching answers for `ttlMs` so a request costs no query; a deleted key
+ * stops working within that time. Stamps a key's last use at most once a
+ * minute.
+ */
+import type { Db } from "~/server/db/client";
+
+export interface KeyGrant {
+  id: string;
+  name: string;
+  /** Model names the key may use; empty: every model. */
+  models: readonly string[];
+}
+
+export interface KeyStore {
+  lookup(hash: string): Promise<KeyGrant | null>;
+}
+
+export function createKeyStore(db: Db, options: { ttlMs?: number; now?: () => number } = {}): KeyStore {
+  const ttlMs = options.ttlMs ?? 2000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { at: number; grant: KeyGrant | null }>();
+  const stamped = new Map<string, number>();
+  return {
+    async lookup(hash) {
+      const hit = cache.get(hash);
+      if (hit && now() - hit.at < ttlMs) return stamp(hit.grant);
+      const row = await db.gatewayKey.findUnique({ where: { keyHash: hash }, select: { id: true, name: true, models: true } });
+      let grant: KeyGrant | null = null;
+      if (row) {
+        let models: string[] = [];
+        try {
+          const v = JSON.parse(row.models) as unknown;
+          if (Array.isArray(v)) models = v.filter((x): x is string => typeof x === "string");
+        } catch {
+          models = [];
+        }
+        grant = { id: row.id, name: row.name, models };
+      }
+      if (cache.size > 10_000) cache.clear();
+      cache.set(hash, { at: now(), grant });
+      return stamp(grant);
+    },
+  };
+
+  function stamp(grant: KeyGrant | null): KeyGrant | null {
+    if (grant && now() - (stamped.get(grant.id) ?? 0) > 60_000) {
+      stamped.set(grant.id, now());
+      void db.gatewayKey.updateMany({ where: { id: grant.id }, data: { lastUsedAt: new Date(now()) } }).catch(() => undefined);
+    }
+    return grant;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Load policy, on-demand start, idle unload and queueing, with the real
+ * llama-server and tiny models, driven by the official `openai` client.
+ */
+import { writeFile } from "node:fs/promises";
+import OpenAI from "openai";
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
+import { waitFor } from "~/server/services/fleet/testing/fixture";
+import { createFleetAdapter } from "./fleet-adapter";
+import { createIdleUnloader } from "./idle-unload";
+import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+
+function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
+  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
+}
+function stream(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsStreaming {
+  return { ...chat(model, extra), stream: true } as unknown as ChatCompletionCreateParamsStreaming;
+}
+
+async function state(g: GatewayFixture, name: string): Promise<string> {
+  return (await g.f.fleet.status()).find((s) => s.name === name)!.state;
+}
+
+describe("gateway: on-demand models, idle unload, queueing", () => {
+  let g: GatewayFixture;
+
+  beforeAll(async () => {
+    g = await gatewayFixture({ gateway: { idleSweepMs: 100 } });
+  });
+  afterAll(async () => {
+    await g?.dispose();
+  });
+
+  it("START ALL ENABLED skips on-demand models; the first request starts one and is answered", async () => {
+    await g.addModel("always-on");
+    await g.addModel("lazy", { loadPolicy: "on-demand" });
+    const started = await g.f.fleet.startAll();
+    expect(started.map((r) => r.name)).toEqual(["always-on"]);
+    expect(await state(g, "lazy")).toBe("stopped");
+    const r = await g.client.chat.completions.create(chat("lazy"));
+    expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    expect(await state(g, "lazy")).toBe("ready");
+  });
+
+  it("a streamed chat completion to a stopped on-demand model: started, then streamed", async () => {
+    await g.addModel("lazy-stream", { loadPolicy: "on-demand" });
+    const s = await g.client.chat.completions.create(stream("lazy-stream", { max_tokens: 10 }));
+    let text = "";
+    for await (const chunk of s) text += chunk.choices[0]?.delta?.content ?? "";
+    expect(text).toMatch(/^[a-z]+$/);
+  });
+
+  it("requests that arrive while it loads queue behind the one start and are all answered", async () => {
+    await g.addModel("lazy-many", { loadPolicy: "on-demand" });
+    const answers = await Promise.all([0, 1, 2, 3].map(() => g.client.chat.completions.create(chat("lazy-many"))));
+    for (const a of answers) expect(a.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    const starts = await g.f.t.db.event.count({ where: { model: { name: "lazy-many" }, kind: "state", state: "starting" } });
+    expect(starts).toBe(1);
+  });
+
+  it("a start that fails answers every waiting request 503 with Retry-After and the reason", async () => {
+    const broken = await g.addModel("broken", { loadPolicy: "on-demand" });
+    await writeFile(broken.filePath, Buffer.from("GGUF but not really a model"));
+    const results = await Promise.allSettled([0, 1, 2].map(() => g.client.chat.completions.create(chat("broken"))));
+    for (const r of results) {
+      expect(r.status).toBe("rejected");
+      const err = (r as PromiseRejectedResult).reason as InstanceType<typeof OpenAI.APIError>;
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err.status).toBe(503);
+      expect(Number(err.headers?.get("retry-after"))).toBeGreaterThan(0);
+      expect(err.message).toMatch(/broken/);
+    }
+  });
+
+  it("20 concurrent requests to a 1-slot model with a queue of 8: 9 served in arrival order, 11 refused 429 with Retry-After", async () => {
+    const m = await g.addModel("one-slot", { ctxSize: 4096, parallel: 1, queueLimit: 8 });
+    await writeTinyModel(m.filePath, { contextLength: 4096 });
+    expect((await g.f.fleet.start(m.id)).state).toBe("ready");
+    const served: number[] = [];
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) {
+      // Arrival in index order, all while the first is answered: each is sent once the ones before it are
+      // in (in flight at the gateway); from the 10th on, the 9 admitted ones stay in flight.
+      await waitFor(`request ${i} to be in flight`, async () => g.adapter.usage(m.id).inFlight >= Math.min(i, 9), 10_000, 1);
+      sends.push(
+        g.client.chat.completions.create(chat("one-slot", { max_tokens: 1500, ignore_eos: true })).then((r) => {
+          served.push(i);
+          return r;
+        }),
+      );
+    }
+    const results = await Promise.allSettled(sends);
+    const refused = results.flatMap((r, i) => (r.status === "rejected" ? [{ i, err: r.reason as InstanceType<typeof OpenAI.APIError> }] : []));
+    expect(served).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(refused.map((x) => x.i)).toEqual([9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+    for (const { err } of refused) {
+      expect(err.status).toBe(429);
+      expect(Number(err.headers?.get("retry-after"))).toBeGreaterThan(0);
+    }
+  });
+
+  it("idle unload: an on-demand model stops after its idle time with cause idle, and not while a long stream runs", async () => {
+    const m = await g.addModel("idle", { loadPolicy: "on-demand", idleTimeoutMs: 1000, ctxSize: 4096 });
+    await writeTinyModel(m.filePath, { contextLength: 4096 });
+    // A stream several times longer than the idle time: the model stays loaded all along.
+    const t0 = Date.now();
+    const s = await g.client.chat.completions.create(stream("idle", { max_tokens: 3800, ignore_eos: true }));
+    let chunks = 0;
+    const states = new Set<string>();
+    for await (const _ of s) {
+      if (++chunks % 100 === 0) states.add(await state(g, "idle"));
+    }
+    expect(chunks).toBeGreaterThan(3000);
+    expect(Date.now() - t0, "the stream must outlast the idle time for this test to mean anything").toBeGreaterThan(1500);
+    // Loaded all along (a busy tiny server may answer /health late: unhealthy is still loaded).
+    expect([...states].filter((x) => x !== "ready" && x !== "unhealthy")).toEqual([]);
+    const ended = Date.now();
+    await waitFor("the idle unload", async () => (await state(g, "idle")) === "stopped", 10_000, 50);
+    expect(Date.now() - ended).toBeGreaterThanOrEqual(900);
+    const unload = await g.f.t.db.event.findFirst({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "desc" } });
+    expect(unload?.message).toContain("unloaded after its idle time");
+    expect(JSON.parse(unload?.data ?? "{}")).toMatchObject({ cause: "idle" });
+    // Idle is not stopped: the next request starts it again.
+    const again = await g.client.chat.completions.create(chat("idle"));
+    expect(again.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+  });
+
+  // Last: it replaces the fixture's fleet (the gateway above stays on the old one).
+  it("after an app restart, a running on-demand model is re-adopted (same pid) and its idle clock starts again", async () => {
+    const m = await g.addModel("adopted", { loadPolicy: "on-demand", idleTimeoutMs: 1500 });
+    await g.client.chat.completions.create(chat("adopted"));
+    const before = (await g.f.fleet.status()).find((s) => s.name === "adopted")!;
+    expect(before.state).toBe("ready");
+    // The app goes away and comes back: new fleet, adapter and unloader on the same database; servers left running.
+    await g.f.restart({ stopServers: false });
+    await g.f.fleet.adopt({ timeoutMs: 10_000 });
+    const adapter = createFleetAdapter({ db: g.f.t.db, fleet: g.f.fleet, events: g.f.events });
+    const unloader = createIdleUnloader({ fleet: adapter, sweepMs: 100 });
+    try {
+      const after = (await g.f.fleet.status()).find((s) => s.name === "adopted")!;
+      expect([after.state, after.pid]).toEqual(["ready", before.pid]);
+      const t0 = Date.now();
+      await waitFor("the re-adopted model's idle unload", async () => (await g.f.fleet.status()).find((s) => s.name === "adopted")!.state === "stopped", 15_000, 50);
+      // Its clock started at re-adoption: not at once, and not never.
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1200);
+      const unload = await g.f.t.db.event.findFirst({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "desc" } });
+      expect(JSON.parse(unload?.data ?? "{}")).toMatchObject({ cause: "idle" });
+    } finally {
+      unloader.close();
+      adapter.close();
+    }
+  });
+
+});

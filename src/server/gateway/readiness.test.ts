@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import type { GatewayModel } from "./fleet-port";
+import { readinessStep } from "./readiness";
+import { matchRoute } from "./routes";
+import { findModel } from "./gateway";
+
+const NOW = 1_000_000;
+const base: GatewayModel = {
+  id: "m1", name: "qwen", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8081 }, unreachableWhy: null, serverApiKey: null, enabled: true,
+  loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000,
+  readinessDeadlineMs: 30_000, createdS: 0,
+};
+const m = (over: Partial<GatewayModel>): GatewayModel => ({ ...base, ...over });
+
+describe("readinessStep", () => {
+  it("proceeds when ready or unhealthy, waits while starting or stopping or wanted", () => {
+    expect(readinessStep(base, NOW).kind).toBe("proceed");
+    // A busy server answers /health late: unhealthy still serves (a dead one answers 502 from the proxy).
+    expect(readinessStep(m({ state: "unhealthy" }), NOW).kind).toBe("proceed");
+    expect(readinessStep(m({ state: "starting" }), NOW).kind).toBe("wait");
+    expect(readinessStep(m({ state: "stopping" }), NOW).kind).toBe("wait");
+    expect(readinessStep(m({ state: "stopped", desired: "running" }), NOW).kind).toBe("wait");
+  });
+
+  it("starts a stopped on-demand model; a stopped 'always' one is 409 saying how to start it", () => {
+    expect(readinessStep(m({ state: "stopped", desired: "stopped", loadPolicy: "on-demand" }), NOW).kind).toBe("start");
+    const s = readinessStep(m({ state: "stopped", desired: "stopped" }), NOW);
+    expect(s.kind === "refuse" && s.error.status).toBe(409);
+    expect(s.kind === "refuse" && s.error.message).toMatch(/Start button/);
+  });
+
+  it("disabled: 409 whatever the state", () => {
+    for (const state of ["ready", "stopped"]) {
+      const s = readinessStep(m({ enabled: false, state, loadPolicy: "on-demand" }), NOW);
+      expect(s.kind === "refuse" && [s.error.status, s.error.code]).toEqual([409, "model_disabled"]);
+    }
+  });
+
+  it("backoff: 503 with Retry-After at the backoff's end and the reason", () => {
+    const s = readinessStep(m({ state: "exited", nextRestartAt: NOW + 4_200, lastError: "exit code 1; last log lines:\n..." }), NOW);
+    expect(s.kind === "refuse" && [s.error.status, s.error.options.retryAfterS]).toEqual([503, 5]);
+    expect(s.kind === "refuse" && s.error.message).toContain("exit code 1");
+  });
+
+  it("failed: 503 with a Retry-After and the reason, for either policy", () => {
+    for (const loadPolicy of ["always", "on-demand"] as const) {
+      const s = readinessStep(m({ state: "failed", loadPolicy, lastError: "cannot open model" }), NOW);
+      expect(s.kind === "refuse" && s.error.status).toBe(503);
+      expect(s.kind === "refuse" && s.error.options.retryAfterS).toBeGreaterThan(0);
+      expect(s.kind === "refuse" && s.error.message).toContain("cannot open model");
+    }
+  });
+
+  it("a host the gateway cannot reach: 502 with why", () => {
+    const s = readinessStep(m({ upstream: null, unreachableWhy: "over SSH" }), NOW);
+    expect(s.kind === "refuse" && [s.error.status, s.error.message]).toEqual([502, "over SSH"]);
+  });
+});
+
+describe("routes and names", () => {
+  it("serves OpenAI's and llama-server's paths, nothing else", () => {
+    for (const p of ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/completion", "/tokenize", "/detokenize", "/infill", "/rerank", "/v1/rerank", "/props?model=a", "/slots?model=a"]) {
+      expect(matchRoute(p), p).toBeDefined();
+    }
+    for (const p of ["/", "/api/health", "/v1", "/v1/other", "/models/abc", "/_next/static/x.js"]) expect(matchRoute(p), p).toBeUndefined();
+  });
+
+  it("finds a model by registry name first, then by alias", () => {
+    const models = [m({ id: "a", name: "one", alias: "two" }), m({ id: "b", name: "two" })];
+    expect(findModel(models, "two")?.id).toBe("b");
+    expect(findModel(models, "one")?.id).toBe("a");
+    expect(findModel([models[0]!], "two")?.id).toBe("a");
+    expect(findModel(models, "three")).toBeUndefined();
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * What a request for a model does, given the model's recorded state: go
+ * ahead, start it (on-demand), wait (loading, or a start is already under
+ * way), or answer an error. Pure; the gateway loops on it (ensure-ready.ts).
+ *
+ *   disabled                       409 model_disabled
+ *   ready                          proceed
+ *   starting / stopping            wait (and decide again)
+ *   stopped, wanted running        wait (the reconcile loop is starting it)
+ *   stopped, on-demand             start, then decide again
+ *   stopped, always                409 model_stopped, saying how to start it
+ *   exited with a restart pending  503, Retry-After = the backoff's end
+ *   failed / exited for good       503, Retry-After, with the reason
+ *   unhealthy                      proceed (a busy server answers /health late)
+ *   host not reachable from here   502
+ */
+import { GatewayError } from "./openai-error";
+import type { GatewayModel } from "./fleet-port";
+
+export type ReadinessStep = { kind: "proceed" } | { kind: "start" } | { kind: "wait" } | { kind: "refuse"; error: GatewayError };
+
+/** Retry-After for states with no known end (failed). Seconds. */
+export const RETRY_UNKNOWN_S = 30;
+
+function reason(m: GatewayModel): string {
+  const first = m.lastError?.split("\n")[0]?.trim();
+  return first ? `: ${first}` : "";
+}
+
+export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
+  if (!m.enabled) {
+    return { kind: "refuse", error: new GatewayError(409, "conflict_error", "model_disabled", `model ${JSON.stringify(m.name)} is disabled; enable it in the dashboard (model page) to serve it`) };
+  }
+  if (m.upstream === null) {
+    return { kind: "refuse", error: new GatewayError(502, "server_error", "host_unreachable", m.unreachableWhy ?? `model ${JSON.stringify(m.name)}: its host ${m.host} is not reachable from the gateway`) };
+  }
+  switch (m.state) {
+    case "ready":
+    // Unhealthy: its /health failed or was slow (a busy server answers health checks late);
+    // the process is there, so the request goes on and a real failure comes back as 502.
+    case "unhealthy":
+      return { kind: "proceed" };
+    case "starting":
+    case "stopping":
+      return { kind: "wait" };
+    case "exited":
+      if (m.nextRestartAt !== null && m.desired === "running") {
+        const s = Math.max(1, Math.ceil((m.nextRestartAt - nowMs) / 1000));
+        return { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_restarting", `model ${JSON.stringify(m.name)} crashed and restarts in ${s} s${reason(m)}`, { retryAfterS: s }) };
+      }
+      break;
+    case "failed":
+      return {
+        kind: "refuse",
+        error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} failed${reason(m)}; fix it and start it again from the dashboard`, { retryAfterS: m.nextRestartAt !== null ? Math.max(1, (m.nextRestartAt - nowMs) / 1000) : RETRY_UNKNOWN_S }),
+      };
+  }
+  // stopped (or exited with nothing pending)
+  if (m.desired === "running") return m.state === "exited" ? { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} exited${reason(m)}`, { retryAfterS: RETRY_UNKNOWN_S }) } : { kind: "wait" };
+  if (m.loadPolicy === "on-demand") return { kind: "start" };
+  return {
+    kind: "refuse",
+    error: new GatewayError(
+      409,
+      "conflict_error",
+      "model_stopped",
+      `model ${JSON.stringify(m.name)} is stopped (load policy "always": it is not started on request); start it with its Start button in the dashboard, START ALL ENABLED, or POST /api/models/servers/start-all`,
+    ),
+  };
+}

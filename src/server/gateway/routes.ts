@@ -1,0 +1,43 @@
+/**
+ * The paths the gateway serves on the app's port, and where each takes the
+ * model name from. Everything else goes on to Next.
+ *
+ * OpenAI's: /v1/chat/completions, /v1/completions, /v1/embeddings (POST, the
+ * JSON body's `model`), /v1/models (GET, answered by the gateway).
+ * llama-server's own: /completion, /tokenize, /detokenize, /infill, /rerank,
+ * /v1/rerank (POST, body `model`), /props and /slots (GET, `?model=`).
+ */
+export type GatewayRoute =
+  | { kind: "models" }
+  | { kind: "proxy"; method: "POST"; modelFrom: "body" }
+  | { kind: "proxy"; method: "GET"; modelFrom: "query" };
+
+const POST_BODY = { kind: "proxy", method: "POST", modelFrom: "body" } as const;
+const GET_QUERY = { kind: "proxy", method: "GET", modelFrom: "query" } as const;
+
+export const GATEWAY_ROUTES: ReadonlyMap<string, GatewayRoute> = new Map<string, GatewayRoute>([
+  ["/v1/chat/completions", POST_BODY],
+  ["/v1/completions", POST_BODY],
+  ["/v1/embeddings", POST_BODY],
+  ["/v1/models", { kind: "models" }],
+  ["/completion", POST_BODY],
+  ["/tokenize", POST_BODY],
+  ["/detokenize", POST_BODY],
+  ["/infill", POST_BODY],
+  ["/rerank", POST_BODY],
+  ["/v1/rerank", POST_BODY],
+  ["/props", GET_QUERY],
+  ["/slots", GET_QUERY],
+]);
+
+/** The path part of a request target ("/v1/models?x=1" → "/v1/models"). */
+export function pathOf(url: string): string {
+  const q = url.indexOf("?");
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/** The route for a request target, or undefined when the gateway does not serve it. A trailing slash is tolerated. */
+export function matchRoute(url: string): GatewayRoute | undefined {
+  const p = pathOf(url);
+  return GATEWAY_ROUTES.get(p) ?? (p.length > 1 && p.endsWith("/") ? GATEWAY_ROUTES.get(p.slice(0, -1)) : undefined);
+}

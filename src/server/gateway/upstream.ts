@@ -1,0 +1,164 @@
+/**
+ * Forwards one request to a llama-server and its answer back, with Node's
+ * own http client over a keep-alive agent (no new TCP connection per
+ * request; measured in bench/gateway.ts against direct and nginx).
+ *
+ * - The body goes up exactly as the client sent it (the gateway only read
+ *   `model` from it); the answer comes back as it arrives: each chunk of a
+ *   streamed (SSE) answer is written to the client when llama-server writes
+ *   it (Nagle off both ways), never collected.
+ * - A client that goes away (socket closed before the answer ended) destroys
+ *   the upstream request, which closes that connection; llama-server sees
+ *   the close and cancels the task, freeing its slot.
+ * - Hop-by-hop headers are dropped both ways; the client's credentials are
+ *   for the gateway and are not sent on.
+ * - Every wait has a deadline: connecting, and silence from the server
+ *   (no byte for `idleTimeoutMs`), after which the answer is 504 (or the
+ *   stream is cut).
+ */
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { GatewayError, sendError } from "./openai-error";
+
+/** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus what is only for the gateway. */
+const DROP_REQUEST = new Set(["host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "authorization", "cookie", "content-length", "expect"]);
+const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods", "access-control-allow-headers"]);
+
+/** How long an idle kept-alive socket to a llama-server is kept (ms). */
+export const FREE_SOCKET_TIMEOUT_MS = 4000;
+
+export interface UpstreamOptions {
+  /** Sockets kept open per llama-server. */
+  maxSockets?: number;
+  /** Silence from the server before the request is given up (ms). Default 10 minutes (a long prompt on a big model). */
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface ForwardTarget {
+  host: string;
+  port: number;
+  /** Sent as `Authorization: Bearer` to the server (its --api-key / LLAMA_API_KEY), when set. */
+  apiKey?: string | null;
+}
+
+export interface ForwardOutcome {
+  /** The upstream status, or the status the gateway answered with. */
+  status: number;
+  /** True when the client went away before the answer ended. */
+  clientClosed: boolean;
+}
+
+export interface Upstream {
+  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, path: string, body: Buffer | null, describe: string): Promise<ForwardOutcome>;
+  close(): void;
+}
+
+function requestHeaders(src: IncomingHttpHeaders, body: Buffer | null, apiKey: string | null | undefined): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(src)) if (v !== undefined && !DROP_REQUEST.has(k)) out[k] = v;
+  if (body !== null) out["content-length"] = body.length;
+  if (apiKey) out.authorization = `Bearer ${apiKey}`;
+  return out;
+}
+
+function responseHeaders(src: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of Object.entries(src)) if (v !== undefined && !DROP_RESPONSE.has(k)) out[k] = v;
+  return out;
+}
+
+export function createUpstream(options: UpstreamOptions = {}): Upstream {
+  const idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  // `timeout` is what an idle kept-alive socket may wait: below llama-server's own keep-alive
+  // timeout (cpp-httplib's 5 s), so the agent drops a socket before the server does. A request
+  // sets its own, longer timeout while it runs.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, maxFreeSockets: 16, scheduling: "lifo", timeout: FREE_SOCKET_TIMEOUT_MS });
+
+  return {
+    forward(req, res, target, path, body, describe) {
+      return new Promise<ForwardOutcome>((resolve) => {
+        let settled = false;
+        const done = (o: ForwardOutcome) => {
+          if (!settled) {
+            settled = true;
+            resolve(o);
+          }
+        };
+        attempt(true);
+        function attempt(mayRetry: boolean): void {
+          const up = http.request({ host: target.host, port: target.port, method: req.method, path, headers: requestHeaders(req.headers, body, target.apiKey), agent });
+          let connectTimer: NodeJS.Timeout | null = setTimeout(() => up.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+          const connected = () => {
+            if (connectTimer) clearTimeout(connectTimer);
+            connectTimer = null;
+          };
+          up.on("socket", (s: Socket) => {
+            s.setNoDelay(true);
+            if (!s.connecting) connected();
+            else s.once("connect", connected);
+          });
+          up.setTimeout(idleTimeoutMs, () => up.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`)));
+
+          // The client went away: stop the work upstream (destroying the request closes its connection).
+          const onClientClose = () => {
+            if (!res.writableFinished) {
+              up.destroy();
+              done({ status: res.statusCode, clientClosed: true });
+            }
+          };
+          res.once("close", onClientClose);
+
+          up.on("response", (ures) => {
+            connected();
+            res.writeHead(ures.statusCode ?? 502, responseHeaders(ures.headers));
+            // A stream: send the status line and headers now, so its client sees the answer begin before
+            // the first token. Otherwise they go out with the body, in one write.
+            if (String(ures.headers["content-type"] ?? "").startsWith("text/event-stream")) res.flushHeaders();
+            ures.on("data", (chunk: Buffer) => {
+              if (!res.write(chunk)) {
+                ures.pause();
+                res.once("drain", () => ures.resume());
+              }
+            });
+            ures.once("end", () => {
+              res.end();
+              done({ status: ures.statusCode ?? 502, clientClosed: false });
+            });
+            ures.once("error", () => {
+              // Cut mid-answer: the client must see a broken answer, not a complete-looking one.
+              res.destroy();
+              done({ status: ures.statusCode ?? 502, clientClosed: false });
+            });
+          });
+          up.once("error", (err: NodeJS.ErrnoException) => {
+            connected();
+            if (settled) return;
+            // A kept-alive socket the server closed just as it was reused: nothing reached the server,
+            // so the same request goes again, once, on a new connection (the body is in hand).
+            if (mayRetry && up.reusedSocket && !res.headersSent && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
+              res.off("close", onClientClose);
+              attempt(false);
+              return;
+            }
+            if (res.headersSent) {
+              res.destroy();
+              done({ status: res.statusCode, clientClosed: false });
+              return;
+            }
+            const timeout = /no answer|no connection/.test(err.message);
+            const status = timeout ? 504 : 502;
+            const code = err.code === "ECONNREFUSED" ? "upstream_refused" : timeout ? "upstream_timeout" : "upstream_error";
+            sendError(res, new GatewayError(status, "server_error", code, `${describe}: ${err.code === "ECONNREFUSED" ? `nothing listens on ${target.host}:${target.port}` : err.message}`, { retryAfterS: 2 }));
+            done({ status, clientClosed: false });
+          });
+          up.end(body ?? undefined);
+        }
+      });
+    },
+    close() {
+      agent.destroy();
+    },
+  };
+}
