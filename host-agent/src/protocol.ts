@@ -124,6 +124,11 @@ export const llamaServerInfoSchema = z.object({
   commit: z.string().nullable(),
   /** "load-mode" when the binary has --load-mode, "legacy" when it has --no-mmap/--mlock. */
   loadFlags: z.enum(["load-mode", "legacy"]).nullable(),
+  /**
+   * How the binary takes flash attention: "value" (`--flash-attn on|off|auto`), "bare" (`-fa`), "none".
+   * Added after protocol 1 shipped (optional: an older agent leaves it out, and the app assumes "value").
+   */
+  flashAttn: z.enum(["value", "bare", "none"]).nullable().optional(),
   error: z.string().nullable(),
 });
 export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;

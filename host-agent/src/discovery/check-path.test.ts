@@ -4,7 +4,7 @@
  * missing file, a text file, half a split set) each get the problem a start
  * would report, and a good path gets none. Real files in a temp folder.
  */
-import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentOptions, AgentPool, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
@@ -29,6 +29,10 @@ beforeAll(async () => {
   await writeTinyModelSplit(path.join(dirs.modelRoot, "whole"), 2);
   const [, half2] = await writeTinyModelSplit(path.join(dirs.modelRoot, "half"), 2);
   await rm(half2!);
+  // A set whose second part is a link out of the roots: a start refuses it, so saving says so.
+  const [, out2] = await writeTinyModelSplit(path.join(dirs.modelRoot, "leaky"), 2);
+  await rename(out2!, path.join(dirs.root, "leaky-part-2"));
+  await symlink(path.join(dirs.root, "leaky-part-2"), out2!);
 });
 afterAll(async () => {
   await pool.stopEverything();
@@ -55,6 +59,7 @@ describe("checkModelPath", () => {
     ["a missing file", () => path.join(dirs.modelRoot, "missing.gguf"), /missing\.gguf does not exist/],
     ["a file that is not GGUF", () => path.join(dirs.modelRoot, "text.gguf"), /not a GGUF file/],
     ["half a split set", () => path.join(dirs.modelRoot, "half-00001-of-00002.gguf"), /^incomplete split set: part 2 \(half-00002-of-00002\.gguf\) of 2 missing/],
+    ["a set with a part linked out of the roots", () => path.join(dirs.modelRoot, "leaky-00001-of-00002.gguf"), /^part 2 of 2 of the split set: .*leaky-00002-of-00002\.gguf resolves to .*leaky-part-2, which is outside the model roots/],
     ["a later part of a set", () => path.join(dirs.modelRoot, "whole-00002-of-00002.gguf"), /part 2 of a split set; give the first part, .*whole-00001-of-00002\.gguf/],
   ])("names the problem with %s", async (_what, p, expected) => {
     expect(await problemOf(p())).toMatch(expected);

@@ -2,13 +2,14 @@
  * `checkModelPath`: what a start would say about a model path, asked when
  * the model is saved rather than first when it starts. Uses the same check
  * the supervisor runs before a spawn (resolveModelPath), then reads the
- * header and, for a split set, looks for every part by name.
+ * header and, for a split set, looks for every part by name and checks each
+ * resolves inside the model roots (checkModelSet, as a start would).
  */
 import { stat } from "node:fs/promises";
 import { readGguf } from "../gguf/reader.ts";
 import { AgentError } from "../protocol.ts";
 import { describeMissing, missingParts, parseSplitName, splitPartPath } from "../shared/split-name.ts";
-import { resolveModelPath } from "../supervisor/spec-check.ts";
+import { checkModelSet, resolveModelPath } from "../supervisor/spec-check.ts";
 import { errorMessage } from "../shared/error-text.ts";
 
 /** Null when a server could start from `modelPath`; otherwise what is wrong, in words a user can act on. */
@@ -33,6 +34,12 @@ export async function modelPathProblem(modelPath: string, modelRoots: string[]):
     }
     const missing = missingParts(split.prefix, split.count, present);
     if (missing.length > 0) return `incomplete split set: ${describeMissing(missing)} of ${split.count} missing; llama-server needs every part to load it`;
+    try {
+      await checkModelSet(modelPath, modelRoots);
+    } catch (err) {
+      if (err instanceof AgentError && err.code === "BAD_REQUEST") return err.issues?.[0]?.message ?? err.message;
+      throw err;
+    }
   }
   return null;
 }

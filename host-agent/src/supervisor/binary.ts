@@ -157,8 +157,8 @@ export async function describeLlamaServer(configured: string | null): Promise<Ll
   try {
     const found = await findLlamaServer(configured);
     const bin = await inspectLlamaServer(found.path, found.stat);
-    return { path: bin.path, version: bin.version, commit: bin.commit, loadFlags: bin.capabilities.loadFlags, error: null };
+    return { path: bin.path, version: bin.version, commit: bin.commit, loadFlags: bin.capabilities.loadFlags, flashAttn: bin.capabilities.flashAttn, error: null };
   } catch (err) {
-    return { path: configured, version: null, commit: null, loadFlags: null, error: errorMessage(err) };
+    return { path: configured, version: null, commit: null, loadFlags: null, flashAttn: null, error: errorMessage(err) };
   }
 }

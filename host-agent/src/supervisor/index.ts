@@ -3,7 +3,7 @@ export { buildLaunch, type Launch } from "./argv.ts";
 export { inspectLlamaServer, resolveLlamaServerPath, describeLlamaServer, parseCapabilities, parseVersion, type LlamaServerBinary, type LlamaServerCapabilities } from "./binary.ts";
 export { probeHealth, type HealthResult } from "./health.ts";
 export { RecordStore, writeFileAtomic, type ServerRecord } from "./records.ts";
-export { resolveModelPath, specHash } from "./spec-check.ts";
+export { checkModelSet, resolveModelPath, specHash } from "./spec-check.ts";
 export { portHolder, findPortListener, canBind, describeHolder, type PortHolder } from "./port.ts";
 export { processInfo, groupMembers, isSameLiveProcess } from "./process-table.ts";
 export { terminateGroup, type TerminateResult } from "./terminate.ts";

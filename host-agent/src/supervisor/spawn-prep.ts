@@ -14,12 +14,12 @@ import type { Launcher } from "./launcher.ts";
 import { openLogForChild } from "./log-file.ts";
 import { describeHolder, portHolder } from "./port.ts";
 import type { Exit } from "./readiness.ts";
-import { resolveModelPath } from "./spec-check.ts";
+import { checkModelSet } from "./spec-check.ts";
 
 export interface PreparedSpawn {
   binary: LlamaServerBinary;
   launch: Launch;
-  /** The model path as resolved inside the model roots (what -m gets). */
+  /** The model path as the spec names it, checked (with every part of a split set) to resolve inside the model roots: what --model gets. */
   modelPath: string;
   logPath: string;
   /** The log opened for the child, and where its output begins. */
@@ -41,7 +41,7 @@ export async function prepareSpawn(spec: ServerSpec, deps: PrepareDeps): Promise
   // once, every start's checks are done before the first spawn blocks the loop). The binary is run
   // (--version/--help, once per file) only for a spec that passed the other checks.
   const [modelCheck, holderCheck, binaryCheck] = await Promise.allSettled([
-    resolveModelPath(spec.modelPath, deps.modelRoots),
+    checkModelSet(spec.modelPath, deps.modelRoots),
     portHolder(spec.port, spec.bindAddress),
     findLlamaServer(deps.llamaServerBin),
   ]);

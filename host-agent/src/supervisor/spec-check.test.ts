@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError, serverSpecSchema } from "../protocol.ts";
-import { resolveModelPath, specHash } from "./spec-check.ts";
+import { checkModelSet, resolveModelPath, specHash } from "./spec-check.ts";
 
 let dir: string;
 let root: string;
@@ -65,6 +65,48 @@ describe("resolveModelPath", () => {
     expect(err.message).toMatch(/^spec\.modelPath: /);
     expect(err.message).toMatch(message);
     expect(err.issues?.[0]?.path).toBe("spec.modelPath");
+  });
+});
+
+describe("checkModelSet", () => {
+  // A split set in the Hugging Face layout: snapshot parts are relative links into blobs/.
+  let snap: string;
+  beforeAll(async () => {
+    const repo = path.join(root, "hub", "models--org--split");
+    snap = path.join(repo, "snapshots", "rev1", "Q4");
+    await mkdir(path.join(repo, "blobs"), { recursive: true });
+    await mkdir(snap, { recursive: true });
+    for (const b of ["b1", "b2"]) await writeFile(path.join(repo, "blobs", b), "x");
+    await symlink("../../../blobs/b1", path.join(snap, "s-00001-of-00002.gguf"));
+    await symlink("../../../blobs/b2", path.join(snap, "s-00002-of-00002.gguf"));
+    await symlink("../../../blobs/b1", path.join(snap, "esc-00001-of-00002.gguf"));
+    await symlink(path.join(dir, "outside.gguf"), path.join(snap, "esc-00002-of-00002.gguf"));
+    await symlink("../../../blobs/b1", path.join(snap, "gap-00001-of-00003.gguf"));
+    await symlink("../../../blobs/b2", path.join(snap, "gap-00003-of-00003.gguf"));
+  });
+
+  async function refusal(p: string): Promise<AgentError> {
+    const err = await checkModelSet(p, [root]).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(AgentError);
+    expect((err as AgentError).code).toBe("BAD_REQUEST");
+    expect((err as AgentError).issues?.[0]?.path).toBe("spec.modelPath");
+    return err as AgentError;
+  }
+
+  it("returns the path as named (not the blob) for a single file and for a whole split set", async () => {
+    const single = path.join(root, "hub", "models--org--tiny", "snapshots", "abc123", "tiny-Q4_K_M.gguf");
+    expect(await checkModelSet(single, [root])).toBe(single);
+    expect(await checkModelSet(path.join(snap, "s-00001-of-00002.gguf"), [root])).toBe(path.join(snap, "s-00001-of-00002.gguf"));
+  });
+  it("refuses a set whose other part points outside the roots, naming the part and its target", async () => {
+    const err = await refusal(path.join(snap, "esc-00001-of-00002.gguf"));
+    expect(err.message).toBe(`spec.modelPath: part 2 of 2 of the split set: ${path.join(snap, "esc-00002-of-00002.gguf")} resolves to ${path.join(dir, "outside.gguf")}, which is outside the model roots (${root})`);
+  });
+  it("refuses a set with a part missing, naming it", async () => {
+    expect((await refusal(path.join(snap, "gap-00001-of-00003.gguf"))).message).toBe(`spec.modelPath: part 2 of 3 of the split set: ${path.join(snap, "gap-00002-of-00003.gguf")} does not exist`);
+  });
+  it("reports the named file's own fault as resolveModelPath does", async () => {
+    expect((await refusal(path.join(root, "escape.gguf"))).message).toMatch(/^spec\.modelPath: .*escape\.gguf resolves to .*outside\.gguf, which is outside the model roots/);
   });
 });
 

@@ -4,13 +4,19 @@
  * (symlinks resolved) must be a regular file inside a model root too. The
  * real path need not end in `.gguf`: in the Hugging Face cache layout
  * (`models--org--name/snapshots/<rev>/x.gguf` → `../../blobs/<sha>`) it does
- * not. Returns the real path, which is what the server is given, so a
- * symlink swapped later cannot redirect it.
+ * not. For a split set, every part is checked so.
+ *
+ * llama-server is given the path as the registry names it, not the real
+ * path: it finds a split set's later parts by name next to the first (a blob
+ * hash is no split name), and the name is what `ps`, the log and its own
+ * `/v1/models` show. The check runs just before each spawn, so a link swapped
+ * to point out of the roots before a start is refused then.
  */
 import { createHash } from "node:crypto";
 import { realpath as fsRealpath, stat as fsStat } from "node:fs/promises";
 import path from "node:path";
 import { AgentError, type ServerSpec } from "../protocol.ts";
+import { parseSplitName, splitPartPath } from "../shared/split-name.ts";
 import { singleFlight } from "./single-flight.ts";
 
 // Starts checked together share their lookups of the same path (see singleFlight).
@@ -26,6 +32,13 @@ export function isInside(child: string, root: string): boolean {
   return rel === "" ? false : !rel.startsWith("..") && !path.isAbsolute(rel);
 }
 
+/**
+ * The real path (symlinks resolved) of one model file, after checking it as
+ * the module docstring says. Throws AgentError BAD_REQUEST (issue path
+ * `spec.modelPath`) saying what is wrong: not absolute, `..`, not `.gguf`,
+ * missing, not a regular file, outside the roots, or resolving outside them
+ * (the message names where it points).
+ */
 export async function resolveModelPath(modelPath: string, modelRoots: string[]): Promise<string> {
   if (!path.isAbsolute(modelPath)) throw bad(`must be an absolute path (got ${JSON.stringify(modelPath)})`);
   if (modelPath.split(/[\\/]/).includes("..")) throw bad("must not contain '..' segments");
@@ -53,6 +66,34 @@ export async function resolveModelPath(modelPath: string, modelRoots: string[]):
     throw bad(`${modelPath} resolves to ${real}, which is outside the model roots (${modelRoots.join(", ")})`);
   }
   return real;
+}
+
+/**
+ * Checks the model a spec names before a spawn: the file, and when its name
+ * is a split set's (`x-0000i-of-0000n.gguf`, n > 1) every part of the set, as
+ * resolveModelPath does. Returns `modelPath` unchanged: what `--model` gets.
+ * Throws AgentError BAD_REQUEST; for a part other than the one named, the
+ * message says which part and where it points, e.g. `part 2 of 2 of the split
+ * set: /m/x-00002-of-00002.gguf resolves to /elsewhere/blob, which is outside
+ * the model roots (/m)`.
+ */
+export async function checkModelSet(modelPath: string, modelRoots: string[]): Promise<string> {
+  const split = parseSplitName(modelPath);
+  const parts = split && split.count > 1 ? Array.from({ length: split.count }, (_, i) => splitPartPath(split.prefix, i + 1, split.count)) : [modelPath];
+  // One round of I/O for every part (this runs before every spawn).
+  const checks = await Promise.allSettled(parts.map((p) => resolveModelPath(p, modelRoots)));
+  // The path as named first, so its own fault is reported as it always was; then the other parts in order.
+  const own = parts.indexOf(modelPath);
+  const order = [own, ...parts.map((_, i) => i).filter((i) => i !== own)];
+  for (const i of order) {
+    const check = checks[i]!;
+    if (check.status === "fulfilled") continue;
+    const err = check.reason as unknown;
+    if (i === own || !(err instanceof AgentError) || err.code !== "BAD_REQUEST") throw err;
+    const detail = err.issues?.[0]?.message ?? err.message;
+    throw new AgentError(bad(`part ${i + 1} of ${parts.length} of the split set: ${detail}`).toWire(), { cause: err });
+  }
+  return modelPath;
 }
 
 /** Stable hash of a spec: same spec, same hash, whatever the key order. */

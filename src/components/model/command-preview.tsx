@@ -2,16 +2,12 @@
 /** The exact llama-server argv the agent will run, shown as a copyable command line. */
 import { useQuery } from "@tanstack/react-query";
 import { useState } from "react";
+import { shellQuote } from "synapse-host-agent/shell-quote";
 import { errorMessage } from "~/components/api/errors";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
 
-const SAFE = /^[A-Za-z0-9_\-+=/.,:@%]+$/;
-export function shellQuote(arg: string): string {
-  return arg !== "" && SAFE.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
-/** One flag (and its value) a line, joined with backslashes. */
+/** One flag (and its value) a line, joined with backslashes; each word quoted as the agent's log banner quotes it. */
 export function formatCommand(argv: readonly string[]): string {
   const lines: string[] = [];
   let i = 0;

@@ -11,6 +11,7 @@ import { getSettings, resolveSpec } from "./registry";
 import { serverApiKeyOf } from "./registry/spec";
 import { ServiceError } from "./errors";
 import { errorMessage } from "synapse-host-agent/error-text";
+import { shellCommand } from "synapse-host-agent/shell-quote";
 
 export interface CommandPreview {
   /** The binary the agent found on the host, or "llama-server" when it could not ask. */
@@ -23,11 +24,6 @@ export interface CommandPreview {
   llamaServer: Pick<LlamaServerInfo, "version" | "loadFlags" | "error"> | null;
   /** Why the preview assumed the newest flag set, when the host could not be asked. */
   note: string | null;
-}
-
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-function shellQuote(arg: string): string {
-  return arg !== "" && SAFE.test(arg) ? arg : `'${arg.replaceAll("'", `'"'"'`)}'`;
 }
 
 export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, modelId: string): Promise<CommandPreview> {
@@ -44,12 +40,13 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
   } catch (err) {
     note = `host ${model.host.name} could not be asked which llama-server it has (${errorMessage(err)}); flags shown for current llama.cpp releases`;
   }
-  const launch = buildLaunch(spec, spec.modelPath, { loadFlags: info?.loadFlags ?? "load-mode", flashAttn: "value" });
+  // --model gets the path as the registry names it, as the agent gives it (checkModelSet returns it unchanged).
+  const launch = buildLaunch(spec, spec.modelPath, { loadFlags: info?.loadFlags ?? "load-mode", flashAttn: info?.flashAttn ?? "value" });
   const binary = info?.path ?? "llama-server";
   return {
     binary,
     args: launch.args,
-    commandLine: [binary, ...launch.args].map(shellQuote).join(" "),
+    commandLine: shellCommand([binary, ...launch.args]),
     envNames: Object.keys(launch.env),
     llamaServer: info ? { version: info.version, loadFlags: info.loadFlags, error: info.error } : null,
     note,
