@@ -75,8 +75,8 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
   });
 
   it("20 concurrent requests to a 1-slot model with a queue of 8: 9 served in arrival order, 11 refused 429 with Retry-After", async () => {
-    const m = await g.addModel("one-slot", { ctxSize: 4096, parallel: 1, queueLimit: 8 });
-    await writeTinyModel(m.filePath, { contextLength: 4096 });
+    const m = await g.addModel("one-slot", { ctxSize: 16384, parallel: 1, queueLimit: 8 });
+    await writeTinyModel(m.filePath, { contextLength: 16384 });
     expect((await g.f.fleet.start(m.id)).state).toBe("ready");
     const served: number[] = [];
     const sends: Promise<unknown>[] = [];
@@ -85,7 +85,9 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
       // in (in flight at the gateway); from the 10th on, the 9 admitted ones stay in flight.
       await waitFor(`request ${i} to be in flight`, async () => g.adapter.usage(m.id).inFlight >= Math.min(i, 9), 10_000, 1);
       sends.push(
-        g.client.chat.completions.create(chat("one-slot", { max_tokens: 1500, ignore_eos: true })).then((r) => {
+        // The first holds the slot until all 20 have arrived, however slowly a loaded machine sends them
+        // (with 1500 tokens it could end before the 10th arrived, which then got its place in the queue).
+        g.client.chat.completions.create(chat("one-slot", { max_tokens: i === 0 ? 12_000 : 200, ignore_eos: true })).then((r) => {
           served.push(i);
           return r;
         }),
