@@ -5,9 +5,11 @@
 #
 # The RUN steps fetch from the npm registry (npm ci, the llama-server source).
 # They reach it the way this machine's npm does: its CA bundle (npm's `cafile`,
-# else NODE_EXTRA_CA_CERTS) and its registry/proxy settings go into an npmrc
-# that is mounted, with the bundle, for the build only (`podman build -v`), so
-# neither is left in the image. `nodedir=/usr/local` lets node-gyp use the
+# else NODE_EXTRA_CA_CERTS) and its registry/proxy settings go into an npmrc,
+# npm's global config for a Node under /usr/local. Both sit in one folder
+# mounted over /usr/local/etc for the build only (`podman build -v`): that
+# folder exists (empty) in the Node images, so no mount point is left behind
+# and nothing of either is in the image. `nodedir=/usr/local` lets node-gyp use the
 # headers the Node image carries instead of downloading them. On a machine
 # that reaches the registry directly, nothing of this changes the result.
 #
@@ -24,8 +26,9 @@ log() { printf '[build-image] %s\n' "$*" >&2; }
 
 work=$(mktemp -d /var/tmp/synapse-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-npmrc="$work/npmrc"
-mounts=()
+etc="$work/usr-local-etc"
+mkdir -p "$etc"
+npmrc="$etc/npmrc"
 
 npm_get() { # an npm setting as this machine's npm sees it, empty when unset
   local v
@@ -40,17 +43,17 @@ ca=$(npm_get cafile)
   printf 'registry=%s\n' "$(npm_get registry)"
   for key in proxy https-proxy noproxy strict-ssl; do
     v=$(npm_get "$key")
-    [[ -n "$v" ]] && printf '%s=%s\n' "$key" "$v"
+    if [[ -n "$v" ]]; then printf '%s=%s\n' "$key" "$v"; fi
   done
   if [[ -n "$ca" ]]; then
     [[ -r "$ca" ]] || { log "npm's CA file $ca is not readable"; exit 1; }
-    printf 'cafile=/run/synapse-build/ca.crt\n'
-    mounts+=(-v "$(readlink -f "$ca"):/run/synapse-build/ca.crt:ro")
+    cp -- "$ca" "$etc/build-ca.crt"
+    printf 'cafile=/usr/local/etc/build-ca.crt\n'
   fi
   printf 'nodedir=/usr/local\nfund=false\naudit=false\nupdate-notifier=false\n'
 } >"$npmrc"
-# npm's global config file for a Node installed under /usr/local.
-mounts+=(-v "$npmrc:/usr/local/etc/npmrc:ro")
+chmod -R a+rX "$etc"
+mounts=(-v "$etc:/usr/local/etc:ro")
 log "build-time npm settings (not in the image): $(grep -v '^cafile' "$npmrc" | paste -sd' ')${ca:+ cafile=$ca}"
 
 # podman 4.3's builder decides which stages are used before it expands the

@@ -35,6 +35,7 @@ export interface ContainerInspect {
   Id: string;
   State: { Status: string; Running: boolean; ExitCode: number; Restarting?: boolean };
   Config: { User: string };
+  NetworkSettings: { Networks: Record<string, { IPAddress: string }> };
 }
 
 export async function makeComposeProject(engine: PodmanService, name: string): Promise<ComposeProject> {

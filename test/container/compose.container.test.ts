@@ -34,7 +34,7 @@ import { killLeftoverServers } from "../harness/app-server";
 import { REPO_ROOT } from "../harness/app-build";
 import { loadCompose } from "../harness/docker-files";
 import { makeComposeProject, logRecords, readText, type ComposeProject } from "./compose-project";
-import { IMAGE, engineEnv, run, startPodmanService, type PodmanService } from "./engine";
+import { IMAGE, connectEngine, hasImage, run, type PodmanService } from "./engine";
 
 /** The uid of the official Node images' `node` user, which the image runs as. */
 const NODE_UID = 1000;
@@ -51,6 +51,15 @@ function stopGraceMs(): number {
   const m = /^(\d+)s$/.exec(raw);
   if (!m) throw new Error(`unexpected stop_grace_period: ${raw}`);
   return Number(m[1]) * 1000;
+}
+
+/** The IPv4 address an /etc/hosts text gives `name`, or null (podman 4.3 writes `host-gateway` literally). */
+function hostAddress(hostsText: string, name: string): string | null {
+  for (const line of hostsText.split("\n")) {
+    const [addr, ...names] = line.trim().split(/\s+/);
+    if (addr && names.includes(name) && /^\d+\.\d+\.\d+\.\d+$/.test(addr)) return addr;
+  }
+  return null;
 }
 
 /** A non-loopback IPv4 address of this machine (where a LAN client would connect). */
@@ -130,6 +139,12 @@ for (const pid of fs.readdirSync("/proc").filter((n) => /^\\d+$/.test(n))) {
 console.log(JSON.stringify(out));
 `;
 
+/** Files scripts/podman/build-image.sh mounts into the build's RUN steps; none may be in the image. */
+const LEFTOVERS_SCRIPT = `
+const fs = require("fs");
+console.log(JSON.stringify(["/usr/local/etc/npmrc", "/run/synapse-build", "/root/.npmrc", "/home/node/.npmrc"].filter((p) => fs.existsSync(p))));
+`;
+
 describe("docker-compose up -d: the image and the compose file, run for real (podman + docker-compose 1.29)", () => {
   let engine: PodmanService;
   let engineDir: TestDirs;
@@ -139,10 +154,9 @@ describe("docker-compose up -d: the image and the compose file, run for real (po
   let baseEnv: Record<string, string>;
 
   beforeAll(async () => {
-    const image = await run("podman", ["image", "exists", IMAGE], { env: engineEnv(), timeoutMs: 30_000 });
-    if (image.code !== 0) throw new Error(`image ${IMAGE} not found: build it first with scripts/podman/build-image.sh (README "Run the container check")`);
     engineDir = await testDirs("synapse-engine-");
-    engine = await startPodmanService(engineDir.root);
+    engine = await connectEngine(engineDir.root);
+    if (!(await hasImage(engine.socketPath, IMAGE))) throw new Error(`image ${IMAGE} not found: build it first (README "Run the container check": scripts/podman/build-image.sh or docker compose build)`);
     project = await makeComposeProject(engine, `synapseci${process.pid}`);
     await tinyModel(project.modelsDir, "tiny.gguf");
     port = await freePort();
@@ -171,6 +185,11 @@ describe("docker-compose up -d: the image and the compose file, run for real (po
     const procs = JSON.parse(r.stdout.trim()) as { pid: number; uid: number; cmd: string }[];
     expect(procs.some((p) => p.cmd.includes("scripts/start.mjs")), JSON.stringify(procs)).toBe(true);
     expect(procs.filter((p) => p.uid !== NODE_UID), JSON.stringify(procs)).toEqual([]);
+  });
+
+  it("the image keeps nothing of the build's registry access (npmrc, CA mount)", async () => {
+    const r = await project.composeOk(["exec", "-T", "synapse", "node", "-e", LEFTOVERS_SCRIPT]);
+    expect(JSON.parse(r.stdout.trim())).toEqual([]);
   });
 
   it("START ALL ENABLED: the tiny model from PRAXIS_MODEL_PATH (/models) runs on the image's CPU llama-server and answers a completion", async () => {
@@ -234,7 +253,6 @@ describe("docker-compose up -d: the image and the compose file, run for real (po
     let wrapper: InstalledWrapper;
     let sshd: SshdFixture;
     let macPort: number;
-    let gateway: string;
 
     beforeAll(async () => {
       const bin = process.env.LLAMA_SERVER_BIN;
@@ -250,12 +268,16 @@ describe("docker-compose up -d: the image and the compose file, run for real (po
       mac = await testDirs("synapse-mac-");
       wrapper = await installWrapper(path.join(mac.root, "repo-scripts"), { SYNAPSE_STATE_DIR: mac.stateDir, SYNAPSE_MODEL_ROOTS: project.modelsDir, LLAMA_SERVER_BIN: bin });
       const home = path.join(mac.root, "home");
-      // The container reaches this machine at its network's gateway, where podman names it
-      // host.containers.internal (podman 4.3 does not map host.docker.internal).
-      sshd = await startSshd({ authorizedKeysFile: path.join(home, ".ssh", "authorized_keys"), listenAddress: (gateway = await project.gateway()) });
+      // The name the container knows this machine by, and its address there: Docker maps
+      // host.docker.internal (the compose file's host-gateway); podman 4.3 leaves that line
+      // unresolvable and names the network's gateway host.containers.internal.
+      const hostsFile = (await project.composeOk(["exec", "-T", "synapse", "node", "-e", "process.stdout.write(require('fs').readFileSync('/etc/hosts','utf8'))"])).stdout;
+      const macName = hostAddress(hostsFile, "host.docker.internal") ? "host.docker.internal" : "host.containers.internal";
+      const gateway = hostAddress(hostsFile, macName) ?? (await project.gateway());
+      sshd = await startSshd({ authorizedKeysFile: path.join(home, ".ssh", "authorized_keys"), listenAddress: gateway });
       const setup = await run(
         "bash",
-        [path.join(REPO_ROOT, "scripts", "setup-ssh.sh"), "--user", sshd.user, "--hostname", "host.containers.internal", "--port", String(sshd.port), "--host-key", sshd.hostPublicKeyPath],
+        [path.join(REPO_ROOT, "scripts", "setup-ssh.sh"), "--user", sshd.user, "--hostname", macName, "--port", String(sshd.port), "--host-key", sshd.hostPublicKeyPath],
         { env: { ...process.env, HOME: home, SYNAPSE_HOST_API_DIR: project.sshDir, SYNAPSE_WRAPPER_PATH: wrapper.path }, timeoutMs: 30_000 },
       );
       expect(setup.code, setup.stdout + setup.stderr).toBe(0);
@@ -285,11 +307,12 @@ describe("docker-compose up -d: the image and the compose file, run for real (po
       expect(started.body.results.map((r) => r.state)).toEqual(["ready"]);
       // It runs on this machine (the Mac's loopback), under the agent the wrapper started.
       expect(await status(`http://127.0.0.1:${macPort}/health`)).toBe(200);
-      // The forced command let the agent's verb through, for a client on the container's network.
+      // The forced command let the agent's verb through, for the container (its address on the compose network).
+      const containerAddress = (await project.inspect()).NetworkSettings.Networks[`${project.name}_default`]?.IPAddress;
+      expect(containerAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
       const allowed = (await readText(wrapper.auditLog)).split("\n").filter((l) => l.includes(" verdict=allowed "));
       expect(allowed.length, await readText(wrapper.auditLog)).toBeGreaterThan(0);
-      const subnet = gateway.split(".").slice(0, 3).join(".");
-      expect(allowed.every((l) => l.includes(` client=${subnet}.`)), allowed.join("\n")).toBe(true);
+      expect(allowed.every((l) => l.includes(` client=${containerAddress} `)), allowed.join("\n")).toBe(true);
     });
 
     it("docker-compose stop: the app stops the Mac's server before it exits", async () => {

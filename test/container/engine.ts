@@ -2,7 +2,9 @@
  * The container engine for the compose test: podman's Docker-compatible API
  * (`podman system service`, owned and reaped here) and Debian's
  * `docker-compose` 1.29 driving it through DOCKER_HOST, exactly as a user
- * with a Docker engine would run `docker-compose`. Every command is an argv
+ * with a Docker engine would run `docker-compose`; or, with
+ * SYNAPSE_DOCKER_HOST=unix:///var/run/docker.sock, a Docker engine itself.
+ * Every command is an argv
  * array with a deadline; results are data ({code, stdout, stderr, ms}).
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
@@ -109,4 +111,23 @@ export async function startPodmanService(dir: string, startTimeoutMs = 30_000): 
     await delay(wait);
   }
   return { socketPath, dockerHost: `unix://${socketPath}`, stop };
+}
+
+/**
+ * The engine the check runs against: SYNAPSE_DOCKER_HOST (`unix://…`, e.g. a
+ * Docker engine's socket) when set, else a podman service started in `dir`.
+ */
+export async function connectEngine(dir: string): Promise<PodmanService> {
+  const given = process.env.SYNAPSE_DOCKER_HOST;
+  if (!given) return startPodmanService(dir);
+  if (!given.startsWith("unix://")) throw new Error(`SYNAPSE_DOCKER_HOST must be unix:///path/to/socket (got ${given})`);
+  const socketPath = given.slice("unix://".length);
+  const ping = await dockerApi(socketPath, "/_ping", 5000).catch((err: unknown) => ({ status: 0, body: String(err) }));
+  if (ping.status !== 200) throw new Error(`no container engine answers on ${given}: ${JSON.stringify(ping.body)}`);
+  return { socketPath, dockerHost: given, stop: async () => undefined };
+}
+
+/** Whether the engine has the image (`docker image inspect`). */
+export async function hasImage(socketPath: string, image: string): Promise<boolean> {
+  return (await dockerApi(socketPath, `/images/${encodeURIComponent(image)}/json`)).status === 200;
 }
