@@ -8,6 +8,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promi
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "../harness/app-build";
+import { LOGS_DIR } from "../harness/app-server";
 import { dockerApi, engineEnv, run, type PodmanService, type RunResult } from "./engine";
 
 export interface ComposeProject {
@@ -28,6 +29,11 @@ export interface ComposeProject {
   gateway(): Promise<string>;
   /** The app's log lines (`docker-compose logs`), without compose's prefix. */
   logLines(): Promise<string[]>;
+  /**
+   * `docker-compose down ARGS...`, after saving the container's log to
+   * test-results/logs/<name>-<n>.log (down removes the container and its log).
+   */
+  down(args?: string[]): Promise<RunResult>;
   dispose(): Promise<void>;
 }
 
@@ -54,6 +60,13 @@ export async function makeComposeProject(engine: PodmanService, name: string): P
     const r = await compose(args, timeoutMs);
     if (r.code !== 0) throw new Error(`docker-compose ${args.join(" ")} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
     return r;
+  };
+  let saved = 0;
+  const saveLog = async () => {
+    const r = await compose(["logs", "--no-color", "--timestamps"], 60_000).catch(() => null);
+    if (!r?.stdout) return;
+    await mkdir(LOGS_DIR, { recursive: true });
+    await writeFile(path.join(LOGS_DIR, `${name}-${++saved}.log`), r.stdout);
   };
   const containerId = async () => {
     const ids = (await composeOk(["ps", "-a", "-q", "synapse"])).stdout.trim().split("\n").filter(Boolean);
@@ -86,7 +99,12 @@ export async function makeComposeProject(engine: PodmanService, name: string): P
       const r = await composeOk(["logs", "--no-color", "synapse"]);
       return r.stdout.split("\n").map((l) => l.replace(/^\S+\s+\|\s?/, ""));
     },
+    async down(args = []) {
+      await saveLog();
+      return composeOk(["down", ...args]);
+    },
     async dispose() {
+      await saveLog();
       await compose(["down", "-v", "--remove-orphans", "-t", "20"], 120_000).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
