@@ -60,5 +60,7 @@ log "build-time npm settings (not in the image): $(grep -v '^cafile' "$npmrc" | 
 # build args in `FROM llama-${LLAMA_SERVER}`, so it skips the stage that line
 # names and then fails to find it ("short-name llama-cpu did not resolve"):
 # build every stage instead (llama-none is one mkdir).
-log "$podman build --skip-unused-stages=false -t $image -f Dockerfile $* (context: $repo)"
-"$podman" build --skip-unused-stages=false "${mounts[@]}" -t "$image" -f "$repo/Dockerfile" "$@" "$repo"
+# --format docker: podman's default OCI format drops the Dockerfile's
+# HEALTHCHECK; docker build keeps it, so this does too.
+log "$podman build --format docker --skip-unused-stages=false -t $image -f Dockerfile $* (context: $repo)"
+"$podman" build --format docker --skip-unused-stages=false "${mounts[@]}" -t "$image" -f "$repo/Dockerfile" "$@" "$repo"
