@@ -94,6 +94,16 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
+# As in Docker's Debian images: apt keeps no package caches or downloaded .debs in
+# a layer (without this, the Dockerfile's `apt-get install libgomp1` adds ~80 MB of
+# /var/cache/apt/*.bin to the runtime image), and fetches no translations.
+cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'APT'
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Acquire::Languages "none";
+APT
 # What the engine provides at run time, and caches a container does not need.
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
   "$root"/var/log/* "$root"/tmp/* "$root/etc/hostname" "$root/etc/resolv.conf"
