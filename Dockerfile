@@ -69,6 +69,7 @@ ENV NODE_ENV=production \
     SYNAPSE_STATE_DIR=/app/data/agent \
     SYNAPSE_MODEL_ROOTS=/models \
     SYNAPSE_REGISTRY_MODELS_ROOT=/models \
+    SYNAPSE_LOCAL_MODELS_ROOT=/models \
     SYNAPSE_SSH_DIR=/app/host-api/.ssh \
     LLAMA_SERVER_BIN=/opt/llama.cpp/llama-server
 

@@ -18,7 +18,8 @@ export default defineConfig({
           name: "unit",
           sequence: { groupOrder: 0 },
           include: ["src/**/*.test.ts", "host-agent/src/**/*.test.ts", "test/**/*.test.ts"],
-          exclude: ["**/*.integration.test.ts", "**/node_modules/**"],
+          // *.container.test.ts: the container check, its own config (vitest.container.config.ts).
+          exclude: ["**/*.integration.test.ts", "**/*.container.test.ts", "**/node_modules/**"],
           environment: "node",
           testTimeout: 15_000,
         },

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { envSchema, parseEnv } from "../src/server/env";
+import { defaultHostData } from "../src/server/services/registry/hosts";
 import { BUILD_CONTEXT_EXCLUDES, IMAGE_LAYOUT, REPO_ROOT, START_COMMAND } from "./harness/app-build";
 import {
   composeDurationMs,
@@ -250,6 +251,12 @@ describe("docker-compose.yml", () => {
     it("published beyond loopback only with a token", () => {
       expect(() => parseEnv(appEnv({ SYNAPSE_BIND: "0.0.0.0" }))).toThrow(/SYNAPSE_API_TOKEN/);
       expect(() => parseEnv(appEnv({ SYNAPSE_BIND: "0.0.0.0", SYNAPSE_API_TOKEN: "a-token-of-24-characters" }))).not.toThrow();
+    });
+
+    it("CPU in the container with PRAXIS_MODEL_PATH set: the local host reads the models where they are mounted, not at the Docker host's path", () => {
+      const vars = { PRAXIS_MODEL_PATH: "/Users/me/models" };
+      const mount = loadCompose(vars).services.synapse!.volumes.map(parseVolume).find((v) => v.source === "/Users/me/models");
+      expect(defaultHostData(parseEnv(appEnv(vars)))).toMatchObject({ linkKind: "local", registryModelsRoot: "/models", hostModelsRoot: mount?.target });
     });
   });
 });

@@ -55,6 +55,13 @@ export const envSchema = z
     SYNAPSE_SSH_HOST_ALIAS: z.string().regex(/^[A-Za-z0-9._-]+$/, "SYNAPSE_SSH_HOST_ALIAS must be a plain host alias").default("mac-host"),
     /** The host's model folder (the seed's PRAXIS_MODEL_PATH) and the registry's name for it. */
     PRAXIS_MODEL_PATH: z.string().optional(),
+    /**
+     * The same folder as the app's own machine sees it, for the local host
+     * (USE_EXTERNAL_SERVERS=false). Unset: PRAXIS_MODEL_PATH. The image sets
+     * /models: there PRAXIS_MODEL_PATH names the folder on the Docker host,
+     * which compose mounts at /models.
+     */
+    SYNAPSE_LOCAL_MODELS_ROOT: z.string().optional(),
     SYNAPSE_REGISTRY_MODELS_ROOT: z.string().default("/models"),
     /** Folders the local agent may serve models from (colon separated). */
     SYNAPSE_MODEL_ROOTS: z.string().optional(),

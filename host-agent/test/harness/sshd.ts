@@ -27,6 +27,12 @@ export interface SshdOptions {
   startTimeoutMs?: number;
   /** Use this authorized_keys file (e.g. one written by setup-ssh.sh) instead of writing one. */
   authorizedKeysFile?: string;
+  /**
+   * The IPv4 address to listen on (default 127.0.0.1). A container reaches
+   * "the Mac" at its network's gateway address, which must be one of this
+   * machine's addresses.
+   */
+  listenAddress?: string;
 }
 
 export interface KeyPair {
@@ -40,7 +46,8 @@ export interface SshdFixture {
   readonly dir: string;
   /** The host's public key file (what setup-ssh.sh reads as /etc/ssh/ssh_host_ed25519_key.pub). */
   readonly hostPublicKeyPath: string;
-  readonly host: "127.0.0.1";
+  /** The address sshd listens on (`listenAddress`, default 127.0.0.1). */
+  readonly host: string;
   readonly port: number;
   readonly user: string;
   readonly clientKey: KeyPair;
@@ -88,11 +95,11 @@ export function fingerprintOfPublicKeyLine(line: string): string {
 }
 
 /** A port that was free a moment ago; sshd's own bind is the real check (start retries on a clash). */
-export function freePort(): Promise<number> {
+export function freePort(host = "127.0.0.1"): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, host, () => {
       const address = server.address();
       server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
     });
@@ -100,11 +107,11 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolves once something on the port speaks SSH; rejects at the deadline. */
-async function waitForBanner(port: number, deadline: number, child: ChildProcess): Promise<void> {
+async function waitForBanner(host: string, port: number, deadline: number, child: ChildProcess): Promise<void> {
   for (let wait = 10; ; wait = Math.min(wait * 2, 200)) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sshd exited early (code ${child.exitCode}, signal ${child.signalCode})`);
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port });
+      const socket = net.connect({ host, port });
       const done = (v: boolean) => {
         socket.destroy();
         resolve(v);
@@ -114,7 +121,7 @@ async function waitForBanner(port: number, deadline: number, child: ChildProcess
       socket.once("data", (d) => done(d.toString("latin1").startsWith("SSH-2.0-")));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`sshd did not answer on 127.0.0.1:${port} before the deadline`);
+    if (Date.now() > deadline) throw new Error(`sshd did not answer on ${host}:${port} before the deadline`);
     await delay(wait);
   }
 }
@@ -188,6 +195,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
   const logPath = path.join(dir, "sshd.log");
   const startTimeoutMs = options.startTimeoutMs ?? 15_000;
   const user = os.userInfo().username;
+  const listenAddress = options.listenAddress ?? "127.0.0.1";
 
   let hostKey = await generateEd25519(hostKeyPath, "synapse-test-host");
   const clientKey = await generateEd25519(path.join(dir, "client_ed25519"), "synapse-test-client");
@@ -195,7 +203,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
   const keyOptions = options.keyOptions ?? `restrict,command="${options.forcedCommand}"`;
   if (!options.authorizedKeysFile) await writeFile(authorizedKeysPath, `${keyOptions} ${clientKey.publicKey}\n`, { mode: 0o600 });
 
-  let port = await freePort();
+  let port = await freePort(listenAddress);
   let child: ChildProcess | null = null;
 
   const writeConfig = () =>
@@ -203,7 +211,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
       configPath,
       [
         `Port ${port}`,
-        "ListenAddress 127.0.0.1",
+        `ListenAddress ${listenAddress}`,
         `HostKey ${hostKeyPath}`,
         `PidFile ${pidPath}`,
         `AuthorizedKeysFile ${authorizedKeysPath}`,
@@ -233,7 +241,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
     proc.once("exit", () => log.end());
     child = proc;
     try {
-      await waitForBanner(port, Date.now() + startTimeoutMs, proc);
+      await waitForBanner(listenAddress, port, Date.now() + startTimeoutMs, proc);
     } catch (err) {
       await stopChild(proc);
       const tail = (await readFile(logPath, "utf8").catch(() => "")).split("\n").slice(-10).join("\n");
@@ -271,14 +279,14 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
         await rm(dir, { recursive: true, force: true });
         throw err;
       }
-      port = await freePort();
+      port = await freePort(listenAddress);
     }
   }
 
   const fixture: SshdFixture = {
     dir,
     hostPublicKeyPath: `${hostKeyPath}.pub`,
-    host: "127.0.0.1",
+    host: listenAddress,
     get port() {
       return port;
     },
@@ -286,7 +294,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
     clientKey,
     hostPublicKey: () => hostKey.publicKey,
     hostFingerprint: () => fingerprintOfPublicKeyLine(hostKey.publicKey),
-    knownHostsLine: () => `[127.0.0.1]:${port} ${hostKey.publicKey.split(/\s+/).slice(0, 2).join(" ")}`,
+    knownHostsLine: () => `[${listenAddress}]:${port} ${hostKey.publicKey.split(/\s+/).slice(0, 2).join(" ")}`,
     logPath,
     authorizedKeysPath,
     get running() {

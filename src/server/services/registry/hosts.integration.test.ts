@@ -68,6 +68,11 @@ describe("ensureDefaultHost", () => {
     expect(h).toMatchObject({ name: "local", linkKind: "local", registryModelsRoot: "/models", hostModelsRoot: "/srv/hf/hub" });
   });
 
+  it("USE_EXTERNAL_SERVERS=false in the image: the local host finds the models where compose mounts PRAXIS_MODEL_PATH (SYNAPSE_LOCAL_MODELS_ROOT)", async () => {
+    const h = await ensureDefaultHost(t.db, parseEnv({ PRAXIS_MODEL_PATH: "/Users/me/models", SYNAPSE_LOCAL_MODELS_ROOT: "/models" }));
+    expect(h).toMatchObject({ name: "local", linkKind: "local", registryModelsRoot: "/models", hostModelsRoot: "/models" });
+  });
+
   it("USE_EXTERNAL_SERVERS=true: an ssh host named after the alias, details left to the ssh folder; concurrent calls make one", async () => {
     const env = parseEnv({ USE_EXTERNAL_SERVERS: "true", SYNAPSE_SSH_HOST_ALIAS: "studio", PRAXIS_MODEL_PATH: "/Users/me/.cache/huggingface/hub", SYNAPSE_REGISTRY_MODELS_ROOT: "/models" });
     const all = await Promise.all(Array.from({ length: 10 }, () => ensureDefaultHost(t.db, env)));

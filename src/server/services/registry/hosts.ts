@@ -31,7 +31,7 @@ export const hostSelect = {
 export type HostView = Prisma.HostGetPayload<{ select: typeof hostSelect }>;
 export type HostListItem = HostView & { modelCount: number };
 
-export type DefaultHostEnv = Pick<Env, "USE_EXTERNAL_SERVERS" | "SYNAPSE_SSH_HOST_ALIAS" | "PRAXIS_MODEL_PATH" | "SYNAPSE_REGISTRY_MODELS_ROOT">;
+export type DefaultHostEnv = Pick<Env, "USE_EXTERNAL_SERVERS" | "SYNAPSE_SSH_HOST_ALIAS" | "PRAXIS_MODEL_PATH" | "SYNAPSE_LOCAL_MODELS_ROOT" | "SYNAPSE_REGISTRY_MODELS_ROOT">;
 
 export const LOCAL_HOST_NAME = "local";
 
@@ -119,8 +119,11 @@ function expandHome(p: string): string {
 export function defaultHostData(env: DefaultHostEnv): Prisma.HostCreateInput {
   const registryRoot = env.SYNAPSE_REGISTRY_MODELS_ROOT;
   if (!env.USE_EXTERNAL_SERVERS) {
-    // Beside the app: a relative PRAXIS_MODEL_PATH means this machine's folder.
-    const hostRoot = env.PRAXIS_MODEL_PATH ? path.resolve(expandHome(env.PRAXIS_MODEL_PATH)) : null;
+    // Beside the app: the folder as this machine sees it. In the image that is the mount
+    // (SYNAPSE_LOCAL_MODELS_ROOT=/models), not PRAXIS_MODEL_PATH, which names it on the Docker host.
+    // A relative path means this machine's folder.
+    const localRoot = env.SYNAPSE_LOCAL_MODELS_ROOT ?? env.PRAXIS_MODEL_PATH;
+    const hostRoot = localRoot ? path.resolve(expandHome(localRoot)) : null;
     return { name: LOCAL_HOST_NAME, linkKind: "local", ...(hostRoot ? { hostModelsRoot: hostRoot, registryModelsRoot: registryRoot } : {}) };
   }
   // Over ssh the host's home is not this machine's: the folder must be spelled out.
