@@ -59,6 +59,10 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
         }
         const step = readinessStep(m, now());
         if (step.kind === "proceed") return m;
+        // A start is a command, and a refusal names the model's state: both are decided on the registry as it
+        // is now, not on the snapshot (a model disabled or stopped a moment ago must not be started, and is
+        // refused for what it is). Serving a ready model stays on the snapshot: the hot path reads nothing.
+        if (!fresh && (step.kind === "refuse" || (step.kind === "start" && !starts.has(m.id)))) continue;
         if (step.kind === "refuse") throw step.error;
         if (signal.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away");
         const left = deadline - now();
