@@ -54,7 +54,7 @@ const envSchema = z.object({
 });
 
 export interface AgentConfig {
-  /** Explicit llama-server binary; when null the agent searches PATH, /opt/homebrew/bin, /usr/local/bin. */
+  /** Explicit llama-server binary; when null the agent searches PATH, /opt/homebrew/bin, /usr/local/bin, then `npm run llama:build`'s cache (supervisor/binary.ts). */
   llamaServerBin: string | null;
   stateDir: string;
   modelRoots: string[];
