@@ -105,10 +105,14 @@ export class ServerEntry {
   idleTimer: NodeJS.Timeout | null = null;
 
   // ---- for the gateway ----------------------------------------------------------
-  /** Requests being served through the gateway right now. */
+  // Kept here only, not in the database: after an app restart they start again
+  // (none in flight, never used, idle clock from when the gateway first sees it).
+  /** Requests the gateway holds for this model right now: queued, waiting for a start, or being answered. */
   inFlight = 0;
-  /** Epoch ms the gateway last finished a request for this model; null: never since the app started. */
+  /** Epoch ms of the last gateway request's start or end for this model; null: none since the app started. */
   lastUsedAt: number | null = null;
+  /** Epoch ms at which the gateway's idle unloader stops this model; null: not counting down. */
+  idleUnloadAt: number | null = null;
 
   constructor(modelId: string, hostId: string, name: string) {
     this.modelId = modelId;
@@ -150,6 +154,24 @@ export class ServerEntry {
   clearRestart(): void {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
+  }
+
+  /**
+   * Counts a gateway request in flight from `now` (epoch ms): last used now,
+   * the idle countdown off. Returns the request's end (idempotent), which
+   * takes the end time.
+   */
+  beginRequest(now: number): (now: number) => void {
+    this.inFlight += 1;
+    this.lastUsedAt = now;
+    this.idleUnloadAt = null;
+    let ended = false;
+    return (at) => {
+      if (ended) return;
+      ended = true;
+      this.inFlight -= 1;
+      this.lastUsedAt = at;
+    };
   }
 
   /** Stops every timer (shutdown). */
