@@ -8,8 +8,9 @@
  * second otherwise (registry edits make no event), and on demand (`fresh`)
  * before the gateway refuses a request or names a model unknown.
  *
- * Requests in flight, last use and the idle unload time live on the model's
- * ServerEntry (Fleet.liveEntry), where the dashboard's status reads them.
+ * Requests in flight, last use, the idle unload time and its timer live on
+ * the model's ServerEntry (Fleet.liveEntry), where the dashboard's status
+ * reads them and the fleet's shutdown clears the timer.
  */
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { Db } from "~/server/db/client";
@@ -165,8 +166,20 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       const e = entryOf(modelId);
       return { inFlight: e.inFlight, lastUsedAt: e.lastUsedAt, idleUnloadAt: e.idleUnloadAt };
     },
-    setIdleUnloadAt(modelId, at) {
-      entryOf(modelId).idleUnloadAt = at;
+    setIdleUnloadAt(modelId, at, onDue) {
+      const e = entryOf(modelId);
+      // Same time, timer armed (or none wanted): leave it running.
+      if (at === e.idleUnloadAt && (at === null || e.idleTimer !== null || !onDue)) return;
+      e.clearIdle();
+      e.idleUnloadAt = at;
+      if (at === null || !onDue) return;
+      const timer = setTimeout(() => {
+        // Fired: a sweep that finds it not yet due (clocks differ by a little) arms it again.
+        if (e.idleTimer === timer) e.idleTimer = null;
+        onDue();
+      }, Math.max(0, at - now()));
+      timer.unref();
+      e.idleTimer = timer;
     },
     close() {
       stop.abort();

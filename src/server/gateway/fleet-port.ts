@@ -76,6 +76,11 @@ export interface GatewayFleet {
   /** Counts a request in flight on a model of `models()`; the returned function ends it (idempotent). Synchronous: no await between the idle check and the count. */
   beginRequest(modelId: string): () => void;
   usage(modelId: string): ModelUsage;
-  /** When the idle unloader will stop the model (epoch ms; null: not counting down), for the dashboard. */
-  setIdleUnloadAt(modelId: string, at: number | null): void;
+  /**
+   * When the idle unloader will stop the model (epoch ms; null: not counting
+   * down), shown on the dashboard. With `onDue`, the model's idle timer calls
+   * it at `at`; a call with another time re-arms it, null clears it, and so
+   * does a request's start (beginRequest).
+   */
+  setIdleUnloadAt(modelId: string, at: number | null, onDue?: () => void): void;
 }

@@ -101,7 +101,7 @@ export class ServerEntry {
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
   restartTimer: NodeJS.Timeout | null = null;
-  /** Slot for the gateway's idle unload (not used by the fleet itself). */
+  /** The gateway's idle unload, due at `idleUnloadAt` (armed by the gateway; cleared by a request's start and at shutdown). */
   idleTimer: NodeJS.Timeout | null = null;
 
   // ---- for the gateway ----------------------------------------------------------
@@ -158,13 +158,13 @@ export class ServerEntry {
 
   /**
    * Counts a gateway request in flight from `now` (epoch ms): last used now,
-   * the idle countdown off. Returns the request's end (idempotent), which
+   * the idle countdown off (its timer cleared). Returns the request's end (idempotent), which
    * takes the end time.
    */
   beginRequest(now: number): (now: number) => void {
     this.inFlight += 1;
     this.lastUsedAt = now;
-    this.idleUnloadAt = null;
+    this.clearIdle();
     let ended = false;
     return (at) => {
       if (ended) return;
@@ -172,6 +172,13 @@ export class ServerEntry {
       this.inFlight -= 1;
       this.lastUsedAt = at;
     };
+  }
+
+  /** No idle countdown: its time and its timer go. */
+  clearIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.idleUnloadAt = null;
   }
 
   /** Stops every timer (shutdown). */
