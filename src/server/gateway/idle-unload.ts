@@ -7,10 +7,9 @@
  *
  * A sweep runs every `sweepMs`, and when a model's idle timer (on its
  * ServerEntry, armed at its deadline) fires. The decision and the mark
- * "unloading" happen
- * in one tick with the in-flight check, so a request that arrives after it
- * sees the mark and waits for the stop, then starts the model again
- * (gateway.ts), rather than meeting a server that is going away.
+ * "unloading" happen in one tick with the in-flight check, so a request that
+ * arrives after it sees the mark and waits for the stop, then starts the
+ * model again (gateway.ts), rather than meeting a server that is going away.
  */
 import type { GatewayFleet } from "./fleet-port";
 
