@@ -19,7 +19,7 @@ import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import type { GatewayFleet, GatewayModel } from "../src/server/gateway/fleet-port.ts";
 import { createGateway } from "../src/server/gateway/gateway.ts";
-import { createUsageTable } from "../src/server/gateway/usage.ts";
+import { ServerEntry } from "../src/server/services/fleet/server-entry.ts";
 import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
 
 const PAIRS = Number(argValue("--pairs") ?? 2000);
@@ -41,18 +41,20 @@ async function main() {
       id: "m", name: "tiny", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port }, unreachableWhy: null, serverApiKey: null, enabled: true,
       loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0,
     };
-    const usage = createUsageTable();
+    const entry = new ServerEntry(model.id, model.hostId, model.name);
     const fleet: GatewayFleet = {
       models: async () => [model],
       start: async () => ({ state: "ready", error: null }),
       changed: (t) => sleep(t),
       stop: async () => undefined,
-      beginRequest: (id) => {
-        const end = usage.begin(id, Date.now());
+      beginRequest: () => {
+        const end = entry.beginRequest(Date.now());
         return () => end(Date.now());
       },
-      usage: (id) => usage.get(id),
-      setIdleUnloadAt: (id, at) => usage.setIdleUnloadAt(id, at),
+      usage: () => ({ inFlight: entry.inFlight, lastUsedAt: entry.lastUsedAt, idleUnloadAt: entry.idleUnloadAt }),
+      setIdleUnloadAt: (_id, at) => {
+        entry.idleUnloadAt = at;
+      },
     };
     const gateway = createGateway({ fleet, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined } });
     const server = http.createServer((req, res) => void gateway.handle(req, res));

@@ -21,7 +21,6 @@ import { createEventBus, type EventBus } from "~/server/services/fleet/events";
 import { createFleet, type AdoptionReport, type Fleet, type FleetOptions } from "~/server/services/fleet/fleet";
 import { createLinkPool, type LinkPool, type LinkPoolOptions } from "~/server/services/fleet/links";
 import { ensureDefaultHost } from "~/server/services/registry/hosts";
-import { createUsageTable, type UsageTable } from "~/server/gateway/usage";
 
 export interface AppRuntime {
   readonly env: Env;
@@ -30,8 +29,6 @@ export interface AppRuntime {
   readonly links: LinkPool;
   readonly events: EventBus;
   readonly fleet: Fleet;
-  /** The gateway's per-model request counters (in flight, last used, idle countdown), read by the dashboard's status. */
-  readonly gatewayUsage: UsageTable;
   /** What the start-up adoption found per host. */
   readonly adoption: AdoptionReport[];
   /**
@@ -90,7 +87,6 @@ export async function createRuntime(options: CreateRuntimeOptions): Promise<AppR
       env,
       log,
       ...parts,
-      gatewayUsage: createUsageTable(),
       adoption,
       close(closeOptions = {}) {
         closing ??= closeRuntime(parts, {

@@ -8,22 +8,20 @@
  * second otherwise (registry edits make no event), and on demand (`fresh`)
  * before the gateway refuses a request or names a model unknown.
  *
- * In-flight counts and last-used times live in the runtime's usage table
- * (usage.ts) until the fleet keeps them on its per-model entry.
+ * Requests in flight, last use, the idle unload time and its timer live on
+ * the model's ServerEntry (Fleet.liveEntry), where the dashboard's status
+ * reads them and the fleet's shutdown clears the timer.
  */
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { Db } from "~/server/db/client";
 import type { EventBus } from "~/server/services/fleet/events";
-import type { Fleet } from "~/server/services/fleet/fleet";
+import type { Fleet, ServerEntry } from "~/server/services/fleet/fleet";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
-import { createUsageTable, type UsageTable } from "./usage";
 
 export interface FleetAdapterOptions {
   db: Db;
   fleet: Fleet;
   events: EventBus;
-  /** The runtime's table (shared with the dashboard's status); default: a new one. */
-  usage?: UsageTable;
   /** Snapshot age after which a request triggers a background re-read. Default 1000 ms. */
   maxAgeMs?: number;
   now?: () => number;
@@ -77,17 +75,22 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const now = options.now ?? Date.now;
   const maxAgeMs = options.maxAgeMs ?? 1000;
   const onError = options.onError ?? (() => undefined);
-  let snapshot: { at: number; models: readonly GatewayModel[] } | null = null;
+  let snapshot: { at: number; models: readonly GatewayModel[]; byId: ReadonlyMap<string, GatewayModel> } | null = null;
   let reading: Promise<readonly GatewayModel[]> | null = null;
   let waiters: (() => void)[] = [];
-  const usage = options.usage ?? createUsageTable();
   const stop = new AbortController();
+
+  /** The model's ServerEntry; its host and name from the snapshot (used only if the fleet has no entry yet). */
+  function entryOf(modelId: string): ServerEntry {
+    const m = snapshot?.byId.get(modelId);
+    return fleet.liveEntry({ id: modelId, hostId: m?.hostId ?? "", name: m?.name ?? "" });
+  }
 
   async function readOnce(): Promise<readonly GatewayModel[]> {
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
     const defaults = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000, idleTimeoutMs: settings?.idleTimeoutMs ?? 600_000 };
     const models = rows.map((r) => toGatewayModel(r, defaults));
-    snapshot = { at: now(), models };
+    snapshot = { at: now(), models, byId: new Map(models.map((m) => [m.id, m])) };
     return models;
   }
 
@@ -156,14 +159,27 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       notify();
     },
     beginRequest(modelId) {
-      const end = usage.begin(modelId, now());
+      const end = entryOf(modelId).beginRequest(now());
       return () => end(now());
     },
     usage(modelId) {
-      return usage.get(modelId);
+      const e = entryOf(modelId);
+      return { inFlight: e.inFlight, lastUsedAt: e.lastUsedAt, idleUnloadAt: e.idleUnloadAt };
     },
-    setIdleUnloadAt(modelId, at) {
-      usage.setIdleUnloadAt(modelId, at);
+    setIdleUnloadAt(modelId, at, onDue) {
+      const e = entryOf(modelId);
+      // Same time, timer armed (or none wanted): leave it running.
+      if (at === e.idleUnloadAt && (at === null || e.idleTimer !== null || !onDue)) return;
+      e.clearIdle();
+      e.idleUnloadAt = at;
+      if (at === null || !onDue) return;
+      const timer = setTimeout(() => {
+        // Fired: a sweep that finds it not yet due (clocks differ by a little) arms it again.
+        if (e.idleTimer === timer) e.idleTimer = null;
+        onDue();
+      }, Math.max(0, at - now()));
+      timer.unref();
+      e.idleTimer = timer;
     },
     close() {
       stop.abort();

@@ -1,11 +1,21 @@
 /**
  * What the gateway needs from the fleet, and nothing more. One adapter
- * (fleet-adapter.ts) implements it over today's Fleet; when the fleet has a
- * per-model entry object (in-flight count, last used, idle timer), the
- * adapter is re-pointed at it and the gateway does not change.
+ * (fleet-adapter.ts) implements it over the Fleet: the per-model usage
+ * (requests in flight, last used, idle unload time) is read and written on
+ * the model's ServerEntry, the one object per model that the dashboard's
+ * status reads too.
  */
 import type { StopCause } from "synapse-host-agent/server-states";
-import type { UsageEntry } from "./usage";
+
+/** A model's gateway usage at one moment (copied from its ServerEntry). */
+export interface ModelUsage {
+  /** Requests in flight: queued, waiting for a start, or being answered. */
+  inFlight: number;
+  /** Epoch ms of the last request's start or end; null: none since the app started. */
+  lastUsedAt: number | null;
+  /** Epoch ms at which the idle unloader stops the model; null: not counting down. */
+  idleUnloadAt: number | null;
+}
 
 export type LoadPolicy = "always" | "on-demand";
 
@@ -63,9 +73,14 @@ export interface GatewayFleet {
   changed(timeoutMs: number): Promise<void>;
   /** Stops a model with a typed cause (the gateway uses `idle`). */
   stop(modelId: string, cause: StopCause): Promise<void>;
-  /** Counts a request in flight; the returned function ends it (idempotent). */
+  /** Counts a request in flight on a model of `models()`; the returned function ends it (idempotent). Synchronous: no await between the idle check and the count. */
   beginRequest(modelId: string): () => void;
-  usage(modelId: string): UsageEntry;
-  /** When the idle unloader will stop the model (null: not counting down), for the dashboard. */
-  setIdleUnloadAt(modelId: string, at: number | null): void;
+  usage(modelId: string): ModelUsage;
+  /**
+   * When the idle unloader will stop the model (epoch ms; null: not counting
+   * down), shown on the dashboard. With `onDue`, the model's idle timer calls
+   * it at `at`; a call with another time re-arms it, null clears it, and so
+   * does a request's start (beginRequest).
+   */
+  setIdleUnloadAt(modelId: string, at: number | null, onDue?: () => void): void;
 }

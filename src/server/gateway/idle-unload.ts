@@ -5,10 +5,11 @@
  * the end of the last request, or when the unloader first saw it ready (a
  * model started with its Start button, or re-adopted after an app restart).
  *
- * A sweep runs every `sweepMs`. The decision and the mark "unloading" happen
- * in one tick with the in-flight check, so a request that arrives after it
- * sees the mark and waits for the stop, then starts the model again
- * (gateway.ts), rather than meeting a server that is going away.
+ * A sweep runs every `sweepMs`, and when a model's idle timer (on its
+ * ServerEntry, armed at its deadline) fires. The decision and the mark
+ * "unloading" happen in one tick with the in-flight check, so a request that
+ * arrives after it sees the mark and waits for the stop, then starts the
+ * model again (gateway.ts), rather than meeting a server that is going away.
  */
 import type { GatewayFleet } from "./fleet-port";
 
@@ -59,7 +60,7 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
         seenIdleSince.set(m.id, since);
       }
       const due = since + m.idleMs;
-      fleet.setIdleUnloadAt(m.id, due);
+      fleet.setIdleUnloadAt(m.id, due, kick);
       if (t < due) continue;
       // Same tick as the in-flight check: nothing can begin in between.
       const stop = fleet
@@ -75,13 +76,27 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
     for (const id of seenIdleSince.keys()) if (!live.has(id)) seenIdleSince.delete(id);
   }
 
-  const timer = setInterval(() => {
-    if (closed || sweeping) return;
+  let again = false;
+  /** A sweep now, or right after the one running (a model's idle timer may fire during one). */
+  function kick(): void {
+    if (closed) return;
+    if (sweeping) {
+      again = true;
+      return;
+    }
     sweeping = sweepOnce()
       .catch((err: unknown) => options.onError?.("idle sweep failed", { error: err instanceof Error ? err.message : String(err) }))
       .finally(() => {
         sweeping = null;
+        if (again) {
+          again = false;
+          kick();
+        }
       });
+  }
+
+  const timer = setInterval(() => {
+    if (!sweeping) kick();
   }, sweepMs);
   timer.unref();
 

@@ -111,14 +111,29 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     const s = await g.client.chat.completions.create(stream("idle", { max_tokens: 3800, ignore_eos: true }));
     let chunks = 0;
     const states = new Set<string>();
+    // What the dashboard shows meanwhile (servers.status is the fleet's status view): one in flight and no
+    // countdown (the client may still read buffered chunks after the gateway's end: later samples may show 0).
+    const shown: [number, string | null][] = [];
     for await (const _ of s) {
-      if (++chunks % 100 === 0) states.add(await state(g, "idle"));
+      if (++chunks % 100 === 0) {
+        const row = (await g.f.fleet.status()).find((x) => x.name === "idle")!;
+        states.add(row.state);
+        shown.push([row.inFlight, row.idleUnloadAt]);
+      }
     }
+    expect(shown[0]).toEqual([1, null]);
+    expect(shown.filter(([n, at]) => n > 0 && at !== null)).toEqual([]);
     expect(chunks).toBeGreaterThan(3000);
     expect(Date.now() - t0, "the stream must outlast the idle time for this test to mean anything").toBeGreaterThan(1500);
     // Loaded all along (a busy tiny server may answer /health late: unhealthy is still loaded).
     expect([...states].filter((x) => x !== "ready" && x !== "unhealthy")).toEqual([]);
     const ended = Date.now();
+    // After it: none in flight, last used at its end, and the countdown from there.
+    await waitFor("the idle countdown in the status", async () => (await g.f.fleet.status()).find((x) => x.name === "idle")!.idleUnloadAt !== null, 5000, 20);
+    const counting = (await g.f.fleet.status()).find((x) => x.name === "idle")!;
+    expect(counting.inFlight).toBe(0);
+    expect(Date.parse(counting.idleUnloadAt!) - Date.parse(counting.lastUsedAt!)).toBe(1000);
+    expect(Date.parse(counting.lastUsedAt!)).toBeGreaterThan(t0);
     await waitFor("the idle unload", async () => (await state(g, "idle")) === "stopped", 10_000, 50);
     expect(Date.now() - ended).toBeGreaterThanOrEqual(900);
     const unload = await g.f.t.db.event.findFirst({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "desc" } });
@@ -138,12 +153,19 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     // The app goes away and comes back: new fleet, adapter and unloader on the same database; servers left running.
     await g.f.restart({ stopServers: false });
     await g.f.fleet.adopt({ timeoutMs: 10_000 });
+    const adoptedAt = Date.now();
     const adapter = createFleetAdapter({ db: g.f.t.db, fleet: g.f.fleet, events: g.f.events });
     const unloader = createIdleUnloader({ fleet: adapter, sweepMs: 100 });
     try {
       const after = (await g.f.fleet.status()).find((s) => s.name === "adopted")!;
       expect([after.state, after.pid]).toEqual(["ready", before.pid]);
       const t0 = Date.now();
+      // The new app knows no request of it: the dashboard shows its countdown from re-adoption.
+      expect(before.lastUsedAt).not.toBeNull();
+      await waitFor("the re-adopted model's idle countdown", async () => (await g.f.fleet.status()).find((s) => s.name === "adopted")!.idleUnloadAt !== null, 5000, 20);
+      const counting = (await g.f.fleet.status()).find((s) => s.name === "adopted")!;
+      expect([counting.inFlight, counting.lastUsedAt]).toEqual([0, null]);
+      expect(Date.parse(counting.idleUnloadAt!)).toBeGreaterThanOrEqual(adoptedAt + 1500);
       await waitFor("the re-adopted model's idle unload", async () => (await g.f.fleet.status()).find((s) => s.name === "adopted")!.state === "stopped", 15_000, 50);
       // Its clock started at re-adoption: not at once, and not never.
       expect(Date.now() - t0).toBeGreaterThanOrEqual(1200);

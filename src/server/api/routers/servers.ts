@@ -18,14 +18,8 @@ export const serversRouter = router({
   start: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.start(input.id, { wait: input.wait })),
   stop: publicProcedure.input(idInput).mutation(({ ctx, input }) => ctx.runtime.fleet.stop(input.id)),
   restart: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.restart(input.id, { wait: input.wait })),
-  /** What each server runs as, with the gateway's counters: requests in flight, last used, idle unload time (epoch ms). */
-  status: publicProcedure.query(async ({ ctx }) => {
-    const rows = await ctx.runtime.fleet.status();
-    return rows.map((r) => {
-      const u = ctx.runtime.gatewayUsage.get(r.modelId);
-      return { ...r, inFlight: u.inFlight, lastUsedAt: u.lastUsedAt === null ? null : new Date(u.lastUsedAt).toISOString(), idleUnloadAt: u.idleUnloadAt === null ? null : new Date(u.idleUnloadAt).toISOString() };
-    });
-  }),
+  /** What each server runs as, with the gateway's counters from its ServerEntry: requests in flight, last used, idle unload time (ISO). */
+  status: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.status()),
   logs: publicProcedure
     .input(z.object({ id, lines: z.number().int("must be a whole number").min(1, "must be at least 1").max(5000, "must be at most 5000").default(200) }).strict())
     .query(({ ctx, input }) => ctx.runtime.fleet.logs(input.id, input.lines)),

@@ -54,6 +54,12 @@ export interface ServerView {
   cause: StopCause | null;
   gpuBackend: string | null;
   link: { kind: string; state: string | null; error: string | null };
+  /** Gateway requests held for it now (queued, waiting for a start, or being answered); from its ServerEntry. */
+  inFlight: number;
+  /** Start or end of its last gateway request (ISO); null: none since the app started. */
+  lastUsedAt: string | null;
+  /** When the gateway's idle unloader stops it (ISO); null: not counting down. */
+  idleUnloadAt: string | null;
 }
 
 export interface AdoptionReport {
@@ -99,6 +105,13 @@ export interface Fleet {
    * (inFlight, lastUsedAt, idleTimer; state and op to read). Throws NOT_FOUND for an unknown model.
    */
   entry(modelId: string): Promise<ServerEntry>;
+  /**
+   * The model's ServerEntry now, made on first use, without waiting for its
+   * record (the gateway counts requests on it in the same tick as it checks
+   * the idle unload). Its recorded fields (state, pid) may not be loaded yet:
+   * read those through `entry`. The model is not checked against the registry.
+   */
+  liveEntry(model: { id: string; hostId: string; name: string }): ServerEntry;
   /** The host's agent as its last `hello` described it; null before the fleet reached it. */
   agent(hostId: string): AgentNote | null;
   /** Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its agent. */

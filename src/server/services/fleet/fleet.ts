@@ -4,7 +4,8 @@
  * one job:
  *
  * - server-table.ts / server-entry.ts: one ServerEntry per model (recorded
- *   state, the operation in flight, timers, the gateway's counters).
+ *   state, the operation in flight, timers, the gateway's counters: requests
+ *   in flight, last used, idle unload time).
  * - apply-report.ts with report-decision.ts (pure): what agents report,
  *   recorded; a stop on the host honoured; crashes to the restart policy.
  * - restarts.ts: backoff timers, `failed` after too many crashes.
@@ -12,7 +13,8 @@
  *   through a queue, desired state; the last command a user gave wins.
  * - reconcile-loop.ts with reconciler.ts (pure): the tick, adoption at first
  *   contact, the agents' features.
- * - status-view.ts: what the API and dashboard show.
+ * - status-view.ts: what the API and dashboard show (with each entry's
+ *   gateway counters).
  *
  * Desired state lives in ServerState.desired ("running" | "stopped"); what
  * the agents report is recorded beside it and in Event rows. A host whose
@@ -170,6 +172,8 @@ export function createFleet(options: FleetOptions): Fleet {
       await table.withModel(e, async () => undefined);
       return e;
     },
+
+    liveEntry: (model) => table.ensure(model),
 
     agent: (hostId) => loop.agent(hostId),
 

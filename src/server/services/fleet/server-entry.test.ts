@@ -23,6 +23,22 @@ describe("ServerEntry", () => {
     expect(e.op).toBe(second);
   });
 
+  it("counts gateway requests: in flight until each ends (once), last used at the latest start or end, no idle countdown (nor its timer) once one begins", () => {
+    const e = new ServerEntry("id", "host", "alpha");
+    expect([e.inFlight, e.lastUsedAt, e.idleUnloadAt]).toEqual([0, null, null]);
+    e.idleUnloadAt = 5_000;
+    e.idleTimer = setTimeout(() => expect.fail("a request's start must clear the idle timer"), 0);
+    const endA = e.beginRequest(1_000);
+    expect(e.idleTimer).toBeNull();
+    const endB = e.beginRequest(1_100);
+    expect([e.inFlight, e.lastUsedAt, e.idleUnloadAt]).toEqual([2, 1_100, null]);
+    endA(1_200);
+    endA(1_300);
+    expect([e.inFlight, e.lastUsedAt]).toEqual([1, 1_200]);
+    endB(1_400);
+    expect([e.inFlight, e.lastUsedAt]).toEqual([0, 1_400]);
+  });
+
   it("restart and idle timers are cleared together at shutdown", () => {
     const e = new ServerEntry("id", "host", "alpha");
     e.restartTimer = setTimeout(() => undefined, 60_000);

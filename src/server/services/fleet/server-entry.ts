@@ -101,14 +101,18 @@ export class ServerEntry {
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
   restartTimer: NodeJS.Timeout | null = null;
-  /** Slot for the gateway's idle unload (not used by the fleet itself). */
+  /** The gateway's idle unload, due at `idleUnloadAt` (armed by the gateway; cleared by a request's start and at shutdown). */
   idleTimer: NodeJS.Timeout | null = null;
 
   // ---- for the gateway ----------------------------------------------------------
-  /** Requests being served through the gateway right now. */
+  // Kept here only, not in the database: after an app restart they start again
+  // (none in flight, never used, idle clock from when the gateway first sees it).
+  /** Requests the gateway holds for this model right now: queued, waiting for a start, or being answered. */
   inFlight = 0;
-  /** Epoch ms the gateway last finished a request for this model; null: never since the app started. */
+  /** Epoch ms of the last gateway request's start or end for this model; null: none since the app started. */
   lastUsedAt: number | null = null;
+  /** Epoch ms at which the gateway's idle unloader stops this model; null: not counting down. */
+  idleUnloadAt: number | null = null;
 
   constructor(modelId: string, hostId: string, name: string) {
     this.modelId = modelId;
@@ -150,6 +154,31 @@ export class ServerEntry {
   clearRestart(): void {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
+  }
+
+  /**
+   * Counts a gateway request in flight from `now` (epoch ms): last used now,
+   * the idle countdown off (its timer cleared). Returns the request's end (idempotent), which
+   * takes the end time.
+   */
+  beginRequest(now: number): (now: number) => void {
+    this.inFlight += 1;
+    this.lastUsedAt = now;
+    this.clearIdle();
+    let ended = false;
+    return (at) => {
+      if (ended) return;
+      ended = true;
+      this.inFlight -= 1;
+      this.lastUsedAt = at;
+    };
+  }
+
+  /** No idle countdown: its time and its timer go. */
+  clearIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.idleUnloadAt = null;
   }
 
   /** Stops every timer (shutdown). */

@@ -19,6 +19,8 @@ export interface ServerTable {
   get(modelId: string): ServerEntry | undefined;
   /** The entry of this model (made on first use), its name remembered for the host's events. */
   remember(row: Pick<Model, "id" | "hostId" | "name">): ServerEntry;
+  /** The entry of this model, made (and its name remembered) only when there is none; an existing one is left as it is. */
+  ensure(row: Pick<Model, "id" | "hostId" | "name">): ServerEntry;
   entries(): IterableIterator<ServerEntry>;
   /** The model id of a server name on a host (agent events name servers by model name); null when unknown. */
   modelIdFor(hostId: string, name: string): Promise<string | null>;
@@ -71,6 +73,8 @@ export function createServerTable(deps: { db: Db; events: EventBus; log: Logger;
       e.name = row.name;
       return e;
     },
+
+    ensure: (row) => entries.get(row.id) ?? table.remember(row),
 
     knownModelId: (hostId, name) => names.get(hostId)?.get(name),
 

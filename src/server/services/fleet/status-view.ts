@@ -1,4 +1,8 @@
-/** The status view: every model's recorded state as the API, CLI and dashboard show it. */
+/**
+ * The status view: every model's recorded state as the API, CLI and dashboard
+ * show it, with the gateway's counters from its ServerEntry (requests in
+ * flight, last used, idle unload time), which live in memory only.
+ */
 import { isAlive, isStopCause } from "synapse-host-agent/server-states";
 import type { FleetContext } from "./context";
 import type { ServerView } from "./fleet-types";
@@ -12,6 +16,7 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
     const state = s?.observed ?? "stopped";
     const alive = isAlive(state);
     const link = ctx.links.status(r.hostId);
+    const e = ctx.table.get(r.id);
     return {
       modelId: r.id,
       name: r.name,
@@ -39,6 +44,13 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
         state: link?.state ?? null,
         error: link && link.state !== "connected" ? (link.error ?? linkNote(r.hostId)?.error ?? null) : null,
       },
+      inFlight: e?.inFlight ?? 0,
+      lastUsedAt: iso(e?.lastUsedAt),
+      idleUnloadAt: iso(e?.idleUnloadAt),
     };
   });
+}
+
+function iso(ms: number | null | undefined): string | null {
+  return ms === null || ms === undefined ? null : new Date(ms).toISOString();
 }

@@ -1,0 +1,83 @@
+/**
+ * The idle unload's timer on the model's ServerEntry, through the real fleet
+ * adapter and unloader. Stand-ins: the registry (one ready on-demand model),
+ * the fleet's stop (recorded, not issued) and the event bus (silent); the
+ * sweep interval is a minute, so only the entry's timer can unload on time.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import type { Db } from "~/server/db/client";
+import type { EventBus } from "~/server/services/fleet/events";
+import type { Fleet } from "~/server/services/fleet/fleet";
+import { ServerEntry } from "~/server/services/fleet/server-entry";
+import { createFleetAdapter, type FleetAdapter } from "./fleet-adapter";
+import type { GatewayFleet, GatewayModel } from "./fleet-port";
+import { createIdleUnloader, type IdleUnloader } from "./idle-unload";
+
+const IDLE_MS = 300;
+
+const model: GatewayModel = {
+  id: "m1", name: "lazy", alias: null, hostId: "h1", host: "local", upstream: { host: "127.0.0.1", port: 1 }, unreachableWhy: null, serverApiKey: null, enabled: true,
+  loadPolicy: "on-demand", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: IDLE_MS, readinessDeadlineMs: 30_000, createdS: 0,
+};
+
+const standInEvents = {
+  async *subscribe({ signal }: { signal: AbortSignal }) {
+    await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
+  },
+} as unknown as EventBus;
+
+let adapter: FleetAdapter | undefined;
+let unloader: IdleUnloader | undefined;
+afterEach(() => {
+  unloader?.close();
+  adapter?.close();
+});
+
+function setUp() {
+  const entry = new ServerEntry(model.id, model.hostId, model.name);
+  const standInFleet = { liveEntry: () => entry } as unknown as Fleet;
+  adapter = createFleetAdapter({ db: {} as Db, fleet: standInFleet, events: standInEvents });
+  const stops: { at: number; cause: string }[] = [];
+  const port: GatewayFleet = {
+    ...adapter,
+    models: async () => [model],
+    stop: async (_id, cause) => {
+      stops.push({ at: Date.now(), cause });
+    },
+  };
+  unloader = createIdleUnloader({ fleet: port, sweepMs: 60_000 });
+  return { entry, port, stops };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("idle unload timer on the ServerEntry", () => {
+  it("a sweep arms the entry's timer at the deadline; it unloads then with cause idle, not a sweep interval later", async () => {
+    const { entry, stops } = setUp();
+    const t0 = Date.now();
+    await unloader!.sweep();
+    expect(entry.idleUnloadAt).toBeGreaterThanOrEqual(t0 + IDLE_MS);
+    expect(entry.idleTimer).not.toBeNull();
+    for (let i = 0; i < 100 && stops.length === 0; i++) await sleep(20);
+    expect(stops.map((s) => s.cause)).toEqual(["idle"]);
+    expect(stops[0]!.at - t0).toBeGreaterThanOrEqual(IDLE_MS);
+    // Stopped: no countdown left on the entry.
+    await sleep(20);
+    expect([entry.idleUnloadAt, entry.idleTimer]).toEqual([null, null]);
+  });
+
+  it("a request that begins before the deadline clears the countdown and its timer: no unload while it is in flight", async () => {
+    const { entry, port, stops } = setUp();
+    await unloader!.sweep();
+    const end = port.beginRequest(model.id);
+    expect([entry.inFlight, entry.idleUnloadAt, entry.idleTimer]).toEqual([1, null, null]);
+    await sleep(IDLE_MS * 2);
+    await unloader!.sweep();
+    expect(stops).toEqual([]);
+    expect(entry.idleUnloadAt).toBeNull();
+    end();
+    // Ended: the next sweep counts from the end.
+    await unloader!.sweep();
+    expect(entry.idleUnloadAt).toBe(entry.lastUsedAt! + IDLE_MS);
+  });
+});
