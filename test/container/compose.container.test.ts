@@ -192,7 +192,7 @@ describe("docker-compose up -d: the image and the compose file, run for real (do
     expect(JSON.parse(r.stdout.trim())).toEqual([]);
   });
 
-  it("START ALL ENABLED: the tiny model from PRAXIS_MODEL_PATH (/models) runs on the image's CPU llama-server and answers a completion", async () => {
+  it("START ALL ENABLED: the tiny model from PRAXIS_MODEL_PATH (/models) runs on the image's CPU llama-server and answers a completion through the gateway", async () => {
     const hosts = await trpc<{ id: string; name: string; linkKind: string }[]>(port, "hosts.list");
     const local = hosts.find((h) => h.linkKind === "local");
     expect(local, JSON.stringify(hosts)).toBeDefined();
@@ -203,10 +203,22 @@ describe("docker-compose up -d: the image and the compose file, run for real (do
     expect(started.body).toMatchObject({ ok: true, started: 1, failed: 0 });
     expect(started.body.results.map((r) => r.state)).toEqual(["ready"]);
 
+    // A client asks through the app's one endpoint (the gateway), on the published port; the gateway
+    // sends the model server its key.
+    const res = await fetch(`http://127.0.0.1:${port}/completion`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny-cpu", prompt: "hello", n_predict: 8, grammar: GRAMMAR }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(200);
+    expect((JSON.parse(text) as { content?: string }).content).toMatch(/^[a-z]+$/);
+
+    // The model server's own port, inside the container, answers no one without that key.
     const r = await project.composeOk(["exec", "-T", "synapse", "node", "-e", COMPLETION_SCRIPT, String(modelPort), GRAMMAR]);
-    const completion = JSON.parse(r.stdout.trim()) as { status: number; body: { content?: string } };
-    expect(completion.status, r.stdout).toBe(200);
-    expect(completion.body.content).toMatch(/^[a-z]+$/);
+    const direct = JSON.parse(r.stdout.trim()) as { status: number };
+    expect(direct.status, r.stdout).toBe(401);
   });
 
   it("docker-compose stop: every server stopped within stop_grace_period (exit 0, not killed), and the log says so", async () => {
