@@ -47,11 +47,13 @@ export function canBind(port: number, host: string): Promise<boolean> {
  * other states into the listening part would make this miss a listener,
  * which callers treat as "not known" (never as "foreign").
  */
-export async function linuxListenInodes(port: number): Promise<Set<string>> {
+export async function linuxListenInodes(port: number, files: readonly string[] = ["/proc/net/tcp", "/proc/net/tcp6"]): Promise<Set<string>> {
   const inodes = new Set<string>();
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
-  const buf = Buffer.allocUnsafe(16 * 1024);
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+  // Small reads: the kernel makes as many lines as a read asks for, and the listeners come first, so the
+  // scan stops before the kernel walks the table of established and TIME_WAIT sockets.
+  const buf = Buffer.allocUnsafe(1024);
+  for (const file of files) {
     let fd: number;
     try {
       fd = openSync(/*turbopackIgnore: true*/ file, "r");
