@@ -20,6 +20,19 @@ export function hashApiKey(key: string): string {
   return createHash("sha256").update(key).digest("hex");
 }
 
+/**
+ * A key's model list as stored (`GatewayKey.models`, a JSON array of model names; empty: every model).
+ * Anything that is not such an array reads as empty; one reader, so the dashboard shows what the gateway grants.
+ */
+export function parseKeyModels(stored: string): string[] {
+  try {
+    const v = JSON.parse(stored) as unknown;
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
 /** The bearer token of an Authorization header, or null. */
 export function bearerOf(header: string | string[] | undefined): string | null {
   const h = Array.isArray(header) ? header[0] : header;

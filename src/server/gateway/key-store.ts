@@ -5,6 +5,7 @@
  * minute.
  */
 import type { Db } from "~/server/db/client";
+import { parseKeyModels } from "./api-key";
 
 export interface KeyGrant {
   id: string;
@@ -28,16 +29,7 @@ export function createKeyStore(db: Db, options: { ttlMs?: number; now?: () => nu
       if (hit && now() - hit.at < ttlMs) return stamp(hit.grant);
       const row = await db.gatewayKey.findUnique({ where: { keyHash: hash }, select: { id: true, name: true, models: true } });
       let grant: KeyGrant | null = null;
-      if (row) {
-        let models: string[] = [];
-        try {
-          const v = JSON.parse(row.models) as unknown;
-          if (Array.isArray(v)) models = v.filter((x): x is string => typeof x === "string");
-        } catch {
-          models = [];
-        }
-        grant = { id: row.id, name: row.name, models };
-      }
+      if (row) grant = { id: row.id, name: row.name, models: parseKeyModels(row.models) };
       if (cache.size > 10_000) cache.clear();
       cache.set(hash, { at: now(), grant });
       return stamp(grant);

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import type { Db } from "~/server/db/client";
-import { newApiKey } from "~/server/gateway/api-key";
+import { newApiKey, parseKeyModels } from "~/server/gateway/api-key";
 import { ServiceError } from "../errors";
 import { parseInput } from "./input";
 import { modelNameSchema } from "./schemas";
@@ -30,14 +30,7 @@ export interface GatewayKeyView {
 }
 
 function view(row: { id: string; name: string; prefix: string; models: string; createdAt: Date; lastUsedAt: Date | null }): GatewayKeyView {
-  let models: string[] = [];
-  try {
-    const v = JSON.parse(row.models) as unknown;
-    if (Array.isArray(v)) models = v.filter((x): x is string => typeof x === "string");
-  } catch {
-    models = [];
-  }
-  return { id: row.id, name: row.name, prefix: row.prefix, models, createdAt: row.createdAt, lastUsedAt: row.lastUsedAt };
+  return { id: row.id, name: row.name, prefix: row.prefix, models: parseKeyModels(row.models), createdAt: row.createdAt, lastUsedAt: row.lastUsedAt };
 }
 
 /** Creates a key; the answer's `key` is the only time it is shown. Unknown model names: BAD_REQUEST naming them. */
