@@ -31,6 +31,7 @@ const TOKEN = "e2e-playground-token-0123456789abcdef";
 /** Never accepts: the answer ends only at max tokens (or Stop). */
 const ENDLESS = "root ::= [a-z ] root";
 const HOSTILE = "<script>window.__pwned=1</script> <img src=x onerror=window.__pwned=2>";
+const MARKDOWN = "Some **bold** and `code`:\n\n```js\nlet x = 1;\n```\n";
 
 /** This machine's first non-internal IPv4 address: the browser reaches the app as a LAN client would. */
 function lanAddress(): string {
@@ -196,11 +197,24 @@ describe("playground (production build, real llama-server, beyond loopback under
     const last = lastAnswer(page);
     await last.getByTestId("answer-stats").waitFor({ timeout: 60_000 });
     const shown = last.getByTestId("answer-text");
+    await shown.getByTestId("markdown").waitFor(); // rendered by the Markdown renderer, not its plain-text stand-in
     expect(await shown.textContent()).toContain(HOSTILE);
     expect(await shown.locator("script, img").count()).toBe(0);
     await page.waitForTimeout(300); // an onerror would have fired by now
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     await screenshot("as-text");
+
+    // Markdown itself renders: emphasis, inline code, a fenced code block with its copy button.
+    await page.getByLabel("Grammar (GBNF)").fill(`root ::= ${JSON.stringify(MARKDOWN)}`);
+    await page.getByLabel("Message").fill("some markdown");
+    await page.getByLabel("Message").press("Enter");
+    const md = lastAnswer(page);
+    await md.getByTestId("answer-stats").waitFor({ timeout: 60_000 });
+    await md.getByTestId("markdown").waitFor();
+    expect(await md.locator("strong").textContent()).toBe("bold");
+    expect(await md.locator("pre code").textContent()).toBe("let x = 1;\n");
+    await md.getByRole("button", { name: "Copy code" }).waitFor();
+    await screenshot("markdown");
   });
 
   it("at 390 px, by keyboard, from a model page's Try it: a stopped always model offers Start, then answers", async () => {

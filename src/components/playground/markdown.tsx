@@ -64,7 +64,7 @@ const plugins = [remarkGfm];
 /** Renders `text` (re-parsed only when it changes). */
 export const Markdown = memo(function Markdown({ text }: { text: string }) {
   return (
-    <div className={styles.markdown}>
+    <div className={styles.markdown} data-testid="markdown">
       <ReactMarkdown remarkPlugins={plugins} components={components}>
         {text}
       </ReactMarkdown>

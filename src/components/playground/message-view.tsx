@@ -1,13 +1,13 @@
 "use client";
 /**
  * One message of the conversation. The user's text is shown as typed; the
- * model's answer as Markdown (markdown.tsx: its HTML shows as text), with
+ * model's answer as Markdown (markdown.tsx, loaded lazily: its HTML shows as text), with
  * its figures (time to first token, tokens/s) or the error.
  */
 import type { ReactNode } from "react";
 import { formatStats } from "./answer-stats";
 import type { StoredMessage } from "./conversation-store";
-import { Markdown } from "./markdown";
+import { AnswerText } from "./lazy-markdown";
 import styles from "./playground.module.css";
 
 export function MessageView({ message, streaming, children }: { message: StoredMessage; streaming?: boolean; children?: ReactNode }) {
@@ -18,7 +18,7 @@ export function MessageView({ message, streaming, children }: { message: StoredM
       {user ? <div className={styles.userText}>{message.content}</div> : null}
       {!user && message.content ? (
         <div data-testid="answer-text">
-          <Markdown text={message.content} />
+          <AnswerText text={message.content} />
         </div>
       ) : null}
       {children}

@@ -75,6 +75,14 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
     if (el.scrollHeight - el.scrollTop - el.clientHeight < 120) el.scrollTop = el.scrollHeight;
   }, [lastLength, messages.length]);
 
+  // Send and Stop take each other's place: keep the keyboard focus from falling to the page's start.
+  const stopButton = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (document.activeElement && document.activeElement !== document.body) return;
+    if (busy) stopButton.current?.focus();
+    else input.current?.focus();
+  }, [busy]);
+
   const submit = (e?: FormEvent) => {
     e?.preventDefault();
     if (!canSend || !choice) return;
@@ -169,7 +177,7 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
             </div>
             <div className={styles.composerActions}>
               {busy ? (
-                <button type="button" className="btn btn-danger" data-testid="stop" onClick={chat.stop}>
+                <button ref={stopButton} type="button" className="btn btn-danger" data-testid="stop" onClick={chat.stop}>
                   Stop
                 </button>
               ) : (
