@@ -7,6 +7,11 @@
  * `onTimings`. Aborting `signal` cancels the fetch: the gateway sees the
  * client go and cancels the server's work.
  *
+ * Not OpenAI's client: it always sends `Authorization: Bearer <apiKey>`, and
+ * with SYNAPSE_API_TOKEN set the gateway refuses a bearer that is neither a
+ * key nor the token before it looks at the session cookie; a key in the page
+ * is what this must not have.
+ *
  * Errors: an HTTP error answer becomes a ChatError with the gateway's OpenAI
  * error (status, code, message); an `error` event inside the stream too.
  */

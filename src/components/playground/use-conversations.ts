@@ -64,13 +64,16 @@ export function useConversations(streaming: boolean): Conversations {
   }, []);
 
   const update = useCallback((id: string, model: string, fn: (messages: StoredMessage[]) => StoredMessage[]) => {
+    // Bounded in memory as in storage: what is sent as history is what would be kept.
     setList((l) =>
-      l.map((c) => {
-        if (c.id !== id) return c;
-        const messages = fn(c.messages);
-        const firstUser = messages.find((m) => m.role === "user");
-        return { ...c, model, messages, updatedAt: Date.now(), title: firstUser ? titleOf(firstUser.content) : c.title };
-      }),
+      boundConversations(
+        l.map((c) => {
+          if (c.id !== id) return c;
+          const messages = fn(c.messages);
+          const firstUser = messages.find((m) => m.role === "user");
+          return { ...c, model, messages, updatedAt: Date.now(), title: firstUser ? titleOf(firstUser.content) : c.title };
+        }),
+      ),
     );
   }, []);
 
