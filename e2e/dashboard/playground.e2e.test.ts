@@ -178,6 +178,8 @@ describe("playground (production build, real llama-server, beyond loopback under
     await page.waitForFunction(() => (document.querySelector('[data-testid="assistant-message"]:last-of-type [data-testid="answer-text"]')?.textContent?.length ?? 0) > 200, undefined, { timeout: 60_000, polling: 20 });
     expect((await slots("lazy")).some((s) => s.is_processing), "the slot is generating before Stop").toBe(true);
     await page.getByTestId("stop").click();
+    // Left alone, 30000 tokens take minutes here (generation slows as the context fills: ~40 tok/s at 25000),
+    // so a slot idle within this deadline is the Stop reaching llama-server.
     await expect.poll(async () => (await slots("lazy")).every((s) => !s.is_processing), { timeout: 10_000, interval: 100 }).toBe(true);
     const last = lastAnswer(page);
     await expect.poll(() => last.getByTestId("answer-stats").textContent()).toMatch(/stopped/);

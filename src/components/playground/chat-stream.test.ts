@@ -16,6 +16,17 @@ describe("handleEventData", () => {
     expect(timings).toEqual([{ predicted_n: 2, predicted_per_second: 50 }]);
   });
 
+  it("a reasoning model's thinking goes to onReasoning, apart from the answer", () => {
+    const answer: string[] = [];
+    const thinking: string[] = [];
+    const h = { onContent: (t: string) => answer.push(t), onReasoning: (t: string) => thinking.push(t) };
+    handleEventData(JSON.stringify({ choices: [{ delta: { reasoning_content: "let me " } }] }), h);
+    handleEventData(JSON.stringify({ choices: [{ delta: { reasoning_content: "think" } }] }), h);
+    handleEventData(JSON.stringify({ choices: [{ delta: { content: "42" } }] }), h);
+    expect(thinking.join("")).toBe("let me think");
+    expect(answer.join("")).toBe("42");
+  });
+
   it("an error event inside the stream becomes a ChatError with its message", () => {
     const h = { onContent: () => undefined };
     expect(() => handleEventData(JSON.stringify({ error: { code: 500, message: "the model produced output that does not match", type: "server_error" } }), h)).toThrow(ChatError);

@@ -3,7 +3,8 @@
  * `fetch` POST /v1/chat/completions (same origin, so the dashboard's session
  * cookie is the credential; no key is ever put in the page), the response's
  * Server-Sent Events parsed with `eventsource-parser`, each `delta.content`
- * handed to `onContent`, llama-server's `timings` and the usage to
+ * handed to `onContent` (and a reasoning model's `delta.reasoning_content`,
+ * as llama-server streams it with --reasoning-format, to `onReasoning`), llama-server's `timings` and the usage to
  * `onTimings`. Aborting `signal` cancels the fetch: the gateway sees the
  * client go and cancels the server's work.
  *
@@ -34,11 +35,12 @@ export class ChatError extends Error {
 
 export interface StreamHandlers {
   onContent(text: string): void;
+  onReasoning?(text: string): void;
   onTimings?(timings: ServerTimings): void;
 }
 
 interface Chunk {
-  choices?: { delta?: { content?: string | null } }[];
+  choices?: { delta?: { content?: string | null; reasoning_content?: string | null } }[];
   timings?: ServerTimings;
   error?: { message?: string; code?: string | number; type?: string };
 }
@@ -65,8 +67,9 @@ export function handleEventData(data: string, handlers: StreamHandlers): boolean
     return false; // not JSON (a comment-like line): nothing to show
   }
   if (chunk.error) throw new ChatError(chunk.error.message ?? "the server reported an error", typeof chunk.error.code === "number" ? chunk.error.code : 500, chunk.error.type ?? null);
-  const content = chunk.choices?.[0]?.delta?.content;
-  if (typeof content === "string" && content.length > 0) handlers.onContent(content);
+  const delta = chunk.choices?.[0]?.delta;
+  if (typeof delta?.reasoning_content === "string" && delta.reasoning_content.length > 0) handlers.onReasoning?.(delta.reasoning_content);
+  if (typeof delta?.content === "string" && delta.content.length > 0) handlers.onContent(delta.content);
   if (chunk.timings) handlers.onTimings?.(chunk.timings);
   return false;
 }

@@ -25,6 +25,8 @@ const statsSchema = z.object({
 const messageSchema = z.object({
   role: z.enum(["user", "assistant"]),
   content: z.string(),
+  /** A reasoning model's thinking (delta.reasoning_content), shown apart and not sent back. */
+  reasoning: z.optional(z.string()),
   stats: z.optional(statsSchema),
   /** The request failed (the message says why). */
   error: z.optional(z.string()),
@@ -55,7 +57,7 @@ export interface StoreLimits {
 export const LIMITS: StoreLimits = { conversations: MAX_CONVERSATIONS, messages: MAX_MESSAGES, chars: STORE_MAX_CHARS };
 
 function chars(c: Conversation): number {
-  return c.messages.reduce((n, m) => n + m.content.length + (m.error?.length ?? 0), c.title.length);
+  return c.messages.reduce((n, m) => n + m.content.length + (m.reasoning?.length ?? 0) + (m.error?.length ?? 0), c.title.length);
 }
 
 /**

@@ -16,6 +16,12 @@ export function MessageView({ message, streaming, children }: { message: StoredM
     <article className={styles.message} data-role={message.role} data-testid={user ? "user-message" : "assistant-message"} data-streaming={streaming ? "true" : undefined} aria-busy={streaming || undefined}>
       <h3 className="visually-hidden">{user ? "You" : "Model"}</h3>
       {user ? <div className={styles.userText}>{message.content}</div> : null}
+      {!user && message.reasoning ? (
+        <details className={styles.reasoning} data-testid="answer-reasoning" open={streaming && !message.content ? true : undefined}>
+          <summary>Thinking</summary>
+          <div className={styles.userText}>{message.reasoning}</div>
+        </details>
+      ) : null}
       {!user && message.content ? (
         <div data-testid="answer-text">
           <AnswerText text={message.content} />

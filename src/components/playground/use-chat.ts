@@ -67,27 +67,35 @@ export function useChat(conversations: Conversations): Chat {
       setActive({ conversationId: id, model, sentAt, loading: !modelReady, firstToken: false });
 
       let text_ = "";
+      let reasoning = "";
       let timer: ReturnType<typeof setTimeout> | null = null;
-      const setLast = (patch: { content?: string; error?: string; stopped?: boolean; stats?: ReturnType<typeof answerStats> }) =>
+      const setLast = (patch: { content?: string; reasoning?: string; error?: string; stopped?: boolean; stats?: ReturnType<typeof answerStats> }) =>
         update(id, model, (ms) => {
           const last = ms[ms.length - 1];
           return last && last.role === "assistant" ? [...ms.slice(0, -1), { ...last, ...patch }] : ms;
         });
       const flush = () => {
         timer = null;
-        setLast({ content: text_ });
+        setLast(reasoning ? { content: text_, reasoning } : { content: text_ });
+      };
+      const firstToken = () => {
+        if (clock.firstContentAt !== null) return;
+        clock.firstContentAt = performance.now();
+        setActive((a) => (a ? { ...a, firstToken: true } : a));
       };
 
       void streamChat(built.body, abort.signal, {
         onContent(t) {
-          const now = performance.now();
-          if (clock.firstContentAt === null) {
-            clock.firstContentAt = now;
-            setActive((a) => (a ? { ...a, firstToken: true } : a));
-          }
-          clock.lastContentAt = now;
+          firstToken();
+          clock.lastContentAt = performance.now();
           clock.contentChunks += 1;
           text_ += t;
+          timer ??= setTimeout(flush, FLUSH_MS);
+        },
+        onReasoning(t) {
+          // A thinking token is the model's first token too (what the user waits for is its output starting).
+          firstToken();
+          reasoning += t;
           timer ??= setTimeout(flush, FLUSH_MS);
         },
         onTimings(t) {
@@ -95,10 +103,10 @@ export function useChat(conversations: Conversations): Chat {
         },
       })
         .then(
-          () => setLast({ content: text_, stats: answerStats(clock) }),
+          () => setLast({ content: text_, ...(reasoning ? { reasoning } : {}), stats: answerStats(clock) }),
           (err: unknown) => {
-            if (abort.signal.aborted) setLast({ content: text_, stopped: true, stats: answerStats(clock) });
-            else setLast({ content: text_, error: err instanceof ChatError ? err.message : `the request failed: ${err instanceof Error ? err.message : String(err)}`, ...(clock.contentChunks > 0 ? { stats: answerStats(clock) } : {}) });
+            if (abort.signal.aborted) setLast({ content: text_, ...(reasoning ? { reasoning } : {}), stopped: true, stats: answerStats(clock) });
+            else setLast({ content: text_, ...(reasoning ? { reasoning } : {}), error: err instanceof ChatError ? err.message : `the request failed: ${err instanceof Error ? err.message : String(err)}`, ...(clock.contentChunks > 0 ? { stats: answerStats(clock) } : {}) });
           },
         )
         .finally(() => {
