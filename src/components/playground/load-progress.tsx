@@ -32,7 +32,11 @@ export function LoadProgress({ model, host, since, progress }: LoadProgressProps
     <div className={styles.loading} data-testid="model-loading" role="status">
       <span className="spin" data-on="true" aria-hidden="true" style={{ position: "static", margin: 0 }} />
       <span>
-        Loading <strong>{model}</strong> on {host}… <span className="num">{formatDuration(now - since)}</span>
+        Loading <strong>{model}</strong> on {host}…{" "}
+        {/* Not announced each second: the status line says "Loading" once. */}
+        <span className="num" aria-hidden="true">
+          {formatDuration(now - since)}
+        </span>
         {pct !== null ? <span className="num"> · {pct} %</span> : null}
       </span>
       {pct !== null ? <progress className={styles.loadBar} max={100} value={pct} aria-label={`Loading ${model}`} /> : null}

@@ -65,6 +65,16 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
   const messages = conversations.current?.messages ?? [];
   const active = chat.active && chat.active.conversationId === conversations.current?.id ? chat.active : null;
   const busy = chat.active !== null;
+  // One announcement when an answer ends (the streaming text itself is not a live region).
+  const [announcement, setAnnouncement] = useState("");
+  const wasBusy = useRef(false);
+  useEffect(() => {
+    if (wasBusy.current && !busy) {
+      const last = conversations.current?.messages.at(-1);
+      setAnnouncement(last?.error ? `The request failed: ${last.error}` : last?.stopped ? "Answer stopped." : "Answer complete.");
+    }
+    wasBusy.current = busy;
+  }, [busy, conversations.current]);
   const canSend = !!choice && choice.pickable && choice.readiness !== "needs-start" && !busy && draft.trim().length > 0;
 
   // Follow the answer as it grows, unless the user scrolled up to read.
@@ -167,6 +177,9 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
             })}
           </div>
 
+          <p className="visually-hidden" role="status">
+            {announcement}
+          </p>
           <form className={styles.composer} onSubmit={submit}>
             <div className="field">
               <label htmlFor="pg-message">Message</label>
