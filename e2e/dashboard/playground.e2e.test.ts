@@ -14,7 +14,8 @@
  * - an answer made of `<script>` and `<img onerror>` (forced by a grammar)
  *   shows as text: no element, nothing ran;
  * - at 390 px, by keyboard, from a model page's "Try it": a stopped
- *   `always` model offers Start; a disabled one is listed, not pickable.
+ *   `always` model offers Start, then answers (a grammar, then a JSON
+ *   schema); a disabled one is listed, not pickable (first test).
  */
 import { readFile } from "node:fs/promises";
 import os from "node:os";
@@ -245,5 +246,17 @@ describe("playground (production build, real llama-server, beyond loopback under
     expect(await lastAnswer(page).getByTestId("answer-text").textContent()).toMatch(/^[a-z]+$/);
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(NARROW.width);
     await screenshot("answered");
+
+    // A JSON schema instead of a grammar (response_format): the answer is JSON of that shape.
+    await page.getByLabel("Max tokens").fill("64");
+    await page.getByLabel("Constrain the output").selectOption("json_schema");
+    await page.getByLabel("JSON schema").fill(JSON.stringify({ type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false }));
+    await message.fill("json please");
+    await message.press("Enter");
+    await expect.poll(() => page.getByTestId("answer-stats").count(), { timeout: 60_000 }).toBe(2);
+    const json = JSON.parse((await lastAnswer(page).getByTestId("answer-text").textContent()) ?? "") as { ok: unknown };
+    expect(Object.keys(json)).toEqual(["ok"]);
+    expect(typeof json.ok).toBe("boolean");
+    expect(await page.getByTestId("request-snippet").textContent()).toContain('"response_format"');
   });
 });
