@@ -3,10 +3,10 @@
  * Shown in place of an answer while its model loads: the model, its host and
  * the time since the request went out.
  *
- * The load's own progress (bytes or layers loaded) is the `progress` prop:
- * until the fleet reports it (issue "See the fleet work", branch `metrics`),
- * callers pass nothing and only the elapsed time shows. When it lands, pass
- * its fraction (0-1) here; the bar below is drawn from it.
+ * The load's own progress (bytes or layers loaded) is the `progress` prop,
+ * from useLoadProgress (use-load-progress.ts): until the fleet reports it
+ * (issue "See the fleet work", branch `metrics`) it is undefined and only the
+ * elapsed time shows; with a fraction (0-1) the bar below is drawn from it.
  */
 import { useEffect, useState } from "react";
 import { formatDuration } from "~/components/fleet/format";

@@ -21,6 +21,7 @@ import { RequestCode } from "./request-code";
 import { SettingsPanel } from "./settings-panel";
 import { historyOf, useChat } from "./use-chat";
 import { useConversations } from "./use-conversations";
+import { useLoadProgress } from "./use-load-progress";
 import styles from "./playground.module.css";
 
 export function Playground({ initialModel }: { initialModel?: string | undefined }) {
@@ -65,6 +66,7 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
   const messages = conversations.current?.messages ?? [];
   const active = chat.active && chat.active.conversationId === conversations.current?.id ? chat.active : null;
   const busy = chat.active !== null;
+  const loadProgress = useLoadProgress(chat.active ? (choices.get(chat.active.model)?.id ?? null) : null);
   // One announcement when an answer ends (the streaming text itself is not a live region).
   const [announcement, setAnnouncement] = useState("");
   const wasBusy = useRef(false);
@@ -165,7 +167,7 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
                 <MessageView key={i} message={m} streaming={streaming}>
                   {streaming && !active.firstToken ? (
                     active.loading || choices.get(active.model)?.readiness === "loading" ? (
-                      <LoadProgress model={active.model} host={choices.get(active.model)?.host ?? "its host"} since={active.sentAt} />
+                      <LoadProgress model={active.model} host={choices.get(active.model)?.host ?? "its host"} since={active.sentAt} {...(loadProgress !== undefined ? { progress: loadProgress } : {})} />
                     ) : (
                       <p className="muted" data-testid="waiting">
                         Waiting for the first token…
