@@ -129,6 +129,11 @@ export const llamaServerInfoSchema = z.object({
    * Added after protocol 1 shipped (optional: an older agent leaves it out, and the app assumes "value").
    */
   flashAttn: z.enum(["value", "bare", "none"]).nullable().optional(),
+  /**
+   * The binary has `--fit on|off`, and the agent passes `--fit off` (so llama.cpp runs the settings the
+   * memory plan estimated). Added after protocol 1 shipped: absent from older agents, which do not pass it.
+   */
+  fit: z.boolean().nullable().optional(),
   error: z.string().nullable(),
 });
 export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
