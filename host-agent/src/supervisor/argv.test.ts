@@ -55,4 +55,10 @@ describe("reading the installed llama-server", () => {
     expect(buildLaunch(spec, "/a.gguf", caps).args.join(" ")).toContain("--fit off");
     expect(buildLaunch(spec, "/a.gguf", { loadFlags: "load-mode", flashAttn: "value" }).args).not.toContain("--fit");
   });
+
+  it("passes a spec's cacheRamMiB as --cache-ram, and llama-server's default when absent", () => {
+    const caps = { loadFlags: "load-mode", flashAttn: "value" } as const;
+    expect(buildLaunch({ ...spec, cacheRamMiB: 512 }, "/a.gguf", caps).args.join(" ")).toContain("--cache-ram 512");
+    expect(buildLaunch(spec, "/a.gguf", caps).args).not.toContain("--cache-ram");
+  });
 });
