@@ -41,8 +41,13 @@ export const ARCH_TRAITS: Record<string, ArchTraits> = {
 };
 
 export interface GraphPlan {
-  /** Tokens in the reserved micro-batch (min(n_ctx, n_ubatch)); every one is an output. */
+  /** Tokens in the reserved micro-batch (min(n_ctx, n_ubatch)). */
   tokens: number;
+  /**
+   * Of them, tokens whose logits the graph computes: llama-server reserves for one per slot
+   * (n_outputs_max = --parallel), or every token when it serves embeddings; llama-fit-params for all.
+   */
+  outputs: number;
   /** KV cells per stream of the full-attention cache and of the sliding-window cache. */
   nKv: number;
   nKvSwa: number;
@@ -91,7 +96,8 @@ export function forwardGraph(shape: ModelShape, traits: ArchTraits, plan: GraphP
   };
   // Every layer kind's inputs exist before the first node, in layer order.
   for (let il = 0; il < shape.layers; il++) if ((shape.kvHeads[il] ?? 0) > 0) inputsFor(swa(il));
-  const outIds = add({ bytes: T * 4, srcs: [], input: true });
+  const nOut = Math.max(1, Math.min(plan.outputs, T));
+  const outIds = add({ bytes: nOut * 4, srcs: [], input: true });
 
   let inpL = add({ bytes: u, srcs: [tokens] }); // token embeddings (get_rows)
   if (traits.embedScale) inpL = inplace(inpL);
@@ -145,26 +151,29 @@ export function forwardGraph(shape: ModelShape, traits: ArchTraits, plan: GraphP
     let o = add({ bytes: u, srcs: [attn] });
     if (traits.postNorms) o = inplace(inplace(o));
     let sa = inpL;
+    // The last layer keeps only the output rows from here on.
+    const rows = last ? nOut : T;
+    const uRows = E * rows * F32;
     if (last) {
-      o = add({ bytes: u, srcs: [o, outIds] });
-      sa = add({ bytes: u, srcs: [inpL, outIds] });
+      o = add({ bytes: uRows, srcs: [o, outIds] });
+      sa = add({ bytes: uRows, srcs: [inpL, outIds] });
     }
-    const ffnInp = add({ bytes: u, srcs: [o, sa], inplace: true });
+    const ffnInp = add({ bytes: uRows, srcs: [o, sa], inplace: true });
     cur = inplace(inplace(ffnInp));
     const ffWidth = (shape.feedForward[il] ?? 0) * Math.max(1, shape.expertsUsed);
-    const gate = add({ bytes: ffWidth * T * F32, srcs: [cur] });
-    const up = add({ bytes: ffWidth * T * F32, srcs: [cur] });
-    const glu = add({ bytes: ffWidth * T * F32, srcs: [gate, up] });
-    let down = add({ bytes: u, srcs: [glu] });
+    const gate = add({ bytes: ffWidth * rows * F32, srcs: [cur] });
+    const up = add({ bytes: ffWidth * rows * F32, srcs: [cur] });
+    const glu = add({ bytes: ffWidth * rows * F32, srcs: [gate, up] });
+    let down = add({ bytes: uRows, srcs: [glu] });
     if (traits.postNorms) down = inplace(inplace(down));
-    inpL = add({ bytes: u, srcs: [down, ffnInp], inplace: true });
+    inpL = add({ bytes: uRows, srcs: [down, ffnInp], inplace: true });
   }
   const norm = inplace(inpL);
-  const embd = add({ bytes: u, srcs: [norm], inplace: true, output: true });
-  let logits = add({ bytes: shape.vocab * T * F32, srcs: [embd], output: !traits.finalSoftcap });
+  const embd = add({ bytes: E * nOut * F32, srcs: [norm], inplace: true, output: true });
+  let logits = add({ bytes: shape.vocab * nOut * F32, srcs: [embd], output: !traits.finalSoftcap });
   if (traits.finalSoftcap) {
     logits = inplace(inplace(logits));
-    add({ bytes: shape.vocab * T * F32, srcs: [logits], inplace: true, output: true });
+    add({ bytes: shape.vocab * nOut * F32, srcs: [logits], inplace: true, output: true });
   }
   return g;
 }

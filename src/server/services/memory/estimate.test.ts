@@ -56,7 +56,8 @@ describe("estimateMemory against llama-fit-params", () => {
     ["gemma3", 32768, 1, "off", 512, "f16", [758, 74, 334]],
   ];
   it.each(cases)("%s ctx %i parallel %i fa %s ubatch %i %s", (m, ctx, parallel, fa, ub, ct, [model, context, compute]) => {
-    const e = ok(estimateMemory(shapes[m]!, { ...base, ctxSize: ctx, parallel, flashAttn: fa, ubatchSize: ub, cacheTypeK: ct, cacheTypeV: ct }));
+    // llama-fit-params reserves for an output per token (allOutputs); llama-server for one per slot.
+    const e = ok(estimateMemory(shapes[m]!, { ...base, ctxSize: ctx, parallel, flashAttn: fa, ubatchSize: ub, cacheTypeK: ct, cacheTypeV: ct, allOutputs: true }));
     expect([floorMiB(e.weightsBytes), floorMiB(e.kvCacheBytes), floorMiB(e.computeBytes)]).toEqual([model, context, compute]);
   });
 });
@@ -101,6 +102,28 @@ describe("KV cache", () => {
     // One KV head of 40 values: a K row of 40 is not a whole number of q8_0 blocks.
     const odd = { ...shapes.llama!, kvHeads: shapes.llama!.kvHeads.map(() => 1), headSizeK: 40, headSizeV: 40 };
     expect(estimateMemory(odd, { ...base, cacheTypeK: "q8_0" })).toEqual({ unavailable: expect.stringMatching(/blocks of 32 values; this model's K rows hold 40/) });
+  });
+});
+
+describe("estimateMemory against llama-server's own breakdown", () => {
+  // Recorded from llama-server -lv 4 --fit off (common_memory_breakdown_print at exit, MiB rounded down);
+  // accuracy.integration.test.ts runs these against the real server.
+  const cases: [string, number, number, "on" | "off", number, string, number][] = [
+    ["llama", 512, 1, "on", 512, "f16", 49],
+    ["llama", 32768, 4, "on", 512, "q8_0", 53],
+    ["qwen2", 4096, 1, "on", 512, "q8_0", 65],
+    ["gemma3", 2048, 1, "off", 512, "f16", 59],
+    ["gemma3", 16384, 1, "on", 512, "f16", 66],
+  ];
+  it.each(cases)("%s ctx %i parallel %i fa %s ubatch %i %s: compute %i MiB (one output per slot)", (m, ctx, parallel, fa, ub, ct, compute) => {
+    const e = ok(estimateMemory(shapes[m]!, { ...base, ctxSize: ctx, parallel, flashAttn: fa, ubatchSize: ub, cacheTypeK: ct, cacheTypeV: ct }));
+    expect(floorMiB(e.computeBytes)).toBe(compute);
+  });
+
+  it("reserves every token's logits when the server computes embeddings", () => {
+    const chat = ok(estimateMemory(shapes.llama!, base)).computeBytes;
+    const embd = ok(estimateMemory(shapes.llama!, { ...base, embeddings: true })).computeBytes;
+    expect(embd - chat).toBeGreaterThan(15 * MiB); // 32000 x 511 more logits x 4 bytes = 62 MiB, partly in freed space
   });
 });
 

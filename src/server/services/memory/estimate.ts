@@ -9,6 +9,9 @@
  *   `--parallel` slots, each a stream padded to 256 cells; sliding-window layers capped by their window).
  * - Compute: the buffer ggml's allocator reserves for one micro-batch of the model's forward graph
  *   (compute-graph.ts replayed through graph-alloc.ts), which follows ubatch, context and flash attention.
+ *   llama-server reserves it for one output per slot (its n_outputs_max is --parallel unless it serves
+ *   embeddings), llama-fit-params for an output per token: the latter's compute figure is larger by the
+ *   logits of a whole micro-batch (`allOutputs` reproduces it, for comparison).
  * - Prompt cache: llama-server's `--cache-ram` (default 8192 MiB per server; 0 turns it off). It fills up to
  *   that cap with saved prompt states as requests come, so a plan charges the cap.
  *
@@ -50,6 +53,16 @@ export interface EstimateSettings {
   cacheTypeV: string;
   /** --cache-ram in MiB; null: llama-server's default (8192). 0 turns the prompt cache off. */
   cacheRamMiB: number | null;
+  /**
+   * The server computes embeddings (--embeddings, --reranking, a pooling type): every token of a batch
+   * is an output. Otherwise llama-server asks for one output per slot (n_outputs_max = --parallel).
+   */
+  embeddings?: boolean;
+  /**
+   * Reserve as llama-fit-params does (every token an output, no server limit): for comparing with
+   * llama.cpp's own estimate, not for plans.
+   */
+  allOutputs?: boolean;
 }
 
 export function isEstimate(e: MemoryEstimate | NoEstimate): e is MemoryEstimate {
@@ -103,6 +116,7 @@ export function estimateMemory(shape: ModelShape, s: EstimateSettings): MemoryEs
   const compute = computeBufferBytes(
     forwardGraph(shape, traits, {
       tokens: plan.reserveTokens,
+      outputs: s.embeddings || s.allOutputs ? plan.nBatch : Math.max(1, s.parallel),
       nKv: plan.nCtxSeq,
       nKvSwa: plan.nCtxSwa,
       flashAttn,
@@ -191,6 +205,7 @@ export function settingsForModel(model: EstimateModel, d: EstimateDefaults): Est
     cacheTypeK: flagValue(flags, "--cache-type-k") ?? "f16",
     cacheTypeV: flagValue(flags, "--cache-type-v") ?? "f16",
     cacheRamMiB: model.cacheRamMiB,
+    embeddings: ["--embeddings", "--reranking"].some((f) => flags.some((x) => (x as { flag?: unknown } | null)?.flag === f)) || (flagValue(flags, "--pooling") ?? "none") !== "none",
   };
 }
 
