@@ -29,55 +29,57 @@ const TYPE_CODE = {
   u64: GgufValueType.UINT64, i64: GgufValueType.INT64, bool: GgufValueType.BOOL, string: GgufValueType.STRING,
 } as const;
 
-/** Appends little-endian fields to a growing list of buffers. */
+/** Appends little-endian fields to one growing buffer (a 150k-token vocabulary is 450k fields). */
 class ByteWriter {
-  private parts: Buffer[] = [];
+  private buf = Buffer.alloc(64 * 1024);
   length = 0;
-  private push(b: Buffer) {
-    this.parts.push(b);
-    this.length += b.length;
+  private room(n: number): number {
+    if (this.length + n > this.buf.length) {
+      const next = Buffer.alloc(Math.max(this.buf.length * 2, this.length + n));
+      this.buf.copy(next, 0, 0, this.length);
+      this.buf = next;
+    }
+    const at = this.length;
+    this.length += n;
+    return at;
   }
+  // Each write takes its offset first: room() may replace the buffer.
   u32(v: number) {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
-    this.push(b);
+    const at = this.room(4);
+    this.buf.writeUInt32LE(v, at);
   }
   u64(v: number | bigint) {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt(v));
-    this.push(b);
+    const at = this.room(8);
+    this.buf.writeBigUInt64LE(BigInt(v), at);
   }
   string(s: string) {
-    const bytes = Buffer.from(s, "utf8");
-    this.u64(bytes.length);
-    this.push(bytes);
+    const n = Buffer.byteLength(s, "utf8");
+    this.u64(n);
+    const at = this.room(n);
+    this.buf.write(s, at, "utf8");
   }
   scalar(type: keyof typeof TYPE_CODE, v: number | bigint | boolean | string) {
-    const b = Buffer.alloc(8);
     switch (type) {
-      case "u8": b.writeUInt8(v as number); return this.push(b.subarray(0, 1));
-      case "i8": b.writeInt8(v as number); return this.push(b.subarray(0, 1));
-      case "u16": b.writeUInt16LE(v as number); return this.push(b.subarray(0, 2));
-      case "i16": b.writeInt16LE(v as number); return this.push(b.subarray(0, 2));
-      case "u32": b.writeUInt32LE(v as number); return this.push(b.subarray(0, 4));
-      case "i32": b.writeInt32LE(v as number); return this.push(b.subarray(0, 4));
-      case "f32": b.writeFloatLE(v as number); return this.push(b.subarray(0, 4));
-      case "f64": b.writeDoubleLE(v as number); return this.push(b);
-      case "u64": b.writeBigUInt64LE(BigInt(v as number | bigint)); return this.push(b);
-      case "i64": b.writeBigInt64LE(BigInt(v as number | bigint)); return this.push(b);
-      case "bool": b.writeUInt8(v ? 1 : 0); return this.push(b.subarray(0, 1));
+      case "u8": { const at = this.room(1); this.buf.writeUInt8(v as number, at); return; }
+      case "i8": { const at = this.room(1); this.buf.writeInt8(v as number, at); return; }
+      case "u16": { const at = this.room(2); this.buf.writeUInt16LE(v as number, at); return; }
+      case "i16": { const at = this.room(2); this.buf.writeInt16LE(v as number, at); return; }
+      case "u32": { const at = this.room(4); this.buf.writeUInt32LE(v as number, at); return; }
+      case "i32": { const at = this.room(4); this.buf.writeInt32LE(v as number, at); return; }
+      case "f32": { const at = this.room(4); this.buf.writeFloatLE(v as number, at); return; }
+      case "f64": { const at = this.room(8); this.buf.writeDoubleLE(v as number, at); return; }
+      case "u64": { const at = this.room(8); this.buf.writeBigUInt64LE(BigInt(v as number | bigint), at); return; }
+      case "i64": { const at = this.room(8); this.buf.writeBigInt64LE(BigInt(v as number | bigint), at); return; }
+      case "bool": { const at = this.room(1); this.buf.writeUInt8(v ? 1 : 0, at); return; }
       case "string": return this.string(v as string);
     }
   }
   pad(alignment: number) {
     const rem = this.length % alignment;
-    if (rem !== 0) this.push(Buffer.alloc(alignment - rem));
-  }
-  raw(b: Buffer) {
-    this.push(b);
+    if (rem !== 0) this.room(alignment - rem); // the buffer is zero-filled
   }
   concat(): Buffer {
-    return Buffer.concat(this.parts, this.length);
+    return this.buf.subarray(0, this.length);
   }
 }
 
