@@ -95,6 +95,45 @@ export class ByteCursor {
     this.pos += 8;
     return v;
   }
+  /** A u64 as a number: exact up to 2^53, and at least 2^53 for anything larger (for length checks in hot loops). */
+  u64AsNumber(): number {
+    const at = this.pos - this.bufStart;
+    const lo = this.buf.readUInt32LE(at);
+    const hi = this.buf.readUInt32LE(at + 4);
+    this.pos += 8;
+    return hi > 0x1fffff ? Number.MAX_SAFE_INTEGER + 1 : hi * 0x100000000 + lo;
+  }
+  /**
+   * Skips up to `count` length-prefixed strings that lie in memory, in one synchronous loop (a tokenizer
+   * list is 150k of them). Stops, before the string it cannot judge, at the end of the bytes in memory, at
+   * a string that would cross the end of the file or the limit (the caller's checked path then says
+   * which), or at a length over `maxLength` (returned as `tooLong`, the cursor on its length field).
+   */
+  skipStrings(count: number, maxLength: number): { skipped: number; tooLong: number | null } {
+    const buf = this.buf;
+    const start = this.bufStart;
+    const inMemory = start + buf.length;
+    const end = Math.min(this.bounds.fileSize, this.bounds.limit);
+    let pos = this.pos;
+    let i = 0;
+    let tooLong: number | null = null;
+    while (i < count && pos + 8 <= inMemory) {
+      // Byte reads, not readUInt32LE: this is the hot loop of a discovery (tens of ns a string less).
+      const o = pos - start;
+      const lo = (buf[o]! | (buf[o + 1]! << 8) | (buf[o + 2]! << 16)) + buf[o + 3]! * 0x1000000;
+      const hi = buf[o + 4]! | buf[o + 5]! | buf[o + 6]! | buf[o + 7]!; // only zero or not matters here
+      if (hi !== 0 || lo > maxLength) {
+        const high = buf.readUInt32LE(o + 4);
+        tooLong = high > 0x1fffff ? Number.MAX_SAFE_INTEGER + 1 : high * 0x100000000 + lo;
+        break;
+      }
+      if (pos + 8 + lo > end) break;
+      pos += 8 + lo;
+      i++;
+    }
+    this.pos = pos;
+    return { skipped: i, tooLong };
+  }
   bytes(n: number): Buffer {
     const at = this.pos - this.bufStart;
     this.pos += n;

@@ -165,15 +165,40 @@ class GgufParser {
     if (size !== undefined) {
       this.c.skip(size * length, key);
     } else {
-      // Strings: walk the lengths without decoding; synchronous while the chunk lasts.
-      for (let j = 0; j < length; j++) {
+      // Strings: walk the lengths without decoding, in one tight loop over the bytes in memory; one
+      // string at a time through the checked path only where that loop stops (a chunk's end, an error).
+      const tooLong = (j: number, len: number) =>
+        this.fail(`${key}[${j}] length is ${len > Number.MAX_SAFE_INTEGER ? "more than 2^53" : len}, more than the limit of ${MAX_STRING_BYTES} (corrupt file?)`);
+      let j = 0;
+      while (j < length) {
+        const r = this.c.skipStrings(length - j, MAX_STRING_BYTES);
+        j += r.skipped;
+        if (r.tooLong !== null) tooLong(j, r.tooLong);
+        if (j >= length) break;
         if (!this.c.has(STRING_LENGTH_BYTES)) await this.c.fill(STRING_LENGTH_BYTES, `${key}[${j}] length`);
-        const len = this.c.u64();
-        if (len > BigInt(MAX_STRING_BYTES)) this.fail(`${key}[${j}] length is ${len}, more than the limit of ${MAX_STRING_BYTES} (corrupt file?)`);
-        this.c.skip(Number(len), `${key}[${j}]`);
+        const len = this.c.u64AsNumber();
+        if (len > MAX_STRING_BYTES) tooLong(j, len);
+        this.c.skip(len, `${key}[${j}]`);
+        j++;
       }
     }
     return { kind: "array", itemType, length, items: null };
+  }
+
+  /** One tensor-table entry decoded from memory, or null (cursor moved; the caller restores it) when it is not all there or looks wrong. */
+  private tensorInMemory(): GgufTensorInfo | null {
+    const c = this.c;
+    if (!c.has(8)) return null;
+    const nameLength = c.u64AsNumber();
+    if (nameLength > MAX_STRING_BYTES || !c.has(nameLength + 4)) return null;
+    const name = c.bytes(nameLength).toString("utf8");
+    const nDims = c.u32();
+    if (nDims > MAX_DIMS || !c.has(nDims * 8 + 4 + 8)) return null;
+    const dims: number[] = [];
+    for (let d = 0; d < nDims; d++) dims.push(c.u64AsNumber());
+    const type = c.u32();
+    const offset = c.u64();
+    return { name, dims, type, offset };
   }
 
   async file(maxArrayItems: number): Promise<GgufFile> {
@@ -200,6 +225,15 @@ class GgufParser {
     this.c.claim(tensorCount, MIN_TENSOR_INFO_BYTES, "tensor count");
     const tensors: GgufTensorInfo[] = [];
     for (let i = 0; i < tensorCount; i++) {
+      // Synchronously while the entry's bytes are in memory (a promise per field costs more than the
+      // decoding for a table of a thousand tensors); through the checked async path where they are not.
+      const at = this.c.pos;
+      const quick = this.tensorInMemory();
+      if (quick) {
+        tensors.push(quick);
+        continue;
+      }
+      this.c.pos = at;
       const name = await this.string(`tensor #${i} name`);
       const nDims = await this.u32(`dimensions of ${name}`);
       if (nDims > MAX_DIMS) this.fail(`tensor ${name} has ${nDims} dimensions (corrupt file?)`);
