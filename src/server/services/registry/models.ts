@@ -10,6 +10,7 @@ import type { Db } from "~/server/db/client";
 import { ServiceError, type FieldIssue } from "../errors";
 import { resolveHostId } from "./hosts";
 import { parseInput } from "./input";
+import { inRange, outsideRangeMessage, tunnelRange } from "./model-ports";
 import type { PathCheck, PathChecker } from "./path-check";
 import { toHostPath } from "./paths";
 import { modelCreateInput, modelIdInput, modelListInput, modelSetEnabledInput, modelUpdateInput, type ModelCreateInput, type ModelUpdateInput } from "./schemas";
@@ -140,6 +141,9 @@ export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; ho
   if (want.port === deps.appPort) {
     throw ServiceError.invalid([{ path: "port", message: `${want.port} is the app's own port; choose another` }]);
   }
+  const host = await tx.host.findUnique({ where: { id: want.hostId }, select: { name: true, linkKind: true, upstreamMode: true, modelPorts: true } });
+  const range = host ? tunnelRange(host) : null;
+  if (host && range && !inRange(range, want.port)) throw ServiceError.invalid([{ path: "port", message: outsideRangeMessage(host.name, want.port, range) }]);
   const conflicts: FieldIssue[] = [];
   const byName = await tx.model.findUnique({ where: { name: want.name }, select: { id: true } });
   if (byName && byName.id !== want.selfId) conflicts.push({ path: "name", message: `${want.name} is already taken by another model; choose another name` });
