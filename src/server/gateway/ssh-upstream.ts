@@ -38,8 +38,19 @@ export interface SshUpstream {
  * timeout is kept here, counting bytes both ways, as net.Socket counts them;
  * an end from the server closes the channel (no half-open sockets).
  */
-export function channelAsSocket(channel: Duplex): Duplex {
-  const ch = channel as Duplex & { timeout?: number; setTimeout?: unknown; setNoDelay?: unknown; setKeepAlive?: unknown; ref?: unknown; unref?: unknown; connecting?: boolean };
+export interface ChannelSocket extends Duplex {
+  /** The idle timeout in ms (0: none), as net.Socket's. */
+  timeout: number;
+  connecting: boolean;
+  setTimeout(msecs: number, callback?: () => void): this;
+  setNoDelay(): this;
+  setKeepAlive(): this;
+  ref(): this;
+  unref(): this;
+}
+
+export function channelAsSocket(channel: Duplex): ChannelSocket {
+  const ch = channel as ChannelSocket;
   let timer: NodeJS.Timeout | null = null;
   let ms = 0;
   const arm = () => {
