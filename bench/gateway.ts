@@ -286,11 +286,11 @@ async function main() {
       const r = await fetch(`${base}/api/trpc/${proc}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
       const text = await r.text();
       if (!r.ok) throw new Error(`${proc}: ${r.status} ${text.slice(0, 300)}`);
-      return JSON.parse(text) as { result: { data: { id: string } } };
+      return JSON.parse(text) as { result: { data: { id: string; hostId?: string } } };
     };
     const llamaPort = await freePort();
     // No server key: the direct, nginx and Next-route legs talk to the port as plain clients do (the gateway would only add one header).
-    await trpc("models.create", { name: "bench", filePath: file, port: llamaPort, enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true });
+    const benchModel = await trpc("models.create", { name: "bench", filePath: file, port: llamaPort, enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true });
     const started = await fetch(`${base}/api/models/servers/start-all`, { method: "POST" });
     if (!started.ok) throw new Error(`start-all: ${started.status} ${await started.text()}`);
 
@@ -367,7 +367,8 @@ async function main() {
     const cold: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
     const coldPort = await freePort();
     let coldNote = "";
-    const created = await trpc("models.create", { name: "cold", filePath: coldFile, port: coldPort, enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
+    // On the app's own host (the ssh leg registers a second one).
+    const created = await trpc("models.create", { name: "cold", hostId: benchModel.result.data.hostId, filePath: coldFile, port: coldPort, enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
       coldNote = `cold start skipped: ${(err as Error).message.slice(0, 200)}`;
       return null;
     });

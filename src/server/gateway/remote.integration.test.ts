@@ -9,6 +9,7 @@
  *   existing ssh connection (no new ssh session per request);
  * - a model port outside the host's range is refused at save, naming it;
  * - a port the app allows but the key does not: 502 naming the port to add;
+ * - the host unreachable: 502 with the link's error, served again once back;
  * - direct mode: the gateway connects to address:PORT instead.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -163,6 +164,33 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     expect(err!.message).toContain(`does not permit port ${base + 2}`);
     expect(err!.message).toContain("--model-ports");
     await g.f.fleet.stop(m.id);
+  }, 60_000);
+
+  it("the host unreachable: 502 with the link's error, at once; served again when it is back", async () => {
+    const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+    await sshd.stop({ dropSessions: true });
+    try {
+      const t0 = Date.now();
+      const err = await g.client.chat.completions.create(chat("far")).then(
+        () => null,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err!.status).toBe(502);
+      expect(err!.message).toMatch(/host 'mac' is unreachable/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      await sshd.start();
+    }
+    // The link reconnects by itself; the server kept running on the host.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ok = await g.client.chat.completions.create(chat("far")).then(() => true, () => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error("not served again within 20 s of the host coming back");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect((await g.f.fleet.status()).find((v) => v.modelId === far.id)?.state).toBe("ready");
   }, 60_000);
 
   it("direct mode: the gateway connects to the host's address and the model's port", async () => {
