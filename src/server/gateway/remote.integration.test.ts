@@ -26,6 +26,7 @@ import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/h
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
 import { pidsRunning } from "~/server/services/fleet/testing/fixture";
+import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { createModel } from "~/server/services/registry/models";
 import { upsertHost } from "~/server/services/registry/hosts";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
@@ -150,6 +151,12 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     await expect(upsertHost(g.f.t.db, { ...row, linkKind: "ssh", upstreamMode: "tunnel", modelPorts: `${base + 1}-${base + 2}` })).rejects.toMatchObject({
       issues: [{ path: "modelPorts", message: expect.stringContaining(`far (${base})`) }],
     });
+    // Discovery gives a file found on the host a free port inside the range (not 8080 and up).
+    const link = await g.f.links.get(host);
+    const report = await addDiscoveredModels(g.f.t.db, host.id, await link.call("discover", {}), { appPort: 3000 });
+    expect(report.errors).toEqual([]);
+    expect(report.added.map((a) => [a.name, a.port])).toEqual([["outside", base + 1]]);
+    await g.f.t.db.model.deleteMany({ where: { id: { in: report.added.map((a) => a.id) } } });
   });
 
   it("a port the key does not allow: 502 naming the port to add to --model-ports", async () => {
