@@ -118,6 +118,26 @@ describe("setup-ssh.sh --model-ports: the key reaches the model ports and nothin
     expect(await readAll(channel)).toBe("model\n");
   });
 
+  it("a channel asked for while the link is still connecting waits for the connection; open channels are bounded", async () => {
+    const fresh = await createSshLinkFromOpenSshDir(apiDir, { home: path.join(dirs.root, "container-home"), log: silentLinkLog, maxTunnelChannels: 1 });
+    try {
+      expect(fresh.state).toBe("connecting");
+      if (!hasTcpTunnel(fresh)) throw new Error("the ssh link has no openTcp");
+      const channel = await fresh.openTcp(modelPort, { timeoutMs: 20_000 });
+      expect(fresh.openTunnels).toBe(1);
+      // The bound: a second channel while one is open is refused, saying so.
+      await expect(fresh.openTcp(modelPort)).rejects.toMatchObject({ code: "UNAVAILABLE", message: expect.stringContaining("the most allowed (1)") });
+      expect(await readAll(channel)).toBe("model\n");
+      // Closed both ways: no longer counted against the bound.
+      const closed = new Promise((r) => channel.once("close", r));
+      channel.destroy();
+      await closed;
+      expect(fresh.openTunnels).toBe(0);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("a port outside the range is refused, and the error names the port and what to run", async () => {
     if (!hasTcpTunnel(link)) throw new Error("the ssh link has no openTcp");
     await expect(link.openTcp(secretPort)).rejects.toMatchObject({

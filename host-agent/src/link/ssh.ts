@@ -171,6 +171,10 @@ class SshLink implements HostLink, TcpTunnel {
 
   /** A direct-tcpip channel to 127.0.0.1:port on the host, on this link's connection (ssh-tunnel.ts). */
   async openTcp(port: number, options: TcpTunnelOptions = {}): Promise<Duplex> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TUNNEL_OPEN_TIMEOUT_MS;
+    const t0 = Date.now();
+    // Being set up (the app just started, or a reconnect): wait for it within the same deadline, as calls do.
+    if (this.current === "connecting") await this.connectedWithin(timeoutMs);
     const session = this.session;
     if (this.current !== "connected" || !session || session.lost) {
       const last = this.lastError;
@@ -190,7 +194,7 @@ class SshLink implements HostLink, TcpTunnel {
       }
     };
     try {
-      const channel = await openDirectTcpip(session.client.forwardOut.bind(session.client), this.host, port, options.timeoutMs ?? DEFAULT_TUNNEL_OPEN_TIMEOUT_MS);
+      const channel = await openDirectTcpip(session.client.forwardOut.bind(session.client), this.host, port, Math.max(1, timeoutMs - (Date.now() - t0)));
       // ssh2 emits 'close' once the channel is closed both ways (or the connection ends).
       channel.once("close", release);
       return channel;
@@ -198,6 +202,19 @@ class SshLink implements HostLink, TcpTunnel {
       release();
       throw err;
     }
+  }
+
+  /** Resolves when the link leaves "connecting" (whatever for), or after `timeoutMs`. */
+  private connectedWithin(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      const off = this.onStateChange((c) => c.state !== "connecting" && done());
+    });
   }
 
   close(): Promise<void> {
