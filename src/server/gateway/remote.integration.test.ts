@@ -7,6 +7,7 @@
  *
  * - chat completions, plain and streamed, through a channel on the host's
  *   existing ssh connection (no new ssh session per request);
+ * - a client that disconnects mid-stream frees the slot on the host;
  * - a model port outside the host's range is refused at save, naming it;
  * - a port the app allows but the key does not: 502 naming the port to add;
  * - the host unreachable: 502 with the link's error, served again once back;
@@ -24,12 +25,13 @@ import { freePort } from "../../../host-agent/test/harness/ports";
 import { installWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
 import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
+import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
-import { pidsRunning } from "~/server/services/fleet/testing/fixture";
+import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { createModel } from "~/server/services/registry/models";
 import { upsertHost } from "~/server/services/registry/hosts";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 
 function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
@@ -101,10 +103,12 @@ afterAll(async () => {
   if (left.length) throw new Error(`processes left running: ${left.join(", ")}`);
 });
 
-async function remoteModel(name: string, port: number): Promise<Model> {
+async function remoteModel(name: string, port: number, fields: { ctxSize?: number } = {}): Promise<Model> {
   const file = await tinyModel(remote.modelRoot, `${name}.gguf`);
+  // Room for a long generation (the disconnect test): a file trained for that context.
+  if (fields.ctxSize) await writeTinyModel(file, { contextLength: fields.ctxSize });
   remoteModels.push(file);
-  return g.f.t.db.model.create({ data: { name, hostId: host.id, filePath: file, port, enabled: true } });
+  return g.f.t.db.model.create({ data: { name, hostId: host.id, filePath: file, port, enabled: true, ...fields } });
 }
 
 async function startReady(m: Model): Promise<void> {
@@ -114,7 +118,7 @@ async function startReady(m: Model): Promise<void> {
 
 describe("gateway to a model on an ssh host (real sshd, real llama-server, openai client)", () => {
   it("answers a chat completion, plain and streamed, through the host's ssh connection", async () => {
-    const m = await remoteModel("far", base);
+    const m = await remoteModel("far", base, { ctxSize: 4096 });
     await startReady(m);
     const sessionsBefore = (await sshd.sessionPids()).length;
 
@@ -135,6 +139,25 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     // Ten more requests: still the one ssh connection the link holds (no handshake, no new sshd session).
     for (let i = 0; i < 10; i++) await g.client.chat.completions.create(chat("far"));
     expect((await sshd.sessionPids()).length).toBe(sessionsBefore);
+  }, 60_000);
+
+  it("a client that disconnects mid-stream frees the slot on the host (the channel's close reaches llama-server)", async () => {
+    const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+    const ac = new AbortController();
+    const stream = await g.client.chat.completions.create({ ...chat("far", { max_tokens: 3000, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: ac.signal });
+    let chunks = 0;
+    try {
+      for await (const _ of stream) {
+        if (++chunks === 5) break; // leaves the loop: the client aborts the request
+      }
+    } catch {
+      // aborted
+    }
+    expect(chunks).toBe(5);
+    // 3000 tokens take this server seconds; the slot must be free long before.
+    const t0 = Date.now();
+    await waitFor("the slot to go idle", async () => !(await anySlotBusy(far)), 1500, 20);
+    expect(Date.now() - t0).toBeLessThan(1500);
   }, 60_000);
 
   it("refuses, at save, a model port outside the host's range, naming the port and the range", async () => {
