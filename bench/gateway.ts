@@ -30,6 +30,12 @@
  * - `--next-route`: the build also carries a Next App Router route handler
  *   that proxies with fetch (src/proxy.ts runs in front of it, as for every
  *   route), the alternative to the front path; it is measured as one more leg.
+ * - `gateway-ssh`: through the gateway to a model on a host reached over a
+ *   real sshd on loopback (bench/gateway-ssh-host.ts: the key line of
+ *   setup-ssh.sh --model-ports, the real wrapper and agent), the same tiny
+ *   model and settings on a port of its own; its figures print beside the
+ *   local gateway's. Target: at most 1 ms more added latency than local.
+ *   `--no-ssh` skips it.
  *
  * nginx: /usr/sbin/nginx (Debian's `nginx` package: `apt-get install -y nginx`);
  * without it that leg is skipped with that advice.
@@ -45,12 +51,14 @@ import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { pidsRunning } from "../host-agent/test/harness/fixtures.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { buildAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
+import { startSshBenchHost, type SshBenchHost } from "./gateway-ssh-host.ts";
 import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
 
 const REPS = Number(argValue("--reps") ?? 8);
 const PER_REP = Number(argValue("--per-rep") ?? 50);
 const COLD_REPS = Number(argValue("--cold-reps") ?? 5);
 const NEXT_ROUTE = process.argv.includes("--next-route");
+const SSH_LEG = !process.argv.includes("--no-ssh");
 const ROOT = path.resolve(import.meta.dirname, "..");
 const GRAMMAR = "root ::= [a-z]+";
 const NGINX = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"].find((p) => existsSync(p));
@@ -72,6 +80,8 @@ interface Leg {
   base: string;
   path: string;
   agent: http.Agent;
+  /** The `model` this leg's requests name, when not the local "bench" (the ssh leg's model). */
+  model?: string;
 }
 
 /** Requests sent again because a kept-alive socket was closed by the server as it was reused (per leg; printed). */
@@ -81,6 +91,7 @@ function post(leg: Leg, body: string, onChunk?: (chunk: Buffer, at: number) => v
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let first = NaN;
+    if (leg.model) body = body.replace('"model":"bench"', JSON.stringify({ model: leg.model }).slice(1, -1));
     const u = new URL(leg.base + leg.path);
     const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent: leg.agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
       const parts: Buffer[] = [];
@@ -227,6 +238,16 @@ function summary(xs: number[]): { p50: number; p99: number } {
   return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
 }
 
+/** The ssh leg beside the local gateway: added p50 / p99 of each, and the difference against the 1 ms target. */
+function sshVsLocal(c: number, paired: Map<string, number[]>, lat: Map<string, number[]>, directP50: number): string {
+  const added = (name: string) => (c === 1 ? summary(paired.get(name)!) : { p50: summary(lat.get(`${name}@${c}`)!).p50 - directP50, p99: NaN });
+  const local = added("gateway");
+  const ssh = added("gateway-ssh");
+  const more = ssh.p50 - local.p50;
+  const p99 = c === 1 ? `; p99 added local ${local.p99.toFixed(2)} ms, ssh ${ssh.p99.toFixed(2)} ms` : "";
+  return `        ssh vs local: added p50 local ${local.p50.toFixed(2)} ms, ssh ${ssh.p50.toFixed(2)} ms → ssh adds ${more.toFixed(2)} ms more${p99} (target ≤ 1 ms more: ${more <= 1 ? "met" : "NOT met"})`;
+}
+
 async function main() {
   const bin = llamaServerBin();
   const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-bench-gw-"));
@@ -238,6 +259,7 @@ async function main() {
   await writeTinyModel(coldFile);
   const children: ChildProcess[] = [];
   let imageDir: string | null = null;
+  let sshHost: SshBenchHost | null = null;
   try {
     process.stderr.write(`building the app (image layout${NEXT_ROUTE ? ", plus a Next route handler to compare" : ""}) ...\n`);
     const build = await buildAppImage({ logPath: path.join(dir, "next-build.log"), ...(NEXT_ROUTE ? { extraFiles: { "src/app/api/bench-next-proxy/[...path]/route.ts": NEXT_ROUTE_FILE } } : {}) });
@@ -264,11 +286,11 @@ async function main() {
       const r = await fetch(`${base}/api/trpc/${proc}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
       const text = await r.text();
       if (!r.ok) throw new Error(`${proc}: ${r.status} ${text.slice(0, 300)}`);
-      return JSON.parse(text) as { result: { data: { id: string } } };
+      return JSON.parse(text) as { result: { data: { id: string; hostId?: string } } };
     };
     const llamaPort = await freePort();
     // No server key: the direct, nginx and Next-route legs talk to the port as plain clients do (the gateway would only add one header).
-    await trpc("models.create", { name: "bench", filePath: file, port: llamaPort, enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true });
+    const benchModel = await trpc("models.create", { name: "bench", filePath: file, port: llamaPort, enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true });
     const started = await fetch(`${base}/api/models/servers/start-all`, { method: "POST" });
     if (!started.ok) throw new Error(`start-all: ${started.status} ${await started.text()}`);
 
@@ -284,6 +306,11 @@ async function main() {
       legs.splice(1, 0, { name: "nginx", base: `http://127.0.0.1:${nginx.port}`, path: "/v1/chat/completions", agent: mkAgent() });
     } else process.stderr.write("nginx not found: the nginx leg is skipped (install it: apt-get install -y nginx)\n");
     if (NEXT_ROUTE) legs.push({ name: "next-route", base, path: "/api/bench-next-proxy/v1/chat/completions", agent: mkAgent() });
+    if (SSH_LEG) {
+      process.stderr.write("starting the ssh host (sshd on loopback, the wrapper, its agent) ...\n");
+      sshHost = await startSshBenchHost({ dir, bin, modelsDir: models, file, name: "bench-ssh", base, trpc, modelFields: { enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true } });
+      legs.push({ name: "gateway-ssh", base, path: "/v1/chat/completions", agent: mkAgent(), model: sshHost.model });
+    }
     // The Next route reads the port from the body (as the gateway reads "model"); llama-server ignores the field.
     const bodyFor = (leg: Leg, b: string) => (leg.name === "next-route" ? JSON.stringify({ ...JSON.parse(b), port: llamaPort }) : b);
 
@@ -340,7 +367,8 @@ async function main() {
     const cold: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
     const coldPort = await freePort();
     let coldNote = "";
-    const created = await trpc("models.create", { name: "cold", filePath: coldFile, port: coldPort, enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
+    // On the app's own host (the ssh leg registers a second one).
+    const created = await trpc("models.create", { name: "cold", hostId: benchModel.result.data.hostId, filePath: coldFile, port: coldPort, enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
       coldNote = `cold start skipped: ${(err as Error).message.slice(0, 200)}`;
       return null;
     });
@@ -411,6 +439,7 @@ async function main() {
         const g = addedP50("gateway");
         out.push(`        target: gateway added p50 ≤ nginx's + 0.3 ms → ${g.toFixed(2)} vs ${(n + 0.3).toFixed(2)}: ${g <= n + 0.3 ? "met" : "NOT met"}`);
       }
+      if (sshHost) out.push(sshVsLocal(c, paired, lat, d.p50));
     }
     out.push("");
     out.push("streamed (64 tokens): time to first chunk; per-chunk delay beyond the stream's best chunk");
@@ -451,6 +480,7 @@ async function main() {
         // gone meanwhile
       }
     }
+    await sshHost?.dispose().catch((err: unknown) => process.stderr.write(`stopping the ssh host failed: ${(err as Error).message}\n`));
     if (imageDir) await removeAppImage(imageDir);
     await rm(dir, { recursive: true, force: true });
   }

@@ -7,11 +7,27 @@
 #   1. an ed25519 key at ~/.ssh/synapse_host_api (kept if it exists)
 #   2. a copy at host-api/.ssh/id_ed25519(.pub) for the container
 #   3. one authorized_keys line: restrict,command="<repo>/scripts/ssh-wrapper.sh" <key>
-#      (no shell, no pty, no forwarding; the wrapper runs only the agent's verbs)
+#      (no shell, no pty, no forwarding; the wrapper runs only the agent's verbs).
+#      With --model-ports A-B the key may also open connections to 127.0.0.1:A..B
+#      (the model servers, for the app's gateway) and to nothing else:
+#      restrict,port-forwarding,permitopen="127.0.0.1:A",...,permitopen="127.0.0.1:B",
+#      permitlisten="NOWHERE:<ssh port>",command="..." <key>
+#      permitlisten keeps `ssh -R` from listening anywhere: sshd lower-cases the
+#      address a client asks to listen on before it compares it with the
+#      permitlisten address, so an upper-case one never matches (and its port is
+#      sshd's own, which nothing else can bind). One caveat sshd has: a key allowed
+#      port-forwarding may also ask for Unix-socket listeners; to refuse those, set
+#      `AllowStreamLocalForwarding no` in the host's sshd_config (see the README).
 #   4. this host's public key in host-api/.ssh/known_hosts, so the app pins it
 #   5. host-api/.ssh/config with Host mac-host / HostName host.docker.internal
 #
 # Usage: scripts/setup-ssh.sh [--user NAME] [--hostname NAME] [--port N] [--host-key FILE.pub]
+#                             [--model-ports A-B]
+#
+#   --model-ports A-B   the ports the models use on this host (e.g. 8080-8099, at most
+#                       256); the app's gateway reaches them through the ssh connection.
+#                       Give the host the same range in the app. Without it the key
+#                       gets no forwarding (the gateway can then use the host's direct mode).
 #
 # Paths can be moved for tests and unusual layouts (defaults in brackets):
 #   HOME                   [the user's home]          ~/.ssh lives here
@@ -36,6 +52,7 @@ ssh_user="${USER:-$(id -un)}"
 ssh_hostname="host.docker.internal"
 ssh_port="22"
 host_key_pub="${SYNAPSE_HOST_KEY_PUB:-/etc/ssh/ssh_host_ed25519_key.pub}"
+model_ports=""
 
 while (($# > 0)); do
   case "$1" in
@@ -43,6 +60,7 @@ while (($# > 0)); do
     --hostname) ssh_hostname="${2:?--hostname needs a value}"; shift 2 ;;
     --port) ssh_port="${2:?--port needs a value}"; shift 2 ;;
     --host-key) host_key_pub="${2:?--host-key needs a value}"; shift 2 ;;
+    --model-ports) model_ports="${2:?--model-ports needs a value such as 8080-8099}"; shift 2 ;;
     -h | --help)
       sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
       exit 0
@@ -54,6 +72,18 @@ done
 [[ "$ssh_user" =~ ^[A-Za-z0-9._-]+$ ]] || die "--user must be a plain user name (got: $ssh_user)"
 [[ "$ssh_hostname" =~ ^[A-Za-z0-9._:-]+$ ]] || die "--hostname must be a host name or address (got: $ssh_hostname)"
 [[ "$ssh_port" =~ ^[0-9]+$ ]] && ((ssh_port >= 1 && ssh_port <= 65535)) || die "--port must be 1-65535 (got: $ssh_port)"
+forward_options=""
+if [[ -n "$model_ports" ]]; then
+  [[ "$model_ports" =~ ^([0-9]{1,5})(-([0-9]{1,5}))?$ ]] || die "--model-ports must be a port or a range such as 8080-8099 (got: $model_ports)"
+  ports_from=$((10#${BASH_REMATCH[1]}))
+  ports_to=$((10#${BASH_REMATCH[3]:-${BASH_REMATCH[1]}}))
+  ((ports_from >= 1 && ports_to <= 65535)) || die "--model-ports: ports must be 1-65535 (got: $model_ports)"
+  ((ports_from <= ports_to)) || die "--model-ports: the range starts above its end (got: $model_ports); write it low-high"
+  ((ports_to - ports_from + 1 <= 256)) || die "--model-ports: $((ports_to - ports_from + 1)) ports is more than 256 (each is one permitopen); choose a smaller range"
+  forward_options="port-forwarding"
+  for ((p = ports_from; p <= ports_to; p++)); do forward_options+=",permitopen=\"127.0.0.1:$p\""; done
+  forward_options+=",permitlisten=\"NOWHERE:$ssh_port\","
+fi
 
 [[ -n "${HOME:-}" ]] || die "HOME is not set"
 ssh_dir="${SYNAPSE_SSH_DIR:-$HOME/.ssh}"
@@ -106,11 +136,11 @@ install -m 644 -- "$key.pub" "$api_dir/id_ed25519.pub"
 say "- copied the key to $api_dir/id_ed25519(.pub)"
 
 # 3. authorized_keys: exactly one line for this key, restricted to the wrapper.
-line="restrict,command=\"$command_path\" $pub_type $pub_blob synapse-host-api"
+line="restrict,${forward_options}command=\"$command_path\" $pub_type $pub_blob synapse-host-api"
 touch -- "$auth_keys"
 chmod 600 "$auth_keys"
 if grep -qxF -- "$line" "$auth_keys" && [[ "$(grep -cF -- " $pub_blob" "$auth_keys")" == 1 ]]; then
-  say "- authorized_keys: already has the restricted line for this key"
+  say "- authorized_keys: already has the restricted line for this key${model_ports:+ (model ports $model_ports)}"
 else
   backup "$auth_keys"
   tmp="$(mktemp "$ssh_dir/.authorized_keys.XXXXXX")"
@@ -121,6 +151,7 @@ else
   chmod 600 "$tmp"
   mv -f -- "$tmp" "$auth_keys"
   say "- authorized_keys: wrote $auth_keys: $line"
+  if [[ -n "$model_ports" ]]; then say "  the key may open connections to 127.0.0.1:$model_ports only; give the host the model ports $model_ports in the app"; fi
 fi
 
 # 4. Pin this host's key for the app.

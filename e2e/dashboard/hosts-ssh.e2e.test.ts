@@ -55,10 +55,13 @@ describe("hosts page with a real sshd (production build)", () => {
     await form.getByLabel("SSH user").fill(sshd.user);
     await form.getByLabel("SSH port").fill(String(sshd.port));
     await form.getByLabel("Private key file").fill(keyFile);
+    await form.getByLabel("Model ports").fill("8080-8099");
     await page.getByTestId("save-host").click();
 
     const card = page.locator('[data-testid="host-card"][data-host-name="mac-mini"]');
     await card.waitFor();
+    expect(await card.getByTestId("host-upstream").textContent()).toBe("through the SSH connection, model ports 8080-8099");
+    expect(await app.db().host.findUniqueOrThrow({ where: { name: "mac-mini" } })).toMatchObject({ upstreamMode: "tunnel", modelPorts: "8080-8099" });
     expect(await card.getByTestId("pinned-fingerprint").textContent()).toMatch(/not pinned/);
     await card.getByTestId("test-host").click();
     const result = card.getByTestId("host-test-result");

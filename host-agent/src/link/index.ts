@@ -2,6 +2,7 @@
 export type { HostLink, LinkKind, LinkLog, LinkLogLevel, LinkState, LinkStateChange } from "./types.ts";
 export { stderrLinkLog, silentLinkLog } from "./types.ts";
 export { createLocalLink, type LocalLinkOptions } from "./local.ts";
+export { DEFAULT_MAX_TUNNEL_CHANNELS, DEFAULT_TUNNEL_OPEN_TIMEOUT_MS, TUNNEL_HOST, hasTcpTunnel, type TcpTunnel, type TcpTunnelOptions } from "./ssh-tunnel.ts";
 export { createSshLink, type SshLinkOptions, type TrustedHostKey } from "./ssh.ts";
 export { LinkConfigError, parseSshLinkConfig, sshLinkConfigSchema, type SshLinkConfig, type SshLinkConfigInput } from "./ssh-config.ts";
 export { FINGERPRINT_PATTERN, fingerprintOf, keyTypeOf, knownHostKeys, knownHostsLine, knownHostsName, type KnownHostKey } from "./host-key.ts";

@@ -208,6 +208,7 @@ export async function createSshLinkFromOpenSshDir(dir: string, options: OpenSshD
   if (ignored.length > 0) options.log?.("warn", "ssh config directives not applied by the link", { dir, ignored });
   return createSshLink(config, {
     ...(options.log ? { log: options.log } : {}),
+    ...(options.maxTunnelChannels !== undefined ? { maxTunnelChannels: options.maxTunnelChannels } : {}),
     onHostKeyTrusted: async (key) => {
       await recordKnownHost(knownHostsPath, key);
       await options.onHostKeyTrusted?.(key);

@@ -15,6 +15,7 @@
  *   reconnect cannot start a second process.
  */
 // Default import: ssh2 is CommonJS, and this must load under plain Node ESM as well as bundlers.
+import type { Duplex } from "node:stream";
 import ssh2, { type ClientChannel, type ConnectConfig } from "ssh2";
 import {
   AgentError,
@@ -28,6 +29,7 @@ import {
 } from "../protocol.ts";
 import { fingerprintOf, keyTypeOf, knownHostsLine } from "./host-key.ts";
 import { parseSshLinkConfig, type SshLinkConfig, type SshLinkConfigInput } from "./ssh-config.ts";
+import { DEFAULT_MAX_TUNNEL_CHANNELS, DEFAULT_TUNNEL_OPEN_TIMEOUT_MS, openDirectTcpip, type TcpTunnel, type TcpTunnelOptions } from "./ssh-tunnel.ts";
 import { stderrLinkLog, type HostLink, type LinkLog, type LinkState, type LinkStateChange } from "./types.ts";
 import { LineSplitter, MAX_REQUEST_LINE_BYTES, closedError, errorFromWire, parseResult, withDeadline } from "./wire.ts";
 
@@ -47,6 +49,8 @@ export interface SshLinkOptions {
    * connection waits for it; if it throws, the key is refused.
    */
   onHostKeyTrusted?: (key: TrustedHostKey) => void | Promise<void>;
+  /** Bound on open direct-tcpip channels (openTcp); default DEFAULT_MAX_TUNNEL_CHANNELS. */
+  maxTunnelChannels?: number;
 }
 
 interface PendingCall {
@@ -73,7 +77,7 @@ export function createSshLink(input: SshLinkConfigInput, options: SshLinkOptions
   return new SshLink(config, options);
 }
 
-class SshLink implements HostLink {
+class SshLink implements HostLink, TcpTunnel {
   readonly kind = "ssh" as const;
   readonly host: string;
   private current: LinkState = "connecting";
@@ -93,6 +97,7 @@ class SshLink implements HostLink {
   private nextRetryAt = 0;
   private lastError: AgentError | null = null;
   private closing: Promise<void> | null = null;
+  private tunnels = 0;
 
   constructor(
     private readonly config: SshLinkConfig,
@@ -158,6 +163,58 @@ class SshLink implements HostLink {
         this.inFlight.delete(id);
       },
     }).then((raw) => parseResult(this.host, method, raw));
+  }
+
+  get openTunnels(): number {
+    return this.tunnels;
+  }
+
+  /** A direct-tcpip channel to 127.0.0.1:port on the host, on this link's connection (ssh-tunnel.ts). */
+  async openTcp(port: number, options: TcpTunnelOptions = {}): Promise<Duplex> {
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TUNNEL_OPEN_TIMEOUT_MS;
+    const t0 = Date.now();
+    // Being set up (the app just started, or a reconnect): wait for it within the same deadline, as calls do.
+    if (this.current === "connecting") await this.connectedWithin(timeoutMs);
+    const session = this.session;
+    if (this.current !== "connected" || !session || session.lost) {
+      const last = this.lastError;
+      throw new AgentError({ code: "UNAVAILABLE", message: `host '${this.host}' is unreachable (link ${this.current}): ${last?.message ?? "not connected"}` }, { cause: last ?? undefined });
+    }
+    const max = this.options.maxTunnelChannels ?? DEFAULT_MAX_TUNNEL_CHANNELS;
+    if (this.tunnels >= max) {
+      throw new AgentError({ code: "UNAVAILABLE", message: `host '${this.host}' has ${this.tunnels} channels to model servers open, the most allowed (${max}); try again when some end` });
+    }
+    // Counted from the request: channels being opened hold sshd resources too.
+    this.tunnels += 1;
+    let counted = true;
+    const release = () => {
+      if (counted) {
+        counted = false;
+        this.tunnels -= 1;
+      }
+    };
+    try {
+      const channel = await openDirectTcpip(session.client.forwardOut.bind(session.client), this.host, port, Math.max(1, timeoutMs - (Date.now() - t0)));
+      // ssh2 emits 'close' once the channel is closed both ways (or the connection ends).
+      channel.once("close", release);
+      return channel;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** Resolves when the link leaves "connecting" (whatever for), or after `timeoutMs`. */
+  private connectedWithin(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        off();
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      const off = this.onStateChange((c) => c.state !== "connecting" && done());
+    });
   }
 
   close(): Promise<void> {
@@ -266,6 +323,10 @@ class SshLink implements HostLink {
 
     try {
       client.connect(connectConfig);
+      // Nagle off: a small packet (a window adjust, a short request) must not wait for the peer's delayed
+      // ACK (40 ms on Linux) before the next one goes. Channels to model servers carry requests and
+      // streamed tokens whose latency is the point (bench/gateway.ts's ssh leg measured +44 ms with it on).
+      client.setNoDelay(true);
     } catch (err) {
       this.lose(session, new AgentError({ code: "UNAVAILABLE", message: `cannot connect to host '${this.host}' (${this.where}): ${String(err)}` }, { cause: err }));
     }

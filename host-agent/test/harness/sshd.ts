@@ -33,6 +33,8 @@ export interface SshdOptions {
    * machine's addresses.
    */
   listenAddress?: string;
+  /** More sshd_config lines (e.g. `AllowStreamLocalForwarding no`). */
+  extraConfig?: string[];
 }
 
 export interface KeyPair {
@@ -229,6 +231,7 @@ export async function startSshd(options: SshdOptions): Promise<SshdFixture> {
         "AcceptEnv LANG LC_* SYNAPSE_*",
         "LogLevel VERBOSE",
         "MaxStartups 100:30:200",
+        ...(options.extraConfig ?? []),
         "",
       ].join("\n"),
     );

@@ -12,13 +12,14 @@ import { useTRPC } from "~/trpc/client";
 export type HostItem = RouterOutputs["hosts"]["list"][number];
 type UpsertInput = RouterInputs["hosts"]["upsert"];
 
-const TEXT_FIELDS = ["name", "sshHost", "sshUser", "sshIdentityFile", "hostModelsRoot", "registryModelsRoot", "llamaServerBin", "hostKeyFingerprint"] as const;
+const TEXT_FIELDS = ["name", "sshHost", "sshUser", "sshIdentityFile", "hostModelsRoot", "registryModelsRoot", "llamaServerBin", "hostKeyFingerprint", "modelPorts", "directAddress"] as const;
 type TextKey = (typeof TEXT_FIELDS)[number];
-const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort"];
+const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort", "upstreamMode"];
 
 interface Values extends Record<TextKey, string> {
   linkKind: string;
   sshPort: string;
+  upstreamMode: string;
 }
 
 function valuesOf(h: HostItem | undefined): Values {
@@ -33,6 +34,9 @@ function valuesOf(h: HostItem | undefined): Values {
     hostModelsRoot: h?.hostModelsRoot ?? "",
     registryModelsRoot: h?.registryModelsRoot ?? "",
     llamaServerBin: h?.llamaServerBin ?? "",
+    upstreamMode: h?.upstreamMode ?? "tunnel",
+    modelPorts: h?.modelPorts ?? "",
+    directAddress: h?.directAddress ?? "",
   };
 }
 
@@ -87,6 +91,9 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
       hostModelsRoot: opt(values.hostModelsRoot),
       registryModelsRoot: opt(values.registryModelsRoot),
       llamaServerBin: opt(values.llamaServerBin),
+      upstreamMode: values.upstreamMode === "direct" ? "direct" : "tunnel",
+      modelPorts: ssh ? opt(values.modelPorts) : null,
+      directAddress: ssh ? opt(values.directAddress) : null,
     } satisfies UpsertInput;
     upsert.mutate(input);
   }
@@ -126,6 +133,26 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
             error={errors.hostKeyFingerprint}
             mono
           />
+        ) : null}
+        {ssh ? (
+          <>
+            <SelectField
+              id={f("upstreamMode")}
+              label="Gateway reaches its models"
+              value={values.upstreamMode}
+              onChange={set("upstreamMode")}
+              error={errors.upstreamMode}
+              options={[
+                { value: "tunnel", label: "Through the SSH connection (127.0.0.1 on the host)" },
+                { value: "direct", label: "Directly (address:port, as the previous setup did)" },
+              ]}
+            />
+            {values.upstreamMode === "direct" ? (
+              <TextField id={f("directAddress")} label="Direct address" hint="empty: host.docker.internal" value={values.directAddress} onChange={set("directAddress")} error={errors.directAddress} mono />
+            ) : (
+              <TextField id={f("modelPorts")} label="Model ports" hint="the range given to scripts/setup-ssh.sh --model-ports, e.g. 8080-8099" value={values.modelPorts} onChange={set("modelPorts")} error={errors.modelPorts} mono />
+            )}
+          </>
         ) : null}
       </div>
       <div className="form-actions">

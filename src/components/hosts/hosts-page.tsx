@@ -165,6 +165,16 @@ function HostCard({ host }: { host: HostItem }) {
               <dd className="mono" data-testid="pinned-fingerprint">
                 {pinned ?? <span className="muted">not pinned (test the connection, then pin the key it shows)</span>}
               </dd>
+              <dt>Gateway</dt>
+              <dd className="mono" data-testid="host-upstream">
+                {host.upstreamMode === "direct" ? (
+                  `direct: ${host.directAddress ?? "host.docker.internal"}:PORT`
+                ) : host.modelPorts ? (
+                  `through the SSH connection, model ports ${host.modelPorts}`
+                ) : (
+                  <span className="muted">through the SSH connection; no model ports set (scripts/setup-ssh.sh --model-ports A-B, then the same range here)</span>
+                )}
+              </dd>
             </>
           ) : null}
           {host.link?.error ? (

@@ -16,12 +16,15 @@ import type { StopCause } from "synapse-host-agent/server-states";
 import type { Db } from "~/server/db/client";
 import type { EventBus } from "~/server/services/fleet/events";
 import type { Fleet, ServerEntry } from "~/server/services/fleet/fleet";
+import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
 
 export interface FleetAdapterOptions {
   db: Db;
   fleet: Fleet;
   events: EventBus;
+  /** Opens channels to model servers on ssh hosts (GatewayFleet.connect); without it such models answer 502. */
+  links?: Pick<LinkPool, "openTcp">;
   /** Snapshot age after which a request triggers a background re-read. Default 1000 ms. */
   maxAgeMs?: number;
   now?: () => number;
@@ -41,8 +44,17 @@ async function readRows(db: Db) {
   return db.model.findMany({ include: { host: true, server: true }, orderBy: { name: "asc" } });
 }
 
+/** Direct mode's address when the host names none: Docker Desktop's name for the machine it runs on (the previous setup's). */
+export const DEFAULT_DIRECT_ADDRESS = "host.docker.internal";
+
+/** Where the gateway finds a model's server: the local loopback, a channel on the ssh host's connection, or direct mode's address. */
+function upstreamOf(r: Row): Pick<GatewayModel, "upstream" | "via" | "unreachableWhy"> {
+  if (r.host.linkKind === "local") return { upstream: { host: "127.0.0.1", port: r.port }, via: "tcp", unreachableWhy: null };
+  if (r.host.upstreamMode === "direct") return { upstream: { host: r.host.directAddress ?? DEFAULT_DIRECT_ADDRESS, port: r.port }, via: "tcp", unreachableWhy: null };
+  return { upstream: { host: "127.0.0.1", port: r.port }, via: "ssh", unreachableWhy: null };
+}
+
 function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineMs: number; idleTimeoutMs: number }): GatewayModel {
-  const local = r.host.linkKind === "local";
   const parallel = r.parallel ?? defaults.parallel;
   return {
     id: r.id,
@@ -50,10 +62,7 @@ function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineM
     alias: r.alias && r.alias !== "" ? r.alias : null,
     hostId: r.hostId,
     host: r.host.name,
-    upstream: local ? { host: "127.0.0.1", port: r.port } : null,
-    unreachableWhy: local
-      ? null
-      : `model ${JSON.stringify(r.name)} runs on host ${r.host.name}, reached over SSH; the gateway does not serve models on SSH hosts yet (use the model's port on that host)`,
+    ...upstreamOf(r),
     serverApiKey: r.serverApiKey && !r.serverApiKeyOff ? r.serverApiKey : null,
     enabled: r.enabled,
     loadPolicy: (r.loadPolicy === "on-demand" ? "on-demand" : "always") satisfies LoadPolicy,
@@ -79,6 +88,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const maxAgeMs = options.maxAgeMs ?? 1000;
   const onError = options.onError ?? (() => undefined);
   let snapshot: { at: number; models: readonly GatewayModel[]; byId: ReadonlyMap<string, GatewayModel> } | null = null;
+  /** Host rows as the link pool wants them (the last read's). */
+  let hosts = new Map<string, PoolHost>();
   let reading: Promise<readonly GatewayModel[]> | null = null;
   let waiters: (() => void)[] = [];
   const stop = new AbortController();
@@ -93,6 +104,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
     const defaults = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000, idleTimeoutMs: settings?.idleTimeoutMs ?? 600_000 };
     const models = rows.map((r) => toGatewayModel(r, defaults));
+    hosts = new Map(rows.map((r) => [r.hostId, r.host]));
     snapshot = { at: now(), models, byId: new Map(models.map((m) => [m.id, m])) };
     return models;
   }
@@ -196,6 +208,16 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       }, Math.max(0, at - now()));
       timer.unref();
       e.idleTimer = timer;
+    },
+    async connect(hostId, port, opts) {
+      if (!options.links) throw new Error(`the gateway has no link pool to reach host ${hostId}`);
+      let host = hosts.get(hostId);
+      if (!host) {
+        await read();
+        host = hosts.get(hostId);
+      }
+      if (!host) throw new Error(`no host with id ${hostId} has models`);
+      return options.links.openTcp(host, port, { timeoutMs: opts.timeoutMs });
     },
     close() {
       stop.abort();

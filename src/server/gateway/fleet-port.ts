@@ -5,6 +5,7 @@
  * the model's ServerEntry, the one object per model that the dashboard's
  * status reads too.
  */
+import type { Duplex } from "node:stream";
 import type { StopCause } from "synapse-host-agent/server-states";
 
 /** A model's gateway usage at one moment (copied from its ServerEntry). */
@@ -30,6 +31,13 @@ export interface GatewayModel {
   host: string;
   /** Where its llama-server listens, seen from the gateway; null when the gateway cannot reach that host (`unreachableWhy` says why). */
   upstream: { host: string; port: number } | null;
+  /**
+   * How the gateway connects to `upstream`: "tcp", a TCP connection (a local
+   * host's loopback, or an ssh host in direct mode); "ssh", a channel on the
+   * host's ssh connection to 127.0.0.1:port there (GatewayFleet.connect).
+   * Absent: "tcp".
+   */
+  via?: "tcp" | "ssh";
   unreachableWhy: string | null;
   /** Sent to its llama-server as `Authorization: Bearer` (its LLAMA_API_KEY); null when it runs without one. */
   serverApiKey: string | null;
@@ -83,4 +91,11 @@ export interface GatewayFleet {
    * does a request's start (beginRequest).
    */
   setIdleUnloadAt(modelId: string, at: number | null, onDue?: () => void): void;
+  /**
+   * A connection to 127.0.0.1:`port` on ssh host `hostId`: a channel on the
+   * host's existing ssh connection (no new handshake), opened within
+   * `timeoutMs`. Rejects with an Error whose message names the host, and the
+   * port when the host's key does not allow it.
+   */
+  connect?(hostId: string, port: number, options: { timeoutMs: number }): Promise<Duplex>;
 }

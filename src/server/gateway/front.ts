@@ -58,7 +58,7 @@ async function gatewayOf(): Promise<Gateway> {
   if (held && held.runtime === runtime) return held.gateway;
   held?.gateway.close();
   const log = runtime.log.child("gateway");
-  const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, onError: (msg, err) => log.warn(msg, { error: err }) });
+  const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links, onError: (msg, err) => log.warn(msg, { error: err }) });
   const e = runtime.env;
   const gateway = createGateway({ fleet, keys: createKeyStore(runtime.db), guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, log });
   const close = gateway.close.bind(gateway);

@@ -27,6 +27,7 @@ import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody } from "./request-body";
 import { matchRoute } from "./routes";
+import { createSshUpstream, type SshUpstreamOptions } from "./ssh-upstream";
 import { createUpstream, type Upstream, type UpstreamOptions } from "./upstream";
 
 export interface GatewayOptions {
@@ -36,6 +37,8 @@ export interface GatewayOptions {
   /** Gateway API keys (null: none accepted). */
   keys?: KeyStore | null;
   upstream?: UpstreamOptions;
+  /** Channels to model servers on ssh hosts. */
+  sshUpstream?: SshUpstreamOptions;
   /** Idle unload sweep period (ms); default 1000. */
   idleSweepMs?: number;
   maxBodyBytes?: number;
@@ -65,6 +68,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const upstream: Upstream = createUpstream(options.upstream);
+  const sshUpstream = createSshUpstream(fleet, options.sshUpstream);
   const waiter = createReadyWaiter(fleet, now);
   const admission = createAdmission(now);
   const idle = createIdleUnloader({ fleet, now, ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}), onError: (msg, data) => options.log?.warn(msg, data) });
@@ -131,7 +135,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       release = await admission.acquire(model.id, model.name, model, abort.signal);
       if (abort.signal.aborted) return;
       res.off("close", onClose);
-      await upstream.forward(req, res, { host: model.upstream!.host, port: model.upstream!.port, apiKey: model.serverApiKey }, url, body, `model ${JSON.stringify(model.name)} (${model.upstream!.host}:${model.upstream!.port})`);
+      const where = model.upstream!;
+      const viaSsh = model.via === "ssh";
+      await upstream.forward(
+        req,
+        res,
+        { host: where.host, port: where.port, apiKey: model.serverApiKey, ...(viaSsh ? { agent: sshUpstream.agentFor(model.hostId) } : {}) },
+        url,
+        body,
+        `model ${JSON.stringify(model.name)} (${viaSsh ? `host ${model.host}, ${where.host}:${where.port} through ssh` : `${where.host}:${where.port}`})`,
+      );
     } finally {
       res.off("close", onClose);
       release?.();
@@ -159,6 +172,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     close() {
       idle.close();
       upstream.close();
+      sshUpstream.close();
     },
   };
 }

@@ -40,6 +40,8 @@ export interface ForwardTarget {
   port: number;
   /** Sent as `Authorization: Bearer` to the server (its --api-key / LLAMA_API_KEY), when set. */
   apiKey?: string | null;
+  /** Connections from this agent instead of the upstream's own TCP one (ssh-upstream.ts: channels on an ssh host's connection). */
+  agent?: http.Agent;
 }
 
 export interface ForwardOutcome {
@@ -88,7 +90,7 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
         };
         attempt(true);
         function attempt(mayRetry: boolean): void {
-          const up = http.request({ host: target.host, port: target.port, method: req.method, path, headers: requestHeaders(req.headers, body, target.apiKey), agent });
+          const up = http.request({ host: target.host, port: target.port, method: req.method, path, headers: requestHeaders(req.headers, body, target.apiKey), agent: target.agent ?? agent });
           let connectTimer: NodeJS.Timeout | null = setTimeout(() => up.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
           const connected = () => {
             if (connectTimer) clearTimeout(connectTimer);

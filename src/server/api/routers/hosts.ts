@@ -26,6 +26,6 @@ export const hostsRouter = router({
   /** Pins the host key the user checked (from `test`); the link refuses any other key from then on. */
   pinKey: publicProcedure.input(pinKeyInput).mutation(async ({ ctx, input }) => {
     const { createdAt: _c, updatedAt: _u, ...host } = await getHost(ctx.runtime.db, input.id);
-    return upsertHost(ctx.runtime.db, { ...host, hostKeyFingerprint: input.fingerprint, linkKind: host.linkKind === "ssh" ? "ssh" : "local" });
+    return upsertHost(ctx.runtime.db, { ...host, hostKeyFingerprint: input.fingerprint, linkKind: host.linkKind === "ssh" ? "ssh" : "local", upstreamMode: host.upstreamMode === "direct" ? "direct" : "tunnel" });
   }),
 });

@@ -33,7 +33,9 @@ export async function gatewayFixture(
   options: { fleet?: FleetFixtureOptions; guard?: Partial<GatewayOptions["guard"]>; adapter?: { maxAgeMs?: number }; gateway?: Pick<GatewayOptions, "idleSweepMs"> } = {},
 ): Promise<GatewayFixture> {
   const f = await fleetFixture(options.fleet);
-  const adapter = createFleetAdapter({ db: f.t.db, fleet: f.fleet, events: f.events, ...options.adapter });
+  // The pool of the fleet as it is now (a restart makes a new one).
+  const links = { openTcp: (...a: Parameters<FleetFixture["links"]["openTcp"]>) => f.links.openTcp(...a) };
+  const adapter = createFleetAdapter({ db: f.t.db, fleet: f.fleet, events: f.events, links, ...options.adapter });
   const gateway = createGateway({ fleet: adapter, keys: createKeyStore(f.t.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, ...options.gateway });
   const server = http.createServer((req, res) => {
     if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);

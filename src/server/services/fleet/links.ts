@@ -24,6 +24,7 @@ import {
   createLocalLink,
   createSshLink,
   createSshLinkFromOpenSshDir,
+  hasTcpTunnel,
   readOpenSshDir,
   type HostLink,
   type LinkLog,
@@ -31,7 +32,9 @@ import {
   type LinkStateChange,
   type LocalLinkOptions,
   type SshLinkConfigInput,
+  type TcpTunnelOptions,
 } from "synapse-host-agent/link";
+import type { Duplex } from "node:stream";
 import type { Host } from "~/generated/prisma/client";
 import type { Env } from "~/server/env";
 import type { Logger } from "~/server/log/logger";
@@ -93,6 +96,13 @@ export interface LinkPool {
   onEvent(listener: (hostId: string, event: AgentEvent) => void): () => void;
   /** hello through a short-lived connection (ssh) or the host's link (local): versions, platform, host key. */
   testConnection(host: PoolHost, options?: { timeoutMs?: number }): Promise<ConnectionTest>;
+  /**
+   * A TCP connection to 127.0.0.1:port on an ssh host, as a channel on the
+   * host's link (host-agent's ssh-tunnel.ts: bounded, with a deadline; its
+   * errors name the host, and the port when sshd refuses it). UNAVAILABLE
+   * for a local host (its servers are on this machine's loopback).
+   */
+  openTcp(host: PoolHost, port: number, options?: TcpTunnelOptions): Promise<Duplex>;
   /** Closes and forgets a host's link (host deleted). */
   remove(hostId: string): Promise<void>;
   close(): Promise<void>;
@@ -396,6 +406,12 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       } finally {
         await link.close();
       }
+    },
+
+    async openTcp(host, port, opts) {
+      const link = await pool.get(host);
+      if (!hasTcpTunnel(link)) throw new ServiceError("UNAVAILABLE", `host ${host.name} is reached through a ${link.kind} link, which has no channels to ports; its servers listen on this machine's loopback`);
+      return link.openTcp(port, opts);
     },
 
     async remove(hostId) {

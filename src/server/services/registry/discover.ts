@@ -15,6 +15,7 @@ import { z } from "zod";
 import type { Db } from "~/server/db/client";
 import { ServiceError } from "../errors";
 import { parseInput } from "./input";
+import { formatPortRange, tunnelRange, type PortRange } from "./model-ports";
 import { assertNameAndPortFree, type RegistryDeps } from "./models";
 import { toRegistryPath } from "./paths";
 import { writeTransaction } from "./tx";
@@ -162,7 +163,7 @@ function planRevisions(plans: Plan[]): Plan[] {
 export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInfo[], deps: RegistryDeps): Promise<DiscoveryReport> {
   const files = parseInput(z.array(ggufInfoSchema).max(10_000, "at most 10000 files per discovery"), infos);
   return writeTransaction(db, async (tx) => {
-    const host = await tx.host.findUnique({ where: { id: hostId }, select: { id: true, name: true, registryModelsRoot: true, hostModelsRoot: true } });
+    const host = await tx.host.findUnique({ where: { id: hostId }, select: { id: true, name: true, registryModelsRoot: true, hostModelsRoot: true, linkKind: true, upstreamMode: true, modelPorts: true } });
     if (!host) throw ServiceError.invalid([{ path: "hostId", message: `no host with id ${hostId}` }]);
     const existing = await tx.model.findMany({ where: { hostId }, select: { filePath: true, name: true, shape: true } });
     const storedShapes = new Map(existing.map((m) => [m.filePath, m.shape]));
@@ -214,9 +215,11 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
       }
       const candidates = nameCandidates(info.path).map((c) => (plan.label ? labelled(c, plan.label) : c));
       const name = uniqueName(candidates, names);
-      const port = lowestFree(usedPorts);
+      // A host whose key allows only its model ports: the free ports in that range.
+      const range = tunnelRange(host);
+      const port = lowestFree(usedPorts, range ?? undefined);
       if (port === null) {
-        report.errors.push({ path: info.path, message: `host ${host.name} has no free port left from 8080 to 65535` });
+        report.errors.push({ path: info.path, message: range ? `host ${host.name} has no free port left in its model ports ${formatPortRange(range)}; widen the range (scripts/setup-ssh.sh --model-ports, then the host here)` : `host ${host.name} has no free port left from 8080 to 65535` });
         continue;
       }
       await assertNameAndPortFree(tx, { name, hostId, port }, deps);
@@ -254,8 +257,8 @@ function labelled(candidate: string, label: string): string {
   return sanitize(`${candidate.slice(0, MAX_NAME - label.length - 1)}-${label}`);
 }
 
-/** Lowest free port from 8080 up: gaps left by deleted models are reused. */
-function lowestFree(used: ReadonlySet<number>): number | null {
-  for (let p = 8080; p <= 65535; p++) if (!used.has(p)) return p;
+/** Lowest free port from 8080 up (or in `range`): gaps left by deleted models are reused. */
+function lowestFree(used: ReadonlySet<number>, range: PortRange = { from: 8080, to: 65535 }): number | null {
+  for (let p = range.from; p <= range.to; p++) if (!used.has(p)) return p;
   return null;
 }

@@ -10,6 +10,7 @@ import type { Env } from "~/server/env";
 import { ServiceError } from "../errors";
 import { parseInput } from "./input";
 import { hostIdInput, hostUpsertInput, type HostUpsertInput } from "./schemas";
+import { formatPortRange, inRange, tunnelRange } from "./model-ports";
 import { writeTransaction, type DbOrTx } from "./tx";
 
 export const hostSelect = {
@@ -24,6 +25,9 @@ export const hostSelect = {
   hostModelsRoot: true,
   registryModelsRoot: true,
   llamaServerBin: true,
+  upstreamMode: true,
+  modelPorts: true,
+  directAddress: true,
   createdAt: true,
   updatedAt: true,
 } as const satisfies Prisma.HostSelect;
@@ -68,6 +72,9 @@ export async function upsertHost(db: Db, input: HostUpsertInput): Promise<HostVi
     hostModelsRoot: h.hostModelsRoot ?? null,
     registryModelsRoot: h.registryModelsRoot ?? null,
     llamaServerBin: h.llamaServerBin ?? null,
+    upstreamMode: h.upstreamMode,
+    modelPorts: h.modelPorts ?? null,
+    directAddress: h.directAddress ?? null,
   };
   const conflict = () => [{ path: "name", message: `${h.name} is already the name of another host; choose another name` }];
   return writeTransaction(
@@ -79,17 +86,29 @@ export async function upsertHost(db: Db, input: HostUpsertInput): Promise<HostVi
         if (!existing) throw notFound(h.id);
         if (byName && byName.id !== h.id) throw new ServiceError("CONFLICT", `name: ${conflict()[0]!.message}`, { issues: conflict() });
         if (sameHost(existing, data)) return existing;
+        await assertModelsInRange(tx, h.id, data);
         return tx.host.update({ where: { id: h.id }, data, select: hostSelect });
       }
       if (byName) {
         const existing = await tx.host.findUniqueOrThrow({ where: { id: byName.id }, select: hostSelect });
         if (sameHost(existing, data)) return existing;
+        await assertModelsInRange(tx, byName.id, data);
         return tx.host.update({ where: { id: byName.id }, data, select: hostSelect });
       }
       return tx.host.create({ data, select: hostSelect });
     },
     conflict,
   );
+}
+
+/** A range (or a switch to the tunnel) that would leave a model's port outside it is refused, naming the models. */
+async function assertModelsInRange(tx: DbOrTx, hostId: string, data: { name: string; linkKind: string; upstreamMode: string; modelPorts: string | null }): Promise<void> {
+  const range = tunnelRange(data);
+  if (!range) return;
+  const outside = (await tx.model.findMany({ where: { hostId }, select: { name: true, port: true }, orderBy: { port: "asc" } })).filter((m) => !inRange(range, m.port));
+  if (outside.length === 0) return;
+  const message = `models on host ${data.name} use ports outside ${formatPortRange(range)}: ${outside.map((m) => `${m.name} (${m.port})`).join(", ")}; widen the range or move those models first`;
+  throw ServiceError.invalid([{ path: "modelPorts", message }]);
 }
 
 function sameHost(existing: HostView, data: Omit<HostView, "id" | "createdAt" | "updatedAt">): boolean {

@@ -10,6 +10,7 @@ import type { Db } from "~/server/db/client";
 import { ServiceError, type FieldIssue } from "../errors";
 import { resolveHostId } from "./hosts";
 import { parseInput } from "./input";
+import { formatPortRange, inRange, outsideRangeMessage, tunnelRange } from "./model-ports";
 import type { PathCheck, PathChecker } from "./path-check";
 import { toHostPath } from "./paths";
 import { modelCreateInput, modelIdInput, modelListInput, modelSetEnabledInput, modelUpdateInput, type ModelCreateInput, type ModelUpdateInput } from "./schemas";
@@ -141,13 +142,19 @@ export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; ho
   if (want.port === deps.appPort) {
     throw ServiceError.invalid([{ path: "port", message: `${want.port} is the app's own port; choose another` }]);
   }
+  const host = await tx.host.findUnique({ where: { id: want.hostId }, select: { name: true, linkKind: true, upstreamMode: true, modelPorts: true } });
+  const range = host ? tunnelRange(host) : null;
+  if (host && range && !inRange(range, want.port)) throw ServiceError.invalid([{ path: "port", message: outsideRangeMessage(host.name, want.port, range) }]);
   const conflicts: FieldIssue[] = [];
   const byName = await tx.model.findUnique({ where: { name: want.name }, select: { id: true } });
   if (byName && byName.id !== want.selfId) conflicts.push({ path: "name", message: `${want.name} is already taken by another model; choose another name` });
   const byPort = await tx.model.findUnique({ where: { hostId_port: { hostId: want.hostId, port: want.port } }, select: { id: true, name: true, host: { select: { name: true } } } });
   if (byPort && byPort.id !== want.selfId) {
-    const suggestion = await freePort(tx, want.hostId, deps, { from: want.port });
-    conflicts.push({ path: "port", message: `${want.port} is already used by ${byPort.name} on host ${byPort.host.name}; choose a free port${suggestion ? ` such as ${suggestion}` : ""}` });
+    // With a range, a suggestion from inside it (a port outside would be refused next).
+    const found = await freePort(tx, want.hostId, deps, { from: range ? range.from : want.port });
+    const suggestion = found !== null && (!range || inRange(range, found)) ? found : null;
+    const none = range ? `; no port in its model ports ${formatPortRange(range)} is free: widen the range` : "";
+    conflicts.push({ path: "port", message: `${want.port} is already used by ${byPort.name} on host ${byPort.host.name}; ${suggestion ? `choose a free port such as ${suggestion}` : `choose a free port${none}`}` });
   }
   if (conflicts.length) throw new ServiceError("CONFLICT", formatIssues(conflicts), { issues: conflicts });
 }

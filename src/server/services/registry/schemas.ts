@@ -5,6 +5,7 @@
  */
 import { extraFlagSchema, flashAttnSchema, loadModeSchema, portSchema, serverIdSchema } from "synapse-host-agent/protocol";
 import { z } from "zod";
+import { modelPortsSchema } from "./model-ports";
 
 /** Same as synapse-host-agent/link's FINGERPRINT_PATTERN (not imported: that module pulls in ssh2). */
 export const FINGERPRINT_PATTERN = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -61,6 +62,7 @@ export { portSchema };
 // ---------------------------------------------------------------- hosts
 
 export const linkKindSchema = z.enum(["local", "ssh"], { error: "must be local or ssh" });
+export const upstreamModeSchema = z.enum(["tunnel", "direct"], { error: "must be tunnel or direct" });
 
 export const hostUpsertInput = z
   .object({
@@ -81,6 +83,12 @@ export const hostUpsertInput = z
     hostModelsRoot: absolutePath(1024).nullish(),
     registryModelsRoot: absolutePath(1024).nullish(),
     llamaServerBin: absolutePath(1024).nullish(),
+    /** ssh hosts: "tunnel" (a channel on the host's ssh connection) or "direct" (directAddress:PORT). */
+    upstreamMode: upstreamModeSchema.default("tunnel"),
+    /** Ports the key may open channels to (scripts/setup-ssh.sh --model-ports), `8080-8099`. */
+    modelPorts: modelPortsSchema.nullish(),
+    /** Direct mode's address; absent: host.docker.internal. */
+    directAddress: z.string().trim().min(1, "must not be empty").max(255, "must be at most 255 characters").regex(/^[A-Za-z0-9._:-]+$/, "must be a host name or IP address").nullish(),
   })
   .strict()
   .superRefine((h, ctx) => {

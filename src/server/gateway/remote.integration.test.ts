@@ -1,0 +1,241 @@
+/**
+ * The gateway to models on an ssh host: a real sshd on loopback forcing the
+ * real scripts/ssh-wrapper.sh (the host's agent), the real llama-server, and
+ * the official `openai` client. The host's key line is the one
+ * scripts/setup-ssh.sh --model-ports writes (permitopen for the model
+ * ports, permitlisten that matches nothing).
+ *
+ * - chat completions, plain and streamed, through a channel on the host's
+ *   existing ssh connection (no new ssh session per request);
+ * - a client that disconnects mid-stream frees the slot on the host;
+ * - a model port outside the host's range is refused at save, naming it;
+ * - a port the app allows but the key does not: 502 naming the port to add;
+ * - the host unreachable: 502 with the link's error, served again once back;
+ * - direct mode: the gateway connects to address:PORT instead.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import net from "node:net";
+import path from "node:path";
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
+import { llamaServerBin } from "../../../host-agent/test/harness/llama-server";
+import { freePort } from "../../../host-agent/test/harness/ports";
+import { installWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
+import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
+import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
+import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
+import type { Host, Model } from "~/generated/prisma/client";
+import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
+import { addDiscoveredModels } from "~/server/services/registry/discover";
+import { createModel } from "~/server/services/registry/models";
+import { upsertHost } from "~/server/services/registry/hosts";
+import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+
+function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
+  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
+}
+
+/** Three consecutive ports that were free a moment ago (the key allows the first two). */
+async function portRange(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const p = await freePort();
+    if (p + 2 > 65535) continue;
+    const next = await Promise.all([p + 1, p + 2].map((q) => new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once("error", () => resolve(false));
+      s.listen(q, "127.0.0.1", () => s.close(() => resolve(true)));
+    })));
+    if (next.every(Boolean)) return p;
+  }
+  throw new Error("no three free consecutive ports");
+}
+
+let g: GatewayFixture;
+let remote: TestDirs;
+let sshd: SshdFixture;
+let host: Host;
+let base: number;
+const remoteModels: string[] = [];
+
+beforeAll(async () => {
+  g = await gatewayFixture();
+  remote = await testDirs("synapse-gateway-remote-");
+  const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
+    SYNAPSE_STATE_DIR: remote.stateDir,
+    SYNAPSE_MODEL_ROOTS: remote.modelRoot,
+    LLAMA_SERVER_BIN: llamaServerBin(),
+    SYNAPSE_LOG_LEVEL: "warn",
+    SYNAPSE_HEALTH_INTERVAL_MS: "500",
+  });
+  base = await portRange();
+  // As scripts/setup-ssh.sh --model-ports base-(base+1) writes it.
+  const permit = [base, base + 1].map((p) => `permitopen="127.0.0.1:${p}"`).join(",");
+  sshd = await startSshd({ forcedCommand: wrapper.path, keyOptions: `restrict,port-forwarding,${permit},permitlisten="NOWHERE:22",command="${wrapper.path}"` });
+  const keyFile = path.join(remote.root, "id_ed25519");
+  await mkdir(path.dirname(keyFile), { recursive: true });
+  await writeFile(keyFile, sshd.clientKey.privateKey, { mode: 0o600 });
+  host = await g.f.t.db.host.create({
+    data: {
+      name: "mac",
+      linkKind: "ssh",
+      sshHost: "127.0.0.1",
+      sshPort: sshd.port,
+      sshUser: sshd.user,
+      sshIdentityFile: keyFile,
+      hostKeyFingerprint: sshd.hostFingerprint(),
+      // The app's range is wider than the key's by one port, to see the refusal the key gives.
+      modelPorts: `${base}-${base + 2}`,
+    },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await g?.dispose().catch(() => undefined);
+  if (sshd) {
+    await sshExec(sshd, "stop-metal-servers", { timeoutMs: 30_000 }).catch(() => undefined);
+    await sshd.dispose();
+  }
+  const left = (await Promise.all(remoteModels.map((m) => pidsRunning(m)))).flat();
+  for (const pid of left) process.kill(pid, "SIGKILL");
+  await remote?.cleanup();
+  if (left.length) throw new Error(`processes left running: ${left.join(", ")}`);
+});
+
+async function remoteModel(name: string, port: number, fields: { ctxSize?: number } = {}): Promise<Model> {
+  const file = await tinyModel(remote.modelRoot, `${name}.gguf`);
+  // Room for a long generation (the disconnect test): a file trained for that context.
+  if (fields.ctxSize) await writeTinyModel(file, { contextLength: fields.ctxSize });
+  remoteModels.push(file);
+  return g.f.t.db.model.create({ data: { name, hostId: host.id, filePath: file, port, enabled: true, ...fields } });
+}
+
+async function startReady(m: Model): Promise<void> {
+  const r = await g.f.fleet.start(m.id, { wait: true });
+  expect(r.state, r.error ?? "").toBe("ready");
+}
+
+describe("gateway to a model on an ssh host (real sshd, real llama-server, openai client)", () => {
+  it("answers a chat completion, plain and streamed, through the host's ssh connection", async () => {
+    const m = await remoteModel("far", base, { ctxSize: 4096 });
+    await startReady(m);
+    const sessionsBefore = (await sshd.sessionPids()).length;
+
+    const r = await g.client.chat.completions.create(chat("far"));
+    expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    expect(r.model).toBe("far");
+
+    const stream = await g.client.chat.completions.create({ ...chat("far", { max_tokens: 12 }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+    let text = "";
+    let chunks = 0;
+    for await (const c of stream) {
+      chunks += 1;
+      text += c.choices[0]?.delta?.content ?? "";
+    }
+    expect(chunks).toBeGreaterThan(2);
+    expect(text).toMatch(/^[a-z]+$/);
+
+    // Ten more requests: still the one ssh connection the link holds (no handshake, no new sshd session).
+    for (let i = 0; i < 10; i++) await g.client.chat.completions.create(chat("far"));
+    expect((await sshd.sessionPids()).length).toBe(sessionsBefore);
+  }, 60_000);
+
+  it("a client that disconnects mid-stream frees the slot on the host (the channel's close reaches llama-server)", async () => {
+    const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+    const ac = new AbortController();
+    const stream = await g.client.chat.completions.create({ ...chat("far", { max_tokens: 3000, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: ac.signal });
+    let chunks = 0;
+    try {
+      for await (const _ of stream) {
+        if (++chunks === 5) break; // leaves the loop: the client aborts the request
+      }
+    } catch {
+      // aborted
+    }
+    expect(chunks).toBe(5);
+    // 3000 tokens take this server seconds; the slot must be free long before.
+    const t0 = Date.now();
+    await waitFor("the slot to go idle", async () => !(await anySlotBusy(far)), 1500, 20);
+    expect(Date.now() - t0).toBeLessThan(1500);
+  }, 60_000);
+
+  it("refuses, at save, a model port outside the host's range, naming the port and the range", async () => {
+    const file = await tinyModel(remote.modelRoot, "outside.gguf");
+    const outside = base + 3;
+    const attempt = createModel(g.f.t.db, { name: "outside", hostId: host.id, filePath: file, port: outside, enabled: true } as Parameters<typeof createModel>[1], { appPort: 3000 });
+    await expect(attempt).rejects.toMatchObject({
+      code: "BAD_REQUEST",
+      issues: [{ path: "port", message: expect.stringContaining(`${outside} is outside host mac's model ports ${base}-${base + 2}`) }],
+    });
+    expect(await g.f.t.db.model.findFirst({ where: { name: "outside" } })).toBeNull();
+    // A range that would leave a model outside is refused too, naming the model.
+    const { createdAt: _c, updatedAt: _u, ...row } = host;
+    await expect(upsertHost(g.f.t.db, { ...row, linkKind: "ssh", upstreamMode: "tunnel", modelPorts: `${base + 1}-${base + 2}` })).rejects.toMatchObject({
+      issues: [{ path: "modelPorts", message: expect.stringContaining(`far (${base})`) }],
+    });
+    // Discovery gives a file found on the host a free port inside the range (not 8080 and up).
+    const link = await g.f.links.get(host);
+    const report = await addDiscoveredModels(g.f.t.db, host.id, await link.call("discover", {}), { appPort: 3000 });
+    expect(report.errors).toEqual([]);
+    expect(report.added.map((a) => [a.name, a.port])).toEqual([["outside", base + 1]]);
+    await g.f.t.db.model.deleteMany({ where: { id: { in: report.added.map((a) => a.id) } } });
+  });
+
+  it("a port the key does not allow: 502 naming the port to add to --model-ports", async () => {
+    const m = await remoteModel("beyond", base + 2);
+    await startReady(m);
+    const err = await g.client.chat.completions.create(chat("beyond")).then(
+      () => null,
+      (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+    );
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err!.status).toBe(502);
+    expect(err!.message).toContain(`does not permit port ${base + 2}`);
+    expect(err!.message).toContain("--model-ports");
+    await g.f.fleet.stop(m.id);
+  }, 60_000);
+
+  it("the host unreachable: 502 with the link's error, at once; served again when it is back", async () => {
+    const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+    await sshd.stop({ dropSessions: true });
+    try {
+      const t0 = Date.now();
+      const err = await g.client.chat.completions.create(chat("far")).then(
+        () => null,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err!.status).toBe(502);
+      expect(err!.message).toMatch(/host 'mac' is unreachable/);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      await sshd.start();
+    }
+    // The link reconnects by itself; the server kept running on the host.
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const ok = await g.client.chat.completions.create(chat("far")).then(() => true, () => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error("not served again within 20 s of the host coming back");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect((await g.f.fleet.status()).find((v) => v.modelId === far.id)?.state).toBe("ready");
+  }, 60_000);
+
+  it("direct mode: the gateway connects to the host's address and the model's port", async () => {
+    const m = await remoteModel("near", base + 1);
+    await startReady(m);
+    const { createdAt: _c, updatedAt: _u, ...row } = await g.f.t.db.host.findUniqueOrThrow({ where: { id: host.id } });
+    // The sshd runs on this machine, so the host's servers are at 127.0.0.1 (host.docker.internal from a container).
+    await upsertHost(g.f.t.db, { ...row, linkKind: "ssh", upstreamMode: "direct", directAddress: "127.0.0.1" });
+    const models = await g.adapter.models({ fresh: true });
+    expect(models.find((x) => x.name === "near")).toMatchObject({ via: "tcp", upstream: { host: "127.0.0.1", port: base + 1 } });
+    const r = await g.client.chat.completions.create(chat("near"));
+    expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    // Direct mode has no range to keep: a port outside it saves.
+    const file = await tinyModel(remote.modelRoot, "anyport.gguf");
+    const saved = await createModel(g.f.t.db, { name: "anyport", hostId: host.id, filePath: file, port: base + 3, enabled: false } as Parameters<typeof createModel>[1], { appPort: 3000 });
+    expect(saved.port).toBe(base + 3);
+  }, 60_000);
+});
