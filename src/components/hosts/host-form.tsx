@@ -5,7 +5,7 @@ import { useId, useState, type FormEvent } from "react";
 import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, TextField } from "~/components/form/fields";
-import { intText, parseRequiredInt } from "~/components/form/numbers";
+import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 
@@ -14,11 +14,12 @@ type UpsertInput = RouterInputs["hosts"]["upsert"];
 
 const TEXT_FIELDS = ["name", "sshHost", "sshUser", "sshIdentityFile", "hostModelsRoot", "registryModelsRoot", "llamaServerBin", "hostKeyFingerprint"] as const;
 type TextKey = (typeof TEXT_FIELDS)[number];
-const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort"];
+const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort", "memoryBudgetMiB"];
 
 interface Values extends Record<TextKey, string> {
   linkKind: string;
   sshPort: string;
+  memoryBudgetMiB: string;
 }
 
 function valuesOf(h: HostItem | undefined): Values {
@@ -33,6 +34,7 @@ function valuesOf(h: HostItem | undefined): Values {
     hostModelsRoot: h?.hostModelsRoot ?? "",
     registryModelsRoot: h?.registryModelsRoot ?? "",
     llamaServerBin: h?.llamaServerBin ?? "",
+    memoryBudgetMiB: intText(h?.memoryBudgetMiB),
   };
 }
 
@@ -69,8 +71,9 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
   function submit(e: FormEvent) {
     e.preventDefault();
     const port = parseRequiredInt(values.sshPort);
-    if (!port.ok) {
-      setErrors({ sshPort: port.message });
+    const budget = parseOptionalInt(values.memoryBudgetMiB);
+    if (!port.ok || !budget.ok) {
+      setErrors({ ...(port.ok ? {} : { sshPort: port.message }), ...(budget.ok ? {} : { memoryBudgetMiB: budget.message }) });
       setFormError("Not saved: fix the fields marked below.");
       return;
     }
@@ -87,6 +90,7 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
       hostModelsRoot: opt(values.hostModelsRoot),
       registryModelsRoot: opt(values.registryModelsRoot),
       llamaServerBin: opt(values.llamaServerBin),
+      memoryBudgetMiB: budget.value,
     } satisfies UpsertInput;
     upsert.mutate(input);
   }
@@ -116,6 +120,17 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
         <TextField id={f("hostModelsRoot")} label="Models folder on the host" hint="PRAXIS_MODEL_PATH in your previous Synapse Engine setup" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
         <TextField id={f("registryModelsRoot")} label="Same folder as the registry names it" hint="e.g. /models (set both or neither)" value={values.registryModelsRoot} onChange={set("registryModelsRoot")} error={errors.registryModelsRoot} mono />
         <TextField id={f("llamaServerBin")} label="llama-server binary" hint="empty: found on PATH or in Homebrew's folders" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
+        <TextField
+          id={f("memoryBudgetMiB")}
+          label="Memory budget (MiB)"
+          hint="what its llama-servers may use together; empty: what its agent reports (on a Mac, the GPU's working-set limit)"
+          inputMode="numeric"
+          placeholder="reported by the agent"
+          value={values.memoryBudgetMiB}
+          onChange={set("memoryBudgetMiB")}
+          error={errors.memoryBudgetMiB}
+          mono
+        />
         {ssh ? (
           <TextField
             id={f("hostKeyFingerprint")}

@@ -8,6 +8,7 @@ import type { Db } from "~/server/db/client";
 import type { Logger } from "~/server/log/logger";
 import type { DiscoveryReport } from "~/server/services/registry/discover";
 import type { EventBus } from "./events";
+import type { HostMemoryView } from "./host-memory";
 import type { LinkPool } from "./links";
 import type { RestartPolicy } from "./restart-policy";
 import type { ServerEntry, ServerResult } from "./server-entry";
@@ -114,6 +115,8 @@ export interface Fleet {
   liveEntry(model: { id: string; hostId: string; name: string }): ServerEntry;
   /** The host's agent as its last `hello` described it; null before the fleet reached it. */
   agent(hostId: string): AgentNote | null;
+  /** The host's memory budget and its agent's last reading; `refresh` reads the agent now. NOT_FOUND for an unknown host. */
+  hostMemory(hostId: string, options?: { refresh?: boolean }): Promise<HostMemoryView>;
   /** Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its agent. */
   shutdown(options: { stopServers: boolean; deadlineMs?: number }): Promise<ServerResult[]>;
   /** Waits for pending records; after this nothing is written. Idempotent. */

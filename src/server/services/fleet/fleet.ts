@@ -31,7 +31,8 @@ import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
 import type { AdoptionReport, Fleet, FleetOptions, ServerResult } from "./fleet-types";
 import { createOperations } from "./operations";
-import { createReconcileLoop } from "./reconcile-loop";
+import { createHostMemoryStore } from "./host-memory";
+import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
 import { resultOf } from "./server-table";
 import { toServiceError } from "./start-outcome";
@@ -47,7 +48,14 @@ export function createFleet(options: FleetOptions): Fleet {
   const restarts = createRestarts(ctx, (e) => hostQueue.run(e.hostId, () => ops.issueStart(e.modelId, "restart")).then(() => undefined));
   const reports = createReportApplier(ctx, restarts);
   const ops = createOperations(ctx, reports, restarts);
-  const loop = createReconcileLoop(ctx, reports, ops, restarts, options.reconcileIntervalMs ?? 2000);
+  const memory = createHostMemoryStore({
+    now: ctx.now,
+    hasFeature: (hostId) => {
+      const a = loop?.agent(hostId);
+      return a ? a.features.includes("host-memory") : null;
+    },
+  });
+  const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000);
   const offState = links.onState(loop.onLinkState);
   const offEvent = links.onEvent(reports.onAgentEvent);
   let closePromise: Promise<void> | null = null;
@@ -176,6 +184,16 @@ export function createFleet(options: FleetOptions): Fleet {
     liveEntry: (model) => table.ensure(model),
 
     agent: (hostId) => loop.agent(hostId),
+
+    async hostMemory(hostId, opts = {}) {
+      const host = await db.host.findUnique({ where: { id: hostId } });
+      if (!host) throw new ServiceError("NOT_FOUND", `no host with id ${hostId}`);
+      if (opts.refresh) {
+        const { link } = await ops.hostLink(host);
+        if (link && link.state === "connected") await memory.refresh(host, link, { force: true });
+      }
+      return memory.view(host);
+    },
 
     async shutdown({ stopServers, deadlineMs = 30_000 }) {
       stopReacting();

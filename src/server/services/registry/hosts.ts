@@ -24,6 +24,7 @@ export const hostSelect = {
   hostModelsRoot: true,
   registryModelsRoot: true,
   llamaServerBin: true,
+  memoryBudgetMiB: true,
   createdAt: true,
   updatedAt: true,
 } as const satisfies Prisma.HostSelect;
@@ -68,6 +69,7 @@ export async function upsertHost(db: Db, input: HostUpsertInput): Promise<HostVi
     hostModelsRoot: h.hostModelsRoot ?? null,
     registryModelsRoot: h.registryModelsRoot ?? null,
     llamaServerBin: h.llamaServerBin ?? null,
+    memoryBudgetMiB: h.memoryBudgetMiB ?? null,
   };
   const conflict = () => [{ path: "name", message: `${h.name} is already the name of another host; choose another name` }];
   return writeTransaction(

@@ -57,6 +57,7 @@ export const modelSelect = {
   idleTimeoutMs: true,
   concurrency: true,
   queueLimit: true,
+  startPriority: true,
   serverApiKeyOff: true,
   extraFlags: true,
   architecture: true,

@@ -38,6 +38,12 @@ export const gatewayBounds = {
   queueLimit: int(0, 10_000),
 } as const;
 
+/** Memory plans: a host's budget set by hand (MiB, up to 16 TiB), a model's start priority. */
+export const memoryBounds = {
+  memoryBudgetMiB: int(64, 16 * 1024 * 1024, " MiB"),
+  startPriority: int(-1000, 1000, " (higher starts first)"),
+} as const;
+
 const flashAttn = z.enum(flashAttnSchema.options, { error: "must be on, off or auto" });
 const loadMode = z.enum(loadModeSchema.options, { error: "must be mmap, no-mmap or mlock" });
 
@@ -81,6 +87,8 @@ export const hostUpsertInput = z
     hostModelsRoot: absolutePath(1024).nullish(),
     registryModelsRoot: absolutePath(1024).nullish(),
     llamaServerBin: absolutePath(1024).nullish(),
+    /** The host's memory budget for llama-servers, in MiB; null: what its agent reports. */
+    memoryBudgetMiB: memoryBounds.memoryBudgetMiB.nullish(),
   })
   .strict()
   .superRefine((h, ctx) => {
@@ -120,6 +128,7 @@ const modelFields = {
   idleTimeoutMs: runtimeBounds.idleTimeoutMs.nullable(),
   concurrency: gatewayBounds.concurrency.nullable(),
   queueLimit: gatewayBounds.queueLimit.nullable(),
+  startPriority: memoryBounds.startPriority.nullable(),
   /** true: its server runs without its own key (clients that talk to its port directly). */
   serverApiKeyOff: z.boolean({ error: "must be true or false" }),
   extraFlags: z.array(extraFlagSchema).max(32, "at most 32 extra flags"),
@@ -146,6 +155,7 @@ export const modelCreateInput = z
     idleTimeoutMs: modelFields.idleTimeoutMs.default(null),
     concurrency: modelFields.concurrency.default(null),
     queueLimit: modelFields.queueLimit.default(null),
+    startPriority: modelFields.startPriority.default(null),
     serverApiKeyOff: modelFields.serverApiKeyOff.default(false),
     extraFlags: modelFields.extraFlags.default([]),
     family: modelFields.family.default(null),
