@@ -9,13 +9,14 @@ import { publicProcedure, router } from "../trpc";
 
 const id = z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters");
 const idInput = z.object({ id }).strict();
-const waitInput = z.object({ wait: z.boolean().default(true) }).strict().default({ wait: true });
+/** force: start what does not fit in its host's memory budget too (the event log says so). */
+const waitInput = z.object({ wait: z.boolean().default(true), force: z.boolean().default(false) }).strict().default({ wait: true, force: false });
 
 export const serversRouter = router({
   /** Every enabled model on every host. With wait (default) resolves when each is ready or failed. */
-  startAll: publicProcedure.input(waitInput).mutation(({ ctx, input }) => ctx.runtime.fleet.startAll({ wait: input.wait })),
+  startAll: publicProcedure.input(waitInput).mutation(({ ctx, input }) => ctx.runtime.fleet.startAll({ wait: input.wait, force: input.force })),
   stopAll: publicProcedure.mutation(({ ctx }) => ctx.runtime.fleet.stopAll()),
-  start: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.start(input.id, { wait: input.wait })),
+  start: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true), force: z.boolean().default(false) })).mutation(({ ctx, input }) => ctx.runtime.fleet.start(input.id, { wait: input.wait, force: input.force })),
   stop: publicProcedure.input(idInput).mutation(({ ctx, input }) => ctx.runtime.fleet.stop(input.id)),
   restart: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.restart(input.id, { wait: input.wait })),
   /** What each server runs as, with the gateway's counters from its ServerEntry: requests in flight, last used, idle unload time (ISO). */

@@ -32,6 +32,8 @@ import { createContext } from "./context";
 import type { AdoptionReport, Fleet, FleetOptions, ServerResult } from "./fleet-types";
 import { createOperations } from "./operations";
 import { createHostMemoryStore } from "./host-memory";
+import { createStartPlanner } from "./start-plan";
+import { weightsOnlyEstimator } from "../memory/model-estimator";
 import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
 import { resultOf } from "./server-table";
@@ -47,7 +49,6 @@ export function createFleet(options: FleetOptions): Fleet {
   const { db, links, events, log, table, hostQueue } = ctx;
   const restarts = createRestarts(ctx, (e) => hostQueue.run(e.hostId, () => ops.issueStart(e.modelId, "restart")).then(() => undefined));
   const reports = createReportApplier(ctx, restarts);
-  const ops = createOperations(ctx, reports, restarts);
   const memory = createHostMemoryStore({
     now: ctx.now,
     hasFeature: (hostId) => {
@@ -55,6 +56,8 @@ export function createFleet(options: FleetOptions): Fleet {
       return a ? a.features.includes("host-memory") : null;
     },
   });
+  const planner = createStartPlanner(ctx, memory, options.estimator ?? weightsOnlyEstimator);
+  const ops = createOperations(ctx, reports, restarts, planner);
   const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000);
   const offState = links.onState(loop.onLinkState);
   const offEvent = links.onEvent(reports.onAgentEvent);
@@ -73,11 +76,12 @@ export function createFleet(options: FleetOptions): Fleet {
   const fleet: Fleet = {
     async startAll(opts = {}) {
       assertOpen();
-      // On-demand models are started by the gateway when a request names them.
+      // On-demand models are started by the gateway when a request names them. When memory is short, higher
+      // priorities start first, then the registry's order (by name).
       const rows = await db.model.findMany({ where: { enabled: true, loadPolicy: "always" }, include: { host: true, server: true }, orderBy: { name: "asc" } });
-      await ops.wantRunningMany(rows);
-      if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)`, { data: { models: rows.map((r) => r.name) } });
-      return ops.startRows(rows, opts.wait ?? true);
+      rows.sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
+      if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), force: opts.force ?? false } });
+      return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force });
     },
 
     async stopAll() {
@@ -95,9 +99,8 @@ export function createFleet(options: FleetOptions): Fleet {
     async start(modelId, opts = {}) {
       assertOpen();
       const row = await table.loadModel(modelId);
-      await ops.wantRunning(row);
-      ops.action(`${row.name}: start requested`, { modelId, hostId: row.hostId });
-      const [result] = await ops.startRows([row], opts.wait ?? true);
+      ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
+      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict });
       return result!;
     },
 
@@ -118,7 +121,9 @@ export function createFleet(options: FleetOptions): Fleet {
       ops.action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
       const stopped = await ops.stopRows([row]);
       if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];
-      const [result] = await ops.startRows([row], opts.wait ?? true);
+      // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
+      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force });
+      if (result?.memory?.verdict === "refused") await ops.wantStoppedMany([row]);
       return result!;
     },
 

@@ -37,6 +37,22 @@ export interface ServerResult {
   state: string;
   pid: number | null;
   error: string | null;
+  /** What the memory plan said of this start; absent when none was made (stops, restarts after a crash). */
+  memory?: StartMemoryNote;
+  /** Models stopped (cause `evicted`) to make room for this start. */
+  evicted?: string[];
+}
+
+/** A start's memory plan, as results and the API report it. Bytes; null where the verdict has no figure. */
+export interface StartMemoryNote {
+  /** fits; refused (not started); forced (started over the budget); unchecked (no estimate or no budget); running (already was). */
+  verdict: "fits" | "refused" | "forced" | "unchecked" | "running";
+  /** The refusal or force with its numbers, or why it was not checked; null when it fits. */
+  message: string | null;
+  neededBytes: number | null;
+  /** Left on the host before this start. */
+  leftBytes: number | null;
+  budgetBytes: number | null;
 }
 
 /** A start or stop this app issued to the agent and has not had the answer of yet. */

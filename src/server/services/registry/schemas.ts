@@ -40,7 +40,7 @@ export const gatewayBounds = {
 
 /** Memory plans: a host's budget set by hand (MiB, up to 16 TiB), a model's start priority. */
 export const memoryBounds = {
-  memoryBudgetMiB: int(64, 16 * 1024 * 1024, " MiB"),
+  memoryBudgetMiB: int(16, 16 * 1024 * 1024, " MiB"),
   startPriority: int(-1000, 1000, " (higher starts first)"),
 } as const;
 

@@ -1,0 +1,88 @@
+/**
+ * Plans before spawns, for real: a host given a small memory budget by hand (the hosts form's service),
+ * three models of about 22 MiB each written by the project's GGUF writer, the real llama-server and a
+ * real SQLite file. START ALL ENABLED starts what fits, in priority order, and refuses the rest with
+ * numbers a person can act on, spawning nothing for it; `force` starts it anyway and says so in the event
+ * log; a model without an estimate is started with a note.
+ */
+import { stat } from "node:fs/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
+import { freePort } from "../../../../host-agent/test/harness/ports";
+import { startAllResponse } from "~/server/http/start-all-body";
+import { upsertHost } from "~/server/services/registry/hosts";
+import { fleetFixture, type FleetFixture } from "./testing/fixture";
+
+let fx: FleetFixture | null = null;
+afterEach(async () => {
+  const f = fx;
+  fx = null;
+  await f?.dispose();
+});
+
+/** About 22 MiB of f32 weights: 2 layers 512 wide, feed-forward 1024. */
+const SHAPE = { embedding: 512, layers: 2, heads: 4, feedForward: 1024, contextLength: 512 };
+
+async function addSizedModel(f: FleetFixture, name: string, extra: { startPriority?: number; knownSize?: boolean } = {}) {
+  const file = await tinyModel(f.dirs.modelRoot, `${name}.gguf`, { ...SHAPE, seed: name.length });
+  const sizeBytes = (await stat(file)).size;
+  // Discovery stores the file's size (all shards); a model saved by hand before discovery has none.
+  return f.t.db.model.create({ data: { name, hostId: f.host.id, filePath: file, port: await freePort(), enabled: true, sizeBytes: extra.knownSize === false ? null : sizeBytes, startPriority: extra.startPriority ?? null } });
+}
+
+describe("start plans against a host's memory budget", () => {
+  it("start-all on a 56 MiB host starts what fits in priority order and refuses the rest with its numbers; force overrides", async () => {
+    const f = (fx = await fleetFixture());
+    const host = await upsertHost(f.t.db, { id: f.host.id, name: f.host.name, linkKind: "local", memoryBudgetMiB: 56 });
+    expect(host.memoryBudgetMiB).toBe(56);
+    const alpha = await addSizedModel(f, "alpha");
+    const beta = await addSizedModel(f, "beta");
+    const gamma = await addSizedModel(f, "gamma", { startPriority: 5 });
+    const unsized = await addSizedModel(f, "unsized", { knownSize: false });
+    expect(alpha.sizeBytes).toBeGreaterThan(20 * 1024 ** 2);
+    expect(alpha.sizeBytes! * 3).toBeGreaterThan(56 * 1024 ** 2);
+
+    const results = await f.fleet.startAll({ wait: true });
+    // Asked order: priority first (gamma), then the registry's (alpha, beta, unsized).
+    expect(results.map((r) => [r.name, r.state, r.memory?.verdict])).toEqual([
+      ["gamma", "ready", "fits"],
+      ["alpha", "ready", "fits"],
+      ["beta", "stopped", "refused"],
+      ["unsized", "ready", "unchecked"],
+    ]);
+    const refused = results.find((r) => r.name === "beta")!;
+    expect(refused.error).toMatch(/^beta needs 2\d\.\d MiB \(weights 2\d\.\d, KV cache \d+\.\d, compute \d+\.\d\); local has 1\d\.\d of 56\.0 MiB left; stop (alpha|gamma) \(2\d\.\d MiB\)$/);
+    expect(refused.memory).toMatchObject({ budgetBytes: 56 * 1024 ** 2, neededBytes: beta.sizeBytes });
+    expect(refused.pid).toBeNull();
+    expect(results.find((r) => r.name === "unsized")!.memory!.message).toBe("started without a memory check: no estimate for unsized (its file size is not known yet (run discovery, or save the model again))");
+
+    // Nothing was spawned for it, and nothing will be: it is not wanted running.
+    const status = await f.fleet.status();
+    expect(status.find((s) => s.name === "beta")).toMatchObject({ state: "stopped", desired: "stopped", pid: null, lastError: refused.error });
+    await f.fleet.reconcile(f.host.id);
+    expect((await f.fleet.status()).find((s) => s.name === "beta")!.state).toBe("stopped");
+    const agentStatus = await (await f.links.get(f.host)).call("status", {});
+    expect(agentStatus.map((s) => s.id).sort()).toEqual(["alpha", "gamma", "unsized"]);
+
+    // What REST and the CLI answer: 207, one refused among the failed.
+    const rest = startAllResponse(results, true);
+    expect(rest).toMatchObject({ status: 207, body: { ok: false, started: 3, failed: 1, refused: 1 } });
+
+    const events = (await f.t.db.event.findMany({ where: { modelId: { in: [beta.id, unsized.id] } }, orderBy: { id: "asc" } })).map((e) => e.message);
+    expect(events).toContain(`beta: not started: ${refused.error}`);
+    expect(events).toContain("unsized: started without a memory check: no estimate for unsized (its file size is not known yet (run discovery, or save the model again))");
+
+    // A single start is planned the same way; force starts it and the event log says so.
+    const again = await f.fleet.start(beta.id);
+    expect(again).toMatchObject({ state: "stopped", memory: { verdict: "refused" } });
+    const forced = await f.fleet.start(beta.id, { force: true });
+    expect(forced).toMatchObject({ state: "ready", memory: { verdict: "forced" } });
+    const forcedEvents = (await f.t.db.event.findMany({ where: { modelId: beta.id, kind: "action" }, orderBy: { id: "asc" } })).map((e) => e.message);
+    expect(forcedEvents.some((m) => /^beta: started by force over the memory budget: beta needs 2\d\.\d MiB/.test(m))).toBe(true);
+
+    // Stopping one makes room for the next start without force.
+    await f.fleet.stop(beta.id);
+    await f.fleet.stop(gamma.id);
+    expect(await f.fleet.start(beta.id)).toMatchObject({ state: "ready", memory: { verdict: "fits" } });
+  });
+});

@@ -1,0 +1,30 @@
+/**
+ * How the fleet asks for a model's memory estimate: a function of the model's registry row and the
+ * global defaults (what its llama-server will run with), with an optional context size to try instead
+ * of its own (for the "lower its context to N" advice). The full estimator (weights from the stored
+ * tensor table, KV cache, compute buffer) plugs in here; until a model has a stored GGUF summary, the
+ * fallback below charges its weights from the file size only and says so in its notes.
+ */
+import type { Model, RuntimeSettings } from "~/generated/prisma/client";
+import type { Estimate } from "./plan";
+
+export type ModelEstimator = (model: Model, settings: RuntimeSettings, override?: { ctxSize?: number }) => Estimate;
+
+/** The context a model's server runs with (0 = its trained context, when known). */
+export function effectiveContext(model: Pick<Model, "ctxSize" | "contextLength">, settings: Pick<RuntimeSettings, "ctxSize">): number {
+  const ctx = model.ctxSize ?? settings.ctxSize;
+  return ctx === 0 ? (model.contextLength ?? 0) : ctx;
+}
+
+/** Weights only, from the file size discovery stored (all shards of a split set). */
+export const weightsOnlyEstimator: ModelEstimator = (model) => {
+  if (model.sizeBytes === null || !(model.sizeBytes > 0)) return { unavailable: "its file size is not known yet (run discovery, or save the model again)" };
+  return {
+    weightsBytes: model.sizeBytes,
+    kvCacheBytes: 0,
+    computeBytes: 0,
+    promptCacheBytes: 0,
+    totalBytes: model.sizeBytes,
+    notes: ["weights only, from the file size: KV cache and compute buffer not estimated"],
+  };
+};
