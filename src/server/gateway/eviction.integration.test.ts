@@ -51,8 +51,10 @@ describe("gateway: eviction when an on-demand start does not fit", () => {
     const huge = await addSized("huge", HUGE);
     expect(busy.sizeBytes! * 3).toBeGreaterThan(56 * 1024 ** 2);
 
-    // busy: a long stream, started first (so it is the least recently used), left unread: in flight.
-    const s = await g.client.chat.completions.create({ ...chat("busy", { max_tokens: 3800, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+    // busy: a long stream, started first (so it is the least recently used), left unread: in flight. Its
+    // chunks carry 20 top log-probabilities each (megabytes in all), more than socket buffers hold, so the
+    // gateway cannot finish it ahead of this reader however fast the server generates.
+    const s = await g.client.chat.completions.create({ ...chat("busy", { max_tokens: 3800, ignore_eos: true, logprobs: true, top_logprobs: 20 }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
     const it = s[Symbol.asyncIterator]();
     const first = await it.next();
     expect(first.done).toBe(false);
@@ -67,6 +69,7 @@ describe("gateway: eviction when an on-demand start does not fit", () => {
     expect((await g.client.chat.completions.create(chat("fresh"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
     expect(await status(g, "idle")).toMatchObject({ state: "stopped", cause: "evicted", desired: "stopped" });
     expect(await status(g, "busy")).toMatchObject({ state: "ready", pid: busyPid });
+    expect(g.adapter.usage(busy.id).inFlight, "busy's stream was in flight all along").toBe(1);
     expect(await status(g, "fresh")).toMatchObject({ state: "ready" });
     const evictedEvent = await g.f.t.db.event.findFirst({ where: { modelId: idle.id, kind: "action", message: { contains: "evicted" } } });
     expect(evictedEvent?.message).toBe("idle: evicted to make room for fresh on local");
