@@ -21,6 +21,8 @@ export const serversRouter = router({
   restart: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.restart(input.id, { wait: input.wait })),
   /** What each server runs as, with the gateway's counters from its ServerEntry: requests in flight, last used, idle unload time (ISO). */
   status: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.status()),
+  /** Each host's memory bar: its budget, what runs, what START ALL ENABLED would add and refuse (with the numbers). */
+  memory: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.memoryOverview()),
   logs: publicProcedure
     .input(z.object({ id, lines: z.number().int("must be a whole number").min(1, "must be at least 1").max(5000, "must be at most 5000").default(200) }).strict())
     .query(({ ctx, input }) => ctx.runtime.fleet.logs(input.id, input.lines)),

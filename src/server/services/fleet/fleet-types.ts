@@ -10,6 +10,9 @@ import type { DiscoveryReport } from "~/server/services/registry/discover";
 import type { EventBus } from "./events";
 import type { HostMemoryView } from "./host-memory";
 import type { ModelEstimator } from "../memory/model-estimator";
+import type { Estimate } from "../memory/plan";
+import type { Model } from "~/generated/prisma/client";
+import type { HostMemoryOverview } from "./start-plan";
 import type { LinkPool } from "./links";
 import type { RestartPolicy } from "./restart-policy";
 import type { ServerEntry, ServerResult } from "./server-entry";
@@ -127,6 +130,10 @@ export interface Fleet {
   liveEntry(model: { id: string; hostId: string; name: string }): ServerEntry;
   /** The host's agent as its last `hello` described it; null before the fleet reached it. */
   agent(hostId: string): AgentNote | null;
+  /** Each host's memory bar: budget, what runs, what START ALL ENABLED would add and refuse. */
+  memoryOverview(): Promise<HostMemoryOverview[]>;
+  /** A model row's estimate (saved, or with unsaved form values over it) under the global defaults. */
+  estimate(model: Model): Promise<Estimate>;
   /** The host's memory budget and its agent's last reading; `refresh` reads the agent now. NOT_FOUND for an unknown host. */
   hostMemory(hostId: string, options?: { refresh?: boolean }): Promise<HostMemoryView>;
   /** Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its agent. */

@@ -190,6 +190,13 @@ export function createFleet(options: FleetOptions): Fleet {
 
     agent: (hostId) => loop.agent(hostId),
 
+    async memoryOverview() {
+      const hosts = await db.host.findMany({ orderBy: [{ createdAt: "asc" }, { name: "asc" }] });
+      return Promise.all(hosts.map((h) => planner.overview(h)));
+    },
+
+    estimate: (model) => planner.estimate(model),
+
     async hostMemory(hostId, opts = {}) {
       const host = await db.host.findUnique({ where: { id: hostId } });
       if (!host) throw new ServiceError("NOT_FOUND", `no host with id ${hostId}`);

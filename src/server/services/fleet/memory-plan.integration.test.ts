@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { freePort } from "../../../../host-agent/test/harness/ports";
 import { startAllResponse } from "~/server/http/start-all-body";
+import { estimateFromForm } from "~/server/services/memory/form-estimate";
 import { upsertHost } from "~/server/services/registry/hosts";
 import { fleetFixture, type FleetFixture } from "./testing/fixture";
 
@@ -84,5 +85,32 @@ describe("start plans against a host's memory budget", () => {
     await f.fleet.stop(beta.id);
     await f.fleet.stop(gamma.id);
     expect(await f.fleet.start(beta.id)).toMatchObject({ state: "ready", memory: { verdict: "fits" } });
+  });
+
+  it("the dashboard's memory bar: what runs, what start-all would add and refuse; the model page's estimate from unsaved values", async () => {
+    const f = (fx = await fleetFixture());
+    await upsertHost(f.t.db, { id: f.host.id, name: f.host.name, linkKind: "local", memoryBudgetMiB: 56 });
+    const alpha = await addSizedModel(f, "alpha");
+    const beta = await addSizedModel(f, "beta");
+    const gamma = await addSizedModel(f, "gamma");
+    await f.t.db.model.update({ where: { id: gamma.id }, data: { enabled: false } });
+    expect((await f.fleet.start(gamma.id)).state).toBe("ready");
+
+    const [bar] = await f.fleet.memoryOverview();
+    expect(bar).toMatchObject({ host: "local", budgetBytes: 56 * 1024 ** 2, basis: "set by the user", usedBytes: gamma.sizeBytes, startAllBytes: alpha.sizeBytes });
+    expect(bar!.segments.map((s) => [s.name, s.kind, s.bytes])).toEqual([
+      ["gamma", "running", gamma.sizeBytes],
+      ["alpha", "start-all", alpha.sizeBytes],
+    ]);
+    expect(bar!.refused.map((r) => r.name)).toEqual(["beta"]);
+    expect(bar!.refused[0]!.message).toMatch(/^beta needs \d+\.\d MiB .*; local has \d+\.\d of 56\.0 MiB left; stop /);
+    expect(beta.id).toBeTruthy();
+
+    // Unsaved form values over the saved model: nothing is written.
+    const before = await f.t.db.model.findUniqueOrThrow({ where: { id: alpha.id } });
+    const e = await estimateFromForm(f.t.db, { id: alpha.id, ctxSize: 512, parallel: 2, extraFlags: [{ flag: "--cache-type-k", value: "q8_0" }] }, (m) => f.fleet.estimate(m));
+    expect(e.estimate).toMatchObject({ weightsBytes: alpha.sizeBytes, totalBytes: expect.any(Number) });
+    expect(await f.t.db.model.findUniqueOrThrow({ where: { id: alpha.id } })).toEqual(before);
+    await expect(estimateFromForm(f.t.db, { id: "no-such-model" }, (m) => f.fleet.estimate(m))).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });

@@ -1,14 +1,15 @@
 /**
  * How the fleet asks for a model's memory estimate: a function of the model's registry row and the
- * global defaults (what its llama-server will run with), with an optional context size to try instead
- * of its own (for the "lower its context to N" advice). The full estimator (weights from the stored
- * tensor table, KV cache, compute buffer) plugs in here; until a model has a stored GGUF summary, the
- * fallback below charges its weights from the file size only and says so in its notes.
+ * global defaults (what its llama-server will run with). The "lower its context to N" advice and the
+ * model page's live estimate pass the row with other values over it. The full estimator (weights from
+ * the stored tensor table, KV cache, compute buffer) plugs in here; until a model has a stored GGUF
+ * summary, the fallback below charges its weights from the file size only and says so in its notes.
  */
 import type { Model, RuntimeSettings } from "~/generated/prisma/client";
 import type { Estimate } from "./plan";
 
-export type ModelEstimator = (model: Model, settings: RuntimeSettings, override?: { ctxSize?: number }) => Estimate;
+/** A model row (saved, or with unsaved form values over it) and the global defaults → its estimate. Pure. */
+export type ModelEstimator = (model: Model, settings: RuntimeSettings) => Estimate;
 
 /** The context a model's server runs with (0 = its trained context, when known). */
 export function effectiveContext(model: Pick<Model, "ctxSize" | "contextLength">, settings: Pick<RuntimeSettings, "ctxSize">): number {

@@ -170,6 +170,26 @@ export type ModelUpdateInput = z.input<typeof modelUpdateInput>;
 export type ModelUpdate = z.output<typeof modelUpdateInput>;
 
 export const modelIdInput = z.object({ id }).strict();
+/**
+ * The model page's live estimate: a saved model with the form's unsaved runtime values over it. A field
+ * left out keeps the saved value; null is the global default, as on save.
+ */
+export const modelEstimateInput = z
+  .object({
+    id,
+    ctxSize: modelFields.ctxSize,
+    gpuLayers: modelFields.gpuLayers,
+    parallel: modelFields.parallel,
+    batchSize: modelFields.batchSize,
+    ubatchSize: modelFields.ubatchSize,
+    flashAttn: modelFields.flashAttn,
+    loadMode: modelFields.loadMode,
+    extraFlags: modelFields.extraFlags,
+  })
+  .partial()
+  .required({ id: true })
+  .strict();
+export type ModelEstimateInput = z.input<typeof modelEstimateInput>;
 export const modelSetEnabledInput = z.object({ id, enabled: z.boolean({ error: "must be true or false" }) }).strict();
 export const modelListInput = z.object({ hostId: id.optional(), enabled: z.boolean().optional() }).strict().default({});
 
