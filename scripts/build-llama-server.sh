@@ -2,7 +2,11 @@
 # Builds a CPU llama-server from the llama.cpp source that the npm package
 # node-llama-cpp ships as a git bundle, into a cache folder outside the repo
 # keyed by the source commit. A no-op when that build is cached.
-# Prints the binary's path on the last line of stdout.
+# Also builds `llama-fit-params` (tools/fit-params: llama.cpp's own memory
+# estimate, the memory estimator's reference) beside it; the cache counts only
+# when both binaries are there. A cached tree missing only llama-fit-params
+# (built before it was added) gets that one target built in place.
+# Prints the llama-server binary's path on the last line of stdout.
 #
 #   LLAMA_SERVER_BIN     if set (and executable), used as is: nothing is built
 #   SYNAPSE_CACHE_DIR    cache root (default: ${XDG_CACHE_HOME:-~/.cache}/synapse)
@@ -46,15 +50,24 @@ commit=$(git bundle list-heads "$bundle" | head -1 | cut -c1-12)
 [[ -n "$commit" ]] || { log "cannot read a commit from $bundle"; exit 1; }
 out="$cache_root/llama-server-$commit"
 bin="$out/build/bin/llama-server"
+fit_bin="$out/build/bin/llama-fit-params"
 
 done_marker="$out/.synapse-build-complete"
 # One build at a time per cache: a second caller waits, then finds it cached.
 exec 9>"$cache_root/.build-$commit.lock"
 flock -w 3600 9 || { log "timed out waiting for another build of $commit"; exit 1; }
 if [[ -f "$done_marker" && -x "$bin" ]] && "$bin" --version >/dev/null 2>&1; then
-  log "cached: $bin"
-  printf '%s\n' "$bin"
-  exit 0
+  if [[ ! -x "$fit_bin" ]]; then
+    # The libraries are built: this links one more tool (about a minute), leaving llama-server as it is.
+    log "building llama-fit-params into the cached tree $out"
+    cmake --build "$out/build" --target llama-fit-params -j"$(nproc 2>/dev/null || echo 2)" >&2
+  fi
+  if [[ -x "$fit_bin" ]]; then
+    log "cached: $bin"
+    printf '%s\n' "$bin"
+    exit 0
+  fi
+  log "llama-fit-params is missing after building it in $out; building again from scratch"
 fi
 
 log "building llama-server from llama.cpp $commit into $out (CPU; about 8 minutes on 2 cores)"
@@ -65,7 +78,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S "$out" -B "$out/build" \
   -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
   -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF -DCMAKE_BUILD_TYPE=Release >&2
-cmake --build "$out/build" --target llama-server -j"$jobs" >&2
+cmake --build "$out/build" --target llama-server llama-fit-params -j"$jobs" >&2
 "$bin" --version >&2
+[[ -x "$fit_bin" ]] || { log "llama-fit-params was not built in $out/build/bin"; exit 1; }
 touch "$done_marker"
 printf '%s\n' "$bin"

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import type { AgentConfig } from "./env.ts";
-import { modelPathProblem } from "./discovery/check-path.ts";
+import { checkModelPath } from "./discovery/check-path.ts";
 import { discoverModels } from "./discovery/discover.ts";
 import {
   AgentError,
@@ -148,7 +148,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     status: async (p) => supervisor.status(p.ids),
     logs: (p) => supervisor.logs(p.id, p.lines),
     discover: () => discoverModels(config.modelRoots),
-    checkModelPath: async (p) => ({ path: p.path, problem: await modelPathProblem(p.path, config.modelRoots) }),
+    checkModelPath: (p) => checkModelPath(p.path, config.modelRoots),
     hostMemory: async () => {
       const found = await findLlamaServer(config.llamaServerBin).then((f) => ({ bin: f.path, problem: null }), (err: unknown) => ({ bin: null, problem: errorMessage(err) }));
       return readHostMemory({ llamaServerBin: found.bin, llamaServerProblem: found.problem });

@@ -10,6 +10,7 @@ import { z } from "zod";
 import { EXTRA_FLAGS, type ExtraFlagName } from "./extra-flags.ts";
 import { SERVER_STATES, STOP_CAUSES } from "./shared/server-states.ts";
 import { formatIssues } from "./shared/error-text.ts";
+import { modelShapeSchema } from "./shared/model-shape.ts";
 
 export { ALIVE_STATES, isAlive, SERVER_STATES, STOP_CAUSES, STOP_CAUSE_TEXT, type ServerStateName, type StopCause } from "./shared/server-states.ts";
 
@@ -83,6 +84,11 @@ export const serverSpecSchema = z
     readinessDeadlineMs: z.number().int().min(100).max(3_600_000),
     stopGraceMs: z.number().int().min(0).max(600_000),
     extraFlags: z.array(extraFlagSchema).max(32).default([]),
+    /**
+     * llama-server's --cache-ram (MiB; 0: no host prompt cache). Absent: llama-server's default (8192).
+     * Agents with "cache-ram"; the app sends it only when a model sets it.
+     */
+    cacheRamMiB: z.number().int().min(0).max(1_048_576).optional(),
   })
   .strict();
 export type ServerSpec = z.infer<typeof serverSpecSchema>;
@@ -129,6 +135,11 @@ export const llamaServerInfoSchema = z.object({
    * Added after protocol 1 shipped (optional: an older agent leaves it out, and the app assumes "value").
    */
   flashAttn: z.enum(["value", "bare", "none"]).nullable().optional(),
+  /**
+   * The binary has `--fit on|off`, and the agent passes `--fit off` (so llama.cpp runs the settings the
+   * memory plan estimated). Added after protocol 1 shipped: absent from older agents, which do not pass it.
+   */
+  fit: z.boolean().nullable().optional(),
   error: z.string().nullable(),
 });
 export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
@@ -150,9 +161,12 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *   bounded-logs      a log file stays within its cap plus what is written during one rotation (checked at
  *                     every write), and live log events are bounded per server (200 lines/s, bursts of
  *                     1000) with a note "[synapse host-agent] N log lines skipped here …"
+ *   cache-ram         a spec's `cacheRamMiB` (llama-server's --cache-ram) is accepted and passed
+ *   model-shape       `discover` entries and `checkModelPath` answers carry the model's `shape`
+ *                     (shared/model-shape.ts), which the app's memory estimates are computed from
  *   host-memory       the `hostMemory` method: the host's memory and the budget start plans charge against
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "host-memory"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -193,6 +207,14 @@ export const ggufInfoSchema = z.object({
    * refs (`main`, `pr/3`) that name it, none when no ref does.
    */
   revision: z.object({ commit: z.string().max(128), refs: z.array(z.string().max(256)).max(256) }).optional(),
+  /**
+   * The model's shape (every part of a split set), what memory estimates are computed from; absent
+   * when the file's header lacks what llama.cpp needs (see `shapeError`) and from agents without
+   * "model-shape".
+   */
+  shape: modelShapeSchema.optional(),
+  /** Why a readable file has no shape (e.g. "no llama.block_count"). */
+  shapeError: z.string().max(1024).optional(),
 });
 export type GgufInfo = z.infer<typeof ggufInfoSchema>;
 
@@ -270,7 +292,12 @@ export const methods = {
    */
   checkModelPath: {
     params: z.object({ path: boundedString(1024).min(1, "must not be empty") }).strict(),
-    result: z.object({ path: z.string(), problem: z.string().nullable() }),
+    result: z.object({
+      path: z.string(),
+      problem: z.string().nullable(),
+      /** With "model-shape": the model's shape when the path is good and its header has one. */
+      shape: modelShapeSchema.optional(),
+    }),
   },
   /** The host's memory and budget (agents with "host-memory"). */
   hostMemory: { params: z.object({}).strict(), result: hostMemorySchema },

@@ -11,9 +11,26 @@ import { AgentError } from "../protocol.ts";
 import { describeMissing, missingParts, parseSplitName, splitPartPath } from "../shared/split-name.ts";
 import { checkModelSet, resolveModelPath } from "../supervisor/spec-check.ts";
 import { errorMessage } from "../shared/error-text.ts";
+import type { ModelShape } from "../shared/model-shape.ts";
+import { readModelShape } from "./model-shape.ts";
 
 /** Null when a server could start from `modelPath`; otherwise what is wrong, in words a user can act on. */
 export async function modelPathProblem(modelPath: string, modelRoots: string[]): Promise<string | null> {
+  return (await checkModelPath(modelPath, modelRoots)).problem;
+}
+
+/**
+ * `checkModelPath`'s answer: the problem (null when a server could start from `modelPath`) and, when
+ * there is none, the model's shape (absent when its header lacks what an estimate needs).
+ */
+export async function checkModelPath(modelPath: string, modelRoots: string[]): Promise<{ path: string; problem: string | null; shape?: ModelShape }> {
+  const problem = await pathProblem(modelPath, modelRoots);
+  if (problem !== null) return { path: modelPath, problem };
+  const shape = await readModelShape(modelPath).catch(() => null);
+  return shape ? { path: modelPath, problem: null, shape } : { path: modelPath, problem: null };
+}
+
+async function pathProblem(modelPath: string, modelRoots: string[]): Promise<string | null> {
   try {
     await resolveModelPath(modelPath, modelRoots);
   } catch (err) {

@@ -18,11 +18,22 @@ import { describeMissing, missingParts, parseSplitName } from "../shared/split-n
 import { HfRevisions } from "./hf-cache.ts";
 import { DEFAULT_WALK_LIMITS, walkModelRoots, type WalkLimits } from "./walk.ts";
 import { errorMessage } from "../shared/error-text.ts";
+import { shapeOfGguf } from "../gguf/shape.ts";
+import { SHAPE_READ_OPTIONS } from "./model-shape.ts";
 
 const NO_SUMMARY: GgufSummary = { architecture: null, name: null, parameterCount: null, quantization: null, contextLength: null };
 
 function errorEntry(filePath: string, sizeBytes: number, error: string): GgufInfo {
   return { path: filePath, sizeBytes, ...NO_SUMMARY, error };
+}
+
+/** The entry's `shape`, or `shapeError` saying why a readable file has none. */
+function withShape(files: { file: string; gguf: GgufFile }[]): Pick<GgufInfo, "shape" | "shapeError"> {
+  try {
+    return { shape: shapeOfGguf(files) };
+  } catch (err) {
+    return { shapeError: errorMessage(err) };
+  }
 }
 
 const elements = (f: GgufFile) => f.tensors.reduce((sum, t) => sum + t.dims.reduce((p, d) => p * d, 1), 0);
@@ -36,13 +47,13 @@ const u16 = (f: GgufFile, key: string) => {
 async function single(file: string): Promise<GgufInfo> {
   const sizeBytes = await sizeOf(file);
   try {
-    const g = await readGguf(file, { maxArrayItems: 0 });
+    const g = await readGguf(file, SHAPE_READ_OPTIONS);
     const count = u16(g, "split.count");
     if (count !== null && count > 1) {
       const no = u16(g, "split.no") ?? 0;
       return errorEntry(file, sizeBytes, `its header says it is part ${no + 1} of a split set of ${count}, but its name does not end in -0000${no + 1}-of-${String(count).padStart(5, "0")}.gguf, so llama.cpp cannot find the other parts: rename the parts as llama-gguf-split names them`);
     }
-    return { path: file, sizeBytes, ...summarizeGguf(g), error: null };
+    return { path: file, sizeBytes, ...summarizeGguf(g), error: null, ...withShape([{ file, gguf: g }]) };
   } catch (err) {
     return errorEntry(file, sizeBytes, errorMessage(err));
   }
@@ -56,7 +67,7 @@ async function splitSet(parts: string[]): Promise<GgufInfo> {
   const files: GgufFile[] = [];
   for (const [i, part] of parts.entries()) {
     try {
-      files.push(await readGguf(part, { maxArrayItems: 0 }));
+      files.push(await readGguf(part, SHAPE_READ_OPTIONS));
     } catch (err) {
       return errorEntry(first, sizeBytes, `part ${i + 1} of ${parts.length} of this split set cannot be read: ${errorMessage(err)}`);
     }
@@ -70,7 +81,7 @@ async function splitSet(parts: string[]): Promise<GgufInfo> {
   // general.parameter_count describes the whole model; without it, count every part's tensors.
   const declaredParams = head.metadata.get("general.parameter_count");
   const parameterCount = typeof declaredParams === "number" ? declaredParams : files.reduce((sum, f) => sum + elements(f), 0);
-  return { path: first, sizeBytes, ...summary, parameterCount, error: null, splitCount: parts.length };
+  return { path: first, sizeBytes, ...summary, parameterCount, error: null, splitCount: parts.length, ...withShape(files.map((gguf, i) => ({ file: parts[i]!, gguf }))) };
 }
 
 /**

@@ -3,7 +3,8 @@
  * tests (f32 tensors, scalar/string/array metadata). Builds the whole file in
  * memory, so it is meant for small files only.
  */
-import { writeFile, rename, rm } from "node:fs/promises";
+import { writeFile, rename, rm, truncate } from "node:fs/promises";
+import { GGML_TYPES_BY_CODE, ggmlBytes } from "../shared/ggml-types.ts";
 import { splitPartPath } from "../shared/split-name.ts";
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VERSION, GGML_TYPE_F32, GgufValueType } from "./format.ts";
 
@@ -80,7 +81,16 @@ class ByteWriter {
   }
 }
 
-export function encodeGguf(metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[]): Buffer {
+/** A tensor as the header lists it: name, shape, ggml type and its data's size in bytes. */
+interface TensorEntry {
+  name: string;
+  dims: number[];
+  type: number;
+  bytes: number;
+}
+
+/** Header, metadata and tensor table, padded to the data section; returns the data section's size too. */
+function encodeHeader(metadata: Record<string, GgufWriteValue>, tensors: TensorEntry[]): { header: Buffer; dataBytes: number } {
   const alignment = GGUF_DEFAULT_ALIGNMENT;
   const w = new ByteWriter();
   w.u32(GGUF_MAGIC);
@@ -102,21 +112,72 @@ export function encodeGguf(metadata: Record<string, GgufWriteValue>, tensors: Gg
   }
   let offset = 0;
   for (const t of tensors) {
-    const elements = t.dims.reduce((p, d) => p * d, 1);
-    if (elements !== t.data.length) throw new Error(`tensor ${t.name}: dims ${t.dims.join("x")} need ${elements} values, got ${t.data.length}`);
     w.string(t.name);
     w.u32(t.dims.length);
     for (const d of t.dims) w.u64(d);
-    w.u32(GGML_TYPE_F32);
+    w.u32(t.type);
     w.u64(offset);
-    offset += Math.ceil((elements * 4) / alignment) * alignment;
+    offset += Math.ceil(t.bytes / alignment) * alignment;
   }
   w.pad(alignment);
+  return { header: w.concat(), dataBytes: offset };
+}
+
+export function encodeGguf(metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[]): Buffer {
+  const entries = tensors.map((t) => {
+    const elements = t.dims.reduce((p, d) => p * d, 1);
+    if (elements !== t.data.length) throw new Error(`tensor ${t.name}: dims ${t.dims.join("x")} need ${elements} values, got ${t.data.length}`);
+    return { name: t.name, dims: t.dims, type: GGML_TYPE_F32, bytes: elements * 4 };
+  });
+  const { header, dataBytes } = encodeHeader(metadata, entries);
+  const out = Buffer.alloc(header.length + dataBytes);
+  header.copy(out, 0);
+  let at = header.length;
   for (const t of tensors) {
-    w.raw(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    w.pad(alignment);
+    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
+    at += Math.ceil(t.data.byteLength / GGUF_DEFAULT_ALIGNMENT) * GGUF_DEFAULT_ALIGNMENT;
   }
-  return w.concat();
+  return out;
+}
+
+/** A tensor of a sparse file: its data is all zeros (a hole), whatever its ggml type. */
+export interface GgufSparseTensor {
+  name: string;
+  /** ggml order: innermost (fastest-varying) dimension first. */
+  dims: number[];
+  /** ggml type code (shared/ggml-types.ts), e.g. 1 for f16, 8 for q8_0. */
+  type: number;
+}
+
+function sparseEntry(t: GgufSparseTensor): TensorEntry {
+  const type = GGML_TYPES_BY_CODE.get(t.type);
+  if (!type) throw new Error(`tensor ${t.name}: unknown ggml type ${t.type}`);
+  const elements = t.dims.reduce((p, d) => p * d, 1);
+  return { ...t, bytes: ggmlBytes(type, t.dims[0] ?? 1, elements) };
+}
+
+/**
+ * Writes a GGUF file whose tensor data is a hole: the header is written, then the file is extended to its
+ * full size, so a model of hundreds of MiB costs a few KiB of disk and milliseconds. Every weight reads as
+ * zero (a valid value for every ggml type), which llama-server loads and runs like any other model: what
+ * it is for is sizing (memory estimates against llama.cpp's own), not text. Atomic like writeGguf.
+ */
+export async function writeGgufSparse(filePath: string, metadata: Record<string, GgufWriteValue>, tensors: GgufSparseTensor[]): Promise<void> {
+  const { header, dataBytes } = encodeHeader(metadata, tensors.map(sparseEntry));
+  const tmp = `${filePath}.${process.pid}.${Date.now()}.tmp`;
+  try {
+    await writeFile(tmp, header);
+    await truncate(tmp, header.length + dataBytes);
+    await rename(tmp, filePath);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** writeGgufSparse as a split set (parts named and tagged as writeGgufSplit does); returns the parts' paths. */
+export async function writeGgufSparseSplit(prefix: string, metadata: Record<string, GgufWriteValue>, tensors: GgufSparseTensor[], count: number): Promise<string[]> {
+  return writeParts(prefix, metadata, tensors, count, writeGgufSparse);
 }
 
 /** Writes atomically (temp file + rename) so a reader never sees half a model. */
@@ -138,6 +199,10 @@ export async function writeGguf(filePath: string, metadata: Record<string, GgufW
  * `split.tensors.count` (i32) in every part. Returns the parts' paths.
  */
 export async function writeGgufSplit(prefix: string, metadata: Record<string, GgufWriteValue>, tensors: GgufWriteTensor[], count: number): Promise<string[]> {
+  return writeParts(prefix, metadata, tensors, count, writeGguf);
+}
+
+async function writeParts<T>(prefix: string, metadata: Record<string, GgufWriteValue>, tensors: T[], count: number, write: (file: string, md: Record<string, GgufWriteValue>, part: T[]) => Promise<void>): Promise<string[]> {
   if (!Number.isInteger(count) || count < 2 || count > tensors.length) throw new Error(`a split set needs 2 to ${tensors.length} parts, not ${count}`);
   const paths: string[] = [];
   const per = Math.ceil(tensors.length / count);
@@ -149,7 +214,7 @@ export async function writeGgufSplit(prefix: string, metadata: Record<string, Gg
     };
     const part = tensors.slice(i * per, i === count - 1 ? tensors.length : (i + 1) * per);
     const file = splitPartPath(prefix, i + 1, count);
-    await writeGguf(file, i === 0 ? { ...metadata, ...split } : split, part);
+    await write(file, i === 0 ? { ...metadata, ...split } : split, part);
     paths.push(file);
   }
   return paths;

@@ -47,4 +47,18 @@ describe("reading the installed llama-server", () => {
     expect(parseVersion("version: 0.4.0-dev (build 1, commit 80fb11a)\nbuilt with GNU 12.2.0")).toEqual({ version: "0.4.0-dev", commit: "80fb11a" });
     expect(parseVersion("garbage")).toEqual({ version: null, commit: null });
   });
+
+  it("turns llama.cpp's --fit off when the binary has it, so the server runs the settings the memory plan estimated", () => {
+    const help = "-fa,   --flash-attn [on|off|auto]     set Flash Attention use\n-lm,   --load-mode MODE\n-fit,  --fit [on|off]                   whether to adjust unset arguments to fit in device memory";
+    const caps = parseCapabilities(help);
+    expect(caps).toEqual({ loadFlags: "load-mode", flashAttn: "value", fit: true });
+    expect(buildLaunch(spec, "/a.gguf", caps).args.join(" ")).toContain("--fit off");
+    expect(buildLaunch(spec, "/a.gguf", { loadFlags: "load-mode", flashAttn: "value" }).args).not.toContain("--fit");
+  });
+
+  it("passes a spec's cacheRamMiB as --cache-ram, and llama-server's default when absent", () => {
+    const caps = { loadFlags: "load-mode", flashAttn: "value" } as const;
+    expect(buildLaunch({ ...spec, cacheRamMiB: 512 }, "/a.gguf", caps).args.join(" ")).toContain("--cache-ram 512");
+    expect(buildLaunch(spec, "/a.gguf", caps).args).not.toContain("--cache-ram");
+  });
 });

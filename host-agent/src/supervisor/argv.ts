@@ -36,6 +36,11 @@ export function buildLaunch(spec: ServerSpec, modelPath: string, caps: LlamaServ
     a.push("--mlock");
   }
 
+  // The app's memory plan (src/server/services/memory/estimate.ts) estimates these settings as given;
+  // --fit on (llama.cpp's default) could run smaller ones instead, so a plan would not describe what runs.
+  if (caps.fit) a.push("--fit", "off");
+  if (spec.cacheRamMiB !== undefined) a.push("--cache-ram", String(spec.cacheRamMiB));
+
   if (spec.alias !== undefined) a.push("--alias", spec.alias);
   for (const f of spec.extraFlags) {
     a.push(f.flag);

@@ -18,6 +18,12 @@ export interface LlamaServerCapabilities {
   loadFlags: "load-mode" | "legacy";
   /** "value": `--flash-attn on|off|auto`; "bare": old `-fa` switch; "none": no flash attention flag. */
   flashAttn: "value" | "bare" | "none";
+  /**
+   * true when the binary has `--fit on|off` (on by default: llama.cpp may then lower settings left
+   * unset to fit the memory it sees). The agent turns it off so what runs is what the app's memory plan
+   * estimated. Absent on binaries without the flag.
+   */
+  fit?: true;
 }
 
 export interface LlamaServerBinary {
@@ -117,7 +123,8 @@ export function parseCapabilities(help: string): LlamaServerCapabilities {
   let flashAttn: LlamaServerCapabilities["flashAttn"] = "none";
   if (/--flash-attn\s+\[?on\|off/.test(help) || /--flash-attn\s+FA\b/.test(help)) flashAttn = "value";
   else if (/(^|\s)(-fa|--flash-attn)\b/m.test(help)) flashAttn = "bare";
-  return { loadFlags, flashAttn };
+  const fit = /(^|\s)--fit\s+\[?on\|off/m.test(help);
+  return fit ? { loadFlags, flashAttn, fit } : { loadFlags, flashAttn };
 }
 
 /** `version: 6123 (80fb11a)` or `version: 0.4.0-dev (build 1, commit 80fb11a)` → version and commit. */
@@ -157,8 +164,8 @@ export async function describeLlamaServer(configured: string | null): Promise<Ll
   try {
     const found = await findLlamaServer(configured);
     const bin = await inspectLlamaServer(found.path, found.stat);
-    return { path: bin.path, version: bin.version, commit: bin.commit, loadFlags: bin.capabilities.loadFlags, flashAttn: bin.capabilities.flashAttn, error: null };
+    return { path: bin.path, version: bin.version, commit: bin.commit, loadFlags: bin.capabilities.loadFlags, flashAttn: bin.capabilities.flashAttn, fit: bin.capabilities.fit === true, error: null };
   } catch (err) {
-    return { path: configured, version: null, commit: null, loadFlags: null, flashAttn: null, error: errorMessage(err) };
+    return { path: configured, version: null, commit: null, loadFlags: null, flashAttn: null, fit: null, error: errorMessage(err) };
   }
 }

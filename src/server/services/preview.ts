@@ -41,7 +41,7 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
     note = `host ${model.host.name} could not be asked which llama-server it has (${errorMessage(err)}); flags shown for current llama.cpp releases`;
   }
   // --model gets the path as the registry names it, as the agent gives it (checkModelSet returns it unchanged).
-  const launch = buildLaunch(spec, spec.modelPath, { loadFlags: info?.loadFlags ?? "load-mode", flashAttn: info?.flashAttn ?? "value" });
+  const launch = buildLaunch(spec, spec.modelPath, { loadFlags: info?.loadFlags ?? "load-mode", flashAttn: info?.flashAttn ?? "value", ...(info?.fit ? { fit: true as const } : {}) });
   const binary = info?.path ?? "llama-server";
   return {
     binary,

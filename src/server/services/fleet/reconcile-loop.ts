@@ -33,6 +33,8 @@ const FEATURE_LOSS: Record<AgentFeature, string> = {
   "complete-stop": "a stop may leave processes the server started still running, holding its port",
   "minimal-env": "servers inherit the agent's whole environment",
   "bounded-logs": "a fast-writing server's log may pass its size cap, and every line is streamed live",
+  "model-shape": "models found or saved there get no memory estimate (their shapes are not read)",
+  "cache-ram": "a model with its own prompt cache cap (--cache-ram) is refused at start",
   "host-memory": "the host's memory budget is unknown, so starts there are not checked against it (unless its budget is set by hand)",
 };
 

@@ -164,7 +164,8 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
   return writeTransaction(db, async (tx) => {
     const host = await tx.host.findUnique({ where: { id: hostId }, select: { id: true, name: true, registryModelsRoot: true, hostModelsRoot: true } });
     if (!host) throw ServiceError.invalid([{ path: "hostId", message: `no host with id ${hostId}` }]);
-    const existing = await tx.model.findMany({ where: { hostId }, select: { filePath: true, name: true } });
+    const existing = await tx.model.findMany({ where: { hostId }, select: { filePath: true, name: true, shape: true } });
+    const storedShapes = new Map(existing.map((m) => [m.filePath, m.shape]));
     const registered = new Map(existing.map((m) => [m.filePath, m.name]));
     const names = new Set((await tx.model.findMany({ select: { name: true } })).map((m) => m.name));
     const report: DiscoveryReport = { added: [], skipped: [], errors: [] };
@@ -205,6 +206,9 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
       }
       const known = registered.get(filePath);
       if (known !== undefined) {
+        // Discovery again keeps the registered model's shape current (an estimate's advice when it has none).
+        const shape = info.shape ? JSON.stringify(info.shape) : null;
+        if (shape !== null && shape !== storedShapes.get(filePath)) await tx.model.updateMany({ where: { hostId, filePath }, data: { shape } });
         report.skipped.push({ path: info.path, reason: `already registered as ${known}` });
         continue;
       }
@@ -229,6 +233,7 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
           quantization: info.quantization,
           contextLength: info.contextLength,
           sizeBytes: info.sizeBytes,
+          shape: info.shape ? JSON.stringify(info.shape) : null,
           server: { create: { desired: "stopped" } },
         },
         select: { id: true, name: true, filePath: true, port: true },

@@ -60,6 +60,7 @@ export const modelSelect = {
   startPriority: true,
   serverApiKeyOff: true,
   extraFlags: true,
+  cacheRamMiB: true,
   architecture: true,
   parameterCount: true,
   quantization: true,
@@ -189,17 +190,27 @@ export async function createModel(db: Db, input: ModelCreateInput, deps: Registr
       await assertNameAndPortFree(tx, { name: m.name, hostId, port: m.port }, deps);
       const { hostId: _omit, extraFlags, ...fields } = m;
       const row = await tx.model.create({
-        data: { ...fields, extraFlags: JSON.stringify(extraFlags), source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
+        data: { ...fields, extraFlags: JSON.stringify(extraFlags), shape: shapeColumn(pathCheck), source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
         select: modelSelect,
       });
       return toModelView(row);
     },
     conflictIssues,
   );
-  return deps.checkPath ? { ...view, pathCheck } : view;
+  return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
 }
 
 type Editable = Omit<ModelUpdateInput, "id">;
+
+/** The outcome a save reports: checked and why not (the shape went into the row). */
+function pathCheckView(pathCheck: PathCheck | null): PathCheck | null {
+  return pathCheck && { checked: pathCheck.checked, note: pathCheck.note };
+}
+
+/** The shape column for a saved path: what the agent read while checking it, else none (estimates say why). */
+function shapeColumn(pathCheck: PathCheck | null): string | null {
+  return pathCheck?.shape ? JSON.stringify(pathCheck.shape) : null;
+}
 
 export async function updateModel(db: Db, input: ModelUpdateInput, deps: RegistryDeps): Promise<SavedModel> {
   const { id, ...patch } = parseInput(modelUpdateInput, input);
@@ -230,6 +241,8 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
         }
       }
       if (Object.keys(changed).length === 0) return current;
+      // Another file: the stored shape described the old one.
+      if (changed.filePath !== undefined || changed.hostId !== undefined) changed.shape = shapeColumn(pathCheck);
 
       const name = (changed.name as string | undefined) ?? existing.name;
       const hostId = (changed.hostId as string | undefined) ?? existing.hostId;
@@ -252,7 +265,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     },
     conflictIssues,
   );
-  return deps.checkPath ? { ...view, pathCheck } : view;
+  return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
 }
 
 export async function setModelEnabled(db: Db, input: { id: string; enabled: boolean }): Promise<ModelView> {

@@ -8,12 +8,15 @@
 import { agentHas, PROTOCOL_VERSION } from "synapse-host-agent/protocol";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
 import { ServiceError } from "../errors";
+import type { ModelShape } from "synapse-host-agent/model-shape";
 
 export interface PathCheck {
   /** True when the host's agent checked the path and found nothing wrong. */
   checked: boolean;
   /** Why it was not checked, for the user to read; null when checked. */
   note: string | null;
+  /** The model's shape, when the agent read it (agents with "model-shape"); memory estimates use it. */
+  shape?: ModelShape;
 }
 
 /**
@@ -49,6 +52,6 @@ export function agentPathChecker(links: Pick<LinkPool, "get">, options: { timeou
       return notChecked(`host ${host.name} could not be reached (${err instanceof Error ? err.message : String(err)})`);
     }
     if (result.problem !== null) throw ServiceError.invalid([{ path: "filePath", message: result.problem }]);
-    return { checked: true, note: null };
+    return result.shape ? { checked: true, note: null, shape: result.shape } : { checked: true, note: null };
   };
 }

@@ -132,6 +132,8 @@ const modelFields = {
   /** true: its server runs without its own key (clients that talk to its port directly). */
   serverApiKeyOff: z.boolean({ error: "must be true or false" }),
   extraFlags: z.array(extraFlagSchema).max(32, "at most 32 extra flags"),
+  /** llama-server's --cache-ram (MiB); 0 turns the host prompt cache off; null: llama-server's 8192. */
+  cacheRamMiB: int(0, 1_048_576, " MiB (0 = no prompt cache)").nullable(),
   family: z.string().max(64, "must be at most 64 characters").nullable(),
 };
 
@@ -158,6 +160,7 @@ export const modelCreateInput = z
     startPriority: modelFields.startPriority.default(null),
     serverApiKeyOff: modelFields.serverApiKeyOff.default(false),
     extraFlags: modelFields.extraFlags.default([]),
+    cacheRamMiB: modelFields.cacheRamMiB.default(null),
     family: modelFields.family.default(null),
   })
   .strict();

@@ -47,4 +47,11 @@ describe("resolveSpec", () => {
     expect(errorOf(() => resolveSpec({ ...model, extraFlags: "{oops" }, host, settings)).issues?.[0]?.path).toBe("extraFlags");
     expect(errorOf(() => resolveSpec({ ...model, filePath: "qwen.gguf" }, host, settings)).issues?.[0]?.path).toBe("filePath");
   });
+
+  it("passes the model's prompt cache cap as cacheRamMiB (--cache-ram), and nothing when it has none", () => {
+    expect(resolveSpec({ ...model, cacheRamMiB: 0 }, host, settings).cacheRamMiB).toBe(0);
+    expect(resolveSpec({ ...model, cacheRamMiB: 2048 }, host, settings).cacheRamMiB).toBe(2048);
+    // An agent without "cache-ram" refuses a spec naming the field, so it is left out when unset.
+    expect("cacheRamMiB" in resolveSpec({ ...model, cacheRamMiB: null }, host, settings)).toBe(false);
+  });
 });

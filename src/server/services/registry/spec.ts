@@ -13,7 +13,7 @@ import { formatIssues } from "synapse-host-agent/error-text";
 export type SpecModel = Pick<
   Model,
   "name" | "filePath" | "port" | "ctxSize" | "gpuLayers" | "threads" | "batchSize" | "ubatchSize" | "flashAttn" | "loadMode" | "parallel" | "alias" | "readinessDeadlineMs"
-> & { extraFlags: string | readonly unknown[] };
+> & { extraFlags: string | readonly unknown[]; cacheRamMiB?: number | null };
 export type SpecHost = Pick<Host, "name" | "registryModelsRoot" | "hostModelsRoot">;
 export type SpecSettings = Pick<
   RuntimeSettings,
@@ -65,6 +65,8 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
     readinessDeadlineMs: model.readinessDeadlineMs ?? settings.readinessDeadlineMs,
     stopGraceMs: settings.stopGraceMs,
     extraFlags: typeof model.extraFlags === "string" ? parseExtraFlagsColumn(model.extraFlags, model.name) : model.extraFlags,
+    // Only when set: an agent without "cache-ram" refuses a spec that names it.
+    ...(model.cacheRamMiB != null ? { cacheRamMiB: model.cacheRamMiB } : {}),
   };
   const r = serverSpecSchema.safeParse(candidate);
   if (!r.success) {
