@@ -18,6 +18,11 @@ export function sizeText(bytes: number, scale: number): string {
   return scale >= 4 * GiB ? `${(bytes / GiB).toFixed(1)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
 }
 
+/** One figure on its own: GiB from 1 GiB up, else MiB (a 30 MiB KV cache is not "0.0 GiB"). */
+export function oneSize(bytes: number): string {
+  return bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
 export function MemoryBars() {
   const trpc = useTRPC();
   const memory = useQuery({ ...trpc.servers.memory.queryOptions(), refetchInterval: 15_000 });

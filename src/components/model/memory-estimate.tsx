@@ -8,7 +8,7 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
 import type { RouterInputs } from "~/components/api/types";
-import { sizeText } from "~/components/fleet/memory-bars";
+import { oneSize } from "~/components/fleet/memory-bars";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
 
@@ -33,13 +33,13 @@ export function MemoryEstimate({ input }: { input: EstimateInput | null }) {
   const debounced = useDebounced(key, DEBOUNCE_MS);
   const q = useQuery({ ...trpc.models.estimate.queryOptions(debounced ? (JSON.parse(debounced) as EstimateInput) : { id: "" }), enabled: debounced !== null, placeholderData: keepPreviousData });
   const e = q.data?.estimate ?? null;
-  const size = (b: number) => sizeText(b, Math.max(e?.totalBytes ?? 0, 4 * 1024 ** 3));
+  const size = oneSize;
   const rows: [string, number, string][] = e
     ? [
         ["Weights", e.weightsBytes, "weights"],
         ["KV cache", e.kvCacheBytes, "kv-cache"],
         ["Compute buffer", e.computeBytes, "compute"],
-        ["Prompt cache (--cache-ram)", e.promptCacheBytes, "prompt-cache"],
+        ["Prompt cache (--cache-ram, fills with use)", e.promptCacheBytes, "prompt-cache"],
       ]
     : [];
   return (

@@ -32,7 +32,7 @@ export interface FleetOptions {
   reconcileIntervalMs?: number;
   /** Deadline of a `status` call. Default 10 s. */
   statusTimeoutMs?: number;
-  /** A model's memory estimate for start plans; default: its weights from the file size. */
+  /** A model's memory estimate for start plans; default: from its stored shape (else its weights from the file size). */
   estimator?: ModelEstimator;
 }
 

@@ -33,7 +33,7 @@ import type { AdoptionReport, Fleet, FleetOptions, ServerResult } from "./fleet-
 import { createOperations } from "./operations";
 import { createHostMemoryStore } from "./host-memory";
 import { createStartPlanner } from "./start-plan";
-import { weightsOnlyEstimator } from "../memory/model-estimator";
+import { shapeOrWeightsEstimator } from "../memory/model-estimator";
 import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
 import { resultOf } from "./server-table";
@@ -56,7 +56,7 @@ export function createFleet(options: FleetOptions): Fleet {
       return a ? a.features.includes("host-memory") : null;
     },
   });
-  const planner = createStartPlanner(ctx, memory, options.estimator ?? weightsOnlyEstimator);
+  const planner = createStartPlanner(ctx, memory, options.estimator ?? shapeOrWeightsEstimator);
   const ops = createOperations(ctx, reports, restarts, planner);
   const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000);
   const offState = links.onState(loop.onLinkState);

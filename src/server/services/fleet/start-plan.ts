@@ -11,7 +11,7 @@ import { getSettings } from "~/server/services/registry/settings";
 import { chooseEvictions, type EvictionCandidate } from "../memory/eviction";
 import { effectiveContext, type ModelEstimator } from "../memory/model-estimator";
 import type { MemoryEstimate } from "../memory/estimate-types";
-import { hasEstimate, planStarts, type Estimate, type Verdict } from "../memory/plan";
+import { chargedBytes, hasEstimate, planStarts, type Estimate, type Verdict } from "../memory/plan";
 import type { FleetContext } from "./context";
 import type { HostMemoryStore } from "./host-memory";
 import type { ModelRow } from "./server-table";
@@ -46,7 +46,7 @@ export interface MemorySegment {
   name: string;
   /** running: holds memory now; start-all: START ALL ENABLED would start it. */
   kind: "running" | "start-all";
-  /** Null: no estimate (`note` says why). */
+  /** What the plan charges (weights, KV cache, compute: memory/plan.ts chargedBytes); null: no estimate (`note` says why). */
   bytes: number | null;
   estimate: MemoryEstimate | null;
   note: string | null;
@@ -124,7 +124,7 @@ export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, e
       const plan = planStarts({ host: host.name, budgetBytes: budget.budgetBytes, budgetWhy: budget.budgetBytes === null ? budget.why : undefined, running, candidates });
       const segment = (m: { modelId: string; name: string; estimate: Estimate }, kind: MemorySegment["kind"], note: string | null = null): MemorySegment => {
         const e = hasEstimate(m.estimate) ? m.estimate : null;
-        return { modelId: m.modelId, name: m.name, kind, bytes: e?.totalBytes ?? null, estimate: e, note: e ? note : (m.estimate as { unavailable: string }).unavailable };
+        return { modelId: m.modelId, name: m.name, kind, bytes: e ? chargedBytes(e) : null, estimate: e, note: e ? note : (m.estimate as { unavailable: string }).unavailable };
       };
       const segments = running.map((m) => segment(m, "running"));
       const refused: HostMemoryOverview["refused"] = [];
@@ -134,7 +134,7 @@ export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, e
         if (v.verdict.kind === "refused") refused.push({ modelId: c.modelId, name: c.name, message: v.verdict.message });
         else {
           segments.push(segment(c, "start-all"));
-          if (hasEstimate(c.estimate)) startAllBytes += c.estimate.totalBytes;
+          if (hasEstimate(c.estimate)) startAllBytes += chargedBytes(c.estimate);
         }
       }
       return {

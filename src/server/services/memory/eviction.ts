@@ -5,7 +5,8 @@
  * candidates together would not make room: a start that fails anyway must not cost others their servers.
  * Pure; sizes in bytes.
  */
-import { hasEstimate, type Estimate, type RunningModel } from "./plan";
+import { chargedBytes, hasEstimate, type Estimate, type RunningModel } from "./plan";
+import type { MemoryEstimate } from "./estimate-types";
 
 export interface EvictionCandidate extends RunningModel {
   loadPolicy: string;
@@ -21,8 +22,8 @@ export interface EvictionCandidate extends RunningModel {
  */
 export function chooseEvictions(budgetBytes: number, running: readonly EvictionCandidate[], need: Estimate): EvictionCandidate[] | null {
   if (!hasEstimate(need)) return [];
-  const used = running.reduce((s, r) => s + (hasEstimate(r.estimate) ? r.estimate.totalBytes : 0), 0);
-  let short = need.totalBytes - (budgetBytes - used);
+  const used = running.reduce((s, r) => s + (hasEstimate(r.estimate) ? chargedBytes(r.estimate) : 0), 0);
+  let short = chargedBytes(need) - (budgetBytes - used);
   if (short <= 0) return [];
   const evictable = running
     .filter((r) => r.loadPolicy === "on-demand" && r.inFlight === 0 && hasEstimate(r.estimate))
@@ -30,7 +31,7 @@ export function chooseEvictions(budgetBytes: number, running: readonly EvictionC
   const chosen: EvictionCandidate[] = [];
   for (const r of evictable) {
     chosen.push(r);
-    short -= (r.estimate as { totalBytes: number }).totalBytes;
+    short -= chargedBytes(r.estimate as MemoryEstimate);
     if (short <= 0) return chosen;
   }
   return null;

@@ -70,16 +70,19 @@ describe("planStarts", () => {
   });
 
   it("starts without a check, saying why, when there is no estimate or no budget; names running models it could not count", () => {
-    const none = planStarts({ host: "h", budgetBytes: 8 * GiB, running: [{ modelId: "x", name: "x", estimate: { unavailable: "no GGUF summary" } }], candidates: [{ modelId: "m", name: "m", ctxSize: 4096, estimate: { unavailable: "no GGUF summary stored" } }, candidate("big", 9, 0, 0)] });
-    expect(none.verdicts[0]!.verdict).toEqual({ kind: "unchecked", note: "started without a memory check: no estimate for m (no GGUF summary stored)" });
+    const none = planStarts({ host: "h", budgetBytes: 8 * GiB, running: [{ modelId: "x", name: "x", estimate: { unavailable: "no GGUF summary" } }], candidates: [{ modelId: "m", name: "m", ctxSize: 4096, estimate: { unavailable: "no memory estimate for m: its shape was never read" } }, candidate("big", 9, 0, 0)] });
+    expect(none.verdicts[0]!.verdict).toEqual({ kind: "unchecked", note: "started without a memory check: no memory estimate for m: its shape was never read" });
     expect(none.verdicts[1]!.verdict.kind === "refused" && none.verdicts[1]!.verdict.message).toMatch(/^big needs 9\.0 GiB .*; h has 8\.0 of 8\.0 GiB left \(not counting x, m, which have no estimate\); /);
     const noBudget = planStarts({ host: "h", budgetBytes: null, budgetWhy: "update the agent on h", running: [], candidates: [candidate("a", 1, 0, 0)] });
     expect(noBudget.verdicts[0]!.verdict).toEqual({ kind: "unchecked", note: "started without a memory check: update the agent on h" });
   });
 
-  it("shows the prompt cache when it is counted", () => {
-    const plan = planStarts({ host: "h", budgetBytes: 8 * GiB, running: [], candidates: [{ modelId: "m", name: "m", ctxSize: 4096, estimate: est(4, 1, 0.5, GiB, 8) }] });
-    expect(plan.verdicts[0]!.verdict.kind === "refused" && plan.verdicts[0]!.verdict.message).toMatch(/^m needs 13\.5 GiB \(weights 4\.0, KV cache 1\.0, compute 0\.5, prompt cache 8\.0\)/);
+  it("does not charge the prompt cache's cap (host memory that fills as prompts are cached)", () => {
+    const plan = planStarts({ host: "h", budgetBytes: 8 * GiB, running: [{ modelId: "r", name: "r", estimate: est(2, 0, 0, GiB, 8) }], candidates: [{ modelId: "m", name: "m", ctxSize: 4096, estimate: est(4, 1, 0.5, GiB, 8) }] });
+    expect(plan.verdicts[0]!.verdict).toMatchObject({ kind: "fits", neededBytes: 5.5 * GiB, leftBytes: 0.5 * GiB });
+    expect(plan.usedBytes).toBe(2 * GiB);
+    const tight = planStarts({ host: "h", budgetBytes: 5 * GiB, running: [], candidates: [{ modelId: "m", name: "m", ctxSize: 4096, estimate: est(4, 1, 0.5, GiB, 8) }] });
+    expect(tight.verdicts[0]!.verdict.kind === "refused" && tight.verdicts[0]!.verdict.message).toMatch(/^m needs 5\.5 GiB \(weights 4\.0, KV cache 1\.0, compute 0\.5\); h has 5\.0 of 5\.0 GiB left; /);
   });
 });
 

@@ -19,6 +19,17 @@ export function hasEstimate(e: Estimate): e is MemoryEstimate {
   return !("unavailable" in e);
 }
 
+/**
+ * What a plan charges a server against its host's budget: weights, KV cache and compute buffer, which
+ * llama-server allocates at load (on a Mac, in the GPU's working set, which is what the budget measures).
+ * Not its prompt cache: `--cache-ram` is a cap in host memory that fills only as prompts are cached
+ * (8 GiB per server by default); charging every server its cap at start would refuse starts that run
+ * fine (three tiny models on a 24 GiB machine). The estimate still shows it.
+ */
+export function chargedBytes(e: MemoryEstimate): number {
+  return e.totalBytes - e.promptCacheBytes;
+}
+
 /** A model that runs (or is starting) on the host: what it holds. */
 export interface RunningModel {
   modelId: string;
@@ -74,23 +85,22 @@ function unitFor(budgetBytes: number): { size: number; name: string } {
 
 const fixed = (bytes: number, unit: { size: number }) => (bytes / unit.size).toFixed(1);
 
-/** "21.4 GiB (weights 18.6, KV cache 2.5, compute 0.3)"; the prompt cache is named when it counts. */
+/** "21.4 GiB (weights 18.6, KV cache 2.5, compute 0.3)": what is charged (chargedBytes), by part. */
 export function describeNeed(e: MemoryEstimate, unit: { size: number; name: string }): string {
   const parts = [`weights ${fixed(e.weightsBytes, unit)}`, `KV cache ${fixed(e.kvCacheBytes, unit)}`, `compute ${fixed(e.computeBytes, unit)}`];
-  if (e.promptCacheBytes > 0) parts.push(`prompt cache ${fixed(e.promptCacheBytes, unit)}`);
-  return `${fixed(e.totalBytes, unit)} ${unit.name} (${parts.join(", ")})`;
+  return `${fixed(chargedBytes(e), unit)} ${unit.name} (${parts.join(", ")})`;
 }
 
 /** Which running models to stop so that `shortBytes` more are free: the smallest one that is enough, else the largest first. */
 export function modelsToStop(running: readonly RunningModel[], shortBytes: number): RunningModel[] | null {
   const sized = running.filter((r) => hasEstimate(r.estimate)) as (RunningModel & { estimate: MemoryEstimate })[];
-  const enough = sized.filter((r) => r.estimate.totalBytes >= shortBytes).sort((a, b) => a.estimate.totalBytes - b.estimate.totalBytes);
+  const enough = sized.filter((r) => chargedBytes(r.estimate) >= shortBytes).sort((a, b) => chargedBytes(a.estimate) - chargedBytes(b.estimate));
   if (enough[0]) return [enough[0]];
   const chosen: RunningModel[] = [];
   let freed = 0;
-  for (const r of [...sized].sort((a, b) => b.estimate.totalBytes - a.estimate.totalBytes)) {
+  for (const r of [...sized].sort((a, b) => chargedBytes(b.estimate) - chargedBytes(a.estimate))) {
     chosen.push(r);
-    freed += r.estimate.totalBytes;
+    freed += chargedBytes(r.estimate);
     if (freed >= shortBytes) return chosen;
   }
   return null;
@@ -102,7 +112,7 @@ export function contextThatFits(c: Candidate, leftBytes: number): number | null 
   let best: number | null = null;
   for (let ctx = 512; ctx < c.ctxSize; ctx *= 2) {
     const e = c.atContext(ctx);
-    if (hasEstimate(e) && e.totalBytes <= leftBytes) best = ctx;
+    if (hasEstimate(e) && chargedBytes(e) <= leftBytes) best = ctx;
   }
   return best;
 }
@@ -113,13 +123,13 @@ function refusal(input: PlanInput, c: Candidate, e: MemoryEstimate, leftBytes: n
   const unit = unitFor(budget);
   const head = `${c.name} needs ${describeNeed(e, unit)}; ${input.host} has ${fixed(Math.max(0, leftBytes), unit)} of ${fixed(budget, unit)} ${unit.name} left`;
   const ways: string[] = [];
-  if (e.totalBytes <= budget) {
-    const stop = modelsToStop(running, e.totalBytes - leftBytes);
-    if (stop) ways.push(`stop ${stop.map((r) => `${r.name} (${fixed((r.estimate as MemoryEstimate).totalBytes, unit)} ${unit.name})`).join(" and ")}`);
+  if (chargedBytes(e) <= budget) {
+    const stop = modelsToStop(running, chargedBytes(e) - leftBytes);
+    if (stop) ways.push(`stop ${stop.map((r) => `${r.name} (${fixed(chargedBytes(r.estimate as MemoryEstimate), unit)} ${unit.name})`).join(" and ")}`);
   }
   const ctx = contextThatFits(c, leftBytes);
   if (ctx !== null) ways.push(`lower its context to ${ctx}`);
-  if (ways.length === 0) ways.push(e.totalBytes > budget ? `it is larger than the whole budget: give ${input.host} a larger memory budget or use a smaller quantization` : `give ${input.host} a larger memory budget`);
+  if (ways.length === 0) ways.push(chargedBytes(e) > budget ? `it is larger than the whole budget: give ${input.host} a larger memory budget or use a smaller quantization` : `give ${input.host} a larger memory budget`);
   const note = uncounted.length > 0 ? ` (not counting ${uncounted.join(", ")}, which ${uncounted.length === 1 ? "has" : "have"} no estimate)` : "";
   return `${head}${note}; ${ways.join(" or ")}`;
 }
@@ -127,7 +137,7 @@ function refusal(input: PlanInput, c: Candidate, e: MemoryEstimate, leftBytes: n
 /** The verdict of each candidate, in order. */
 export function planStarts(input: PlanInput): Plan {
   const uncounted = input.running.filter((r) => !hasEstimate(r.estimate)).map((r) => r.name);
-  let usedBytes = input.running.reduce((s, r) => s + (hasEstimate(r.estimate) ? r.estimate.totalBytes : 0), 0);
+  let usedBytes = input.running.reduce((s, r) => s + (hasEstimate(r.estimate) ? chargedBytes(r.estimate) : 0), 0);
   const startUsed = usedBytes;
   const running: RunningModel[] = [...input.running];
   const verdicts: Plan["verdicts"] = [];
@@ -135,18 +145,18 @@ export function planStarts(input: PlanInput): Plan {
     const e = c.estimate;
     let verdict: Verdict;
     if (input.budgetBytes === null) verdict = { kind: "unchecked", note: `started without a memory check: ${input.budgetWhy ?? `the memory budget of ${input.host} is not known`}` };
-    else if (!hasEstimate(e)) verdict = { kind: "unchecked", note: `started without a memory check: no estimate for ${c.name} (${e.unavailable})` };
+    else if (!hasEstimate(e)) verdict = { kind: "unchecked", note: `started without a memory check: ${e.unavailable}` };
     else {
       const left = input.budgetBytes - usedBytes;
-      if (e.totalBytes <= left) verdict = { kind: "fits", neededBytes: e.totalBytes, leftBytes: left - e.totalBytes, budgetBytes: input.budgetBytes };
+      if (chargedBytes(e) <= left) verdict = { kind: "fits", neededBytes: chargedBytes(e), leftBytes: left - chargedBytes(e), budgetBytes: input.budgetBytes };
       else {
         const message = refusal(input, c, e, left, running);
-        verdict = input.force ? { kind: "forced", message, neededBytes: e.totalBytes, leftBytes: left, budgetBytes: input.budgetBytes } : { kind: "refused", message, neededBytes: e.totalBytes, leftBytes: left, budgetBytes: input.budgetBytes };
+        verdict = input.force ? { kind: "forced", message, neededBytes: chargedBytes(e), leftBytes: left, budgetBytes: input.budgetBytes } : { kind: "refused", message, neededBytes: chargedBytes(e), leftBytes: left, budgetBytes: input.budgetBytes };
       }
     }
     if (verdict.kind !== "refused") {
       running.push({ modelId: c.modelId, name: c.name, estimate: e });
-      if (hasEstimate(e)) usedBytes += e.totalBytes;
+      if (hasEstimate(e)) usedBytes += chargedBytes(e);
     }
     verdicts.push({ modelId: c.modelId, name: c.name, verdict });
   }
