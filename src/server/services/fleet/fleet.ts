@@ -80,6 +80,10 @@ export function createFleet(options: FleetOptions): Fleet {
       // priorities start first, then the registry's order (by name).
       const rows = await db.model.findMany({ where: { enabled: true, loadPolicy: "always" }, include: { host: true, server: true }, orderBy: { name: "asc" } });
       rows.sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
+      // Wanted now, in the order commands were given (a stop-all a moment before must not overtake it); the
+      // plan in each host's queue may refuse some, which are then left stopped.
+      ops.markPlanning(rows);
+      await ops.wantRunningMany(rows);
       if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), force: opts.force ?? false } });
       return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force });
     },
@@ -99,6 +103,8 @@ export function createFleet(options: FleetOptions): Fleet {
     async start(modelId, opts = {}) {
       assertOpen();
       const row = await table.loadModel(modelId);
+      ops.markPlanning([row]);
+      await ops.wantRunning(row);
       ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
       const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict });
       return result!;
@@ -122,8 +128,8 @@ export function createFleet(options: FleetOptions): Fleet {
       const stopped = await ops.stopRows([row]);
       if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];
       // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
+      ops.markPlanning([row]);
       const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force });
-      if (result?.memory?.verdict === "refused") await ops.wantStoppedMany([row]);
       return result!;
     },
 

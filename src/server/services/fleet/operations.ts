@@ -46,11 +46,13 @@ export interface Operations {
   /** Starts these models (already wanted), grouped by host, hosts in parallel. */
   startRows(rows: ModelRow[], wait: boolean): Promise<ServerResult[]>;
   /**
-   * Starts what fits in each host's memory budget (start-plan.ts), in the order given: wanted, then issued;
-   * the rest are refused with their numbers and left as they are. With `evict`, idle on-demand models are
+   * Starts what fits in each host's memory budget (start-plan.ts), in the order given (the caller has
+   * wanted them and marked them planning); the rest are refused with their numbers and left stopped. With `evict`, idle on-demand models are
    * stopped first (cause `evicted`) to make room. Hosts in parallel; the plan and the starts of a host in its queue.
    */
   startPlanned(rows: ModelRow[], wait: boolean, options: StartPlanOptions): Promise<ServerResult[]>;
+  /** Marks these entries as waiting for their plan (the reconciler leaves them alone until startPlanned has decided). */
+  markPlanning(rows: ModelRow[]): void;
   stopRows(rows: ModelRow[], cause?: StopCause): Promise<ServerResult[]>;
   /** Pushes the host's desired set (what `start-metal-servers` on the host starts); skipped when unchanged. */
   pushDesired(host: Host, link: HostLink, settings?: SettingsView): Promise<void>;
@@ -258,18 +260,29 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       });
     },
 
+    markPlanning(rows) {
+      for (const r of rows) table.remember(r).planning = true;
+    },
+
     async startPlanned(rows, wait, options) {
       const perHost = await Promise.all(
         groupByHost(rows).map((hostRows) =>
           hostQueue.run(hostRows[0]!.hostId, async () => {
             const host = hostRows[0]!.host;
             const { link, error } = await ops.hostLink(host);
-            const plan = await planner.planHost(host, link, hostRows, options);
+            let plan: Awaited<ReturnType<StartPlanner["planHost"]>>;
+            try {
+              plan = await planner.planHost(host, link, hostRows, options);
+            } finally {
+              for (const r of hostRows) table.remember(r).planning = false;
+            }
             let evicted: string[] = [];
             let evictionFailed: string | null = null;
             if (plan.evict.length > 0) {
               const forWhom = plan.admitted.find((a) => a.verdict !== null)?.row.name ?? hostRows[0]!.name;
               await ops.wantStoppedMany(plan.evict);
+              // Its idle countdown would only stop it again.
+              for (const r of plan.evict) table.get(r.id)?.clearIdle();
               for (const r of plan.evict) ops.action(`${r.name}: evicted to make room for ${forWhom} on ${host.name}`, { modelId: r.id, hostId: host.id, data: { cause: "evicted", for: forWhom } });
               // The room must be free before the spawn: wait for the stops (bounded by their own deadlines).
               const stops = await Promise.all(plan.evict.map((r) => ops.issueStop(r, link, error, "evicted").then((s) => s.op)));
@@ -279,18 +292,20 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
             }
             const admitted = evictionFailed ? plan.admitted.filter((a) => a.verdict === null) : plan.admitted;
             const refused: ServerResult[] = [];
+            // Refused: not wanted after all (the reconciler must not start it).
+            await ops.wantStoppedMany(plan.refused.map((r) => r.row));
             for (const r of plan.refused) {
               const e = table.remember(r.row);
               await table.withModel(e, () => table.writeState(e, { lastError: r.verdict.message }, { kind: "error", message: `${r.row.name}: not started: ${r.verdict.message}`, data: { memory: memoryNote(r.verdict) } }));
               refused.push({ ...resultOf(r.row, e.state, e.alive ? e.pid : null, r.verdict.message), memory: memoryNote(r.verdict) });
             }
             if (evictionFailed) {
+              await ops.wantStoppedMany(plan.admitted.filter((x) => x.verdict !== null).map((x) => x.row));
               for (const a of plan.admitted.filter((x) => x.verdict !== null)) {
                 const e = table.remember(a.row);
                 refused.push({ ...resultOf(a.row, e.state, null, `${a.row.name} not started: ${evictionFailed}`), memory: memoryNote(a.verdict), evicted });
               }
             }
-            await ops.wantRunningMany(admitted.map((a) => a.row));
             for (const a of admitted) {
               if (a.verdict?.kind === "forced") ops.action(`${a.row.name}: started by force over the memory budget: ${a.verdict.message}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict), force: true } });
               if (a.verdict?.kind === "unchecked") ops.action(`${a.row.name}: ${a.verdict.note}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict) } });

@@ -113,6 +113,11 @@ export class ServerEntry {
   stopAsked: ProcessKey | null = null;
   /** Why this app asked for its last stop: the cause recorded when that stop is reported. */
   stopCause: StopCause = "requested";
+  /**
+   * A user's start is wanted and waits for its memory plan (start-plan.ts) in the host's queue: the
+   * reconciler must not start it meanwhile (the plan may refuse it).
+   */
+  planning = false;
 
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
@@ -160,7 +165,7 @@ export class ServerEntry {
 
   /** A restart or a start/stop is pending: the reconciler leaves the model to it. */
   get busy(): boolean {
-    return this.op !== null || this.restartTimer !== null;
+    return this.op !== null || this.restartTimer !== null || this.planning;
   }
 
   get alive(): boolean {
