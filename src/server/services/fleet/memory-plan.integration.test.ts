@@ -11,6 +11,9 @@ import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { freePort } from "../../../../host-agent/test/harness/ports";
 import { startAllResponse } from "~/server/http/start-all-body";
 import { estimateFromForm } from "~/server/services/memory/form-estimate";
+import { estimateForModel } from "~/server/services/memory/estimate";
+import { chargedBytes } from "~/server/services/memory/plan";
+import { getSettings } from "~/server/services/registry/settings";
 import { upsertHost } from "~/server/services/registry/hosts";
 import { fleetFixture, type FleetFixture } from "./testing/fixture";
 
@@ -112,5 +115,23 @@ describe("start plans against a host's memory budget", () => {
     expect(e.estimate).toMatchObject({ weightsBytes: alpha.sizeBytes, totalBytes: expect.any(Number) });
     expect(await f.t.db.model.findUniqueOrThrow({ where: { id: alpha.id } })).toEqual(before);
     await expect(estimateFromForm(f.t.db, { id: "no-such-model" }, (m) => f.fleet.estimate(m))).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("a discovered model is planned from its stored shape: weights, KV cache and compute as the estimator gives them", async () => {
+    const f = (fx = await fleetFixture());
+    await tinyModel(f.dirs.modelRoot, "shaped.gguf", { ...SHAPE, seed: 7 });
+    const report = await f.fleet.discover(f.host.id);
+    expect(report.added.map((a) => a.name)).toHaveLength(1);
+    const row = await f.t.db.model.update({ where: { id: report.added[0]!.id }, data: { enabled: true } });
+    expect(row.shape).toBeTruthy();
+    const estimate = estimateForModel(row, await getSettings(f.t.db));
+    if ("unavailable" in estimate) throw new Error(estimate.unavailable);
+    expect(estimate.kvCacheBytes).toBeGreaterThan(0);
+    expect(estimate.computeBytes).toBeGreaterThan(0);
+
+    const [started] = await f.fleet.startAll({ wait: true });
+    expect(started).toMatchObject({ state: "ready", memory: { verdict: "fits", neededBytes: chargedBytes(estimate) } });
+    const [bar] = await f.fleet.memoryOverview();
+    expect(bar!.segments).toEqual([expect.objectContaining({ name: row.name, kind: "running", bytes: chargedBytes(estimate), estimate: expect.objectContaining({ kvCacheBytes: estimate.kvCacheBytes }) })]);
   });
 });
