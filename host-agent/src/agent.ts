@@ -25,7 +25,9 @@ import {
   type Result,
   type ServerSpec,
 } from "./protocol.ts";
-import { describeLlamaServer } from "./supervisor/binary.ts";
+import { readHostMemory } from "./memory/read.ts";
+import { describeLlamaServer, findLlamaServer } from "./supervisor/binary.ts";
+import { errorMessage } from "./shared/error-text.ts";
 import { createLogger, type Logger } from "./supervisor/logger.ts";
 import { writeFileAtomic } from "./supervisor/records.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
@@ -147,6 +149,10 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     logs: (p) => supervisor.logs(p.id, p.lines),
     discover: () => discoverModels(config.modelRoots),
     checkModelPath: (p) => checkModelPath(p.path, config.modelRoots),
+    hostMemory: async () => {
+      const found = await findLlamaServer(config.llamaServerBin).then((f) => ({ bin: f.path, problem: null }), (err: unknown) => ({ bin: null, problem: errorMessage(err) }));
+      return readHostMemory({ llamaServerBin: found.bin, llamaServerProblem: found.problem });
+    },
     shutdown: async (p) => {
       const stopped = p.stopServers ? (await supervisor.stopAll()).map((s) => s.id) : [];
       if (config.onShutdown) setImmediate(config.onShutdown);

@@ -164,8 +164,9 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *   cache-ram         a spec's `cacheRamMiB` (llama-server's --cache-ram) is accepted and passed
  *   model-shape       `discover` entries and `checkModelPath` answers carry the model's `shape`
  *                     (shared/model-shape.ts), which the app's memory estimates are computed from
+ *   host-memory       the `hostMemory` method: the host's memory and the budget start plans charge against
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -217,6 +218,44 @@ export const ggufInfoSchema = z.object({
 });
 export type GgufInfo = z.infer<typeof ggufInfoSchema>;
 
+/** A device llama-server lists (`--list-devices`: "MTL0: Apple M3 Max (27648 MiB, 27647 MiB free)"). Bytes. */
+export const memoryDeviceSchema = z.object({
+  name: z.string().max(64),
+  description: z.string().max(256),
+  totalBytes: z.number().nonnegative(),
+  freeBytes: z.number().nonnegative(),
+});
+export type MemoryDevice = z.infer<typeof memoryDeviceSchema>;
+
+/**
+ * A host's memory as its agent reads it (`hostMemory`, agents with "host-memory"). Every size in bytes.
+ * macOS: `sysctl hw.memsize`, the Metal device's working-set size (`llama-server --list-devices`),
+ * `sysctl iogpu.wired_limit_mb` when set, free pages from `vm_stat`. Linux: /proc/meminfo's MemTotal and
+ * MemAvailable, and the GPUs `--list-devices` lists.
+ */
+export const hostMemorySchema = z.object({
+  platform: z.string().max(32),
+  /** Physical memory (hw.memsize, MemTotal). */
+  totalBytes: z.number().nonnegative(),
+  /** Free for new allocations now (vm_stat free + inactive + speculative pages; MemAvailable); null when unread. */
+  availableBytes: z.number().nonnegative().nullable(),
+  /** macOS: what Metal lets the GPU hold (iogpu.wired_limit_mb when set, else the device's working-set size); null when unknown. */
+  gpuWorkingSetBytes: z.number().nonnegative().nullable(),
+  /** macOS: iogpu.wired_limit_mb in bytes when set (non-zero); null otherwise. */
+  wiredLimitBytes: z.number().nonnegative().nullable(),
+  /** Devices llama-server lists besides the CPU. */
+  devices: z.array(memoryDeviceSchema).max(64),
+  /** What plans charge llama-servers against: the smallest limit that applies. */
+  budgetBytes: z.number().nonnegative(),
+  /** How the budget was chosen, for people ("Metal working set of MTL0 (Apple M3 Max)"). */
+  basis: z.string().max(512),
+  /** Readers that failed (a command missing, a deadline passed); the budget is then from what was read. */
+  problems: z.array(z.string().max(1024)).max(16),
+  /** ISO time of the reading. */
+  at: z.string(),
+});
+export type HostMemory = z.infer<typeof hostMemorySchema>;
+
 /** Each method: its params and its result. The single source for both ends. */
 export const methods = {
   hello: { params: z.object({ protocolVersion: z.number().int() }).strict(), result: helloResultSchema },
@@ -260,6 +299,8 @@ export const methods = {
       shape: modelShapeSchema.optional(),
     }),
   },
+  /** The host's memory and budget (agents with "host-memory"). */
+  hostMemory: { params: z.object({}).strict(), result: hostMemorySchema },
   /** Ends the agent process (ssh session); with stopServers, stops every managed server first. */
   shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },
 } as const;

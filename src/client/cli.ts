@@ -2,7 +2,8 @@
  * `synapse`: a small typed client of the app's tRPC API, for scripts and
  * terminals.
  *
- *   npm run synapse -- start-all [--no-wait] [--json]
+ *   npm run synapse -- start-all [--no-wait] [--force] [--json]
+ *     (what does not fit in its host's memory budget is refused with its numbers; --force starts it anyway)
  *   npm run synapse -- stop-all [--json]
  *   npm run synapse -- status [--json]
  *
@@ -14,7 +15,7 @@ import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "~/server/api/root";
 import { errorMessage } from "synapse-host-agent/error-text";
 
-const USAGE = "usage: synapse <start-all [--no-wait] | stop-all | status> [--json]";
+const USAGE = "usage: synapse <start-all [--no-wait] [--force] | stop-all | status> [--json]";
 
 type Row = { name: string; host: string; port: number; state: string; pid: number | null; error?: string | null; lastError?: string | null; uptimeMs?: number | null; restarts?: number };
 
@@ -45,9 +46,10 @@ export function table(rows: Row[], withUptime: boolean): string {
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   const json = argv.includes("--json");
   const noWait = argv.includes("--no-wait");
-  const rest = argv.filter((a) => a !== "--json" && a !== "--no-wait");
+  const force = argv.includes("--force");
+  const rest = argv.filter((a) => a !== "--json" && a !== "--no-wait" && a !== "--force");
   const [command, ...extra] = rest;
-  if (!command || extra.length > 0 || !["start-all", "stop-all", "status"].includes(command) || (noWait && command !== "start-all")) {
+  if (!command || extra.length > 0 || !["start-all", "stop-all", "status"].includes(command) || ((noWait || force) && command !== "start-all")) {
     err(`${USAGE}\n`);
     return 2;
   }
@@ -67,13 +69,15 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered" : table(servers, true)}\n`);
       return 0;
     }
-    const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait }) : await client.servers.stopAll.mutate();
+    const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait, ...(force ? { force: true } : {}) }) : await client.servers.stopAll.mutate();
     const good = command === "start-all" ? new Set(["ready", "starting"]) : new Set(["stopped"]);
     const failed = results.filter((r) => !good.has(r.state));
     if (json) out(`${JSON.stringify({ ok: failed.length === 0, results }, null, 2)}\n`);
     else {
       out(`${results.length === 0 ? (command === "start-all" ? "no enabled models" : "nothing was running") : table(results, false)}\n`);
       out(`${results.length - failed.length} of ${results.length} ${command === "start-all" ? (noWait ? "starting" : "ready") : "stopped"}\n`);
+      // Refusals carry their numbers; the table shows only an error's first line, so they are printed whole.
+      for (const r of results) if ("memory" in r && r.memory?.verdict === "refused") out(`not started (memory): ${r.error}\n`);
     }
     return failed.length === 0 ? 0 : 1;
   } catch (e) {

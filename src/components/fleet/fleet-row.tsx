@@ -25,6 +25,9 @@ export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
   const start = useMutation(
     trpc.servers.start.mutationOptions({
       onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
+      onSuccess: (r) => {
+        if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
+      },
       onError: fail("Start"),
       onSettled: settle,
     }),

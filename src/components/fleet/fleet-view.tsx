@@ -17,6 +17,7 @@ import { EmptyFleet } from "./empty-fleet";
 import { FleetRow } from "./fleet-row";
 import styles from "./fleet.module.css";
 import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
+import { MemoryBars } from "./memory-bars";
 
 export type StatusRow = RouterOutputs["servers"]["status"][number];
 
@@ -54,8 +55,15 @@ export function FleetView() {
         // Queued at once: the click shows on every enabled row before the server answers.
         patchRows((r) => (r.enabled && !ACTIVE.has(r.state) ? { ...r, desired: "running", state: "stopped", lastError: null } : r));
       },
+      onSuccess: (results) => {
+        // Refused for memory: the numbers stay on screen until dismissed.
+        for (const r of results) if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
+      },
       onError: (err) => toast.push(`Start all failed: ${errorMessage(err)}`, "bad"),
-      onSettled: () => queryClient.invalidateQueries({ queryKey: statusKey }),
+      onSettled: () => {
+        void queryClient.invalidateQueries({ queryKey: trpc.servers.memory.queryKey() });
+        return queryClient.invalidateQueries({ queryKey: statusKey });
+      },
     }),
   );
   const stopAll = useMutation(
@@ -106,6 +114,8 @@ export function FleetView() {
       </div>
 
       {missing ? <LlamaServerMissing hostName={missing.host} detail={missing.lastError} /> : null}
+
+      <MemoryBars />
 
       {status.isError && !rows ? (
         <div className="notice" data-tone="bad" role="alert">

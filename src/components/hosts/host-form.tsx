@@ -5,7 +5,7 @@ import { useId, useState, type FormEvent } from "react";
 import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, TextField } from "~/components/form/fields";
-import { intText, parseRequiredInt } from "~/components/form/numbers";
+import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 
@@ -14,12 +14,13 @@ type UpsertInput = RouterInputs["hosts"]["upsert"];
 
 const TEXT_FIELDS = ["name", "sshHost", "sshUser", "sshIdentityFile", "hostModelsRoot", "registryModelsRoot", "llamaServerBin", "hostKeyFingerprint", "modelPorts", "directAddress"] as const;
 type TextKey = (typeof TEXT_FIELDS)[number];
-const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort", "upstreamMode"];
+const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort", "upstreamMode", "memoryBudgetMiB"];
 
 interface Values extends Record<TextKey, string> {
   linkKind: string;
   sshPort: string;
   upstreamMode: string;
+  memoryBudgetMiB: string;
 }
 
 function valuesOf(h: HostItem | undefined): Values {
@@ -37,6 +38,7 @@ function valuesOf(h: HostItem | undefined): Values {
     upstreamMode: h?.upstreamMode ?? "tunnel",
     modelPorts: h?.modelPorts ?? "",
     directAddress: h?.directAddress ?? "",
+    memoryBudgetMiB: intText(h?.memoryBudgetMiB),
   };
 }
 
@@ -73,8 +75,9 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
   function submit(e: FormEvent) {
     e.preventDefault();
     const port = parseRequiredInt(values.sshPort);
-    if (!port.ok) {
-      setErrors({ sshPort: port.message });
+    const budget = parseOptionalInt(values.memoryBudgetMiB);
+    if (!port.ok || !budget.ok) {
+      setErrors({ ...(port.ok ? {} : { sshPort: port.message }), ...(budget.ok ? {} : { memoryBudgetMiB: budget.message }) });
       setFormError("Not saved: fix the fields marked below.");
       return;
     }
@@ -94,6 +97,7 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
       upstreamMode: values.upstreamMode === "direct" ? "direct" : "tunnel",
       modelPorts: ssh ? opt(values.modelPorts) : null,
       directAddress: ssh ? opt(values.directAddress) : null,
+      memoryBudgetMiB: budget.value,
     } satisfies UpsertInput;
     upsert.mutate(input);
   }
@@ -123,6 +127,17 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
         <TextField id={f("hostModelsRoot")} label="Models folder on the host" hint="PRAXIS_MODEL_PATH in your previous Synapse Engine setup" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
         <TextField id={f("registryModelsRoot")} label="Same folder as the registry names it" hint="e.g. /models (set both or neither)" value={values.registryModelsRoot} onChange={set("registryModelsRoot")} error={errors.registryModelsRoot} mono />
         <TextField id={f("llamaServerBin")} label="llama-server binary" hint="empty: found on PATH or in Homebrew's folders" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
+        <TextField
+          id={f("memoryBudgetMiB")}
+          label="Memory budget (MiB)"
+          hint="what its llama-servers may use together; empty: what its agent reports (on a Mac, the GPU's working-set limit)"
+          inputMode="numeric"
+          placeholder="reported by the agent"
+          value={values.memoryBudgetMiB}
+          onChange={set("memoryBudgetMiB")}
+          error={errors.memoryBudgetMiB}
+          mono
+        />
         {ssh ? (
           <TextField
             id={f("hostKeyFingerprint")}

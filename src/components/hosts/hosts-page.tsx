@@ -11,6 +11,7 @@ import { LlamaServerMissing } from "~/components/fleet/llama-missing";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { HostForm, type HostItem } from "./host-form";
+import { HostMemory } from "./host-memory";
 import styles from "./hosts.module.css";
 import { describeTest, type HostTestView } from "./host-test";
 
@@ -191,6 +192,7 @@ function HostCard({ host }: { host: HostItem }) {
           <dd className="mono">{host.llamaServerBin ?? <span className="muted">found on PATH or in Homebrew&apos;s folders</span>}</dd>
         </dl>
       )}
+      {editing ? null : <HostMemory memory={host.memory} />}
 
       <div aria-live="polite">
         {result ? (

@@ -54,6 +54,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       refetchTimer.current = null;
       void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
       void queryClient.invalidateQueries({ queryKey: trpc.models.get.queryKey() });
+      void queryClient.invalidateQueries({ queryKey: trpc.servers.memory.queryKey() });
     }, REFETCH_DEBOUNCE_MS);
   }, [queryClient, trpc]);
 

@@ -6,7 +6,7 @@
  * is saved.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useId, useState, type FormEvent } from "react";
+import { useId, useMemo, useState, type FormEvent } from "react";
 import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FieldError, FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
@@ -16,6 +16,7 @@ import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { useTRPC } from "~/trpc/client";
 import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, VALUE_HINT, type ExtraFlagName } from "./extra-flags";
 import styles from "./model.module.css";
+import { MemoryEstimate, type EstimateInput } from "./memory-estimate";
 
 export type ModelView = RouterOutputs["models"]["get"];
 type Settings = RouterOutputs["settings"]["get"];
@@ -43,12 +44,13 @@ export interface ModelFormValues {
   loadPolicy: string;
   concurrency: string;
   queueLimit: string;
+  startPriority: string;
   serverApiKeyOff: boolean;
   overrides: Record<OverrideKey, string>;
   extraFlags: FlagRow[];
 }
 
-const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "serverApiKeyOff", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
+const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "startPriority", "serverApiKeyOff", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
 
 export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues {
   const overrides = Object.fromEntries(OVERRIDES.map((o) => [o.key, intText(model?.[o.key] as number | null | undefined)])) as Record<OverrideKey, string>;
@@ -64,6 +66,7 @@ export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues
     loadPolicy: model?.loadPolicy ?? "always",
     concurrency: intText(model?.concurrency),
     queueLimit: intText(model?.queueLimit),
+    startPriority: intText(model?.startPriority),
     serverApiKeyOff: model?.serverApiKeyOff ?? false,
     overrides,
     extraFlags: (model?.extraFlags ?? []).map((f) => ({ flag: f.flag as ExtraFlagName, value: f.value ?? "" })),
@@ -87,6 +90,8 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
   if (!concurrency.ok) errors.concurrency = concurrency.message;
   const queueLimit = parseOptionalInt(v.queueLimit);
   if (!queueLimit.ok) errors.queueLimit = queueLimit.message;
+  const startPriority = parseOptionalInt(v.startPriority);
+  if (!startPriority.ok) errors.startPriority = startPriority.message;
   const body: Body = {
     name: v.name.trim(),
     ...(v.hostId ? { hostId: v.hostId } : {}),
@@ -100,6 +105,7 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
     loadPolicy: v.loadPolicy as Body["loadPolicy"],
     concurrency: concurrency.ok ? concurrency.value : null,
     queueLimit: queueLimit.ok ? queueLimit.value : null,
+    startPriority: startPriority.ok ? startPriority.value : null,
     serverApiKeyOff: v.serverApiKeyOff,
     extraFlags: v.extraFlags.map((f) => (EXTRA_FLAG_KINDS[f.flag] === "none" ? { flag: f.flag } : { flag: f.flag, value: f.value.trim() })),
   };
@@ -163,6 +169,14 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     if (model) update.mutate({ id: model.id, ...body } as UpdateInput);
     else create.mutate(body as CreateInput);
   }
+
+  // The live estimate: the form's runtime values as they are, when they parse (a saved model only).
+  const estimateInput = useMemo((): EstimateInput | null => {
+    if (!model) return null;
+    const { body, errors: bad } = toBody(values);
+    if (["ctxSize", "gpuLayers", "parallel", "batchSize", "ubatchSize"].some((k) => k in bad)) return null;
+    return { id: model.id, ctxSize: body.ctxSize ?? null, gpuLayers: body.gpuLayers ?? null, parallel: body.parallel ?? null, batchSize: body.batchSize ?? null, ubatchSize: body.ubatchSize ?? null, flashAttn: body.flashAttn ?? null, loadMode: body.loadMode ?? null, extraFlags: body.extraFlags ?? [] };
+  }, [model, values]);
 
   const defaults = settings.data as Settings | undefined;
   const placeholder = (key: OverrideKey) => {
@@ -236,11 +250,24 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
           />
           <TextField id={f("concurrency")} label="Concurrency" hint="requests at once; more wait in the queue" inputMode="numeric" placeholder="default: its parallel slots" value={values.concurrency} onChange={(v) => set("concurrency", v)} error={errors.concurrency} mono />
           <SwitchField id={f("serverApiKeyOff")} label="No server key (for clients that call the server itself)" checked={values.serverApiKeyOff} onChange={(v) => set("serverApiKeyOff", v)} error={errors.serverApiKeyOff} />
+          <TextField
+            id={f("startPriority")}
+            label="Start priority"
+            hint="when memory is short, START ALL ENABLED starts higher priorities first, then by name"
+            inputMode="numeric"
+            placeholder="default: 0"
+            value={values.startPriority}
+            onChange={(v) => set("startPriority", v)}
+            error={errors.startPriority}
+            mono
+          />
           <TextField id={f("queueLimit")} label="Queue" hint="requests that may wait; past it: 429" inputMode="numeric" placeholder="default: 32" value={values.queueLimit} onChange={(v) => set("queueLimit", v)} error={errors.queueLimit} mono />
         </div>
       </fieldset>
 
       <ExtraFlagsEditor id={f("flags")} rows={values.extraFlags} onChange={(rows) => set("extraFlags", rows)} errors={errors} />
+
+      {model ? <MemoryEstimate input={estimateInput} /> : null}
 
       <div className="form-actions">
         <button type="submit" className="btn btn-primary" disabled={pending} aria-busy={pending} data-testid="save-model">

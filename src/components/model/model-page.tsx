@@ -44,7 +44,16 @@ export function ModelPage({ id }: { id: string }) {
   const settle = () => queryClient.invalidateQueries({ queryKey: statusKey });
   const patch = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map((r) => (r.modelId === id ? fn(r) : r)));
   const fail = (what: string) => (err: unknown) => toast.push(`${what} failed: ${errorMessage(err)}`, "bad");
-  const start = useMutation(trpc.servers.start.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })), onError: fail("Start"), onSettled: settle }));
+  const start = useMutation(
+    trpc.servers.start.mutationOptions({
+      onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
+      onSuccess: (r) => {
+        if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
+      },
+      onError: fail("Start"),
+      onSettled: settle,
+    }),
+  );
   const stop = useMutation(trpc.servers.stop.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "stopped" })), onError: fail("Stop"), onSettled: settle }));
   const restart = useMutation(trpc.servers.restart.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running" })), onError: fail("Restart"), onSettled: settle }));
   const remove = useMutation(

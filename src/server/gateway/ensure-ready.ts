@@ -39,6 +39,8 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
 
   /** A start that did not end ready: every waiter gets 503 now (not after the restarts that may follow). */
   async function failedStart(m: GatewayModel, outcome: StartOutcome): Promise<GatewayError> {
+    // Memory: the numbers, and a retry once other models may have gone idle and been unloaded.
+    if (outcome.memoryRefusal) return new GatewayError(503, "service_unavailable", "insufficient_memory", `model ${JSON.stringify(m.name)} cannot be loaded now: ${outcome.memoryRefusal}`, { retryAfterS: RETRY_UNKNOWN_S });
     const fresh = (await fleet.models({ fresh: true }).catch(() => [])).find((x) => x.id === m.id) ?? m;
     const step = readinessStep(fresh, now());
     if (step.kind === "refuse") return step.error;

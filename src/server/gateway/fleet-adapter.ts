@@ -163,10 +163,10 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       return snapshot.models;
     },
     async start(modelId) {
-      const r = await fleet.start(modelId, { wait: true });
+      const r = await fleet.start(modelId, { wait: true, evict: true });
       await read().catch(() => undefined);
       notify();
-      return { state: r.state, error: r.error };
+      return { state: r.state, error: r.error, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error } : {}) };
     },
     changed(timeoutMs) {
       return new Promise<void>((resolve) => {

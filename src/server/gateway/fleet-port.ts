@@ -66,6 +66,8 @@ export interface GatewayModel {
 export interface StartOutcome {
   state: string;
   error: string | null;
+  /** Not started: it does not fit in its host's memory budget, even after evicting idle on-demand models (the numbers). */
+  memoryRefusal?: string;
 }
 
 export interface GatewayFleet {
@@ -75,7 +77,11 @@ export interface GatewayFleet {
    * name, or a state that would refuse the request, is checked again so).
    */
   models(options?: { fresh?: boolean }): Promise<readonly GatewayModel[]>;
-  /** Starts a model and waits until it is ready or failed (bounded by its readiness deadline). */
+  /**
+   * Starts a model and waits until it is ready or failed (bounded by its readiness deadline). When it does
+   * not fit in its host's memory budget, idle on-demand models are stopped first (least recently used,
+   * cause `evicted`); when that cannot make room, nothing is stopped and the outcome says why.
+   */
   start(modelId: string): Promise<StartOutcome>;
   /** Resolves at the next state change of any model, or after `timeoutMs`. */
   changed(timeoutMs: number): Promise<void>;

@@ -9,13 +9,16 @@ export interface StartAllBody<R> {
   ok: boolean;
   /** Servers ready (or, without waiting, starting). */
   started: number;
-  /** Servers that failed or stopped instead. */
+  /** Servers that failed or stopped instead (refused ones among them). */
   failed: number;
+  /** Present when some were not started because they do not fit in their host's memory budget (each result's `error` has the numbers). */
+  refused?: number;
   results: R[];
 }
 
-export function startAllResponse<R extends { state: string }>(results: R[], wait: boolean): { status: 200 | 202 | 207; body: StartAllBody<R> } {
+export function startAllResponse<R extends { state: string; memory?: { verdict: string } }>(results: R[], wait: boolean): { status: 200 | 202 | 207; body: StartAllBody<R> } {
   const up = results.filter((r) => r.state === "ready" || r.state === "starting");
   const failed = results.length - up.length;
-  return { status: !wait ? 202 : failed === 0 ? 200 : 207, body: { ok: failed === 0, started: up.length, failed, results } };
+  const refused = results.filter((r) => r.memory?.verdict === "refused").length;
+  return { status: !wait ? 202 : failed === 0 ? 200 : 207, body: { ok: failed === 0, started: up.length, failed, ...(refused > 0 ? { refused } : {}), results } };
 }

@@ -12,7 +12,9 @@ const pinKeyInput = z
 
 export const hostsRouter = router({
   list: publicProcedure.query(async ({ ctx }) =>
-    (await listHosts(ctx.runtime.db)).map((h) => ({ ...h, link: ctx.runtime.links.status(h.id), agent: ctx.runtime.fleet.agent(h.id) })),
+    Promise.all(
+      (await listHosts(ctx.runtime.db)).map(async (h) => ({ ...h, link: ctx.runtime.links.status(h.id), agent: ctx.runtime.fleet.agent(h.id), memory: await ctx.runtime.fleet.hostMemory(h.id) })),
+    ),
   ),
   get: publicProcedure.input(hostIdInput).query(({ ctx, input }) => getHost(ctx.runtime.db, input.id)),
   upsert: publicProcedure.input(hostUpsertInput).mutation(({ ctx, input }) => upsertHost(ctx.runtime.db, input)),

@@ -18,6 +18,8 @@ import {
   updateModel,
 } from "~/server/services/registry";
 import { commandPreview } from "~/server/services/preview";
+import { estimateFromForm } from "~/server/services/memory/form-estimate";
+import { modelEstimateInput } from "~/server/services/registry/schemas";
 import { publicProcedure, router } from "../trpc";
 
 export const modelsRouter = router({
@@ -34,6 +36,8 @@ export const modelsRouter = router({
   import: publicProcedure.input(importInput).mutation(async ({ ctx, input }) =>
     importSeed(ctx.runtime.db, { registry: input.registry, runtimeSettings: input.runtimeSettings }, { appPort: ctx.runtime.env.PORT, hostId: await resolveHostId(ctx.runtime.db, input.hostId) }),
   ),
+  /** The memory estimate of the model with the form's unsaved runtime values (nothing is saved). */
+  estimate: publicProcedure.input(modelEstimateInput).query(({ ctx, input }) => estimateFromForm(ctx.runtime.db, input, (m) => ctx.runtime.fleet.estimate(m))),
   /** The exact llama-server command line the host's agent will run for this model. */
   commandPreview: publicProcedure.input(modelIdInput).query(({ ctx, input }) => commandPreview(ctx.runtime, input.id)),
 });

@@ -9,17 +9,20 @@ import { publicProcedure, router } from "../trpc";
 
 const id = z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters");
 const idInput = z.object({ id }).strict();
-const waitInput = z.object({ wait: z.boolean().default(true) }).strict().default({ wait: true });
+/** force: start what does not fit in its host's memory budget too (the event log says so). */
+const waitInput = z.object({ wait: z.boolean().default(true), force: z.boolean().default(false) }).strict().default({ wait: true, force: false });
 
 export const serversRouter = router({
   /** Every enabled model on every host. With wait (default) resolves when each is ready or failed. */
-  startAll: publicProcedure.input(waitInput).mutation(({ ctx, input }) => ctx.runtime.fleet.startAll({ wait: input.wait })),
+  startAll: publicProcedure.input(waitInput).mutation(({ ctx, input }) => ctx.runtime.fleet.startAll({ wait: input.wait, force: input.force })),
   stopAll: publicProcedure.mutation(({ ctx }) => ctx.runtime.fleet.stopAll()),
-  start: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.start(input.id, { wait: input.wait })),
+  start: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true), force: z.boolean().default(false) })).mutation(({ ctx, input }) => ctx.runtime.fleet.start(input.id, { wait: input.wait, force: input.force })),
   stop: publicProcedure.input(idInput).mutation(({ ctx, input }) => ctx.runtime.fleet.stop(input.id)),
   restart: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.restart(input.id, { wait: input.wait })),
   /** What each server runs as, with the gateway's counters from its ServerEntry: requests in flight, last used, idle unload time (ISO). */
   status: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.status()),
+  /** Each host's memory bar: its budget, what runs, what START ALL ENABLED would add and refuse (with the numbers). */
+  memory: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.memoryOverview()),
   logs: publicProcedure
     .input(z.object({ id, lines: z.number().int("must be a whole number").min(1, "must be at least 1").max(5000, "must be at most 5000").default(200) }).strict())
     .query(({ ctx, input }) => ctx.runtime.fleet.logs(input.id, input.lines)),

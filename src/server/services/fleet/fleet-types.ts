@@ -8,6 +8,11 @@ import type { Db } from "~/server/db/client";
 import type { Logger } from "~/server/log/logger";
 import type { DiscoveryReport } from "~/server/services/registry/discover";
 import type { EventBus } from "./events";
+import type { HostMemoryView } from "./host-memory";
+import type { ModelEstimator } from "../memory/model-estimator";
+import type { Estimate } from "../memory/plan";
+import type { Model } from "~/generated/prisma/client";
+import type { HostMemoryOverview } from "./start-plan";
 import type { LinkPool } from "./links";
 import type { RestartPolicy } from "./restart-policy";
 import type { ServerEntry, ServerResult } from "./server-entry";
@@ -27,6 +32,8 @@ export interface FleetOptions {
   reconcileIntervalMs?: number;
   /** Deadline of a `status` call. Default 10 s. */
   statusTimeoutMs?: number;
+  /** A model's memory estimate for start plans; default: from its stored shape (else its weights from the file size). */
+  estimator?: ModelEstimator;
 }
 
 export interface ServerView {
@@ -80,14 +87,23 @@ export interface AgentNote {
 }
 
 export interface Fleet {
-  /** Every enabled model on every host; hosts in parallel. With wait (default), resolves when each is ready or failed. */
-  startAll(options?: { wait?: boolean }): Promise<ServerResult[]>;
+  /**
+   * Every enabled `always` model on every host; hosts in parallel. What does not fit in its host's memory
+   * budget is refused (result `memory.verdict` "refused", `error` with the numbers) unless `force`. With
+   * wait (default), resolves when each started one is ready or failed.
+   */
+  startAll(options?: { wait?: boolean; force?: boolean }): Promise<ServerResult[]>;
   /** Every model that is wanted or running. */
   stopAll(): Promise<ServerResult[]>;
-  start(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
+  /**
+   * Starts one model when it fits in its host's memory budget (else refused with the numbers, unless
+   * `force`). `evict` (the gateway's on-demand starts): idle on-demand models are stopped first, least
+   * recently used first (cause `evicted`), when that makes room.
+   */
+  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */
   stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
-  restart(modelId: string, options?: { wait?: boolean }): Promise<ServerResult>;
+  restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;
   status(): Promise<ServerView[]>;
   /**
    * A server's last log lines. `seq`: the number of the last line the host
@@ -114,6 +130,12 @@ export interface Fleet {
   liveEntry(model: { id: string; hostId: string; name: string }): ServerEntry;
   /** The host's agent as its last `hello` described it; null before the fleet reached it. */
   agent(hostId: string): AgentNote | null;
+  /** Each host's memory bar: budget, what runs, what START ALL ENABLED would add and refuse. */
+  memoryOverview(): Promise<HostMemoryOverview[]>;
+  /** A model row's estimate (saved, or with unsaved form values over it) under the global defaults. */
+  estimate(model: Model): Promise<Estimate>;
+  /** The host's memory budget and its agent's last reading; `refresh` reads the agent now. NOT_FOUND for an unknown host. */
+  hostMemory(hostId: string, options?: { refresh?: boolean }): Promise<HostMemoryView>;
   /** Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its agent. */
   shutdown(options: { stopServers: boolean; deadlineMs?: number }): Promise<ServerResult[]>;
   /** Waits for pending records; after this nothing is written. Idempotent. */

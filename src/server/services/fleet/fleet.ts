@@ -31,7 +31,10 @@ import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
 import type { AdoptionReport, Fleet, FleetOptions, ServerResult } from "./fleet-types";
 import { createOperations } from "./operations";
-import { createReconcileLoop } from "./reconcile-loop";
+import { createHostMemoryStore } from "./host-memory";
+import { createStartPlanner } from "./start-plan";
+import { shapeOrWeightsEstimator } from "../memory/model-estimator";
+import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
 import { resultOf } from "./server-table";
 import { toServiceError } from "./start-outcome";
@@ -46,8 +49,16 @@ export function createFleet(options: FleetOptions): Fleet {
   const { db, links, events, log, table, hostQueue } = ctx;
   const restarts = createRestarts(ctx, (e) => hostQueue.run(e.hostId, () => ops.issueStart(e.modelId, "restart")).then(() => undefined));
   const reports = createReportApplier(ctx, restarts);
-  const ops = createOperations(ctx, reports, restarts);
-  const loop = createReconcileLoop(ctx, reports, ops, restarts, options.reconcileIntervalMs ?? 2000);
+  const memory = createHostMemoryStore({
+    now: ctx.now,
+    hasFeature: (hostId) => {
+      const a = loop?.agent(hostId);
+      return a ? a.features.includes("host-memory") : null;
+    },
+  });
+  const planner = createStartPlanner(ctx, memory, options.estimator ?? shapeOrWeightsEstimator);
+  const ops = createOperations(ctx, reports, restarts, planner);
+  const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000);
   const offState = links.onState(loop.onLinkState);
   const offEvent = links.onEvent(reports.onAgentEvent);
   let closePromise: Promise<void> | null = null;
@@ -65,11 +76,16 @@ export function createFleet(options: FleetOptions): Fleet {
   const fleet: Fleet = {
     async startAll(opts = {}) {
       assertOpen();
-      // On-demand models are started by the gateway when a request names them.
+      // On-demand models are started by the gateway when a request names them. When memory is short, higher
+      // priorities start first, then the registry's order (by name).
       const rows = await db.model.findMany({ where: { enabled: true, loadPolicy: "always" }, include: { host: true, server: true }, orderBy: { name: "asc" } });
+      rows.sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
+      // Wanted now, in the order commands were given (a stop-all a moment before must not overtake it); the
+      // plan in each host's queue may refuse some, which are then left stopped.
+      ops.markPlanning(rows);
       await ops.wantRunningMany(rows);
-      if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)`, { data: { models: rows.map((r) => r.name) } });
-      return ops.startRows(rows, opts.wait ?? true);
+      if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), force: opts.force ?? false } });
+      return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force });
     },
 
     async stopAll() {
@@ -87,9 +103,10 @@ export function createFleet(options: FleetOptions): Fleet {
     async start(modelId, opts = {}) {
       assertOpen();
       const row = await table.loadModel(modelId);
+      ops.markPlanning([row]);
       await ops.wantRunning(row);
-      ops.action(`${row.name}: start requested`, { modelId, hostId: row.hostId });
-      const [result] = await ops.startRows([row], opts.wait ?? true);
+      ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
+      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict });
       return result!;
     },
 
@@ -110,7 +127,9 @@ export function createFleet(options: FleetOptions): Fleet {
       ops.action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
       const stopped = await ops.stopRows([row]);
       if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];
-      const [result] = await ops.startRows([row], opts.wait ?? true);
+      // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
+      ops.markPlanning([row]);
+      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force });
       return result!;
     },
 
@@ -176,6 +195,23 @@ export function createFleet(options: FleetOptions): Fleet {
     liveEntry: (model) => table.ensure(model),
 
     agent: (hostId) => loop.agent(hostId),
+
+    async memoryOverview() {
+      const hosts = await db.host.findMany({ orderBy: [{ createdAt: "asc" }, { name: "asc" }] });
+      return Promise.all(hosts.map((h) => planner.overview(h)));
+    },
+
+    estimate: (model) => planner.estimate(model),
+
+    async hostMemory(hostId, opts = {}) {
+      const host = await db.host.findUnique({ where: { id: hostId } });
+      if (!host) throw new ServiceError("NOT_FOUND", `no host with id ${hostId}`);
+      if (opts.refresh) {
+        const { link } = await ops.hostLink(host);
+        if (link && link.state === "connected") await memory.refresh(host, link, { force: true });
+      }
+      return memory.view(host);
+    },
 
     async shutdown({ stopServers, deadlineMs = 30_000 }) {
       stopReacting();

@@ -21,6 +21,9 @@ import type { Restarts } from "./restarts";
 import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
+import type { StartPlanner, StartPlanOptions } from "./start-plan";
+import type { Verdict } from "../memory/plan";
+import type { StartMemoryNote } from "./server-entry";
 
 export type StartReason = "user" | "restart" | "reconcile";
 export interface Prepared {
@@ -42,6 +45,14 @@ export interface Operations {
   wantStoppedMany(rows: ModelRow[]): Promise<void>;
   /** Starts these models (already wanted), grouped by host, hosts in parallel. */
   startRows(rows: ModelRow[], wait: boolean): Promise<ServerResult[]>;
+  /**
+   * Starts what fits in each host's memory budget (start-plan.ts), in the order given (the caller has
+   * wanted them and marked them planning); the rest are refused with their numbers and left stopped. With `evict`, idle on-demand models are
+   * stopped first (cause `evicted`) to make room. Hosts in parallel; the plan and the starts of a host in its queue.
+   */
+  startPlanned(rows: ModelRow[], wait: boolean, options: StartPlanOptions): Promise<ServerResult[]>;
+  /** Marks these entries as waiting for their plan (the reconciler leaves them alone until startPlanned has decided). */
+  markPlanning(rows: ModelRow[]): void;
   stopRows(rows: ModelRow[], cause?: StopCause): Promise<ServerResult[]>;
   /** Pushes the host's desired set (what `start-metal-servers` on the host starts); skipped when unchanged. */
   pushDesired(host: Host, link: HostLink, settings?: SettingsView): Promise<void>;
@@ -61,7 +72,15 @@ function groupByHost<R extends { hostId: string }>(rows: readonly R[]): R[][] {
   return [...byHost.values()];
 }
 
-export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts): Operations {
+/** A verdict as results report it (null: it already ran). */
+function memoryNote(v: Verdict | null): StartMemoryNote {
+  if (v === null) return { verdict: "running", message: null, neededBytes: null, leftBytes: null, budgetBytes: null };
+  if (v.kind === "unchecked") return { verdict: "unchecked", message: v.note, neededBytes: null, leftBytes: null, budgetBytes: null };
+  if (v.kind === "fits") return { verdict: "fits", message: null, neededBytes: v.neededBytes, leftBytes: v.leftBytes + v.neededBytes, budgetBytes: v.budgetBytes };
+  return { verdict: v.kind, message: v.message, neededBytes: v.neededBytes, leftBytes: v.leftBytes, budgetBytes: v.budgetBytes };
+}
+
+export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts, planner: StartPlanner): Operations {
   const { db, links, events, table, now, hostQueue } = ctx;
   /** The desired set last pushed with `apply`, per host and link. */
   const pushed = new Map<string, { link: HostLink; key: string }>();
@@ -239,6 +258,85 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         const state = e.alive ? e.state : e.op?.kind === "start" ? "starting" : e.state;
         return resultOf(row, state, e.alive ? e.pid : null, null);
       });
+    },
+
+    markPlanning(rows) {
+      for (const r of rows) table.remember(r).planning = true;
+    },
+
+    async startPlanned(rows, wait, options) {
+      const perHost = await Promise.all(
+        groupByHost(rows).map((hostRows) =>
+          hostQueue.run(hostRows[0]!.hostId, async () => {
+            const host = hostRows[0]!.host;
+            const { link, error } = await ops.hostLink(host);
+            let plan: Awaited<ReturnType<StartPlanner["planHost"]>>;
+            try {
+              plan = await planner.planHost(host, link, hostRows, options);
+            } finally {
+              for (const r of hostRows) table.remember(r).planning = false;
+            }
+            let evicted: string[] = [];
+            let evictionFailed: string | null = null;
+            if (plan.evict.length > 0) {
+              const forWhom = plan.admitted.find((a) => a.verdict !== null)?.row.name ?? hostRows[0]!.name;
+              await ops.wantStoppedMany(plan.evict);
+              // Its idle countdown would only stop it again.
+              for (const r of plan.evict) table.get(r.id)?.clearIdle();
+              for (const r of plan.evict) ops.action(`${r.name}: evicted to make room for ${forWhom} on ${host.name}`, { modelId: r.id, hostId: host.id, data: { cause: "evicted", for: forWhom } });
+              // The room must be free before the spawn: wait for the stops (bounded by their own deadlines).
+              const stops = await Promise.all(plan.evict.map((r) => ops.issueStop(r, link, error, "evicted").then((s) => s.op)));
+              evicted = plan.evict.map((r) => r.name);
+              const stuck = stops.filter((s) => s.error !== null && s.state !== "stopped");
+              if (stuck.length > 0) evictionFailed = `could not stop ${stuck.map((s) => `${s.name} (${s.error})`).join(", ")} to make room`;
+            }
+            const admitted = evictionFailed ? plan.admitted.filter((a) => a.verdict === null) : plan.admitted;
+            const refused: ServerResult[] = [];
+            // Refused: not wanted after all (the reconciler must not start it).
+            await ops.wantStoppedMany(plan.refused.map((r) => r.row));
+            for (const r of plan.refused) {
+              const e = table.remember(r.row);
+              await table.withModel(e, () => table.writeState(e, { lastError: r.verdict.message }, { kind: "error", message: `${r.row.name}: not started: ${r.verdict.message}`, data: { memory: memoryNote(r.verdict) } }));
+              refused.push({ ...resultOf(r.row, e.state, e.alive ? e.pid : null, r.verdict.message), memory: memoryNote(r.verdict) });
+            }
+            if (evictionFailed) {
+              await ops.wantStoppedMany(plan.admitted.filter((x) => x.verdict !== null).map((x) => x.row));
+              for (const a of plan.admitted.filter((x) => x.verdict !== null)) {
+                const e = table.remember(a.row);
+                refused.push({ ...resultOf(a.row, e.state, null, `${a.row.name} not started: ${evictionFailed}`), memory: memoryNote(a.verdict), evicted });
+              }
+            }
+            for (const a of admitted) {
+              if (a.verdict?.kind === "forced") ops.action(`${a.row.name}: started by force over the memory budget: ${a.verdict.message}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict), force: true } });
+              if (a.verdict?.kind === "unchecked") ops.action(`${a.row.name}: ${a.verdict.note}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict) } });
+            }
+            const settings = await getSettings(db);
+            const issued = await Promise.all(
+              admitted.map(({ row, verdict }) => ops.issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) }))),
+            );
+            if (link) await ops.pushDesired(host, link, settings);
+            return { issued, refused, evicted };
+          }),
+        ),
+      );
+      const extra = (x: { memory: StartMemoryNote }, evicted: string[]) => ({ memory: x.memory, ...(evicted.length > 0 ? { evicted } : {}) });
+      const started = perHost.flatMap((h) =>
+        h.issued.map((i) => ({ ...i, evicted: h.evicted })),
+      );
+      const refused = perHost.flatMap((h) => h.refused);
+      let results: ServerResult[];
+      if (wait) results = await Promise.all(started.map(async (i) => ({ ...(await i.op), ...extra(i, i.evicted) })));
+      else {
+        results = started.map((i) => {
+          const e = table.get(i.row.id)!;
+          const state = e.alive ? e.state : e.op?.kind === "start" ? "starting" : e.state;
+          return { ...resultOf(i.row, state, e.alive ? e.pid : null, null), ...extra(i, i.evicted) };
+        });
+      }
+      // In the order asked for.
+      const all = [...results, ...refused];
+      const order = new Map(rows.map((r, i) => [r.id, i]));
+      return all.sort((a, b) => (order.get(a.modelId) ?? 0) - (order.get(b.modelId) ?? 0));
     },
 
     async stopRows(rows, cause) {

@@ -15,6 +15,7 @@ import type { Host } from "~/generated/prisma/client";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
 import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
+import type { HostMemoryStore } from "./host-memory";
 import type { AdoptionReport, AgentNote } from "./fleet-types";
 import { gpuBackendFromLogLine, mergeGpuBackend } from "./gpu-backend";
 import type { Operations } from "./operations";
@@ -34,6 +35,7 @@ const FEATURE_LOSS: Record<AgentFeature, string> = {
   "bounded-logs": "a fast-writing server's log may pass its size cap, and every line is streamed live",
   "model-shape": "models found or saved there get no memory estimate (their shapes are not read)",
   "cache-ram": "a model with its own prompt cache cap (--cache-ram) is refused at start",
+  "host-memory": "the host's memory budget is unknown, so starts there are not checked against it (unless its budget is set by hand)",
 };
 
 export interface ReconcileLoop {
@@ -51,7 +53,7 @@ export interface ReconcileLoop {
   stop(): void;
 }
 
-export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, ops: Operations, restarts: Restarts, intervalMs: number): ReconcileLoop {
+export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, ops: Operations, restarts: Restarts, memory: HostMemoryStore, intervalMs: number): ReconcileLoop {
   const { db, links, events, log, table, now, hostQueue } = ctx;
   /** Hosts whose agent answered `status` at least once since the fleet started (adoption done). */
   const contacted = new Set<string>();
@@ -98,6 +100,8 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     const { link, error } = await ops.hostLink(host);
     if (!link || link.state !== "connected") return error ?? `link ${link?.state ?? "not open"}`;
     await readHello(host, link);
+    // Not awaited: the first reading runs `llama-server --list-devices`, which must not hold the host's queue.
+    void memory.refresh(host, link);
     let statuses: ServerStatus[];
     try {
       statuses = await link.call("status", {}, { timeoutMs: ctx.statusTimeoutMs });

@@ -37,6 +37,22 @@ export interface ServerResult {
   state: string;
   pid: number | null;
   error: string | null;
+  /** What the memory plan said of this start; absent when none was made (stops, restarts after a crash). */
+  memory?: StartMemoryNote;
+  /** Models stopped (cause `evicted`) to make room for this start. */
+  evicted?: string[];
+}
+
+/** A start's memory plan, as results and the API report it. Bytes; null where the verdict has no figure. */
+export interface StartMemoryNote {
+  /** fits; refused (not started); forced (started over the budget); unchecked (no estimate or no budget); running (already was). */
+  verdict: "fits" | "refused" | "forced" | "unchecked" | "running";
+  /** The refusal or force with its numbers, or why it was not checked; null when it fits. */
+  message: string | null;
+  neededBytes: number | null;
+  /** Left on the host before this start. */
+  leftBytes: number | null;
+  budgetBytes: number | null;
 }
 
 /** A start or stop this app issued to the agent and has not had the answer of yet. */
@@ -97,6 +113,11 @@ export class ServerEntry {
   stopAsked: ProcessKey | null = null;
   /** Why this app asked for its last stop: the cause recorded when that stop is reported. */
   stopCause: StopCause = "requested";
+  /**
+   * A user's start is wanted and waits for its memory plan (start-plan.ts) in the host's queue: the
+   * reconciler must not start it meanwhile (the plan may refuse it).
+   */
+  planning = false;
 
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
@@ -144,7 +165,7 @@ export class ServerEntry {
 
   /** A restart or a start/stop is pending: the reconciler leaves the model to it. */
   get busy(): boolean {
-    return this.op !== null || this.restartTimer !== null;
+    return this.op !== null || this.restartTimer !== null || this.planning;
   }
 
   get alive(): boolean {

@@ -28,6 +28,7 @@ export const hostSelect = {
   upstreamMode: true,
   modelPorts: true,
   directAddress: true,
+  memoryBudgetMiB: true,
   createdAt: true,
   updatedAt: true,
 } as const satisfies Prisma.HostSelect;
@@ -75,6 +76,7 @@ export async function upsertHost(db: Db, input: HostUpsertInput): Promise<HostVi
     upstreamMode: h.upstreamMode,
     modelPorts: h.modelPorts ?? null,
     directAddress: h.directAddress ?? null,
+    memoryBudgetMiB: h.memoryBudgetMiB ?? null,
   };
   const conflict = () => [{ path: "name", message: `${h.name} is already the name of another host; choose another name` }];
   return writeTransaction(

@@ -58,6 +58,7 @@ export const modelSelect = {
   idleTimeoutMs: true,
   concurrency: true,
   queueLimit: true,
+  startPriority: true,
   serverApiKeyOff: true,
   extraFlags: true,
   cacheRamMiB: true,

@@ -39,6 +39,12 @@ export const gatewayBounds = {
   queueLimit: int(0, 10_000),
 } as const;
 
+/** Memory plans: a host's budget set by hand (MiB, up to 16 TiB), a model's start priority. */
+export const memoryBounds = {
+  memoryBudgetMiB: int(16, 16 * 1024 * 1024, " MiB"),
+  startPriority: int(-1000, 1000, " (higher starts first)"),
+} as const;
+
 const flashAttn = z.enum(flashAttnSchema.options, { error: "must be on, off or auto" });
 const loadMode = z.enum(loadModeSchema.options, { error: "must be mmap, no-mmap or mlock" });
 
@@ -89,6 +95,8 @@ export const hostUpsertInput = z
     modelPorts: modelPortsSchema.nullish(),
     /** Direct mode's address; absent: host.docker.internal. */
     directAddress: z.string().trim().min(1, "must not be empty").max(255, "must be at most 255 characters").regex(/^[A-Za-z0-9._:-]+$/, "must be a host name or IP address").nullish(),
+    /** The host's memory budget for llama-servers, in MiB; null: what its agent reports. */
+    memoryBudgetMiB: memoryBounds.memoryBudgetMiB.nullish(),
   })
   .strict()
   .superRefine((h, ctx) => {
@@ -128,6 +136,7 @@ const modelFields = {
   idleTimeoutMs: runtimeBounds.idleTimeoutMs.nullable(),
   concurrency: gatewayBounds.concurrency.nullable(),
   queueLimit: gatewayBounds.queueLimit.nullable(),
+  startPriority: memoryBounds.startPriority.nullable(),
   /** true: its server runs without its own key (clients that talk to its port directly). */
   serverApiKeyOff: z.boolean({ error: "must be true or false" }),
   extraFlags: z.array(extraFlagSchema).max(32, "at most 32 extra flags"),
@@ -156,6 +165,7 @@ export const modelCreateInput = z
     idleTimeoutMs: modelFields.idleTimeoutMs.default(null),
     concurrency: modelFields.concurrency.default(null),
     queueLimit: modelFields.queueLimit.default(null),
+    startPriority: modelFields.startPriority.default(null),
     serverApiKeyOff: modelFields.serverApiKeyOff.default(false),
     extraFlags: modelFields.extraFlags.default([]),
     cacheRamMiB: modelFields.cacheRamMiB.default(null),
@@ -171,6 +181,26 @@ export type ModelUpdateInput = z.input<typeof modelUpdateInput>;
 export type ModelUpdate = z.output<typeof modelUpdateInput>;
 
 export const modelIdInput = z.object({ id }).strict();
+/**
+ * The model page's live estimate: a saved model with the form's unsaved runtime values over it. A field
+ * left out keeps the saved value; null is the global default, as on save.
+ */
+export const modelEstimateInput = z
+  .object({
+    id,
+    ctxSize: modelFields.ctxSize,
+    gpuLayers: modelFields.gpuLayers,
+    parallel: modelFields.parallel,
+    batchSize: modelFields.batchSize,
+    ubatchSize: modelFields.ubatchSize,
+    flashAttn: modelFields.flashAttn,
+    loadMode: modelFields.loadMode,
+    extraFlags: modelFields.extraFlags,
+  })
+  .partial()
+  .required({ id: true })
+  .strict();
+export type ModelEstimateInput = z.input<typeof modelEstimateInput>;
 export const modelSetEnabledInput = z.object({ id, enabled: z.boolean({ error: "must be true or false" }) }).strict();
 export const modelListInput = z.object({ hostId: id.optional(), enabled: z.boolean().optional() }).strict().default({});
 

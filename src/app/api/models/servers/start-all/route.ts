@@ -3,7 +3,9 @@
  * enabled model on every host and waits until each is ready or failed,
  * returning one result per model and counts of what started and what
  * failed (start-all-body.ts); `?wait=false` returns at once (202).
- * Status 200 when all are ready, 207 when some failed.
+ * Status 200 when all are ready, 207 when some failed or were refused (a model that does not fit in
+ * its host's memory budget: `refused` counts them, each result's `error` has the numbers);
+ * `?force=true` starts them anyway.
  */
 import { z } from "zod";
 import { jsonRoute, parseQuery } from "~/server/http/rest";
@@ -13,12 +15,15 @@ import { getRuntime } from "~/server/runtime";
 export const dynamic = "force-dynamic";
 
 const query = z
-  .object({ wait: z.enum(["true", "false", "1", "0"], { error: "must be true or false" }).default("true") })
+  .object({
+    wait: z.enum(["true", "false", "1", "0"], { error: "must be true or false" }).default("true"),
+    force: z.enum(["true", "false", "1", "0"], { error: "must be true or false" }).default("false"),
+  })
   .strict()
-  .transform((q) => ({ wait: q.wait === "true" || q.wait === "1" }));
+  .transform((q) => ({ wait: q.wait === "true" || q.wait === "1", force: q.force === "true" || q.force === "1" }));
 
 export const POST = jsonRoute(async (req) => {
-  const { wait } = parseQuery(req, query);
+  const { wait, force } = parseQuery(req, query);
   const runtime = await getRuntime();
-  return startAllResponse(await runtime.fleet.startAll({ wait }), wait);
+  return startAllResponse(await runtime.fleet.startAll({ wait, force }), wait);
 });

@@ -1,0 +1,93 @@
+/**
+ * Memory on the dashboard (issue 16), in Chromium against the production build: the model page's
+ * estimate follows the form's unsaved values (context size, parallel slots, the K cache type among the
+ * extra flags) and shows what the API estimates for exactly those values, saving nothing; the fleet page
+ * draws a memory bar for the host.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+import { expectTestId, openPage, useBrowser } from "../harness/browser";
+import { arrangeModels, WIDE, type ArrangedModel } from "./fleet-helpers";
+
+const browser = useBrowser();
+
+interface Breakdown {
+  estimate: { weightsBytes: number; kvCacheBytes: number; computeBytes: number; promptCacheBytes: number; totalBytes: number } | null;
+  unavailable: string | null;
+}
+
+describe("memory estimate on the model page (production build)", () => {
+  let app: AppServer;
+  let model: ArrangedModel;
+
+  beforeAll(async () => {
+    app = await startApp({ name: "dashboard-memory" });
+    const [arranged] = await arrangeModels(app, [{ name: "echo", enabled: true }]);
+    model = arranged!;
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  /** What the API estimates for these unsaved values. */
+  async function apiEstimate(values: Record<string, unknown>): Promise<NonNullable<Breakdown["estimate"]>> {
+    const r = await app.trpc.query<Breakdown>("models.estimate", { id: model.id, ...values });
+    expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+    expect(r.data!.unavailable).toBeNull();
+    return r.data!.estimate!;
+  }
+
+  it("the breakdown follows context size, parallel slots and cache type as they are typed, before saving", async () => {
+    // The model's shape was read when it was saved: the estimate has something to work from.
+    expect((await app.db().model.findUniqueOrThrow({ where: { id: model.id } })).shape).toBeTruthy();
+    const { page, screenshot } = await openPage(browser(), app, { name: "memory-estimate", viewport: WIDE });
+    await page.goto(`/models/${model.id}`);
+    const form = await expectTestId(page, "model-form");
+    await expectTestId(page, "memory-estimate");
+    const bytes = async (part: string) => Number(await page.getByTestId(`estimate-${part}`).getAttribute("data-bytes"));
+    const settled = async () => (await page.getByTestId("memory-estimate").getAttribute("data-pending")) === "false";
+
+    // The saved settings (the global context 256).
+    const saved = await apiEstimate({});
+    await expect.poll(() => bytes("kv-cache")).toBe(saved.kvCacheBytes);
+    await expect.poll(() => bytes("total")).toBe(saved.totalBytes);
+
+    // A longer context: the KV cache grows with it, as the API estimates for 4096.
+    await form.getByLabel("Context size").fill("4096");
+    const at4096 = await apiEstimate({ ctxSize: 4096 });
+    expect(at4096.kvCacheBytes).toBeGreaterThan(saved.kvCacheBytes * 8);
+    await expect.poll(() => bytes("kv-cache")).toBe(at4096.kvCacheBytes);
+    await expect.poll(() => bytes("total")).toBe(at4096.totalBytes);
+    await expect.poll(settled).toBe(true);
+    await screenshot("ctx-4096");
+
+    // Four parallel slots share that context: the page shows what the API says for both values together.
+    await form.getByLabel("Parallel slots").fill("4");
+    const slots4 = await apiEstimate({ ctxSize: 4096, parallel: 4 });
+    await expect.poll(() => bytes("compute")).toBe(slots4.computeBytes);
+    await expect.poll(() => bytes("total")).toBe(slots4.totalBytes);
+
+    // A q8_0 K cache (an extra flag): the KV cache shrinks.
+    await page.getByRole("button", { name: "Add flag" }).click();
+    const flag = page.getByLabel("Flag 1", { exact: true });
+    await flag.selectOption("--cache-type-k");
+    await page.getByLabel("Value of flag 1").fill("q8_0");
+    const q8 = await apiEstimate({ ctxSize: 4096, parallel: 4, extraFlags: [{ flag: "--cache-type-k", value: "q8_0" }] });
+    expect(q8.kvCacheBytes).toBeLessThan(slots4.kvCacheBytes);
+    await expect.poll(() => bytes("kv-cache")).toBe(q8.kvCacheBytes);
+    await expect.poll(() => bytes("total")).toBe(q8.totalBytes);
+    await expect.poll(settled).toBe(true);
+    await screenshot("q8_0");
+
+    // Nothing was saved.
+    const row = await app.db().model.findUniqueOrThrow({ where: { id: model.id } });
+    expect([row.ctxSize, row.parallel, row.extraFlags]).toEqual([null, null, "[]"]);
+
+    // The fleet page draws the host's memory bar.
+    await page.goto("/");
+    const bar = await expectTestId(page, "memory-bar");
+    await expect.poll(() => bar.getAttribute("data-host-name")).toBeTruthy();
+    await expect.poll(async () => (await page.getByTestId("memory-figures").textContent()) ?? "").toMatch(/used of \d+\.\d GiB/);
+    await screenshot("fleet-memory-bar");
+  });
+});

@@ -1,0 +1,96 @@
+"use client";
+/**
+ * A memory bar per host: its budget, what its running servers hold (one segment each), what START ALL
+ * ENABLED would add (lighter segments), and what it would refuse, with the numbers. Estimates come from
+ * the fleet's start planner (servers.memory), refreshed with the fleet's events.
+ */
+import { useQuery } from "@tanstack/react-query";
+import type { RouterOutputs } from "~/components/api/types";
+import { useTRPC } from "~/trpc/client";
+import styles from "./memory-bars.module.css";
+
+type HostBar = RouterOutputs["servers"]["memory"][number];
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+/** GiB with one decimal on real hosts; MiB for small budgets (tests, tiny models). */
+export function sizeText(bytes: number, scale: number): string {
+  return scale >= 4 * GiB ? `${(bytes / GiB).toFixed(1)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+/** One figure on its own: GiB from 1 GiB up, else MiB (a 30 MiB KV cache is not "0.0 GiB"). */
+export function oneSize(bytes: number): string {
+  return bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+export function MemoryBars() {
+  const trpc = useTRPC();
+  const memory = useQuery({ ...trpc.servers.memory.queryOptions(), refetchInterval: 15_000 });
+  if (!memory.data || memory.data.length === 0) return null;
+  return (
+    <section className={styles.bars} aria-label="Memory per host" data-testid="memory-bars">
+      {memory.data.map((h) => (
+        <HostMemoryBar key={h.hostId} bar={h} />
+      ))}
+    </section>
+  );
+}
+
+export function HostMemoryBar({ bar }: { bar: HostBar }) {
+  const budget = bar.budgetBytes;
+  const total = bar.usedBytes + bar.startAllBytes;
+  const scale = Math.max(budget ?? 0, total, 1);
+  const size = (b: number) => sizeText(b, budget ?? scale);
+  const sized = bar.segments.filter((s) => s.bytes !== null);
+  const unsized = bar.segments.filter((s) => s.bytes === null);
+  return (
+    <div className={styles.host} data-testid="memory-bar" data-host-name={bar.host}>
+      <div className={styles.head}>
+        <strong>{bar.host}</strong>
+        <span className="muted" data-testid="memory-figures">
+          {budget !== null ? (
+            <>
+              {size(bar.usedBytes)} used of {size(budget)}
+              {bar.startAllBytes > 0 ? ` · start all adds ${size(bar.startAllBytes)}` : ""} · {size(Math.max(0, budget - bar.usedBytes))} left
+            </>
+          ) : (
+            <>{size(bar.usedBytes)} used · budget unknown</>
+          )}
+        </span>
+        <span className={`muted ${styles.basis}`} title={bar.basis}>
+          {bar.basis}
+        </span>
+      </div>
+      <div className={styles.track} role="img" aria-label={`${bar.host}: ${size(bar.usedBytes)} used${budget !== null ? ` of ${size(budget)}` : ""}${bar.startAllBytes > 0 ? `, start all adds ${size(bar.startAllBytes)}` : ""}`}>
+        {sized.map((s) => (
+          <span
+            key={s.modelId}
+            className={styles.segment}
+            data-kind={s.kind}
+            data-testid="memory-segment"
+            data-model={s.name}
+            style={{ width: `${(100 * s.bytes!) / scale}%` }}
+            title={`${s.name}${s.kind === "start-all" ? " (start all would start it)" : ""}: ${size(s.bytes!)}${s.estimate ? ` — weights ${size(s.estimate.weightsBytes)}, KV cache ${size(s.estimate.kvCacheBytes)}, compute ${size(s.estimate.computeBytes)}${s.estimate.promptCacheBytes > 0 ? `, prompt cache ${size(s.estimate.promptCacheBytes)}` : ""}` : ""}`}
+          >
+            <span className={styles.label}>{s.name}</span>
+          </span>
+        ))}
+        {budget !== null && total > budget ? <span className={styles.budgetLine} style={{ left: `${(100 * budget) / scale}%` }} aria-hidden="true" /> : null}
+      </div>
+      {unsized.length > 0 ? (
+        <p className={`muted ${styles.note}`}>
+          Not counted (no estimate): {unsized.map((s) => `${s.name} (${s.note})`).join("; ")}
+        </p>
+      ) : null}
+      {bar.refused.length > 0 ? (
+        <ul className={styles.refused} data-testid="memory-refused">
+          {bar.refused.map((r) => (
+            <li key={r.modelId}>
+              START ALL ENABLED would not start <strong>{r.name}</strong>: {r.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </div>
+  );
+}

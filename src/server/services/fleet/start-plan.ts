@@ -1,0 +1,156 @@
+/**
+ * Plans before spawns: before any start on a host (inside its queue, so two starts cannot both take the
+ * same room), what runs there now and each model to start are weighed against the host's budget
+ * (memory/plan.ts), and for an on-demand start that does not fit, idle on-demand models are chosen to
+ * make room (memory/eviction.ts). This file gathers the facts: the host's rows and entries, the budget,
+ * the estimates.
+ */
+import type { HostLink } from "synapse-host-agent/link";
+import type { Host, Model } from "~/generated/prisma/client";
+import { getSettings } from "~/server/services/registry/settings";
+import { chooseEvictions, type EvictionCandidate } from "../memory/eviction";
+import { effectiveContext, type ModelEstimator } from "../memory/model-estimator";
+import type { MemoryEstimate } from "../memory/estimate-types";
+import { chargedBytes, hasEstimate, planStarts, type Estimate, type Verdict } from "../memory/plan";
+import type { FleetContext } from "./context";
+import type { HostMemoryStore } from "./host-memory";
+import type { ModelRow } from "./server-table";
+
+export interface StartPlanOptions {
+  /** Start what does not fit too (the event log says so). */
+  force?: boolean;
+  /** An on-demand start: stop idle on-demand models (least recently used first) to make room. */
+  evict?: boolean;
+}
+
+export interface HostPlan {
+  /** To start, each with its verdict (fits, forced, unchecked, or null when it already runs). */
+  admitted: { row: ModelRow; verdict: Verdict | null }[];
+  refused: { row: ModelRow; verdict: Verdict & { kind: "refused" } }[];
+  /** To stop first (cause `evicted`). */
+  evict: ModelRow[];
+}
+
+export interface StartPlanner {
+  /** The plan of `rows` (all on `host`, in start order). Call inside the host's queue. */
+  planHost(host: Host, link: HostLink | null, rows: readonly ModelRow[], options: StartPlanOptions): Promise<HostPlan>;
+  /** The host's memory as the dashboard's bar draws it: what runs, what START ALL ENABLED would add, what it would refuse. */
+  overview(host: Host): Promise<HostMemoryOverview>;
+  /** The estimate of a model row (saved, or unsaved form values over it) under the global defaults. */
+  estimate(model: Model): Promise<Estimate>;
+}
+
+/** One model's part of a host's memory bar. Bytes. */
+export interface MemorySegment {
+  modelId: string;
+  name: string;
+  /** running: holds memory now; start-all: START ALL ENABLED would start it. */
+  kind: "running" | "start-all";
+  /** What the plan charges (weights, KV cache, compute: memory/plan.ts chargedBytes); null: no estimate (`note` says why). */
+  bytes: number | null;
+  estimate: MemoryEstimate | null;
+  note: string | null;
+}
+
+export interface HostMemoryOverview {
+  hostId: string;
+  host: string;
+  /** Null: unknown (`basis` says why); nothing is checked. */
+  budgetBytes: number | null;
+  basis: string;
+  usedBytes: number;
+  /** What START ALL ENABLED would add (the models it would start). */
+  startAllBytes: number;
+  segments: MemorySegment[];
+  /** What START ALL ENABLED would refuse, with the numbers. */
+  refused: { modelId: string; name: string; message: string }[];
+}
+
+export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, estimate: ModelEstimator): StartPlanner {
+  const { db, table } = ctx;
+
+  /** Alive (or a start in flight): it holds memory, or is about to. */
+  function holdsMemory(r: ModelRow): boolean {
+    const e = table.get(r.id);
+    if (e?.op?.kind === "start") return true;
+    return e ? e.alive : ["starting", "ready", "unhealthy", "stopping"].includes(r.server?.observed ?? "stopped");
+  }
+
+  return {
+    async planHost(host, link, rows, options) {
+      const [settings, budget, all] = await Promise.all([getSettings(db), memory.budget(host, link), db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true }, orderBy: { name: "asc" } })]);
+      const runningRows = all.filter(holdsMemory);
+      const runningIds = new Set(runningRows.map((r) => r.id));
+      const already = rows.filter((r) => runningIds.has(r.id));
+      const toStart = rows.filter((r) => !runningIds.has(r.id));
+      const running: EvictionCandidate[] = runningRows.map((r) => {
+        const e = table.get(r.id);
+        return { modelId: r.id, name: r.name, estimate: estimate(r, settings), loadPolicy: r.loadPolicy, inFlight: e?.inFlight ?? 0, lastUsedAt: e?.lastUsedAt ?? null };
+      });
+      const candidates = toStart.map((r) => ({ modelId: r.id, name: r.name, estimate: estimate(r, settings), ctxSize: effectiveContext(r, settings), atContext: (ctxSize: number) => estimate({ ...r, ctxSize }, settings) }));
+      const budgetBytes = budget.budgetBytes;
+      let plan = planStarts({ host: host.name, budgetBytes, budgetWhy: budget.budgetBytes === null ? budget.why : undefined, running, candidates, force: options.force });
+      let evict: ModelRow[] = [];
+      if (options.evict && budgetBytes !== null && plan.verdicts.some((v) => v.verdict.kind === "refused")) {
+        // One at a time (the gateway starts one model per request): make room for the first refused.
+        const first = plan.verdicts.find((v) => v.verdict.kind === "refused")!;
+        const chosen = chooseEvictions(budgetBytes, running, candidates.find((c) => c.modelId === first.modelId)!.estimate);
+        if (chosen && chosen.length > 0) {
+          const gone = new Set(chosen.map((c) => c.modelId));
+          evict = runningRows.filter((r) => gone.has(r.id));
+          plan = planStarts({ host: host.name, budgetBytes, running: running.filter((r) => !gone.has(r.modelId)), candidates, force: options.force });
+        }
+      }
+      const byId = new Map(toStart.map((r) => [r.id, r]));
+      const admitted: HostPlan["admitted"] = already.map((row) => ({ row, verdict: null }));
+      const refused: HostPlan["refused"] = [];
+      for (const { modelId, verdict } of plan.verdicts) {
+        const row = byId.get(modelId)!;
+        if (verdict.kind === "refused") refused.push({ row, verdict });
+        else admitted.push({ row, verdict });
+      }
+      // Start order is the caller's (priority, then the registry's order).
+      const order = new Map(rows.map((r, i) => [r.id, i]));
+      admitted.sort((a, b) => order.get(a.row.id)! - order.get(b.row.id)!);
+      return { admitted, refused, evict };
+    },
+
+    async overview(host) {
+      const [settings, budget, all] = await Promise.all([getSettings(db), memory.budget(host, null), db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true }, orderBy: { name: "asc" } })]);
+      const runningRows = all.filter(holdsMemory);
+      const wouldStart = all.filter((r) => r.enabled && r.loadPolicy === "always" && !holdsMemory(r)).sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
+      const running = runningRows.map((r) => ({ modelId: r.id, name: r.name, estimate: estimate(r, settings) }));
+      const candidates = wouldStart.map((r) => ({ modelId: r.id, name: r.name, estimate: estimate(r, settings), ctxSize: effectiveContext(r, settings), atContext: (ctxSize: number) => estimate({ ...r, ctxSize }, settings) }));
+      const plan = planStarts({ host: host.name, budgetBytes: budget.budgetBytes, budgetWhy: budget.budgetBytes === null ? budget.why : undefined, running, candidates });
+      const segment = (m: { modelId: string; name: string; estimate: Estimate }, kind: MemorySegment["kind"], note: string | null = null): MemorySegment => {
+        const e = hasEstimate(m.estimate) ? m.estimate : null;
+        return { modelId: m.modelId, name: m.name, kind, bytes: e ? chargedBytes(e) : null, estimate: e, note: e ? note : (m.estimate as { unavailable: string }).unavailable };
+      };
+      const segments = running.map((m) => segment(m, "running"));
+      const refused: HostMemoryOverview["refused"] = [];
+      let startAllBytes = 0;
+      for (const v of plan.verdicts) {
+        const c = candidates.find((x) => x.modelId === v.modelId)!;
+        if (v.verdict.kind === "refused") refused.push({ modelId: c.modelId, name: c.name, message: v.verdict.message });
+        else {
+          segments.push(segment(c, "start-all"));
+          if (hasEstimate(c.estimate)) startAllBytes += chargedBytes(c.estimate);
+        }
+      }
+      return {
+        hostId: host.id,
+        host: host.name,
+        budgetBytes: budget.budgetBytes,
+        basis: budget.budgetBytes === null ? budget.why : budget.basis,
+        usedBytes: plan.usedBytes,
+        startAllBytes,
+        segments,
+        refused,
+      };
+    },
+
+    async estimate(model) {
+      return estimate(model, await getSettings(db));
+    },
+  };
+}
