@@ -14,7 +14,7 @@ export interface MemoryEstimate {
   computeBytes: number;
   /** llama-server's host prompt cache (`--cache-ram`), which its breakdown does not show. */
   promptCacheBytes: number;
-  /** Sum of the above: what the plan charges against the host's budget. */
+  /** Sum of the above. Plans charge it less the prompt cache, which fills only with use (memory/plan.ts chargedBytes). */
   totalBytes: number;
   /** What the estimate assumed that a reader should know (e.g. "--fit off passed"). */
   notes: string[];
