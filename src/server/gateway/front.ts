@@ -60,7 +60,7 @@ async function gatewayOf(): Promise<Gateway> {
   const log = runtime.log.child("gateway");
   const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, onError: (msg, err) => log.warn(msg, { error: err }) });
   const e = runtime.env;
-  const gateway = createGateway({ fleet, keys: createKeyStore(runtime.db), guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, log });
+  const gateway = createGateway({ fleet, keys: createKeyStore(runtime.db), guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, metrics: runtime.metrics.gateway, log });
   const close = gateway.close.bind(gateway);
   gateway.close = () => {
     close();
