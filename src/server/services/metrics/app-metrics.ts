@@ -55,6 +55,8 @@ export interface AppMetricsOptions {
 
 export interface AppMetrics {
   readonly registry: Registry;
+  /** Between points (ms). */
+  readonly intervalMs: number;
   /** The gateway's sink (front.ts hands it to the gateway). */
   readonly gateway: GatewayFigures;
   /** Prometheus text of everything, and its content type. */
@@ -245,6 +247,7 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
 
   return {
     registry,
+    intervalMs: intervalMs > 0 ? intervalMs : METRICS_INTERVAL_MS,
     gateway,
     async text() {
       return { body: await registry.metrics(), contentType: registry.contentType };

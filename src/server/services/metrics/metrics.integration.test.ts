@@ -23,6 +23,8 @@ import { createAppMetrics, type AppMetrics } from "./app-metrics";
 import { parsePrometheusText } from "./llama-text";
 
 const N_PLAIN = 4;
+/** Moves the metrics' clock on (the minute roll-up). */
+let clockOffsetMs = 0;
 const N_STREAM = 2;
 
 function chat(model: string, content: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
@@ -49,7 +51,7 @@ describe("/api/metrics over a real llama-server and the gateway", () => {
   beforeAll(async () => {
     g = await gatewayFixture({
       metrics: (f) => {
-        metrics = createAppMetrics({ db: f.t.db, fleet: f.fleet, events: f.events, log: testLogger(), intervalMs: 0 });
+        metrics = createAppMetrics({ db: f.t.db, fleet: f.fleet, events: f.events, log: testLogger(), intervalMs: 0, now: () => Date.now() + clockOffsetMs });
         return metrics.gateway;
       },
     });
@@ -116,5 +118,17 @@ describe("/api/metrics over a real llama-server and the gateway", () => {
     expect(last.generatedTokensPerS).toBeGreaterThan(0);
     expect(last.latencyMs).toBeGreaterThan(0);
     expect(last.memoryBytes).toBeGreaterThan(0);
+  });
+
+  it("writes each minute of points to SQLite as one row per model", async () => {
+    // The points so far lie in this minute or the one before (a tick may straddle a minute's change).
+    await metrics.rollUp();
+    clockOffsetMs = 60_000;
+    await metrics.rollUp();
+    const rows = await metrics.minutes(alpha.id, 0);
+    expect(rows.length).toBeGreaterThanOrEqual(1);
+    expect(rows.length).toBeLessThanOrEqual(2);
+    expect(Math.max(...rows.map((r) => r.generatedTokensPerS))).toBeGreaterThan(0);
+    expect(rows.every((r) => r.t % 60_000 === 0)).toBe(true);
   });
 });
