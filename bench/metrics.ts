@@ -1,7 +1,7 @@
 /**
  * Benchmark: the metrics (issue 17). Prints figures; no assertions.
  *
- *   npx tsx bench/metrics.ts [--image <dir>] [--samples 200] [--ticks 24] [--concurrency 4]
+ *   npx tsx bench/metrics.ts [--image <dir>] [--samples 200] [--ticks 24] [--concurrency 4] [--only reading|scrape|bundle]
  *
  * 1. Reading cost (in this process, the app's runtime over the local agent,
  *    16 real llama-servers with the tiny model): CPU that reading every
@@ -31,6 +31,8 @@ const SERVERS = 16;
 const SAMPLES = Number(argValue("--samples") ?? 200);
 const TICKS = Number(argValue("--ticks") ?? 24);
 const CONCURRENCY = Number(argValue("--concurrency") ?? 4);
+/** reading | scrape | bundle: run one part only. */
+const ONLY = argValue("--only");
 const INTERVAL_S = 5;
 const TINY = { ctxSize: 256, gpuLayers: 0, threads: 1, batchSize: 64, ubatchSize: 64, flashAttn: "off", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 3000 } as const;
 const CHAT = (model: string, i: number) => JSON.stringify({ model, messages: [{ role: "user", content: `hi ${i}` }], max_tokens: 8, grammar: "root ::= [a-z]+" });
@@ -85,6 +87,16 @@ async function readingCost(bin: string): Promise<void> {
     console.log(`  one read of all ${SERVERS}: wall p50 ${ms(median(wall))}, CPU p50 ${ms(tickCpuS * 1000, 2)} (p95 ${ms(percentile(perTick, 95) * 1000, 2)}); idle background ${(idleRate * 100).toFixed(2)} % of a core subtracted`);
     console.log(`  per server per minute at a ${INTERVAL_S} s interval: ${ms(perServerPerMinS * 1000, 2)} CPU`);
     console.log(`  all ${SERVERS} servers: ${(coreShare * 100).toFixed(3)} % of one core   (target < 1 %)`);
+    // What an /api/metrics answer costs to make, without HTTP (after some gateway-shaped figures exist).
+    for (let i = 0; i < 200; i++) runtime.metrics.gateway.record({ model: `m${i % SERVERS}`, host: "local", key: i % 3 === 0 ? "admin" : "open", status: i % 17 === 0 ? 429 : 200, firstByteS: 0.01, durationS: 0.02, tokens: { prompt: 10, cachedPrompt: 2, completion: 8 } });
+    const texts: number[] = [];
+    let size = 0;
+    for (let i = 0; i < 100; i++) {
+      const t0 = performance.now();
+      size = (await runtime.metrics.text()).body.length;
+      texts.push(performance.now() - t0);
+    }
+    console.log(`  the registry's text (no HTTP, ${(size / 1024).toFixed(1)} KiB): p50 ${ms(median(texts))}  p95 ${ms(percentile(texts, 95))}`);
   } finally {
     await runtime.close({ stopServers: true, deadlineMs: 30_000 });
     await rm(dir, { recursive: true, force: true });
@@ -110,15 +122,16 @@ async function scrapeUnderLoad(imageDir: string): Promise<void> {
     // The gateway under load: CONCURRENCY clients, round-robin over the models.
     let sent = 0;
     let failed = 0;
+    // Each client stops after its request in flight (no shared abort signal: fetch would add a listener per request).
     const client = async () => {
       while (!stopLoad.signal.aborted) {
         const i = sent++;
         try {
-          const r = await fetch(`${app.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: CHAT(names[i % names.length]!, i), signal: stopLoad.signal });
+          const r = await fetch(`${app.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: CHAT(names[i % names.length]!, i), signal: AbortSignal.timeout(60_000) });
           await r.text();
           if (r.status !== 200) failed++;
         } catch {
-          if (!stopLoad.signal.aborted) failed++;
+          failed++;
         }
       }
     };
@@ -157,11 +170,12 @@ function fleetPageJs(imageDir: string): void {
 async function main() {
   const bin = llamaServerBin();
   process.env.LLAMA_SERVER_BIN = bin;
-  await readingCost(bin);
+  if (!ONLY || ONLY === "reading") await readingCost(bin);
+  if (ONLY === "reading") return;
   const image = await appImage();
   try {
-    await scrapeUnderLoad(image.dir);
-    fleetPageJs(image.dir);
+    if (!ONLY || ONLY === "scrape") await scrapeUnderLoad(image.dir);
+    if (!ONLY || ONLY === "bundle") fleetPageJs(image.dir);
   } finally {
     await image.dispose();
   }
