@@ -112,8 +112,16 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
         for await (const item of events.subscribe({ logs: true, signal: stop.signal })) {
           const ev = item.event;
           if (ev.type === "event") {
-            // A start: count from now, before the next tick sees it.
-            if (ev.kind === "state" && ev.state === "starting" && ev.modelId && !loading.has(ev.modelId)) startLoading(ev.modelId, Date.parse(ev.at));
+            if (ev.kind !== "state" || !ev.modelId) continue;
+            const was = loading.get(ev.modelId);
+            // A start: count from its event, before the next tick sees it; its end: the load's duration.
+            if (ev.state === "starting") {
+              if (!was) startLoading(ev.modelId, Date.parse(ev.at));
+            } else if (was) {
+              loading.delete(ev.modelId);
+              const at = Date.parse(ev.at);
+              if (ev.state === "ready" && Number.isFinite(at)) lastLoadMs.set(ev.modelId, Math.max(0, at - was.startedAtMs));
+            }
             continue;
           }
           const l = loading.get(ev.modelId);
