@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { gatewayFixture, GRAMMAR, serverAuth, type GatewayFixture } from "~/server/gateway/testing/gateway-fixture";
 import { testLogger } from "~/server/services/fleet/testing/db";
+import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { createAppMetrics, type AppMetrics } from "./app-metrics";
 import { parsePrometheusText } from "./llama-text";
 
@@ -118,6 +119,24 @@ describe("/api/metrics over a real llama-server and the gateway", () => {
     expect(last.generatedTokensPerS).toBeGreaterThan(0);
     expect(last.latencyMs).toBeGreaterThan(0);
     expect(last.memoryBytes).toBeGreaterThan(0);
+  });
+
+  it("reads a sleeping server without waking it: /props and /metrics, not /slots", async () => {
+    const sleepy = await g.addModel("sleepy", { extraFlags: JSON.stringify([{ flag: "--sleep-idle-seconds", value: "1" }]) });
+    const r = await g.f.fleet.start(sleepy.id, { wait: true });
+    expect(r.state, r.error ?? "").toBe("ready");
+    const props = async () => (await (await fetch(`http://127.0.0.1:${sleepy.port}/props`, { headers: serverAuth(sleepy) })).json()) as { is_sleeping?: boolean };
+    await waitFor("llama-server puts itself to sleep", async () => (await props()).is_sleeping === true, 20_000, 200);
+    await metrics.tick();
+    await metrics.tick();
+    const ours = parsePrometheusText((await metrics.text()).body);
+    const m = { model: "sleepy", host: "local" };
+    expect(sum(ours, "synapse_server_sleeping", m)).toBe(1);
+    expect(sum(ours, "synapse_server_up", m)).toBe(1);
+    expect([...ours.keys()].some((k) => k.startsWith("synapse_server_slots{") && k.includes('model="sleepy"'))).toBe(false);
+    // Still asleep after the reads (a /slots read would have woken it).
+    expect((await props()).is_sleeping).toBe(true);
+    await g.f.fleet.stop(sleepy.id);
   });
 
   it("writes each minute of points to SQLite as one row per model", async () => {
