@@ -14,6 +14,14 @@ const browser = useBrowser();
 const TOKEN = "metrics-e2e-token-0123456789abcdef";
 const COMPLETIONS = 5;
 
+/** Pixels of a canvas that are not transparent (runs in the page). */
+function paintedPixels(c: HTMLCanvasElement): number {
+  const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
+  return n;
+}
+
 interface Point {
   t: number;
   generatedTokensPerS: number | null;
@@ -70,7 +78,9 @@ describe("metrics (production build)", () => {
     const { page, screenshot, context } = await openPage(browser(), app, { name: "metrics-fleet", viewport: WIDE });
     await page.goto("/");
     const spark = await expectTestId(page, "sparkline");
+    // Painted once it has two known points (the first read has no rate): pixels in its canvas.
     await expect.poll(() => spark.locator("canvas").count(), { timeout: 15_000 }).toBeGreaterThan(0);
+    await expect.poll(() => spark.locator("canvas").evaluate(paintedPixels), { timeout: 20_000, interval: 1000 }).toBeGreaterThan(20);
     await screenshot("fleet");
 
     await page.goto(`/models/${model.id}`);
@@ -89,13 +99,7 @@ describe("metrics (production build)", () => {
       )
       .toBe("same");
     // Drawn: the chart's canvas has coloured pixels.
-    const painted = await chart.locator("canvas").evaluate((c: HTMLCanvasElement) => {
-      const d = c.getContext("2d")!.getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 3; i < d.length; i += 4) if (d[i]! > 0) n++;
-      return n;
-    });
-    expect(painted).toBeGreaterThan(100);
+    expect(await chart.locator("canvas").evaluate(paintedPixels)).toBeGreaterThan(100);
     for (const id of ["chart-requests", "chart-latency", "chart-memory"]) await expectTestId(page, id);
     await screenshot("model");
     await context.close();

@@ -8,14 +8,9 @@ import { useEffect, useRef } from "react";
 import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { formatRate } from "./format";
+import { loadUPlot } from "./load-uplot";
 import styles from "./metrics.module.css";
 
-type UPlotClass = typeof uPlot;
-let loading: Promise<UPlotClass> | null = null;
-function loadUPlot(): Promise<UPlotClass> {
-  loading ??= import("uplot").then((m) => m.default);
-  return loading;
-}
 
 const WIDTH = 96;
 const HEIGHT = 22;
@@ -28,7 +23,7 @@ export function Sparkline({ values, label }: { values: (number | null)[]; label:
 
   useEffect(() => {
     let dead = false;
-    void loadUPlot().then((UPlot) => {
+    loadUPlot().then((UPlot) => {
       const el = box.current;
       if (dead || !el) return;
       plot.current = new UPlot(
@@ -46,7 +41,7 @@ export function Sparkline({ values, label }: { values: (number | null)[]; label:
         toData(data.current),
         el,
       );
-    });
+    }, () => undefined); // no chart code (offline): the value beside it still shows
     return () => {
       dead = true;
       plot.current?.destroy();
@@ -60,7 +55,7 @@ export function Sparkline({ values, label }: { values: (number | null)[]; label:
 
   const last = [...values].reverse().find((v) => v !== null) ?? null;
   return (
-    <span className="nowrap" data-testid="sparkline" data-last={last ?? ""}>
+    <span className={styles.sparkBox} data-testid="sparkline" data-last={last ?? ""}>
       <span ref={box} className={styles.spark} role="img" aria-label={`${label}: generated tokens per second, last 5 minutes${last !== null ? `; now ${formatRate(last)}` : ""}`} />
       <span className={styles.sparkValue}>{last !== null ? `${formatRate(last)} tok/s` : ""}</span>
     </span>
