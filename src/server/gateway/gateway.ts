@@ -202,7 +202,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       let status = 500;
       try {
         await serve(req, res, fig);
-        status = fig.status ?? res.statusCode;
+        // No upstream answer and none of its own: the client left while it waited for a place.
+        status = fig.status ?? (res.writableEnded ? res.statusCode : 499);
       } catch (err) {
         if (err instanceof GatewayError) {
           status = err.status;
