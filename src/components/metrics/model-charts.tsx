@@ -57,14 +57,14 @@ export function ModelCharts({ modelId }: { modelId: string }) {
           testId="chart-requests"
           fromZero
           times={times}
-          format={(v) => String(Math.round(v))}
+          format={(v) => (Number.isInteger(v) ? String(v) : "")}
           series={[
             { label: "in flight", color: "#3ecf8e", values: points.map((p) => p.inFlight) },
             { label: "queued", color: "#f5b942", values: points.map((p) => p.queued) },
           ]}
         />
         <TimeChart title="Latency (mean, ms)" testId="chart-latency" fromZero times={times} format={(v) => `${Math.round(v)}`} series={[{ label: "latency ms", color: "#ff6b6b", values: points.map((p) => p.latencyMs) }]} />
-        <TimeChart title="Memory" testId="chart-memory" times={times} format={formatBytes} series={[{ label: "resident", color: "#7aa7ff", values: points.map((p) => p.memoryBytes) }]} />
+        <TimeChart title="Memory" testId="chart-memory" fromZero times={times} format={formatBytes} series={[{ label: "resident", color: "#7aa7ff", values: points.map((p) => p.memoryBytes) }]} />
       </div>
     </section>
   );

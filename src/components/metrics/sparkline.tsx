@@ -62,6 +62,11 @@ export function Sparkline({ values, label }: { values: (number | null)[]; label:
   );
 }
 
+/** A fixed width of SLOTS points (5 minutes), newest at the right: a young server's line starts part-way. */
+const SLOTS = 60;
+const X = Array.from({ length: SLOTS }, (_, i) => i);
+
 function toData(values: (number | null)[]): uPlot.AlignedData {
-  return [values.map((_, i) => i), values] as uPlot.AlignedData;
+  const last = values.slice(-SLOTS);
+  return [X, [...new Array<null>(SLOTS - last.length).fill(null), ...last]] as uPlot.AlignedData;
 }
