@@ -103,7 +103,10 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   const stop = new AbortController();
 
   registerServerFigures(registry, () => samples.values());
-  registerHostFigures(registry, async () => hostSource(await db.host.findMany({ select: { name: true, linkKind: true } })));
+  // The hosts' names and link kinds, as the last read found them (no database query per scrape).
+  let hosts: { name: string; linkKind: string }[] | null = null;
+  const readHosts = async () => (hosts = await db.host.findMany({ select: { name: true, linkKind: true } }));
+  registerHostFigures(registry, async () => hostSource(hosts ?? (await readHosts())));
 
   // Log lines of loading models → their load step.
   void (async () => {
@@ -191,7 +194,7 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   let minuteOfLastPoint: number | null = null;
 
   async function doTick(): Promise<void> {
-    const [views, models] = await Promise.all([fleet.status(), adapter.models()]);
+    const [views, models] = await Promise.all([fleet.status(), adapter.models(), readHosts()]);
     const byId = new Map(models.map((m) => [m.id, m]));
     for (const v of views) trackLoading(v);
     const next = await Promise.all(views.filter((v) => isAlive(v.state)).map((v) => readOne(v, byId.get(v.modelId), samples.get(v.modelId))));
