@@ -119,6 +119,23 @@ async function scrapeUnderLoad(imageDir: string): Promise<void> {
     }
     await app.mutation("servers.startAll", { wait: true });
 
+    const scrape = async (n: number) => {
+      const times: number[] = [];
+      let bytes = 0;
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        const r = await fetch(`${app.url}/api/metrics`);
+        const text = await r.text();
+        times.push(performance.now() - t0);
+        if (r.status !== 200) throw new Error(`/api/metrics: HTTP ${r.status}`);
+        bytes = text.length;
+      }
+      return { times, bytes };
+    };
+    // Beside it: the same with the gateway idle (the share of the load in the figure above).
+    await new Promise((r) => setTimeout(r, 6_000));
+    const idle = await scrape(Math.min(100, SAMPLES));
+
     // The gateway under load: CONCURRENCY clients, round-robin over the models.
     let sent = 0;
     let failed = 0;
@@ -139,21 +156,13 @@ async function scrapeUnderLoad(imageDir: string): Promise<void> {
     // Let a few metric reads happen under load (every 5 s).
     await new Promise((r) => setTimeout(r, 11_000));
 
-    const times: number[] = [];
-    let bytes = 0;
-    for (let i = 0; i < SAMPLES; i++) {
-      const t0 = performance.now();
-      const r = await fetch(`${app.url}/api/metrics`);
-      const text = await r.text();
-      times.push(performance.now() - t0);
-      if (r.status !== 200) throw new Error(`/api/metrics: HTTP ${r.status}`);
-      bytes = text.length;
-    }
+    const { times, bytes } = await scrape(SAMPLES);
     const completed = sent - CONCURRENCY;
     stopLoad.abort();
     await Promise.allSettled(load);
     console.log(`\n== GET /api/metrics, ${SERVERS} servers ready, gateway under load (${CONCURRENCY} clients; ${completed} completions sent, ${failed} failed)`);
     console.log(`  ${SAMPLES} sequential requests: p50 ${ms(median(times))}  p95 ${ms(percentile(times, 95))}  max ${ms(Math.max(...times))}   (target p50 <= 20 ms); answer ${(bytes / 1024).toFixed(1)} KiB`);
+    console.log(`  beside it, gateway idle (${idle.times.length} requests before the load): p50 ${ms(median(idle.times))}  p95 ${ms(percentile(idle.times, 95))}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")} on ${os.availableParallelism()} CPUs`);
   } finally {
     stopLoad.abort();
     await app.stop();
