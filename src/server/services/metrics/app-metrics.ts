@@ -30,7 +30,8 @@ import { createGatewayFigures, type GatewayFigures } from "./gateway-figures";
 import { HISTORY_POINTS, minuteOf, ModelHistory, type MetricPoint, type MinutePoint } from "./history";
 import { localHostFigures, type HostFiguresSource } from "./host-figures";
 import { registerHostFigures } from "./host-metrics";
-import { loadProgress, stageOfLine, type LoadProgress } from "./load-progress";
+import type { LoadProgress } from "./load-progress";
+import { LoadTracker } from "./load-tracker";
 import { createMinuteStore, type MinuteStore } from "./minute-store";
 import { residentBytes } from "./process-memory";
 import { ratesBetween } from "./rates";
@@ -78,12 +79,6 @@ export interface AppMetrics {
   close(): Promise<void>;
 }
 
-interface Loading {
-  startedAtMs: number;
-  logged: { stage: string; fraction: number } | null;
-  expectedMs: number | null;
-}
-
 export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   const { db, fleet, events, log } = options;
   const now = options.now ?? Date.now;
@@ -94,9 +89,7 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   const gateway = createGatewayFigures(registry);
   const samples = new Map<string, ServerSample>();
   const histories = new Map<string, ModelHistory>();
-  const loading = new Map<string, Loading>();
-  /** Last load duration per model (ms), learned from starting → ready. */
-  const lastLoadMs = new Map<string, number>();
+  const loads = new LoadTracker(db, now);
   const store: MinuteStore = createMinuteStore(db);
   const upstream: Upstream = createUpstream({ maxSockets: 4 });
   const adapter: FleetAdapter = createFleetAdapter({ db, fleet, events, onError: (msg, err) => log.warn(msg, { error: err }) });
@@ -108,75 +101,24 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   const readHosts = async () => (hosts = await db.host.findMany({ select: { name: true, linkKind: true } }));
   registerHostFigures(registry, async () => hostSource(hosts ?? (await readHosts())));
 
-  // Log lines of loading models → their load step.
+  // Live state changes and log lines → the loading models' progress.
   void (async () => {
     while (!stop.signal.aborted) {
       try {
-        for await (const item of events.subscribe({ logs: true, signal: stop.signal })) {
-          const ev = item.event;
-          if (ev.type === "event") {
-            if (ev.kind !== "state" || !ev.modelId) continue;
-            const was = loading.get(ev.modelId);
-            // A start: count from its event, before the next tick sees it; its end: the load's duration.
-            if (ev.state === "starting") {
-              if (!was) startLoading(ev.modelId, Date.parse(ev.at));
-            } else if (was) {
-              loading.delete(ev.modelId);
-              const at = Date.parse(ev.at);
-              if (ev.state === "ready" && Number.isFinite(at)) lastLoadMs.set(ev.modelId, Math.max(0, at - was.startedAtMs));
-            }
-            continue;
-          }
-          const l = loading.get(ev.modelId);
-          if (!l) continue;
-          const s = stageOfLine(ev.line);
-          if (s && s.fraction > (l.logged?.fraction ?? -1)) l.logged = s;
-        }
+        for await (const item of events.subscribe({ logs: true, signal: stop.signal })) loads.onEvent(item.event);
       } catch (err) {
         if (stop.signal.aborted) break;
-        log.debug("log stream for load progress ended; subscribing again", { error: err instanceof Error ? err.message : String(err) });
+        log.debug("event stream for load progress ended; subscribing again", { error: err instanceof Error ? err.message : String(err) });
       }
       if (!stop.signal.aborted) await new Promise((r) => setTimeout(r, 200));
     }
   })();
 
-  async function lastLoadFromEvents(modelId: string): Promise<number | null> {
-    // The model's last start → ready, from the event log (survives the app's restart).
-    const ready = await db.event.findFirst({ where: { modelId, kind: "state", state: "ready" }, orderBy: { id: "desc" }, select: { id: true, at: true } });
-    if (!ready) return null;
-    const start = await db.event.findFirst({ where: { modelId, kind: "state", state: "starting", id: { lt: ready.id } }, orderBy: { id: "desc" }, select: { at: true } });
-    return start ? Math.max(0, ready.at.getTime() - start.at.getTime()) : null;
-  }
-
-  function startLoading(modelId: string, startedAtMs: number): void {
-    const l: Loading = { startedAtMs: Number.isFinite(startedAtMs) ? startedAtMs : now(), logged: null, expectedMs: lastLoadMs.get(modelId) ?? null };
-    loading.set(modelId, l);
-    if (l.expectedMs === null) void lastLoadFromEvents(modelId).then((ms) => (l.expectedMs ??= ms), () => undefined);
-  }
-
-  function trackLoading(v: ServerView): void {
-    const was = loading.get(v.modelId);
-    if (v.state === "starting") {
-      // Seen first by the tick (started before the app, or its event was missed): from the recorded start.
-      if (!was) startLoading(v.modelId, v.startedAt ? Date.parse(v.startedAt) : now());
-      return;
-    }
-    if (was) {
-      loading.delete(v.modelId);
-      if (v.state === "ready" && v.readyAt) lastLoadMs.set(v.modelId, Math.max(0, Date.parse(v.readyAt) - was.startedAtMs));
-    }
-  }
-
-  function progressOf(modelId: string): LoadProgress | null {
-    const l = loading.get(modelId);
-    return l ? loadProgress({ startedAtMs: l.startedAtMs, nowMs: now(), logged: l.logged, expectedMs: l.expectedMs }) : null;
-  }
-
   async function readOne(v: ServerView, m: GatewayModel | undefined, prev: ServerSample | undefined): Promise<ServerSample> {
     const base: ServerSample = { modelId: v.modelId, model: v.name, host: v.host, state: v.state, reading: null, error: null, rates: null, memoryBytes: null, progress: null };
     const memory = v.link.kind === "local" && v.pid !== null ? residentBytes(v.pid) : Promise.resolve(null);
     if (v.state !== "ready" || !m) {
-      return { ...base, memoryBytes: isAlive(v.state) ? await memory : null, progress: progressOf(v.modelId), error: v.state === "ready" && !m ? "not in the gateway's model list yet" : null };
+      return { ...base, memoryBytes: isAlive(v.state) ? await memory : null, progress: loads.progress(v.modelId), error: v.state === "ready" && !m ? "not in the gateway's model list yet" : null };
     }
     if (!m.upstream) return { ...base, memoryBytes: await memory, error: m.unreachableWhy };
     try {
@@ -196,13 +138,14 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   async function doTick(): Promise<void> {
     const [views, models] = await Promise.all([fleet.status(), adapter.models(), readHosts()]);
     const byId = new Map(models.map((m) => [m.id, m]));
-    for (const v of views) trackLoading(v);
+    for (const v of views) loads.onView(v);
     const next = await Promise.all(views.filter((v) => isAlive(v.state)).map((v) => readOne(v, byId.get(v.modelId), samples.get(v.modelId))));
     const registered = new Set(views.map((v) => v.modelId));
     samples.clear();
     for (const s of next) samples.set(s.modelId, s);
     for (const v of views) if (!samples.has(v.modelId)) samples.set(v.modelId, { modelId: v.modelId, model: v.name, host: v.host, state: v.state, reading: null, error: null, rates: null, memoryBytes: null, progress: null });
     for (const id of histories.keys()) if (!registered.has(id)) histories.delete(id);
+    loads.keepOnly(registered);
 
     // A point per live model.
     const t = now();
@@ -274,12 +217,8 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
       for (const [id, h] of histories) out.set(id, h.points().slice(-points).map((p) => p.generatedTokensPerS));
       return out;
     },
-    loadProgress: progressOf,
-    loadProgressAll() {
-      const out = new Map<string, LoadProgress>();
-      for (const id of loading.keys()) out.set(id, progressOf(id)!);
-      return out;
-    },
+    loadProgress: (modelId) => loads.progress(modelId),
+    loadProgressAll: () => loads.all(),
     tick,
     rollUp,
     async close() {
