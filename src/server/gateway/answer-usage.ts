@@ -22,16 +22,20 @@ import type { AnswerTokens } from "./metrics-port";
 export const TAIL_BYTES = 4096;
 
 export class AnswerTail {
-  private buf: Buffer = Buffer.alloc(0);
+  /** The last chunks, holding at least the last TAIL_BYTES bytes (whole chunks: no copy per chunk). */
+  private chunks: Buffer[] = [];
+  private size = 0;
 
   push(chunk: Buffer): void {
-    if (chunk.length >= TAIL_BYTES) this.buf = Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES));
-    else if (this.buf.length + chunk.length <= TAIL_BYTES) this.buf = Buffer.concat([this.buf, chunk]);
-    else this.buf = Buffer.concat([this.buf.subarray(this.buf.length + chunk.length - TAIL_BYTES), chunk]);
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    // Drop the oldest chunks that are not needed for the last TAIL_BYTES.
+    while (this.chunks.length > 1 && this.size - this.chunks[0]!.length >= TAIL_BYTES) this.size -= this.chunks.shift()!.length;
   }
 
   tokens(): AnswerTokens | null {
-    return tokensOfAnswerTail(this.buf.toString("utf8"));
+    const all = Buffer.concat(this.chunks);
+    return tokensOfAnswerTail(all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString("utf8"));
   }
 }
 
