@@ -16,7 +16,7 @@ import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { appImage, startBenchApp } from "./dashboard-app.ts";
 
-const PAGES = ["/", "/discover", "/hosts", "/settings", "/models/bench-missing"];
+const PAGES = ["/", "/discover", "/hosts", "/settings", "/models/bench-missing", "/playground"];
 const TARGET_KB = 200;
 
 interface Asset {

@@ -96,6 +96,11 @@ export function ModelPage({ id }: { id: string }) {
         <StopCause state={state} cause={row?.cause} />
         <GpuBadge backend={gpu} running={running} />
         <div className={styles.headActions}>
+          {m ? (
+            <Link href={`/playground?model=${encodeURIComponent(m.name)}`} className="btn" data-testid="try-it" title={m.enabled ? `Chat with ${m.name} in the playground` : "Disabled: enable it to chat with it"}>
+              Try it
+            </Link>
+          ) : null}
           <button type="button" className="btn" disabled={!m || busy || !can.canStart} onClick={() => start.mutate({ id })} aria-busy={start.isPending}>
             Start
           </button>

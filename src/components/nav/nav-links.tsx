@@ -5,6 +5,7 @@ import styles from "./nav.module.css";
 
 const LINKS = [
   { href: "/", label: "Fleet", more: "" },
+  { href: "/playground", label: "Playground", more: "" },
   { href: "/discover", label: "Discover", more: " & import" },
   { href: "/hosts", label: "Hosts", more: "" },
   { href: "/settings", label: "Settings", more: "" },

@@ -1,0 +1,262 @@
+/**
+ * The playground (issue 18), in Chromium against the production build, the
+ * real llama-server and the tiny model, with the app reachable beyond
+ * loopback (HOSTNAME=0.0.0.0, an API token, the browser on this machine's
+ * network address) so every request runs under the dashboard's login:
+ *
+ * - an idle on-demand model, picked in the picker, loads (the loading line
+ *   shows) and its answer streams (the text grows in steps), with its
+ *   figures; the request as code has a key placeholder, never the token;
+ *   the conversation survives a reload and nothing of it is in the app's
+ *   database;
+ * - Stop mid-stream: llama-server's own /slots (with the server's key) goes
+ *   from processing to idle long before the answer would have ended;
+ * - an answer made of `<script>` and `<img onerror>` (forced by a grammar)
+ *   shows as text: no element, nothing ran;
+ * - at 390 px, by keyboard, from a model page's "Try it": a stopped
+ *   `always` model offers Start, then answers (a grammar, then a JSON
+ *   schema); a disabled one is listed, not pickable (first test).
+ */
+import { readFile } from "node:fs/promises";
+import os from "node:os";
+import type { Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../host-agent/test/harness/ports";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
+import { startApp, type AppServer } from "../../test/harness/app-server";
+import { expectTestId, openPage, useBrowser } from "../harness/browser";
+import { localHostId, NARROW, tinyDefaults, WIDE } from "./fleet-helpers";
+
+const browser = useBrowser();
+const TOKEN = "e2e-playground-token-0123456789abcdef";
+/** Never accepts: the answer ends only at max tokens (or Stop). */
+const ENDLESS = "root ::= [a-z ] root";
+const HOSTILE = "<script>window.__pwned=1</script> <img src=x onerror=window.__pwned=2>";
+const MARKDOWN = "Some **bold** and `code`:\n\n```js\nlet x = 1;\n```\n";
+
+/** This machine's first non-internal IPv4 address: the browser reaches the app as a LAN client would. */
+function lanAddress(): string {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  throw new Error("this machine has no non-loopback IPv4 address to reach the app beyond loopback");
+}
+
+/** Records, inside the page, whether the loading line appeared and each length the answer's text took. */
+async function watchAnswer(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const w = window as unknown as { __pg: { loadingSeen: boolean; lengths: number[] } };
+    w.__pg = { loadingSeen: false, lengths: [] };
+    const record = () => {
+      if (document.querySelector('[data-testid="model-loading"]')) w.__pg.loadingSeen = true;
+      const answers = document.querySelectorAll('[data-testid="assistant-message"]');
+      const last = answers[answers.length - 1]?.querySelector('[data-testid="answer-text"]');
+      const n = last?.textContent?.length ?? 0;
+      if (n > 0 && w.__pg.lengths[w.__pg.lengths.length - 1] !== n) w.__pg.lengths.push(n);
+    };
+    new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true });
+  });
+}
+const watched = (page: Page) => page.evaluate(() => (window as unknown as { __pg: { loadingSeen: boolean; lengths: number[] } }).__pg);
+
+async function setConstraint(page: Page, maxTokens: string, grammar: string): Promise<void> {
+  await page.getByLabel("Max tokens").fill(maxTokens);
+  await page.getByLabel("Constrain the output").selectOption("grammar");
+  await page.getByLabel("Grammar (GBNF)").fill(grammar);
+}
+
+const lastAnswer = (page: Page) => page.getByTestId("assistant-message").last();
+
+describe("playground (production build, real llama-server, beyond loopback under the login)", () => {
+  let app: AppServer;
+  let base: string;
+  const ids: Record<string, string> = {};
+  const ports: Record<string, number> = {};
+
+  beforeAll(async () => {
+    const address = lanAddress();
+    app = await startApp({ name: "dashboard-playground", env: { HOSTNAME: "0.0.0.0", SYNAPSE_API_TOKEN: TOKEN, SYNAPSE_ALLOWED_HOSTS: address } });
+    base = `http://${address}:${app.port}`;
+    await tinyDefaults(app);
+    const hostId = await localHostId(app);
+    const specs = [
+      // A long context, so an answer can run for seconds (Stop mid-stream).
+      { name: "lazy", enabled: true, loadPolicy: "on-demand", ctxSize: 32768, contextLength: 32768 },
+      { name: "steady", enabled: true, loadPolicy: "always", ctxSize: 256, contextLength: 256 },
+      { name: "switched-off", enabled: false, loadPolicy: "always", ctxSize: 256, contextLength: 256 },
+    ] as const;
+    for (const s of specs) {
+      const file = await tinyModel(app.dirs.modelRoot, `${s.name}.gguf`, { contextLength: s.contextLength });
+      ports[s.name] = await freePort();
+      const r = await app.trpc.mutation<{ id: string }>("models.create", { name: s.name, hostId, filePath: file, port: ports[s.name], enabled: s.enabled, loadPolicy: s.loadPolicy, ctxSize: s.ctxSize, parallel: 1 });
+      expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+      ids[s.name] = r.data!.id;
+    }
+  });
+  afterAll(async () => {
+    await app?.dispose();
+  });
+
+  /** llama-server's own /slots for a model, with the server's key (what only the gateway and agent know). */
+  async function slots(name: string): Promise<{ id: number; is_processing: boolean }[]> {
+    const db = app.db();
+    const m = await db.model.findUniqueOrThrow({ where: { id: ids[name]! } });
+    const res = await fetch(`http://127.0.0.1:${ports[name]}/slots`, { headers: { authorization: `Bearer ${m.serverApiKey}` }, signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { id: number; is_processing: boolean }[];
+  }
+
+  it("logs in, picks an idle on-demand model, sees it load and the answer stream; the request as code has no token; the conversation stays in the browser", async () => {
+    const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-stream", viewport: WIDE, login: false, allowConsole: [/status of 401/] }); // before signing in
+    await watchAnswer(page);
+    await page.goto("/playground");
+    // The dashboard's login, as a user beyond loopback meets it.
+    const form = await expectTestId(page, "token-form");
+    await form.getByLabel("Token").fill(TOKEN);
+    await form.getByRole("button", { name: "Sign in" }).click();
+
+    const picker = await expectTestId(page, "model-picker");
+    await expect.poll(() => picker.locator("option").allTextContents()).toEqual(expect.arrayContaining([expect.stringMatching(/^lazy — on demand/), expect.stringMatching(/^steady — stopped, start it to chat/), expect.stringMatching(/^switched-off — disabled: enable it on its model page/)]));
+    expect(await picker.locator("option", { hasText: "switched-off" }).isDisabled()).toBe(true);
+    await page.getByLabel("Model").selectOption("lazy");
+    await expect.poll(() => page.getByTestId("model-state").getAttribute("data-readiness")).toBe("on-demand");
+    await setConstraint(page, "1500", ENDLESS);
+    await page.getByLabel("System prompt").fill("Answer in lower case.");
+    await page.getByLabel("Temperature").fill("0.7");
+    const marker = `playground-marker-${Date.now()}`;
+    await page.getByLabel("Message").fill(`hello ${marker}`);
+    await page.getByLabel("Message").press("Enter");
+
+    await expectTestId(page, "stop");
+    await screenshot("loading");
+    const stats = await expectTestId(page, "answer-stats", { timeoutMs: 60_000 });
+    const answer = (await lastAnswer(page).getByTestId("answer-text").textContent()) ?? "";
+    expect(answer).toMatch(/^[a-z ]+$/);
+    expect(answer.length).toBeGreaterThan(1000); // 1500 tokens of one byte each; Markdown folds runs of spaces
+    expect(await stats.textContent()).toMatch(/first token \d[\d.]* m?s \(incl\. loading\) · [\d.]+ tok\/s · 1500 tokens/);
+    const seen = await watched(page);
+    expect(seen.loadingSeen, "the loading line showed while the model loaded").toBe(true);
+    expect(seen.lengths.length, `the answer grew in steps: ${seen.lengths.join(", ")}`).toBeGreaterThanOrEqual(3);
+    expect(seen.lengths).toEqual([...seen.lengths].sort((a, b) => a - b));
+    await expect.poll(() => page.getByTestId("model-state").getAttribute("data-readiness")).toBe("ready");
+    await screenshot("answered");
+
+    // The request as code: the gateway's URL as this browser reaches it, a placeholder for the key, never the token.
+    const snippet = page.getByTestId("request-snippet");
+    const curl = (await snippet.textContent()) ?? "";
+    expect(curl).toContain(`curl '${base}/v1/chat/completions'`);
+    expect(curl).toContain('Authorization: Bearer $SYNAPSE_API_KEY');
+    expect(curl).toContain('"grammar": "root ::= [a-z ] root"');
+    expect(curl).toContain('"max_tokens": 1500');
+    await page.getByRole("button", { name: "Python" }).click();
+    expect(await snippet.textContent()).toContain('api_key=os.environ["SYNAPSE_API_KEY"]');
+    await page.getByRole("button", { name: "JavaScript" }).click();
+    expect(await snippet.textContent()).toContain("apiKey: process.env.SYNAPSE_API_KEY");
+    expect(await page.content()).not.toContain(TOKEN);
+
+    // Kept in this browser: there after a reload; not in the app's database or log.
+    const stored = await page.evaluate(() => localStorage.getItem("synapse.playground.conversations.v1") ?? "");
+    expect(stored).toContain(marker);
+    expect(stored).not.toContain(TOKEN);
+    await page.reload();
+    await expect.poll(() => page.getByTestId("user-message").first().textContent()).toContain(marker);
+    expect(await page.getByTestId("conversation-picker").locator("option:checked").textContent()).toContain(`hello ${marker}`);
+    const database = await readFile(app.dirs.database);
+    expect(database.length).toBeGreaterThan(0);
+    expect(database.includes(marker)).toBe(false);
+    const wal = await readFile(`${app.dirs.database}-wal`).catch(() => Buffer.alloc(0));
+    expect(wal.includes(marker)).toBe(false);
+    expect(app.logs()).not.toContain(marker);
+  });
+
+  it("Stop mid-stream: the answer stops and llama-server's slot goes idle", async () => {
+    const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-stop", viewport: WIDE });
+    await page.goto("/playground?model=lazy");
+    await expect.poll(() => page.getByTestId("model-state").getAttribute("data-readiness"), { timeout: 30_000 }).toMatch(/ready|on-demand/);
+    await setConstraint(page, "30000", ENDLESS);
+    await page.getByLabel("Message").fill("go on");
+    await page.getByTestId("send").click();
+    await page.waitForFunction(() => (document.querySelector('[data-testid="assistant-message"]:last-of-type [data-testid="answer-text"]')?.textContent?.length ?? 0) > 200, undefined, { timeout: 60_000, polling: 20 });
+    expect((await slots("lazy")).some((s) => s.is_processing), "the slot is generating before Stop").toBe(true);
+    await page.getByTestId("stop").click();
+    // Left alone, 30000 tokens take minutes here (generation slows as the context fills: ~40 tok/s at 25000),
+    // so a slot idle within this deadline is the Stop reaching llama-server.
+    await expect.poll(async () => (await slots("lazy")).every((s) => !s.is_processing), { timeout: 10_000, interval: 100 }).toBe(true);
+    const last = lastAnswer(page);
+    await expect.poll(() => last.getByTestId("answer-stats").textContent()).toMatch(/stopped/);
+    const text = (await last.getByTestId("answer-text").textContent()) ?? "";
+    expect(text.length).toBeLessThan(25_000);
+    await expectTestId(page, "send");
+    await screenshot("stopped");
+  });
+
+  it("an answer of <script> and <img onerror> shows as text: no element, nothing runs", async () => {
+    const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-html", viewport: WIDE });
+    await page.goto("/playground?model=lazy");
+    await expect.poll(() => page.getByTestId("model-state").getAttribute("data-readiness"), { timeout: 30_000 }).toMatch(/ready|on-demand/);
+    await setConstraint(page, "200", `root ::= ${JSON.stringify(HOSTILE)}`);
+    await page.getByLabel("Message").fill("say it");
+    await page.getByLabel("Message").press("Enter");
+    const last = lastAnswer(page);
+    await last.getByTestId("answer-stats").waitFor({ timeout: 60_000 });
+    const shown = last.getByTestId("answer-text");
+    await shown.getByTestId("markdown").waitFor(); // rendered by the Markdown renderer, not its plain-text stand-in
+    expect(await shown.textContent()).toContain(HOSTILE);
+    expect(await shown.locator("script, img").count()).toBe(0);
+    await page.waitForTimeout(300); // an onerror would have fired by now
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    await screenshot("as-text");
+
+    // Markdown itself renders: emphasis, inline code, a fenced code block with its copy button.
+    await page.getByLabel("Grammar (GBNF)").fill(`root ::= ${JSON.stringify(MARKDOWN)}`);
+    await page.getByLabel("Message").fill("some markdown");
+    await page.getByLabel("Message").press("Enter");
+    const md = lastAnswer(page);
+    await md.getByTestId("answer-stats").waitFor({ timeout: 60_000 });
+    await md.getByTestId("markdown").waitFor();
+    expect(await md.locator("strong").textContent()).toBe("bold");
+    expect(await md.locator("pre code").textContent()).toBe("let x = 1;\n");
+    await md.getByRole("button", { name: "Copy code" }).waitFor();
+    await screenshot("markdown");
+  });
+
+  it("at 390 px, by keyboard, from a model page's Try it: a stopped always model offers Start, then answers", async () => {
+    const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-narrow", viewport: NARROW });
+    await page.goto(`/models/${ids.steady}`);
+    await (await expectTestId(page, "try-it")).click();
+    await page.waitForURL(/\/playground\?model=steady$/);
+    await expect.poll(() => page.getByLabel("Model").inputValue()).toBe("steady");
+    const state = page.getByTestId("model-state");
+    await expect.poll(() => state.getAttribute("data-readiness")).toBe("needs-start");
+    expect(await page.getByTestId("send").isDisabled()).toBe(true);
+    await screenshot("needs-start");
+    await page.getByTestId("start-model").focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => state.getAttribute("data-readiness"), { timeout: 60_000 }).toBe("ready");
+
+    await setConstraint(page, "8", "root ::= [a-z]+");
+    const message = page.getByLabel("Message");
+    await message.focus();
+    await page.keyboard.type("hi there");
+    // Focus order: the message, then its Send button.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.getAttribute("data-testid"))).toBe("send");
+    await page.keyboard.press("Enter");
+    await lastAnswer(page).getByTestId("answer-stats").waitFor({ timeout: 60_000 });
+    expect(await lastAnswer(page).getByTestId("answer-text").textContent()).toMatch(/^[a-z]+$/);
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(NARROW.width);
+    await screenshot("answered");
+
+    // A JSON schema instead of a grammar (response_format): the answer is JSON of that shape.
+    await page.getByLabel("Max tokens").fill("64");
+    await page.getByLabel("Constrain the output").selectOption("json_schema");
+    await page.getByLabel("JSON schema").fill(JSON.stringify({ type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false }));
+    await message.fill("json please");
+    await message.press("Enter");
+    await expect.poll(() => page.getByTestId("answer-stats").count(), { timeout: 60_000 }).toBe(2);
+    const json = JSON.parse((await lastAnswer(page).getByTestId("answer-text").textContent()) ?? "") as { ok: unknown };
+    expect(Object.keys(json)).toEqual(["ok"]);
+    expect(typeof json.ok).toBe("boolean");
+    expect(await page.getByTestId("request-snippet").textContent()).toContain('"response_format"');
+  });
+});

@@ -1,0 +1,45 @@
+"use client";
+/**
+ * Shown in place of an answer while its model loads: the model, its host and
+ * the time since the request went out.
+ *
+ * The load's own progress (bytes or layers loaded) is the `progress` prop,
+ * from useLoadProgress (use-load-progress.ts): until the fleet reports it
+ * (issue "See the fleet work", branch `metrics`) it is undefined and only the
+ * elapsed time shows; with a fraction (0-1) the bar below is drawn from it.
+ */
+import { useEffect, useState } from "react";
+import { formatDuration } from "~/components/fleet/format";
+import styles from "./playground.module.css";
+
+export interface LoadProgressProps {
+  model: string;
+  host: string;
+  /** Epoch ms when the request was sent. */
+  since: number;
+  /** 0-1 when known (from the fleet's load progress); undefined: not reported. */
+  progress?: number;
+}
+
+export function LoadProgress({ model, host, since, progress }: LoadProgressProps) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  const pct = progress === undefined ? null : Math.round(Math.min(1, Math.max(0, progress)) * 100);
+  return (
+    <div className={styles.loading} data-testid="model-loading" role="status">
+      <span className="spin" data-on="true" aria-hidden="true" style={{ position: "static", margin: 0 }} />
+      <span>
+        Loading <strong>{model}</strong> on {host}…{" "}
+        {/* Not announced each second: the status line says "Loading" once. */}
+        <span className="num" aria-hidden="true">
+          {formatDuration(now - since)}
+        </span>
+        {pct !== null ? <span className="num"> · {pct} %</span> : null}
+      </span>
+      {pct !== null ? <progress className={styles.loadBar} max={100} value={pct} aria-label={`Loading ${model}`} /> : null}
+    </div>
+  );
+}

@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { choicesByHost, modelChoice, type PickerRow } from "./model-choice";
+
+const row = (r: Partial<PickerRow>): PickerRow => ({ modelId: "id", name: "m", host: "local", enabled: true, loadPolicy: "always", state: "stopped", desired: "stopped", lastError: null, link: { kind: "local", state: null, error: null }, ...r });
+
+describe("modelChoice", () => {
+  it("a disabled model is listed with the reason it cannot be picked", () => {
+    expect(modelChoice(row({ enabled: false, state: "ready" }))).toMatchObject({ pickable: false, readiness: "disabled", reason: expect.stringMatching(/enable it on its model page/) });
+  });
+
+  it("an idle on-demand model loads on the first message; a stopped always model must be started", () => {
+    expect(modelChoice(row({ loadPolicy: "on-demand" }))).toMatchObject({ pickable: true, readiness: "on-demand", display: "idle" });
+    expect(modelChoice(row({}))).toMatchObject({ pickable: true, readiness: "needs-start", note: "stopped, start it to chat" });
+    expect(modelChoice(row({ state: "failed", lastError: "bad file\nmore" }))).toMatchObject({ readiness: "needs-start", reason: "last error: bad file" });
+  });
+
+  it("loading and ready models answer; a host that is down says so", () => {
+    expect(modelChoice(row({ state: "starting", desired: "running" })).readiness).toBe("loading");
+    expect(modelChoice(row({ state: "stopped", desired: "running" })).readiness).toBe("loading");
+    expect(modelChoice(row({ state: "ready", desired: "running" })).readiness).toBe("ready");
+    expect(modelChoice(row({ state: "ready", link: { kind: "ssh", state: "reconnecting", error: "connection refused" }, host: "mac" })).reason).toBe("host mac is not reachable: connection refused");
+  });
+
+  it("groups by host, hosts and models by name", () => {
+    const groups = choicesByHost([row({ name: "b", host: "z" }), row({ name: "c", host: "a" }), row({ name: "a", host: "z" })]);
+    expect(groups.map((g) => [g.host, g.choices.map((c) => c.name)])).toEqual([["a", ["c"]], ["z", ["a", "b"]]]);
+  });
+});
