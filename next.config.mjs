@@ -8,7 +8,7 @@ const nextConfig = {
   // The host agent is a workspace package shipped as TypeScript source.
   transpilePackages: ["synapse-host-agent"],
   // Native or optional-native modules stay outside the bundle.
-  serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "ssh2", "cpu-features"],
+  serverExternalPackages: ["better-sqlite3", "@prisma/adapter-better-sqlite3", "ssh2", "cpu-features", "prom-client"],
   // The app applies migrations at start, so the standalone output carries them.
   outputFileTracingIncludes: { "/*": ["./prisma/migrations/**/*"] },
   // `npm run typecheck` (tsc over the whole workspace) is the type gate in CI;

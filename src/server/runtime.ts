@@ -21,6 +21,7 @@ import { createEventBus, type EventBus } from "~/server/services/fleet/events";
 import { createFleet, type AdoptionReport, type Fleet, type FleetOptions } from "~/server/services/fleet/fleet";
 import { createLinkPool, type LinkPool, type LinkPoolOptions } from "~/server/services/fleet/links";
 import { ensureDefaultHost } from "~/server/services/registry/hosts";
+import { createAppMetrics, type AppMetrics, type AppMetricsOptions } from "~/server/services/metrics/app-metrics";
 
 export interface AppRuntime {
   readonly env: Env;
@@ -29,6 +30,8 @@ export interface AppRuntime {
   readonly links: LinkPool;
   readonly events: EventBus;
   readonly fleet: Fleet;
+  /** The metrics registry (/api/metrics), the collector's history, the gateway's figures. */
+  readonly metrics: AppMetrics;
   /** What the start-up adoption found per host. */
   readonly adoption: AdoptionReport[];
   /**
@@ -49,6 +52,7 @@ export interface CreateRuntimeOptions {
   /** Tuning for tests and deployments. */
   fleet?: Partial<Pick<FleetOptions, "restartPolicy" | "statusTimeoutMs" | "now" | "reconcileIntervalMs">>;
   links?: Partial<Pick<LinkPoolOptions, "localAgent" | "ssh" | "localCallTimeoutMs">>;
+  metrics?: Partial<Pick<AppMetricsOptions, "intervalMs" | "readTimeoutMs" | "hostFigures">>;
 }
 
 /** Default deadline for stopping every server at shutdown (boot.ts caps the whole shutdown at 60 s). */
@@ -62,6 +66,7 @@ export async function createRuntime(options: CreateRuntimeOptions): Promise<AppR
   let links: LinkPool | null = null;
   let events: EventBus | null = null;
   let fleet: Fleet | null = null;
+  let metrics: AppMetrics | null = null;
   try {
     await ensureDefaultHost(db, env);
     events = await createEventBus({ db, log: log.child("events") });
@@ -81,7 +86,8 @@ export async function createRuntime(options: CreateRuntimeOptions): Promise<AppR
       else if (a.adopted.length > 0) log.info("re-adopted running servers", { host: a.host, servers: a.adopted.map((s) => `${s.name} (pid ${s.pid})`) });
     }
 
-    const parts = { db, links, events, fleet };
+    metrics = createAppMetrics({ db, fleet, events, links, log: log.child("metrics"), ...options.metrics });
+    const parts = { db, links, events, fleet, metrics };
     let closing: Promise<void> | null = null;
     const runtime: AppRuntime = {
       env,
@@ -103,6 +109,7 @@ export async function createRuntime(options: CreateRuntimeOptions): Promise<AppR
     return runtime;
   } catch (err) {
     // Half made: undo what exists, servers keep running (nothing was decided yet).
+    await metrics?.close().catch(() => undefined);
     await fleet?.shutdown({ stopServers: false }).catch(() => undefined);
     await fleet?.close().catch(() => undefined);
     await links?.close().catch(() => undefined);
@@ -113,10 +120,11 @@ export async function createRuntime(options: CreateRuntimeOptions): Promise<AppR
 }
 
 async function closeRuntime(
-  parts: { db: Db; links: LinkPool; events: EventBus; fleet: Fleet },
+  parts: { db: Db; links: LinkPool; events: EventBus; fleet: Fleet; metrics: AppMetrics },
   o: { stopServers: boolean; deadlineMs: number; ownsDb: boolean; log: Logger },
 ): Promise<void> {
   const started = Date.now();
+  await parts.metrics.close().catch((err: unknown) => o.log.error("closing the metrics failed", { error: err }));
   try {
     const stopped = await parts.fleet.shutdown({ stopServers: o.stopServers, deadlineMs: o.deadlineMs });
     if (o.stopServers) o.log.info("stopped the managed servers", { count: stopped.length, ms: Date.now() - started });

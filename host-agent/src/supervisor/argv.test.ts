@@ -62,3 +62,12 @@ describe("reading the installed llama-server", () => {
     expect(buildLaunch(spec, "/a.gguf", caps).args).not.toContain("--cache-ram");
   });
 });
+
+describe("--metrics", () => {
+  it("is always given, once: the app reads every server's /metrics", () => {
+    const without = buildLaunch({ ...spec, extraFlags: [{ flag: "--seed", value: "42" }] }, "/a.gguf", { loadFlags: "load-mode", flashAttn: "value" }).args;
+    expect(without.slice(-3)).toEqual(["--seed", "42", "--metrics"]);
+    const listed = buildLaunch(spec, "/a.gguf", { loadFlags: "load-mode", flashAttn: "value" }).args;
+    expect(listed.filter((a) => a === "--metrics")).toHaveLength(1);
+  });
+});

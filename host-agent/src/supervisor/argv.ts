@@ -46,5 +46,8 @@ export function buildLaunch(spec: ServerSpec, modelPath: string, caps: LlamaServ
     a.push(f.flag);
     if (f.value !== undefined) a.push(f.value);
   }
+  // Every server serves /metrics: the app reads its counters (src/server/services/metrics/). Once,
+  // after the model's own flags (a model that lists it already keeps its place).
+  if (!spec.extraFlags.some((f) => f.flag === "--metrics")) a.push("--metrics");
   return { args: a, env: spec.apiKey !== undefined ? { LLAMA_API_KEY: spec.apiKey } : {} };
 }

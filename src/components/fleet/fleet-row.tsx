@@ -12,8 +12,10 @@ import { GatewayUsage } from "./gateway-usage";
 import { StateBadge } from "./state-badge";
 import { StopCause, stopCauseText } from "./stop-cause";
 import { Uptime } from "./uptime";
+import { LoadProgressBar, type LoadProgressView } from "~/components/metrics/load-progress";
+import { Sparkline } from "~/components/metrics/sparkline";
 
-export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
+export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: StatusRow; spark?: (number | null)[] | undefined; progress?: LoadProgressView | undefined }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const toast = useToast();
@@ -84,6 +86,10 @@ export const FleetRow = memo(function FleetRow({ row }: { row: StatusRow }) {
       <td className={styles.state} data-label="State">
         <StateBadge state={row.state} desired={row.desired} loadPolicy={row.loadPolicy} testId="state-badge" />
         <GatewayUsage row={row} />
+      </td>
+      <td className={styles.activity} data-label="Activity">
+        {spark && row.state === "ready" ? <Sparkline values={spark} label={row.name} /> : null}
+        {progress && row.state === "starting" ? <LoadProgressBar progress={progress} /> : null}
       </td>
       <td className={styles.uptime} data-label="Uptime">
         <Uptime state={row.state} startedAt={row.startedAt} />

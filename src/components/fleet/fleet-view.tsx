@@ -40,6 +40,8 @@ export function FleetView() {
   // While live updates are paused, poll so the table does not go stale.
   const status = useQuery({ ...trpc.servers.status.queryOptions(), refetchInterval: (q) => (connection !== "live" ? 5000 : q.state.data?.some(gatewayCounting) ? 2000 : false) });
   const rows = status.data;
+  // Sparklines and load progress: every 5 s, every second while a model loads.
+  const figures = useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: (q) => (q.state.data && Object.keys(q.state.data.progress).length > 0 ? 1000 : (q.state.data?.intervalMs ?? 5000)) });
   const statusKey = trpc.servers.status.queryKey();
   /** Models the last START ALL ENABLED covered: the progress line follows them. */
   const [run, setRun] = useState<{ kind: "start" | "stop"; ids: string[] } | null>(null);
@@ -135,7 +137,7 @@ export function FleetView() {
       ) : (
         <>
           <FleetSummaryLine rows={rows} run={run} />
-          <FleetTable rows={rows} />
+          <FleetTable rows={rows} figures={figures.data} />
         </>
       )}
     </>
@@ -181,7 +183,9 @@ function FleetSummaryLine({ rows, run }: { rows: StatusRow[] | undefined; run: {
   );
 }
 
-function FleetTable({ rows }: { rows: StatusRow[] | undefined }) {
+type FleetFigures = RouterOutputs["metrics"]["fleet"];
+
+function FleetTable({ rows, figures }: { rows: StatusRow[] | undefined; figures: FleetFigures | undefined }) {
   return (
     <div className={styles.tableWrap}>
       <table className={styles.table} data-testid="model-list" aria-busy={!rows}>
@@ -192,6 +196,9 @@ function FleetTable({ rows }: { rows: StatusRow[] | undefined }) {
             <th scope="col">Host</th>
             <th scope="col">Port</th>
             <th scope="col">State</th>
+            <th scope="col" title="Generated tokens per second, last 5 minutes; a loading model's progress">
+              Activity
+            </th>
             <th scope="col">Uptime</th>
             <th scope="col">Restarts</th>
             <th scope="col">Last error</th>
@@ -203,10 +210,10 @@ function FleetTable({ rows }: { rows: StatusRow[] | undefined }) {
         </thead>
         <tbody>
           {rows
-            ? rows.map((r) => <FleetRow key={r.modelId} row={r} />)
+            ? rows.map((r) => <FleetRow key={r.modelId} row={r} spark={figures?.sparklines[r.modelId]} progress={figures?.progress[r.modelId]} />)
             : [0, 1, 2].map((i) => (
                 <tr key={i} className={styles.skeletonRow} aria-hidden="true">
-                  <td colSpan={9}>
+                  <td colSpan={10}>
                     <div className="skeleton" style={{ height: 20 }} />
                   </td>
                 </tr>

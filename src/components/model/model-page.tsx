@@ -19,6 +19,8 @@ import { useTRPC } from "~/trpc/client";
 import { CommandPreview } from "./command-preview";
 import { GpuBadge, gpuFromLog } from "./gpu-badge";
 import { LogView } from "./log-view";
+import { ModelCharts } from "~/components/metrics/model-charts";
+import { LoadProgressBar } from "~/components/metrics/load-progress";
 import { ModelForm } from "./model-form";
 import styles from "./model.module.css";
 
@@ -34,6 +36,7 @@ export function ModelPage({ id }: { id: string }) {
   const router = useRouter();
   const model = useQuery(trpc.models.get.queryOptions({ id }));
   const status = useQuery({ ...trpc.servers.status.queryOptions(), select: (rows: StatusRow[]) => rows.find((r) => r.modelId === id) ?? null });
+  const progress = useQuery({ ...trpc.metrics.loadProgress.queryOptions({ id }), enabled: status.data?.state === "starting", refetchInterval: 1000 });
   const [logGpu, setLogGpu] = useState<string | null>(null);
   const onLines = useCallback((lines: readonly string[]) => setLogGpu(gpuFromLog(lines)), []);
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -159,6 +162,7 @@ export function ModelPage({ id }: { id: string }) {
             <dd>{[m?.architecture, m?.quantization].filter(Boolean).join(" · ") || "—"}</dd>
           </div>
         </dl>
+        {state === "starting" && progress.data ? <LoadProgressBar progress={progress.data} /> : null}
         <div className={styles.lastError} aria-live="polite">
           {row?.lastError ? (
             <>
@@ -170,6 +174,8 @@ export function ModelPage({ id }: { id: string }) {
           ) : null}
         </div>
       </section>
+
+      <ModelCharts modelId={id} />
 
       <div className="grid-2">
         <section className="panel" aria-labelledby="settings-title">

@@ -2,11 +2,19 @@
 /**
  * How far a model's load has got, 0-1, or undefined while nobody reports it.
  *
- * The place for the fleet's load progress (issue "See the fleet work",
- * branch `metrics`): when the fleet reports it, read it here (from the live
- * events or the status row of `modelId`) and the playground's loading line
- * draws it (load-progress.tsx). Until then only the elapsed time shows.
+ * From the fleet's load progress (metrics.loadProgress: llama-server's load
+ * steps from its log, or the elapsed time against the model's last load;
+ * src/server/services/metrics/load-tracker.ts), read every second while a
+ * model is named; the playground's loading line draws it (load-progress.tsx).
+ * Undefined when the model is not loading or nothing says how far it is
+ * (a first load with a quiet log): then only the elapsed time shows.
  */
-export function useLoadProgress(_modelId: string | null): number | undefined {
-  return undefined;
+import { useQuery } from "@tanstack/react-query";
+import { useTRPC } from "~/trpc/client";
+
+export function useLoadProgress(modelId: string | null): number | undefined {
+  const trpc = useTRPC();
+  const q = useQuery({ ...trpc.metrics.loadProgress.queryOptions({ id: modelId ?? "" }), enabled: modelId !== null, refetchInterval: 1000 });
+  const fraction = modelId !== null ? q.data?.fraction : null;
+  return fraction === null || fraction === undefined ? undefined : fraction;
 }

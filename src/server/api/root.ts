@@ -1,6 +1,7 @@
 /** The app's router: every procedure the dashboard and typed clients call. */
 import { gatewayKeysRouter } from "./routers/gateway-keys";
 import { hostsRouter } from "./routers/hosts";
+import { metricsRouter } from "./routers/metrics";
 import { modelsRouter } from "./routers/models";
 import { serversRouter } from "./routers/servers";
 import { settingsRouter } from "./routers/settings";
@@ -12,6 +13,7 @@ export const appRouter = router({
   hosts: hostsRouter,
   settings: settingsRouter,
   gatewayKeys: gatewayKeysRouter,
+  metrics: metricsRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -135,3 +135,20 @@ describe("routers via createCaller", () => {
     expect(stopped.every((s) => s.state === "stopped")).toBe(true);
   });
 });
+
+describe("metrics.* via createCaller", () => {
+  it("bad input is BAD_REQUEST naming the field; a model that never ran has no points and no progress", async () => {
+    const err = await rejection(caller.metrics.model({ id: "x", range: "week" } as never));
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(err.message).toContain("range");
+    const host = await runtime.db.host.findFirstOrThrow();
+    const m = await runtime.db.model.create({ data: { name: "metrics-idle", hostId: host.id, filePath: path.join(dirs.modelRoot, "none.gguf"), port: await freePort() } });
+    expect(await caller.metrics.model({ id: m.id })).toEqual({ range: "hour", stepMs: 5000, points: [] });
+    expect(await caller.metrics.model({ id: m.id, range: "day" })).toEqual({ range: "day", stepMs: 60_000, points: [] });
+    expect(await caller.metrics.loadProgress({ id: m.id })).toBeNull();
+    const fleet = await caller.metrics.fleet();
+    expect(fleet.intervalMs).toBe(5000);
+    expect(fleet.progress[m.id]).toBeUndefined();
+    await runtime.db.model.delete({ where: { id: m.id } });
+  });
+});

@@ -28,7 +28,8 @@ export interface Caller {
   keyName?: string;
 }
 
-function toHeaders(src: IncomingHttpHeaders): Headers {
+/** Node's request headers as a fetch Headers (what guard.ts reads). */
+export function toHeaders(src: IncomingHttpHeaders): Headers {
   const h = new Headers();
   for (const [k, v] of Object.entries(src)) {
     if (v === undefined) continue;

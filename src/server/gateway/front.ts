@@ -35,6 +35,7 @@ import { createGateway, type Gateway } from "./gateway";
 import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
+import { isMetricsRequest, serveMetrics } from "./metrics-route";
 
 const RUNTIME_WAIT_MS = 60_000;
 
@@ -60,7 +61,7 @@ async function gatewayOf(): Promise<Gateway> {
   const log = runtime.log.child("gateway");
   const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links, onError: (msg, err) => log.warn(msg, { error: err }) });
   const e = runtime.env;
-  const gateway = createGateway({ fleet, keys: createKeyStore(runtime.db), guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, log });
+  const gateway = createGateway({ fleet, keys: createKeyStore(runtime.db), guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, metrics: runtime.metrics.gateway, log });
   const close = gateway.close.bind(gateway);
   gateway.close = () => {
     close();
@@ -102,6 +103,17 @@ function keepCurrent(): void {
   timer.unref();
 }
 
+/** GET /api/metrics from the runtime's registry (metrics-route.ts), guarded as Next's routes are. */
+function serveMetricsRequest(req: IncomingMessage, res: ServerResponse): void {
+  runtimeOf().then(
+    (runtime) => {
+      const e = runtime.env;
+      return serveMetrics(req, res, { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, async () => runtime.metrics);
+    },
+    (err: unknown) => sendError(res, err instanceof GatewayError ? err : new GatewayError(503, "service_unavailable", "starting", "the app is still starting", { retryAfterS: 2 })),
+  );
+}
+
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
@@ -117,6 +129,7 @@ export function installGateway(): () => void {
       const next = args[i] as Listener;
       args[i] = function front(req: IncomingMessage, res: ServerResponse) {
         if (req.url !== undefined && matchRoute(req.url) !== undefined) serveGateway(req, res);
+        else if (isMetricsRequest(req)) serveMetricsRequest(req, res);
         else next(req, res);
       };
     }

@@ -24,6 +24,8 @@ import { createAdmission } from "./admission";
 import { createIdleUnloader } from "./idle-unload";
 import { createReadyWaiter } from "./ensure-ready";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
+import { AnswerTail } from "./answer-usage";
+import type { GatewayMetrics } from "./metrics-port";
 import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody } from "./request-body";
 import { matchRoute } from "./routes";
@@ -42,6 +44,8 @@ export interface GatewayOptions {
   /** Idle unload sweep period (ms); default 1000. */
   idleSweepMs?: number;
   maxBodyBytes?: number;
+  /** Where each request's figures go (null: nowhere). */
+  metrics?: GatewayMetrics | null;
   now?: () => number;
   log?: { warn(msg: string, data?: Record<string, unknown>): void };
 }
@@ -63,6 +67,37 @@ function notFound(models: readonly GatewayModel[], name: string): GatewayError {
   return new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(name)} does not exist; ${list}`, { param: "model" });
 }
 
+/** What one request's figures are made of, filled in as it goes. */
+interface RequestFigures {
+  model: string;
+  host: string;
+  key: string;
+  firstByteAt: number | null;
+  tail: AnswerTail | null;
+  /** Set when the answer came from the model's server (or the client left during it). */
+  status: number | null;
+}
+
+function record(metrics: GatewayMetrics, fig: RequestFigures, status: number, startedAt: number, endedAt: number): void {
+  try {
+    metrics.record({
+      model: fig.model,
+      host: fig.host,
+      key: fig.key,
+      status,
+      firstByteS: fig.firstByteAt === null ? null : (fig.firstByteAt - startedAt) / 1000,
+      durationS: (endedAt - startedAt) / 1000,
+      tokens: status === 200 && fig.tail ? fig.tail.tokens() : null,
+    });
+  } catch {
+    // Figures are best effort; a request never fails for them.
+  }
+}
+
+function callerLabel(caller: Caller): string {
+  return caller.kind === "key" ? (caller.keyName ?? "key") : caller.kind;
+}
+
 export function createGateway(options: GatewayOptions): Gateway {
   const { fleet, guard } = options;
   const now = options.now ?? Date.now;
@@ -71,6 +106,12 @@ export function createGateway(options: GatewayOptions): Gateway {
   const sshUpstream = createSshUpstream(fleet, options.sshUpstream);
   const waiter = createReadyWaiter(fleet, now);
   const admission = createAdmission(now);
+  const metrics = options.metrics ?? null;
+  // Model names and hosts of the queues, for the figures (one entry per model that had a request).
+  const queueNames = new Map<string, { model: string; host: string }>();
+  const unsetQueueSource = metrics?.setQueueSource(() =>
+    [...queueNames].map(([modelId, n]) => ({ modelId, ...n, ...admission.counts(modelId) })),
+  );
   const idle = createIdleUnloader({ fleet, now, ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}), onError: (msg, data) => options.log?.warn(msg, data) });
 
   async function listModels(res: ServerResponse, caller: Caller): Promise<void> {
@@ -100,12 +141,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     return findModel(fresh, name) ?? Promise.reject(notFound(fresh, name));
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, fig: RequestFigures): Promise<void> {
     const url = req.url ?? "/";
     const route = matchRoute(url);
     if (!route) throw new GatewayError(404, "not_found_error", "not_found", `no gateway route ${url}`);
     const method = req.method ?? "GET";
     const caller = await checkAccess(method, url, req.headers, guard, options.keys ?? null);
+    fig.key = callerLabel(caller);
     const allowed = route.kind === "models" ? "GET" : route.method;
     if (method !== allowed) {
       res.setHeader("allow", allowed);
@@ -116,7 +158,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     const body = route.modelFrom === "body" ? await readBody(req, maxBodyBytes) : null;
     const name = body !== null ? modelOfBody(body) : modelOfQuery(url);
     let model = await resolve(name);
+    fig.model = model.name;
+    fig.host = model.host;
     checkModelAllowed(caller, model.name);
+    if (metrics && !queueNames.has(model.id)) queueNames.set(model.id, { model: model.name, host: model.host });
 
     // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it.
     const end = fleet.beginRequest(model.id);
@@ -135,16 +180,25 @@ export function createGateway(options: GatewayOptions): Gateway {
       release = await admission.acquire(model.id, model.name, model, abort.signal);
       if (abort.signal.aborted) return;
       res.off("close", onClose);
+      const tail = metrics ? (fig.tail = new AnswerTail()) : null;
+      const onData = tail
+        ? (chunk: Buffer) => {
+            fig.firstByteAt ??= now();
+            tail.push(chunk);
+          }
+        : undefined;
       const where = model.upstream!;
       const viaSsh = model.via === "ssh";
-      await upstream.forward(
+      const outcome = await upstream.forward(
         req,
         res,
         { host: where.host, port: where.port, apiKey: model.serverApiKey, ...(viaSsh ? { agent: sshUpstream.agentFor(model.hostId) } : {}) },
         url,
         body,
         `model ${JSON.stringify(model.name)} (${viaSsh ? `host ${model.host}, ${where.host}:${where.port} through ssh` : `${where.host}:${where.port}`})`,
+        onData,
       );
+      fig.status = outcome.clientClosed ? 499 : outcome.status;
     } finally {
       res.off("close", onClose);
       release?.();
@@ -157,19 +211,28 @@ export function createGateway(options: GatewayOptions): Gateway {
       return matchRoute(url) !== undefined;
     },
     async handle(req, res) {
+      const startedAt = now();
+      const fig: RequestFigures = { model: "", host: "", key: "", firstByteAt: null, tail: null, status: null };
+      let status = 500;
       try {
-        await serve(req, res);
+        await serve(req, res, fig);
+        // No upstream answer and none of its own: the client left while it waited for a place.
+        status = fig.status ?? (res.writableEnded ? res.statusCode : 499);
       } catch (err) {
         if (err instanceof GatewayError) {
+          status = err.status;
           if (err.status === 499) res.destroy();
           else sendError(res, err);
           return;
         }
         options.log?.warn("gateway request failed", { url: req.url, error: err instanceof Error ? err.message : String(err) });
         sendError(res, new GatewayError(500, "server_error", "internal_error", "the gateway failed; see the app's log"));
+      } finally {
+        if (metrics) record(metrics, fig, status, startedAt, now());
       }
     },
     close() {
+      unsetQueueSource?.();
       idle.close();
       upstream.close();
       sshUpstream.close();

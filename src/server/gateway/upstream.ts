@@ -51,8 +51,22 @@ export interface ForwardOutcome {
   clientClosed: boolean;
 }
 
+/** A small answer read whole (`read`). */
+export interface ReadAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
 export interface Upstream {
-  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, path: string, body: Buffer | null, describe: string): Promise<ForwardOutcome>;
+  /** `onData` sees each chunk of the answer as it goes to the client (the gateway's figures: first byte, tokens). */
+  forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget, path: string, body: Buffer | null, describe: string, onData?: (chunk: Buffer) => void): Promise<ForwardOutcome>;
+  /**
+   * GETs `path` of the model's server on the same connections as `forward`
+   * (the app's metrics reader: /metrics, /props, /slots). Rejects when no
+   * answer ends within `timeoutMs` or it is longer than `maxBytes`.
+   */
+  read(target: ForwardTarget, path: string, options: { timeoutMs: number; maxBytes: number }): Promise<ReadAnswer>;
   close(): void;
 }
 
@@ -79,7 +93,7 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, maxFreeSockets: 16, scheduling: "lifo", timeout: FREE_SOCKET_TIMEOUT_MS });
 
   return {
-    forward(req, res, target, path, body, describe) {
+    forward(req, res, target, path, body, describe, onData) {
       return new Promise<ForwardOutcome>((resolve) => {
         let settled = false;
         const done = (o: ForwardOutcome) => {
@@ -119,6 +133,7 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
             // the first token. Otherwise they go out with the body, in one write.
             if (String(ures.headers["content-type"] ?? "").startsWith("text/event-stream")) res.flushHeaders();
             ures.on("data", (chunk: Buffer) => {
+              onData?.(chunk);
               if (!res.write(chunk)) {
                 ures.pause();
                 res.once("drain", () => ures.resume());
@@ -157,6 +172,31 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
           });
           up.end(body ?? undefined);
         }
+      });
+    },
+    read(target, path, { timeoutMs, maxBytes }) {
+      return new Promise<ReadAnswer>((resolve, reject) => {
+        const up = http.request({ host: target.host, port: target.port, method: "GET", path, headers: requestHeaders({}, null, target.apiKey), agent: target.agent ?? agent });
+        const timer = setTimeout(() => up.destroy(new Error(`no answer from ${target.host}:${target.port}${path} within ${timeoutMs} ms`)), timeoutMs);
+        up.once("error", (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        up.on("response", (ures) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          ures.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size > maxBytes) up.destroy(new Error(`${path} answered more than ${maxBytes} bytes`));
+            else chunks.push(c);
+          });
+          ures.once("end", () => {
+            clearTimeout(timer);
+            resolve({ status: ures.statusCode ?? 0, headers: ures.headers, body: Buffer.concat(chunks).toString("utf8") });
+          });
+          ures.once("error", () => undefined); // the request's error handler rejects
+        });
+        up.end();
       });
     },
     close() {

@@ -13,6 +13,7 @@ import { fleetFixture, type FleetFixture, type FleetFixtureOptions } from "~/ser
 import { createFleetAdapter, type FleetAdapter } from "../fleet-adapter";
 import { createGateway, type Gateway, type GatewayOptions } from "../gateway";
 import { createKeyStore } from "../key-store";
+import type { GatewayMetrics } from "../metrics-port";
 
 export const GRAMMAR = "root ::= [a-z]+";
 
@@ -30,13 +31,21 @@ export interface GatewayFixture {
 }
 
 export async function gatewayFixture(
-  options: { fleet?: FleetFixtureOptions; guard?: Partial<GatewayOptions["guard"]>; adapter?: { maxAgeMs?: number }; gateway?: Pick<GatewayOptions, "idleSweepMs"> } = {},
+  options: {
+    fleet?: FleetFixtureOptions;
+    guard?: Partial<GatewayOptions["guard"]>;
+    adapter?: { maxAgeMs?: number };
+    gateway?: Pick<GatewayOptions, "idleSweepMs">;
+    /** The gateway's figures, made over the fleet fixture (e.g. the app's metrics). */
+    metrics?: (f: FleetFixture) => GatewayMetrics;
+  } = {},
 ): Promise<GatewayFixture> {
   const f = await fleetFixture(options.fleet);
   // The pool of the fleet as it is now (a restart makes a new one).
   const links = { openTcp: (...a: Parameters<FleetFixture["links"]["openTcp"]>) => f.links.openTcp(...a) };
   const adapter = createFleetAdapter({ db: f.t.db, fleet: f.fleet, events: f.events, links, ...options.adapter });
-  const gateway = createGateway({ fleet: adapter, keys: createKeyStore(f.t.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, ...options.gateway });
+  const metrics = options.metrics?.(f) ?? null;
+  const gateway = createGateway({ fleet: adapter, keys: createKeyStore(f.t.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, metrics, ...options.gateway });
   const server = http.createServer((req, res) => {
     if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
     else {

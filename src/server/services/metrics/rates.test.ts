@@ -1,0 +1,22 @@
+import { describe, expect, it } from "vitest";
+import type { LlamaFigures } from "./llama-text";
+import { ratesBetween } from "./rates";
+import type { ServerReading } from "./server-reader";
+
+const figures = (generatedTokens: number, promptTokens: number): LlamaFigures => ({ generatedTokens, promptTokens, cachedPromptTokens: 0, promptSeconds: 0, generationSeconds: 0, decodeCalls: 0, requestsProcessing: 0, requestsDeferred: 0 });
+const reading = (at: number, gen: number, prompt: number, processStartS: number | null = 1000): ServerReading => ({ at, processStartS, figures: figures(gen, prompt), sleeping: false, slots: null });
+
+describe("rates from llama-server's counters", () => {
+  it("divides the counters' growth by the time between reads", () => {
+    expect(ratesBetween(reading(1_005_000, 100, 40), reading(1_010_000, 600, 90))).toEqual({ generatedPerS: 100, promptPerS: 10 });
+  });
+  it("has none for a first read", () => {
+    expect(ratesBetween(null, reading(1_005_000, 1, 1))).toBeNull();
+  });
+  it("treats a restart as a reset: the new count over the time since the new process started", () => {
+    // The server restarted at t=1_008 s; 60 tokens in the 2 s since.
+    expect(ratesBetween(reading(1_005_000, 500, 50), reading(1_010_000, 60, 20, 1008))).toEqual({ generatedPerS: 30, promptPerS: 10 });
+    // Without a start time: a counter that went back is a reset over the read interval.
+    expect(ratesBetween(reading(1_005_000, 500, 50, null), reading(1_010_000, 50, 5, null))).toEqual({ generatedPerS: 10, promptPerS: 1 });
+  });
+});

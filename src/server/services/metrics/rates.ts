@@ -1,0 +1,37 @@
+/**
+ * Rates from two readings of llama-server's counters. Its own tokens/s
+ * gauges are averaged over the time between two /metrics reads and reset
+ * by each read (so a second reader would halve them): the app computes
+ * rates from the counters instead.
+ *
+ * A counter that went back, or a new process start time, is a restart: the
+ * counters began again at 0, so the rate is the new value over the time
+ * since the process started (or since the previous read, whichever is
+ * shorter), as Prometheus's rate() treats a reset.
+ */
+import type { ServerReading } from "./server-reader";
+
+export interface ServerRates {
+  /** Generated tokens per second over the interval. */
+  generatedPerS: number;
+  /** Prompt tokens processed per second (cached ones excluded). */
+  promptPerS: number;
+}
+
+export function ratesBetween(prev: ServerReading | null, cur: ServerReading): ServerRates | null {
+  if (!prev || cur.at <= prev.at) return null;
+  const restarted =
+    (cur.processStartS !== null && prev.processStartS !== null && cur.processStartS !== prev.processStartS) ||
+    cur.figures.generatedTokens < prev.figures.generatedTokens ||
+    cur.figures.promptTokens < prev.figures.promptTokens;
+  if (restarted) {
+    const since = cur.processStartS !== null ? cur.at - cur.processStartS * 1000 : Infinity;
+    const seconds = Math.max(0.001, Math.min(cur.at - prev.at, since) / 1000);
+    return { generatedPerS: cur.figures.generatedTokens / seconds, promptPerS: cur.figures.promptTokens / seconds };
+  }
+  const seconds = (cur.at - prev.at) / 1000;
+  return {
+    generatedPerS: (cur.figures.generatedTokens - prev.figures.generatedTokens) / seconds,
+    promptPerS: (cur.figures.promptTokens - prev.figures.promptTokens) / seconds,
+  };
+}

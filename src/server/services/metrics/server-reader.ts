@@ -1,0 +1,78 @@
+/**
+ * Reads one llama-server's figures, on the connections the gateway uses to
+ * reach it (gateway/upstream.ts `read`, with the server's own key):
+ *
+ *   GET /props    `is_sleeping`: /props and /metrics do not wake a server
+ *                 llama-server put to sleep (--sleep-idle-seconds); /slots does
+ *   GET /metrics  its counters and gauges (needs --metrics, which the agent gives)
+ *   GET /slots    busy slots, only while it is awake
+ */
+import type { ForwardTarget, Upstream } from "~/server/gateway/upstream";
+import { llamaFigures, type LlamaFigures } from "./llama-text";
+
+export interface ServerReading {
+  /** Epoch ms of the read. */
+  at: number;
+  /** llama-server's own start time (its Process-Start-Time-Unix header, epoch s); tells a restart from a counter going back. */
+  processStartS: number | null;
+  figures: LlamaFigures;
+  sleeping: boolean;
+  /** Parallel slots and how many are working; null while sleeping (not read, so as not to wake it). */
+  slots: { total: number; busy: number } | null;
+}
+
+/** Why a read failed, in words for the log and the dashboard. */
+export class ServerReadError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ServerReadError";
+  }
+}
+
+const SMALL = 256 * 1024;
+/** /props carries the chat template and the default generation settings: tens of KB. */
+const PROPS = 2 * 1024 * 1024;
+
+/** Reads a server's figures; rejects with ServerReadError saying what to do. */
+export async function readServer(upstream: Upstream, target: ForwardTarget, options: { timeoutMs: number; now?: () => number }): Promise<ServerReading> {
+  const now = options.now ?? Date.now;
+  const where = `${target.host}:${target.port}`;
+  const get = async (path: string, maxBytes: number) => {
+    try {
+      return await upstream.read(target, path, { timeoutMs: options.timeoutMs, maxBytes });
+    } catch (cause) {
+      throw new ServerReadError(`${where}${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+  };
+
+  const props = await get("/props", PROPS);
+  if (props.status === 401) throw new ServerReadError(`${where} refused the server key (401); restart the model so it runs with its registry key`);
+  let sleeping = false;
+  if (props.status === 200) {
+    try {
+      sleeping = (JSON.parse(props.body) as { is_sleeping?: unknown }).is_sleeping === true;
+    } catch {
+      // Not JSON: treat as awake; /metrics below says whether it is a llama-server.
+    }
+  }
+  const metrics = await get("/metrics", SMALL);
+  if (metrics.status === 501) throw new ServerReadError(`${where} has no /metrics: it was started without --metrics (update the agent on its host, which adds it, or add --metrics to the model's extra flags) and restart it`);
+  if (metrics.status !== 200) throw new ServerReadError(`${where}/metrics answered ${metrics.status}`);
+  const figures = llamaFigures(metrics.body);
+  if (!figures) throw new ServerReadError(`${where}/metrics has no llama.cpp counters (llamacpp:prompt_tokens_total); is it a llama-server?`);
+  const startHeader = Number(metrics.headers["process-start-time-unix"]);
+
+  let slots: ServerReading["slots"] = null;
+  if (!sleeping) {
+    const s = await get("/slots", SMALL);
+    if (s.status === 200) {
+      try {
+        const list = JSON.parse(s.body) as { is_processing?: unknown }[];
+        if (Array.isArray(list)) slots = { total: list.length, busy: list.filter((x) => x.is_processing === true).length };
+      } catch {
+        // Leave slots unknown.
+      }
+    }
+  }
+  return { at: now(), processStartS: Number.isFinite(startHeader) && startHeader > 0 ? startHeader : null, figures, sleeping, slots };
+}
