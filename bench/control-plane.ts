@@ -28,8 +28,12 @@
  *   when they exit, and DIR/start-all-windows.json: each REST start-all's
  *   span in µs of CLOCK_MONOTONIC (the profiles' clock), to look at those
  *   spans alone.
+ * - On Linux each start-all's CPU time of the app's process (agent
+ *   included) is printed too: on a busy shared machine it moves far less
+ *   than wall time.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -61,9 +65,24 @@ interface App {
   lastHandlerMs: number;
   post(p: string, body?: unknown): Promise<unknown>;
   handlerTimes: Map<number, number[]>;
+  /** CPU time the app's process used during each REST start-all (ms; NaN where /proc is missing). */
+  cpuTimes: Map<number, number[]>;
   restTimes: Map<number, number[]>;
   diffs: Map<number, number[]>;
 }
+
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux); NaN elsewhere. Steadier than wall time on a busy machine. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ: 100 on Linux
 
 /** Starts the production server of the checkout at `root` (its scripts/start.mjs builds first if needed) with its own database and state. */
 async function startApp(root: string, name: string, dir: string, models: string, bin: string): Promise<App> {
@@ -100,6 +119,7 @@ async function startApp(root: string, name: string, dir: string, models: string,
     ids: [],
     lastHandlerMs: NaN,
     handlerTimes: new Map(),
+    cpuTimes: new Map(),
     restTimes: new Map(),
     diffs: new Map(),
     async post(p, body) {
@@ -159,9 +179,11 @@ async function main() {
     }
     const restStartAll = async (app: App, n: number): Promise<number> => {
       const m0 = process.hrtime.bigint();
+      const cpu0 = cpuMs(app.child.pid);
       const t0 = performance.now();
       const result = (await app.post("/api/models/servers/start-all")) as { ok: boolean; started: number };
       const t = performance.now() - t0;
+      app.cpuTimes.set(n, [...(app.cpuTimes.get(n) ?? []), cpuMs(app.child.pid) - cpu0]);
       windows.push({ app: app.name, n, startUs: Number(m0 / 1000n), endUs: Number(process.hrtime.bigint() / 1000n) });
       app.handlerTimes.set(n, [...(app.handlerTimes.get(n) ?? []), app.lastHandlerMs]);
       if (!result.ok || result.started !== n) throw new Error(`${app.name}: start-all did not start ${n}: ${JSON.stringify(result).slice(0, 300)}`);
@@ -170,6 +192,7 @@ async function main() {
     };
     // The sides take turns, rep by rep, in rotating order, so a machine that gets busier or quieter shifts all alike.
     const agentTimes = new Map<number, number[]>();
+    const thisMinusBase = new Map<number, number[]>();
     for (const n of SIZES) {
       for (const app of apps) for (const [i, id] of app.ids.entries()) await app.post("/api/trpc/models.setEnabled", { id, enabled: i < n });
       await agentAlone(n); // warm-up, not counted: first spawns after a pause page the binary back in
@@ -189,6 +212,7 @@ async function main() {
           app.restTimes.set(n, [...(app.restTimes.get(n) ?? []), b]);
           app.diffs.set(n, [...(app.diffs.get(n) ?? []), b - a]);
         }
+        if (apps.length === 2) thisMinusBase.set(n, [...(thisMinusBase.get(n) ?? []), got.get(apps[0]!)! - got.get(apps[1]!)!]);
       }
     }
 
@@ -215,12 +239,15 @@ async function main() {
       for (const app of apps) {
         const b = median(app.restTimes.get(n)!);
         console.log(`${String(n).padStart(4)}  ${app.name.padEnd(8)}  ${ms(a).padStart(11)}  ${ms(b).padStart(15)}  ${ms(b - a).padStart(9)}  ${ms(median(app.diffs.get(n)!)).padStart(19)}`);
+        const cpu = app.cpuTimes.get(n)!;
+        if (cpu.every(Number.isFinite)) console.log(`      the app's CPU time (user + system, agent included) per start-all: median ${ms(median(cpu))}`);
         if (args.includes("--all")) {
           console.log(`      agent [${agentTimes.get(n)!.map((x) => x.toFixed(0)).join(" ")}]  REST [${app.restTimes.get(n)!.map((x) => x.toFixed(0)).join(" ")}]`);
           console.log(`      of which in the route handler (Server-Timing) [${app.handlerTimes.get(n)!.slice(-REPS).map((x) => x.toFixed(0)).join(" ")}]`);
         }
       }
     }
+    for (const [n, d] of thisMinusBase) console.log(`N=${n}: this minus baseline, paired by rep: median ${ms(median(d))} (IQR ${ms(percentile(d, 25))} to ${ms(percentile(d, 75))})`);
     if (CPU_PROF) await mkdir(path.resolve(CPU_PROF), { recursive: true });
     if (CPU_PROF) await writeFile(path.join(path.resolve(CPU_PROF), "start-all-windows.json"), JSON.stringify(windows));
     for (const app of apps) {
