@@ -33,7 +33,7 @@
  *   than wall time.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -65,24 +65,32 @@ interface App {
   lastHandlerMs: number;
   post(p: string, body?: unknown): Promise<unknown>;
   handlerTimes: Map<number, number[]>;
-  /** CPU time the app's process used during each REST start-all (ms; NaN where /proc is missing). */
+  /** CPU time the app's process used during each REST start-all (ms; NaN without /proc). */
   cpuTimes: Map<number, number[]>;
   restTimes: Map<number, number[]>;
   diffs: Map<number, number[]>;
 }
 
-/** CPU time (user + system) a process has used, in ms, from /proc (Linux); NaN elsewhere. Steadier than wall time on a busy machine. */
+/**
+ * CPU time a process's threads have run, in ms, summed from each thread's
+ * /proc/PID/task/TID/schedstat (nanoseconds; Linux); NaN elsewhere. Steadier
+ * than wall time on a busy machine, and finer than /proc/PID/stat's ticks.
+ */
 function cpuMs(pid: number | undefined): number {
   try {
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return ns / 1e6;
   } catch {
     return NaN;
   }
 }
-const CLOCK_TICKS = 100; // USER_HZ: 100 on Linux
 
 /** Starts the production server of the checkout at `root` (its scripts/start.mjs builds first if needed) with its own database and state. */
 async function startApp(root: string, name: string, dir: string, models: string, bin: string): Promise<App> {
@@ -149,13 +157,17 @@ async function main() {
   try {
     // ---- agent alone: one run
     let run = 0;
+    /** CPU time of this process (the agent alone, plus this script's little) per start. */
+    const agentCpu = new Map<number, number[]>();
     const agentAlone = async (n: number): Promise<number> => {
       const agent = createHostAgent({ llamaServerBin: bin, stateDir: path.join(dir, `agent-${++run}`), modelRoots: [models], logMaxBytes: 10 << 20, healthIntervalMs: 5000, logLevel: "silent", adopt: false });
       await agent.ready;
       const specs: ServerSpecInput[] = files.slice(0, n).map((f, i) => ({ id: `m${i}`, modelPath: f, port: ports[i]!, ...SERVER }));
+      const cpu0 = cpuMs(process.pid);
       const t0 = performance.now();
       await Promise.all(specs.map((spec) => agent.call("start", { spec })));
       const t = performance.now() - t0;
+      agentCpu.set(n, [...(agentCpu.get(n) ?? []), cpuMs(process.pid) - cpu0]);
       await agent.call("stopAll", {});
       agent.close();
       return t;
@@ -236,18 +248,23 @@ async function main() {
     console.log("   N  app       agent alone   REST start-all   overhead   median paired diff   (target: overhead ≤ 50 ms)");
     for (const n of SIZES) {
       const a = median(agentTimes.get(n)!);
+      const aCpu = agentCpu.get(n)!;
+      if (aCpu.every(Number.isFinite)) console.log(`${String(n).padStart(4)}  the agent alone's CPU time (this process) per start: median ${ms(median(aCpu))}`);
       for (const app of apps) {
         const b = median(app.restTimes.get(n)!);
         console.log(`${String(n).padStart(4)}  ${app.name.padEnd(8)}  ${ms(a).padStart(11)}  ${ms(b).padStart(15)}  ${ms(b - a).padStart(9)}  ${ms(median(app.diffs.get(n)!)).padStart(19)}`);
         const cpu = app.cpuTimes.get(n)!;
-        if (cpu.every(Number.isFinite)) console.log(`      the app's CPU time (user + system, agent included) per start-all: median ${ms(median(cpu))}`);
+        if (cpu.every(Number.isFinite)) console.log(`      the app's CPU time (all its threads, agent included) per start-all: median ${ms(median(cpu))}`);
         if (args.includes("--all")) {
           console.log(`      agent [${agentTimes.get(n)!.map((x) => x.toFixed(0)).join(" ")}]  REST [${app.restTimes.get(n)!.map((x) => x.toFixed(0)).join(" ")}]`);
           console.log(`      of which in the route handler (Server-Timing) [${app.handlerTimes.get(n)!.slice(-REPS).map((x) => x.toFixed(0)).join(" ")}]`);
         }
       }
     }
-    for (const [n, d] of thisMinusBase) console.log(`N=${n}: this minus baseline, paired by rep: median ${ms(median(d))} (IQR ${ms(percentile(d, 25))} to ${ms(percentile(d, 75))})`);
+    for (const [n, d] of thisMinusBase) {
+      const cpu = apps[0]!.cpuTimes.get(n)!.slice(-REPS).map((c, i) => c - apps[1]!.cpuTimes.get(n)!.slice(-REPS)[i]!);
+      console.log(`N=${n}: this minus baseline, paired by rep: wall median ${ms(median(d))} (IQR ${ms(percentile(d, 25))} to ${ms(percentile(d, 75))}); CPU median ${ms(median(cpu))} (IQR ${ms(percentile(cpu, 25))} to ${ms(percentile(cpu, 75))})`);
+    }
     if (CPU_PROF) await mkdir(path.resolve(CPU_PROF), { recursive: true });
     if (CPU_PROF) await writeFile(path.join(path.resolve(CPU_PROF), "start-all-windows.json"), JSON.stringify(windows));
     for (const app of apps) {
