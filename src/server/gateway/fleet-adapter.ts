@@ -84,6 +84,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const onError = options.onError ?? (() => undefined);
   let snapshot: { at: number; models: readonly GatewayModel[]; byId: ReadonlyMap<string, GatewayModel> } | null = null;
   let reading: Promise<readonly GatewayModel[]> | null = null;
+  /** The read that starts when `reading` ends, shared by every call made meanwhile. */
+  let next: Promise<readonly GatewayModel[]> | null = null;
   /** A fleet event came after the snapshot's read began: the next use reads again. */
   let stale = false;
   let waiters: (() => void)[] = [];
@@ -104,9 +106,21 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     return models;
   }
 
-  /** Reads the registry; a call while a read runs gets a read that starts after it (the running one may predate the change). */
+  /**
+   * Reads the registry; a call while a read runs gets a read that starts after it (the running one may
+   * predate the change), one for all such calls: the requests that wake together after a start each ask
+   * for a fresh read, and one read after theirs began serves them all.
+   */
   function read(): Promise<readonly GatewayModel[]> {
-    if (reading) return reading.then(() => read(), () => read());
+    if (reading) {
+      next ??= reading.then(startRead, startRead);
+      return next;
+    }
+    return startRead();
+  }
+
+  function startRead(): Promise<readonly GatewayModel[]> {
+    next = null;
     reading = readOnce().finally(() => {
       reading = null;
     });
@@ -163,7 +177,9 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     },
     async start(modelId) {
       const r = await fleet.start(modelId, { wait: true });
-      await read().catch(() => undefined);
+      // Not read here: every request that waited for this start reads the registry fresh next (one read
+      // for all, see read()), and a read here first would put a second read on each one's way.
+      stale = true;
       notify();
       return { state: r.state, error: r.error };
     },
