@@ -6,7 +6,18 @@
  * the figure is the median of the paired differences, which holds up on a
  * busy machine better than separate batches.
  *
- *   npx tsx bench/gateway-micro.ts [--pairs 2000]
+ * A third leg, "node floor", is the least a proxy in Node can do: an
+ * http.Server whose handler sends the request on with http.request over a
+ * keep-alive agent and pipes the answer back (no checks, no routing). The
+ * gateway's added time minus the floor's is what the gateway's own code
+ * costs; the floor is what any proxy written on Node's http pays.
+ *
+ *   npx tsx bench/gateway-micro.ts [--pairs 2000] [--baseline DIR]
+ *
+ * `--baseline DIR`: one more leg, the gateway of another checkout (its
+ * src/server/gateway/gateway.ts, loaded into this process), so a change to
+ * the gateway's code is measured against the code before it in one run
+ * ("gateway minus baseline", paired).
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -14,6 +25,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
@@ -58,8 +70,28 @@ async function main() {
     };
     const gateway = createGateway({ fleet, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined } });
     const server = http.createServer((req, res) => void gateway.handle(req, res));
+    const baselineDir = argValue("--baseline");
+    const baseGateway = baselineDir
+      ? ((await import(pathToFileURL(path.resolve(baselineDir, "src/server/gateway/gateway.ts")).href)) as { createGateway: typeof createGateway }).createGateway({
+          fleet,
+          guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined },
+        })
+      : null;
+    const baseServer = baseGateway ? http.createServer((req, res) => void baseGateway.handle(req, res)) : null;
+    if (baseServer) await new Promise<void>((r) => baseServer.listen(0, "127.0.0.1", r));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const gwPort = (server.address() as AddressInfo).port;
+    const floorAgent = new http.Agent({ keepAlive: true, maxSockets: 16, timeout: 4000 });
+    const floor = http.createServer((req, res) => {
+      const up = http.request({ host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers, agent: floorAgent }, (ures) => {
+        res.writeHead(ures.statusCode ?? 502, ures.headers);
+        ures.pipe(res);
+      });
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => floor.listen(0, "127.0.0.1", r));
+    const floorPort = (floor.address() as AddressInfo).port;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 2000 });
     const body = JSON.stringify({ model: "tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: "root ::= [a-z]+" });
     const once = (p: number) =>
@@ -74,35 +106,46 @@ async function main() {
       });
     for (let i = 0; i < 100; i++) {
       await once(port);
+      await once(floorPort);
       await once(gwPort);
+      if (baseServer) await once((baseServer.address() as AddressInfo).port);
     }
-    const direct: number[] = [];
-    const via: number[] = [];
-    const diff: number[] = [];
+    const legs = [
+      { name: "direct", port, times: [] as number[], added: [] as number[] },
+      { name: "node floor", port: floorPort, times: [] as number[], added: [] as number[] },
+      { name: "gateway", port: gwPort, times: [] as number[], added: [] as number[] },
+      ...(baseServer ? [{ name: "baseline", port: (baseServer.address() as AddressInfo).port, times: [] as number[], added: [] as number[] }] : []),
+    ];
+    const overFloor: number[] = [];
+    const overBase: number[] = [];
     for (let i = 0; i < PAIRS; i++) {
-      // Alternate which goes first, so neither side always follows the other.
-      let d: number, g: number;
-      if (i % 2 === 0) {
-        d = await once(port);
-        g = await once(gwPort);
-      } else {
-        g = await once(gwPort);
-        d = await once(port);
+      // A round: one request per leg, in rotating order, so no leg always follows the same one.
+      const got = new Map<string, number>();
+      for (let k = 0; k < legs.length; k++) {
+        const leg = legs[(k + i) % legs.length]!;
+        const t = await once(leg.port);
+        leg.times.push(t);
+        got.set(leg.name, t);
       }
-      direct.push(d);
-      via.push(g);
-      diff.push(g - d);
+      for (const leg of legs) leg.added.push(got.get(leg.name)! - got.get("direct")!);
+      overFloor.push(got.get("gateway")! - got.get("node floor")!);
+      if (baseServer) overBase.push(got.get("gateway")! - got.get("baseline")!);
     }
-    process.stdout.write(
-      `gateway code path alone (in-process, no Next, no database), ${PAIRS} alternating pairs, c=1, short chat completion (4 tokens):\n` +
-        `  direct  p50 ${ms(percentile(direct, 50), 2)}  p99 ${ms(percentile(direct, 99), 2)}\n` +
-        `  gateway p50 ${ms(percentile(via, 50), 2)}  p99 ${ms(percentile(via, 99), 2)}\n` +
-        `  added (paired): p50 ${ms(percentile(diff, 50), 3)}  p90 ${ms(percentile(diff, 90), 3)}\n` +
-        `  load average now: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} cores\n`,
-    );
+    const lines = [`gateway code path alone (in-process, no Next, no database), ${PAIRS} rounds of one request per leg in rotating order, c=1, short chat completion (4 tokens):`];
+    for (const leg of legs) {
+      lines.push(`  ${leg.name.padEnd(10)} p50 ${ms(percentile(leg.times, 50), 2)}  p99 ${ms(percentile(leg.times, 99), 2)}` + (leg.name === "direct" ? "" : `   added (paired): p50 ${ms(percentile(leg.added, 50), 3)}  p90 ${ms(percentile(leg.added, 90), 3)}`));
+    }
+    lines.push(`  gateway minus node floor (paired): p50 ${ms(percentile(overFloor, 50), 3)}  p90 ${ms(percentile(overFloor, 90), 3)}`);
+    if (baseServer) lines.push(`  gateway minus baseline (paired): p50 ${ms(percentile(overBase, 50), 3)}  p10 ${ms(percentile(overBase, 10), 3)}  p90 ${ms(percentile(overBase, 90), 3)}`);
+    lines.push(`  load average now: ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} cores`);
+    process.stdout.write(`${lines.join("\n")}\n`);
     agent.destroy();
+    floorAgent.destroy();
     gateway.close();
     server.close();
+    floor.close();
+    baseGateway?.close();
+    baseServer?.close();
   } finally {
     child.kill("SIGKILL");
     await rm(dir, { recursive: true, force: true });

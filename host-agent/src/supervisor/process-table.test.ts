@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { groupMembers, isSameLiveProcess, processInfo, psProcessInfo } from "./process-table.ts";
+import { groupMembers, isSameLiveProcess, processInfo, processTable, psProcessInfo } from "./process-table.ts";
 
 describe("process table (this OS)", () => {
   it("reads this process's group and start time", async () => {
@@ -25,6 +25,31 @@ describe("process table (this OS)", () => {
 
   it("says null for a pid that does not exist", async () => {
     expect(await processInfo(2 ** 22 + 12345)).toBeNull();
+  });
+
+  it("a background read lets the event loop run between its slices, and lists the same processes", async () => {
+    const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    try {
+      const whole = await processTable();
+      let done = false;
+      let ranDuringRead = false;
+      const read = processTable({ background: true, sliceEntries: 1 }).then((t) => {
+        done = true;
+        return t;
+      });
+      setImmediate(() => {
+        ranDuringRead = !done;
+      });
+      const sliced = await read;
+      // Linux reads in slices; elsewhere one `ps` runs, which never held the loop.
+      expect(ranDuringRead).toBe(true);
+      for (const pid of [process.pid, child.pid!]) {
+        expect(sliced.find((p) => p.pid === pid)).toEqual(whole.find((p) => p.pid === pid));
+      }
+      expect(sliced.find((p) => p.pid === child.pid)?.ppid).toBe(process.pid);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 });
 

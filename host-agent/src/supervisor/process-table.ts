@@ -91,6 +91,37 @@ function linuxInfoFromStat(pid: number, text: string): TableEntry | null {
  * memory; ~1 ms for a few hundred processes). Used by the process-tree scan,
  * on a timer while servers run and once at each stop, never per probe.
  */
+/** Resolves in the event loop's check phase: what was waiting (a request, a chunk to forward) runs first. */
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The table read in slices of `sliceEntries` processes, yielding to the event
+ * loop between slices: the same reads, but a timer's scan no longer stalls
+ * everything else in the process (the app's gateway and fleet share it with
+ * a local agent) for the whole read: 15 ms for 150 processes on a loaded
+ * 2-core machine, once a second while any server runs.
+ */
+async function linuxProcessTableSliced(sliceEntries: number): Promise<TableEntry[]> {
+  const out: TableEntry[] = [];
+  let read = 0;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    if (read > 0 && read % sliceEntries === 0) await yieldToLoop();
+    read += 1;
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue; // exited while we looked
+    }
+    const info = linuxInfoFromStat(Number(name), text);
+    if (info) out.push(info);
+  }
+  return out;
+}
+
 function linuxProcessTable(): TableEntry[] {
   const out: TableEntry[] = [];
   for (const name of readdirSync("/proc")) {
@@ -206,12 +237,15 @@ let lastTable: { at: number; table: Promise<TableEntry[]> } | null = null;
 /**
  * Every process on the machine with its parent (zombies included, marked).
  * `maxAgeMs`: a table read that long ago or less is good enough (a stop-all
- * of 16 servers reads it once, not 16 times).
+ * of 16 servers reads it once, not 16 times). `background`: a look nobody
+ * waits on (the descendant scan's timer): on Linux the reads yield to the
+ * event loop every `sliceEntries` processes (default 24, about a
+ * millisecond), instead of holding it for the whole table.
  */
-export function processTable(opts: { maxAgeMs?: number } = {}): Promise<TableEntry[]> {
+export function processTable(opts: { maxAgeMs?: number; background?: boolean; sliceEntries?: number } = {}): Promise<TableEntry[]> {
   const now = performance.now();
   if (opts.maxAgeMs !== undefined && lastTable && now - lastTable.at <= opts.maxAgeMs) return lastTable.table;
-  const table = isLinux ? Promise.resolve(linuxProcessTable()) : psProcessTable();
+  const table = isLinux ? (opts.background ? linuxProcessTableSliced(Math.max(1, opts.sliceEntries ?? 24)) : Promise.resolve(linuxProcessTable())) : psProcessTable();
   lastTable = { at: now, table };
   return table;
 }

@@ -129,7 +129,8 @@ export class TreeScanner {
     if (this.busy || this.trees.size === 0) return;
     this.busy = true;
     try {
-      const table = await processTable();
+      // In slices: this runs once a second beside whatever else the process serves.
+      const table = await processTable({ background: true });
       for (const t of this.trees) t.observe(table);
     } catch (err) {
       this.log.warn("process table scan failed", { error: err });

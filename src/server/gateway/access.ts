@@ -15,7 +15,7 @@
  *   (clients send some key anyway; only a wrong `sk-synapse-` key is refused).
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { checkSite, hasValidCredentials, isJsonType, secretsEqual, type GuardSettings } from "~/server/http/guard";
+import { checkSite, hasValidCredentials, isJsonType, secretsEqual, type GuardSettings, type HeaderReader } from "~/server/http/guard";
 import { API_KEY_PREFIX, bearerOf, hashApiKey } from "./api-key";
 import type { KeyStore } from "./key-store";
 import { GatewayError } from "./openai-error";
@@ -28,22 +28,26 @@ export interface Caller {
   keyName?: string;
 }
 
-/** Node's request headers as a fetch Headers (what guard.ts reads). */
-export function toHeaders(src: IncomingHttpHeaders): Headers {
-  const h = new Headers();
-  for (const [k, v] of Object.entries(src)) {
-    if (v === undefined) continue;
-    if (Array.isArray(v)) for (const x of v) h.append(k, x);
-    else h.set(k, v);
-  }
-  return h;
+/**
+ * Node's parsed headers (lower-case names, values trimmed, repeats already
+ * joined except set-cookie) read as the guard reads a fetch Headers. A view,
+ * not a copy: building a Headers object cost every gateway request more
+ * than the few lookups the checks make.
+ */
+export function headerReader(src: IncomingHttpHeaders): HeaderReader {
+  return {
+    get(name: string): string | null {
+      const v = src[name.toLowerCase()];
+      return v === undefined ? null : Array.isArray(v) ? v.join(", ") : v;
+    },
+  };
 }
 
 const unauthorized = (why: string) => new GatewayError(401, "authentication_error", "invalid_api_key", why);
 
 /** The caller, or throws the GatewayError to answer. */
 export async function checkAccess(method: string, path: string, rawHeaders: IncomingHttpHeaders, settings: GuardSettings, keys: KeyStore | null): Promise<Caller> {
-  const headers = toHeaders(rawHeaders);
+  const headers = headerReader(rawHeaders);
   const site = checkSite({ method, pathname: path, headers }, settings);
   if (!site.ok) throw new GatewayError(site.status, "permission_error", site.code.toLowerCase(), site.message);
   if (method === "POST" && !isJsonType(headers.get("content-type"))) {

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { checkRequest, type GuardSettings } from "~/server/http/guard";
-import { toHeaders } from "./access";
+import { headerReader } from "./access";
 import { pathOf } from "./routes";
 
 export const METRICS_PATH = "/api/metrics";
@@ -30,7 +30,7 @@ function sendJsonError(res: ServerResponse, status: number, code: string, messag
 }
 
 export async function serveMetrics(req: IncomingMessage, res: ServerResponse, settings: GuardSettings, source: () => Promise<MetricsSource>): Promise<void> {
-  const verdict = checkRequest({ method: req.method ?? "GET", pathname: METRICS_PATH, headers: toHeaders(req.headers) }, settings);
+  const verdict = checkRequest({ method: req.method ?? "GET", pathname: METRICS_PATH, headers: headerReader(req.headers) }, settings);
   if (!verdict.ok) return sendJsonError(res, verdict.status, verdict.code, verdict.message);
   try {
     const { body, contentType } = await (await source()).text();

@@ -31,10 +31,13 @@ export interface GuardSettings {
   apiToken: string | undefined;
 }
 
+/** What the guard reads of a request's headers: a fetch `Headers`, or a view of Node's (gateway/access.ts). */
+export type HeaderReader = Pick<Headers, "get">;
+
 export interface GuardRequest {
   method: string;
   pathname: string;
-  headers: Headers;
+  headers: HeaderReader;
 }
 
 export type GuardVerdict = { ok: true } | { ok: false; status: 401 | 403 | 415; code: string; message: string };
@@ -76,7 +79,7 @@ export function sessionValue(token: string): string {
   return createHash("sha256").update(`synapse-session:${token}`).digest("base64url");
 }
 
-function cookie(headers: Headers, name: string): string | undefined {
+function cookie(headers: HeaderReader, name: string): string | undefined {
   const raw = headers.get("cookie");
   if (!raw) return undefined;
   for (const part of raw.split(";")) {
@@ -87,7 +90,7 @@ function cookie(headers: Headers, name: string): string | undefined {
 }
 
 /** True when the request carries the token (bearer) or the matching session cookie. */
-export function hasValidCredentials(headers: Headers, token: string): boolean {
+export function hasValidCredentials(headers: HeaderReader, token: string): boolean {
   const auth = headers.get("authorization");
   if (auth?.toLowerCase().startsWith("bearer ")) return secretsEqual(auth.slice(7).trim(), token);
   const session = cookie(headers, SESSION_COOKIE);
