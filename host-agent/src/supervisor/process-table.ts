@@ -68,7 +68,8 @@ function parseLinuxStat(_pid: number, text: string): { state: string; ppid: numb
   return { state, ppid, pgid, startTicks };
 }
 
-function linuxProcessInfo(pid: number): ProcessInfo | null {
+/** One process's entry from /proc/PID/stat; null when it exited while we looked or the line is not a stat line. */
+function linuxProcessInfo(pid: number): TableEntry | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -110,13 +111,7 @@ async function linuxProcessTableSliced(sliceEntries: number): Promise<TableEntry
     if (!/^\d+$/.test(name)) continue;
     if (read > 0 && read % sliceEntries === 0) await yieldToLoop();
     read += 1;
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${name}/stat`, "utf8");
-    } catch {
-      continue; // exited while we looked
-    }
-    const info = linuxInfoFromStat(Number(name), text);
+    const info = linuxProcessInfo(Number(name));
     if (info) out.push(info);
   }
   return out;
@@ -126,17 +121,12 @@ function linuxProcessTable(): TableEntry[] {
   const out: TableEntry[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    let text: string;
-    try {
-      text = readFileSync(`/proc/${name}/stat`, "utf8");
-    } catch {
-      continue; // exited while we looked
-    }
-    const info = linuxInfoFromStat(Number(name), text);
+    const info = linuxProcessInfo(Number(name));
     if (info) out.push(info);
   }
   return out;
 }
+
 
 async function linuxGroupMembers(pgid: number): Promise<ProcessInfo[]> {
   const entries = await readdir("/proc");
