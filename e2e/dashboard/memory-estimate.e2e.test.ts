@@ -79,9 +79,18 @@ describe("memory estimate on the model page (production build)", () => {
     await expect.poll(settled).toBe(true);
     await screenshot("q8_0");
 
+    // A prompt cache capped at 512 MiB: the total with a full prompt cache follows it; what a plan charges
+    // (weights, KV cache, compute) does not change.
+    await form.getByLabel("Prompt cache (MiB)").fill("512");
+    const capped = await apiEstimate({ ctxSize: 4096, parallel: 4, cacheRamMiB: 512, extraFlags: [{ flag: "--cache-type-k", value: "q8_0" }] });
+    expect(capped.promptCacheBytes).toBe(512 * 1024 * 1024);
+    await expect.poll(() => bytes("prompt-cache")).toBe(capped.promptCacheBytes);
+    await expect.poll(() => bytes("total")).toBe(capped.totalBytes);
+    await expect.poll(() => bytes("charged")).toBe(q8.totalBytes - q8.promptCacheBytes);
+
     // Nothing was saved.
     const row = await app.db().model.findUniqueOrThrow({ where: { id: model.id } });
-    expect([row.ctxSize, row.parallel, row.extraFlags]).toEqual([null, null, "[]"]);
+    expect([row.ctxSize, row.parallel, row.extraFlags, row.cacheRamMiB]).toEqual([null, null, "[]", null]);
 
     // The fleet page draws the host's memory bar.
     await page.goto("/");

@@ -1,9 +1,7 @@
 "use client";
 /** A host's memory on its card: the budget plans charge against and how it was chosen, the agent's reading. */
+import { formatBytes } from "~/components/metrics/format";
 import type { HostItem } from "./host-form";
-
-const GiB = 1024 ** 3;
-export const gib = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
 
 export function HostMemory({ memory }: { memory: HostItem["memory"] }) {
   const r = memory.reading;
@@ -11,19 +9,19 @@ export function HostMemory({ memory }: { memory: HostItem["memory"] }) {
     <dl className="kv" data-testid="host-memory">
       <dt>Memory budget</dt>
       <dd data-testid="host-budget">
-        {memory.budgetBytes !== null ? <strong>{gib(memory.budgetBytes)}</strong> : <span className="muted">unknown: starts are not checked</span>} <span className="muted">({memory.basis})</span>
+        {memory.budgetBytes !== null ? <strong>{formatBytes(memory.budgetBytes)}</strong> : <span className="muted">unknown: starts are not checked</span>} <span className="muted">({memory.basis})</span>
       </dd>
       {r ? (
         <>
           <dt>Physical memory</dt>
           <dd>
-            {gib(r.totalBytes)}
-            {r.availableBytes !== null ? <span className="muted"> · {gib(r.availableBytes)} free now</span> : null}
+            {formatBytes(r.totalBytes)}
+            {r.availableBytes !== null ? <span className="muted"> · {formatBytes(r.availableBytes)} free now</span> : null}
           </dd>
           {r.devices.length ? (
             <>
               <dt>Devices</dt>
-              <dd className="mono">{r.devices.map((d) => `${d.name}: ${d.description} (${gib(d.totalBytes)}, ${gib(d.freeBytes)} free)`).join("; ")}</dd>
+              <dd className="mono">{r.devices.map((d) => `${d.name}: ${d.description} (${formatBytes(d.totalBytes)}, ${formatBytes(d.freeBytes)} free)`).join("; ")}</dd>
             </>
           ) : null}
           {r.problems.length ? (

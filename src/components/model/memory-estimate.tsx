@@ -9,6 +9,7 @@ import { useEffect, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
 import type { RouterInputs } from "~/components/api/types";
 import { oneSize } from "~/components/fleet/memory-bars";
+import { chargedBytes } from "~/server/services/memory/plan";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
 
@@ -62,11 +63,15 @@ export function MemoryEstimate({ input }: { input: EstimateInput | null }) {
                 </dd>
               </div>
             ))}
-            <dt>
-              <strong>Total</strong>
-            </dt>
+            <dt>Total, with a full prompt cache</dt>
             <dd className="mono" data-testid="estimate-total" data-bytes={e.totalBytes}>
-              <strong>{size(e.totalBytes)}</strong>
+              {size(e.totalBytes)}
+            </dd>
+            <dt>
+              <strong>Charged against the host&apos;s budget</strong>
+            </dt>
+            <dd className="mono" data-testid="estimate-charged" data-bytes={chargedBytes(e)} title="What a start plan counts: weights, KV cache and compute buffer, which llama-server holds from the load. The prompt cache fills only as prompts are cached.">
+              <strong>{size(chargedBytes(e))}</strong>
             </dd>
           </dl>
           {e.notes.length > 0 ? (

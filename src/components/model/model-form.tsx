@@ -45,12 +45,13 @@ export interface ModelFormValues {
   concurrency: string;
   queueLimit: string;
   startPriority: string;
+  cacheRamMiB: string;
   serverApiKeyOff: boolean;
   overrides: Record<OverrideKey, string>;
   extraFlags: FlagRow[];
 }
 
-const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "startPriority", "serverApiKeyOff", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
+const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "startPriority", "cacheRamMiB", "serverApiKeyOff", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
 
 export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues {
   const overrides = Object.fromEntries(OVERRIDES.map((o) => [o.key, intText(model?.[o.key] as number | null | undefined)])) as Record<OverrideKey, string>;
@@ -67,6 +68,7 @@ export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues
     concurrency: intText(model?.concurrency),
     queueLimit: intText(model?.queueLimit),
     startPriority: intText(model?.startPriority),
+    cacheRamMiB: intText(model?.cacheRamMiB),
     serverApiKeyOff: model?.serverApiKeyOff ?? false,
     overrides,
     extraFlags: (model?.extraFlags ?? []).map((f) => ({ flag: f.flag as ExtraFlagName, value: f.value ?? "" })),
@@ -92,6 +94,8 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
   if (!queueLimit.ok) errors.queueLimit = queueLimit.message;
   const startPriority = parseOptionalInt(v.startPriority);
   if (!startPriority.ok) errors.startPriority = startPriority.message;
+  const cacheRamMiB = parseOptionalInt(v.cacheRamMiB);
+  if (!cacheRamMiB.ok) errors.cacheRamMiB = cacheRamMiB.message;
   const body: Body = {
     name: v.name.trim(),
     ...(v.hostId ? { hostId: v.hostId } : {}),
@@ -106,6 +110,7 @@ function toBody(v: ModelFormValues): { body: Body; errors: FieldErrors } {
     concurrency: concurrency.ok ? concurrency.value : null,
     queueLimit: queueLimit.ok ? queueLimit.value : null,
     startPriority: startPriority.ok ? startPriority.value : null,
+    cacheRamMiB: cacheRamMiB.ok ? cacheRamMiB.value : null,
     serverApiKeyOff: v.serverApiKeyOff,
     extraFlags: v.extraFlags.map((f) => (EXTRA_FLAG_KINDS[f.flag] === "none" ? { flag: f.flag } : { flag: f.flag, value: f.value.trim() })),
   };
@@ -174,8 +179,8 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
   const estimateInput = useMemo((): EstimateInput | null => {
     if (!model) return null;
     const { body, errors: bad } = toBody(values);
-    if (["ctxSize", "gpuLayers", "parallel", "batchSize", "ubatchSize"].some((k) => k in bad)) return null;
-    return { id: model.id, ctxSize: body.ctxSize ?? null, gpuLayers: body.gpuLayers ?? null, parallel: body.parallel ?? null, batchSize: body.batchSize ?? null, ubatchSize: body.ubatchSize ?? null, flashAttn: body.flashAttn ?? null, loadMode: body.loadMode ?? null, extraFlags: body.extraFlags ?? [] };
+    if (["ctxSize", "gpuLayers", "parallel", "batchSize", "ubatchSize", "cacheRamMiB"].some((k) => k in bad)) return null;
+    return { id: model.id, ctxSize: body.ctxSize ?? null, gpuLayers: body.gpuLayers ?? null, parallel: body.parallel ?? null, batchSize: body.batchSize ?? null, ubatchSize: body.ubatchSize ?? null, flashAttn: body.flashAttn ?? null, loadMode: body.loadMode ?? null, cacheRamMiB: body.cacheRamMiB ?? null, extraFlags: body.extraFlags ?? [] };
   }, [model, values]);
 
   const defaults = settings.data as Settings | undefined;
@@ -259,6 +264,17 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
             value={values.startPriority}
             onChange={(v) => set("startPriority", v)}
             error={errors.startPriority}
+            mono
+          />
+          <TextField
+            id={f("cacheRamMiB")}
+            label="Prompt cache (MiB)"
+            hint="llama-server's --cache-ram: host memory for cached prompts, filled with use; 0 turns it off"
+            inputMode="numeric"
+            placeholder="default: llama-server's 8192"
+            value={values.cacheRamMiB}
+            onChange={(v) => set("cacheRamMiB", v)}
+            error={errors.cacheRamMiB}
             mono
           />
           <TextField id={f("queueLimit")} label="Queue" hint="requests that may wait; past it: 429" inputMode="numeric" placeholder="default: 32" value={values.queueLimit} onChange={(v) => set("queueLimit", v)} error={errors.queueLimit} mono />

@@ -1,6 +1,6 @@
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { describe, expect, it } from "vitest";
-import { decideReport, inferCause, type AgentReport, type ReportContext } from "./report-decision";
+import { decideReport, inferCause, stateText, type AgentReport, type ReportContext } from "./report-decision";
 import type { EntrySnapshot } from "./server-entry";
 
 const T0 = "2026-11-30T00:00:00.000Z";
@@ -132,5 +132,16 @@ describe("inferCause (agents without the stop-cause feature)", () => {
     expect(inferCause({ state: "failed", pid: null, reason: "could not spawn" })).toBe(null);
     expect(inferCause({ state: "stopped", pid: 1, reason: null })).toBe("requested");
     expect(inferCause({ state: "ready", pid: 1, reason: null })).toBe(null);
+  });
+});
+
+describe("stateText", () => {
+  it("a stop the app asked for reads as its typed cause, not the agent's generic 'stopped on request' beside it", () => {
+    expect(stateText("beta", "stopped", "stopped on request", "evicted")).toBe("beta: stopped (evicted to make room)");
+    expect(stateText("beta", "stopped", "stopped on request", "requested")).toBe("beta: stopped (stopped on request)");
+  });
+  it("a reason that says more than the cause is kept", () => {
+    expect(stateText("alpha", "exited", "killed by SIGKILL", "crash")).toMatch(/^alpha: exited \(.+: killed by SIGKILL\)$/);
+    expect(stateText("alpha", "stopped", null, null)).toBe("alpha: stopped");
   });
 });

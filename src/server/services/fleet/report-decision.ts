@@ -106,11 +106,17 @@ export function inferCause(status: Pick<ServerStatus, "state" | "pid" | "reason"
   }
 }
 
-/** The event text of a state: "alpha: exited (crashed: killed by SIGKILL)". */
+const CAUSE_TEXTS: ReadonlySet<string> = new Set(Object.values(STOP_CAUSE_TEXT));
+
+/**
+ * The event text of a state: "alpha: exited (crashed: killed by SIGKILL)". A reason that is itself only a
+ * cause's text (the agent says "stopped on request" of every stop the app asked for) adds nothing to the
+ * typed cause, which says why the app asked: "beta: stopped (evicted to make room)".
+ */
 export function stateText(name: string, state: string, reason: string | null, cause: StopCause | null): string {
   if (cause === null) return `${name}: ${state}${reason ? ` (${reason})` : ""}`;
   const causeText = STOP_CAUSE_TEXT[cause];
-  return `${name}: ${state} (${causeText}${reason && reason !== causeText ? `: ${reason}` : ""})`;
+  return `${name}: ${state} (${causeText}${reason && !CAUSE_TEXTS.has(reason) ? `: ${reason}` : ""})`;
 }
 
 export function decideReport(entry: EntrySnapshot & { name: string }, report: AgentReport, ctx: ReportContext): ReportDecision {

@@ -195,6 +195,7 @@ export const modelEstimateInput = z
     ubatchSize: modelFields.ubatchSize,
     flashAttn: modelFields.flashAttn,
     loadMode: modelFields.loadMode,
+    cacheRamMiB: modelFields.cacheRamMiB,
     extraFlags: modelFields.extraFlags,
   })
   .partial()
