@@ -37,6 +37,15 @@
  *   local gateway's. Target: at most 1 ms more added latency than local.
  *   `--no-ssh` skips it.
  *
+ * - Failed requests (a status other than 200, or a connection error) are
+ *   left out of the figures and printed per leg and phase after them; a
+ *   throughput share beside a leg that lost streams is marked as not
+ *   comparable. llama-server closes its connection after every streamed
+ *   answer (though its headers say keep-alive), so the client does not use
+ *   a streamed answer's connection again, on every leg alike; a request
+ *   that still meets a kept-alive socket the server closed is sent again
+ *   once, and counted.
+ *
  * nginx: /usr/sbin/nginx (Debian's `nginx` package: `apt-get install -y nginx`);
  * without it that leg is skipped with that advice.
  */
@@ -44,6 +53,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
+import type { Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -87,26 +97,60 @@ interface Leg {
 /** Requests sent again because a kept-alive socket was closed by the server as it was reused (per leg; printed). */
 const resent = new Map<string, number>();
 
+/**
+ * Sockets that have carried a whole answer. llama-server (its cpp-httplib) closes the connection after a
+ * streamed answer although its headers say keep-alive, so the next request on that socket meets a reset.
+ * Node's `req.reusedSocket` is false when a request waited in the agent's queue for a freed socket, so
+ * it cannot tell that case; this set can.
+ */
+const usedSockets = new WeakSet<Socket>();
+
+/**
+ * Failed requests per leg and phase (a status other than 200, or a connection error that a resend did
+ * not cure): left out of the figures, and always printed with them.
+ */
+const failures = new Map<string, Map<string, string[]>>();
+
+function fail(leg: Leg, phase: string, err: unknown): void {
+  const phases = failures.get(leg.name) ?? new Map<string, string[]>();
+  failures.set(leg.name, phases);
+  phases.set(phase, [...(phases.get(phase) ?? []), err instanceof Error ? err.message : String(err)]);
+}
+
+function failedIn(leg: string, phase: string): number {
+  return failures.get(leg)?.get(phase)?.length ?? 0;
+}
+
 function post(leg: Leg, body: string, onChunk?: (chunk: Buffer, at: number) => void, retry = true): Promise<{ status: number; ms: number; firstMs: number; text: string }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     let first = NaN;
+    let onUsedSocket = false;
     if (leg.model) body = body.replace('"model":"bench"', JSON.stringify({ model: leg.model }).slice(1, -1));
     const u = new URL(leg.base + leg.path);
     const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent: leg.agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
       const parts: Buffer[] = [];
+      const socket = res.socket; // by 'end' the answer is detached from it
       res.on("data", (c: Buffer) => {
         const at = performance.now();
         if (Number.isNaN(first)) first = at - t0;
         parts.push(c);
         onChunk?.(c, at);
       });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, firstMs: first, text: Buffer.concat(parts).toString() }));
+      res.on("end", () => {
+        // A streamed answer's connection is closed by llama-server: not used again, on every leg alike
+        // (as the gateway's upstream does; destroyed before the agent frees it on the next tick).
+        if (String(res.headers["content-type"] ?? "").startsWith("text/event-stream")) socket.destroy();
+        else usedSockets.add(socket);
+        resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, firstMs: first, text: Buffer.concat(parts).toString() });
+      });
       res.on("error", reject);
     });
+    req.on("socket", (s: Socket) => (onUsedSocket = usedSockets.has(s)));
     req.on("error", (err: NodeJS.ErrnoException) => {
-      // The keep-alive race every HTTP client meets (Node's docs retry the same way): not counted as the leg's latency.
-      if (retry && req.reusedSocket && err.code === "ECONNRESET") {
+      // The keep-alive race every HTTP client meets (Node's docs retry the same way): nothing reached
+      // the server, so the request goes again, once; the time of the failed try is not counted.
+      if (retry && (onUsedSocket || req.reusedSocket) && Number.isNaN(first) && (err.code === "ECONNRESET" || err.code === "EPIPE")) {
         resent.set(leg.name, (resent.get(leg.name) ?? 0) + 1);
         post(leg, body, onChunk, false).then(resolve, reject);
       } else reject(err);
@@ -115,20 +159,31 @@ function post(leg: Leg, body: string, onChunk?: (chunk: Buffer, at: number) => v
   });
 }
 
+/** `post`, with a failure (error or status other than 200) recorded for the leg and phase: null then. */
+async function tryPost(leg: Leg, phase: string, body: string, onChunk?: (chunk: Buffer, at: number) => void): Promise<{ status: number; ms: number; firstMs: number; text: string } | null> {
+  try {
+    const r = await post(leg, body, onChunk);
+    if (r.status === 200) return r;
+    fail(leg, phase, new Error(`${r.status} ${r.text.slice(0, 160)}`));
+  } catch (err) {
+    fail(leg, phase, err);
+  }
+  return null;
+}
+
 function chatBody(extra: Record<string, unknown>): string {
   return JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: GRAMMAR, ...extra });
 }
 
-async function runAt(leg: Leg, concurrency: number, count: number, body: string): Promise<number[]> {
+async function runAt(leg: Leg, phase: string, concurrency: number, count: number, body: string): Promise<number[]> {
   const out: number[] = [];
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < count) {
         next++;
-        const r = await post(leg, body);
-        if (r.status !== 200) throw new Error(`${leg.name}: ${r.status} ${r.text.slice(0, 200)}`);
-        out.push(r.ms);
+        const r = await tryPost(leg, phase, body);
+        if (r) out.push(r.ms);
       }
     }),
   );
@@ -136,10 +191,10 @@ async function runAt(leg: Leg, concurrency: number, count: number, body: string)
 }
 
 /** One streamed request: time to first chunk and each token's delay beyond the stream's best (see the header). */
-async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknown>): Promise<{ firstMs: number; delays: number[] }> {
+async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknown>): Promise<{ firstMs: number; delays: number[] } | null> {
   const arrivals: { at: number; predictedMs: number }[] = [];
   let carry = "";
-  const r = await post(leg, chatBody({ stream: true, max_tokens: tokens, ignore_eos: true, timings_per_token: true, ...extra }), (chunk, at) => {
+  const r = await tryPost(leg, "streams", chatBody({ stream: true, max_tokens: tokens, ignore_eos: true, timings_per_token: true, ...extra }), (chunk, at) => {
     carry += chunk.toString();
     let i: number;
     while ((i = carry.indexOf("\n\n")) !== -1) {
@@ -149,14 +204,11 @@ async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknow
       if (m) arrivals.push({ at, predictedMs: Number(m[1]) });
     }
   });
-  if (r.status !== 200) throw new Error(`${leg.name}: ${r.status}`);
+  if (!r) return null;
   const offsets = arrivals.map((a) => a.at - a.predictedMs);
   const best = Math.min(...offsets);
   return { firstMs: r.firstMs, delays: offsets.map((o) => o - best) };
 }
-
-/** Failed requests per leg (a status other than 200, or a connection error), printed with the figures. */
-const failures = new Map<string, string[]>();
 
 async function streamThroughput(leg: Leg, concurrency: number, streams: number, tokens: number): Promise<number> {
   const t0 = performance.now();
@@ -166,13 +218,7 @@ async function streamThroughput(leg: Leg, concurrency: number, streams: number, 
     Array.from({ length: concurrency }, async () => {
       while (next < streams) {
         next++;
-        try {
-          const r = await post(leg, chatBody({ stream: true, max_tokens: tokens, ignore_eos: true }));
-          if (r.status !== 200) throw new Error(`${r.status} ${r.text.slice(0, 120)}`);
-          done++;
-        } catch (err) {
-          failures.set(leg.name, [...(failures.get(leg.name) ?? []), (err as Error).message]);
-        }
+        if (await tryPost(leg, "throughput", chatBody({ stream: true, max_tokens: tokens, ignore_eos: true }))) done++;
       }
     }),
   );
@@ -222,6 +268,9 @@ http {
       proxy_pass http://llama;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      # llama-server closes a connection after a streamed answer: a POST that meets such a cached
+      # connection is sent again on a new one (nginx does not resend a POST by default: 502).
+      proxy_next_upstream error timeout non_idempotent;
       proxy_buffering off;
       proxy_request_buffering off;
     }
@@ -315,7 +364,7 @@ async function main() {
     const bodyFor = (leg: Leg, b: string) => (leg.name === "next-route" ? JSON.stringify({ ...JSON.parse(b), port: llamaPort }) : b);
 
     const short = chatBody({});
-    for (const leg of legs) await runAt(leg, 4, 40, bodyFor(leg, short)); // warm-up: connections, JIT, caches
+    for (const leg of legs) await runAt(leg, "warm-up", 4, 40, bodyFor(leg, short)); // warm-up: connections, JIT, caches
 
     const lat = new Map<string, number[]>();
     /** c=1: one request per leg per round, in rotating order; the added latency is paired within the round. */
@@ -324,12 +373,13 @@ async function main() {
       if (round % 50 === 0) process.stderr.write(`  latency c=1 round ${round + 1}/${REPS * PER_REP}   \r`);
       const got = new Map<string, number>();
       for (const leg of legs.map((_, i) => legs[(i + round) % legs.length]!)) {
-        const r = await post(leg, bodyFor(leg, short));
-        if (r.status !== 200) throw new Error(`${leg.name}: ${r.status} ${r.text.slice(0, 200)}`);
+        const r = await tryPost(leg, "latency c=1", bodyFor(leg, short));
+        if (!r) continue;
         got.set(leg.name, r.ms);
         lat.set(`${leg.name}@1`, [...(lat.get(`${leg.name}@1`) ?? []), r.ms]);
       }
-      for (const leg of legs) if (leg.name !== "direct") paired.set(leg.name, [...(paired.get(leg.name) ?? []), got.get(leg.name)! - got.get("direct")!]);
+      // A round where any leg failed is left out of the pairs.
+      if (got.size === legs.length) for (const leg of legs) if (leg.name !== "direct") paired.set(leg.name, [...(paired.get(leg.name) ?? []), got.get(leg.name)! - got.get("direct")!]);
     }
     for (const c of [16]) {
       for (let r = 0; r < REPS; r++) {
@@ -337,7 +387,7 @@ async function main() {
         const order = legs.map((_, i) => legs[(i + r) % legs.length]!);
         for (const leg of order) {
           const key = `${leg.name}@${c}`;
-          lat.set(key, [...(lat.get(key) ?? []), ...(await runAt(leg, c, c === 1 ? PER_REP : PER_REP * 4, bodyFor(leg, short)))]);
+          lat.set(key, [...(lat.get(key) ?? []), ...(await runAt(leg, `latency c=${c}`, c, c === 1 ? PER_REP : PER_REP * 4, bodyFor(leg, short)))]);
         }
       }
     }
@@ -349,6 +399,7 @@ async function main() {
       process.stderr.write(`  streams rep ${r + 1}/${REPS * 3}          \r`);
       for (const leg of streamLegs.map((_, i) => streamLegs[(i + r) % streamLegs.length]!)) {
         const s = await streamOnce(leg, 64, leg.name === "next-route" ? { port: llamaPort } : {});
+        if (!s) continue;
         first.set(leg.name, [...(first.get(leg.name) ?? []), s.firstMs]);
         delays.set(leg.name, [...(delays.get(leg.name) ?? []), ...s.delays]);
       }
@@ -445,8 +496,8 @@ async function main() {
     out.push("streamed (64 tokens): time to first chunk; per-chunk delay beyond the stream's best chunk");
     const dDelay = summary(delays.get("direct")!);
     for (const leg of streamLegs) {
-      const f = first.get(leg.name)!.filter((x) => !Number.isNaN(x));
-      const dl = delays.get(leg.name)!;
+      const f = (first.get(leg.name) ?? []).filter((x) => !Number.isNaN(x));
+      const dl = delays.get(leg.name) ?? [];
       if (f.length === 0) continue;
       const fs = summary(f);
       const ds = summary(dl);
@@ -456,15 +507,19 @@ async function main() {
     out.push("streamed throughput at c=16 (48 streams × 64 tokens), median of reps");
     const med = (xs: number[]) => percentile(xs, 50);
     const dT = med(tput.get("direct")!);
-    for (const [name, xs] of tput) out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of direct${name === "gateway" ? "; target ≥ 97 %" : ""})`);
+    const tputFailed = [...tput.keys()].filter((name) => failedIn(name, "throughput") > 0);
+    for (const [name, xs] of tput) out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of direct${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
+    if (tputFailed.length > 0) out.push(`  the shares are not comparable: streams failed in ${tputFailed.join(", ")} (see below), and a failed stream counts no tokens`);
     out.push("");
     if (cold.gateway.length > 0) {
       const g = med(cold.gateway);
       const d = med(cold.direct);
       out.push(`on-demand cold start to the full answer (median of ${COLD_REPS}): gateway ${ms(g)}  vs llama-server launched directly, /health every 5 ms ${ms(d)}  → ratio ${(g / d).toFixed(2)} (target ≤ 1.10)`);
     } else out.push(coldNote || "cold start: not measured");
-    for (const [name, list] of failures) out.push(`${name}: ${list.length} failed request(s) in the throughput runs (not counted), first: ${list[0]}`);
-    if (resent.size > 0) out.push(`requests resent once after a kept-alive socket closed under them: ${[...resent].map(([k, v]) => `${k} ${v}`).join(", ")}`);
+    out.push("");
+    out.push(`failed requests, left out of the figures: ${legs.map((l) => `${l.name} ${[...(failures.get(l.name)?.values() ?? [])].reduce((n, xs) => n + xs.length, 0)}`).join(", ")}`);
+    for (const [name, phases] of failures) for (const [phase, list] of phases) out.push(`  ${name} ${phase}: ${list.length}, first: ${list[0]}`);
+    out.push(`requests resent once after a kept-alive socket closed under them: ${legs.map((l) => `${l.name} ${resent.get(l.name) ?? 0}`).join(", ")}`);
     process.stdout.write(`${out.join("\n")}\n`);
     for (const leg of legs) leg.agent.destroy();
   } finally {

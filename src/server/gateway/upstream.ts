@@ -15,6 +15,12 @@
  * - Every wait has a deadline: connecting, and silence from the server
  *   (no byte for `idleTimeoutMs`), after which the answer is 504 (or the
  *   stream is cut).
+ * - A connection that carried a streamed answer is not used again:
+ *   llama-server closes it after the stream (its headers say keep-alive
+ *   all the same), and the agent would hand it to the next request, which
+ *   met the reset. A request that waited in the agent's queue got it
+ *   directly (its `reusedSocket` false, so never retried: a 502), and every
+ *   other one paid a failed try and a resend.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -131,7 +137,10 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
             res.writeHead(ures.statusCode ?? 502, responseHeaders(ures.headers));
             // A stream: send the status line and headers now, so its client sees the answer begin before
             // the first token. Otherwise they go out with the body, in one write.
-            if (String(ures.headers["content-type"] ?? "").startsWith("text/event-stream")) res.flushHeaders();
+            const streamed = String(ures.headers["content-type"] ?? "").startsWith("text/event-stream");
+            if (streamed) res.flushHeaders();
+            // Taken now: by 'end' the answer is detached from it.
+            const socket = ures.socket;
             ures.on("data", (chunk: Buffer) => {
               onData?.(chunk);
               if (!res.write(chunk)) {
@@ -140,6 +149,9 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
               }
             });
             ures.once("end", () => {
+              // Before the agent takes the socket back (Node frees it on the next tick, after 'end'
+              // listeners): the server closes it, so no request may be given it.
+              if (streamed) socket.destroy();
               res.end();
               done({ status: ures.statusCode ?? 502, clientClosed: false });
             });

@@ -35,7 +35,7 @@ export async function gatewayFixture(
     fleet?: FleetFixtureOptions;
     guard?: Partial<GatewayOptions["guard"]>;
     adapter?: { maxAgeMs?: number };
-    gateway?: Pick<GatewayOptions, "idleSweepMs">;
+    gateway?: Pick<GatewayOptions, "idleSweepMs" | "upstream">;
     /** The gateway's figures, made over the fleet fixture (e.g. the app's metrics). */
     metrics?: (f: FleetFixture) => GatewayMetrics;
   } = {},

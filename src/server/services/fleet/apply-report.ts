@@ -16,21 +16,26 @@ export interface ReportApplier {
   /**
    * Records a status from the agent of `hostId`. `modelId` when the caller
    * knows it (otherwise looked up by the server's name). Resolves once
-   * recorded (in the model's write order).
+   * recorded (in the model's write order). `crash`: the status ends a
+   * restart that could not start, a crash for the restart policy (why),
+   * recorded together with its decision.
    */
-  observe(hostId: string, status: ServerStatus, source: "event" | "snapshot", modelId?: string): Promise<void>;
+  observe(hostId: string, status: ServerStatus, source: "event" | "snapshot", modelId?: string, crash?: string): Promise<void>;
   onAgentEvent(hostId: string, e: AgentEvent): void;
 }
 
 export function createReportApplier(ctx: FleetContext, restarts: Restarts): ReportApplier {
   const { db, table, events, log } = ctx;
 
-  async function record(e: ServerEntry, status: ServerStatus, source: "event" | "snapshot", appStopPending: boolean): Promise<void> {
+  async function record(e: ServerEntry, status: ServerStatus, source: "event" | "snapshot", appStopPending: boolean, crash: string | undefined): Promise<void> {
     if (table.closed) return;
     // What the user wants matters only to tell a stop made on the host from ours.
     const desired = status.state === "stopped" && source === "event" && e.alive ? await readDesired(e.modelId) : null;
     const d = decideReport({ ...e.snapshot(), name: e.name }, { source, status, appStopPending: appStopPending || e.stopsInFlight > 0 }, { now: ctx.now(), desired, closing: ctx.closing });
-    if (d.kind === "ignore") return;
+    if (d.kind === "ignore") {
+      if (crash !== undefined) await restarts.afterCrash(e, crash);
+      return;
+    }
     const c = d.change;
     e.state = c.state;
     e.pid = c.pid;
@@ -39,8 +44,10 @@ export function createReportApplier(ctx: FleetContext, restarts: Restarts): Repo
     if (c.backend !== undefined) e.backend = c.backend;
     if (c.ended !== undefined) e.ended = c.ended;
     if (d.then.some((f) => f.kind === "host-stop")) e.clearRestart();
-    await table.writeState(e, d.data, { kind: "state", ...d.event });
-    for (const f of d.then) if (f.kind === "crash") await restarts.afterCrash(e, f.why);
+    const why = crash ?? d.then.find((f) => f.kind === "crash")?.why;
+    // A crash: its state and the restart policy's decision are written together.
+    if (why !== undefined) await restarts.afterCrash(e, why, { data: d.data, event: { kind: "state", ...d.event } });
+    else await table.writeState(e, d.data, { kind: "state", ...d.event });
   }
 
   async function readDesired(modelId: string): Promise<"running" | "stopped"> {
@@ -48,7 +55,7 @@ export function createReportApplier(ctx: FleetContext, restarts: Restarts): Repo
     return row?.desired === "running" ? "running" : "stopped";
   }
 
-  function observe(hostId: string, status: ServerStatus, source: "event" | "snapshot", modelId?: string): Promise<void> {
+  function observe(hostId: string, status: ServerStatus, source: "event" | "snapshot", modelId?: string, crash?: string): Promise<void> {
     // Taken now, before the model's write chain: the answer to our stop may settle before this is recorded.
     const known = modelId ?? table.knownModelId(hostId, status.id);
     const stopPendingNow = known !== undefined && (table.get(known)?.stopsInFlight ?? 0) > 0;
@@ -56,7 +63,7 @@ export function createReportApplier(ctx: FleetContext, restarts: Restarts): Repo
       const id = known ?? (await table.modelIdFor(hostId, status.id));
       if (!id) return;
       const e = table.remember({ id, hostId, name: status.id });
-      await table.withModel(e, () => record(e, status, source, stopPendingNow));
+      await table.withModel(e, () => record(e, status, source, stopPendingNow, crash));
     })();
   }
 

@@ -86,7 +86,10 @@ export interface EventBus {
   /**
    * Persists an event (and `options.with`'s writes, in the same transaction)
    * and publishes it; resolves with the row. Rejects, having written nothing
-   * of this append, when its writes or its row cannot be written.
+   * of this append, when its writes or its row cannot be written. Appends
+   * made in one synchronous run are committed in one transaction (one by
+   * one only when that transaction fails): restarts.ts records a crash and
+   * its restart decision so, and relies on it.
    */
   append(input: EventInput, options?: { with?: WithWrites }): Promise<RecordedEvent>;
   /** Publishes a log line and keeps it in the model's ring. */

@@ -246,6 +246,27 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(await pidsRunning(m.filePath)).toEqual([]);
   });
 
+  it("a restart that cannot start is never shown as failed while restarts remain (its failure and the next restart are recorded together)", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
+    const m = await f.addModel("alpha");
+    const [r] = await f.fleet.startAll({ wait: true });
+    await rm(m.filePath);
+    process.kill(r!.pid!, "SIGKILL");
+    // What a dashboard polling the status would show, read as fast as the database answers.
+    const seen: { state: string; restarts: number; lastError: string | null }[] = [];
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const s = await statusOf(f, "alpha");
+      seen.push({ state: s.state, restarts: s.restarts, lastError: s.lastError });
+      if (s.state === "failed" && /crashed 5 times/.test(s.lastError ?? "")) break;
+      if (Date.now() > deadline) throw new Error(`never failed after its restarts; last seen ${JSON.stringify(s)}`);
+      await new Promise((resolve) => setImmediate(resolve)); // the rest of the process runs between reads
+    }
+    const failedEarly = seen.filter((x) => x.state === "failed" && !/crashed 5 times/.test(x.lastError ?? ""));
+    expect(failedEarly).toEqual([]);
+    expect(seen.at(-1)!.restarts).toBe(4);
+  });
+
   it("a model that cannot start reports failed with the reason; the others start", async () => {
     const f = await setup();
     await f.addModel("good");

@@ -17,7 +17,7 @@ import { resolveSpec, serverApiKeyOf } from "~/server/services/registry/spec";
 import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
-import type { Restarts } from "./restarts";
+import type { CrashRecord, Restarts } from "./restarts";
 import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
@@ -89,10 +89,22 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
     return e.track({ kind, seq, promise }).promise;
   }
 
+  /** A start that could not start: `failed` with the error (and an error event). */
+  function failedRecord(e: ServerEntry, row: ModelRow, text: string): CrashRecord {
+    return {
+      data: { observed: "failed", pid: null, cause: null, lastError: text },
+      event: { kind: "error", state: "failed", message: `${row.name}: cannot start: ${text}` },
+      apply: () => {
+        e.state = "failed";
+        e.cause = null;
+      },
+    };
+  }
+
   async function markFailed(e: ServerEntry, row: ModelRow, text: string): Promise<void> {
-    e.state = "failed";
-    e.cause = null;
-    await table.writeState(e, { observed: "failed", pid: null, cause: null, lastError: text }, { kind: "error", state: "failed", message: `${row.name}: cannot start: ${text}` });
+    const r = failedRecord(e, row, text);
+    r.apply!();
+    await table.writeState(e, r.data, r.event);
   }
 
   const ops: Operations = {
@@ -163,10 +175,15 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const timeoutMs = spec.readinessDeadlineMs + spec.stopGraceMs + 15_000;
       const op = callStart(link, spec, timeoutMs).then(async (outcome) => {
         const d = decideStartOutcome(outcome, { current: e.isCurrent(seq), restart: reason === "restart" });
-        for (const step of d.steps) {
-          if (step.kind === "record") await reports.observe(row.hostId, step.status, "snapshot", row.id);
+        for (let i = 0; i < d.steps.length; i++) {
+          const step = d.steps[i]!;
+          // A failure followed by its crash is recorded with the crash's decision, in one transaction.
+          const next = d.steps[i + 1];
+          const crash = next?.kind === "crash" ? next.why : undefined;
+          if (crash !== undefined) i++;
+          if (step.kind === "record") await reports.observe(row.hostId, step.status, "snapshot", row.id, crash);
           else if (step.kind === "noteError") await table.withModel(e, () => table.writeState(e, { lastError: step.error }));
-          else if (step.kind === "markFailed") await table.withModel(e, () => markFailed(e, row, step.error));
+          else if (step.kind === "markFailed") await table.withModel(e, () => (crash !== undefined ? restarts.afterCrash(e, crash, failedRecord(e, row, step.error)) : markFailed(e, row, step.error)));
           else await table.withModel(e, () => restarts.afterCrash(e, step.why));
         }
         return resultOf(row, d.result.state ?? e.state, d.result.pid === "recorded" ? e.pid : d.result.pid, d.result.error);

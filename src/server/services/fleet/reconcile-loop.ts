@@ -167,8 +167,10 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
           e.state = "exited";
           e.cause = "crash";
           e.ended = processOf({ pid: a.pid, startedAt: e.startedAt });
-          await table.writeState(e, { observed: "exited", pid: null, cause: "crash", stoppedAt: new Date(now()), lastError: why, lastExitCode: null, lastSignal: null }, { kind: "state", state: "exited", message: `${e.name}: exited (crashed: ${why})`, data: { pid: a.pid, cause: "crash" } });
-          await restarts.afterCrash(e, why);
+          await restarts.afterCrash(e, why, {
+            data: { observed: "exited", pid: null, cause: "crash", stoppedAt: new Date(now()), lastError: why, lastExitCode: null, lastSignal: null },
+            event: { kind: "state", state: "exited", message: `${e.name}: exited (crashed: ${why})`, data: { pid: a.pid, cause: "crash" } },
+          });
         });
         return;
       }

@@ -4,16 +4,32 @@
  */
 import { getSettings } from "~/server/services/registry/settings";
 import type { FleetContext } from "./context";
+import type { EventInput } from "./events";
+import type { StateData } from "./state-sql";
 import { decideAfterCrash, formatRecentCrashes, parseRecentCrashes } from "./restart-policy";
 import type { ServerEntry } from "./server-entry";
+
+/**
+ * What the crash itself left to record (the `exited` state, or a restart's
+ * `failed` start), written in the same transaction as the decision that
+ * follows it: a reader never sees a restart that could not start as
+ * `failed` while restarts remain, nor an exit without its planned restart.
+ */
+export interface CrashRecord {
+  data: StateData;
+  event: Omit<EventInput, "modelId" | "hostId">;
+  /** Sets the entry's fields as the record says, when it is written. */
+  apply?: () => void;
+}
 
 export interface Restarts {
   /**
    * A crash (agent `exited`, a restart that could not start, a server gone
-   * unwatched): restart with backoff, or give up (`failed`). Runs inside the
-   * model's record chain.
+   * unwatched): restart with backoff, or give up (`failed`). `record`, when
+   * given, is written together with that decision. Runs inside the model's
+   * record chain.
    */
-  afterCrash(e: ServerEntry, why: string): Promise<void>;
+  afterCrash(e: ServerEntry, why: string, record?: CrashRecord): Promise<void>;
   /** Schedules a restart in `delayMs` (replacing any scheduled one). */
   schedule(e: ServerEntry, delayMs: number): void;
 }
@@ -33,36 +49,52 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
     e.restartTimer.unref();
   }
 
-  async function afterCrash(e: ServerEntry, why: string): Promise<void> {
-    if (ctx.closing || table.closed) return;
+  async function afterCrash(e: ServerEntry, why: string, record?: CrashRecord): Promise<void> {
+    // The record's append and the decision's are made in one synchronous run, so the event bus commits
+    // them in one transaction (events.ts); the row is read before either.
+    const writeRecord = (): Promise<void> => {
+      if (!record) return Promise.resolve();
+      record.apply?.();
+      return table.writeState(e, record.data, record.event);
+    };
+    if (ctx.closing || table.closed) return writeRecord();
     const row = await db.serverState.findUnique({ where: { modelId: e.modelId } });
-    if (!row || row.desired !== "running") return;
+    if (!row || row.desired !== "running") return writeRecord();
     const settings = await getSettings(db);
     if (!settings.autoRestart) {
-      await events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${e.name}: not restarted (auto-restart is off)` });
+      await Promise.all([writeRecord(), events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${e.name}: not restarted (auto-restart is off)` })]);
       return;
     }
+    const lastError = record?.data.lastError ?? row.lastError;
     const decision = decideAfterCrash(parseRecentCrashes(row.recentCrashes), now(), policy);
     if (decision.action === "restart") {
       const due = new Date(now() + decision.delayMs);
+      const recorded = writeRecord();
       // A restart that failed while loading left "failed": it is a crash awaiting its restart, not given up.
       const pending = e.state === "failed" ? { observed: "exited" } : {};
       if (e.state === "failed") e.state = "exited";
-      await table.writeState(
-        e,
-        { recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: due, ...pending },
-        { kind: "action", message: `${e.name}: ${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashesInWindow} of ${policy.maxCrashes} allowed in the window)`, data: { delayMs: decision.delayMs, crashes: decision.crashesInWindow } },
-      );
+      await Promise.all([
+        recorded,
+        table.writeState(
+          e,
+          { recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: due, ...pending },
+          { kind: "action", message: `${e.name}: ${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashesInWindow} of ${policy.maxCrashes} allowed in the window)`, data: { delayMs: decision.delayMs, crashes: decision.crashesInWindow } },
+        ),
+      ]);
       schedule(e, decision.delayMs);
     } else {
+      const recorded = writeRecord();
       e.clearRestart();
       e.state = "failed";
       e.cause = "crash";
-      await table.writeState(
-        e,
-        { observed: "failed", pid: null, cause: "crash", recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: null, lastError: `${decision.reason}; last: ${row.lastError ?? why}` },
-        { kind: "state", state: "failed", message: `${e.name}: failed (${decision.reason})`, data: { crashes: decision.crashesInWindow, cause: "crash" } },
-      );
+      await Promise.all([
+        recorded,
+        table.writeState(
+          e,
+          { observed: "failed", pid: null, cause: "crash", recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: null, lastError: `${decision.reason}; last: ${lastError ?? why}` },
+          { kind: "state", state: "failed", message: `${e.name}: failed (${decision.reason})`, data: { crashes: decision.crashesInWindow, cause: "crash" } },
+        ),
+      ]);
     }
   }
 
