@@ -151,7 +151,8 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     checkModelPath: (p) => checkModelPath(p.path, config.modelRoots),
     hostMemory: async () => {
       const found = await findLlamaServer(config.llamaServerBin).then((f) => ({ bin: f.path, problem: null }), (err: unknown) => ({ bin: null, problem: errorMessage(err) }));
-      return readHostMemory({ llamaServerBin: found.bin, llamaServerProblem: found.problem });
+      const [load1 = 0, load5 = 0, load15 = 0] = os.loadavg();
+      return { ...(await readHostMemory({ llamaServerBin: found.bin, llamaServerProblem: found.problem })), load: { cpus: os.availableParallelism(), load1, load5, load15 } };
     },
     shutdown: async (p) => {
       const stopped = p.stopServers ? (await supervisor.stopAll()).map((s) => s.id) : [];

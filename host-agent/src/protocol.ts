@@ -253,6 +253,10 @@ export const hostMemorySchema = z.object({
   problems: z.array(z.string().max(1024)).max(16),
   /** ISO time of the reading. */
   at: z.string(),
+  /** The host's CPUs and load averages (Node's os.availableParallelism and os.loadavg); absent from agents before it. */
+  load: z
+    .object({ cpus: z.number().int().positive(), load1: z.number().nonnegative(), load5: z.number().nonnegative(), load15: z.number().nonnegative() })
+    .optional(),
 });
 export type HostMemory = z.infer<typeof hostMemorySchema>;
 

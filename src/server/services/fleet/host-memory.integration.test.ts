@@ -3,6 +3,7 @@
  * /proc/meminfo and the CPU llama-server's `--list-devices`), set by hand on the host, or unknown with an
  * agent older than "host-memory" (stand-in-older-agent), which the view says to update.
  */
+import os from "node:os";
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { fleetFixture, type FleetFixture } from "./testing/fixture";
@@ -26,6 +27,9 @@ describe("host memory", () => {
     expect(view.basis).toMatch(/^MemTotal \(\d+\.\d GiB\); llama-server listed no GPU$/);
     expect(view.reading).toMatchObject({ platform: "linux", totalBytes: memTotal(), devices: [], problems: [] });
     expect(view.reading!.availableBytes).toBeGreaterThan(0);
+    // And its CPUs and load, which /api/metrics gives for hosts the app does not run on.
+    expect(view.reading!.load).toMatchObject({ cpus: os.availableParallelism() });
+    expect(view.reading!.load!.load1).toBeGreaterThanOrEqual(0);
 
     await f.t.db.host.update({ where: { id: f.host.id }, data: { memoryBudgetMiB: 512 } });
     expect(await f.fleet.hostMemory(f.host.id)).toMatchObject({ budgetBytes: 512 * 1024 ** 2, source: "user", basis: "set by the user" });

@@ -30,7 +30,7 @@ import type { Fleet, ServerView } from "~/server/services/fleet/fleet";
 import type { LinkPool } from "~/server/services/fleet/links";
 import { createGatewayFigures, type GatewayFigures } from "./gateway-figures";
 import { HISTORY_POINTS, minuteOf, ModelHistory, type MetricPoint, type MinutePoint } from "./history";
-import { localHostFigures, type HostFiguresSource } from "./host-figures";
+import { fleetHostFigures, type HostFiguresSource } from "./host-figures";
 import { registerHostFigures } from "./host-metrics";
 import type { LoadProgress } from "./load-progress";
 import { LoadTracker } from "./load-tracker";
@@ -53,7 +53,7 @@ export interface AppMetricsOptions {
   intervalMs?: number;
   /** Deadline of each read of a server (ms). Default 2000. */
   readTimeoutMs?: number;
-  /** Where host figures come from; default: this machine, for local hosts. */
+  /** Where host figures come from; default: this machine for local hosts, the agents' readings for the others. */
   hostFigures?: HostFiguresSource;
   now?: () => number;
 }
@@ -88,7 +88,7 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   const now = options.now ?? Date.now;
   const intervalMs = options.intervalMs ?? METRICS_INTERVAL_MS;
   const readTimeoutMs = options.readTimeoutMs ?? 2_000;
-  const hostSource = options.hostFigures ?? localHostFigures;
+  const hostSource = options.hostFigures ?? fleetHostFigures((hostId) => fleet.hostMemory(hostId));
   const registry = new Registry();
   const gateway = createGatewayFigures(registry);
   const samples = new Map<string, ServerSample>();
@@ -102,8 +102,8 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
 
   registerServerFigures(registry, () => samples.values());
   // The hosts' names and link kinds, as the last read found them (no database query per scrape).
-  let hosts: { name: string; linkKind: string }[] | null = null;
-  const readHosts = async () => (hosts = await db.host.findMany({ select: { name: true, linkKind: true } }));
+  let hosts: { id: string; name: string; linkKind: string }[] | null = null;
+  const readHosts = async () => (hosts = await db.host.findMany({ select: { id: true, name: true, linkKind: true } }));
   registerHostFigures(registry, async () => hostSource(hosts ?? (await readHosts())));
 
   // Live state changes and log lines → the loading models' progress.
