@@ -42,7 +42,11 @@ function lanAddress(): string {
   throw new Error("this machine has no non-loopback IPv4 address to reach the app beyond loopback");
 }
 
-/** Records, inside the page, whether the loading line appeared and each length the answer's text took. */
+/**
+ * Records, inside the page, whether the loading line appeared and each length the answer's text took: the
+ * text as received (`data-chars`), not as rendered, since rendering can shorten it (Markdown folds runs of
+ * spaces, and the renderer replaces the plain text when its chunk arrives, which may be mid-stream).
+ */
 async function watchAnswer(page: Page): Promise<void> {
   await page.addInitScript(() => {
     const w = window as unknown as { __pg: { loadingSeen: boolean; lengths: number[] } };
@@ -51,10 +55,10 @@ async function watchAnswer(page: Page): Promise<void> {
       if (document.querySelector('[data-testid="model-loading"]')) w.__pg.loadingSeen = true;
       const answers = document.querySelectorAll('[data-testid="assistant-message"]');
       const last = answers[answers.length - 1]?.querySelector('[data-testid="answer-text"]');
-      const n = last?.textContent?.length ?? 0;
+      const n = Number(last?.getAttribute("data-chars") ?? 0);
       if (n > 0 && w.__pg.lengths[w.__pg.lengths.length - 1] !== n) w.__pg.lengths.push(n);
     };
-    new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true });
+    new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ["data-chars", "data-testid"] });
   });
 }
 const watched = (page: Page) => page.evaluate(() => (window as unknown as { __pg: { loadingSeen: boolean; lengths: number[] } }).__pg);

@@ -23,7 +23,7 @@ export function MessageView({ message, streaming, children }: { message: StoredM
         </details>
       ) : null}
       {!user && message.content ? (
-        <div data-testid="answer-text">
+        <div data-testid="answer-text" data-chars={message.content.length}>
           <AnswerText text={message.content} />
         </div>
       ) : null}
