@@ -189,24 +189,30 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
     read(target, path, { timeoutMs, maxBytes }) {
       return new Promise<ReadAnswer>((resolve, reject) => {
         const up = http.request({ host: target.host, port: target.port, method: "GET", path, headers: requestHeaders({}, null, target.apiKey), agent: target.agent ?? agent });
-        const timer = setTimeout(() => up.destroy(new Error(`no answer from ${target.host}:${target.port}${path} within ${timeoutMs} ms`)), timeoutMs);
-        up.once("error", (err) => {
+        // Settled once, by whichever comes first. Once the answer's headers are in, a destroy (the deadline,
+        // the size bound) or a connection that closes mid-body is reported on the answer, not the request,
+        // and the answer never ends: without these, the read would wait for ever.
+        let why: Error | null = null;
+        const fail = (err: Error) => {
           clearTimeout(timer);
-          reject(err);
-        });
+          reject(why ?? err);
+        };
+        const timer = setTimeout(() => up.destroy((why = new Error(`no answer from ${target.host}:${target.port}${path} within ${timeoutMs} ms`))), timeoutMs);
+        up.once("error", fail);
+        up.once("close", () => fail(new Error(`${target.host}:${target.port}${path}: the connection closed before the answer ended`)));
         up.on("response", (ures) => {
           const chunks: Buffer[] = [];
           let size = 0;
           ures.on("data", (c: Buffer) => {
             size += c.length;
-            if (size > maxBytes) up.destroy(new Error(`${path} answered more than ${maxBytes} bytes`));
+            if (size > maxBytes) up.destroy((why = new Error(`${path} answered more than ${maxBytes} bytes`)));
             else chunks.push(c);
           });
           ures.once("end", () => {
             clearTimeout(timer);
             resolve({ status: ures.statusCode ?? 0, headers: ures.headers, body: Buffer.concat(chunks).toString("utf8") });
           });
-          ures.once("error", () => undefined); // the request's error handler rejects
+          ures.once("error", fail);
         });
         up.end();
       });
