@@ -57,7 +57,7 @@ export function createFleet(options: FleetOptions): Fleet {
     },
   });
   const planner = createStartPlanner(ctx, memory, options.estimator ?? shapeOrWeightsEstimator);
-  const ops = createOperations(ctx, reports, restarts, planner);
+  const ops = createOperations(ctx, reports, restarts, planner, (hostId) => loop?.agent(hostId)?.features ?? null);
   const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000);
   const offState = links.onState(loop.onLinkState);
   const offEvent = links.onEvent(reports.onAgentEvent);

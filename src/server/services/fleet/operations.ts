@@ -13,7 +13,7 @@ import { errorMessage } from "synapse-host-agent/error-text";
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { Host } from "~/generated/prisma/client";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
-import { resolveSpec, serverApiKeyOf } from "~/server/services/registry/spec";
+import { resolveSpec, serverApiKeyOf, specForAgent } from "~/server/services/registry/spec";
 import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
@@ -80,7 +80,8 @@ function memoryNote(v: Verdict | null): StartMemoryNote {
   return { verdict: v.kind, message: v.message, neededBytes: v.neededBytes, leftBytes: v.leftBytes, budgetBytes: v.budgetBytes };
 }
 
-export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts, planner: StartPlanner): Operations {
+/** `features(hostId)`: the host agent's hello features; null before its hello was read. */
+export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts, planner: StartPlanner, features: (hostId: string) => readonly string[] | null = () => null): Operations {
   const { db, links, events, table, now, hostQueue } = ctx;
   /** The desired set last pushed with `apply`, per host and link. */
   const pushed = new Map<string, { link: HostLink; key: string }>();
@@ -122,7 +123,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const specs: ServerSpec[] = [];
       for (const m of rows) {
         try {
-          specs.push(resolveSpec(m, host, s, { apiKey: serverApiKeyOf(m) }));
+          specs.push(specForAgent(resolveSpec(m, host, s, { apiKey: serverApiKeyOf(m) }), features(host.id), host.name).spec);
         } catch {
           // A model that does not make a valid spec is reported when it is started.
         }
@@ -152,6 +153,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       let spec: ServerSpec;
       try {
         spec = resolveSpec(row, row.host, settings, { apiKey: serverApiKeyOf(row) });
+        const fitted = specForAgent(spec, features(row.hostId), row.host.name);
+        if (fitted.dropped) throw new Error(fitted.dropped);
       } catch (err) {
         const text = errorMessage(err);
         await table.withModel(e, () => markFailed(e, row, text));

@@ -1,7 +1,7 @@
 import { serverSpecSchema } from "synapse-host-agent/protocol";
 import { describe, expect, it } from "vitest";
 import { ServiceError } from "../errors";
-import { resolveSpec, type SpecModel, type SpecSettings } from "./spec";
+import { resolveSpec, specForAgent, type SpecModel, type SpecSettings } from "./spec";
 
 const settings: SpecSettings = { ctxSize: 32768, gpuLayers: 99, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 10_000 };
 const host = { name: "mac", registryModelsRoot: "/models", hostModelsRoot: "/Users/me/models" };
@@ -53,5 +53,22 @@ describe("resolveSpec", () => {
     expect(resolveSpec({ ...model, cacheRamMiB: 2048 }, host, settings).cacheRamMiB).toBe(2048);
     // An agent without "cache-ram" refuses a spec naming the field, so it is left out when unset.
     expect("cacheRamMiB" in resolveSpec({ ...model, cacheRamMiB: null }, host, settings)).toBe(false);
+  });
+});
+
+describe("specForAgent", () => {
+  const capped = () => resolveSpec({ ...model, cacheRamMiB: 512 } as SpecModel, host, settings);
+  it("an agent older than cache-ram gets the spec without cacheRamMiB (its strict schema would refuse it), with the reason to show", () => {
+    const older = specForAgent(capped(), ["stop-cause", "model-shape"], "mac-studio");
+    expect(older.spec.cacheRamMiB).toBeUndefined();
+    expect(older.dropped).toMatch(/--cache-ram 512 MiB.*update the agent on mac-studio/);
+    // What the older agent's own schema (without the field) accepts.
+    expect(serverSpecSchema.omit({ cacheRamMiB: true }).strict().safeParse(older.spec).success).toBe(true);
+  });
+  it("an agent with cache-ram, a spec without a cap, or an agent not heard from yet: unchanged", () => {
+    expect(specForAgent(capped(), ["cache-ram"], "h")).toEqual({ spec: capped(), dropped: null });
+    const plain = resolveSpec(model, host, settings);
+    expect(specForAgent(plain, [], "h")).toEqual({ spec: plain, dropped: null });
+    expect(specForAgent(capped(), null, "h").dropped).toBeNull();
   });
 });

@@ -76,3 +76,16 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
   }
   return r.data;
 }
+
+/**
+ * The spec as a host's agent can take it. `features`: its hello's features; null before its hello was
+ * read (the spec is sent as it is). An agent older than "cache-ram" refuses a spec that names
+ * `cacheRamMiB` (its schema is strict), and one such spec in `apply` would make it refuse the host's
+ * whole desired set: `apply` gets the spec without it (`dropped` says so); a start of that model is
+ * refused by the caller with `dropped` as the reason to show.
+ */
+export function specForAgent(spec: ServerSpec, features: readonly string[] | null, hostName: string): { spec: ServerSpec; dropped: string | null } {
+  if (features === null || spec.cacheRamMiB === undefined || features.includes("cache-ram")) return { spec, dropped: null };
+  const { cacheRamMiB: _dropped, ...rest } = spec;
+  return { spec: rest, dropped: `model ${spec.id} sets a prompt cache cap (--cache-ram ${spec.cacheRamMiB} MiB), which the agent on ${hostName} does not support: update the agent on ${hostName}, or clear the model's prompt cache setting` };
+}
