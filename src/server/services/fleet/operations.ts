@@ -298,7 +298,12 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
             }
             let evicted: string[] = [];
             let evictionFailed: string | null = null;
-            if (plan.evict.length > 0) {
+            // A model chosen while idle may have taken a request since the plan was made: it is not evicted
+            // under its client (the idle unloader re-checks the same way); the start is refused instead.
+            const busy = plan.evict.filter((r) => (table.get(r.id)?.inFlight ?? 0) > 0);
+            if (busy.length > 0) {
+              evictionFailed = `${busy.map((r) => r.name).join(", ")} took a request while room was being made`;
+            } else if (plan.evict.length > 0) {
               const forWhom = plan.admitted.find((a) => a.verdict !== null)?.row.name ?? hostRows[0]!.name;
               await ops.wantStoppedMany(plan.evict);
               // Its idle countdown would only stop it again.
