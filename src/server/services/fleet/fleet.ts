@@ -30,7 +30,7 @@ import { ServiceError } from "../errors";
 import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
 import type { AdoptionReport, Fleet, FleetOptions, ServerResult } from "./fleet-types";
-import { createOperations } from "./operations";
+import { createOperations, type Operations } from "./operations";
 import { createHostMemoryStore } from "./host-memory";
 import { createStartPlanner } from "./start-plan";
 import { shapeOrWeightsEstimator } from "../memory/model-estimator";
@@ -73,6 +73,24 @@ export function createFleet(options: FleetOptions): Fleet {
     for (const e of table.entries()) e.clearTimers();
   }
 
+  /**
+   * Marks rows as being planned (the reconciler leaves them alone) before `write` records them as wanted;
+   * startPlanned clears the mark. A write that throws clears it here, or the reconciler would skip them
+   * for good.
+   */
+  async function whilePlanning(rows: Parameters<Operations["markPlanning"]>[0], write: () => Promise<unknown>): Promise<void> {
+    ops.markPlanning(rows);
+    try {
+      await write();
+    } catch (err) {
+      for (const r of rows) {
+        const e = table.get(r.id);
+        if (e) e.planning = false;
+      }
+      throw err;
+    }
+  }
+
   const fleet: Fleet = {
     async startAll(opts = {}) {
       assertOpen();
@@ -82,8 +100,7 @@ export function createFleet(options: FleetOptions): Fleet {
       rows.sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
       // Wanted now, in the order commands were given (a stop-all a moment before must not overtake it); the
       // plan in each host's queue may refuse some, which are then left stopped.
-      ops.markPlanning(rows);
-      await ops.wantRunningMany(rows);
+      await whilePlanning(rows, () => ops.wantRunningMany(rows));
       if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), force: opts.force ?? false } });
       return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force });
     },
@@ -103,8 +120,7 @@ export function createFleet(options: FleetOptions): Fleet {
     async start(modelId, opts = {}) {
       assertOpen();
       const row = await table.loadModel(modelId);
-      ops.markPlanning([row]);
-      await ops.wantRunning(row);
+      await whilePlanning([row], () => ops.wantRunning(row));
       ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
       const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict });
       return result!;
