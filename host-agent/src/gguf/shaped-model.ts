@@ -8,7 +8,7 @@
  * `gemma2` / `gemma3` (sliding-window attention on every other layer / five layers in six, q/k norms on
  * gemma3), each with the tensors and keys llama.cpp's loader for that architecture requires.
  */
-import { tinyVocabulary } from "./tiny-model.ts";
+import { llamaTokenizerMetadata, tinyVocabulary } from "./tiny-model.ts";
 import { writeGgufSparse, writeGgufSparseSplit, type GgufSparseTensor, type GgufWriteValue } from "./writer.ts";
 import { GGML_TYPES_BY_NAME } from "../shared/ggml-types.ts";
 
@@ -113,14 +113,7 @@ export function shapedModelContent(o: ShapedModelOptions): { metadata: Record<st
     [`${arch}.attention.value_length`]: { type: "u32", value: hd },
     [`${arch}.attention.layer_norm_rms_epsilon`]: { type: "f32", value: 1e-6 },
     [`${arch}.rope.dimension_count`]: { type: "u32", value: hd },
-    "tokenizer.ggml.model": { type: "string", value: "llama" },
-    "tokenizer.ggml.tokens": { type: "array", itemType: "string", value: vocab.tokens },
-    "tokenizer.ggml.scores": { type: "array", itemType: "f32", value: vocab.scores },
-    "tokenizer.ggml.token_type": { type: "array", itemType: "i32", value: vocab.types },
-    "tokenizer.ggml.unknown_token_id": { type: "u32", value: 0 },
-    "tokenizer.ggml.bos_token_id": { type: "u32", value: 1 },
-    "tokenizer.ggml.eos_token_id": { type: "u32", value: 2 },
-    "tokenizer.ggml.add_bos_token": { type: "bool", value: true },
+    ...llamaTokenizerMetadata(vocab),
   };
   if (gemma) {
     if (o.slidingWindow === undefined) throw new Error(`${arch} needs a sliding window`);

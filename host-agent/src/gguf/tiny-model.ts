@@ -43,6 +43,20 @@ function prng(seed: number): () => number {
 }
 
 /** The tiny model's metadata and tensors, to write as one file or as a split set. */
+/** A llama (SentencePiece-style) tokenizer's GGUF metadata for `vocab`: unknown 0, BOS 1 (added), EOS 2. */
+export function llamaTokenizerMetadata(vocab: { tokens: string[]; scores: number[]; types: number[] }): Record<string, GgufWriteValue> {
+  return {
+    "tokenizer.ggml.model": { type: "string", value: "llama" },
+    "tokenizer.ggml.tokens": { type: "array", itemType: "string", value: vocab.tokens },
+    "tokenizer.ggml.scores": { type: "array", itemType: "f32", value: vocab.scores },
+    "tokenizer.ggml.token_type": { type: "array", itemType: "i32", value: vocab.types },
+    "tokenizer.ggml.unknown_token_id": { type: "u32", value: 0 },
+    "tokenizer.ggml.bos_token_id": { type: "u32", value: 1 },
+    "tokenizer.ggml.eos_token_id": { type: "u32", value: 2 },
+    "tokenizer.ggml.add_bos_token": { type: "bool", value: true },
+  };
+}
+
 export function tinyModelContent(opts: TinyModelOptions = {}): { metadata: Record<string, GgufWriteValue>; tensors: GgufWriteTensor[] } {
   const o = { ...TINY_MODEL_DEFAULTS, ...opts };
   const vocab = tinyVocabulary();
@@ -103,14 +117,7 @@ export function tinyModelContent(opts: TinyModelOptions = {}): { metadata: Recor
       "llama.attention.head_count_kv": { type: "u32", value: o.heads },
       "llama.attention.layer_norm_rms_epsilon": { type: "f32", value: 1e-5 },
       "llama.rope.dimension_count": { type: "u32", value: e / o.heads },
-      "tokenizer.ggml.model": { type: "string", value: "llama" },
-      "tokenizer.ggml.tokens": { type: "array", itemType: "string", value: vocab.tokens },
-      "tokenizer.ggml.scores": { type: "array", itemType: "f32", value: vocab.scores },
-      "tokenizer.ggml.token_type": { type: "array", itemType: "i32", value: vocab.types },
-      "tokenizer.ggml.unknown_token_id": { type: "u32", value: 0 },
-      "tokenizer.ggml.bos_token_id": { type: "u32", value: 1 },
-      "tokenizer.ggml.eos_token_id": { type: "u32", value: 2 },
-      "tokenizer.ggml.add_bos_token": { type: "bool", value: true },
+      ...llamaTokenizerMetadata(vocab),
     },
     tensors,
   };
