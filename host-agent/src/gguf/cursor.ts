@@ -12,7 +12,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { GgufError } from "./error.ts";
 
-const CHUNK = 256 * 1024;
+const CHUNK = 1024 * 1024;
 
 export interface CursorBounds {
   /** The file's length in bytes (`stat.size`). */
@@ -57,7 +57,8 @@ export class ByteCursor {
     this.check(n, what);
     if (this.has(n)) return;
     const want = Math.min(Math.max(n, CHUNK), Math.min(this.bounds.fileSize, this.bounds.limit) - this.pos);
-    const next = Buffer.alloc(want);
+    // Not zero-filled: only the bytes read are kept (subarray below).
+    const next = Buffer.allocUnsafe(want);
     const { bytesRead } = await this.fh.read(next, 0, want, this.pos);
     if (bytesRead < n) throw new GgufError(`${this.path}: truncated GGUF file (short read of ${what} at byte ${this.pos})`);
     this.buf = next.subarray(0, bytesRead);
