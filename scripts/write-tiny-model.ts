@@ -1,0 +1,64 @@
+/**
+ * npm run model:tiny [-- <folder>]
+ *
+ * Writes the project's tiny test model (a llama-architecture GGUF of about
+ * 0.45 MiB with seeded random weights, the one the tests use) as
+ * `<folder>/synapse-tiny.gguf`, so a fresh install has a model that starts
+ * in well under a second without downloading anything. Its answers are
+ * noise: it checks the setup, it is not a model to talk to.
+ *
+ * The folder defaults to the app's first model folder: the first entry of
+ * SYNAPSE_MODEL_ROOTS, else `~/models` (as the local host's agent resolves
+ * it, src/server/services/fleet/links.ts). The file is written to a
+ * temporary name and renamed, so a scan never sees half of it; an existing
+ * `synapse-tiny.gguf` is left alone. Exit codes: 0 written or already there,
+ * 1 the folder cannot be created or written (the error says which and why).
+ */
+import { mkdir, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
+
+const FILE = "synapse-tiny.gguf";
+
+function expandHome(p: string): string {
+  return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
+}
+
+function defaultFolder(): string {
+  const first = (process.env.SYNAPSE_MODEL_ROOTS ?? "").split(":").map((s) => s.trim()).find(Boolean);
+  return path.resolve(expandHome(first ?? "~/models"));
+}
+
+async function main(): Promise<number> {
+  const args = process.argv.slice(2).filter((a) => a !== "--");
+  if (args.length > 1 || args.some((a) => a.startsWith("-"))) {
+    console.error("usage: npm run model:tiny [-- <folder>]   (default: the first SYNAPSE_MODEL_ROOTS entry, else ~/models)");
+    return 1;
+  }
+  const folder = args[0] ? path.resolve(expandHome(args[0])) : defaultFolder();
+  const file = path.join(folder, FILE);
+  try {
+    await mkdir(folder, { recursive: true });
+  } catch (err) {
+    console.error(`cannot create the model folder ${folder}: ${(err as Error).message}`);
+    return 1;
+  }
+  const existing = await stat(file).catch(() => null);
+  if (existing) {
+    console.log(`${file} is already there (${existing.size} bytes); left as it is`);
+    return 0;
+  }
+  try {
+    await writeTinyModel(file);
+  } catch (err) {
+    console.error(`cannot write ${file}: ${(err as Error).message}`);
+    return 1;
+  }
+  const size = (await stat(file)).size;
+  console.log(`wrote ${file} (${size} bytes): the tiny test model, random weights, answers are noise.`);
+  console.log("Next: open http://127.0.0.1:3000/discover, press Scan for models, enable it, then START ALL ENABLED.");
+  return 0;
+}
+
+process.exitCode = await main();

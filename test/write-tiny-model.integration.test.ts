@@ -1,0 +1,82 @@
+/**
+ * `npm run model:tiny` (scripts/write-tiny-model.ts) as a child process, the
+ * way the README's quick start runs it: the file it writes is found by the
+ * agent's discovery and served by the real llama-server; a second run leaves
+ * it alone; a folder it cannot create fails with the reason and writes nothing.
+ */
+import { execFile, spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { discoverModels } from "../host-agent/src/discovery/discover";
+import { llamaServerBin } from "../host-agent/test/harness/llama-server";
+import { freePort } from "../host-agent/test/harness/ports";
+import { tempDir } from "./harness/temp";
+
+const repo = path.resolve(import.meta.dirname, "..");
+const tsx = path.join(repo, "node_modules", ".bin", "tsx");
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(tsx, ["scripts/write-tiny-model.ts", ...args], { cwd: repo, env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe("npm run model:tiny", () => {
+  it("writes a model that discovery finds and llama-server serves; a second run leaves it alone", async () => {
+    const t = tempDir("synapse-tiny-cli-");
+    cleanups.push(t.cleanup);
+    const folder = path.join(t.dir, "models");
+    // No argument: the first SYNAPSE_MODEL_ROOTS entry, created if missing.
+    const first = await run([], { SYNAPSE_MODEL_ROOTS: `${folder}:${path.join(t.dir, "other")}` });
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    const file = path.join(folder, "synapse-tiny.gguf");
+    expect(first.stdout).toContain(`wrote ${file}`);
+    expect(fs.readdirSync(folder)).toEqual(["synapse-tiny.gguf"]);
+
+    const found = await discoverModels([folder]);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ path: file, architecture: "llama", error: null });
+
+    const before = fs.statSync(file);
+    const second = await run([folder]);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain("already there");
+    const after = fs.statSync(file);
+    expect([after.ino, after.mtimeMs]).toEqual([before.ino, before.mtimeMs]);
+
+    // The model starts: the real llama-server answers /health on it.
+    const port = await freePort();
+    const child = spawn(llamaServerBin(), ["-m", file, "--host", "127.0.0.1", "--port", String(port), "-c", "256", "-t", "1"], { stdio: "ignore" });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    try {
+      const deadline = Date.now() + 60_000;
+      let status = 0;
+      while (Date.now() < deadline && status !== 200) {
+        status = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status, () => 0);
+        if (status !== 200) await sleep(50);
+      }
+      expect(status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+      await Promise.race([exited, sleep(10_000).then(() => child.kill("SIGKILL"))]);
+    }
+  });
+
+  it("a folder it cannot create: exit 1 with the reason, nothing written", async () => {
+    const t = tempDir("synapse-tiny-cli-");
+    cleanups.push(t.cleanup);
+    const blocker = path.join(t.dir, "a-file");
+    fs.writeFileSync(blocker, "not a folder");
+    const res = await run([path.join(blocker, "models")]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`cannot create the model folder ${path.join(blocker, "models")}`);
+    expect(fs.readdirSync(t.dir)).toEqual(["a-file"]);
+  });
+});
