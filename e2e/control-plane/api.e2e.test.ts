@@ -66,6 +66,19 @@ describe("control plane over HTTP (local link, real llama-server)", () => {
     expect(await app.db().model.count()).toBe(before);
   });
 
+  it("start-all and stop-all with options they do not take in the body: 400 saying which, nothing started", async () => {
+    const unknown = await app.json<{ error: { message: string } }>("/api/models/servers/start-all", { method: "POST", body: { forse: true } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/forse/);
+    const clash = await app.json<{ error: { message: string } }>("/api/models/servers/start-all?wait=true", { method: "POST", body: { wait: false } });
+    expect(clash.status).toBe(400);
+    expect(clash.body.error.message).toBe('option "wait" is true in the query and false in the body; give it once');
+    const stop = await app.json<{ error: { message: string } }>("/api/models/servers/stop-all", { method: "POST", body: { force: true } });
+    expect(stop.status).toBe(400);
+    expect(stop.body.error.message).toMatch(/force/);
+    expect((await status()).every((s) => s.state === "stopped" && s.pid === null)).toBe(true);
+  });
+
   it("start-all starts the 3 enabled models and leaves the disabled one stopped", async () => {
     const r = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
     expect(r.status, JSON.stringify(r.body)).toBe(200);

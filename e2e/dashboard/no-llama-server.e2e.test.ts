@@ -31,6 +31,11 @@ describe("llama-server missing (production build)", () => {
     // This host is Linux: its way comes first, with the packages the build needs.
     expect(await notice.getAttribute("data-platform")).toBe("linux");
     expect(await notice.getByTestId("llama-install-linux").textContent()).toMatch(/^On Linux \(this host\): build it with npm run llama:build .*sudo apt-get install cmake g\+\+ git openssl/);
+    // The card's llama-server line gives the agent's reason (here: LLAMA_SERVER_BIN names a missing file), not "found on PATH".
+    const line = (await expectTestId(page, "host-llama-server")).first();
+    await expect.poll(async () => (await page.reload(), await line.locator("[data-missing]").count()), { timeout: 15_000 }).toBe(1);
+    expect(await line.textContent()).toContain("/nonexistent/llama-server");
+    expect(await line.textContent()).not.toMatch(/found on PATH|the agent found it/);
     await screenshot();
   });
 

@@ -141,6 +141,9 @@ describe("dashboard pages (production build, fresh database)", () => {
     const result = await expectTestId(page, "host-test-result", { timeoutMs: 30_000 });
     expect(await result.textContent()).toMatch(/Connected/);
     expect(await result.textContent()).toContain(process.env.LLAMA_SERVER_BIN!);
+    // The host row sets no binary: the card says which one the agent found (here through LLAMA_SERVER_BIN).
+    await expect.poll(async () => (await page.reload(), (await card.getByTestId("host-llama-server").textContent()) ?? ""), { timeout: 15_000 }).toContain(process.env.LLAMA_SERVER_BIN!);
+    expect(await card.getByTestId("host-llama-server").textContent()).toContain("the agent found it");
 
     await page.getByTestId("add-host").click();
     const form = await expectTestId(page, "host-form");

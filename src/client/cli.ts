@@ -14,10 +14,26 @@
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "~/server/api/root";
 import { errorMessage } from "synapse-host-agent/error-text";
+import { displayState } from "~/components/fleet/display-state";
 
 const USAGE = "usage: synapse <start-all [--no-wait] [--force] | stop-all | status> [--json]";
 
-type Row = { name: string; host: string; port: number; state: string; pid: number | null; error?: string | null; lastError?: string | null; uptimeMs?: number | null; restarts?: number };
+type Row = {
+  name: string;
+  host: string;
+  port: number;
+  state: string;
+  pid: number | null;
+  error?: string | null;
+  lastError?: string | null;
+  uptimeMs?: number | null;
+  restarts?: number;
+  /** From the status view: an on-demand model that is not loaded reads "idle", one waiting its turn "queued" (as on the dashboard). */
+  desired?: string | null;
+  loadPolicy?: string | null;
+  /** Why it is not running (STOP_CAUSES: requested, crash, idle, evicted, …). */
+  cause?: string | null;
+};
 
 export function formatUptime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "-";
@@ -28,14 +44,14 @@ export function formatUptime(ms: number | null | undefined): string {
 }
 
 export function table(rows: Row[], withUptime: boolean): string {
-  const header = ["MODEL", "HOST", "PORT", "STATE", "PID", ...(withUptime ? ["UPTIME", "RESTARTS"] : []), "ERROR"];
+  const header = ["MODEL", "HOST", "PORT", "STATE", "PID", ...(withUptime ? ["UPTIME", "RESTARTS", "CAUSE"] : []), "ERROR"];
   const body = rows.map((r) => [
     r.name,
     r.host,
     String(r.port),
-    r.state,
+    r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state,
     r.pid === null ? "-" : String(r.pid),
-    ...(withUptime ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0)] : []),
+    ...(withUptime ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-"] : []),
     (r.error ?? r.lastError ?? "").split("\n")[0] ?? "",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));

@@ -189,7 +189,9 @@ function HostCard({ host }: { host: HostItem }) {
           <dt>Models folder</dt>
           <dd className="mono">{host.hostModelsRoot ? `${host.hostModelsRoot}${host.registryModelsRoot ? ` (registry: ${host.registryModelsRoot})` : ""}` : "—"}</dd>
           <dt>llama-server</dt>
-          <dd className="mono">{host.llamaServerBin ?? <span className="muted">found on PATH or in Homebrew&apos;s folders</span>}</dd>
+          <dd className="mono" data-testid="host-llama-server">
+            <LlamaServerBinary configured={host.llamaServerBin} found={host.agent?.llamaServer ?? null} />
+          </dd>
         </dl>
       )}
       {editing ? null : <HostMemory memory={host.memory} />}
@@ -248,4 +250,16 @@ function HostCard({ host }: { host: HostItem }) {
       </div>
     </li>
   );
+}
+
+/**
+ * The host's llama-server: the configured path, else what the agent resolved at its last hello
+ * (LLAMA_SERVER_BIN, PATH, Homebrew's folders or the build cache) with its version, else why none was found.
+ */
+function LlamaServerBinary({ configured, found }: { configured: string | null; found: { path: string | null; version: string | null; error: string | null } | null }) {
+  const version = found?.version ? ` (${found.version})` : "";
+  if (found?.error) return <span style={{ color: "var(--bad)" }} data-missing="true">{found.error}</span>;
+  if (configured) return <>{configured}{found?.path === configured ? version : null}</>;
+  if (found?.path) return <>{found.path}{version} <span className="muted">not set here: the agent found it</span></>;
+  return <span className="muted">not set: the agent looks in LLAMA_SERVER_BIN, on PATH, in Homebrew&apos;s folders and in npm run llama:build&apos;s cache</span>;
 }

@@ -8,6 +8,7 @@ import { ZodError, type z } from "zod";
 import { createLogger, errorFields } from "~/server/log/logger";
 import { issuesFromZod, ServiceError, type ServiceErrorCode } from "~/server/services/errors";
 import { formatIssues } from "synapse-host-agent/error-text";
+import { bodyTooLargeMessage } from "./body-limit";
 
 const log = createLogger("rest");
 
@@ -32,9 +33,55 @@ export function errorResponse(err: unknown): Response {
   return Response.json({ error: { code: "INTERNAL", message: "internal error; see the app's log" } }, { status: 500 });
 }
 
-/** Parses the URL's query parameters with a schema (400 naming the parameter on failure). */
-export function parseQuery<S extends z.ZodType>(req: Request, schema: S): z.output<S> {
-  const params = Object.fromEntries(new URL(req.url).searchParams);
+/** A REST mutation's body holds a few options; anything larger is refused (400) without reading it all. */
+export const MAX_OPTIONS_BODY_BYTES = 64 * 1024;
+
+async function readBoundedText(req: Request, limit: number): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (declared > limit) throw new ServiceError("BAD_REQUEST", bodyTooLargeMessage(limit, declared));
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new ServiceError("BAD_REQUEST", bodyTooLargeMessage(limit));
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * A POST's options, from its query string and its JSON body, checked by one schema written for the query
+ * (string values): a body is empty or a JSON object whose booleans and numbers are read as the query's
+ * strings (`{"force": true}` is `?force=true`). Errors are 400s that change nothing: a body that is not a
+ * JSON object, an option the schema does not know (with `.strict()`), one given in both places with
+ * different values; a body over MAX_OPTIONS_BODY_BYTES (unread). Without it a body such as `{"force": true}` was
+ * silently ignored.
+ */
+export async function readOptions<S extends z.ZodType>(req: Request, schema: S): Promise<z.output<S>> {
+  const params: Record<string, string> = Object.fromEntries(new URL(req.url).searchParams);
+  const text = (await readBoundedText(req, MAX_OPTIONS_BODY_BYTES)).trim();
+  if (text !== "") {
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw new ServiceError("BAD_REQUEST", `the body is not JSON (${(err as Error).message}); send a JSON object of options, e.g. {"force": true}, or no body`);
+    }
+    if (body === null || typeof body !== "object" || Array.isArray(body)) throw new ServiceError("BAD_REQUEST", 'the body must be a JSON object of options, e.g. {"force": true}, or empty');
+    for (const [key, value] of Object.entries(body)) {
+      const text = typeof value === "string" ? value : typeof value === "boolean" || typeof value === "number" ? String(value) : null;
+      if (text === null) throw new ServiceError("BAD_REQUEST", `option "${key}" must be a boolean, number or string, not ${value === null ? "null" : typeof value}`);
+      if (key in params && params[key] !== text) throw new ServiceError("BAD_REQUEST", `option "${key}" is ${params[key]} in the query and ${text} in the body; give it once`);
+      params[key] = text;
+    }
+  }
   return schema.parse(params);
 }
 

@@ -84,6 +84,11 @@ export interface AgentNote {
   missing: AgentFeature[];
   /** "update the agent on HOST: …" when features are missing, else null. */
   advice: string | null;
+  /**
+   * The llama-server the agent resolved at hello (the host's configured binary, LLAMA_SERVER_BIN, PATH,
+   * Homebrew's folders or `npm run llama:build`'s cache), its version, or why none was found.
+   */
+  llamaServer: { path: string | null; version: string | null; error: string | null };
 }
 
 export interface Fleet {

@@ -5,10 +5,11 @@
  * failed (start-all-body.ts); `?wait=false` returns at once (202).
  * Status 200 when all are ready, 207 when some failed or were refused (a model that does not fit in
  * its host's memory budget: `refused` counts them, each result's `error` has the numbers);
- * `?force=true` starts them anyway.
+ * `?force=true` starts them anyway. The options may come as a JSON body instead (`{"force": true,
+ * "wait": false}`); an unknown option, or one given both ways with different values, is a 400.
  */
 import { z } from "zod";
-import { jsonRoute, parseQuery } from "~/server/http/rest";
+import { jsonRoute, readOptions } from "~/server/http/rest";
 import { startAllResponse } from "~/server/http/start-all-body";
 import { getRuntime } from "~/server/runtime";
 
@@ -23,7 +24,7 @@ const query = z
   .transform((q) => ({ wait: q.wait === "true" || q.wait === "1", force: q.force === "true" || q.force === "1" }));
 
 export const POST = jsonRoute(async (req) => {
-  const { wait, force } = parseQuery(req, query);
+  const { wait, force } = await readOptions(req, query);
   const runtime = await getRuntime();
   return startAllResponse(await runtime.fleet.startAll({ wait, force }), wait);
 });

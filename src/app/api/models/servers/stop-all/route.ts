@@ -1,10 +1,17 @@
-/** POST /api/models/servers/stop-all — stops every managed server and returns one result per model. */
-import { jsonRoute } from "~/server/http/rest";
+/**
+ * POST /api/models/servers/stop-all — stops every managed server and returns one result per model.
+ * It takes no options: a query or body other than empty / `{}` is a 400 that stops nothing.
+ */
+import { z } from "zod";
+import { jsonRoute, readOptions } from "~/server/http/rest";
 import { getRuntime } from "~/server/runtime";
 
 export const dynamic = "force-dynamic";
 
-export const POST = jsonRoute(async () => {
+const noOptions = z.object({}).strict();
+
+export const POST = jsonRoute(async (req) => {
+  await readOptions(req, noOptions);
   const runtime = await getRuntime();
   const results = await runtime.fleet.stopAll();
   const failed = results.filter((r) => r.state !== "stopped");

@@ -1,0 +1,32 @@
+/** The CLI's status table: what a terminal user reads. */
+import { describe, expect, it } from "vitest";
+import { table } from "./cli";
+
+const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
+
+describe("synapse status table", () => {
+  it("names an idle on-demand model idle (as the dashboard does) and shows why a model is not running", () => {
+    const out = table(
+      [
+        { ...base, name: "alpha", state: "ready", pid: 4242, uptimeMs: 65_000, desired: "running", loadPolicy: "always" },
+        { ...base, name: "bravo", port: 8081, state: "stopped", loadPolicy: "on-demand", cause: "idle" },
+        { ...base, name: "charlie", port: 8082, state: "stopped", loadPolicy: "always", cause: "requested" },
+        { ...base, name: "delta", port: 8083, state: "stopped", loadPolicy: "always", desired: "running" },
+        { ...base, name: "echo", port: 8084, state: "failed", loadPolicy: "always", desired: "running", restarts: 5, cause: "crash", lastError: "exited with code 1\nmore" },
+      ],
+      true,
+    );
+    const lines = out.split("\n");
+    expect(lines[0]).toMatch(/^MODEL\s+HOST\s+PORT\s+STATE\s+PID\s+UPTIME\s+RESTARTS\s+CAUSE\s+ERROR$/);
+    expect(lines[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+4242\s+1m05s\s+0\s+-$/);
+    expect(lines[2]).toMatch(/^bravo\s+local\s+8081\s+idle\s+-\s+-\s+0\s+idle$/);
+    expect(lines[3]).toMatch(/^charlie\s+local\s+8082\s+stopped\s+-\s+-\s+0\s+requested$/);
+    expect(lines[4]).toMatch(/^delta\s+local\s+8083\s+queued\s/);
+    expect(lines[5]).toMatch(/^echo\s+local\s+8084\s+failed\s+-\s+-\s+5\s+crash\s+exited with code 1$/);
+  });
+
+  it("start-all results (no view fields) keep the agent's state names", () => {
+    const out = table([{ name: "alpha", host: "local", port: 8080, state: "ready", pid: 7 }], false);
+    expect(out.split("\n")[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+7$/);
+  });
+});
