@@ -12,6 +12,7 @@ import { GatewayUsage } from "./gateway-usage";
 import { StateBadge } from "./state-badge";
 import { StopCause, stopCauseText } from "./stop-cause";
 import { Uptime } from "./uptime";
+import { useServerActions } from "./use-server-actions";
 import { LoadProgressBar, type LoadProgressView } from "~/components/metrics/load-progress";
 import { Sparkline } from "~/components/metrics/sparkline";
 
@@ -19,35 +20,7 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const toast = useToast();
-  const statusKey = trpc.servers.status.queryKey();
-  const patch = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map((r) => (r.modelId === row.modelId ? fn(r) : r)));
-  const settle = () => queryClient.invalidateQueries({ queryKey: statusKey });
-  const fail = (what: string) => (err: unknown) => toast.push(`${what} ${row.name} failed: ${errorMessage(err)}`, "bad");
-
-  const start = useMutation(
-    trpc.servers.start.mutationOptions({
-      onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
-      onSuccess: (r) => {
-        if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
-      },
-      onError: fail("Start"),
-      onSettled: settle,
-    }),
-  );
-  const stop = useMutation(
-    trpc.servers.stop.mutationOptions({
-      onMutate: () => patch((r) => ({ ...r, desired: "stopped" })),
-      onError: fail("Stop"),
-      onSettled: settle,
-    }),
-  );
-  const restart = useMutation(
-    trpc.servers.restart.mutationOptions({
-      onMutate: () => patch((r) => ({ ...r, desired: "running" })),
-      onError: fail("Restart"),
-      onSettled: settle,
-    }),
-  );
+  const { start, stop, restart, busy, patch, settle } = useServerActions(row.modelId, row.name);
   const setEnabled = useMutation(
     trpc.models.setEnabled.mutationOptions({
       onMutate: ({ enabled }) => patch((r) => ({ ...r, enabled })),
@@ -63,7 +36,6 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
   );
 
   const can = rowActions(row.state, row.desired);
-  const busy = start.isPending || stop.isPending || restart.isPending;
   const nameId = `model-${row.modelId}`;
 
   return (

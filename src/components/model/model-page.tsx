@@ -14,6 +14,7 @@ import { LlamaServerMissing, saysLlamaServerMissing } from "~/components/fleet/l
 import { StateBadge } from "~/components/fleet/state-badge";
 import { StopCause } from "~/components/fleet/stop-cause";
 import { Uptime } from "~/components/fleet/uptime";
+import { useServerActions } from "~/components/fleet/use-server-actions";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { CommandPreview } from "./command-preview";
@@ -43,22 +44,8 @@ export function ModelPage({ id }: { id: string }) {
   /** The version of the model last saved from this page's form (see ModelForm's `saved`). */
   const [savedVersion, setSavedVersion] = useState<string | null>(null);
 
-  const statusKey = trpc.servers.status.queryKey();
-  const settle = () => queryClient.invalidateQueries({ queryKey: statusKey });
-  const patch = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map((r) => (r.modelId === id ? fn(r) : r)));
+  const { start, stop, restart, busy } = useServerActions(id);
   const fail = (what: string) => (err: unknown) => toast.push(`${what} failed: ${errorMessage(err)}`, "bad");
-  const start = useMutation(
-    trpc.servers.start.mutationOptions({
-      onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
-      onSuccess: (r) => {
-        if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
-      },
-      onError: fail("Start"),
-      onSettled: settle,
-    }),
-  );
-  const stop = useMutation(trpc.servers.stop.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "stopped" })), onError: fail("Stop"), onSettled: settle }));
-  const restart = useMutation(trpc.servers.restart.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running" })), onError: fail("Restart"), onSettled: settle }));
   const remove = useMutation(
     trpc.models.delete.mutationOptions({
       onSuccess: () => {
@@ -90,7 +77,6 @@ export function ModelPage({ id }: { id: string }) {
   const state = row?.state ?? "stopped";
   const desired = row?.desired ?? "stopped";
   const can = rowActions(state, desired);
-  const busy = start.isPending || stop.isPending || restart.isPending;
   const running = state !== "stopped" && state !== "failed" && state !== "exited";
   const gpu = row?.gpuBackend ?? logGpu;
 

@@ -5,12 +5,11 @@
  * dashboard's session is the credential). Conversations stay in this
  * browser (localStorage). Heavy parts (Markdown) load with this page only.
  */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from "react";
-import { errorMessage } from "~/components/api/errors";
 import type { StatusRow } from "~/components/fleet/fleet-view";
+import { useServerActions } from "~/components/fleet/use-server-actions";
 import { useLive } from "~/components/live/live-provider";
-import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { DEFAULT_SETTINGS, buildChatRequest, type ChatSettings } from "./chat-request";
 import { LoadProgress } from "./load-progress";
@@ -26,8 +25,6 @@ import styles from "./playground.module.css";
 
 export function Playground({ initialModel }: { initialModel?: string | undefined }) {
   const trpc = useTRPC();
-  const queryClient = useQueryClient();
-  const toast = useToast();
   const { connection } = useLive();
   const status = useQuery({ ...trpc.servers.status.queryOptions(), refetchInterval: connection !== "live" ? 5000 : false });
   const groups = useMemo(() => choicesByHost((status.data ?? []) as StatusRow[]), [status.data]);
@@ -56,12 +53,7 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
   }, [model, status.data, conversations.loaded, conversations.current, choices]);
 
   const choice = choices.get(model) ?? null;
-  const start = useMutation(
-    trpc.servers.start.mutationOptions({
-      onError: (err) => toast.push(`Start failed: ${errorMessage(err)}`, "bad"),
-      onSettled: () => queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() }),
-    }),
-  );
+  const { start } = useServerActions(choice?.id ?? null, choice?.name);
 
   const messages = conversations.current?.messages ?? [];
   const active = chat.active && chat.active.conversationId === conversations.current?.id ? chat.active : null;

@@ -1,0 +1,38 @@
+"use client";
+/**
+ * Start, stop and restart of one model's server, as the fleet row, the model
+ * page and the playground use them: each sets the wanted state in the cached
+ * status at once (so the row reads "queued" / "stopping" before the answer),
+ * says in a toast what failed or what a memory plan refused (with its
+ * numbers), and refetches the status when it settles.
+ */
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { errorMessage } from "~/components/api/errors";
+import { useToast } from "~/components/ui/toaster";
+import { useTRPC } from "~/trpc/client";
+import type { StatusRow } from "./fleet-view";
+
+/** `label`: how toasts name the model ("Start alpha failed: …"); omit it where the page already says which model. */
+export function useServerActions(modelId: string | null, label?: string) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const statusKey = trpc.servers.status.queryKey();
+  const patch = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map((r) => (r.modelId === modelId ? fn(r) : r)));
+  const settle = () => queryClient.invalidateQueries({ queryKey: statusKey });
+  const fail = (what: string) => (err: unknown) => toast.push(`${what}${label ? ` ${label}` : ""} failed: ${errorMessage(err)}`, "bad");
+
+  const start = useMutation(
+    trpc.servers.start.mutationOptions({
+      onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
+      onSuccess: (r) => {
+        if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
+      },
+      onError: fail("Start"),
+      onSettled: settle,
+    }),
+  );
+  const stop = useMutation(trpc.servers.stop.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "stopped" })), onError: fail("Stop"), onSettled: settle }));
+  const restart = useMutation(trpc.servers.restart.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running" })), onError: fail("Restart"), onSettled: settle }));
+  return { start, stop, restart, busy: start.isPending || stop.isPending || restart.isPending, patch, settle };
+}
