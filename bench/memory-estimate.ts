@@ -6,11 +6,14 @@
  *
  *   npx tsx bench/memory-estimate.ts [--models 200] [--dir DIR (reuse a registry written before)]
  *                                    [--baseline DIR] [--rounds 4] [--warm-passes 4] [--cpu-prof DIR]
+ *                                    [--merges]
  *
- * The registry: sparse GGUF files (bench-only: headers on disk, weights holes) of llama, qwen2, gemma2,
- * gemma3 and mistral shapes, 8 to 48 layers, vocabularies of 32k to 152k tokens (a 152k vocabulary's
- * tokenizer lists make a 3 MiB header), f16 / q8_0 / q4_0 weights; one model in five a split set of 2
- * to 4 parts.
+ * The registry: sparse GGUF files (bench-only: headers on disk, weights holes) of llama, qwen2, gemma2
+ * and gemma3 shapes, 8 to 48 layers, vocabularies of 32k to 152k tokens (a 152k vocabulary's tokenizer
+ * lists make a 3.5 MiB header), f16 / q8_0 / q4_0 weights; one model in five a split set of 2 to 4
+ * parts. `--merges` (a registry of its own: give it its own --dir): vocabularies of 65k tokens and more
+ * also carry `tokenizer.ggml.merges`, one merge per token past the first 256, as BPE models (qwen2,
+ * llama 3) do: a second long string list, and headers of up to 6 MiB.
  *
  * Each round drops the files' pages from the page cache (`dd iflag=nocache count=0`: posix_fadvise
  * DONTNEED on that file, which needs no root and leaves other files alone: the machine is shared), then
@@ -41,7 +44,8 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { writeShapedModel, writeShapedModelSplit, type ShapedArchitecture, type ShapedModelOptions } from "../host-agent/src/gguf/shaped-model.ts";
+import { shapedModelContent, type ShapedArchitecture, type ShapedModelOptions } from "../host-agent/src/gguf/shaped-model.ts";
+import { writeGgufSparse, writeGgufSparseSplit, type GgufWriteValue } from "../host-agent/src/gguf/writer.ts";
 import type { ModelShape } from "../host-agent/src/shared/model-shape.ts";
 import { parseSplitName } from "../host-agent/src/shared/split-name.ts";
 import type { EstimateSettings } from "../src/server/services/memory/estimate.ts";
@@ -79,13 +83,20 @@ function shapeFor(i: number): { opts: ShapedModelOptions; parts: number } {
   };
 }
 
-async function writeRegistry(dir: string, n: number): Promise<void> {
+/** A BPE merges list for a vocabulary of `vocab` tokens: "Ġa Ġb"-like pairs, one per token past the first 256. */
+function merges(vocab: number): GgufWriteValue {
+  return { type: "array", itemType: "string", value: Array.from({ length: vocab - 256 }, (_, i) => `\u0120w${i >> 3} \u0120x${i & 7}`) };
+}
+
+async function writeRegistry(dir: string, n: number, withMerges: boolean): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (let i = 0; i < n; i++) {
     const { opts, parts } = shapeFor(i);
     const base = path.join(dir, `model-${String(i).padStart(3, "0")}`);
-    if (parts > 1) await writeShapedModelSplit(base, parts, opts);
-    else await writeShapedModel(`${base}.gguf`, opts);
+    const { metadata, tensors } = shapedModelContent(opts);
+    if (withMerges && opts.vocab >= 65536) metadata["tokenizer.ggml.merges"] = merges(opts.vocab);
+    if (parts > 1) await writeGgufSparseSplit(base, metadata, tensors, parts);
+    else await writeGgufSparse(`${base}.gguf`, metadata, tensors);
   }
 }
 
@@ -259,7 +270,7 @@ if (process.argv.includes("--measure")) {
   try {
     if (!given || !existsSync(dir)) {
       const t = performance.now();
-      await writeRegistry(dir, n);
+      await writeRegistry(dir, n, process.argv.includes("--merges"));
       console.log(`wrote ${n} models in ${ms(performance.now() - t, 0)} to ${dir}`);
     }
     const sides: Side[] = [{ name: "this", root: ROOT, runs: [] }];
