@@ -17,7 +17,7 @@
  * and short per-layer arrays) in a few hundred lines with no dependency.
  */
 import { open, type FileHandle } from "node:fs/promises";
-import { ByteCursor } from "./cursor.ts";
+import { ByteCursor, U64_TOO_BIG } from "./cursor.ts";
 import { GgufError } from "./error.ts";
 import { FILE_TYPE_NAMES, GGML_TYPE_NAMES, GGUF_MAGIC, GgufValueType, SCALAR_SIZE } from "./format.ts";
 import { errorMessage } from "../shared/error-text.ts";
@@ -40,8 +40,11 @@ export interface GgufTensorInfo {
   dims: number[];
   /** ggml tensor type code (`GGML_TYPE_NAMES`). */
   type: number;
-  /** Offset of the tensor's data from the start of the data section, in bytes. */
-  offset: bigint;
+  /**
+   * Offset of the tensor's data from the start of the data section, in bytes: a number below 2^53 (any
+   * real file), a bigint past it.
+   */
+  offset: number | bigint;
 }
 
 export interface GgufFile {
@@ -115,15 +118,27 @@ class GgufParser {
     if (!this.c.has(8)) await this.c.fill(8, what);
     return this.c.u64();
   }
+  /** A u64 count, at most `max` (no BigInt unless it is refused). */
   async count(what: string, max: number): Promise<number> {
-    const v = await this.u64(what);
-    if (v > BigInt(max)) this.fail(`${what} is ${v}, more than the limit of ${max} (corrupt file?)`);
-    return Number(v);
+    if (!this.c.has(8)) await this.c.fill(8, what);
+    const v = this.c.u64AsNumber();
+    if (v > max) {
+      this.c.pos -= 8;
+      this.fail(`${what} is ${this.c.u64()}, more than the limit of ${max} (corrupt file?)`);
+    }
+    return v;
   }
   async string(what: string): Promise<string> {
     const len = await this.count(`${what} length`, MAX_STRING_BYTES);
     if (!this.c.has(len)) await this.c.fill(len, what);
-    return this.c.bytes(len).toString("utf8");
+    return this.c.utf8(len);
+  }
+  /** A tensor's data offset: a number when below 2^53, else the exact bigint. */
+  private offsetInMemory(): number | bigint {
+    const v = this.c.u64AsNumber();
+    if (v !== U64_TOO_BIG) return v;
+    this.c.pos -= 8;
+    return this.c.u64();
   }
 
   async scalar(type: number, what: string): Promise<GgufScalar> {
@@ -191,13 +206,13 @@ class GgufParser {
     if (!c.has(8)) return null;
     const nameLength = c.u64AsNumber();
     if (nameLength > MAX_STRING_BYTES || !c.has(nameLength + 4)) return null;
-    const name = c.bytes(nameLength).toString("utf8");
+    const name = c.utf8(nameLength);
     const nDims = c.u32();
     if (nDims > MAX_DIMS || !c.has(nDims * 8 + 4 + 8)) return null;
     const dims: number[] = [];
     for (let d = 0; d < nDims; d++) dims.push(c.u64AsNumber());
     const type = c.u32();
-    const offset = c.u64();
+    const offset = this.offsetInMemory();
     return { name, dims, type, offset };
   }
 
@@ -240,7 +255,8 @@ class GgufParser {
       const dims: number[] = [];
       for (let d = 0; d < nDims; d++) dims.push(Number(await this.u64(`dimension ${d} of ${name}`)));
       const type = await this.u32(`type of ${name}`);
-      const offset = await this.u64(`offset of ${name}`);
+      if (!this.c.has(8)) await this.c.fill(8, `offset of ${name}`);
+      const offset = this.offsetInMemory();
       tensors.push({ name, dims, type, offset });
     }
     return { version, metadata, tensors };
@@ -272,7 +288,12 @@ export async function readGguf(path: string, options: ReadGgufOptions = {}): Pro
       storedLimit < maxHeaderBytes
         ? { fileSize: st.size, limit: storedLimit, limitReason: `the ${stored} bytes this ${st.size}-byte file stores on disk (a sparse or incompletely downloaded file)` }
         : { fileSize: st.size, limit: maxHeaderBytes, limitReason: `the ${maxHeaderBytes}-byte limit on GGUF metadata` };
-    return await new GgufParser(new ByteCursor(fh, bounds, path), path).file(maxArrayItems);
+    const cursor = new ByteCursor(fh, bounds, path);
+    try {
+      return await new GgufParser(cursor, path).file(maxArrayItems);
+    } finally {
+      cursor.release();
+    }
   } finally {
     await fh.close();
   }

@@ -6,7 +6,7 @@
  */
 import { GGML_TYPES_BY_CODE, ggmlBytes } from "../shared/ggml-types.ts";
 import { MAX_SHAPE_LAYERS, type ModelShape } from "../shared/model-shape.ts";
-import type { GgufFile, GgufValue } from "./reader.ts";
+import type { GgufFile, GgufTensorInfo, GgufValue } from "./reader.ts";
 
 /**
  * Architectures whose loader turns sliding-window attention on: the default period (layers per full
@@ -83,24 +83,29 @@ export function shapeOfGguf(files: { file: string; gguf: GgufFile }[]): ModelSha
     slidingWindow = 0;
   }
 
-  const tokens = md.get("tokenizer.ggml.tokens");
-  const embd = files.flatMap((f) => f.gguf.tensors).find((t) => t.name === "token_embd.weight");
-  const vocab = (typeof tokens === "object" && tokens.kind === "array" ? tokens.length : null) ?? embd?.dims[1] ?? 0;
-
+  // One pass over every shard's tensors (a thousand or more in a big model; this runs for every model a
+  // discovery finds): bytes by type and by shard, and the two tensors looked up by name.
   const tensorBytesByType: Record<string, number> = {};
-  const shards = files.map(({ file, gguf }) => {
+  let embd: GgufTensorInfo | undefined;
+  let attentionBias = false;
+  const shards: ModelShape["shards"] = [];
+  for (const { file, gguf } of files) {
     let sum = 0;
     for (const t of gguf.tensors) {
       const type = GGML_TYPES_BY_CODE.get(t.type);
       if (!type) throw new ShapeError(`${file}: tensor ${t.name} has ggml type ${t.type}, which this agent does not know (update the agent)`);
-      const elements = t.dims.reduce((p, d) => p * d, 1);
+      let elements = 1;
+      for (const d of t.dims) elements *= d;
       const b = ggmlBytes(type, t.dims[0] ?? 1, elements);
       tensorBytesByType[type.name] = (tensorBytesByType[type.name] ?? 0) + b;
       sum += b;
+      if (embd === undefined && t.name === "token_embd.weight") embd = t;
+      else if (t.name === "blk.0.attn_q.bias") attentionBias = true;
     }
-    return { file, tensorBytes: sum };
-  });
-  const names = new Set(files.flatMap((f) => f.gguf.tensors.map((t) => t.name)));
+    shards.push({ file, tensorBytes: sum });
+  }
+  const tokens = md.get("tokenizer.ggml.tokens");
+  const vocab = (typeof tokens === "object" && tokens.kind === "array" ? tokens.length : null) ?? embd?.dims[1] ?? 0;
 
   return {
     version: 1,
@@ -118,7 +123,7 @@ export function shapeOfGguf(files: { file: string; gguf: GgufFile }[]): ModelSha
     expertsUsed: num(key("expert_used_count")) ?? 0,
     slidingWindow,
     swaLayers,
-    attentionBias: names.has("blk.0.attn_q.bias"),
+    attentionBias,
     tensorBytesByType,
     weightsBytes: shards.reduce((s, x) => s + x.tensorBytes, 0),
     shards,

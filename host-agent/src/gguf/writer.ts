@@ -14,7 +14,9 @@ export type GgufWriteValue =
   | { type: "bool"; value: boolean }
   | { type: "string"; value: string }
   | { type: "array"; itemType: "string"; value: string[] }
-  | { type: "array"; itemType: "f32" | "i32" | "u32"; value: number[] };
+  | { type: "array"; itemType: "u8" | "i8" | "u16" | "i16" | "u32" | "i32" | "f32" | "f64"; value: number[] }
+  | { type: "array"; itemType: "u64" | "i64"; value: (number | bigint)[] }
+  | { type: "array"; itemType: "bool"; value: boolean[] };
 
 export interface GgufWriteTensor {
   name: string;

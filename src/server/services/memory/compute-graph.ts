@@ -102,36 +102,40 @@ export function forwardGraph(shape: ModelShape, traits: ArchTraits, plan: GraphP
   let inpL = add({ bytes: u, srcs: [tokens] }); // token embeddings (get_rows)
   if (traits.embedScale) inpL = inplace(inpL);
 
+  // The layer's normed input, read by its Q, K and V projections.
+  let cur = -1;
+  // A projection (matmul), its bias, its per-head norm, and rope. Rope gets bytes of its own: ggml
+  // does not write it over the projection here (its source is a reshape view), as llama.cpp's own
+  // reservation shows (with it in place, attention peaks come out one [n_embd, tokens] tensor short).
+  // (Defined once, not per layer: a graph of 48 layers built for every model a discovery estimates.)
+  const proj = (width: number, rope: boolean) => {
+    let t = add({ bytes: width * T * F32, srcs: [cur] });
+    if (shape.attentionBias) t = inplace(t);
+    if (traits.qkNorm && rope) t = inplace(inplace(t));
+    if (rope) t = add({ bytes: g[t]!.bytes, srcs: [t, pos] });
+    return t;
+  };
+  const rotate = (t: number) => add({ bytes: g[t]!.bytes, srcs: [t] }); // a mul_mat by the rotation
+  const projK = (Hkv: number) => (plan.rotateK ? rotate(proj(shape.headSizeK * Hkv, true)) : proj(shape.headSizeK * Hkv, true));
+  const projV = (Hkv: number) => (plan.rotateV ? rotate(proj(shape.headSizeV * Hkv, false)) : proj(shape.headSizeV * Hkv, false));
+
   for (let il = 0; il < shape.layers; il++) {
     const H = shape.heads[il] ?? 0;
     const Hkv = shape.kvHeads[il] ?? 0;
     const last = il === shape.layers - 1;
-    let cur = inplace(inpL); // rms_norm (inpL has a second reader: the residual add)
+    cur = inplace(inpL); // rms_norm (inpL has a second reader: the residual add)
     cur = inplace(cur); // * attn_norm
-    // A projection (matmul), its bias, its per-head norm, and rope. Rope gets bytes of its own: ggml
-    // does not write it over the projection here (its source is a reshape view), as llama.cpp's own
-    // reservation shows (with it in place, attention peaks come out one [n_embd, tokens] tensor short).
-    const proj = (width: number, rope: boolean) => {
-      let t = add({ bytes: width * T * F32, srcs: [cur] });
-      if (shape.attentionBias) t = inplace(t);
-      if (traits.qkNorm && rope) t = inplace(inplace(t));
-      if (rope) t = add({ bytes: g[t]!.bytes, srcs: [t, pos] });
-      return t;
-    };
-    const rotate = (t: number) => add({ bytes: g[t]!.bytes, srcs: [t] }); // a mul_mat by the rotation
     let q = proj(shape.headSizeK * H, true);
     if (traits.qScale) q = inplace(q);
     if (plan.rotateK) q = rotate(q);
     let k = -1;
     let v = -1;
-    const projK = () => (plan.rotateK ? rotate(proj(shape.headSizeK * Hkv, true)) : proj(shape.headSizeK * Hkv, true));
-    const projV = () => (plan.rotateV ? rotate(proj(shape.headSizeV * Hkv, false)) : proj(shape.headSizeV * Hkv, false));
     if (traits.kvOrder === "vk") {
-      v = projV();
-      k = projK();
+      v = projV(Hkv);
+      k = projK(Hkv);
     } else {
-      k = projK();
-      v = projV();
+      k = projK(Hkv);
+      v = projV(Hkv);
     }
     const inp = inputsFor(swa(il));
     add({ bytes: 0, srcs: [k, inp.kIdx], external: true }); // K written into the cache
