@@ -41,4 +41,13 @@ describe("readOptions", () => {
     const big = JSON.stringify({ force: true, pad: "x".repeat(MAX_OPTIONS_BODY_BYTES) });
     expect(await refusal(readOptions(post("", big), schema))).toMatch(/^BAD_REQUEST: request body is larger than the limit of 65536 bytes/);
   });
+
+  it("a body option named like an Object.prototype member is an unknown option, not a clash with the query", async () => {
+    for (const key of ["constructor", "toString", "hasOwnProperty", "__proto__"]) {
+      const message = await refusal(readOptions(post("", `{"${key}": true}`), schema));
+      expect(message, key).not.toMatch(/in the query/);
+      expect(message, key).toMatch(/^zod: .*Unrecognized key/);
+      expect(message, key).toContain(key);
+    }
+  });
 });

@@ -65,7 +65,9 @@ async function readBoundedText(req: Request, limit: number): Promise<string> {
  * silently ignored.
  */
 export async function readOptions<S extends z.ZodType>(req: Request, schema: S): Promise<z.output<S>> {
-  const params: Record<string, string> = Object.fromEntries(new URL(req.url).searchParams);
+  // No prototype: a body option named `constructor` or `__proto__` is an unknown option like any other,
+  // not a clash with Object.prototype's member of that name (nor a write to the prototype).
+  const params: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>, Object.fromEntries(new URL(req.url).searchParams));
   const text = (await readBoundedText(req, MAX_OPTIONS_BODY_BYTES)).trim();
   if (text !== "") {
     let body: unknown;
@@ -78,7 +80,7 @@ export async function readOptions<S extends z.ZodType>(req: Request, schema: S):
     for (const [key, value] of Object.entries(body)) {
       const text = typeof value === "string" ? value : typeof value === "boolean" || typeof value === "number" ? String(value) : null;
       if (text === null) throw new ServiceError("BAD_REQUEST", `option "${key}" must be a boolean, number or string, not ${value === null ? "null" : typeof value}`);
-      if (key in params && params[key] !== text) throw new ServiceError("BAD_REQUEST", `option "${key}" is ${params[key]} in the query and ${text} in the body; give it once`);
+      if (Object.hasOwn(params, key) && params[key] !== text) throw new ServiceError("BAD_REQUEST", `option "${key}" is ${params[key]} in the query and ${text} in the body; give it once`);
       params[key] = text;
     }
   }
