@@ -25,6 +25,9 @@ import type { ServerEntry } from "./server-entry";
 import { processOf } from "./report-decision";
 import type { ModelRow } from "./server-table";
 
+/** How often a host whose agent found no llama-server is asked again (readHello). */
+const HELLO_RETRY_MS = 5_000;
+
 /** What the app does without each agent feature (the hosts page says it). */
 const FEATURE_LOSS: Record<AgentFeature, string> = {
   "stop-cause": "why a server stopped is inferred by the app",
@@ -65,6 +68,9 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
   const strangers = new Set<string>();
   /** Each link's hello (a new link, e.g. after the host's connection fields changed, is asked again). */
   const hellos = new WeakMap<HostLink, HelloResult>();
+  /** When each link's hello was last asked, and the links with a background re-ask in flight (one at a time). */
+  const helloAskedAt = new WeakMap<HostLink, number>();
+  const helloRetries = new WeakSet<HostLink>();
   const agents = new Map<string, AgentNote>();
 
   function reconcileHost(hostId: string): Promise<void> {
@@ -76,8 +82,24 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
       .finally(() => reconciling.delete(hostId));
   }
 
+  /**
+   * Asks a link's agent `hello` once (awaited: the reconcile needs its features), and again, in the
+   * background and at most every HELLO_RETRY_MS, while the agent reports no usable llama-server: the user
+   * is expected to fix that with the app running (the notice says to run `npm run llama:build` or set a
+   * path), and the hosts page's llama-server line must then name the binary, not the old error.
+   */
   async function readHello(host: Host, link: HostLink): Promise<void> {
-    if (hellos.has(link)) return;
+    const known = hellos.get(link);
+    if (!known) return askHello(host, link, null);
+    if (known.llamaServer.error === null || helloRetries.has(link)) return;
+    const last = helloAskedAt.get(link) ?? 0;
+    if (ctx.now() - last < HELLO_RETRY_MS) return;
+    helloRetries.add(link);
+    void askHello(host, link, known).finally(() => helloRetries.delete(link));
+  }
+
+  async function askHello(host: Host, link: HostLink, known: HelloResult | null): Promise<void> {
+    helloAskedAt.set(link, ctx.now());
     try {
       const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: ctx.statusTimeoutMs });
       hellos.set(link, hello);
@@ -85,7 +107,7 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
       const advice = missing.length > 0 ? `update the agent on ${host.name}: it is older than this app and lacks ${missing.map((f) => `${f} (${FEATURE_LOSS[f]})`).join(", ")}` : null;
       const { path: binPath, version, error } = hello.llamaServer;
       agents.set(host.id, { agentVersion: hello.agentVersion, features: hello.features ?? [], missing, advice, llamaServer: { path: binPath, version, error } });
-      if (advice) log.warn(advice, { host: host.name, agentVersion: hello.agentVersion, missing });
+      if (advice && !known) log.warn(advice, { host: host.name, agentVersion: hello.agentVersion, missing });
     } catch (err) {
       log.warn("hello failed", { host: host.name, error: err });
     }
