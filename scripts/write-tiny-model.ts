@@ -9,12 +9,15 @@
  *
  * The folder defaults to the app's first model folder: the first entry of
  * SYNAPSE_MODEL_ROOTS, else `~/models` (as the local host's agent resolves
- * it, src/server/services/fleet/links.ts). The file is written to a
- * temporary name and renamed, so a scan never sees half of it; an existing
- * `synapse-tiny.gguf` is left alone. Exit codes: 0 written or already there,
- * 1 the folder cannot be created or written (the error says which and why).
+ * it, src/server/services/fleet/links.ts). The file is written whole under a
+ * hidden temporary name, then hard-linked to its name, which fails when any
+ * entry has that name (even one appearing meanwhile, or a dangling link;
+ * on a file system without hard links it is renamed after a last check):
+ * a scan never sees half a file, and an existing `synapse-tiny.gguf` is left
+ * alone. Exit codes: 0 written or already there, 1 the folder cannot be
+ * created or written (the error says which and why).
  */
-import { mkdir, stat } from "node:fs/promises";
+import { link, lstat, mkdir, rename, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
@@ -44,16 +47,27 @@ async function main(): Promise<number> {
     console.error(`cannot create the model folder ${folder}: ${(err as Error).message}`);
     return 1;
   }
-  const existing = await stat(file).catch(() => null);
-  if (existing) {
-    console.log(`${file} is already there (${existing.size} bytes); left as it is`);
+  const already = async () => {
+    const st = await stat(file).catch(() => null);
+    console.log(`${file} is already there (${st ? `${st.size} bytes` : "a link to a missing file"}); left as it is`);
     return 0;
-  }
+  };
+  if (await lstat(file).catch(() => null)) return already();
+  const tmp = path.join(folder, `.${FILE}.${process.pid}.tmp`);
   try {
-    await writeTinyModel(file);
+    await writeTinyModel(tmp);
+    await link(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
+      // A file system without hard links (exFAT, some network shares): rename, after one more look.
+      if (err.code !== "EPERM" && err.code !== "ENOTSUP" && err.code !== "EOPNOTSUPP") throw err;
+      if (await lstat(file).catch(() => null)) throw Object.assign(new Error(`${file} exists`), { code: "EEXIST" });
+      await rename(tmp, file);
+    });
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return already();
     console.error(`cannot write ${file}: ${(err as Error).message}`);
     return 1;
+  } finally {
+    await rm(tmp, { force: true });
   }
   const size = (await stat(file)).size;
   console.log(`wrote ${file} (${size} bytes): the tiny test model, random weights, answers are noise.`);

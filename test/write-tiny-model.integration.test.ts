@@ -69,6 +69,19 @@ describe("npm run model:tiny", () => {
     }
   });
 
+  it("never writes over an entry already named synapse-tiny.gguf, even one stat cannot follow (a dangling link)", async () => {
+    const t = tempDir("synapse-tiny-cli-");
+    cleanups.push(t.cleanup);
+    const file = path.join(t.dir, "synapse-tiny.gguf");
+    fs.symlinkSync(path.join(t.dir, "moved-away.gguf"), file);
+    const res = await run([t.dir]);
+    expect(res.code).toBe(0);
+    expect(res.stdout).toContain("already there");
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true);
+    expect(fs.readlinkSync(file)).toBe(path.join(t.dir, "moved-away.gguf"));
+    expect(fs.readdirSync(t.dir)).toEqual(["synapse-tiny.gguf"]);
+  });
+
   it("a folder it cannot create: exit 1 with the reason, nothing written", async () => {
     const t = tempDir("synapse-tiny-cli-");
     cleanups.push(t.cleanup);
