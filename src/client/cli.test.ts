@@ -1,4 +1,7 @@
 /** The CLI's status table: what a terminal user reads. */
+import { execFile } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { table } from "./cli";
 
@@ -28,5 +31,18 @@ describe("synapse status table", () => {
   it("start-all results (no view fields) keep the agent's state names", () => {
     const out = table([{ name: "alpha", host: "local", port: 8080, state: "ready", pid: 7 }], false);
     expect(out.split("\n")[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+7$/);
+  });
+});
+
+describe("synapse run from another folder", () => {
+  it("starts (here: its usage, exit 2) when the working folder is not the checkout, as a script calling it by path does", async () => {
+    const repo = path.resolve(import.meta.dirname, "../..");
+    const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["--import", path.join(repo, "node_modules/tsx/dist/esm/index.mjs"), path.join(repo, "src/client/cli.ts"), "no-such-command"], { cwd: tmpdir(), timeout: 60_000 }, (err, _stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : null) : 0, stderr });
+      });
+    });
+    expect(res.stderr).toMatch(/^usage: synapse /);
+    expect(res.code).toBe(2);
   });
 });

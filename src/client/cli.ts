@@ -14,7 +14,8 @@
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "~/server/api/root";
 import { errorMessage } from "synapse-host-agent/error-text";
-import { displayState } from "~/components/fleet/display-state";
+// Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
+import { displayState } from "../components/fleet/display-state";
 
 const USAGE = "usage: synapse <start-all [--no-wait] [--force] | stop-all | status> [--json]";
 
