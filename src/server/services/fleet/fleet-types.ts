@@ -86,7 +86,8 @@ export interface AgentNote {
   advice: string | null;
   /**
    * The llama-server the agent resolved at hello (the host's configured binary, LLAMA_SERVER_BIN, PATH,
-   * Homebrew's folders or `npm run llama:build`'s cache), its version, or why none was found.
+   * Homebrew's folders or `npm run llama:build`'s cache), its version, or why none was found (then asked
+   * again every few seconds, so a binary installed meanwhile shows up: reconcile-loop.ts readHello).
    */
   llamaServer: { path: string | null; version: string | null; error: string | null };
 }
