@@ -126,7 +126,7 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
         ) : null}
         <TextField id={f("hostModelsRoot")} label="Models folder on the host" hint="PRAXIS_MODEL_PATH in your previous Synapse Engine setup" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
         <TextField id={f("registryModelsRoot")} label="Same folder as the registry names it" hint="e.g. /models (set both or neither)" value={values.registryModelsRoot} onChange={set("registryModelsRoot")} error={errors.registryModelsRoot} mono />
-        <TextField id={f("llamaServerBin")} label="llama-server binary" hint="empty: found on PATH or in Homebrew's folders" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
+        <TextField id={f("llamaServerBin")} label="llama-server binary" hint="empty: the agent uses LLAMA_SERVER_BIN, else PATH, Homebrew's folders, then npm run llama:build's cache" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
         <TextField
           id={f("memoryBudgetMiB")}
           label="Memory budget (MiB)"
