@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { runStatements, type SqlStatement } from "~/server/db/sql-driver";
 import type { Db } from "~/server/db/client";
-import { insertEventSql, upsertStateSql } from "./state-sql";
+import { insertEventSql, updateStatesSql, upsertStateSql } from "./state-sql";
 import { testDb, type TestDb } from "./testing/db";
 
 /** Runs one statement on its own: the rows it changed. */
@@ -57,6 +57,27 @@ describe("hot-path SQL writes", () => {
     expect(() => upsertStateSql(modelId, { pid: 1.5 })).toThrow(/not an integer/);
     expect(() => upsertStateSql(modelId, { startedAt: "yesterday" })).toThrow(/not a date/);
     expect(await t.db.serverState.findUniqueOrThrow({ where: { modelId } })).toMatchObject({ observed: "stopped", pid: null });
+  });
+
+  it("a write of many rows sets the columns of those models' rows (only where observed is one of those given), creates none, and leaves the others", async () => {
+    const { t, modelId, hostId } = await setup();
+    const beta = await t.db.model.create({ data: { name: "beta", hostId, filePath: "/m/b.gguf", port: 9002, server: { create: { observed: "failed" } } } });
+    const gamma = await t.db.model.create({ data: { name: "gamma", hostId, filePath: "/m/c.gguf", port: 9003, server: { create: { observed: "exited" } } } });
+    const noRow = await t.db.model.create({ data: { name: "delta", hostId, filePath: "/m/d.gguf", port: 9004 } });
+    const at = new Date("2026-11-30T06:40:00.123Z");
+    const ids = [modelId, beta.id, noRow.id];
+    const [stopped, wanted] = await runStatements(t.db, [
+      updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed", "exited"] }),
+      updateStatesSql(ids, { desired: "running", desiredAt: at, restarts: 0, nextRestartAt: null }),
+    ]);
+    expect([stopped, wanted]).toEqual([{ changes: 1 }, { changes: 2 }]);
+    const rows = Object.fromEntries((await t.db.serverState.findMany()).map((s) => [s.modelId, s]));
+    expect(rows[modelId]).toMatchObject({ observed: "stopped", desired: "running", desiredAt: at, restarts: 0 });
+    expect(rows[beta.id]).toMatchObject({ observed: "stopped", desired: "running", desiredAt: at });
+    // Not among the ids: untouched, though its observed state matched.
+    expect(rows[gamma.id]).toMatchObject({ observed: "exited", desired: "stopped" });
+    expect(rows[noRow.id]).toBeUndefined();
+    expect(() => updateStatesSql(ids, { ["desired\" = 'x'; --"]: "x" } as never)).toThrow(/no writable column/);
   });
 
   it("an event row reads back through Prisma as written, with increasing ids", async () => {

@@ -1,6 +1,7 @@
 /**
- * The two writes on the fleet's hot path, as single prepared SQL statements:
- * a server's state (an upsert of its ServerState row) and an event row. They
+ * The writes on the fleet's hot path, as single prepared SQL statements: a
+ * server's state (an upsert of its ServerState row), the same columns of
+ * many servers (start-all's "wanted"), and an event row. They
  * run on the database client's own connection through its driver adapter
  * (db/sql-driver.ts), not through the Prisma client.
  *
@@ -60,14 +61,8 @@ function bindValue(kind: "text" | "int" | "date", value: unknown): SqlValue {
   return String(value);
 }
 
-/**
- * The statement that writes these columns of a model's state row (creating
- * the row if it is missing); the other columns keep their values. Fails,
- * like any write, when the model no longer exists (foreign key). Run it with
- * runStatements (db/sql-driver.ts). Throws TypeError for a column or value
- * that does not fit.
- */
-export function upsertStateSql(modelId: string, data: StateData, now = new Date()): SqlStatement {
+/** The columns given (checked against the list) and updatedAt, with their bound values. */
+function columnsOf(data: StateData, now: Date): { names: string[]; values: SqlValue[] } {
   const names: string[] = [];
   const values: SqlValue[] = [];
   for (const [key, value] of Object.entries(data)) {
@@ -79,11 +74,39 @@ export function upsertStateSql(modelId: string, data: StateData, now = new Date(
   }
   names.push("updatedAt");
   values.push(sqliteDate(now));
+  return { names, values };
+}
+
+/**
+ * The statement that writes these columns of a model's state row (creating
+ * the row if it is missing); the other columns keep their values. Fails,
+ * like any write, when the model no longer exists (foreign key). Run it with
+ * runStatements (db/sql-driver.ts). Throws TypeError for a column or value
+ * that does not fit.
+ */
+export function upsertStateSql(modelId: string, data: StateData, now = new Date()): SqlStatement {
+  const { names, values } = columnsOf(data, now);
   const cols = names.map((n) => `"${n}"`).join(", ");
   const updates = names.map((n) => `"${n}" = excluded."${n}"`).join(", ");
   return {
     sql: `INSERT INTO "ServerState" ("modelId", ${cols}) VALUES (?, ${names.map(() => "?").join(", ")}) ON CONFLICT("modelId") DO UPDATE SET ${updates}`,
     args: [modelId, ...values],
+  };
+}
+
+/**
+ * The statement that writes these columns of the state rows of these models
+ * (rows that do not exist are not created); with `observedIn`, only of rows
+ * whose observed state is one of those. The ids travel as one JSON list,
+ * whatever their number.
+ */
+export function updateStatesSql(modelIds: readonly string[], data: StateData, options: { observedIn?: readonly string[] } = {}, now = new Date()): SqlStatement {
+  const { names, values } = columnsOf(data, now);
+  const sets = names.map((n) => `"${n}" = ?`).join(", ");
+  const only = options.observedIn ? ` AND "observed" IN (SELECT value FROM json_each(?))` : "";
+  return {
+    sql: `UPDATE "ServerState" SET ${sets} WHERE "modelId" IN (SELECT value FROM json_each(?))${only}`,
+    args: [...values, JSON.stringify(modelIds), ...(options.observedIn ? [JSON.stringify(options.observedIn)] : [])],
   };
 }
 
