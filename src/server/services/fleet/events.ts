@@ -12,10 +12,11 @@
  * replay already gave: no gap, no duplicate.
  *
  * Appends are serialized, and a persisted event is published only once its
- * row is written, so live order equals id order. Appends that arrive while a
- * write is in flight are committed together in the next transaction (a start
- * of 16 servers makes 32 state changes in a few hundred ms; one commit each
- * was most of the control plane's cost). An append may carry the writes it
+ * row is written, so live order equals id order. Appends made in the same
+ * turn of the event loop, or while a write is in flight, are committed
+ * together in the next transaction (a start of 16 servers makes 32 state
+ * changes in a few hundred ms; one commit each was most of the control
+ * plane's cost). An append may carry the writes it
  * describes (a server's new state), committed in the same transaction: the
  * event and the state it reports are recorded together or not at all.
  */
@@ -298,11 +299,15 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
     if (batch.length > 0) await writeItems(batch);
   };
 
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
   const append = (input: EventInput, options: { with?: WithWrites } = {}): Promise<RecordedEvent> =>
     new Promise<RecordedEvent>((resolve, reject) => {
       pending.push({ input, with: options.with, resolve, reject });
-      // The first append since the last transaction started queues one; later ones join it.
-      if (pending.length === 1) writes = writes.then(writeBatch).catch((err: unknown) => log.error("event write failed", { error: err }));
+      // The first append since the last transaction started queues one; later ones join it, up to the end of
+      // this turn of the event loop (setImmediate): the reports of servers the agent handled in one turn (a
+      // batch of spawns) make one transaction, not one each.
+      if (pending.length === 1) writes = writes.then(nextTurn).then(writeBatch).catch((err: unknown) => log.error("event write failed", { error: err }));
     });
 
   const logLine = (modelId: string, hostId: string | null, line: string, at = new Date().toISOString(), agentSeq?: number) => {
