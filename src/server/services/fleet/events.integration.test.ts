@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createEventBus, parseStreamId, type EventBus, type StreamItem } from "./events";
+import { upsertStateSql } from "./state-sql";
 import { testDb, testLogger, type TestDb } from "./testing/db";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -62,7 +63,7 @@ describe("event bus", () => {
         const id = i % 2 ? otherId : modelId;
         return bus.append(
           { kind: "state", modelId: id, state: "starting", message: `s${i}`, data: { pid: 100 + i } },
-          { with: () => [t.db.serverState.update({ where: { modelId: id }, data: { observed: "starting", pid: 100 + i } })] },
+          { with: () => [upsertStateSql(id, { observed: "starting", pid: 100 + i })] },
         );
       }),
     );
@@ -84,7 +85,7 @@ describe("event bus", () => {
       // The event names a model that does not exist (deleted meanwhile): its row breaks the foreign key.
       bus.append(
         { kind: "state", modelId: "no-such-model", state: "ready", message: "orphan" },
-        { with: () => [t.db.serverState.update({ where: { modelId }, data: { observed: "ready", pid: 4242 } })] },
+        { with: () => [upsertStateSql(modelId, { observed: "ready", pid: 4242 })] },
       ),
       bus.append({ kind: "action", modelId, message: "after" }),
     ]);

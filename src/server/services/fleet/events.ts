@@ -12,15 +12,16 @@
  * replay already gave: no gap, no duplicate.
  *
  * Appends are serialized, and a persisted event is published only once its
- * row is written, so live order equals id order. Appends that arrive while a
- * write is in flight are committed together in the next transaction (a start
- * of 16 servers makes 32 state changes in a few hundred ms; one commit each
- * was most of the control plane's cost). An append may carry the writes it
+ * row is written, so live order equals id order. Appends made in the same
+ * turn of the event loop, or while a write is in flight, are committed
+ * together in the next transaction (a start of 16 servers makes 32 state
+ * changes in a few hundred ms; one commit each was most of the control
+ * plane's cost). An append may carry the writes it
  * describes (a server's new state), committed in the same transaction: the
  * event and the state it reports are recorded together or not at all.
  */
 import type { Db } from "~/server/db/client";
-import type { Prisma } from "~/generated/prisma/client";
+import { runStatements, type SqlOutcome, type SqlStatement } from "~/server/db/sql-driver";
 import { insertEventSql, type EventRowInput } from "./state-sql";
 import type { Logger } from "~/server/log/logger";
 import { ServiceError } from "../errors";
@@ -79,8 +80,8 @@ export interface SubscribeOptions {
   signal?: AbortSignal;
 }
 
-/** Writes committed with an event: made fresh for each attempt (a batch that fails is retried item by item). */
-export type WithWrites = () => Prisma.PrismaPromise<unknown>[];
+/** Writes committed with an event (state-sql.ts): made fresh for each attempt (a batch that fails is retried item by item). */
+export type WithWrites = () => SqlStatement[];
 
 export interface EventBus {
   /**
@@ -253,8 +254,8 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
     data: input.data === undefined || input.data === null ? null : JSON.stringify(input.data),
   });
 
-  const settle = (p: Pending, row: EventRowInput, inserted: unknown) => {
-    const id = Number((inserted as { id: number | bigint }[])[0]!.id);
+  const settle = (p: Pending, row: EventRowInput, inserted: SqlOutcome) => {
+    const id = Number((inserted as { rows: unknown[][] }).rows[0]![0]);
     // Set and publish in one step, so log lines that arrive later carry this id.
     lastDbId = Math.max(lastDbId, id);
     const event = rowToEvent({ id, ...row });
@@ -263,16 +264,16 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
   };
 
   /** The appends' writes and event rows in one transaction (a lone event needs none); each row's insert result, in order. */
-  const commit = async (items: Pending[], rows: EventRowInput[]): Promise<unknown[]> => {
-    const ops: Prisma.PrismaPromise<unknown>[] = [];
+  const commit = async (items: Pending[], rows: EventRowInput[]): Promise<SqlOutcome[]> => {
+    const statements: SqlStatement[] = [];
     const at: number[] = [];
     items.forEach((p, i) => {
-      ops.push(...(p.with?.() ?? []));
-      at.push(ops.length);
-      ops.push(insertEventSql(db, rows[i]!));
+      statements.push(...(p.with?.() ?? []));
+      at.push(statements.length);
+      statements.push(insertEventSql(rows[i]!));
     });
-    const results = ops.length === 1 ? [await ops[0]] : await db.$transaction(ops);
-    return at.map((i) => results[i]);
+    const results = await runStatements(db, statements);
+    return at.map((i) => results[i]!);
   };
 
   /** Writes and publishes these appends together; when that fails, each on its own, so one bad item (its model deleted meanwhile) does not lose the others. */
@@ -280,7 +281,7 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
     const rows = items.map((p) => rowOf(p.input));
     try {
       const inserted = await commit(items, rows);
-      items.forEach((p, i) => settle(p, rows[i]!, inserted[i]));
+      items.forEach((p, i) => settle(p, rows[i]!, inserted[i]!));
     } catch (err) {
       if (items.length > 1) {
         for (const p of items) await writeItems([p]);
@@ -298,11 +299,15 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
     if (batch.length > 0) await writeItems(batch);
   };
 
+  const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
   const append = (input: EventInput, options: { with?: WithWrites } = {}): Promise<RecordedEvent> =>
     new Promise<RecordedEvent>((resolve, reject) => {
       pending.push({ input, with: options.with, resolve, reject });
-      // The first append since the last transaction started queues one; later ones join it.
-      if (pending.length === 1) writes = writes.then(writeBatch).catch((err: unknown) => log.error("event write failed", { error: err }));
+      // The first append since the last transaction started queues one; later ones join it, up to the end of
+      // this turn of the event loop (setImmediate): the reports of servers the agent handled in one turn (a
+      // batch of spawns) make one transaction, not one each.
+      if (pending.length === 1) writes = writes.then(nextTurn).then(writeBatch).catch((err: unknown) => log.error("event write failed", { error: err }));
     });
 
   const logLine = (modelId: string, hostId: string | null, line: string, at = new Date().toISOString(), agentSeq?: number) => {
@@ -321,11 +326,15 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
   async function replay(after: Cursor, sub: Subscriber): Promise<Item[]> {
     const persisted: Item[] = [];
     const modelFilter = sub.modelIds ? { OR: [{ modelId: { in: [...sub.modelIds] } }, { modelId: null }] } : {};
+    // The replay ends at what was published when it began (the subscriber is already live, so everything
+    // after reaches it live). Without this cut, an event committed while the rows were read, followed by a
+    // log line, was lost: the line came in the replay, and the event, live, looked older than it.
+    const cut: Cursor = { db: lastDbId, seq: logSeq };
     // "42.7" resumes after event 42: persisted events from 43 on; a client further behind than
     // maxReplay gets the newest maxReplay (it refetches status on reconnect anyway).
     let from = Math.max(after.db, lastDbId - maxReplay);
     for (;;) {
-      const rows = await db.event.findMany({ where: { id: { gt: from }, ...modelFilter }, orderBy: { id: "asc" }, take: pageSize });
+      const rows = await db.event.findMany({ where: { id: { gt: from, lte: cut.db }, ...modelFilter }, orderBy: { id: "asc" }, take: pageSize });
       for (const r of rows) persisted.push({ cursor: { db: r.id, seq: 0 }, event: rowToEvent(r) });
       if (rows.length < pageSize) break;
       from = rows[rows.length - 1]!.id;
@@ -334,7 +343,7 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
     if (sub.logs) {
       for (const [modelId, ring] of rings) {
         if (sub.modelIds && !sub.modelIds.has(modelId)) continue;
-        for (const i of ring) if (compare(i.cursor, after) > 0) logs.push(i);
+        for (const i of ring) if (compare(i.cursor, after) > 0 && compare(i.cursor, cut) <= 0) logs.push(i);
       }
     }
     return [...persisted, ...logs].sort((a, b) => compare(a.cursor, b.cursor));

@@ -96,13 +96,15 @@ export function createFleet(options: FleetOptions): Fleet {
       assertOpen();
       // On-demand models are started by the gateway when a request names them. When memory is short, higher
       // priorities start first, then the registry's order (by name).
-      const rows = await db.model.findMany({ where: { enabled: true, loadPolicy: "always" }, include: { host: true, server: true }, orderBy: { name: "asc" } });
+      // One read of the registry for the rows to start and their hosts' plans (what runs there, the defaults).
+      const [models, settings] = await Promise.all([db.model.findMany({ include: { host: true, server: true }, orderBy: { name: "asc" } }), getSettings(db)]);
+      const rows = models.filter((m) => m.enabled && m.loadPolicy === "always");
       rows.sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
       // Wanted now, in the order commands were given (a stop-all a moment before must not overtake it); the
       // plan in each host's queue may refuse some, which are then left stopped.
       await whilePlanning(rows, () => ops.wantRunningMany(rows));
       if (rows.length > 0) ops.action(`start all: ${rows.length} enabled model(s)${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), force: opts.force ?? false } });
-      return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force });
+      return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force, registry: { models, settings } });
     },
 
     async stopAll() {

@@ -12,6 +12,7 @@ import type { ServerSpec } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { Host } from "~/generated/prisma/client";
+import { runStatements } from "~/server/db/sql-driver";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
 import { resolveSpec, serverApiKeyOf, specForAgent } from "~/server/services/registry/spec";
 import type { ReportApplier } from "./apply-report";
@@ -21,6 +22,7 @@ import type { CrashRecord, Restarts } from "./restarts";
 import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
+import { updateStatesSql } from "./state-sql";
 import type { StartPlanner, StartPlanOptions } from "./start-plan";
 import type { Verdict } from "../memory/plan";
 import type { StartMemoryNote } from "./server-entry";
@@ -40,7 +42,7 @@ export interface Operations {
   issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause): Promise<{ op: Promise<ServerResult> }>;
   /** A user asked for it to run: wanted, and the crash window starts over. */
   wantRunning(row: ModelRow): Promise<void>;
-  /** wantRunning for many: existing rows updated in one transaction (start-all's latency). */
+  /** wantRunning for many: existing rows updated in one transaction of two statements (start-all's latency). */
   wantRunningMany(rows: ModelRow[]): Promise<void>;
   wantStoppedMany(rows: ModelRow[]): Promise<void>;
   /** Starts these models (already wanted), grouped by host, hosts in parallel. */
@@ -238,14 +240,15 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       for (const e of es) e.clearRestart();
       await Promise.all(es.map((e) => e.chain));
       const ids = existing.map((r) => r.id);
-      await db.$transaction([
-        db.serverState.updateMany({ where: { modelId: { in: ids }, observed: { in: ["failed", "exited"] } }, data: { observed: "stopped" } }),
-        db.serverState.updateMany({ where: { modelId: { in: ids } }, data: { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null } }),
+      await runStatements(db, [
+        updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed", "exited"] }),
+        updateStatesSql(ids, { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null }),
       ]);
       for (const e of es) if (e.state === "failed" || e.state === "exited") e.state = "stopped";
     },
 
     async wantStoppedMany(rows) {
+      if (rows.length === 0) return;
       const es = rows.map(table.remember);
       for (const e of es) e.clearRestart();
       await Promise.all(es.map((e) => e.chain));
@@ -335,7 +338,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
               if (a.verdict?.kind === "forced") ops.action(`${a.row.name}: started by force over the memory budget: ${a.verdict.message}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict), force: true } });
               if (a.verdict?.kind === "unchecked") ops.action(`${a.row.name}: ${a.verdict.note}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict) } });
             }
-            const settings = await getSettings(db);
+            const settings = plan.settings;
             const issued = await Promise.all(
               admitted.map(({ row, verdict }) => ops.issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) }))),
             );

@@ -10,6 +10,7 @@ import type { Logger } from "~/server/log/logger";
 import { ServiceError } from "../errors";
 import type { EventBus, EventInput } from "./events";
 import { ServerEntry, type ServerResult } from "./server-entry";
+import { runStatements } from "~/server/db/sql-driver";
 import { upsertStateSql, type StateData } from "./state-sql";
 
 export type ModelRow = Model & { host: Host; server: ServerState | null };
@@ -106,10 +107,10 @@ export function createServerTable(deps: { db: Db; events: EventBus; log: Logger;
 
     async writeState(e, data, event) {
       if (table.closed) return;
-      const write = () => upsertStateSql(db, e.modelId, data);
+      const write = () => upsertStateSql(e.modelId, data);
       try {
         if (event) await events.append({ ...event, modelId: e.modelId, hostId: e.hostId }, { with: () => [write()] });
-        else await write();
+        else await runStatements(db, [write()]);
       } catch (err) {
         // The model was deleted meanwhile: nothing to record.
         if ((await db.model.count({ where: { id: e.modelId } })) === 0) return;

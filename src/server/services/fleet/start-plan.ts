@@ -7,7 +7,7 @@
  */
 import type { HostLink } from "synapse-host-agent/link";
 import type { Host, Model } from "~/generated/prisma/client";
-import { getSettings } from "~/server/services/registry/settings";
+import { getSettings, type SettingsView } from "~/server/services/registry/settings";
 import { chooseEvictions, type EvictionCandidate } from "../memory/eviction";
 import { effectiveContext, type ModelEstimator } from "../memory/model-estimator";
 import type { MemoryEstimate } from "../memory/estimate-types";
@@ -21,6 +21,12 @@ export interface StartPlanOptions {
   force?: boolean;
   /** An on-demand start: stop idle on-demand models (least recently used first) to make room. */
   evict?: boolean;
+  /**
+   * The registry as the caller read it with the rows to start (start-all: one read for both): every model
+   * (of any host) and the global defaults. Without it the plan reads them. Read again all the same when a
+   * model of the host that is not among them runs or is starting (created since, and started).
+   */
+  registry?: { models: readonly ModelRow[]; settings: SettingsView };
 }
 
 export interface HostPlan {
@@ -29,6 +35,8 @@ export interface HostPlan {
   refused: { row: ModelRow; verdict: Verdict & { kind: "refused" } }[];
   /** To stop first (cause `evicted`). */
   evict: ModelRow[];
+  /** The global defaults the plan was made with (read once for the plan and the starts that follow it). */
+  settings: SettingsView;
 }
 
 export interface StartPlanner {
@@ -76,9 +84,22 @@ export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, e
     return e ? e.alive : ["starting", "ready", "unhealthy", "stopping"].includes(r.server?.observed ?? "stopped");
   }
 
+  /** The host's rows among `models`, or null when a model of the host runs (or is starting) that is not among them. */
+  function knownRows(host: Host, models: readonly ModelRow[]): ModelRow[] | null {
+    const mine = models.filter((m) => m.hostId === host.id);
+    const ids = new Set(mine.map((m) => m.id));
+    for (const e of table.entries()) if (e.hostId === host.id && !ids.has(e.modelId) && (e.alive || e.op?.kind === "start")) return null;
+    return mine;
+  }
+
   return {
     async planHost(host, link, rows, options) {
-      const [settings, budget, all] = await Promise.all([getSettings(db), memory.budget(host, link), db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true }, orderBy: { name: "asc" } })]);
+      const known = options.registry && knownRows(host, options.registry.models);
+      const [settings, budget, all] = await Promise.all([
+        known ? options.registry!.settings : getSettings(db),
+        memory.budget(host, link),
+        known ?? db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true }, orderBy: { name: "asc" } }),
+      ]);
       const runningRows = all.filter(holdsMemory);
       const runningIds = new Set(runningRows.map((r) => r.id));
       const already = rows.filter((r) => runningIds.has(r.id));
@@ -112,7 +133,7 @@ export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, e
       // Start order is the caller's (priority, then the registry's order).
       const order = new Map(rows.map((r, i) => [r.id, i]));
       admitted.sort((a, b) => order.get(a.row.id)! - order.get(b.row.id)!);
-      return { admitted, refused, evict };
+      return { admitted, refused, evict, settings };
     },
 
     async overview(host) {

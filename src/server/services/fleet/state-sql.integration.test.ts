@@ -1,6 +1,20 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { insertEventSql, upsertStateSql } from "./state-sql";
+import { runStatements, type SqlStatement } from "~/server/db/sql-driver";
+import type { Db } from "~/server/db/client";
+import { insertEventSql, updateStatesSql, upsertStateSql } from "./state-sql";
 import { testDb, type TestDb } from "./testing/db";
+
+/** Runs one statement on its own: the rows it changed. */
+async function changes(db: Db, s: SqlStatement): Promise<number> {
+  const [o] = await runStatements(db, [s]);
+  return (o as { changes: number }).changes;
+}
+
+/** Runs one insert on its own: the id it returned. */
+async function insertedId(db: Db, s: SqlStatement): Promise<number> {
+  const [o] = await runStatements(db, [s]);
+  return Number((o as { rows: unknown[][] }).rows[0]![0]);
+}
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -20,7 +34,7 @@ describe("hot-path SQL writes", () => {
     const { t, modelId } = await setup();
     const startedAt = new Date("2026-11-26T04:32:01.044Z");
     const now = new Date("2026-11-26T04:32:02.500Z");
-    expect(await upsertStateSql(t.db, modelId, { observed: "starting", pid: 4242, port: 9001, startedAt, lastError: null }, now)).toBe(1);
+    expect(await changes(t.db, upsertStateSql(modelId, { observed: "starting", pid: 4242, port: 9001, startedAt, lastError: null }, now))).toBe(1);
     const row = await t.db.serverState.findUniqueOrThrow({ where: { modelId } });
     expect(row).toMatchObject({ observed: "starting", pid: 4242, port: 9001, startedAt, lastError: null, updatedAt: now, desired: "running", restarts: 2 });
     // Ordering and comparison in SQL work across both writers' rows.
@@ -31,26 +45,47 @@ describe("hot-path SQL writes", () => {
   it("creates the state row when it is missing, and fails on a model that does not exist", async () => {
     const { t, modelId } = await setup();
     await t.db.serverState.delete({ where: { modelId } });
-    await upsertStateSql(t.db, modelId, { observed: "ready", pid: 7 });
+    await changes(t.db, upsertStateSql(modelId, { observed: "ready", pid: 7 }));
     expect(await t.db.serverState.findUniqueOrThrow({ where: { modelId } })).toMatchObject({ observed: "ready", pid: 7, desired: "stopped" });
-    await expect(upsertStateSql(t.db, "no-such-model", { observed: "ready" })).rejects.toThrow(/FOREIGN KEY/i);
+    await expect(changes(t.db, upsertStateSql("no-such-model", { observed: "ready" }))).rejects.toThrow(/FOREIGN KEY/i);
     expect(await t.db.serverState.count()).toBe(1);
   });
 
   it("refuses a column that is not in its list, and values of the wrong kind, before touching the database", async () => {
     const { t, modelId } = await setup();
-    expect(() => upsertStateSql(t.db, modelId, { observed: "ready", ["modelId\" = 'x'; --"]: "x" } as never)).toThrow(/no writable column/);
-    expect(() => upsertStateSql(t.db, modelId, { pid: 1.5 })).toThrow(/not an integer/);
-    expect(() => upsertStateSql(t.db, modelId, { startedAt: "yesterday" })).toThrow(/not a date/);
+    expect(() => upsertStateSql(modelId, { observed: "ready", ["modelId\" = 'x'; --"]: "x" } as never)).toThrow(/no writable column/);
+    expect(() => upsertStateSql(modelId, { pid: 1.5 })).toThrow(/not an integer/);
+    expect(() => upsertStateSql(modelId, { startedAt: "yesterday" })).toThrow(/not a date/);
     expect(await t.db.serverState.findUniqueOrThrow({ where: { modelId } })).toMatchObject({ observed: "stopped", pid: null });
+  });
+
+  it("a write of many rows sets the columns of those models' rows (only where observed is one of those given), creates none, and leaves the others", async () => {
+    const { t, modelId, hostId } = await setup();
+    const beta = await t.db.model.create({ data: { name: "beta", hostId, filePath: "/m/b.gguf", port: 9002, server: { create: { observed: "failed" } } } });
+    const gamma = await t.db.model.create({ data: { name: "gamma", hostId, filePath: "/m/c.gguf", port: 9003, server: { create: { observed: "exited" } } } });
+    const noRow = await t.db.model.create({ data: { name: "delta", hostId, filePath: "/m/d.gguf", port: 9004 } });
+    const at = new Date("2026-11-30T06:40:00.123Z");
+    const ids = [modelId, beta.id, noRow.id];
+    const [stopped, wanted] = await runStatements(t.db, [
+      updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed", "exited"] }),
+      updateStatesSql(ids, { desired: "running", desiredAt: at, restarts: 0, nextRestartAt: null }),
+    ]);
+    expect([stopped, wanted]).toEqual([{ changes: 1 }, { changes: 2 }]);
+    const rows = Object.fromEntries((await t.db.serverState.findMany()).map((s) => [s.modelId, s]));
+    expect(rows[modelId]).toMatchObject({ observed: "stopped", desired: "running", desiredAt: at, restarts: 0 });
+    expect(rows[beta.id]).toMatchObject({ observed: "stopped", desired: "running", desiredAt: at });
+    // Not among the ids: untouched, though its observed state matched.
+    expect(rows[gamma.id]).toMatchObject({ observed: "exited", desired: "stopped" });
+    expect(rows[noRow.id]).toBeUndefined();
+    expect(() => updateStatesSql(ids, { ["desired\" = 'x'; --"]: "x" } as never)).toThrow(/no writable column/);
   });
 
   it("an event row reads back through Prisma as written, with increasing ids", async () => {
     const { t, modelId, hostId } = await setup();
     const at = new Date("2026-11-26T04:32:01.044Z");
-    const [a] = await insertEventSql(t.db, { at, kind: "state", modelId, hostId, state: "ready", message: "alpha: ready", data: '{"pid":1}' });
-    const [b] = await insertEventSql(t.db, { at, kind: "action", modelId: null, hostId: null, state: null, message: "start all", data: null });
-    expect(Number(b!.id)).toBeGreaterThan(Number(a!.id));
-    expect(await t.db.event.findUniqueOrThrow({ where: { id: Number(a!.id) } })).toEqual({ id: Number(a!.id), at, kind: "state", modelId, hostId, state: "ready", message: "alpha: ready", data: '{"pid":1}' });
+    const a = await insertedId(t.db, insertEventSql({ at, kind: "state", modelId, hostId, state: "ready", message: "alpha: ready", data: '{"pid":1}' }));
+    const b = await insertedId(t.db, insertEventSql({ at, kind: "action", modelId: null, hostId: null, state: null, message: "start all", data: null }));
+    expect(b).toBeGreaterThan(a);
+    expect(await t.db.event.findUniqueOrThrow({ where: { id: a } })).toEqual({ id: a, at, kind: "state", modelId, hostId, state: "ready", message: "alpha: ready", data: '{"pid":1}' });
   });
 });

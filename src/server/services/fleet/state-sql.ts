@@ -1,20 +1,24 @@
 /**
- * The two writes on the fleet's hot path, as single prepared SQL statements:
- * a server's state (an upsert of its ServerState row) and an event row.
+ * The writes on the fleet's hot path, as single prepared SQL statements: a
+ * server's state (an upsert of its ServerState row), the same columns of
+ * many servers (start-all's "wanted"), and an event row. They
+ * run on the database client's own connection through its driver adapter
+ * (db/sql-driver.ts), not through the Prisma client.
  *
  * Why not the Prisma model API here: a start of 16 servers records 32 state
  * changes and 33 events while the servers load. Through the model API each
  * write is planned and interpreted on the event loop (about 1 ms a write on
  * this machine, ~90 ms of CPU for the start-all), which competes with the
- * loading servers and with the agent's readiness probes; a raw statement is
- * about a fifth of that (bench/control-plane.ts). Column names come from the
+ * loading servers and with the agent's readiness probes; a raw statement
+ * through the client is about a fifth of that, and through the adapter a
+ * third of that again (bench/control-plane.ts). Column names come from the
  * fixed list below, never from data; every value is a bound parameter.
  *
  * Dates are written in the form Prisma writes them ("…T04:32:01.044+00:00"),
  * so rows read back alike whichever path wrote them.
  */
-import { Prisma } from "~/generated/prisma/client";
-import type { Db } from "~/server/db/client";
+import type { Prisma } from "~/generated/prisma/client";
+import type { SqlStatement, SqlValue } from "~/server/db/sql-driver";
 
 /** The columns a state write may set, and how their values are stored. */
 const STATE_COLUMNS = {
@@ -43,7 +47,7 @@ export function sqliteDate(d: Date): string {
   return d.toISOString().replace(/Z$/, "+00:00");
 }
 
-function bindValue(kind: "text" | "int" | "date", value: unknown): string | number | null {
+function bindValue(kind: "text" | "int" | "date", value: unknown): SqlValue {
   if (value === null) return null;
   if (kind === "date") {
     const d = value instanceof Date ? value : new Date(String(value));
@@ -57,15 +61,10 @@ function bindValue(kind: "text" | "int" | "date", value: unknown): string | numb
   return String(value);
 }
 
-/**
- * Writes these columns of a model's state row (creating the row if it is
- * missing); the other columns keep their values. Fails, like any write, when
- * the model no longer exists (foreign key). Lazy: runs when awaited or when
- * passed to `db.$transaction([...])`.
- */
-export function upsertStateSql(db: Db, modelId: string, data: StateData, now = new Date()): Prisma.PrismaPromise<number> {
+/** The columns given (checked against the list) and updatedAt, with their bound values. */
+function columnsOf(data: StateData, now: Date): { names: string[]; values: SqlValue[] } {
   const names: string[] = [];
-  const values: (string | number | null)[] = [];
+  const values: SqlValue[] = [];
   for (const [key, value] of Object.entries(data)) {
     if (value === undefined) continue;
     const kind = STATE_COLUMNS[key as keyof typeof STATE_COLUMNS];
@@ -75,9 +74,40 @@ export function upsertStateSql(db: Db, modelId: string, data: StateData, now = n
   }
   names.push("updatedAt");
   values.push(sqliteDate(now));
-  const cols = Prisma.join(names.map((n) => Prisma.raw(`"${n}"`)), ", ");
-  const updates = Prisma.join(names.map((n) => Prisma.raw(`"${n}" = excluded."${n}"`)), ", ");
-  return db.$executeRaw`INSERT INTO "ServerState" ("modelId", ${cols}) VALUES (${modelId}, ${Prisma.join(values)}) ON CONFLICT("modelId") DO UPDATE SET ${updates}`;
+  return { names, values };
+}
+
+/**
+ * The statement that writes these columns of a model's state row (creating
+ * the row if it is missing); the other columns keep their values. Fails,
+ * like any write, when the model no longer exists (foreign key). Run it with
+ * runStatements (db/sql-driver.ts). Throws TypeError for a column or value
+ * that does not fit.
+ */
+export function upsertStateSql(modelId: string, data: StateData, now = new Date()): SqlStatement {
+  const { names, values } = columnsOf(data, now);
+  const cols = names.map((n) => `"${n}"`).join(", ");
+  const updates = names.map((n) => `"${n}" = excluded."${n}"`).join(", ");
+  return {
+    sql: `INSERT INTO "ServerState" ("modelId", ${cols}) VALUES (?, ${names.map(() => "?").join(", ")}) ON CONFLICT("modelId") DO UPDATE SET ${updates}`,
+    args: [modelId, ...values],
+  };
+}
+
+/**
+ * The statement that writes these columns of the state rows of these models
+ * (rows that do not exist are not created); with `observedIn`, only of rows
+ * whose observed state is one of those. The ids travel as one JSON list,
+ * whatever their number.
+ */
+export function updateStatesSql(modelIds: readonly string[], data: StateData, options: { observedIn?: readonly string[] } = {}, now = new Date()): SqlStatement {
+  const { names, values } = columnsOf(data, now);
+  const sets = names.map((n) => `"${n}" = ?`).join(", ");
+  const only = options.observedIn ? ` AND "observed" IN (SELECT value FROM json_each(?))` : "";
+  return {
+    sql: `UPDATE "ServerState" SET ${sets} WHERE "modelId" IN (SELECT value FROM json_each(?))${only}`,
+    args: [...values, JSON.stringify(modelIds), ...(options.observedIn ? [JSON.stringify(options.observedIn)] : [])],
+  };
 }
 
 export interface EventRowInput {
@@ -90,7 +120,11 @@ export interface EventRowInput {
   data: string | null;
 }
 
-/** Inserts an event row; resolves with its id. Lazy, like upsertStateSql. */
-export function insertEventSql(db: Db, e: EventRowInput): Prisma.PrismaPromise<{ id: number | bigint }[]> {
-  return db.$queryRaw<{ id: number | bigint }[]>`INSERT INTO "Event" ("at", "modelId", "hostId", "kind", "state", "message", "data") VALUES (${sqliteDate(e.at)}, ${e.modelId}, ${e.hostId}, ${e.kind}, ${e.state}, ${e.message}, ${e.data}) RETURNING "id"`;
+/** The statement that inserts an event row; its one row is the new id. */
+export function insertEventSql(e: EventRowInput): SqlStatement {
+  return {
+    sql: `INSERT INTO "Event" ("at", "modelId", "hostId", "kind", "state", "message", "data") VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING "id"`,
+    args: [sqliteDate(e.at), e.modelId, e.hostId, e.kind, e.state, e.message, e.data],
+    returnsRows: true,
+  };
 }

@@ -12,7 +12,7 @@ import type { ModelShape } from "synapse-host-agent/model-shape";
 import { readGguf } from "../../../../host-agent/src/gguf/reader";
 import { shapeOfGguf } from "../../../../host-agent/src/gguf/shape";
 import { writeShapedModel, type ShapedModelOptions } from "../../../../host-agent/src/gguf/shaped-model";
-import { DEFAULT_CACHE_RAM_MIB, estimateForModel, estimateMemory, isEstimate, MiB, type EstimateModel, type EstimateSettings } from "./estimate";
+import { DEFAULT_CACHE_RAM_MIB, estimateForModel, estimateMemory, isEstimate, MiB, parseStoredShape, type EstimateModel, type EstimateSettings } from "./estimate";
 import type { MemoryEstimate, NoEstimate } from "./estimate-types";
 
 const SHAPES: Record<string, ShapedModelOptions> = {
@@ -178,6 +178,19 @@ describe("estimateForModel", () => {
     });
     expect(estimateForModel(row({ shape: "{" }), defaults)).toEqual({ unavailable: expect.stringMatching(/not JSON/) });
     expect(estimateForModel(row({ shape: JSON.stringify({ version: 9 }) }), defaults)).toEqual({ unavailable: expect.stringMatching(/another version/) });
+  });
+
+  it("parses a stored shape once per text; the shape it shares cannot be changed under the next estimate", () => {
+    const text = JSON.stringify(shapes.llama);
+    const a = parseStoredShape({ name: "m1", shape: text });
+    const b = parseStoredShape({ name: "m2", shape: text });
+    expect(b).toBe(a);
+    expect(a).toEqual(shapes.llama);
+    expect(() => ((a as ModelShape).heads as number[]).push(1)).toThrow(TypeError);
+    expect(() => ((a as { layers: number }).layers = 1)).toThrow(TypeError);
+    expect(estimateForModel(row({ shape: text }), defaults)).toEqual(estimateForModel(row({ shape: text }), defaults));
+    // Another text (discovery read the file again): parsed anew.
+    expect(parseStoredShape({ name: "m1", shape: JSON.stringify({ ...shapes.llama, contextLength: 1024 }) })).toMatchObject({ contextLength: 1024 });
   });
 
   it("names the model when its settings cannot run", () => {

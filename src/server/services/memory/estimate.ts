@@ -209,12 +209,21 @@ export function settingsForModel(model: EstimateModel, d: EstimateDefaults): Est
   };
 }
 
-/** The stored shape, or why there is none (a sentence naming what to do). */
+/**
+ * Shapes parsed from their stored text (a start plan estimates every model of its host, each time):
+ * the same text always gives the same shape. Frozen through, being shared; bounded, cleared when full.
+ */
+const parsedShapes = new Map<string, ModelShape>();
+const MAX_PARSED_SHAPES = 256;
+
+/** The stored shape, or why there is none (a sentence naming what to do). The shape is shared: read it, never change it. */
 export function parseStoredShape(model: Pick<EstimateModel, "name" | "shape">, hostName?: string): ModelShape | NoEstimate {
   const where = hostName ? ` on ${hostName}` : "";
   if (model.shape === null || model.shape === "") {
     return { unavailable: `no memory estimate for ${model.name}: its shape was never read; run discovery again${where} (an agent that does not report model shapes must be updated${where} first)` };
   }
+  const known = parsedShapes.get(model.shape);
+  if (known) return known;
   let value: unknown;
   try {
     value = JSON.parse(model.shape);
@@ -223,7 +232,18 @@ export function parseStoredShape(model: Pick<EstimateModel, "name" | "shape">, h
   }
   const r = modelShapeSchema.safeParse(value);
   if (!r.success) return { unavailable: `no memory estimate for ${model.name}: its stored shape is from another version; run discovery again${where}` };
+  if (parsedShapes.size >= MAX_PARSED_SHAPES) parsedShapes.clear();
+  parsedShapes.set(model.shape, deepFreeze(r.data));
   return r.data;
+}
+
+/** Freezes a parsed JSON value and everything in it (a shared shape that someone changed would change every estimate). */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 /**
