@@ -3,7 +3,7 @@
  *
  * On-demand models are started by the first request that needs them; every
  * request that arrives meanwhile waits on the same start (one start per
- * model at a time). Waiting is bounded by the model's readiness deadline
+ * model at a time), and goes on as soon as it ends ready. Waiting is bounded by the model's readiness deadline
  * (plus a margin for the stop of a model that was unloading), and by the
  * client: a request whose client went away stops waiting.
  */
@@ -76,6 +76,9 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
         if (step.kind === "start" || starts.has(m.id)) {
           const outcome = await Promise.race([startOnce(m), aborted(signal)]);
           if (outcome && outcome.state !== "ready") throw await failedStart(m, outcome);
+          // The start it waited for ended ready: served on the model as the registry gave it just before (read
+          // fresh above), not read again: a read here was on every cold request's way after its server was ready.
+          if (outcome) return { ...m, desired: "running", state: "ready", lastError: null, nextRestartAt: null };
         } else await Promise.race([fleet.changed(Math.min(left, RECHECK_MS)), aborted(signal)]);
       }
     },

@@ -335,7 +335,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
               if (a.verdict?.kind === "forced") ops.action(`${a.row.name}: started by force over the memory budget: ${a.verdict.message}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict), force: true } });
               if (a.verdict?.kind === "unchecked") ops.action(`${a.row.name}: ${a.verdict.note}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict) } });
             }
-            const settings = await getSettings(db);
+            const settings = plan.settings;
             const issued = await Promise.all(
               admitted.map(({ row, verdict }) => ops.issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) }))),
             );

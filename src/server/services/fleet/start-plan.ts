@@ -6,7 +6,7 @@
  * the estimates.
  */
 import type { HostLink } from "synapse-host-agent/link";
-import type { Host, Model } from "~/generated/prisma/client";
+import type { Host, Model, RuntimeSettings } from "~/generated/prisma/client";
 import { getSettings } from "~/server/services/registry/settings";
 import { chooseEvictions, type EvictionCandidate } from "../memory/eviction";
 import { effectiveContext, type ModelEstimator } from "../memory/model-estimator";
@@ -29,6 +29,8 @@ export interface HostPlan {
   refused: { row: ModelRow; verdict: Verdict & { kind: "refused" } }[];
   /** To stop first (cause `evicted`). */
   evict: ModelRow[];
+  /** The runtime settings the plan was made with (the start's specs use the same: one read per start). */
+  settings: RuntimeSettings;
 }
 
 export interface StartPlanner {
@@ -112,7 +114,7 @@ export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, e
       // Start order is the caller's (priority, then the registry's order).
       const order = new Map(rows.map((r, i) => [r.id, i]));
       admitted.sort((a, b) => order.get(a.row.id)! - order.get(b.row.id)!);
-      return { admitted, refused, evict };
+      return { admitted, refused, evict, settings };
     },
 
     async overview(host) {
