@@ -53,9 +53,11 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
     async ensureReady(first, signal) {
       let m = first;
       const deadline = now() + m.readinessDeadlineMs + WAIT_MARGIN_MS;
-      for (let fresh = false; ; fresh = true) {
+      for (let fresh = false, looks = 0; ; fresh = true) {
         if (fresh) {
-          const found = (await fleet.models({ fresh: true })).find((x) => x.id === m.id);
+          // The first look is at this model's row alone (it decides a start: on the way of a cold request); later
+          // ones, while it loads, share one read of every model among all the requests waiting (fleet-adapter.ts).
+          const found = (await fleet.models({ fresh: true, ...(looks++ === 0 ? { only: m.id } : {}) })).find((x) => x.id === m.id);
           if (!found) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(m.name)} was removed from the registry`);
           m = found;
         }

@@ -58,7 +58,14 @@ function upstreamOf(r: Row): Pick<GatewayModel, "upstream" | "via" | "unreachabl
   return { upstream: { host: "127.0.0.1", port: r.port }, via: "ssh", unreachableWhy: null };
 }
 
-function toGatewayModel(r: Row, defaults: { parallel: number; readinessDeadlineMs: number; idleTimeoutMs: number }): GatewayModel {
+/** Registry-wide defaults a model without its own value takes. */
+interface Defaults {
+  parallel: number;
+  readinessDeadlineMs: number;
+  idleTimeoutMs: number;
+}
+
+function toGatewayModel(r: Row, defaults: Defaults): GatewayModel {
   const parallel = r.parallel ?? defaults.parallel;
   return {
     id: r.id,
@@ -92,6 +99,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const maxAgeMs = options.maxAgeMs ?? 1000;
   const onError = options.onError ?? (() => undefined);
   let snapshot: { at: number; models: readonly GatewayModel[]; byId: ReadonlyMap<string, GatewayModel> } | null = null;
+  /** The registry-wide defaults as of the last read of every model (null: none yet). */
+  let defaults: Defaults | null = null;
   /** Host rows as the link pool wants them (the last read's). */
   let hosts = new Map<string, PoolHost>();
   let reading: Promise<readonly GatewayModel[]> | null = null;
@@ -111,11 +120,24 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   async function readOnce(): Promise<readonly GatewayModel[]> {
     stale = false;
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
-    const defaults = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000, idleTimeoutMs: settings?.idleTimeoutMs ?? 600_000 };
-    const models = rows.map((r) => toGatewayModel(r, defaults));
+    const d = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000, idleTimeoutMs: settings?.idleTimeoutMs ?? 600_000 };
+    defaults = d;
+    const models = rows.map((r) => toGatewayModel(r, d));
     hosts = new Map(rows.map((r) => [r.hostId, r.host]));
     snapshot = { at: now(), models, byId: new Map(models.map((m) => [m.id, m])) };
     return models;
+  }
+
+  /**
+   * One model's row as it is now, with the defaults of the last full read (they change with a settings edit,
+   * which the age re-read picks up within maxAgeMs, as it does for the snapshot the hot path serves from).
+   * One query instead of every model's rows and the settings: what decides an on-demand start.
+   */
+  async function readOne(modelId: string, d: Defaults): Promise<readonly GatewayModel[]> {
+    const r = await db.model.findUnique({ where: { id: modelId }, include: { host: true, server: true } });
+    if (!r) return [];
+    hosts.set(r.hostId, r.host);
+    return [toGatewayModel(r, d)];
   }
 
   /**
@@ -183,6 +205,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
 
   return {
     async models(opts = {}) {
+      if (opts.fresh && opts.only !== undefined && defaults) return readOne(opts.only, defaults);
       if (opts.fresh || !snapshot || stale) return read();
       if (now() - snapshot.at > maxAgeMs && !reading) void read().catch((err: unknown) => onError("reading the registry failed", err));
       return snapshot.models;

@@ -75,8 +75,11 @@ export interface GatewayFleet {
    * Every registered model. The adapter may answer from a snapshot that it
    * refreshes on fleet events; `fresh` reads the registry now (an unknown
    * name, or a state that would refuse the request, is checked again so).
+   * `only` (with `fresh`): the caller needs that model alone, and the adapter
+   * may read just its row (the list then holds it, or nothing when it was
+   * removed); an adapter that reads them all answers correctly too.
    */
-  models(options?: { fresh?: boolean }): Promise<readonly GatewayModel[]>;
+  models(options?: { fresh?: boolean; only?: string }): Promise<readonly GatewayModel[]>;
   /**
    * Starts a model and waits until it is ready or failed (bounded by its readiness deadline). When it does
    * not fit in its host's memory budget, idle on-demand models are stopped first (least recently used,
