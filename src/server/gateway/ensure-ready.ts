@@ -65,8 +65,10 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
         if (step.kind === "proceed") return m;
         // A start is a command, and a refusal names the model's state: both are decided on the registry as it
         // is now, not on the snapshot (a model disabled or stopped a moment ago must not be started, and is
-        // refused for what it is). Serving a ready model stays on the snapshot: the hot path reads nothing.
-        if (!fresh && (step.kind === "refuse" || (step.kind === "start" && !starts.has(m.id)))) continue;
+        // refused for what it is). A refusal reads the model again here; a start is checked on the row the
+        // fleet's start reads (GatewayFleet.start: `skipped` when it no longer calls for one, then decided here
+        // on a fresh read). Serving a ready model stays on the snapshot: the hot path reads nothing.
+        if (!fresh && step.kind === "refuse") continue;
         if (step.kind === "refuse") throw step.error;
         if (signal.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away");
         const left = deadline - now();
@@ -77,10 +79,14 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
         }
         if (step.kind === "start" || starts.has(m.id)) {
           const outcome = await Promise.race([startOnce(m), aborted(signal)]);
+          if (outcome?.skipped) continue;
           if (outcome && outcome.state !== "ready") throw await failedStart(m, outcome);
-          // The start it waited for ended ready: served on the model as the registry gave it just before (read
-          // fresh above), not read again: a read here was on every cold request's way after its server was ready.
-          if (outcome) return { ...m, desired: "running", state: "ready", lastError: null, nextRestartAt: null };
+          // The start it waited for ended ready: served on the model as it was known (at its port as the start
+          // read it), not read again: a read here was on every cold request's way after its server was ready.
+          if (outcome) {
+            const upstream = m.upstream && outcome.port !== undefined ? { ...m.upstream, port: outcome.port } : m.upstream;
+            return { ...m, upstream, desired: "running", state: "ready", lastError: null, nextRestartAt: null };
+          }
         } else await Promise.race([fleet.changed(Math.min(left, RECHECK_MS)), aborted(signal)]);
       }
     },

@@ -26,6 +26,7 @@ import type { EventBus } from "~/server/services/fleet/events";
 import type { Fleet, ServerEntry } from "~/server/services/fleet/fleet";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
+import { readinessStep } from "./readiness";
 
 export interface FleetAdapterOptions {
   db: Db;
@@ -91,6 +92,9 @@ interface Defaults {
   idleTimeoutMs: number;
 }
 
+/** The defaults when the settings row is missing (the registry's own defaults). */
+const FALLBACK_DEFAULTS: Defaults = { parallel: 1, readinessDeadlineMs: 120_000, idleTimeoutMs: 600_000 };
+
 function toGatewayModel(r: Row, defaults: Defaults): GatewayModel {
   const parallel = r.parallel ?? defaults.parallel;
   return {
@@ -151,7 +155,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     // Before the rows: a change between the two reads then shows as a changed fingerprint next time.
     const fingerprint = await readFingerprint(db);
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
-    const d = { parallel: settings?.parallel ?? 1, readinessDeadlineMs: settings?.readinessDeadlineMs ?? 120_000, idleTimeoutMs: settings?.idleTimeoutMs ?? 600_000 };
+    const d = { parallel: settings?.parallel ?? FALLBACK_DEFAULTS.parallel, readinessDeadlineMs: settings?.readinessDeadlineMs ?? FALLBACK_DEFAULTS.readinessDeadlineMs, idleTimeoutMs: settings?.idleTimeoutMs ?? FALLBACK_DEFAULTS.idleTimeoutMs };
     defaults = d;
     const models = rows.map((r) => toGatewayModel(r, d));
     hosts = new Map(rows.map((r) => [r.hostId, r.host]));
@@ -263,12 +267,16 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       return snapshot.models;
     },
     async start(modelId) {
-      const r = await fleet.start(modelId, { wait: true, evict: true });
+      // Decided on the row the start reads (one read, where the gateway read the registry first, then the start
+      // read the row again): only what readinessStep would start now is started.
+      const startIf = (row: Row) => readinessStep(toGatewayModel(row, defaults ?? FALLBACK_DEFAULTS), now()).kind === "start";
+      const r = await fleet.start(modelId, { wait: true, evict: true, startIf });
+      if (r.skipped) return { state: r.state, error: null, port: r.port, skipped: true };
       // Not read here: every request that waited for this start reads the registry fresh next (one read
       // for all, see read()), and a read here first would put a second read on each one's way.
       stale = true;
       notify();
-      return { state: r.state, error: r.error, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error } : {}) };
+      return { state: r.state, error: r.error, port: r.port, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error } : {}) };
     },
     changed(timeoutMs) {
       return new Promise<void>((resolve) => {
