@@ -80,6 +80,12 @@ export const AGENT_DEFAULTS = {
   logFollowMs: 100,
   /** How often a log's size cap is checked when no write woke the follower. */
   logCapCheckMs: 1000,
+  /**
+   * How long after a write the log's size is checked (one check for every write in that time). llama-server
+   * writes each log line on its own, ~7 per completion as it answers: a stat per write ran in the app's event
+   * loop beside the gateway's relay of that answer (log-watch.ts).
+   */
+  logCapCheckAfterWriteMs: 5,
   /** How long after passing its cap a log is rotated (a burst of lines ends in one file). */
   logRotateDelayMs: 250,
   /** Past its cap by this much, a log is rotated at once (bytes). */

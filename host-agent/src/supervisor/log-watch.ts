@@ -5,16 +5,20 @@
  * (AGENT_DEFAULTS.logFollowMs: quick for a person watching, few reads while
  * other servers of a start-all still load).
  *
- * The size cap is checked at every write the watch reports (a stat, a few
- * microseconds). Past the cap the log is rotated a moment later
- * (AGENT_DEFAULTS.logRotateDelayMs: a burst of lines ends in the same file,
- * rather than each write past the cap rotating a nearly empty file over the
- * last copy), and at once past cap + AGENT_DEFAULTS.logCapSlackBytes
- * (256 KiB). So the file stays within cap + 256 KiB + what the server
- * writes before the agent sees a write and rotates (the copy runs at once,
- * synchronously; milliseconds, ~0.1 s on this loaded 2-core machine: up to
- * ~1.6 MiB at 20 MB/s): within cap + 2 MiB even at 20 MB/s. A timer checks
- * too, for file systems whose watch misses writes.
+ * The size cap is checked AGENT_DEFAULTS.logCapCheckAfterWriteMs (5 ms)
+ * after a write the watch reports, once for all the writes of that time (a
+ * stat each; llama-server writes each log line on its own, and a check per
+ * write cost the app's event loop a stat and a callback per line, beside the
+ * gateway's relay of the answer those lines describe). Past the cap the log
+ * is rotated a moment later (AGENT_DEFAULTS.logRotateDelayMs: a burst of
+ * lines ends in the same file, rather than each write past the cap rotating a
+ * nearly empty file over the last copy), and at once past cap +
+ * AGENT_DEFAULTS.logCapSlackBytes (256 KiB). So the file stays within cap +
+ * 256 KiB + what the server writes before the agent checks and rotates (5 ms:
+ * 100 KB at 20 MB/s; the copy runs at once, synchronously; milliseconds,
+ * ~0.1 s on this loaded 2-core machine: up to ~1.6 MiB at 20 MB/s): within
+ * cap + 2 MiB even at 20 MB/s. A timer checks too, for file systems whose
+ * watch misses writes.
  */
 import { statSync, watch, type FSWatcher } from "node:fs";
 import { AGENT_DEFAULTS } from "../env.ts";
@@ -39,13 +43,20 @@ export class LogWatch {
   private followScheduled = false;
   private rotating = false;
   private rotateSoon: NodeJS.Timeout | null = null;
+  /** The size check due after the writes reported since the last one. */
+  private capCheck: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: LogWatchOptions) {
     this.follower = new LogFollower(o.logPath, o.fromOffset, o.onLines);
     try {
       this.watcher = watch(o.logPath, { persistent: false }, () => {
-        this.keepCap();
         this.follow();
+        if (this.capCheck) return;
+        this.capCheck = setTimeout(() => {
+          this.capCheck = null;
+          this.keepCap();
+        }, AGENT_DEFAULTS.logCapCheckAfterWriteMs);
+        this.capCheck.unref();
       });
       this.watcher.on("error", () => undefined);
     } catch {
@@ -107,6 +118,8 @@ export class LogWatch {
   finish(): Promise<void> {
     clearInterval(this.timer);
     if (this.rotateSoon) clearTimeout(this.rotateSoon);
+    if (this.capCheck) clearTimeout(this.capCheck);
+    this.capCheck = null;
     this.watcher?.close();
     this.watcher = null;
     return this.follower.finish();

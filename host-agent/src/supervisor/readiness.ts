@@ -1,9 +1,12 @@
 /**
  * Waiting for a spawned (or adopted, still loading) server to be ready:
  * `/health` polled on a timer (10 ms, backing off to 250 ms) and at once
- * when its log says it serves (`hint()`, see isReadyHint). Probes are few:
- * each costs the loading server and this agent a connection, and a
- * start-all's servers share the CPU. A 200 counts only when the listener is
+ * when its log says it serves (`hint()`, see isReadyHint; only a second
+ * hint within AGENT_DEFAULTS.hintGapMs of a hint's probe waits out the gap,
+ * not the first one after a timed probe: that cost an on-demand start up to
+ * 5 ms between "model loaded" and its probe). Probes are few: each costs the
+ * loading server and this agent a connection, and a start-all's servers
+ * share the CPU. A 200 counts only when the listener is
  * the server's own (`owned`): a foreign process on the port is not our
  * server. The wait returns an outcome; the caller changes the state.
  */
@@ -41,7 +44,8 @@ export class ReadinessWait {
   private wakeUp: () => void = () => {};
   /** A log line said the server serves since the last probe began (kept for a loop not yet waiting). */
   private hinted = false;
-  private probedAt = -Infinity;
+  /** When the last probe that a hint asked for began (performance.now()). */
+  private hintProbedAt = -Infinity;
 
   /** A log line says the server serves: probe now (at most one probe per hint gap). */
   hint(): void {
@@ -72,8 +76,8 @@ export class ReadinessWait {
     while (Date.now() < deadline) {
       if (exit || t.stopRequested()) break;
       if (probeNow || this.hinted) {
+        if (this.hinted) this.hintProbedAt = performance.now();
         this.hinted = false;
-        this.probedAt = performance.now();
         last = await probeHealth(t.host, t.port, Math.max(50, Math.min(1000, deadline - Date.now())));
         if (t.stopRequested()) break;
         if (last.kind === "ok" && !exit) {
@@ -90,13 +94,13 @@ export class ReadinessWait {
       }
       probeNow = true;
       // After a hint the server may turn ready any moment: re-probe soon. A wait not cut short grows the backoff.
-      const soon = Math.max(0, gap - (performance.now() - this.probedAt));
+      const soon = Math.max(0, gap - (performance.now() - this.hintProbedAt));
       const wait = Math.min(woken || this.hinted ? soon : delay, Math.max(0, deadline - Date.now()));
       woken = await new Promise<boolean>((resolve) => {
         let timer = setTimeout(() => resolve(false), wait);
         this.wakeUp = () => {
           clearTimeout(timer);
-          const since = performance.now() - this.probedAt;
+          const since = performance.now() - this.hintProbedAt;
           if (since >= gap) return resolve(true);
           timer = setTimeout(() => resolve(true), gap - since);
         };

@@ -18,6 +18,8 @@ export interface AdmissionLimits {
 export interface Admission {
   /** Resolves with the function that gives the place back (idempotent); throws GatewayError 429 when the queue is full, 499 when `signal` aborts while queued. */
   acquire(modelId: string, modelName: string, limits: AdmissionLimits, signal: AbortSignal): Promise<() => void>;
+  /** A place now, when one is free and nobody waits (as `acquire` would give at once); null otherwise. */
+  tryAcquire(modelId: string, limits: AdmissionLimits): (() => void) | null;
   /** Requests running and waiting for a model. */
   counts(modelId: string): { running: number; queued: number };
 }
@@ -60,6 +62,14 @@ export function createAdmission(now: () => number = Date.now): Admission {
   }
 
   return {
+    tryAcquire(modelId, limits) {
+      const l = lane(modelId);
+      if (l.running < Math.max(1, limits.concurrency) && l.queue.length === 0) {
+        l.running++;
+        return releaser(modelId, l, limits);
+      }
+      return null;
+    },
     acquire(modelId, modelName, limits, signal) {
       const l = lane(modelId);
       if (l.running < Math.max(1, limits.concurrency) && l.queue.length === 0) {

@@ -34,8 +34,11 @@ export class AnswerTail {
   }
 
   tokens(): AnswerTokens | null {
-    const all = Buffer.concat(this.chunks);
-    return tokensOfAnswerTail(all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString("utf8"));
+    // A short answer is one chunk: no copy. Read as latin1 (one char per byte, no UTF-8 decoding): every byte
+    // of a multi-byte UTF-8 character is >= 0x80, so none reads as the ASCII quotes, braces and digits searched
+    // for, and the numbers read the same.
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    return tokensOfAnswerTail(all.toString("latin1", Math.max(0, all.length - TAIL_BYTES)));
   }
 }
 
@@ -55,8 +58,13 @@ function lastObject(text: string, field: string): string | null {
   return null;
 }
 
+/** One pattern per field name (a handful of names), made once. */
+const FIELD_PATTERNS = new Map<string, RegExp>();
+
 function intField(obj: string, name: string): number | null {
-  const m = new RegExp(`"${name}":(\\d+)`).exec(obj);
+  let re = FIELD_PATTERNS.get(name);
+  if (!re) FIELD_PATTERNS.set(name, (re = new RegExp(`"${name}":(\\d+)`)));
+  const m = re.exec(obj);
   return m ? Number(m[1]) : null;
 }
 

@@ -3,7 +3,7 @@
  *
  * On-demand models are started by the first request that needs them; every
  * request that arrives meanwhile waits on the same start (one start per
- * model at a time). Waiting is bounded by the model's readiness deadline
+ * model at a time), and goes on as soon as it ends ready. Waiting is bounded by the model's readiness deadline
  * (plus a margin for the stop of a model that was unloading), and by the
  * client: a request whose client went away stops waiting.
  */
@@ -53,9 +53,11 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
     async ensureReady(first, signal) {
       let m = first;
       const deadline = now() + m.readinessDeadlineMs + WAIT_MARGIN_MS;
-      for (let fresh = false; ; fresh = true) {
+      for (let fresh = false, looks = 0; ; fresh = true) {
         if (fresh) {
-          const found = (await fleet.models({ fresh: true })).find((x) => x.id === m.id);
+          // The first look is at this model's row alone (it decides a start: on the way of a cold request); later
+          // ones, while it loads, share one read of every model among all the requests waiting (fleet-adapter.ts).
+          const found = (await fleet.models({ fresh: true, ...(looks++ === 0 ? { only: m.id } : {}) })).find((x) => x.id === m.id);
           if (!found) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(m.name)} was removed from the registry`);
           m = found;
         }
@@ -63,8 +65,10 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
         if (step.kind === "proceed") return m;
         // A start is a command, and a refusal names the model's state: both are decided on the registry as it
         // is now, not on the snapshot (a model disabled or stopped a moment ago must not be started, and is
-        // refused for what it is). Serving a ready model stays on the snapshot: the hot path reads nothing.
-        if (!fresh && (step.kind === "refuse" || (step.kind === "start" && !starts.has(m.id)))) continue;
+        // refused for what it is). A refusal reads the model again here; a start is checked on the row the
+        // fleet's start reads (GatewayFleet.start: `skipped` when it no longer calls for one, then decided here
+        // on a fresh read). Serving a ready model stays on the snapshot: the hot path reads nothing.
+        if (!fresh && step.kind === "refuse") continue;
         if (step.kind === "refuse") throw step.error;
         if (signal.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away");
         const left = deadline - now();
@@ -75,7 +79,14 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
         }
         if (step.kind === "start" || starts.has(m.id)) {
           const outcome = await Promise.race([startOnce(m), aborted(signal)]);
+          if (outcome?.skipped) continue;
           if (outcome && outcome.state !== "ready") throw await failedStart(m, outcome);
+          // The start it waited for ended ready: served on the model as it was known (at its port as the start
+          // read it), not read again: a read here was on every cold request's way after its server was ready.
+          if (outcome) {
+            const upstream = m.upstream && outcome.port !== undefined ? { ...m.upstream, port: outcome.port } : m.upstream;
+            return { ...m, upstream, desired: "running", state: "ready", lastError: null, nextRestartAt: null };
+          }
         } else await Promise.race([fleet.changed(Math.min(left, RECHECK_MS)), aborted(signal)]);
       }
     },

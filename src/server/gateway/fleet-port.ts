@@ -68,6 +68,10 @@ export interface StartOutcome {
   error: string | null;
   /** Not started: it does not fit in its host's memory budget, even after evicting idle on-demand models (the numbers). */
   memoryRefusal?: string;
+  /** The port the start used (the registry's as the start read it). */
+  port?: number;
+  /** Not started: the registry, read as the start began, no longer calls for a start (disabled, stopped, failed, started meanwhile, …); decide again on a fresh read. */
+  skipped?: true;
 }
 
 export interface GatewayFleet {
@@ -75,10 +79,14 @@ export interface GatewayFleet {
    * Every registered model. The adapter may answer from a snapshot that it
    * refreshes on fleet events; `fresh` reads the registry now (an unknown
    * name, or a state that would refuse the request, is checked again so).
+   * `only` (with `fresh`): the caller needs that model alone, and the adapter
+   * may read just its row (the list then holds it, or nothing when it was
+   * removed); an adapter that reads them all answers correctly too.
    */
-  models(options?: { fresh?: boolean }): Promise<readonly GatewayModel[]>;
+  models(options?: { fresh?: boolean; only?: string }): Promise<readonly GatewayModel[]>;
   /**
-   * Starts a model and waits until it is ready or failed (bounded by its readiness deadline). When it does
+   * Starts a model and waits until it is ready or failed (bounded by its readiness deadline), if its row as
+   * the start reads it still calls for a start (readinessStep says "start"); else `skipped`. When it does
    * not fit in its host's memory budget, idle on-demand models are stopped first (least recently used,
    * cause `evicted`); when that cannot make room, nothing is stopped and the outcome says why.
    */

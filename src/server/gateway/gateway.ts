@@ -23,6 +23,7 @@ import type { KeyStore } from "./key-store";
 import { createAdmission } from "./admission";
 import { createIdleUnloader } from "./idle-unload";
 import { createReadyWaiter } from "./ensure-ready";
+import { readinessStep } from "./readiness";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { AnswerTail } from "./answer-usage";
 import type { GatewayMetrics } from "./metrics-port";
@@ -165,20 +166,33 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it.
     const end = fleet.beginRequest(model.id);
-    const abort = new AbortController();
-    const onClose = () => abort.abort();
+    // The client's leaving, as a signal for the waits (a start, a queue place); made only when one is needed:
+    // a ready model with a free place, the usual request, waits for neither.
+    let abort: AbortController | null = null;
+    let clientGone = false;
+    const onClose = () => {
+      clientGone = true;
+      abort?.abort();
+    };
+    const signal = (): AbortSignal => {
+      if (!abort) {
+        abort = new AbortController();
+        if (clientGone) abort.abort();
+      }
+      return abort.signal;
+    };
     res.once("close", onClose);
     let release: (() => void) | null = null;
     try {
       for (;;) {
-        model = await waiter.ensureReady(model, abort.signal);
+        if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
         // Being unloaded for idleness as this request came: let the stop finish, then start it again.
         const unloading = idle.unloading(model.id);
         if (!unloading) break;
         await unloading;
       }
-      release = await admission.acquire(model.id, model.name, model, abort.signal);
-      if (abort.signal.aborted) return;
+      release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
+      if (clientGone) return;
       res.off("close", onClose);
       const tail = metrics ? (fig.tail = new AnswerTail()) : null;
       const onData = tail

@@ -44,6 +44,26 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     expect(await state(g, "lazy")).toBe("ready");
   });
 
+  it("an on-demand model disabled a moment ago (the gateway's snapshot still says enabled) is refused 409 and not started", async () => {
+    const m = await g.addModel("lazy-off", { loadPolicy: "on-demand" });
+    // The gateway has it in its snapshot, enabled.
+    expect((await g.client.chat.completions.create(chat("lazy-off"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    await g.f.fleet.stop(m.id);
+    await waitFor("the stop", async () => (await state(g, "lazy-off")) === "stopped", 10_000, 50);
+    await g.client.models.list(); // the stop's events are read into the snapshot
+    // Disabled with no fleet event (the row saved as the model form does): only a read of the registry sees it.
+    await g.f.t.db.model.update({ where: { id: m.id }, data: { enabled: false } });
+    const err = await g.client.chat.completions.create(chat("lazy-off")).then(
+      () => null,
+      (e: unknown) => e as { status?: number; code?: string },
+    );
+    expect(err?.status).toBe(409);
+    expect(err?.code).toBe("model_disabled");
+    expect(await state(g, "lazy-off")).toBe("stopped");
+    const starts = await g.f.t.db.event.count({ where: { modelId: m.id, message: { contains: "start requested" } } });
+    expect(starts).toBe(1); // the first request's only
+  });
+
   it("a streamed chat completion to a stopped on-demand model: started, then streamed", async () => {
     await g.addModel("lazy-stream", { loadPolicy: "on-demand" });
     const s = await g.client.chat.completions.create(stream("lazy-stream", { max_tokens: 10 }));

@@ -64,6 +64,33 @@ describe("gateway registry snapshot", () => {
     await waitForState(adapter, "snap-b", "stopped");
   });
 
+  it("a registry edit that makes no fleet event is seen once the snapshot is past its age; with no edit, only the fingerprint is read", async () => {
+    const aged = countingReads(f.t.db);
+    const quick = createFleetAdapter({ db: aged.db, fleet: f.fleet, events: f.events, maxAgeMs: 50 });
+    try {
+      expect((await quick.models()).find((m) => m.name === "snap-c")?.alias).toBeNull();
+      const afterFirst = aged.reads();
+      // Nothing changes: requests past the age check the fingerprint and keep the snapshot.
+      for (let i = 0; i < 5; i++) {
+        await sleep(80);
+        await quick.models();
+      }
+      await sleep(50); // the last check, begun in the background, has ended
+      expect(aged.reads()).toBe(afterFirst);
+      // An edit the fleet does not announce (the model form saves the row).
+      await f.t.db.model.update({ where: { name: "snap-c" }, data: { alias: "snap-c-alias" } });
+      const deadline = Date.now() + 5_000;
+      while ((await quick.models()).find((m) => m.name === "snap-c")?.alias !== "snap-c-alias") {
+        if (Date.now() > deadline) throw new Error("the edit was not seen within 5 s");
+        await sleep(20);
+      }
+      expect(aged.reads()).toBe(afterFirst + 1);
+    } finally {
+      quick.close();
+      await f.t.db.model.update({ where: { name: "snap-c" }, data: { alias: null } });
+    }
+  });
+
   it("fresh reads asked for while one runs share the single read that starts after it", async () => {
     const before = counter.reads();
     const all = await Promise.all([1, 2, 3, 4, 5].map(() => adapter.models({ fresh: true })));

@@ -16,6 +16,7 @@ import type { HostMemoryOverview } from "./start-plan";
 import type { LinkPool } from "./links";
 import type { RestartPolicy } from "./restart-policy";
 import type { ServerEntry, ServerResult } from "./server-entry";
+import type { ModelRow } from "./server-table";
 
 export type { ServerResult };
 
@@ -104,9 +105,11 @@ export interface Fleet {
   /**
    * Starts one model when it fits in its host's memory budget (else refused with the numbers, unless
    * `force`). `evict` (the gateway's on-demand starts): idle on-demand models are stopped first, least
-   * recently used first (cause `evicted`), when that makes room.
+   * recently used first (cause `evicted`), when that makes room. `startIf` (the gateway's on-demand starts) is
+   * asked about the model's row as the start reads it: false, and nothing is done (result `skipped`), so a
+   * caller decides a start on the registry as it is now without a read of its own first.
    */
-  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean }): Promise<ServerResult>;
+  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */
   stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
   restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;

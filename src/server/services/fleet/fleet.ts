@@ -122,6 +122,7 @@ export function createFleet(options: FleetOptions): Fleet {
     async start(modelId, opts = {}) {
       assertOpen();
       const row = await table.loadModel(modelId);
+      if (opts.startIf && !opts.startIf(row)) return { ...resultOf(row, row.server?.observed ?? "stopped", row.server?.pid ?? null, null), skipped: true };
       await whilePlanning([row], () => ops.wantRunning(row));
       ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
       const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict });

@@ -83,6 +83,42 @@ function memoryNote(v: Verdict | null): StartMemoryNote {
 }
 
 /** `features(hostId)`: the host agent's hello features; null before its hello was read. */
+/** The longest the desired set waits for the spawns it follows (a state event lost with its link). */
+export const DESIRED_AFTER_SPAWN_MAX_MS = 2000;
+
+/**
+ * Watches `link` for the first state report of each server named (the agent reports "starting" once it has
+ * spawned one, or why it did not). `until(ended)` resolves once each has reported, once `ended` settles (the
+ * starts answered), or after DESIRED_AFTER_SPAWN_MAX_MS, and stops watching.
+ */
+function spawnsReported(link: HostLink, names: string[]): { until(ended: Promise<unknown>): Promise<void> } {
+  const waiting = new Set(names);
+  let done: (() => void) | null = null;
+  const off = link.onEvent((e) => {
+    if (e.kind !== "state") return;
+    waiting.delete(e.status.id);
+    if (waiting.size === 0) done?.();
+  });
+  return {
+    until(ended) {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => done?.(), DESIRED_AFTER_SPAWN_MAX_MS);
+        done = () => {
+          done = null;
+          clearTimeout(timer);
+          off();
+          resolve();
+        };
+        if (waiting.size === 0) done();
+        void ended.then(
+          () => done?.(),
+          () => done?.(),
+        );
+      });
+    },
+  };
+}
+
 export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts, planner: StartPlanner, features: (hostId: string) => readonly string[] | null = () => null): Operations {
   const { db, links, events, table, now, hostQueue } = ctx;
   /** The desired set last pushed with `apply`, per host and link. */
@@ -339,10 +375,18 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
               if (a.verdict?.kind === "unchecked") ops.action(`${a.row.name}: ${a.verdict.note}`, { modelId: a.row.id, hostId: host.id, data: { memory: memoryNote(a.verdict) } });
             }
             const settings = plan.settings;
+            // Listening before the starts go out: a local agent reports a spawn within the same turn.
+            const spawned = link ? spawnsReported(link, admitted.map((a) => a.row.name)) : null;
             const issued = await Promise.all(
               admitted.map(({ row, verdict }) => ops.issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) }))),
             );
-            if (link) await ops.pushDesired(host, link, settings);
+            // The desired set is recorded while they load, once they have spawned: pushed as soon as the starts
+            // went out, its registry read and the agent's file write ran beside the agent's checks before the
+            // spawn (an in-process agent shares this event loop), and an on-demand start spawned ~5 ms later.
+            if (link && spawned) {
+              await spawned.until(Promise.all(issued.map((i) => i.op)));
+              await ops.pushDesired(host, link, settings);
+            }
             return { issued, refused, evicted };
           }),
         ),

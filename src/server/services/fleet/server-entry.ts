@@ -41,6 +41,8 @@ export interface ServerResult {
   memory?: StartMemoryNote;
   /** Models stopped (cause `evicted`) to make room for this start. */
   evicted?: string[];
+  /** A start not made: the model's row, read as the start began, failed the caller's `startIf` (`state` is its recorded one). */
+  skipped?: true;
 }
 
 /** A start's memory plan, as results and the API report it. Bytes; null where the verdict has no figure. */
