@@ -60,6 +60,17 @@ export function table(rows: Row[], withUptime: boolean): string {
   return [line(header), ...body.map(line)].join("\n");
 }
 
+/** Which argument makes a command line wrong (`start-all --forse` must not read as a bad command); null for none given. */
+function usageProblem(rest: string[], noWait: boolean, force: boolean): string | null {
+  const [command, ...extra] = rest;
+  const unknown = rest.find((a) => a.startsWith("-"));
+  if (unknown !== undefined) return `unknown option ${unknown}`;
+  if (command === undefined) return null;
+  if (!["start-all", "stop-all", "status"].includes(command)) return `unknown command ${command}`;
+  if (extra[0] !== undefined) return `unexpected argument ${extra[0]}`;
+  return `${noWait ? "--no-wait" : force ? "--force" : "this option"} is an option of start-all only`;
+}
+
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   const json = argv.includes("--json");
   const noWait = argv.includes("--no-wait");
@@ -67,7 +78,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const rest = argv.filter((a) => a !== "--json" && a !== "--no-wait" && a !== "--force");
   const [command, ...extra] = rest;
   if (!command || extra.length > 0 || !["start-all", "stop-all", "status"].includes(command) || ((noWait || force) && command !== "start-all")) {
-    err(`${USAGE}\n`);
+    const why = usageProblem(rest, noWait, force);
+    err(`${USAGE}\n${why ? `synapse: ${why}\n` : ""}`);
     return 2;
   }
   const url = (process.env.SYNAPSE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
