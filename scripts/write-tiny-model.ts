@@ -33,6 +33,17 @@ function defaultFolder(): string {
   return path.resolve(expandHome(first ?? "~/models"));
 }
 
+/**
+ * Where the app is, for the "Next:" line: SYNAPSE_URL when set (the CLI's variable), else loopback on PORT
+ * (the app's variable, default 3000), so a user who runs the app with PORT=3100 is not sent to :3000.
+ */
+function appUrl(): string {
+  const url = process.env.SYNAPSE_URL?.trim().replace(/\/+$/, "");
+  if (url) return url;
+  const port = process.env.PORT?.trim();
+  return `http://127.0.0.1:${port && /^\d{1,5}$/.test(port) ? port : "3000"}`;
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2).filter((a) => a !== "--");
   if (args.length > 1 || args.some((a) => a.startsWith("-"))) {
@@ -71,7 +82,7 @@ async function main(): Promise<number> {
   }
   const size = (await stat(file)).size;
   console.log(`wrote ${file} (${size} bytes): the tiny test model, random weights, answers are noise.`);
-  console.log("Next: open http://127.0.0.1:3000/discover, press Scan for models, enable it, then START ALL ENABLED.");
+  console.log(`Next: open ${appUrl()}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
   return 0;
 }
 

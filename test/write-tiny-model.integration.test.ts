@@ -69,6 +69,18 @@ describe("npm run model:tiny", () => {
     }
   });
 
+  it("names the app's address from PORT (or SYNAPSE_URL) in its next step, not always :3000", async () => {
+    const t = tempDir("synapse-tiny-cli-");
+    cleanups.push(t.cleanup);
+    const byPort = await run([path.join(t.dir, "a")], { PORT: "3100", SYNAPSE_URL: "" });
+    expect(byPort.code).toBe(0);
+    expect(byPort.stdout).toContain("Next: open http://127.0.0.1:3100/discover,");
+    const byDefault = await run([path.join(t.dir, "c")], { PORT: "", SYNAPSE_URL: "" });
+    expect(byDefault.stdout).toContain("Next: open http://127.0.0.1:3000/discover,");
+    const byUrl = await run([path.join(t.dir, "b")], { PORT: "3100", SYNAPSE_URL: "http://mac-studio.local:3200/" });
+    expect(byUrl.stdout).toContain("Next: open http://mac-studio.local:3200/discover,");
+  });
+
   it("never writes over an entry already named synapse-tiny.gguf, even one stat cannot follow (a dangling link)", async () => {
     const t = tempDir("synapse-tiny-cli-");
     cleanups.push(t.cleanup);

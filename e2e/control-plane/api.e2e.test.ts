@@ -218,6 +218,19 @@ describe("access control over HTTP", () => {
     expect((await app.fetch("/api/health", { auth: false })).status).toBe(200);
   });
 
+  it("the typed CLI without SYNAPSE_API_TOKEN says the app wants it (was tRPC's 'Unable to transform response from server'); with it, works", async () => {
+    const cli = (env: Record<string, string | undefined>) =>
+      run(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "src/client/cli.ts"), "status"], { cwd: REPO_ROOT, env: { ...process.env, SYNAPSE_API_TOKEN: undefined, SYNAPSE_URL: app.url, ...env }, timeout: 60_000 }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" }),
+      );
+    const without = await cli({});
+    expect(without.code).toBe(3);
+    expect(without.stderr).toBe(`synapse: ${app.url} answered 401: missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>\n`);
+    const withToken = await cli({ SYNAPSE_API_TOKEN: TOKEN });
+    expect(withToken.code).toBe(0);
+  });
+
   it("the session exchange gives the browser a cookie that works, and only the right token gets one", async () => {
     const wrong = await app.fetch("/api/session", { auth: false, method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: "nope" }) });
     expect(wrong.status).toBe(401);

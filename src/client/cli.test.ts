@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { table } from "./cli";
+import { main, table } from "./cli";
 
 const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
 
@@ -31,6 +31,21 @@ describe("synapse status table", () => {
   it("start-all results (no view fields) keep the agent's state names", () => {
     const out = table([{ name: "alpha", host: "local", port: 8080, state: "ready", pid: 7 }], false);
     expect(out.split("\n")[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+7$/);
+  });
+});
+
+describe("synapse usage errors", () => {
+  it("names the argument that is wrong, after the usage line, with exit 2 and no request", async () => {
+    const usage = async (argv: string[]) => {
+      let stderr = "";
+      const code = await main(argv, () => {}, (s) => (stderr += s));
+      return { code, lines: stderr.split("\n").filter(Boolean) };
+    };
+    expect(await usage(["start-all", "--forse"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: unknown option --forse"] });
+    expect(await usage(["stop-all", "--force"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: --force is an option of start-all only"] });
+    expect(await usage(["statuss"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: unknown command statuss"] });
+    expect(await usage(["status", "now"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: unexpected argument now"] });
+    expect(await usage([])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /)] });
   });
 });
 

@@ -60,6 +60,17 @@ export function table(rows: Row[], withUptime: boolean): string {
   return [line(header), ...body.map(line)].join("\n");
 }
 
+/** Which argument makes a command line wrong (`start-all --forse` must not read as a bad command); null for none given. */
+function usageProblem(rest: string[], noWait: boolean, force: boolean): string | null {
+  const [command, ...extra] = rest;
+  const unknown = rest.find((a) => a.startsWith("-"));
+  if (unknown !== undefined) return `unknown option ${unknown}`;
+  if (command === undefined) return null;
+  if (!["start-all", "stop-all", "status"].includes(command)) return `unknown command ${command}`;
+  if (extra[0] !== undefined) return `unexpected argument ${extra[0]}`;
+  return `${noWait ? "--no-wait" : force ? "--force" : "this option"} is an option of start-all only`;
+}
+
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   const json = argv.includes("--json");
   const noWait = argv.includes("--no-wait");
@@ -67,7 +78,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const rest = argv.filter((a) => a !== "--json" && a !== "--no-wait" && a !== "--force");
   const [command, ...extra] = rest;
   if (!command || extra.length > 0 || !["start-all", "stop-all", "status"].includes(command) || ((noWait || force) && command !== "start-all")) {
-    err(`${USAGE}\n`);
+    const why = usageProblem(rest, noWait, force);
+    err(`${USAGE}\n${why ? `synapse: ${why}\n` : ""}`);
     return 2;
   }
   const url = (process.env.SYNAPSE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
@@ -98,14 +110,43 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     return failed.length === 0 ? 0 : 1;
   } catch (e) {
-    if (e instanceof TRPCClientError) {
-      const status = (e.data as { httpStatus?: number } | undefined)?.httpStatus;
-      err(`synapse: ${url} answered ${status ?? "an error"}: ${e.message}\n`);
-    } else {
-      err(`synapse: cannot reach ${url}: ${errorMessage(e)}\n`);
-    }
+    err(`${failureText(url, e)}\n`);
     return 3;
   }
+}
+
+/** The chain of an error's causes as one line: "fetch failed: connect ECONNREFUSED 127.0.0.1:3000". */
+function causeChain(e: unknown): string {
+  const parts: string[] = [];
+  for (let c: unknown = e; c !== undefined && c !== null && parts.length < 4; c = c instanceof Error ? c.cause : undefined) {
+    const m = errorMessage(c);
+    if (m && !parts.includes(m)) parts.push(m);
+  }
+  return parts.join(": ");
+}
+
+/**
+ * Why a call failed, as the CLI prints it: the app answered with an error (its HTTP status and message:
+ * a tRPC error, or the guard's `{ error: { code, message } }` such as the 401 that asks for
+ * SYNAPSE_API_TOKEN), something answered that is not JSON (not the app's API), or nothing answered at all
+ * (the connection's error). tRPC wraps all of them in a TRPCClientError: only its own errors carry
+ * `data.httpStatus`; an answer in JSON leaves the response in `meta`; a request that got no answer has
+ * fetch's TypeError ("fetch failed", its cause the socket's error) as its cause.
+ */
+export function failureText(url: string, e: unknown): string {
+  if (e instanceof TRPCClientError) {
+    const status = (e.data as { httpStatus?: number } | undefined)?.httpStatus;
+    if (status !== undefined) return `synapse: ${url} answered ${status}: ${e.message}`;
+    const meta = e.meta as { response?: Response; responseJSON?: unknown } | undefined;
+    if (meta?.response) {
+      const body = meta.responseJSON as { error?: { message?: unknown } } | undefined;
+      const message = typeof body?.error?.message === "string" ? body.error.message : e.message;
+      return `synapse: ${url} answered ${meta.response.status}: ${message}`;
+    }
+    if (e.cause instanceof TypeError) return `synapse: cannot reach ${url}: ${causeChain(e.cause)} (is the app running there? SYNAPSE_URL sets the address)`;
+    return `synapse: ${url} did not answer as the app's API does (${e.message}); is SYNAPSE_URL the app's address?`;
+  }
+  return `synapse: cannot reach ${url}: ${causeChain(e)}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

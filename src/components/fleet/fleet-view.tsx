@@ -12,8 +12,8 @@ import type { RouterOutputs } from "~/components/api/types";
 import { useLive } from "~/components/live/live-provider";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
-import { displayState } from "./display-state";
 import { EmptyFleet } from "./empty-fleet";
+import { fleetSummary, startAllIds, type FleetRun } from "./fleet-summary";
 import { FleetRow } from "./fleet-row";
 import styles from "./fleet.module.css";
 import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
@@ -44,7 +44,7 @@ export function FleetView() {
   const figures = useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: (q) => (q.state.data && Object.keys(q.state.data.progress).length > 0 ? 1000 : (q.state.data?.intervalMs ?? 5000)) });
   const statusKey = trpc.servers.status.queryKey();
   /** Models the last START ALL ENABLED covered: the progress line follows them. */
-  const [run, setRun] = useState<{ kind: "start" | "stop"; ids: string[] } | null>(null);
+  const [run, setRun] = useState<FleetRun | null>(null);
 
   const patchRows = (fn: (r: StatusRow) => StatusRow) => queryClient.setQueryData(statusKey, (old) => old?.map(fn));
 
@@ -52,10 +52,11 @@ export function FleetView() {
     trpc.servers.startAll.mutationOptions({
       onMutate: async () => {
         await queryClient.cancelQueries({ queryKey: statusKey });
-        const ids = (rows ?? []).filter((r) => r.enabled).map((r) => r.modelId);
+        // The models it starts: enabled, load policy always (the gateway starts on-demand ones).
+        const ids = startAllIds(rows ?? []);
         setRun({ kind: "start", ids });
         // Queued at once: the click shows on every enabled row before the server answers.
-        patchRows((r) => (r.enabled && !ACTIVE.has(r.state) ? { ...r, desired: "running", state: "stopped", lastError: null } : r));
+        patchRows((r) => (ids.includes(r.modelId) && !ACTIVE.has(r.state) ? { ...r, desired: "running", state: "stopped", lastError: null } : r));
       },
       onSuccess: (results) => {
         // Refused for memory: the numbers stay on screen until dismissed.
@@ -144,38 +145,9 @@ export function FleetView() {
   );
 }
 
-/** One line above the table, always present (no jump): the start-all/stop-all progress, or the fleet's totals. */
-function FleetSummaryLine({ rows, run }: { rows: StatusRow[] | undefined; run: { kind: "start" | "stop"; ids: string[] } | null }) {
-  const text = useMemo(() => {
-    if (!rows) return "Loading…";
-    const count = (list: StatusRow[]) => {
-      const c: Record<string, number> = {};
-      for (const r of list) {
-        const k = displayState(r.state, r.desired, r.loadPolicy).key;
-        c[k] = (c[k] ?? 0) + 1;
-      }
-      return c;
-    };
-    if (run && run.ids.length > 0) {
-      const mine = rows.filter((r) => run.ids.includes(r.modelId));
-      const c = count(mine);
-      const n = mine.length;
-      if (run.kind === "start") {
-        const ready = c.ready ?? 0;
-        const failed = (c.failed ?? 0) + (c.exited ?? 0);
-        const loading = c.starting ?? 0;
-        const queued = c.queued ?? 0;
-        if (loading + queued === 0) return failed ? `Start all: ${ready} of ${n} ready, ${failed} failed` : `Start all: all ${n} ready`;
-        return `Starting ${n} enabled: ${ready} ready · ${loading} loading · ${queued} queued${failed ? ` · ${failed} failed` : ""}`;
-      }
-      const stopped = (c.stopped ?? 0) + (c.failed ?? 0) + (c.exited ?? 0);
-      return stopped === n ? `Stop all: all ${n} stopped` : `Stopping ${n}: ${stopped} stopped · ${n - stopped} stopping`;
-    }
-    const c = count(rows);
-    const enabled = rows.filter((r) => r.enabled).length;
-    const bad = (c.failed ?? 0) + (c.exited ?? 0) + (c.unhealthy ?? 0);
-    return `${rows.length} model${rows.length === 1 ? "" : "s"} · ${enabled} enabled · ${c.ready ?? 0} ready${bad ? ` · ${bad} need attention` : ""}`;
-  }, [rows, run]);
+/** One line above the table, always present (no jump): the start-all/stop-all progress, or the fleet's totals (fleet-summary.ts). */
+function FleetSummaryLine({ rows, run }: { rows: StatusRow[] | undefined; run: FleetRun | null }) {
+  const text = useMemo(() => fleetSummary(rows, run), [rows, run]);
   return (
     <p className={styles.summary} role="status" aria-live="polite" data-testid="fleet-summary">
       {text}

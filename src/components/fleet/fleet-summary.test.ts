@@ -1,0 +1,42 @@
+/** The fleet page's summary line says what START ALL ENABLED really did, as a person reading it would check. */
+import { describe, expect, it } from "vitest";
+import { fleetSummary, startAllIds, type SummaryRow } from "./fleet-summary";
+
+const row = (modelId: string, state: string, desired: string, loadPolicy = "always", enabled = true): SummaryRow => ({ modelId, state, desired, loadPolicy, enabled });
+
+describe("fleetSummary after START ALL ENABLED", () => {
+  it("all ready: says so", () => {
+    const rows = [row("a", "ready", "running"), row("b", "ready", "running")];
+    expect(fleetSummary(rows, { kind: "start", ids: startAllIds(rows) })).toBe("Start all: all 2 ready");
+  });
+
+  it("a model refused for memory (left stopped) is not counted as ready", () => {
+    // What the app leaves after a start-all on a host whose budget fits one of the two: a ready, b stopped (refused).
+    const before = [row("a", "stopped", "stopped"), row("b", "stopped", "stopped")];
+    const after = [row("a", "ready", "running"), row("b", "stopped", "stopped")];
+    expect(fleetSummary(after, { kind: "start", ids: startAllIds(before) })).toBe("Start all: 1 of 2 ready, 1 not started");
+  });
+
+  it("failed and not started are both named; still loading is progress", () => {
+    const after = [row("a", "ready", "running"), row("b", "failed", "running"), row("c", "stopped", "stopped")];
+    expect(fleetSummary(after, { kind: "start", ids: ["a", "b", "c"] })).toBe("Start all: 1 of 3 ready, 1 failed, 1 not started");
+    expect(fleetSummary([row("a", "ready", "running"), row("b", "unhealthy", "running")], { kind: "start", ids: ["a", "b"] })).toBe("Start all: 1 of 2 ready, 1 not ready");
+    const loading = [row("a", "ready", "running"), row("b", "starting", "running"), row("c", "stopped", "running")];
+    expect(fleetSummary(loading, { kind: "start", ids: ["a", "b", "c"] })).toBe("Starting 3 enabled: 1 ready · 1 loading · 1 queued");
+  });
+
+  it("on-demand models are not START ALL ENABLED's: an idle one is neither counted nor called ready", () => {
+    const rows = [row("a", "stopped", "stopped"), row("od", "stopped", "stopped", "on-demand"), row("off", "stopped", "stopped", "always", false)];
+    expect(startAllIds(rows)).toEqual(["a"]);
+    const after = [row("a", "ready", "running"), row("od", "stopped", "stopped", "on-demand"), row("off", "stopped", "stopped", "always", false)];
+    expect(fleetSummary(after, { kind: "start", ids: startAllIds(rows) })).toBe("Start all: all 1 ready");
+  });
+});
+
+describe("fleetSummary otherwise", () => {
+  it("stop-all progress, and the fleet's totals", () => {
+    expect(fleetSummary([row("a", "stopping", "stopped"), row("b", "stopped", "stopped")], { kind: "stop", ids: ["a", "b"] })).toBe("Stopping 2: 1 stopped · 1 stopping");
+    expect(fleetSummary([row("a", "ready", "running"), row("b", "failed", "running", "always", false)], null)).toBe("2 models · 1 enabled · 1 ready · 1 need attention");
+    expect(fleetSummary(undefined, null)).toBe("Loading…");
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * The line above the fleet table: the last START ALL ENABLED / STOP ALL's progress over the models it
+ * covered, or the fleet's totals. Pure (rows in, text out), so what it claims is tested without a browser.
+ */
+import { displayState } from "./display-state";
+
+/** What the line reads from a status row. */
+export interface SummaryRow {
+  modelId: string;
+  state: string;
+  desired: string | null;
+  loadPolicy: string | null;
+  enabled: boolean;
+}
+
+/** The models a START ALL ENABLED / STOP ALL covers, as the page saw them when it was pressed. */
+export interface FleetRun {
+  kind: "start" | "stop";
+  ids: string[];
+}
+
+/**
+ * The models START ALL ENABLED starts: the enabled ones with load policy `always` (on-demand models are
+ * started by the gateway on their first request; fleet.startAll skips them).
+ */
+export function startAllIds(rows: readonly SummaryRow[]): string[] {
+  return rows.filter((r) => r.enabled && r.loadPolicy !== "on-demand").map((r) => r.modelId);
+}
+
+function count(list: readonly SummaryRow[]): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const r of list) {
+    const k = displayState(r.state, r.desired, r.loadPolicy).key;
+    c[k] = (c[k] ?? 0) + 1;
+  }
+  return c;
+}
+
+/** "Start all: all 3 ready", "Starting 3 enabled: 1 ready · 2 loading · 0 queued", "3 models · 2 enabled · 1 ready", … */
+export function fleetSummary(rows: readonly SummaryRow[] | undefined, run: FleetRun | null): string {
+  if (!rows) return "Loading…";
+  if (run && run.ids.length > 0) {
+    const mine = rows.filter((r) => run.ids.includes(r.modelId));
+    const c = count(mine);
+    const n = mine.length;
+    if (run.kind === "start") {
+      const ready = c.ready ?? 0;
+      const failed = (c.failed ?? 0) + (c.exited ?? 0);
+      const loading = c.starting ?? 0;
+      const queued = c.queued ?? 0;
+      // Stopped and not wanted running: refused by its host's memory budget (the row and a toast say why), or
+      // stopped meanwhile. Neither is ready, so "all n ready" must not be said.
+      const notStarted = (c.stopped ?? 0) + (c.idle ?? 0);
+      if (loading + queued === 0) {
+        if (ready === n) return `Start all: all ${n} ready`;
+        // Anything else (unhealthy, stopping): not ready either.
+        const other = n - ready - failed - notStarted;
+        return `Start all: ${ready} of ${n} ready${failed ? `, ${failed} failed` : ""}${notStarted ? `, ${notStarted} not started` : ""}${other ? `, ${other} not ready` : ""}`;
+      }
+      return `Starting ${n} enabled: ${ready} ready · ${loading} loading · ${queued} queued${failed ? ` · ${failed} failed` : ""}`;
+    }
+    const stopped = (c.stopped ?? 0) + (c.failed ?? 0) + (c.exited ?? 0);
+    return stopped === n ? `Stop all: all ${n} stopped` : `Stopping ${n}: ${stopped} stopped · ${n - stopped} stopping`;
+  }
+  const c = count(rows);
+  const enabled = rows.filter((r) => r.enabled).length;
+  const bad = (c.failed ?? 0) + (c.exited ?? 0) + (c.unhealthy ?? 0);
+  return `${rows.length} model${rows.length === 1 ? "" : "s"} · ${enabled} enabled · ${c.ready ?? 0} ready${bad ? ` · ${bad} need attention` : ""}`;
+}
