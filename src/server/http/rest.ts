@@ -84,7 +84,23 @@ export async function readOptions<S extends z.ZodType>(req: Request, schema: S):
       params[key] = text;
     }
   }
+  const known = optionNames(schema);
+  if (known) {
+    const unknown = Object.keys(params).filter((k) => !known.includes(k));
+    if (unknown.length > 0) {
+      const takes = known.length > 0 ? `it takes ${known.join(", ")}` : "it takes no options";
+      throw new ServiceError("BAD_REQUEST", `unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => `"${k}"`).join(", ")}; ${takes}`);
+    }
+  }
   return schema.parse(params);
+}
+
+/** The option names of an object schema, also behind `.transform()` (zod 4: a pipe whose `in` is the object); null if not an object. */
+function optionNames(schema: z.ZodType): string[] | null {
+  const shape = (schema as { shape?: Record<string, unknown> }).shape;
+  if (shape && typeof shape === "object") return Object.keys(shape);
+  const inner = (schema as { _zod?: { def?: { in?: z.ZodType } } })._zod?.def?.in;
+  return inner ? optionNames(inner) : null;
 }
 
 /**
