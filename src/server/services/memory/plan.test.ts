@@ -14,7 +14,11 @@ function est(weights: number, kv: number, compute: number, unit = GiB, promptCac
 
 /** A model whose KV cache is proportional to its context (as llama.cpp's is, for full-attention layers). */
 function candidate(name: string, weights: number, kvAt32k: number, compute: number, ctxSize = 32768): Candidate {
-  const at = (ctx: number) => est(weights, (kvAt32k * ctx) / 32768, compute);
+  return candidateIn(GiB, name, weights, kvAt32k, compute, ctxSize);
+}
+
+function candidateIn(unit: number, name: string, weights: number, kvAt32k: number, compute: number, ctxSize = 32768): Candidate {
+  const at = (ctx: number) => est(weights, (kvAt32k * ctx) / 32768, compute, unit);
   return { modelId: name, name, ctxSize, estimate: at(ctxSize), atContext: at };
 }
 
@@ -31,8 +35,44 @@ describe("planStarts", () => {
     });
     const v = plan.verdicts[0]!.verdict;
     expect(v.kind).toBe("refused");
-    // 36 - 6.1 - 17.2 = 12.7 GiB left; qwen-32b needs 38.9. Stopping both frees 23.3, still short: no stop advice.
-    expect(v.kind === "refused" && v.message).toBe("qwen-32b needs 38.9 GiB (weights 18.6, KV cache 20.0, compute 0.3); mac-studio has 12.7 of 36.0 GiB left; it is larger than the whole budget: give mac-studio a larger memory budget or use a smaller quantization");
+    // 36 - 6.1 - 17.2 = 12.7 GiB left; qwen-32b needs 38.9, more than the whole budget at its context, and no
+    // lower context fits in 12.7 (weights and compute alone are 18.9). At 16384 it needs 28.9: stopping
+    // gemma-12b leaves 29.9. (It used to say "larger than the whole budget", which it is not at 16384.)
+    expect(v.kind === "refused" && v.message).toBe("qwen-32b needs 38.9 GiB (weights 18.6, KV cache 20.0, compute 0.3); mac-studio has 12.7 of 36.0 GiB left; stop gemma-12b (17.2 GiB) and lower its context to 16384");
+  });
+
+  it("stops another model and lowers the context when neither alone is enough (a small budget another model fills)", () => {
+    // The tiny-model case a user met: 20 MiB budget, another model holding all of it; at 32768 the model
+    // needs 30.0 MiB (more than the budget), at 16384 17.0 MiB, which fits once the other is stopped.
+    const plan = planStarts({ host: "local", budgetBytes: 20 * MiB, running: [{ modelId: "other", name: "other", estimate: est(20, 0, 0, MiB) }], candidates: [candidateIn(MiB, "tiny", 4, 26, 0, 32768)] });
+    const v = plan.verdicts[0]!.verdict;
+    expect(v.kind === "refused" && v.message).toBe("tiny needs 30.0 MiB (weights 4.0, KV cache 26.0, compute 0.0); local has 0.0 of 20.0 MiB left; stop other (20.0 MiB) and lower its context to 16384");
+  });
+
+  it("prefers stopping fewer models, at the largest context that then fits", () => {
+    // 10 left. At 32768 it needs 40, more than the budget (30); no lower context fits in 10 (512: 12.4).
+    // At 16384 it needs 26: stopping c and b (16 more). At 8192 it needs 19: stopping c alone (10 more).
+    const plan = planStarts({
+      host: "h",
+      budgetBytes: 30 * GiB,
+      running: [
+        { modelId: "a", name: "a", estimate: est(4, 0, 0) },
+        { modelId: "b", name: "b", estimate: est(6, 0, 0) },
+        { modelId: "c", name: "c", estimate: est(10, 0, 0) },
+      ],
+      candidates: [candidate("m", 12, 28, 0, 32768)],
+    });
+    const v = plan.verdicts[0]!.verdict;
+    expect(v.kind === "refused" && v.message).toBe("m needs 40.0 GiB (weights 12.0, KV cache 28.0, compute 0.0); h has 10.0 of 30.0 GiB left; stop c (10.0 GiB) and lower its context to 8192");
+  });
+
+  it("says it is larger than the whole budget only when even the smallest context does not fit an empty host", () => {
+    const big = planStarts({ host: "h", budgetBytes: 8 * GiB, running: [{ modelId: "r", name: "r", estimate: est(2, 0, 0) }], candidates: [candidate("huge", 9, 4, 0, 32768)] });
+    const v = big.verdicts[0]!.verdict;
+    expect(v.kind === "refused" && v.message).toBe("huge needs 13.0 GiB (weights 9.0, KV cache 4.0, compute 0.0); h has 6.0 of 8.0 GiB left; even at context 512 it is larger than the whole budget: give h a larger memory budget or use a smaller quantization");
+    // Without a way to estimate other contexts, the sentence is about its context.
+    const fixedCtx = planStarts({ host: "h", budgetBytes: 8 * GiB, running: [], candidates: [{ ...candidate("huge", 9, 4, 0, 32768), atContext: undefined }] });
+    expect(fixedCtx.verdicts[0]!.verdict.kind === "refused" && fixedCtx.verdicts[0]!.verdict.message).toMatch(/; it is larger than the whole budget: give h a larger memory budget or use a smaller quantization$/);
   });
 
   it("names the smallest running model whose stop is enough, and the largest context that fits", () => {

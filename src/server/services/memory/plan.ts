@@ -106,30 +106,83 @@ export function modelsToStop(running: readonly RunningModel[], shortBytes: numbe
   return null;
 }
 
+/** The contexts the advice may suggest, largest first: powers of two from 512 up, below the current one. */
+function smallerContexts(c: Candidate): number[] {
+  const out: number[] = [];
+  for (let ctx = 512; ctx < c.ctxSize; ctx *= 2) out.unshift(ctx);
+  return out;
+}
+
+/** Its charge at `ctx`; null when no estimate can be made there. */
+function chargeAt(c: Candidate, ctx: number): number | null {
+  const e = c.atContext?.(ctx);
+  return e && hasEstimate(e) ? chargedBytes(e) : null;
+}
+
 /** The largest context (a power of two from 512 up, below the current one) at which it fits in `leftBytes`; null when none does. */
 export function contextThatFits(c: Candidate, leftBytes: number): number | null {
   if (!c.atContext) return null;
-  let best: number | null = null;
-  for (let ctx = 512; ctx < c.ctxSize; ctx *= 2) {
-    const e = c.atContext(ctx);
-    if (hasEstimate(e) && chargedBytes(e) <= leftBytes) best = ctx;
+  for (const ctx of smallerContexts(c)) {
+    const bytes = chargeAt(c, ctx);
+    if (bytes !== null && bytes <= leftBytes) return ctx;
+  }
+  return null;
+}
+
+/**
+ * The models to stop and the context to lower it to when neither alone is enough: the fewest models
+ * (stopping them costs other people their servers; the context is this model's own setting), then the
+ * largest context that fits once they are stopped. Null when no lower context fits even an empty host.
+ */
+export function stopAndContext(c: Candidate, running: readonly RunningModel[], leftBytes: number): { stop: RunningModel[]; ctxSize: number } | null {
+  if (!c.atContext) return null;
+  let best: { stop: RunningModel[]; ctxSize: number } | null = null;
+  for (const ctx of smallerContexts(c)) {
+    const bytes = chargeAt(c, ctx);
+    if (bytes === null) continue;
+    const stop = modelsToStop(running, bytes - leftBytes);
+    if (stop && stop.length > 0 && (!best || stop.length < best.stop.length)) best = { stop, ctxSize: ctx };
   }
   return best;
 }
 
+/** The smallest context the advice looks at, and whether the model fits an empty host there; null: no smaller context to look at. */
+function smallestContextFits(c: Candidate, budgetBytes: number): { ctxSize: number; fits: boolean } | null {
+  const all = smallerContexts(c);
+  const smallest = all[all.length - 1];
+  if (smallest === undefined || !c.atContext) return null;
+  const bytes = chargeAt(c, smallest);
+  return { ctxSize: smallest, fits: bytes !== null && bytes <= budgetBytes };
+}
+
+/**
+ * The ways to make it fit, in order: stop running models (at its context); lower its context alone; both
+ * (only when neither alone is enough). "Larger than the whole budget" only when even the smallest context
+ * looked at does not fit an empty host.
+ */
 function refusal(input: PlanInput, c: Candidate, e: MemoryEstimate, leftBytes: number, running: readonly RunningModel[]): string {
   const uncounted = running.filter((r) => !hasEstimate(r.estimate)).map((r) => r.name);
   const budget = input.budgetBytes!;
   const unit = unitFor(budget);
   const head = `${c.name} needs ${describeNeed(e, unit)}; ${input.host} has ${fixed(Math.max(0, leftBytes), unit)} of ${fixed(budget, unit)} ${unit.name} left`;
+  const names = (stop: RunningModel[]) => stop.map((r) => `${r.name} (${fixed(chargedBytes(r.estimate as MemoryEstimate), unit)} ${unit.name})`).join(" and ");
   const ways: string[] = [];
   if (chargedBytes(e) <= budget) {
     const stop = modelsToStop(running, chargedBytes(e) - leftBytes);
-    if (stop) ways.push(`stop ${stop.map((r) => `${r.name} (${fixed(chargedBytes(r.estimate as MemoryEstimate), unit)} ${unit.name})`).join(" and ")}`);
+    if (stop) ways.push(`stop ${names(stop)}`);
   }
   const ctx = contextThatFits(c, leftBytes);
   if (ctx !== null) ways.push(`lower its context to ${ctx}`);
-  if (ways.length === 0) ways.push(chargedBytes(e) > budget ? `it is larger than the whole budget: give ${input.host} a larger memory budget or use a smaller quantization` : `give ${input.host} a larger memory budget`);
+  if (ways.length === 0) {
+    const both = stopAndContext(c, running, leftBytes);
+    if (both) ways.push(`stop ${names(both.stop)} and lower its context to ${both.ctxSize}`);
+  }
+  if (ways.length === 0) {
+    const smallest = smallestContextFits(c, budget);
+    const whole = `give ${input.host} a larger memory budget or use a smaller quantization`;
+    if (chargedBytes(e) <= budget || smallest?.fits) ways.push(`give ${input.host} a larger memory budget`);
+    else ways.push(smallest ? `even at context ${smallest.ctxSize} it is larger than the whole budget: ${whole}` : `it is larger than the whole budget: ${whole}`);
+  }
   const note = uncounted.length > 0 ? ` (not counting ${uncounted.join(", ")}, which ${uncounted.length === 1 ? "has" : "have"} no estimate)` : "";
   return `${head}${note}; ${ways.join(" or ")}`;
 }
