@@ -1,7 +1,8 @@
 /**
  * Memory on the dashboard (issue 16), in Chromium against the production build: the model page's
  * estimate follows the form's unsaved values (context size, parallel slots, the K cache type among the
- * extra flags) and shows what the API estimates for exactly those values, saving nothing; the fleet page
+ * extra flags) and shows what the API estimates for exactly those values, saving nothing; a value that does
+ * not parse marks the estimate as the last valid values' and names the field; the fleet page
  * draws a memory bar for the host.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -60,6 +61,18 @@ describe("memory estimate on the model page (production build)", () => {
     await expect.poll(() => bytes("total")).toBe(at4096.totalBytes);
     await expect.poll(settled).toBe(true);
     await screenshot("ctx-4096");
+
+    // Text that is not a number: the estimate of the last valid values (4096) stays, dimmed, under a note
+    // that names the field; nothing claims to be the estimate of "abc".
+    const box = page.getByTestId("memory-estimate");
+    await form.getByLabel("Context size").fill("abc");
+    await expect.poll(() => box.getAttribute("data-stale")).toBe("true");
+    await expect.poll(async () => (await page.getByTestId("estimate-stale").textContent()) ?? "").toBe("Context size must be a whole number (or empty for the default). The estimate below is for the last valid values.");
+    expect(await bytes("kv-cache")).toBe(at4096.kvCacheBytes);
+    await screenshot("ctx-invalid");
+    await form.getByLabel("Context size").fill("4096");
+    await expect.poll(() => box.getAttribute("data-stale")).toBe("false");
+    expect(await page.getByTestId("estimate-stale").count()).toBe(0);
 
     // Four parallel slots share that context: the page shows what the API says for both values together.
     await form.getByLabel("Parallel slots").fill("4");

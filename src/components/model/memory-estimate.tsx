@@ -26,8 +26,18 @@ function useDebounced<T>(value: T, ms: number): T {
   return v;
 }
 
-/** `input`: null while the form has values that do not parse (the estimate keeps the last good ones). */
-export function MemoryEstimate({ input }: { input: EstimateInput | null }) {
+/** A form field the estimate reads whose text does not parse: its label and what is wrong. */
+export interface InvalidField {
+  label: string;
+  message: string;
+}
+
+/**
+ * `input`: null while the form has values that do not parse; `invalid` names them. Meanwhile the estimate
+ * of the last values that parsed stays on screen, dimmed and marked as such, so it is never read as the
+ * estimate of what the form shows.
+ */
+export function MemoryEstimate({ input, invalid = [] }: { input: EstimateInput | null; invalid?: readonly InvalidField[] }) {
   const trpc = useTRPC();
   // Keyed by content, not identity: the form makes a new object on every render.
   const key = input ? JSON.stringify(input) : null;
@@ -35,6 +45,7 @@ export function MemoryEstimate({ input }: { input: EstimateInput | null }) {
   const q = useQuery({ ...trpc.models.estimate.queryOptions(debounced ? (JSON.parse(debounced) as EstimateInput) : { id: "" }), enabled: debounced !== null, placeholderData: keepPreviousData });
   const e = q.data?.estimate ?? null;
   const size = oneSize;
+  const stale = invalid.length > 0;
   const rows: [string, number, string][] = e
     ? [
         ["Weights", e.weightsBytes, "weights"],
@@ -44,8 +55,13 @@ export function MemoryEstimate({ input }: { input: EstimateInput | null }) {
       ]
     : [];
   return (
-    <section className={styles.estimate} aria-labelledby="estimate-title" aria-busy={q.isFetching} data-testid="memory-estimate" data-pending={key !== debounced || q.isFetching}>
+    <section className={styles.estimate} aria-labelledby="estimate-title" aria-busy={q.isFetching} data-testid="memory-estimate" data-pending={key !== debounced || q.isFetching} data-stale={stale}>
       <h3 id="estimate-title">Memory estimate</h3>
+      {stale ? (
+        <p className="field-error" role="status" data-testid="estimate-stale">
+          {invalid.map((f) => `${f.label} ${f.message}`).join("; ")}. {e ? "The estimate below is for the last valid values." : "No estimate until it is fixed."}
+        </p>
+      ) : null}
       {q.isError ? (
         <p className="field-error">Cannot estimate these values: {errorMessage(q.error)}</p>
       ) : q.data?.unavailable ? (
@@ -54,7 +70,7 @@ export function MemoryEstimate({ input }: { input: EstimateInput | null }) {
         </p>
       ) : e ? (
         <>
-          <dl className="kv">
+          <dl className={stale ? `kv ${styles.estimateStale}` : "kv"}>
             {rows.map(([label, bytes, id]) => (
               <div key={id} style={{ display: "contents" }}>
                 <dt>{label}</dt>
@@ -82,7 +98,7 @@ export function MemoryEstimate({ input }: { input: EstimateInput | null }) {
             </ul>
           ) : null}
         </>
-      ) : (
+      ) : stale ? null : (
         <div className="skeleton" style={{ height: 90 }} />
       )}
     </section>

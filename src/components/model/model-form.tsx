@@ -16,7 +16,7 @@ import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { useTRPC } from "~/trpc/client";
 import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, VALUE_HINT, type ExtraFlagName } from "./extra-flags";
 import styles from "./model.module.css";
-import { MemoryEstimate, type EstimateInput } from "./memory-estimate";
+import { MemoryEstimate, type EstimateInput, type InvalidField } from "./memory-estimate";
 
 export type ModelView = RouterOutputs["models"]["get"];
 type Settings = RouterOutputs["settings"]["get"];
@@ -74,6 +74,13 @@ export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues
     extraFlags: (model?.extraFlags ?? []).map((f) => ({ flag: f.flag as ExtraFlagName, value: f.value ?? "" })),
   };
 }
+
+/** The number fields the live estimate reads, with the labels the form gives them. */
+const ESTIMATE_FIELDS = ["ctxSize", "gpuLayers", "parallel", "batchSize", "ubatchSize", "cacheRamMiB"] as const;
+const ESTIMATE_LABELS: Record<(typeof ESTIMATE_FIELDS)[number], string> = {
+  ...(Object.fromEntries(OVERRIDES.map((o) => [o.key, o.label])) as Record<OverrideKey, string>),
+  cacheRamMiB: "Prompt cache (MiB)",
+};
 
 type Body = Omit<CreateInput, "hostId"> & { hostId?: string };
 
@@ -175,12 +182,17 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     else create.mutate(body as CreateInput);
   }
 
-  // The live estimate: the form's runtime values as they are, when they parse (a saved model only).
-  const estimateInput = useMemo((): EstimateInput | null => {
-    if (!model) return null;
+  // The live estimate: the form's runtime values as they are, when they parse (a saved model only); the
+  // fields that do not parse are named beside it, so a stale estimate is never taken for these values.
+  const { estimateInput, estimateInvalid } = useMemo((): { estimateInput: EstimateInput | null; estimateInvalid: InvalidField[] } => {
+    if (!model) return { estimateInput: null, estimateInvalid: [] };
     const { body, errors: bad } = toBody(values);
-    if (["ctxSize", "gpuLayers", "parallel", "batchSize", "ubatchSize", "cacheRamMiB"].some((k) => k in bad)) return null;
-    return { id: model.id, ctxSize: body.ctxSize ?? null, gpuLayers: body.gpuLayers ?? null, parallel: body.parallel ?? null, batchSize: body.batchSize ?? null, ubatchSize: body.ubatchSize ?? null, flashAttn: body.flashAttn ?? null, loadMode: body.loadMode ?? null, cacheRamMiB: body.cacheRamMiB ?? null, extraFlags: body.extraFlags ?? [] };
+    const invalid = ESTIMATE_FIELDS.filter((k) => bad[k] !== undefined).map((k) => ({ label: ESTIMATE_LABELS[k], message: bad[k]! }));
+    if (invalid.length > 0) return { estimateInput: null, estimateInvalid: invalid };
+    return {
+      estimateInput: { id: model.id, ctxSize: body.ctxSize ?? null, gpuLayers: body.gpuLayers ?? null, parallel: body.parallel ?? null, batchSize: body.batchSize ?? null, ubatchSize: body.ubatchSize ?? null, flashAttn: body.flashAttn ?? null, loadMode: body.loadMode ?? null, cacheRamMiB: body.cacheRamMiB ?? null, extraFlags: body.extraFlags ?? [] },
+      estimateInvalid: [],
+    };
   }, [model, values]);
 
   const defaults = settings.data as Settings | undefined;
@@ -268,7 +280,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
           />
           <TextField
             id={f("cacheRamMiB")}
-            label="Prompt cache (MiB)"
+            label={ESTIMATE_LABELS.cacheRamMiB}
             hint="llama-server's --cache-ram: host memory for cached prompts, filled with use; 0 turns it off"
             inputMode="numeric"
             placeholder="default: llama-server's 8192"
@@ -283,7 +295,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
 
       <ExtraFlagsEditor id={f("flags")} rows={values.extraFlags} onChange={(rows) => set("extraFlags", rows)} errors={errors} />
 
-      {model ? <MemoryEstimate input={estimateInput} /> : null}
+      {model ? <MemoryEstimate input={estimateInput} invalid={estimateInvalid} /> : null}
 
       <div className="form-actions">
         <button type="submit" className="btn btn-primary" disabled={pending} aria-busy={pending} data-testid="save-model">
