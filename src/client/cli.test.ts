@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { main, table } from "./cli";
+import { main, startAllReport, table } from "./cli";
 
 const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
 
@@ -31,6 +31,33 @@ describe("synapse status table", () => {
   it("start-all results (no view fields) keep the agent's state names", () => {
     const out = table([{ name: "alpha", host: "local", port: 8080, state: "ready", pid: 7 }], false);
     expect(out.split("\n")[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+7$/);
+  });
+});
+
+describe("synapse start-all report", () => {
+  const row = { host: "local", pid: 7, error: null };
+  const over = "beta needs 60.0 MiB (weights 60.0, KV cache 0.0, compute 0.0); local has 40.0 of 100.0 MiB left; stop alpha (60.0 MiB)";
+
+  it("--force: the count says how many went over the memory budget, and each forced start is printed with its numbers", () => {
+    const lines = startAllReport(
+      [
+        { ...row, name: "alpha", port: 8080, state: "ready", memory: { verdict: "fits", message: null } },
+        { ...row, name: "beta", port: 8081, state: "ready", pid: 8, memory: { verdict: "forced", message: over } },
+      ],
+      false,
+    ).split("\n");
+    expect(lines.slice(3)).toEqual(["2 of 2 ready (1 started by --force over the memory budget)", `started by --force over the memory budget: ${over}`, ""]);
+  });
+
+  it("without --force: refusals whole, with their numbers; nothing about force", () => {
+    const lines = startAllReport(
+      [
+        { ...row, name: "alpha", port: 8080, state: "ready", memory: { verdict: "fits", message: null } },
+        { ...row, name: "beta", port: 8081, state: "stopped", pid: null, error: over, memory: { verdict: "refused", message: over } },
+      ],
+      false,
+    ).split("\n");
+    expect(lines.slice(3)).toEqual(["1 of 2 ready", `not started (memory): ${over}`, ""]);
   });
 });
 

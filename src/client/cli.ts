@@ -60,6 +60,26 @@ export function table(rows: Row[], withUptime: boolean): string {
   return [line(header), ...body.map(line)].join("\n");
 }
 
+/** A start-all result as the CLI reads it: a row, with what the memory plan said of its start. */
+type StartAllRow = Row & { memory?: { verdict: string; message: string | null } | null };
+
+/**
+ * What `start-all` prints: the table, "N of M ready" (saying how many went over the memory budget by
+ * --force), then each refusal and each forced start whole, with its numbers (the table shows only an
+ * error's first line, and a forced start has no error at all; only the event log said so).
+ */
+export function startAllReport(results: readonly StartAllRow[], noWait: boolean): string {
+  const up = results.filter((r) => r.state === "ready" || r.state === "starting").length;
+  const forced = results.filter((r) => r.memory?.verdict === "forced");
+  const lines = [results.length === 0 ? "no enabled models" : table([...results], false)];
+  lines.push(`${up} of ${results.length} ${noWait ? "starting" : "ready"}${forced.length > 0 ? ` (${forced.length} started by --force over the memory budget)` : ""}`);
+  for (const r of results) {
+    if (r.memory?.verdict === "refused") lines.push(`not started (memory): ${r.error}`);
+    if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
 /** Which argument makes a command line wrong (`start-all --forse` must not read as a bad command); null for none given. */
 function usageProblem(rest: string[], noWait: boolean, force: boolean): string | null {
   const [command, ...extra] = rest;
@@ -102,12 +122,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     const good = command === "start-all" ? new Set(["ready", "starting"]) : new Set(["stopped"]);
     const failed = results.filter((r) => !good.has(r.state));
     if (json) out(`${JSON.stringify({ ok: failed.length === 0, results }, null, 2)}\n`);
-    else {
-      out(`${results.length === 0 ? (command === "start-all" ? "no enabled models" : "nothing was running") : table(results, false)}\n`);
-      out(`${results.length - failed.length} of ${results.length} ${command === "start-all" ? (noWait ? "starting" : "ready") : "stopped"}\n`);
-      // Refusals carry their numbers; the table shows only an error's first line, so they are printed whole.
-      for (const r of results) if ("memory" in r && r.memory?.verdict === "refused") out(`not started (memory): ${r.error}\n`);
-    }
+    else if (command === "start-all") out(startAllReport(results, noWait));
+    else out(`${results.length === 0 ? "nothing was running" : table(results, false)}\n${results.length - failed.length} of ${results.length} stopped\n`);
     return failed.length === 0 ? 0 : 1;
   } catch (e) {
     err(`${failureText(url, e)}\n`);
