@@ -75,6 +75,9 @@ describe("gateway: eviction when an on-demand start does not fit", () => {
     expect(evictedEvent?.message).toBe("idle: evicted to make room for fresh on local");
     const stoppedEvent = await g.f.t.db.event.findFirst({ where: { modelId: idle.id, kind: "state", state: "stopped" }, orderBy: { id: "desc" } });
     expect(JSON.parse(stoppedEvent?.data ?? "{}")).toMatchObject({ cause: "evicted" });
+    // The stop says why from its first line: no "stop requested" for an eviction.
+    const idleEvents = await g.f.t.db.event.findMany({ where: { modelId: idle.id, id: { gte: evictedEvent!.id } }, orderBy: { id: "asc" } });
+    expect(idleEvents.map((e) => e.message)).toEqual(["idle: evicted to make room for fresh on local", "idle: stopping (evicted to make room for fresh)", "idle: stopped (evicted to make room)"]);
 
     // huge (about 39 MiB) cannot fit even with fresh evicted (busy is in flight): 503 with the numbers, nothing stopped.
     const err = (await g.client.chat.completions.create(chat("huge")).then(

@@ -38,8 +38,11 @@ export interface Prepared {
 export interface Operations {
   /** Issues a start (the caller holds the host's queue) and returns the operation without waiting for it. */
   issueStart(modelId: string, reason: StartReason, pre?: Prepared): Promise<{ op: Promise<ServerResult> }>;
-  /** `cause`: why this app stops it (default `requested`; the gateway's idle unload says `idle`). */
-  issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause): Promise<{ op: Promise<ServerResult> }>;
+  /**
+   * `cause`: why this app stops it (default `requested`; the gateway's idle unload says `idle`); `note`: that
+   * cause with its particulars, which the "stopping" event says ("evicted to make room for fresh").
+   */
+  issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause, note?: string): Promise<{ op: Promise<ServerResult> }>;
   /** A user asked for it to run: wanted, and the crash window starts over. */
   wantRunning(row: ModelRow): Promise<void>;
   /** wantRunning for many: existing rows updated in one transaction of two statements (start-all's latency). */
@@ -232,10 +235,11 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       return { op: put(e, "start", op, seq) };
     },
 
-    async issueStop(row, link, linkError, cause = "requested") {
+    async issueStop(row, link, linkError, cause = "requested", note) {
       const e = table.remember(row);
       e.clearRestart();
       e.stopCause = cause;
+      e.stopNote = note ?? null;
       if (!link) return { op: Promise.resolve(resultOf(row, e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
       const graceMs = (await getSettings(db)).stopGraceMs;
       const seq = e.nextCommand();
@@ -349,7 +353,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
               for (const r of plan.evict) table.get(r.id)?.clearIdle();
               for (const r of plan.evict) ops.action(`${r.name}: evicted to make room for ${forWhom} on ${host.name}`, { modelId: r.id, hostId: host.id, data: { cause: "evicted", for: forWhom } });
               // The room must be free before the spawn: wait for the stops (bounded by their own deadlines).
-              const stops = await Promise.all(plan.evict.map((r) => ops.issueStop(r, link, error, "evicted").then((s) => s.op)));
+              const stops = await Promise.all(plan.evict.map((r) => ops.issueStop(r, link, error, "evicted", `evicted to make room for ${forWhom}`).then((s) => s.op)));
               evicted = plan.evict.map((r) => r.name);
               const stuck = stops.filter((s) => s.error !== null && s.state !== "stopped");
               if (stuck.length > 0) evictionFailed = `could not stop ${stuck.map((s) => `${s.name} (${s.error})`).join(", ")} to make room`;

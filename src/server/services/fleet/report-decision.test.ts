@@ -109,6 +109,23 @@ describe("decideReport", () => {
     expect(decideReport(other, report(status("stopped", 100, { cause: "host-stop" })), ctx({ desired: "running" }))).toMatchObject({ change: { cause: "host-stop" } });
   });
 
+  it("the stopping event of a stop this app asked for says why from the start (an eviction, an idle unload), never 'stop requested'", () => {
+    const asked = { pid: 100, startedAtMs: Date.parse(T0) };
+    const stopping = status("stopping", 100, { reason: "stop requested" });
+    const text = (e: EntrySnapshot & { name: string }, pending = true) => {
+      const d = decideReport(e, report(stopping, { appStopPending: pending }), ctx({ desired: "stopped" }));
+      return d.kind === "record" ? d.event.message : null;
+    };
+    const live = { state: "ready", pid: 100, startedAt: T0 } as const;
+    expect(text(entry({ ...live, stopCause: "evicted", stopNote: "evicted to make room for fresh" }))).toBe("alpha: stopping (evicted to make room for fresh)");
+    // Reported after our call stopped waiting: still ours, by the process asked to stop.
+    expect(text(entry({ ...live, stopAsked: asked, stopCause: "evicted", stopNote: "evicted to make room for fresh" }), false)).toBe("alpha: stopping (evicted to make room for fresh)");
+    expect(text(entry({ ...live, stopCause: "idle" }))).toBe("alpha: stopping (unloaded after its idle time)");
+    // A user's stop keeps the agent's words; so does a stop this app did not ask for.
+    expect(text(entry({ ...live, stopCause: "requested" }))).toBe("alpha: stopping (stop requested)");
+    expect(text(entry({ ...live, stopCause: "evicted", stopNote: "evicted to make room for fresh" }), false)).toBe("alpha: stopping (stop requested)");
+  });
+
   it("snapshots older than what events recorded are stale", () => {
     const live = entry({ state: "ready", pid: 100, startedAt: T1 });
     expect(decideReport(live, report(status("starting", 100, { startedAt: T1 }), { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "stale" });

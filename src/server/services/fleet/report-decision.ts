@@ -168,6 +168,13 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
       // A start that succeeded: errors of earlier attempts stay in the event log, not on the row.
       data.lastError = null;
       break;
+    case "stopping":
+      // Our own stop: the agent says only "stop requested"; say why this app asked, from the start, so an
+      // eviction never reads as a stop someone requested.
+      if ((report.appStopPending || sameProcess(entry.stopAsked, processOf(status))) && (entry.stopCause !== "requested" || entry.stopNote)) {
+        text = `${entry.name}: stopping (${entry.stopNote ?? STOP_CAUSE_TEXT[entry.stopCause]})`;
+      }
+      break;
     case "stopped": {
       data.stoppedAt = at;
       // Stopped on the host, not through this app (stop-metal-servers there): that is what its user wants

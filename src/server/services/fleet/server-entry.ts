@@ -77,6 +77,8 @@ export interface EntrySnapshot {
   stopAsked: ProcessKey | null;
   /** Why this app asked for that stop (`requested`, or `idle` / `evicted` from the gateway). */
   stopCause: StopCause;
+  /** That cause in words with its particulars ("evicted to make room for fresh"); absent or null: the cause's own text. */
+  stopNote?: string | null;
 }
 
 export class ServerEntry {
@@ -115,6 +117,8 @@ export class ServerEntry {
   stopAsked: ProcessKey | null = null;
   /** Why this app asked for its last stop: the cause recorded when that stop is reported. */
   stopCause: StopCause = "requested";
+  /** Its particulars, for the "stopping" event ("evicted to make room for fresh"); null: none. */
+  stopNote: string | null = null;
   /**
    * A user's start is wanted and waits for its memory plan (start-plan.ts) in the host's queue: the
    * reconciler must not start it meanwhile (the plan may refuse it).
@@ -212,6 +216,6 @@ export class ServerEntry {
   }
 
   snapshot(): EntrySnapshot {
-    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, stopAsked: this.stopAsked ? { ...this.stopAsked } : null, stopCause: this.stopCause };
+    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, stopAsked: this.stopAsked ? { ...this.stopAsked } : null, stopCause: this.stopCause, stopNote: this.stopNote };
   }
 }
