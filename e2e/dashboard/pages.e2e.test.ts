@@ -94,6 +94,8 @@ describe("dashboard pages (production build, fresh database)", () => {
     await tinyModel(app.dirs.modelRoot, "golf-f32.gguf");
     const { page, screenshot } = await openPage(browser(), app, { name: "discover-1280", viewport: WIDE });
     await page.goto("/discover");
+    // It says which folders it scans (the local agent's, from SYNAPSE_MODEL_ROOTS), not the variable's name.
+    await expect.poll(async () => (await page.getByTestId("scan-roots").textContent()) ?? "").toBe(path.resolve(app.dirs.modelRoot));
     await page.getByTestId("scan").click();
     const table = await expectTestId(page, "scan-results", { timeoutMs: 30_000 });
     await expect.poll(() => table.locator('[data-testid="scan-row"]').count()).toBe(2);
@@ -144,6 +146,8 @@ describe("dashboard pages (production build, fresh database)", () => {
     // The host row sets no binary: the card says which one the agent found (here through LLAMA_SERVER_BIN).
     await expect.poll(async () => (await page.reload(), (await card.getByTestId("host-llama-server").textContent()) ?? ""), { timeout: 15_000 }).toContain(process.env.LLAMA_SERVER_BIN!);
     expect(await card.getByTestId("host-llama-server").textContent()).toContain("the agent found it");
+    // The folders its agent scans (SYNAPSE_MODEL_ROOTS here), not "—".
+    expect(await card.getByTestId("host-model-roots").textContent()).toBe(path.resolve(app.dirs.modelRoot));
 
     await page.getByTestId("add-host").click();
     const form = await expectTestId(page, "host-form");

@@ -33,6 +33,8 @@ export function Scan() {
   const [picked, setPicked] = useState<Set<string>>(new Set());
   const [working, setWorking] = useState(false);
   const effectiveHost = hostId || hosts.data?.[0]?.id || "";
+  // What its agent scans (its hello's model roots; on this machine SYNAPSE_MODEL_ROOTS and the host's models folder).
+  const roots = hosts.data?.find((h) => h.id === effectiveHost)?.agent?.modelRoots ?? null;
 
   const invalidate = () => {
     void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
@@ -92,7 +94,7 @@ export function Scan() {
     <section className="panel" aria-labelledby={`${id}-title`} data-testid="discover">
       <h2 id={`${id}-title`}>Scan a host for models</h2>
       <p className="muted" style={{ fontSize: "0.88rem" }}>
-        Finds the <code>.gguf</code> files in the host&apos;s model folders (on this machine: <code>SYNAPSE_MODEL_ROOTS</code>), reads each file&apos;s header and adds the new ones to the registry, disabled.
+        Finds the <code>.gguf</code> files in the host&apos;s model folders (<span className="mono" data-testid="scan-roots">{roots && roots.length > 0 ? roots.join(", ") : "not known until the host's agent answers"}</span>), reads each file&apos;s header and adds the new ones to the registry, disabled.
       </p>
       <div className={styles.scanBar}>
         <SelectField id={`${id}-host`} label="Host" value={effectiveHost} onChange={setHostId} options={(hosts.data ?? []).map((h) => ({ value: h.id, label: h.name }))} />

@@ -186,8 +186,10 @@ function HostCard({ host }: { host: HostItem }) {
               </dd>
             </>
           ) : null}
-          <dt>Models folder</dt>
-          <dd className="mono">{host.hostModelsRoot ? `${host.hostModelsRoot}${host.registryModelsRoot ? ` (registry: ${host.registryModelsRoot})` : ""}` : "—"}</dd>
+          <dt>Model folders</dt>
+          <dd className="mono" data-testid="host-model-roots">
+            <ModelFolders hostModelsRoot={host.hostModelsRoot} registryModelsRoot={host.registryModelsRoot} scanned={host.agent?.modelRoots ?? null} />
+          </dd>
           <dt>llama-server</dt>
           <dd className="mono" data-testid="host-llama-server">
             <LlamaServerBinary configured={host.llamaServerBin} found={host.agent?.llamaServer ?? null} />
@@ -256,6 +258,18 @@ function HostCard({ host }: { host: HostItem }) {
  * The host's llama-server: the configured path, else what the agent resolved at its last hello
  * (LLAMA_SERVER_BIN, PATH, Homebrew's folders or the build cache) with its version, else why none was found.
  */
+/**
+ * The folders the host's agent scans for models and serves them from (its hello; on this machine,
+ * SYNAPSE_MODEL_ROOTS and the row's models folder), with the registry's path mapping when one is set.
+ * Before the agent has answered: the row's folder, or why nothing is known yet.
+ */
+function ModelFolders({ hostModelsRoot, registryModelsRoot, scanned }: { hostModelsRoot: string | null; registryModelsRoot: string | null; scanned: string[] | null }) {
+  const mapping = hostModelsRoot && registryModelsRoot ? <span className="muted"> ({hostModelsRoot} is {registryModelsRoot} in the registry)</span> : null;
+  if (scanned && scanned.length > 0) return <>{scanned.join(", ")}{mapping}</>;
+  if (hostModelsRoot) return <>{hostModelsRoot}{mapping}</>;
+  return <span className="muted">not known until the host&apos;s agent answers</span>;
+}
+
 function LlamaServerBinary({ configured, found }: { configured: string | null; found: { path: string | null; version: string | null; error: string | null } | null }) {
   const version = found?.version ? ` (${found.version})` : "";
   if (found?.error) return <span style={{ color: "var(--bad)" }} data-missing="true">{found.error}</span>;

@@ -1,8 +1,8 @@
 /**
- * The llama-server line of a host's agent note (the hosts page's "llama-server" row): what the agent
+ * A host's agent note. Its llama-server line (the hosts page's "llama-server" row): what the agent
  * resolved, kept current. A host whose agent found no llama-server is asked again on later reconciles (every few seconds, in the background),
  * so once the user follows the page's advice (npm run llama:build, a binary at the configured path) the
- * line names the binary and its version without an app restart.
+ * line names the binary and its version without an app restart. Its model folders: what the agent scans.
  */
 import { mkdir, symlink } from "node:fs/promises";
 import path from "node:path";
@@ -35,5 +35,12 @@ describe("agent note: llama-server", () => {
     }, 20_000, 250);
     expect(after.path).toBe(configured);
     expect(after.version).toMatch(/\S/);
+  });
+
+  it("names the folders the agent scans (its hello's modelRoots: the hosts page and Discover show them)", async () => {
+    const f = (fx = await fleetFixture());
+    expect(f.fleet.agent(f.host.id)).toBeNull();
+    await f.fleet.reconcile(f.host.id);
+    expect(f.fleet.agent(f.host.id)!.modelRoots).toEqual([path.resolve(f.dirs.modelRoot)]);
   });
 });

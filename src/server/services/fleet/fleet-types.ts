@@ -91,6 +91,8 @@ export interface AgentNote {
    * again every few seconds, so a binary installed meanwhile shows up: reconcile-loop.ts readHello).
    */
   llamaServer: { path: string | null; version: string | null; error: string | null };
+  /** The folders the agent scans for models and serves them from (its hello's `modelRoots`: absolute paths on the host). */
+  modelRoots: string[];
 }
 
 export interface Fleet {
