@@ -5,6 +5,10 @@
  *   qwen-32b needs 21.4 GiB (weights 18.6, KV cache 2.5, compute 0.3); mac-studio has 12.9 of 36.0 GiB
  *   left; stop llama-8b (6.1 GiB) or lower its context to 8192
  *
+ * The advice, in order: stop running models (which, with their sizes); lower its context; when neither
+ * alone is enough, stop models and lower its context; "larger than the whole budget" only when even
+ * context 512 does not fit an empty host.
+ *
  * Pure: estimates and the budget come in as plain numbers (bytes). Candidates are taken in the order given
  * (start-all: priority, then the registry's order); each that fits is charged before the next is looked at.
  */
