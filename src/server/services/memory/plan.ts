@@ -2,8 +2,11 @@
  * Start plans (issue 16): which of the models about to start fit in their host's memory budget next to
  * what already runs there, and, for those that do not, a sentence with numbers a person can act on:
  *
- *   qwen-32b needs 21.4 GiB (weights 18.6, KV cache 2.5, compute 0.3); mac-studio has 12.9 of 36.0 GiB
+ *   qwen-32b needs 21.4 GiB (weights 18.6, KV cache 2.5, compute 0.3); mac-studio has 19.6 of 36.0 GiB
  *   left; stop llama-8b (6.1 GiB) or lower its context to 8192
+ *
+ * (The issue's own example said 12.9 GiB left, where neither step alone is enough; the advice then is
+ * "stop llama-8b (6.1 GiB) and lower its context to 8192".)
  *
  * The advice, in order: stop running models (which, with their sizes); lower its context; when neither
  * alone is enough, stop models and lower its context; "larger than the whole budget" only when even
