@@ -5,8 +5,8 @@
  *   qwen-32b needs 21.4 GiB (weights 18.6, KV cache 2.5, compute 0.3); mac-studio has 19.6 of 36.0 GiB
  *   left; stop llama-8b (6.1 GiB) or lower its context to 8192
  *
- * (The issue's own example said 12.9 GiB left, where neither step alone is enough; the advice then is
- * "stop llama-8b (6.1 GiB) and lower its context to 8192".)
+ * (The issue's own example said 12.9 GiB left, where neither step alone is enough; the advice then
+ * combines them: "stop llama-8b (6.1 GiB) and lower its context to N", N the largest that fits.)
  *
  * The advice, in order: stop running models (which, with their sizes); lower its context; when neither
  * alone is enough, stop models and lower its context; "larger than the whole budget" only when even
