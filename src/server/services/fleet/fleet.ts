@@ -125,7 +125,7 @@ export function createFleet(options: FleetOptions): Fleet {
       if (opts.startIf && !opts.startIf(row)) return { ...resultOf(row, row.server?.observed ?? "stopped", row.server?.pid ?? null, null), skipped: true };
       await whilePlanning([row], () => ops.wantRunning(row));
       ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
-      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict });
+      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict, registry: opts.registry });
       return result!;
     },
 
