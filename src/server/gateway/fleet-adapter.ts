@@ -134,6 +134,11 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   let checking: Promise<void> | null = null;
   /** The registry-wide defaults as of the last read of every model (null: none yet). */
   let defaults: Defaults | null = null;
+  /**
+   * The last full read's rows and settings row, for the memory plan of an on-demand start (Fleet.start's
+   * `registry`): the plan then reads nothing of its own. Null before a read, or when there is no settings row.
+   */
+  let registry: { models: readonly Row[]; settings: NonNullable<Awaited<ReturnType<Db["runtimeSettings"]["findUnique"]>>> } | null = null;
   /** Host rows as the link pool wants them (the last read's). */
   let hosts = new Map<string, PoolHost>();
   let reading: Promise<readonly GatewayModel[]> | null = null;
@@ -157,6 +162,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
     const d = { parallel: settings?.parallel ?? FALLBACK_DEFAULTS.parallel, readinessDeadlineMs: settings?.readinessDeadlineMs ?? FALLBACK_DEFAULTS.readinessDeadlineMs, idleTimeoutMs: settings?.idleTimeoutMs ?? FALLBACK_DEFAULTS.idleTimeoutMs };
     defaults = d;
+    registry = settings ? { models: rows, settings } : null;
     const models = rows.map((r) => toGatewayModel(r, d));
     hosts = new Map(rows.map((r) => [r.hostId, r.host]));
     const at = now();
@@ -270,7 +276,12 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       // Decided on the row the start reads (one read, where the gateway read the registry first, then the start
       // read the row again): only what readinessStep would start now is started.
       const startIf = (row: Row) => readinessStep(toGatewayModel(row, defaults ?? FALLBACK_DEFAULTS), now()).kind === "start";
-      const r = await fleet.start(modelId, { wait: true, evict: true, startIf });
+      // The plan weighs the host's models from the last full read when it is current (known unchanged within
+      // maxAgeMs, no fleet event since), as the snapshot requests are served from: two queries less on a cold
+      // request's way. The fleet's entries (what runs, what is starting) count over the rows' states, and a
+      // model of the host running that the rows do not list makes the plan read them (start-plan.ts).
+      const current = registry && snapshot && !stale && now() - snapshot.at <= maxAgeMs ? registry : null;
+      const r = await fleet.start(modelId, { wait: true, evict: true, startIf, ...(current ? { registry: current } : {}) });
       if (r.skipped) return { state: r.state, error: null, port: r.port, skipped: true };
       // Not read here: every request that waited for this start reads the registry fresh next (one read
       // for all, see read()), and a read here first would put a second read on each one's way.

@@ -70,6 +70,22 @@ describe("the last accepted command wins (real llama-server)", () => {
     const messages = (await f.t.db.event.findMany({ where: { modelId: m.id }, orderBy: { id: "asc" } })).map((e) => e.message).join("\n");
     expect(messages).not.toMatch(/stopped on its host/);
   });
+
+  it("a start (as the gateway's on-demand start: 'wanted running' written beside the spawn) and a stop given 0-10 ms after it: stopped and not wanted at the end, and no reconcile pass starts it again", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    for (const gapMs of [0, 1, 5, 10]) {
+      const starting = f.fleet.start(m.id, { wait: true });
+      if (gapMs > 0) await sleep(gapMs);
+      const stopped = await f.fleet.stop(m.id);
+      await starting;
+      expect(stopped, `gap ${gapMs} ms`).toMatchObject({ state: "stopped" });
+      await sleep(300);
+      await f.fleet.reconcile(f.host.id);
+      expect(await statusOf(f, "alpha"), `gap ${gapMs} ms`).toMatchObject({ state: "stopped", desired: "stopped" });
+      expect(await pidsRunning(m.filePath), `gap ${gapMs} ms`).toHaveLength(0);
+    }
+  });
 });
 
 describe("an exit is recorded once (stand-in-crashes-when-ready)", () => {

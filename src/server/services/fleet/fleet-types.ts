@@ -12,7 +12,7 @@ import type { HostMemoryView } from "./host-memory";
 import type { ModelEstimator } from "../memory/model-estimator";
 import type { Estimate } from "../memory/plan";
 import type { Model } from "~/generated/prisma/client";
-import type { HostMemoryOverview } from "./start-plan";
+import type { HostMemoryOverview, StartPlanOptions } from "./start-plan";
 import type { LinkPool } from "./links";
 import type { RestartPolicy } from "./restart-policy";
 import type { ServerEntry, ServerResult } from "./server-entry";
@@ -109,9 +109,12 @@ export interface Fleet {
    * `force`). `evict` (the gateway's on-demand starts): idle on-demand models are stopped first, least
    * recently used first (cause `evicted`), when that makes room. `startIf` (the gateway's on-demand starts) is
    * asked about the model's row as the start reads it: false, and nothing is done (result `skipped`), so a
-   * caller decides a start on the registry as it is now without a read of its own first.
+   * caller decides a start on the registry as it is now without a read of its own first. `registry` (the
+   * gateway's snapshot: every model row with its host and server state, and the global defaults): the memory
+   * plan weighs the host's models from it instead of reading them (start-plan.ts reads them all the same when
+   * a model of the host runs that it does not list); the model to start is always read.
    */
-  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean }): Promise<ServerResult>;
+  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"] }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */
   stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
   restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;

@@ -36,7 +36,7 @@ import { createStartPlanner } from "./start-plan";
 import { shapeOrWeightsEstimator } from "../memory/model-estimator";
 import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
-import { resultOf } from "./server-table";
+import { resultOf, type ModelRow } from "./server-table";
 import { toServiceError } from "./start-outcome";
 import { statusView } from "./status-view";
 
@@ -123,10 +123,34 @@ export function createFleet(options: FleetOptions): Fleet {
       assertOpen();
       const row = await table.loadModel(modelId);
       if (opts.startIf && !opts.startIf(row)) return { ...resultOf(row, row.server?.observed ?? "stopped", row.server?.pid ?? null, null), skipped: true };
-      await whilePlanning([row], () => ops.wantRunning(row));
+      // "Wanted running" is written beside the spawn, not before it (a cold request waited for that write):
+      // it queues on the entry's write chain as the start goes out, ahead of every report of the start, so
+      // what reports and the reconciler read after it is as before. Meanwhile the entry is busy (planning,
+      // then its start in flight): the reconciler leaves it alone. A stop given meanwhile takes a newer
+      // desiredSeq, and this write is dropped (the last command wins). A start the plan refuses writes
+      // nothing here (its refusal records "stopped"). Should the app end between spawn and write, the next
+      // one adopts the running server at first contact (reconciler.ts) and records it wanted then.
+      const e = table.remember(row);
+      const seq = ++e.desiredSeq;
+      let wanted: Promise<unknown> | null = null;
+      const beside = (r: ModelRow) => {
+        // Settled to the error or null at once: nothing waits on it until the start has answered.
+        if (r.id === row.id) wanted ??= ops.wantRunning(row, seq).then(() => null, (err: unknown) => err ?? new Error("failed"));
+      };
+      ops.markPlanning([row]);
       ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
-      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict });
-      return result!;
+      let result: ServerResult;
+      try {
+        [result] = (await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict, registry: opts.registry, beside })) as [ServerResult];
+      } finally {
+        // startPlanned clears it after the plan; here too when it threw first, or the reconciler would skip it for good.
+        e.planning = false;
+      }
+      const failed = wanted ? await wanted : null;
+      if (!failed) return result;
+      // Started but not recorded as wanted: stopped again, so that what runs and what is recorded agree.
+      const [stopped] = await ops.stopRows([row]);
+      return { ...stopped!, error: `could not record ${row.name} as wanted running (${errorMessage(failed)}); stopped it again` };
     },
 
     async stop(modelId, opts = {}) {

@@ -33,6 +33,12 @@ export interface Prepared {
   link: HostLink | null;
   linkError: string | null;
   settings: SettingsView;
+  /**
+   * Called once, as the start is sent to the agent (right after the call goes out, before any report of it
+   * can be recorded), or, for a start that ends before that (joined to one in flight, no link, a bad spec),
+   * before its outcome is written: the caller's own write that goes beside the spawn (fleet.ts start).
+   */
+  beside?: () => void;
 }
 
 export interface Operations {
@@ -43,8 +49,12 @@ export interface Operations {
    * cause with its particulars, which the "stopping" event says ("evicted to make room for fresh").
    */
   issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause, note?: string): Promise<{ op: Promise<ServerResult> }>;
-  /** A user asked for it to run: wanted, and the crash window starts over. */
-  wantRunning(row: ModelRow): Promise<void>;
+  /**
+   * A user asked for it to run: wanted, and the crash window starts over. `seq`: the number the command
+   * took (ServerEntry.desiredSeq) when it is written later than given: written only if no newer change of
+   * what is wanted (a stop) came meanwhile.
+   */
+  wantRunning(row: ModelRow, seq?: number): Promise<void>;
   /** wantRunning for many: existing rows updated in one transaction of two statements (start-all's latency). */
   wantRunningMany(rows: ModelRow[]): Promise<void>;
   wantStoppedMany(rows: ModelRow[]): Promise<void>;
@@ -183,9 +193,15 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
     async issueStart(modelId, reason, pre) {
       const row = pre?.row ?? (await table.loadModel(modelId));
       const e = table.remember(row);
-      if (e.op?.kind === "start") return { op: e.op.promise };
+      if (e.op?.kind === "start") {
+        pre?.beside?.();
+        return { op: e.op.promise };
+      }
       // Shutdown has sent (or is sending) its stop-all: a start issued now would outlive the app.
-      if (ctx.closing) return { op: Promise.resolve(resultOf(row, e.state, null, "the fleet is shutting down")) };
+      if (ctx.closing) {
+        pre?.beside?.();
+        return { op: Promise.resolve(resultOf(row, e.state, null, "the fleet is shutting down")) };
+      }
       const server = row.server;
       if (reason !== "user" && (server?.desired !== "running" || server.observed === "failed")) {
         return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
@@ -198,12 +214,14 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         if (fitted.dropped) throw new Error(fitted.dropped);
       } catch (err) {
         const text = errorMessage(err);
+        pre?.beside?.();
         await table.withModel(e, () => markFailed(e, row, text));
         return { op: Promise.resolve(resultOf(row, "failed", null, text)) };
       }
       const { link, error: linkError } = pre ? { link: pre.link, error: pre.linkError } : await ops.hostLink(row.host);
       if (!link) {
         const text = `host ${row.host.name}: ${linkError ?? "no link"}`;
+        pre?.beside?.();
         await table.withModel(e, () => table.writeState(e, { lastError: text }));
         return { op: Promise.resolve(resultOf(row, e.state, null, text)) };
       }
@@ -217,7 +235,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       }
       const seq = e.nextCommand();
       const timeoutMs = spec.readinessDeadlineMs + spec.stopGraceMs + 15_000;
-      const op = callStart(link, spec, timeoutMs).then(async (outcome) => {
+      const call = callStart(link, spec, timeoutMs);
+      // After the call went out: the agent spawns meanwhile. Before the outcome's writes, which queue behind it.
+      pre?.beside?.();
+      const op = call.then(async (outcome) => {
         const d = decideStartOutcome(outcome, { current: e.isCurrent(seq), restart: reason === "restart" });
         for (let i = 0; i < d.steps.length; i++) {
           const step = d.steps[i]!;
@@ -262,10 +283,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       return { op: put(e, "stop", op, seq) };
     },
 
-    async wantRunning(row) {
+    async wantRunning(row, seq) {
       const e = table.remember(row);
+      if (seq === undefined) e.desiredSeq += 1;
       e.clearRestart();
       await table.withModel(e, async () => {
+        // A stop given since this start was: the stop is the last command, and was recorded.
+        if (seq !== undefined && seq !== e.desiredSeq) return;
         const clearFailed = e.state === "failed" || e.state === "exited";
         if (clearFailed) e.state = "stopped";
         await table.writeState(e, { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
@@ -274,10 +298,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
 
     async wantRunningMany(rows) {
       const existing = rows.filter((r) => r.server !== null);
-      await Promise.all(rows.filter((r) => r.server === null).map(ops.wantRunning));
+      await Promise.all(rows.filter((r) => r.server === null).map((r) => ops.wantRunning(r)));
       if (existing.length === 0) return;
       const es = existing.map(table.remember);
-      for (const e of es) e.clearRestart();
+      for (const e of es) {
+        e.desiredSeq += 1;
+        e.clearRestart();
+      }
       await Promise.all(es.map((e) => e.chain));
       const ids = existing.map((r) => r.id);
       await runStatements(db, [
@@ -290,7 +317,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
     async wantStoppedMany(rows) {
       if (rows.length === 0) return;
       const es = rows.map(table.remember);
-      for (const e of es) e.clearRestart();
+      for (const e of es) {
+        e.desiredSeq += 1;
+        e.clearRestart();
+      }
       await Promise.all(es.map((e) => e.chain));
       await db.serverState.updateMany({ where: { modelId: { in: rows.map((r) => r.id) } }, data: { desired: "stopped", desiredAt: new Date(now()), nextRestartAt: null } });
     },
@@ -382,7 +412,9 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
             // Listening before the starts go out: a local agent reports a spawn within the same turn.
             const spawned = link ? spawnsReported(link, admitted.map((a) => a.row.name)) : null;
             const issued = await Promise.all(
-              admitted.map(({ row, verdict }) => ops.issueStart(row.id, "user", { row, link, linkError: error, settings }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) }))),
+              admitted.map(({ row, verdict }) =>
+                ops.issueStart(row.id, "user", { row, link, linkError: error, settings, ...(options.beside ? { beside: () => options.beside!(row) } : {}) }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) })),
+              ),
             );
             // The desired set is recorded while they load, once they have spawned: pushed as soon as the starts
             // went out, its registry read and the agent's file write ran beside the agent's checks before the

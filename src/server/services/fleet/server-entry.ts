@@ -124,6 +124,12 @@ export class ServerEntry {
    * reconciler must not start it meanwhile (the plan may refuse it).
    */
   planning = false;
+  /**
+   * Number of the last change of what users want (wanted running or stopped) given for this model. An
+   * on-demand start records "wanted running" beside its spawn (fleet.ts start); a stop given meanwhile takes
+   * a newer number, and the start's write, when its turn comes, is then dropped: the last command wins.
+   */
+  desiredSeq = 0;
 
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */

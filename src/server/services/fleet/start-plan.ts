@@ -27,6 +27,8 @@ export interface StartPlanOptions {
    * model of the host that is not among them runs or is starting (created since, and started).
    */
   registry?: { models: readonly ModelRow[]; settings: SettingsView };
+  /** Called for each admitted row as its start is sent (operations.ts Prepared.beside); not for refused ones. */
+  beside?: (row: ModelRow) => void;
 }
 
 export interface HostPlan {
