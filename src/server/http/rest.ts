@@ -8,7 +8,8 @@ import { ZodError, type z } from "zod";
 import { createLogger, errorFields } from "~/server/log/logger";
 import { issuesFromZod, ServiceError, type ServiceErrorCode } from "~/server/services/errors";
 import { formatIssues } from "synapse-host-agent/error-text";
-import { bodyTooLargeMessage } from "./body-limit";
+import { TRPCError } from "@trpc/server";
+import { limitRequestBody } from "./body-limit";
 
 const log = createLogger("rest");
 
@@ -36,24 +37,15 @@ export function errorResponse(err: unknown): Response {
 /** A REST mutation's body holds a few options; anything larger is refused (400) without reading it all. */
 export const MAX_OPTIONS_BODY_BYTES = 64 * 1024;
 
+/** The body as text, held to `limit` by the tRPC route's own limiter (body-limit.ts); past it a 400 with the limit. */
 async function readBoundedText(req: Request, limit: number): Promise<string> {
-  const declared = Number(req.headers.get("content-length") ?? "NaN");
-  if (declared > limit) throw new ServiceError("BAD_REQUEST", bodyTooLargeMessage(limit, declared));
-  if (!req.body) return "";
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new ServiceError("BAD_REQUEST", bodyTooLargeMessage(limit));
-    }
-    chunks.push(value);
+  try {
+    return await limitRequestBody(req, limit).text();
+  } catch (err) {
+    const cause = err instanceof TRPCError ? err : err instanceof Error && err.cause instanceof TRPCError ? err.cause : null;
+    if (cause?.code === "PAYLOAD_TOO_LARGE") throw new ServiceError("BAD_REQUEST", cause.message);
+    throw err;
   }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 /**
