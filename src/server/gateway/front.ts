@@ -36,6 +36,7 @@ import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
 import { isMetricsRequest, serveMetrics } from "./metrics-route";
+import { attachFastPath } from "./fast-path";
 
 const RUNTIME_WAIT_MS = 60_000;
 
@@ -71,10 +72,15 @@ async function gatewayOf(): Promise<Gateway> {
   return gateway;
 }
 
+/** The gateway when it is made over the current runtime; null before (the app starting) or while it is remade. */
+function readyGateway(): Gateway | null {
+  const held = globalForRuntime.synapseGateway;
+  return held && held.runtime === globalForRuntime.synapseRuntime?.runtime ? held.gateway : null;
+}
+
 /** Serves a gateway request (the caller checked `matchRoute`). */
 export function serveGateway(req: IncomingMessage, res: ServerResponse): void {
-  const held = globalForRuntime.synapseGateway;
-  const ready = held && held.runtime === globalForRuntime.synapseRuntime?.runtime ? held.gateway : null;
+  const ready = readyGateway();
   if (ready) {
     void ready.handle(req, res);
     return;
@@ -133,7 +139,10 @@ export function installGateway(): () => void {
         else next(req, res);
       };
     }
-    return (original as (...a: unknown[]) => http.Server).apply(this, args);
+    const server = (original as (...a: unknown[]) => http.Server).apply(this, args);
+    // The usual gateway request is read and relayed on the connection itself (fast-path.ts); the rest reaches `front`.
+    if (!process.env.SYNAPSE_GATEWAY_NODE_PATH) attachFastPath(server, { gateway: readyGateway });
+    return server;
   } as typeof http.createServer;
   http.createServer = patched;
   keepCurrent();

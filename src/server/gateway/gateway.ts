@@ -16,7 +16,7 @@
  * Next route, because Next's per-request cost is larger than llama-server's
  * whole answer to a short completion (see front.ts for the measurement).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { GuardSettings } from "~/server/http/guard";
 import { checkAccess, checkModelAllowed, type Caller } from "./access";
 import type { KeyStore } from "./key-store";
@@ -31,7 +31,8 @@ import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody } from "./request-body";
 import { matchRoute } from "./routes";
 import { createSshUpstream, type SshUpstreamOptions } from "./ssh-upstream";
-import { createUpstream, type Upstream, type UpstreamOptions } from "./upstream";
+import { createUpstream, type ForwardOutcome, type Upstream, type UpstreamOptions } from "./upstream";
+import { createRawUpstream, type AnswerSink, type RawTarget, type RawUpstream } from "./raw-upstream";
 
 export interface GatewayOptions {
   fleet: GatewayFleet;
@@ -53,8 +54,56 @@ export interface GatewayOptions {
 
 export interface Gateway {
   handles(url: string): boolean;
+  /** Serves a request Node's http server parsed (a connection fast-path.ts handed over, or tests' servers). */
   handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
+  /** Serves a request the fast path read itself (fast-path.ts), answering on its client connection. */
+  handleRaw(req: RawClientRequest, client: RawClient): Promise<void>;
   close(): void;
+}
+
+/** A request as fast-path.ts read it: the whole body is in hand. */
+export interface RawClientRequest {
+  method: string;
+  url: string;
+  /** Lower-case names, repeats joined as Node joins them (access.ts reads these). */
+  headers: IncomingHttpHeaders;
+  /** The header lines as sent, for the upstream request. */
+  rawHeaders: [string, string][];
+  body: Buffer;
+}
+
+/** The client connection of a fast-path request, as the gateway answers on it. */
+export interface RawClient {
+  /** True once the client went away before the answer ended. */
+  readonly gone: boolean;
+  /** Calls `cb` once if the client goes away before the answer ends; returns the function that stops that. */
+  onGone(cb: () => void): () => void;
+  /** Status of the answer written (0: none yet). */
+  readonly statusCode: number;
+  sendError(err: GatewayError, headers?: Record<string, string>): void;
+  sendJson(status: number, value: unknown): void;
+  /** A sink for one upstream answer. */
+  sink(): AnswerSink;
+  destroy(): void;
+}
+
+/**
+ * One request, whichever server read it: what `serve` needs of the client
+ * side. Node's (req, res) and the fast path's raw connection each make one.
+ */
+interface Exchange {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body(maxBytes: number): Promise<Buffer>;
+  readonly gone: boolean;
+  onGone(cb: () => void): () => void;
+  /** The status written, when an answer was written in full; null otherwise. */
+  answeredStatus(): number | null;
+  sendError(err: GatewayError, headers?: Record<string, string>): void;
+  sendJson(status: number, value: unknown): void;
+  forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined, signal: () => AbortSignal): Promise<ForwardOutcome>;
+  destroy(): void;
 }
 
 /** Finds a model by registry name, then by alias (exact, case-sensitive, as llama-server compares). */
@@ -104,6 +153,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const now = options.now ?? Date.now;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
   const upstream: Upstream = createUpstream(options.upstream);
+  const rawUpstream: RawUpstream = createRawUpstream(options.upstream);
   const sshUpstream = createSshUpstream(fleet, options.sshUpstream);
   const waiter = createReadyWaiter(fleet, now);
   const admission = createAdmission(now);
@@ -115,9 +165,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   const idle = createIdleUnloader({ fleet, now, ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}), onError: (msg, data) => options.log?.warn(msg, data) });
 
-  async function listModels(res: ServerResponse, caller: Caller): Promise<void> {
+  async function listModels(ex: Exchange, caller: Caller): Promise<void> {
     const models = (await fleet.models()).filter((m) => caller.models === null || caller.models.has(m.name));
-    sendJson(res, 200, {
+    ex.sendJson(200, {
       object: "list",
       data: models.map((m) => ({
         id: m.name,
@@ -142,21 +192,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     return findModel(fresh, name) ?? Promise.reject(notFound(fresh, name));
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, fig: RequestFigures): Promise<void> {
-    const url = req.url ?? "/";
+  function describe(model: GatewayModel): string {
+    const where = model.upstream!;
+    return `model ${JSON.stringify(model.name)} (${model.via === "ssh" ? `host ${model.host}, ${where.host}:${where.port} through ssh` : `${where.host}:${where.port}`})`;
+  }
+
+  async function serve(ex: Exchange, fig: RequestFigures): Promise<void> {
+    const url = ex.url;
     const route = matchRoute(url);
     if (!route) throw new GatewayError(404, "not_found_error", "not_found", `no gateway route ${url}`);
-    const method = req.method ?? "GET";
-    const caller = await checkAccess(method, url, req.headers, guard, options.keys ?? null);
+    const method = ex.method;
+    const caller = await checkAccess(method, url, ex.headers, guard, options.keys ?? null);
     fig.key = callerLabel(caller);
     const allowed = route.kind === "models" ? "GET" : route.method;
-    if (method !== allowed) {
-      res.setHeader("allow", allowed);
-      throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `${url.split("?")[0]} takes ${allowed}`);
-    }
-    if (route.kind === "models") return listModels(res, caller);
+    if (method !== allowed) throw Object.assign(new GatewayError(405, "invalid_request_error", "method_not_allowed", `${url.split("?")[0]} takes ${allowed}`), { allow: allowed });
+    if (route.kind === "models") return listModels(ex, caller);
 
-    const body = route.modelFrom === "body" ? await readBody(req, maxBodyBytes) : null;
+    const body = route.modelFrom === "body" ? await ex.body(maxBodyBytes) : null;
     const name = body !== null ? modelOfBody(body) : modelOfQuery(url);
     let model = await resolve(name);
     fig.model = model.name;
@@ -166,22 +218,17 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it.
     const end = fleet.beginRequest(model.id);
-    // The client's leaving, as a signal for the waits (a start, a queue place); made only when one is needed:
-    // a ready model with a free place, the usual request, waits for neither.
+    // The client's leaving, as a signal for the waits (a start, a queue place) and the forward; made only
+    // when one is needed: a ready model with a free place, the usual request, waits for neither.
     let abort: AbortController | null = null;
-    let clientGone = false;
-    const onClose = () => {
-      clientGone = true;
-      abort?.abort();
-    };
     const signal = (): AbortSignal => {
       if (!abort) {
         abort = new AbortController();
-        if (clientGone) abort.abort();
+        if (ex.gone) abort.abort();
       }
       return abort.signal;
     };
-    res.once("close", onClose);
+    const offGone = ex.onGone(() => abort?.abort());
     let release: (() => void) | null = null;
     try {
       for (;;) {
@@ -192,8 +239,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         await unloading;
       }
       release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
-      if (clientGone) return;
-      res.off("close", onClose);
+      if (ex.gone) return;
       const tail = metrics ? (fig.tail = new AnswerTail()) : null;
       const onData = tail
         ? (chunk: Buffer) => {
@@ -201,54 +247,135 @@ export function createGateway(options: GatewayOptions): Gateway {
             tail.push(chunk);
           }
         : undefined;
-      const where = model.upstream!;
-      const viaSsh = model.via === "ssh";
-      const outcome = await upstream.forward(
-        req,
-        res,
-        { host: where.host, port: where.port, apiKey: model.serverApiKey, ...(viaSsh ? { agent: sshUpstream.agentFor(model.hostId) } : {}) },
-        url,
-        body,
-        `model ${JSON.stringify(model.name)} (${viaSsh ? `host ${model.host}, ${where.host}:${where.port} through ssh` : `${where.host}:${where.port}`})`,
-        onData,
-      );
+      const outcome = await ex.forward(model, body, onData, signal);
       fig.status = outcome.clientClosed ? 499 : outcome.status;
     } finally {
-      res.off("close", onClose);
+      offGone();
       release?.();
       end();
     }
+  }
+
+  async function run(ex: Exchange): Promise<void> {
+    const startedAt = now();
+    const fig: RequestFigures = { model: "", host: "", key: "", firstByteAt: null, tail: null, status: null };
+    let status = 500;
+    try {
+      await serve(ex, fig);
+      // No upstream answer and none of its own: the client left while it waited for a place.
+      status = fig.status ?? ex.answeredStatus() ?? 499;
+    } catch (err) {
+      if (err instanceof GatewayError) {
+        status = err.status;
+        if (err.status === 499) ex.destroy();
+        else ex.sendError(err, (err as GatewayError & { allow?: string }).allow ? { allow: (err as GatewayError & { allow: string }).allow } : undefined);
+        return;
+      }
+      options.log?.warn("gateway request failed", { url: ex.url, error: err instanceof Error ? err.message : String(err) });
+      ex.sendError(new GatewayError(500, "server_error", "internal_error", "the gateway failed; see the app's log"));
+    } finally {
+      if (metrics) record(metrics, fig, status, startedAt, now());
+    }
+  }
+
+  /** The Exchange over Node's (req, res): body read from the stream, answers through res, forwards with upstream.ts. */
+  function nodeExchange(req: IncomingMessage, res: ServerResponse): Exchange {
+    let gone = false;
+    const watchers = new Set<() => void>();
+    const onClose = () => {
+      if (res.writableFinished) return;
+      gone = true;
+      for (const w of watchers) w();
+    };
+    res.once("close", onClose);
+    return {
+      method: req.method ?? "GET",
+      url: req.url ?? "/",
+      headers: req.headers,
+      body: (max) => readBody(req, max),
+      get gone() {
+        return gone;
+      },
+      onGone(cb) {
+        watchers.add(cb);
+        return () => watchers.delete(cb);
+      },
+      answeredStatus: () => (res.writableEnded ? res.statusCode : null),
+      sendError(err, headers) {
+        if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+        sendError(res, err);
+      },
+      sendJson: (status, value) => sendJson(res, status, value),
+      forward(model, body, onData) {
+        const where = model.upstream!;
+        const viaSsh = model.via === "ssh";
+        res.off("close", onClose);
+        return upstream.forward(req, res, { host: where.host, port: where.port, apiKey: model.serverApiKey, ...(viaSsh ? { agent: sshUpstream.agentFor(model.hostId) } : {}) }, req.url ?? "/", body, describe(model), onData);
+      },
+      destroy: () => res.destroy(),
+    };
+  }
+
+  /** Where the fast path's raw upstream connects for a model: TCP, or a channel on its ssh host's connection. */
+  function rawTarget(model: GatewayModel): RawTarget {
+    const where = model.upstream!;
+    if (model.via !== "ssh") return { key: `${where.host}:${where.port}`, host: where.host, port: where.port, apiKey: model.serverApiKey };
+    return {
+      key: `ssh ${model.hostId} ${where.port}`,
+      host: where.host,
+      port: where.port,
+      apiKey: model.serverApiKey,
+      connect: () => (fleet.connect ? fleet.connect(model.hostId, where.port, { timeoutMs: 5_000 }) : Promise.reject(new Error(`host ${model.host} is reached over ssh, and this gateway was given no way to open channels to it`))),
+    };
+  }
+
+  function rawExchange(req: RawClientRequest, client: RawClient): Exchange {
+    return {
+      method: req.method,
+      url: req.url,
+      headers: req.headers,
+      body: (max) => (req.body.length > max ? Promise.reject(new GatewayError(413, "invalid_request_error", "body_too_large", `the request body is larger than ${Math.round(max / 1024 / 1024)} MiB`)) : Promise.resolve(req.body)),
+      get gone() {
+        return client.gone;
+      },
+      onGone: (cb) => client.onGone(cb),
+      answeredStatus: () => (client.statusCode === 0 ? null : client.statusCode),
+      sendError: (err, headers) => client.sendError(err, headers),
+      sendJson: (status, value) => client.sendJson(status, value),
+      forward(model, body, onData, signal) {
+        const sink = client.sink();
+        const relay: AnswerSink = onData
+          ? {
+              head: (h) => sink.head(h),
+              data(chunk, resume) {
+                onData(chunk);
+                return sink.data(chunk, resume);
+              },
+              end: () => sink.end(),
+              cut: () => sink.cut(),
+              error: (e) => sink.error(e),
+              get started() {
+                return sink.started;
+              },
+            }
+          : sink;
+        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), relay, signal(), describe(model));
+      },
+      destroy: () => client.destroy(),
+    };
   }
 
   return {
     handles(url) {
       return matchRoute(url) !== undefined;
     },
-    async handle(req, res) {
-      const startedAt = now();
-      const fig: RequestFigures = { model: "", host: "", key: "", firstByteAt: null, tail: null, status: null };
-      let status = 500;
-      try {
-        await serve(req, res, fig);
-        // No upstream answer and none of its own: the client left while it waited for a place.
-        status = fig.status ?? (res.writableEnded ? res.statusCode : 499);
-      } catch (err) {
-        if (err instanceof GatewayError) {
-          status = err.status;
-          if (err.status === 499) res.destroy();
-          else sendError(res, err);
-          return;
-        }
-        options.log?.warn("gateway request failed", { url: req.url, error: err instanceof Error ? err.message : String(err) });
-        sendError(res, new GatewayError(500, "server_error", "internal_error", "the gateway failed; see the app's log"));
-      } finally {
-        if (metrics) record(metrics, fig, status, startedAt, now());
-      }
-    },
+    handle: (req, res) => run(nodeExchange(req, res)),
+    handleRaw: (req, client) => run(rawExchange(req, client)),
     close() {
       unsetQueueSource?.();
       idle.close();
       upstream.close();
+      rawUpstream.close();
       sshUpstream.close();
     },
   };

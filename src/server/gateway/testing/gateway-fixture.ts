@@ -13,6 +13,7 @@ import { fleetFixture, type FleetFixture, type FleetFixtureOptions } from "~/ser
 import { createFleetAdapter, type FleetAdapter } from "../fleet-adapter";
 import { createGateway, type Gateway, type GatewayOptions } from "../gateway";
 import { createKeyStore } from "../key-store";
+import { attachFastPath } from "../fast-path";
 import type { GatewayMetrics } from "../metrics-port";
 
 export const GRAMMAR = "root ::= [a-z]+";
@@ -36,6 +37,8 @@ export async function gatewayFixture(
     guard?: Partial<GatewayOptions["guard"]>;
     adapter?: { maxAgeMs?: number };
     gateway?: Pick<GatewayOptions, "idleSweepMs" | "upstream">;
+    /** Node's http server reads every request (the gateway's Node path) instead of the fast path reading gateway requests first, as the app does. */
+    nodePath?: boolean;
     /** The gateway's figures, made over the fleet fixture (e.g. the app's metrics). */
     metrics?: (f: FleetFixture) => GatewayMetrics;
   } = {},
@@ -53,6 +56,7 @@ export async function gatewayFixture(
       res.end("next");
     }
   });
+  if (!options.nodePath) attachFastPath(server, { gateway: () => gateway });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0, timeout: 60_000 });

@@ -1,0 +1,409 @@
+/**
+ * The gateway's fast path: reads HTTP/1.1 requests on the app's connections
+ * itself and answers the usual gateway request (a POST or GET to a route of
+ * routes.ts, with a Content-Length body) without Node's http server or
+ * client; raw-upstream.ts relays the answer. Measured on this 2-core
+ * machine (bench/gateway.ts; front.ts has the figures), Node's http server
+ * and client cost about 0.5 ms a request more than this, against nginx's
+ * 0.1 ms for the whole relay.
+ *
+ * Everything else goes on to Node's http server (Next, and the gateway's
+ * own Node path in front.ts), handed the connection with the bytes already
+ * read put back (`unshift`), at a request boundary:
+ * - the first request of a connection that is not a gateway route, and any
+ *   later one (a connection is handed over once, and stays with Node);
+ * - a request this path does not read itself: not HTTP/1.1, a chunked or
+ *   `Expect` body, an upgrade, a header line it cannot read, a repeated
+ *   Host, Content-Type, Content-Length or Authorization, a head longer than
+ *   the server's maxHeaderSize, or a body over the gateway's bound: Node's
+ *   parser gives those their proper answers (400, 413, 431, …);
+ * - any request while the gateway is not yet made (the app starting).
+ *
+ * Connection rules, as Node's server keeps them: keep-alive unless the
+ * client says `Connection: close`; a client's end (FIN) ends the request in
+ * progress (the gateway sees the client gone, the upstream request is
+ * destroyed); idle connections close after the server's keepAliveTimeout;
+ * a request must arrive whole within its requestTimeout; pipelined requests
+ * are answered in order. Bounds: the head (maxHeaderSize), the body (the
+ * gateway's), and bytes read ahead while a request is served.
+ */
+import http, { STATUS_CODES, type IncomingHttpHeaders } from "node:http";
+import type { Socket } from "node:net";
+import type { Gateway, RawClient, RawClientRequest } from "./gateway";
+import { errorBody, type GatewayError } from "./openai-error";
+import type { AnswerHead, AnswerSink } from "./raw-upstream";
+import { MAX_BODY_BYTES } from "./request-body";
+import { matchRoute } from "./routes";
+
+/** Headers whose repeats Node's parser treats specially (first wins, or an error): such requests go to Node. */
+const SINGLE = new Set(["host", "content-type", "content-length", "authorization", "transfer-encoding", "expect", "upgrade", "origin", "sec-fetch-site"]);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\0\r\n]/;
+const REQUEST_LINE = /^(GET|POST) (\/\S*) HTTP\/1\.1$/;
+
+export interface FastPathOptions {
+  /** The gateway, or null while it is not made yet (its requests then go to Node). */
+  gateway: () => Gateway | null;
+  /** Bound of a request body (the gateway's). Default MAX_BODY_BYTES. */
+  maxBodyBytes?: number;
+}
+
+type ConnectionListener = (socket: Socket) => void;
+
+/**
+ * Puts the fast path in front of `server`'s own connection handling: every
+ * new connection is read here first. Returns a function that puts the
+ * server's listeners back (new connections only).
+ */
+export function attachFastPath(server: http.Server, options: FastPathOptions): () => void {
+  const nodeListeners = server.listeners("connection") as ConnectionListener[];
+  server.removeAllListeners("connection");
+  const open = new Set<FastConnection>();
+  const handOver = (socket: Socket) => {
+    for (const l of nodeListeners) l.call(server, socket);
+  };
+  const onConnection = (socket: Socket) => {
+    const c = new FastConnection(socket, server, options, handOver, () => open.delete(c));
+    open.add(c);
+  };
+  server.on("connection", onConnection);
+  // Node's server.close() closes its idle connections; ours too, or close() would wait for them.
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => {
+    for (const c of open) c.closeIfIdle();
+    closeIdle();
+  };
+  const closeAll = server.closeAllConnections.bind(server);
+  server.closeAllConnections = () => {
+    for (const c of open) c.socket.destroy();
+    closeAll();
+  };
+  return () => {
+    server.off("connection", onConnection);
+    for (const l of nodeListeners) server.on("connection", l);
+    server.closeIdleConnections = closeIdle;
+    server.closeAllConnections = closeAll;
+  };
+}
+
+class FastConnection {
+  private buf: Buffer | null = null;
+  /** A request is being answered (reading waits for it). */
+  private busy = false;
+  private timer: NodeJS.Timeout | null = null;
+  private done = false;
+  /** Set when the client ended or must be closed after the current answer. */
+  private closeAfter = false;
+  private goneWatchers = new Set<() => void>();
+  private answerEnded = false;
+  private readonly maxHead: number;
+  private readonly maxBody: number;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly server: http.Server,
+    private readonly options: FastPathOptions,
+    private readonly handOverTo: (socket: Socket) => void,
+    private readonly forget: () => void,
+  ) {
+    this.maxHead = http.maxHeaderSize;
+    this.maxBody = options.maxBodyBytes ?? MAX_BODY_BYTES;
+    socket.setNoDelay(true);
+    socket.on("data", this.onData);
+    socket.on("end", this.onEnd);
+    socket.on("error", this.onError);
+    socket.on("close", this.onClose);
+    this.waitFor(server.keepAliveTimeout || 5000);
+  }
+
+  closeIfIdle(): void {
+    if (!this.busy && !this.done) this.socket.destroy();
+  }
+
+  private waitFor(ms: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = ms > 0 ? setTimeout(() => this.socket.destroy(), ms) : null;
+  }
+
+  private readonly onData = (chunk: Buffer) => {
+    this.buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk]);
+    if (this.busy) {
+      // Read ahead (a pipelined request) while one is answered: bounded.
+      if (this.buf.length > this.maxHead + 64 * 1024) this.socket.destroy();
+      return;
+    }
+    this.next();
+  };
+
+  private readonly onEnd = () => {
+    // Node's server without httpAllowHalfOpen: the client's end aborts the request in progress.
+    this.closeAfter = true;
+    if (this.busy) this.gone();
+    else this.socket.end();
+  };
+
+  private readonly onError = () => {
+    this.socket.destroy();
+  };
+
+  private readonly onClose = () => {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.busy) this.gone();
+    this.detach();
+  };
+
+  private gone(): void {
+    if (this.answerEnded) return;
+    const watchers = [...this.goneWatchers];
+    this.goneWatchers.clear();
+    this.isGone = true;
+    for (const w of watchers) w();
+  }
+
+  isGone = false;
+
+  private detach(): void {
+    if (this.done) return;
+    this.done = true;
+    this.socket.off("data", this.onData);
+    this.socket.off("end", this.onEnd);
+    this.socket.off("error", this.onError);
+    this.socket.off("close", this.onClose);
+    this.forget();
+  }
+
+  /** Gives the connection to Node's server with what was read put back. */
+  private handOver(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const rest = this.buf;
+    this.buf = null;
+    this.detach();
+    if (rest) this.socket.unshift(rest);
+    this.handOverTo(this.socket);
+  }
+
+  /** Reads the next request from what is buffered; answers it, hands the connection over, or waits for more. */
+  private next(): void {
+    if (this.done || this.busy) return;
+    const buf = this.buf;
+    if (buf === null || buf.length === 0) {
+      if (this.closeAfter) this.socket.end();
+      else this.waitFor(this.server.keepAliveTimeout || 5000);
+      return;
+    }
+    const gateway = this.options.gateway();
+    if (!gateway) return this.handOver();
+    const end = buf.indexOf("\r\n\r\n");
+    if (end === -1) {
+      if (buf.length > this.maxHead) return this.handOver();
+      // A head still arriving: it must be whole within requestTimeout (Node's own bound).
+      if (this.timer === null || !this.partial) this.waitFor(this.server.requestTimeout || 300_000);
+      this.partial = true;
+      return;
+    }
+    if (end > this.maxHead) return this.handOver();
+    const req = this.parse(buf.toString("latin1", 0, end));
+    if (req === null) return this.handOver();
+    const bodyStart = end + 4;
+    if (req.length > this.maxBody) return this.handOver();
+    if (buf.length < bodyStart + req.length) {
+      if (!this.partial) this.waitFor(this.server.requestTimeout || 300_000);
+      this.partial = true;
+      return;
+    }
+    this.partial = false;
+    const body = buf.subarray(bodyStart, bodyStart + req.length);
+    this.buf = buf.length > bodyStart + req.length ? buf.subarray(bodyStart + req.length) : null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (req.close) this.closeAfter = true;
+    this.busy = true;
+    this.answerEnded = false;
+    this.isGone = false;
+    this.statusCode = 0;
+    void gateway.handleRaw({ method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, body }, this.client()).finally(() => this.answered());
+  }
+
+  private partial = false;
+  statusCode = 0;
+
+  /** After the gateway is done with a request: the next one, or the end of the connection. */
+  private answered(): void {
+    this.busy = false;
+    this.answerEnded = true;
+    this.goneWatchers.clear();
+    if (this.done) return;
+    if (this.closeAfter || this.isGone) {
+      this.socket.end();
+      return;
+    }
+    this.next();
+  }
+
+  /** The request in a head (latin1, without the blank line), or null when Node must read it. */
+  private parse(text: string): { method: string; url: string; headers: IncomingHttpHeaders; rawHeaders: [string, string][]; length: number; close: boolean } | null {
+    const lines = text.split("\r\n");
+    const m = REQUEST_LINE.exec(lines[0]!);
+    if (!m) return null;
+    const url = m[2]!;
+    if (matchRoute(url) === undefined) return null;
+    const headers: Record<string, string> = {};
+    const rawHeaders: [string, string][] = [];
+    let length = 0;
+    let close = false;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(":");
+      if (colon <= 0) return null;
+      const name = line.slice(0, colon);
+      const value = line.slice(colon + 1).trim();
+      if (!TOKEN.test(name) || BAD_VALUE.test(value)) return null;
+      const key = name.toLowerCase();
+      if (key === "transfer-encoding" || key === "expect" || key === "upgrade") return null;
+      const had = headers[key];
+      if (had !== undefined) {
+        if (SINGLE.has(key)) return null;
+        headers[key] = key === "cookie" ? `${had}; ${value}` : `${had}, ${value}`;
+      } else headers[key] = value;
+      if (key === "content-length") {
+        if (!/^\d{1,15}$/.test(value)) return null;
+        length = Number(value);
+      } else if (key === "connection") close = /(^|,)\s*close\s*(,|$)/i.test(value);
+      rawHeaders.push([name, value]);
+    }
+    return { method: m[1]!, url, headers, rawHeaders, length, close };
+  }
+
+  private write(head: string, body?: Buffer | string): void {
+    this.socket.cork();
+    this.socket.write(head, "latin1");
+    if (body !== undefined && body.length > 0) this.socket.write(body);
+    this.socket.uncork();
+  }
+
+  private statusLine(status: number): string {
+    return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Unknown"}\r\n`;
+  }
+
+  private connectionHeader(): string {
+    return this.closeAfter ? "Connection: close\r\n" : "Connection: keep-alive\r\n";
+  }
+
+  private whole(status: number, headers: Record<string, string>, body: string): void {
+    if (this.statusCode !== 0 || this.socket.destroyed) return;
+    this.statusCode = status;
+    let head = this.statusLine(status);
+    for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
+    head += `Content-Length: ${Buffer.byteLength(body)}\r\n${this.connectionHeader()}\r\n`;
+    this.write(head, body);
+  }
+
+  private client(): RawClient {
+    const conn = this;
+    return {
+      get gone() {
+        return conn.isGone;
+      },
+      onGone(cb) {
+        conn.goneWatchers.add(cb);
+        return () => conn.goneWatchers.delete(cb);
+      },
+      get statusCode() {
+        return conn.statusCode;
+      },
+      sendError(err: GatewayError, headers?: Record<string, string>) {
+        if (conn.statusCode !== 0) {
+          conn.socket.destroy();
+          return;
+        }
+        const h: Record<string, string> = { "Content-Type": "application/json", "Cache-Control": "no-store" };
+        if (err.options.retryAfterS !== undefined) h["Retry-After"] = String(Math.max(1, Math.ceil(err.options.retryAfterS)));
+        if (headers) Object.assign(h, headers);
+        conn.whole(err.status, h, errorBody(err));
+      },
+      sendJson(status, value) {
+        conn.whole(status, { "Content-Type": "application/json", "Cache-Control": "no-store" }, JSON.stringify(value));
+      },
+      sink: () => conn.sink(),
+      destroy: () => conn.socket.destroy(),
+    };
+  }
+
+  /** Writes one upstream answer: its head with the first piece of body (or at once for a stream), then the body framed for this client. */
+  private sink(): AnswerSink {
+    const conn = this;
+    let pendingHead: string | null = null;
+    let chunked = false;
+    let started = false;
+    // One wait for 'drain' at a time: the upstream may hand over more pieces it had read before it paused.
+    let waking: (() => void) | null = null;
+    const onDrain = () => {
+      const w = waking;
+      waking = null;
+      w?.();
+    };
+    const flushHead = (body?: Buffer) => {
+      if (pendingHead === null) return true;
+      const head = pendingHead;
+      pendingHead = null;
+      if (body === undefined) {
+        conn.socket.write(head, "latin1");
+        return true;
+      }
+      conn.socket.cork();
+      conn.socket.write(head, "latin1");
+      const ok = conn.writeBody(body, chunked);
+      conn.socket.uncork();
+      return ok;
+    };
+    return {
+      get started() {
+        return started;
+      },
+      head(h: AnswerHead) {
+        started = true;
+        conn.statusCode = h.status;
+        chunked = h.length === null;
+        let head = conn.statusLine(h.status);
+        for (const [k, v] of h.headers) head += `${k}: ${v}\r\n`;
+        head += chunked ? "Transfer-Encoding: chunked\r\n" : `Content-Length: ${h.length}\r\n`;
+        head += `${conn.connectionHeader()}\r\n`;
+        pendingHead = head;
+        // A stream: its client sees the answer begin before the first token.
+        if (h.streamed || h.length === 0) flushHead();
+      },
+      data(chunk, resume) {
+        if (conn.socket.destroyed) return true;
+        const ok = pendingHead !== null ? flushHead(chunk) : conn.writeBody(chunk, chunked);
+        if (!ok && waking === null) {
+          waking = resume;
+          conn.socket.once("drain", onDrain);
+        }
+        return ok;
+      },
+      end() {
+        if (conn.socket.destroyed) return;
+        if (pendingHead !== null) flushHead();
+        if (chunked) conn.socket.write("0\r\n\r\n", "latin1");
+      },
+      cut() {
+        conn.socket.destroy();
+      },
+      error(err) {
+        conn.client().sendError(err);
+      },
+    };
+  }
+
+  private writeBody(chunk: Buffer, chunked: boolean): boolean {
+    if (!chunked) return this.socket.write(chunk);
+    this.socket.cork();
+    this.socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
+    this.socket.write(chunk);
+    const ok = this.socket.write("\r\n", "latin1");
+    this.socket.uncork();
+    return ok;
+  }
+}

@@ -1,0 +1,461 @@
+/**
+ * Forwards one request to a llama-server over a kept-alive connection that
+ * this module writes and reads itself (HTTP/1.1, RFC 9112), for the fast
+ * path (fast-path.ts). Node's http client costs about 0.3 ms a request more
+ * than this on the 2-core machine the benchmark runs on (bench/gateway.ts,
+ * the `front` figures in front.ts), which is the whole budget the issue
+ * gives the gateway over nginx.
+ *
+ * What it writes: `METHOD PATH HTTP/1.1`, Host, the client's end-to-end
+ * headers (hop-by-hop ones, Authorization and Cookie dropped), the server's
+ * key as `Authorization: Bearer`, Content-Length, then the body in the same
+ * write.
+ *
+ * What it reads: the status line and headers (at most MAX_HEAD_BYTES), then
+ * the body framed by Content-Length, chunked transfer coding, or the
+ * connection's close, handed to the sink as it arrives (chunk framing
+ * removed: the sink frames it again for its client). Nothing is collected.
+ *
+ * Connections: one pool per target (`RawTarget.key`). A connection goes back
+ * to the pool after an answer that ended by its framing, unless the server
+ * said `Connection: close` or the answer was a stream (llama-server closes
+ * after a streamed answer though its headers say keep-alive). A pooled
+ * connection is dropped after FREE_SOCKET_TIMEOUT_MS idle, below
+ * llama-server's own keep-alive timeout, and when the server closes it. A
+ * request that meets a pooled connection the server closed (nothing of the
+ * answer read) is sent again once on a new connection.
+ *
+ * Deadlines: connecting (`connectTimeoutMs`), and silence from the server
+ * (`idleTimeoutMs` without a byte), after which the answer is 504, or the
+ * stream is cut.
+ */
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import { GatewayError } from "./openai-error";
+import { FREE_SOCKET_TIMEOUT_MS, type ForwardOutcome } from "./upstream";
+
+/** Request headers not sent on: the connection's own, and the client's credentials for the gateway. */
+const DROP_REQUEST = new Set(["host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "authorization", "cookie", "content-length", "expect"]);
+/** Answer headers not sent on: the connection's own, and llama-server's CORS grant (the app has its own Origin policy). */
+export const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length", "access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods", "access-control-allow-headers"]);
+
+/** Longest status line plus headers read from a server (bytes). */
+export const MAX_HEAD_BYTES = 64 * 1024;
+/** Pooled connections kept per target. */
+const MAX_FREE_PER_TARGET = 16;
+
+/** Where a request goes: a pool key, how to open a connection, and the Host and key to send. */
+export interface RawTarget {
+  /** Connections are pooled per key (host and port; the ssh host for channels). */
+  key: string;
+  host: string;
+  port: number;
+  apiKey?: string | null;
+  /** Opens a connection (default: TCP to host:port). */
+  connect?: () => Promise<Duplex>;
+}
+
+/** How the answer is framed for the sink: `length` bytes, or an unknown length (chunked, or until close). */
+export interface AnswerHead {
+  status: number;
+  /** End-to-end headers as [name, value] in the server's order (DROP_RESPONSE removed). */
+  headers: [string, string][];
+  /** Content-Length when the server gave one; null when the length is unknown. */
+  length: number | null;
+  /** text/event-stream. */
+  streamed: boolean;
+}
+
+/** The client side of a forward: fast-path.ts writes to its socket, node-exchange.ts to a ServerResponse. */
+export interface AnswerSink {
+  head(h: AnswerHead): void;
+  /** A piece of the body; false asks for a pause until the sink calls `resume`. */
+  data(chunk: Buffer, resume: () => void): boolean;
+  end(): void;
+  /** The answer was cut after its head went out: the client must see a broken answer, not a complete-looking one. */
+  cut(): void;
+  /** Whether the head went out (an error can then no longer be an answer of its own). */
+  readonly started: boolean;
+  /** Answers with the gateway's own error (nothing went out yet). */
+  error(err: GatewayError): void;
+}
+
+export interface RawRequest {
+  method: string;
+  /** Request target (path and query). */
+  path: string;
+  /** The client's headers as [name, value]; names in any case. */
+  headers: Iterable<[string, string]>;
+  body: Buffer | null;
+}
+
+export interface RawUpstreamOptions {
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface RawUpstream {
+  /**
+   * Sends `req` to `target` and relays the answer to `sink`. `signal` aborts
+   * it (the client left): the connection is destroyed, which makes
+   * llama-server cancel the task. `describe` names the model in errors.
+   */
+  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, signal: AbortSignal, describe: string): Promise<ForwardOutcome>;
+  close(): void;
+}
+
+const enum Body {
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Done,
+}
+
+/** Pooled connection state: the idle timer while it waits in the pool. */
+interface Conn {
+  socket: Duplex;
+  idle: NodeJS.Timeout | null;
+  onIdleClose: () => void;
+}
+
+function requestBytes(req: RawRequest, target: RawTarget): Buffer {
+  let head = `${req.method} ${req.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\n`;
+  for (const [name, value] of req.headers) if (!DROP_REQUEST.has(name.toLowerCase())) head += `${name}: ${value}\r\n`;
+  if (target.apiKey) head += `Authorization: Bearer ${target.apiKey}\r\n`;
+  if (req.body !== null || req.method === "POST") head += `Content-Length: ${req.body?.length ?? 0}\r\n`;
+  head += "\r\n";
+  const h = Buffer.from(head, "latin1");
+  return req.body && req.body.length > 0 ? Buffer.concat([h, req.body], h.length + req.body.length) : h;
+}
+
+/** Parses a status line and headers (latin1 text without the final CRLF CRLF); null when malformed. */
+export function parseAnswerHead(text: string): { status: number; headers: [string, string][] } | null {
+  const lines = text.split("\r\n");
+  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? "");
+  if (!m) return null;
+  const headers: [string, string][] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(":");
+    if (colon <= 0) return null;
+    headers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
+  }
+  return { status: Number(m[1]), headers };
+}
+
+export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream {
+  const idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+  const pools = new Map<string, Conn[]>();
+  let closed = false;
+
+  function take(key: string): Conn | null {
+    const pool = pools.get(key);
+    while (pool && pool.length > 0) {
+      const c = pool.pop()!;
+      if (c.idle) clearTimeout(c.idle);
+      c.idle = null;
+      c.socket.off("close", c.onIdleClose);
+      c.socket.off("error", c.onIdleClose);
+      if (!c.socket.destroyed) return c;
+    }
+    return null;
+  }
+
+  function give(key: string, socket: Duplex): void {
+    let pool = pools.get(key);
+    if (!pool) pools.set(key, (pool = []));
+    if (closed || pool.length >= MAX_FREE_PER_TARGET || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const c: Conn = {
+      socket,
+      idle: null,
+      onIdleClose: () => {
+        const i = pool.indexOf(c);
+        if (i !== -1) pool.splice(i, 1);
+        if (c.idle) clearTimeout(c.idle);
+        socket.destroy();
+      },
+    };
+    c.idle = setTimeout(c.onIdleClose, FREE_SOCKET_TIMEOUT_MS);
+    c.idle.unref();
+    socket.once("close", c.onIdleClose);
+    socket.once("error", c.onIdleClose);
+    pool.push(c);
+  }
+
+  async function open(target: RawTarget): Promise<Duplex> {
+    if (target.connect) return target.connect();
+    return new Promise<Duplex>((resolve, reject) => {
+      const s = net.connect({ host: target.host, port: target.port, noDelay: true });
+      const timer = setTimeout(() => s.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      s.once("connect", () => {
+        clearTimeout(timer);
+        s.off("error", onError);
+        resolve(s);
+      });
+      const onError = (err: Error) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      s.once("error", onError);
+    });
+  }
+
+  function failure(err: NodeJS.ErrnoException, target: RawTarget, describe: string): GatewayError {
+    const timeout = /no answer|no connection/.test(err.message);
+    const status = timeout ? 504 : 502;
+    const code = err.code === "ECONNREFUSED" ? "upstream_refused" : timeout ? "upstream_timeout" : "upstream_error";
+    return new GatewayError(status, "server_error", code, `${describe}: ${err.code === "ECONNREFUSED" ? `nothing listens on ${target.host}:${target.port}` : err.message}`, { retryAfterS: 2 });
+  }
+
+  return {
+    forward(req, target, sink, signal, describe) {
+      const bytes = requestBytes(req, target);
+      return new Promise<ForwardOutcome>((resolve) => {
+        let settled = false;
+        const done = (o: ForwardOutcome) => {
+          if (!settled) {
+            settled = true;
+            signal.removeEventListener("abort", onAbort);
+            resolve(o);
+          }
+        };
+        let current: Duplex | null = null;
+        const onAbort = () => {
+          current?.destroy();
+          done({ status: 499, clientClosed: true });
+        };
+        if (signal.aborted) {
+          done({ status: 499, clientClosed: true });
+          return;
+        }
+        signal.addEventListener("abort", onAbort, { once: true });
+
+        const pooled = take(target.key);
+        if (pooled) exchange(pooled.socket, true);
+        else connectAndSend();
+
+        function connectAndSend(): void {
+          open(target).then(
+            (s) => {
+              if (settled) s.destroy();
+              else exchange(s, false);
+            },
+            (err: NodeJS.ErrnoException) => {
+              if (settled) return;
+              sink.error(failure(err, target, describe));
+              done({ status: failure(err, target, describe).status, clientClosed: false });
+            },
+          );
+        }
+
+        function exchange(socket: Duplex, reused: boolean): void {
+          current = socket;
+          let head: Buffer | null = null;
+          let answer: AnswerHead | null = null;
+          let state = Body.Length;
+          let left = 0;
+          let chunkLine = "";
+          let keep = false;
+          let gotAny = false;
+          let idle: NodeJS.Timeout | null = null;
+          const arm = () => {
+            if (idle) clearTimeout(idle);
+            idle = setTimeout(() => socket.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`)), idleTimeoutMs);
+          };
+          arm();
+          const cleanup = () => {
+            if (idle) clearTimeout(idle);
+            idle = null;
+            socket.off("data", onData);
+            socket.off("error", onError);
+            socket.off("close", onClose);
+            socket.off("end", onEnd);
+          };
+          const finish = () => {
+            state = Body.Done;
+            cleanup();
+            current = null;
+            sink.end();
+            if (keep) give(target.key, socket);
+            else socket.destroy();
+            done({ status: answer!.status, clientClosed: false });
+          };
+          const deliver = (piece: Buffer) => {
+            if (piece.length === 0) return;
+            if (!sink.data(piece, () => socket.resume())) socket.pause();
+          };
+          const onHead = (text: string) => {
+            const parsed = parseAnswerHead(text);
+            if (!parsed) throw new Error("the server's answer has a malformed head");
+            if (parsed.status >= 100 && parsed.status < 200) return false;
+            let length: number | null = null;
+            let chunked = false;
+            let close = false;
+            let streamed = false;
+            const headers: [string, string][] = [];
+            for (const [name, value] of parsed.headers) {
+              const n = name.toLowerCase();
+              if (n === "content-length") length = Number(value);
+              else if (n === "transfer-encoding") chunked = /(^|,)\s*chunked\s*$/i.test(value);
+              else if (n === "connection") close = /(^|,)\s*close\s*(,|$)/i.test(value);
+              else if (n === "content-type") streamed = value.startsWith("text/event-stream");
+              if (!DROP_RESPONSE.has(n)) headers.push([name, value]);
+            }
+            const noBody = req.method === "HEAD" || parsed.status === 204 || parsed.status === 304;
+            if (noBody) length = 0;
+            else if (chunked) length = null;
+            else if (length !== null && !(Number.isSafeInteger(length) && length >= 0)) throw new Error(`the server sent Content-Length ${length}`);
+            answer = { status: parsed.status, headers, length, streamed };
+            state = noBody || length !== null ? Body.Length : chunked ? Body.ChunkSize : Body.UntilClose;
+            left = length ?? 0;
+            keep = !close && !streamed && state !== Body.UntilClose;
+            sink.head(answer);
+            return true;
+          };
+          const onData = (chunk: Buffer) => {
+            gotAny = true;
+            arm();
+            try {
+              let buf = chunk;
+              if (answer === null) {
+                head = head ? Buffer.concat([head, buf]) : buf;
+                for (;;) {
+                  const end = head.indexOf("\r\n\r\n");
+                  if (end === -1) {
+                    if (head.length > MAX_HEAD_BYTES) throw new Error(`the server's answer head is longer than ${MAX_HEAD_BYTES} bytes`);
+                    return;
+                  }
+                  const text = head.toString("latin1", 0, end);
+                  const rest = head.subarray(end + 4);
+                  if (onHead(text)) {
+                    buf = rest;
+                    head = null;
+                    break;
+                  }
+                  head = rest; // an interim (1xx) answer: read the next head
+                }
+              }
+              body(buf);
+            } catch (err) {
+              fail(err as Error);
+            }
+          };
+          const body = (buf: Buffer) => {
+            let i = 0;
+            while (i < buf.length || state === Body.Length) {
+              switch (state) {
+                case Body.Length: {
+                  const n = Math.min(left, buf.length - i);
+                  if (n > 0) deliver(i === 0 && n === buf.length ? buf : buf.subarray(i, i + n));
+                  i += n;
+                  left -= n;
+                  if (left === 0) {
+                    if (i < buf.length) keep = false; // bytes past the answer: do not trust this connection again
+                    finish();
+                  }
+                  return;
+                }
+                case Body.UntilClose:
+                  deliver(i === 0 ? buf : buf.subarray(i));
+                  return;
+                case Body.ChunkSize:
+                case Body.Trailers: {
+                  const nl = buf.indexOf(10, i);
+                  chunkLine += buf.toString("latin1", i, nl === -1 ? buf.length : nl + 1);
+                  if (chunkLine.length > 4096) throw new Error("the server's chunk header is too long");
+                  if (nl === -1) return;
+                  i = nl + 1;
+                  const line = chunkLine.trimEnd();
+                  chunkLine = "";
+                  if (state === Body.Trailers) {
+                    if (line === "") {
+                      if (i < buf.length) keep = false;
+                      finish();
+                      return;
+                    }
+                    continue;
+                  }
+                  const size = Number.parseInt(line.split(";")[0]!, 16);
+                  if (!Number.isSafeInteger(size) || size < 0 || !/^[0-9a-fA-F]+/.test(line)) throw new Error(`the server sent a bad chunk size ${JSON.stringify(line.slice(0, 20))}`);
+                  if (size === 0) state = Body.Trailers;
+                  else {
+                    state = Body.ChunkData;
+                    left = size;
+                  }
+                  continue;
+                }
+                case Body.ChunkData: {
+                  const n = Math.min(left, buf.length - i);
+                  deliver(buf.subarray(i, i + n));
+                  i += n;
+                  left -= n;
+                  if (left === 0) {
+                    state = Body.ChunkDataEnd;
+                    left = 2;
+                  }
+                  continue;
+                }
+                case Body.ChunkDataEnd: {
+                  const n = Math.min(left, buf.length - i);
+                  i += n;
+                  left -= n;
+                  if (left === 0) state = Body.ChunkSize;
+                  continue;
+                }
+                case Body.Done:
+                  return;
+              }
+            }
+          };
+          const fail = (err: NodeJS.ErrnoException) => {
+            if (state === Body.Done || settled) return;
+            cleanup();
+            current = null;
+            socket.destroy();
+            // A pooled connection the server had closed: nothing of the answer came, so send it again on a new one.
+            if (reused && !gotAny && !sink.started) {
+              connectAndSend();
+              return;
+            }
+            if (sink.started) {
+              sink.cut();
+              done({ status: answer?.status ?? 502, clientClosed: false });
+              return;
+            }
+            const e = failure(err, target, describe);
+            sink.error(e);
+            done({ status: e.status, clientClosed: false });
+          };
+          const onError = (err: Error) => fail(err);
+          const onEnd = () => {
+            if (state === Body.UntilClose) {
+              cleanup();
+              current = null;
+              socket.destroy();
+              sink.end();
+              done({ status: answer!.status, clientClosed: false });
+            } else fail(Object.assign(new Error("the server closed the connection before the answer ended"), { code: "ECONNRESET" }));
+          };
+          const onClose = () => onEnd();
+          socket.on("data", onData);
+          socket.on("error", onError);
+          socket.on("end", onEnd);
+          socket.on("close", onClose);
+          if (socket.isPaused()) socket.resume();
+          socket.write(bytes);
+        }
+      });
+    },
+    close() {
+      closed = true;
+      for (const pool of pools.values()) for (const c of pool.splice(0)) c.onIdleClose();
+    },
+  };
+}
