@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Compiles the gateway's front path (src/server/gateway/front.ts) into one
 // ES module, dist/gateway/front.mjs, which scripts/start.mjs loads before
-// Next's server (the image ships it as /app/gateway/front.mjs). Part of
+// Next's server (the image ships it as /app/gateway/front.mjs), and the
+// gateway's worker thread (src/server/gateway/worker.ts) into
+// dist/gateway/worker.mjs beside it, which front.mjs starts. Part of
 // `npm run build`; about a tenth of a second.
 //
 // The bundle holds only the gateway's own code and Node's built-ins: it
@@ -14,9 +16,15 @@ import { build } from "esbuild";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const GATEWAY_BUNDLE = path.join("dist", "gateway", "front.mjs");
 
+export const WORKER_BUNDLE = path.join("dist", "gateway", "worker.mjs");
+
 const result = await build({
-  entryPoints: [path.join(root, "src", "server", "gateway", "front.ts")],
-  outfile: path.join(root, GATEWAY_BUNDLE),
+  entryPoints: [
+    { in: path.join(root, "src", "server", "gateway", "front.ts"), out: "front" },
+    { in: path.join(root, "src", "server", "gateway", "worker.ts"), out: "worker" },
+  ],
+  outdir: path.dirname(path.join(root, GATEWAY_BUNDLE)),
+  outExtension: { ".js": ".mjs" },
   bundle: true,
   platform: "node",
   format: "esm",

@@ -42,10 +42,17 @@ const BAD_VALUE = /[\0\r\n]/;
 const REQUEST_LINE = /^(GET|POST) (\/\S*) HTTP\/1\.1$/;
 
 export interface FastPathOptions {
-  /** The gateway, or null while it is not made yet (its requests then go to Node). */
+  /** The gateway, or null while it is not made yet (its requests then wait for `whenReady`, or go to Node without it). */
   gateway: () => Gateway | null;
+  /** Settles when `gateway()` is made. */
+  whenReady?: Promise<void>;
   /** Bound of a request body (the gateway's). Default MAX_BODY_BYTES. */
   maxBodyBytes?: number;
+  /**
+   * Where a connection this path does not keep goes, with the bytes read put
+   * back. Default: `server`'s own connection handling (Node's http server).
+   */
+  handOver?: (socket: Socket) => void;
 }
 
 type ConnectionListener = (socket: Socket) => void;
@@ -59,9 +66,11 @@ export function attachFastPath(server: http.Server, options: FastPathOptions): (
   const nodeListeners = server.listeners("connection") as ConnectionListener[];
   server.removeAllListeners("connection");
   const open = new Set<FastConnection>();
-  const handOver = (socket: Socket) => {
-    for (const l of nodeListeners) l.call(server, socket);
-  };
+  const handOver =
+    options.handOver ??
+    ((socket: Socket) => {
+      for (const l of nodeListeners) l.call(server, socket);
+    });
   const onConnection = (socket: Socket) => {
     const c = new FastConnection(socket, server, options, handOver, () => open.delete(c));
     open.add(c);
@@ -194,7 +203,22 @@ class FastConnection {
       return;
     }
     const gateway = this.options.gateway();
-    if (!gateway) return this.handOver();
+    if (!gateway) {
+      const ready = this.options.whenReady;
+      if (!ready) return this.handOver();
+      this.busy = true;
+      void ready.then(
+        () => {
+          this.busy = false;
+          this.next();
+        },
+        () => {
+          this.busy = false;
+          this.handOver();
+        },
+      );
+      return;
+    }
     const end = buf.indexOf("\r\n\r\n");
     if (end === -1) {
       if (buf.length > this.maxHead) return this.handOver();

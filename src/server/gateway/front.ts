@@ -1,47 +1,64 @@
 /**
- * The gateway's place in the process: in front of Next, in the same HTTP
- * server. scripts/start.mjs calls `installGateway()` before it loads Next's
- * standalone server.js; the next `http.createServer(listener)` (Next's) gets
- * a listener that hands the gateway's paths (routes.ts) to the gateway and
- * everything else to Next, unchanged. Built into dist/gateway/front.mjs by
- * scripts/build-gateway.mjs (esbuild), shipped in the image beside server.js.
+ * The gateway's place in the process. scripts/start.mjs calls
+ * `installGateway()` before it loads Next's standalone server.js; the next
+ * `http.createServer` (Next's) is changed in two ways:
+ * - it listens on loopback, on a port the OS chooses, not on HOSTNAME:PORT;
+ *   the gateway's worker thread (worker.ts) takes HOSTNAME:PORT, serves the
+ *   gateway there on an event loop of its own and hands every other
+ *   connection to Next's server, bytes piped as they are;
+ * - its request listener passes gateway requests that reached it (on a
+ *   connection the worker handed over: the browser's, or a request the
+ *   worker's fast path leaves to Node) on to the worker's loopback Node
+ *   listener, and serves GET /api/metrics from the app's registry itself.
+ * Built into dist/gateway/front.mjs, worker.mjs beside it, by
+ * scripts/build-gateway.mjs (esbuild); shipped in the image beside server.js.
  *
- * Why not a Next route handler (measured with bench/gateway.ts --next-route,
- * 2026-11-30, on this 2-core machine shared with other work, load average
- * 8-12, tiny model, short non-streamed chat completion; the legs take turns
- * request by request and the added latency is paired within each turn):
+ * Why a worker thread, and a relay of its own (measured with
+ * bench/gateway.ts on this 2-core machine, tiny model, short non-streamed
+ * chat completion at c=1, added p50 over direct, paired request by request):
  *
- *                     c=1 added p50   c=16 added p50   stream first chunk p50
- *   nginx             0.15 ms         -6.5 ms (noise)  14.6 ms
- *   this front path   1.97 ms         30 ms            10.2 ms
- *   Next route        18.2 ms         254 ms           20.9 ms
- *   (direct: 5.2 ms p50 at c=1, 46.6 ms at c=16, first chunk 14.0 ms)
+ *   nginx                                           0.1-0.2 ms
+ *   Next route handler (fetch)                      18.2 ms  (load 8-12)
+ *   front path in Next's server, Node http client   1.1-1.3 ms
+ *   fast path (fast-path.ts, raw-upstream.ts) in
+ *     Next's server, same event loop                0.9-1.15 ms
+ *   fast path in this worker thread                 see README "Gateway speed"
  *
- * A Next route costs about nine times what the front path costs, and more
- * than llama-server's whole answer to a short completion; the front path's
- * own code adds 0.6 ms p50 under the same load (bench/gateway-micro.ts), the
- * rest is sharing the event loop with Next and the fleet. Next does not
- * support a custom server with standalone output, so the front path takes
- * Next's own server as it is created rather than replacing it.
+ * In the main thread the relay waits behind the app's own work: the log
+ * lines llama-server writes as it answers reach the agent and the fleet at
+ * the moment its answer does, and a CPU profile of the app under this load
+ * put the gateway's own code at under half of the thread's busy time. A
+ * relay in its own process (the measure of what a thread of its own can
+ * give) added 0.36 ms against nginx's 0.12 ms with hand-written HTTP, and
+ * 0.70 ms with Node's http server and client (/tmp prototypes, same
+ * machine, 1500 paired rounds).
  *
- * It reaches the fleet through the runtime that Next's instrumentation
- * creates on globalThis (src/server/runtime.ts), waiting for it at most
- * RUNTIME_WAIT_MS after start-up.
+ * The bridge to the fleet, the registry and the figures is fleet-host.ts
+ * (this thread) and remote-fleet.ts (the worker), over the worker's message
+ * port. It follows the app's runtime (src/server/runtime.ts, on globalThis,
+ * made by Next's instrumentation): waited for at most RUNTIME_WAIT_MS, and
+ * made again when the runtime is replaced.
  */
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Worker } from "node:worker_threads";
 import type { AppRuntime } from "~/server/runtime";
-import { createFleetAdapter } from "./fleet-adapter";
-import { createGateway, type Gateway } from "./gateway";
+import { createFleetAdapter, type FleetAdapter } from "./fleet-adapter";
+import { createFleetHost, type BridgeParts } from "./fleet-host";
 import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
 import { isMetricsRequest, serveMetrics } from "./metrics-route";
-import { attachFastPath } from "./fast-path";
+import type { WorkerConfig, WorkerMessage } from "./worker-protocol";
 
 const RUNTIME_WAIT_MS = 60_000;
+/** How long a request that reached Next waits for the worker's listener (app start-up). */
+const WORKER_WAIT_MS = 30_000;
+/** A worker that exits on its own is started again after this long (ms). */
+const RESTART_DELAY_MS = 1000;
 
 type RuntimeSlot = { promise: Promise<AppRuntime>; runtime?: AppRuntime };
-const globalForRuntime = globalThis as unknown as { synapseRuntime?: RuntimeSlot; synapseGateway?: { runtime: AppRuntime; gateway: Gateway } };
+const globalForRuntime = globalThis as unknown as { synapseRuntime?: RuntimeSlot; synapseBridge?: { runtime: AppRuntime; parts: BridgeParts } };
 
 async function runtimeOf(): Promise<AppRuntime> {
   const deadline = Date.now() + RUNTIME_WAIT_MS;
@@ -53,60 +70,39 @@ async function runtimeOf(): Promise<AppRuntime> {
   }
 }
 
-/** The gateway over the current runtime (made again if the runtime was replaced). */
-async function gatewayOf(): Promise<Gateway> {
+/** The bridge's parts over the current runtime (made again, and the old adapter closed, if the runtime was replaced). */
+async function bridgeParts(): Promise<BridgeParts> {
   const runtime = await runtimeOf();
-  const held = globalForRuntime.synapseGateway;
-  if (held && held.runtime === runtime) return held.gateway;
-  held?.gateway.close();
+  const held = globalForRuntime.synapseBridge;
+  if (held && held.runtime === runtime) return held.parts;
+  (held?.parts.adapter as FleetAdapter | undefined)?.close();
   const log = runtime.log.child("gateway");
-  const fleet = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links, onError: (msg, err) => log.warn(msg, { error: err }) });
+  const adapter = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links, onError: (msg, err) => log.warn(msg, { error: err }) });
   const e = runtime.env;
-  const gateway = createGateway({ fleet, keys: createKeyStore(runtime.db), guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, metrics: runtime.metrics.gateway, log });
-  const close = gateway.close.bind(gateway);
-  gateway.close = () => {
-    close();
-    fleet.close();
+  const parts: BridgeParts = {
+    adapter,
+    guard: { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN },
+    keys: createKeyStore(runtime.db),
+    metrics: runtime.metrics.gateway,
+    log,
+    onFleetEvent(onEvent) {
+      const stop = new AbortController();
+      void (async () => {
+        while (!stop.signal.aborted) {
+          try {
+            for await (const item of runtime.events.subscribe({ signal: stop.signal })) if (item.event.type === "event") onEvent();
+          } catch {
+            // Fell behind or the bus restarted: say so (the worker reads again), subscribe again after a moment.
+            onEvent();
+          }
+          if (!stop.signal.aborted) await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      return () => stop.abort();
+    },
   };
-  globalForRuntime.synapseGateway = { runtime, gateway };
-  return gateway;
-}
-
-/** The gateway when it is made over the current runtime; null before (the app starting) or while it is remade. */
-function readyGateway(): Gateway | null {
-  const held = globalForRuntime.synapseGateway;
-  return held && held.runtime === globalForRuntime.synapseRuntime?.runtime ? held.gateway : null;
-}
-
-/** Serves a gateway request (the caller checked `matchRoute`). */
-export function serveGateway(req: IncomingMessage, res: ServerResponse): void {
-  const ready = readyGateway();
-  if (ready) {
-    void ready.handle(req, res);
-    return;
-  }
-  gatewayOf().then(
-    (g) => g.handle(req, res),
-    (err: unknown) => sendError(res, err instanceof GatewayError ? err : new GatewayError(503, "service_unavailable", "starting", `the app is not running: ${err instanceof Error ? err.message : String(err)}`, { retryAfterS: 2 })),
-  );
-}
-
-/**
- * The gateway exists from start-up, not from the first request: idle unload
- * must run for on-demand models re-adopted after a restart. It follows the
- * runtime: closed when the runtime closes, made again for a new one.
- */
-function keepCurrent(): void {
-  const timer = setInterval(() => {
-    const slot = globalForRuntime.synapseRuntime;
-    const held = globalForRuntime.synapseGateway;
-    if (held && held.runtime !== slot?.runtime) {
-      held.gateway.close();
-      globalForRuntime.synapseGateway = undefined;
-    }
-    if (slot?.runtime && !globalForRuntime.synapseGateway) void gatewayOf().catch(() => undefined);
-  }, 500);
-  timer.unref();
+  globalForRuntime.synapseBridge = { runtime, parts };
+  return parts;
 }
 
 /** GET /api/metrics from the runtime's registry (metrics-route.ts), guarded as Next's routes are. */
@@ -120,11 +116,82 @@ function serveMetricsRequest(req: IncomingMessage, res: ServerResponse): void {
   );
 }
 
+/** The worker's loopback Node listener, once it listens. */
+let workerNodePort: number | null = null;
+const nodePortWaiters: (() => void)[] = [];
+const toWorkerAgent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 });
+const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"]);
+
+/** Passes a gateway request that reached Next's server to the worker's gateway, as it came (its Host, Origin and credentials are checked there). */
+function passToWorker(req: IncomingMessage, res: ServerResponse): void {
+  const go = (port: number) => {
+    const up = http.request({ host: "127.0.0.1", port, method: req.method, path: req.url, headers: req.headers, agent: toWorkerAgent }, (ures) => {
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(ures.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
+      res.writeHead(ures.statusCode ?? 502, headers);
+      if (String(ures.headers["content-type"] ?? "").startsWith("text/event-stream")) res.flushHeaders();
+      ures.pipe(res);
+      ures.once("error", () => res.destroy());
+    });
+    up.once("error", (err) => sendError(res, new GatewayError(502, "server_error", "gateway_unreachable", `the gateway's worker did not answer: ${err.message}`, { retryAfterS: 2 })));
+    res.once("close", () => {
+      if (!res.writableFinished) up.destroy();
+    });
+    req.pipe(up);
+  };
+  if (workerNodePort !== null) return go(workerNodePort);
+  const timer = setTimeout(() => sendError(res, new GatewayError(503, "service_unavailable", "starting", "the gateway is still starting", { retryAfterS: 2 })), WORKER_WAIT_MS);
+  nodePortWaiters.push(() => {
+    clearTimeout(timer);
+    if (!res.headersSent) go(workerNodePort!);
+  });
+}
+
+/**
+ * Starts the worker on the public address, owned here: started again if it
+ * exits on its own; a listen error (the port taken) ends the app, as Next's
+ * own listen error would.
+ */
+function startWorker(config: Omit<WorkerConfig, "channelSocket">): void {
+  let worker: Worker | null = null;
+  const begin = () => {
+    const fleetHost = createFleetHost({
+      parts: bridgeParts,
+      post: (m) => worker?.postMessage(m),
+      onListening: (m) => {
+        if (m.t === "listen-failed") {
+          process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: `cannot listen on ${config.listen.host}:${config.listen.port}: ${m.message}`, code: m.code })}\n`);
+          process.exit(1);
+        }
+        workerNodePort = m.nodePort;
+        for (const w of nodePortWaiters.splice(0)) w();
+      },
+    });
+    const w = new Worker(new URL("./worker.mjs", import.meta.url), { workerData: { ...config, channelSocket: fleetHost.channelSocket } satisfies WorkerConfig });
+    worker = w;
+    w.on("message", (m: WorkerMessage) => fleetHost.receive(m));
+    w.once("error", (err) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: "the gateway worker failed", error: err.message })}\n`));
+    w.once("exit", (code) => {
+      fleetHost.close();
+      workerNodePort = null;
+      if (stopping) return;
+      process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "warn", component: "gateway", msg: `the gateway worker exited (code ${code}); starting it again` })}\n`);
+      setTimeout(begin, RESTART_DELAY_MS).unref();
+    });
+  };
+  let stopping = false;
+  process.once("exit", () => {
+    stopping = true;
+  });
+  begin();
+}
+
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * Wraps the request listener of the next `http.createServer` call (Next's),
- * once. Returns a function that undoes the patch if no server was created.
+ * Changes the next `http.createServer` call (Next's), once: its listener
+ * and where it listens (above). Returns a function that undoes the patch if
+ * no server was created.
  */
 export function installGateway(): () => void {
   const original = http.createServer;
@@ -134,18 +201,27 @@ export function installGateway(): () => void {
     if (i !== -1) {
       const next = args[i] as Listener;
       args[i] = function front(req: IncomingMessage, res: ServerResponse) {
-        if (req.url !== undefined && matchRoute(req.url) !== undefined) serveGateway(req, res);
+        if (req.url !== undefined && matchRoute(req.url) !== undefined) passToWorker(req, res);
         else if (isMetricsRequest(req)) serveMetricsRequest(req, res);
         else next(req, res);
       };
     }
     const server = (original as (...a: unknown[]) => http.Server).apply(this, args);
-    // The usual gateway request is read and relayed on the connection itself (fast-path.ts); the rest reaches `front`.
-    if (!process.env.SYNAPSE_GATEWAY_NODE_PATH) attachFastPath(server, { gateway: readyGateway });
+    const listen = server.listen.bind(server) as (...a: unknown[]) => http.Server;
+    // Next calls listen(port, hostname): its server takes a loopback port of its own, the worker the public address.
+    server.listen = function (this: http.Server, ...a: unknown[]) {
+      const port = Number(a[0]);
+      const host = typeof a[1] === "string" ? a[1] : "0.0.0.0";
+      const done = a.find((x) => typeof x === "function") as (() => void) | undefined;
+      server.once("listening", () => {
+        const own = server.address() as AddressInfo;
+        startWorker({ listen: { host, port }, next: { host: "127.0.0.1", port: own.port } });
+      });
+      return listen(0, "127.0.0.1", done);
+    } as typeof server.listen;
     return server;
   } as typeof http.createServer;
   http.createServer = patched;
-  keepCurrent();
   return () => {
     if (http.createServer === patched) http.createServer = original;
   };

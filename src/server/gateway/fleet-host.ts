@@ -1,0 +1,203 @@
+/**
+ * The main thread's side of the gateway's bridge (worker-protocol.ts): it
+ * answers the worker's calls with the app's fleet adapter, key store and
+ * figures, tells the worker of fleet events, keeps the dashboard's counts
+ * (requests in flight, idle unload time) on the models' ServerEntry, and
+ * opens channels to ssh hosts' model servers for it on a unix socket
+ * (a channel is an ssh2 stream of this thread; the worker's connection to
+ * the socket is piped to it).
+ *
+ * Bundled into front.mjs: like front.ts, it holds only gateway code and
+ * reaches the fleet through what `parts()` gives it (type imports only).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { StopCause } from "synapse-host-agent/server-states";
+import type { GuardSettings } from "~/server/http/guard";
+import type { FleetAdapter } from "./fleet-adapter";
+import type { KeyStore } from "./key-store";
+import type { GatewayMetrics, ModelQueue } from "./metrics-port";
+import { GatewayError } from "./openai-error";
+import type { MainMessage, WireError, WorkerMessage } from "./worker-protocol";
+
+/** What the bridge needs of the app (made again when the app's runtime is replaced). */
+export interface BridgeParts {
+  adapter: FleetAdapter;
+  /** Host allowlist, listen address and admin token (the app's env, as its routes read them). */
+  guard: GuardSettings;
+  keys: KeyStore;
+  metrics: GatewayMetrics | null;
+  log: { warn(msg: string, data?: Record<string, unknown>): void; info(msg: string, data?: Record<string, unknown>): void };
+  /** Calls `onEvent` at each fleet event (not log lines); returns the unsubscribe. */
+  onFleetEvent(onEvent: () => void): () => void;
+}
+
+export interface FleetHost {
+  /** The unix socket the worker opens channels through (WorkerConfig.channelSocket). */
+  channelSocket: string;
+  /** Handles one message from the worker. */
+  receive(m: WorkerMessage): void;
+  close(): void;
+}
+
+function wireError(err: unknown): WireError {
+  if (err instanceof GatewayError) return { message: err.message, gateway: { status: err.status, type: err.type, code: err.code, options: err.options } };
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+export function createFleetHost(options: {
+  /** The parts over the app's current runtime (waits for the app to start; rejects past its deadline). */
+  parts: () => Promise<BridgeParts>;
+  post: (m: MainMessage) => void;
+  /** Called with the worker's public listener outcome. */
+  onListening?: (m: Extract<WorkerMessage, { t: "listening" | "listen-failed" }>) => void;
+}): FleetHost {
+  const { post } = options;
+  const ends = new Map<number, () => void>();
+  let queues: ModelQueue[] = [];
+  let current: BridgeParts | null = null;
+  let unsubscribe: (() => void) | null = null;
+  let unsetQueues: (() => void) | undefined;
+  let closed = false;
+
+  /** The parts, subscribed to their fleet events once per runtime. */
+  async function parts(): Promise<BridgeParts> {
+    const p = await options.parts();
+    if (p !== current) {
+      unsubscribe?.();
+      unsetQueues?.();
+      current = p;
+      unsubscribe = p.onFleetEvent(() => post({ t: "changed" }));
+      unsetQueues = p.metrics?.setQueueSource(() => queues);
+      // A new runtime: what the worker holds of the old one is stale.
+      post({ t: "changed" });
+    }
+    return p;
+  }
+  // At once, not at the first request: the dashboard's counts and the queue figures need the subscription.
+  void parts().catch(() => undefined);
+
+  async function answer(method: string, args: unknown[]): Promise<unknown> {
+    const p = await parts();
+    switch (method) {
+      case "models":
+        return p.adapter.models(args[0] as { fresh?: boolean; only?: string });
+      case "start":
+        return p.adapter.start(args[0] as string);
+      case "stop":
+        return p.adapter.stop(args[0] as string, args[1] as StopCause);
+      case "keyLookup":
+        return p.keys.lookup(args[0] as string);
+      case "guard":
+        return p.guard;
+      default:
+        throw new Error(`unknown call ${method}`);
+    }
+  }
+
+  const dir = mkdtempSync(path.join(os.tmpdir(), "synapse-gw-"));
+  const channelSocket = path.join(dir, "channels.sock");
+  const channels = net.createServer((s) => {
+    let got = Buffer.alloc(0);
+    const timer = setTimeout(() => s.destroy(), 10_000);
+    const onData = (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      const nl = got.indexOf(10);
+      if (nl === -1) {
+        if (got.length > 4096) s.destroy();
+        return;
+      }
+      s.off("data", onData);
+      s.pause();
+      clearTimeout(timer);
+      let ask: { hostId: string; port: number; timeoutMs: number };
+      try {
+        ask = JSON.parse(got.toString("utf8", 0, nl)) as typeof ask;
+      } catch {
+        s.destroy();
+        return;
+      }
+      parts()
+        .then((p) => {
+          if (!p.adapter.connect) throw new Error(`host ${ask.hostId} is reached over ssh, and this gateway was given no way to open channels to it`);
+          return p.adapter.connect(ask.hostId, ask.port, { timeoutMs: ask.timeoutMs });
+        })
+        .then(
+          (channel) => {
+            if (s.destroyed) {
+              channel.destroy();
+              return;
+            }
+            s.write("ok\n");
+            const rest = got.subarray(nl + 1);
+            if (rest.length > 0) channel.write(rest);
+            s.pipe(channel).pipe(s);
+            const end = () => {
+              s.destroy();
+              channel.destroy();
+            };
+            s.once("close", end);
+            s.once("error", end);
+            channel.once("close", end);
+            channel.once("error", end);
+            s.resume();
+          },
+          (err: unknown) => {
+            s.end(`error ${(err instanceof Error ? err.message : String(err)).replace(/\n/g, " ")}\n`);
+          },
+        );
+    };
+    s.on("data", onData);
+    s.on("error", () => s.destroy());
+  });
+  channels.listen(channelSocket);
+
+  return {
+    channelSocket,
+    receive(m) {
+      switch (m.t) {
+        case "call":
+          answer(m.method, m.args).then(
+            (value) => post({ t: "reply", id: m.id, ok: true, value: value ?? null }),
+            (err: unknown) => post({ t: "reply", id: m.id, ok: false, error: wireError(err) }),
+          );
+          return;
+        case "begin":
+          if (current) ends.set(m.token, current.adapter.beginRequest(m.modelId));
+          return;
+        case "end":
+          ends.get(m.token)?.();
+          ends.delete(m.token);
+          return;
+        case "idle":
+          current?.adapter.setIdleUnloadAt(m.modelId, m.at);
+          return;
+        case "record":
+          current?.metrics?.record(m.r);
+          return;
+        case "queues":
+          queues = m.queues;
+          return;
+        case "log":
+          current?.log[m.level](m.msg, m.data);
+          return;
+        case "listening":
+        case "listen-failed":
+          options.onListening?.(m);
+          return;
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      unsubscribe?.();
+      unsetQueues?.();
+      for (const end of ends.values()) end();
+      ends.clear();
+      channels.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

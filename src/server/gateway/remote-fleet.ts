@@ -1,0 +1,280 @@
+/**
+ * The worker thread's side of the gateway's bridge to the main thread
+ * (worker-protocol.ts): a GatewayFleet, a KeyStore and a GatewayMetrics
+ * whose work is done by the main thread's fleet, registry and figures.
+ *
+ * What a request needs at once is answered in the worker, with no message
+ * and no wait for the main thread (which also runs Next, the fleet, the
+ * agents' log lines and the database, and can be busy for milliseconds):
+ * - `models()`: the last list the main thread sent, while no fleet event
+ *   came since and it is younger than MODELS_MAX_AGE_MS; otherwise one call
+ *   (the main thread's snapshot keeps its own freshness rules);
+ * - requests in flight, last use and the idle unload time: kept here (the
+ *   idle unloader runs here), and told to the main thread for the dashboard;
+ * - key lookups: cached for KEY_TTL_MS.
+ * Starting and stopping a model, a fresh read, a key not cached: one call.
+ * Every call has a deadline.
+ */
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import type { MessagePort } from "node:worker_threads";
+import type { StopCause } from "synapse-host-agent/server-states";
+import type { GuardSettings } from "~/server/http/guard";
+import type { GatewayFleet, GatewayModel, ModelUsage, StartOutcome } from "./fleet-port";
+import type { KeyGrant, KeyStore } from "./key-store";
+import type { GatewayMetrics, ModelQueue } from "./metrics-port";
+import { GatewayError } from "./openai-error";
+import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
+
+/** A model list from the main thread is used for this long without asking again, while no fleet event came (ms). */
+export const MODELS_MAX_AGE_MS = 1000;
+/** Key lookups are cached this long (ms): a deleted key stops working within it (key-store.ts's own TTL). */
+export const KEY_TTL_MS = 2000;
+/** Deadline of a call, except a start (which the fleet bounds by the model's readiness deadline). */
+const CALL_TIMEOUT_MS = 30_000;
+const START_TIMEOUT_MS = 60 * 60_000;
+const QUEUES_EVERY_MS = 1000;
+
+export interface RemoteFleet extends GatewayFleet {
+  /** The app's guard settings (asked once the app runs; its env does not change while it runs). */
+  guard(): Promise<GuardSettings>;
+  keys: KeyStore;
+  metrics: GatewayMetrics;
+  log: { warn(msg: string, data?: Record<string, unknown>): void };
+  close(): void;
+}
+
+interface Usage {
+  inFlight: number;
+  lastUsedAt: number | null;
+  idleUnloadAt: number | null;
+  timer: NodeJS.Timeout | null;
+}
+
+export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" | "off">, options: { channelSocket: string; now?: () => number }): RemoteFleet {
+  const now = options.now ?? Date.now;
+  const send = (m: WorkerMessage) => port.postMessage(m);
+  let nextId = 1;
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  let list: readonly GatewayModel[] | null = null;
+  let listAt = 0;
+  /** Bumped by every fleet event: a list read before the latest event is not kept as current. */
+  let generation = 0;
+  let changeWaiters: (() => void)[] = [];
+  const usages = new Map<string, Usage>();
+  const keyCache = new Map<string, { at: number; grant: KeyGrant | null }>();
+  let queueSource: (() => ModelQueue[]) | null = null;
+  let lastQueues = "";
+  let nextToken = 1;
+
+  const onMessage = (m: MainMessage) => {
+    if (m.t === "changed") {
+      generation++;
+      list = null;
+      const w = changeWaiters;
+      changeWaiters = [];
+      for (const wake of w) wake();
+      return;
+    }
+    const p = pending.get(m.id);
+    if (!p) return;
+    pending.delete(m.id);
+    clearTimeout(p.timer);
+    if (m.ok) p.resolve(m.value);
+    else {
+      const g = m.error.gateway;
+      p.reject(g ? new GatewayError(g.status, g.type, g.code, m.error.message, g.options) : new Error(m.error.message));
+    }
+  };
+  port.on("message", onMessage);
+
+  function call<T>(method: CallMethod, args: unknown[], timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`the app's main thread did not answer ${method} within ${Math.round(timeoutMs / 1000)} s`));
+      }, timeoutMs);
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      send({ t: "call", id, method, args });
+    });
+  }
+
+  function usage(modelId: string): Usage {
+    let u = usages.get(modelId);
+    if (!u) usages.set(modelId, (u = { inFlight: 0, lastUsedAt: null, idleUnloadAt: null, timer: null }));
+    return u;
+  }
+
+  function clearIdle(modelId: string, u: Usage): void {
+    if (u.timer) clearTimeout(u.timer);
+    u.timer = null;
+    if (u.idleUnloadAt !== null) {
+      u.idleUnloadAt = null;
+      send({ t: "idle", modelId, at: null });
+    }
+  }
+
+  const queuesTimer = setInterval(() => {
+    if (!queueSource) return;
+    const queues = queueSource();
+    const text = JSON.stringify(queues);
+    if (text === lastQueues) return;
+    lastQueues = text;
+    send({ t: "queues", queues });
+  }, QUEUES_EVERY_MS);
+  queuesTimer.unref();
+
+  return {
+    guard: () => call<GuardSettings>("guard", [], START_TIMEOUT_MS),
+    async models(opts = {}) {
+      if (!opts.fresh && list !== null && now() - listAt < MODELS_MAX_AGE_MS) return list;
+      const gen = generation;
+      const got = await call<GatewayModel[]>("models", [opts]);
+      if (gen === generation) {
+        list = got;
+        listAt = now();
+      }
+      return got;
+    },
+    start(modelId) {
+      return call<StartOutcome>("start", [modelId], START_TIMEOUT_MS);
+    },
+    changed(timeoutMs) {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          changeWaiters = changeWaiters.filter((w) => w !== wake);
+          resolve();
+        }, timeoutMs);
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        changeWaiters.push(wake);
+      });
+    },
+    async stop(modelId, cause: StopCause) {
+      await call<void>("stop", [modelId, cause]);
+      list = null;
+    },
+    beginRequest(modelId) {
+      const u = usage(modelId);
+      u.inFlight++;
+      u.lastUsedAt = now();
+      clearIdle(modelId, u);
+      const token = nextToken++;
+      send({ t: "begin", token, modelId });
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        u.inFlight--;
+        u.lastUsedAt = now();
+        send({ t: "end", token });
+      };
+    },
+    usage(modelId): ModelUsage {
+      const u = usage(modelId);
+      return { inFlight: u.inFlight, lastUsedAt: u.lastUsedAt, idleUnloadAt: u.idleUnloadAt };
+    },
+    setIdleUnloadAt(modelId, at, onDue) {
+      const u = usage(modelId);
+      if (at === u.idleUnloadAt && (at === null || u.timer !== null || !onDue)) return;
+      if (u.timer) clearTimeout(u.timer);
+      u.timer = null;
+      if (at !== u.idleUnloadAt) send({ t: "idle", modelId, at });
+      u.idleUnloadAt = at;
+      if (at === null || !onDue) return;
+      const timer = setTimeout(() => {
+        if (u.timer === timer) u.timer = null;
+        onDue();
+      }, Math.max(0, at - now()));
+      timer.unref();
+      u.timer = timer;
+    },
+    connect(hostId, port, { timeoutMs }) {
+      return openChannel(options.channelSocket, hostId, port, timeoutMs);
+    },
+    keys: {
+      async lookup(hash) {
+        const hit = keyCache.get(hash);
+        if (hit && now() - hit.at < KEY_TTL_MS) return hit.grant;
+        const grant = await call<KeyGrant | null>("keyLookup", [hash]);
+        if (keyCache.size > 10_000) keyCache.clear();
+        keyCache.set(hash, { at: now(), grant });
+        return grant;
+      },
+    },
+    metrics: {
+      record(r) {
+        send({ t: "record", r });
+      },
+      setQueueSource(source) {
+        queueSource = source;
+        return () => {
+          if (queueSource === source) queueSource = null;
+        };
+      },
+    },
+    log: {
+      warn(msg, data) {
+        send({ t: "log", level: "warn", msg, ...(data ? { data } : {}) });
+      },
+    },
+    close() {
+      clearInterval(queuesTimer);
+      port.off("message", onMessage);
+      for (const [, p] of pending) {
+        clearTimeout(p.timer);
+        p.reject(new Error("the gateway is closing"));
+      }
+      pending.clear();
+      for (const u of usages.values()) if (u.timer) clearTimeout(u.timer);
+    },
+  };
+}
+
+/**
+ * A connection to 127.0.0.1:`port` on ssh host `hostId`, through the main
+ * thread's channel socket (fleet-host.ts): one line of JSON asks for it, and
+ * one line answers `ok` (then the bytes are the channel's) or the error.
+ */
+export function openChannel(socketPath: string, hostId: string, port: number, timeoutMs: number): Promise<Duplex> {
+  return new Promise<Duplex>((resolve, reject) => {
+    const s = net.connect(socketPath);
+    let got = Buffer.alloc(0);
+    const timer = setTimeout(() => s.destroy(new Error(`no channel to port ${port} on the host within ${timeoutMs} ms`)), timeoutMs);
+    const fail = (err: Error) => {
+      clearTimeout(timer);
+      s.off("data", onData);
+      reject(err);
+    };
+    const onData = (chunk: Buffer) => {
+      got = Buffer.concat([got, chunk]);
+      const nl = got.indexOf(10);
+      if (nl === -1) {
+        if (got.length > 4096) s.destroy(new Error("the channel socket's answer is too long"));
+        return;
+      }
+      const line = got.toString("utf8", 0, nl);
+      const rest = got.subarray(nl + 1);
+      s.off("data", onData);
+      s.off("error", fail);
+      s.off("close", onClose);
+      clearTimeout(timer);
+      if (line !== "ok") {
+        s.destroy();
+        reject(new Error(line.replace(/^error /, "")));
+        return;
+      }
+      s.pause();
+      if (rest.length > 0) s.unshift(rest);
+      resolve(s);
+    };
+    const onClose = () => fail(new Error("the channel socket closed before it answered"));
+    s.on("data", onData);
+    s.once("error", fail);
+    s.once("close", onClose);
+    s.write(`${JSON.stringify({ hostId, port, timeoutMs })}\n`);
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * Messages between the gateway's worker thread (worker.ts: the public
+ * listener, the fast path, the gateway) and the app's main thread
+ * (fleet-host.ts: the fleet, the registry, the figures, Next). Both ends
+ * ship in the same build, so the shapes need no versioning.
+ *
+ * worker → main
+ *   call     a GatewayFleet / KeyStore method, answered by `reply`
+ *   begin    a request is in flight on a model (the dashboard's count)
+ *   end      that request ended
+ *   idle     the idle unload time shown for a model (null: none)
+ *   record   one request's figures (GatewayMetrics.record)
+ *   queues   the queues' counts now (read when /api/metrics is)
+ *   log      a line for the app's log
+ *   listening / listen-failed   the public listener's outcome; `nodePort`
+ *            is the worker's loopback listener for gateway requests that
+ *            reached Next's server (front.ts passes them on to it)
+ * main → worker
+ *   reply    the answer to a call: a value, or an error (a GatewayError's
+ *            fields kept, so the worker answers with it as the main thread
+ *            would have)
+ *   changed  a fleet event: models changed (state, registry)
+ */
+import type { GatewayRequestRecord, ModelQueue } from "./metrics-port";
+import type { GatewayErrorType } from "./openai-error";
+
+export type CallMethod = "models" | "start" | "stop" | "keyLookup" | "guard";
+
+export type WorkerMessage =
+  | { t: "call"; id: number; method: CallMethod; args: unknown[] }
+  | { t: "begin"; token: number; modelId: string }
+  | { t: "end"; token: number }
+  | { t: "idle"; modelId: string; at: number | null }
+  | { t: "record"; r: GatewayRequestRecord }
+  | { t: "queues"; queues: ModelQueue[] }
+  | { t: "log"; level: "warn" | "info"; msg: string; data?: Record<string, unknown> }
+  | { t: "listening"; address: string; port: number; nodePort: number }
+  | { t: "listen-failed"; code: string | null; message: string };
+
+export interface WireError {
+  message: string;
+  gateway?: { status: number; type: GatewayErrorType; code: string; options: { retryAfterS?: number; param?: string | null } };
+}
+
+export type MainMessage = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: WireError } | { t: "changed" };
+
+/** What the main thread gives the worker when it starts it. */
+export interface WorkerConfig {
+  /** The public address clients use (the app's HOSTNAME and PORT). */
+  listen: { host: string; port: number };
+  /** Where Next's own server listens (loopback, a port the OS chose): connections that are not the gateway's go there. */
+  next: { host: string; port: number };
+  /** Unix socket where the main thread opens channels to ssh hosts' model servers (fleet-host.ts). */
+  channelSocket: string;
+}

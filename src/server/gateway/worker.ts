@@ -1,0 +1,81 @@
+/**
+ * The gateway's worker thread: it owns the app's public listener (HOSTNAME,
+ * PORT) and serves the gateway on an event loop of its own. The main thread
+ * runs Next, the fleet, the agents' log lines, the database and the
+ * figures; a request relayed there waited behind that work (measured with
+ * bench/gateway.ts, figures in front.ts). Built into dist/gateway/worker.mjs
+ * by scripts/build-gateway.mjs; front.ts starts it.
+ *
+ * Connections:
+ * - the fast path (fast-path.ts) reads each connection's requests and
+ *   answers the usual gateway request here;
+ * - any other connection is handed to Next as it is: bytes piped both ways
+ *   to Next's own server on loopback (WorkerConfig.next), from the first
+ *   byte the fast path did not keep; the browser's connections are these;
+ * - gateway requests that reach Next's server (on a handed-over connection,
+ *   or one the fast path leaves to Node: a chunked body, `Expect`, …) come
+ *   back here through front.ts to this thread's loopback Node listener, so
+ *   one gateway (one queue per model, one idle clock) serves them all.
+ *
+ * The fleet, keys and figures are the main thread's (remote-fleet.ts).
+ */
+import http from "node:http";
+import net, { type AddressInfo, type Socket } from "node:net";
+import { parentPort, workerData } from "node:worker_threads";
+import { attachFastPath } from "./fast-path";
+import { createGateway, type Gateway } from "./gateway";
+import { createRemoteFleet } from "./remote-fleet";
+import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
+
+const port = parentPort;
+if (!port) throw new Error("gateway worker: run it as a worker thread (front.ts starts it)");
+const config = workerData as WorkerConfig;
+const post = (m: WorkerMessage) => port.postMessage(m);
+const remote = createRemoteFleet(port as unknown as Parameters<typeof createRemoteFleet>[0], { channelSocket: config.channelSocket });
+/** The gateway, made once the app runs (its guard settings are the app's env). */
+let gateway: Gateway | null = null;
+const ready: Promise<Gateway> = remote.guard().then((guard) => (gateway = createGateway({ fleet: remote, keys: remote.keys, guard, metrics: remote.metrics, log: remote.log })));
+ready.catch((err: unknown) => remote.log.warn("the gateway could not start", { error: err instanceof Error ? err.message : String(err) }));
+
+/** Pipes a connection to Next's server on loopback, both ways, until either side closes. */
+function toNext(socket: Socket): void {
+  const next = net.connect({ host: config.next.host, port: config.next.port, noDelay: true });
+  const end = () => {
+    socket.destroy();
+    next.destroy();
+  };
+  next.once("error", end);
+  socket.once("error", end);
+  next.once("close", end);
+  socket.once("close", end);
+  socket.pipe(next);
+  next.pipe(socket);
+}
+
+// Gateway requests that reached Next (front.ts passes them here).
+const nodePath = http.createServer((req, res) => {
+  if (gateway) void gateway.handle(req, res);
+  else void ready.then((g) => g.handle(req, res), () => res.destroy());
+});
+const publicServer = http.createServer();
+attachFastPath(publicServer, { gateway: () => gateway, whenReady: ready.then(() => undefined), handOver: toNext });
+
+nodePath.listen(0, "127.0.0.1", () => {
+  const nodePort = (nodePath.address() as AddressInfo).port;
+  publicServer.once("error", (err: NodeJS.ErrnoException) => post({ t: "listen-failed", code: err.code ?? null, message: err.message }));
+  publicServer.listen(config.listen.port, config.listen.host, () => {
+    const a = publicServer.address() as AddressInfo;
+    post({ t: "listening", address: a.address, port: a.port, nodePort });
+  });
+});
+
+port.on("message", (m: MainMessage | { t: "close" }) => {
+  if (m.t !== "close") return;
+  publicServer.close();
+  publicServer.closeAllConnections();
+  nodePath.close();
+  nodePath.closeAllConnections();
+  gateway?.close();
+  remote.close();
+  port.close();
+});
