@@ -31,6 +31,7 @@ import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import type { GatewayFleet, GatewayModel } from "../src/server/gateway/fleet-port.ts";
 import { createGateway } from "../src/server/gateway/gateway.ts";
+import { attachFastPath } from "../src/server/gateway/fast-path.ts";
 import { ServerEntry } from "../src/server/services/fleet/server-entry.ts";
 import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
 
@@ -69,7 +70,12 @@ async function main() {
       },
     };
     const gateway = createGateway({ fleet, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined } });
+    // The gateway as the app runs it: the fast path reads the connection (fast-path.ts), Node's server only what it leaves.
     const server = http.createServer((req, res) => void gateway.handle(req, res));
+    attachFastPath(server, { gateway: () => gateway });
+    // The gateway's Node path alone (Node's http server and client), for comparison.
+    const nodeServer = http.createServer((req, res) => void gateway.handle(req, res));
+    await new Promise<void>((r) => nodeServer.listen(0, "127.0.0.1", r));
     const baselineDir = argValue("--baseline");
     const baseGateway = baselineDir
       ? ((await import(pathToFileURL(path.resolve(baselineDir, "src/server/gateway/gateway.ts")).href)) as { createGateway: typeof createGateway }).createGateway({
@@ -108,12 +114,14 @@ async function main() {
       await once(port);
       await once(floorPort);
       await once(gwPort);
+      await once((nodeServer.address() as AddressInfo).port);
       if (baseServer) await once((baseServer.address() as AddressInfo).port);
     }
     const legs = [
       { name: "direct", port, times: [] as number[], added: [] as number[] },
       { name: "node floor", port: floorPort, times: [] as number[], added: [] as number[] },
       { name: "gateway", port: gwPort, times: [] as number[], added: [] as number[] },
+      { name: "node path", port: (nodeServer.address() as AddressInfo).port, times: [] as number[], added: [] as number[] },
       ...(baseServer ? [{ name: "baseline", port: (baseServer.address() as AddressInfo).port, times: [] as number[], added: [] as number[] }] : []),
     ];
     const overFloor: number[] = [];
@@ -143,6 +151,7 @@ async function main() {
     floorAgent.destroy();
     gateway.close();
     server.close();
+    nodeServer.close();
     floor.close();
     baseGateway?.close();
     baseServer?.close();

@@ -331,6 +331,10 @@ class FastConnection {
         return conn.isGone;
       },
       onGone(cb) {
+        if (conn.isGone) {
+          cb();
+          return () => undefined;
+        }
         conn.goneWatchers.add(cb);
         return () => conn.goneWatchers.delete(cb);
       },

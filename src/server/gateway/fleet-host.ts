@@ -158,6 +158,9 @@ export function createFleetHost(options: {
     channelSocket,
     receive(m) {
       switch (m.t) {
+        case "batch":
+          for (const item of m.items) this.receive(item);
+          return;
         case "call":
           answer(m.method, m.args).then(
             (value) => post({ t: "reply", id: m.id, ok: true, value: value ?? null }),

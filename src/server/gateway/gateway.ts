@@ -359,7 +359,7 @@ export function createGateway(options: GatewayOptions): Gateway {
               },
             }
           : sink;
-        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), relay, signal(), describe(model));
+        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), relay, (cb) => client.onGone(cb), describe(model));
       },
       destroy: () => client.destroy(),
     };

@@ -89,6 +89,9 @@ export interface RawRequest {
   body: Buffer | null;
 }
 
+/** Registers a callback for the client's leaving (called at once if it already left); returns the unregister. */
+export type ClientGone = (cb: () => void) => () => void;
+
 export interface RawUpstreamOptions {
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -96,11 +99,12 @@ export interface RawUpstreamOptions {
 
 export interface RawUpstream {
   /**
-   * Sends `req` to `target` and relays the answer to `sink`. `signal` aborts
-   * it (the client left): the connection is destroyed, which makes
+   * Sends `req` to `target` and relays the answer to `sink`. `onGone`
+   * registers what to do when the client leaves (it returns the function
+   * that unregisters it): the connection is destroyed, which makes
    * llama-server cancel the task. `describe` names the model in errors.
    */
-  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, signal: AbortSignal, describe: string): Promise<ForwardOutcome>;
+  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, onGone: ClientGone, describe: string): Promise<ForwardOutcome>;
   close(): void;
 }
 
@@ -215,27 +219,24 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
   }
 
   return {
-    forward(req, target, sink, signal, describe) {
+    forward(req, target, sink, onGone, describe) {
       const bytes = requestBytes(req, target);
       return new Promise<ForwardOutcome>((resolve) => {
         let settled = false;
+        let offGone: (() => void) | null = null;
         const done = (o: ForwardOutcome) => {
           if (!settled) {
             settled = true;
-            signal.removeEventListener("abort", onAbort);
+            offGone?.();
             resolve(o);
           }
         };
         let current: Duplex | null = null;
-        const onAbort = () => {
+        offGone = onGone(() => {
           current?.destroy();
           done({ status: 499, clientClosed: true });
-        };
-        if (signal.aborted) {
-          done({ status: 499, clientClosed: true });
-          return;
-        }
-        signal.addEventListener("abort", onAbort, { once: true });
+        });
+        if (settled) return;
 
         const pooled = take(target.key);
         if (pooled) exchange(pooled.socket, true);
@@ -264,12 +265,15 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           let chunkLine = "";
           let keep = false;
           let gotAny = false;
+          // One timer for the silence deadline, moved on only when it fires (not re-armed per piece: a stream has thousands).
+          let lastByteAt = Date.now();
           let idle: NodeJS.Timeout | null = null;
-          const arm = () => {
-            if (idle) clearTimeout(idle);
-            idle = setTimeout(() => socket.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`)), idleTimeoutMs);
+          const check = () => {
+            const quiet = Date.now() - lastByteAt;
+            if (quiet >= idleTimeoutMs) socket.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`));
+            else idle = setTimeout(check, idleTimeoutMs - quiet);
           };
-          arm();
+          idle = setTimeout(check, idleTimeoutMs);
           const cleanup = () => {
             if (idle) clearTimeout(idle);
             idle = null;
@@ -321,7 +325,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           };
           const onData = (chunk: Buffer) => {
             gotAny = true;
-            arm();
+            lastByteAt = Date.now();
             try {
               let buf = chunk;
               if (answer === null) {

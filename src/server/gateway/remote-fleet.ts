@@ -53,7 +53,17 @@ interface Usage {
 
 export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" | "off">, options: { channelSocket: string; now?: () => number }): RemoteFleet {
   const now = options.now ?? Date.now;
-  const send = (m: WorkerMessage) => port.postMessage(m);
+  // Counts, figures and log lines go in one batch per turn of the event loop, after its I/O: a request's
+  // begin, end and figures wake the main thread once, and never before the answer went out.
+  let batch: WorkerMessage[] = [];
+  const flush = () => {
+    const items = batch;
+    batch = [];
+    port.postMessage(items.length === 1 ? items[0]! : ({ t: "batch", items } satisfies WorkerMessage));
+  };
+  const send = (m: WorkerMessage) => {
+    if (batch.push(m) === 1) setImmediate(flush);
+  };
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let list: readonly GatewayModel[] | null = null;
@@ -96,7 +106,9 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
         reject(new Error(`the app's main thread did not answer ${method} within ${Math.round(timeoutMs / 1000)} s`));
       }, timeoutMs);
       pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
-      send({ t: "call", id, method, args });
+      // At once: the request waits for it (batched notes before it go first, in order).
+      if (batch.length > 0) flush();
+      port.postMessage({ t: "call", id, method, args } satisfies WorkerMessage);
     });
   }
 

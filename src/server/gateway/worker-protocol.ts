@@ -15,6 +15,8 @@
  *   listening / listen-failed   the public listener's outcome; `nodePort`
  *            is the worker's loopback listener for gateway requests that
  *            reached Next's server (front.ts passes them on to it)
+ *   batch    several of the above, in order (what one turn of the worker's
+ *            event loop said: one message, one wake-up of the main thread)
  * main → worker
  *   reply    the answer to a call: a value, or an error (a GatewayError's
  *            fields kept, so the worker answers with it as the main thread
@@ -35,7 +37,8 @@ export type WorkerMessage =
   | { t: "queues"; queues: ModelQueue[] }
   | { t: "log"; level: "warn" | "info"; msg: string; data?: Record<string, unknown> }
   | { t: "listening"; address: string; port: number; nodePort: number }
-  | { t: "listen-failed"; code: string | null; message: string };
+  | { t: "listen-failed"; code: string | null; message: string }
+  | { t: "batch"; items: WorkerMessage[] };
 
 export interface WireError {
   message: string;
