@@ -125,14 +125,13 @@ interface Conn {
   onIdleClose: () => void;
 }
 
-function requestBytes(req: RawRequest, target: RawTarget): Buffer {
+/** The request's head (latin1); its body follows it in the same write. */
+function requestHead(req: RawRequest, target: RawTarget): string {
   let head = `${req.method} ${req.path} HTTP/1.1\r\nHost: ${target.host}:${target.port}\r\n`;
   for (const [name, value] of req.headers) if (!DROP_REQUEST.has(name.toLowerCase())) head += `${name}: ${value}\r\n`;
   if (target.apiKey) head += `Authorization: Bearer ${target.apiKey}\r\n`;
   if (req.body !== null || req.method === "POST") head += `Content-Length: ${req.body?.length ?? 0}\r\n`;
-  head += "\r\n";
-  const h = Buffer.from(head, "latin1");
-  return req.body && req.body.length > 0 ? Buffer.concat([h, req.body], h.length + req.body.length) : h;
+  return `${head}\r\n`;
 }
 
 /** Parses a status line and headers (latin1 text without the final CRLF CRLF); null when malformed. */
@@ -220,7 +219,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
 
   return {
     forward(req, target, sink, onGone, describe) {
-      const bytes = requestBytes(req, target);
+      const requestText = requestHead(req, target);
       return new Promise<ForwardOutcome>((resolve) => {
         let settled = false;
         let offGone: (() => void) | null = null;
@@ -453,7 +452,11 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           socket.on("end", onEnd);
           socket.on("close", onClose);
           if (socket.isPaused()) socket.resume();
-          socket.write(bytes);
+          // Head and body in one system call (cork), without copying the body into a new buffer.
+          socket.cork();
+          socket.write(requestText, "latin1");
+          if (req.body && req.body.length > 0) socket.write(req.body);
+          socket.uncork();
         }
       });
     },

@@ -34,6 +34,8 @@ export const KEY_TTL_MS = 2000;
 const CALL_TIMEOUT_MS = 30_000;
 const START_TIMEOUT_MS = 60 * 60_000;
 const QUEUES_EVERY_MS = 1000;
+/** Notes to the main thread (the dashboard's counts, the figures, log lines) wait at most this long (ms). */
+export const NOTES_EVERY_MS = 50;
 
 export interface RemoteFleet extends GatewayFleet {
   /** The app's guard settings (asked once the app runs; its env does not change while it runs). */
@@ -53,16 +55,19 @@ interface Usage {
 
 export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" | "off">, options: { channelSocket: string; now?: () => number }): RemoteFleet {
   const now = options.now ?? Date.now;
-  // Counts, figures and log lines go in one batch per turn of the event loop, after its I/O: a request's
-  // begin, end and figures wake the main thread once, and never before the answer went out.
+  // Counts, figures and log lines go in one batch every NOTES_EVERY_MS: a message to the main thread costs the
+  // worker about 0.1 ms (a profile of the app at c=1: 14 % of the worker's busy time when each request sent its own).
   let batch: WorkerMessage[] = [];
+  let flushTimer: NodeJS.Timeout | null = null;
   const flush = () => {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = null;
     const items = batch;
     batch = [];
-    port.postMessage(items.length === 1 ? items[0]! : ({ t: "batch", items } satisfies WorkerMessage));
+    if (items.length > 0) port.postMessage(items.length === 1 ? items[0]! : ({ t: "batch", items } satisfies WorkerMessage));
   };
   const send = (m: WorkerMessage) => {
-    if (batch.push(m) === 1) setImmediate(flush);
+    if (batch.push(m) === 1) flushTimer = setTimeout(flush, NOTES_EVERY_MS);
   };
   let nextId = 1;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
@@ -234,6 +239,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       },
     },
     close() {
+      flush();
       clearInterval(queuesTimer);
       port.off("message", onMessage);
       for (const [, p] of pending) {

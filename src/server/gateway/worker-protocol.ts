@@ -15,8 +15,8 @@
  *   listening / listen-failed   the public listener's outcome; `nodePort`
  *            is the worker's loopback listener for gateway requests that
  *            reached Next's server (front.ts passes them on to it)
- *   batch    several of the above, in order (what one turn of the worker's
- *            event loop said: one message, one wake-up of the main thread)
+ *   batch    several of the above, in order (the notes of up to
+ *            NOTES_EVERY_MS: one message, one wake-up of the main thread)
  * main → worker
  *   reply    the answer to a call: a value, or an error (a GatewayError's
  *            fields kept, so the worker answers with it as the main thread
