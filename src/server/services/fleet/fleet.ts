@@ -121,7 +121,7 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async start(modelId, opts = {}) {
       assertOpen();
-      const row = await table.loadModel(modelId);
+      const row = opts.row?.id === modelId ? opts.row : await table.loadModel(modelId);
       if (opts.startIf && !opts.startIf(row)) return { ...resultOf(row, row.server?.observed ?? "stopped", row.server?.pid ?? null, null), skipped: true };
       // "Wanted running" is written beside the spawn, not before it (a cold request waited for that write):
       // it queues on the entry's write chain as the start goes out, ahead of every report of the start, so
