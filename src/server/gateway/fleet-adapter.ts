@@ -82,6 +82,18 @@ async function readFingerprint(db: Db): Promise<string> {
     .join(";");
 }
 
+/**
+ * The fingerprint without the server states' part: what registry edits change (models, hosts, settings). The
+ * states' part changes with every state write, which fleet events announce (the changed models' rows are
+ * read for them).
+ */
+function registryPart(fingerprint: string): string {
+  return fingerprint
+    .split(";")
+    .filter((kv) => !kv.startsWith("state"))
+    .join(";");
+}
+
 /** Direct mode's address when the host names none: Docker Desktop's name for the machine it runs on (the previous setup's). */
 export const DEFAULT_DIRECT_ADDRESS = "host.docker.internal";
 
@@ -241,10 +253,13 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     const ids = [...dirty];
     dirty.clear();
     const events = eventCount;
+    const startedAt = now();
     dirtyReading = (async () => {
       let rows: Row[];
+      /** Past its age, the snapshot is checked for registry edits beside the rows (the memory plan of a start uses it only when current). */
+      let fingerprint: string | null = null;
       try {
-        rows = await db.model.findMany({ where: { id: { in: ids } }, include: { host: true, server: true } });
+        [rows, fingerprint] = await Promise.all([db.model.findMany({ where: { id: { in: ids } }, include: { host: true, server: true } }), startedAt - held.at > maxAgeMs ? readFingerprint(db) : null]);
       } catch (err) {
         for (const id of ids) dirty.add(id);
         throw err;
@@ -259,7 +274,10 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
         if (events === eventCount) handoff.set(r.id, r);
       }
       const models = [...byId.values()].sort((a, b) => byName(a.name, b.name));
-      snapshot = { ...held, models, byId };
+      // No registry edit since the last full read: as current as it, now. (Its fingerprint stays the full
+      // read's: state writes no event announced still show at the next age check.)
+      const at = fingerprint !== null && registryPart(fingerprint) === registryPart(held.fingerprint) ? startedAt : held.at;
+      snapshot = { ...held, at, models, byId };
       if (registry) registry = { ...registry, models: [...registry.models.filter((r) => !ids.includes(r.id)), ...rows].sort((a, b) => byName(a.name, b.name)) };
       return models;
     })().finally(() => {
