@@ -4,6 +4,7 @@
  * upstream). Prints figures beside the issue's targets; asserts nothing.
  *
  *   npx tsx bench/gateway.ts [--reps 8] [--per-rep 50] [--next-route] [--cold-reps 5]
+ *   npx tsx bench/gateway.ts --only cold [--cold-reps 15] [--baseline DIR] [--image DIR] [--keep-image]
  *
  * The app is the production build in the image's layout (test/harness/app-build.ts),
  * started with the image's command, the real llama-server and the tiny model
@@ -27,6 +28,17 @@
  * - On-demand cold start: the first request to a stopped on-demand model
  *   until its full answer, against launching llama-server directly, polling
  *   /health every 5 ms and sending the same request. Target ratio ≤ 1.10.
+ *   Per rep the legs take turns in rotating order; each rep's figures are
+ *   printed, and the ratio as the median of the per-rep ratios beside the
+ *   ratio of the medians.
+ * - `--only cold`: the cold start alone (no warm legs, no nginx, no ssh).
+ * - `--baseline DIR`: one more cold-start leg, the app built from another
+ *   checkout DIR (or an image folder already built from one: its own
+ *   server.js), run beside this one and alternated with it rep by rep, so a
+ *   change is measured against its base in one run.
+ * - `--image DIR`: this checkout's app already built into an image folder
+ *   (skips the build; left in place); `--keep-image`: the build made here is
+ *   left in place and its folder printed (for `--image` or `--baseline` later).
  * - `--next-route`: the build also carries a Next App Router route handler
  *   that proxies with fetch (src/proxy.ts runs in front of it, as for every
  *   route), the alternative to the front path; it is measured as one more leg.
@@ -60,7 +72,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { pidsRunning } from "../host-agent/test/harness/fixtures.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
-import { buildAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
+import { buildAppImage, isAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
 import { startSshBenchHost, type SshBenchHost } from "./gateway-ssh-host.ts";
 import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
 
@@ -68,7 +80,13 @@ const REPS = Number(argValue("--reps") ?? 8);
 const PER_REP = Number(argValue("--per-rep") ?? 50);
 const COLD_REPS = Number(argValue("--cold-reps") ?? 5);
 const NEXT_ROUTE = process.argv.includes("--next-route");
-const SSH_LEG = !process.argv.includes("--no-ssh");
+const ONLY = argValue("--only");
+if (ONLY !== undefined && ONLY !== "cold") throw new Error(`--only takes "cold" (got ${JSON.stringify(ONLY)})`);
+const COLD_ONLY = ONLY === "cold";
+const SSH_LEG = !process.argv.includes("--no-ssh") && !COLD_ONLY;
+const IMAGE = argValue("--image");
+const BASELINE = argValue("--baseline");
+const KEEP_IMAGE = process.argv.includes("--keep-image");
 const ROOT = path.resolve(import.meta.dirname, "..");
 const GRAMMAR = "root ::= [a-z]+";
 const NGINX = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"].find((p) => existsSync(p));
@@ -283,6 +301,8 @@ http {
   return { port, child };
 }
 
+const med = (xs: number[]) => percentile(xs, 50);
+
 function summary(xs: number[]): { p50: number; p99: number } {
   return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
 }
@@ -297,6 +317,51 @@ function sshVsLocal(c: number, paired: Map<string, number[]>, lat: Map<string, n
   return `        ssh vs local: added p50 local ${local.p50.toFixed(2)} ms, ssh ${ssh.p50.toFixed(2)} ms → ssh adds ${more.toFixed(2)} ms more${p99} (target ≤ 1 ms more: ${more <= 1 ? "met" : "NOT met"})`;
 }
 
+type Trpc = (proc: string, input: unknown) => Promise<{ result: { data: { id: string; hostId?: string } } }>;
+
+interface App {
+  base: string;
+  child: ChildProcess;
+  trpc: Trpc;
+}
+
+/** Starts an image-shaped app folder with the image's command, its own database and state folder (`tag`). */
+async function startApp(imageDir: string, dir: string, tag: string, bin: string, models: string): Promise<App> {
+  const appPort = await freePort();
+  const base = `http://127.0.0.1:${appPort}`;
+  const child = spawn(START_COMMAND[0], START_COMMAND.slice(1), {
+    cwd: imageDir,
+    env: {
+      ...process.env,
+      PORT: String(appPort),
+      HOSTNAME: "127.0.0.1",
+      DATABASE_URL: `file:${path.join(dir, `${tag}.db`)}`,
+      SYNAPSE_STATE_DIR: path.join(dir, `${tag}-state`),
+      SYNAPSE_MODEL_ROOTS: models,
+      LLAMA_SERVER_BIN: bin,
+      LOG_LEVEL: "warn",
+    },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await until(`the app (${tag})`, async () => (await fetch(`${base}/api/health`)).ok, 120_000, 200);
+  const trpc: Trpc = async (proc, input) => {
+    const r = await fetch(`${base}/api/trpc/${proc}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${proc}: ${r.status} ${text.slice(0, 300)}`);
+    return JSON.parse(text) as { result: { data: { id: string; hostId?: string } } };
+  };
+  return { base, child, trpc };
+}
+
+/** An image folder for `repo` (a checkout: built; an image folder: as it is), and whether this run made it. */
+async function imageFor(repo: string | undefined, dir: string, tag: string): Promise<{ imageDir: string; built: boolean }> {
+  if (repo !== undefined && (await isAppImage(repo))) return { imageDir: repo, built: false };
+  process.stderr.write(`building the app${repo ? ` from ${repo}` : ""} (image layout${NEXT_ROUTE && !repo ? ", plus a Next route handler to compare" : ""}) ...\n`);
+  const build = await buildAppImage({ ...(repo ? { repo } : {}), logPath: path.join(dir, `next-build-${tag}.log`), ...(NEXT_ROUTE && !repo ? { extraFiles: { "src/app/api/bench-next-proxy/[...path]/route.ts": NEXT_ROUTE_FILE } } : {}) });
+  if (KEEP_IMAGE) process.stderr.write(`kept the ${tag} image: ${build.imageDir}\n`);
+  return { imageDir: build.imageDir, built: true };
+}
+
 async function main() {
   const bin = llamaServerBin();
   const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-bench-gw-"));
@@ -307,214 +372,218 @@ async function main() {
   const coldFile = path.join(models, "cold.gguf");
   await writeTinyModel(coldFile);
   const children: ChildProcess[] = [];
-  let imageDir: string | null = null;
+  /** Image folders this run built (removed at the end unless --keep-image). */
+  const builtImages: string[] = [];
   let sshHost: SshBenchHost | null = null;
   try {
-    process.stderr.write(`building the app (image layout${NEXT_ROUTE ? ", plus a Next route handler to compare" : ""}) ...\n`);
-    const build = await buildAppImage({ logPath: path.join(dir, "next-build.log"), ...(NEXT_ROUTE ? { extraFiles: { "src/app/api/bench-next-proxy/[...path]/route.ts": NEXT_ROUTE_FILE } } : {}) });
-    imageDir = build.imageDir;
-    const appPort = await freePort();
-    const base = `http://127.0.0.1:${appPort}`;
-    const app = spawn(START_COMMAND[0], START_COMMAND.slice(1), {
-      cwd: imageDir,
-      env: {
-        ...process.env,
-        PORT: String(appPort),
-        HOSTNAME: "127.0.0.1",
-        DATABASE_URL: `file:${path.join(dir, "app.db")}`,
-        SYNAPSE_STATE_DIR: path.join(dir, "app-state"),
-        SYNAPSE_MODEL_ROOTS: models,
-        LLAMA_SERVER_BIN: bin,
-        LOG_LEVEL: "warn",
-      },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
-    children.push(app);
-    await until("the app", async () => (await fetch(`${base}/api/health`)).ok, 120_000, 200);
-    const trpc = async (proc: string, input: unknown) => {
-      const r = await fetch(`${base}/api/trpc/${proc}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(input) });
-      const text = await r.text();
-      if (!r.ok) throw new Error(`${proc}: ${r.status} ${text.slice(0, 300)}`);
-      return JSON.parse(text) as { result: { data: { id: string; hostId?: string } } };
-    };
-    const llamaPort = await freePort();
-    // No server key: the direct, nginx and Next-route legs talk to the port as plain clients do (the gateway would only add one header).
-    const benchModel = await trpc("models.create", { name: "bench", filePath: file, port: llamaPort, enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true });
-    const started = await fetch(`${base}/api/models/servers/start-all`, { method: "POST" });
-    if (!started.ok) throw new Error(`start-all: ${started.status} ${await started.text()}`);
-
+    const own = await imageFor(IMAGE, dir, "app");
+    if (own.built) builtImages.push(own.imageDir);
+    const baselineImage = BASELINE !== undefined ? await imageFor(BASELINE, dir, "baseline") : null;
+    if (baselineImage?.built) builtImages.push(baselineImage.imageDir);
+    const app = await startApp(own.imageDir, dir, "app", bin, models);
+    children.push(app.child);
+    const { base, trpc } = app;
+    const baselineApp = baselineImage ? await startApp(baselineImage.imageDir, dir, "baseline", bin, models) : null;
+    if (baselineApp) children.push(baselineApp.child);
     // Idle sockets dropped after 2 s: below every server's keep-alive timeout (llama-server and Node: 5 s), so no request meets a socket the server just closed.
     const mkAgent = () => new http.Agent({ keepAlive: true, maxSockets: 16, timeout: 2000 });
-    const legs: Leg[] = [
-      { name: "direct", base: `http://127.0.0.1:${llamaPort}`, path: "/v1/chat/completions", agent: mkAgent() },
-      { name: "gateway", base, path: "/v1/chat/completions", agent: mkAgent() },
-    ];
-    const nginx = await startNginx(dir, llamaPort);
-    if (nginx) {
-      children.push(nginx.child);
-      legs.splice(1, 0, { name: "nginx", base: `http://127.0.0.1:${nginx.port}`, path: "/v1/chat/completions", agent: mkAgent() });
-    } else process.stderr.write("nginx not found: the nginx leg is skipped (install it: apt-get install -y nginx)\n");
-    if (NEXT_ROUTE) legs.push({ name: "next-route", base, path: "/api/bench-next-proxy/v1/chat/completions", agent: mkAgent() });
-    if (SSH_LEG) {
-      process.stderr.write("starting the ssh host (sshd on loopback, the wrapper, its agent) ...\n");
-      sshHost = await startSshBenchHost({ dir, bin, modelsDir: models, file, name: "bench-ssh", base, trpc, modelFields: { enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true } });
-      legs.push({ name: "gateway-ssh", base, path: "/v1/chat/completions", agent: mkAgent(), model: sshHost.model });
-    }
-    // The Next route reads the port from the body (as the gateway reads "model"); llama-server ignores the field.
-    const bodyFor = (leg: Leg, b: string) => (leg.name === "next-route" ? JSON.stringify({ ...JSON.parse(b), port: llamaPort }) : b);
-
-    const short = chatBody({});
-    for (const leg of legs) await runAt(leg, "warm-up", 4, 40, bodyFor(leg, short)); // warm-up: connections, JIT, caches
-
+    const legs: Leg[] = [];
+    let hostId: string | undefined;
     const lat = new Map<string, number[]>();
-    /** c=1: one request per leg per round, in rotating order; the added latency is paired within the round. */
     const paired = new Map<string, number[]>();
-    for (let round = 0; round < REPS * PER_REP; round++) {
-      if (round % 50 === 0) process.stderr.write(`  latency c=1 round ${round + 1}/${REPS * PER_REP}   \r`);
-      const got = new Map<string, number>();
-      for (const leg of legs.map((_, i) => legs[(i + round) % legs.length]!)) {
-        const r = await tryPost(leg, "latency c=1", bodyFor(leg, short));
-        if (!r) continue;
-        got.set(leg.name, r.ms);
-        lat.set(`${leg.name}@1`, [...(lat.get(`${leg.name}@1`) ?? []), r.ms]);
-      }
-      // A round where any leg failed is left out of the pairs.
-      if (got.size === legs.length) for (const leg of legs) if (leg.name !== "direct") paired.set(leg.name, [...(paired.get(leg.name) ?? []), got.get(leg.name)! - got.get("direct")!]);
-    }
-    for (const c of [16]) {
-      for (let r = 0; r < REPS; r++) {
-        process.stderr.write(`  latency c=${c} rep ${r + 1}/${REPS}\r`);
-        const order = legs.map((_, i) => legs[(i + r) % legs.length]!);
-        for (const leg of order) {
-          const key = `${leg.name}@${c}`;
-          lat.set(key, [...(lat.get(key) ?? []), ...(await runAt(leg, `latency c=${c}`, c, c === 1 ? PER_REP : PER_REP * 4, bodyFor(leg, short)))]);
-        }
-      }
-    }
-
     const first = new Map<string, number[]>();
     const delays = new Map<string, number[]>();
-    const streamLegs = legs;
-    for (let r = 0; r < REPS * 3; r++) {
-      process.stderr.write(`  streams rep ${r + 1}/${REPS * 3}          \r`);
-      for (const leg of streamLegs.map((_, i) => streamLegs[(i + r) % streamLegs.length]!)) {
-        const s = await streamOnce(leg, 64, leg.name === "next-route" ? { port: llamaPort } : {});
-        if (!s) continue;
-        first.set(leg.name, [...(first.get(leg.name) ?? []), s.firstMs]);
-        delays.set(leg.name, [...(delays.get(leg.name) ?? []), ...s.delays]);
-      }
-    }
-
     const tput = new Map<string, number[]>();
-    for (let r = 0; r < Math.max(3, Math.floor(REPS / 2)); r++) {
-      process.stderr.write(`  throughput rep ${r + 1}                \r`);
-      for (const leg of legs.map((_, i) => legs[(i + r) % legs.length]!)) {
-        if (leg.name === "next-route") continue;
-        tput.set(leg.name, [...(tput.get(leg.name) ?? []), await streamThroughput(leg, 16, 48, 64)]);
+    let nginx: { port: number; child: ChildProcess } | null = null;
+    if (!COLD_ONLY) {
+      const llamaPort = await freePort();
+      // No server key: the direct, nginx and Next-route legs talk to the port as plain clients do (the gateway would only add one header).
+      const benchModel = await trpc("models.create", { name: "bench", filePath: file, port: llamaPort, enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true });
+      hostId = benchModel.result.data.hostId;
+      const started = await fetch(`${base}/api/models/servers/start-all`, { method: "POST" });
+      if (!started.ok) throw new Error(`start-all: ${started.status} ${await started.text()}`);
+
+      legs.push({ name: "direct", base: `http://127.0.0.1:${llamaPort}`, path: "/v1/chat/completions", agent: mkAgent() }, { name: "gateway", base, path: "/v1/chat/completions", agent: mkAgent() });
+      nginx = await startNginx(dir, llamaPort);
+      if (nginx) {
+        children.push(nginx.child);
+        legs.splice(1, 0, { name: "nginx", base: `http://127.0.0.1:${nginx.port}`, path: "/v1/chat/completions", agent: mkAgent() });
+      } else process.stderr.write("nginx not found: the nginx leg is skipped (install it: apt-get install -y nginx)\n");
+      if (NEXT_ROUTE) legs.push({ name: "next-route", base, path: "/api/bench-next-proxy/v1/chat/completions", agent: mkAgent() });
+      if (SSH_LEG) {
+        process.stderr.write("starting the ssh host (sshd on loopback, the wrapper, its agent) ...\n");
+        sshHost = await startSshBenchHost({ dir, bin, modelsDir: models, file, name: "bench-ssh", base, trpc, modelFields: { enabled: true, ctxSize: 4096, threads: 1, parallel: 16, serverApiKeyOff: true } });
+        legs.push({ name: "gateway-ssh", base, path: "/v1/chat/completions", agent: mkAgent(), model: sshHost.model });
+      }
+      // The Next route reads the port from the body (as the gateway reads "model"); llama-server ignores the field.
+      const bodyFor = (leg: Leg, b: string) => (leg.name === "next-route" ? JSON.stringify({ ...JSON.parse(b), port: llamaPort }) : b);
+
+      const short = chatBody({});
+      for (const leg of legs) await runAt(leg, "warm-up", 4, 40, bodyFor(leg, short)); // warm-up: connections, JIT, caches
+
+      /** c=1: one request per leg per round, in rotating order; the added latency is paired within the round. */
+      for (let round = 0; round < REPS * PER_REP; round++) {
+        if (round % 50 === 0) process.stderr.write(`  latency c=1 round ${round + 1}/${REPS * PER_REP}   \r`);
+        const got = new Map<string, number>();
+        for (const leg of legs.map((_, i) => legs[(i + round) % legs.length]!)) {
+          const r = await tryPost(leg, "latency c=1", bodyFor(leg, short));
+          if (!r) continue;
+          got.set(leg.name, r.ms);
+          lat.set(`${leg.name}@1`, [...(lat.get(`${leg.name}@1`) ?? []), r.ms]);
+        }
+        // A round where any leg failed is left out of the pairs.
+        if (got.size === legs.length) for (const leg of legs) if (leg.name !== "direct") paired.set(leg.name, [...(paired.get(leg.name) ?? []), got.get(leg.name)! - got.get("direct")!]);
+      }
+      for (const c of [16]) {
+        for (let r = 0; r < REPS; r++) {
+          process.stderr.write(`  latency c=${c} rep ${r + 1}/${REPS}\r`);
+          const order = legs.map((_, i) => legs[(i + r) % legs.length]!);
+          for (const leg of order) {
+            const key = `${leg.name}@${c}`;
+            lat.set(key, [...(lat.get(key) ?? []), ...(await runAt(leg, `latency c=${c}`, c, c === 1 ? PER_REP : PER_REP * 4, bodyFor(leg, short)))]);
+          }
+        }
+      }
+
+      const streamLegs = legs;
+      for (let r = 0; r < REPS * 3; r++) {
+        process.stderr.write(`  streams rep ${r + 1}/${REPS * 3}          \r`);
+        for (const leg of streamLegs.map((_, i) => streamLegs[(i + r) % streamLegs.length]!)) {
+          const s = await streamOnce(leg, 64, leg.name === "next-route" ? { port: llamaPort } : {});
+          if (!s) continue;
+          first.set(leg.name, [...(first.get(leg.name) ?? []), s.firstMs]);
+          delays.set(leg.name, [...(delays.get(leg.name) ?? []), ...s.delays]);
+        }
+      }
+
+      for (let r = 0; r < Math.max(3, Math.floor(REPS / 2)); r++) {
+        process.stderr.write(`  throughput rep ${r + 1}                \r`);
+        for (const leg of legs.map((_, i) => legs[(i + r) % legs.length]!)) {
+          if (leg.name === "next-route") continue;
+          tput.set(leg.name, [...(tput.get(leg.name) ?? []), await streamThroughput(leg, 16, 48, 64)]);
+        }
       }
     }
 
-    // ---- cold start: on-demand through the gateway vs llama-server launched by hand
-    const cold: { gateway: number[]; direct: number[] } = { gateway: [], direct: [] };
-    const coldPort = await freePort();
+    // ---- cold start: on-demand through the gateway (and the baseline's) vs llama-server launched by hand
+    const cold = new Map<string, number[]>();
+    const coldApps = [{ name: "gateway", app }, ...(baselineApp ? [{ name: "baseline", app: baselineApp }] : [])];
     let coldNote = "";
-    // On the app's own host (the ssh leg registers a second one).
-    const created = await trpc("models.create", { name: "cold", hostId: benchModel.result.data.hostId, filePath: coldFile, port: coldPort, enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
-      coldNote = `cold start skipped: ${(err as Error).message.slice(0, 200)}`;
-      return null;
-    });
-    if (created) {
+    const coldBody = JSON.stringify({ model: "cold", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: GRAMMAR });
+    const coldLegs: { name: string; run: () => Promise<number> }[] = [];
+    for (const { name, app: a } of coldApps) {
+      // On the app's own host (the ssh leg registers a second one).
+      const created = await a.trpc("models.create", { name: "cold", hostId, filePath: coldFile, port: await freePort(), enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
+        coldNote = `cold start skipped: ${(err as Error).message.slice(0, 200)}`;
+        return null;
+      });
+      if (!created) break;
       const coldId = created.result.data.id;
-      const coldBody = JSON.stringify({ model: "cold", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: GRAMMAR });
-      const gw: Leg = { name: "gateway", base, path: "/v1/chat/completions", agent: mkAgent() };
-      const direct = async (): Promise<number> => {
-        const port = await freePort();
-        const t0 = performance.now();
-        const child = spawn(bin, ["-m", coldFile, "--host", "127.0.0.1", "--port", String(port), "-c", "256", "-t", "1", "-np", "1", "--alias", "cold"], { stdio: "ignore" });
-        try {
-          for (;;) {
-            const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status === 200, () => false);
-            if (ok) break;
-            if (performance.now() - t0 > 60_000) throw new Error("direct llama-server not ready in 60 s");
-            await sleep(5);
+      const leg: Leg = { name, base: a.base, path: "/v1/chat/completions", agent: mkAgent() };
+      coldLegs.push({
+        name,
+        run: async () => {
+          const t0 = performance.now();
+          const r = await post(leg, coldBody);
+          if (r.status !== 200) throw new Error(`${name} cold: ${r.status} ${r.text.slice(0, 300)}`);
+          const t = performance.now() - t0;
+          const stop = await fetch(`${a.base}/api/trpc/servers.stop`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: coldId }) });
+          if (!stop.ok) throw new Error(`stop: ${stop.status}`);
+          return t;
+        },
+      });
+    }
+    if (coldLegs.length === coldApps.length) {
+      coldLegs.push({
+        name: "direct",
+        run: async () => {
+          const port = await freePort();
+          const t0 = performance.now();
+          const child = spawn(bin, ["-m", coldFile, "--host", "127.0.0.1", "--port", String(port), "-c", "256", "-t", "1", "-np", "1", "--alias", "cold"], { stdio: "ignore" });
+          try {
+            for (;;) {
+              const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.status === 200, () => false);
+              if (ok) break;
+              if (performance.now() - t0 > 60_000) throw new Error("direct llama-server not ready in 60 s");
+              await sleep(5);
+            }
+            const r = await post({ name: "direct", base: `http://127.0.0.1:${port}`, path: "/v1/chat/completions", agent: new http.Agent() }, coldBody);
+            if (r.status !== 200) throw new Error(`direct cold: ${r.status}`);
+            return performance.now() - t0;
+          } finally {
+            child.kill("SIGKILL");
+            await new Promise((r) => child.once("exit", r));
           }
-          const r = await post({ name: "direct", base: `http://127.0.0.1:${port}`, path: "/v1/chat/completions", agent: new http.Agent() }, coldBody);
-          if (r.status !== 200) throw new Error(`direct cold: ${r.status}`);
-          return performance.now() - t0;
-        } finally {
-          child.kill("SIGKILL");
-          await new Promise((r) => child.once("exit", r));
-        }
-      };
-      const viaGateway = async (): Promise<number> => {
-        const t0 = performance.now();
-        const r = await post(gw, coldBody);
-        if (r.status !== 200) throw new Error(`gateway cold: ${r.status} ${r.text.slice(0, 300)}`);
-        const t = performance.now() - t0;
-        const stop = await fetch(`${base}/api/trpc/servers.stop`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: coldId }) });
-        if (!stop.ok) throw new Error(`stop: ${stop.status}`);
-        return t;
-      };
+        },
+      });
+      // One start of each first, not counted: the first spawn of a binary and the apps' first on-demand path (JIT, page cache) cost several times a later one.
+      for (const leg of coldLegs) await leg.run();
       for (let r = 0; r < COLD_REPS; r++) {
         process.stderr.write(`  cold start rep ${r + 1}/${COLD_REPS}          \r`);
-        if (r % 2 === 0) {
-          cold.gateway.push(await viaGateway());
-          cold.direct.push(await direct());
-        } else {
-          cold.direct.push(await direct());
-          cold.gateway.push(await viaGateway());
-        }
+        // Rotating order: each leg goes first, second, … equally often.
+        for (const leg of coldLegs.map((_, i) => coldLegs[(i + r) % coldLegs.length]!)) cold.set(leg.name, [...(cold.get(leg.name) ?? []), await leg.run()]);
       }
-    }
+    } else coldLegs.length = 0;
     process.stderr.write("\n");
 
     // ---- report
     const out: string[] = [];
     out.push(`gateway benchmark: tiny model (ctx 4096, 16 slots, 1 thread), ${REPS} alternating reps; ${os.cpus().length} cores, node ${process.version}`);
-    out.push("");
-    out.push("short chat completion (4 tokens, not streamed): latency and added latency vs direct");
-    for (const c of [1, 16]) {
-      const d = summary(lat.get(`direct@${c}`)!);
-      out.push(`  c=${c}  direct p50 ${ms(d.p50, 2)}  p99 ${ms(d.p99, 2)}   (${lat.get(`direct@${c}`)!.length} requests per leg)`);
-      for (const leg of legs.filter((l) => l.name !== "direct")) {
-        const s = summary(lat.get(`${leg.name}@${c}`)!);
-        const p = c === 1 ? summary(paired.get(leg.name)!) : null;
-        out.push(
-          `        ${leg.name.padEnd(10)} p50 ${ms(s.p50, 2)} (+${(s.p50 - d.p50).toFixed(2)})  p99 ${ms(s.p99, 2)} (+${(s.p99 - d.p99).toFixed(2)})` +
-            (p ? `   paired added: p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms` : ""),
-        );
+    if (!COLD_ONLY) {
+      out.push("");
+      out.push("short chat completion (4 tokens, not streamed): latency and added latency vs direct");
+      for (const c of [1, 16]) {
+        const d = summary(lat.get(`direct@${c}`)!);
+        out.push(`  c=${c}  direct p50 ${ms(d.p50, 2)}  p99 ${ms(d.p99, 2)}   (${lat.get(`direct@${c}`)!.length} requests per leg)`);
+        for (const leg of legs.filter((l) => l.name !== "direct")) {
+          const s = summary(lat.get(`${leg.name}@${c}`)!);
+          const p = c === 1 ? summary(paired.get(leg.name)!) : null;
+          out.push(
+            `        ${leg.name.padEnd(10)} p50 ${ms(s.p50, 2)} (+${(s.p50 - d.p50).toFixed(2)})  p99 ${ms(s.p99, 2)} (+${(s.p99 - d.p99).toFixed(2)})` +
+              (p ? `   paired added: p50 ${p.p50.toFixed(2)} ms, p99 ${p.p99.toFixed(2)} ms` : ""),
+          );
+        }
+        if (nginx) {
+          const addedP50 = (name: string) => (c === 1 ? summary(paired.get(name)!).p50 : summary(lat.get(`${name}@${c}`)!).p50 - d.p50);
+          const n = addedP50("nginx");
+          const g = addedP50("gateway");
+          out.push(`        target: gateway added p50 ≤ nginx's + 0.3 ms → ${g.toFixed(2)} vs ${(n + 0.3).toFixed(2)}: ${g <= n + 0.3 ? "met" : "NOT met"}`);
+        }
+        if (sshHost) out.push(sshVsLocal(c, paired, lat, d.p50));
       }
-      if (nginx) {
-        const addedP50 = (name: string) => (c === 1 ? summary(paired.get(name)!).p50 : summary(lat.get(`${name}@${c}`)!).p50 - d.p50);
-        const n = addedP50("nginx");
-        const g = addedP50("gateway");
-        out.push(`        target: gateway added p50 ≤ nginx's + 0.3 ms → ${g.toFixed(2)} vs ${(n + 0.3).toFixed(2)}: ${g <= n + 0.3 ? "met" : "NOT met"}`);
+      out.push("");
+      out.push("streamed (64 tokens): time to first chunk; per-chunk delay beyond the stream's best chunk");
+      const dDelay = summary(delays.get("direct")!);
+      for (const leg of legs) {
+        const f = (first.get(leg.name) ?? []).filter((x) => !Number.isNaN(x));
+        const dl = delays.get(leg.name) ?? [];
+        if (f.length === 0) continue;
+        const fs = summary(f);
+        const ds = summary(dl);
+        out.push(`  ${leg.name.padEnd(10)} first chunk p50 ${ms(fs.p50, 2)} p99 ${ms(fs.p99, 2)}   chunk delay p50 ${ms(ds.p50, 3)} p99 ${ms(ds.p99, 3)}${leg.name === "direct" ? "" : ` (p99 +${(ds.p99 - dDelay.p99).toFixed(3)} vs direct; target ≤ 1 ms)`}`);
       }
-      if (sshHost) out.push(sshVsLocal(c, paired, lat, d.p50));
+      out.push("");
+      out.push("streamed throughput at c=16 (48 streams × 64 tokens), median of reps");
+      const dT = med(tput.get("direct")!);
+      const tputFailed = [...tput.keys()].filter((name) => failedIn(name, "throughput") > 0);
+      for (const [name, xs] of tput) out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of direct${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
+      if (tputFailed.length > 0) out.push(`  the shares are not comparable: streams failed in ${tputFailed.join(", ")} (see below), and a failed stream counts no tokens`);
     }
     out.push("");
-    out.push("streamed (64 tokens): time to first chunk; per-chunk delay beyond the stream's best chunk");
-    const dDelay = summary(delays.get("direct")!);
-    for (const leg of streamLegs) {
-      const f = (first.get(leg.name) ?? []).filter((x) => !Number.isNaN(x));
-      const dl = delays.get(leg.name) ?? [];
-      if (f.length === 0) continue;
-      const fs = summary(f);
-      const ds = summary(dl);
-      out.push(`  ${leg.name.padEnd(10)} first chunk p50 ${ms(fs.p50, 2)} p99 ${ms(fs.p99, 2)}   chunk delay p50 ${ms(ds.p50, 3)} p99 ${ms(ds.p99, 3)}${leg.name === "direct" ? "" : ` (p99 +${(ds.p99 - dDelay.p99).toFixed(3)} vs direct; target ≤ 1 ms)`}`);
-    }
-    out.push("");
-    out.push("streamed throughput at c=16 (48 streams × 64 tokens), median of reps");
-    const med = (xs: number[]) => percentile(xs, 50);
-    const dT = med(tput.get("direct")!);
-    const tputFailed = [...tput.keys()].filter((name) => failedIn(name, "throughput") > 0);
-    for (const [name, xs] of tput) out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of direct${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
-    if (tputFailed.length > 0) out.push(`  the shares are not comparable: streams failed in ${tputFailed.join(", ")} (see below), and a failed stream counts no tokens`);
-    out.push("");
-    if (cold.gateway.length > 0) {
-      const g = med(cold.gateway);
-      const d = med(cold.direct);
-      out.push(`on-demand cold start to the full answer (median of ${COLD_REPS}): gateway ${ms(g)}  vs llama-server launched directly, /health every 5 ms ${ms(d)}  → ratio ${(g / d).toFixed(2)} (target ≤ 1.10)`);
+    if (cold.size > 0) {
+      const d = cold.get("direct")!;
+      const names = coldLegs.map((l) => l.name).filter((n) => n !== "direct");
+      out.push(`on-demand cold start to the full answer, ${COLD_REPS} reps (llama-server launched directly, /health every 5 ms = direct); load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+      out.push(`  per rep (ms): ${["direct", ...names].map((n) => `${n} [${cold.get(n)!.map((x) => x.toFixed(1)).join(" ")}]`).join("  ")}`);
+      for (const n of names) {
+        const xs = cold.get(n)!;
+        const ratios = xs.map((x, i) => x / d[i]!);
+        out.push(`  ${n.padEnd(8)} median ${ms(med(xs))} vs direct ${ms(med(d))} → ratio of medians ${(med(xs) / med(d)).toFixed(2)}, median of per-rep ratios ${med(ratios).toFixed(2)} (target ≤ 1.10)`);
+      }
+      if (names.includes("baseline")) {
+        const diffs = cold.get("gateway")!.map((x, i) => x - cold.get("baseline")![i]!);
+        out.push(`  gateway − baseline, paired per rep: median ${diffs.length ? med(diffs).toFixed(1) : "?"} ms`);
+      }
     } else out.push(coldNote || "cold start: not measured");
     out.push("");
     out.push(`failed requests, left out of the figures: ${legs.map((l) => `${l.name} ${[...(failures.get(l.name)?.values() ?? [])].reduce((n, xs) => n + xs.length, 0)}`).join(", ")}`);
@@ -536,7 +605,7 @@ async function main() {
       }
     }
     await sshHost?.dispose().catch((err: unknown) => process.stderr.write(`stopping the ssh host failed: ${(err as Error).message}\n`));
-    if (imageDir) await removeAppImage(imageDir);
+    if (!KEEP_IMAGE) for (const imageDir of builtImages) await removeAppImage(imageDir);
     await rm(dir, { recursive: true, force: true });
   }
 }

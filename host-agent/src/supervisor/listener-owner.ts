@@ -16,6 +16,12 @@ import { findPortListener, linuxListenInodes, type PortHolder } from "./port.ts"
 
 export type Ownership = { ours: true } | { ours: false; holder: PortHolder };
 
+/**
+ * Ownership, and for "ours" whether the listener was seen to be the server's (`seen`: its socket among the
+ * server's open files, or its pid the server's) rather than not found at all (which counts as ours).
+ */
+export type OwnershipSeen = { ours: true; seen: boolean } | { ours: false; holder: PortHolder };
+
 function fdsHoldSocket(pid: number, sockets: Set<string>): boolean {
   let fds: string[];
   try {
@@ -75,6 +81,12 @@ export interface OwnershipQuery {
  * this network namespace, and refusing there would stop every start.
  */
 export async function listenerOwnership(q: OwnershipQuery, platform: NodeJS.Platform = process.platform): Promise<Ownership> {
+  const o = await listenerOwnershipSeen(q, platform);
+  return o.ours ? { ours: true } : o;
+}
+
+/** listenerOwnership, saying whether a listener "ours" was seen to be the server's or not found. */
+export async function listenerOwnershipSeen(q: OwnershipQuery, platform: NodeJS.Platform = process.platform): Promise<OwnershipSeen> {
   if (platform === "linux") {
     // IPv4 first: a server bound to an IPv4 address (the default) is found there and /proc/net/tcp6 is not
     // read. Listing tcp6 makes the kernel walk every established and TIME_WAIT socket of the host even when
@@ -85,15 +97,15 @@ export async function listenerOwnership(q: OwnershipQuery, platform: NodeJS.Plat
       if (inodes.size === 0) continue;
       listeners += inodes.size;
       const sockets = new Set([...inodes].map((i) => `socket:[${i}]`));
-      if (fdsHoldSocket(q.pid, sockets)) return { ours: true };
-      for (const pid of await q.descendants()) if (fdsHoldSocket(pid, sockets)) return { ours: true };
+      if (fdsHoldSocket(q.pid, sockets)) return { ours: true, seen: true };
+      for (const pid of await q.descendants()) if (fdsHoldSocket(pid, sockets)) return { ours: true, seen: true };
     }
-    if (listeners === 0) return { ours: true };
+    if (listeners === 0) return { ours: true, seen: false };
   } else {
-    if ((await propsModelPath(q.host, q.port, 1000, q.apiKey)) === q.modelPath) return { ours: true };
+    if ((await propsModelPath(q.host, q.port, 1000, q.apiKey)) === q.modelPath) return { ours: true, seen: true };
     const h = await findPortListener(q.port, platform);
-    if (!h || h.pid === null) return { ours: true };
-    if (h.pid === q.pid || (await q.descendants()).includes(h.pid)) return { ours: true };
+    if (!h || h.pid === null) return { ours: true, seen: false };
+    if (h.pid === q.pid || (await q.descendants()).includes(h.pid)) return { ours: true, seen: true };
     return { ours: false, holder: h };
   }
   return { ours: false, holder: (await findPortListener(q.port, platform)) ?? { port: q.port, pid: null, command: null } };

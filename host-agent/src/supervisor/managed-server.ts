@@ -15,7 +15,7 @@ import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-state
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
 import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
 import type { Launcher } from "./launcher.ts";
-import { describeForeign, listenerOwnership, type Ownership } from "./listener-owner.ts";
+import { describeForeign, listenerOwnershipSeen, type OwnershipSeen } from "./listener-owner.ts";
 import { readLogTail, type LogFollower } from "./log-file.ts";
 import { LiveLogGate } from "./live-log-gate.ts";
 import { LogWatch } from "./log-watch.ts";
@@ -188,10 +188,10 @@ export class ManagedServer {
     this.readiness.wake();
   }
 
-  private ownership(): Promise<Ownership> {
-    if (this.pid === null) return Promise.resolve({ ours: true });
+  private ownership(): Promise<OwnershipSeen> {
+    if (this.pid === null) return Promise.resolve({ ours: true, seen: false });
     const tree = this.tree;
-    return listenerOwnership({
+    return listenerOwnershipSeen({
       port: this.spec.port, host: probeHost(this.spec.bindAddress), pid: this.pid, modelPath: this.modelPath, apiKey: this.spec.apiKey,
       descendants: async () => {
         if (!tree) return [];

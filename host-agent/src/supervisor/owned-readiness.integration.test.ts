@@ -11,7 +11,9 @@ import { agentOptions, AgentPool, eventRecorder, specFor, stateOf, testDirs, typ
 import { freePort } from "../../test/harness/ports.ts";
 import { standIns } from "../../test/harness/stand-ins/index.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
-import { listenerOwnership } from "./listener-owner.ts";
+import http from "node:http";
+import { listenerOwnership, type OwnershipSeen } from "./listener-owner.ts";
+import { ReadinessWait } from "./readiness.ts";
 
 let dirs: TestDirs;
 let model: string;
@@ -66,5 +68,50 @@ describe("readiness is tied to our server", () => {
     // macOS rules: /props names the model the listener loaded; the path the agent passed makes it ours without lsof.
     const props = await listenerOwnership({ port, host: "127.0.0.1", pid: process.pid, descendants: async () => [], modelPath: "/somewhere/else.gguf" }, "darwin");
     expect(props).toEqual({ ours: true });
+  });
+
+  it("the listener is looked at while the server answers 503 (loading); seen to be the server's then, the 200 needs no second look; anything less is looked at again after the 200", async () => {
+    // stand-in-loading-server: answers /health 503 until `ready`, then 200 (as llama-server while it loads, then ready).
+    let ready = false;
+    const server = http.createServer((_req, res) => {
+      res.statusCode = ready ? 200 : 503;
+      res.end();
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+    try {
+      const holder = { port, pid: 1, command: "other" };
+      const cases: [string, OwnershipSeen, number[]][] = [
+        ["seen to be ours", { ours: true, seen: true }, [503]],
+        ["no listener seen (counts as ours, unconfirmed)", { ours: true, seen: false }, [503, 200]],
+        ["a foreign listener", { ours: false, holder }, [503, 200]],
+      ];
+      for (const [what, whileLoading, expectedLooks] of cases) {
+        ready = false;
+        const looks: number[] = [];
+        const wait = new ReadinessWait();
+        const run = wait.run(
+          {
+            host: "127.0.0.1", port, deadlineMs: 10_000, exited: new Promise(() => {}), stopRequested: () => false,
+            owned: async () => {
+              looks.push(ready ? 200 : 503);
+              return ready ? { ours: true, seen: true } : whileLoading;
+            },
+          },
+          true,
+        );
+        const deadline = Date.now() + 5_000;
+        while (looks.length === 0) {
+          if (Date.now() > deadline) throw new Error(`${what}: no look while loading`);
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        ready = true;
+        wait.hint();
+        expect(await run, what).toEqual({ kind: "ready" });
+        expect(looks, what).toEqual(expectedLooks);
+      }
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -3,10 +3,17 @@
  * bus). The only file of the gateway that knows how the fleet is built.
  *
  * The registry is read into a snapshot (models, hosts, server states,
- * defaults) so that a request costs no database query. A fleet event (state
- * changes, actions) marks the snapshot stale; it is read again when
- * something needs it: at once (one read per burst of events) while requests
- * wait for a change, otherwise by the next request or idle sweep. Registry edits make
+ * defaults) so that a request costs no database query. A fleet event about
+ * a model (its state changes, a start or stop asked for) marks that model
+ * changed: its row alone is read again (one query, with its host and server
+ * state) and put into the snapshot; an event about no model (a host's link,
+ * start all) marks the whole snapshot stale. Either is read when something
+ * needs it: at once (one read per burst of events) while requests wait for a
+ * change, otherwise by the next request or idle sweep. A cold request after a
+ * stop paid a read of every model, the settings and the fingerprint (4-6 ms
+ * in the app) where its model's row is what changed (~2 ms); and that row,
+ * read for the request, is the one its on-demand start decides on (Fleet.start
+ * `row`) instead of the start reading it again. Registry edits make
  * no event: a snapshot older than a second is checked by its fingerprint
  * (one small query: the rows' count and latest `updatedAt` of models, hosts,
  * server states and settings; ~0.2 ms against ~2 ms for 3 models and ~5 ms
@@ -75,6 +82,18 @@ async function readFingerprint(db: Db): Promise<string> {
     .join(";");
 }
 
+/**
+ * The fingerprint without the server states' part: what registry edits change (models, hosts, settings). The
+ * states' part changes with every state write, which fleet events announce (the changed models' rows are
+ * read for them).
+ */
+function registryPart(fingerprint: string): string {
+  return fingerprint
+    .split(";")
+    .filter((kv) => !kv.startsWith("state"))
+    .join(";");
+}
+
 /** Direct mode's address when the host names none: Docker Desktop's name for the machine it runs on (the previous setup's). */
 export const DEFAULT_DIRECT_ADDRESS = "host.docker.internal";
 
@@ -121,6 +140,11 @@ function toGatewayModel(r: Row, defaults: Defaults): GatewayModel {
 }
 
 
+/** Registry order (SQLite's for ASCII names: by code unit). */
+function byName(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** How long fleet events are gathered before the registry is read again (one read per burst). */
 const EVENT_BATCH_MS = 25;
 export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
@@ -144,8 +168,21 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   let reading: Promise<readonly GatewayModel[]> | null = null;
   /** The read that starts when `reading` ends, shared by every call made meanwhile. */
   let next: Promise<readonly GatewayModel[]> | null = null;
-  /** A fleet event came after the snapshot's read began: the next use reads again. */
+  /** A fleet event about no model came after the snapshot's read began: the next use reads everything again. */
   let stale = false;
+  /** Models with a fleet event since their row was last read: the next use reads their rows again. */
+  const dirty = new Set<string>();
+  /** A read of the changed models' rows under way (callers meanwhile share it). */
+  let dirtyReading: Promise<readonly GatewayModel[]> | null = null;
+  /** Fleet events seen (a row read while one arrived may predate its write). */
+  let eventCount = 0;
+  /**
+   * Rows read for the caller that looked at a changed model (models() reading the changed ones, or a `fresh`
+   * look at one), given to that caller's start of the model (Fleet.start `row`: the start decides on the row
+   * read for this request, and reads no row of its own). Valid until the next models() call, a read of the
+   * whole registry or an event about the model: a row another caller read earlier never decides a start.
+   */
+  const handoff = new Map<string, Row>();
   let waiters: (() => void)[] = [];
   const stop = new AbortController();
 
@@ -157,6 +194,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
 
   async function readOnce(): Promise<readonly GatewayModel[]> {
     stale = false;
+    dirty.clear();
+    handoff.clear();
     // Before the rows: a change between the two reads then shows as a changed fingerprint next time.
     const fingerprint = await readFingerprint(db);
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
@@ -196,10 +235,63 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
    * One query instead of every model's rows and the settings: what decides an on-demand start.
    */
   async function readOne(modelId: string, d: Defaults): Promise<readonly GatewayModel[]> {
+    handoff.clear();
+    const events = eventCount;
     const r = await db.model.findUnique({ where: { id: modelId }, include: { host: true, server: true } });
     if (!r) return [];
     hosts.set(r.hostId, r.host);
+    if (events === eventCount) handoff.set(r.id, r);
     return [toGatewayModel(r, d)];
+  }
+
+  /**
+   * Reads the rows of the models with an event since their last read, and puts them into the snapshot (a
+   * model whose row is gone leaves it). A caller while it runs shares it; an event meanwhile marks its
+   * model again (its row may predate the event's write) and the next use reads it again.
+   */
+  function readDirty(held: NonNullable<typeof snapshot>, d: Defaults): Promise<readonly GatewayModel[]> {
+    const ids = [...dirty];
+    dirty.clear();
+    const events = eventCount;
+    const startedAt = now();
+    dirtyReading = (async () => {
+      let rows: Row[];
+      /** Past its age, the snapshot is checked for registry edits beside the rows (the memory plan of a start uses it only when current). */
+      let fingerprint: string | null = null;
+      try {
+        [rows, fingerprint] = await Promise.all([db.model.findMany({ where: { id: { in: ids } }, include: { host: true, server: true } }), startedAt - held.at > maxAgeMs ? readFingerprint(db) : null]);
+      } catch (err) {
+        for (const id of ids) dirty.add(id);
+        throw err;
+      }
+      // A read of the whole registry ended meanwhile: its snapshot is the newer one.
+      if (snapshot !== held) return snapshot!.models;
+      const byId = new Map(held.byId);
+      for (const id of ids) byId.delete(id);
+      for (const r of rows) {
+        byId.set(r.id, toGatewayModel(r, d));
+        hosts.set(r.hostId, r.host);
+        if (events === eventCount) handoff.set(r.id, r);
+      }
+      const models = [...byId.values()].sort((a, b) => byName(a.name, b.name));
+      // No registry edit since the last full read: as current as it, now. (Its fingerprint stays the full
+      // read's: state writes no event announced still show at the next age check.)
+      const at = fingerprint !== null && registryPart(fingerprint) === registryPart(held.fingerprint) ? startedAt : held.at;
+      snapshot = { ...held, at, models, byId };
+      if (registry) registry = { ...registry, models: [...registry.models.filter((r) => !ids.includes(r.id)), ...rows].sort((a, b) => byName(a.name, b.name)) };
+      return models;
+    })().finally(() => {
+      dirtyReading = null;
+    });
+    return dirtyReading;
+  }
+
+  /** The snapshot brought up to date: everything read again when stale, else the changed models' rows. */
+  function catchUp(): Promise<readonly GatewayModel[]> {
+    if (!snapshot || !defaults || stale) return read();
+    if (dirtyReading) return dirtyReading;
+    if (dirty.size > 0) return readDirty(snapshot, defaults);
+    return Promise.resolve(snapshot.models);
   }
 
   /**
@@ -233,15 +325,20 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   // if any. A burst of events (a start-all of 16 servers makes dozens) is read once per EVENT_BATCH_MS, not
   // once per event: a read per event cost the REST start-all about 70 ms at N=16 (bench/control-plane.ts).
   let batch: NodeJS.Timeout | null = null;
-  const onFleetEvent = () => {
-    stale = true;
+  const onFleetEvent = (modelId: string | null) => {
+    eventCount += 1;
+    if (modelId === null) stale = true;
+    else {
+      dirty.add(modelId);
+      handoff.delete(modelId);
+    }
     if (waiters.length > 0) readSoon();
   };
   const readSoon = () => {
     if (batch || stop.signal.aborted) return;
     batch = setTimeout(() => {
       batch = null;
-      void read()
+      void catchUp()
         .catch((err: unknown) => onError("reading the registry failed", err))
         .then(notify);
     }, EVENT_BATCH_MS);
@@ -253,7 +350,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       try {
         for await (const item of events.subscribe({ signal: stop.signal })) {
           if (item.event.type !== "event") continue;
-          onFleetEvent();
+          onFleetEvent(item.event.modelId);
         }
       } catch (err) {
         if (stop.signal.aborted) break;
@@ -268,7 +365,9 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   return {
     async models(opts = {}) {
       if (opts.fresh && opts.only !== undefined && defaults) return readOne(opts.only, defaults);
+      handoff.clear();
       if (opts.fresh || !snapshot || stale) return read();
+      if (dirtyReading || dirty.size > 0) return catchUp();
       if (now() - snapshot.at > maxAgeMs) refreshIfChanged();
       return snapshot.models;
     },
@@ -281,11 +380,18 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       // request's way. The fleet's entries (what runs, what is starting) count over the rows' states, and a
       // model of the host running that the rows do not list makes the plan read them (start-plan.ts).
       const current = registry && snapshot && !stale && now() - snapshot.at <= maxAgeMs ? registry : null;
-      const r = await fleet.start(modelId, { wait: true, evict: true, startIf, ...(current ? { registry: current } : {}) });
+      // The row read for this request, when it looked at the model (see `handoff`): the start reads none.
+      const row = handoff.get(modelId);
+      handoff.delete(modelId);
+      // Resolved as soon as the agent has answered ready (onReady): the waiting requests go on while the fleet
+      // records the ready state (~1 ms of writes that were on every cold request's way).
+      const r = await new Promise<Awaited<ReturnType<Fleet["start"]>>>((resolve, reject) => {
+        fleet.start(modelId, { wait: true, evict: true, startIf, onReady: resolve, ...(row ? { row } : {}), ...(current ? { registry: current } : {}) }).then(resolve, reject);
+      });
       if (r.skipped) return { state: r.state, error: null, port: r.port, skipped: true };
-      // Not read here: every request that waited for this start reads the registry fresh next (one read
-      // for all, see read()), and a read here first would put a second read on each one's way.
-      stale = true;
+      // Not read here: a request that comes next reads the model's row (its events mark it too), and a read
+      // here first would put a second read on the way of every request that waited.
+      dirty.add(modelId);
       notify();
       return { state: r.state, error: r.error, port: r.port, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error } : {}) };
     },
@@ -301,7 +407,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
         };
         waiters.push(wake);
         // Events came while nobody waited: they have not been read yet.
-        if (stale) readSoon();
+        if (stale || dirty.size > 0) readSoon();
       });
     },
     async stop(modelId, cause: StopCause) {

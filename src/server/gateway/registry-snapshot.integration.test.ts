@@ -11,20 +11,23 @@ import type { Db } from "~/server/db/client";
 import { fleetFixture, type FleetFixture } from "~/server/services/fleet/testing/fixture";
 import { createFleetAdapter, type FleetAdapter } from "./fleet-adapter";
 
-/** The real database, with the adapter's registry reads (model.findMany) counted. */
-function countingReads(db: Db): { db: Db; reads: () => number } {
+/** The real database, with the adapter's registry reads (model.findMany) counted, and the ids each read was limited to (null: every model). */
+function countingReads(db: Db): { db: Db; reads: () => number; limitedTo: (string[] | null)[] } {
   let reads = 0;
+  const limitedTo: (string[] | null)[] = [];
   const model = new Proxy(db.model, {
     get(target, key) {
       if (key !== "findMany") return Reflect.get(target, key) as unknown;
       return (...args: Parameters<Db["model"]["findMany"]>) => {
         reads += 1;
+        const ids = (args[0]?.where?.id as { in?: string[] } | undefined)?.in;
+        limitedTo.push(ids ? [...ids] : null);
         return target.findMany(...args);
       };
     },
   });
   const proxied = new Proxy(db, { get: (target, key) => (key === "model" ? model : (Reflect.get(target, key) as unknown)) });
-  return { db: proxied, reads: () => reads };
+  return { db: proxied, reads: () => reads, limitedTo };
 }
 
 describe("gateway registry snapshot", () => {
@@ -62,6 +65,22 @@ describe("gateway registry snapshot", () => {
     const [wokeAt, stoppedAt] = await Promise.all([woken, stopped]);
     expect(wokeAt).toBeLessThan(stoppedAt + 5_000); // by the change, not by the 10 s timeout
     await waitForState(adapter, "snap-b", "stopped");
+  });
+
+  it("after a model's own events (a stop), the next look reads that model's row alone and sees it stopped, the others as they were", async () => {
+    const models = await adapter.models();
+    const snapA = models.find((m) => m.name === "snap-a")!;
+    const others = models.filter((m) => m.id !== snapA.id).map((m) => [m.name, m.state]);
+    expect(snapA.state).toBe("ready");
+    const before = counter.reads();
+    await f.fleet.stop(snapA.id);
+    await f.events.flush();
+    const after = await adapter.models();
+    expect(after.find((m) => m.id === snapA.id)?.state).toBe("stopped");
+    expect(after.filter((m) => m.id !== snapA.id).map((m) => [m.name, m.state])).toEqual(others);
+    expect(after.map((m) => m.name)).toEqual(["snap-a", "snap-b", "snap-c", "snap-d"]);
+    expect(counter.reads()).toBe(before + 1);
+    expect(counter.limitedTo.at(-1)).toEqual([snapA.id]);
   });
 
   it("a registry edit that makes no fleet event is seen once the snapshot is past its age; with no edit, only the fingerprint is read", async () => {

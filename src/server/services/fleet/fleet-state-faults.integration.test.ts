@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { saysLlamaServerMissing } from "~/components/fleet/llama-missing";
 import { fleetFixture, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
 import { standInOlderAgents } from "./testing/stand-in-older-agent";
+import type { ServerResult } from "./fleet";
 
 let fx: FleetFixture | null = null;
 afterEach(async () => {
@@ -75,11 +76,14 @@ describe("the last accepted command wins (real llama-server)", () => {
     const f = await setup();
     const m = await f.addModel("alpha");
     for (const gapMs of [0, 1, 5, 10]) {
-      const starting = f.fleet.start(m.id, { wait: true });
+      // The gateway lets its waiting requests go on when onReady is called: never for a start a stop overtook.
+      const readyHeard: unknown[] = [];
+      const starting = f.fleet.start(m.id, { wait: true, onReady: (r) => readyHeard.push(r) });
       if (gapMs > 0) await sleep(gapMs);
       const stopped = await f.fleet.stop(m.id);
       await starting;
       expect(stopped, `gap ${gapMs} ms`).toMatchObject({ state: "stopped" });
+      expect(readyHeard, `gap ${gapMs} ms`).toEqual([]);
       await sleep(300);
       await f.fleet.reconcile(f.host.id);
       expect(await statusOf(f, "alpha"), `gap ${gapMs} ms`).toMatchObject({ state: "stopped", desired: "stopped" });
@@ -89,6 +93,20 @@ describe("the last accepted command wins (real llama-server)", () => {
 });
 
 describe("an exit is recorded once (stand-in-crashes-when-ready)", () => {
+  it("a start's onReady (the gateway's early release) is called once, with the ready server, before the start resolves; its ready state is recorded by then", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    const heard: { result: ServerResult; resolved: boolean }[] = [];
+    let resolved = false;
+    const started = await f.fleet
+      .start(m.id, { wait: true, onReady: (result) => heard.push({ result, resolved }) })
+      .finally(() => (resolved = true));
+    expect(started).toMatchObject({ state: "ready" });
+    expect(heard).toHaveLength(1);
+    expect(heard[0]).toMatchObject({ resolved: false, result: { modelId: m.id, state: "ready", port: m.port, pid: started.pid, error: null } });
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "ready", desired: "running" });
+  });
+
   it("a failed server's exit is not recorded again by later reconcile passes", async () => {
     const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
     const crashing = await f.t.db.host.create({ data: { name: "crashy", linkKind: "local", llamaServerBin: STAND_IN_CRASHES_WHEN_READY } });

@@ -112,9 +112,14 @@ export interface Fleet {
    * caller decides a start on the registry as it is now without a read of its own first. `registry` (the
    * gateway's snapshot: every model row with its host and server state, and the global defaults): the memory
    * plan weighs the host's models from it instead of reading them (start-plan.ts reads them all the same when
-   * a model of the host runs that it does not list); the model to start is always read.
+   * a model of the host runs that it does not list). The model to start is read, unless `row` gives it: its
+   * row with host and server state, read by the caller for this very start (the gateway's look at a model
+   * whose state changed; it must be as current as a read here would be: it decides `startIf`). `onReady`:
+   * called once the agent has answered that the server is ready, "wanted running" is written and no command
+   * came since, before the ready state is recorded (the promise resolves after that): the gateway lets the
+   * requests waiting for the start go on ~1 ms sooner. Not called for a start that ends otherwise.
    */
-  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"] }): Promise<ServerResult>;
+  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"]; row?: ModelRow; onReady?: (result: ServerResult) => void }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */
   stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
   restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;

@@ -121,7 +121,7 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async start(modelId, opts = {}) {
       assertOpen();
-      const row = await table.loadModel(modelId);
+      const row = opts.row?.id === modelId ? opts.row : await table.loadModel(modelId);
       if (opts.startIf && !opts.startIf(row)) return { ...resultOf(row, row.server?.observed ?? "stopped", row.server?.pid ?? null, null), skipped: true };
       // "Wanted running" is written beside the spawn, not before it (a cold request waited for that write):
       // it queues on the entry's write chain as the start goes out, ahead of every report of the start, so
@@ -133,15 +133,27 @@ export function createFleet(options: FleetOptions): Fleet {
       const e = table.remember(row);
       const seq = ++e.desiredSeq;
       let wanted: Promise<unknown> | null = null;
+      /** "Wanted running" is written (or dropped for a newer command, which desiredSeq then shows). */
+      let wantedWritten = false;
       const beside = (r: ModelRow) => {
         // Settled to the error or null at once: nothing waits on it until the start has answered.
-        if (r.id === row.id) wanted ??= ops.wantRunning(row, seq).then(() => null, (err: unknown) => err ?? new Error("failed"));
+        if (r.id === row.id)
+          wanted ??= ops.wantRunning(row, seq).then(
+            () => ((wantedWritten = true), null),
+            (err: unknown) => err ?? new Error("failed"),
+          );
       };
+      // Ready, recorded wanted, and still the last command: the caller hears it before the ready state's write.
+      const onReady = opts.onReady
+        ? (r: ModelRow, result: ServerResult) => {
+            if (r.id === row.id && wantedWritten && e.desiredSeq === seq) opts.onReady!(result);
+          }
+        : undefined;
       ops.markPlanning([row]);
       ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
       let result: ServerResult;
       try {
-        [result] = (await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict, registry: opts.registry, beside })) as [ServerResult];
+        [result] = (await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict, registry: opts.registry, beside, ...(onReady ? { onReady } : {}) })) as [ServerResult];
       } finally {
         // startPlanned clears it after the plan; here too when it threw first, or the reconciler would skip it for good.
         e.planning = false;

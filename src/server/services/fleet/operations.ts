@@ -39,6 +39,12 @@ export interface Prepared {
    * before its outcome is written: the caller's own write that goes beside the spawn (fleet.ts start).
    */
   beside?: () => void;
+  /**
+   * Called when the agent answers that the server is ready and no newer command (a stop) was given, before
+   * that is recorded: the caller may let its waiters go on (the gateway's on-demand start) while the record
+   * is written. Not called for any other outcome.
+   */
+  onReady?: (result: ServerResult) => void;
 }
 
 export interface Operations {
@@ -240,6 +246,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       pre?.beside?.();
       const op = call.then(async (outcome) => {
         const d = decideStartOutcome(outcome, { current: e.isCurrent(seq), restart: reason === "restart" });
+        if (outcome.outcome === "ready" && d.result.state === "ready" && typeof d.result.pid === "number" && e.isCurrent(seq)) pre?.onReady?.(resultOf(row, "ready", d.result.pid, null));
         for (let i = 0; i < d.steps.length; i++) {
           const step = d.steps[i]!;
           // A failure followed by its crash is recorded with the crash's decision, in one transaction.
@@ -413,7 +420,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
             const spawned = link ? spawnsReported(link, admitted.map((a) => a.row.name)) : null;
             const issued = await Promise.all(
               admitted.map(({ row, verdict }) =>
-                ops.issueStart(row.id, "user", { row, link, linkError: error, settings, ...(options.beside ? { beside: () => options.beside!(row) } : {}) }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) })),
+                ops.issueStart(row.id, "user", { row, link, linkError: error, settings, ...(options.beside ? { beside: () => options.beside!(row) } : {}), ...(options.onReady ? { onReady: (r: ServerResult) => options.onReady!(row, r) } : {}) }).then((r) => ({ row, op: r.op, memory: memoryNote(verdict) })),
               ),
             );
             // The desired set is recorded while they load, once they have spawned: pushed as soon as the starts

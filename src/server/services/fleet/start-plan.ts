@@ -15,6 +15,7 @@ import { chargedBytes, hasEstimate, planStarts, type Estimate, type Verdict } fr
 import type { FleetContext } from "./context";
 import type { HostMemoryStore } from "./host-memory";
 import type { ModelRow } from "./server-table";
+import type { ServerResult } from "./server-entry";
 
 export interface StartPlanOptions {
   /** Start what does not fit too (the event log says so). */
@@ -29,6 +30,8 @@ export interface StartPlanOptions {
   registry?: { models: readonly ModelRow[]; settings: SettingsView };
   /** Called for each admitted row as its start is sent (operations.ts Prepared.beside); not for refused ones. */
   beside?: (row: ModelRow) => void;
+  /** Called for each admitted row whose start the agent answered ready, before that is recorded (operations.ts Prepared.onReady). */
+  onReady?: (row: ModelRow, result: ServerResult) => void;
 }
 
 export interface HostPlan {
