@@ -247,7 +247,14 @@ class FastConnection {
     this.answerEnded = false;
     this.isGone = false;
     this.statusCode = 0;
-    void gateway.handleRaw({ method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, body }, this.client()).finally(() => this.answered());
+    gateway.handleRaw({ method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, body }, this.client()).then(
+      () => this.answered(),
+      () => {
+        // The gateway answers its own errors; one that escapes it leaves no answer to trust on this connection.
+        this.socket.destroy();
+        this.answered();
+      },
+    );
   }
 
   private partial = false;
