@@ -9,6 +9,7 @@
 // The bundle holds only the gateway's own code and Node's built-ins: it
 // reaches the database, the fleet and the logger through the runtime that
 // Next's instrumentation puts on globalThis (type imports only).
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -40,4 +41,11 @@ const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith("
 if (inputs.length > 0) {
   process.stderr.write(`build-gateway: the bundle must hold only src/server/gateway/ and guard.ts, but it includes: ${inputs.join(", ")}\n`);
   process.exit(1);
+}
+// front.mjs starts the worker from the file beside it (`new URL("./worker.mjs", import.meta.url)`).
+for (const out of [GATEWAY_BUNDLE, WORKER_BUNDLE]) {
+  if (!existsSync(path.join(root, out))) {
+    process.stderr.write(`build-gateway: ${out} was not written\n`);
+    process.exit(1);
+  }
 }

@@ -83,13 +83,17 @@ describe("Dockerfile", () => {
     for (const c of copies) expect(c.chown).toBe("node:node");
   });
 
-  it("ships the gateway's compiled front path where the start command loads it, built by `npm run build`", () => {
+  it("ships the gateway's compiled front path where the start command loads it, and its worker thread beside it, built by `npm run build`", () => {
     const part = IMAGE_LAYOUT.find((p) => p.from === "dist/gateway");
     expect(part?.to).toBe("gateway");
     const start = readFileSync(path.join(REPO_ROOT, "scripts", "start.mjs"), "utf8");
     // In the image, start.mjs loads <root>/gateway/front.mjs; the build writes dist/gateway/front.mjs.
     expect(start).toMatch(/path\.join\(root, "gateway", "front\.mjs"\)/);
-    expect(readFileSync(path.join(REPO_ROOT, "scripts", "build-gateway.mjs"), "utf8")).toContain('path.join("dist", "gateway", "front.mjs")');
+    const build = readFileSync(path.join(REPO_ROOT, "scripts", "build-gateway.mjs"), "utf8");
+    expect(build).toContain('path.join("dist", "gateway", "front.mjs")');
+    // front.mjs starts the worker from the file beside it (the whole dist/gateway folder is the image's gateway folder).
+    expect(build).toContain('path.join("dist", "gateway", "worker.mjs")');
+    expect(readFileSync(path.join(REPO_ROOT, "src", "server", "gateway", "front.ts"), "utf8")).toContain('new URL("./worker.mjs", import.meta.url)');
     const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts.build).toContain("scripts/build-gateway.mjs");
   });
