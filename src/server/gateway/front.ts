@@ -213,8 +213,15 @@ export function installGateway(): () => void {
       const port = Number(a[0]);
       const host = typeof a[1] === "string" ? a[1] : "0.0.0.0";
       const done = a.find((x) => typeof x === "function") as (() => void) | undefined;
+      // To Next (and all that reads it: its start-up line, process.env.PORT, which the app reads as its own port)
+      // the server's address is the public one the worker listens on.
+      const loopbackAddress = server.address.bind(server);
+      server.address = () => {
+        const own = loopbackAddress();
+        return own && typeof own === "object" && port !== 0 ? { ...own, address: host, port } : own;
+      };
       server.once("listening", () => {
-        const own = server.address() as AddressInfo;
+        const own = loopbackAddress() as AddressInfo;
         startWorker({ listen: { host, port }, next: { host: "127.0.0.1", port: own.port } });
       });
       return listen(0, "127.0.0.1", done);
