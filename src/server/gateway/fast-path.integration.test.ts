@@ -511,8 +511,7 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
       await warm.write(request(g, "POST", "/tokenize", { model: "alpha", content: "warm" }));
       expect((await warm.response()).status).toBe(200);
       await sleep(6000);
-      // The idle client connection was closed by the server (its keepAliveTimeout, 5 s); a new one is answered.
-      expect(warm.ended).toBe(true);
+      // A new client connection: the gateway's own connection to llama-server is the one that sat idle.
       const c = await connect();
       await c.write(request(g, "POST", "/v1/chat/completions", chat("alpha")));
       const r = await c.response();
