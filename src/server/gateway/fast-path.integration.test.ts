@@ -218,9 +218,9 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
   beforeAll(async () => {
     g = await gatewayFixture({ metrics: () => ({ record: (r) => records.push(r), setQueueSource: () => () => undefined }) });
     alpha = await g.addModel("alpha");
-    // Room for a long generation (the disconnect test): a file trained for 4096 tokens.
-    longer = await g.addModel("longer", { ctxSize: 4096 });
-    await writeTinyModel(longer.filePath, { contextLength: 4096 });
+    // Room for a long generation (the leaving-client test): one slot, a file trained for 16384 tokens.
+    longer = await g.addModel("longer", { ctxSize: 16384, parallel: 1 });
+    await writeTinyModel(longer.filePath, { contextLength: 16384 });
     for (const m of [alpha, longer]) {
       const r = await g.f.fleet.start(m.id, { wait: true });
       expect(r.state, r.error ?? "").toBe("ready");
@@ -478,12 +478,12 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
 
     it("a client that leaves mid-stream (socket destroyed) stops the model's slot soon after", async () => {
       const c = await connect();
-      await c.write(request(g, "POST", "/completion", { model: "longer", prompt: "hi", n_predict: 2000, ignore_eos: true, stream: true }));
+      await c.write(request(g, "POST", "/completion", { model: "longer", prompt: "hi", n_predict: 16_000, ignore_eos: true, stream: true }));
       // The head and a few events: the slot is working.
       await waitFor("a few events", async () => ((await c.received(0)).split("data: ").length > 4 ? true : null), 30_000, 10);
       expect(await anySlotBusy(longer)).toBe(true);
       c.destroy();
-      // 2000 tokens take this server several seconds; the slot must be free long before.
+      // 16000 tokens take this server many seconds (2000 take under one: too few to tell); the slot must be free long before.
       await waitFor("the slot to stop working", async () => !(await anySlotBusy(longer)), 1500, 20);
     });
   });
@@ -504,6 +504,24 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
         await c.write(request(g, "POST", "/v1/chat/completions", chat("alpha", { max_tokens: 2 })));
         expect((await c.response()).status).toBe(200);
       }
+    });
+
+    it("120 requests pipelined in one write: all answered 200, in order (the relay reuses its connection at once after each answer)", async () => {
+      const c = await connect();
+      let bytes = "";
+      for (let i = 0; i < 120; i++) bytes += request(g, "POST", "/tokenize", { model: "alpha", content: "x".repeat(i + 1) });
+      await c.write(bytes);
+      const lengths: number[] = [];
+      const statuses: number[] = [];
+      for (let i = 0; i < 120; i++) {
+        const r = await c.response(10_000);
+        statuses.push(r.status);
+        lengths.push(r.status === 200 ? r.json<{ tokens: number[] }>().tokens.length : -1);
+      }
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      // Longer content, never fewer tokens: the answers came in the order asked.
+      expect(lengths).toEqual([...lengths].sort((a, b) => a - b));
+      expect(lengths[119]).toBeGreaterThan(lengths[0]!);
     });
 
     it("after 6 s idle (past llama-server's keep-alive timeout), a request is answered 200", async () => {
