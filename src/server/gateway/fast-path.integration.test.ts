@@ -313,6 +313,15 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
       expect(r.json<{ object: string }>().object).toBe("chat.completion");
       await c.closedByServer(2000);
     });
+
+    it("Connection: close on the first of two Connection lines still closes (a field's lines are one list)", async () => {
+      const c = await connect();
+      await c.write(request(g, "POST", "/tokenize", { model: "alpha", content: "bye" }, ["Connection: close", "Connection: keep-alive"]));
+      const r = await c.response();
+      expect(r.status).toBe(200);
+      expect(r.headers.connection).toBe("close");
+      await c.closedByServer(2000);
+    });
   });
 
   describe("hand-over to Node's http server", () => {
@@ -474,6 +483,36 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
       // The connection carries the next request.
       await c.write(request(g, "POST", "/tokenize", { model: "alpha", content: "after" }));
       expect((await c.response()).status).toBe(200);
+    });
+
+    it("a request pipelined behind a stream is answered after the stream's last chunk", async () => {
+      const c = await connect();
+      await c.write(request(g, "POST", "/completion", { model: "alpha", prompt: "hi", n_predict: 20, grammar: GRAMMAR, stream: true }) + request(g, "POST", "/tokenize", { model: "alpha", content: "behind" }));
+      const stream = await c.response();
+      expect(stream.status).toBe(200);
+      expect(stream.chunked).toBe(true);
+      expect(stream.text().trimEnd().split("\n\n").at(-1)).toMatch(/"stop":\s*true/);
+      const after = await c.response();
+      expect(after.status).toBe(200);
+      expect(after.json<{ tokens: number[] }>().tokens).toEqual(await tokensOf("behind"));
+    });
+
+    it("a client that reads slowly gets the whole stream: the relay pauses and resumes, drops nothing", async () => {
+      const c = await connect();
+      c.socket.pause();
+      await c.write(request(g, "POST", "/completion", { model: "longer", prompt: "hi", n_predict: 6000, ignore_eos: true, stream: true, n_probs: 20 }));
+      // Long enough for the stream to fill the socket buffers: with 20 probabilities a token, tens of MB of events.
+      await sleep(3000);
+      c.socket.resume();
+      const r = await c.response(60_000);
+      expect(r.status).toBe(200);
+      const events = r
+        .text()
+        .split("\n\n")
+        .filter((e) => e.trim() !== "")
+        .map((e) => JSON.parse(e.replace(/^data: /, "")) as { stop: boolean; tokens_predicted?: number });
+      expect(events.filter((e) => !e.stop)).toHaveLength(6000);
+      expect(events.at(-1)).toMatchObject({ stop: true, tokens_predicted: 6000 });
     });
 
     it("a client that leaves mid-stream (socket destroyed) stops the model's slot soon after", async () => {
