@@ -417,6 +417,30 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
       expect(records.slice(before)).toEqual([]);
     });
 
+    it("a head longer than the server's maxHeaderSize: Node's 431, and the request is not served", async () => {
+      const before = records.length;
+      const c = await connect();
+      await c.write(request(g, "POST", "/completion", body, [`X-Padding: ${"p".repeat(20_000)}`]));
+      const r = await c.response(5000);
+      expect(r.status).toBe(431);
+      await sleep(200);
+      expect(records.slice(before)).toEqual([]);
+    });
+
+    it("a malformed request pipelined behind a good one: the good one is answered, then Node's 400", async () => {
+      const before = records.length;
+      const host = new URL(g.url).host;
+      const c = await connect();
+      await c.write(request(g, "POST", "/tokenize", { model: "alpha", content: "good" }) + `POST /completion HTTP/1.1\r\nHost: ${host}\r\nBroken\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      const good = await c.response();
+      expect(good.status).toBe(200);
+      expect(good.json<{ tokens: number[] }>().tokens).toEqual(await tokensOf("good"));
+      const bad = await c.response(5000);
+      expect(bad.status).toBe(400);
+      // Only the good one (and the comparison's tokenize) reached the gateway.
+      expect(records.slice(before).map((x) => x.model)).toEqual(["alpha", "alpha"]);
+    });
+
     it("no Host header: refused, and the request is not forwarded", async () => {
       const before = records.length;
       const c = await connect();
