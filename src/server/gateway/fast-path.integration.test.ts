@@ -11,7 +11,7 @@ import net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import type { GatewayRequestRecord } from "./metrics-port";
@@ -169,9 +169,9 @@ class RawConnection {
     );
   }
 
-  /** Waits until at least `n` bytes arrived (unread), e.g. the start of a stream. */
-  received(n: number, timeoutMs = 30_000): Promise<string> {
-    return this.until(`${n} bytes`, () => (this.buf.length >= n ? this.buf.toString("utf8") : null), timeoutMs);
+  /** Waits until the bytes not yet read as a response satisfy `pred` (e.g. the start of a stream). */
+  unreadSatisfies(what: string, pred: (text: string) => boolean, timeoutMs = 30_000): Promise<void> {
+    return this.until(what, () => (pred(this.buf.toString("utf8")) ? true : null), timeoutMs).then(() => undefined);
   }
 
   /** Resolves when the server ends the connection; rejects after `timeoutMs`. */
@@ -231,7 +231,7 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
   });
 
   let conns: RawConnection[] = [];
-  beforeEach(() => {
+  afterEach(() => {
     for (const c of conns) c.destroy();
     conns = [];
   });
@@ -241,7 +241,7 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
     return c;
   }
 
-  /** The tokens llama-server gives for `content` (through the gateway, by fetch: Node's client, not ours). */
+  /** The tokens llama-server gives for `content`, asked through the gateway by fetch (undici), not by this file's client. */
   async function tokensOf(content: string): Promise<number[]> {
     const r = await fetch(`${g.url}/tokenize`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "alpha", content }) });
     expect(r.status).toBe(200);
@@ -543,7 +543,7 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
       const c = await connect();
       await c.write(request(g, "POST", "/completion", { model: "longer", prompt: "hi", n_predict: 16_000, ignore_eos: true, stream: true }));
       // The head and a few events: the slot is working.
-      await waitFor("a few events", async () => ((await c.received(0)).split("data: ").length > 4 ? true : null), 30_000, 10);
+      await c.unreadSatisfies("a few events", (text) => text.split("data: ").length > 4);
       expect(await anySlotBusy(longer)).toBe(true);
       c.destroy();
       // 16000 tokens take this server many seconds (2000 take under one: too few to tell); the slot must be free long before.
