@@ -30,7 +30,7 @@
 import http, { STATUS_CODES, type IncomingHttpHeaders } from "node:http";
 import type { Socket } from "node:net";
 import type { Gateway, RawClient, RawClientRequest } from "./gateway";
-import { errorBody, type GatewayError } from "./openai-error";
+import { errorBody, GatewayError } from "./openai-error";
 import type { AnswerHead, AnswerSink } from "./raw-upstream";
 import { MAX_BODY_BYTES } from "./request-body";
 import { matchRoute } from "./routes";
@@ -95,11 +95,36 @@ export function attachFastPath(server: http.Server, options: FastPathOptions): (
   };
 }
 
+/** A request head as this path reads it. */
+interface Head {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  rawHeaders: [string, string][];
+  /** Content-Length (0 when none). */
+  length: number;
+  close: boolean;
+  /** Where the body starts in the buffered bytes. */
+  bodyStart: number;
+}
+
+/** True when `buf` (up to `limit`) has a line feed without a carriage return before it: a head Node must read (it answers 400). */
+function hasBareLf(buf: Buffer, limit: number): boolean {
+  for (let i = buf.indexOf(10); i !== -1 && i < limit; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
+  return false;
+}
+
 class FastConnection {
-  private buf: Buffer | null = null;
+  /** Bytes read and not yet used: kept as pieces while a body arrives (joined once), so a large body costs one copy. */
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** The head of the request whose body is still arriving. */
+  private head: Head | null = null;
   /** A request is being answered (reading waits for it). */
   private busy = false;
   private timer: NodeJS.Timeout | null = null;
+  /** What the timer waits for: a request's first byte, the rest of a head, the rest of a body. */
+  private waiting: "request" | "head" | "body" | null = null;
   private done = false;
   /** Set when the client ended or must be closed after the current answer. */
   private closeAfter = false;
@@ -107,6 +132,8 @@ class FastConnection {
   private answerEnded = false;
   private readonly maxHead: number;
   private readonly maxBody: number;
+  isGone = false;
+  statusCode = 0;
 
   constructor(
     readonly socket: Socket,
@@ -122,23 +149,34 @@ class FastConnection {
     socket.on("end", this.onEnd);
     socket.on("error", this.onError);
     socket.on("close", this.onClose);
-    this.waitFor(server.keepAliveTimeout || 5000);
+    // A new connection's first request: as long as Node allows a head (headersTimeout), not the keep-alive wait.
+    this.wait("request", this.server.headersTimeout || 60_000);
   }
 
   closeIfIdle(): void {
     if (!this.busy && !this.done) this.socket.destroy();
   }
 
-  private waitFor(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
+  /** Arms the deadline for what the connection waits for, unless it already waits for that. */
+  private wait(what: "request" | "head" | "body", ms: number): void {
+    if (this.waiting === what && this.timer !== null) return;
+    this.stopWaiting();
+    this.waiting = what;
     this.timer = ms > 0 ? setTimeout(() => this.socket.destroy(), ms) : null;
   }
 
+  private stopWaiting(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.waiting = null;
+  }
+
   private readonly onData = (chunk: Buffer) => {
-    this.buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk]);
+    this.chunks.push(chunk);
+    this.size += chunk.length;
     if (this.busy) {
-      // Read ahead (a pipelined request) while one is answered: bounded.
-      if (this.buf.length > this.maxHead + 64 * 1024) this.socket.destroy();
+      // Read ahead (a pipelined request) while one is answered: past a bound, stop reading until it is done.
+      if (this.size > this.maxHead + 64 * 1024) this.socket.pause();
       return;
     }
     this.next();
@@ -156,8 +194,7 @@ class FastConnection {
   };
 
   private readonly onClose = () => {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.stopWaiting();
     if (this.busy) this.gone();
     this.detach();
   };
@@ -170,8 +207,6 @@ class FastConnection {
     for (const w of watchers) w();
   }
 
-  isGone = false;
-
   private detach(): void {
     if (this.done) return;
     this.done = true;
@@ -182,13 +217,21 @@ class FastConnection {
     this.forget();
   }
 
-  /** Gives the connection to Node's server with what was read put back. */
+  /** The buffered bytes as one buffer (joined at most once per arrival). */
+  private joined(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
+
+  /** Gives the connection to Node's server (or `handOver`) with what was read put back. */
   private handOver(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const rest = this.buf;
-    this.buf = null;
+    this.stopWaiting();
+    const rest = this.size > 0 ? this.joined() : null;
+    this.chunks = [];
+    this.size = 0;
+    this.head = null;
     this.detach();
+    if (this.socket.isPaused()) this.socket.resume();
     if (rest) this.socket.unshift(rest);
     this.handOverTo(this.socket);
   }
@@ -196,10 +239,9 @@ class FastConnection {
   /** Reads the next request from what is buffered; answers it, hands the connection over, or waits for more. */
   private next(): void {
     if (this.done || this.busy) return;
-    const buf = this.buf;
-    if (buf === null || buf.length === 0) {
+    if (this.size === 0) {
       if (this.closeAfter) this.socket.end();
-      else this.waitFor(this.server.keepAliveTimeout || 5000);
+      else this.wait("request", this.server.keepAliveTimeout || 5000);
       return;
     }
     const gateway = this.options.gateway();
@@ -219,35 +261,37 @@ class FastConnection {
       );
       return;
     }
-    const end = buf.indexOf("\r\n\r\n");
-    if (end === -1) {
-      if (buf.length > this.maxHead) return this.handOver();
-      // A head still arriving: it must be whole within requestTimeout (Node's own bound).
-      if (this.timer === null || !this.partial) this.waitFor(this.server.requestTimeout || 300_000);
-      this.partial = true;
-      return;
+    if (this.head === null) {
+      const buf = this.joined();
+      const end = buf.indexOf("\r\n\r\n");
+      if (end === -1) {
+        if (buf.length > this.maxHead || hasBareLf(buf, buf.length)) return this.handOver();
+        // A head still arriving: it must be whole within headersTimeout (Node's own bound).
+        return this.wait("head", this.server.headersTimeout || 60_000);
+      }
+      if (end > this.maxHead || hasBareLf(buf, end)) return this.handOver();
+      const parsed = this.parse(buf.toString("latin1", 0, end));
+      if (parsed === null) return this.handOver();
+      if (parsed === "repeated-host") return this.refuse(400, "bad_request", "the request has more than one Host header (RFC 9112 §3.2)");
+      if (parsed.length > this.maxBody) return this.handOver();
+      this.head = { ...parsed, bodyStart: end + 4 };
     }
-    if (end > this.maxHead) return this.handOver();
-    const req = this.parse(buf.toString("latin1", 0, end));
-    if (req === null) return this.handOver();
-    const bodyStart = end + 4;
-    if (req.length > this.maxBody) return this.handOver();
-    if (buf.length < bodyStart + req.length) {
-      if (!this.partial) this.waitFor(this.server.requestTimeout || 300_000);
-      this.partial = true;
-      return;
-    }
-    this.partial = false;
-    const body = buf.subarray(bodyStart, bodyStart + req.length);
-    this.buf = buf.length > bodyStart + req.length ? buf.subarray(bodyStart + req.length) : null;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    if (req.close) this.closeAfter = true;
+    const head = this.head;
+    const need = head.bodyStart + head.length;
+    if (this.size < need) return this.wait("body", this.server.requestTimeout || 300_000);
+    const buf = this.joined();
+    const body = buf.subarray(head.bodyStart, need);
+    const rest = buf.subarray(need);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.size = rest.length;
+    this.head = null;
+    this.stopWaiting();
+    if (head.close) this.closeAfter = true;
     this.busy = true;
     this.answerEnded = false;
     this.isGone = false;
     this.statusCode = 0;
-    gateway.handleRaw({ method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders, body }, this.client()).then(
+    gateway.handleRaw({ method: head.method, url: head.url, headers: head.headers, rawHeaders: head.rawHeaders, body }, this.client()).then(
       () => this.answered(),
       () => {
         // The gateway answers its own errors; one that escapes it leaves no answer to trust on this connection.
@@ -257,8 +301,15 @@ class FastConnection {
     );
   }
 
-  private partial = false;
-  statusCode = 0;
+  /** Answers a request this path refuses itself, and closes the connection (what follows it cannot be trusted). */
+  private refuse(status: number, code: string, message: string): void {
+    this.closeAfter = true;
+    this.busy = true;
+    this.client().sendError(new GatewayError(status, "invalid_request_error", code, message));
+    this.chunks = [];
+    this.size = 0;
+    this.answered();
+  }
 
   /** After the gateway is done with a request: the next one, or the end of the connection. */
   private answered(): void {
@@ -270,11 +321,12 @@ class FastConnection {
       this.socket.end();
       return;
     }
+    if (this.socket.isPaused()) this.socket.resume();
     this.next();
   }
 
-  /** The request in a head (latin1, without the blank line), or null when Node must read it. */
-  private parse(text: string): { method: string; url: string; headers: IncomingHttpHeaders; rawHeaders: [string, string][]; length: number; close: boolean } | null {
+  /** The request in a head (latin1, without the blank line), "repeated-host", or null when Node must read it. */
+  private parse(text: string): Omit<Head, "bodyStart"> | "repeated-host" | null {
     const lines = text.split("\r\n");
     const m = REQUEST_LINE.exec(lines[0]!);
     if (!m) return null;
@@ -295,13 +347,15 @@ class FastConnection {
       if (key === "transfer-encoding" || key === "expect" || key === "upgrade") return null;
       const had = headers[key];
       if (had !== undefined) {
+        // Node's parser keeps the first Host and serves the request; a second one is refused here.
+        if (key === "host") return "repeated-host";
         if (SINGLE.has(key)) return null;
         headers[key] = key === "cookie" ? `${had}; ${value}` : `${had}, ${value}`;
       } else headers[key] = value;
       if (key === "content-length") {
         if (!/^\d{1,15}$/.test(value)) return null;
         length = Number(value);
-      } else if (key === "connection") close = /(^|,)\s*close\s*(,|$)/i.test(value);
+      } else if (key === "connection") close ||= /(^|,)\s*close\s*(,|$)/i.test(value);
       rawHeaders.push([name, value]);
     }
     return { method: m[1]!, url, headers, rawHeaders, length, close };

@@ -369,7 +369,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     handles(url) {
       return matchRoute(url) !== undefined;
     },
-    handle: (req, res) => run(nodeExchange(req, res)),
+    handle(req, res) {
+      // Node's parser keeps the first of two Host headers and serves the request; the gateway refuses it (RFC 9112 §3.2), as the fast path does.
+      let hosts = 0;
+      for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === "host") hosts++;
+      if (hosts > 1) {
+        sendError(res, new GatewayError(400, "invalid_request_error", "bad_request", "the request has more than one Host header (RFC 9112 §3.2)"));
+        return Promise.resolve();
+      }
+      return run(nodeExchange(req, res));
+    },
     handleRaw: (req, client) => run(rawExchange(req, client)),
     close() {
       unsetQueueSource?.();
