@@ -20,6 +20,7 @@ import type { FleetAdapter } from "./fleet-adapter";
 import type { KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
+import { pipeBoth } from "./pipe-both";
 import type { MainMessage, WireError, WorkerMessage } from "./worker-protocol";
 
 /** What the bridge needs of the app (made again when the app's runtime is replaced). */
@@ -133,16 +134,7 @@ export function createFleetHost(options: {
             s.write("ok\n");
             const rest = got.subarray(nl + 1);
             if (rest.length > 0) channel.write(rest);
-            s.pipe(channel).pipe(s);
-            const end = () => {
-              s.destroy();
-              channel.destroy();
-            };
-            s.once("close", end);
-            s.once("error", end);
-            channel.once("close", end);
-            channel.once("error", end);
-            s.resume();
+            pipeBoth(s, channel);
           },
           (err: unknown) => {
             s.end(`error ${(err instanceof Error ? err.message : String(err)).replace(/\n/g, " ")}\n`);

@@ -24,6 +24,7 @@ import net, { type AddressInfo, type Socket } from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { attachFastPath } from "./fast-path";
 import { createGateway, type Gateway } from "./gateway";
+import { pipeBoth } from "./pipe-both";
 import { createRemoteFleet } from "./remote-fleet";
 import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
 
@@ -39,17 +40,7 @@ ready.catch((err: unknown) => remote.log.warn("the gateway could not start", { e
 
 /** Pipes a connection to Next's server on loopback, both ways, until either side closes. */
 function toNext(socket: Socket): void {
-  const next = net.connect({ host: config.next.host, port: config.next.port, noDelay: true });
-  const end = () => {
-    socket.destroy();
-    next.destroy();
-  };
-  next.once("error", end);
-  socket.once("error", end);
-  next.once("close", end);
-  socket.once("close", end);
-  socket.pipe(next);
-  next.pipe(socket);
+  pipeBoth(socket, net.connect({ host: config.next.host, port: config.next.port, noDelay: true }));
 }
 
 // Gateway requests that reached Next (front.ts passes them here).
