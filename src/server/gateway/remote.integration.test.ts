@@ -32,6 +32,7 @@ import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { createModel } from "~/server/services/registry/models";
 import { upsertHost } from "~/server/services/registry/hosts";
 import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { startGatewayWorker } from "./testing/gateway-worker";
 
 function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
@@ -194,6 +195,45 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     expect(err!.message).toContain(`does not permit port ${base + 2}`);
     expect(err!.message).toContain("--model-ports");
     await g.f.fleet.stop(m.id);
+  }, 60_000);
+
+  it("through the gateway's worker thread, as the app runs it: answers over the host's ssh connection, frees the slot when the client leaves, names a port the key refuses", async () => {
+    const w = await startGatewayWorker(g);
+    try {
+      const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+      const sessionsBefore = (await sshd.sessionPids()).length;
+      const r = await w.client.chat.completions.create(chat("far"));
+      expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+      const stream = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 12 }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+      let text = "";
+      for await (const c of stream) text += c.choices[0]?.delta?.content ?? "";
+      expect(text).toMatch(/^[a-z]+$/);
+      // Channels on the link's own connection (opened by the main thread for the worker): no new ssh session.
+      expect((await sshd.sessionPids()).length).toBe(sessionsBefore);
+
+      const ac = new AbortController();
+      const long = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 3000, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: ac.signal });
+      let chunks = 0;
+      try {
+        for await (const _ of long) if (++chunks === 5) break;
+      } catch {
+        // aborted
+      }
+      expect(chunks).toBe(5);
+      await waitFor("the slot to go idle", async () => !(await anySlotBusy(far)), 1500, 20);
+
+      const beyond = await g.f.t.db.model.findFirstOrThrow({ where: { name: "beyond" } });
+      await startReady(beyond);
+      const err = await w.client.chat.completions.create(chat("beyond")).then(
+        () => null,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
+      expect(err?.status).toBe(502);
+      expect(err!.message).toContain(`does not permit port ${base + 2}`);
+      await g.f.fleet.stop(beyond.id);
+    } finally {
+      await w.dispose();
+    }
   }, 60_000);
 
   it("the host unreachable: 502 with the link's error, at once; served again when it is back", async () => {

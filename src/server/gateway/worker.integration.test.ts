@@ -1,31 +1,21 @@
 /**
- * The gateway's worker thread as the app runs it: worker.ts compiled as
- * scripts/build-gateway.mjs compiles it, started as a real worker thread,
- * bridged to the main thread's fleet (fleet-host.ts) over the fleet
- * fixture (migrated SQLite, local agent, real llama-server, tiny models),
- * in front of a stand-in for Next's server on loopback. Clients: the
- * official `openai` package and raw sockets.
+ * The gateway's worker thread as the app runs it (testing/gateway-worker.ts:
+ * compiled as scripts/build-gateway.mjs compiles it, a real worker thread
+ * bridged to the fleet fixture's fleet: migrated SQLite, local agent, real
+ * llama-server, tiny models), in front of a stand-in for Next's server.
+ * Clients: the official `openai` package and raw sockets.
  */
-import http from "node:http";
-import net, { type AddressInfo } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
+import net from "node:net";
 import { Worker } from "node:worker_threads";
-import { build } from "esbuild";
-import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
+import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
-import { createFleetHost, type FleetHost } from "./fleet-host";
-import { createKeyStore } from "./key-store";
-import type { GatewayRequestRecord } from "./metrics-port";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 import type { WorkerConfig, WorkerMessage } from "./worker-protocol";
-
-const ROOT = path.resolve(import.meta.dirname, "../../..");
 
 function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
@@ -59,16 +49,10 @@ function rawExchange(port: number, chunks: string[], until: (text: string) => bo
 
 describe("gateway worker thread (real worker, bridged to the fleet fixture)", () => {
   let g: GatewayFixture;
+  let w: GatewayWorker;
   let alpha: Model;
   let lazy: Model;
   let longer: Model;
-  let dir: string;
-  let host: FleetHost;
-  let worker: Worker;
-  let port: number;
-  let nextServer: http.Server;
-  const records: GatewayRequestRecord[] = [];
-  const nextSaw: string[] = [];
 
   beforeAll(async () => {
     g = await gatewayFixture();
@@ -81,78 +65,27 @@ describe("gateway worker thread (real worker, bridged to the fleet fixture)", ()
       const r = await g.f.fleet.start(m.id, { wait: true });
       expect(r.state, r.error ?? "").toBe("ready");
     }
-
-    // Compiled as scripts/build-gateway.mjs compiles it (esbuild, one ES module), into a folder of this test's own.
-    dir = await mkdtemp(path.join(os.tmpdir(), "synapse-gw-worker-"));
-    const workerJs = path.join(dir, "worker.mjs");
-    await build({ entryPoints: [path.join(ROOT, "src/server/gateway/worker.ts")], outfile: workerJs, bundle: true, platform: "node", format: "esm", target: "node20", tsconfig: path.join(ROOT, "tsconfig.json"), logLevel: "warning" });
-
-    // The stand-in for Next's server: says what it was sent.
-    nextServer = http.createServer((req, res) => {
-      let body = "";
-      req.on("data", (c: Buffer) => (body += c.toString()));
-      req.on("end", () => {
-        nextSaw.push(`${req.method} ${req.url} ${body}`);
-        const text = `next: ${req.method} ${req.url} ${body}`;
-        res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(text) });
-        res.end(text);
-      });
-    });
-    await new Promise<void>((r) => nextServer.listen(0, "127.0.0.1", r));
-    const nextPort = (nextServer.address() as AddressInfo).port;
-
-    let onListening!: (m: Extract<WorkerMessage, { t: "listening" | "listen-failed" }>) => void;
-    const listening = new Promise<Extract<WorkerMessage, { t: "listening" | "listen-failed" }>>((r) => (onListening = r));
-    host = createFleetHost({
-      parts: async () => ({
-        adapter: g.adapter,
-        guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined },
-        keys: createKeyStore(g.f.t.db),
-        metrics: { record: (rec) => records.push(rec), setQueueSource: () => () => undefined },
-        log: { warn: () => undefined, info: () => undefined },
-        onFleetEvent(onEvent) {
-          const stop = new AbortController();
-          void (async () => {
-            try {
-              for await (const item of g.f.events.subscribe({ signal: stop.signal })) if (item.event.type === "event") onEvent();
-            } catch {
-              // closed with the fixture
-            }
-          })();
-          return () => stop.abort();
-        },
-      }),
-      post: (m) => worker.postMessage(m),
-      onListening: (m) => onListening(m),
-    });
-    worker = new Worker(workerJs, { workerData: { listen: { host: "127.0.0.1", port: 0 }, next: { host: "127.0.0.1", port: nextPort }, channelSocket: host.channelSocket } satisfies WorkerConfig });
-    worker.on("message", (m: WorkerMessage) => host.receive(m));
-    const m = await listening;
-    if (m.t !== "listening") throw new Error(`the worker did not listen: ${m.message}`);
-    port = m.port;
+    w = await startGatewayWorker(g);
   });
 
   afterAll(async () => {
-    worker?.postMessage({ t: "close" });
-    await worker?.terminate();
-    host?.close();
-    await new Promise<void>((r) => (nextServer ? nextServer.close(() => r()) : r()));
+    await w?.dispose();
     await g?.dispose();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const client = () => new OpenAI({ baseURL: `http://127.0.0.1:${port}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0, timeout: 60_000 });
+  const client = () => w.client;
+  const records = () => w.records;
 
   it("answers plain and streamed chat completions; each request's figures reach the main thread", async () => {
-    const before = records.length;
+    const before = records().length;
     const plain = await client().chat.completions.create(chat("alpha"));
     expect(plain.choices[0]?.message.content).toMatch(/^[a-z]+$/);
     const stream = await client().chat.completions.create({ ...chat("alpha"), stream: true } as unknown as Parameters<OpenAI["chat"]["completions"]["create"]>[0] & { stream: true });
     let text = "";
     for await (const ev of stream) text += ev.choices[0]?.delta?.content ?? "";
     expect(text).toMatch(/^[a-z]+$/);
-    await waitFor("the figures of both requests", async () => records.length >= before + 2, 5_000);
-    const mine = records.slice(before);
+    await waitFor("the figures of both requests", async () => records().length >= before + 2, 5_000);
+    const mine = records().slice(before);
     expect(mine.map((r) => [r.model, r.status])).toEqual([
       ["alpha", 200],
       ["alpha", 200],
@@ -181,21 +114,21 @@ describe("gateway worker thread (real worker, bridged to the fleet fixture)", ()
 
   it("hands every other connection to Next with its bytes as sent, and keeps it there", async () => {
     const body = JSON.stringify({ hello: "next" });
-    const first = `POST /api/thing HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const first = `POST /api/thing HTTP/1.1\r\nHost: 127.0.0.1:${w.port}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
     // The same connection then asks for a gateway path: it stays with Next's server (front.ts passes such requests to the worker's Node listener).
-    const second = `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`;
-    const got = await rawExchange(port, [first.slice(0, 7), first.slice(7), second], (t) => t.split("next: ").length === 3);
+    const second = `GET /v1/models HTTP/1.1\r\nHost: 127.0.0.1:${w.port}\r\nConnection: close\r\n\r\n`;
+    const got = await rawExchange(w.port, [first.slice(0, 7), first.slice(7), second], (t) => t.split("next: ").length === 3);
     expect(got).toContain(`next: POST /api/thing ${body}`);
     expect(got).toContain("next: GET /v1/models");
   });
 
   it("a second worker on a port that is taken says so (the app exits with it)", async () => {
     const failed = await new Promise<WorkerMessage>((resolve) => {
-      const w = new Worker(path.join(dir, "worker.mjs"), { workerData: { listen: { host: "127.0.0.1", port }, next: { host: "127.0.0.1", port: 1 }, channelSocket: host.channelSocket } satisfies WorkerConfig });
-      w.on("message", (m: WorkerMessage) => {
+      const second = new Worker(w.workerJs, { workerData: { listen: { host: "127.0.0.1", port: w.port }, next: { host: "127.0.0.1", port: 1 }, channelSocket: w.host.channelSocket } satisfies WorkerConfig });
+      second.on("message", (m: WorkerMessage) => {
         if (m.t === "listen-failed" || m.t === "listening") {
           resolve(m);
-          void w.terminate();
+          void second.terminate();
         }
       });
     });
