@@ -30,8 +30,7 @@ import type { GatewayMetrics } from "./metrics-port";
 import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody } from "./request-body";
 import { matchRoute } from "./routes";
-import { createSshUpstream, type SshUpstreamOptions } from "./ssh-upstream";
-import { createUpstream, type ForwardOutcome, type Upstream, type UpstreamOptions } from "./upstream";
+import type { ForwardOutcome, UpstreamOptions } from "./upstream";
 import { createRawUpstream, type AnswerSink, type RawTarget, type RawUpstream } from "./raw-upstream";
 
 export interface GatewayOptions {
@@ -41,8 +40,6 @@ export interface GatewayOptions {
   /** Gateway API keys (null: none accepted). */
   keys?: KeyStore | null;
   upstream?: UpstreamOptions;
-  /** Channels to model servers on ssh hosts. */
-  sshUpstream?: SshUpstreamOptions;
   /** Idle unload sweep period (ms); default 1000. */
   idleSweepMs?: number;
   maxBodyBytes?: number;
@@ -117,6 +114,45 @@ function notFound(models: readonly GatewayModel[], name: string): GatewayError {
   return new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(name)} does not exist; ${list}`, { param: "model" });
 }
 
+/** The raw relay's answer written through Node's ServerResponse (the gateway's Node path; Node frames the body). */
+function responseSink(res: ServerResponse, onData: ((chunk: Buffer) => void) | undefined): AnswerSink {
+  let waking: (() => void) | null = null;
+  const onDrain = () => {
+    const w = waking;
+    waking = null;
+    w?.();
+  };
+  return {
+    get started() {
+      return res.headersSent;
+    },
+    head(h) {
+      const headers: Record<string, string | string[]> = {};
+      for (const [k, v] of h.headers) {
+        const key = k.toLowerCase();
+        const had = headers[key];
+        headers[key] = had === undefined ? v : Array.isArray(had) ? [...had, v] : [had, v];
+      }
+      if (h.length !== null) headers["content-length"] = String(h.length);
+      res.writeHead(h.status, headers);
+      // A stream: its client sees the answer begin before the first token.
+      if (h.streamed) res.flushHeaders();
+    },
+    data(chunk, resume) {
+      onData?.(chunk);
+      const ok = res.write(chunk);
+      if (!ok && waking === null) {
+        waking = resume;
+        res.once("drain", onDrain);
+      }
+      return ok;
+    },
+    end: () => res.end(),
+    cut: () => res.destroy(),
+    error: (err) => sendError(res, err),
+  };
+}
+
 /** What one request's figures are made of, filled in as it goes. */
 interface RequestFigures {
   model: string;
@@ -152,9 +188,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const { fleet, guard } = options;
   const now = options.now ?? Date.now;
   const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
-  const upstream: Upstream = createUpstream(options.upstream);
   const rawUpstream: RawUpstream = createRawUpstream(options.upstream);
-  const sshUpstream = createSshUpstream(fleet, options.sshUpstream);
   const waiter = createReadyWaiter(fleet, now);
   const admission = createAdmission(now);
   const metrics = options.metrics ?? null;
@@ -307,10 +341,24 @@ export function createGateway(options: GatewayOptions): Gateway {
       },
       sendJson: (status, value) => sendJson(res, status, value),
       forward(model, body, onData) {
-        const where = model.upstream!;
-        const viaSsh = model.via === "ssh";
         res.off("close", onClose);
-        return upstream.forward(req, res, { host: where.host, port: where.port, apiKey: model.serverApiKey, ...(viaSsh ? { agent: sshUpstream.agentFor(model.hostId) } : {}) }, req.url ?? "/", body, describe(model), onData);
+        const rawHeaders: [string, string][] = [];
+        for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
+        let gonePending: (() => void) | null = null;
+        const onResClose = () => {
+          if (!res.writableFinished) gonePending?.();
+        };
+        res.once("close", onResClose);
+        return rawUpstream
+          .forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => {
+            if (res.destroyed && !res.writableFinished) {
+              cb();
+              return () => undefined;
+            }
+            gonePending = cb;
+            return () => (gonePending = null);
+          }, describe(model))
+          .finally(() => res.off("close", onResClose));
       },
       destroy: () => res.destroy(),
     };
@@ -383,9 +431,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     close() {
       unsetQueueSource?.();
       idle.close();
-      upstream.close();
       rawUpstream.close();
-      sshUpstream.close();
     },
   };
 }

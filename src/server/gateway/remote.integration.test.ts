@@ -222,6 +222,11 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
       expect(chunks).toBe(5);
       await waitFor("the slot to go idle", async () => !(await anySlotBusy(far)), 1500, 20);
 
+      // A gateway request that reached Next's server (the browser's connection) comes back to the worker's Node
+      // listener: answered over the link too (it hung: Node's client never read a channel handed over paused).
+      const viaNext = new OpenAI({ baseURL: `http://127.0.0.1:${w.nodePort}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0, timeout: 10_000 });
+      expect((await viaNext.chat.completions.create(chat("far"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+
       const beyond = await g.f.t.db.model.findFirstOrThrow({ where: { name: "beyond" } });
       await startReady(beyond);
       const err = await w.client.chat.completions.create(chat("beyond")).then(

@@ -25,6 +25,8 @@ const ROOT = path.resolve(import.meta.dirname, "../../../..");
 export interface GatewayWorker {
   /** The worker's public port. */
   port: number;
+  /** The worker's loopback Node listener: gateway requests that reached Next's server (front.ts passes them there). */
+  nodePort: number;
   /** The official client on its /v1, no retries. */
   client: OpenAI;
   host: FleetHost;
@@ -89,6 +91,7 @@ export async function startGatewayWorker(g: GatewayFixture): Promise<GatewayWork
   const w = worker;
   return {
     port: m.port,
+    nodePort: m.nodePort,
     client: new OpenAI({ baseURL: `http://127.0.0.1:${m.port}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0, timeout: 60_000 }),
     host,
     workerJs,
