@@ -6,7 +6,12 @@
  * the figure is the median of the paired differences, which holds up on a
  * busy machine better than separate batches.
  *
- * A third leg, "node floor", is the least a proxy in Node can do: an
+ * The "gateway" leg is the gateway as the app serves it: the fast path
+ * (fast-path.ts) reads the connection and raw-upstream.ts relays; "node
+ * path" is the same gateway behind Node's http server (what serves a
+ * request that reached Next, or one the fast path leaves to Node).
+ *
+ * A further leg, "node floor", is the least a proxy in Node can do: an
  * http.Server whose handler sends the request on with http.request over a
  * keep-alive agent and pipes the answer back (no checks, no routing). The
  * gateway's added time minus the floor's is what the gateway's own code
