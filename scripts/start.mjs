@@ -8,7 +8,9 @@
 // generation costs this server 30-45 MB of RSS it does not need).
 //
 // The gateway (/v1/... and llama-server's own paths; src/server/gateway/front.ts)
-// is installed first and answers its paths in front of Next, in the same server.
+// is installed first: a worker thread of this process takes HOSTNAME:PORT and
+// serves the gateway there; Next listens on a loopback port of its own and gets
+// every other connection.
 //
 // The server is Next's standalone server, loaded into this process (one
 // process: signals reach the app directly, which stops its llama-servers on

@@ -324,6 +324,16 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
     });
   });
 
+  describe("Upgrade: h2c (what curl --http2 sends on http://)", () => {
+    it("is ignored and answered in HTTP/1.1 by the fast path itself, as RFC 9110 §7.8 allows (in the app, Next's server leaves such a request unanswered)", async () => {
+      const c = await connect();
+      await c.write(request(g, "POST", "/v1/chat/completions", chat("alpha"), ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA"]));
+      const r = await c.response();
+      expect(r.status).toBe(200);
+      expect(r.json<{ object: string }>().object).toBe("chat.completion");
+    });
+  });
+
   describe("hand-over to Node's http server", () => {
     it("a non-gateway path first goes to Next; a gateway request after it on the same connection is still answered", async () => {
       const c = await connect();

@@ -344,6 +344,8 @@ class FastConnection {
       const value = line.slice(colon + 1).trim();
       if (!TOKEN.test(name) || BAD_VALUE.test(value)) return null;
       const key = name.toLowerCase();
+      // `Upgrade: h2c` (curl --http2 on http://) may be ignored and answered in HTTP/1.1 (RFC 9110 §7.8); any other upgrade goes to Node.
+      if (key === "upgrade" && value.toLowerCase() === "h2c") continue;
       if (key === "transfer-encoding" || key === "expect" || key === "upgrade") return null;
       const had = headers[key];
       if (had !== undefined) {

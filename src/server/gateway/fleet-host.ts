@@ -40,6 +40,8 @@ export interface FleetHost {
   channelSocket: string;
   /** Handles one message from the worker. */
   receive(m: WorkerMessage): void;
+  /** Resolves once the worker's held-back notes (figures, counts) are in, or after `timeoutMs`. */
+  flushNotes(timeoutMs: number): Promise<void>;
   close(): void;
 }
 
@@ -57,6 +59,8 @@ export function createFleetHost(options: {
 }): FleetHost {
   const { post } = options;
   const ends = new Map<number, () => void>();
+  const flushes = new Map<number, () => void>();
+  let nextFlush = 1;
   let queues: ModelQueue[] = [];
   let current: BridgeParts | null = null;
   let unsubscribe: (() => void) | null = null;
@@ -178,14 +182,31 @@ export function createFleetHost(options: {
         case "log":
           current?.log[m.level](m.msg, m.data);
           return;
+        case "flushed":
+          flushes.get(m.id)?.();
+          return;
         case "listening":
         case "listen-failed":
           options.onListening?.(m);
           return;
       }
     },
+    flushNotes(timeoutMs) {
+      const id = nextFlush++;
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          flushes.delete(id);
+          resolve();
+        };
+        const timer = setTimeout(done, timeoutMs);
+        flushes.set(id, done);
+        post({ t: "flush", id });
+      });
+    },
     close() {
       if (closed) return;
+      for (const done of flushes.values()) done();
       closed = true;
       unsubscribe?.();
       unsetQueues?.();

@@ -44,7 +44,7 @@ import type { AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
 import type { AppRuntime } from "~/server/runtime";
 import { createFleetAdapter, type FleetAdapter } from "./fleet-adapter";
-import { createFleetHost, type BridgeParts } from "./fleet-host";
+import { createFleetHost, type BridgeParts, type FleetHost } from "./fleet-host";
 import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
@@ -105,10 +105,15 @@ async function bridgeParts(): Promise<BridgeParts> {
   return parts;
 }
 
-/** GET /api/metrics from the runtime's registry (metrics-route.ts), guarded as Next's routes are. */
+/** The worker's bridge while it runs (its notes are asked for before /api/metrics answers). */
+let activeHost: FleetHost | null = null;
+/** How long /api/metrics waits for the worker's held-back figures (ms). */
+const NOTES_WAIT_MS = 250;
+
+/** GET /api/metrics from the runtime's registry (metrics-route.ts), guarded as Next's routes are; with every request the worker ended before it. */
 function serveMetricsRequest(req: IncomingMessage, res: ServerResponse): void {
-  runtimeOf().then(
-    (runtime) => {
+  Promise.all([runtimeOf(), activeHost?.flushNotes(NOTES_WAIT_MS)]).then(
+    ([runtime]) => {
       const e = runtime.env;
       return serveMetrics(req, res, { allowedHosts: e.SYNAPSE_ALLOWED_HOSTS, listenHost: e.HOSTNAME, apiToken: e.SYNAPSE_API_TOKEN }, async () => runtime.metrics);
     },
@@ -160,7 +165,7 @@ function startWorker(config: Omit<WorkerConfig, "channelSocket">): void {
       post: (m) => worker?.postMessage(m),
       onListening: (m) => {
         if (m.t === "listen-failed") {
-          process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: `cannot listen on ${config.listen.host}:${config.listen.port}: ${m.message}`, code: m.code })}\n`);
+          process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: `cannot listen on ${config.listen.host}:${config.listen.port}: ${m.code === "EADDRINUSE" ? `another process holds port ${config.listen.port}; stop it, or set PORT to a free port` : m.code === "EACCES" ? `this user may not listen on port ${config.listen.port}; set PORT to 1024 or above` : m.message}`, code: m.code })}\n`);
           process.exit(1);
         }
         workerNodePort = m.nodePort;
@@ -169,9 +174,11 @@ function startWorker(config: Omit<WorkerConfig, "channelSocket">): void {
     });
     const w = new Worker(new URL("./worker.mjs", import.meta.url), { workerData: { ...config, channelSocket: fleetHost.channelSocket } satisfies WorkerConfig });
     worker = w;
+    activeHost = fleetHost;
     w.on("message", (m: WorkerMessage) => fleetHost.receive(m));
     w.once("error", (err) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: "the gateway worker failed", error: err.message })}\n`));
     w.once("exit", (code) => {
+      if (activeHost === fleetHost) activeHost = null;
       fleetHost.close();
       workerNodePort = null;
       if (stopping) return;

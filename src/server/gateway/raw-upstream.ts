@@ -35,7 +35,7 @@ import { GatewayError } from "./openai-error";
 import { FREE_SOCKET_TIMEOUT_MS, type ForwardOutcome } from "./upstream";
 
 /** Request headers not sent on: the connection's own, and the client's credentials for the gateway. */
-const DROP_REQUEST = new Set(["host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "authorization", "cookie", "content-length", "expect"]);
+const DROP_REQUEST = new Set(["host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "authorization", "cookie", "content-length", "expect", "http2-settings"]);
 /** Answer headers not sent on: the connection's own, and llama-server's CORS grant (the app has its own Origin policy). */
 export const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length", "access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods", "access-control-allow-headers"]);
 

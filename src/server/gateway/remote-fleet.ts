@@ -83,6 +83,11 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   let nextToken = 1;
 
   const onMessage = (m: MainMessage) => {
+    if (m.t === "flush") {
+      flush();
+      port.postMessage({ t: "flushed", id: m.id } satisfies WorkerMessage);
+      return;
+    }
     if (m.t === "changed") {
       generation++;
       list = null;

@@ -22,6 +22,8 @@
  *            fields kept, so the worker answers with it as the main thread
  *            would have)
  *   changed  a fleet event: models changed (state, registry)
+ *   flush    send the notes held back now, then `flushed` (a read of
+ *            /api/metrics sees every request that ended before it)
  */
 import type { GatewayRequestRecord, ModelQueue } from "./metrics-port";
 import type { GatewayErrorType } from "./openai-error";
@@ -38,14 +40,15 @@ export type WorkerMessage =
   | { t: "log"; level: "warn" | "info"; msg: string; data?: Record<string, unknown> }
   | { t: "listening"; address: string; port: number; nodePort: number }
   | { t: "listen-failed"; code: string | null; message: string }
-  | { t: "batch"; items: WorkerMessage[] };
+  | { t: "batch"; items: WorkerMessage[] }
+  | { t: "flushed"; id: number };
 
 export interface WireError {
   message: string;
   gateway?: { status: number; type: GatewayErrorType; code: string; options: { retryAfterS?: number; param?: string | null } };
 }
 
-export type MainMessage = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: WireError } | { t: "changed" };
+export type MainMessage = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: WireError } | { t: "changed" } | { t: "flush"; id: number };
 
 /** What the main thread gives the worker when it starts it. */
 export interface WorkerConfig {
