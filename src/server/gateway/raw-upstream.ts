@@ -418,8 +418,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             }
           };
           const fail = (err: NodeJS.ErrnoException) => {
-            if (state === Body.Done || settled) return;
+            if (state === Body.Done) return;
             cleanup();
+            if (settled) return;
             current = null;
             socket.destroy();
             // A pooled connection the server had closed: nothing of the answer came, so send it again on a new one.
