@@ -44,8 +44,8 @@ const REQUEST_LINE = /^(GET|POST) (\/\S*) HTTP\/1\.1$/;
 export interface FastPathOptions {
   /** The gateway, or null while it is not made yet (its requests then wait for `whenReady`, or go to Node without it). */
   gateway: () => Gateway | null;
-  /** Settles when `gateway()` is made. */
-  whenReady?: Promise<void>;
+  /** Settles when `gateway()` is made (asked again for each request that waits: a rejection is not kept). */
+  whenReady?: () => Promise<void>;
   /** Bound of a request body (the gateway's). Default MAX_BODY_BYTES. */
   maxBodyBytes?: number;
   /**
@@ -246,10 +246,19 @@ class FastConnection {
     }
     const gateway = this.options.gateway();
     if (!gateway) {
-      const ready = this.options.whenReady;
-      if (!ready) return this.handOver();
+      const whenReady = this.options.whenReady;
+      if (!whenReady) return this.handOver();
+      // Only a gateway request waits for the gateway; the dashboard's go on to Next at once.
+      const first = this.joined();
+      const lineEnd = first.indexOf("\r\n");
+      if (lineEnd === -1) {
+        if (first.length > this.maxHead) return this.handOver();
+        return this.wait("head", this.server.headersTimeout || 60_000);
+      }
+      const line = REQUEST_LINE.exec(first.toString("latin1", 0, lineEnd));
+      if (!line || matchRoute(line[2]!) === undefined) return this.handOver();
       this.busy = true;
-      void ready.then(
+      void whenReady().then(
         () => {
           this.busy = false;
           this.next();

@@ -70,6 +70,8 @@ export function createFleetHost(options: {
   /** The parts, subscribed to their fleet events once per runtime. */
   async function parts(): Promise<BridgeParts> {
     const p = await options.parts();
+    // Closed meanwhile (its worker died): nothing to subscribe for.
+    if (closed) return p;
     if (p !== current) {
       unsubscribe?.();
       unsetQueues?.();
@@ -158,9 +160,10 @@ export function createFleetHost(options: {
           for (const item of m.items) this.receive(item);
           return;
         case "call":
+          // A reply after close is for a worker that is gone: dropped, never given to the next one.
           answer(m.method, m.args).then(
-            (value) => post({ t: "reply", id: m.id, ok: true, value: value ?? null }),
-            (err: unknown) => post({ t: "reply", id: m.id, ok: false, error: wireError(err) }),
+            (value) => closed || post({ t: "reply", id: m.id, ok: true, value: value ?? null }),
+            (err: unknown) => closed || post({ t: "reply", id: m.id, ok: false, error: wireError(err) }),
           );
           return;
         case "begin":

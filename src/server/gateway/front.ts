@@ -158,11 +158,12 @@ function passToWorker(req: IncomingMessage, res: ServerResponse): void {
  * own listen error would.
  */
 function startWorker(config: Omit<WorkerConfig, "channelSocket">): void {
-  let worker: Worker | null = null;
   const begin = () => {
+    let mine: Worker | null = null;
     const fleetHost = createFleetHost({
       parts: bridgeParts,
-      post: (m) => worker?.postMessage(m),
+      // To this host's own worker only (a late reply of a dead worker's host must not reach the next one).
+      post: (m) => mine?.postMessage(m),
       onListening: (m) => {
         if (m.t === "listen-failed") {
           process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: `cannot listen on ${config.listen.host}:${config.listen.port}: ${m.code === "EADDRINUSE" ? `another process holds port ${config.listen.port}; stop it, or set PORT to a free port` : m.code === "EACCES" ? `this user may not listen on port ${config.listen.port}; set PORT to 1024 or above` : m.message}`, code: m.code })}\n`);
@@ -173,7 +174,7 @@ function startWorker(config: Omit<WorkerConfig, "channelSocket">): void {
       },
     });
     const w = new Worker(new URL("./worker.mjs", import.meta.url), { workerData: { ...config, channelSocket: fleetHost.channelSocket } satisfies WorkerConfig });
-    worker = w;
+    mine = w;
     activeHost = fleetHost;
     w.on("message", (m: WorkerMessage) => fleetHost.receive(m));
     w.once("error", (err) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: "the gateway worker failed", error: err.message })}\n`));

@@ -25,6 +25,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { attachFastPath } from "./fast-path";
 import { createGateway, type Gateway } from "./gateway";
 import { pipeBoth } from "./pipe-both";
+import { GatewayError, sendError } from "./openai-error";
 import { createRemoteFleet } from "./remote-fleet";
 import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
 
@@ -33,10 +34,26 @@ if (!port) throw new Error("gateway worker: run it as a worker thread (front.ts 
 const config = workerData as WorkerConfig;
 const post = (m: WorkerMessage) => port.postMessage(m);
 const remote = createRemoteFleet(port as unknown as Parameters<typeof createRemoteFleet>[0], { channelSocket: config.channelSocket });
-/** The gateway, made once the app runs (its guard settings are the app's env). */
+/**
+ * The gateway, made once the app runs (its guard settings are the app's env).
+ * A failed ask (the app still starting, or its first start failed) is asked
+ * again by the next request, not remembered.
+ */
 let gateway: Gateway | null = null;
-const ready: Promise<Gateway> = remote.guard().then((guard) => (gateway = createGateway({ fleet: remote, keys: remote.keys, guard, metrics: remote.metrics, log: remote.log })));
-ready.catch((err: unknown) => remote.log.warn("the gateway could not start", { error: err instanceof Error ? err.message : String(err) }));
+let making: Promise<Gateway> | null = null;
+function ensureGateway(): Promise<Gateway> {
+  if (gateway) return Promise.resolve(gateway);
+  making ??= remote.guard().then(
+    (guard) => (gateway = createGateway({ fleet: remote, keys: remote.keys, guard, metrics: remote.metrics, log: remote.log })),
+    (err: unknown) => {
+      making = null;
+      throw err;
+    },
+  );
+  return making;
+}
+// At once, not at the first request: idle unload must run for on-demand models re-adopted after a restart.
+ensureGateway().catch((err: unknown) => remote.log.warn("the gateway is not made yet; the next request asks again", { error: err instanceof Error ? err.message : String(err) }));
 
 /** Pipes a connection to Next's server on loopback, both ways, until either side closes. */
 function toNext(socket: Socket): void {
@@ -46,10 +63,14 @@ function toNext(socket: Socket): void {
 // Gateway requests that reached Next (front.ts passes them here).
 const nodePath = http.createServer((req, res) => {
   if (gateway) void gateway.handle(req, res);
-  else void ready.then((g) => g.handle(req, res), () => res.destroy());
+  else
+    ensureGateway().then(
+      (g) => g.handle(req, res),
+      (err: unknown) => sendError(res, new GatewayError(503, "service_unavailable", "starting", `the app is not running yet: ${err instanceof Error ? err.message : String(err)}`, { retryAfterS: 2 })),
+    );
 });
 const publicServer = http.createServer();
-attachFastPath(publicServer, { gateway: () => gateway, whenReady: ready.then(() => undefined), handOver: toNext });
+attachFastPath(publicServer, { gateway: () => gateway, whenReady: () => ensureGateway().then(() => undefined), handOver: toNext });
 
 nodePath.listen(0, "127.0.0.1", () => {
   const nodePort = (nodePath.address() as AddressInfo).port;

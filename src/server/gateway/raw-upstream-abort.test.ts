@@ -1,10 +1,8 @@
 /**
- * Review finding: when the client leaves mid-answer, raw-upstream.ts's
- * forward() settles from onGone and destroys the upstream socket, but the
- * socket's 'close' then reaches fail(), which returns early on `settled`
- * without cleanup(): the idle-deadline timer (idleTimeoutMs, 10 min by
- * default, not unref'd) stays armed, holding the exchange's closures
- * (request body, sink, socket).
+ * raw-upstream.ts: a forward settled by the client's leaving releases its
+ * silence deadline timer (idleTimeoutMs, 10 min by default) and listeners,
+ * which hold the request body, the sink and the socket. (A first version
+ * returned from fail() on `settled` before its cleanup.)
  */
 import net from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";

@@ -1,10 +1,9 @@
 /**
- * Review finding: remote-fleet.ts's models() keeps whatever a call returned
- * as the current list, also the answer to `{ fresh: true, only: id }` (the
- * adapter's readOne: that model's row alone, ensure-ready.ts's first look).
- * For MODELS_MAX_AGE_MS after it, models() answers a list of one model:
- * GET /v1/models lists only that model, and every other model's request
- * pays a second, fresh call (resolve()'s fallback).
+ * remote-fleet.ts keeps the main thread's answer to a look at every model as
+ * its model list, not the answer to a look at one (`{ fresh: true, only }`,
+ * ensure-ready.ts's first look): otherwise, for MODELS_MAX_AGE_MS, GET
+ * /v1/models listed that model alone and every other model's request paid a
+ * second call.
  */
 import { EventEmitter } from "node:events";
 import { expect, it } from "vitest";
@@ -24,7 +23,7 @@ it("does not take a one-model look for the model list", async () => {
     const value = o.only !== undefined ? all.filter((x) => x.id === o.only) : all;
     queueMicrotask(() => port.emit("message", { t: "reply", id: m.id, ok: true, value } satisfies MainMessage));
   };
-  const remote = createRemoteFleet(port, { channelSocket: "/nonexistent" });
+  const remote = createRemoteFleet(port as unknown as Parameters<typeof createRemoteFleet>[0], { channelSocket: "/nonexistent" });
   expect((await remote.models()).map((m) => m.name)).toEqual(["alpha", "beta"]);
   // ensure-ready's first look at a model it waits for
   await remote.models({ fresh: true, only: "a" });
