@@ -426,13 +426,13 @@ class FastConnection {
       sendJson(status, value) {
         conn.whole(status, { "Content-Type": "application/json", "Cache-Control": "no-store" }, JSON.stringify(value));
       },
-      sink: () => conn.sink(),
+      sink: (onData) => conn.sink(onData),
       destroy: () => conn.socket.destroy(),
     };
   }
 
   /** Writes one upstream answer: its head with the first piece of body (or at once for a stream), then the body framed for this client. */
-  private sink(): AnswerSink {
+  private sink(onData?: (chunk: Buffer) => void): AnswerSink {
     const conn = this;
     let pendingHead: string | null = null;
     let chunked = false;
@@ -475,6 +475,7 @@ class FastConnection {
         if (h.streamed || h.length === 0) flushHead();
       },
       data(chunk, resume) {
+        onData?.(chunk);
         if (conn.socket.destroyed) return true;
         const ok = pendingHead !== null ? flushHead(chunk) : conn.writeBody(chunk, chunked);
         if (!ok && waking === null) {

@@ -28,7 +28,7 @@ import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { AnswerTail } from "./answer-usage";
 import type { GatewayMetrics } from "./metrics-port";
 import { GatewayError, sendError, sendJson } from "./openai-error";
-import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody } from "./request-body";
+import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody, tooLarge } from "./request-body";
 import { matchRoute } from "./routes";
 import type { ForwardOutcome, UpstreamOptions } from "./upstream";
 import { createRawUpstream, type AnswerSink, type RawTarget, type RawUpstream } from "./raw-upstream";
@@ -79,8 +79,8 @@ export interface RawClient {
   readonly statusCode: number;
   sendError(err: GatewayError, headers?: Record<string, string>): void;
   sendJson(status: number, value: unknown): void;
-  /** A sink for one upstream answer. */
-  sink(): AnswerSink;
+  /** A sink for one upstream answer; `onData` sees each piece of its body first (the figures). */
+  sink(onData?: (chunk: Buffer) => void): AnswerSink;
   destroy(): void;
 }
 
@@ -99,7 +99,7 @@ interface Exchange {
   answeredStatus(): number | null;
   sendError(err: GatewayError, headers?: Record<string, string>): void;
   sendJson(status: number, value: unknown): void;
-  forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined, signal: () => AbortSignal): Promise<ForwardOutcome>;
+  forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined): Promise<ForwardOutcome>;
   destroy(): void;
 }
 
@@ -281,7 +281,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             tail.push(chunk);
           }
         : undefined;
-      const outcome = await ex.forward(model, body, onData, signal);
+      const outcome = await ex.forward(model, body, onData);
       fig.status = outcome.clientClosed ? 499 : outcome.status;
     } finally {
       offGone();
@@ -331,6 +331,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         return gone;
       },
       onGone(cb) {
+        if (gone) {
+          cb();
+          return () => undefined;
+        }
         watchers.add(cb);
         return () => watchers.delete(cb);
       },
@@ -341,24 +345,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       },
       sendJson: (status, value) => sendJson(res, status, value),
       forward(model, body, onData) {
-        res.off("close", onClose);
         const rawHeaders: [string, string][] = [];
         for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-        let gonePending: (() => void) | null = null;
-        const onResClose = () => {
-          if (!res.writableFinished) gonePending?.();
-        };
-        res.once("close", onResClose);
-        return rawUpstream
-          .forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => {
-            if (res.destroyed && !res.writableFinished) {
-              cb();
-              return () => undefined;
-            }
-            gonePending = cb;
-            return () => (gonePending = null);
-          }, describe(model))
-          .finally(() => res.off("close", onResClose));
+        return rawUpstream.forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => this.onGone(cb), describe(model));
       },
       destroy: () => res.destroy(),
     };
@@ -382,7 +371,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       method: req.method,
       url: req.url,
       headers: req.headers,
-      body: (max) => (req.body.length > max ? Promise.reject(new GatewayError(413, "invalid_request_error", "body_too_large", `the request body is larger than ${Math.round(max / 1024 / 1024)} MiB`)) : Promise.resolve(req.body)),
+      body: (max) => (req.body.length > max ? Promise.reject(tooLarge(max)) : Promise.resolve(req.body)),
       get gone() {
         return client.gone;
       },
@@ -390,24 +379,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       answeredStatus: () => (client.statusCode === 0 ? null : client.statusCode),
       sendError: (err, headers) => client.sendError(err, headers),
       sendJson: (status, value) => client.sendJson(status, value),
-      forward(model, body, onData, signal) {
-        const sink = client.sink();
-        const relay: AnswerSink = onData
-          ? {
-              head: (h) => sink.head(h),
-              data(chunk, resume) {
-                onData(chunk);
-                return sink.data(chunk, resume);
-              },
-              end: () => sink.end(),
-              cut: () => sink.cut(),
-              error: (e) => sink.error(e),
-              get started() {
-                return sink.started;
-              },
-            }
-          : sink;
-        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), relay, (cb) => client.onGone(cb), describe(model));
+      forward(model, body, onData) {
+        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), client.sink(onData), (cb) => client.onGone(cb), describe(model));
       },
       destroy: () => client.destroy(),
     };

@@ -48,7 +48,8 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
   });
 }
 
-function tooLarge(maxBytes: number): GatewayError {
+/** 413 for a body past `maxBytes`. */
+export function tooLarge(maxBytes: number): GatewayError {
   return new GatewayError(413, "invalid_request_error", "body_too_large", `the request body is larger than ${Math.round(maxBytes / 1024 / 1024)} MiB`);
 }
 
