@@ -3,7 +3,7 @@
  * directly and through nginx (a plain reverse proxy with a keep-alive
  * upstream). Prints figures beside the issue's targets; asserts nothing.
  *
- *   npx tsx bench/gateway.ts [--reps 8] [--per-rep 50] [--next-route] [--cold-reps 5]
+ *   npx tsx bench/gateway.ts [--reps 8] [--per-rep 50] [--warm-up 3000] [--next-route] [--cold-reps 5]
  *   npx tsx bench/gateway.ts --only cold [--cold-reps 15] [--baseline DIR] [--image DIR] [--keep-image]
  *
  * The app is the production build in the image's layout (test/harness/app-build.ts),
@@ -24,13 +24,27 @@
  *   best chunk of the same stream), p50 / p99 over all chunks.
  *   Target: ≤ 1 ms p99 more than direct.
  * - Streamed throughput at concurrency 16 (tokens/s) as a share of direct.
- *   Target ≥ 97 %.
+ *   Target ≥ 97 %. Beside it, the CPU time each leg's streams cost the app
+ *   process (its own threads, not llama-server: for direct and nginx, what
+ *   the app does with llama-server's log lines) and nginx (master and
+ *   workers), per stream (Linux, /proc/PID/task/TID/schedstat): on a
+ *   machine whose cores llama-server and the client already fill, a
+ *   proxy's CPU is taken from them.
  * - On-demand cold start: the first request to a stopped on-demand model
  *   until its full answer, against launching llama-server directly, polling
  *   /health every 5 ms and sending the same request. Target ratio ≤ 1.10.
  *   Per rep the legs take turns in rotating order; each rep's figures are
  *   printed, and the ratio as the median of the per-rep ratios beside the
  *   ratio of the medians.
+ * - Warm-up (`--warm-up N`, default 3000): before any figure, N short
+ *   requests per leg at concurrency 4 and N/50 streams of 16 tokens at 16. A new app's
+ *   JIT compiles for its first few thousand requests: measured with
+ *   /proc/PID/task/TID/schedstat (2 cores, c=1), V8's background threads
+ *   took ~300 µs of CPU per gateway request over its first 1000, and
+ *   50-110 µs after 3000, CPU taken from llama-server and the client.
+ *   nginx has no such phase; the figures are the gateway a user runs for
+ *   hours. The warm-up's own latency is printed apart (p50 of its first
+ *   and last 500 requests per leg).
  * - `--only cold`: the cold start alone (no warm legs, no nginx, no ssh).
  * - `--baseline DIR`: one more cold-start leg, the app built from another
  *   checkout DIR (or an image folder already built from one: its own
@@ -62,7 +76,7 @@
  * without it that leg is skipped with that advice.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { Socket } from "node:net";
@@ -79,6 +93,7 @@ import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
 const REPS = Number(argValue("--reps") ?? 8);
 const PER_REP = Number(argValue("--per-rep") ?? 50);
 const COLD_REPS = Number(argValue("--cold-reps") ?? 5);
+const WARM_UP = Number(argValue("--warm-up") ?? 3000);
 const NEXT_ROUTE = process.argv.includes("--next-route");
 const ONLY = argValue("--only");
 if (ONLY !== undefined && ONLY !== "cold") throw new Error(`--only takes "cold" (got ${JSON.stringify(ONLY)})`);
@@ -228,7 +243,7 @@ async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknow
   return { firstMs: r.firstMs, delays: offsets.map((o) => o - best) };
 }
 
-async function streamThroughput(leg: Leg, concurrency: number, streams: number, tokens: number): Promise<number> {
+async function streamThroughput(leg: Leg, concurrency: number, streams: number, tokens: number, extra: Record<string, unknown> = {}): Promise<number> {
   const t0 = performance.now();
   let next = 0;
   let done = 0;
@@ -236,7 +251,7 @@ async function streamThroughput(leg: Leg, concurrency: number, streams: number, 
     Array.from({ length: concurrency }, async () => {
       while (next < streams) {
         next++;
-        if (await tryPost(leg, "throughput", chatBody({ stream: true, max_tokens: tokens, ignore_eos: true }))) done++;
+        if (await tryPost(leg, "throughput", chatBody({ stream: true, max_tokens: tokens, ignore_eos: true, ...extra }))) done++;
       }
     }),
   );
@@ -302,6 +317,39 @@ http {
 }
 
 const med = (xs: number[]) => percentile(xs, 50);
+
+/** CPU time of every thread of `pid` in ms (/proc/PID/task/TID/schedstat: ns on the CPU), with its child processes' when `children`; NaN without /proc. */
+function cpuMs(pid: number, children = false): number {
+  const own = (p: number) => {
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${p}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return ns / 1e6;
+  };
+  try {
+    let total = own(pid);
+    if (children) {
+      for (const d of readdirSync("/proc")) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+          // Field 4 of /proc/PID/stat is the parent's pid (after the command in parentheses).
+          const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) total += own(Number(d));
+        } catch {
+          // the process ended meanwhile
+        }
+      }
+    }
+    return total;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 function summary(xs: number[]): { p50: number; p99: number } {
   return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
@@ -394,7 +442,11 @@ async function main() {
     const first = new Map<string, number[]>();
     const delays = new Map<string, number[]>();
     const tput = new Map<string, number[]>();
+    /** CPU ms per stream of the throughput runs, per leg: the app's own threads, and nginx's. */
+    const tputCpu = new Map<string, { app: number[]; nginx: number[] }>();
     let nginx: { port: number; child: ChildProcess } | null = null;
+    /** Latencies of the warm-up requests per leg, in order of completion. */
+    let warmUp = new Map<string, number[]>();
     if (!COLD_ONLY) {
       const llamaPort = await freePort();
       // No server key: the direct, nginx and Next-route legs talk to the port as plain clients do (the gateway would only add one header).
@@ -419,7 +471,14 @@ async function main() {
       const bodyFor = (leg: Leg, b: string) => (leg.name === "next-route" ? JSON.stringify({ ...JSON.parse(b), port: llamaPort }) : b);
 
       const short = chatBody({});
-      for (const leg of legs) await runAt(leg, "warm-up", 4, 40, bodyFor(leg, short)); // warm-up: connections, JIT, caches
+      // Warm-up: connections, JIT, caches (see the header).
+      const warm = new Map<string, number[]>();
+      for (const leg of legs) {
+        process.stderr.write(`  warm-up ${leg.name}: ${WARM_UP} requests, ${Math.ceil(WARM_UP / 50)} streams   \r`);
+        warm.set(leg.name, await runAt(leg, "warm-up", 4, Math.max(40, WARM_UP), bodyFor(leg, short)));
+        await streamThroughput(leg, 16, Math.ceil(WARM_UP / 50), 16, leg.name === "next-route" ? { port: llamaPort } : {});
+      }
+      warmUp = warm;
 
       /** c=1: one request per leg per round, in rotating order; the added latency is paired within the round. */
       for (let round = 0; round < REPS * PER_REP; round++) {
@@ -456,11 +515,16 @@ async function main() {
         }
       }
 
-      for (let r = 0; r < Math.max(3, Math.floor(REPS / 2)); r++) {
+      for (let r = 0; r < Math.max(5, REPS); r++) {
         process.stderr.write(`  throughput rep ${r + 1}                \r`);
         for (const leg of legs.map((_, i) => legs[(i + r) % legs.length]!)) {
           if (leg.name === "next-route") continue;
+          const before = { app: cpuMs(app.child.pid!), nginx: nginx ? cpuMs(nginx.child.pid!, true) : Number.NaN };
           tput.set(leg.name, [...(tput.get(leg.name) ?? []), await streamThroughput(leg, 16, 48, 64)]);
+          const cpu = tputCpu.get(leg.name) ?? { app: [], nginx: [] };
+          cpu.app.push((cpuMs(app.child.pid!) - before.app) / 48);
+          if (nginx) cpu.nginx.push((cpuMs(nginx.child.pid!, true) - before.nginx) / 48);
+          tputCpu.set(leg.name, cpu);
         }
       }
     }
@@ -531,6 +595,10 @@ async function main() {
     out.push(`gateway benchmark: tiny model (ctx 4096, 16 slots, 1 thread), ${REPS} alternating reps; ${os.cpus().length} cores, node ${process.version}`);
     if (!COLD_ONLY) {
       out.push("");
+      const half = (xs: number[], last: boolean) => summary(last ? xs.slice(-500) : xs.slice(0, 500)).p50;
+      out.push(`warm-up, ${WARM_UP} short requests per leg at c=4 (not in the figures below): p50 of the first 500 → the last 500`);
+      out.push(`  ${[...warmUp].map(([name, xs]) => `${name} ${ms(half(xs, false), 2)} → ${ms(half(xs, true), 2)}`).join("   ")}`);
+      out.push("");
       out.push("short chat completion (4 tokens, not streamed): latency and added latency vs direct");
       for (const c of [1, 16]) {
         const d = summary(lat.get(`direct@${c}`)!);
@@ -563,10 +631,16 @@ async function main() {
         out.push(`  ${leg.name.padEnd(10)} first chunk p50 ${ms(fs.p50, 2)} p99 ${ms(fs.p99, 2)}   chunk delay p50 ${ms(ds.p50, 3)} p99 ${ms(ds.p99, 3)}${leg.name === "direct" ? "" : ` (p99 +${(ds.p99 - dDelay.p99).toFixed(3)} vs direct; target ≤ 1 ms)`}`);
       }
       out.push("");
-      out.push("streamed throughput at c=16 (48 streams × 64 tokens), median of reps");
-      const dT = med(tput.get("direct")!);
+      out.push(`streamed throughput at c=16 (48 streams × 64 tokens), ${tput.get("direct")!.length} reps: median of reps, and median of the per-rep shares (each rep runs every leg once, in rotating order)`);
+      const dTs = tput.get("direct")!;
+      const dT = med(dTs);
       const tputFailed = [...tput.keys()].filter((name) => failedIn(name, "throughput") > 0);
-      for (const [name, xs] of tput) out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of direct${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
+      for (const [name, xs] of tput) {
+        const shares = xs.map((x, i) => (x / dTs[i]!) * 100);
+        out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of direct; per rep ${med(shares).toFixed(1)} %${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
+      }
+      out.push("  CPU time per stream (64 tokens), median of reps: the app's threads (llama-server's log lines on every leg; the relay on the gateway's) and nginx's processes");
+      for (const [name, c] of tputCpu) out.push(`  ${name.padEnd(10)} app ${med(c.app).toFixed(2)} ms${c.nginx.length > 0 ? `, nginx ${med(c.nginx).toFixed(2)} ms` : ""}`);
       if (tputFailed.length > 0) out.push(`  the shares are not comparable: streams failed in ${tputFailed.join(", ")} (see below), and a failed stream counts no tokens`);
     }
     out.push("");
