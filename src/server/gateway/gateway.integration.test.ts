@@ -64,6 +64,15 @@ describe("gateway: routing to running models (real llama-server, openai client)"
     expect(byId.parked).toMatchObject({ state: "stopped" });
   });
 
+  it("GET /v1/models/{model} (the openai client's models.retrieve) answers one model by name or alias, 404 with the names otherwise", async () => {
+    const byName = (await g.client.models.retrieve("alpha")) as unknown as { id: string; object: string; owned_by: string; state: string };
+    expect(byName).toMatchObject({ id: "alpha", object: "model", owned_by: "local", state: "ready" });
+    expect((await g.client.models.retrieve("alpha-alias")).id).toBe("alpha");
+    const err = await apiError(g.client.models.retrieve("nobody"));
+    expect([err.status, err.code]).toEqual([404, "model_not_found"]);
+    expect(err.message).toContain("alpha");
+  });
+
   it("a chat completion is answered by the named model, which names itself as asked (--alias)", async () => {
     const r = await g.client.chat.completions.create(chatParams("alpha"));
     expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
@@ -231,6 +240,8 @@ describe("gateway: who may call it with an admin token set", () => {
     const other = await apiError(keyed.chat.completions.create(chatParams("two")));
     expect([other.status, other.code]).toEqual([403, "model_not_allowed"]);
     expect((await keyed.models.list()).data.map((m) => m.id)).toEqual(["one"]);
+    expect((await keyed.models.retrieve("one")).id).toBe("one");
+    expect((await apiError(keyed.models.retrieve("two"))).status).toBe(404);
     const wrong = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: `${created.key.slice(0, -4)}AAAA`, maxRetries: 0 });
     expect((await apiError(wrong.models.list())).status).toBe(401);
   });

@@ -199,24 +199,37 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   const idle = createIdleUnloader({ fleet, now, ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}), onError: (msg, data) => options.log?.warn(msg, data) });
 
+  /** One model as OpenAI's model object (id, object, created, owned_by), with the fleet's own fields after them. */
+  function modelObject(m: GatewayModel): Record<string, unknown> {
+    return {
+      id: m.name,
+      object: "model",
+      created: m.createdS,
+      owned_by: m.host,
+      // Beyond OpenAI's fields (clients ignore what they do not know):
+      aliases: m.alias ? [m.alias] : [],
+      state: m.state,
+      enabled: m.enabled,
+      load_policy: m.loadPolicy,
+      in_flight: fleet.usage(m.id).inFlight,
+      ...(m.loadPolicy === "on-demand" ? { idle_unload_at: fleet.usage(m.id).idleUnloadAt } : {}),
+    };
+  }
+
   async function listModels(ex: Exchange, caller: Caller): Promise<void> {
     const models = (await fleet.models()).filter((m) => caller.models === null || caller.models.has(m.name));
-    ex.sendJson(200, {
-      object: "list",
-      data: models.map((m) => ({
-        id: m.name,
-        object: "model",
-        created: m.createdS,
-        owned_by: m.host,
-        // Beyond OpenAI's fields (clients ignore what they do not know):
-        aliases: m.alias ? [m.alias] : [],
-        state: m.state,
-        enabled: m.enabled,
-        load_policy: m.loadPolicy,
-        in_flight: fleet.usage(m.id).inFlight,
-        ...(m.loadPolicy === "on-demand" ? { idle_unload_at: fleet.usage(m.id).idleUnloadAt } : {}),
-      })),
-    });
+    ex.sendJson(200, { object: "list", data: models.map(modelObject) });
+  }
+
+  /** OpenAI's retrieve: one model by registry name or alias; 404 (listing what the caller may see) otherwise, and for a model the caller's key does not cover. */
+  async function retrieveModel(ex: Exchange, caller: Caller, name: string): Promise<void> {
+    const visible = (models: readonly GatewayModel[]) => models.filter((m) => caller.models === null || caller.models.has(m.name));
+    const found = findModel(visible(await fleet.models()), name);
+    if (found) return ex.sendJson(200, modelObject(found));
+    const fresh = visible(await fleet.models({ fresh: true }));
+    const again = findModel(fresh, name);
+    if (!again) throw notFound(fresh, name);
+    ex.sendJson(200, modelObject(again));
   }
 
   async function resolve(name: string): Promise<GatewayModel> {
@@ -238,9 +251,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     const method = ex.method;
     const caller = await checkAccess(method, url, ex.headers, guard, options.keys ?? null);
     fig.key = callerLabel(caller);
-    const allowed = route.kind === "models" ? "GET" : route.method;
+    const allowed = route.kind === "proxy" ? route.method : "GET";
     if (method !== allowed) throw Object.assign(new GatewayError(405, "invalid_request_error", "method_not_allowed", `${url.split("?")[0]} takes ${allowed}`), { allow: allowed });
     if (route.kind === "models") return listModels(ex, caller);
+    if (route.kind === "model") return retrieveModel(ex, caller, route.name);
 
     const body = route.modelFrom === "body" ? await ex.body(maxBodyBytes) : null;
     const name = body !== null ? modelOfBody(body) : modelOfQuery(url);

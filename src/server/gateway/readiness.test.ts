@@ -65,6 +65,13 @@ describe("routes and names", () => {
     for (const p of ["/", "/api/health", "/v1", "/v1/other", "/models/abc", "/_next/static/x.js"]) expect(matchRoute(p), p).toBeUndefined();
   });
 
+  it("/v1/models/{model} is OpenAI's retrieve, the name percent-decoded; /v1/models/ is the list", () => {
+    expect(matchRoute("/v1/models/alpha")).toEqual({ kind: "model", name: "alpha" });
+    expect(matchRoute("/v1/models/org%2Fqwen%20coder/")).toEqual({ kind: "model", name: "org/qwen coder" });
+    expect(matchRoute("/v1/models/bad%E0")).toEqual({ kind: "model", name: "bad%E0" });
+    expect(matchRoute("/v1/models/")).toEqual({ kind: "models" });
+  });
+
   it("finds a model by registry name first, then by alias", () => {
     const models = [m({ id: "a", name: "one", alias: "two" }), m({ id: "b", name: "two" })];
     expect(findModel(models, "two")?.id).toBe("b");

@@ -3,12 +3,15 @@
  * model name from. Everything else goes on to Next.
  *
  * OpenAI's: /v1/chat/completions, /v1/completions, /v1/embeddings (POST, the
- * JSON body's `model`), /v1/models (GET, answered by the gateway).
+ * JSON body's `model`), /v1/models and /v1/models/{model} (GET, answered by
+ * the gateway: OpenAI's list and retrieve).
  * llama-server's own: /completion, /tokenize, /detokenize, /infill, /rerank,
  * /v1/rerank (POST, body `model`), /props and /slots (GET, `?model=`).
  */
 export type GatewayRoute =
   | { kind: "models" }
+  /** /v1/models/{model}: `name` percent-decoded (as OpenAI's clients encode it). */
+  | { kind: "model"; name: string }
   | { kind: "proxy"; method: "POST"; modelFrom: "body" }
   | { kind: "proxy"; method: "GET"; modelFrom: "query" };
 
@@ -36,8 +39,20 @@ export function pathOf(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+const MODEL_PREFIX = "/v1/models/";
+
 /** The route for a request target, or undefined when the gateway does not serve it. A trailing slash is tolerated. */
 export function matchRoute(url: string): GatewayRoute | undefined {
   const p = pathOf(url);
-  return GATEWAY_ROUTES.get(p) ?? (p.length > 1 && p.endsWith("/") ? GATEWAY_ROUTES.get(p.slice(0, -1)) : undefined);
+  const fixed = GATEWAY_ROUTES.get(p) ?? (p.length > 1 && p.endsWith("/") ? GATEWAY_ROUTES.get(p.slice(0, -1)) : undefined);
+  if (fixed !== undefined || !p.startsWith(MODEL_PREFIX)) return fixed;
+  const raw = p.slice(MODEL_PREFIX.length, p.endsWith("/") ? -1 : undefined);
+  if (raw === "") return undefined;
+  let name = raw;
+  try {
+    name = decodeURIComponent(raw);
+  } catch {
+    // A malformed escape: looked up as written (and not found).
+  }
+  return { kind: "model", name };
 }
