@@ -30,7 +30,7 @@
 import http, { STATUS_CODES, type IncomingHttpHeaders } from "node:http";
 import type { Socket } from "node:net";
 import type { Gateway, RawClient, RawClientRequest } from "./gateway";
-import { errorBody, GatewayError } from "./openai-error";
+import { errorBody, errorHeaders, GatewayError } from "./openai-error";
 import type { AnswerHead, AnswerSink } from "./raw-upstream";
 import { MAX_BODY_BYTES } from "./request-body";
 import { matchRoute } from "./routes";
@@ -418,8 +418,7 @@ class FastConnection {
           conn.socket.destroy();
           return;
         }
-        const h: Record<string, string> = { "Content-Type": "application/json", "Cache-Control": "no-store" };
-        if (err.options.retryAfterS !== undefined) h["Retry-After"] = String(Math.max(1, Math.ceil(err.options.retryAfterS)));
+        const h = errorHeaders(err);
         if (headers) Object.assign(h, headers);
         conn.whole(err.status, h, errorBody(err));
       },

@@ -165,6 +165,14 @@ describe("gateway: routing to running models (real llama-server, openai client)"
     expect(disabled.code).toBe("model_disabled");
   });
 
+  it("a 409 is not retried by the openai client at its default retries (x-should-retry: false): a stopped model stays stopped", async () => {
+    let sent = 0;
+    const retrying = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: "not-needed-on-loopback", fetch: (url: RequestInfo | URL, init?: RequestInit) => (sent++, fetch(url, init)) });
+    const err = await apiError(retrying.chat.completions.create(chatParams("parked")));
+    expect([err.status, err.headers?.get("x-should-retry")]).toEqual([409, "false"]);
+    expect(sent).toBe(1);
+  });
+
   it("a request without a model: 400 naming the field", async () => {
     const r = await fetch(`${g.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [] }) });
     expect(r.status).toBe(400);

@@ -26,6 +26,20 @@ export function errorBody(err: GatewayError): string {
   return JSON.stringify({ error: { message: err.message, type: err.type, param: err.options.param ?? null, code: err.code } });
 }
 
+/**
+ * The headers of an error answer (names as written on the wire): JSON, not
+ * cached, `Retry-After` (whole seconds, at least 1) when the error has one,
+ * and `x-should-retry: false` on a 409: the model was stopped or disabled by
+ * a user, which no retry changes, and OpenAI's clients retry a 409 unless
+ * told not to (openai-node and openai-python read this header first).
+ */
+export function errorHeaders(err: GatewayError): Record<string, string> {
+  const h: Record<string, string> = { "Content-Type": "application/json", "Cache-Control": "no-store" };
+  if (err.options.retryAfterS !== undefined) h["Retry-After"] = String(Math.max(1, Math.ceil(err.options.retryAfterS)));
+  if (err.status === 409) h["x-should-retry"] = "false";
+  return h;
+}
+
 /** Writes `err` to `res` unless headers already went out (then the connection is ended: a half-sent answer cannot turn into an error). */
 export function sendError(res: ServerResponse, err: GatewayError): void {
   if (res.headersSent) {
@@ -33,9 +47,7 @@ export function sendError(res: ServerResponse, err: GatewayError): void {
     return;
   }
   const body = errorBody(err);
-  const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" };
-  if (err.options.retryAfterS !== undefined) headers["retry-after"] = Math.max(1, Math.ceil(err.options.retryAfterS));
-  res.writeHead(err.status, headers);
+  res.writeHead(err.status, { ...errorHeaders(err), "Content-Length": Buffer.byteLength(body) });
   res.end(body);
 }
 
