@@ -286,7 +286,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         if (!unloading) break;
         await unloading;
       }
-      release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
+      // A place is a slot's work: llama-server's /props and /slots (GET) use none, and answer while every slot
+      // is busy, which is when they are looked at; they do not queue behind completions (nor get 429).
+      if (route.method === "POST") release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
       if (ex.gone) return;
       const tail = metrics ? (fig.tail = new AnswerTail()) : null;
       const onData = tail

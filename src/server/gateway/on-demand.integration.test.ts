@@ -123,6 +123,26 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     }
   });
 
+  it("/slots and /props of a model whose one place is taken answer at once: they use no slot and do not queue (a completion gets 429)", async () => {
+    const m = await g.addModel("watched", { ctxSize: 16384, parallel: 1, queueLimit: 0 });
+    await writeTinyModel(m.filePath, { contextLength: 16384 });
+    expect((await g.f.fleet.start(m.id)).state).toBe("ready");
+    const abort = new AbortController();
+    const s = await g.client.chat.completions.create(stream("watched", { max_tokens: 12_000, ignore_eos: true }), { signal: abort.signal });
+    const it = s[Symbol.asyncIterator]();
+    await it.next(); // streaming: the one place is held
+    const busy = await g.client.chat.completions.create(chat("watched")).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    expect(busy?.status).toBe(429);
+    const slots = await fetch(`${g.url}/slots?model=watched`);
+    expect(slots.status).toBe(200);
+    const [slot] = (await slots.json()) as { is_processing: boolean }[];
+    // Answered while the stream still runs: the slot shows its work.
+    expect(slot?.is_processing).toBe(true);
+    expect((await fetch(`${g.url}/props?model=watched`)).status).toBe(200);
+    abort.abort();
+    await it.return?.();
+  });
+
   it("idle unload: an on-demand model stops after its idle time with cause idle, and not while a long stream runs", async () => {
     const m = await g.addModel("idle", { loadPolicy: "on-demand", idleTimeoutMs: 1000, ctxSize: 4096 });
     await writeTinyModel(m.filePath, { contextLength: 4096 });
