@@ -33,7 +33,6 @@
  *   than wall time.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -42,7 +41,7 @@ import { createHostAgent } from "../host-agent/src/agent.ts";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import type { ServerSpecInput } from "../host-agent/src/protocol.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
-import { argValue, llamaServerBin, median, ms, percentile } from "./lib.ts";
+import { argValue, cpuMs, llamaServerBin, median, ms, percentile } from "./lib.ts";
 
 const args = process.argv.slice(2);
 // 15: on a shared 2-core machine 7 reps left the N=16 median tens of ms apart between runs.
@@ -69,27 +68,6 @@ interface App {
   cpuTimes: Map<number, number[]>;
   restTimes: Map<number, number[]>;
   diffs: Map<number, number[]>;
-}
-
-/**
- * CPU time a process's threads have run, in ms, summed from each thread's
- * /proc/PID/task/TID/schedstat (nanoseconds; Linux); NaN elsewhere. Steadier
- * than wall time on a busy machine, and finer than /proc/PID/stat's ticks.
- */
-function cpuMs(pid: number | undefined): number {
-  try {
-    let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-    return ns / 1e6;
-  } catch {
-    return NaN;
-  }
 }
 
 /** Starts the production server of the checkout at `root` (its scripts/start.mjs builds first if needed) with its own database and state. */

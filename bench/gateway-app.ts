@@ -31,7 +31,6 @@
  * compare, over more rounds on a quieter machine.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -39,25 +38,12 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
-import { argValue, llamaServerBin, median, percentile } from "./lib.ts";
+import { argValue, cpuMs, llamaServerBin, median, percentile } from "./lib.ts";
 
 const ROUNDS = Number(argValue("--rounds") ?? 12);
 const PER_ROUND = Number(argValue("--per-round") ?? 100);
 const BASELINE = argValue("--baseline");
 const ROOT = path.resolve(import.meta.dirname, "..");
-
-/** CPU time of every thread of `pid`, in ms (schedstat's first field is ns on the CPU). */
-function cpuMs(pid: number): number {
-  let ns = 0;
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return ns / 1e6;
-}
 
 interface App {
   name: string;

@@ -76,7 +76,7 @@
  * without it that leg is skipped with that advice.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { Socket } from "node:net";
@@ -88,7 +88,7 @@ import { pidsRunning } from "../host-agent/test/harness/fixtures.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { buildAppImage, isAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
 import { startSshBenchHost, type SshBenchHost } from "./gateway-ssh-host.ts";
-import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
+import { argValue, cpuMs, llamaServerBin, ms, percentile } from "./lib.ts";
 
 const REPS = Number(argValue("--reps") ?? 8);
 const PER_REP = Number(argValue("--per-rep") ?? 50);
@@ -318,39 +318,6 @@ http {
 
 const med = (xs: number[]) => percentile(xs, 50);
 
-/** CPU time of every thread of `pid` in ms (/proc/PID/task/TID/schedstat: ns on the CPU), with its child processes' when `children`; NaN without /proc. */
-function cpuMs(pid: number, children = false): number {
-  const own = (p: number) => {
-    let ns = 0;
-    for (const t of readdirSync(`/proc/${p}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-    return ns / 1e6;
-  };
-  try {
-    let total = own(pid);
-    if (children) {
-      for (const d of readdirSync("/proc")) {
-        if (!/^\d+$/.test(d)) continue;
-        try {
-          // Field 4 of /proc/PID/stat is the parent's pid (after the command in parentheses).
-          const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) total += own(Number(d));
-        } catch {
-          // the process ended meanwhile
-        }
-      }
-    }
-    return total;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 function summary(xs: number[]): { p50: number; p99: number } {
   return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
 }
@@ -519,11 +486,11 @@ async function main() {
         process.stderr.write(`  throughput rep ${r + 1}                \r`);
         for (const leg of legs.map((_, i) => legs[(i + r) % legs.length]!)) {
           if (leg.name === "next-route") continue;
-          const before = { app: cpuMs(app.child.pid!), nginx: nginx ? cpuMs(nginx.child.pid!, true) : Number.NaN };
+          const before = { app: cpuMs(app.child.pid!), nginx: nginx ? cpuMs(nginx.child.pid!, { children: true }) : Number.NaN };
           tput.set(leg.name, [...(tput.get(leg.name) ?? []), await streamThroughput(leg, 16, 48, 64)]);
           const cpu = tputCpu.get(leg.name) ?? { app: [], nginx: [] };
           cpu.app.push((cpuMs(app.child.pid!) - before.app) / 48);
-          if (nginx) cpu.nginx.push((cpuMs(nginx.child.pid!, true) - before.nginx) / 48);
+          if (nginx) cpu.nginx.push((cpuMs(nginx.child.pid!, { children: true }) - before.nginx) / 48);
           tputCpu.set(leg.name, cpu);
         }
       }

@@ -1,9 +1,10 @@
 /**
  * What the benchmarks share: command-line options, the llama-server binary,
- * and the statistics they print. (Free ports come from the test harness,
+ * CPU time read from /proc, and the statistics they print. (Free ports come from the test harness,
  * host-agent/test/harness/ports.ts.)
  */
 import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 /** The value after `--name` on the command line, if any. */
@@ -45,3 +46,43 @@ export function percentile(xs: number[], p: number): number {
 }
 
 export const ms = (x: number, digits = 1) => `${x.toFixed(digits)} ms`;
+
+/**
+ * CPU time a process's threads have run, in ms, summed from each thread's
+ * /proc/PID/task/TID/schedstat (its first field: nanoseconds on a CPU;
+ * Linux); with `children`, its child processes' threads too (one level:
+ * nginx's workers under its master). NaN where /proc is missing. Steadier
+ * than wall time on a busy machine, and finer than /proc/PID/stat's ticks.
+ */
+export function cpuMs(pid: number | undefined, options: { children?: boolean } = {}): number {
+  const threads = (p: number | string) => {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${p}/task`)) {
+      try {
+        ns += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+    return ns;
+  };
+  try {
+    if (pid === undefined) return NaN;
+    let ns = threads(pid);
+    if (options.children) {
+      for (const d of readdirSync("/proc")) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+          // /proc/PID/stat: the parent's pid is the second field after the command's closing parenthesis.
+          const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) ns += threads(d);
+        } catch {
+          // the process ended meanwhile
+        }
+      }
+    }
+    return ns / 1e6;
+  } catch {
+    return NaN;
+  }
+}
