@@ -143,7 +143,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
       return { count: p.specs.length };
     },
     start: (p) => supervisor.start(p.spec),
-    stop: (p) => supervisor.stop(p.id, p.graceMs),
+    stop: (p) => supervisor.stop(p.id, p.graceMs, p.cause),
     stopAll: (p) => supervisor.stopAll(p.graceMs),
     status: async (p) => supervisor.status(p.ids),
     logs: (p) => supervisor.logs(p.id, p.lines),

@@ -165,8 +165,11 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *   model-shape       `discover` entries and `checkModelPath` answers carry the model's `shape`
  *                     (shared/model-shape.ts), which the app's memory estimates are computed from
  *   host-memory       the `hostMemory` method: the host's memory and the budget start plans charge against
+ *   stop-with-cause   `stop` takes the app's `cause` (idle, evicted, …), which the stopped status, the
+ *                     agent's log and its record then carry (an older agent refuses the field: the app sends
+ *                     it only to an agent that names this, and the agent's side then says `requested`)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -268,7 +271,8 @@ export const methods = {
   /** Start one server; resolves when it is ready or has failed. Idempotent for a running server with the same spec. */
   start: { params: z.object({ spec: serverSpecSchema }).strict(), result: serverStatusSchema },
   /** Stop one server (TERM, grace, KILL, confirm); idempotent. */
-  stop: { params: z.object({ id: serverIdSchema, graceMs: z.number().int().min(0).max(600_000).optional() }).strict(), result: serverStatusSchema },
+  /** `cause`: why the app stops it (feature stop-with-cause; default `requested`). */
+  stop: { params: z.object({ id: serverIdSchema, graceMs: z.number().int().min(0).max(600_000).optional(), cause: z.enum(STOP_CAUSES).optional() }).strict(), result: serverStatusSchema },
   stopAll: { params: z.object({ graceMs: z.number().int().min(0).max(600_000).optional() }).strict(), result: z.array(serverStatusSchema) },
   status: { params: z.object({ ids: z.array(serverIdSchema).max(512).optional() }).strict(), result: z.array(serverStatusSchema) },
   logs: {

@@ -10,7 +10,37 @@ import { AGENT_FEATURES } from "synapse-host-agent/protocol";
 import { createHostAgent } from "../../../../host-agent/src/agent";
 import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { fleetFixture, waitFor, type FleetFixture } from "./testing/fixture";
+import type { HostLink } from "synapse-host-agent/link";
+import type { LinkPool } from "./links";
 import { standInOlderAgents } from "./testing/stand-in-older-agent";
+
+/** The pool with each link's `stop` calls recorded (params and result) in `into`. */
+function spyOnStops(pool: LinkPool, into: { params: Record<string, unknown>; result: unknown }[]): LinkPool {
+  const spied = new WeakMap<HostLink, HostLink>();
+  const spy = (link: HostLink): HostLink => {
+    let s = spied.get(link);
+    if (!s) {
+      const call = link.call.bind(link) as (m: string, p: unknown, o?: unknown) => Promise<unknown>;
+      s = Object.assign(Object.create(link) as HostLink, {
+        call: async (method: string, params: unknown, options?: unknown) => {
+          const result = await call(method, params, options);
+          if (method === "stop") into.push({ params: params as Record<string, unknown>, result });
+          return result;
+        },
+      });
+      spied.set(link, s);
+    }
+    return s;
+  };
+  return {
+    ...pool,
+    get: async (host) => spy(await pool.get(host)),
+    peek: (hostId) => {
+      const l = pool.peek(hostId);
+      return l ? spy(l) : undefined;
+    },
+  };
+}
 
 let fx: FleetFixture | null = null;
 afterEach(async () => {
@@ -90,6 +120,19 @@ for (const older of [true, false]) {
       expect(messages).toContain("beta: stopped (stopped on request)");
       expect(messages.join("\n")).toMatch(/alpha: exited \(crashed: killed by SIGKILL/);
       expect(messages.join("\n")).toMatch(/alpha: stopped on its host, outside this app/);
+    });
+
+    it(older ? "an unload for idleness stops the model; the older agent is not sent the cause (it would refuse it)" : "an unload for idleness tells the agent why: its stopped status says idle", async () => {
+      const stops: { params: Record<string, unknown>; result: unknown }[] = [];
+      const f = (fx = await fleetFixture({ viewLinks: (pool) => spyOnStops(older ? standInOlderAgents(pool) : pool, stops) }));
+      const idle = await f.addModel("idle");
+      await f.fleet.startAll({ wait: true });
+      await f.fleet.reconcile(f.host.id); // the agent's hello (its features) is read
+      const stopped = await f.fleet.stop(idle.id, { cause: "idle" });
+      expect(stopped.state).toBe("stopped");
+      expect(await statusOf(f, "idle")).toMatchObject({ state: "stopped", cause: "idle" });
+      expect(stops.map((c) => c.params)).toEqual([older ? { id: "idle" } : { id: "idle", cause: "idle" }]);
+      if (!older) expect(stops[0]!.result).toMatchObject({ state: "stopped", cause: "idle" });
     });
   });
 }

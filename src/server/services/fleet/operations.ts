@@ -274,7 +274,9 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       // Counted before the call: a stop the agent reports from now until it answers is ours.
       e.stopsInFlight += 1;
       if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
-      const op = link.call("stop", { id: row.name }, { timeoutMs: graceMs + 30_000 }).then(
+      // The cause goes to an agent that takes it (an older one refuses the field; its side then says `requested`).
+      const withCause = cause !== "requested" && (features(row.hostId)?.includes("stop-with-cause") ?? false);
+      const op = link.call("stop", { id: row.name, ...(withCause ? { cause } : {}) }, { timeoutMs: graceMs + 30_000 }).then(
         async (status) => {
           e.stopsInFlight -= 1;
           await reports.observe(row.hostId, status, "snapshot", row.id);

@@ -1,8 +1,8 @@
 /**
  * stand-in-older-agent: the real agent behind its link, seen as an agent
  * from before `hello.features` and `ServerStatus.cause` (a checkout on a Mac
- * not yet updated): hello names no features, and no status or event carries
- * a cause. Only these two additive fields are taken away; everything else is
+ * not yet updated): hello names no features, no status or event carries a
+ * cause, and a `stop` given a `cause` is refused (its params were strict). Only these two additive fields are taken away; everything else is
  * the real agent's.
  */
 import type { HostLink } from "synapse-host-agent/link";
@@ -27,6 +27,8 @@ function olderLink(link: HostLink): HostLink {
     get(target, prop, receiver) {
       if (prop === "call") {
         return async (method: string, params: unknown, options?: unknown) => {
+          // Its `stop` params were strict and had no `cause` (stop-with-cause): it refused the field.
+          if (method === "stop" && params && typeof params === "object" && "cause" in params) throw new Error('invalid params for stop: unrecognized key "cause"');
           const result: unknown = await (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
           if (method === "hello" && result && typeof result === "object") {
             const { features: _features, ...rest } = result as { features?: string[] };
