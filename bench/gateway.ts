@@ -503,8 +503,8 @@ async function main() {
     const coldBody = JSON.stringify({ model: "cold", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: GRAMMAR });
     const coldLegs: { name: string; run: () => Promise<number> }[] = [];
     for (const { name, app: a } of coldApps) {
-      // On the app's own host (the ssh leg registers a second one).
-      const created = await a.trpc("models.create", { name: "cold", hostId, filePath: coldFile, port: await freePort(), enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
+      // On the app's own host (the ssh leg registers a second one on this app; the baseline app has its own local host).
+      const created = await a.trpc("models.create", { name: "cold", ...(a === app ? { hostId } : {}), filePath: coldFile, port: await freePort(), enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
         coldNote = `cold start skipped: ${(err as Error).message.slice(0, 200)}`;
         return null;
       });
