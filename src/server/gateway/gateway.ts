@@ -114,6 +114,11 @@ function notFound(models: readonly GatewayModel[], name: string): GatewayError {
   return new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(name)} does not exist; ${list}`, { param: "model" });
 }
 
+/** /props or /slots of an on-demand model that is not loaded (they do not load it). */
+function notLoaded(m: GatewayModel): GatewayError {
+  return new GatewayError(409, "conflict_error", "model_not_loaded", `model ${JSON.stringify(m.name)} is not loaded: it loads on demand, with its next completion request (or its Start button); /props and /slots do not load it`);
+}
+
 /** The raw relay's answer written through Node's ServerResponse (the gateway's Node path; Node frames the body). */
 function responseSink(res: ServerResponse, onData: ((chunk: Buffer) => void) | undefined): AnswerSink {
   let waking: (() => void) | null = null;
@@ -264,8 +269,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     checkModelAllowed(caller, model.name);
     if (metrics && !queueNames.has(model.id)) queueNames.set(model.id, { model: model.name, host: model.host });
 
+    // A POST is work for the model. llama-server's /props and /slots (GET) are looks at it: they take no
+    // place, do not count as use (a monitor polling /slots would keep an on-demand model loaded for good),
+    // and do not load an unloaded one.
+    const work = route.method === "POST";
     // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it.
-    const end = fleet.beginRequest(model.id);
+    const end = work ? fleet.beginRequest(model.id) : () => undefined;
     // The client's leaving, as a signal for the waits (a start, a queue place) and the forward; made only
     // when one is needed: a ready model with a free place, the usual request, waits for neither.
     let abort: AbortController | null = null;
@@ -280,15 +289,16 @@ export function createGateway(options: GatewayOptions): Gateway {
     let release: (() => void) | null = null;
     try {
       for (;;) {
+        if (!work && (readinessStep(model, now()).kind === "start" || idle.unloading(model.id))) throw notLoaded(model);
         if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
         // Being unloaded for idleness as this request came: let the stop finish, then start it again.
         const unloading = idle.unloading(model.id);
         if (!unloading) break;
         await unloading;
       }
-      // A place is a slot's work: llama-server's /props and /slots (GET) use none, and answer while every slot
-      // is busy, which is when they are looked at; they do not queue behind completions (nor get 429).
-      if (route.method === "POST") release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
+      // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
+      // looked at; they do not queue behind completions (nor get 429).
+      if (work) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
       if (ex.gone) return;
       const tail = metrics ? (fig.tail = new AnswerTail()) : null;
       const onData = tail

@@ -44,6 +44,21 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     expect(await state(g, "lazy")).toBe("ready");
   });
 
+  it("/props and /slots neither load an on-demand model nor count as its use (a monitor must not keep it loaded)", async () => {
+    const m = await g.addModel("looked-at", { loadPolicy: "on-demand" });
+    for (const path of ["/slots", "/props"]) {
+      const r = await fetch(`${g.url}${path}?model=looked-at`);
+      expect([r.status, ((await r.json()) as { error: { code: string } }).error.code, r.headers.get("x-should-retry")]).toEqual([409, "model_not_loaded", "false"]);
+    }
+    expect(await state(g, "looked-at")).toBe("stopped");
+    // Loaded by a completion; then looks at it leave its last use and its idle clock as they were.
+    expect((await g.client.chat.completions.create(chat("looked-at"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    const before = g.adapter.usage(m.id);
+    expect(before.lastUsedAt).not.toBeNull();
+    for (const path of ["/slots", "/props"]) expect((await fetch(`${g.url}${path}?model=looked-at`)).status).toBe(200);
+    expect(g.adapter.usage(m.id)).toEqual(before);
+  });
+
   it("an on-demand model disabled a moment ago (the gateway's snapshot still says enabled) is refused 409 and not started", async () => {
     const m = await g.addModel("lazy-off", { loadPolicy: "on-demand" });
     // The gateway has it in its snapshot, enabled.
