@@ -114,6 +114,11 @@ function notFound(models: readonly GatewayModel[], name: string): GatewayError {
   return new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(name)} does not exist; ${list}`, { param: "model" });
 }
 
+/** Epoch milliseconds as whole Unix seconds (null stays null). */
+function unixSeconds(ms: number | null): number | null {
+  return ms === null ? null : Math.round(ms / 1000);
+}
+
 /** /props or /slots of an on-demand model that is not loaded (they do not load it). */
 function notLoaded(m: GatewayModel): GatewayError {
   return new GatewayError(409, "conflict_error", "model_not_loaded", `model ${JSON.stringify(m.name)} is not loaded: it loads on demand, with its next completion request (or its Start button); /props and /slots do not load it`);
@@ -217,7 +222,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       enabled: m.enabled,
       load_policy: m.loadPolicy,
       in_flight: fleet.usage(m.id).inFlight,
-      ...(m.loadPolicy === "on-demand" ? { idle_unload_at: fleet.usage(m.id).idleUnloadAt } : {}),
+      // Unix seconds, as `created` (OpenAI's unit); null while in use or not loaded.
+      ...(m.loadPolicy === "on-demand" ? { idle_unload_at: unixSeconds(fleet.usage(m.id).idleUnloadAt) } : {}),
     };
   }
 

@@ -45,7 +45,7 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
   });
 
   it("/props and /slots neither load an on-demand model nor count as its use (a monitor must not keep it loaded)", async () => {
-    const m = await g.addModel("looked-at", { loadPolicy: "on-demand" });
+    const m = await g.addModel("looked-at", { loadPolicy: "on-demand", idleTimeoutMs: 600_000 });
     for (const path of ["/slots", "/props"]) {
       const r = await fetch(`${g.url}${path}?model=looked-at`);
       expect([r.status, ((await r.json()) as { error: { code: string } }).error.code, r.headers.get("x-should-retry")]).toEqual([409, "model_not_loaded", "false"]);
@@ -53,8 +53,16 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     expect(await state(g, "looked-at")).toBe("stopped");
     // Loaded by a completion; then looks at it leave its last use and its idle clock as they were.
     expect((await g.client.chat.completions.create(chat("looked-at"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
-    const before = g.adapter.usage(m.id);
+    const before = await waitFor("the idle clock to run", async () => {
+      const u = g.adapter.usage(m.id);
+      return u.idleUnloadAt !== null ? u : null;
+    }, 5000, 10);
     expect(before.lastUsedAt).not.toBeNull();
+    // Its idle clock runs, shown in Unix seconds as OpenAI's `created` is.
+    const listed = (await g.client.models.list()).data.find((x) => x.id === "looked-at") as unknown as { idle_unload_at: number; created: number };
+    expect(listed.idle_unload_at).toBe(Math.round(before.idleUnloadAt! / 1000));
+    expect(listed.idle_unload_at).toBeGreaterThan(listed.created);
+    expect(listed.idle_unload_at).toBeLessThan(Date.now() / 1000 + 86_400);
     for (const path of ["/slots", "/props"]) expect((await fetch(`${g.url}${path}?model=looked-at`)).status).toBe(200);
     expect(g.adapter.usage(m.id)).toEqual(before);
   });
