@@ -63,6 +63,26 @@ export function createFleet(options: FleetOptions): Fleet {
   const offEvent = links.onEvent(reports.onAgentEvent);
   let closePromise: Promise<void> | null = null;
 
+  /**
+   * Per model, the turn in which a start, stop or restart reads its row and takes its place in the command
+   * order (the entry's desiredSeq): commands take their places in the order they were given, whatever order
+   * their reads end in (a stop given 0 ms after a start could read first, and the start then won). Turns
+   * hold only that read, never the command's work; a turn that fails does not hold up the next.
+   */
+  const turns = new Map<string, Promise<unknown>>();
+  function inTurn<T>(modelId: string, fn: () => Promise<T>): Promise<T> {
+    const run = (turns.get(modelId) ?? Promise.resolve()).then(fn);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    turns.set(modelId, settled);
+    void settled.then(() => {
+      if (turns.get(modelId) === settled) turns.delete(modelId);
+    });
+    return run;
+  }
+
   function assertOpen(): void {
     if (ctx.closing) throw new ServiceError("UNAVAILABLE", "the fleet is shutting down");
   }
@@ -121,8 +141,14 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async start(modelId, opts = {}) {
       assertOpen();
-      const row = opts.row?.id === modelId ? opts.row : await table.loadModel(modelId);
-      if (opts.startIf && !opts.startIf(row)) return { ...resultOf(row, row.server?.observed ?? "stopped", row.server?.pid ?? null, null), skipped: true };
+      const turn = await inTurn(modelId, async () => {
+        const row = opts.row?.id === modelId ? opts.row : await table.loadModel(modelId);
+        if (opts.startIf && !opts.startIf(row)) return { row, e: null, seq: 0 };
+        const e = table.remember(row);
+        return { row, e, seq: ++e.desiredSeq };
+      });
+      const { row } = turn;
+      if (!turn.e) return { ...resultOf(row, row.server?.observed ?? "stopped", row.server?.pid ?? null, null), skipped: true };
       // "Wanted running" is written beside the spawn, not before it (a cold request waited for that write):
       // it queues on the entry's write chain as the start goes out, ahead of every report of the start, so
       // what reports and the reconciler read after it is as before. Meanwhile the entry is busy (planning,
@@ -130,8 +156,7 @@ export function createFleet(options: FleetOptions): Fleet {
       // desiredSeq, and this write is dropped (the last command wins). A start the plan refuses writes
       // nothing here (its refusal records "stopped"). Should the app end between spawn and write, the next
       // one adopts the running server at first contact (reconciler.ts) and records it wanted then.
-      const e = table.remember(row);
-      const seq = ++e.desiredSeq;
+      const { e, seq } = turn;
       let wanted: Promise<unknown> | null = null;
       /** "Wanted running" is written (or dropped for a newer command, which desiredSeq then shows). */
       let wantedWritten = false;
@@ -167,8 +192,12 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async stop(modelId, opts = {}) {
       assertOpen();
-      const row = await table.loadModel(modelId);
-      await ops.wantStoppedMany([row]);
+      // Its place in the command order is taken in its turn (wantStoppedMany takes it as it is called).
+      const { row, wanted } = await inTurn(modelId, async () => {
+        const row = await table.loadModel(modelId);
+        return { row, wanted: ops.wantStoppedMany([row]) };
+      });
+      await wanted;
       const cause = opts.cause ?? "requested";
       ops.action(cause === "requested" ? `${row.name}: stop requested` : `${row.name}: ${STOP_CAUSE_TEXT[cause]}`, { modelId, hostId: row.hostId, data: { cause } });
       const [result] = await ops.stopRows([row], cause);
@@ -177,8 +206,11 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async restart(modelId, opts = {}) {
       assertOpen();
-      const row = await table.loadModel(modelId);
-      await ops.wantRunning(row);
+      const { row, wanted } = await inTurn(modelId, async () => {
+        const row = await table.loadModel(modelId);
+        return { row, wanted: ops.wantRunning(row) };
+      });
+      await wanted;
       ops.action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
       const stopped = await ops.stopRows([row]);
       if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];

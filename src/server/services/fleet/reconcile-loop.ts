@@ -169,10 +169,16 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     switch (a.kind) {
       case "adopt": {
         const e = table.remember(row!);
-        await table.withModel(e, async () => {
+        const adopted = await table.withModel(e, async () => {
+          // Adoption is for servers this app found running, not ones it was told about: once a start or stop
+          // was given for the model in this process (a stop overtaking a start whose server the status showed
+          // running), that command is the last word, and the next pass holds the server to it.
+          if (e.busy || e.desiredSeq !== 0) return false;
           const s = await db.serverState.findUnique({ where: { modelId: e.modelId } });
           await table.writeState(e, { desired: "running", ...(s?.desired === "running" ? {} : { desiredAt: new Date(now()) }) }, { kind: "action", message: `${e.name}: re-adopted (pid ${a.status.pid}, ${a.status.state}); not restarted`, data: { pid: a.status.pid, previousDesired: s?.desired ?? null } });
+          return true;
         });
+        if (!adopted) return;
         adoption?.adopted.push({ modelId: e.modelId, name: e.name, pid: a.status.pid, state: a.status.state });
         // Adopted servers' early log lines are gone: look for the GPU backend in the log file.
         if (e.backend === null || e.backend === "CPU") void detectBackendFromLog(e, link);
