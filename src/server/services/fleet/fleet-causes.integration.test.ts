@@ -12,34 +12,20 @@ import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { fleetFixture, waitFor, type FleetFixture } from "./testing/fixture";
 import type { HostLink } from "synapse-host-agent/link";
 import type { LinkPool } from "./links";
-import { standInOlderAgents } from "./testing/stand-in-older-agent";
+import { standInOlderAgents, viewLinks } from "./testing/stand-in-older-agent";
 
 /** The pool with each link's `stop` calls recorded (params and result) in `into`. */
 function spyOnStops(pool: LinkPool, into: { params: Record<string, unknown>; result: unknown }[]): LinkPool {
-  const spied = new WeakMap<HostLink, HostLink>();
-  const spy = (link: HostLink): HostLink => {
-    let s = spied.get(link);
-    if (!s) {
-      const call = link.call.bind(link) as (m: string, p: unknown, o?: unknown) => Promise<unknown>;
-      s = Object.assign(Object.create(link) as HostLink, {
-        call: async (method: string, params: unknown, options?: unknown) => {
-          const result = await call(method, params, options);
-          if (method === "stop") into.push({ params: params as Record<string, unknown>, result });
-          return result;
-        },
-      });
-      spied.set(link, s);
-    }
-    return s;
-  };
-  return {
-    ...pool,
-    get: async (host) => spy(await pool.get(host)),
-    peek: (hostId) => {
-      const l = pool.peek(hostId);
-      return l ? spy(l) : undefined;
-    },
-  };
+  return viewLinks(pool, (link) => {
+    const call = link.call.bind(link) as (m: string, p: unknown, o?: unknown) => Promise<unknown>;
+    return Object.assign(Object.create(link) as HostLink, {
+      call: async (method: string, params: unknown, options?: unknown) => {
+        const result = await call(method, params, options);
+        if (method === "stop") into.push({ params: params as Record<string, unknown>, result });
+        return result;
+      },
+    });
+  });
 }
 
 let fx: FleetFixture | null = null;

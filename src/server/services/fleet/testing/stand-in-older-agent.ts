@@ -44,12 +44,12 @@ function olderLink(link: HostLink): HostLink {
   });
 }
 
-/** The pool with every link seen as an older agent's. */
-export function standInOlderAgents(pool: LinkPool): LinkPool {
-  const wrapped = new WeakMap<HostLink, HostLink>();
+/** `pool` with every link it hands out seen through `view` (one view per link). */
+export function viewLinks(pool: LinkPool, view: (link: HostLink) => HostLink): LinkPool {
+  const viewed = new WeakMap<HostLink, HostLink>();
   const wrap = (link: HostLink): HostLink => {
-    let w = wrapped.get(link);
-    if (!w) wrapped.set(link, (w = olderLink(link)));
+    let w = viewed.get(link);
+    if (!w) viewed.set(link, (w = view(link)));
     return w;
   };
   return {
@@ -59,6 +59,10 @@ export function standInOlderAgents(pool: LinkPool): LinkPool {
       const l = pool.peek(hostId);
       return l ? wrap(l) : undefined;
     },
-    onEvent: (listener) => pool.onEvent((hostId, e) => listener(hostId, olderEvent(e))),
   };
+}
+
+/** The pool with every link seen as an older agent's. */
+export function standInOlderAgents(pool: LinkPool): LinkPool {
+  return { ...viewLinks(pool, olderLink), onEvent: (listener) => pool.onEvent((hostId, e) => listener(hostId, olderEvent(e))) };
 }
