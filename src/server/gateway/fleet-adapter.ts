@@ -32,6 +32,7 @@ import type { Db } from "~/server/db/client";
 import type { EventBus } from "~/server/services/fleet/events";
 import type { Fleet, ServerEntry } from "~/server/services/fleet/fleet";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
+import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
 import { readinessStep } from "./readiness";
 
@@ -183,7 +184,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
    * whole registry or an event about the model: a row another caller read earlier never decides a start.
    */
   const handoff = new Map<string, Row>();
-  let waiters: (() => void)[] = [];
+  const waiters = createChangeWaiters();
   const stop = new AbortController();
 
   /** The model's ServerEntry; its host and name from the snapshot (used only if the fleet has no entry yet). */
@@ -316,9 +317,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   }
 
   function notify(): void {
-    const w = waiters;
-    waiters = [];
-    for (const f of w) f();
+    waiters.wakeAll();
   }
 
   // Fleet events (state changes, starts, stops) → stale; read again and wake the requests waiting for a change,
@@ -332,7 +331,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       dirty.add(modelId);
       handoff.delete(modelId);
     }
-    if (waiters.length > 0) readSoon();
+    if (waiters.size > 0) readSoon();
   };
   const readSoon = () => {
     if (batch || stop.signal.aborted) return;
@@ -396,19 +395,10 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       return { state: r.state, error: r.error, port: r.port, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error } : {}) };
     },
     changed(timeoutMs) {
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== wake);
-          resolve();
-        }, timeoutMs);
-        const wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        waiters.push(wake);
-        // Events came while nobody waited: they have not been read yet.
-        if (stale || dirty.size > 0) readSoon();
-      });
+      const changed = waiters.wait(timeoutMs);
+      // Events came while nobody waited: they have not been read yet.
+      if (stale || dirty.size > 0) readSoon();
+      return changed;
     },
     async stop(modelId, cause: StopCause) {
       await fleet.stop(modelId, { cause });

@@ -20,6 +20,7 @@ import type { Duplex } from "node:stream";
 import type { MessagePort } from "node:worker_threads";
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
+import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, ModelUsage, StartOutcome } from "./fleet-port";
 import type { KeyGrant, KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
@@ -75,7 +76,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   let listAt = 0;
   /** Bumped by every fleet event: a list read before the latest event is not kept as current. */
   let generation = 0;
-  let changeWaiters: (() => void)[] = [];
+  const changeWaiters = createChangeWaiters();
   const usages = new Map<string, Usage>();
   const keyCache = new Map<string, { at: number; grant: KeyGrant | null }>();
   let queueSource: (() => ModelQueue[]) | null = null;
@@ -93,9 +94,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     if (m.t === "changed") {
       generation++;
       list = null;
-      const w = changeWaiters;
-      changeWaiters = [];
-      for (const wake of w) wake();
+      changeWaiters.wakeAll();
       return;
     }
     const p = pending.get(m.id);
@@ -170,17 +169,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       return call<StartOutcome>("start", [modelId], START_TIMEOUT_MS);
     },
     changed(timeoutMs) {
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          changeWaiters = changeWaiters.filter((w) => w !== wake);
-          resolve();
-        }, timeoutMs);
-        const wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        changeWaiters.push(wake);
-      });
+      return changeWaiters.wait(timeoutMs);
     },
     async stop(modelId, cause: StopCause) {
       await call<void>("stop", [modelId, cause]);
