@@ -405,36 +405,30 @@ describe("gateway fast path on the wire (real llama-server, raw sockets and the 
       ["a repeated Host header (the app's, then a foreign one)", (host) => `POST /completion HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`],
       ["two different Content-Length values", (host) => `POST /completion HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nContent-Length: ${body.length + 1}\r\n\r\n${body}`],
     ];
+    /** Sends `raw` on a new connection: answered `status` within 5 s, and nothing reached llama-server. */
+    async function expectRefused(raw: string, status: number): Promise<void> {
+      const before = records.length;
+      const c = await connect();
+      await c.write(raw);
+      const r = await c.response(5000);
+      expect(r.status).toBe(status);
+      await sleep(200);
+      expect(records.slice(before)).toEqual([]);
+    }
+
     for (const [name, make] of cases) {
       it(`${name}: 400, and the request is not served`, async () => {
-        const before = records.length;
-        const c = await connect();
-        await c.write(make(new URL(g.url).host));
-        const r = await c.response(5000);
-        expect(r.status).toBe(400);
-        await sleep(200);
-        expect(records.slice(before)).toEqual([]);
+        await expectRefused(make(new URL(g.url).host), 400);
       });
     }
 
     it("a head with bare LF line endings: Node's 400 at once, not a wait for a CRLF that never comes", async () => {
-      const before = records.length;
       const host = new URL(g.url).host;
-      const c = await connect();
-      await c.write(`POST /completion HTTP/1.1\nHost: ${host}\nContent-Type: application/json\nContent-Length: ${body.length}\n\n${body}`);
-      const r = await c.response(5000);
-      expect(r.status).toBe(400);
-      expect(records.slice(before)).toEqual([]);
+      await expectRefused(`POST /completion HTTP/1.1\nHost: ${host}\nContent-Type: application/json\nContent-Length: ${body.length}\n\n${body}`, 400);
     });
 
     it("a head longer than the server's maxHeaderSize: Node's 431, and the request is not served", async () => {
-      const before = records.length;
-      const c = await connect();
-      await c.write(request(g, "POST", "/completion", body, [`X-Padding: ${"p".repeat(20_000)}`]));
-      const r = await c.response(5000);
-      expect(r.status).toBe(431);
-      await sleep(200);
-      expect(records.slice(before)).toEqual([]);
+      await expectRefused(request(g, "POST", "/completion", body, [`X-Padding: ${"p".repeat(20_000)}`]), 431);
     });
 
     it("a malformed request pipelined behind a good one: the good one is answered, then Node's 400", async () => {
