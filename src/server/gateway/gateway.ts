@@ -227,26 +227,25 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
   }
 
+  /** The models a caller's key covers (every model for a key without a list, the admin token or a session). */
+  function visibleTo(caller: Caller): (models: readonly GatewayModel[]) => readonly GatewayModel[] {
+    return (models) => (caller.models === null ? models : models.filter((m) => caller.models!.has(m.name)));
+  }
+
   async function listModels(ex: Exchange, caller: Caller): Promise<void> {
-    const models = (await fleet.models()).filter((m) => caller.models === null || caller.models.has(m.name));
-    ex.sendJson(200, { object: "list", data: models.map(modelObject) });
+    ex.sendJson(200, { object: "list", data: visibleTo(caller)(await fleet.models()).map(modelObject) });
   }
 
   /** OpenAI's retrieve: one model by registry name or alias; 404 (listing what the caller may see) otherwise, and for a model the caller's key does not cover. */
   async function retrieveModel(ex: Exchange, caller: Caller, name: string): Promise<void> {
-    const visible = (models: readonly GatewayModel[]) => models.filter((m) => caller.models === null || caller.models.has(m.name));
-    const found = findModel(visible(await fleet.models()), name);
-    if (found) return ex.sendJson(200, modelObject(found));
-    const fresh = visible(await fleet.models({ fresh: true }));
-    const again = findModel(fresh, name);
-    if (!again) throw notFound(fresh, name);
-    ex.sendJson(200, modelObject(again));
+    ex.sendJson(200, modelObject(await resolve(name, visibleTo(caller))));
   }
 
-  async function resolve(name: string): Promise<GatewayModel> {
-    const found = findModel(await fleet.models(), name);
+  /** The model named `name` among `visible` models: the snapshot first, then a fresh read; 404 listing them otherwise. */
+  async function resolve(name: string, visible: (models: readonly GatewayModel[]) => readonly GatewayModel[] = (models) => models): Promise<GatewayModel> {
+    const found = findModel(visible(await fleet.models()), name);
     if (found) return found;
-    const fresh = await fleet.models({ fresh: true });
+    const fresh = visible(await fleet.models({ fresh: true }));
     return findModel(fresh, name) ?? Promise.reject(notFound(fresh, name));
   }
 
