@@ -33,6 +33,21 @@ export function parseKeyModels(stored: string): string[] {
   }
 }
 
+/**
+ * The `data` of the event (an "action" Event row, services/fleet/events.ts) the
+ * dashboard's service writes when a key is created or deleted. The gateway
+ * drops what it cached of keys when it sees one (fleet-host.ts), so a deleted
+ * key is refused from the next request on.
+ */
+export interface GatewayKeyEventData {
+  gatewayKey: { id: string; change: "created" | "deleted" };
+}
+
+/** Whether an event's `data` says a gateway key was created or deleted. */
+export function isGatewayKeyEvent(data: unknown): data is GatewayKeyEventData {
+  return typeof data === "object" && data !== null && "gatewayKey" in data;
+}
+
 /** The bearer token of an Authorization header, or null. */
 export function bearerOf(header: string | string[] | undefined): string | null {
   const h = Array.isArray(header) ? header[0] : header;

@@ -16,6 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
+import { isGatewayKeyEvent } from "./api-key";
 import type { FleetAdapter } from "./fleet-adapter";
 import type { KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
@@ -31,8 +32,40 @@ export interface BridgeParts {
   keys: KeyStore;
   metrics: GatewayMetrics | null;
   log: { warn(msg: string, data?: Record<string, unknown>): void; info(msg: string, data?: Record<string, unknown>): void };
-  /** Calls `onEvent` at each fleet event (not log lines); returns the unsubscribe. */
-  onFleetEvent(onEvent: () => void): () => void;
+  /**
+   * Calls `onEvent` at each fleet event (not log lines) with its `data`, or
+   * with null when events may have been missed (the subscription fell
+   * behind); returns the unsubscribe.
+   */
+  onFleetEvent(onEvent: (event: { data: unknown } | null) => void): () => void;
+}
+
+/** What `onFleetEventsOf` reads: the app's event bus (services/fleet/events.ts), by shape. */
+interface EventSource {
+  subscribe(options: { signal: AbortSignal }): AsyncIterable<{ event: { type: string; data?: unknown } }>;
+}
+
+/**
+ * BridgeParts.onFleetEvent over the app's event bus: each persisted event
+ * (not log lines) with its data; when the subscription ends early (fell
+ * behind, the bus restarted) null, and a new subscription after
+ * `resubscribeMs`. Returns the unsubscribe.
+ */
+export function onFleetEventsOf(events: EventSource, onEvent: (event: { data: unknown } | null) => void, resubscribeMs = 200): () => void {
+  const stop = new AbortController();
+  void (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        for await (const item of events.subscribe({ signal: stop.signal })) if (item.event.type === "event") onEvent({ data: item.event.data });
+      } catch {
+        // Fell behind or the bus restarted.
+      }
+      if (stop.signal.aborted) return;
+      onEvent(null);
+      await new Promise((r) => setTimeout(r, resubscribeMs));
+    }
+  })();
+  return () => stop.abort();
 }
 
 export interface FleetHost {
@@ -76,7 +109,13 @@ export function createFleetHost(options: {
       unsubscribe?.();
       unsetQueues?.();
       current = p;
-      unsubscribe = p.onFleetEvent(() => post({ t: "changed" }));
+      unsubscribe = p.onFleetEvent((event) => {
+        // A key created or deleted (or events missed): both threads' cached keys go, this thread's first.
+        if (event === null || isGatewayKeyEvent(event.data)) {
+          p.keys.forget();
+          post({ t: "changed", keys: true });
+        } else post({ t: "changed" });
+      });
       unsetQueues = p.metrics?.setQueueSource(() => queues);
       // A new runtime: what the worker holds of the old one is stale.
       post({ t: "changed" });

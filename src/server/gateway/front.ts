@@ -44,7 +44,7 @@ import type { AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
 import type { AppRuntime } from "~/server/runtime";
 import { createFleetAdapter, type FleetAdapter } from "./fleet-adapter";
-import { createFleetHost, type BridgeParts, type FleetHost } from "./fleet-host";
+import { createFleetHost, onFleetEventsOf, type BridgeParts, type FleetHost } from "./fleet-host";
 import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
@@ -85,21 +85,7 @@ async function bridgeParts(): Promise<BridgeParts> {
     keys: createKeyStore(runtime.db),
     metrics: runtime.metrics.gateway,
     log,
-    onFleetEvent(onEvent) {
-      const stop = new AbortController();
-      void (async () => {
-        while (!stop.signal.aborted) {
-          try {
-            for await (const item of runtime.events.subscribe({ signal: stop.signal })) if (item.event.type === "event") onEvent();
-          } catch {
-            // Fell behind or the bus restarted: say so (the worker reads again), subscribe again after a moment.
-            onEvent();
-          }
-          if (!stop.signal.aborted) await new Promise((r) => setTimeout(r, 200));
-        }
-      })();
-      return () => stop.abort();
-    },
+    onFleetEvent: (onEvent) => onFleetEventsOf(runtime.events, onEvent),
   };
   globalForRuntime.synapseBridge = { runtime, parts };
   return parts;

@@ -11,7 +11,8 @@
  *   (the main thread's snapshot keeps its own freshness rules);
  * - requests in flight, last use and the idle unload time: kept here (the
  *   idle unloader runs here), and told to the main thread for the dashboard;
- * - key lookups: cached for KEY_TTL_MS.
+ * - key lookups: cached for KEY_TTL_MS, dropped when the main thread says
+ *   keys changed.
  * Starting and stopping a model, a fresh read, a key not cached: one call.
  * Every call has a deadline.
  */
@@ -29,7 +30,11 @@ import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
 
 /** A model list from the main thread is used for this long without asking again, while no fleet event came (ms). */
 export const MODELS_MAX_AGE_MS = 1000;
-/** Key lookups are cached this long (ms), on top of key-store.ts's own 2 s: a deleted key stops working within 4 s. */
+/**
+ * Key lookups are cached this long (ms). A key's creation or deletion drops
+ * the cache (a `changed` message with `keys`), so this bounds only what
+ * nothing announced.
+ */
 export const KEY_TTL_MS = 2000;
 /** Deadline of a call, except a start (which the fleet bounds by the model's readiness deadline). */
 const CALL_TIMEOUT_MS = 30_000;
@@ -79,6 +84,11 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   const changeWaiters = createChangeWaiters();
   const usages = new Map<string, Usage>();
   const keyCache = new Map<string, { at: number; grant: KeyGrant | null }>();
+  let keyGeneration = 0;
+  const forgetKeys = () => {
+    keyGeneration++;
+    keyCache.clear();
+  };
   let queueSource: (() => ModelQueue[]) | null = null;
   let lastQueues = "";
   let nextToken = 1;
@@ -94,6 +104,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     if (m.t === "changed") {
       generation++;
       list = null;
+      if (m.keys) forgetKeys();
       changeWaiters.wakeAll();
       return;
     }
@@ -223,11 +234,16 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       async lookup(hash) {
         const hit = keyCache.get(hash);
         if (hit && now() - hit.at < KEY_TTL_MS) return hit.grant;
+        const asked = keyGeneration;
         const grant = await call<KeyGrant | null>("keyLookup", [hash]);
-        if (keyCache.size > 10_000) keyCache.clear();
-        keyCache.set(hash, { at: now(), grant });
+        // Keys changed while this was asked: the answer is used once, not kept.
+        if (asked === keyGeneration) {
+          if (keyCache.size > 10_000) keyCache.clear();
+          keyCache.set(hash, { at: now(), grant });
+        }
         return grant;
       },
+      forget: forgetKeys,
     },
     metrics: {
       record(r) {

@@ -21,7 +21,9 @@
  *   reply    the answer to a call: a value, or an error (a GatewayError's
  *            fields kept, so the worker answers with it as the main thread
  *            would have)
- *   changed  a fleet event: models changed (state, registry)
+ *   changed  a fleet event: models changed (state, registry); `keys`: a
+ *            gateway key was created or deleted (the worker drops its
+ *            cached keys)
  *   flush    send the notes held back now, then `flushed` (a read of
  *            /api/metrics sees every request that ended before it)
  */
@@ -48,7 +50,7 @@ export interface WireError {
   gateway?: { status: number; type: GatewayErrorType; code: string; options: { retryAfterS?: number; param?: string | null } };
 }
 
-export type MainMessage = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: WireError } | { t: "changed" } | { t: "flush"; id: number };
+export type MainMessage = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: WireError } | { t: "changed"; keys?: boolean } | { t: "flush"; id: number };
 
 /** What the main thread gives the worker when it starts it. */
 export interface WorkerConfig {

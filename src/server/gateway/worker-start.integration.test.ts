@@ -60,7 +60,7 @@ it("serves the gateway once the app's runtime is there, after a first failed att
     return {
       adapter,
       guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined },
-      keys: { lookup: async () => null },
+      keys: { lookup: async () => null, forget: () => undefined },
       metrics: null,
       log: { warn: () => undefined, info: () => undefined },
       onFleetEvent: () => () => undefined,

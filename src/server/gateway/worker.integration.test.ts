@@ -12,6 +12,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
+import { createGatewayKey, deleteGatewayKey } from "~/server/services/registry/gateway-keys";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
@@ -112,6 +113,21 @@ describe("gateway worker thread (real worker, bridged to the fleet fixture)", ()
       .then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
     expect(err?.status).toBe(404);
     expect(err?.message).toContain("alpha");
+  });
+
+  it("a deleted gateway key is refused from the next request on, though both threads had it cached; the event log records it", async () => {
+    const created = await createGatewayKey(g.f.t.db, { name: "revoked", models: ["alpha"] }, g.f.events);
+    const keyed = new OpenAI({ baseURL: `${w.url}/v1`, apiKey: created.key, maxRetries: 0 });
+    // Twice: the worker's cache and the main thread's both hold the key now.
+    for (let i = 0; i < 2; i++) expect((await keyed.models.list()).data.map((m) => m.id)).toEqual(["alpha"]);
+    await deleteGatewayKey(g.f.t.db, { id: created.id }, g.f.events);
+    const err = await keyed.models.list().then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    expect(err?.status).toBe(401);
+    const logged = await g.f.t.db.event.findMany({ where: { kind: "action" }, orderBy: { id: "asc" } });
+    expect(logged.map((e) => e.message).filter((m) => m.includes("revoked"))).toEqual([
+      `gateway key "revoked" (${created.prefix}…) created, for models alpha`,
+      `gateway key "revoked" (${created.prefix}…) deleted`,
+    ]);
   });
 
   it("hands every other connection to Next with its bytes as sent, and keeps it there", async () => {

@@ -4,6 +4,6 @@ import { publicProcedure, router } from "../trpc";
 
 export const gatewayKeysRouter = router({
   list: publicProcedure.query(({ ctx }) => listGatewayKeys(ctx.runtime.db)),
-  create: publicProcedure.input(gatewayKeyCreateInput).mutation(({ ctx, input }) => createGatewayKey(ctx.runtime.db, input)),
-  delete: publicProcedure.input(gatewayKeyIdInput).mutation(({ ctx, input }) => deleteGatewayKey(ctx.runtime.db, input)),
+  create: publicProcedure.input(gatewayKeyCreateInput).mutation(({ ctx, input }) => createGatewayKey(ctx.runtime.db, input, ctx.runtime.events)),
+  delete: publicProcedure.input(gatewayKeyIdInput).mutation(({ ctx, input }) => deleteGatewayKey(ctx.runtime.db, input, ctx.runtime.events)),
 });

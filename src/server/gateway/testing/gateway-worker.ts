@@ -14,7 +14,7 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { build } from "esbuild";
 import OpenAI from "openai";
-import { createFleetHost, type FleetHost } from "../fleet-host";
+import { createFleetHost, onFleetEventsOf, type FleetHost } from "../fleet-host";
 import { createKeyStore } from "../key-store";
 import type { GatewayRequestRecord } from "../metrics-port";
 import type { WorkerConfig, WorkerMessage } from "../worker-protocol";
@@ -27,6 +27,8 @@ export interface GatewayWorker {
   port: number;
   /** The worker's loopback Node listener: gateway requests that reached Next's server (front.ts passes them there). */
   nodePort: number;
+  /** http://127.0.0.1:PORT, the worker's public listener. */
+  url: string;
   /** The official client on its /v1, no retries. */
   client: OpenAI;
   host: FleetHost;
@@ -69,17 +71,7 @@ export async function startGatewayWorker(g: GatewayFixture): Promise<GatewayWork
       keys: createKeyStore(g.f.t.db),
       metrics: { record: (rec) => records.push(rec), setQueueSource: () => () => undefined },
       log: { warn: () => undefined, info: () => undefined },
-      onFleetEvent(onEvent) {
-        const stop = new AbortController();
-        void (async () => {
-          try {
-            for await (const item of g.f.events.subscribe({ signal: stop.signal })) if (item.event.type === "event") onEvent();
-          } catch {
-            // closed with the fixture
-          }
-        })();
-        return () => stop.abort();
-      },
+      onFleetEvent: (onEvent) => onFleetEventsOf(g.f.events, onEvent),
     }),
     post: (m) => worker?.postMessage(m),
     onListening: (m) => onListening(m),
@@ -92,6 +84,7 @@ export async function startGatewayWorker(g: GatewayFixture): Promise<GatewayWork
   return {
     port: m.port,
     nodePort: m.nodePort,
+    url: `http://127.0.0.1:${m.port}`,
     client: new OpenAI({ baseURL: `http://127.0.0.1:${m.port}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0, timeout: 60_000 }),
     host,
     workerJs,

@@ -1,11 +1,16 @@
 /**
  * Gateway API keys as the dashboard manages them: create (the key is in the
  * answer once and never again), list (name, prefix, models, last use),
- * delete. Keys may be limited to some models, by registry name.
+ * delete. Keys may be limited to some models, by registry name. Creating
+ * and deleting a key are recorded as "action" events (api-key.ts's
+ * GatewayKeyEventData): the event log shows who could call the gateway
+ * when, and the gateway drops its cached keys when it sees one, so a
+ * deleted key is refused from the next request on.
  */
 import { z } from "zod";
 import type { Db } from "~/server/db/client";
-import { newApiKey, parseKeyModels } from "~/server/gateway/api-key";
+import { newApiKey, parseKeyModels, type GatewayKeyEventData } from "~/server/gateway/api-key";
+import type { EventBus } from "../fleet/events";
 import { ServiceError } from "../errors";
 import { parseInput } from "./input";
 import { modelNameSchema } from "./schemas";
@@ -33,8 +38,23 @@ function view(row: { id: string; name: string; prefix: string; models: string; c
   return { id: row.id, name: row.name, prefix: row.prefix, models: parseKeyModels(row.models), createdAt: row.createdAt, lastUsedAt: row.lastUsedAt };
 }
 
-/** Creates a key; the answer's `key` is the only time it is shown. Unknown model names: BAD_REQUEST naming them. */
-export async function createGatewayKey(db: Db, input: z.input<typeof gatewayKeyCreateInput>): Promise<GatewayKeyView & { key: string }> {
+/** Where key changes are recorded (the app's event bus). */
+type KeyEvents = Pick<EventBus, "append">;
+
+/** Records a key's change; a failed write is logged by the bus and does not undo the change (caches still expire: key-store.ts). */
+async function recordKeyChange(events: KeyEvents | undefined, row: { id: string; name: string; prefix: string }, change: "created" | "deleted", models: string[]): Promise<void> {
+  if (!events) return;
+  const data: GatewayKeyEventData & { name: string; prefix: string; models: string[] } = { gatewayKey: { id: row.id, change }, name: row.name, prefix: row.prefix, models };
+  const scope = models.length > 0 ? `models ${models.join(", ")}` : "every model";
+  await events.append({ kind: "action", message: `gateway key "${row.name}" (${row.prefix}…) ${change}${change === "created" ? `, for ${scope}` : ""}`, data }).catch(() => undefined);
+}
+
+/**
+ * Creates a key; the answer's `key` is the only time it is shown. Unknown
+ * model names: BAD_REQUEST naming them. With `events`, the creation is
+ * recorded (an "action" event).
+ */
+export async function createGatewayKey(db: Db, input: z.input<typeof gatewayKeyCreateInput>, events?: KeyEvents): Promise<GatewayKeyView & { key: string }> {
   const { name, models } = parseInput(gatewayKeyCreateInput, input);
   const unique = [...new Set(models)];
   if (unique.length > 0) {
@@ -44,6 +64,7 @@ export async function createGatewayKey(db: Db, input: z.input<typeof gatewayKeyC
   }
   const { key, hash, prefix } = newApiKey();
   const row = await db.gatewayKey.create({ data: { name, keyHash: hash, prefix, models: JSON.stringify(unique) } });
+  await recordKeyChange(events, row, "created", unique);
   return { ...view(row), key };
 }
 
@@ -52,9 +73,16 @@ export async function listGatewayKeys(db: Db): Promise<GatewayKeyView[]> {
   return rows.map(view);
 }
 
-export async function deleteGatewayKey(db: Db, input: z.input<typeof gatewayKeyIdInput>): Promise<{ id: string }> {
+/**
+ * Deletes a key and records it on `events`; the gateway refuses the key
+ * from its next request on (it drops its cached keys at the event).
+ * Unknown id: NOT_FOUND.
+ */
+export async function deleteGatewayKey(db: Db, input: z.input<typeof gatewayKeyIdInput>, events: KeyEvents): Promise<{ id: string }> {
   const { id } = parseInput(gatewayKeyIdInput, input);
+  const row = await db.gatewayKey.findUnique({ where: { id }, select: { id: true, name: true, prefix: true, models: true } });
   const r = await db.gatewayKey.deleteMany({ where: { id } });
-  if (r.count === 0) throw new ServiceError("NOT_FOUND", `no gateway key with id ${id}`);
+  if (!row || r.count === 0) throw new ServiceError("NOT_FOUND", `no gateway key with id ${id}`);
+  await recordKeyChange(events, row, "deleted", parseKeyModels(row.models));
   return { id };
 }
