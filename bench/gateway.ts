@@ -329,6 +329,8 @@ http {
 }
 
 const med = (xs: number[]) => percentile(xs, 50);
+/** The interquartile range as "p25–p75": how far the reps spread, so a reader sees whether a target is within the noise. */
+const iqr = (xs: number[], digits: number) => `${percentile(xs, 25).toFixed(digits)}–${percentile(xs, 75).toFixed(digits)}`;
 
 function summary(xs: number[]): { p50: number; p99: number } {
   return { p50: percentile(xs, 50), p99: percentile(xs, 99) };
@@ -630,7 +632,7 @@ async function main() {
         const dTs = tput.get(ref)!;
         const dT = med(dTs);
         const shares = xs.map((x, i) => (x / dTs[i]!) * 100);
-        out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of ${ref}; per rep ${med(shares).toFixed(1)} %${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
+        out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of ${ref}; per rep ${med(shares).toFixed(1)} %${xs.length >= 4 && !isDirect({ name } as Leg) ? `, IQR ${iqr(shares, 1)}` : ""}${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
       }
       out.push("  CPU time per stream (64 tokens), median of reps: the app's threads (llama-server's log lines on every leg; the relay on the gateway's) and nginx's processes");
       for (const [name, c] of tputCpu) out.push(`  ${name.padEnd(10)} app ${med(c.app).toFixed(2)} ms${c.nginx.length > 0 ? `, nginx ${med(c.nginx).toFixed(2)} ms` : ""}`);
@@ -645,7 +647,7 @@ async function main() {
       for (const n of names) {
         const xs = cold.get(n)!;
         const ratios = xs.map((x, i) => x / d[i]!);
-        out.push(`  ${n.padEnd(8)} median ${ms(med(xs))} vs direct ${ms(med(d))} → ratio of medians ${(med(xs) / med(d)).toFixed(2)}, median of per-rep ratios ${med(ratios).toFixed(2)} (target ≤ 1.10)`);
+        out.push(`  ${n.padEnd(8)} median ${ms(med(xs))} vs direct ${ms(med(d))} → ratio of medians ${(med(xs) / med(d)).toFixed(2)}, median of per-rep ratios ${med(ratios).toFixed(2)}${ratios.length >= 4 ? ` (IQR ${iqr(ratios, 2)})` : ""} (target ≤ 1.10)`);
       }
       if (names.includes("baseline")) {
         const diffs = cold.get("gateway")!.map((x, i) => x - cold.get("baseline")![i]!);
