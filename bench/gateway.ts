@@ -329,6 +329,16 @@ http {
 }
 
 const med = (xs: number[]) => percentile(xs, 50);
+/**
+ * A distribution-free 95 % confidence interval of the median: the order statistics at
+ * n/2 ∓ 1.96·√n/2 (the binomial's normal approximation; e.g. Conover, Practical Nonparametric Statistics, §3.2).
+ */
+function medianCi(xs: number[]): [number, number] {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  const half = 1.96 * Math.sqrt(n) / 2;
+  return [s[Math.max(0, Math.floor(n / 2 - half))]!, s[Math.min(n - 1, Math.ceil(n / 2 + half))]!];
+}
 /** The interquartile range as "p25–p75": how far the reps spread, so a reader sees whether a target is within the noise. */
 const iqr = (xs: number[], digits: number) => `${percentile(xs, 25).toFixed(digits)}–${percentile(xs, 75).toFixed(digits)}`;
 
@@ -610,6 +620,13 @@ async function main() {
           const n = addedP50("nginx");
           const g = addedP50("gateway");
           out.push(`        target: gateway added p50 ≤ nginx's + 0.3 ms → ${g.toFixed(2)} vs ${(n + 0.3).toFixed(2)}: ${g <= n + 0.3 ? "met" : "NOT met"}`);
+          if (c === 1) {
+            // The same rounds carry both legs: gateway − nginx per round is itself a paired figure.
+            const gs = paired.get("gateway")!;
+            const diffs = paired.get("nginx")!.map((x, i) => gs[i]! - x);
+            const [lo, hi] = medianCi(diffs);
+            out.push(`        per round, gateway − nginx: median ${med(diffs).toFixed(3)} ms, 95 % CI ${lo.toFixed(3)}–${hi.toFixed(3)} (target ≤ 0.3: ${hi <= 0.3 ? "met" : lo > 0.3 ? "NOT met" : "within this run's noise"})`);
+          }
         }
         if (sshHost) out.push(sshVsLocal(c, paired, lat));
       }
