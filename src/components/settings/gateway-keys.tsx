@@ -1,7 +1,9 @@
 "use client";
 /**
  * Gateway API keys (Settings): create one (named, optionally limited to some
- * models), see it once, copy it; list the others by name and prefix; delete.
+ * models), see it once, copy it; list the others by name and prefix; delete
+ * (after a confirmation: clients using the key are refused from their next
+ * request on).
  * Clients send a key as `Authorization: Bearer <key>` (OPENAI_API_KEY).
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
@@ -22,6 +24,8 @@ export function GatewayKeys() {
   const [errors, setErrors] = useState<FieldErrors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [shown, setShown] = useState<{ name: string; key: string } | null>(null);
+  /** The key whose Delete asks for a confirmation. */
+  const [confirming, setConfirming] = useState<string | null>(null);
   const refresh = () => queryClient.invalidateQueries({ queryKey: trpc.gatewayKeys.list.queryKey() });
   const create = useMutation(
     trpc.gatewayKeys.create.mutationOptions({
@@ -42,7 +46,10 @@ export function GatewayKeys() {
   );
   const remove = useMutation(
     trpc.gatewayKeys.delete.mutationOptions({
-      onSuccess: () => void refresh(),
+      onSuccess: () => {
+        setConfirming(null);
+        void refresh();
+      },
       onError: (err) => toast.push(`Could not delete the key: ${errorMessage(err)}`, "bad"),
     }),
   );
@@ -91,9 +98,21 @@ export function GatewayKeys() {
             <code className="mono">{k.prefix}…</code>
             <span className="muted">{k.models.length ? k.models.join(", ") : "every model"}</span>
             <span className="muted">{k.lastUsedAt ? `last used ${new Date(k.lastUsedAt).toLocaleString()}` : "never used"}</span>
-            <button type="button" className="btn btn-ghost btn-sm" onClick={() => remove.mutate({ id: k.id })} aria-label={`Delete key ${k.name}`}>
-              Delete
-            </button>
+            {confirming === k.id ? (
+              <>
+                <span role="status">Clients using it are refused from their next request.</span>
+                <button type="button" className="btn btn-danger btn-sm" onClick={() => remove.mutate({ id: k.id })} disabled={remove.isPending} aria-busy={remove.isPending}>
+                  Yes, delete {k.name}
+                </button>
+                <button type="button" className="btn btn-sm" onClick={() => setConfirming(null)}>
+                  Cancel
+                </button>
+              </>
+            ) : (
+              <button type="button" className="btn btn-ghost btn-sm" onClick={() => setConfirming(k.id)} aria-label={`Delete key ${k.name}…`}>
+                Delete…
+              </button>
+            )}
           </li>
         ))}
       </ul>
