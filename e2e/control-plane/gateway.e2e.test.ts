@@ -4,6 +4,7 @@
  * shipped as /app/gateway) in front of Next on the app's port. Driven by the
  * official `openai` client with OPENAI_BASE_URL = the app's /v1.
  */
+import net from "node:net";
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -36,6 +37,29 @@ describe("gateway on the app's port (production server)", () => {
     const r = await client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "hi" }], max_tokens: 6, grammar: GRAMMAR } as unknown as ChatCompletionCreateParamsNonStreaming);
     expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
     expect(r.model).toBe("tiny");
+  });
+
+  it("an on-demand start that fails answers 503 with the reason, and the app's log says so at warn (an operator reads docker logs)", async () => {
+    // Another process holds the model's port, so its llama-server cannot start.
+    const holder = net.createServer();
+    const port = await freePort();
+    await new Promise<void>((r) => holder.listen(port, "127.0.0.1", r));
+    try {
+      const file = await tinyModel(app.dirs.modelRoot, "blocked.gguf");
+      const created = await app.trpc.mutation("models.create", { name: "blocked", filePath: file, port, enabled: true, ctxSize: 256, threads: 1, loadPolicy: "on-demand" });
+      expect(created.error, JSON.stringify(created.error)).toBeUndefined();
+      const err = await client.chat.completions.create({ model: "blocked", messages: [{ role: "user", content: "hi" }], max_tokens: 4 }).then(
+        () => null,
+        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+      );
+      expect(err?.status).toBe(503);
+      expect(err?.message).toContain(`port ${port} is held`);
+      await expect
+        .poll(() => app.logs().filter((l) => l.level === "warn" && l.state === "failed" && String(l.msg).includes(`port ${port} is held`)).length, { timeout: 5_000 })
+        .toBe(1);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
   });
 
   it("the rest of the app is still Next's, and the gateway refuses cross-site posts", async () => {

@@ -168,6 +168,33 @@ export function parseStreamId(id: string): { db: number; seq: number } {
   return { db: Number(m[1]), seq: m[2] === undefined ? 0 : Number(m[2]) };
 }
 
+/** Server states a person must look at: the event goes to the app's log at warn. */
+const WARN_STATES = new Set(["failed", "unhealthy"]);
+
+/**
+ * A recorded event in the app's log too: whoever reads the container's log
+ * (`docker logs`, journald) sees the app's decisions (start all, restarts
+ * and their backoff, idle unloads, evictions, key changes), the links'
+ * changes and every failure with its reason, not only the dashboard.
+ * Errors, failed or unhealthy servers and crashes at warn; actions and
+ * host events at info; other server states at debug, since each agent
+ * logs its own servers' states (the local one in this log, an ssh host's
+ * as "agent stderr" lines). Log lines of servers are not events and are
+ * not logged here (they are in each server's log file).
+ */
+function logEvent(log: Logger, e: RecordedEvent): void {
+  const cause = typeof e.data === "object" && e.data !== null ? (e.data as { cause?: unknown }).cause : undefined;
+  const warn = e.kind === "error" || (e.state !== null && WARN_STATES.has(e.state)) || cause === "crash";
+  const fields: Record<string, unknown> = { event: e.id, kind: e.kind };
+  if (e.modelId) fields.modelId = e.modelId;
+  if (e.hostId) fields.hostId = e.hostId;
+  if (e.state) fields.state = e.state;
+  if (typeof cause === "string") fields.cause = cause;
+  if (warn) log.warn(e.message, fields);
+  else if (e.kind === "state") log.debug(e.message, fields);
+  else log.info(e.message, fields);
+}
+
 function rowToEvent(row: { id: number; at: Date; kind: string; modelId: string | null; hostId: string | null; state: string | null; message: string; data: string | null }): RecordedEvent {
   let data: unknown = null;
   if (row.data !== null) {
@@ -260,6 +287,7 @@ export async function createEventBus(options: EventBusOptions): Promise<EventBus
     lastDbId = Math.max(lastDbId, id);
     const event = rowToEvent({ id, ...row });
     publish({ cursor: { db: id, seq: 0 }, event });
+    logEvent(log, event);
     p.resolve(event);
   };
 
