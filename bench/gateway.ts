@@ -36,6 +36,9 @@
  *   Per rep the legs take turns in rotating order; each rep's figures are
  *   printed, and the ratio as the median of the per-rep ratios beside the
  *   ratio of the medians.
+ * - Resident memory (VmRSS, Linux): the app after the warm-up and after
+ *   the throughput runs, and nginx's master and workers, printed beside
+ *   the CPU figures (no target; the price of each data path).
  * - Warm-up (`--warm-up N`, default 3000): before any figure, N short
  *   requests per leg at concurrency 4 and N/50 streams of 16 tokens at 16. A new app's
  *   JIT compiles for its first few thousand requests: measured with
@@ -93,7 +96,7 @@ import { pidsRunning } from "../host-agent/test/harness/fixtures.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { buildAppImage, isAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
 import { startSshBenchHost, type SshBenchHost } from "./gateway-ssh-host.ts";
-import { argValue, cpuMs, llamaServerBin, ms, percentile } from "./lib.ts";
+import { argValue, cpuMs, llamaServerBin, ms, percentile, rssMb } from "./lib.ts";
 
 const REPS = Number(argValue("--reps") ?? 8);
 const PER_REP = Number(argValue("--per-rep") ?? 50);
@@ -438,6 +441,8 @@ async function main() {
     const tput = new Map<string, number[]>();
     /** CPU ms per stream of the throughput runs, per leg: the app's own threads, and nginx's. */
     const tputCpu = new Map<string, { app: number[]; nginx: number[] }>();
+    /** Resident memory (MB): the app after the warm-up and after the throughput runs, nginx (master and workers) after them. */
+    const rss = { appWarm: Number.NaN, appEnd: Number.NaN, nginxEnd: Number.NaN };
     let nginx: { port: number; child: ChildProcess } | null = null;
     /** Latencies of the warm-up requests per leg, in order of completion. */
     let warmUp = new Map<string, number[]>();
@@ -478,6 +483,7 @@ async function main() {
         await streamThroughput(leg, 16, Math.ceil(WARM_UP / 50), 16, leg.name === "next-route" ? { port: llamaPort } : {});
       }
       warmUp = warm;
+      rss.appWarm = rssMb(app.child.pid);
 
       /** c=1: one request per leg per round, in rotating order; the added latency is paired within the round. */
       for (let round = 0; round < REPS * PER_REP; round++) {
@@ -526,6 +532,8 @@ async function main() {
           tputCpu.set(leg.name, cpu);
         }
       }
+      rss.appEnd = rssMb(app.child.pid);
+      if (nginx) rss.nginxEnd = rssMb(nginx.child.pid, { children: true });
     }
 
     // ---- cold start: on-demand through the gateway (and the baseline's) vs llama-server launched by hand
@@ -653,6 +661,7 @@ async function main() {
       }
       out.push("  CPU time per stream (64 tokens), median of reps: the app's threads (llama-server's log lines on every leg; the relay on the gateway's) and nginx's processes");
       for (const [name, c] of tputCpu) out.push(`  ${name.padEnd(10)} app ${med(c.app).toFixed(2)} ms${c.nginx.length > 0 ? `, nginx ${med(c.nginx).toFixed(2)} ms` : ""}`);
+      out.push(`  resident memory (VmRSS): the app ${rss.appWarm.toFixed(0)} MB after the warm-up, ${rss.appEnd.toFixed(0)} MB after the throughput runs (Next, the fleet, the agent and the gateway's worker)${nginx ? `; nginx ${rss.nginxEnd.toFixed(1)} MB` : ""}`);
       if (tputFailed.length > 0) out.push(`  the shares are not comparable: streams failed in ${tputFailed.join(", ")} (see below), and a failed stream counts no tokens`);
     }
     out.push("");

@@ -48,41 +48,58 @@ export function percentile(xs: number[], p: number): number {
 export const ms = (x: number, digits = 1) => `${x.toFixed(digits)} ms`;
 
 /**
- * CPU time a process's threads have run, in ms, summed from each thread's
- * /proc/PID/task/TID/schedstat (its first field: nanoseconds on a CPU;
- * Linux); with `children`, its child processes' threads too (one level:
- * nginx's workers under its master). NaN where /proc is missing. Steadier
- * than wall time on a busy machine, and finer than /proc/PID/stat's ticks.
+ * `read(pid)` summed over a process and, with `children`, its child
+ * processes (one level: nginx's workers under its master); NaN where /proc
+ * is missing (not Linux) or the process is gone.
  */
-export function cpuMs(pid: number | undefined, options: { children?: boolean } = {}): number {
-  const threads = (p: number | string) => {
-    let ns = 0;
-    for (const tid of readdirSync(`/proc/${p}/task`)) {
-      try {
-        ns += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-      } catch {
-        // the thread ended meanwhile
-      }
-    }
-    return ns;
-  };
+function overProcesses(pid: number | undefined, children: boolean, read: (p: string) => number): number {
   try {
     if (pid === undefined) return NaN;
-    let ns = threads(pid);
-    if (options.children) {
+    let sum = read(String(pid));
+    if (children) {
       for (const d of readdirSync("/proc")) {
         if (!/^\d+$/.test(d)) continue;
         try {
           // /proc/PID/stat: the parent's pid is the second field after the command's closing parenthesis.
           const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) ns += threads(d);
+          if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) sum += read(d);
         } catch {
           // the process ended meanwhile
         }
       }
     }
-    return ns / 1e6;
+    return sum;
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU time a process's threads have run, in ms, summed from each thread's
+ * /proc/PID/task/TID/schedstat (its first field: nanoseconds on a CPU;
+ * Linux); with `children`, its child processes' threads too. Steadier
+ * than wall time on a busy machine, and finer than /proc/PID/stat's ticks.
+ */
+export function cpuMs(pid: number | undefined, options: { children?: boolean } = {}): number {
+  return (
+    overProcesses(pid, options.children ?? false, (p) => {
+      let ns = 0;
+      for (const tid of readdirSync(`/proc/${p}/task`)) {
+        try {
+          ns += Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+        } catch {
+          // the thread ended meanwhile
+        }
+      }
+      return ns;
+    }) / 1e6
+  );
+}
+
+/** Resident memory (VmRSS of /proc/PID/status, Linux) of a process, with `children` its child processes' too, in MB. */
+export function rssMb(pid: number | undefined, options: { children?: boolean } = {}): number {
+  return overProcesses(pid, options.children ?? false, (p) => {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : 0;
+  });
 }
