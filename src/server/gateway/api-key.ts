@@ -35,15 +35,15 @@ export function parseKeyModels(stored: string): string[] {
 
 /**
  * The `data` of the event (an "action" Event row, services/fleet/events.ts) the
- * dashboard's service writes when a key is created or deleted. The gateway
- * drops what it cached of keys when it sees one (fleet-host.ts), so a deleted
- * key is refused from the next request on.
+ * registry's services write when keys change: created, deleted, or a model
+ * they name renamed. The gateway drops what it cached of keys when it sees
+ * one (fleet-host.ts), so a deleted key is refused from the next request on.
  */
 export interface GatewayKeyEventData {
-  gatewayKey: { id: string; change: "created" | "deleted" };
+  gatewayKey: { ids: string[]; change: "created" | "deleted" | "model renamed" };
 }
 
-/** Whether an event's `data` says a gateway key was created or deleted. */
+/** Whether an event's `data` says gateway keys changed. */
 export function isGatewayKeyEvent(data: unknown): data is GatewayKeyEventData {
   return typeof data === "object" && data !== null && "gatewayKey" in data;
 }

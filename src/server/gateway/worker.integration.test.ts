@@ -13,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { createGatewayKey, deleteGatewayKey } from "~/server/services/registry/gateway-keys";
+import { updateModel } from "~/server/services/registry/models";
+import { parseKeyModels } from "./api-key";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
@@ -128,6 +130,21 @@ describe("gateway worker thread (real worker, bridged to the fleet fixture)", ()
       `gateway key "revoked" (${created.prefix}…) created, for models alpha`,
       `gateway key "revoked" (${created.prefix}…) deleted`,
     ]);
+  });
+
+  it("a key limited to a model follows its rename at once, and does not pass to another model that takes the old name", async () => {
+    const m = await g.addModel("before-rename");
+    const created = await createGatewayKey(g.f.t.db, { name: "follows", models: ["before-rename"] }, g.f.events);
+    const keyed = new OpenAI({ baseURL: `${w.url}/v1`, apiKey: created.key, maxRetries: 0 });
+    // Cached in both threads first.
+    for (let i = 0; i < 2; i++) expect((await keyed.models.list()).data.map((x) => x.id)).toEqual(["before-rename"]);
+    await updateModel(g.f.t.db, { id: m.id, name: "after-rename" }, { appPort: 1, events: g.f.events });
+    expect(parseKeyModels((await g.f.t.db.gatewayKey.findUniqueOrThrow({ where: { id: created.id } })).models)).toEqual(["after-rename"]);
+    expect((await keyed.models.list()).data.map((x) => x.id)).toEqual(["after-rename"]);
+    await g.addModel("before-rename");
+    const err = await keyed.chat.completions.create(chat("before-rename")).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    expect(err?.status).toBe(403);
+    expect((await keyed.models.list()).data.map((x) => x.id)).toEqual(["after-rename"]);
   });
 
   it("hands every other connection to Next with its bytes as sent, and keeps it there", async () => {

@@ -11,6 +11,7 @@ import { z } from "zod";
 import type { Db } from "~/server/db/client";
 import { newApiKey, parseKeyModels, type GatewayKeyEventData } from "~/server/gateway/api-key";
 import type { EventBus } from "../fleet/events";
+import type { Tx } from "./tx";
 import { ServiceError } from "../errors";
 import { parseInput } from "./input";
 import { modelNameSchema } from "./schemas";
@@ -44,7 +45,7 @@ type KeyEvents = Pick<EventBus, "append">;
 /** Records a key's change; a failed write is logged by the bus and does not undo the change (caches still expire: key-store.ts). */
 async function recordKeyChange(events: KeyEvents | undefined, row: { id: string; name: string; prefix: string }, change: "created" | "deleted", models: string[]): Promise<void> {
   if (!events) return;
-  const data: GatewayKeyEventData & { name: string; prefix: string; models: string[] } = { gatewayKey: { id: row.id, change }, name: row.name, prefix: row.prefix, models };
+  const data: GatewayKeyEventData & { name: string; prefix: string; models: string[] } = { gatewayKey: { ids: [row.id], change }, name: row.name, prefix: row.prefix, models };
   const scope = models.length > 0 ? `models ${models.join(", ")}` : "every model";
   await events.append({ kind: "action", message: `gateway key "${row.name}" (${row.prefix}…) ${change}${change === "created" ? `, for ${scope}` : ""}`, data }).catch(() => undefined);
 }
@@ -85,4 +86,28 @@ export async function deleteGatewayKey(db: Db, input: z.input<typeof gatewayKeyI
   if (!row || r.count === 0) throw new ServiceError("NOT_FOUND", `no gateway key with id ${id}`);
   await recordKeyChange(events, row, "deleted", parseKeyModels(row.models));
   return { id };
+}
+
+/**
+ * A model renamed: every key limited to it by its old name now names the
+ * new one (in the rename's transaction), so its permission follows the
+ * model and does not pass to another model that takes the old name later.
+ * Returns the keys changed (id and name).
+ */
+export async function renameModelInKeys(tx: Tx, from: string, to: string): Promise<{ id: string; name: string }[]> {
+  const changed: { id: string; name: string }[] = [];
+  for (const k of await tx.gatewayKey.findMany({ select: { id: true, name: true, models: true } })) {
+    const models = parseKeyModels(k.models);
+    if (!models.includes(from)) continue;
+    await tx.gatewayKey.update({ where: { id: k.id }, data: { models: JSON.stringify(models.map((m) => (m === from ? to : m))) } });
+    changed.push({ id: k.id, name: k.name });
+  }
+  return changed;
+}
+
+/** Records that a rename changed these keys (the gateway drops its cached keys at the event). */
+export async function recordKeysRenamed(events: KeyEvents | undefined, keys: { id: string; name: string }[], from: string, to: string): Promise<void> {
+  if (!events || keys.length === 0) return;
+  const data: GatewayKeyEventData & { from: string; to: string } = { gatewayKey: { ids: keys.map((k) => k.id), change: "model renamed" }, from, to };
+  await events.append({ kind: "action", message: `model ${from} renamed to ${to}: gateway key(s) ${keys.map((k) => `"${k.name}"`).join(", ")} now name ${to}`, data }).catch(() => undefined);
 }

@@ -8,6 +8,8 @@ import type { ExtraFlag } from "synapse-host-agent/protocol";
 import type { Prisma } from "~/generated/prisma/client";
 import type { Db } from "~/server/db/client";
 import { ServiceError, type FieldIssue } from "../errors";
+import type { EventBus } from "../fleet/events";
+import { recordKeysRenamed, renameModelInKeys } from "./gateway-keys";
 import { resolveHostId } from "./hosts";
 import { parseInput } from "./input";
 import { formatPortRange, inRange, outsideRangeMessage, tunnelRange } from "./model-ports";
@@ -25,6 +27,8 @@ export interface RegistryDeps {
    * write; absent, paths are checked only against the host's path mapping.
    */
   checkPath?: PathChecker;
+  /** Where a rename that changes gateway keys is recorded (the gateway drops its cached keys at it). */
+  events?: Pick<EventBus, "append">;
 }
 
 /** A model as create/update return it: with how its path was checked when a checker was given (null: the path did not change). */
@@ -230,9 +234,11 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       pathCheck = await checkPathOnHost(db, await resolveHostId(db, hostId), filePath, deps.checkPath);
     }
   }
+  let renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null = null;
   const view = await writeTransaction(
     db,
     async (tx) => {
+      renamed = null;
       const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
       if (!existing) throw notFound(id);
       const current = toModelView(existing);
@@ -268,10 +274,15 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       if (changed.name !== undefined || changed.hostId !== undefined || changed.port !== undefined) {
         await assertNameAndPortFree(tx, { name, hostId, port, selfId: id }, deps);
       }
-      return toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
+      const saved = toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
+      // Keys limited to this model follow it to its new name.
+      if (changed.name !== undefined) renamed = { from: existing.name, to: name, keys: await renameModelInKeys(tx, existing.name, name) };
+      return saved;
     },
     conflictIssues,
   );
+  const r = renamed as { from: string; to: string; keys: { id: string; name: string }[] } | null;
+  if (r) await recordKeysRenamed(deps.events, r.keys, r.from, r.to);
   return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
 }
 
