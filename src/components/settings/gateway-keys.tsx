@@ -67,7 +67,7 @@ export function GatewayKeys() {
     <section className="panel" style={{ marginTop: 24 }} aria-labelledby={`${id}-title`} data-testid="gateway-keys">
       <h2 id={`${id}-title`}>Gateway API keys</h2>
       <p className="muted" style={{ maxWidth: 760 }}>
-        For OpenAI clients of <code>/v1</code> (<code>OPENAI_API_KEY</code>). Required when the app is reachable beyond loopback. A key is shown once; only its hash is kept.
+        For OpenAI clients of <code>/v1</code> (<code>OPENAI_API_KEY</code>). Required when the app is reachable beyond loopback (<code>SYNAPSE_API_TOKEN</code> set); without it, a client that sends no key is served too, so a key&apos;s model limit binds only the clients that use that key. A key is shown once; only its hash is kept.
       </p>
       {shown ? (
         <div className="notice" data-tone="ok" role="status" data-testid="new-key">
@@ -83,7 +83,7 @@ export function GatewayKeys() {
         <FormErrors message={formError} issues={[]} />
         <div className="form-grid">
           <TextField id={`${id}-name`} label="Name" hint="who or what uses it" value={name} onChange={setName} error={errors.name} required />
-          <TextField id={`${id}-models`} label="Models" hint="comma-separated names; empty = every model" value={models} onChange={setModels} error={errors.models} mono />
+          <TextField id={`${id}-models`} label="Models" hint="comma-separated names or aliases; empty = every model" value={models} onChange={setModels} error={errors.models} mono />
         </div>
         <div className="form-actions">
           <button type="submit" className="btn btn-primary" disabled={create.isPending} aria-busy={create.isPending}>

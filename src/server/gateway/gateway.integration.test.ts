@@ -249,8 +249,24 @@ describe("gateway: who may call it with an admin token set", () => {
     expect([other.status, other.code]).toEqual([403, "model_not_allowed"]);
     expect((await keyed.models.list()).data.map((m) => m.id)).toEqual(["one"]);
     expect((await keyed.models.retrieve("one")).id).toBe("one");
-    expect((await apiError(keyed.models.retrieve("two"))).status).toBe(404);
+    // Retrieve agrees with a completion: 403 for a model the key does not cover.
+    expect((await apiError(keyed.models.retrieve("two"))).status).toBe(403);
+    // An unknown name: 404 listing only the models the key may use (it learns no other names).
+    const unknown = await apiError(keyed.chat.completions.create(chatParams("nobody")));
+    expect([unknown.status, unknown.code]).toEqual([404, "model_not_found"]);
+    expect(unknown.message).toContain("known models: one");
+    expect(unknown.message).not.toContain("two");
+    expect((await apiError(keyed.models.retrieve("nobody"))).message).not.toContain("two");
     const wrong = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: `${created.key.slice(0, -4)}AAAA`, maxRetries: 0 });
     expect((await apiError(wrong.models.list())).status).toBe(401);
+  });
+
+  it("a key may name its models by alias (stored as the registry name); an unknown name is refused and nothing is stored", async () => {
+    await g.addModel("three", { alias: "three-alias" });
+    const created = await createGatewayKey(g.f.t.db, { name: "by-alias", models: ["three-alias", "three"] });
+    expect(created.models).toEqual(["three"]);
+    const before = await g.f.t.db.gatewayKey.count();
+    await expect(createGatewayKey(g.f.t.db, { name: "bad", models: ["three", "nope"] })).rejects.toThrow(/no model named nope \(by registry name or alias\)/);
+    expect(await g.f.t.db.gatewayKey.count()).toBe(before);
   });
 });

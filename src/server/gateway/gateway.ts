@@ -236,17 +236,27 @@ export function createGateway(options: GatewayOptions): Gateway {
     ex.sendJson(200, { object: "list", data: visibleTo(caller)(await fleet.models()).map(modelObject) });
   }
 
-  /** OpenAI's retrieve: one model by registry name or alias; 404 (listing what the caller may see) otherwise, and for a model the caller's key does not cover. */
+  /**
+   * OpenAI's retrieve: one model by registry name or alias; 404 listing the
+   * models the caller may see otherwise; 403 for a model the caller's key
+   * does not cover, as a completion for it gets.
+   */
   async function retrieveModel(ex: Exchange, caller: Caller, name: string): Promise<void> {
-    ex.sendJson(200, modelObject(await resolve(name, visibleTo(caller))));
+    const model = await resolve(name, visibleTo(caller));
+    checkModelAllowed(caller, model.name);
+    ex.sendJson(200, modelObject(model));
   }
 
-  /** The model named `name` among `visible` models: the snapshot first, then a fresh read; 404 listing them otherwise. */
-  async function resolve(name: string, visible: (models: readonly GatewayModel[]) => readonly GatewayModel[] = (models) => models): Promise<GatewayModel> {
-    const found = findModel(visible(await fleet.models()), name);
+  /**
+   * The model named `name` (registry name or alias): the snapshot first, then
+   * a fresh read; 404 otherwise, listing the names of the models `listed`
+   * keeps (those the caller may see: a limited key learns no other names).
+   */
+  async function resolve(name: string, listed: (models: readonly GatewayModel[]) => readonly GatewayModel[]): Promise<GatewayModel> {
+    const found = findModel(await fleet.models(), name);
     if (found) return found;
-    const fresh = visible(await fleet.models({ fresh: true }));
-    return findModel(fresh, name) ?? Promise.reject(notFound(fresh, name));
+    const fresh = await fleet.models({ fresh: true });
+    return findModel(fresh, name) ?? Promise.reject(notFound(listed(fresh), name));
   }
 
   function describe(model: GatewayModel): string {
@@ -268,7 +278,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     const body = route.modelFrom === "body" ? await ex.body(maxBodyBytes) : null;
     const name = body !== null ? modelOfBody(body) : modelOfQuery(url);
-    let model = await resolve(name);
+    let model = await resolve(name, visibleTo(caller));
     fig.model = model.name;
     fig.host = model.host;
     checkModelAllowed(caller, model.name);

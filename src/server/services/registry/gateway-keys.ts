@@ -14,13 +14,15 @@ import type { EventBus } from "../fleet/events";
 import type { Tx } from "./tx";
 import { ServiceError } from "../errors";
 import { parseInput } from "./input";
-import { modelNameSchema } from "./schemas";
 
 export const gatewayKeyCreateInput = z
   .object({
     name: z.string({ error: "is required" }).trim().min(1, "must not be empty").max(64, "must be at most 64 characters"),
-    /** Registry names; empty or omitted: every model. */
-    models: z.array(modelNameSchema).max(512, "at most 512 models").default([]),
+    /** Registry names or aliases (stored as registry names); empty or omitted: every model. */
+    models: z
+      .array(z.string().trim().min(1, "must not be empty").max(128, "must be at most 128 characters").regex(/^[^\0\n\r]*$/, "must be one line"))
+      .max(512, "at most 512 models")
+      .default([]),
   })
   .strict();
 export const gatewayKeyIdInput = z.object({ id: z.string().min(1).max(64) }).strict();
@@ -57,11 +59,15 @@ async function recordKeyChange(events: KeyEvents | undefined, row: { id: string;
  */
 export async function createGatewayKey(db: Db, input: z.input<typeof gatewayKeyCreateInput>, events?: KeyEvents): Promise<GatewayKeyView & { key: string }> {
   const { name, models } = parseInput(gatewayKeyCreateInput, input);
-  const unique = [...new Set(models)];
-  if (unique.length > 0) {
-    const known = new Set((await db.model.findMany({ where: { name: { in: unique } }, select: { name: true } })).map((m) => m.name));
-    const missing = unique.filter((m) => !known.has(m));
-    if (missing.length > 0) throw ServiceError.invalid([{ path: "models", message: `no model named ${missing.join(", ")}` }]);
+  // Named by registry name or alias (as requests name them); stored as registry names.
+  const asked = [...new Set(models)];
+  let unique: string[] = [];
+  if (asked.length > 0) {
+    const rows = await db.model.findMany({ where: { OR: [{ name: { in: asked } }, { alias: { in: asked } }] }, select: { name: true, alias: true } });
+    const nameOf = (m: string) => rows.find((r) => r.name === m)?.name ?? rows.find((r) => r.alias === m)?.name;
+    const missing = asked.filter((m) => nameOf(m) === undefined);
+    if (missing.length > 0) throw ServiceError.invalid([{ path: "models", message: `no model named ${missing.join(", ")} (by registry name or alias)` }]);
+    unique = [...new Set(asked.map((m) => nameOf(m)!))];
   }
   const { key, hash, prefix } = newApiKey();
   const row = await db.gatewayKey.create({ data: { name, keyHash: hash, prefix, models: JSON.stringify(unique) } });
