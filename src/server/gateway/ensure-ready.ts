@@ -46,7 +46,8 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
     if (step.kind === "refuse") return step.error;
     const retryS = fresh.nextRestartAt !== null ? Math.max(1, (fresh.nextRestartAt - now()) / 1000) : RETRY_UNKNOWN_S;
     const why = (outcome.error ?? fresh.lastError ?? outcome.state).split("\n")[0];
-    return new GatewayError(503, "service_unavailable", "model_start_failed", `model ${JSON.stringify(m.name)} could not be started: ${why}`, { retryAfterS: retryS });
+    // No restart pending: a person must fix it (the clients are told not to retry).
+    return new GatewayError(503, "service_unavailable", "model_start_failed", `model ${JSON.stringify(m.name)} could not be started: ${why}`, fresh.nextRestartAt !== null ? { retryAfterS: retryS } : { retryAfterS: retryS, shouldRetry: false });
   }
 
   return {

@@ -115,6 +115,13 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
       expect(Number(err.headers?.get("retry-after"))).toBeGreaterThan(0);
       expect(err.message).toMatch(/broken/);
     }
+    // No restart is pending (a file that is not a model): a person must fix it, and the clients are told not to
+    // retry. The official client at its default retries (2) sends the request once.
+    let fetches = 0;
+    const counting = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: "loopback", fetch: (url: RequestInfo | URL, init?: RequestInit) => (fetches++, fetch(url, init)) });
+    const again = await counting.chat.completions.create(chat("broken")).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    expect([again?.status, again?.code, again?.headers?.get("x-should-retry")]).toEqual([503, "model_failed", "false"]);
+    expect(fetches).toBe(1);
   });
 
   it("20 concurrent requests to a 1-slot model with a queue of 8: 9 served in arrival order, 11 refused 429 with Retry-After", async () => {

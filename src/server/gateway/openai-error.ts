@@ -15,7 +15,8 @@ export class GatewayError extends Error {
     /** Machine-readable, e.g. "model_not_found", "model_stopped", "queue_full". */
     readonly code: string,
     message: string,
-    readonly options: { retryAfterS?: number; param?: string | null } = {},
+    /** `shouldRetry: false`: only a person can change the outcome (x-should-retry: false; see errorHeaders). */
+    readonly options: { retryAfterS?: number; param?: string | null; shouldRetry?: false } = {},
   ) {
     super(message);
     this.name = "GatewayError";
@@ -29,14 +30,17 @@ export function errorBody(err: GatewayError): string {
 /**
  * The headers of an error answer (names as written on the wire): JSON, not
  * cached, `Retry-After` (whole seconds, at least 1) when the error has one,
- * and `x-should-retry: false` on a 409: the model was stopped or disabled by
- * a user, which no retry changes, and OpenAI's clients retry a 409 unless
- * told not to (openai-node and openai-python read this header first).
+ * and `x-should-retry: false` on a 409 (the model was stopped or disabled by
+ * a user) and on an error marked `shouldRetry: false` (a model that failed
+ * with no restart pending, which a person must fix): no retry changes those,
+ * and OpenAI's clients retry a 409 and a 503 unless told not to (openai-node
+ * and openai-python read this header first). Retry-After still says when
+ * looking again makes sense.
  */
 export function errorHeaders(err: GatewayError): Record<string, string> {
   const h: Record<string, string> = { "Content-Type": "application/json", "Cache-Control": "no-store" };
   if (err.options.retryAfterS !== undefined) h["Retry-After"] = String(Math.max(1, Math.ceil(err.options.retryAfterS)));
-  if (err.status === 409) h["x-should-retry"] = "false";
+  if (err.status === 409 || err.options.shouldRetry === false) h["x-should-retry"] = "false";
   return h;
 }
 

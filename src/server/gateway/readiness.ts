@@ -52,11 +52,11 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
     case "failed":
       return {
         kind: "refuse",
-        error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} failed${reason(m)}; fix it and start it again from the dashboard`, { retryAfterS: m.nextRestartAt !== null ? Math.max(1, (m.nextRestartAt - nowMs) / 1000) : RETRY_UNKNOWN_S }),
+        error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} failed${reason(m)}; fix it and start it again from the dashboard`, m.nextRestartAt !== null ? { retryAfterS: Math.max(1, (m.nextRestartAt - nowMs) / 1000) } : { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }),
       };
   }
   // stopped (or exited with nothing pending)
-  if (m.desired === "running") return m.state === "exited" ? { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} exited${reason(m)}`, { retryAfterS: RETRY_UNKNOWN_S }) } : { kind: "wait" };
+  if (m.desired === "running") return m.state === "exited" ? { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} exited${reason(m)}`, { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }) } : { kind: "wait" };
   if (m.loadPolicy === "on-demand") return { kind: "start" };
   return {
     kind: "refuse",

@@ -28,7 +28,7 @@
  *            /api/metrics sees every request that ended before it)
  */
 import type { GatewayRequestRecord, ModelQueue } from "./metrics-port";
-import type { GatewayErrorType } from "./openai-error";
+import type { GatewayError, GatewayErrorType } from "./openai-error";
 
 export type CallMethod = "models" | "start" | "stop" | "keyLookup" | "guard";
 
@@ -47,7 +47,7 @@ export type WorkerMessage =
 
 export interface WireError {
   message: string;
-  gateway?: { status: number; type: GatewayErrorType; code: string; options: { retryAfterS?: number; param?: string | null } };
+  gateway?: { status: number; type: GatewayErrorType; code: string; options: GatewayError["options"] };
 }
 
 export type MainMessage = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: WireError } | { t: "changed"; keys?: boolean } | { t: "flush"; id: number };
