@@ -282,7 +282,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     fig.model = model.name;
     fig.host = model.host;
     checkModelAllowed(caller, model.name);
-    if (metrics && !queueNames.has(model.id)) queueNames.set(model.id, { model: model.name, host: model.host });
+    if (metrics) {
+      // The names as the model has them now: a rename or a move to another host relabels its gauges.
+      const named = queueNames.get(model.id);
+      if (named?.model !== model.name || named.host !== model.host) queueNames.set(model.id, { model: model.name, host: model.host });
+    }
 
     // A POST is work for the model. llama-server's /props and /slots (GET) are looks at it: they take no
     // place, do not count as use (a monitor polling /slots would keep an on-demand model loaded for good),
