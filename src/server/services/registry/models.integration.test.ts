@@ -59,6 +59,26 @@ describe("create", () => {
     expect(await snapshot(t.db)).toEqual(before);
   });
 
+  it("names and aliases: no model's name or alias may be another's name or alias (requests name either); nothing changes", async () => {
+    const al = await createModel(t.db, base({ name: "al-owner", alias: "al", port: 8300 }), deps);
+    const other = await createModel(t.db, base({ name: "al-other", port: 8301 }), deps);
+    const before = await snapshot(t.db);
+    const sameAlias = await serviceError(createModel(t.db, base({ name: "eta", alias: "al", port: 8302 }), deps));
+    expect(sameAlias).toMatchObject({ code: "CONFLICT", issues: [{ path: "alias", message: expect.stringMatching(/al is already the alias of al-owner/) }] });
+    const aliasIsName = await serviceError(createModel(t.db, base({ name: "zeta", alias: "al-other", port: 8302 }), deps));
+    expect(aliasIsName).toMatchObject({ code: "CONFLICT", issues: [{ path: "alias", message: expect.stringMatching(/al-other is already the name of al-other/) }] });
+    const nameIsAlias = await serviceError(createModel(t.db, base({ name: "al", port: 8302 }), deps));
+    expect(nameIsAlias).toMatchObject({ code: "CONFLICT", issues: [{ path: "name", message: expect.stringMatching(/al is the alias of al-owner/) }] });
+    const updated = await serviceError(updateModel(t.db, { id: other.id, alias: "al" }, deps));
+    expect(updated).toMatchObject({ code: "CONFLICT", issues: [{ path: "alias" }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    // A model's own alias is no conflict with itself; another free alias is fine.
+    expect((await updateModel(t.db, { id: al.id, alias: "al", ctxSize: 2048 }, deps)).ctxSize).toBe(2048);
+    expect((await updateModel(t.db, { id: other.id, alias: "other-alias" }, deps)).alias).toBe("other-alias");
+    await deleteModel(t.db, { id: al.id });
+    await deleteModel(t.db, { id: other.id });
+  });
+
   it("port rules: the app's port never; unique per host; the same port on another host is fine", async () => {
     const before = await snapshot(t.db);
     const app = await serviceError(createModel(t.db, base({ name: "app-port", port: 3000 }), deps));

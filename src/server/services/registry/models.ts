@@ -143,7 +143,14 @@ export async function freePort(db: DbOrTx, hostId: string, deps: RegistryDeps, o
  * Name unique, port not the app's and free on the host (ignoring `selfId`).
  * The app's port is bad input (BAD_REQUEST); a taken name or port is a CONFLICT.
  */
-export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; hostId: string; port: number; selfId?: string }, deps: RegistryDeps): Promise<void> {
+/**
+ * CONFLICT unless the name, the alias and the port are free: the gateway
+ * routes by name or alias, so no model's name or alias may be another
+ * model's name or alias (one would silently shadow the other); the port is
+ * per host. BAD_REQUEST for the app's own port or one outside the host's
+ * model-port range.
+ */
+export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; alias?: string | null; hostId: string; port: number; selfId?: string }, deps: RegistryDeps): Promise<void> {
   if (want.port === deps.appPort) {
     throw ServiceError.invalid([{ path: "port", message: `${want.port} is the app's own port; choose another` }]);
   }
@@ -153,6 +160,16 @@ export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; ho
   const conflicts: FieldIssue[] = [];
   const byName = await tx.model.findUnique({ where: { name: want.name }, select: { id: true } });
   if (byName && byName.id !== want.selfId) conflicts.push({ path: "name", message: `${want.name} is already taken by another model; choose another name` });
+  const others = want.selfId ? { NOT: { id: want.selfId } } : {};
+  const nameAsAlias = await tx.model.findFirst({ where: { alias: want.name, ...others }, select: { name: true } });
+  if (nameAsAlias) conflicts.push({ path: "name", message: `${want.name} is the alias of ${nameAsAlias.name} (requests name models by name or alias); choose another name` });
+  if (want.alias) {
+    const aliasTaken = await tx.model.findFirst({ where: { OR: [{ name: want.alias }, { alias: want.alias }], ...others }, select: { name: true, alias: true } });
+    if (aliasTaken) {
+      const as = aliasTaken.name === want.alias ? "the name" : "the alias";
+      conflicts.push({ path: "alias", message: `${want.alias} is already ${as} of ${aliasTaken.name} (requests name models by name or alias); choose another alias` });
+    }
+  }
   const byPort = await tx.model.findUnique({ where: { hostId_port: { hostId: want.hostId, port: want.port } }, select: { id: true, name: true, host: { select: { name: true } } } });
   if (byPort && byPort.id !== want.selfId) {
     // With a range, a suggestion from inside it (a port outside would be refused next).
@@ -198,7 +215,7 @@ export async function createModel(db: Db, input: ModelCreateInput, deps: Registr
     async (tx) => {
       const hostId = await resolveHostId(tx, m.hostId);
       await assertPathMappable(tx, hostId, m.filePath);
-      await assertNameAndPortFree(tx, { name: m.name, hostId, port: m.port }, deps);
+      await assertNameAndPortFree(tx, { name: m.name, alias: m.alias, hostId, port: m.port }, deps);
       const { hostId: _omit, extraFlags, ...fields } = m;
       const row = await tx.model.create({
         data: { ...fields, extraFlags: JSON.stringify(extraFlags), shape: shapeColumn(pathCheck), source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
@@ -271,8 +288,9 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
         throw new ServiceError("CONFLICT", message, { issues: [{ path: field, message }] });
       }
       if (changed.filePath !== undefined || changed.hostId !== undefined) await assertPathMappable(tx, hostId, (changed.filePath as string | undefined) ?? existing.filePath);
-      if (changed.name !== undefined || changed.hostId !== undefined || changed.port !== undefined) {
-        await assertNameAndPortFree(tx, { name, hostId, port, selfId: id }, deps);
+      if (changed.name !== undefined || changed.hostId !== undefined || changed.port !== undefined || changed.alias !== undefined) {
+        const alias = changed.alias !== undefined ? (changed.alias as string | null) : existing.alias;
+        await assertNameAndPortFree(tx, { name, alias, hostId, port, selfId: id }, deps);
       }
       const saved = toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
       // Keys limited to this model follow it to its new name.
