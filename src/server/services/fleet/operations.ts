@@ -151,7 +151,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
   function failedRecord(e: ServerEntry, row: ModelRow, text: string): CrashRecord {
     return {
       data: { observed: "failed", pid: null, cause: null, lastError: text },
-      event: { kind: "error", state: "failed", message: `${row.name}: cannot start: ${text}` },
+      // The agent's text often begins "cannot start <name>: …" already; it is not said twice.
+      event: { kind: "error", state: "failed", message: text.startsWith(`cannot start ${row.name}`) ? text : `${row.name}: cannot start: ${text}` },
       apply: () => {
         e.state = "failed";
         e.cause = null;
