@@ -46,6 +46,8 @@ describe("fleet page: an on-demand model (production build, real llama-server)",
     await waitForRowState(page, "lazy", "ready", 30_000);
     const usage = row(page, "lazy").getByTestId("gateway-usage");
     await expect.poll(() => usage.textContent()).toMatch(/on demand · used \d+ s ago · unloads in \d+ s/);
+    // The line stays inside its column (it ran over the Activity column's figures at 1400 px).
+    expect(await usage.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
     await screenshot("ready");
 
     await expect.poll(() => badge.getAttribute("data-state"), { timeout: 20_000 }).toBe("idle");

@@ -19,9 +19,15 @@ export function GatewayUsage({ row }: { row: StatusRow }) {
   const unloadAt = toTime(row.idleUnloadAt);
   if (unloadAt !== null && now !== null && row.inFlight === 0) parts.push(`unloads in ${formatDuration(unloadAt - now)}`);
   if (parts.length === 0) return null;
+  // Each part stays whole; the line breaks between parts, so a long one does not run into the next column.
   return (
     <span className={styles.usage} data-testid="gateway-usage">
-      {parts.join(" · ")}
+      {parts.map((p, i) => (
+        <span key={p.split(" ")[0]}>
+          {i > 0 ? " · " : ""}
+          <span className={styles.usagePart}>{p}</span>
+        </span>
+      ))}
     </span>
   );
 }
