@@ -93,7 +93,9 @@ function runToEnd(bin: string, args: string[], until: RegExp | null, deadlineMs:
       clearTimeout(deadline);
       reject(err);
     });
-    child.on("exit", () => {
+    // "close", not "exit": the process can end before its last output is read from the pipes (the breakdown
+    // it prints as it stops was sometimes missing, a flaky failure under load); "close" comes after both streams end.
+    child.on("close", () => {
       clearTimeout(deadline);
       clearTimeout(killTimer);
       resolve(out);
