@@ -22,31 +22,50 @@ export interface KeyStore {
   forget(): void;
 }
 
-export function createKeyStore(db: Db, options: { ttlMs?: number; now?: () => number } = {}): KeyStore {
-  const ttlMs = options.ttlMs ?? 2000;
-  const now = options.now ?? Date.now;
+/** Most answers a grant cache keeps (past it, it starts again empty). */
+const MAX_CACHED = 10_000;
+
+/**
+ * Key answers (a grant, or null for an unknown key) by key hash, each kept
+ * `ttlMs`; `forget()` drops them all, and an answer read before a forget()
+ * is returned to its own lookup but not kept. Shared by the key store and
+ * the worker's copy of it (remote-fleet.ts).
+ */
+export function createGrantCache(ttlMs: number, now: () => number = Date.now) {
   const cache = new Map<string, { at: number; grant: KeyGrant | null }>();
-  const stamped = new Map<string, number>();
-  // Bumped by forget(): an answer read before it is not cached after it.
   let generation = 0;
   return {
-    async lookup(hash) {
+    async lookup(hash: string, read: () => Promise<KeyGrant | null>): Promise<KeyGrant | null> {
       const hit = cache.get(hash);
-      if (hit && now() - hit.at < ttlMs) return stamp(hit.grant);
+      if (hit && now() - hit.at < ttlMs) return hit.grant;
       const asked = generation;
-      const row = await db.gatewayKey.findUnique({ where: { keyHash: hash }, select: { id: true, name: true, models: true } });
-      let grant: KeyGrant | null = null;
-      if (row) grant = { id: row.id, name: row.name, models: parseKeyModels(row.models) };
+      const grant = await read();
       if (asked === generation) {
-        if (cache.size > 10_000) cache.clear();
+        if (cache.size > MAX_CACHED) cache.clear();
         cache.set(hash, { at: now(), grant });
       }
-      return stamp(grant);
+      return grant;
     },
-    forget() {
+    forget(): void {
       generation++;
       cache.clear();
     },
+  };
+}
+
+export function createKeyStore(db: Db, options: { ttlMs?: number; now?: () => number } = {}): KeyStore {
+  const now = options.now ?? Date.now;
+  const cache = createGrantCache(options.ttlMs ?? 2000, now);
+  const stamped = new Map<string, number>();
+  const read = async (hash: string): Promise<KeyGrant | null> => {
+    const row = await db.gatewayKey.findUnique({ where: { keyHash: hash }, select: { id: true, name: true, models: true } });
+    return row ? { id: row.id, name: row.name, models: parseKeyModels(row.models) } : null;
+  };
+  return {
+    async lookup(hash) {
+      return stamp(await cache.lookup(hash, () => read(hash)));
+    },
+    forget: cache.forget,
   };
 
   function stamp(grant: KeyGrant | null): KeyGrant | null {

@@ -23,7 +23,7 @@ import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
 import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, ModelUsage, StartOutcome } from "./fleet-port";
-import type { KeyGrant, KeyStore } from "./key-store";
+import { createGrantCache, type KeyGrant, type KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
@@ -83,12 +83,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   let generation = 0;
   const changeWaiters = createChangeWaiters();
   const usages = new Map<string, Usage>();
-  const keyCache = new Map<string, { at: number; grant: KeyGrant | null }>();
-  let keyGeneration = 0;
-  const forgetKeys = () => {
-    keyGeneration++;
-    keyCache.clear();
-  };
+  const keyCache = createGrantCache(KEY_TTL_MS, now);
   let queueSource: (() => ModelQueue[]) | null = null;
   let lastQueues = "";
   let nextToken = 1;
@@ -104,7 +99,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     if (m.t === "changed") {
       generation++;
       list = null;
-      if (m.keys) forgetKeys();
+      if (m.keys) keyCache.forget();
       changeWaiters.wakeAll();
       return;
     }
@@ -231,19 +226,8 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       return openChannel(options.channelSocket, hostId, port, timeoutMs);
     },
     keys: {
-      async lookup(hash) {
-        const hit = keyCache.get(hash);
-        if (hit && now() - hit.at < KEY_TTL_MS) return hit.grant;
-        const asked = keyGeneration;
-        const grant = await call<KeyGrant | null>("keyLookup", [hash]);
-        // Keys changed while this was asked: the answer is used once, not kept.
-        if (asked === keyGeneration) {
-          if (keyCache.size > 10_000) keyCache.clear();
-          keyCache.set(hash, { at: now(), grant });
-        }
-        return grant;
-      },
-      forget: forgetKeys,
+      lookup: (hash) => keyCache.lookup(hash, () => call<KeyGrant | null>("keyLookup", [hash])),
+      forget: keyCache.forget,
     },
     metrics: {
       record(r) {

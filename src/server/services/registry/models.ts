@@ -251,11 +251,9 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       pathCheck = await checkPathOnHost(db, await resolveHostId(db, hostId), filePath, deps.checkPath);
     }
   }
-  let renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null = null;
-  const view = await writeTransaction(
+  const { view, renamed } = await writeTransaction(
     db,
-    async (tx) => {
-      renamed = null;
+    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null }> => {
       const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
       if (!existing) throw notFound(id);
       const current = toModelView(existing);
@@ -270,7 +268,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
           (changed as Record<string, unknown>)[key] = next;
         }
       }
-      if (Object.keys(changed).length === 0) return current;
+      if (Object.keys(changed).length === 0) return { view: current, renamed: null };
       // Another file: the stored shape described the old one.
       if (changed.filePath !== undefined || changed.hostId !== undefined) changed.shape = shapeColumn(pathCheck);
 
@@ -294,13 +292,12 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       }
       const saved = toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
       // Keys limited to this model follow it to its new name.
-      if (changed.name !== undefined) renamed = { from: existing.name, to: name, keys: await renameModelInKeys(tx, existing.name, name) };
-      return saved;
+      const keys = changed.name !== undefined ? await renameModelInKeys(tx, existing.name, name) : [];
+      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null };
     },
     conflictIssues,
   );
-  const r = renamed as { from: string; to: string; keys: { id: string; name: string }[] } | null;
-  if (r) await recordKeysRenamed(deps.events, r.keys, r.from, r.to);
+  if (renamed) await recordKeysRenamed(deps.events, renamed.keys, renamed.from, renamed.to);
   return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
 }
 
