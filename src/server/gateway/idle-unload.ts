@@ -16,6 +16,12 @@ import type { GatewayFleet } from "./fleet-port";
 export interface IdleUnloader {
   /** The stop in progress for this model, if the unloader is stopping it. */
   unloading(modelId: string): Promise<void> | undefined;
+  /**
+   * A request to an on-demand model began or ended: a sweep soon (coalesced
+   * with one running), so its idle deadline (`idle_unload_at`, the dashboard's
+   * countdown) is cleared or set at once rather than at the next periodic sweep.
+   */
+  touched(): void;
   /** One sweep now (tests; the timer calls it too). */
   sweep(): Promise<void>;
   close(): void;
@@ -104,6 +110,7 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
     unloading(modelId) {
       return stops.get(modelId);
     },
+    touched: kick,
     sweep() {
       return sweepOnce();
     },
