@@ -296,7 +296,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const end = work ? fleet.beginRequest(model.id) : () => undefined;
     // Its idle deadline shown (idle_unload_at, the dashboard's countdown) follows the request at once.
     const touches = work && model.loadPolicy === "on-demand";
-    if (touches) idle.touched();
+    if (touches) idle.began(model.id);
     // The client's leaving, as a signal for the waits (a start, a queue place) and the forward; made only
     // when one is needed: a ready model with a free place, the usual request, waits for neither.
     let abort: AbortController | null = null;
@@ -335,7 +335,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       offGone();
       release?.();
       end();
-      if (touches) idle.touched();
+      if (touches) idle.ended();
     }
   }
 

@@ -17,11 +17,12 @@ export interface IdleUnloader {
   /** The stop in progress for this model, if the unloader is stopping it. */
   unloading(modelId: string): Promise<void> | undefined;
   /**
-   * A request to an on-demand model began or ended: a sweep soon (coalesced
-   * with one running), so its idle deadline (`idle_unload_at`, the dashboard's
-   * countdown) is cleared or set at once rather than at the next periodic sweep.
+   * A request to an on-demand model began: its idle deadline (`idle_unload_at`,
+   * the dashboard's countdown) is cleared now, not at the next periodic sweep.
    */
-  touched(): void;
+  began(modelId: string): void;
+  /** A request to an on-demand model ended: a sweep soon (coalesced with one running) sets its deadline. */
+  ended(): void;
   /** One sweep now (tests; the timer calls it too). */
   sweep(): Promise<void>;
   close(): void;
@@ -110,7 +111,11 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
     unloading(modelId) {
       return stops.get(modelId);
     },
-    touched: kick,
+    began(modelId) {
+      // No sweep (the in-flight count already keeps it loaded), so a cold start pays nothing for this.
+      if (!stops.has(modelId) && fleet.usage(modelId).idleUnloadAt !== null) fleet.setIdleUnloadAt(modelId, null);
+    },
+    ended: kick,
     sweep() {
       return sweepOnce();
     },
