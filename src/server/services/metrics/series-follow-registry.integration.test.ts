@@ -4,13 +4,16 @@
  * carries the old name or host (the gateway's counters, histograms and queue
  * gauges, the server figures, the host figures), while the other models'
  * series stay. Over a real fleet: the real llama-server with the tiny model,
- * the gateway in front of it (official openai client), the app's metrics.
+ * the gateway in front of it (official openai client), the app's metrics;
+ * and with the gateway in its worker thread, as the app runs it (its figures
+ * and queues reach the main thread's metrics as messages).
  */
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "~/server/gateway/testing/gateway-fixture";
+import { startGatewayWorker, type GatewayWorker } from "~/server/gateway/testing/gateway-worker";
 import { deleteHost, upsertHost } from "~/server/services/registry/hosts";
 import { deleteModel, updateModel } from "~/server/services/registry/models";
 import { testLogger } from "~/server/services/fleet/testing/db";
@@ -142,5 +145,54 @@ describe("series of models and hosts the registry no longer has", () => {
     expect(seriesWith(hostGone, "model", "mover")).toEqual([]);
     expect(seriesWith(hostGone, "host", "local").length).toBeGreaterThan(0);
     expectKeepSeries(hostGone);
+  });
+});
+
+describe("with the gateway in its worker thread", () => {
+  let g: GatewayFixture;
+  let w: GatewayWorker;
+  let metrics: AppMetrics;
+
+  beforeAll(async () => {
+    g = await gatewayFixture({
+      metrics: (f) => (metrics = createAppMetrics({ db: f.t.db, fleet: f.fleet, events: f.events, log: testLogger(), intervalMs: 0 })).gateway,
+    });
+    w = await startGatewayWorker(g, { metrics: metrics.gateway });
+  });
+  afterAll(async () => {
+    await w?.dispose();
+    await metrics?.close();
+    await g?.dispose();
+  });
+
+  it("a deleted model's series are gone, the other model's stay", async () => {
+    const [keep, gone] = [await g.addModel("w-keep"), await g.addModel("w-gone")];
+    for (const m of [keep, gone]) {
+      expect((await g.f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+      await w.client.chat.completions.create(chat(m.name));
+    }
+    const scrape = async () => {
+      await metrics.tick();
+      return parsePrometheusText((await metrics.text()).body);
+    };
+    // The worker's notes (records each request's end, queues each second) have reached the main thread.
+    await waitFor("the worker's figures of both models", async () => {
+      const s = await scrape();
+      return ["w-keep", "w-gone"].every((n) => families(seriesWith(s, "model", n)).has("synapse_gateway_requests_queued") && families(seriesWith(s, "model", n)).has("synapse_gateway_requests_total"));
+    }, 10_000, 100);
+
+    await g.f.fleet.stop(gone.id);
+    await deleteModel(g.f.t.db, { id: gone.id });
+    const after = await waitFor("the deleted model's series to go", async () => {
+      const s = await scrape();
+      return seriesWith(s, "model", "w-gone").length === 0 ? s : null;
+    }, 10_000, 100).catch(async () => scrape());
+    expect(seriesWith(after, "model", "w-gone")).toEqual([]);
+    const kept = families(seriesWith(after, "model", "w-keep"));
+    for (const name of ["synapse_gateway_requests_total", "synapse_gateway_time_to_first_token_seconds", "synapse_gateway_request_duration_seconds", "synapse_gateway_completion_tokens_total", "synapse_gateway_requests_running", "synapse_gateway_requests_queued", "synapse_server_ready"]) {
+      expect(kept, name).toContain(name);
+    }
+    expect(after.get('synapse_gateway_requests_total{model="w-keep",host="local",key="open",status="200"}')).toBe(1);
+    await g.f.fleet.stop(keep.id);
   });
 });
