@@ -101,7 +101,7 @@ export function createGatewayFigures(registry: Registry): GatewayFigures {
   // Every series a {model, host} pair has, by the pair: its keys and statuses, and its last record's number.
   const pairs = new Map<string, { model: string; host: string; keys: Map<string, Set<string>>; last: number }>();
   let records = 0;
-  const pairKey = (model: string, host: string) => JSON.stringify([model, host]);
+  const pairKey = (model: string, host: string) => `${model}\u0000${host}`;
   const byKey = [ttft, duration, promptTokens, cachedTokens, completionTokens];
   const byStatus = [requests, errors];
 
