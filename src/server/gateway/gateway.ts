@@ -207,7 +207,30 @@ export function createGateway(options: GatewayOptions): Gateway {
   const unsetQueueSource = metrics?.setQueueSource(() =>
     [...queueNames].map(([modelId, n]) => ({ modelId, ...n, ...admission.counts(modelId) })),
   );
-  const idle = createIdleUnloader({ fleet, now, ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}), onError: (msg, data) => options.log?.warn(msg, data) });
+  /**
+   * The queues' names as the registry has them (a rename or move without a request since relabels them), and no
+   * entry for a model it no longer has once nothing runs or waits there: its gauges go with it.
+   */
+  function followRegistry(models: readonly GatewayModel[]): void {
+    if (queueNames.size === 0) return;
+    const byId = new Map(models.map((m) => [m.id, m]));
+    for (const [id, named] of queueNames) {
+      const m = byId.get(id);
+      if (m) {
+        if (named.model !== m.name || named.host !== m.host) queueNames.set(id, { model: m.name, host: m.host });
+        continue;
+      }
+      const c = admission.counts(id);
+      if (c.running === 0 && c.queued === 0) queueNames.delete(id);
+    }
+  }
+  const idle = createIdleUnloader({
+    fleet,
+    now,
+    ...(options.idleSweepMs !== undefined ? { sweepMs: options.idleSweepMs } : {}),
+    onError: (msg, data) => options.log?.warn(msg, data),
+    ...(metrics ? { onModels: followRegistry } : {}),
+  });
 
   /** One model as OpenAI's model object (id, object, created, owned_by), with the fleet's own fields after them. */
   function modelObject(m: GatewayModel): Record<string, unknown> {

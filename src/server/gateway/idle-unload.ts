@@ -11,7 +11,7 @@
  * arrives after it sees the mark and waits for the stop, then starts the
  * model again (gateway.ts), rather than meeting a server that is going away.
  */
-import type { GatewayFleet } from "./fleet-port";
+import type { GatewayFleet, GatewayModel } from "./fleet-port";
 
 export interface IdleUnloader {
   /** The stop in progress for this model, if the unloader is stopping it. */
@@ -33,6 +33,8 @@ export interface IdleUnloaderOptions {
   sweepMs?: number;
   now?: () => number;
   onError?: (msg: string, data: Record<string, unknown>) => void;
+  /** Given the model list each sweep reads (the gateway's queue figures follow the registry with it). */
+  onModels?: (models: readonly GatewayModel[]) => void;
 }
 
 export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
@@ -47,6 +49,7 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
 
   async function sweepOnce(): Promise<void> {
     const models = await fleet.models();
+    options.onModels?.(models);
     const t = now();
     const live = new Set<string>();
     for (const m of models) {

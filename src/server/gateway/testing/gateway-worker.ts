@@ -16,7 +16,7 @@ import { build } from "esbuild";
 import OpenAI from "openai";
 import { createFleetHost, onFleetEventsOf, type FleetHost } from "../fleet-host";
 import { createKeyStore } from "../key-store";
-import type { GatewayRequestRecord } from "../metrics-port";
+import type { GatewayMetrics, GatewayRequestRecord } from "../metrics-port";
 import type { WorkerConfig, WorkerMessage } from "../worker-protocol";
 import type { GatewayFixture } from "./gateway-fixture";
 
@@ -41,7 +41,8 @@ export interface GatewayWorker {
   dispose(): Promise<void>;
 }
 
-export async function startGatewayWorker(g: GatewayFixture): Promise<GatewayWorker> {
+/** `metrics`: where the main thread puts the worker's figures besides `records` (e.g. the app's metrics' gateway sink). */
+export async function startGatewayWorker(g: GatewayFixture, options: { metrics?: GatewayMetrics } = {}): Promise<GatewayWorker> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-gw-worker-"));
   const workerJs = path.join(dir, "worker.mjs");
   await build({ entryPoints: [path.join(ROOT, "src/server/gateway/worker.ts")], outfile: workerJs, bundle: true, platform: "node", format: "esm", target: "node20", tsconfig: path.join(ROOT, "tsconfig.json"), logLevel: "warning" });
@@ -69,7 +70,13 @@ export async function startGatewayWorker(g: GatewayFixture): Promise<GatewayWork
       adapter: g.adapter,
       guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined },
       keys: createKeyStore(g.f.t.db),
-      metrics: { record: (rec) => records.push(rec), setQueueSource: () => () => undefined },
+      metrics: {
+        record: (rec) => {
+          records.push(rec);
+          options.metrics?.record(rec);
+        },
+        setQueueSource: (source) => options.metrics?.setQueueSource(source) ?? (() => undefined),
+      },
       log: { warn: () => undefined, info: () => undefined },
       onFleetEvent: (onEvent) => onFleetEventsOf(g.f.events, onEvent),
     }),

@@ -14,6 +14,11 @@
  * - the gateway's own figures (gateway-figures.ts) and the hosts'
  *   (host-figures.ts) are read when /api/metrics is.
  *
+ * Series follow the registry: each read drops the series of models and
+ * hosts it no longer has (a deleted model, a renamed one's old name, a moved
+ * one's old host, a deleted host), so /api/metrics describes no model that
+ * is gone for longer than one interval.
+ *
  * Reads never overlap: a tick that is still running when the next is due
  * is skipped (a slow host delays its own points, nothing piles up).
  */
@@ -141,7 +146,10 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   let minuteOfLastPoint: number | null = null;
 
   async function doTick(): Promise<void> {
+    const since = gateway.mark();
     const [views, models] = await Promise.all([fleet.status(), adapter.models(), readHosts()]);
+    // The gateway's series of models the registry no longer has (deleted, renamed, moved) go.
+    gateway.retain(views.map((v) => ({ model: v.name, host: v.host })), since);
     const byId = new Map(models.map((m) => [m.id, m]));
     for (const v of views) loads.onView(v);
     const next = await Promise.all(views.filter((v) => isAlive(v.state)).map((v) => readOne(v, byId.get(v.modelId), samples.get(v.modelId))));

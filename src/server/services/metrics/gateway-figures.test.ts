@@ -39,4 +39,28 @@ describe("the gateway's figures", () => {
     expect(m.get('synapse_gateway_requests_queued{model="m",host="mac"}')).toBe(3);
     expect(m.get('synapse_gateway_requests_running{model="m",host="mac"}')).toBe(1);
   });
+  it("retain removes every series of a pair the registry no longer has, but not one recorded after the registry was read", async () => {
+    const registry = new Registry();
+    const g = createGatewayFigures(registry);
+    const ok = { key: "ci", status: 200, firstByteS: 0.05, durationS: 0.2, tokens: { prompt: 3, cachedPrompt: 1, completion: 2 } };
+    g.record({ ...ok, model: "gone", host: "mac" });
+    g.record({ ...ok, model: "gone", host: "mac", key: "admin", status: 500, tokens: null });
+    g.record({ ...ok, model: "moved", host: "mac" });
+    g.record({ ...ok, model: "kept", host: "mac" });
+    g.record({ model: "", host: "", key: "", status: 401, firstByteS: null, durationS: 0.001, tokens: null });
+    const since = g.mark();
+    // Ends under its old name after the registry was read: stays until the next read.
+    g.record({ ...ok, model: "late", host: "mac" });
+    const removed = g.retain([{ model: "kept", host: "mac" }, { model: "moved", host: "linux" }], since);
+    expect(removed).toEqual([{ model: "gone", host: "mac" }, { model: "moved", host: "mac" }]);
+    const names = [...parsePrometheusText(await registry.metrics()).keys()];
+    expect(names.filter((k) => k.includes('model="gone"') || k.includes('model="moved"'))).toEqual([]);
+    expect(names).toContain('synapse_gateway_requests_total{model="kept",host="mac",key="ci",status="200"}');
+    expect(names).toContain('synapse_gateway_requests_total{model="late",host="mac",key="ci",status="200"}');
+    expect(names).toContain('synapse_gateway_request_errors_total{model="",host="",key="",status="401"}');
+    // The next read's retain takes it; a pair that comes back counts from 0.
+    expect(g.retain([{ model: "kept", host: "mac" }], g.mark())).toEqual([{ model: "late", host: "mac" }]);
+    g.record({ ...ok, model: "gone", host: "mac" });
+    expect(parsePrometheusText(await registry.metrics()).get('synapse_gateway_requests_total{model="gone",host="mac",key="ci",status="200"}')).toBe(1);
+  });
 });

@@ -21,6 +21,15 @@
  *
  * It also keeps, per model name, the requests that ended since the last
  * `takeInterval` (count, total seconds): the charts' latency points.
+ *
+ * A model's series go when the model does: `retain` (called by the
+ * collector after each read of the registry) removes every series of a
+ * {model, host} pair the registry no longer has (a deleted model, a renamed
+ * one's old name, a moved one's old host), from every family above; its
+ * counters start again from 0 if the pair comes back (a new model taking the
+ * name), which Prometheus's rate() reads as a reset. The queue gauges are
+ * made from the gateway's queues at each read, which follow the registry
+ * themselves (gateway.ts).
  */
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { GatewayMetrics, GatewayRequestRecord, ModelQueue } from "~/server/gateway/metrics-port";
@@ -28,7 +37,21 @@ import type { GatewayMetrics, GatewayRequestRecord, ModelQueue } from "~/server/
 const TTFT_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
+/** A point in the sequence of records (see `mark` and `retain`). */
+export type RecordMark = number;
+
 export interface GatewayFigures extends GatewayMetrics {
+  /** The point reached by the records so far: take it before reading the registry, pass it to `retain` after. */
+  mark(): RecordMark;
+  /**
+   * Removes every series of each {model, host} pair not in `live` (the
+   * registry's models as a read begun after `since` found them) whose last
+   * record came before `since`: a record made after the read began (a request
+   * that ended under the old name) stays until the next read's `retain`.
+   * Series of requests refused before a model was known (model "") stay.
+   * Returns the pairs removed.
+   */
+  retain(live: Iterable<{ model: string; host: string }>, since: RecordMark): { model: string; host: string }[];
   /** Requests running and queued now, per model id. */
   queues(): ModelQueue[];
   /** Requests that ended since the last call, per model name: count and summed duration (s). Resets. */
@@ -75,11 +98,26 @@ export function createGatewayFigures(registry: Registry): GatewayFigures {
   });
 
   let interval = new Map<string, { count: number; seconds: number }>();
+  // Every series a {model, host} pair has, by the pair: its keys and statuses, and its last record's number.
+  const pairs = new Map<string, { model: string; host: string; keys: Map<string, Set<string>>; last: number }>();
+  let records = 0;
+  const pairKey = (model: string, host: string) => `${model}\u0000${host}`;
+  const byKey = [ttft, duration, promptTokens, cachedTokens, completionTokens];
+  const byStatus = [requests, errors];
 
   return {
     record(r: GatewayRequestRecord) {
       const l = { model: r.model, host: r.host, key: r.key };
       const status = String(r.status);
+      if (r.model !== "") {
+        const k = pairKey(r.model, r.host);
+        let p = pairs.get(k);
+        if (!p) pairs.set(k, (p = { model: r.model, host: r.host, keys: new Map(), last: 0 }));
+        p.last = ++records;
+        let statuses = p.keys.get(r.key);
+        if (!statuses) p.keys.set(r.key, (statuses = new Set()));
+        statuses.add(status);
+      }
       requests.inc({ ...l, status });
       if (r.status >= 400) errors.inc({ ...l, status });
       if (r.firstByteS !== null) ttft.observe(l, r.firstByteS);
@@ -103,6 +141,23 @@ export function createGatewayFigures(registry: Registry): GatewayFigures {
       };
     },
     queues,
+    mark: () => records,
+    retain(live, since) {
+      const keep = new Set<string>();
+      for (const m of live) keep.add(pairKey(m.model, m.host));
+      const removed: { model: string; host: string }[] = [];
+      for (const [k, p] of pairs) {
+        if (keep.has(k) || p.last > since) continue;
+        for (const [key, statuses] of p.keys) {
+          const l = { model: p.model, host: p.host, key };
+          for (const metric of byKey) metric.remove(l);
+          for (const status of statuses) for (const metric of byStatus) metric.remove({ ...l, status });
+        }
+        pairs.delete(k);
+        removed.push({ model: p.model, host: p.host });
+      }
+      return removed;
+    },
     takeInterval() {
       const out = interval;
       interval = new Map();
