@@ -138,6 +138,25 @@ describe("setup-ssh.sh --model-ports: the key reaches the model ports and nothin
     }
   });
 
+  it("a channel destroyed without its answer read (a stream's end seen first, a pooled one dropped, a client gone) closes and no longer counts against the bound", async () => {
+    const fresh = await createSshLinkFromOpenSshDir(apiDir, { home: path.join(dirs.root, "container-home"), log: silentLinkLog, maxTunnelChannels: 1 });
+    try {
+      if (!hasTcpTunnel(fresh)) throw new Error("the ssh link has no openTcp");
+      for (let i = 0; i < 3; i++) {
+        // The server's reply and EOF come, and nobody reads them.
+        const channel = await fresh.openTcp(modelPort, { timeoutMs: 20_000 });
+        channel.destroy();
+        const deadline = Date.now() + 5_000;
+        while (fresh.openTunnels !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        expect(fresh.openTunnels).toBe(0);
+      }
+      // And the next channel is given (the bound is 1), with its answer whole.
+      expect(await readAll(await fresh.openTcp(modelPort))).toBe("model\n");
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("a port outside the range is refused, and the error names the port and what to run", async () => {
     if (!hasTcpTunnel(link)) throw new Error("the ssh link has no openTcp");
     await expect(link.openTcp(secretPort)).rejects.toMatchObject({

@@ -90,7 +90,7 @@ export function openDirectTcpip(forwardOut: ForwardOut, hostName: string, port: 
         }
         settled = true;
         if (err) reject(channelError(hostName, port, err));
-        else resolve(channel);
+        else resolve(closesWhenDestroyed(channel));
       });
     } catch (err) {
       clearTimeout(timer);
@@ -98,6 +98,29 @@ export function openDirectTcpip(forwardOut: ForwardOut, hostName: string, port: 
       reject(new AgentError({ code: "UNAVAILABLE", message: `host '${hostName}': cannot open a channel to ${TUNNEL_HOST}:${port}: ${String(err)}` }, { cause: err }));
     }
   });
+}
+
+/**
+ * Makes `destroy()` end a channel as it ends a socket: nothing more is read
+ * from it, and it closes. ssh2's own `destroy()` only sends EOF and
+ * CHANNEL_CLOSE, and ssh2 emits 'close' on a direct-tcpip channel only once
+ * its readable side has ended, that is once every byte the server sent has
+ * been read (ssh2 1.17, lib/utils.js onCHANNEL_CLOSE). A user that destroys a
+ * channel it is not reading (a stream whose end it saw before sshd's EOF
+ * arrived, a pooled connection dropped, a client gone while the answer was
+ * paused for it) would leave those bytes unread: no 'close', and the link's
+ * count of open channels (ssh.ts, bounded) would never go down. So the rest
+ * is read and dropped, with no 'data' listener left to see it.
+ */
+function closesWhenDestroyed(channel: ClientChannel): ClientChannel {
+  const destroy = channel.destroy.bind(channel);
+  channel.destroy = () => {
+    destroy();
+    channel.removeAllListeners("data");
+    channel.resume();
+    return channel;
+  };
+  return channel;
 }
 
 function channelError(hostName: string, port: number, err: Error & { reason?: number | string }): AgentError {

@@ -33,6 +33,7 @@ import { createModel } from "~/server/services/registry/models";
 import { upsertHost } from "~/server/services/registry/hosts";
 import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker } from "./testing/gateway-worker";
+import { FREE_SOCKET_TIMEOUT_MS } from "./upstream";
 
 function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
@@ -236,6 +237,30 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
       expect(err?.status).toBe(502);
       expect(err!.message).toContain(`does not permit port ${base + 2}`);
       await g.f.fleet.stop(beyond.id);
+    } finally {
+      await w.dispose();
+    }
+  }, 60_000);
+
+  it("channels end with their use: kept-alive ones dropped when idle, finished and abandoned streams; the host's count of open channels falls back to 0 (it grew to the bound, 256, and then refused every request)", async () => {
+    const w = await startGatewayWorker(g);
+    try {
+      const link = (await g.f.links.get(host)) as unknown as { openTunnels: number };
+      for (let i = 0; i < 2; i++) {
+        const stream = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 12 }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+        for await (const _ of stream);
+      }
+      const ac = new AbortController();
+      const long = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 3000, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: ac.signal });
+      try {
+        for await (const _ of long) break;
+      } catch {
+        // aborted
+      }
+      for (let i = 0; i < 3; i++) expect((await w.client.chat.completions.create(chat("far"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+      // The plain answers' channel is kept alive for the next request, then dropped after FREE_SOCKET_TIMEOUT_MS idle.
+      await waitFor("only the kept-alive channel to be open", async () => link.openTunnels === 1, 2_000, 20);
+      await waitFor("every channel to close", async () => link.openTunnels === 0, FREE_SOCKET_TIMEOUT_MS + 6_000, 50);
     } finally {
       await w.dispose();
     }
