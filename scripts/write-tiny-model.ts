@@ -5,7 +5,9 @@
  * 0.45 MiB with seeded random weights, the one the tests use) as
  * `<folder>/synapse-tiny.gguf`, so a fresh install has a model that starts
  * in well under a second without downloading anything. Its answers are
- * noise: it checks the setup, it is not a model to talk to.
+ * noise: it checks the setup, it is not a model to talk to. Its context is
+ * SETUP_CONTEXT tokens (the tests' default is 256), so a long stream, a queue
+ * of long requests or an idle clock during a stream can be tried with it.
  *
  * The folder defaults to the app's first model folder: the first entry of
  * SYNAPSE_MODEL_ROOTS, else `~/models` (as the local host's agent resolves
@@ -23,6 +25,8 @@ import path from "node:path";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 
 const FILE = "synapse-tiny.gguf";
+/** The context (tokens) written into the model's header: llama-server caps a slot's context to it. */
+const SETUP_CONTEXT = 4096;
 
 function expandHome(p: string): string {
   return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
@@ -66,7 +70,7 @@ async function main(): Promise<number> {
   if (await lstat(file).catch(() => null)) return already();
   const tmp = path.join(folder, `.${FILE}.${process.pid}.tmp`);
   try {
-    await writeTinyModel(tmp);
+    await writeTinyModel(tmp, { contextLength: SETUP_CONTEXT });
     await link(tmp, file).catch(async (err: NodeJS.ErrnoException) => {
       // A file system without hard links (exFAT, some network shares): rename, after one more look.
       if (err.code !== "EPERM" && err.code !== "ENOTSUP" && err.code !== "EOPNOTSUPP") throw err;

@@ -42,7 +42,8 @@ describe("npm run model:tiny", () => {
 
     const found = await discoverModels([folder]);
     expect(found).toHaveLength(1);
-    expect(found[0]).toMatchObject({ path: file, architecture: "llama", error: null });
+    // A 4096-token context, so a long stream or a queue of long requests can be tried with it (llama-server caps a slot's context to the model's).
+    expect(found[0]).toMatchObject({ path: file, architecture: "llama", contextLength: 4096, error: null });
 
     const before = fs.statSync(file);
     const second = await run([folder]);
