@@ -6,6 +6,7 @@ import type { Logger } from "./logger.ts";
 import { ManagedServer } from "./managed-server.ts";
 import { TreeScanner } from "./process-tree.ts";
 import { RecordStore } from "./records.ts";
+import { StopNotes } from "./stop-notes.ts";
 import { InvalidTransitionError } from "./transitions.ts";
 
 const errors: string[] = [];
@@ -17,7 +18,7 @@ const spec = serverSpecSchema.parse({
 
 function server(states: ServerStatus[]) {
   const ctx = {
-    log: logger, records: new RecordStore(os.tmpdir()), instanceId: "test", settings: { logMaxBytes: 4096, healthIntervalMs: 1000 },
+    log: logger, records: new RecordStore(os.tmpdir()), stopNotes: new StopNotes(os.tmpdir()), instanceId: "test", settings: { logMaxBytes: 4096, healthIntervalMs: 1000 },
     scanner: new TreeScanner(0, logger), onState: (s: ServerStatus) => void states.push(s), onLog: () => {},
   };
   return new ManagedServer(spec, "hash", "/tmp/m.log", ctx);

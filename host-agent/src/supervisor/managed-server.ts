@@ -29,6 +29,7 @@ import type { RecordStore, ServerRecord } from "./records.ts";
 import { serverEnvironment } from "./server-env.ts";
 import { watchHealth, watchPidExit } from "./server-watch.ts";
 import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
+import type { StopNote, StopNotes } from "./stop-notes.ts";
 import { canTransition, InvalidTransitionError } from "./transitions.ts";
 
 export interface ServerSettings {
@@ -49,6 +50,8 @@ export interface ServerSettings {
 export interface ServerContext {
   readonly log: Logger;
   readonly records: RecordStore;
+  /** Stop requests that outlive the records (stop-notes.ts). */
+  readonly stopNotes: StopNotes;
   /** Names this agent in the records' stop requests. */
   readonly instanceId: string;
   readonly settings: ServerSettings;
@@ -58,6 +61,12 @@ export interface ServerContext {
 }
 
 const TERMINAL = new Set<ServerState>(["stopped", "exited", "failed"]);
+
+/** What says whether another agent asked a server to stop: its record and its stop note, read together. */
+interface StopEvidence {
+  record: ServerRecord | "missing" | null;
+  note: StopNote | null;
+}
 
 export function describeExit(e: Exit): string {
   if (e.signal) return `killed by ${e.signal}`;
@@ -267,9 +276,15 @@ export class ManagedServer {
     const wasRunning = isAlive(this.state);
     this.stopAsked = true;
     this.transition("stopping", "stop requested");
-    // Said in the record before the signal: another agent watching this server sees a stop, not a crash.
+    // Said before the signal: another agent watching this server sees a stop, not a crash. In the note,
+    // which outlives the record this stop removes (stop-notes.ts), and in the record, for earlier agents.
     const rec = this.record.current;
-    if (rec && wasRunning) await this.record.write({ ...rec, stopRequest: { by: process.pid, agent: this.ctx.instanceId, at: new Date().toISOString() } });
+    if (rec && wasRunning) {
+      const request = { by: process.pid, agent: this.ctx.instanceId, at: new Date().toISOString() };
+      await this.ctx.stopNotes.write(this.id, { pid: rec.pid, startToken: rec.startToken, ...request })
+        .catch((err: unknown) => this.ctx.log.warn("could not write the stop note", { id: this.id, error: err }));
+      await this.record.write({ ...rec, stopRequest: request });
+    }
     const end = await this.endProcesses(graceMs);
     // Our own child: wait briefly for it to be reaped so exit code and signal are known.
     if (this.ownChild && !this.exit) await Promise.race([this.exited, sleep(AGENT_DEFAULTS.exitStatusWaitMs)]);
@@ -313,13 +328,17 @@ export class ManagedServer {
     this.resolveExit(e);
     // Starting and stopping servers are handled by readiness and stop(), which wait on `exited`.
     if (this.state !== "ready" && this.state !== "unhealthy") return;
-    // The record as it is now, before an agent that stopped the server removes it (see RecordStore.readNow).
-    const record = this.record.current ? this.ctx.records.readNow(this.id) : undefined;
-    void this.afterCrash(e, record);
+    // Read now, before an agent that stopped the server starts it again (a start removes the note).
+    const evidence = this.record.current ? this.stopEvidence() : null;
+    void this.afterCrash(e, evidence);
   }
 
-  private async afterCrash(e: Exit, record: ServerRecord | "missing" | null | undefined): Promise<void> {
-    const elsewhere = await this.stoppedElsewhere(record);
+  private stopEvidence(): StopEvidence {
+    return { record: this.ctx.records.readNow(this.id), note: this.ctx.stopNotes.readNow(this.id) };
+  }
+
+  private async afterCrash(e: Exit, evidence: StopEvidence | null): Promise<void> {
+    const elsewhere = this.stoppedElsewhere(evidence);
     this.logTail = await this.tail();
     // A stop that came meanwhile reports the outcome.
     if (this.state !== "ready" && this.state !== "unhealthy") return;
@@ -339,31 +358,27 @@ export class ManagedServer {
   /**
    * Why a server that ended while this agent was not stopping it was stopped
    * by someone else on purpose (another agent on the same state folder, e.g.
-   * `host-agent stop-metal-servers`): its record carries that agent's stop
-   * request, or is already gone. Null: nobody asked; it crashed.
+   * `host-agent stop-metal-servers`): that agent's stop request, in its stop
+   * note or the record. Null: nobody asked; it crashed. A missing record
+   * says nothing: the stopper removes it when it is done, but so does any
+   * agent that saw a crash first.
    */
-  private async stoppedElsewhere(readAtExit: ServerRecord | "missing" | null | undefined): Promise<string | null> {
-    if (!this.record.current) return null;
-    let rec = readAtExit;
-    if (rec === undefined) {
-      await this.record.flushed();
-      rec = await this.ctx.records.read(this.id);
-    }
-    if (rec === "missing") return "stopped on the host outside this agent (its record was removed)";
-    const by = this.stopRequestedBy(rec);
+  private stoppedElsewhere(evidence: StopEvidence | null): string | null {
+    const by = evidence ? this.stopRequestedBy(evidence) : null;
     return by === null ? null : `stopped on the host by another agent (pid ${by}, e.g. stop-metal-servers)`;
   }
 
   /**
-   * The pid of another agent whose stop request for this very process is in
-   * `rec`, if the request is recent: an older one is from an agent that died
-   * halfway through its stop, and the server lived on.
+   * The pid of another agent that asked this very process to stop (a note
+   * naming its pid and start time, or a request in its record), if the
+   * request is recent: an older one is from an agent that died halfway
+   * through its stop, and the server lived on.
    */
-  private stopRequestedBy(rec: ServerRecord | "missing" | null): number | null {
-    if (!rec || rec === "missing") return null;
-    const req = rec.stopRequest;
-    if (rec.pid !== this.pid || !req || req.agent === this.ctx.instanceId) return null;
-    return Date.now() - Date.parse(req.at) <= this.spec.stopGraceMs + AGENT_DEFAULTS.stopRequestSlackMs ? req.by : null;
+  private stopRequestedBy({ record, note }: StopEvidence): number | null {
+    const fresh = (at: string) => Date.now() - Date.parse(at) <= this.spec.stopGraceMs + AGENT_DEFAULTS.stopRequestSlackMs;
+    if (note && note.pid === this.pid && note.startToken === this.startToken && note.agent !== this.ctx.instanceId && fresh(note.at)) return note.by;
+    const req = record && record !== "missing" && record.pid === this.pid ? record.stopRequest : null;
+    return req && req.agent !== this.ctx.instanceId && fresh(req.at) ? req.by : null;
   }
 
   // ---- watching ------------------------------------------------------------
@@ -388,7 +403,7 @@ export class ManagedServer {
       onResult: (r) => {
         if (this.state === "ready" && r.kind !== "ok") {
           // Another agent is stopping it (it stops answering first): its exit is reported as that stop.
-          if (this.record.current && this.stopRequestedBy(this.ctx.records.readNow(this.id)) !== null) return;
+          if (this.record.current && this.stopRequestedBy(this.stopEvidence()) !== null) return;
           this.transition("unhealthy", describeHealth(r));
         }
         else if (this.state === "unhealthy" && r.kind === "ok") this.transition("ready", "health check passed again");

@@ -27,6 +27,7 @@ import { RecordStore } from "./records.ts";
 import { SpawnBatch } from "./spawn-batch.ts";
 import { prepareSpawn } from "./spawn-prep.ts";
 import { specHash } from "./spec-check.ts";
+import { StopNotes } from "./stop-notes.ts";
 
 export interface SupervisorOptions extends ServerSettings {
   stateDir: string;
@@ -53,6 +54,7 @@ export class Supervisor {
   private readonly listeners = new Set<(e: AgentEvent) => void>();
   private readonly records: RecordStore;
   private readonly hostStops: HostStops;
+  private readonly stopNotes: StopNotes;
   private readonly log: Logger;
   private readonly launcher: Launcher | null;
   private readonly batch = new SpawnBatch();
@@ -65,6 +67,7 @@ export class Supervisor {
   constructor(private readonly opts: SupervisorOptions) {
     this.records = new RecordStore(opts.stateDir);
     this.hostStops = new HostStops(opts.stateDir);
+    this.stopNotes = new StopNotes(opts.stateDir);
     this.log = opts.logger;
     this.launcher = opts.spawnHelper ? new Launcher() : null;
     // On macOS each scan runs `ps` (a process): less often there.
@@ -73,6 +76,7 @@ export class Supervisor {
     this.ctx = {
       log: opts.logger,
       records: this.records,
+      stopNotes: this.stopNotes,
       instanceId: randomUUID(),
       settings: opts,
       scanner: this.scanner,
@@ -158,8 +162,10 @@ export class Supervisor {
     await server.spawn(prep, this.launcher);
     await this.batch.settled();
     try {
-      // Started again: a stop on the host is no longer the last word (whichever agent recorded it).
+      // Started again: a stop on the host is no longer the last word (whichever agent recorded it), and a
+      // stop note names a process that is gone.
       this.hostStops.clear(spec.id);
+      this.stopNotes.clear(spec.id);
     } catch (err) {
       this.log.warn("could not clear a host stop", { id: spec.id, error: err });
     }

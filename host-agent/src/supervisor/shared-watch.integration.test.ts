@@ -1,0 +1,87 @@
+/**
+ * Two agents on one state folder watching the same real llama-server (the
+ * app's agent, and `host-agent stop-metal-servers` or another agent that
+ * adopted it): whichever of them sees the end first and removes the record,
+ * the other one tells a stop made by the first from a crash. The watcher
+ * here polls slowly (an adopted server is not its child), so the other
+ * agent has always finished, record removed, before it looks: the order a
+ * loaded machine produced at random for the server's own parent.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { agentOptions, AgentPool, eventRecorder, specFor, stateOf, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { llamaServerBin } from "../../test/harness/llama-server.ts";
+import { freePort } from "../../test/harness/ports.ts";
+import { tinyModel } from "../../test/harness/tiny-model.ts";
+import { RecordStore } from "./records.ts";
+
+let dirs: TestDirs;
+let model: string;
+let bin: string;
+const pool = new AgentPool();
+beforeAll(async () => {
+  bin = llamaServerBin();
+  dirs = await testDirs();
+  model = await tinyModel(dirs.modelRoot);
+});
+afterEach(() => pool.stopEverything());
+afterAll(() => dirs.cleanup());
+
+/** How often the slow watcher looks for the exit: far longer than the other agent's stop or crash handling takes. */
+const SLOW_POLL_MS = 1500;
+
+/** A server started by an agent that then went away: the server runs on, and only adopting agents watch it. */
+async function orphanServer(id: string) {
+  const starter = pool.make(agentOptions(dirs, bin));
+  const s = await starter.call("start", { spec: specFor(id, model, await freePort()) });
+  starter.close();
+  return s;
+}
+
+/** Waits until the record of `id` is gone from the state folder (what the other agent does when it is done). */
+async function recordRemoved(id: string) {
+  const store = new RecordStore(dirs.stateDir);
+  await expect.poll(() => store.readNow(id), { timeout: 5000, interval: 20 }).toBe("missing");
+}
+
+describe("two agents watching one server", () => {
+  it("a stop by the other agent is a stop, even when its record is gone by the time the watcher looks; no health failure on the way", async () => {
+    const s = await orphanServer("shared-stop");
+    // Probes /health often: a probe refused while the server ends must see the stop, not call it unhealthy.
+    const watcher = pool.make(agentOptions(dirs, bin, { exitPollMs: SLOW_POLL_MS, healthIntervalMs: 50, healthTimeoutMs: 2000 }));
+    const rec = eventRecorder(watcher);
+    // And one that hears of the end only from its exit poll.
+    const quiet = pool.make(agentOptions(dirs, bin, { exitPollMs: SLOW_POLL_MS, healthIntervalMs: 60_000 }));
+    const quietRec = eventRecorder(quiet);
+    await Promise.all([watcher.ready, quiet.ready]);
+    for (const a of [watcher, quiet]) expect((await a.call("status", { ids: ["shared-stop"] }))[0]).toMatchObject({ state: "ready", pid: s.pid });
+
+    const cli = pool.make(agentOptions(dirs, bin));
+    await cli.ready;
+    expect(await cli.call("stop", { id: "shared-stop" })).toMatchObject({ state: "stopped", cause: "requested" });
+    await recordRemoved("shared-stop");
+
+    for (const r of [rec, quietRec]) {
+      const seen = stateOf(await r.waitFor((e) => stateOf(e)?.id === "shared-stop" && stateOf(e)?.state !== "ready", SLOW_POLL_MS + 5000))!;
+      expect(seen).toMatchObject({ state: "stopped", cause: "host-stop", pid: s.pid });
+      expect(seen.reason).toMatch(/stopped on the host by another agent/);
+    }
+  });
+
+  it("a crash the other agent saw first (and removed the record of) is still a crash", async () => {
+    const s = await orphanServer("shared-crash");
+    const watcher = pool.make(agentOptions(dirs, bin, { exitPollMs: SLOW_POLL_MS }));
+    const rec = eventRecorder(watcher);
+    await watcher.ready;
+    const other = pool.make(agentOptions(dirs, bin));
+    const otherRec = eventRecorder(other);
+    await other.ready;
+    expect((await other.call("status", { ids: ["shared-crash"] }))[0]).toMatchObject({ state: "ready", pid: s.pid });
+
+    process.kill(s.pid!, "SIGKILL");
+    expect(stateOf(await otherRec.waitFor((e) => stateOf(e)?.id === "shared-crash" && stateOf(e)?.state !== "ready", 5000))).toMatchObject({ state: "exited", cause: "crash" });
+    await recordRemoved("shared-crash");
+
+    const seen = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "shared-crash" && !["ready", "unhealthy"].includes(stateOf(e)!.state), SLOW_POLL_MS + 5000))!;
+    expect(seen).toMatchObject({ state: "exited", cause: "crash", pid: s.pid });
+  });
+});
