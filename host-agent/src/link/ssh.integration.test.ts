@@ -89,13 +89,32 @@ async function rejection(p: Promise<unknown>): Promise<AgentError> {
 }
 
 /** Pids of the agent processes that sshd sessions started (`host-agent.mjs serve --stdio`). */
-async function agentPids(): Promise<number[]> {
+/**
+ * The agents serving this test's sshd (`sessions`: its session processes):
+ * `host-agent serve` processes below one of them. Not every agent on the
+ * machine: other test files run theirs at the same time, and freezing one of
+ * those would leave this test's call answered (and break theirs).
+ */
+async function agentPids(sessions: number[]): Promise<number[]> {
+  const under = new Set(sessions);
+  const parentOf = async (pid: number): Promise<number | null> => {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ") ".
+    const ppid = stat === null ? NaN : Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[1]);
+    return Number.isInteger(ppid) && ppid > 0 ? ppid : null;
+  };
   const out: number[] = [];
   for (const name of await readdir("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     const cmd = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
     const argv = cmd.split("\0");
-    if (argv.includes(AGENT_BIN) && argv.includes("serve")) out.push(Number(name));
+    if (!argv.includes(AGENT_BIN) || !argv.includes("serve")) continue;
+    for (let pid: number | null = Number(name), hops = 0; pid !== null && hops < 16; pid = await parentOf(pid), hops++) {
+      if (under.has(pid)) {
+        out.push(Number(name));
+        break;
+      }
+    }
   }
   return out;
 }
@@ -140,8 +159,9 @@ describe("ssh link: connection loss and host keys", () => {
       expect(started.state).toBe("ready");
 
       // Freeze the remote agent so a call is certainly pending when the connection drops.
-      const [agentPid] = await agentPids();
-      expect(agentPid).toBeGreaterThan(0);
+      const agents = await agentPids(await host.sshd.sessionPids());
+      expect(agents).toHaveLength(1);
+      const [agentPid] = agents;
       process.kill(agentPid!, "SIGSTOP");
       const pending = rejection(link.call("status", {}, { timeoutMs: 20_000 }));
       await new Promise((r) => setTimeout(r, 100));
@@ -175,6 +195,8 @@ describe("ssh link: connection loss and host keys", () => {
       await link.call("stop", { id: "steady" });
     } finally {
       await link.close();
+      // The next tests use the same sshd: up again whatever failed here (a failure must not become theirs).
+      if (!host.sshd.running) await host.sshd.start();
     }
   });
 
