@@ -13,4 +13,8 @@ describe("start-all's counts", () => {
     expect(startAllResponse([r("a", "ready")], true)).toMatchObject({ status: 200, body: { ok: true, started: 1, failed: 0 } });
     expect(startAllResponse([r("a", "starting"), r("b", "failed")], false)).toMatchObject({ status: 202, body: { ok: false, started: 1, failed: 1 } });
   });
+  it("names the enabled on-demand models it left alone, and only when there are some", () => {
+    expect(startAllResponse([r("a", "ready")], true, ["lazy", "later"]).body).toEqual({ ok: true, started: 1, failed: 0, onDemand: ["lazy", "later"], results: [r("a", "ready")] });
+    expect(startAllResponse([r("a", "ready")], true, []).body).not.toHaveProperty("onDemand");
+  });
 });

@@ -13,12 +13,22 @@ export interface StartAllBody<R> {
   failed: number;
   /** Present when some were not started because they do not fit in their host's memory budget (each result's `error` has the numbers). */
   refused?: number;
+  /**
+   * Present when enabled models with load policy on-demand were left as they
+   * are (start-all starts `always` models only): their names, each started by
+   * the first request that names it (/v1) or by its Start button.
+   */
+  onDemand?: string[];
   results: R[];
 }
 
-export function startAllResponse<R extends { state: string; memory?: { verdict: string } }>(results: R[], wait: boolean): { status: 200 | 202 | 207; body: StartAllBody<R> } {
+/** `onDemand`: the enabled on-demand models start-all left alone (by name; see StartAllBody). */
+export function startAllResponse<R extends { state: string; memory?: { verdict: string } }>(results: R[], wait: boolean, onDemand: string[] = []): { status: 200 | 202 | 207; body: StartAllBody<R> } {
   const up = results.filter((r) => r.state === "ready" || r.state === "starting");
   const failed = results.length - up.length;
   const refused = results.filter((r) => r.memory?.verdict === "refused").length;
-  return { status: !wait ? 202 : failed === 0 ? 200 : 207, body: { ok: failed === 0, started: up.length, failed, ...(refused > 0 ? { refused } : {}), results } };
+  return {
+    status: !wait ? 202 : failed === 0 ? 200 : 207,
+    body: { ok: failed === 0, started: up.length, failed, ...(refused > 0 ? { refused } : {}), ...(onDemand.length > 0 ? { onDemand } : {}), results },
+  };
 }
