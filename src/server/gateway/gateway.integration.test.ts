@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { createGatewayKey } from "~/server/services/registry/gateway-keys";
+import { deleteModel, setModelEnabled, updateModel } from "~/server/services/registry/models";
 import { anySlotBusy, gatewayFixture, GRAMMAR, serverAuth, type GatewayFixture } from "./testing/gateway-fixture";
 
 function chatParams(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
@@ -268,5 +269,44 @@ describe("gateway: who may call it with an admin token set", () => {
     const before = await g.f.t.db.gatewayKey.count();
     await expect(createGatewayKey(g.f.t.db, { name: "bad", models: ["three", "nope"] })).rejects.toThrow(/no model named nope \(by registry name or alias\)/);
     expect(await g.f.t.db.gatewayKey.count()).toBe(before);
+  });
+});
+
+describe("gateway: registry edits are served from the next request on", () => {
+  let g: GatewayFixture;
+  beforeAll(async () => {
+    g = await gatewayFixture();
+  });
+  afterAll(async () => {
+    await g?.dispose();
+  });
+  const deps = () => ({ appPort: 3000, events: g.f.events });
+
+  it("a renamed on-demand model: the old name is 404 at once (it started the model for a second), the new one is served; a deleted model is 404, not a failed start", async () => {
+    const m = await g.addModel("before-name", { loadPolicy: "on-demand" });
+    // The gateway's snapshot is fresh (well within its one-second age): only the edit's event can tell it.
+    expect((await g.client.models.list()).data.map((x) => x.id)).toContain("before-name");
+    await updateModel(g.f.t.db, { id: m.id, name: "after-name" }, deps());
+    const old = await apiError(g.client.chat.completions.create(chatParams("before-name")));
+    expect([old.status, old.code]).toEqual([404, "model_not_found"]);
+    expect(await g.f.fleet.status().then((all) => all.find((s) => s.modelId === m.id)?.state)).toBe("stopped");
+    expect((await g.client.chat.completions.create(chatParams("after-name"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+
+    await g.f.fleet.stop(m.id);
+    expect((await g.client.models.list()).data.map((x) => x.id)).toContain("after-name");
+    await deleteModel(g.f.t.db, { id: m.id }, deps());
+    const gone = await apiError(g.client.chat.completions.create(chatParams("after-name")));
+    expect([gone.status, gone.code]).toEqual([404, "model_not_found"]);
+    expect((await g.client.models.list()).data.map((x) => x.id)).not.toContain("after-name");
+  });
+
+  it("a running model that is disabled is refused 409 from the next request on (it was served for a second)", async () => {
+    const m = await g.addModel("switch-off");
+    expect((await g.f.fleet.start(m.id)).state).toBe("ready");
+    expect((await g.client.chat.completions.create(chatParams("switch-off"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    await setModelEnabled(g.f.t.db, { id: m.id, enabled: false }, deps());
+    const off = await apiError(g.client.chat.completions.create(chatParams("switch-off")));
+    expect([off.status, off.code]).toEqual([409, "model_disabled"]);
+    await g.f.fleet.stop(m.id);
   });
 });

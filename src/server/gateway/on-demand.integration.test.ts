@@ -253,7 +253,8 @@ describe("gateway: an on-demand model's idle deadline follows its requests at on
   let g: GatewayFixture;
 
   beforeAll(async () => {
-    // A periodic sweep far away: only the requests themselves can move the deadline within the test.
+    // A periodic sweep far away (120 s): only the requests themselves can move the deadline within the test's
+    // 10 s waits (generous for a loaded CI machine, still far from the sweep).
     g = await gatewayFixture({ gateway: { idleSweepMs: 120_000 } });
   });
   afterAll(async () => {
@@ -261,25 +262,27 @@ describe("gateway: an on-demand model's idle deadline follows its requests at on
   });
 
   it("cleared while a stream is in flight, and set to last use + idle time as soon as it ends (idle_unload_at in /v1/models)", async () => {
-    const m = await g.addModel("counted", { loadPolicy: "on-demand", idleTimeoutMs: 600_000 });
+    // A file trained for 4096 tokens: the stream below lasts seconds (the default tiny file caps it near 256).
+    const m = await g.addModel("counted", { loadPolicy: "on-demand", idleTimeoutMs: 600_000, ctxSize: 4096 });
+    await writeTinyModel(m.filePath, { contextLength: 4096 });
     expect((await g.client.chat.completions.create(chat("counted"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
     const after = await waitFor("the idle deadline after the first request", async () => {
       const u = g.adapter.usage(m.id);
       return u.idleUnloadAt !== null && u.inFlight === 0 ? u : null;
-    }, 1000, 10);
+    }, 10_000, 10);
     expect(after.idleUnloadAt).toBe(after.lastUsedAt! + 600_000);
 
-    const s = await g.client.chat.completions.create(stream("counted", { max_tokens: 400, ignore_eos: true }));
+    const s = await g.client.chat.completions.create(stream("counted", { max_tokens: 3000, ignore_eos: true }));
     const it = s[Symbol.asyncIterator]();
     await it.next();
-    await waitFor("the deadline cleared during the stream", async () => g.adapter.usage(m.id).idleUnloadAt === null, 1000, 10);
+    await waitFor("the deadline cleared during the stream", async () => g.adapter.usage(m.id).idleUnloadAt === null, 10_000, 10);
     const listed = (await g.client.models.list()).data.find((x) => x.id === "counted") as unknown as { idle_unload_at?: number | null };
     expect(listed.idle_unload_at ?? null).toBeNull();
     while (!(await it.next()).done);
     const ended = await waitFor("the deadline after the stream", async () => {
       const u = g.adapter.usage(m.id);
       return u.idleUnloadAt !== null && u.lastUsedAt! > after.lastUsedAt! ? u : null;
-    }, 1000, 10);
+    }, 10_000, 10);
     expect(ended.idleUnloadAt).toBe(ended.lastUsedAt! + 600_000);
     const relisted = (await g.client.models.list()).data.find((x) => x.id === "counted") as unknown as { idle_unload_at: number };
     expect(relisted.idle_unload_at).toBe(Math.round(ended.idleUnloadAt! / 1000));

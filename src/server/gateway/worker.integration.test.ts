@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { createGatewayKey, deleteGatewayKey } from "~/server/services/registry/gateway-keys";
-import { updateModel } from "~/server/services/registry/models";
+import { deleteModel, updateModel } from "~/server/services/registry/models";
 import { parseKeyModels } from "./api-key";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
@@ -145,6 +145,17 @@ describe("gateway worker thread (real worker, bridged to the fleet fixture)", ()
     const err = await keyed.chat.completions.create(chat("before-rename")).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
     expect(err?.status).toBe(403);
     expect((await keyed.models.list()).data.map((x) => x.id)).toEqual(["after-rename"]);
+  });
+
+  it("a rename and a delete reach the worker's copy of the registry from the next request on: the old name is 404 at once", async () => {
+    const m = await g.addModel("worker-old", { loadPolicy: "on-demand" });
+    expect((await client().models.retrieve("worker-old")).id).toBe("worker-old");
+    await updateModel(g.f.t.db, { id: m.id, name: "worker-new" }, { appPort: 3000, events: g.f.events });
+    const old = await client().models.retrieve("worker-old").then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    expect(old?.status).toBe(404);
+    expect((await client().models.list()).data.map((x) => x.id)).toContain("worker-new");
+    await deleteModel(g.f.t.db, { id: m.id }, { events: g.f.events });
+    expect((await client().models.list()).data.map((x) => x.id)).not.toContain("worker-new");
   });
 
   it("hands every other connection to Next with its bytes as sent, and keeps it there", async () => {

@@ -26,10 +26,10 @@ export const modelsRouter = router({
   list: publicProcedure.input(modelListInput).query(({ ctx, input }) => listModels(ctx.runtime.db, input)),
   get: publicProcedure.input(modelIdInput).query(({ ctx, input }) => getModel(ctx.runtime.db, input.id)),
   /** Saves a new model; its path is checked on the host when the host can be asked (see `pathCheck`). */
-  create: publicProcedure.input(modelCreateInput).mutation(({ ctx, input }) => createModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links) })),
+  create: publicProcedure.input(modelCreateInput).mutation(({ ctx, input }) => createModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), events: ctx.runtime.events })),
   update: publicProcedure.input(modelUpdateInput).mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), events: ctx.runtime.events })),
-  delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input)),
-  setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input)),
+  delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input, { events: ctx.runtime.events })),
+  setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input, { events: ctx.runtime.events })),
   /** Scans the host's model folders through its agent and adds new GGUF files, disabled. */
   discover: publicProcedure.input(discoverInput).mutation(async ({ ctx, input }) => ctx.runtime.fleet.discover(await resolveHostId(ctx.runtime.db, input.hostId))),
   /** The seed's model_registry.json / runtime_settings.json, as they are. */

@@ -27,8 +27,25 @@ export interface RegistryDeps {
    * write; absent, paths are checked only against the host's path mapping.
    */
   checkPath?: PathChecker;
-  /** Where a rename that changes gateway keys is recorded (the gateway drops its cached keys at it). */
+  /**
+   * Where registry edits are recorded as action events: a rename that changes gateway keys (the gateway drops
+   * its cached keys at it), and every edit of a model (the gateway reads the model again at it, so a rename, a
+   * delete or a disable is served from the next request on; without an event it read the registry again only
+   * when its snapshot was a second old).
+   */
   events?: Pick<EventBus, "append">;
+}
+
+/**
+ * Records a registry edit as an action event (event log, app log), which is
+ * also what makes the gateway read the model again at once. `modelId` null
+ * for a model that is gone (its events go with it): the gateway then reads
+ * the whole registry again. Best effort: the edit is saved whatever happens
+ * here, and the gateway's age check still sees it within a second.
+ */
+async function recordEdit(events: RegistryDeps["events"], modelId: string | null, hostId: string | null, message: string, data: Record<string, unknown>): Promise<void> {
+  if (!events) return;
+  await events.append({ kind: "action", modelId, hostId, message, data: { registryEdit: data } }).catch(() => undefined);
 }
 
 /** A model as create/update return it: with how its path was checked when a checker was given (null: the path did not change). */
@@ -225,6 +242,7 @@ export async function createModel(db: Db, input: ModelCreateInput, deps: Registr
     },
     conflictIssues,
   );
+  await recordEdit(deps.events, view.id, view.hostId, `model ${view.name} added`, { change: "created" });
   return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
 }
 
@@ -251,9 +269,9 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       pathCheck = await checkPathOnHost(db, await resolveHostId(db, hostId), filePath, deps.checkPath);
     }
   }
-  const { view, renamed } = await writeTransaction(
+  const { view, renamed, edited } = await writeTransaction(
     db,
-    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null }> => {
+    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null; edited?: { from: string; fields: string[] } }> => {
       const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
       if (!existing) throw notFound(id);
       const current = toModelView(existing);
@@ -293,29 +311,35 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       const saved = toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
       // Keys limited to this model follow it to its new name.
       const keys = changed.name !== undefined ? await renameModelInKeys(tx, existing.name, name) : [];
-      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null };
+      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null, edited: { from: existing.name, fields: Object.keys(changed).filter((k) => k !== "shape") } };
     },
     conflictIssues,
   );
   if (renamed) await recordKeysRenamed(deps.events, renamed.keys, renamed.from, renamed.to);
+  if (edited) {
+    const what = edited.from !== view.name ? `model ${edited.from} renamed to ${view.name}` : `model ${view.name} saved`;
+    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})`, { change: "updated", fields: edited.fields, ...(edited.from !== view.name ? { from: edited.from, to: view.name } : {}) });
+  }
   return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
 }
 
-export async function setModelEnabled(db: Db, input: { id: string; enabled: boolean }): Promise<ModelView> {
+export async function setModelEnabled(db: Db, input: { id: string; enabled: boolean }, deps: Pick<RegistryDeps, "events"> = {}): Promise<ModelView> {
   const { id, enabled } = parseInput(modelSetEnabledInput, input);
-  return writeTransaction(db, async (tx) => {
+  const { view, edited } = await writeTransaction(db, async (tx) => {
     const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
     if (!existing) throw notFound(id);
-    if (existing.enabled === enabled) return toModelView(existing);
-    return toModelView(await tx.model.update({ where: { id }, data: { enabled }, select: modelSelect }));
+    if (existing.enabled === enabled) return { view: toModelView(existing), edited: false };
+    return { view: toModelView(await tx.model.update({ where: { id }, data: { enabled }, select: modelSelect })), edited: true };
   });
+  if (edited) await recordEdit(deps.events, view.id, view.hostId, `model ${view.name} ${enabled ? "enabled" : "disabled"}`, { change: enabled ? "enabled" : "disabled" });
+  return view;
 }
 
 /** Deletes a model with no server process; CONFLICT ("stop it first") while one may be running. */
-export async function deleteModel(db: Db, input: { id: string }): Promise<{ id: string; name: string }> {
+export async function deleteModel(db: Db, input: { id: string }, deps: Pick<RegistryDeps, "events"> = {}): Promise<{ id: string; name: string }> {
   const { id } = parseInput(modelIdInput, input);
-  return writeTransaction(db, async (tx) => {
-    const existing = await tx.model.findUnique({ where: { id }, select: { id: true, name: true, server: { select: { observed: true, desired: true } } } });
+  const deleted = await writeTransaction(db, async (tx) => {
+    const existing = await tx.model.findUnique({ where: { id }, select: { id: true, name: true, hostId: true, server: { select: { observed: true, desired: true } } } });
     if (!existing) throw notFound(id);
     const observed = existing.server?.observed ?? "stopped";
     if (ACTIVE_STATES.has(observed) || existing.server?.desired === "running") {
@@ -323,6 +347,9 @@ export async function deleteModel(db: Db, input: { id: string }): Promise<{ id: 
       throw new ServiceError("CONFLICT", message, { issues: [{ path: "id", message }] });
     }
     await tx.model.delete({ where: { id } });
-    return { id, name: existing.name };
+    return { id, name: existing.name, hostId: existing.hostId };
   });
+  // With no model id: its events went with it (the gateway reads the whole registry again at this one).
+  await recordEdit(deps.events, null, deleted.hostId, `model ${deleted.name} deleted`, { change: "deleted", model: deleted.name, modelId: id });
+  return { id, name: deleted.name };
 }
