@@ -59,6 +59,11 @@ describe("synapse start-all report", () => {
     ).split("\n");
     expect(lines.slice(3)).toEqual(["1 of 2 ready", `not started (memory): ${over}`, ""]);
   });
+
+  it("names the enabled on-demand models it left for their first request, also when it started nothing", () => {
+    expect(startAllReport([], false, ["lazy", "later"]).split("\n")).toEqual(["no enabled models with load policy always", "0 of 0 ready", "on demand (each starts on its first request): lazy, later", ""]);
+    expect(startAllReport([], false)).toBe("no enabled models\n0 of 0 ready\n");
+  });
 });
 
 describe("synapse usage errors", () => {

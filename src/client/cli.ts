@@ -68,15 +68,17 @@ type StartAllRow = Row & { memory?: { verdict: string; message: string | null } 
  * --force), then each refusal and each forced start whole, with its numbers (the table shows only an
  * error's first line, and a forced start has no error at all; only the event log said so).
  */
-export function startAllReport(results: readonly StartAllRow[], noWait: boolean): string {
+export function startAllReport(results: readonly StartAllRow[], noWait: boolean, onDemand: readonly string[] = []): string {
   const up = results.filter((r) => r.state === "ready" || r.state === "starting").length;
   const forced = results.filter((r) => r.memory?.verdict === "forced");
-  const lines = [results.length === 0 ? "no enabled models" : table([...results], false)];
+  const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
   lines.push(`${up} of ${results.length} ${noWait ? "starting" : "ready"}${forced.length > 0 ? ` (${forced.length} started by --force over the memory budget)` : ""}`);
   for (const r of results) {
     if (r.memory?.verdict === "refused") lines.push(`not started (memory): ${r.error}`);
     if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
   }
+  // Left alone on purpose, and said so: start-all starts `always` models; each of these starts on its first request.
+  if (onDemand.length > 0) lines.push(`on demand (each starts on its first request): ${onDemand.join(", ")}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -121,8 +123,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait, ...(force ? { force: true } : {}) }) : await client.servers.stopAll.mutate();
     const good = command === "start-all" ? new Set(["ready", "starting"]) : new Set(["stopped"]);
     const failed = results.filter((r) => !good.has(r.state));
-    if (json) out(`${JSON.stringify({ ok: failed.length === 0, results }, null, 2)}\n`);
-    else if (command === "start-all") out(startAllReport(results, noWait));
+    // As REST start-all's `onDemand`: the enabled on-demand models it leaves for their first request.
+    const onDemand = command === "start-all" ? (await client.models.list.query({ enabled: true })).filter((m) => m.loadPolicy === "on-demand").map((m) => m.name) : [];
+    if (json) out(`${JSON.stringify({ ok: failed.length === 0, ...(onDemand.length > 0 ? { onDemand } : {}), results }, null, 2)}\n`);
+    else if (command === "start-all") out(startAllReport(results, noWait, onDemand));
     else out(`${results.length === 0 ? "nothing was running" : table(results, false)}\n${results.length - failed.length} of ${results.length} stopped\n`);
     return failed.length === 0 ? 0 : 1;
   } catch (e) {
