@@ -111,9 +111,7 @@ export async function renameModelInKeys(tx: Tx, from: string, to: string): Promi
   return changed;
 }
 
-/** Records that a rename changed these keys (the gateway drops its cached keys at the event). */
-export async function recordKeysRenamed(events: KeyEvents | undefined, keys: { id: string; name: string }[], from: string, to: string): Promise<void> {
-  if (!events || keys.length === 0) return;
-  const data: GatewayKeyEventData & { from: string; to: string } = { gatewayKey: { ids: keys.map((k) => k.id), change: "model renamed" }, from, to };
-  await events.append({ kind: "action", message: `model ${from} renamed to ${to}: gateway key(s) ${keys.map((k) => `"${k.name}"`).join(", ")} now name ${to}`, data }).catch(() => undefined);
+/** The key part of a rename's event (models.ts): the keys it changed, which the gateway's caches drop at the event (isGatewayKeyEvent). */
+export function keysRenamedData(keys: { id: string }[]): GatewayKeyEventData {
+  return { gatewayKey: { ids: keys.map((k) => k.id), change: "model renamed" } };
 }

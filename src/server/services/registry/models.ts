@@ -9,7 +9,8 @@ import type { Prisma } from "~/generated/prisma/client";
 import type { Db } from "~/server/db/client";
 import { ServiceError, type FieldIssue } from "../errors";
 import type { EventBus } from "../fleet/events";
-import { recordKeysRenamed, renameModelInKeys } from "./gateway-keys";
+import type { GatewayKeyEventData } from "~/server/gateway/api-key";
+import { keysRenamedData, renameModelInKeys } from "./gateway-keys";
 import { resolveHostId } from "./hosts";
 import { parseInput } from "./input";
 import { formatPortRange, inRange, outsideRangeMessage, tunnelRange } from "./model-ports";
@@ -43,9 +44,9 @@ export interface RegistryDeps {
  * the whole registry again. Best effort: the edit is saved whatever happens
  * here, and the gateway's age check still sees it within a second.
  */
-async function recordEdit(events: RegistryDeps["events"], modelId: string | null, hostId: string | null, message: string, data: Record<string, unknown>): Promise<void> {
+async function recordEdit(events: RegistryDeps["events"], modelId: string | null, hostId: string | null, message: string, data: Record<string, unknown>, extra: Partial<GatewayKeyEventData> = {}): Promise<void> {
   if (!events) return;
-  await events.append({ kind: "action", modelId, hostId, message, data: { registryEdit: data } }).catch(() => undefined);
+  await events.append({ kind: "action", modelId, hostId, message, data: { registryEdit: data, ...extra } }).catch(() => undefined);
 }
 
 /** A model as create/update return it: with how its path was checked when a checker was given (null: the path did not change). */
@@ -315,10 +316,11 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     },
     conflictIssues,
   );
-  if (renamed) await recordKeysRenamed(deps.events, renamed.keys, renamed.from, renamed.to);
   if (edited) {
+    // One event per edit; a rename that moved gateway keys says so in it, and its key data makes the gateway drop its cached keys.
     const what = edited.from !== view.name ? `model ${edited.from} renamed to ${view.name}` : `model ${view.name} saved`;
-    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})`, { change: "updated", fields: edited.fields, ...(edited.from !== view.name ? { from: edited.from, to: view.name } : {}) });
+    const keys = renamed ? `: gateway key(s) ${renamed.keys.map((k) => `"${k.name}"`).join(", ")} now name ${view.name}` : "";
+    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})${keys}`, { change: "updated", fields: edited.fields, ...(edited.from !== view.name ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
   }
   return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
 }
