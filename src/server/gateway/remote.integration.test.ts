@@ -308,4 +308,36 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     const saved = await createModel(g.f.t.db, { name: "anyport", hostId: host.id, filePath: file, port: base + 3, enabled: false } as Parameters<typeof createModel>[1], { appPort: 3000 });
     expect(saved.port).toBe(base + 3);
   }, 60_000);
+
+  it("a host edit is served from the next request on: a new direct address, then the tunnel again (each was served the old way for a second); the event log has both", async () => {
+    // After the direct-mode test: "near" runs, the host is in direct mode at 127.0.0.1.
+    const hostRow = async () => {
+      const { createdAt: _c, updatedAt: _u, ...row } = await g.f.t.db.host.findUniqueOrThrow({ where: { id: host.id } });
+      return { ...row, linkKind: "ssh" as const };
+    };
+    const deps = { events: g.f.events };
+    expect((await g.client.chat.completions.create(chat("near"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    // Nothing listens on 127.0.0.2 (llama-server binds 127.0.0.1): the gateway's snapshot is fresh, so only the edit's event can tell it.
+    await upsertHost(g.f.t.db, { ...(await hostRow()), upstreamMode: "direct", directAddress: "127.0.0.2" }, deps);
+    const moved = await g.client.chat.completions.create(chat("near")).then(
+      () => null,
+      (err: unknown) => err as InstanceType<typeof OpenAI.APIError>,
+    );
+    expect(moved?.status).toBe(502);
+    expect(moved?.message).toContain(`127.0.0.2:${base + 1}`);
+
+    // Back to the tunnel (the port outside the key's range, saved in direct mode, goes first).
+    const anyport = await g.f.t.db.model.findUniqueOrThrow({ where: { name: "anyport" } });
+    await g.f.t.db.model.delete({ where: { id: anyport.id } });
+    await upsertHost(g.f.t.db, { ...(await hostRow()), upstreamMode: "tunnel", directAddress: null }, deps);
+    expect((await g.client.chat.completions.create(chat("near"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    expect((await g.adapter.models()).find((x) => x.name === "near")).toMatchObject({ via: "ssh" });
+
+    const edits = await g.f.t.db.event.findMany({ where: { kind: "action", hostId: host.id, message: { startsWith: "host mac updated" } }, orderBy: { id: "asc" } });
+    expect(edits.map((e) => e.message)).toEqual(["host mac updated (directAddress)", "host mac updated (upstreamMode, directAddress)"]);
+    // An edit that changes nothing writes nothing and tells no one.
+    await upsertHost(g.f.t.db, await hostRow(), deps);
+    expect(await g.f.t.db.event.count({ where: { kind: "action", hostId: host.id, message: { startsWith: "host mac" } } })).toBe(2);
+    await g.f.fleet.stop((await g.f.t.db.model.findUniqueOrThrow({ where: { name: "near" } })).id);
+  }, 60_000);
 });

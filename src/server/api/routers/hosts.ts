@@ -17,9 +17,9 @@ export const hostsRouter = router({
     ),
   ),
   get: publicProcedure.input(hostIdInput).query(({ ctx, input }) => getHost(ctx.runtime.db, input.id)),
-  upsert: publicProcedure.input(hostUpsertInput).mutation(({ ctx, input }) => upsertHost(ctx.runtime.db, input)),
+  upsert: publicProcedure.input(hostUpsertInput).mutation(({ ctx, input }) => upsertHost(ctx.runtime.db, input, { events: ctx.runtime.events })),
   delete: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => {
-    const result = await deleteHost(ctx.runtime.db, input);
+    const result = await deleteHost(ctx.runtime.db, input, { events: ctx.runtime.events });
     await ctx.runtime.links.remove(input.id);
     return result;
   }),
@@ -28,6 +28,6 @@ export const hostsRouter = router({
   /** Pins the host key the user checked (from `test`); the link refuses any other key from then on. */
   pinKey: publicProcedure.input(pinKeyInput).mutation(async ({ ctx, input }) => {
     const { createdAt: _c, updatedAt: _u, ...host } = await getHost(ctx.runtime.db, input.id);
-    return upsertHost(ctx.runtime.db, { ...host, hostKeyFingerprint: input.fingerprint, linkKind: host.linkKind === "ssh" ? "ssh" : "local", upstreamMode: host.upstreamMode === "direct" ? "direct" : "tunnel" });
+    return upsertHost(ctx.runtime.db, { ...host, hostKeyFingerprint: input.fingerprint, linkKind: host.linkKind === "ssh" ? "ssh" : "local", upstreamMode: host.upstreamMode === "direct" ? "direct" : "tunnel" }, { events: ctx.runtime.events });
   }),
 });

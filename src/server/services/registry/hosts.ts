@@ -8,6 +8,7 @@ import type { Prisma } from "~/generated/prisma/client";
 import type { Db } from "~/server/db/client";
 import type { Env } from "~/server/env";
 import { ServiceError } from "../errors";
+import type { EventBus } from "../fleet/events";
 import { parseInput } from "./input";
 import { hostIdInput, hostUpsertInput, type HostUpsertInput } from "./schemas";
 import { formatPortRange, inRange, tunnelRange } from "./model-ports";
@@ -40,6 +41,22 @@ export type DefaultHostEnv = Pick<Env, "USE_EXTERNAL_SERVERS" | "SYNAPSE_SSH_HOS
 
 export const LOCAL_HOST_NAME = "local";
 
+/** What host edits may use: the event bus, at whose event the gateway reads the registry again (as a model's edit). */
+export interface HostDeps {
+  events?: Pick<EventBus, "append">;
+}
+
+/**
+ * Records a host edit as an action event (event log, app log). Its model is
+ * none (modelId null), which makes the gateway read the whole registry again:
+ * from the next request on, a model is reached at the host's new address or
+ * in its new mode (it waited for the snapshot's one-second age). Best
+ * effort: the edit is saved whatever happens here.
+ */
+async function recordHostEdit(deps: HostDeps, hostId: string | null, message: string, data: Record<string, unknown>): Promise<void> {
+  await deps.events?.append({ kind: "action", modelId: null, hostId, message, data: { hostEdit: data } }).catch(() => undefined);
+}
+
 function notFound(id: string): ServiceError {
   return new ServiceError("NOT_FOUND", `no host with id ${id}`, { issues: [{ path: "id", message: `no host with id ${id}` }] });
 }
@@ -60,7 +77,7 @@ export async function getHost(db: DbOrTx, id: string): Promise<HostView> {
  * without: the host of that name, or a new one. Fields left out are cleared
  * (an upsert is the whole host, as the form shows it).
  */
-export async function upsertHost(db: Db, input: HostUpsertInput): Promise<HostView> {
+export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps = {}): Promise<HostView> {
   const h = parseInput(hostUpsertInput, input);
   const data = {
     name: h.name,
@@ -79,28 +96,33 @@ export async function upsertHost(db: Db, input: HostUpsertInput): Promise<HostVi
     memoryBudgetMiB: h.memoryBudgetMiB ?? null,
   };
   const conflict = () => [{ path: "name", message: `${h.name} is already the name of another host; choose another name` }];
-  return writeTransaction(
+  /** What changed: created, the names of the fields saved (and the name before), or null (no write, no event). */
+  type Change = { created: true } | { created: false; fields: string[]; from: string } | null;
+  const { saved, change } = await writeTransaction(
     db,
-    async (tx) => {
+    async (tx): Promise<{ saved: HostView; change: Change }> => {
       const byName = await tx.host.findUnique({ where: { name: h.name }, select: { id: true } });
-      if (h.id !== undefined) {
-        const existing = await tx.host.findUnique({ where: { id: h.id }, select: hostSelect });
-        if (!existing) throw notFound(h.id);
-        if (byName && byName.id !== h.id) throw new ServiceError("CONFLICT", `name: ${conflict()[0]!.message}`, { issues: conflict() });
-        if (sameHost(existing, data)) return existing;
-        await assertModelsInRange(tx, h.id, data);
-        return tx.host.update({ where: { id: h.id }, data, select: hostSelect });
+      const id = h.id ?? byName?.id;
+      if (id === undefined) {
+        return { saved: await tx.host.create({ data, select: hostSelect }), change: { created: true } };
       }
-      if (byName) {
-        const existing = await tx.host.findUniqueOrThrow({ where: { id: byName.id }, select: hostSelect });
-        if (sameHost(existing, data)) return existing;
-        await assertModelsInRange(tx, byName.id, data);
-        return tx.host.update({ where: { id: byName.id }, data, select: hostSelect });
-      }
-      return tx.host.create({ data, select: hostSelect });
+      const existing = await tx.host.findUnique({ where: { id }, select: hostSelect });
+      if (!existing) throw notFound(id);
+      if (byName && byName.id !== id) throw new ServiceError("CONFLICT", `name: ${conflict()[0]!.message}`, { issues: conflict() });
+      const fields = changedFields(existing, data);
+      if (fields.length === 0) return { saved: existing, change: null };
+      await assertModelsInRange(tx, id, data);
+      return { saved: await tx.host.update({ where: { id }, data, select: hostSelect }), change: { created: false, fields, from: existing.name } };
     },
     conflict,
   );
+  const c = change;
+  if (c?.created) await recordHostEdit(deps, saved.id, `host ${saved.name} added`, { change: "created" });
+  else if (c) {
+    const renamed = c.from !== saved.name ? `host ${c.from} renamed to ${saved.name}` : `host ${saved.name} updated`;
+    await recordHostEdit(deps, saved.id, `${renamed} (${c.fields.join(", ")})`, { change: "updated", fields: c.fields });
+  }
+  return saved;
 }
 
 /** A range (or a switch to the tunnel) that would leave a model's port outside it is refused, naming the models. */
@@ -113,14 +135,16 @@ async function assertModelsInRange(tx: DbOrTx, hostId: string, data: { name: str
   throw ServiceError.invalid([{ path: "modelPorts", message }]);
 }
 
-function sameHost(existing: HostView, data: Omit<HostView, "id" | "createdAt" | "updatedAt">): boolean {
-  return (Object.keys(data) as (keyof typeof data)[]).every((k) => existing[k] === data[k]);
+/** The fields `data` would change (their names, in the form's order); none: nothing to save. */
+function changedFields(existing: HostView, data: Omit<HostView, "id" | "createdAt" | "updatedAt">): string[] {
+  return (Object.keys(data) as (keyof typeof data)[]).filter((k) => existing[k] !== data[k]);
 }
 
 /** Deletes a host without models; CONFLICT naming how many models still use it. */
-export async function deleteHost(db: Db, input: { id: string }): Promise<{ id: string }> {
+export async function deleteHost(db: Db, input: { id: string }, deps: HostDeps = {}): Promise<{ id: string }> {
   const { id } = parseInput(hostIdInput, input);
-  return writeTransaction(db, async (tx) => {
+  let name = "";
+  const result = await writeTransaction(db, async (tx) => {
     const host = await tx.host.findUnique({ where: { id }, select: { id: true, name: true, _count: { select: { models: true } } } });
     if (!host) throw notFound(id);
     if (host._count.models > 0) {
@@ -128,8 +152,12 @@ export async function deleteHost(db: Db, input: { id: string }): Promise<{ id: s
       throw new ServiceError("CONFLICT", message, { issues: [{ path: "id", message }] });
     }
     await tx.host.delete({ where: { id } });
+    name = host.name;
     return { id };
   });
+  // The host's own events went with it: this one names it in its data.
+  await recordHostEdit(deps, null, `host ${name} deleted`, { change: "deleted", host: name, hostId: id });
+  return result;
 }
 
 function expandHome(p: string): string {
