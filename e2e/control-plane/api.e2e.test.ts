@@ -17,7 +17,7 @@ import { startApp, type AppServer } from "../../test/harness/app-server";
 const run = promisify(execFile);
 
 type ServerRow = { modelId: string; name: string; state: string; pid: number | null; port: number; restarts: number };
-type StartAllBody = { ok: boolean; started: number; failed: number; results: { name: string; state: string; pid: number | null; error: string | null }[] };
+type StartAllBody = { ok: boolean; started: number; alreadyRunning?: number; failed: number; results: { name: string; state: string; pid: number | null; error: string | null }[] };
 
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 50): Promise<T> {
@@ -84,6 +84,7 @@ describe("control plane over HTTP (local link, real llama-server)", () => {
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.results.map((x) => x.name).sort()).toEqual(["alpha", "bravo", "charlie"]);
     expect(r.body.results.every((x) => x.state === "ready" && x.pid !== null && alive(x.pid))).toBe(true);
+    expect([r.body.started, r.body.alreadyRunning, r.body.failed]).toEqual([3, undefined, 0]);
     const rows = await status();
     expect(Object.fromEntries(rows.map((s) => [s.name, s.state]))).toEqual({ alpha: "ready", bravo: "ready", charlie: "ready", delta: "stopped" });
     // Really serving: each port answers /health.
@@ -100,10 +101,11 @@ describe("control plane over HTTP (local link, real llama-server)", () => {
     expect(r.error?.message).toMatch(/no log/);
   });
 
-  it("a second start-all is a no-op: same pids", async () => {
+  it("a second start-all is a no-op: same pids, and its counts say the 3 were already running", async () => {
     const before = Object.fromEntries((await status()).map((s) => [s.name, s.pid]));
     const r = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
     expect(r.status).toBe(200);
+    expect([r.body.started, r.body.alreadyRunning, r.body.failed]).toEqual([3, 3, 0]);
     expect(Object.fromEntries((await status()).map((s) => [s.name, s.pid]))).toEqual(before);
   });
 

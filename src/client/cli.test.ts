@@ -60,6 +60,13 @@ describe("synapse start-all report", () => {
     expect(lines.slice(3)).toEqual(["1 of 2 ready", `not started (memory): ${over}`, ""]);
   });
 
+  it("says how many were already running (nothing was started for them), beside the forced ones", () => {
+    const at = (name: string, port: number, verdict: string) => ({ ...row, name, port, state: "ready", memory: { verdict, message: null } });
+    const lines = startAllReport([at("a", 8080, "running"), at("b", 8081, "running"), at("c", 8082, "forced")], false).split("\n");
+    expect(lines[4]).toBe("3 of 3 ready (2 already running; 1 started by --force over the memory budget)");
+    expect(startAllReport([at("c", 8082, "fits")], false).split("\n")[2]).toBe("1 of 1 ready");
+  });
+
   it("names the enabled on-demand models it left for their first request, also when it started nothing", () => {
     expect(startAllReport([], false, ["lazy", "later"]).split("\n")).toEqual(["no enabled models with load policy always", "0 of 0 ready", "on demand (each starts on its first request): lazy, later", ""]);
     expect(startAllReport([], false)).toBe("no enabled models\n0 of 0 ready\n");

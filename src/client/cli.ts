@@ -16,6 +16,7 @@ import type { AppRouter } from "~/server/api/root";
 import { errorMessage } from "synapse-host-agent/error-text";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
+import { startAllResponse } from "../server/http/start-all-body";
 
 const USAGE = "usage: synapse <start-all [--no-wait] [--force] | stop-all | status> [--json]";
 
@@ -69,10 +70,12 @@ type StartAllRow = Row & { memory?: { verdict: string; message: string | null } 
  * error's first line, and a forced start has no error at all; only the event log said so).
  */
 export function startAllReport(results: readonly StartAllRow[], noWait: boolean, onDemand: readonly string[] = []): string {
-  const up = results.filter((r) => r.state === "ready" || r.state === "starting").length;
+  const up = results.filter((r) => r.state === "ready" || r.state === "starting");
   const forced = results.filter((r) => r.memory?.verdict === "forced");
+  const already = up.filter((r) => r.memory?.verdict === "running").length;
+  const notes = [...(already > 0 ? [`${already} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
   const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
-  lines.push(`${up} of ${results.length} ${noWait ? "starting" : "ready"}${forced.length > 0 ? ` (${forced.length} started by --force over the memory budget)` : ""}`);
+  lines.push(`${up.length} of ${results.length} ${noWait ? "starting" : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
   for (const r of results) {
     if (r.memory?.verdict === "refused") lines.push(`not started (memory): ${r.error}`);
     if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
@@ -125,7 +128,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     const failed = results.filter((r) => !good.has(r.state));
     // As REST start-all's `onDemand`: the enabled on-demand models it leaves for their first request.
     const onDemand = command === "start-all" ? (await client.models.list.query({ enabled: true })).filter((m) => m.loadPolicy === "on-demand").map((m) => m.name) : [];
-    if (json) out(`${JSON.stringify({ ok: failed.length === 0, ...(onDemand.length > 0 ? { onDemand } : {}), results }, null, 2)}\n`);
+    // start-all's --json is REST start-all's body (counts, onDemand, results); stop-all's, ok and the results.
+    if (json) out(`${JSON.stringify(command === "start-all" ? startAllResponse(results, !noWait, onDemand).body : { ok: failed.length === 0, results }, null, 2)}\n`);
     else if (command === "start-all") out(startAllReport(results, noWait, onDemand));
     else out(`${results.length === 0 ? "nothing was running" : table(results, false)}\n${results.length - failed.length} of ${results.length} stopped\n`);
     return failed.length === 0 ? 0 : 1;

@@ -313,7 +313,7 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     // After the direct-mode test: "near" runs, the host is in direct mode at 127.0.0.1.
     const hostRow = async () => {
       const { createdAt: _c, updatedAt: _u, ...row } = await g.f.t.db.host.findUniqueOrThrow({ where: { id: host.id } });
-      return { ...row, linkKind: "ssh" as const };
+      return { ...row, linkKind: "ssh" as const, upstreamMode: row.upstreamMode === "direct" ? ("direct" as const) : ("tunnel" as const) };
     };
     const deps = { events: g.f.events };
     expect((await g.client.chat.completions.create(chat("near"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);

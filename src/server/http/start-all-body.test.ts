@@ -17,4 +17,9 @@ describe("start-all's counts", () => {
     expect(startAllResponse([r("a", "ready")], true, ["lazy", "later"]).body).toEqual({ ok: true, started: 1, failed: 0, onDemand: ["lazy", "later"], results: [r("a", "ready")] });
     expect(startAllResponse([r("a", "ready")], true, []).body).not.toHaveProperty("onDemand");
   });
+  it("says how many of those it counts as started were already running (memory verdict running), only when some were", () => {
+    const results = [{ name: "a", state: "ready", memory: { verdict: "running" } }, { name: "b", state: "ready", memory: { verdict: "fits" } }, { name: "c", state: "failed", memory: { verdict: "running" } }];
+    expect(startAllResponse(results, true).body).toMatchObject({ started: 2, alreadyRunning: 1, failed: 1 });
+    expect(startAllResponse([{ name: "b", state: "ready", memory: { verdict: "fits" } }], true).body).not.toHaveProperty("alreadyRunning");
+  });
 });

@@ -7,8 +7,10 @@
  */
 export interface StartAllBody<R> {
   ok: boolean;
-  /** Servers ready (or, without waiting, starting). */
+  /** Servers ready (or, without waiting, starting), those that were already running among them. */
   started: number;
+  /** Present when some of `started` were running before this call (their results' memory verdict is "running"): nothing was started for them. */
+  alreadyRunning?: number;
   /** Servers that failed or stopped instead (refused ones among them). */
   failed: number;
   /** Present when some were not started because they do not fit in their host's memory budget (each result's `error` has the numbers). */
@@ -23,12 +25,21 @@ export interface StartAllBody<R> {
 }
 
 /** `onDemand`: the enabled on-demand models start-all left alone (by name; see StartAllBody). */
-export function startAllResponse<R extends { state: string; memory?: { verdict: string } }>(results: R[], wait: boolean, onDemand: string[] = []): { status: 200 | 202 | 207; body: StartAllBody<R> } {
+export function startAllResponse<R extends { state: string; memory?: { verdict: string } | null }>(results: R[], wait: boolean, onDemand: readonly string[] = []): { status: 200 | 202 | 207; body: StartAllBody<R> } {
   const up = results.filter((r) => r.state === "ready" || r.state === "starting");
   const failed = results.length - up.length;
   const refused = results.filter((r) => r.memory?.verdict === "refused").length;
+  const alreadyRunning = up.filter((r) => r.memory?.verdict === "running").length;
   return {
     status: !wait ? 202 : failed === 0 ? 200 : 207,
-    body: { ok: failed === 0, started: up.length, failed, ...(refused > 0 ? { refused } : {}), ...(onDemand.length > 0 ? { onDemand } : {}), results },
+    body: {
+      ok: failed === 0,
+      started: up.length,
+      ...(alreadyRunning > 0 ? { alreadyRunning } : {}),
+      failed,
+      ...(refused > 0 ? { refused } : {}),
+      ...(onDemand.length > 0 ? { onDemand: [...onDemand] } : {}),
+      results,
+    },
   };
 }
