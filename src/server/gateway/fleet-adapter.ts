@@ -385,7 +385,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       // Resolved as soon as the agent has answered ready (onReady): the waiting requests go on while the fleet
       // records the ready state (~1 ms of writes that were on every cold request's way).
       const r = await new Promise<Awaited<ReturnType<Fleet["start"]>>>((resolve, reject) => {
-        fleet.start(modelId, { wait: true, evict: true, startIf, onReady: resolve, ...(row ? { row } : {}), ...(current ? { registry: current } : {}) }).then(resolve, reject);
+        fleet.start(modelId, { wait: true, evict: true, trigger: "request", startIf, onReady: resolve, ...(row ? { row } : {}), ...(current ? { registry: current } : {}) }).then(resolve, reject);
       });
       if (r.skipped) return { state: r.state, error: null, port: r.port, skipped: true };
       // Not read here: a request that comes next reads the model's row (its events mark it too), and a read

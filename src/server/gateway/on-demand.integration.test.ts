@@ -83,8 +83,10 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     expect(err?.status).toBe(409);
     expect(err?.code).toBe("model_disabled");
     expect(await state(g, "lazy-off")).toBe("stopped");
-    const starts = await g.f.t.db.event.count({ where: { modelId: m.id, message: { contains: "start requested" } } });
-    expect(starts).toBe(1); // the first request's only
+    // The first request's start only, and its event says a request started it (not a user's start).
+    const starts = await g.f.t.db.event.findMany({ where: { modelId: m.id, kind: "action", message: { contains: "start" }, NOT: { message: { contains: "memory check" } } }, select: { message: true, data: true } });
+    expect(starts.map((e) => e.message)).toEqual(["lazy-off: started on demand (a request named it)"]);
+    expect(JSON.parse(starts[0]!.data!)).toMatchObject({ trigger: "request" });
   });
 
   it("a streamed chat completion to a stopped on-demand model: started, then streamed", async () => {

@@ -20,6 +20,9 @@ import type { ModelRow } from "./server-table";
 
 export type { ServerResult };
 
+/** Who asked for a start, as its event says: a user (dashboard, API, CLI: the default), or a gateway request naming an on-demand model. */
+export type StartTrigger = "user" | "request";
+
 export interface FleetOptions {
   db: Db;
   links: LinkPool;
@@ -119,7 +122,7 @@ export interface Fleet {
    * came since, before the ready state is recorded (the promise resolves after that): the gateway lets the
    * requests waiting for the start go on ~1 ms sooner. Not called for a start that ends otherwise.
    */
-  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"]; row?: ModelRow; onReady?: (result: ServerResult) => void }): Promise<ServerResult>;
+  start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"]; row?: ModelRow; onReady?: (result: ServerResult) => void; trigger?: StartTrigger }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */
   stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
   restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;

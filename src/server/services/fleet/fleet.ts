@@ -175,7 +175,8 @@ export function createFleet(options: FleetOptions): Fleet {
           }
         : undefined;
       ops.markPlanning([row]);
-      ops.action(`${row.name}: start requested${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false } });
+      const asked = opts.trigger === "request" ? "started on demand (a request named it)" : "start requested";
+      ops.action(`${row.name}: ${asked}${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { modelId, hostId: row.hostId, data: { force: opts.force ?? false, trigger: opts.trigger ?? "user" } });
       let result: ServerResult;
       try {
         [result] = (await ops.startPlanned([row], opts.wait ?? true, { force: opts.force, evict: opts.evict, registry: opts.registry, beside, ...(onReady ? { onReady } : {}) })) as [ServerResult];
