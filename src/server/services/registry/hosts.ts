@@ -116,11 +116,10 @@ export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps 
     },
     conflict,
   );
-  const c = change;
-  if (c?.created) await recordHostEdit(deps, saved.id, `host ${saved.name} added`, { change: "created" });
-  else if (c) {
-    const renamed = c.from !== saved.name ? `host ${c.from} renamed to ${saved.name}` : `host ${saved.name} updated`;
-    await recordHostEdit(deps, saved.id, `${renamed} (${c.fields.join(", ")})`, { change: "updated", fields: c.fields });
+  if (change?.created) await recordHostEdit(deps, saved.id, `host ${saved.name} added`, { change: "created" });
+  else if (change) {
+    const what = change.from !== saved.name ? `host ${change.from} renamed to ${saved.name}` : `host ${saved.name} updated`;
+    await recordHostEdit(deps, saved.id, `${what} (${change.fields.join(", ")})`, { change: "updated", fields: change.fields });
   }
   return saved;
 }
@@ -155,7 +154,7 @@ export async function deleteHost(db: Db, input: { id: string }, deps: HostDeps =
     name = host.name;
     return { id };
   });
-  // The host's own events went with it: this one names it in its data.
+  // Tied to no host (it is gone): its name and id are in the data.
   await recordHostEdit(deps, null, `host ${name} deleted`, { change: "deleted", host: name, hostId: id });
   return result;
 }
