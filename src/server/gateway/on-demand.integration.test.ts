@@ -41,7 +41,7 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     expect(await state(g, "lazy")).toBe("stopped");
     // Its event names the one it left alone, on purpose.
     const event = await g.f.t.db.event.findFirstOrThrow({ where: { kind: "action", message: { startsWith: "start all" } }, orderBy: { id: "desc" } });
-    expect(event.message).toBe("start all: 1 enabled model(s); 1 on demand, left for their first request");
+    expect(event.message).toBe("start all: 1 enabled model(s) with load policy always; 1 on demand, left for their first request");
     expect(JSON.parse(event.data!)).toMatchObject({ models: ["always-on"], onDemand: ["lazy"] });
     const r = await g.client.chat.completions.create(chat("lazy"));
     expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);

@@ -126,7 +126,7 @@ export function createFleet(options: FleetOptions): Fleet {
       // The enabled on-demand models it leaves alone are named too: a start-all that started none of them was not a failure.
       const onDemand = models.filter((m) => m.enabled && m.loadPolicy === "on-demand").map((m) => m.name);
       const left = onDemand.length > 0 ? `; ${onDemand.length} on demand, left for their first request` : "";
-      if (rows.length > 0 || onDemand.length > 0) ops.action(`start all: ${rows.length} enabled model(s)${left}${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), onDemand, force: opts.force ?? false } });
+      if (rows.length > 0 || onDemand.length > 0) ops.action(`start all: ${rows.length} enabled model(s) with load policy always${left}${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), onDemand, force: opts.force ?? false } });
       return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force, registry: { models, settings } });
     },
 
