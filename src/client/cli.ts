@@ -75,7 +75,8 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
   const already = up.filter((r) => r.memory?.verdict === "running").length;
   const notes = [...(already > 0 ? [`${already} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
   const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
-  lines.push(`${up.length} of ${results.length} ${noWait ? "starting" : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
+  // "0 of 0 ready" would only repeat the line above.
+  if (results.length > 0) lines.push(`${up.length} of ${results.length} ${noWait ? "starting" : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
   for (const r of results) {
     if (r.memory?.verdict === "refused") lines.push(`not started (memory): ${r.error}`);
     if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
