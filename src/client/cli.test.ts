@@ -28,6 +28,20 @@ describe("synapse status table", () => {
     expect(lines[5]).toMatch(/^echo\s+local\s+8084\s+failed\s+-\s+-\s+5\s+crash\s+exited with code 1$/);
   });
 
+  it("says a model is disabled, also while it still runs (the gateway refuses it 409)", () => {
+    const lines = table(
+      [
+        { ...base, name: "alpha", state: "ready", pid: 4242, uptimeMs: 5_000, desired: "running", loadPolicy: "always", enabled: false },
+        { ...base, name: "bravo", port: 8081, state: "stopped", loadPolicy: "always", enabled: false },
+        { ...base, name: "charlie", port: 8082, state: "stopped", loadPolicy: "always", enabled: true },
+      ],
+      true,
+    ).split("\n");
+    expect(lines[1]).toMatch(/^alpha\s+local\s+8080\s+ready \(disabled\)\s+4242\s/);
+    expect(lines[2]).toMatch(/^bravo\s+local\s+8081\s+stopped \(disabled\)\s+-\s/);
+    expect(lines[3]).toMatch(/^charlie\s+local\s+8082\s+stopped\s+-\s/);
+  });
+
   it("start-all results (no view fields) keep the agent's state names", () => {
     const out = table([{ name: "alpha", host: "local", port: 8080, state: "ready", pid: 7 }], false);
     expect(out.split("\n")[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+7$/);

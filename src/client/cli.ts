@@ -35,6 +35,8 @@ type Row = {
   loadPolicy?: string | null;
   /** Why it is not running (STOP_CAUSES: requested, crash, idle, evicted, …). */
   cause?: string | null;
+  /** From the status view: a disabled model is started by neither start-all nor a request (the gateway answers 409), though it may still run. */
+  enabled?: boolean;
 };
 
 export function formatUptime(ms: number | null | undefined): string {
@@ -51,7 +53,7 @@ export function table(rows: Row[], withUptime: boolean): string {
     r.name,
     r.host,
     String(r.port),
-    r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state,
+    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}`,
     r.pid === null ? "-" : String(r.pid),
     ...(withUptime ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-"] : []),
     (r.error ?? r.lastError ?? "").split("\n")[0] ?? "",
