@@ -32,9 +32,14 @@ function expandHome(p: string): string {
   return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
+/** The folders the app's local agent scans, as this shell's SYNAPSE_MODEL_ROOTS says (default ~/models), absolute. */
+function modelRoots(): string[] {
+  const given = (process.env.SYNAPSE_MODEL_ROOTS ?? "").split(":").map((s) => s.trim()).filter(Boolean);
+  return (given.length > 0 ? given : ["~/models"]).map((r) => path.resolve(expandHome(r)));
+}
+
 function defaultFolder(): string {
-  const first = (process.env.SYNAPSE_MODEL_ROOTS ?? "").split(":").map((s) => s.trim()).find(Boolean);
-  return path.resolve(expandHome(first ?? "~/models"));
+  return modelRoots()[0]!;
 }
 
 /**
@@ -86,6 +91,10 @@ async function main(): Promise<number> {
   }
   const size = (await stat(file)).size;
   console.log(`wrote ${file} (${size} bytes): the tiny test model, random weights, answers are noise.`);
+  const roots = modelRoots();
+  // A folder the app does not scan: Scan would find nothing, so the next step says how to make it scan this one.
+  if (!roots.some((r) => folder === r || folder.startsWith(`${r}${path.sep}`)))
+    console.log(`Note: the app scans ${roots.join(":")} (SYNAPSE_MODEL_ROOTS), not ${folder}: start it with SYNAPSE_MODEL_ROOTS=${folder} (or add the folder to that list), or it will not find this model.`);
   console.log(`Next: open ${appUrl()}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
   return 0;
 }

@@ -82,6 +82,19 @@ describe("npm run model:tiny", () => {
     expect(byUrl.stdout).toContain("Next: open http://mac-studio.local:3200/discover,");
   });
 
+  it("says when the folder is not one the app scans (SYNAPSE_MODEL_ROOTS), and how to make it scan it; nothing when it is", async () => {
+    const t = tempDir("synapse-tiny-roots-");
+    cleanups.push(t.cleanup);
+    const elsewhere = path.join(t.dir, "elsewhere");
+    const outside = await run([elsewhere], { SYNAPSE_MODEL_ROOTS: path.join(t.dir, "models") });
+    expect(outside.code).toBe(0);
+    expect(outside.stdout).toContain(`start it with SYNAPSE_MODEL_ROOTS=${elsewhere}`);
+    const inside = await run([path.join(t.dir, "models", "tiny")], { SYNAPSE_MODEL_ROOTS: `${path.join(t.dir, "other")}:${path.join(t.dir, "models")}` });
+    expect(inside.code).toBe(0);
+    expect(inside.stdout).not.toContain("SYNAPSE_MODEL_ROOTS");
+    expect(inside.stdout).toContain("Next: open");
+  });
+
   it("never writes over an entry already named synapse-tiny.gguf, even one stat cannot follow (a dangling link)", async () => {
     const t = tempDir("synapse-tiny-cli-");
     cleanups.push(t.cleanup);
