@@ -13,12 +13,12 @@
  * An unreadable mark counts as none (the worst case is the old behaviour: the
  * app starts what it wants running).
  */
-import { existsSync, rmSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { z } from "zod";
 import { serverIdSchema } from "../protocol.ts";
-import { writeFileAtomic } from "./records.ts";
+import { JsonFileDir } from "./records.ts";
 
 const hostStopSchema = z.object({ at: z.string(), by: z.string().max(200) });
 const markFileSchema = hostStopSchema.extend({ version: z.literal(1) });
@@ -27,17 +27,12 @@ const legacyFileSchema = z.object({ version: z.literal(1), stops: z.record(z.str
 
 export type HostStop = z.infer<typeof hostStopSchema>;
 
-export class HostStops {
-  readonly dir: string;
+export class HostStops extends JsonFileDir {
   private readonly legacyFile: string;
 
   constructor(stateDir: string) {
-    this.dir = path.join(stateDir, "host-stops");
+    super(stateDir, "host-stops");
     this.legacyFile = path.join(stateDir, "host-stops.json");
-  }
-
-  private file(id: string): string {
-    return path.join(this.dir, `${id}.json`);
   }
 
   /** Every server marked as stopped on the host. */
@@ -71,12 +66,12 @@ export class HostStops {
   }
 
   private write(id: string, stop: HostStop): Promise<void> {
-    return writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, ...stop }, null, 2)}\n`);
+    return this.writeJson(id, stop);
   }
 
   /** Forgets the stop of a server (it was started again). Synchronous: one unlink, on every start. */
   clear(id: string): void {
-    rmSync(this.file(id), { force: true });
+    this.removeFile(id);
   }
 
   /** Moves the marks of the single file earlier versions kept into per-server files (once, at an agent's start). */

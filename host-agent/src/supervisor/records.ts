@@ -71,16 +71,35 @@ export async function writeFileAtomic(file: string, data: string): Promise<void>
   }
 }
 
-export class RecordStore {
+/**
+ * A folder of one JSON file per server under the state folder,
+ * `<stateDir>/<folder>/<id>.json`, each written whole (writeFileAtomic):
+ * the records, the host stops and the stop notes are kept so.
+ */
+export class JsonFileDir {
   readonly dir: string;
-  constructor(stateDir: string) {
-    this.dir = path.join(stateDir, "servers");
+  constructor(stateDir: string, folder: string) {
+    this.dir = path.join(stateDir, folder);
   }
-  private file(id: string): string {
+  protected file(id: string): string {
     return path.join(this.dir, `${id}.json`);
   }
+  /** Writes `value` as the file of `id`, replacing it; `{version: 1, ...value}` unless the value has its own version. */
+  protected writeJson(id: string, value: object): Promise<void> {
+    return writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, ...value }, null, 2)}\n`);
+  }
+  /** Removes the file of `id` (none: nothing to do). Synchronous: one unlink. */
+  protected removeFile(id: string): void {
+    rmSync(this.file(id), { force: true });
+  }
+}
+
+export class RecordStore extends JsonFileDir {
+  constructor(stateDir: string) {
+    super(stateDir, "servers");
+  }
   async write(rec: ServerRecord): Promise<void> {
-    await writeFileAtomic(this.file(rec.id), `${JSON.stringify(rec, null, 2)}\n`);
+    await this.writeJson(rec.id, rec);
   }
   /** One record: "missing" when there is none, null when it cannot be read. */
   async read(id: string): Promise<ServerRecord | "missing" | null> {
@@ -106,7 +125,7 @@ export class RecordStore {
     }
   }
   async remove(id: string): Promise<void> {
-    rmSync(this.file(id), { force: true });
+    this.removeFile(id);
   }
   /** Every readable record; unreadable ones are reported, not fatal, so one bad file cannot block adoption. */
   async list(): Promise<{ records: ServerRecord[]; problems: { file: string; error: string }[] }> {

@@ -17,10 +17,9 @@
  * next stop of the id replaces it and a start of the id removes it, so there
  * is at most one per server id.
  */
-import { readFileSync, rmSync } from "node:fs";
-import path from "node:path";
+import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { writeFileAtomic } from "./records.ts";
+import { JsonFileDir } from "./records.ts";
 
 const noteSchema = z.object({
   version: z.literal(1),
@@ -36,20 +35,14 @@ const noteSchema = z.object({
 });
 export type StopNote = Omit<z.infer<typeof noteSchema>, "version">;
 
-export class StopNotes {
-  readonly dir: string;
-
+export class StopNotes extends JsonFileDir {
   constructor(stateDir: string) {
-    this.dir = path.join(stateDir, "stop-requests");
-  }
-
-  private file(id: string): string {
-    return path.join(this.dir, `${id}.json`);
+    super(stateDir, "stop-requests");
   }
 
   /** Records that `note.agent` is stopping server `id` (replaces an earlier note). Throws on a write error. */
   write(id: string, note: StopNote): Promise<void> {
-    return writeFileAtomic(this.file(id), `${JSON.stringify({ version: 1, ...note }, null, 2)}\n`);
+    return this.writeJson(id, note);
   }
 
   /** The note for `id`; null when there is none or it cannot be read. Synchronous: read the moment an exit is seen. */
@@ -66,6 +59,6 @@ export class StopNotes {
 
   /** Forgets the note of `id` (it is started again). */
   clear(id: string): void {
-    rmSync(this.file(id), { force: true });
+    this.removeFile(id);
   }
 }
