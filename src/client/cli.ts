@@ -72,13 +72,13 @@ type StartAllRow = Row & { memory?: { verdict: string; message: string | null } 
  * error's first line, and a forced start has no error at all; only the event log said so).
  */
 export function startAllReport(results: readonly StartAllRow[], noWait: boolean, onDemand: readonly string[] = []): string {
-  const up = results.filter((r) => r.state === "ready" || r.state === "starting");
+  // The counts are REST start-all's (start-all-body.ts), so the two never disagree.
+  const { started, alreadyRunning = 0 } = startAllResponse([...results], !noWait).body;
   const forced = results.filter((r) => r.memory?.verdict === "forced");
-  const already = up.filter((r) => r.memory?.verdict === "running").length;
-  const notes = [...(already > 0 ? [`${already} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
+  const notes = [...(alreadyRunning > 0 ? [`${alreadyRunning} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
   const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
   // "0 of 0 ready" would only repeat the line above.
-  if (results.length > 0) lines.push(`${up.length} of ${results.length} ${noWait ? "starting" : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
+  if (results.length > 0) lines.push(`${started} of ${results.length} ${noWait ? "starting" : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
   for (const r of results) {
     if (r.memory?.verdict === "refused") lines.push(`not started (memory): ${r.error}`);
     if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
