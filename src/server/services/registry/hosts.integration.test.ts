@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseEnv } from "~/server/env";
-import { deleteHost, ensureDefaultHost, getHost, listHosts, upsertHost } from "./hosts";
+import { createEventBus, type EventBus } from "../fleet/events";
+import { testLogger } from "../fleet/testing/db";
+import { deleteHost, ensureDefaultHost, getHost, listHosts, updateHost, upsertHost } from "./hosts";
 import { createModel } from "./models";
 import { freshDb, serviceError, snapshot, type TestDb } from "./test-support";
 
@@ -51,6 +53,83 @@ describe("hosts", () => {
     expect(err.message).toBe("host a still has 1 model(s); delete or move them first");
     const b = (await listHosts(t.db)).find((h) => h.name === "b")!;
     expect(await deleteHost(t.db, { id: b.id })).toEqual({ id: b.id });
+  });
+});
+
+describe("updateHost: some fields, the rest kept", () => {
+  let events: EventBus;
+  beforeEach(async () => {
+    events = await createEventBus({ db: t.db, log: testLogger("hosts") });
+  });
+  afterEach(() => events.close());
+
+  const sshHost = { name: "mac", linkKind: "ssh", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", sshIdentityFile: "/keys/id_ed25519", hostKeyFingerprint: FP, registryModelsRoot: "/models", hostModelsRoot: "/Users/me/models", upstreamMode: "tunnel", modelPorts: "8080-8099" } as const;
+  const hostEvents = () => t.db.event.findMany({ where: { kind: "action" }, orderBy: { id: "asc" }, select: { hostId: true, message: true, data: true } });
+
+  it("a partial update of an ssh host (only modelPorts) keeps its ssh fields; null clears a nullable field", async () => {
+    const h = await upsertHost(t.db, sshHost);
+    const ports = await updateHost(t.db, { id: h.id, modelPorts: "9000-9009" });
+    const { updatedAt: _u, ...rest } = h;
+    expect(ports).toMatchObject({ ...rest, modelPorts: "9000-9009" });
+    expect(await getHost(t.db, h.id)).toEqual(ports);
+
+    const cleared = await updateHost(t.db, { id: h.id, sshUser: null, memoryBudgetMiB: null });
+    expect(cleared).toMatchObject({ ...rest, modelPorts: "9000-9009", sshUser: null });
+    // Both model roots cleared together: the merged host maps no paths.
+    expect(await updateHost(t.db, { id: h.id, hostModelsRoot: null, registryModelsRoot: null })).toMatchObject({ linkKind: "ssh", sshHost: "mac.lan", hostModelsRoot: null, registryModelsRoot: null });
+  });
+
+  it.each([
+    ["linkKind ssh on a local host without sshHost", { linkKind: "ssh" }, ["sshHost"], /sshHost: is required for an ssh host/],
+    ["half a path mapping", { hostModelsRoot: "/Users/me/models" }, ["registryModelsRoot"], /registryModelsRoot: set both/],
+    ["a bad port range and a bad direct address", { modelPorts: "8080-", directAddress: "a b" }, ["directAddress", "modelPorts"], /modelPorts/],
+    ["null for a field that cannot be cleared", { name: null }, ["name"], /name: must be a name/],
+    ["a field hosts do not have", { createdAt: "2026-01-01" }, [""], /createdAt/],
+  ])("refuses %s naming the field; nothing written, no event", async (_n, patch, fields, message) => {
+    const h = await upsertHost(t.db, { name: "box", linkKind: "local" }, { events });
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const err = await serviceError(updateHost(t.db, { id: h.id, ...patch } as never, { events }));
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(err.issues?.map((i) => i.path).sort()).toEqual(fields);
+    expect(err.message).toMatch(message);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+  });
+
+  it("an unknown id is NOT_FOUND; no id says it is required", async () => {
+    const err = await serviceError(updateHost(t.db, { id: "nope", sshPort: 2200 }));
+    expect(err).toMatchObject({ code: "NOT_FOUND", message: "no host with id nope", issues: [{ path: "id" }] });
+    expect((await serviceError(updateHost(t.db, { sshPort: 2200 } as never))).issues).toEqual([{ path: "id", message: "is required: the id of the host to change" }]);
+    expect(await t.db.host.count()).toBe(0);
+  });
+
+  it("records the host-edit event naming the fields saved; an update that changes nothing writes nothing and records none", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    await updateHost(t.db, { id: h.id, modelPorts: "9000-9009", directAddress: "10.0.0.5" }, { events });
+    const renamed = await updateHost(t.db, { id: h.id, name: "studio" }, { events });
+    expect(await hostEvents()).toEqual([
+      { hostId: h.id, message: "host mac added", data: JSON.stringify({ hostEdit: { change: "created" } }) },
+      { hostId: h.id, message: "host mac updated (modelPorts, directAddress)", data: JSON.stringify({ hostEdit: { change: "updated", fields: ["modelPorts", "directAddress"] } }) },
+      { hostId: h.id, message: "host mac renamed to studio (name)", data: JSON.stringify({ hostEdit: { change: "updated", fields: ["name"] } }) },
+    ]);
+
+    const before = await snapshot(t.db);
+    expect(await updateHost(t.db, { id: h.id }, { events })).toEqual(renamed);
+    expect(await updateHost(t.db, { id: h.id, name: "studio", sshPort: 2222, sshUser: "me", modelPorts: "9000-9009" }, { events })).toEqual(renamed);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await hostEvents()).toHaveLength(3);
+  });
+
+  it("the upsert's other checks hold: another host's name is a conflict, a range that leaves a model's port out is refused", async () => {
+    const h = await upsertHost(t.db, sshHost);
+    await upsertHost(t.db, { name: "other" });
+    await createModel(t.db, { name: "m", hostId: h.id, filePath: "/models/m.gguf", port: 8085 }, { appPort: 3000 });
+    const before = await snapshot(t.db);
+    expect(await serviceError(updateHost(t.db, { id: h.id, name: "other" }))).toMatchObject({ code: "CONFLICT", issues: [{ path: "name", message: "other is already the name of another host; choose another name" }] });
+    const range = await serviceError(updateHost(t.db, { id: h.id, modelPorts: "9000-9009" }));
+    expect(range).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "modelPorts", message: "models on host mac use ports outside 9000-9009: m (8085); widen the range or move those models first" }] });
+    expect(await snapshot(t.db)).toEqual(before);
   });
 });
 

@@ -10,9 +10,9 @@ import type { Env } from "~/server/env";
 import { ServiceError } from "../errors";
 import type { EventBus } from "../fleet/events";
 import { parseInput } from "./input";
-import { hostIdInput, hostUpsertInput, type HostUpsertInput } from "./schemas";
+import { hostIdInput, hostUpdateInput, hostUpsertInput, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
 import { formatPortRange, inRange, tunnelRange } from "./model-ports";
-import { writeTransaction, type DbOrTx } from "./tx";
+import { writeTransaction, type DbOrTx, type Tx } from "./tx";
 
 export const hostSelect = {
   id: true,
@@ -79,28 +79,62 @@ export async function getHost(db: DbOrTx, id: string): Promise<HostView> {
  */
 export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps = {}): Promise<HostView> {
   const h = parseInput(hostUpsertInput, input);
-  const data = {
-    name: h.name,
-    linkKind: h.linkKind,
-    sshHost: h.sshHost ?? null,
-    sshPort: h.sshPort,
-    sshUser: h.sshUser ?? null,
-    sshIdentityFile: h.sshIdentityFile ?? null,
-    hostKeyFingerprint: h.hostKeyFingerprint ?? null,
-    hostModelsRoot: h.hostModelsRoot ?? null,
-    registryModelsRoot: h.registryModelsRoot ?? null,
-    llamaServerBin: h.llamaServerBin ?? null,
-    upstreamMode: h.upstreamMode,
-    modelPorts: h.modelPorts ?? null,
-    directAddress: h.directAddress ?? null,
-    memoryBudgetMiB: h.memoryBudgetMiB ?? null,
-  };
-  const conflict = () => [{ path: "name", message: `${h.name} is already the name of another host; choose another name` }];
+  return saveHost(db, async () => h, deps);
+}
+
+/**
+ * Changes some fields of the host `id`: fields left out keep their stored
+ * values, null clears a nullable one. The host it would save (the stored one
+ * with these fields over it) must pass hostUpsertInput's checks, else
+ * BAD_REQUEST naming the field and nothing is written; NOT_FOUND for an
+ * unknown id. Saved as an upsert of that host: the same conflict and port
+ * range checks, the same event, nothing written when nothing changes.
+ */
+export async function updateHost(db: Db, input: HostUpdateInput, deps: HostDeps = {}): Promise<HostView> {
+  const { id, ...patch } = parseInput(hostUpdateInput, input);
+  const given = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  return saveHost(
+    db,
+    async (tx) => {
+      const existing = await tx.host.findUnique({ where: { id }, select: hostSelect });
+      if (!existing) throw notFound(id);
+      const { createdAt: _c, updatedAt: _u, ...stored } = existing;
+      return parseInput(hostUpsertInput, { ...stored, ...given, id });
+    },
+    deps,
+  );
+}
+
+/**
+ * The one write path of upsert and update: `resolve` gives the whole host to
+ * save (read in the transaction, so an update merges with the row it writes).
+ */
+async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: HostDeps): Promise<HostView> {
+  let name = "";
+  const conflict = () => [{ path: "name", message: `${name} is already the name of another host; choose another name` }];
   /** What changed: created, the names of the fields saved (and the name before), or null (no write, no event). */
   type Change = { created: true } | { created: false; fields: string[]; from: string } | null;
   const { saved, change } = await writeTransaction(
     db,
     async (tx): Promise<{ saved: HostView; change: Change }> => {
+      const h = await resolve(tx);
+      name = h.name;
+      const data = {
+        name: h.name,
+        linkKind: h.linkKind,
+        sshHost: h.sshHost ?? null,
+        sshPort: h.sshPort,
+        sshUser: h.sshUser ?? null,
+        sshIdentityFile: h.sshIdentityFile ?? null,
+        hostKeyFingerprint: h.hostKeyFingerprint ?? null,
+        hostModelsRoot: h.hostModelsRoot ?? null,
+        registryModelsRoot: h.registryModelsRoot ?? null,
+        llamaServerBin: h.llamaServerBin ?? null,
+        upstreamMode: h.upstreamMode,
+        modelPorts: h.modelPorts ?? null,
+        directAddress: h.directAddress ?? null,
+        memoryBudgetMiB: h.memoryBudgetMiB ?? null,
+      };
       const byName = await tx.host.findUnique({ where: { name: h.name }, select: { id: true } });
       const id = h.id ?? byName?.id;
       if (id === undefined) {

@@ -7,6 +7,7 @@ export {
   listHosts,
   getHost,
   upsertHost,
+  updateHost,
   deleteHost,
   ensureDefaultHost,
   defaultHostData,

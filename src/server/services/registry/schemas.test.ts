@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hostUpsertInput, importInput, modelCreateInput, modelUpdateInput, settingsUpdateInput } from "./schemas";
+import { hostUpdateInput, hostUpsertInput, importInput, modelCreateInput, modelUpdateInput, settingsUpdateInput } from "./schemas";
 
 const paths = (r: { success: boolean; error?: { issues: { path: PropertyKey[] }[] } }) => (r.error?.issues ?? []).map((i) => i.path.join(".")).sort();
 
@@ -19,6 +19,12 @@ describe("input schemas", () => {
     expect(hostUpsertInput.parse({ name: "local" })).toMatchObject({ linkKind: "local", sshPort: 22 });
     expect(paths(hostUpsertInput.safeParse({ name: "m", linkKind: "ssh", hostKeyFingerprint: "SHA256:short" }))).toEqual(["hostKeyFingerprint", "sshHost"]);
     expect(hostUpsertInput.safeParse({ name: "m", linkKind: "ssh", sshHost: "mac-host", hostKeyFingerprint: `SHA256:${"A".repeat(43)}` }).success).toBe(true);
+  });
+
+  it("hostUpdateInput: only id is required; given fields are checked; no defaults are filled in", () => {
+    expect(hostUpdateInput.parse({ id: "x" })).toEqual({ id: "x" });
+    expect(hostUpdateInput.parse({ id: "x", modelPorts: "8080-8099", sshUser: null })).toEqual({ id: "x", modelPorts: "8080-8099", sshUser: null });
+    expect(paths(hostUpdateInput.safeParse({ id: "x", sshPort: 0, linkKind: "telnet", name: null }))).toEqual(["linkKind", "name", "sshPort"]);
   });
 
   it("settingsUpdateInput: partial and bounded; importInput needs at least one file", () => {

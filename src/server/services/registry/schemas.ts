@@ -70,33 +70,46 @@ export { portSchema };
 export const linkKindSchema = z.enum(["local", "ssh"], { error: "must be local or ssh" });
 export const upstreamModeSchema = z.enum(["tunnel", "direct"], { error: "must be tunnel or direct" });
 
+/** A host's editable fields as stored, each checked on its own; a nullable one given as null is cleared. */
+const hostFields = {
+  name: z
+    .string({ error: "must be a name" })
+    .trim()
+    .min(1, "must not be empty")
+    .max(64, "must be at most 64 characters")
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' or '-' (starting with a letter or digit)"),
+  linkKind: linkKindSchema,
+  sshHost: z.string().trim().min(1, "must not be empty").max(255, "must be at most 255 characters").regex(/^[A-Za-z0-9._:-]+$/, "must be a host name, IP address or ssh config alias").nullish(),
+  sshPort: z.number({ error: "must be a number" }).int("must be a whole number").min(1, "must be between 1 and 65535").max(65535, "must be between 1 and 65535"),
+  sshUser: z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters").regex(/^[A-Za-z0-9._-]+$/, "must be a plain user name").nullish(),
+  sshIdentityFile: z.string().trim().min(1, "must not be empty").max(1024, "must be at most 1024 characters").nullish(),
+  hostKeyFingerprint: z.string().trim().regex(FINGERPRINT_PATTERN, "must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints it").nullish(),
+  hostModelsRoot: absolutePath(1024).nullish(),
+  registryModelsRoot: absolutePath(1024).nullish(),
+  llamaServerBin: absolutePath(1024).nullish(),
+  /** ssh hosts: "tunnel" (a channel on the host's ssh connection) or "direct" (directAddress:PORT). */
+  upstreamMode: upstreamModeSchema,
+  /** Ports the key may open channels to (scripts/setup-ssh.sh --model-ports), `8080-8099`. */
+  modelPorts: modelPortsSchema.nullish(),
+  /** Direct mode's address; absent: host.docker.internal. */
+  directAddress: z.string().trim().min(1, "must not be empty").max(255, "must be at most 255 characters").regex(/^[A-Za-z0-9._:-]+$/, "must be a host name or IP address").nullish(),
+  /** The host's memory budget for llama-servers, in MiB; null: what its agent reports. */
+  memoryBudgetMiB: memoryBounds.memoryBudgetMiB.nullish(),
+};
+
+/**
+ * The whole host, as the dashboard's form sends it: fields left out are
+ * cleared or take their default. hosts.update checks the host it would save
+ * (the stored one with the given fields over it) with this schema too.
+ */
 export const hostUpsertInput = z
   .object({
     /** Present: update that host; absent: create (or update the host of that name). */
     id: id.optional(),
-    name: z
-      .string({ error: "must be a name" })
-      .trim()
-      .min(1, "must not be empty")
-      .max(64, "must be at most 64 characters")
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "use letters, digits, '.', '_' or '-' (starting with a letter or digit)"),
-    linkKind: linkKindSchema.default("local"),
-    sshHost: z.string().trim().min(1, "must not be empty").max(255, "must be at most 255 characters").regex(/^[A-Za-z0-9._:-]+$/, "must be a host name, IP address or ssh config alias").nullish(),
-    sshPort: z.number({ error: "must be a number" }).int("must be a whole number").min(1, "must be between 1 and 65535").max(65535, "must be between 1 and 65535").default(22),
-    sshUser: z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters").regex(/^[A-Za-z0-9._-]+$/, "must be a plain user name").nullish(),
-    sshIdentityFile: z.string().trim().min(1, "must not be empty").max(1024, "must be at most 1024 characters").nullish(),
-    hostKeyFingerprint: z.string().trim().regex(FINGERPRINT_PATTERN, "must look like SHA256:<43 base64 characters>, as `ssh-keygen -lf` prints it").nullish(),
-    hostModelsRoot: absolutePath(1024).nullish(),
-    registryModelsRoot: absolutePath(1024).nullish(),
-    llamaServerBin: absolutePath(1024).nullish(),
-    /** ssh hosts: "tunnel" (a channel on the host's ssh connection) or "direct" (directAddress:PORT). */
-    upstreamMode: upstreamModeSchema.default("tunnel"),
-    /** Ports the key may open channels to (scripts/setup-ssh.sh --model-ports), `8080-8099`. */
-    modelPorts: modelPortsSchema.nullish(),
-    /** Direct mode's address; absent: host.docker.internal. */
-    directAddress: z.string().trim().min(1, "must not be empty").max(255, "must be at most 255 characters").regex(/^[A-Za-z0-9._:-]+$/, "must be a host name or IP address").nullish(),
-    /** The host's memory budget for llama-servers, in MiB; null: what its agent reports. */
-    memoryBudgetMiB: memoryBounds.memoryBudgetMiB.nullish(),
+    ...hostFields,
+    linkKind: hostFields.linkKind.default("local"),
+    sshPort: hostFields.sshPort.default(22),
+    upstreamMode: hostFields.upstreamMode.default("tunnel"),
   })
   .strict()
   .superRefine((h, ctx) => {
@@ -112,6 +125,16 @@ export type HostUpsertInput = z.input<typeof hostUpsertInput>;
 export type HostUpsert = z.output<typeof hostUpsertInput>;
 
 export const hostIdInput = z.object({ id }).strict();
+
+/**
+ * Some fields of a host; `id` names it. Fields left out keep their stored
+ * values, null clears a nullable one. Each field is checked here; the host
+ * as a whole (ssh needs sshHost, both model roots or neither) once merged
+ * with the stored one, by hostUpsertInput.
+ */
+export const hostUpdateInput = z.object(hostFields).partial().extend({ id: z.string({ error: "is required: the id of the host to change" }).pipe(id) }).strict();
+export type HostUpdateInput = z.input<typeof hostUpdateInput>;
+export type HostUpdate = z.output<typeof hostUpdateInput>;
 
 // ---------------------------------------------------------------- models
 
