@@ -1,6 +1,6 @@
 /** hosts.*: machines that run llama-server, and their links. */
 import { z } from "zod";
-import { deleteHost, FINGERPRINT_PATTERN, getHost, hostIdInput, hostUpsertInput, listHosts, upsertHost } from "~/server/services/registry";
+import { deleteHost, FINGERPRINT_PATTERN, getHost, hostIdInput, hostUpdateInput, hostUpsertInput, listHosts, updateHost, upsertHost } from "~/server/services/registry";
 import { publicProcedure, router } from "../trpc";
 
 const pinKeyInput = z
@@ -17,7 +17,10 @@ export const hostsRouter = router({
     ),
   ),
   get: publicProcedure.input(hostIdInput).query(({ ctx, input }) => getHost(ctx.runtime.db, input.id)),
+  /** The whole host, as the dashboard's form sends it: a field left out is cleared or takes its default. */
   upsert: publicProcedure.input(hostUpsertInput).mutation(({ ctx, input }) => upsertHost(ctx.runtime.db, input, { events: ctx.runtime.events })),
+  /** Some fields of a host (for scripts): fields left out keep their values, null clears one. */
+  update: publicProcedure.input(hostUpdateInput).mutation(({ ctx, input }) => updateHost(ctx.runtime.db, input, { events: ctx.runtime.events })),
   delete: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => {
     const result = await deleteHost(ctx.runtime.db, input, { events: ctx.runtime.events });
     await ctx.runtime.links.remove(input.id);
@@ -26,8 +29,5 @@ export const hostsRouter = router({
   /** Connects (a short-lived connection for ssh) and says hello: agent and llama-server versions, platform, host key. */
   test: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => ctx.runtime.links.testConnection(await getHost(ctx.runtime.db, input.id))),
   /** Pins the host key the user checked (from `test`); the link refuses any other key from then on. */
-  pinKey: publicProcedure.input(pinKeyInput).mutation(async ({ ctx, input }) => {
-    const { createdAt: _c, updatedAt: _u, ...host } = await getHost(ctx.runtime.db, input.id);
-    return upsertHost(ctx.runtime.db, { ...host, hostKeyFingerprint: input.fingerprint, linkKind: host.linkKind === "ssh" ? "ssh" : "local", upstreamMode: host.upstreamMode === "direct" ? "direct" : "tunnel" }, { events: ctx.runtime.events });
-  }),
+  pinKey: publicProcedure.input(pinKeyInput).mutation(({ ctx, input }) => updateHost(ctx.runtime.db, { id: input.id, hostKeyFingerprint: input.fingerprint }, { events: ctx.runtime.events })),
 });
