@@ -90,6 +90,32 @@ describe("routers via createCaller", () => {
     expect(err.message).toMatch(/SHA256/);
   });
 
+  it("hosts.update changes the fields given and keeps the rest; a host it would make invalid is refused naming the field, nothing written; an unknown id is NOT_FOUND", async () => {
+    const [listed] = await caller.hosts.list();
+    const before = await caller.hosts.get({ id: listed!.id });
+    const { updatedAt: _u, ...kept } = before;
+    const budget = await caller.hosts.update({ id: before.id, memoryBudgetMiB: 1_000_000, llamaServerBin: "/opt/llama/bin/llama-server" });
+    expect(budget).toMatchObject({ ...kept, memoryBudgetMiB: 1_000_000, llamaServerBin: "/opt/llama/bin/llama-server" });
+    const events = await runtime.db.event.count({ where: { kind: "action", hostId: before.id } });
+
+    const invalid = await rejection(caller.hosts.update({ id: before.id, linkKind: "ssh" }));
+    expect(invalid.code).toBe("BAD_REQUEST");
+    expect(invalid.message).toMatch(/^sshHost: is required for an ssh host/);
+    const badField = await rejection(caller.hosts.update({ id: before.id, modelPorts: "80-99999" }));
+    expect(badField.code).toBe("BAD_REQUEST");
+    expect(badField.message).toMatch(/modelPorts/);
+    const missing = await rejection(caller.hosts.update({ id: "no-such-host", memoryBudgetMiB: 64 }));
+    expect(missing.code).toBe("NOT_FOUND");
+    expect(missing.message).toBe("no host with id no-such-host");
+    expect(await caller.hosts.get({ id: before.id })).toEqual(budget);
+    expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events);
+
+    // null clears: the host as it was.
+    const { updatedAt: _v, ...restored } = await caller.hosts.update({ id: before.id, memoryBudgetMiB: null, llamaServerBin: null });
+    expect(restored).toEqual(kept);
+    expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events + 1);
+  });
+
   it("hosts.list says what the fleet knows of each host's agent: this checkout's agent lacks nothing", async () => {
     await caller.servers.status();
     await runtime.fleet.reconcile();
