@@ -374,7 +374,7 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
           { ...config, ...options.ssh, connectTimeoutMs: Math.min(timeoutMs, 120_000), trustOnFirstUse: pins.length === 0, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000, jitter: 0 } },
           {
             log: linkLog(host.name),
-            // Seen, not pinned: saving the pin is the user's decision (hosts.upsert).
+            // Seen, not pinned: saving the pin is the user's decision (hosts.pinKey).
             onHostKeyTrusted: (key) => {
               seen = key.fingerprint;
             },
