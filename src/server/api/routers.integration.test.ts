@@ -110,10 +110,14 @@ describe("routers via createCaller", () => {
     expect(await caller.hosts.get({ id: before.id })).toEqual(budget);
     expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events);
 
+    // pinKey is such an update: the fingerprint alone.
+    const fingerprint = `SHA256:${"Ab1+".repeat(10)}xyz`;
+    expect(await caller.hosts.pinKey({ id: before.id, fingerprint })).toMatchObject({ ...kept, memoryBudgetMiB: 1_000_000, llamaServerBin: "/opt/llama/bin/llama-server", hostKeyFingerprint: fingerprint });
+
     // null clears: the host as it was.
-    const { updatedAt: _v, ...restored } = await caller.hosts.update({ id: before.id, memoryBudgetMiB: null, llamaServerBin: null });
+    const { updatedAt: _v, ...restored } = await caller.hosts.update({ id: before.id, memoryBudgetMiB: null, llamaServerBin: null, hostKeyFingerprint: null });
     expect(restored).toEqual(kept);
-    expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events + 1);
+    expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events + 2);
   });
 
   it("hosts.list says what the fleet knows of each host's agent: this checkout's agent lacks nothing", async () => {
