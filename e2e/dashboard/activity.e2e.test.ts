@@ -9,7 +9,7 @@ import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
-import { arrangeModels, markDocument, stillSameDocument, WIDE, type ArrangedModel } from "./fleet-helpers";
+import { arrangeModels, markDocument, NARROW, stillSameDocument, WIDE, type ArrangedModel } from "./fleet-helpers";
 
 const browser = useBrowser();
 
@@ -79,7 +79,7 @@ describe("activity page (production build)", () => {
 
   it("Load older pages back through the whole log, no event twice; the model page links to its own activity", async () => {
     // More than a page of events: each enable and disable of act-beta is one.
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 110; i++) {
       const r = await app.trpc.mutation("models.setEnabled", { id: beta.id, enabled: i % 2 === 0 });
       expect(r.error, JSON.stringify(r.error)).toBeUndefined();
     }
@@ -104,5 +104,14 @@ describe("activity page (production build)", () => {
     expect(await page.getByTestId("activity-model").inputValue()).toBe(alpha.id);
     await screenshot("one-model");
     await context.close();
+
+    // At 390 px each event is a card: nothing scrolls sideways.
+    const narrow = await openPage(browser(), app, { name: "activity-390", viewport: NARROW });
+    await narrow.page.goto("/activity?kind=state");
+    await expect.poll(async () => (await shownRows(narrow.page)).length, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect((await shownRows(narrow.page)).every((r) => r.kind === "state")).toBe(true);
+    expect(await narrow.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    await narrow.screenshot("390");
+    await narrow.context.close();
   });
 });

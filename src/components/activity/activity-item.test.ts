@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { causeText, formatAgo, fromHistory, fromLive, matches, mergeActivity, type ActivityItem, type HistoryEvent } from "./activity-item";
+import { causeText, formatAgo, fromHistory, fromLive, matches, mergeActivity, withNames, type ActivityItem, type HistoryEvent } from "./activity-item";
 
 const names = { models: new Map([["m1", "alpha"]]), hosts: new Map([["h1", "mac"]]) };
 
@@ -11,7 +11,23 @@ describe("activity rows", () => {
   it("a live state event becomes a row with the names the page knows and its stop cause", () => {
     const raw = { id: "42", data: { type: "event", id: 42, at: "2026-11-30T03:00:00.000Z", kind: "state", modelId: "m1", hostId: "h1", state: "stopped", message: "alpha: stopped", data: { cause: "idle", pid: 7 } } };
     expect(fromLive(raw, names)).toEqual(item(42, { state: "stopped", message: "alpha: stopped", cause: "idle" }));
-    expect(causeText("idle")).toBe("unloaded after its idle time");
+    expect(causeText(fromLive(raw, names)!)).toBe("unloaded after its idle time");
+  });
+
+  it("the stop cause is said for a server that stopped or exited, not for an action or a running state", () => {
+    expect(causeText(item(1, { state: "exited", cause: "crash" }))).toBe("crashed");
+    expect(causeText(item(1, { state: "stopped", cause: "evicted" }))).toBe("evicted to make room");
+    expect(causeText(item(1, { kind: "action", state: null, cause: "requested" }))).toBeNull();
+    expect(causeText(item(1, { state: "ready", cause: "idle" }))).toBeNull();
+    expect(causeText(item(1, { state: "stopped", cause: null }))).toBeNull();
+  });
+
+  it("a live event of a model created since the page loaded gets its name once the page knows it", () => {
+    const unnamed = item(3, { modelId: "m2", modelName: null, hostId: "h2", hostName: null });
+    expect(withNames(unnamed, names)).toBe(unnamed);
+    expect(withNames(unnamed, { models: new Map([["m2", "beta"]]), hosts: new Map([["h2", "linux"]]) })).toEqual({ ...unnamed, modelName: "beta", hostName: "linux" });
+    const named = item(4);
+    expect(withNames(named, names)).toBe(named);
   });
 
   it("a live event of an unknown model has no name; log lines and untracked items are no rows", () => {

@@ -4,8 +4,9 @@
  * (the history query applies them on the server), the merge of both lists,
  * and the words for times and stop causes.
  */
-import { isStopCause, STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
+import { isStopCause, type StopCause } from "synapse-host-agent/server-states";
 import type { RouterOutputs } from "~/components/api/types";
+import { stopCauseText } from "~/components/fleet/stop-cause";
 import { toFleetEvent } from "~/components/live/fleet-event";
 
 export type HistoryEvent = RouterOutputs["servers"]["history"]["events"][number];
@@ -113,7 +114,14 @@ export function formatAgo(ms: number): string {
   return `${Math.floor(h / 24)} d ago`;
 }
 
-/** The stop cause in plain words (STOP_CAUSE_TEXT), or null. */
-export function causeText(cause: StopCause | null): string | null {
-  return cause ? STOP_CAUSE_TEXT[cause] : null;
+/** Why a server stopped or exited, in plain words (STOP_CAUSE_TEXT), for a state event that says; null otherwise (an action's cause is in its message). */
+export function causeText(item: Pick<ActivityItem, "kind" | "state" | "cause">): string | null {
+  return item.kind === "state" && item.state ? stopCauseText(item.state, item.cause) : null;
+}
+
+/** Names a live event did not have when it arrived (a model created since the page loaded), once the page knows them. */
+export function withNames(item: ActivityItem, names: KnownNames): ActivityItem {
+  const modelName = item.modelName ?? (item.modelId ? (names.models.get(item.modelId) ?? null) : null);
+  const hostName = item.hostName ?? (item.hostId ? (names.hosts.get(item.hostId) ?? null) : null);
+  return modelName === item.modelName && hostName === item.hostName ? item : { ...item, modelName, hostName };
 }

@@ -11,7 +11,7 @@
  * page's `liveFrom`: every event after the loaded pages once (the stream
  * resumes from its last id on reconnect; ids dedupe a re-opened stream).
  */
-import { skipToken, useInfiniteQuery, useQuery } from "@tanstack/react-query";
+import { skipToken, useInfiniteQuery, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import Link from "next/link";
 import { memo, useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
@@ -20,7 +20,7 @@ import { StateBadge } from "~/components/fleet/state-badge";
 import { isServerState } from "~/components/fleet/display-state";
 import { useNow } from "~/components/live/now";
 import { useTRPC } from "~/trpc/client";
-import { ACTIVITY_KINDS, causeText, formatAgo, fromHistory, fromLive, mergeActivity, type ActivityFilter, type ActivityItem, type ActivityKind, type KnownNames } from "./activity-item";
+import { ACTIVITY_KINDS, causeText, formatAgo, fromHistory, fromLive, mergeActivity, withNames, type ActivityFilter, type ActivityItem, type ActivityKind, type KnownNames } from "./activity-item";
 import styles from "./activity.module.css";
 
 const PAGE_SIZE = 100;
@@ -61,6 +61,7 @@ function writeFilterToUrl(filter: ActivityFilter): void {
 
 export function ActivityPage({ initialModelId, initialKind }: { initialModelId?: string | undefined; initialKind?: ActivityKind | undefined }) {
   const trpc = useTRPC();
+  const queryClient = useQueryClient();
   const formId = useId().replace(/:/g, "");
   const [filter, setFilterState] = useState<ActivityFilter>({ modelId: initialModelId, kind: initialKind });
   const setFilter = (next: ActivityFilter) => {
@@ -93,7 +94,9 @@ export function ActivityPage({ initialModelId, initialKind }: { initialModelId?:
     if (!item || item.id <= liveFromRef.current || liveIds.current.has(item.id)) return;
     liveIds.current.add(item.id);
     setLive((old) => [item, ...old]);
-  }, []);
+    // A model created since the models were read: read them again for its name.
+    if (item.modelId && item.modelName === null) void queryClient.invalidateQueries({ queryKey: trpc.models.list.queryKey() });
+  }, [queryClient, trpc]);
   const sub = useSubscription(
     trpc.servers.events.subscriptionOptions(liveFrom === null ? skipToken : { lastEventId: liveFrom, ...(filter.modelId ? { modelIds: [filter.modelId] } : {}) }, { onData }),
   );
@@ -118,7 +121,7 @@ export function ActivityPage({ initialModelId, initialKind }: { initialModelId?:
     if (live.length > MAX_LIVE) void refetch();
   }, [live.length, refetch]);
 
-  const rows = useMemo(() => mergeActivity(live, pages, liveFromNumber, filter), [live, pages, liveFromNumber, filter]);
+  const rows = useMemo(() => mergeActivity(live, pages, liveFromNumber, filter).map((i) => withNames(i, names)), [live, pages, liveFromNumber, filter, names]);
   const now = useNow();
 
   return (
@@ -215,7 +218,7 @@ const TIME_FORMAT = new Intl.DateTimeFormat(undefined, { month: "short", day: "n
 
 const EventRow = memo(function EventRow({ item, ago }: { item: ActivityItem; ago: string }) {
   const at = new Date(item.at);
-  const cause = causeText(item.cause);
+  const cause = causeText(item);
   return (
     <tr className={styles.row} data-testid="activity-row" data-event-id={item.id} data-kind={item.kind}>
       <td className={styles.time}>
