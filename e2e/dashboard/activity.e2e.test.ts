@@ -43,8 +43,19 @@ describe("activity page (production build)", () => {
     await app?.dispose();
   });
 
-  it("lists the event log, and a model stopped by another client appears at the top without a reload", async () => {
+  it("lists the event log; events written before the live stream opened and after it both appear at the top, once, without a reload", async () => {
     const { page, screenshot, context } = await openPage(browser(), app, { name: "activity-live", viewport: WIDE });
+    // Hold the page's event streams until the test lets them through: the events another client causes
+    // meanwhile happen after the history was read and before the stream opened, where a gap would be.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    await page.route(
+      (url) => url.pathname.endsWith("/servers.events"),
+      async (route) => {
+        await held;
+        await route.continue();
+      },
+    );
     await page.goto("/");
     await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Activity" }).click();
     await page.waitForURL(/\/activity$/);
@@ -55,20 +66,27 @@ describe("activity page (production build)", () => {
     expect(before.some((r) => r.text.includes("model act-beta added"))).toBe(true);
     const readyRow = page.locator('[data-testid="activity-row"][data-kind="state"]', { hasText: "act-alpha: ready" }).first();
     expect(await readyRow.getByTestId("activity-model-link").getAttribute("href")).toBe(`/models/${alpha.id}`);
-    await expect.poll(() => page.getByTestId("activity-live").getAttribute("data-state"), { timeout: 15_000 }).toBe("live");
     await markDocument(page);
 
-    // Another client stops the model: its stop arrives live, newest first, with the cause in words.
+    // Another client stops the model while the stream is held; once it opens, the stop is at the top with its cause in words.
     const stopped = await app.trpc.mutation("servers.stop", { id: alpha.id });
     expect(stopped.error, JSON.stringify(stopped.error)).toBeUndefined();
+    await expect.poll(() => app.db().event.count({ where: { modelId: alpha.id, kind: "state", state: "stopped" } }), { timeout: 20_000 }).toBe(1);
+    release();
     await expect.poll(async () => (await shownRows(page))[0], { timeout: 20_000 }).toMatchObject({ kind: "state", cause: "requested" });
-    const after = await shownRows(page);
-    const top = after[0]!;
+    const top = (await shownRows(page))[0]!;
     expect(top.text).toContain("act-alpha");
     expect(top.text).toContain("stopped on request");
+    await expect.poll(() => page.getByTestId("activity-live").getAttribute("data-state"), { timeout: 15_000 }).toBe("live");
+
+    // With the stream open: an edit arrives live.
+    const enabled = await app.trpc.mutation("models.setEnabled", { id: beta.id, enabled: true });
+    expect(enabled.error, JSON.stringify(enabled.error)).toBeUndefined();
+    await expect.poll(async () => (await shownRows(page))[0]?.text ?? "", { timeout: 20_000 }).toContain("model act-beta enabled");
+
+    // Exactly the events the app wrote since the page loaded, newest first, each once, above what it loaded.
+    const after = await shownRows(page);
     const fresh = after.filter((r) => r.id > before[0]!.id);
-    expect(fresh.map((r) => r.id)).toEqual([...fresh.map((r) => r.id)].sort((a, b) => b - a));
-    // Exactly the events the app wrote since the page loaded, each once.
     const written = await app.db().event.findMany({ where: { id: { gt: before[0]!.id } }, orderBy: { id: "desc" }, select: { id: true } });
     expect(fresh.map((r) => r.id)).toEqual(written.map((e) => e.id));
     expect(after.slice(fresh.length).map((r) => r.id)).toEqual(before.map((r) => r.id));
@@ -80,7 +98,7 @@ describe("activity page (production build)", () => {
   it("Load older pages back through the whole log, no event twice; the model page links to its own activity", async () => {
     // More than a page of events: each enable and disable of act-beta is one.
     for (let i = 0; i < 110; i++) {
-      const r = await app.trpc.mutation("models.setEnabled", { id: beta.id, enabled: i % 2 === 0 });
+      const r = await app.trpc.mutation("models.setEnabled", { id: beta.id, enabled: i % 2 === 1 });
       expect(r.error, JSON.stringify(r.error)).toBeUndefined();
     }
     const total = await app.db().event.count();

@@ -205,7 +205,7 @@ export function ActivityPage({ initialModelId, initialKind }: { initialModelId?:
         </div>
       ) : history.isSuccess && rows.length > 0 ? (
         <p className={`${styles.more} faint`} data-testid="activity-end">
-          That is the oldest event kept.
+          No older events.
         </p>
       ) : null}
     </>
