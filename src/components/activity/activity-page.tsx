@@ -72,7 +72,7 @@ export function ActivityPage({ initialModelId, initialKind }: { initialModelId?:
   const history = useInfiniteQuery(
     trpc.servers.history.infiniteQueryOptions(
       { limit: PAGE_SIZE, ...(filter.modelId ? { modelId: filter.modelId } : {}), ...(filter.kind ? { kind: filter.kind } : {}) },
-      { getNextPageParam: (page) => page.nextCursor ?? undefined, staleTime: Infinity },
+      { getNextPageParam: (page) => page.nextCursor ?? undefined },
     ),
   );
   const pages = useMemo(() => (history.data?.pages ?? []).map((p) => p.events.map(fromHistory)), [history.data]);
@@ -118,7 +118,8 @@ export function ActivityPage({ initialModelId, initialKind }: { initialModelId?:
     });
   }, [liveFromNumber]);
   useEffect(() => {
-    if (live.length > MAX_LIVE) void refetch();
+    // Not cancelling a refetch in flight: events keep coming while it runs.
+    if (live.length > MAX_LIVE) void refetch({ cancelRefetch: false });
   }, [live.length, refetch]);
 
   const rows = useMemo(() => mergeActivity(live, pages, liveFromNumber, filter).map((i) => withNames(i, names)), [live, pages, liveFromNumber, filter, names]);
@@ -171,7 +172,7 @@ export function ActivityPage({ initialModelId, initialKind }: { initialModelId?:
         </div>
       ) : (
         <div className={styles.tableWrap}>
-          <table className={styles.table} aria-busy={history.isPending} data-testid="activity-list">
+          <table className={styles.table} aria-label="Events, newest first" aria-busy={history.isPending} data-testid="activity-list">
             <thead>
               <tr>
                 <th scope="col">Time</th>
