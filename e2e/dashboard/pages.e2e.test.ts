@@ -53,11 +53,11 @@ describe("dashboard pages (production build, fresh database)", () => {
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
     const seen: string[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 7; i++) {
       await page.keyboard.press("Tab");
       seen.push(await page.evaluate(() => document.activeElement?.textContent?.trim() ?? ""));
     }
-    expect(seen).toEqual(expect.arrayContaining(["Fleet", "Discover & import", "Hosts", "Settings"]));
+    expect(seen).toEqual(expect.arrayContaining(["Fleet", "Discover & import", "Hosts", "Activity", "Settings"]));
     const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
     expect(outline).not.toBe("none");
   });

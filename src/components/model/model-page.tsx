@@ -147,6 +147,14 @@ export function ModelPage({ id }: { id: string }) {
             <dt>Model</dt>
             <dd>{[m?.architecture, m?.quantization].filter(Boolean).join(" · ") || "—"}</dd>
           </div>
+          <div>
+            <dt>History</dt>
+            <dd>
+              <Link href={`/activity?model=${encodeURIComponent(id)}`} data-testid="model-activity">
+                Activity of this model
+              </Link>
+            </dd>
+          </div>
         </dl>
         {state === "starting" && progress.data ? <LoadProgressBar progress={progress.data} /> : null}
         <div className={styles.lastError} aria-live="polite">

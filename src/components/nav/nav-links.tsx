@@ -8,6 +8,7 @@ const LINKS = [
   { href: "/playground", label: "Playground", more: "" },
   { href: "/discover", label: "Discover", more: " & import" },
   { href: "/hosts", label: "Hosts", more: "" },
+  { href: "/activity", label: "Activity", more: "" },
   { href: "/settings", label: "Settings", more: "" },
 ] as const;
 

@@ -163,6 +163,15 @@ describe("routers via createCaller", () => {
 
     const stopped = await caller.servers.stopAll();
     expect(stopped.every((s) => s.state === "stopped")).toBe(true);
+
+    // The same run in the event log: newest first, with the model's and host's names and the stop's cause.
+    const history = await caller.servers.history({ modelId: model.id, kind: "state" });
+    expect(history.events.map((e) => e.state)).toEqual(["stopped", "stopping", "ready", "starting"]);
+    expect(history.events[0]).toMatchObject({ modelName: "live", hostName: expect.any(String), data: expect.objectContaining({ cause: "requested" }) });
+    expect(Number(history.liveFrom)).toBeGreaterThanOrEqual(history.events[0]!.id);
+    const err = await rejection(caller.servers.history({ limit: 501 }));
+    expect(err.code).toBe("BAD_REQUEST");
+    expect(err.message).toMatch(/limit[\s\S]*must be at most 500/);
   });
 });
 

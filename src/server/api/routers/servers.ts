@@ -1,10 +1,12 @@
 /**
  * servers.*: what runs. Start and stop through the fleet service; status is
  * what the agents last reported; `events` is the live stream (state changes
- * and log lines) over SSE, resumable with the last event id.
+ * and log lines) over SSE, resumable with the last event id; `history` is
+ * the persisted event log, newest first, a page at a time.
  */
 import { tracked } from "@trpc/server";
 import { z } from "zod";
+import { eventHistory, eventHistoryInput } from "~/server/services/fleet/event-history";
 import { publicProcedure, router } from "../trpc";
 
 const id = z.string().trim().min(1, "must not be empty").max(64, "must be at most 64 characters");
@@ -26,6 +28,12 @@ export const serversRouter = router({
   logs: publicProcedure
     .input(z.object({ id, lines: z.number().int("must be a whole number").min(1, "must be at least 1").max(5000, "must be at most 5000").default(200) }).strict())
     .query(({ ctx, input }) => ctx.runtime.fleet.logs(input.id, input.lines)),
+  /**
+   * The event log, newest first: `limit` events (default 100, at most 500) older than `cursor` (an event id),
+   * optionally one model's, one host's or one kind's, with model and host names. Subscribe to `events` with
+   * the first page's `liveFrom` as `lastEventId` to get every later event once.
+   */
+  history: publicProcedure.input(eventHistoryInput).query(({ ctx, input }) => eventHistory(ctx.runtime.db, input, ctx.runtime.events)),
   /** Live state changes (and log lines with `logs: true`); reconnecting clients resume after `lastEventId`. */
   events: publicProcedure
     .input(

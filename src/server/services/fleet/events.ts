@@ -26,7 +26,9 @@ import { insertEventSql, type EventRowInput } from "./state-sql";
 import type { Logger } from "~/server/log/logger";
 import { ServiceError } from "../errors";
 
-export type EventKind = "state" | "action" | "error" | "host";
+/** The kinds of persisted events, as the Event row's `kind` column holds them. */
+export const EVENT_KINDS = ["state", "action", "error", "host"] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** A persisted event (an Event row). */
 export interface RecordedEvent {
@@ -195,7 +197,8 @@ function logEvent(log: Logger, e: RecordedEvent): void {
   else log.info(e.message, fields);
 }
 
-function rowToEvent(row: { id: number; at: Date; kind: string; modelId: string | null; hostId: string | null; state: string | null; message: string; data: string | null }): RecordedEvent {
+/** An Event row as the stream and the history show it (`data` parsed; text that is not JSON stays text). */
+export function rowToEvent(row: { id: number; at: Date; kind: string; modelId: string | null; hostId: string | null; state: string | null; message: string; data: string | null }): RecordedEvent {
   let data: unknown = null;
   if (row.data !== null) {
     try {
