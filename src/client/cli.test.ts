@@ -85,6 +85,20 @@ describe("synapse start-all report", () => {
     expect(startAllReport([], false, ["lazy", "later"]).split("\n")).toEqual(["no enabled models with load policy always", "on demand (each starts on its first request): lazy, later", ""]);
     expect(startAllReport([], false)).toBe("no enabled models\n");
   });
+
+  it("an on-demand model a request already loaded is not listed as waiting for its first request", () => {
+    const lines = startAllReport([], false, ["lazy", "busy"], new Set(["busy"])).split("\n");
+    expect(lines).toEqual(["no enabled models with load policy always", "on demand, loaded (unloaded after its idle time): busy", "on demand (each starts on its first request): lazy", ""]);
+  });
+
+  it("--no-wait: a model that was already up is not counted as starting", () => {
+    const rows = [
+      { ...row, name: "alpha", port: 8080, state: "ready", memory: { verdict: "running", message: null } },
+      { ...row, name: "beta", port: 8081, state: "starting", pid: 8, memory: { verdict: "fits", message: null } },
+    ];
+    expect(startAllReport(rows, true).split("\n")[3]).toBe("2 of 2 starting or running (1 already running)");
+    expect(startAllReport([rows[1]!], true).split("\n")[2]).toBe("1 of 1 starting");
+  });
 });
 
 describe("synapse usage errors", () => {

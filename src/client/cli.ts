@@ -14,6 +14,7 @@
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "~/server/api/root";
 import { errorMessage } from "synapse-host-agent/error-text";
+import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
 import { startAllResponse } from "../server/http/start-all-body";
@@ -71,20 +72,25 @@ type StartAllRow = Row & { memory?: { verdict: string; message: string | null } 
  * --force), then each refusal and each forced start whole, with its numbers (the table shows only an
  * error's first line, and a forced start has no error at all; only the event log said so).
  */
-export function startAllReport(results: readonly StartAllRow[], noWait: boolean, onDemand: readonly string[] = []): string {
+export function startAllReport(results: readonly StartAllRow[], noWait: boolean, onDemand: readonly string[] = [], loaded: ReadonlySet<string> = new Set()): string {
   // The counts are REST start-all's (start-all-body.ts), so the two never disagree.
   const { started, alreadyRunning = 0 } = startAllResponse([...results], !noWait).body;
   const forced = results.filter((r) => r.memory?.verdict === "forced");
   const notes = [...(alreadyRunning > 0 ? [`${alreadyRunning} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
   const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
   // "0 of 0 ready" would only repeat the line above.
-  if (results.length > 0) lines.push(`${started} of ${results.length} ${noWait ? "starting" : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
+  // --no-wait counts the models starting and those already up alike ("1 of 1 starting" read wrong for a model that was ready).
+  if (results.length > 0) lines.push(`${started} of ${results.length} ${noWait ? (alreadyRunning > 0 ? "starting or running" : "starting") : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
   for (const r of results) {
     if (r.memory?.verdict === "refused") lines.push(`not started (memory): ${r.error}`);
     if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
   }
   // Left alone on purpose, and said so: start-all starts `always` models; each of these starts on its first request.
-  if (onDemand.length > 0) lines.push(`on demand (each starts on its first request): ${onDemand.join(", ")}`);
+  // One that a request already loaded is not waiting for its first request.
+  const waiting = onDemand.filter((n) => !loaded.has(n));
+  const up = onDemand.filter((n) => loaded.has(n));
+  if (up.length > 0) lines.push(`on demand, loaded (unloaded after its idle time): ${up.join(", ")}`);
+  if (waiting.length > 0) lines.push(`on demand (each starts on its first request): ${waiting.join(", ")}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -130,10 +136,13 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     const good = command === "start-all" ? new Set(["ready", "starting"]) : new Set(["stopped"]);
     const failed = results.filter((r) => !good.has(r.state));
     // As REST start-all's `onDemand`: the enabled on-demand models it leaves for their first request.
-    const onDemand = command === "start-all" ? (await client.models.list.query({ enabled: true })).filter((m) => m.loadPolicy === "on-demand").map((m) => m.name) : [];
+    // From the status view (one query): each enabled on-demand model and whether a request has loaded it.
+    const onDemandRows = command === "start-all" ? (await client.servers.status.query()).filter((r) => r.enabled && r.loadPolicy === "on-demand") : [];
+    const onDemand = onDemandRows.map((r) => r.name);
+    const loaded = new Set(onDemandRows.filter((r) => isAlive(r.state)).map((r) => r.name));
     // start-all's --json is REST start-all's body (counts, onDemand, results); stop-all's, ok and the results.
     if (json) out(`${JSON.stringify(command === "start-all" ? startAllResponse(results, !noWait, onDemand).body : { ok: failed.length === 0, results }, null, 2)}\n`);
-    else if (command === "start-all") out(startAllReport(results, noWait, onDemand));
+    else if (command === "start-all") out(startAllReport(results, noWait, onDemand, loaded));
     else out(`${results.length === 0 ? "nothing was running" : table(results, false)}\n${results.length - failed.length} of ${results.length} stopped\n`);
     return failed.length === 0 ? 0 : 1;
   } catch (e) {
