@@ -22,6 +22,7 @@ import { useNow } from "~/components/live/now";
 import { useTRPC } from "~/trpc/client";
 import { ACTIVITY_KINDS, causeText, formatAgo, fromHistory, fromLive, mergeActivity, withNames, type ActivityFilter, type ActivityItem, type ActivityKind, type KnownNames } from "./activity-item";
 import styles from "./activity.module.css";
+import { useReopenOnError } from "~/components/live/reopen-on-error";
 
 const PAGE_SIZE = 100;
 /** Live events kept above the pages; beyond this the pages are refetched (which moves them up), so the list stays bounded. */
@@ -100,12 +101,9 @@ export function ActivityPage({ initialModelId, initialKind }: { initialModelId?:
   const sub = useSubscription(
     trpc.servers.events.subscriptionOptions(liveFrom === null ? skipToken : { lastEventId: liveFrom, ...(filter.modelId ? { modelIds: [filter.modelId] } : {}) }, { onData }),
   );
-  const { status: subStatus, reset } = sub;
-  useEffect(() => {
-    if (subStatus !== "error") return;
-    const t = setTimeout(reset, 2000);
-    return () => clearTimeout(t);
-  }, [subStatus, reset]);
+  // A stream that failed for good is re-opened with backoff (1 s, 2 s, 4 s … 10 s).
+  useReopenOnError(sub);
+  const subStatus = sub.status;
 
   // Keep only live events the pages do not hold yet; too many, and the pages are refetched to take them in.
   const { refetch } = history;

@@ -19,6 +19,7 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useRef, use
 import { useTRPC } from "~/trpc/client";
 import { isStopCause } from "synapse-host-agent/server-states";
 import { toFleetEvent, type FleetEventView } from "./fleet-event";
+import { useReopenOnError } from "./reopen-on-error";
 
 export type ConnectionState = "connecting" | "live" | "reconnecting";
 
@@ -38,7 +39,6 @@ const LiveContext = createContext<LiveContextValue>({
 });
 
 const REFETCH_DEBOUNCE_MS = 250;
-const MAX_BACKOFF_MS = 10_000;
 
 export function LiveProvider({ children }: { children: ReactNode }) {
   const trpc = useTRPC();
@@ -101,16 +101,8 @@ export function LiveProvider({ children }: { children: ReactNode }) {
   const subscription = useSubscription(trpc.servers.events.subscriptionOptions({}, { onData: onEvent, onStarted }));
 
   // A stream that failed for good is re-opened with backoff (1 s, 2 s, 4 s … 10 s).
-  const failures = useRef(0);
+  useReopenOnError(subscription);
   const { status, reset } = subscription;
-  useEffect(() => {
-    if (status === "pending") failures.current = 0;
-    if (status !== "error") return;
-    const delay = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** failures.current);
-    failures.current += 1;
-    const t = setTimeout(reset, delay);
-    return () => clearTimeout(t);
-  }, [status, reset]);
 
   useEffect(
     () => () => {

@@ -13,6 +13,7 @@ import { toFleetEvent } from "~/components/live/fleet-event";
 import { linesAfterTail, type NumberedLine } from "./log-merge";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
+import { useReopenOnError } from "~/components/live/reopen-on-error";
 
 const MAX_LINES = 5000;
 const INITIAL_LINES = 500;
@@ -87,12 +88,8 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
     startedOnce.current = true;
   }, [refetch, hasRun]);
   const sub = useSubscription(trpc.servers.events.subscriptionOptions({ modelIds: [modelId], logs: true }, { onData, onStarted }));
-  const { status: subStatus, reset } = sub;
-  useEffect(() => {
-    if (subStatus !== "error") return;
-    const t = setTimeout(reset, 2000);
-    return () => clearTimeout(t);
-  }, [subStatus, reset]);
+  // A stream that failed for good is re-opened with backoff (1 s, 2 s, 4 s … 10 s).
+  useReopenOnError(sub);
   useEffect(() => () => void (flushTimer.current && clearTimeout(flushTimer.current)), []);
 
   useEffect(() => {
