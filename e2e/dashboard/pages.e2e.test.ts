@@ -42,6 +42,15 @@ describe("dashboard pages (production build, fresh database)", () => {
       await expect.poll(() => page.getByTestId("connection-state").getAttribute("data-state")).toBe("live");
       // No horizontal scrolling at this width.
       expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      // Every page of the navigation is in view (at 390 px a sideways-scrolling strip had hidden Settings).
+      const links = page.getByRole("navigation", { name: "Main" }).getByRole("link");
+      expect(await links.count()).toBeGreaterThanOrEqual(6);
+      for (const link of await links.all()) {
+        const box = await link.boundingBox();
+        expect(box, `${await link.textContent()} has a box`).not.toBeNull();
+        expect(box!.x, `${await link.textContent()} starts in view`).toBeGreaterThanOrEqual(0);
+        expect(box!.x + box!.width, `${await link.textContent()} ends in view`).toBeLessThanOrEqual(viewport.width);
+      }
       await screenshot();
     }
   });

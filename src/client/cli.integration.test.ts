@@ -61,7 +61,7 @@ describe("synapse CLI when the call fails", () => {
     });
     const res = await status(url);
     expect(res.code).toBe(3);
-    expect(res.stderr).toBe(`synapse: ${url} answered 401: missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>\n`);
+    expect(res.stderr).toBe(`synapse: ${url} answered 401: missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>\nsynapse: the app asks for its API token: set SYNAPSE_API_TOKEN to the app's token (SYNAPSE_API_TOKEN=… npm run synapse -- …)\n`);
   });
 
   it("something else at SYNAPSE_URL (an HTML page): says it is not the app's API", async () => {

@@ -91,13 +91,14 @@ describe("synapse start-all report", () => {
     expect(lines).toEqual(["no enabled models with load policy always", "on demand, loaded (unloaded after its idle time): busy", "on demand (each starts on its first request): lazy", ""]);
   });
 
-  it("--no-wait: a model that was already up is not counted as starting", () => {
+  it("--no-wait: the ready and the starting are counted apart, as the table shows them", () => {
     const rows = [
       { ...row, name: "alpha", port: 8080, state: "ready", memory: { verdict: "running", message: null } },
       { ...row, name: "beta", port: 8081, state: "starting", pid: 8, memory: { verdict: "fits", message: null } },
     ];
-    expect(startAllReport(rows, true).split("\n")[3]).toBe("2 of 2 starting or running (1 already running)");
-    expect(startAllReport([rows[1]!], true).split("\n")[2]).toBe("1 of 1 starting");
+    expect(startAllReport(rows, true).split("\n")[3]).toBe("1 ready, 1 starting of 2 (1 already running)");
+    expect(startAllReport([rows[1]!], true).split("\n")[2]).toBe("1 starting of 1");
+    expect(startAllReport([rows[0]!], true).split("\n")[2]).toBe("1 ready of 1 (1 already running)");
   });
 });
 

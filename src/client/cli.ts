@@ -79,8 +79,9 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
   const notes = [...(alreadyRunning > 0 ? [`${alreadyRunning} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
   const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
   // "0 of 0 ready" would only repeat the line above.
-  // --no-wait counts the models starting and those already up alike ("1 of 1 starting" read wrong for a model that was ready).
-  if (results.length > 0) lines.push(`${started} of ${results.length} ${noWait ? (alreadyRunning > 0 ? "starting or running" : "starting") : "ready"}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
+  // --no-wait: the ready and the starting counted apart, as the table shows them ("1 of 1 starting" read wrong for a model that was ready).
+  const counts = noWait ? noWaitCounts(results, started) : `${started} of ${results.length} ready`;
+  if (results.length > 0) lines.push(`${counts}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
   for (const r of results) {
     if (r.memory?.verdict === "refused") lines.push(`not started (memory): ${r.error}`);
     if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
@@ -92,6 +93,13 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
   if (up.length > 0) lines.push(`on demand, loaded (unloaded after its idle time): ${up.join(", ")}`);
   if (waiting.length > 0) lines.push(`on demand (each starts on its first request): ${waiting.join(", ")}`);
   return `${lines.join("\n")}\n`;
+}
+
+/** "1 ready, 1 starting of 2": start-all --no-wait's results by the state each row shows (`started` = both). */
+function noWaitCounts(results: readonly StartAllRow[], started: number): string {
+  const ready = results.filter((r) => r.state === "ready").length;
+  const parts = [...(ready > 0 ? [`${ready} ready`] : []), ...(started - ready > 0 ? [`${started - ready} starting`] : [])];
+  return `${parts.length > 0 ? parts.join(", ") : "0 starting"} of ${results.length}`;
 }
 
 /** Which argument makes a command line wrong (`start-all --forse` must not read as a bad command); null for none given. */
@@ -146,9 +154,15 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     else out(`${results.length === 0 ? "nothing was running" : table(results, false)}\n${results.length - failed.length} of ${results.length} stopped\n`);
     return failed.length === 0 ? 0 : 1;
   } catch (e) {
-    err(`${failureText(url, e)}\n`);
+    err(`${failureText(url, e, Boolean(token))}\n`);
     return 3;
   }
+}
+
+/** What a CLI user does about a 401 (the app's message speaks of the header, which the CLI sends from SYNAPSE_API_TOKEN). */
+function tokenHint(status: number, tokenSet: boolean): string {
+  if (status !== 401) return "";
+  return tokenSet ? "\nsynapse: SYNAPSE_API_TOKEN is set, and the app refused it: give it the app's own SYNAPSE_API_TOKEN" : "\nsynapse: the app asks for its API token: set SYNAPSE_API_TOKEN to the app's token (SYNAPSE_API_TOKEN=… npm run synapse -- …)";
 }
 
 /** The chain of an error's causes as one line: "fetch failed: connect ECONNREFUSED 127.0.0.1:3000". */
@@ -169,15 +183,15 @@ function causeChain(e: unknown): string {
  * `data.httpStatus`; an answer in JSON leaves the response in `meta`; a request that got no answer has
  * fetch's TypeError ("fetch failed", its cause the socket's error) as its cause.
  */
-export function failureText(url: string, e: unknown): string {
+export function failureText(url: string, e: unknown, tokenSet = false): string {
   if (e instanceof TRPCClientError) {
     const status = (e.data as { httpStatus?: number } | undefined)?.httpStatus;
-    if (status !== undefined) return `synapse: ${url} answered ${status}: ${e.message}`;
+    if (status !== undefined) return `synapse: ${url} answered ${status}: ${e.message}${tokenHint(status, tokenSet)}`;
     const meta = e.meta as { response?: Response; responseJSON?: unknown } | undefined;
     if (meta?.response) {
       const body = meta.responseJSON as { error?: { message?: unknown } } | undefined;
       const message = typeof body?.error?.message === "string" ? body.error.message : e.message;
-      return `synapse: ${url} answered ${meta.response.status}: ${message}`;
+      return `synapse: ${url} answered ${meta.response.status}: ${message}${tokenHint(meta.response.status, tokenSet)}`;
     }
     if (e.cause instanceof TypeError) return `synapse: cannot reach ${url}: ${causeChain(e.cause)} (is the app running there? SYNAPSE_URL sets the address)`;
     return `synapse: ${url} did not answer as the app's API does (${e.message}); is SYNAPSE_URL the app's address?`;
