@@ -124,9 +124,19 @@ export function createFleet(options: FleetOptions): Fleet {
       // plan in each host's queue may refuse some, which are then left stopped.
       await whilePlanning(rows, () => ops.wantRunningMany(rows));
       // The enabled on-demand models it leaves alone are named too: a start-all that started none of them was not a failure.
-      const onDemand = models.filter((m) => m.enabled && m.loadPolicy === "on-demand").map((m) => m.name);
-      const left = onDemand.length > 0 ? `; ${onDemand.length} on demand, left for their first request` : "";
-      if (rows.length > 0 || onDemand.length > 0) ops.action(`start all: ${rows.length} enabled model(s) with load policy always${left}${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), onDemand, force: opts.force ?? false } });
+      // Those a request already loaded are said apart: they are not waiting for a first request.
+      const onDemandRows = models.filter((m) => m.enabled && m.loadPolicy === "on-demand");
+      const onDemand = onDemandRows.map((m) => m.name);
+      // The entry's state is the latest report; the row's can lag behind its write.
+      const onDemandLoaded = onDemandRows.filter((m) => table.get(m.id)?.alive ?? isAlive(m.server?.observed ?? "stopped")).map((m) => m.name);
+      const waiting = onDemand.length - onDemandLoaded.length;
+      const left =
+        onDemand.length === 0
+          ? ""
+          : onDemandLoaded.length === 0
+            ? `; ${onDemand.length} on demand, left for their first request`
+            : `; ${onDemand.length} on demand: ${onDemandLoaded.length} already loaded (left running)${waiting > 0 ? `, ${waiting} left for their first request` : ""}`;
+      if (rows.length > 0 || onDemand.length > 0) ops.action(`start all: ${rows.length} enabled model(s) with load policy always${left}${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), onDemand, onDemandLoaded, force: opts.force ?? false } });
       return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force, registry: { models, settings } });
     },
 
