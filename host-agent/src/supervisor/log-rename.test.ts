@@ -3,7 +3,7 @@
  * move to the new names, and a taken new name refuses the move with every file
  * as it was.
  */
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { link, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -54,5 +54,17 @@ describe("renameLogFiles", () => {
     expect(err).toBeInstanceOf(LogNameTaken);
     expect((err as LogNameTaken).path).toBe(at(taken));
     expect(await contents()).toEqual(Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b))));
+  });
+});
+
+describe("renameLogFiles after a move that stopped half-way", () => {
+  it("finishes it: the new names kept, the old names (second entries of the same files) removed", async () => {
+    await writeFile(at("old.log"), "current run\n");
+    await writeFile(at("old.log.1"), "rotated run\n");
+    // An earlier move linked the new names, then the agent died before removing the old ones.
+    await link(at("old.log"), at("new.log"));
+    await link(at("old.log.1"), at("new.log.1"));
+    expect(await renameLogFiles(at("old.log"), at("new.log"))).toEqual({ moved: [at("new.log"), at("new.log.1")] });
+    expect(await contents()).toEqual({ "new.log": "current run\n", "new.log.1": "rotated run\n" });
   });
 });

@@ -10,7 +10,8 @@
  * and the old names are untouched. (The state folder is the agent's own, on a
  * local file system: APFS and the Linux ones all have hard links.)
  */
-import { link, lstat, rename, unlink } from "node:fs/promises";
+import { link, lstat, readdir, rename, unlink } from "node:fs/promises";
+import path from "node:path";
 import { rotatedPath } from "./log-file.ts";
 
 export interface LogRename {
@@ -23,6 +24,12 @@ export class LogNameTaken extends Error {
   constructor(readonly path: string) {
     super(`${path} already exists`);
   }
+}
+
+/** True when the folder lists both names (compared exactly): two entries, not one seen through a case-insensitive lookup. */
+async function bothListed(a: string, b: string): Promise<boolean> {
+  const names = new Set(await readdir(path.dirname(a)));
+  return names.has(path.basename(a)) && names.has(path.basename(b));
 }
 
 async function statOrNull(file: string) {
@@ -41,8 +48,10 @@ async function statOrNull(file: string) {
  * changed), or with the file system's error (nothing changed, or, should
  * removing an old name fail after every link was made, the log under both
  * names: still nothing lost).
- * A name that differs only in case on a case-insensitive file system (APFS's
- * default) is the same file: it is renamed in place.
+ * A new name that is already the same file is taken as done: a second entry
+ * (left by a move that stopped between link and unlink) loses the old name;
+ * a name differing only in case on a case-insensitive file system (APFS's
+ * default), the one entry, is renamed in place.
  */
 export async function renameLogFiles(fromLog: string, toLog: string): Promise<LogRename> {
   const pairs = [
@@ -61,13 +70,20 @@ export async function renameLogFiles(fromLog: string, toLog: string): Promise<Lo
   for (const [from, to] of pairs) if (!present.some((p) => p[0] === from) && (await statOrNull(to))) throw new LogNameTaken(to);
   if (present.length === 0) return { moved: [] };
 
+  /** New names made here: removed again when a later link fails. */
   const linked: string[] = [];
+  /** Old names to remove once every new name is there. */
+  const oldNames: string[] = [];
+  /** Same entry, a name differing in case: renamed in place. */
+  const recased: (readonly [string, string])[] = [];
   try {
-    for (const [from, to] of present) {
-      const same = await statOrNull(to);
-      if (same) {
-        // The same file under a name differing in case: rename changes the name's case.
-        await rename(from, to);
+    for (const pair of present) {
+      const [from, to] = pair;
+      if (await statOrNull(to)) {
+        // The new name is this very file already: a second entry (an earlier move stopped between its link and
+        // its unlink), or on a case-insensitive file system the one entry, named with other case.
+        if (await bothListed(from, to)) oldNames.push(from);
+        else recased.push(pair);
         continue;
       }
       try {
@@ -76,11 +92,13 @@ export async function renameLogFiles(fromLog: string, toLog: string): Promise<Lo
         throw (err as NodeJS.ErrnoException).code === "EEXIST" ? new LogNameTaken(to) : err;
       }
       linked.push(to);
+      oldNames.push(from);
     }
   } catch (err) {
     await Promise.all(linked.map((p) => unlink(p).catch(() => undefined)));
     throw err;
   }
-  for (const [from, to] of present) if (linked.includes(to)) await unlink(from);
+  for (const [from, to] of recased) await rename(from, to);
+  for (const from of oldNames) await unlink(from);
   return { moved: present.map(([, to]) => to) };
 }
