@@ -102,4 +102,17 @@ describe("renaming a stopped model", () => {
     expect(saved.logMove).toEqual({ moved: false, note: expect.stringMatching(/^its log stayed under far-model on host far-mac: the host could not be reached \(.+\)$/) });
     expect((await lastEdit(f, m.id)).message).toMatch(/^model far-model renamed to far-renamed \(name\); its log stayed under far-model on host far-mac: the host could not be reached/);
   });
+
+  it("renamed and moved to another host in one edit: the log stays on the old host under the old name, and the event says so", async () => {
+    const f = (fx = await fleetFixture());
+    const key = path.join(f.dirs.root, "id_ed25519");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+    const far = await f.t.db.host.create({ data: { name: "far-mac", linkKind: "ssh", sshHost: "127.0.0.1", sshPort: 1, sshUser: "me", sshIdentityFile: key } });
+    const m = await f.t.db.model.create({ data: { name: "far-model", hostId: far.id, filePath: "/Users/me/models/x.gguf", port: 8100, server: { create: { desired: "stopped" } } } });
+    const asked: string[] = [];
+    const saved = await updateModel(f.t.db, { id: m.id, name: "near-model", hostId: f.host.id }, { appPort: 3000, moveLogs: async (host) => (asked.push(host.name), { moved: true, note: "asked" }), events: f.events });
+    expect(saved).toMatchObject({ name: "near-model", hostId: f.host.id, logMove: { moved: false, note: "its log stayed under far-model on host far-mac, its old host" } });
+    expect(asked).toEqual([]);
+    expect((await lastEdit(f, m.id)).message).toBe("model far-model renamed to near-model (name, hostId); its log stayed under far-model on host far-mac, its old host");
+  });
 });
