@@ -3,8 +3,8 @@
  * the real local agent and llama-server with a tiny model: started, stopped,
  * renamed, the fleet's `logs` under the new name reads what the old run
  * wrote. With an agent older than "rename-logs" (stand-in-older-agent) or a
- * host that cannot be reached, the rename is saved all the same and its event
- * says the log stayed under the old name and what to do.
+ * host that cannot be reached, the rename is saved all the same and an event
+ * after the rename's says the log stayed under the old name and what to do.
  */
 import { execFileSync } from "node:child_process";
 import path from "node:path";
@@ -27,10 +27,10 @@ async function runOnce(f: FleetFixture, modelId: string) {
   expect((await f.fleet.stop(modelId)).state).toBe("stopped");
 }
 
-async function lastEdit(f: FleetFixture, modelId: string) {
-  const e = await f.t.db.event.findFirst({ where: { kind: "action", modelId, message: { contains: "renamed" } }, orderBy: { id: "desc" } });
-  if (!e) throw new Error("no rename event");
-  return e;
+/** The rename's events, oldest first: the edit, then where its log is (kind and message). */
+async function renameEvents(f: FleetFixture, modelId: string) {
+  const rows = await f.t.db.event.findMany({ where: { modelId, message: { contains: "renamed" } }, orderBy: { id: "asc" } });
+  return rows.map((e) => [e.kind, e.message]);
 }
 
 describe("renaming a stopped model", () => {
@@ -46,7 +46,10 @@ describe("renaming a stopped model", () => {
     expect(logs).toMatchObject({ name: "after", logPath });
     expect(logs.lines.some((l) => l.startsWith("=== synapse host-agent: starting before at "))).toBe(true);
     expect(logs.lines.some((l) => /listening on http:\/\/127\.0\.0\.1:\d+/.test(l))).toBe(true);
-    expect((await lastEdit(f, m.id)).message).toBe(`model before renamed to after (name); its log moved to ${logPath} on host local`);
+    expect(await renameEvents(f, m.id)).toEqual([
+      ["action", "model before renamed to after (name)"],
+      ["action", `model after, renamed from before: its log moved to ${logPath} on host local`],
+    ]);
     // The old name has no log left on the host (a new model named "before" starts a log of its own).
     const local = await f.links.get(f.host);
     await expect(local.call("logs", { id: "before" })).rejects.toMatchObject({ code: "NOT_FOUND" });
@@ -60,7 +63,10 @@ describe("renaming a stopped model", () => {
     const note = "its log stayed under before on host local: the agent there cannot move logs; update the agent on local";
     expect(saved).toMatchObject({ name: "after", logMove: { moved: false, note } });
     expect((await f.t.db.model.findUniqueOrThrow({ where: { id: m.id } })).name).toBe("after");
-    expect((await lastEdit(f, m.id)).message).toBe(`model before renamed to after (name); ${note}`);
+    expect(await renameEvents(f, m.id)).toEqual([
+      ["action", "model before renamed to after (name)"],
+      ["error", `model after, renamed from before: ${note}`],
+    ]);
     // The log is whole on the host, under the old name.
     const local = await f.links.get(f.host);
     const kept = await local.call("logs", { id: "before", lines: 5000 });
@@ -85,7 +91,10 @@ describe("renaming a stopped model", () => {
     const dir = path.join(f.dirs.stateDir, "logs");
     const note = `its log stayed under before on host local: server other already has a log (${path.join(dir, "other.log")}); the log of before stays at ${path.join(dir, "before.log")}`;
     expect(saved).toMatchObject({ name: "other", logMove: { moved: false, note } });
-    expect((await lastEdit(f, m.id)).message).toBe(`model before renamed to other (name); ${note}`);
+    expect(await renameEvents(f, m.id)).toEqual([
+      ["action", "model before renamed to other (name)"],
+      ["error", `model other, renamed from before: ${note}`],
+    ]);
     expect((await local.call("logs", { id: "other", lines: 5000 })).lines).toEqual(takenBefore);
     expect((await local.call("logs", { id: "before", lines: 5000 })).lines.some((l) => l.startsWith("=== synapse host-agent: starting before at "))).toBe(true);
   });
@@ -100,7 +109,10 @@ describe("renaming a stopped model", () => {
     const saved = await updateModel(f.t.db, { id: m.id, name: "far-renamed" }, { appPort: 3000, moveLogs: agentLogMover(f.links, { timeoutMs: 3_000 }), events: f.events });
     expect(saved.name).toBe("far-renamed");
     expect(saved.logMove).toEqual({ moved: false, note: expect.stringMatching(/^its log stayed under far-model on host far-mac: the host could not be reached \(.+\)$/) });
-    expect((await lastEdit(f, m.id)).message).toMatch(/^model far-model renamed to far-renamed \(name\); its log stayed under far-model on host far-mac: the host could not be reached/);
+    expect(await renameEvents(f, m.id)).toEqual([
+      ["action", "model far-model renamed to far-renamed (name)"],
+      ["error", `model far-renamed, renamed from far-model: ${saved.logMove!.note}`],
+    ]);
   });
 
   it("renamed and moved to another host in one edit: the log stays on the old host under the old name, and the event says so", async () => {
@@ -113,6 +125,9 @@ describe("renaming a stopped model", () => {
     const saved = await updateModel(f.t.db, { id: m.id, name: "near-model", hostId: f.host.id }, { appPort: 3000, moveLogs: async (host) => (asked.push(host.name), { moved: true, note: "asked" }), events: f.events });
     expect(saved).toMatchObject({ name: "near-model", hostId: f.host.id, logMove: { moved: false, note: "its log stayed under far-model on host far-mac, its old host" } });
     expect(asked).toEqual([]);
-    expect((await lastEdit(f, m.id)).message).toBe("model far-model renamed to near-model (name, hostId); its log stayed under far-model on host far-mac, its old host");
+    expect(await renameEvents(f, m.id)).toEqual([
+      ["action", "model far-model renamed to near-model (name, hostId)"],
+      ["error", "model near-model, renamed from far-model: its log stayed under far-model on host far-mac, its old host"],
+    ]);
   });
 });

@@ -15,9 +15,11 @@
  * registry refuses (a name taken, the model running) then never touches the
  * log; and a move that cannot be made (host unreachable, an older agent, a log
  * already under the new name) leaves the log whole under its old name, with
- * the rename's event saying so and what to do. Moving first would need a move
- * back whenever the registry write failed after it, and a failed move back is
- * a log under a name no model has.
+ * an event (kind "error", after the rename's own) and the saved model's
+ * `logMove` saying so and what to do. Moving first would need a move back
+ * whenever the registry write failed after it, and a failed move back is a
+ * log under a name no model has. The rename's own event is recorded before the
+ * move, so the gateway reads the renamed model at once however slow the host.
  */
 import { agentHas, PROTOCOL_VERSION } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";

@@ -339,14 +339,20 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     conflictIssues,
   );
   const wasRenamed = edited !== undefined && edited.from !== view.name;
-  const logMove = wasRenamed && deps.moveLogs ? await moveRenamedLog(db, { name: edited.from, hostId: edited.fromHostId }, { name: view.name, hostId: view.hostId }, deps.moveLogs) : null;
   if (edited) {
     // One event per edit; a rename that moved gateway keys says so in it, and its key data makes the gateway drop its cached keys.
     const what = wasRenamed ? `model ${edited.from} renamed to ${view.name}` : `model ${view.name} saved`;
     const keys = renamed ? `: gateway key(s) ${renamed.keys.map((k) => `"${k.name}"`).join(", ")} now name ${view.name}` : "";
-    const log = logMove ? `; ${logMove.note}` : "";
-    const data = { change: "updated", fields: edited.fields, ...(wasRenamed ? { from: edited.from, to: view.name } : {}), ...(logMove ? { logMove } : {}) };
-    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})${keys}${log}`, data, renamed ? keysRenamedData(renamed.keys) : {});
+    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})${keys}`, { change: "updated", fields: edited.fields, ...(wasRenamed ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
+  }
+  // After the edit's event (the gateway reads the model again at it; the move may wait on a slow host): the log
+  // follows the rename, and an event of its own says where it is.
+  const before = wasRenamed ? { name: edited.from, hostId: edited.fromHostId } : null;
+  const logMove = before && deps.moveLogs ? await moveRenamedLog(db, before, { name: view.name, hostId: view.hostId }, deps.moveLogs) : null;
+  if (before && logMove && deps.events) {
+    const message = `model ${view.name}, renamed from ${before.name}: ${logMove.note}`;
+    // Best effort, as recordEdit: the rename is saved whatever happens here.
+    await deps.events.append({ kind: logMove.moved ? "action" : "error", modelId: view.id, hostId: view.hostId, message, data: { logMove: { from: before.name, to: view.name, ...logMove } } }).catch(() => undefined);
   }
   const saved: SavedModel = deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
   return deps.moveLogs ? { ...saved, logMove } : saved;
