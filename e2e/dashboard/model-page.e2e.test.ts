@@ -1,8 +1,11 @@
 /**
  * The model page: an invalid port shows an inline error and saves nothing
  * (checked through the API and the database); a valid change saves; the
- * command line preview; the live log with search; the GPU backend badge.
+ * command line preview; the live log with search; the GPU backend badge; a
+ * stopped model renamed in the form keeps its log.
  */
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
@@ -112,5 +115,22 @@ describe("model page (production build)", () => {
 
     await page.getByRole("button", { name: "Stop", exact: true }).click();
     await page.locator('[data-testid="state-badge"][data-state="stopped"]').waitFor({ timeout: 30_000 });
+  });
+
+  it("renamed in the form once stopped, the model's page still shows the log of its run under the old name", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "model-renamed-log", viewport: WIDE });
+    await page.goto(`/models/${model.id}`);
+    await page.locator('[data-testid="state-badge"][data-state="stopped"]').waitFor();
+    await page.getByTestId("model-form").getByLabel("Name").fill("echo-renamed");
+    await page.getByTestId("save-model").click();
+    await expect.poll(() => page.getByTestId("save-state").textContent(), { timeout: 10_000 }).toBe("Saved.");
+
+    // A fresh visit reads the log from the host under the new name: the run it had as "echo".
+    await page.reload();
+    await expect.poll(() => page.getByTestId("log-lines").textContent(), { timeout: 15_000 }).toMatch(/starting echo at .*listening on http:\/\/127\.0\.0\.1:/s);
+    await screenshot("1280");
+    // On the host, the file carries the new name.
+    expect(existsSync(path.join(app.dirs.stateDir, "logs", "echo-renamed.log"))).toBe(true);
+    expect(existsSync(path.join(app.dirs.stateDir, "logs", "echo.log"))).toBe(false);
   });
 });

@@ -147,6 +147,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     stopAll: (p) => supervisor.stopAll(p.graceMs),
     status: async (p) => supervisor.status(p.ids),
     logs: (p) => supervisor.logs(p.id, p.lines),
+    renameLogs: (p) => supervisor.renameLogs(p.from, p.to),
     discover: () => discoverModels(config.modelRoots),
     checkModelPath: (p) => checkModelPath(p.path, config.modelRoots),
     hostMemory: async () => {

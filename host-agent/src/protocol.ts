@@ -168,8 +168,10 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *   stop-with-cause   `stop` takes the app's `cause` (idle, evicted, …), which the stopped status, the
  *                     agent's log and its record then carry (an older agent refuses the field: the app sends
  *                     it only to an agent that names this, and the agent's side then says `requested`)
+ *   rename-logs       the `renameLogs` method: a stopped server's log files move to another id's names
+ *                     (the app calls it when a model is renamed, so its log history follows it)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -309,6 +311,16 @@ export const methods = {
   },
   /** The host's memory and budget (agents with "host-memory"). */
   hostMemory: { params: z.object({}).strict(), result: hostMemorySchema },
+  /**
+   * Moves server `from`'s log files (current and rotated `.1`) to server `to`'s names (agents with
+   * "rename-logs"): a model renamed in the app keeps its log history. Refused, changing nothing, when either
+   * server is running (CONFLICT), when `to` already has a log (CONFLICT: nothing is overwritten), or when the
+   * ids are the same (BAD_REQUEST). `moved`: the paths that now hold the log, none when `from` had no log.
+   */
+  renameLogs: {
+    params: z.object({ from: serverIdSchema, to: serverIdSchema }).strict(),
+    result: z.object({ from: serverIdSchema, to: serverIdSchema, moved: z.array(z.string()).max(2) }),
+  },
   /** Ends the agent process (ssh session); with stopServers, stops every managed server first. */
   shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },
 } as const;

@@ -19,6 +19,7 @@ import { describeHeldPort } from "./end-server.ts";
 import { HostStops } from "./host-stops.ts";
 import { Launcher } from "./launcher.ts";
 import { readLogTail } from "./log-file.ts";
+import { LogNameTaken, renameLogFiles } from "./log-rename.ts";
 import type { Logger } from "./logger.ts";
 import { ManagedServer, type ServerContext, type ServerSettings } from "./managed-server.ts";
 import { portHolder } from "./port.ts";
@@ -245,6 +246,34 @@ export class Supervisor {
     };
     const tail = await readLogTail(logPath, lines, { end });
     return { id, lines: tail, logPath, seq };
+  }
+
+  /**
+   * Moves server `from`'s log files to server `to`'s names (log-rename.ts), in the turns of both ids (taken
+   * in name order, so two renames crossing each other never wait on each other): no start of either id runs
+   * meanwhile. Resolves with the new paths (none when `from` had no log). Throws AgentError: BAD_REQUEST when
+   * the ids are the same; CONFLICT when either server is running (its process writes to the file and the
+   * supervisor rotates it by name) or when `to` already has a log (nothing is overwritten); nothing changed.
+   */
+  async renameLogs(from: string, to: string): Promise<{ from: string; to: string; moved: string[] }> {
+    if (from === to) throw new AgentError({ code: "BAD_REQUEST", message: `from and to are both ${from}`, issues: [{ path: "to", message: "must differ from from" }] });
+    const [first, second] = [from, to].sort() as [string, string];
+    return this.queue.run(first, () =>
+      this.queue.run(second, async () => {
+        for (const id of [from, to]) {
+          const s = this.servers.get(id);
+          if (s?.running) throw new AgentError({ code: "CONFLICT", message: `server ${id} is running (pid ${s.pid}); stop it before moving its log` });
+        }
+        try {
+          const { moved } = await renameLogFiles(this.logPathFor(from), this.logPathFor(to));
+          if (moved.length > 0) this.log.info("log moved to a new server id", { from, to, moved });
+          return { from, to, moved };
+        } catch (err) {
+          if (err instanceof LogNameTaken) throw new AgentError({ code: "CONFLICT", message: `server ${to} already has a log (${err.path}); the log of ${from} stays at ${this.logPathFor(from)}` });
+          throw err;
+        }
+      }),
+    );
   }
 
   managedIds(): string[] {

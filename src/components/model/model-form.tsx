@@ -149,14 +149,16 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     setSaved(false);
   };
 
-  const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null }) => {
+  const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null; logMove?: { moved: boolean; note: string } | null }) => {
     setErrors({});
     setFormError(null);
     setSaved(true);
     void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
     void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
-    // A path the host could not check stays on screen until dismissed: the form may close or remount after a save.
-    if (m.pathCheck?.note) toast.push(`Saved ${m.name}; ${m.pathCheck.note}.`, "bad");
+    // A path the host could not check, or a renamed model's log left under its old name, stays on screen until
+    // dismissed: the form may close or remount after a save.
+    const notes = [m.pathCheck?.note, m.logMove && !m.logMove.moved ? m.logMove.note : null].filter((n): n is string => !!n);
+    if (notes.length > 0) toast.push(`Saved ${m.name}; ${notes.join("; ")}.`, "bad");
     else toast.push(`Saved ${m.name}`, "ok");
     onSaved?.(m);
   };

@@ -1,5 +1,6 @@
 /** models.*: the registry's models. Thin: parse input, call one service function. */
 import {
+  agentLogMover,
   agentPathChecker,
   createModel,
   deleteModel,
@@ -27,7 +28,9 @@ export const modelsRouter = router({
   get: publicProcedure.input(modelIdInput).query(({ ctx, input }) => getModel(ctx.runtime.db, input.id)),
   /** Saves a new model; its path is checked on the host when the host can be asked (see `pathCheck`). */
   create: publicProcedure.input(modelCreateInput).mutation(({ ctx, input }) => createModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), events: ctx.runtime.events })),
-  update: publicProcedure.input(modelUpdateInput).mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), events: ctx.runtime.events })),
+  update: publicProcedure
+    .input(modelUpdateInput)
+    .mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), moveLogs: agentLogMover(ctx.runtime.links), events: ctx.runtime.events })),
   delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input, { events: ctx.runtime.events })),
   setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input, { events: ctx.runtime.events })),
   /** Scans the host's model folders through its agent and adds new GGUF files, disabled. */

@@ -19,6 +19,8 @@ import { installWrapper } from "../../../../host-agent/test/harness/ssh-wrapper"
 import { sshExec, startSshd, type SshdFixture } from "../../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import type { Host } from "~/generated/prisma/client";
+import { agentLogMover } from "../registry/log-move";
+import { updateModel } from "../registry/models";
 import { createEventBus, type EventBus } from "./events";
 import { createFleet, type Fleet } from "./fleet";
 import { createLinkPool, type LinkPool } from "./links";
@@ -138,6 +140,21 @@ describe("fleet over the real ssh link", () => {
     }
   });
 
+
+  it("a stopped model renamed: its log moves on the host through the agent, and logs under the new name read the old run", async () => {
+    const s = await setup();
+    const host = await s.t.db.host.create({ data: { name: "mac-host", linkKind: "ssh", sshHost: "mac-host" } });
+    const [model] = await addModels(s, host, ["alpha"]);
+    expect((await s.fleet.start(model!.id)).state).toBe("ready");
+    expect((await s.fleet.stop(model!.id)).state).toBe("stopped");
+    const saved = await updateModel(s.t.db, { id: model!.id, name: "alpha-renamed" }, { appPort: 3000, moveLogs: agentLogMover(s.links), events: s.events });
+    const logPath = path.join(s.remote.stateDir, "logs", "alpha-renamed.log");
+    expect(saved.logMove).toEqual({ moved: true, note: `its log moved to ${logPath} on host mac-host` });
+    const logs = await s.fleet.logs(model!.id, 5000);
+    expect(logs).toMatchObject({ name: "alpha-renamed", logPath });
+    expect(logs.lines.some((l) => l.startsWith("=== synapse host-agent: starting alpha at "))).toBe(true);
+    expect(logs.lines.some((l) => /listening on http:\/\/127\.0\.0\.1:\d+/.test(l))).toBe(true);
+  });
 
   it("a host key refused at first is accepted once known_hosts is fixed, without restarting the app", async () => {
     const s = await setup();

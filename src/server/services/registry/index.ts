@@ -34,6 +34,7 @@ export {
   type SavedModel,
 } from "./models";
 export { agentPathChecker, type PathCheck, type PathChecker } from "./path-check";
+export { agentLogMover, type LogMove, type LogMover } from "./log-move";
 export { getSettings, updateSettings, SETTINGS_ID, type SettingsView } from "./settings";
 export { addDiscoveredModels, nameCandidates, uniqueName, type DiscoveryReport } from "./discover";
 export { importSeed, type ImportReport, type ImportFiles } from "./import-seed";

@@ -14,6 +14,7 @@ import { keysRenamedData, renameModelInKeys } from "./gateway-keys";
 import { resolveHostId } from "./hosts";
 import { parseInput } from "./input";
 import { formatPortRange, inRange, outsideRangeMessage, tunnelRange } from "./model-ports";
+import type { LogMove, LogMover } from "./log-move";
 import type { PathCheck, PathChecker } from "./path-check";
 import { toHostPath } from "./paths";
 import { modelCreateInput, modelIdInput, modelListInput, modelSetEnabledInput, modelUpdateInput, type ModelCreateInput, type ModelUpdateInput } from "./schemas";
@@ -28,6 +29,11 @@ export interface RegistryDeps {
    * write; absent, paths are checked only against the host's path mapping.
    */
   checkPath?: PathChecker;
+  /**
+   * Moves a renamed model's log on its host to the new name (log-move.ts), after the rename is saved; absent,
+   * the log stays under the old name.
+   */
+  moveLogs?: LogMover;
   /**
    * Where registry edits are recorded as action events: a rename that changes gateway keys (the gateway drops
    * its cached keys at it), and every edit of a model (the gateway reads the model again at it, so a rename, a
@@ -49,8 +55,24 @@ async function recordEdit(events: RegistryDeps["events"], modelId: string | null
   await events.append({ kind: "action", modelId, hostId, message, data: { registryEdit: data, ...extra } }).catch(() => undefined);
 }
 
-/** A model as create/update return it: with how its path was checked when a checker was given (null: the path did not change). */
-export type SavedModel = ModelView & { pathCheck?: PathCheck | null };
+/**
+ * A model as create/update return it: with how its path was checked when a checker was given (null: the path
+ * did not change), and after a rename with a log mover, where its log went (null: not renamed).
+ */
+export type SavedModel = ModelView & { pathCheck?: PathCheck | null; logMove?: LogMove | null };
+
+const poolHostSelect = { id: true, name: true, linkKind: true, sshHost: true, sshPort: true, sshUser: true, sshIdentityFile: true, hostKeyFingerprint: true, hostModelsRoot: true, llamaServerBin: true } as const;
+
+/**
+ * After a saved rename: the log moved to the new name on the model's host (the registry row is saved first:
+ * see log-move.ts for why). A model that moved to another host too keeps its log on the old host.
+ */
+async function moveRenamedLog(db: Db, from: { name: string; hostId: string }, to: { name: string; hostId: string }, moveLogs: LogMover): Promise<LogMove> {
+  const host = await db.host.findUnique({ where: { id: from.hostId }, select: poolHostSelect });
+  if (!host) return { moved: false, note: `its log stayed under ${from.name} (its old host is gone)` };
+  if (from.hostId !== to.hostId) return { moved: false, note: `its log stayed under ${from.name} on host ${host.name}, its old host` };
+  return moveLogs(host, from.name, to.name);
+}
 
 /** Agent states in which a server process may exist: renaming, moving or deleting its model would orphan it. */
 import { ALIVE_STATES } from "synapse-host-agent/server-states";
@@ -272,7 +294,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
   }
   const { view, renamed, edited } = await writeTransaction(
     db,
-    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null; edited?: { from: string; fields: string[] } }> => {
+    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null; edited?: { from: string; fromHostId: string; fields: string[] } }> => {
       const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
       if (!existing) throw notFound(id);
       const current = toModelView(existing);
@@ -312,17 +334,28 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       const saved = toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
       // Keys limited to this model follow it to its new name.
       const keys = changed.name !== undefined ? await renameModelInKeys(tx, existing.name, name) : [];
-      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null, edited: { from: existing.name, fields: Object.keys(changed).filter((k) => k !== "shape") } };
+      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null, edited: { from: existing.name, fromHostId: existing.hostId, fields: Object.keys(changed).filter((k) => k !== "shape") } };
     },
     conflictIssues,
   );
+  const wasRenamed = edited !== undefined && edited.from !== view.name;
   if (edited) {
     // One event per edit; a rename that moved gateway keys says so in it, and its key data makes the gateway drop its cached keys.
-    const what = edited.from !== view.name ? `model ${edited.from} renamed to ${view.name}` : `model ${view.name} saved`;
+    const what = wasRenamed ? `model ${edited.from} renamed to ${view.name}` : `model ${view.name} saved`;
     const keys = renamed ? `: gateway key(s) ${renamed.keys.map((k) => `"${k.name}"`).join(", ")} now name ${view.name}` : "";
-    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})${keys}`, { change: "updated", fields: edited.fields, ...(edited.from !== view.name ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
+    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})${keys}`, { change: "updated", fields: edited.fields, ...(wasRenamed ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
   }
-  return deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
+  // After the edit's event (the gateway reads the model again at it; the move may wait on a slow host): the log
+  // follows the rename, and an event of its own says where it is.
+  const before = wasRenamed ? { name: edited.from, hostId: edited.fromHostId } : null;
+  const logMove = before && deps.moveLogs ? await moveRenamedLog(db, before, { name: view.name, hostId: view.hostId }, deps.moveLogs) : null;
+  if (before && logMove && deps.events) {
+    const message = `model ${view.name}, renamed from ${before.name}: ${logMove.note}`;
+    // Best effort, as recordEdit: the rename is saved whatever happens here.
+    await deps.events.append({ kind: logMove.moved ? "action" : "error", modelId: view.id, hostId: view.hostId, message, data: { logMove: { from: before.name, to: view.name, ...logMove } } }).catch(() => undefined);
+  }
+  const saved: SavedModel = deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
+  return deps.moveLogs ? { ...saved, logMove } : saved;
 }
 
 export async function setModelEnabled(db: Db, input: { id: string; enabled: boolean }, deps: Pick<RegistryDeps, "events"> = {}): Promise<ModelView> {
