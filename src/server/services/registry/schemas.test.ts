@@ -34,3 +34,13 @@ describe("input schemas", () => {
     expect(importInput.safeParse({ registry: { models: {} } }).success).toBe(true);
   });
 });
+
+describe("update inputs: keys they do not take", () => {
+  it("a read's read-only fields sent back are named as read-only; other unknown keys as not taken", () => {
+    const r = hostUpdateInput.safeParse({ id: "h1", name: "mac", createdAt: "x", updatedAt: "y", colour: "red" });
+    expect(r.success).toBe(false);
+    expect(r.error!.issues.map((i) => i.message)).toEqual(["createdAt, updatedAt are read-only (a read returns them); leave them out; colour: not a field hosts.update takes"]);
+    const m = modelUpdateInput.safeParse({ id: "m1", architecture: "llama" });
+    expect(m.error!.issues.map((i) => i.message)).toEqual(["architecture is read-only (a read returns it); leave it out"]);
+  });
+});

@@ -70,6 +70,25 @@ export { portSchema };
 export const linkKindSchema = z.enum(["local", "ssh"], { error: "must be local or ssh" });
 export const upstreamModeSchema = z.enum(["tunnel", "direct"], { error: "must be tunnel or direct" });
 
+/** Fields models.get / models.list return that no edit sets (the file's metadata, times, relations). */
+export const MODEL_READ_ONLY = ["architecture", "parameterCount", "quantization", "contextLength", "sizeBytes", "family", "source", "createdAt", "updatedAt", "host", "server", "shape"] as const;
+/** Fields hosts.get / hosts.list return that no edit sets. */
+export const HOST_READ_ONLY = ["createdAt", "updatedAt", "modelCount"] as const;
+
+/**
+ * zod's `error` for an update's object: keys it does not take are named, and
+ * those a read returns (a script that changed a `get` result and sent it back)
+ * are said to be read-only, instead of zod's bare "Unrecognized keys".
+ */
+function unknownKeys(procedure: string, readOnly: readonly string[]) {
+  return (iss: { code?: string; keys?: string[] }): string | undefined => {
+    if (iss.code !== "unrecognized_keys" || !iss.keys) return undefined;
+    const ro = iss.keys.filter((k) => readOnly.includes(k));
+    const other = iss.keys.filter((k) => !readOnly.includes(k));
+    return [...(ro.length > 0 ? [`${ro.join(", ")} ${ro.length === 1 ? "is" : "are"} read-only (a read returns ${ro.length === 1 ? "it" : "them"}); leave ${ro.length === 1 ? "it" : "them"} out`] : []), ...(other.length > 0 ? [`${other.join(", ")}: not ${other.length === 1 ? "a field" : "fields"} ${procedure} takes`] : [])].join("; ");
+  };
+}
+
 /** A host's editable fields as stored, each checked on its own; a nullable one given as null is cleared. */
 const hostFields = {
   name: z
@@ -132,7 +151,7 @@ export const hostIdInput = z.object({ id }).strict();
  * as a whole (ssh needs sshHost, both model roots or neither) once merged
  * with the stored one, by hostUpsertInput.
  */
-export const hostUpdateInput = z.object(hostFields).partial().extend({ id: z.string({ error: "is required: the id of the host to change" }).pipe(id) }).strict();
+export const hostUpdateInput = z.object(hostFields, { error: unknownKeys("hosts.update", HOST_READ_ONLY) }).partial().extend({ id: z.string({ error: "is required: the id of the host to change" }).pipe(id) }).strict();
 export type HostUpdateInput = z.input<typeof hostUpdateInput>;
 export type HostUpdate = z.output<typeof hostUpdateInput>;
 
@@ -199,7 +218,7 @@ export type ModelCreateInput = z.input<typeof modelCreateInput>;
 export type ModelCreate = z.output<typeof modelCreateInput>;
 
 /** Only the fields given change; `id` names the model. */
-export const modelUpdateInput = z.object(modelFields).partial().extend({ id: z.string({ error: "is required: the id of the model to change" }).pipe(id) }).strict();
+export const modelUpdateInput = z.object(modelFields, { error: unknownKeys("models.update", MODEL_READ_ONLY) }).partial().extend({ id: z.string({ error: "is required: the id of the model to change" }).pipe(id) }).strict();
 export type ModelUpdateInput = z.input<typeof modelUpdateInput>;
 export type ModelUpdate = z.output<typeof modelUpdateInput>;
 
