@@ -334,7 +334,7 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     expect((await g.adapter.models()).find((x) => x.name === "near")).toMatchObject({ via: "ssh" });
 
     const edits = await g.f.t.db.event.findMany({ where: { kind: "action", hostId: host.id, message: { startsWith: "host mac updated" } }, orderBy: { id: "asc" } });
-    expect(edits.map((e) => e.message)).toEqual(["host mac updated (directAddress)", "host mac updated (upstreamMode, directAddress)"]);
+    expect(edits.map((e) => e.message)).toEqual(["host mac updated (directAddress 127.0.0.1 → 127.0.0.2)", "host mac updated (upstreamMode direct → tunnel, directAddress 127.0.0.2 → none)"]);
     // An edit that changes nothing writes nothing and tells no one.
     await upsertHost(g.f.t.db, await hostRow(), deps);
     expect(await g.f.t.db.event.count({ where: { kind: "action", hostId: host.id, message: { startsWith: "host mac" } } })).toBe(2);

@@ -104,14 +104,18 @@ describe("updateHost: some fields, the rest kept", () => {
     expect(await t.db.host.count()).toBe(0);
   });
 
-  it("records the host-edit event naming the fields saved; an update that changes nothing writes nothing and records none", async () => {
+  it("records the host-edit event naming the fields saved with their old and new values; an update that changes nothing writes nothing and records none", async () => {
     const h = await upsertHost(t.db, sshHost, { events });
     await updateHost(t.db, { id: h.id, modelPorts: "9000-9009", directAddress: "10.0.0.5" }, { events });
     const renamed = await updateHost(t.db, { id: h.id, name: "studio" }, { events });
     expect(await hostEvents()).toEqual([
       { hostId: h.id, message: "host mac added", data: JSON.stringify({ hostEdit: { change: "created" } }) },
-      { hostId: h.id, message: "host mac updated (modelPorts, directAddress)", data: JSON.stringify({ hostEdit: { change: "updated", fields: ["modelPorts", "directAddress"] } }) },
-      { hostId: h.id, message: "host mac renamed to studio (name)", data: JSON.stringify({ hostEdit: { change: "updated", fields: ["name"] } }) },
+      {
+        hostId: h.id,
+        message: "host mac updated (modelPorts 8080-8099 → 9000-9009, directAddress none → 10.0.0.5)",
+        data: JSON.stringify({ hostEdit: { change: "updated", fields: ["modelPorts", "directAddress"], changes: { modelPorts: { from: "8080-8099", to: "9000-9009" }, directAddress: { from: null, to: "10.0.0.5" } } } }),
+      },
+      { hostId: h.id, message: "host mac renamed to studio (name)", data: JSON.stringify({ hostEdit: { change: "updated", fields: ["name"], changes: { name: { from: "mac", to: "studio" } } } }) },
     ]);
 
     const before = await snapshot(t.db);

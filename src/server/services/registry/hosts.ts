@@ -113,7 +113,7 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
   let name = "";
   const conflict = () => [{ path: "name", message: `${name} is already the name of another host; choose another name` }];
   /** What changed: created, the names of the fields saved (and the name before), or null (no write, no event). */
-  type Change = { created: true } | { created: false; fields: string[]; from: string } | null;
+  type Change = { created: true } | { created: false; fields: (keyof HostView)[]; from: string; before: HostView } | null;
   const { saved, change } = await writeTransaction(
     db,
     async (tx): Promise<{ saved: HostView; change: Change }> => {
@@ -146,14 +146,15 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
       const fields = changedFields(existing, data);
       if (fields.length === 0) return { saved: existing, change: null };
       await assertModelsInRange(tx, id, data);
-      return { saved: await tx.host.update({ where: { id }, data, select: hostSelect }), change: { created: false, fields, from: existing.name } };
+      return { saved: await tx.host.update({ where: { id }, data, select: hostSelect }), change: { created: false, fields, from: existing.name, before: existing } };
     },
     conflict,
   );
   if (change?.created) await recordHostEdit(deps, saved.id, `host ${saved.name} added`, { change: "created" });
   else if (change) {
     const what = change.from !== saved.name ? `host ${change.from} renamed to ${saved.name}` : `host ${saved.name} updated`;
-    await recordHostEdit(deps, saved.id, `${what} (${change.fields.join(", ")})`, { change: "updated", fields: change.fields });
+    const changes = Object.fromEntries(change.fields.map((f) => [f, { from: change.before[f], to: saved[f] }]));
+    await recordHostEdit(deps, saved.id, `${what} (${change.fields.map((f) => (f === "name" ? f : `${f} ${shown(change.before[f])} → ${shown(saved[f])}`)).join(", ")})`, { change: "updated", fields: change.fields, changes });
   }
   return saved;
 }
@@ -168,8 +169,15 @@ async function assertModelsInRange(tx: DbOrTx, hostId: string, data: { name: str
   throw ServiceError.invalid([{ path: "modelPorts", message }]);
 }
 
+/** A field's value in a host-edit event: none for null, long text cut (a path, a fingerprint). */
+function shown(v: unknown): string {
+  if (v === null || v === undefined) return "none";
+  const t = String(v);
+  return t.length > 48 ? `${t.slice(0, 45)}…` : t;
+}
+
 /** The fields `data` would change (their names, in the form's order); none: nothing to save. */
-function changedFields(existing: HostView, data: Omit<HostView, "id" | "createdAt" | "updatedAt">): string[] {
+function changedFields(existing: HostView, data: Omit<HostView, "id" | "createdAt" | "updatedAt">): (keyof HostView)[] {
   return (Object.keys(data) as (keyof typeof data)[]).filter((k) => existing[k] !== data[k]);
 }
 
