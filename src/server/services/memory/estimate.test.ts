@@ -162,7 +162,7 @@ describe("compute buffer and prompt cache", () => {
 describe("estimateForModel", () => {
   const defaults = { ctxSize: 4096, parallel: 1, batchSize: 2048, ubatchSize: 512, flashAttn: "on", loadMode: "mmap", gpuLayers: 99 };
   const row = (over: Partial<EstimateModel>): EstimateModel => ({
-    name: "m1", shape: JSON.stringify(shapes.llama), ctxSize: null, parallel: null, batchSize: null, ubatchSize: null,
+    name: "m1", shape: JSON.stringify(shapes.llama), ctxSize: null, contextLength: null, parallel: null, batchSize: null, ubatchSize: null,
     flashAttn: null, loadMode: null, gpuLayers: null, cacheRamMiB: null, extraFlags: "[]", ...over,
   });
 
@@ -170,6 +170,19 @@ describe("estimateForModel", () => {
     const viaRow = ok(estimateForModel(row({ ctxSize: 8192, extraFlags: JSON.stringify([{ flag: "--cache-type-k", value: "q8_0" }, { flag: "--cache-type-v", value: "q8_0" }]) }), defaults));
     const direct = ok(estimateMemory(shapes.llama!, { ...base, ctxSize: 8192, cacheTypeK: "q8_0", cacheTypeV: "q8_0", cacheRamMiB: null }));
     expect(viaRow).toEqual(direct);
+  });
+
+  it("charges a model on the default context for its trained context when that is smaller, and says so", () => {
+    const big = { ...defaults, ctxSize: 32768 };
+    const capped = ok(estimateForModel(row({ contextLength: 4096 }), big));
+    const at4096 = ok(estimateMemory(shapes.llama!, { ...base, ctxSize: 4096, cacheRamMiB: null }));
+    expect(capped.kvCacheBytes).toBe(at4096.kvCacheBytes);
+    expect(capped.totalBytes).toBe(at4096.totalBytes);
+    expect(capped.notes[0]).toBe("context 4096: the model's own context (4096) is below the default 32768");
+    // An explicit size is charged as given, with no note.
+    const explicit = ok(estimateForModel(row({ contextLength: 4096, ctxSize: 8192 }), big));
+    expect(explicit.kvCacheBytes).toBe(2 * at4096.kvCacheBytes);
+    expect(explicit.notes.join(" ")).not.toMatch(/own context/);
   });
 
   it("has no estimate without a stored shape, and says to discover again on the host", () => {

@@ -30,6 +30,7 @@ import { modelShapeSchema, type ModelShape } from "synapse-host-agent/model-shap
 import { GGML_TYPES_BY_NAME } from "synapse-host-agent/ggml-types";
 import type { MemoryEstimate, NoEstimate } from "./estimate-types";
 import { planContext, type ContextPlan } from "./context-plan";
+import { contextCapNote, contextSize } from "./context-size";
 import { kvCacheBytes } from "./kv-cache";
 import { ARCH_TRAITS, forwardGraph } from "./compute-graph";
 import { computeBufferBytes } from "./graph-alloc";
@@ -147,6 +148,8 @@ export interface EstimateModel {
   /** The stored shape (JSON text, as the registry keeps it), or null when no agent has reported one. */
   shape: string | null;
   ctxSize: number | null;
+  /** Trained context from the GGUF (Model.contextLength): a model on the default context runs with no more (context-size.ts). */
+  contextLength: number | null;
   parallel: number | null;
   batchSize: number | null;
   ubatchSize: number | null;
@@ -179,7 +182,7 @@ function flagValue(flags: readonly unknown[], name: string): string | undefined 
   return undefined;
 }
 
-/** The settings a model's server runs with: its own, else the defaults (as the spec the agent gets). */
+/** The settings a model's server runs with: its own, else the defaults, the context by context-size.ts (as the spec the agent gets). */
 export function settingsForModel(model: EstimateModel, d: EstimateDefaults): EstimateSettings {
   let flags: readonly unknown[] = [];
   if (typeof model.extraFlags === "string") {
@@ -195,7 +198,7 @@ export function settingsForModel(model: EstimateModel, d: EstimateDefaults): Est
   const fa = model.flashAttn ?? d.flashAttn;
   const lm = model.loadMode ?? d.loadMode;
   return {
-    ctxSize: model.ctxSize ?? d.ctxSize,
+    ctxSize: contextSize(model, d).ctxSize,
     parallel: model.parallel ?? d.parallel,
     batchSize: model.batchSize ?? d.batchSize,
     ubatchSize: model.ubatchSize ?? d.ubatchSize,
@@ -254,5 +257,8 @@ export function estimateForModel(model: EstimateModel, defaults: EstimateDefault
   const shape = parseStoredShape(model, hostName);
   if ("unavailable" in shape) return shape;
   const e = estimateMemory(shape, settingsForModel(model, defaults));
-  return "unavailable" in e ? { unavailable: `no memory estimate for ${model.name}: ${e.unavailable}` } : e;
+  if ("unavailable" in e) return { unavailable: `no memory estimate for ${model.name}: ${e.unavailable}` };
+  const ctx = contextSize(model, defaults);
+  const cap = contextCapNote(ctx);
+  return cap ? { ...e, notes: [`context ${ctx.ctxSize}: ${cap}`, ...e.notes] } : e;
 }

@@ -13,11 +13,8 @@ import { hasEstimate, type Estimate } from "./plan";
 /** A model row (saved, or with unsaved form values over it) and the global defaults → its estimate. Pure. */
 export type ModelEstimator = (model: Model, settings: RuntimeSettings) => Estimate;
 
-/** The context a model's server runs with (0 = its trained context, when known). */
-export function effectiveContext(model: Pick<Model, "ctxSize" | "contextLength">, settings: Pick<RuntimeSettings, "ctxSize">): number {
-  const ctx = model.ctxSize ?? settings.ctxSize;
-  return ctx === 0 ? (model.contextLength ?? 0) : ctx;
-}
+/** The context a model's server runs with, tokens: the one rule, in context-size.ts. */
+export { effectiveContext } from "./context-size";
 
 /** Weights only, from the file size discovery stored (all shards of a split set). */
 export const weightsOnlyEstimator: ModelEstimator = (model) => {

@@ -6,7 +6,7 @@ import { resolveSpec, specForAgent, type SpecModel, type SpecSettings } from "./
 const settings: SpecSettings = { ctxSize: 32768, gpuLayers: 99, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", parallel: 1, readinessDeadlineMs: 120_000, stopGraceMs: 10_000 };
 const host = { name: "mac", registryModelsRoot: "/models", hostModelsRoot: "/Users/me/models" };
 const model: SpecModel = {
-  name: "qwen-7b", filePath: "/models/qwen/q4.gguf", port: 8081, ctxSize: null, gpuLayers: null, threads: null, batchSize: null, ubatchSize: null,
+  name: "qwen-7b", filePath: "/models/qwen/q4.gguf", port: 8081, ctxSize: null, contextLength: null, gpuLayers: null, threads: null, batchSize: null, ubatchSize: null,
   flashAttn: null, loadMode: null, parallel: null, alias: null, readinessDeadlineMs: null, extraFlags: "[]",
 };
 
@@ -36,6 +36,14 @@ describe("resolveSpec", () => {
     );
     expect(spec).toMatchObject({ ctxSize: 0, gpuLayers: 0, threads: 2, batchSize: 64, ubatchSize: 32, flashAttn: "off", loadMode: "mlock", parallel: 4, alias: "qwen", apiKey: "k-123", readinessDeadlineMs: 5000 });
     expect(spec.extraFlags).toEqual([{ flag: "--metrics" }, { flag: "--temp", value: "0.7" }]);
+  });
+  it("runs a model on the default context with no more than its trained context; an explicit size or 0 as given", () => {
+    // The tiny model's GGUF says 4096; the default is 32768: llama.cpp would allocate 32768 cells.
+    expect(resolveSpec({ ...model, contextLength: 4096 }, host, settings).ctxSize).toBe(4096);
+    expect(resolveSpec({ ...model, contextLength: 131072 }, host, settings).ctxSize).toBe(32768);
+    expect(resolveSpec({ ...model, contextLength: 4096, ctxSize: 8192 }, host, settings).ctxSize).toBe(8192);
+    expect(resolveSpec({ ...model, contextLength: 4096, ctxSize: 0 }, host, settings).ctxSize).toBe(0);
+    expect(resolveSpec({ ...model, contextLength: 4096 }, host, { ...settings, ctxSize: 0 }).ctxSize).toBe(0);
   });
   it("names the model's fields when the result is not a valid spec", () => {
     const err = errorOf(() => resolveSpec({ ...model, name: "bad name", port: 80, flashAttn: "maybe", extraFlags: '[{"flag":"--rm"}]' }, host, settings));

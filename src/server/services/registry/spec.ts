@@ -1,18 +1,21 @@
 /**
  * A model's row, its host and the global defaults → the fully resolved spec
- * the agent runs. Per-model nulls fall back to the defaults; the model path
- * is translated to the host's name for it.
+ * the agent runs. Per-model nulls fall back to the defaults, except the
+ * context size, which memory/context-size.ts decides (the default never
+ * exceeds the model's trained context); the model path is translated to the
+ * host's name for it.
  */
 import { serverSpecSchema, type ServerSpec } from "synapse-host-agent/protocol";
 import type { Host, Model, RuntimeSettings } from "~/generated/prisma/client";
 import { issuesFromZod, ServiceError } from "../errors";
+import { contextSize } from "../memory/context-size";
 import { toHostPath } from "./paths";
 import { formatIssues } from "synapse-host-agent/error-text";
 
 /** A Model row, or a ModelView (whose extraFlags are already parsed). */
 export type SpecModel = Pick<
   Model,
-  "name" | "filePath" | "port" | "ctxSize" | "gpuLayers" | "threads" | "batchSize" | "ubatchSize" | "flashAttn" | "loadMode" | "parallel" | "alias" | "readinessDeadlineMs"
+  "name" | "filePath" | "port" | "ctxSize" | "contextLength" | "gpuLayers" | "threads" | "batchSize" | "ubatchSize" | "flashAttn" | "loadMode" | "parallel" | "alias" | "readinessDeadlineMs"
 > & { extraFlags: string | readonly unknown[]; cacheRamMiB?: number | null };
 export type SpecHost = Pick<Host, "name" | "registryModelsRoot" | "hostModelsRoot">;
 export type SpecSettings = Pick<
@@ -50,7 +53,8 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
     modelPath: toHostPath(host, model.filePath, "filePath"),
     port: model.port,
     bindAddress: "127.0.0.1",
-    ctxSize: model.ctxSize ?? settings.ctxSize,
+    // The global default is capped at the model's trained context (context-size.ts says why).
+    ctxSize: contextSize(model, settings).ctxSize,
     gpuLayers: model.gpuLayers ?? settings.gpuLayers,
     threads: model.threads ?? settings.threads,
     batchSize: model.batchSize ?? settings.batchSize,
