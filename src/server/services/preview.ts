@@ -9,6 +9,7 @@ import { buildLaunch } from "synapse-host-agent/supervisor";
 import type { AppRuntime } from "~/server/runtime";
 import { getSettings, resolveSpec } from "./registry";
 import { serverApiKeyOf } from "./registry/spec";
+import { contextCapNote, contextSize } from "./memory/context-size";
 import { ServiceError } from "./errors";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { shellCommand } from "synapse-host-agent/shell-quote";
@@ -24,6 +25,8 @@ export interface CommandPreview {
   llamaServer: Pick<LlamaServerInfo, "version" | "loadFlags" | "error"> | null;
   /** Why the preview assumed the newest flag set, when the host could not be asked. */
   note: string | null;
+  /** Why `--ctx-size` is below the global default (the model's trained context is smaller), or null. */
+  contextNote: string | null;
 }
 
 export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, modelId: string): Promise<CommandPreview> {
@@ -50,5 +53,6 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
     envNames: Object.keys(launch.env),
     llamaServer: info ? { version: info.version, loadFlags: info.loadFlags, error: info.error } : null,
     note,
+    contextNote: contextCapNote(contextSize(model, settings)),
   };
 }
