@@ -2,11 +2,14 @@
  * The model page: an invalid port shows an inline error and saves nothing
  * (checked through the API and the database); a valid change saves; the
  * command line preview; the live log with search; the GPU backend badge; a
- * stopped model renamed in the form keeps its log.
+ * stopped model renamed in the form keeps its log; a model whose GGUF's context
+ * is below the global default shows its own in the command line, its note, the
+ * form and the estimate.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
 import { arrangeModels, NARROW, WIDE, type ArrangedModel } from "./fleet-helpers";
@@ -132,5 +135,29 @@ describe("model page (production build)", () => {
     // On the host, the file carries the new name.
     expect(existsSync(path.join(app.dirs.stateDir, "logs", "echo-renamed.log"))).toBe(true);
     expect(existsSync(path.join(app.dirs.stateDir, "logs", "echo.log"))).toBe(false);
+  });
+
+  it("a model on the default 32768 whose GGUF says 4096: the command line, its note, the form and the estimate say 4096", async () => {
+    const set = await app.trpc.mutation("settings.update", { ctxSize: 32768 });
+    expect(set.error, JSON.stringify(set.error)).toBeUndefined();
+    try {
+      await tinyModel(app.dirs.modelRoot, "trained-4k.gguf", { contextLength: 4096 });
+      const found = await app.trpc.mutation<{ added: { id: string; filePath: string }[] }>("models.discover", {});
+      expect(found.error, JSON.stringify(found.error)).toBeUndefined();
+      const added = found.data!.added.find((a) => a.filePath.endsWith("trained-4k.gguf"));
+      expect(added, "discovery added the model").toBeTruthy();
+
+      const { page, screenshot } = await openPage(browser(), app, { name: "model-context-cap", viewport: WIDE });
+      await page.goto(`/models/${added!.id}`);
+      await expect.poll(() => page.getByTestId("command-preview").textContent(), { timeout: 10_000 }).toMatch(/--ctx-size 4096/);
+      expect(await page.getByTestId("context-note").textContent()).toContain("the model's own context (4096) is below the default 32768");
+      const ctx = page.getByTestId("model-form").getByLabel("Context size");
+      await expect.poll(() => ctx.getAttribute("placeholder")).toBe("default: 4096 (the model's own, below 32768)");
+      expect(await ctx.inputValue()).toBe("");
+      await expect.poll(() => page.getByTestId("memory-estimate").textContent(), { timeout: 10_000 }).toContain("context 4096: the model's own context (4096) is below the default 32768");
+      await screenshot("1280");
+    } finally {
+      await app.trpc.mutation("settings.update", { ctxSize: 256 });
+    }
   });
 });

@@ -65,6 +65,11 @@ export function CommandPreview({ modelId }: { modelId: string }) {
           <pre className={styles.command} data-testid="command-preview" aria-busy={preview.isPending}>
             {preview.isPending ? "…" : text}
           </pre>
+          {data?.contextNote ? (
+            <p className="muted" style={{ fontSize: "0.82rem", margin: "8px 0 0" }} data-testid="context-note">
+              Context: {data.contextNote}, so <code>--ctx-size</code> is the model&apos;s own (a larger context needs an explicit size).
+            </p>
+          ) : null}
           {data?.envNames.length ? (
             <p className="muted" style={{ fontSize: "0.82rem", margin: "8px 0 0" }}>
               Environment: {data.envNames.map((n) => <code key={n}>{n}</code>)} (values hidden)

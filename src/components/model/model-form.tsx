@@ -13,6 +13,7 @@ import { FieldError, FormErrors, SelectField, SwitchField, TextField } from "~/c
 import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
+import { contextSize } from "~/server/services/memory/context-size";
 import { useTRPC } from "~/trpc/client";
 import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, VALUE_HINT, type ExtraFlagName } from "./extra-flags";
 import styles from "./model.module.css";
@@ -200,7 +201,13 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
   const defaults = settings.data as Settings | undefined;
   const placeholder = (key: OverrideKey) => {
     const d = defaults && key in defaults ? (defaults as Record<string, unknown>)[key] : undefined;
-    return d === undefined ? "default" : `default: ${String(d)}`;
+    if (d === undefined) return "default";
+    // Empty runs with no more than the model's trained context: the same rule as the spec (context-size.ts).
+    if (key === "ctxSize" && typeof d === "number" && model) {
+      const c = contextSize({ ctxSize: null, contextLength: model.contextLength }, { ctxSize: d });
+      if (c.cappedDefault !== null) return `default: ${c.ctxSize} (the model's own, below ${c.cappedDefault})`;
+    }
+    return `default: ${String(d)}`;
   };
   const f = (name: string) => `${id}-${name}`;
   const unplaced = otherIssues(errors, FIELDS);
