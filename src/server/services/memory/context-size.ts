@@ -13,6 +13,12 @@
  *   trained past n_ctx_train), and which the memory plan would charge, refuse or evict for. So a
  *   default of 32768 means "up to 32768", as LM Studio and Ollama treat theirs.
  *
+ * A server already running when the rule (or a setting) changes keeps the context it started with: the
+ * app adopts live servers as they are (reconciler.ts: first contact keeps a live server, same pid) and
+ * never restarts one because its spec changed (the agent answers a start with another spec CONFLICT,
+ * "restart it to apply the current settings"). So an app upgrade restarts nothing; the capped context
+ * applies at the model's next start.
+ *
  * Pure and free of server imports: the dashboard's model form reads it too.
  */
 
