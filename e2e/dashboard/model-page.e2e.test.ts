@@ -152,7 +152,7 @@ describe("model page (production build)", () => {
       await expect.poll(() => page.getByTestId("command-preview").textContent(), { timeout: 10_000 }).toMatch(/--ctx-size 4096/);
       expect(await page.getByTestId("context-note").textContent()).toContain("the model's own context (4096) is below the default 32768");
       const ctx = page.getByTestId("model-form").getByLabel("Context size");
-      await expect.poll(() => ctx.getAttribute("placeholder")).toBe("default: 4096 (the model's own, below 32768)");
+      await expect.poll(() => ctx.getAttribute("placeholder")).toBe("default: 4096 (model's own)");
       expect(await ctx.inputValue()).toBe("");
       await expect.poll(() => page.getByTestId("memory-estimate").textContent(), { timeout: 10_000 }).toContain("context 4096: the model's own context (4096) is below the default 32768");
       await screenshot("1280");

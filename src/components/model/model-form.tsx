@@ -205,7 +205,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     // Empty runs with no more than the model's trained context: the same rule as the spec (context-size.ts).
     if (key === "ctxSize" && typeof d === "number" && model) {
       const c = contextSize({ ctxSize: null, contextLength: model.contextLength }, { ctxSize: d });
-      if (c.cappedDefault !== null) return `default: ${c.ctxSize} (the model's own, below ${c.cappedDefault})`;
+      if (c.cappedDefault !== null) return `default: ${c.ctxSize} (model's own)`;
     }
     return `default: ${String(d)}`;
   };
