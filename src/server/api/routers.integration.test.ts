@@ -7,16 +7,14 @@
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
+import { type TestDirs } from "../../../host-agent/test/harness/fixtures";
 import { llamaServerBin } from "../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../host-agent/test/harness/ports";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
-import { parseEnv } from "../env";
-import { createRuntime, type AppRuntime } from "../runtime";
-import { testLogger } from "../services/fleet/testing/db";
-import { TEST_SETTINGS, testAgentOverrides } from "../services/fleet/testing/fixture";
+import { type AppRuntime } from "../runtime";
 import { createCaller } from "./root";
 import { createContextInner } from "./trpc";
+import { callerRuntime, type CallerRuntime } from "../services/fleet/testing/caller-runtime";
 
 let dirs: TestDirs;
 let runtime: AppRuntime;
@@ -31,25 +29,15 @@ async function rejection(p: Promise<unknown>): Promise<TRPCError> {
   return err as TRPCError;
 }
 
+let fx: CallerRuntime;
+
 beforeAll(async () => {
-  dirs = await testDirs("synapse-routers-");
-  const bin = llamaServerBin();
-  const env = parseEnv({
-    DATABASE_URL: `file:${path.join(dirs.root, "data", "synapse.db")}`,
-    SYNAPSE_STATE_DIR: dirs.stateDir,
-    SYNAPSE_MODEL_ROOTS: dirs.modelRoot,
-    LLAMA_SERVER_BIN: bin,
-    PORT: "3999",
-    LOG_LEVEL: "error",
-  });
-  runtime = await createRuntime({ env, log: testLogger("routers"), links: { localAgent: testAgentOverrides(dirs, bin) } });
-  await runtime.db.runtimeSettings.upsert({ where: { id: 1 }, create: TEST_SETTINGS, update: TEST_SETTINGS });
-  caller = createCaller(createContextInner({ runtime }));
+  fx = await callerRuntime("synapse-routers-", "routers");
+  ({ dirs, runtime, caller } = fx);
 });
 
 afterAll(async () => {
-  await runtime?.close({ stopServers: true });
-  await dirs?.cleanup();
+  await fx?.dispose();
 });
 
 describe("routers via createCaller", () => {

@@ -8,40 +8,26 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
+import { type TestDirs } from "../../../host-agent/test/harness/fixtures";
 import { hfRepo, hfTinyModel, hfTinyModelSplit } from "../../../host-agent/test/harness/hf-cache";
-import { llamaServerBin } from "../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../host-agent/test/harness/ports";
 import { createCaller } from "../api/root";
-import { createContextInner } from "../api/trpc";
-import { parseEnv } from "../env";
-import { createRuntime, type AppRuntime } from "../runtime";
-import { testLogger } from "./fleet/testing/db";
-import { TEST_SETTINGS, testAgentOverrides } from "./fleet/testing/fixture";
+import { type AppRuntime } from "../runtime";
+import { callerRuntime, type CallerRuntime } from "./fleet/testing/caller-runtime";
 
 let dirs: TestDirs;
 let runtime: AppRuntime;
 let caller: ReturnType<typeof createCaller>;
 
+let fx: CallerRuntime;
+
 beforeAll(async () => {
-  dirs = await testDirs("synapse-preview-");
-  const bin = llamaServerBin();
-  const env = parseEnv({
-    DATABASE_URL: `file:${path.join(dirs.root, "data", "synapse.db")}`,
-    SYNAPSE_STATE_DIR: dirs.stateDir,
-    SYNAPSE_MODEL_ROOTS: dirs.modelRoot,
-    LLAMA_SERVER_BIN: bin,
-    PORT: "3998",
-    LOG_LEVEL: "error",
-  });
-  runtime = await createRuntime({ env, log: testLogger("preview"), links: { localAgent: testAgentOverrides(dirs, bin) } });
-  await runtime.db.runtimeSettings.upsert({ where: { id: 1 }, create: TEST_SETTINGS, update: TEST_SETTINGS });
-  caller = createCaller(createContextInner({ runtime }));
+  fx = await callerRuntime("synapse-preview-", "preview", 3998);
+  ({ dirs, runtime, caller } = fx);
 });
 
 afterAll(async () => {
-  await runtime?.close({ stopServers: true });
-  await dirs?.cleanup();
+  await fx?.dispose();
 });
 
 async function argvOf(pid: number): Promise<string[]> {

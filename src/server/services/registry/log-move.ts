@@ -24,6 +24,7 @@
 import { agentHas, PROTOCOL_VERSION } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
+import { withDeadline } from "../deadline";
 
 export interface LogMove {
   /** True when the log is under the new name now (or there was none to move). */
@@ -36,14 +37,6 @@ export interface LogMove {
 export type LogMover = (host: PoolHost, from: string, to: string) => Promise<LogMove>;
 
 const DEFAULT_TIMEOUT_MS = 5_000;
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** A LogMover that asks through the app's host links; opening the link and each call bounded by `timeoutMs` (default 5 s). */
 export function agentLogMover(links: Pick<LinkPool, "get">, options: { timeoutMs?: number } = {}): LogMover {

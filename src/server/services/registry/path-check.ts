@@ -9,6 +9,7 @@ import { agentHas, PROTOCOL_VERSION } from "synapse-host-agent/protocol";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
 import { ServiceError } from "../errors";
 import type { ModelShape } from "synapse-host-agent/model-shape";
+import { withDeadline } from "../deadline";
 
 export interface PathCheck {
   /** True when the host's agent checked the path and found nothing wrong. */
@@ -27,14 +28,6 @@ export interface PathCheck {
 export type PathChecker = (host: PoolHost, hostPath: string) => Promise<PathCheck>;
 
 const DEFAULT_TIMEOUT_MS = 5_000;
-
-function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** A PathChecker that asks through the app's host links; each call bounded by `timeoutMs` (default 5 s). */
 export function agentPathChecker(links: Pick<LinkPool, "get">, options: { timeoutMs?: number } = {}): PathChecker {
