@@ -228,7 +228,9 @@ describe("access control over HTTP", () => {
       );
     const without = await cli({});
     expect(without.code).toBe(3);
-    expect(without.stderr).toBe(`synapse: ${app.url} answered 401: missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>\n`);
+    expect(without.stderr).toBe(`synapse: ${app.url} answered 401: missing or wrong API token: send Authorization: Bearer <SYNAPSE_API_TOKEN>\nsynapse: the app asks for its API token: set SYNAPSE_API_TOKEN to the app's token (SYNAPSE_API_TOKEN=… npm run synapse -- …)\n`);
+    const wrong = await cli({ SYNAPSE_API_TOKEN: "not-the-token-of-this-app" });
+    expect([wrong.code, wrong.stderr.split("\n")[1]]).toEqual([3, "synapse: SYNAPSE_API_TOKEN is set, and the app refused it: give it the app's own SYNAPSE_API_TOKEN"]);
     const withToken = await cli({ SYNAPSE_API_TOKEN: TOKEN });
     expect(withToken.code).toBe(0);
   });

@@ -70,6 +70,11 @@ export function CommandPreview({ modelId }: { modelId: string }) {
               Context: {data.contextNote}, so <code>--ctx-size</code> is the model&apos;s own (a larger context needs an explicit size).
             </p>
           ) : null}
+          {data?.contextWarning ? (
+            <p className="muted" style={{ fontSize: "0.82rem", margin: "8px 0 0" }} data-testid="context-warning">
+              Context: {data.contextWarning}.
+            </p>
+          ) : null}
           {data?.envNames.length ? (
             <p className="muted" style={{ fontSize: "0.82rem", margin: "8px 0 0" }}>
               Environment: {data.envNames.map((n) => <code key={n}>{n}</code>)} (values hidden)

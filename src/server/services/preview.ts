@@ -9,7 +9,7 @@ import { buildLaunch } from "synapse-host-agent/supervisor";
 import type { AppRuntime } from "~/server/runtime";
 import { getSettings, resolveSpec } from "./registry";
 import { serverApiKeyOf } from "./registry/spec";
-import { contextCapNote, contextSize } from "./memory/context-size";
+import { contextAboveTrainedNote, contextCapNote, contextSize } from "./memory/context-size";
 import { ServiceError } from "./errors";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { shellCommand } from "synapse-host-agent/shell-quote";
@@ -27,6 +27,8 @@ export interface CommandPreview {
   note: string | null;
   /** Why `--ctx-size` is below the global default (the model's trained context is smaller), or null. */
   contextNote: string | null;
+  /** A model's own context size above its trained context (contextAboveTrainedNote); null otherwise. */
+  contextWarning: string | null;
 }
 
 export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, modelId: string): Promise<CommandPreview> {
@@ -54,5 +56,6 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
     llamaServer: info ? { version: info.version, loadFlags: info.loadFlags, error: info.error } : null,
     note,
     contextNote: contextCapNote(contextSize(model, settings)),
+    contextWarning: contextAboveTrainedNote(model),
   };
 }

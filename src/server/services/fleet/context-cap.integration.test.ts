@@ -79,6 +79,8 @@ describe("the default context never exceeds the model's trained context", () => 
     const explicit = await commandPreview({ db: f.t.db, links: f.links }, row.id);
     expect(explicit.args[explicit.args.indexOf("--ctx-size") + 1]).toBe("8192");
     expect(explicit.contextNote).toBeNull();
+    // But it says what llama-server makes of a size above the trained context.
+    expect(explicit.contextWarning).toBe(`8192 is above the model's trained context (${TRAINED}): llama-server serves at most ${TRAINED} tokens a slot, and still allocates the KV cache for 8192`);
     const again = await f.fleet.start(row.id);
     expect(again).toMatchObject({ state: "ready" });
     expect(await ctxArg(again.pid!)).toBe("8192");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { contextCapNote, contextSize, effectiveContext } from "./context-size";
+import { contextAboveTrainedNote, contextCapNote, contextSize, effectiveContext } from "./context-size";
 
 const DEFAULT = { ctxSize: 32768 };
 
@@ -34,5 +34,11 @@ describe("contextSize: the context a model's server runs with", () => {
     expect(effectiveContext({ ctxSize: null, contextLength: 4096 }, DEFAULT)).toBe(4096);
     expect(effectiveContext({ ctxSize: 0, contextLength: 2048 }, DEFAULT)).toBe(2048);
     expect(effectiveContext({ ctxSize: null, contextLength: null }, DEFAULT)).toBe(32768);
+  });
+
+  it("says when a model's own size is above its trained context (llama-server serves at most the trained context a slot)", () => {
+    expect(contextAboveTrainedNote({ ctxSize: 8192, contextLength: 4096 })).toBe("8192 is above the model's trained context (4096): llama-server serves at most 4096 tokens a slot, and still allocates the KV cache for 8192");
+    for (const m of [{ ctxSize: 4096, contextLength: 4096 }, { ctxSize: 2048, contextLength: 4096 }, { ctxSize: null, contextLength: 4096 }, { ctxSize: 0, contextLength: 4096 }, { ctxSize: 8192, contextLength: null }])
+      expect(contextAboveTrainedNote(m), JSON.stringify(m)).toBeNull();
   });
 });

@@ -70,3 +70,14 @@ export function effectiveContext(model: ContextModel, settings: ContextDefaults)
 export function contextCapNote(c: ContextSize): string | null {
   return c.cappedDefault === null ? null : `the model's own context (${c.ctxSize}) is below the default ${c.cappedDefault}`;
 }
+
+/**
+ * One line when a model's own `ctxSize` is above its trained context: llama-server then caps each slot at
+ * the trained context (its log: "the slot context … exceeds the training context of the model … capping")
+ * and still allocates the KV cache for the whole size, which the estimate charges. Null otherwise.
+ */
+export function contextAboveTrainedNote(model: ContextModel): string | null {
+  const trained = knownTrained(model.contextLength);
+  if (model.ctxSize === null || model.ctxSize <= 0 || trained === null || model.ctxSize <= trained) return null;
+  return `${model.ctxSize} is above the model's trained context (${trained}): llama-server serves at most ${trained} tokens a slot, and still allocates the KV cache for ${model.ctxSize}`;
+}

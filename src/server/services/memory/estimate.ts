@@ -30,7 +30,7 @@ import { modelShapeSchema, type ModelShape } from "synapse-host-agent/model-shap
 import { GGML_TYPES_BY_NAME } from "synapse-host-agent/ggml-types";
 import type { MemoryEstimate, NoEstimate } from "./estimate-types";
 import { planContext, type ContextPlan } from "./context-plan";
-import { contextCapNote, contextSize } from "./context-size";
+import { contextAboveTrainedNote, contextCapNote, contextSize } from "./context-size";
 import { kvCacheBytes } from "./kv-cache";
 import { ARCH_TRAITS, forwardGraph } from "./compute-graph";
 import { computeBufferBytes } from "./graph-alloc";
@@ -259,6 +259,6 @@ export function estimateForModel(model: EstimateModel, defaults: EstimateDefault
   const e = estimateMemory(shape, settingsForModel(model, defaults));
   if ("unavailable" in e) return { unavailable: `no memory estimate for ${model.name}: ${e.unavailable}` };
   const ctx = contextSize(model, defaults);
-  const cap = contextCapNote(ctx);
-  return cap ? { ...e, notes: [`context ${ctx.ctxSize}: ${cap}`, ...e.notes] } : e;
+  const note = contextCapNote(ctx) ?? contextAboveTrainedNote(model);
+  return note ? { ...e, notes: [`context ${ctx.ctxSize}: ${note}`, ...e.notes] } : e;
 }
