@@ -3,7 +3,7 @@ import { parseEnv } from "~/server/env";
 import { createEventBus, type EventBus } from "../fleet/events";
 import { testLogger } from "../fleet/testing/db";
 import { deleteHost, ensureDefaultHost, getHost, listHosts, updateHost, upsertHost } from "./hosts";
-import { createModel } from "./models";
+import { createModel, updateModel } from "./models";
 import { freshDb, serviceError, snapshot, type TestDb } from "./test-support";
 
 let t: TestDb;
@@ -102,6 +102,16 @@ describe("updateHost: some fields, the rest kept", () => {
     expect(err).toMatchObject({ code: "NOT_FOUND", message: "no host with id nope", issues: [{ path: "id" }] });
     expect((await serviceError(updateHost(t.db, { sshPort: 2200 } as never))).issues).toEqual([{ path: "id", message: "is required: the id of the host to change" }]);
     expect(await t.db.host.count()).toBe(0);
+  });
+
+  it("a model's edit event says what each field changed from and to, as a host's does (the name and host by name alone)", async () => {
+    const h = await upsertHost(t.db, { name: "local" }, { events });
+    const m = await createModel(t.db, { name: "tiny", hostId: h.id, filePath: "/m/tiny.gguf", port: 8080 }, { appPort: 3000 });
+    await updateModel(t.db, { id: m.id, port: 8081, ctxSize: 8192 }, { appPort: 3000, events });
+    await updateModel(t.db, { id: m.id, name: "tiny-2", ctxSize: null }, { appPort: 3000, events });
+    const edits = (await t.db.event.findMany({ where: { kind: "action", modelId: m.id }, orderBy: { id: "asc" }, select: { message: true, data: true } })).filter((e) => e.message.startsWith("model "));
+    expect(edits.map((e) => e.message)).toEqual(["model tiny saved (port 8080 → 8081, ctxSize none → 8192)", "model tiny renamed to tiny-2 (name, ctxSize 8192 → none)"]);
+    expect(JSON.parse(edits[0]!.data!)).toMatchObject({ registryEdit: { changes: { port: { from: 8080, to: 8081 }, ctxSize: { from: null, to: 8192 } } } });
   });
 
   it("records the host-edit event naming the fields saved with their old and new values; an update that changes nothing writes nothing and records none", async () => {

@@ -13,6 +13,10 @@ import { parseInput } from "./input";
 import { hostIdInput, hostUpdateInput, hostUpsertInput, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
 import { formatPortRange, inRange, tunnelRange } from "./model-ports";
 import { writeTransaction, type DbOrTx, type Tx } from "./tx";
+import { changeList } from "./edit-text";
+
+/** The name's change is the message's own ("renamed to"). */
+const NAME_ONLY: ReadonlySet<string> = new Set(["name"]);
 
 export const hostSelect = {
   id: true,
@@ -154,7 +158,7 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
   else if (change) {
     const what = change.from !== saved.name ? `host ${change.from} renamed to ${saved.name}` : `host ${saved.name} updated`;
     const changes = Object.fromEntries(change.fields.map((f) => [f, { from: change.before[f], to: saved[f] }]));
-    await recordHostEdit(deps, saved.id, `${what} (${change.fields.map((f) => (f === "name" ? f : `${f} ${shown(change.before[f])} → ${shown(saved[f])}`)).join(", ")})`, { change: "updated", fields: change.fields, changes });
+    await recordHostEdit(deps, saved.id, `${what} (${changeList(change.fields, change.before, saved, NAME_ONLY)})`, { change: "updated", fields: change.fields, changes });
   }
   return saved;
 }
@@ -167,13 +171,6 @@ async function assertModelsInRange(tx: DbOrTx, hostId: string, data: { name: str
   if (outside.length === 0) return;
   const message = `models on host ${data.name} use ports outside ${formatPortRange(range)}: ${outside.map((m) => `${m.name} (${m.port})`).join(", ")}; widen the range or move those models first`;
   throw ServiceError.invalid([{ path: "modelPorts", message }]);
-}
-
-/** A field's value in a host-edit event: none for null, long text cut (a path, a fingerprint). */
-function shown(v: unknown): string {
-  if (v === null || v === undefined) return "none";
-  const t = String(v);
-  return t.length > 48 ? `${t.slice(0, 45)}…` : t;
 }
 
 /** The fields `data` would change (their names, in the form's order); none: nothing to save. */

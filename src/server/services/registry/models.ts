@@ -77,6 +77,10 @@ async function moveRenamedLog(db: Db, from: { name: string; hostId: string }, to
 /** Agent states in which a server process may exist: renaming, moving or deleting its model would orphan it. */
 import { ALIVE_STATES } from "synapse-host-agent/server-states";
 import { formatIssues } from "synapse-host-agent/error-text";
+import { changeList } from "./edit-text";
+
+/** Said by name alone in an edit event: the name is the message's own ("renamed to"), a host id nobody reads. */
+const NAME_OR_HOST: ReadonlySet<string> = new Set(["name", "hostId"]);
 
 /** Kept for callers of the registry module; the one vocabulary lives in the host-agent package. */
 export const ACTIVE_STATES = ALIVE_STATES;
@@ -294,7 +298,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
   }
   const { view, renamed, edited } = await writeTransaction(
     db,
-    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null; edited?: { from: string; fromHostId: string; fields: string[] } }> => {
+    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null; edited?: { from: string; fromHostId: string; fields: string[]; before: ModelView } }> => {
       const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
       if (!existing) throw notFound(id);
       const current = toModelView(existing);
@@ -334,7 +338,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       const saved = toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
       // Keys limited to this model follow it to its new name.
       const keys = changed.name !== undefined ? await renameModelInKeys(tx, existing.name, name) : [];
-      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null, edited: { from: existing.name, fromHostId: existing.hostId, fields: Object.keys(changed).filter((k) => k !== "shape") } };
+      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null, edited: { from: existing.name, fromHostId: existing.hostId, fields: Object.keys(changed).filter((k) => k !== "shape"), before: current } };
     },
     conflictIssues,
   );
@@ -343,7 +347,10 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     // One event per edit; a rename that moved gateway keys says so in it, and its key data makes the gateway drop its cached keys.
     const what = wasRenamed ? `model ${edited.from} renamed to ${view.name}` : `model ${view.name} saved`;
     const keys = renamed ? `: gateway key(s) ${renamed.keys.map((k) => `"${k.name}"`).join(", ")} now name ${view.name}` : "";
-    await recordEdit(deps.events, view.id, view.hostId, `${what} (${edited.fields.join(", ")})${keys}`, { change: "updated", fields: edited.fields, ...(wasRenamed ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
+    const before = edited.before as unknown as Record<string, unknown>;
+    const after = view as unknown as Record<string, unknown>;
+    const changes = Object.fromEntries(edited.fields.filter((f) => !NAME_OR_HOST.has(f)).map((f) => [f, { from: before[f] ?? null, to: after[f] ?? null }]));
+    await recordEdit(deps.events, view.id, view.hostId, `${what} (${changeList(edited.fields, before, after, NAME_OR_HOST)})${keys}`, { change: "updated", fields: edited.fields, changes, ...(wasRenamed ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
   }
   // After the edit's event (the gateway reads the model again at it; the move may wait on a slow host): the log
   // follows the rename, and an event of its own says where it is.
