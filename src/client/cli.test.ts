@@ -96,9 +96,15 @@ describe("synapse start-all report", () => {
       { ...row, name: "alpha", port: 8080, state: "ready", memory: { verdict: "running", message: null } },
       { ...row, name: "beta", port: 8081, state: "starting", pid: 8, memory: { verdict: "fits", message: null } },
     ];
-    expect(startAllReport(rows, true).split("\n")[3]).toBe("1 ready, 1 starting of 2 (1 already running)");
-    expect(startAllReport([rows[1]!], true).split("\n")[2]).toBe("1 starting of 1");
-    expect(startAllReport([rows[0]!], true).split("\n")[2]).toBe("1 ready of 1 (1 already running)");
+    expect(startAllReport(rows, true).split("\n")[3]).toBe("2 of 2 up: 1 ready, 1 starting (1 already running)");
+    expect(startAllReport([rows[1]!], true).split("\n")[2]).toBe("1 of 1 up: 1 starting");
+    expect(startAllReport([rows[0]!], true).split("\n")[2]).toBe("1 of 1 up: 1 ready (1 already running)");
+  });
+
+  it("--help prints the usage and succeeds", async () => {
+    let printed = "";
+    expect(await main(["--help"], (s) => (printed += s), () => undefined)).toBe(0);
+    expect(printed).toMatch(/^usage: synapse /);
   });
 });
 

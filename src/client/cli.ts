@@ -79,7 +79,7 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
   const notes = [...(alreadyRunning > 0 ? [`${alreadyRunning} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
   const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
   // "0 of 0 ready" would only repeat the line above.
-  // --no-wait: the ready and the starting counted apart, as the table shows them ("1 of 1 starting" read wrong for a model that was ready).
+  // --no-wait: "N of M up", the ready and the starting counted apart as the table shows them ("1 of 1 starting" read wrong for a model that was ready).
   const counts = noWait ? noWaitCounts(results, started) : `${started} of ${results.length} ready`;
   if (results.length > 0) lines.push(`${counts}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`);
   for (const r of results) {
@@ -95,11 +95,11 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
   return `${lines.join("\n")}\n`;
 }
 
-/** "1 ready, 1 starting of 2": start-all --no-wait's results by the state each row shows (`started` = both). */
+/** "2 of 2 up: 1 ready, 1 starting": start-all --no-wait's results by the state each row shows (`started` = both). */
 function noWaitCounts(results: readonly StartAllRow[], started: number): string {
   const ready = results.filter((r) => r.state === "ready").length;
   const parts = [...(ready > 0 ? [`${ready} ready`] : []), ...(started - ready > 0 ? [`${started - ready} starting`] : [])];
-  return `${parts.length > 0 ? parts.join(", ") : "0 starting"} of ${results.length}`;
+  return `${started} of ${results.length} up${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }
 
 /** Which argument makes a command line wrong (`start-all --forse` must not read as a bad command); null for none given. */
@@ -114,6 +114,10 @@ function usageProblem(rest: string[], noWait: boolean, force: boolean): string |
 }
 
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    out(`${USAGE}\n`);
+    return 0;
+  }
   const json = argv.includes("--json");
   const noWait = argv.includes("--no-wait");
   const force = argv.includes("--force");

@@ -122,7 +122,7 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
             <input id={`${id}-search`} type="search" placeholder="Search the log" value={query} onChange={(e) => setQuery(e.target.value)} data-testid="log-search" />
           </div>
           <span className={`${styles.matchCount} num muted`} aria-live="polite">
-            {q ? `${shown.length} match${shown.length === 1 ? "" : "es"}` : `${lines.length} lines`}
+            {q ? `${shown.length} match${shown.length === 1 ? "" : "es"}` : `${lines.length} line${lines.length === 1 ? "" : "s"}`}
           </span>
           <label className="switch">
             <input type="checkbox" role="switch" checked={follow} onChange={(e) => setFollow(e.target.checked)} data-testid="log-follow" />
