@@ -64,18 +64,8 @@ export function fromHistory(e: HistoryEvent): ActivityItem {
 export function fromLive(raw: unknown, names: KnownNames): ActivityItem | null {
   const e = toFleetEvent(raw);
   if (!e || e.kind === "log" || e.id === null || !/^\d+$/.test(e.id) || e.at === null) return null;
-  return {
-    id: Number(e.id),
-    at: e.at,
-    kind: e.kind,
-    modelId: e.modelId,
-    modelName: e.modelId ? (names.models.get(e.modelId) ?? null) : null,
-    hostId: e.hostId,
-    hostName: e.hostId ? (names.hosts.get(e.hostId) ?? null) : null,
-    state: e.state,
-    message: e.message,
-    cause: isStopCause(e.cause) ? e.cause : null,
-  };
+  // The stream carries ids only: the names are the page's (withNames).
+  return withNames({ id: Number(e.id), at: e.at, kind: e.kind, modelId: e.modelId, modelName: null, hostId: e.hostId, hostName: null, state: e.state, message: e.message, cause: isStopCause(e.cause) ? e.cause : null }, names);
 }
 
 /** The history query's filters, for live events: a model filter keeps only that model's events (not fleet or host ones). */
