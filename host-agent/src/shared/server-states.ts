@@ -26,15 +26,18 @@ export function isAlive(state: string): boolean {
 
 /**
  * Why a server stopped or exited, as data. Every stop or exit carries one.
- *   requested   a user (dashboard, API, CLI) or the app's shutdown asked for it
+ *   requested   a user (dashboard, API, CLI) asked for it
  *   crash       it ended on its own (exit code or signal), or vanished unwatched
  *   host-stop   stopped on its host outside the app (`stop-metal-servers`)
  *   deadline    it did not become ready before its readiness deadline
  *   idle        an on-demand model unloaded after its idle time
  *   evicted     stopped to make room for another model's start
  *   worker-lost an RPC worker it depended on went away
+ *   shutdown    stopped by the app as it shut down (its stop-servers-on-exit setting);
+ *               recorded by the app only, never sent to an agent (an agent older than
+ *               this cause would refuse a stop that named it)
  */
-export const STOP_CAUSES = ["requested", "crash", "host-stop", "deadline", "idle", "evicted", "worker-lost"] as const;
+export const STOP_CAUSES = ["requested", "crash", "host-stop", "deadline", "idle", "evicted", "worker-lost", "shutdown"] as const;
 export type StopCause = (typeof STOP_CAUSES)[number];
 
 /** Human text of a cause, for the dashboard and event messages. */
@@ -46,6 +49,7 @@ export const STOP_CAUSE_TEXT: Record<StopCause, string> = {
   idle: "unloaded after its idle time",
   evicted: "evicted to make room",
   "worker-lost": "an RPC worker was lost",
+  shutdown: "stopped at app shutdown",
 };
 
 export function isStopCause(value: unknown): value is StopCause {

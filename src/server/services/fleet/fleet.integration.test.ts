@@ -411,6 +411,10 @@ describe("fleet over the local link (real llama-server)", () => {
       ["stopped", "stopped"],
       ["stopped", "stopped"],
     ]);
+    // Recorded as the app's shutdown, not as a stop someone asked for (the agent itself only knows "requested").
+    expect(states.map((s) => s.cause)).toEqual(["shutdown", "shutdown"]);
+    const stoppedEvents = await f.t.db.event.findMany({ where: { kind: "state", state: "stopped" }, orderBy: { id: "asc" } });
+    expect(stoppedEvents.map((e) => e.message).sort()).toEqual(["alpha: stopped (stopped at app shutdown)", "beta: stopped (stopped at app shutdown)"]);
     await expect(f.fleet.startAll()).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
 });

@@ -22,6 +22,7 @@
  * shows the link state and its error.
  */
 import type { HostLink } from "synapse-host-agent/link";
+import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { ALIVE_STATES, isAlive, STOP_CAUSE_TEXT } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
@@ -36,6 +37,7 @@ import { createStartPlanner } from "./start-plan";
 import { shapeOrWeightsEstimator } from "../memory/model-estimator";
 import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
+import { epochMs } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { toServiceError } from "./start-outcome";
 import { statusView } from "./status-view";
@@ -329,8 +331,24 @@ export function createFleet(options: FleetOptions): Fleet {
           try {
             // SIGKILL must come before the deadline, however long the configured grace is.
             const graceMs = Math.max(0, Math.min((await getSettings(db)).stopGraceMs, deadlineMs - 10_000));
-            const stopped = await link.call("stopAll", { graceMs }, { timeoutMs: deadlineMs });
             const rows = await db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true } });
+            // These stops are the app's own, with their own cause: the agent records "requested" (stopAll takes
+            // no cause), and what the app records and shows is "stopped at app shutdown", not a user's stop.
+            const entries = rows.map((r) => table.remember(r));
+            for (const e of entries) {
+              e.clearRestart();
+              e.stopCause = "shutdown";
+              e.stopNote = null;
+              // Counted before the call, as issueStop does: a stop the agent reports meanwhile is ours.
+              e.stopsInFlight += 1;
+              if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
+            }
+            let stopped: ServerStatus[];
+            try {
+              stopped = await link.call("stopAll", { graceMs }, { timeoutMs: deadlineMs });
+            } finally {
+              for (const e of entries) e.stopsInFlight -= 1;
+            }
             const byName = new Map(rows.map((r) => [r.name, r]));
             for (const s of stopped) {
               const row = byName.get(s.id);

@@ -276,7 +276,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       e.stopsInFlight += 1;
       if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
       // The cause goes to an agent that takes it (an older one refuses the field; its side then says `requested`).
-      const withCause = cause !== "requested" && (features(row.hostId)?.includes("stop-with-cause") ?? false);
+      // "shutdown" is newer than the agents' "stop-with-cause" and is recorded by the app only (server-states.ts).
+      const withCause = cause !== "requested" && cause !== "shutdown" && (features(row.hostId)?.includes("stop-with-cause") ?? false);
       const op = link.call("stop", { id: row.name, ...(withCause ? { cause } : {}) }, { timeoutMs: graceMs + 30_000 }).then(
         async (status) => {
           e.stopsInFlight -= 1;
