@@ -60,3 +60,30 @@ describe("llama-server not found", () => {
     expect(llamaBuildCacheDir({ HOME: "/h" })).toBe("/h/.cache/synapse");
   });
 });
+
+describe("llama-server on PATH", () => {
+  async function binIn(folder: string, mode: number): Promise<string> {
+    const bin = path.join(dir, folder, "llama-server");
+    await mkdir(path.dirname(bin), { recursive: true });
+    await writeFile(bin, "#!/bin/sh\necho 'version: 1 (abcdef0)'\n");
+    await chmod(bin, mode);
+    return bin;
+  }
+
+  it("takes the first folder on PATH that has an executable one, as a shell does: before later folders and before the build cache", async () => {
+    const notExecutable = await binIn("a", 0o644);
+    const first = await binIn("b", 0o755);
+    const second = await binIn("c", 0o755);
+    await fakeBuild("llama-server-1", true);
+    const envPath = [path.join(dir, "missing"), path.dirname(notExecutable), path.dirname(first), path.dirname(second)].join(path.delimiter);
+    expect((await findLlamaServer(null, envPath, cache, "linux")).path).toBe(first);
+    // The same folders in the other order: the other one.
+    expect((await findLlamaServer(null, [path.dirname(second), path.dirname(first)].join(path.delimiter), cache, "linux")).path).toBe(second);
+  });
+
+  it("passes over a folder whose llama-server is not executable, and then finds the build cache's", async () => {
+    const notExecutable = await binIn("a", 0o644);
+    const built = await fakeBuild("llama-server-1", true);
+    expect((await findLlamaServer(null, path.dirname(notExecutable), cache, "linux")).path).toBe(built);
+  });
+});
