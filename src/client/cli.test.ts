@@ -20,12 +20,12 @@ describe("synapse status table", () => {
       true,
     );
     const lines = out.split("\n");
-    expect(lines[0]).toMatch(/^MODEL\s+HOST\s+PORT\s+STATE\s+PID\s+UPTIME\s+RESTARTS\s+CAUSE\s+ERROR$/);
-    expect(lines[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+4242\s+1m05s\s+0\s+-$/);
-    expect(lines[2]).toMatch(/^bravo\s+local\s+8081\s+idle\s+-\s+-\s+0\s+idle$/);
-    expect(lines[3]).toMatch(/^charlie\s+local\s+8082\s+stopped\s+-\s+-\s+0\s+requested$/);
+    expect(lines[0]).toMatch(/^MODEL\s+HOST\s+PORT\s+STATE\s+POLICY\s+PID\s+UPTIME\s+RESTARTS\s+CAUSE\s+IN FLIGHT\s+LAST USED\s+IDLE UNLOAD\s+ERROR$/);
+    expect(lines[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+always\s+4242\s+1m05s\s+0\s+-\s+0\s+-\s+-$/);
+    expect(lines[2]).toMatch(/^bravo\s+local\s+8081\s+idle\s+on-demand\s+-\s+-\s+0\s+idle\s+0\s+-\s+idle \(loads on first request\)$/);
+    expect(lines[3]).toMatch(/^charlie\s+local\s+8082\s+stopped\s+always\s+-\s+-\s+0\s+requested\s+0\s+-\s+-$/);
     expect(lines[4]).toMatch(/^delta\s+local\s+8083\s+queued\s/);
-    expect(lines[5]).toMatch(/^echo\s+local\s+8084\s+failed\s+-\s+-\s+5\s+crash\s+exited with code 1$/);
+    expect(lines[5]).toMatch(/^echo\s+local\s+8084\s+failed\s+always\s+-\s+-\s+5\s+crash\s+0\s+-\s+-\s+exited with code 1$/);
   });
 
   it("says a model is disabled, also while it still runs (the gateway refuses it 409)", () => {
@@ -37,9 +37,39 @@ describe("synapse status table", () => {
       ],
       true,
     ).split("\n");
-    expect(lines[1]).toMatch(/^alpha\s+local\s+8080\s+ready \(disabled\)\s+4242\s/);
-    expect(lines[2]).toMatch(/^bravo\s+local\s+8081\s+stopped \(disabled\)\s+-\s/);
-    expect(lines[3]).toMatch(/^charlie\s+local\s+8082\s+stopped\s+-\s/);
+    expect(lines[1]).toMatch(/^alpha\s+local\s+8080\s+ready \(disabled\)\s+always\s+4242\s/);
+    expect(lines[2]).toMatch(/^bravo\s+local\s+8081\s+stopped \(disabled\)\s+always\s+-\s/);
+    expect(lines[3]).toMatch(/^charlie\s+local\s+8082\s+stopped\s+always\s+-\s/);
+  });
+
+  it("shows each model's load policy and the gateway's use of it: requests in flight, last use and the idle unload, relative to now", () => {
+    const now = Date.parse("2026-12-01T02:00:00.000Z");
+    const ago = (ms: number) => new Date(now - ms).toISOString();
+    const usage = { inFlight: 0, lastUsedAt: null, idleUnloadAt: null };
+    const lines = table(
+      [
+        // An always model is never unloaded for idleness, busy or not.
+        { ...base, ...usage, name: "steady", state: "ready", pid: 100, uptimeMs: 600_000, desired: "running", loadPolicy: "always", inFlight: 2, lastUsedAt: ago(12_000) },
+        { ...base, ...usage, name: "warm", port: 8081, state: "ready", pid: 101, uptimeMs: 60_000, desired: "running", loadPolicy: "on-demand", lastUsedAt: ago(50_000), idleUnloadAt: ago(-250_400) },
+        { ...base, ...usage, name: "busy", port: 8082, state: "ready", pid: 102, uptimeMs: 30_000, desired: "running", loadPolicy: "on-demand", inFlight: 1, lastUsedAt: ago(3_000) },
+        { ...base, ...usage, name: "lazy", port: 8083, state: "stopped", loadPolicy: "on-demand", cause: "idle", lastUsedAt: ago(2 * 3_600_000 + 180_000) },
+        // Disabled: requests get 409, so it is not waiting for one.
+        { ...base, ...usage, name: "off", port: 8084, state: "stopped", loadPolicy: "on-demand", enabled: false },
+      ],
+      true,
+      now,
+    ).split("\n");
+    expect(lines[1]).toMatch(/^steady\s+local\s+8080\s+ready\s+always\s+100\s+10m00s\s+0\s+-\s+2\s+12s ago\s+-$/);
+    expect(lines[2]).toMatch(/^warm\s+local\s+8081\s+ready\s+on-demand\s+101\s+1m00s\s+0\s+-\s+0\s+50s ago\s+unloads in 4m 10s$/);
+    expect(lines[3]).toMatch(/^busy\s+local\s+8082\s+ready\s+on-demand\s+102\s+30s\s+0\s+-\s+1\s+3s ago\s+in use$/);
+    expect(lines[4]).toMatch(/^lazy\s+local\s+8083\s+idle\s+on-demand\s+-\s+-\s+0\s+idle\s+0\s+2h 03m ago\s+idle \(loads on first request\)$/);
+    expect(lines[5]).toMatch(/^off\s+local\s+8084\s+idle \(disabled\)\s+on-demand\s+-\s+-\s+0\s+-\s+0\s+-\s+-$/);
+    // Aligned: each column starts where its header does.
+    const col = (name: string) => lines[0]!.indexOf(name);
+    expect(lines.slice(1).map((l) => l.slice(col("POLICY")).split(/\s{2,}/)[0])).toEqual(["always", "on-demand", "on-demand", "on-demand", "on-demand"]);
+    expect(lines[2]!.indexOf("unloads in")).toBe(col("IDLE UNLOAD"));
+    expect(lines[4]!.indexOf("idle (loads")).toBe(col("IDLE UNLOAD"));
+    expect(lines[1]!.indexOf("12s ago")).toBe(col("LAST USED"));
   });
 
   it("start-all results (no view fields) keep the agent's state names", () => {

@@ -6,6 +6,8 @@
  *     (what does not fit in its host's memory budget is refused with its numbers; --force starts it anyway)
  *   npm run synapse -- stop-all [--json]
  *   npm run synapse -- status [--json]
+ *     (each model's state and load policy, its process, why it stopped, and the gateway's use of it:
+ *     requests in flight, last use, and for an on-demand model when its idle unload comes)
  *
  * SYNAPSE_URL (default http://127.0.0.1:3000) and SYNAPSE_API_TOKEN select
  * the app. Exit codes: 0 all good, 1 some server failed, 2 bad usage,
@@ -18,6 +20,7 @@ import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
 import { startAllResponse } from "../server/http/start-all-body";
+import { idleUnloadText, lastUsedText } from "./usage-columns";
 
 const USAGE = "usage: synapse <start-all [--no-wait] [--force] | stop-all | status> [--json]";
 
@@ -38,6 +41,10 @@ type Row = {
   cause?: string | null;
   /** From the status view: a disabled model is started by neither start-all nor a request (the gateway answers 409), though it may still run. */
   enabled?: boolean;
+  /** From the status view (the gateway's counters): requests in flight, last use and idle unload time (ISO). */
+  inFlight?: number;
+  lastUsedAt?: string | null;
+  idleUnloadAt?: string | null;
 };
 
 export function formatUptime(ms: number | null | undefined): string {
@@ -48,15 +55,21 @@ export function formatUptime(ms: number | null | undefined): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
 }
 
-export function table(rows: Row[], withUptime: boolean): string {
-  const header = ["MODEL", "HOST", "PORT", "STATE", "PID", ...(withUptime ? ["UPTIME", "RESTARTS", "CAUSE"] : []), "ERROR"];
+/**
+ * Rows as aligned columns, one line each, ERROR (its first line) last and unpadded.
+ * `statusView`: the status view's columns (POLICY, UPTIME, RESTARTS, CAUSE and the gateway's usage: IN FLIGHT,
+ * LAST USED, IDLE UNLOAD, relative to `now`, epoch ms); without it, the start/stop results' few.
+ */
+export function table(rows: Row[], statusView: boolean, now: number = Date.now()): string {
+  const header = ["MODEL", "HOST", "PORT", "STATE", ...(statusView ? ["POLICY"] : []), "PID", ...(statusView ? ["UPTIME", "RESTARTS", "CAUSE", "IN FLIGHT", "LAST USED", "IDLE UNLOAD"] : []), "ERROR"];
   const body = rows.map((r) => [
     r.name,
     r.host,
     String(r.port),
     `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}`,
+    ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),
-    ...(withUptime ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-"] : []),
+    ...(statusView ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-", String(r.inFlight ?? 0), lastUsedText(r, now), idleUnloadText(r, now)] : []),
     (r.error ?? r.lastError ?? "").split("\n")[0] ?? "",
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));

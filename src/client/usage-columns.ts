@@ -1,0 +1,67 @@
+/**
+ * The gateway-usage columns of `synapse status` (pure): load policy, requests in flight, last use and the
+ * idle unload, as text for a terminal table. Times are relative to `now` (epoch ms, the CLI's clock); the
+ * status view's times are ISO strings from the app's clock, so a skew between the two machines shows as
+ * an error of that size (none on one machine).
+ */
+import { isAlive } from "synapse-host-agent/server-states";
+// Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
+import { displayState } from "../components/fleet/display-state";
+
+/** What these columns read of a status row (servers.status); absent fields read as none. */
+export interface UsageRow {
+  state: string;
+  desired?: string | null;
+  loadPolicy?: string | null;
+  enabled?: boolean;
+  /** Gateway requests held for it now (queued, waiting for its start, or being answered). */
+  inFlight?: number;
+  /** ISO; start or end of its last gateway request; null: none since the app started. */
+  lastUsedAt?: string | null;
+  /** ISO; when the idle unloader stops it; null: not counting down. */
+  idleUnloadAt?: string | null;
+}
+
+/** "0s", "42s", "4m 05s", "2h 03m", "3d 04h": two units at most; negative spans read as 0s. */
+export function formatSpan(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ${String(m % 60).padStart(2, "0")}m`;
+  return `${Math.floor(h / 24)}d ${String(h % 24).padStart(2, "0")}h`;
+}
+
+/** LAST USED: "12s ago", "4m 05s ago"; "-" when unused since the app started (or unreadable). */
+export function lastUsedText(row: UsageRow, now: number): string {
+  const at = epoch(row.lastUsedAt);
+  return at === null ? "-" : `${formatSpan(now - at)} ago`;
+}
+
+/**
+ * IDLE UNLOAD: what the idle unloader will do with an on-demand model.
+ *   "unloads in 4m 10s"              loaded, no request in flight, counting down
+ *   "unloading now"                  its time has come (the unloader is stopping it)
+ *   "in use"                         loaded and answering or queueing requests: no countdown until they end
+ *   "idle (loads on first request)"  not loaded, enabled: the next request that names it starts it
+ *   "-"                              `always` models, and anything else (loading, stopping, crashed, disabled)
+ */
+export function idleUnloadText(row: UsageRow, now: number): string {
+  if (row.loadPolicy !== "on-demand") return "-";
+  if (!isAlive(row.state)) {
+    // As the dashboard: a stopped on-demand model nobody wants running is idle. A disabled one is not loaded by requests (409).
+    return displayState(row.state, row.desired, row.loadPolicy).key === "idle" && row.enabled !== false ? "idle (loads on first request)" : "-";
+  }
+  const loaded = row.state === "ready" || row.state === "unhealthy";
+  if (loaded && (row.inFlight ?? 0) > 0) return "in use";
+  const at = epoch(row.idleUnloadAt);
+  if (!loaded || at === null) return "-";
+  return at > now ? `unloads in ${formatSpan(at - now)}` : "unloading now";
+}
+
+function epoch(iso: string | null | undefined): number | null {
+  if (!iso) return null;
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? t : null;
+}
