@@ -5,7 +5,7 @@ import { useId, useState, type FormEvent } from "react";
 import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, TextField } from "~/components/form/fields";
-import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
+import { intText, parseOptionalInt, parseRequiredInt, type Parsed } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 
@@ -74,7 +74,8 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
 
   function submit(e: FormEvent) {
     e.preventDefault();
-    const port = parseRequiredInt(values.sshPort);
+    // A local host has no ssh settings (the server refuses them): its hidden ssh fields are not read or sent.
+    const port: Parsed<number> = ssh ? parseRequiredInt(values.sshPort) : { ok: true, value: 22 };
     const budget = parseOptionalInt(values.memoryBudgetMiB);
     if (!port.ok || !budget.ok) {
       setErrors({ ...(port.ok ? {} : { sshPort: port.message }), ...(budget.ok ? {} : { memoryBudgetMiB: budget.message }) });
@@ -87,14 +88,13 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
       name: values.name.trim(),
       linkKind: values.linkKind as "local" | "ssh",
       sshHost: ssh ? opt(values.sshHost) : null,
-      sshPort: port.value,
+      ...(ssh ? { sshPort: port.value, upstreamMode: values.upstreamMode === "direct" ? ("direct" as const) : ("tunnel" as const) } : {}),
       sshUser: ssh ? opt(values.sshUser) : null,
       sshIdentityFile: ssh ? opt(values.sshIdentityFile) : null,
       hostKeyFingerprint: ssh ? opt(values.hostKeyFingerprint) : null,
       hostModelsRoot: opt(values.hostModelsRoot),
       registryModelsRoot: opt(values.registryModelsRoot),
       llamaServerBin: opt(values.llamaServerBin),
-      upstreamMode: values.upstreamMode === "direct" ? "direct" : "tunnel",
       modelPorts: ssh ? opt(values.modelPorts) : null,
       directAddress: ssh ? opt(values.directAddress) : null,
       memoryBudgetMiB: budget.value,

@@ -98,14 +98,17 @@ describe("routers via createCaller", () => {
     expect(await caller.hosts.get({ id: before.id })).toEqual(budget);
     expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events);
 
-    // pinKey is such an update: the fingerprint alone.
+    // pinKey is such an update, the fingerprint alone: this host is local (no ssh link pins a key), so it is refused.
     const fingerprint = `SHA256:${"Ab1+".repeat(10)}xyz`;
-    expect(await caller.hosts.pinKey({ id: before.id, fingerprint })).toMatchObject({ ...kept, memoryBudgetMiB: 1_000_000, llamaServerBin: "/opt/llama/bin/llama-server", hostKeyFingerprint: fingerprint });
+    const pinned = await rejection(caller.hosts.pinKey({ id: before.id, fingerprint }));
+    expect(pinned.code).toBe("BAD_REQUEST");
+    expect(pinned.message).toBe("hostKeyFingerprint: applies to ssh hosts only (the host key the ssh link pins); remove it or set linkKind to ssh");
+    expect(await caller.hosts.get({ id: before.id })).toEqual(budget);
 
     // null clears: the host as it was.
     const { updatedAt: _v, ...restored } = await caller.hosts.update({ id: before.id, memoryBudgetMiB: null, llamaServerBin: null, hostKeyFingerprint: null });
     expect(restored).toEqual(kept);
-    expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events + 2);
+    expect(await runtime.db.event.count({ where: { kind: "action", hostId: before.id } })).toBe(events + 1);
   });
 
   it("hosts.list says what the fleet knows of each host's agent: this checkout's agent lacks nothing", async () => {

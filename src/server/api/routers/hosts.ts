@@ -17,9 +17,9 @@ export const hostsRouter = router({
     ),
   ),
   get: publicProcedure.input(hostIdInput).query(({ ctx, input }) => getHost(ctx.runtime.db, input.id)),
-  /** The whole host, as the dashboard's form sends it: a field left out is cleared or takes its default. */
+  /** The whole host, as the dashboard's form sends it: a field left out is cleared or takes its default; a local host with an ssh-only field is BAD_REQUEST. */
   upsert: publicProcedure.input(hostUpsertInput).mutation(({ ctx, input }) => upsertHost(ctx.runtime.db, input, { events: ctx.runtime.events })),
-  /** Some fields of a host (for scripts): fields left out keep their values, null clears one. */
+  /** Some fields of a host (for scripts): fields left out keep their values, null clears one; a switch to local clears the ssh-only fields. */
   update: publicProcedure.input(hostUpdateInput).mutation(({ ctx, input }) => updateHost(ctx.runtime.db, input, { events: ctx.runtime.events })),
   delete: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => {
     const result = await deleteHost(ctx.runtime.db, input, { events: ctx.runtime.events });
@@ -28,6 +28,6 @@ export const hostsRouter = router({
   }),
   /** Connects (a short-lived connection for ssh) and says hello: agent and llama-server versions, platform, host key. */
   test: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => ctx.runtime.links.testConnection(await getHost(ctx.runtime.db, input.id))),
-  /** Pins the host key the user checked (from `test`); the link refuses any other key from then on. */
+  /** Pins the host key the user checked (from `test`); the link refuses any other key from then on. ssh hosts only (BAD_REQUEST for a local one). */
   pinKey: publicProcedure.input(pinKeyInput).mutation(({ ctx, input }) => updateHost(ctx.runtime.db, { id: input.id, hostKeyFingerprint: input.fingerprint }, { events: ctx.runtime.events })),
 });

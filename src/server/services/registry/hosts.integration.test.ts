@@ -28,12 +28,18 @@ describe("hosts", () => {
 
   it.each([
     ["ssh without an address", { name: "a", linkKind: "ssh" }, ["sshHost"]],
-    ["a malformed fingerprint", { name: "a", hostKeyFingerprint: "MD5:aa:bb" }, ["hostKeyFingerprint"]],
+    ["a malformed fingerprint", { name: "a", linkKind: "ssh", sshHost: "h", hostKeyFingerprint: "MD5:aa:bb" }, ["hostKeyFingerprint"]],
     ["half a path mapping", { name: "a", hostModelsRoot: "/Users/me/models" }, ["registryModelsRoot"]],
     ["a relative models root", { name: "a", hostModelsRoot: "models", registryModelsRoot: "/models" }, ["hostModelsRoot"]],
     ["an unknown link kind", { name: "a", linkKind: "telnet" }, ["linkKind"]],
     ["a bad name", { name: "my host" }, ["name"]],
     ["a bad ssh port", { name: "a", linkKind: "ssh", sshHost: "h", sshPort: 0 }, ["sshPort"]],
+    ["model ports on a local host", { name: "a", linkKind: "local", modelPorts: "8080-8099" }, ["modelPorts"]],
+    [
+      "ssh settings on a host left local (the default kind)",
+      { name: "a", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", sshIdentityFile: "/keys/id", hostKeyFingerprint: FP, upstreamMode: "direct", directAddress: "10.0.0.5" },
+      ["directAddress", "hostKeyFingerprint", "sshHost", "sshIdentityFile", "sshPort", "sshUser", "upstreamMode"],
+    ],
   ])("refuses %s naming the field, changing nothing", async (_n, input, fields) => {
     const before = await snapshot(t.db);
     const err = await serviceError(upsertHost(t.db, input as never));
@@ -84,6 +90,9 @@ describe("updateHost: some fields, the rest kept", () => {
     ["half a path mapping", { hostModelsRoot: "/Users/me/models" }, ["registryModelsRoot"], /registryModelsRoot: set both/],
     ["a bad port range and a bad direct address", { modelPorts: "8080-", directAddress: "a b" }, ["directAddress", "modelPorts"], /modelPorts/],
     ["null for a field that cannot be cleared", { name: null }, ["name"], /name: must be a name/],
+    ["model ports on a local host", { modelPorts: "8080-8099" }, ["modelPorts"], /^modelPorts: applies to ssh hosts only \(the port range forwarded over ssh\); remove it or set linkKind to ssh$/],
+    ["an ssh port on a local host", { sshPort: 2200 }, ["sshPort"], /^sshPort: applies to ssh hosts only \(the port the ssh link connects to\); remove it or set linkKind to ssh$/],
+    ["a pinned host key on a local host (hosts.pinKey)", { hostKeyFingerprint: FP }, ["hostKeyFingerprint"], /^hostKeyFingerprint: applies to ssh hosts only/],
     ["a field hosts do not have", { createdAt: "2026-01-01" }, [""], /createdAt/],
   ])("refuses %s naming the field; nothing written, no event", async (_n, patch, fields, message) => {
     const h = await upsertHost(t.db, { name: "box", linkKind: "local" }, { events });
@@ -133,6 +142,70 @@ describe("updateHost: some fields, the rest kept", () => {
     expect(await updateHost(t.db, { id: h.id, name: "studio", sshPort: 2222, sshUser: "me", modelPorts: "9000-9009" }, { events })).toEqual(renamed);
     expect(await snapshot(t.db)).toEqual(before);
     expect(await hostEvents()).toHaveLength(3);
+  });
+
+  it("model ports on an existing local host are refused by the upsert too, naming the field and what to do; nothing written, no event", async () => {
+    const h = await upsertHost(t.db, { name: "box", linkKind: "local", hostModelsRoot: "/srv/models", registryModelsRoot: "/models" }, { events });
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const err = await serviceError(upsertHost(t.db, { id: h.id, name: "box", linkKind: "local", hostModelsRoot: "/srv/models", registryModelsRoot: "/models", modelPorts: "8080-8099" }, { events }));
+    expect(err).toMatchObject({
+      code: "BAD_REQUEST",
+      message: "modelPorts: applies to ssh hosts only (the port range forwarded over ssh); remove it or set linkKind to ssh",
+      issues: [{ path: "modelPorts", message: "applies to ssh hosts only (the port range forwarded over ssh); remove it or set linkKind to ssh" }],
+    });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+  });
+
+  it("switching an ssh host to local clears its ssh settings in the same write and says so in the event; its models and other fields stay", async () => {
+    const h = await upsertHost(t.db, { ...sshHost, memoryBudgetMiB: 4096, llamaServerBin: "/opt/llama/bin/llama-server" }, { events });
+    const m = await createModel(t.db, { name: "m", hostId: h.id, filePath: "/models/m.gguf", port: 8085 }, { appPort: 3000 });
+    const local = await updateHost(t.db, { id: h.id, linkKind: "local" }, { events });
+    const cleared = { sshHost: null, sshPort: 22, sshUser: null, sshIdentityFile: null, hostKeyFingerprint: null, upstreamMode: "tunnel", modelPorts: null, directAddress: null };
+    expect(local).toMatchObject({ id: h.id, name: "mac", linkKind: "local", ...cleared, hostModelsRoot: "/Users/me/models", registryModelsRoot: "/models", llamaServerBin: "/opt/llama/bin/llama-server", memoryBudgetMiB: 4096 });
+    expect(await getHost(t.db, h.id)).toEqual(local);
+    expect(await t.db.model.findUniqueOrThrow({ where: { id: m.id }, select: { hostId: true, port: true } })).toEqual({ hostId: h.id, port: 8085 });
+
+    const [edit] = (await hostEvents()).slice(-1);
+    expect(edit!.message).toBe(
+      `host mac updated (linkKind ssh → local; ssh settings cleared: sshHost mac.lan → none, sshPort 2222 → 22, sshUser me → none, sshIdentityFile /keys/id_ed25519 → none, hostKeyFingerprint ${FP.slice(0, 45)}… → none, modelPorts 8080-8099 → none)`,
+    );
+    expect(JSON.parse(edit!.data!)).toMatchObject({
+      hostEdit: { change: "updated", sshCleared: ["sshHost", "sshPort", "sshUser", "sshIdentityFile", "hostKeyFingerprint", "modelPorts"], changes: { linkKind: { from: "ssh", to: "local" }, sshHost: { from: "mac.lan", to: null }, modelPorts: { from: "8080-8099", to: null } } },
+    });
+
+    // Local now: an ssh field given later is refused as on any local host; back to ssh needs the address again.
+    const before = await snapshot(t.db);
+    expect(await serviceError(updateHost(t.db, { id: h.id, modelPorts: "8080-8099" }))).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "modelPorts" }] });
+    expect(await serviceError(updateHost(t.db, { id: h.id, linkKind: "ssh" }))).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "sshHost" }] });
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it("a switch to local that also sets an ssh field is refused naming the field; the ssh host stays as it was", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const err = await serviceError(updateHost(t.db, { id: h.id, linkKind: "local", modelPorts: "9000-9009" }, { events }));
+    expect(err).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "modelPorts", message: "applies to ssh hosts only (the port range forwarded over ssh); remove it or set linkKind to ssh" }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+  });
+
+  it("the form's switch to local (an upsert without the ssh fields) is saved and told the same way", async () => {
+    const h = await upsertHost(t.db, { ...sshHost, hostKeyFingerprint: null }, { events });
+    const local = await upsertHost(t.db, { id: h.id, name: "mac", linkKind: "local", hostModelsRoot: "/Users/me/models", registryModelsRoot: "/models" }, { events });
+    expect(local).toMatchObject({ linkKind: "local", sshHost: null, sshPort: 22, sshUser: null, sshIdentityFile: null, modelPorts: null });
+    expect((await hostEvents()).at(-1)!.message).toBe(
+      "host mac updated (linkKind ssh → local; ssh settings cleared: sshHost mac.lan → none, sshPort 2222 → 22, sshUser me → none, sshIdentityFile /keys/id_ed25519 → none, modelPorts 8080-8099 → none)",
+    );
+  });
+
+  it("a local host saved with ssh settings before they were refused loses them on its next update, which names them", async () => {
+    const row = await t.db.host.create({ data: { name: "old-box", linkKind: "local", sshHost: "mac.lan", sshPort: 2222, modelPorts: "8080-8099" } });
+    const saved = await updateHost(t.db, { id: row.id, memoryBudgetMiB: 2048 }, { events });
+    expect(saved).toMatchObject({ linkKind: "local", sshHost: null, sshPort: 22, modelPorts: null, memoryBudgetMiB: 2048 });
+    expect((await hostEvents()).at(-1)!.message).toBe("host old-box updated (sshHost mac.lan → none, sshPort 2222 → 22, modelPorts 8080-8099 → none, memoryBudgetMiB none → 2048)");
   });
 
   it("the upsert's other checks hold: another host's name is a conflict, a range that leaves a model's port out is refused", async () => {

@@ -10,7 +10,7 @@ import type { Env } from "~/server/env";
 import { ServiceError } from "../errors";
 import type { EventBus } from "../fleet/events";
 import { parseInput } from "./input";
-import { hostIdInput, hostUpdateInput, hostUpsertInput, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
+import { hostIdInput, hostUpdateInput, hostUpsertInput, isSshOnlyField, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
 import { formatPortRange, inRange, tunnelRange } from "./model-ports";
 import { writeTransaction, type DbOrTx, type Tx } from "./tx";
 import { changeList } from "./edit-text";
@@ -79,7 +79,8 @@ export async function getHost(db: DbOrTx, id: string): Promise<HostView> {
 /**
  * Creates or replaces a host. With `id`: that host (NOT_FOUND if absent);
  * without: the host of that name, or a new one. Fields left out are cleared
- * (an upsert is the whole host, as the form shows it).
+ * (an upsert is the whole host, as the form shows it). A local host given
+ * an ssh-only field (SSH_ONLY_FIELDS) is BAD_REQUEST naming it, nothing written.
  */
 export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps = {}): Promise<HostView> {
   const h = parseInput(hostUpsertInput, input);
@@ -93,6 +94,10 @@ export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps 
  * BAD_REQUEST naming the field and nothing is written; NOT_FOUND for an
  * unknown id. Saved as an upsert of that host: the same conflict and port
  * range checks, the same event, nothing written when nothing changes.
+ * A host that is (or becomes) local keeps none of its stored ssh-only fields
+ * (SSH_ONLY_FIELDS: address, port, user, key, pinned host key, upstream mode,
+ * model ports, direct address): they are cleared in the same write, and the
+ * event says so. Given ones are refused, as by the upsert.
  */
 export async function updateHost(db: Db, input: HostUpdateInput, deps: HostDeps = {}): Promise<HostView> {
   const { id, ...patch } = parseInput(hostUpdateInput, input);
@@ -103,7 +108,10 @@ export async function updateHost(db: Db, input: HostUpdateInput, deps: HostDeps 
       const existing = await tx.host.findUnique({ where: { id }, select: hostSelect });
       if (!existing) throw notFound(id);
       const { createdAt: _c, updatedAt: _u, ...stored } = existing;
-      return parseInput(hostUpsertInput, { ...stored, ...given, id });
+      // A local host has no ssh settings: stored ones are left out (so cleared), given ones refused.
+      const local = (given.linkKind ?? stored.linkKind) === "local";
+      const kept = local ? Object.fromEntries(Object.entries(stored).filter(([k]) => !isSshOnlyField(k))) : stored;
+      return parseInput(hostUpsertInput, { ...kept, ...given, id });
     },
     deps,
   );
@@ -158,7 +166,12 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
   else if (change) {
     const what = change.from !== saved.name ? `host ${change.from} renamed to ${saved.name}` : `host ${saved.name} updated`;
     const changes = Object.fromEntries(change.fields.map((f) => [f, { from: change.before[f], to: saved[f] }]));
-    await recordHostEdit(deps, saved.id, `${what} (${changeList(change.fields, change.before, saved, NAME_ONLY)})`, { change: "updated", fields: change.fields, changes });
+    // A switch to local clears the ssh settings: said apart, so the reader sees why fields nobody named changed.
+    const toLocal = change.before.linkKind !== "local" && saved.linkKind === "local";
+    const cleared = toLocal ? change.fields.filter(isSshOnlyField) : [];
+    const own = change.fields.filter((f) => !isSshOnlyField(f) || !toLocal);
+    const text = [changeList(own, change.before, saved, NAME_ONLY), ...(cleared.length > 0 ? [`ssh settings cleared: ${changeList(cleared, change.before, saved)}`] : [])].join("; ");
+    await recordHostEdit(deps, saved.id, `${what} (${text})`, { change: "updated", fields: change.fields, changes, ...(cleared.length > 0 ? { sshCleared: cleared } : {}) });
   }
   return saved;
 }

@@ -117,9 +117,30 @@ const hostFields = {
 };
 
 /**
+ * Fields only an ssh host uses, each with what it is for (said when one is
+ * given for a local host, whose agent runs in the app's process and whose
+ * servers listen on this machine's loopback) and its value on a host that
+ * has none (what the upsert saves when it is left out).
+ */
+export const SSH_ONLY_FIELDS = {
+  sshHost: { what: "the address the ssh link connects to", cleared: null },
+  sshPort: { what: "the port the ssh link connects to", cleared: 22 },
+  sshUser: { what: "the user the ssh link logs in as", cleared: null },
+  sshIdentityFile: { what: "the private key the ssh link logs in with", cleared: null },
+  hostKeyFingerprint: { what: "the host key the ssh link pins", cleared: null },
+  upstreamMode: { what: "how the gateway reaches the models over ssh", cleared: "tunnel" },
+  modelPorts: { what: "the port range forwarded over ssh", cleared: null },
+  directAddress: { what: "the address direct mode reaches an ssh host's models at", cleared: null },
+} as const satisfies Partial<Record<keyof typeof hostFields, { what: string; cleared: string | number | null }>>;
+export type SshOnlyField = keyof typeof SSH_ONLY_FIELDS;
+export const isSshOnlyField = (k: string): k is SshOnlyField => Object.hasOwn(SSH_ONLY_FIELDS, k);
+
+/**
  * The whole host, as the dashboard's form sends it: fields left out are
  * cleared or take their default. hosts.update checks the host it would save
  * (the stored one with the given fields over it) with this schema too.
+ * A local host given an ssh-only field (SSH_ONLY_FIELDS; a value other than
+ * its cleared one) is refused naming that field: it would have no effect.
  */
 export const hostUpsertInput = z
   .object({
@@ -134,6 +155,12 @@ export const hostUpsertInput = z
   .superRefine((h, ctx) => {
     if (h.linkKind === "ssh" && !h.sshHost) {
       ctx.addIssue({ code: "custom", path: ["sshHost"], message: "is required for an ssh host (a host name, IP address or an alias from the ssh config)" });
+    }
+    if (h.linkKind === "local") {
+      for (const [field, { what, cleared }] of Object.entries(SSH_ONLY_FIELDS)) {
+        const v = h[field as SshOnlyField];
+        if (v !== undefined && v !== null && v !== cleared) ctx.addIssue({ code: "custom", path: [field], message: `applies to ssh hosts only (${what}); remove it or set linkKind to ssh` });
+      }
     }
     if (Boolean(h.hostModelsRoot) !== Boolean(h.registryModelsRoot)) {
       const missing = h.hostModelsRoot ? "registryModelsRoot" : "hostModelsRoot";
