@@ -182,6 +182,26 @@ describe("updateHost: some fields, the rest kept", () => {
     expect(await snapshot(t.db)).toEqual(before);
   });
 
+  it("a switch of linkKind while a model on the host runs, or is wanted running, is a conflict naming the models; nothing written; once stopped it saves", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    const m = await createModel(t.db, { name: "m", hostId: h.id, filePath: "/models/m.gguf", port: 8085 }, { appPort: 3000 });
+    const n = await createModel(t.db, { name: "n", hostId: h.id, filePath: "/models/n.gguf", port: 8086 }, { appPort: 3000 });
+    await t.db.serverState.update({ where: { modelId: m.id }, data: { desired: "running", observed: "ready", pid: 4242 } });
+    await t.db.serverState.update({ where: { modelId: n.id }, data: { desired: "running" } });
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const message = "models on host mac are running: m (ready), n (wanted running); stop them first, then change linkKind from ssh to local (their servers would keep running on the ssh host, unwatched)";
+    expect(await serviceError(updateHost(t.db, { id: h.id, linkKind: "local" }, { events }))).toMatchObject({ code: "CONFLICT", message: `linkKind: ${message}`, issues: [{ path: "linkKind", message }] });
+    expect(await serviceError(upsertHost(t.db, { id: h.id, name: "mac", linkKind: "local" }, { events }))).toMatchObject({ code: "CONFLICT", issues: [{ path: "linkKind" }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+    // Other edits of the host still save while they run.
+    expect(await updateHost(t.db, { id: h.id, memoryBudgetMiB: 4096 }, { events })).toMatchObject({ linkKind: "ssh", memoryBudgetMiB: 4096 });
+
+    await t.db.serverState.updateMany({ where: { modelId: { in: [m.id, n.id] } }, data: { desired: "stopped", observed: "stopped", pid: null } });
+    expect(await updateHost(t.db, { id: h.id, linkKind: "local" }, { events })).toMatchObject({ linkKind: "local", sshHost: null });
+  });
+
   it("a switch to local that also sets an ssh field is refused naming the field; the ssh host stays as it was", async () => {
     const h = await upsertHost(t.db, sshHost, { events });
     const before = await snapshot(t.db);
