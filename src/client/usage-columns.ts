@@ -7,6 +7,7 @@
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
+import { formatDuration } from "../components/fleet/format";
 
 /** What these columns read of a status row (servers.status); absent fields read as none. */
 export interface UsageRow {
@@ -22,15 +23,9 @@ export interface UsageRow {
   idleUnloadAt?: string | null;
 }
 
-/** "0s", "42s", "4m 05s", "2h 03m", "3d 04h": two units at most; negative spans read as 0s. */
+/** "0s", "42s", "4m 05s", "2h 03m", "3d 04h": the dashboard's spans (formatDuration), compact for a terminal. */
 export function formatSpan(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
-  const h = Math.floor(m / 60);
-  if (h < 24) return `${h}h ${String(m % 60).padStart(2, "0")}m`;
-  return `${Math.floor(h / 24)}d ${String(h % 24).padStart(2, "0")}h`;
+  return formatDuration(ms, "");
 }
 
 /** LAST USED: "12s ago", "4m 05s ago"; "-" when unused since the app started (or unreadable). */

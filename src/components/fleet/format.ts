@@ -1,15 +1,19 @@
 /** Formatting shared by the fleet and model pages (pure). */
 
-/** 3 s, 4 m 05 s, 2 h 03 m, 3 d 04 h: two units at most, fixed-ish width. */
-export function formatDuration(ms: number): string {
+/**
+ * 3 s, 4 m 05 s, 2 h 03 m, 3 d 04 h: two units at most, fixed-ish width; a negative span reads as 0 s.
+ * `unitGap` goes between a number and its unit ("" for a terminal's compact "4m 05s").
+ */
+export function formatDuration(ms: number, unitGap = " "): string {
+  const g = unitGap;
   const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s} s`;
+  if (s < 60) return `${s}${g}s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} m ${String(s % 60).padStart(2, "0")} s`;
+  if (m < 60) return `${m}${g}m ${String(s % 60).padStart(2, "0")}${g}s`;
   const h = Math.floor(m / 60);
-  if (h < 24) return `${h} h ${String(m % 60).padStart(2, "0")} m`;
+  if (h < 24) return `${h}${g}h ${String(m % 60).padStart(2, "0")}${g}m`;
   const d = Math.floor(h / 24);
-  return `${d} d ${String(h % 24).padStart(2, "0")} h`;
+  return `${d}${g}d ${String(h % 24).padStart(2, "0")}${g}h`;
 }
 
 export function formatBytes(bytes: number | null | undefined): string {
