@@ -15,6 +15,12 @@ describe("input schemas", () => {
     expect(paths(modelUpdateInput.safeParse({ id: "x", port: 22, threads: 2000 }))).toEqual(["port", "threads"]);
   });
 
+  it("a number given as text says what number: a unit reads 'a number of milliseconds', a note stays in parentheses", () => {
+    const messages = (input: object) => modelUpdateInput.safeParse({ id: "x", ...input }).error!.issues.map((i) => i.message);
+    expect(messages({ idleTimeoutMs: "30s" })).toEqual(["must be a number of milliseconds"]);
+    expect(messages({ ctxSize: "big" })).toEqual(["must be a number (0 = the model's trained context length)"]);
+  });
+
   it("hostUpsertInput: ssh needs an address; fingerprints look like ssh-keygen's", () => {
     expect(hostUpsertInput.parse({ name: "local" })).toMatchObject({ linkKind: "local", sshPort: 22 });
     expect(paths(hostUpsertInput.safeParse({ name: "m", linkKind: "ssh", hostKeyFingerprint: "SHA256:short" }))).toEqual(["hostKeyFingerprint", "sshHost"]);

@@ -10,9 +10,10 @@ import { modelPortsSchema } from "./model-ports";
 /** Same as synapse-host-agent/link's FINGERPRINT_PATTERN (not imported: that module pulls in ssh2). */
 export const FINGERPRINT_PATTERN = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
+/** A bounded whole number; `hint` is a unit (" milliseconds": "must be a number of milliseconds") or a note in parentheses. */
 const int = (min: number, max: number, hint = "") =>
   z
-    .number({ error: `must be a number${hint}` })
+    .number({ error: `must be a number${hint.startsWith(" (") || hint === "" ? hint : ` of${hint}`}` })
     .int(`must be a whole number between ${min} and ${max}${hint}`)
     .min(min, `must be between ${min} and ${max}${hint}`)
     .max(max, `must be between ${min} and ${max}${hint}`);
