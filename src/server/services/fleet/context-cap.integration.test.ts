@@ -6,6 +6,7 @@
  * with room for 4096 but not for 32768 starts it. An explicit per-model 8192 runs as 8192.
  */
 import { readFile } from "node:fs/promises";
+import { freePort } from "../../../../host-agent/test/harness/ports";
 import { afterEach, describe, expect, it } from "vitest";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { estimateForModel } from "~/server/services/memory/estimate";
@@ -50,7 +51,8 @@ describe("the default context never exceeds the model's trained context", () => 
     await tinyModel(f.dirs.modelRoot, "trained-4k.gguf", SHAPE);
     const report = await f.fleet.discover(f.host.id);
     expect(report.added).toHaveLength(1);
-    const row = await f.t.db.model.findUniqueOrThrow({ where: { id: report.added[0]!.id } });
+    // A port of its own: discovery numbers from 8080, which another server on this machine may hold.
+    const row = await f.t.db.model.update({ where: { id: report.added[0]!.id }, data: { port: await freePort() } });
     expect(row).toMatchObject({ contextLength: TRAINED, ctxSize: null });
     const settings = await getSettings(f.t.db);
     expect(settings.ctxSize).toBe(DEFAULT_CTX);

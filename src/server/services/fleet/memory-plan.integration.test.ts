@@ -122,7 +122,8 @@ describe("start plans against a host's memory budget", () => {
     await tinyModel(f.dirs.modelRoot, "shaped.gguf", { ...SHAPE, seed: 7 });
     const report = await f.fleet.discover(f.host.id);
     expect(report.added.map((a) => a.name)).toHaveLength(1);
-    const row = await f.t.db.model.update({ where: { id: report.added[0]!.id }, data: { enabled: true } });
+    // A port of its own: discovery numbers from 8080, which another server on this machine may hold.
+    const row = await f.t.db.model.update({ where: { id: report.added[0]!.id }, data: { enabled: true, port: await freePort() } });
     expect(row.shape).toBeTruthy();
     const estimate = estimateForModel(row, await getSettings(f.t.db));
     if ("unavailable" in estimate) throw new Error(estimate.unavailable);
