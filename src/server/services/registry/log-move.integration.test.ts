@@ -33,6 +33,14 @@ async function renameEvents(f: FleetFixture, modelId: string) {
   return rows.map((e) => [e.kind, e.message]);
 }
 
+/** A stopped model "far-model" on an ssh host "far-mac" that cannot be reached (port 1 on loopback: nothing listens there). */
+async function farModel(f: FleetFixture) {
+  const key = path.join(f.dirs.root, "id_ed25519");
+  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  const far = await f.t.db.host.create({ data: { name: "far-mac", linkKind: "ssh", sshHost: "127.0.0.1", sshPort: 1, sshUser: "me", sshIdentityFile: key } });
+  return f.t.db.model.create({ data: { name: "far-model", hostId: far.id, filePath: "/Users/me/models/x.gguf", port: 8100, server: { create: { desired: "stopped" } } } });
+}
+
 describe("renaming a stopped model", () => {
   it("moves its log on the host: the fleet's logs under the new name read the old run, and nothing is left under the old name", async () => {
     const f = (fx = await fleetFixture());
@@ -101,11 +109,7 @@ describe("renaming a stopped model", () => {
 
   it("on a host that cannot be reached: the rename is saved and the event says the log stayed there", async () => {
     const f = (fx = await fleetFixture());
-    const key = path.join(f.dirs.root, "id_ed25519");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-    // Port 1 on loopback: nothing listens there.
-    const far = await f.t.db.host.create({ data: { name: "far-mac", linkKind: "ssh", sshHost: "127.0.0.1", sshPort: 1, sshUser: "me", sshIdentityFile: key } });
-    const m = await f.t.db.model.create({ data: { name: "far-model", hostId: far.id, filePath: "/Users/me/models/x.gguf", port: 8100, server: { create: { desired: "stopped" } } } });
+    const m = await farModel(f);
     const saved = await updateModel(f.t.db, { id: m.id, name: "far-renamed" }, { appPort: 3000, moveLogs: agentLogMover(f.links, { timeoutMs: 3_000 }), events: f.events });
     expect(saved.name).toBe("far-renamed");
     expect(saved.logMove).toEqual({ moved: false, note: expect.stringMatching(/^its log stayed under far-model on host far-mac: the host could not be reached \(.+\)$/) });
@@ -117,10 +121,7 @@ describe("renaming a stopped model", () => {
 
   it("renamed and moved to another host in one edit: the log stays on the old host under the old name, and the event says so", async () => {
     const f = (fx = await fleetFixture());
-    const key = path.join(f.dirs.root, "id_ed25519");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-    const far = await f.t.db.host.create({ data: { name: "far-mac", linkKind: "ssh", sshHost: "127.0.0.1", sshPort: 1, sshUser: "me", sshIdentityFile: key } });
-    const m = await f.t.db.model.create({ data: { name: "far-model", hostId: far.id, filePath: "/Users/me/models/x.gguf", port: 8100, server: { create: { desired: "stopped" } } } });
+    const m = await farModel(f);
     const asked: string[] = [];
     const saved = await updateModel(f.t.db, { id: m.id, name: "near-model", hostId: f.host.id }, { appPort: 3000, moveLogs: async (host) => (asked.push(host.name), { moved: true, note: "asked" }), events: f.events });
     expect(saved).toMatchObject({ name: "near-model", hostId: f.host.id, logMove: { moved: false, note: "its log stayed under far-model on host far-mac, its old host" } });
