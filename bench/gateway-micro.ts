@@ -66,8 +66,10 @@ async function main() {
       changed: (t) => sleep(t),
       stop: async () => undefined,
       beginRequest: () => {
-        const end = entry.beginRequest(Date.now());
-        return () => end(Date.now());
+        const use = entry.beginRequest();
+        const end = () => use.end(Date.now());
+        // Callable too: a --baseline gateway from before InFlightRequest ends its request by calling what it got.
+        return Object.assign(end, { served: () => use.served(Date.now()), end });
       },
       usage: () => ({ inFlight: entry.inFlight, lastUsedAt: entry.lastUsedAt, idleUnloadAt: entry.idleUnloadAt }),
       setIdleUnloadAt: (_id, at) => {

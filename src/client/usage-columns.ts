@@ -17,7 +17,7 @@ export interface UsageRow {
   enabled?: boolean;
   /** Gateway requests held for it now (queued, waiting for its start, or being answered). */
   inFlight?: number;
-  /** ISO; start or end of its last gateway request; null: none since the app started. */
+  /** ISO; start or end of the last gateway request it served (a refused one does not count); null: none since the app started. */
   lastUsedAt?: string | null;
   /** ISO; when the idle unloader stops it; null: not counting down. */
   idleUnloadAt?: string | null;

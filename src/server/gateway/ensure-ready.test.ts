@@ -24,7 +24,7 @@ function port(snapshot: GatewayModel, now: GatewayModel): GatewayFleet & { start
     },
     changed: async () => undefined,
     stop: async () => undefined,
-    beginRequest: () => () => undefined,
+    beginRequest: () => ({ served: () => undefined, end: () => undefined }),
     usage: () => ({ inFlight: 0, lastUsedAt: null, idleUnloadAt: null }),
     setIdleUnloadAt: () => undefined,
   };

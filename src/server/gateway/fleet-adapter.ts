@@ -406,8 +406,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       notify();
     },
     beginRequest(modelId) {
-      const end = entryOf(modelId).beginRequest(now());
-      return () => end(now());
+      const use = entryOf(modelId).beginRequest();
+      return { served: () => use.served(now()), end: () => use.end(now()) };
     },
     usage(modelId) {
       const e = entryOf(modelId);

@@ -18,6 +18,7 @@ import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
 import { isGatewayKeyEvent } from "./api-key";
 import type { FleetAdapter } from "./fleet-adapter";
+import type { InFlightRequest } from "./fleet-port";
 import type { KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
@@ -91,7 +92,8 @@ export function createFleetHost(options: {
   onListening?: (m: Extract<WorkerMessage, { t: "listening" | "listen-failed" }>) => void;
 }): FleetHost {
   const { post } = options;
-  const ends = new Map<number, () => void>();
+  /** The worker's requests in flight, by its token. */
+  const requests = new Map<number, InFlightRequest>();
   const flushes = new Map<number, () => void>();
   let nextFlush = 1;
   let queues: ModelQueue[] = [];
@@ -206,11 +208,18 @@ export function createFleetHost(options: {
           );
           return;
         case "begin":
-          if (current) ends.set(m.token, current.adapter.beginRequest(m.modelId));
+          if (current) {
+            const use = current.adapter.beginRequest(m.modelId);
+            if (m.served) use.served();
+            requests.set(m.token, use);
+          }
+          return;
+        case "served":
+          requests.get(m.token)?.served();
           return;
         case "end":
-          ends.get(m.token)?.();
-          ends.delete(m.token);
+          requests.get(m.token)?.end();
+          requests.delete(m.token);
           return;
         case "idle":
           current?.adapter.setIdleUnloadAt(m.modelId, m.at);
@@ -252,8 +261,8 @@ export function createFleetHost(options: {
       closed = true;
       unsubscribe?.();
       unsetQueues?.();
-      for (const end of ends.values()) end();
-      ends.clear();
+      for (const r of requests.values()) r.end();
+      requests.clear();
       channels.close();
       rmSync(dir, { recursive: true, force: true });
     },

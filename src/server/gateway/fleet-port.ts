@@ -12,10 +12,22 @@ import type { StopCause } from "synapse-host-agent/server-states";
 export interface ModelUsage {
   /** Requests in flight: queued, waiting for a start, or being answered. */
   inFlight: number;
-  /** Epoch ms of the last request's start or end; null: none since the app started. */
+  /**
+   * Epoch ms of the last use by a request that was served (it got a place and was forwarded): its start,
+   * then its end (a stream counts until it ends). A refused request (409, 429, 503) or one whose client
+   * left before it got a place leaves it as it was. Null: none since the app started.
+   */
   lastUsedAt: number | null;
   /** Epoch ms at which the idle unloader stops the model; null: not counting down. */
   idleUnloadAt: number | null;
+}
+
+/** One request counted in flight (GatewayFleet.beginRequest). */
+export interface InFlightRequest {
+  /** It got its place and is forwarded to the model's server: last used now, the idle countdown off. Once. */
+  served(): void;
+  /** It ended, answered or not (idempotent): out of the count; last used now if it was served. */
+  end(): void;
 }
 
 export type LoadPolicy = "always" | "on-demand";
@@ -95,14 +107,18 @@ export interface GatewayFleet {
   changed(timeoutMs: number): Promise<void>;
   /** Stops a model with a typed cause (the gateway uses `idle`). */
   stop(modelId: string, cause: StopCause): Promise<void>;
-  /** Counts a request in flight on a model of `models()`; the returned function ends it (idempotent). Synchronous: no await between the idle check and the count. */
-  beginRequest(modelId: string): () => void;
+  /**
+   * Counts a request in flight on a model of `models()` from now (waiting for a start or a place counts,
+   * so the model is not unloaded under it). Synchronous: no await between the idle check and the count.
+   * Last use and the idle countdown are left alone until the request is served (InFlightRequest.served).
+   */
+  beginRequest(modelId: string): InFlightRequest;
   usage(modelId: string): ModelUsage;
   /**
    * When the idle unloader will stop the model (epoch ms; null: not counting
    * down), shown on the dashboard. With `onDue`, the model's idle timer calls
    * it at `at`; a call with another time re-arms it, null clears it, and so
-   * does a request's start (beginRequest).
+   * does a request's being served (InFlightRequest.served).
    */
   setIdleUnloadAt(modelId: string, at: number | null, onDue?: () => void): void;
   /**

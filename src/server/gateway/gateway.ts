@@ -315,11 +315,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     // place, do not count as use (a monitor polling /slots would keep an on-demand model loaded for good),
     // and do not load an unloaded one.
     const work = route.method === "POST";
-    // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it.
-    const end = work ? fleet.beginRequest(model.id) : () => undefined;
-    // Its idle deadline shown (idle_unload_at, the dashboard's countdown) follows the request at once.
-    const touches = work && model.loadPolicy === "on-demand";
-    if (touches) idle.began(model.id);
+    // In flight from here: waiting for a start or a place counts, so the model is not unloaded under it. Its
+    // last use and idle countdown wait for it to be served (below): a refused request is no use of the model.
+    const use = work ? fleet.beginRequest(model.id) : null;
+    const onDemand = work && model.loadPolicy === "on-demand";
     // The client's leaving, as a signal for the waits (a start, a queue place) and the forward; made only
     // when one is needed: a ready model with a free place, the usual request, waits for neither.
     let abort: AbortController | null = null;
@@ -345,6 +344,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       // looked at; they do not queue behind completions (nor get 429).
       if (work) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
       if (ex.gone) return;
+      // Served: last used now, and its idle deadline shown (idle_unload_at, the dashboard's countdown) goes at once.
+      use?.served();
       const tail = metrics ? (fig.tail = new AnswerTail()) : null;
       const onData = tail
         ? (chunk: Buffer) => {
@@ -357,8 +358,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     } finally {
       offGone();
       release?.();
-      end();
-      if (touches) idle.ended();
+      use?.end();
+      // A sweep soon sets its deadline: from this end when it was served, else as it was (a start it waited for
+      // may have loaded the model meanwhile).
+      if (onDemand) idle.ended();
     }
   }
 

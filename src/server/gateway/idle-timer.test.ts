@@ -66,18 +66,42 @@ describe("idle unload timer on the ServerEntry", () => {
     expect([entry.idleUnloadAt, entry.idleTimer]).toEqual([null, null]);
   });
 
-  it("a request that begins before the deadline clears the countdown and its timer: no unload while it is in flight", async () => {
+  it("a request served before the deadline clears the countdown and its timer: no unload while it is in flight", async () => {
     const { entry, port, stops } = setUp();
     await unloader!.sweep();
-    const end = port.beginRequest(model.id);
+    const req = port.beginRequest(model.id);
+    req.served();
     expect([entry.inFlight, entry.idleUnloadAt, entry.idleTimer]).toEqual([1, null, null]);
     await sleep(IDLE_MS * 2);
     await unloader!.sweep();
     expect(stops).toEqual([]);
     expect(entry.idleUnloadAt).toBeNull();
-    end();
+    req.end();
     // Ended: the next sweep counts from the end.
     await unloader!.sweep();
     expect(entry.idleUnloadAt).toBe(entry.lastUsedAt! + IDLE_MS);
+  });
+
+  it("a request refused while the countdown runs leaves its deadline where it was; in flight, it holds off an unload that comes due meanwhile", async () => {
+    const { entry, port, stops } = setUp();
+    const served = port.beginRequest(model.id);
+    served.served();
+    served.end();
+    await unloader!.sweep();
+    const deadline = entry.idleUnloadAt;
+    expect(deadline).toBe(entry.lastUsedAt! + IDLE_MS);
+    await sleep(IDLE_MS / 3);
+    const refused = port.beginRequest(model.id);
+    refused.end();
+    await unloader!.sweep();
+    expect([entry.idleUnloadAt, entry.lastUsedAt! + IDLE_MS]).toEqual([deadline, deadline]);
+    // In flight across the deadline (waiting for a place, say): the timer fires, and the sweep it makes unloads nothing.
+    const waiting = port.beginRequest(model.id);
+    await sleep(deadline! - Date.now() + 50);
+    expect([stops, entry.idleUnloadAt]).toEqual([[], null]);
+    // Ended unserved: the sweep after it (the gateway's idle.ended) counts from the last use, which is past due.
+    waiting.end();
+    await unloader!.sweep();
+    expect(stops.map((s) => s.cause)).toEqual(["idle"]);
   });
 });

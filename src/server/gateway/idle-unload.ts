@@ -2,7 +2,9 @@
  * Idle unload: an on-demand model that is ready and has had no request for
  * its idle time is stopped, with cause `idle`. A request or stream in flight
  * (queued, waiting or being answered) keeps it loaded; its clock starts at
- * the end of the last request, or when the unloader first saw it ready (a
+ * the end of the last request served (ModelUsage.lastUsedAt: a refused
+ * request does not move it; a request's being served clears the countdown
+ * at once, GatewayFleet.beginRequest), or when the unloader first saw it ready (a
  * model started with its Start button, or re-adopted after an app restart).
  *
  * A sweep runs every `sweepMs`, and when a model's idle timer (on its
@@ -16,12 +18,7 @@ import type { GatewayFleet, GatewayModel } from "./fleet-port";
 export interface IdleUnloader {
   /** The stop in progress for this model, if the unloader is stopping it. */
   unloading(modelId: string): Promise<void> | undefined;
-  /**
-   * A request to an on-demand model began: its idle deadline (`idle_unload_at`,
-   * the dashboard's countdown) is cleared now, not at the next periodic sweep.
-   */
-  began(modelId: string): void;
-  /** A request to an on-demand model ended: a sweep soon (coalesced with one running) sets its deadline. */
+  /** A request to an on-demand model ended, served or not: a sweep soon (coalesced with one running) sets its deadline. */
   ended(): void;
   /** One sweep now (tests; the timer calls it too). */
   sweep(): Promise<void>;
@@ -113,10 +110,6 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
   return {
     unloading(modelId) {
       return stops.get(modelId);
-    },
-    began(modelId) {
-      // No sweep (the in-flight count already keeps it loaded), so a cold start pays nothing for this.
-      if (!stops.has(modelId) && fleet.usage(modelId).idleUnloadAt !== null) fleet.setIdleUnloadAt(modelId, null);
     },
     ended: kick,
     sweep() {

@@ -8,7 +8,7 @@
 import { EventEmitter } from "node:events";
 import { expect, it } from "vitest";
 import type { GatewayModel } from "./fleet-port";
-import { createRemoteFleet } from "./remote-fleet";
+import { createRemoteFleet, NOTES_EVERY_MS } from "./remote-fleet";
 import type { MainMessage, WorkerMessage } from "./worker-protocol";
 
 it("does not take a one-model look for the model list", async () => {
@@ -28,5 +28,50 @@ it("does not take a one-model look for the model list", async () => {
   // ensure-ready's first look at a model it waits for
   await remote.models({ fresh: true, only: "a" });
   expect((await remote.models()).map((m) => m.name)).toEqual(["alpha", "beta"]);
+  remote.close();
+});
+
+it("tells the main thread a request's being served (on its begin note when that still waits in the batch); a request never served moves no last use", async () => {
+  const port = new EventEmitter() as EventEmitter & { postMessage(m: WorkerMessage): void };
+  const sent: WorkerMessage[] = [];
+  port.postMessage = (m) => {
+    if (m.t === "batch") sent.push(...m.items);
+    else sent.push(m);
+  };
+  let clock = 1_000;
+  const remote = createRemoteFleet(port as unknown as Parameters<typeof createRemoteFleet>[0], { channelSocket: "/nonexistent", now: () => clock });
+  const flushed = () => new Promise((r) => setTimeout(r, NOTES_EVERY_MS + 20));
+
+  // Served in the tick it began (a ready model, a free place): one begin note that says so.
+  const quick = remote.beginRequest("a");
+  quick.served();
+  clock = 1_010;
+  quick.end();
+  await flushed();
+  expect(sent).toEqual([{ t: "begin", token: 1, modelId: "a", served: true }, { t: "end", token: 1 }]);
+  expect(remote.usage("a")).toEqual({ inFlight: 0, lastUsedAt: 1_010, idleUnloadAt: null });
+
+  // Refused (409, 429, 503): counted while it was in flight, no last use.
+  sent.length = 0;
+  clock = 2_000;
+  const refused = remote.beginRequest("a");
+  expect(remote.usage("a")).toEqual({ inFlight: 1, lastUsedAt: 1_010, idleUnloadAt: null });
+  refused.end();
+  refused.served();
+  await flushed();
+  expect(sent).toEqual([{ t: "begin", token: 2, modelId: "a" }, { t: "end", token: 2 }]);
+  expect(remote.usage("a")).toEqual({ inFlight: 0, lastUsedAt: 1_010, idleUnloadAt: null });
+
+  // Served after a wait (a start, a place): its own note, after the begin went.
+  sent.length = 0;
+  const waited = remote.beginRequest("a");
+  await flushed();
+  clock = 3_000;
+  waited.served();
+  clock = 3_500;
+  waited.end();
+  await flushed();
+  expect(sent).toEqual([{ t: "begin", token: 3, modelId: "a" }, { t: "served", token: 3 }, { t: "end", token: 3 }]);
+  expect(remote.usage("a").lastUsedAt).toBe(3_500);
   remote.close();
 });

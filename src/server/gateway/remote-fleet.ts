@@ -9,8 +9,9 @@
  * - `models()`: the last list the main thread sent, while no fleet event
  *   came since and it is younger than MODELS_MAX_AGE_MS; otherwise one call
  *   (the main thread's snapshot keeps its own freshness rules);
- * - requests in flight, last use and the idle unload time: kept here (the
- *   idle unloader runs here), and told to the main thread for the dashboard;
+ * - requests in flight, last use (a request served: see
+ *   ModelUsage.lastUsedAt) and the idle unload time: kept here (the idle
+ *   unloader runs here), and told to the main thread for the dashboard;
  * - key lookups: cached for KEY_TTL_MS, dropped when the main thread says
  *   keys changed.
  * Starting and stopping a model, a fresh read, a key not cached: one call.
@@ -184,23 +185,39 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     beginRequest(modelId) {
       const u = usage(modelId);
       u.inFlight++;
-      u.lastUsedAt = now();
-      clearIdle(modelId, u);
       const token = nextToken++;
+      const begin: Extract<WorkerMessage, { t: "begin" }> = { t: "begin", token, modelId };
+      // The batch the begin waits in (null: sent): its being served rides on it while it waits there.
+      let waitingIn: WorkerMessage[] | null = null;
       // An idle on-demand model is what a start may evict: the main thread must see this request before it
       // decides (operations.ts refuses to evict a model with requests in flight), so its begin goes at once.
       // Other models' begins wait for the batch: one message per request cost the worker 14 % of its time.
       if (onDemand.has(modelId)) {
         if (batch.length > 0) flush();
-        port.postMessage({ t: "begin", token, modelId } satisfies WorkerMessage);
-      } else send({ t: "begin", token, modelId });
+        port.postMessage(begin);
+      } else {
+        send(begin);
+        waitingIn = batch;
+      }
+      let served = false;
       let ended = false;
-      return () => {
-        if (ended) return;
-        ended = true;
-        u.inFlight--;
-        u.lastUsedAt = now();
-        send({ t: "end", token });
+      return {
+        served() {
+          if (ended || served) return;
+          served = true;
+          u.lastUsedAt = now();
+          clearIdle(modelId, u);
+          // Usually in the same tick as its begin (a ready model, a free place): no message of its own.
+          if (waitingIn === batch) begin.served = true;
+          else send({ t: "served", token });
+        },
+        end() {
+          if (ended) return;
+          ended = true;
+          u.inFlight--;
+          if (served) u.lastUsedAt = now();
+          send({ t: "end", token });
+        },
       };
     },
     usage(modelId): ModelUsage {

@@ -6,7 +6,9 @@
  *
  * worker → main
  *   call     a GatewayFleet / KeyStore method, answered by `reply`
- *   begin    a request is in flight on a model (the dashboard's count)
+ *   begin    a request is in flight on a model (the dashboard's count);
+ *            `served`: and it was served at once (see `served`)
+ *   served   that request got its place and was forwarded (its last use)
  *   end      that request ended
  *   idle     the idle unload time shown for a model (null: none)
  *   record   one request's figures (GatewayMetrics.record)
@@ -34,7 +36,8 @@ export type CallMethod = "models" | "start" | "stop" | "keyLookup" | "guard";
 
 export type WorkerMessage =
   | { t: "call"; id: number; method: CallMethod; args: unknown[] }
-  | { t: "begin"; token: number; modelId: string }
+  | { t: "begin"; token: number; modelId: string; served?: true }
+  | { t: "served"; token: number }
   | { t: "end"; token: number }
   | { t: "idle"; modelId: string; at: number | null }
   | { t: "record"; r: GatewayRequestRecord }

@@ -50,7 +50,7 @@ it("serves the gateway once the app's runtime is there, after a first failed att
 
   // The runtime is not there for the first two asks (the host's eager one, the worker's `guard`), then it is.
   let asks = 0;
-  const adapter = { models: async () => [], start: async () => ({}), stop: async () => undefined, beginRequest: () => () => undefined, setIdleUnloadAt: () => undefined } as unknown as FleetAdapter;
+  const adapter = { models: async () => [], start: async () => ({}), stop: async () => undefined, beginRequest: () => ({ served: () => undefined, end: () => undefined }), setIdleUnloadAt: () => undefined } as unknown as FleetAdapter;
   const parts = async (): Promise<BridgeParts> => {
     asks++;
     if (asks <= 2) {

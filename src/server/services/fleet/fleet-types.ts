@@ -67,7 +67,7 @@ export interface ServerView {
   link: { kind: string; state: string | null; error: string | null };
   /** Gateway requests held for it now (queued, waiting for a start, or being answered); from its ServerEntry. */
   inFlight: number;
-  /** Start or end of its last gateway request (ISO); null: none since the app started. */
+  /** Start or end of the last gateway request it served (ISO; a request refused 409/429/503 does not count); null: none since the app started. */
   lastUsedAt: string | null;
   /** When the gateway's idle unloader stops it (ISO); null: not counting down. */
   idleUnloadAt: string | null;

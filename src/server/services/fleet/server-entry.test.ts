@@ -23,20 +23,38 @@ describe("ServerEntry", () => {
     expect(e.op).toBe(second);
   });
 
-  it("counts gateway requests: in flight until each ends (once), last used at the latest start or end, no idle countdown (nor its timer) once one begins", () => {
+  it("counts gateway requests: in flight until each ends (once); last used at the latest served request's start or end; no idle countdown (nor its timer) once one is served", () => {
     const e = new ServerEntry("id", "host", "alpha");
     expect([e.inFlight, e.lastUsedAt, e.idleUnloadAt]).toEqual([0, null, null]);
+    const a = e.beginRequest();
+    a.served(1_000);
     e.idleUnloadAt = 5_000;
-    e.idleTimer = setTimeout(() => expect.fail("a request's start must clear the idle timer"), 0);
-    const endA = e.beginRequest(1_000);
+    e.idleTimer = setTimeout(() => expect.fail("a request's being served must clear the idle timer"), 0);
+    const b = e.beginRequest();
+    b.served(1_100);
     expect(e.idleTimer).toBeNull();
-    const endB = e.beginRequest(1_100);
     expect([e.inFlight, e.lastUsedAt, e.idleUnloadAt]).toEqual([2, 1_100, null]);
-    endA(1_200);
-    endA(1_300);
+    a.end(1_200);
+    a.end(1_300);
     expect([e.inFlight, e.lastUsedAt]).toEqual([1, 1_200]);
-    endB(1_400);
+    b.end(1_400);
     expect([e.inFlight, e.lastUsedAt]).toEqual([0, 1_400]);
+  });
+
+  it("a request that is never served (refused, or its client left while it waited) is counted in flight, and leaves last use and the idle countdown as they were", () => {
+    const e = new ServerEntry("id", "host", "alpha");
+    const first = e.beginRequest();
+    first.served(1_000);
+    first.end(1_050);
+    e.idleUnloadAt = 61_050;
+    const timer = setTimeout(() => undefined, 60_000);
+    e.idleTimer = timer;
+    const refused = e.beginRequest();
+    expect([e.inFlight, e.lastUsedAt, e.idleUnloadAt, e.idleTimer]).toEqual([1, 1_050, 61_050, timer]);
+    refused.end(2_000);
+    refused.served(2_100);
+    expect([e.inFlight, e.lastUsedAt, e.idleUnloadAt, e.idleTimer]).toEqual([0, 1_050, 61_050, timer]);
+    clearTimeout(timer);
   });
 
   it("restart and idle timers are cleared together at shutdown", () => {

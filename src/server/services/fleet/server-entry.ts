@@ -7,6 +7,14 @@
  */
 import { isAlive, type StopCause } from "synapse-host-agent/server-states";
 
+/** One gateway request counted on a ServerEntry (ServerEntry.beginRequest). Times are epoch ms. */
+export interface RequestUse {
+  /** It got its place and goes to the model's server: last used at `now`, no idle countdown (nor its timer). Once. */
+  served(now: number): void;
+  /** It ended (idempotent): out of the count; last used at `now` if it was served. */
+  end(now: number): void;
+}
+
 /** A process of a server, told apart from a later one with a reused pid by its start time. */
 export interface ProcessKey {
   pid: number | null;
@@ -134,7 +142,7 @@ export class ServerEntry {
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
   restartTimer: NodeJS.Timeout | null = null;
-  /** The gateway's idle unload, due at `idleUnloadAt` (armed by the gateway; cleared by a request's start and at shutdown). */
+  /** The gateway's idle unload, due at `idleUnloadAt` (armed by the gateway; cleared when a request is served and at shutdown). */
   idleTimer: NodeJS.Timeout | null = null;
 
   // ---- for the gateway ----------------------------------------------------------
@@ -142,7 +150,10 @@ export class ServerEntry {
   // (none in flight, never used, idle clock from when the gateway first sees it).
   /** Requests the gateway holds for this model right now: queued, waiting for a start, or being answered. */
   inFlight = 0;
-  /** Epoch ms of the last gateway request's start or end for this model; null: none since the app started. */
+  /**
+   * Epoch ms of the last use by a gateway request that was served (it got a place and went to the model's
+   * server): its start, then its end (a stream counts until it ends); null: none since the app started.
+   */
   lastUsedAt: number | null = null;
   /** Epoch ms at which the gateway's idle unloader stops this model; null: not counting down. */
   idleUnloadAt: number | null = null;
@@ -190,20 +201,27 @@ export class ServerEntry {
   }
 
   /**
-   * Counts a gateway request in flight from `now` (epoch ms): last used now,
-   * the idle countdown off (its timer cleared). Returns the request's end (idempotent), which
-   * takes the end time.
+   * Counts a gateway request in flight (queued, waiting for a start, or being answered). Its last use is
+   * not touched until it is served: a request the gateway refuses (409, 429, 503) or one whose client left
+   * before it got a place leaves `lastUsedAt` and the idle countdown as they were.
    */
-  beginRequest(now: number): (now: number) => void {
+  beginRequest(): RequestUse {
     this.inFlight += 1;
-    this.lastUsedAt = now;
-    this.clearIdle();
+    let served = false;
     let ended = false;
-    return (at) => {
-      if (ended) return;
-      ended = true;
-      this.inFlight -= 1;
-      this.lastUsedAt = at;
+    return {
+      served: (now) => {
+        if (ended || served) return;
+        served = true;
+        this.lastUsedAt = now;
+        this.clearIdle();
+      },
+      end: (now) => {
+        if (ended) return;
+        ended = true;
+        this.inFlight -= 1;
+        if (served) this.lastUsedAt = now;
+      },
     };
   }
 
