@@ -78,6 +78,28 @@ describe("request guard", () => {
     expect(readme).not.toContain("Mutations take JSON or an empty body");
   });
 
+  it("a tRPC mutation without the JSON type, even an empty one (plain curl -X POST), is 415 saying what to send; with it, it passes", () => {
+    const host = { host: "localhost:3000" };
+    const hint = `with curl, add -H 'Content-Type: application/json' -d '<input>' ('{}' when it takes none: curl -X POST alone sends no Content-Type, and curl -d '' a form type)`;
+    // Passed on before, to tRPC's own 415 "Missing content-type header", which said nothing of what to send.
+    expect(checkRequest(req("POST", "/api/trpc/servers.startAll", host), open)).toEqual({
+      ok: false,
+      status: 415,
+      code: "UNSUPPORTED_MEDIA_TYPE",
+      message: `tRPC mutations need Content-Type: application/json and the input as a JSON body (got "none"); ${hint}`,
+    });
+    for (const [type, length] of [["application/x-www-form-urlencoded", "0"], ["text/plain", "12"]] as const) {
+      expect(checkRequest(req("POST", "/api/trpc/models.create", { ...host, "content-type": type, "content-length": length }), open)).toMatchObject({
+        status: 415,
+        message: `tRPC mutations need Content-Type: application/json and the input as a JSON body (got "${type}"); ${hint}`,
+      });
+    }
+    expect(checkRequest(req("POST", "/api/trpc/servers.startAll", { ...host, "content-type": "application/json", "content-length": "2" }), open)).toEqual({ ok: true });
+    // REST routes keep taking an empty POST with no Content-Type; tRPC queries are GETs.
+    expect(checkRequest(req("POST", "/api/models/servers/start-all", host), open)).toEqual({ ok: true });
+    expect(checkRequest(req("GET", "/api/trpc/models.list", host), open)).toEqual({ ok: true });
+  });
+
   it("compares secrets of different lengths without throwing", () => {
     expect(secretsEqual("a", "ab")).toBe(false);
     expect(secretsEqual(TOKEN, TOKEN)).toBe(true);

@@ -15,7 +15,11 @@
  *   (`Content-Type: application/json`); an empty body with no Content-Type
  *   is allowed so `curl -X POST .../start-all` keeps working. A form or
  *   text/plain body, even an empty one (`curl -d ''`), is what a cross-site
- *   page can send without a preflight, so it is 415. The README says the same.
+ *   page can send without a preflight, so it is 415. tRPC (/api/trpc/…)
+ *   reads every mutation's body as JSON, an empty one too: there the JSON
+ *   type is needed always, and the 415 says what to send (tRPC's own answer
+ *   to a missing type, "Missing content-type header", said nothing of it).
+ *   The README says the same.
  *
  * Pure: takes the request's parts and the settings, returns a verdict.
  */
@@ -106,6 +110,10 @@ export function checkRequest(req: GuardRequest, settings: GuardSettings): GuardV
   }
   if (isApi && MUTATING.has(req.method.toUpperCase())) {
     const type = req.headers.get("content-type");
+    if (isTrpcPath(req.pathname)) {
+      if (!isJsonType(type)) return { ok: false, status: 415, code: "UNSUPPORTED_MEDIA_TYPE", message: trpcMediaTypeMessage(type) };
+      return { ok: true };
+    }
     const length = req.headers.get("content-length");
     const emptyBody = type === null && (length === null || length === "0");
     if (!isJsonType(type) && !emptyBody) {
@@ -115,6 +123,16 @@ export function checkRequest(req: GuardRequest, settings: GuardSettings): GuardV
     }
   }
   return { ok: true };
+}
+
+/** tRPC's endpoint and its procedures (`/api/trpc/<router>.<procedure>`). */
+function isTrpcPath(pathname: string): boolean {
+  return pathname === "/api/trpc" || pathname.startsWith("/api/trpc/");
+}
+
+/** The 415 of a tRPC mutation without the JSON type (`type`: its Content-Type, null when it has none). */
+function trpcMediaTypeMessage(type: string | null): string {
+  return `tRPC mutations need Content-Type: application/json and the input as a JSON body (got ${JSON.stringify(type ?? "none")}); with curl, add -H 'Content-Type: application/json' -d '<input>' ('{}' when it takes none: curl -X POST alone sends no Content-Type, and curl -d '' a form type)`;
 }
 
 /** True for `application/json`, with or without parameters. */
