@@ -38,15 +38,18 @@ function setUp() {
   const standInFleet = { liveEntry: () => entry } as unknown as Fleet;
   adapter = createFleetAdapter({ db: {} as Db, fleet: standInFleet, events: standInEvents });
   const stops: { at: number; cause: string }[] = [];
+  // The registry's view of the model: stopped once the unloader stops it; a test may load it again.
+  const shown: GatewayModel = { ...model };
   const port: GatewayFleet = {
     ...adapter,
-    models: async () => [model],
+    models: async () => [shown],
     stop: async (_id, cause) => {
       stops.push({ at: Date.now(), cause });
+      shown.state = "stopped";
     },
   };
   unloader = createIdleUnloader({ fleet: port, sweepMs: 60_000 });
-  return { entry, port, stops };
+  return { entry, port, stops, shown };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,5 +106,25 @@ describe("idle unload timer on the ServerEntry", () => {
     waiting.end();
     await unloader!.sweep();
     expect(stops.map((s) => s.cause)).toEqual(["idle"]);
+  });
+
+  it("a model loaded again long after its last use (its Start button after an idle unload) counts its idle time from the load, not from that use", async () => {
+    const { entry, port, stops, shown } = setUp();
+    const req = port.beginRequest(model.id);
+    req.served();
+    req.end();
+    await unloader!.sweep();
+    for (let i = 0; i < 100 && stops.length === 0; i++) await sleep(20);
+    expect(stops.map((s) => s.cause)).toEqual(["idle"]);
+    const lastUse = entry.lastUsedAt!;
+    await sleep(IDLE_MS);
+    // The periodic sweep sees it stopped; then it is started again (no request).
+    await unloader!.sweep();
+    const startedAt = Date.now();
+    shown.state = "ready";
+    await unloader!.sweep();
+    expect(stops).toHaveLength(1);
+    expect(entry.lastUsedAt).toBe(lastUse);
+    expect(entry.idleUnloadAt).toBeGreaterThanOrEqual(startedAt - 20 + IDLE_MS);
   });
 });

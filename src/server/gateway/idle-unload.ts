@@ -4,8 +4,12 @@
  * (queued, waiting or being answered) keeps it loaded; its clock starts at
  * the end of the last request served (ModelUsage.lastUsedAt: a refused
  * request does not move it; a request's being served clears the countdown
- * at once, GatewayFleet.beginRequest), or when the unloader first saw it ready (a
- * model started with its Start button, or re-adopted after an app restart).
+ * at once, InFlightRequest.served), or when the unloader first saw it ready
+ * (a model started with its Start button, or re-adopted after an app
+ * restart, with no request served since the app started). A model loaded
+ * again after its last use (Start button, a restart after a crash, a start
+ * whose requests all left before they were served) counts from when the
+ * unloader last saw it not loaded, not from that older use.
  *
  * A sweep runs every `sweepMs`, and when a model's idle timer (on its
  * ServerEntry, armed at its deadline) fires. The decision and the mark
@@ -40,6 +44,11 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
   const sweepMs = options.sweepMs ?? 1000;
   /** modelId → when the unloader first saw it ready and idle, for models with no request yet. */
   const seenIdleSince = new Map<string, number>();
+  /**
+   * modelId → the last time (this clock) the unloader saw the on-demand model not loaded, or finished
+   * stopping it: a use before that was of an earlier load.
+   */
+  const seenUnloadedAt = new Map<string, number>();
   const stops = new Map<string, Promise<void>>();
   let closed = false;
   let sweeping: Promise<void> | null = null;
@@ -49,9 +58,14 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
     options.onModels?.(models);
     const t = now();
     const live = new Set<string>();
+    const listed = new Set<string>();
     for (const m of models) {
+      listed.add(m.id);
       // Unhealthy counts as loaded: a busy server answers /health late, and it still holds its memory.
-      if (m.loadPolicy !== "on-demand" || (m.state !== "ready" && m.state !== "unhealthy") || stops.has(m.id)) {
+      const loaded = m.state === "ready" || m.state === "unhealthy";
+      // Not while a request is in flight: it may have been served on a load this list does not show yet.
+      if (m.loadPolicy === "on-demand" && !loaded && !stops.has(m.id) && fleet.usage(m.id).inFlight === 0) seenUnloadedAt.set(m.id, t);
+      if (m.loadPolicy !== "on-demand" || !loaded || stops.has(m.id)) {
         if (!stops.has(m.id)) fleet.setIdleUnloadAt(m.id, null);
         continue;
       }
@@ -65,6 +79,12 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
       if (since === null) {
         since = seenIdleSince.get(m.id) ?? t;
         seenIdleSince.set(m.id, since);
+      } else {
+        // Loaded again since its last use (its Start button, a restart after a crash, a start whose requests
+        // all left before they were served): the clock starts with this load, not at a use of an earlier one.
+        // (Seen by this clock only: a host's clock, as in its readyAt, may differ from the app's.)
+        const unloadedAt = seenUnloadedAt.get(m.id);
+        if (unloadedAt !== undefined && unloadedAt > since) since = unloadedAt;
       }
       const due = since + m.idleMs;
       fleet.setIdleUnloadAt(m.id, due, kick);
@@ -76,11 +96,13 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
         .finally(() => {
           stops.delete(m.id);
           seenIdleSince.delete(m.id);
+          seenUnloadedAt.set(m.id, now());
           fleet.setIdleUnloadAt(m.id, null);
         });
       stops.set(m.id, stop);
     }
     for (const id of seenIdleSince.keys()) if (!live.has(id)) seenIdleSince.delete(id);
+    for (const id of seenUnloadedAt.keys()) if (!listed.has(id)) seenUnloadedAt.delete(id);
   }
 
   let again = false;

@@ -145,4 +145,30 @@ describe("gateway: LAST USED is the last request served, not one refused", () =>
     expect(after).toMatchObject({ state: "ready", inFlight: 0, lastUsedAt: counting.lastUsedAt, idleUnloadAt: counting.idleUnloadAt });
     expect((await listed("lazy")).idle_unload_at).toBe(shown);
   });
+
+  it("an on-demand model started with its Start button after its idle unload counts its idle time from that start, not from its last use", async () => {
+    const m = await g.addModel("again", { loadPolicy: "on-demand", idleTimeoutMs: 3_000 });
+    expect((await w.client.chat.completions.create(chat("again"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    await waitFor("the idle unload", async () => (await row("again")).state === "stopped", 15_000, 50);
+    const lastUse = Date.parse((await row("again")).lastUsedAt!);
+    // Longer than its idle time since that use, with the worker's sweeps (1 s) seeing it stopped meanwhile.
+    await sleep(1_500);
+    const t0 = Date.now();
+    expect(t0 - lastUse).toBeGreaterThan(3_000);
+    expect((await g.f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+    const counting = await waitFor("the idle countdown after the start", async () => {
+      const r = await row("again");
+      return r.idleUnloadAt !== null ? r : null;
+    }, 10_000, 20);
+    // Counted from a moment before the start (the last sweep that saw it stopped, at most 1 s before), not from
+    // the use before its unload: that would have stopped it at once.
+    expect(counting.state).toBe("ready");
+    expect(Date.parse(counting.lastUsedAt!)).toBe(lastUse);
+    expect(Date.parse(counting.idleUnloadAt!)).toBeGreaterThan(t0 + 1_000);
+    const unload = await waitFor("its idle unload", async () => {
+      const e = await g.f.t.db.event.findFirst({ where: { modelId: m.id, kind: "action", message: { contains: "unloaded after its idle time" } }, orderBy: { id: "desc" } });
+      return e && e.at.getTime() > t0 ? e : null;
+    }, 15_000, 50);
+    expect(unload.at.getTime()).toBeGreaterThanOrEqual(Date.parse(counting.idleUnloadAt!));
+  });
 });
