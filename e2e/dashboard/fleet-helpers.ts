@@ -131,3 +131,11 @@ export async function rowGeometry(page: Page): Promise<Record<string, { top: num
     return out;
   });
 }
+
+/** The cell of `name`'s fleet row under the column headed `header` (as the table shows it: "State", "Last error"). */
+export async function columnCell(page: Page, name: string, header: string) {
+  const headers = (await page.locator('[data-testid="model-list"] thead th').allTextContents()).map((h) => h.trim().toLowerCase());
+  const i = headers.indexOf(header.toLowerCase());
+  if (i < 0) throw new Error(`the fleet table has no column "${header}"; its columns: ${headers.join(", ")}`);
+  return row(page, name).locator(`:scope > :nth-child(${i + 1})`);
+}
