@@ -3,12 +3,12 @@
  * enabled row to "ready" live (no reload), STOP ALL brings them back to
  * "stopped", each with its stop's cause under its state (not under LAST
  * ERROR); a server killed with SIGKILL shows the crash, then the
- * recovery. Screenshots at 1280 and 390 px.
+ * recovery; a long model name reads whole at 1280 px. Screenshots at 1280 and 390 px.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
-import { arrangeModels, columnCell, markDocument, NARROW, row, rowGeometry, stateLog, status, stillSameDocument, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
+import { arrangeModels, columnCell, markDocument, NARROW, row, rowGeometry, stateLog, status, stillSameDocument, textBoxes, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
 
 const browser = useBrowser();
 
@@ -124,5 +124,20 @@ describe("fleet page (production build, real llama-server)", () => {
     expect(after.pid).not.toBe(before.pid);
     await screenshot("recovered");
     await app.trpc.mutation("servers.stopAll");
+  });
+
+  it("a long model name reads whole at 1280 px: it wraps in its cell, nothing of it is cut", async () => {
+    const long = "Meta-Llama-3.1-8B-Instruct-abliterated-Q4_K_M-imatrix";
+    await arrangeModels(app, [{ name: long, enabled: false }]);
+    const { page, screenshot } = await openPage(browser(), app, { name: "fleet-long-name", viewport: WIDE });
+    await page.goto("/");
+    await waitForRowState(page, long, "stopped", 15_000);
+    const [name] = await textBoxes(page, '[data-testid="model-list"]', [long]);
+    expect(name, JSON.stringify(name)).toMatchObject({ found: true, clippedBy: null });
+    // It stays in the Model column (wrapped, not running into the Host column).
+    const cell = await (await columnCell(page, long, "Host")).boundingBox();
+    expect(name!.box!.right, JSON.stringify(name)).toBeLessThanOrEqual(cell!.x);
+    await expect.poll(() => row(page, long).getByRole("link", { name: long, exact: true }).isVisible()).toBe(true);
+    await screenshot();
   });
 });

@@ -41,6 +41,7 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
   return (
     <tr className={styles.row} data-testid="model-row" data-model-id={row.modelId} data-model-name={row.name} data-state={row.state} data-desired={row.desired}>
       <th scope="row" className={styles.name} id={nameId}>
+        {/* The whole name, wrapped when long (fleet.module.css .name): at 1280 px this column is about 190 px. */}
         <Link href={`/models/${encodeURIComponent(row.modelId)}`}>{row.name}</Link>
         {row.gpuBackend ? <span className={`tag ${styles.gpu}`} title="GPU backend the server reported in its log">{row.gpuBackend}</span> : null}
       </th>
