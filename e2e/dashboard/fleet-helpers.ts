@@ -131,3 +131,76 @@ export async function rowGeometry(page: Page): Promise<Record<string, { top: num
     return out;
   });
 }
+
+/** The cell of `name`'s fleet row under the column headed `header` (as the table shows it: "State", "Last error"). */
+export async function columnCell(page: Page, name: string, header: string) {
+  const headers = (await page.locator('[data-testid="model-list"] thead th').allTextContents()).map((h) => h.trim().toLowerCase());
+  const i = headers.indexOf(header.toLowerCase());
+  if (i < 0) throw new Error(`the fleet table has no column "${header}"; its columns: ${headers.join(", ")}`);
+  return row(page, name).locator(`:scope > :nth-child(${i + 1})`);
+}
+
+export interface Box {
+  left: number;
+  top: number;
+  right: number;
+  bottom: number;
+}
+
+/** Where a name is written on the page, and whether all of it can be read. */
+export interface TextBox {
+  name: string;
+  /** An element under the scope shows the name (the innermost one whose text contains it). */
+  found: boolean;
+  /**
+   * Part of the text is cut: it runs past an ancestor that hides overflow (an ellipsis, a narrow
+   * segment, a fixed-width cell) or past the window's right edge. Null when not found.
+   */
+  clippedBy: string | null;
+  /** The laid-out text's box (a Range over the element's contents), CSS px; null when not found. */
+  box: Box | null;
+}
+
+/**
+ * For each name, the innermost visible element under `scope` (a CSS selector) whose text contains it:
+ * its text's box, and what, if anything, cuts it. Measured on the laid-out text, not the element, so
+ * text hidden by `overflow: hidden` or an ellipsis counts as cut.
+ */
+export async function textBoxes(page: Page, scope: string, names: readonly string[]): Promise<TextBox[]> {
+  return page.evaluate(
+    ([sel, list]) => {
+      const root = document.querySelector(sel);
+      return list.map((name) => {
+        const holders = root ? [...root.querySelectorAll("*")].filter((e) => e.textContent?.includes(name) && e.getClientRects().length > 0) : [];
+        const el = holders.find((e) => ![...e.children].some((c) => c.textContent?.includes(name)));
+        if (!el) return { name, found: false, clippedBy: null, box: null };
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        const r = range.getBoundingClientRect();
+        const box = { left: r.left, top: r.top, right: r.right, bottom: r.bottom };
+        let clippedBy: string | null = r.right > document.documentElement.clientWidth + 0.5 ? "the window's right edge" : null;
+        for (let a: Element | null = el; a && !clippedBy; a = a.parentElement) {
+          const s = getComputedStyle(a);
+          if (s.overflowX === "visible" && s.overflowY === "visible") continue;
+          const c = a.getBoundingClientRect();
+          if (r.left < c.left - 0.5 || r.right > c.right + 0.5 || r.top < c.top - 0.5 || r.bottom > c.bottom + 0.5) clippedBy = `${a.tagName.toLowerCase()}.${[...a.classList].join(".")} (overflow ${s.overflowX})`;
+        }
+        return { name, found: true, clippedBy, box };
+      });
+    },
+    [scope, names] as const,
+  );
+}
+
+/** Pairs of boxes that share area (touching edges do not count), as "a × b". */
+export function overlapping(boxes: readonly { name: string; box: Box | null }[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < boxes.length; i++) {
+    for (let j = i + 1; j < boxes.length; j++) {
+      const a = boxes[i]!.box;
+      const b = boxes[j]!.box;
+      if (a && b && Math.min(a.right, b.right) - Math.max(a.left, b.left) > 0.5 && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 0.5) out.push(`${boxes[i]!.name} × ${boxes[j]!.name}`);
+    }
+  }
+  return out;
+}

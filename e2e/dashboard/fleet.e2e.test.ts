@@ -1,13 +1,14 @@
 /**
  * The fleet page with real llama-servers: START ALL ENABLED brings every
  * enabled row to "ready" live (no reload), STOP ALL brings them back to
- * "stopped"; a server killed with SIGKILL shows the crash, then the
- * recovery. Screenshots at 1280 and 390 px.
+ * "stopped", each with its stop's cause under its state (not under LAST
+ * ERROR); a server killed with SIGKILL shows the crash, then the
+ * recovery; a long model name reads whole at 1280 px. Screenshots at 1280 and 390 px.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
-import { arrangeModels, markDocument, NARROW, row, rowGeometry, stateLog, status, stillSameDocument, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
+import { arrangeModels, columnCell, markDocument, NARROW, row, rowGeometry, stateLog, status, stillSameDocument, textBoxes, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
 
 const browser = useBrowser();
 
@@ -79,9 +80,16 @@ describe("fleet page (production build, real llama-server)", () => {
     const after = await status(app);
     expect(after.every((r) => r.state === "stopped" && r.pid === null && r.desired === "stopped"), JSON.stringify(after)).toBe(true);
     await expect.poll(() => page.getByTestId("fleet-summary").textContent()).toMatch(/all 3 stopped/);
-    // Each says why it is not running: the API's cause, in the row's words.
+    // Each says why it is not running: the API's cause, in the row's words, under its state; a stop on
+    // request is no error: the LAST ERROR column stays empty.
     expect(after.filter((r) => models.find((m) => m.name === r.name)?.enabled).map((r) => r.cause)).toEqual(["requested", "requested", "requested"]);
-    await expect.poll(() => row(page, "alpha").getByTestId("stop-cause").textContent()).toBe("stopped on request");
+    for (const m of models.filter((m) => m.enabled)) {
+      const state = await columnCell(page, m.name, "State");
+      await expect.poll(() => state.textContent(), { timeout: 10_000, message: `${m.name}: the State cell` }).toContain("stopped on request");
+      expect(await state.getByTestId("stop-cause").textContent()).toBe("stopped on request");
+      expect((await (await columnCell(page, m.name, "Last error")).textContent())?.trim(), `${m.name}: the Last error cell`).toBe("");
+    }
+    await screenshot("1280-stopped-on-request");
   });
 
   it("kill -9 of a server: its row shows the crash, then the recovery, live", async () => {
@@ -100,7 +108,8 @@ describe("fleet page (production build, real llama-server)", () => {
     process.kill(before.pid!, "SIGKILL");
     await waitForRowState(page, target.name, "exited", 15_000);
     await screenshot("crashed");
-    expect((await row(page, target.name).getByTestId("last-error").textContent())?.trim()).not.toBe("");
+    // A crash is an error: under LAST ERROR.
+    expect((await (await columnCell(page, target.name, "Last error")).textContent())?.trim()).not.toBe("");
     // Restarted after the backoff (about 1 s).
     await waitForRowState(page, target.name, "ready", 60_000);
     await expect.poll(async () => (await row(page, target.name).getByTestId("restarts").textContent())?.trim(), { timeout: 10_000 }).toBe("1");
@@ -115,5 +124,20 @@ describe("fleet page (production build, real llama-server)", () => {
     expect(after.pid).not.toBe(before.pid);
     await screenshot("recovered");
     await app.trpc.mutation("servers.stopAll");
+  });
+
+  it("a long model name reads whole at 1280 px: it wraps in its cell, nothing of it is cut", async () => {
+    const long = "Meta-Llama-3.1-8B-Instruct-abliterated-Q4_K_M-imatrix";
+    await arrangeModels(app, [{ name: long, enabled: false }]);
+    const { page, screenshot } = await openPage(browser(), app, { name: "fleet-long-name", viewport: WIDE });
+    await page.goto("/");
+    await waitForRowState(page, long, "stopped", 15_000);
+    const [name] = await textBoxes(page, '[data-testid="model-list"]', [long]);
+    expect(name, JSON.stringify(name)).toMatchObject({ found: true, clippedBy: null });
+    // It stays in the Model column (wrapped, not running into the Host column).
+    const cell = await (await columnCell(page, long, "Host")).boundingBox();
+    expect(name!.box!.right, JSON.stringify(name)).toBeLessThanOrEqual(cell!.x);
+    await expect.poll(() => row(page, long).getByRole("link", { name: long, exact: true }).isVisible()).toBe(true);
+    await screenshot();
   });
 });

@@ -3,12 +3,12 @@
  * estimate follows the form's unsaved values (context size, parallel slots, the K cache type among the
  * extra flags) and shows what the API estimates for exactly those values, saving nothing; a value that does
  * not parse marks the estimate as the last valid values' and names the field; the fleet page
- * draws a memory bar for the host.
+ * draws a memory bar for the host, whose labels name six models in full without one over another.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
-import { arrangeModels, WIDE, type ArrangedModel } from "./fleet-helpers";
+import { arrangeModels, localHostId, NARROW, overlapping, textBoxes, WIDE, type ArrangedModel } from "./fleet-helpers";
 
 const browser = useBrowser();
 
@@ -111,5 +111,40 @@ describe("memory estimate on the model page (production build)", () => {
     await expect.poll(() => bar.getAttribute("data-host-name")).toBeTruthy();
     await expect.poll(async () => (await page.getByTestId("memory-figures").textContent()) ?? "").toMatch(/used of \d+\.\d GiB/);
     await screenshot("fleet-memory-bar");
+  });
+
+  it("the fleet's memory bar names each of six models in full, no name over another, at 1280 and 390 px", async () => {
+    // Names of different lengths and sizes (context sizes) that differ, one running, the rest what start all would add.
+    const specs = [
+      { name: "DeepSeek-R1-Distill-Qwen-14B-Q5_K_M", ctxSize: 256 },
+      { name: "phi", ctxSize: 1024 },
+      { name: "Meta-Llama-3.1-8B-Instruct-Q4_K_M", ctxSize: 256 },
+      { name: "gemma-2-2b-it-Q8_0", ctxSize: 2048 },
+      { name: "qwen2.5-0.5b", ctxSize: 512 },
+    ];
+    const arranged = await arrangeModels(app, specs.map((s) => ({ name: s.name, enabled: true })));
+    for (const [i, m] of arranged.entries()) {
+      const r = await app.trpc.mutation("models.update", { id: m.id, ctxSize: specs[i]!.ctxSize });
+      expect(r.error, JSON.stringify(r.error)).toBeUndefined();
+    }
+    // A budget these tiny models fill a good part of (about 1-4 MiB each), so the segments have real widths.
+    const budget = await app.trpc.mutation("hosts.update", { id: await localHostId(app), memoryBudgetMiB: 32 });
+    expect(budget.error, JSON.stringify(budget.error)).toBeUndefined();
+    const started = await app.trpc.mutation("servers.start", { id: arranged[2]!.id, wait: true });
+    expect(started.error, JSON.stringify(started.error)).toBeUndefined();
+    const names = [model.name, ...specs.map((s) => s.name)];
+
+    for (const viewport of [WIDE, NARROW]) {
+      const { page, screenshot, context } = await openPage(browser(), app, { name: `fleet-memory-labels-${viewport.width}`, viewport });
+      await page.goto("/");
+      await expectTestId(page, "memory-bar");
+      await expect.poll(() => page.getByTestId("memory-segment").count(), { timeout: 15_000 }).toBe(names.length);
+      const labels = await textBoxes(page, '[data-testid="memory-bar"]', names);
+      for (const l of labels) expect(l, `${viewport.width} px: ${JSON.stringify(l)}`).toMatchObject({ found: true, clippedBy: null });
+      expect(overlapping(labels), `${viewport.width} px`).toEqual([]);
+      await screenshot();
+      await context.close();
+    }
+    await app.trpc.mutation("servers.stopAll");
   });
 });

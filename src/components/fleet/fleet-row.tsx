@@ -10,7 +10,7 @@ import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
 import { GatewayUsage } from "./gateway-usage";
 import { StateBadge } from "./state-badge";
-import { StopCause, stopCauseText } from "./stop-cause";
+import { StopCause } from "./stop-cause";
 import { Uptime } from "./uptime";
 import { useServerActions } from "./use-server-actions";
 import { LoadProgressBar, type LoadProgressView } from "~/components/metrics/load-progress";
@@ -41,6 +41,7 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
   return (
     <tr className={styles.row} data-testid="model-row" data-model-id={row.modelId} data-model-name={row.name} data-state={row.state} data-desired={row.desired}>
       <th scope="row" className={styles.name} id={nameId}>
+        {/* The whole name, wrapped when long (fleet.module.css .name): at 1280 px this column is about 190 px. */}
         <Link href={`/models/${encodeURIComponent(row.modelId)}`}>{row.name}</Link>
         {row.gpuBackend ? <span className={`tag ${styles.gpu}`} title="GPU backend the server reported in its log">{row.gpuBackend}</span> : null}
       </th>
@@ -57,6 +58,8 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
       </td>
       <td className={styles.state} data-label="State">
         <StateBadge state={row.state} desired={row.desired} loadPolicy={row.loadPolicy} testId="state-badge" />
+        {/* Why it is not running ("stopped on request", "crashed" …): the state's cause, not an error. */}
+        <StopCause state={row.state} cause={row.cause} className={styles.cause} besideBadge />
         <GatewayUsage row={row} />
       </td>
       <td className={styles.activity} data-label="Activity">
@@ -70,11 +73,10 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
         {row.restarts}
       </td>
       <td className={styles.error} data-label="Last error">
-        {/* One line either way (no layout jump): the error of the last attempt, or else why it is not running. */}
-        <span className={styles.errorText} title={row.lastError ? [stopCauseText(row.state, row.cause), row.lastError].filter(Boolean).join(": ") : undefined} data-testid="last-error">
+        {/* Real failures only (a crash, a failed start, an unreachable host); a stop's cause is under the state. */}
+        <span className={styles.errorText} title={row.lastError ?? undefined} data-testid="last-error">
           {row.lastError ?? ""}
         </span>
-        {row.lastError ? null : <StopCause state={row.state} cause={row.cause} className={styles.cause} />}
       </td>
       <td className={styles.enabled} data-label="Enabled">
         <label className="switch">

@@ -1,13 +1,16 @@
 "use client";
 /**
  * A memory bar per host: its budget, what its running servers hold (one segment each), what START ALL
- * ENABLED would add (lighter segments), and what it would refuse, with the numbers. Estimates come from
- * the fleet's start planner (servers.memory), refreshed with the fleet's events.
+ * ENABLED would add (striped segments), and what it would refuse, with the numbers. A legend under the
+ * bar names each segment (its colour, name, size): names do not fit inside segments a few pixels wide.
+ * Estimates come from the fleet's start planner (servers.memory), refreshed with the fleet's events.
  */
 import { useQuery } from "@tanstack/react-query";
+import type { CSSProperties } from "react";
 import type { RouterOutputs } from "~/components/api/types";
 import { useTRPC } from "~/trpc/client";
 import styles from "./memory-bars.module.css";
+import { memoryLegend } from "./memory-legend";
 
 type HostBar = RouterOutputs["servers"]["memory"][number];
 
@@ -41,8 +44,10 @@ export function HostMemoryBar({ bar }: { bar: HostBar }) {
   const total = bar.usedBytes + bar.startAllBytes;
   const scale = Math.max(budget ?? 0, total, 1);
   const size = (b: number) => sizeText(b, budget ?? scale);
-  const sized = bar.segments.filter((s) => s.bytes !== null);
+  const legend = memoryLegend(bar.segments);
   const unsized = bar.segments.filter((s) => s.bytes === null);
+  const detail = (s: (typeof legend)[number]["segment"]) =>
+    `${s.name}${s.kind === "start-all" ? " (start all would start it)" : ""}: ${size(s.bytes)}${s.estimate ? ` — weights ${size(s.estimate.weightsBytes)}, KV cache ${size(s.estimate.kvCacheBytes)}, compute ${size(s.estimate.computeBytes)}${s.estimate.promptCacheBytes > 0 ? `, prompt cache ${size(s.estimate.promptCacheBytes)}` : ""}` : ""}`;
   return (
     <div className={styles.host} data-testid="memory-bar" data-host-name={bar.host}>
       <div className={styles.head}>
@@ -62,21 +67,33 @@ export function HostMemoryBar({ bar }: { bar: HostBar }) {
         </span>
       </div>
       <div className={styles.track} role="img" aria-label={`${bar.host}: ${size(bar.usedBytes)} used${budget !== null ? ` of ${size(budget)}` : ""}${bar.startAllBytes > 0 ? `, start all adds ${size(bar.startAllBytes)}` : ""}`}>
-        {sized.map((s) => (
+        {legend.map(({ segment: s, color }) => (
           <span
             key={s.modelId}
             className={styles.segment}
             data-kind={s.kind}
             data-testid="memory-segment"
             data-model={s.name}
-            style={{ width: `${(100 * s.bytes!) / scale}%` }}
-            title={`${s.name}${s.kind === "start-all" ? " (start all would start it)" : ""}: ${size(s.bytes!)}${s.estimate ? ` — weights ${size(s.estimate.weightsBytes)}, KV cache ${size(s.estimate.kvCacheBytes)}, compute ${size(s.estimate.computeBytes)}${s.estimate.promptCacheBytes > 0 ? `, prompt cache ${size(s.estimate.promptCacheBytes)}` : ""}` : ""}`}
-          >
-            <span className={styles.label}>{s.name}</span>
-          </span>
+            style={{ width: `${(100 * s.bytes) / scale}%`, "--segment-color": color } as CSSProperties}
+            title={detail(s)}
+          />
         ))}
         {budget !== null && total > budget ? <span className={styles.budgetLine} style={{ left: `${(100 * budget) / scale}%` }} aria-hidden="true" /> : null}
       </div>
+      {legend.length > 0 ? (
+        <ul className={styles.legend} aria-label={`Models in ${bar.host}'s memory bar`} data-testid="memory-legend">
+          {legend.map(({ segment: s, color }) => (
+            <li key={s.modelId} className={styles.entry} data-kind={s.kind} data-testid="memory-label" data-model={s.name} title={detail(s)} style={{ "--segment-color": color } as CSSProperties}>
+              <span className={styles.swatch} aria-hidden="true" />
+              <span className={styles.entryName}>{s.name}</span>
+              <span className={`muted ${styles.entrySize}`}>
+                {size(s.bytes)}
+                {s.kind === "start-all" ? " · start all" : ""}
+              </span>
+            </li>
+          ))}
+        </ul>
+      ) : null}
       {unsized.length > 0 ? (
         <p className={`muted ${styles.note}`}>
           Not counted (no estimate): {unsized.map((s) => `${s.name} (${s.note})`).join("; ")}

@@ -88,7 +88,7 @@ export function ModelPage({ id }: { id: string }) {
       <div className={styles.head}>
         <h1 data-testid="model-name">{m?.name ?? "\u00a0"}</h1>
         <StateBadge state={state} desired={desired} loadPolicy={row?.loadPolicy ?? m?.loadPolicy} testId="state-badge" />
-        <StopCause state={state} cause={row?.cause} />
+        <StopCause state={state} cause={row?.cause} besideBadge />
         <GpuBadge backend={gpu} running={running} />
         <div className={styles.headActions}>
           {m ? (
