@@ -13,6 +13,8 @@ beforeEach(() => {
 afterEach(() => t.close());
 
 const FP = `SHA256:${"a1B2".repeat(10)}xyz`;
+/** The host-edit events (action events), oldest first. */
+const hostEvents = (db: TestDb) => db.db.event.findMany({ where: { kind: "action" }, orderBy: { id: "asc" }, select: { hostId: true, message: true, data: true } });
 
 describe("hosts", () => {
   it("upsert creates, then updates by id or by name; unchanged input writes nothing", async () => {
@@ -237,6 +239,114 @@ describe("updateHost: some fields, the rest kept", () => {
     const range = await serviceError(updateHost(t.db, { id: h.id, modelPorts: "9000-9009" }));
     expect(range).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "modelPorts", message: "models on host mac use ports outside 9000-9009: m (8085); widen the range or move those models first" }] });
     expect(await snapshot(t.db)).toEqual(before);
+  });
+});
+
+describe("editing a host while its models run: refused when the link would reach another agent", () => {
+  let events: EventBus;
+  beforeEach(async () => {
+    events = await createEventBus({ db: t.db, log: testLogger("hosts") });
+  });
+  afterEach(() => events.close());
+
+  const sshHost = { name: "mac", linkKind: "ssh", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", sshIdentityFile: "/keys/id_ed25519", registryModelsRoot: "/models", hostModelsRoot: "/Users/me/models", upstreamMode: "tunnel", modelPorts: "8080-8099" } as const;
+  const RUNNING = "models on host mac are running: m (ready), n (wanted running); stop them first, then";
+
+  /** Two models on the host: m's server is up, n's was asked for (desired running, not yet up). */
+  async function runningOn(hostId: string): Promise<{ m: string; n: string }> {
+    const m = await createModel(t.db, { name: "m", hostId, filePath: "/models/m.gguf", port: 8085 }, { appPort: 3000 });
+    const n = await createModel(t.db, { name: "n", hostId, filePath: "/models/n.gguf", port: 8086 }, { appPort: 3000 });
+    await t.db.serverState.update({ where: { modelId: m.id }, data: { desired: "running", observed: "ready", pid: 4242 } });
+    await t.db.serverState.update({ where: { modelId: n.id }, data: { desired: "running" } });
+    return { m: m.id, n: n.id };
+  }
+  const stopAll = () => t.db.serverState.updateMany({ data: { desired: "stopped", observed: "stopped", pid: null } });
+  /** The upsert the form sends for the stored host with `patch` over it (tunnel mode: no directAddress). */
+  const formUpsert = async (id: string, patch: Record<string, unknown>) => {
+    const { createdAt: _c, updatedAt: _u, directAddress: _d, ...row } = await getHost(t.db, id);
+    return upsertHost(t.db, { ...row, ...patch } as never, { events });
+  };
+
+  it.each([
+    ["sshHost", "studio.lan", "change sshHost from mac.lan to studio.lan (another address may be another machine, which would not know their servers: they would keep running unwatched)"],
+    ["sshPort", 2200, "change sshPort from 2222 to 2200 (another port may be another machine's sshd, which would not know their servers: they would keep running unwatched)"],
+    ["sshUser", "other", "change sshUser from me to other (another user has its own agent, which would not know their servers: they would keep running unwatched)"],
+    ["sshUser", null, "change sshUser from me to none (another user has its own agent, which would not know their servers: they would keep running unwatched)"],
+    ["sshIdentityFile", "/keys/other", "change sshIdentityFile from /keys/id_ed25519 to /keys/other (another key's authorized_keys line may force another agent, which would not know their servers: they would keep running unwatched)"],
+  ])("a change of %s to %s is a conflict naming the models and what to do, by update and by the form's upsert; nothing written, no event; once they stop it saves", async (field, value, edit) => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    await runningOn(h.id);
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const message = `${RUNNING} ${edit}`;
+    expect(await serviceError(updateHost(t.db, { id: h.id, [field]: value }, { events }))).toMatchObject({ code: "CONFLICT", message: `${field}: ${message}`, issues: [{ path: field, message }] });
+    expect(await serviceError(formUpsert(h.id, { [field]: value }))).toMatchObject({ code: "CONFLICT", issues: [{ path: field, message }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+
+    await stopAll();
+    expect(await updateHost(t.db, { id: h.id, [field]: value }, { events })).toMatchObject({ [field]: value });
+  });
+
+  it("several reach fields at once: one issue per field, each naming the models", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    await runningOn(h.id);
+    const before = await snapshot(t.db);
+    const err = await serviceError(updateHost(t.db, { id: h.id, sshHost: "studio.lan", sshPort: 22, name: "studio" }, { events }));
+    expect(err.code).toBe("CONFLICT");
+    expect(err.issues?.map((i) => i.path)).toEqual(["sshHost", "sshPort"]);
+    expect(err.issues?.every((i) => i.message.startsWith(RUNNING))).toBe(true);
+    expect(err.message).toMatch(/^sshHost: models on host mac are running: .*; sshPort: models on host mac are running: .* change sshPort from 2222 to 22 /);
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it("edits that keep the link's agent save while the models run: name, memory budget, wider ports, a pinned key, paths, binary, upstream mode and direct address", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    await runningOn(h.id);
+    const edits: [string, Record<string, unknown>][] = [
+      ["rename (an ssh host's agent does not go by the host's name)", { name: "studio" }],
+      ["memory budget", { memoryBudgetMiB: 4096 }],
+      ["wider model ports", { modelPorts: "8080-8199" }],
+      ["pin the host key (hosts.pinKey)", { hostKeyFingerprint: FP }],
+      ["path mapping", { hostModelsRoot: "/Volumes/models", registryModelsRoot: "/models" }],
+      ["llama-server binary", { llamaServerBin: "/opt/llama/bin/llama-server" }],
+      ["direct mode (the gateway reads the host per request)", { upstreamMode: "direct", directAddress: "10.0.0.5" }],
+      ["another direct address", { directAddress: "10.0.0.6" }],
+      ["back to the tunnel", { upstreamMode: "tunnel", modelPorts: "8080-8099", directAddress: null }],
+    ];
+    for (const [what, patch] of edits) {
+      const saved = await updateHost(t.db, { id: h.id, ...patch }, { events }).catch((err: unknown) => {
+        throw new Error(`${what}: ${String(err)}`);
+      });
+      expect(saved, what).toMatchObject(patch);
+    }
+    expect(await getHost(t.db, h.id)).toMatchObject({ name: "studio", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", hostKeyFingerprint: FP, upstreamMode: "tunnel", modelPorts: "8080-8099", directAddress: null });
+    expect((await hostEvents(t)).length).toBe(1 + edits.length);
+  });
+
+  it("a local host's rename is a conflict while its models run (its agent's records are in a folder named after it); its binary and models folder save", async () => {
+    const h = await upsertHost(t.db, { name: "box", linkKind: "local" }, { events });
+    await runningOn(h.id);
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const message =
+      "models on host box are running: m (ready), n (wanted running); stop them first, then rename box to studio (a local agent keeps its servers' records in a folder named after the host: under the new name it would not know them, and they would keep running unwatched)";
+    expect(await serviceError(updateHost(t.db, { id: h.id, name: "studio" }, { events }))).toMatchObject({ code: "CONFLICT", message: `name: ${message}`, issues: [{ path: "name", message }] });
+    expect(await serviceError(upsertHost(t.db, { id: h.id, name: "studio", linkKind: "local" }, { events }))).toMatchObject({ code: "CONFLICT", issues: [{ path: "name" }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+
+    expect(await updateHost(t.db, { id: h.id, llamaServerBin: "/opt/llama/bin/llama-server", hostModelsRoot: "/srv/models", registryModelsRoot: "/models", memoryBudgetMiB: 2048 }, { events })).toMatchObject({ name: "box", llamaServerBin: "/opt/llama/bin/llama-server" });
+    await stopAll();
+    expect(await updateHost(t.db, { id: h.id, name: "studio" }, { events })).toMatchObject({ name: "studio" });
+  });
+
+  it("models stopped, or exited and not wanted running, do not hold the host: its address changes", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    const { m, n } = await runningOn(h.id);
+    await t.db.serverState.update({ where: { modelId: m }, data: { desired: "stopped", observed: "exited", pid: null } });
+    await t.db.serverState.update({ where: { modelId: n }, data: { desired: "stopped" } });
+    expect(await updateHost(t.db, { id: h.id, sshHost: "studio.lan" }, { events })).toMatchObject({ sshHost: "studio.lan" });
   });
 });
 

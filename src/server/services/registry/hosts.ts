@@ -7,7 +7,6 @@ import path from "node:path";
 import type { Prisma } from "~/generated/prisma/client";
 import type { Db } from "~/server/db/client";
 import type { Env } from "~/server/env";
-import { ALIVE_STATES } from "synapse-host-agent/server-states";
 import { ServiceError } from "../errors";
 import type { EventBus } from "../fleet/events";
 import { parseInput } from "./input";
@@ -15,6 +14,7 @@ import { hostIdInput, hostUpdateInput, hostUpsertInput, isSshOnlyField, type Hos
 import { formatPortRange, inRange, tunnelRange } from "./model-ports";
 import { writeTransaction, type DbOrTx, type Tx } from "./tx";
 import { changeList } from "./edit-text";
+import { assertReachKeptWhileRunning } from "./host-reach";
 
 /** The name's change is the message's own ("renamed to"). */
 const NAME_ONLY: ReadonlySet<string> = new Set(["name"]);
@@ -82,6 +82,9 @@ export async function getHost(db: DbOrTx, id: string): Promise<HostView> {
  * without: the host of that name, or a new one. Fields left out are cleared
  * (an upsert is the whole host, as the form shows it). A local host given
  * an ssh-only field (SSH_ONLY_FIELDS) is BAD_REQUEST naming it, nothing written.
+ * An edit that would move the host's link to another agent (another address,
+ * port, user or key, link kind, a local host's name: host-reach.ts) while a
+ * model on it runs or is wanted running is CONFLICT naming the models.
  */
 export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps = {}): Promise<HostView> {
   const h = parseInput(hostUpsertInput, input);
@@ -158,7 +161,7 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
       if (byName && byName.id !== id) throw new ServiceError("CONFLICT", `name: ${conflict()[0]!.message}`, { issues: conflict() });
       const fields = changedFields(existing, data);
       if (fields.length === 0) return { saved: existing, change: null };
-      if (fields.includes("linkKind")) await assertNoModelRunning(tx, existing, data.linkKind);
+      await assertReachKeptWhileRunning(tx, id, existing, data);
       await assertModelsInRange(tx, id, data);
       return { saved: await tx.host.update({ where: { id }, data, select: hostSelect }), change: { created: false, fields, from: existing.name, before: existing } };
     },
@@ -176,24 +179,6 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
     await recordHostEdit(deps, saved.id, `${what} (${text})`, { change: "updated", fields: change.fields, changes, ...(cleared.length > 0 ? { sshCleared: cleared } : {}) });
   }
   return saved;
-}
-
-/**
- * A switch of link kind while a model on the host runs (or is wanted running) is
- * CONFLICT, naming the models: the new link's agent would not know their servers,
- * which would keep running where they are, unwatched, while the fleet counted them
- * crashed and started them again through the new link.
- */
-async function assertNoModelRunning(tx: DbOrTx, host: HostView, linkKind: string): Promise<void> {
-  const models = await tx.model.findMany({ where: { hostId: host.id }, select: { name: true, server: { select: { observed: true, desired: true } } }, orderBy: { name: "asc" } });
-  const running = models.flatMap((m) => {
-    const observed = m.server?.observed ?? "stopped";
-    if (ALIVE_STATES.has(observed)) return [`${m.name} (${observed})`];
-    return m.server?.desired === "running" ? [`${m.name} (wanted running)`] : [];
-  });
-  if (running.length === 0) return;
-  const message = `models on host ${host.name} are running: ${running.join(", ")}; stop them first, then change linkKind from ${host.linkKind} to ${linkKind} (their servers would keep running on the ${host.linkKind} host, unwatched)`;
-  throw new ServiceError("CONFLICT", `linkKind: ${message}`, { issues: [{ path: "linkKind", message }] });
 }
 
 /** A range (or a switch to the tunnel) that would leave a model's port outside it is refused, naming the models. */
