@@ -37,6 +37,8 @@ describe("hosts", () => {
     ["a bad name", { name: "my host" }, ["name"]],
     ["a bad ssh port", { name: "a", linkKind: "ssh", sshHost: "h", sshPort: 0 }, ["sshPort"]],
     ["model ports on a local host", { name: "a", linkKind: "local", modelPorts: "8080-8099" }, ["modelPorts"]],
+    ["model ports on an ssh host in direct mode", { name: "a", linkKind: "ssh", sshHost: "h", upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: "8080-8099" }, ["modelPorts"]],
+    ["a direct address on an ssh host in tunnel mode (the default)", { name: "a", linkKind: "ssh", sshHost: "h", modelPorts: "8080-8099", directAddress: "10.0.0.5" }, ["directAddress"]],
     [
       "ssh settings on a host left local (the default kind)",
       { name: "a", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", sshIdentityFile: "/keys/id", hostKeyFingerprint: FP, upstreamMode: "direct", directAddress: "10.0.0.5" },
@@ -127,14 +129,14 @@ describe("updateHost: some fields, the rest kept", () => {
 
   it("records the host-edit event naming the fields saved with their old and new values; an update that changes nothing writes nothing and records none", async () => {
     const h = await upsertHost(t.db, sshHost, { events });
-    await updateHost(t.db, { id: h.id, modelPorts: "9000-9009", directAddress: "10.0.0.5" }, { events });
+    await updateHost(t.db, { id: h.id, modelPorts: "9000-9009", memoryBudgetMiB: 4096 }, { events });
     const renamed = await updateHost(t.db, { id: h.id, name: "studio" }, { events });
     expect(await hostEvents()).toEqual([
       { hostId: h.id, message: "host mac added", data: JSON.stringify({ hostEdit: { change: "created" } }) },
       {
         hostId: h.id,
-        message: "host mac updated (modelPorts 8080-8099 → 9000-9009, directAddress none → 10.0.0.5)",
-        data: JSON.stringify({ hostEdit: { change: "updated", fields: ["modelPorts", "directAddress"], changes: { modelPorts: { from: "8080-8099", to: "9000-9009" }, directAddress: { from: null, to: "10.0.0.5" } } } }),
+        message: "host mac updated (modelPorts 8080-8099 → 9000-9009, memoryBudgetMiB none → 4096)",
+        data: JSON.stringify({ hostEdit: { change: "updated", fields: ["modelPorts", "memoryBudgetMiB"], changes: { modelPorts: { from: "8080-8099", to: "9000-9009" }, memoryBudgetMiB: { from: null, to: 4096 } } } }),
       },
       { hostId: h.id, message: "host mac renamed to studio (name)", data: JSON.stringify({ hostEdit: { change: "updated", fields: ["name"], changes: { name: { from: "mac", to: "studio" } } } }) },
     ]);
@@ -347,6 +349,51 @@ describe("editing a host while its models run: refused when the link would reach
     await t.db.serverState.update({ where: { modelId: m }, data: { desired: "stopped", observed: "exited", pid: null } });
     await t.db.serverState.update({ where: { modelId: n }, data: { desired: "stopped" } });
     expect(await updateHost(t.db, { id: h.id, sshHost: "studio.lan" }, { events })).toMatchObject({ sshHost: "studio.lan" });
+  });
+});
+
+describe("an ssh host's upstream modes each have their own field", () => {
+  let events: EventBus;
+  beforeEach(async () => {
+    events = await createEventBus({ db: t.db, log: testLogger("hosts") });
+  });
+  afterEach(() => events.close());
+
+  const tunnel = { name: "mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "tunnel", modelPorts: "8080-8099" } as const;
+
+  it.each([
+    ["a direct address in tunnel mode", { directAddress: "10.0.0.5" }, "directAddress", "applies to direct mode only (the address direct mode reaches an ssh host's models at); remove it or set upstreamMode to direct"],
+    ["model ports with a switch to direct mode", { upstreamMode: "direct", modelPorts: "8080-8099" }, "modelPorts", "applies to tunnel mode only (the port range forwarded over ssh); remove it or set upstreamMode to tunnel"],
+  ])("update refuses %s naming the field and what to do; nothing written, no event", async (_n, patch, field, message) => {
+    const h = await upsertHost(t.db, tunnel, { events });
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    expect(await serviceError(updateHost(t.db, { id: h.id, ...patch } as never, { events }))).toMatchObject({ code: "BAD_REQUEST", message: `${field}: ${message}`, issues: [{ path: field, message }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+  });
+
+  it("a switch of mode by update clears the stored field of the mode left, and the event says so; and back", async () => {
+    const h = await upsertHost(t.db, tunnel, { events });
+    expect(await updateHost(t.db, { id: h.id, upstreamMode: "direct", directAddress: "10.0.0.5" }, { events })).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: null });
+    expect((await hostEvents(t)).at(-1)!.message).toBe("host mac updated (upstreamMode tunnel → direct, modelPorts 8080-8099 → none, directAddress none → 10.0.0.5)");
+    expect(await updateHost(t.db, { id: h.id, upstreamMode: "tunnel" }, { events })).toMatchObject({ upstreamMode: "tunnel", directAddress: null, modelPorts: null });
+    expect((await hostEvents(t)).at(-1)!.message).toBe("host mac updated (upstreamMode direct → tunnel, directAddress 10.0.0.5 → none)");
+  });
+
+  it("the form's switch of mode (an upsert without the hidden field) saves over the stored value of the other mode", async () => {
+    const h = await upsertHost(t.db, tunnel, { events });
+    const direct = await upsertHost(t.db, { id: h.id, name: "mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "direct", directAddress: "10.0.0.5" }, { events });
+    expect(direct).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: null });
+    expect(await upsertHost(t.db, { id: h.id, name: "mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "tunnel", modelPorts: "8080-8089" }, { events })).toMatchObject({ upstreamMode: "tunnel", directAddress: null, modelPorts: "8080-8089" });
+  });
+
+  it("a host stored with both fields (before they were refused) loses the other mode's on its next update, which names it; it still lists and reads", async () => {
+    const row = await t.db.host.create({ data: { name: "old-mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: "8080-8099" } });
+    expect(await getHost(t.db, row.id)).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: "8080-8099" });
+    expect((await listHosts(t.db)).map((h) => h.name)).toEqual(["old-mac"]);
+    expect(await updateHost(t.db, { id: row.id, memoryBudgetMiB: 2048 }, { events })).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: null, memoryBudgetMiB: 2048 });
+    expect((await hostEvents(t)).at(-1)!.message).toBe("host old-mac updated (modelPorts 8080-8099 → none, memoryBudgetMiB none → 2048)");
   });
 });
 

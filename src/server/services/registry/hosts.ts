@@ -10,7 +10,7 @@ import type { Env } from "~/server/env";
 import { ServiceError } from "../errors";
 import type { EventBus } from "../fleet/events";
 import { parseInput } from "./input";
-import { hostIdInput, hostUpdateInput, hostUpsertInput, isSshOnlyField, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
+import { hostIdInput, hostUpdateInput, hostUpsertInput, isOtherModeField, isSshOnlyField, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
 import { formatPortRange, inRange, tunnelRange } from "./model-ports";
 import { writeTransaction, type DbOrTx, type Tx } from "./tx";
 import { changeList } from "./edit-text";
@@ -81,7 +81,8 @@ export async function getHost(db: DbOrTx, id: string): Promise<HostView> {
  * Creates or replaces a host. With `id`: that host (NOT_FOUND if absent);
  * without: the host of that name, or a new one. Fields left out are cleared
  * (an upsert is the whole host, as the form shows it). A local host given
- * an ssh-only field (SSH_ONLY_FIELDS) is BAD_REQUEST naming it, nothing written.
+ * an ssh-only field (SSH_ONLY_FIELDS), or an ssh host the other upstream
+ * mode's field (UPSTREAM_MODE_FIELDS), is BAD_REQUEST naming it, nothing written.
  * An edit that would move the host's link to another agent (another address,
  * port, user or key, link kind, a local host's name: host-reach.ts) while a
  * model on it runs or is wanted running is CONFLICT naming the models.
@@ -101,7 +102,9 @@ export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps 
  * A host that is (or becomes) local keeps none of its stored ssh-only fields
  * (SSH_ONLY_FIELDS: address, port, user, key, pinned host key, upstream mode,
  * model ports, direct address): they are cleared in the same write, and the
- * event says so. Given ones are refused, as by the upsert.
+ * event says so. Given ones are refused, as by the upsert. Likewise an ssh
+ * host keeps no stored field of the upstream mode it is not (or no longer)
+ * in: modelPorts in direct mode, directAddress in tunnel mode.
  */
 export async function updateHost(db: Db, input: HostUpdateInput, deps: HostDeps = {}): Promise<HostView> {
   const { id, ...patch } = parseInput(hostUpdateInput, input);
@@ -112,9 +115,11 @@ export async function updateHost(db: Db, input: HostUpdateInput, deps: HostDeps 
       const existing = await tx.host.findUnique({ where: { id }, select: hostSelect });
       if (!existing) throw notFound(id);
       const { createdAt: _c, updatedAt: _u, ...stored } = existing;
-      // A local host has no ssh settings: stored ones are left out (so cleared), given ones refused.
+      // A local host has no ssh settings, an ssh host none of the other upstream mode's:
+      // stored ones are left out (so cleared), given ones refused.
       const local = (given.linkKind ?? stored.linkKind) === "local";
-      const kept = local ? Object.fromEntries(Object.entries(stored).filter(([k]) => !isSshOnlyField(k))) : stored;
+      const mode = patch.upstreamMode ?? stored.upstreamMode;
+      const kept = Object.fromEntries(Object.entries(stored).filter(([k]) => (local ? !isSshOnlyField(k) : !isOtherModeField(k, mode))));
       return parseInput(hostUpsertInput, { ...kept, ...given, id });
     },
     deps,
