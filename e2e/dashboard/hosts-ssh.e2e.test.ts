@@ -3,7 +3,8 @@
  * forces the real scripts/ssh-wrapper.sh (which runs the host agent): add
  * the host, test the connection (agent, llama-server, the host key the
  * server presented, not yet pinned), pin that key, test again (pinned); a
- * replaced host key is refused and the page says so.
+ * replaced host key is refused and the page says so. Editing its upstream
+ * mode saves only the chosen mode's field.
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -93,5 +94,32 @@ describe("hosts page with a real sshd (production build)", () => {
     expect((await app.db().host.findUniqueOrThrow({ where: { name: "mac-mini" } })).hostKeyFingerprint).toBe(pinned);
     expect(await card.getByTestId("pinned-fingerprint").textContent()).toBe(pinned);
     await screenshot("key-changed");
+  });
+
+  it("edit the host's upstream mode: each mode saves its own field, the hidden one of the other mode is cleared", async () => {
+    const { page } = await openPage(browser(), app, { name: "hosts-ssh-mode", viewport: WIDE });
+    await page.goto("/hosts");
+    const card = page.locator('[data-testid="host-card"][data-host-name="mac-mini"]');
+    const edit = async () => {
+      await card.getByRole("button", { name: "Edit", exact: true }).click();
+      return card.getByTestId("host-form");
+    };
+    const stored = () => app.db().host.findUniqueOrThrow({ where: { name: "mac-mini" } });
+
+    // Direct mode: the model ports typed earlier (now hidden) are not sent, so they are cleared.
+    let form = await edit();
+    await form.getByLabel("Gateway reaches its models").selectOption("direct");
+    await form.getByLabel("Direct address").fill("10.0.0.5");
+    await form.getByTestId("save-host").click();
+    await expect.poll(() => card.getByTestId("host-upstream").textContent()).toBe("direct: 10.0.0.5:PORT");
+    expect(await stored()).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: null });
+
+    // Back to the tunnel: the hidden direct address is cleared, the range typed again is saved.
+    form = await edit();
+    await form.getByLabel("Gateway reaches its models").selectOption("tunnel");
+    await form.getByLabel("Model ports").fill("8080-8089");
+    await form.getByTestId("save-host").click();
+    await expect.poll(() => card.getByTestId("host-upstream").textContent()).toBe("through the SSH connection, model ports 8080-8089");
+    expect(await stored()).toMatchObject({ upstreamMode: "tunnel", directAddress: null, modelPorts: "8080-8089" });
   });
 });

@@ -83,20 +83,22 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
       return;
     }
     const opt = (v: string) => (v.trim() === "" ? null : v.trim());
+    // Each upstream mode has its own field (the server refuses the other's): the hidden one is not sent, so it is cleared.
+    const direct = values.upstreamMode === "direct";
     const input = {
       ...(host ? { id: host.id } : {}),
       name: values.name.trim(),
       linkKind: values.linkKind as "local" | "ssh",
       sshHost: ssh ? opt(values.sshHost) : null,
-      ...(ssh ? { sshPort: port.value, upstreamMode: values.upstreamMode === "direct" ? ("direct" as const) : ("tunnel" as const) } : {}),
+      ...(ssh ? { sshPort: port.value, upstreamMode: direct ? ("direct" as const) : ("tunnel" as const) } : {}),
       sshUser: ssh ? opt(values.sshUser) : null,
       sshIdentityFile: ssh ? opt(values.sshIdentityFile) : null,
       hostKeyFingerprint: ssh ? opt(values.hostKeyFingerprint) : null,
       hostModelsRoot: opt(values.hostModelsRoot),
       registryModelsRoot: opt(values.registryModelsRoot),
       llamaServerBin: opt(values.llamaServerBin),
-      modelPorts: ssh ? opt(values.modelPorts) : null,
-      directAddress: ssh ? opt(values.directAddress) : null,
+      modelPorts: ssh && !direct ? opt(values.modelPorts) : null,
+      directAddress: ssh && direct ? opt(values.directAddress) : null,
       memoryBudgetMiB: budget.value,
     } satisfies UpsertInput;
     upsert.mutate(input);

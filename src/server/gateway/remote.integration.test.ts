@@ -298,7 +298,8 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     await startReady(m);
     const { createdAt: _c, updatedAt: _u, ...row } = await g.f.t.db.host.findUniqueOrThrow({ where: { id: host.id } });
     // The sshd runs on this machine, so the host's servers are at 127.0.0.1 (host.docker.internal from a container).
-    await upsertHost(g.f.t.db, { ...row, linkKind: "ssh", upstreamMode: "direct", directAddress: "127.0.0.1" });
+    // The tunnel's range is tunnel mode's own: left out (cleared) in direct mode.
+    await upsertHost(g.f.t.db, { ...row, linkKind: "ssh", upstreamMode: "direct", directAddress: "127.0.0.1", modelPorts: null });
     const models = await g.adapter.models({ fresh: true });
     expect(models.find((x) => x.name === "near")).toMatchObject({ via: "tcp", upstream: { host: "127.0.0.1", port: base + 1 } });
     const r = await g.client.chat.completions.create(chat("near"));
@@ -329,12 +330,12 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     // Back to the tunnel (the port outside the key's range, saved in direct mode, goes first).
     const anyport = await g.f.t.db.model.findUniqueOrThrow({ where: { name: "anyport" } });
     await g.f.t.db.model.delete({ where: { id: anyport.id } });
-    await upsertHost(g.f.t.db, { ...(await hostRow()), upstreamMode: "tunnel", directAddress: null }, deps);
+    await upsertHost(g.f.t.db, { ...(await hostRow()), upstreamMode: "tunnel", directAddress: null, modelPorts: `${base}-${base + 2}` }, deps);
     expect((await g.client.chat.completions.create(chat("near"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
     expect((await g.adapter.models()).find((x) => x.name === "near")).toMatchObject({ via: "ssh" });
 
     const edits = await g.f.t.db.event.findMany({ where: { kind: "action", hostId: host.id, message: { startsWith: "host mac updated" } }, orderBy: { id: "asc" } });
-    expect(edits.map((e) => e.message)).toEqual(["host mac updated (directAddress 127.0.0.1 → 127.0.0.2)", "host mac updated (upstreamMode direct → tunnel, directAddress 127.0.0.2 → none)"]);
+    expect(edits.map((e) => e.message)).toEqual(["host mac updated (directAddress 127.0.0.1 → 127.0.0.2)", `host mac updated (upstreamMode direct → tunnel, modelPorts none → ${base}-${base + 2}, directAddress 127.0.0.2 → none)`]);
     // An edit that changes nothing writes nothing and tells no one.
     await upsertHost(g.f.t.db, await hostRow(), deps);
     expect(await g.f.t.db.event.count({ where: { kind: "action", hostId: host.id, message: { startsWith: "host mac" } } })).toBe(2);

@@ -17,9 +17,17 @@ export const hostsRouter = router({
     ),
   ),
   get: publicProcedure.input(hostIdInput).query(({ ctx, input }) => getHost(ctx.runtime.db, input.id)),
-  /** The whole host, as the dashboard's form sends it: a field left out is cleared or takes its default; a local host with an ssh-only field is BAD_REQUEST. */
+  /**
+   * The whole host, as the dashboard's form sends it: a field left out is cleared or takes its default; a local host with an
+   * ssh-only field, or an ssh host with the other upstream mode's field (modelPorts in direct mode, directAddress in tunnel
+   * mode), is BAD_REQUEST. Changing where the link goes (linkKind, sshHost, sshPort, sshUser, sshIdentityFile, a local host's
+   * name) while a model on the host runs or is wanted running is CONFLICT naming the models.
+   */
   upsert: publicProcedure.input(hostUpsertInput).mutation(({ ctx, input }) => upsertHost(ctx.runtime.db, input, { events: ctx.runtime.events })),
-  /** Some fields of a host (for scripts): fields left out keep their values, null clears one; a switch to local clears the ssh-only fields. */
+  /**
+   * Some fields of a host (for scripts): fields left out keep their values, null clears one; a switch to local clears the
+   * ssh-only fields, a switch of upstream mode the other mode's field. The same checks as the upsert.
+   */
   update: publicProcedure.input(hostUpdateInput).mutation(({ ctx, input }) => updateHost(ctx.runtime.db, input, { events: ctx.runtime.events })),
   delete: publicProcedure.input(hostIdInput).mutation(async ({ ctx, input }) => {
     const result = await deleteHost(ctx.runtime.db, input, { events: ctx.runtime.events });

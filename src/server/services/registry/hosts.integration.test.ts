@@ -13,6 +13,8 @@ beforeEach(() => {
 afterEach(() => t.close());
 
 const FP = `SHA256:${"a1B2".repeat(10)}xyz`;
+/** The host-edit events (action events), oldest first. */
+const hostEvents = (db: TestDb) => db.db.event.findMany({ where: { kind: "action" }, orderBy: { id: "asc" }, select: { hostId: true, message: true, data: true } });
 
 describe("hosts", () => {
   it("upsert creates, then updates by id or by name; unchanged input writes nothing", async () => {
@@ -35,6 +37,8 @@ describe("hosts", () => {
     ["a bad name", { name: "my host" }, ["name"]],
     ["a bad ssh port", { name: "a", linkKind: "ssh", sshHost: "h", sshPort: 0 }, ["sshPort"]],
     ["model ports on a local host", { name: "a", linkKind: "local", modelPorts: "8080-8099" }, ["modelPorts"]],
+    ["model ports on an ssh host in direct mode", { name: "a", linkKind: "ssh", sshHost: "h", upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: "8080-8099" }, ["modelPorts"]],
+    ["a direct address on an ssh host in tunnel mode (the default)", { name: "a", linkKind: "ssh", sshHost: "h", modelPorts: "8080-8099", directAddress: "10.0.0.5" }, ["directAddress"]],
     [
       "ssh settings on a host left local (the default kind)",
       { name: "a", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", sshIdentityFile: "/keys/id", hostKeyFingerprint: FP, upstreamMode: "direct", directAddress: "10.0.0.5" },
@@ -125,14 +129,14 @@ describe("updateHost: some fields, the rest kept", () => {
 
   it("records the host-edit event naming the fields saved with their old and new values; an update that changes nothing writes nothing and records none", async () => {
     const h = await upsertHost(t.db, sshHost, { events });
-    await updateHost(t.db, { id: h.id, modelPorts: "9000-9009", directAddress: "10.0.0.5" }, { events });
+    await updateHost(t.db, { id: h.id, modelPorts: "9000-9009", memoryBudgetMiB: 4096 }, { events });
     const renamed = await updateHost(t.db, { id: h.id, name: "studio" }, { events });
     expect(await hostEvents()).toEqual([
       { hostId: h.id, message: "host mac added", data: JSON.stringify({ hostEdit: { change: "created" } }) },
       {
         hostId: h.id,
-        message: "host mac updated (modelPorts 8080-8099 → 9000-9009, directAddress none → 10.0.0.5)",
-        data: JSON.stringify({ hostEdit: { change: "updated", fields: ["modelPorts", "directAddress"], changes: { modelPorts: { from: "8080-8099", to: "9000-9009" }, directAddress: { from: null, to: "10.0.0.5" } } } }),
+        message: "host mac updated (modelPorts 8080-8099 → 9000-9009, memoryBudgetMiB none → 4096)",
+        data: JSON.stringify({ hostEdit: { change: "updated", fields: ["modelPorts", "memoryBudgetMiB"], changes: { modelPorts: { from: "8080-8099", to: "9000-9009" }, memoryBudgetMiB: { from: null, to: 4096 } } } }),
       },
       { hostId: h.id, message: "host mac renamed to studio (name)", data: JSON.stringify({ hostEdit: { change: "updated", fields: ["name"], changes: { name: { from: "mac", to: "studio" } } } }) },
     ]);
@@ -237,6 +241,159 @@ describe("updateHost: some fields, the rest kept", () => {
     const range = await serviceError(updateHost(t.db, { id: h.id, modelPorts: "9000-9009" }));
     expect(range).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "modelPorts", message: "models on host mac use ports outside 9000-9009: m (8085); widen the range or move those models first" }] });
     expect(await snapshot(t.db)).toEqual(before);
+  });
+});
+
+describe("editing a host while its models run: refused when the link would reach another agent", () => {
+  let events: EventBus;
+  beforeEach(async () => {
+    events = await createEventBus({ db: t.db, log: testLogger("hosts") });
+  });
+  afterEach(() => events.close());
+
+  const sshHost = { name: "mac", linkKind: "ssh", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", sshIdentityFile: "/keys/id_ed25519", registryModelsRoot: "/models", hostModelsRoot: "/Users/me/models", upstreamMode: "tunnel", modelPorts: "8080-8099" } as const;
+  const RUNNING = "models on host mac are running: m (ready), n (wanted running); stop them first, then";
+
+  /** Two models on the host: m's server is up, n's was asked for (desired running, not yet up). */
+  async function runningOn(hostId: string): Promise<{ m: string; n: string }> {
+    const m = await createModel(t.db, { name: "m", hostId, filePath: "/models/m.gguf", port: 8085 }, { appPort: 3000 });
+    const n = await createModel(t.db, { name: "n", hostId, filePath: "/models/n.gguf", port: 8086 }, { appPort: 3000 });
+    await t.db.serverState.update({ where: { modelId: m.id }, data: { desired: "running", observed: "ready", pid: 4242 } });
+    await t.db.serverState.update({ where: { modelId: n.id }, data: { desired: "running" } });
+    return { m: m.id, n: n.id };
+  }
+  const stopAll = () => t.db.serverState.updateMany({ data: { desired: "stopped", observed: "stopped", pid: null } });
+  /** The upsert the form sends for the stored host with `patch` over it (tunnel mode: no directAddress). */
+  const formUpsert = async (id: string, patch: Record<string, unknown>) => {
+    const { createdAt: _c, updatedAt: _u, directAddress: _d, ...row } = await getHost(t.db, id);
+    return upsertHost(t.db, { ...row, ...patch } as never, { events });
+  };
+
+  it.each([
+    ["sshHost", "studio.lan", "change sshHost from mac.lan to studio.lan (another address may be another machine, which would not know their servers: they would keep running unwatched)"],
+    ["sshPort", 2200, "change sshPort from 2222 to 2200 (another port may be another machine's sshd, which would not know their servers: they would keep running unwatched)"],
+    ["sshUser", "other", "change sshUser from me to other (another user has its own agent, which would not know their servers: they would keep running unwatched)"],
+    ["sshUser", null, "change sshUser from me to none (another user has its own agent, which would not know their servers: they would keep running unwatched)"],
+    ["sshIdentityFile", "/keys/other", "change sshIdentityFile from /keys/id_ed25519 to /keys/other (another key's authorized_keys line may force another agent, which would not know their servers: they would keep running unwatched)"],
+  ])("a change of %s to %s is a conflict naming the models and what to do, by update and by the form's upsert; nothing written, no event; once they stop it saves", async (field, value, edit) => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    await runningOn(h.id);
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const message = `${RUNNING} ${edit}`;
+    expect(await serviceError(updateHost(t.db, { id: h.id, [field]: value }, { events }))).toMatchObject({ code: "CONFLICT", message: `${field}: ${message}`, issues: [{ path: field, message }] });
+    expect(await serviceError(formUpsert(h.id, { [field]: value }))).toMatchObject({ code: "CONFLICT", issues: [{ path: field, message }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+
+    await stopAll();
+    expect(await updateHost(t.db, { id: h.id, [field]: value }, { events })).toMatchObject({ [field]: value });
+  });
+
+  it("several reach fields at once: one issue per field, each naming the models", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    await runningOn(h.id);
+    const before = await snapshot(t.db);
+    const err = await serviceError(updateHost(t.db, { id: h.id, sshHost: "studio.lan", sshPort: 22, name: "studio" }, { events }));
+    expect(err.code).toBe("CONFLICT");
+    expect(err.issues?.map((i) => i.path)).toEqual(["sshHost", "sshPort"]);
+    expect(err.issues?.every((i) => i.message.startsWith(RUNNING))).toBe(true);
+    expect(err.message).toMatch(/^sshHost: models on host mac are running: .*; sshPort: models on host mac are running: .* change sshPort from 2222 to 22 /);
+    expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it("edits that keep the link's agent save while the models run: name, memory budget, wider ports, a pinned key, paths, binary, upstream mode and direct address", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    await runningOn(h.id);
+    const edits: [string, Record<string, unknown>][] = [
+      ["rename (an ssh host's agent does not go by the host's name)", { name: "studio" }],
+      ["memory budget", { memoryBudgetMiB: 4096 }],
+      ["wider model ports", { modelPorts: "8080-8199" }],
+      ["pin the host key (hosts.pinKey)", { hostKeyFingerprint: FP }],
+      ["path mapping", { hostModelsRoot: "/Volumes/models", registryModelsRoot: "/models" }],
+      ["llama-server binary", { llamaServerBin: "/opt/llama/bin/llama-server" }],
+      ["direct mode (the gateway reads the host per request)", { upstreamMode: "direct", directAddress: "10.0.0.5" }],
+      ["another direct address", { directAddress: "10.0.0.6" }],
+      ["back to the tunnel", { upstreamMode: "tunnel", modelPorts: "8080-8099", directAddress: null }],
+    ];
+    for (const [what, patch] of edits) {
+      const saved = await updateHost(t.db, { id: h.id, ...patch }, { events }).catch((err: unknown) => {
+        throw new Error(`${what}: ${String(err)}`);
+      });
+      expect(saved, what).toMatchObject(patch);
+    }
+    expect(await getHost(t.db, h.id)).toMatchObject({ name: "studio", sshHost: "mac.lan", sshPort: 2222, sshUser: "me", hostKeyFingerprint: FP, upstreamMode: "tunnel", modelPorts: "8080-8099", directAddress: null });
+    expect((await hostEvents(t)).length).toBe(1 + edits.length);
+  });
+
+  it("a local host's rename is a conflict while its models run (its agent's records are in a folder named after it); its binary and models folder save", async () => {
+    const h = await upsertHost(t.db, { name: "box", linkKind: "local" }, { events });
+    await runningOn(h.id);
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    const message =
+      "models on host box are running: m (ready), n (wanted running); stop them first, then rename box to studio (a local agent keeps its servers' records in a folder named after the host: under the new name it would not know them, and they would keep running unwatched)";
+    expect(await serviceError(updateHost(t.db, { id: h.id, name: "studio" }, { events }))).toMatchObject({ code: "CONFLICT", message: `name: ${message}`, issues: [{ path: "name", message }] });
+    expect(await serviceError(upsertHost(t.db, { id: h.id, name: "studio", linkKind: "local" }, { events }))).toMatchObject({ code: "CONFLICT", issues: [{ path: "name" }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+
+    expect(await updateHost(t.db, { id: h.id, llamaServerBin: "/opt/llama/bin/llama-server", hostModelsRoot: "/srv/models", registryModelsRoot: "/models", memoryBudgetMiB: 2048 }, { events })).toMatchObject({ name: "box", llamaServerBin: "/opt/llama/bin/llama-server" });
+    await stopAll();
+    expect(await updateHost(t.db, { id: h.id, name: "studio" }, { events })).toMatchObject({ name: "studio" });
+  });
+
+  it("models stopped, or exited and not wanted running, do not hold the host: its address changes", async () => {
+    const h = await upsertHost(t.db, sshHost, { events });
+    const { m, n } = await runningOn(h.id);
+    await t.db.serverState.update({ where: { modelId: m }, data: { desired: "stopped", observed: "exited", pid: null } });
+    await t.db.serverState.update({ where: { modelId: n }, data: { desired: "stopped" } });
+    expect(await updateHost(t.db, { id: h.id, sshHost: "studio.lan" }, { events })).toMatchObject({ sshHost: "studio.lan" });
+  });
+});
+
+describe("an ssh host's upstream modes each have their own field", () => {
+  let events: EventBus;
+  beforeEach(async () => {
+    events = await createEventBus({ db: t.db, log: testLogger("hosts") });
+  });
+  afterEach(() => events.close());
+
+  const tunnel = { name: "mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "tunnel", modelPorts: "8080-8099" } as const;
+
+  it.each([
+    ["a direct address in tunnel mode", { directAddress: "10.0.0.5" }, "directAddress", "applies to direct mode only (the address direct mode reaches an ssh host's models at); remove it or set upstreamMode to direct"],
+    ["model ports with a switch to direct mode", { upstreamMode: "direct", modelPorts: "8080-8099" }, "modelPorts", "applies to tunnel mode only (the port range forwarded over ssh); remove it or set upstreamMode to tunnel"],
+  ])("update refuses %s naming the field and what to do; nothing written, no event", async (_n, patch, field, message) => {
+    const h = await upsertHost(t.db, tunnel, { events });
+    const before = await snapshot(t.db);
+    const eventsBefore = await t.db.event.count();
+    expect(await serviceError(updateHost(t.db, { id: h.id, ...patch } as never, { events }))).toMatchObject({ code: "BAD_REQUEST", message: `${field}: ${message}`, issues: [{ path: field, message }] });
+    expect(await snapshot(t.db)).toEqual(before);
+    expect(await t.db.event.count()).toBe(eventsBefore);
+  });
+
+  it("a switch of mode by update clears the stored field of the mode left, and the event says so; and back", async () => {
+    const h = await upsertHost(t.db, tunnel, { events });
+    expect(await updateHost(t.db, { id: h.id, upstreamMode: "direct", directAddress: "10.0.0.5" }, { events })).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: null });
+    expect((await hostEvents(t)).at(-1)!.message).toBe("host mac updated (upstreamMode tunnel → direct, modelPorts 8080-8099 → none, directAddress none → 10.0.0.5)");
+    expect(await updateHost(t.db, { id: h.id, upstreamMode: "tunnel" }, { events })).toMatchObject({ upstreamMode: "tunnel", directAddress: null, modelPorts: null });
+    expect((await hostEvents(t)).at(-1)!.message).toBe("host mac updated (upstreamMode direct → tunnel, directAddress 10.0.0.5 → none)");
+  });
+
+  it("the form's switch of mode (an upsert without the hidden field) saves over the stored value of the other mode", async () => {
+    const h = await upsertHost(t.db, tunnel, { events });
+    const direct = await upsertHost(t.db, { id: h.id, name: "mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "direct", directAddress: "10.0.0.5" }, { events });
+    expect(direct).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: null });
+    expect(await upsertHost(t.db, { id: h.id, name: "mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "tunnel", modelPorts: "8080-8089" }, { events })).toMatchObject({ upstreamMode: "tunnel", directAddress: null, modelPorts: "8080-8089" });
+  });
+
+  it("a host stored with both fields (before they were refused) loses the other mode's on its next update, which names it; it still lists and reads", async () => {
+    const row = await t.db.host.create({ data: { name: "old-mac", linkKind: "ssh", sshHost: "mac.lan", upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: "8080-8099" } });
+    expect(await getHost(t.db, row.id)).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: "8080-8099" });
+    expect((await listHosts(t.db)).map((h) => h.name)).toEqual(["old-mac"]);
+    expect(await updateHost(t.db, { id: row.id, memoryBudgetMiB: 2048 }, { events })).toMatchObject({ upstreamMode: "direct", directAddress: "10.0.0.5", modelPorts: null, memoryBudgetMiB: 2048 });
+    expect((await hostEvents(t)).at(-1)!.message).toBe("host old-mac updated (modelPorts 8080-8099 → none, memoryBudgetMiB none → 2048)");
   });
 });
 

@@ -7,14 +7,14 @@ import path from "node:path";
 import type { Prisma } from "~/generated/prisma/client";
 import type { Db } from "~/server/db/client";
 import type { Env } from "~/server/env";
-import { ALIVE_STATES } from "synapse-host-agent/server-states";
 import { ServiceError } from "../errors";
 import type { EventBus } from "../fleet/events";
 import { parseInput } from "./input";
-import { hostIdInput, hostUpdateInput, hostUpsertInput, isSshOnlyField, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
+import { hostIdInput, hostUpdateInput, hostUpsertInput, isOtherModeField, isSshOnlyField, type HostUpdateInput, type HostUpsert, type HostUpsertInput } from "./schemas";
 import { formatPortRange, inRange, tunnelRange } from "./model-ports";
 import { writeTransaction, type DbOrTx, type Tx } from "./tx";
 import { changeList } from "./edit-text";
+import { assertReachKeptWhileRunning } from "./host-reach";
 
 /** The name's change is the message's own ("renamed to"). */
 const NAME_ONLY: ReadonlySet<string> = new Set(["name"]);
@@ -81,7 +81,11 @@ export async function getHost(db: DbOrTx, id: string): Promise<HostView> {
  * Creates or replaces a host. With `id`: that host (NOT_FOUND if absent);
  * without: the host of that name, or a new one. Fields left out are cleared
  * (an upsert is the whole host, as the form shows it). A local host given
- * an ssh-only field (SSH_ONLY_FIELDS) is BAD_REQUEST naming it, nothing written.
+ * an ssh-only field (SSH_ONLY_FIELDS), or an ssh host the other upstream
+ * mode's field (UPSTREAM_MODE_FIELDS), is BAD_REQUEST naming it, nothing written.
+ * An edit that would move the host's link to another agent (another address,
+ * port, user or key, link kind, a local host's name: host-reach.ts) while a
+ * model on it runs or is wanted running is CONFLICT naming the models.
  */
 export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps = {}): Promise<HostView> {
   const h = parseInput(hostUpsertInput, input);
@@ -98,7 +102,9 @@ export async function upsertHost(db: Db, input: HostUpsertInput, deps: HostDeps 
  * A host that is (or becomes) local keeps none of its stored ssh-only fields
  * (SSH_ONLY_FIELDS: address, port, user, key, pinned host key, upstream mode,
  * model ports, direct address): they are cleared in the same write, and the
- * event says so. Given ones are refused, as by the upsert.
+ * event says so. Given ones are refused, as by the upsert. Likewise an ssh
+ * host keeps no stored field of the upstream mode it is not (or no longer)
+ * in: modelPorts in direct mode, directAddress in tunnel mode.
  */
 export async function updateHost(db: Db, input: HostUpdateInput, deps: HostDeps = {}): Promise<HostView> {
   const { id, ...patch } = parseInput(hostUpdateInput, input);
@@ -109,9 +115,11 @@ export async function updateHost(db: Db, input: HostUpdateInput, deps: HostDeps 
       const existing = await tx.host.findUnique({ where: { id }, select: hostSelect });
       if (!existing) throw notFound(id);
       const { createdAt: _c, updatedAt: _u, ...stored } = existing;
-      // A local host has no ssh settings: stored ones are left out (so cleared), given ones refused.
+      // A local host has no ssh settings, an ssh host none of the other upstream mode's:
+      // stored ones are left out (so cleared), given ones refused.
       const local = (given.linkKind ?? stored.linkKind) === "local";
-      const kept = local ? Object.fromEntries(Object.entries(stored).filter(([k]) => !isSshOnlyField(k))) : stored;
+      const mode = patch.upstreamMode ?? stored.upstreamMode;
+      const kept = Object.fromEntries(Object.entries(stored).filter(([k]) => (local ? !isSshOnlyField(k) : !isOtherModeField(k, mode))));
       return parseInput(hostUpsertInput, { ...kept, ...given, id });
     },
     deps,
@@ -158,7 +166,7 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
       if (byName && byName.id !== id) throw new ServiceError("CONFLICT", `name: ${conflict()[0]!.message}`, { issues: conflict() });
       const fields = changedFields(existing, data);
       if (fields.length === 0) return { saved: existing, change: null };
-      if (fields.includes("linkKind")) await assertNoModelRunning(tx, existing, data.linkKind);
+      await assertReachKeptWhileRunning(tx, id, existing, data);
       await assertModelsInRange(tx, id, data);
       return { saved: await tx.host.update({ where: { id }, data, select: hostSelect }), change: { created: false, fields, from: existing.name, before: existing } };
     },
@@ -176,24 +184,6 @@ async function saveHost(db: Db, resolve: (tx: Tx) => Promise<HostUpsert>, deps: 
     await recordHostEdit(deps, saved.id, `${what} (${text})`, { change: "updated", fields: change.fields, changes, ...(cleared.length > 0 ? { sshCleared: cleared } : {}) });
   }
   return saved;
-}
-
-/**
- * A switch of link kind while a model on the host runs (or is wanted running) is
- * CONFLICT, naming the models: the new link's agent would not know their servers,
- * which would keep running where they are, unwatched, while the fleet counted them
- * crashed and started them again through the new link.
- */
-async function assertNoModelRunning(tx: DbOrTx, host: HostView, linkKind: string): Promise<void> {
-  const models = await tx.model.findMany({ where: { hostId: host.id }, select: { name: true, server: { select: { observed: true, desired: true } } }, orderBy: { name: "asc" } });
-  const running = models.flatMap((m) => {
-    const observed = m.server?.observed ?? "stopped";
-    if (ALIVE_STATES.has(observed)) return [`${m.name} (${observed})`];
-    return m.server?.desired === "running" ? [`${m.name} (wanted running)`] : [];
-  });
-  if (running.length === 0) return;
-  const message = `models on host ${host.name} are running: ${running.join(", ")}; stop them first, then change linkKind from ${host.linkKind} to ${linkKind} (their servers would keep running on the ${host.linkKind} host, unwatched)`;
-  throw new ServiceError("CONFLICT", `linkKind: ${message}`, { issues: [{ path: "linkKind", message }] });
 }
 
 /** A range (or a switch to the tunnel) that would leave a model's port outside it is refused, naming the models. */

@@ -137,11 +137,23 @@ export type SshOnlyField = keyof typeof SSH_ONLY_FIELDS;
 export const isSshOnlyField = (k: string): k is SshOnlyField => Object.hasOwn(SSH_ONLY_FIELDS, k);
 
 /**
+ * Fields only one upstream mode of an ssh host uses (the gateway reads the
+ * range in tunnel mode, the address in direct mode), each with that mode.
+ * Given for the other mode, one is refused naming it: it would have no effect.
+ */
+export const UPSTREAM_MODE_FIELDS = { modelPorts: "tunnel", directAddress: "direct" } as const satisfies Partial<Record<SshOnlyField, z.infer<typeof upstreamModeSchema>>>;
+export type UpstreamModeField = keyof typeof UPSTREAM_MODE_FIELDS;
+/** True when `field` is one upstream mode's own and `mode` is the other. */
+export const isOtherModeField = (field: string, mode: string): boolean => Object.hasOwn(UPSTREAM_MODE_FIELDS, field) && UPSTREAM_MODE_FIELDS[field as UpstreamModeField] !== mode;
+
+/**
  * The whole host, as the dashboard's form sends it: fields left out are
  * cleared or take their default. hosts.update checks the host it would save
  * (the stored one with the given fields over it) with this schema too.
  * A local host given an ssh-only field (SSH_ONLY_FIELDS; a value other than
  * its cleared one) is refused naming that field: it would have no effect.
+ * So is an ssh host given the other upstream mode's field (UPSTREAM_MODE_FIELDS:
+ * modelPorts in direct mode, directAddress in tunnel mode).
  */
 export const hostUpsertInput = z
   .object({
@@ -161,6 +173,14 @@ export const hostUpsertInput = z
       for (const [field, { what, cleared }] of Object.entries(SSH_ONLY_FIELDS)) {
         const v = h[field as SshOnlyField];
         if (v !== undefined && v !== null && v !== cleared) ctx.addIssue({ code: "custom", path: [field], message: `applies to ssh hosts only (${what}); remove it or set linkKind to ssh` });
+      }
+    }
+    if (h.linkKind === "ssh") {
+      for (const [field, mode] of Object.entries(UPSTREAM_MODE_FIELDS)) {
+        const v = h[field as UpstreamModeField];
+        if (v !== undefined && v !== null && mode !== h.upstreamMode) {
+          ctx.addIssue({ code: "custom", path: [field], message: `applies to ${mode} mode only (${SSH_ONLY_FIELDS[field as UpstreamModeField].what}); remove it or set upstreamMode to ${mode}` });
+        }
       }
     }
     if (Boolean(h.hostModelsRoot) !== Boolean(h.registryModelsRoot)) {
