@@ -9,8 +9,10 @@
  *   figures; the request as code has a key placeholder, never the token;
  *   the conversation survives a reload and nothing of it is in the app's
  *   database;
- * - Stop mid-stream: llama-server's own /slots (with the server's key) goes
- *   from processing to idle long before the answer would have ended;
+ * - Stop mid-stream, pressed and released as a person clicks while the
+ *   answer grows (the button stays put under the pointer): llama-server's
+ *   own /slots (with the server's key) goes from processing to idle long
+ *   before the answer would have ended;
  * - an answer made of `<script>` and `<img onerror>` (forced by a grammar)
  *   shows as text: no element, nothing ran;
  * - at 390 px, by keyboard, from a model page's "Try it": a stopped
@@ -70,6 +72,8 @@ async function setConstraint(page: Page, maxTokens: string, grammar: string): Pr
 }
 
 const lastAnswer = (page: Page) => page.getByTestId("assistant-message").last();
+/** The last answer's length as received (`data-chars`), 0 before its first token. */
+const answerChars = (page: Page) => page.evaluate(() => Number(document.querySelector('[data-testid="assistant-message"]:last-of-type [data-testid="answer-text"]')?.getAttribute("data-chars") ?? 0));
 
 describe("playground (production build, real llama-server, beyond loopback under the login)", () => {
   let app: AppServer;
@@ -181,8 +185,19 @@ describe("playground (production build, real llama-server, beyond loopback under
     await page.getByLabel("Message").fill("go on");
     await page.getByTestId("send").click();
     await page.waitForFunction(() => (document.querySelector('[data-testid="assistant-message"]:last-of-type [data-testid="answer-text"]')?.textContent?.length ?? 0) > 200, undefined, { timeout: 60_000, polling: 20 });
+    // A person's click on Stop: pressed while the answer streams, released once it has grown by lines (a
+    // press lasts ~100 ms, the answer grows a line in less). The button must stay under the pointer: when the
+    // conversation grew with the answer it pushed Stop down, the release landed on the form and the click
+    // never reached Stop (a CI run: Playwright's click() alone, the answer went on, the slot stayed busy).
+    const stop = page.getByTestId("stop");
+    await stop.hover();
+    const pressedAt = await stop.boundingBox();
+    const charsAtPress = await answerChars(page);
+    await page.mouse.down();
     expect((await slots("lazy")).some((s) => s.is_processing), "the slot is generating before Stop").toBe(true);
-    await page.getByTestId("stop").click();
+    await page.waitForFunction((n) => Number(document.querySelector('[data-testid="assistant-message"]:last-of-type [data-testid="answer-text"]')?.getAttribute("data-chars") ?? 0) > n, charsAtPress + 1500, { timeout: 30_000, polling: 20 });
+    expect(await stop.boundingBox(), `the Stop button stays where it was pressed while the answer grows (${charsAtPress} characters at the press)`).toEqual(pressedAt);
+    await page.mouse.up();
     // Left alone, 30000 tokens take minutes here (generation slows as the context fills: ~40 tok/s at 25000),
     // so a slot idle within this deadline is the Stop reaching llama-server.
     await expect.poll(async () => (await slots("lazy")).every((s) => !s.is_processing), { timeout: 10_000, interval: 100 }).toBe(true);
