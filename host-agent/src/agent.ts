@@ -144,7 +144,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     },
     start: (p) => supervisor.start(p.spec),
     stop: (p) => supervisor.stop(p.id, p.graceMs, p.cause),
-    stopAll: (p) => supervisor.stopAll(p.graceMs),
+    stopAll: (p) => supervisor.stopAll(p.graceMs, p.cause),
     status: async (p) => supervisor.status(p.ids),
     logs: (p) => supervisor.logs(p.id, p.lines),
     renameLogs: (p) => supervisor.renameLogs(p.from, p.to),

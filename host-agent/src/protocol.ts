@@ -170,8 +170,12 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     it only to an agent that names this, and the agent's side then says `requested`)
  *   rename-logs       the `renameLogs` method: a stopped server's log files move to another id's names
  *                     (the app calls it when a model is renamed, so its log history follows it)
+ *   shutdown-cause    `stop` and `stopAll` take the cause `shutdown` (and `stopAll` takes a `cause` at all):
+ *                     a stop at the app's shutdown reads so in the agent's log and status ("stopped at app
+ *                     shutdown"). Agents with only stop-with-cause predate that cause and refuse it, so the
+ *                     app sends it only to an agent that names this; the others say `requested`
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -275,7 +279,8 @@ export const methods = {
   /** Stop one server (TERM, grace, KILL, confirm); idempotent. */
   /** `cause`: why the app stops it (feature stop-with-cause; default `requested`). */
   stop: { params: z.object({ id: serverIdSchema, graceMs: z.number().int().min(0).max(600_000).optional(), cause: z.enum(STOP_CAUSES).optional() }).strict(), result: serverStatusSchema },
-  stopAll: { params: z.object({ graceMs: z.number().int().min(0).max(600_000).optional() }).strict(), result: z.array(serverStatusSchema) },
+  /** Stop every managed server; `cause` as for `stop` (feature shutdown-cause; default `requested`). */
+  stopAll: { params: z.object({ graceMs: z.number().int().min(0).max(600_000).optional(), cause: z.enum(STOP_CAUSES).optional() }).strict(), result: z.array(serverStatusSchema) },
   status: { params: z.object({ ids: z.array(serverIdSchema).max(512).optional() }).strict(), result: z.array(serverStatusSchema) },
   logs: {
     params: z.object({ id: serverIdSchema, lines: z.number().int().min(1).max(5000).default(200) }).strict(),

@@ -34,8 +34,9 @@ export function isAlive(state: string): boolean {
  *   evicted     stopped to make room for another model's start
  *   worker-lost an RPC worker it depended on went away
  *   shutdown    stopped by the app as it shut down (its stop-servers-on-exit setting);
- *               recorded by the app only, never sent to an agent (an agent older than
- *               this cause would refuse a stop that named it)
+ *               sent only to agents with the feature shutdown-cause (an agent older than
+ *               this cause would refuse a stop that named it); the app records it for
+ *               the others itself
  */
 export const STOP_CAUSES = ["requested", "crash", "host-stop", "deadline", "idle", "evicted", "worker-lost", "shutdown"] as const;
 export type StopCause = (typeof STOP_CAUSES)[number];

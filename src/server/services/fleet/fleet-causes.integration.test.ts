@@ -14,14 +14,14 @@ import type { HostLink } from "synapse-host-agent/link";
 import type { LinkPool } from "./links";
 import { standInOlderAgents, viewLinks } from "./testing/stand-in-older-agent";
 
-/** The pool with each link's `stop` calls recorded (params and result) in `into`. */
-function spyOnStops(pool: LinkPool, into: { params: Record<string, unknown>; result: unknown }[]): LinkPool {
+/** The pool with each link's `stop` and `stopAll` calls recorded (method, params and result) in `into`. */
+function spyOnStops(pool: LinkPool, into: { method: string; params: Record<string, unknown>; result: unknown }[]): LinkPool {
   return viewLinks(pool, (link) => {
     const call = link.call.bind(link) as (m: string, p: unknown, o?: unknown) => Promise<unknown>;
     return Object.assign(Object.create(link) as HostLink, {
       call: async (method: string, params: unknown, options?: unknown) => {
         const result = await call(method, params, options);
-        if (method === "stop") into.push({ params: params as Record<string, unknown>, result });
+        if (method === "stop" || method === "stopAll") into.push({ method, params: params as Record<string, unknown>, result });
         return result;
       },
     });
@@ -109,7 +109,7 @@ for (const older of [true, false]) {
     });
 
     it(older ? "an unload for idleness stops the model; the older agent is not sent the cause (it would refuse it)" : "an unload for idleness tells the agent why: its stopped status says idle", async () => {
-      const stops: { params: Record<string, unknown>; result: unknown }[] = [];
+      const stops: { method: string; params: Record<string, unknown>; result: unknown }[] = [];
       const f = (fx = await fleetFixture({ viewLinks: (pool) => spyOnStops(older ? standInOlderAgents(pool) : pool, stops) }));
       const idle = await f.addModel("idle");
       await f.fleet.startAll({ wait: true });
@@ -119,6 +119,22 @@ for (const older of [true, false]) {
       expect(await statusOf(f, "idle")).toMatchObject({ state: "stopped", cause: "idle" });
       expect(stops.map((c) => c.params)).toEqual([older ? { id: "idle" } : { id: "idle", cause: "idle" }]);
       if (!older) expect(stops[0]!.result).toMatchObject({ state: "stopped", cause: "idle" });
+    });
+
+    it(older ? "a stop at the app's shutdown: the older agent is not sent the cause; the app's events say shutdown" : "a stop at the app's shutdown tells the agent why: its stopped statuses say shutdown", async () => {
+      const stops: { method: string; params: Record<string, unknown>; result: unknown }[] = [];
+      const f = (fx = await fleetFixture({ viewLinks: (pool) => spyOnStops(older ? standInOlderAgents(pool) : pool, stops) }));
+      const m = await f.addModel("alpha");
+      await f.fleet.startAll({ wait: true });
+      await f.fleet.reconcile(f.host.id); // the agent's hello (its features) is read
+      const results = await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 });
+      expect(results.map((r) => [r.name, r.state])).toEqual([["alpha", "stopped"]]);
+      const stopAll = stops.filter((c) => c.method === "stopAll");
+      expect(stopAll.map((c) => c.params.cause ?? null)).toEqual([older ? null : "shutdown"]);
+      expect(stopAll[0]!.result).toEqual([expect.objectContaining(older ? { state: "stopped", reason: "stopped on request" } : { state: "stopped", reason: "stopped at app shutdown", cause: "shutdown" })]);
+      const ev = await f.t.db.event.findFirstOrThrow({ where: { modelId: m.id, kind: "state", state: "stopped" } });
+      expect(ev.message).toBe("alpha: stopped (stopped at app shutdown)");
+      expect(JSON.parse(ev.data!)).toMatchObject({ reason: "stopped at app shutdown", cause: "shutdown" });
     });
   });
 }

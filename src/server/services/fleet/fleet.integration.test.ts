@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createHostAgent } from "../../../../host-agent/src/agent";
 import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
+import { createLogger } from "~/server/log/logger";
 import { fleetFixture, pidsRunning, portFree, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
 
 const REPO = path.resolve(import.meta.dirname, "../../../..");
@@ -394,9 +395,12 @@ describe("fleet over the local link (real llama-server)", () => {
   });
 
   it("shutdown with stopServers stops every managed server: no process left, ports free, left stopped for the next start", async () => {
-    const f = await setup();
+    // The app's log, which the local agent logs through: its own line of each stop is checked below.
+    const logLines: string[] = [];
+    const f = await setup({ log: createLogger("fleet", "info", (l) => logLines.push(l)) });
     const models = await Promise.all(["alpha", "beta"].map((n) => f.addModel(n)));
     await f.fleet.startAll({ wait: true });
+    await f.fleet.reconcile(f.host.id); // the agent's hello (its features) is read, as the app's tick does
     const results = await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 });
     expect(results.map((r) => [r.name, r.state]).sort()).toEqual([
       ["alpha", "stopped"],
@@ -415,6 +419,19 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(states.map((s) => s.cause)).toEqual(["shutdown", "shutdown"]);
     const stoppedEvents = await f.t.db.event.findMany({ where: { kind: "state", state: "stopped" }, orderBy: { id: "asc" } });
     expect(stoppedEvents.map((e) => e.message).sort()).toEqual(["alpha: stopped (stopped at app shutdown)", "beta: stopped (stopped at app shutdown)"]);
+    // The events' data says the same, not the agent's generic "stopped on request".
+    expect(stoppedEvents.map((e) => JSON.parse(e.data!) as { reason: string; cause: string }).map((d) => [d.reason, d.cause])).toEqual([
+      ["stopped at app shutdown", "shutdown"],
+      ["stopped at app shutdown", "shutdown"],
+    ]);
+    // This checkout's agent (shutdown-cause) was told why: its own log line of each stop says shutdown.
+    const agentStops = logLines
+      .map((l) => JSON.parse(l) as { component: string; msg: string; id?: string; state?: string; reason?: string; cause?: string })
+      .filter((r) => r.component === "fleet.agent.local" && r.msg === "server state" && r.state === "stopped");
+    expect(agentStops.map((r) => [r.id, r.reason, r.cause]).sort()).toEqual([
+      ["alpha", "stopped at app shutdown", "shutdown"],
+      ["beta", "stopped at app shutdown", "shutdown"],
+    ]);
     await expect(f.fleet.startAll()).rejects.toMatchObject({ code: "UNAVAILABLE" });
   });
 });

@@ -31,7 +31,7 @@ import { ServiceError } from "../errors";
 import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
 import type { AdoptionReport, Fleet, FleetOptions, ServerResult } from "./fleet-types";
-import { createOperations, type Operations } from "./operations";
+import { agentTakesCause, createOperations, type Operations } from "./operations";
 import { createHostMemoryStore } from "./host-memory";
 import { createStartPlanner } from "./start-plan";
 import { shapeOrWeightsEstimator } from "../memory/model-estimator";
@@ -332,8 +332,9 @@ export function createFleet(options: FleetOptions): Fleet {
             // SIGKILL must come before the deadline, however long the configured grace is.
             const graceMs = Math.max(0, Math.min((await getSettings(db)).stopGraceMs, deadlineMs - 10_000));
             const rows = await db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true } });
-            // These stops are the app's own, with their own cause: the agent records "requested" (stopAll takes
-            // no cause), and what the app records and shows is "stopped at app shutdown", not a user's stop.
+            // These stops are the app's own, with their own cause: what the app records and shows is "stopped at
+            // app shutdown", not a user's stop. An agent with shutdown-cause is told so (its log and status say
+            // it too); an older one refuses the cause and records "requested", which the app then reads as ours.
             const entries = rows.map((r) => table.remember(r));
             for (const e of entries) {
               e.clearRestart();
@@ -345,7 +346,8 @@ export function createFleet(options: FleetOptions): Fleet {
             }
             let stopped: ServerStatus[];
             try {
-              stopped = await link.call("stopAll", { graceMs }, { timeoutMs: deadlineMs });
+              const withCause = agentTakesCause(loop.agent(host.id)?.features ?? null, "shutdown");
+              stopped = await link.call("stopAll", { graceMs, ...(withCause ? { cause: "shutdown" as const } : {}) }, { timeoutMs: deadlineMs });
             } finally {
               for (const e of entries) e.stopsInFlight -= 1;
             }

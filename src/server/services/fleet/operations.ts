@@ -101,6 +101,15 @@ function memoryNote(v: Verdict | null): StartMemoryNote {
   return { verdict: v.kind, message: v.message, neededBytes: v.neededBytes, leftBytes: v.leftBytes, budgetBytes: v.budgetBytes };
 }
 
+/**
+ * Whether an agent with hello `features` (null: not read yet) accepts `cause` in its `stop` params:
+ * stop-with-cause for the causes it came with, and shutdown-cause for `shutdown`, which is newer
+ * (an agent with only stop-with-cause refuses it).
+ */
+export function agentTakesCause(features: readonly string[] | null, cause: StopCause): boolean {
+  return cause === "shutdown" ? (features?.includes("shutdown-cause") ?? false) : (features?.includes("stop-with-cause") ?? false);
+}
+
 /** `features(hostId)`: the host agent's hello features; null before its hello was read. */
 /** The longest the desired set waits for the spawns it follows (a state event lost with its link). */
 export const DESIRED_AFTER_SPAWN_MAX_MS = 2000;
@@ -276,8 +285,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       e.stopsInFlight += 1;
       if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
       // The cause goes to an agent that takes it (an older one refuses the field; its side then says `requested`).
-      // "shutdown" is newer than the agents' "stop-with-cause" and is recorded by the app only (server-states.ts).
-      const withCause = cause !== "requested" && cause !== "shutdown" && (features(row.hostId)?.includes("stop-with-cause") ?? false);
+      const withCause = cause !== "requested" && agentTakesCause(features(row.hostId), cause);
       const op = link.call("stop", { id: row.name, ...(withCause ? { cause } : {}) }, { timeoutMs: graceMs + 30_000 }).then(
         async (status) => {
           e.stopsInFlight -= 1;

@@ -41,6 +41,7 @@ const FEATURE_LOSS: Record<AgentFeature, string> = {
   "host-memory": "the host's memory budget is unknown, so starts there are not checked against it (unless its budget is set by hand)",
   "stop-with-cause": "the agent's own log and status say a stop was requested where the app unloaded a model (idle, evicted); the app's events say why",
   "rename-logs": "a renamed model's log stays under its old name on the host, so the app shows only what it wrote since the rename",
+  "shutdown-cause": "the agent's own log and status say a stop was requested where the app stopped its servers as it shut down; the app's events say why",
 };
 
 export interface ReconcileLoop {

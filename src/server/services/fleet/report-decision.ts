@@ -158,6 +158,8 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
   }
   const then: FollowUp[] = [];
   let cause: StopCause | null = alive ? null : (status.cause ?? inferCause(status));
+  /** The event's reason: the agent's, unless it only says "requested" of a stop this app made with its own cause. */
+  let reason = status.reason;
   let text: string | null = null;
   switch (status.state) {
     case "ready":
@@ -186,7 +188,12 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
           : source === "event" && isAlive(previous) && !report.appStopPending && !sameProcess(entry.stopAsked, processOf(status)) && !ctx.closing && ctx.desired === "running";
       // Our own stop: the cause this app gave it (the agent only knows it was requested).
       const ours = report.appStopPending || sameProcess(entry.stopAsked, processOf(status));
-      if (!onHost && ours && (status.cause == null || status.cause === "requested")) cause = entry.stopCause;
+      if (!onHost && ours && (status.cause == null || status.cause === "requested")) {
+        cause = entry.stopCause;
+        // The agent's generic "stopped on request" (it was not told why): the event's reason says the app's cause.
+        // A reason with more in it (SIGKILL after the grace, survivors) is the agent's and stays.
+        if (cause !== "requested" && (reason === null || reason === STOP_CAUSE_TEXT.requested)) reason = STOP_CAUSE_TEXT[cause];
+      }
       if (onHost) {
         cause = "host-stop";
         if (ctx.desired === "running") {
@@ -210,7 +217,7 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
   if (!alive) change.ended = processOf(status);
   change.cause = cause;
   data.cause = cause;
-  text ??= status.state === "ready" && previous === "unhealthy" ? `${entry.name}: ready again` : stateText(entry.name, status.state, status.reason, cause);
+  text ??= status.state === "ready" && previous === "unhealthy" ? `${entry.name}: ready again` : stateText(entry.name, status.state, reason, cause);
   if (status.state === "exited") then.push({ kind: "crash", why: status.reason ?? "exited" });
   return {
     kind: "record",
@@ -219,7 +226,7 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
     event: {
       state: status.state,
       message: text,
-      data: { pid: status.pid, port: status.port, previous, reason: status.reason, cause, exitCode: status.exitCode, signal: status.signal, ...(status.logTail.length && !alive ? { logTail: status.logTail } : {}) },
+      data: { pid: status.pid, port: status.port, previous, reason, cause, exitCode: status.exitCode, signal: status.signal, ...(status.logTail.length && !alive ? { logTail: status.logTail } : {}) },
     },
     then,
   };

@@ -19,6 +19,7 @@ import type { Env } from "~/server/env";
 import { createEventBus, type EventBus } from "../events";
 import { createFleet, type Fleet, type FleetOptions } from "../fleet";
 import { createLinkPool, type LinkPool, type LinkPoolOptions } from "../links";
+import type { Logger } from "~/server/log/logger";
 import { testDb, testLogger, type TestDb } from "./db";
 
 export const STAND_IN_CRASHES_WHEN_READY = path.join(import.meta.dirname, "stand-in-crashes-when-ready.mjs");
@@ -46,6 +47,8 @@ export interface FleetFixtureOptions {
   fleet?: Partial<Pick<FleetOptions, "restartPolicy" | "reconcileIntervalMs" | "statusTimeoutMs">>;
   /** What the fleet sees of the pool (e.g. stand-in-older-agent.ts); closing still closes the real pool. */
   viewLinks?: (pool: LinkPool) => LinkPool;
+  /** The app's logger, which the local agent logs through too (`fleet.agent.local`); default testLogger("fleet"). */
+  log?: Logger;
 }
 
 /**
@@ -72,7 +75,7 @@ export async function fleetFixture(options: FleetFixtureOptions = {}): Promise<F
     SYNAPSE_SSH_DIR: path.join(dirs.root, "ssh"),
     SYNAPSE_SSH_HOST_ALIAS: "mac-host",
   } satisfies Pick<Env, keyof LinkPoolOptions["env"]>;
-  const log = testLogger("fleet");
+  const log = options.log ?? testLogger("fleet");
 
   const build = async () => {
     const links = createLinkPool({ env: linkEnv, log, localAgent: testAgentOverrides(dirs, bin) });

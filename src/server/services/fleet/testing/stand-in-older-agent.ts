@@ -27,8 +27,8 @@ function olderLink(link: HostLink): HostLink {
     get(target, prop, receiver) {
       if (prop === "call") {
         return async (method: string, params: unknown, options?: unknown) => {
-          // Its `stop` params were strict and had no `cause` (stop-with-cause): it refused the field.
-          if (method === "stop" && params && typeof params === "object" && "cause" in params) throw new Error('invalid params for stop: unrecognized key "cause"');
+          // Its `stop` and `stopAll` params were strict and had no `cause` (stop-with-cause, shutdown-cause): it refused the field.
+          if ((method === "stop" || method === "stopAll") && params && typeof params === "object" && "cause" in params) throw new Error(`invalid params for ${method}: unrecognized key "cause"`);
           const result: unknown = await (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
           if (method === "hello" && result && typeof result === "object") {
             const { features: _features, ...rest } = result as { features?: string[] };
