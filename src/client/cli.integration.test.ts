@@ -88,6 +88,26 @@ describe("synapse CLI when the call fails", () => {
   });
 });
 
+describe("synapse status against an app whose clock is off", () => {
+  it("counts LAST USED and IDLE UNLOAD from the app's clock (its answer's Date header), not this machine's", async () => {
+    // An app 90 s ahead (a remote machine): its status view's times are of its clock, and so is its Date header.
+    const SKEW_MS = 90_000;
+    const url = await listen((_req, res) => {
+      const date = new Date(Date.now() + SKEW_MS).toUTCString();
+      // The middle of the second the header names: the app's "now" as the CLI can know it.
+      const appNow = Date.parse(date) + 500;
+      const view = { host: "local", pid: 4242, uptimeMs: 60_000, restarts: 0, lastError: null, desired: "running", cause: null, enabled: true };
+      const rows = [{ ...view, name: "warm", port: 8081, state: "ready", loadPolicy: "on-demand", inFlight: 0, lastUsedAt: new Date(appNow - 12_000).toISOString(), idleUnloadAt: new Date(appNow + 250_400).toISOString() }];
+      res.writeHead(200, { "content-type": "application/json", date }).end(JSON.stringify({ result: { data: rows } }));
+    });
+    const res = await status(url);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    const line = res.stdout.split("\n")[1];
+    // This machine's clock would read "0s ago" (a last use 78 s in its future) and "unloads in 5m 40s".
+    expect(line).toMatch(/^warm\s+local\s+8081\s+ready\s+on-demand\s+4242\s+1m00s\s+0\s+-\s+0\s+12s ago\s+unloads in 4m 10s$/);
+  });
+});
+
 describe("synapse status against the app's router and gateway", () => {
   let fx: CallerRuntime;
   let adapter: FleetAdapter;

@@ -20,6 +20,7 @@ import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
 import { startAllResponse } from "../server/http/start-all-body";
+import { appClockSkewMs, clockSamplingFetch } from "./app-clock";
 import { idleUnloadText, lastUsedText } from "./usage-columns";
 
 const USAGE = "usage: synapse <start-all [--no-wait] [--force] | stop-all | status> [--json]";
@@ -58,7 +59,8 @@ export function formatUptime(ms: number | null | undefined): string {
 /**
  * Rows as aligned columns, one line each, ERROR (its first line) last and unpadded.
  * `statusView`: the status view's columns (POLICY, UPTIME, RESTARTS, CAUSE and the gateway's usage: IN FLIGHT,
- * LAST USED, IDLE UNLOAD, relative to `now`, epoch ms); without it, the start/stop results' few.
+ * LAST USED, IDLE UNLOAD, relative to `now`, epoch ms of the app's clock: `status` passes the CLI's now plus
+ * the skew its call measured, app-clock.ts); without it, the start/stop results' few.
  */
 export function table(rows: Row[], statusView: boolean, now: number = Date.now()): string {
   const header = ["MODEL", "HOST", "PORT", "STATE", ...(statusView ? ["POLICY"] : []), "PID", ...(statusView ? ["UPTIME", "RESTARTS", "CAUSE", "IN FLIGHT", "LAST USED", "IDLE UNLOAD"] : []), "ERROR"];
@@ -143,10 +145,13 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   }
   const url = (process.env.SYNAPSE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
   const token = process.env.SYNAPSE_API_TOKEN;
+  // The status view's times are the app's: its answers' Date header says how far its clock is from ours.
+  const clock = clockSamplingFetch();
   const client = createTRPCClient<AppRouter>({
     links: [
       httpLink({
         url: `${url}/api/trpc`,
+        fetch: clock.fetch,
         headers: () => ({ "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }),
       }),
     ],
@@ -154,7 +159,9 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   try {
     if (command === "status") {
       const servers = await client.servers.status.query();
-      out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered" : table(servers, true)}\n`);
+      // LAST USED and IDLE UNLOAD count from the app's "now" (this call's skew), so a skewed clock there does not shift them.
+      const appNow = Date.now() + appClockSkewMs(clock.last());
+      out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered" : table(servers, true, appNow)}\n`);
       return 0;
     }
     const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait, ...(force ? { force: true } : {}) }) : await client.servers.stopAll.mutate();

@@ -1,8 +1,9 @@
 /**
  * The gateway-usage columns of `synapse status` (pure): load policy, requests in flight, last use and the
- * idle unload, as text for a terminal table. Times are relative to `now` (epoch ms, the CLI's clock); the
- * status view's times are ISO strings from the app's clock, so a skew between the two machines shows as
- * an error of that size (none on one machine).
+ * idle unload, as text for a terminal table. Times are relative to `now`, epoch ms of the app's clock (the
+ * status view's times are ISO strings from it): `synapse status` passes its own clock plus the skew it
+ * read from the answer's Date header (app-clock.ts), so a skewed remote clock does not shift them (left:
+ * up to about a second, the header's resolution).
  */
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
