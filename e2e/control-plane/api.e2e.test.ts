@@ -171,7 +171,7 @@ describe("control plane over HTTP (local link, real llama-server)", () => {
 });
 
 describe("Ctrl-C under npm (SIGINT twice, milliseconds apart)", () => {
-  it("still stops every server before exiting", async () => {
+  it("reads as one Ctrl-C, and still stops every server before exiting", async () => {
     // The second signal must land while the stop is still under way. A real llama-server ends within
     // milliseconds of SIGTERM, sooner than this test can answer the first signal's log line; the
     // scripted stand-in that ignores SIGTERM holds the stop for the grace (1.5 s), then gets SIGKILL.
@@ -187,10 +187,17 @@ describe("Ctrl-C under npm (SIGINT twice, milliseconds apart)", () => {
       // As npm and the terminal deliver them: the second one lands while the first is being handled
       // (sent together, two would coalesce into one pending signal).
       process.kill(app.pid, "SIGINT");
-      await app.waitForLog({ component: "app", msg: "shutting down" }, 10_000);
+      const first = await app.waitForLog({ component: "app", msg: "shutting down" }, 10_000);
       process.kill(app.pid, "SIGINT");
+      // How long after the app took the first one the second was sent (one clock: the same machine).
+      const gapMs = Date.now() - Date.parse(first.t!);
       const stopped = await app.stop("SIGINT");
-      expect(stopped.log.some((r) => r.msg === "repeated signal ignored; still stopping the servers")).toBe(true);
+      const repeats = stopped.log.filter((r) => r.msg === "repeated signal ignored; still stopping the servers");
+      // npm's copy comes within milliseconds; this test answers the log line well within the app's 500 ms
+      // window unless the machine stalls, when the second is a later repeat, logged and still ignored.
+      if (gapMs < 400) expect(repeats).toEqual([]);
+      else expect(repeats).toHaveLength(1);
+      expect(stopped.log.filter((r) => r.msg === "shutting down")).toHaveLength(1);
       // It went on to the end of the stop (SIGKILL after the grace): nothing left behind for the harness to kill.
       expect(stopped).toMatchObject({ code: 0, killed: false, leftovers: [] });
       expect(alive(pid)).toBe(false);

@@ -7,10 +7,12 @@
  * server is stopped through its host's agent, then the process exits. Next's
  * own handlers would exit at once, so scripts/start.mjs sets
  * NEXT_MANUAL_SIG_HANDLE and this module owns the signals, from before the
- * runtime starts. A second signal more than 3 s into the stop exits at once.
+ * runtime starts. One Ctrl-C under npm arrives twice and is one signal; a second signal more than 3 s
+ * into the stop exits at once (shutdown-signals.ts).
  */
 import { env, EnvError } from "./env";
 import { createLogger, errorFields } from "./log/logger";
+import { judgeSignal, type FirstSignal } from "./shutdown-signals";
 import { APP_VERSION } from "./version";
 
 const log = createLogger("app");
@@ -18,8 +20,6 @@ const globalForBoot = globalThis as unknown as { synapseBoot?: Promise<void> };
 
 /** Hard cap on shutdown, so a wedged link never keeps the process alive. */
 const SHUTDOWN_DEADLINE_MS = 60_000;
-/** Signals repeated within this window are the same request (npm and the terminal both forward Ctrl-C). */
-const REPEAT_SIGNAL_GRACE_MS = 3_000;
 
 export function boot(): Promise<void> {
   globalForBoot.synapseBoot ??= doBoot();
@@ -62,19 +62,25 @@ function installSignalHandlers(close: () => Promise<void>): void {
     process.removeAllListeners("SIGTERM");
     process.removeAllListeners("SIGINT");
   }
-  let stoppingSince: number | null = null;
+  let first: FirstSignal | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stoppingSince !== null) {
-      // Ctrl-C under npm delivers SIGINT twice (from the terminal and from npm) within
-      // milliseconds; only a deliberate second signal, later, skips the orderly stop.
-      if (Date.now() - stoppingSince < REPEAT_SIGNAL_GRACE_MS) {
-        log.info("repeated signal ignored; still stopping the servers", { signal });
+    const nowMs = Date.now();
+    switch (judgeSignal(first, signal, nowMs)) {
+      case "same":
+        // Ctrl-C under npm: the terminal's SIGINT and npm's forwarded copy, milliseconds apart.
+        log.debug("the same signal again (the terminal's and npm's copy of one Ctrl-C)", { signal, sinceMs: nowMs - first!.atMs });
         return;
-      }
-      log.warn("second signal while stopping; exiting now without stopping the remaining servers", { signal });
-      process.exit(130);
+      case "ignored":
+        log.info("repeated signal ignored; still stopping the servers", { signal, sinceMs: nowMs - first!.atMs });
+        return;
+      case "exit":
+        log.warn("second signal while stopping; exiting now without stopping the remaining servers", { signal });
+        process.exit(130);
+        return;
+      case "stop":
+        break;
     }
-    stoppingSince = Date.now();
+    first = { signal, atMs: nowMs };
     log.info("shutting down", { signal });
     const deadline = setTimeout(() => {
       log.error("shutdown deadline passed; exiting", { deadlineMs: SHUTDOWN_DEADLINE_MS });
