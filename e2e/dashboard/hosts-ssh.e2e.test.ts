@@ -4,7 +4,8 @@
  * the host, test the connection (agent, llama-server, the host key the
  * server presented, not yet pinned), pin that key, test again (pinned); a
  * replaced host key is refused and the page says so. Editing its upstream
- * mode saves only the chosen mode's field.
+ * mode saves only the chosen mode's field; a refusal for the field the
+ * chosen mode hides is listed above the form.
  */
 import { writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -121,5 +122,36 @@ describe("hosts page with a real sshd (production build)", () => {
     await form.getByTestId("save-host").click();
     await expect.poll(() => card.getByTestId("host-upstream").textContent()).toBe("through the SSH connection, model ports 8080-8089");
     expect(await stored()).toMatchObject({ upstreamMode: "tunnel", directAddress: null, modelPorts: "8080-8089" });
+  });
+
+  it("a refusal for a field the current mode hides is listed above the form, and the typed model ports survive a mode switch", async () => {
+    const { page, screenshot } = await openPage(browser(), app, { name: "hosts-ssh-hidden-issue", viewport: WIDE, allowConsole: REFUSED });
+    await page.goto("/hosts");
+    const card = page.locator('[data-testid="host-card"][data-host-name="mac-mini"]');
+    const host = await app.db().host.findUniqueOrThrow({ where: { name: "mac-mini" } });
+    // A model at 8085: a narrower range would leave it outside, which the server refuses on modelPorts.
+    await app.db().model.create({ data: { name: "e2e-port-8085", hostId: host.id, filePath: "/models/e2e-port-8085.gguf", port: 8085 } });
+
+    await card.getByRole("button", { name: "Edit", exact: true }).click();
+    const form = card.getByTestId("host-form");
+    const ports = form.getByLabel("Model ports");
+    await ports.fill("8090-8099");
+    await form.getByTestId("save-host").click();
+    const refusal = "models on host mac-mini use ports outside 8090-8099: e2e-port-8085 (8085)";
+    await expect.poll(() => ports.getAttribute("aria-invalid")).toBe("true");
+    expect(await form.getByTestId("form-errors").textContent()).toBe("Not saved: fix the fields marked below.");
+
+    // Direct mode hides the model ports: the refusal is listed with the field's name, not left pointing at nothing.
+    await form.getByLabel("Gateway reaches its models").selectOption("direct");
+    await expect.poll(() => form.getByTestId("form-errors").textContent()).toContain(refusal);
+    expect(await form.getByTestId("form-errors").textContent()).toMatch(/^Not saved: fix what is listed here\.modelPorts models on host mac-mini/);
+    await screenshot("hidden-field-refused");
+
+    // Back to the tunnel: the range typed in this edit is still there, marked again.
+    await form.getByLabel("Gateway reaches its models").selectOption("tunnel");
+    expect(await ports.inputValue()).toBe("8090-8099");
+    expect(await ports.getAttribute("aria-invalid")).toBe("true");
+    expect(await form.getByTestId("form-errors").textContent()).toBe("Not saved: fix the fields marked below.");
+    expect(await app.db().host.findUniqueOrThrow({ where: { name: "mac-mini" } })).toMatchObject({ upstreamMode: "tunnel", modelPorts: "8080-8089" });
   });
 });

@@ -40,13 +40,6 @@ export function fieldErrorsOf(error: unknown, prefix = ""): FieldErrors {
   return out;
 }
 
-/** Issues whose path matches none of the given fields (shown above the form, not lost). */
-export function otherIssues(errors: FieldErrors, fields: readonly string[]): FieldIssue[] {
-  return Object.entries(errors)
-    .filter(([path]) => !fields.some((f) => path === f || path.startsWith(`${f}.`)))
-    .map(([path, message]) => ({ path, message }));
-}
-
 export function errorMessage(error: unknown): string {
   const e = asErrorLike(error);
   if (e && typeof e.message === "string" && e.message) return e.message;

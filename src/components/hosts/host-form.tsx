@@ -2,9 +2,9 @@
 /** Add or edit a host: an SSH host (the Mac) or the local machine. */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useId, useState, type FormEvent } from "react";
-import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, TextField } from "~/components/form/fields";
+import { failureFromChecks, failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
 import { intText, parseOptionalInt, parseRequiredInt, type Parsed } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
@@ -14,13 +14,19 @@ type UpsertInput = RouterInputs["hosts"]["upsert"];
 
 const TEXT_FIELDS = ["name", "sshHost", "sshUser", "sshIdentityFile", "hostModelsRoot", "registryModelsRoot", "llamaServerBin", "hostKeyFingerprint", "modelPorts", "directAddress"] as const;
 type TextKey = (typeof TEXT_FIELDS)[number];
-const FIELDS = [...TEXT_FIELDS, "linkKind", "sshPort", "upstreamMode", "memoryBudgetMiB"];
 
 interface Values extends Record<TextKey, string> {
   linkKind: string;
   sshPort: string;
   upstreamMode: string;
   memoryBudgetMiB: string;
+}
+
+/** The fields the form shows for these values: a local host has no ssh fields, each upstream mode its own field. */
+function shownFields(v: Values): string[] {
+  const always = ["name", "linkKind", "hostModelsRoot", "registryModelsRoot", "llamaServerBin", "memoryBudgetMiB"];
+  if (v.linkKind !== "ssh") return always;
+  return [...always, "sshHost", "sshUser", "sshPort", "sshIdentityFile", "hostKeyFingerprint", "upstreamMode", v.upstreamMode === "direct" ? "directAddress" : "modelPorts"];
 }
 
 function valuesOf(h: HostItem | undefined): Values {
@@ -48,24 +54,19 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
   const queryClient = useQueryClient();
   const toast = useToast();
   const [values, setValues] = useState<Values>(() => valuesOf(host));
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string | null>(null);
+  // Kept whole while the user switches modes: placeFailure puts each issue beside its field when shown, else above.
+  const [failure, setFailure] = useState<FormFailure | null>(null);
   const upsert = useMutation(
     trpc.hosts.upsert.mutationOptions({
       onSuccess: (h) => {
         toast.push(`Saved host ${h.name}`, "ok");
-        setErrors({});
-        setFormError(null);
+        setFailure(null);
         void queryClient.invalidateQueries({ queryKey: trpc.hosts.pathKey() });
         void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
         if (!host) setValues(valuesOf(undefined));
         onDone?.();
       },
-      onError: (err) => {
-        const fe = fieldErrorsOf(err);
-        setErrors(fe);
-        setFormError(Object.keys(fe).length ? "Not saved: fix the fields marked below." : `Not saved: ${errorMessage(err)}`);
-      },
+      onError: (err) => setFailure(failureFromError(err)),
     }),
   );
 
@@ -78,12 +79,12 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
     const port: Parsed<number> = ssh ? parseRequiredInt(values.sshPort) : { ok: true, value: 22 };
     const budget = parseOptionalInt(values.memoryBudgetMiB);
     if (!port.ok || !budget.ok) {
-      setErrors({ ...(port.ok ? {} : { sshPort: port.message }), ...(budget.ok ? {} : { memoryBudgetMiB: budget.message }) });
-      setFormError("Not saved: fix the fields marked below.");
+      setFailure(failureFromChecks({ ...(port.ok ? {} : { sshPort: port.message }), ...(budget.ok ? {} : { memoryBudgetMiB: budget.message }) }));
       return;
     }
     const opt = (v: string) => (v.trim() === "" ? null : v.trim());
-    // Each upstream mode has its own field (the server refuses the other's): the hidden one is not sent, so it is cleared.
+    // Each upstream mode has its own field (the server refuses the other's): the hidden one is not sent, so it is
+    // cleared when saved. Both stay in `values`, so switching modes back and forth before saving loses neither.
     const direct = values.upstreamMode === "direct";
     const input = {
       ...(host ? { id: host.id } : {}),
@@ -105,9 +106,10 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
   }
 
   const f = (n: string) => `${id}-${n}`;
+  const { summary, fields: errors, unplaced } = placeFailure(failure, shownFields(values));
   return (
     <form onSubmit={submit} noValidate aria-label={host ? `Edit host ${host.name}` : "Add a host"} data-testid="host-form">
-      <FormErrors message={formError} issues={otherIssues(errors, FIELDS)} />
+      <FormErrors message={summary} issues={unplaced} />
       <div className="form-grid">
         <TextField id={f("name")} label="Name" hint="e.g. mac-studio" value={values.name} onChange={set("name")} error={errors.name} required />
         <SelectField

@@ -7,9 +7,10 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useMemo, useState, type FormEvent } from "react";
-import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
+import type { FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FieldError, FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
+import { failureFromChecks, failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
 import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
@@ -137,8 +138,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
   const hosts = useQuery(trpc.hosts.list.queryOptions());
   const settings = useQuery(trpc.settings.get.queryOptions());
   const [values, setValues] = useState<ModelFormValues>(() => valuesOf(model ?? initial));
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string | null>(null);
+  const [failure, setFailure] = useState<FormFailure | null>(null);
   const [saved, setSaved] = useState(savedAtMount);
 
   const set = <K extends keyof ModelFormValues>(key: K, value: ModelFormValues[K]) => {
@@ -151,8 +151,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
   };
 
   const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null; logMove?: { moved: boolean; note: string } | null }) => {
-    setErrors({});
-    setFormError(null);
+    setFailure(null);
     setSaved(true);
     void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
     void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
@@ -164,10 +163,8 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     onSaved?.(m);
   };
   const onFail = (err: unknown) => {
-    const fe = fieldErrorsOf(err);
-    setErrors(fe);
+    setFailure(failureFromError(err));
     setSaved(false);
-    setFormError(Object.keys(fe).length ? "Not saved: fix the fields marked below." : `Not saved: ${errorMessage(err)}`);
   };
   const update = useMutation(trpc.models.update.mutationOptions({ onSuccess: onDone, onError: onFail }));
   const create = useMutation(trpc.models.create.mutationOptions({ onSuccess: onDone, onError: onFail }));
@@ -177,8 +174,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     e.preventDefault();
     const { body, errors: local } = toBody(values);
     if (Object.keys(local).length) {
-      setErrors(local);
-      setFormError("Not saved: fix the fields marked below.");
+      setFailure(failureFromChecks(local));
       return;
     }
     if (model) update.mutate({ id: model.id, ...body } as UpdateInput);
@@ -210,11 +206,12 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     return `default: ${String(d)}`;
   };
   const f = (name: string) => `${id}-${name}`;
-  const unplaced = otherIssues(errors, FIELDS);
+  // Every field is always shown (the extra flags' rows under "extraFlags"); issues for others are listed above.
+  const { summary, fields: errors, unplaced } = placeFailure(failure, FIELDS);
 
   return (
     <form onSubmit={submit} noValidate aria-label={model ? `Settings of ${model.name}` : "New model"} data-testid="model-form">
-      <FormErrors message={formError} issues={unplaced} />
+      <FormErrors message={summary} issues={unplaced} />
       <fieldset>
         <legend>Model</legend>
         <div className="form-grid">

@@ -8,8 +8,9 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useState, type FormEvent } from "react";
-import { errorMessage, fieldErrorsOf, type FieldErrors } from "~/components/api/errors";
+import { errorMessage } from "~/components/api/errors";
 import { FormErrors, TextField } from "~/components/form/fields";
+import { failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 
@@ -21,8 +22,7 @@ export function GatewayKeys() {
   const keys = useQuery(trpc.gatewayKeys.list.queryOptions());
   const [name, setName] = useState("");
   const [models, setModels] = useState("");
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string | null>(null);
+  const [failure, setFailure] = useState<FormFailure | null>(null);
   const [shown, setShown] = useState<{ name: string; key: string } | null>(null);
   /** The key whose Delete asks for a confirmation. */
   const [confirming, setConfirming] = useState<string | null>(null);
@@ -33,15 +33,10 @@ export function GatewayKeys() {
         setShown({ name: k.name, key: k.key });
         setName("");
         setModels("");
-        setErrors({});
-        setFormError(null);
+        setFailure(null);
         void refresh();
       },
-      onError: (err) => {
-        const fe = fieldErrorsOf(err);
-        setErrors(fe);
-        setFormError(Object.keys(fe).length ? "Not created: fix the fields marked below." : `Not created: ${errorMessage(err)}`);
-      },
+      onError: (err) => setFailure(failureFromError(err)),
     }),
   );
   const remove = useMutation(
@@ -63,6 +58,7 @@ export function GatewayKeys() {
     create.mutate({ name: name.trim(), models: list });
   }
 
+  const { summary, fields: errors, unplaced } = placeFailure(failure, ["name", "models"], "Not created");
   return (
     <section className="panel" style={{ marginTop: 24 }} aria-labelledby={`${id}-title`} data-testid="gateway-keys">
       <h2 id={`${id}-title`}>Gateway API keys</h2>
@@ -80,7 +76,7 @@ export function GatewayKeys() {
         </div>
       ) : null}
       <form onSubmit={submit} noValidate aria-label="New gateway API key">
-        <FormErrors message={formError} issues={[]} />
+        <FormErrors message={summary} issues={unplaced} />
         <div className="form-grid">
           <TextField id={`${id}-name`} label="Name" hint="who or what uses it" value={name} onChange={setName} error={errors.name} required />
           <TextField id={`${id}-models`} label="Models" hint="comma-separated names or aliases; empty = every model" value={models} onChange={setModels} error={errors.models} mono />

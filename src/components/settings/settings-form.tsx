@@ -2,9 +2,10 @@
 /** Global runtime defaults (the seed's runtime_settings.json): every model without an override uses these. */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
-import { errorMessage, fieldErrorsOf, otherIssues, type FieldErrors } from "~/components/api/errors";
+import { errorMessage, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
+import { failureFromChecks, failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
 import { intText, parseRequiredInt } from "~/components/form/numbers";
 import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { GatewayKeys } from "./gateway-keys";
@@ -69,14 +70,12 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
   const queryClient = useQueryClient();
   const toast = useToast();
   const [values, setValues] = useState<Values>(() => valuesOf(settings));
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [formError, setFormError] = useState<string | null>(null);
+  const [failure, setFailure] = useState<FormFailure | null>(null);
   const [saved, setSaved] = useState(savedAtMount);
   const update = useMutation(
     trpc.settings.update.mutationOptions({
       onSuccess: (stored) => {
-        setErrors({});
-        setFormError(null);
+        setFailure(null);
         setSaved(true);
         onSaved(String(stored.updatedAt));
         toast.push("Settings saved", "ok");
@@ -84,10 +83,8 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
         void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
       },
       onError: (err) => {
-        const fe = fieldErrorsOf(err);
-        setErrors(fe);
+        setFailure(failureFromError(err));
         setSaved(false);
-        setFormError(Object.keys(fe).length ? "Not saved: fix the fields marked below." : `Not saved: ${errorMessage(err)}`);
       },
     }),
   );
@@ -102,8 +99,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
       else local[n.key] = p.message;
     }
     if (Object.keys(local).length) {
-      setErrors(local);
-      setFormError("Not saved: fix the fields marked below.");
+      setFailure(failureFromChecks(local));
       return;
     }
     update.mutate(input as SettingsInput);
@@ -114,9 +110,10 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
     setSaved(false);
   };
 
+  const { summary, fields: errors, unplaced } = placeFailure(failure, FIELDS);
   return (
     <form className="panel" onSubmit={submit} noValidate aria-label="Global runtime defaults" data-testid="settings-form">
-      <FormErrors message={formError} issues={otherIssues(errors, FIELDS)} />
+      <FormErrors message={summary} issues={unplaced} />
       <div className="form-grid">
         {NUMBERS.map((n) => (
           <TextField
