@@ -98,7 +98,7 @@ describe("dashboard pages (production build, fresh database)", () => {
     void form;
   });
 
-  it("discover: a scan lists the GGUF files with their metadata; picked ones are enabled", async () => {
+  it("discover: a scan lists the GGUF files with their metadata; picked ones are enabled; a rescan lists them with their status and enables a disabled one", async () => {
     await tinyModel(app.dirs.modelRoot, "foxtrot-q8.gguf");
     await tinyModel(app.dirs.modelRoot, "golf-f32.gguf");
     const { page, screenshot } = await openPage(browser(), app, { name: "discover-1280", viewport: WIDE });
@@ -117,6 +117,20 @@ describe("dashboard pages (production build, fresh database)", () => {
       return r.data?.filter((m) => /^(foxtrot|golf)/.test(m.name)).map((m) => `${m.name}:${m.enabled}:${m.architecture}`).sort();
     }).toEqual([expect.stringMatching(/^foxtrot.*:true:llama$/), expect.stringMatching(/^golf.*:false:llama$/)]);
     await screenshot();
+
+    // Scanning again: both are listed with their status (nothing new); the disabled one is enabled the same way, no second row.
+    await page.getByTestId("scan").click();
+    const status = (name: string) => table.locator('[data-testid="scan-row"]', { hasText: name }).getByTestId("scan-status").textContent();
+    await expect.poll(() => page.getByTestId("scan-summary").textContent()).toBe("No new model files. 2 already registered (1 disabled).");
+    expect([await status("foxtrot"), await status("golf")]).toEqual(["enabled", "registered, disabled"]);
+    expect(await page.getByTestId("enable-picked").isDisabled()).toBe(true);
+    await table.locator('[data-testid="scan-row"]', { hasText: "golf" }).getByRole("checkbox").check();
+    expect(await page.getByTestId("enable-picked").textContent()).toBe("Enable 1 selected");
+    await page.getByTestId("enable-picked").click();
+    await expect.poll(() => status("golf")).toBe("enabled");
+    const listed = await app.trpc.query<{ name: string; enabled: boolean }[]>("models.list");
+    expect(listed.data?.filter((m) => /^(foxtrot|golf)/.test(m.name)).map((m) => m.enabled)).toEqual([true, true]);
+    await screenshot("rescan");
 
     const narrow = await openPage(browser(), app, { name: "discover-390", viewport: NARROW });
     await narrow.page.goto("/discover");
@@ -137,7 +151,9 @@ describe("dashboard pages (production build, fresh database)", () => {
     const table = await expectTestId(page, "scan-results", { timeoutMs: 30_000 });
     const row = table.locator('[data-testid="scan-row"]', { hasText: "hotel" });
     await expect.poll(() => row.getByTestId("scan-note").textContent()).toBe("split set of 2 parts");
-    expect(await table.locator('[data-testid="scan-row"]').count()).toBe(1);
+    // One new row; the models the first scan added are listed as registered.
+    expect(await table.locator('[data-testid="scan-row"][data-status="new"]').count()).toBe(1);
+    expect(await row.getAttribute("data-status")).toBe("new");
     const listed = page.locator("details", { hasText: "Skipped or unreadable" });
     expect(await listed.textContent()).toContain("incomplete split set: part 2 (india-00002-of-00002.gguf) of 2 missing");
     expect(await listed.textContent()).toContain("broken link: points to gone/juliet.gguf, which does not exist");

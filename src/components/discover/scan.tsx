@@ -1,12 +1,15 @@
 "use client";
 /**
  * Scan a host's model folders for .gguf files. The API adds every new file
- * to the registry at once, disabled, with what its GGUF header says; the
- * table shows them with that metadata and lets the user pick which to enable
- * (START ALL ENABLED starts those) and which to remove again. A note under
- * a name says what the name alone does not (a split set, a revision other
- * than main's). Files it skipped or could not read (incomplete split sets,
- * broken links) are listed with the reason.
+ * to the registry at once, disabled, with what its GGUF header says, and
+ * reports the files the registry already has. The table lists both with
+ * that metadata and each one's status (new; registered and enabled;
+ * registered but disabled) and lets the user pick which to enable (START ALL
+ * ENABLED starts those) and which to remove again: a registered, disabled
+ * model is enabled the same way as a new one (`models.setEnabled` by its id,
+ * no new row). A note under a name says what the name alone does not (a
+ * split set, a revision other than main's). Files it skipped or could not
+ * read (incomplete split sets, broken links) are listed with the reason.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
@@ -20,6 +23,17 @@ import { useTRPC } from "~/trpc/client";
 import styles from "./discover.module.css";
 
 type Report = RouterOutputs["models"]["discover"];
+type Model = RouterOutputs["models"]["list"][number];
+/** A row's status, from the registry as it is now: `new` (added by this scan, still disabled), `enabled`, `disabled` (registered before, disabled), `removed`. */
+type RowStatus = "new" | "enabled" | "disabled" | "removed";
+
+const STATUS_TEXT: Record<RowStatus, string> = { new: "new", enabled: "enabled", disabled: "registered, disabled", removed: "removed" };
+
+function rowStatus(origin: "new" | "registered", model: Model | undefined): RowStatus {
+  if (!model) return "removed";
+  if (model.enabled) return "enabled";
+  return origin === "new" ? "new" : "disabled";
+}
 
 export function Scan() {
   const id = useId().replace(/:/g, "");
@@ -55,14 +69,22 @@ export function Scan() {
   const setEnabled = useMutation(trpc.models.setEnabled.mutationOptions());
   const remove = useMutation(trpc.models.delete.mutationOptions());
 
-  // What the registry now holds for each added file (its GGUF metadata, whether it is still there).
+  // What the registry now holds for each file found (its GGUF metadata, whether it is enabled, still there).
   const byId = useMemo(() => new Map((models.data ?? []).map((m) => [m.id, m])), [models.data]);
-  const added = (report?.added ?? []).map((a) => ({ ...a, model: byId.get(a.id) }));
-  const present = added.filter((a) => a.model);
+  const rows = [...(report?.added ?? []).map((a) => ({ ...a, origin: "new" as const })), ...(report?.registered ?? []).map((r) => ({ ...r, origin: "registered" as const }))].map((r) => {
+    const model = byId.get(r.id);
+    return { ...r, model, status: rowStatus(r.origin, model) };
+  });
+  const present = rows.filter((r) => r.model);
+  const disabledRegistered = rows.filter((r) => r.status === "disabled").length;
+  const pickCount = present.filter((a) => picked.has(a.id)).length;
+  // What "Enable N selected" enables: the picked rows not enabled yet (new or registered alike).
+  const toEnable = present.filter((a) => picked.has(a.id) && !a.model?.enabled);
 
   async function apply(action: "enable" | "remove") {
     setWorking(true);
-    const ids = present.filter((a) => picked.has(a.id)).map((a) => a.id);
+    // Enabling skips what is enabled already; removing takes every picked row.
+    const ids = (action === "enable" ? toEnable : present.filter((a) => picked.has(a.id))).map((a) => a.id);
     const failed: string[] = [];
     for (const modelId of ids) {
       try {
@@ -88,13 +110,12 @@ export function Scan() {
       else next.delete(modelId);
       return next;
     });
-  const pickCount = present.filter((a) => picked.has(a.id)).length;
 
   return (
     <section className="panel" aria-labelledby={`${id}-title`} data-testid="discover">
       <h2 id={`${id}-title`}>Scan a host for models</h2>
       <p className="muted" style={{ fontSize: "0.88rem" }}>
-        Finds the <code>.gguf</code> files in the host&apos;s model folders (<span className="mono" data-testid="scan-roots">{roots && roots.length > 0 ? roots.join(", ") : "not known until the host's agent answers"}</span>), reads each file&apos;s header and adds the new ones to the registry, disabled.
+        Finds the <code>.gguf</code> files in the host&apos;s model folders (<span className="mono" data-testid="scan-roots">{roots && roots.length > 0 ? roots.join(", ") : "not known until the host's agent answers"}</span>), reads each file&apos;s header and adds the new ones to the registry, disabled; the ones it already has are listed with their status, and a disabled one can be enabled here too.
       </p>
       <div className={styles.scanBar}>
         <SelectField id={`${id}-host`} label="Host" value={effectiveHost} onChange={setHostId} options={(hosts.data ?? []).map((h) => ({ value: h.id, label: h.name }))} />
@@ -113,26 +134,28 @@ export function Scan() {
         {report ? (
           <p style={{ marginTop: 14 }} data-testid="scan-summary">
             {report.added.length === 0 ? "No new model files." : `Added ${report.added.length} new model${report.added.length === 1 ? "" : "s"} (disabled).`}
+            {report.registered.length ? ` ${report.registered.length} already registered${disabledRegistered ? ` (${disabledRegistered} disabled)` : ""}.` : ""}
             {report.skipped.length ? ` ${report.skipped.length} skipped.` : ""}
             {report.errors.length ? ` ${report.errors.length} could not be read.` : ""}
           </p>
         ) : null}
       </div>
 
-      {added.length > 0 ? (
+      {rows.length > 0 ? (
         <div className={styles.results}>
           <div className="table-wrap">
             <table className={`data ${styles.resultTable}`} data-testid="scan-results">
-              <caption className="visually-hidden">Models added by the scan, with their GGUF metadata</caption>
+              <caption className="visually-hidden">Model files the scan found, new or already registered, with their status and GGUF metadata</caption>
               <thead>
                 <tr>
                   <th scope="col">
                     <label className={styles.selectAll}>
                       <input type="checkbox" checked={allPicked} disabled={present.length === 0} onChange={(e) => setPicked(e.target.checked ? new Set(present.map((a) => a.id)) : new Set())} />
-                      <span className="visually-hidden">Pick every added model</span>
+                      <span className="visually-hidden">Pick every listed model</span>
                     </label>
                   </th>
                   <th scope="col">Name</th>
+                  <th scope="col">Status</th>
                   <th scope="col">Architecture</th>
                   <th scope="col">Params</th>
                   <th scope="col">Quant</th>
@@ -143,23 +166,26 @@ export function Scan() {
                 </tr>
               </thead>
               <tbody>
-                {added.map((a) => {
+                {rows.map((a) => {
                   const m = a.model;
                   const rid = `${id}-${a.id}`;
                   return (
-                    <tr key={a.id} data-testid="scan-row" data-model-name={a.name}>
+                    <tr key={a.id} data-testid="scan-row" data-model-name={a.name} data-status={a.status}>
                       <td>
                         <input type="checkbox" checked={picked.has(a.id)} disabled={!m} onChange={(e) => toggle(a.id, e.target.checked)} aria-labelledby={`${rid}-name`} />
                       </td>
                       <td id={`${rid}-name`}>
                         {m ? <Link href={`/models/${a.id}`}>{a.name}</Link> : <s>{a.name}</s>}
-                        {m?.enabled ? <span className={`tag ${styles.addedTag}`} style={{ marginLeft: 8 }}>enabled</span> : null}
-                        {!m ? <span className="tag" style={{ marginLeft: 8 }}>removed</span> : null}
                         {a.note ? (
                           <div className="muted" style={{ fontSize: "0.8rem" }} data-testid="scan-note">
                             {a.note}
                           </div>
                         ) : null}
+                      </td>
+                      <td>
+                        <span className={`tag${a.status === "enabled" ? ` ${styles.addedTag}` : ""}`} data-testid="scan-status">
+                          {STATUS_TEXT[a.status]}
+                        </span>
                       </td>
                       <td>{m?.architecture ?? "—"}</td>
                       <td className="num">{formatParams(m?.parameterCount)}</td>
@@ -175,8 +201,8 @@ export function Scan() {
             </table>
           </div>
           <div className="form-actions">
-            <button type="button" className="btn btn-primary" disabled={pickCount === 0 || working} onClick={() => apply("enable")} aria-busy={working} data-testid="enable-picked">
-              Enable {pickCount || ""} selected
+            <button type="button" className="btn btn-primary" disabled={toEnable.length === 0 || working} onClick={() => apply("enable")} aria-busy={working} data-testid="enable-picked">
+              Enable {toEnable.length || ""} selected
             </button>
             <button type="button" className="btn btn-danger" disabled={pickCount === 0 || working} onClick={() => apply("remove")} data-testid="remove-picked">
               Remove selected from the registry

@@ -11,20 +11,9 @@ import type { RouterOutputs } from "~/components/api/types";
 import { useTRPC } from "~/trpc/client";
 import styles from "./memory-bars.module.css";
 import { memoryLegend } from "./memory-legend";
+import { sizeText } from "./memory-size";
 
 type HostBar = RouterOutputs["servers"]["memory"][number];
-
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
-/** GiB with one decimal on real hosts; MiB for small budgets (tests, tiny models). */
-export function sizeText(bytes: number, scale: number): string {
-  return scale >= 4 * GiB ? `${(bytes / GiB).toFixed(1)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
-}
-
-/** One figure on its own: GiB from 1 GiB up, else MiB (a 30 MiB KV cache is not "0.0 GiB"). */
-export function oneSize(bytes: number): string {
-  return bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : `${(bytes / MiB).toFixed(1)} MiB`;
-}
 
 export function MemoryBars() {
   const trpc = useTRPC();

@@ -8,7 +8,7 @@ import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
 import type { RouterInputs } from "~/components/api/types";
-import { oneSize } from "~/components/fleet/memory-bars";
+import { oneSize } from "~/components/fleet/memory-size";
 import { chargedBytes } from "~/server/services/memory/plan";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";

@@ -33,7 +33,7 @@ export const modelsRouter = router({
     .mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), moveLogs: agentLogMover(ctx.runtime.links), events: ctx.runtime.events })),
   delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input, { events: ctx.runtime.events })),
   setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input, { events: ctx.runtime.events })),
-  /** Scans the host's model folders through its agent and adds new GGUF files, disabled. */
+  /** Scans the host's model folders through its agent: adds new GGUF files, disabled, and lists the registered ones it found (id, enabled). */
   discover: publicProcedure.input(discoverInput).mutation(async ({ ctx, input }) => ctx.runtime.fleet.discover(await resolveHostId(ctx.runtime.db, input.hostId))),
   /** The seed's model_registry.json / runtime_settings.json, as they are. */
   import: publicProcedure.input(importInput).mutation(async ({ ctx, input }) =>

@@ -382,13 +382,14 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(again.restarts).toBe(1);
   });
 
-  it("discover hands what the agent found to the registry: new files are added disabled, known ones skipped", async () => {
+  it("discover hands what the agent found to the registry: new files are added disabled, known ones listed as registered", async () => {
     const f = await setup();
     await f.addModel("known");
     await tinyModel(f.dirs.modelRoot, "fresh-model-Q4_K_M.gguf");
     const report = await f.fleet.discover(f.host.id);
     expect(report.added.map((a) => a.name)).toEqual(["fresh-model-Q4_K_M"]);
-    expect(report.skipped.map((x) => x.reason)).toEqual([expect.stringMatching(/already registered as known/)]);
+    expect(report.registered.map((x) => [x.name, x.enabled])).toEqual([["known", true]]);
+    expect(report.skipped).toEqual([]);
     const added = await f.t.db.model.findUniqueOrThrow({ where: { name: "fresh-model-Q4_K_M" } });
     expect(added).toMatchObject({ enabled: false, hostId: f.host.id, source: "discovered" });
     await expect(f.fleet.discover("no-such-host")).rejects.toMatchObject({ code: "NOT_FOUND" });

@@ -265,7 +265,7 @@ export function createFleet(options: FleetOptions): Fleet {
         throw toServiceError(err, `discovery on host ${host.name}`);
       }
       const report = await addDiscoveredModels(db, hostId, infos, { appPort: ctx.appPort });
-      await events.append({ kind: "action", hostId, message: `host ${host.name}: discovery added ${report.added.length} model(s)`, data: { added: report.added.map((a) => a.name), skipped: report.skipped.length, errors: report.errors.length } });
+      await events.append({ kind: "action", hostId, message: `host ${host.name}: discovery added ${report.added.length} model(s)`, data: { added: report.added.map((a) => a.name), registered: report.registered.length, skipped: report.skipped.length, errors: report.errors.length } });
       return report;
     },
 

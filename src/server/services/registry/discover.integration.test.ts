@@ -71,10 +71,8 @@ describe("addDiscoveredModels", () => {
       ["Tiny-Llama-F32", "/models/hub/models--mirror--Tiny-Llama-GGUF/snapshots/fedc3210/Tiny-Llama-F32.gguf", 8084],
       ["synapse-Tiny-Llama-F32", "/models/hub/models--synapse--Tiny-Llama-GGUF/snapshots/0123abcd/Tiny-Llama-F32.gguf", 8085],
     ]);
-    expect(report.skipped).toEqual([
-      { path: path.join(root, "flat", "already.gguf"), reason: "already registered as already" },
-      { path: path.join(root, "flat", "big-00002-of-00002.gguf"), reason: "part 2 of 2 of a split model; its first part is the one served" },
-    ]);
+    expect(report.registered).toEqual([{ id: expect.any(String), name: "already", filePath: "/models/flat/already.gguf", port: 8080, enabled: false }]);
+    expect(report.skipped).toEqual([{ path: path.join(root, "flat", "big-00002-of-00002.gguf"), reason: "part 2 of 2 of a split model; its first part is the one served" }]);
     expect(report.errors).toEqual([{ path: path.join(root, "flat", "broken.gguf"), message: expect.stringMatching(/not a GGUF file/) }]);
 
     const hf = await t.db.model.findUniqueOrThrow({ where: { name: "synapse-Tiny-Llama-F32" }, include: { server: true } });
@@ -83,12 +81,34 @@ describe("addDiscoveredModels", () => {
     expect(hf.server).toMatchObject({ desired: "stopped", observed: "stopped" });
   });
 
-  it("a second run adds nothing", async () => {
+  it("a second run adds nothing and lists every model it found as registered, with whether it is enabled", async () => {
+    await t.db.model.update({ where: { name: "tiny-chat" }, data: { enabled: true } });
     const before = await snapshot(t.db);
     const report = await addDiscoveredModels(t.db, hostId, await link.call("discover", {}), { appPort: 8082 });
     expect(report.added).toEqual([]);
-    expect(report.skipped).toHaveLength(6);
+    expect(report.registered.map((r) => [r.name, r.enabled, r.note])).toEqual([
+      ["already", false, undefined],
+      ["big", false, "split set of 2 parts"],
+      ["tiny-chat", true, undefined],
+      ["Tiny-Llama-F32", false, undefined],
+      ["synapse-Tiny-Llama-F32", false, undefined],
+    ]);
+    expect(report.skipped).toHaveLength(1);
     expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it("a file backing two models lists both; a file listed twice is reported once", async () => {
+    const already = await t.db.model.findUniqueOrThrow({ where: { name: "already" } });
+    const twin = await createModel(t.db, { name: "already-long-ctx", hostId, filePath: already.filePath, port: 8090 }, { appPort: 3000 });
+    const infos = await link.call("discover", {});
+    const again = infos.find((i) => i.path.endsWith("already.gguf"))!;
+    const report = await addDiscoveredModels(t.db, hostId, [...infos, again], { appPort: 8082 });
+    expect(report.registered.filter((r) => r.filePath === already.filePath).map((r) => [r.name, r.id])).toEqual([
+      ["already", already.id],
+      ["already-long-ctx", twin.id],
+    ]);
+    expect(report.skipped).toContainEqual({ path: again.path, reason: "listed twice; already registered as already, already-long-ctx" });
+    await t.db.model.delete({ where: { id: twin.id } });
   });
 
   it("files outside the mapped root keep their host path; bad input and unknown hosts are refused", async () => {

@@ -1,7 +1,9 @@
 /**
  * Turns what a host's agent found (`discover`: .gguf files under its model
  * roots, with GGUF metadata) into registry models: new files are added
- * disabled, each with a free port and a unique name; known files are skipped.
+ * disabled, each with a free port and a unique name; files the host already
+ * has are listed as registered, with whether they are enabled (nothing is
+ * added for them), so the caller can enable one by its id.
  *
  * Split sets: a current agent reports a complete set once (`splitCount`) and
  * an incomplete one as an error; with an older agent, which lists every part,
@@ -21,8 +23,10 @@ import { toRegistryPath } from "./paths";
 import { writeTransaction } from "./tx";
 
 export interface DiscoveryReport {
-  /** `note`: what the name alone does not say (a split set, a revision other than main's). */
+  /** New files, added disabled. `note`: what the name alone does not say (a split set, a revision other than main's). */
   added: { id: string; name: string; filePath: string; port: number; note?: string }[];
+  /** Found files the host already has as a model (one entry per model, none added): enable one with `models.setEnabled` by its `id`. */
+  registered: { id: string; name: string; filePath: string; port: number; enabled: boolean; note?: string }[];
   skipped: { path: string; reason: string }[];
   errors: { path: string; message: string }[];
 }
@@ -165,11 +169,14 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
   return writeTransaction(db, async (tx) => {
     const host = await tx.host.findUnique({ where: { id: hostId }, select: { id: true, name: true, registryModelsRoot: true, hostModelsRoot: true, linkKind: true, upstreamMode: true, modelPorts: true } });
     if (!host) throw ServiceError.invalid([{ path: "hostId", message: `no host with id ${hostId}` }]);
-    const existing = await tx.model.findMany({ where: { hostId }, select: { filePath: true, name: true, shape: true } });
-    const storedShapes = new Map(existing.map((m) => [m.filePath, m.shape]));
-    const registered = new Map(existing.map((m) => [m.filePath, m.name]));
+    const existing = await tx.model.findMany({ where: { hostId }, select: { id: true, filePath: true, name: true, port: true, enabled: true, shape: true } });
+    // A file may back several models (its own name, port and settings each).
+    const registered = new Map<string, (typeof existing)[number][]>();
+    for (const m of existing) registered.set(m.filePath, [...(registered.get(m.filePath) ?? []), m]);
     const names = new Set((await tx.model.findMany({ select: { name: true } })).map((m) => m.name));
-    const report: DiscoveryReport = { added: [], skipped: [], errors: [] };
+    const report: DiscoveryReport = { added: [], registered: [], skipped: [], errors: [] };
+    // Models already reported by this scan: a file listed twice is reported once.
+    const seen = new Set<string>();
     const usedPorts = new Set((await tx.model.findMany({ where: { hostId }, select: { port: true } })).map((m) => m.port));
     usedPorts.add(deps.appPort);
 
@@ -207,10 +214,19 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
       }
       const known = registered.get(filePath);
       if (known !== undefined) {
+        const fresh = known.filter((m) => !seen.has(m.id));
+        if (fresh.length === 0) {
+          report.skipped.push({ path: info.path, reason: `listed twice; already registered as ${known.map((m) => m.name).join(", ")}` });
+          continue;
+        }
         // Discovery again keeps the registered model's shape current (an estimate's advice when it has none).
         const shape = info.shape ? JSON.stringify(info.shape) : null;
-        if (shape !== null && shape !== storedShapes.get(filePath)) await tx.model.updateMany({ where: { hostId, filePath }, data: { shape } });
-        report.skipped.push({ path: info.path, reason: `already registered as ${known}` });
+        if (shape !== null && fresh.some((m) => m.shape !== shape)) await tx.model.updateMany({ where: { hostId, filePath }, data: { shape } });
+        for (const m of fresh) {
+          seen.add(m.id);
+          const entry = { id: m.id, name: m.name, filePath: m.filePath, port: m.port, enabled: m.enabled };
+          report.registered.push(plan.notes.length ? { ...entry, note: plan.notes.join("; ") } : entry);
+        }
         continue;
       }
       const candidates = nameCandidates(info.path).map((c) => (plan.label ? labelled(c, plan.label) : c));
@@ -242,12 +258,15 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
         select: { id: true, name: true, filePath: true, port: true },
       });
       names.add(name);
-      registered.set(filePath, name);
+      registered.set(filePath, [{ ...row, enabled: false, shape: info.shape ? JSON.stringify(info.shape) : null }]);
+      seen.add(row.id);
       usedPorts.add(port);
       report.added.push(plan.notes.length ? { ...row, note: plan.notes.join("; ") } : row);
     }
     report.skipped.push(...laterParts);
-    report.added.sort((a, b) => (a.filePath < b.filePath ? -1 : a.filePath > b.filePath ? 1 : 0));
+    const byPath = (a: { filePath: string; name: string }, b: { filePath: string; name: string }) => (a.filePath < b.filePath ? -1 : a.filePath > b.filePath ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    report.added.sort(byPath);
+    report.registered.sort(byPath);
     return report;
   });
 }
