@@ -34,6 +34,7 @@ import { errorBody, errorHeaders, GatewayError } from "./openai-error";
 import type { AnswerHead, AnswerSink } from "./raw-upstream";
 import { MAX_BODY_BYTES } from "./request-body";
 import { matchRoute } from "./routes";
+import { frameChunk, writeJoined } from "./write-joined";
 
 /** Headers whose repeats Node's parser treats specially (first wins, or an error): such requests go to Node. */
 const SINGLE = new Set(["host", "content-type", "content-length", "authorization", "transfer-encoding", "expect", "upgrade", "origin", "sec-fetch-site"]);
@@ -451,11 +452,7 @@ class FastConnection {
         conn.socket.write(head, "latin1");
         return true;
       }
-      conn.socket.cork();
-      conn.socket.write(head, "latin1");
-      const ok = conn.writeBody(body, chunked);
-      conn.socket.uncork();
-      return ok;
+      return writeJoined(conn.socket, head, body, chunked);
     };
     return {
       get started() {
@@ -497,16 +494,9 @@ class FastConnection {
     };
   }
 
-  private writeBody(chunk: Buffer, chunked: boolean): boolean {
-    if (!chunked) return this.socket.write(chunk);
+  writeBody(chunk: Buffer, chunked: boolean): boolean {
     // One buffer per piece (size line, data, CRLF): a token of a stream is a small piece, and one write of it
     // costs less than three corked ones.
-    const size = `${chunk.length.toString(16)}\r\n`;
-    const framed = Buffer.allocUnsafe(size.length + chunk.length + 2);
-    framed.write(size, 0, "latin1");
-    chunk.copy(framed, size.length);
-    framed[framed.length - 2] = 13;
-    framed[framed.length - 1] = 10;
-    return this.socket.write(framed);
+    return this.socket.write(chunked ? frameChunk(chunk) : chunk);
   }
 }

@@ -33,6 +33,7 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 import { GatewayError } from "./openai-error";
 import { FREE_SOCKET_TIMEOUT_MS, type ForwardOutcome } from "./upstream";
+import { writeJoined } from "./write-joined";
 
 /** Request headers not sent on: the connection's own, and the client's credentials for the gateway. */
 const DROP_REQUEST = new Set(["host", "connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade", "authorization", "cookie", "content-length", "expect", "http2-settings"]);
@@ -453,11 +454,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           socket.on("end", onEnd);
           socket.on("close", onClose);
           if (socket.isPaused()) socket.resume();
-          // Head and body in one system call (cork), without copying the body into a new buffer.
-          socket.cork();
-          socket.write(requestText, "latin1");
-          if (req.body && req.body.length > 0) socket.write(req.body);
-          socket.uncork();
+          // Head and body in one system call.
+          writeJoined(socket, requestText, req.body, false);
         }
       });
     },
