@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { main, startAllReport, table } from "./cli";
+import { appUrl, main, startAllReport, table } from "./cli";
 
 const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
 
@@ -163,5 +163,17 @@ describe("synapse run from another folder", () => {
     });
     expect(res.stderr).toMatch(/^usage: synapse /);
     expect(res.code).toBe(2);
+  });
+});
+
+describe("the app's address", () => {
+  it("SYNAPSE_URL when set; else the app's own PORT on this machine (PORT=3300 npm start and the CLI in the same shell agree); else 3000", () => {
+    expect(appUrl({ SYNAPSE_URL: "http://mac.lan:3000//", PORT: "3300" })).toBe("http://mac.lan:3000");
+    expect(appUrl({ PORT: "3300" })).toBe("http://127.0.0.1:3300");
+    expect(appUrl({})).toBe("http://127.0.0.1:3000");
+    // Not a port the app would listen on: the default, as without PORT (the app itself refuses to start with it).
+    for (const PORT of ["", "abc", "0", "70000", "33.5"]) expect(appUrl({ PORT })).toBe("http://127.0.0.1:3000");
+    // HOSTNAME is the machine's name in shells and containers, not the app's address.
+    expect(appUrl({ HOSTNAME: "buildbox", PORT: "3300" })).toBe("http://127.0.0.1:3300");
   });
 });

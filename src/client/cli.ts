@@ -9,8 +9,8 @@
  *     (each model's state and load policy, its process, why it stopped, and the gateway's use of it:
  *     requests in flight, last use, and for an on-demand model when its idle unload comes)
  *
- * SYNAPSE_URL (default http://127.0.0.1:3000) and SYNAPSE_API_TOKEN select
- * the app. Exit codes: 0 all good, 1 some server failed, 2 bad usage,
+ * SYNAPSE_URL and SYNAPSE_API_TOKEN select the app (appUrl: without
+ * SYNAPSE_URL, http://127.0.0.1:$PORT, the app's own PORT, default 3000). Exit codes: 0 all good, 1 some server failed, 2 bad usage,
  * 3 the app could not be reached or refused the request.
  */
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
@@ -128,6 +128,19 @@ function usageProblem(rest: string[], noWait: boolean, force: boolean): string |
   return `${noWait ? "--no-wait" : force ? "--force" : "this option"} is an option of start-all only`;
 }
 
+/**
+ * The app's address: SYNAPSE_URL (trailing slashes dropped); without it, the
+ * app as `npm start` runs it on this machine, http://127.0.0.1:PORT with
+ * the app's own PORT variable (so `PORT=3300 npm start` and the CLI in the
+ * same shell agree), default 3000. HOSTNAME is not read: shells and
+ * containers set it to the machine's name.
+ */
+export function appUrl(env: Record<string, string | undefined>): string {
+  if (env.SYNAPSE_URL) return env.SYNAPSE_URL.replace(/\/+$/, "");
+  const port = env.PORT !== undefined && /^\d{1,5}$/.test(env.PORT.trim()) && Number(env.PORT) >= 1 && Number(env.PORT) <= 65535 ? Number(env.PORT) : 3000;
+  return `http://127.0.0.1:${port}`;
+}
+
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
   if (argv.includes("--help") || argv.includes("-h")) {
     out(`${USAGE}\n`);
@@ -143,7 +156,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     err(`${USAGE}\n${why ? `synapse: ${why}\n` : ""}`);
     return 2;
   }
-  const url = (process.env.SYNAPSE_URL ?? "http://127.0.0.1:3000").replace(/\/+$/, "");
+  const url = appUrl(process.env);
   const token = process.env.SYNAPSE_API_TOKEN;
   // The status view's times are the app's: its answers' Date header says how far its clock is from ours.
   const clock = clockSamplingFetch();
@@ -217,7 +230,7 @@ export function failureText(url: string, e: unknown, tokenSet = false): string {
       const message = typeof body?.error?.message === "string" ? body.error.message : e.message;
       return `synapse: ${url} answered ${meta.response.status}: ${message}${tokenHint(meta.response.status, tokenSet)}`;
     }
-    if (e.cause instanceof TypeError) return `synapse: cannot reach ${url}: ${causeChain(e.cause)} (is the app running there? SYNAPSE_URL sets the address)`;
+    if (e.cause instanceof TypeError) return `synapse: cannot reach ${url}: ${causeChain(e.cause)} (is the app running there? SYNAPSE_URL sets the address, or PORT the port on this machine)`;
     return `synapse: ${url} did not answer as the app's API does (${e.message}); is SYNAPSE_URL the app's address?`;
   }
   return `synapse: cannot reach ${url}: ${causeChain(e)}`;
