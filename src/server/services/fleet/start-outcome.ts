@@ -7,7 +7,19 @@
 import { AgentError, serverStatusSchema, type ServerSpec, type ServerStatus } from "synapse-host-agent/protocol";
 import type { HostLink } from "synapse-host-agent/link";
 import { errorMessage } from "synapse-host-agent/error-text";
+import { z } from "zod";
 import { ServiceError, type ServiceErrorCode } from "../errors";
+
+/** The holder of a port as the agent's start refusal carries it (host-agent supervisor/port.ts PortHolder). */
+const portHolderSchema = z.object({ port: z.number().int(), pid: z.number().int().nullable(), command: z.string().nullable() });
+
+/**
+ * What to do about a start the agent refused because the model's port is
+ * held: the agent says who holds it ("port 8080 is held by pid 4242
+ * (llama-server)"), the app says what to change (another program on the
+ * Mac often holds a popular port such as 8080, which discovery numbers from).
+ */
+export const PORT_HELD_ADVICE = "stop that process, or give this model a free port (its Edit form, or models.update with port)";
 
 export type StartOutcome =
   /** Ready: the agent started it, or it already ran with this spec (`status.state` is then `unhealthy` when its health fails). */
@@ -56,6 +68,7 @@ export function outcomeOfError(err: unknown): StartOutcome {
   if (status && code === "CONFLICT") return { outcome: "conflict", status, error };
   if (status) return { outcome: "failed", status, error };
   if (code === "UNAVAILABLE" || code === "TIMEOUT") return { outcome: "unreachable", error };
+  if (code === "CONFLICT" && portHolderSchema.safeParse((err as AgentError).data).success) return { outcome: "refused", error: `${error}; ${PORT_HELD_ADVICE}` };
   return { outcome: "refused", error };
 }
 
