@@ -494,7 +494,7 @@ class FastConnection {
     };
   }
 
-  writeBody(chunk: Buffer, chunked: boolean): boolean {
+  private writeBody(chunk: Buffer, chunked: boolean): boolean {
     // One buffer per piece (size line, data, CRLF): a token of a stream is a small piece, and one write of it
     // costs less than three corked ones.
     return this.socket.write(chunked ? frameChunk(chunk) : chunk);
