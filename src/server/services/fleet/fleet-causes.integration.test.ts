@@ -14,6 +14,19 @@ import type { HostLink } from "synapse-host-agent/link";
 import type { LinkPool } from "./links";
 import { standInOlderAgents, viewLinks } from "./testing/stand-in-older-agent";
 
+/**
+ * A fleet (kept in `fx` for afterEach) with one model `name` running, its agent's hello read, and every
+ * `stop` / `stopAll` call from here on recorded in `stops`; `older`: through the stand-in older agent.
+ */
+async function runningWithStopsRecorded(older: boolean, name: string) {
+  const stops: { method: string; params: Record<string, unknown>; result: unknown }[] = [];
+  const f = (fx = await fleetFixture({ viewLinks: (pool) => spyOnStops(older ? standInOlderAgents(pool) : pool, stops) }));
+  const model = await f.addModel(name);
+  await f.fleet.startAll({ wait: true });
+  await f.fleet.reconcile(f.host.id); // the agent's hello (its features) is read
+  return { f, stops, model };
+}
+
 /** The pool with each link's `stop` and `stopAll` calls recorded (method, params and result) in `into`. */
 function spyOnStops(pool: LinkPool, into: { method: string; params: Record<string, unknown>; result: unknown }[]): LinkPool {
   return viewLinks(pool, (link) => {
@@ -109,11 +122,7 @@ for (const older of [true, false]) {
     });
 
     it(older ? "an unload for idleness stops the model; the older agent is not sent the cause (it would refuse it)" : "an unload for idleness tells the agent why: its stopped status says idle", async () => {
-      const stops: { method: string; params: Record<string, unknown>; result: unknown }[] = [];
-      const f = (fx = await fleetFixture({ viewLinks: (pool) => spyOnStops(older ? standInOlderAgents(pool) : pool, stops) }));
-      const idle = await f.addModel("idle");
-      await f.fleet.startAll({ wait: true });
-      await f.fleet.reconcile(f.host.id); // the agent's hello (its features) is read
+      const { f, stops, model: idle } = await runningWithStopsRecorded(older, "idle");
       const stopped = await f.fleet.stop(idle.id, { cause: "idle" });
       expect(stopped.state).toBe("stopped");
       expect(await statusOf(f, "idle")).toMatchObject({ state: "stopped", cause: "idle" });
@@ -122,11 +131,7 @@ for (const older of [true, false]) {
     });
 
     it(older ? "a stop at the app's shutdown: the older agent is not sent the cause; the app's events say shutdown" : "a stop at the app's shutdown tells the agent why: its stopped statuses say shutdown", async () => {
-      const stops: { method: string; params: Record<string, unknown>; result: unknown }[] = [];
-      const f = (fx = await fleetFixture({ viewLinks: (pool) => spyOnStops(older ? standInOlderAgents(pool) : pool, stops) }));
-      const m = await f.addModel("alpha");
-      await f.fleet.startAll({ wait: true });
-      await f.fleet.reconcile(f.host.id); // the agent's hello (its features) is read
+      const { f, stops, model: m } = await runningWithStopsRecorded(older, "alpha");
       const results = await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 });
       expect(results.map((r) => [r.name, r.state])).toEqual([["alpha", "stopped"]]);
       const stopAll = stops.filter((c) => c.method === "stopAll");
