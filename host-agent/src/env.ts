@@ -81,11 +81,19 @@ export const AGENT_DEFAULTS = {
   /** How often a log's size cap is checked when no write woke the follower. */
   logCapCheckMs: 1000,
   /**
-   * How long after a write the log's size is checked (one check for every write in that time). llama-server
-   * writes each log line on its own, ~7 per completion as it answers: a stat per write ran in the app's event
-   * loop beside the gateway's relay of that answer (log-watch.ts).
+   * While a server loads: how long after a write the log's size is checked (one check for every write in that
+   * time; log-watch.ts).
    */
   logCapCheckAfterWriteMs: 5,
+  /**
+   * Once a server runs: how long its log's watch stays closed after it reports a write (the size is checked when
+   * it opens again). llama-server writes each log line on its own, 10-14 per completion (its own answer's and
+   * every request's), and each reported write woke the event loop the app's fleet and gateway bridge share with a
+   * local agent: an strace of the app at c=1 (bench/gateway-app.ts) counted ~1100 watch reads a second, and its
+   * main thread spent ~1.3 ms of CPU per completion. Closed for this long, a busy log wakes it at most 40 times
+   * a second, and a flood of 20 MB/s passes its cap by at most ~0.5 MB before the check.
+   */
+  logWatchPauseMs: 25,
   /** How long after passing its cap a log is rotated (a burst of lines ends in one file). */
   logRotateDelayMs: 250,
   /** Past its cap by this much, a log is rotated at once (bytes). */

@@ -5,19 +5,24 @@
  * (AGENT_DEFAULTS.logFollowMs: quick for a person watching, few reads while
  * other servers of a start-all still load).
  *
- * The size cap is checked AGENT_DEFAULTS.logCapCheckAfterWriteMs (5 ms)
- * after a write the watch reports, once for all the writes of that time (a
- * stat each; llama-server writes each log line on its own, and a check per
- * write cost the app's event loop a stat and a callback per line, beside the
- * gateway's relay of the answer those lines describe). Past the cap the log
+ * llama-server writes each log line on its own (10-14 writes a completion),
+ * and every write the watch reports wakes the event loop, which a local
+ * agent shares with the app's fleet and the gateway's bridge. So once a
+ * server runs, its watch is closed for AGENT_DEFAULTS.logWatchPauseMs
+ * (25 ms) after each report: a busy log wakes it at most 40 times a second,
+ * not once a line. While it loads, every report is read at once.
+ *
+ * The size cap is checked when the watch opens again (a stat), or, while the
+ * server loads, AGENT_DEFAULTS.logCapCheckAfterWriteMs (5 ms) after a write,
+ * once for all the writes of that time. Past the cap the log
  * is rotated a moment later (AGENT_DEFAULTS.logRotateDelayMs: a burst of
  * lines ends in the same file, rather than each write past the cap rotating a
  * nearly empty file over the last copy), and at once past cap +
  * AGENT_DEFAULTS.logCapSlackBytes (256 KiB). So the file stays within cap +
- * 256 KiB + what the server writes before the agent checks and rotates (5 ms:
- * 100 KB at 20 MB/s; the copy runs at once, synchronously; milliseconds,
- * ~0.1 s on this loaded 2-core machine: up to ~1.6 MiB at 20 MB/s): within
- * cap + 2 MiB even at 20 MB/s. A timer checks too, for file systems whose
+ * 256 KiB + what the server writes before the agent checks and rotates (25 ms:
+ * 0.5 MB at 20 MB/s; the copy runs at once, synchronously; milliseconds,
+ * ~0.1 s on this loaded 2-core machine: up to ~2 MB at 20 MB/s): within
+ * cap + 2.5 MiB even at 20 MB/s. A timer checks too, for file systems whose
  * watch misses writes.
  */
 import { statSync, watch, type FSWatcher } from "node:fs";
@@ -45,23 +50,14 @@ export class LogWatch {
   private rotateSoon: NodeJS.Timeout | null = null;
   /** The size check due after the writes reported since the last one. */
   private capCheck: NodeJS.Timeout | null = null;
+  /** While the watch is closed after a report (a ready server's log): when it opens again. */
+  private reopen: NodeJS.Timeout | null = null;
+  private finished = false;
+  private reportCount = 0;
 
   constructor(private readonly o: LogWatchOptions) {
     this.follower = new LogFollower(o.logPath, o.fromOffset, o.onLines);
-    try {
-      this.watcher = watch(o.logPath, { persistent: false }, () => {
-        this.follow();
-        if (this.capCheck) return;
-        this.capCheck = setTimeout(() => {
-          this.capCheck = null;
-          this.keepCap();
-        }, AGENT_DEFAULTS.logCapCheckAfterWriteMs);
-        this.capCheck.unref();
-      });
-      this.watcher.on("error", () => undefined);
-    } catch {
-      this.watcher = null; // the timer below still follows the file
-    }
+    this.openWatch();
     this.follow(); // what was written before the watch began
     this.timer = setInterval(() => {
       this.follow();
@@ -69,6 +65,54 @@ export class LogWatch {
     }, AGENT_DEFAULTS.logCapCheckMs);
     this.timer.unref(); // never keeps a one-shot CLI alive
   }
+
+  /** How many writes the file system's watch has reported (each one a wake-up of this process's event loop). */
+  get reports(): number {
+    return this.reportCount;
+  }
+
+  private openWatch(): void {
+    try {
+      this.watcher = watch(this.o.logPath, { persistent: false }, this.onReport);
+      this.watcher.on("error", () => undefined);
+    } catch {
+      this.watcher = null; // the timer still follows the file
+    }
+  }
+
+  /**
+   * A write the watch reported. While the server loads, every line is read
+   * at once (one says it is ready) and the size is checked soon after. Once
+   * it runs, the watch is closed for AGENT_DEFAULTS.logWatchPauseMs: the
+   * lines are read in the batch this report schedules, and the writes of
+   * that time wake nothing (llama-server writes each line on its own).
+   */
+  private readonly onReport = (): void => {
+    this.reportCount += 1;
+    if (this.finished) return;
+    this.follow();
+    if (this.o.loading()) {
+      if (this.capCheck) return;
+      this.capCheck = setTimeout(() => {
+        this.capCheck = null;
+        this.keepCap();
+      }, AGENT_DEFAULTS.logCapCheckAfterWriteMs);
+      this.capCheck.unref();
+      return;
+    }
+    if (this.reopen) return; // a report queued before the close
+    this.watcher?.close();
+    this.watcher = null;
+    this.reopen = setTimeout(() => {
+      this.reopen = null;
+      if (this.finished) return;
+      this.keepCap();
+      this.openWatch();
+      // Lines written while the watch was closed and after the batch read: the next batch reads them.
+      this.follow();
+    }, AGENT_DEFAULTS.logWatchPauseMs);
+    this.reopen.unref();
+  };
 
   /** Rotates the log when it is over its cap: soon, or at once when far over (one rotation at a time). */
   private keepCap(): void {
@@ -96,7 +140,11 @@ export class LogWatch {
     if (this.rotateSoon) clearTimeout(this.rotateSoon);
     this.rotateSoon = null;
     this.rotating = true;
-    void enforceLogCap(this.o.logPath, this.o.maxBytes)
+    // The lines not read yet are read first: the copy keeps them, but the live log would never see them.
+    void this.follower
+      .poke()
+      .catch(() => undefined)
+      .then(() => enforceLogCap(this.o.logPath, this.o.maxBytes))
       .catch((err) => this.o.log.warn("log rotation failed", { logPath: this.o.logPath, error: err }))
       .finally(() => (this.rotating = false));
   }
@@ -116,7 +164,10 @@ export class LogWatch {
 
   /** Stops watching; the lines written since the last read still go out. Resolves when they have. */
   finish(): Promise<void> {
+    this.finished = true;
     clearInterval(this.timer);
+    if (this.reopen) clearTimeout(this.reopen);
+    this.reopen = null;
     if (this.rotateSoon) clearTimeout(this.rotateSoon);
     if (this.capCheck) clearTimeout(this.capCheck);
     this.capCheck = null;
