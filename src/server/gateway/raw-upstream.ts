@@ -119,6 +119,24 @@ const enum Body {
   Done,
 }
 
+/**
+ * One read buffer for every TCP connection to a llama-server in this thread
+ * (net's `onread`): each read's bytes are copied out (small ones from Node's
+ * buffer pool) before the next read can reuse it. It spares each read the
+ * Readable stream's machinery (push, its buffer list, the 'data' event): a
+ * streamed answer is one read per token.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+const kReader = Symbol("synapse.reader");
+/** Takes one read's bytes (copied); false stops reading until the socket is resumed. */
+type Reader = (chunk: Buffer) => boolean;
+/** A connection opened with READ_BUFFER: its reads go to the reader of the exchange in progress (null between exchanges). */
+type ReadingSocket = net.Socket & { [kReader]: Reader | null };
+
+function isReading(socket: Duplex): socket is ReadingSocket {
+  return kReader in socket;
+}
+
 /** Pooled connection state: the idle timer while it waits in the pool. */
 interface Conn {
   socket: Duplex;
@@ -196,7 +214,22 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
   async function open(target: RawTarget): Promise<Duplex> {
     if (target.connect) return target.connect();
     return new Promise<Duplex>((resolve, reject) => {
-      const s = net.connect({ host: target.host, port: target.port, noDelay: true });
+      const s = net.connect({
+        host: target.host,
+        port: target.port,
+        noDelay: true,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (n, buf) => {
+            const reader = s[kReader];
+            if (reader) return reader(Buffer.from(buf.subarray(0, n)));
+            // Bytes while no request is out (a pooled connection): nothing to read them as; do not use it again.
+            s.destroy();
+            return false;
+          },
+        },
+      }) as ReadingSocket;
+      s[kReader] = null;
       const timer = setTimeout(() => s.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
       s.once("connect", () => {
         clearTimeout(timer);
@@ -267,6 +300,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           let gotAny = false;
           // One timer for the silence deadline, moved on only when it fires (not re-armed per piece: a stream has thousands).
           let lastByteAt = Date.now();
+          // The sink asked for a pause: the reader stops reading until it resumes.
+          let paused = false;
           let idle: NodeJS.Timeout | null = null;
           const check = () => {
             const quiet = Date.now() - lastByteAt;
@@ -277,7 +312,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           const cleanup = () => {
             if (idle) clearTimeout(idle);
             idle = null;
-            socket.off("data", onData);
+            if (isReading(socket)) socket[kReader] = null;
+            else socket.off("data", onData);
             socket.off("error", onError);
             socket.off("close", onClose);
             socket.off("end", onEnd);
@@ -293,7 +329,13 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           };
           const deliver = (piece: Buffer) => {
             if (piece.length === 0) return;
-            if (!sink.data(piece, () => socket.resume())) socket.pause();
+            if (sink.data(piece, resume)) return;
+            paused = true;
+            socket.pause();
+          };
+          const resume = () => {
+            paused = false;
+            socket.resume();
           };
           const onHead = (text: string) => {
             const parsed = parseAnswerHead(text);
@@ -449,7 +491,12 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             } else fail(Object.assign(new Error("the server closed the connection before the answer ended"), { code: "ECONNRESET" }));
           };
           const onClose = () => onEnd();
-          socket.on("data", onData);
+          if (isReading(socket))
+            socket[kReader] = (chunk) => {
+              onData(chunk);
+              return !paused;
+            };
+          else socket.on("data", onData);
           socket.on("error", onError);
           socket.on("end", onEnd);
           socket.on("close", onClose);
