@@ -2,7 +2,9 @@
  * raw-upstream.ts: bytes a server sends on a kept-alive connection while no
  * request is out on it (a broken server, or one answering a request twice)
  * must not be read as the next request's answer: that connection is not used
- * again, and the next request gets its own answer on a new one.
+ * again, and the next request gets its own answer on a new one. (The reads
+ * go to the exchange in progress, or nowhere: a reader that merely paused
+ * the idle connection would hand them to the next exchange.)
  * The server is a stand-in: llama-server does not send stray bytes on demand.
  */
 import net from "node:net";
@@ -38,11 +40,14 @@ function collect(): { sink: AnswerSink; done: Promise<{ head: AnswerHead | null;
   const parts: Buffer[] = [];
   let end: (v: { head: AnswerHead | null; body: string }) => void = () => undefined;
   const done = new Promise<{ head: AnswerHead | null; body: string }>((r) => (end = r));
+  let started = false;
   const sink: AnswerSink = {
-    started: false,
+    get started() {
+      return started;
+    },
     head(h) {
       head = h;
-      this.started = true;
+      started = true;
     },
     data: (chunk) => (parts.push(Buffer.from(chunk)), true),
     end: () => end({ head, body: Buffer.concat(parts).toString() }),
