@@ -5,15 +5,22 @@
  * file, local agent, real llama-server, tiny models): each model's load policy, requests in flight, last use
  * and idle unload as a user reads them.
  *
+ * The per-model commands over the same router (start, stop, restart and logs by registry name or alias; a
+ * name no model has), checked against what a user would check: the server's /health on its port, the status
+ * view's state and cause, the log file's lines, and the registry, servers and event log untouched.
+ *
  * What it says when the call fails: no app at SYNAPSE_URL (the connection is refused), the app's guard
  * refusing a missing token (its 401 body, made by guard.ts's own checkRequest as src/proxy.ts sends it), and
  * something at SYNAPSE_URL that is not the app (a plain web server's HTML page).
  */
+import { readFile } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
+import path from "node:path";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { freePorts } from "../../host-agent/test/harness/ports";
+import { writeTinyModel } from "../../host-agent/src/gguf/tiny-model";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { appRouter } from "~/server/api/root";
 import { createContextInner } from "~/server/api/trpc";
@@ -22,6 +29,7 @@ import { createGateway, type Gateway } from "~/server/gateway/gateway";
 import { createKeyStore } from "~/server/gateway/key-store";
 import { checkRequest } from "~/server/http/guard";
 import { callerRuntime, type CallerRuntime } from "~/server/services/fleet/testing/caller-runtime";
+import { PORT_HELD_ADVICE } from "~/server/services/fleet/start-outcome";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { main } from "./cli";
 
@@ -46,18 +54,45 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function status(url: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the CLI (its main, in this process) with SYNAPSE_URL set to `url`. */
+async function cli(url: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const before = process.env.SYNAPSE_URL;
   process.env.SYNAPSE_URL = url;
   let stdout = "";
   let stderr = "";
   try {
-    const code = await main(["status"], (s) => (stdout += s), (s) => (stderr += s));
+    const code = await main(argv, (s) => (stdout += s), (s) => (stderr += s));
     return { code, stdout, stderr };
   } finally {
     if (before === undefined) delete process.env.SYNAPSE_URL;
     else process.env.SYNAPSE_URL = before;
   }
+}
+
+function status(url: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cli(url, ["status"]);
+}
+
+/** As the app's front server (gateway/front.ts): the gateway over the runtime's fleet, the tRPC router beside it, on one loopback port. */
+async function serveApp(fx: CallerRuntime): Promise<{ url: string; close(): Promise<void> }> {
+  const { runtime } = fx;
+  const adapter: FleetAdapter = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links });
+  const gateway: Gateway = createGateway({ fleet: adapter, keys: createKeyStore(runtime.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined }, idleSweepMs: 100 });
+  const trpc = createHTTPHandler({ router: appRouter, basePath: "/api/trpc/", createContext: () => createContextInner({ runtime }) });
+  const server = http.createServer((req, res) => {
+    if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
+    else trpc(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      gateway.close();
+      adapter.close();
+    },
+  };
 }
 
 describe("synapse CLI when the call fails", () => {
@@ -110,32 +145,16 @@ describe("synapse status against an app whose clock is off", () => {
 
 describe("synapse status against the app's router and gateway", () => {
   let fx: CallerRuntime;
-  let adapter: FleetAdapter;
-  let gateway: Gateway;
-  let server: http.Server;
+  let app: Awaited<ReturnType<typeof serveApp>> | undefined;
   let url: string;
 
   beforeAll(async () => {
     fx = await callerRuntime("synapse-cli-status-", "cli-status");
-    const { runtime } = fx;
-    // As the app's front server (gateway/front.ts): the gateway over the runtime's fleet, the tRPC router beside it.
-    adapter = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links });
-    gateway = createGateway({ fleet: adapter, keys: createKeyStore(runtime.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined }, idleSweepMs: 100 });
-    const trpc = createHTTPHandler({ router: appRouter, basePath: "/api/trpc/", createContext: () => createContextInner({ runtime }) });
-    server = http.createServer((req, res) => {
-      if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
-      else trpc(req, res);
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    app = await serveApp(fx);
+    url = app.url;
   });
   afterAll(async () => {
-    if (server) {
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    }
-    gateway?.close();
-    adapter?.close();
+    await app?.close();
     await fx?.dispose();
   });
 
@@ -167,5 +186,146 @@ describe("synapse status against the app's router and gateway", () => {
     expect(row("lazy")).toMatch(/^lazy\s+\S+\s+\d+\s+idle\s+on-demand\s+-\s+-\s+0\s+-\s+0\s+-\s+idle \(loads on first request\)$/);
     expect(row("steady")).toMatch(/^steady\s+\S+\s+\d+\s+ready\s+always\s+\d+\s+\S+\s+0\s+-\s+0\s+-\s+-$/);
     expect(row("steady")).not.toMatch(/unloads|loads on first request|on-demand/);
+  });
+});
+
+describe("synapse start, stop, restart and logs of one model, against the app's router", () => {
+  let fx: CallerRuntime;
+  let app: Awaited<ReturnType<typeof serveApp>> | undefined;
+  let url: string;
+  let alphaPort: number;
+  let bravoPort: number;
+  let holder: net.Server | null = null;
+  const ALIAS = "team/alpha chat";
+
+  beforeAll(async () => {
+    fx = await callerRuntime("synapse-cli-model-", "cli-model");
+    app = await serveApp(fx);
+    url = app.url;
+    const file = await tinyModel(fx.dirs.modelRoot, "cli-model.gguf");
+    [alphaPort, bravoPort] = (await freePorts(2)) as [number, number];
+    await fx.caller.models.create({ name: "alpha", alias: ALIAS, enabled: true, filePath: file, port: alphaPort });
+    // About 21 MiB of weights (as the start-all --force e2e test): more than the small budget the refusal test sets.
+    const big = path.join(fx.dirs.modelRoot, "cli-big.gguf");
+    await writeTinyModel(big, { embedding: 512, layers: 2, heads: 4, feedForward: 1024, contextLength: 4096 });
+    await fx.caller.models.create({ name: "bravo", enabled: true, filePath: big, port: bravoPort, ctxSize: 256 });
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => (holder ? holder.close(() => r()) : r()));
+    await app?.close();
+    await fx?.dispose();
+  });
+
+  const view = async (name: string) => (await fx.caller.servers.status()).find((s) => s.name === name)!;
+  /** The status of GET /health on the model's own port (llama-server's), or the connection's error. */
+  const health = (port: number) =>
+    fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(10_000) }).then(
+      (r) => r.status,
+      (e: unknown) => `no answer: ${(e as Error).cause instanceof Error ? ((e as Error).cause as NodeJS.ErrnoException).code : String(e)}`,
+    );
+
+  it("start by registry name: the model serves (ready, /health answers on its port), and the line says state, port and pid", async () => {
+    const res = await cli(url, ["start", "alpha"]);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    const v = await view("alpha");
+    expect([v.state, v.desired]).toEqual(["ready", "running"]);
+    expect(res.stdout.split("\n")).toEqual([expect.stringMatching(/^MODEL\s+HOST\s+PORT\s+STATE\s+PID$/), expect.stringMatching(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+ready\\s+${v.pid}$`)), ""]);
+    expect(await health(alphaPort)).toBe(200);
+  });
+
+  it("stop by alias: stopped with cause requested, its port no longer answers", async () => {
+    const res = await cli(url, ["stop", ALIAS]);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    expect(res.stdout.split("\n")[1]).toMatch(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+stopped\\s+-$`));
+    const v = await view("alpha");
+    expect([v.state, v.desired, v.cause, v.pid]).toEqual(["stopped", "stopped", "requested", null]);
+    expect(await health(alphaPort)).toBe("no answer: ECONNREFUSED");
+  });
+
+  it("start by alias (--json: servers.start's result), then restart by name: a new process that serves", async () => {
+    const res = await cli(url, ["start", ALIAS, "--json"]);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    const result = JSON.parse(res.stdout) as { name: string; state: string; port: number; pid: number; error: string | null };
+    expect(result).toMatchObject({ name: "alpha", state: "ready", port: alphaPort, error: null });
+    expect((await view("alpha")).pid).toBe(result.pid);
+    expect(await health(alphaPort)).toBe(200);
+
+    const again = await cli(url, ["restart", "alpha"]);
+    expect([again.code, again.stderr]).toEqual([0, ""]);
+    const v = await view("alpha");
+    expect(v.state).toBe("ready");
+    expect(v.pid).not.toBe(result.pid);
+    expect(again.stdout.split("\n")[1]).toMatch(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+ready\\s+${v.pid}$`));
+    expect(await health(alphaPort)).toBe(200);
+  });
+
+  it("logs prints the lines the server wrote to its log, one per line and nothing else; --lines N the last N", async () => {
+    const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
+    expect(logPath).not.toBeNull();
+    const logLines = async () => (await readFile(logPath!, "utf8")).split("\n").filter((l) => l !== "");
+    /** Where `run` stands in `lines` as consecutive lines (the server may write more after the CLI read it), or -1. */
+    const runAt = (lines: string[], run: string[]) => lines.findIndex((_, i) => run.every((l, j) => lines[i + j] === l));
+
+    const before = await logLines();
+    const res = await cli(url, ["logs", "alpha"]);
+    const after = await logLines();
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    const printed = res.stdout.split("\n");
+    expect(printed.pop()).toBe("");
+    // Less than the default 500 lines: the whole log, every line the server had written, in order, nothing added.
+    expect(after.length).toBeLessThan(500);
+    expect(printed.length).toBeGreaterThanOrEqual(before.length);
+    expect(printed).toEqual(after.slice(0, printed.length));
+    expect(printed.some((l) => /listening/i.test(l)), printed.join("\n")).toBe(true);
+
+    const three = await cli(url, ["logs", ALIAS, "--lines", "3"]);
+    const later = await logLines();
+    expect([three.code, three.stderr]).toEqual([0, ""]);
+    const last3 = three.stdout.split("\n").slice(0, -1);
+    expect(last3).toHaveLength(3);
+    // The last three when it read them: at or after the end of what was written before.
+    expect(runAt(later, last3)).toBeGreaterThanOrEqual(after.length - 3);
+  });
+
+  it("a name no model has: exit 2 naming the models, and nothing changed (registry, servers, event log)", async () => {
+    const before = { models: await fx.caller.models.list(), servers: (await fx.caller.servers.status()).map((s) => [s.name, s.state, s.desired, s.pid, s.cause]), last: (await fx.caller.servers.history({ limit: 1 })).events[0]?.id };
+    for (const argv of [["start", "alhpa"], ["stop", "alhpa"], ["restart", "alhpa", "--no-wait"], ["logs", "alhpa"], ["start", "team/alpha"]]) {
+      const res = await cli(url, argv);
+      expect([res.code, res.stdout, res.stderr], argv.join(" ")).toEqual([2, "", `synapse: no model named ${JSON.stringify(argv[1])}; models: alpha, bravo\n`]);
+    }
+    expect(await fx.caller.models.list()).toEqual(before.models);
+    expect((await fx.caller.servers.status()).map((s) => [s.name, s.state, s.desired, s.pid, s.cause])).toEqual(before.servers);
+    expect((await fx.caller.servers.history({ limit: 1 })).events[0]?.id).toBe(before.last);
+  });
+
+  it("a start the memory plan refuses: exit 1, the refusal whole with its numbers; nothing started", async () => {
+    await fx.runtime.db.host.updateMany({ where: { name: "local" }, data: { memoryBudgetMiB: 10 } });
+    try {
+      const res = await cli(url, ["start", "bravo"]);
+      expect([res.code, res.stderr]).toEqual([1, ""]);
+      const lines = res.stdout.trimEnd().split("\n");
+      expect(lines[1]).toMatch(new RegExp(`^bravo\\s+local\\s+${bravoPort}\\s+stopped\\s+-$`));
+      expect(lines[2]).toMatch(/^not started \(memory\): bravo needs 2\d\.\d MiB \(weights 2\d\.\d, KV cache \d+\.\d, compute \d+\.\d\); local has \d+\.\d of 10\.0 MiB left/);
+      expect(lines).toHaveLength(3);
+      expect((await view("bravo")).state).toBe("stopped");
+      expect(await health(bravoPort)).toBe("no answer: ECONNREFUSED");
+      // Never run, so no log: the app's answer says so (on stderr; stdout stays empty for a pipe).
+      const logs = await cli(url, ["logs", "bravo"]);
+      expect([logs.code, logs.stdout]).toEqual([3, ""]);
+      expect(logs.stderr).toMatch(new RegExp(`^synapse: ${url} answered 404: .*no log for server bravo \\(.*bravo.*does not exist\\)\\n$`));
+    } finally {
+      await fx.runtime.db.host.updateMany({ where: { name: "local" }, data: { memoryBudgetMiB: null } });
+    }
+  });
+
+  it("a start whose port another program holds: exit 1, the holder and what to change", async () => {
+    await cli(url, ["stop", "alpha"]);
+    holder = net.createServer();
+    await new Promise<void>((r) => holder!.listen(alphaPort, "127.0.0.1", r));
+    const res = await cli(url, ["start", "alpha"]);
+    expect([res.code, res.stderr]).toEqual([1, ""]);
+    const lines = res.stdout.trimEnd().split("\n");
+    expect(lines[1]).toMatch(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+failed\\s+-$`));
+    expect(lines.slice(2)).toEqual([`not started: cannot start alpha: port ${alphaPort} is held by pid ${process.pid} (node); ${PORT_HELD_ADVICE}`]);
   });
 });

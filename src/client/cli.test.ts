@@ -3,7 +3,8 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { appUrl, main, startAllReport, table } from "./cli";
+import { appUrl, main, modelOutcomeOk, modelReport, startAllReport, table } from "./cli";
+import { parseArgs } from "./cli-args";
 
 const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
 
@@ -139,17 +140,109 @@ describe("synapse start-all report", () => {
 });
 
 describe("synapse usage errors", () => {
-  it("names the argument that is wrong, after the usage line, with exit 2 and no request", async () => {
+  it("names the argument that is wrong, after the usage, with exit 2 and no request", async () => {
     const usage = async (argv: string[]) => {
       let stderr = "";
       const code = await main(argv, () => {}, (s) => (stderr += s));
-      return { code, lines: stderr.split("\n").filter(Boolean) };
+      const lines = stderr.split("\n").filter(Boolean);
+      // The usage (its first line "usage: synapse …", then one indented line per group of commands), then the problem.
+      return { code, usage: lines[0]?.startsWith("usage: synapse ") === true && lines.slice(1, 4).every((l) => l.startsWith("  ")), problem: lines.slice(4) };
     };
-    expect(await usage(["start-all", "--forse"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: unknown option --forse"] });
-    expect(await usage(["stop-all", "--force"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: --force is an option of start-all only"] });
-    expect(await usage(["statuss"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: unknown command statuss"] });
-    expect(await usage(["status", "now"])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /), "synapse: unexpected argument now"] });
-    expect(await usage([])).toEqual({ code: 2, lines: [expect.stringMatching(/^usage: synapse /)] });
+    expect(await usage(["start-all", "--forse"])).toEqual({ code: 2, usage: true, problem: ["synapse: unknown option --forse"] });
+    expect(await usage(["stop-all", "--force"])).toEqual({ code: 2, usage: true, problem: ["synapse: --force is an option of start and start-all"] });
+    expect(await usage(["statuss"])).toEqual({ code: 2, usage: true, problem: ["synapse: unknown command statuss"] });
+    expect(await usage(["status", "now"])).toEqual({ code: 2, usage: true, problem: ["synapse: unexpected argument now"] });
+    expect(await usage([])).toEqual({ code: 2, usage: true, problem: [] });
+  });
+});
+
+describe("synapse per-model commands: the command line", () => {
+  const usage = async (argv: string[]) => {
+    let stderr = "";
+    let stdout = "";
+    const code = await main(argv, (s) => (stdout += s), (s) => (stderr += s));
+    return { code, stdout, lines: stderr.split("\n").filter(Boolean) };
+  };
+  const wrong = (problem: string) => ({ code: 2, stdout: "", lines: [expect.stringMatching(/^usage: synapse /), expect.stringMatching(/^ /), expect.stringMatching(/^ /), expect.stringMatching(/^ /), `synapse: ${problem}`] });
+
+  it("reads start, stop, restart and logs with the model and each one's options", () => {
+    const base = { json: false, noWait: false, force: false, lines: null };
+    expect(parseArgs(["start", "alpha"])).toEqual({ kind: "model", command: "start", model: "alpha", ...base });
+    expect(parseArgs(["start", "--no-wait", "alpha", "--force", "--json"])).toEqual({ kind: "model", command: "start", model: "alpha", ...base, json: true, noWait: true, force: true });
+    expect(parseArgs(["stop", "qwen-coder"])).toEqual({ kind: "model", command: "stop", model: "qwen-coder", ...base });
+    expect(parseArgs(["restart", "alpha", "--no-wait"])).toEqual({ kind: "model", command: "restart", model: "alpha", ...base, noWait: true });
+    expect(parseArgs(["logs", "alpha"])).toEqual({ kind: "model", command: "logs", model: "alpha", ...base });
+    expect(parseArgs(["logs", "alpha", "--lines", "20"])).toMatchObject({ kind: "model", lines: 20 });
+    expect(parseArgs(["logs", "--lines=5000", "alpha"])).toMatchObject({ kind: "model", model: "alpha", lines: 5000 });
+    // An alias may start with "-" (the registry allows any one-line alias): after --, it is the model.
+    expect(parseArgs(["stop", "--", "-odd alias"])).toMatchObject({ kind: "model", command: "stop", model: "-odd alias" });
+    expect(parseArgs(["start-all", "--force"])).toEqual({ kind: "fleet", command: "start-all", json: false, noWait: false, force: true });
+    expect(parseArgs(["logs", "alpha", "--help"])).toEqual({ kind: "help" });
+  });
+
+  it("the usage names them", async () => {
+    let printed = "";
+    expect(await main(["--help"], (s) => (printed += s), () => undefined)).toBe(0);
+    for (const part of ["start <model> [--no-wait] [--force]", "stop <model>", "restart <model> [--no-wait]", "logs <model> [--lines N]", "start-all [--no-wait] [--force]"]) expect(printed).toContain(part);
+  });
+
+  it("names the argument that is wrong, with exit 2 and nothing on stdout", async () => {
+    expect(await usage(["start"])).toEqual(wrong("start needs a model: synapse start <model> (its registry name or alias; status lists them)"));
+    expect(await usage(["logs", "--lines", "5"])).toEqual(wrong("logs needs a model: synapse logs <model> (its registry name or alias; status lists them)"));
+    expect(await usage(["stop", "alpha", "bravo"])).toEqual(wrong("unexpected argument bravo"));
+    expect(await usage(["stop", "alpha", "--no-wait"])).toEqual(wrong("--no-wait is an option of start, restart and start-all"));
+    expect(await usage(["stop-all", "--no-wait"])).toEqual(wrong("--no-wait is an option of start, restart and start-all"));
+    expect(await usage(["restart", "alpha", "--force"])).toEqual(wrong("--force is an option of start and start-all"));
+    expect(await usage(["logs", "alpha", "--force"])).toEqual(wrong("--force is an option of start and start-all"));
+    expect(await usage(["start", "alpha", "--lines", "5"])).toEqual(wrong("--lines is an option of logs only"));
+    expect(await usage(["start", "alpha", "--forse"])).toEqual(wrong("unknown option --forse"));
+    expect(await usage(["logs", "alpha", "--lines"])).toEqual(wrong("--lines needs a number: --lines N (1 to 5000)"));
+    for (const n of ["0", "5001", "-3", "2.5", "ten", ""]) expect(await usage(["logs", "alpha", `--lines=${n}`])).toEqual(wrong(`--lines takes a whole number from 1 to 5000, not ${JSON.stringify(n)}`));
+    expect(await usage(["stat"])).toEqual(wrong("unknown command stat"));
+  });
+});
+
+describe("synapse start, stop and restart: what they print", () => {
+  const row = { modelId: "m1", name: "alpha", host: "local", port: 8081, pid: 4242, error: null };
+  const over = "alpha needs 60.0 MiB (weights 60.0, KV cache 0.0, compute 0.0); local has 40.0 of 100.0 MiB left; stop bravo (60.0 MiB)";
+  const note = (verdict: "fits" | "refused" | "forced" | "running", message: string | null = null) => ({ verdict, message });
+
+  it("a start: the model's row, state, port and pid; exit 0", () => {
+    const r = { ...row, state: "ready", memory: note("fits") };
+    expect(modelReport("start", r).split("\n")).toEqual([expect.stringMatching(/^MODEL\s+HOST\s+PORT\s+STATE\s+PID$/), expect.stringMatching(/^alpha\s+local\s+8081\s+ready\s+4242$/), ""]);
+    expect(modelOutcomeOk("start", r)).toBe(true);
+    expect(modelOutcomeOk("start", { ...r, state: "starting" })).toBe(true);
+  });
+
+  it("a start the memory plan refused: its refusal whole, with the numbers; a failure", () => {
+    const r = { ...row, state: "stopped", pid: null, error: over, memory: note("refused", over) };
+    const lines = modelReport("start", r).split("\n");
+    // The row has no ERROR column: the next line gives the error whole.
+    expect(lines[1]).toMatch(/^alpha\s+local\s+8081\s+stopped\s+-$/);
+    expect(lines.slice(2)).toEqual([`not started (memory): ${over}`, ""]);
+    expect(modelOutcomeOk("start", r)).toBe(false);
+  });
+
+  it("a start refused because its port is held: the holder and what to change, whole", () => {
+    const held = "cannot start alpha: port 8081 is held by pid 777 (python3); stop that process, or give this model a free port (its Edit form, or models.update with port)";
+    const r = { ...row, state: "failed", pid: null, error: `${held}\nmore`, memory: note("fits") };
+    expect(modelReport("start", r).split("\n").slice(2)).toEqual([`not started: ${held}`, "more", ""]);
+    expect(modelOutcomeOk("start", r)).toBe(false);
+  });
+
+  it("--force over the budget and a model already running say so", () => {
+    expect(modelReport("start", { ...row, state: "ready", memory: note("forced", over) }).split("\n")[2]).toBe(`started by --force over the memory budget: ${over}`);
+    expect(modelReport("start", { ...row, state: "ready", memory: note("running") }).split("\n")[2]).toBe("alpha was already running: nothing was started");
+  });
+
+  it("a stop: stopped is good, a server still running is not; a restart whose stop failed is a failure though the old process runs", () => {
+    expect(modelReport("stop", { ...row, state: "stopped", pid: null }).split("\n")[1]).toMatch(/^alpha\s+local\s+8081\s+stopped\s+-$/);
+    expect(modelOutcomeOk("stop", { ...row, state: "stopped", pid: null })).toBe(true);
+    const stuck = { ...row, state: "ready", error: "host local: timed out" };
+    expect(modelOutcomeOk("stop", stuck)).toBe(false);
+    expect(modelReport("stop", stuck).split("\n")[2]).toBe("not stopped: host local: timed out");
+    expect(modelOutcomeOk("restart", stuck)).toBe(false);
+    expect(modelOutcomeOk("restart", { ...row, state: "ready" })).toBe(true);
   });
 });
 

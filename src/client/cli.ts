@@ -8,10 +8,22 @@
  *   npm run synapse -- status [--json]
  *     (each model's state and load policy, its process, why it stopped, and the gateway's use of it:
  *     requests in flight, last use, and for an on-demand model when its idle unload comes)
+ *   npm run synapse -- start <model> [--no-wait] [--force] [--json]
+ *   npm run synapse -- stop <model> [--json]
+ *   npm run synapse -- restart <model> [--no-wait] [--json]
+ *     (servers.start / stop / restart: the model's row, and for a start that did not happen why, whole:
+ *     the memory plan's refusal with its numbers, a held port with its holder; --json: the procedure's result)
+ *   npm run synapse -- logs <model> [--lines N] [--json]
+ *     (the server's last N log lines, default 500 as the model page shows, at most 5000: one per line on
+ *     stdout and nothing else, for grep; --json: servers.logs' result)
+ *
+ * <model> is a registry name or alias, found as the gateway finds a request's model (find-model.ts); one no
+ * model has is a usage error (exit 2) naming the models, and nothing is asked of the fleet.
  *
  * SYNAPSE_URL and SYNAPSE_API_TOKEN select the app (appUrl: without
- * SYNAPSE_URL, http://127.0.0.1:$PORT, the app's own PORT, default 3000). Exit codes: 0 all good, 1 some server failed, 2 bad usage,
- * 3 the app could not be reached or refused the request.
+ * SYNAPSE_URL, http://127.0.0.1:$PORT, the app's own PORT, default 3000). Exit codes: 0 all good, 1 some server
+ * failed (start, restart: neither ready nor starting, or a restart's error; stop: not stopped), 2 bad usage
+ * or no such model, 3 the app could not be reached or refused the request.
  */
 import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "~/server/api/root";
@@ -19,11 +31,12 @@ import { errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
+import { LOG_TAIL_LINES } from "../components/model/log-tail";
+import { findModel } from "../server/gateway/find-model";
 import { startAllResponse } from "../server/http/start-all-body";
+import { parseArgs, USAGE, type ModelCommand } from "./cli-args";
 import { appClockSkewMs, clockSamplingFetch } from "./app-clock";
 import { idleUnloadText, lastUsedText } from "./usage-columns";
-
-const USAGE = "usage: synapse <start-all [--no-wait] [--force] | stop-all | status> [--json]";
 
 type Row = {
   name: string;
@@ -60,10 +73,11 @@ export function formatUptime(ms: number | null | undefined): string {
  * Rows as aligned columns, one line each, ERROR (its first line) last and unpadded.
  * `statusView`: the status view's columns (POLICY, UPTIME, RESTARTS, CAUSE and the gateway's usage: IN FLIGHT,
  * LAST USED, IDLE UNLOAD, relative to `now`, epoch ms of the app's clock: `status` passes the CLI's now plus
- * the skew its call measured, app-clock.ts); without it, the start/stop results' few.
+ * the skew its call measured, app-clock.ts); without it, the start/stop results' few. `errorColumn` false:
+ * no ERROR column (a caller that prints the errors whole below the table).
  */
-export function table(rows: Row[], statusView: boolean, now: number = Date.now()): string {
-  const header = ["MODEL", "HOST", "PORT", "STATE", ...(statusView ? ["POLICY"] : []), "PID", ...(statusView ? ["UPTIME", "RESTARTS", "CAUSE", "IN FLIGHT", "LAST USED", "IDLE UNLOAD"] : []), "ERROR"];
+export function table(rows: Row[], statusView: boolean, now: number = Date.now(), errorColumn = true): string {
+  const header = ["MODEL", "HOST", "PORT", "STATE", ...(statusView ? ["POLICY"] : []), "PID", ...(statusView ? ["UPTIME", "RESTARTS", "CAUSE", "IN FLIGHT", "LAST USED", "IDLE UNLOAD"] : []), ...(errorColumn ? ["ERROR"] : [])];
   const body = rows.map((r) => [
     r.name,
     r.host,
@@ -72,7 +86,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
     ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),
     ...(statusView ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-", String(r.inFlight ?? 0), lastUsedText(r, now), idleUnloadText(r, now)] : []),
-    (r.error ?? r.lastError ?? "").split("\n")[0] ?? "",
+    ...(errorColumn ? [(r.error ?? r.lastError ?? "").split("\n")[0] ?? ""] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
@@ -117,15 +131,34 @@ function noWaitCounts(results: readonly StartAllRow[], started: number): string 
   return `${started} of ${results.length} up${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }
 
-/** Which argument makes a command line wrong (`start-all --forse` must not read as a bad command); null for none given. */
-function usageProblem(rest: string[], noWait: boolean, force: boolean): string | null {
-  const [command, ...extra] = rest;
-  const unknown = rest.find((a) => a.startsWith("-"));
-  if (unknown !== undefined) return `unknown option ${unknown}`;
-  if (command === undefined) return null;
-  if (!["start-all", "stop-all", "status"].includes(command)) return `unknown command ${command}`;
-  if (extra[0] !== undefined) return `unexpected argument ${extra[0]}`;
-  return `${noWait ? "--no-wait" : force ? "--force" : "this option"} is an option of start-all only`;
+/** A start, stop or restart result as the CLI reads it (servers.start, servers.stop, servers.restart). */
+type ModelResult = StartAllRow & { evicted?: string[] };
+
+/** Whether a start, stop or restart did what was asked: started (ready; starting counts, as for start-all), stopped, or restarted with no error. */
+export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelResult): boolean {
+  if (command === "stop") return r.state === "stopped";
+  // A restart whose stop failed returns the old process, still running, with the error.
+  return (r.state === "ready" || r.state === "starting") && (command === "start" || r.error === null);
+}
+
+/**
+ * What `start`, `stop` and `restart` print: the model's row (MODEL HOST PORT STATE PID: start-all's
+ * table without its ERROR column), then what the row cannot hold, each on its line: a refusal whole with
+ * its numbers ("not started (memory): …", as start-all says it), any other error whole ("not started:
+ * cannot start alpha: port 8080 is held by pid 4242 (llama-server); …"), a start over the budget by
+ * --force, a start that found it already running, the models stopped to make room.
+ */
+export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResult): string {
+  // An error is printed whole on its own line below: the row has no ERROR cell to repeat its first line in.
+  const lines = [table([r], false, Date.now(), false)];
+  const ok = modelOutcomeOk(command, r);
+  const not = { start: "not started", stop: "not stopped", restart: "not restarted" }[command];
+  if (r.memory?.verdict === "refused") lines.push(`${not} (memory): ${r.error ?? r.memory.message ?? ""}`);
+  else if (r.error) lines.push(`${ok ? "note" : not}: ${r.error}`);
+  if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
+  if (command === "start" && r.memory?.verdict === "running") lines.push(`${r.name} was already running: nothing was started`);
+  if (r.evicted && r.evicted.length > 0) lines.push(`stopped to make room: ${r.evicted.join(", ")}`);
+  return `${lines.join("\n")}\n`;
 }
 
 /**
@@ -142,20 +175,16 @@ export function appUrl(env: Record<string, string | undefined>): string {
 }
 
 export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
-  if (argv.includes("--help") || argv.includes("-h")) {
+  const args = parseArgs(argv);
+  if (args.kind === "help") {
     out(`${USAGE}\n`);
     return 0;
   }
-  const json = argv.includes("--json");
-  const noWait = argv.includes("--no-wait");
-  const force = argv.includes("--force");
-  const rest = argv.filter((a) => a !== "--json" && a !== "--no-wait" && a !== "--force");
-  const [command, ...extra] = rest;
-  if (!command || extra.length > 0 || !["start-all", "stop-all", "status"].includes(command) || ((noWait || force) && command !== "start-all")) {
-    const why = usageProblem(rest, noWait, force);
-    err(`${USAGE}\n${why ? `synapse: ${why}\n` : ""}`);
+  if (args.kind === "usage") {
+    err(`${USAGE}\n${args.problem ? `synapse: ${args.problem}\n` : ""}`);
     return 2;
   }
+  const { json, noWait, force } = args;
   const url = appUrl(process.env);
   const token = process.env.SYNAPSE_API_TOKEN;
   // The status view's times are the app's: its answers' Date header says how far its clock is from ours.
@@ -170,6 +199,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     ],
   });
   try {
+    if (args.kind === "model") return await modelCommand(client, args, out, err);
+    const { command } = args;
     if (command === "status") {
       const servers = await client.servers.status.query();
       // LAST USED and IDLE UNLOAD count from the app's "now" (this call's skew), so a skewed clock there does not shift them.
@@ -194,6 +225,40 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     err(`${failureText(url, e, Boolean(token))}\n`);
     return 3;
   }
+}
+
+type Client = ReturnType<typeof createTRPCClient<AppRouter>>;
+
+/**
+ * start, stop, restart or logs of the model `args.model` names (registry name or alias, as the gateway
+ * resolves it): the registry is read first, and a name no model has is exit 2 with the models' names, the
+ * fleet not asked. Returns the exit code; a failed call throws (main: exit 3).
+ */
+async function modelCommand(client: Client, args: Extract<ReturnType<typeof parseArgs>, { kind: "model" }>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const models = await client.models.list.query();
+  const model = findModel(models, args.model);
+  if (!model) {
+    const names = models.map((m) => m.name);
+    err(`synapse: no model named ${JSON.stringify(args.model)}; ${names.length === 0 ? "no models are registered" : `models: ${names.join(", ")}`}\n`);
+    return 2;
+  }
+  const { command, json, noWait, force } = args;
+  if (command === "logs") {
+    const logs = await client.servers.logs.query({ id: model.id, lines: args.lines ?? LOG_TAIL_LINES });
+    if (json) out(`${JSON.stringify(logs, null, 2)}\n`);
+    else if (logs.lines.length > 0) out(logs.lines.map((l) => `${l}\n`).join(""));
+    // On stderr: stdout holds log lines only.
+    else err(`synapse: ${model.name} has no log lines${logs.logPath ? ` (${logs.logPath})` : " (it has not run on its host yet)"}\n`);
+    return 0;
+  }
+  const result =
+    command === "start"
+      ? await client.servers.start.mutate({ id: model.id, wait: !noWait, ...(force ? { force: true } : {}) })
+      : command === "stop"
+        ? await client.servers.stop.mutate({ id: model.id })
+        : await client.servers.restart.mutate({ id: model.id, wait: !noWait });
+  out(json ? `${JSON.stringify(result, null, 2)}\n` : modelReport(command, result));
+  return modelOutcomeOk(command, result) ? 0 : 1;
 }
 
 /** What a CLI user does about a 401 (the app's message speaks of the header, which the CLI sends from SYNAPSE_API_TOKEN). */

@@ -11,12 +11,12 @@ import { memo, useCallback, useDeferredValue, useEffect, useId, useLayoutEffect,
 import { errorMessage } from "~/components/api/errors";
 import { toFleetEvent } from "~/components/live/fleet-event";
 import { linesAfterTail, type NumberedLine } from "./log-merge";
+import { LOG_TAIL_LINES } from "./log-tail";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
 import { useReopenOnError } from "~/components/live/reopen-on-error";
 
 const MAX_LINES = 5000;
-const INITIAL_LINES = 500;
 
 /** A shown line: `seq` is the host's number for a line that streamed in, null for the fetched tail's lines. */
 interface Line extends NumberedLine {
@@ -41,7 +41,7 @@ function linesOf(data: unknown): string[] {
 export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun: boolean; onLines?: (lines: readonly string[]) => void }) {
   const id = useId().replace(/:/g, "");
   const trpc = useTRPC();
-  const initial = useQuery({ ...trpc.servers.logs.queryOptions({ id: modelId, lines: INITIAL_LINES }), staleTime: 0, enabled: hasRun, retry: false });
+  const initial = useQuery({ ...trpc.servers.logs.queryOptions({ id: modelId, lines: LOG_TAIL_LINES }), staleTime: 0, enabled: hasRun, retry: false });
   const [lines, setLines] = useState<Line[]>([]);
   const counter = useRef(0);
   const pending = useRef<NumberedLine[]>([]);

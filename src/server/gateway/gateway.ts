@@ -26,6 +26,7 @@ import { createReadyWaiter } from "./ensure-ready";
 import { readinessStep } from "./readiness";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { AnswerTail } from "./answer-usage";
+import { findModel } from "./find-model";
 import type { GatewayMetrics } from "./metrics-port";
 import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody, tooLarge } from "./request-body";
@@ -101,11 +102,6 @@ interface Exchange {
   sendJson(status: number, value: unknown): void;
   forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined): Promise<ForwardOutcome>;
   destroy(): void;
-}
-
-/** Finds a model by registry name, then by alias (exact, case-sensitive, as llama-server compares). */
-export function findModel(models: readonly GatewayModel[], name: string): GatewayModel | undefined {
-  return models.find((m) => m.name === name) ?? models.find((m) => m.alias === name);
 }
 
 function notFound(models: readonly GatewayModel[], name: string): GatewayError {

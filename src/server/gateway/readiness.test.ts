@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { GatewayModel } from "./fleet-port";
 import { readinessStep } from "./readiness";
 import { matchRoute } from "./routes";
-import { findModel } from "./gateway";
+import { findModel } from "./find-model";
 
 const NOW = 1_000_000;
 const base: GatewayModel = {
@@ -78,5 +78,7 @@ describe("routes and names", () => {
     expect(findModel(models, "one")?.id).toBe("a");
     expect(findModel([models[0]!], "two")?.id).toBe("a");
     expect(findModel(models, "three")).toBeUndefined();
+    // The registry may hold "" for no alias: it names nothing.
+    expect(findModel([m({ id: "c", name: "four", alias: "" })], "")).toBeUndefined();
   });
 });
