@@ -144,7 +144,7 @@ describe("hosts page with a real sshd (production build)", () => {
     // Direct mode hides the model ports: the refusal is listed with the field's name, not left pointing at nothing.
     await form.getByLabel("Gateway reaches its models").selectOption("direct");
     await expect.poll(() => form.getByTestId("form-errors").textContent()).toContain(refusal);
-    expect(await form.getByTestId("form-errors").textContent()).toMatch(/^Not saved: fix what is listed here\.modelPorts models on host mac-mini/);
+    expect(await form.getByTestId("form-errors").textContent()).toMatch(/^Not saved: fix what is listed here\.Model ports: models on host mac-mini/);
     await screenshot("hidden-field-refused");
 
     // Back to the tunnel: the range typed in this edit is still there, marked again.

@@ -122,8 +122,11 @@ export function SwitchField({ id, label, hint, error, checked, onChange }: BaseP
   );
 }
 
-/** Problems the server reported for fields the form does not show (still shown, never lost). */
-export function FormErrors({ message, issues }: { message?: string | null; issues?: { path: string; message: string }[] }) {
+/**
+ * The summary of a refused save (`message`) and the problems for fields the form does not show,
+ * each already worded with the field's label (`text`, see form-failure.ts): still shown, never lost.
+ */
+export function FormErrors({ message, issues }: { message?: string | null; issues?: readonly { path: string; text: string }[] }) {
   if (!message && (!issues || issues.length === 0)) return null;
   return (
     <div className="notice" data-tone="bad" role="alert" data-testid="form-errors">
@@ -132,9 +135,7 @@ export function FormErrors({ message, issues }: { message?: string | null; issue
         {issues && issues.length > 0 ? (
           <ul style={{ margin: 0, paddingLeft: 18 }}>
             {issues.map((i) => (
-              <li key={i.path}>
-                {i.path ? <code>{i.path}</code> : null} {i.message}
-              </li>
+              <li key={i.path}>{i.text}</li>
             ))}
           </ul>
         ) : null}

@@ -4,7 +4,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useId, useState, type FormEvent } from "react";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, TextField } from "~/components/form/fields";
-import { failureFromChecks, failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
+import { failureFromChecks, failureFromError, labelsByPrefix, placeFailure, type FormFailure } from "~/components/form/form-failure";
 import { intText, parseOptionalInt, parseRequiredInt, type Parsed } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
@@ -21,6 +21,25 @@ interface Values extends Record<TextKey, string> {
   upstreamMode: string;
   memoryBudgetMiB: string;
 }
+
+/** Each field's label, as the form shows it and as its refusals name it. */
+const LABELS = {
+  name: "Name",
+  linkKind: "Reached through",
+  sshHost: "SSH host",
+  sshUser: "SSH user",
+  sshPort: "SSH port",
+  sshIdentityFile: "Private key file",
+  hostModelsRoot: "Models folder on the host",
+  registryModelsRoot: "Same folder as the registry names it",
+  llamaServerBin: "llama-server binary",
+  memoryBudgetMiB: "Memory budget (MiB)",
+  hostKeyFingerprint: "Pinned host key",
+  upstreamMode: "Gateway reaches its models",
+  directAddress: "Direct address",
+  modelPorts: "Model ports",
+} as const satisfies Record<TextKey | keyof Values, string>;
+const labelOf = labelsByPrefix(LABELS);
 
 /** The fields the form shows for these values: a local host has no ssh fields, each upstream mode its own field. */
 function shownFields(v: Values): string[] {
@@ -106,15 +125,15 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
   }
 
   const f = (n: string) => `${id}-${n}`;
-  const { summary, fields: errors, unplaced } = placeFailure(failure, shownFields(values));
+  const { summary, fields: errors, unplaced } = placeFailure(failure, { shown: shownFields(values), label: labelOf });
   return (
     <form onSubmit={submit} noValidate aria-label={host ? `Edit host ${host.name}` : "Add a host"} data-testid="host-form">
       <FormErrors message={summary} issues={unplaced} />
       <div className="form-grid">
-        <TextField id={f("name")} label="Name" hint="e.g. mac-studio" value={values.name} onChange={set("name")} error={errors.name} required />
+        <TextField id={f("name")} label={LABELS.name} hint="e.g. mac-studio" value={values.name} onChange={set("name")} error={errors.name} required />
         <SelectField
           id={f("linkKind")}
-          label="Reached through"
+          label={LABELS.linkKind}
           value={values.linkKind}
           onChange={set("linkKind")}
           error={errors.linkKind}
@@ -122,18 +141,18 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
         />
         {ssh ? (
           <>
-            <TextField id={f("sshHost")} label="SSH host" hint="host name, IP, or an alias from the ssh config (e.g. mac-host)" value={values.sshHost} onChange={set("sshHost")} error={errors.sshHost} required mono />
-            <TextField id={f("sshUser")} label="SSH user" value={values.sshUser} onChange={set("sshUser")} error={errors.sshUser} mono />
-            <TextField id={f("sshPort")} label="SSH port" inputMode="numeric" value={values.sshPort} onChange={set("sshPort")} error={errors.sshPort} mono />
-            <TextField id={f("sshIdentityFile")} label="Private key file" hint="inside the app's environment, e.g. host-api/.ssh/id_ed25519" value={values.sshIdentityFile} onChange={set("sshIdentityFile")} error={errors.sshIdentityFile} mono />
+            <TextField id={f("sshHost")} label={LABELS.sshHost} hint="host name, IP, or an alias from the ssh config (e.g. mac-host)" value={values.sshHost} onChange={set("sshHost")} error={errors.sshHost} required mono />
+            <TextField id={f("sshUser")} label={LABELS.sshUser} value={values.sshUser} onChange={set("sshUser")} error={errors.sshUser} mono />
+            <TextField id={f("sshPort")} label={LABELS.sshPort} inputMode="numeric" value={values.sshPort} onChange={set("sshPort")} error={errors.sshPort} mono />
+            <TextField id={f("sshIdentityFile")} label={LABELS.sshIdentityFile} hint="inside the app's environment, e.g. host-api/.ssh/id_ed25519" value={values.sshIdentityFile} onChange={set("sshIdentityFile")} error={errors.sshIdentityFile} mono />
           </>
         ) : null}
-        <TextField id={f("hostModelsRoot")} label="Models folder on the host" hint="PRAXIS_MODEL_PATH in your previous Synapse Engine setup" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
-        <TextField id={f("registryModelsRoot")} label="Same folder as the registry names it" hint="e.g. /models (set both or neither)" value={values.registryModelsRoot} onChange={set("registryModelsRoot")} error={errors.registryModelsRoot} mono />
-        <TextField id={f("llamaServerBin")} label="llama-server binary" hint="empty: the agent uses LLAMA_SERVER_BIN, else PATH, Homebrew's folders, then npm run llama:build's cache" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
+        <TextField id={f("hostModelsRoot")} label={LABELS.hostModelsRoot} hint="PRAXIS_MODEL_PATH in your previous Synapse Engine setup" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />
+        <TextField id={f("registryModelsRoot")} label={LABELS.registryModelsRoot} hint="e.g. /models (set both or neither)" value={values.registryModelsRoot} onChange={set("registryModelsRoot")} error={errors.registryModelsRoot} mono />
+        <TextField id={f("llamaServerBin")} label={LABELS.llamaServerBin} hint="empty: the agent uses LLAMA_SERVER_BIN, else PATH, Homebrew's folders, then npm run llama:build's cache" value={values.llamaServerBin} onChange={set("llamaServerBin")} error={errors.llamaServerBin} mono />
         <TextField
           id={f("memoryBudgetMiB")}
-          label="Memory budget (MiB)"
+          label={LABELS.memoryBudgetMiB}
           hint="what its llama-servers may use together; empty: what its agent reports (on a Mac, the GPU's working-set limit)"
           inputMode="numeric"
           placeholder="reported by the agent"
@@ -145,7 +164,7 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
         {ssh ? (
           <TextField
             id={f("hostKeyFingerprint")}
-            label="Pinned host key"
+            label={LABELS.hostKeyFingerprint}
             hint="SHA256:… — or leave empty, test the connection, and pin the key it shows"
             value={values.hostKeyFingerprint}
             onChange={set("hostKeyFingerprint")}
@@ -157,7 +176,7 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
           <>
             <SelectField
               id={f("upstreamMode")}
-              label="Gateway reaches its models"
+              label={LABELS.upstreamMode}
               value={values.upstreamMode}
               onChange={set("upstreamMode")}
               error={errors.upstreamMode}
@@ -167,9 +186,9 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
               ]}
             />
             {values.upstreamMode === "direct" ? (
-              <TextField id={f("directAddress")} label="Direct address" hint="empty: host.docker.internal" value={values.directAddress} onChange={set("directAddress")} error={errors.directAddress} mono />
+              <TextField id={f("directAddress")} label={LABELS.directAddress} hint="empty: host.docker.internal" value={values.directAddress} onChange={set("directAddress")} error={errors.directAddress} mono />
             ) : (
-              <TextField id={f("modelPorts")} label="Model ports" hint="the range given to scripts/setup-ssh.sh --model-ports, e.g. 8080-8099" value={values.modelPorts} onChange={set("modelPorts")} error={errors.modelPorts} mono />
+              <TextField id={f("modelPorts")} label={LABELS.modelPorts} hint="the range given to scripts/setup-ssh.sh --model-ports, e.g. 8080-8099" value={values.modelPorts} onChange={set("modelPorts")} error={errors.modelPorts} mono />
             )}
           </>
         ) : null}

@@ -10,13 +10,14 @@ import { useId, useMemo, useState, type FormEvent } from "react";
 import type { FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FieldError, FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
-import { failureFromChecks, failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
+import { clearIssues, failureFromChecks, failureFromError, labelsByPrefix, placeFailure, type FormFailure, type FormLayout } from "~/components/form/form-failure";
 import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
 import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { contextSize } from "~/server/services/memory/context-size";
 import { useTRPC } from "~/trpc/client";
 import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, VALUE_HINT, type ExtraFlagName } from "./extra-flags";
+import { EXTRA_FLAGS_LABEL, flagRowLabel, flagRowPath, newFlagRow, type FlagRow } from "./flag-rows";
 import styles from "./model.module.css";
 import { MemoryEstimate, type EstimateInput, type InvalidField } from "./memory-estimate";
 
@@ -28,11 +29,6 @@ type CreateInput = RouterInputs["models"]["create"];
 // Every server setting but the stop grace (global only) can be overridden per model.
 const OVERRIDES = SERVER_NUMBER_FIELDS.filter((f): f is Exclude<(typeof SERVER_NUMBER_FIELDS)[number], { key: "stopGraceMs" }> => f.key !== "stopGraceMs");
 type OverrideKey = (typeof OVERRIDES)[number]["key"];
-
-interface FlagRow {
-  flag: ExtraFlagName;
-  value: string;
-}
 
 export interface ModelFormValues {
   name: string;
@@ -53,7 +49,28 @@ export interface ModelFormValues {
   extraFlags: FlagRow[];
 }
 
-const FIELDS = ["name", "hostId", "filePath", "port", "enabled", "flashAttn", "loadMode", "alias", "loadPolicy", "concurrency", "queueLimit", "startPriority", "cacheRamMiB", "serverApiKeyOff", "extraFlags", ...OVERRIDES.map((o) => o.key)] as const;
+/** Each field's label, as the form shows it and as its refusals name it (a flag row's: `flagRowLabel`). */
+const LABELS = {
+  name: "Name",
+  hostId: "Host",
+  port: "Port",
+  enabled: "Enabled (started by START ALL ENABLED)",
+  filePath: "GGUF file",
+  ...(Object.fromEntries(OVERRIDES.map((o) => [o.key, o.label])) as Record<OverrideKey, string>),
+  flashAttn: "Flash attention",
+  loadMode: "Load mode",
+  alias: "Alias",
+  loadPolicy: "Load policy",
+  concurrency: "Concurrency",
+  serverApiKeyOff: "No server key (for clients that call the server itself)",
+  startPriority: "Start priority",
+  cacheRamMiB: "Prompt cache (MiB)",
+  queueLimit: "Queue",
+  extraFlags: EXTRA_FLAGS_LABEL,
+} as const;
+// Every field is always shown (the extra flags' rows by their keys, see FormLayout.rows).
+const SHOWN = Object.keys(LABELS);
+const fieldLabel = labelsByPrefix(LABELS);
 
 export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues {
   const overrides = Object.fromEntries(OVERRIDES.map((o) => [o.key, intText(model?.[o.key] as number | null | undefined)])) as Record<OverrideKey, string>;
@@ -73,16 +90,13 @@ export function valuesOf(model: Partial<ModelView> | undefined): ModelFormValues
     cacheRamMiB: intText(model?.cacheRamMiB),
     serverApiKeyOff: model?.serverApiKeyOff ?? false,
     overrides,
-    extraFlags: (model?.extraFlags ?? []).map((f) => ({ flag: f.flag as ExtraFlagName, value: f.value ?? "" })),
+    extraFlags: (model?.extraFlags ?? []).map((f) => newFlagRow(f.flag as ExtraFlagName, f.value ?? "")),
   };
 }
 
 /** The number fields the live estimate reads, with the labels the form gives them. */
 const ESTIMATE_FIELDS = ["ctxSize", "gpuLayers", "parallel", "batchSize", "ubatchSize", "cacheRamMiB"] as const;
-const ESTIMATE_LABELS: Record<(typeof ESTIMATE_FIELDS)[number], string> = {
-  ...(Object.fromEntries(OVERRIDES.map((o) => [o.key, o.label])) as Record<OverrideKey, string>),
-  cacheRamMiB: "Prompt cache (MiB)",
-};
+const ESTIMATE_LABELS: Record<(typeof ESTIMATE_FIELDS)[number], string> = LABELS;
 
 type Body = Omit<CreateInput, "hostId"> & { hostId?: string };
 
@@ -162,12 +176,8 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     else toast.push(`Saved ${m.name}`, "ok");
     onSaved?.(m);
   };
-  const onFail = (err: unknown) => {
-    setFailure(failureFromError(err));
-    setSaved(false);
-  };
-  const update = useMutation(trpc.models.update.mutationOptions({ onSuccess: onDone, onError: onFail }));
-  const create = useMutation(trpc.models.create.mutationOptions({ onSuccess: onDone, onError: onFail }));
+  const update = useMutation(trpc.models.update.mutationOptions({ onSuccess: onDone }));
+  const create = useMutation(trpc.models.create.mutationOptions({ onSuccess: onDone }));
   const pending = update.isPending || create.isPending;
 
   function submit(e: FormEvent) {
@@ -177,9 +187,20 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
       setFailure(failureFromChecks(local));
       return;
     }
-    if (model) update.mutate({ id: model.id, ...body } as UpdateInput);
-    else create.mutate(body as CreateInput);
+    // The server names a flag row by its index in what was sent: the failure keeps it under that row's key.
+    const sent = { extraFlags: values.extraFlags.map((r) => r.key) };
+    const onError = (err: unknown) => {
+      setFailure(failureFromError(err, sent));
+      setSaved(false);
+    };
+    if (model) update.mutate({ id: model.id, ...body } as UpdateInput, { onError });
+    else create.mutate(body as CreateInput, { onError });
   }
+  /** New rows; `edited`: the key of the row changed or removed, whose issues go (the user is fixing them). */
+  const setFlags = (rows: FlagRow[], edited?: string) => {
+    set("extraFlags", rows);
+    if (edited !== undefined) setFailure((old) => clearIssues(old, flagRowPath(edited)));
+  };
 
   // The live estimate: the form's runtime values as they are, when they parse (a saved model only); the
   // fields that do not parse are named beside it, so a stale estimate is never taken for these values.
@@ -206,8 +227,13 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     return `default: ${String(d)}`;
   };
   const f = (name: string) => `${id}-${name}`;
-  // Every field is always shown (the extra flags' rows under "extraFlags"); issues for others are listed above.
-  const { summary, fields: errors, unplaced } = placeFailure(failure, FIELDS);
+  const layout: FormLayout = {
+    shown: SHOWN,
+    rows: { extraFlags: values.extraFlags.map((r) => r.key) },
+    label: (path) => flagRowLabel(path, values.extraFlags) ?? fieldLabel(path),
+  };
+  // Issues for fields the form does not have are listed above it.
+  const { summary, fields: errors, unplaced } = placeFailure(failure, layout);
 
   return (
     <form onSubmit={submit} noValidate aria-label={model ? `Settings of ${model.name}` : "New model"} data-testid="model-form">
@@ -215,20 +241,20 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
       <fieldset>
         <legend>Model</legend>
         <div className="form-grid">
-          <TextField id={f("name")} label="Name" hint="the model id; letters, digits, . _ -" value={values.name} onChange={(v) => set("name", v)} error={errors.name} required mono />
+          <TextField id={f("name")} label={LABELS.name} hint="the model id; letters, digits, . _ -" value={values.name} onChange={(v) => set("name", v)} error={errors.name} required mono />
           <SelectField
             id={f("hostId")}
-            label="Host"
+            label={LABELS.hostId}
             value={values.hostId}
             onChange={(v) => set("hostId", v)}
             error={errors.hostId}
             options={[...(model ? [] : [{ value: "", label: "The default host" }]), ...(hosts.data ?? []).map((h) => ({ value: h.id, label: h.name }))]}
           />
-          <TextField id={f("port")} label="Port" hint="1024–65535, unique on the host" inputMode="numeric" value={values.port} onChange={(v) => set("port", v)} error={errors.port} required mono />
-          <SwitchField id={f("enabled")} label="Enabled (started by START ALL ENABLED)" checked={values.enabled} onChange={(v) => set("enabled", v)} error={errors.enabled} />
+          <TextField id={f("port")} label={LABELS.port} hint="1024–65535, unique on the host" inputMode="numeric" value={values.port} onChange={(v) => set("port", v)} error={errors.port} required mono />
+          <SwitchField id={f("enabled")} label={LABELS.enabled} checked={values.enabled} onChange={(v) => set("enabled", v)} error={errors.enabled} />
         </div>
         <div className="form-grid" style={{ marginTop: 14, gridTemplateColumns: "minmax(0, 1fr)" }}>
-          <TextField id={f("filePath")} label="GGUF file" hint="absolute path, as the registry names it (e.g. /models/…/model.gguf)" value={values.filePath} onChange={(v) => set("filePath", v)} error={errors.filePath} required mono />
+          <TextField id={f("filePath")} label={LABELS.filePath} hint="absolute path, as the registry names it (e.g. /models/…/model.gguf)" value={values.filePath} onChange={(v) => set("filePath", v)} error={errors.filePath} required mono />
         </div>
       </fieldset>
 
@@ -236,11 +262,11 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
         <legend>Runtime (empty = global default)</legend>
         <div className="form-grid">
           {OVERRIDES.map((o) => (
-            <TextField key={o.key} id={f(o.key)} label={o.label} hint={o.hint} inputMode="numeric" placeholder={placeholder(o.key)} value={values.overrides[o.key]} onChange={(v) => setOverride(o.key, v)} error={errors[o.key]} mono />
+            <TextField key={o.key} id={f(o.key)} label={LABELS[o.key]} hint={o.hint} inputMode="numeric" placeholder={placeholder(o.key)} value={values.overrides[o.key]} onChange={(v) => setOverride(o.key, v)} error={errors[o.key]} mono />
           ))}
           <SelectField
             id={f("flashAttn")}
-            label="Flash attention"
+            label={LABELS.flashAttn}
             value={values.flashAttn}
             onChange={(v) => set("flashAttn", v)}
             error={errors.flashAttn}
@@ -248,14 +274,14 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
           />
           <SelectField
             id={f("loadMode")}
-            label="Load mode"
+            label={LABELS.loadMode}
             hint="mmap (default), no-mmap (read into memory), mlock"
             value={values.loadMode}
             onChange={(v) => set("loadMode", v)}
             error={errors.loadMode}
             options={[{ value: "", label: `Default${defaults ? ` (${defaults.loadMode})` : ""}` }, { value: "mmap", label: "mmap" }, { value: "no-mmap", label: "no-mmap" }, { value: "mlock", label: "mlock" }]}
           />
-          <TextField id={f("alias")} label="Alias" hint="name the server reports to clients" value={values.alias} onChange={(v) => set("alias", v)} error={errors.alias} />
+          <TextField id={f("alias")} label={LABELS.alias} hint="name the server reports to clients" value={values.alias} onChange={(v) => set("alias", v)} error={errors.alias} />
         </div>
       </fieldset>
 
@@ -264,18 +290,18 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
         <div className="form-grid">
           <SelectField
             id={f("loadPolicy")}
-            label="Load policy"
+            label={LABELS.loadPolicy}
             hint="always: START ALL ENABLED starts it; on demand: the first request that names it does, and it unloads when idle"
             value={values.loadPolicy}
             onChange={(v) => set("loadPolicy", v)}
             error={errors.loadPolicy}
             options={[{ value: "always", label: "always" }, { value: "on-demand", label: "on demand" }]}
           />
-          <TextField id={f("concurrency")} label="Concurrency" hint="requests at once; more wait in the queue" inputMode="numeric" placeholder="default: its parallel slots" value={values.concurrency} onChange={(v) => set("concurrency", v)} error={errors.concurrency} mono />
-          <SwitchField id={f("serverApiKeyOff")} label="No server key (for clients that call the server itself)" checked={values.serverApiKeyOff} onChange={(v) => set("serverApiKeyOff", v)} error={errors.serverApiKeyOff} />
+          <TextField id={f("concurrency")} label={LABELS.concurrency} hint="requests at once; more wait in the queue" inputMode="numeric" placeholder="default: its parallel slots" value={values.concurrency} onChange={(v) => set("concurrency", v)} error={errors.concurrency} mono />
+          <SwitchField id={f("serverApiKeyOff")} label={LABELS.serverApiKeyOff} checked={values.serverApiKeyOff} onChange={(v) => set("serverApiKeyOff", v)} error={errors.serverApiKeyOff} />
           <TextField
             id={f("startPriority")}
-            label="Start priority"
+            label={LABELS.startPriority}
             hint="when memory is short, START ALL ENABLED starts higher priorities first, then by name"
             inputMode="numeric"
             placeholder="default: 0"
@@ -286,7 +312,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
           />
           <TextField
             id={f("cacheRamMiB")}
-            label={ESTIMATE_LABELS.cacheRamMiB}
+            label={LABELS.cacheRamMiB}
             hint="llama-server's --cache-ram: host memory for cached prompts, filled with use; 0 turns it off"
             inputMode="numeric"
             placeholder="default: llama-server's 8192"
@@ -295,11 +321,11 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
             error={errors.cacheRamMiB}
             mono
           />
-          <TextField id={f("queueLimit")} label="Queue" hint="requests that may wait; past it: 429" inputMode="numeric" placeholder="default: 32" value={values.queueLimit} onChange={(v) => set("queueLimit", v)} error={errors.queueLimit} mono />
+          <TextField id={f("queueLimit")} label={LABELS.queueLimit} hint="requests that may wait; past it: 429" inputMode="numeric" placeholder="default: 32" value={values.queueLimit} onChange={(v) => set("queueLimit", v)} error={errors.queueLimit} mono />
         </div>
       </fieldset>
 
-      <ExtraFlagsEditor id={f("flags")} rows={values.extraFlags} onChange={(rows) => set("extraFlags", rows)} errors={errors} />
+      <ExtraFlagsEditor id={f("flags")} rows={values.extraFlags} onChange={setFlags} errors={errors} />
 
       {model ? <MemoryEstimate input={estimateInput} invalid={estimateInvalid} /> : null}
 
@@ -316,8 +342,13 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
   );
 }
 
-function ExtraFlagsEditor({ id, rows, onChange, errors }: { id: string; rows: FlagRow[]; onChange: (rows: FlagRow[]) => void; errors: FieldErrors }) {
-  const setRow = (i: number, row: FlagRow) => onChange(rows.map((r, j) => (j === i ? row : r)));
+/**
+ * The extra flags' rows. `errors`: the placed, worded issues (a row's under "extraFlags.<row key>…",
+ * the list's under "extraFlags"). `onChange(rows, edited)`: `edited` is the key of the row changed
+ * or removed (none when a row is added).
+ */
+function ExtraFlagsEditor({ id, rows, onChange, errors }: { id: string; rows: FlagRow[]; onChange: (rows: FlagRow[], edited?: string) => void; errors: FieldErrors }) {
+  const setRow = (row: FlagRow) => onChange(rows.map((r) => (r.key === row.key ? row : r)), row.key);
   return (
     <fieldset>
       <legend>Extra flags</legend>
@@ -326,13 +357,14 @@ function ExtraFlagsEditor({ id, rows, onChange, errors }: { id: string; rows: Fl
       <ul className={styles.flagList}>
         {rows.map((r, i) => {
           const kind = EXTRA_FLAG_KINDS[r.flag];
-          const err = errors[`extraFlags.${i}.value`] ?? errors[`extraFlags.${i}.flag`] ?? errors[`extraFlags.${i}`];
+          const at = flagRowPath(r.key);
+          const err = [errors[`${at}.value`], errors[`${at}.flag`], errors[at]].filter(Boolean).join("; ") || undefined;
           return (
-            <li key={i} className={styles.flagRow}>
+            <li key={r.key} className={styles.flagRow}>
               <label className="visually-hidden" htmlFor={`${id}-${i}-flag`}>
                 Flag {i + 1}
               </label>
-              <select id={`${id}-${i}-flag`} value={r.flag} onChange={(e) => setRow(i, { flag: e.target.value as ExtraFlagName, value: "" })} className="mono">
+              <select id={`${id}-${i}-flag`} value={r.flag} onChange={(e) => setRow({ ...r, flag: e.target.value as ExtraFlagName, value: "" })} className="mono">
                 {EXTRA_FLAG_NAMES.map((n) => (
                   <option key={n} value={n}>
                     {n}
@@ -349,11 +381,11 @@ function ExtraFlagsEditor({ id, rows, onChange, errors }: { id: string; rows: Fl
                 value={kind === "none" ? "" : r.value}
                 disabled={kind === "none"}
                 placeholder={VALUE_HINT[kind]}
-                onChange={(e) => setRow(i, { ...r, value: e.target.value })}
+                onChange={(e) => setRow({ ...r, value: e.target.value })}
                 aria-invalid={err ? true : undefined}
                 aria-describedby={err ? `${id}-${i}-error` : undefined}
               />
-              <button type="button" className="btn btn-ghost btn-sm" onClick={() => onChange(rows.filter((_, j) => j !== i))} aria-label={`Remove ${r.flag}`}>
+              <button type="button" className="btn btn-ghost btn-sm" onClick={() => onChange(rows.filter((x) => x.key !== r.key), r.key)} aria-label={`Remove ${r.flag}`}>
                 Remove
               </button>
               {err ? (
@@ -365,7 +397,7 @@ function ExtraFlagsEditor({ id, rows, onChange, errors }: { id: string; rows: Fl
           );
         })}
       </ul>
-      <button type="button" className="btn btn-sm" onClick={() => onChange([...rows, { flag: "--metrics", value: "" }])} disabled={rows.length >= 32}>
+      <button type="button" className="btn btn-sm" onClick={() => onChange([...rows, newFlagRow("--metrics")])} disabled={rows.length >= 32}>
         Add flag
       </button>
     </fieldset>

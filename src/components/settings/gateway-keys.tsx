@@ -10,9 +10,13 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useId, useState, type FormEvent } from "react";
 import { errorMessage } from "~/components/api/errors";
 import { FormErrors, TextField } from "~/components/form/fields";
-import { failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
+import { failureFromError, labelsByPrefix, placeFailure, type FormFailure } from "~/components/form/form-failure";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
+
+/** The new key's fields' labels, as the form shows them and as its refusals name them ("models.1" is a Models entry). */
+const LABELS = { name: "Name", models: "Models" } as const;
+const LAYOUT = { shown: Object.keys(LABELS), label: labelsByPrefix(LABELS), lead: "Not created" };
 
 export function GatewayKeys() {
   const id = useId().replace(/:/g, "");
@@ -58,7 +62,7 @@ export function GatewayKeys() {
     create.mutate({ name: name.trim(), models: list });
   }
 
-  const { summary, fields: errors, unplaced } = placeFailure(failure, ["name", "models"], "Not created");
+  const { summary, fields: errors, unplaced } = placeFailure(failure, LAYOUT);
   return (
     <section className="panel" style={{ marginTop: 24 }} aria-labelledby={`${id}-title`} data-testid="gateway-keys">
       <h2 id={`${id}-title`}>Gateway API keys</h2>
@@ -78,8 +82,8 @@ export function GatewayKeys() {
       <form onSubmit={submit} noValidate aria-label="New gateway API key">
         <FormErrors message={summary} issues={unplaced} />
         <div className="form-grid">
-          <TextField id={`${id}-name`} label="Name" hint="who or what uses it" value={name} onChange={setName} error={errors.name} required />
-          <TextField id={`${id}-models`} label="Models" hint="comma-separated names or aliases; empty = every model" value={models} onChange={setModels} error={errors.models} mono />
+          <TextField id={`${id}-name`} label={LABELS.name} hint="who or what uses it" value={name} onChange={setName} error={errors.name} required />
+          <TextField id={`${id}-models`} label={LABELS.models} hint="comma-separated names or aliases; empty = every model" value={models} onChange={setModels} error={errors.models} mono />
         </div>
         <div className="form-actions">
           <button type="submit" className="btn btn-primary" disabled={create.isPending} aria-busy={create.isPending}>

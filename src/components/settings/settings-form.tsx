@@ -5,7 +5,7 @@ import { useState, type FormEvent } from "react";
 import { errorMessage, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
-import { failureFromChecks, failureFromError, placeFailure, type FormFailure } from "~/components/form/form-failure";
+import { failureFromChecks, failureFromError, labelsByPrefix, placeFailure, type FormFailure } from "~/components/form/form-failure";
 import { intText, parseRequiredInt } from "~/components/form/numbers";
 import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { GatewayKeys } from "./gateway-keys";
@@ -17,7 +17,14 @@ type SettingsInput = RouterInputs["settings"]["update"];
 
 const NUMBERS = SERVER_NUMBER_FIELDS;
 type NumberKey = (typeof NUMBERS)[number]["key"];
-const FIELDS = [...NUMBERS.map((n) => n.key), "flashAttn", "loadMode", "autoRestart"];
+/** Each field's label, as the form shows it and as its refusals name it. */
+const LABELS: Record<NumberKey | "flashAttn" | "loadMode" | "autoRestart", string> = {
+  ...(Object.fromEntries(NUMBERS.map((n) => [n.key, n.label])) as Record<NumberKey, string>),
+  flashAttn: "Flash attention",
+  loadMode: "Load mode",
+  autoRestart: "Restart crashed servers",
+};
+const LAYOUT = { shown: Object.keys(LABELS), label: labelsByPrefix(LABELS) };
 
 interface Values {
   numbers: Record<NumberKey, string>;
@@ -110,7 +117,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
     setSaved(false);
   };
 
-  const { summary, fields: errors, unplaced } = placeFailure(failure, FIELDS);
+  const { summary, fields: errors, unplaced } = placeFailure(failure, LAYOUT);
   return (
     <form className="panel" onSubmit={submit} noValidate aria-label="Global runtime defaults" data-testid="settings-form">
       <FormErrors message={summary} issues={unplaced} />
@@ -130,7 +137,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
         ))}
         <SelectField
           id="settings-flashAttn"
-          label="Flash attention"
+          label={LABELS.flashAttn}
           value={values.flashAttn}
           onChange={(v) => change((old) => ({ ...old, flashAttn: v }))}
           error={errors.flashAttn}
@@ -138,7 +145,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
         />
         <SelectField
           id="settings-loadMode"
-          label="Load mode"
+          label={LABELS.loadMode}
           hint="mmap (default), no-mmap (no_mmap in runtime_settings.json), mlock"
           value={values.loadMode}
           onChange={(v) => change((old) => ({ ...old, loadMode: v }))}
@@ -147,7 +154,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
         />
         <SwitchField
           id="settings-autoRestart"
-          label="Restart crashed servers"
+          label={LABELS.autoRestart}
           hint="with backoff; a server that keeps crashing is marked failed"
           checked={values.autoRestart}
           onChange={(v) => change((old) => ({ ...old, autoRestart: v }))}
