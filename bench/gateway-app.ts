@@ -4,7 +4,10 @@
  * the fleet, the registry snapshot), this checkout against another one, side
  * by side. Prints figures; asserts nothing.
  *
- *   npx tsx bench/gateway-app.ts --baseline DIR [--rounds 12] [--per-round 100]
+ *   npx tsx bench/gateway-app.ts --baseline DIR [--rounds 12] [--per-round 100] [--stream]
+ *
+ * `--stream`: streamed chat completions of 64 tokens instead (SSE; each
+ * token one piece the relay reads and writes), the figures per stream.
  *
  * Each checkout's production server (`scripts/start.mjs`, which builds first
  * if needed) runs with its own database and state folder and the tiny model
@@ -32,6 +35,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -52,11 +56,14 @@ interface App {
   child: ChildProcess;
   added: number[];
   cpuUs: number[];
+  /** The main thread's share (Next, the fleet, the local agent's log reading; the gateway's relay is a worker thread). */
+  mainUs: number[];
   gw: http.Agent;
   direct: http.Agent;
 }
 
-const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: "root ::= [a-z]+" });
+const STREAM = process.argv.includes("--stream");
+const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }], grammar: "root ::= [a-z]+", ...(STREAM ? { max_tokens: 64, stream: true, ignore_eos: true } : { max_tokens: 4 }) });
 
 function post(port: number, agent: http.Agent): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,6 +76,11 @@ function post(port: number, agent: http.Agent): Promise<number> {
     req.on("error", reject);
     req.end(BODY);
   });
+}
+
+/** CPU time of one thread (ms, /proc/PID/task/TID/schedstat; the main thread's TID is the PID). */
+function threadCpuMs(pid: number, tid: number): number {
+  return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]) / 1e6;
 }
 
 /** `owned`: the child is added as soon as it is spawned, so it is stopped even when this throws. */
@@ -95,7 +107,8 @@ async function startApp(name: string, root: string, dir: string, file: string, b
   if (!started.ok) throw new Error(`${name}: start-all answered ${started.status}: ${(await started.text()).slice(0, 300)}`);
   // One socket each: the next request reuses it (no streamed answers here, so llama-server keeps it open).
   const agent = () => new http.Agent({ keepAlive: true, maxSockets: 1, timeout: 2000 });
-  return { name, port, llamaPort, child, added: [], cpuUs: [], gw: agent(), direct: agent() };
+  // llama-server closes its connection after a streamed answer: a kept-alive socket would be reused closed.
+  return { name, port, llamaPort, child, added: [], cpuUs: [], mainUs: [], gw: agent(), direct: STREAM ? new http.Agent({ keepAlive: false }) : agent() };
 }
 
 async function main() {
@@ -116,16 +129,18 @@ async function main() {
       process.stderr.write(`  round ${r + 1}/${ROUNDS}\r`);
       for (const a of r % 2 ? [...apps].reverse() : apps) {
         const before = cpuMs(a.child.pid!);
+        const mainBefore = threadCpuMs(a.child.pid!, a.child.pid!);
         for (let i = 0; i < PER_ROUND; i++) {
           const g = await post(a.port, a.gw);
           a.added.push(g - (await post(a.llamaPort, a.direct)));
         }
         a.cpuUs.push(((cpuMs(a.child.pid!) - before) / PER_ROUND) * 1000);
+        a.mainUs.push(((threadCpuMs(a.child.pid!, a.child.pid!) - mainBefore) / PER_ROUND) * 1000);
       }
     }
     process.stderr.write("\n");
-    console.log(`gateway in the app, short chat completions at c=1 (${ROUNDS} rounds of ${PER_ROUND}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
-    for (const a of apps) console.log(`  ${a.name.padEnd(9)} added p50 ${percentile(a.added, 50).toFixed(3)} ms, p90 ${percentile(a.added, 90).toFixed(3)} ms; app CPU per request median ${median(a.cpuUs).toFixed(0)} µs (IQR ${percentile(a.cpuUs, 25).toFixed(0)} to ${percentile(a.cpuUs, 75).toFixed(0)})`);
+    console.log(`gateway in the app, ${STREAM ? "streamed chat completions (64 tokens)" : "short chat completions"} at c=1 (${ROUNDS} rounds of ${PER_ROUND}); load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+    for (const a of apps) console.log(`  ${a.name.padEnd(9)} added p50 ${percentile(a.added, 50).toFixed(3)} ms, p90 ${percentile(a.added, 90).toFixed(3)} ms; app CPU per request median ${median(a.cpuUs).toFixed(0)} µs (IQR ${percentile(a.cpuUs, 25).toFixed(0)} to ${percentile(a.cpuUs, 75).toFixed(0)}), of which its main thread ${median(a.mainUs).toFixed(0)} µs`);
     const ratio = apps[0]!.cpuUs.map((x, i) => x / apps[1]!.cpuUs[i]!);
     console.log(`  CPU this/baseline, paired by round: median ${median(ratio).toFixed(3)} (IQR ${percentile(ratio, 25).toFixed(3)} to ${percentile(ratio, 75).toFixed(3)})`);
   } finally {
