@@ -2,7 +2,8 @@
  * Memory on the dashboard (issue 16), in Chromium against the production build: the model page's
  * estimate follows the form's unsaved values (context size, parallel slots, the K cache type among the
  * extra flags) and shows what the API estimates for exactly those values, saving nothing; a value that does
- * not parse marks the estimate as the last valid values' and names the field; the fleet page
+ * not parse marks the estimate as the last valid values' and names the field; values the API refuses are
+ * named as the form names them (a flag row by its flag, also after a row above it is removed); the fleet page
  * draws a memory bar for the host, whose labels name six models in full without one over another.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +12,8 @@ import { expectTestId, openPage, useBrowser } from "../harness/browser";
 import { arrangeModels, localHostId, NARROW, overlapping, textBoxes, WIDE, type ArrangedModel } from "./fleet-helpers";
 
 const browser = useBrowser();
+// A refused estimate is an HTTP 400, which Chromium logs as a failed resource.
+const REFUSED = [/status of 400 \(Bad Request\)/];
 
 interface Breakdown {
   estimate: { weightsBytes: number; kvCacheBytes: number; computeBytes: number; promptCacheBytes: number; totalBytes: number } | null;
@@ -111,6 +114,45 @@ describe("memory estimate on the model page (production build)", () => {
     await expect.poll(() => bar.getAttribute("data-host-name")).toBeTruthy();
     await expect.poll(async () => (await page.getByTestId("memory-figures").textContent()) ?? "").toMatch(/used of \d+\.\d GiB/);
     await screenshot("fleet-memory-bar");
+  });
+
+  it("a refused estimate names the flag, not its index, and still names it after a row above it is removed", async () => {
+    // The API refuses the values by their index in the list it was sent (what the panel used to show).
+    const asked = await app.trpc.query("models.estimate", { id: model.id, extraFlags: [{ flag: "--temp", value: "0.5" }, { flag: "--seed", value: "abc" }] });
+    expect(asked.error?.data?.issues).toEqual([{ path: "extraFlags.1.value", message: "--seed needs an integer" }]);
+
+    const { page, screenshot } = await openPage(browser(), app, { name: "memory-estimate-refused", viewport: WIDE, allowConsole: REFUSED });
+    await page.goto(`/models/${model.id}`);
+    await expectTestId(page, "model-form");
+    const box = await expectTestId(page, "memory-estimate");
+    await expect.poll(() => page.getByTestId("estimate-total").count()).toBe(1);
+    const settled = async () => (await box.getAttribute("data-pending")) === "false";
+    // The refusal as a user finds it: by its opening words.
+    const refused = box.getByText(/^Cannot estimate these values/);
+    const refusal = async () => ((await refused.count()) > 0 ? await refused.textContent() : null);
+    const message = "Cannot estimate these values: Extra flag --seed: value: --seed needs an integer";
+
+    // --temp 0.5, then --seed abc below it.
+    for (const [i, flag, value] of [[1, "--temp", "0.5"], [2, "--seed", "abc"]] as const) {
+      await page.getByRole("button", { name: "Add flag" }).click();
+      await page.getByLabel(`Flag ${i}`, { exact: true }).selectOption(flag);
+      await page.getByLabel(`Value of flag ${i}`).fill(value);
+    }
+    await expect.poll(refusal).toBe(message);
+    await screenshot("seed-refused");
+
+    // Without the --temp row the server says index 0 (the first row): the panel still names --seed.
+    await page.getByRole("button", { name: "Remove --temp", exact: true }).click();
+    await expect.poll(() => page.getByRole("button", { name: "Remove --temp", exact: true }).count()).toBe(0);
+    await expect.poll(settled).toBe(true);
+    expect(await refusal()).toBe(message);
+
+    // A whole number: the estimate is back, for the values as they are.
+    await page.getByLabel("Value of flag 1").fill("7");
+    const fixed = await apiEstimate({ extraFlags: [{ flag: "--seed", value: "7" }] });
+    await expect.poll(() => page.getByTestId("estimate-total").getAttribute("data-bytes")).toBe(String(fixed.totalBytes));
+    expect(await refusal()).toBeNull();
+    expect((await app.db().model.findUniqueOrThrow({ where: { id: model.id } })).extraFlags).toBe("[]");
   });
 
   it("the fleet's memory bar names each of six models in full, no name over another, at 1280 and 390 px", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clearIssues, failureFromChecks, failureFromError, labelsByPrefix, placeFailure, type FormLayout } from "./form-failure";
+import { clearIssues, failureFromChecks, failureFromError, labelsByPrefix, placeFailure, wordIssues, type FormLayout } from "./form-failure";
 
 /** A refused tRPC call as the client sees it: the message, and `data.issues` from the server's error formatter. */
 function refused(message: string, issues: { path: string; message: string }[] | null) {
@@ -146,5 +146,23 @@ describe("labelsByPrefix", () => {
   it("names a path by the longest labelled path it is inside; undefined when none", () => {
     const labelOf = labelsByPrefix({ models: "Models", "models.0": "First model" });
     expect([labelOf("models"), labelOf("models.0"), labelOf("models.0.x"), labelOf("models.1"), labelOf("modelsX"), labelOf(""), labelOf("toString")]).toEqual(["Models", "First model", "First model", "Models", undefined, undefined, undefined]);
+  });
+});
+
+describe("wordIssues", () => {
+  it("words every issue by its label in the server's order, placing none; nothing for a failure without issues", () => {
+    const failure = failureFromError(
+      refused("…", [
+        { path: "modelPorts", message: OUTSIDE },
+        { path: "id", message: "no host with id h1" },
+        { path: "", message: "conflicts with an existing host" },
+      ]),
+    );
+    expect(wordIssues(failure, label)).toEqual([
+      { path: "modelPorts", text: `Model ports: ${OUTSIDE}` },
+      { path: "id", text: "id: no host with id h1" },
+      { path: "", text: "conflicts with an existing host" },
+    ]);
+    expect(wordIssues(failureFromError(new Error("offline")), label)).toEqual([]);
   });
 });

@@ -140,9 +140,18 @@ export function labelsByPrefix(labels: Readonly<Record<string, string>>): (path:
 }
 
 /** One issue as the form words it: "Label: message"; a path without a label is named by the path; path "" by nothing. */
-function word(path: string, message: string, layout: FormLayout): string {
+function word(path: string, message: string, label: FormLayout["label"]): string {
   if (path === "") return message;
-  return `${layout.label(path) ?? path}: ${message}`;
+  return `${label(path) ?? path}: ${message}`;
+}
+
+/**
+ * Every issue of a failure worded as a form words it ("Label: message"), in the server's order,
+ * placed nowhere: for a panel that shows a refusal as one line of text (the model page's memory
+ * estimate). Empty for a failure without issues (its `message` says what went wrong).
+ */
+export function wordIssues(failure: FormFailure, label: FormLayout["label"]): ListedIssue[] {
+  return Object.entries(failure.errors).map(([path, message]) => ({ path, text: word(path, message, label) }));
 }
 
 function isShown(path: string, layout: FormLayout): boolean {
@@ -159,8 +168,8 @@ export function placeFailure(failure: FormFailure | null, layout: FormLayout): S
   const fields: FieldErrors = {};
   const unplaced: ListedIssue[] = [];
   for (const [path, message] of Object.entries(failure.errors)) {
-    if (isShown(path, layout)) fields[path] = word(path, message, layout);
-    else unplaced.push({ path, text: word(path, message, layout) });
+    if (isShown(path, layout)) fields[path] = word(path, message, layout.label);
+    else unplaced.push({ path, text: word(path, message, layout.label) });
   }
   const placed = Object.keys(fields).length > 0;
   let summary: string;

@@ -6,11 +6,12 @@
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { errorMessage } from "~/components/api/errors";
 import type { RouterInputs } from "~/components/api/types";
 import { oneSize } from "~/components/fleet/memory-size";
 import { chargedBytes } from "~/server/services/memory/plan";
 import { useTRPC } from "~/trpc/client";
+import { estimateFailureText } from "./estimate-failure";
+import type { FlagRow } from "./flag-rows";
 import styles from "./model.module.css";
 
 export type EstimateInput = RouterInputs["models"]["estimate"];
@@ -32,17 +33,27 @@ export interface InvalidField {
   message: string;
 }
 
+/** What one estimate is asked with: the values, and the flag rows `input.extraFlags` was made from (to name a refused row). */
+interface Asked {
+  input: EstimateInput;
+  flagRows: readonly FlagRow[];
+}
+
 /**
  * `input`: null while the form has values that do not parse; `invalid` names them. Meanwhile the estimate
  * of the last values that parsed stays on screen, dimmed and marked as such, so it is never read as the
- * estimate of what the form shows.
+ * estimate of what the form shows. `flagRows`: the form's extra-flag rows, in the order `input.extraFlags`
+ * lists them; `fieldLabel`: the form's label of a field path. A refused estimate names its fields by
+ * them, as the form names a refused save (estimate-failure.ts).
  */
-export function MemoryEstimate({ input, invalid = [] }: { input: EstimateInput | null; invalid?: readonly InvalidField[] }) {
+export function MemoryEstimate({ input, flagRows, fieldLabel, invalid = [] }: { input: EstimateInput | null; flagRows: readonly FlagRow[]; fieldLabel: (path: string) => string | undefined; invalid?: readonly InvalidField[] }) {
   const trpc = useTRPC();
-  // Keyed by content, not identity: the form makes a new object on every render.
-  const key = input ? JSON.stringify(input) : null;
+  // Keyed by content, not identity: the form makes a new object on every render. The rows travel with the
+  // values they were sent with, so a refusal is worded with the rows of its own request.
+  const key = input ? JSON.stringify({ input, flagRows } satisfies Asked) : null;
   const debounced = useDebounced(key, DEBOUNCE_MS);
-  const q = useQuery({ ...trpc.models.estimate.queryOptions(debounced ? (JSON.parse(debounced) as EstimateInput) : { id: "" }), enabled: debounced !== null, placeholderData: keepPreviousData });
+  const asked = debounced ? (JSON.parse(debounced) as Asked) : null;
+  const q = useQuery({ ...trpc.models.estimate.queryOptions(asked ? asked.input : { id: "" }), enabled: asked !== null, placeholderData: keepPreviousData });
   const e = q.data?.estimate ?? null;
   const size = oneSize;
   const stale = invalid.length > 0;
@@ -63,7 +74,9 @@ export function MemoryEstimate({ input, invalid = [] }: { input: EstimateInput |
         </p>
       ) : null}
       {q.isError ? (
-        <p className="field-error">Cannot estimate these values: {errorMessage(q.error)}</p>
+        <p className="field-error" data-testid="estimate-error">
+          {estimateFailureText(q.error, asked?.flagRows ?? [], fieldLabel)}
+        </p>
       ) : q.data?.unavailable ? (
         <p className="muted" data-testid="estimate-unavailable">
           {q.data.unavailable}

@@ -327,7 +327,7 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
 
       <ExtraFlagsEditor id={f("flags")} rows={values.extraFlags} onChange={setFlags} errors={errors} />
 
-      {model ? <MemoryEstimate input={estimateInput} invalid={estimateInvalid} /> : null}
+      {model ? <MemoryEstimate input={estimateInput} flagRows={values.extraFlags} fieldLabel={fieldLabel} invalid={estimateInvalid} /> : null}
 
       <div className="form-actions">
         <button type="submit" className="btn btn-primary" disabled={pending} aria-busy={pending} data-testid="save-model">
