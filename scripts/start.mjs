@@ -61,7 +61,11 @@ function nextBuild() {
   });
   const progress = setInterval(() => log("still building the app (next build)", { elapsedS: Math.round((Date.now() - startedAt) / 1000) }), BUILD_PROGRESS_MS);
   // A stop (Ctrl-C, SIGTERM to this process) ends the build; this process follows its exit.
-  const forward = (signal) => child.kill(signal);
+  let stoppedBy = null;
+  const forward = (signal) => {
+    stoppedBy = signal;
+    child.kill(signal);
+  };
   process.on("SIGINT", forward);
   process.on("SIGTERM", forward);
   return new Promise((resolve) => {
@@ -69,7 +73,8 @@ function nextBuild() {
       clearInterval(progress);
       process.off("SIGINT", forward);
       process.off("SIGTERM", forward);
-      resolve({ code, signal, seconds: Math.round((Date.now() - startedAt) / 1000) });
+      // Next handles SIGINT itself and exits 130: a stop, not a failure.
+      resolve({ code, signal: signal ?? stoppedBy, seconds: Math.round((Date.now() - startedAt) / 1000) });
     };
     child.once("exit", done);
     child.once("error", (err) => {
