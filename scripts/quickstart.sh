@@ -9,7 +9,8 @@
 #      ~/.cache/synapse; ~8 min on 2 cores the first time)
 #   4. the tests' tiny model into ~/models, when that folder has no .gguf
 #      (a model folder from SYNAPSE_MODEL_ROOTS is left as it is)
-#   5. npm start (in this shell: Ctrl-C stops the app and its servers)
+#   5. npm start (in this shell: Ctrl-C stops the app and its servers); it
+#      prints the address to open once the app answers there
 # Then: Discover → Scan for models → Enable → START ALL ENABLED (README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,5 +55,6 @@ if [[ -z "${SYNAPSE_MODEL_ROOTS:-}" ]]; then
   fi
 fi
 
-say "starting the app: open http://127.0.0.1:${PORT:-3000}, then Discover → Scan for models → Enable → START ALL ENABLED"
+# No address here: npm start builds the app first (minutes), then prints the address once the app answers.
+say "npm start: builds the app the first time (a minute or two), then serves it and prints the address to open once it answers; then Discover → Scan for models → Enable → START ALL ENABLED"
 exec npm start

@@ -12,12 +12,19 @@
 // serves the gateway there; Next listens on a loopback port of its own and gets
 // every other connection.
 //
+// The worker takes HOSTNAME:PORT before Next's server is loaded: a port in use
+// ends the start there with one line naming its holder (nothing else runs).
+//
 // The server is Next's standalone server, loaded into this process (one
 // process: signals reach the app directly, which stops its llama-servers on
 // SIGTERM). Defaults: 127.0.0.1:3000, database ./data/synapse.db. Relative
 // paths in the environment are resolved against the folder you ran this from,
 // because the standalone server changes its working folder to its own.
-import { spawnSync } from "node:child_process";
+//
+// What it prints is true when printed: "building the app" (with the time so
+// far every BUILD_PROGRESS_MS) while `next build` runs, and the address to
+// open only once GET /api/health there answers 200.
+import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -30,9 +37,71 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const noBuild = args.includes("--no-build");
+// Checked before a build of minutes, not after it.
+if (process.env.PORT && !(/^\d+$/.test(process.env.PORT) && Number(process.env.PORT) >= 1 && Number(process.env.PORT) <= 65535)) {
+  process.stderr.write(`start: PORT=${process.env.PORT} is not a port number; set PORT to a number from 1 to 65535\n`);
+  process.exit(2);
+}
+/** How often a build in progress says how long it has run (ms). */
+const BUILD_PROGRESS_MS = 20_000;
+/** How long the address waits for the app's first answer before a warning instead (ms). */
+const ANSWER_DEADLINE_MS = 120_000;
 
-function log(msg, fields = {}) {
-  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "info", component: "start", msg, ...fields })}\n`);
+function log(msg, fields = {}, level = "info") {
+  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level, component: "start", msg, ...fields })}\n`);
+}
+
+/** Runs `next build` with its output on ours; every BUILD_PROGRESS_MS a line with the time so far. Resolves with its exit. */
+function nextBuild() {
+  const startedAt = Date.now();
+  const child = spawn(process.execPath, [path.join(root, "node_modules", "next", "dist", "bin", "next"), "build"], {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+  });
+  const progress = setInterval(() => log("still building the app (next build)", { elapsedS: Math.round((Date.now() - startedAt) / 1000) }), BUILD_PROGRESS_MS);
+  // A stop (Ctrl-C, SIGTERM to this process) ends the build; this process follows its exit.
+  let stoppedBy = null;
+  const forward = (signal) => {
+    stoppedBy = signal;
+    child.kill(signal);
+  };
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  return new Promise((resolve) => {
+    const done = (code, signal) => {
+      clearInterval(progress);
+      process.off("SIGINT", forward);
+      process.off("SIGTERM", forward);
+      // Next handles SIGINT itself and exits 130: a stop, not a failure.
+      resolve({ code, signal: signal ?? stoppedBy, seconds: Math.round((Date.now() - startedAt) / 1000) });
+    };
+    child.once("exit", done);
+    child.once("error", (err) => {
+      process.stderr.write(`start: cannot run next build: ${err.message}\n`);
+      done(1, null);
+    });
+  });
+}
+
+/**
+ * Polls GET /api/health on the app's own address until it answers 200
+ * (the app's runtime is up and its database answers). Resolves with true
+ * then, false at ANSWER_DEADLINE_MS.
+ */
+async function appAnswers(url) {
+  const deadline = Date.now() + ANSWER_DEADLINE_MS;
+  for (let wait = 50; Date.now() < deadline; wait = Math.min(wait * 2, 500)) {
+    try {
+      const res = await fetch(new URL("/api/health", url), { signal: AbortSignal.timeout(Math.max(500, Math.min(5000, deadline - Date.now()))) });
+      await res.arrayBuffer();
+      if (res.status === 200) return true;
+    } catch {
+      // not listening yet, or still starting
+    }
+    await new Promise((r) => setTimeout(r, wait).unref());
+  }
+  return false;
 }
 
 // In the repository the build is at .next/standalone; in the image the standalone folder is the root.
@@ -83,7 +152,7 @@ if (inImage) {
       process.stderr.write("start: no current build in .next/standalone; run `npm run build` or drop --no-build\n");
       process.exit(1);
     }
-    log("building the app (next build); this takes a minute or two the first time");
+    log("building the app (next build): a minute or two the first time, more on a busy machine; the address to open follows once the app answers");
     if (!existsSync(path.join(root, "src", "generated", "prisma", "client.ts"))) {
       const g = spawnSync(process.execPath, [path.join(root, "scripts", "prisma-generate.mjs")], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
       if (g.status !== 0) {
@@ -91,15 +160,16 @@ if (inImage) {
         process.exit(1);
       }
     }
-    const r = spawnSync(process.execPath, [path.join(root, "node_modules", "next", "dist", "bin", "next"), "build"], {
-      cwd: root,
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
-    });
-    if (r.status !== 0) {
-      process.stderr.write(`start: next build failed (exit ${r.status ?? r.signal}); see the output above\n`);
+    const r = await nextBuild();
+    if (r.signal) {
+      process.stderr.write(`start: next build was stopped (${r.signal}); the app was not started\n`);
       process.exit(1);
     }
+    if (r.code !== 0) {
+      process.stderr.write(`start: next build failed (exit ${r.code}); see the output above\n`);
+      process.exit(1);
+    }
+    log("built the app", { seconds: r.seconds });
   }
   if (!noBuild) {
     // A tenth of a second: always current with the sources.
@@ -138,12 +208,26 @@ e.NEXT_MANUAL_SIG_HANDLE = "true";
 e.SYNAPSE_MIGRATIONS_DIR ||= path.join(path.dirname(serverJs), "prisma", "migrations");
 
 const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
-log("starting", { version, url: `http://${e.HOSTNAME.includes(":") ? `[${e.HOSTNAME}]` : e.HOSTNAME}:${e.PORT}`, database: e.DATABASE_URL });
+const listen = { host: e.HOSTNAME, port: Number(e.PORT) };
+const bracketed = (host) => (host.includes(":") ? `[${host}]` : host);
+// A wildcard address is reached on loopback from here (and on this machine's other addresses from elsewhere).
+const localHost = e.HOSTNAME === "0.0.0.0" ? "127.0.0.1" : e.HOSTNAME === "::" || e.HOSTNAME === "[::]" ? "::1" : e.HOSTNAME;
+const url = `http://${bracketed(localHost)}:${e.PORT}`;
+log("starting the app", { version, listen: `${bracketed(e.HOSTNAME)}:${e.PORT}`, database: e.DATABASE_URL });
 if (!existsSync(gatewayJs)) {
   process.stderr.write(`start: the gateway bundle ${gatewayJs} is missing; run \`npm run build\` (or node scripts/build-gateway.mjs)\n`);
   process.exit(1);
 }
-// Before Next's server exists: the gateway takes its requests in front of Next, in the same server.
-const { installGateway } = await import(pathToFileURL(gatewayJs).href);
-installGateway();
+// Before Next's server exists: the gateway's worker takes HOSTNAME:PORT (or says why it cannot, and nothing runs).
+const { installGateway, ListenError } = await import(pathToFileURL(gatewayJs).href);
+try {
+  await installGateway(listen);
+} catch (err) {
+  process.stderr.write(`start: ${err instanceof ListenError ? err.message : `the gateway could not start: ${err instanceof Error ? err.message : String(err)}`}\n`);
+  process.exit(1);
+}
 await import(pathToFileURL(serverJs).href);
+void appAnswers(url).then((answers) => {
+  if (answers) log(`the app answers: open ${url}`, { url, ...(e.HOSTNAME !== localHost ? { listen: `${bracketed(e.HOSTNAME)}:${e.PORT}` } : {}) });
+  else log(`the app has not answered ${url}/api/health within ${ANSWER_DEADLINE_MS / 1000} s; see the log above`, { url }, "warn");
+});

@@ -53,6 +53,17 @@ function appUrl(): string {
   return `http://127.0.0.1:${port && /^\d{1,5}$/.test(port) ? port : "3000"}`;
 }
 
+/** Whether the app answers GET /api/health at `url` within a second: only then is "open it" a step to take now. */
+async function appAnswers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) });
+    await res.arrayBuffer();
+    return res.ok;
+  } catch {
+    return false;
+  }
+}
+
 async function main(): Promise<number> {
   const args = process.argv.slice(2).filter((a) => a !== "--");
   if (args.length > 1 || args.some((a) => a.startsWith("-"))) {
@@ -95,7 +106,10 @@ async function main(): Promise<number> {
   // A folder the app does not scan: Scan would find nothing, so the next step says how to make it scan this one.
   if (!roots.some((r) => folder === r || folder.startsWith(`${r}${path.sep}`)))
     console.log(`Note: the app scans ${roots.join(":")} (SYNAPSE_MODEL_ROOTS), not ${folder}: start it with SYNAPSE_MODEL_ROOTS=${folder} (or add the folder to that list), or it will not find this model.`);
-  console.log(`Next: open ${appUrl()}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
+  const url = appUrl();
+  // Not "open" an address where nothing answers yet (the quick start runs this before the app's first build).
+  if (await appAnswers(url)) console.log(`Next: open ${url}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
+  else console.log(`Next: start the app (npm start; it prints its address once it answers), then open ${url}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
   return 0;
 }
 

@@ -53,6 +53,9 @@ describe("scripts/quickstart.sh", () => {
     expect(s.calls()).toEqual(["npm run --silent model:tiny", "npm start"]);
     expect(r.stderr).toContain(`llama-server: ${llamaServerBin()}`);
     expect(r.stderr).toContain("no model in");
+    // No address before the app answers there: npm start builds first (minutes), then prints it itself.
+    expect(r.stderr).not.toMatch(/https?:\/\//);
+    expect(r.stderr).toContain("prints the address to open once it answers");
   });
 
   it("with a model already in ~/models: writes nothing and starts the app", async () => {

@@ -6,6 +6,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
+import http from "node:http";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
@@ -75,11 +76,29 @@ describe("npm run model:tiny", () => {
     cleanups.push(t.cleanup);
     const byPort = await run([path.join(t.dir, "a")], { PORT: "3100", SYNAPSE_URL: "" });
     expect(byPort.code).toBe(0);
-    expect(byPort.stdout).toContain("Next: open http://127.0.0.1:3100/discover,");
+    // "open …" or "start the app …, then open …": whether something answers on :3100 or :3000 on this machine (next test).
+    expect(byPort.stdout).toContain("open http://127.0.0.1:3100/discover,");
     const byDefault = await run([path.join(t.dir, "c")], { PORT: "", SYNAPSE_URL: "" });
-    expect(byDefault.stdout).toContain("Next: open http://127.0.0.1:3000/discover,");
+    expect(byDefault.stdout).toContain("open http://127.0.0.1:3000/discover,");
     const byUrl = await run([path.join(t.dir, "b")], { PORT: "3100", SYNAPSE_URL: "http://mac-studio.local:3200/" });
-    expect(byUrl.stdout).toContain("Next: open http://mac-studio.local:3200/discover,");
+    expect(byUrl.stdout).toContain("open http://mac-studio.local:3200/discover,");
+  });
+
+  it("says to open the app only when it answers there; otherwise to start it first (the quick start writes the model before the app's first build)", async () => {
+    const t = tempDir("synapse-tiny-next-");
+    cleanups.push(t.cleanup);
+    const port = await freePort();
+    const nothing = await run([path.join(t.dir, "a")], { PORT: String(port), SYNAPSE_URL: "" });
+    expect(nothing.stdout).toContain(`Next: start the app (npm start; it prints its address once it answers), then open http://127.0.0.1:${port}/discover,`);
+    // A stand-in for the running app's health route (the real app needs a production build: e2e covers it).
+    const app = http.createServer((req, res) => {
+      res.writeHead(req.url === "/api/health" ? 200 : 404, { "content-type": "application/json" });
+      res.end('{"status":"ok"}');
+    });
+    await new Promise<void>((r) => app.listen(port, "127.0.0.1", r));
+    cleanups.push(() => app.close());
+    const answering = await run([path.join(t.dir, "b")], { PORT: String(port), SYNAPSE_URL: "" });
+    expect(answering.stdout).toContain(`Next: open http://127.0.0.1:${port}/discover, press Scan for models`);
   });
 
   it("says when the folder is not one the app scans (SYNAPSE_MODEL_ROOTS), and how to make it scan it; nothing when it is", async () => {
@@ -92,7 +111,7 @@ describe("npm run model:tiny", () => {
     const inside = await run([path.join(t.dir, "models", "tiny")], { SYNAPSE_MODEL_ROOTS: `${path.join(t.dir, "other")}:${path.join(t.dir, "models")}` });
     expect(inside.code).toBe(0);
     expect(inside.stdout).not.toContain("SYNAPSE_MODEL_ROOTS");
-    expect(inside.stdout).toContain("Next: open");
+    expect(inside.stdout).toMatch(/Next: (open|start the app)/);
   });
 
   it("never writes over an entry already named synapse-tiny.gguf, even one stat cannot follow (a dangling link)", async () => {

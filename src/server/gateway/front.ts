@@ -1,11 +1,14 @@
 /**
- * The gateway's place in the process. scripts/start.mjs calls
- * `installGateway()` before it loads Next's standalone server.js; the next
+ * The gateway's place in the process. scripts/start.mjs awaits
+ * `installGateway({ host, port })` before it loads Next's standalone
+ * server.js: the gateway's worker thread (worker.ts) takes HOSTNAME:PORT
+ * first (a port that is taken ends the start there, before Next or the app
+ * runs anything), serves the gateway there on an event loop of its own and
+ * hands every other connection to Next's server, bytes piped as they are
+ * (connections that come before Next listens wait for it). The next
  * `http.createServer` (Next's) is changed in two ways:
- * - it listens on loopback, on a port the OS chooses, not on HOSTNAME:PORT;
- *   the gateway's worker thread (worker.ts) takes HOSTNAME:PORT, serves the
- *   gateway there on an event loop of its own and hands every other
- *   connection to Next's server, bytes piped as they are;
+ * - it listens on loopback, on a port the OS chooses, not on HOSTNAME:PORT
+ *   (the worker is told that port);
  * - its request listener passes gateway requests that reached it (on a
  *   connection the worker handed over: the browser's, or a request the
  *   worker's fast path leaves to Node) on to the worker's loopback Node
@@ -49,7 +52,10 @@ import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
 import { isMetricsRequest, serveMetrics } from "./metrics-route";
-import type { WorkerConfig, WorkerMessage } from "./worker-protocol";
+import { listenFailureText, ListenError, type ListenAddress } from "./listen-failure";
+import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
+
+export { ListenError, type ListenAddress } from "./listen-failure";
 
 const RUNTIME_WAIT_MS = 60_000;
 /** How long a request that reached Next waits for the worker's listener (app start-up). */
@@ -138,56 +144,100 @@ function passToWorker(req: IncomingMessage, res: ServerResponse): void {
   });
 }
 
+/** Where Next's own server listens (loopback, a port the OS chose); null until it does. */
+let nextAddress: { host: string; port: number } | null = null;
+/** Tells the running worker where Next listens (set by the patched listen below). */
+let tellWorkerOfNext: (() => void) | null = null;
+
 /**
- * Starts the worker on the public address, owned here: started again if it
- * exits on its own; a listen error (the port taken) ends the app, as Next's
- * own listen error would.
+ * Starts the worker on the public address, owned here, and resolves once it
+ * listens there. When it cannot (the port is taken, not allowed, not an
+ * address of this machine), the worker is stopped and the promise rejects
+ * with a ListenError that says what to do: nothing of the app is left
+ * running. A worker that exits on its own later is started again; if that
+ * one cannot listen, the app stops as on SIGTERM (its servers are stopped).
  */
-function startWorker(config: Omit<WorkerConfig, "channelSocket">): void {
-  const begin = () => {
-    let mine: Worker | null = null;
-    const fleetHost = createFleetHost({
-      parts: bridgeParts,
-      // To this host's own worker only (a late reply of a dead worker's host must not reach the next one).
-      post: (m) => mine?.postMessage(m),
-      onListening: (m) => {
-        if (m.t === "listen-failed") {
-          process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: `cannot listen on ${config.listen.host}:${config.listen.port}: ${m.code === "EADDRINUSE" ? `another process holds port ${config.listen.port}; stop it, or set PORT to a free port` : m.code === "EACCES" ? `this user may not listen on port ${config.listen.port}; set PORT to 1024 or above` : m.message}`, code: m.code })}\n`);
-          process.exit(1);
-        }
-        workerNodePort = m.nodePort;
-        for (const w of nodePortWaiters.splice(0)) w();
-      },
-    });
-    const w = new Worker(new URL("./worker.mjs", import.meta.url), { workerData: { ...config, channelSocket: fleetHost.channelSocket } satisfies WorkerConfig });
-    mine = w;
-    activeHost = fleetHost;
-    w.on("message", (m: WorkerMessage) => fleetHost.receive(m));
-    w.once("error", (err) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: "the gateway worker failed", error: err.message })}\n`));
-    w.once("exit", (code) => {
-      if (activeHost === fleetHost) activeHost = null;
-      fleetHost.close();
-      workerNodePort = null;
-      if (stopping) return;
-      process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "warn", component: "gateway", msg: `the gateway worker exited (code ${code}); starting it again` })}\n`);
-      setTimeout(begin, RESTART_DELAY_MS).unref();
-    });
-  };
+function startWorker(listen: ListenAddress): Promise<void> {
+  let first = true;
   let stopping = false;
   process.once("exit", () => {
     stopping = true;
   });
-  begin();
+  return new Promise<void>((resolve, reject) => {
+    const begin = () => {
+      let mine: Worker | null = null;
+      const fleetHost = createFleetHost({
+        parts: bridgeParts,
+        // To this host's own worker only (a late reply of a dead worker's host must not reach the next one).
+        post: (m) => mine?.postMessage(m),
+        onListening: (m) => {
+          if (m.t === "listen-failed") {
+            if (first) {
+              first = false;
+              stopping = true;
+              fleetHost.close();
+              void mine?.terminate();
+              void listenFailureText(listen, m.code, m.message).then((text) => reject(new ListenError(listen, m.code, text)));
+              return;
+            }
+            void listenFailureText(listen, m.code, m.message).then((text) => {
+              process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: `the gateway worker, started again, cannot listen: ${text}; stopping the app`, code: m.code })}\n`);
+              // As on SIGTERM: the app stops its servers, then exits (src/server/boot.ts).
+              process.kill(process.pid, "SIGTERM");
+            });
+            return;
+          }
+          workerNodePort = m.nodePort;
+          for (const w of nodePortWaiters.splice(0)) w();
+          if (first) {
+            first = false;
+            resolve();
+          }
+        },
+      });
+      const w = new Worker(new URL("./worker.mjs", import.meta.url), { workerData: { listen, next: nextAddress, channelSocket: fleetHost.channelSocket } satisfies WorkerConfig });
+      mine = w;
+      activeHost = fleetHost;
+      tellWorkerOfNext = () => {
+        if (nextAddress) w.postMessage({ t: "next", ...nextAddress } satisfies MainMessage);
+      };
+      w.on("message", (m: WorkerMessage) => fleetHost.receive(m));
+      w.once("error", (err) => process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: "the gateway worker failed", error: err.message })}\n`));
+      w.once("exit", (code) => {
+        if (activeHost === fleetHost) activeHost = null;
+        fleetHost.close();
+        workerNodePort = null;
+        if (first) {
+          // Gone before it listened (a fault of the worker itself, not of the address): not started again.
+          first = false;
+          stopping = true;
+          reject(new Error(`the gateway worker exited (code ${code}) before it listened on ${listen.host}:${listen.port}; see the error above`));
+          return;
+        }
+        if (stopping) return;
+        process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "warn", component: "gateway", msg: `the gateway worker exited (code ${code}); starting it again` })}\n`);
+        setTimeout(begin, RESTART_DELAY_MS).unref();
+      });
+    };
+    begin();
+  });
 }
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
- * Changes the next `http.createServer` call (Next's), once: its listener
- * and where it listens (above). Returns a function that undoes the patch if
- * no server was created.
+ * Takes the app's public address for the gateway's worker thread, then
+ * changes the next `http.createServer` call (Next's), once: its listener and
+ * where it listens (above). Resolves once the worker listens on `listen`
+ * (HOSTNAME:PORT), before Next's server exists, so that Next's start-up
+ * lines ("Ready") come only once the address is the app's. Rejects with a
+ * ListenError (its message says what to do, e.g. "port 3000 is in use by pid
+ * 4242 (node); stop that process or set PORT to a free port (3001 is free)")
+ * when the worker cannot listen there, having stopped the worker: the caller
+ * exits, and nothing of the app was started.
  */
-export function installGateway(): () => void {
+export async function installGateway(listen: ListenAddress): Promise<void> {
+  await startWorker(listen);
   const original = http.createServer;
   const patched = function (this: unknown, ...args: unknown[]) {
     http.createServer = original;
@@ -201,8 +251,8 @@ export function installGateway(): () => void {
       };
     }
     const server = (original as (...a: unknown[]) => http.Server).apply(this, args);
-    const listen = server.listen.bind(server) as (...a: unknown[]) => http.Server;
-    // Next calls listen(port, hostname): its server takes a loopback port of its own, the worker the public address.
+    const listenOn = server.listen.bind(server) as (...a: unknown[]) => http.Server;
+    // Next calls listen(port, hostname): its server takes a loopback port of its own, the worker holds the public address.
     server.listen = function (this: http.Server, ...a: unknown[]) {
       const port = Number(a[0]);
       const host = typeof a[1] === "string" ? a[1] : "0.0.0.0";
@@ -216,14 +266,12 @@ export function installGateway(): () => void {
       };
       server.once("listening", () => {
         const own = loopbackAddress() as AddressInfo;
-        startWorker({ listen: { host, port }, next: { host: "127.0.0.1", port: own.port } });
+        nextAddress = { host: "127.0.0.1", port: own.port };
+        tellWorkerOfNext?.();
       });
-      return listen(0, "127.0.0.1", done);
+      return listenOn(0, "127.0.0.1", done);
     } as typeof server.listen;
     return server;
   } as typeof http.createServer;
   http.createServer = patched;
-  return () => {
-    if (http.createServer === patched) http.createServer = original;
-  };
 }

@@ -104,6 +104,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       changeWaiters.wakeAll();
       return;
     }
+    if (m.t !== "reply") return;
     const p = pending.get(m.id);
     if (!p) return;
     pending.delete(m.id);

@@ -28,6 +28,8 @@
  *            cached keys)
  *   flush    send the notes held back now, then `flushed` (a read of
  *            /api/metrics sees every request that ended before it)
+ *   next     where Next's server listens, once it does (the worker
+ *            listens first: WorkerConfig.next is null then)
  */
 import type { GatewayRequestRecord, ModelQueue } from "./metrics-port";
 import type { GatewayError, GatewayErrorType } from "./openai-error";
@@ -53,14 +55,22 @@ export interface WireError {
   gateway?: { status: number; type: GatewayErrorType; code: string; options: GatewayError["options"] };
 }
 
-export type MainMessage = { t: "reply"; id: number; ok: true; value: unknown } | { t: "reply"; id: number; ok: false; error: WireError } | { t: "changed"; keys?: boolean } | { t: "flush"; id: number };
+export type MainMessage =
+  | { t: "reply"; id: number; ok: true; value: unknown }
+  | { t: "reply"; id: number; ok: false; error: WireError }
+  | { t: "changed"; keys?: boolean }
+  | { t: "flush"; id: number }
+  | { t: "next"; host: string; port: number };
 
 /** What the main thread gives the worker when it starts it. */
 export interface WorkerConfig {
   /** The public address clients use (the app's HOSTNAME and PORT). */
   listen: { host: string; port: number };
-  /** Where Next's own server listens (loopback, a port the OS chose): connections that are not the gateway's go there. */
-  next: { host: string; port: number };
+  /**
+   * Where Next's own server listens (loopback, a port the OS chose): connections that are not the gateway's go there.
+   * Null when the worker starts before Next's server listens (the app's start): the `next` message says it then.
+   */
+  next: { host: string; port: number } | null;
   /** Unix socket where the main thread opens channels to ssh hosts' model servers (fleet-host.ts). */
   channelSocket: string;
 }

@@ -5,7 +5,8 @@
  * llama-server, tiny models), in front of a stand-in for Next's server.
  * Clients: the official `openai` package and raw sockets.
  */
-import net from "node:net";
+import http from "node:http";
+import net, { type AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import OpenAI from "openai";
@@ -18,7 +19,7 @@ import { parseKeyModels } from "./api-key";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
-import type { WorkerConfig, WorkerMessage } from "./worker-protocol";
+import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
 
 function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
@@ -166,6 +167,27 @@ describe("gateway worker thread (real worker, bridged to the fleet fixture)", ()
     const got = await rawExchange(w.port, [first.slice(0, 7), first.slice(7), second], (t) => t.split("next: ").length === 3);
     expect(got).toContain(`next: POST /api/thing ${body}`);
     expect(got).toContain("next: GET /v1/models");
+  });
+
+  it("listens before Next's server does: a connection that comes first waits, and reaches Next with its bytes once the worker is told where Next listens", async () => {
+    const next = http.createServer((req, res) => res.end(`next: ${req.method} ${req.url}`));
+    await new Promise<void>((r) => next.listen(0, "127.0.0.1", r));
+    const early = new Worker(w.workerJs, { workerData: { listen: { host: "127.0.0.1", port: 0 }, next: null, channelSocket: w.host.channelSocket } satisfies WorkerConfig });
+    try {
+      const listening = await new Promise<WorkerMessage>((resolve) => early.on("message", (m: WorkerMessage) => (m.t === "listening" || m.t === "listen-failed") && resolve(m)));
+      if (listening.t !== "listening") throw new Error(`the worker did not listen: ${JSON.stringify(listening)}`);
+      const request = "GET /early-page HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+      let answered = false;
+      const exchange = rawExchange(listening.port, [request.slice(0, 9), request.slice(9)], (t) => t.includes("next: GET /early-page")).then((t) => ((answered = true), t));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false);
+      early.postMessage({ t: "next", host: "127.0.0.1", port: (next.address() as AddressInfo).port } satisfies MainMessage);
+      expect(await exchange).toContain("next: GET /early-page");
+    } finally {
+      await early.terminate();
+      next.closeAllConnections();
+      await new Promise<void>((r) => next.close(() => r()));
+    }
   });
 
   it("a second worker on a port that is taken says so (the app exits with it)", async () => {

@@ -11,7 +11,10 @@
  *   answers the usual gateway request here;
  * - any other connection is handed to Next as it is: bytes piped both ways
  *   to Next's own server on loopback (WorkerConfig.next), from the first
- *   byte the fast path did not keep; the browser's connections are these;
+ *   byte the fast path did not keep; the browser's connections are these
+ *   (this thread listens before Next's server exists: those that come
+ *   before it listens wait for the main thread's `next`, at most
+ *   NEXT_WAIT_MS);
  * - gateway requests that reach Next's server (on a handed-over connection,
  *   or one the fast path leaves to Node: a chunked body, `Expect`, …) come
  *   back here through front.ts to this thread's loopback Node listener, so
@@ -55,9 +58,40 @@ function ensureGateway(): Promise<Gateway> {
 // At once, not at the first request: idle unload must run for on-demand models re-adopted after a restart.
 ensureGateway().catch((err: unknown) => remote.log.warn("the gateway is not made yet; the next request asks again", { error: err instanceof Error ? err.message : String(err) }));
 
-/** Pipes a connection to Next's server on loopback, both ways, until either side closes. */
+/** Where Next's server listens: given at start (a worker started again), or by the main thread's `next` once Next listens. */
+let next = config.next;
+/** How long a connection that came before Next listened waits for it (ms) before it is closed. */
+const NEXT_WAIT_MS = 30_000;
+/** Connections held until Next listens (the app's first second or two): each one's deadline and close listener. */
+const waitingForNext = new Map<Socket, { timer: NodeJS.Timeout; onClose: () => void }>();
+
+/** Pipes a connection to Next's server on loopback, both ways, until either side closes; held, unread, until Next listens. */
 function toNext(socket: Socket): void {
-  pipeBoth(socket, net.connect({ host: config.next.host, port: config.next.port, noDelay: true }));
+  if (next) {
+    pipeBoth(socket, net.connect({ host: next.host, port: next.port, noDelay: true }));
+    return;
+  }
+  // Paused in the same turn as the fast path's resume: the bytes it put back stay in the socket for the pipe.
+  socket.pause();
+  const onClose = () => {
+    clearTimeout(waitingForNext.get(socket)?.timer);
+    waitingForNext.delete(socket);
+    socket.destroy();
+  };
+  waitingForNext.set(socket, { timer: setTimeout(onClose, NEXT_WAIT_MS), onClose });
+  socket.once("close", onClose);
+  socket.once("error", onClose);
+}
+
+function nextListens(at: { host: string; port: number }): void {
+  next = at;
+  for (const [socket, { timer, onClose }] of waitingForNext) {
+    clearTimeout(timer);
+    socket.off("close", onClose);
+    socket.off("error", onClose);
+    toNext(socket);
+  }
+  waitingForNext.clear();
 }
 
 // Gateway requests that reached Next (front.ts passes them here).
@@ -82,7 +116,9 @@ nodePath.listen(0, "127.0.0.1", () => {
 });
 
 port.on("message", (m: MainMessage | { t: "close" }) => {
+  if (m.t === "next") return nextListens({ host: m.host, port: m.port });
   if (m.t !== "close") return;
+  for (const { onClose } of [...waitingForNext.values()]) onClose();
   publicServer.close();
   publicServer.closeAllConnections();
   nodePath.close();

@@ -1,0 +1,80 @@
+/**
+ * What the app says when it cannot take its public address (HOSTNAME:PORT):
+ * the gateway's worker thread reports the listen error's code (worker.ts,
+ * `listen-failed`) and this turns it into one line that says what to do.
+ * For a port in use it names the holder (host-agent's port lookup: /proc on
+ * Linux, lsof on macOS) and a free port near it.
+ *
+ *   port 3000 is in use (by pid 4242, next-server (v16.4.6)); stop that process or set PORT to a free port (e.g. PORT=3001, free now)
+ */
+import { readFile } from "node:fs/promises";
+import { canBind, findPortListener } from "synapse-host-agent/port";
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** The app cannot listen on its public address; `message` says why and what to do. */
+export class ListenError extends Error {
+  constructor(
+    readonly listen: ListenAddress,
+    /** The listen error's code (EADDRINUSE, EACCES, EADDRNOTAVAIL, …), null when it had none. */
+    readonly code: string | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = "ListenError";
+  }
+}
+
+/** How many ports above the taken one are tried for a free one to suggest. */
+const FREE_PORT_SEARCH = 20;
+/** A holder's command line is cut to this many characters. */
+const COMMAND_MAX_CHARS = 80;
+
+/** The holder's command line on Linux (Next's process title, `python3 -m http.server 3000`), else its command name. */
+async function commandLine(pid: number, fallback: string | null): Promise<string | null> {
+  if (process.platform !== "linux") return fallback;
+  try {
+    const line = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").filter(Boolean).join(" ").trim();
+    if (line === "") return fallback;
+    return line.length > COMMAND_MAX_CHARS ? `${line.slice(0, COMMAND_MAX_CHARS - 1)}…` : line;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The first port above `port` (at most FREE_PORT_SEARCH above) that `host` can listen on now, or null. */
+async function freePortNear(host: string, port: number): Promise<number | null> {
+  for (let p = port + 1; p <= Math.min(65535, port + FREE_PORT_SEARCH); p++) if (await canBind(p, host)) return p;
+  return null;
+}
+
+/** "(by pid 4242, node)", or why the holder is not named. */
+async function holderText(port: number): Promise<string> {
+  const holder = await findPortListener(port).catch(() => null);
+  if (!holder || holder.pid === null) return "(by a process this user cannot see)";
+  const command = await commandLine(holder.pid, holder.command);
+  return `(by pid ${holder.pid}${command ? `, ${command}` : ""})`;
+}
+
+/**
+ * One line for a failed listen on `listen`: `code` and `message` are the
+ * listen error's (Node's `err.code`, `err.message`). Never rejects.
+ */
+export async function listenFailureText(listen: ListenAddress, code: string | null, message: string): Promise<string> {
+  const { host, port } = listen;
+  switch (code) {
+    case "EADDRINUSE": {
+      const [by, free] = await Promise.all([holderText(port), freePortNear(host, port).catch(() => null)]);
+      return `port ${port} is in use ${by}; stop that process or set PORT to a free port${free === null ? "" : ` (e.g. PORT=${free}, free now)`}`;
+    }
+    case "EACCES":
+      return `this user may not listen on port ${port} (ports below 1024 need privileges); set PORT to 1024 or above`;
+    case "EADDRNOTAVAIL":
+      return `HOSTNAME=${host} is not an address of this machine; set HOSTNAME to one of its addresses (127.0.0.1: this machine only)`;
+    default:
+      return `cannot listen on ${host}:${port}: ${message}`;
+  }
+}
