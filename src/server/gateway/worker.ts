@@ -62,6 +62,8 @@ ensureGateway().catch((err: unknown) => remote.log.warn("the gateway is not made
 let next = config.next;
 /** How long a connection that came before Next listened waits for it (ms) before it is closed. */
 const NEXT_WAIT_MS = 30_000;
+/** At most this many connections wait for Next; more are closed at once (a client retries; a browser opens a few). */
+const MAX_WAITING_FOR_NEXT = 256;
 /** Connections held until Next listens (the app's first second or two): each one's deadline and close listener. */
 const waitingForNext = new Map<Socket, { timer: NodeJS.Timeout; onClose: () => void }>();
 
@@ -69,6 +71,10 @@ const waitingForNext = new Map<Socket, { timer: NodeJS.Timeout; onClose: () => v
 function toNext(socket: Socket): void {
   if (next) {
     pipeBoth(socket, net.connect({ host: next.host, port: next.port, noDelay: true }));
+    return;
+  }
+  if (waitingForNext.size >= MAX_WAITING_FOR_NEXT) {
+    socket.destroy();
     return;
   }
   // Paused in the same turn as the fast path's resume: the bytes it put back stay in the socket for the pipe.
