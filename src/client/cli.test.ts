@@ -224,7 +224,7 @@ describe("synapse start, stop and restart: what they print", () => {
   });
 
   it("a start refused because its port is held: the holder and what to change, whole", () => {
-    const held = "cannot start alpha: port 8081 is held by pid 777 (python3); stop that process, or give this model a free port (its Edit form, or models.update with port)";
+    const held = "cannot start alpha: port 8081 is held by pid 777 (python3); stop that process, or give this model a free port (its Edit form, or models.update with port), then start it again";
     const r = { ...row, state: "failed", pid: null, error: `${held}\nmore`, memory: note("fits") };
     expect(modelReport("start", r).split("\n").slice(2)).toEqual([`not started: ${held}`, "more", ""]);
     expect(modelOutcomeOk("start", r)).toBe(false);

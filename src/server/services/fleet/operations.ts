@@ -22,6 +22,7 @@ import type { CrashRecord, Restarts } from "./restarts";
 import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
+import { neverSpawned } from "./report-decision";
 import { updateStatesSql } from "./state-sql";
 import type { StartPlanner, StartPlanOptions } from "./start-plan";
 import type { Verdict } from "../memory/plan";
@@ -341,7 +342,14 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         e.clearRestart();
       }
       await Promise.all(es.map((e) => e.chain));
-      await db.serverState.updateMany({ where: { modelId: { in: rows.map((r) => r.id) } }, data: { desired: "stopped", desiredAt: new Date(now()), nextRestartAt: null } });
+      const ids = rows.map((r) => r.id);
+      await runStatements(db, [
+        // A start that never spawned (failed, no cause) was a wish to run that could not be met; no longer
+        // wanted, the model is simply stopped: nothing of it runs (as wantRunning clears it for a new start).
+        updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed"], noCause: true }),
+        updateStatesSql(ids, { desired: "stopped", desiredAt: new Date(now()), nextRestartAt: null }),
+      ]);
+      for (const e of es) if (neverSpawned(e)) e.state = "stopped";
     },
 
     action(message, extra = {}) {

@@ -7,7 +7,7 @@ const T0 = "2026-11-30T00:00:00.000Z";
 const T1 = "2026-11-30T00:01:00.000Z";
 const NOW = Date.parse("2026-11-30T00:02:00.000Z");
 
-const entry = (extra: Partial<EntrySnapshot> = {}): EntrySnapshot & { name: string } => ({ name: "alpha", state: "stopped", pid: null, startedAt: null, backend: null, ended: null, stopAsked: null, stopCause: "requested", ...extra });
+const entry = (extra: Partial<EntrySnapshot> = {}): EntrySnapshot & { name: string } => ({ name: "alpha", state: "stopped", pid: null, startedAt: null, backend: null, ended: null, cause: null, stopAsked: null, stopCause: "requested", ...extra });
 
 const status = (state: ServerStatus["state"], pid: number | null, extra: Partial<ServerStatus> = {}): ServerStatus => ({
   id: "alpha",
@@ -94,6 +94,25 @@ describe("decideReport", () => {
     const ended = { pid: 100, startedAtMs: Date.parse(T0) };
     const d = decideReport(entry({ state: "exited", pid: 100, startedAt: T0, ended }), report(status("stopped", 100)), ctx({ desired: "stopped" }));
     expect(d).toMatchObject({ kind: "record", change: { state: "stopped", cause: "requested" }, then: [] });
+  });
+
+  it("a start that never spawned (failed, no cause) is newer than the process before it: the agent's record of that process changes nothing", () => {
+    const ended = { pid: 100, startedAtMs: Date.parse(T0) };
+    // The user stopped pid 100, then a start was refused (port held): the agent keeps reporting pid 100 as stopped.
+    const refused = entry({ state: "failed", cause: null, pid: 100, startedAt: T0, ended });
+    const oldStop = status("stopped", 100, { cause: "requested", reason: "stopped on request", exitCode: 0 });
+    for (const source of ["snapshot", "event"] as const) {
+      expect(decideReport(refused, report(oldStop, { source }), ctx({ desired: "running" }))).toEqual({ kind: "ignore", why: "before-failed-start" });
+    }
+    // After an app restart the row keeps that process's start time, not its pid: the same.
+    const loaded = entry({ state: "failed", cause: null, pid: null, startedAt: T0, ended: { pid: null, startedAtMs: Date.parse(T0) } });
+    expect(decideReport(loaded, report(status("stopped", 100, { cause: "shutdown" }), { source: "snapshot" }), ctx({ desired: "running" }))).toEqual({ kind: "ignore", why: "before-failed-start" });
+    // A later process (started on the host, say) is news: its start and its end are recorded.
+    expect(decideReport(refused, report(status("starting", 200, { startedAt: T1 }), { source: "snapshot" }), ctx())).toMatchObject({ kind: "record", change: { state: "starting", pid: 200 } });
+    expect(decideReport(refused, report(status("stopped", 200, { startedAt: T1, cause: "host-stop" }), { source: "snapshot" }), ctx())).toMatchObject({ kind: "record", change: { state: "stopped", pid: 200 } });
+    // A failure of the process itself (it has a cause): the stop the agent records after it is recorded.
+    const crashed = entry({ state: "failed", cause: "crash", pid: 100, startedAt: T0, ended });
+    expect(decideReport(crashed, report(status("stopped", 100, { cause: "requested" }), { source: "snapshot" }), ctx({ desired: "stopped" }))).toMatchObject({ kind: "record", change: { state: "stopped", cause: "requested" } });
   });
 
   it("a stop this app asked for with a cause of its own (the gateway's idle unload) records that cause, whatever the agent says", () => {

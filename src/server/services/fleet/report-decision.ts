@@ -8,6 +8,12 @@
  * - Snapshots (call results, `status`) may be older than an event already
  *   recorded: one that would move the same process backwards, or that
  *   describes an older process, is stale.
+ * - A start refused before any spawn (port held, bad spec, …) leaves the
+ *   model `failed` with no cause and no process. The agent still reports
+ *   the process before it (its last record, e.g. `stopped` by an earlier
+ *   stop) until a new one spawns: that end is already recorded and older
+ *   than the failed start, so it changes nothing (it is not a stop now, and
+ *   `failed` stays until someone starts or stops the model).
  * - An end (exit, failure) is recorded once per process (pid + start time):
  *   the agent keeps reporting a dead server as `exited` until it is started
  *   or stopped, and that is the same crash, not a new one.
@@ -56,7 +62,7 @@ export type FollowUp =
   | { kind: "crash"; why: string };
 
 export type ReportDecision =
-  | { kind: "ignore"; why: "stale" | "older-process" | "end-already-recorded" | "unchanged" | "nothing-new" }
+  | { kind: "ignore"; why: "stale" | "older-process" | "end-already-recorded" | "before-failed-start" | "unchanged" | "nothing-new" }
   | {
       kind: "record";
       change: EntryChange;
@@ -77,6 +83,15 @@ function date(iso: string | null | undefined): Date | null {
 
 export function processOf(status: Pick<ServerStatus, "pid" | "startedAt">): ProcessKey {
   return { pid: status.pid, startedAtMs: epochMs(status.startedAt) };
+}
+
+/**
+ * True when the entry records a start that never spawned a process: `failed` with no cause (the agent's own
+ * `failed` always names one: crash, deadline, a stop's cause; see inferCause), written when the agent refused
+ * the start (port held, bad spec) or the app could not send it a valid spec.
+ */
+export function neverSpawned(entry: Pick<EntrySnapshot, "state" | "cause">): boolean {
+  return entry.state === "failed" && entry.cause === null;
 }
 
 /** A failure as text: the reason, and the last log lines when the agent sent them. */
@@ -134,6 +149,10 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
   // The end of a process is recorded once: a later `exited` / `failed` of it is the same crash.
   if ((status.state === "exited" || status.state === "failed") && status.pid !== null && sameProcess(entry.ended, processOf(status))) {
     return { kind: "ignore", why: "end-already-recorded" };
+  }
+  // The process before a start that never spawned: its end is recorded, and older than that failure.
+  if (!alive && neverSpawned(entry) && sameProcess(entry.ended, processOf(status))) {
+    return { kind: "ignore", why: "before-failed-start" };
   }
   if (status.state === entry.state && status.pid === entry.pid) return { kind: "ignore", why: "unchanged" };
 

@@ -81,6 +81,8 @@ export interface EntrySnapshot {
   backend: string | null;
   /** The process whose end (exit, failure, stop) is already recorded. */
   ended: ProcessKey | null;
+  /** Why it is not running (null while it runs, and for a `failed` start that never spawned a process). */
+  cause: StopCause | null;
   /** The process this app last asked to stop. */
   stopAsked: ProcessKey | null;
   /** Why this app asked for that stop (`requested`, or `idle` / `evicted` from the gateway). */
@@ -111,7 +113,7 @@ export class ServerEntry {
   backend: string | null = null;
   /** The process whose end is recorded: a later report of the same end is not a new one. */
   ended: ProcessKey | null = null;
-  /** Why it is not running (null while it runs). */
+  /** Why it is not running (null while it runs, and when `failed` by a start that never spawned a process: see neverSpawned). */
   cause: StopCause | null = null;
 
   // ---- commands -------------------------------------------------------------
@@ -240,6 +242,6 @@ export class ServerEntry {
   }
 
   snapshot(): EntrySnapshot {
-    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, stopAsked: this.stopAsked ? { ...this.stopAsked } : null, stopCause: this.stopCause, stopNote: this.stopNote };
+    return { state: this.state, pid: this.pid, startedAt: this.startedAt, backend: this.backend, ended: this.ended ? { ...this.ended } : null, cause: this.cause, stopAsked: this.stopAsked ? { ...this.stopAsked } : null, stopCause: this.stopCause, stopNote: this.stopNote };
   }
 }

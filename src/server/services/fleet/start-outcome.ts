@@ -17,9 +17,12 @@ const portHolderSchema = z.object({ port: z.number().int(), pid: z.number().int(
  * What to do about a start the agent refused because the model's port is
  * held: the agent says who holds it ("port 8080 is held by pid 4242
  * (llama-server)"), the app says what to change (another program on the
- * Mac often holds a popular port such as 8080, which discovery numbers from).
+ * Mac often holds a popular port such as 8080, which discovery numbers from),
+ * and that the model then waits for a start: a start that could not be made
+ * leaves it `failed`, not retried (reconciler.ts), so freeing the port alone
+ * starts nothing.
  */
-export const PORT_HELD_ADVICE = "stop that process, or give this model a free port (its Edit form, or models.update with port)";
+export const PORT_HELD_ADVICE = "stop that process, or give this model a free port (its Edit form, or models.update with port), then start it again";
 
 export type StartOutcome =
   /** Ready: the agent started it, or it already ran with this spec (`status.state` is then `unhealthy` when its health fails). */

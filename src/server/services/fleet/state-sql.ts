@@ -97,13 +97,13 @@ export function upsertStateSql(modelId: string, data: StateData, now = new Date(
 /**
  * The statement that writes these columns of the state rows of these models
  * (rows that do not exist are not created); with `observedIn`, only of rows
- * whose observed state is one of those. The ids travel as one JSON list,
- * whatever their number.
+ * whose observed state is one of those; with `noCause`, only of rows with no
+ * stop cause. The ids travel as one JSON list, whatever their number.
  */
-export function updateStatesSql(modelIds: readonly string[], data: StateData, options: { observedIn?: readonly string[] } = {}, now = new Date()): SqlStatement {
+export function updateStatesSql(modelIds: readonly string[], data: StateData, options: { observedIn?: readonly string[]; noCause?: boolean } = {}, now = new Date()): SqlStatement {
   const { names, values } = columnsOf(data, now);
   const sets = names.map((n) => `"${n}" = ?`).join(", ");
-  const only = options.observedIn ? ` AND "observed" IN (SELECT value FROM json_each(?))` : "";
+  const only = (options.observedIn ? ` AND "observed" IN (SELECT value FROM json_each(?))` : "") + (options.noCause ? ` AND "cause" IS NULL` : "");
   return {
     sql: `UPDATE "ServerState" SET ${sets} WHERE "modelId" IN (SELECT value FROM json_each(?))${only}`,
     args: [...values, JSON.stringify(modelIds), ...(options.observedIn ? [JSON.stringify(options.observedIn)] : [])],
