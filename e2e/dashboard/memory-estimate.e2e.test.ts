@@ -130,7 +130,7 @@ describe("memory estimate on the model page (production build)", () => {
     // The refusal as a user finds it: by its opening words.
     const refused = box.getByText(/^Cannot estimate these values/);
     const refusal = async () => ((await refused.count()) > 0 ? await refused.textContent() : null);
-    const message = "Cannot estimate these values: Extra flag --seed: value: --seed needs an integer";
+    const message = "Cannot estimate these values: Extra flag --seed: needs an integer";
 
     // --temp 0.5, then --seed abc below it.
     for (const [i, flag, value] of [[1, "--temp", "0.5"], [2, "--seed", "abc"]] as const) {

@@ -98,7 +98,7 @@ describe("dashboard pages (production build, fresh database)", () => {
     void form;
   });
 
-  it("discover: a scan lists the GGUF files with their metadata; picked ones are enabled; a rescan lists them with their status and enables a disabled one", async () => {
+  it("discover: a scan lists the GGUF files with their metadata; picked ones are enabled, and the banner says so; a rescan lists them with their status and enables a disabled one", async () => {
     await tinyModel(app.dirs.modelRoot, "foxtrot-q8.gguf");
     await tinyModel(app.dirs.modelRoot, "golf-f32.gguf");
     const { page, screenshot } = await openPage(browser(), app, { name: "discover-1280", viewport: WIDE });
@@ -109,25 +109,41 @@ describe("dashboard pages (production build, fresh database)", () => {
     const table = await expectTestId(page, "scan-results", { timeoutMs: 30_000 });
     await expect.poll(() => table.locator('[data-testid="scan-row"]').count()).toBe(2);
     expect(await table.textContent()).toMatch(/llama/);
+    const row = (name: string) => table.locator('[data-testid="scan-row"]', { hasText: name });
+    const status = (name: string) => row(name).getByTestId("scan-status").textContent();
+    const summary = () => page.getByTestId("scan-summary").textContent();
+    const enable = page.getByTestId("enable-picked");
+    const [foxtrot, golf] = [await row("foxtrot").getAttribute("data-model-name"), await row("golf").getAttribute("data-model-name")];
+    expect(await summary()).toMatch(/^Added 2 new models \(disabled\)\./);
     // Keep one: untick the other, enable the picked one.
-    await table.locator('[data-testid="scan-row"]', { hasText: "golf" }).getByRole("checkbox").uncheck();
-    await page.getByTestId("enable-picked").click();
+    await row("golf").getByRole("checkbox").uncheck();
+    expect(await enable.textContent()).toBe("Enable 1 selected");
+    await enable.click();
     await expect.poll(async () => {
       const r = await app.trpc.query<{ name: string; enabled: boolean; architecture: string | null }[]>("models.list");
       return r.data?.filter((m) => /^(foxtrot|golf)/.test(m.name)).map((m) => `${m.name}:${m.enabled}:${m.architecture}`).sort();
     }).toEqual([expect.stringMatching(/^foxtrot.*:true:llama$/), expect.stringMatching(/^golf.*:false:llama$/)]);
+    // The banner says what happened last (not "Added 2 new models (disabled)." beside a row now enabled);
+    // the button keeps its count: none of the models left to enable is ticked.
+    await expect.poll(summary).toBe(`Enabled 1 model: ${foxtrot}.`);
+    expect([await status("foxtrot"), await status("golf")]).toEqual(["enabled", "new"]);
+    expect(await enable.textContent()).toBe("Enable 0 selected");
+    expect(await enable.isDisabled()).toBe(true);
     await screenshot();
 
     // Scanning again: both are listed with their status (nothing new); the disabled one is enabled the same way, no second row.
     await page.getByTestId("scan").click();
-    const status = (name: string) => table.locator('[data-testid="scan-row"]', { hasText: name }).getByTestId("scan-status").textContent();
-    await expect.poll(() => page.getByTestId("scan-summary").textContent()).toBe("No new model files. 2 already registered (1 disabled).");
+    await expect.poll(summary).toBe("No new model files. 2 already registered (1 disabled).");
     expect([await status("foxtrot"), await status("golf")]).toEqual(["enabled", "registered, disabled"]);
-    expect(await page.getByTestId("enable-picked").isDisabled()).toBe(true);
-    await table.locator('[data-testid="scan-row"]', { hasText: "golf" }).getByRole("checkbox").check();
-    expect(await page.getByTestId("enable-picked").textContent()).toBe("Enable 1 selected");
-    await page.getByTestId("enable-picked").click();
+    expect(await enable.textContent()).toBe("Enable 0 selected");
+    expect(await enable.isDisabled()).toBe(true);
+    await row("golf").getByRole("checkbox").check();
+    expect(await enable.textContent()).toBe("Enable 1 selected");
+    await enable.click();
     await expect.poll(() => status("golf")).toBe("enabled");
+    await expect.poll(summary).toBe(`Enabled 1 model: ${golf}.`);
+    // Every listed model is enabled now: nothing left to enable, so no enable button.
+    expect(await enable.count()).toBe(0);
     const listed = await app.trpc.query<{ name: string; enabled: boolean }[]>("models.list");
     expect(listed.data?.filter((m) => /^(foxtrot|golf)/.test(m.name)).map((m) => m.enabled)).toEqual([true, true]);
     await screenshot("rescan");

@@ -236,10 +236,18 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
   it("stop by alias: stopped with cause requested, its port no longer answers", async () => {
     const res = await cli(url, ["stop", ALIAS]);
     expect([res.code, res.stderr]).toEqual([0, ""]);
-    expect(res.stdout.split("\n")[1]).toMatch(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+stopped\\s+-$`));
+    // Its row only: it was running, so nothing says "was not running".
+    expect(res.stdout.split("\n")).toEqual([expect.stringMatching(/^MODEL\s/), expect.stringMatching(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+stopped\\s+-$`)), ""]);
     const v = await view("alpha");
     expect([v.state, v.desired, v.cause, v.pid]).toEqual(["stopped", "stopped", "requested", null]);
     expect(await health(alphaPort)).toBe("no answer: ECONNREFUSED");
+  });
+
+  it("stop again, and stop-all with nothing running: each says nothing was running, once", async () => {
+    const res = await cli(url, ["stop", "alpha"]);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    expect(res.stdout.split("\n").slice(1)).toEqual([expect.stringMatching(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+stopped\\s+-$`)), "alpha was not running: nothing was stopped", ""]);
+    expect(await cli(url, ["stop-all"])).toEqual({ code: 0, stdout: "nothing was running\n", stderr: "" });
   });
 
   it("start by alias (--json: servers.start's result), then restart by name: a new process that serves", async () => {

@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { appUrl, main, modelOutcomeOk, modelReport, startAllReport, table } from "./cli";
+import { appUrl, main, modelOutcomeOk, modelReport, startAllReport, stopAllReport, table } from "./cli";
 import { parseArgs } from "./cli-args";
 
 const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
@@ -139,6 +139,17 @@ describe("synapse start-all report", () => {
   });
 });
 
+describe("synapse stop-all report", () => {
+  it("the table and how many stopped; with nothing running, that line only (no \"0 of 0 stopped\")", () => {
+    const lines = stopAllReport([
+      { name: "alpha", host: "local", port: 8080, state: "stopped", pid: null, error: null },
+      { name: "bravo", host: "local", port: 8081, state: "ready", pid: 8, error: "host local: timed out" },
+    ]).split("\n");
+    expect(lines.slice(1)).toEqual([expect.stringMatching(/^alpha\s+local\s+8080\s+stopped\s+-\s*$/), expect.stringMatching(/^bravo\s+local\s+8081\s+ready\s+8\s+host local: timed out$/), "1 of 2 stopped", ""]);
+    expect(stopAllReport([])).toBe("nothing was running\n");
+  });
+});
+
 describe("synapse usage errors", () => {
   it("names the argument that is wrong, after the usage, with exit 2 and no request", async () => {
     const usage = async (argv: string[]) => {
@@ -243,6 +254,15 @@ describe("synapse start, stop and restart: what they print", () => {
     expect(modelReport("stop", stuck).split("\n")[2]).toBe("not stopped: host local: timed out");
     expect(modelOutcomeOk("restart", stuck)).toBe(false);
     expect(modelOutcomeOk("restart", { ...row, state: "ready" })).toBe(true);
+  });
+
+  it("a stop of a model that was not running says so, as a start of a running one does; one that ended a process does not", () => {
+    const idle = { ...row, state: "stopped", pid: null, notRunning: true as const };
+    expect(modelReport("stop", idle).split("\n")).toEqual([expect.stringMatching(/^MODEL\s+HOST\s+PORT\s+STATE\s+PID$/), expect.stringMatching(/^alpha\s+local\s+8081\s+stopped\s+-$/), "alpha was not running: nothing was stopped", ""]);
+    expect(modelOutcomeOk("stop", idle)).toBe(true);
+    expect(modelReport("stop", { ...row, state: "stopped", pid: null }).split("\n")).toHaveLength(3);
+    // Still running after all (the host did not stop it): not "nothing was stopped", the error.
+    expect(modelReport("stop", { ...idle, state: "ready", pid: 4242, error: "host local: timed out" }).split("\n").slice(2)).toEqual(["not stopped: host local: timed out", ""]);
   });
 });
 

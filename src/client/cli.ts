@@ -12,7 +12,8 @@
  *   npm run synapse -- stop <model> [--json]
  *   npm run synapse -- restart <model> [--no-wait] [--json]
  *     (servers.start / stop / restart: the model's row, and for a start that did not happen why, whole:
- *     the memory plan's refusal with its numbers, a held port with its holder; --json: the procedure's result)
+ *     the memory plan's refusal with its numbers, a held port with its holder; a start of a running model and
+ *     a stop of one not running say that nothing was done; --json: the procedure's result)
  *   npm run synapse -- logs <model> [--lines N] [--json]
  *     (the server's last N log lines, default 500 as the model page shows, at most 5000: one per line on
  *     stdout and nothing else, for grep; --json: servers.logs' result)
@@ -124,6 +125,16 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * What `stop-all` prints: the table and "N of M stopped"; with nothing to stop, only "nothing was running"
+ * ("0 of 0 stopped" would only repeat it, as start-all leaves out "0 of 0 ready").
+ */
+export function stopAllReport(results: readonly Row[]): string {
+  if (results.length === 0) return "nothing was running\n";
+  const stopped = results.filter((r) => r.state === "stopped").length;
+  return `${table([...results], false)}\n${stopped} of ${results.length} stopped\n`;
+}
+
 /** "2 of 2 up: 1 ready, 1 starting": start-all --no-wait's results by the state each row shows (`started` = both). */
 function noWaitCounts(results: readonly StartAllRow[], started: number): string {
   const ready = results.filter((r) => r.state === "ready").length;
@@ -131,8 +142,8 @@ function noWaitCounts(results: readonly StartAllRow[], started: number): string 
   return `${started} of ${results.length} up${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }
 
-/** A start, stop or restart result as the CLI reads it (servers.start, servers.stop, servers.restart). */
-type ModelResult = StartAllRow & { evicted?: string[] };
+/** A start, stop or restart result as the CLI reads it (servers.start, servers.stop, servers.restart): `notRunning`, a stop that found nothing to stop. */
+type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean };
 
 /** Whether a start, stop or restart did what was asked: started (ready; starting counts, as for start-all), stopped, or restarted with no error. */
 export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelResult): boolean {
@@ -146,7 +157,8 @@ export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelR
  * table without its ERROR column), then what the row cannot hold, each on its line: a refusal whole with
  * its numbers ("not started (memory): …", as start-all says it), any other error whole ("not started:
  * cannot start alpha: port 8080 is held by pid 4242 (llama-server); …"), a start over the budget by
- * --force, a start that found it already running, the models stopped to make room.
+ * --force, a start that found it already running, a stop that found it not running, the models stopped to
+ * make room.
  */
 export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResult): string {
   // An error is printed whole on its own line below: the row has no ERROR cell to repeat its first line in.
@@ -157,6 +169,7 @@ export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResu
   else if (r.error) lines.push(`${ok ? "note" : not}: ${r.error}`);
   if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
   if (command === "start" && r.memory?.verdict === "running") lines.push(`${r.name} was already running: nothing was started`);
+  if (command === "stop" && r.notRunning && ok) lines.push(`${r.name} was not running: nothing was stopped`);
   if (r.evicted && r.evicted.length > 0) lines.push(`stopped to make room: ${r.evicted.join(", ")}`);
   return `${lines.join("\n")}\n`;
 }
@@ -219,7 +232,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     // start-all's --json is REST start-all's body (counts, onDemand, results); stop-all's, ok and the results.
     if (json) out(`${JSON.stringify(command === "start-all" ? startAllResponse(results, !noWait, onDemand).body : { ok: failed.length === 0, results }, null, 2)}\n`);
     else if (command === "start-all") out(startAllReport(results, noWait, onDemand, loaded));
-    else out(`${results.length === 0 ? "nothing was running" : table(results, false)}\n${results.length - failed.length} of ${results.length} stopped\n`);
+    else out(stopAllReport(results));
     return failed.length === 0 ? 0 : 1;
   } catch (e) {
     err(`${failureText(url, e, Boolean(token))}\n`);

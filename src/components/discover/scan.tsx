@@ -7,7 +7,9 @@
  * registered but disabled) and lets the user pick which to enable (START ALL
  * ENABLED starts those) and which to remove again: a registered, disabled
  * model is enabled the same way as a new one (`models.setEnabled` by its id,
- * no new row). A note under a name says what the name alone does not (a
+ * no new row). The banner above the table says what happened last: the
+ * scan's report, then each enable or remove by name. A note under a name
+ * says what the name alone does not (a
  * split set, a revision other than main's). Files it skipped or could not
  * read (incomplete split sets, broken links) are listed with the reason.
  */
@@ -20,6 +22,7 @@ import { formatBytes, formatParams } from "~/components/fleet/format";
 import { SelectField } from "~/components/form/fields";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
+import { appliedText } from "./applied-text";
 import styles from "./discover.module.css";
 
 type Report = RouterOutputs["models"]["discover"];
@@ -46,22 +49,25 @@ export function Scan() {
   const [report, setReport] = useState<Report | null>(null);
   const [picked, setPicked] = useState<Set<string>>(new Set());
   const [working, setWorking] = useState(false);
+  /** The banner after an enable or remove (applied-text.ts); null: the scan's report is the last thing that happened. */
+  const [applied, setApplied] = useState<string | null>(null);
   const effectiveHost = hostId || hosts.data?.[0]?.id || "";
   // What its agent scans (its hello's model roots; on this machine SYNAPSE_MODEL_ROOTS and the host's models folder).
   const roots = hosts.data?.find((h) => h.id === effectiveHost)?.agent?.modelRoots ?? null;
 
-  const invalidate = () => {
-    void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
+  /** Refetches the registry's list (resolves once it is fresh) and, not waited for, the servers' status. */
+  const refresh = async () => {
     void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
+    await queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
   };
   const scan = useMutation(
     trpc.models.discover.mutationOptions({
       onSuccess: async (r) => {
         // Show the report only with the registry's fresh list: before the refetch the new
         // models are missing from it and their rows would read "removed".
-        await queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
-        void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
+        await refresh();
         setReport(r);
+        setApplied(null);
         setPicked(new Set(r.added.map((a) => a.id)));
       },
     }),
@@ -78,25 +84,31 @@ export function Scan() {
   const present = rows.filter((r) => r.model);
   const disabledRegistered = rows.filter((r) => r.status === "disabled").length;
   const pickCount = present.filter((a) => picked.has(a.id)).length;
-  // What "Enable N selected" enables: the picked rows not enabled yet (new or registered alike).
-  const toEnable = present.filter((a) => picked.has(a.id) && !a.model?.enabled);
+  // The rows that can be enabled (new or registered alike); "Enable N selected" enables the picked ones of them.
+  const enableable = present.filter((a) => !a.model?.enabled);
+  const toEnable = enableable.filter((a) => picked.has(a.id));
 
   async function apply(action: "enable" | "remove") {
     setWorking(true);
     // Enabling skips what is enabled already; removing takes every picked row.
     const ids = (action === "enable" ? toEnable : present.filter((a) => picked.has(a.id))).map((a) => a.id);
+    const nameOf = (modelId: string) => byId.get(modelId)?.name ?? modelId;
+    const doneNames: string[] = [];
     const failed: string[] = [];
     for (const modelId of ids) {
       try {
         if (action === "enable") await setEnabled.mutateAsync({ id: modelId, enabled: true });
         else await remove.mutateAsync({ id: modelId });
+        doneNames.push(nameOf(modelId));
       } catch (err) {
-        failed.push(`${byId.get(modelId)?.name ?? modelId}: ${errorMessage(err)}`);
+        failed.push(`${nameOf(modelId)}: ${errorMessage(err)}`);
       }
     }
+    // The rows, the button's count and the banner change together: after the registry's fresh list.
+    await refresh();
     setWorking(false);
-    invalidate();
-    const done = ids.length - failed.length;
+    setApplied(appliedText(action, doneNames, failed));
+    const done = doneNames.length;
     if (done) toast.push(action === "enable" ? `Enabled ${done} model${done === 1 ? "" : "s"}` : `Removed ${done} model${done === 1 ? "" : "s"}`, "ok");
     for (const f of failed) toast.push(f, "bad");
     if (action === "remove") setPicked(new Set());
@@ -131,7 +143,11 @@ export function Scan() {
             <div>Scan failed: {errorMessage(scan.error)}</div>
           </div>
         ) : null}
-        {report ? (
+        {report && applied !== null ? (
+          <p style={{ marginTop: 14 }} data-testid="scan-summary">
+            {applied}
+          </p>
+        ) : report ? (
           <p style={{ marginTop: 14 }} data-testid="scan-summary">
             {report.added.length === 0 ? "No new model files." : `Added ${report.added.length} new model${report.added.length === 1 ? "" : "s"} (disabled).`}
             {report.registered.length ? ` ${report.registered.length} already registered${disabledRegistered ? ` (${disabledRegistered} disabled)` : ""}.` : ""}
@@ -201,9 +217,12 @@ export function Scan() {
             </table>
           </div>
           <div className="form-actions">
-            <button type="button" className="btn btn-primary" disabled={toEnable.length === 0 || working} onClick={() => apply("enable")} aria-busy={working} data-testid="enable-picked">
-              Enable {toEnable.length || ""} selected
-            </button>
+            {/* Hidden when every listed model is enabled already: nothing to enable, ticked or not. */}
+            {enableable.length > 0 ? (
+              <button type="button" className="btn btn-primary" disabled={toEnable.length === 0 || working} onClick={() => apply("enable")} aria-busy={working} data-testid="enable-picked">
+                Enable {toEnable.length} selected
+              </button>
+            ) : null}
             <button type="button" className="btn btn-danger" disabled={pickCount === 0 || working} onClick={() => apply("remove")} data-testid="remove-picked">
               Remove selected from the registry
             </button>

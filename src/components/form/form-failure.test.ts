@@ -118,6 +118,25 @@ describe("rows of a list, by key", () => {
   });
 });
 
+describe("a label that names what its messages begin with", () => {
+  const seedLabel: FormLayout["label"] = (p) => (p.startsWith("extraFlags.") ? { text: "Extra flag --seed", names: "--seed" } : undefined);
+  const word = (message: string) => wordIssues({ message: null, errors: { "extraFlags.a.value": message } }, seedLabel)[0]?.text;
+
+  it("says the name once: the label, then the message without its leading name", () => {
+    expect(word("--seed needs an integer")).toBe("Extra flag --seed: needs an integer");
+    expect(word("--seed: needs an integer")).toBe("Extra flag --seed: needs an integer");
+    const failure = failureFromError(refused("x", [{ path: "extraFlags.0.value", message: "--seed needs an integer" }]), { extraFlags: ["a"] });
+    expect(placeFailure(failure, { shown: ["extraFlags"], rows: { extraFlags: ["a"] }, label: seedLabel }).fields).toEqual({ "extraFlags.a.value": "Extra flag --seed: needs an integer" });
+  });
+
+  it("keeps any other message whole: one that does not begin with the name, a longer name, the name alone", () => {
+    expect(word("must be at most 100 characters")).toBe("Extra flag --seed: must be at most 100 characters");
+    expect(word("--seeds is not a flag")).toBe("Extra flag --seed: --seeds is not a flag");
+    expect(word("--seed")).toBe("Extra flag --seed: --seed");
+    expect(word("value: --seed needs an integer")).toBe("Extra flag --seed: value: --seed needs an integer");
+  });
+});
+
 describe("clearIssues", () => {
   const failure = failureFromError(
     refused("x", [

@@ -10,7 +10,9 @@
  *
  * Every issue is worded with the field's label as the form shows it, never
  * its path: "Model ports: models use ports outside 8090-8099", "Extra flag
- * --seed: value: --seed needs an integer". The server's message is kept as is.
+ * --seed: needs an integer". The server's message is kept as is, except that
+ * a label may say what name the messages of its field begin with (a flag
+ * row's flag, "--seed needs an integer"): that name is then not said twice.
  *
  * Rows of a list (the model form's extra flags) are named by a stable key the
  * form gives each row, not by their index: a failure turns the server's
@@ -53,6 +55,14 @@ export interface ShownFailure {
   unplaced: ListedIssue[];
 }
 
+/**
+ * A field's label as its issues are worded with: the text ("Model ports"), or the text and the name
+ * the server's messages about that field begin with (a flag row: `{ text: "Extra flag --seed", names:
+ * "--seed" }`). A message that begins with that name is worded without it ("Extra flag --seed: needs an
+ * integer", not "…: --seed needs an integer"); any other message is kept whole.
+ */
+export type FieldLabel = string | { text: string; names: string };
+
 /** How a form is laid out now: what `placeFailure` needs to place and word a failure. */
 export interface FormLayout {
   /** The field paths the form renders now; each also covers the paths inside it ("extraFlags" covers "extraFlags.x"). */
@@ -63,7 +73,7 @@ export interface FormLayout {
    * The label the form gives a field path ("Model ports"), or undefined for a path the form has
    * no label for; the issue is then worded with its path. See `labelsByPrefix`.
    */
-  label: (path: string) => string | undefined;
+  label: (path: string) => FieldLabel | undefined;
   /** How the summary starts: "Not saved" (the default) or e.g. "Not created". */
   lead?: string;
 }
@@ -139,10 +149,17 @@ export function labelsByPrefix(labels: Readonly<Record<string, string>>): (path:
   };
 }
 
-/** One issue as the form words it: "Label: message"; a path without a label is named by the path; path "" by nothing. */
+/**
+ * One issue as the form words it: "Label: message"; a path without a label is named by the path; path "" by
+ * nothing. A label that names what its messages begin with ("--seed") takes that name off the message's
+ * start ("--seed needs an integer" → "needs an integer"), only where the name is followed by a space or ":".
+ */
 function word(path: string, message: string, label: FormLayout["label"]): string {
   if (path === "") return message;
-  return `${label(path) ?? path}: ${message}`;
+  const l = label(path) ?? path;
+  if (typeof l === "string") return `${l}: ${message}`;
+  const rest = message.startsWith(l.names) ? /^[\s:]+(\S[\s\S]*)$/.exec(message.slice(l.names.length))?.[1] : undefined;
+  return `${l.text}: ${rest ?? message}`;
 }
 
 /**

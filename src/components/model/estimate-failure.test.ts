@@ -17,14 +17,14 @@ describe("the memory-estimate panel's refusal", () => {
       { path: "ctxSize", message: "must be at most 1048576" },
       { path: "extraFlags.2.value", message: "--seed needs an integer" },
     ]);
-    expect(estimateFailureText(err, sent, fieldLabel)).toBe("Cannot estimate these values: Context size: must be at most 1048576; Extra flag --seed: value: --seed needs an integer");
+    expect(estimateFailureText(err, sent, fieldLabel)).toBe("Cannot estimate these values: Context size: must be at most 1048576; Extra flag --seed: needs an integer");
   });
 
   it("names the same flag before and after a row above it is removed, though its index changes", () => {
     const temp = newFlagRow("--temp", "0.5");
     const seed = newFlagRow("--seed", "abc");
     const topK = newFlagRow("--top-k", "40");
-    const want = "Cannot estimate these values: Extra flag --seed: value: --seed needs an integer";
+    const want = "Cannot estimate these values: Extra flag --seed: needs an integer";
     expect(estimateFailureText(refused([{ path: "extraFlags.1.value", message: "--seed needs an integer" }]), [temp, seed, topK], fieldLabel)).toBe(want);
     // Asked again without --temp: the server now says index 0; index 1 is --top-k.
     expect(estimateFailureText(refused([{ path: "extraFlags.0.value", message: "--seed needs an integer" }]), [seed, topK], fieldLabel)).toBe(want);

@@ -7,7 +7,7 @@ import { flagRowLabel, type FlagRow } from "./flag-rows";
 
 /**
  * A refused estimate (a tRPC client error, or anything thrown) → the panel's line, e.g.
- * "Cannot estimate these values: Extra flag --seed: value: --seed needs an integer; Context size: must be …".
+ * "Cannot estimate these values: Extra flag --seed: needs an integer; Context size: must be …".
  *
  * `sent`: the flag rows the estimate was asked with, in order (the rows `input.extraFlags` was made
  * from). The server names a row by its index in that list ("extraFlags.2.value"); the issue is named

@@ -9,12 +9,13 @@ describe("the model form's extra-flag rows", () => {
     for (const k of keys) expect(k).toMatch(/^flag\d+$/);
   });
 
-  it("labels a row's issues by its flag", () => {
+  it("labels a row's issues by its flag, the name the server's messages begin with", () => {
     const rows = [newFlagRow("--temp", "0.5"), newFlagRow("--seed", "abc")];
     const seed = rows[1]!.key;
-    expect(flagRowLabel(`extraFlags.${seed}.value`, rows)).toBe("Extra flag --seed: value");
-    expect(flagRowLabel(`extraFlags.${seed}.flag`, rows)).toBe("Extra flag --seed");
-    expect(flagRowLabel(`extraFlags.${seed}`, rows)).toBe("Extra flag --seed");
+    const label = { text: "Extra flag --seed", names: "--seed" };
+    expect(flagRowLabel(`extraFlags.${seed}.value`, rows)).toEqual(label);
+    expect(flagRowLabel(`extraFlags.${seed}.flag`, rows)).toEqual(label);
+    expect(flagRowLabel(`extraFlags.${seed}`, rows)).toEqual(label);
     expect(flagRowLabel("extraFlags.flag0.value", rows)).toBe("Extra flags");
     expect(flagRowLabel("extraFlags", rows)).toBeUndefined();
     expect(flagRowLabel("port", rows)).toBeUndefined();
@@ -27,7 +28,8 @@ describe("the model form's extra-flag rows", () => {
     const failure = failureFromError(err, { extraFlags: rows.map((r) => r.key) });
     const layout = (now: typeof rows) => ({ shown: ["extraFlags"], rows: { extraFlags: now.map((r) => r.key) }, label: (p: string) => flagRowLabel(p, now) });
 
-    const want = { [`extraFlags.${seed}.value`]: "Extra flag --seed: value: --seed needs an integer" };
+    // The flag said once: the row's label, then the server's message without its leading "--seed".
+    const want = { [`extraFlags.${seed}.value`]: "Extra flag --seed: needs an integer" };
     expect(placeFailure(failure, layout(rows)).fields).toEqual(want);
     const afterRemove = rows.filter((r) => r.key !== temp);
     expect(placeFailure(failure, layout(afterRemove)).fields).toEqual(want);

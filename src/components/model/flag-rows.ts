@@ -3,6 +3,7 @@
  * issue stays with its row (React's key, and the issue's path "extraFlags.<key>…", see
  * form-failure.ts) when a row above it is removed, and is worded with the row's flag.
  */
+import type { FieldLabel } from "~/components/form/form-failure";
 import type { ExtraFlagName } from "./extra-flags";
 
 /** One row as the form holds it; `value` is the text typed ("" for a flag without a value). */
@@ -29,14 +30,16 @@ export function flagRowPath(key: string): string {
 }
 
 /**
- * The label of an issue's path inside a row, as the form words it: "extraFlags.flag7.value" →
- * "Extra flag --seed: value"; "extraFlags.flag7" or "extraFlags.flag7.flag" → "Extra flag --seed";
- * a key no row has now → "Extra flags". Undefined for a path outside the rows.
+ * The label of an issue's path inside a row, as the form words it: "extraFlags.flag7",
+ * "extraFlags.flag7.flag" or "extraFlags.flag7.value" → the row's label "Extra flag --seed", which
+ * names "--seed" (the server's messages begin with the flag: "--seed needs an integer" is worded
+ * "Extra flag --seed: needs an integer", see form-failure.ts FieldLabel); a key no row has now →
+ * "Extra flags". Undefined for a path outside the rows.
  */
-export function flagRowLabel(path: string, rows: readonly FlagRow[]): string | undefined {
+export function flagRowLabel(path: string, rows: readonly FlagRow[]): FieldLabel | undefined {
   const m = /^extraFlags\.([^.]+)(?:\.(.*))?$/.exec(path);
   if (!m) return undefined;
   const row = rows.find((r) => r.key === m[1]);
   if (!row) return EXTRA_FLAGS_LABEL;
-  return m[2] === "value" ? `Extra flag ${row.flag}: value` : `Extra flag ${row.flag}`;
+  return { text: `Extra flag ${row.flag}`, names: row.flag };
 }

@@ -10,7 +10,7 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerSpec } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
-import type { StopCause } from "synapse-host-agent/server-states";
+import { isAlive, type StopCause } from "synapse-host-agent/server-states";
 import type { Host } from "~/generated/prisma/client";
 import { runStatements } from "~/server/db/sql-driver";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
@@ -276,10 +276,14 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
 
     async issueStop(row, link, linkError, cause = "requested", note) {
       const e = table.remember(row);
+      // As this app knows it before the stop: a process (or a start planned or in flight) that the stop ends, or none.
+      // An entry not loaded yet has only the row's recorded state to go by.
+      const wasRunning = isAlive(e.loaded ? e.state : (row.server?.observed ?? "stopped")) || e.planning || e.op?.kind === "start";
+      const result = (state: string, pid: number | null, error: string | null): ServerResult => ({ ...resultOf(row, state, pid, error), ...(wasRunning ? {} : { notRunning: true as const }) });
       e.clearRestart();
       e.stopCause = cause;
       e.stopNote = note ?? null;
-      if (!link) return { op: Promise.resolve(resultOf(row, e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
+      if (!link) return { op: Promise.resolve(result(e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
       const graceMs = (await getSettings(db)).stopGraceMs;
       const seq = e.nextCommand();
       // Counted before the call: a stop the agent reports from now until it answers is ours.
@@ -291,13 +295,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         async (status) => {
           e.stopsInFlight -= 1;
           await reports.observe(row.hostId, status, "snapshot", row.id);
-          return resultOf(row, status.state, null, null);
+          return result(status.state, null, null);
         },
         async (err: unknown) => {
           e.stopsInFlight -= 1;
           const text = errorMessage(err);
           if (e.isCurrent(seq)) await table.withModel(e, () => table.writeState(e, { lastError: text }));
-          return resultOf(row, e.state, e.pid, text);
+          return result(e.state, e.pid, text);
         },
       );
       return { op: put(e, "stop", op, seq) };

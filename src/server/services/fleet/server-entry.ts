@@ -51,6 +51,12 @@ export interface ServerResult {
   evicted?: string[];
   /** A start not made: the model's row, read as the start began, failed the caller's `startIf` (`state` is its recorded one). */
   skipped?: true;
+  /**
+   * A stop that found nothing to stop: as this app knew the model when the stop was asked, no process of it
+   * ran (stopped, exited or failed) and no start of it was planned or in flight. Absent on starts and on
+   * stops that ended a process.
+   */
+  notRunning?: true;
 }
 
 /** A start's memory plan, as results and the API report it. Bytes; null where the verdict has no figure. */
