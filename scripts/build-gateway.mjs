@@ -4,7 +4,10 @@
 // Next's server (the image ships it as /app/gateway/front.mjs), and the
 // gateway's worker thread (src/server/gateway/worker.ts) into
 // dist/gateway/worker.mjs beside it, which front.mjs starts. Part of
-// `npm run build`; about a tenth of a second.
+// `npm run build`; about a tenth of a second. Beside them, the app's
+// configuration check as a program (src/server/gateway/config-check.ts),
+// dist/gateway/config-check.mjs, which start.mjs runs before it builds or
+// listens.
 //
 // The bundle holds only the gateway's own code and Node's built-ins: it
 // reaches the database, the fleet and the logger through the runtime that
@@ -19,10 +22,13 @@ export const GATEWAY_BUNDLE = path.join("dist", "gateway", "front.mjs");
 
 export const WORKER_BUNDLE = path.join("dist", "gateway", "worker.mjs");
 
+export const CONFIG_CHECK_BUNDLE = path.join("dist", "gateway", "config-check.mjs");
+
 const result = await build({
   entryPoints: [
     { in: path.join(root, "src", "server", "gateway", "front.ts"), out: "front" },
     { in: path.join(root, "src", "server", "gateway", "worker.ts"), out: "worker" },
+    { in: path.join(root, "src", "server", "gateway", "config-check.ts"), out: "config-check" },
   ],
   outdir: path.dirname(path.join(root, GATEWAY_BUNDLE)),
   outExtension: { ".js": ".mjs" },
@@ -39,13 +45,20 @@ const result = await build({
 // fleet or Prisma would load a second copy of them beside Next's), and the host agent's port
 // lookup (stateless: it names who holds the app's port when the worker cannot listen).
 const ALLOWED = new Set(["src/server/http/guard.ts", "host-agent/src/supervisor/port.ts", "host-agent/src/supervisor/health.ts", "host-agent/src/supervisor/process-table.ts"]);
-const inputs = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith("src/server/gateway/") && !ALLOWED.has(f));
-if (inputs.length > 0) {
-  process.stderr.write(`build-gateway: the bundle must hold only src/server/gateway/, ${[...ALLOWED].join(", ")}, but it includes: ${inputs.join(", ")}\n`);
-  process.exit(1);
+// The configuration check holds the app's env module and zod (zod's files wherever node_modules/zod resolves to).
+const CONFIG_CHECK_ALLOWED = (f) => f === "src/server/gateway/config-check.ts" || f === "src/server/env.ts" || /(^|\/)node_modules\/zod\//.test(f);
+for (const [out, { inputs: used }] of Object.entries(result.metafile.outputs)) {
+  if (!out.endsWith(".mjs")) continue;
+  const isCheck = path.basename(out) === path.basename(CONFIG_CHECK_BUNDLE);
+  const inputs = Object.keys(used).filter((f) => (isCheck ? !CONFIG_CHECK_ALLOWED(f) : !f.startsWith("src/server/gateway/") && !ALLOWED.has(f)));
+  if (inputs.length > 0) {
+    const only = isCheck ? "src/server/gateway/config-check.ts, src/server/env.ts and zod" : `src/server/gateway/, ${[...ALLOWED].join(", ")}`;
+    process.stderr.write(`build-gateway: ${out} must hold only ${only}, but it includes: ${inputs.join(", ")}\n`);
+    process.exit(1);
+  }
 }
 // front.mjs starts the worker from the file beside it (`new URL("./worker.mjs", import.meta.url)`).
-for (const out of [GATEWAY_BUNDLE, WORKER_BUNDLE]) {
+for (const out of [GATEWAY_BUNDLE, WORKER_BUNDLE, CONFIG_CHECK_BUNDLE]) {
   if (!existsSync(path.join(root, out))) {
     process.stderr.write(`build-gateway: ${out} was not written\n`);
     process.exit(1);

@@ -51,7 +51,8 @@ if [[ -z "${SYNAPSE_MODEL_ROOTS:-}" ]]; then
   models="$HOME/models"
   if ! compgen -G "$models/*.gguf" >/dev/null; then
     say "no model in $models: writing the tests' tiny model there (random weights, 0.45 MiB)"
-    npm run --silent model:tiny
+    # SYNAPSE_QUICKSTART=1: its "Next:" line says that this script starts the app now (not "start the app").
+    SYNAPSE_QUICKSTART=1 npm run --silent model:tiny
   fi
 fi
 

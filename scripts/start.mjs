@@ -12,8 +12,12 @@
 // serves the gateway there; Next listens on a loopback port of its own and gets
 // every other connection.
 //
-// The worker takes HOSTNAME:PORT before Next's server is loaded: a port in use
-// ends the start there with one line naming its holder (nothing else runs).
+// Before any build, and before the worker listens or Next's server is loaded,
+// two checks end the start with one error line (exit 1) and nothing else run:
+// the app's own configuration check (src/server/env.ts, bundled beside the
+// gateway by scripts/build-gateway.mjs, which runs first), and whether
+// HOSTNAME:PORT can be taken (a port in use is named with its holder). The
+// worker's listen after the build is checked the same way.
 //
 // The server is Next's standalone server, loaded into this process (one
 // process: signals reach the app directly, which stops its llama-servers on
@@ -22,12 +26,14 @@
 // because the standalone server changes its working folder to its own.
 //
 // What it prints is true when printed: "building the app" (with the time so
-// far every BUILD_PROGRESS_MS) while `next build` runs, and the address to
-// open only once GET /api/health there answers 200.
+// far every BUILD_PROGRESS_MS) while `next build` runs, "starting the app"
+// once the worker listens on HOSTNAME:PORT, and the address to open only once
+// GET /api/health there answers 200.
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseEnv as parseEnvFile } from "node:util";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
@@ -37,6 +43,8 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const noBuild = args.includes("--no-build");
+// The environment as given: `next build` gets it (the app's own settings below are for the server).
+const givenEnv = { ...process.env };
 // Checked before a build of minutes, not after it.
 if (process.env.PORT && !(/^\d+$/.test(process.env.PORT) && Number(process.env.PORT) >= 1 && Number(process.env.PORT) <= 65535)) {
   process.stderr.write(`start: PORT=${process.env.PORT} is not a port number; set PORT to a number from 1 to 65535\n`);
@@ -44,6 +52,8 @@ if (process.env.PORT && !(/^\d+$/.test(process.env.PORT) && Number(process.env.P
 }
 /** How often a build in progress says how long it has run (ms). */
 const BUILD_PROGRESS_MS = 20_000;
+/** How long the configuration check (a node process of its own) may take (ms). */
+const CONFIG_CHECK_DEADLINE_MS = 30_000;
 /** How long the address waits for the app's first answer before a warning instead (ms). */
 const ANSWER_DEADLINE_MS = 120_000;
 
@@ -57,7 +67,7 @@ function nextBuild() {
   const child = spawn(process.execPath, [path.join(root, "node_modules", "next", "dist", "bin", "next"), "build"], {
     cwd: root,
     stdio: ["ignore", "inherit", "inherit"],
-    env: { ...process.env, NEXT_TELEMETRY_DISABLED: "1" },
+    env: { ...givenEnv, NEXT_TELEMETRY_DISABLED: "1" },
   });
   const progress = setInterval(() => log("still building the app (next build)", { elapsedS: Math.round((Date.now() - startedAt) / 1000) }), BUILD_PROGRESS_MS);
   // A stop (Ctrl-C, SIGTERM to this process) ends the build; this process follows its exit.
@@ -139,51 +149,36 @@ function readdirSafe(d) {
   }
 }
 
-let serverJs;
-// The gateway's front path (/v1/..., llama-server's own paths), compiled by scripts/build-gateway.mjs.
-let gatewayJs;
-if (inImage) {
-  serverJs = imageServer;
-  gatewayJs = path.join(root, "gateway", "front.mjs");
-} else {
-  gatewayJs = path.join(root, "dist", "gateway", "front.mjs");
-  if (!buildIsCurrent()) {
-    if (noBuild) {
-      process.stderr.write("start: no current build in .next/standalone; run `npm run build` or drop --no-build\n");
-      process.exit(1);
+const serverJs = inImage ? imageServer : repoServer;
+// The gateway's front path (/v1/..., llama-server's own paths), and config-check.mjs beside it, compiled by scripts/build-gateway.mjs.
+const gatewayJs = inImage ? path.join(root, "gateway", "front.mjs") : path.join(root, "dist", "gateway", "front.mjs");
+const needsBuild = !inImage && !buildIsCurrent();
+if (needsBuild && noBuild) {
+  process.stderr.write("start: no current build in .next/standalone; run `npm run build` or drop --no-build\n");
+  process.exit(1);
+}
+
+/**
+ * The variables of the .env files Next's server will load beside server.js
+ * (the first file that sets one wins; the environment wins over all of them),
+ * so that the configuration checked below is the one the app runs with.
+ * Before a build those are the copies the build makes of the root's .env and
+ * .env.production. Read only (`next build` reads the root's files itself).
+ */
+function envFileValues() {
+  const dir = needsBuild ? root : path.dirname(serverJs);
+  const names = needsBuild ? [".env.production", ".env"] : [".env.production.local", ".env.local", ".env.production", ".env"];
+  const values = {};
+  for (const name of names) {
+    let text;
+    try {
+      text = readFileSync(path.join(dir, name), "utf8");
+    } catch {
+      continue;
     }
-    log("building the app (next build): a minute or two the first time, more on a busy machine; the address to open follows once the app answers");
-    if (!existsSync(path.join(root, "src", "generated", "prisma", "client.ts"))) {
-      const g = spawnSync(process.execPath, [path.join(root, "scripts", "prisma-generate.mjs")], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
-      if (g.status !== 0) {
-        process.stderr.write("start: generating the Prisma client failed; see the output above\n");
-        process.exit(1);
-      }
-    }
-    const r = await nextBuild();
-    if (r.signal) {
-      process.stderr.write(`start: next build was stopped (${r.signal}); the app was not started\n`);
-      process.exit(1);
-    }
-    if (r.code !== 0) {
-      process.stderr.write(`start: next build failed (exit ${r.code}); see the output above\n`);
-      process.exit(1);
-    }
-    log("built the app", { seconds: r.seconds });
+    for (const [k, v] of Object.entries(parseEnvFile(text))) values[k] ??= v;
   }
-  if (!noBuild) {
-    // A tenth of a second: always current with the sources.
-    const g = spawnSync(process.execPath, [path.join(root, "scripts", "build-gateway.mjs")], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
-    if (g.status !== 0) {
-      process.stderr.write("start: building the gateway (scripts/build-gateway.mjs) failed; see the output above\n");
-      process.exit(1);
-    }
-  }
-  // The standalone folder does not include static assets; they are served from beside it.
-  const standaloneNext = path.join(root, ".next", "standalone", ".next");
-  cpSync(path.join(root, ".next", "static"), path.join(standaloneNext, "static"), { recursive: true });
-  if (existsSync(path.join(root, "public"))) cpSync(path.join(root, "public"), path.join(root, ".next", "standalone", "public"), { recursive: true });
-  serverJs = repoServer;
+  return values;
 }
 
 // Paths in the environment are relative to where the user ran the command.
@@ -207,25 +202,90 @@ e.NEXT_TELEMETRY_DISABLED = "1";
 e.NEXT_MANUAL_SIG_HANDLE = "true";
 e.SYNAPSE_MIGRATIONS_DIR ||= path.join(path.dirname(serverJs), "prisma", "migrations");
 
+if (!inImage && !noBuild) {
+  // A tenth of a second, and independent of next build: first, so that the checks below can run before a build of minutes.
+  const g = spawnSync(process.execPath, [path.join(root, "scripts", "build-gateway.mjs")], { cwd: root, env: givenEnv, stdio: ["ignore", "inherit", "inherit"] });
+  if (g.status !== 0) {
+    process.stderr.write("start: building the gateway (scripts/build-gateway.mjs) failed; see the output above\n");
+    process.exit(1);
+  }
+}
+const configCheckJs = path.join(path.dirname(gatewayJs), "config-check.mjs");
+for (const bundle of [gatewayJs, configCheckJs]) {
+  if (!existsSync(bundle)) {
+    process.stderr.write(`start: the gateway bundle ${bundle} is missing; run \`npm run build\` (or node scripts/build-gateway.mjs)\n`);
+    process.exit(1);
+  }
+}
+
+// The app's own configuration check (src/server/env.ts, which the app runs again as it boots; config-check.ts
+// says why a process of its own): a bad configuration is one error here, before anything listens or builds,
+// not a "Ready" line and then a refusal.
+const configCheck = spawnSync(process.execPath, [configCheckJs], {
+  env: { ...envFileValues(), ...e },
+  stdio: ["ignore", "ignore", "pipe"],
+  encoding: "utf8",
+  timeout: CONFIG_CHECK_DEADLINE_MS,
+});
+if (configCheck.status !== 0) {
+  const said = (configCheck.stderr ?? "").trimEnd();
+  // 2: an invalid configuration (config-check.ts); anything else: the check could not run.
+  if (configCheck.status === 2) process.stderr.write(`start: ${said}\n`);
+  else process.stderr.write(`start: the configuration check (${configCheckJs}) failed (${configCheck.error?.message ?? configCheck.signal ?? `exit ${configCheck.status}`})${said ? `:\n${said}` : ""}\n`);
+  process.exit(1);
+}
+
+const gateway = await import(pathToFileURL(gatewayJs).href);
 const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version;
 const listen = { host: e.HOSTNAME, port: Number(e.PORT) };
+// Before a build: a port in use (a second npm start while the app runs) ends the start here, with its holder named,
+// instead of a build that rewrites .next/ under the running app.
+const taken = await gateway.listenProblem(listen);
+if (taken) {
+  process.stderr.write(`start: ${taken.message}\n`);
+  process.exit(1);
+}
+
+if (needsBuild) {
+  log("building the app (next build): a minute or two the first time, more on a busy machine; the address to open follows once the app answers");
+  if (!existsSync(path.join(root, "src", "generated", "prisma", "client.ts"))) {
+    const g = spawnSync(process.execPath, [path.join(root, "scripts", "prisma-generate.mjs")], { cwd: root, env: givenEnv, stdio: ["ignore", "inherit", "inherit"] });
+    if (g.status !== 0) {
+      process.stderr.write("start: generating the Prisma client failed; see the output above\n");
+      process.exit(1);
+    }
+  }
+  const r = await nextBuild();
+  if (r.signal) {
+    process.stderr.write(`start: next build was stopped (${r.signal}); the app was not started\n`);
+    process.exit(1);
+  }
+  if (r.code !== 0) {
+    process.stderr.write(`start: next build failed (exit ${r.code}); see the output above\n`);
+    process.exit(1);
+  }
+  log("built the app", { seconds: r.seconds });
+}
+if (!inImage) {
+  // The standalone folder does not include static assets; they are served from beside it.
+  const standaloneNext = path.join(root, ".next", "standalone", ".next");
+  cpSync(path.join(root, ".next", "static"), path.join(standaloneNext, "static"), { recursive: true });
+  if (existsSync(path.join(root, "public"))) cpSync(path.join(root, "public"), path.join(root, ".next", "standalone", "public"), { recursive: true });
+}
+
 const bracketed = (host) => (host.includes(":") ? `[${host}]` : host);
 // A wildcard address is reached on loopback from here (and on this machine's other addresses from elsewhere).
 const localHost = e.HOSTNAME === "0.0.0.0" ? "127.0.0.1" : e.HOSTNAME === "::" || e.HOSTNAME === "[::]" ? "::1" : e.HOSTNAME;
 const url = `http://${bracketed(localHost)}:${e.PORT}`;
-log("starting the app", { version, listen: `${bracketed(e.HOSTNAME)}:${e.PORT}`, database: e.DATABASE_URL });
-if (!existsSync(gatewayJs)) {
-  process.stderr.write(`start: the gateway bundle ${gatewayJs} is missing; run \`npm run build\` (or node scripts/build-gateway.mjs)\n`);
-  process.exit(1);
-}
-// Before Next's server exists: the gateway's worker takes HOSTNAME:PORT (or says why it cannot, and nothing runs).
-const { installGateway, ListenError } = await import(pathToFileURL(gatewayJs).href);
+// Before Next's server exists: the gateway's worker takes HOSTNAME:PORT (or says why it cannot, and nothing runs):
+// the port can have been taken during the build.
 try {
-  await installGateway(listen);
+  await gateway.installGateway(listen);
 } catch (err) {
-  process.stderr.write(`start: ${err instanceof ListenError ? err.message : `the gateway could not start: ${err instanceof Error ? err.message : String(err)}`}\n`);
+  process.stderr.write(`start: ${err instanceof gateway.ListenError ? err.message : `the gateway could not start: ${err instanceof Error ? err.message : String(err)}`}\n`);
   process.exit(1);
 }
+log("starting the app", { version, listen: `${bracketed(e.HOSTNAME)}:${e.PORT}`, database: e.DATABASE_URL });
 await import(pathToFileURL(serverJs).href);
 void appAnswers(url).then((answers) => {
   if (answers) log(`the app answers: open ${url}`, { url, ...(e.HOSTNAME !== localHost ? { listen: `${bracketed(e.HOSTNAME)}:${e.PORT}` } : {}) });

@@ -18,6 +18,10 @@
  * a scan never sees half a file, and an existing `synapse-tiny.gguf` is left
  * alone. Exit codes: 0 written or already there, 1 the folder cannot be
  * created or written (the error says which and why).
+ *
+ * Its last line is the next step: open the app when it answers, else start it
+ * first; with SYNAPSE_QUICKSTART=1 (set by scripts/quickstart.sh, which runs
+ * `npm start` next) it says that quickstart starts the app now.
  */
 import { link, lstat, mkdir, rename, rm, stat } from "node:fs/promises";
 import os from "node:os";
@@ -107,8 +111,11 @@ async function main(): Promise<number> {
   if (!roots.some((r) => folder === r || folder.startsWith(`${r}${path.sep}`)))
     console.log(`Note: the app scans ${roots.join(":")} (SYNAPSE_MODEL_ROOTS), not ${folder}: start it with SYNAPSE_MODEL_ROOTS=${folder} (or add the folder to that list), or it will not find this model.`);
   const url = appUrl();
+  // Run by scripts/quickstart.sh, which starts the app itself right after: say so, not "start the app".
+  if (process.env.SYNAPSE_QUICKSTART === "1")
+    console.log(`Next: quickstart starts the app now (npm start); once it prints its address, open ${url}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
   // Not "open" an address where nothing answers yet (the quick start runs this before the app's first build).
-  if (await appAnswers(url)) console.log(`Next: open ${url}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
+  else if (await appAnswers(url)) console.log(`Next: open ${url}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
   else console.log(`Next: start the app (npm start; it prints its address once it answers), then open ${url}/discover, press Scan for models, enable it, then START ALL ENABLED.`);
   return 0;
 }

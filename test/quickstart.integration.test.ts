@@ -3,8 +3,9 @@
  * runs it (bash, from the repo) with a home folder of its own: which steps it
  * takes and which it skips. `npm` and `apt-get` are stand-ins on PATH that
  * record their arguments (a real `npm start` builds and serves the app for
- * minutes; the e2e suite covers that), so what is checked is the script's own
- * decisions: the tiny model only when ~/models has no .gguf, llama-server from
+ * minutes; the e2e suite covers that; `npm run model:tiny` is run for real, as
+ * npm would run it), so what is checked is the script's own decisions and what
+ * it prints: the tiny model only when ~/models has no .gguf, llama-server from
  * LLAMA_SERVER_BIN (the real one), `npm start` last, and a clear stop before
  * it when llama-server cannot be had.
  */
@@ -22,6 +23,8 @@ afterEach(() => cleanups.splice(0).forEach((c) => c()));
 /**
  * A folder with stand-in `npm` and `apt-get` that append their argv to calls.log, and the build's
  * tools (looked up by the script, never run) so that what this machine has installed does not matter.
+ * The stand-in npm runs `run --silent model:tiny` for real (package.json's `tsx scripts/write-tiny-model.ts`,
+ * with the environment the script gives it), so what that prints is what a user sees.
  */
 function standIns(dir: string): { bin: string; calls: () => string[] } {
   const bin = path.join(dir, "stand-in-bin");
@@ -30,15 +33,18 @@ function standIns(dir: string): { bin: string; calls: () => string[] } {
   for (const name of ["npm", "apt-get", "cmake", "g++", "git", "openssl"]) {
     fs.writeFileSync(path.join(bin, name), `#!/bin/sh\n# stand-in-${name}: records its arguments\nprintf '%s %s\\n' "${name}" "$*" >> "${log}"\n`, { mode: 0o755 });
   }
+  fs.appendFileSync(path.join(bin, "npm"), `if [ "$*" = "run --silent model:tiny" ]; then exec "$STAND_IN_TSX" scripts/write-tiny-model.ts; fi\n`);
   return { bin, calls: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []) };
 }
 
-function quickstart(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+function quickstart(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const clean = { ...process.env };
     delete clean.SYNAPSE_MODEL_ROOTS;
-    execFile("bash", ["scripts/quickstart.sh"], { cwd: repo, env: { ...clean, ...env }, timeout: 60_000 }, (error, _stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stderr });
+    delete clean.SYNAPSE_QUICKSTART;
+    const tsx = path.join(repo, "node_modules", ".bin", "tsx");
+    execFile("bash", ["scripts/quickstart.sh"], { cwd: repo, env: { ...clean, STAND_IN_TSX: tsx, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
     });
   });
 }
@@ -56,6 +62,10 @@ describe("scripts/quickstart.sh", () => {
     // No address before the app answers there: npm start builds first (minutes), then prints it itself.
     expect(r.stderr).not.toMatch(/https?:\/\//);
     expect(r.stderr).toContain("prints the address to open once it answers");
+    // The model is written, and its next step is what the quick start does now, not a step left to the user.
+    expect(fs.readdirSync(path.join(t.dir, "models"))).toEqual(["synapse-tiny.gguf"]);
+    expect(r.stdout).toContain("Next: quickstart starts the app now (npm start)");
+    expect(r.stdout).not.toContain("Next: start the app");
   });
 
   it("with a model already in ~/models: writes nothing and starts the app", async () => {

@@ -88,7 +88,7 @@ describe("npm run model:tiny", () => {
     const t = tempDir("synapse-tiny-next-");
     cleanups.push(t.cleanup);
     const port = await freePort();
-    const nothing = await run([path.join(t.dir, "a")], { PORT: String(port), SYNAPSE_URL: "" });
+    const nothing = await run([path.join(t.dir, "a")], { PORT: String(port), SYNAPSE_URL: "", SYNAPSE_QUICKSTART: "" });
     expect(nothing.stdout).toContain(`Next: start the app (npm start; it prints its address once it answers), then open http://127.0.0.1:${port}/discover,`);
     // A stand-in for the running app's health route (the real app needs a production build: e2e covers it).
     const app = http.createServer((req, res) => {
@@ -99,6 +99,16 @@ describe("npm run model:tiny", () => {
     cleanups.push(() => app.close());
     const answering = await run([path.join(t.dir, "b")], { PORT: String(port), SYNAPSE_URL: "" });
     expect(answering.stdout).toContain(`Next: open http://127.0.0.1:${port}/discover, press Scan for models`);
+  });
+
+  it("run by the quick start (SYNAPSE_QUICKSTART=1, which then runs npm start itself): says the quick start starts the app, not to start it", async () => {
+    const t = tempDir("synapse-tiny-quickstart-");
+    cleanups.push(t.cleanup);
+    const port = await freePort();
+    const r = await run([path.join(t.dir, "a")], { SYNAPSE_QUICKSTART: "1", PORT: String(port), SYNAPSE_URL: "" });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`Next: quickstart starts the app now (npm start); once it prints its address, open http://127.0.0.1:${port}/discover, press Scan for models`);
+    expect(r.stdout).not.toContain("Next: start the app");
   });
 
   it("says when the folder is not one the app scans (SYNAPSE_MODEL_ROOTS), and how to make it scan it; nothing when it is", async () => {

@@ -55,7 +55,7 @@ import { isMetricsRequest, serveMetrics } from "./metrics-route";
 import { listenFailureText, ListenError, type ListenAddress } from "./listen-failure";
 import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
 
-export { ListenError, type ListenAddress } from "./listen-failure";
+export { ListenError, listenProblem, type ListenAddress } from "./listen-failure";
 
 const RUNTIME_WAIT_MS = 60_000;
 /** How long a request that reached Next waits for the worker's listener (app start-up). */

@@ -1,11 +1,12 @@
 /**
  * The line the app prints when it cannot take HOSTNAME:PORT (listen-failure.ts),
- * with a real listener holding the port: this test's own process, named by pid.
+ * with a real listener holding the port: this test's own process, named by pid;
+ * and the look start.mjs takes before a build (listenProblem).
  */
 import net from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { listenFailureText } from "./listen-failure";
+import { listenFailureText, listenProblem } from "./listen-failure";
 
 describe("listenFailureText", () => {
   let held: net.Server;
@@ -36,5 +37,20 @@ describe("listenFailureText", () => {
       "HOSTNAME=10.254.254.254 is not an address of this machine; set HOSTNAME to one of its addresses (127.0.0.1: this machine only)",
     );
     expect(await listenFailureText({ host: "127.0.0.1", port: 3000 }, null, "something else")).toBe("cannot listen on 127.0.0.1:3000: something else");
+  });
+
+  it("listenProblem: null for a port that is free (and leaves it free), the same line as a failed listen for one in use", async () => {
+    const free = net.createServer();
+    await new Promise<void>((r) => free.listen(0, "127.0.0.1", r));
+    const freePort = (free.address() as AddressInfo).port;
+    await new Promise<void>((r) => free.close(() => r()));
+    expect(await listenProblem({ host: "127.0.0.1", port: freePort })).toBeNull();
+    const again = net.createServer();
+    await new Promise<void>((resolve, reject) => again.once("error", reject).listen(freePort, "127.0.0.1", resolve));
+    await new Promise<void>((r) => again.close(() => r()));
+
+    const taken = await listenProblem({ host: "127.0.0.1", port });
+    expect([taken?.name, taken?.code, taken?.listen]).toEqual(["ListenError", "EADDRINUSE", { host: "127.0.0.1", port }]);
+    expect(taken!.message).toMatch(new RegExp(`^port ${port} is in use \\(by pid ${process.pid}, `));
   });
 });

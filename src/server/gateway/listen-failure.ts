@@ -8,6 +8,7 @@
  *   port 3000 is in use (by pid 4242, next-server (v16.4.6)); stop that process or set PORT to a free port (e.g. PORT=3001, free now)
  */
 import { readFile } from "node:fs/promises";
+import net from "node:net";
 import { canBind, findPortListener } from "synapse-host-agent/port";
 
 export interface ListenAddress {
@@ -77,4 +78,36 @@ export async function listenFailureText(listen: ListenAddress, code: string | nu
     default:
       return `cannot listen on ${host}:${port}: ${message}`;
   }
+}
+
+/** How long the look at the address (listenProblem) may take: a HOSTNAME that is a name is looked up first (ms). */
+const LISTEN_PROBE_MS = 10_000;
+
+/**
+ * Whether `listen` can be taken now: listens there and closes again at once.
+ * Resolves null when it could, else a ListenError whose message is
+ * listenFailureText's line (the same line the worker's failed listen gives).
+ * scripts/start.mjs asks this before it builds the app (minutes): a port in
+ * use ends the start before a build rewrites .next/ under the app that holds
+ * it. The worker's own listen (installGateway) still decides, since another
+ * process can take the port in between. Never rejects; at LISTEN_PROBE_MS it
+ * resolves a ListenError with code null.
+ */
+export function listenProblem(listen: ListenAddress): Promise<ListenError | null> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    const timer = setTimeout(() => {
+      probe.close();
+      resolve(new ListenError(listen, null, `cannot listen on ${listen.host}:${listen.port}: no answer within ${LISTEN_PROBE_MS / 1000} s (is HOSTNAME an address of this machine?)`));
+    }, LISTEN_PROBE_MS);
+    probe.once("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const code = err.code ?? null;
+      void listenFailureText(listen, code, err.message).then((text) => resolve(new ListenError(listen, code, text)));
+    });
+    probe.listen(listen.port, listen.host, () => {
+      clearTimeout(timer);
+      probe.close(() => resolve(null));
+    });
+  });
 }
