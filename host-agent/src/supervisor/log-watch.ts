@@ -60,6 +60,8 @@ export class LogWatch {
     this.openWatch();
     this.follow(); // what was written before the watch began
     this.timer = setInterval(() => {
+      // A watch that could not be opened (again) is tried once a tick; the tick follows the file meanwhile.
+      if (!this.watcher && !this.reopen && !this.finished) this.openWatch();
       this.follow();
       this.keepCap();
     }, AGENT_DEFAULTS.logCapCheckMs);
