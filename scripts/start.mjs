@@ -45,11 +45,6 @@ if (unknown.length > 0) {
 const noBuild = args.includes("--no-build");
 // The environment as given: `next build` gets it (the app's own settings below are for the server).
 const givenEnv = { ...process.env };
-// Checked before a build of minutes, not after it.
-if (process.env.PORT && !(/^\d+$/.test(process.env.PORT) && Number(process.env.PORT) >= 1 && Number(process.env.PORT) <= 65535)) {
-  process.stderr.write(`start: PORT=${process.env.PORT} is not a port number; set PORT to a number from 1 to 65535\n`);
-  process.exit(2);
-}
 /** How often a build in progress says how long it has run (ms). */
 const BUILD_PROGRESS_MS = 20_000;
 /** How long the configuration check (a node process of its own) may take (ms). */
