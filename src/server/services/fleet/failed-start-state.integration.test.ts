@@ -131,6 +131,11 @@ async function history(app: App, modelId: string) {
     .map((e) => ({ id: e.id, kind: e.kind, state: e.state, message: e.message, pid: ((e.data ?? {}) as { pid?: unknown }).pid ?? null }));
 }
 
+/** The model's recorded stops, as [message, pid]: a stop of an old process replayed would show up again here. */
+async function stopsRecorded(app: App, modelId: string): Promise<[string, unknown][]> {
+  return (await history(app, modelId)).filter((e) => e.kind === "state" && e.state === "stopped").map((e) => [e.message, e.pid]);
+}
+
 const heldText = (name: string, port: number) =>
   `cannot start ${name}: port ${port} is held by pid ${process.pid} (node); stop that process, or give this model a free port (its Edit form, or models.update with port), then start it again`;
 
@@ -176,8 +181,7 @@ describe("a start refused because the model's port is held", () => {
 
     await expectFailedUntilStarted(app, m, holder, refused.error!);
     // The first process's stop is recorded once, when it happened: never again with its pid.
-    const stops = (await history(app, m.id)).filter((e) => e.kind === "state" && e.state === "stopped");
-    expect(stops.map((e) => [e.message, e.pid])).toEqual([["alpha: stopped (stopped on request)", first.pid]]);
+    expect(await stopsRecorded(app, m.id)).toEqual([["alpha: stopped (stopped on request)", first.pid]]);
   });
 
   it("the user's stop of it then: stopped, no longer wanted, with no stop of the old process reported", async () => {
@@ -194,8 +198,7 @@ describe("a start refused because the model's port is held", () => {
     const stopped = await app.caller.servers.stop({ id: m.id });
     expect(stopped.state).toBe("stopped");
     expect(await pollStatus(app, m.id, 1500)).toEqual([{ state: "stopped", cause: null, desired: "stopped", nextRestartAt: null, lastError: refused.error }]);
-    const stops = (await history(app, m.id)).filter((e) => e.kind === "state" && e.state === "stopped");
-    expect(stops.map((e) => [e.message, e.pid])).toEqual([["alpha: stopped (stopped on request)", first.pid]]);
+    expect(await stopsRecorded(app, m.id)).toEqual([["alpha: stopped (stopped on request)", first.pid]]);
   });
 
   it("after the app stopped it at shutdown and started again: the same rule, failed until the user starts it", async () => {
@@ -215,7 +218,6 @@ describe("a start refused because the model's port is held", () => {
     expect([refused.state, refused.pid, refused.error]).toEqual(["failed", null, heldText("alpha", m.port)]);
 
     await expectFailedUntilStarted(app, m, holder, refused.error!);
-    const stops = (await history(app, m.id)).filter((e) => e.kind === "state" && e.state === "stopped");
-    expect(stops.map((e) => [e.message, e.pid])).toEqual([["alpha: stopped (stopped at app shutdown)", first.pid]]);
+    expect(await stopsRecorded(app, m.id)).toEqual([["alpha: stopped (stopped at app shutdown)", first.pid]]);
   });
 });
