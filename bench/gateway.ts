@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/gateway.ts [--reps 8] [--per-rep 50] [--warm-up 3000] [--next-route] [--cold-reps 5]
  *   npx tsx bench/gateway.ts --only cold [--cold-reps 15] [--baseline DIR] [--image DIR] [--keep-image]
+ *   npx tsx bench/gateway.ts --only streams,c16 [--no-ssh] [--delays-out FILE]
  *
  * The app is the production build in the image's layout (test/harness/app-build.ts),
  * started with the image's command, the real llama-server and the tiny model
@@ -48,7 +49,9 @@
  *   nginx has no such phase; the figures are the gateway a user runs for
  *   hours. The warm-up's own latency is printed apart (p50 of its first
  *   and last 500 requests per leg).
- * - `--only cold`: the cold start alone (no warm legs, no nginx, no ssh).
+ * - `--only PHASES`: those phases alone, comma-separated from c1, c16, streams,
+ *   throughput, cold (the warm-up runs before any but cold; `--only cold`
+ *   starts no warm legs, no nginx, no ssh).
  * - `--baseline DIR`: one more cold-start leg, the app built from another
  *   checkout DIR (or an image folder already built from one: its own
  *   server.js), run beside this one and alternated with it rep by rep, so a
@@ -85,7 +88,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { Socket } from "node:net";
 import os from "node:os";
@@ -103,13 +106,21 @@ const PER_REP = Number(argValue("--per-rep") ?? 50);
 const COLD_REPS = Number(argValue("--cold-reps") ?? 5);
 const WARM_UP = Number(argValue("--warm-up") ?? 3000);
 const NEXT_ROUTE = process.argv.includes("--next-route");
+/** The measured phases, in the order they run; `--only a,b` runs those alone (the warm-up always runs before any warm phase). */
+const PHASES = ["c1", "c16", "streams", "throughput", "cold"] as const;
+type Phase = (typeof PHASES)[number];
 const ONLY = argValue("--only");
-if (ONLY !== undefined && ONLY !== "cold") throw new Error(`--only takes "cold" (got ${JSON.stringify(ONLY)})`);
-const COLD_ONLY = ONLY === "cold";
+const only = ONLY === undefined ? [...PHASES] : ONLY.split(",").map((s) => s.trim());
+const unknownPhase = only.find((p) => !(PHASES as readonly string[]).includes(p));
+if (unknownPhase !== undefined || only.length === 0) throw new Error(`--only takes phases from ${PHASES.join(", ")}, comma-separated (got ${JSON.stringify(ONLY)})`);
+const RUN = new Set(only as Phase[]);
+const COLD_ONLY = !PHASES.some((p) => p !== "cold" && RUN.has(p));
 const SSH_LEG = !process.argv.includes("--no-ssh") && !COLD_ONLY;
 const IMAGE = argValue("--image");
 const BASELINE = argValue("--baseline");
 const KEEP_IMAGE = process.argv.includes("--keep-image");
+/** `--delays-out FILE`: every streamed chunk's delay as JSON lines {leg, at (epoch ms), delayMs}, to look for what the slow ones share. */
+const DELAYS_OUT = argValue("--delays-out");
 const ROOT = path.resolve(import.meta.dirname, "..");
 const GRAMMAR = "root ::= [a-z]+";
 const NGINX = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"].find((p) => existsSync(p));
@@ -239,7 +250,7 @@ async function runAt(leg: Leg, phase: string, concurrency: number, count: number
 }
 
 /** One streamed request: time to first chunk and each token's delay beyond the stream's best (see the header). */
-async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknown>): Promise<{ firstMs: number; delays: number[] } | null> {
+async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknown>): Promise<{ firstMs: number; delays: number[]; epochMs: number[] } | null> {
   const arrivals: { at: number; predictedMs: number }[] = [];
   let carry = "";
   const r = await tryPost(leg, "streams", chatBody({ stream: true, max_tokens: tokens, ignore_eos: true, timings_per_token: true, ...extra }), (chunk, at) => {
@@ -255,7 +266,8 @@ async function streamOnce(leg: Leg, tokens: number, extra: Record<string, unknow
   if (!r) return null;
   const offsets = arrivals.map((a) => a.at - a.predictedMs);
   const best = Math.min(...offsets);
-  return { firstMs: r.firstMs, delays: offsets.map((o) => o - best) };
+  const origin = performance.timeOrigin;
+  return { firstMs: r.firstMs, delays: offsets.map((o) => o - best), epochMs: arrivals.map((a) => origin + a.at) };
 }
 
 async function streamThroughput(leg: Leg, concurrency: number, streams: number, tokens: number, extra: Record<string, unknown> = {}): Promise<number> {
@@ -486,7 +498,7 @@ async function main() {
       rss.appWarm = rssMb(app.child.pid);
 
       /** c=1: one request per leg per round, in rotating order; the added latency is paired within the round. */
-      for (let round = 0; round < REPS * PER_REP; round++) {
+      for (let round = 0; round < (RUN.has("c1") ? REPS * PER_REP : 0); round++) {
         if (round % 50 === 0) process.stderr.write(`  latency c=1 round ${round + 1}/${REPS * PER_REP}   \r`);
         const got = new Map<string, number>();
         for (const leg of legs.map((_, i) => legs[(i + round) % legs.length]!)) {
@@ -498,7 +510,7 @@ async function main() {
         // A round where any leg failed is left out of the pairs.
         if (got.size === legs.length) for (const leg of legs) if (!isDirect(leg)) paired.set(leg.name, [...(paired.get(leg.name) ?? []), got.get(leg.name)! - got.get(directOf(leg))!]);
       }
-      for (const c of [16]) {
+      for (const c of RUN.has("c16") ? [16] : []) {
         for (let r = 0; r < REPS; r++) {
           process.stderr.write(`  latency c=${c} rep ${r + 1}/${REPS}\r`);
           const order = legs.map((_, i) => legs[(i + r) % legs.length]!);
@@ -510,17 +522,18 @@ async function main() {
       }
 
       const streamLegs = legs;
-      for (let r = 0; r < REPS * 3; r++) {
+      for (let r = 0; r < (RUN.has("streams") ? REPS * 3 : 0); r++) {
         process.stderr.write(`  streams rep ${r + 1}/${REPS * 3}          \r`);
         for (const leg of streamLegs.map((_, i) => streamLegs[(i + r) % streamLegs.length]!)) {
           const s = await streamOnce(leg, 64, leg.name === "next-route" ? { port: llamaPort } : {});
           if (!s) continue;
           first.set(leg.name, [...(first.get(leg.name) ?? []), s.firstMs]);
           delays.set(leg.name, [...(delays.get(leg.name) ?? []), ...s.delays]);
+          if (DELAYS_OUT) await appendFile(DELAYS_OUT, s.delays.map((d, i) => `${JSON.stringify({ leg: leg.name, at: Math.round(s.epochMs[i]! * 1000) / 1000, delayMs: Math.round(d * 1000) / 1000 })}\n`).join(""));
         }
       }
 
-      for (let r = 0; r < Math.max(5, REPS); r++) {
+      for (let r = 0; r < (RUN.has("throughput") ? Math.max(5, REPS) : 0); r++) {
         process.stderr.write(`  throughput rep ${r + 1}                \r`);
         for (const leg of legs.map((_, i) => legs[(i + r) % legs.length]!)) {
           if (leg.name === "next-route") continue;
@@ -542,7 +555,7 @@ async function main() {
     let coldNote = "";
     const coldBody = JSON.stringify({ model: "cold", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: GRAMMAR });
     const coldLegs: { name: string; run: () => Promise<number> }[] = [];
-    for (const { name, app: a } of coldApps) {
+    for (const { name, app: a } of RUN.has("cold") ? coldApps : []) {
       // On the app's own host (the ssh leg registers a second one on this app; the baseline app has its own local host).
       const created = await a.trpc("models.create", { name: "cold", ...(a === app ? { hostId } : {}), filePath: coldFile, port: await freePort(), enabled: true, ctxSize: 256, threads: 1, parallel: 1, loadPolicy: "on-demand", serverApiKeyOff: true }).catch((err: unknown) => {
         coldNote = `cold start skipped: ${(err as Error).message.slice(0, 200)}`;
@@ -607,7 +620,7 @@ async function main() {
       out.push(`  ${[...warmUp].map(([name, xs]) => `${name} ${ms(half(xs, false), 2)} → ${ms(half(xs, true), 2)}`).join("   ")}`);
       out.push("");
       out.push("short chat completion (4 tokens, not streamed): latency and added latency vs direct");
-      for (const c of [1, 16]) {
+      for (const c of [1, 16].filter((c) => RUN.has(`c${c}` as Phase))) {
         const d = summary(lat.get(`direct@${c}`)!);
         out.push(`  c=${c}  direct p50 ${ms(d.p50, 2)}  p99 ${ms(d.p99, 2)}   (${lat.get(`direct@${c}`)!.length} requests per leg)`);
         for (const leg of legs.filter((l) => l.name !== "direct")) {
@@ -638,31 +651,35 @@ async function main() {
         }
         if (sshHost) out.push(sshVsLocal(c, paired, lat));
       }
-      out.push("");
-      out.push("streamed (64 tokens): time to first chunk; per-chunk delay beyond the stream's best chunk");
-      for (const leg of legs) {
-        const dDelay = summary(delays.get(directOf(leg)) ?? []);
-        const f = (first.get(leg.name) ?? []).filter((x) => !Number.isNaN(x));
-        const dl = delays.get(leg.name) ?? [];
-        if (f.length === 0) continue;
-        const fs = summary(f);
-        const ds = summary(dl);
-        out.push(`  ${leg.name.padEnd(10)} first chunk p50 ${ms(fs.p50, 2)} p99 ${ms(fs.p99, 2)}   chunk delay p50 ${ms(ds.p50, 3)} p99 ${ms(ds.p99, 3)}${isDirect(leg) ? "" : ` (p99 +${(ds.p99 - dDelay.p99).toFixed(3)} vs ${directOf(leg)}; target ≤ 1 ms)`}`);
+      if (RUN.has("streams")) {
+        out.push("");
+        out.push("streamed (64 tokens): time to first chunk; per-chunk delay beyond the stream's best chunk");
+        for (const leg of legs) {
+          const dDelay = summary(delays.get(directOf(leg)) ?? []);
+          const f = (first.get(leg.name) ?? []).filter((x) => !Number.isNaN(x));
+          const dl = delays.get(leg.name) ?? [];
+          if (f.length === 0) continue;
+          const fs = summary(f);
+          const ds = summary(dl);
+          out.push(`  ${leg.name.padEnd(10)} first chunk p50 ${ms(fs.p50, 2)} p99 ${ms(fs.p99, 2)}   chunk delay p50 ${ms(ds.p50, 3)} p99 ${ms(ds.p99, 3)}${isDirect(leg) ? "" : ` (p99 +${(ds.p99 - dDelay.p99).toFixed(3)} vs ${directOf(leg)}; target ≤ 1 ms)`}`);
+        }
       }
-      out.push("");
-      out.push(`streamed throughput at c=16 (48 streams × 64 tokens), ${tput.get("direct")!.length} reps: median of reps, and median of the per-rep shares (each rep runs every leg once, in rotating order)`);
-      const tputFailed = [...tput.keys()].filter((name) => failedIn(name, "throughput") > 0);
-      for (const [name, xs] of tput) {
-        const ref = directOf(legs.find((l) => l.name === name)!);
-        const dTs = tput.get(ref)!;
-        const dT = med(dTs);
-        const shares = xs.map((x, i) => (x / dTs[i]!) * 100);
-        out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of ${ref}; per rep ${med(shares).toFixed(1)} %${xs.length >= 4 && !isDirect({ name } as Leg) ? `, IQR ${iqr(shares, 1)}` : ""}${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
+      if (RUN.has("throughput")) {
+        out.push("");
+        out.push(`streamed throughput at c=16 (48 streams × 64 tokens), ${tput.get("direct")!.length} reps: median of reps, and median of the per-rep shares (each rep runs every leg once, in rotating order)`);
+        const tputFailed = [...tput.keys()].filter((name) => failedIn(name, "throughput") > 0);
+        for (const [name, xs] of tput) {
+          const ref = directOf(legs.find((l) => l.name === name)!);
+          const dTs = tput.get(ref)!;
+          const dT = med(dTs);
+          const shares = xs.map((x, i) => (x / dTs[i]!) * 100);
+          out.push(`  ${name.padEnd(10)} ${med(xs).toFixed(0)} tokens/s  (${((med(xs) / dT) * 100).toFixed(1)} % of ${ref}; per rep ${med(shares).toFixed(1)} %${xs.length >= 4 && !isDirect({ name } as Leg) ? `, IQR ${iqr(shares, 1)}` : ""}${name === "gateway" ? "; target ≥ 97 %" : ""})${failedIn(name, "throughput") > 0 ? `  ${failedIn(name, "throughput")} stream(s) FAILED` : ""}`);
+        }
+        out.push("  CPU time per stream (64 tokens), median of reps: the app's threads (llama-server's log lines on every leg; the relay on the gateway's) and nginx's processes");
+        for (const [name, c] of tputCpu) out.push(`  ${name.padEnd(10)} app ${med(c.app).toFixed(2)} ms${c.nginx.length > 0 ? `, nginx ${med(c.nginx).toFixed(2)} ms` : ""}`);
+        out.push(`  resident memory (VmRSS): the app ${rss.appWarm.toFixed(0)} MB after the warm-up, ${rss.appEnd.toFixed(0)} MB after the throughput runs (Next, the fleet, the agent and the gateway's worker)${nginx ? `; nginx ${rss.nginxEnd.toFixed(1)} MB` : ""}`);
+        if (tputFailed.length > 0) out.push(`  the shares are not comparable: streams failed in ${tputFailed.join(", ")} (see below), and a failed stream counts no tokens`);
       }
-      out.push("  CPU time per stream (64 tokens), median of reps: the app's threads (llama-server's log lines on every leg; the relay on the gateway's) and nginx's processes");
-      for (const [name, c] of tputCpu) out.push(`  ${name.padEnd(10)} app ${med(c.app).toFixed(2)} ms${c.nginx.length > 0 ? `, nginx ${med(c.nginx).toFixed(2)} ms` : ""}`);
-      out.push(`  resident memory (VmRSS): the app ${rss.appWarm.toFixed(0)} MB after the warm-up, ${rss.appEnd.toFixed(0)} MB after the throughput runs (Next, the fleet, the agent and the gateway's worker)${nginx ? `; nginx ${rss.nginxEnd.toFixed(1)} MB` : ""}`);
-      if (tputFailed.length > 0) out.push(`  the shares are not comparable: streams failed in ${tputFailed.join(", ")} (see below), and a failed stream counts no tokens`);
     }
     out.push("");
     if (cold.size > 0) {
@@ -679,7 +696,7 @@ async function main() {
         const diffs = cold.get("gateway")!.map((x, i) => x - cold.get("baseline")![i]!);
         out.push(`  gateway − baseline, paired per rep: median ${diffs.length ? med(diffs).toFixed(1) : "?"} ms`);
       }
-    } else out.push(coldNote || "cold start: not measured");
+    } else if (RUN.has("cold")) out.push(coldNote || "cold start: not measured");
     out.push("");
     out.push(`failed requests, left out of the figures: ${legs.map((l) => `${l.name} ${[...(failures.get(l.name)?.values() ?? [])].reduce((n, xs) => n + xs.length, 0)}`).join(", ")}`);
     for (const [name, phases] of failures) for (const [phase, list] of phases) out.push(`  ${name} ${phase}: ${list.length}, first: ${list[0]}`);
