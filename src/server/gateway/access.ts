@@ -45,8 +45,12 @@ export function headerReader(src: IncomingHttpHeaders): HeaderReader {
 
 const unauthorized = (why: string) => new GatewayError(401, "authentication_error", "invalid_api_key", why);
 
-/** The caller, or throws the GatewayError to answer. */
-export async function checkAccess(method: string, path: string, rawHeaders: IncomingHttpHeaders, settings: GuardSettings, keys: KeyStore | null): Promise<Caller> {
+/**
+ * The caller, or throws the GatewayError to answer. A Promise only when a
+ * gateway key must be looked up; otherwise the answer at once (a request
+ * without a key, or with the admin token, waits for no microtask).
+ */
+export function checkAccess(method: string, path: string, rawHeaders: IncomingHttpHeaders, settings: GuardSettings, keys: KeyStore | null): Caller | Promise<Caller> {
   const headers = headerReader(rawHeaders);
   const site = checkSite({ method, pathname: path, headers }, settings);
   if (!site.ok) throw new GatewayError(site.status, "permission_error", site.code.toLowerCase(), site.message);
@@ -56,9 +60,10 @@ export async function checkAccess(method: string, path: string, rawHeaders: Inco
   const bearer = bearerOf(rawHeaders.authorization);
   if (bearer !== null && settings.apiToken && secretsEqual(bearer, settings.apiToken)) return { kind: "admin", models: null };
   if (bearer !== null && bearer.startsWith(API_KEY_PREFIX)) {
-    const grant = keys ? await keys.lookup(hashApiKey(bearer)) : null;
-    if (!grant) throw unauthorized("this API key is not valid (deleted, or mistyped); create one in the dashboard (Settings → Gateway API keys)");
-    return { kind: "key", models: grant.models.length > 0 ? new Set(grant.models) : null, keyName: grant.name };
+    return (keys ? keys.lookup(hashApiKey(bearer)) : Promise.resolve(null)).then((grant): Caller => {
+      if (!grant) throw unauthorized("this API key is not valid (deleted, or mistyped); create one in the dashboard (Settings → Gateway API keys)");
+      return { kind: "key", models: grant.models.length > 0 ? new Set(grant.models) : null, keyName: grant.name };
+    });
   }
   if (settings.apiToken) {
     if (bearer === null && hasValidCredentials(headers, settings.apiToken)) return { kind: "admin", models: null };

@@ -97,6 +97,12 @@ export interface GatewayFleet {
    */
   models(options?: { fresh?: boolean; only?: string }): Promise<readonly GatewayModel[]>;
   /**
+   * The list `models()` would answer now without asking anyone (a copy held
+   * and still current), or null: then call `models()`. Optional; lets a
+   * request that finds its model there go on without waiting a turn.
+   */
+  modelsNow?(): readonly GatewayModel[] | null;
+  /**
    * Starts a model and waits until it is ready or failed (bounded by its readiness deadline), if its row as
    * the start reads it still calls for a start (readinessStep says "start"); else `skipped`. When it does
    * not fit in its host's memory budget, idle on-demand models are stopped first (least recently used,

@@ -93,7 +93,8 @@ interface Exchange {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
-  body(maxBytes: number): Promise<Buffer>;
+  /** The request's body; at once when it is already in hand (the fast path). */
+  body(maxBytes: number): Buffer | Promise<Buffer>;
   readonly gone: boolean;
   onGone(cb: () => void): () => void;
   /** The status written, when an answer was written in full; null otherwise. */
@@ -271,7 +272,13 @@ export function createGateway(options: GatewayOptions): Gateway {
    * a fresh read; 404 otherwise, listing the names of the models `listed`
    * keeps (those the caller may see: a limited key learns no other names).
    */
-  async function resolve(name: string, listed: (models: readonly GatewayModel[]) => readonly GatewayModel[]): Promise<GatewayModel> {
+  function resolve(name: string, listed: (models: readonly GatewayModel[]) => readonly GatewayModel[]): GatewayModel | Promise<GatewayModel> {
+    const held = fleet.modelsNow?.() ?? null;
+    const found = held !== null ? findModel(held, name) : null;
+    return found ?? resolveAsking(name, listed);
+  }
+
+  async function resolveAsking(name: string, listed: (models: readonly GatewayModel[]) => readonly GatewayModel[]): Promise<GatewayModel> {
     const found = findModel(await fleet.models(), name);
     if (found) return found;
     const fresh = await fleet.models({ fresh: true });
@@ -288,16 +295,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     const route = matchRoute(url);
     if (!route) throw new GatewayError(404, "not_found_error", "not_found", `no gateway route ${url}`);
     const method = ex.method;
-    const caller = await checkAccess(method, url, ex.headers, guard, options.keys ?? null);
+    const access = checkAccess(method, url, ex.headers, guard, options.keys ?? null);
+    const caller = access instanceof Promise ? await access : access;
     fig.key = callerLabel(caller);
     const allowed = route.kind === "proxy" ? route.method : "GET";
     if (method !== allowed) throw Object.assign(new GatewayError(405, "invalid_request_error", "method_not_allowed", `${url.split("?")[0]} takes ${allowed}`), { allow: allowed });
     if (route.kind === "models") return listModels(ex, caller);
     if (route.kind === "model") return retrieveModel(ex, caller, route.name);
 
-    const body = route.modelFrom === "body" ? await ex.body(maxBodyBytes) : null;
+    const read = route.modelFrom === "body" ? ex.body(maxBodyBytes) : null;
+    const body = read instanceof Promise ? await read : read;
     const name = body !== null ? modelOfBody(body) : modelOfQuery(url);
-    let model = await resolve(name, visibleTo(caller));
+    const resolved = resolve(name, visibleTo(caller));
+    let model = resolved instanceof Promise ? await resolved : resolved;
     fig.model = model.name;
     fig.host = model.host;
     checkModelAllowed(caller, model.name);
@@ -418,14 +428,22 @@ export function createGateway(options: GatewayOptions): Gateway {
       forward(model, body, onData) {
         const rawHeaders: [string, string][] = [];
         for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-        return rawUpstream.forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => this.onGone(cb), describe(model));
+        return rawUpstream.forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => this.onGone(cb), () => describe(model));
       },
       destroy: () => res.destroy(),
     };
   }
 
+  /** Targets by model object: the fleet hands out the same objects until its list changes, so a request builds none. */
+  const targets = new WeakMap<GatewayModel, RawTarget>();
   /** Where the fast path's raw upstream connects for a model: TCP, or a channel on its ssh host's connection. */
   function rawTarget(model: GatewayModel): RawTarget {
+    let target = targets.get(model);
+    if (!target) targets.set(model, (target = makeTarget(model)));
+    return target;
+  }
+
+  function makeTarget(model: GatewayModel): RawTarget {
     const where = model.upstream!;
     if (model.via !== "ssh") return { key: `${where.host}:${where.port}`, host: where.host, port: where.port, apiKey: model.serverApiKey };
     return {
@@ -442,7 +460,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       method: req.method,
       url: req.url,
       headers: req.headers,
-      body: (max) => (req.body.length > max ? Promise.reject(tooLarge(max)) : Promise.resolve(req.body)),
+      body: (max) => {
+        if (req.body.length > max) throw tooLarge(max);
+        return req.body;
+      },
       get gone() {
         return client.gone;
       },
@@ -451,7 +472,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       sendError: (err, headers) => client.sendError(err, headers),
       sendJson: (status, value) => client.sendJson(status, value),
       forward(model, body, onData) {
-        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), client.sink(onData), (cb) => client.onGone(cb), describe(model));
+        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), client.sink(onData), (cb) => client.onGone(cb), () => describe(model));
       },
       destroy: () => client.destroy(),
     };

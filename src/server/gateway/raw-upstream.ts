@@ -20,14 +20,16 @@
  * to the pool after an answer that ended by its framing, unless the server
  * said `Connection: close` or the answer was a stream (llama-server closes
  * after a streamed answer though its headers say keep-alive). A pooled
- * connection is dropped after FREE_SOCKET_TIMEOUT_MS idle, below
- * llama-server's own keep-alive timeout, and when the server closes it. A
+ * connection is not used after FREE_SOCKET_TIMEOUT_MS idle, below
+ * llama-server's own keep-alive timeout (the sweep below closes it within a
+ * second more), and is dropped when the server closes it or sends bytes. A
  * request that meets a pooled connection the server closed (nothing of the
  * answer read) is sent again once on a new connection.
  *
  * Deadlines: connecting (`connectTimeoutMs`), and silence from the server
- * (`idleTimeoutMs` without a byte), after which the answer is 504, or the
- * stream is cut.
+ * (`idleTimeoutMs` without a byte, met within min(1 s, idleTimeoutMs / 4):
+ * one sweep timer per upstream reads every exchange's last byte time, not
+ * a timer per request), after which the answer is 504, or the stream is cut.
  */
 import net from "node:net";
 import type { Duplex } from "node:stream";
@@ -103,9 +105,10 @@ export interface RawUpstream {
    * Sends `req` to `target` and relays the answer to `sink`. `onGone`
    * registers what to do when the client leaves (it returns the function
    * that unregisters it): the connection is destroyed, which makes
-   * llama-server cancel the task. `describe` names the model in errors.
+   * llama-server cancel the task. `describe` names the model in errors (a
+   * function: called only when there is an error to name it in).
    */
-  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, onGone: ClientGone, describe: string): Promise<ForwardOutcome>;
+  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, onGone: ClientGone, describe: string | (() => string)): Promise<ForwardOutcome>;
   close(): void;
 }
 
@@ -127,21 +130,60 @@ const enum Body {
  * streamed answer is one read per token.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-const kReader = Symbol("synapse.reader");
-/** Takes one read's bytes (copied); false stops reading until the socket is resumed. */
-type Reader = (chunk: Buffer) => boolean;
-/** A connection opened with READ_BUFFER: its reads go to the reader of the exchange in progress (null between exchanges). */
-type ReadingSocket = net.Socket & { [kReader]: Reader | null };
 
-function isReading(socket: Duplex): socket is ReadingSocket {
-  return kReader in socket;
+/** What a connection's events go to while it carries an exchange. */
+interface Handlers {
+  /** One read's bytes (the caller's to keep); false stops reading until the socket is resumed. */
+  read(chunk: Buffer): boolean;
+  error(err: Error): void;
+  /** The server ended or closed the connection. */
+  end(): void;
 }
 
-/** Pooled connection state: the idle timer while it waits in the pool. */
-interface Conn {
+/**
+ * A connection to a server. Its listeners are attached once, when it opens,
+ * and pass its events to the exchange it carries (`current`); while it waits
+ * in the pool (`current` null) any event retires it: bytes, an error, the
+ * server's end. A request used to attach and remove four listeners and arm
+ * and clear three timers (this connection's silence, its idle time in the
+ * pool, the client's keep-alive wait); on the 2-core machine of
+ * bench/gateway.ts those were ~8 % of the relay's time at c=1.
+ */
+interface Link {
   socket: Duplex;
-  idle: NodeJS.Timeout | null;
-  onIdleClose: () => void;
+  current: Handlers | null;
+  /** When it went back to the pool (Date.now() ms). */
+  idleSince: number;
+}
+
+/** Attaches a link's listeners (once); `data`: the socket has no `onread` (an ssh channel), so its reads come as 'data' events. */
+function listen(link: Link, data: boolean): void {
+  const { socket } = link;
+  if (data)
+    socket.on("data", (chunk: Buffer) => {
+      const h = link.current;
+      if (h === null) socket.destroy();
+      else if (!h.read(chunk)) socket.pause();
+    });
+  socket.on("error", (err: Error) => {
+    const h = link.current;
+    if (h === null) socket.destroy();
+    else h.error(err);
+  });
+  const ended = () => {
+    const h = link.current;
+    if (h === null) socket.destroy();
+    else h.end();
+  };
+  socket.on("end", ended);
+  socket.on("close", ended);
+}
+
+/** One exchange in flight, as the silence sweep sees it. */
+interface InFlight {
+  /** Date.now() of the last byte from the server (or of the request's start). */
+  lastByteAt: number;
+  socket: Duplex;
 }
 
 /** The request's head (latin1); its body follows it in the same write. */
@@ -171,49 +213,75 @@ export function parseAnswerHead(text: string): { status: number; headers: [strin
 export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream {
   const idleTimeoutMs = options.idleTimeoutMs ?? 10 * 60_000;
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
-  const pools = new Map<string, Conn[]>();
+  const pools = new Map<string, Link[]>();
+  const inFlight = new Set<InFlight>();
   let closed = false;
+  /**
+   * One timer for every deadline of this upstream: an exchange's silence
+   * (idleTimeoutMs) and a pooled connection's idle time (FREE_SOCKET_TIMEOUT_MS;
+   * `take` never hands out one idle longer, the sweep closes it). Runs while
+   * anything is in flight or pooled; a deadline is met within `sweepMs`.
+   */
+  const sweepMs = Math.max(10, Math.min(1000, Math.floor(idleTimeoutMs / 4)));
+  let sweeper: NodeJS.Timeout | null = null;
+  const sweep = () => {
+    const now = Date.now();
+    for (const x of inFlight) if (now - x.lastByteAt >= idleTimeoutMs) x.socket.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`));
+    for (const [key, pool] of pools) {
+      for (let i = pool.length - 1; i >= 0; i--) {
+        const link = pool[i]!;
+        if (link.socket.destroyed || now - link.idleSince >= FREE_SOCKET_TIMEOUT_MS) {
+          pool.splice(i, 1);
+          link.socket.destroy();
+        }
+      }
+      if (pool.length === 0) pools.delete(key);
+    }
+    if ((inFlight.size === 0 && pools.size === 0) || closed) {
+      if (sweeper) clearInterval(sweeper);
+      sweeper = null;
+    }
+  };
+  const sweeping = () => {
+    if (sweeper !== null || closed) return;
+    sweeper = setInterval(sweep, sweepMs);
+    sweeper.unref();
+  };
 
-  function take(key: string): Conn | null {
+  function take(key: string): Link | null {
     const pool = pools.get(key);
-    while (pool && pool.length > 0) {
-      const c = pool.pop()!;
-      if (c.idle) clearTimeout(c.idle);
-      c.idle = null;
-      c.socket.off("close", c.onIdleClose);
-      c.socket.off("error", c.onIdleClose);
-      if (!c.socket.destroyed) return c;
+    if (!pool) return null;
+    const now = Date.now();
+    while (pool.length > 0) {
+      const link = pool.pop()!;
+      // Idle past FREE_SOCKET_TIMEOUT_MS: the server may be closing it (llama-server's keep-alive is 5 s).
+      if (!link.socket.destroyed && now - link.idleSince < FREE_SOCKET_TIMEOUT_MS) return link;
+      link.socket.destroy();
     }
     return null;
   }
 
-  function give(key: string, socket: Duplex): void {
+  function give(key: string, link: Link): void {
+    link.current = null;
     let pool = pools.get(key);
     if (!pool) pools.set(key, (pool = []));
-    if (closed || pool.length >= MAX_FREE_PER_TARGET || socket.destroyed) {
-      socket.destroy();
+    if (closed || pool.length >= MAX_FREE_PER_TARGET || link.socket.destroyed) {
+      link.socket.destroy();
       return;
     }
-    const c: Conn = {
-      socket,
-      idle: null,
-      onIdleClose: () => {
-        const i = pool.indexOf(c);
-        if (i !== -1) pool.splice(i, 1);
-        if (c.idle) clearTimeout(c.idle);
-        socket.destroy();
-      },
-    };
-    c.idle = setTimeout(c.onIdleClose, FREE_SOCKET_TIMEOUT_MS);
-    c.idle.unref();
-    socket.once("close", c.onIdleClose);
-    socket.once("error", c.onIdleClose);
-    pool.push(c);
+    link.idleSince = Date.now();
+    pool.push(link);
+    sweeping();
   }
 
-  async function open(target: RawTarget): Promise<Duplex> {
-    if (target.connect) return target.connect();
-    return new Promise<Duplex>((resolve, reject) => {
+  async function open(target: RawTarget): Promise<Link> {
+    if (target.connect) {
+      const socket = await target.connect();
+      const link: Link = { socket, current: null, idleSince: 0 };
+      listen(link, true);
+      return link;
+    }
+    return new Promise<Link>((resolve, reject) => {
       const s = net.connect({
         host: target.host,
         port: target.port,
@@ -221,20 +289,21 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
         onread: {
           buffer: READ_BUFFER,
           callback: (n, buf) => {
-            const reader = s[kReader];
-            if (reader) return reader(Buffer.from(buf.subarray(0, n)));
+            const h = link.current;
+            if (h !== null) return h.read(Buffer.from(buf.subarray(0, n)));
             // Bytes while no request is out (a pooled connection): nothing to read them as; do not use it again.
             s.destroy();
             return false;
           },
         },
-      }) as ReadingSocket;
-      s[kReader] = null;
+      });
+      const link: Link = { socket: s, current: null, idleSince: 0 };
       const timer = setTimeout(() => s.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
       s.once("connect", () => {
         clearTimeout(timer);
         s.off("error", onError);
-        resolve(s);
+        listen(link, false);
+        resolve(link);
       });
       const onError = (err: Error) => {
         clearTimeout(timer);
@@ -244,7 +313,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     });
   }
 
-  function failure(err: NodeJS.ErrnoException, target: RawTarget, describe: string): GatewayError {
+  function failure(err: NodeJS.ErrnoException, target: RawTarget, described: string | (() => string)): GatewayError {
+    const describe = typeof described === "string" ? described : described();
     const timeout = /no answer|no connection/.test(err.message);
     const status = timeout ? 504 : 502;
     const code = err.code === "ECONNREFUSED" ? "upstream_refused" : timeout ? "upstream_timeout" : "upstream_error";
@@ -272,24 +342,26 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
         if (settled) return;
 
         const pooled = take(target.key);
-        if (pooled) exchange(pooled.socket, true);
+        if (pooled) exchange(pooled, true);
         else connectAndSend();
 
         function connectAndSend(): void {
           open(target).then(
-            (s) => {
-              if (settled) s.destroy();
-              else exchange(s, false);
+            (link) => {
+              if (settled) link.socket.destroy();
+              else exchange(link, false);
             },
             (err: NodeJS.ErrnoException) => {
               if (settled) return;
-              sink.error(failure(err, target, describe));
-              done({ status: failure(err, target, describe).status, clientClosed: false });
+              const e = failure(err, target, describe);
+              sink.error(e);
+              done({ status: e.status, clientClosed: false });
             },
           );
         }
 
-        function exchange(socket: Duplex, reused: boolean): void {
+        function exchange(link: Link, reused: boolean): void {
+          const socket = link.socket;
           current = socket;
           let head: Buffer | null = null;
           let answer: AnswerHead | null = null;
@@ -298,32 +370,22 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           let chunkLine = "";
           let keep = false;
           let gotAny = false;
-          // One timer for the silence deadline, moved on only when it fires (not re-armed per piece: a stream has thousands).
-          let lastByteAt = Date.now();
+          // The silence deadline: the sweep reads lastByteAt (no timer re-armed per piece: a stream has thousands).
+          const flight: InFlight = { lastByteAt: Date.now(), socket };
+          inFlight.add(flight);
+          sweeping();
           // The sink asked for a pause: the reader stops reading until it resumes.
           let paused = false;
-          let idle: NodeJS.Timeout | null = null;
-          const check = () => {
-            const quiet = Date.now() - lastByteAt;
-            if (quiet >= idleTimeoutMs) socket.destroy(new Error(`no answer for ${Math.round(idleTimeoutMs / 1000)} s`));
-            else idle = setTimeout(check, idleTimeoutMs - quiet);
-          };
-          idle = setTimeout(check, idleTimeoutMs);
           const cleanup = () => {
-            if (idle) clearTimeout(idle);
-            idle = null;
-            if (isReading(socket)) socket[kReader] = null;
-            else socket.off("data", onData);
-            socket.off("error", onError);
-            socket.off("close", onClose);
-            socket.off("end", onEnd);
+            inFlight.delete(flight);
+            link.current = null;
           };
           const finish = () => {
             state = Body.Done;
             cleanup();
             current = null;
             sink.end();
-            if (keep) give(target.key, socket);
+            if (keep) give(target.key, link);
             else socket.destroy();
             done({ status: answer!.status, clientClosed: false });
           };
@@ -367,7 +429,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           };
           const onData = (chunk: Buffer) => {
             gotAny = true;
-            lastByteAt = Date.now();
+            flight.lastByteAt = Date.now();
             try {
               let buf = chunk;
               if (answer === null) {
@@ -480,7 +542,6 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             sink.error(e);
             done({ status: e.status, clientClosed: false });
           };
-          const onError = (err: Error) => fail(err);
           const onEnd = () => {
             if (state === Body.UntilClose) {
               cleanup();
@@ -490,16 +551,14 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
               done({ status: answer!.status, clientClosed: false });
             } else fail(Object.assign(new Error("the server closed the connection before the answer ended"), { code: "ECONNRESET" }));
           };
-          const onClose = () => onEnd();
-          if (isReading(socket))
-            socket[kReader] = (chunk) => {
+          link.current = {
+            read(chunk) {
               onData(chunk);
               return !paused;
-            };
-          else socket.on("data", onData);
-          socket.on("error", onError);
-          socket.on("end", onEnd);
-          socket.on("close", onClose);
+            },
+            error: fail,
+            end: onEnd,
+          };
           if (socket.isPaused()) socket.resume();
           // Head and body in one system call.
           writeJoined(socket, requestText, req.body, false);
@@ -508,7 +567,10 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     },
     close() {
       closed = true;
-      for (const pool of pools.values()) for (const c of pool.splice(0)) c.onIdleClose();
+      if (sweeper) clearInterval(sweeper);
+      sweeper = null;
+      for (const pool of pools.values()) for (const link of pool.splice(0)) link.socket.destroy();
+      pools.clear();
     },
   };
 }

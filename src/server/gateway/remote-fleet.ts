@@ -158,6 +158,9 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
 
   return {
     guard: () => call<GuardSettings>("guard", [], START_TIMEOUT_MS),
+    modelsNow() {
+      return list !== null && now() - listAt < MODELS_MAX_AGE_MS ? list : null;
+    },
     async models(opts = {}) {
       if (!opts.fresh && list !== null && now() - listAt < MODELS_MAX_AGE_MS) return list;
       const gen = generation;
