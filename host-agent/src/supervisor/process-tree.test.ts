@@ -3,7 +3,7 @@ import type { TableEntry } from "./process-table.ts";
 import { Descendants } from "./process-tree.ts";
 
 const row = (pid: number, ppid: number, pgid: number, start: number, zombie = false): TableEntry => ({
-  pid, ppid, pgid, zombie, startToken: `linux:${start}`, startedAt: new Date(0).toISOString(),
+  pid, ppid, pgid, zombie, startToken: `linux:${start}`,
 });
 
 describe("Descendants", () => {
@@ -31,3 +31,4 @@ describe("Descendants", () => {
     expect(tree.list()).toEqual([]);
   });
 });
+
