@@ -142,8 +142,9 @@ async function linuxProcessTableSliced(sliceEntries: number): Promise<TableEntry
 
 /**
  * Every process's entry, read synchronously (procfs answers from kernel
- * memory; ~1 ms for a few hundred processes). Used by the process-tree scan,
- * on a timer while servers run and once at each stop, never per probe.
+ * memory; ~1 ms for a few hundred processes). Used by a stop's look, and by
+ * the descendant scan's timer only where a tree cannot be read on its own
+ * (see linuxTreeTable).
  */
 function linuxProcessTable(): TableEntry[] {
   const out: TableEntry[] = [];
@@ -151,6 +152,100 @@ function linuxProcessTable(): TableEntry[] {
     if (!/^\d+$/.test(name)) continue;
     const info = linuxTableEntry(Number(name));
     if (info) out.push(info);
+  }
+  return out;
+}
+
+/**
+ * The procfs files a tree read opens (proc(5)), one method each, so a test
+ * can count the reads or play a kernel without the children files.
+ */
+export interface ProcReader {
+  /** /proc/[pid]/stat as text; null when the process is gone. */
+  stat(pid: number): string | null;
+  /** The thread ids in /proc/[pid]/task (the main thread's tid is the pid); null when the process is gone. */
+  tasks(pid: number): number[] | null;
+  /**
+   * /proc/[pid]/task/[tid]/children as text: the pids of the children that
+   * thread forked, separated by spaces. Null when it cannot be read: the
+   * thread is gone, or the kernel has no such file (it came with Linux 3.5
+   * and only exists with CONFIG_PROC_CHILDREN).
+   */
+  children(pid: number, tid: number): string | null;
+}
+
+/** The real /proc. */
+export const procfs: ProcReader = {
+  stat: readStat,
+  tasks(pid) {
+    try {
+      return readdirSync(`/proc/${pid}/task`).map(Number);
+    } catch {
+      return null;
+    }
+  },
+  children(pid, tid) {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8");
+    } catch {
+      return null;
+    }
+  },
+};
+
+/**
+ * Whether this kernel has /proc/[pid]/task/[tid]/children (Linux 3.5 and
+ * later, built with CONFIG_PROC_CHILDREN), asked of this process's main
+ * thread, which exists while we ask. False off Linux.
+ */
+export function childrenFilesReadable(reader: ProcReader = procfs): boolean {
+  return isLinux && reader.children(process.pid, process.pid) !== null;
+}
+
+/**
+ * The table rows of some process trees only, read top down on Linux: for
+ * each root and each process found under it, its /proc/[pid]/stat (identity:
+ * start time, parent, group, state) and its children from every thread's
+ * /proc/[pid]/task/[tid]/children (any thread may fork). A few files per
+ * process of the trees, instead of a stat per process on the machine.
+ *
+ * `roots`: pids to read whatever their parent is now (a server's leader and
+ * the descendants it already knows, some of them orphaned since). With a
+ * `startToken`, a root whose pid now names another process is returned (so
+ * the caller sees the change) but its children are not read. Zombies' are
+ * not read either (a process's children move to a reaper when it exits).
+ *
+ * Each pid is read at most once, so the reads are bounded by the number of
+ * processes. Not seen here, unlike in the whole table: a process orphaned
+ * before any read saw it, even one still in the server's group (a child
+ * that forked and exited between two reads; proc(5) also warns the children
+ * file is exact only while the children are stopped). A stop reads the whole
+ * table, and signals the group, for those. Needs the children files: see
+ * childrenFilesReadable.
+ */
+export function linuxTreeTable(roots: readonly { pid: number; startToken: string | null }[], reader: ProcReader = procfs): TableEntry[] {
+  const out: TableEntry[] = [];
+  const queued = new Set<number>();
+  const queue: { pid: number; startToken: string | null }[] = [];
+  const enqueue = (pid: number, startToken: string | null) => {
+    if (queued.has(pid)) return;
+    queued.add(pid);
+    queue.push({ pid, startToken });
+  };
+  for (const r of roots) enqueue(r.pid, r.startToken);
+  for (let i = 0; i < queue.length; i++) {
+    const { pid, startToken } = queue[i]!;
+    const text = reader.stat(pid);
+    const entry = text === null ? null : linuxEntryFromStat(pid, text);
+    if (!entry) continue;
+    out.push(entry);
+    if (entry.zombie || (startToken !== null && entry.startToken !== startToken)) continue;
+    for (const tid of reader.tasks(pid) ?? []) {
+      for (const word of (reader.children(pid, tid) ?? "").split(" ")) {
+        const child = Number(word);
+        if (word !== "" && Number.isInteger(child) && child > 0) enqueue(child, null);
+      }
+    }
   }
   return out;
 }
