@@ -10,19 +10,29 @@ import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
 
-export interface ProcessInfo {
+/** What tells one process from another: its pid, its group, and its start time. */
+export interface ProcessIdentity {
   pid: number;
   pgid: number;
   /** Zombies have exited but are not yet reaped: they count as gone. */
   zombie: boolean;
   /** Opaque, exact identity of the start time, compared for pid-reuse safety. */
   startToken: string;
+}
+
+/** A process's identity and its start time for people (one process asked for, or a group's members). */
+export interface ProcessInfo extends ProcessIdentity {
   /** The start time as an ISO string, for people. */
   startedAt: string;
 }
 
-/** A row of the whole process table: a process's identity and its parent. */
-export interface TableEntry extends ProcessInfo {
+/**
+ * A row of a process table: a process's identity and its parent. No
+ * `startedAt`: the table's readers (Descendants, environmentHas) compare
+ * start tokens and never show a time, so a Date and an ISO string per
+ * process per scan were made for nobody.
+ */
+export interface TableEntry extends ProcessIdentity {
   ppid: number;
 }
 
@@ -68,30 +78,43 @@ function parseLinuxStat(_pid: number, text: string): { state: string; ppid: numb
   return { state, ppid, pgid, startTicks };
 }
 
-/** One process's entry from /proc/PID/stat; null when it exited while we looked or the line is not a stat line. */
-function linuxProcessInfo(pid: number): TableEntry | null {
-  let text: string;
+/** /proc/PID/stat's text; null when the process exited (or never was). */
+function readStat(pid: number): string | null {
   try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     return null;
   }
-  return linuxInfoFromStat(pid, text);
 }
 
-function linuxInfoFromStat(pid: number, text: string): TableEntry | null {
+/** One process's table row from /proc/PID/stat; null when it exited while we looked or the line is not a stat line. */
+function linuxTableEntry(pid: number): TableEntry | null {
+  const text = readStat(pid);
+  return text === null ? null : linuxEntryFromStat(pid, text);
+}
+
+function linuxEntryFromStat(pid: number, text: string): TableEntry | null {
   const s = parseLinuxStat(pid, text);
   if (!s) return null;
-  const boot = linuxBootTimeMs();
-  const startedAt = new Date(boot + (Number(s.startTicks) * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
-  return { pid, ppid: s.ppid, pgid: s.pgid, zombie: s.state === "Z" || s.state === "X", startToken: `linux:${s.startTicks}`, startedAt };
+  return { pid, ppid: s.ppid, pgid: s.pgid, zombie: s.state === "Z" || s.state === "X", startToken: `linux:${s.startTicks}` };
 }
 
-/**
- * Every process's entry, read synchronously (procfs answers from kernel
- * memory; ~1 ms for a few hundred processes). Used by the process-tree scan,
- * on a timer while servers run and once at each stop, never per probe.
- */
+/** The start time of a `linux:<ticks>` token as an ISO string: boot time (/proc/stat btime) plus the ticks (USER_HZ). */
+function linuxStartedAt(startToken: string): string {
+  const ticks = Number(startToken.slice("linux:".length));
+  return new Date(linuxBootTimeMs() + (ticks * 1000) / CLOCK_TICKS_PER_SECOND).toISOString();
+}
+
+function withStartedAt(e: TableEntry): ProcessInfo {
+  return { pid: e.pid, pgid: e.pgid, zombie: e.zombie, startToken: e.startToken, startedAt: linuxStartedAt(e.startToken) };
+}
+
+/** One process's identity and start time from /proc/PID/stat; null when it exited while we looked. */
+function linuxProcessInfo(pid: number): ProcessInfo | null {
+  const e = linuxTableEntry(pid);
+  return e === null ? null : withStartedAt(e);
+}
+
 /** Resolves in the event loop's check phase: what was waiting (a request, a chunk to forward) runs first. */
 function yieldToLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -111,18 +134,118 @@ async function linuxProcessTableSliced(sliceEntries: number): Promise<TableEntry
     if (!/^\d+$/.test(name)) continue;
     if (read > 0 && read % sliceEntries === 0) await yieldToLoop();
     read += 1;
-    const info = linuxProcessInfo(Number(name));
+    const info = linuxTableEntry(Number(name));
     if (info) out.push(info);
   }
   return out;
 }
 
+/**
+ * Every process's entry, read synchronously (procfs answers from kernel
+ * memory; ~1 ms for a few hundred processes). Used by a stop's look, and by
+ * the descendant scan's timer only where a tree cannot be read on its own
+ * (see linuxTreeTable).
+ */
 function linuxProcessTable(): TableEntry[] {
   const out: TableEntry[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
-    const info = linuxProcessInfo(Number(name));
+    const info = linuxTableEntry(Number(name));
     if (info) out.push(info);
+  }
+  return out;
+}
+
+/**
+ * The procfs files a tree read opens (proc(5)), one method each, so a test
+ * can count the reads or play a kernel without the children files.
+ */
+export interface ProcReader {
+  /** /proc/[pid]/stat as text; null when the process is gone. */
+  stat(pid: number): string | null;
+  /** The thread ids in /proc/[pid]/task (the main thread's tid is the pid); null when the process is gone. */
+  tasks(pid: number): number[] | null;
+  /**
+   * /proc/[pid]/task/[tid]/children as text: the pids of the children that
+   * thread forked, separated by spaces. Null when it cannot be read: the
+   * thread is gone, or the kernel has no such file (it came with Linux 3.5
+   * and only exists with CONFIG_PROC_CHILDREN).
+   */
+  children(pid: number, tid: number): string | null;
+}
+
+/** The real /proc. */
+export const procfs: ProcReader = {
+  stat: readStat,
+  tasks(pid) {
+    try {
+      return readdirSync(`/proc/${pid}/task`).map(Number);
+    } catch {
+      return null;
+    }
+  },
+  children(pid, tid) {
+    try {
+      return readFileSync(`/proc/${pid}/task/${tid}/children`, "utf8");
+    } catch {
+      return null;
+    }
+  },
+};
+
+/**
+ * Whether this kernel has /proc/[pid]/task/[tid]/children (Linux 3.5 and
+ * later, built with CONFIG_PROC_CHILDREN), asked of this process's main
+ * thread, which exists while we ask. False off Linux.
+ */
+export function childrenFilesReadable(reader: ProcReader = procfs): boolean {
+  return isLinux && reader.children(process.pid, process.pid) !== null;
+}
+
+/**
+ * The table rows of some process trees only, read top down on Linux: for
+ * each root and each process found under it, its /proc/[pid]/stat (identity:
+ * start time, parent, group, state) and its children from every thread's
+ * /proc/[pid]/task/[tid]/children (any thread may fork). A few files per
+ * process of the trees, instead of a stat per process on the machine.
+ *
+ * `roots`: pids to read whatever their parent is now (a server's leader and
+ * the descendants it already knows, some of them orphaned since). With a
+ * `startToken`, a root whose pid now names another process is returned (so
+ * the caller sees the change) but its children are not read. Zombies' are
+ * not read either (a process's children move to a reaper when it exits).
+ *
+ * Each pid is read at most once, so the reads are bounded by the number of
+ * processes. Not seen here, unlike in the whole table: a process orphaned
+ * before any read saw it, even one still in the server's group (a child
+ * that forked and exited between two reads; proc(5) also warns the children
+ * file is exact only while the children are stopped). A stop reads the whole
+ * table, and signals the group, for those. Needs the children files: see
+ * childrenFilesReadable.
+ */
+export function linuxTreeTable(roots: readonly { pid: number; startToken: string | null }[], reader: ProcReader = procfs): TableEntry[] {
+  const out: TableEntry[] = [];
+  const queued = new Set<number>();
+  const queue: { pid: number; startToken: string | null }[] = [];
+  const enqueue = (pid: number, startToken: string | null) => {
+    if (queued.has(pid)) return;
+    queued.add(pid);
+    queue.push({ pid, startToken });
+  };
+  for (const r of roots) enqueue(r.pid, r.startToken);
+  for (let i = 0; i < queue.length; i++) {
+    const { pid, startToken } = queue[i]!;
+    const text = reader.stat(pid);
+    const entry = text === null ? null : linuxEntryFromStat(pid, text);
+    if (!entry) continue;
+    out.push(entry);
+    if (entry.zombie || (startToken !== null && entry.startToken !== startToken)) continue;
+    for (const tid of reader.tasks(pid) ?? []) {
+      for (const word of (reader.children(pid, tid) ?? "").split(" ")) {
+        const child = Number(word);
+        if (word !== "" && Number.isInteger(child) && child > 0) enqueue(child, null);
+      }
+    }
   }
   return out;
 }
@@ -140,8 +263,8 @@ async function linuxGroupMembers(pgid: number): Promise<ProcessInfo[]> {
       } catch {
         return; // exited while we looked
       }
-      const info = linuxInfoFromStat(Number(name), text);
-      if (info && info.pgid === pgid) out.push(info);
+      const entry = linuxEntryFromStat(Number(name), text);
+      if (entry && entry.pgid === pgid) out.push(withStartedAt(entry));
     }),
   );
   return out;
@@ -215,7 +338,7 @@ async function psProcessTable(): Promise<TableEntry[]> {
     const m = /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.+)$/.exec(line);
     if (!m?.[1] || !m[2] || !m[3] || !m[4] || !m[5]) continue;
     const lstart = m[5].replace(/\s+/g, " ").trim();
-    out.push({ pid: Number(m[1]), ppid: Number(m[2]), pgid: Number(m[3]), zombie: m[4].startsWith("Z"), startToken: `ps:${lstart}`, startedAt: lstartToIso(lstart) });
+    out.push({ pid: Number(m[1]), ppid: Number(m[2]), pgid: Number(m[3]), zombie: m[4].startsWith("Z"), startToken: `ps:${lstart}` });
   }
   return out;
 }

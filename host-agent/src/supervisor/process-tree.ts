@@ -3,9 +3,15 @@
  * no subreaper, so a child that calls setsid() (or a double fork) leaves the
  * server's group and, once its parent dies, its parentage too. The only way
  * to end it later is to have seen it while its parent lived. So while a
- * server runs, the process table is scanned on a timer (one scan for every
- * server, never per probe) and each server keeps the pids and start times of
- * what it started; a stop looks once more before it signals anything.
+ * server runs, its tree is scanned on a timer (one scan for every server,
+ * never per probe) and each server keeps the pids and start times of what it
+ * started; a stop looks once more, at the whole process table, before it
+ * signals anything.
+ *
+ * On Linux the timer reads only the servers' trees (see linuxTreeTable: the
+ * leader, what is already known, and their children), not every process on
+ * the machine; on a kernel without /proc/[pid]/task/[tid]/children, and on
+ * macOS (`ps`), it reads the whole table.
  *
  * A child that escapes between two looks (forked and orphaned within one
  * interval) is found on Linux by the marker the agent puts in every server's
@@ -13,7 +19,7 @@
  * is not found: the stop then reports the port's holder instead of success.
  */
 import type { Logger } from "./logger.ts";
-import { environmentHas, processTable, type TableEntry } from "./process-table.ts";
+import { childrenFilesReadable, environmentHas, linuxTreeTable, procfs, processTable, type ProcReader, type TableEntry } from "./process-table.ts";
 import { tokenOrder } from "./terminate.ts";
 
 /** Name of the environment variable that marks a server's processes. */
@@ -44,6 +50,11 @@ export class Descendants {
    * members of its group that started after it. `markers`: also read the
    * environment of every process started since the leader (a stop does;
    * the timer does not).
+   *
+   * `table` may be the whole process table or only the rows of the trees
+   * (the timer's scan on Linux: see `roots`); either way a known process
+   * missing from it, or there under another start token, has ended and is
+   * dropped.
    */
   observe(table: readonly TableEntry[], opts: { markers?: boolean } = {}): void {
     const byPid = new Map(table.map((p) => [p.pid, p]));
@@ -86,6 +97,15 @@ export class Descendants {
     }
   }
 
+  /**
+   * Where a read of this tree alone starts: the leader and every descendant
+   * already known (read by pid, since an orphan's parent is no longer ours),
+   * each with the start token it must still have.
+   */
+  roots(): { pid: number; startToken: string | null }[] {
+    return [this.leader, ...[...this.known.values()].map((p) => ({ pid: p.pid, startToken: p.startToken }))];
+  }
+
   /** The descendants seen so far and not seen ending. */
   list(): TrackedProcess[] {
     return [...this.known.values()];
@@ -97,18 +117,30 @@ export class Descendants {
 }
 
 /**
- * One timer for every running server: each tick reads the process table
- * once and hands it to every registered server's `Descendants`.
+ * One timer for every running server: each tick reads the registered
+ * servers' trees once (Linux; the whole process table elsewhere, or where
+ * the kernel has no children files) and hands the rows to every registered
+ * server's `Descendants`.
  */
 export class TreeScanner {
   private readonly trees = new Set<Descendants>();
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
+  /** Whether a tick reads the trees alone; decided (and said in the log, when not) at the first tick. */
+  private treesOnly: boolean | null = null;
+  private readonly reader: ProcReader;
 
+  /**
+   * @param intervalMs time between ticks; 0 or less: no timer (`scan` is still called by hand)
+   * @param opts.reader the /proc reads of a tree scan (tests count them, or take the children files away)
+   */
   constructor(
     private readonly intervalMs: number,
     private readonly log: Logger,
-  ) {}
+    opts: { reader?: ProcReader } = {},
+  ) {
+    this.reader = opts.reader ?? procfs;
+  }
 
   add(tree: Descendants): void {
     this.trees.add(tree);
@@ -125,18 +157,31 @@ export class TreeScanner {
     }
   }
 
-  private async scan(): Promise<void> {
+  /** One tick: reads the trees (or the table) and updates every registered tree. A tick while one runs does nothing. */
+  async scan(): Promise<void> {
     if (this.busy || this.trees.size === 0) return;
     this.busy = true;
     try {
-      // In slices: this runs once a second beside whatever else the process serves.
-      const table = await processTable({ background: true });
+      const table = this.readsTreesOnly()
+        ? linuxTreeTable([...this.trees].flatMap((t) => t.roots()), this.reader)
+        : // In slices: this runs once a second beside whatever else the process serves.
+          await processTable({ background: true });
       for (const t of this.trees) t.observe(table);
     } catch (err) {
       this.log.warn("process table scan failed", { error: err });
     } finally {
       this.busy = false;
     }
+  }
+
+  private readsTreesOnly(): boolean {
+    if (this.treesOnly === null) {
+      this.treesOnly = childrenFilesReadable(this.reader);
+      if (!this.treesOnly && process.platform === "linux") {
+        this.log.info("this kernel has no /proc/<pid>/task/<tid>/children (Linux 3.5+, CONFIG_PROC_CHILDREN): the descendant scan reads the whole process table each tick", { intervalMs: this.intervalMs });
+      }
+    }
+    return this.treesOnly;
   }
 
   close(): void {
