@@ -19,6 +19,7 @@ import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
 import type { CrashRecord, Restarts } from "./restarts";
+import { dueText } from "./restart-policy";
 import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
@@ -124,11 +125,6 @@ function memoryNote(v: Verdict | null): StartMemoryNote {
  */
 export function agentTakesCause(features: readonly string[] | null, cause: StopCause): boolean {
   return cause === "shutdown" ? (features?.includes("shutdown-cause") ?? false) : (features?.includes("stop-with-cause") ?? false);
-}
-
-/** A restart's due time as a stop reports it: "due in 2.4 s", or "due now" once that time has come. `dueInMs`: ms from now. */
-export function dueText(dueInMs: number): string {
-  return dueInMs > 0 ? `due in ${(dueInMs / 1000).toFixed(1)} s` : "due now";
 }
 
 /** `features(hostId)`: the host agent's hello features; null before its hello was read. */
