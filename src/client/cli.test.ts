@@ -148,6 +148,15 @@ describe("synapse stop-all report", () => {
     expect(lines.slice(1)).toEqual([expect.stringMatching(/^alpha\s+local\s+8080\s+stopped\s+-\s*$/), expect.stringMatching(/^bravo\s+local\s+8081\s+ready\s+8\s+host local: timed out$/), "1 of 2 stopped", ""]);
     expect(stopAllReport([])).toBe("nothing was running\n");
   });
+
+  it("under the count, what the table cannot say: a restart after a crash cancelled, a failed model recorded stopped", () => {
+    const lines = stopAllReport([
+      { name: "alpha", host: "local", port: 8080, state: "stopped", pid: null, error: null },
+      { name: "bench", host: "local", port: 8081, state: "stopped", pid: null, error: null, previousState: "exited", restartCancelled: { dueAt: "2026-12-01T10:00:04.000Z", dueInMs: 3950 } },
+      { name: "cold", host: "local", port: 8082, state: "stopped", pid: null, error: null, notRunning: true, previousState: "failed" },
+    ]).split("\n");
+    expect(lines.slice(4)).toEqual(["3 of 3 stopped", "bench: stopped; its restart (due in 4.0 s) is cancelled", "cold had failed, nothing was running: recorded as stopped (its last error stays as history)", ""]);
+  });
 });
 
 describe("synapse usage errors", () => {

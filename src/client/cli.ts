@@ -32,7 +32,7 @@ import { errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
-import { stopNote } from "../components/fleet/stop-note";
+import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
 import { findModel } from "../server/gateway/find-model";
 import { startAllResponse } from "../server/http/start-all-body";
@@ -128,13 +128,15 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
 }
 
 /**
- * What `stop-all` prints: the table and "N of M stopped"; with nothing to stop, only "nothing was running"
- * ("0 of 0 stopped" would only repeat it, as start-all leaves out "0 of 0 ready").
+ * What `stop-all` prints: the table and "N of M stopped", then what the table cannot say of a model (stop-note.ts:
+ * a restart after a crash cancelled, a failed model recorded stopped), one line each; with nothing to stop, only
+ * "nothing was running" ("0 of 0 stopped" would only repeat it, as start-all leaves out "0 of 0 ready").
  */
-export function stopAllReport(results: readonly Row[]): string {
+export function stopAllReport(results: readonly (Row & Omit<StopAnswer, keyof Row>)[]): string {
   if (results.length === 0) return "nothing was running\n";
   const stopped = results.filter((r) => r.state === "stopped").length;
-  return `${table([...results], false)}\n${stopped} of ${results.length} stopped\n`;
+  const notes = results.filter((r) => r.restartCancelled || r.previousState).flatMap((r) => stopNote(r) ?? []);
+  return `${[table([...results], false), `${stopped} of ${results.length} stopped`, ...notes].join("\n")}\n`;
 }
 
 /** "2 of 2 up: 1 ready, 1 starting": start-all --no-wait's results by the state each row shows (`started` = both). */
