@@ -237,6 +237,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       }
       const server = row.server;
       if (reason !== "user" && (server?.desired !== "running" || server.observed === "failed")) {
+        // A restart no longer wanted: whoever changed that (a stop, which noted it as it did) cancelled it.
+        if (reason === "restart" && e.restartTimer === null) e.restartDueAtMs = null;
         return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
       }
       const settings = pre?.settings ?? (await getSettings(db));
@@ -302,10 +304,12 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const restartCancelled = !wasRunning && restartAt !== null ? { dueAt: new Date(restartAt).toISOString(), dueInMs: restartAt - now() } : null;
       // What the stop found: the model ended (a failed start, a crash loop given up, a crash not restarted).
       const ended = !wasRunning && (found === "failed" || found === "exited") ? found : null;
+      /** The ended state this stop recorded as stopped (below); null until then, or when it had changed meanwhile. */
+      let endedRecorded: "failed" | "exited" | null = null;
       const result = (state: string, pid: number | null, error: string | null): ServerResult => ({
         ...resultOf(row, state, pid, error),
         ...(wasRunning || restartCancelled ? {} : { notRunning: true as const }),
-        ...(ended && state === "stopped" ? { previousState: ended } : {}),
+        ...(endedRecorded && state === "stopped" ? { previousState: endedRecorded } : {}),
         ...(restartCancelled ? { restartCancelled } : {}),
       });
       e.clearRestart();
@@ -326,13 +330,14 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         await table.withModel(e, async () => {
           if (!e.isCurrent(seq) || (e.state !== "failed" && e.state !== "exited")) return;
           const was = e.state;
-          const found = restartCancelled ? `it had crashed; its restart (${dueText(restartCancelled.dueInMs)}) is cancelled` : `it had ${was === "failed" ? "failed" : "crashed"}, nothing was running`;
+          const said = restartCancelled ? `it had crashed; its restart (${dueText(restartCancelled.dueInMs)}) is cancelled` : `it had ${was === "failed" ? "failed" : "crashed"}, nothing was running`;
+          endedRecorded = was;
           e.state = "stopped";
           e.cause = cause;
           await table.writeState(
             e,
             { observed: "stopped", pid: null, cause, nextRestartAt: null },
-            { kind: "state", state: "stopped", message: `${row.name}: stopped (${note ?? STOP_CAUSE_TEXT[cause]}; ${found})`, data: { pid: null, previous: was, cause, ...(restartCancelled ? { restartCancelled } : { notRunning: true }) } },
+            { kind: "state", state: "stopped", message: `${row.name}: stopped (${note ?? STOP_CAUSE_TEXT[cause]}; ${said})`, data: { pid: null, previous: was, cause, ...(restartCancelled ? { restartCancelled } : { notRunning: true }) } },
           );
         });
       }
