@@ -114,6 +114,23 @@ describe("stop of a failed model (nothing runs)", () => {
   });
 });
 
+describe("stop of a model already stopped", () => {
+  it("answers notRunning, and its one event says nothing was there to stop", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    await f.fleet.start(m.id, { wait: true });
+    await f.fleet.stop(m.id);
+    const since = await lastEventId(f);
+    const again = await f.fleet.stop(m.id);
+    expect(again).toMatchObject({ state: "stopped", notRunning: true, error: null });
+    expect(again.previousState).toBeUndefined();
+    expect(again.restartCancelled).toBeUndefined();
+    // An action event is appended without the stop waiting for it.
+    await waitFor("the stop's event", async () => (await eventsAfter(f, m.id, since)).length > 0, 5000);
+    expect(await eventsAfter(f, m.id, since)).toEqual(["action -: alpha: stop requested; it was not running: nothing to stop"]);
+  });
+});
+
 describe("shutdown", () => {
   it("returns only the servers it stopped: one ready, one already stopped, one failed: one", async () => {
     const f = await setup();
