@@ -156,7 +156,9 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
       return { ...(await readHostMemory({ llamaServerBin: found.bin, llamaServerProblem: found.problem })), load: { cpus: os.availableParallelism(), load1, load5, load15 } };
     },
     shutdown: async (p) => {
-      const stopped = p.stopServers ? (await supervisor.stopAll()).map((s) => s.id) : [];
+      // The servers this stop ended, not every one it manages (one stopped long ago was not stopped now).
+      const running = supervisor.runningIds();
+      const stopped = p.stopServers ? (await supervisor.stopAll()).filter((s) => running.has(s.id)).map((s) => s.id) : [];
       if (config.onShutdown) setImmediate(config.onShutdown);
       return { stopped };
     },

@@ -326,7 +326,7 @@ export const methods = {
     params: z.object({ from: serverIdSchema, to: serverIdSchema }).strict(),
     result: z.object({ from: serverIdSchema, to: serverIdSchema, moved: z.array(z.string()).max(2) }),
   },
-  /** Ends the agent process (ssh session); with stopServers, stops every managed server first. */
+  /** Ends the agent process (ssh session); with stopServers, stops every managed server first: `stopped` names those that ran (not those already stopped). */
   shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },
 } as const;
 

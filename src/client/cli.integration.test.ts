@@ -179,7 +179,7 @@ describe("synapse status against the app's router and gateway", () => {
     const res = await status(url);
     expect([res.code, res.stderr]).toEqual([0, ""]);
     const lines = res.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^MODEL\s+HOST\s+PORT\s+STATE\s+POLICY\s+PID\s+UPTIME\s+RESTARTS\s+CAUSE\s+IN FLIGHT\s+LAST USED\s+IDLE UNLOAD\s+ERROR$/);
+    expect(lines[0]).toMatch(/^MODEL\s+HOST\s+PORT\s+STATE\s+POLICY\s+PID\s+UPTIME\s+RESTARTS\s+CAUSE\s+IN FLIGHT\s+LAST USED\s+IDLE UNLOAD\s+LAST ERROR$/);
     const row = (name: string) => lines.find((l) => l.startsWith(`${name} `)) ?? `(no line for ${name} in:\n${res.stdout})`;
     // By name: lazy, steady, warm. Times are relative to now: the request ended seconds ago, the unload is its 10 minutes after that.
     expect(row("warm")).toMatch(/^warm\s+\S+\s+\d+\s+ready\s+on-demand\s+\d+\s+\S+\s+0\s+-\s+0\s+\d+s ago\s+unloads in (9m [0-5]\ds|10m 00s)$/);

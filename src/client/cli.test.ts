@@ -21,7 +21,7 @@ describe("synapse status table", () => {
       true,
     );
     const lines = out.split("\n");
-    expect(lines[0]).toMatch(/^MODEL\s+HOST\s+PORT\s+STATE\s+POLICY\s+PID\s+UPTIME\s+RESTARTS\s+CAUSE\s+IN FLIGHT\s+LAST USED\s+IDLE UNLOAD\s+ERROR$/);
+    expect(lines[0]).toMatch(/^MODEL\s+HOST\s+PORT\s+STATE\s+POLICY\s+PID\s+UPTIME\s+RESTARTS\s+CAUSE\s+IN FLIGHT\s+LAST USED\s+IDLE UNLOAD\s+LAST ERROR$/);
     expect(lines[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+always\s+4242\s+1m05s\s+0\s+-\s+0\s+-\s+-$/);
     expect(lines[2]).toMatch(/^bravo\s+local\s+8081\s+idle\s+on-demand\s+-\s+-\s+0\s+idle\s+0\s+-\s+idle \(loads on first request\)$/);
     expect(lines[3]).toMatch(/^charlie\s+local\s+8082\s+stopped\s+always\s+-\s+-\s+0\s+requested\s+0\s+-\s+-$/);
@@ -148,6 +148,15 @@ describe("synapse stop-all report", () => {
     expect(lines.slice(1)).toEqual([expect.stringMatching(/^alpha\s+local\s+8080\s+stopped\s+-\s*$/), expect.stringMatching(/^bravo\s+local\s+8081\s+ready\s+8\s+host local: timed out$/), "1 of 2 stopped", ""]);
     expect(stopAllReport([])).toBe("nothing was running\n");
   });
+
+  it("under the count, what the table cannot say: a restart after a crash cancelled, a failed model recorded stopped", () => {
+    const lines = stopAllReport([
+      { name: "alpha", host: "local", port: 8080, state: "stopped", pid: null, error: null },
+      { name: "bench", host: "local", port: 8081, state: "stopped", pid: null, error: null, previousState: "exited", restartCancelled: { dueAt: "2026-12-01T10:00:04.000Z", dueInMs: 3950 } },
+      { name: "cold", host: "local", port: 8082, state: "stopped", pid: null, error: null, notRunning: true, previousState: "failed" },
+    ]).split("\n");
+    expect(lines.slice(4)).toEqual(["3 of 3 stopped", "bench: stopped; its restart (due in 4.0 s) is cancelled", "cold had failed, nothing was running: recorded as stopped (its last error stays as history)", ""]);
+  });
 });
 
 describe("synapse usage errors", () => {
@@ -263,6 +272,22 @@ describe("synapse start, stop and restart: what they print", () => {
     expect(modelReport("stop", { ...row, state: "stopped", pid: null }).split("\n")).toHaveLength(3);
     // Still running after all (the host did not stop it): not "nothing was stopped", the error.
     expect(modelReport("stop", { ...idle, state: "ready", pid: 4242, error: "host local: timed out" }).split("\n").slice(2)).toEqual(["not stopped: host local: timed out", ""]);
+  });
+
+  it("a stop of a model waiting to restart after a crash says it cancelled the restart, with when it was due; not 'not running'", () => {
+    const cancelled = { ...row, name: "bench", state: "stopped", pid: null, previousState: "exited", restartCancelled: { dueAt: "2026-12-01T10:00:04.000Z", dueInMs: 4000 } };
+    expect(modelReport("stop", cancelled).split("\n").slice(1)).toEqual([expect.stringMatching(/^bench\s+local\s+8081\s+stopped\s+-$/), "bench: stopped; its restart (due in 4.0 s) is cancelled", ""]);
+    expect(modelOutcomeOk("stop", cancelled)).toBe(true);
+    // Given as the restart was due: "due now".
+    expect(modelReport("stop", { ...cancelled, restartCancelled: { dueAt: cancelled.restartCancelled.dueAt, dueInMs: -20 } }).split("\n")[2]).toBe("bench: stopped; its restart (due now) is cancelled");
+  });
+
+  it("a stop of a failed model says what it found and that it is now recorded stopped; an older app's answer (notRunning alone) reads as before", () => {
+    const failed = { ...row, state: "stopped", pid: null, notRunning: true as const, previousState: "failed" };
+    expect(modelReport("stop", failed).split("\n").slice(2)).toEqual(["alpha had failed, nothing was running: recorded as stopped (its last error stays as history)", ""]);
+    expect(modelReport("stop", { ...failed, previousState: "exited" }).split("\n")[2]).toBe("alpha had crashed, nothing was running: recorded as stopped (its last error stays as history)");
+    const { previousState: _, ...older } = failed;
+    expect(modelReport("stop", older).split("\n")[2]).toBe("alpha was not running: nothing was stopped");
   });
 });
 

@@ -32,6 +32,7 @@ import { errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
+import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
 import { findModel } from "../server/gateway/find-model";
 import { startAllResponse } from "../server/http/start-all-body";
@@ -75,10 +76,11 @@ export function formatUptime(ms: number | null | undefined): string {
  * `statusView`: the status view's columns (POLICY, UPTIME, RESTARTS, CAUSE and the gateway's usage: IN FLIGHT,
  * LAST USED, IDLE UNLOAD, relative to `now`, epoch ms of the app's clock: `status` passes the CLI's now plus
  * the skew its call measured, app-clock.ts); without it, the start/stop results' few. `errorColumn` false:
- * no ERROR column (a caller that prints the errors whole below the table).
+ * no ERROR column (a caller that prints the errors whole below the table). In the status view it is LAST
+ * ERROR, as on the dashboard: the model's last failure, history once it is stopped (CAUSE says why).
  */
 export function table(rows: Row[], statusView: boolean, now: number = Date.now(), errorColumn = true): string {
-  const header = ["MODEL", "HOST", "PORT", "STATE", ...(statusView ? ["POLICY"] : []), "PID", ...(statusView ? ["UPTIME", "RESTARTS", "CAUSE", "IN FLIGHT", "LAST USED", "IDLE UNLOAD"] : []), ...(errorColumn ? ["ERROR"] : [])];
+  const header = ["MODEL", "HOST", "PORT", "STATE", ...(statusView ? ["POLICY"] : []), "PID", ...(statusView ? ["UPTIME", "RESTARTS", "CAUSE", "IN FLIGHT", "LAST USED", "IDLE UNLOAD"] : []), ...(errorColumn ? [statusView ? "LAST ERROR" : "ERROR"] : [])];
   const body = rows.map((r) => [
     r.name,
     r.host,
@@ -126,13 +128,15 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
 }
 
 /**
- * What `stop-all` prints: the table and "N of M stopped"; with nothing to stop, only "nothing was running"
- * ("0 of 0 stopped" would only repeat it, as start-all leaves out "0 of 0 ready").
+ * What `stop-all` prints: the table and "N of M stopped", then what the table cannot say of a model (stop-note.ts:
+ * a restart after a crash cancelled, a failed model recorded stopped), one line each; with nothing to stop, only
+ * "nothing was running" ("0 of 0 stopped" would only repeat it, as start-all leaves out "0 of 0 ready").
  */
-export function stopAllReport(results: readonly Row[]): string {
+export function stopAllReport(results: readonly (Row & Omit<StopAnswer, keyof Row>)[]): string {
   if (results.length === 0) return "nothing was running\n";
   const stopped = results.filter((r) => r.state === "stopped").length;
-  return `${table([...results], false)}\n${stopped} of ${results.length} stopped\n`;
+  const notes = results.filter((r) => r.restartCancelled || r.previousState).flatMap((r) => stopNote(r) ?? []);
+  return `${[table([...results], false), `${stopped} of ${results.length} stopped`, ...notes].join("\n")}\n`;
 }
 
 /** "2 of 2 up: 1 ready, 1 starting": start-all --no-wait's results by the state each row shows (`started` = both). */
@@ -142,8 +146,12 @@ function noWaitCounts(results: readonly StartAllRow[], started: number): string 
   return `${started} of ${results.length} up${parts.length > 0 ? `: ${parts.join(", ")}` : ""}`;
 }
 
-/** A start, stop or restart result as the CLI reads it (servers.start, servers.stop, servers.restart): `notRunning`, a stop that found nothing to stop. */
-type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean };
+/**
+ * A start, stop or restart result as the CLI reads it (servers.start, servers.stop, servers.restart): a stop's
+ * `notRunning` (it found nothing to stop), `previousState` (it found the model failed or crashed and recorded
+ * it stopped), `restartCancelled` (it cancelled a restart after a crash; stop-note.ts).
+ */
+type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean; previousState?: string; restartCancelled?: { dueAt: string; dueInMs: number } };
 
 /** Whether a start, stop or restart did what was asked: started (ready; starting counts, as for start-all), stopped, or restarted with no error. */
 export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelResult): boolean {
@@ -157,8 +165,8 @@ export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelR
  * table without its ERROR column), then what the row cannot hold, each on its line: a refusal whole with
  * its numbers ("not started (memory): …", as start-all says it), any other error whole ("not started:
  * cannot start alpha: port 8080 is held by pid 4242 (llama-server); …"), a start over the budget by
- * --force, a start that found it already running, a stop that found it not running, the models stopped to
- * make room.
+ * --force, a start that found it already running, what a stop found (stop-note.ts: not running, failed,
+ * a restart it cancelled), the models stopped to make room.
  */
 export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResult): string {
   // An error is printed whole on its own line below: the row has no ERROR cell to repeat its first line in.
@@ -169,7 +177,8 @@ export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResu
   else if (r.error) lines.push(`${ok ? "note" : not}: ${r.error}`);
   if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
   if (command === "start" && r.memory?.verdict === "running") lines.push(`${r.name} was already running: nothing was started`);
-  if (command === "stop" && r.notRunning && ok) lines.push(`${r.name} was not running: nothing was stopped`);
+  const stopped = command === "stop" && ok ? stopNote(r) : null;
+  if (stopped) lines.push(stopped);
   if (r.evicted && r.evicted.length > 0) lines.push(`stopped to make room: ${r.evicted.join(", ")}`);
   return `${lines.join("\n")}\n`;
 }

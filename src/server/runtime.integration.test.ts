@@ -11,6 +11,7 @@ import { llamaServerBin } from "../../host-agent/test/harness/llama-server";
 import { freePort } from "../../host-agent/test/harness/ports";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { parseEnv, type Env } from "./env";
+import { createLogger, type Logger } from "./log/logger";
 import { createRuntime, getRuntime, type AppRuntime } from "./runtime";
 import { testLogger } from "./services/fleet/testing/db";
 import { pidsRunning, portFree, TEST_SETTINGS, testAgentOverrides, waitFor } from "./services/fleet/testing/fixture";
@@ -23,7 +24,7 @@ afterEach(async () => {
 interface Setup {
   dirs: TestDirs;
   env: (extra?: Record<string, string>) => Env;
-  open: (env?: Env) => Promise<AppRuntime>;
+  open: (env?: Env, log?: Logger) => Promise<AppRuntime>;
   models: string[];
 }
 
@@ -50,8 +51,8 @@ async function setup(): Promise<Setup> {
       LOG_LEVEL: "error",
       ...extra,
     });
-  const open = async (e = env()) => {
-    const r = await createRuntime({ env: e, log: testLogger("runtime"), links: { localAgent: testAgentOverrides(dirs, bin) } });
+  const open = async (e = env(), log = testLogger("runtime")) => {
+    const r = await createRuntime({ env: e, log, links: { localAgent: testAgentOverrides(dirs, bin) } });
     opened.push(r);
     return r;
   };
@@ -111,6 +112,24 @@ describe("runtime", () => {
       ["stopped", "stopped"],
     ]);
     for (const m of models) expect(await pidsRunning(m.filePath)).toEqual([]);
+  });
+
+  it("close's log line counts and names only the servers it stopped, not those already stopped", async () => {
+    const s = await setup();
+    const lines: { msg: string; count?: number; servers?: string[] }[] = [];
+    const rt = await s.open(undefined, createLogger("runtime", "info", (l) => lines.push(JSON.parse(l) as (typeof lines)[number])));
+    const [alpha, beta] = await addModels(s, rt, ["alpha", "beta"]);
+    await rt.fleet.start(alpha!.id, { wait: true });
+    await rt.fleet.start(beta!.id, { wait: true });
+    await rt.fleet.stop(beta!.id);
+    await rt.close({ stopServers: true });
+    expect(lines.filter((l) => l.msg === "stopped the managed servers").map((l) => [l.count, l.servers])).toEqual([[1, ["alpha"]]]);
+
+    // Again with nothing running: none counted ("count 1" for a server stopped long before was the fault).
+    lines.length = 0;
+    const again = await s.open(undefined, createLogger("runtime", "info", (l) => lines.push(JSON.parse(l) as (typeof lines)[number])));
+    await again.close({ stopServers: true });
+    expect(lines.filter((l) => l.msg === "stopped the managed servers").map((l) => [l.count, l.servers])).toEqual([[0, []]]);
   });
 
   it("a server that died while the app was down is restarted at start (desired running)", async () => {

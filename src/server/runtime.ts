@@ -127,7 +127,8 @@ async function closeRuntime(
   await parts.metrics.close().catch((err: unknown) => o.log.error("closing the metrics failed", { error: err }));
   try {
     const stopped = await parts.fleet.shutdown({ stopServers: o.stopServers, deadlineMs: o.deadlineMs });
-    if (o.stopServers) o.log.info("stopped the managed servers", { count: stopped.length, ms: Date.now() - started });
+    // Only the servers it ended: one already stopped is neither counted nor named.
+    if (o.stopServers) o.log.info("stopped the managed servers", { count: stopped.length, servers: stopped.map((s) => s.name), ms: Date.now() - started });
     else o.log.info("leaving servers running; the next start re-adopts them");
   } catch (err) {
     o.log.error("stopping servers at shutdown failed", { error: err });

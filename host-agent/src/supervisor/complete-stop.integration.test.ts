@@ -61,11 +61,14 @@ describe("a stop ends every process the server started, or says what still holds
     expect(stopped.cause).toBe("requested");
   });
 
-  it("app shutdown (stopAll) leaves no such child behind either", async () => {
+  it("app shutdown (stopAll) leaves no such child behind either, and names only the servers it stopped", async () => {
     const agent = pool.make(agentOptions(dirs, standIns.setsidChild));
     const ports = [await freePort(), await freePort()];
     const started = await Promise.all(ports.map((port, i) => agent.call("start", { spec: specFor(`shut${i}`, model, port, { stopGraceMs: 500 }) })));
     const children = await Promise.all(started.map((s) => pidInLog(s.logPath!, /setsid child pid (\d+)/)));
+    // A third, stopped before: the shutdown did not stop it, and does not say it did.
+    const before = await agent.call("start", { spec: specFor("shut-before", model, await freePort(), { stopGraceMs: 500 }) });
+    await agent.call("stop", { id: before.id });
     const result = await agent.call("shutdown", { stopServers: true });
     expect(result.stopped.sort()).toEqual(["shut0", "shut1"]);
     for (const c of children) expect(isLiveProcess(c)).toBe(false);

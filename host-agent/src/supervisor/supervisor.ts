@@ -13,7 +13,7 @@ import path from "node:path";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type AgentEvent, type ServerSpec, type ServerStatus } from "../protocol.ts";
 import { KeyedQueue } from "../shared/keyed-queue.ts";
-import type { StopCause } from "../shared/server-states.ts";
+import { isAlive, type StopCause } from "../shared/server-states.ts";
 import { adoptRecords, type AdoptionResult } from "./adoption.ts";
 import { describeHeldPort } from "./end-server.ts";
 import { HostStops } from "./host-stops.ts";
@@ -190,6 +190,16 @@ export class Supervisor {
     });
   }
 
+  /**
+   * The ids of the managed servers whose process runs or is loading (an alive state) right now: what a stop
+   * of them all would end. Those already stopped, exited or failed are not in it; the agent's `shutdown`
+   * names only these as stopped.
+   */
+  runningIds(): Set<string> {
+    return new Set([...this.servers].filter(([, s]) => isAlive(s.status().state)).map(([id]) => id));
+  }
+
+  /** Stops every managed server; one status each, those already stopped too (runningIds tells them apart). */
   async stopAll(graceMs?: number, cause: StopCause = "requested"): Promise<ServerStatus[]> {
     const ids = [...this.servers.keys()];
     return Promise.all(ids.map((id) => this.stop(id, graceMs, cause)));

@@ -3,14 +3,15 @@
  * Start, stop and restart of one model's server, as the fleet row, the model
  * page and the playground use them: each sets the wanted state in the cached
  * status at once (so the row reads "queued" / "stopping" before the answer),
- * says in a toast what failed or what a memory plan refused (with its
- * numbers), and refetches the status when it settles.
+ * says in a toast what failed, what a memory plan refused (with its
+ * numbers) or the restart a stop cancelled, and refetches the status when it settles.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import type { StatusRow } from "./fleet-view";
+import { stopNote } from "./stop-note";
 
 /** `label`: how toasts name the model ("Start alpha failed: …"); omit it where the page already says which model. */
 export function useServerActions(modelId: string | null, label?: string) {
@@ -32,7 +33,17 @@ export function useServerActions(modelId: string | null, label?: string) {
       onSettled: settle,
     }),
   );
-  const stop = useMutation(trpc.servers.stop.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "stopped" })), onError: fail("Stop"), onSettled: settle }));
+  const stop = useMutation(
+    trpc.servers.stop.mutationOptions({
+      onMutate: () => patch((r) => ({ ...r, desired: "stopped" })),
+      // What the row cannot say: a restart after a crash that this stop cancelled.
+      onSuccess: (r) => {
+        if (r.restartCancelled) toast.push(stopNote(r) ?? `${r.name}: stopped`, "info");
+      },
+      onError: fail("Stop"),
+      onSettled: settle,
+    }),
+  );
   const restart = useMutation(trpc.servers.restart.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running" })), onError: fail("Restart"), onSettled: settle }));
   return { start, stop, restart, busy: start.isPending || stop.isPending || restart.isPending, patch, settle };
 }

@@ -184,7 +184,7 @@ describe("a start refused because the model's port is held", () => {
     expect(await stopsRecorded(app, m.id)).toEqual([["alpha: stopped (stopped on request)", first.pid]]);
   });
 
-  it("the user's stop of it then: stopped, no longer wanted, with no stop of the old process reported", async () => {
+  it("the user's stop of it then: stopped on request, no longer wanted, with no stop of the old process reported", async () => {
     const s = await setup();
     const app = await s.open();
     const m = await s.addModel(app, "alpha");
@@ -196,9 +196,14 @@ describe("a start refused because the model's port is held", () => {
     expect(refused.state).toBe("failed");
 
     const stopped = await app.caller.servers.stop({ id: m.id });
-    expect(stopped.state).toBe("stopped");
-    expect(await pollStatus(app, m.id, 1500)).toEqual([{ state: "stopped", cause: null, desired: "stopped", nextRestartAt: null, lastError: refused.error }]);
-    expect(await stopsRecorded(app, m.id)).toEqual([["alpha: stopped (stopped on request)", first.pid]]);
+    expect(stopped).toMatchObject({ state: "stopped", notRunning: true, previousState: "failed" });
+    // The user's stop is its cause; the refusal stays as its last error, history under a stop's cause.
+    expect(await pollStatus(app, m.id, 1500)).toEqual([{ state: "stopped", cause: "requested", desired: "stopped", nextRestartAt: null, lastError: refused.error }]);
+    // This stop recorded once, with no process (nothing ran); the first process's stop is not replayed with its pid.
+    expect(await stopsRecorded(app, m.id)).toEqual([
+      ["alpha: stopped (stopped on request)", first.pid],
+      ["alpha: stopped (stopped on request; it had failed, nothing was running)", null],
+    ]);
   });
 
   it("after the app stopped it at shutdown and started again: the same rule, failed until the user starts it", async () => {

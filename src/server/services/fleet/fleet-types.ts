@@ -158,7 +158,12 @@ export interface Fleet {
   estimate(model: Model): Promise<Estimate>;
   /** The host's memory budget and its agent's last reading; `refresh` reads the agent now. NOT_FOUND for an unknown host. */
   hostMemory(hostId: string, options?: { refresh?: boolean }): Promise<HostMemoryView>;
-  /** Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its agent. */
+  /**
+   * Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its
+   * agent. Returns the servers this stop ended (those that ran, or were starting), each with its state after
+   * it (`stopped`, or what still runs with the agent's reason as `error`); none that were already stopped,
+   * exited or failed. Empty without stopServers.
+   */
   shutdown(options: { stopServers: boolean; deadlineMs?: number }): Promise<ServerResult[]>;
   /** Waits for pending records; after this nothing is written. Idempotent. */
   close(): Promise<void>;

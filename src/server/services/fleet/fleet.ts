@@ -24,7 +24,7 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
-import { ALIVE_STATES, isAlive, STOP_CAUSE_TEXT } from "synapse-host-agent/server-states";
+import { ALIVE_STATES, isAlive } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { getSettings } from "~/server/services/registry/settings";
 import { ServiceError } from "../errors";
@@ -149,7 +149,7 @@ export function createFleet(options: FleetOptions): Fleet {
         include: { host: true, server: true },
         orderBy: { name: "asc" },
       });
-      await ops.wantStoppedMany(rows);
+      await ops.wantStoppedMany(rows, { byStop: true });
       if (rows.length > 0) ops.action(`stop all: ${rows.length} model(s)`, { data: { models: rows.map((r) => r.name) } });
       return ops.stopRows(rows);
     },
@@ -211,12 +211,11 @@ export function createFleet(options: FleetOptions): Fleet {
       // Its place in the command order is taken in its turn (wantStoppedMany takes it as it is called).
       const { row, wanted } = await inTurn(modelId, async () => {
         const row = await table.loadModel(modelId);
-        return { row, wanted: ops.wantStoppedMany([row]) };
+        return { row, wanted: ops.wantStoppedMany([row], { byStop: true }) };
       });
       await wanted;
-      const cause = opts.cause ?? "requested";
-      ops.action(cause === "requested" ? `${row.name}: stop requested` : `${row.name}: ${STOP_CAUSE_TEXT[cause]}`, { modelId, hostId: row.hostId, data: { cause } });
-      const [result] = await ops.stopRows([row], cause);
+      // Its events say what the stop found (issueStop): "stop requested" only before a process it ends.
+      const [result] = await ops.stopRows([row], opts.cause ?? "requested", { announce: true });
       return result!;
     },
 
@@ -336,6 +335,12 @@ export function createFleet(options: FleetOptions): Fleet {
             // app shutdown", not a user's stop. An agent with shutdown-cause is told so (its log and status say
             // it too); an older one refuses the cause and records "requested", which the app then reads as ours.
             const entries = rows.map((r) => table.remember(r));
+            // What ran as this app knew it before (as issueStop tells a stop that ends a process): only those are
+            // reported as stopped; the agent answers with every server it manages, stopped long ago or not.
+            const running = new Set(rows.filter((r, i) => {
+              const e = entries[i]!;
+              return isAlive(e.loaded ? e.state : (r.server?.observed ?? "stopped")) || e.planning || e.op?.kind === "start";
+            }).map((r) => r.name));
             for (const e of entries) {
               e.clearRestart();
               e.stopCause = "shutdown";
@@ -356,7 +361,8 @@ export function createFleet(options: FleetOptions): Fleet {
               const row = byName.get(s.id);
               if (!row) continue;
               await reports.observe(host.id, s, "snapshot", row.id);
-              results.push(resultOf(row, s.state, null, s.state === "stopped" ? null : (s.reason ?? null)));
+              // Stopped by this call: it ran, or the agent (shutdown-cause) says this stop ended it.
+              if (running.has(s.id) || (s.state === "stopped" && s.cause === "shutdown")) results.push(resultOf(row, s.state, null, s.state === "stopped" ? null : (s.reason ?? null)));
             }
             // The fleet was stopped on purpose: the next start of the app leaves this host's models stopped
             // (as before this app existed), including any that were waiting for a restart.

@@ -10,7 +10,7 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerSpec } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
-import { isAlive, type StopCause } from "synapse-host-agent/server-states";
+import { isAlive, STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
 import type { Host } from "~/generated/prisma/client";
 import { runStatements } from "~/server/db/sql-driver";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
@@ -19,6 +19,7 @@ import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
 import type { CrashRecord, Restarts } from "./restarts";
+import { dueText } from "./restart-policy";
 import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
@@ -48,6 +49,16 @@ export interface Prepared {
   onReady?: (result: ServerResult) => void;
 }
 
+/** How issueStop (and stopRows) tells of a stop. */
+export interface StopOptions {
+  /**
+   * A user's stop of this one model (fleet.stop): its action event, "stop requested" before a process is
+   * stopped, or "…; it was not running: nothing to stop". A stop of a model that had ended (failed, crashed)
+   * records one state event saying so either way.
+   */
+  announce?: boolean;
+}
+
 export interface Operations {
   /** Issues a start (the caller holds the host's queue) and returns the operation without waiting for it. */
   issueStart(modelId: string, reason: StartReason, pre?: Prepared): Promise<{ op: Promise<ServerResult> }>;
@@ -55,7 +66,7 @@ export interface Operations {
    * `cause`: why this app stops it (default `requested`; the gateway's idle unload says `idle`); `note`: that
    * cause with its particulars, which the "stopping" event says ("evicted to make room for fresh").
    */
-  issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause, note?: string): Promise<{ op: Promise<ServerResult> }>;
+  issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause, note?: string, options?: StopOptions): Promise<{ op: Promise<ServerResult> }>;
   /**
    * A user asked for it to run: wanted, and the crash window starts over. `seq`: the number the command
    * took (ServerEntry.desiredSeq) when it is written later than given: written only if no newer change of
@@ -64,7 +75,12 @@ export interface Operations {
   wantRunning(row: ModelRow, seq?: number): Promise<void>;
   /** wantRunning for many: existing rows updated in one transaction of two statements (start-all's latency). */
   wantRunningMany(rows: ModelRow[]): Promise<void>;
-  wantStoppedMany(rows: ModelRow[]): Promise<void>;
+  /**
+   * No longer wanted running (desired `stopped`), any pending restart cancelled. `byStop`: a stop of them
+   * follows (issueStop), which records a failed model stopped with its cause and reports the cancelled
+   * restart; without it (a start the memory plan refused), a start that never spawned is simply `stopped`.
+   */
+  wantStoppedMany(rows: ModelRow[], options?: { byStop?: boolean }): Promise<void>;
   /** Starts these models (already wanted), grouped by host, hosts in parallel. */
   startRows(rows: ModelRow[], wait: boolean): Promise<ServerResult[]>;
   /**
@@ -75,7 +91,7 @@ export interface Operations {
   startPlanned(rows: ModelRow[], wait: boolean, options: StartPlanOptions): Promise<ServerResult[]>;
   /** Marks these entries as waiting for their plan (the reconciler leaves them alone until startPlanned has decided). */
   markPlanning(rows: ModelRow[]): void;
-  stopRows(rows: ModelRow[], cause?: StopCause): Promise<ServerResult[]>;
+  stopRows(rows: ModelRow[], cause?: StopCause, options?: StopOptions): Promise<ServerResult[]>;
   /** Pushes the host's desired set (what `start-metal-servers` on the host starts); skipped when unchanged. */
   pushDesired(host: Host, link: HostLink, settings?: SettingsView): Promise<void>;
   hostLink(host: Host): Promise<{ link: HostLink | null; error: string | null }>;
@@ -221,6 +237,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       }
       const server = row.server;
       if (reason !== "user" && (server?.desired !== "running" || server.observed === "failed")) {
+        // A restart no longer wanted: whoever changed that (a stop, which noted it as it did) cancelled it.
+        if (reason === "restart" && e.restartTimer === null) e.restartDueAtMs = null;
         return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
       }
       const settings = pre?.settings ?? (await getSettings(db));
@@ -274,18 +292,58 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       return { op: put(e, "start", op, seq) };
     },
 
-    async issueStop(row, link, linkError, cause = "requested", note) {
+    async issueStop(row, link, linkError, cause = "requested", note, options = {}) {
       const e = table.remember(row);
       // As this app knows it before the stop: a process (or a start planned or in flight) that the stop ends, or none.
       // An entry not loaded yet has only the row's recorded state to go by.
-      const wasRunning = isAlive(e.loaded ? e.state : (row.server?.observed ?? "stopped")) || e.planning || e.op?.kind === "start";
-      const result = (state: string, pid: number | null, error: string | null): ServerResult => ({ ...resultOf(row, state, pid, error), ...(wasRunning ? {} : { notRunning: true as const }) });
+      const found = e.loaded ? e.state : (row.server?.observed ?? "stopped");
+      const wasRunning = isAlive(found) || e.planning || e.op?.kind === "start";
+      // A restart after a crash that this stop cancels: cancelled as it was no longer wanted (wantStoppedMany), or now.
+      const restartAt = e.cancelledRestartAtMs ?? e.restartDueAtMs;
+      e.cancelledRestartAtMs = null;
+      const restartCancelled = !wasRunning && restartAt !== null ? { dueAt: new Date(restartAt).toISOString(), dueInMs: restartAt - now() } : null;
+      // What the stop found: the model ended (a failed start, a crash loop given up, a crash not restarted).
+      const ended = !wasRunning && (found === "failed" || found === "exited") ? found : null;
+      /** The ended state this stop recorded as stopped (below); null until then, or when it had changed meanwhile. */
+      let endedRecorded: "failed" | "exited" | null = null;
+      const result = (state: string, pid: number | null, error: string | null): ServerResult => ({
+        ...resultOf(row, state, pid, error),
+        ...(wasRunning || restartCancelled ? {} : { notRunning: true as const }),
+        ...(endedRecorded && state === "stopped" ? { previousState: endedRecorded } : {}),
+        ...(restartCancelled ? { restartCancelled } : {}),
+      });
       e.clearRestart();
       e.stopCause = cause;
       e.stopNote = note ?? null;
-      if (!link) return { op: Promise.resolve(result(e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
-      const graceMs = (await getSettings(db)).stopGraceMs;
+      if (options.announce && !ended) {
+        // A stop that will end a process (its events follow), or one that finds nothing at all to stop. A stop
+        // that finds the model ended says so in the one event that records it (below).
+        const asked = cause === "requested" ? "stop requested" : STOP_CAUSE_TEXT[cause];
+        ops.action(`${row.name}: ${asked}${wasRunning ? "" : "; it was not running: nothing to stop"}`, { modelId: row.id, hostId: row.hostId, data: { cause, ...(wasRunning ? {} : { notRunning: true }) } });
+      }
+      if (!link && !ended) return { op: Promise.resolve(result(e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
       const seq = e.nextCommand();
+      if (ended) {
+        // Nothing runs: the stop ends here, recorded at once with its cause, in one event that says what it found
+        // (no "stop requested" that nothing completes). The last error stays as history. Recorded before the
+        // agent is told, so its answer (the same ended process, now stopped) is no news; e.pid stays that process's.
+        await table.withModel(e, async () => {
+          if (!e.isCurrent(seq) || (e.state !== "failed" && e.state !== "exited")) return;
+          const was = e.state;
+          const said = restartCancelled ? `it had crashed; its restart (${dueText(restartCancelled.dueInMs)}) is cancelled` : `it had ${was === "failed" ? "failed" : "crashed"}, nothing was running`;
+          endedRecorded = was;
+          e.state = "stopped";
+          e.cause = cause;
+          await table.writeState(
+            e,
+            { observed: "stopped", pid: null, cause, nextRestartAt: null },
+            { kind: "state", state: "stopped", message: `${row.name}: stopped (${note ?? STOP_CAUSE_TEXT[cause]}; ${said})`, data: { pid: null, previous: was, cause, ...(restartCancelled ? { restartCancelled } : { notRunning: true }) } },
+          );
+        });
+      }
+      // Nothing ran: no link to tell the agent over changes nothing of it.
+      if (!link) return { op: Promise.resolve(result(e.state, null, null)) };
+      const graceMs = (await getSettings(db)).stopGraceMs;
       // Counted before the call: a stop the agent reports from now until it answers is ours.
       e.stopsInFlight += 1;
       if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
@@ -295,11 +353,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         async (status) => {
           e.stopsInFlight -= 1;
           await reports.observe(row.hostId, status, "snapshot", row.id);
-          return result(status.state, null, null);
+          return result(ended ? e.state : status.state, null, null);
         },
         async (err: unknown) => {
           e.stopsInFlight -= 1;
           const text = errorMessage(err);
+          // Nothing ran and the stop is recorded: the agent's error (its record of the ended process) changes none of it.
+          if (ended) return result(e.state, null, null);
           if (e.isCurrent(seq)) await table.withModel(e, () => table.writeState(e, { lastError: text }));
           return result(e.state, e.pid, text);
         },
@@ -311,6 +371,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const e = table.remember(row);
       if (seq === undefined) e.desiredSeq += 1;
       e.clearRestart();
+      e.cancelledRestartAtMs = null;
       await table.withModel(e, async () => {
         // A stop given since this start was: the stop is the last command, and was recorded.
         if (seq !== undefined && seq !== e.desiredSeq) return;
@@ -328,6 +389,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       for (const e of es) {
         e.desiredSeq += 1;
         e.clearRestart();
+        e.cancelledRestartAtMs = null;
       }
       await Promise.all(es.map((e) => e.chain));
       const ids = existing.map((r) => r.id);
@@ -338,22 +400,25 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       for (const e of es) if (e.state === "failed" || e.state === "exited") e.state = "stopped";
     },
 
-    async wantStoppedMany(rows) {
+    async wantStoppedMany(rows, options = {}) {
       if (rows.length === 0) return;
       const es = rows.map(table.remember);
       for (const e of es) {
         e.desiredSeq += 1;
-        e.clearRestart();
+        // Kept for the stop that follows to report; otherwise simply cancelled.
+        if (options.byStop) e.cancelRestartForStop();
+        else e.clearRestart();
       }
       await Promise.all(es.map((e) => e.chain));
       const ids = rows.map((r) => r.id);
       await runStatements(db, [
         // A start that never spawned (failed, no cause) was a wish to run that could not be met; no longer
         // wanted, the model is simply stopped: nothing of it runs (as wantRunning clears it for a new start).
-        updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed"], noCause: true }),
+        // A stop records that itself, with its cause and an event (issueStop).
+        ...(options.byStop ? [] : [updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed"], noCause: true })]),
         updateStatesSql(ids, { desired: "stopped", desiredAt: new Date(now()), nextRestartAt: null }),
       ]);
-      for (const e of es) if (neverSpawned(e)) e.state = "stopped";
+      if (!options.byStop) for (const e of es) if (neverSpawned(e)) e.state = "stopped";
     },
 
     action(message, extra = {}) {
@@ -478,13 +543,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       return all.sort((a, b) => (order.get(a.modelId) ?? 0) - (order.get(b.modelId) ?? 0));
     },
 
-    async stopRows(rows, cause) {
+    async stopRows(rows, cause, options) {
       const perHost = await Promise.all(
         groupByHost(rows).map((hostRows) =>
           hostQueue.run(hostRows[0]!.hostId, async () => {
             const host = hostRows[0]!.host;
             const { link, error } = await ops.hostLink(host);
-            const issued = await Promise.all(hostRows.map((row) => ops.issueStop(row, link, error, cause)));
+            const issued = await Promise.all(hostRows.map((row) => ops.issueStop(row, link, error, cause, undefined, options)));
             if (link) await ops.pushDesired(host, link);
             return issued;
           }),

@@ -72,3 +72,11 @@ export function parseRecentCrashes(text: string | null | undefined): number[] {
 export function formatRecentCrashes(times: readonly number[]): string {
   return JSON.stringify(times.map((t) => new Date(t).toISOString()));
 }
+
+/**
+ * A scheduled restart's due time as a stop that cancelled it says it (its event, the CLI, the dashboard):
+ * "due in 2.4 s", or "due now" once that time had come. `dueInMs`: ms from the stop to the due time.
+ */
+export function dueText(dueInMs: number): string {
+  return dueInMs > 0 ? `due in ${(dueInMs / 1000).toFixed(1)} s` : "due now";
+}

@@ -30,17 +30,18 @@ export interface Restarts {
    * record chain.
    */
   afterCrash(e: ServerEntry, why: string, record?: CrashRecord): Promise<void>;
-  /** Schedules a restart in `delayMs` (replacing any scheduled one). */
-  schedule(e: ServerEntry, delayMs: number): void;
+  /** Schedules a restart in `delayMs` (replacing any scheduled one); `dueAtMs`: its due time as recorded (epoch ms; default now + delayMs). */
+  schedule(e: ServerEntry, delayMs: number, dueAtMs?: number): void;
 }
 
 /** `restartNow`: issues the restart's start through the host's queue. */
 export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) => Promise<void>): Restarts {
   const { db, events, table, policy, now } = ctx;
 
-  function schedule(e: ServerEntry, delayMs: number): void {
+  function schedule(e: ServerEntry, delayMs: number, dueAtMs: number = now() + delayMs): void {
     e.clearRestart();
     if (ctx.closing) return;
+    e.restartDueAtMs = dueAtMs;
     e.restartTimer = setTimeout(() => {
       e.restartTimer = null;
       if (ctx.closing) return;
@@ -81,7 +82,7 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
           { kind: "action", message: `${e.name}: ${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashesInWindow} of ${policy.maxCrashes} allowed in the window)`, data: { delayMs: decision.delayMs, crashes: decision.crashesInWindow } },
         ),
       ]);
-      schedule(e, decision.delayMs);
+      schedule(e, decision.delayMs, due.getTime());
     } else {
       const recorded = writeRecord();
       e.clearRestart();

@@ -57,6 +57,18 @@ export interface ServerResult {
    * stops that ended a process.
    */
   notRunning?: true;
+  /**
+   * A stop's only: the recorded state it found when nothing ran and it recorded the model stopped
+   * (`failed`: a start that could not start, or a crash loop given up; `exited`: a crash not restarted).
+   * The model's last error stays as history; its cause is now the stop's. Absent otherwise.
+   */
+  previousState?: "failed" | "exited";
+  /**
+   * A stop's only: the model had crashed and waited for its restart, which this stop cancelled (the last
+   * command wins). `dueAt`: when it was due (ISO); `dueInMs`: how far off that was when the stop was
+   * given (0 or less: it was due then). Such a stop has no `notRunning`: it did stop something.
+   */
+  restartCancelled?: { dueAt: string; dueInMs: number };
 }
 
 /** A start's memory plan, as results and the API report it. Bytes; null where the verdict has no figure. */
@@ -150,6 +162,16 @@ export class ServerEntry {
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */
   restartTimer: NodeJS.Timeout | null = null;
+  /**
+   * Epoch ms the scheduled restart is (or was) due: set with its timer, kept after the timer fires until
+   * the restart's start is issued (its turn in the host's queue), cleared by clearRestart. Null: none.
+   */
+  restartDueAtMs: number | null = null;
+  /**
+   * A restart that a change of what is wanted (stopped: wantStoppedMany) cancelled, due at this epoch ms, for
+   * the stop that follows to report (issueStop, which clears it; a later start clears it too). Null: none.
+   */
+  cancelledRestartAtMs: number | null = null;
   /** The gateway's idle unload, due at `idleUnloadAt` (armed by the gateway; cleared when a request is served and at shutdown). */
   idleTimer: NodeJS.Timeout | null = null;
 
@@ -206,6 +228,16 @@ export class ServerEntry {
   clearRestart(): void {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = null;
+    this.restartDueAtMs = null;
+  }
+
+  /**
+   * What is no longer wanted running: a pending restart is cancelled (clearRestart) and its due time
+   * (epoch ms) kept in cancelledRestartAtMs for the stop that reports it.
+   */
+  cancelRestartForStop(): void {
+    if (this.restartDueAtMs !== null) this.cancelledRestartAtMs = this.restartDueAtMs;
+    this.clearRestart();
   }
 
   /**

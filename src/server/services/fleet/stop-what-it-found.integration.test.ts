@@ -1,0 +1,159 @@
+/**
+ * A stop says what it found and what it did, as a user reads it: a model waiting to restart after a crash
+ * (its restart is cancelled, and the answer says so rather than "not running"); a failed model (recorded
+ * stopped with the stop's cause, its last error kept as history, one event saying so, no "stop requested"
+ * that never completes); and the app's shutdown, which names only the servers it stopped.
+ *
+ * Over the local link with the local agent: the crash-loop stand-in (stand-in-crashes-when-ready.mjs) and
+ * the real llama-server.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { fleetFixture, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture, type FleetFixtureOptions } from "./testing/fixture";
+
+let fx: FleetFixture | null = null;
+afterEach(async () => {
+  const f = fx;
+  fx = null;
+  await f?.dispose();
+});
+
+async function setup(options: FleetFixtureOptions = {}): Promise<FleetFixture> {
+  fx = await fleetFixture(options);
+  return fx;
+}
+
+async function statusOf(f: FleetFixture, name: string) {
+  const s = (await f.fleet.status()).find((v) => v.name === name);
+  if (!s) throw new Error(`no status for ${name}`);
+  return s;
+}
+
+/** The model's events after event `afterId`, oldest first, as "kind state: message". */
+async function eventsAfter(f: FleetFixture, modelId: string, afterId: number): Promise<string[]> {
+  const rows = await f.t.db.event.findMany({ where: { modelId, id: { gt: afterId } }, orderBy: { id: "asc" } });
+  return rows.map((e) => `${e.kind} ${e.state ?? "-"}: ${e.message}`);
+}
+
+async function lastEventId(f: FleetFixture): Promise<number> {
+  return (await f.t.db.event.findFirst({ orderBy: { id: "desc" } }))?.id ?? 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("stop of a model that crashed and waits for its restart", () => {
+  it("cancels the restart and says so: not 'not running', the restart's due time, stopped on request, never restarted", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 2500, maxDelayMs: 2500 } } });
+    const crashy = await f.t.db.host.create({ data: { name: "crashy", linkKind: "local", llamaServerBin: STAND_IN_CRASHES_WHEN_READY } });
+    const m = await f.addModel("bench", { hostId: crashy.id });
+    expect((await f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+    const waiting = await waitFor("crashed and waiting for its restart", async () => {
+      const s = await statusOf(f, "bench");
+      return s.state === "exited" && s.nextRestartAt ? s : null;
+    });
+    const since = await lastEventId(f);
+    const dueMs = Date.parse(waiting.nextRestartAt!);
+
+    const result = await f.fleet.stop(m.id);
+    expect(result.state).toBe("stopped");
+    expect(result.notRunning).toBeUndefined();
+    expect(result.restartCancelled?.dueAt).toBe(new Date(dueMs).toISOString());
+    expect(result.restartCancelled!.dueInMs).toBeGreaterThan(0);
+    expect(result.restartCancelled!.dueInMs).toBeLessThanOrEqual(2500);
+
+    // Past the time the restart was due: it never came.
+    await sleep(Math.max(0, dueMs - Date.now()) + 800);
+    expect(await statusOf(f, "bench")).toMatchObject({ state: "stopped", cause: "requested", desired: "stopped", nextRestartAt: null });
+    expect(await pidsRunning(m.filePath)).toEqual([]);
+    // One event, saying what the stop found and did; no "stop requested" of a process, none that nothing completes.
+    const events = await eventsAfter(f, m.id, since);
+    expect(events).toEqual([expect.stringMatching(/^state stopped: bench: stopped \(stopped on request; it had crashed; its restart \(due in \d\.\d s\) is cancelled\)$/)]);
+  });
+});
+
+describe("stop of a failed model (nothing runs)", () => {
+  it("a start that never spawned (its file missing): stopped with the user's stop as its cause, last error kept as history, one event saying so", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    await f.t.db.model.update({ where: { id: m.id }, data: { filePath: `${f.dirs.modelRoot}/missing.gguf` } });
+    const refused = await f.fleet.start(m.id, { wait: true });
+    expect(refused.state).toBe("failed");
+    const since = await lastEventId(f);
+
+    const result = await f.fleet.stop(m.id);
+    expect(result).toMatchObject({ state: "stopped", notRunning: true, previousState: "failed", error: null });
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "stopped", cause: "requested", desired: "stopped", lastError: refused.error });
+    expect(await eventsAfter(f, m.id, since)).toEqual(["state stopped: alpha: stopped (stopped on request; it had failed, nothing was running)"]);
+    // A reconcile pass (the agent's report of the process before) changes none of it.
+    await f.fleet.reconcile(f.host.id);
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "stopped", cause: "requested" });
+    expect(await eventsAfter(f, m.id, since)).toHaveLength(1);
+  });
+
+  it("a crash loop given up (failed, cause crash): the same, by stop and by stop-all", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 100, maxCrashes: 2 } } });
+    const crashy = await f.t.db.host.create({ data: { name: "crashy", linkKind: "local", llamaServerBin: STAND_IN_CRASHES_WHEN_READY } });
+    const one = await f.addModel("one", { hostId: crashy.id });
+    const two = await f.addModel("two", { hostId: crashy.id });
+    await f.fleet.startAll({ wait: true });
+    for (const name of ["one", "two"]) await waitFor(`${name} failed after its crashes`, async () => (await statusOf(f, name)).state === "failed", 30_000);
+    const lastErrors = { one: (await statusOf(f, "one")).lastError, two: (await statusOf(f, "two")).lastError };
+    expect(lastErrors.one).toMatch(/crashed 2 times/);
+    const since = await lastEventId(f);
+
+    const stopped = await f.fleet.stop(one.id);
+    expect(stopped).toMatchObject({ state: "stopped", notRunning: true, previousState: "failed", error: null });
+    const all = await f.fleet.stopAll();
+    expect(all.map((r) => [r.name, r.state, r.previousState])).toEqual([["two", "stopped", "failed"]]);
+    for (const [m, name] of [[one, "one"], [two, "two"]] as const) {
+      expect(await statusOf(f, name)).toMatchObject({ state: "stopped", cause: "requested", desired: "stopped", lastError: lastErrors[name] });
+      expect(await eventsAfter(f, m.id, since)).toEqual([`state stopped: ${name}: stopped (stopped on request; it had failed, nothing was running)`]);
+    }
+    await f.fleet.reconcile(crashy.id);
+    expect((await statusOf(f, "one")).state).toBe("stopped");
+    expect(await eventsAfter(f, one.id, since)).toHaveLength(1);
+  });
+});
+
+describe("stop of a model already stopped", () => {
+  it("answers notRunning, and its one event says nothing was there to stop", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    await f.fleet.start(m.id, { wait: true });
+    await f.fleet.stop(m.id);
+    const since = await lastEventId(f);
+    const again = await f.fleet.stop(m.id);
+    expect(again).toMatchObject({ state: "stopped", notRunning: true, error: null });
+    expect(again.previousState).toBeUndefined();
+    expect(again.restartCancelled).toBeUndefined();
+    // An action event is appended without the stop waiting for it.
+    await waitFor("the stop's event", async () => (await eventsAfter(f, m.id, since)).length > 0, 5000);
+    expect(await eventsAfter(f, m.id, since)).toEqual(["action -: alpha: stop requested; it was not running: nothing to stop"]);
+  });
+});
+
+describe("shutdown", () => {
+  it("returns only the servers it stopped: one ready, one already stopped, one failed: one", async () => {
+    const f = await setup();
+    const running = await f.addModel("running");
+    const stopped = await f.addModel("stopped-before");
+    const failed = await f.addModel("failed-before");
+    await f.fleet.startAll({ wait: true });
+    await f.fleet.stop(stopped.id);
+    await f.t.db.model.update({ where: { id: failed.id }, data: { filePath: `${f.dirs.modelRoot}/missing.gguf` } });
+    await f.fleet.restart(failed.id, { wait: true });
+    expect((await statusOf(f, "failed-before")).state).toBe("failed");
+    await f.fleet.reconcile(f.host.id);
+
+    const results = await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 });
+    expect(results.map((r) => [r.name, r.state])).toEqual([["running", "stopped"]]);
+    expect(await pidsRunning(running.filePath)).toEqual([]);
+  });
+
+  it("with nothing running: none", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    await f.fleet.start(m.id, { wait: true });
+    await f.fleet.stop(m.id);
+    expect(await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 })).toEqual([]);
+  });
+});
