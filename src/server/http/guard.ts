@@ -62,7 +62,16 @@ export function hostName(hostHeader: string): string {
   return colon === -1 ? h : h.slice(0, colon);
 }
 
-function allowedHostNames(settings: GuardSettings): Set<string> {
+/** The allowlist made from each settings object (they are made once per app, and checked on every request). */
+const allowedBySettings = new WeakMap<GuardSettings, ReadonlySet<string>>();
+
+function allowedHostNames(settings: GuardSettings): ReadonlySet<string> {
+  let names = allowedBySettings.get(settings);
+  if (!names) allowedBySettings.set(settings, (names = makeAllowedHostNames(settings)));
+  return names;
+}
+
+function makeAllowedHostNames(settings: GuardSettings): Set<string> {
   const names = new Set(LOOPBACK_NAMES);
   const listen = settings.listenHost.toLowerCase();
   // 0.0.0.0 / :: are not names a client can send; the allowlist must name the host then.
@@ -71,10 +80,19 @@ function allowedHostNames(settings: GuardSettings): Set<string> {
   return names;
 }
 
+/** SHA-256 digests of the expected secrets compared so far (the admin token: one or two per app). */
+const expectedDigests = new Map<string, Buffer>();
+
 /** Constant-time comparison of two secrets of any length. */
 export function secretsEqual(given: string, expected: string): boolean {
   const a = createHash("sha256").update(given).digest();
-  const b = createHash("sha256").update(expected).digest();
+  let b = expectedDigests.get(expected);
+  if (!b) {
+    b = createHash("sha256").update(expected).digest();
+    // Bounded: the expected side is the app's own secrets, not callers' input.
+    if (expectedDigests.size >= 8) expectedDigests.clear();
+    expectedDigests.set(expected, b);
+  }
   return timingSafeEqual(a, b) && given.length === expected.length;
 }
 
