@@ -15,7 +15,8 @@ import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { attachFastPath } from "./fast-path";
 import type { Gateway } from "./gateway";
-import { createRawUpstream, type AnswerHead, type AnswerSink } from "./raw-upstream";
+import { createRawUpstream } from "./raw-upstream";
+import { collectAnswer } from "./testing/answer-sink";
 import { FREE_SOCKET_TIMEOUT_MS } from "./upstream";
 
 const cleanups: (() => void)[] = [];
@@ -43,28 +44,6 @@ async function standIn(onRequest: (s: net.Socket) => void): Promise<{ port: numb
   return { port: (server.address() as net.AddressInfo).port, opened: () => opened, closed: () => closed };
 }
 
-function collect(): { sink: AnswerSink; done: Promise<{ head: AnswerHead | null; body: string; how: string }> } {
-  let head: AnswerHead | null = null;
-  const parts: Buffer[] = [];
-  let end: (v: { head: AnswerHead | null; body: string; how: string }) => void = () => undefined;
-  const done = new Promise<{ head: AnswerHead | null; body: string; how: string }>((r) => (end = r));
-  let started = false;
-  const sink: AnswerSink = {
-    get started() {
-      return started;
-    },
-    head(h) {
-      head = h;
-      started = true;
-    },
-    data: (chunk) => (parts.push(Buffer.from(chunk)), true),
-    end: () => end({ head, body: Buffer.concat(parts).toString(), how: "end" }),
-    cut: () => end({ head, body: Buffer.concat(parts).toString(), how: "cut" }),
-    error: (e) => end({ head: null, body: `${e.status} ${e.code}: ${e.message}`, how: "error" }),
-  };
-  return { sink, done };
-}
-
 async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
   while (!ok()) {
@@ -79,7 +58,7 @@ describe("raw upstream deadlines", () => {
     const up = await standIn(() => undefined); // stand-in-silent-upstream
     const relay = createRawUpstream({ idleTimeoutMs: 400 });
     cleanups.push(() => relay.close());
-    const { sink, done } = collect();
+    const { sink, done } = collectAnswer();
     const t0 = Date.now();
     const outcome = await relay.forward({ method: "POST", path: "/completion", headers: [], body: Buffer.from("{}") }, { key: "silent", host: "127.0.0.1", port: up.port }, sink, () => () => undefined, () => "model silent");
     const took = Date.now() - t0;
@@ -94,7 +73,7 @@ describe("raw upstream deadlines", () => {
     const up = await standIn((s) => s.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n6\r\ndata: \r\n"));
     const relay = createRawUpstream({ idleTimeoutMs: 300 });
     cleanups.push(() => relay.close());
-    const { sink, done } = collect();
+    const { sink, done } = collectAnswer();
     await relay.forward({ method: "POST", path: "/completion", headers: [], body: Buffer.from("{}") }, { key: "half", host: "127.0.0.1", port: up.port }, sink, () => () => undefined, "model half");
     const got = await done;
     expect(got.how).toBe("cut");
@@ -108,7 +87,7 @@ describe("raw upstream deadlines", () => {
     cleanups.push(() => relay.close());
     const target = { key: "pooled", host: "127.0.0.1", port: up.port };
     const ask = async () => {
-      const { sink, done } = collect();
+      const { sink, done } = collectAnswer();
       await relay.forward({ method: "GET", path: "/props", headers: [], body: null }, target, sink, () => () => undefined, "model pooled");
       return done;
     };

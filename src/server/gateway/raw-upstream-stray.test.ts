@@ -9,7 +9,8 @@
  */
 import net from "node:net";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createRawUpstream, type AnswerHead, type AnswerSink } from "./raw-upstream";
+import { createRawUpstream } from "./raw-upstream";
+import { collectAnswer } from "./testing/answer-sink";
 
 let server: net.Server;
 let port = 0;
@@ -35,37 +36,15 @@ beforeAll(async () => {
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-function collect(): { sink: AnswerSink; done: Promise<{ head: AnswerHead | null; body: string }> } {
-  let head: AnswerHead | null = null;
-  const parts: Buffer[] = [];
-  let end: (v: { head: AnswerHead | null; body: string }) => void = () => undefined;
-  const done = new Promise<{ head: AnswerHead | null; body: string }>((r) => (end = r));
-  let started = false;
-  const sink: AnswerSink = {
-    get started() {
-      return started;
-    },
-    head(h) {
-      head = h;
-      started = true;
-    },
-    data: (chunk) => (parts.push(Buffer.from(chunk)), true),
-    end: () => end({ head, body: Buffer.concat(parts).toString() }),
-    cut: () => end({ head, body: "(cut)" }),
-    error: (e) => end({ head: null, body: `(error ${e.message})` }),
-  };
-  return { sink, done };
-}
-
 it("does not read a server's unasked-for bytes as the next answer", async () => {
   const up = createRawUpstream();
   const target = { key: `127.0.0.1:${port}`, host: "127.0.0.1", port };
   const ask = async () => {
-    const { sink, done } = collect();
+    const { sink, done } = collectAnswer();
     await up.forward({ method: "GET", path: "/props", headers: [], body: null }, target, sink, () => () => undefined, "model");
     return done;
   };
-  expect(await ask()).toMatchObject({ head: { status: 200 }, body: "answer 1" });
+  expect(await ask()).toMatchObject({ head: { status: 200 }, body: "answer 1", how: "end" });
   await new Promise((r) => setTimeout(r, 200)); // the stray answer arrived on the pooled connection
   expect(await ask()).toMatchObject({ head: { status: 200 }, body: "answer 2" });
   expect(connections).toBe(2);

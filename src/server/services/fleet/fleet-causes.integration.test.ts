@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AGENT_FEATURES } from "synapse-host-agent/protocol";
 import { createHostAgent } from "../../../../host-agent/src/agent";
 import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
-import { fleetFixture, waitFor, type FleetFixture } from "./testing/fixture";
+import { fleetFixture, statusOf, waitFor, type FleetFixture } from "./testing/fixture";
 import type { HostLink } from "synapse-host-agent/link";
 import type { LinkPool } from "./links";
 import { standInOlderAgents, viewLinks } from "./testing/stand-in-older-agent";
@@ -47,12 +47,6 @@ afterEach(async () => {
   fx = null;
   await f?.dispose();
 });
-
-async function statusOf(f: FleetFixture, name: string) {
-  const s = (await f.fleet.status()).find((v) => v.name === name);
-  if (!s) throw new Error(`no status for ${name}`);
-  return s;
-}
 
 async function stopOnHost(f: FleetFixture) {
   // The host's own CLI: a second agent on the app's state folder stops everything (stop-metal-servers).

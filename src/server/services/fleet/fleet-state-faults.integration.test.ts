@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { saysLlamaServerMissing } from "~/components/fleet/llama-missing";
-import { fleetFixture, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
+import { fleetFixture, statusOf, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
 import { standInOlderAgents } from "./testing/stand-in-older-agent";
 import type { ServerResult } from "./fleet";
 
@@ -20,12 +20,6 @@ afterEach(async () => {
 async function setup(options: Parameters<typeof fleetFixture>[0] = {}): Promise<FleetFixture> {
   fx = await fleetFixture(options);
   return fx;
-}
-
-async function statusOf(f: FleetFixture, name: string) {
-  const s = (await f.fleet.status()).find((v) => v.name === name);
-  if (!s) throw new Error(`no status for ${name}`);
-  return s;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

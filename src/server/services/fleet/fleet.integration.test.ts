@@ -11,7 +11,7 @@ import { createHostAgent } from "../../../../host-agent/src/agent";
 import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { createLogger } from "~/server/log/logger";
-import { fleetFixture, pidsRunning, portFree, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
+import { fleetFixture, statusOf, pidsRunning, portFree, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture } from "./testing/fixture";
 
 const REPO = path.resolve(import.meta.dirname, "../../../..");
 let fx: FleetFixture | null = null;
@@ -24,12 +24,6 @@ afterEach(async () => {
 async function setup(options: Parameters<typeof fleetFixture>[0] = {}): Promise<FleetFixture> {
   fx = await fleetFixture(options);
   return fx;
-}
-
-async function statusOf(f: FleetFixture, name: string) {
-  const s = (await f.fleet.status()).find((v) => v.name === name);
-  if (!s) throw new Error(`no status for ${name}`);
-  return s;
 }
 
 describe("fleet over the local link (real llama-server)", () => {

@@ -8,7 +8,7 @@
  * the real llama-server.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { fleetFixture, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture, type FleetFixtureOptions } from "./testing/fixture";
+import { fleetFixture, statusOf, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture, type FleetFixtureOptions } from "./testing/fixture";
 
 let fx: FleetFixture | null = null;
 afterEach(async () => {
@@ -20,12 +20,6 @@ afterEach(async () => {
 async function setup(options: FleetFixtureOptions = {}): Promise<FleetFixture> {
   fx = await fleetFixture(options);
   return fx;
-}
-
-async function statusOf(f: FleetFixture, name: string) {
-  const s = (await f.fleet.status()).find((v) => v.name === name);
-  if (!s) throw new Error(`no status for ${name}`);
-  return s;
 }
 
 /** The model's events after event `afterId`, oldest first, as "kind state: message". */

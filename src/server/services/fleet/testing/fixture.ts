@@ -166,3 +166,10 @@ export async function portFree(port: number): Promise<boolean> {
     s.once("error", () => resolve(true));
   });
 }
+
+/** The fleet's status row of the model named `name`; throws when there is none. */
+export async function statusOf(f: FleetFixture, name: string) {
+  const s = (await f.fleet.status()).find((v) => v.name === name);
+  if (!s) throw new Error(`no status for ${name}`);
+  return s;
+}
