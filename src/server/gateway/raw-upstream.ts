@@ -265,6 +265,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     link.current = null;
     let pool = pools.get(key);
     if (!pool) pools.set(key, (pool = []));
+    // Connections the server closed since the last sweep hold no place.
+    if (pool.length >= MAX_FREE_PER_TARGET) for (let i = pool.length - 1; i >= 0; i--) if (pool[i]!.socket.destroyed) pool.splice(i, 1);
     if (closed || pool.length >= MAX_FREE_PER_TARGET || link.socket.destroyed) {
       link.socket.destroy();
       return;
