@@ -3,7 +3,8 @@
  * estimate follows the form's unsaved values (context size, parallel slots, the K cache type among the
  * extra flags) and shows what the API estimates for exactly those values, saving nothing; a value that does
  * not parse marks the estimate as the last valid values' and names the field; values the API refuses are
- * named as the form names them (a flag row by its flag, also after a row above it is removed); the fleet page
+ * named as the form names them (a flag row by its flag, also after a row above it is removed), in the API's
+ * words but without asking it (no HTTP 400 in the console), and no empty alert is on the page; the fleet page
  * draws a memory bar for the host, whose labels name six models in full without one over another.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,8 +13,6 @@ import { expectTestId, openPage, useBrowser } from "../harness/browser";
 import { arrangeModels, localHostId, NARROW, overlapping, textBoxes, WIDE, type ArrangedModel } from "./fleet-helpers";
 
 const browser = useBrowser();
-// A refused estimate is an HTTP 400, which Chromium logs as a failed resource.
-const REFUSED = [/status of 400 \(Bad Request\)/];
 
 interface Breakdown {
   estimate: { weightsBytes: number; kvCacheBytes: number; computeBytes: number; promptCacheBytes: number; totalBytes: number } | null;
@@ -116,22 +115,46 @@ describe("memory estimate on the model page (production build)", () => {
     await screenshot("fleet-memory-bar");
   });
 
-  it("a refused estimate names the flag, not its index, and still names it after a row above it is removed", async () => {
-    // The API refuses the values by their index in the list it was sent (what the panel used to show).
+  it("values the API refuses are named in its words without asking it: no failed request, no console error, and no empty alert", async () => {
+    // The API refuses these values, naming a flag row by its index in the list it was sent and the
+    // context size by its bounds: the words the panel must show without sending them.
     const asked = await app.trpc.query("models.estimate", { id: model.id, extraFlags: [{ flag: "--temp", value: "0.5" }, { flag: "--seed", value: "abc" }] });
     expect(asked.error?.data?.issues).toEqual([{ path: "extraFlags.1.value", message: "--seed needs an integer" }]);
+    const tooLong = await app.trpc.query("models.estimate", { id: model.id, ctxSize: 2_000_000 });
+    const tooLongIssues = (tooLong.error?.data?.issues ?? []) as { path: string; message: string }[];
+    expect(tooLongIssues.map((i) => i.path)).toEqual(["ctxSize"]);
 
-    const { page, screenshot } = await openPage(browser(), app, { name: "memory-estimate-refused", viewport: WIDE, allowConsole: REFUSED });
+    // No allowConsole: a refused request (Chromium logs each HTTP 400 as a console error) fails the test.
+    const { page, screenshot, problems } = await openPage(browser(), app, { name: "memory-estimate-refused", viewport: WIDE });
+    const failed: string[] = [];
+    page.on("response", (r) => {
+      if (r.status() >= 400) failed.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+    });
     await page.goto(`/models/${model.id}`);
-    await expectTestId(page, "model-form");
+    const form = await expectTestId(page, "model-form");
     const box = await expectTestId(page, "memory-estimate");
     await expect.poll(() => page.getByTestId("estimate-total").count()).toBe(1);
     const settled = async () => (await box.getAttribute("data-pending")) === "false";
+    // Every alert on the page (shadow roots included, hidden or not) that has nothing to say.
+    const emptyAlerts = () => page.getByRole("alert", { includeHidden: true }).evaluateAll((els) => els.filter((e) => !(e.textContent ?? "").trim()).map((e) => e.outerHTML));
+    // All is well: nothing to announce, so no alert at all is empty.
+    expect(await emptyAlerts()).toEqual([]);
+
     // The refusal as a user finds it: by its opening words.
     const refused = box.getByText(/^Cannot estimate these values/);
     const refusal = async () => ((await refused.count()) > 0 ? await refused.textContent() : null);
-    const message = "Cannot estimate these values: Extra flag --seed: needs an integer";
 
+    // A context size past the bound: refused in the API's words, and never asked.
+    await form.getByLabel("Context size").fill("2000000");
+    await expect.poll(refusal).toBe(`Cannot estimate these values: Context size: ${tooLongIssues[0]!.message}`);
+    await expect.poll(settled).toBe(true);
+    expect(failed).toEqual([]);
+    expect([...problems]).toEqual([]);
+    await form.getByLabel("Context size").fill("");
+    await expect.poll(refusal).toBeNull();
+    await expect.poll(() => page.getByTestId("estimate-total").count()).toBe(1);
+
+    const message = "Cannot estimate these values: Extra flag --seed: needs an integer";
     // --temp 0.5, then --seed abc below it.
     for (const [i, flag, value] of [[1, "--temp", "0.5"], [2, "--seed", "abc"]] as const) {
       await page.getByRole("button", { name: "Add flag" }).click();
@@ -139,9 +162,12 @@ describe("memory estimate on the model page (production build)", () => {
       await page.getByLabel(`Value of flag ${i}`).fill(value);
     }
     await expect.poll(refusal).toBe(message);
+    await expect.poll(settled).toBe(true);
+    expect(failed).toEqual([]);
+    expect([...problems]).toEqual([]);
     await screenshot("seed-refused");
 
-    // Without the --temp row the server says index 0 (the first row): the panel still names --seed.
+    // Without the --temp row the --seed row is the first: the panel still names --seed.
     await page.getByRole("button", { name: "Remove --temp", exact: true }).click();
     await expect.poll(() => page.getByRole("button", { name: "Remove --temp", exact: true }).count()).toBe(0);
     await expect.poll(settled).toBe(true);
@@ -152,7 +178,23 @@ describe("memory estimate on the model page (production build)", () => {
     const fixed = await apiEstimate({ extraFlags: [{ flag: "--seed", value: "7" }] });
     await expect.poll(() => page.getByTestId("estimate-total").getAttribute("data-bytes")).toBe(String(fixed.totalBytes));
     expect(await refusal()).toBeNull();
+    expect(failed).toEqual([]);
+    expect(await emptyAlerts()).toEqual([]);
     expect((await app.db().model.findUniqueOrThrow({ where: { id: model.id } })).extraFlags).toBe("[]");
+  });
+
+  it("the page's route announcer is a polite status, empty until a navigation, which it still announces", async () => {
+    const { page } = await openPage(browser(), app, { name: "route-announcer", viewport: WIDE });
+    await page.goto(`/models/${model.id}`);
+    await expectTestId(page, "memory-estimate");
+    // Next's announcer (in a shadow root): found by its id, whatever its role.
+    const announcer = page.locator("#__next-route-announcer__");
+    await expect.poll(() => announcer.evaluate((e) => [e.getAttribute("role"), e.getAttribute("aria-live"), e.textContent])).toEqual(["status", "polite", ""]);
+    expect(await page.getByRole("alert", { includeHidden: true }).count()).toBe(0);
+    // A navigation in the app: the new page is announced by its title (or heading), politely.
+    await page.getByRole("link", { name: "Settings", exact: true }).first().click();
+    await expect.poll(async () => (await announcer.textContent()) ?? "").toMatch(/^Settings/);
+    expect(await announcer.getAttribute("role")).toBe("status");
   });
 
   it("the fleet's memory bar names each of six models in full, no name over another, at 1280 and 390 px", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clearIssues, failureFromChecks, failureFromError, labelsByPrefix, placeFailure, wordIssues, type FormLayout } from "./form-failure";
+import { clearIssues, failureFromChecks, failureFromError, failureFromIssues, labelsByPrefix, placeFailure, wordIssues, type FormLayout } from "./form-failure";
 
 /** A refused tRPC call as the client sees it: the message, and `data.issues` from the server's error formatter. */
 function refused(message: string, issues: { path: string; message: string }[] | null) {
@@ -103,6 +103,17 @@ describe("rows of a list, by key", () => {
   it("lists an issue of a row no longer shown above the form instead of putting it beside another row", () => {
     const failure = failureFromError(seedRefused, { extraFlags: ["a", "b", "c", "d"] });
     expect(placeFailure(failure, flags(["a", "b", "d"]))).toEqual({ summary: "Not saved: fix what is listed here.", fields: {}, unplaced: [{ path: "extraFlags.c.value", text: "row c: --seed needs an integer" }] });
+  });
+
+  it("keys issues found before sending as a refusal of the same values is keyed", () => {
+    const issues = [
+      { path: "extraFlags.2.value", message: "--seed needs an integer" },
+      { path: "ctxSize", message: "must be at most 8" },
+      { path: "ctxSize", message: "must be a whole number" },
+    ];
+    const rows = { extraFlags: ["a", "b", "c", "d"] };
+    expect(failureFromIssues(issues, rows)).toEqual({ message: null, errors: { "extraFlags.c.value": "--seed needs an integer", ctxSize: "must be at most 8; must be a whole number" } });
+    expect(failureFromIssues(issues, rows).errors).toEqual(failureFromError(refused("x", issues), rows).errors);
   });
 
   it("keeps the list's own issue beside the list, and an index no row was sent at as it came", () => {

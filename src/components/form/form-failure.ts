@@ -23,7 +23,7 @@
  * appears or disappears after the refusal (a mode switched back and forth)
  * moves its message between the field and the summary.
  */
-import { errorMessage, fieldErrorsOf, type FieldErrors } from "~/components/api/errors";
+import { errorMessage, fieldErrorsOf, type FieldErrors, type FieldIssue } from "~/components/api/errors";
 
 /** A refused save, kept in the form's state until the next save. */
 export interface FormFailure {
@@ -86,6 +86,17 @@ export interface FormLayout {
  */
 export function failureFromError(error: unknown, rows: RowKeys = {}): FormFailure {
   return { message: errorMessage(error), errors: keyRows(fieldErrorsOf(error), rows) };
+}
+
+/**
+ * Issues found before sending ({path, message}, paths as the server gives them: "ctxSize",
+ * "extraFlags.2.value"), e.g. by the API's own input schema run in the browser → the failure to keep,
+ * keyed as `failureFromError` keys a refusal of the same values (`rows`: as there). message: null.
+ */
+export function failureFromIssues(issues: readonly FieldIssue[], rows: RowKeys = {}): FormFailure {
+  const errors: FieldErrors = {};
+  for (const { path, message } of issues) errors[path] = errors[path] ? `${errors[path]}; ${message}` : message;
+  return { message: null, errors: keyRows(errors, rows) };
 }
 
 /** The form's own checks before sending (numbers that do not parse), keyed as `FormFailure.errors` → the failure to keep. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { labelsByPrefix } from "~/components/form/form-failure";
-import { estimateFailureText } from "./estimate-failure";
+import { estimateFailureText, estimateRefusal } from "./estimate-failure";
 import { newFlagRow } from "./flag-rows";
 
 /** A refused models.estimate as the client sees it: the formatter's message (paths) and `data.issues`. */
@@ -43,5 +43,33 @@ describe("the memory-estimate panel's refusal", () => {
   it("shows an error without issues by its own message", () => {
     expect(estimateFailureText(new Error("fetch failed"), [], fieldLabel)).toBe("Cannot estimate these values: fetch failed");
     expect(estimateFailureText(refused(null, "the host is unreachable"), [], fieldLabel)).toBe("Cannot estimate these values: the host is unreachable");
+  });
+});
+
+describe("values the API would refuse, refused before asking", () => {
+  const fieldLabelCtx = labelsByPrefix({ ctxSize: "Context size", parallel: "Parallel slots", extraFlags: "Extra flags" });
+
+  it("accepts what the API accepts: null, nothing to show", () => {
+    const sent = [newFlagRow("--seed", "7"), newFlagRow("--metrics")];
+    expect(estimateRefusal({ id: "m1", ctxSize: 4096, parallel: null, extraFlags: [{ flag: "--seed", value: "7" }, { flag: "--metrics" }] }, sent, fieldLabelCtx)).toBeNull();
+    expect(estimateRefusal({ id: "m1" }, [], fieldLabelCtx)).toBeNull();
+  });
+
+  it("words a refusal as the panel words the API's own refusal of the same values", () => {
+    const sent = [newFlagRow("--temp", "0.5"), newFlagRow("--seed", "abc")];
+    const input = { id: "m1", ctxSize: 2_000_000, extraFlags: [{ flag: "--temp", value: "0.5" }, { flag: "--seed", value: "abc" }] };
+    const text = estimateRefusal(input, sent, fieldLabelCtx);
+    expect(text).toBe("Cannot estimate these values: Context size: must be between 0 and 1048576 (0 = the model's trained context length); Extra flag --seed: needs an integer");
+    // The API's refusal (its issues, paths by index) in the panel's words: the same line.
+    const api = refused([
+      { path: "ctxSize", message: "must be between 0 and 1048576 (0 = the model's trained context length)" },
+      { path: "extraFlags.1.value", message: "--seed needs an integer" },
+    ]);
+    expect(estimateFailureText(api, sent, fieldLabelCtx)).toBe(text);
+  });
+
+  it("names a refused row by the flag of the row at that index as sent", () => {
+    const sent = [newFlagRow("--seed", "abc"), newFlagRow("--top-k", "x")];
+    expect(estimateRefusal({ id: "m1", extraFlags: [{ flag: "--seed", value: "abc" }, { flag: "--top-k", value: "x" }] }, sent, fieldLabelCtx)).toBe("Cannot estimate these values: Extra flag --seed: needs an integer; Extra flag --top-k: needs an integer");
   });
 });

@@ -2,15 +2,16 @@
 /**
  * The model's memory estimate, from the form's values as they are (unsaved): weights, KV cache, compute
  * buffer and prompt cache, updating as context size, parallel slots, batch sizes, flash attention or the
- * cache types (extra flags) change. Asked a quarter second after the last keystroke (models.estimate).
+ * cache types (extra flags) change. Asked a quarter second after the last keystroke (models.estimate);
+ * values the API's input schema refuses are named at once and never sent (estimate-failure.ts).
  */
 import { keepPreviousData, useQuery } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import type { RouterInputs } from "~/components/api/types";
 import { oneSize } from "~/components/fleet/memory-size";
 import { chargedBytes } from "~/server/services/memory/plan";
 import { useTRPC } from "~/trpc/client";
-import { estimateFailureText } from "./estimate-failure";
+import { estimateFailureText, estimateRefusal } from "./estimate-failure";
 import type { FlagRow } from "./flag-rows";
 import styles from "./model.module.css";
 
@@ -48,9 +49,11 @@ interface Asked {
  */
 export function MemoryEstimate({ input, flagRows, fieldLabel, invalid = [] }: { input: EstimateInput | null; flagRows: readonly FlagRow[]; fieldLabel: (path: string) => string | undefined; invalid?: readonly InvalidField[] }) {
   const trpc = useTRPC();
+  // Values the API would refuse are refused here, in its words, and not asked (no HTTP 400 per keystroke).
+  const refusal = useMemo(() => (input ? estimateRefusal(input, flagRows, fieldLabel) : null), [input, flagRows, fieldLabel]);
   // Keyed by content, not identity: the form makes a new object on every render. The rows travel with the
   // values they were sent with, so a refusal is worded with the rows of its own request.
-  const key = input ? JSON.stringify({ input, flagRows } satisfies Asked) : null;
+  const key = input && refusal === null ? JSON.stringify({ input, flagRows } satisfies Asked) : null;
   const debounced = useDebounced(key, DEBOUNCE_MS);
   const asked = debounced ? (JSON.parse(debounced) as Asked) : null;
   const q = useQuery({ ...trpc.models.estimate.queryOptions(asked ? asked.input : { id: "" }), enabled: asked !== null, placeholderData: keepPreviousData });
@@ -73,7 +76,11 @@ export function MemoryEstimate({ input, flagRows, fieldLabel, invalid = [] }: { 
           {invalid.map((f) => `${f.label} ${f.message}`).join("; ")}. {e ? "The estimate below is for the last valid values." : "No estimate until it is fixed."}
         </p>
       ) : null}
-      {q.isError ? (
+      {refusal !== null ? (
+        <p className="field-error" data-testid="estimate-error">
+          {refusal}
+        </p>
+      ) : q.isError ? (
         <p className="field-error" data-testid="estimate-error">
           {estimateFailureText(q.error, asked?.flagRows ?? [], fieldLabel)}
         </p>
