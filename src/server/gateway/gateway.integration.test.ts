@@ -103,6 +103,23 @@ describe("gateway: routing to running models (real llama-server, openai client)"
     expect(r.data[0]!.embedding.length).toBe(64);
   });
 
+  it("embeddings from a model without --embeddings: llama-server's 501 passes through, with x-should-retry: false, so the openai client at its default retries asks once", async () => {
+    let asked = 0;
+    const counting = new OpenAI({
+      baseURL: `${g.url}/v1`,
+      apiKey: "not-needed-on-loopback",
+      fetch: (url, init) => {
+        asked += 1;
+        return fetch(url, init);
+      },
+    });
+    const err = (await counting.embeddings.create({ model: "alpha", input: "hello" }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect([err.status, err.headers?.get("x-should-retry")]).toEqual([501, "false"]);
+    expect(err.message).toMatch(/--embeddings/);
+    expect(asked).toBe(1);
+  });
+
   it("llama-server's own endpoints: /completion, /tokenize and /detokenize, /props and /slots by ?model=", async () => {
     const post = (path: string, body: unknown) => fetch(`${g.url}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     const c = await post("/completion", { model: "alpha", prompt: "hi", n_predict: 4, grammar: GRAMMAR });

@@ -422,6 +422,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             if (noBody) length = 0;
             else if (chunked) length = null;
             else if (length !== null && !(Number.isSafeInteger(length) && length >= 0)) throw new Error(`the server sent Content-Length ${length}`);
+            // 501: the server lacks the feature (llama-server's "does not support embeddings. Start it with
+            // --embeddings"); no retry can change that, and OpenAI's clients retry every 5xx unless told not to.
+            if (parsed.status === 501 && !headers.some(([n]) => n.toLowerCase() === "x-should-retry")) headers.push(["x-should-retry", "false"]);
             answer = { status: parsed.status, headers, length, streamed };
             state = noBody || length !== null ? Body.Length : chunked ? Body.ChunkSize : Body.UntilClose;
             left = length ?? 0;
