@@ -28,6 +28,14 @@ describe("app environment", () => {
     expect(problems({ HOSTNAME: "0.0.0.0", SYNAPSE_API_TOKEN: "0123456789abcdef" })).toEqual([]);
   });
 
+  it("a name in HOSTNAME (a container's or shell's machine name) gets the way to serve loopback only too; an address does not", () => {
+    expect(problems({ HOSTNAME: "3f9c2a1b7d4e" })).toEqual([
+      "SYNAPSE_API_TOKEN is required when HOSTNAME=3f9c2a1b7d4e (reachable beyond loopback); set a random string of 16+ characters, or HOSTNAME=127.0.0.1 to serve this machine only (HOSTNAME=3f9c2a1b7d4e may be this machine's name, which containers and some shells put in the environment)",
+    ]);
+    expect(problems({ HOSTNAME: "192.168.1.20" })[0]).not.toContain("machine's name");
+    expect(problems({ HOSTNAME: "::" })[0]).not.toContain("machine's name");
+  });
+
   it("follows the published address in a container: loopback publish needs no token, a LAN publish does", () => {
     expect(problems({ HOSTNAME: "0.0.0.0", SYNAPSE_PUBLISH_ADDRESS: "127.0.0.1" })).toEqual([]);
     expect(problems({ HOSTNAME: "0.0.0.0", SYNAPSE_PUBLISH_ADDRESS: "0.0.0.0" })).toEqual([expect.stringContaining("SYNAPSE_PUBLISH_ADDRESS=0.0.0.0")]);

@@ -78,10 +78,15 @@ export const envSchema = z
     const exposed = env.SYNAPSE_PUBLISH_ADDRESS ?? env.HOSTNAME;
     if (!LOOPBACK.has(exposed) && !env.SYNAPSE_API_TOKEN) {
       const where = env.SYNAPSE_PUBLISH_ADDRESS ? `SYNAPSE_PUBLISH_ADDRESS=${exposed}` : `HOSTNAME=${exposed}`;
+      // A name, not an address, in HOSTNAME is often the machine's own name: containers and some shells export
+      // HOSTNAME so, and Next's server (like this app) reads it as the address to listen on.
+      const machineName = !env.SYNAPSE_PUBLISH_ADDRESS && !/^[\d.]+$|:/.test(exposed);
       ctx.addIssue({
         code: "custom",
         path: ["SYNAPSE_API_TOKEN"],
-        message: `SYNAPSE_API_TOKEN is required when ${where} (reachable beyond loopback); set a random string of 16+ characters`,
+        message:
+          `SYNAPSE_API_TOKEN is required when ${where} (reachable beyond loopback); set a random string of 16+ characters` +
+          (machineName ? `, or HOSTNAME=127.0.0.1 to serve this machine only (HOSTNAME=${exposed} may be this machine's name, which containers and some shells put in the environment)` : ""),
       });
     }
   });
