@@ -13,3 +13,16 @@ export interface Issue {
 export function formatIssues(issues: readonly Issue[], whole = "(input)"): string {
   return issues.map((i) => `${i.path || whole}: ${i.message}`).join("; ");
 }
+
+/** What a failure's text appends before the server's last log lines (report-decision.ts, managed-server.ts). */
+export const LOG_TAIL_MARK = "; last log lines:";
+
+/**
+ * The first line of a failure's text, for a table cell or a one-line answer: the reason, without the
+ * "; last log lines:" that introduces the log lines below it (which a one-line view does not show).
+ * "" for null or empty text.
+ */
+export function errorHeadline(text: string | null | undefined): string {
+  const first = (text ?? "").split("\n")[0]!.trim();
+  return first.endsWith(LOG_TAIL_MARK) ? first.slice(0, -LOG_TAIL_MARK.length).trimEnd() : first;
+}

@@ -10,7 +10,7 @@ import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
-import { errorMessage } from "../shared/error-text.ts";
+import { errorMessage, LOG_TAIL_MARK } from "../shared/error-text.ts";
 import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
 import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
@@ -236,7 +236,7 @@ export class ManagedServer {
       this.transition("failed", `not ready within ${this.spec.readinessDeadlineMs} ms (last: ${describeHealth(outcome.last)})${foreign || this.heldText(end)}`, "deadline");
     }
     const status = this.status();
-    throw new AgentError({ code: "FAILED", message: `${this.id} failed to start: ${status.reason}${status.logTail.length ? `; last log lines:\n${status.logTail.join("\n")}` : ""}`, data: status });
+    throw new AgentError({ code: "FAILED", message: `${this.id} failed to start: ${status.reason}${status.logTail.length ? `${LOG_TAIL_MARK}\n${status.logTail.join("\n")}` : ""}`, data: status });
   }
 
   private becameReady(): ServerStatus {

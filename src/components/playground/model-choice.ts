@@ -8,6 +8,7 @@
  *   always, stopped / crashed / failed pickable, with an offer to start it (the gateway answers 409)
  *   loading, ready                    pickable
  */
+import { errorHeadline } from "synapse-host-agent/error-text";
 import { displayState, type DisplayKey } from "~/components/fleet/display-state";
 
 /** The status row's fields the picker reads (servers.status). */
@@ -53,7 +54,7 @@ export function modelChoice(r: PickerRow): ModelChoice {
   if (!r.enabled) return { ...base, pickable: false, readiness: "disabled", note: "disabled", reason: "disabled: enable it on its model page to use it here" };
   const linkDown = r.link.kind === "ssh" && r.link.state !== null && r.link.state !== "connected";
   const hostReason = linkDown ? `host ${r.host} is not reachable${r.link.error ? `: ${r.link.error}` : ""}` : null;
-  const firstError = r.lastError?.split("\n")[0]?.trim() || null;
+  const firstError = errorHeadline(r.lastError) || null;
   switch (d.key) {
     case "ready":
     case "unhealthy":

@@ -7,6 +7,7 @@
  * (plus a margin for the stop of a model that was unloading), and by the
  * client: a request whose client went away stops waiting.
  */
+import { errorHeadline } from "synapse-host-agent/error-text";
 import { GatewayError } from "./openai-error";
 import type { GatewayFleet, GatewayModel, StartOutcome } from "./fleet-port";
 import { readinessStep, RETRY_UNKNOWN_S } from "./readiness";
@@ -45,7 +46,7 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
     const step = readinessStep(fresh, now());
     if (step.kind === "refuse") return step.error;
     const retryS = fresh.nextRestartAt !== null ? Math.max(1, (fresh.nextRestartAt - now()) / 1000) : RETRY_UNKNOWN_S;
-    const why = (outcome.error ?? fresh.lastError ?? outcome.state).split("\n")[0];
+    const why = errorHeadline(outcome.error ?? fresh.lastError ?? outcome.state);
     // No restart pending: a person must fix it (the clients are told not to retry).
     return new GatewayError(503, "service_unavailable", "model_start_failed", `model ${JSON.stringify(m.name)} could not be started: ${why}`, fresh.nextRestartAt !== null ? { retryAfterS: retryS } : { retryAfterS: retryS, shouldRetry: false });
   }

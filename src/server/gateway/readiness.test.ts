@@ -51,6 +51,16 @@ describe("readinessStep", () => {
     }
   });
 
+  it("the reason is its one-line headline: no dangling 'last log lines:', and the advice not said twice", () => {
+    const crashed = readinessStep(m({ state: "exited", nextRestartAt: NOW + 1_000, lastError: "exited (crashed: killed by SIGKILL); last log lines:\nline 1\nline 2" }), NOW);
+    expect(crashed.kind === "refuse" && crashed.error.message).toBe('model "qwen" crashed and restarts in 1 s: exited (crashed: killed by SIGKILL)');
+    const held = "cannot start qwen: port 8080 is held by pid 4242 (python3); stop that process, or give this model a free port (its Edit form, or models.update with port), then start it again";
+    const failed = readinessStep(m({ state: "failed", lastError: held }), NOW);
+    expect(failed.kind === "refuse" && failed.error.message).toBe(`model "qwen" failed: ${held}`);
+    const other = readinessStep(m({ state: "failed", lastError: "cannot open model; last log lines:\nx" }), NOW);
+    expect(other.kind === "refuse" && other.error.message).toBe('model "qwen" failed: cannot open model; fix it and start it again from the dashboard');
+  });
+
   it("a host the gateway cannot reach: 502 with why", () => {
     const s = readinessStep(m({ upstream: null, unreachableWhy: "over SSH" }), NOW);
     expect(s.kind === "refuse" && [s.error.status, s.error.message]).toEqual([502, "over SSH"]);

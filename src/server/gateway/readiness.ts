@@ -14,6 +14,7 @@
  *   unhealthy                      proceed (a busy server answers /health late)
  *   host not reachable from here   502
  */
+import { errorHeadline } from "synapse-host-agent/error-text";
 import { GatewayError } from "./openai-error";
 import type { GatewayModel } from "./fleet-port";
 
@@ -23,8 +24,13 @@ export type ReadinessStep = { kind: "proceed" } | { kind: "start" } | { kind: "w
 export const RETRY_UNKNOWN_S = 30;
 
 function reason(m: GatewayModel): string {
-  const first = m.lastError?.split("\n")[0]?.trim();
+  const first = errorHeadline(m.lastError);
   return first ? `: ${first}` : "";
+}
+
+/** What to do about a failed model, unless its error already says it (a held port's advice ends "then start it again"). */
+function failedAdvice(m: GatewayModel): string {
+  return /start it again\s*$/.test(errorHeadline(m.lastError)) ? "" : "; fix it and start it again from the dashboard";
 }
 
 export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
@@ -52,7 +58,7 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
     case "failed":
       return {
         kind: "refuse",
-        error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} failed${reason(m)}; fix it and start it again from the dashboard`, m.nextRestartAt !== null ? { retryAfterS: Math.max(1, (m.nextRestartAt - nowMs) / 1000) } : { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }),
+        error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} failed${reason(m)}${failedAdvice(m)}`, m.nextRestartAt !== null ? { retryAfterS: Math.max(1, (m.nextRestartAt - nowMs) / 1000) } : { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }),
       };
   }
   // stopped (or exited with nothing pending)

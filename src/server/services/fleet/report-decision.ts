@@ -23,6 +23,7 @@
  *   while no stop of ours was pending, of a live server the user wants
  *   running, was made on the host: the user's latest word there.
  */
+import { LOG_TAIL_MARK } from "synapse-host-agent/error-text";
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { isAlive, STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
 import { epochMs, sameProcess, type EntrySnapshot, type ProcessKey } from "./server-entry";
@@ -97,7 +98,7 @@ export function neverSpawned(entry: Pick<EntrySnapshot, "state" | "cause">): boo
 /** A failure as text: the reason, and the last log lines when the agent sent them. */
 export function describeFailure(status: Pick<ServerStatus, "reason" | "state" | "logTail">): string {
   const reason = status.reason ?? status.state;
-  return status.logTail.length > 0 ? `${reason}; last log lines:\n${status.logTail.join("\n")}` : reason;
+  return status.logTail.length > 0 ? `${reason}${LOG_TAIL_MARK}\n${status.logTail.join("\n")}` : reason;
 }
 
 /**
