@@ -39,10 +39,14 @@ export { EXTRA_FLAGS, type ExtraFlagName };
 const extraFlagNames = Object.keys(EXTRA_FLAGS) as [ExtraFlagName, ...ExtraFlagName[]];
 
 export const extraFlagSchema = z
-  .object({
-    flag: z.enum(extraFlagNames, { error: (i) => `flag ${JSON.stringify(i.input)} is not allowed; allowed: ${extraFlagNames.join(", ")}` }),
-    value: boundedString(128).optional(),
-  })
+  .object(
+    {
+      flag: z.enum(extraFlagNames, { error: (i) => `flag ${JSON.stringify(i.input)} is not allowed; allowed: ${extraFlagNames.join(", ")}` }),
+      value: boundedString(128).optional(),
+    },
+    // A bare "--embeddings" is the usual first try from a script: say the shape.
+    { error: (i) => (i.code === "invalid_type" ? `an extra flag is an object {"flag": "--name", "value": "…"} (value only for a flag that takes one), e.g. {"flag": "--embeddings"}; got ${JSON.stringify(i.input)}` : undefined) },
+  )
   .strict()
   .superRefine((f, ctx) => {
     const kind = EXTRA_FLAGS[f.flag];
