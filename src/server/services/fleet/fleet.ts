@@ -24,6 +24,7 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
+import { canBind } from "synapse-host-agent/port";
 import { ALIVE_STATES, isAlive } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { getSettings } from "~/server/services/registry/settings";
@@ -263,7 +264,7 @@ export function createFleet(options: FleetOptions): Fleet {
       } catch (err) {
         throw toServiceError(err, `discovery on host ${host.name}`);
       }
-      const report = await addDiscoveredModels(db, hostId, infos, { appPort: ctx.appPort });
+      const report = await addDiscoveredModels(db, hostId, infos, { appPort: ctx.appPort, localPortHeld: async (port) => !(await canBind(port, "127.0.0.1")) });
       await events.append({ kind: "action", hostId, message: `host ${host.name}: discovery added ${report.added.length} model(s)`, data: { added: report.added.map((a) => a.name), registered: report.registered.length, skipped: report.skipped.length, errors: report.errors.length } });
       return report;
     },

@@ -4,8 +4,10 @@
  * added to a real SQLite registry under the host's path mapping.
  */
 import { mkdir, rm, stat, symlink, writeFile } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { createLocalLink, silentLinkLog, type HostLink } from "synapse-host-agent/link";
+import { canBind } from "synapse-host-agent/port";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel, writeTinyModelSplit } from "../../../../host-agent/src/gguf/tiny-model.ts";
 import { tempDir } from "../../../../test/harness/temp";
@@ -200,5 +202,37 @@ describe("model folders as people keep them (issue 14)", () => {
     expect(report.added).toEqual([expect.objectContaining({ name: "c", filePath: "/old/c-00001-of-00002.gguf", note: "split set of 2 parts" })]);
     expect((await t.db.model.findUniqueOrThrow({ where: { name: "c" } })).sizeBytes).toBe(200);
     expect(report.skipped).toEqual([{ path: "/old/c-00002-of-00002.gguf", reason: "part 2 of 2 of a split model; its first part is the one served" }]);
+  });
+
+  it("on this machine, a port another program holds is not given to a new model (its first start would fail); the report says which", async () => {
+    const own = (await upsertHost(t.db, { name: "this-machine", linkKind: "local", registryModelsRoot: "/here", hostModelsRoot: "/here" })).id;
+    // The lowest port discovery would give: taken here by a real listener, as a web server on 8080 would be.
+    let held: net.Server | null = null;
+    let heldPort = 0;
+    for (let p = 8080; p < 8180 && held === null; p++) {
+      const s = net.createServer();
+      const ok = await new Promise<boolean>((r) => {
+        s.once("error", () => r(false));
+        s.listen({ port: p, host: "127.0.0.1", exclusive: true }, () => r(true));
+      });
+      if (ok) [held, heldPort] = [s, p];
+      // Ports below it that another program holds already: registered here, so discovery starts at ours.
+      else await createModel(t.db, { name: `busy-${p}`, hostId: own, filePath: `/here/busy-${p}.gguf`, port: p }, { appPort: 3000 });
+    }
+    expect(held).not.toBeNull();
+    try {
+      const info = { path: "/here/fresh.gguf", sizeBytes: 100, architecture: "llama", name: null, parameterCount: 10, quantization: "F32", contextLength: 256, error: null };
+      const report = await addDiscoveredModels(t.db, own, [info], { appPort: 3000, localPortHeld: async (port) => !(await canBind(port, "127.0.0.1")) });
+      expect(report.added).toHaveLength(1);
+      const added = report.added[0]!;
+      expect(added.port).toBeGreaterThan(heldPort);
+      expect(await canBind(added.port, "127.0.0.1")).toBe(true);
+      expect(added.note).toMatch(new RegExp(`^ports? ${heldPort}(, \\d+)* in use by another program on this machine$`));
+      // Without the probe (an ssh host's ports cannot be probed from here) the registry alone decides.
+      const other = await addDiscoveredModels(t.db, own, [{ ...info, path: "/here/other.gguf" }], { appPort: 3000 });
+      expect(other.added[0]!.port).toBe(heldPort);
+    } finally {
+      await new Promise((r) => held!.close(r));
+    }
   });
 });

@@ -233,7 +233,15 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
       const name = uniqueName(candidates, names);
       // A host whose key allows only its model ports: the free ports in that range.
       const range = tunnelRange(host);
-      const port = lowestFree(usedPorts, range ?? undefined);
+      let port = lowestFree(usedPorts, range ?? undefined);
+      // On this machine a port another program holds (a web server on 8080) would fail the model's first start.
+      const held: number[] = [];
+      while (port !== null && host.linkKind === "local" && deps.localPortHeld && held.length < MAX_HELD_PROBES && (await deps.localPortHeld(port))) {
+        held.push(port);
+        usedPorts.add(port);
+        port = lowestFree(usedPorts, range ?? undefined);
+      }
+      if (held.length > 0 && port !== null) plan.notes.push(`port${held.length > 1 ? "s" : ""} ${held.join(", ")} in use by another program on this machine`);
       if (port === null) {
         report.errors.push({ path: info.path, message: range ? `host ${host.name} has no free port left in its model ports ${formatPortRange(range)}; widen the range (scripts/setup-ssh.sh --model-ports, then the host here)` : `host ${host.name} has no free port left from 8080 to 65535` });
         continue;
@@ -275,6 +283,9 @@ export async function addDiscoveredModels(db: Db, hostId: string, infos: GgufInf
 function labelled(candidate: string, label: string): string {
   return sanitize(`${candidate.slice(0, MAX_NAME - label.length - 1)}-${label}`);
 }
+
+/** Ports found held by other programs that discovery steps over for one model before it takes the next one anyway. */
+const MAX_HELD_PROBES = 64;
 
 /** Lowest free port from 8080 up (or in `range`): gaps left by deleted models are reused. */
 function lowestFree(used: ReadonlySet<number>, range: PortRange = { from: 8080, to: 65535 }): number | null {

@@ -41,6 +41,12 @@ export interface RegistryDeps {
    * when its snapshot was a second old).
    */
   events?: Pick<EventBus, "append">;
+  /**
+   * Whether another program holds `port` on this machine now (a bind probe on 127.0.0.1, where a model
+   * server listens): discovery gives a model on the app's own (local) host no such port. Absent: only the
+   * registry's ports count as taken.
+   */
+  localPortHeld?: (port: number) => Promise<boolean>;
 }
 
 /**
