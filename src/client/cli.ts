@@ -227,7 +227,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const servers = await client.servers.status.query();
       // LAST USED and IDLE UNLOAD count from the app's "now" (this call's skew), so a skewed clock there does not shift them.
       const appNow = Date.now() + appClockSkewMs(clock.last());
-      out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered" : table(servers, true, appNow)}\n`);
+      out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered: add them with Discover in the dashboard (or POST /api/trpc/models.discover: README, Using it)" : table(servers, true, appNow)}\n`);
       return 0;
     }
     const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait, ...(force ? { force: true } : {}) }) : await client.servers.stopAll.mutate();
