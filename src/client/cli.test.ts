@@ -73,6 +73,15 @@ describe("synapse status table", () => {
     expect(lines[1]!.indexOf("12s ago")).toBe(col("LAST USED"));
   });
 
+  it("a crashed server waiting for its restart says when it is due; its LAST ERROR is the reason without the log lines' mark", () => {
+    const now = Date.parse("2026-12-01T02:00:00.000Z");
+    const crashed = { ...base, inFlight: 0, lastUsedAt: null, idleUnloadAt: null, name: "crashy", state: "exited", pid: null, desired: "running", loadPolicy: "always", cause: "crash", restarts: 1, lastError: "exited (crashed: killed by SIGKILL); last log lines:\nsrv  log line" };
+    const lines = table([{ ...crashed, nextRestartAt: new Date(now + 1_400).toISOString() }, { ...crashed, name: "late", nextRestartAt: new Date(now - 100).toISOString() }, { ...crashed, name: "given-up", state: "failed", nextRestartAt: null }], true, now).split("\n");
+    expect(lines[1]).toMatch(/^crashy\s+local\s+8080\s+exited \(restart in 1\.4 s\)\s+always\s+-\s+-\s+1\s+crash\s+0\s+-\s+-\s+exited \(crashed: killed by SIGKILL\)$/);
+    expect(lines[2]).toMatch(/^late\s+local\s+8080\s+exited \(restart due\)\s/);
+    expect(lines[3]).toMatch(/^given-up\s+local\s+8080\s+failed\s+always\s/);
+  });
+
   it("start-all results (no view fields) keep the agent's state names", () => {
     const out = table([{ name: "alpha", host: "local", port: 8080, state: "ready", pid: 7 }], false);
     expect(out.split("\n")[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+7$/);

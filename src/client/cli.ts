@@ -61,7 +61,16 @@ type Row = {
   inFlight?: number;
   lastUsedAt?: string | null;
   idleUnloadAt?: string | null;
+  /** From the status view: when a crashed server's restart is due (ISO), while it waits for it. */
+  nextRestartAt?: string | null;
 };
+
+/** "restart in 1.4 s" (or "restart due") for a crashed server waiting for its restart, as of `now` (epoch ms); "" otherwise. */
+export function restartText(r: Pick<Row, "state" | "nextRestartAt">, now: number): string {
+  if (r.state !== "exited" || !r.nextRestartAt) return "";
+  const inMs = Date.parse(r.nextRestartAt) - now;
+  return Number.isNaN(inMs) ? "" : inMs > 0 ? `restart in ${(inMs / 1000).toFixed(1)} s` : "restart due";
+}
 
 export function formatUptime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "-";
@@ -85,7 +94,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
     r.name,
     r.host,
     String(r.port),
-    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}`,
+    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${restartText(r, now) ? ` (${restartText(r, now)})` : ""}`,
     ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),
     ...(statusView ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-", String(r.inFlight ?? 0), lastUsedText(r, now), idleUnloadText(r, now)] : []),
