@@ -217,6 +217,19 @@ describe("shutdown", () => {
     });
   });
 
+  it("a model wanted running that had not started (as after a start whose host link was down): none stopped; its one event says it is no longer wanted, not that it stopped", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    await f.t.db.serverState.create({ data: { modelId: m.id, desired: "running", desiredAt: new Date(), observed: "stopped", lastError: "host local: link down" } });
+    // The host's link up, with no reconcile pass (it would start the model): the fixture's fleet has no tick.
+    await f.links.get(f.host);
+    const since = await lastEventId(f);
+
+    expect(await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 })).toEqual([]);
+    await f.restart();
+    expect(await eventsAfter(f, m.id, since)).toEqual(["action -: alpha: no longer wanted running: the app shut down while it was not running (the next start of the app leaves it stopped)"]);
+  });
+
   it("with nothing running: none", async () => {
     const f = await setup();
     const m = await f.addModel("alpha");
