@@ -162,7 +162,11 @@ export interface Fleet {
    * Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its
    * agent. Returns the servers this stop ended (those that ran, or were starting), each with its state after
    * it (`stopped`, or what still runs with the agent's reason as `error`); none that were already stopped,
-   * exited or failed. Empty without stopServers.
+   * exited or failed. Empty without stopServers. With it, every model of a reachable host is left not wanted
+   * (the next start leaves it stopped); one that had crashed or failed is recorded `stopped` with cause
+   * `shutdown` and one event saying what was found (a restart cancelled, or nothing running), its last error
+   * kept, as a user's stop of it does (Operations.issueStop). `deadlineMs`: for the whole stop (ms, default
+   * 30 000); a host whose link is down, or whose stop fails, is logged and left as it is.
    */
   shutdown(options: { stopServers: boolean; deadlineMs?: number }): Promise<ServerResult[]>;
   /** Waits for pending records; after this nothing is written. Idempotent. */

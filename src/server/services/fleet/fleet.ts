@@ -317,6 +317,8 @@ export function createFleet(options: FleetOptions): Fleet {
     },
 
     async shutdown({ stopServers, deadlineMs = 30_000 }) {
+      // A restart after a crash that this shutdown cancels is kept for its stop to report (stopReacting clears its timer).
+      if (stopServers) for (const e of table.entries()) e.cancelRestartForStop();
       stopReacting();
       if (!stopServers) return [];
       const hosts = await db.host.findMany();
@@ -331,21 +333,32 @@ export function createFleet(options: FleetOptions): Fleet {
           try {
             // SIGKILL must come before the deadline, however long the configured grace is.
             const graceMs = Math.max(0, Math.min((await getSettings(db)).stopGraceMs, deadlineMs - 10_000));
-            const rows = await db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true } });
+            const rows = await db.model.findMany({ where: { hostId: host.id }, include: { host: true, server: true }, orderBy: { name: "asc" } });
             // These stops are the app's own, with their own cause: what the app records and shows is "stopped at
             // app shutdown", not a user's stop. An agent with shutdown-cause is told so (its log and status say
             // it too); an older one refuses the cause and records "requested", which the app then reads as ours.
             const entries = rows.map((r) => table.remember(r));
-            // What ran as this app knew it before (as issueStop tells a stop that ends a process): only those are
-            // reported as stopped; the agent answers with every server it manages, stopped long ago or not.
-            const running = new Set(rows.filter((r, i) => {
-              const e = entries[i]!;
-              return isAlive(e.loaded ? e.state : (r.server?.observed ?? "stopped")) || e.planning || e.op?.kind === "start";
-            }).map((r) => r.name));
+            // What each stop finds, as this app knew it before (as issueStop does): only the servers that ran are
+            // reported as stopped; the agent answers with every server it manages, stopped long ago or not, and
+            // marks an ended one (a crash, a failure) stopped by this call too.
+            const found = rows.map((r) => ops.stopFinding(r));
+            const running = new Set(rows.filter((_, i) => found[i]!.wasRunning).map((r) => r.name));
+            const ended = new Set(rows.filter((_, i) => found[i]!.ended).map((r) => r.name));
             for (const e of entries) {
               e.clearRestart();
               e.stopCause = "shutdown";
               e.stopNote = null;
+            }
+            // The fleet was stopped on purpose: the next start of the app leaves this host's models stopped
+            // (as before this app existed), including any that were waiting for a restart. Written before the
+            // stop, as a stop-all does: a model recorded stopped below is then never wanted running without a cause.
+            const wanted = rows.filter((r) => r.server?.desired === "running");
+            await ops.wantStoppedMany(wanted, { byStop: true });
+            // Ended (failed, crashed): nothing of it runs; recorded stopped at shutdown now, in one event that says
+            // what was found (a restart cancelled, or that nothing was running), its last error kept, as a user's
+            // stop of it is. Before the agent is told, so its answer (the ended process, now stopped) is no news.
+            await Promise.all(rows.map((r, i) => ops.recordEndedStop(r, found[i]!, "shutdown")));
+            for (const e of entries) {
               // Counted before the call, as issueStop does: a stop the agent reports meanwhile is ours.
               e.stopsInFlight += 1;
               if (e.alive) e.stopAsked = { pid: e.pid, startedAtMs: epochMs(e.startedAt) };
@@ -358,18 +371,24 @@ export function createFleet(options: FleetOptions): Fleet {
               for (const e of entries) e.stopsInFlight -= 1;
             }
             const byName = new Map(rows.map((r) => [r.name, r]));
+            const named = new Set<string>();
             for (const s of stopped) {
               const row = byName.get(s.id);
               if (!row) continue;
               await reports.observe(host.id, s, "snapshot", row.id);
-              // Stopped by this call: it ran, or the agent (shutdown-cause) says this stop ended it.
-              if (running.has(s.id) || (s.state === "stopped" && s.cause === "shutdown")) results.push(resultOf(row, s.state, null, s.state === "stopped" ? null : (s.reason ?? null)));
+              // Stopped by this call: it ran, or the agent (shutdown-cause) says this stop ended it and this app did
+              // not know it as ended (the agent's stop of a crashed or failed server only records it stopped).
+              if (running.has(s.id) || (s.state === "stopped" && s.cause === "shutdown" && !ended.has(s.id))) {
+                named.add(s.id);
+                results.push(resultOf(row, s.state, null, s.state === "stopped" ? null : (s.reason ?? null)));
+              }
             }
-            // The fleet was stopped on purpose: the next start of the app leaves this host's models stopped
-            // (as before this app existed), including any that were waiting for a restart.
-            const wanted = rows.filter((r) => r.server?.desired === "running");
-            await ops.wantStoppedMany(wanted);
-            for (const r of wanted) ops.action(`${r.name}: stopped at shutdown`, { modelId: r.id, hostId: host.id });
+            // Wanted running but nothing of it ran, nor had it ended (a start that had not gone out): no stop to
+            // record, only the change of what is wanted, said as such.
+            for (const r of wanted) {
+              if (running.has(r.name) || ended.has(r.name) || named.has(r.name)) continue;
+              ops.action(`${r.name}: no longer wanted running: the app shut down while it was not running (the next start of the app leaves it stopped)`, { modelId: r.id, hostId: host.id, data: { cause: "shutdown", notRunning: true } });
+            }
           } catch (err) {
             log.error("stopping the host's servers at shutdown failed", { host: host.name, error: err });
           }

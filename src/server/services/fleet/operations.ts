@@ -59,6 +59,16 @@ export interface StopOptions {
   announce?: boolean;
 }
 
+/** What a stop finds of one model, as this app knows it just before the stop (Operations.stopFinding). */
+export interface StopFinding {
+  /** A process that the stop ends (an alive state), or a start planned or in flight. */
+  wasRunning: boolean;
+  /** Nothing runs and the model had ended: `failed` (a start that never spawned, a crash loop given up) or `exited` (a crash). Null otherwise. */
+  ended: "failed" | "exited" | null;
+  /** A restart after a crash that this stop cancels: when it was due (ISO 8601) and how far off then (ms; ≤ 0 when its turn had come). */
+  restartCancelled: { dueAt: string; dueInMs: number } | null;
+}
+
 export interface Operations {
   /** Issues a start (the caller holds the host's queue) and returns the operation without waiting for it. */
   issueStart(modelId: string, reason: StartReason, pre?: Prepared): Promise<{ op: Promise<ServerResult> }>;
@@ -67,6 +77,20 @@ export interface Operations {
    * cause with its particulars, which the "stopping" event says ("evicted to make room for fresh").
    */
   issueStop(row: ModelRow, link: HostLink | null, linkError: string | null, cause?: StopCause, note?: string, options?: StopOptions): Promise<{ op: Promise<ServerResult> }>;
+  /**
+   * What a stop of this model finds now, as this app knows it (StopFinding). Takes the restart that a change of
+   * what is wanted cancelled (ServerEntry.cancelledRestartAtMs, set by wantStoppedMany with byStop): call it
+   * once per stop, after that change and before the stop changes anything.
+   */
+  stopFinding(row: ModelRow): StopFinding;
+  /**
+   * For a stop that found the model ended (`finding.ended`; none: resolves to null at once): recorded `stopped`
+   * with `cause` now, in one state event saying what it found (its restart cancelled, or that nothing was
+   * running), the last error kept as history. For the caller's own stop call (the app's shutdown), made
+   * before the agent is told so that its answer is no news. Resolves to the ended state it recorded as
+   * stopped (`failed` | `exited`), or null when a newer command or report had changed the state meanwhile.
+   */
+  recordEndedStop(row: ModelRow, finding: StopFinding, cause: StopCause, note?: string): Promise<"failed" | "exited" | null>;
   /**
    * A user asked for it to run: wanted, and the crash window starts over. `seq`: the number the command
    * took (ServerEntry.desiredSeq) when it is written later than given: written only if no newer change of
@@ -192,6 +216,34 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
     await table.writeState(e, r.data, r.event);
   }
 
+  /**
+   * Records a stop that found the model ended (finding.ended) as `stopped` with `cause`, at once, in one event
+   * that says what it found: "alpha: stopped (stopped on request; it had failed, nothing was running)", or for
+   * a crash whose restart it cancels "…; it had crashed; its restart (due in 0.5 s) is cancelled". No stop of a
+   * process is recorded (the event's pid is null): the old process's pid and signal stay those of its end. The
+   * last error stays as history; e.pid stays the ended process's (the agent's report of it stopped is then no
+   * news). `seq`: the stop's command number; nothing is written when a newer command came or the state changed
+   * meanwhile. Resolves to the ended state recorded as stopped, or null when nothing was written.
+   */
+  async function recordEnded(e: ServerEntry, row: ModelRow, seq: number, finding: StopFinding, cause: StopCause, note: string | undefined): Promise<"failed" | "exited" | null> {
+    const { restartCancelled } = finding;
+    let recorded: "failed" | "exited" | null = null;
+    await table.withModel(e, async () => {
+      if (!e.isCurrent(seq) || (e.state !== "failed" && e.state !== "exited")) return;
+      const was = e.state;
+      const said = restartCancelled ? `it had crashed; its restart (${dueText(restartCancelled.dueInMs)}) is cancelled` : `it had ${was === "failed" ? "failed" : "crashed"}, nothing was running`;
+      recorded = was;
+      e.state = "stopped";
+      e.cause = cause;
+      await table.writeState(
+        e,
+        { observed: "stopped", pid: null, cause, nextRestartAt: null },
+        { kind: "state", state: "stopped", message: `${row.name}: stopped (${note ?? STOP_CAUSE_TEXT[cause]}; ${said})`, data: { pid: null, previous: was, cause, ...(restartCancelled ? { restartCancelled } : { notRunning: true }) } },
+      );
+    });
+    return recorded;
+  }
+
   const ops: Operations = {
     async hostLink(host) {
       try {
@@ -294,16 +346,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
 
     async issueStop(row, link, linkError, cause = "requested", note, options = {}) {
       const e = table.remember(row);
-      // As this app knows it before the stop: a process (or a start planned or in flight) that the stop ends, or none.
-      // An entry not loaded yet has only the row's recorded state to go by.
-      const found = e.loaded ? e.state : (row.server?.observed ?? "stopped");
-      const wasRunning = isAlive(found) || e.planning || e.op?.kind === "start";
-      // A restart after a crash that this stop cancels: cancelled as it was no longer wanted (wantStoppedMany), or now.
-      const restartAt = e.cancelledRestartAtMs ?? e.restartDueAtMs;
-      e.cancelledRestartAtMs = null;
-      const restartCancelled = !wasRunning && restartAt !== null ? { dueAt: new Date(restartAt).toISOString(), dueInMs: restartAt - now() } : null;
-      // What the stop found: the model ended (a failed start, a crash loop given up, a crash not restarted).
-      const ended = !wasRunning && (found === "failed" || found === "exited") ? found : null;
+      const finding = ops.stopFinding(row);
+      const { wasRunning, ended, restartCancelled } = finding;
       /** The ended state this stop recorded as stopped (below); null until then, or when it had changed meanwhile. */
       let endedRecorded: "failed" | "exited" | null = null;
       const result = (state: string, pid: number | null, error: string | null): ServerResult => ({
@@ -323,24 +367,9 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       }
       if (!link && !ended) return { op: Promise.resolve(result(e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
       const seq = e.nextCommand();
-      if (ended) {
-        // Nothing runs: the stop ends here, recorded at once with its cause, in one event that says what it found
-        // (no "stop requested" that nothing completes). The last error stays as history. Recorded before the
-        // agent is told, so its answer (the same ended process, now stopped) is no news; e.pid stays that process's.
-        await table.withModel(e, async () => {
-          if (!e.isCurrent(seq) || (e.state !== "failed" && e.state !== "exited")) return;
-          const was = e.state;
-          const said = restartCancelled ? `it had crashed; its restart (${dueText(restartCancelled.dueInMs)}) is cancelled` : `it had ${was === "failed" ? "failed" : "crashed"}, nothing was running`;
-          endedRecorded = was;
-          e.state = "stopped";
-          e.cause = cause;
-          await table.writeState(
-            e,
-            { observed: "stopped", pid: null, cause, nextRestartAt: null },
-            { kind: "state", state: "stopped", message: `${row.name}: stopped (${note ?? STOP_CAUSE_TEXT[cause]}; ${said})`, data: { pid: null, previous: was, cause, ...(restartCancelled ? { restartCancelled } : { notRunning: true }) } },
-          );
-        });
-      }
+      // Nothing runs: the stop ends here, recorded before the agent is told, so its answer (the same ended
+      // process, now stopped) is no news.
+      if (ended) endedRecorded = await recordEnded(e, row, seq, finding, cause, note);
       // Nothing ran: no link to tell the agent over changes nothing of it.
       if (!link) return { op: Promise.resolve(result(e.state, null, null)) };
       const graceMs = (await getSettings(db)).stopGraceMs;
@@ -365,6 +394,27 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         },
       );
       return { op: put(e, "stop", op, seq) };
+    },
+
+    stopFinding(row) {
+      const e = table.remember(row);
+      // As this app knows it before the stop: a process (or a start planned or in flight) that the stop ends, or none.
+      // An entry not loaded yet has only the row's recorded state to go by.
+      const found = e.loaded ? e.state : (row.server?.observed ?? "stopped");
+      const wasRunning = isAlive(found) || e.planning || e.op?.kind === "start";
+      // A restart after a crash that this stop cancels: cancelled as it was no longer wanted (wantStoppedMany), or now.
+      const restartAt = e.cancelledRestartAtMs ?? e.restartDueAtMs;
+      e.cancelledRestartAtMs = null;
+      const restartCancelled = !wasRunning && restartAt !== null ? { dueAt: new Date(restartAt).toISOString(), dueInMs: restartAt - now() } : null;
+      // What the stop found: the model ended (a failed start, a crash loop given up, a crash not restarted).
+      const ended = !wasRunning && (found === "failed" || found === "exited") ? found : null;
+      return { wasRunning, ended, restartCancelled };
+    },
+
+    recordEndedStop(row, finding, cause, note) {
+      if (!finding.ended) return Promise.resolve(null);
+      const e = table.remember(row);
+      return recordEnded(e, row, e.nextCommand(), finding, cause, note);
     },
 
     async wantRunning(row, seq) {

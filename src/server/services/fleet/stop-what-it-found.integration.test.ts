@@ -2,20 +2,34 @@
  * A stop says what it found and what it did, as a user reads it: a model waiting to restart after a crash
  * (its restart is cancelled, and the answer says so rather than "not running"); a failed model (recorded
  * stopped with the stop's cause, its last error kept as history, one event saying so, no "stop requested"
- * that never completes); and the app's shutdown, which names only the servers it stopped.
+ * that never completes); and the app's shutdown, which names only the servers it stopped and says of a
+ * crashed or failed model what it found, as a user's stop does.
  *
  * Over the local link with the local agent: the crash-loop stand-in (stand-in-crashes-when-ready.mjs) and
  * the real llama-server.
  */
+import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { fleetFixture, statusOf, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture, type FleetFixtureOptions } from "./testing/fixture";
 
 let fx: FleetFixture | null = null;
+const holders: net.Server[] = [];
 afterEach(async () => {
   const f = fx;
   fx = null;
+  for (const h of holders.splice(0)) await new Promise<void>((resolve) => h.close(() => resolve()));
   await f?.dispose();
 });
+
+/** Holds `port` on 127.0.0.1 with a listener of this process (another process's, as the agent sees it) until the test ends. */
+async function holdPort(port: number): Promise<void> {
+  const server = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", resolve);
+  });
+  holders.push(server);
+}
 
 async function setup(options: FleetFixtureOptions = {}): Promise<FleetFixture> {
   fx = await fleetFixture(options);
@@ -141,6 +155,79 @@ describe("shutdown", () => {
     const results = await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 });
     expect(results.map((r) => [r.name, r.state])).toEqual([["running", "stopped"]]);
     expect(await pidsRunning(running.filePath)).toEqual([]);
+  });
+
+  it("one running, one crashed waiting for its restart, one failed (port held): names the one it stopped; the others' one event each says what it found; after the next start all stopped, the failure's error kept", async () => {
+    // The restart is due well after the shutdown (a real llama-server killed with SIGKILL, as a user would).
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 15_000, maxDelayMs: 15_000 } } });
+    const lazy = await f.addModel("tiny-lazy");
+    const crashed = await f.addModel("synapse-tiny");
+    const failed = await f.addModel("tiny-embed");
+    await holdPort(failed.port);
+    const refused = await f.fleet.start(failed.id, { wait: true });
+    expect([refused.state, refused.error]).toEqual(["failed", expect.stringMatching(/^cannot start tiny-embed: port \d+ is held by pid/)]);
+    expect((await f.fleet.start(lazy.id, { wait: true })).state).toBe("ready");
+    const victim = await f.fleet.start(crashed.id, { wait: true });
+    expect(victim.state).toBe("ready");
+    await f.fleet.reconcile(f.host.id); // the agent's hello (its features) is read, as the app's tick does
+    process.kill(victim.pid!, "SIGKILL");
+    const waiting = await waitFor("synapse-tiny crashed and waiting for its restart", async () => {
+      const s = await statusOf(f, "synapse-tiny");
+      return s.state === "exited" && s.nextRestartAt ? s : null;
+    });
+    const crashError = waiting.lastError;
+    expect(crashError).toMatch(/SIGKILL/);
+    const since = await lastEventId(f);
+
+    const results = await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 });
+    // Only the process it ended: not the crashed one (nothing of it ran), not the failed one (it never ran).
+    expect(results.map((r) => [r.name, r.state])).toEqual([["tiny-lazy", "stopped"]]);
+    expect(await pidsRunning(lazy.filePath)).toEqual([]);
+
+    // The next start of the app, on the same database: first contact with the host's agent, then a pass.
+    await f.restart();
+    await f.fleet.adopt();
+    await f.fleet.reconcile(f.host.id);
+    // What each shows: stopped at shutdown, not wanted; the crashed one's restart gone, the failed one's refusal
+    // and the crash kept as their last errors (history), not replaced by anything this shutdown did.
+    const view = async (name: string) => {
+      const s = await statusOf(f, name);
+      return { name, state: s.state, cause: s.cause, desired: s.desired, nextRestartAt: s.nextRestartAt, lastError: s.lastError };
+    };
+    expect([await view("tiny-embed"), await view("synapse-tiny"), await view("tiny-lazy")]).toEqual([
+      { name: "tiny-embed", state: "stopped", cause: "shutdown", desired: "stopped", nextRestartAt: null, lastError: refused.error },
+      { name: "synapse-tiny", state: "stopped", cause: "shutdown", desired: "stopped", nextRestartAt: null, lastError: crashError },
+      { name: "tiny-lazy", state: "stopped", cause: "shutdown", desired: "stopped", nextRestartAt: null, lastError: null },
+    ]);
+
+    // The events since, per model (read after the app's event bus closed, so every append is in): the running
+    // one's stop; one event for the crashed one saying its restart is cancelled, with no pid or signal of the
+    // old crash as this stop's; one for the failed one saying nothing was running.
+    const recorded = async (m: { id: string }) => {
+      const rows = await f.t.db.event.findMany({ where: { modelId: m.id, id: { gt: since } }, orderBy: { id: "asc" } });
+      return rows.map((e) => ({ what: `${e.kind} ${e.state ?? "-"}: ${e.message}`, pid: (JSON.parse(e.data ?? "{}") as { pid?: unknown }).pid ?? null }));
+    };
+    expect({ running: await recorded(lazy), crashed: await recorded(crashed), failed: await recorded(failed) }).toEqual({
+      running: [
+        { what: "state stopping: tiny-lazy: stopping (stopped at app shutdown)", pid: expect.any(Number) },
+        { what: "state stopped: tiny-lazy: stopped (stopped at app shutdown)", pid: expect.any(Number) },
+      ],
+      crashed: [{ what: expect.stringMatching(/^state stopped: synapse-tiny: stopped \(stopped at app shutdown; it had crashed; its restart \(due in \d+\.\d s\) is cancelled\)$/), pid: null }],
+      failed: [{ what: "state stopped: tiny-embed: stopped (stopped at app shutdown; it had failed, nothing was running)", pid: null }],
+    });
+  });
+
+  it("a model wanted running that had not started (as after a start whose host link was down): none stopped; its one event says it is no longer wanted, not that it stopped", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    await f.t.db.serverState.create({ data: { modelId: m.id, desired: "running", desiredAt: new Date(), observed: "stopped", lastError: "host local: link down" } });
+    // The host's link up, with no reconcile pass (it would start the model): the fixture's fleet has no tick.
+    await f.links.get(f.host);
+    const since = await lastEventId(f);
+
+    expect(await f.fleet.shutdown({ stopServers: true, deadlineMs: 20_000 })).toEqual([]);
+    await f.restart();
+    expect(await eventsAfter(f, m.id, since)).toEqual(["action -: alpha: no longer wanted running: the app shut down while it was not running (the next start of the app leaves it stopped)"]);
   });
 
   it("with nothing running: none", async () => {
