@@ -59,6 +59,9 @@ export interface StopOptions {
   announce?: boolean;
 }
 
+/** The agent's words for a stop that ended with the port still held (managed-server.ts: "stop incomplete: …"). */
+const STOP_INCOMPLETE = /^stop incomplete: /;
+
 /** What a stop finds of one model, as this app knows it just before the stop (Operations.stopFinding). */
 export interface StopFinding {
   /** A process that the stop ends (an alive state), or a start planned or in flight. */
@@ -382,7 +385,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         async (status) => {
           e.stopsInFlight -= 1;
           await reports.observe(row.hostId, status, "snapshot", row.id);
-          return result(ended ? e.state : status.state, null, null);
+          // A stop that ended `failed` (the port still held: "stop incomplete: …") says why, as the row's last error does.
+          return result(ended ? e.state : status.state, null, !ended && status.state === "failed" ? (status.reason ?? "the stop did not complete") : null);
         },
         async (err: unknown) => {
           e.stopsInFlight -= 1;
@@ -406,8 +410,11 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const restartAt = e.cancelledRestartAtMs ?? e.restartDueAtMs;
       e.cancelledRestartAtMs = null;
       const restartCancelled = !wasRunning && restartAt !== null ? { dueAt: new Date(restartAt).toISOString(), dueInMs: restartAt - now() } : null;
-      // What the stop found: the model ended (a failed start, a crash loop given up, a crash not restarted).
-      const ended = !wasRunning && (found === "failed" || found === "exited") ? found : null;
+      // What the stop found: the model ended (a failed start, a crash loop given up, a crash not restarted). Not a
+      // stop that could not free the port ("stop incomplete: port … still held by pid …", the agent's words): its
+      // holder may live on, so this stop is the agent's to make and report, not one to record as done.
+      const leftover = found === "failed" && STOP_INCOMPLETE.test(row.server?.lastError ?? "");
+      const ended = !wasRunning && !leftover && (found === "failed" || found === "exited") ? found : null;
       return { wasRunning, ended, restartCancelled };
     },
 

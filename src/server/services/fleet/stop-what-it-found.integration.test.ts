@@ -8,7 +8,9 @@
  * Over the local link with the local agent: the crash-loop stand-in (stand-in-crashes-when-ready.mjs) and
  * the real llama-server.
  */
+import { chmod } from "node:fs/promises";
 import net from "node:net";
+import { standIns } from "../../../../host-agent/test/harness/stand-ins/index.ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { fleetFixture, statusOf, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture, type FleetFixtureOptions } from "./testing/fixture";
 
@@ -47,6 +49,16 @@ async function lastEventId(f: FleetFixture): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Whether a process with this pid exists (signal 0). */
+function isAlivePid(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe("stop of a model that crashed and waits for its restart", () => {
   it("cancels the restart and says so: not 'not running', the restart's due time, stopped on request, never restarted", async () => {
@@ -119,6 +131,37 @@ describe("stop of a failed model (nothing runs)", () => {
     await f.fleet.reconcile(crashy.id);
     expect((await statusOf(f, "one")).state).toBe("stopped");
     expect(await eventsAfter(f, one.id, since)).toHaveLength(1);
+  });
+});
+
+describe("stop of a model whose last stop could not free its port", () => {
+  it("a daemon that escaped holds the port (stop incomplete): a second stop is the agent's to make, not recorded done while the holder lives; once it is gone, the stop completes", async () => {
+    const f = await setup();
+    await chmod(standIns.escapes, 0o755);
+    const escapey = await f.t.db.host.create({ data: { name: "escapey", linkKind: "local", llamaServerBin: standIns.escapes } });
+    const m = await f.addModel("escapee", { hostId: escapey.id });
+    expect((await f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+    const first = await f.fleet.stop(m.id);
+    expect(first.state).toBe("failed");
+    expect(first.error ?? "").toMatch(/^stop incomplete: port \d+ still held by pid \d+/);
+    const daemon = Number(/still held by pid (\d+)/.exec(first.error ?? "")![1]);
+    try {
+      // The holder lives: the stop is asked of the agent, which still finds the port held.
+      const again = await f.fleet.stop(m.id);
+      expect(again).toMatchObject({ state: "failed" });
+      expect(again.previousState).toBeUndefined();
+      expect(again.error ?? "").toMatch(/^stop incomplete: port \d+ still held by pid \d+/);
+      // Not recorded stopped: the holder lives (the agent's retry shows as stopping or failed, never stopped).
+      await sleep(500);
+      const now = await statusOf(f, "escapee");
+      expect(now.state).not.toBe("stopped");
+      expect(now.lastError).toMatch(/^stop incomplete: /);
+    } finally {
+      process.kill(daemon, "SIGKILL");
+    }
+    await waitFor("the daemon gone", async () => (isAlivePid(daemon) ? null : true));
+    expect(await f.fleet.stop(m.id)).toMatchObject({ state: "stopped" });
+    expect((await statusOf(f, "escapee")).state).toBe("stopped");
   });
 });
 
