@@ -102,17 +102,21 @@ describe("discovery stores each model's shape", () => {
 describe("a model's save stores its shape", () => {
   it("reads it while checking the path, and replaces it when the path changes", async () => {
     await writeShapedModel(path.join(root, "m", "saved.gguf"), llama);
-    await writeShapedModel(path.join(root, "m", "other.gguf"), { ...llama, layers: 8 });
+    await writeShapedModel(path.join(root, "m", "other.gguf"), { ...llama, layers: 8, contextLength: 4096 });
     const checkPath = agentPathChecker(links, { timeoutMs: 10_000 });
     const m = await createModel(t.db, { name: "saved", hostId, filePath: "/models/m/saved.gguf", port: 8200 }, { appPort: 3000, checkPath });
     expect(m.pathCheck).toEqual({ checked: true, note: null });
     expect(JSON.parse((await row("saved")).shape!)).toMatchObject({ architecture: "llama", layers: 4 });
+    // Its trained context too, as discovery stores it: the default context size is capped by it.
+    expect((await row("saved")).contextLength).toBe(8192);
 
     await updateModel(t.db, { id: m.id, filePath: "/models/m/other.gguf" }, { appPort: 3000, checkPath });
     expect(JSON.parse((await row("saved")).shape!)).toMatchObject({ layers: 8 });
+    expect((await row("saved")).contextLength).toBe(4096);
 
-    // Saved without a check (no checker): the old shape no longer describes the file, so it goes.
+    // Saved without a check (no checker): the old shape and trained context no longer describe the file, so they go.
     await updateModel(t.db, { id: m.id, filePath: "/models/m/saved.gguf" }, { appPort: 3000 });
     expect((await row("saved")).shape).toBeNull();
+    expect((await row("saved")).contextLength).toBeNull();
   });
 });

@@ -268,7 +268,8 @@ export async function createModel(db: Db, input: ModelCreateInput, deps: Registr
       await assertNameAndPortFree(tx, { name: m.name, alias: m.alias, hostId, port: m.port }, deps);
       const { hostId: _omit, extraFlags, ...fields } = m;
       const row = await tx.model.create({
-        data: { ...fields, extraFlags: JSON.stringify(extraFlags), shape: shapeColumn(pathCheck), source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
+        // The trained context from the file's header (its shape) caps the default context size, as discovery's does.
+        data: { ...fields, extraFlags: JSON.stringify(extraFlags), shape: shapeColumn(pathCheck), contextLength: pathCheck?.shape?.contextLength ?? null, source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
         select: modelSelect,
       });
       return toModelView(row);
@@ -320,8 +321,11 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
         }
       }
       if (Object.keys(changed).length === 0) return { view: current, renamed: null };
-      // Another file: the stored shape described the old one.
-      if (changed.filePath !== undefined || changed.hostId !== undefined) changed.shape = shapeColumn(pathCheck);
+      // Another file: the stored shape and trained context described the old one.
+      if (changed.filePath !== undefined || changed.hostId !== undefined) {
+        changed.shape = shapeColumn(pathCheck);
+        changed.contextLength = pathCheck?.shape?.contextLength ?? null;
+      }
 
       const name = (changed.name as string | undefined) ?? existing.name;
       const hostId = (changed.hostId as string | undefined) ?? existing.hostId;
