@@ -289,6 +289,8 @@ describe("synapse start, stop and restart: what they print", () => {
     expect(modelOutcomeOk("stop", cancelled)).toBe(true);
     // Given as the restart was due: "due now".
     expect(modelReport("stop", { ...cancelled, restartCancelled: { dueAt: cancelled.restartCancelled.dueAt, dueInMs: -20 } }).split("\n")[2]).toBe("bench: stopped; its restart (due now) is cancelled");
+    // Under a tenth of a second off (the trial's stop right after a kill -9): "due now", not "due in 0.0 s".
+    expect(modelReport("stop", { ...cancelled, restartCancelled: { dueAt: cancelled.restartCancelled.dueAt, dueInMs: 21 } }).split("\n")[2]).toBe("bench: stopped; its restart (due now) is cancelled");
   });
 
   it("a stop of a failed model says what it found and that it is now recorded stopped; an older app's answer (notRunning alone) reads as before", () => {

@@ -75,8 +75,9 @@ export function formatRecentCrashes(times: readonly number[]): string {
 
 /**
  * A scheduled restart's due time as a stop that cancelled it says it (its event, the CLI, the dashboard):
- * "due in 2.4 s", or "due now" once that time had come. `dueInMs`: ms from the stop to the due time.
+ * "due in 2.4 s", or "due now" once that time had come or was under a tenth of a second off (not "due in 0.0 s").
+ * `dueInMs`: ms from the stop to the due time.
  */
 export function dueText(dueInMs: number): string {
-  return dueInMs > 0 ? `due in ${(dueInMs / 1000).toFixed(1)} s` : "due now";
+  return dueInMs >= 100 ? `due in ${(dueInMs / 1000).toFixed(1)} s` : "due now";
 }
