@@ -71,6 +71,21 @@ describe("fault stand-ins", () => {
     expect(await canBind(port, "127.0.0.1")).toBe(true);
   });
 
+  it("a failed start's log tail is this run's alone: it begins at this run's header, not with the last words of an earlier run", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.exitsWhileLoading));
+    const port = await freePort();
+    const first = await failureOf(agent.call("start", { spec: specFor("twice", model, port) }));
+    expect(first.message).toMatch(/exited with code 3 while loading/);
+    const second = await failureOf(agent.call("start", { spec: specFor("twice", model, port) }));
+    const tail = (second.data as { logTail: string[] }).logTail;
+    expect(tail[0]).toMatch(/^=== synapse host-agent: starting twice at /);
+    expect(tail.filter((l) => l.startsWith("=== synapse host-agent: starting"))).toHaveLength(1);
+    expect(tail.at(-1)).toMatch(/failed to load model/);
+    // The whole log still holds both runs.
+    const log = await agent.call("logs", { id: "twice" });
+    expect(log.lines.filter((l) => l.startsWith("=== synapse host-agent: starting"))).toHaveLength(2);
+  });
+
   it("a server that forks a child: stopping reaps the child too", async () => {
     const agent = pool.make(agentOptions(dirs, standIns.forksChild));
     const port = await freePort();

@@ -28,7 +28,7 @@ import { RecordKeeper } from "./record-keeper.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
 import { serverEnvironment } from "./server-env.ts";
 import { watchHealth, watchPidExit } from "./server-watch.ts";
-import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
+import { RUN_HEADER_PREFIX, spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
 import type { StopNote, StopNotes } from "./stop-notes.ts";
 import { canTransition, InvalidTransitionError } from "./transitions.ts";
 
@@ -435,8 +435,14 @@ export class ManagedServer {
     });
   }
 
-  private tail(): Promise<string[]> {
-    return readLogTail(this.logPath, this.ctx.settings.logTailLines ?? AGENT_DEFAULTS.logTailLines).catch(() => []);
+  /**
+   * The last lines of this run's log (a failure's or an exit's evidence): the lines before this run's header
+   * (RUN_HEADER_PREFIX) are an earlier run's, which would lead a failure's text with a healthy run's last words.
+   */
+  private async tail(): Promise<string[]> {
+    const lines = await readLogTail(this.logPath, this.ctx.settings.logTailLines ?? AGENT_DEFAULTS.logTailLines).catch(() => []);
+    const header = lines.findLastIndex((l) => l.startsWith(RUN_HEADER_PREFIX));
+    return header > 0 ? lines.slice(header) : lines;
   }
 
   // ---- adoption ------------------------------------------------------------

@@ -16,6 +16,9 @@ import { describeHolder, portHolder } from "./port.ts";
 import type { Exit } from "./readiness.ts";
 import { checkModelSet } from "./spec-check.ts";
 
+/** How each run's first line in a server's log begins (the line the agent writes before it spawns the server). */
+export const RUN_HEADER_PREFIX = "=== synapse host-agent: starting ";
+
 export interface PreparedSpawn {
   binary: LlamaServerBinary;
   launch: Launch;
@@ -63,7 +66,7 @@ export async function prepareSpawn(spec: ServerSpec, deps: PrepareDeps): Promise
   // The log is opened and its header written here, while other starts' checks are out, so no file work is left between the spawns.
   // Quoted as a shell reads it (and as the model page's preview shows it): a line copied from the log runs
   // the same argv, and a `$(…)` in a file name stays a file name.
-  const header = `=== synapse host-agent: starting ${spec.id} at ${new Date().toISOString()}: ${shellCommand([binary.path, ...launch.args])} ===`;
+  const header = `${RUN_HEADER_PREFIX}${spec.id} at ${new Date().toISOString()}: ${shellCommand([binary.path, ...launch.args])} ===`;
   try {
     const log = openLogForChild(deps.logPath, deps.logMaxBytes, header);
     return { binary, launch, modelPath, logPath: deps.logPath, log };
