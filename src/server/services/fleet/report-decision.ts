@@ -147,8 +147,9 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
     // A "not managed" stopped status (no pid) says nothing new about a server we recorded as gone.
     if (status.pid === null && status.state === "stopped" && !isAlive(entry.state)) return { kind: "ignore", why: "nothing-new" };
   }
-  // The end of a process is recorded once: a later `exited` / `failed` of it is the same crash.
-  if ((status.state === "exited" || status.state === "failed") && status.pid !== null && sameProcess(entry.ended, processOf(status))) {
+  // The end of a process is recorded once: a later `exited` / `failed` of it is the same crash. Unless the entry
+  // went on to a live state since (a stop retried after an incomplete one shows `stopping`): that must end.
+  if ((status.state === "exited" || status.state === "failed") && status.pid !== null && sameProcess(entry.ended, processOf(status)) && !isAlive(entry.state)) {
     return { kind: "ignore", why: "end-already-recorded" };
   }
   // The process before a start that never spawned: its end is recorded, and older than that failure.

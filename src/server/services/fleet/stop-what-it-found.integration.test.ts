@@ -151,11 +151,12 @@ describe("stop of a model whose last stop could not free its port", () => {
       expect(again).toMatchObject({ state: "failed" });
       expect(again.previousState).toBeUndefined();
       expect(again.error ?? "").toMatch(/^stop incomplete: port \d+ still held by pid \d+/);
-      // Not recorded stopped: the holder lives (the agent's retry shows as stopping or failed, never stopped).
-      await sleep(500);
-      const now = await statusOf(f, "escapee");
-      expect(now.state).not.toBe("stopped");
-      expect(now.lastError).toMatch(/^stop incomplete: /);
+      // Not recorded stopped: the holder lives. The agent's retry (stopping, then failed again) settles on failed.
+      const settled = await waitFor("the retried stop to settle on failed", async () => {
+        const st = await statusOf(f, "escapee");
+        return st.state === "failed" ? st : null;
+      }, 10_000);
+      expect(settled.lastError).toMatch(/^stop incomplete: /);
     } finally {
       process.kill(daemon, "SIGKILL");
     }
