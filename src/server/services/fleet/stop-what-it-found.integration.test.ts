@@ -10,6 +10,7 @@
  */
 import { chmod } from "node:fs/promises";
 import net from "node:net";
+import { isLiveProcess } from "../../../../host-agent/test/harness/fixtures.ts";
 import { standIns } from "../../../../host-agent/test/harness/stand-ins/index.ts";
 import { afterEach, describe, expect, it } from "vitest";
 import { fleetFixture, statusOf, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture, type FleetFixtureOptions } from "./testing/fixture";
@@ -49,16 +50,6 @@ async function lastEventId(f: FleetFixture): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Whether a process with this pid exists (signal 0). */
-function isAlivePid(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("stop of a model that crashed and waits for its restart", () => {
   it("cancels the restart and says so: not 'not running', the restart's due time, stopped on request, never restarted", async () => {
@@ -160,7 +151,7 @@ describe("stop of a model whose last stop could not free its port", () => {
     } finally {
       process.kill(daemon, "SIGKILL");
     }
-    await waitFor("the daemon gone", async () => (isAlivePid(daemon) ? null : true));
+    await waitFor("the daemon gone", async () => (isLiveProcess(daemon) ? null : true));
     expect(await f.fleet.stop(m.id)).toMatchObject({ state: "stopped" });
     expect((await statusOf(f, "escapee")).state).toBe("stopped");
   });
