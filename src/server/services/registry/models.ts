@@ -324,7 +324,9 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       // Another file: the stored shape and trained context described the old one.
       if (changed.filePath !== undefined || changed.hostId !== undefined) {
         changed.shape = shapeColumn(pathCheck);
-        changed.contextLength = pathCheck?.shape?.contextLength ?? null;
+        // Listed in the edit's event only when it changes ("contextLength 8192 → 4096").
+        const contextLength = pathCheck?.shape?.contextLength ?? null;
+        if (contextLength !== existing.contextLength) changed.contextLength = contextLength;
       }
 
       const name = (changed.name as string | undefined) ?? existing.name;
