@@ -65,6 +65,9 @@ type Row = {
   nextRestartAt?: string | null;
 };
 
+/** " (text)", or "" for no text. */
+const parenthesized = (text: string) => (text ? ` (${text})` : "");
+
 /** "restart in 1.4 s" (or "restart due") for a crashed server waiting for its restart, as of `now` (epoch ms); "" otherwise. */
 export function restartText(r: Pick<Row, "state" | "nextRestartAt">, now: number): string {
   if (r.state !== "exited" || !r.nextRestartAt) return "";
@@ -94,7 +97,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
     r.name,
     r.host,
     String(r.port),
-    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${restartText(r, now) ? ` (${restartText(r, now)})` : ""}`,
+    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}`,
     ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),
     ...(statusView ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-", String(r.inFlight ?? 0), lastUsedText(r, now), idleUnloadText(r, now)] : []),

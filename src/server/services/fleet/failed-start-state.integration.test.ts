@@ -166,7 +166,8 @@ async function expectFailedUntilStarted(app: App, m: { id: string; port: number;
 }
 
 describe("a start refused because the model's port is held", () => {
-  it("after the user stopped it (the agent still reports that stopped process): failed until the user starts it; no stop of the old process is replayed", async () => {
+  /** alpha ran, the user stopped it, then its start was refused (its port held): the app, model, first run, holder and refusal. */
+  async function refusedAfterStop() {
     const s = await setup();
     const app = await s.open();
     const m = await s.addModel(app, "alpha");
@@ -174,10 +175,14 @@ describe("a start refused because the model's port is held", () => {
     expect(first.state).toBe("ready");
     const stopped = await app.caller.servers.stop({ id: m.id });
     expect(stopped.state).toBe("stopped");
-
     const holder = await s.hold(m.port);
     const refused = await app.caller.servers.start({ id: m.id });
     expect([refused.state, refused.pid, refused.error]).toEqual(["failed", null, heldText("alpha", m.port)]);
+    return { app, m, first, holder, refused };
+  }
+
+  it("after the user stopped it (the agent still reports that stopped process): failed until the user starts it; no stop of the old process is replayed", async () => {
+    const { app, m, first, holder, refused } = await refusedAfterStop();
 
     await expectFailedUntilStarted(app, m, holder, refused.error!);
     // The first process's stop is recorded once, when it happened: never again with its pid.
@@ -185,15 +190,7 @@ describe("a start refused because the model's port is held", () => {
   });
 
   it("the user's stop of it then: stopped on request, no longer wanted, with no stop of the old process reported", async () => {
-    const s = await setup();
-    const app = await s.open();
-    const m = await s.addModel(app, "alpha");
-    const first = await app.caller.servers.start({ id: m.id });
-    expect(first.state).toBe("ready");
-    await app.caller.servers.stop({ id: m.id });
-    await s.hold(m.port);
-    const refused = await app.caller.servers.start({ id: m.id });
-    expect(refused.state).toBe("failed");
+    const { app, m, first, refused } = await refusedAfterStop();
 
     const stopped = await app.caller.servers.stop({ id: m.id });
     expect(stopped).toMatchObject({ state: "stopped", notRunning: true, previousState: "failed" });
