@@ -189,11 +189,12 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
   });
 
   it("idle unload: an on-demand model stops after its idle time with cause idle, and not while a long stream runs", async () => {
-    const m = await g.addModel("idle", { loadPolicy: "on-demand", idleTimeoutMs: 1000, ctxSize: 4096 });
-    await writeTinyModel(m.filePath, { contextLength: 4096 });
-    // A stream several times longer than the idle time: the model stays loaded all along.
+    const m = await g.addModel("idle", { loadPolicy: "on-demand", idleTimeoutMs: 1000, ctxSize: 8192 });
+    await writeTinyModel(m.filePath, { contextLength: 8192 });
+    // A stream several times longer than the idle time: the model stays loaded all along. (4096 tokens took
+    // 1.45 s through this gateway in CI: too close to the idle time; 8192 leave room.)
     const t0 = Date.now();
-    const s = await g.client.chat.completions.create(stream("idle", { max_tokens: 3800, ignore_eos: true }));
+    const s = await g.client.chat.completions.create(stream("idle", { max_tokens: 7800, ignore_eos: true }));
     let chunks = 0;
     const states = new Set<string>();
     // What the dashboard shows meanwhile (servers.status is the fleet's status view): one in flight and no
@@ -208,7 +209,7 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     }
     expect(shown[0]).toEqual([1, null]);
     expect(shown.filter(([n, at]) => n > 0 && at !== null)).toEqual([]);
-    expect(chunks).toBeGreaterThan(3000);
+    expect(chunks).toBeGreaterThan(6000);
     expect(Date.now() - t0, "the stream must outlast the idle time for this test to mean anything").toBeGreaterThan(1500);
     // Loaded all along (a busy tiny server may answer /health late: unhealthy is still loaded).
     expect([...states].filter((x) => x !== "ready" && x !== "unhealthy")).toEqual([]);
