@@ -34,7 +34,7 @@ import { errorBody, errorHeaders, GatewayError } from "./openai-error";
 import type { AnswerHead, AnswerSink } from "./raw-upstream";
 import { MAX_BODY_BYTES } from "./request-body";
 import { matchRoute } from "./routes";
-import { frameChunk, writeJoined } from "./write-joined";
+import { joinPieces } from "./write-joined";
 
 /** Headers whose repeats Node's parser treats specially (first wins, or an error): such requests go to Node. */
 const SINGLE = new Set(["host", "content-type", "content-length", "authorization", "transfer-encoding", "expect", "upgrade", "origin", "sec-fetch-site"]);
@@ -477,15 +477,17 @@ class FastConnection {
       waking = null;
       w?.();
     };
-    const flushHead = (body?: Buffer) => {
-      if (pendingHead === null) return true;
-      const head = pendingHead;
+    const flushHead = () => {
+      if (pendingHead === null) return;
+      conn.socket.write(pendingHead, "latin1");
       pendingHead = null;
-      if (body === undefined) {
-        conn.socket.write(head, "latin1");
-        return true;
-      }
-      return writeJoined(conn.socket, head, body, chunked);
+    };
+    /** Writes the head if it waits, `pieces` framed for this client, and the closing chunk when `last` (one write). */
+    const write = (pieces: readonly Buffer[], last: boolean): boolean => {
+      const { buf, bodyAt, bodyLength } = joinPieces(pendingHead, pieces, chunked, last);
+      pendingHead = null;
+      if (bodyLength > 0) onData?.(buf.subarray(bodyAt, bodyAt + bodyLength));
+      return conn.socket.destroyed ? true : conn.socket.write(buf);
     };
     return {
       get started() {
@@ -503,20 +505,19 @@ class FastConnection {
         // A stream: its client sees the answer begin before the first token.
         if (h.streamed || h.length === 0) flushHead();
       },
-      data(chunk, resume) {
-        onData?.(chunk);
-        if (conn.socket.destroyed) return true;
-        const ok = pendingHead !== null ? flushHead(chunk) : conn.writeBody(chunk, chunked);
+      data(pieces, resume) {
+        // One write per read of the server: the head (while it waits for the first piece), the read's pieces
+        // framed as one chunk. The pieces are lent: this copy is the one the answer gets.
+        const ok = write(pieces, false);
         if (!ok && waking === null) {
           waking = resume;
           conn.socket.once("drain", onDrain);
         }
         return ok;
       },
-      end() {
-        if (conn.socket.destroyed) return;
-        if (pendingHead !== null) flushHead();
-        if (chunked) conn.socket.write("0\r\n\r\n", "latin1");
+      end(last) {
+        if (last !== undefined) write(last, true);
+        else if (!conn.socket.destroyed && (pendingHead !== null || chunked)) write([], true);
       },
       cut() {
         conn.socket.destroy();
@@ -525,11 +526,5 @@ class FastConnection {
         conn.rawClient.sendError(err);
       },
     };
-  }
-
-  private writeBody(chunk: Buffer, chunked: boolean): boolean {
-    // One buffer per piece (size line, data, CRLF): a token of a stream is a small piece, and one write of it
-    // costs less than three corked ones.
-    return this.socket.write(chunked ? frameChunk(chunk) : chunk);
   }
 }

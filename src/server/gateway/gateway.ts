@@ -145,7 +145,9 @@ function responseSink(res: ServerResponse, onData: ((chunk: Buffer) => void) | u
       // A stream: its client sees the answer begin before the first token.
       if (h.streamed) res.flushHeaders();
     },
-    data(chunk, resume) {
+    data(pieces, resume) {
+      // The pieces are lent (AnswerSink.data): one copy, which res keeps until it is written.
+      const chunk = Buffer.concat(pieces);
       onData?.(chunk);
       const ok = res.write(chunk);
       if (!ok && waking === null) {
@@ -154,7 +156,15 @@ function responseSink(res: ServerResponse, onData: ((chunk: Buffer) => void) | u
       }
       return ok;
     },
-    end: () => res.end(),
+    end(last) {
+      if (last === undefined) {
+        res.end();
+        return;
+      }
+      const chunk = Buffer.concat(last);
+      onData?.(chunk);
+      res.end(chunk);
+    },
     cut: () => res.destroy(),
     error: (err) => sendError(res, err),
   };

@@ -13,8 +13,10 @@
  *
  * What it reads: the status line and headers (at most MAX_HEAD_BYTES), then
  * the body framed by Content-Length, chunked transfer coding, or the
- * connection's close, handed to the sink as it arrives (chunk framing
- * removed: the sink frames it again for its client). Nothing is collected.
+ * connection's close, handed to the sink as it arrives: the body bytes of
+ * one read together (chunk framing removed: the sink frames them again for
+ * its client, one write per read however many chunks the read held).
+ * Nothing is collected.
  *
  * Connections: one pool per target (`RawTarget.key`). A connection goes back
  * to the pool after an answer that ended by its framing, unless the server
@@ -72,9 +74,16 @@ export interface AnswerHead {
 /** The client side of a forward: fast-path.ts writes to its socket, node-exchange.ts to a ServerResponse. */
 export interface AnswerSink {
   head(h: AnswerHead): void;
-  /** A piece of the body; false asks for a pause until the sink calls `resume`. */
-  data(chunk: Buffer, resume: () => void): boolean;
-  end(): void;
+  /**
+   * The body bytes of one read from the server, in order (several pieces
+   * when the read held several chunks of the chunked coding). The pieces and
+   * the array are lent for this call only (views of the connection's read
+   * buffer, reused by the next read): the sink copies what it keeps or
+   * writes. False asks for a pause until the sink calls `resume`.
+   */
+  data(pieces: readonly Buffer[], resume: () => void): boolean;
+  /** The answer ended whole; `last`: the body bytes of its last read, lent as in `data` (written with the end). */
+  end(last?: readonly Buffer[]): void;
   /** The answer was cut after its head went out: the client must see a broken answer, not a complete-looking one. */
   cut(): void;
   /** Whether the head went out (an error can then no longer be an answer of its own). */
@@ -124,16 +133,17 @@ const enum Body {
 
 /**
  * One read buffer for every TCP connection to a llama-server in this thread
- * (net's `onread`): each read's bytes are copied out (small ones from Node's
- * buffer pool) before the next read can reuse it. It spares each read the
- * Readable stream's machinery (push, its buffer list, the 'data' event): a
- * streamed answer is one read per token.
+ * (net's `onread`). It spares each read the Readable stream's machinery
+ * (push, its buffer list, the 'data' event): a streamed answer is one read
+ * per token. A read's bytes are lent to the exchange for the callback only
+ * (`Handlers.read`): the sink copies them once, into what it writes to its
+ * client; a head that arrives in parts is copied as it is kept.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** What a connection's events go to while it carries an exchange. */
 interface Handlers {
-  /** One read's bytes (the caller's to keep); false stops reading until the socket is resumed. */
+  /** One read's bytes, lent for this call (see READ_BUFFER); false stops reading until the socket is resumed. */
   read(chunk: Buffer): boolean;
   error(err: Error): void;
   /** The server ended or closed the connection. */
@@ -292,9 +302,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
         noDelay: true,
         onread: {
           buffer: READ_BUFFER,
-          callback: (n, buf) => {
+          callback: (n) => {
             const h = link.current;
-            if (h !== null) return h.read(Buffer.from(buf.subarray(0, n)));
+            if (h !== null) return h.read(READ_BUFFER.subarray(0, n));
             // Bytes while no request is out (a pooled connection): nothing to read them as; do not use it again.
             s.destroy();
             return false;
@@ -380,6 +390,16 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           sweeping();
           // The sink asked for a pause: the reader stops reading until it resumes.
           let paused = false;
+          // The body pieces of the read being parsed (views of it), handed to the sink together when it is done.
+          const pieces: Buffer[] = [];
+          const flush = () => {
+            if (pieces.length === 0) return;
+            const more = sink.data(pieces, resume);
+            pieces.length = 0;
+            if (more) return;
+            paused = true;
+            socket.pause();
+          };
           const cleanup = () => {
             inFlight.delete(flight);
             link.current = null;
@@ -388,16 +408,15 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             state = Body.Done;
             cleanup();
             current = null;
-            sink.end();
+            // The last read's pieces go with the end: a stream's last event and its closing chunk in one write.
+            sink.end(pieces.length > 0 ? pieces : undefined);
+            pieces.length = 0;
             if (keep) give(target.key, link);
             else socket.destroy();
             done({ status: answer!.status, clientClosed: false });
           };
           const deliver = (piece: Buffer) => {
-            if (piece.length === 0) return;
-            if (sink.data(piece, resume)) return;
-            paused = true;
-            socket.pause();
+            if (piece.length > 0) pieces.push(piece);
           };
           const resume = () => {
             paused = false;
@@ -440,11 +459,13 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             try {
               let buf = chunk;
               if (answer === null) {
+                // The read's bytes are lent: a head still arriving is kept as a copy.
                 head = head ? Buffer.concat([head, buf]) : buf;
                 for (;;) {
                   const end = head.indexOf("\r\n\r\n");
                   if (end === -1) {
                     if (head.length > MAX_HEAD_BYTES) throw new Error(`the server's answer head is longer than ${MAX_HEAD_BYTES} bytes`);
+                    if (head.buffer === chunk.buffer) head = Buffer.from(head);
                     return;
                   }
                   const text = head.toString("latin1", 0, end);
@@ -458,7 +479,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
                 }
               }
               body(buf);
+              flush();
             } catch (err) {
+              pieces.length = 0;
               fail(err as Error);
             }
           };
@@ -568,7 +591,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           };
           if (socket.isPaused()) socket.resume();
           // Head and body in one system call.
-          writeJoined(socket, requestText, req.body, false);
+          writeJoined(socket, requestText, req.body);
         }
       });
     },

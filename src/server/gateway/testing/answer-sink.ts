@@ -27,8 +27,12 @@ export function collectAnswer(): { sink: AnswerSink; done: Promise<CollectedAnsw
       head = h;
       started = true;
     },
-    data: (chunk) => (parts.push(Buffer.from(chunk)), true),
-    end: () => settle({ head, body: Buffer.concat(parts).toString(), how: "end" }),
+    // The pieces are lent for the call (AnswerSink.data): kept as a copy.
+    data: (pieces) => (parts.push(Buffer.concat(pieces)), true),
+    end: (last) => {
+      if (last) parts.push(Buffer.concat(last));
+      settle({ head, body: Buffer.concat(parts).toString(), how: "end" });
+    },
     cut: () => settle({ head, body: Buffer.concat(parts).toString(), how: "cut" }),
     error: (e) => settle({ head: null, body: `${e.status} ${e.code}: ${e.message}`, how: "error" }),
   };
