@@ -102,6 +102,18 @@ export type ServerSpecInput = z.input<typeof serverSpecSchema>;
 export const serverStateSchema = z.enum(SERVER_STATES);
 export type ServerState = z.infer<typeof serverStateSchema>;
 
+/**
+ * A stop that ended every process the server started but left its port held (by a process that escaped it, or
+ * one that took the port meanwhile): the port, and the holder as the agent found it (`holderPid` null when the
+ * holder is not visible to the agent's user). The agent's stop of such a server looks for the holder again.
+ */
+export const stopIncompleteSchema = z.object({
+  port: portSchema,
+  holderPid: z.number().int().positive().nullable(),
+  holderCommand: boundedString().nullable(),
+});
+export type StopIncomplete = z.infer<typeof stopIncompleteSchema>;
+
 export const serverStatusSchema = z.object({
   id: serverIdSchema,
   state: serverStateSchema,
@@ -125,6 +137,12 @@ export const serverStatusSchema = z.object({
    * protocol 1 shipped: an older agent leaves it out, and the app then infers it.
    */
   cause: z.enum(STOP_CAUSES).nullable().optional(),
+  /**
+   * Set on a `failed` status whose stop left the port held (its reason then reads "stop incomplete: port P
+   * still held by pid N (name)"); null on every other status. Added after protocol 1 shipped (feature
+   * stop-incomplete): an older agent leaves it out, and the app then reads the reason's words.
+   */
+  stopIncomplete: stopIncompleteSchema.nullable().optional(),
 });
 export type ServerStatus = z.infer<typeof serverStatusSchema>;
 
@@ -178,8 +196,11 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     a stop at the app's shutdown reads so in the agent's log and status ("stopped at app
  *                     shutdown"). Agents with only stop-with-cause predate that cause and refuse it, so the
  *                     app sends it only to an agent that names this; the others say `requested`
+ *   stop-incomplete   every status carries `stopIncomplete`: on a `failed` status of a stop that left the port
+ *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
+ *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */

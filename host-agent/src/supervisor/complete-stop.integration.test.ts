@@ -85,7 +85,8 @@ describe("a stop ends every process the server started, or says what still holds
     expect(isLiveProcess(daemon)).toBe(false);
     expect(await canBind(port, "127.0.0.1")).toBe(true);
     const [status] = await agent.call("status", { ids: ["daemon"] });
-    expect(status).toMatchObject({ state: "failed", cause: "crash" });
+    // A failed start, not a stop that left the port held.
+    expect(status).toMatchObject({ state: "failed", cause: "crash", stopIncomplete: null });
     expect((await agent.call("stop", { id: "daemon" })).state).toBe("stopped");
   });
 
@@ -97,6 +98,9 @@ describe("a stop ends every process the server started, or says what still holds
     const stopped = await agent.call("stop", { id: "escapee" });
     expect(stopped.state).not.toBe("stopped");
     expect(stopped).toMatchObject({ state: "failed", cause: "requested", reason: `stop incomplete: port ${port} still held by pid ${daemon} (node)` });
+    // The same as data (feature stop-incomplete), in the stop's answer and in a later status.
+    expect(stopped.stopIncomplete).toEqual({ port, holderPid: daemon, holderCommand: "node" });
+    expect((await agent.call("status", { ids: ["escapee"] }))[0]?.stopIncomplete).toEqual({ port, holderPid: daemon, holderCommand: "node" });
     expect(isLiveProcess(daemon)).toBe(true);
     const refused = await agent.call("start", { spec: specFor("escapee", model, port, { stopGraceMs: 500 }) }).catch((e: AgentError) => e);
     expect(refused).toBeInstanceOf(AgentError);
@@ -104,6 +108,6 @@ describe("a stop ends every process the server started, or says what still holds
     expect((refused as AgentError).message).toMatch(new RegExp(`port ${port} still held by pid ${daemon} \\(node\\)`));
     // Once the holder is gone, asking again completes the stop.
     process.kill(daemon, "SIGKILL");
-    expect(await agent.call("stop", { id: "escapee" })).toMatchObject({ state: "stopped", cause: "requested" });
+    expect(await agent.call("stop", { id: "escapee" })).toMatchObject({ state: "stopped", cause: "requested", stopIncomplete: null });
   });
 });

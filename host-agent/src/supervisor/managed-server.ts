@@ -86,6 +86,8 @@ export class ManagedServer {
   logTail: string[] = [];
   /** Who kept the port after this server ended (an incomplete stop); cleared by a stop that finds it free. */
   heldPort: PortHolder | null = null;
+  /** The holder a stop of this server left on its port (its `failed` status says so); null after any other end. */
+  private stopLeftHeld: PortHolder | null = null;
   readonly exited: Promise<Exit>;
   private exit: Exit | null = null;
   private resolveExit: (e: Exit) => void = () => {};
@@ -129,8 +131,14 @@ export class ManagedServer {
     return {
       id: this.id, state: this.state, pid: this.pid, port: this.spec.port, startedAt: this.startedAt, readyAt: this.readyAt,
       exitCode: this.exit?.code ?? null, signal: this.exit?.signal ?? null, reason: this.reason, logPath: this.logPath,
-      specHash: this.specHash, logTail: this.logTail, cause: this.cause,
+      specHash: this.specHash, logTail: this.logTail, cause: this.cause, stopIncomplete: this.stopIncomplete(),
     };
+  }
+
+  /** The status's `stopIncomplete`: the port and its holder while `failed` by a stop that left the port held, else null. */
+  private stopIncomplete(): ServerStatus["stopIncomplete"] {
+    const h = this.state === "failed" ? this.stopLeftHeld : null;
+    return h ? { port: h.port, holderPid: h.pid, holderCommand: h.command } : null;
   }
 
   private transition(to: ServerState, reason: string | null, cause: StopCause | null = null): void {
@@ -290,7 +298,9 @@ export class ManagedServer {
     if (this.ownChild && !this.exit) await Promise.race([this.exited, sleep(AGENT_DEFAULTS.exitStatusWaitMs)]);
     this.stopWatching();
     await this.record.remove();
+    this.stopLeftHeld = end.portHeldBy;
     if (end.portHeldBy) {
+      // The words stay for apps older than `stopIncomplete`, which read them.
       this.transition("failed", `stop incomplete: ${describeHeldPort(end.portHeldBy)}`, cause);
       return this.status();
     }

@@ -46,7 +46,7 @@ export interface SupervisorOptions extends ServerSettings {
 }
 
 function stoppedStatus(id: string, reason: string | null = null): ServerStatus {
-  return { id, state: "stopped", pid: null, port: null, startedAt: null, readyAt: null, exitCode: null, signal: null, reason, logPath: null, specHash: null, logTail: [], cause: null };
+  return { id, state: "stopped", pid: null, port: null, startedAt: null, readyAt: null, exitCode: null, signal: null, reason, logPath: null, specHash: null, logTail: [], cause: null, stopIncomplete: null };
 }
 
 export class Supervisor {

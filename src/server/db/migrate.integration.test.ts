@@ -111,6 +111,47 @@ describe("migrations from Prisma's SQL files", () => {
     }
   });
 
+  it("the stopIncomplete column: a failed row whose last error is an incomplete stop's gets it from those words, others none", async () => {
+    const file = freshFile();
+    const before = tempDir();
+    cleanups.push(before.cleanup);
+    const all = readMigrations(migrationsDir);
+    const added = all.findIndex((m) => m.name.endsWith("_server_state_stop_incomplete"));
+    expect(added).toBeGreaterThan(0);
+    for (const m of all.slice(0, added)) {
+      fs.mkdirSync(path.join(before.dir, m.name));
+      fs.writeFileSync(path.join(before.dir, m.name, "migration.sql"), m.sql);
+    }
+    migrate(file, before.dir);
+    const raw = new Database(file);
+    raw.prepare(`INSERT INTO "Host" (id, name, updatedAt) VALUES ('h1', 'mac', 0)`).run();
+    const rows = {
+      held: ["failed", "stop incomplete: port 8081 still held by pid 4242 (node)\nlast log lines:\nx"],
+      unseen: ["failed", "stop incomplete: port 8082 still held (the holder is not visible to this user)"],
+      refused: ["failed", "cannot start m3: port 8083 is held by pid 7 (python3)"],
+      stopped: ["stopped", "stop incomplete: port 8084 still held by pid 9 (node)"],
+    };
+    let port = 8081;
+    for (const [id, [observed, lastError]] of Object.entries(rows)) {
+      raw.prepare(`INSERT INTO "Model" (id, name, hostId, filePath, port, updatedAt) VALUES (?, ?, 'h1', '/m.gguf', ?, 0)`).run(id, id, port++);
+      raw.prepare(`INSERT INTO "ServerState" (modelId, observed, lastError, updatedAt) VALUES (?, ?, ?, 0)`).run(id, observed, lastError);
+    }
+    raw.close();
+    migrate(file, migrationsDir);
+    const db = openDatabase(file);
+    try {
+      const got = Object.fromEntries((await db.serverState.findMany()).map((r) => [r.modelId, r.stopIncomplete === null ? null : JSON.parse(r.stopIncomplete)]));
+      expect(got).toEqual({
+        held: { port: 8081, holderPid: 4242, holderCommand: null },
+        unseen: { port: 8082, holderPid: null, holderCommand: null },
+        refused: null,
+        stopped: null,
+      });
+    } finally {
+      await db.$disconnect();
+    }
+  });
+
   it("refuses a migration edited after it was applied, changing nothing", () => {
     const file = freshFile();
     const copy = tempDir();

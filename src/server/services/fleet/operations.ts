@@ -59,9 +59,6 @@ export interface StopOptions {
   announce?: boolean;
 }
 
-/** The agent's words for a stop that ended with the port still held (managed-server.ts: "stop incomplete: …"). */
-const STOP_INCOMPLETE = /^stop incomplete: /;
-
 /** What a stop finds of one model, as this app knows it just before the stop (Operations.stopFinding). */
 export interface StopFinding {
   /** A process that the stop ends (an alive state), or a start planned or in flight. */
@@ -203,7 +200,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
   /** A start that could not start: `failed` with the error (and an error event). */
   function failedRecord(e: ServerEntry, row: ModelRow, text: string): CrashRecord {
     return {
-      data: { observed: "failed", pid: null, cause: null, lastError: text },
+      data: { observed: "failed", pid: null, cause: null, lastError: text, stopIncomplete: null },
       // The agent's text often begins "cannot start <name>: …" already; it is not said twice.
       event: { kind: "error", state: "failed", message: text.startsWith(`cannot start ${row.name}`) ? text : `${row.name}: cannot start: ${text}` },
       apply: () => {
@@ -385,7 +382,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         async (status) => {
           e.stopsInFlight -= 1;
           await reports.observe(row.hostId, status, "snapshot", row.id);
-          // A stop that ended `failed` (the port still held: "stop incomplete: …") says why, as the row's last error does.
+          // A stop that ended `failed` (the port still held, stop-incomplete.ts) says why, as the row's last error does.
           return result(ended ? e.state : status.state, null, !ended && status.state === "failed" ? (status.reason ?? "the stop did not complete") : null);
         },
         async (err: unknown) => {
@@ -411,9 +408,9 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       e.cancelledRestartAtMs = null;
       const restartCancelled = !wasRunning && restartAt !== null ? { dueAt: new Date(restartAt).toISOString(), dueInMs: restartAt - now() } : null;
       // What the stop found: the model ended (a failed start, a crash loop given up, a crash not restarted). Not a
-      // stop that could not free the port ("stop incomplete: port … still held by pid …", the agent's words): its
-      // holder may live on, so this stop is the agent's to make and report, not one to record as done.
-      const leftover = found === "failed" && STOP_INCOMPLETE.test(row.server?.lastError ?? "");
+      // stop that could not free the port (recorded from the agent's report, stop-incomplete.ts): its holder may
+      // live on, so this stop is the agent's to make and report, not one to record as done.
+      const leftover = found === "failed" && (row.server?.stopIncomplete ?? null) !== null;
       const ended = !wasRunning && !leftover && (found === "failed" || found === "exited") ? found : null;
       return { wasRunning, ended, restartCancelled };
     },

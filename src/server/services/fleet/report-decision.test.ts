@@ -145,6 +145,25 @@ describe("decideReport", () => {
     expect(text(entry({ ...live, stopCause: "evicted", stopNote: "evicted to make room for fresh" }), false)).toBe("alpha: stopping (stop requested)");
   });
 
+  it("a stop that left the port held is recorded as such from the agent's field, and cleared by the next report", () => {
+    const held = { port: 9000, holderPid: 4242, holderCommand: "node" };
+    const stopping = entry({ state: "stopping", pid: 100, startedAt: T0 });
+    // The field decides, not the words (here not the agent's usual "stop incomplete: …").
+    const failed = decideReport(stopping, report(status("failed", 100, { cause: "requested", reason: "port 9000 still held by pid 4242 (node)", stopIncomplete: held }), { appStopPending: true }), ctx({ desired: "stopped" }));
+    expect(failed).toMatchObject({ kind: "record", data: { observed: "failed", stopIncomplete: JSON.stringify(held) } });
+    const words = decideReport(stopping, report(status("failed", 100, { cause: "requested", reason: "stop incomplete: port 9000 still held by pid 4242 (node)", stopIncomplete: null }), { appStopPending: true }), ctx({ desired: "stopped" }));
+    expect(words).toMatchObject({ kind: "record", data: { observed: "failed", stopIncomplete: null } });
+    // An older agent (no field): its words.
+    const older = decideReport(stopping, report(status("failed", 100, { reason: "stop incomplete: port 9000 still held by pid 4242 (node)" }), { appStopPending: true }), ctx({ desired: "stopped" }));
+    expect(older).toMatchObject({ kind: "record", data: { stopIncomplete: JSON.stringify(held) } });
+    // The retry's stopping, then its stop: cleared.
+    const ended = { pid: 100, startedAtMs: Date.parse(T0) };
+    const retry = decideReport(entry({ state: "failed", cause: "requested", pid: 100, startedAt: T0, ended }), report(status("stopping", 100)), ctx({ desired: "stopped" }));
+    expect(retry).toMatchObject({ kind: "record", data: { observed: "stopping", stopIncomplete: null } });
+    const stopped = decideReport(entry({ state: "stopping", pid: 100, startedAt: T0, ended }), report(status("stopped", 100, { cause: "requested", stopIncomplete: null })), ctx({ desired: "stopped" }));
+    expect(stopped).toMatchObject({ kind: "record", data: { observed: "stopped", stopIncomplete: null } });
+  });
+
   it("snapshots older than what events recorded are stale", () => {
     const live = entry({ state: "ready", pid: 100, startedAt: T1 });
     expect(decideReport(live, report(status("starting", 100, { startedAt: T1 }), { source: "snapshot" }), ctx())).toEqual({ kind: "ignore", why: "stale" });

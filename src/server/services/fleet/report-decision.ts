@@ -22,12 +22,15 @@
  *   issued is `requested` whatever the timing; a stop reported as an event
  *   while no stop of ours was pending, of a live server the user wants
  *   running, was made on the host: the user's latest word there.
+ * - Every recorded report says whether it is a stop that left the port
+ *   held (stop-incomplete.ts): the agent's field, or an older agent's words.
  */
 import { LOG_TAIL_MARK } from "synapse-host-agent/error-text";
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { isAlive, STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
 import { epochMs, sameProcess, type EntrySnapshot, type ProcessKey } from "./server-entry";
 import type { StateData } from "./state-sql";
+import { stopIncompleteColumn, stopIncompleteOf } from "./stop-incomplete";
 
 export interface AgentReport {
   /** `event`: pushed by the agent as it happened, in order. `snapshot`: a call's result or a `status` answer. */
@@ -166,6 +169,7 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
   const data: StateData = {
     observed: status.state,
     pid: alive ? status.pid : null,
+    stopIncomplete: stopIncompleteColumn(stopIncompleteOf(status)),
     ...(status.port !== null ? { port: status.port } : {}),
   };
   let backend = entry.backend;

@@ -92,7 +92,7 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
         recorded,
         table.writeState(
           e,
-          { observed: "failed", pid: null, cause: "crash", recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: null, lastError: `${decision.reason}; last: ${lastError ?? why}` },
+          { observed: "failed", pid: null, cause: "crash", recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: null, lastError: `${decision.reason}; last: ${lastError ?? why}`, stopIncomplete: null },
           { kind: "state", state: "failed", message: `${e.name}: failed (${decision.reason})`, data: { crashes: decision.crashesInWindow, cause: "crash" } },
         ),
       ]);

@@ -6,14 +6,17 @@
  * crashed or failed model what it found, as a user's stop does.
  *
  * Over the local link with the local agent: the crash-loop stand-in (stand-in-crashes-when-ready.mjs) and
- * the real llama-server.
+ * the real llama-server. A stop that left the port held (stand-in-escapes) is told by the agent's report
+ * (`stopIncomplete`), or by its words from an agent older than that field (stand-in-older-agent).
  */
 import { chmod } from "node:fs/promises";
 import net from "node:net";
 import { isLiveProcess } from "../../../../host-agent/test/harness/fixtures.ts";
 import { standIns } from "../../../../host-agent/test/harness/stand-ins/index.ts";
 import { afterEach, describe, expect, it } from "vitest";
+import type { LinkPool } from "./links";
 import { fleetFixture, statusOf, pidsRunning, STAND_IN_CRASHES_WHEN_READY, waitFor, type FleetFixture, type FleetFixtureOptions } from "./testing/fixture";
+import { standInOlderAgents, viewStatuses } from "./testing/stand-in-older-agent";
 
 let fx: FleetFixture | null = null;
 const holders: net.Server[] = [];
@@ -125,36 +128,62 @@ describe("stop of a failed model (nothing runs)", () => {
   });
 });
 
-describe("stop of a model whose last stop could not free its port", () => {
-  it("a daemon that escaped holds the port (stop incomplete): a second stop is the agent's to make, not recorded done while the holder lives; once it is gone, the stop completes", async () => {
-    const f = await setup();
-    await chmod(standIns.escapes, 0o755);
-    const escapey = await f.t.db.host.create({ data: { name: "escapey", linkKind: "local", llamaServerBin: standIns.escapes } });
-    const m = await f.addModel("escapee", { hostId: escapey.id });
-    expect((await f.fleet.start(m.id, { wait: true })).state).toBe("ready");
-    const first = await f.fleet.stop(m.id);
-    expect(first.state).toBe("failed");
-    expect(first.error ?? "").toMatch(/^stop incomplete: port \d+ still held by pid \d+/);
-    const daemon = Number(/still held by pid (\d+)/.exec(first.error ?? "")![1]);
-    try {
-      // The holder lives: the stop is asked of the agent, which still finds the port held.
-      const again = await f.fleet.stop(m.id);
-      expect(again).toMatchObject({ state: "failed" });
-      expect(again.previousState).toBeUndefined();
-      expect(again.error ?? "").toMatch(/^stop incomplete: port \d+ still held by pid \d+/);
-      // Not recorded stopped: the holder lives. The agent's retry (stopping, then failed again) settles on failed.
-      const settled = await waitFor("the retried stop to settle on failed", async () => {
-        const st = await statusOf(f, "escapee");
-        return st.state === "failed" ? st : null;
-      }, 10_000);
-      expect(settled.lastError).toMatch(/^stop incomplete: /);
-    } finally {
-      process.kill(daemon, "SIGKILL");
-    }
-    await waitFor("the daemon gone", async () => (isLiveProcess(daemon) ? null : true));
-    expect(await f.fleet.stop(m.id)).toMatchObject({ state: "stopped" });
-    expect((await statusOf(f, "escapee")).state).toBe("stopped");
+/**
+ * An agent whose words for a stop that left the port held are not the usual ones: this checkout's agent, with
+ * each such status's reason reworded ("the stop left port P held by pid N (name)") and its `stopIncomplete`
+ * kept. An app that read the words would take the failure for an ended model's.
+ */
+function rewordedAgents(pool: LinkPool): LinkPool {
+  return viewStatuses(pool, (s) => {
+    const h = s.stopIncomplete;
+    return h ? { ...s, reason: `the stop left port ${h.port} held by pid ${h.holderPid} (${h.holderCommand})` } : s;
   });
+}
+
+const PORT_HELD_AGENTS = [
+  { agent: "this checkout's agent (stopIncomplete, and its usual words)", view: undefined, words: /^stop incomplete: port \d+ still held by pid (\d+)/ },
+  { agent: "an agent with other words (stopIncomplete only: the app must not go by the words)", view: rewordedAgents, words: /^the stop left port \d+ held by pid (\d+)/ },
+  { agent: "an agent older than stop-incomplete (stand-in-older-agent: the words only)", view: standInOlderAgents, words: /^stop incomplete: port \d+ still held by pid (\d+)/ },
+] as const;
+
+describe("stop of a model whose last stop could not free its port", () => {
+  for (const { agent, view, words } of PORT_HELD_AGENTS) {
+    it(`a daemon that escaped holds the port (stop incomplete), with ${agent}: a second stop is the agent's to make, not recorded done while the holder lives; once it is gone, the stop completes`, async () => {
+      const f = await setup(view ? { viewLinks: view } : {});
+      await chmod(standIns.escapes, 0o755);
+      const escapey = await f.t.db.host.create({ data: { name: "escapey", linkKind: "local", llamaServerBin: standIns.escapes } });
+      const m = await f.addModel("escapee", { hostId: escapey.id });
+      expect((await f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+      const first = await f.fleet.stop(m.id);
+      expect(first.state).toBe("failed");
+      expect(first.error ?? "").toMatch(words);
+      const daemon = Number(words.exec(first.error ?? "")![1]);
+      const since = await lastEventId(f);
+      try {
+        // The holder lives: the stop is asked of the agent, which still finds the port held.
+        const again = await f.fleet.stop(m.id);
+        expect(again).toMatchObject({ state: "failed" });
+        expect(again.previousState).toBeUndefined();
+        expect(again.error ?? "").toMatch(words);
+        // Not recorded stopped: the holder lives. The agent's retry (stopping, then failed again) settles on failed.
+        const settled = await waitFor("the retried stop to settle on failed", async () => {
+          const st = await statusOf(f, "escapee");
+          return st.state === "failed" ? st : null;
+        }, 10_000);
+        expect(settled.lastError).toMatch(words);
+        // Never recorded stopped meanwhile ("it had failed, nothing was running"): the retry's own states only.
+        expect((await eventsAfter(f, m.id, since)).filter((e) => e.startsWith("state "))).toEqual([
+          "state stopping: escapee: stopping (stop requested)",
+          expect.stringMatching(/^state failed: escapee: failed \(/),
+        ]);
+      } finally {
+        process.kill(daemon, "SIGKILL");
+      }
+      await waitFor("the daemon gone", async () => (isLiveProcess(daemon) ? null : true));
+      expect(await f.fleet.stop(m.id)).toMatchObject({ state: "stopped" });
+      expect((await statusOf(f, "escapee")).state).toBe("stopped");
+    });
+  }
 });
 
 describe("stop of a model already stopped", () => {

@@ -1,25 +1,26 @@
 /**
  * stand-in-older-agent: the real agent behind its link, seen as an agent
- * from before `hello.features` and `ServerStatus.cause` (a checkout on a Mac
- * not yet updated): hello names no features, no status or event carries a
- * cause, and a `stop` given a `cause` is refused (its params were strict). Only these two additive fields are taken away; everything else is
- * the real agent's.
+ * from before `hello.features`, `ServerStatus.cause` and
+ * `ServerStatus.stopIncomplete` (a checkout on a Mac not yet updated): hello
+ * names no features, no status or event carries a cause or a stopIncomplete
+ * (a stop that left the port held says so only in its reason's words), and a
+ * `stop` given a `cause` is refused (its params were strict). Only these
+ * additive fields are taken away; everything else is the real agent's.
  */
 import type { HostLink } from "synapse-host-agent/link";
 import type { AgentEvent, ServerStatus } from "synapse-host-agent/protocol";
 import type { LinkPool } from "../links";
 
-function withoutCause<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(withoutCause) as T;
-  if (value && typeof value === "object" && "state" in value && "id" in value) {
-    const { cause: _cause, ...rest } = value as unknown as ServerStatus;
-    return rest as T;
-  }
+/** `value` (a call's result: one status, a list of them, or anything else) with each status seen through `view`. */
+function mapStatuses<T>(value: T, view: (s: ServerStatus) => ServerStatus): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => mapStatuses(v, view)) as T;
+  if (value && typeof value === "object" && "state" in value && "id" in value) return view(value as unknown as ServerStatus) as T;
   return value;
 }
 
-function olderEvent(e: AgentEvent): AgentEvent {
-  return e.kind === "state" ? { ...e, status: withoutCause(e.status) } : e;
+function asOlderStatus(s: ServerStatus): ServerStatus {
+  const { cause: _cause, stopIncomplete: _stopIncomplete, ...rest } = s;
+  return rest;
 }
 
 function olderLink(link: HostLink): HostLink {
@@ -34,10 +35,9 @@ function olderLink(link: HostLink): HostLink {
             const { features: _features, ...rest } = result as { features?: string[] };
             return rest;
           }
-          return withoutCause(result);
+          return result;
         };
       }
-      if (prop === "onEvent") return (listener: (e: AgentEvent) => void) => target.onEvent((e) => listener(olderEvent(e)));
       const v: unknown = Reflect.get(target, prop, receiver);
       return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -62,7 +62,29 @@ export function viewLinks(pool: LinkPool, view: (link: HostLink) => HostLink): L
   };
 }
 
+/**
+ * `pool` with every server status its agents report seen through `view`: in call results (start, stop,
+ * status, stopAll) and in state events, both the links' own and the pool's.
+ */
+export function viewStatuses(pool: LinkPool, view: (s: ServerStatus) => ServerStatus): LinkPool {
+  const viewEvent = (e: AgentEvent): AgentEvent => (e.kind === "state" ? { ...e, status: view(e.status) } : e);
+  const viewed = viewLinks(pool, (link) =>
+    new Proxy(link, {
+      get(target, prop, receiver) {
+        if (prop === "call") {
+          return async (method: string, params: unknown, options?: unknown) =>
+            mapStatuses(await (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options), view);
+        }
+        if (prop === "onEvent") return (listener: (e: AgentEvent) => void) => target.onEvent((e) => listener(viewEvent(e)));
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }),
+  );
+  return { ...viewed, onEvent: (listener) => pool.onEvent((hostId, e) => listener(hostId, viewEvent(e))) };
+}
+
 /** The pool with every link seen as an older agent's. */
 export function standInOlderAgents(pool: LinkPool): LinkPool {
-  return { ...viewLinks(pool, olderLink), onEvent: (listener) => pool.onEvent((hostId, e) => listener(hostId, olderEvent(e))) };
+  return viewStatuses(viewLinks(pool, olderLink), asOlderStatus);
 }
