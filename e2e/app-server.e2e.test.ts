@@ -88,7 +88,7 @@ describe("app server harness (production build, image command)", () => {
     const exit = await app.exited;
     expect(exit.code).toBe(1);
     // The app's own check, once, before anything listens or Next loads: no "starting the app", no Next banner.
-    expect(app.stderr().trimEnd().split("\n")).toEqual(["start: invalid configuration:", "  - LOG_LEVEL must be debug, info, warn or error"]);
+    expect(app.stderr().trimEnd().split("\n")).toEqual(["start: invalid configuration:", "  - LOG_LEVEL must be debug, info, warn or error (got \"loud\")"]);
     expect(app.stdout()).toBe("");
   });
 

@@ -40,4 +40,14 @@ describe("loadAgentConfig", () => {
     expect(() => loadAgentConfig(env)).toThrow(AgentConfigError);
     expect(() => loadAgentConfig(env)).toThrow(message);
   });
+
+  it("says the value it got, quoted, once", () => {
+    expect(() => loadAgentConfig({ SYNAPSE_LOG_MAX_BYTES: "10MB" })).toThrow(`invalid host agent environment: SYNAPSE_LOG_MAX_BYTES must be a whole number between 4096 and ${10 * 1024 * 1024 * 1024} (got "10MB")`);
+    expect(() => loadAgentConfig({ LLAMA_SERVER_BIN: "llama-server" })).toThrow('invalid host agent environment: LLAMA_SERVER_BIN must be an absolute path (or start with ~/) (got "llama-server")');
+    expect(() => loadAgentConfig({ SYNAPSE_HEALTH_INTERVAL_MS: "5s", SYNAPSE_LOG_LEVEL: "loud" })).toThrow(
+      'invalid host agent environment: SYNAPSE_HEALTH_INTERVAL_MS must be a whole number between 100 and 3600000 (got "5s"); SYNAPSE_LOG_LEVEL must be one of debug, info, warn, error, silent (got "loud")',
+    );
+    // The roots' own message names the bad root: not said twice.
+    expect(() => loadAgentConfig({ SYNAPSE_MODEL_ROOTS: "/a:models" })).toThrow(/^invalid host agent environment: SYNAPSE_MODEL_ROOTS must be absolute paths separated by ':' \(got "models"\)$/);
+  });
 });

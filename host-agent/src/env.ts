@@ -1,12 +1,13 @@
 /**
  * The host agent's configuration, validated once. `loadAgentConfig(env)`
  * takes the environment as an argument so tests build configs without
- * touching process.env; a bad value throws naming the variable and the form
- * it expects.
+ * touching process.env; a bad value throws naming the variable, the form
+ * it expects and the value it got (shared/env-value.ts).
  */
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { withGotValue } from "./shared/env-value.ts";
 
 const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -141,10 +142,15 @@ export class AgentConfigError extends Error {
 
 export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
   // Empty strings mean "unset": `FOO= host-agent` should not be an error.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const cleaned: Record<string, string> = Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""));
   const r = envSchema.safeParse(cleaned);
   if (!r.success) {
-    const message = r.error.issues.map((i) => (i.message.includes(String(i.path[0] ?? "")) ? i.message : `${String(i.path[0])}: ${i.message}`)).join("; ");
+    const message = r.error.issues
+      .map((i) => {
+        const name = String(i.path[0] ?? "");
+        return withGotValue(i.message.includes(name) ? i.message : `${name}: ${i.message}`, name, cleaned[name]);
+      })
+      .join("; ");
     throw new AgentConfigError(`invalid host agent environment: ${message}`, { cause: r.error });
   }
   const e = r.data;

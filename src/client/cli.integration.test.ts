@@ -187,6 +187,34 @@ describe("synapse status against the app's router and gateway", () => {
     expect(row("steady")).toMatch(/^steady\s+\S+\s+\d+\s+ready\s+always\s+\d+\s+\S+\s+0\s+-\s+0\s+-\s+-$/);
     expect(row("steady")).not.toMatch(/unloads|loads on first request|on-demand/);
   });
+
+  it("a start llama-server refuses (--pooling bogus): LAST ERROR and the gateway's answer carry llama-server's own line, not only its exit code", async () => {
+    const file = await tinyModel(fx.dirs.modelRoot, "cli-status-broken.gguf");
+    const [port] = await freePorts(1);
+    const m = await fx.caller.models.create({ name: "broken", enabled: true, filePath: file, port: port!, extraFlags: [{ flag: "--pooling", value: "bogus" }] });
+    const started = await fx.caller.servers.start({ id: m.id });
+    expect(started.state).toBe("failed");
+    // What llama-server itself printed to this run's log.
+    const said = 'error while handling argument "--pooling": invalid value';
+    expect(started.error).toContain(said);
+
+    const res = await status(url);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    const line = res.stdout.split("\n").find((l) => l.startsWith("broken ")) ?? `(no line for broken in:\n${res.stdout})`;
+    expect(line).toMatch(/\bexited with code 1 while loading; the log says: error while handling argument "--pooling": invalid value$/);
+    // One line: none of the log tail's other lines (its run header, llama-server's usage text).
+    expect(res.stdout).not.toMatch(/=== synapse host-agent|usage:|pooling type for embeddings/);
+
+    const answer = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "broken", messages: [{ role: "user", content: "hi" }], max_tokens: 4 }),
+      signal: AbortSignal.timeout(30_000),
+    });
+    expect(answer.status).toBe(503);
+    expect(((await answer.json()) as { error: { message: string } }).error.message).toContain(said);
+    await fx.caller.servers.stop({ id: m.id });
+  });
 });
 
 describe("synapse start, stop, restart and logs of one model, against the app's router", () => {

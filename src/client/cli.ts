@@ -84,7 +84,8 @@ export function formatUptime(ms: number | null | undefined): string {
 }
 
 /**
- * Rows as aligned columns, one line each, ERROR (its first line) last and unpadded.
+ * Rows as aligned columns, one line each, ERROR last and unpadded: one line of it (errorHeadline: the reason,
+ * and llama-server's own line from the log tail when it has one that says what went wrong).
  * `statusView`: the status view's columns (POLICY, UPTIME, RESTARTS, CAUSE and the gateway's usage: IN FLIGHT,
  * LAST USED, IDLE UNLOAD, relative to `now`, epoch ms of the app's clock: `status` passes the CLI's now plus
  * the skew its call measured, app-clock.ts); without it, the start/stop results' few. `errorColumn` false:

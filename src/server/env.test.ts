@@ -23,6 +23,39 @@ describe("app environment", () => {
     expect(problems({ LOG_LEVEL: "loud" })).toEqual([expect.stringContaining("LOG_LEVEL")]);
   });
 
+  it("says the value each bad variable got, quoted, beside what it accepts", () => {
+    expect(problems({ PORT: "abc" })).toEqual(['PORT must be a port number (1-65535) (got "abc")']);
+    expect(problems({ PORT: "70000" })).toEqual(['PORT must be a port number (1-65535) (got "70000")']);
+    // Number() would read these as 80 and 1000: not what the person meant, nor what the CLI reads from PORT.
+    expect(problems({ PORT: "0x50" })).toEqual(['PORT must be a port number (1-65535) (got "0x50")']);
+    expect(problems({ PORT: "1e3" })).toEqual(['PORT must be a port number (1-65535) (got "1e3")']);
+    expect(problems({ NODE_ENV: "prod" })).toEqual(['NODE_ENV must be development, production or test (got "prod")']);
+    expect(problems({ SYNAPSE_RECONCILE_INTERVAL_MS: "2s" })).toEqual(['SYNAPSE_RECONCILE_INTERVAL_MS must be a whole number of milliseconds between 100 and 600000 (got "2s")']);
+    expect(problems({ SYNAPSE_RECONCILE_INTERVAL_MS: "50" })).toEqual(['SYNAPSE_RECONCILE_INTERVAL_MS must be a whole number of milliseconds between 100 and 600000 (got "50")']);
+    expect(problems({ SYNAPSE_SSH_HOST_ALIAS: "mac host" })).toEqual([`SYNAPSE_SSH_HOST_ALIAS must be a plain host alias (letters, digits, '.', '_', '-'), a Host of SYNAPSE_SSH_DIR/config (got "mac host")`]);
+    // Every bad variable at once, each with its own value.
+    const all = problems({ PORT: "eighty", USE_EXTERNAL_SERVERS: "maybe", LOG_LEVEL: "loud", SYNAPSE_LEAVE_SERVERS_RUNNING: "sometimes", DATABASE_URL: "mysql://db/synapse" });
+    expect(all).toEqual([
+      'DATABASE_URL must be a file: URL or a path to an SQLite file (got "mysql://db/synapse")',
+      'PORT must be a port number (1-65535) (got "eighty")',
+      'USE_EXTERNAL_SERVERS must be true or false (or 1/0, yes/no) (got "maybe")',
+      'SYNAPSE_LEAVE_SERVERS_RUNNING must be true or false (or 1/0, yes/no) (got "sometimes")',
+      'LOG_LEVEL must be debug, info, warn or error (got "loud")',
+    ]);
+  });
+
+  it("bounds a long value, and never echoes a secret: a token's length only, a URL's password masked", () => {
+    const [long] = problems({ LOG_LEVEL: "x".repeat(5000) });
+    expect(long).toBe(`LOG_LEVEL must be debug, info, warn or error (got "${"x".repeat(79)}…")`);
+    const token = "hunter2-short";
+    expect(problems({ SYNAPSE_API_TOKEN: token })).toEqual(["SYNAPSE_API_TOKEN must be at least 16 characters (got 13 characters; a secret, not shown)"]);
+    const [db] = problems({ DATABASE_URL: "postgres://synapse:hunter2@db.lan:5432/synapse" });
+    expect(db).toBe('DATABASE_URL must be a file: URL or a path to an SQLite file (got "postgres://synapse:***@db.lan:5432/synapse")');
+    expect(db).not.toContain("hunter2");
+    // A variable that is not set has no value to show.
+    expect(problems({ HOSTNAME: "0.0.0.0" })[0]).not.toContain("(got");
+  });
+
   it("requires a token when the app is reachable beyond loopback", () => {
     expect(problems({ HOSTNAME: "0.0.0.0" })).toEqual([expect.stringContaining("SYNAPSE_API_TOKEN is required when HOSTNAME=0.0.0.0")]);
     expect(problems({ HOSTNAME: "0.0.0.0", SYNAPSE_API_TOKEN: "0123456789abcdef" })).toEqual([]);

@@ -2,29 +2,32 @@
  * The app's configuration: every environment variable it reads, validated
  * once with zod. Defaults work on a fresh machine (SQLite under ./data, port
  * 3000 on loopback, the local link). A bad value stops start-up with a message
- * naming the variable and the form it expects.
+ * naming the variable, the form it expects and the value it got (quoted and
+ * bounded; a secret's length only: synapse-host-agent/env-value).
  */
 import os from "node:os";
 import path from "node:path";
+import { withGotValue } from "synapse-host-agent/env-value";
 import { z } from "zod";
 
 const bool = (name: string) =>
   z
-    .enum(["true", "false", "1", "0", "yes", "no"], { error: `${name} must be true or false` })
+    .enum(["true", "false", "1", "0", "yes", "no"], { error: `${name} must be true or false (or 1/0, yes/no)` })
     .transform((v) => v === "true" || v === "1" || v === "yes");
 
+// Digits only: Number() would also take "0x50", "1e3" or " 80 " (the CLI's appUrl reads PORT the same way).
 const port = (name: string) =>
-  z.coerce
-    .number({ error: `${name} must be a port number (1-65535)` })
-    .int(`${name} must be an integer port number`)
-    .min(1, `${name} must be between 1 and 65535`)
-    .max(65535, `${name} must be between 1 and 65535`);
+  z
+    .string()
+    .regex(/^\d{1,5}$/, `${name} must be a port number (1-65535)`)
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 65535, `${name} must be a port number (1-65535)`);
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 export const envSchema = z
   .object({
-    NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+    NODE_ENV: z.enum(["development", "production", "test"], { error: "NODE_ENV must be development, production or test" }).default("development"),
     /** SQLite file (`file:` URL or a path). Relative paths are relative to the working folder. */
     DATABASE_URL: z
       .string()
@@ -52,7 +55,10 @@ export const envSchema = z
     /** The seed's host-api/.ssh folder: config, id_ed25519, known_hosts. */
     SYNAPSE_SSH_DIR: z.string().default("host-api/.ssh"),
     /** SSH Host alias (from SYNAPSE_SSH_DIR/config) of the default external host. */
-    SYNAPSE_SSH_HOST_ALIAS: z.string().regex(/^[A-Za-z0-9._-]+$/, "SYNAPSE_SSH_HOST_ALIAS must be a plain host alias").default("mac-host"),
+    SYNAPSE_SSH_HOST_ALIAS: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, "SYNAPSE_SSH_HOST_ALIAS must be a plain host alias (letters, digits, '.', '_', '-'), a Host of SYNAPSE_SSH_DIR/config")
+      .default("mac-host"),
     /** The host's model folder (the seed's PRAXIS_MODEL_PATH) and the registry's name for it. */
     PRAXIS_MODEL_PATH: z.string().optional(),
     /**
@@ -71,7 +77,12 @@ export const envSchema = z
     /** true: on SIGTERM the app exits and leaves servers running (they are re-adopted next start). */
     SYNAPSE_LEAVE_SERVERS_RUNNING: bool("SYNAPSE_LEAVE_SERVERS_RUNNING").default(false),
     /** Reconciler tick: how often desired and observed state are compared. */
-    SYNAPSE_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(100, "SYNAPSE_RECONCILE_INTERVAL_MS must be at least 100").max(600_000).default(2000),
+    SYNAPSE_RECONCILE_INTERVAL_MS: z
+      .string()
+      .regex(/^\d{1,9}$/, "SYNAPSE_RECONCILE_INTERVAL_MS must be a whole number of milliseconds between 100 and 600000")
+      .transform(Number)
+      .refine((n) => n >= 100 && n <= 600_000, "SYNAPSE_RECONCILE_INTERVAL_MS must be a whole number of milliseconds between 100 and 600000")
+      .default(2000),
     LOG_LEVEL: z.enum(["debug", "info", "warn", "error"], { error: "LOG_LEVEL must be debug, info, warn or error" }).default("info"),
   })
   .superRefine((env, ctx) => {
@@ -100,16 +111,19 @@ export class EnvError extends Error {
   }
 }
 
-/** Parses an environment; throws EnvError naming each bad variable. */
+/**
+ * Parses an environment; throws EnvError with one problem per bad variable: its name, what it accepts and
+ * the value it got ("PORT must be a port number (1-65535) (got \"abc\")"; a secret's length only).
+ */
 export function parseEnv(source: Record<string, string | undefined>): Env {
   // Empty strings mean "unset" (docker-compose writes VAR= for blanks).
-  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
+  const cleaned: Record<string, string> = Object.fromEntries(Object.entries(source).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ""));
   const r = envSchema.safeParse(cleaned);
   if (!r.success) {
     throw new EnvError(
       r.error.issues.map((i) => {
         const name = String(i.path[0] ?? "environment");
-        return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
+        return withGotValue(i.message.includes(name) ? i.message : `${name}: ${i.message}`, name, cleaned[name]);
       }),
     );
   }

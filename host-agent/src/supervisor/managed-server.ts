@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
 import { errorMessage, LOG_TAIL_MARK } from "../shared/error-text.ts";
+import { RUN_HEADER_PREFIX } from "../shared/run-header.ts";
 import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
 import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
@@ -28,7 +29,7 @@ import { RecordKeeper } from "./record-keeper.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
 import { serverEnvironment } from "./server-env.ts";
 import { watchHealth, watchPidExit } from "./server-watch.ts";
-import { RUN_HEADER_PREFIX, spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
+import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
 import type { StopNote, StopNotes } from "./stop-notes.ts";
 import { canTransition, InvalidTransitionError } from "./transitions.ts";
 

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync } from "node:fs";
 import { AgentError, type ServerSpec } from "../protocol.ts";
 import { errorMessage } from "../shared/error-text.ts";
+import { RUN_HEADER_PREFIX } from "../shared/run-header.ts";
 import { shellCommand } from "../shared/shell-quote.ts";
 import { buildLaunch, type Launch } from "./argv.ts";
 import { findLlamaServer, inspectLlamaServer, type LlamaServerBinary } from "./binary.ts";
@@ -16,8 +17,6 @@ import { describeHolder, portHolder } from "./port.ts";
 import type { Exit } from "./readiness.ts";
 import { checkModelSet } from "./spec-check.ts";
 
-/** How each run's first line in a server's log begins (the line the agent writes before it spawns the server). */
-export const RUN_HEADER_PREFIX = "=== synapse host-agent: starting ";
 
 export interface PreparedSpawn {
   binary: LlamaServerBinary;

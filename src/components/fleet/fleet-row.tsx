@@ -2,6 +2,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { memo } from "react";
+import { errorHeadline } from "synapse-host-agent/error-text";
 import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
@@ -73,9 +74,10 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
         {row.restarts}
       </td>
       <td className={styles.error} data-label="Last error">
-        {/* Real failures only (a crash, a failed start, an unreachable host); a stop's cause is under the state. */}
+        {/* Real failures only (a crash, a failed start, an unreachable host); a stop's cause is under the state.
+            One line: the reason and its log's telling line (errorHeadline); the whole text, log lines too, on hover. */}
         <span className={styles.errorText} title={row.lastError ?? undefined} data-testid="last-error">
-          {row.lastError ?? ""}
+          {errorHeadline(row.lastError)}
         </span>
       </td>
       <td className={styles.enabled} data-label="Enabled">

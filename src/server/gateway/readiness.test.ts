@@ -59,6 +59,12 @@ describe("readinessStep", () => {
     expect(failed.kind === "refuse" && failed.error.message).toBe(`model "qwen" failed: ${held}`);
     const other = readinessStep(m({ state: "failed", lastError: "cannot open model; last log lines:\nx" }), NOW);
     expect(other.kind === "refuse" && other.error.message).toBe('model "qwen" failed: cannot open model; fix it and start it again from the dashboard');
+    // The log's telling line joins the reason; the reason's own advice still counts as said.
+    const heldAfterExit = `exited with code 1 while loading; port 8080 is held by pid 4242 (python3); stop that process, then start it again; last log lines:\n0.00.001.000 E srv  start: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080`;
+    const bound = readinessStep(m({ state: "failed", lastError: heldAfterExit }), NOW);
+    expect(bound.kind === "refuse" && bound.error.message).toBe(
+      "model \"qwen\" failed: exited with code 1 while loading; port 8080 is held by pid 4242 (python3); stop that process, then start it again; the log says: srv start: couldn't bind HTTP server socket, hostname: 127.0.0.1, port: 8080",
+    );
   });
 
   it("a host the gateway cannot reach: 502 with why", () => {

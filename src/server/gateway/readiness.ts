@@ -14,7 +14,7 @@
  *   unhealthy                      proceed (a busy server answers /health late)
  *   host not reachable from here   502
  */
-import { errorHeadline } from "synapse-host-agent/error-text";
+import { errorHeadline, errorReason } from "synapse-host-agent/error-text";
 import { GatewayError } from "./openai-error";
 import type { GatewayModel } from "./fleet-port";
 
@@ -30,7 +30,7 @@ function reason(m: GatewayModel): string {
 
 /** What to do about a failed model, unless its error already says it (a held port's advice ends "then start it again"). */
 function failedAdvice(m: GatewayModel): string {
-  return /start it again\s*$/.test(errorHeadline(m.lastError)) ? "" : "; fix it and start it again from the dashboard";
+  return /start it again\s*$/.test(errorReason(m.lastError)) ? "" : "; fix it and start it again from the dashboard";
 }
 
 export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {

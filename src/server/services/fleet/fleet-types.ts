@@ -59,6 +59,11 @@ export interface ServerView {
   restarts: number;
   nextRestartAt: string | null;
   lastError: string | null;
+  /**
+   * How its last process ended: the exit code, or the signal that ended it ("SIGKILL", "SIGTERM"); both null
+   * while a process runs (that one has not ended), when nothing ran (a start refused before any spawn) or when
+   * the end is not known. lastError, by contrast, stays as history.
+   */
   lastExitCode: number | null;
   lastSignal: string | null;
   /** Why it is not running (stopped, exited, failed); null while it runs or before it first ran. */

@@ -4,6 +4,7 @@
  * stop, restart, re-adoption after an app restart.
  */
 import { execFile } from "node:child_process";
+import net from "node:net";
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -155,6 +156,54 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(await pidsRunning(m.filePath)).toEqual([again.pid]);
     const actions = await f.t.db.event.findMany({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "asc" } });
     expect(actions.map((e) => e.message).join("\n")).toMatch(/restarting in 1\.0 s[\s\S]*restarting after a crash \(restart 1\)/);
+  });
+
+  it("lastSignal and lastExitCode say how the last process ended: SIGKILL for the killed one, nothing for its running restart, its own stop's end after that", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
+    const m = await f.addModel("alpha");
+    const [first] = await f.fleet.startAll({ wait: true });
+    process.kill(first!.pid!, "SIGKILL");
+    const exited = await waitFor("status shows exited", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "exited" ? s : null;
+    }, 5000, 10);
+    expect([exited.lastExitCode, exited.lastSignal]).toEqual([null, "SIGKILL"]);
+
+    const again = await waitFor("restarted and ready", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "ready" && s.pid !== first!.pid ? s : null;
+    }, 20_000);
+    // Running: this process has not ended (the crash is the killed process's, in the event log).
+    expect([again.lastExitCode, again.lastSignal, again.lastError]).toEqual([null, null, null]);
+
+    // The user's stop sends SIGTERM, which llama-server handles: it exits with code 0. That is its end, not the crash's.
+    const stopped = await f.fleet.stop(m.id);
+    expect(stopped.state).toBe("stopped");
+    const after = await statusOf(f, "alpha");
+    expect([after.state, after.lastExitCode, after.lastSignal]).toEqual(["stopped", 0, null]);
+  });
+
+  it("a start refused before any spawn (port held) after a SIGKILL: no signal shown, nothing ran", async () => {
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 60_000, maxDelayMs: 60_000 } } });
+    const m = await f.addModel("alpha");
+    const [first] = await f.fleet.startAll({ wait: true });
+    process.kill(first!.pid!, "SIGKILL");
+    await waitFor("status shows exited", async () => ((await statusOf(f, "alpha")).state === "exited" ? true : null), 5000, 10);
+    // Stopped after the crash: that process's end (SIGKILL) is still the last one.
+    await f.fleet.stop(m.id);
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "stopped", lastSignal: "SIGKILL" });
+
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(m.port, "127.0.0.1", resolve));
+    try {
+      const refused = await f.fleet.start(m.id, { wait: true });
+      expect([refused.state, refused.pid]).toEqual(["failed", null]);
+      const s = await statusOf(f, "alpha");
+      expect(s.lastError).toMatch(/port \d+ is held by pid/);
+      expect([s.lastExitCode, s.lastSignal]).toEqual([null, null]);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it("stopped on the host with stop-metal-servers: recorded as stopped and left stopped, not restarted as a crash", async () => {

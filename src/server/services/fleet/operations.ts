@@ -197,10 +197,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
     return e.track({ kind, seq, promise }).promise;
   }
 
-  /** A start that could not start: `failed` with the error (and an error event). */
+  /** A start that could not start: `failed` with the error (and an error event); no process ran, so none ended by a code or signal. */
   function failedRecord(e: ServerEntry, row: ModelRow, text: string): CrashRecord {
     return {
-      data: { observed: "failed", pid: null, cause: null, lastError: text, stopIncomplete: null },
+      data: { observed: "failed", pid: null, cause: null, lastError: text, stopIncomplete: null, lastExitCode: null, lastSignal: null },
       // The agent's text often begins "cannot start <name>: …" already; it is not said twice.
       event: { kind: "error", state: "failed", message: text.startsWith(`cannot start ${row.name}`) ? text : `${row.name}: cannot start: ${text}` },
       apply: () => {

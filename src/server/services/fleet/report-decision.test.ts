@@ -96,6 +96,29 @@ describe("decideReport", () => {
     expect(d).toMatchObject({ kind: "record", change: { state: "stopped", cause: "requested" }, then: [] });
   });
 
+  it("how a process ended belongs to that process: a new process clears it, a stop of another process replaces it, a stop after the exit keeps it", () => {
+    const ended = { pid: 100, startedAtMs: Date.parse(T0) };
+    // Killed by SIGKILL: recorded with its exit.
+    const killed = decideReport(entry({ state: "ready", pid: 100, startedAt: T0 }), report(status("exited", 100, { signal: "SIGKILL" })), ctx());
+    expect(killed).toMatchObject({ kind: "record", data: { lastExitCode: null, lastSignal: "SIGKILL" } });
+    // Its restart: a new process, which has not ended.
+    for (const state of ["starting", "ready"] as const) {
+      const next = decideReport(entry({ state: "exited", pid: 100, startedAt: T0, ended }), report(status(state, 200, { startedAt: T1 })), ctx());
+      expect(next.kind === "record" && [next.data.lastExitCode, next.data.lastSignal]).toEqual([null, null]);
+    }
+    // That process stopped by the user: its own end, not the crash before it.
+    const stopped = decideReport(entry({ state: "ready", pid: 200, startedAt: T1, ended }), report(status("stopped", 200, { startedAt: T1, exitCode: 0 }), { appStopPending: true }), ctx({ desired: "stopped" }));
+    expect(stopped.kind === "record" && [stopped.data.lastExitCode, stopped.data.lastSignal]).toEqual([0, null]);
+    const termed = decideReport(entry({ state: "stopping", pid: 200, startedAt: T1, ended }), report(status("stopped", 200, { startedAt: T1, signal: "SIGTERM" }), { appStopPending: true }), ctx({ desired: "stopped" }));
+    expect(termed.kind === "record" && [termed.data.lastExitCode, termed.data.lastSignal]).toEqual([null, "SIGTERM"]);
+    // Exited otherwise later: replaced.
+    const coded = decideReport(entry({ state: "ready", pid: 200, startedAt: T1, ended }), report(status("exited", 200, { startedAt: T1, exitCode: 3 })), ctx());
+    expect(coded.kind === "record" && [coded.data.lastExitCode, coded.data.lastSignal]).toEqual([3, null]);
+    // A stop of the killed process after its exit: that process's end is recorded already and stays.
+    const after = decideReport(entry({ state: "exited", pid: 100, startedAt: T0, ended }), report(status("stopped", 100)), ctx({ desired: "stopped" }));
+    expect(after.kind === "record" && ["lastExitCode" in after.data, "lastSignal" in after.data]).toEqual([false, false]);
+  });
+
   it("a start that never spawned (failed, no cause) is newer than the process before it: the agent's record of that process changes nothing", () => {
     const ended = { pid: 100, startedAtMs: Date.parse(T0) };
     // The user stopped pid 100, then a start was refused (port held): the agent keeps reporting pid 100 as stopped.

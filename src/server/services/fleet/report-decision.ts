@@ -177,6 +177,9 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
     data.startedAt = date(status.startedAt) ?? at;
     data.readyAt = date(status.readyAt);
     data.stoppedAt = null;
+    // How a process ended belongs to that process: a new one has not ended (lastError stays, as history).
+    data.lastExitCode = null;
+    data.lastSignal = null;
     backend = null;
     change.backend = null;
     data.gpuBackend = null;
@@ -204,6 +207,12 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
       break;
     case "stopped": {
       data.stoppedAt = at;
+      // This process's end (SIGTERM, or the code it exited with), not an earlier crash's; a stop of a process
+      // whose end is recorded already (a stop after an exit) says nothing new of it.
+      if (status.pid !== null && !sameProcess(entry.ended, processOf(status))) {
+        data.lastExitCode = status.exitCode;
+        data.lastSignal = status.signal;
+      }
       // Stopped on the host, not through this app (stop-metal-servers there): that is what its user wants
       // now, so it is no longer wanted running here, and not restarted as a crash would be. A stop this app
       // issued is never that, whenever its report arrives (the agent's cause, when sent, says so itself).
