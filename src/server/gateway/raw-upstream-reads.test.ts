@@ -15,21 +15,24 @@ import { createRawUpstream, type AnswerHead, type AnswerSink } from "./raw-upstr
 const WRITES = [
   "HTTP/1.1 200 OK\r\nContent-Ty", // the head in two parts, split mid-line
   "pe: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
-  "5\r\nhello\r\n6\r\n world\r\n3\r\n!!!\r\n", // three chunks in one write
-  "a", // a chunk's size line in parts
+  "5\r\nhello\r\n6\r\n world\r\n3;note=x\r\n!!!\r\n", // three chunks in one write, one with an extension
+  "A", // a chunk's size line in parts
   "\r\n01234",
   "56789\r\n",
   "4\r\nlast\r\n0\r\n\r\n", // the last chunk and the end together
 ];
 
+/** What the stand-in writes for a request to /bad-size: a stream whose second chunk's size is not hex. */
+const BAD_SIZE = ["HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "zz\r\nnever\r\n"];
+
 let server: net.Server;
 let port = 0;
 beforeAll(async () => {
-  // stand-in-split-chunked-upstream: answers a request with WRITES, 30 ms apart.
+  // stand-in-split-chunked-upstream: answers a request with WRITES (or BAD_SIZE), 30 ms apart.
   server = net.createServer({ noDelay: true }, (s) => {
     s.on("error", () => undefined);
-    s.once("data", async () => {
-      for (const w of WRITES) {
+    s.once("data", async (request: Buffer) => {
+      for (const w of request.toString("latin1").startsWith("POST /bad-size ") ? BAD_SIZE : WRITES) {
         if (s.destroyed) return;
         s.write(w);
         await sleep(30);
@@ -67,4 +70,22 @@ it("a head split across reads and a read of several chunks: the answer whole, ea
   // The three chunks of one write came in one read: one call holds them all (the client gets one write).
   const withHello = calls.find((c) => c.includes("hello"));
   expect(withHello).toEqual(expect.arrayContaining(["hello", " world", "!!!"]));
+});
+
+it("a chunk size that is not hex: the answer is cut after what came whole (the client must not see a complete-looking stream)", async () => {
+  let body = "";
+  let how = "";
+  const sink: AnswerSink = {
+    started: true,
+    head: () => undefined,
+    data: (pieces) => ((body += pieces.map((p) => p.toString("latin1")).join("")), true),
+    end: () => void (how = "end"),
+    cut: () => void (how = "cut"),
+    error: (e) => void (how = `error ${e.message}`),
+  };
+  const up = createRawUpstream();
+  await up.forward({ method: "POST", path: "/bad-size", headers: [], body: Buffer.from("{}") }, { key: `127.0.0.1:${port}`, host: "127.0.0.1", port }, sink, () => () => undefined, "stand-in");
+  up.close();
+  expect(how).toBe("cut");
+  expect(body).toBe("hello");
 });

@@ -46,6 +46,19 @@ export const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connect
 
 /** Longest status line plus headers read from a server (bytes). */
 export const MAX_HEAD_BYTES = 64 * 1024;
+/** Longest chunk size line or trailer line read from a server (bytes). */
+const MAX_CHUNK_LINE_BYTES = 4096;
+/** Most hex digits of a chunk size: 13 is 2^52, within a double's exact integers (Number.MAX_SAFE_INTEGER). */
+const MAX_CHUNK_SIZE_DIGITS = 13;
+
+/** A hex digit's value (0–15), or -1 for any other byte. */
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  if (c >= 97 && c <= 102) return c - 87; // a-f
+  if (c >= 65 && c <= 70) return c - 55; // A-F
+  return -1;
+}
+
 /** Pooled connections kept per target. */
 const MAX_FREE_PER_TARGET = 16;
 
@@ -381,6 +394,13 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           let answer: AnswerHead | null = null;
           let state = Body.Length;
           let left = 0;
+          // A chunk's size line, read byte by byte as it arrives (a stream has one per token): its size so far,
+          // how many hex digits, whether the digits ended (an extension or spaces follow), its length; and a
+          // trailer line as text.
+          let sizeSoFar = 0;
+          let sizeDigits = 0;
+          let sizeDone = false;
+          let lineBytes = 0;
           let chunkLine = "";
           let keep = false;
           let gotAny = false;
@@ -503,29 +523,46 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
                 case Body.UntilClose:
                   deliver(i === 0 ? buf : buf.subarray(i));
                   return;
-                case Body.ChunkSize:
-                case Body.Trailers: {
-                  const nl = buf.indexOf(10, i);
-                  chunkLine += buf.toString("latin1", i, nl === -1 ? buf.length : nl + 1);
-                  if (chunkLine.length > 4096) throw new Error("the server's chunk header is too long");
-                  if (nl === -1) return;
-                  i = nl + 1;
-                  const line = chunkLine.trimEnd();
-                  chunkLine = "";
-                  if (state === Body.Trailers) {
-                    if (line === "") {
-                      if (i < buf.length) keep = false;
-                      finish();
-                      return;
-                    }
-                    continue;
+                case Body.ChunkSize: {
+                  // chunk-size [chunk-ext] CRLF (RFC 9112 §7.1): hex digits, then anything up to the line feed.
+                  for (; i < buf.length; i++) {
+                    const c = buf[i]!;
+                    if (c === 10) break;
+                    if (++lineBytes > MAX_CHUNK_LINE_BYTES) throw new Error("the server's chunk header is too long");
+                    const digit = sizeDone ? -1 : hexValue(c);
+                    if (digit >= 0) {
+                      if (++sizeDigits > MAX_CHUNK_SIZE_DIGITS) throw new Error("the server sent a chunk size too large to read");
+                      sizeSoFar = sizeSoFar * 16 + digit;
+                    } else if (sizeDigits > 0 && (c === 59 || c === 32 || c === 9 || c === 13)) sizeDone = true; // ; SP HTAB CR
+                    else if (!sizeDone) throw new Error(`the server sent a bad chunk size (byte ${c} in its size line)`);
                   }
-                  const size = Number.parseInt(line.split(";")[0]!, 16);
-                  if (!Number.isSafeInteger(size) || size < 0 || !/^[0-9a-fA-F]+/.test(line)) throw new Error(`the server sent a bad chunk size ${JSON.stringify(line.slice(0, 20))}`);
+                  if (i === buf.length) return;
+                  i++; // the line feed
+                  if (sizeDigits === 0) throw new Error("the server sent a chunk size line without a size");
+                  const size = sizeSoFar;
+                  sizeSoFar = 0;
+                  sizeDigits = 0;
+                  sizeDone = false;
+                  lineBytes = 0;
                   if (size === 0) state = Body.Trailers;
                   else {
                     state = Body.ChunkData;
                     left = size;
+                  }
+                  continue;
+                }
+                case Body.Trailers: {
+                  const nl = buf.indexOf(10, i);
+                  chunkLine += buf.toString("latin1", i, nl === -1 ? buf.length : nl + 1);
+                  if (chunkLine.length > MAX_CHUNK_LINE_BYTES) throw new Error("the server's chunk trailer is too long");
+                  if (nl === -1) return;
+                  i = nl + 1;
+                  const line = chunkLine.trimEnd();
+                  chunkLine = "";
+                  if (line === "") {
+                    if (i < buf.length) keep = false;
+                    finish();
+                    return;
                   }
                   continue;
                 }
