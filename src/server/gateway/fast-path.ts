@@ -468,6 +468,8 @@ class FastConnection {
   private sink(onData?: (chunk: Buffer) => void): AnswerSink {
     const conn = this;
     let pendingHead: string | null = null;
+    /** The head waits only for the end of the read it came in (a stream's). */
+    let headNow = false;
     let chunked = false;
     let started = false;
     // One wait for 'drain' at a time: the upstream may hand over more pieces it had read before it paused.
@@ -476,11 +478,6 @@ class FastConnection {
       const w = waking;
       waking = null;
       w?.();
-    };
-    const flushHead = () => {
-      if (pendingHead === null) return;
-      conn.socket.write(pendingHead, "latin1");
-      pendingHead = null;
     };
     /** Writes the head if it waits, `pieces` framed for this client, and the closing chunk when `last` (one write). */
     const write = (pieces: readonly Buffer[], last: boolean): boolean => {
@@ -502,10 +499,14 @@ class FastConnection {
         head += chunked ? "Transfer-Encoding: chunked\r\n" : `Content-Length: ${h.length}\r\n`;
         head += `${conn.connectionHeader()}\r\n`;
         pendingHead = head;
-        // A stream: its client sees the answer begin before the first token.
-        if (h.streamed || h.length === 0) flushHead();
+        // A stream: its client sees the answer begin before the first token, with what came in the same read
+        // of the server (the read ends with `data` or `end`: AnswerSink.data); another answer's head waits for
+        // its first piece.
+        headNow = h.streamed;
       },
       data(pieces, resume) {
+        if (pieces.length === 0 && !(headNow && pendingHead !== null)) return true;
+        headNow = false;
         // One write per read of the server: the head (while it waits for the first piece), the read's pieces
         // framed as one chunk. The pieces are lent: this copy is the one the answer gets.
         const ok = write(pieces, false);

@@ -93,6 +93,11 @@ export interface AnswerSink {
    * the array are lent for this call only (views of the connection's read
    * buffer, reused by the next read): the sink copies what it keeps or
    * writes. False asks for a pause until the sink calls `resume`.
+   *
+   * The read that held the head ends with `data` (no pieces when it held no
+   * body) or `end`: a sink may keep the head until then and write it with
+   * what followed it in the same read (llama-server sends a stream's head
+   * with its first event).
    */
   data(pieces: readonly Buffer[], resume: () => void): boolean;
   /** The answer ended whole; `last`: the body bytes of its last read, lent as in `data` (written with the end). */
@@ -412,8 +417,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           let paused = false;
           // The body pieces of the read being parsed (views of it), handed to the sink together when it is done.
           const pieces: Buffer[] = [];
-          const flush = () => {
-            if (pieces.length === 0) return;
+          const flush = (always: boolean) => {
+            if (pieces.length === 0 && !always) return;
             const more = sink.data(pieces, resume);
             pieces.length = 0;
             if (more) return;
@@ -478,6 +483,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             flight.lastByteAt = Date.now();
             try {
               let buf = chunk;
+              const headless = answer === null;
               if (answer === null) {
                 // The read's bytes are lent: a head still arriving is kept as a copy.
                 head = head ? Buffer.concat([head, buf]) : buf;
@@ -499,7 +505,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
                 }
               }
               body(buf);
-              flush();
+              // The read that held the head ends with a call to the sink, pieces or none (AnswerSink.data).
+              if (state !== Body.Done) flush(headless);
             } catch (err) {
               pieces.length = 0;
               fail(err as Error);
