@@ -220,6 +220,9 @@ class FastConnection {
     // Node's server without httpAllowHalfOpen: the client's end aborts the request in progress.
     this.closeAfter = true;
     if (this.busy) this.gone();
+    // The client sends no more: with nothing of ours left to write, the connection is closed at once (the
+    // kernel still sends what it holds, then FIN), sparing a shutdown and its callback; else after our bytes.
+    else if (this.socket.writableLength === 0) this.socket.destroy();
     else this.socket.end();
   };
 
