@@ -49,6 +49,12 @@ export interface ServerResult {
   memory?: StartMemoryNote;
   /** Models stopped (cause `evicted`) to make room for this start. */
   evicted?: string[];
+  /**
+   * A start's or restart's only, of a model that is disabled and now runs or is starting: it was started all the same (to try it on its
+   * own port), and the gateway refuses its requests (409 model_disabled) until it is enabled; `message` says
+   * so and how to enable it (gateway/model-disabled.ts). Absent for an enabled model.
+   */
+  disabled?: { message: string };
   /** A start not made: the model's row, read as the start began, failed the caller's `startIf` (`state` is its recorded one). */
   skipped?: true;
   /**
