@@ -87,6 +87,12 @@ export interface StartMemoryNote {
   /** Left on the host before this start. */
   leftBytes: number | null;
   budgetBytes: number | null;
+  /**
+   * A refusal's only: whether it could fit later without anyone acting (on-demand models unloading, stops and
+   * starts under way ending); false: the models that stay leave no room, and only a person can make it (the
+   * gateway then tells clients not to retry). Absent on other verdicts.
+   */
+  mayFitLater?: boolean;
 }
 
 /** A start or stop this app issued to the agent and has not had the answer of yet. */
