@@ -17,7 +17,10 @@
 // the app's own configuration check (src/server/env.ts, bundled beside the
 // gateway by scripts/build-gateway.mjs, which runs first), and whether
 // HOSTNAME:PORT can be taken (a port in use is named with its holder). The
-// worker's listen after the build is checked the same way.
+// worker's listen after the build is checked the same way. A valid
+// configuration reachable beyond loopback gets a line of its own: the Host
+// names the app will answer (a warning when SYNAPSE_ALLOWED_HOSTS is unset:
+// requests by the machine's LAN address or name would get 403).
 //
 // The server is Next's standalone server, loaded into this process (one
 // process: signals reach the app directly, which stops its llama-servers on
@@ -218,7 +221,7 @@ for (const bundle of [gatewayJs, configCheckJs]) {
 // not a "Ready" line and then a refusal.
 const configCheck = spawnSync(process.execPath, [configCheckJs], {
   env: { ...envFileValues(), ...e },
-  stdio: ["ignore", "ignore", "pipe"],
+  stdio: ["ignore", "pipe", "pipe"],
   encoding: "utf8",
   timeout: CONFIG_CHECK_DEADLINE_MS,
 });
@@ -228,6 +231,17 @@ if (configCheck.status !== 0) {
   if (configCheck.status === 2) process.stderr.write(`start: ${said}\n`);
   else process.stderr.write(`start: the configuration check (${configCheckJs}) failed (${configCheck.error?.message ?? configCheck.signal ?? `exit ${configCheck.status}`})${said ? `:\n${said}` : ""}\n`);
   process.exit(1);
+}
+// What the check says of a valid configuration, one JSON object a line (config-check.ts): e.g. beyond loopback,
+// which Host names the app answers, and a warning when SYNAPSE_ALLOWED_HOSTS is unset (a LAN address gets 403).
+for (const line of (configCheck.stdout ?? "").split("\n")) {
+  if (!line.trim()) continue;
+  try {
+    const { level, msg, ...fields } = JSON.parse(line);
+    log(String(msg), fields, level === "warn" ? "warn" : "info");
+  } catch {
+    log(line);
+  }
 }
 
 const gateway = await import(pathToFileURL(gatewayJs).href);

@@ -30,6 +30,7 @@ import { createKeyStore } from "~/server/gateway/key-store";
 import { checkRequest } from "~/server/http/guard";
 import { callerRuntime, type CallerRuntime } from "~/server/services/fleet/testing/caller-runtime";
 import { PORT_HELD_ADVICE } from "~/server/services/fleet/start-outcome";
+import { ENABLE_ADVICE } from "~/server/gateway/model-disabled";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { main } from "./cli";
 
@@ -363,5 +364,41 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
     const lines = res.stdout.trimEnd().split("\n");
     expect(lines[1]).toMatch(new RegExp(`^alpha\\s+local\\s+${alphaPort}\\s+failed\\s+-$`));
     expect(lines.slice(2)).toEqual([`not started: cannot start alpha: port ${alphaPort} is held by pid ${process.pid} (node); ${PORT_HELD_ADVICE}`]);
+  });
+
+  it("start of a disabled model: it serves on its port, and the answer says the gateway refuses it (409) until it is enabled, and how to enable it", async () => {
+    const [port] = (await freePorts(1)) as [number];
+    const m = await fx.caller.models.create({ name: "charlie", enabled: false, filePath: await tinyModel(fx.dirs.modelRoot, "cli-disabled.gguf"), port });
+    const ask = () =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "charlie", messages: [{ role: "user", content: "hi" }], max_tokens: 4, grammar: "root ::= [a-z]+" }),
+        signal: AbortSignal.timeout(30_000),
+      });
+    const note = `note: charlie is disabled: it was started, but the gateway (/v1) refuses its requests (409 model_disabled) until it is enabled; ${ENABLE_ADVICE}`;
+
+    const res = await cli(url, ["start", "charlie"]);
+    expect([res.code, res.stderr]).toEqual([0, ""]);
+    const v = await view("charlie");
+    expect([v.state, v.enabled]).toEqual(["ready", false]);
+    // The row reads as status reads it, and the note says what a user would otherwise learn from a 409.
+    expect(res.stdout.split("\n")).toEqual([expect.stringMatching(/^MODEL\s/), expect.stringMatching(new RegExp(`^charlie\\s+local\\s+${port}\\s+ready \\(disabled\\)\\s+${v.pid}$`)), note, ""]);
+    expect(await health(port)).toBe(200);
+    const refused = await ask();
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: { code: string; message: string } }).error).toEqual({ code: "model_disabled", message: `model "charlie" is disabled; ${ENABLE_ADVICE} to serve it`, type: "conflict_error", param: null });
+
+    // servers.restart's result (--json) carries it too, for typed clients.
+    const again = await cli(url, ["restart", "charlie", "--json"]);
+    expect([again.code, again.stderr]).toEqual([0, ""]);
+    expect(JSON.parse(again.stdout)).toMatchObject({ name: "charlie", state: "ready", disabled: { message: note.slice("note: ".length) } });
+
+    // Enabled as the advice says: the gateway serves it, and a start says nothing of it being disabled.
+    await fx.caller.models.setEnabled({ id: m.id, enabled: true });
+    expect((await ask()).status).toBe(200);
+    const enabled = await cli(url, ["start", "charlie", "--json"]);
+    expect(JSON.parse(enabled.stdout)).not.toHaveProperty("disabled");
+    await fx.caller.servers.stop({ id: m.id });
   });
 });

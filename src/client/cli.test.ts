@@ -243,6 +243,13 @@ describe("synapse start, stop and restart: what they print", () => {
     expect(modelOutcomeOk("start", { ...r, state: "starting" })).toBe(true);
   });
 
+  it("a start of a disabled model: the row reads 'ready (disabled)' and a note says the gateway refuses it until it is enabled; exit 0", () => {
+    const message = "alpha is disabled: it was started, but the gateway (/v1) refuses its requests (409 model_disabled) until it is enabled; enable it …";
+    const r = { ...row, state: "ready", memory: note("fits"), disabled: { message } };
+    expect(modelReport("start", r).split("\n")).toEqual([expect.stringMatching(/^MODEL\s/), expect.stringMatching(/^alpha\s+local\s+8081\s+ready \(disabled\)\s+4242$/), `note: ${message}`, ""]);
+    expect(modelOutcomeOk("start", r)).toBe(true);
+  });
+
   it("a start the memory plan refused: its refusal whole, with the numbers; a failure", () => {
     const r = { ...row, state: "stopped", pid: null, error: over, memory: note("refused", over) };
     const lines = modelReport("start", r).split("\n");

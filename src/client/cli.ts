@@ -164,7 +164,7 @@ function noWaitCounts(results: readonly StartAllRow[], started: number): string 
  * `notRunning` (it found nothing to stop), `previousState` (it found the model failed or crashed and recorded
  * it stopped), `restartCancelled` (it cancelled a restart after a crash; stop-note.ts).
  */
-type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean; previousState?: string; restartCancelled?: { dueAt: string; dueInMs: number } };
+type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean; previousState?: string; restartCancelled?: { dueAt: string; dueInMs: number }; disabled?: { message: string } };
 
 /** Whether a start, stop or restart did what was asked: started (ready; starting counts, as for start-all), stopped, or restarted with no error. */
 export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelResult): boolean {
@@ -179,11 +179,13 @@ export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelR
  * its numbers ("not started (memory): …", as start-all says it), any other error whole ("not started:
  * cannot start alpha: port 8080 is held by pid 4242 (llama-server); …"), a start over the budget by
  * --force, a start that found it already running, what a stop found (stop-note.ts: not running, failed,
- * a restart it cancelled), the models stopped to make room.
+ * a restart it cancelled), the models stopped to make room, and for a disabled model that the gateway will not
+ * serve it until it is enabled (servers.start's `disabled`).
  */
 export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResult): string {
   // An error is printed whole on its own line below: the row has no ERROR cell to repeat its first line in.
-  const lines = [table([r], false, Date.now(), false)];
+  // A disabled model's row reads "ready (disabled)", as in status.
+  const lines = [table([r.disabled ? { ...r, enabled: false } : r], false, Date.now(), false)];
   const ok = modelOutcomeOk(command, r);
   const not = { start: "not started", stop: "not stopped", restart: "not restarted" }[command];
   if (r.memory?.verdict === "refused") lines.push(`${not} (memory): ${r.error ?? r.memory.message ?? ""}`);
@@ -193,6 +195,8 @@ export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResu
   const stopped = command === "stop" && ok ? stopNote(r) : null;
   if (stopped) lines.push(stopped);
   if (r.evicted && r.evicted.length > 0) lines.push(`stopped to make room: ${r.evicted.join(", ")}`);
+  // Started all the same, and not served: the gateway answers 409 until it is enabled.
+  if (command !== "stop" && r.disabled) lines.push(`note: ${r.disabled.message}`);
   return `${lines.join("\n")}\n`;
 }
 

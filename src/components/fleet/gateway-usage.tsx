@@ -1,17 +1,20 @@
 "use client";
+import { isAlive } from "synapse-host-agent/server-states";
 import { useNow } from "~/components/live/now";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
 import { formatDuration, toTime } from "./format";
 
 /**
- * Under a row's state: what the gateway sees of the model. Requests in
- * flight, when it was last used, and for an on-demand model that is loaded
+ * Under a row's state: what the gateway sees of the model. That it does
+ * not serve it (disabled, though it runs), requests in flight, when it was last used, and for an on-demand model that is loaded
  * and unused, the countdown to its idle unload (ticking on the page's clock).
  */
 export function GatewayUsage({ row }: { row: StatusRow }) {
   const now = useNow();
   const parts: string[] = [];
+  // Running (a Start of a disabled model is allowed, to try it on its port) but not served: /v1 answers 409.
+  if (!row.enabled && isAlive(row.state)) parts.push("disabled: not served by /v1");
   if (row.loadPolicy === "on-demand") parts.push("on demand");
   if (row.inFlight > 0) parts.push(`${row.inFlight} in flight`);
   const last = toTime(row.lastUsedAt);

@@ -4,7 +4,8 @@
  * page and the playground use them: each sets the wanted state in the cached
  * status at once (so the row reads "queued" / "stopping" before the answer),
  * says in a toast what failed, what a memory plan refused (with its
- * numbers) or the restart a stop cancelled, and refetches the status when it settles.
+ * numbers), the restart a stop cancelled, or that a disabled model it started
+ * is still not served by the gateway, and refetches the status when it settles.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { errorMessage } from "~/components/api/errors";
@@ -28,6 +29,8 @@ export function useServerActions(modelId: string | null, label?: string) {
       onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
       onSuccess: (r) => {
         if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
+        // Started, and still not served: the gateway answers 409 until it is enabled.
+        if (r.disabled) toast.push(r.disabled.message, "info");
       },
       onError: fail("Start"),
       onSettled: settle,
@@ -44,6 +47,15 @@ export function useServerActions(modelId: string | null, label?: string) {
       onSettled: settle,
     }),
   );
-  const restart = useMutation(trpc.servers.restart.mutationOptions({ onMutate: () => patch((r) => ({ ...r, desired: "running" })), onError: fail("Restart"), onSettled: settle }));
+  const restart = useMutation(
+    trpc.servers.restart.mutationOptions({
+      onMutate: () => patch((r) => ({ ...r, desired: "running" })),
+      onSuccess: (r) => {
+        if (r.disabled) toast.push(r.disabled.message, "info");
+      },
+      onError: fail("Restart"),
+      onSettled: settle,
+    }),
+  );
   return { start, stop, restart, busy: start.isPending || stop.isPending || restart.isPending, patch, settle };
 }

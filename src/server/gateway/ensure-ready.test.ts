@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createReadyWaiter } from "./ensure-ready";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
+import { errorHeaders, type GatewayError } from "./openai-error";
 import { readinessStep } from "./readiness";
 
 const base: GatewayModel = {
@@ -52,5 +53,31 @@ describe("ensureReady decides starts and refusals on the registry as it is now",
     const m = await createReadyWaiter(fleet).ensureReady(base, new AbortController().signal);
     expect(m.state).toBe("ready");
     expect(fleet.starts).toEqual(["m1"]);
+  });
+});
+
+describe("a start refused for memory tells clients whether waiting can help", () => {
+  const refusedBy = (memoryMayFitLater?: false) => {
+    const fleet = port(base, base);
+    fleet.start = async () => ({ state: "stopped", error: "huge needs 39.0 MiB …", memoryRefusal: "huge needs 39.0 MiB …", ...(memoryMayFitLater === false ? { memoryMayFitLater } : {}) });
+    return createReadyWaiter(fleet).ensureReady(base, new AbortController().signal).then(
+      () => null,
+      (e: unknown) => e as GatewayError,
+    );
+  };
+
+  it("nothing that may stop by itself would make room: x-should-retry false, no Retry-After", async () => {
+    const err = (await refusedBy(false))!;
+    expect([err.status, err.code]).toEqual([503, "insufficient_memory"]);
+    expect(errorHeaders(err)).toMatchObject({ "x-should-retry": "false" });
+    expect(errorHeaders(err)).not.toHaveProperty("Retry-After");
+    expect(err.message).toMatch(/; retrying will not help: no model that may stop by itself/);
+  });
+
+  it("room may come (on-demand models unload, a stop under way): Retry-After, and retries allowed", async () => {
+    const err = (await refusedBy())!;
+    expect([err.status, err.code]).toEqual([503, "insufficient_memory"]);
+    expect(errorHeaders(err)).toMatchObject({ "Retry-After": "30" });
+    expect(errorHeaders(err)).not.toHaveProperty("x-should-retry");
   });
 });

@@ -40,8 +40,15 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
 
   /** A start that did not end ready: every waiter gets 503 now (not after the restarts that may follow). */
   async function failedStart(m: GatewayModel, outcome: StartOutcome): Promise<GatewayError> {
-    // Memory: the numbers, and a retry once other models may have gone idle and been unloaded.
-    if (outcome.memoryRefusal) return new GatewayError(503, "service_unavailable", "insufficient_memory", `model ${JSON.stringify(m.name)} cannot be loaded now: ${outcome.memoryRefusal}`, { retryAfterS: RETRY_UNKNOWN_S });
+    // Memory: the numbers, and a retry once other models may have gone idle and been unloaded. When nothing that
+    // may stop by itself would make room (the rest are `always` models), no retry can help: the clients are told
+    // not to (OpenAI's retried twice on Retry-After: 30, a minute of waiting for the same answer).
+    if (outcome.memoryRefusal) {
+      const message = `model ${JSON.stringify(m.name)} cannot be loaded now: ${outcome.memoryRefusal}`;
+      return outcome.memoryMayFitLater === false
+        ? new GatewayError(503, "service_unavailable", "insufficient_memory", `${message}; retrying will not help: no model that may stop by itself (on demand, or a stop or start under way) would make room`, { shouldRetry: false })
+        : new GatewayError(503, "service_unavailable", "insufficient_memory", message, { retryAfterS: RETRY_UNKNOWN_S });
+    }
     const fresh = (await fleet.models({ fresh: true }).catch(() => [])).find((x) => x.id === m.id) ?? m;
     const step = readinessStep(fresh, now());
     if (step.kind === "refuse") return step.error;

@@ -87,7 +87,9 @@ describe("gateway: eviction when an on-demand start does not fit", () => {
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(err.status).toBe(503);
     expect(err.code).toBe("insufficient_memory");
+    // Waiting can help (busy's stream ends, then both are on-demand models that unload): a retry is invited, not refused.
     expect(Number(err.headers?.get("retry-after"))).toBeGreaterThan(0);
+    expect(err.headers?.get("x-should-retry")).toBeNull();
     expect(err.message).toMatch(/^503 model "huge" cannot be loaded now: huge needs \d+\.\d MiB \(weights \d+\.\d, KV cache \d+\.\d, compute \d+\.\d\); local has 1\d\.\d of 56\.0 MiB left; stop busy \(\d+\.\d MiB\) and fresh \(\d+\.\d MiB\)$/);
     expect(await status(g, "fresh")).toMatchObject({ state: "ready" });
     expect(await status(g, "huge")).toMatchObject({ state: "stopped", desired: "stopped" });

@@ -392,7 +392,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       // here first would put a second read on the way of every request that waited.
       dirty.add(modelId);
       notify();
-      return { state: r.state, error: r.error, port: r.port, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error } : {}) };
+      return { state: r.state, error: r.error, port: r.port, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error, ...(r.memory.mayFitLater === false ? { memoryMayFitLater: false } : {}) } : {}) };
     },
     changed(timeoutMs) {
       const changed = waiters.wait(timeoutMs);

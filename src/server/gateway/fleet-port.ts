@@ -80,6 +80,11 @@ export interface StartOutcome {
   error: string | null;
   /** Not started: it does not fit in its host's memory budget, even after evicting idle on-demand models (the numbers). */
   memoryRefusal?: string;
+  /**
+   * With memoryRefusal: false when nothing that may stop by itself (an on-demand model's unload, a stop or
+   * start under way) would make room, so a retry cannot help (only a person can); absent: it may.
+   */
+  memoryMayFitLater?: boolean;
   /** The port the start used (the registry's as the start read it). */
   port?: number;
   /** Not started: the registry, read as the start began, no longer calls for a start (disabled, stopped, failed, started meanwhile, …); decide again on a fresh read. */

@@ -32,7 +32,8 @@ export function errorBody(err: GatewayError): string {
  * cached, `Retry-After` (whole seconds, at least 1) when the error has one,
  * and `x-should-retry: false` on a 409 (the model was stopped or disabled by
  * a user) and on an error marked `shouldRetry: false` (a model that failed
- * with no restart pending, which a person must fix): no retry changes those,
+ * with no restart pending, which a person must fix; a model that does not
+ * fit next to models that stay): no retry changes those,
  * and OpenAI's clients retry a 409 and a 503 unless told not to (openai-node
  * and openai-python read this header first). Retry-After still says when
  * looking again makes sense.

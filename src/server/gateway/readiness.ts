@@ -15,6 +15,7 @@
  *   host not reachable from here   502
  */
 import { errorHeadline, errorReason } from "synapse-host-agent/error-text";
+import { modelDisabledMessage } from "./model-disabled";
 import { GatewayError } from "./openai-error";
 import type { GatewayModel } from "./fleet-port";
 
@@ -35,7 +36,7 @@ function failedAdvice(m: GatewayModel): string {
 
 export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
   if (!m.enabled) {
-    return { kind: "refuse", error: new GatewayError(409, "conflict_error", "model_disabled", `model ${JSON.stringify(m.name)} is disabled; enable it in the dashboard (model page) to serve it`) };
+    return { kind: "refuse", error: new GatewayError(409, "conflict_error", "model_disabled", modelDisabledMessage(m.name)) };
   }
   if (m.upstream === null) {
     return { kind: "refuse", error: new GatewayError(502, "server_error", "host_unreachable", m.unreachableWhy ?? `model ${JSON.stringify(m.name)}: its host ${m.host} is not reachable from the gateway`) };

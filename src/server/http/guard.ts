@@ -71,6 +71,15 @@ function allowedHostNames(settings: GuardSettings): ReadonlySet<string> {
   return names;
 }
 
+/**
+ * The Host names (no port, lower case) the guard accepts with these settings, in order: loopback names, the
+ * listen address (unless a wildcard: 0.0.0.0 and :: are not names a client sends), SYNAPSE_ALLOWED_HOSTS.
+ * What start-up prints when the app listens beyond loopback (host-allowlist-note.ts).
+ */
+export function acceptedHostNames(settings: GuardSettings): string[] {
+  return [...allowedHostNames(settings)];
+}
+
 function makeAllowedHostNames(settings: GuardSettings): Set<string> {
   const names = new Set(LOOPBACK_NAMES);
   const listen = settings.listenHost.toLowerCase();

@@ -125,7 +125,9 @@ export interface Fleet {
    * whose state changed; it must be as current as a read here would be: it decides `startIf`). `onReady`:
    * called once the agent has answered that the server is ready, "wanted running" is written and no command
    * came since, before the ready state is recorded (the promise resolves after that): the gateway lets the
-   * requests waiting for the start go on ~1 ms sooner. Not called for a start that ends otherwise.
+   * requests waiting for the start go on ~1 ms sooner. Not called for a start that ends otherwise. A
+   * disabled model is started too (a way to try it on its own port); its result's `disabled` says that the
+   * gateway goes on refusing it (409) until it is enabled, and how to enable it (restart: the same).
    */
   start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"]; row?: ModelRow; onReady?: (result: ServerResult) => void; trigger?: StartTrigger }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */

@@ -41,11 +41,17 @@ import { createRestarts } from "./restarts";
 import { epochMs } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { toServiceError } from "./start-outcome";
+import { startedDisabledMessage } from "~/server/gateway/model-disabled";
 import { statusView } from "./status-view";
 
 export type { AdoptionReport, AgentNote, Fleet, FleetOptions, ServerResult, ServerView } from "./fleet-types";
 export type { ServerEntry } from "./server-entry";
 export { toServiceError };
+
+/** A start or restart of a disabled model that runs (or is starting) says that the gateway still refuses it until it is enabled. */
+function noteDisabled(row: ModelRow, result: ServerResult): ServerResult {
+  return row.enabled || !isAlive(result.state) ? result : { ...result, disabled: { message: startedDisabledMessage(row.name) } };
+}
 
 export function createFleet(options: FleetOptions): Fleet {
   const ctx = createContext(options);
@@ -201,7 +207,7 @@ export function createFleet(options: FleetOptions): Fleet {
         e.planning = false;
       }
       const failed = wanted ? await wanted : null;
-      if (!failed) return result;
+      if (!failed) return noteDisabled(row, result);
       // Started but not recorded as wanted: stopped again, so that what runs and what is recorded agree.
       const [stopped] = await ops.stopRows([row]);
       return { ...stopped!, error: `could not record ${row.name} as wanted running (${errorMessage(failed)}); stopped it again` };
@@ -233,7 +239,7 @@ export function createFleet(options: FleetOptions): Fleet {
       // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
       ops.markPlanning([row]);
       const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force });
-      return result!;
+      return noteDisabled(row, result!);
     },
 
     status: () => statusView(ctx, loop.linkNote),

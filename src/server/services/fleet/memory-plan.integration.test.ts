@@ -57,6 +57,8 @@ describe("start plans against a host's memory budget", () => {
     const refused = results.find((r) => r.name === "beta")!;
     expect(refused.error).toMatch(/^beta needs 2\d\.\d MiB \(weights 2\d\.\d, KV cache \d+\.\d, compute \d+\.\d\); local has 1\d\.\d of 56\.0 MiB left; stop (alpha|gamma) \(2\d\.\d MiB\)$/);
     expect(refused.memory).toMatchObject({ budgetBytes: 56 * 1024 ** 2, neededBytes: beta.sizeBytes });
+    // What it is refused for stays (alpha and gamma are `always` models): waiting would not make room.
+    expect(refused.memory?.mayFitLater).toBe(false);
     expect(refused.pid).toBeNull();
     expect(results.find((r) => r.name === "unsized")!.memory!.message).toMatch(/^started without a memory check: no memory estimate for unsized: its shape was never read; run discovery again/);
 

@@ -134,12 +134,12 @@ function groupByHost<R extends { hostId: string }>(rows: readonly R[]): R[][] {
   return [...byHost.values()];
 }
 
-/** A verdict as results report it (null: it already ran). */
-function memoryNote(v: Verdict | null): StartMemoryNote {
+/** A verdict as results report it (null: it already ran); `mayFitLater`: a refusal's (start-plan.ts HostPlan.refused). */
+function memoryNote(v: Verdict | null, mayFitLater?: boolean): StartMemoryNote {
   if (v === null) return { verdict: "running", message: null, neededBytes: null, leftBytes: null, budgetBytes: null };
   if (v.kind === "unchecked") return { verdict: "unchecked", message: v.note, neededBytes: null, leftBytes: null, budgetBytes: null };
   if (v.kind === "fits") return { verdict: "fits", message: null, neededBytes: v.neededBytes, leftBytes: v.leftBytes + v.neededBytes, budgetBytes: v.budgetBytes };
-  return { verdict: v.kind, message: v.message, neededBytes: v.neededBytes, leftBytes: v.leftBytes, budgetBytes: v.budgetBytes };
+  return { verdict: v.kind, message: v.message, neededBytes: v.neededBytes, leftBytes: v.leftBytes, budgetBytes: v.budgetBytes, ...(v.kind === "refused" && mayFitLater !== undefined ? { mayFitLater } : {}) };
 }
 
 /**
@@ -544,8 +544,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
             await ops.wantStoppedMany(plan.refused.map((r) => r.row));
             for (const r of plan.refused) {
               const e = table.remember(r.row);
-              await table.withModel(e, () => table.writeState(e, { lastError: r.verdict.message }, { kind: "error", message: `${r.row.name}: not started: ${r.verdict.message}`, data: { memory: memoryNote(r.verdict) } }));
-              refused.push({ ...resultOf(r.row, e.state, e.alive ? e.pid : null, r.verdict.message), memory: memoryNote(r.verdict) });
+              await table.withModel(e, () => table.writeState(e, { lastError: r.verdict.message }, { kind: "error", message: `${r.row.name}: not started: ${r.verdict.message}`, data: { memory: memoryNote(r.verdict, r.mayFitLater) } }));
+              refused.push({ ...resultOf(r.row, e.state, e.alive ? e.pid : null, r.verdict.message), memory: memoryNote(r.verdict, r.mayFitLater) });
             }
             if (evictionFailed) {
               await ops.wantStoppedMany(plan.admitted.filter((x) => x.verdict !== null).map((x) => x.row));

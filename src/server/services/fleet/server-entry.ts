@@ -49,6 +49,12 @@ export interface ServerResult {
   memory?: StartMemoryNote;
   /** Models stopped (cause `evicted`) to make room for this start. */
   evicted?: string[];
+  /**
+   * A start's or restart's only, of a model that is disabled and now runs or is starting: it was started all the same (to try it on its
+   * own port), and the gateway refuses its requests (409 model_disabled) until it is enabled; `message` says
+   * so and how to enable it (gateway/model-disabled.ts). Absent for an enabled model.
+   */
+  disabled?: { message: string };
   /** A start not made: the model's row, read as the start began, failed the caller's `startIf` (`state` is its recorded one). */
   skipped?: true;
   /**
@@ -81,6 +87,12 @@ export interface StartMemoryNote {
   /** Left on the host before this start. */
   leftBytes: number | null;
   budgetBytes: number | null;
+  /**
+   * A refusal's only: whether it could fit later without anyone acting (on-demand models unloading, stops and
+   * starts under way ending); false: the models that stay leave no room, and only a person can make it (the
+   * gateway then tells clients not to retry). Absent on other verdicts.
+   */
+  mayFitLater?: boolean;
 }
 
 /** A start or stop this app issued to the agent and has not had the answer of yet. */

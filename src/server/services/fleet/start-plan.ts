@@ -8,7 +8,7 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { Host, Model } from "~/generated/prisma/client";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
-import { chooseEvictions, type EvictionCandidate } from "../memory/eviction";
+import { chooseEvictions, mayFitLater, type EvictionCandidate, type HeldMemory } from "../memory/eviction";
 import { effectiveContext, type ModelEstimator } from "../memory/model-estimator";
 import type { MemoryEstimate } from "../memory/estimate-types";
 import { chargedBytes, hasEstimate, planStarts, type Estimate, type Verdict } from "../memory/plan";
@@ -37,7 +37,12 @@ export interface StartPlanOptions {
 export interface HostPlan {
   /** To start, each with its verdict (fits, forced, unchecked, or null when it already runs). */
   admitted: { row: ModelRow; verdict: Verdict | null }[];
-  refused: { row: ModelRow; verdict: Verdict & { kind: "refused" } }[];
+  /**
+   * Not started, each with whether it could fit later without anyone acting (memory/eviction.ts
+   * mayFitLater): false when the models that stay (`always` ones running, and those this plan admits) leave
+   * no room for it, whatever on-demand models unload and whatever stops or starts under way end.
+   */
+  refused: { row: ModelRow; verdict: Verdict & { kind: "refused" }; mayFitLater: boolean }[];
   /** To stop first (cause `evicted`). */
   evict: ModelRow[];
   /** The global defaults the plan was made with (read once for the plan and the starts that follow it). */
@@ -89,6 +94,15 @@ export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, e
     return e ? e.alive : ["starting", "ready", "unhealthy", "stopping"].includes(r.server?.observed ?? "stopped");
   }
 
+  /** It may stop without a person asking (eviction.ts HeldMemory): on demand, or a start or stop of it under way. */
+  function mayGo(r: ModelRow): boolean {
+    if (r.loadPolicy === "on-demand") return true;
+    const e = table.get(r.id);
+    if (e?.op) return true;
+    const state = e ? e.state : (r.server?.observed ?? "stopped");
+    return state === "starting" || state === "stopping";
+  }
+
   /** The host's rows among `models`, or null when a model of the host runs (or is starting) that is not among them. */
   function knownRows(host: Host, models: readonly ModelRow[]): ModelRow[] | null {
     const mine = models.filter((m) => m.hostId === host.id);
@@ -129,12 +143,19 @@ export function createStartPlanner(ctx: FleetContext, memory: HostMemoryStore, e
       }
       const byId = new Map(toStart.map((r) => [r.id, r]));
       const admitted: HostPlan["admitted"] = already.map((row) => ({ row, verdict: null }));
-      const refused: HostPlan["refused"] = [];
+      const refusedVerdicts: { row: ModelRow; verdict: Verdict & { kind: "refused" } }[] = [];
       for (const { modelId, verdict } of plan.verdicts) {
         const row = byId.get(modelId)!;
-        if (verdict.kind === "refused") refused.push({ row, verdict });
+        if (verdict.kind === "refused") refusedVerdicts.push({ row, verdict });
         else admitted.push({ row, verdict });
       }
+      // What holds memory once this plan's starts are made: what runs (each as it may go or stays) and what it admits.
+      const estimateOf = new Map([...running, ...candidates].map((c) => [c.modelId, c.estimate]));
+      const held: HeldMemory[] = [
+        ...runningRows.filter((r) => !evict.includes(r)).map((r) => ({ modelId: r.id, name: r.name, estimate: estimateOf.get(r.id)!, mayGo: mayGo(r) })),
+        ...admitted.filter((a) => a.verdict !== null).map((a) => ({ modelId: a.row.id, name: a.row.name, estimate: estimateOf.get(a.row.id)!, mayGo: a.row.loadPolicy === "on-demand" })),
+      ];
+      const refused: HostPlan["refused"] = refusedVerdicts.map((r) => ({ ...r, mayFitLater: mayFitLater(r.verdict.budgetBytes, held, estimateOf.get(r.row.id)!) }));
       // Start order is the caller's (priority, then the registry's order).
       const order = new Map(rows.map((r, i) => [r.id, i]));
       admitted.sort((a, b) => order.get(a.row.id)! - order.get(b.row.id)!);

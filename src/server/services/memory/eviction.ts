@@ -36,3 +36,25 @@ export function chooseEvictions(budgetBytes: number, running: readonly EvictionC
   }
   return null;
 }
+
+/** A model that holds memory on the host, and whether it may stop without a person asking (see mayFitLater). */
+export interface HeldMemory extends RunningModel {
+  /**
+   * It may go by itself: an on-demand model (its idle unload, or an eviction once its requests end), one
+   * stopping, or one whose start is in flight (a start can fail). False: it stays until a person stops it
+   * (an `always` model that runs).
+   */
+  mayGo: boolean;
+}
+
+/**
+ * Whether a model refused for memory could fit later without anyone acting: `need` next to only the models
+ * that stay (those that may not go by themselves) fits in `budgetBytes`. False: waiting cannot help (only a
+ * person can make room: stop a model, raise the budget, shrink this one), so a client should not retry.
+ * Models without an estimate are not charged, as the plan does not charge them.
+ */
+export function mayFitLater(budgetBytes: number, held: readonly HeldMemory[], need: Estimate): boolean {
+  if (!hasEstimate(need)) return true;
+  const staying = held.reduce((s, r) => s + (!r.mayGo && hasEstimate(r.estimate) ? chargedBytes(r.estimate) : 0), 0);
+  return chargedBytes(need) <= budgetBytes - staying;
+}

@@ -1,7 +1,7 @@
 /** Start plans and eviction choices on plain numbers (bytes), with the messages a person reads. */
 import { describe, expect, it } from "vitest";
 import type { MemoryEstimate } from "./estimate-types";
-import { chooseEvictions, type EvictionCandidate } from "./eviction";
+import { chooseEvictions, mayFitLater, type EvictionCandidate } from "./eviction";
 import { planStarts, type Candidate } from "./plan";
 
 const GiB = 1024 ** 3;
@@ -146,5 +146,29 @@ describe("chooseEvictions", () => {
   it("a model never used since the app started goes first", () => {
     const running = [r("used", 4, "on-demand", 0, 100), r("never", 4, "on-demand", 0, null)];
     expect(chooseEvictions(8 * GiB, running, est(4, 0, 0))?.map((e) => e.name)).toEqual(["never"]);
+  });
+});
+
+describe("mayFitLater: whether waiting can help a start refused for memory", () => {
+  const held = (name: string, gib: number, mayGo: boolean) => ({ modelId: name, name, estimate: est(gib, 0, 0), mayGo });
+
+  it("no: the only other model stays (always), and it leaves too little room", () => {
+    expect(mayFitLater(36 * GiB, [held("steady", 20, false)], est(20, 0, 0))).toBe(false);
+  });
+
+  it("yes: the room is held by models that may go by themselves (on demand, stopping, a start under way)", () => {
+    expect(mayFitLater(36 * GiB, [held("steady", 10, false), held("on-demand", 20, true)], est(20, 0, 0))).toBe(true);
+  });
+
+  it("no: even with every model that may go gone, what stays leaves too little", () => {
+    expect(mayFitLater(36 * GiB, [held("steady", 20, false), held("on-demand", 10, true)], est(20, 0, 0))).toBe(false);
+  });
+
+  it("no: larger than the whole budget, on an empty host", () => {
+    expect(mayFitLater(36 * GiB, [], est(40, 0, 0))).toBe(false);
+  });
+
+  it("models without an estimate are not charged (as the plan does not charge them)", () => {
+    expect(mayFitLater(36 * GiB, [{ modelId: "x", name: "x", estimate: { unavailable: "no shape" }, mayGo: false }], est(20, 0, 0))).toBe(true);
   });
 });
