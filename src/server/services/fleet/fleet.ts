@@ -42,6 +42,7 @@ import { epochMs } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
 import { toServiceError } from "./start-outcome";
 import { statusView } from "./status-view";
+import { changedSinceFailure } from "./settings-hash";
 
 export type { AdoptionReport, AgentNote, Fleet, FleetOptions, ServerResult, ServerView } from "./fleet-types";
 export type { ServerEntry } from "./server-entry";
@@ -296,6 +297,7 @@ export function createFleet(options: FleetOptions): Fleet {
     },
 
     liveEntry: (model) => table.ensure(model),
+    changedSinceFailure,
 
     agent: (hostId) => loop.agent(hostId),
 
