@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { updateModel } from "~/server/services/registry/models";
+import { displayState } from "~/components/fleet/display-state";
 import { createFleetAdapter } from "./fleet-adapter";
 import { createIdleUnloader } from "./idle-unload";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
@@ -56,6 +57,26 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     }, 5000, 20);
     expect(again.message).toBe("start all: 1 enabled model(s) with load policy always; 1 on demand: 1 already loaded (left running)");
     expect(JSON.parse(again.data!)).toMatchObject({ onDemand: ["lazy"], onDemandLoaded: ["lazy"] });
+  });
+
+  it("/v1/models names an unloaded on-demand model idle, as synapse status and the dashboard do; its server's state is stopped", async () => {
+    await g.addModel("listed-lazy", { loadPolicy: "on-demand" });
+    await g.addModel("listed-parked");
+    type Listed = { id: string; state: string; server_state: string };
+    // Rows written straight to the database make no fleet event: listed once the snapshot's age check has read them.
+    const listed = (name: string) => waitFor(`${name} in /v1/models`, async () => (await g.client.models.list()).data.find((x) => x.id === name) as unknown as Listed | undefined, 5000, 50);
+    const statusWord = async (name: string) => {
+      const s = (await g.f.fleet.status()).find((x) => x.name === name)!;
+      return displayState(s.state, s.desired, s.loadPolicy).key;
+    };
+    expect(await statusWord("listed-lazy")).toBe("idle");
+    expect(await listed("listed-lazy")).toMatchObject({ state: "idle", server_state: "stopped" });
+    expect(await g.client.models.retrieve("listed-lazy")).toMatchObject({ state: "idle", server_state: "stopped" });
+    // An always model that is stopped is stopped, there as here.
+    expect([await statusWord("listed-parked"), (await listed("listed-parked")).state]).toEqual(["stopped", "stopped"]);
+    // Loaded by a request: ready, in both fields.
+    expect((await g.client.chat.completions.create(chat("listed-lazy"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    expect(await listed("listed-lazy")).toMatchObject({ state: "ready", server_state: "ready" });
   });
 
   it("/props and /slots neither load an on-demand model nor count as its use (a monitor must not keep it loaded)", async () => {
