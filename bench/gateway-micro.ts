@@ -57,7 +57,7 @@ async function main() {
     }
     const model: GatewayModel = {
       id: "m", name: "tiny", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port }, unreachableWhy: null, serverApiKey: null, enabled: true,
-      loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0,
+      loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
     };
     const entry = new ServerEntry(model.id, model.hostId, model.name);
     const fleet: GatewayFleet = {

@@ -56,6 +56,7 @@ export interface FleetAdapter extends GatewayFleet {
 export const DEFAULT_QUEUE_LIMIT = 32;
 
 type Row = Awaited<ReturnType<typeof readRows>>[number];
+type Settings = NonNullable<Awaited<ReturnType<Db["runtimeSettings"]["findUnique"]>>>;
 
 async function readRows(db: Db) {
   return db.model.findMany({ include: { host: true, server: true }, orderBy: { name: "asc" } });
@@ -115,7 +116,8 @@ interface Defaults {
 /** The defaults when the settings row is missing (the registry's own defaults). */
 const FALLBACK_DEFAULTS: Defaults = { parallel: 1, readinessDeadlineMs: 120_000, idleTimeoutMs: 600_000 };
 
-function toGatewayModel(r: Row, defaults: Defaults): GatewayModel {
+/** `changedSinceFailure`: failed, and its saved settings changed since (Fleet.changedSinceFailure). */
+function toGatewayModel(r: Row, defaults: Defaults, changedSinceFailure = false): GatewayModel {
   const parallel = r.parallel ?? defaults.parallel;
   return {
     id: r.id,
@@ -130,6 +132,7 @@ function toGatewayModel(r: Row, defaults: Defaults): GatewayModel {
     desired: r.server?.desired ?? "stopped",
     state: r.server?.observed ?? "stopped",
     lastError: r.server?.lastError ?? null,
+    changedSinceFailure,
     nextRestartAt: r.server?.nextRestartAt?.getTime() ?? null,
     parallel,
     concurrency: r.concurrency ?? parallel,
@@ -164,6 +167,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
    * `registry`): the plan then reads nothing of its own. Null before a read, or when there is no settings row.
    */
   let registry: { models: readonly Row[]; settings: NonNullable<Awaited<ReturnType<Db["runtimeSettings"]["findUnique"]>>> } | null = null;
+  /** The settings row as last read (a full read, or a fresh look at a failed model): what a failed model's settings are compared with. */
+  let settingsRow: Settings | null = null;
   /** Host rows as the link pool wants them (the last read's). */
   let hosts = new Map<string, PoolHost>();
   let reading: Promise<readonly GatewayModel[]> | null = null;
@@ -187,6 +192,15 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const waiters = createChangeWaiters();
   const stop = new AbortController();
 
+  /** A failed model's saved settings changed since its failed start (compared with `settings`, or the last read's). */
+  function fixedSince(r: Row, settings: Settings | null = settingsRow): boolean {
+    return r.server?.observed === "failed" && r.server.failedSpecHash !== null && settings !== null && fleet.changedSinceFailure(r, settings);
+  }
+
+  function gatewayModel(r: Row, d: Defaults, settings?: Settings | null): GatewayModel {
+    return toGatewayModel(r, d, fixedSince(r, settings));
+  }
+
   /** The model's ServerEntry; its host and name from the snapshot (used only if the fleet has no entry yet). */
   function entryOf(modelId: string): ServerEntry {
     const m = snapshot?.byId.get(modelId);
@@ -203,7 +217,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     const d = { parallel: settings?.parallel ?? FALLBACK_DEFAULTS.parallel, readinessDeadlineMs: settings?.readinessDeadlineMs ?? FALLBACK_DEFAULTS.readinessDeadlineMs, idleTimeoutMs: settings?.idleTimeoutMs ?? FALLBACK_DEFAULTS.idleTimeoutMs };
     defaults = d;
     registry = settings ? { models: rows, settings } : null;
-    const models = rows.map((r) => toGatewayModel(r, d));
+    settingsRow = settings;
+    const models = rows.map((r) => gatewayModel(r, d));
     hosts = new Map(rows.map((r) => [r.hostId, r.host]));
     const at = now();
     snapshot = { at, readAt: at, fingerprint, models, byId: new Map(models.map((m) => [m.id, m])) };
@@ -242,7 +257,9 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     if (!r) return [];
     hosts.set(r.hostId, r.host);
     if (events === eventCount) handoff.set(r.id, r);
-    return [toGatewayModel(r, d)];
+    // A failed model is compared with the settings as they are now (a fix may be a global default just saved).
+    if (r.server?.observed === "failed" && r.server.failedSpecHash !== null) settingsRow = (await db.runtimeSettings.findUnique({ where: { id: 1 } })) ?? settingsRow;
+    return [gatewayModel(r, d)];
   }
 
   /**
@@ -270,7 +287,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       const byId = new Map(held.byId);
       for (const id of ids) byId.delete(id);
       for (const r of rows) {
-        byId.set(r.id, toGatewayModel(r, d));
+        byId.set(r.id, gatewayModel(r, d));
         hosts.set(r.hostId, r.host);
         if (events === eventCount) handoff.set(r.id, r);
       }
@@ -373,7 +390,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     async start(modelId) {
       // Decided on the row the start reads (one read, where the gateway read the registry first, then the start
       // read the row again): only what readinessStep would start now is started.
-      const startIf = (row: Row) => readinessStep(toGatewayModel(row, defaults ?? FALLBACK_DEFAULTS), now()).kind === "start";
+      const startIf = (row: Row) => readinessStep(gatewayModel(row, defaults ?? FALLBACK_DEFAULTS), now()).kind === "start";
       // The plan weighs the host's models from the last full read when it is current (known unchanged within
       // maxAgeMs, no fleet event since), as the snapshot requests are served from: two queries less on a cold
       // request's way. The fleet's entries (what runs, what is starting) count over the rows' states, and a

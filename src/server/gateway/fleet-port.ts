@@ -60,6 +60,11 @@ export interface GatewayModel {
   /** What the host reported (server-states.ts). */
   state: string;
   lastError: string | null;
+  /**
+   * Failed, and its saved settings changed since the start that failed (a fix was saved): an on-demand model's
+   * next request starts it again. False otherwise (not failed, or failed with the settings it failed with).
+   */
+  changedSinceFailure: boolean;
   /** End of a crash backoff, epoch ms; null when none is pending. */
   nextRestartAt: number | null;
   /** llama-server's parallel slots (the default concurrency limit). */

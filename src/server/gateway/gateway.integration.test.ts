@@ -5,10 +5,13 @@
  * request, disconnects, and who may call it.
  */
 import http from "node:http";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import OpenAI from "openai";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { ExtraFlag } from "synapse-host-agent/protocol";
 import type { Model } from "~/generated/prisma/client";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { createGatewayKey } from "~/server/services/registry/gateway-keys";
@@ -118,6 +121,45 @@ describe("gateway: routing to running models (real llama-server, openai client)"
     expect([err.status, err.headers?.get("x-should-retry")]).toEqual([501, "false"]);
     expect(err.message).toMatch(/--embeddings/);
     expect(asked).toBe(1);
+  });
+
+  it("the README's embeddings setup, saved with models.update, makes /v1/embeddings answer; each half alone answers llama-server's error as the README says", async () => {
+    // The extra flags exactly as the README's models.update example writes them.
+    const readme = readFileSync(path.resolve(import.meta.dirname, "../../../README.md"), "utf8");
+    const example = /"extraFlags":(\[[^\]]*\])\}'/.exec(readme.slice(readme.indexOf("**Embeddings.**")));
+    expect(example, "the README's Embeddings paragraph has a models.update example with extraFlags").not.toBeNull();
+    const documented = JSON.parse(example![1]!) as ExtraFlag[];
+    expect(documented).toEqual([{ flag: "--embeddings" }, { flag: "--pooling", value: "mean" }]);
+    const said = readme.replace(/\s+/g, " ");
+    const m = await g.addModel("embed-setup");
+    const deps = { appPort: 1, events: g.f.events };
+    const embedError = async () => {
+      const err = (await g.client.embeddings.create({ model: "embed-setup", input: "hello" }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      return err;
+    };
+    const restart = async () => expect((await g.f.fleet.restart(m.id, { wait: true })).state).toBe("ready");
+    // No extra flags: llama-server's 501, which the README quotes.
+    expect((await g.f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+    const none = await embedError();
+    expect(none.status).toBe(501);
+    expect(none.message).toContain("This server does not support embeddings. Start it with `--embeddings`");
+    expect(said).toContain('501 "This server does not support embeddings. Start it with `--embeddings`"');
+    // --embeddings alone: the tiny model's GGUF names no pooling type, and llama-server refuses pooling none.
+    await updateModel(g.f.t.db, { id: m.id, extraFlags: [documented[0]!] }, deps);
+    await restart();
+    const noPooling = await embedError();
+    expect(noPooling.status).toBe(400);
+    expect(noPooling.message).toContain("Pooling type 'none' is not OAI compatible. Please use a different pooling type");
+    expect(said).toContain(`400 "Pooling type 'none' is not OAI compatible. Please use a different pooling type"`);
+    // Both, as documented: vectors, one per input.
+    await updateModel(g.f.t.db, { id: m.id, extraFlags: documented }, deps);
+    await restart();
+    const r = await g.client.embeddings.create({ model: "embed-setup", input: ["hello", "world"] });
+    expect(r.data.map((d) => d.embedding.length)).toEqual([64, 64]);
+    // Gone again: the other tests list the models this file registers.
+    await g.f.fleet.stop(m.id);
+    await deleteModel(g.f.t.db, { id: m.id }, deps);
   });
 
   it("llama-server's own endpoints: /completion, /tokenize and /detokenize, /props and /slots by ?model=", async () => {

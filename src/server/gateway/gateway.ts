@@ -18,6 +18,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { GuardSettings } from "~/server/http/guard";
+import { displayState } from "~/components/fleet/display-state";
 import { checkAccess, checkModelAllowed, type Caller } from "./access";
 import type { KeyStore } from "./key-store";
 import { createAdmission } from "./admission";
@@ -250,7 +251,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       owned_by: m.host,
       // Beyond OpenAI's fields (clients ignore what they do not know):
       aliases: m.alias ? [m.alias] : [],
-      state: m.state,
+      // The word the dashboard and `synapse status` use: an on-demand model that is not loaded is "idle", one
+      // wanted running that has not begun starting "queued"; else its server's state, which server_state holds.
+      state: displayState(m.state, m.desired, m.loadPolicy).key,
+      server_state: m.state,
       enabled: m.enabled,
       load_policy: m.loadPolicy,
       in_flight: fleet.usage(m.id).inFlight,

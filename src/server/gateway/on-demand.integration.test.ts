@@ -8,6 +8,8 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParams
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
+import { updateModel } from "~/server/services/registry/models";
+import { displayState } from "~/components/fleet/display-state";
 import { createFleetAdapter } from "./fleet-adapter";
 import { createIdleUnloader } from "./idle-unload";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
@@ -55,6 +57,26 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     }, 5000, 20);
     expect(again.message).toBe("start all: 1 enabled model(s) with load policy always; 1 on demand: 1 already loaded (left running)");
     expect(JSON.parse(again.data!)).toMatchObject({ onDemand: ["lazy"], onDemandLoaded: ["lazy"] });
+  });
+
+  it("/v1/models names an unloaded on-demand model idle, as synapse status and the dashboard do; its server's state is stopped", async () => {
+    await g.addModel("listed-lazy", { loadPolicy: "on-demand" });
+    await g.addModel("listed-parked");
+    type Listed = { id: string; state: string; server_state: string };
+    // Rows written straight to the database make no fleet event: listed once the snapshot's age check has read them.
+    const listed = (name: string) => waitFor(`${name} in /v1/models`, async () => (await g.client.models.list()).data.find((x) => x.id === name) as unknown as Listed | undefined, 5000, 50);
+    const statusWord = async (name: string) => {
+      const s = (await g.f.fleet.status()).find((x) => x.name === name)!;
+      return displayState(s.state, s.desired, s.loadPolicy).key;
+    };
+    expect(await statusWord("listed-lazy")).toBe("idle");
+    expect(await listed("listed-lazy")).toMatchObject({ state: "idle", server_state: "stopped" });
+    expect(await g.client.models.retrieve("listed-lazy")).toMatchObject({ state: "idle", server_state: "stopped" });
+    // An always model that is stopped is stopped, there as here.
+    expect([await statusWord("listed-parked"), (await listed("listed-parked")).state]).toEqual(["stopped", "stopped"]);
+    // Loaded by a request: ready, in both fields.
+    expect((await g.client.chat.completions.create(chat("listed-lazy"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    expect(await listed("listed-lazy")).toMatchObject({ state: "ready", server_state: "ready" });
   });
 
   it("/props and /slots neither load an on-demand model nor count as its use (a monitor must not keep it loaded)", async () => {
@@ -137,6 +159,37 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     const again = await counting.chat.completions.create(chat("broken")).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
     expect([again?.status, again?.code, again?.headers?.get("x-should-retry")]).toEqual([503, "model_failed", "false"]);
     expect(fetches).toBe(1);
+  });
+
+  it("a failed on-demand model stays failed while its settings do not change, and the next request after a saved fix starts it", async () => {
+    const m = await g.addModel("fixable", { loadPolicy: "on-demand", extraFlags: JSON.stringify([{ flag: "--pooling", value: "bogus" }]) });
+    const deps = { appPort: 1, events: g.f.events };
+    /** How many starts requests made of it (each a spawn of llama-server). */
+    const starts = () => g.f.t.db.event.count({ where: { modelId: m.id, kind: "action", message: { contains: "started on demand" } } });
+    const refused = () => g.client.chat.completions.create(chat("fixable")).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
+    const first = await refused();
+    expect(first?.status).toBe(503);
+    expect(first?.message).toMatch(/--pooling/);
+    expect(await waitFor("the first start's event", async () => (await starts()) === 1, 5000, 20)).toBe(true);
+    // Not changed: the same 503 without a start (no retry loop on a broken model), saying how to get a retry.
+    const same = await refused();
+    expect([same?.status, same?.code, same?.headers?.get("x-should-retry")]).toEqual([503, "model_failed", "false"]);
+    expect(same?.message).toContain("fix its settings (a saved change lets the next request try again) or start it from the dashboard");
+    // A saved change that leaves its spec as it was (the idle time is the gateway's, not llama-server's): still 503.
+    await updateModel(g.f.t.db, { id: m.id, idleTimeoutMs: 120_000 }, deps);
+    expect((await refused())?.code).toBe("model_failed");
+    // Another bad value: one new try, which fails; the request after it is refused without a start again.
+    await updateModel(g.f.t.db, { id: m.id, extraFlags: [{ flag: "--pooling", value: "bogus2" }] }, deps);
+    const tried = await refused();
+    expect([tried?.status, tried?.message.includes("--pooling"), await starts()]).toEqual([503, true, 2]);
+    expect((await refused())?.code).toBe("model_failed");
+    expect(await starts()).toBe(2);
+    // The fix: the bad flag removed. The next request is a cold start, answered.
+    await updateModel(g.f.t.db, { id: m.id, extraFlags: [] }, deps);
+    const r = await g.client.chat.completions.create(chat("fixable"));
+    expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
+    expect(await state(g, "fixable")).toBe("ready");
+    expect(await starts()).toBe(3);
   });
 
   it("20 concurrent requests to a 1-slot model with a queue of 8: 9 served in arrival order, 11 refused 429 with Retry-After", async () => {

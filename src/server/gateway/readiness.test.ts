@@ -8,7 +8,7 @@ const NOW = 1_000_000;
 const base: GatewayModel = {
   id: "m1", name: "qwen", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8081 }, unreachableWhy: null, serverApiKey: null, enabled: true,
   loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000,
-  readinessDeadlineMs: 30_000, createdS: 0,
+  readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
 };
 const m = (over: Partial<GatewayModel>): GatewayModel => ({ ...base, ...over });
 
@@ -49,6 +49,22 @@ describe("readinessStep", () => {
       expect(s.kind === "refuse" && s.error.options.retryAfterS).toBeGreaterThan(0);
       expect(s.kind === "refuse" && s.error.message).toContain("cannot open model");
     }
+  });
+
+  it("failed with a saved fix (its settings changed since): an on-demand model is started again, an always one is not", () => {
+    const fixed = { state: "failed", desired: "running", changedSinceFailure: true, lastError: "exited with code 1 while loading" };
+    expect(readinessStep(m({ ...fixed, loadPolicy: "on-demand" }), NOW).kind).toBe("start");
+    // An always model is started by a person (Start, START ALL ENABLED), not by requests.
+    const always = readinessStep(m({ ...fixed, loadPolicy: "always" }), NOW);
+    expect(always.kind === "refuse" && always.error.message).toBe('model "qwen" failed: exited with code 1 while loading; fix it and start it again from the dashboard');
+    // Disabled still wins.
+    expect(readinessStep(m({ ...fixed, loadPolicy: "on-demand", enabled: false }), NOW).kind).toBe("refuse");
+    // Unchanged: 503, saying that a saved change lets the next request try.
+    const same = readinessStep(m({ ...fixed, loadPolicy: "on-demand", changedSinceFailure: false }), NOW);
+    expect(same.kind === "refuse" && [same.error.status, same.error.message]).toEqual([
+      503,
+      'model "qwen" failed: exited with code 1 while loading; fix its settings (a saved change lets the next request try again) or start it from the dashboard',
+    ]);
   });
 
   it("the reason is its one-line headline: no dangling 'last log lines:', and the advice not said twice", () => {

@@ -11,6 +11,10 @@
  *   stopped, always                409 model_stopped, saying how to start it
  *   exited with a restart pending  503, Retry-After = the backoff's end
  *   failed / exited for good       503, Retry-After, with the reason
+ *   failed, on-demand, its saved   start (a saved fix: its settings make another
+ *     settings changed since         spec than the start that failed was given;
+ *                                    unchanged ones keep answering 503, so a
+ *                                    broken model is not retried per request)
  *   unhealthy                      proceed (a busy server answers /health late)
  *   host not reachable from here   502
  */
@@ -29,9 +33,13 @@ function reason(m: GatewayModel): string {
   return first ? `: ${first}` : "";
 }
 
-/** What to do about a failed model, unless its error already says it (a held port's advice ends "then start it again"). */
+/**
+ * What to do about a failed model, unless its error already says it (a held port's advice ends "then start it
+ * again"). An on-demand model is started by requests: a saved change of its settings lets the next one try.
+ */
 function failedAdvice(m: GatewayModel): string {
-  return /start it again\s*$/.test(errorReason(m.lastError)) ? "" : "; fix it and start it again from the dashboard";
+  if (/start it again\s*$/.test(errorReason(m.lastError))) return "";
+  return m.loadPolicy === "on-demand" ? "; fix its settings (a saved change lets the next request try again) or start it from the dashboard" : "; fix it and start it again from the dashboard";
 }
 
 export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
@@ -57,6 +65,8 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
       }
       break;
     case "failed":
+      // Only for a start it is not already waiting on (a restart after a crash is the fleet's to make).
+      if (m.loadPolicy === "on-demand" && m.changedSinceFailure && m.nextRestartAt === null) return { kind: "start" };
       return {
         kind: "refuse",
         error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} failed${reason(m)}${failedAdvice(m)}`, m.nextRestartAt !== null ? { retryAfterS: Math.max(1, (m.nextRestartAt - nowMs) / 1000) } : { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }),

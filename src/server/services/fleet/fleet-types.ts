@@ -17,6 +17,7 @@ import type { LinkPool } from "./links";
 import type { RestartPolicy } from "./restart-policy";
 import type { ServerEntry, ServerResult } from "./server-entry";
 import type { ModelRow } from "./server-table";
+import type { SettingsView } from "~/server/services/registry/settings";
 
 export type { ServerResult };
 
@@ -157,6 +158,12 @@ export interface Fleet {
    * read those through `entry`. The model is not checked against the registry.
    */
   liveEntry(model: { id: string; hostId: string; name: string }): ServerEntry;
+  /**
+   * A failed model whose saved settings (its row, its host's paths, the global defaults `settings`) now make a
+   * spec other than the one its failed start was given (settings-hash.ts): a saved fix. False when it is not
+   * failed, or its row records no failed start's settings. Pure; reads nothing.
+   */
+  changedSinceFailure(row: ModelRow, settings: SettingsView): boolean;
   /** The host's agent as its last `hello` described it; null before the fleet reached it. */
   agent(hostId: string): AgentNote | null;
   /** Each host's memory bar: budget, what runs, what START ALL ENABLED would add and refuse. */

@@ -43,6 +43,7 @@ import { resultOf, type ModelRow } from "./server-table";
 import { toServiceError } from "./start-outcome";
 import { startedDisabledMessage } from "~/server/gateway/model-disabled";
 import { statusView } from "./status-view";
+import { changedSinceFailure } from "./settings-hash";
 
 export type { AdoptionReport, AgentNote, Fleet, FleetOptions, ServerResult, ServerView } from "./fleet-types";
 export type { ServerEntry } from "./server-entry";
@@ -302,6 +303,7 @@ export function createFleet(options: FleetOptions): Fleet {
     },
 
     liveEntry: (model) => table.ensure(model),
+    changedSinceFailure,
 
     agent: (hostId) => loop.agent(hostId),
 

@@ -24,6 +24,7 @@ import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
 import { neverSpawned } from "./report-decision";
+import { settingsHash } from "./settings-hash";
 import { updateStatesSql } from "./state-sql";
 import type { StartPlanner, StartPlanOptions } from "./start-plan";
 import type { Verdict } from "../memory/plan";
@@ -294,6 +295,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
       }
       const settings = pre?.settings ?? (await getSettings(db));
+      e.startSettingsHash = settingsHash(row, row.host, settings);
       let spec: ServerSpec;
       try {
         spec = resolveSpec(row, row.host, settings, { apiKey: serverApiKeyOf(row) });
@@ -448,7 +450,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       await Promise.all(es.map((e) => e.chain));
       const ids = existing.map((r) => r.id);
       await runStatements(db, [
-        updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed", "exited"] }),
+        updateStatesSql(ids, { observed: "stopped", failedSpecHash: null }, { observedIn: ["failed", "exited"] }),
         updateStatesSql(ids, { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null }),
       ]);
       for (const e of es) if (e.state === "failed" || e.state === "exited") e.state = "stopped";
@@ -469,7 +471,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         // A start that never spawned (failed, no cause) was a wish to run that could not be met; no longer
         // wanted, the model is simply stopped: nothing of it runs (as wantRunning clears it for a new start).
         // A stop records that itself, with its cause and an event (issueStop).
-        ...(options.byStop ? [] : [updateStatesSql(ids, { observed: "stopped" }, { observedIn: ["failed"], noCause: true })]),
+        ...(options.byStop ? [] : [updateStatesSql(ids, { observed: "stopped", failedSpecHash: null }, { observedIn: ["failed"], noCause: true })]),
         updateStatesSql(ids, { desired: "stopped", desiredAt: new Date(now()), nextRestartAt: null }),
       ]);
       if (!options.byStop) for (const e of es) if (neverSpawned(e)) e.state = "stopped";

@@ -170,6 +170,11 @@ export class ServerEntry {
    * a newer number, and the start's write, when its turn comes, is then dropped: the last command wins.
    */
   desiredSeq = 0;
+  /**
+   * The settings the last start this app issued was given (settings-hash.ts); written with a `failed` state
+   * (ServerState.failedSpecHash), so that a saved change can be told from none. Null before a start.
+   */
+  startSettingsHash: string | null = null;
 
   // ---- timers ---------------------------------------------------------------
   /** A restart after a crash, when one is scheduled. */

@@ -29,7 +29,11 @@ export interface ServerTable {
   knownModelId(hostId: string, name: string): string | undefined;
   /** Runs `fn` after this model's earlier record writes (the entry loaded first); never rejects the chain. */
   withModel<T>(e: ServerEntry, fn: () => Promise<T>): Promise<T>;
-  /** Writes a model's state columns, and the event reporting it in the same transaction. Nothing once closed. */
+  /**
+   * Writes a model's state columns, and the event reporting it in the same transaction. Nothing once closed.
+   * A write of `observed` also writes failedSpecHash (unless given): the entry's startSettingsHash with
+   * `failed`, null with any other state.
+   */
   writeState(e: ServerEntry, data: StateData, event?: Omit<EventInput, "modelId" | "hostId">): Promise<void>;
   loadModel(modelId: string): Promise<ModelRow>;
   /** After close(): nothing is written. */
@@ -107,7 +111,9 @@ export function createServerTable(deps: { db: Db; events: EventBus; log: Logger;
 
     async writeState(e, data, event) {
       if (table.closed) return;
-      const write = () => upsertStateSql(e.modelId, data);
+      // A failed state carries the settings of the start that failed (the last one issued); any other state none.
+      const withHash: StateData = data.observed === undefined || data.failedSpecHash !== undefined ? data : { ...data, failedSpecHash: data.observed === "failed" ? e.startSettingsHash : null };
+      const write = () => upsertStateSql(e.modelId, withHash);
       try {
         if (event) await events.append({ ...event, modelId: e.modelId, hostId: e.hostId }, { with: () => [write()] });
         else await runStatements(db, [write()]);

@@ -39,6 +39,7 @@ const STATE_COLUMNS = {
   gpuBackend: "text",
   cause: "text",
   stopIncomplete: "text",
+  failedSpecHash: "text",
 } as const satisfies Record<Exclude<keyof Prisma.ServerStateUncheckedCreateInput, "modelId" | "updatedAt">, "text" | "int" | "date">;
 
 export type StateData = { -readonly [K in keyof typeof STATE_COLUMNS]?: (typeof STATE_COLUMNS)[K] extends "date" ? Date | string | null : (typeof STATE_COLUMNS)[K] extends "int" ? number | null : K extends "desired" | "observed" | "recentCrashes" ? string : string | null };
