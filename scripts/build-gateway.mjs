@@ -44,7 +44,8 @@ const result = await build({
 // Nothing but our gateway files and node: built-ins may be in it (a stray value import of the
 // fleet or Prisma would load a second copy of them beside Next's), and the host agent's port
 // lookup (stateless: it names who holds the app's port when the worker cannot listen), and the
-// one-line failure text (error-text.ts with the pure helpers it reads a log tail with).
+// one-line failure text (error-text.ts with the pure helpers it reads a log tail with), and which port a
+// model's running server has (listening-port.ts, with the shared state names).
 const ALLOWED = new Set([
   "src/server/http/guard.ts",
   "host-agent/src/supervisor/port.ts",
@@ -53,6 +54,8 @@ const ALLOWED = new Set([
   "host-agent/src/shared/error-text.ts",
   "host-agent/src/shared/telling-log-line.ts",
   "host-agent/src/shared/run-header.ts",
+  "src/server/services/fleet/listening-port.ts",
+  "host-agent/src/shared/server-states.ts",
 ]);
 // The configuration check holds the app's env module, how it shows a bad value (env-value.ts) and zod (zod's
 // files wherever node_modules/zod resolves to).
