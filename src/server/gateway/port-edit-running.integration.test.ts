@@ -55,6 +55,11 @@ describe("gateway: a port changed while the model runs applies at its next resta
     const line = table([running], true).split("\n")[1]!;
     expect(line).toContain(`${oldPort} (${newPort} at restart)`);
 
+    // A start of it (start-all, the CLI's start) leaves it running, and reports the port it runs on.
+    const again = await g.f.fleet.start(m.id, { wait: true });
+    expect(again).toMatchObject({ state: "ready", pid, port: oldPort });
+    expect(again.error).toContain("restart it to apply the current settings");
+
     // The old port stays in use until the restart: another model is not given it.
     const other = await g.addModel("tiny-c");
     const refused = await updateModel(g.f.t.db, { id: other.id, port: oldPort }, { appPort: 3999, events: g.f.events }).then(
