@@ -44,8 +44,9 @@ const result = await build({
 // Nothing but our gateway files and node: built-ins may be in it (a stray value import of the
 // fleet or Prisma would load a second copy of them beside Next's), and the host agent's port
 // lookup (stateless: it names who holds the app's port when the worker cannot listen), the
-// one-line failure text (error-text.ts with the pure helpers it reads a log tail with), and the
-// dashboard's state words (display-state.ts, with the list of server states it reads).
+// one-line failure text (error-text.ts with the pure helpers it reads a log tail with), the
+// dashboard's state words (display-state.ts, with the list of server states it reads), and which
+// port a model's running server has (listening-port.ts).
 const ALLOWED = new Set([
   "src/server/http/guard.ts",
   "host-agent/src/supervisor/port.ts",
@@ -56,6 +57,7 @@ const ALLOWED = new Set([
   "host-agent/src/shared/run-header.ts",
   // /v1/models names a model's state as the dashboard and the CLI do (idle, queued), by their one rule.
   "src/components/fleet/display-state.ts",
+  "src/server/services/fleet/listening-port.ts",
   "host-agent/src/shared/server-states.ts",
 ]);
 // The configuration check holds the app's env module, how it shows a bad value (env-value.ts), zod (zod's

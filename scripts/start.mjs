@@ -249,7 +249,10 @@ const version = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")
 const listen = { host: e.HOSTNAME, port: Number(e.PORT) };
 // Before a build: a port in use (a second npm start while the app runs) ends the start here, with its holder named,
 // instead of a build that rewrites .next/ under the running app.
-const taken = await gateway.listenProblem(listen);
+// A port in use: the free port suggested instead is none that a model on this machine is registered on (read from the
+// database only then, read-only; nothing when there is none yet).
+const failure = { registeredPorts: () => gateway.localModelPorts(e.DATABASE_URL).ports };
+const taken = await gateway.listenProblem(listen, failure);
 if (taken) {
   process.stderr.write(`start: ${taken.message}\n`);
   process.exit(1);
@@ -289,7 +292,7 @@ const url = `http://${bracketed(localHost)}:${e.PORT}`;
 // Before Next's server exists: the gateway's worker takes HOSTNAME:PORT (or says why it cannot, and nothing runs):
 // the port can have been taken during the build.
 try {
-  await gateway.installGateway(listen);
+  await gateway.installGateway(listen, failure);
 } catch (err) {
   process.stderr.write(`start: ${err instanceof gateway.ListenError ? err.message : `the gateway could not start: ${err instanceof Error ? err.message : String(err)}`}\n`);
   process.exit(1);

@@ -32,6 +32,7 @@ import { errorHeadline, errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../components/fleet/display-state";
+import { portText } from "../components/fleet/format";
 import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
 import { findModel } from "../server/gateway/find-model";
@@ -44,6 +45,8 @@ type Row = {
   name: string;
   host: string;
   port: number;
+  /** From the status view: the port the next start uses, when it differs from the running process's `port`. */
+  pendingPort?: number | null;
   state: string;
   pid: number | null;
   error?: string | null;
@@ -97,7 +100,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
   const body = rows.map((r) => [
     r.name,
     r.host,
-    String(r.port),
+    portText(r),
     `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}`,
     ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),

@@ -150,6 +150,30 @@ describe("runtime", () => {
     expect(await pidsRunning(m!.filePath)).toEqual([back.pid]);
   });
 
+  it("started on a port a local model is registered on, it says so at start: the model, and what to do", async () => {
+    const s = await setup();
+    const first = await s.open();
+    const [m] = await addModels(s, first, ["synapse-tiny"]);
+    await first.close({ stopServers: true });
+
+    const lines: { level: string; msg: string; model?: string; port?: number; suggestion?: number | null }[] = [];
+    const rt = await s.open(s.env({ PORT: String(m!.port) }), createLogger("runtime", "info", (l) => lines.push(JSON.parse(l) as (typeof lines)[number])));
+    const warned = lines.filter((l) => l.level === "warn" && l.model === "synapse-tiny");
+    expect(warned.map((l) => [l.msg, l.port, l.suggestion])).toEqual([
+      [
+        `the app listens on port ${m!.port}, which model synapse-tiny (host local) is registered on: its server cannot start while the app holds the port; give synapse-tiny another port (e.g. ${m!.port + 1}, free in the registry) on its page, or set PORT to another port and start the app again`,
+        m!.port,
+        m!.port + 1,
+      ],
+    ]);
+    await rt.close({ stopServers: true });
+
+    // On its own port again: not a word.
+    lines.length = 0;
+    await (await s.open(undefined, createLogger("runtime", "info", (l) => lines.push(JSON.parse(l) as (typeof lines)[number])))).close({ stopServers: true });
+    expect(lines.filter((l) => l.model === "synapse-tiny")).toEqual([]);
+  });
+
   it("getRuntime() makes one runtime per process, shared through globalThis, and a new one after close", async () => {
     const s = await setup();
     const e = s.env();

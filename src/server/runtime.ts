@@ -20,6 +20,7 @@ import { createLogger, type Logger } from "~/server/log/logger";
 import { createEventBus, type EventBus } from "~/server/services/fleet/events";
 import { createFleet, type AdoptionReport, type Fleet, type FleetOptions } from "~/server/services/fleet/fleet";
 import { createLinkPool, type LinkPool, type LinkPoolOptions } from "~/server/services/fleet/links";
+import { appPortClashes } from "~/server/services/registry/app-port";
 import { ensureDefaultHost } from "~/server/services/registry/hosts";
 import { createAppMetrics, type AppMetrics, type AppMetricsOptions } from "~/server/services/metrics/app-metrics";
 
@@ -69,6 +70,8 @@ export async function createRuntime(options: CreateRuntimeOptions): Promise<AppR
   let metrics: AppMetrics | null = null;
   try {
     await ensureDefaultHost(db, env);
+    // Before adoption and the first reconcile, whose start of such a model would fail on the app's own port.
+    for (const clash of await appPortClashes(db, env.PORT)) log.warn(clash.message, { model: clash.model, host: clash.host, port: clash.port, suggestion: clash.suggestion });
     events = await createEventBus({ db, log: log.child("events") });
     links = createLinkPool({ env, log: log.child("links"), ...options.links });
     fleet = createFleet({

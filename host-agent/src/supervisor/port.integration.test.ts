@@ -7,12 +7,12 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../test/harness/ports.ts";
-import { addressesToProbe, portHolder } from "./port.ts";
+import { addressesToProbe, canBind, describeHolder, portHolder } from "./port.ts";
 
 const holders: ChildProcess[] = [];
 afterEach(() => {
@@ -81,5 +81,55 @@ describe("port check, macOS rules", () => {
     } as unknown as ReturnType<typeof os.networkInterfaces>;
     expect(addressesToProbe("0.0.0.0", nics).sort()).toEqual(["127.0.0.1", "192.168.1.20", "2001:db8::20", "::1"].sort());
     expect(addressesToProbe("192.168.1.20", nics).sort()).toEqual(["127.0.0.1", "192.168.1.20", "::1"].sort());
+  });
+});
+
+describe("the holder's name, Linux rules", () => {
+  /** A listener started as `argv` (a program of its own), up once it prints. */
+  function holder(argv: string[], port: number): Promise<ChildProcess> {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    holders.push(child);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${argv[0]} did not listen on ${port} within 10 s`)), 10_000);
+      const up = () => void canBind(port, "127.0.0.1").then((free) => (free ? setTimeout(up, 50) : (clearTimeout(t), resolve(child))));
+      up();
+      child.once("exit", (code) => (clearTimeout(t), reject(new Error(`${argv[0]} exited (${code})`))));
+    });
+  }
+
+  it.skipIf(process.platform !== "linux")("a process title longer than the kernel's 15-character name is shown whole (Next's 'next-server (v16.4.6)', not 'next-server (v1')", async () => {
+    const port = await freePort();
+    const h = await holder([process.execPath, "-e", `process.title = "next-server (v16.4.6)"; require("node:net").createServer().listen(${port}, "127.0.0.1")`], port);
+    expect(await readFile(`/proc/${h.pid}/comm`, "utf8")).toBe("next-server (v1\n");
+    const found = await portHolder(port, "127.0.0.1", "linux");
+    expect(found).toEqual({ port, pid: h.pid, command: "next-server (v16.4.6)" });
+    expect(describeHolder(found!)).toBe(`port ${port} is held by pid ${h.pid} (next-server (v16.4.6))`);
+  });
+
+  const python = "/usr/bin/python3";
+  it.skipIf(process.platform !== "linux" || !existsSync(python))("a program with a long file name is named by it (python3 run as synapse-holder-python3), a short one as the kernel names it", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-holder-"));
+    try {
+      const long = path.join(dir, "synapse-holder-python3");
+      await symlink(python, long);
+      const port = await freePort();
+      const h = await holder([long, "-m", "http.server", "--bind", "127.0.0.1", String(port)], port);
+      expect(await readFile(`/proc/${h.pid}/comm`, "utf8")).toBe("synapse-holder-\n");
+      expect((await portHolder(port, "127.0.0.1", "linux"))?.command).toBe("synapse-holder-python3");
+
+      const port2 = await freePort();
+      await holder([python, "-m", "http.server", "--bind", "127.0.0.1", String(port2)], port2);
+      expect((await portHolder(port2, "127.0.0.1", "linux"))?.command).toBe("python3");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(process.platform !== "linux")("a 15-character name that argv[0] does not extend is marked as cut", async () => {
+    const port = await freePort();
+    // The kernel's name set apart from argv[0] (Node sets both from the title; here argv[0] is then overwritten).
+    const h = await holder([process.execPath, "-e", `process.title = "abcdefghijklmnopq"; require("node:fs").writeFileSync("/proc/self/comm", "zzzzzzzzzzzzzzz"); require("node:net").createServer().listen(${port}, "127.0.0.1")`], port);
+    expect(await readFile(`/proc/${h.pid}/comm`, "utf8")).toBe("zzzzzzzzzzzzzzz\n");
+    expect((await portHolder(port, "127.0.0.1", "linux"))?.command).toBe("zzzzzzzzzzzzzzz…");
   });
 });

@@ -438,19 +438,50 @@ export async function groupMembers(pgid: number): Promise<ProcessInfo[]> {
   return all.filter((p) => !p.zombie);
 }
 
+/** argv[0] of `pid` (/proc/PID/cmdline), or its file name, when it begins with `comm`; null otherwise or when not readable. */
+async function nameFromArgv0(pid: number, comm: string): Promise<string | null> {
+  let argv0: string;
+  try {
+    argv0 = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0")[0]!.trim();
+  } catch {
+    return null;
+  }
+  const base = argv0.slice(argv0.lastIndexOf("/") + 1);
+  const name = [argv0, base].find((n) => n.startsWith(comm));
+  if (name === undefined) return null;
+  return name.length > NAME_MAX_CHARS ? `${name.slice(0, NAME_MAX_CHARS - 1)}…` : name;
+}
+
 /** True when `pid` runs (not a zombie) and is the very process that `startToken` recorded. */
 export async function isSameLiveProcess(pid: number, startToken: string): Promise<boolean> {
   const info = await processInfo(pid);
   return info !== null && !info.zombie && info.startToken === startToken;
 }
 
+/** Linux keeps a process's name (comm) to 15 characters (TASK_COMM_LEN 16, with its NUL): a name this long may be cut. */
+const COMM_MAX_CHARS = 15;
+/** A name taken from argv[0] is cut to this many characters. */
+const NAME_MAX_CHARS = 80;
+
+/**
+ * A process's name as its holder's messages show it ("port 8081 is held by pid 4242 (python3)"), or null when
+ * the process is gone or not visible. On Linux the kernel's name (/proc/PID/comm), and when that is 15
+ * characters (the kernel's limit: "next-server (v1" of Next's title "next-server (v16.4.6)") the whole name
+ * from argv[0], itself or its file name, when it begins with the kernel's ("next-server (v16.4.6)",
+ * "synapse-holder-python3" of /tmp/x/synapse-holder-python3), at most NAME_MAX_CHARS; else the kernel's name
+ * marked as cut ("kworker/u16:3-e…"). Elsewhere ps's comm.
+ */
 export async function commandName(pid: number): Promise<string | null> {
   if (isLinux) {
+    let comm: string;
     try {
-      return (await readFile(`/proc/${pid}/comm`, "utf8")).trim() || null;
+      comm = (await readFile(`/proc/${pid}/comm`, "utf8")).replace(/\n$/, "");
     } catch {
       return null;
     }
+    if (comm.trim() === "") return null;
+    if (comm.length < COMM_MAX_CHARS) return comm.trim();
+    return (await nameFromArgv0(pid, comm)) ?? `${comm}…`;
   }
   const r = await execFileText("ps", ["-o", "comm=", "-p", String(pid)]);
   return r.code === 0 ? r.stdout.trim() || null : null;

@@ -7,6 +7,7 @@ import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { rowActions } from "./display-state";
+import { portText } from "./format";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
 import { GatewayUsage } from "./gateway-usage";
@@ -54,8 +55,8 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
           {row.host}
         </span>
       </td>
-      <td className={`${styles.port} num mono`} data-label="Port">
-        {row.port}
+      <td className={`${styles.port} num mono`} data-label="Port" title={row.pendingPort !== null ? `The running server keeps port ${row.port}; its next start uses ${row.pendingPort}` : undefined}>
+        {portText(row)}
       </td>
       <td className={styles.state} data-label="State">
         <StateBadge state={row.state} desired={row.desired} loadPolicy={row.loadPolicy} testId="state-badge" />

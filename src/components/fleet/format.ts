@@ -1,6 +1,15 @@
 /** Formatting shared by the fleet and model pages (pure). */
 
 /**
+ * A model's port as the fleet row, the model page and the CLI's PORT show it: the port its server listens on,
+ * and the registry's (what the next start uses) when a port edited while the server runs differs from it:
+ * "3414", "3414 (3416 at restart)".
+ */
+export function portText(r: { port: number; pendingPort?: number | null }): string {
+  return r.pendingPort !== undefined && r.pendingPort !== null && r.pendingPort !== r.port ? `${r.port} (${r.pendingPort} at restart)` : String(r.port);
+}
+
+/**
  * 3 s, 4 m 05 s, 2 h 03 m, 3 d 04 h: two units at most, fixed-ish width; a negative span reads as 0 s.
  * `unitGap` goes between a number and its unit ("" for a terminal's compact "4m 05s").
  */

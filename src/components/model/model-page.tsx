@@ -13,6 +13,7 @@ import type { StatusRow } from "~/components/fleet/fleet-view";
 import { LlamaServerMissing, saysLlamaServerMissing } from "~/components/fleet/llama-missing";
 import { StateBadge } from "~/components/fleet/state-badge";
 import { StopCause } from "~/components/fleet/stop-cause";
+import { portText } from "~/components/fleet/format";
 import { Uptime } from "~/components/fleet/uptime";
 import { useServerActions } from "~/components/fleet/use-server-actions";
 import { useToast } from "~/components/ui/toaster";
@@ -127,7 +128,10 @@ export function ModelPage({ id }: { id: string }) {
           </div>
           <div>
             <dt>Port</dt>
-            <dd className="mono">{m?.port ?? "—"}</dd>
+            {/* While it runs, the port its process has; a port saved since applies at its next start. */}
+            <dd className="mono" data-testid="model-port">
+              {m ? portText(row && running ? { port: row.port, pendingPort: m.port } : { port: m.port }) : "—"}
+            </dd>
           </div>
           <div>
             <dt>PID</dt>

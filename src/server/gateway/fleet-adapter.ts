@@ -32,6 +32,7 @@ import type { Db } from "~/server/db/client";
 import type { EventBus } from "~/server/services/fleet/events";
 import type { Fleet, ServerEntry } from "~/server/services/fleet/fleet";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
+import { listeningPort } from "~/server/services/fleet/listening-port";
 import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
 import { readinessStep } from "./readiness";
@@ -99,11 +100,15 @@ function registryPart(fingerprint: string): string {
 /** Direct mode's address when the host names none: Docker Desktop's name for the machine it runs on (the previous setup's). */
 export const DEFAULT_DIRECT_ADDRESS = "host.docker.internal";
 
-/** Where the gateway finds a model's server: the local loopback, a channel on the ssh host's connection, or direct mode's address. */
+/**
+ * Where the gateway finds a model's server: the local loopback, a channel on the ssh host's connection, or direct
+ * mode's address; at the port its running process has (a port edited since applies at its next start).
+ */
 function upstreamOf(r: Row): Pick<GatewayModel, "upstream" | "via" | "unreachableWhy"> {
-  if (r.host.linkKind === "local") return { upstream: { host: "127.0.0.1", port: r.port }, via: "tcp", unreachableWhy: null };
-  if (r.host.upstreamMode === "direct") return { upstream: { host: r.host.directAddress ?? DEFAULT_DIRECT_ADDRESS, port: r.port }, via: "tcp", unreachableWhy: null };
-  return { upstream: { host: "127.0.0.1", port: r.port }, via: "ssh", unreachableWhy: null };
+  const port = listeningPort(r);
+  if (r.host.linkKind === "local") return { upstream: { host: "127.0.0.1", port }, via: "tcp", unreachableWhy: null };
+  if (r.host.upstreamMode === "direct") return { upstream: { host: r.host.directAddress ?? DEFAULT_DIRECT_ADDRESS, port }, via: "tcp", unreachableWhy: null };
+  return { upstream: { host: "127.0.0.1", port }, via: "ssh", unreachableWhy: null };
 }
 
 /** Registry-wide defaults a model without its own value takes. */

@@ -41,7 +41,7 @@ export interface GatewayModel {
   alias: string | null;
   hostId: string;
   host: string;
-  /** Where its llama-server listens, seen from the gateway; null when the gateway cannot reach that host (`unreachableWhy` says why). */
+  /** Where its llama-server listens, seen from the gateway (at its running process's port: a port edited since applies at its next start); null when the gateway cannot reach that host (`unreachableWhy` says why). */
   upstream: { host: string; port: number } | null;
   /**
    * How the gateway connects to `upstream`: "tcp", a TCP connection (a local

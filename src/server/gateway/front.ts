@@ -52,10 +52,11 @@ import { createKeyStore } from "./key-store";
 import { GatewayError, sendError } from "./openai-error";
 import { matchRoute } from "./routes";
 import { isMetricsRequest, serveMetrics } from "./metrics-route";
-import { listenFailureText, ListenError, type ListenAddress } from "./listen-failure";
+import { listenFailureText, ListenError, type ListenAddress, type ListenFailureOptions } from "./listen-failure";
 import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
 
-export { ListenError, listenProblem, type ListenAddress } from "./listen-failure";
+export { ListenError, listenProblem, type ListenAddress, type ListenFailureOptions } from "./listen-failure";
+export { localModelPorts } from "./registered-ports";
 
 const RUNTIME_WAIT_MS = 60_000;
 /** How long a request that reached Next waits for the worker's listener (app start-up). */
@@ -157,7 +158,7 @@ let tellWorkerOfNext: (() => void) | null = null;
  * running. A worker that exits on its own later is started again; if that
  * one cannot listen, the app stops as on SIGTERM (its servers are stopped).
  */
-function startWorker(listen: ListenAddress): Promise<void> {
+function startWorker(listen: ListenAddress, failure: ListenFailureOptions): Promise<void> {
   let first = true;
   let stopping = false;
   process.once("exit", () => {
@@ -177,10 +178,10 @@ function startWorker(listen: ListenAddress): Promise<void> {
               stopping = true;
               fleetHost.close();
               void mine?.terminate();
-              void listenFailureText(listen, m.code, m.message).then((text) => reject(new ListenError(listen, m.code, text)));
+              void listenFailureText(listen, m.code, m.message, failure).then((text) => reject(new ListenError(listen, m.code, text)));
               return;
             }
-            void listenFailureText(listen, m.code, m.message).then((text) => {
+            void listenFailureText(listen, m.code, m.message, failure).then((text) => {
               process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: "error", component: "gateway", msg: `the gateway worker, started again, cannot listen: ${text}; stopping the app`, code: m.code })}\n`);
               // As on SIGTERM: the app stops its servers, then exits (src/server/boot.ts).
               process.kill(process.pid, "SIGTERM");
@@ -236,8 +237,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * when the worker cannot listen there, having stopped the worker: the caller
  * exits, and nothing of the app was started.
  */
-export async function installGateway(listen: ListenAddress): Promise<void> {
-  await startWorker(listen);
+export async function installGateway(listen: ListenAddress, failure: ListenFailureOptions = {}): Promise<void> {
+  await startWorker(listen, failure);
   const original = http.createServer;
   const patched = function (this: unknown, ...args: unknown[]) {
     http.createServer = original;

@@ -3,7 +3,8 @@
  * the gateway's worker thread reports the listen error's code (worker.ts,
  * `listen-failed`) and this turns it into one line that says what to do.
  * For a port in use it names the holder (host-agent's port lookup: /proc on
- * Linux, lsof on macOS) and a free port near it.
+ * Linux, lsof on macOS) and a free port near it that no model on this
+ * machine is registered on (registered-ports.ts).
  *
  *   port 3000 is in use (by pid 4242, next-server (v16.4.6)); stop that process or set PORT to a free port (e.g. PORT=3001, free now)
  */
@@ -46,10 +47,28 @@ async function commandLine(pid: number, fallback: string | null): Promise<string
   }
 }
 
-/** The first port above `port` (at most FREE_PORT_SEARCH above) that `host` can listen on now, or null. */
-async function freePortNear(host: string, port: number): Promise<number | null> {
-  for (let p = port + 1; p <= Math.min(65535, port + FREE_PORT_SEARCH); p++) if (await canBind(p, host)) return p;
-  return null;
+/**
+ * The first port above `port` (at most FREE_PORT_SEARCH above) that `host` can listen on now and that is not
+ * `registered` (port → model name: a model's server starts there), or null; `skipped`: the registered ones
+ * passed over on the way, lowest first.
+ */
+async function freePortNear(host: string, port: number, registered: ReadonlyMap<number, string>): Promise<{ free: number | null; skipped: { port: number; model: string }[] }> {
+  const skipped: { port: number; model: string }[] = [];
+  for (let p = port + 1; p <= Math.min(65535, port + FREE_PORT_SEARCH); p++) {
+    const model = registered.get(p);
+    if (model !== undefined) skipped.push({ port: p, model });
+    else if (await canBind(p, host)) return { free: p, skipped };
+  }
+  return { free: null, skipped };
+}
+
+/** What a listen failure may look up. */
+export interface ListenFailureOptions {
+  /**
+   * port → model name of the models on this machine's hosts (registered-ports.ts): never suggested, since the
+   * model's server starts there. Asked only for a port in use. Default: none.
+   */
+  registeredPorts?: () => ReadonlyMap<number, string>;
 }
 
 /** "(by pid 4242, node)", or why the holder is not named. */
@@ -64,12 +83,19 @@ async function holderText(port: number): Promise<string> {
  * One line for a failed listen on `listen`: `code` and `message` are the
  * listen error's (Node's `err.code`, `err.message`). Never rejects.
  */
-export async function listenFailureText(listen: ListenAddress, code: string | null, message: string): Promise<string> {
+export async function listenFailureText(listen: ListenAddress, code: string | null, message: string, options: ListenFailureOptions = {}): Promise<string> {
   const { host, port } = listen;
   switch (code) {
     case "EADDRINUSE": {
-      const [by, free] = await Promise.all([holderText(port), freePortNear(host, port).catch(() => null)]);
-      return `port ${port} is in use ${by}; stop that process or set PORT to a free port${free === null ? "" : ` (e.g. PORT=${free}, free now)`}`;
+      let registered: ReadonlyMap<number, string> = new Map();
+      try {
+        registered = options.registeredPorts?.() ?? registered;
+      } catch {
+        // Nothing known of the registry: every free port may be suggested.
+      }
+      const [by, near] = await Promise.all([holderText(port), freePortNear(host, port, registered).catch(() => ({ free: null, skipped: [] }))]);
+      const skipped = near.skipped.length > 0 ? `; ${near.skipped.map((s) => `${s.port} is model ${s.model}'s`).join(", ")}` : "";
+      return `port ${port} is in use ${by}; stop that process or set PORT to a free port${near.free === null ? "" : ` (e.g. PORT=${near.free}, free now${skipped})`}`;
     }
     case "EACCES":
       return `this user may not listen on port ${port} (ports below 1024 need privileges); set PORT to 1024 or above`;
@@ -93,7 +119,7 @@ const LISTEN_PROBE_MS = 10_000;
  * process can take the port in between. Never rejects; at LISTEN_PROBE_MS it
  * resolves a ListenError with code null.
  */
-export function listenProblem(listen: ListenAddress): Promise<ListenError | null> {
+export function listenProblem(listen: ListenAddress, options: ListenFailureOptions = {}): Promise<ListenError | null> {
   return new Promise((resolve) => {
     const probe = net.createServer();
     const timer = setTimeout(() => {
@@ -103,7 +129,7 @@ export function listenProblem(listen: ListenAddress): Promise<ListenError | null
     probe.once("error", (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const code = err.code ?? null;
-      void listenFailureText(listen, code, err.message).then((text) => resolve(new ListenError(listen, code, text)));
+      void listenFailureText(listen, code, err.message, options).then((text) => resolve(new ListenError(listen, code, text)));
     });
     probe.listen(listen.port, listen.host, () => {
       clearTimeout(timer);

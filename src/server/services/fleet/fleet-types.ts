@@ -46,7 +46,10 @@ export interface ServerView {
   name: string;
   hostId: string;
   host: string;
+  /** The port its server listens on: the running process's (ServerState.port), else the registry's. */
   port: number;
+  /** The registry's port when it differs from the running process's (edited while it runs): its next start uses it; null otherwise. */
+  pendingPort: number | null;
   enabled: boolean;
   /** "always" | "on-demand" (the gateway starts it on its first request). */
   loadPolicy: string;

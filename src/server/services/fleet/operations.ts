@@ -341,7 +341,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
           else if (step.kind === "markFailed") await table.withModel(e, () => (crash !== undefined ? restarts.afterCrash(e, crash, failedRecord(e, row, step.error)) : markFailed(e, row, step.error)));
           else await table.withModel(e, () => restarts.afterCrash(e, step.why));
         }
-        return resultOf(row, d.result.state ?? e.state, d.result.pid === "recorded" ? e.pid : d.result.pid, d.result.error);
+        const result = resultOf(row, d.result.state ?? e.state, d.result.pid === "recorded" ? e.pid : d.result.pid, d.result.error);
+        return d.result.port !== null ? { ...result, port: d.result.port } : result;
       });
       return { op: put(e, "start", op, seq) };
     },

@@ -33,28 +33,29 @@ describe("outcomeOfError", () => {
 describe("decideStartOutcome", () => {
   it("ready: record the status, report it", () => {
     const s = status("ready", 7);
-    expect(decideStartOutcome({ outcome: "ready", status: s }, { current: true, restart: false })).toEqual({ steps: [{ kind: "record", status: s }], result: { state: "ready", pid: 7, error: null } });
+    expect(decideStartOutcome({ outcome: "ready", status: s }, { current: true, restart: false })).toEqual({ steps: [{ kind: "record", status: s }], result: { state: "ready", pid: 7, error: null, port: 9000 } });
   });
 
   it("failed while loading: recorded; a restart that failed is another crash", () => {
     const s = status("failed", 7, "exited with code 1 while loading");
     const user = decideStartOutcome({ outcome: "failed", status: s, error: "e" }, { current: true, restart: false });
-    expect(user).toEqual({ steps: [{ kind: "record", status: s }], result: { state: "failed", pid: null, error: "e" } });
+    expect(user).toEqual({ steps: [{ kind: "record", status: s }], result: { state: "failed", pid: null, error: "e", port: 9000 } });
     const restart = decideStartOutcome({ outcome: "failed", status: s, error: "e" }, { current: true, restart: true });
     expect(restart.steps).toEqual([{ kind: "record", status: s }, { kind: "crash", why: "exited with code 1 while loading" }]);
   });
 
   it("refused: failed with the error; a late refusal of an older start (a newer command was accepted) marks nothing", () => {
-    expect(decideStartOutcome({ outcome: "refused", error: "no binary" }, { current: true, restart: false })).toEqual({ steps: [{ kind: "markFailed", error: "no binary" }], result: { state: "failed", pid: null, error: "no binary" } });
+    expect(decideStartOutcome({ outcome: "refused", error: "no binary" }, { current: true, restart: false })).toEqual({ steps: [{ kind: "markFailed", error: "no binary" }], result: { state: "failed", pid: null, error: "no binary", port: null } });
     expect(decideStartOutcome({ outcome: "refused", error: "no binary" }, { current: true, restart: true }).steps).toEqual([{ kind: "markFailed", error: "no binary" }, { kind: "crash", why: "no binary" }]);
-    expect(decideStartOutcome({ outcome: "refused", error: "no binary" }, { current: false, restart: true })).toEqual({ steps: [], result: { state: null, pid: "recorded", error: "no binary" } });
+    expect(decideStartOutcome({ outcome: "refused", error: "no binary" }, { current: false, restart: true })).toEqual({ steps: [], result: { state: null, pid: "recorded", error: "no binary", port: null } });
     expect(decideStartOutcome({ outcome: "failed", status: status("failed", 7), error: "e" }, { current: false, restart: true }).steps).toEqual([{ kind: "record", status: status("failed", 7) }]);
   });
 
   it("unreachable: the error on the row (when current), the state as recorded; conflict: keeps running, says to restart", () => {
-    expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: false })).toEqual({ steps: [{ kind: "noteError", error: "link down" }], result: { state: null, pid: "recorded", error: "link down" } });
+    expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: false })).toEqual({ steps: [{ kind: "noteError", error: "link down" }], result: { state: null, pid: "recorded", error: "link down", port: null } });
     expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: false, restart: false }).steps).toEqual([]);
     const c = decideStartOutcome({ outcome: "conflict", status: status("ready", 7), error: "older spec" }, { current: true, restart: false });
-    expect(c.result).toEqual({ state: "ready", pid: 7, error: "older spec; restart it to apply the current settings" });
+    // The port of the process that runs (it keeps its own until restarted), not the registry's.
+    expect(c.result).toEqual({ state: "ready", pid: 7, error: "older spec; restart it to apply the current settings", port: 9000 });
   });
 });

@@ -96,8 +96,12 @@ export type StartStep =
 
 export interface StartDecision {
   steps: StartStep[];
-  /** What the caller of the start is told: state, pid, error (state null: the entry's recorded state). */
-  result: { state: string | null; pid: number | null | "recorded"; error: string | null };
+  /**
+   * What the caller of the start is told: state, pid, error (state null: the entry's recorded state); `port`, the
+   * port of the process the agent reported (a server already running keeps the port it was started on, whatever
+   * the registry says since), null when it reported none (the registry's then).
+   */
+  result: { state: string | null; pid: number | null | "recorded"; error: string | null; port: number | null };
 }
 
 /**
@@ -111,20 +115,20 @@ export function decideStartOutcome(o: StartOutcome, opts: { current: boolean; re
   const steps: StartStep[] = [];
   switch (o.outcome) {
     case "ready":
-      return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: null } };
+      return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: null, port: o.status.port } };
     case "failed":
       steps.push({ kind: "record", status: o.status });
       if (opts.current && opts.restart && o.status.state === "failed") steps.push({ kind: "crash", why: o.status.reason ?? "failed to start" });
-      return { steps, result: { state: o.status.state, pid: o.status.state === "failed" ? null : o.status.pid, error: o.error } };
+      return { steps, result: { state: o.status.state, pid: o.status.state === "failed" ? null : o.status.pid, error: o.error, port: o.status.port } };
     case "conflict":
-      return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: `${o.error}; restart it to apply the current settings` } };
+      return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: `${o.error}; restart it to apply the current settings`, port: o.status.port } };
     case "unreachable":
       if (opts.current) steps.push({ kind: "noteError", error: o.error });
-      return { steps, result: { state: null, pid: "recorded", error: o.error } };
+      return { steps, result: { state: null, pid: "recorded", error: o.error, port: null } };
     case "refused":
-      if (!opts.current) return { steps, result: { state: null, pid: "recorded", error: o.error } };
+      if (!opts.current) return { steps, result: { state: null, pid: "recorded", error: o.error, port: null } };
       steps.push({ kind: "markFailed", error: o.error });
       if (opts.restart) steps.push({ kind: "crash", why: o.error });
-      return { steps, result: { state: "failed", pid: null, error: o.error } };
+      return { steps, result: { state: "failed", pid: null, error: o.error, port: null } };
   }
 }

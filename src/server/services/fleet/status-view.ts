@@ -6,6 +6,7 @@
 import { isAlive, isStopCause } from "synapse-host-agent/server-states";
 import type { FleetContext } from "./context";
 import type { ServerView } from "./fleet-types";
+import { listeningPort, pendingPort } from "./listening-port";
 
 /** Every model, by name; `linkNote`: the last link change recorded for a host (its error while down). */
 export async function statusView(ctx: FleetContext, linkNote: (hostId: string) => { error: string | null } | undefined): Promise<ServerView[]> {
@@ -22,7 +23,8 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
       name: r.name,
       hostId: r.hostId,
       host: r.host.name,
-      port: r.port,
+      port: listeningPort(r),
+      pendingPort: pendingPort(r),
       enabled: r.enabled,
       loadPolicy: r.loadPolicy,
       desired: s?.desired ?? "stopped",

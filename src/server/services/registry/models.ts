@@ -180,9 +180,20 @@ export async function getModel(db: DbOrTx, id: string): Promise<ModelView> {
   return toModelView(row);
 }
 
-/** The lowest port from `from` upward that no model on the host uses and that is not the app's. */
+/**
+ * The servers running on a host at a port other than their model's registry port (a port edited while they
+ * run applies at their next start): those ports stay in use until then. [{name, port: the running one, next:
+ * the registry's}], from the recorded states (ServerState.port, as the agents reported it).
+ */
+async function movedRunningPorts(db: DbOrTx, hostId: string): Promise<{ modelId: string; name: string; port: number; next: number }[]> {
+  const rows = await db.serverState.findMany({ where: { observed: { in: [...ACTIVE_STATES] }, port: { not: null }, model: { hostId } }, select: { modelId: true, port: true, model: { select: { name: true, port: true } } } });
+  return rows.filter((r) => r.port !== null && r.port !== r.model.port).map((r) => ({ modelId: r.modelId, name: r.model.name, port: r.port!, next: r.model.port }));
+}
+
+/** The lowest port from `from` upward that no model on the host uses (nor a running server of one, at its port before an edit) and that is not the app's. */
 export async function freePort(db: DbOrTx, hostId: string, deps: RegistryDeps, options: { from?: number; taken?: Iterable<number> } = {}): Promise<number | null> {
   const used = new Set((await db.model.findMany({ where: { hostId }, select: { port: true } })).map((m) => m.port));
+  for (const r of await movedRunningPorts(db, hostId)) used.add(r.port);
   for (const p of options.taken ?? []) used.add(p);
   used.add(deps.appPort);
   for (let p = options.from ?? 8080; p <= 65535; p++) if (!used.has(p)) return p;
@@ -221,12 +232,19 @@ export async function assertNameAndPortFree(tx: DbOrTx, want: { name: string; al
     }
   }
   const byPort = await tx.model.findUnique({ where: { hostId_port: { hostId: want.hostId, port: want.port } }, select: { id: true, name: true, host: { select: { name: true } } } });
-  if (byPort && byPort.id !== want.selfId) {
+  // Another model's server still running at this port, its registry port since edited: its process holds it until it restarts.
+  const running = byPort && byPort.id !== want.selfId ? undefined : (await movedRunningPorts(tx, want.hostId)).find((r) => r.port === want.port && r.modelId !== want.selfId);
+  if ((byPort && byPort.id !== want.selfId) || running) {
     // With a range, a suggestion from inside it (a port outside would be refused next).
     const found = await freePort(tx, want.hostId, deps, { from: range ? range.from : want.port });
     const suggestion = found !== null && (!range || inRange(range, found)) ? found : null;
     const none = range ? `; no port in its model ports ${formatPortRange(range)} is free: widen the range` : "";
-    conflicts.push({ path: "port", message: `${want.port} is already used by ${byPort.name} on host ${byPort.host.name}; ${suggestion ? `choose a free port such as ${suggestion}` : `choose a free port${none}`}` });
+    const choose = suggestion ? `choose a free port such as ${suggestion}` : `choose a free port${none}`;
+    const hostName = host?.name ?? want.hostId;
+    const message = running
+      ? `${want.port} is in use by the running server of ${running.name} on host ${hostName} (it moves to ${running.next} at its next start); ${choose}, or restart ${running.name} first`
+      : `${want.port} is already used by ${byPort!.name} on host ${byPort!.host.name}; ${choose}`;
+    conflicts.push({ path: "port", message });
   }
   if (conflicts.length) throw new ServiceError("CONFLICT", formatIssues(conflicts), { issues: conflicts });
 }
@@ -305,7 +323,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
   }
   const { view, renamed, edited } = await writeTransaction(
     db,
-    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null; edited?: { from: string; fromHostId: string; fields: string[]; before: ModelView } }> => {
+    async (tx): Promise<{ view: ModelView; renamed: { from: string; to: string; keys: { id: string; name: string }[] } | null; edited?: { from: string; fromHostId: string; fields: string[]; before: ModelView; runningPort: number | null } }> => {
       const existing = await tx.model.findUnique({ where: { id }, select: modelSelect });
       if (!existing) throw notFound(id);
       const current = toModelView(existing);
@@ -350,7 +368,7 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
       const saved = toModelView(await tx.model.update({ where: { id }, data: changed, select: modelSelect }));
       // Keys limited to this model follow it to its new name.
       const keys = changed.name !== undefined ? await renameModelInKeys(tx, existing.name, name) : [];
-      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null, edited: { from: existing.name, fromHostId: existing.hostId, fields: Object.keys(changed).filter((k) => k !== "shape"), before: current } };
+      return { view: saved, renamed: keys.length > 0 ? { from: existing.name, to: name, keys } : null, edited: { from: existing.name, fromHostId: existing.hostId, fields: Object.keys(changed).filter((k) => k !== "shape"), before: current, runningPort: ACTIVE_STATES.has(observed) ? (existing.server?.port ?? null) : null } };
     },
     conflictIssues,
   );
@@ -362,7 +380,9 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     const before = edited.before as unknown as Record<string, unknown>;
     const after = view as unknown as Record<string, unknown>;
     const changes = Object.fromEntries(edited.fields.filter((f) => !NAME_OR_HOST.has(f)).map((f) => [f, { from: before[f] ?? null, to: after[f] ?? null }]));
-    await recordEdit(deps.events, view.id, view.hostId, `${what} (${changeList(edited.fields, before, after, NAME_OR_HOST)})${keys}`, { change: "updated", fields: edited.fields, changes, ...(wasRenamed ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
+    // A port edited while the server runs applies at its next start (the gateway and status go on using the process's).
+    const keeps = edited.fields.includes("port") && edited.runningPort !== null && edited.runningPort !== view.port ? `; its running server keeps port ${edited.runningPort} until it is restarted` : "";
+    await recordEdit(deps.events, view.id, view.hostId, `${what} (${changeList(edited.fields, before, after, NAME_OR_HOST)})${keys}${keeps}`, { change: "updated", fields: edited.fields, changes, ...(wasRenamed ? { from: edited.from, to: view.name } : {}) }, renamed ? keysRenamedData(renamed.keys) : {});
   }
   // After the edit's event (the gateway reads the model again at it; the move may wait on a slow host): the log
   // follows the rename, and an event of its own says where it is.
