@@ -7,7 +7,7 @@
  * link sends them as JSON lines (one message a line) over an exec channel.
  */
 import { z } from "zod";
-import { EXTRA_FLAGS, type ExtraFlagName } from "./extra-flags.ts";
+import { EXTRA_FLAGS, extraFlagNameProblem, extraFlagValueProblem, type ExtraFlagName } from "./extra-flags.ts";
 import { SERVER_STATES, STOP_CAUSES } from "./shared/server-states.ts";
 import { formatIssues } from "./shared/error-text.ts";
 import { modelShapeSchema } from "./shared/model-shape.ts";
@@ -41,7 +41,8 @@ const extraFlagNames = Object.keys(EXTRA_FLAGS) as [ExtraFlagName, ...ExtraFlagN
 export const extraFlagSchema = z
   .object(
     {
-      flag: z.enum(extraFlagNames, { error: (i) => `flag ${JSON.stringify(i.input)} is not allowed; allowed: ${extraFlagNames.join(", ")}` }),
+      // A flag the model has its own field for is refused naming that field (FLAGS_WITH_FIELDS).
+      flag: z.enum(extraFlagNames, { error: (i) => extraFlagNameProblem(i.input) }),
       value: boundedString(128).optional(),
     },
     // A bare "--embeddings" is the usual first try from a script: say the shape.
@@ -49,18 +50,9 @@ export const extraFlagSchema = z
   )
   .strict()
   .superRefine((f, ctx) => {
-    const kind = EXTRA_FLAGS[f.flag];
-    const v = f.value;
-    const bad = (message: string) => ctx.addIssue({ code: "custom", path: ["value"], message });
-    if (kind === "none") {
-      if (v !== undefined) bad(`${f.flag} takes no value`);
-      return;
-    }
-    if (v === undefined) return bad(`${f.flag} needs a value`);
-    if (kind === "integer" && !/^-?\d{1,12}$/.test(v)) bad(`${f.flag} needs an integer`);
-    if (kind === "number" && !/^-?\d{1,12}(\.\d{1,12})?$/.test(v)) bad(`${f.flag} needs a number`);
-    if (kind === "cache-type" && !/^(f32|f16|bf16|q8_0|q4_0|q4_1|iq4_nl|q5_0|q5_1)$/.test(v)) bad(`${f.flag} needs a cache type such as f16 or q8_0`);
-    if (kind === "word" && !/^[A-Za-z0-9._-]{1,64}$/.test(v)) bad(`${f.flag} needs a plain name (letters, digits, '.', '_', '-')`);
+    // Values llama-server would refuse at start (a closed set, an integer beyond 32 bits) are refused here.
+    const problem = extraFlagValueProblem(f.flag, f.value);
+    if (problem !== null) ctx.addIssue({ code: "custom", path: ["value"], message: problem });
   });
 export type ExtraFlag = z.infer<typeof extraFlagSchema>;
 

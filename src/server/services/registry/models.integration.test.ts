@@ -148,6 +148,18 @@ describe("update, enable, delete", () => {
     expect(await snapshot(t.db)).toEqual(before);
   });
 
+  it("an extra flag's value llama-server would refuse at start is refused at save, naming flag, value and the accepted values; nothing changes", async () => {
+    const m = await createModel(t.db, base({ name: "upd-flags", port: 8402, extraFlags: [{ flag: "--embeddings" }] }), deps);
+    const before = await snapshot(t.db);
+    const bad = await serviceError(updateModel(t.db, { id: m.id, extraFlags: [{ flag: "--embeddings" }, { flag: "--pooling", value: "nonsense" }] }, deps));
+    expect(bad.code).toBe("BAD_REQUEST");
+    expect(bad.issues).toEqual([{ path: "extraFlags.1.value", message: '--pooling does not take "nonsense"; it takes none, mean, cls, last or rank' }]);
+    const field = await serviceError(updateModel(t.db, { id: m.id, extraFlags: [{ flag: "--ctx-size" as never, value: "4096" }] }, deps));
+    expect(field.issues).toEqual([{ path: "extraFlags.0.flag", message: '--ctx-size has its own field: set "Context size" (ctxSize) on the model instead of an extra flag' }]);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect((await updateModel(t.db, { id: m.id, extraFlags: [{ flag: "--embeddings" }, { flag: "--pooling", value: "mean" }] }, deps)).extraFlags).toEqual([{ flag: "--embeddings" }, { flag: "--pooling", value: "mean" }]);
+  });
+
   it("setEnabled toggles; delete refuses while the server may be running, then deletes with its state", async () => {
     const m = await createModel(t.db, base({ name: "del", port: 8500 }), deps);
     expect((await setModelEnabled(t.db, { id: m.id, enabled: true })).enabled).toBe(true);
