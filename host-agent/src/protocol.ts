@@ -69,7 +69,12 @@ export const serverSpecSchema = z
     bindAddress: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")], { error: "must be an IP address or 'localhost'" }).default("127.0.0.1"),
     ctxSize: z.number().int().min(0).max(1_048_576),
     gpuLayers: z.number().int().min(-1).max(999),
-    threads: z.number().int().min(-1).max(1024),
+    /**
+     * llama-server's --threads; -1: every logical CPU (std::thread::hardware_concurrency). Absent: no --threads,
+     * so llama-server picks its own count (llama.cpp's cpu_get_num_math: physical cores, on Apple Silicon the
+     * performance cores). Agents with "threads-auto"; the app gives an older agent -1 instead.
+     */
+    threads: z.number().int().min(-1).max(1024).optional(),
     batchSize: z.number().int().min(1).max(65_536),
     ubatchSize: z.number().int().min(1).max(65_536),
     flashAttn: flashAttnSchema,
@@ -192,7 +197,7 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
  *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */

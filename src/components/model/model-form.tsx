@@ -197,6 +197,8 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
   const placeholder = (key: OverrideKey) => {
     const d = defaults && key in defaults ? (defaults as Record<string, unknown>)[key] : undefined;
     if (d === undefined) return "default";
+    // A null default is llama-server's own count (only threads has one).
+    if (d === null) return "default: auto (the host's cores)";
     // Empty runs with no more than the model's trained context: the same rule as the spec (context-size.ts).
     if (key === "ctxSize" && typeof d === "number" && model) {
       const c = contextSize({ ctxSize: null, contextLength: model.contextLength }, { ctxSize: d });

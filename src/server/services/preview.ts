@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION, type LlamaServerInfo } from "synapse-host-agent/proto
 import { buildLaunch } from "synapse-host-agent/supervisor";
 import type { AppRuntime } from "~/server/runtime";
 import { getSettings, resolveSpec } from "./registry";
-import { serverApiKeyOf } from "./registry/spec";
+import { serverApiKeyOf, specForAgent } from "./registry/spec";
 import { contextAboveTrainedNote, contextCapNote, contextSize } from "./memory/context-size";
 import { ServiceError } from "./errors";
 import { errorMessage } from "synapse-host-agent/error-text";
@@ -35,12 +35,15 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
   const model = await runtime.db.model.findUnique({ where: { id: modelId }, include: { host: true } });
   if (!model) throw new ServiceError("NOT_FOUND", `no model with id ${modelId}`, { issues: [{ path: "id", message: "no such model" }] });
   const settings = await getSettings(runtime.db);
-  const spec = resolveSpec(model, model.host, settings, { apiKey: serverApiKeyOf(model) });
+  let spec = resolveSpec(model, model.host, settings, { apiKey: serverApiKeyOf(model) });
   let info: LlamaServerInfo | null = null;
   let note: string | null = null;
   try {
     const link = await runtime.links.get(model.host);
-    info = (await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: 5_000 })).llamaServer;
+    const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: 5_000 });
+    info = hello.llamaServer;
+    // As the start fits it to this agent (an agent older than "threads-auto" is given a thread count).
+    spec = specForAgent(spec, hello.features ?? [], model.host.name).spec;
     if (info.error) note = `the host's llama-server could not be inspected (${info.error}); flags shown for current llama.cpp releases`;
   } catch (err) {
     note = `host ${model.host.name} could not be asked which llama-server it has (${errorMessage(err)}); flags shown for current llama.cpp releases`;

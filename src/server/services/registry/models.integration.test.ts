@@ -217,14 +217,18 @@ describe("settings", () => {
     const fresh = freshDb();
     try {
       const s = await getSettings(fresh.db);
-      expect(s).toMatchObject({ id: 1, gpuLayers: 99, ctxSize: 32768, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", stopGraceMs: 10_000, autoRestart: true });
+      // threads null: no --threads, llama-server counts the host's cores (a fixed 8 ran 8 threads on 2 CPUs).
+      expect(s).toMatchObject({ id: 1, gpuLayers: 99, ctxSize: 32768, threads: null, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", stopGraceMs: 10_000, autoRestart: true });
       const before = await snapshot(fresh.db);
       const err = await serviceError(updateSettings(fresh.db, { ctxSize: -1, stopGraceMs: 10_000_000, flashAttn: "sometimes" as never }));
       expect(err.issues?.map((i) => i.path).sort()).toEqual(["ctxSize", "flashAttn", "stopGraceMs"]);
       expect(await snapshot(fresh.db)).toEqual(before);
       const u = await updateSettings(fresh.db, { ctxSize: 8192, loadMode: "mlock" });
-      expect(u).toMatchObject({ ctxSize: 8192, loadMode: "mlock", threads: 8 });
+      expect(u).toMatchObject({ ctxSize: 8192, loadMode: "mlock", threads: null });
       expect((await updateSettings(fresh.db, { ctxSize: 8192 })).updatedAt).toEqual(u.updatedAt);
+      // A count, and back to auto.
+      expect((await updateSettings(fresh.db, { threads: 4 })).threads).toBe(4);
+      expect((await updateSettings(fresh.db, { threads: null })).threads).toBeNull();
     } finally {
       await fresh.close();
     }
