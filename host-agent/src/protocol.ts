@@ -125,6 +125,12 @@ export const serverStatusSchema = z.object({
   reason: z.string().nullable(),
   logPath: z.string().nullable(),
   specHash: z.string().nullable(),
+  /**
+   * While a process runs: the arguments it was started with (after the binary; its spec's `specHash`), so a
+   * saved change not yet applied can be told from what runs. Added after protocol 1 ("running-argv"): an older
+   * agent leaves it out; absent too while no process runs.
+   */
+  argv: z.array(boundedString()).max(1024).optional(),
   /** Last lines of the server's log, when the state is a failure. */
   logTail: z.array(z.string()).default([]),
   /** For a stopped server: when it was stopped on the host (stop-metal-servers) and not started since. */
@@ -197,7 +203,7 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
  *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
