@@ -1,6 +1,6 @@
 /**
  * The model form's extra-flag rows, in Chromium against the production build: a flag value the
- * server refuses is shown beside its own row, naming the flag ("Extra flag --seed: needs an integer", the flag said once);
+ * server refuses is shown beside its own row, naming the flag ("Extra flag --seed: does not take \"abc\"; …", the flag said once);
  * removing a row above it leaves the message with the same flag (not with the row now at its
  * index); editing the row clears it, and the fixed flags save.
  */
@@ -56,7 +56,7 @@ describe("model form: extra-flag rows (production build)", () => {
     // The third row's value is not an integer: the server refuses extraFlags.2.value.
     await seedValue.fill("abc");
     await page.getByTestId("save-model").click();
-    const message = "Extra flag --seed: needs an integer";
+    const message = 'Extra flag --seed: does not take "abc"; it takes a whole number from -2147483648 to 2147483647';
     await expect.poll(errorsBeside).toEqual({ "--seed": message });
     expect(await form.getByTestId("form-errors").textContent()).toBe("Not saved: fix the fields marked below.");
     expect(await seedValue.getAttribute("aria-invalid")).toBe("true");

@@ -116,8 +116,26 @@ describe("model page (production build)", () => {
     await narrow.screenshot();
     await narrow.context.close();
 
+    // A change saved while it runs is not what runs: the command line shows both until the server restarts.
+    const runningPid = await app.trpc.query<{ running: { pid: number } | null }>("models.commandPreview", { id: model.id });
+    expect(runningPid.data?.running?.pid).toBeGreaterThan(0);
+    expect(await page.getByTestId("command-pending").count()).toBe(0);
+    await expect.poll(() => page.getByTestId("command-preview").textContent()).toMatch(/--threads 1\b/);
+    await page.getByTestId("model-form").getByLabel("Threads", { exact: true }).fill("2");
+    await page.getByTestId("save-model").click();
+    await expect.poll(() => page.getByTestId("save-state").textContent(), { timeout: 10_000 }).toBe("Saved.");
+    await expect.poll(() => page.getByTestId("command-preview").textContent(), { timeout: 10_000 }).toMatch(/--threads 2\b/);
+    expect(await page.getByTestId("command-pending").textContent()).toContain(`the running server (pid ${runningPid.data!.running!.pid}) was started with other settings`);
+    expect(await page.getByTestId("command-running").textContent()).toMatch(/--threads 1\b/);
+    await screenshot("pending-change");
+
     await page.getByRole("button", { name: "Stop", exact: true }).click();
     await page.locator('[data-testid="state-badge"][data-state="stopped"]').waitFor({ timeout: 30_000 });
+    // Stopped: nothing runs, so nothing is pending.
+    await expect.poll(() => page.getByTestId("command-pending").count(), { timeout: 10_000 }).toBe(0);
+    await page.getByTestId("model-form").getByLabel("Threads", { exact: true }).fill("");
+    await page.getByTestId("save-model").click();
+    await expect.poll(() => page.getByTestId("save-state").textContent(), { timeout: 10_000 }).toBe("Saved.");
   });
 
   it("renamed in the form once stopped, the model's page still shows the log of its run under the old name", async () => {

@@ -230,7 +230,7 @@ describe("dashboard pages (production build, fresh database)", () => {
     await form.locator(".field-error", { hasText: "between -1 and 999" }).waitFor();
     const unchanged = await app.db().runtimeSettings.findFirst();
     expect(unchanged?.gpuLayers).toBe(before?.gpuLayers ?? 99);
-    expect(unchanged?.threads).toBe(before?.threads ?? 8);
+    expect(unchanged?.threads).toBe(before?.threads);
     await screenshot("invalid");
 
     await form.getByLabel("GPU layers").fill("99");

@@ -7,7 +7,7 @@
  * link sends them as JSON lines (one message a line) over an exec channel.
  */
 import { z } from "zod";
-import { EXTRA_FLAGS, type ExtraFlagName } from "./extra-flags.ts";
+import { EXTRA_FLAGS, extraFlagNameProblem, extraFlagValueProblem, type ExtraFlagName } from "./extra-flags.ts";
 import { SERVER_STATES, STOP_CAUSES } from "./shared/server-states.ts";
 import { formatIssues } from "./shared/error-text.ts";
 import { modelShapeSchema } from "./shared/model-shape.ts";
@@ -41,7 +41,8 @@ const extraFlagNames = Object.keys(EXTRA_FLAGS) as [ExtraFlagName, ...ExtraFlagN
 export const extraFlagSchema = z
   .object(
     {
-      flag: z.enum(extraFlagNames, { error: (i) => `flag ${JSON.stringify(i.input)} is not allowed; allowed: ${extraFlagNames.join(", ")}` }),
+      // A flag the model has its own field for is refused naming that field (FLAGS_WITH_FIELDS).
+      flag: z.enum(extraFlagNames, { error: (i) => extraFlagNameProblem(i.input) }),
       value: boundedString(128).optional(),
     },
     // A bare "--embeddings" is the usual first try from a script: say the shape.
@@ -49,18 +50,9 @@ export const extraFlagSchema = z
   )
   .strict()
   .superRefine((f, ctx) => {
-    const kind = EXTRA_FLAGS[f.flag];
-    const v = f.value;
-    const bad = (message: string) => ctx.addIssue({ code: "custom", path: ["value"], message });
-    if (kind === "none") {
-      if (v !== undefined) bad(`${f.flag} takes no value`);
-      return;
-    }
-    if (v === undefined) return bad(`${f.flag} needs a value`);
-    if (kind === "integer" && !/^-?\d{1,12}$/.test(v)) bad(`${f.flag} needs an integer`);
-    if (kind === "number" && !/^-?\d{1,12}(\.\d{1,12})?$/.test(v)) bad(`${f.flag} needs a number`);
-    if (kind === "cache-type" && !/^(f32|f16|bf16|q8_0|q4_0|q4_1|iq4_nl|q5_0|q5_1)$/.test(v)) bad(`${f.flag} needs a cache type such as f16 or q8_0`);
-    if (kind === "word" && !/^[A-Za-z0-9._-]{1,64}$/.test(v)) bad(`${f.flag} needs a plain name (letters, digits, '.', '_', '-')`);
+    // Values llama-server would refuse at start (a closed set, an integer beyond 32 bits) are refused here.
+    const problem = extraFlagValueProblem(f.flag, f.value);
+    if (problem !== null) ctx.addIssue({ code: "custom", path: ["value"], message: problem });
   });
 export type ExtraFlag = z.infer<typeof extraFlagSchema>;
 
@@ -77,7 +69,12 @@ export const serverSpecSchema = z
     bindAddress: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")], { error: "must be an IP address or 'localhost'" }).default("127.0.0.1"),
     ctxSize: z.number().int().min(0).max(1_048_576),
     gpuLayers: z.number().int().min(-1).max(999),
-    threads: z.number().int().min(-1).max(1024),
+    /**
+     * llama-server's --threads; -1: every logical CPU (std::thread::hardware_concurrency). Absent: no --threads,
+     * so llama-server picks its own count (llama.cpp's cpu_get_num_math: physical cores, on Apple Silicon the
+     * performance cores). Agents with "threads-auto"; the app gives an older agent -1 instead.
+     */
+    threads: z.number().int().min(-1).max(1024).optional(),
     batchSize: z.number().int().min(1).max(65_536),
     ubatchSize: z.number().int().min(1).max(65_536),
     flashAttn: flashAttnSchema,
@@ -128,6 +125,12 @@ export const serverStatusSchema = z.object({
   reason: z.string().nullable(),
   logPath: z.string().nullable(),
   specHash: z.string().nullable(),
+  /**
+   * While a process runs: the arguments it was started with (after the binary; its spec's `specHash`), so a
+   * saved change not yet applied can be told from what runs. Added after protocol 1 ("running-argv"): an older
+   * agent leaves it out; absent too while no process runs.
+   */
+  argv: z.array(boundedString()).max(1024).optional(),
   /** Last lines of the server's log, when the state is a failure. */
   logTail: z.array(z.string()).default([]),
   /** For a stopped server: when it was stopped on the host (stop-metal-servers) and not started since. */
@@ -200,7 +203,7 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
  *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */

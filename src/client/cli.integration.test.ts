@@ -189,22 +189,24 @@ describe("synapse status against the app's router and gateway", () => {
     expect(row("steady")).not.toMatch(/unloads|loads on first request|on-demand/);
   });
 
-  it("a start llama-server refuses (--pooling bogus): LAST ERROR and the gateway's answer carry llama-server's own line, not only its exit code", async () => {
+  // A value llama-server refuses on its own (--pooling bogus) is refused at save now; a combination it refuses
+  // while loading (a quantized V cache with flash attention off) still reaches it.
+  it("a start llama-server refuses (a quantized V cache with flash attention off): LAST ERROR and the gateway's answer carry llama-server's own line, not only its exit code", async () => {
     const file = await tinyModel(fx.dirs.modelRoot, "cli-status-broken.gguf");
     const [port] = await freePorts(1);
-    const m = await fx.caller.models.create({ name: "broken", enabled: true, filePath: file, port: port!, extraFlags: [{ flag: "--pooling", value: "bogus" }] });
+    const m = await fx.caller.models.create({ name: "broken", enabled: true, filePath: file, port: port!, flashAttn: "off", extraFlags: [{ flag: "--cache-type-v", value: "q4_0" }] });
     const started = await fx.caller.servers.start({ id: m.id });
     expect(started.state).toBe("failed");
     // What llama-server itself printed to this run's log.
-    const said = 'error while handling argument "--pooling": invalid value';
+    const said = "llama_init_from_model: quantized V cache requires flash_attn to be enabled";
     expect(started.error).toContain(said);
 
     const res = await status(url);
     expect([res.code, res.stderr]).toEqual([0, ""]);
     const line = res.stdout.split("\n").find((l) => l.startsWith("broken ")) ?? `(no line for broken in:\n${res.stdout})`;
-    expect(line).toMatch(/\bexited with code 1 while loading; the log says: error while handling argument "--pooling": invalid value$/);
+    expect(line).toMatch(/\bexited with code 1 while loading; the log says: llama_init_from_model: quantized V cache requires flash_attn to be enabled$/);
     // One line: none of the log tail's other lines (its run header, llama-server's usage text).
-    expect(res.stdout).not.toMatch(/=== synapse host-agent|usage:|pooling type for embeddings/);
+    expect(res.stdout).not.toMatch(/=== synapse host-agent|usage:|failed to create context/);
 
     const answer = await fetch(`${url}/v1/chat/completions`, {
       method: "POST",

@@ -22,6 +22,14 @@ describe("buildLaunch", () => {
     expect(env).toEqual({ LLAMA_API_KEY: "sk-secret" });
   });
 
+  it("a spec without a thread count gives no --threads (llama-server counts the host's cores); -1 and counts as given", () => {
+    const { threads: _t, ...auto } = spec;
+    const caps = { loadFlags: "load-mode", flashAttn: "value" } as const;
+    expect(buildLaunch(auto, "/a.gguf", caps).args).not.toContain("--threads");
+    const all = buildLaunch({ ...spec, threads: -1 }, "/a.gguf", caps).args;
+    expect(all.slice(all.indexOf("--threads"), all.indexOf("--threads") + 2)).toEqual(["--threads", "-1"]);
+  });
+
   it("builds legacy flags: --no-mmap / --mlock and a bare -fa", () => {
     const legacy = { loadFlags: "legacy", flashAttn: "bare" } as const;
     expect(buildLaunch(spec, "/a.gguf", legacy).args).toEqual(expect.arrayContaining(["--no-mmap", "-fa"]));

@@ -19,7 +19,8 @@ export function buildLaunch(spec: ServerSpec, modelPath: string, caps: LlamaServ
     "--port", String(spec.port),
     "--ctx-size", String(spec.ctxSize),
     "--n-gpu-layers", String(spec.gpuLayers),
-    "--threads", String(spec.threads),
+    // None in the spec: no --threads, so llama-server counts the host's cores itself (the spec's field says how).
+    ...(spec.threads !== undefined ? ["--threads", String(spec.threads)] : []),
     "--batch-size", String(spec.batchSize),
     "--ubatch-size", String(spec.ubatchSize),
     "--parallel", String(spec.parallel),

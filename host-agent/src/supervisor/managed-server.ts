@@ -105,6 +105,8 @@ export class ManagedServer {
   private tree: Descendants | null = null;
   /** The path the server got with --model (what its /props reports). */
   private modelPath: string;
+  /** The arguments the process was started with (spawned here or adopted from its record); null before a spawn. */
+  private argv: string[] | null = null;
 
   constructor(
     readonly spec: ServerSpec,
@@ -133,6 +135,7 @@ export class ManagedServer {
       id: this.id, state: this.state, pid: this.pid, port: this.spec.port, startedAt: this.startedAt, readyAt: this.readyAt,
       exitCode: this.exit?.code ?? null, signal: this.exit?.signal ?? null, reason: this.reason, logPath: this.logPath,
       specHash: this.specHash, logTail: this.logTail, cause: this.cause, stopIncomplete: this.stopIncomplete(),
+      ...(this.running && this.argv !== null ? { argv: this.argv } : {}),
     };
   }
 
@@ -160,6 +163,7 @@ export class ManagedServer {
   /** Spawns the prepared server. A spawn that fails leaves the server `failed` and throws saying why. */
   async spawn(prep: PreparedSpawn, launcher: Launcher | null): Promise<void> {
     this.modelPath = prep.modelPath;
+    this.argv = prep.launch.args;
     const env = serverEnvironment(process.env, { ...this.ctx.settings.serverEnv, ...prep.launch.env, [RUN_MARKER_VAR]: this.markerValue });
     // Wall-clock spawn time: /proc's start time is exact as an identity but its boot-time base has 1 s resolution.
     const spawnedAt = new Date().toISOString();
@@ -462,6 +466,7 @@ export class ManagedServer {
   async adopt(rec: ServerRecord): Promise<void> {
     Object.assign(this, { pid: rec.pid, startToken: rec.startToken, startedAt: rec.startedAt, readyAt: rec.readyAt });
     this.record.current = rec;
+    this.argv = rec.argv;
     const m = rec.argv.indexOf("--model");
     if (m >= 0 && rec.argv[m + 1]) this.modelPath = rec.argv[m + 1]!;
     // A record older than the marker: a value nothing carries, so only the tree scans find its descendants.

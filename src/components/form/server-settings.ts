@@ -6,7 +6,7 @@
 export const SERVER_NUMBER_FIELDS = [
   { key: "gpuLayers", label: "GPU layers", hint: "-ngl; 99 = every layer on the GPU (Metal); 0 = CPU only" },
   { key: "ctxSize", label: "Context size", hint: "-c, tokens; 0 = the model's trained length" },
-  { key: "threads", label: "Threads", hint: "-t; -1 = llama.cpp picks" },
+  { key: "threads", label: "Threads", hint: "-t; -1 = every logical CPU; unset (here and in Settings) = llama-server's own count: the host's physical cores, on Apple Silicon its performance cores" },
   { key: "batchSize", label: "Batch size", hint: "-b" },
   { key: "ubatchSize", label: "Micro-batch size", hint: "-ub" },
   { key: "parallel", label: "Parallel slots", hint: "-np" },

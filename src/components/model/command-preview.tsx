@@ -1,7 +1,10 @@
 "use client";
-/** The exact llama-server argv the agent will run, shown as a copyable command line. */
+/**
+ * The exact llama-server argv the agent runs at the model's next start, as a copyable command line; while
+ * a server runs with other settings (a saved change not applied yet), what it was started with beside it.
+ */
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { shellQuote } from "synapse-host-agent/shell-quote";
 import { errorMessage } from "~/components/api/errors";
 import { useTRPC } from "~/trpc/client";
@@ -27,13 +30,23 @@ export function formatCommand(argv: readonly string[]): string {
   return lines.join(" \\\n");
 }
 
-export function CommandPreview({ modelId }: { modelId: string }) {
+/** `pid`: the server's process as the page knows it; a new one (a restart, a stop) asks again what runs. */
+export function CommandPreview({ modelId, pid }: { modelId: string; pid: number | null }) {
   const trpc = useTRPC();
   const preview = useQuery(trpc.models.commandPreview.queryOptions({ id: modelId }));
+  const { refetch } = preview;
+  const seenPid = useRef(pid);
+  useEffect(() => {
+    if (seenPid.current === pid) return;
+    seenPid.current = pid;
+    void refetch();
+  }, [pid, refetch]);
   const [copied, setCopied] = useState(false);
   const data = preview.data;
   const argv = data ? [data.binary, ...data.args] : null;
   const text = argv ? formatCommand(argv) : "";
+  const running = data?.running ?? null;
+  const pending = running !== null && !running.upToDate;
 
   async function copy() {
     try {
@@ -54,7 +67,8 @@ export function CommandPreview({ modelId }: { modelId: string }) {
         </button>
       </div>
       <p className="muted" style={{ fontSize: "0.85rem" }}>
-        Exactly what the host agent runs (an argument list, never a shell string), with the global defaults filled in.
+        Exactly what the host agent runs at the next start (an argument list, never a shell string), with the global defaults filled in.
+        {running?.upToDate ? ` The running server (pid ${running.pid}) was started with exactly this.` : ""}
       </p>
       {preview.isError ? (
         <p className="field-error" role="alert">
@@ -62,6 +76,24 @@ export function CommandPreview({ modelId }: { modelId: string }) {
         </p>
       ) : (
         <>
+          {pending ? (
+            <>
+              <p className="field-error" role="status" data-testid="command-pending" style={{ margin: "0 0 8px" }}>
+                Saved settings not applied yet: the running server (pid {running.pid}) was started with other settings. Restart it to apply them.
+              </p>
+              <h3 style={{ fontSize: "0.9rem", margin: "0 0 4px" }}>Running with</h3>
+              {running.args ? (
+                <pre className={styles.command} data-testid="command-running">
+                  {formatCommand([data!.binary, ...running.args])}
+                </pre>
+              ) : (
+                <p className="muted" style={{ fontSize: "0.82rem" }} data-testid="command-running">
+                  Not reported by this host&apos;s agent (an agent update shows it).
+                </p>
+              )}
+              <h3 style={{ fontSize: "0.9rem", margin: "12px 0 4px" }}>Next start (restart to apply)</h3>
+            </>
+          ) : null}
           <pre className={styles.command} data-testid="command-preview" aria-busy={preview.isPending}>
             {preview.isPending ? "…" : text}
           </pre>

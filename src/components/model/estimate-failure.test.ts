@@ -59,17 +59,19 @@ describe("values the API would refuse, refused before asking", () => {
     const sent = [newFlagRow("--temp", "0.5"), newFlagRow("--seed", "abc")];
     const input = { id: "m1", ctxSize: 2_000_000, extraFlags: [{ flag: "--temp", value: "0.5" }, { flag: "--seed", value: "abc" }] };
     const text = estimateRefusal(input, sent, fieldLabelCtx);
-    expect(text).toBe("Cannot estimate these values: Context size: must be between 0 and 1048576 (0 = the model's trained context length); Extra flag --seed: needs an integer");
+    expect(text).toBe('Cannot estimate these values: Context size: must be between 0 and 1048576 (0 = the model\'s trained context length); Extra flag --seed: does not take "abc"; it takes a whole number from -2147483648 to 2147483647');
     // The API's refusal (its issues, paths by index) in the panel's words: the same line.
     const api = refused([
       { path: "ctxSize", message: "must be between 0 and 1048576 (0 = the model's trained context length)" },
-      { path: "extraFlags.1.value", message: "--seed needs an integer" },
+      { path: "extraFlags.1.value", message: '--seed does not take "abc"; it takes a whole number from -2147483648 to 2147483647' },
     ]);
     expect(estimateFailureText(api, sent, fieldLabelCtx)).toBe(text);
   });
 
   it("names a refused row by the flag of the row at that index as sent", () => {
     const sent = [newFlagRow("--seed", "abc"), newFlagRow("--top-k", "x")];
-    expect(estimateRefusal({ id: "m1", extraFlags: [{ flag: "--seed", value: "abc" }, { flag: "--top-k", value: "x" }] }, sent, fieldLabelCtx)).toBe("Cannot estimate these values: Extra flag --seed: needs an integer; Extra flag --top-k: needs an integer");
+    expect(estimateRefusal({ id: "m1", extraFlags: [{ flag: "--seed", value: "abc" }, { flag: "--top-k", value: "x" }] }, sent, fieldLabelCtx)).toBe(
+      'Cannot estimate these values: Extra flag --seed: does not take "abc"; it takes a whole number from -2147483648 to 2147483647; Extra flag --top-k: does not take "x"; it takes a whole number from -2147483648 to 2147483647',
+    );
   });
 });

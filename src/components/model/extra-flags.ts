@@ -1,15 +1,20 @@
 /** The agent's allowlist of extra llama-server flags (zod-free, shared with the agent), for the form's picker. */
-import { EXTRA_FLAGS, type ExtraFlagName } from "synapse-host-agent/extra-flags";
+import { acceptedValues, EXTRA_FLAG_CHOICES, EXTRA_FLAGS, type ExtraFlagName } from "synapse-host-agent/extra-flags";
 
 export type { ExtraFlagName };
 export const EXTRA_FLAG_KINDS = EXTRA_FLAGS;
 
 export const EXTRA_FLAG_NAMES = Object.keys(EXTRA_FLAG_KINDS) as ExtraFlagName[];
 
-export const VALUE_HINT: Record<(typeof EXTRA_FLAG_KINDS)[ExtraFlagName], string> = {
-  none: "no value",
-  integer: "a whole number",
-  number: "a number",
-  "cache-type": "f16, q8_0, q4_0 …",
-  word: "a plain name",
-};
+/** The value input's placeholder for `flag`: its values when they are a closed set ("none, mean, cls …"), else their kind. */
+export function valueHint(flag: ExtraFlagName): string {
+  const kind = EXTRA_FLAG_KINDS[flag];
+  if (kind === "choice") {
+    const values = EXTRA_FLAG_CHOICES[flag as keyof typeof EXTRA_FLAG_CHOICES];
+    return values.length > 5 ? `${values.slice(0, 4).join(", ")} …` : values.join(", ");
+  }
+  if (kind === "none") return "no value";
+  if (kind === "integer") return "a whole number";
+  if (kind === "number") return "a number";
+  return acceptedValues(flag).replace(/ \(.*\)$/, "");
+}

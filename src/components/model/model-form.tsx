@@ -13,11 +13,11 @@ import { FieldError, FormErrors, SelectField, SwitchField, TextField } from "~/c
 import { clearIssues, failureFromChecks, failureFromError, labelsByPrefix, placeFailure, type FormFailure, type FormLayout } from "~/components/form/form-failure";
 import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { useToast } from "~/components/ui/toaster";
-import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { contextSize } from "~/server/services/memory/context-size";
 import { useTRPC } from "~/trpc/client";
-import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, VALUE_HINT, type ExtraFlagName } from "./extra-flags";
-import { EXTRA_FLAGS_LABEL, flagRowLabel, flagRowPath, newFlagRow, type FlagRow } from "./flag-rows";
+import { EXTRA_FLAG_KINDS, EXTRA_FLAG_NAMES, valueHint, type ExtraFlagName } from "./extra-flags";
+import { flagRowLabel, flagRowPath, newFlagRow, type FlagRow } from "./flag-rows";
+import { MODEL_FIELD_LABELS as LABELS, OVERRIDES, type OverrideKey } from "./model-labels";
 import styles from "./model.module.css";
 import { MemoryEstimate, type EstimateInput, type InvalidField } from "./memory-estimate";
 
@@ -26,9 +26,6 @@ type Settings = RouterOutputs["settings"]["get"];
 type UpdateInput = RouterInputs["models"]["update"];
 type CreateInput = RouterInputs["models"]["create"];
 
-// Every server setting but the stop grace (global only) can be overridden per model.
-const OVERRIDES = SERVER_NUMBER_FIELDS.filter((f): f is Exclude<(typeof SERVER_NUMBER_FIELDS)[number], { key: "stopGraceMs" }> => f.key !== "stopGraceMs");
-type OverrideKey = (typeof OVERRIDES)[number]["key"];
 
 export interface ModelFormValues {
   name: string;
@@ -49,25 +46,6 @@ export interface ModelFormValues {
   extraFlags: FlagRow[];
 }
 
-/** Each field's label, as the form shows it and as its refusals name it (a flag row's: `flagRowLabel`). */
-const LABELS = {
-  name: "Name",
-  hostId: "Host",
-  port: "Port",
-  enabled: "Enabled (started by START ALL ENABLED)",
-  filePath: "GGUF file",
-  ...(Object.fromEntries(OVERRIDES.map((o) => [o.key, o.label])) as Record<OverrideKey, string>),
-  flashAttn: "Flash attention",
-  loadMode: "Load mode",
-  alias: "Alias",
-  loadPolicy: "Load policy",
-  concurrency: "Concurrency",
-  serverApiKeyOff: "No server key (for clients that call the server itself)",
-  startPriority: "Start priority",
-  cacheRamMiB: "Prompt cache (MiB)",
-  queueLimit: "Queue",
-  extraFlags: EXTRA_FLAGS_LABEL,
-} as const;
 // Every field is always shown (the extra flags' rows by their keys, see FormLayout.rows).
 const SHOWN = Object.keys(LABELS);
 const fieldLabel = labelsByPrefix(LABELS);
@@ -219,6 +197,8 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
   const placeholder = (key: OverrideKey) => {
     const d = defaults && key in defaults ? (defaults as Record<string, unknown>)[key] : undefined;
     if (d === undefined) return "default";
+    // A null default is llama-server's own count (only threads has one).
+    if (d === null) return "default: auto (the host's cores)";
     // Empty runs with no more than the model's trained context: the same rule as the spec (context-size.ts).
     if (key === "ctxSize" && typeof d === "number" && model) {
       const c = contextSize({ ctxSize: null, contextLength: model.contextLength }, { ctxSize: d });
@@ -380,7 +360,7 @@ function ExtraFlagsEditor({ id, rows, onChange, errors }: { id: string; rows: Fl
                 className="mono"
                 value={kind === "none" ? "" : r.value}
                 disabled={kind === "none"}
-                placeholder={VALUE_HINT[kind]}
+                placeholder={valueHint(r.flag)}
                 onChange={(e) => setRow({ ...r, value: e.target.value })}
                 aria-invalid={err ? true : undefined}
                 aria-describedby={err ? `${id}-${i}-error` : undefined}

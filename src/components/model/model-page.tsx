@@ -187,7 +187,7 @@ export function ModelPage({ id }: { id: string }) {
           {m && running ? <p className="muted" style={{ fontSize: "0.82rem", marginTop: 10 }}>A running server keeps its settings until it is restarted.</p> : null}
         </section>
         <div>
-          <CommandPreview modelId={id} />
+          <CommandPreview modelId={id} pid={row?.pid ?? null} />
           <section className={`panel ${styles.danger}`} aria-labelledby="danger-title">
             <h2 id="danger-title">Delete</h2>
             <p className="muted" style={{ fontSize: "0.85rem" }}>

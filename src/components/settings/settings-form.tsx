@@ -6,7 +6,7 @@ import { errorMessage, type FieldErrors } from "~/components/api/errors";
 import type { RouterInputs, RouterOutputs } from "~/components/api/types";
 import { FormErrors, SelectField, SwitchField, TextField } from "~/components/form/fields";
 import { failureFromChecks, failureFromError, labelsByPrefix, placeFailure, type FormFailure } from "~/components/form/form-failure";
-import { intText, parseRequiredInt } from "~/components/form/numbers";
+import { intText, parseOptionalInt, parseRequiredInt } from "~/components/form/numbers";
 import { SERVER_NUMBER_FIELDS } from "~/components/form/server-settings";
 import { GatewayKeys } from "./gateway-keys";
 import { useToast } from "~/components/ui/toaster";
@@ -17,6 +17,8 @@ type SettingsInput = RouterInputs["settings"]["update"];
 
 const NUMBERS = SERVER_NUMBER_FIELDS;
 type NumberKey = (typeof NUMBERS)[number]["key"];
+/** Numbers that may be left empty, and what empty means: no --threads, so llama-server counts the host's cores. */
+const EMPTY_MEANS: Partial<Record<NumberKey, string>> = { threads: "auto (the host's cores)" };
 /** Each field's label, as the form shows it and as its refusals name it. */
 const LABELS: Record<NumberKey | "flashAttn" | "loadMode" | "autoRestart", string> = {
   ...(Object.fromEntries(NUMBERS.map((n) => [n.key, n.label])) as Record<NumberKey, string>),
@@ -101,7 +103,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
     const local: FieldErrors = {};
     const input: Record<string, unknown> = { flashAttn: values.flashAttn, loadMode: values.loadMode, autoRestart: values.autoRestart };
     for (const n of NUMBERS) {
-      const p = parseRequiredInt(values.numbers[n.key]);
+      const p = EMPTY_MEANS[n.key] !== undefined ? parseOptionalInt(values.numbers[n.key]) : parseRequiredInt(values.numbers[n.key]);
       if (p.ok) input[n.key] = p.value;
       else local[n.key] = p.message;
     }
@@ -129,6 +131,7 @@ function SettingsForm({ settings, saved: savedAtMount, onSaved }: { settings: Se
             label={n.label}
             hint={n.hint}
             inputMode="numeric"
+            placeholder={EMPTY_MEANS[n.key]}
             value={values.numbers[n.key]}
             onChange={(v) => change((old) => ({ ...old, numbers: { ...old.numbers, [n.key]: v } }))}
             error={errors[n.key]}

@@ -48,7 +48,7 @@ describe("migrations from Prisma's SQL files", () => {
       expect(read.server).toMatchObject({ desired: "running", observed: "ready", pid: 4242, restarts: 2, gpuBackend: "Metal" });
       expect(read.server?.startedAt?.toISOString()).toBe(started.toISOString());
       expect(read.events.map((e) => e.id)).toEqual([event.id]);
-      expect(settings).toMatchObject({ gpuLayers: 99, ctxSize: 32768, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", idleTimeoutMs: 600000 });
+      expect(settings).toMatchObject({ gpuLayers: 99, ctxSize: 32768, threads: null, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", idleTimeoutMs: 600000 });
 
       // The schema's constraints exist in the SQL: unique port per host, unique name.
       await expect(db.model.create({ data: { name: "other", hostId: host.id, filePath: "/m/o.gguf", port: 8080 } })).rejects.toThrow(/Unique constraint/);
@@ -150,6 +150,41 @@ describe("migrations from Prisma's SQL files", () => {
     } finally {
       await db.$disconnect();
     }
+  });
+
+  it("the global thread count: the old default 8 becomes auto (null: llama-server counts the host's cores), another count is kept, the other settings too", async () => {
+    const counts = { old: 8, chosen: 6 };
+    const all = readMigrations(migrationsDir);
+    const added = all.findIndex((m) => m.name.endsWith("_threads_auto"));
+    expect(added).toBeGreaterThan(0);
+    const got: Record<string, unknown> = {};
+    for (const [name, threads] of Object.entries(counts)) {
+      const file = freshFile();
+      const before = tempDir();
+      cleanups.push(before.cleanup);
+      for (const m of all.slice(0, added)) {
+        fs.mkdirSync(path.join(before.dir, m.name));
+        fs.writeFileSync(path.join(before.dir, m.name, "migration.sql"), m.sql);
+      }
+      migrate(file, before.dir);
+      const raw = new Database(file);
+      raw.prepare(`INSERT INTO "RuntimeSettings" (id, threads, ctxSize, idleTimeoutMs, updatedAt) VALUES (1, ?, 4096, 300000, 0)`).run(threads);
+      raw.close();
+      migrate(file, migrationsDir);
+      const db = openDatabase(file);
+      try {
+        got[name] = await db.runtimeSettings.findUniqueOrThrow({ where: { id: 1 }, select: { threads: true, ctxSize: true, idleTimeoutMs: true, gpuLayers: true } });
+        // A fresh row (the default) is auto too.
+        await db.runtimeSettings.delete({ where: { id: 1 } });
+        expect((await db.runtimeSettings.create({ data: { id: 1 } })).threads).toBeNull();
+      } finally {
+        await db.$disconnect();
+      }
+    }
+    expect(got).toEqual({
+      old: { threads: null, ctxSize: 4096, idleTimeoutMs: 300000, gpuLayers: 99 },
+      chosen: { threads: 6, ctxSize: 4096, idleTimeoutMs: 300000, gpuLayers: 99 },
+    });
   });
 
   it("refuses a migration edited after it was applied, changing nothing", () => {

@@ -4,11 +4,11 @@
  * the host's llama-server understands (asked through its link). Shown on the
  * model page so what runs is never a guess.
  */
-import { PROTOCOL_VERSION, type LlamaServerInfo } from "synapse-host-agent/protocol";
-import { buildLaunch } from "synapse-host-agent/supervisor";
+import { isAlive, PROTOCOL_VERSION, type LlamaServerInfo, type ServerStatus } from "synapse-host-agent/protocol";
+import { buildLaunch, specHash } from "synapse-host-agent/supervisor";
 import type { AppRuntime } from "~/server/runtime";
 import { getSettings, resolveSpec } from "./registry";
-import { serverApiKeyOf } from "./registry/spec";
+import { serverApiKeyOf, specForAgent } from "./registry/spec";
 import { contextAboveTrainedNote, contextCapNote, contextSize } from "./memory/context-size";
 import { ServiceError } from "./errors";
 import { errorMessage } from "synapse-host-agent/error-text";
@@ -29,18 +29,30 @@ export interface CommandPreview {
   contextNote: string | null;
   /** A model's own context size above its trained context (contextAboveTrainedNote); null otherwise. */
   contextWarning: string | null;
+  /**
+   * The server's process while one runs (as its agent reports it), else null. `upToDate`: it was started with
+   * exactly the spec `args` come from; false: a saved change is not applied yet, `args` are what the next
+   * start runs (restart to apply). `args`: the arguments the process was started with (after the binary);
+   * null when its agent does not report them (older than "running-argv").
+   */
+  running: { pid: number; upToDate: boolean; args: string[] | null } | null;
 }
 
 export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, modelId: string): Promise<CommandPreview> {
   const model = await runtime.db.model.findUnique({ where: { id: modelId }, include: { host: true } });
   if (!model) throw new ServiceError("NOT_FOUND", `no model with id ${modelId}`, { issues: [{ path: "id", message: "no such model" }] });
   const settings = await getSettings(runtime.db);
-  const spec = resolveSpec(model, model.host, settings, { apiKey: serverApiKeyOf(model) });
+  let spec = resolveSpec(model, model.host, settings, { apiKey: serverApiKeyOf(model) });
   let info: LlamaServerInfo | null = null;
   let note: string | null = null;
+  let status: ServerStatus | null = null;
   try {
     const link = await runtime.links.get(model.host);
-    info = (await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: 5_000 })).llamaServer;
+    const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: 5_000 });
+    info = hello.llamaServer;
+    // As the start fits it to this agent (an agent older than "threads-auto" is given a thread count).
+    spec = specForAgent(spec, hello.features ?? [], model.host.name).spec;
+    status = (await link.call("status", { ids: [spec.id] }, { timeoutMs: 5_000 }))[0] ?? null;
     if (info.error) note = `the host's llama-server could not be inspected (${info.error}); flags shown for current llama.cpp releases`;
   } catch (err) {
     note = `host ${model.host.name} could not be asked which llama-server it has (${errorMessage(err)}); flags shown for current llama.cpp releases`;
@@ -57,5 +69,7 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
     note,
     contextNote: contextCapNote(contextSize(model, settings)),
     contextWarning: contextAboveTrainedNote(model),
+    // The agent hashes the spec it was given; the same hash of this one: the process runs these arguments.
+    running: status && isAlive(status.state) && status.pid !== null ? { pid: status.pid, upToDate: status.specHash === specHash(spec), args: status.argv ?? null } : null,
   };
 }

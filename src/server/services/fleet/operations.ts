@@ -314,6 +314,14 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         await table.withModel(e, () => table.writeState(e, { lastError: text }));
         return { op: Promise.resolve(resultOf(row, e.state, null, text)) };
       }
+      // With the link up its agent's features are known (an agent older than "threads-auto" gets a thread count).
+      const fitted = specForAgent(spec, features(row.hostId), row.host.name);
+      if (fitted.dropped) {
+        pre?.beside?.();
+        await table.withModel(e, () => markFailed(e, row, fitted.dropped!));
+        return { op: Promise.resolve(resultOf(row, "failed", null, fitted.dropped)) };
+      }
+      spec = fitted.spec;
       e.clearRestart();
       if (reason === "restart") {
         await table.withModel(e, async () => {

@@ -43,6 +43,8 @@ const FEATURE_LOSS: Record<AgentFeature, string> = {
   "rename-logs": "a renamed model's log stays under its old name on the host, so the app shows only what it wrote since the rename",
   "shutdown-cause": "the agent's own log and status say a stop was requested where the app stopped its servers as it shut down; the app's events say why",
   "stop-incomplete": "a stop that left a server's port held is told by the wording of the agent's error, not by a field of its report",
+  "running-argv": "the model page cannot show the command line a running server was started with, only that it differs from the next start's",
+  "threads-auto": "a model without a thread count runs with --threads -1 (every logical CPU) instead of llama-server's own count (physical or performance cores)",
 };
 
 export interface ReconcileLoop {

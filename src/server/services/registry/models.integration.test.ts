@@ -148,6 +148,18 @@ describe("update, enable, delete", () => {
     expect(await snapshot(t.db)).toEqual(before);
   });
 
+  it("an extra flag's value llama-server would refuse at start is refused at save, naming flag, value and the accepted values; nothing changes", async () => {
+    const m = await createModel(t.db, base({ name: "upd-flags", port: 8402, extraFlags: [{ flag: "--embeddings" }] }), deps);
+    const before = await snapshot(t.db);
+    const bad = await serviceError(updateModel(t.db, { id: m.id, extraFlags: [{ flag: "--embeddings" }, { flag: "--pooling", value: "nonsense" }] }, deps));
+    expect(bad.code).toBe("BAD_REQUEST");
+    expect(bad.issues).toEqual([{ path: "extraFlags.1.value", message: '--pooling does not take "nonsense"; it takes none, mean, cls, last or rank' }]);
+    const field = await serviceError(updateModel(t.db, { id: m.id, extraFlags: [{ flag: "--ctx-size" as never, value: "4096" }] }, deps));
+    expect(field.issues).toEqual([{ path: "extraFlags.0.flag", message: '--ctx-size has its own field: set "Context size" (ctxSize) on the model instead of an extra flag' }]);
+    expect(await snapshot(t.db)).toEqual(before);
+    expect((await updateModel(t.db, { id: m.id, extraFlags: [{ flag: "--embeddings" }, { flag: "--pooling", value: "mean" }] }, deps)).extraFlags).toEqual([{ flag: "--embeddings" }, { flag: "--pooling", value: "mean" }]);
+  });
+
   it("setEnabled toggles; delete refuses while the server may be running, then deletes with its state", async () => {
     const m = await createModel(t.db, base({ name: "del", port: 8500 }), deps);
     expect((await setModelEnabled(t.db, { id: m.id, enabled: true })).enabled).toBe(true);
@@ -205,14 +217,18 @@ describe("settings", () => {
     const fresh = freshDb();
     try {
       const s = await getSettings(fresh.db);
-      expect(s).toMatchObject({ id: 1, gpuLayers: 99, ctxSize: 32768, threads: 8, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", stopGraceMs: 10_000, autoRestart: true });
+      // threads null: no --threads, llama-server counts the host's cores (a fixed 8 ran 8 threads on 2 CPUs).
+      expect(s).toMatchObject({ id: 1, gpuLayers: 99, ctxSize: 32768, threads: null, batchSize: 512, ubatchSize: 256, flashAttn: "on", loadMode: "mmap", stopGraceMs: 10_000, autoRestart: true });
       const before = await snapshot(fresh.db);
       const err = await serviceError(updateSettings(fresh.db, { ctxSize: -1, stopGraceMs: 10_000_000, flashAttn: "sometimes" as never }));
       expect(err.issues?.map((i) => i.path).sort()).toEqual(["ctxSize", "flashAttn", "stopGraceMs"]);
       expect(await snapshot(fresh.db)).toEqual(before);
       const u = await updateSettings(fresh.db, { ctxSize: 8192, loadMode: "mlock" });
-      expect(u).toMatchObject({ ctxSize: 8192, loadMode: "mlock", threads: 8 });
+      expect(u).toMatchObject({ ctxSize: 8192, loadMode: "mlock", threads: null });
       expect((await updateSettings(fresh.db, { ctxSize: 8192 })).updatedAt).toEqual(u.updatedAt);
+      // A count, and back to auto.
+      expect((await updateSettings(fresh.db, { threads: 4 })).threads).toBe(4);
+      expect((await updateSettings(fresh.db, { threads: null })).threads).toBeNull();
     } finally {
       await fresh.close();
     }

@@ -22,7 +22,7 @@ const int = (min: number, max: number, hint = "") =>
 export const runtimeBounds = {
   ctxSize: int(0, 1_048_576, " (0 = the model's trained context length)"),
   gpuLayers: int(-1, 999, " (-1 = auto, 99 = all layers on the GPU)"),
-  threads: int(-1, 1024, " (-1 = llama.cpp picks)"),
+  threads: int(-1, 1024, " (-1 = every logical CPU; empty = llama-server's own count)"),
   batchSize: int(1, 65_536),
   ubatchSize: int(1, 65_536),
   parallel: int(1, 256),
@@ -300,6 +300,8 @@ export const modelListInput = z.object({ hostId: id.optional(), enabled: z.boole
 export const settingsUpdateInput = z
   .object({
     ...runtimeBounds,
+    /** null: no --threads, llama-server counts the host's cores itself (physical; Apple Silicon: performance). */
+    threads: runtimeBounds.threads.nullable(),
     flashAttn,
     loadMode,
     autoRestart: z.boolean({ error: "must be true or false" }),

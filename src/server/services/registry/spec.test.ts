@@ -80,3 +80,20 @@ describe("specForAgent", () => {
     expect(specForAgent(capped(), null, "h").dropped).toBeNull();
   });
 });
+
+describe("threads: auto unless set", () => {
+  it("no count on the model or globally: the spec has none (no --threads); a model's count wins, then the global one", () => {
+    const auto = resolveSpec(model, host, { ...settings, threads: null });
+    expect(auto).not.toHaveProperty("threads");
+    expect(serverSpecSchema.parse(auto)).not.toHaveProperty("threads");
+    expect(resolveSpec({ ...model, threads: 3 }, host, { ...settings, threads: null }).threads).toBe(3);
+    expect(resolveSpec(model, host, { ...settings, threads: 6 }).threads).toBe(6);
+  });
+
+  it("an agent older than threads-auto (its schema needs a count) gets -1, every logical CPU of its host; a newer one none; a set count stays", () => {
+    const auto = resolveSpec(model, host, { ...settings, threads: null });
+    expect(specForAgent(auto, ["cache-ram"], "mac").spec.threads).toBe(-1);
+    expect(specForAgent(auto, ["cache-ram", "threads-auto"], "mac").spec).toEqual(auto);
+    expect(specForAgent({ ...auto, threads: 4 }, ["cache-ram"], "mac").spec.threads).toBe(4);
+  });
+});

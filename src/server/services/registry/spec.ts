@@ -48,6 +48,7 @@ export function serverApiKeyOf(model: Pick<Model, "serverApiKey" | "serverApiKey
 }
 
 export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSettings, opts: { apiKey?: string } = {}): ServerSpec {
+  const threads = model.threads ?? settings.threads;
   const candidate = {
     id: model.name,
     modelPath: toHostPath(host, model.filePath, "filePath"),
@@ -56,7 +57,8 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
     // The global default is capped at the model's trained context (context-size.ts says why).
     ctxSize: contextSize(model, settings).ctxSize,
     gpuLayers: model.gpuLayers ?? settings.gpuLayers,
-    threads: model.threads ?? settings.threads,
+    // Neither set: no --threads, llama-server counts the host's cores itself (the spec's field says how).
+    ...(threads !== null ? { threads } : {}),
     batchSize: model.batchSize ?? settings.batchSize,
     ubatchSize: model.ubatchSize ?? settings.ubatchSize,
     flashAttn: model.flashAttn ?? settings.flashAttn,
@@ -86,10 +88,14 @@ export function resolveSpec(model: SpecModel, host: SpecHost, settings: SpecSett
  * read (the spec is sent as it is). An agent older than "cache-ram" refuses a spec that names
  * `cacheRamMiB` (its schema is strict), and one such spec in `apply` would make it refuse the host's
  * whole desired set: `apply` gets the spec without it (`dropped` says so); a start of that model is
- * refused by the caller with `dropped` as the reason to show.
+ * refused by the caller with `dropped` as the reason to show. An agent older than "threads-auto" needs
+ * a thread count: a spec without one gets -1 (llama-server's every logical CPU of that host), not a
+ * fixed number that would not fit the host.
  */
 export function specForAgent(spec: ServerSpec, features: readonly string[] | null, hostName: string): { spec: ServerSpec; dropped: string | null } {
-  if (features === null || spec.cacheRamMiB === undefined || features.includes("cache-ram")) return { spec, dropped: null };
-  const { cacheRamMiB: _dropped, ...rest } = spec;
+  if (features === null) return { spec, dropped: null };
+  const fitted = spec.threads === undefined && !features.includes("threads-auto") ? { ...spec, threads: -1 } : spec;
+  if (fitted.cacheRamMiB === undefined || features.includes("cache-ram")) return { spec: fitted, dropped: null };
+  const { cacheRamMiB: _dropped, ...rest } = fitted;
   return { spec: rest, dropped: `model ${spec.id} sets a prompt cache cap (--cache-ram ${spec.cacheRamMiB} MiB), which the agent on ${hostName} does not support: update the agent on ${hostName}, or clear the model's prompt cache setting` };
 }
