@@ -162,14 +162,16 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
   });
 
   it("a failed on-demand model stays failed while its settings do not change, and the next request after a saved fix starts it", async () => {
-    const m = await g.addModel("fixable", { loadPolicy: "on-demand", extraFlags: JSON.stringify([{ flag: "--pooling", value: "bogus" }]) });
+    // A setting llama-server refuses while loading (a value it refuses at once, like --pooling bogus, is refused
+    // at save): a quantized V cache with flash attention off.
+    const m = await g.addModel("fixable", { loadPolicy: "on-demand", flashAttn: "off", extraFlags: JSON.stringify([{ flag: "--cache-type-v", value: "q4_0" }]) });
     const deps = { appPort: 1, events: g.f.events };
     /** How many starts requests made of it (each a spawn of llama-server). */
     const starts = () => g.f.t.db.event.count({ where: { modelId: m.id, kind: "action", message: { contains: "started on demand" } } });
     const refused = () => g.client.chat.completions.create(chat("fixable")).then(() => null, (e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
     const first = await refused();
     expect(first?.status).toBe(503);
-    expect(first?.message).toMatch(/--pooling/);
+    expect(first?.message).toMatch(/quantized V cache/);
     expect(await waitFor("the first start's event", async () => (await starts()) === 1, 5000, 20)).toBe(true);
     // Not changed: the same 503 without a start (no retry loop on a broken model), saying how to get a retry.
     const same = await refused();
@@ -179,9 +181,9 @@ describe("gateway: on-demand models, idle unload, queueing", () => {
     await updateModel(g.f.t.db, { id: m.id, idleTimeoutMs: 120_000 }, deps);
     expect((await refused())?.code).toBe("model_failed");
     // Another bad value: one new try, which fails; the request after it is refused without a start again.
-    await updateModel(g.f.t.db, { id: m.id, extraFlags: [{ flag: "--pooling", value: "bogus2" }] }, deps);
+    await updateModel(g.f.t.db, { id: m.id, extraFlags: [{ flag: "--cache-type-v", value: "q8_0" }] }, deps);
     const tried = await refused();
-    expect([tried?.status, tried?.message.includes("--pooling"), await starts()]).toEqual([503, true, 2]);
+    expect([tried?.status, tried?.message.includes("quantized V cache"), await starts()]).toEqual([503, true, 2]);
     expect((await refused())?.code).toBe("model_failed");
     expect(await starts()).toBe(2);
     // The fix: the bad flag removed. The next request is a cold start, answered.

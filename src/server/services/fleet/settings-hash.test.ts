@@ -7,7 +7,7 @@ const host = { name: "mac", registryModelsRoot: "/models", hostModelsRoot: "/Use
 const model = {
   name: "qwen-7b", filePath: "/models/qwen/q4.gguf", port: 8081, ctxSize: null, contextLength: null, gpuLayers: null, threads: null, batchSize: null, ubatchSize: null,
   flashAttn: null, loadMode: null, parallel: null, alias: null, readinessDeadlineMs: null, serverApiKey: "k", serverApiKeyOff: false,
-  extraFlags: JSON.stringify([{ flag: "--pooling", value: "bogus" }]),
+  extraFlags: JSON.stringify([{ flag: "--cache-type-v", value: "q4_0" }]),
 };
 const failedWith = (hash: string | null, over: Partial<typeof model> = {}) => ({ ...model, ...over, host, server: { observed: "failed", failedSpecHash: hash } });
 
