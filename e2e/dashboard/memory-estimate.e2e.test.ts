@@ -119,7 +119,7 @@ describe("memory estimate on the model page (production build)", () => {
     // The API refuses these values, naming a flag row by its index in the list it was sent and the
     // context size by its bounds: the words the panel must show without sending them.
     const asked = await app.trpc.query("models.estimate", { id: model.id, extraFlags: [{ flag: "--temp", value: "0.5" }, { flag: "--seed", value: "abc" }] });
-    expect(asked.error?.data?.issues).toEqual([{ path: "extraFlags.1.value", message: "--seed needs an integer" }]);
+    expect(asked.error?.data?.issues).toEqual([{ path: "extraFlags.1.value", message: '--seed does not take "abc"; it takes a whole number from -2147483648 to 2147483647' }]);
     const tooLong = await app.trpc.query("models.estimate", { id: model.id, ctxSize: 2_000_000 });
     const tooLongIssues = (tooLong.error?.data?.issues ?? []) as { path: string; message: string }[];
     expect(tooLongIssues.map((i) => i.path)).toEqual(["ctxSize"]);
@@ -150,7 +150,7 @@ describe("memory estimate on the model page (production build)", () => {
     await expect.poll(refusal).toBeNull();
     await expect.poll(() => page.getByTestId("estimate-total").count()).toBe(1);
 
-    const message = "Cannot estimate these values: Extra flag --seed: needs an integer";
+    const message = 'Cannot estimate these values: Extra flag --seed: does not take "abc"; it takes a whole number from -2147483648 to 2147483647';
     // --temp 0.5, then --seed abc below it.
     for (const [i, flag, value] of [[1, "--temp", "0.5"], [2, "--seed", "abc"]] as const) {
       await page.getByRole("button", { name: "Add flag" }).click();
