@@ -11,7 +11,11 @@
 #      (a model folder from SYNAPSE_MODEL_ROOTS is left as it is)
 #   5. npm start (in this shell: Ctrl-C stops the app and its servers); it
 #      prints the address to open once the app answers there
-# Then: Discover → Scan for models → Enable → START ALL ENABLED (README).
+# Its last line before npm start says what to do next, from the registry as it
+# stands (read-only, src/server/cli/quickstart-hint.ts): with no model, Discover →
+# Scan for models → Enable → START ALL ENABLED (README); with models, how many are
+# enabled, how many the app stopped as it last shut down, and that START ALL
+# ENABLED (or npm run synapse -- start-all) starts them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +60,13 @@ if [[ -z "${SYNAPSE_MODEL_ROOTS:-}" ]]; then
   fi
 fi
 
+# What to do once the app answers, from the registry as it stands (the app is not running yet: read from its
+# SQLite file, read-only); the hint for either case when that cannot be read within the deadline.
+hint="then Discover → Scan for models → Enable → START ALL ENABLED (with models registered already: START ALL ENABLED, or npm run synapse -- start-all)"
+if registry_hint="$(timeout 30 node_modules/.bin/tsx src/server/cli/quickstart-hint.ts)" && [[ -n "$registry_hint" ]]; then
+  hint="$registry_hint"
+fi
+
 # No address here: npm start builds the app first (minutes), then prints the address once the app answers.
-say "npm start: builds the app the first time (a minute or two), then serves it and prints the address to open once it answers; then Discover → Scan for models → Enable → START ALL ENABLED"
+say "npm start: builds the app the first time (a minute or two), then serves it and prints the address to open once it answers; $hint"
 exec npm start

@@ -6,14 +6,18 @@
  * minutes; the e2e suite covers that; `npm run model:tiny` is run for real, as
  * npm would run it), so what is checked is the script's own decisions and what
  * it prints: the tiny model only when ~/models has no .gguf, llama-server from
- * LLAMA_SERVER_BIN (the real one), `npm start` last, and a clear stop before
- * it when llama-server cannot be had.
+ * LLAMA_SERVER_BIN (the real one), `npm start` last, a clear stop before
+ * it when llama-server cannot be had, and a closing hint that follows the
+ * registry (DATABASE_URL: a file of the test's own, real SQLite).
  */
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { llamaServerBin } from "../host-agent/test/harness/llama-server";
+import { openDatabase } from "../src/server/db/client";
+import { upsertHost } from "../src/server/services/registry/hosts";
+import { createModel, setModelEnabled } from "../src/server/services/registry/models";
 import { tempDir } from "./harness/temp";
 
 const repo = path.resolve(import.meta.dirname, "..");
@@ -43,7 +47,9 @@ function quickstart(env: Record<string, string>): Promise<{ code: number; stdout
     delete clean.SYNAPSE_MODEL_ROOTS;
     delete clean.SYNAPSE_QUICKSTART;
     const tsx = path.join(repo, "node_modules", ".bin", "tsx");
-    execFile("bash", ["scripts/quickstart.sh"], { cwd: repo, env: { ...clean, STAND_IN_TSX: tsx, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
+    // The registry: the test's own file (none unless the test makes it), never the repo's ./data.
+    const database = `file:${path.join(env.HOME ?? "/nonexistent", "data", "synapse.db")}`;
+    execFile("bash", ["scripts/quickstart.sh"], { cwd: repo, env: { ...clean, STAND_IN_TSX: tsx, DATABASE_URL: database, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr });
     });
   });
@@ -66,6 +72,33 @@ describe("scripts/quickstart.sh", () => {
     expect(fs.readdirSync(path.join(t.dir, "models"))).toEqual(["synapse-tiny.gguf"]);
     expect(r.stdout).toContain("Next: quickstart starts the app now (npm start)");
     expect(r.stdout).not.toContain("Next: start the app");
+    // No registry yet: the way to a first model.
+    expect(r.stderr).toMatch(/prints the address to open once it answers; then Discover → Scan for models → Enable → START ALL ENABLED\n/);
+  });
+
+  it("a second run, models registered and stopped at the last shutdown: says how many are enabled and what starts them, not Discover", async () => {
+    const t = tempDir("synapse-quickstart-");
+    cleanups.push(t.cleanup);
+    const s = standIns(t.dir);
+    fs.mkdirSync(path.join(t.dir, "models"));
+    fs.writeFileSync(path.join(t.dir, "models", "mine.gguf"), "");
+    // What the app leaves: two models, one enabled, both stopped as it shut down (fleet.shutdown, cause "shutdown").
+    const file = path.join(t.dir, "data", "synapse.db");
+    const db = openDatabase(file);
+    try {
+      const hostId = (await upsertHost(db, { name: "local", linkKind: "local" })).id;
+      const a = await createModel(db, { name: "alpha", hostId, filePath: path.join(t.dir, "models", "a.gguf"), port: 8301 }, { appPort: 3000 });
+      await createModel(db, { name: "bravo", hostId, filePath: path.join(t.dir, "models", "b.gguf"), port: 8302 }, { appPort: 3000 });
+      await setModelEnabled(db, { id: a.id, enabled: true });
+      await db.serverState.updateMany({ data: { desired: "stopped", observed: "stopped", cause: "shutdown" } });
+    } finally {
+      await db.$disconnect();
+    }
+    const r = await quickstart({ HOME: t.dir, PATH: `${s.bin}:${process.env.PATH}`, LLAMA_SERVER_BIN: llamaServerBin(), DATABASE_URL: `file:${file}` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(s.calls()).toEqual(["npm start"]);
+    expect(r.stderr).toContain("then: the registry has 2 models, 1 enabled; 2 stopped when the app last shut down: START ALL ENABLED on the fleet page (or npm run synapse -- start-all) starts the 1 enabled\n");
+    expect(r.stderr).not.toContain("Discover");
   });
 
   it("with a model already in ~/models: writes nothing and starts the app", async () => {

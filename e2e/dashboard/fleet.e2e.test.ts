@@ -2,7 +2,7 @@
  * The fleet page with real llama-servers: START ALL ENABLED brings every
  * enabled row to "ready" live (no reload), STOP ALL brings them back to
  * "stopped", each with its stop's cause under its state (not under LAST
- * ERROR); a server killed with SIGKILL shows the crash, then the
+ * ERROR), and greyed out with nothing to stop says why; a server killed with SIGKILL shows the crash, then the
  * recovery; a long model name reads whole at 1280 px. Screenshots at 1280 and 390 px.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -35,6 +35,13 @@ describe("fleet page (production build, real llama-server)", () => {
     await page.goto("/");
     await expectTestId(page, "model-list");
     await waitForRowState(page, "alpha", "stopped", 15_000);
+    // Nothing runs: STOP ALL is greyed out and says why, to the pointer (title) and to a screen reader (its description).
+    const stopAll = page.getByTestId("stop-all");
+    expect(await stopAll.isDisabled()).toBe(true);
+    expect(await stopAll.getAttribute("title")).toBe("Nothing is running: no server to stop");
+    const reasonId = await stopAll.getAttribute("aria-describedby");
+    expect(reasonId, "STOP ALL points at its reason").toBeTruthy();
+    expect(await page.locator(`[id="${reasonId}"]`).textContent()).toBe("Nothing is running: no server to stop");
     await markDocument(page);
     await screenshot("1280-stopped");
     const stoppedGeometry = await rowGeometry(page);
@@ -74,6 +81,9 @@ describe("fleet page (production build, real llama-server)", () => {
     await narrow.screenshot();
     await narrow.context.close();
 
+    // Servers run: STOP ALL can be pressed, and no longer says there is nothing to stop.
+    expect(await stopAll.isDisabled()).toBe(false);
+    expect(await stopAll.getAttribute("title")).toBeNull();
     await page.getByTestId("stop-all").click();
     for (const m of models) await waitForRowState(page, m.name, "stopped", 60_000);
     expect(await stillSameDocument(page)).toBe(true);

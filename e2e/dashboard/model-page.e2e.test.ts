@@ -96,6 +96,10 @@ describe("model page (production build)", () => {
     await expect.poll(() => page.getByTestId("log-lines").textContent(), { timeout: 15_000 }).toMatch(/llama|server|model/i);
     // This machine's llama-server is a CPU build: the badge says so (on a Mac it would say Metal).
     await expect.poll(() => page.getByTestId("gpu-badge").getAttribute("data-backend"), { timeout: 15_000 }).toMatch(/^CPU/);
+    // This host is Linux (its agent's hello says so): the badge says CPU, heard and read, and nothing of Metal.
+    await expect.poll(() => page.getByTestId("gpu-badge").textContent()).toBe("CPU");
+    expect(await page.getByTestId("gpu-badge").getAttribute("title")).not.toMatch(/metal/i);
+    expect(await page.getByText("Not using Metal").count()).toBe(0);
 
     await page.getByTestId("log-search").fill("listening");
     await expect.poll(() => page.locator('[data-testid="log-lines"] mark').count()).toBeGreaterThan(0);

@@ -255,6 +255,14 @@ export const ggufInfoSchema = z.object({
 });
 export type GgufInfo = z.infer<typeof ggufInfoSchema>;
 
+/**
+ * What `discover` says of a model file beyond its path, shape and errors (a split set: its first part, size
+ * and parameter count over every part): the registry's architecture, parameter count, quantization, trained
+ * context and size (bytes) of a model, whether it was scanned or saved by path.
+ */
+export const modelSummarySchema = ggufInfoSchema.pick({ sizeBytes: true, architecture: true, name: true, parameterCount: true, quantization: true, contextLength: true });
+export type ModelSummary = z.infer<typeof modelSummarySchema>;
+
 /** A device llama-server lists (`--list-devices`: "MTL0: Apple M3 Max (27648 MiB, 27647 MiB free)"). Bytes. */
 export const memoryDeviceSchema = z.object({
   name: z.string().max(64),
@@ -340,6 +348,11 @@ export const methods = {
       problem: z.string().nullable(),
       /** With "model-shape": the model's shape when the path is good and its header has one. */
       shape: modelShapeSchema.optional(),
+      /**
+       * The model's summary as `discover` gives it (architecture, parameter count, quantization, trained
+       * context, size), when the path is good and the file reads as a model; absent from agents before it.
+       */
+      summary: modelSummarySchema.optional(),
     }),
   },
   /** The host's memory and budget (agents with "host-memory"). */

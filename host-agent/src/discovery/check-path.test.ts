@@ -64,4 +64,20 @@ describe("checkModelPath", () => {
   ])("names the problem with %s", async (_what, p, expected) => {
     expect(await problemOf(p())).toMatch(expected);
   });
+
+  it("describes a good file or split set as discover does (architecture, parameters, quantization, context, size)", async () => {
+    const found = await agent.call("discover", {});
+    for (const file of ["good.gguf", "whole-00001-of-00002.gguf"]) {
+      const p = path.join(dirs.modelRoot, file);
+      const entry = found.find((e) => e.path === p)!;
+      const answer = await agent.call("checkModelPath", { path: p });
+      expect(answer.summary).toEqual({ sizeBytes: entry.sizeBytes, architecture: "llama", name: entry.name, parameterCount: entry.parameterCount, quantization: entry.quantization, contextLength: 256 });
+      expect(answer.summary?.parameterCount).toBeGreaterThan(0);
+      expect(answer.shape).toEqual(entry.shape);
+    }
+    // A set's size and parameters cover both parts, as discover counts them.
+    const good = (await agent.call("checkModelPath", { path: path.join(dirs.modelRoot, "good.gguf") })).summary!;
+    const whole = (await agent.call("checkModelPath", { path: path.join(dirs.modelRoot, "whole-00001-of-00002.gguf") })).summary!;
+    expect(whole.parameterCount).toBe(good.parameterCount);
+  });
 });

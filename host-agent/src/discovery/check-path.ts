@@ -7,12 +7,12 @@
  */
 import { stat } from "node:fs/promises";
 import { readGguf } from "../gguf/reader.ts";
-import { AgentError } from "../protocol.ts";
+import { AgentError, type ModelSummary } from "../protocol.ts";
 import { describeMissing, missingParts, parseSplitName, splitPartPath } from "../shared/split-name.ts";
 import { checkModelSet, resolveModelPath } from "../supervisor/spec-check.ts";
 import { errorMessage } from "../shared/error-text.ts";
 import type { ModelShape } from "../shared/model-shape.ts";
-import { readModelShape } from "./model-shape.ts";
+import { describeModelFile } from "./discover.ts";
 
 /** Null when a server could start from `modelPath`; otherwise what is wrong, in words a user can act on. */
 export async function modelPathProblem(modelPath: string, modelRoots: string[]): Promise<string | null> {
@@ -21,13 +21,18 @@ export async function modelPathProblem(modelPath: string, modelRoots: string[]):
 
 /**
  * `checkModelPath`'s answer: the problem (null when a server could start from `modelPath`) and, when
- * there is none, the model's shape (absent when its header lacks what an estimate needs).
+ * there is none, what discovery would record of the file: its summary (architecture, parameter count,
+ * quantization, trained context, size in bytes) and its shape (absent when its header lacks what an
+ * estimate needs). A model saved by path then shows what a scanned one does.
  */
-export async function checkModelPath(modelPath: string, modelRoots: string[]): Promise<{ path: string; problem: string | null; shape?: ModelShape }> {
+export async function checkModelPath(modelPath: string, modelRoots: string[]): Promise<{ path: string; problem: string | null; shape?: ModelShape; summary?: ModelSummary }> {
   const problem = await pathProblem(modelPath, modelRoots);
   if (problem !== null) return { path: modelPath, problem };
-  const shape = await readModelShape(modelPath).catch(() => null);
-  return shape ? { path: modelPath, problem: null, shape } : { path: modelPath, problem: null };
+  const info = await describeModelFile(modelPath);
+  if (info.error !== null) return { path: modelPath, problem: null };
+  const { sizeBytes, architecture, name, parameterCount, quantization, contextLength } = info;
+  const summary: ModelSummary = { sizeBytes, architecture, name, parameterCount, quantization, contextLength };
+  return info.shape ? { path: modelPath, problem: null, shape: info.shape, summary } : { path: modelPath, problem: null, summary };
 }
 
 async function pathProblem(modelPath: string, modelRoots: string[]): Promise<string | null> {

@@ -14,7 +14,7 @@ import { stat } from "node:fs/promises";
 import path from "node:path";
 import { readGguf, summarizeGguf, type GgufFile, type GgufSummary } from "../gguf/reader.ts";
 import type { GgufInfo } from "../protocol.ts";
-import { describeMissing, missingParts, parseSplitName } from "../shared/split-name.ts";
+import { describeMissing, missingParts, parseSplitName, splitPartPath } from "../shared/split-name.ts";
 import { HfRevisions } from "./hf-cache.ts";
 import { DEFAULT_WALK_LIMITS, walkModelRoots, type WalkLimits } from "./walk.ts";
 import { errorMessage } from "../shared/error-text.ts";
@@ -82,6 +82,17 @@ async function splitSet(parts: string[]): Promise<GgufInfo> {
   const declaredParams = head.metadata.get("general.parameter_count");
   const parameterCount = typeof declaredParams === "number" ? declaredParams : files.reduce((sum, f) => sum + elements(f), 0);
   return { path: first, sizeBytes, ...summary, parameterCount, error: null, splitCount: parts.length, ...withShape(files.map((gguf, i) => ({ file: parts[i]!, gguf }))) };
+}
+
+/**
+ * The entry `discover` gives the model whose (first) file is `modelPath`, found there or not: a name
+ * `-00001-of-0000n.gguf` reads as the whole split set (size and parameter count over every part), any other
+ * as one file. Problems with the file become the entry's `error`; never throws for them.
+ */
+export async function describeModelFile(modelPath: string): Promise<GgufInfo> {
+  const split = parseSplitName(modelPath);
+  if (split && split.count > 1 && split.index === 1) return splitSet(Array.from({ length: split.count }, (_, i) => splitPartPath(split.prefix, i + 1, split.count)));
+  return single(modelPath);
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The fleet page's summary line says what START ALL ENABLED really did, as a person reading it would check. */
 import { describe, expect, it } from "vitest";
-import { fleetSummary, startAllIds, type SummaryRow } from "./fleet-summary";
+import { fleetSummary, startAllIds, stopAllDisabledReason, type SummaryRow } from "./fleet-summary";
 
 const row = (modelId: string, state: string, desired: string, loadPolicy = "always", enabled = true): SummaryRow => ({ modelId, state, desired, loadPolicy, enabled });
 
@@ -38,5 +38,15 @@ describe("fleetSummary otherwise", () => {
     expect(fleetSummary([row("a", "stopping", "stopped"), row("b", "stopped", "stopped")], { kind: "stop", ids: ["a", "b"] })).toBe("Stopping 2: 1 stopped · 1 stopping");
     expect(fleetSummary([row("a", "ready", "running"), row("b", "failed", "running", "always", false)], null)).toBe("2 models · 1 enabled · 1 ready · 1 need attention");
     expect(fleetSummary(undefined, null)).toBe("Loading…");
+  });
+});
+
+describe("STOP ALL greyed out", () => {
+  it("says why when nothing is running, and nothing when a server runs or is wanted running", () => {
+    expect(stopAllDisabledReason([row("a", "stopped", "stopped"), row("b", "stopped", "stopped")])).toBe("Nothing is running: no server to stop");
+    expect(stopAllDisabledReason([])).toBe("Nothing is running: no server to stop");
+    expect(stopAllDisabledReason([row("a", "stopped", "stopped"), row("b", "ready", "running")])).toBeNull();
+    expect(stopAllDisabledReason([row("a", "stopped", "running")])).toBeNull();
+    expect(stopAllDisabledReason(undefined)).toBe("Loading the fleet…");
   });
 });

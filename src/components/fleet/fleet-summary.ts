@@ -27,6 +27,20 @@ export function startAllIds(rows: readonly SummaryRow[]): string[] {
   return rows.filter((r) => r.enabled && r.loadPolicy !== "on-demand").map((r) => r.modelId);
 }
 
+/** Whether STOP ALL has anything to stop: a server not stopped, or one wanted running (a start in flight). */
+export function anyRunning(rows: readonly SummaryRow[]): boolean {
+  return rows.some((r) => r.state !== "stopped" || r.desired === "running");
+}
+
+/**
+ * Why STOP ALL cannot be pressed, said beside the greyed-out button (its tooltip and accessible description);
+ * null when it can. `rows` undefined: the fleet is still loading.
+ */
+export function stopAllDisabledReason(rows: readonly SummaryRow[] | undefined): string | null {
+  if (!rows) return "Loading the fleet…";
+  return anyRunning(rows) ? null : "Nothing is running: no server to stop";
+}
+
 function count(list: readonly SummaryRow[]): Record<string, number> {
   const c: Record<string, number> = {};
   for (const r of list) {

@@ -5,7 +5,7 @@
  * and its reason) as the events arrive, with no reload.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useMemo, useState } from "react";
+import { useId, useMemo, useState } from "react";
 import { ALIVE_STATES } from "synapse-host-agent/server-states";
 import { errorMessage } from "~/components/api/errors";
 import type { RouterOutputs } from "~/components/api/types";
@@ -13,7 +13,7 @@ import { useLive } from "~/components/live/live-provider";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { EmptyFleet } from "./empty-fleet";
-import { fleetSummary, startAllIds, type FleetRun } from "./fleet-summary";
+import { fleetSummary, startAllIds, stopAllDisabledReason, type FleetRun } from "./fleet-summary";
 import { FleetRow } from "./fleet-row";
 import styles from "./fleet.module.css";
 import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
@@ -82,7 +82,9 @@ export function FleetView() {
   );
 
   const enabledCount = rows?.filter((r) => r.enabled).length ?? 0;
-  const anyRunning = rows?.some((r) => r.state !== "stopped" || r.desired === "running") ?? false;
+  // Greyed out with nothing to stop: the reason is its tooltip and its accessible description.
+  const stopAllReason = stopAllDisabledReason(rows);
+  const stopAllReasonId = useId();
   const missing = rows?.find((r) => saysLlamaServerMissing(r.lastError));
 
   return (
@@ -107,12 +109,19 @@ export function FleetView() {
             className="btn btn-danger btn-lg"
             data-testid="stop-all"
             onClick={() => stopAll.mutate()}
-            disabled={!rows || !anyRunning || stopAll.isPending}
+            disabled={stopAllReason !== null || stopAll.isPending}
             aria-busy={stopAll.isPending}
+            title={stopAllReason ?? undefined}
+            aria-describedby={stopAllReason ? stopAllReasonId : undefined}
           >
             <span className="spin" data-on={stopAll.isPending} aria-hidden="true" />
             STOP ALL
           </button>
+          {stopAllReason ? (
+            <span id={stopAllReasonId} className="visually-hidden" data-testid="stop-all-reason">
+              {stopAllReason}
+            </span>
+          ) : null}
         </div>
       </div>
 

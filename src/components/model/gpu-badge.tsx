@@ -1,8 +1,10 @@
 /**
  * Which GPU backend the server reported in its log. On a Mac, anything but
  * Metal means slow inference (the seed's troubleshooting: look for
- * `ggml_metal_device_init` in the startup log), so it is loud.
+ * `ggml_metal_device_init` in the startup log), so it is loud there; on
+ * other platforms the CPU is said plainly (backend-badge.ts).
  */
+import { backendBadgeText } from "./backend-badge";
 
 export function gpuFromLog(lines: readonly string[]): string | null {
   for (const line of lines) {
@@ -15,25 +17,15 @@ export function gpuFromLog(lines: readonly string[]): string | null {
   return null;
 }
 
-export function GpuBadge({ backend, running }: { backend: string | null | undefined; running: boolean }) {
+/** The backend badge; `platform`: the host's, from its agent's hello (null until known). Words: backend-badge.ts. */
+export function GpuBadge({ backend, running, platform }: { backend: string | null | undefined; running: boolean; platform: string | null | undefined }) {
   const b = backend?.trim() || null;
-  const metal = b !== null && /metal/i.test(b);
-  const cpuOnly = b !== null && /^cpu/i.test(b);
-  const tone = b === null ? "idle" : metal || !cpuOnly ? "ok" : "warn";
-  const text = b === null ? "GPU: unknown" : cpuOnly ? "CPU only" : b;
-  const title =
-    b === null
-      ? running
-        ? "The server has not reported a GPU backend in its log yet"
-        : "Reported by the server's log once it has started"
-      : cpuOnly
-        ? "Not using Metal: inference runs on the CPU. On a Mac, check that llama-server was built with Metal (brew install llama.cpp) and that GPU layers is above 0."
-        : `The server reported the ${b} backend in its log`;
+  const { text, title, spoken, tone } = backendBadgeText(b, running, platform);
   return (
     <span className="badge" data-tone={tone} data-testid="gpu-badge" data-backend={b ?? ""} title={title} style={{ width: "auto", minWidth: "7.6rem" }}>
       <span className="dot" aria-hidden="true" />
       {text}
-      {cpuOnly ? <span className="visually-hidden"> (not using Metal)</span> : null}
+      {spoken ? <span className="visually-hidden"> {spoken}</span> : null}
     </span>
   );
 }

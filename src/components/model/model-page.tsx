@@ -19,6 +19,7 @@ import { useServerActions } from "~/components/fleet/use-server-actions";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { CommandPreview } from "./command-preview";
+import { warnsNotUsingMetal } from "./backend-badge";
 import { GpuBadge, gpuFromLog } from "./gpu-badge";
 import { LogView } from "./log-view";
 import { ModelCharts } from "~/components/metrics/model-charts";
@@ -37,6 +38,8 @@ export function ModelPage({ id }: { id: string }) {
   const toast = useToast();
   const router = useRouter();
   const model = useQuery(trpc.models.get.queryOptions({ id }));
+  // The host's platform (its agent's hello) decides whether a CPU backend means "not using Metal".
+  const hosts = useQuery(trpc.hosts.list.queryOptions());
   const status = useQuery({ ...trpc.servers.status.queryOptions(), select: (rows: StatusRow[]) => rows.find((r) => r.modelId === id) ?? null });
   const progress = useQuery({ ...trpc.metrics.loadProgress.queryOptions({ id }), enabled: status.data?.state === "starting", refetchInterval: 1000 });
   const [logGpu, setLogGpu] = useState<string | null>(null);
@@ -80,6 +83,7 @@ export function ModelPage({ id }: { id: string }) {
   const can = rowActions(state, desired);
   const running = state !== "stopped" && state !== "failed" && state !== "exited";
   const gpu = row?.gpuBackend ?? logGpu;
+  const platform = hosts.data?.find((h) => h.id === m?.hostId)?.agent?.platform ?? null;
 
   return (
     <>
@@ -90,7 +94,7 @@ export function ModelPage({ id }: { id: string }) {
         <h1 data-testid="model-name">{m?.name ?? "\u00a0"}</h1>
         <StateBadge state={state} desired={desired} loadPolicy={row?.loadPolicy ?? m?.loadPolicy} testId="state-badge" />
         <StopCause state={state} cause={row?.cause} besideBadge />
-        <GpuBadge backend={gpu} running={running} />
+        <GpuBadge backend={gpu} running={running} platform={platform} />
         <div className={styles.headActions}>
           {m ? (
             <Link href={`/playground?model=${encodeURIComponent(m.name)}`} className="btn" data-testid="try-it" title={m.enabled ? `Chat with ${m.name} in the playground` : "Disabled: enable it to chat with it"}>
@@ -110,7 +114,7 @@ export function ModelPage({ id }: { id: string }) {
       </div>
 
       {saysLlamaServerMissing(row?.lastError) ? <LlamaServerMissing hostName={row?.host} detail={row?.lastError} /> : null}
-      {gpu && /^cpu/i.test(gpu) && m?.host.linkKind === "ssh" ? (
+      {warnsNotUsingMetal(gpu, platform, m?.host.linkKind) ? (
         <div className="notice" data-tone="warn" role="note">
           <div>
             <p>

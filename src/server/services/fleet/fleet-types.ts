@@ -92,6 +92,8 @@ export interface AdoptionReport {
 /** What the app knows of a host's agent, from its `hello`. */
 export interface AgentNote {
   agentVersion: string;
+  /** The host's platform as its agent names it (Node's `process.platform`: "darwin", "linux"). */
+  platform: string;
   features: string[];
   /** Features this app can use that the agent lacks: update the agent on the host to get them. */
   missing: AgentFeature[];

@@ -112,7 +112,7 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
       const missing = AGENT_FEATURES.filter((f) => !agentHas(hello, f));
       const advice = missing.length > 0 ? `update the agent on ${host.name}: it is older than this app and lacks ${missing.map((f) => `${f} (${FEATURE_LOSS[f]})`).join(", ")}` : null;
       const { path: binPath, version, error } = hello.llamaServer;
-      agents.set(host.id, { agentVersion: hello.agentVersion, features: hello.features ?? [], missing, advice, llamaServer: { path: binPath, version, error }, modelRoots: hello.modelRoots });
+      agents.set(host.id, { agentVersion: hello.agentVersion, platform: hello.platform, features: hello.features ?? [], missing, advice, llamaServer: { path: binPath, version, error }, modelRoots: hello.modelRoots });
       if (advice && !known) log.warn(advice, { host: host.name, agentVersion: hello.agentVersion, missing });
     } catch (err) {
       log.warn("hello failed", { host: host.name, error: err });

@@ -286,8 +286,8 @@ export async function createModel(db: Db, input: ModelCreateInput, deps: Registr
       await assertNameAndPortFree(tx, { name: m.name, alias: m.alias, hostId, port: m.port }, deps);
       const { hostId: _omit, extraFlags, ...fields } = m;
       const row = await tx.model.create({
-        // The trained context from the file's header (its shape) caps the default context size, as discovery's does.
-        data: { ...fields, extraFlags: JSON.stringify(extraFlags), shape: shapeColumn(pathCheck), contextLength: pathCheck?.shape?.contextLength ?? null, source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
+        // What discovery records of the file, from the agent's reading of it: the page shows it, and the trained context caps the default context size.
+        data: { ...fields, extraFlags: JSON.stringify(extraFlags), shape: shapeColumn(pathCheck), ...fileFacts(pathCheck), source: "manual", host: { connect: { id: hostId } }, server: { create: { desired: "stopped" } } },
         select: modelSelect,
       });
       return toModelView(row);
@@ -303,6 +303,26 @@ type Editable = Omit<ModelUpdateInput, "id">;
 /** The outcome a save reports: checked and why not (the shape went into the row). */
 function pathCheckView(pathCheck: PathCheck | null): PathCheck | null {
   return pathCheck && { checked: pathCheck.checked, note: pathCheck.note };
+}
+
+/** The columns a saved path's file fills, as discovery fills them for a scanned file. */
+type FileFacts = Pick<ModelRow, "architecture" | "parameterCount" | "quantization" | "contextLength" | "sizeBytes">;
+
+/**
+ * What the agent read of a saved path's file while checking it: its summary (architecture, parameter count,
+ * quantization, trained context in tokens, size in bytes); from an agent that sends only the shape, the
+ * shape's architecture and trained context; null for what it did not read (the old values described another file).
+ */
+function fileFacts(pathCheck: PathCheck | null): FileFacts {
+  const summary = pathCheck?.summary;
+  const shape = pathCheck?.shape;
+  return {
+    architecture: summary?.architecture ?? shape?.architecture ?? null,
+    parameterCount: summary?.parameterCount ?? null,
+    quantization: summary?.quantization ?? null,
+    contextLength: summary?.contextLength ?? shape?.contextLength ?? null,
+    sizeBytes: summary?.sizeBytes ?? null,
+  };
 }
 
 /** The shape column for a saved path: what the agent read while checking it, else none (estimates say why). */
@@ -339,12 +359,13 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
         }
       }
       if (Object.keys(changed).length === 0) return { view: current, renamed: null };
-      // Another file: the stored shape and trained context described the old one.
+      // Another file: the stored shape, architecture, parameter count, … described the old one.
       if (changed.filePath !== undefined || changed.hostId !== undefined) {
         changed.shape = shapeColumn(pathCheck);
-        // Listed in the edit's event only when it changes ("contextLength 8192 → 4096").
-        const contextLength = pathCheck?.shape?.contextLength ?? null;
-        if (contextLength !== existing.contextLength) changed.contextLength = contextLength;
+        // Each listed in the edit's event only when it changes ("contextLength 8192 → 4096").
+        for (const [key, value] of Object.entries(fileFacts(pathCheck)) as [keyof FileFacts, FileFacts[keyof FileFacts]][]) {
+          if (value !== existing[key]) (changed as Record<string, unknown>)[key] = value;
+        }
       }
 
       const name = (changed.name as string | undefined) ?? existing.name;

@@ -5,7 +5,7 @@
  * an agent that predates the check, the model is saved with a note.
  */
 import { execFileSync } from "node:child_process";
-import { mkdir, symlink } from "node:fs/promises";
+import { mkdir, stat, symlink } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../../host-agent/test/harness/fixtures";
@@ -13,7 +13,7 @@ import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import { createLinkPool, type LinkPool } from "../fleet/links";
 import { testLogger } from "../fleet/testing/db";
 import { upsertHost } from "./hosts";
-import { createModel, updateModel } from "./models";
+import { createModel, getModel, updateModel } from "./models";
 import { agentPathChecker, type PathChecker } from "./path-check";
 import { freshDb, serviceError, snapshot, type TestDb } from "./test-support";
 
@@ -64,6 +64,22 @@ describe("create and update check the path on the host", () => {
     const updated = await serviceError(updateModel(t.db, { id: existing.id, filePath: filePath() }, { appPort: 3000, checkPath }));
     expect(updated).toMatchObject({ code: "BAD_REQUEST", issues: [{ path: "filePath", message: expect.stringMatching(message) }] });
     expect(await snapshot(t.db)).toEqual(before);
+  });
+
+  it("stores what a scan would of a file added by path (the page's Model), and of the next file on a path change", async () => {
+    const first = await tinyModel(dirs.modelRoot, "described.gguf");
+    const second = await tinyModel(dirs.modelRoot, "described-wide.gguf", { layers: 3, contextLength: 512 });
+    const m = await createModel(t.db, { name: "described", hostId: local, filePath: first, port: 8110 }, { appPort: 3000, checkPath });
+    // The tiny model as discovery records it (discover.integration.test.ts): llama, F32, 115,520 parameters.
+    expect(await getModel(t.db, m.id)).toMatchObject({ architecture: "llama", quantization: "F32", parameterCount: 115_520, contextLength: 256, sizeBytes: (await stat(first)).size });
+
+    const moved = await updateModel(t.db, { id: m.id, filePath: second }, { appPort: 3000, checkPath });
+    expect(moved).toMatchObject({ architecture: "llama", quantization: "F32", contextLength: 512, sizeBytes: (await stat(second)).size });
+    expect(moved.parameterCount).toBeGreaterThan(115_520);
+
+    // Saved without a check: what was read described the other file, so it goes.
+    const unchecked = await updateModel(t.db, { id: m.id, filePath: first }, { appPort: 3000 });
+    expect(unchecked).toMatchObject({ architecture: null, quantization: null, parameterCount: null, contextLength: null, sizeBytes: null });
   });
 
   it("does not ask the host when an update leaves the path alone", async () => {

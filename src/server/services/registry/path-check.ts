@@ -5,7 +5,7 @@
  * is down, or its agent predates the check) the model is saved with a note
  * saying the path is not checked yet; a start checks it again anyway.
  */
-import { agentHas, PROTOCOL_VERSION } from "synapse-host-agent/protocol";
+import { agentHas, PROTOCOL_VERSION, type ModelSummary } from "synapse-host-agent/protocol";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
 import { ServiceError } from "../errors";
 import type { ModelShape } from "synapse-host-agent/model-shape";
@@ -18,6 +18,8 @@ export interface PathCheck {
   note: string | null;
   /** The model's shape, when the agent read it (agents with "model-shape"); memory estimates use it. */
   shape?: ModelShape;
+  /** What discovery records of the file (architecture, parameter count, quantization, trained context, size), when the agent read it. */
+  summary?: ModelSummary;
 }
 
 /**
@@ -45,6 +47,6 @@ export function agentPathChecker(links: Pick<LinkPool, "get">, options: { timeou
       return notChecked(`host ${host.name} could not be reached (${err instanceof Error ? err.message : String(err)})`);
     }
     if (result.problem !== null) throw ServiceError.invalid([{ path: "filePath", message: result.problem }]);
-    return result.shape ? { checked: true, note: null, shape: result.shape } : { checked: true, note: null };
+    return { checked: true, note: null, ...(result.shape ? { shape: result.shape } : {}), ...(result.summary ? { summary: result.summary } : {}) };
   };
 }
