@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkRequest, hasValidCredentials, hostName, secretsEqual, SESSION_COOKIE, sessionValue, type GuardSettings } from "./guard";
+import { acceptedHostNames, allowlistName, checkRequest, checkSite, hasValidCredentials, hostName, secretsEqual, SESSION_COOKIE, sessionValue, type GuardSettings } from "./guard";
 
 const open: GuardSettings = { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined };
 const TOKEN = "0123456789abcdef-token";
@@ -108,5 +108,29 @@ describe("request guard", () => {
   it("strips ports from host names, keeps IPv6 brackets", () => {
     expect(hostName("Example.com:8080")).toBe("example.com");
     expect(hostName("[::1]:3000")).toBe("[::1]");
+  });
+});
+
+describe("allowlist entries are matched as Host names", () => {
+  const lan: GuardSettings = { allowedHosts: ["192.0.2.2:3429", "FE80::1", "[fe80::2]:80", " studio "], listenHost: "0.0.0.0", apiToken: TOKEN };
+  const site = (host: string) => checkSite({ method: "GET", pathname: "/", headers: new Headers({ host }) }, lan);
+
+  it("an entry with a port names its host (a Host header carries the port; the entry used to never match)", () => {
+    expect(site("192.0.2.2:3429")).toEqual({ ok: true });
+    expect(site("192.0.2.2")).toEqual({ ok: true });
+    expect(allowlistName("192.0.2.2:3429")).toBe("192.0.2.2");
+  });
+
+  it("a bare IPv6 entry is bracketed as a Host sends it; a bracketed one loses its port; spaces and case do not count", () => {
+    expect(site("[fe80::1]:3000")).toEqual({ ok: true });
+    expect(site("[fe80::2]:3000")).toEqual({ ok: true });
+    expect(site("Studio:3000")).toEqual({ ok: true });
+    expect(acceptedHostNames(lan)).toEqual(["localhost", "127.0.0.1", "[::1]", "192.0.2.2", "[fe80::1]", "[fe80::2]", "studio"]);
+  });
+
+  it("the 403 names what to add: the host without its port", () => {
+    const v = site("192.0.2.9:3429");
+    expect(v).toMatchObject({ ok: false, status: 403, code: "FORBIDDEN_HOST" });
+    expect(v.ok ? "" : v.message).toContain("add 192.0.2.9 to SYNAPSE_ALLOWED_HOSTS (names, comma separated, without a port)");
   });
 });

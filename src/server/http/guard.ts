@@ -46,7 +46,8 @@ export interface GuardRequest {
 
 export type GuardVerdict = { ok: true } | { ok: false; status: 401 | 403 | 415; code: string; message: string };
 
-const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]", "::1"];
+/** As hostName gives them: an IPv6 address comes in brackets in a Host header (RFC 9110 §7.2, RFC 3986 §3.2.2). */
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
 const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 /** Routes that answer without a token (health checks, the login exchange). */
 const OPEN_API = new Set(["/api/health", "/api/session"]);
@@ -60,6 +61,18 @@ export function hostName(hostHeader: string): string {
   }
   const colon = h.indexOf(":");
   return colon === -1 ? h : h.slice(0, colon);
+}
+
+/**
+ * An allowlist entry as hostName gives a Host header's name, so that it can match: lower case, without a
+ * port ("192.0.2.2:3412" → "192.0.2.2": a Host carries the port, the allowlist names the host), an IPv6
+ * address in brackets ("fe80::1" → "[fe80::1]"). A port in an entry was kept and never matched.
+ */
+export function allowlistName(entry: string): string {
+  const e = entry.trim().toLowerCase();
+  // Two colons or more without brackets: a bare IPv6 address, not a name and a port.
+  if (!e.startsWith("[") && e.indexOf(":") !== e.lastIndexOf(":")) return `[${e}]`;
+  return hostName(e);
 }
 
 /** The allowlist made from each settings object (they are made once per app, and checked on every request). */
@@ -84,8 +97,8 @@ function makeAllowedHostNames(settings: GuardSettings): Set<string> {
   const names = new Set(LOOPBACK_NAMES);
   const listen = settings.listenHost.toLowerCase();
   // 0.0.0.0 / :: are not names a client can send; the allowlist must name the host then.
-  if (listen !== "0.0.0.0" && listen !== "::") names.add(listen.includes(":") && !listen.startsWith("[") ? `[${listen}]` : listen);
-  for (const h of settings.allowedHosts) names.add(h.toLowerCase());
+  if (listen !== "0.0.0.0" && listen !== "::") names.add(allowlistName(listen));
+  for (const h of settings.allowedHosts) if (h.trim() !== "") names.add(allowlistName(h));
   return names;
 }
 
@@ -180,7 +193,9 @@ export function checkSite(req: GuardRequest, settings: GuardSettings): GuardVerd
       ok: false,
       status: 403,
       code: "FORBIDDEN_HOST",
-      message: `Host ${JSON.stringify(host ?? "")} is not allowed; add it to SYNAPSE_ALLOWED_HOSTS if this is the name you use for the app`,
+      message: host
+        ? `Host ${JSON.stringify(host)} is not allowed; add ${hostName(host)} to SYNAPSE_ALLOWED_HOSTS (names, comma separated, without a port) if this is the name you use for the app`
+        : "the request has no Host header",
     };
   }
   const origin = req.headers.get("origin");

@@ -19,9 +19,9 @@ describe("hostAllowlistNote", () => {
   it("HOSTNAME=0.0.0.0 without SYNAPSE_ALLOWED_HOSTS: a warning naming the accepted names and an example with this machine's", () => {
     const n = note({ HOSTNAME: "0.0.0.0", PORT: "3412" })!;
     expect(n.level).toBe("warn");
-    expect(n.acceptedHosts).toEqual(["localhost", "127.0.0.1", "[::1]", "::1"]);
+    expect(n.acceptedHosts).toEqual(["localhost", "127.0.0.1", "[::1]"]);
     expect(n.message).toBe(
-      "HOSTNAME=0.0.0.0 is reachable beyond loopback, but requests are answered only when their Host is one of: localhost, 127.0.0.1, [::1], ::1 (SYNAPSE_ALLOWED_HOSTS is unset); " +
+      "HOSTNAME=0.0.0.0 is reachable beyond loopback, but requests are answered only when their Host is one of: localhost, 127.0.0.1, [::1] (SYNAPSE_ALLOWED_HOSTS is unset); " +
         "a request by this machine's LAN address or name (such as http://192.0.2.2:3412) gets 403 until that name is in SYNAPSE_ALLOWED_HOSTS (comma separated, no port), " +
         "e.g. SYNAPSE_ALLOWED_HOSTS=192.0.2.2,198.51.100.7,studio; a reverse proxy that sends one of the names above needs none",
     );
@@ -31,9 +31,8 @@ describe("hostAllowlistNote", () => {
     const env = parseEnv({ SYNAPSE_API_TOKEN: TOKEN, HOSTNAME: "0.0.0.0", PORT: "3412" });
     const settings = { allowedHosts: env.SYNAPSE_ALLOWED_HOSTS, listenHost: env.HOSTNAME, apiToken: env.SYNAPSE_API_TOKEN };
     const ask = (host: string) => checkRequest({ method: "GET", pathname: "/", headers: new Headers({ host }) }, settings);
-    // As a client sends each, with the port. (The guard's bare "::1" is not a Host a client can send: an IPv6
-    // Host is bracketed, and hostName() cuts an unbracketed one at its first colon.)
-    for (const h of hostAllowlistNote(env, machine)!.acceptedHosts.filter((n) => n !== "::1")) expect(ask(`${h}:3412`), h).toEqual({ ok: true });
+    // As a client sends each, with the port (every name listed is one a client can send: an IPv6 one bracketed).
+    for (const h of hostAllowlistNote(env, machine)!.acceptedHosts) expect(ask(`${h}:3412`), h).toEqual({ ok: true });
     expect(ask("192.0.2.2:3412")).toMatchObject({ ok: false, status: 403 });
     const fixed = parseEnv({ SYNAPSE_API_TOKEN: TOKEN, HOSTNAME: "0.0.0.0", PORT: "3412", SYNAPSE_ALLOWED_HOSTS: "192.0.2.2,studio" });
     expect(checkRequest({ method: "GET", pathname: "/", headers: new Headers({ host: "192.0.2.2:3412" }) }, { allowedHosts: fixed.SYNAPSE_ALLOWED_HOSTS, listenHost: fixed.HOSTNAME, apiToken: TOKEN })).toEqual({ ok: true });
@@ -48,7 +47,7 @@ describe("hostAllowlistNote", () => {
   it("with SYNAPSE_ALLOWED_HOSTS set: which names are answered, at info", () => {
     const n = note({ HOSTNAME: "0.0.0.0", SYNAPSE_ALLOWED_HOSTS: "Studio.local, 192.0.2.2" })!;
     expect(n.level).toBe("info");
-    expect(n.message).toBe("HOSTNAME=0.0.0.0 is reachable beyond loopback; requests are answered when their Host is one of: localhost, 127.0.0.1, [::1], ::1, studio.local, 192.0.2.2 (any other gets 403; SYNAPSE_ALLOWED_HOSTS adds names)");
+    expect(n.message).toBe("HOSTNAME=0.0.0.0 is reachable beyond loopback; requests are answered when their Host is one of: localhost, 127.0.0.1, [::1], studio.local, 192.0.2.2 (any other gets 403; SYNAPSE_ALLOWED_HOSTS adds names)");
   });
 
   it("in a container published beyond loopback: the published address as the example, not the container's own names", () => {
