@@ -142,14 +142,14 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     setSaved(false);
   };
 
-  const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null; logMove?: { moved: boolean; note: string } | null }) => {
+  const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null; logMove?: { moved: boolean; note: string } | null; portWarning?: string | null }) => {
     setFailure(null);
     setSaved(true);
     void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
     void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
-    // A path the host could not check, or a renamed model's log left under its old name, stays on screen until
+    // A port another program holds now, a path the host could not check, or a renamed model's log left under its old name, stays on screen until
     // dismissed: the form may close or remount after a save.
-    const notes = [m.pathCheck?.note, m.logMove && !m.logMove.moved ? m.logMove.note : null].filter((n): n is string => !!n);
+    const notes = [m.portWarning, m.pathCheck?.note, m.logMove && !m.logMove.moved ? m.logMove.note : null].filter((n): n is string => !!n);
     if (notes.length > 0) toast.push(`Saved ${m.name}; ${notes.join("; ")}.`, "bad");
     else toast.push(`Saved ${m.name}`, "ok");
     onSaved?.(m);
