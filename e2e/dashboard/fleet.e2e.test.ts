@@ -3,9 +3,11 @@
  * enabled row to "ready" live (no reload), STOP ALL brings them back to
  * "stopped", each with its stop's cause under its state (not under LAST
  * ERROR), and greyed out with nothing to stop says why; a server killed with SIGKILL shows the crash, then the
- * recovery; a long model name reads whole at 1280 px. Screenshots at 1280 and 390 px.
+ * recovery; a port saved while a server runs shows as the running port over "→ NEXT", inside the PORT cell; a
+ * long model name reads whole at 1280 px. Screenshots at 1280 and 390 px.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../host-agent/test/harness/ports";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
 import { arrangeModels, columnCell, markDocument, NARROW, row, rowGeometry, stateLog, status, stillSameDocument, textBoxes, waitForRowState, watchFleet, WIDE, type ArrangedModel } from "./fleet-helpers";
@@ -133,6 +135,58 @@ describe("fleet page (production build, real llama-server)", () => {
     expect(after.state).toBe("ready");
     expect(after.pid).not.toBe(before.pid);
     await screenshot("recovered");
+    await app.trpc.mutation("servers.stopAll");
+  });
+
+  it("a port saved while the server runs: the PORT cell shows the running port and, under it, the next start's, inside the cell", async () => {
+    const target = models[1]!;
+    const started = await app.trpc.mutation("servers.start", { id: target.id, wait: true });
+    expect(started.error, JSON.stringify(started.error)).toBeUndefined();
+    const newPort = await freePort();
+    await app.trpc.mutation("models.update", { id: target.id, port: newPort });
+    const { page, screenshot } = await openPage(browser(), app, { name: "fleet-pending-port", viewport: WIDE });
+    await page.goto("/");
+    await waitForRowState(page, target.name, "ready", 15_000);
+    const cell = await columnCell(page, target.name, "Port");
+    await expect.poll(() => cell.getAttribute("title"), { timeout: 10_000 }).not.toBeNull();
+    // Every line of it inside the cell's padding box, left of the State cell: nothing runs into STATE.
+    // What a sighted user sees: the text outside the visually hidden words (they are clipped to 1 px, but a
+    // range over them still spans their unclipped layout).
+    const fit = await cell.evaluate((td) => {
+      const visible = (root: Node) => {
+        const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        const box = { text: "", left: Infinity, right: -Infinity, top: Infinity, bottom: -Infinity };
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+          if (n.parentElement?.closest(".visually-hidden") || !n.textContent?.trim()) continue;
+          const range = document.createRange();
+          range.selectNodeContents(n);
+          const r = range.getBoundingClientRect();
+          box.text += n.textContent;
+          box.left = Math.min(box.left, r.left);
+          box.right = Math.max(box.right, r.right);
+          box.top = Math.min(box.top, r.top);
+          box.bottom = Math.max(box.bottom, r.bottom);
+        }
+        return box;
+      };
+      const c = td.getBoundingClientRect();
+      return { cell: { left: c.left, right: c.right, top: c.top, bottom: c.bottom }, next: td.nextElementSibling!.getBoundingClientRect().left, all: visible(td), lines: [...td.children].map(visible) };
+    });
+    // The whole text inside the cell, left of the State cell (before: "3423 (3424 at restart)", 163 px in a 66 px cell).
+    expect(fit.all.right, JSON.stringify(fit)).toBeLessThanOrEqual(Math.min(fit.cell.right, fit.next));
+    // Two lines, the running port over the next start's.
+    expect(fit.lines.map((l) => l.text)).toEqual([String(target.port), `→ ${newPort}`]);
+    expect(fit.lines[1]!.top, JSON.stringify(fit)).toBeGreaterThanOrEqual(fit.lines[0]!.bottom - 1);
+    for (const l of fit.lines) {
+      expect(l.right, JSON.stringify(fit)).toBeLessThanOrEqual(fit.cell.right);
+      expect(l.right, JSON.stringify(fit)).toBeLessThanOrEqual(fit.next);
+      expect(l.top, JSON.stringify(fit)).toBeGreaterThanOrEqual(fit.cell.top);
+      expect(l.bottom, JSON.stringify(fit)).toBeLessThanOrEqual(fit.cell.bottom);
+    }
+    // A screen reader and the pointer get the words.
+    expect(await cell.textContent()).toBe(`${target.port}→ (${newPort} at restart)`);
+    expect(await cell.getAttribute("title")).toBe(`The running server keeps port ${target.port}; its next start uses ${newPort}`);
+    await screenshot("1280-running");
     await app.trpc.mutation("servers.stopAll");
   });
 

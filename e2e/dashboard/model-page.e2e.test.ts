@@ -1,7 +1,7 @@
 /**
  * The model page: an invalid port shows an inline error and saves nothing
  * (checked through the API and the database); a valid change saves; the
- * command line preview; the live log with search; the GPU backend badge; a
+ * command line preview; a change saved while the server runs says to restart it; the live log with search; the GPU backend badge; a
  * stopped model renamed in the form keeps its log; a model whose GGUF's context
  * is below the global default shows its own in the command line, its note, the
  * form and the estimate.
@@ -131,6 +131,9 @@ describe("model page (production build)", () => {
     await expect.poll(() => page.getByTestId("command-preview").textContent(), { timeout: 10_000 }).toMatch(/--threads 2\b/);
     expect(await page.getByTestId("command-pending").textContent()).toContain(`the running server (pid ${runningPid.data!.running!.pid}) was started with other settings`);
     expect(await page.getByTestId("command-running").textContent()).toMatch(/--threads 1\b/);
+    // The save's message says the change waits for a restart (before: only "Saved echo").
+    const toasts = () => page.getByTestId("toasts").locator(":scope > div").allTextContents();
+    await expect.poll(toasts, { timeout: 10_000 }).toContainEqual(`Saved; restart ${model.name} to apply✕`);
     await screenshot("pending-change");
 
     await page.getByRole("button", { name: "Stop", exact: true }).click();
@@ -140,6 +143,8 @@ describe("model page (production build)", () => {
     await page.getByTestId("model-form").getByLabel("Threads", { exact: true }).fill("");
     await page.getByTestId("save-model").click();
     await expect.poll(() => page.getByTestId("save-state").textContent(), { timeout: 10_000 }).toBe("Saved.");
+    // Nothing runs: nothing to restart.
+    await expect.poll(toasts, { timeout: 10_000 }).toContainEqual(`Saved ${model.name}✕`);
   });
 
   it("renamed in the form once stopped, the model's page still shows the log of its run under the old name", async () => {

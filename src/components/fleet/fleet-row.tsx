@@ -56,7 +56,21 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
         </span>
       </td>
       <td className={`${styles.port} num mono`} data-label="Port" title={row.pendingPort !== null ? `The running server keeps port ${row.port}; its next start uses ${row.pendingPort}` : undefined}>
-        {portText(row)}
+        {/* The running port on its line, the next start's under it: "3423 (3424 at restart)" on one line is
+            wider than the column (66 px) and ran into State. The words stay for a screen reader and the title. */}
+        {row.pendingPort !== null && row.pendingPort !== row.port ? (
+          <>
+            <span className={styles.portNow}>{row.port}</span>
+            <span className={styles.portNext} data-testid="pending-port">
+              <span aria-hidden="true">→ </span>
+              <span className="visually-hidden">(</span>
+              {row.pendingPort}
+              <span className="visually-hidden"> at restart)</span>
+            </span>
+          </>
+        ) : (
+          portText(row)
+        )}
       </td>
       <td className={styles.state} data-label="State">
         <StateBadge state={row.state} desired={row.desired} loadPolicy={row.loadPolicy} testId="state-badge" />

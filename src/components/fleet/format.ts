@@ -1,9 +1,9 @@
 /** Formatting shared by the fleet and model pages (pure). */
 
 /**
- * A model's port as the fleet row, the model page and the CLI's PORT show it: the port its server listens on,
- * and the registry's (what the next start uses) when a port edited while the server runs differs from it:
- * "3414", "3414 (3416 at restart)".
+ * A model's port as the model page and the CLI's PORT show it: the port its server listens on, and the
+ * registry's (what the next start uses) when a port edited while the server runs differs from it: "3414",
+ * "3414 (3416 at restart)". The fleet row, too narrow for that, puts "→ 3416" on a second line (fleet-row.tsx).
  */
 export function portText(r: { port: number; pendingPort?: number | null }): string {
   return r.pendingPort !== undefined && r.pendingPort !== null && r.pendingPort !== r.port ? `${r.port} (${r.pendingPort} at restart)` : String(r.port);

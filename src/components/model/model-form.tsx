@@ -142,20 +142,28 @@ export function ModelForm({ model, initial, onSaved, submitLabel, saved: savedAt
     setSaved(false);
   };
 
-  const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null; logMove?: { moved: boolean; note: string } | null }) => {
+  const onDone = (m: { id: string; name: string; updatedAt?: unknown; pathCheck?: { checked: boolean; note: string | null } | null; logMove?: { moved: boolean; note: string } | null; portWarning?: string | null }, updated: boolean) => {
     setFailure(null);
     setSaved(true);
     void queryClient.invalidateQueries({ queryKey: trpc.models.pathKey() });
     void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
-    // A path the host could not check, or a renamed model's log left under its old name, stays on screen until
+    // A port another program holds now, a path the host could not check, or a renamed model's log left under its old name, stays on screen until
     // dismissed: the form may close or remount after a save.
-    const notes = [m.pathCheck?.note, m.logMove && !m.logMove.moved ? m.logMove.note : null].filter((n): n is string => !!n);
+    const notes = [m.portWarning, m.pathCheck?.note, m.logMove && !m.logMove.moved ? m.logMove.note : null].filter((n): n is string => !!n);
     if (notes.length > 0) toast.push(`Saved ${m.name}; ${notes.join("; ")}.`, "bad");
-    else toast.push(`Saved ${m.name}`, "ok");
+    else if (!updated) toast.push(`Saved ${m.name}`, "ok");
+    else {
+      // A running server started with other settings than those saved now goes on with the old ones until it is
+      // restarted: the command-line panel's own test (models.commandPreview's running.upToDate), read fresh.
+      void queryClient.fetchQuery({ ...trpc.models.commandPreview.queryOptions({ id: m.id }), staleTime: 0 }).then(
+        (p) => (p.running && !p.running.upToDate ? toast.push(`Saved; restart ${m.name} to apply`, "info") : toast.push(`Saved ${m.name}`, "ok")),
+        () => toast.push(`Saved ${m.name}`, "ok"),
+      );
+    }
     onSaved?.(m);
   };
-  const update = useMutation(trpc.models.update.mutationOptions({ onSuccess: onDone }));
-  const create = useMutation(trpc.models.create.mutationOptions({ onSuccess: onDone }));
+  const update = useMutation(trpc.models.update.mutationOptions({ onSuccess: (m) => onDone(m, true) }));
+  const create = useMutation(trpc.models.create.mutationOptions({ onSuccess: (m) => onDone(m, false) }));
   const pending = update.isPending || create.isPending;
 
   function submit(e: FormEvent) {

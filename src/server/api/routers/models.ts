@@ -9,6 +9,7 @@ import {
   importInput,
   importSeed,
   listModels,
+  localPortHolder,
   modelCreateInput,
   modelIdInput,
   modelListInput,
@@ -28,9 +29,10 @@ export const modelsRouter = router({
   get: publicProcedure.input(modelIdInput).query(({ ctx, input }) => getModel(ctx.runtime.db, input.id)),
   /** Saves a new model; its path is checked on the host when the host can be asked (see `pathCheck`). */
   create: publicProcedure.input(modelCreateInput).mutation(({ ctx, input }) => createModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), events: ctx.runtime.events })),
+  /** Saves an edit; `portWarning`: who holds the model's new port on its local host now (a warning, not a refusal). */
   update: publicProcedure
     .input(modelUpdateInput)
-    .mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), moveLogs: agentLogMover(ctx.runtime.links), events: ctx.runtime.events })),
+    .mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), moveLogs: agentLogMover(ctx.runtime.links), events: ctx.runtime.events, localPortHolder })),
   delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input, { events: ctx.runtime.events })),
   setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input, { events: ctx.runtime.events })),
   /** Scans the host's model folders through its agent: adds new GGUF files, disabled, and lists the registered ones it found (id, enabled). */

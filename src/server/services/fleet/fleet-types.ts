@@ -138,6 +138,11 @@ export interface Fleet {
   start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"]; row?: ModelRow; onReady?: (result: ServerResult) => void; trigger?: StartTrigger }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */
   stop(modelId: string, options?: { cause?: StopCause }): Promise<ServerResult>;
+  /**
+   * Stops the model's server and starts it with its current settings. A model running on another port than
+   * the registry's, on this machine, whose registry port another program holds now is not stopped: the result
+   * is its running server (state, pid, the port it runs on) with `error` naming the holder and what to do.
+   */
   restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;
   status(): Promise<ServerView[]>;
   /**

@@ -24,7 +24,7 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
-import { canBind } from "synapse-host-agent/port";
+import { canBind, describeHolder, portHolder } from "synapse-host-agent/port";
 import { ALIVE_STATES, isAlive } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { getSettings } from "~/server/services/registry/settings";
@@ -40,10 +40,11 @@ import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
 import { epochMs } from "./server-entry";
 import { resultOf, type ModelRow } from "./server-table";
-import { toServiceError } from "./start-outcome";
+import { RESTART_PORT_HELD_ADVICE, toServiceError } from "./start-outcome";
 import { startedDisabledMessage } from "~/server/gateway/model-disabled";
 import { statusView } from "./status-view";
 import { changedSinceFailure } from "./settings-hash";
+import { pendingPort } from "./listening-port";
 
 export type { AdoptionReport, AgentNote, Fleet, FleetOptions, ServerResult, ServerView } from "./fleet-types";
 export type { ServerEntry } from "./server-entry";
@@ -119,6 +120,20 @@ export function createFleet(options: FleetOptions): Fleet {
       }
       throw err;
     }
+  }
+
+  /**
+   * Who holds the port a restart of `row` would start on, when that port differs from its running process's
+   * and the host is this machine: "port 3428 is held by pid 11606 (python3)"; null when the port is free,
+   * the model runs on the registry's port (its own process holds it), nothing runs, or the host is reached
+   * over ssh (its agent has no call that names a port's holder; the start's own check refuses there, after
+   * the stop). Probes with a bind on the address the spec binds (resolveSpec: 127.0.0.1), as the agent does.
+   */
+  async function heldNextPort(row: ModelRow): Promise<string | null> {
+    if (row.host.linkKind !== "local" || !row.server || !isAlive(row.server.observed) || row.server.port === null) return null;
+    if (pendingPort({ port: row.port, server: row.server }) === null) return null;
+    const holder = await portHolder(row.port, "127.0.0.1");
+    return holder ? describeHolder(holder) : null;
   }
 
   const fleet: Fleet = {
@@ -235,6 +250,14 @@ export function createFleet(options: FleetOptions): Fleet {
       });
       await wanted;
       ops.action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
+      // A restart onto a port another program holds would stop the working server and then fail to start.
+      const held = await heldNextPort(row);
+      if (held) {
+        const running = row.server!;
+        const error = `cannot start ${row.name}: ${held}; ${row.name} keeps running on port ${running.port} (nothing was stopped); ${RESTART_PORT_HELD_ADVICE}`;
+        await events.append({ kind: "error", modelId, hostId: row.hostId, message: `${row.name}: not restarted (${error})`, data: { port: row.port, runningPort: running.port } });
+        return { ...resultOf(row, running.observed, running.pid, error), port: running.port! };
+      }
       const stopped = await ops.stopRows([row]);
       if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];
       // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.

@@ -24,6 +24,9 @@ const portHolderSchema = z.object({ port: z.number().int(), pid: z.number().int(
  */
 export const PORT_HELD_ADVICE = "stop that process, or give this model a free port (its Edit form, or models.update with port), then start it again";
 
+/** The same for a restart the fleet did not begin because its next port is held: the running server was left running (fleet.ts restart). */
+export const RESTART_PORT_HELD_ADVICE = "stop that process, or give this model a free port (its Edit form, or models.update with port), then restart it";
+
 export type StartOutcome =
   /** Ready: the agent started it, or it already ran with this spec (`status.state` is then `unhealthy` when its health fails). */
   | { outcome: "ready"; status: ServerStatus }

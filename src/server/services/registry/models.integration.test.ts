@@ -4,9 +4,12 @@
  * running, and the spec a saved model makes. (Writers in two processes: see
  * the import CLI's test.)
  */
+import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../../../host-agent/test/harness/ports";
 import { upsertHost } from "./hosts";
 import { createModel, deleteModel, getModel, listModels, setModelEnabled, updateModel } from "./models";
+import { localPortHolder } from "./port-holder";
 import { getSettings, updateSettings } from "./settings";
 import { resolveSpec } from "./spec";
 import { freshDb, serviceError, snapshot, type TestDb } from "./test-support";
@@ -231,6 +234,31 @@ describe("settings", () => {
       expect((await updateSettings(fresh.db, { threads: null })).threads).toBeNull();
     } finally {
       await fresh.close();
+    }
+  });
+});
+
+describe("saving a port another program holds", () => {
+  it("saves it and warns, naming the holder, on a local host; no warning for a free port, another field, or an ssh host", async () => {
+    const held = net.createServer();
+    await new Promise<void>((resolve) => held.listen(0, "127.0.0.1", resolve));
+    const port = (held.address() as net.AddressInfo).port;
+    try {
+      const probe = { ...deps, localPortHolder };
+      const m = await createModel(t.db, base({ name: "held-port", hostId: linux, filePath: "/models/held.gguf", port: await freePort() }), deps);
+      const saved = await updateModel(t.db, { id: m.id, port }, probe);
+      expect(saved.port).toBe(port);
+      expect(saved.portWarning).toBe(`port ${port} is held by pid ${process.pid} (node) now: held-port cannot start on it until that program lets it go; stop it, or choose another port`);
+      expect((await getModel(t.db, m.id)).port).toBe(port);
+      // Another field: the port was not changed by this save, nothing to say.
+      expect((await updateModel(t.db, { id: m.id, ctxSize: 2048 }, probe)).portWarning).toBeNull();
+      const free = await freePort();
+      expect((await updateModel(t.db, { id: m.id, port: free }, probe)).portWarning).toBeNull();
+      // A port on an ssh host is that host's: this machine's listeners say nothing of it.
+      const remote = await createModel(t.db, base({ name: "held-port-mac", filePath: "/models/held-mac.gguf", port: await freePort() }), deps);
+      expect((await updateModel(t.db, { id: remote.id, port }, probe)).portWarning).toBeNull();
+    } finally {
+      await new Promise<void>((resolve) => held.close(() => resolve()));
     }
   });
 });

@@ -47,6 +47,12 @@ export interface RegistryDeps {
    * registry's ports count as taken.
    */
   localPortHeld?: (port: number) => Promise<boolean>;
+  /**
+   * Who holds `port` on this machine now, in the agent's words ("port 3428 is held by pid 11606 (python3)"),
+   * null when it is free: an update that gives a model on a local host a new port warns with it (SavedModel's
+   * `portWarning`). Absent: no probe, no warning.
+   */
+  localPortHolder?: (port: number) => Promise<string | null>;
 }
 
 /**
@@ -65,7 +71,21 @@ async function recordEdit(events: RegistryDeps["events"], modelId: string | null
  * A model as create/update return it: with how its path was checked when a checker was given (null: the path
  * did not change), and after a rename with a log mover, where its log went (null: not renamed).
  */
-export type SavedModel = ModelView & { pathCheck?: PathCheck | null; logMove?: LogMove | null };
+export type SavedModel = ModelView & { pathCheck?: PathCheck | null; logMove?: LogMove | null; portWarning?: string | null };
+
+/**
+ * A warning for a model saved with a port another program holds now on its (local) host: "port 3428 is held by
+ * pid 11606 (python3) now: alpha cannot start on it until that program lets it go; stop it, or choose another
+ * port". Null when the port and host did not change, the host is reached over ssh (not probed), or the port is
+ * free. Not a refusal: the other program may be gone by the next start.
+ */
+async function portWarningOf(db: Db, view: ModelView, fields: readonly string[], holderOf: (port: number) => Promise<string | null>): Promise<string | null> {
+  if (!fields.includes("port") && !fields.includes("hostId")) return null;
+  const host = await db.host.findUnique({ where: { id: view.hostId }, select: { linkKind: true } });
+  if (host?.linkKind !== "local") return null;
+  const held = await holderOf(view.port);
+  return held ? `${held} now: ${view.name} cannot start on it until that program lets it go; stop it, or choose another port` : null;
+}
 
 const poolHostSelect = { id: true, name: true, linkKind: true, sshHost: true, sshPort: true, sshUser: true, sshIdentityFile: true, hostKeyFingerprint: true, hostModelsRoot: true, llamaServerBin: true } as const;
 
@@ -415,7 +435,9 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     await deps.events.append({ kind: logMove.moved ? "action" : "error", modelId: view.id, hostId: view.hostId, message, data: { logMove: { from: before.name, to: view.name, ...logMove } } }).catch(() => undefined);
   }
   const saved: SavedModel = deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
-  return deps.moveLogs ? { ...saved, logMove } : saved;
+  const portWarning = deps.localPortHolder && edited ? await portWarningOf(db, view, edited.fields, deps.localPortHolder) : null;
+  const warned: SavedModel = deps.localPortHolder ? { ...saved, portWarning } : saved;
+  return deps.moveLogs ? { ...warned, logMove } : warned;
 }
 
 export async function setModelEnabled(db: Db, input: { id: string; enabled: boolean }, deps: Pick<RegistryDeps, "events"> = {}): Promise<ModelView> {
