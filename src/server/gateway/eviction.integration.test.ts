@@ -5,22 +5,16 @@
  * `evicted`), never one with a stream in flight; when even that cannot make room it answers 503 with the
  * numbers, and stops nothing.
  */
-import { stat } from "node:fs/promises";
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeTinyModel, type TinyModelOptions } from "../../../host-agent/src/gguf/tiny-model";
-import { upsertHost } from "~/server/services/registry/hosts";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { addSized as addSizedTo, budgetedGateway, BUDGET_MIB, HUGE, SHAPE } from "./testing/memory-budget";
 
 function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
 }
 
-/** About 21 MiB of f32 weights. */
-const SHAPE: TinyModelOptions = { embedding: 512, layers: 2, heads: 4, feedForward: 1024, contextLength: 4096 };
-/** About 39 MiB: more than the budget holds next to one 21 MiB model. */
-const HUGE: TinyModelOptions = { ...SHAPE, feedForward: 2560 };
 
 async function status(g: GatewayFixture, name: string) {
   return (await g.f.fleet.status()).find((s) => s.name === name)!;
@@ -30,26 +24,20 @@ describe("gateway: eviction when an on-demand start does not fit", () => {
   let g: GatewayFixture;
 
   beforeAll(async () => {
-    g = await gatewayFixture();
-    await upsertHost(g.f.t.db, { id: g.f.host.id, name: g.f.host.name, linkKind: "local", memoryBudgetMiB: 56 });
+    g = await budgetedGateway();
   });
   afterAll(async () => {
     await g?.dispose();
   });
 
-  async function addSized(name: string, shape: TinyModelOptions) {
-    const m = await g.addModel(name, { loadPolicy: "on-demand", ctxSize: 4096 });
-    await writeTinyModel(m.filePath, { ...shape, seed: name.length });
-    // What discovery stores: the file's size.
-    return g.f.t.db.model.update({ where: { id: m.id }, data: { sizeBytes: (await stat(m.filePath)).size } });
-  }
+  const addSized = (name: string, shape: typeof SHAPE) => addSizedTo(g, name, shape);
 
   it("evicts the idle model, not the least recently used one that has a stream in flight; 503 with the numbers when nothing idle is enough", async () => {
     const busy = await addSized("busy", SHAPE);
     const idle = await addSized("idle", SHAPE);
     const fresh = await addSized("fresh", SHAPE);
     const huge = await addSized("huge", HUGE);
-    expect(busy.sizeBytes! * 3).toBeGreaterThan(56 * 1024 ** 2);
+    expect(busy.sizeBytes! * 3).toBeGreaterThan(BUDGET_MIB * 1024 ** 2);
 
     // busy: a long stream, started first (so it is the least recently used), left unread: in flight. Its
     // chunks carry 20 top log-probabilities each (megabytes in all), more than socket buffers hold, so the

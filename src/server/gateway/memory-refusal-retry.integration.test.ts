@@ -7,36 +7,24 @@
  * `Retry-After: 30` and the client asked twice more, a minute, for the same answer.) The case where waiting
  * can help (on-demand models that will unload) keeps its Retry-After: eviction.integration.test.ts.
  */
-import { stat } from "node:fs/promises";
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeTinyModel, type TinyModelOptions } from "../../../host-agent/src/gguf/tiny-model";
-import { upsertHost } from "~/server/services/registry/hosts";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { addSized as addSizedTo, budgetedGateway, HUGE, SHAPE } from "./testing/memory-budget";
 
-/** About 21 MiB of f32 weights. */
-const SHAPE: TinyModelOptions = { embedding: 512, layers: 2, heads: 4, feedForward: 1024, contextLength: 4096 };
-/** About 39 MiB: more than the budget holds next to one 21 MiB model. */
-const HUGE: TinyModelOptions = { ...SHAPE, feedForward: 2560 };
 
 describe("gateway: a model that does not fit next to models that stay", () => {
   let g: GatewayFixture;
 
   beforeAll(async () => {
-    g = await gatewayFixture();
-    await upsertHost(g.f.t.db, { id: g.f.host.id, name: g.f.host.name, linkKind: "local", memoryBudgetMiB: 56 });
+    g = await budgetedGateway();
   });
   afterAll(async () => {
     await g?.dispose();
   });
 
-  async function addSized(name: string, shape: TinyModelOptions, loadPolicy: "always" | "on-demand") {
-    const m = await g.addModel(name, { loadPolicy, ctxSize: 4096 });
-    await writeTinyModel(m.filePath, { ...shape, seed: name.length });
-    // What discovery stores: the file's size (the plan's estimate of the weights).
-    return g.f.t.db.model.update({ where: { id: m.id }, data: { sizeBytes: (await stat(m.filePath)).size } });
-  }
+  const addSized = (name: string, shape: typeof SHAPE, loadPolicy: "always" | "on-demand") => addSizedTo(g, name, shape, loadPolicy);
 
   it("answers 503 insufficient_memory with x-should-retry: false and no Retry-After; the openai client (maxRetries 2) gives up at once", async () => {
     const steady = await addSized("steady", SHAPE, "always");
