@@ -55,11 +55,21 @@ function quickstart(env: Record<string, string>): Promise<{ code: number; stdout
   });
 }
 
+/** A HOME of its own (removed after the test) with the stand-in commands; `withModel`: ~/models holds a .gguf already. */
+function home(options: { withModel?: boolean } = {}): { t: ReturnType<typeof tempDir>; s: ReturnType<typeof standIns> } {
+  const t = tempDir("synapse-quickstart-");
+  cleanups.push(t.cleanup);
+  const s = standIns(t.dir);
+  if (options.withModel) {
+    fs.mkdirSync(path.join(t.dir, "models"));
+    fs.writeFileSync(path.join(t.dir, "models", "mine.gguf"), "");
+  }
+  return { t, s };
+}
+
 describe("scripts/quickstart.sh", () => {
   it("with no model in ~/models: writes the tiny model, then starts the app with the llama-server it was given", async () => {
-    const t = tempDir("synapse-quickstart-");
-    cleanups.push(t.cleanup);
-    const s = standIns(t.dir);
+    const { t, s } = home();
     const r = await quickstart({ HOME: t.dir, PATH: `${s.bin}:${process.env.PATH}`, LLAMA_SERVER_BIN: llamaServerBin() });
     expect(r.code, r.stderr).toBe(0);
     expect(s.calls()).toEqual(["npm run --silent model:tiny", "npm start"]);
@@ -77,11 +87,7 @@ describe("scripts/quickstart.sh", () => {
   });
 
   it("a second run, models registered and stopped at the last shutdown: says how many are enabled and what starts them, not Discover", async () => {
-    const t = tempDir("synapse-quickstart-");
-    cleanups.push(t.cleanup);
-    const s = standIns(t.dir);
-    fs.mkdirSync(path.join(t.dir, "models"));
-    fs.writeFileSync(path.join(t.dir, "models", "mine.gguf"), "");
+    const { t, s } = home({ withModel: true });
     // What the app leaves: two models, one enabled, both stopped as it shut down (fleet.shutdown, cause "shutdown").
     const file = path.join(t.dir, "data", "synapse.db");
     const db = openDatabase(file);
@@ -102,20 +108,14 @@ describe("scripts/quickstart.sh", () => {
   });
 
   it("with a model already in ~/models: writes nothing and starts the app", async () => {
-    const t = tempDir("synapse-quickstart-");
-    cleanups.push(t.cleanup);
-    const s = standIns(t.dir);
-    fs.mkdirSync(path.join(t.dir, "models"));
-    fs.writeFileSync(path.join(t.dir, "models", "mine.gguf"), "");
+    const { t, s } = home({ withModel: true });
     const r = await quickstart({ HOME: t.dir, PATH: `${s.bin}:${process.env.PATH}`, LLAMA_SERVER_BIN: llamaServerBin() });
     expect(r.code, r.stderr).toBe(0);
     expect(s.calls()).toEqual(["npm start"]);
   });
 
   it("a LLAMA_SERVER_BIN that is not a program: stops with the build script's reason, before starting anything", async () => {
-    const t = tempDir("synapse-quickstart-");
-    cleanups.push(t.cleanup);
-    const s = standIns(t.dir);
+    const { t, s } = home();
     const r = await quickstart({ HOME: t.dir, PATH: `${s.bin}:${process.env.PATH}`, LLAMA_SERVER_BIN: path.join(t.dir, "no-such-llama-server") });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`LLAMA_SERVER_BIN=${path.join(t.dir, "no-such-llama-server")} is not an executable file`);
