@@ -33,6 +33,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { argValue, cpuMs, llamaServerBin, median } from "./lib.ts";
+import { stopChild } from "./proxies.ts";
 
 const BASELINE = argValue("--baseline");
 const SERVERS = Number(argValue("--servers") ?? 1);
@@ -95,14 +96,7 @@ async function main() {
     process.stdout.write(`${out.join("\n")}\n`);
   } finally {
     // The app stops its llama-servers on SIGTERM; SIGKILL only past a deadline.
-    for (const a of apps) {
-      if (a.child.exitCode !== null || a.child.signalCode !== null) continue;
-      const exited = new Promise((r) => a.child.once("exit", r));
-      a.child.kill("SIGTERM");
-      const timer = setTimeout(() => a.child.kill("SIGKILL"), 60_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    for (const a of apps) await stopChild(a.child, 60_000);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -58,6 +58,8 @@ const ALLOWED = new Set([
   // /v1/models names a model's state as the dashboard and the CLI do (idle, queued), by their one rule.
   "src/components/fleet/display-state.ts",
   "src/server/services/fleet/listening-port.ts",
+  // Where DATABASE_URL's file is, as the app reads it (registered-ports.ts reads the registry when the port is taken).
+  "src/server/db/database-file.ts",
   "host-agent/src/shared/server-states.ts",
 ]);
 // The configuration check holds the app's env module, how it shows a bad value (env-value.ts), zod (zod's

@@ -5,8 +5,6 @@
  * naming the variable, the form it expects and the value it got (quoted and
  * bounded; a secret's length only: synapse-host-agent/env-value).
  */
-import os from "node:os";
-import path from "node:path";
 import { withGotValue } from "synapse-host-agent/env-value";
 import { z } from "zod";
 
@@ -141,9 +139,4 @@ export function isLoopback(hostname: string): boolean {
   return LOOPBACK.has(hostname);
 }
 
-/** Absolute path of the SQLite file named by DATABASE_URL. */
-export function databaseFile(url: string, cwd = process.cwd()): string {
-  const raw = url.startsWith("file:") ? url.slice("file:".length) : url;
-  const p = raw.replace(/^~(?=\/)/, os.homedir());
-  return path.resolve(cwd, p);
-}
+export { databaseFile } from "./db/database-file";

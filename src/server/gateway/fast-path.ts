@@ -467,7 +467,7 @@ class FastConnection {
     };
   }
 
-  /** Writes one upstream answer: its head with the first piece of body (or at once for a stream), then the body framed for this client. */
+  /** Writes one upstream answer: its head with the first piece of body (a stream's with what came in the same read of the server, if anything), then each read's body framed for this client in one write. */
   private sink(onData?: (chunk: Buffer) => void): AnswerSink {
     const conn = this;
     let pendingHead: string | null = null;

@@ -147,7 +147,8 @@ function responseSink(res: ServerResponse, onData: ((chunk: Buffer) => void) | u
       if (h.streamed) res.flushHeaders();
     },
     data(pieces, resume) {
-      // The end of the read that held the head, with no body: the head went out already (flushHeaders).
+      // The end of the read that held the head, with no body: nothing to write (a stream's head went out with
+      // flushHeaders; another answer's goes with its first write).
       if (pieces.length === 0) return true;
       // The pieces are lent (AnswerSink.data): one copy, which res keeps until it is written.
       const chunk = Buffer.concat(pieces);

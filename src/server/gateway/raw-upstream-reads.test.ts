@@ -15,7 +15,7 @@ import { createRawUpstream, type AnswerHead, type AnswerSink } from "./raw-upstr
 const WRITES = [
   "HTTP/1.1 200 OK\r\nContent-Ty", // the head in two parts, split mid-line
   "pe: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
-  "5\r\nhello\r\n6\r\n world\r\n3;note=x\r\n!!!\r\n", // three chunks in one write, one with an extension
+  "00000000000000005\r\nhello\r\n6\r\n world\r\n3;note=x\r\n!!!\r\n", // three chunks in one write: leading zeros, an extension
   "A", // a chunk's size line in parts
   "\r\n01234",
   "56789\r\n",

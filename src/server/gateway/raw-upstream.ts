@@ -48,8 +48,8 @@ export const DROP_RESPONSE = new Set(["connection", "keep-alive", "proxy-connect
 export const MAX_HEAD_BYTES = 64 * 1024;
 /** Longest chunk size line or trailer line read from a server (bytes). */
 const MAX_CHUNK_LINE_BYTES = 4096;
-/** Most hex digits of a chunk size: 13 is 2^52, within a double's exact integers (Number.MAX_SAFE_INTEGER). */
-const MAX_CHUNK_SIZE_DIGITS = 13;
+/** Largest chunk size read (bytes): past it the sum of hex digits would leave a double's exact integers. */
+const MAX_CHUNK_SIZE = 2 ** 48;
 
 /** A hex digit's value (0–15), or -1 for any other byte. */
 function hexValue(c: number): number {
@@ -538,8 +538,10 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
                     if (++lineBytes > MAX_CHUNK_LINE_BYTES) throw new Error("the server's chunk header is too long");
                     const digit = sizeDone ? -1 : hexValue(c);
                     if (digit >= 0) {
-                      if (++sizeDigits > MAX_CHUNK_SIZE_DIGITS) throw new Error("the server sent a chunk size too large to read");
+                      sizeDigits++;
+                      // Bounded by value, not digits: leading zeros are allowed (RFC 9112 §7.1).
                       sizeSoFar = sizeSoFar * 16 + digit;
+                      if (sizeSoFar > MAX_CHUNK_SIZE) throw new Error("the server sent a chunk size too large to read");
                     } else if (sizeDigits > 0 && (c === 59 || c === 32 || c === 9 || c === 13)) sizeDone = true; // ; SP HTAB CR
                     else if (!sizeDone) throw new Error(`the server sent a bad chunk size (byte ${c} in its size line)`);
                   }

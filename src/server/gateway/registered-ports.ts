@@ -12,6 +12,7 @@
  * yet) reads nothing and creates nothing.
  */
 import { createRequire } from "node:module";
+import { databaseFile as databaseFilePath } from "../db/database-file";
 
 type Database = new (file: string, options: { readonly: boolean; fileMustExist: boolean; timeout: number }) => {
   prepare(sql: string): { all(): unknown[] };
@@ -24,12 +25,12 @@ const BUSY_TIMEOUT_MS = 1000;
 const LOCAL_MODEL_PORTS_SQL = `SELECT m."port" AS port, m."name" AS name FROM "Model" m JOIN "Host" h ON h."id" = m."hostId" WHERE h."linkKind" = 'local' ORDER BY m."port"`;
 
 /**
- * port → model name for every model on a local host, from the SQLite file `databaseFile` (absolute path, or a
- * `file:` URL as DATABASE_URL holds it). Never throws: an empty map when the file does not exist, holds no
+ * port → model name for every model on a local host, from the SQLite file `databaseFile` (a path, or a `file:` URL
+ * as DATABASE_URL holds it, read as the app reads it: database-file.ts). Never throws: an empty map when the file does not exist, holds no
  * registry yet (not migrated), or cannot be read (the error is in `error`).
  */
 export function localModelPorts(databaseFile: string): { ports: ReadonlyMap<number, string>; error: string | null } {
-  const file = databaseFile.startsWith("file:") ? databaseFile.slice("file:".length) : databaseFile;
+  const file = databaseFilePath(databaseFile);
   let db: InstanceType<Database> | null = null;
   try {
     const Sqlite = createRequire(import.meta.url)("better-sqlite3") as Database;

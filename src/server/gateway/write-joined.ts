@@ -8,7 +8,7 @@
  */
 import type { Writable } from "node:stream";
 
-/** Largest body copied into the head's buffer (bytes); a completion request or a short answer is well under it. */
+/** Largest request body copied into the head's buffer (bytes); a completion request is well under it. */
 export const JOIN_MAX_BYTES = 16 * 1024;
 
 /** The chunked coding's last chunk, with no trailer fields (RFC 9112 §7.1). */

@@ -52,8 +52,12 @@ export async function commandPreview(runtime: Pick<AppRuntime, "db" | "links">, 
     info = hello.llamaServer;
     // As the start fits it to this agent (an agent older than "threads-auto" is given a thread count).
     spec = specForAgent(spec, hello.features ?? [], model.host.name).spec;
-    status = (await link.call("status", { ids: [spec.id] }, { timeoutMs: 5_000 }))[0] ?? null;
     if (info.error) note = `the host's llama-server could not be inspected (${info.error}); flags shown for current llama.cpp releases`;
+    // What runs now, apart: a status that cannot be had leaves the preview as it is, without `running`.
+    status = await link.call("status", { ids: [spec.id] }, { timeoutMs: 5_000 }).then(
+      (statuses) => statuses[0] ?? null,
+      () => null,
+    );
   } catch (err) {
     note = `host ${model.host.name} could not be asked which llama-server it has (${errorMessage(err)}); flags shown for current llama.cpp releases`;
   }

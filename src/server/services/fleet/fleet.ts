@@ -24,7 +24,8 @@
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
-import { canBind, describeHolder, portHolder } from "synapse-host-agent/port";
+import { canBind } from "synapse-host-agent/port";
+import { localPortHolder } from "~/server/services/registry/port-holder";
 import { ALIVE_STATES, isAlive } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { getSettings } from "~/server/services/registry/settings";
@@ -132,8 +133,7 @@ export function createFleet(options: FleetOptions): Fleet {
   async function heldNextPort(row: ModelRow): Promise<string | null> {
     if (row.host.linkKind !== "local" || !row.server || !isAlive(row.server.observed) || row.server.port === null) return null;
     if (pendingPort({ port: row.port, server: row.server }) === null) return null;
-    const holder = await portHolder(row.port, "127.0.0.1");
-    return holder ? describeHolder(holder) : null;
+    return localPortHolder(row.port);
   }
 
   const fleet: Fleet = {

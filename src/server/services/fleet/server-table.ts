@@ -111,9 +111,14 @@ export function createServerTable(deps: { db: Db; events: EventBus; log: Logger;
 
     async writeState(e, data, event) {
       if (table.closed) return;
-      // A failed state carries the settings of the start that failed (the last one issued); any other state none.
-      const withHash: StateData = data.observed === undefined || data.failedSpecHash !== undefined ? data : { ...data, failedSpecHash: data.observed === "failed" ? e.startSettingsHash : null };
-      const write = () => upsertStateSql(e.modelId, withHash);
+      // What belongs to a failed state alone, here rather than on each path that leaves it: the settings of the
+      // start that failed (the last one issued), and a stop that left its port held (stop-incomplete.ts).
+      let row: StateData = data;
+      if (data.observed !== undefined) {
+        if (data.failedSpecHash === undefined) row = { ...row, failedSpecHash: data.observed === "failed" ? e.startSettingsHash : null };
+        if (data.observed !== "failed" && data.stopIncomplete === undefined) row = { ...row, stopIncomplete: null };
+      }
+      const write = () => upsertStateSql(e.modelId, row);
       try {
         if (event) await events.append({ ...event, modelId: e.modelId, hostId: e.hostId }, { with: () => [write()] });
         else await runStatements(db, [write()]);

@@ -1,6 +1,7 @@
 /**
  * Who holds a port on this machine now, for a model saved with a port on a
- * local host (models.ts `localPortHolder`): the agent's own check (a bind
+ * local host (models.ts `localPortHolder`) and for a restart onto a changed
+ * port (fleet.ts): the agent's own check (a bind
  * probe on 127.0.0.1, where model servers listen, then /proc or lsof for the
  * holder), so the warning names the program a start would be refused for.
  */
