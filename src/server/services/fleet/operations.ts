@@ -11,6 +11,7 @@ import type { HostLink } from "synapse-host-agent/link";
 import type { ServerSpec } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { isAlive, STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
+import { specHash } from "synapse-host-agent/supervisor";
 import type { Host } from "~/generated/prisma/client";
 import { runStatements } from "~/server/db/sql-driver";
 import { getSettings, type SettingsView } from "~/server/services/registry/settings";
@@ -24,7 +25,7 @@ import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./
 import { resultOf, type ModelRow } from "./server-table";
 import { callStart, decideStartOutcome } from "./start-outcome";
 import { neverSpawned } from "./report-decision";
-import { settingsHash } from "./settings-hash";
+import { invalidSettingsHash } from "./settings-hash";
 import { updateStatesSql } from "./state-sql";
 import type { StartPlanner, StartPlanOptions } from "./start-plan";
 import type { Verdict } from "../memory/plan";
@@ -295,13 +296,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
       }
       const settings = pre?.settings ?? (await getSettings(db));
-      e.startSettingsHash = settingsHash(row, row.host, settings);
       let spec: ServerSpec;
       try {
         spec = resolveSpec(row, row.host, settings, { apiKey: serverApiKeyOf(row) });
-        const fitted = specForAgent(spec, features(row.hostId), row.host.name);
-        if (fitted.dropped) throw new Error(fitted.dropped);
+        // What this start was given (settings-hash.ts): its failed state keeps it.
+        e.startSettingsHash = specHash(spec);
       } catch (err) {
+        e.startSettingsHash = invalidSettingsHash(err);
         const text = errorMessage(err);
         pre?.beside?.();
         await table.withModel(e, () => markFailed(e, row, text));

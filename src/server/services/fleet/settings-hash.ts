@@ -18,8 +18,13 @@ export function settingsHash(model: SpecModel & Pick<Model, "serverApiKey" | "se
   try {
     return specHash(resolveSpec(model, host, settings, { apiKey: serverApiKeyOf(model) }));
   } catch (err) {
-    return `invalid:${createHash("sha256").update(errorMessage(err)).digest("hex").slice(0, 16)}`;
+    return invalidSettingsHash(err);
   }
+}
+
+/** settingsHash of settings that made no spec, from the error resolveSpec threw (a start that resolved it already). */
+export function invalidSettingsHash(err: unknown): string {
+  return `invalid:${createHash("sha256").update(errorMessage(err)).digest("hex").slice(0, 16)}`;
 }
 
 /**
