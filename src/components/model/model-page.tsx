@@ -132,9 +132,9 @@ export function ModelPage({ id }: { id: string }) {
           </div>
           <div>
             <dt>Port</dt>
-            {/* While it runs, the port its process has; a port saved since applies at its next start. */}
+            {/* While it runs, the port its process has; a port saved since applies at its next start (the status row's pendingPort, listening-port.ts). */}
             <dd className="mono" data-testid="model-port">
-              {m ? portText(row && running ? { port: row.port, pendingPort: m.port } : { port: m.port }) : "—"}
+              {row ? portText(row) : m ? portText({ port: m.port }) : "—"}
             </dd>
           </div>
           <div>

@@ -197,13 +197,9 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const waiters = createChangeWaiters();
   const stop = new AbortController();
 
-  /** A failed model's saved settings changed since its failed start (compared with `settings`, or the last read's). */
-  function fixedSince(r: Row, settings: Settings | null = settingsRow): boolean {
-    return r.server?.observed === "failed" && r.server.failedSpecHash !== null && settings !== null && fleet.changedSinceFailure(r, settings);
-  }
-
-  function gatewayModel(r: Row, d: Defaults, settings?: Settings | null): GatewayModel {
-    return toGatewayModel(r, d, fixedSince(r, settings));
+  /** The gateway's view of a row; a failed model's saved settings compared with the settings row last read (settings-hash.ts). */
+  function gatewayModel(r: Row, d: Defaults): GatewayModel {
+    return toGatewayModel(r, d, settingsRow !== null && fleet.changedSinceFailure(r, settingsRow));
   }
 
   /** The model's ServerEntry; its host and name from the snapshot (used only if the fleet has no entry yet). */
