@@ -34,11 +34,10 @@ import { pathToFileURL } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { writeTinyModel } from "../host-agent/src/gguf/tiny-model.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
-import type { GatewayFleet, GatewayModel } from "../src/server/gateway/fleet-port.ts";
 import { createGateway } from "../src/server/gateway/gateway.ts";
 import { attachFastPath } from "../src/server/gateway/fast-path.ts";
-import { ServerEntry } from "../src/server/services/fleet/server-entry.ts";
 import { argValue, llamaServerBin, ms, percentile } from "./lib.ts";
+import { oneModelFleet } from "./one-model-fleet.ts";
 
 const PAIRS = Number(argValue("--pairs") ?? 2000);
 
@@ -55,27 +54,7 @@ async function main() {
       if (i > 600) throw new Error("llama-server did not start");
       await sleep(50);
     }
-    const model: GatewayModel = {
-      id: "m", name: "tiny", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port }, unreachableWhy: null, serverApiKey: null, enabled: true,
-      loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
-    };
-    const entry = new ServerEntry(model.id, model.hostId, model.name);
-    const fleet: GatewayFleet = {
-      models: async () => [model],
-      start: async () => ({ state: "ready", error: null }),
-      changed: (t) => sleep(t),
-      stop: async () => undefined,
-      beginRequest: () => {
-        const use = entry.beginRequest();
-        const end = () => use.end(Date.now());
-        // Callable too: a --baseline gateway from before InFlightRequest ends its request by calling what it got.
-        return Object.assign(end, { served: () => use.served(Date.now()), end });
-      },
-      usage: () => ({ inFlight: entry.inFlight, lastUsedAt: entry.lastUsedAt, idleUnloadAt: entry.idleUnloadAt }),
-      setIdleUnloadAt: (_id, at) => {
-        entry.idleUnloadAt = at;
-      },
-    };
+    const fleet = oneModelFleet("tiny", { host: "127.0.0.1", port }, { parallel: 1, concurrency: 1, queueLimit: 8 });
     const gateway = createGateway({ fleet, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined } });
     // The gateway as the app runs it: the fast path reads the connection (fast-path.ts), Node's server only what it leaves.
     const server = http.createServer((req, res) => void gateway.handle(req, res));

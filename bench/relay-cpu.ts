@@ -73,7 +73,8 @@ async function bundleRelay(checkout: string, out: string): Promise<string> {
   const fromCheckout: Plugin = {
     name: "relay-from-checkout",
     setup(b) {
-      b.onResolve({ filter: /^\.\.\/src\// }, (args) => (args.importer === entry ? { path: path.join(checkout, args.path.slice(3)) } : undefined));
+      // The bench folder's own files (relay-serve.ts, one-model-fleet.ts) take the checkout's sources.
+      b.onResolve({ filter: /^\.\.\/src\// }, (args) => (path.dirname(args.importer) === path.dirname(entry) ? { path: path.join(checkout, args.path.slice(3)) } : undefined));
     },
   };
   await build({ entryPoints: [entry], outfile: out, bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "warning", plugins: [fromCheckout] });

@@ -6,39 +6,19 @@
  * `{"port":N}` on its first line once it listens; exits on SIGTERM.
  *
  * bench/relay-cpu.ts bundles this file with esbuild once per checkout, its
- * `../src/` imports taken from that checkout, as scripts/build-gateway.mjs
+ * `../src/` imports (and one-model-fleet.ts's) taken from that checkout, as scripts/build-gateway.mjs
  * bundles the gateway for the image.
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { attachFastPath } from "../src/server/gateway/fast-path.ts";
-import type { GatewayFleet, GatewayModel } from "../src/server/gateway/fleet-port.ts";
 import { createGateway } from "../src/server/gateway/gateway.ts";
-import { ServerEntry } from "../src/server/services/fleet/server-entry.ts";
+import { oneModelFleet } from "./one-model-fleet.ts";
 
 const llamaPort = Number(process.env.LLAMA_PORT);
 if (!Number.isInteger(llamaPort) || llamaPort <= 0) throw new Error("relay-serve: set LLAMA_PORT to the llama-server's port");
 
-const model = {
-  id: "m", name: "bench", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: llamaPort }, unreachableWhy: null, serverApiKey: null, enabled: true,
-  loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 16, concurrency: 16, queueLimit: 64, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0,
-} as unknown as GatewayModel;
-const entry = new ServerEntry(model.id, model.hostId, model.name);
-const fleet = {
-  models: async () => [model],
-  modelsNow: () => [model],
-  start: async () => ({ state: "ready", error: null }),
-  changed: (timeoutMs: number) => new Promise<void>((r) => setTimeout(r, timeoutMs)),
-  stop: async () => undefined,
-  beginRequest: () => {
-    const use = entry.beginRequest();
-    return { served: () => use.served(Date.now()), end: () => use.end(Date.now()) };
-  },
-  usage: () => ({ inFlight: entry.inFlight, lastUsedAt: entry.lastUsedAt, idleUnloadAt: entry.idleUnloadAt }),
-  setIdleUnloadAt: (_id: string, at: number | null) => {
-    entry.idleUnloadAt = at;
-  },
-} as unknown as GatewayFleet;
+const fleet = oneModelFleet("bench", { host: "127.0.0.1", port: llamaPort }, { parallel: 16, concurrency: 16, queueLimit: 64 });
 
 const gateway = createGateway({ fleet, guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined } });
 const server = http.createServer((req, res) => void gateway.handle(req, res));
