@@ -60,6 +60,7 @@ const ALLOWED = new Set([
   "src/server/services/fleet/listening-port.ts",
   // Where DATABASE_URL's file is, as the app reads it (registered-ports.ts reads the registry when the port is taken).
   "src/server/db/database-file.ts",
+  "src/server/db/read-registry.ts",
   "host-agent/src/shared/server-states.ts",
 ]);
 // The configuration check holds the app's env module, how it shows a bad value (env-value.ts), zod (zod's

@@ -16,7 +16,7 @@
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import { readRegistryRows } from "../db/read-registry";
 import { databaseFile } from "../env";
 
 /** What the hint says of the registry: counts of models. */
@@ -32,9 +32,6 @@ export interface RegistryCounts {
 }
 
 const NO_MODELS: RegistryCounts = { models: 0, enabled: 0, enabledOnDemand: 0, stoppedAtShutdown: 0, wantedRunning: 0 };
-
-/** How long the read waits for a lock another process holds on the file (ms). */
-const BUSY_TIMEOUT_MS = 1000;
 
 export const DISCOVER_HINT = "then Discover → Scan for models → Enable → START ALL ENABLED";
 const START_ALL = "START ALL ENABLED on the fleet page (or npm run synapse -- start-all)";
@@ -72,10 +69,8 @@ const COUNTS_SQL = `SELECT COUNT(*) AS models, COALESCE(SUM(m."enabled"), 0) AS 
  */
 export function readRegistryCounts(file: string): { counts: RegistryCounts | null; problem: string | null } {
   if (!existsSync(file)) return { counts: NO_MODELS, problem: null };
-  let db: Database.Database | null = null;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
-    const row = db.prepare(COUNTS_SQL).get() as Record<keyof RegistryCounts, number>;
+    const row = readRegistryRows<Record<keyof RegistryCounts, number>>(file, COUNTS_SQL)[0]!;
     const n = (k: keyof RegistryCounts) => Number(row[k]);
     return { counts: { models: n("models"), enabled: n("enabled"), enabledOnDemand: n("enabledOnDemand"), stoppedAtShutdown: n("stoppedAtShutdown"), wantedRunning: n("wantedRunning") }, problem: null };
   } catch (err) {
@@ -83,8 +78,6 @@ export function readRegistryCounts(file: string): { counts: RegistryCounts | nul
     // A database the app created but never migrated holds no registry: nothing registered yet.
     if (/no such table: Model\b/.test(message)) return { counts: NO_MODELS, problem: null };
     return { counts: null, problem: `${file}: ${message}` };
-  } finally {
-    db?.close();
   }
 }
 

@@ -5,22 +5,12 @@
  * starts on. Read when a listen fails, before the app (and Prisma) runs:
  * scripts/start.mjs's look before the build, the worker's listen after it.
  *
- * better-sqlite3 (the driver under Prisma's adapter) is loaded at run time
- * from beside the bundle, not bundled (a native module; the gateway's
- * bundle holds only its own code: scripts/build-gateway.mjs), and only here.
- * The file is opened read-only and must exist: a first start (no database
- * yet) reads nothing and creates nothing.
+ * The file is read as the quickstart's hint reads it (db/read-registry.ts:
+ * read-only, it must exist): a first start (no database yet) reads nothing
+ * and creates nothing.
  */
-import { createRequire } from "node:module";
 import { databaseFile as databaseFilePath } from "../db/database-file";
-
-type Database = new (file: string, options: { readonly: boolean; fileMustExist: boolean; timeout: number }) => {
-  prepare(sql: string): { all(): unknown[] };
-  close(): void;
-};
-
-/** How long a read waits for a write lock the running app holds (ms). */
-const BUSY_TIMEOUT_MS = 1000;
+import { readRegistryRows } from "../db/read-registry";
 
 const LOCAL_MODEL_PORTS_SQL = `SELECT m."port" AS port, m."name" AS name FROM "Model" m JOIN "Host" h ON h."id" = m."hostId" WHERE h."linkKind" = 'local' ORDER BY m."port"`;
 
@@ -30,16 +20,10 @@ const LOCAL_MODEL_PORTS_SQL = `SELECT m."port" AS port, m."name" AS name FROM "M
  * registry yet (not migrated), or cannot be read (the error is in `error`).
  */
 export function localModelPorts(databaseFile: string): { ports: ReadonlyMap<number, string>; error: string | null } {
-  const file = databaseFilePath(databaseFile);
-  let db: InstanceType<Database> | null = null;
   try {
-    const Sqlite = createRequire(import.meta.url)("better-sqlite3") as Database;
-    db = new Sqlite(file, { readonly: true, fileMustExist: true, timeout: BUSY_TIMEOUT_MS });
-    const rows = db.prepare(LOCAL_MODEL_PORTS_SQL).all() as { port: number; name: string }[];
+    const rows = readRegistryRows<{ port: number; name: string }>(databaseFilePath(databaseFile), LOCAL_MODEL_PORTS_SQL);
     return { ports: new Map(rows.map((r) => [Number(r.port), String(r.name)])), error: null };
   } catch (err) {
     return { ports: new Map(), error: err instanceof Error ? err.message : String(err) };
-  } finally {
-    db?.close();
   }
 }
