@@ -30,13 +30,6 @@ import { AGENT_DEFAULTS } from "../env.ts";
 import { enforceLogCap, LogFollower } from "./log-file.ts";
 import type { Logger } from "./logger.ts";
 
-/**
- * Longest wait of a rotation for the lines not read yet (ms): a backlog read in time goes to the live log;
- * past it the cap is kept first (the follower reads on, from the top of the truncated file). 20 MB/s of log
- * for 50 ms is 1 MB, inside the cap's margin (the file's header).
- */
-const ROTATE_READ_WAIT_MS = 50;
-
 export interface LogWatchOptions {
   logPath: string;
   fromOffset: number;
@@ -149,11 +142,10 @@ export class LogWatch {
     if (this.rotateSoon) clearTimeout(this.rotateSoon);
     this.rotateSoon = null;
     this.rotating = true;
-    // The lines not read yet are read first: the copy keeps them, but the live log would never see them. For
-    // ROTATE_READ_WAIT_MS at most: a log written faster than it is read (a flood, on a loaded machine) keeps
-    // that read going, and the file grew past its bound while the rotation waited for it.
-    const readFirst = this.follower.poke().catch(() => undefined);
-    void Promise.race([readFirst, new Promise<void>((r) => setTimeout(r, ROTATE_READ_WAIT_MS).unref())])
+    // The lines not read yet are read first: the copy keeps them, but the live log would never see them.
+    void this.follower
+      .poke()
+      .catch(() => undefined)
       .then(() => enforceLogCap(this.o.logPath, this.o.maxBytes))
       .catch((err) => this.o.log.warn("log rotation failed", { logPath: this.o.logPath, error: err }))
       .finally(() => (this.rotating = false));
