@@ -3,7 +3,7 @@ import { closeSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enforceLogCap, LogFollower, openLogForChild, readLogTail, rotatedPath } from "./log-file.ts";
+import { enforceLogCap, LOG_READ_BEHIND_NOTE, LogFollower, openLogForChild, readLogTail, rotatedPath } from "./log-file.ts";
 import { writeFileAtomic } from "./records.ts";
 
 let dir: string;
@@ -19,13 +19,13 @@ describe("server log files", () => {
     expect(child.offset).toBe("=== header ===\n".length);
     const fd = child.fd;
     writeSync(fd, `${"x".repeat(1500)}\n`);
-    expect(await enforceLogCap(log, 1000)).toBe(true);
+    expect(enforceLogCap(log, 1000)).toBe("=== header ===\n".length + 1501);
     expect((await readFile(rotatedPath(log), "utf8")).startsWith("=== header ===")).toBe(true);
     writeSync(fd, "after rotation\n");
     closeSync(child.fd);
     // Appended at the new end, not at the old offset (no hole of NULs).
     expect(await readFile(log, "utf8")).toBe("after rotation\n");
-    expect(await enforceLogCap(log, 1000)).toBe(false);
+    expect(enforceLogCap(log, 1000)).toBe(null);
     const tail = await readLogTail(log, 2);
     expect(tail).toEqual(["x".repeat(1500).slice(0, 4096), "after rotation"]);
   });
@@ -78,6 +78,58 @@ describe("server log files", () => {
     await writeFile(log, "fresh\n");
     await f.poke();
     expect(seen).toEqual(["one", "two", "fresh"]);
+    f.close();
+  });
+
+  it("reads the lines it had not read yet from the rotated copy, then the file's new top, each line once", async () => {
+    const log = path.join(dir, "rot.log");
+    await writeFile(log, "");
+    const seen: string[] = [];
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines), 16);
+    await appendFile(log, "one\ntwo\n");
+    await f.poke();
+    await appendFile(log, "three\nfour\nfi");
+    // Rotated before the follower read "three", "four" and the half line.
+    const copied = enforceLogCap(log, 4)!;
+    expect(copied).toBe("one\ntwo\nthree\nfour\nfi".length);
+    f.rotated(rotatedPath(log), copied);
+    expect(f.emittedRotatedOffset).toBe("one\ntwo\n".length);
+    await appendFile(log, "ve\nsix\n");
+    await f.poke();
+    expect(seen).toEqual(["one", "two", "three", "four", "five", "six"]);
+    expect(f.emittedRotatedOffset).toBe(null);
+    expect(f.emittedOffset).toBe("ve\nsix\n".length);
+    f.close();
+  });
+
+  it("a tail taken while the follower is still in the rotated copy leaves the unread lines to it", async () => {
+    const log = path.join(dir, "rot-tail.log");
+    await writeFile(log, "a\nb\nc\nd\n");
+    const seen: string[] = [];
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines), 4);
+    await f.poke();
+    await appendFile(log, "e\nf\n");
+    f.rotated(rotatedPath(log), enforceLogCap(log, 4)!);
+    await appendFile(log, "g\n");
+    const end = () => ({ offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset });
+    const tail = await readLogTail(log, 10, { end });
+    await f.poke();
+    expect(tail).toEqual(["a", "b", "c", "d"]);
+    expect([...tail, ...seen.slice(4)]).toEqual(["a", "b", "c", "d", "e", "f", "g"]);
+    f.close();
+  });
+
+  it("a reader the file was rotated twice past drops the rest of the first copy and says how many bytes", async () => {
+    const log = path.join(dir, "rot-twice.log");
+    await writeFile(log, "");
+    const seen: string[] = [];
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines));
+    await appendFile(log, "first\nsecond\nthi");
+    f.rotated(rotatedPath(log), enforceLogCap(log, 4)!);
+    await appendFile(log, "rd\nfourth\n");
+    f.rotated(rotatedPath(log), enforceLogCap(log, 4)!);
+    await f.poke();
+    expect(seen).toEqual([`${LOG_READ_BEHIND_NOTE} ${"first\nsecond\nthi".length} bytes of this log were rotated twice before they were read (not sent live)`, "rd", "fourth"]);
     f.close();
   });
 

@@ -45,22 +45,33 @@ export function openLogForChild(logPath: string, maxBytes: number, header: strin
 }
 
 /**
- * Rotates when over the cap; returns true when it did. Synchronous inside: a
- * log flooding at 20 MB/s grows by tens of KB for every millisecond the
- * rotation waits in the threadpool, and the copy (copy_file_range) of a
- * 10 MiB file takes a few milliseconds.
+ * Rotates when over the cap: copies the file to a temporary name, truncates
+ * the file in place, and renames the copy over the last one (`.1`). Returns
+ * the number of bytes copied, or null when the file is within the cap (or
+ * missing).
+ *
+ * Synchronous: a log flooding at 20 MB/s grows by tens of KB for every
+ * millisecond the rotation waits in the threadpool, and the copy
+ * (copy_file_range) of a 10 MiB file takes a few milliseconds. What the
+ * server writes between the copy and the truncation is in neither file (the
+ * price of copy-and-truncate; both are back to back). The rename makes the
+ * copy a new file: a reader of the last copy (LogFollower.rotated) keeps
+ * reading its bytes, and no reader of `.1` sees a half-written copy.
  */
-export async function enforceLogCap(logPath: string, maxBytes: number): Promise<boolean> {
+export function enforceLogCap(logPath: string, maxBytes: number): number | null {
   let size = 0;
   try {
     size = statSync(logPath).size;
   } catch {
-    return false;
+    return null;
   }
-  if (size <= maxBytes) return false;
-  copyFileSync(logPath, rotatedPath(logPath));
+  if (size <= maxBytes) return null;
+  const copy = `${rotatedPath(logPath)}.new`;
+  copyFileSync(logPath, copy);
   truncateSync(logPath, 0);
-  return true;
+  const copied = statSync(copy).size;
+  renameSync(copy, rotatedPath(logPath));
+  return copied;
 }
 
 /** Up to `maxBytes` from the end of a file (or of its first `end` bytes), with the offset they start at; null when there is no file. */
@@ -96,37 +107,57 @@ function tailLines(chunk: { buf: Buffer; start: number } | null): string[] {
 export interface LogTailOptions {
   maxBytes?: number;
   /**
-   * Where the current file's tail ends, asked once the first read is done:
-   * the offset up to which a follower has handed out lines. Lines past it are
-   * left to the follower, so a reader of both sees each line once. When the
-   * follower got further during the read, the rest up to it is read too.
-   * Null: no follower, the whole file.
+   * Where the tail ends, asked once the first reads are done: how far a
+   * follower has handed out lines, in the current file (`offset`) and, while
+   * it still reads the rotated copy, in the copy (`rotatedOffset`; null: all
+   * of it). Lines past them are left to the follower, so a reader of both sees
+   * each line once. When the follower got further during the read, the rest
+   * up to it is read too. Null: no follower, the whole files.
    */
-  end?: () => number | null;
+  end?: () => { offset: number; rotatedOffset: number | null } | null;
+}
+
+/** `chunk` cut or extended to end at file offset `end` (re-read from `file` when the follower got past what was read). */
+async function cutAt(file: string, chunk: { buf: Buffer; start: number } | null, end: number, maxBytes: number): Promise<{ buf: Buffer; start: number } | null> {
+  if (!chunk) return chunk;
+  const readTo = chunk.start + chunk.buf.length;
+  if (end < readTo) return { buf: chunk.buf.subarray(0, Math.max(0, end - chunk.start)), start: chunk.start };
+  if (end > readTo) return (await readTailBytes(file, maxBytes, end)) ?? chunk;
+  return chunk;
 }
 
 /** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
 export async function readLogTail(logPath: string, lines: number, options: LogTailOptions = {}): Promise<string[]> {
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024;
   let current = await readTailBytes(logPath, maxBytes);
-  const older = tailLines(current).length < lines ? tailLines(await readTailBytes(rotatedPath(logPath), maxBytes)) : [];
+  let older = tailLines(current).length < lines ? await readTailBytes(rotatedPath(logPath), maxBytes) : null;
   const end = current && options.end ? options.end() : null;
-  if (current && end !== null) {
-    const readTo = current.start + current.buf.length;
-    if (end < readTo) current.buf = current.buf.subarray(0, Math.max(0, end - current.start));
-    else if (end > readTo) current = (await readTailBytes(logPath, maxBytes, end)) ?? current;
+  if (end) {
+    current = await cutAt(logPath, current, end.offset, maxBytes);
+    if (end.rotatedOffset !== null) {
+      // The follower is still in the copy: nothing of the current file is out yet, and the copy only up to there.
+      older = await cutAt(rotatedPath(logPath), older ?? (await readTailBytes(rotatedPath(logPath), maxBytes)), end.rotatedOffset, maxBytes);
+    }
   }
-  return [...older, ...tailLines(current)].slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
+  return [...tailLines(older), ...tailLines(current)].slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
 }
 
 /**
  * Follows a growing log file and hands out complete new lines. `poke()` asks
  * it to read now (the caller wires fs.watch and a timer to it); reads never
  * overlap, and a poke during a read causes one more read after it.
+ *
+ * A rotation (enforceLogCap) never waits for the reader: `rotated()` tells it
+ * that the bytes it had not read yet are in the copy, and it reads them from
+ * there before the file's new top. One copy is read at a time: a reader so far
+ * behind that the file was rotated again before it finished the last copy
+ * drops the rest of that copy and says how much with a note line
+ * (LOG_READ_BEHIND_NOTE); the file's size bound never depends on how fast
+ * lines are read.
  */
 export class LogFollower {
   private offset: number;
-  /** Up to here every line has been handed out (the offset less the partial line held back). */
+  /** Up to here every line of the current file has been handed out (the offset less the partial line held back). */
   private handedOut: number;
   /** The bytes after the last newline read (a line still being written). */
   private partial: Buffer = Buffer.alloc(0);
@@ -136,6 +167,8 @@ export class LogFollower {
   private again = false;
   /** Kept open while following: a server's log is read as it loads, and every 100 ms to a second after. */
   private fd: number | null = null;
+  /** The rotated copy's bytes not read yet when the file was rotated: [pos, end) of the copy open as fd. */
+  private backlog: { fd: number; pos: number; end: number } | null = null;
   private closed = false;
   constructor(
     private readonly file: string,
@@ -148,9 +181,43 @@ export class LogFollower {
     this.buf = Buffer.allocUnsafe(chunkBytes);
   }
 
-  /** The file offset up to which lines have been handed to `onLines`. */
+  /** The file offset up to which lines have been handed to `onLines` (0 while the rotated copy is still being read). */
   get emittedOffset(): number {
     return this.handedOut;
+  }
+
+  /** While the rotated copy is still being read: the offset in it up to which lines have been handed out; else null (all of it). */
+  get emittedRotatedOffset(): number | null {
+    return this.backlog ? this.backlog.pos - this.partial.length : null;
+  }
+
+  /**
+   * The file was copied to `copyPath` (`copiedBytes` long, a new file renamed
+   * into place) and truncated in place, synchronously, just before this call:
+   * the bytes from where this reader got to up to `copiedBytes` are read from
+   * the copy, then the file from its top. Call it before any other read of
+   * the file (in the same turn of the event loop as the truncation).
+   */
+  rotated(copyPath: string, copiedBytes: number): void {
+    if (this.closed) return;
+    if (this.backlog) {
+      // The copy being read is replaced by this one: the rest of it, and its partial line, are not read.
+      const dropped = this.backlog.end - this.backlog.pos + this.partial.length;
+      this.closeBacklog();
+      this.partial = Buffer.alloc(0);
+      this.onLines([`${LOG_READ_BEHIND_NOTE} ${dropped} bytes of this log were rotated twice before they were read (not sent live)`]);
+    }
+    if (this.offset < copiedBytes) {
+      try {
+        this.backlog = { fd: openSync(copyPath, "r"), pos: this.offset, end: copiedBytes };
+      } catch (err) {
+        const dropped = copiedBytes - this.offset + this.partial.length;
+        this.partial = Buffer.alloc(0);
+        this.onLines([`${LOG_READ_BEHIND_NOTE} ${dropped} bytes of this log were rotated before they were read, and the copy could not be opened (${(err as NodeJS.ErrnoException).code ?? String(err)}; not sent live)`]);
+      }
+    }
+    this.offset = 0;
+    this.handedOut = 0;
   }
 
   /** Reads what is new; resolves after a read that began after this call. */
@@ -187,40 +254,49 @@ export class LogFollower {
   }
 
   private release(): void {
+    this.closeBacklog();
     const fd = this.fd;
     this.fd = null;
-    if (fd !== null) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
-    }
+    if (fd !== null) closeQuietly(fd);
+  }
+
+  private closeBacklog(): void {
+    if (this.backlog) closeQuietly(this.backlog.fd);
+    this.backlog = null;
   }
 
   /**
-   * Reads to the end of the file. The reads are synchronous: a local file in
-   * the page cache answers in microseconds, where each threadpool round trip
-   * costs a wake-up of the loop (~0.1 ms of CPU here), and while servers load
-   * their logs are read at every write. A big backlog is read a chunk per turn
-   * of the loop.
+   * Reads to the end of the file (the rotated copy's unread bytes first). The
+   * reads are synchronous: a local file in the page cache answers in
+   * microseconds, where each threadpool round trip costs a wake-up of the loop
+   * (~0.1 ms of CPU here), and while servers load their logs are read at every
+   * write. A big backlog is read a chunk per turn of the loop.
    */
   private async readOnce(): Promise<void> {
-    if (this.fd === null) {
-      try {
-        this.fd = openSync(this.file, "r");
-      } catch {
-        return;
-      }
-    }
-    const fd = this.fd;
     while (!this.closed) {
+      const back = this.backlog;
+      if (back) {
+        const bytesRead = readSync(back.fd, this.buf, 0, Math.min(this.buf.length, back.end - back.pos), back.pos);
+        back.pos += bytesRead;
+        // A copy shorter than it was said to be ends here too.
+        if (bytesRead === 0 || back.pos >= back.end) this.closeBacklog();
+        if (bytesRead > 0) this.take(this.buf.subarray(0, bytesRead));
+        if (bytesRead === this.buf.length) await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (this.fd === null) {
+        try {
+          this.fd = openSync(this.file, "r");
+        } catch {
+          return;
+        }
+      }
       // Read first: a poke usually means new bytes.
-      const bytesRead = readSync(fd, this.buf, 0, this.buf.length, this.offset);
+      const bytesRead = readSync(this.fd, this.buf, 0, this.buf.length, this.offset);
       if (bytesRead === 0) {
-        // Nothing new, or the size cap truncated the file in place (the same file, so the open fd
-        // still reads it): then start over at the top.
-        if (fstatSync(fd).size >= this.offset) return;
+        // Nothing new, or the file was truncated in place by someone else than the cap (the same file, so the
+        // open fd still reads it): then start over at the top.
+        if (fstatSync(this.fd).size >= this.offset) return;
         this.offset = 0;
         this.handedOut = 0;
         this.partial = Buffer.alloc(0);
@@ -249,7 +325,19 @@ export class LogFollower {
       lines.push(this.partial.toString("utf8"));
       this.partial = Buffer.alloc(0);
     }
-    this.handedOut = this.offset - this.partial.length;
+    // Of the current file: none while the copy is read (a partial line of the copy may run on into the file).
+    this.handedOut = this.backlog ? 0 : Math.max(0, this.offset - this.partial.length);
     if (lines.length > 0) this.onLines(lines.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
+  }
+}
+
+/** How a follower's note line begins when lines were rotated away before it read them. */
+export const LOG_READ_BEHIND_NOTE = "[synapse host-agent] log read fell behind:";
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
   }
 }

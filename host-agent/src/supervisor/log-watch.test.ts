@@ -5,12 +5,14 @@
  * still arrives, in order, without waiting for the watch to finish.
  */
 import { spawn } from "node:child_process";
+import { closeSync, fstatSync, openSync, writeSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_DEFAULTS } from "../env.ts";
+import { LOG_READ_BEHIND_NOTE } from "./log-file.ts";
 import { LogWatch } from "./log-watch.ts";
 import type { Logger } from "./logger.ts";
 
@@ -76,5 +78,51 @@ describe("following a running server's log", () => {
     } finally {
       await watch.finish();
     }
+  });
+
+  it("keeps the cap while lines are written faster than they are read, and accounts for every byte written", async () => {
+    const file = path.join(dir, "faster.log");
+    await writeFile(file, "");
+    const cap = 256 * 1024;
+    const fd = openSync(file, "a");
+    // The "server": 96 KiB more (983 lines of 100 bytes) each time the watch hands out lines, which it reads
+    // 64 KiB at a time: the writer stays ahead until it has written 8 MiB.
+    const target = 8 * 1024 * 1024;
+    let written = 0;
+    let next = 0;
+    let largest = 0;
+    const write = () => {
+      let chunk = "";
+      for (let k = 0; k < 983; k++) chunk += `line ${String(next++).padStart(8, "0")} ${"x".repeat(85)}\n`;
+      writeSync(fd, chunk);
+      written += chunk.length;
+      largest = Math.max(largest, fstatSync(fd).size);
+    };
+    write();
+    const got: string[] = [];
+    const watch = new LogWatch({
+      logPath: file, fromOffset: 0, maxBytes: cap, log: quiet, loading: () => false,
+      onLines: (lines) => {
+        got.push(...lines);
+        if (written < target) write();
+      },
+    });
+    try {
+      await until(() => written >= target, 20_000);
+      expect(written).toBeGreaterThanOrEqual(target);
+    } finally {
+      await watch.finish();
+      closeSync(fd);
+    }
+    // Rotated as it grew (before, the rotation waited for the reader to catch up: the file reached 8 MiB).
+    expect(largest).toBeLessThanOrEqual(cap + AGENT_DEFAULTS.logCapSlackBytes + 2 * 98_300);
+    // Each line once, in order; what the reader could not keep is said, to the byte.
+    const notes = got.filter((l) => l.startsWith(LOG_READ_BEHIND_NOTE));
+    const lines = got.filter((l) => !l.startsWith(LOG_READ_BEHIND_NOTE));
+    const numbers = lines.map((l) => Number(l.slice(5, 13)));
+    expect(numbers.every((n, i) => i === 0 || n > numbers[i - 1]!)).toBe(true);
+    const dropped = notes.reduce((sum, l) => sum + Number(/: (\d+) bytes/.exec(l)![1]), 0);
+    expect(lines.length * 100 + dropped).toBe(written);
+    expect(lines.length).toBeGreaterThan(0);
   });
 });

@@ -12,22 +12,23 @@
  * (25 ms) after each report: a busy log wakes it at most 40 times a second,
  * not once a line. While it loads, every report is read at once.
  *
- * The size cap is checked when the watch opens again (a stat), or, while the
- * server loads, AGENT_DEFAULTS.logCapCheckAfterWriteMs (5 ms) after a write,
- * once for all the writes of that time. Past the cap the log
- * is rotated a moment later (AGENT_DEFAULTS.logRotateDelayMs: a burst of
- * lines ends in the same file, rather than each write past the cap rotating a
- * nearly empty file over the last copy), and at once past cap +
- * AGENT_DEFAULTS.logCapSlackBytes (256 KiB). So the file stays within cap +
- * 256 KiB + what the server writes before the agent checks and rotates (25 ms:
- * 0.5 MB at 20 MB/s; the copy runs at once, synchronously; milliseconds,
- * ~0.1 s on this loaded 2-core machine: up to ~2 MB at 20 MB/s): within
- * cap + 2.5 MiB even at 20 MB/s. A timer checks too, for file systems whose
- * watch misses writes.
+ * The size cap is checked when the watch opens again (a stat), after each
+ * chunk the follower reads, or, while the server loads,
+ * AGENT_DEFAULTS.logCapCheckAfterWriteMs (5 ms) after a write, once for all
+ * the writes of that time. Past the cap the log is rotated a moment later
+ * (AGENT_DEFAULTS.logRotateDelayMs: a burst of lines ends in the same file,
+ * rather than each write past the cap rotating a nearly empty file over the
+ * last copy), and at once past cap + AGENT_DEFAULTS.logCapSlackBytes
+ * (256 KiB). A rotation is one synchronous step that never waits for the
+ * follower (it reads its unread lines from the copy). So the file stays
+ * within cap + 256 KiB + what the server writes before the agent checks and
+ * rotates (25 ms: 0.5 MB at 20 MB/s; plus whatever time the machine's
+ * scheduler keeps the agent off its cores). A timer checks too, for file
+ * systems whose watch misses writes.
  */
 import { statSync, watch, type FSWatcher } from "node:fs";
 import { AGENT_DEFAULTS } from "../env.ts";
-import { enforceLogCap, LogFollower } from "./log-file.ts";
+import { enforceLogCap, LogFollower, rotatedPath } from "./log-file.ts";
 import type { Logger } from "./logger.ts";
 
 export interface LogWatchOptions {
@@ -46,7 +47,6 @@ export class LogWatch {
   private watcher: FSWatcher | null = null;
   private readonly timer: NodeJS.Timeout;
   private followScheduled = false;
-  private rotating = false;
   private rotateSoon: NodeJS.Timeout | null = null;
   /** The size check due after the writes reported since the last one. */
   private capCheck: NodeJS.Timeout | null = null;
@@ -54,9 +54,13 @@ export class LogWatch {
   private reopen: NodeJS.Timeout | null = null;
   private finished = false;
   private reportCount = 0;
+  private capAfterRead: NodeJS.Immediate | null = null;
 
   constructor(private readonly o: LogWatchOptions) {
-    this.follower = new LogFollower(o.logPath, o.fromOffset, o.onLines);
+    this.follower = new LogFollower(o.logPath, o.fromOffset, (lines) => {
+      o.onLines(lines);
+      this.checkAfterRead();
+    });
     this.openWatch();
     this.follow(); // what was written before the watch began
     this.timer = setInterval(() => {
@@ -116,9 +120,8 @@ export class LogWatch {
     this.reopen.unref();
   };
 
-  /** Rotates the log when it is over its cap: soon, or at once when far over (one rotation at a time). */
+  /** Rotates the log when it is over its cap: soon, or at once when far over. */
   private keepCap(): void {
-    if (this.rotating) return;
     let size: number;
     try {
       size = statSync(this.o.logPath).size;
@@ -137,19 +140,34 @@ export class LogWatch {
     this.rotate();
   }
 
+  /**
+   * Copy, truncate, and tell the follower, in one synchronous step: the lines
+   * it had not read yet are read from the copy (LogFollower.rotated), so the
+   * rotation never waits for the reader. A log written faster than it is read
+   * still keeps its bound.
+   */
   private rotate(): void {
-    if (this.rotating) return;
     if (this.rotateSoon) clearTimeout(this.rotateSoon);
     this.rotateSoon = null;
-    this.rotating = true;
-    // The lines not read yet are read first: the copy keeps them, but the live log would never see them.
-    void this.follower
-      .poke()
-      .catch(() => undefined)
-      .then(() => enforceLogCap(this.o.logPath, this.o.maxBytes))
-      .catch((err) => this.o.log.warn("log rotation failed", { logPath: this.o.logPath, error: err }))
-      .finally(() => (this.rotating = false));
+    try {
+      const copied = enforceLogCap(this.o.logPath, this.o.maxBytes);
+      if (copied !== null) {
+        this.follower.rotated(rotatedPath(this.o.logPath), copied);
+        this.follow();
+      }
+    } catch (err) {
+      this.o.log.warn("log rotation failed", { logPath: this.o.logPath, error: err });
+    }
   }
+
+  /** A size check once the read in progress hands out its lines: a flood read a chunk at a time is checked at every chunk. */
+  private readonly checkAfterRead = (): void => {
+    if (this.capAfterRead || this.finished) return;
+    this.capAfterRead = setImmediate(() => {
+      this.capAfterRead = null;
+      if (!this.finished) this.keepCap();
+    });
+  };
 
   private follow(): void {
     if (this.o.loading()) {
@@ -173,6 +191,8 @@ export class LogWatch {
     if (this.rotateSoon) clearTimeout(this.rotateSoon);
     if (this.capCheck) clearTimeout(this.capCheck);
     this.capCheck = null;
+    if (this.capAfterRead) clearImmediate(this.capAfterRead);
+    this.capAfterRead = null;
     this.watcher?.close();
     this.watcher = null;
     return this.follower.finish();

@@ -252,7 +252,8 @@ export class Supervisor {
     let seq = this.logSeq;
     const end = () => {
       seq = this.logSeq;
-      return s?.follower?.emittedOffset ?? null;
+      const f = s?.follower;
+      return f ? { offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset } : null;
     };
     const tail = await readLogTail(logPath, lines, { end });
     return { id, lines: tail, logPath, seq };
