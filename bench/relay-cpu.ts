@@ -4,6 +4,11 @@
  * checkout's relay. Prints figures; asserts nothing.
  *
  *   npx tsx bench/relay-cpu.ts [--baseline DIR] [--tokens 64] [--streams 192] [--rounds 6] [--concurrency 16]
+ *   npx tsx bench/relay-cpu.ts --short [--tokens 4] [--streams 800] ...
+ *
+ * `--short`: short chat completions, not streamed, on kept-alive
+ * connections (as bench/gateway.ts's c=16 latency phase sends them), with
+ * each leg's p50 and its added p50 over direct beside the CPU per request.
  *
  * Why: on the 2-core machine bench/gateway.ts runs on, the streamed
  * throughput share (target ≥ 97 % of direct) is set by the CPU the proxy
@@ -36,6 +41,12 @@
  * paired this/baseline 0.881 (IQR 0.88-0.98). The change between them: one
  * write to the client per read of the server and one copy of its bytes, the
  * chunk size read byte by byte, a stream's head written with its first event.
+ *
+ * `--short`, measured (2 cores, load 2.4-2.8, 6 rounds of 800): CPU a
+ * request nginx 0.063 ms, this relay 0.178 ms; added p50 at c=16 nginx
+ * +2.23 ms, relay +2.74 ms. At c=16 the 16 answers of one decode step come
+ * back together and a one-thread proxy handles them in turn, so its CPU per
+ * request shows in the p50 about eight times over.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -51,11 +62,12 @@ import { startNginx, stopChild, until } from "./proxies.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const BASELINE = argValue("--baseline");
-const TOKENS = Number(argValue("--tokens") ?? 64);
-const STREAMS = Number(argValue("--streams") ?? 192);
+const SHORT = process.argv.includes("--short");
+const TOKENS = Number(argValue("--tokens") ?? (SHORT ? 4 : 64));
+const STREAMS = Number(argValue("--streams") ?? (SHORT ? 800 : 192));
 const ROUNDS = Number(argValue("--rounds") ?? 6);
 const CONCURRENCY = Number(argValue("--concurrency") ?? 16);
-const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }], max_tokens: TOKENS, stream: true, ignore_eos: true, grammar: "root ::= [a-z]+" });
+const BODY = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "hi" }], max_tokens: TOKENS, stream: !SHORT, ignore_eos: true, grammar: "root ::= [a-z]+" });
 
 interface Leg {
   name: string;
@@ -65,6 +77,10 @@ interface Leg {
   children: boolean;
   cpu: number[];
   tokensPerS: number[];
+  /** --short: every request's latency (ms), all counted rounds. */
+  latencies: number[];
+  /** --short: kept-alive connections, at most the concurrency. */
+  agent: http.Agent | false;
 }
 
 /** Bundles bench/relay-serve.ts with its `../src/` imports from `checkout`; returns the bundle's path. */
@@ -96,10 +112,10 @@ async function startRelay(bundle: string, llamaPort: number): Promise<{ child: C
   return { child, port };
 }
 
-/** One streamed answer, read to its end on a connection of its own. */
-function stream(port: number): Promise<void> {
+/** One answer, read to its end: streamed on a connection of its own, or (--short) on the leg's kept-alive ones. */
+function stream(port: number, agent: http.Agent | false): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, path: "/v1/chat/completions", method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(BODY) } }, (res) => {
+    const req = http.request({ host: "127.0.0.1", port, path: "/v1/chat/completions", method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(BODY) } }, (res) => {
       res.resume();
       res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`port ${port}: status ${res.statusCode}`))));
       res.on("error", reject);
@@ -110,7 +126,8 @@ function stream(port: number): Promise<void> {
   });
 }
 
-async function round(leg: Leg): Promise<{ cpuPerStream: number; tokensPerS: number }> {
+async function round(leg: Leg): Promise<{ cpuPerStream: number; tokensPerS: number; latencies: number[] }> {
+  const latencies: number[] = [];
   const cpu0 = leg.pid === null ? 0 : cpuMs(leg.pid, { children: leg.children });
   const t0 = performance.now();
   let next = 0;
@@ -118,14 +135,19 @@ async function round(leg: Leg): Promise<{ cpuPerStream: number; tokensPerS: numb
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < STREAMS) {
         next++;
-        await stream(leg.port);
+        const t = performance.now();
+        await stream(leg.port, leg.agent);
+        latencies.push(performance.now() - t);
       }
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpu = leg.pid === null ? Number.NaN : cpuMs(leg.pid, { children: leg.children }) - cpu0;
-  return { cpuPerStream: cpu / STREAMS, tokensPerS: (STREAMS * TOKENS) / seconds };
+  return { cpuPerStream: cpu / STREAMS, tokensPerS: (STREAMS * TOKENS) / seconds, latencies };
 }
+
+/** --short: a leg's kept-alive connections; streamed answers each get a connection of their own (false). */
+const keptAlive = (): http.Agent | false => (SHORT ? new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY }) : false);
 
 const med = (xs: number[]) => percentile(xs, 50);
 const iqr = (xs: number[]) => `${percentile(xs, 25).toFixed(2)}–${percentile(xs, 75).toFixed(2)}`;
@@ -134,6 +156,7 @@ async function main(): Promise<void> {
   const bin = llamaServerBin();
   const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-bench-relay-"));
   const children: ChildProcess[] = [];
+  const legs: Leg[] = [];
   try {
     const file = path.join(dir, "tiny.gguf");
     await writeTinyModel(file);
@@ -142,17 +165,17 @@ async function main(): Promise<void> {
     children.push(llama);
     await until("llama-server", async () => (await fetch(`http://127.0.0.1:${llamaPort}/health`)).ok, 30_000, 50);
 
-    const legs: Leg[] = [{ name: "direct", port: llamaPort, pid: null, children: false, cpu: [], tokensPerS: [] }];
+    legs.push({ name: "direct", port: llamaPort, pid: null, children: false, cpu: [], tokensPerS: [], latencies: [], agent: keptAlive() });
     const nginx = await startNginx(dir, llamaPort);
     if (nginx) {
       children.push(nginx.child);
-      legs.push({ name: "nginx", port: nginx.port, pid: nginx.child.pid!, children: true, cpu: [], tokensPerS: [] });
+      legs.push({ name: "nginx", port: nginx.port, pid: nginx.child.pid!, children: true, cpu: [], tokensPerS: [], latencies: [], agent: keptAlive() });
     } else process.stderr.write("nginx not found: the nginx leg is skipped (install it: apt-get install -y nginx)\n");
     for (const [name, checkout] of [["relay", ROOT], ...(BASELINE ? [["baseline", path.resolve(BASELINE)]] : [])] as const) {
       process.stderr.write(`bundling the relay of ${checkout} ...\n`);
       const relay = await startRelay(await bundleRelay(checkout, path.join(dir, `${name}.mjs`)), llamaPort);
       children.push(relay.child);
-      legs.push({ name, port: relay.port, pid: relay.child.pid!, children: false, cpu: [], tokensPerS: [] });
+      legs.push({ name, port: relay.port, pid: relay.child.pid!, children: false, cpu: [], tokensPerS: [], latencies: [], agent: keptAlive() });
     }
 
     for (let r = 0; r <= ROUNDS; r++) {
@@ -163,16 +186,19 @@ async function main(): Promise<void> {
         if (r === 0) continue; // warm-up: the JIT, the pools
         leg.cpu.push(got.cpuPerStream);
         leg.tokensPerS.push(got.tokensPerS);
+        leg.latencies.push(...got.latencies);
       }
     }
     process.stderr.write("\n");
 
     const load = os.loadavg().map((x) => x.toFixed(1)).join(" ");
-    const out: string[] = [`relay CPU per stream: ${STREAMS} streams × ${TOKENS} tokens a round at c=${CONCURRENCY}, ${ROUNDS} rounds per leg (rotating order); ${os.availableParallelism()} cores, node ${process.version}; load average ${load}`];
+    const what = SHORT ? "request" : "stream";
+    const out: string[] = [`relay CPU per ${what}: ${STREAMS} ${SHORT ? "short requests (not streamed, kept-alive connections)" : "streams"} × ${TOKENS} tokens a round at c=${CONCURRENCY}, ${ROUNDS} rounds per leg (rotating order); ${os.availableParallelism()} cores, node ${process.version}; load average ${load}`];
     const direct = med(legs[0]!.tokensPerS);
     for (const leg of legs) {
-      const cpu = leg.pid === null ? "" : `CPU ${med(leg.cpu).toFixed(2)} ms a stream (IQR ${iqr(leg.cpu)})   `;
-      out.push(`  ${leg.name.padEnd(9)} ${cpu}${med(leg.tokensPerS).toFixed(0)} tokens/s (${((med(leg.tokensPerS) / direct) * 100).toFixed(1)} % of direct)`);
+      const cpu = leg.pid === null ? "" : `CPU ${med(leg.cpu).toFixed(SHORT ? 3 : 2)} ms a ${what} (IQR ${iqr(leg.cpu)})   `;
+      const latency = SHORT ? `   p50 ${med(leg.latencies).toFixed(2)} ms (${leg === legs[0] ? "direct" : `+${(med(leg.latencies) - med(legs[0]!.latencies)).toFixed(2)}`})  p99 ${percentile(leg.latencies, 99).toFixed(2)} ms` : "";
+      out.push(`  ${leg.name.padEnd(9)} ${cpu}${med(leg.tokensPerS).toFixed(0)} tokens/s (${((med(leg.tokensPerS) / direct) * 100).toFixed(1)} % of direct)${latency}`);
     }
     const relay = legs.find((l) => l.name === "relay")!;
     const base = legs.find((l) => l.name === "baseline");
@@ -184,6 +210,7 @@ async function main(): Promise<void> {
     if (ngx) out.push(`  relay/nginx CPU: ${(med(relay.cpu) / med(ngx.cpu)).toFixed(2)}`);
     process.stdout.write(`${out.join("\n")}\n`);
   } finally {
+    for (const leg of legs) if (leg.agent) leg.agent.destroy();
     await Promise.all(children.map((c) => stopChild(c, 5_000)));
     await rm(dir, { recursive: true, force: true });
   }
