@@ -33,6 +33,12 @@ beforeAll(async () => {
   const [, out2] = await writeTinyModelSplit(path.join(dirs.modelRoot, "leaky"), 2);
   await rename(out2!, path.join(dirs.root, "leaky-part-2"));
   await symlink(path.join(dirs.root, "leaky-part-2"), out2!);
+  // The first part of a set renamed off its split name: llama.cpp reads split.count and cannot find part 2.
+  const [renamed1] = await writeTinyModelSplit(path.join(dirs.modelRoot, "renamed"), 2);
+  await rename(renamed1!, path.join(dirs.modelRoot, "renamed.gguf"));
+  // A set whose second part is not GGUF.
+  const [, broken2] = await writeTinyModelSplit(path.join(dirs.modelRoot, "broken"), 2);
+  await writeFile(broken2!, "not a model either");
 });
 afterAll(async () => {
   await pool.stopEverything();
@@ -61,6 +67,8 @@ describe("checkModelPath", () => {
     ["half a split set", () => path.join(dirs.modelRoot, "half-00001-of-00002.gguf"), /^incomplete split set: part 2 \(half-00002-of-00002\.gguf\) of 2 missing/],
     ["a set with a part linked out of the roots", () => path.join(dirs.modelRoot, "leaky-00001-of-00002.gguf"), /^part 2 of 2 of the split set: .*leaky-00002-of-00002\.gguf resolves to .*leaky-part-2, which is outside the model roots/],
     ["a later part of a set", () => path.join(dirs.modelRoot, "whole-00002-of-00002.gguf"), /part 2 of a split set; give the first part, .*whole-00001-of-00002\.gguf/],
+    ["a set's first part renamed off its split name", () => path.join(dirs.modelRoot, "renamed.gguf"), /its header says it is part 1 of a split set of 2, but its name does not end in -00001-of-00002\.gguf/],
+    ["a set whose second part is not GGUF", () => path.join(dirs.modelRoot, "broken-00001-of-00002.gguf"), /^part 2 of 2 of this split set cannot be read: .*not a GGUF file/],
   ])("names the problem with %s", async (_what, p, expected) => {
     expect(await problemOf(p())).toMatch(expected);
   });

@@ -1,23 +1,19 @@
 /**
  * `checkModelPath`: what a start would say about a model path, asked when
  * the model is saved rather than first when it starts. Uses the same check
- * the supervisor runs before a spawn (resolveModelPath), then reads the
- * header and, for a split set, looks for every part by name and checks each
- * resolves inside the model roots (checkModelSet, as a start would).
+ * the supervisor runs before a spawn (resolveModelPath); for a split set,
+ * looks for every part by name and checks each resolves inside the model
+ * roots (checkModelSet, as a start would); then reads the header(s) as
+ * discovery does (describeModelFile), whose problems llama-server would meet
+ * loading the file: not GGUF, a part that cannot be read, a header that says
+ * it is part of a split set its name does not follow.
  */
 import { stat } from "node:fs/promises";
-import { readGguf } from "../gguf/reader.ts";
 import { AgentError, type ModelSummary } from "../protocol.ts";
 import { describeMissing, missingParts, parseSplitName, splitPartPath } from "../shared/split-name.ts";
 import { checkModelSet, resolveModelPath } from "../supervisor/spec-check.ts";
-import { errorMessage } from "../shared/error-text.ts";
 import type { ModelShape } from "../shared/model-shape.ts";
 import { describeModelFile } from "./discover.ts";
-
-/** Null when a server could start from `modelPath`; otherwise what is wrong, in words a user can act on. */
-export async function modelPathProblem(modelPath: string, modelRoots: string[]): Promise<string | null> {
-  return (await checkModelPath(modelPath, modelRoots)).problem;
-}
 
 /**
  * `checkModelPath`'s answer: the problem (null when a server could start from `modelPath`) and, when
@@ -29,7 +25,7 @@ export async function checkModelPath(modelPath: string, modelRoots: string[]): P
   const problem = await pathProblem(modelPath, modelRoots);
   if (problem !== null) return { path: modelPath, problem };
   const info = await describeModelFile(modelPath);
-  if (info.error !== null) return { path: modelPath, problem: null };
+  if (info.error !== null) return { path: modelPath, problem: info.error };
   const { sizeBytes, architecture, name, parameterCount, quantization, contextLength } = info;
   const summary: ModelSummary = { sizeBytes, architecture, name, parameterCount, quantization, contextLength };
   return info.shape ? { path: modelPath, problem: null, shape: info.shape, summary } : { path: modelPath, problem: null, summary };
@@ -44,11 +40,6 @@ async function pathProblem(modelPath: string, modelRoots: string[]): Promise<str
   }
   const split = parseSplitName(modelPath);
   if (split && split.index !== 1) return `${modelPath} is part ${split.index} of a split set; give the first part, ${splitPartPath(split.prefix, 1, split.count)}`;
-  try {
-    await readGguf(modelPath, { maxArrayItems: 0 });
-  } catch (err) {
-    return errorMessage(err);
-  }
   if (split && split.count > 1) {
     const present = new Set<number>([1]);
     for (let i = 2; i <= split.count; i++) {
