@@ -31,6 +31,7 @@ import { errorMessage } from "./shared/error-text.ts";
 import { createLogger, type Logger } from "./supervisor/logger.ts";
 import { writeFileAtomic } from "./supervisor/records.ts";
 import { Supervisor } from "./supervisor/supervisor.ts";
+import { describeHolder, portHolder } from "./supervisor/port.ts";
 
 export interface HostAgentOptions extends AgentConfig {
   logger?: Logger;
@@ -150,6 +151,10 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     renameLogs: (p) => supervisor.renameLogs(p.from, p.to),
     discover: () => discoverModels(config.modelRoots),
     checkModelPath: (p) => checkModelPath(p.path, config.modelRoots),
+    portHolder: async (p) => {
+      const held = await portHolder(p.port, p.bindAddress);
+      return { port: p.port, holder: held ? describeHolder(held) : null };
+    },
     hostMemory: async () => {
       const found = await findLlamaServer(config.llamaServerBin).then((f) => ({ bin: f.path, problem: null }), (err: unknown) => ({ bin: null, problem: errorMessage(err) }));
       const [load1 = 0, load5 = 0, load15 = 0] = os.loadavg();

@@ -199,11 +199,14 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     a stop at the app's shutdown reads so in the agent's log and status ("stopped at app
  *                     shutdown"). Agents with only stop-with-cause predate that cause and refuse it, so the
  *                     app sends it only to an agent that names this; the others say `requested`
+ *   port-holder       the `portHolder` method: who holds a port on the host now (the app asks it before a
+ *                     restart onto a changed port, so the running server is not stopped for a start that
+ *                     would be refused, and when a port is saved, to warn)
  *   stop-incomplete   every status carries `stopIncomplete`: on a `failed` status of a stop that left the port
  *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
  *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv", "port-holder"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -366,6 +369,17 @@ export const methods = {
   renameLogs: {
     params: z.object({ from: serverIdSchema, to: serverIdSchema }).strict(),
     result: z.object({ from: serverIdSchema, to: serverIdSchema, moved: z.array(z.string()).max(2) }),
+  },
+  /**
+   * Who holds `port` on this host now (agents with "port-holder"): the check a start makes before it
+   * spawns (a bind probe on `bindAddress`, default 127.0.0.1 where model servers listen, then the
+   * listener's pid and command from /proc or lsof), asked by the app before a restart onto a changed port
+   * and when a port is saved. `holder`: "port 3428 is held by pid 11606 (python3)", or "port 3428 is in
+   * use (holder not visible to this user)"; null when the port is free.
+   */
+  portHolder: {
+    params: z.object({ port: portSchema, bindAddress: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")], { error: "must be an IP address or 'localhost'" }).default("127.0.0.1") }).strict(),
+    result: z.object({ port: z.number().int(), holder: z.string().nullable() }),
   },
   /** Ends the agent process (ssh session); with stopServers, stops every managed server first: `stopped` names those that ran (not those already stopped). */
   shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },

@@ -9,7 +9,7 @@ import {
   importInput,
   importSeed,
   listModels,
-  localPortHolder,
+  agentPortHolder,
   modelCreateInput,
   modelIdInput,
   modelListInput,
@@ -32,7 +32,7 @@ export const modelsRouter = router({
   /** Saves an edit; `portWarning`: who holds the model's new port on its local host now (a warning, not a refusal). */
   update: publicProcedure
     .input(modelUpdateInput)
-    .mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), moveLogs: agentLogMover(ctx.runtime.links), events: ctx.runtime.events, localPortHolder })),
+    .mutation(({ ctx, input }) => updateModel(ctx.runtime.db, input, { appPort: ctx.runtime.env.PORT, checkPath: agentPathChecker(ctx.runtime.links), moveLogs: agentLogMover(ctx.runtime.links), events: ctx.runtime.events, portHolder: agentPortHolder(ctx.runtime.links) })),
   delete: publicProcedure.input(modelIdInput).mutation(({ ctx, input }) => deleteModel(ctx.runtime.db, input, { events: ctx.runtime.events })),
   setEnabled: publicProcedure.input(modelSetEnabledInput).mutation(({ ctx, input }) => setModelEnabled(ctx.runtime.db, input, { events: ctx.runtime.events })),
   /** Scans the host's model folders through its agent: adds new GGUF files, disabled, and lists the registered ones it found (id, enabled). */

@@ -25,7 +25,7 @@ import type { HostLink } from "synapse-host-agent/link";
 import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { canBind } from "synapse-host-agent/port";
-import { localPortHolder } from "~/server/services/registry/port-holder";
+import { hostPortHolder } from "~/server/services/registry/port-holder";
 import { ALIVE_STATES, isAlive } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { getSettings } from "~/server/services/registry/settings";
@@ -124,16 +124,16 @@ export function createFleet(options: FleetOptions): Fleet {
   }
 
   /**
-   * Who holds the port a restart of `row` would start on, when that port differs from its running process's
-   * and the host is this machine: "port 3428 is held by pid 11606 (python3)"; null when the port is free,
-   * the model runs on the registry's port (its own process holds it), nothing runs, or the host is reached
-   * over ssh (its agent has no call that names a port's holder; the start's own check refuses there, after
-   * the stop). Probes with a bind on the address the spec binds (resolveSpec: 127.0.0.1), as the agent does.
+   * Who holds the port a restart of `row` would start on, when that port differs from its running process's:
+   * "port 3428 is held by pid 11606 (python3)"; null when the port is free, the model runs on the registry's
+   * port (its own process holds it), or nothing runs; and when it cannot be known (an ssh host whose agent is
+   * older than "port-holder", or that does not answer: the start's own check refuses there, after the stop).
+   * The agent's probe: a bind on the address the spec binds (resolveSpec: 127.0.0.1), as a start makes it.
    */
   async function heldNextPort(row: ModelRow): Promise<string | null> {
-    if (row.host.linkKind !== "local" || !row.server || !isAlive(row.server.observed) || row.server.port === null) return null;
+    if (!row.server || !isAlive(row.server.observed) || row.server.port === null) return null;
     if (pendingPort({ port: row.port, server: row.server }) === null) return null;
-    return localPortHolder(row.port);
+    return hostPortHolder(links, row.host, row.port, { features: loop.agent(row.hostId)?.features ?? null });
   }
 
   const fleet: Fleet = {

@@ -10,6 +10,7 @@
  *   servers keep running) and coming back (status asked again, same pids).
  */
 import { mkdir, writeFile } from "node:fs/promises";
+import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../../host-agent/test/harness/fixtures";
@@ -21,6 +22,8 @@ import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import type { Host } from "~/generated/prisma/client";
 import { agentLogMover } from "../registry/log-move";
 import { updateModel } from "../registry/models";
+import { agentPortHolder } from "../registry/port-holder";
+import { RESTART_PORT_HELD_ADVICE } from "./start-outcome";
 import { createEventBus, type EventBus } from "./events";
 import { createFleet, type Fleet } from "./fleet";
 import { createLinkPool, type LinkPool } from "./links";
@@ -154,6 +157,33 @@ describe("fleet over the real ssh link", () => {
     expect(logs).toMatchObject({ name: "alpha-renamed", logPath });
     expect(logs.lines.some((l) => l.startsWith("=== synapse host-agent: starting alpha at "))).toBe(true);
     expect(logs.lines.some((l) => /listening on http:\/\/127\.0\.0\.1:\d+/.test(l))).toBe(true);
+  });
+
+  it("a port another program holds on the host: saving it warns, naming the holder, and a restart onto it stops nothing", async () => {
+    const s = await setup();
+    const host = await s.t.db.host.create({ data: { name: "mac-host", linkKind: "ssh", sshHost: "mac-host" } });
+    const [model] = await addModels(s, host, ["alpha"]);
+    const started = await s.fleet.start(model!.id);
+    expect(started.state).toBe("ready");
+    // The "Mac" is this machine's loopback: a listener here holds the port there.
+    const held = net.createServer();
+    await new Promise<void>((resolve) => held.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (held.address() as net.AddressInfo).port;
+      const saved = await updateModel(s.t.db, { id: model!.id, port }, { appPort: 3000, events: s.events, portHolder: agentPortHolder(s.links) });
+      expect(saved.portWarning).toBe(`port ${port} is held by pid ${process.pid} (node) now: alpha cannot start on it until that program lets it go; stop it, or choose another port`);
+
+      const refused = await s.fleet.restart(model!.id, { wait: true });
+      expect(refused).toMatchObject({ state: "ready", pid: started.pid, port: model!.port });
+      expect(refused.error).toBe(`cannot start alpha: port ${port} is held by pid ${process.pid} (node); alpha keeps running on port ${model!.port} (nothing was stopped); ${RESTART_PORT_HELD_ADVICE}`);
+      expect(await pidsRunning(model!.filePath)).toEqual([started.pid]);
+    } finally {
+      await new Promise<void>((resolve) => held.close(() => resolve()));
+    }
+    // Free again: the restart moves it.
+    const restarted = await s.fleet.restart(model!.id, { wait: true });
+    expect([restarted.state, restarted.error]).toEqual(["ready", null]);
+    expect(restarted.pid).not.toBe(started.pid);
   });
 
   it("a host key refused at first is accepted once known_hosts is fixed, without restarting the app", async () => {

@@ -35,7 +35,7 @@ export {
 } from "./models";
 export { agentPathChecker, type PathCheck, type PathChecker } from "./path-check";
 export { agentLogMover, type LogMove, type LogMover } from "./log-move";
-export { localPortHolder } from "./port-holder";
+export { agentPortHolder, hostPortHolder, localPortHolder } from "./port-holder";
 export { getSettings, updateSettings, SETTINGS_ID, type SettingsView } from "./settings";
 export { addDiscoveredModels, nameCandidates, uniqueName, type DiscoveryReport } from "./discover";
 export { importSeed, type ImportReport, type ImportFiles } from "./import-seed";

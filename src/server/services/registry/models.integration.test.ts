@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../../host-agent/test/harness/ports";
 import { upsertHost } from "./hosts";
 import { createModel, deleteModel, getModel, listModels, setModelEnabled, updateModel } from "./models";
-import { localPortHolder } from "./port-holder";
+import { agentPortHolder } from "./port-holder";
 import { getSettings, updateSettings } from "./settings";
 import { resolveSpec } from "./spec";
 import { freshDb, serviceError, snapshot, type TestDb } from "./test-support";
@@ -244,7 +244,9 @@ describe("saving a port another program holds", () => {
     await new Promise<void>((resolve) => held.listen(0, "127.0.0.1", resolve));
     const port = (held.address() as net.AddressInfo).port;
     try {
-      const probe = { ...deps, localPortHolder };
+      // The ssh host here has no agent to ask (its link does not open): its ports cannot be known.
+      const noLinks = { get: () => Promise.reject(new Error("no ssh host in this test")) };
+      const probe = { ...deps, portHolder: agentPortHolder(noLinks) };
       const m = await createModel(t.db, base({ name: "held-port", hostId: linux, filePath: "/models/held.gguf", port: await freePort() }), deps);
       const saved = await updateModel(t.db, { id: m.id, port }, probe);
       expect(saved.port).toBe(port);
@@ -254,7 +256,8 @@ describe("saving a port another program holds", () => {
       expect((await updateModel(t.db, { id: m.id, ctxSize: 2048 }, probe)).portWarning).toBeNull();
       const free = await freePort();
       expect((await updateModel(t.db, { id: m.id, port: free }, probe)).portWarning).toBeNull();
-      // A port on an ssh host is that host's: this machine's listeners say nothing of it.
+      // A port on an ssh host is that host's: this machine's listeners say nothing of it (its agent is asked:
+      // ssh.integration.test.ts).
       const remote = await createModel(t.db, base({ name: "held-port-mac", filePath: "/models/held-mac.gguf", port: await freePort() }), deps);
       expect((await updateModel(t.db, { id: remote.id, port }, probe)).portWarning).toBeNull();
     } finally {

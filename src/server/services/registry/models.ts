@@ -16,6 +16,7 @@ import { parseInput } from "./input";
 import { formatPortRange, inRange, outsideRangeMessage, tunnelRange } from "./model-ports";
 import type { LogMove, LogMover } from "./log-move";
 import type { PathCheck, PathChecker } from "./path-check";
+import type { PortHolderOf } from "./port-holder";
 import { toHostPath } from "./paths";
 import { modelCreateInput, modelIdInput, modelListInput, modelSetEnabledInput, modelUpdateInput, type ModelCreateInput, type ModelUpdateInput } from "./schemas";
 import { parseExtraFlagsColumn } from "./spec";
@@ -48,11 +49,11 @@ export interface RegistryDeps {
    */
   localPortHeld?: (port: number) => Promise<boolean>;
   /**
-   * Who holds `port` on this machine now, in the agent's words ("port 3428 is held by pid 11606 (python3)"),
-   * null when it is free: an update that gives a model on a local host a new port warns with it (SavedModel's
-   * `portWarning`). Absent: no probe, no warning.
+   * Who holds a port on a model's host now, in the agent's words ("port 3428 is held by pid 11606 (python3)"),
+   * null when it is free or cannot be known (port-holder.ts): an update that gives a model a new port or host
+   * warns with it (SavedModel's `portWarning`). Absent: no probe, no warning.
    */
-  localPortHolder?: (port: number) => Promise<string | null>;
+  portHolder?: PortHolderOf;
 }
 
 /**
@@ -79,11 +80,11 @@ export type SavedModel = ModelView & { pathCheck?: PathCheck | null; logMove?: L
  * port". Null when the port and host did not change, the host is reached over ssh (not probed), or the port is
  * free. Not a refusal: the other program may be gone by the next start.
  */
-async function portWarningOf(db: Db, view: ModelView, fields: readonly string[], holderOf: (port: number) => Promise<string | null>): Promise<string | null> {
+async function portWarningOf(db: Db, view: ModelView, fields: readonly string[], holderOf: PortHolderOf): Promise<string | null> {
   if (!fields.includes("port") && !fields.includes("hostId")) return null;
-  const host = await db.host.findUnique({ where: { id: view.hostId }, select: { linkKind: true } });
-  if (host?.linkKind !== "local") return null;
-  const held = await holderOf(view.port);
+  const host = await db.host.findUnique({ where: { id: view.hostId }, select: poolHostSelect });
+  if (!host) return null;
+  const held = await holderOf(host, view.port);
   return held ? `${held} now: ${view.name} cannot start on it until that program lets it go; stop it, or choose another port` : null;
 }
 
@@ -435,8 +436,8 @@ export async function updateModel(db: Db, input: ModelUpdateInput, deps: Registr
     await deps.events.append({ kind: logMove.moved ? "action" : "error", modelId: view.id, hostId: view.hostId, message, data: { logMove: { from: before.name, to: view.name, ...logMove } } }).catch(() => undefined);
   }
   const saved: SavedModel = deps.checkPath ? { ...view, pathCheck: pathCheckView(pathCheck) } : view;
-  const portWarning = deps.localPortHolder && edited ? await portWarningOf(db, view, edited.fields, deps.localPortHolder) : null;
-  const warned: SavedModel = deps.localPortHolder ? { ...saved, portWarning } : saved;
+  const portWarning = deps.portHolder && edited ? await portWarningOf(db, view, edited.fields, deps.portHolder) : null;
+  const warned: SavedModel = deps.portHolder ? { ...saved, portWarning } : saved;
   return deps.moveLogs ? { ...warned, logMove } : warned;
 }
 
