@@ -66,7 +66,7 @@ const ALLOWED = new Set([
 // The configuration check holds the app's env module, how it shows a bad value (env-value.ts), zod (zod's
 // files wherever node_modules/zod resolves to), and what start-up says of the Host allowlist (the guard's
 // own list: guard.ts, host-allowlist-note.ts).
-const CONFIG_CHECK_FILES = new Set(["src/server/gateway/config-check.ts", "src/server/env.ts", "host-agent/src/shared/env-value.ts", "src/server/http/guard.ts", "src/server/http/host-allowlist-note.ts"]);
+const CONFIG_CHECK_FILES = new Set(["src/server/gateway/config-check.ts", "src/server/env.ts", "host-agent/src/shared/env-value.ts", "host-agent/src/shared/agent-tuning-env.ts", "src/server/http/guard.ts", "src/server/http/host-allowlist-note.ts"]);
 const CONFIG_CHECK_ALLOWED = (f) => CONFIG_CHECK_FILES.has(f) || /(^|\/)node_modules\/zod\//.test(f);
 for (const [out, { inputs: used }] of Object.entries(result.metafile.outputs)) {
   if (!out.endsWith(".mjs")) continue;

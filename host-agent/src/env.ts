@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { withGotValue } from "./shared/env-value.ts";
+import { AGENT_TUNING_ENV, DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_LOG_MAX_BYTES } from "./shared/agent-tuning-env.ts";
 
 const LOG_LEVELS = ["debug", "info", "warn", "error", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -22,13 +23,6 @@ const absolutePath = (name: string) =>
     .transform((v) => expandHome(v.trim()))
     .refine((v) => v.length > 0 && path.isAbsolute(v), { error: `${name} must be an absolute path (or start with ~/)` })
     .transform((v) => path.resolve(v));
-
-const positiveInt = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, { error: `${name} must be a whole number between ${min} and ${max}` })
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, { error: `${name} must be a whole number between ${min} and ${max}` });
 
 const envSchema = z.object({
   LLAMA_SERVER_BIN: absolutePath("LLAMA_SERVER_BIN").optional(),
@@ -49,8 +43,7 @@ const envSchema = z.object({
       }
       return roots.map((r) => path.resolve(r));
     }),
-  SYNAPSE_LOG_MAX_BYTES: positiveInt("SYNAPSE_LOG_MAX_BYTES", 4096, 10 * 1024 * 1024 * 1024).optional(),
-  SYNAPSE_HEALTH_INTERVAL_MS: positiveInt("SYNAPSE_HEALTH_INTERVAL_MS", 100, 3_600_000).optional(),
+  ...AGENT_TUNING_ENV,
   SYNAPSE_LOG_LEVEL: z.enum(LOG_LEVELS, { error: `SYNAPSE_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}` }).optional(),
 });
 
@@ -66,8 +59,7 @@ export interface AgentConfig {
   logLevel: LogLevel;
 }
 
-export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024;
-export const DEFAULT_HEALTH_INTERVAL_MS = 5000;
+export { DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_LOG_MAX_BYTES };
 
 /**
  * The supervisor's fixed timings, in one place (milliseconds unless named

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { EnvError, parseEnv } from "./env";
+import { localAgentConfig } from "./services/fleet/links";
 
 function problems(source: Record<string, string>): string[] {
   try {
@@ -21,6 +22,14 @@ describe("app environment", () => {
     expect(problems({ PORT: "eighty" })).toEqual([expect.stringContaining("PORT must be a port number")]);
     expect(problems({ USE_EXTERNAL_SERVERS: "maybe" })).toEqual([expect.stringContaining("USE_EXTERNAL_SERVERS must be true or false")]);
     expect(problems({ LOG_LEVEL: "loud" })).toEqual([expect.stringContaining("LOG_LEVEL")]);
+  });
+
+  it("reads the local agent's log cap and health interval as the standalone agent does, with its checks", () => {
+    const host = { id: "h", name: "local", linkKind: "local", sshHost: null, sshPort: 22, sshUser: null, sshIdentityFile: null, hostKeyFingerprint: null, hostModelsRoot: null, llamaServerBin: null };
+    expect(localAgentConfig(host, parseEnv({}))).toMatchObject({ logMaxBytes: 10 * 1024 * 1024, healthIntervalMs: 5000 });
+    expect(localAgentConfig(host, parseEnv({ SYNAPSE_LOG_MAX_BYTES: "65536", SYNAPSE_HEALTH_INTERVAL_MS: "700" }))).toMatchObject({ logMaxBytes: 65536, healthIntervalMs: 700 });
+    expect(problems({ SYNAPSE_LOG_MAX_BYTES: "64k" })).toEqual(['SYNAPSE_LOG_MAX_BYTES must be a whole number between 4096 and 10737418240 (got "64k")']);
+    expect(problems({ SYNAPSE_HEALTH_INTERVAL_MS: "50" })).toEqual(['SYNAPSE_HEALTH_INTERVAL_MS must be a whole number between 100 and 3600000 (got "50")']);
   });
 
   it("says the value each bad variable got, quoted, beside what it accepts", () => {

@@ -6,6 +6,7 @@
  * bounded; a secret's length only: synapse-host-agent/env-value).
  */
 import { withGotValue } from "synapse-host-agent/env-value";
+import { AGENT_TUNING_ENV } from "synapse-host-agent/agent-tuning-env";
 import { z } from "zod";
 
 const bool = (name: string) =>
@@ -72,6 +73,11 @@ export const envSchema = z
     /** Agent state folder for the local link (records, logs). */
     SYNAPSE_STATE_DIR: z.string().optional(),
     LLAMA_SERVER_BIN: z.string().optional(),
+    /**
+     * The local agent's tuning, as the standalone agent reads it (agent-tuning-env.ts): a server log's size
+     * cap (bytes) and how often a ready server's /health is checked (ms). Hosts reached over ssh read their own.
+     */
+    ...AGENT_TUNING_ENV,
     /** true: on SIGTERM the app exits and leaves servers running (they are re-adopted next start). */
     SYNAPSE_LEAVE_SERVERS_RUNNING: bool("SYNAPSE_LEAVE_SERVERS_RUNNING").default(false),
     /** Reconciler tick: how often desired and observed state are compared. */

@@ -4,6 +4,7 @@
  * re-adopts the servers (same pids, nothing restarted), close stops them
  * (none left, ports free) unless told to leave them running.
  */
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../host-agent/test/harness/fixtures";
@@ -172,6 +173,27 @@ describe("runtime", () => {
     lines.length = 0;
     await (await s.open(undefined, createLogger("runtime", "info", (l) => lines.push(JSON.parse(l) as (typeof lines)[number])))).close({ stopServers: true });
     expect(lines.filter((l) => l.model === "synapse-tiny")).toEqual([]);
+  });
+
+  it("the local host's agent keeps SYNAPSE_LOG_MAX_BYTES as a standalone agent does: the server's log is rotated at that size", async () => {
+    const s = await setup();
+    const cap = 65536;
+    // No log cap from the test's overrides: the app's environment alone sets it.
+    const rt = await createRuntime({ env: s.env({ SYNAPSE_LOG_MAX_BYTES: String(cap) }), log: testLogger("runtime"), links: { localAgent: { logLevel: "warn", healthIntervalMs: 300, exitPollMs: 50 } } });
+    cleanups.push(() => rt.close({ stopServers: true }));
+    const [model] = await addModels(s, rt, ["chatty"]);
+    await rt.db.model.update({ where: { id: model!.id }, data: { serverApiKeyOff: true } });
+    expect((await rt.fleet.start(model!.id, { wait: true })).state).toBe("ready");
+    const logPath = path.join(s.dirs.stateDir, "logs", "chatty.log");
+    // llama-server writes ~10-14 lines a completion: 64 KiB is a few dozen of them (the default cap, 10 MiB, thousands).
+    const body = JSON.stringify({ prompt: "hi", n_predict: 4, grammar: "root ::= [a-z]+" });
+    const rotated = await waitFor("the log rotated at 64 KiB", async () => {
+      const r = await fetch(`http://127.0.0.1:${model!.port}/completion`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      expect(r.status).toBe(200);
+      return (await stat(`${logPath}.1`).catch(() => null))?.size ?? null;
+    }, 60_000);
+    expect(rotated).toBeGreaterThan(cap);
+    expect(rotated).toBeLessThan(cap + 512 * 1024);
   });
 
   it("getRuntime() makes one runtime per process, shared through globalThis, and a new one after close", async () => {

@@ -40,9 +40,10 @@ import type { Env } from "~/server/env";
 import type { Logger } from "~/server/log/logger";
 import { ServiceError } from "../errors";
 import { errorMessage } from "synapse-host-agent/error-text";
+import { DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_LOG_MAX_BYTES } from "synapse-host-agent/agent-tuning-env";
 
 export type HostAgentConfig = NonNullable<LocalLinkOptions["agentConfig"]>;
-export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS">;
+export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS"> & Partial<Pick<Env, "SYNAPSE_LOG_MAX_BYTES" | "SYNAPSE_HEALTH_INTERVAL_MS">>;
 export type PoolHost = Pick<
   Host,
   "id" | "name" | "linkKind" | "sshHost" | "sshPort" | "sshUser" | "sshIdentityFile" | "hostKeyFingerprint" | "hostModelsRoot" | "llamaServerBin"
@@ -132,8 +133,8 @@ export function localAgentConfig(host: PoolHost, env: LinkEnv, overrides: Partia
     llamaServerBin: bin ? path.resolve(expandHome(bin)) : null,
     stateDir,
     modelRoots: [...new Set(modelRoots)],
-    logMaxBytes: 10 * 1024 * 1024,
-    healthIntervalMs: 5000,
+    logMaxBytes: env.SYNAPSE_LOG_MAX_BYTES ?? DEFAULT_LOG_MAX_BYTES,
+    healthIntervalMs: env.SYNAPSE_HEALTH_INTERVAL_MS ?? DEFAULT_HEALTH_INTERVAL_MS,
     logLevel: "info",
     // This agent lives inside the app: a fork() from here costs ~4x one from a bare process
     // (see host-agent/src/supervisor/launcher.ts), so servers are spawned from a small helper.
