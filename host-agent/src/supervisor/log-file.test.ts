@@ -119,6 +119,32 @@ describe("server log files", () => {
     f.close();
   });
 
+  it.each([
+    ["read before the rotation", true],
+    ["read from the copy", false],
+  ])("a line the rotation cut in two (its start %s) is left out of a tail until its end is read: the tail and the events have it once", async (_, readFirst) => {
+    const log = path.join(dir, `rot-split-${readFirst}.log`);
+    await writeFile(log, "");
+    const seen: string[] = [];
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines));
+    const end = () => ({ offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset });
+    await appendFile(log, "one\ntwo\nthr");
+    if (readFirst) await f.poke();
+    f.rotated(rotatedPath(log), enforceLogCap(log, 4)!);
+    await f.poke();
+    expect(seen).toEqual(["one", "two"]);
+    // The server goes on with the line in the emptied file, a part at a time.
+    const tails = [await readLogTail(log, 10, { end })];
+    await appendFile(log, "e");
+    await f.poke();
+    tails.push(await readLogTail(log, 10, { end }));
+    expect(tails).toEqual([["one", "two"], ["one", "two"]]);
+    await appendFile(log, "e\nfour\n");
+    await f.poke();
+    expect(seen).toEqual(["one", "two", "three", "four"]);
+    f.close();
+  });
+
   it("a reader the file was rotated twice past drops the rest of the first copy and says how many bytes", async () => {
     const log = path.join(dir, "rot-twice.log");
     await writeFile(log, "");

@@ -109,8 +109,8 @@ export interface LogTailOptions {
   /**
    * Where the tail ends, asked once the first reads are done: how far a
    * follower has handed out lines, in the current file (`offset`) and, while
-   * it still reads the rotated copy, in the copy (`rotatedOffset`; null: all
-   * of it). Lines past them are left to the follower, so a reader of both sees
+   * it still reads the rotated copy or holds its unfinished last line, in the
+   * copy (`rotatedOffset`; null: all of it). Lines past them are left to the follower, so a reader of both sees
    * each line once. When the follower got further during the read, the rest
    * up to it is read too. Null: no follower, the whole files.
    */
@@ -169,6 +169,11 @@ export class LogFollower {
   private fd: number | null = null;
   /** The rotated copy's bytes not read yet when the file was rotated: [pos, end) of the copy open as fd. */
   private backlog: { fd: number; pos: number; end: number } | null = null;
+  /**
+   * How far the rotated copy was read (its length, once read to its end); null before any rotation. While the
+   * partial line is longer than what was read of the file, its start is the copy's end: not handed out yet.
+   */
+  private copyReadTo: number | null = null;
   private closed = false;
   constructor(
     private readonly file: string,
@@ -186,9 +191,14 @@ export class LogFollower {
     return this.handedOut;
   }
 
-  /** While the rotated copy is still being read: the offset in it up to which lines have been handed out; else null (all of it). */
+  /**
+   * While the rotated copy is still being read, or the line it ends with is still being written (it runs on
+   * into the file): the offset in the copy up to which lines have been handed out; else null (all of it).
+   */
   get emittedRotatedOffset(): number | null {
-    return this.backlog ? this.backlog.pos - this.partial.length : null;
+    if (this.backlog) return Math.max(0, this.backlog.pos - this.partial.length);
+    const inCopy = this.partial.length - this.offset;
+    return this.copyReadTo !== null && inCopy > 0 ? Math.max(0, this.copyReadTo - inCopy) : null;
   }
 
   /**
@@ -207,6 +217,7 @@ export class LogFollower {
       this.partial = Buffer.alloc(0);
       this.onLines([`${LOG_READ_BEHIND_NOTE} ${dropped} bytes of this log were rotated twice before they were read (not sent live)`]);
     }
+    this.copyReadTo = Math.min(this.offset, copiedBytes);
     if (this.offset < copiedBytes) {
       try {
         this.backlog = { fd: openSync(copyPath, "r"), pos: this.offset, end: copiedBytes };
@@ -278,6 +289,7 @@ export class LogFollower {
       if (back) {
         const bytesRead = readSync(back.fd, this.buf, 0, Math.min(this.buf.length, back.end - back.pos), back.pos);
         back.pos += bytesRead;
+        this.copyReadTo = back.pos;
         // A copy shorter than it was said to be ends here too.
         if (bytesRead === 0 || back.pos >= back.end) this.closeBacklog();
         if (bytesRead > 0) this.take(this.buf.subarray(0, bytesRead));
