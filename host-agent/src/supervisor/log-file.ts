@@ -115,6 +115,13 @@ export interface LogTailOptions {
    * up to it is read too. Null: no follower, the whole files.
    */
   end?: () => { offset: number; rotatedOffset: number | null } | null;
+  /**
+   * How many rotations the follower has been told of (LogFollower.rotations).
+   * `end`'s offsets are of the files as they are when it is asked: when the
+   * count changed while the tail was read (the files were read before a
+   * rotation, or cut after it), the tail is read again, up to 3 times in all.
+   */
+  rotations?: () => number;
 }
 
 /** `chunk` cut or extended to end at file offset `end` (re-read from `file` when the follower got past what was read). */
@@ -128,6 +135,14 @@ async function cutAt(file: string, chunk: { buf: Buffer; start: number } | null,
 
 /** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
 export async function readLogTail(logPath: string, lines: number, options: LogTailOptions = {}): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const before = options.rotations?.();
+    const tail = await readLogTailOnce(logPath, lines, options);
+    if (before === undefined || options.rotations!() === before || attempt === 3) return tail;
+  }
+}
+
+async function readLogTailOnce(logPath: string, lines: number, options: LogTailOptions): Promise<string[]> {
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024;
   let current = await readTailBytes(logPath, maxBytes);
   let older = tailLines(current).length < lines ? await readTailBytes(rotatedPath(logPath), maxBytes) : null;
@@ -174,6 +189,7 @@ export class LogFollower {
    * partial line is longer than what was read of the file, its start is the copy's end: not handed out yet.
    */
   private copyReadTo: number | null = null;
+  private rotationCount = 0;
   private closed = false;
   constructor(
     private readonly file: string,
@@ -210,6 +226,7 @@ export class LogFollower {
    */
   rotated(copyPath: string, copiedBytes: number): void {
     if (this.closed) return;
+    this.rotationCount += 1;
     if (this.backlog) {
       // The copy being read is replaced by this one: the rest of it, and its partial line, are not read.
       const dropped = this.backlog.end - this.backlog.pos + this.partial.length;
@@ -229,6 +246,11 @@ export class LogFollower {
     }
     this.offset = 0;
     this.handedOut = 0;
+  }
+
+  /** How many rotations this reader has been told of (see LogTailOptions.rotations). */
+  get rotations(): number {
+    return this.rotationCount;
   }
 
   /** Reads what is new; resolves after a read that began after this call. */
