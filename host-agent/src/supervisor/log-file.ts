@@ -45,18 +45,22 @@ export function openLogForChild(logPath: string, maxBytes: number, header: strin
 }
 
 /**
- * Rotates when over the cap: copies the file to a temporary name, truncates
- * the file in place, and renames the copy over the last one (`.1`). Returns
- * the number of bytes copied, or null when the file is within the cap (or
- * missing).
+ * Rotates when over the cap: copies the file to a temporary name (`.1.new`),
+ * truncates the file in place, and renames the copy over the last one
+ * (`.1`). Returns the number of bytes copied, or null when the file is within
+ * the cap (or missing). Throws the file system's error when the copy, the
+ * truncation or the rename fails (a `.1.new` left behind, by that or by a
+ * crash, is overwritten by the next rotation).
  *
  * Synchronous: a log flooding at 20 MB/s grows by tens of KB for every
  * millisecond the rotation waits in the threadpool, and the copy
- * (copy_file_range) of a 10 MiB file takes a few milliseconds. What the
+ * (copy_file_range on Linux) of a 10 MiB file takes a few milliseconds. What the
  * server writes between the copy and the truncation is in neither file (the
  * price of copy-and-truncate; both are back to back). The rename makes the
- * copy a new file: a reader of the last copy (LogFollower.rotated) keeps
- * reading its bytes, and no reader of `.1` sees a half-written copy.
+ * copy a new file: a reader that has the last copy open (readLogTail, whose
+ * reads run in the threadpool beside this copy; someone's `less`) keeps its
+ * bytes, and no reader of `.1` sees a half-written copy. The caller tells the
+ * follower (LogFollower.rotated) in the same synchronous step.
  */
 export function enforceLogCap(logPath: string, maxBytes: number): number | null {
   let size = 0;
