@@ -119,6 +119,54 @@ describe("server log files", () => {
     f.close();
   });
 
+  it.each([
+    ["read before the rotation", true],
+    ["read from the copy", false],
+  ])("a line the rotation cut in two (its start %s) is left out of a tail until its end is read: the tail and the events have it once", async (_, readFirst) => {
+    const log = path.join(dir, `rot-split-${readFirst}.log`);
+    await writeFile(log, "");
+    const seen: string[] = [];
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines));
+    const end = () => ({ offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset });
+    await appendFile(log, "one\ntwo\nthr");
+    if (readFirst) await f.poke();
+    f.rotated(rotatedPath(log), enforceLogCap(log, 4)!);
+    await f.poke();
+    expect(seen).toEqual(["one", "two"]);
+    // The server goes on with the line in the emptied file, a part at a time.
+    const tails = [await readLogTail(log, 10, { end })];
+    await appendFile(log, "e");
+    await f.poke();
+    tails.push(await readLogTail(log, 10, { end }));
+    expect(tails).toEqual([["one", "two"], ["one", "two"]]);
+    await appendFile(log, "e\nfour\n");
+    await f.poke();
+    expect(seen).toEqual(["one", "two", "three", "four"]);
+    f.close();
+  });
+
+  it("a tail read just before a rotation is read again: the tail and the events still have each line once", async () => {
+    const log = path.join(dir, "rot-race.log");
+    await writeFile(rotatedPath(log), "older\n");
+    await writeFile(log, "a\nb\nc\n");
+    const seen: string[] = [];
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines));
+    await f.poke();
+    let rotate = true;
+    const end = () => {
+      // The cap rotates the file after the tail's reads, before the follower's offsets are asked.
+      if (rotate) f.rotated(rotatedPath(log), enforceLogCap(log, 4)!);
+      rotate = false;
+      return { offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset };
+    };
+    const tail = await readLogTail(log, 10, { end, rotations: () => f.rotations });
+    await appendFile(log, "d\n");
+    await f.poke();
+    // Before, the file's lines (sent before the tail's seq) were cut away and the copy read before the rotation was given: ["older", "d"].
+    expect([...tail, ...seen.slice(3)]).toEqual(["a", "b", "c", "d"]);
+    f.close();
+  });
+
   it("a reader the file was rotated twice past drops the rest of the first copy and says how many bytes", async () => {
     const log = path.join(dir, "rot-twice.log");
     await writeFile(log, "");

@@ -45,18 +45,22 @@ export function openLogForChild(logPath: string, maxBytes: number, header: strin
 }
 
 /**
- * Rotates when over the cap: copies the file to a temporary name, truncates
- * the file in place, and renames the copy over the last one (`.1`). Returns
- * the number of bytes copied, or null when the file is within the cap (or
- * missing).
+ * Rotates when over the cap: copies the file to a temporary name (`.1.new`),
+ * truncates the file in place, and renames the copy over the last one
+ * (`.1`). Returns the number of bytes copied, or null when the file is within
+ * the cap (or missing). Throws the file system's error when the copy, the
+ * truncation or the rename fails (a `.1.new` left behind, by that or by a
+ * crash, is overwritten by the next rotation).
  *
  * Synchronous: a log flooding at 20 MB/s grows by tens of KB for every
  * millisecond the rotation waits in the threadpool, and the copy
- * (copy_file_range) of a 10 MiB file takes a few milliseconds. What the
+ * (copy_file_range on Linux) of a 10 MiB file takes a few milliseconds. What the
  * server writes between the copy and the truncation is in neither file (the
  * price of copy-and-truncate; both are back to back). The rename makes the
- * copy a new file: a reader of the last copy (LogFollower.rotated) keeps
- * reading its bytes, and no reader of `.1` sees a half-written copy.
+ * copy a new file: a reader that has the last copy open (readLogTail, whose
+ * reads run in the threadpool beside this copy; someone's `less`) keeps its
+ * bytes, and no reader of `.1` sees a half-written copy. The caller tells the
+ * follower (LogFollower.rotated) in the same synchronous step.
  */
 export function enforceLogCap(logPath: string, maxBytes: number): number | null {
   let size = 0;
@@ -109,12 +113,19 @@ export interface LogTailOptions {
   /**
    * Where the tail ends, asked once the first reads are done: how far a
    * follower has handed out lines, in the current file (`offset`) and, while
-   * it still reads the rotated copy, in the copy (`rotatedOffset`; null: all
-   * of it). Lines past them are left to the follower, so a reader of both sees
+   * it still reads the rotated copy or holds its unfinished last line, in the
+   * copy (`rotatedOffset`; null: all of it). Lines past them are left to the follower, so a reader of both sees
    * each line once. When the follower got further during the read, the rest
    * up to it is read too. Null: no follower, the whole files.
    */
   end?: () => { offset: number; rotatedOffset: number | null } | null;
+  /**
+   * How many rotations the follower has been told of (LogFollower.rotations).
+   * `end`'s offsets are of the files as they are when it is asked: when the
+   * count changed while the tail was read (the files were read before a
+   * rotation, or cut after it), the tail is read again, up to 3 times in all.
+   */
+  rotations?: () => number;
 }
 
 /** `chunk` cut or extended to end at file offset `end` (re-read from `file` when the follower got past what was read). */
@@ -128,6 +139,14 @@ async function cutAt(file: string, chunk: { buf: Buffer; start: number } | null,
 
 /** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
 export async function readLogTail(logPath: string, lines: number, options: LogTailOptions = {}): Promise<string[]> {
+  for (let attempt = 1; ; attempt++) {
+    const before = options.rotations?.();
+    const tail = await readLogTailOnce(logPath, lines, options);
+    if (before === undefined || options.rotations!() === before || attempt === 3) return tail;
+  }
+}
+
+async function readLogTailOnce(logPath: string, lines: number, options: LogTailOptions): Promise<string[]> {
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024;
   let current = await readTailBytes(logPath, maxBytes);
   let older = tailLines(current).length < lines ? await readTailBytes(rotatedPath(logPath), maxBytes) : null;
@@ -169,6 +188,12 @@ export class LogFollower {
   private fd: number | null = null;
   /** The rotated copy's bytes not read yet when the file was rotated: [pos, end) of the copy open as fd. */
   private backlog: { fd: number; pos: number; end: number } | null = null;
+  /**
+   * How far the rotated copy was read (its length, once read to its end); null before any rotation. While the
+   * partial line is longer than what was read of the file, its start is the copy's end: not handed out yet.
+   */
+  private copyReadTo: number | null = null;
+  private rotationCount = 0;
   private closed = false;
   constructor(
     private readonly file: string,
@@ -186,9 +211,14 @@ export class LogFollower {
     return this.handedOut;
   }
 
-  /** While the rotated copy is still being read: the offset in it up to which lines have been handed out; else null (all of it). */
+  /**
+   * While the rotated copy is still being read, or the line it ends with is still being written (it runs on
+   * into the file): the offset in the copy up to which lines have been handed out; else null (all of it).
+   */
   get emittedRotatedOffset(): number | null {
-    return this.backlog ? this.backlog.pos - this.partial.length : null;
+    if (this.backlog) return Math.max(0, this.backlog.pos - this.partial.length);
+    const inCopy = this.partial.length - this.offset;
+    return this.copyReadTo !== null && inCopy > 0 ? Math.max(0, this.copyReadTo - inCopy) : null;
   }
 
   /**
@@ -200,6 +230,7 @@ export class LogFollower {
    */
   rotated(copyPath: string, copiedBytes: number): void {
     if (this.closed) return;
+    this.rotationCount += 1;
     if (this.backlog) {
       // The copy being read is replaced by this one: the rest of it, and its partial line, are not read.
       const dropped = this.backlog.end - this.backlog.pos + this.partial.length;
@@ -207,6 +238,7 @@ export class LogFollower {
       this.partial = Buffer.alloc(0);
       this.onLines([`${LOG_READ_BEHIND_NOTE} ${dropped} bytes of this log were rotated twice before they were read (not sent live)`]);
     }
+    this.copyReadTo = Math.min(this.offset, copiedBytes);
     if (this.offset < copiedBytes) {
       try {
         this.backlog = { fd: openSync(copyPath, "r"), pos: this.offset, end: copiedBytes };
@@ -218,6 +250,11 @@ export class LogFollower {
     }
     this.offset = 0;
     this.handedOut = 0;
+  }
+
+  /** How many rotations this reader has been told of (see LogTailOptions.rotations). */
+  get rotations(): number {
+    return this.rotationCount;
   }
 
   /** Reads what is new; resolves after a read that began after this call. */
@@ -278,6 +315,7 @@ export class LogFollower {
       if (back) {
         const bytesRead = readSync(back.fd, this.buf, 0, Math.min(this.buf.length, back.end - back.pos), back.pos);
         back.pos += bytesRead;
+        this.copyReadTo = back.pos;
         // A copy shorter than it was said to be ends here too.
         if (bytesRead === 0 || back.pos >= back.end) this.closeBacklog();
         if (bytesRead > 0) this.take(this.buf.subarray(0, bytesRead));

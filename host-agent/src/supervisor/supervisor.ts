@@ -255,7 +255,7 @@ export class Supervisor {
       const f = s?.follower;
       return f ? { offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset } : null;
     };
-    const tail = await readLogTail(logPath, lines, { end });
+    const tail = await readLogTail(logPath, lines, { end, rotations: () => s?.follower?.rotations ?? 0 });
     return { id, lines: tail, logPath, seq };
   }
 
