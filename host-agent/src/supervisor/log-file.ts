@@ -16,12 +16,14 @@ export function rotatedPath(logPath: string): string {
 
 /**
  * Opens the log for a new process: rotates an oversized file first, then
- * writes a header line. Returns the fd for the child's stdout/stderr and the
- * offset where its output begins.
+ * writes a header line. Returns the fd for the child's stdout/stderr, the
+ * offset where its output begins, and the offset of the header line (where a
+ * follower of this run starts: the live log shows where a run begins and its
+ * command line).
  * Synchronous on purpose: a few local metadata calls, made while the other
  * starts' checks are out; threadpool round trips under load cost more.
  */
-export function openLogForChild(logPath: string, maxBytes: number, header: string): { fd: number; offset: number } {
+export function openLogForChild(logPath: string, maxBytes: number, header: string): { fd: number; offset: number; headerOffset: number } {
   let size = 0;
   try {
     size = statSync(logPath).size;
@@ -37,7 +39,7 @@ export function openLogForChild(logPath: string, maxBytes: number, header: strin
   try {
     const line = Buffer.from(`${header}\n`);
     writeSync(fd, line);
-    return { fd, offset: size + line.length };
+    return { fd, offset: size + line.length, headerOffset: size };
   } catch (err) {
     closeSync(fd);
     throw err;

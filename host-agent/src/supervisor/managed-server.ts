@@ -198,7 +198,8 @@ export class ManagedServer {
       });
     }
     this.transition("starting", `spawned pid ${pid}`);
-    this.watchLog(prep.log.offset);
+    // From the run's header line: the live log shows where this run begins, and with which command line.
+    this.watchLog(prep.log.headerOffset);
     // Just spawned, it does not listen yet: the first probe waits for the first timer (10 ms) or a hint.
     return this.awaitReady(false);
   }

@@ -25,7 +25,7 @@ export interface PreparedSpawn {
   modelPath: string;
   logPath: string;
   /** The log opened for the child, and where its output begins. */
-  log: { fd: number; offset: number };
+  log: { fd: number; offset: number; headerOffset: number };
 }
 
 export interface PrepareDeps {
