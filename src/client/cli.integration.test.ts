@@ -13,7 +13,8 @@
  * refusing a missing token (its 401 body, made by guard.ts's own checkRequest as src/proxy.ts sends it), and
  * something at SYNAPSE_URL that is not the app (a plain web server's HTML page).
  */
-import { readFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { appendFile, readFile } from "node:fs/promises";
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";
@@ -33,6 +34,8 @@ import { PORT_HELD_ADVICE } from "~/server/services/fleet/start-outcome";
 import { ENABLE_ADVICE } from "~/server/gateway/model-disabled";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { main } from "./cli";
+
+const ROOT = path.resolve(import.meta.dirname, "..", "..");
 
 const servers: http.Server[] = [];
 afterEach(async () => {
@@ -324,6 +327,37 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
     expect(last3).toHaveLength(3);
     // The last three when it read them: at or after the end of what was written before.
     expect(runAt(later, last3)).toBeGreaterThanOrEqual(after.length - 3);
+  });
+
+  it("logs through a pipe prints every line, more than a pipe holds at once (as `| grep` reads it), and exits 0", async () => {
+    const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
+    // 2000 lines of 120 bytes: 240 KB, past a pipe's 64 KiB.
+    const added = Array.from({ length: 2000 }, (_, i) => `piped ${String(i).padStart(6, "0")} ${"y".repeat(106)}`);
+    await appendFile(logPath!, `${added.join("\n")}\n`);
+    // `synapse logs … | (sleep 1; cat)`: a reader that comes late (a pager, a busy grep), so the pipe fills and
+    // the CLI must wait for it rather than exit with the rest unwritten. The reader is a process of its own.
+    const reader = spawn(process.execPath, ["-e", "setTimeout(() => process.stdin.pipe(process.stdout), 1000)"], { stdio: ["pipe", "pipe", "inherit"] });
+    let stdout = "";
+    reader.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    const readerDone = new Promise<void>((resolve) => reader.once("close", () => resolve()));
+    const child = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["src/client/cli.ts", "logs", "alpha", "--lines", "2000"], { cwd: ROOT, env: { ...process.env, SYNAPSE_URL: url }, stdio: ["ignore", reader.stdin, "pipe"] });
+    reader.stdin.destroy(); // the CLI holds the pipe's write end now: the reader ends when the CLI does
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("the CLI did not exit within 60 s")), 60_000);
+      child.once("close", (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    await readerDone;
+    expect([code, stderr]).toEqual([0, ""]);
+    const printed = stdout.split("\n").slice(0, -1);
+    expect(printed).toHaveLength(2000);
+    // The last 2000 when it read them: the ones added, unless the server wrote more since.
+    expect(printed.filter((l) => l.startsWith("piped ")).length).toBeGreaterThan(1900);
+    expect(Buffer.byteLength(stdout)).toBeGreaterThan(200_000);
   });
 
   it("a name no model has: exit 2 naming the models, and nothing changed (registry, servers, event log)", async () => {

@@ -344,5 +344,10 @@ export function failureText(url: string, e: unknown, tokenSet = false): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  main(process.argv.slice(2)).then((code) => {
+    // Once stdout and stderr have taken all that was written: a pipe takes 64 KiB at a time and the rest
+    // waits in this process, which process.exit would drop (`logs --lines 2000 | grep` got the first 555).
+    process.exitCode = code;
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+  });
 }
