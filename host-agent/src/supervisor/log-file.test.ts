@@ -30,6 +30,30 @@ describe("server log files", () => {
     expect(tail).toEqual(["x".repeat(1500).slice(0, 4096), "after rotation"]);
   });
 
+  it("keeps what the server writes while the rotation's copy is made: in the copy, and read live from it", async () => {
+    const log = path.join(dir, "during.log");
+    const child = openLogForChild(log, 1000, "=== header ===");
+    writeSync(child.fd, `${"x".repeat(1500)}\n`);
+    const seen: string[] = [];
+    const f = new LogFollower(log, child.offset, (lines) => seen.push(...lines));
+    await f.poke();
+    // The server's writes land while the bulk copy is being made: two lines, in two writes.
+    const copied = enforceLogCap(log, 1000, () => {
+      writeSync(child.fd, "written during the copy\n");
+      writeSync(child.fd, "and another\n");
+    });
+    f.rotated(rotatedPath(log), copied!);
+    writeSync(child.fd, "after\n");
+    closeSync(child.fd);
+    const rotated = await readFile(rotatedPath(log), "utf8");
+    expect(rotated.endsWith("written during the copy\nand another\n")).toBe(true);
+    expect(copied).toBe(Buffer.byteLength(rotated));
+    expect(await readFile(log, "utf8")).toBe("after\n");
+    await f.poke();
+    expect(seen).toEqual(["x".repeat(1500).slice(0, 4096), "written during the copy", "and another", "after"]);
+    f.close();
+  });
+
   it("makes the logs folder when it is missing (the agent makes it at start; someone may have removed it since)", async () => {
     const log = path.join(dir, "removed", "logs", "a.log");
     closeSync(openLogForChild(log, 1000, "=== header ===").fd);
