@@ -72,7 +72,9 @@ interface StopEvidence {
 export function describeExit(e: Exit): string {
   if (e.signal) return `killed by ${e.signal}`;
   if (e.code !== null) return `exited with code ${e.code}`;
-  return "exited (exit status unknown: not a child of this agent)";
+  // A process the agent is not the parent of (adopted after a restart of the agent or the app, or its spawn
+  // helper died first): only a parent reads an exit status.
+  return "exited (its exit code could not be read: the agent was not its parent process, as after a restart of the agent or the app)";
 }
 
 export class ManagedServer {
