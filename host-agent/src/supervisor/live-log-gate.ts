@@ -2,7 +2,7 @@
  * A bound on the live log lines one server sends as events: a token bucket
  * (AGENT_DEFAULTS.liveLogLinesPerSecond, bursts up to liveLogBurstLines).
  * Lines over it are not sent, only counted; the next line that goes out is
- * preceded by a note saying how many were skipped (the log file has them).
+ * preceded by a note saying how many were skipped and the log file that has them.
  * A server writing 20 MB/s of logs would otherwise send all of it to every
  * browser watching.
  */
@@ -19,12 +19,14 @@ export class LiveLogGate {
    * @param perSecond sustained lines per second
    * @param burst lines that may go out at once after a quiet spell
    * @param now a clock in milliseconds (tests pass their own)
+   * @param file the log file the skipped lines are in, named by the note (so a reader knows where to find them)
    */
   constructor(
     private readonly emit: (lines: string[]) => void,
     private readonly perSecond: number = AGENT_DEFAULTS.liveLogLinesPerSecond,
     private readonly burst: number = AGENT_DEFAULTS.liveLogBurstLines,
     private readonly now: () => number = () => performance.now(),
+    private readonly file: string | null = null,
   ) {
     this.tokens = burst;
     this.last = now();
@@ -65,6 +67,6 @@ export class LiveLogGate {
   private note(): string {
     const n = this.skipped;
     this.skipped = 0;
-    return `[synapse host-agent] ${n} log line${n === 1 ? "" : "s"} skipped here (more than ${this.perSecond} lines/s); the log file has them`;
+    return `[synapse host-agent] ${n} log line${n === 1 ? "" : "s"} skipped here (more than ${this.perSecond} lines/s); the log file has them${this.file ? ` (${this.file})` : ""}`;
   }
 }

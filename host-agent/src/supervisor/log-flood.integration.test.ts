@@ -53,6 +53,8 @@ describe("a server that floods its log", () => {
     const notes = lines.filter((l) => /^\[synapse host-agent\] \d+ log lines? skipped here/.test(l));
     const skipped = notes.reduce((n, l) => n + Number(/\] (\d+) log/.exec(l)![1]), 0);
     expect(notes.length).toBeGreaterThan(0);
+    // Each note says where the skipped lines are.
+    for (const n of notes) expect(n.endsWith(`the log file has them (${s.logPath})`), n).toBe(true);
     expect(lines.length - notes.length).toBeLessThanOrEqual(AGENT_DEFAULTS.liveLogBurstLines + AGENT_DEFAULTS.liveLogLinesPerSecond * Math.ceil(elapsedS + 1));
     // The flood wrote ~40 MB of 100-byte lines: nearly all of them were counted, not sent.
     expect(skipped).toBeGreaterThan(100_000);

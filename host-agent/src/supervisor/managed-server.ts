@@ -102,7 +102,7 @@ export class ManagedServer {
   private readonly markerValue = randomUUID();
   private logWatch: LogWatch | null = null;
   /** Bounds the live log events (the log file keeps every line). */
-  private readonly liveLog = new LiveLogGate((lines) => this.ctx.onLog(this.id, lines));
+  private readonly liveLog: LiveLogGate;
   private readonly cancels = new Set<() => void>();
   private tree: Descendants | null = null;
   /** The path the server got with --model (what its /props reports). */
@@ -120,6 +120,8 @@ export class ManagedServer {
     this.modelPath = spec.modelPath;
     this.record = new RecordKeeper(spec.id, ctx.records, ctx.log);
     this.exited = new Promise<Exit>((r) => (this.resolveExit = r));
+    // Set here, not as a field: the note names logPath, a constructor parameter.
+    this.liveLog = new LiveLogGate((lines) => this.ctx.onLog(this.id, lines), undefined, undefined, undefined, logPath);
   }
 
   /** The follower of the current log, while there is one (see Supervisor.logs). */
