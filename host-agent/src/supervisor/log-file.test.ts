@@ -1,5 +1,5 @@
 import { appendFile, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
-import { closeSync, writeSync } from "node:fs";
+import { closeSync, openSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -130,7 +130,8 @@ describe("server log files", () => {
     const log = path.join(dir, "rot-tail.log");
     await writeFile(log, "a\nb\nc\nd\n");
     const seen: string[] = [];
-    const f = new LogFollower(log, 0, (lines) => seen.push(...lines), 4);
+    // 5-byte reads: the 8 bytes take two, the second short, so the read has stopped when the poke resolves.
+    const f = new LogFollower(log, 0, (lines) => seen.push(...lines), 5);
     await f.poke();
     await appendFile(log, "e\nf\n");
     f.rotated(rotatedPath(log), enforceLogCap(log, 4)!);
@@ -203,6 +204,25 @@ describe("server log files", () => {
     await f.poke();
     expect(seen).toEqual([`${LOG_READ_BEHIND_NOTE} ${"first\nsecond\nthi".length} bytes of this log were rotated twice before they were read (not sent live)`, "rd", "fourth"]);
     f.close();
+  });
+
+  it("a poke resolves once what the file held when it was made is read, even while the file grows faster than it is read", async () => {
+    const log = path.join(dir, "outrun.log");
+    const fd = openSync(log, "a");
+    const chunk = `${"z".repeat(99)}\n`.repeat(983); // ~96 KiB
+    writeSync(fd, chunk);
+    // The "server": 96 KiB more each time the follower hands out lines (it reads 64 KiB at a time), until 48 MiB.
+    let written = chunk.length;
+    const f = new LogFollower(log, 0, () => {
+      if (written < 48 * 1024 * 1024) written += writeSync(fd, chunk);
+    });
+    await f.poke();
+    const writtenWhenResolved = written;
+    f.close();
+    closeSync(fd);
+    // Before, the poke read on to the file's end, which moved away as fast as it read: it resolved only once the
+    // writer stopped, at 48 MiB (Supervisor.logs waited on it).
+    expect(writtenWhenResolved).toBeLessThan(1024 * 1024);
   });
 
   it("keeps characters whole when a read ends inside one, and tells how far it has handed out", async () => {

@@ -209,7 +209,9 @@ async function readLogTailOnce(logPath: string, lines: number, options: LogTailO
 /**
  * Follows a growing log file and hands out complete new lines. `poke()` asks
  * it to read now (the caller wires fs.watch and a timer to it); reads never
- * overlap, and a poke during a read causes one more read after it.
+ * overlap, and a poke during a read causes one more read after it. A poke's
+ * promise waits for the bytes the file held when it was made, not for a file
+ * that keeps growing (Supervisor.logs waits on one before it takes a tail).
  *
  * A rotation (enforceLogCap) never waits for the reader: `rotated()` tells it
  * that the bytes it had not read yet are in the copy, and it reads them from
@@ -229,6 +231,10 @@ export class LogFollower {
   private readonly buf: Buffer;
   private reading: Promise<void> | null = null;
   private again = false;
+  /** Bytes read (or dropped) since this follower began, across rotations: what pokes wait for. */
+  private consumed = 0;
+  /** Pokes waiting for the bytes the file held when they were made. */
+  private waiters: { upTo: number; resolve: () => void }[] = [];
   /** Kept open while following: a server's log is read as it loads, and every 100 ms to a second after. */
   private fd: number | null = null;
   /** The rotated copy's bytes not read yet when the file was rotated: [pos, end) of the copy open as fd. */
@@ -278,6 +284,7 @@ export class LogFollower {
     this.rotationCount += 1;
     if (this.backlog) {
       // The copy being read is replaced by this one: the rest of it, and its partial line, are not read.
+      this.consumed += this.backlog.end - this.backlog.pos;
       const dropped = this.backlog.end - this.backlog.pos + this.partial.length;
       this.closeBacklog();
       this.partial = Buffer.alloc(0);
@@ -295,6 +302,11 @@ export class LogFollower {
     }
     this.offset = 0;
     this.handedOut = 0;
+    // What a poke waits for is now in this copy (what the server wrote between the copy and the truncation is
+    // in neither file): it waits for the copy at most.
+    const reachable = this.consumed + (this.backlog ? this.backlog.end - this.backlog.pos : 0);
+    for (const w of this.waiters) w.upTo = Math.min(w.upTo, reachable);
+    this.settle(false);
   }
 
   /** How many rotations this reader has been told of (see LogTailOptions.rotations). */
@@ -302,12 +314,17 @@ export class LogFollower {
     return this.rotationCount;
   }
 
-  /** Reads what is new; resolves after a read that began after this call. */
+  /**
+   * Reads what is new. Resolves once the bytes the file held when it was called have been read (or
+   * counted as dropped), or when reading stops (at the file's end, on close, or on an error): never later,
+   * however fast the file keeps growing. The reading itself goes on to the file's end.
+   */
   poke(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    const waited = new Promise<void>((resolve) => this.waiters.push({ upTo: this.consumed + this.unread(), resolve }));
     if (this.reading) {
       this.again = true;
-      return this.reading;
+      return Promise.race([waited, this.reading]);
     }
     this.reading = (async () => {
       try {
@@ -317,10 +334,32 @@ export class LogFollower {
         } while (this.again && !this.closed);
       } finally {
         this.reading = null;
+        this.settle(true);
         if (this.closed) this.release();
       }
     })();
-    return this.reading;
+    // Whichever comes first: the bytes read, or the reading's end (an error of the read rejects).
+    return Promise.race([waited, this.reading]);
+  }
+
+  /** Bytes not read yet: the rest of the rotated copy, and of the file as it is now (0 when it cannot be seen). */
+  private unread(): number {
+    const back = this.backlog ? this.backlog.end - this.backlog.pos : 0;
+    let size = 0;
+    try {
+      size = this.fd !== null ? fstatSync(this.fd).size : statSync(this.file).size;
+    } catch {
+      size = 0;
+    }
+    return back + Math.max(0, size - this.offset);
+  }
+
+  /** Resolves the pokes whose bytes are read; all of them when `all` (reading stopped). */
+  private settle(all: boolean): void {
+    if (this.waiters.length === 0) return;
+    const left: typeof this.waiters = [];
+    for (const w of this.waiters) (all || this.consumed >= w.upTo ? w.resolve() : left.push(w));
+    this.waiters = left;
   }
 
   /** Stops following and closes the file (after a read in progress). */
@@ -361,9 +400,14 @@ export class LogFollower {
         const bytesRead = readSync(back.fd, this.buf, 0, Math.min(this.buf.length, back.end - back.pos), back.pos);
         back.pos += bytesRead;
         this.copyReadTo = back.pos;
-        // A copy shorter than it was said to be ends here too.
-        if (bytesRead === 0 || back.pos >= back.end) this.closeBacklog();
+        // A copy shorter than it was said to be ends here too (its missing bytes count as read).
+        if (bytesRead === 0 || back.pos >= back.end) {
+          this.consumed += back.end - back.pos;
+          this.closeBacklog();
+        }
+        this.consumed += bytesRead;
         if (bytesRead > 0) this.take(this.buf.subarray(0, bytesRead));
+        this.settle(false);
         if (bytesRead === this.buf.length) await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
@@ -383,10 +427,14 @@ export class LogFollower {
         this.offset = 0;
         this.handedOut = 0;
         this.partial = Buffer.alloc(0);
+        // What the pokes waited for is gone with the truncation.
+        this.settle(true);
         continue;
       }
       this.offset += bytesRead;
+      this.consumed += bytesRead;
       this.take(this.buf.subarray(0, bytesRead));
+      this.settle(false);
       if (bytesRead < this.buf.length) return;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
