@@ -21,10 +21,9 @@
  * log under a name no model has. The rename's own event is recorded before the
  * move, so the gateway reads the renamed model at once however slow the host.
  */
-import { agentHas, PROTOCOL_VERSION } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
-import { withDeadline } from "../deadline";
+import { linkWithFeature } from "./agent-with-feature";
 
 export interface LogMove {
   /** True when the log is under the new name now (or there was none to move). */
@@ -45,9 +44,8 @@ export function agentLogMover(links: Pick<LinkPool, "get">, options: { timeoutMs
     const stayed = (why: string): LogMove => ({ moved: false, note: `its log stayed under ${from} on host ${host.name}: ${why}` });
     let link;
     try {
-      link = await withDeadline(links.get(host), timeoutMs, `opening the link to ${host.name}`);
-      const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs });
-      if (!agentHas(hello, "rename-logs")) return stayed(`the agent there cannot move logs; update the agent on ${host.name}`);
+      link = await linkWithFeature(links, host, "rename-logs", timeoutMs);
+      if (!link) return stayed(`the agent there cannot move logs; update the agent on ${host.name}`);
     } catch (err) {
       return stayed(`the host could not be reached (${errorMessage(err)})`);
     }

@@ -5,11 +5,11 @@
  * is down, or its agent predates the check) the model is saved with a note
  * saying the path is not checked yet; a start checks it again anyway.
  */
-import { agentHas, PROTOCOL_VERSION, type ModelSummary } from "synapse-host-agent/protocol";
+import type { ModelSummary } from "synapse-host-agent/protocol";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
 import { ServiceError } from "../errors";
 import type { ModelShape } from "synapse-host-agent/model-shape";
-import { withDeadline } from "../deadline";
+import { linkWithFeature } from "./agent-with-feature";
 
 export interface PathCheck {
   /** True when the host's agent checked the path and found nothing wrong. */
@@ -38,10 +38,9 @@ export function agentPathChecker(links: Pick<LinkPool, "get">, options: { timeou
     const notChecked = (why: string): PathCheck => ({ checked: false, note: `path not checked yet: ${why}; it is checked again when the model starts` });
     let result;
     try {
-      // Each call has its deadline; opening the link gets one too, so a save never waits longer than two of them.
-      const link = await withDeadline(links.get(host), timeoutMs, `opening the link to ${host.name}`);
-      const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs });
-      if (!agentHas(hello, "check-model-path")) return notChecked(`the agent on ${host.name} cannot check paths; update the agent on ${host.name}`);
+      // Each call has its deadline; opening the link gets one too.
+      const link = await linkWithFeature(links, host, "check-model-path", timeoutMs);
+      if (!link) return notChecked(`the agent on ${host.name} cannot check paths; update the agent on ${host.name}`);
       result = await link.call("checkModelPath", { path: hostPath }, { timeoutMs });
     } catch (err) {
       return notChecked(`host ${host.name} could not be reached (${err instanceof Error ? err.message : String(err)})`);

@@ -7,10 +7,9 @@
  * the holder. On this machine it runs here; on an ssh host its agent answers
  * (`portHolder`, agents with "port-holder").
  */
-import { agentHas, PROTOCOL_VERSION } from "synapse-host-agent/protocol";
 import { describeHolder, portHolder } from "synapse-host-agent/port";
 import type { LinkPool, PoolHost } from "~/server/services/fleet/links";
-import { withDeadline } from "../deadline";
+import { linkWithFeature } from "./agent-with-feature";
 
 /** "port 3428 is held by pid 11606 (python3)" (or "… is in use (holder not visible to this user)"); null when `port` (1–65535) is free on 127.0.0.1. */
 export async function localPortHolder(port: number): Promise<string | null> {
@@ -34,10 +33,8 @@ export async function hostPortHolder(links: Pick<LinkPool, "get">, host: PoolHos
   if (host.linkKind === "local") return localPortHolder(port);
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   try {
-    const link = await withDeadline(links.get(host), timeoutMs, `opening the link to ${host.name}`);
-    const features = options.features ?? (await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs })).features;
-    if (!agentHas({ features: features ?? undefined }, "port-holder")) return null;
-    return (await link.call("portHolder", { port }, { timeoutMs })).holder;
+    const link = await linkWithFeature(links, host, "port-holder", timeoutMs, options.features);
+    return link ? (await link.call("portHolder", { port }, { timeoutMs })).holder : null;
   } catch {
     return null;
   }
