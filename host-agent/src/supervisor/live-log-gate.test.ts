@@ -4,7 +4,7 @@ import { LiveLogGate } from "./live-log-gate.ts";
 function gate(perSecond: number, burst: number) {
   let now = 0;
   const sent: string[] = [];
-  const g = new LiveLogGate((lines) => sent.push(...lines), perSecond, burst, () => now);
+  const g = new LiveLogGate((lines) => sent.push(...lines), { perSecond, burst, now: () => now });
   return { g, sent, advance: (ms: number) => void (now += ms) };
 }
 

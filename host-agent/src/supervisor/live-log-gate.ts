@@ -14,22 +14,27 @@ export class LiveLogGate {
   private skipped = 0;
   private timer: NodeJS.Timeout | null = null;
 
+  private readonly perSecond: number;
+  private readonly burst: number;
+  private readonly now: () => number;
+  private readonly file: string | null;
+
   /**
    * @param emit receives the lines to send, in order (notes included)
-   * @param perSecond sustained lines per second
-   * @param burst lines that may go out at once after a quiet spell
-   * @param now a clock in milliseconds (tests pass their own)
-   * @param file the log file the skipped lines are in, named by the note (so a reader knows where to find them)
+   * @param options `perSecond`: sustained lines per second; `burst`: lines that may go out at once after a
+   *   quiet spell; `now`: a clock in milliseconds (tests pass their own); `file`: the log file the skipped lines
+   *   are in, named by the note (so a reader knows where to find them)
    */
   constructor(
     private readonly emit: (lines: string[]) => void,
-    private readonly perSecond: number = AGENT_DEFAULTS.liveLogLinesPerSecond,
-    private readonly burst: number = AGENT_DEFAULTS.liveLogBurstLines,
-    private readonly now: () => number = () => performance.now(),
-    private readonly file: string | null = null,
+    options: { perSecond?: number; burst?: number; now?: () => number; file?: string | null } = {},
   ) {
-    this.tokens = burst;
-    this.last = now();
+    this.perSecond = options.perSecond ?? AGENT_DEFAULTS.liveLogLinesPerSecond;
+    this.burst = options.burst ?? AGENT_DEFAULTS.liveLogBurstLines;
+    this.now = options.now ?? (() => performance.now());
+    this.file = options.file ?? null;
+    this.tokens = this.burst;
+    this.last = this.now();
   }
 
   /** Lines read from the log, in order. */

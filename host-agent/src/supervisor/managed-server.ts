@@ -121,7 +121,7 @@ export class ManagedServer {
     this.record = new RecordKeeper(spec.id, ctx.records, ctx.log);
     this.exited = new Promise<Exit>((r) => (this.resolveExit = r));
     // Set here, not as a field: the note names logPath, a constructor parameter.
-    this.liveLog = new LiveLogGate((lines) => this.ctx.onLog(this.id, lines), undefined, undefined, undefined, logPath);
+    this.liveLog = new LiveLogGate((lines) => this.ctx.onLog(this.id, lines), { file: logPath });
   }
 
   /** The follower of the current log, while there is one (see Supervisor.logs). */
