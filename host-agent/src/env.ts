@@ -74,11 +74,6 @@ export const AGENT_DEFAULTS = {
   /** How often a log's size cap is checked when no write woke the follower. */
   logCapCheckMs: 1000,
   /**
-   * While a server loads: how long after a write the log's size is checked (one check for every write in that
-   * time; log-watch.ts).
-   */
-  logCapCheckAfterWriteMs: 5,
-  /**
    * Once a server runs: how long its log's watch stays closed after it reports a write (the size is checked when
    * it opens again). llama-server writes each log line on its own, 10-14 per completion (its own answer's and
    * every request's), and each reported write woke the event loop the app's fleet and gateway bridge share with a

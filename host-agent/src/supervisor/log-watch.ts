@@ -12,10 +12,9 @@
  * (25 ms) after each report: a busy log wakes it at most 40 times a second,
  * not once a line. While it loads, every report is read at once.
  *
- * The size cap is checked when the watch opens again (a stat), after each
- * chunk the follower reads, or, while the server loads,
- * AGENT_DEFAULTS.logCapCheckAfterWriteMs (5 ms) after a write, once for all
- * the writes of that time. Past the cap the log is rotated a moment later
+ * The size cap is checked after each chunk the follower reads (at every
+ * write while the server loads) and when the watch opens again (a stat).
+ * Past the cap the log is rotated a moment later
  * (AGENT_DEFAULTS.logRotateDelayMs: a burst of lines ends in the same file,
  * rather than each write past the cap rotating a nearly empty file over the
  * last copy), and at once past cap + AGENT_DEFAULTS.logCapSlackBytes
@@ -48,8 +47,6 @@ export class LogWatch {
   private readonly timer: NodeJS.Timeout;
   private followScheduled = false;
   private rotateSoon: NodeJS.Timeout | null = null;
-  /** The size check due after the writes reported since the last one. */
-  private capCheck: NodeJS.Timeout | null = null;
   /** While the watch is closed after a report (a ready server's log): when it opens again. */
   private reopen: NodeJS.Timeout | null = null;
   private finished = false;
@@ -88,7 +85,7 @@ export class LogWatch {
 
   /**
    * A write the watch reported. While the server loads, every line is read
-   * at once (one says it is ready) and the size is checked soon after. Once
+   * at once (one says it is ready; the read checks the size). Once
    * it runs, the watch is closed for AGENT_DEFAULTS.logWatchPauseMs: the
    * lines are read in the batch this report schedules, and the writes of
    * that time wake nothing (llama-server writes each line on its own).
@@ -97,15 +94,7 @@ export class LogWatch {
     this.reportCount += 1;
     if (this.finished) return;
     this.follow();
-    if (this.o.loading()) {
-      if (this.capCheck) return;
-      this.capCheck = setTimeout(() => {
-        this.capCheck = null;
-        this.keepCap();
-      }, AGENT_DEFAULTS.logCapCheckAfterWriteMs);
-      this.capCheck.unref();
-      return;
-    }
+    if (this.o.loading()) return;
     if (this.reopen) return; // a report queued before the close
     this.watcher?.close();
     this.watcher = null;
@@ -189,8 +178,6 @@ export class LogWatch {
     if (this.reopen) clearTimeout(this.reopen);
     this.reopen = null;
     if (this.rotateSoon) clearTimeout(this.rotateSoon);
-    if (this.capCheck) clearTimeout(this.capCheck);
-    this.capCheck = null;
     if (this.capAfterRead) clearImmediate(this.capAfterRead);
     this.capAfterRead = null;
     this.watcher?.close();
