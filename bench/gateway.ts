@@ -98,7 +98,7 @@ import { pidsRunning } from "../host-agent/test/harness/fixtures.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { buildAppImage, isAppImage, removeAppImage, START_COMMAND } from "../test/harness/app-build.ts";
 import { startSshBenchHost, type SshBenchHost } from "./gateway-ssh-host.ts";
-import { argValue, cpuMs, llamaServerBin, ms, percentile, rssMb } from "./lib.ts";
+import { argValue, cpuByProcess, cpuMs, cpuSpent, llamaServerBin, ms, percentile, type ProcessCpu, rssMb } from "./lib.ts";
 import { startNginx, stopChild, until } from "./proxies.ts";
 
 const REPS = Number(argValue("--reps") ?? 8);
@@ -284,6 +284,32 @@ async function streamThroughput(leg: Leg, concurrency: number, streams: number, 
   return (done * tokens) / ((performance.now() - t0) / 1000);
 }
 
+/**
+ * The roles a c=16 run's CPU is told apart by: this bench (the client), the app's main thread (Next, the
+ * fleet, the local agent, the ssh links) and its other threads (the gateway's worker, V8's helpers),
+ * every llama-server, nginx, sshd (the ssh host's session), the ssh host's agent (`host-agent … serve`),
+ * and the rest of the machine (anything else running meanwhile shows there).
+ */
+const CPU_ROLES = ["client", "app main", "app threads", "llama-server", "nginx", "sshd", "ssh agent", "other"] as const;
+
+function addCpuByRole(into: Map<string, { requests: number; ms: Map<string, number> }>, leg: string, spent: Map<number, ProcessCpu>, appPid: number, requests: number): void {
+  const entry = into.get(leg) ?? { requests: 0, ms: new Map<string, number>() };
+  into.set(leg, entry);
+  entry.requests += requests;
+  const add = (role: (typeof CPU_ROLES)[number], x: number) => entry.ms.set(role, (entry.ms.get(role) ?? 0) + x);
+  for (const [pid, p] of spent) {
+    if (pid === process.pid) add("client", p.ms);
+    else if (pid === appPid) {
+      add("app main", p.mainMs);
+      add("app threads", p.ms - p.mainMs);
+    } else if (p.comm === "llama-server") add("llama-server", p.ms);
+    else if (p.comm.startsWith("nginx")) add("nginx", p.ms);
+    else if (p.comm.startsWith("sshd")) add("sshd", p.ms);
+    else if (/host-agent\S* serve\b/.test(p.cmdline)) add("ssh agent", p.ms);
+    else add("other", p.ms);
+  }
+}
+
 const med = (xs: number[]) => percentile(xs, 50);
 /**
  * A distribution-free 95 % confidence interval of the median: the order statistics at
@@ -306,6 +332,19 @@ function summary(xs: number[]): { p50: number; p99: number } {
  * The ssh leg beside the local gateway: added p50 / p99 of each (each against its own server reached
  * directly), and the difference against the 1 ms target.
  */
+/**
+ * `a` − `b`, rep by rep (each rep runs every leg once, in rotating order, so a rep pairs them against the
+ * same drift of the machine's load): the median difference, its 95 % CI (medianCi) and the verdict against
+ * `target` (ms): met when the whole CI is at or below it, NOT met when the whole CI is above it.
+ */
+function repPaired(perRep: Map<string, number[]>, a: string, b: string, target: number): string {
+  const bs = perRep.get(b) ?? [];
+  const diffs = (perRep.get(a) ?? []).map((x, i) => x - bs[i]!).filter((x) => !Number.isNaN(x));
+  if (diffs.length < 3) return `${diffs.length} reps: too few to pair`;
+  const [lo, hi] = medianCi(diffs);
+  return `median ${med(diffs).toFixed(2)} ms over ${diffs.length} reps, 95 % CI ${lo.toFixed(2)}–${hi.toFixed(2)} (target ≤ ${target}: ${hi <= target ? "met" : lo > target ? "NOT met" : "within this run's noise"})`;
+}
+
 function sshVsLocal(c: number, paired: Map<string, number[]>, lat: Map<string, number[]>): string {
   const added = (name: string, direct: string) => (c === 1 ? summary(paired.get(name)!) : { p50: summary(lat.get(`${name}@${c}`)!).p50 - summary(lat.get(`${direct}@${c}`)!).p50, p99: NaN });
   const local = added("gateway", "direct");
@@ -392,6 +431,10 @@ async function main() {
     const first = new Map<string, number[]>();
     const delays = new Map<string, number[]>();
     const tput = new Map<string, number[]>();
+    /** c=16 short requests: CPU ms per request, per leg and role (CPU_ROLES), summed over reps. */
+    const c16Cpu = new Map<string, { requests: number; ms: Map<string, number> }>();
+    /** c=16 short requests: each rep's p50 per leg (ms), in rep order: the reps pair the legs (see repPaired). */
+    const c16RepP50 = new Map<string, number[]>();
     /** CPU ms per stream of the throughput runs, per leg: the app's own threads, and nginx's. */
     const tputCpu = new Map<string, { app: number[]; nginx: number[] }>();
     /** Resident memory (MB): the app after the warm-up and after the throughput runs, nginx (master and workers) after them. */
@@ -457,7 +500,11 @@ async function main() {
           const order = legs.map((_, i) => legs[(i + r) % legs.length]!);
           for (const leg of order) {
             const key = `${leg.name}@${c}`;
-            lat.set(key, [...(lat.get(key) ?? []), ...(await runAt(leg, `latency c=${c}`, c, c === 1 ? PER_REP : PER_REP * 4, bodyFor(leg, short)))]);
+            const before = cpuByProcess();
+            const got = await runAt(leg, `latency c=${c}`, c, c === 1 ? PER_REP : PER_REP * 4, bodyFor(leg, short));
+            addCpuByRole(c16Cpu, leg.name, cpuSpent(before, cpuByProcess()), app.child.pid!, got.length);
+            c16RepP50.set(leg.name, [...(c16RepP50.get(leg.name) ?? []), got.length > 0 ? med(got) : Number.NaN]);
+            lat.set(key, [...(lat.get(key) ?? []), ...got]);
           }
         }
       }
@@ -582,6 +629,7 @@ async function main() {
           const n = addedP50("nginx");
           const g = addedP50("gateway");
           out.push(`        target: gateway added p50 ≤ nginx's + 0.3 ms → ${g.toFixed(2)} vs ${(n + 0.3).toFixed(2)}: ${g <= n + 0.3 ? "met" : "NOT met"}`);
+          if (c === 16) out.push(`        per rep, gateway − nginx p50: ${repPaired(c16RepP50, "gateway", "nginx", 0.3)}`);
           if (c === 1) {
             // The same rounds carry both legs: gateway − nginx per round is itself a paired figure.
             const gs = paired.get("gateway")!;
@@ -591,6 +639,17 @@ async function main() {
           }
         }
         if (sshHost) out.push(sshVsLocal(c, paired, lat));
+        if (sshHost && c === 16) {
+          // (gateway-ssh − direct-ssh) − (gateway − direct), rep by rep.
+          const added = (leg: string, ref: string) => (c16RepP50.get(leg) ?? []).map((x, i) => x - c16RepP50.get(ref)![i]!);
+          const local = added("gateway", "direct");
+          out.push(`        per rep, ssh's added p50 − local's: ${repPaired(new Map([["ssh", added("gateway-ssh", "direct-ssh")], ["local", local]]), "ssh", "local", 1)}`);
+        }
+        if (c === 16 && c16Cpu.size > 0) {
+          out.push("        CPU per request (µs) at c=16, by process, all reps: where each leg's time goes (a proxy's own CPU is taken from llama-server and the client on a machine they fill)");
+          out.push(`          ${"leg".padEnd(12)}${CPU_ROLES.map((r) => r.padStart(13)).join("")}`);
+          for (const [name, { requests, ms: byRole }] of c16Cpu) out.push(`          ${name.padEnd(12)}${CPU_ROLES.map((r) => (((byRole.get(r) ?? 0) / requests) * 1000).toFixed(0).padStart(13)).join("")}`);
+        }
       }
       if (RUN.has("streams")) {
         out.push("");

@@ -103,3 +103,59 @@ export function rssMb(pid: number | undefined, options: { children?: boolean } =
     return m ? Number(m[1]) / 1024 : 0;
   });
 }
+
+/** One process's CPU time (ms, all its threads; `mainMs`: its main thread's alone), its command name and command line (arguments joined by spaces), from /proc. */
+export interface ProcessCpu {
+  comm: string;
+  cmdline: string;
+  ms: number;
+  mainMs: number;
+}
+
+/**
+ * Every process's CPU time so far (Linux /proc/PID/task/TID/schedstat, as
+ * `cpuMs`), by pid: two snapshots around a phase tell which processes (and
+ * which of them on their main thread) spent its CPU. Empty where /proc is
+ * missing. Processes that ended meanwhile are not in it.
+ */
+export function cpuByProcess(): Map<number, ProcessCpu> {
+  const out = new Map<number, ProcessCpu>();
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const p of pids) {
+    try {
+      const comm = readFileSync(`/proc/${p}/comm`, "utf8").trim();
+      let ns = 0;
+      let main = 0;
+      for (const tid of readdirSync(`/proc/${p}/task`)) {
+        try {
+          const t = Number(readFileSync(`/proc/${p}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+          ns += t;
+          if (tid === p) main = t;
+        } catch {
+          // the thread ended meanwhile
+        }
+      }
+      const cmdline = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ").trim();
+      out.set(Number(p), { comm, cmdline, ms: ns / 1e6, mainMs: main / 1e6 });
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU ms spent between two `cpuByProcess` snapshots, per pid (processes in both). */
+export function cpuSpent(before: Map<number, ProcessCpu>, after: Map<number, ProcessCpu>): Map<number, ProcessCpu> {
+  const out = new Map<number, ProcessCpu>();
+  for (const [pid, a] of after) {
+    const b = before.get(pid);
+    if (!b || b.comm !== a.comm) continue;
+    out.set(pid, { comm: a.comm, cmdline: a.cmdline, ms: a.ms - b.ms, mainMs: a.mainMs - b.mainMs });
+  }
+  return out;
+}

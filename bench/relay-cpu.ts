@@ -5,6 +5,7 @@
  *
  *   npx tsx bench/relay-cpu.ts [--baseline DIR] [--tokens 64] [--streams 192] [--rounds 6] [--concurrency 16]
  *   npx tsx bench/relay-cpu.ts --short [--tokens 4] [--streams 800] ...
+ *   npx tsx bench/relay-cpu.ts --also-node /path/to/node22/bin/node ...
  *
  * `--short`: short chat completions, not streamed, on kept-alive
  * connections (as bench/gateway.ts's c=16 latency phase sends them), with
@@ -48,7 +49,7 @@
  * back together and a one-thread proxy handles them in turn, so its CPU per
  * request shows in the p50 about eight times over.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
@@ -62,6 +63,8 @@ import { startNginx, stopChild, until } from "./proxies.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
 const BASELINE = argValue("--baseline");
+/** `--also-node PATH`: this checkout's relay once more, run by another Node binary (the image's Node 22 beside the machine's). */
+const ALSO_NODE = argValue("--also-node");
 const SHORT = process.argv.includes("--short");
 const TOKENS = Number(argValue("--tokens") ?? (SHORT ? 4 : 64));
 const STREAMS = Number(argValue("--streams") ?? (SHORT ? 800 : 192));
@@ -98,8 +101,8 @@ async function bundleRelay(checkout: string, out: string): Promise<string> {
 }
 
 /** Starts a relay bundle in front of `llamaPort`; resolves with its process and port once it listens (10 s deadline). */
-async function startRelay(bundle: string, llamaPort: number): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, [bundle], { env: { ...process.env, LLAMA_PORT: String(llamaPort) }, stdio: ["ignore", "pipe", "inherit"] });
+async function startRelay(bundle: string, llamaPort: number, node = process.execPath): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(node, [bundle], { env: { ...process.env, LLAMA_PORT: String(llamaPort) }, stdio: ["ignore", "pipe", "inherit"] });
   const lines = createInterface({ input: child.stdout! });
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${bundle}: no port within 10 s`)), 10_000);
@@ -177,6 +180,12 @@ async function main(): Promise<void> {
       children.push(relay.child);
       legs.push({ name, port: relay.port, pid: relay.child.pid!, children: false, cpu: [], tokensPerS: [], latencies: [], agent: keptAlive() });
     }
+    if (ALSO_NODE) {
+      const version = execFileSync(ALSO_NODE, ["--version"], { encoding: "utf8" }).trim();
+      const relay = await startRelay(path.join(dir, "relay.mjs"), llamaPort, ALSO_NODE);
+      children.push(relay.child);
+      legs.push({ name: `relay@${version}`, port: relay.port, pid: relay.child.pid!, children: false, cpu: [], tokensPerS: [], latencies: [], agent: keptAlive() });
+    }
 
     for (let r = 0; r <= ROUNDS; r++) {
       for (let k = 0; k < legs.length; k++) {
@@ -198,7 +207,7 @@ async function main(): Promise<void> {
     for (const leg of legs) {
       const cpu = leg.pid === null ? "" : `CPU ${med(leg.cpu).toFixed(SHORT ? 3 : 2)} ms a ${what} (IQR ${iqr(leg.cpu)})   `;
       const latency = SHORT ? `   p50 ${med(leg.latencies).toFixed(2)} ms (${leg === legs[0] ? "direct" : `+${(med(leg.latencies) - med(legs[0]!.latencies)).toFixed(2)}`})  p99 ${percentile(leg.latencies, 99).toFixed(2)} ms` : "";
-      out.push(`  ${leg.name.padEnd(9)} ${cpu}${med(leg.tokensPerS).toFixed(0)} tokens/s (${((med(leg.tokensPerS) / direct) * 100).toFixed(1)} % of direct)${latency}`);
+      out.push(`  ${leg.name.padEnd(15)} ${cpu}${med(leg.tokensPerS).toFixed(0)} tokens/s (${((med(leg.tokensPerS) / direct) * 100).toFixed(1)} % of direct)${latency}`);
     }
     const relay = legs.find((l) => l.name === "relay")!;
     const base = legs.find((l) => l.name === "baseline");
