@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { errorHeadline, errorReason, LOG_SAYS, LOG_TAIL_MARK } from "./error-text.ts";
-import { RUN_HEADER_PREFIX } from "./run-header.ts";
+import { RUN_HEADER_PREFIX, runFooter } from "./run-header.ts";
 import { TELLING_LINE_MAX_CHARS, tellingLogLine } from "./telling-log-line.ts";
 
 const HEADER = `${RUN_HEADER_PREFIX}alpha at 2026-12-01T12:00:00.000Z: /opt/llama-server --model /m/alpha.gguf --pooling bogus ===`;
@@ -95,6 +95,14 @@ describe("tellingLogLine", () => {
     expect(tellingLogLine(["error: invalid argument: --old", HEADER, "0.00.001.000 I loading"])).toBeNull();
     expect(tellingLogLine([HEADER])).toBeNull();
     expect(tellingLogLine([])).toBeNull();
+  });
+
+  it("never the agent's own lines: a run's last line (runFooter) says how it ended, in words that read as an error", () => {
+    const footer = runFooter("alpha", new Date("2026-12-01T12:00:05Z"), "failed", "crash", "exited with code 1 while loading; cannot bind: failed");
+    expect(tellingLogLine([HEADER, "I main: loading model", footer])).toBeNull();
+    expect(tellingLogLine([HEADER, "E llama_model_load: error loading model: tensor data is not within file bounds", footer])).toBe("llama_model_load: error loading model: tensor data is not within file bounds");
+    // An earlier run's end before this run's header: not this run's either.
+    expect(tellingLogLine([footer, HEADER, "I main: loading model"])).toBeNull();
   });
 
   it("bounded: a long line is cut to TELLING_LINE_MAX_CHARS with an ellipsis", () => {

@@ -1,6 +1,28 @@
 /**
- * How each run's first line in a server's log begins: the line the agent writes before it spawns the server
- * (spawn-prep.ts). Lines before the last such line are an earlier run's. Here, not in the supervisor, so the
- * one-line views of a failure (error-text.ts, also in the browser) can tell the header from the server's lines.
+ * The lines the agent itself writes into a server's log, around each run. Here, not in the supervisor, so
+ * the one-line views of a failure (error-text.ts, also in the browser) can tell them from the server's lines.
  */
-export const RUN_HEADER_PREFIX = "=== synapse host-agent: starting ";
+
+/** How every line the agent writes into a server's log begins. */
+export const AGENT_LINE_PREFIX = "=== synapse host-agent: ";
+
+/**
+ * How each run's first line in a server's log begins: the line the agent writes before it spawns the server
+ * (spawn-prep.ts). Lines before the last such line are an earlier run's.
+ */
+export const RUN_HEADER_PREFIX = `${AGENT_LINE_PREFIX}starting `;
+
+/** How a run's last line begins: the line the agent writes once the run has ended (runFooter). */
+export const RUN_FOOTER_PREFIX = `${AGENT_LINE_PREFIX}ended `;
+
+/**
+ * A run's last line in its log: which server, when (ISO 8601, UTC), its state and why, and the typed cause,
+ * so a log read on its own (`tail -F`, a copy of the file) says where and how each run ended. One line:
+ * line breaks in the reason become spaces.
+ *
+ *   === synapse host-agent: ended qwen at 2026-12-01T18:40:00.000Z: stopped, cause requested: stopped on request ===
+ */
+export function runFooter(id: string, at: Date, state: string, cause: string | null, reason: string | null): string {
+  const why = (reason ?? "").replace(/\s*[\r\n]+\s*/g, " ");
+  return `${RUN_FOOTER_PREFIX}${id} at ${at.toISOString()}: ${state}${cause ? `, cause ${cause}` : ""}${why ? `: ${why}` : ""} ===`;
+}

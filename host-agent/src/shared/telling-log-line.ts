@@ -20,10 +20,11 @@
  * The rule: a refused argument; else an abort (an uncaught exception's `what():` before the others); else
  * the first error-level (`E`) line; else the first line with no level that reads as an error (a log written
  * without prefixes). The first of each: a failed load's first error is its cause, the rest consequences.
- * Requests' errors, info, warning and debug lines are never chosen, nor the agent's run header. Colour codes
+ * Requests' errors, info, warning and debug lines are never chosen, nor the agent's own lines (a run's header
+ * and its last line, run-header.ts). Colour codes
  * and the log prefix are dropped from the line shown, and runs of spaces made one.
  */
-import { RUN_HEADER_PREFIX } from "./run-header.ts";
+import { AGENT_LINE_PREFIX, RUN_HEADER_PREFIX } from "./run-header.ts";
 
 /** The longest line returned (characters, "…" included): a table cell, not the whole log. */
 export const TELLING_LINE_MAX_CHARS = 200;
@@ -50,6 +51,8 @@ export function tellingLogLine(lines: readonly string[]): string | null {
   const header = lines.findLastIndex((l) => l.startsWith(RUN_HEADER_PREFIX));
   const candidates: { level: string | null; text: string }[] = [];
   for (const raw of lines.slice(header + 1)) {
+    // The agent's own lines (a run's last line says how it ended, not why): never the telling one.
+    if (raw.startsWith(AGENT_LINE_PREFIX)) continue;
     const clean = raw.replace(COLOUR, "").trimEnd();
     const m = LOG_PREFIX.exec(clean);
     const level = m?.[1] ?? null;

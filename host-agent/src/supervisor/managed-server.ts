@@ -6,12 +6,13 @@
  * failed state carries a typed cause.
  */
 import { randomUUID } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
 import { errorMessage, LOG_TAIL_MARK } from "../shared/error-text.ts";
-import { RUN_HEADER_PREFIX } from "../shared/run-header.ts";
+import { RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
 import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
 import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
@@ -181,7 +182,9 @@ export class ManagedServer {
     } catch (err) {
       this.exit = { code: null, signal: null };
       this.resolveExit(this.exit);
-      this.transition("failed", `could not spawn ${prep.binary.path}: ${errorMessage(err)}`, "crash");
+      const reason = `could not spawn ${prep.binary.path}: ${errorMessage(err)}`;
+      this.endRun("failed", reason, "crash");
+      this.transition("failed", reason, "crash");
       throw new AgentError({ code: "FAILED", message: `cannot start ${this.id}: could not spawn ${prep.binary.path}: ${errorMessage(err)}`, data: this.status() }, { cause: err });
     }
   }
@@ -242,16 +245,18 @@ export class ManagedServer {
       this.logTail = await this.tail();
       // Anything it started before it died (grace 0: it is dead already; its helpers get no say).
       const end = await this.endProcesses(0);
-      this.stopWatching();
+      const reason = `${describeExit(outcome.exit)} while loading${foreign || this.heldText(end)}`;
+      this.endRun("failed", reason, "crash");
       await this.record.remove();
-      this.transition("failed", `${describeExit(outcome.exit)} while loading${foreign || this.heldText(end)}`, "crash");
+      this.transition("failed", reason, "crash");
     } else {
       this.transition("stopping", `not ready within ${this.spec.readinessDeadlineMs} ms`);
       const end = await this.endProcesses(this.spec.stopGraceMs);
       this.logTail = await this.tail();
-      this.stopWatching();
+      const reason = `not ready within ${this.spec.readinessDeadlineMs} ms (last: ${describeHealth(outcome.last)})${foreign || this.heldText(end)}`;
+      this.endRun("failed", reason, "deadline");
       await this.record.remove();
-      this.transition("failed", `not ready within ${this.spec.readinessDeadlineMs} ms (last: ${describeHealth(outcome.last)})${foreign || this.heldText(end)}`, "deadline");
+      this.transition("failed", reason, "deadline");
     }
     const status = this.status();
     throw new AgentError({ code: "FAILED", message: `${this.id} failed to start: ${status.reason}${status.logTail.length ? `${LOG_TAIL_MARK}\n${status.logTail.join("\n")}` : ""}`, data: status });
@@ -306,12 +311,13 @@ export class ManagedServer {
     const end = await this.endProcesses(graceMs);
     // Our own child: wait briefly for it to be reaped so exit code and signal are known.
     if (this.ownChild && !this.exit) await Promise.race([this.exited, sleep(AGENT_DEFAULTS.exitStatusWaitMs)]);
-    this.stopWatching();
-    await this.record.remove();
     this.stopLeftHeld = end.portHeldBy;
     if (end.portHeldBy) {
       // The words stay for apps older than `stopIncomplete`, which read them.
-      this.transition("failed", `stop incomplete: ${describeHeldPort(end.portHeldBy)}`, cause);
+      const reason = `stop incomplete: ${describeHeldPort(end.portHeldBy)}`;
+      this.endRun("failed", reason, cause);
+      await this.record.remove();
+      this.transition("failed", reason, cause);
       return this.status();
     }
     let reason: string = STOP_CAUSE_TEXT[cause];
@@ -319,6 +325,8 @@ export class ManagedServer {
     if (end.group?.ended === "foreign") reason = `pid ${this.pid} now belongs to another process; it was not signalled`;
     if (end.survivors.length > 0) reason += `; pids ${end.survivors.join(", ")} survived SIGKILL`;
     if (end.killedDescendants.length > 0) reason += `; ended ${end.killedDescendants.length} process(es) it started outside its group (pids ${end.killedDescendants.join(", ")})`;
+    this.endRun("stopped", reason, cause);
+    await this.record.remove();
     this.transition("stopped", reason, cause);
     return this.status();
   }
@@ -362,12 +370,13 @@ export class ManagedServer {
     this.logTail = await this.tail();
     // A stop that came meanwhile reports the outcome.
     if (this.state !== "ready" && this.state !== "unhealthy") return;
-    this.stopWatching();
     if (elsewhere) {
       // The agent that stopped it removes the record and reaps what is left.
+      this.endRun("stopped", elsewhere, "host-stop");
       this.transition("stopped", elsewhere, "host-stop");
       return;
     }
+    this.endRun("exited", describeExit(e), "crash");
     this.transition("exited", describeExit(e), "crash");
     await this.record.remove();
     // A crashed leader may leave children behind (in its group or escaped): end them so nothing of it lingers.
@@ -440,6 +449,20 @@ export class ManagedServer {
       identityEvery: Math.max(1, s.exitPollIdentityEvery ?? (process.platform === "linux" ? 1 : 40)),
       onGone: () => this.onExit({ code: null, signal: null }),
     }));
+  }
+
+  /**
+   * A run has ended: its last line goes into its log (runFooter: state, cause, reason), then the watching
+   * stops, so the follower sends that line live after the server's own last lines. A log that cannot be
+   * written is warned about and the run ends all the same (the status carries the same words).
+   */
+  private endRun(state: "stopped" | "exited" | "failed", reason: string, cause: StopCause): void {
+    try {
+      appendFileSync(this.logPath, `${runFooter(this.id, new Date(), state, cause, reason)}\n`);
+    } catch (err) {
+      this.ctx.log.warn("could not write the run's last line to its log", { id: this.id, logPath: this.logPath, error: errorMessage(err) });
+    }
+    this.stopWatching();
   }
 
   /** Stops the timers, the log watch (its last lines still go out) and the descendant scan. */

@@ -1,0 +1,83 @@
+/**
+ * Each run's last line in its server's log says how the run ended (run-header.ts runFooter): a user who reads
+ * the log file alone (`tail -F`, a copy sent with a bug report) sees where a run stopped, its state, its typed
+ * cause and the reason, after the server's own last lines, and so does the live log. The real llama-server
+ * for a stop and a crash; the scripted stand-in for an exit while loading (a real server will not fail to
+ * load on demand), whose failure text must still come from the server's own line, not from this one.
+ */
+import { readFile } from "node:fs/promises";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { AgentError } from "../protocol.ts";
+import { errorHeadline } from "../shared/error-text.ts";
+import { RUN_FOOTER_PREFIX } from "../shared/run-header.ts";
+import { agentOptions, AgentPool, eventRecorder, specFor, stateOf, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { llamaServerBin } from "../../test/harness/llama-server.ts";
+import { freePort } from "../../test/harness/ports.ts";
+import { standIns } from "../../test/harness/stand-ins/index.ts";
+import { tinyModel } from "../../test/harness/tiny-model.ts";
+
+let dirs: TestDirs;
+let model: string;
+const pool = new AgentPool();
+beforeAll(async () => {
+  dirs = await testDirs();
+  model = await tinyModel(dirs.modelRoot);
+});
+afterEach(() => pool.stopEverything());
+afterAll(() => dirs.cleanup());
+
+const fileLines = async (logPath: string) => (await readFile(logPath, "utf8")).split("\n").filter((l) => l !== "");
+const isFooter = (l: string) => l.startsWith(RUN_FOOTER_PREFIX);
+
+describe("a run's last line in its log", () => {
+  it("a stop and a crash of the real llama-server each end their run in the file and in the live log, after the server's own lines", async () => {
+    const agent = pool.make(agentOptions(dirs, llamaServerBin()));
+    const rec = eventRecorder(agent);
+    const live = (id: string) => rec.events.flatMap((e) => (e.kind === "log" && e.id === id ? [e.line] : []));
+
+    const asked = await agent.call("start", { spec: specFor("asked", model, await freePort()) });
+    const stopped = await agent.call("stop", { id: "asked" });
+    expect(stopped).toMatchObject({ state: "stopped", cause: "requested" });
+    let lines = await fileLines(asked.logPath!);
+    expect(lines.at(-1)).toMatch(/^=== synapse host-agent: ended asked at \d{4}-\d\d-\d\dT[\d:.]+Z: stopped, cause requested: stopped on request ===$/);
+    expect(lines.filter(isFooter)).toHaveLength(1);
+    // The server's own last line (it logs its shutdown) comes before it.
+    expect(lines.at(-2)).not.toMatch(/^===/);
+    await agent.call("logs", { id: "asked", lines: 5 }); // the follower has caught up
+    expect(live("asked").at(-1)).toBe(lines.at(-1));
+    expect((await agent.call("logs", { id: "asked", lines: 5 })).lines.at(-1)).toBe(lines.at(-1));
+
+    const victim = await agent.call("start", { spec: specFor("victim", model, await freePort()) });
+    process.kill(victim.pid!, "SIGKILL");
+    const exited = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "victim" && stateOf(e)?.state === "exited", 5000))!;
+    expect(exited.cause).toBe("crash");
+    lines = await fileLines(victim.logPath!);
+    expect(lines.at(-1)).toMatch(/^=== synapse host-agent: ended victim at \S+: exited, cause crash: killed by SIGKILL ===$/);
+    await agent.call("logs", { id: "victim", lines: 5 });
+    expect(live("victim").at(-1)).toBe(lines.at(-1));
+    // Its evidence is still the server's own lines.
+    expect(exited.logTail.some(isFooter)).toBe(false);
+
+    // Started again: the new run begins after the last run's end, and ends with a line of its own.
+    const again = await agent.call("start", { spec: specFor("victim", model, victim.port) });
+    await agent.call("stop", { id: "victim" });
+    lines = await fileLines(again.logPath!);
+    const marks = lines.filter((l) => l.startsWith("=== synapse host-agent: ")).map((l) => (isFooter(l) ? "ended" : "starting"));
+    expect(marks).toEqual(["starting", "ended", "starting", "ended"]);
+  });
+
+  it("an exit while loading ends the run in the log, and the failure's text still names the server's own error line", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.exitsWhileLoading));
+    const err = await agent.call("start", { spec: specFor("doomed", model, await freePort()) }).then(
+      () => null,
+      (e: unknown) => e as AgentError,
+    );
+    expect(err).toBeInstanceOf(AgentError);
+    const status = (await agent.call("status", { ids: ["doomed"] }))[0]!;
+    const lines = await fileLines(status.logPath!);
+    expect(lines.at(-1)).toMatch(/^=== synapse host-agent: ended doomed at \S+: failed, cause crash: exited with code 3 while loading ===$/);
+    // The tail the failure carries is the server's; its headline is the server's reason, not the agent's line.
+    expect(status.logTail.some(isFooter)).toBe(false);
+    expect(errorHeadline(err!.message)).toMatch(/tensor data is not within file bounds/);
+  });
+});
