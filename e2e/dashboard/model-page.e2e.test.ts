@@ -4,7 +4,7 @@
  * command line preview; a change saved while the server runs says to restart it; the live log with search; the GPU backend badge; a
  * stopped model renamed in the form keeps its log; a model whose GGUF's context
  * is below the global default shows its own in the command line, its note, the
- * form and the estimate.
+ * form and the estimate; a double-click on Restart restarts once.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -145,6 +145,46 @@ describe("model page (production build)", () => {
     await expect.poll(() => page.getByTestId("save-state").textContent(), { timeout: 10_000 }).toBe("Saved.");
     // Nothing runs: nothing to restart.
     await expect.poll(toasts, { timeout: 10_000 }).toContainEqual(`Saved ${model.name}✕`);
+  });
+
+  it("a double-click on Restart restarts once, even when the first click's restart is done before the second click; Enter still restarts", async () => {
+    const [dbl] = await arrangeModels(app, [{ name: "dbl", enabled: true }]);
+    const started = await app.trpc.mutation("servers.start", { id: dbl!.id });
+    expect(started.error, JSON.stringify(started.error)).toBeUndefined();
+    const pid = async () => (await app.trpc.query<{ running: { pid: number } | null }>("models.commandPreview", { id: dbl!.id })).data?.running?.pid ?? null;
+    const runs = async () => (await app.trpc.query<{ lines: string[] }>("servers.logs", { id: dbl!.id, lines: 5000 })).data!.lines.filter((l) => l.startsWith("=== synapse host-agent: starting dbl ")).length;
+    const { page } = await openPage(browser(), app, { name: "model-double-click", viewport: WIDE });
+    await page.goto(`/models/${dbl!.id}`);
+    const ready = page.locator('[data-testid="state-badge"][data-state="ready"]');
+    await ready.waitFor({ timeout: 60_000 });
+    const pid0 = await pid();
+    expect(pid0).toBeGreaterThan(0);
+    const restart = page.getByRole("button", { name: "Restart", exact: true });
+    const box = (await restart.boundingBox())!;
+    const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+
+    // A double-click as the browser reports it: a click (detail 1), then, at the same spot, one with detail 2.
+    // Between them the first click's restart runs to its end and the button is enabled again.
+    await page.mouse.click(x, y, { clickCount: 1 });
+    await expect.poll(pid, { timeout: 60_000 }).not.toBe(pid0);
+    await ready.waitFor({ timeout: 60_000 });
+    await expect.poll(() => restart.isEnabled(), { timeout: 10_000 }).toBe(true);
+    const pid1 = await pid();
+    expect(await runs()).toBe(2);
+    // The second press of the double-click alone (mouse.click with clickCount 2 would press twice: detail 1, then 2).
+    await page.mouse.down({ clickCount: 2 });
+    await page.mouse.up({ clickCount: 2 });
+    // Nothing follows from it: a restart would have ended pid1 within this time (the first took well under it).
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await pid()).toBe(pid1);
+    expect(await runs()).toBe(2);
+
+    // The keyboard's click (detail 0) restarts.
+    await restart.focus();
+    await page.keyboard.press("Enter");
+    await expect.poll(pid, { timeout: 60_000 }).not.toBe(pid1);
+    await expect.poll(runs, { timeout: 10_000 }).toBe(3);
+    await app.trpc.mutation("servers.stop", { id: dbl!.id });
   });
 
   it("renamed in the form once stopped, the model's page still shows the log of its run under the old name", async () => {

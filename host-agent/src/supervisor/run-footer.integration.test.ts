@@ -59,7 +59,7 @@ describe("a run's last line in its log", () => {
     expect(exited.logTail.some(isFooter)).toBe(false);
 
     // Started again: the new run begins after the last run's end, and ends with a line of its own.
-    const again = await agent.call("start", { spec: specFor("victim", model, victim.port) });
+    const again = await agent.call("start", { spec: specFor("victim", model, victim.port!) });
     await agent.call("stop", { id: "victim" });
     lines = await fileLines(again.logPath!);
     const marks = lines.filter((l) => l.startsWith("=== synapse host-agent: ")).map((l) => (isFooter(l) ? "ended" : "starting"));

@@ -17,6 +17,7 @@ import { Uptime } from "./uptime";
 import { useServerActions } from "./use-server-actions";
 import { LoadProgressBar, type LoadProgressView } from "~/components/metrics/load-progress";
 import { Sparkline } from "~/components/metrics/sparkline";
+import { firstClickOnly } from "~/components/ui/first-click";
 
 export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: StatusRow; spark?: (number | null)[] | undefined; progress?: LoadProgressView | undefined }) {
   const trpc = useTRPC();
@@ -111,13 +112,13 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
       </td>
       <td className={styles.actions}>
         <div className={styles.actionGroup} role="group" aria-label={`Actions for ${row.name}`}>
-          <button type="button" className="btn btn-sm" disabled={busy || !can.canStart} aria-busy={start.isPending} onClick={() => start.mutate({ id: row.modelId })} aria-describedby={nameId}>
+          <button type="button" className="btn btn-sm" disabled={busy || !can.canStart} aria-busy={start.isPending} onClick={firstClickOnly(() => start.mutate({ id: row.modelId }))} aria-describedby={nameId}>
             Start
           </button>
-          <button type="button" className="btn btn-sm" disabled={busy || !can.canStop} aria-busy={stop.isPending} onClick={() => stop.mutate({ id: row.modelId })} aria-describedby={nameId}>
+          <button type="button" className="btn btn-sm" disabled={busy || !can.canStop} aria-busy={stop.isPending} onClick={firstClickOnly(() => stop.mutate({ id: row.modelId }))} aria-describedby={nameId}>
             Stop
           </button>
-          <button type="button" className="btn btn-sm" disabled={busy || !can.canRestart} aria-busy={restart.isPending} onClick={() => restart.mutate({ id: row.modelId })} aria-describedby={nameId}>
+          <button type="button" className="btn btn-sm" disabled={busy || !can.canRestart} aria-busy={restart.isPending} onClick={firstClickOnly(() => restart.mutate({ id: row.modelId }))} aria-describedby={nameId}>
             Restart
           </button>
         </div>

@@ -18,6 +18,7 @@ import { FleetRow } from "./fleet-row";
 import styles from "./fleet.module.css";
 import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
 import { MemoryBars } from "./memory-bars";
+import { firstClickOnly } from "~/components/ui/first-click";
 
 export type StatusRow = RouterOutputs["servers"]["status"][number];
 
@@ -96,7 +97,7 @@ export function FleetView() {
             type="button"
             className="btn btn-primary btn-lg"
             data-testid="start-all"
-            onClick={() => startAll.mutate({ wait: false })}
+            onClick={firstClickOnly(() => startAll.mutate({ wait: false }))}
             disabled={!rows || enabledCount === 0 || startAll.isPending}
             aria-busy={startAll.isPending}
             title={enabledCount === 0 ? "No model is enabled: turn on “Enabled” for the models to start" : undefined}
@@ -108,7 +109,7 @@ export function FleetView() {
             type="button"
             className="btn btn-danger btn-lg"
             data-testid="stop-all"
-            onClick={() => stopAll.mutate()}
+            onClick={firstClickOnly(() => stopAll.mutate())}
             disabled={stopAllReason !== null || stopAll.isPending}
             aria-busy={stopAll.isPending}
             title={stopAllReason ?? undefined}

@@ -26,6 +26,7 @@ import { ModelCharts } from "~/components/metrics/model-charts";
 import { LoadProgressBar } from "~/components/metrics/load-progress";
 import { ModelForm } from "./model-form";
 import styles from "./model.module.css";
+import { firstClickOnly } from "~/components/ui/first-click";
 
 /** The form's identity: the model's version, so a newly stored version remounts it with the stored values. */
 function formKey(m: { id: string; updatedAt?: unknown }): string {
@@ -101,13 +102,13 @@ export function ModelPage({ id }: { id: string }) {
               Try it
             </Link>
           ) : null}
-          <button type="button" className="btn" disabled={!m || busy || !can.canStart} onClick={() => start.mutate({ id })} aria-busy={start.isPending}>
+          <button type="button" className="btn" disabled={!m || busy || !can.canStart} onClick={firstClickOnly(() => start.mutate({ id }))} aria-busy={start.isPending}>
             Start
           </button>
-          <button type="button" className="btn" disabled={!m || busy || !can.canStop} onClick={() => stop.mutate({ id })} aria-busy={stop.isPending}>
+          <button type="button" className="btn" disabled={!m || busy || !can.canStop} onClick={firstClickOnly(() => stop.mutate({ id }))} aria-busy={stop.isPending}>
             Stop
           </button>
-          <button type="button" className="btn" disabled={!m || busy || !can.canRestart} onClick={() => restart.mutate({ id })} aria-busy={restart.isPending}>
+          <button type="button" className="btn" disabled={!m || busy || !can.canRestart} onClick={firstClickOnly(() => restart.mutate({ id }))} aria-busy={restart.isPending}>
             Restart
           </button>
         </div>
