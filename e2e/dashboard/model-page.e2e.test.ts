@@ -4,7 +4,8 @@
  * command line preview; a change saved while the server runs says to restart it; the live log with search; the GPU backend badge; a
  * stopped model renamed in the form keeps its log; a model whose GGUF's context
  * is below the global default shows its own in the command line, its note, the
- * form and the estimate; a double-click on Restart restarts once.
+ * form and the estimate; a double-click on Restart restarts once; the log
+ * search covers the whole log.
  */
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -185,6 +186,45 @@ describe("model page (production build)", () => {
     await expect.poll(pid, { timeout: 60_000 }).not.toBe(pid1);
     await expect.poll(runs, { timeout: 10_000 }).toBe(3);
     await app.trpc.mutation("servers.stop", { id: dbl!.id });
+  });
+
+  it("search finds lines of the whole log, not only the 500 the page loaded, then keeps the matching lines that stream in", async () => {
+    const [srch] = await arrangeModels(app, [{ name: "srch", enabled: true }]);
+    const logLines = async () => (await app.trpc.query<{ lines: string[]; logPath: string }>("servers.logs", { id: srch!.id, lines: 5000 })).data!;
+    for (let run = 0; run < 2; run++) {
+      const r = await app.trpc.mutation<{ state: string }>("servers.restart", { id: srch!.id });
+      expect(r.data?.state, JSON.stringify(r.error)).toBe("ready");
+    }
+    // Requests until the last run alone has more lines than the page loads (500): the first run's lines are not on the page.
+    const body = JSON.stringify({ messages: [{ role: "user", content: "hi" }], max_tokens: 2, grammar: "root ::= [a-z]+" });
+    for (let i = 0; i < 400; i++) {
+      const lines = (await logLines()).lines;
+      if (lines.length - lines.findLastIndex((l) => l.startsWith("=== synapse host-agent: starting srch ")) > 600) break;
+      await Promise.all(Array.from({ length: 10 }, () => fetch(`http://127.0.0.1:${srch!.port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body }).then((r) => r.text())));
+    }
+    const headers = (await logLines()).lines.filter((l) => l.startsWith("=== synapse host-agent: starting srch "));
+    expect(headers).toHaveLength(2);
+
+    const { page, screenshot } = await openPage(browser(), app, { name: "model-log-search", viewport: WIDE });
+    await page.goto(`/models/${srch!.id}`);
+    await expect.poll(() => page.getByTestId("log-match-count").textContent(), { timeout: 15_000 }).toBe("500 lines");
+    await page.getByTestId("log-search").fill("host-agent: STARTING srch");
+    const shownLines = () => page.locator('[data-testid="log-lines"] > div').allTextContents();
+    await expect.poll(shownLines, { timeout: 15_000 }).toEqual(headers);
+    expect(await page.getByTestId("log-match-count").textContent()).toBe("2 matches in the whole log");
+    await screenshot("1280");
+
+    // A new run's header streams in after the search: it joins the matches, once.
+    const r = await app.trpc.mutation<{ state: string }>("servers.restart", { id: srch!.id });
+    expect(r.data?.state).toBe("ready");
+    const third = (await logLines()).lines.filter((l) => l.startsWith("=== synapse host-agent: starting srch "));
+    expect(third).toHaveLength(3);
+    await expect.poll(shownLines, { timeout: 15_000 }).toEqual(third);
+    expect(await page.getByTestId("log-match-count").textContent()).toBe("3 matches in the whole log");
+    // Cleared: the lines the page holds again.
+    await page.getByTestId("log-search").fill("");
+    await expect.poll(() => page.getByTestId("log-match-count").textContent()).toMatch(/^\d+ lines$/);
+    await app.trpc.mutation("servers.stop", { id: srch!.id });
   });
 
   it("renamed in the form once stopped, the model's page still shows the log of its run under the old name", async () => {

@@ -147,7 +147,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     stop: (p) => supervisor.stop(p.id, p.graceMs, p.cause),
     stopAll: (p) => supervisor.stopAll(p.graceMs, p.cause),
     status: async (p) => supervisor.status(p.ids),
-    logs: (p) => supervisor.logs(p.id, p.lines),
+    logs: (p) => supervisor.logs(p.id, p.lines, p.grep),
     renameLogs: (p) => supervisor.renameLogs(p.from, p.to),
     discover: () => discoverModels(config.modelRoots),
     checkModelPath: (p) => checkModelPath(p.path, config.modelRoots),

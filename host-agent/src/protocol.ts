@@ -202,11 +202,14 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *   port-holder       the `portHolder` method: who holds a port on the host now (the app asks it before a
  *                     restart onto a changed port, so the running server is not stopped for a start that
  *                     would be refused, and when a port is saved, to warn)
+ *   log-search        `logs` takes `grep`: the lines of the whole log (the rotated copy and the current
+ *                     file) that contain a text, with how many matched (the app's log search and
+ *                     `synapse logs --grep`; with an older agent they search only the lines already read)
  *   stop-incomplete   every status carries `stopIncomplete`: on a `failed` status of a stop that left the port
  *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
  *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv", "port-holder"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv", "port-holder", "log-search"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -322,11 +325,26 @@ export const methods = {
   stopAll: { params: z.object({ graceMs: z.number().int().min(0).max(600_000).optional(), cause: z.enum(STOP_CAUSES).optional() }).strict(), result: z.array(serverStatusSchema) },
   status: { params: z.object({ ids: z.array(serverIdSchema).max(512).optional() }).strict(), result: z.array(serverStatusSchema) },
   logs: {
-    params: z.object({ id: serverIdSchema, lines: z.number().int().min(1).max(5000).default(200) }).strict(),
+    params: z
+      .object({
+        id: serverIdSchema,
+        lines: z.number().int().min(1).max(5000).default(200),
+        /**
+         * Agents with "log-search": only the lines containing this text (case ignored), from the rotated
+         * copy and the current file (supervisor/log-file.ts searchLog): the last `lines` of them.
+         */
+        grep: z.string().min(1).max(200).optional(),
+      })
+      .strict(),
     result: z.object({
       id: serverIdSchema,
       lines: z.array(z.string()),
       logPath: z.string().nullable(),
+      /** With `grep`: how many lines matched in all (`lines` holds the last of them). */
+      matches: z.number().int().nonnegative().optional(),
+      /** With `grep`: bytes searched; `searchedAll` false when a file was longer than the search reads (its end only). */
+      searchedBytes: z.number().int().nonnegative().optional(),
+      searchedAll: z.boolean().optional(),
       /**
        * The `seq` of the last log event this agent sent before the reply: the
        * lines are the file up to that event's line, so a client that follows

@@ -7,7 +7,7 @@
 export const USAGE = [
   "usage: synapse <command> [--json]",
   "  start-all [--no-wait] [--force] | stop-all | status",
-  "  start <model> [--no-wait] [--force] | stop <model> | restart <model> [--no-wait] | logs <model> [--lines N]",
+  "  start <model> [--no-wait] [--force] | stop <model> | restart <model> [--no-wait] | logs <model> [--lines N] [--grep TEXT]",
   "  <model>: a registry name or alias, as requests name it (-- before one that starts with '-')",
 ].join("\n");
 
@@ -22,19 +22,22 @@ const OPTION_COMMANDS = {
   "--no-wait": ["start", "restart", "start-all"],
   "--force": ["start", "start-all"],
   "--lines": ["logs"],
+  "--grep": ["logs"],
 } as const satisfies Record<string, readonly (FleetCommand | ModelCommand)[]>;
 type CommandOption = keyof typeof OPTION_COMMANDS;
 
 /** servers.logs takes 1 to 5000 lines (routers/servers.ts); the CLI says so before it asks. */
 export const LOG_LINES_MAX = 5000;
+/** servers.logs' search is 1 to 200 characters (routers/servers.ts). */
+export const LOG_GREP_MAX = 200;
 
 export type CliArgs =
   | { kind: "help" }
   /** `problem`: the wrong argument in words ("unknown option --forse"); null when none was given at all. */
   | { kind: "usage"; problem: string | null }
   | { kind: "fleet"; command: FleetCommand; json: boolean; noWait: boolean; force: boolean }
-  /** `lines`: for logs, --lines N or null (the dashboard's count). */
-  | { kind: "model"; command: ModelCommand; model: string; json: boolean; noWait: boolean; force: boolean; lines: number | null };
+  /** `lines`: for logs, --lines N or null (the dashboard's count); `grep`: for logs, --grep TEXT or null. */
+  | { kind: "model"; command: ModelCommand; model: string; json: boolean; noWait: boolean; force: boolean; lines: number | null; grep: string | null };
 
 /** The arguments after `synapse` (process.argv.slice(2)) as a command, help, or a usage error. */
 export function parseArgs(argv: readonly string[]): CliArgs {
@@ -43,6 +46,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   const positional: string[] = [];
   const given = new Set<CommandOption | "--json">();
   let linesText: string | null = null;
+  let grep: string | null = null;
   let optionsEnded = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -57,6 +61,12 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       if (value === undefined) return { kind: "usage", problem: `--lines needs a number: --lines N (1 to ${LOG_LINES_MAX})` };
       given.add("--lines");
       linesText = value;
+    } else if (a === "--grep" || a.startsWith("--grep=")) {
+      const value = a === "--grep" ? argv[++i] : a.slice("--grep=".length);
+      if (value === undefined || value.trim() === "") return { kind: "usage", problem: "--grep needs the text to look for: --grep TEXT (case is ignored)" };
+      if (value.length > LOG_GREP_MAX) return { kind: "usage", problem: `--grep takes at most ${LOG_GREP_MAX} characters, not ${value.length}` };
+      given.add("--grep");
+      grep = value.trim();
     } else return { kind: "usage", problem: `unknown option ${a}` };
   }
   const problem = usageProblem(positional, given, linesText);
@@ -66,7 +76,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   const noWait = given.has("--no-wait");
   const force = given.has("--force");
   if (!isModelCommand(command) || model === undefined) return { kind: "fleet", command: command as FleetCommand, json, noWait, force };
-  return { kind: "model", command, model, json, noWait, force, lines: linesText === null ? null : Number(linesText) };
+  return { kind: "model", command, model, json, noWait, force, lines: linesText === null ? null : Number(linesText), grep };
 }
 
 /**

@@ -329,6 +329,24 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
     expect(runAt(later, last3)).toBeGreaterThanOrEqual(after.length - 3);
   });
 
+  it("logs --grep prints the lines of the whole log that contain the text (case ignored), and on stderr how many", async () => {
+    const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
+    // Every run of alpha so far (three starts: by name, by alias, the restart) began with its header.
+    const headers = (await readFile(logPath!, "utf8")).split("\n").filter((l) => l.startsWith("=== synapse host-agent: starting alpha at "));
+    expect(headers).toHaveLength(3);
+    const all = await cli(url, ["logs", "alpha", "--grep", "Host-Agent: Starting ALPHA"]);
+    expect(all).toEqual({ code: 0, stdout: headers.map((l) => `${l}\n`).join(""), stderr: `synapse: 3 lines of alpha's log contain "Host-Agent: Starting ALPHA"\n` });
+    const last = await cli(url, ["logs", ALIAS, "--grep=host-agent: starting alpha", "--lines", "1"]);
+    expect(last).toEqual({ code: 0, stdout: `${headers[2]}\n`, stderr: `synapse: 3 lines of alpha's log contain "host-agent: starting alpha" (the last 1 shown; --lines up to 5000)\n` });
+    expect(await cli(url, ["logs", "alpha", "--grep", "no line says this"])).toEqual({ code: 0, stdout: "", stderr: `synapse: 0 lines of alpha's log contain "no line says this"\n` });
+    const json = JSON.parse((await cli(url, ["logs", "alpha", "--grep", "starting alpha", "--json"])).stdout) as { lines: string[]; search: { matches: number; searchedAll: boolean; note: string | null } };
+    expect(json.lines).toEqual(headers);
+    expect(json.search).toMatchObject({ matches: 3, searchedAll: true, note: null });
+    const bad = await cli(url, ["logs", "alpha", "--grep"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--grep needs the text to look for: --grep TEXT (case is ignored)");
+  });
+
   it("logs through a pipe prints every line, more than a pipe holds at once (as `| grep` reads it), and exits 0", async () => {
     const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
     // 2000 lines of 120 bytes: 240 KB, past a pipe's 64 KiB.

@@ -14,9 +14,10 @@
  *     (servers.start / stop / restart: the model's row, and for a start that did not happen why, whole:
  *     the memory plan's refusal with its numbers, a held port with its holder; a start of a running model and
  *     a stop of one not running say that nothing was done; --json: the procedure's result)
- *   npm run synapse -- logs <model> [--lines N] [--json]
+ *   npm run synapse -- logs <model> [--lines N] [--grep TEXT] [--json]
  *     (the server's last N log lines, default 500 as the model page shows, at most 5000: one per line on
- *     stdout and nothing else, for grep; --json: servers.logs' result)
+ *     stdout and nothing else, for grep; --grep: the last N lines of the whole log, rotated copy included,
+ *     that contain TEXT, case ignored, and on stderr how many matched; --json: servers.logs' result)
  *
  * <model> is a registry name or alias, found as the gateway finds a request's model (find-model.ts); one no
  * model has is a usage error (exit 2) naming the models, and nothing is asked of the fleet.
@@ -37,7 +38,7 @@ import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
 import { findModel } from "../server/gateway/find-model";
 import { startAllResponse } from "../server/http/start-all-body";
-import { parseArgs, USAGE, type ModelCommand } from "./cli-args";
+import { LOG_LINES_MAX, parseArgs, USAGE, type ModelCommand } from "./cli-args";
 import { appClockSkewMs, clockSamplingFetch } from "./app-clock";
 import { idleUnloadText, lastUsedText } from "./usage-columns";
 
@@ -286,8 +287,14 @@ async function modelCommand(client: Client, args: Extract<ReturnType<typeof pars
   }
   const { command, json, noWait, force } = args;
   if (command === "logs") {
-    const logs = await client.servers.logs.query({ id: model.id, lines: args.lines ?? LOG_TAIL_LINES });
+    const logs = await client.servers.logs.query({ id: model.id, lines: args.lines ?? LOG_TAIL_LINES, ...(args.grep !== null ? { search: args.grep } : {}) });
     if (json) out(`${JSON.stringify(logs, null, 2)}\n`);
+    else if (logs.search) {
+      const s = logs.search;
+      out(logs.lines.map((l) => `${l}\n`).join(""));
+      // Counts on stderr: stdout stays the lines alone, for pipes.
+      err(`synapse: ${s.matches} line${s.matches === 1 ? "" : "s"} of ${model.name}'s log contain ${JSON.stringify(s.text)}${s.matches > logs.lines.length ? ` (the last ${logs.lines.length} shown; --lines up to ${LOG_LINES_MAX})` : ""}${s.note ? `; ${s.note}` : s.searchedAll ? "" : "; only the end of a long log file was searched"}\n`);
+    }
     else if (logs.lines.length > 0) out(logs.lines.map((l) => `${l}\n`).join(""));
     // On stderr: stdout holds log lines only.
     else err(`synapse: ${model.name} has no log lines${logs.logPath ? ` (${logs.logPath})` : " (it has not run on its host yet)"}\n`);

@@ -18,7 +18,7 @@ import { adoptRecords, type AdoptionResult } from "./adoption.ts";
 import { describeHeldPort } from "./end-server.ts";
 import { HostStops } from "./host-stops.ts";
 import { Launcher } from "./launcher.ts";
-import { readLogTail } from "./log-file.ts";
+import { readLogTail, searchLog } from "./log-file.ts";
 import { LogNameTaken, renameLogFiles } from "./log-rename.ts";
 import type { Logger } from "./logger.ts";
 import { ManagedServer, type ServerContext, type ServerSettings } from "./managed-server.ts";
@@ -239,9 +239,12 @@ export class Supervisor {
 
   /**
    * A log's last lines, up to the last line sent as an event (and that
-   * event's seq): a client that merges the two has every line once.
+   * event's seq): a client that merges the two has every line once. With
+   * `grep`: the last `lines` of the lines (rotated copy and current file)
+   * that contain that text, case ignored, with how many matched in all
+   * (log-file.ts searchLog), cut at the same seq.
    */
-  async logs(id: string, lines: number): Promise<{ id: string; lines: string[]; logPath: string | null; seq: number }> {
+  async logs(id: string, lines: number, grep?: string): Promise<{ id: string; lines: string[]; logPath: string | null; seq: number; matches?: number; searchedBytes?: number; searchedAll?: boolean }> {
     const s = this.servers.get(id);
     const logPath = s?.logPath ?? this.logPathFor(id);
     const exists = await stat(logPath).then(() => true, () => false);
@@ -255,7 +258,12 @@ export class Supervisor {
       const f = s?.follower;
       return f ? { offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset } : null;
     };
-    const tail = await readLogTail(logPath, lines, { end, rotations: () => s?.follower?.rotations ?? 0 });
+    const cut = { end, rotations: () => s?.follower?.rotations ?? 0 };
+    if (grep !== undefined) {
+      const found = await searchLog(logPath, grep, lines, cut);
+      return { id, logPath, seq, ...found };
+    }
+    const tail = await readLogTail(logPath, lines, cut);
     return { id, lines: tail, logPath, seq };
   }
 

@@ -3,9 +3,12 @@
  * A server's log: the last lines from the host's log file, then every new
  * line as it is written (the events subscription with logs on, for this
  * model only). Follow keeps the newest line in view; scrolling up pauses it.
- * Search filters to matching lines and marks the match.
+ * Search asks the host for the matching lines of the whole log (the rotated
+ * copy and the current file, not only the lines shown), then keeps the
+ * matching lines that stream in after them; each match is marked. Until the
+ * host answers (or when it cannot), the lines shown are searched.
  */
-import { useQuery } from "@tanstack/react-query";
+import { skipToken, useQuery } from "@tanstack/react-query";
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { memo, useCallback, useDeferredValue, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
@@ -17,6 +20,10 @@ import styles from "./model.module.css";
 import { useReopenOnError } from "~/components/live/reopen-on-error";
 
 const MAX_LINES = 5000;
+/** The most matches a search shows from the host's files (the newest; the count says how many there were). */
+const SEARCH_LINES = 2000;
+/** A search is sent once typing has paused this long (ms). */
+const SEARCH_DEBOUNCE_MS = 300;
 
 /** A shown line: `seq` is the host's number for a line that streamed in, null for the fetched tail's lines. */
 interface Line extends NumberedLine {
@@ -97,7 +104,26 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
   }, [lines, onLines]);
 
   const q = deferredQuery.trim().toLowerCase();
-  const shown = useMemo(() => (q ? lines.filter((l) => l.text.toLowerCase().includes(q)) : lines), [lines, q]);
+  // The host's search runs once typing pauses; a cleared box clears it at once.
+  const [searchText, setSearchText] = useState("");
+  useEffect(() => {
+    const text = query.trim();
+    if (text === "") return setSearchText("");
+    const t = setTimeout(() => setSearchText(text), SEARCH_DEBOUNCE_MS);
+    return () => clearTimeout(t);
+  }, [query]);
+  const found = useQuery({ ...trpc.servers.logs.queryOptions(hasRun && searchText !== "" ? { id: modelId, lines: SEARCH_LINES, search: searchText } : skipToken), staleTime: 0, retry: false });
+  const fromHost = found.data?.search && searchText.toLowerCase() === q ? found.data : null;
+  const shown = useMemo((): Line[] => {
+    if (!q) return lines;
+    const local = lines.filter((l) => l.text.toLowerCase().includes(q));
+    if (!fromHost) return local;
+    // The host's matches, then the matching lines that streamed in after its cut (its seq).
+    return [...fromHost.lines.map((text, i) => ({ n: -1 - i, text, seq: null })), ...linesAfterTail(local, fromHost.seq)];
+  }, [lines, q, fromHost]);
+  const search = fromHost?.search ?? null;
+  // The host's count, plus the matches that streamed in after its cut.
+  const matchCount = search ? search.matches + shown.length - fromHost!.lines.length : shown.length;
 
   useLayoutEffect(() => {
     if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;
@@ -121,8 +147,10 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
             </label>
             <input id={`${id}-search`} type="search" placeholder="Search the log" value={query} onChange={(e) => setQuery(e.target.value)} data-testid="log-search" />
           </div>
-          <span className={`${styles.matchCount} num muted`} aria-live="polite">
-            {q ? `${shown.length} match${shown.length === 1 ? "" : "es"}` : `${lines.length} line${lines.length === 1 ? "" : "s"}`}
+          <span className={`${styles.matchCount} num muted`} aria-live="polite" data-testid="log-match-count" title={search?.note ?? undefined}>
+            {q
+              ? `${matchCount} match${matchCount === 1 ? "" : "es"}${search ? (search.note ? " in the last lines" : search.searchedAll ? " in the whole log" : " in the log's last part") : " in the lines shown"}`
+              : `${lines.length} line${lines.length === 1 ? "" : "s"}`}
           </span>
           <label className="switch">
             <input type="checkbox" role="switch" checked={follow} onChange={(e) => setFollow(e.target.checked)} data-testid="log-follow" />
@@ -130,6 +158,21 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
           </label>
         </div>
       </div>
+      {q && search?.note ? (
+        <p className="notice" data-tone="warn" role="note" data-testid="log-search-note">
+          {search.note}
+        </p>
+      ) : null}
+      {q && search && search.matches > fromHost!.lines.length ? (
+        <p className="muted" data-testid="log-search-more">
+          Showing the newest {fromHost!.lines.length} of {search.matches} matches{fromHost!.logPath ? ` (all of them: grep the file ${fromHost!.logPath} on the host)` : ""}.
+        </p>
+      ) : null}
+      {q && found.isError ? (
+        <p className="field-error" role="alert">
+          Could not search the whole log: {errorMessage(found.error)}. Searching the lines shown.
+        </p>
+      ) : null}
       {initial.isError ? (
         <p className="field-error" role="alert">
           Could not read the log: {errorMessage(initial.error)}

@@ -26,8 +26,17 @@ export const serversRouter = router({
   /** Each host's memory bar: its budget, what runs, what START ALL ENABLED would add and refuse (with the numbers). */
   memory: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.memoryOverview()),
   logs: publicProcedure
-    .input(z.object({ id, lines: z.number().int("must be a whole number").min(1, "must be at least 1").max(5000, "must be at most 5000").default(200) }).strict())
-    .query(({ ctx, input }) => ctx.runtime.fleet.logs(input.id, input.lines)),
+    .input(
+      z
+        .object({
+          id,
+          lines: z.number().int("must be a whole number").min(1, "must be at least 1").max(5000, "must be at most 5000").default(200),
+          /** Only the lines of the whole log (rotated copy and current file) containing this text, case ignored. */
+          search: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters").optional(),
+        })
+        .strict(),
+    )
+    .query(({ ctx, input }) => ctx.runtime.fleet.logs(input.id, input.lines, input.search === undefined ? {} : { search: input.search })),
   /**
    * The event log, newest first: `limit` events (default 100, at most 500) older than `cursor` (an event id),
    * optionally one model's, one host's or one kind's, with model and host names. Subscribe to `events` with

@@ -149,8 +149,10 @@ export interface Fleet {
    * A server's last log lines. `seq`: the number of the last line the host
    * sent as a live event before these; live lines with a greater seq are not
    * among them (null from an agent that does not number its lines).
+   * `search`: the last `lines` lines of the whole log (rotated copy and
+   * current file) that contain that text, case ignored (LogsResult.search).
    */
-  logs(modelId: string, lines?: number): Promise<{ modelId: string; name: string; lines: string[]; logPath: string | null; seq: number | null }>;
+  logs(modelId: string, lines?: number, options?: { search?: string }): Promise<LogsResult>;
   discover(hostId: string): Promise<DiscoveryReport>;
   /** Asks every host for its servers and adopts the live ones (app start). Waits up to timeoutMs for links to connect. */
   adopt(options?: { timeoutMs?: number }): Promise<AdoptionReport[]>;
@@ -195,4 +197,20 @@ export interface Fleet {
   shutdown(options: { stopServers: boolean; deadlineMs?: number }): Promise<ServerResult[]>;
   /** Waits for pending records; after this nothing is written. Idempotent. */
   close(): Promise<void>;
+}
+
+/** A server's log lines (Fleet.logs). */
+export interface LogsResult {
+  modelId: string;
+  name: string;
+  lines: string[];
+  logPath: string | null;
+  seq: number | null;
+  /**
+   * With a search: what was searched. `matches`: lines that matched in all (`lines` holds the last of them);
+   * `searchedBytes` (null when not known) and `searchedAll` (false: only the end of a long file, or only the
+   * last 5000 lines); `note`: why the search covered less than the whole log (an agent older than
+   * "log-search" is asked for its last 5000 lines, searched here), else null.
+   */
+  search?: { text: string; matches: number; searchedBytes: number | null; searchedAll: boolean; note: string | null };
 }

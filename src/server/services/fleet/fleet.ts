@@ -22,7 +22,7 @@
  * shows the link state and its error.
  */
 import type { HostLink } from "synapse-host-agent/link";
-import type { ServerStatus } from "synapse-host-agent/protocol";
+import { PROTOCOL_VERSION, type ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { canBind } from "synapse-host-agent/port";
 import { hostPortHolder } from "~/server/services/registry/port-holder";
@@ -50,6 +50,9 @@ import { pendingPort } from "./listening-port";
 export type { AdoptionReport, AgentNote, Fleet, FleetOptions, ServerResult, ServerView } from "./fleet-types";
 export type { ServerEntry } from "./server-entry";
 export { toServiceError };
+
+/** The deadline of a whole-log search on a host (ms): the agent reads up to two files of its log cap (10 MiB by default). */
+const LOG_SEARCH_TIMEOUT_MS = 30_000;
 
 /** A start or restart of a disabled model that runs (or is starting) says that the gateway still refuses it until it is enabled. */
 function noteDisabled(row: ModelRow, result: ServerResult): ServerResult {
@@ -268,7 +271,7 @@ export function createFleet(options: FleetOptions): Fleet {
 
     status: () => statusView(ctx, loop.linkNote),
 
-    async logs(modelId, lines = 200) {
+    async logs(modelId, lines = 200, options = {}) {
       const row = await table.loadModel(modelId);
       let link: HostLink;
       try {
@@ -276,9 +279,25 @@ export function createFleet(options: FleetOptions): Fleet {
       } catch (err) {
         throw toServiceError(err, `host ${row.host.name}`);
       }
+      const count = Math.max(1, Math.min(5000, Math.floor(lines)));
+      const text = options.search;
       try {
-        const r = await link.call("logs", { id: row.name, lines: Math.max(1, Math.min(5000, Math.floor(lines))) }, { timeoutMs: ctx.statusTimeoutMs });
-        return { modelId, name: row.name, lines: r.lines, logPath: r.logPath, seq: r.seq ?? null };
+        if (text === undefined) {
+          const r = await link.call("logs", { id: row.name, lines: count }, { timeoutMs: ctx.statusTimeoutMs });
+          return { modelId, name: row.name, lines: r.lines, logPath: r.logPath, seq: r.seq ?? null };
+        }
+        const features = loop.agent(row.hostId)?.features ?? (await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: ctx.statusTimeoutMs })).features ?? [];
+        if (features.includes("log-search")) {
+          // A whole log is read from disk: more time than a tail.
+          const r = await link.call("logs", { id: row.name, lines: count, grep: text }, { timeoutMs: Math.max(ctx.statusTimeoutMs, LOG_SEARCH_TIMEOUT_MS) });
+          return { modelId, name: row.name, lines: r.lines, logPath: r.logPath, seq: r.seq ?? null, search: { text, matches: r.matches ?? r.lines.length, searchedBytes: r.searchedBytes ?? null, searchedAll: r.searchedAll ?? false, note: null } };
+        }
+        // An older agent: its last 5000 lines, searched here, and a note that says what to update.
+        const r = await link.call("logs", { id: row.name, lines: 5000 }, { timeoutMs: ctx.statusTimeoutMs });
+        const needle = text.toLowerCase();
+        const found = r.lines.filter((l) => l.toLowerCase().includes(needle));
+        const note = `searched the last ${r.lines.length} lines only: the agent on host ${row.host.name} predates whole-log search (log-search); update it to search the whole log`;
+        return { modelId, name: row.name, lines: found.slice(-count), logPath: r.logPath, seq: r.seq ?? null, search: { text, matches: found.length, searchedBytes: null, searchedAll: false, note } };
       } catch (err) {
         throw toServiceError(err, `logs of ${row.name} on host ${row.host.name}`);
       }

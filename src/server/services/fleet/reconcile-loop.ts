@@ -45,6 +45,7 @@ const FEATURE_LOSS: Record<AgentFeature, string> = {
   "stop-incomplete": "a stop that left a server's port held is told by the wording of the agent's error, not by a field of its report",
   "running-argv": "the model page cannot show the command line a running server was started with, only that it differs from the next start's",
   "port-holder": "a restart onto a port another program holds there stops the running server before the start is refused, and saving such a port gives no warning",
+  "log-search": "a log search covers the last 5000 lines of a server's log there, not the whole log",
   "threads-auto": "a model without a thread count runs with --threads -1 (every logical CPU) instead of llama-server's own count (physical or performance cores)",
 };
 

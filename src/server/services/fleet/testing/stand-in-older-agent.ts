@@ -4,7 +4,8 @@
  * `ServerStatus.stopIncomplete` (a checkout on a Mac not yet updated): hello
  * names no features, no status or event carries a cause or a stopIncomplete
  * (a stop that left the port held says so only in its reason's words), and a
- * `stop` given a `cause` is refused (its params were strict). Only these
+ * `stop` given a `cause` or a `logs` given a `grep` is refused (their params
+ * were strict). Only these
  * additive fields are taken away; everything else is the real agent's.
  */
 import type { HostLink } from "synapse-host-agent/link";
@@ -30,6 +31,8 @@ function olderLink(link: HostLink): HostLink {
         return async (method: string, params: unknown, options?: unknown) => {
           // Its `stop` and `stopAll` params were strict and had no `cause` (stop-with-cause, shutdown-cause): it refused the field.
           if ((method === "stop" || method === "stopAll") && params && typeof params === "object" && "cause" in params) throw new Error(`invalid params for ${method}: unrecognized key "cause"`);
+          // Nor had its `logs` a `grep` (log-search).
+          if (method === "logs" && params && typeof params === "object" && "grep" in params) throw new Error(`invalid params for ${method}: unrecognized key "grep"`);
           const result: unknown = await (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
           if (method === "hello" && result && typeof result === "object") {
             const { features: _features, ...rest } = result as { features?: string[] };
