@@ -18,6 +18,14 @@
  *   within each round (steadier on a busy machine); bench/gateway-micro.ts
  *   measures the gateway's own code path alone the same way.
  *   Target: gateway ≤ nginx's added p50 + 0.3 ms.
+ *   At c=16 each rep runs every leg once, so the reps pair the legs: gateway −
+ *   nginx (and the ssh leg's added p50 − the local one's) is printed as the
+ *   median over reps with its 95 % CI, and called met only when the whole CI
+ *   is within the target. Beside it, the CPU each leg's requests cost, per
+ *   request and per process (this client, the app's main thread and its other
+ *   threads, llama-server, nginx, sshd, the ssh host's agent, the rest of the
+ *   machine; /proc, Linux): where a proxy's time goes, and what it takes from
+ *   llama-server on a machine whose cores they share.
  * - Streamed (64 tokens, `timings_per_token`): time to first chunk; and
  *   the delay each chunk gets: client arrival minus the server's own
  *   `predicted_ms` stamp of that token, less the stream's smallest such
