@@ -7,7 +7,7 @@
 export const USAGE = [
   "usage: synapse <command> [--json]",
   "  start-all [--no-wait] [--force] | stop-all | status",
-  "  start <model> [--no-wait] [--force] | stop <model> | restart <model> [--no-wait] | logs <model> [--lines N] [--grep TEXT]",
+  "  start <model> [--no-wait] [--force] | stop <model> | restart <model> [--no-wait] | logs <model> [--lines N] [--grep TEXT] [--follow]",
   "  <model>: a registry name or alias, as requests name it (-- before one that starts with '-')",
 ].join("\n");
 
@@ -23,6 +23,7 @@ const OPTION_COMMANDS = {
   "--force": ["start", "start-all"],
   "--lines": ["logs"],
   "--grep": ["logs"],
+  "--follow": ["logs"],
 } as const satisfies Record<string, readonly (FleetCommand | ModelCommand)[]>;
 type CommandOption = keyof typeof OPTION_COMMANDS;
 
@@ -36,8 +37,8 @@ export type CliArgs =
   /** `problem`: the wrong argument in words ("unknown option --forse"); null when none was given at all. */
   | { kind: "usage"; problem: string | null }
   | { kind: "fleet"; command: FleetCommand; json: boolean; noWait: boolean; force: boolean }
-  /** `lines`: for logs, --lines N or null (the dashboard's count); `grep`: for logs, --grep TEXT or null. */
-  | { kind: "model"; command: ModelCommand; model: string; json: boolean; noWait: boolean; force: boolean; lines: number | null; grep: string | null };
+  /** `lines`: for logs, --lines N or null (the dashboard's count); `grep`: for logs, --grep TEXT or null; `follow`: logs --follow. */
+  | { kind: "model"; command: ModelCommand; model: string; json: boolean; noWait: boolean; force: boolean; lines: number | null; grep: string | null; follow: boolean };
 
 /** The arguments after `synapse` (process.argv.slice(2)) as a command, help, or a usage error. */
 export function parseArgs(argv: readonly string[]): CliArgs {
@@ -55,7 +56,8 @@ export function parseArgs(argv: readonly string[]): CliArgs {
       continue;
     }
     if (a === "--") optionsEnded = true;
-    else if (a === "--json" || a === "--no-wait" || a === "--force") given.add(a);
+    else if (a === "--json" || a === "--no-wait" || a === "--force" || a === "--follow") given.add(a);
+    else if (a === "-f") given.add("--follow");
     else if (a === "--lines" || a.startsWith("--lines=")) {
       const value = a === "--lines" ? argv[++i] : a.slice("--lines=".length);
       if (value === undefined) return { kind: "usage", problem: `--lines needs a number: --lines N (1 to ${LOG_LINES_MAX})` };
@@ -76,7 +78,7 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   const noWait = given.has("--no-wait");
   const force = given.has("--force");
   if (!isModelCommand(command) || model === undefined) return { kind: "fleet", command: command as FleetCommand, json, noWait, force };
-  return { kind: "model", command, model, json, noWait, force, lines: linesText === null ? null : Number(linesText), grep };
+  return { kind: "model", command, model, json, noWait, force, lines: linesText === null ? null : Number(linesText), grep, follow: given.has("--follow") };
 }
 
 /**
@@ -94,6 +96,7 @@ function usageProblem(positional: readonly string[], given: ReadonlySet<string>,
   for (const [option, commands] of Object.entries(OPTION_COMMANDS) as [CommandOption, readonly string[]][]) {
     if (given.has(option) && !commands.includes(command)) return `${option} is an option of ${orList(commands)}`;
   }
+  if (given.has("--follow") && given.has("--json")) return "--follow prints the log's lines as they come, not --json: leave one out";
   if (linesText !== null && !(/^\d+$/.test(linesText) && Number(linesText) >= 1 && Number(linesText) <= LOG_LINES_MAX)) {
     return `--lines takes a whole number from 1 to ${LOG_LINES_MAX}, not ${JSON.stringify(linesText)}`;
   }

@@ -78,12 +78,17 @@ function status(url: string): Promise<{ code: number; stdout: string; stderr: st
 }
 
 /** As the app's front server (gateway/front.ts): the gateway over the runtime's fleet, the tRPC router beside it, on one loopback port. */
-async function serveApp(fx: CallerRuntime): Promise<{ url: string; close(): Promise<void> }> {
+/** `apiToken`: the app's guard asks for it (Authorization: Bearer …) on every request, as the app beyond loopback does. */
+async function serveApp(fx: CallerRuntime, options: { apiToken?: string } = {}): Promise<{ url: string; close(): Promise<void> }> {
   const { runtime } = fx;
   const adapter: FleetAdapter = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links });
   const gateway: Gateway = createGateway({ fleet: adapter, keys: createKeyStore(runtime.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined }, idleSweepMs: 100 });
   const trpc = createHTTPHandler({ router: appRouter, basePath: "/api/trpc/", createContext: () => createContextInner({ runtime }) });
   const server = http.createServer((req, res) => {
+    if (options.apiToken) {
+      const verdict = checkRequest({ method: req.method ?? "GET", pathname: new URL(req.url ?? "/", "http://x").pathname, headers: { get: (n) => (req.headers[n.toLowerCase()] as string | undefined) ?? null } }, { allowedHosts: [], listenHost: "127.0.0.1", apiToken: options.apiToken });
+      if (!verdict.ok) return void res.writeHead(verdict.status, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: verdict.code, message: verdict.message } }));
+    }
     if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
     else trpc(req, res);
   });
@@ -376,6 +381,97 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
     // The last 2000 when it read them: the ones added, unless the server wrote more since.
     expect(printed.filter((l) => l.startsWith("piped ")).length).toBeGreaterThan(1900);
     expect(Buffer.byteLength(stdout)).toBeGreaterThan(200_000);
+  });
+
+  it("logs --follow prints the tail, then each line as it is written, once, and the state changes on stderr; Ctrl-C ends it with exit 0", async () => {
+    const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
+    const child = spawn(path.join(ROOT, "node_modules", ".bin", "tsx"), ["src/client/cli.ts", "logs", "alpha", "--follow", "--lines", "3"], { cwd: ROOT, env: { ...process.env, SYNAPSE_URL: url }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("close", (c) => resolve(c)));
+    try {
+      // The tail first: the last 3 lines as the file had them.
+      await waitFor("the tail", async () => stdout.split("\n").length > 3, 30_000);
+      const tail = stdout.split("\n").slice(0, 3);
+      const file = (await readFile(logPath!, "utf8")).split("\n").filter((l) => l !== "");
+      expect(file.slice(file.indexOf(tail[0]!), file.indexOf(tail[0]!) + 3)).toEqual(tail);
+      // Lines the server writes from now on come as they are written, in order, once each.
+      const written = Array.from({ length: 50 }, (_, i) => `followed ${i}`);
+      for (const l of written) await appendFile(logPath!, `${l}\n`);
+      await waitFor("the followed lines", async () => stdout.includes("followed 49\n"), 30_000);
+      expect(stdout.split("\n").filter((l) => l.startsWith("followed "))).toEqual(written);
+      // A restart: its state changes on stderr, the new run's lines on stdout (its header among them).
+      await fx.caller.servers.restart({ id: (await view("alpha")).modelId });
+      await waitFor("the new run's header", async () => /=== synapse host-agent: starting alpha at /.test(stdout.slice(stdout.indexOf("followed 49"))), 30_000);
+      await waitFor("the state changes", async () => /synapse: alpha ready/.test(stderr), 30_000);
+      expect(stderr).toMatch(/synapse: alpha stopping/);
+      expect(stdout.slice(stdout.indexOf("followed 49"))).toMatch(/=== synapse host-agent: ended alpha at \S+: stopped, cause requested/);
+    } finally {
+      child.kill("SIGINT");
+    }
+    expect(await exited).toBe(0);
+  });
+
+  it("logs --follow --grep: the last matches of the whole log, then only the new lines that match", async () => {
+    const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
+    const stop = new AbortController();
+    let stdout = "";
+    const before = process.env.SYNAPSE_URL;
+    process.env.SYNAPSE_URL = url;
+    const run = main(["logs", "alpha", "-f", "--grep", "KEEP me"], (s) => (stdout += s), () => undefined, { signal: stop.signal });
+    try {
+      // Until a probe line comes back, the stream is not open yet: a probe a second.
+      let probes = 0;
+      await waitFor("the stream", async () => {
+        if (stdout.includes("keep me probe")) return true;
+        await appendFile(logPath!, `keep me probe ${probes++}\n`);
+        await new Promise((r) => setTimeout(r, 1000));
+        return stdout.includes("keep me probe");
+      }, 30_000);
+      await waitFor("every probe", async () => stdout.includes(`keep me probe ${probes - 1}\n`), 10_000);
+      const start = stdout;
+      for (const l of ["drop this", "keep me 1", "drop that", "KEEP ME 2"]) await appendFile(logPath!, `${l}\n`);
+      await waitFor("the matching lines", async () => stdout.includes("KEEP ME 2"), 30_000);
+      expect(stdout.slice(start.length)).toBe("keep me 1\nKEEP ME 2\n");
+    } finally {
+      stop.abort();
+      if (before === undefined) delete process.env.SYNAPSE_URL;
+      else process.env.SYNAPSE_URL = before;
+    }
+    expect(await run).toBe(0);
+  });
+
+  it("logs --follow sends SYNAPSE_API_TOKEN on its stream too: an app that asks for the token follows with it, and refuses without it (exit 3)", async () => {
+    const TOKEN = "a-token-of-sixteen-chars";
+    const guarded = await serveApp(fx, { apiToken: TOKEN });
+    const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
+    const before = { url: process.env.SYNAPSE_URL, token: process.env.SYNAPSE_API_TOKEN };
+    process.env.SYNAPSE_URL = guarded.url;
+    try {
+      let errText = "";
+      expect(await main(["logs", "alpha", "--follow"], () => undefined, (s) => (errText += s))).toBe(3);
+      expect(errText).toContain("answered 401: missing or wrong API token");
+      process.env.SYNAPSE_API_TOKEN = TOKEN;
+      const stop = new AbortController();
+      let stdout = "";
+      const run = main(["logs", "alpha", "--follow", "--lines", "1"], (s) => (stdout += s), () => undefined, { signal: stop.signal });
+      let n = 0;
+      await waitFor("a line written while it follows", async () => {
+        await appendFile(logPath!, `with the token ${n++}\n`);
+        await new Promise((r) => setTimeout(r, 500));
+        return stdout.includes("with the token ");
+      }, 30_000);
+      stop.abort();
+      expect(await run).toBe(0);
+    } finally {
+      for (const [k, v] of [["SYNAPSE_URL", before.url], ["SYNAPSE_API_TOKEN", before.token]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      await guarded.close();
+    }
   });
 
   it("a name no model has: exit 2 naming the models, and nothing changed (registry, servers, event log)", async () => {

@@ -195,7 +195,7 @@ describe("synapse per-model commands: the command line", () => {
   const wrong = (problem: string) => ({ code: 2, stdout: "", lines: [expect.stringMatching(/^usage: synapse /), expect.stringMatching(/^ /), expect.stringMatching(/^ /), expect.stringMatching(/^ /), `synapse: ${problem}`] });
 
   it("reads start, stop, restart and logs with the model and each one's options", () => {
-    const base = { json: false, noWait: false, force: false, lines: null, grep: null };
+    const base = { json: false, noWait: false, force: false, lines: null, grep: null, follow: false };
     expect(parseArgs(["start", "alpha"])).toEqual({ kind: "model", command: "start", model: "alpha", ...base });
     expect(parseArgs(["start", "--no-wait", "alpha", "--force", "--json"])).toEqual({ kind: "model", command: "start", model: "alpha", ...base, json: true, noWait: true, force: true });
     expect(parseArgs(["stop", "qwen-coder"])).toEqual({ kind: "model", command: "stop", model: "qwen-coder", ...base });
@@ -205,6 +205,8 @@ describe("synapse per-model commands: the command line", () => {
     expect(parseArgs(["logs", "--lines=5000", "alpha"])).toMatchObject({ kind: "model", model: "alpha", lines: 5000 });
     expect(parseArgs(["logs", "alpha", "--grep", "  failed to load  "])).toMatchObject({ kind: "model", model: "alpha", grep: "failed to load" });
     expect(parseArgs(["logs", "--grep=--port 8080", "alpha"])).toMatchObject({ kind: "model", model: "alpha", grep: "--port 8080" });
+    expect(parseArgs(["logs", "alpha", "--follow"])).toMatchObject({ kind: "model", follow: true });
+    expect(parseArgs(["logs", "-f", "alpha", "--grep", "error"])).toMatchObject({ kind: "model", model: "alpha", follow: true, grep: "error" });
     // An alias may start with "-" (the registry allows any one-line alias): after --, it is the model.
     expect(parseArgs(["stop", "--", "-odd alias"])).toMatchObject({ kind: "model", command: "stop", model: "-odd alias" });
     expect(parseArgs(["start-all", "--force"])).toEqual({ kind: "fleet", command: "start-all", json: false, noWait: false, force: true });
@@ -214,7 +216,7 @@ describe("synapse per-model commands: the command line", () => {
   it("the usage names them", async () => {
     let printed = "";
     expect(await main(["--help"], (s) => (printed += s), () => undefined)).toBe(0);
-    for (const part of ["start <model> [--no-wait] [--force]", "stop <model>", "restart <model> [--no-wait]", "logs <model> [--lines N] [--grep TEXT]", "start-all [--no-wait] [--force]"]) expect(printed).toContain(part);
+    for (const part of ["start <model> [--no-wait] [--force]", "stop <model>", "restart <model> [--no-wait]", "logs <model> [--lines N] [--grep TEXT] [--follow]", "start-all [--no-wait] [--force]"]) expect(printed).toContain(part);
   });
 
   it("names the argument that is wrong, with exit 2 and nothing on stdout", async () => {
@@ -227,6 +229,8 @@ describe("synapse per-model commands: the command line", () => {
     expect(await usage(["logs", "alpha", "--force"])).toEqual(wrong("--force is an option of start and start-all"));
     expect(await usage(["start", "alpha", "--lines", "5"])).toEqual(wrong("--lines is an option of logs only"));
     expect(await usage(["stop", "alpha", "--grep", "x"])).toEqual(wrong("--grep is an option of logs only"));
+    expect(await usage(["restart", "alpha", "--follow"])).toEqual(wrong("--follow is an option of logs only"));
+    expect(await usage(["logs", "alpha", "--follow", "--json"])).toEqual(wrong("--follow prints the log's lines as they come, not --json: leave one out"));
     for (const g of [[], ["--grep="], ["--grep", "   "]]) expect(await usage(["logs", "alpha", ...(g.length === 0 ? ["--grep"] : g)])).toEqual(wrong("--grep needs the text to look for: --grep TEXT (case is ignored)"));
     expect(await usage(["logs", "alpha", "--grep", "x".repeat(201)])).toEqual(wrong("--grep takes at most 200 characters, not 201"));
     expect(await usage(["start", "alpha", "--forse"])).toEqual(wrong("unknown option --forse"));

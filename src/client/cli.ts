@@ -17,7 +17,9 @@
  *   npm run synapse -- logs <model> [--lines N] [--grep TEXT] [--json]
  *     (the server's last N log lines, default 500 as the model page shows, at most 5000: one per line on
  *     stdout and nothing else, for grep; --grep: the last N lines of the whole log, rotated copy included,
- *     that contain TEXT, case ignored, and on stderr how many matched; --json: servers.logs' result)
+ *     that contain TEXT, case ignored, and on stderr how many matched; --json: servers.logs' result;
+ *     --follow (-f): then each new line as the server writes it, as `tail -f` (with --grep, the matching
+ *     ones), and the model's state changes on stderr, until Ctrl-C)
  *
  * <model> is a registry name or alias, found as the gateway finds a request's model (find-model.ts); one no
  * model has is a usage error (exit 2) naming the models, and nothing is asked of the fleet.
@@ -27,7 +29,8 @@
  * failed (start, restart: neither ready nor starting, or a restart's error; stop: not stopped), 2 bad usage
  * or no such model, 3 the app could not be reached or refused the request.
  */
-import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from "@trpc/client";
+import { EventSource } from "eventsource";
 import type { AppRouter } from "~/server/api/root";
 import { errorHeadline, errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
@@ -36,6 +39,8 @@ import { displayState } from "../components/fleet/display-state";
 import { portText } from "../components/fleet/format";
 import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
+import { linesAfterTail } from "../components/model/log-merge";
+import { toFleetEvent } from "../components/live/fleet-event";
 import { findModel } from "../server/gateway/find-model";
 import { startAllResponse } from "../server/http/start-all-body";
 import { LOG_LINES_MAX, parseArgs, USAGE, type ModelCommand } from "./cli-args";
@@ -217,7 +222,11 @@ export function appUrl(env: Record<string, string | undefined>): string {
   return `http://127.0.0.1:${port}`;
 }
 
-export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+/**
+ * Runs the command line `argv` (without `synapse`): writes to `out` (stdout) and `err` (stderr), resolves
+ * with the exit code. `signal` ends a `logs --follow` (Ctrl-C when run as a command): exit 0.
+ */
+export async function main(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s), options: { signal?: AbortSignal } = {}): Promise<number> {
   const args = parseArgs(argv);
   if (args.kind === "help") {
     out(`${USAGE}\n`);
@@ -232,17 +241,23 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   const token = process.env.SYNAPSE_API_TOKEN;
   // The status view's times are the app's: its answers' Date header says how far its clock is from ours.
   const clock = clockSamplingFetch();
+  const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const client = createTRPCClient<AppRouter>({
     links: [
-      httpLink({
-        url: `${url}/api/trpc`,
-        fetch: clock.fetch,
-        headers: () => ({ "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }),
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        // Server-sent events (logs --follow), from the `eventsource` package: Node 20 has no EventSource of its own.
+        true: httpSubscriptionLink({ url: `${url}/api/trpc`, EventSource, eventSourceOptions: { fetch: (input, init) => fetch(input, { ...init, headers: { ...init.headers, ...auth } }) } }),
+        false: httpLink({
+          url: `${url}/api/trpc`,
+          fetch: clock.fetch,
+          headers: () => ({ "content-type": "application/json", ...auth }),
+        }),
       }),
     ],
   });
   try {
-    if (args.kind === "model") return await modelCommand(client, args, out, err);
+    if (args.kind === "model") return await modelCommand(client, args, out, err, options.signal);
     const { command } = args;
     if (command === "status") {
       const servers = await client.servers.status.query();
@@ -277,7 +292,7 @@ type Client = ReturnType<typeof createTRPCClient<AppRouter>>;
  * resolves it): the registry is read first, and a name no model has is exit 2 with the models' names, the
  * fleet not asked. Returns the exit code; a failed call throws (main: exit 3).
  */
-async function modelCommand(client: Client, args: Extract<ReturnType<typeof parseArgs>, { kind: "model" }>, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+async function modelCommand(client: Client, args: Extract<ReturnType<typeof parseArgs>, { kind: "model" }>, out: (s: string) => void, err: (s: string) => void, signal?: AbortSignal): Promise<number> {
   const models = await client.models.list.query();
   const model = findModel(models, args.model);
   if (!model) {
@@ -286,6 +301,7 @@ async function modelCommand(client: Client, args: Extract<ReturnType<typeof pars
     return 2;
   }
   const { command, json, noWait, force } = args;
+  if (command === "logs" && args.follow) return followLog(client, model, args, out, err, signal);
   if (command === "logs") {
     const logs = await client.servers.logs.query({ id: model.id, lines: args.lines ?? LOG_TAIL_LINES, ...(args.grep !== null ? { search: args.grep } : {}) });
     if (json) out(`${JSON.stringify(logs, null, 2)}\n`);
@@ -308,6 +324,68 @@ async function modelCommand(client: Client, args: Extract<ReturnType<typeof pars
         : await client.servers.restart.mutate({ id: model.id, wait: !noWait });
   out(json ? `${JSON.stringify(result, null, 2)}\n` : modelReport(command, result));
   return modelOutcomeOk(command, result) ? 0 : 1;
+}
+
+/**
+ * `logs --follow`: the log's last lines, then every line the server writes (only those containing
+ * `args.grep`, case ignored, when given) on stdout, and the model's state changes on stderr, until `signal`
+ * aborts (exit 0) or the app's stream fails for good (exit 3). The live stream opens first and the tail is
+ * read after, so no line written between the two is lost: live lines the tail already holds (seq at or
+ * below its seq) are dropped, as the model page does (log-merge.ts).
+ */
+async function followLog(client: Client, model: { id: string; name: string }, args: { lines: number | null; grep: string | null }, out: (s: string) => void, err: (s: string) => void, signal?: AbortSignal): Promise<number> {
+  const needle = args.grep?.toLowerCase() ?? null;
+  const wanted = (line: string) => needle === null || line.toLowerCase().includes(needle);
+  /** Live lines that came before the tail was printed (bounded: as many as a tail holds). */
+  let early: { text: string; seq: number | null }[] | null = [];
+  let tailSeq: number | null = null;
+  return new Promise<number>((resolve) => {
+    let done = false;
+    const finish = (code: number) => {
+      if (done) return;
+      done = true;
+      sub.unsubscribe();
+      signal?.removeEventListener("abort", onAbort);
+      resolve(code);
+    };
+    const onAbort = () => finish(0);
+    const sub = client.servers.events.subscribe(
+      { modelIds: [model.id], logs: true },
+      {
+        onStarted: () => {
+          if (tailSeq !== null || early === null) return;
+          client.servers.logs.query({ id: model.id, lines: args.lines ?? LOG_TAIL_LINES, ...(args.grep !== null ? { search: args.grep } : {}) }).then(
+            (logs) => {
+              out(logs.lines.map((l) => `${l}\n`).join(""));
+              tailSeq = logs.seq;
+              const after = linesAfterTail(early ?? [], logs.seq);
+              early = null;
+              for (const l of logs.seq === null ? [] : after) if (wanted(l.text)) out(`${l.text}\n`);
+            },
+            (e: unknown) => {
+              err(`${failureText(appUrl(process.env), e, Boolean(process.env.SYNAPSE_API_TOKEN))}\n`);
+              finish(3);
+            },
+          );
+        },
+        onData: (raw) => {
+          const ev = toFleetEvent(raw);
+          if (!ev || ev.modelId !== model.id) return;
+          if (ev.kind === "log" && ev.line !== null) {
+            if (early !== null) {
+              if (early.push({ text: ev.line, seq: ev.seq }) > LOG_LINES_MAX) early.shift();
+            } else if (wanted(ev.line)) out(`${ev.line}\n`);
+          } else if (ev.kind === "state" && ev.state) err(`synapse: ${model.name} ${displayState(ev.state, null).label.toLowerCase()}${ev.reason ? ` (${ev.reason})` : ""}\n`);
+        },
+        onError: (e) => {
+          err(`${failureText(appUrl(process.env), e, Boolean(process.env.SYNAPSE_API_TOKEN))}\n`);
+          finish(3);
+        },
+      },
+    );
+    if (signal?.aborted) finish(0);
+    else signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** What a CLI user does about a 401 (the app's message speaks of the header, which the CLI sends from SYNAPSE_API_TOKEN). */
@@ -351,7 +429,11 @@ export function failureText(url: string, e: unknown, tokenSet = false): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  main(process.argv.slice(2)).then((code) => {
+  // Ctrl-C ends `logs --follow` (exit 0); any other command is over before it matters.
+  const stop = new AbortController();
+  process.once("SIGINT", () => stop.abort());
+  process.once("SIGTERM", () => stop.abort());
+  main(process.argv.slice(2), undefined, undefined, { signal: stop.signal }).then((code) => {
     // Once stdout and stderr have taken all that was written: a pipe takes 64 KiB at a time and the rest
     // waits in this process, which process.exit would drop (`logs --lines 2000 | grep` got the first 555).
     process.exitCode = code;
