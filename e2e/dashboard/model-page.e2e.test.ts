@@ -209,6 +209,9 @@ describe("model page (production build)", () => {
     await page.goto(`/models/${srch!.id}`);
     await expect.poll(() => page.getByTestId("log-match-count").textContent(), { timeout: 15_000 }).toBe("500 lines");
     await page.getByTestId("log-search").fill("host-agent: STARTING srch");
+    // Until the host answers (a search goes once typing pauses), the page says it is searching, not "No line matches.".
+    expect(await page.getByTestId("log-match-count").textContent()).toBe("0 matches in the lines shown; searching the whole log…");
+    expect(await page.getByTestId("log-lines").textContent()).toBe("Searching the whole log…");
     const shownLines = () => page.locator('[data-testid="log-lines"] > div').allTextContents();
     await expect.poll(shownLines, { timeout: 15_000 }).toEqual(headers);
     expect(await page.getByTestId("log-match-count").textContent()).toBe("2 matches in the whole log");

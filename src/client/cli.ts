@@ -309,7 +309,7 @@ async function modelCommand(client: Client, args: Extract<ReturnType<typeof pars
       const s = logs.search;
       out(logs.lines.map((l) => `${l}\n`).join(""));
       // Counts on stderr: stdout stays the lines alone, for pipes.
-      err(`synapse: ${s.matches} line${s.matches === 1 ? "" : "s"} of ${model.name}'s log contain ${JSON.stringify(s.text)}${s.matches > logs.lines.length ? ` (the last ${logs.lines.length} shown; --lines up to ${LOG_LINES_MAX})` : ""}${s.note ? `; ${s.note}` : s.searchedAll ? "" : "; only the end of a long log file was searched"}\n`);
+      err(`synapse: ${s.matches} line${s.matches === 1 ? "" : "s"} of ${model.name}'s log ${s.matches === 1 ? "contains" : "contain"} ${JSON.stringify(s.text)}${s.matches > logs.lines.length ? ` (the last ${logs.lines.length} shown; --lines up to ${LOG_LINES_MAX})` : ""}${s.note ? `; ${s.note}` : s.searchedAll ? "" : "; only the end of a long log file was searched"}\n`);
     }
     else if (logs.lines.length > 0) out(logs.lines.map((l) => `${l}\n`).join(""));
     // On stderr: stdout holds log lines only.

@@ -122,6 +122,8 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
     return [...fromHost.lines.map((text, i) => ({ n: -1 - i, text, seq: null })), ...linesAfterTail(local, fromHost.seq)];
   }, [lines, q, fromHost]);
   const search = fromHost?.search ?? null;
+  // The host has been (or is about to be) asked and has not answered for this text: the local matches are a first look.
+  const searching = q !== "" && hasRun && !fromHost && !found.isError;
   // The host's count, plus the matches that streamed in after its cut.
   const matchCount = search ? search.matches + shown.length - fromHost!.lines.length : shown.length;
 
@@ -149,7 +151,7 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
           </div>
           <span className={`${styles.matchCount} num muted`} aria-live="polite" data-testid="log-match-count" title={search?.note ?? undefined}>
             {q
-              ? `${matchCount} match${matchCount === 1 ? "" : "es"}${search ? (search.note ? " in the last lines" : search.searchedAll ? " in the whole log" : " in the log's last part") : " in the lines shown"}`
+              ? `${matchCount} match${matchCount === 1 ? "" : "es"}${search ? (search.note ? " in the last lines" : search.searchedAll ? " in the whole log" : " in the log's last part") : searching ? " in the lines shown; searching the whole log…" : " in the lines shown"}`
               : `${lines.length} line${lines.length === 1 ? "" : "s"}`}
           </span>
           <label className="switch">
@@ -181,7 +183,7 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
       <div className={styles.logWrap}>
       <div ref={box} className={styles.log} onScroll={onScroll} tabIndex={0} role="log" aria-label="Server log" aria-live="off" data-testid="log-lines">
         {shown.length === 0 ? (
-          <p className={styles.logEmpty}>{hasRun && initial.isPending ? "Loading…" : q ? "No line matches." : "No output yet. The log fills in when the server starts."}</p>
+          <p className={styles.logEmpty}>{hasRun && initial.isPending ? "Loading…" : searching ? "Searching the whole log…" : q ? "No line matches." : "No output yet. The log fills in when the server starts."}</p>
         ) : (
           shown.map((l) => <LogLine key={l.n} text={l.text} query={q} />)
         )}
