@@ -8,6 +8,7 @@
  * search covers the whole log.
  */
 import { existsSync } from "node:fs";
+import { truncate } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
@@ -228,6 +229,20 @@ describe("model page (production build)", () => {
     await page.getByTestId("log-search").fill("");
     await expect.poll(() => page.getByTestId("log-match-count").textContent()).toMatch(/^\d+ lines$/);
     await app.trpc.mutation("servers.stop", { id: srch!.id });
+  });
+
+  it("a model whose file llama-server cannot load: LAST ERROR leads with llama-server's own words, then the log's last lines", async () => {
+    const [cut] = await arrangeModels(app, [{ name: "cut", enabled: true }]);
+    // A file damaged after it was saved: its header reads, its tensors run past its end.
+    await truncate(path.join(app.dirs.modelRoot, "cut.gguf"), 200_000);
+    const started = await app.trpc.mutation<{ state: string }>("servers.start", { id: cut!.id });
+    expect(started.data?.state, JSON.stringify(started.error)).toBe("failed");
+    const { page, screenshot } = await openPage(browser(), app, { name: "model-load-error", viewport: WIDE });
+    await page.goto(`/models/${cut!.id}`);
+    await expect.poll(() => page.getByTestId("last-error-headline").textContent(), { timeout: 15_000 }).toMatch(/^exited with code 1 while loading; the log says: \S.*(file bounds|corrupted|failed to load)/);
+    // Below it, the whole text: the reason and this run's log lines, its header first.
+    expect(await page.getByTestId("last-error").textContent()).toMatch(/^exited with code 1 while loading[^\n]*\n=== synapse host-agent: starting cut at /);
+    await screenshot("1280");
   });
 
   it("renamed in the form once stopped, the model's page still shows the log of its run under the old name", async () => {

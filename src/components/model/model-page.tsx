@@ -17,6 +17,7 @@ import { portText } from "~/components/fleet/format";
 import { Uptime } from "~/components/fleet/uptime";
 import { useServerActions } from "~/components/fleet/use-server-actions";
 import { useToast } from "~/components/ui/toaster";
+import { errorHeadline } from "synapse-host-agent/error-text";
 import { useTRPC } from "~/trpc/client";
 import { CommandPreview } from "./command-preview";
 import { warnsNotUsingMetal } from "./backend-badge";
@@ -172,6 +173,10 @@ export function ModelPage({ id }: { id: string }) {
               <span className="faint" style={{ fontSize: "0.72rem", textTransform: "uppercase", letterSpacing: "0.05em" }}>
                 Last error
               </span>
+              {/* The one line that says what went wrong (llama-server's own, when its log tail has it) first: the tail below starts with the run's long header and warnings. */}
+              <p className={styles.lastErrorHeadline} data-testid="last-error-headline">
+                {errorHeadline(row.lastError)}
+              </p>
               <pre data-testid="last-error">{row.lastError}</pre>
             </>
           ) : null}
