@@ -71,7 +71,15 @@ describe("a run's last line in its log", () => {
     const s = await starter.call("start", { spec: specFor("unwatched", model, await freePort()) });
     starter.close(); // the server runs on, as after the agent (or the app) exits
     process.kill(s.pid!, "SIGKILL");
-    await expect.poll(() => { try { process.kill(s.pid!, 0); return "alive"; } catch { return "gone"; } }, { timeout: 5000, interval: 20 }).toBe("gone");
+    const alive = () => {
+      try {
+        process.kill(s.pid!, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(alive, { timeout: 5000, interval: 20 }).toBe(false);
     const next = pool.make(agentOptions(dirs, llamaServerBin()));
     await next.ready;
     const lines = await fileLines(s.logPath!);
