@@ -39,7 +39,7 @@ export interface AdoptionDeps {
 function endUnwatchedRun(rec: ServerRecord, reason: string, deps: AdoptionDeps): void {
   if (!existsSync(rec.logPath)) return;
   try {
-    appendRunFooter(rec.logPath, runFooter(rec.id, new Date(), "exited", null, `ended while no agent watched it: ${reason} (seen when an agent started; how it ended is not known)`));
+    appendRunFooter(rec.logPath, runFooter(rec.id, new Date(), "exited", null, `ended while no agent watched it: ${reason} (seen when an agent started; how it ended is not known)`), rec.startedAt);
   } catch (err) {
     deps.log.warn("could not write the run's last line to its log", { id: rec.id, logPath: rec.logPath, error: errorMessage(err) });
   }

@@ -455,12 +455,13 @@ export class ManagedServer {
    * A run has ended: its last line goes into its log (runFooter: state, cause, reason), then the watching
    * stops, so the follower sends that line live after the server's own last lines. Once per run: a run
    * another agent already ended in the log (it stopped the server, or saw the crash first), or a second
-   * stop of a run whose stop left the port held, adds no line (run-footer.ts). A log that cannot be
+   * stop of a run whose stop left the port held, adds no line; nor a run that ended in the log of a later one
+   * (another agent started it again before this one saw the end) (run-footer.ts). A log that cannot be
    * written is warned about and the run ends all the same (the status carries the same words).
    */
   private endRun(state: "stopped" | "exited" | "failed", reason: string, cause: StopCause): void {
     try {
-      appendRunFooter(this.logPath, runFooter(this.id, new Date(), state, cause, reason));
+      appendRunFooter(this.logPath, runFooter(this.id, new Date(), state, cause, reason), this.startedAt);
     } catch (err) {
       this.ctx.log.warn("could not write the run's last line to its log", { id: this.id, logPath: this.logPath, error: errorMessage(err) });
     }

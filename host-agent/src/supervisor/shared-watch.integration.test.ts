@@ -103,4 +103,24 @@ describe("two agents watching one server", () => {
     expect(seen.logTail.length).toBeGreaterThan(0);
     expect(seen.logTail.filter((l) => l.startsWith(RUN_FOOTER_PREFIX))).toEqual([]);
   });
+  it("an end the watcher sees only after the other agent started the server again is not written into the new run", async () => {
+    const s = await orphanServer("shared-again");
+    const watcher = pool.make(agentOptions(dirs, bin, { exitPollMs: SLOW_POLL_MS, healthIntervalMs: 60_000 }));
+    const rec = eventRecorder(watcher);
+    await watcher.ready;
+    expect((await watcher.call("status", { ids: ["shared-again"] }))[0]).toMatchObject({ state: "ready", pid: s.pid });
+
+    // Another agent stops it and starts it again, on the same log, before the watcher's next look.
+    const cli = pool.make(agentOptions(dirs, bin));
+    await cli.ready;
+    await cli.call("stop", { id: "shared-again" });
+    const again = await cli.call("start", { spec: specFor("shared-again", model, s.port!) });
+    await rec.waitFor((e) => stateOf(e)?.id === "shared-again" && !["ready", "unhealthy"].includes(stateOf(e)!.state), SLOW_POLL_MS + 5000);
+
+    // The first run ended once, before the second's header; the second run, still running, has no last line.
+    const lines = (await readFile(s.logPath!, "utf8")).split("\n").filter((l) => l.startsWith("=== synapse host-agent: "));
+    expect(lines.map((l) => (l.startsWith(RUN_HEADER_PREFIX) ? "starting" : "ended"))).toEqual(["starting", "ended", "starting"]);
+    expect((await cli.call("status", { ids: ["shared-again"] }))[0]).toMatchObject({ state: "ready", pid: again.pid });
+    await cli.call("stop", { id: "shared-again" });
+  });
 });
