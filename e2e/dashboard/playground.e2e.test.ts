@@ -17,9 +17,12 @@
  *   shows as text: no element, nothing ran;
  * - at 390 px, by keyboard, from a model page's "Try it": a stopped
  *   `always` model offers Start, then answers (a grammar, then a JSON
- *   schema); a disabled one is listed, not pickable (first test).
+ *   schema); a disabled one is listed, not pickable (first test);
+ * - a double-click on Start (a model whose start fails at once: its port is
+ *   held) asks for one start, not two.
  */
 import { readFile } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -279,5 +282,46 @@ describe("playground (production build, real llama-server, beyond loopback under
     expect(Object.keys(json)).toEqual(["ok"]);
     expect(typeof json.ok).toBe("boolean");
     expect(await page.getByTestId("request-snippet").textContent()).toContain('"response_format"');
+  });
+  it("a double-click on Start asks once: the second click of a double-click, after the first start failed and Start is enabled again, asks nothing", async () => {
+    const hostId = await localHostId(app);
+    const port = await freePort();
+    const created = await app.trpc.mutation<{ id: string }>("models.create", { name: "held", hostId, filePath: await tinyModel(app.dirs.modelRoot, "held.gguf"), port, enabled: true, loadPolicy: "always", ctxSize: 256, parallel: 1 });
+    expect(created.error, JSON.stringify(created.error)).toBeUndefined();
+    // Another program holds its port: each start fails at once (the last error says why), and Start stays.
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(port, "0.0.0.0", resolve));
+    try {
+      // Failed once already: its last error is on the page from the start, so Start does not move when a click fails.
+      await app.trpc.mutation("servers.start", { id: created.data!.id });
+      const { page } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-double-start", viewport: WIDE });
+      await page.goto("/playground?model=held");
+      const state = page.getByTestId("model-state");
+      await expect.poll(() => state.getAttribute("data-readiness"), { timeout: 15_000 }).toBe("needs-start");
+      await expect.poll(() => state.textContent(), { timeout: 10_000 }).toContain(`port ${port} is held by pid`);
+      const start = page.getByTestId("start-model");
+      const box = (await start.boundingBox())!;
+      const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+      // The starts the page asks for, and their answers.
+      let asked = 0;
+      let answered = 0;
+      page.on("request", (r) => void (r.url().includes("servers.start") && (asked += 1)));
+      page.on("requestfinished", (r) => void (r.url().includes("servers.start") && (answered += 1)));
+      const failures = async () => [asked, answered];
+      await page.mouse.click(x, y, { clickCount: 1 });
+      await expect.poll(failures, { timeout: 15_000 }).toEqual([1, 1]);
+      await expect.poll(() => start.isEnabled(), { timeout: 10_000 }).toBe(true);
+      expect(await start.boundingBox()).toEqual(box);
+      // The second press of a double-click alone (detail 2).
+      await page.mouse.down({ clickCount: 2 });
+      await page.mouse.up({ clickCount: 2 });
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(await failures()).toEqual([1, 1]);
+      // A click of its own still asks.
+      await page.mouse.click(x, y, { clickCount: 1 });
+      await expect.poll(failures, { timeout: 15_000 }).toEqual([2, 2]);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 });

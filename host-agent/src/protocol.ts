@@ -331,7 +331,7 @@ export const methods = {
         lines: z.number().int().min(1).max(5000).default(200),
         /**
          * Agents with "log-search": only the lines containing this text (case ignored), from the rotated
-         * copy and the current file (supervisor/log-file.ts searchLog): the last `lines` of them.
+         * copy and the current file (supervisor/log-search.ts searchLog): the last `lines` of them.
          */
         grep: z.string().min(1).max(200).optional(),
       })

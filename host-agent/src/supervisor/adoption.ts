@@ -3,12 +3,16 @@
  * records, without restarting them. A record whose pid is gone or now
  * belongs to another process (different start time) is dropped and that
  * process is left alone; a leader that died unwatched has what it left in
- * its group reaped.
+ * its group reaped, and its run's last line written to its log (run-footer.ts).
  */
+import { existsSync } from "node:fs";
 import { AGENT_DEFAULTS } from "../env.ts";
+import { errorMessage } from "../shared/error-text.ts";
+import { runFooter } from "../shared/run-header.ts";
 import type { Logger } from "./logger.ts";
 import { processInfo } from "./process-table.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
+import { appendRunFooter } from "./run-footer.ts";
 import { terminateGroup } from "./terminate.ts";
 
 export type AdoptionResult = {
@@ -27,7 +31,22 @@ export interface AdoptionDeps {
   take: (rec: ServerRecord) => Promise<void>;
 }
 
-async function dropStale(rec: ServerRecord, deps: AdoptionDeps, gone: boolean): Promise<void> {
+/**
+ * The run of a record whose process ended while no agent watched it has no last line in its log yet: it gets
+ * one now, saying so (its exit status is not known). Only into a log that is still there (a log renamed since
+ * is not made again under the old name).
+ */
+function endUnwatchedRun(rec: ServerRecord, reason: string, deps: AdoptionDeps): void {
+  if (!existsSync(rec.logPath)) return;
+  try {
+    appendRunFooter(rec.logPath, runFooter(rec.id, new Date(), "exited", null, `ended while no agent watched it: ${reason} (seen when an agent started; how it ended is not known)`), rec.startedAt);
+  } catch (err) {
+    deps.log.warn("could not write the run's last line to its log", { id: rec.id, logPath: rec.logPath, error: errorMessage(err) });
+  }
+}
+
+async function dropStale(rec: ServerRecord, deps: AdoptionDeps, gone: boolean, reason: string): Promise<void> {
+  endUnwatchedRun(rec, reason, deps);
   if (gone) {
     // The leader died while no agent watched; helpers it forked may live on in its group. terminateGroup
     // only signals members that started after the leader, and never a reused pid.
@@ -51,7 +70,7 @@ export async function adoptRecords(deps: AdoptionDeps): Promise<AdoptionResult> 
           const reason = gone ? `pid ${rec.pid} is no longer running` : `pid ${rec.pid} now belongs to another process (start time differs); left alone`;
           result.dropped.push({ id: rec.id, reason });
           deps.log.info("dropping stale server record", { id: rec.id, pid: rec.pid, reason });
-          await dropStale(rec, deps, gone);
+          await dropStale(rec, deps, gone, reason);
           return;
         }
         await deps.take(rec);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { runFooter } from "../shared/run-header.ts";
 import { LiveLogGate } from "./live-log-gate.ts";
 
 function gate(perSecond: number, burst: number) {
@@ -41,5 +42,17 @@ describe("LiveLogGate", () => {
     }
     const notes = sent.filter((l) => l.includes("skipped here")).length;
     expect(sent.length - notes).toBeLessThanOrEqual(1000 + 200 * 3);
+  });
+});
+
+describe("LiveLogGate and the agent's own lines", () => {
+  it("a run's last line goes out over the budget, after the note for the lines skipped before it", () => {
+    const { g, sent } = gate(100, 50);
+    const footer = runFooter("alpha", new Date("2026-12-01T12:00:05Z"), "stopped", "requested", "stopped on request");
+    // A flood before the stop: the budget is spent when the run's last line comes.
+    g.push([...lines(80), footer]);
+    expect(sent).toEqual([...lines(50), "[synapse host-agent] 30 log lines skipped here (more than 100 lines/s); the log file has them", footer]);
+    g.flush();
+    expect(sent.at(-1)).toBe(footer);
   });
 });

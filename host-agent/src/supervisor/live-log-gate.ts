@@ -4,9 +4,13 @@
  * Lines over it are not sent, only counted; the next line that goes out is
  * preceded by a note saying how many were skipped and the log file that has them.
  * A server writing 20 MB/s of logs would otherwise send all of it to every
- * browser watching.
+ * browser watching. The agent's own lines (a run's header and its last line,
+ * run-header.ts) always go out, over the budget too: two a run, and the last
+ * one is how the run ended, which a flood before a stop or a crash would
+ * otherwise keep from the live log.
  */
 import { AGENT_DEFAULTS } from "../env.ts";
+import { AGENT_LINE_PREFIX } from "../shared/run-header.ts";
 
 export class LiveLogGate {
   private tokens: number;
@@ -47,10 +51,16 @@ export class LiveLogGate {
       out.push(this.note());
       this.tokens -= 1;
     }
-    const pass = Math.max(0, Math.min(lines.length, Math.floor(this.tokens)));
-    for (let i = 0; i < pass; i++) out.push(lines[i]!);
-    this.tokens -= pass;
-    this.skipped += lines.length - pass;
+    for (const line of lines) {
+      if (this.tokens >= 1) {
+        out.push(line);
+        this.tokens -= 1;
+      } else if (line.startsWith(AGENT_LINE_PREFIX)) {
+        // Over the budget: the agent's own line still goes out, after the note for what was skipped before it.
+        if (this.skipped > 0) out.push(this.note());
+        out.push(line);
+      } else this.skipped += 1;
+    }
     if (out.length > 0) this.emit(out);
     // Skipped lines are told about even when no further line comes.
     if (this.skipped > 0 && !this.timer) {

@@ -3,7 +3,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { enforceLogCap, LOG_READ_BEHIND_NOTE, LogFollower, openLogForChild, readLogTail, rotatedPath, searchLog } from "./log-file.ts";
+import { enforceLogCap, LOG_READ_BEHIND_NOTE, LogFollower, openLogForChild, readLogTail, rotatedPath } from "./log-file.ts";
 import { writeFileAtomic } from "./records.ts";
 
 let dir: string;
@@ -167,33 +167,6 @@ describe("server log files", () => {
     await appendFile(log, "e\nfour\n");
     await f.poke();
     expect(seen).toEqual(["one", "two", "three", "four"]);
-    f.close();
-  });
-
-  it("a search reads the rotated copy and the file, ignores case, and gives the last matches with how many there were", async () => {
-    const log = path.join(dir, "search.log");
-    // The copy holds what a tail of the file alone would not show: many lines after the match.
-    await writeFile(rotatedPath(log), ["E gguf_init_from_file: failed to open GGUF file", ...Array.from({ length: 3000 }, (_, i) => `I line ${i}`)].join("\n") + "\n");
-    await writeFile(log, "I srv  update_slots: all slots are idle\nW a FAILED request\nI done\npartial FAIL");
-    expect(await readLogTail(log, 2)).toEqual(["I done", "partial FAIL"]);
-    const found = await searchLog(log, "failed", 10);
-    expect(found).toEqual({ lines: ["E gguf_init_from_file: failed to open GGUF file", "W a FAILED request"], matches: 2, searchedBytes: expect.any(Number), searchedAll: true });
-    expect(found.searchedBytes).toBeGreaterThan(3000 * 7);
-    // The last `lines` of the matches; the count is all of them.
-    expect(await searchLog(log, "line 29", 3)).toMatchObject({ lines: ["I line 2997", "I line 2998", "I line 2999"], matches: 111 });
-    expect(await searchLog(log, "no such words", 10)).toMatchObject({ lines: [], matches: 0 });
-    // Bounded: a file longer than the search reads is searched at its end, and the answer says so.
-    expect(await searchLog(log, "line", 1, { maxBytes: 1000 })).toMatchObject({ searchedAll: false, searchedBytes: 1000 + (await readFile(log)).length });
-  });
-
-  it("a search cut at a follower's offsets leaves what it has not handed out to it", async () => {
-    const log = path.join(dir, "search-cut.log");
-    await writeFile(log, "match one\nother\n");
-    const f = new LogFollower(log, 0, () => undefined);
-    await f.poke();
-    await appendFile(log, "match two\n");
-    const end = () => ({ offset: f.emittedOffset, rotatedOffset: f.emittedRotatedOffset });
-    expect((await searchLog(log, "match", 10, { end })).lines).toEqual(["match one"]);
     f.close();
   });
 

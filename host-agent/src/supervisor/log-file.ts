@@ -184,47 +184,17 @@ async function cutAt(file: string, chunk: { buf: Buffer; start: number } | null,
 
 /** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
 export async function readLogTail(logPath: string, lines: number, options: LogTailOptions = {}): Promise<string[]> {
-  return (await readLogLines(logPath, lines, options, null)).lines;
-}
-
-/** How much of each log file a search reads, from its end (bytes): the default cap (10 MiB) and its slack fit many times over. */
-export const LOG_SEARCH_MAX_BYTES = 64 * 1024 * 1024;
-
-/** What `searchLog` found. */
-export interface LogSearchResult {
-  /** The last `lines` matching lines, oldest first (each cut at 4096 characters, as a tail's). */
-  lines: string[];
-  /** How many lines matched in all (lines holds the last of them). */
-  matches: number;
-  /** Bytes searched, in the rotated copy and the current file together. */
-  searchedBytes: number;
-  /** False when a file was longer than LOG_SEARCH_MAX_BYTES and only its end was searched. */
-  searchedAll: boolean;
-}
-
-/**
- * The lines of a server's log files (the rotated copy `X.log.1`, then `X.log`) that contain `text`, ignoring
- * case: the last `lines` of them and how many matched. Each file is read from its end, at most
- * LOG_SEARCH_MAX_BYTES of it; `options` as readLogTail's (the cut at a follower's offsets, so a search and
- * the live lines after its `seq` neither lose nor repeat a line).
- */
-export async function searchLog(logPath: string, text: string, lines: number, options: LogTailOptions = {}): Promise<LogSearchResult> {
-  return readLogLines(logPath, lines, { ...options, maxBytes: options.maxBytes ?? LOG_SEARCH_MAX_BYTES }, text.toLowerCase());
-}
-
-async function readLogLines(logPath: string, lines: number, options: LogTailOptions, needle: string | null): Promise<LogSearchResult> {
   for (let attempt = 1; ; attempt++) {
     const before = options.rotations?.();
-    const got = await readLogLinesOnce(logPath, lines, options, needle);
-    if (before === undefined || options.rotations!() === before || attempt === 3) return got;
+    const tail = await readLogTailOnce(logPath, lines, options);
+    if (before === undefined || options.rotations!() === before || attempt === 3) return tail;
   }
 }
 
-async function readLogLinesOnce(logPath: string, lines: number, options: LogTailOptions, needle: string | null): Promise<LogSearchResult> {
+async function readLogTailOnce(logPath: string, lines: number, options: LogTailOptions): Promise<string[]> {
   const maxBytes = options.maxBytes ?? 2 * 1024 * 1024;
   let current = await readTailBytes(logPath, maxBytes);
-  // A search reads the copy too; a tail only when the current file is short.
-  let older = needle !== null || tailLines(current).length < lines ? await readTailBytes(rotatedPath(logPath), maxBytes) : null;
+  let older = tailLines(current).length < lines ? await readTailBytes(rotatedPath(logPath), maxBytes) : null;
   const end = current && options.end ? options.end() : null;
   if (end) {
     current = await cutAt(logPath, current, end.offset, maxBytes);
@@ -233,14 +203,7 @@ async function readLogLinesOnce(logPath: string, lines: number, options: LogTail
       older = await cutAt(rotatedPath(logPath), older ?? (await readTailBytes(rotatedPath(logPath), maxBytes)), end.rotatedOffset, maxBytes);
     }
   }
-  let all = [...tailLines(older), ...tailLines(current)];
-  if (needle !== null) all = all.filter((l) => l.toLowerCase().includes(needle));
-  return {
-    lines: all.slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)),
-    matches: all.length,
-    searchedBytes: (older?.buf.length ?? 0) + (current?.buf.length ?? 0),
-    searchedAll: (older?.start ?? 0) === 0 && (current?.start ?? 0) === 0,
-  };
+  return [...tailLines(older), ...tailLines(current)].slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
 }
 
 /**

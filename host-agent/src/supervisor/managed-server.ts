@@ -6,13 +6,12 @@
  * failed state carries a typed cause.
  */
 import { randomUUID } from "node:crypto";
-import { appendFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
 import { errorMessage, LOG_TAIL_MARK } from "../shared/error-text.ts";
-import { RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
+import { RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
 import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
 import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
@@ -28,6 +27,7 @@ import { Descendants, RUN_MARKER_VAR, type TreeScanner } from "./process-tree.ts
 import { ReadinessWait, type Exit } from "./readiness.ts";
 import { RecordKeeper } from "./record-keeper.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
+import { appendRunFooter } from "./run-footer.ts";
 import { serverEnvironment } from "./server-env.ts";
 import { watchHealth, watchPidExit } from "./server-watch.ts";
 import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
@@ -453,12 +453,15 @@ export class ManagedServer {
 
   /**
    * A run has ended: its last line goes into its log (runFooter: state, cause, reason), then the watching
-   * stops, so the follower sends that line live after the server's own last lines. A log that cannot be
+   * stops, so the follower sends that line live after the server's own last lines. Once per run: a run
+   * another agent already ended in the log (it stopped the server, or saw the crash first), or a second
+   * stop of a run whose stop left the port held, adds no line; nor a run that ended in the log of a later one
+   * (another agent started it again before this one saw the end) (run-footer.ts). A log that cannot be
    * written is warned about and the run ends all the same (the status carries the same words).
    */
   private endRun(state: "stopped" | "exited" | "failed", reason: string, cause: StopCause): void {
     try {
-      appendFileSync(this.logPath, `${runFooter(this.id, new Date(), state, cause, reason)}\n`);
+      appendRunFooter(this.logPath, runFooter(this.id, new Date(), state, cause, reason), this.startedAt);
     } catch (err) {
       this.ctx.log.warn("could not write the run's last line to its log", { id: this.id, logPath: this.logPath, error: errorMessage(err) });
     }
@@ -481,11 +484,13 @@ export class ManagedServer {
   /**
    * The last lines of this run's log (a failure's or an exit's evidence): the lines before this run's header
    * (RUN_HEADER_PREFIX) are an earlier run's, which would lead a failure's text with a healthy run's last words.
+   * Nor a run's last line (RUN_FOOTER_PREFIX), which another agent that saw this run end first may have written:
+   * the evidence is the server's own lines.
    */
   private async tail(): Promise<string[]> {
     const lines = await readLogTail(this.logPath, this.ctx.settings.logTailLines ?? AGENT_DEFAULTS.logTailLines).catch(() => []);
     const header = lines.findLastIndex((l) => l.startsWith(RUN_HEADER_PREFIX));
-    return header > 0 ? lines.slice(header) : lines;
+    return (header > 0 ? lines.slice(header) : lines).filter((l) => !l.startsWith(RUN_FOOTER_PREFIX));
   }
 
   // ---- adoption ------------------------------------------------------------

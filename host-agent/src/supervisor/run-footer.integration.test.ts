@@ -66,6 +66,27 @@ describe("a run's last line in its log", () => {
     expect(marks).toEqual(["starting", "ended", "starting", "ended"]);
   });
 
+  it("a server that ended while no agent watched it: the next agent's adoption ends its run in the log, once", async () => {
+    const starter = pool.make(agentOptions(dirs, llamaServerBin()));
+    const s = await starter.call("start", { spec: specFor("unwatched", model, await freePort()) });
+    starter.close(); // the server runs on, as after the agent (or the app) exits
+    process.kill(s.pid!, "SIGKILL");
+    const alive = () => {
+      try {
+        process.kill(s.pid!, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(alive, { timeout: 5000, interval: 20 }).toBe(false);
+    const next = pool.make(agentOptions(dirs, llamaServerBin()));
+    await next.ready;
+    const lines = await fileLines(s.logPath!);
+    expect(lines.at(-1)).toMatch(new RegExp(`^=== synapse host-agent: ended unwatched at \\S+: exited: ended while no agent watched it: pid ${s.pid} is no longer running \\(seen when an agent started; how it ended is not known\\) ===$`));
+    expect(lines.filter(isFooter)).toHaveLength(1);
+  });
+
   it("an exit while loading ends the run in the log, and the failure's text still names the server's own error line", async () => {
     const agent = pool.make(agentOptions(dirs, standIns.exitsWhileLoading));
     const err = await agent.call("start", { spec: specFor("doomed", model, await freePort()) }).then(

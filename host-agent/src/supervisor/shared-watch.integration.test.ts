@@ -12,6 +12,8 @@ import { agentOptions, AgentPool, eventRecorder, specFor, stateOf, testDirs, typ
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort } from "../../test/harness/ports.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
+import { readFile } from "node:fs/promises";
+import { RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX } from "../shared/run-header.ts";
 import { RecordStore } from "./records.ts";
 
 let dirs: TestDirs;
@@ -35,6 +37,12 @@ async function orphanServer(id: string) {
   const s = await starter.call("start", { spec: specFor(id, model, await freePort()) });
   starter.close();
   return s;
+}
+
+/** The last run's agent lines in the log file: its header, then its last lines (one: the run ended once). */
+async function lastRunMarks(logPath: string): Promise<string[]> {
+  const lines = (await readFile(logPath, "utf8")).split("\n");
+  return lines.slice(lines.findLastIndex((l) => l.startsWith(RUN_HEADER_PREFIX))).filter((l) => l.startsWith("=== synapse host-agent: "));
 }
 
 /** Waits until the record of `id` is gone from the state folder (what the other agent does when it is done). */
@@ -65,6 +73,10 @@ describe("two agents watching one server", () => {
       expect(seen).toMatchObject({ state: "stopped", cause: "host-stop", pid: s.pid });
       expect(seen.reason).toMatch(/stopped on the host by another agent/);
     }
+    // One last line for the run, the stopping agent's (the watchers saw the same end and add none).
+    const marks = await lastRunMarks(s.logPath!);
+    expect(marks).toHaveLength(2);
+    expect(marks[1]).toMatch(/^=== synapse host-agent: ended shared-stop at \S+: stopped, cause requested: /);
   });
 
   it("a crash the other agent saw first (and removed the record of) is still a crash", async () => {
@@ -83,5 +95,32 @@ describe("two agents watching one server", () => {
 
     const seen = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "shared-crash" && !["ready", "unhealthy"].includes(stateOf(e)!.state), SLOW_POLL_MS + 5000))!;
     expect(seen).toMatchObject({ state: "exited", cause: "crash", pid: s.pid });
+    // The run ended once in its log (the first to see it wrote it), and the slow watcher's evidence is the
+    // server's own lines, not that agent line.
+    const marks = await lastRunMarks(s.logPath!);
+    expect(marks).toHaveLength(2);
+    expect(marks[1]).toMatch(/^=== synapse host-agent: ended shared-crash at \S+: exited, cause crash: /);
+    expect(seen.logTail.length).toBeGreaterThan(0);
+    expect(seen.logTail.filter((l) => l.startsWith(RUN_FOOTER_PREFIX))).toEqual([]);
+  });
+  it("an end the watcher sees only after the other agent started the server again is not written into the new run", async () => {
+    const s = await orphanServer("shared-again");
+    const watcher = pool.make(agentOptions(dirs, bin, { exitPollMs: SLOW_POLL_MS, healthIntervalMs: 60_000 }));
+    const rec = eventRecorder(watcher);
+    await watcher.ready;
+    expect((await watcher.call("status", { ids: ["shared-again"] }))[0]).toMatchObject({ state: "ready", pid: s.pid });
+
+    // Another agent stops it and starts it again, on the same log, before the watcher's next look.
+    const cli = pool.make(agentOptions(dirs, bin));
+    await cli.ready;
+    await cli.call("stop", { id: "shared-again" });
+    const again = await cli.call("start", { spec: specFor("shared-again", model, s.port!) });
+    await rec.waitFor((e) => stateOf(e)?.id === "shared-again" && !["ready", "unhealthy"].includes(stateOf(e)!.state), SLOW_POLL_MS + 5000);
+
+    // The first run ended once, before the second's header; the second run, still running, has no last line.
+    const lines = (await readFile(s.logPath!, "utf8")).split("\n").filter((l) => l.startsWith("=== synapse host-agent: "));
+    expect(lines.map((l) => (l.startsWith(RUN_HEADER_PREFIX) ? "starting" : "ended"))).toEqual(["starting", "ended", "starting"]);
+    expect((await cli.call("status", { ids: ["shared-again"] }))[0]).toMatchObject({ state: "ready", pid: again.pid });
+    await cli.call("stop", { id: "shared-again" });
   });
 });

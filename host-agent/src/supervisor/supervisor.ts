@@ -18,7 +18,8 @@ import { adoptRecords, type AdoptionResult } from "./adoption.ts";
 import { describeHeldPort } from "./end-server.ts";
 import { HostStops } from "./host-stops.ts";
 import { Launcher } from "./launcher.ts";
-import { readLogTail, searchLog } from "./log-file.ts";
+import { readLogTail } from "./log-file.ts";
+import { searchLog } from "./log-search.ts";
 import { LogNameTaken, renameLogFiles } from "./log-rename.ts";
 import type { Logger } from "./logger.ts";
 import { ManagedServer, type ServerContext, type ServerSettings } from "./managed-server.ts";
@@ -242,7 +243,7 @@ export class Supervisor {
    * event's seq): a client that merges the two has every line once. With
    * `grep`: the last `lines` of the lines (rotated copy and current file)
    * that contain that text, case ignored, with how many matched in all
-   * (log-file.ts searchLog), cut at the same seq.
+   * (log-search.ts searchLog), cut at the same seq.
    */
   async logs(id: string, lines: number, grep?: string): Promise<{ id: string; lines: string[]; logPath: string | null; seq: number; matches?: number; searchedBytes?: number; searchedAll?: boolean }> {
     const s = this.servers.get(id);

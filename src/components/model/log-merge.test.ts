@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { linesAfterTail } from "./log-merge";
+import { linesAfterTail, searchAnswerUsable } from "./log-merge";
 
 const line = (text: string, seq: number | null) => ({ text, seq });
 
@@ -22,5 +22,22 @@ describe("linesAfterTail", () => {
   it("an agent that does not number its lines: the tail alone, as before", () => {
     expect(linesAfterTail([line("a", 3)], null)).toEqual([]);
     expect(linesAfterTail([line("a", null)], 2)).toEqual([]);
+  });
+});
+
+describe("searchAnswerUsable", () => {
+  const answer = (text: string, answeredAt: number) => ({ text, answeredAt });
+
+  it("the host's answer to the text in the box, case ignored, after the tail: shown", () => {
+    expect(searchAnswerUsable(answer("Failed", 2000), " failed ", 1000)).toBe(true);
+  });
+
+  it("an answer to a text typed before the one in the box: not shown for it", () => {
+    expect(searchAnswerUsable(answer("fail", 2000), "failed", 1000)).toBe(false);
+  });
+
+  it("an answer older than the tail that replaced the lines (a reconnect, a start): not shown until asked again", () => {
+    // Its cut was before lines that came in live and are now among the tail's unnumbered lines.
+    expect(searchAnswerUsable(answer("failed", 1000), "failed", 2000)).toBe(false);
   });
 });

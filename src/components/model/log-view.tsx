@@ -13,7 +13,7 @@ import { useSubscription } from "@trpc/tanstack-react-query";
 import { memo, useCallback, useDeferredValue, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
 import { toFleetEvent } from "~/components/live/fleet-event";
-import { linesAfterTail, type NumberedLine } from "./log-merge";
+import { linesAfterTail, searchAnswerUsable, type NumberedLine } from "./log-merge";
 import { LOG_TAIL_LINES } from "./log-tail";
 import { useTRPC } from "~/trpc/client";
 import styles from "./model.module.css";
@@ -112,8 +112,20 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
     const t = setTimeout(() => setSearchText(text), SEARCH_DEBOUNCE_MS);
     return () => clearTimeout(t);
   }, [query]);
-  const found = useQuery({ ...trpc.servers.logs.queryOptions(hasRun && searchText !== "" ? { id: modelId, lines: SEARCH_LINES, search: searchText } : skipToken), staleTime: 0, retry: false });
-  const fromHost = found.data?.search && searchText.toLowerCase() === q ? found.data : null;
+  const searching = hasRun && searchText !== "";
+  const found = useQuery({ ...trpc.servers.logs.queryOptions(searching ? { id: modelId, lines: SEARCH_LINES, search: searchText } : skipToken), staleTime: 0, retry: false });
+  // An error is shown for the text in the box, not for one typed before it.
+  const forQuery = searching && searchText.toLowerCase() === q;
+  // A tail fetched after the host's answer replaced the lines that streamed in after its cut: until the search
+  // is asked again (below), the lines shown are searched, and no match drops out (searchAnswerUsable).
+  const answerCurrent = found.dataUpdatedAt >= initial.dataUpdatedAt;
+  const answered = searching ? found.data : undefined;
+  const fromHost = answered?.search && searchAnswerUsable({ text: answered.search.text, answeredAt: found.dataUpdatedAt }, q, initial.dataUpdatedAt) ? answered : null;
+  const { refetch: refetchSearch } = found;
+  const searchSettled = found.isSuccess && !found.isFetching;
+  useEffect(() => {
+    if (searching && searchSettled && !answerCurrent) void refetchSearch();
+  }, [searching, searchSettled, answerCurrent, refetchSearch]);
   const shown = useMemo((): Line[] => {
     if (!q) return lines;
     const local = lines.filter((l) => l.text.toLowerCase().includes(q));
@@ -170,7 +182,7 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
           Showing the newest {fromHost!.lines.length} of {search.matches} matches{fromHost!.logPath ? ` (all of them: grep the file ${fromHost!.logPath} on the host)` : ""}.
         </p>
       ) : null}
-      {q && found.isError ? (
+      {q && forQuery && found.isError ? (
         <p className="field-error" role="alert">
           Could not search the whole log: {errorMessage(found.error)}. Searching the lines shown.
         </p>

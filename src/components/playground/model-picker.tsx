@@ -7,6 +7,7 @@
  */
 import type { ModelChoice } from "./model-choice";
 import styles from "./playground.module.css";
+import { firstClickOnly } from "~/components/ui/first-click";
 
 export interface ModelPickerProps {
   groups: { host: string; choices: ModelChoice[] }[];
@@ -61,7 +62,7 @@ export function ModelStateLine({ choice, onStart, starting }: ModelStateLineProp
       <span>{text[choice.readiness]}</span>
       {choice.reason && choice.readiness !== "disabled" ? <span className={styles.reason}>{choice.reason}</span> : null}
       {choice.readiness === "needs-start" ? (
-        <button type="button" className="btn btn-sm btn-primary" onClick={onStart} disabled={starting} aria-busy={starting} data-testid="start-model">
+        <button type="button" className="btn btn-sm btn-primary" onClick={firstClickOnly(onStart)} disabled={starting} aria-busy={starting} data-testid="start-model">
           Start {choice.name}
           <span className="spin" data-on={starting} aria-hidden="true" />
         </button>

@@ -1,0 +1,131 @@
+/**
+ * Searching a server's whole log (the rotated copy `X.log.1`, then `X.log`) for the lines that contain a
+ * text: the agent's `logs` with `grep` (feature log-search). The files are read a chunk at a time, so the
+ * memory a search holds is one chunk and the matches it returns (not the files, nor every matching line),
+ * and the event loop it shares with the servers' log followers (and, for the local agent, with the app) is
+ * never held for longer than one chunk's lines.
+ */
+import { open } from "node:fs/promises";
+import { rotatedPath, type LogTailOptions } from "./log-file.ts";
+
+/**
+ * How much of each log file a search reads, from its end (bytes): the default cap (10 MiB) and its slack fit
+ * many times over; a log kept under a larger cap (up to 10 GiB) is searched at its end, and the answer says so.
+ */
+export const LOG_SEARCH_MAX_BYTES = 64 * 1024 * 1024;
+
+/** How much is read and searched at a time (bytes). */
+const CHUNK_BYTES = 1024 * 1024;
+/** A "line" longer than this without a newline is searched as one line and cut there (the follower does the same). */
+const MAX_LINE_BYTES = 64 * 1024;
+/** Returned lines are cut at this many characters, as a tail's. */
+const LINE_MAX_CHARS = 4096;
+
+/** What `searchLog` found. */
+export interface LogSearchResult {
+  /** The last `lines` matching lines, oldest first (each cut at 4096 characters, as a tail's). */
+  lines: string[];
+  /** How many lines matched in all (lines holds the last of them). */
+  matches: number;
+  /** Bytes searched, in the rotated copy and the current file together. */
+  searchedBytes: number;
+  /** False when a file was longer than the search reads (LOG_SEARCH_MAX_BYTES) and only its end was searched. */
+  searchedAll: boolean;
+}
+
+/** The last `size` matching lines, in a ring (a search that matches every line of a long log keeps only these). */
+class LastMatches {
+  private readonly ring: string[] = [];
+  count = 0;
+  constructor(private readonly size: number) {}
+  add(line: string): void {
+    this.ring[this.count % this.size] = line.length > LINE_MAX_CHARS ? `${line.slice(0, LINE_MAX_CHARS)}…` : line;
+    this.count += 1;
+  }
+  /** Oldest first. */
+  lines(): string[] {
+    if (this.count <= this.size) return this.ring.slice(0, this.count);
+    const at = this.count % this.size;
+    return [...this.ring.slice(at), ...this.ring.slice(0, at)];
+  }
+}
+
+/**
+ * The lines of a server's log files (the rotated copy, then the current file) that contain `text`, ignoring
+ * case: the last `lines` of them (1 or more) and how many matched. Each file is searched over its last
+ * `options.maxBytes` (LOG_SEARCH_MAX_BYTES by default) up to where `options.end` cuts it: a follower's
+ * offsets, asked once before the files are read (Supervisor.logs takes the live lines' seq with them), so a
+ * search and the live lines after that seq neither lose nor repeat a line; a rotation meanwhile (the count
+ * `options.rotations` changed) searches again, up to 3 times in all. A file that does not exist is searched
+ * as empty. Throws the file system's error when a file cannot be read.
+ */
+export async function searchLog(logPath: string, text: string, lines: number, options: LogTailOptions = {}): Promise<LogSearchResult> {
+  for (let attempt = 1; ; attempt++) {
+    const before = options.rotations?.();
+    const got = await searchOnce(logPath, text.toLowerCase(), Math.max(1, Math.floor(lines)), options);
+    if (before === undefined || options.rotations!() === before || attempt === 3) return got;
+  }
+}
+
+async function searchOnce(logPath: string, needle: string, lines: number, options: LogTailOptions): Promise<LogSearchResult> {
+  const maxBytes = options.maxBytes ?? LOG_SEARCH_MAX_BYTES;
+  const cut = options.end?.() ?? null;
+  const found = new LastMatches(lines);
+  // While the follower is still in the copy, nothing of the current file is out yet (its offset is 0 then).
+  const older = await searchFile(rotatedPath(logPath), cut?.rotatedOffset ?? Number.MAX_SAFE_INTEGER, maxBytes, needle, found);
+  const current = await searchFile(logPath, cut ? cut.offset : Number.MAX_SAFE_INTEGER, maxBytes, needle, found);
+  return { lines: found.lines(), matches: found.count, searchedBytes: older.bytes + current.bytes, searchedAll: older.all && current.all };
+}
+
+/**
+ * Searches `file` from `maxBytes` before its end (or before `endAt`, when that comes first) to there, a chunk
+ * at a time; a first line the window cuts is left out. The last line is searched even without its newline.
+ */
+async function searchFile(file: string, endAt: number, maxBytes: number, needle: string, found: LastMatches): Promise<{ bytes: number; all: boolean }> {
+  let fh;
+  try {
+    fh = await open(file, "r");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { bytes: 0, all: true };
+    throw err;
+  }
+  try {
+    const { size } = await fh.stat();
+    const stop = Math.min(size, endAt);
+    const start = Math.max(0, stop - maxBytes);
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, Math.max(1, stop - start)));
+    let carry: Buffer = Buffer.alloc(0);
+    let skipFirst = start > 0;
+    const check = (line: string) => {
+      if (line.toLowerCase().includes(needle)) found.add(line);
+    };
+    for (let pos = start; pos < stop; ) {
+      const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos);
+      if (bytesRead === 0) break; // shorter than it was (truncated meanwhile): what was read is what there is
+      pos += bytesRead;
+      let data = carry.length > 0 ? Buffer.concat([carry, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+      if (skipFirst) {
+        const nl = data.indexOf(0x0a);
+        if (nl < 0) {
+          carry = Buffer.alloc(0);
+          continue;
+        }
+        data = data.subarray(nl + 1);
+        skipFirst = false;
+      }
+      // Split at byte level: a newline never falls inside a UTF-8 character, so no character is cut.
+      const nl = data.lastIndexOf(0x0a);
+      if (nl >= 0) for (const line of data.subarray(0, nl).toString("utf8").split("\n")) check(line);
+      // A copy: the read buffer is reused.
+      carry = Buffer.from(data.subarray(nl + 1));
+      if (carry.length > MAX_LINE_BYTES) {
+        check(carry.toString("utf8"));
+        carry = Buffer.alloc(0);
+      }
+    }
+    if (carry.length > 0 && !skipFirst) check(carry.toString("utf8"));
+    return { bytes: stop - start, all: start === 0 };
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Writing a run's last line (run-header.ts runFooter) into its server's log, once per run. Several agents
+ * may see one run end: the app's agent and `host-agent stop-metal-servers` (which adopted the server and
+ * stopped it), or two agents that both watched a crash. Whichever writes first says how the run ended; the
+ * others find that line after the run's header and add none. Nor is it written into a later run: an agent
+ * that sees the end late (another agent stopped the server and started it again meanwhile) finds that run's
+ * header, newer than the run it watched, as the log's last agent line.
+ */
+import { appendFileSync, closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { AGENT_LINE_PREFIX, RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX } from "../shared/run-header.ts";
+
+/** How much of the log's end is read to find the run's last agent line (bytes): the run has ended, so its footer, if any, is at the very end. */
+const LOOK_BACK_BYTES = 64 * 1024;
+
+/** The time a run's header gives (`=== synapse host-agent: starting ID at TIME: …`), in ms; null when it has none. */
+function headerTime(line: string): number | null {
+  const m = / at (\d{4}-\d\d-\d\dT[\d:.]+Z): /.exec(line.slice(RUN_HEADER_PREFIX.length));
+  return m ? Date.parse(m[1]!) : null;
+}
+
+/**
+ * Whether the run that began at `runStartedAt` (ISO 8601; null: not known) still lacks its last line in
+ * `logPath`: "ended" when the last of the agent's own lines in the log's last LOOK_BACK_BYTES is a run's last
+ * line; "later-run" when it is the header of a run that began after `runStartedAt` (the run's header is
+ * written just before its spawn, so its own header is never later); else "open" (its header, no agent line in
+ * reach, or a file that cannot be read). Synchronous: one small read, made where the run's end is handled in
+ * one step.
+ */
+export function runEndInLog(logPath: string, runStartedAt: string | null): "ended" | "later-run" | "open" {
+  let fd: number;
+  try {
+    fd = openSync(logPath, "r");
+  } catch {
+    return "open";
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const len = Math.min(size, LOOK_BACK_BYTES);
+    const buf = Buffer.alloc(len);
+    const n = readSync(fd, buf, 0, len, size - len);
+    const lines = buf.subarray(0, n).toString("utf8").split("\n");
+    // A first line cut by the window is not one of the agent's.
+    if (size > len) lines.shift();
+    const last = lines.findLast((l) => l.startsWith(AGENT_LINE_PREFIX));
+    if (last === undefined) return "open";
+    if (last.startsWith(RUN_FOOTER_PREFIX)) return "ended";
+    const began = last.startsWith(RUN_HEADER_PREFIX) ? headerTime(last) : null;
+    const started = runStartedAt === null ? Number.NaN : Date.parse(runStartedAt);
+    return began !== null && began > started ? "later-run" : "open";
+  } catch {
+    return "open";
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Appends `footer` (one line, runFooter's) to `logPath` for the run that began at `runStartedAt` (ISO 8601;
+ * null: not known), unless that run already ended there or a later run has begun (runEndInLog). Returns
+ * "written", "ended" or "later-run". Throws the file system's error when the append fails.
+ */
+export function appendRunFooter(logPath: string, footer: string, runStartedAt: string | null): "written" | "ended" | "later-run" {
+  const end = runEndInLog(logPath, runStartedAt);
+  if (end !== "open") return end;
+  appendFileSync(logPath, `${footer}\n`);
+  return "written";
+}
