@@ -135,7 +135,7 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
   }, [lines, q, fromHost]);
   const search = fromHost?.search ?? null;
   // The host has been (or is about to be) asked and has not answered for this text: the local matches are a first look.
-  const searching = q !== "" && hasRun && !fromHost && !found.isError;
+  const awaitingHost = q !== "" && hasRun && !fromHost && !(forQuery && found.isError);
   // The host's count, plus the matches that streamed in after its cut.
   const matchCount = search ? search.matches + shown.length - fromHost!.lines.length : shown.length;
 
@@ -159,11 +159,11 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
             <label htmlFor={`${id}-search`} className="visually-hidden">
               Search the log
             </label>
-            <input id={`${id}-search`} type="search" placeholder="Search the log" value={query} onChange={(e) => setQuery(e.target.value)} data-testid="log-search" />
+            <input id={`${id}-search`} type="search" placeholder="Search the log" maxLength={200} value={query} onChange={(e) => setQuery(e.target.value)} data-testid="log-search" />
           </div>
           <span className={`${styles.matchCount} num muted`} aria-live="polite" data-testid="log-match-count" title={search?.note ?? undefined}>
             {q
-              ? `${matchCount} match${matchCount === 1 ? "" : "es"}${search ? (search.note ? " in the last lines" : search.searchedAll ? " in the whole log" : " in the log's last part") : searching ? " in the lines shown; searching the whole log…" : " in the lines shown"}`
+              ? `${matchCount} match${matchCount === 1 ? "" : "es"}${search ? (search.note ? " in the last lines" : search.searchedAll ? " in the whole log" : " in the log's last part") : awaitingHost ? " in the lines shown; searching the whole log…" : " in the lines shown"}`
               : `${lines.length} line${lines.length === 1 ? "" : "s"}`}
           </span>
           <label className="switch">
@@ -195,7 +195,7 @@ export function LogView({ modelId, hasRun, onLines }: { modelId: string; hasRun:
       <div className={styles.logWrap}>
       <div ref={box} className={styles.log} onScroll={onScroll} tabIndex={0} role="log" aria-label="Server log" aria-live="off" data-testid="log-lines">
         {shown.length === 0 ? (
-          <p className={styles.logEmpty}>{hasRun && initial.isPending ? "Loading…" : searching ? "Searching the whole log…" : q ? "No line matches." : "No output yet. The log fills in when the server starts."}</p>
+          <p className={styles.logEmpty}>{hasRun && initial.isPending ? "Loading…" : awaitingHost ? "Searching the whole log…" : q ? "No line matches." : "No output yet. The log fills in when the server starts."}</p>
         ) : (
           shown.map((l) => <LogLine key={l.n} text={l.text} query={q} />)
         )}
