@@ -32,9 +32,22 @@ export class RecordKeeper {
     return this.queue(() => this.store.write(rec), "record write failed");
   }
 
-  /** Removes the record (the server is gone). */
+  /**
+   * Removes the record (the server is gone): the record of the run this keeper wrote, never a later run's.
+   * Records are kept by server id, and another agent on the same state folder may have stopped this run
+   * and started the server again before this agent saw the end: the record on disk is then that run's
+   * (another pid or start time), and it stays.
+   */
   remove(): Promise<void> {
-    return this.queue(() => this.store.remove(this.id), "record removal failed");
+    const mine = this.current;
+    return this.queue(async () => {
+      const onDisk = mine ? this.store.readNow(this.id) : null;
+      if (mine && onDisk && onDisk !== "missing" && (onDisk.pid !== mine.pid || onDisk.startToken !== mine.startToken)) {
+        this.log.info("record of a later run left in place", { id: this.id, pid: mine.pid, laterPid: onDisk.pid });
+        return;
+      }
+      await this.store.remove(this.id);
+    }, "record removal failed");
   }
 
   private queue(op: () => Promise<void>, failure: string): Promise<void> {
