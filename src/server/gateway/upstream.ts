@@ -49,9 +49,10 @@ export interface Upstream {
   /**
    * GETs `path` of the model's server on kept-alive connections
    * (the app's metrics reader: /metrics, /props, /slots). Rejects when no
-   * answer ends within `timeoutMs` or it is longer than `maxBytes`.
+   * answer ends within `timeoutMs` or it is longer than `maxBytes`, or when
+   * `signal` aborts (the connection is closed at once).
    */
-  read(target: ForwardTarget, path: string, options: { timeoutMs: number; maxBytes: number }): Promise<ReadAnswer>;
+  read(target: ForwardTarget, path: string, options: { timeoutMs: number; maxBytes: number; signal?: AbortSignal }): Promise<ReadAnswer>;
   close(): void;
 }
 
@@ -70,8 +71,9 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
   const agent = new http.Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 64, maxFreeSockets: 16, scheduling: "lifo", timeout: FREE_SOCKET_TIMEOUT_MS });
 
   return {
-    read(target, path, { timeoutMs, maxBytes }) {
+    read(target, path, { timeoutMs, maxBytes, signal }) {
       return new Promise<ReadAnswer>((resolve, reject) => {
+        if (signal?.aborted) return reject(new Error(`${target.host}:${target.port}${path}: read abandoned before it began`));
         const up = http.request({ host: target.host, port: target.port, method: "GET", path, headers: requestHeaders({}, null, target.apiKey), agent: target.agent ?? agent });
         // Settled once, by whichever comes first. Once the answer's headers are in, a destroy (the deadline,
         // the size bound) or a connection that closes mid-body is reported on the answer, not the request,
@@ -82,6 +84,9 @@ export function createUpstream(options: UpstreamOptions = {}): Upstream {
           reject(why ?? err);
         };
         const timer = setTimeout(() => up.destroy((why = new Error(`no answer from ${target.host}:${target.port}${path} within ${timeoutMs} ms`))), timeoutMs);
+        const onAbort = () => up.destroy((why ??= new Error(`${target.host}:${target.port}${path}: read abandoned`)));
+        signal?.addEventListener("abort", onAbort, { once: true });
+        up.once("close", () => signal?.removeEventListener("abort", onAbort));
         up.once("error", fail);
         up.once("close", () => fail(new Error(`${target.host}:${target.port}${path}: the connection closed before the answer ended`)));
         up.on("response", (ures) => {

@@ -105,6 +105,9 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   const sshUpstream = createSshUpstream(adapter, { maxSockets: 4 });
   const stop = new AbortController();
 
+  /** The read each model is having now, to abandon when its server is stopped (see the event loop below). */
+  const inFlight = new Map<string, AbortController>();
+
   registerServerFigures(registry, () => samples.values());
   // The hosts' names and link kinds, as the last read found them (no database query per scrape).
   let hosts: { id: string; name: string; linkKind: string }[] | null = null;
@@ -115,7 +118,13 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   void (async () => {
     while (!stop.signal.aborted) {
       try {
-        for await (const item of events.subscribe({ logs: true, signal: stop.signal })) loads.onEvent(item.event);
+        for await (const item of events.subscribe({ logs: true, signal: stop.signal })) {
+          const ev = item.event;
+          // A server being stopped: a read it still owes an answer would hold its exit (llama-server waits for the
+          // request, up to the read's deadline: 2 s on every idle unload, stop or restart that met a read).
+          if (ev.type !== "log" && ev.kind === "state" && ev.modelId && (ev.state === "stopping" || !isAlive(ev.state ?? ""))) inFlight.get(ev.modelId)?.abort();
+          loads.onEvent(ev);
+        }
       } catch (err) {
         if (stop.signal.aborted) break;
         log.debug("event stream for load progress ended; subscribing again", { error: err instanceof Error ? err.message : String(err) });
@@ -131,14 +140,19 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
       return { ...base, memoryBytes: isAlive(v.state) ? await memory : null, progress: loads.progress(v.modelId), error: v.state === "ready" && !m ? "not in the gateway's model list yet" : null };
     }
     if (!m.upstream) return { ...base, memoryBytes: await memory, error: m.unreachableWhy };
+    const abandon = new AbortController();
+    inFlight.set(v.modelId, abandon);
     try {
-      const reading = await readServer(upstream, { host: m.upstream.host, port: m.upstream.port, apiKey: m.serverApiKey, ...(m.via === "ssh" ? { agent: sshUpstream.agentFor(m.hostId) } : {}) }, { timeoutMs: readTimeoutMs, now });
+      const reading = await readServer(upstream, { host: m.upstream.host, port: m.upstream.port, apiKey: m.serverApiKey, ...(m.via === "ssh" ? { agent: sshUpstream.agentFor(m.hostId) } : {}) }, { timeoutMs: readTimeoutMs, now, signal: abandon.signal });
       return { ...base, reading, rates: ratesBetween(prev?.reading ?? null, reading), memoryBytes: await memory };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      if (prev?.error !== error) log.warn("reading a model server's metrics failed", { model: v.name, host: v.host, error });
+      if (abandon.signal.aborted) log.debug("a model server's metrics read abandoned: the server is being stopped", { model: v.name, host: v.host });
+      else if (prev?.error !== error) log.warn("reading a model server's metrics failed", { model: v.name, host: v.host, error });
       // Keep the last counters (so a failed read is not a reset), without rates.
       return { ...base, reading: prev?.reading ?? null, error, memoryBytes: await memory };
+    } finally {
+      if (inFlight.get(v.modelId) === abandon) inFlight.delete(v.modelId);
     }
   }
 

@@ -34,12 +34,13 @@ const SMALL = 256 * 1024;
 const PROPS = 2 * 1024 * 1024;
 
 /** Reads a server's figures; rejects with ServerReadError saying what to do. */
-export async function readServer(upstream: Upstream, target: ForwardTarget, options: { timeoutMs: number; now?: () => number }): Promise<ServerReading> {
+/** `signal`: abandons the read at once (the server is being stopped: an answer it still owes would hold its exit). */
+export async function readServer(upstream: Upstream, target: ForwardTarget, options: { timeoutMs: number; now?: () => number; signal?: AbortSignal }): Promise<ServerReading> {
   const now = options.now ?? Date.now;
   const where = `${target.host}:${target.port}`;
   const get = async (path: string, maxBytes: number) => {
     try {
-      return await upstream.read(target, path, { timeoutMs: options.timeoutMs, maxBytes });
+      return await upstream.read(target, path, { timeoutMs: options.timeoutMs, maxBytes, ...(options.signal ? { signal: options.signal } : {}) });
     } catch (cause) {
       throw new ServerReadError(`${where}${path}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     }
