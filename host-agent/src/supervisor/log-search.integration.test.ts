@@ -35,13 +35,23 @@ describe("log search", () => {
       await agent.call("stop", { id: "searched" });
     }
     expect(existsSync(rotatedPath(logPath)), "the log rotated").toBe(true);
-    const copy = (await readFile(rotatedPath(logPath), "utf8")).split("\n");
-    const current = (await readFile(logPath, "utf8")).split("\n");
+    // The last run's follower finishes after its stop has answered, and its last read may rotate the file once
+    // more: the files are read once they have stayed the same for 200 ms (at most 10 s).
+    const files = async () => [await readFile(rotatedPath(logPath), "utf8"), await readFile(logPath, "utf8")] as const;
+    let seen = await files();
+    for (let still = 0, tries = 0; still < 2 && tries < 100; tries++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = await files();
+      still = now[0] === seen[0] && now[1] === seen[1] ? still + 1 : 0;
+      seen = now;
+    }
+    const copy = seen[0].split("\n");
+    const current = seen[1].split("\n");
     // Every run's header, in both files, oldest first: what the search must find.
     const headers = [...copy, ...current].filter((l) => l.startsWith("=== synapse host-agent: starting searched at "));
     // One at least is in the rotated copy: out of the current file, where a tail reads first.
     expect(copy.filter((l) => headers.includes(l)).length, "a header in the copy").toBeGreaterThanOrEqual(1);
-    expect(current.some((l) => l.includes("llama")), "the server's own lines in the file").toBe(true);
+    expect([...copy, ...current].some((l) => l.includes("llama")), "the server's own lines in the files").toBe(true);
 
     const found = await agent.call("logs", { id: "searched", lines: 50, grep: "SYNAPSE HOST-AGENT: STARTING" });
     expect(found.lines).toEqual(headers);
