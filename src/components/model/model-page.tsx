@@ -6,7 +6,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useCallback, useState } from "react";
+import { useCallback, useLayoutEffect, useRef, useState } from "react";
 import { errorMessage, httpStatusOf } from "~/components/api/errors";
 import { rowActions } from "~/components/fleet/display-state";
 import type { StatusRow } from "~/components/fleet/fleet-view";
@@ -17,7 +17,7 @@ import { portText } from "~/components/fleet/format";
 import { Uptime } from "~/components/fleet/uptime";
 import { useServerActions } from "~/components/fleet/use-server-actions";
 import { useToast } from "~/components/ui/toaster";
-import { errorHeadline } from "synapse-host-agent/error-text";
+import { errorHeadline, LOG_TAIL_MARK } from "synapse-host-agent/error-text";
 import { useTRPC } from "~/trpc/client";
 import { CommandPreview } from "./command-preview";
 import { warnsNotUsingMetal } from "./backend-badge";
@@ -177,7 +177,7 @@ export function ModelPage({ id }: { id: string }) {
               <p className={styles.lastErrorHeadline} data-testid="last-error-headline">
                 {errorHeadline(row.lastError)}
               </p>
-              <pre data-testid="last-error">{row.lastError}</pre>
+              <LastErrorLines text={row.lastError} />
             </>
           ) : null}
         </div>
@@ -222,6 +222,31 @@ export function ModelPage({ id }: { id: string }) {
       </div>
 
       <LogView modelId={id} hasRun={!!row && (state !== "stopped" || row.startedAt !== null || row.stoppedAt !== null)} onLines={onLines} />
+    </>
+  );
+}
+
+/**
+ * Below a failure's one-line headline: the server's last log lines that came with it (the text after
+ * LOG_TAIL_MARK), scrolled to their end, where a failed load's errors are; the whole text when it carries
+ * no lines (the headline says it all then, so nothing is shown).
+ */
+function LastErrorLines({ text }: { text: string }) {
+  const box = useRef<HTMLPreElement>(null);
+  const at = text.indexOf(`${LOG_TAIL_MARK}\n`);
+  const lines = at === -1 ? null : text.slice(at + LOG_TAIL_MARK.length + 1);
+  useLayoutEffect(() => {
+    if (box.current) box.current.scrollTop = box.current.scrollHeight;
+  }, [lines]);
+  if (lines === null) return text.includes("\n") ? <pre data-testid="last-error">{text}</pre> : null;
+  return (
+    <>
+      <span className="faint" style={{ fontSize: "0.72rem" }}>
+        its last log lines
+      </span>
+      <pre ref={box} data-testid="last-error">
+        {lines}
+      </pre>
     </>
   );
 }
