@@ -182,13 +182,29 @@ async function cutAt(file: string, chunk: { buf: Buffer; start: number } | null,
   return chunk;
 }
 
-/** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
-export async function readLogTail(logPath: string, lines: number, options: LogTailOptions = {}): Promise<string[]> {
+/** The longest log line handed out (characters): a tail's, a search's and a follower's lines are cut there, with "…". */
+export const LOG_LINE_MAX_CHARS = 4096;
+
+/** `line`, cut at LOG_LINE_MAX_CHARS with "…" when longer. */
+export function cutLongLine(line: string): string {
+  return line.length > LOG_LINE_MAX_CHARS ? `${line.slice(0, LOG_LINE_MAX_CHARS)}…` : line;
+}
+
+/**
+ * `read()` once, and again while the follower was told of a rotation during it (`options.rotations` changed),
+ * up to 3 times in all (see LogTailOptions.rotations): readLogTail's and searchLog's reads of the two files.
+ */
+export async function readAcrossRotations<T>(options: Pick<LogTailOptions, "rotations">, read: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const before = options.rotations?.();
-    const tail = await readLogTailOnce(logPath, lines, options);
-    if (before === undefined || options.rotations!() === before || attempt === 3) return tail;
+    const got = await read();
+    if (before === undefined || options.rotations!() === before || attempt === 3) return got;
   }
+}
+
+/** The last `lines` lines of a server's log (and of its rotated copy when the current file is short). */
+export async function readLogTail(logPath: string, lines: number, options: LogTailOptions = {}): Promise<string[]> {
+  return readAcrossRotations(options, () => readLogTailOnce(logPath, lines, options));
 }
 
 async function readLogTailOnce(logPath: string, lines: number, options: LogTailOptions): Promise<string[]> {
@@ -203,7 +219,7 @@ async function readLogTailOnce(logPath: string, lines: number, options: LogTailO
       older = await cutAt(rotatedPath(logPath), older ?? (await readTailBytes(rotatedPath(logPath), maxBytes)), end.rotatedOffset, maxBytes);
     }
   }
-  return [...tailLines(older), ...tailLines(current)].slice(-lines).map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l));
+  return [...tailLines(older), ...tailLines(current)].slice(-lines).map(cutLongLine);
 }
 
 /**
@@ -458,7 +474,7 @@ export class LogFollower {
     }
     // Of the current file: none while the copy is read (a partial line of the copy may run on into the file).
     this.handedOut = this.backlog ? 0 : Math.max(0, this.offset - this.partial.length);
-    if (lines.length > 0) this.onLines(lines.map((l) => (l.length > 4096 ? `${l.slice(0, 4096)}…` : l)));
+    if (lines.length > 0) this.onLines(lines.map(cutLongLine));
   }
 }
 

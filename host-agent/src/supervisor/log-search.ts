@@ -6,7 +6,7 @@
  * never held for longer than one chunk's lines.
  */
 import { open } from "node:fs/promises";
-import { rotatedPath, type LogTailOptions } from "./log-file.ts";
+import { cutLongLine, readAcrossRotations, rotatedPath, type LogTailOptions } from "./log-file.ts";
 
 /**
  * How much of each log file a search reads, from its end (bytes): the default cap (10 MiB) and its slack fit
@@ -18,12 +18,10 @@ export const LOG_SEARCH_MAX_BYTES = 64 * 1024 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
 /** A "line" longer than this without a newline is searched as one line and cut there (the follower does the same). */
 const MAX_LINE_BYTES = 64 * 1024;
-/** Returned lines are cut at this many characters, as a tail's. */
-const LINE_MAX_CHARS = 4096;
 
 /** What `searchLog` found. */
 export interface LogSearchResult {
-  /** The last `lines` matching lines, oldest first (each cut at 4096 characters, as a tail's). */
+  /** The last `lines` matching lines, oldest first (each cut at LOG_LINE_MAX_CHARS, as a tail's). */
   lines: string[];
   /** How many lines matched in all (lines holds the last of them). */
   matches: number;
@@ -39,7 +37,7 @@ class LastMatches {
   count = 0;
   constructor(private readonly size: number) {}
   add(line: string): void {
-    this.ring[this.count % this.size] = line.length > LINE_MAX_CHARS ? `${line.slice(0, LINE_MAX_CHARS)}…` : line;
+    this.ring[this.count % this.size] = cutLongLine(line);
     this.count += 1;
   }
   /** Oldest first. */
@@ -60,11 +58,7 @@ class LastMatches {
  * as empty. Throws the file system's error when a file cannot be read.
  */
 export async function searchLog(logPath: string, text: string, lines: number, options: LogTailOptions = {}): Promise<LogSearchResult> {
-  for (let attempt = 1; ; attempt++) {
-    const before = options.rotations?.();
-    const got = await searchOnce(logPath, text.toLowerCase(), Math.max(1, Math.floor(lines)), options);
-    if (before === undefined || options.rotations!() === before || attempt === 3) return got;
-  }
+  return readAcrossRotations(options, () => searchOnce(logPath, text.toLowerCase(), Math.max(1, Math.floor(lines)), options));
 }
 
 async function searchOnce(logPath: string, needle: string, lines: number, options: LogTailOptions): Promise<LogSearchResult> {
