@@ -7,12 +7,10 @@
  */
 import { existsSync } from "node:fs";
 import { AGENT_DEFAULTS } from "../env.ts";
-import { errorMessage } from "../shared/error-text.ts";
-import { runFooter } from "../shared/run-header.ts";
 import type { Logger } from "./logger.ts";
 import { processInfo } from "./process-table.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
-import { appendRunFooter } from "./run-footer.ts";
+import { endRunInLog } from "./run-footer.ts";
 import { terminateGroup } from "./terminate.ts";
 
 export type AdoptionResult = {
@@ -37,12 +35,7 @@ export interface AdoptionDeps {
  * is not made again under the old name).
  */
 function endUnwatchedRun(rec: ServerRecord, reason: string, deps: AdoptionDeps): void {
-  if (!existsSync(rec.logPath)) return;
-  try {
-    appendRunFooter(rec.logPath, runFooter(rec.id, new Date(), "exited", null, `ended while no agent watched it: ${reason} (seen when an agent started; how it ended is not known)`), rec.startedAt);
-  } catch (err) {
-    deps.log.warn("could not write the run's last line to its log", { id: rec.id, logPath: rec.logPath, error: errorMessage(err) });
-  }
+  if (existsSync(rec.logPath)) endRunInLog(deps.log, rec, "exited", null, `ended while no agent watched it: ${reason} (seen when an agent started; how it ended is not known)`);
 }
 
 async function dropStale(rec: ServerRecord, deps: AdoptionDeps, gone: boolean, reason: string): Promise<void> {

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type ServerSpec, type ServerState, type ServerStatus } from "../protocol.ts";
 import { errorMessage, LOG_TAIL_MARK } from "../shared/error-text.ts";
-import { RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
+import { RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX } from "../shared/run-header.ts";
 import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
 import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
@@ -27,7 +27,7 @@ import { Descendants, RUN_MARKER_VAR, type TreeScanner } from "./process-tree.ts
 import { ReadinessWait, type Exit } from "./readiness.ts";
 import { RecordKeeper } from "./record-keeper.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
-import { appendRunFooter } from "./run-footer.ts";
+import { endRunInLog } from "./run-footer.ts";
 import { serverEnvironment } from "./server-env.ts";
 import { watchHealth, watchPidExit } from "./server-watch.ts";
 import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
@@ -185,7 +185,7 @@ export class ManagedServer {
       const reason = `could not spawn ${prep.binary.path}: ${errorMessage(err)}`;
       this.endRun("failed", reason, "crash");
       this.transition("failed", reason, "crash");
-      throw new AgentError({ code: "FAILED", message: `cannot start ${this.id}: could not spawn ${prep.binary.path}: ${errorMessage(err)}`, data: this.status() }, { cause: err });
+      throw new AgentError({ code: "FAILED", message: `cannot start ${this.id}: ${reason}`, data: this.status() }, { cause: err });
     }
   }
 
@@ -460,11 +460,7 @@ export class ManagedServer {
    * written is warned about and the run ends all the same (the status carries the same words).
    */
   private endRun(state: "stopped" | "exited" | "failed", reason: string, cause: StopCause): void {
-    try {
-      appendRunFooter(this.logPath, runFooter(this.id, new Date(), state, cause, reason), this.startedAt);
-    } catch (err) {
-      this.ctx.log.warn("could not write the run's last line to its log", { id: this.id, logPath: this.logPath, error: errorMessage(err) });
-    }
+    endRunInLog(this.ctx.log, this, state, cause, reason);
     this.stopWatching();
   }
 

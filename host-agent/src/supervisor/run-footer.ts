@@ -7,7 +7,9 @@
  * header, newer than the run it watched, as the log's last agent line.
  */
 import { appendFileSync, closeSync, fstatSync, openSync, readSync } from "node:fs";
-import { AGENT_LINE_PREFIX, RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX } from "../shared/run-header.ts";
+import { errorMessage } from "../shared/error-text.ts";
+import { AGENT_LINE_PREFIX, RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
+import type { Logger } from "./logger.ts";
 
 /** How much of the log's end is read to find the run's last agent line (bytes): the run has ended, so its footer, if any, is at the very end. */
 const LOOK_BACK_BYTES = 64 * 1024;
@@ -64,4 +66,18 @@ export function appendRunFooter(logPath: string, footer: string, runStartedAt: s
   if (end !== "open") return end;
   appendFileSync(logPath, `${footer}\n`);
   return "written";
+}
+
+/**
+ * Ends run `run` (its server id, log file and ISO start time, null when not known) in its log: runFooter's
+ * line for `state`, `cause` and `reason`, stamped now, through appendRunFooter (once per run, never into a
+ * later one). A log that cannot be written is warned about through `log`; the run ends all the same (its
+ * status carries the same words).
+ */
+export function endRunInLog(log: Logger, run: { id: string; logPath: string; startedAt: string | null }, state: string, cause: string | null, reason: string): void {
+  try {
+    appendRunFooter(run.logPath, runFooter(run.id, new Date(), state, cause, reason), run.startedAt);
+  } catch (err) {
+    log.warn("could not write the run's last line to its log", { id: run.id, logPath: run.logPath, error: errorMessage(err) });
+  }
 }
