@@ -329,7 +329,8 @@ async function modelCommand(client: Client, args: Extract<ReturnType<typeof pars
 /**
  * `logs --follow`: the log's last lines, then every line the server writes (only those containing
  * `args.grep`, case ignored, when given) on stdout, and the model's state changes on stderr, until `signal`
- * aborts (exit 0) or the app's stream fails for good (exit 3). The live stream opens first and the tail is
+ * aborts (exit 0); rejects with the error when the tail or the app's stream fails for good (main: exit 3,
+ * the error said as any call's). The live stream opens first and the tail is
  * read after, so no line written between the two is lost: live lines the tail already holds (seq at or
  * below its seq) are dropped, as the model page does (log-merge.ts).
  */
@@ -338,34 +339,33 @@ async function followLog(client: Client, model: { id: string; name: string }, ar
   const wanted = (line: string) => needle === null || line.toLowerCase().includes(needle);
   /** Live lines that came before the tail was printed (bounded: as many as a tail holds). */
   let early: { text: string; seq: number | null }[] | null = [];
-  let tailSeq: number | null = null;
-  return new Promise<number>((resolve) => {
+  let tailAsked = false;
+  return new Promise<number>((resolve, reject) => {
     let done = false;
-    const finish = (code: number) => {
+    const finish = (failure: unknown = null) => {
       if (done) return;
       done = true;
       sub.unsubscribe();
       signal?.removeEventListener("abort", onAbort);
-      resolve(code);
+      if (failure === null) resolve(0);
+      else reject(failure);
     };
-    const onAbort = () => finish(0);
+    const onAbort = () => finish();
     const sub = client.servers.events.subscribe(
       { modelIds: [model.id], logs: true },
       {
         onStarted: () => {
-          if (tailSeq !== null || early === null) return;
+          // Once: a stream that reconnects resumes after its last event, and the tail is printed already.
+          if (tailAsked) return;
+          tailAsked = true;
           client.servers.logs.query({ id: model.id, lines: args.lines ?? LOG_TAIL_LINES, ...(args.grep !== null ? { search: args.grep } : {}) }).then(
             (logs) => {
               out(logs.lines.map((l) => `${l}\n`).join(""));
-              tailSeq = logs.seq;
               const after = linesAfterTail(early ?? [], logs.seq);
               early = null;
-              for (const l of logs.seq === null ? [] : after) if (wanted(l.text)) out(`${l.text}\n`);
+              for (const l of after) if (wanted(l.text)) out(`${l.text}\n`);
             },
-            (e: unknown) => {
-              err(`${failureText(appUrl(process.env), e, Boolean(process.env.SYNAPSE_API_TOKEN))}\n`);
-              finish(3);
-            },
+            (e: unknown) => finish(e),
           );
         },
         onData: (raw) => {
@@ -377,13 +377,10 @@ async function followLog(client: Client, model: { id: string; name: string }, ar
             } else if (wanted(ev.line)) out(`${ev.line}\n`);
           } else if (ev.kind === "state" && ev.state) err(`synapse: ${model.name} ${displayState(ev.state, null).label.toLowerCase()}${ev.reason ? ` (${ev.reason})` : ""}\n`);
         },
-        onError: (e) => {
-          err(`${failureText(appUrl(process.env), e, Boolean(process.env.SYNAPSE_API_TOKEN))}\n`);
-          finish(3);
-        },
+        onError: (e) => finish(e),
       },
     );
-    if (signal?.aborted) finish(0);
+    if (signal?.aborted) finish();
     else signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

@@ -22,10 +22,11 @@
  * shows the link state and its error.
  */
 import type { HostLink } from "synapse-host-agent/link";
-import { PROTOCOL_VERSION, type ServerStatus } from "synapse-host-agent/protocol";
+import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { canBind } from "synapse-host-agent/port";
 import { hostPortHolder } from "~/server/services/registry/port-holder";
+import { linkWithFeature } from "~/server/services/registry/agent-with-feature";
 import { ALIVE_STATES, isAlive } from "synapse-host-agent/server-states";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { getSettings } from "~/server/services/registry/settings";
@@ -286,8 +287,7 @@ export function createFleet(options: FleetOptions): Fleet {
           const r = await link.call("logs", { id: row.name, lines: count }, { timeoutMs: ctx.statusTimeoutMs });
           return { modelId, name: row.name, lines: r.lines, logPath: r.logPath, seq: r.seq ?? null };
         }
-        const features = loop.agent(row.hostId)?.features ?? (await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: ctx.statusTimeoutMs })).features ?? [];
-        if (features.includes("log-search")) {
+        if (await linkWithFeature(links, row.host, "log-search", ctx.statusTimeoutMs, loop.agent(row.hostId)?.features)) {
           // A whole log is read from disk: more time than a tail.
           const r = await link.call("logs", { id: row.name, lines: count, grep: text }, { timeoutMs: Math.max(ctx.statusTimeoutMs, LOG_SEARCH_TIMEOUT_MS) });
           return { modelId, name: row.name, lines: r.lines, logPath: r.logPath, seq: r.seq ?? null, search: { text, matches: r.matches ?? r.lines.length, searchedBytes: r.searchedBytes ?? null, searchedAll: r.searchedAll ?? false, note: null } };
