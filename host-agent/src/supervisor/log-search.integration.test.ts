@@ -5,33 +5,25 @@
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { agentTestBed } from "../../test/harness/agent-test-bed.ts";
 import { agentHas } from "../protocol.ts";
-import { agentOptions, AgentPool, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { agentOptions, specFor } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort } from "../../test/harness/ports.ts";
-import { tinyModel } from "../../test/harness/tiny-model.ts";
 import { rotatedPath } from "./log-file.ts";
 
-let dirs: TestDirs;
-let model: string;
-const pool = new AgentPool();
-beforeAll(async () => {
-  dirs = await testDirs();
-  model = await tinyModel(dirs.modelRoot);
-});
-afterEach(() => pool.stopEverything());
-afterAll(() => dirs.cleanup());
+const bed = agentTestBed();
 
 describe("log search", () => {
   it("finds a run's lines after rotations moved them out of the current file, with how many matched", async () => {
     // A small cap: each run of the tiny model writes more than this, so the file rotates every run or two.
-    const agent = pool.make(agentOptions(dirs, llamaServerBin(), { logMaxBytes: 2 * 1024 }));
+    const agent = bed.pool.make(agentOptions(bed.dirs, llamaServerBin(), { logMaxBytes: 2 * 1024 }));
     expect(agentHas(await agent.call("hello", { protocolVersion: 1 }), "log-search")).toBe(true);
     const port = await freePort();
     let logPath = "";
     for (let run = 0; run < 6 && !(logPath && existsSync(rotatedPath(logPath))); run++) {
-      logPath = (await agent.call("start", { spec: specFor("searched", model, port) })).logPath!;
+      logPath = (await agent.call("start", { spec: specFor("searched", bed.model, port) })).logPath!;
       await agent.call("stop", { id: "searched" });
     }
     expect(existsSync(rotatedPath(logPath)), "the log rotated").toBe(true);
@@ -70,7 +62,7 @@ describe("log search", () => {
   });
 
   it("a grep of a server with no log is refused as the tail is, saying which file is missing", async () => {
-    const agent = pool.make(agentOptions(dirs, llamaServerBin()));
+    const agent = bed.pool.make(agentOptions(bed.dirs, llamaServerBin()));
     await expect(agent.call("logs", { id: "never-ran", lines: 10, grep: "x" })).rejects.toThrow(/no log for server never-ran \(.*never-ran\.log does not exist\)/);
   });
 });

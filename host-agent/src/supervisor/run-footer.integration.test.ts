@@ -6,36 +6,28 @@
  * load on demand), whose failure text must still come from the server's own line, not from this one.
  */
 import { readFile } from "node:fs/promises";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { agentTestBed } from "../../test/harness/agent-test-bed.ts";
 import { AgentError } from "../protocol.ts";
 import { errorHeadline } from "../shared/error-text.ts";
 import { RUN_FOOTER_PREFIX } from "../shared/run-header.ts";
-import { agentOptions, AgentPool, eventRecorder, specFor, stateOf, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { agentOptions, eventRecorder, specFor, stateOf } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort } from "../../test/harness/ports.ts";
 import { standIns } from "../../test/harness/stand-ins/index.ts";
-import { tinyModel } from "../../test/harness/tiny-model.ts";
 
-let dirs: TestDirs;
-let model: string;
-const pool = new AgentPool();
-beforeAll(async () => {
-  dirs = await testDirs();
-  model = await tinyModel(dirs.modelRoot);
-});
-afterEach(() => pool.stopEverything());
-afterAll(() => dirs.cleanup());
+const bed = agentTestBed();
 
 const fileLines = async (logPath: string) => (await readFile(logPath, "utf8")).split("\n").filter((l) => l !== "");
 const isFooter = (l: string) => l.startsWith(RUN_FOOTER_PREFIX);
 
 describe("a run's last line in its log", () => {
   it("a stop and a crash of the real llama-server each end their run in the file and in the live log, after the server's own lines", async () => {
-    const agent = pool.make(agentOptions(dirs, llamaServerBin()));
+    const agent = bed.pool.make(agentOptions(bed.dirs, llamaServerBin()));
     const rec = eventRecorder(agent);
     const live = (id: string) => rec.events.flatMap((e) => (e.kind === "log" && e.id === id ? [e.line] : []));
 
-    const asked = await agent.call("start", { spec: specFor("asked", model, await freePort()) });
+    const asked = await agent.call("start", { spec: specFor("asked", bed.model, await freePort()) });
     const stopped = await agent.call("stop", { id: "asked" });
     expect(stopped).toMatchObject({ state: "stopped", cause: "requested" });
     let lines = await fileLines(asked.logPath!);
@@ -47,7 +39,7 @@ describe("a run's last line in its log", () => {
     expect(live("asked").at(-1)).toBe(lines.at(-1));
     expect((await agent.call("logs", { id: "asked", lines: 5 })).lines.at(-1)).toBe(lines.at(-1));
 
-    const victim = await agent.call("start", { spec: specFor("victim", model, await freePort()) });
+    const victim = await agent.call("start", { spec: specFor("victim", bed.model, await freePort()) });
     process.kill(victim.pid!, "SIGKILL");
     const exited = stateOf(await rec.waitFor((e) => stateOf(e)?.id === "victim" && stateOf(e)?.state === "exited", 5000))!;
     expect(exited.cause).toBe("crash");
@@ -59,7 +51,7 @@ describe("a run's last line in its log", () => {
     expect(exited.logTail.some(isFooter)).toBe(false);
 
     // Started again: the new run begins after the last run's end, and ends with a line of its own.
-    const again = await agent.call("start", { spec: specFor("victim", model, victim.port!) });
+    const again = await agent.call("start", { spec: specFor("victim", bed.model, victim.port!) });
     await agent.call("stop", { id: "victim" });
     lines = await fileLines(again.logPath!);
     const marks = lines.filter((l) => l.startsWith("=== synapse host-agent: ")).map((l) => (isFooter(l) ? "ended" : "starting"));
@@ -67,8 +59,8 @@ describe("a run's last line in its log", () => {
   });
 
   it("a server that ended while no agent watched it: the next agent's adoption ends its run in the log, once", async () => {
-    const starter = pool.make(agentOptions(dirs, llamaServerBin()));
-    const s = await starter.call("start", { spec: specFor("unwatched", model, await freePort()) });
+    const starter = bed.pool.make(agentOptions(bed.dirs, llamaServerBin()));
+    const s = await starter.call("start", { spec: specFor("unwatched", bed.model, await freePort()) });
     starter.close(); // the server runs on, as after the agent (or the app) exits
     process.kill(s.pid!, "SIGKILL");
     const alive = () => {
@@ -80,7 +72,7 @@ describe("a run's last line in its log", () => {
       }
     };
     await expect.poll(alive, { timeout: 5000, interval: 20 }).toBe(false);
-    const next = pool.make(agentOptions(dirs, llamaServerBin()));
+    const next = bed.pool.make(agentOptions(bed.dirs, llamaServerBin()));
     await next.ready;
     const lines = await fileLines(s.logPath!);
     expect(lines.at(-1)).toMatch(new RegExp(`^=== synapse host-agent: ended unwatched at \\S+: exited: ended while no agent watched it: pid ${s.pid} is no longer running \\(seen when an agent started; how it ended is not known\\) ===$`));
@@ -88,8 +80,8 @@ describe("a run's last line in its log", () => {
   });
 
   it("an exit while loading ends the run in the log, and the failure's text still names the server's own error line", async () => {
-    const agent = pool.make(agentOptions(dirs, standIns.exitsWhileLoading));
-    const err = await agent.call("start", { spec: specFor("doomed", model, await freePort()) }).then(
+    const agent = bed.pool.make(agentOptions(bed.dirs, standIns.exitsWhileLoading));
+    const err = await agent.call("start", { spec: specFor("doomed", bed.model, await freePort()) }).then(
       () => null,
       (e: unknown) => e as AgentError,
     );
