@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { extraFlagSchema } from "./protocol.ts";
+import { extraFlagSchema, methods, serverStatusSchema } from "./protocol.ts";
 
 describe("extraFlagSchema's refusals say what to send", () => {
   it("a bare flag string (a script's usual first try) is told the object's shape; a bad value and an unknown flag by name", () => {
@@ -50,5 +50,22 @@ describe("extra flags' values: what llama-server would refuse at start is refuse
       ["3.flag", '--port has its own field: set "Port" (port) on the model instead of an extra flag'],
       ["4.flag", '--alias has its own field: set "Alias" (alias) on the model instead of an extra flag'],
     ]);
+  });
+});
+
+describe("stop causes across versions (the app and the agents update separately)", () => {
+  const status = { id: "alpha", state: "stopped", pid: null, port: 8080, startedAt: null, readyAt: null, exitCode: null, signal: null, reason: "stopped for a reason this app does not know", logPath: null, specHash: null };
+
+  it("a status from a newer agent whose cause this checkout does not know is read whole, its cause null (the app infers one), not refused", () => {
+    const r = serverStatusSchema.safeParse({ ...status, cause: "some-later-cause" });
+    expect(r.success).toBe(true);
+    expect(r.data).toMatchObject({ id: "alpha", state: "stopped", reason: "stopped for a reason this app does not know", cause: null });
+    expect(serverStatusSchema.parse({ ...status, cause: "restart" }).cause).toBe("restart");
+    expect(serverStatusSchema.parse(status).cause).toBeUndefined();
+  });
+
+  it("a stop's cause the agent does not know is refused, not taken for another (the app sends a newer cause only to an agent that names its feature)", () => {
+    expect(methods.stop.params.safeParse({ id: "alpha", cause: "some-later-cause" }).success).toBe(false);
+    expect(methods.stop.params.parse({ id: "alpha", cause: "restart" })).toEqual({ id: "alpha", cause: "restart" });
   });
 });

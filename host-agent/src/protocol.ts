@@ -137,9 +137,11 @@ export const serverStatusSchema = z.object({
   hostStoppedAt: z.string().nullable().optional(),
   /**
    * Why a stopped, exited or failed server is not running (shared/server-states.ts). Added after
-   * protocol 1 shipped: an older agent leaves it out, and the app then infers it.
+   * protocol 1 shipped: an older agent leaves it out, and the app then infers it. A cause this
+   * checkout does not know (a newer agent's) reads as null, so the app infers it, rather than
+   * refusing the whole status.
    */
-  cause: z.enum(STOP_CAUSES).nullable().optional(),
+  cause: z.enum(STOP_CAUSES).nullable().optional().catch(null),
   /**
    * Set on a `failed` status whose stop left the port held (its reason then reads "stop incomplete: port P
    * still held by pid N (name)"); null on every other status. Added after protocol 1 shipped (feature
@@ -199,6 +201,9 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     a stop at the app's shutdown reads so in the agent's log and status ("stopped at app
  *                     shutdown"). Agents with only stop-with-cause predate that cause and refuse it, so the
  *                     app sends it only to an agent that names this; the others say `requested`
+ *   restart-cause     `stop` takes the cause `restart`: a restart's stop reads so in the agent's log (the run's
+ *                     last line) and status ("stopped to restart"), not as a stop someone asked for. Agents
+ *                     without it refuse that cause, so the app sends it only to an agent that names this
  *   port-holder       the `portHolder` method: who holds a port on the host now (the app asks it before a
  *                     restart onto a changed port, so the running server is not stopped for a start that
  *                     would be refused, and when a port is saved, to warn)
@@ -209,7 +214,7 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
  *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv", "port-holder", "log-search"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv", "port-holder", "log-search", "restart-cause"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */

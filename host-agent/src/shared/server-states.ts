@@ -37,8 +37,11 @@ export function isAlive(state: string): boolean {
  *               sent only to agents with the feature shutdown-cause (an agent older than
  *               this cause would refuse a stop that named it); the app records it for
  *               the others itself
+ *   restart     stopped by a restart (a user's, or one that applies saved settings); its
+ *               start follows. Sent only to agents with the feature restart-cause, as
+ *               `shutdown` is; the app records it for the others itself
  */
-export const STOP_CAUSES = ["requested", "crash", "host-stop", "deadline", "idle", "evicted", "worker-lost", "shutdown"] as const;
+export const STOP_CAUSES = ["requested", "crash", "host-stop", "deadline", "idle", "evicted", "worker-lost", "shutdown", "restart"] as const;
 export type StopCause = (typeof STOP_CAUSES)[number];
 
 /** Human text of a cause, for the dashboard and event messages. */
@@ -51,6 +54,7 @@ export const STOP_CAUSE_TEXT: Record<StopCause, string> = {
   evicted: "evicted to make room",
   "worker-lost": "an RPC worker was lost",
   shutdown: "stopped at app shutdown",
+  restart: "stopped to restart",
 };
 
 export function isStopCause(value: unknown): value is StopCause {

@@ -5,6 +5,7 @@
  * additive fields taken away) the app infers it, and says to update the
  * agent on that host.
  */
+import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { AGENT_FEATURES } from "synapse-host-agent/protocol";
 import { createHostAgent } from "../../../../host-agent/src/agent";
@@ -12,7 +13,7 @@ import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { fleetFixture, statusOf, waitFor, type FleetFixture } from "./testing/fixture";
 import type { HostLink } from "synapse-host-agent/link";
 import type { LinkPool } from "./links";
-import { standInOlderAgents, viewLinks } from "./testing/stand-in-older-agent";
+import { standInAgentsBefore, standInOlderAgents, viewLinks } from "./testing/stand-in-older-agent";
 
 /**
  * A fleet (kept in `fx` for afterEach) with one model `name` running, its agent's hello read, and every
@@ -136,5 +137,39 @@ for (const older of [true, false]) {
       expect(ev.message).toBe("alpha: stopped (stopped at app shutdown)");
       expect(JSON.parse(ev.data!)).toMatchObject({ reason: "stopped at app shutdown", cause: "shutdown" });
     });
+
+    it(older ? "a restart: the older agent is not sent the cause; the app's events say the stop was a restart's" : "a restart tells the agent why: its stopped status and the run's last log line say restart", async () => {
+      const { f, stops, model: m } = await runningWithStopsRecorded(older, "alpha");
+      const first = await statusOf(f, "alpha");
+      const restarted = await f.fleet.restart(m.id);
+      expect(restarted).toMatchObject({ state: "ready" });
+      expect(restarted.pid).not.toBe(first.pid);
+      expect(stops.map((c) => c.params)).toEqual([older ? { id: "alpha" } : { id: "alpha", cause: "restart" }]);
+      expect(stops[0]!.result).toMatchObject(older ? { state: "stopped", reason: "stopped on request" } : { state: "stopped", reason: "stopped to restart", cause: "restart" });
+      const ev = await f.t.db.event.findFirstOrThrow({ where: { modelId: m.id, kind: "state", state: "stopped" } });
+      expect(ev.message).toBe("alpha: stopped (stopped to restart)");
+      expect(JSON.parse(ev.data!)).toMatchObject({ cause: "restart" });
+      // The first run's last line in the log: how a user reading the file on the host tells a restart from a stop.
+      const log = (await readFile((stops[0]!.result as { logPath: string }).logPath, "utf8")).split("\n");
+      const ended = log.filter((l) => /^=== synapse host-agent: ended alpha at /.test(l));
+      expect(ended).toEqual([expect.stringMatching(older ? /: stopped, cause requested: stopped on request ===$/ : /: stopped, cause restart: stopped to restart ===$/)]);
+    });
   });
 }
+
+describe("with an agent of the release before restart-cause (stand-in-agent-before-restart-cause)", () => {
+  it("a restart sends no cause the agent would refuse: the restart goes through, and the app's events say it was a restart's stop", async () => {
+    const stops: { method: string; params: Record<string, unknown>; result: unknown }[] = [];
+    const f = (fx = await fleetFixture({ viewLinks: (pool) => spyOnStops(standInAgentsBefore(pool, "restart-cause"), stops) }));
+    const m = await f.addModel("alpha");
+    await f.fleet.startAll({ wait: true });
+    await f.fleet.reconcile(f.host.id);
+    const restarted = await f.fleet.restart(m.id);
+    expect(restarted).toMatchObject({ state: "ready", error: null });
+    expect(stops.map((c) => c.params)).toEqual([{ id: "alpha" }]);
+    const ev = await f.t.db.event.findFirstOrThrow({ where: { modelId: m.id, kind: "state", state: "stopped" } });
+    expect(ev.message).toBe("alpha: stopped (stopped to restart)");
+    // The hosts page says what that agent lacks, and which host to update.
+    expect(f.fleet.agent(f.host.id)).toMatchObject({ missing: ["restart-cause"], advice: expect.stringMatching(/^update the agent on local: .*restart-cause \(the agent's own log and status say a stop was requested where the app stopped a server to restart it/) });
+  });
+});

@@ -262,7 +262,8 @@ export function createFleet(options: FleetOptions): Fleet {
         await events.append({ kind: "error", modelId, hostId: row.hostId, message: `${row.name}: not restarted (${error})`, data: { port: row.port, runningPort: running.port } });
         return { ...resultOf(row, running.observed, running.pid, error), port: running.port! };
       }
-      const stopped = await ops.stopRows([row]);
+      // Its own cause: the stop's events, the agent's status and the run's last log line say it was a restart.
+      const stopped = await ops.stopRows([row], "restart");
       if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];
       // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
       ops.markPlanning([row]);

@@ -8,7 +8,7 @@
  * recognised and records only what the agent said (the last command wins).
  */
 import type { HostLink } from "synapse-host-agent/link";
-import type { ServerSpec } from "synapse-host-agent/protocol";
+import type { AgentFeature, ServerSpec } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { isAlive, STOP_CAUSE_TEXT, type StopCause } from "synapse-host-agent/server-states";
 import { specHash } from "synapse-host-agent/supervisor";
@@ -144,13 +144,16 @@ function memoryNote(v: Verdict | null, mayFitLater?: boolean): StartMemoryNote {
   return { verdict: v.kind, message: v.message, neededBytes: v.neededBytes, leftBytes: v.leftBytes, budgetBytes: v.budgetBytes, ...(v.kind === "refused" && mayFitLater !== undefined ? { mayFitLater } : {}) };
 }
 
+/** Causes newer than stop-with-cause, each with the feature of the agents that take it (older ones refuse it). */
+const NEWER_CAUSES: Partial<Record<StopCause, AgentFeature>> = { shutdown: "shutdown-cause", restart: "restart-cause" };
+
 /**
  * Whether an agent with hello `features` (null: not read yet) accepts `cause` in its `stop` params:
- * stop-with-cause for the causes it came with, and shutdown-cause for `shutdown`, which is newer
- * (an agent with only stop-with-cause refuses it).
+ * stop-with-cause for the causes it came with, and shutdown-cause or restart-cause for the newer ones
+ * (an agent with only stop-with-cause refuses them).
  */
 export function agentTakesCause(features: readonly string[] | null, cause: StopCause): boolean {
-  return cause === "shutdown" ? (features?.includes("shutdown-cause") ?? false) : (features?.includes("stop-with-cause") ?? false);
+  return features?.includes(NEWER_CAUSES[cause] ?? "stop-with-cause") ?? false;
 }
 
 /** `features(hostId)`: the host agent's hello features; null before its hello was read. */

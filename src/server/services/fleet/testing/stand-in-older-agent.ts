@@ -91,3 +91,31 @@ export function viewStatuses(pool: LinkPool, view: (s: ServerStatus) => ServerSt
 export function standInOlderAgents(pool: LinkPool): LinkPool {
   return viewStatuses(viewLinks(pool, olderLink), asOlderStatus);
 }
+
+/**
+ * stand-in-agent-before-FEATURE: the real agent behind each link, seen as the release before `feature` (a
+ * cause newer than stop-with-cause): its hello names every feature but that one, and a `stop` or `stopAll`
+ * given that feature's cause is refused, as its strict params refused a cause it did not know.
+ */
+export function standInAgentsBefore(pool: LinkPool, feature: "restart-cause" | "shutdown-cause"): LinkPool {
+  const cause = feature === "restart-cause" ? "restart" : "shutdown";
+  return viewLinks(pool, (link) =>
+    new Proxy(link, {
+      get(target, prop, receiver) {
+        if (prop === "call") {
+          return async (method: string, params: unknown, options?: unknown) => {
+            if ((method === "stop" || method === "stopAll") && (params as { cause?: unknown } | null)?.cause === cause) throw new Error(`invalid params for ${method}: cause: invalid enum value '${cause}'`);
+            const result: unknown = await (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
+            if (method === "hello" && result && typeof result === "object") {
+              const hello = result as { features?: string[] };
+              return { ...hello, features: (hello.features ?? []).filter((f) => f !== feature) };
+            }
+            return result;
+          };
+        }
+        const v: unknown = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }),
+  );
+}
