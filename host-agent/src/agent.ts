@@ -149,6 +149,7 @@ export function createHostAgent(config: HostAgentOptions): HostAgent {
     status: async (p) => supervisor.status(p.ids),
     logs: (p) => supervisor.logs(p.id, p.lines, p.grep),
     renameLogs: (p) => supervisor.renameLogs(p.from, p.to),
+    logNote: (p) => supervisor.logNote(p.id, p.text),
     discover: () => discoverModels(config.modelRoots),
     checkModelPath: (p) => checkModelPath(p.path, config.modelRoots),
     portHolder: async (p) => {

@@ -8,10 +8,12 @@
  */
 import { z } from "zod";
 import { EXTRA_FLAGS, extraFlagNameProblem, extraFlagValueProblem, type ExtraFlagName } from "./extra-flags.ts";
+import { APP_NOTE_MAX_CHARS } from "./shared/run-header.ts";
 import { SERVER_STATES, STOP_CAUSES } from "./shared/server-states.ts";
 import { formatIssues } from "./shared/error-text.ts";
 import { modelShapeSchema } from "./shared/model-shape.ts";
 
+export { APP_NOTE_MAX_CHARS } from "./shared/run-header.ts";
 export { ALIVE_STATES, isAlive, SERVER_STATES, STOP_CAUSES, STOP_CAUSE_TEXT, type ServerStateName, type StopCause } from "./shared/server-states.ts";
 
 /** Bumped on any incompatible change; `hello` lets each side refuse a mismatch. */
@@ -204,6 +206,8 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *   restart-cause     `stop` takes the cause `restart`: a restart's stop reads so in the agent's log (the run's
  *                     last line) and status ("stopped to restart"), not as a stop someone asked for. Agents
  *                     without it refuse that cause, so the app sends it only to an agent that names this
+ *   log-note          the `logNote` method: the app's decision after a run ended (the restart after a crash and
+ *                     when it comes, or why there is none) goes into the server's log as a line of its own
  *   port-holder       the `portHolder` method: who holds a port on the host now (the app asks it before a
  *                     restart onto a changed port, so the running server is not stopped for a start that
  *                     would be refused, and when a port is saved, to warn)
@@ -214,7 +218,7 @@ export type LlamaServerInfo = z.infer<typeof llamaServerInfoSchema>;
  *                     held, the port and its holder; null otherwise (the reason's "stop incomplete: …" words
  *                     stay as they were, for apps older than the field)
  */
-export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv", "port-holder", "log-search", "restart-cause"] as const;
+export const AGENT_FEATURES = ["stop-cause", "check-model-path", "owned-readiness", "complete-stop", "minimal-env", "bounded-logs", "model-shape", "cache-ram", "host-memory", "stop-with-cause", "rename-logs", "shutdown-cause", "stop-incomplete", "threads-auto", "running-argv", "port-holder", "log-search", "restart-cause", "log-note"] as const;
 export type AgentFeature = (typeof AGENT_FEATURES)[number];
 
 /** True when a `hello` result names `feature` (an agent older than features names none). */
@@ -403,6 +407,16 @@ export const methods = {
   portHolder: {
     params: z.object({ port: portSchema, bindAddress: z.union([z.ipv4(), z.ipv6(), z.literal("localhost")], { error: "must be an IP address or 'localhost'" }).default("127.0.0.1") }).strict(),
     result: z.object({ port: z.number().int(), holder: z.string().nullable() }),
+  },
+  /**
+   * Appends the app's note to server `id`'s log (agents with "log-note"): one line, run-header.ts appNote's
+   * (`=== synapse host-agent: note from the app on ID at TIME: TEXT ===`), sent live as a log event too. In
+   * the server's turn, as starts and stops are: a start asked after the note comes after it in the log.
+   * NOT_FOUND when the server has no log (it never ran here). `line`: the line as written.
+   */
+  logNote: {
+    params: z.object({ id: serverIdSchema, text: z.string().min(1).max(APP_NOTE_MAX_CHARS) }).strict(),
+    result: z.object({ id: serverIdSchema, logPath: z.string(), line: z.string() }),
   },
   /** Ends the agent process (ssh session); with stopServers, stops every managed server first: `stopped` names those that ran (not those already stopped). */
   shutdown: { params: z.object({ stopServers: z.boolean() }).strict(), result: z.object({ stopped: z.array(serverIdSchema) }) },

@@ -26,3 +26,20 @@ export function runFooter(id: string, at: Date, state: string, cause: string | n
   const why = (reason ?? "").replace(/\s*[\r\n]+\s*/g, " ");
   return `${RUN_FOOTER_PREFIX}${id} at ${at.toISOString()}: ${state}${cause ? `, cause ${cause}` : ""}${why ? `: ${why}` : ""} ===`;
 }
+
+/** How a note from the app begins (appNote): a line between runs, not a run's header or last line. */
+export const APP_NOTE_PREFIX = `${AGENT_LINE_PREFIX}note from the app `;
+
+/** Longest text of a note from the app (characters). */
+export const APP_NOTE_MAX_CHARS = 1000;
+
+/**
+ * A decision the app made about a server, as a line of its log (the `logNote` method): the restart after a
+ * crash and when it comes, or why there is none, so a log read on its own says what followed a run's end.
+ * One line: line breaks in the text become spaces.
+ *
+ *   === synapse host-agent: note from the app on qwen at 2026-12-01T18:40:01.000Z: exited (crashed: killed by SIGKILL); restarting in 1.0 s (crash 1 of 5 allowed in the window) ===
+ */
+export function appNote(id: string, at: Date, text: string): string {
+  return `${APP_NOTE_PREFIX}on ${id} at ${at.toISOString()}: ${text.replace(/\s*[\r\n]+\s*/g, " ")} ===`;
+}

@@ -6,6 +6,7 @@
  * failed state carries a typed cause.
  */
 import { randomUUID } from "node:crypto";
+import { appendFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AGENT_DEFAULTS } from "../env.ts";
@@ -471,10 +472,26 @@ export class ManagedServer {
     if (this.tree) this.ctx.scanner.remove(this.tree);
     const watch = this.logWatch;
     // Until the last lines have gone out, `logs` cuts its tail where this follower got to.
-    void watch?.finish().finally(() => {
+    const finished = watch?.finish().finally(() => {
       this.liveLog.flush();
       if (this.logWatch === watch) this.logWatch = null;
     });
+    if (finished) this.watchFinished = finished.catch(() => undefined);
+  }
+
+  /** Settles once the last run's log watch has sent its last lines (at once when none was finishing). */
+  private watchFinished: Promise<void> = Promise.resolve();
+
+  /**
+   * Appends `line` (one line: the app's note, run-header.ts appNote) to this server's log and sends it live:
+   * while a run is watched, its follower reads and sends it with the server's own lines; else it goes out
+   * here, after the last run's last lines have gone out (never twice: the check and the append are one step).
+   */
+  async appendNote(line: string): Promise<void> {
+    await this.watchFinished;
+    const watched = this.logWatch !== null;
+    appendFileSync(this.logPath, `${line}\n`);
+    if (!watched) this.liveLog.push([line]);
   }
 
   /**

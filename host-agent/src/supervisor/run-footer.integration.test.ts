@@ -93,4 +93,34 @@ describe("a run's last line in its log", () => {
     expect(status.logTail.some(isFooter)).toBe(false);
     expect(errorHeadline(err!.message)).toMatch(/tensor data is not within file bounds/);
   });
+
+  it("the app's note (logNote) goes after the run's end, in the file and live, once; in the server's turn; refused for a server with no log and for a text too long", async () => {
+    const agent = bed.pool.make(agentOptions(bed.dirs, llamaServerBin()));
+    const rec = eventRecorder(agent);
+    const live = (id: string) => rec.events.flatMap((e) => (e.kind === "log" && e.id === id ? [e.line] : []));
+    const s = await agent.call("start", { spec: specFor("noted", bed.model, await freePort()) });
+    process.kill(s.pid!, "SIGKILL");
+    await rec.waitFor((e) => stateOf(e)?.id === "noted" && stateOf(e)?.state === "exited", 5000);
+    // At once, while the run's log watch may still be sending its last lines; a line break in the text is a space.
+    const noted = await agent.call("logNote", { id: "noted", text: "exited; restarting in 1.0 s\n(crash 1 of 5 allowed in the window)" });
+    expect(noted.line).toMatch(/^=== synapse host-agent: note from the app on noted at \S+: exited; restarting in 1\.0 s \(crash 1 of 5 allowed in the window\) ===$/);
+    let lines = await fileLines(s.logPath!);
+    expect(lines.slice(-2)).toEqual([expect.stringMatching(/^=== synapse host-agent: ended noted at \S+: exited, cause crash: killed by SIGKILL ===$/), noted.line]);
+    await agent.call("logs", { id: "noted", lines: 5 });
+    expect(live("noted").slice(-2)).toEqual(lines.slice(-2));
+    expect(live("noted").filter((l) => l === noted.line)).toHaveLength(1);
+    expect((await agent.call("logs", { id: "noted", lines: 2 })).lines).toEqual(lines.slice(-2));
+
+    // A start asked right after a note comes after it in the log; the note never lands inside the new run.
+    const note2 = agent.call("logNote", { id: "noted", text: "second note" });
+    const again = agent.call("start", { spec: specFor("noted", bed.model, s.port!) });
+    await Promise.all([note2, again]);
+    lines = await fileLines(s.logPath!);
+    const marks = lines.filter((l) => l.startsWith("=== synapse host-agent: ")).map((l) => l.replace(/^=== synapse host-agent: (\S+).*$/, "$1"));
+    expect(marks).toEqual(["starting", "ended", "note", "note", "starting"]);
+
+    await expect(agent.call("logNote", { id: "never-ran", text: "x" })).rejects.toMatchObject({ code: "NOT_FOUND", message: expect.stringMatching(/^no log for server never-ran/) });
+    await expect(agent.call("logNote", { id: "noted", text: "x".repeat(1001) })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+    expect((await fileLines(s.logPath!)).length).toBe(lines.length);
+  });
 });

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
+import { appNote, RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
 import { appendRunFooter, runEndInLog } from "./run-footer.ts";
 
 let dir: string;
@@ -42,6 +42,17 @@ describe("a run's last line, once per run, in its own run", () => {
     expect(appendRunFooter(log, footer("b", "its own"), "2026-12-01T12:00:03.001Z")).toBe("written");
     await writeFile(log, `${header("b", "2026-12-01T12:05:00.000Z")}\n`, { flag: "a" });
     expect(runEndInLog(log, null)).toBe("open");
+  });
+
+  it("the app's note after a run's end ends nothing: a late watcher of that end adds no second last line", async () => {
+    const log = path.join(dir, "noted.log");
+    const spawnedAt = "2026-12-01T12:00:00.004Z";
+    await writeFile(log, `${header("n", "2026-12-01T12:00:00.000Z")}\nI main: loading model\n`);
+    expect(appendRunFooter(log, footer("n", "ended"), spawnedAt)).toBe("written");
+    await writeFile(log, `${appNote("n", new Date("2026-12-01T12:00:05.100Z"), "restarting in 1.0 s")}\n`, { flag: "a" });
+    expect(runEndInLog(log, spawnedAt)).toBe("ended");
+    expect(appendRunFooter(log, footer("n", "seen late"), spawnedAt)).toBe("ended");
+    expect(await marks(log)).toEqual(["starting", "ended ===", "1.0 s ==="]);
   });
 
   it("a log with no agent line in its last 64 KiB (a long run, or a rotated header) or no log at all: open", async () => {

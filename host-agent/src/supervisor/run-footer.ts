@@ -8,7 +8,7 @@
  */
 import { appendFileSync, closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { errorMessage } from "../shared/error-text.ts";
-import { AGENT_LINE_PREFIX, RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
+import { RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX, runFooter } from "../shared/run-header.ts";
 import type { Logger } from "./logger.ts";
 
 /** How much of the log's end is read to find the run's last agent line (bytes): the run has ended, so its footer, if any, is at the very end. */
@@ -22,7 +22,7 @@ function headerTime(line: string): number | null {
 
 /**
  * Whether the run that began at `runStartedAt` (ISO 8601; null: not known) still lacks its last line in
- * `logPath`: "ended" when the last of the agent's own lines in the log's last LOOK_BACK_BYTES is a run's last
+ * `logPath`: "ended" when the last run header or run end among the log's last LOOK_BACK_BYTES is a run's last
  * line; "later-run" when it is the header of a run that began after `runStartedAt` (the run's header is
  * written just before its spawn, so its own header is never later); else "open" (its header, no agent line in
  * reach, or a file that cannot be read). Synchronous: one small read, made where the run's end is handled in
@@ -43,7 +43,8 @@ export function runEndInLog(logPath: string, runStartedAt: string | null): "ende
     const lines = buf.subarray(0, n).toString("utf8").split("\n");
     // A first line cut by the window is not one of the agent's.
     if (size > len) lines.shift();
-    const last = lines.findLast((l) => l.startsWith(AGENT_LINE_PREFIX));
+    // A run's header or last line; the app's notes (APP_NOTE_PREFIX) come after a run's end and end nothing.
+    const last = lines.findLast((l) => l.startsWith(RUN_HEADER_PREFIX) || l.startsWith(RUN_FOOTER_PREFIX));
     if (last === undefined) return "open";
     if (last.startsWith(RUN_FOOTER_PREFIX)) return "ended";
     const began = last.startsWith(RUN_HEADER_PREFIX) ? headerTime(last) : null;

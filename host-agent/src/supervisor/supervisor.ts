@@ -8,11 +8,12 @@
  */
 import { randomUUID } from "node:crypto";
 import { closeSync } from "node:fs";
-import { mkdir, stat } from "node:fs/promises";
+import { appendFile, mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type AgentEvent, type ServerSpec, type ServerStatus } from "../protocol.ts";
 import { KeyedQueue } from "../shared/keyed-queue.ts";
+import { appNote } from "../shared/run-header.ts";
 import { isAlive, type StopCause } from "../shared/server-states.ts";
 import { adoptRecords, type AdoptionResult } from "./adoption.ts";
 import { describeHeldPort } from "./end-server.ts";
@@ -266,6 +267,27 @@ export class Supervisor {
     }
     const tail = await readLogTail(logPath, lines, cut);
     return { id, lines: tail, logPath, seq };
+  }
+
+  /**
+   * Appends the app's note `text` to server `id`'s log as one line (run-header.ts appNote), in the server's
+   * turn (after the start or stop before it, before the one after it), and sends it live: by the run's log
+   * follower while a run is watched, else here, after the last run's last lines. Throws AgentError NOT_FOUND
+   * when the server has no log file (it never ran here); the file system's error when the append fails.
+   */
+  logNote(id: string, text: string): Promise<{ id: string; logPath: string; line: string }> {
+    return this.queue.run(id, async () => {
+      const s = this.servers.get(id);
+      const logPath = s?.logPath ?? this.logPathFor(id);
+      if (!(await stat(logPath).then(() => true, () => false))) throw new AgentError({ code: "NOT_FOUND", message: `no log for server ${id} (${logPath} does not exist)` });
+      const line = appNote(id, new Date(), text);
+      if (s) await s.appendNote(line);
+      else {
+        await appendFile(logPath, `${line}\n`);
+        this.ctx.onLog(id, [line]);
+      }
+      return { id, logPath, line };
+    });
   }
 
   /**

@@ -42,6 +42,7 @@ const FEATURE_LOSS: Record<AgentFeature, string> = {
   "stop-with-cause": "the agent's own log and status say a stop was requested where the app unloaded a model (idle, evicted); the app's events say why",
   "rename-logs": "a renamed model's log stays under its old name on the host, so the app shows only what it wrote since the rename",
   "shutdown-cause": "the agent's own log and status say a stop was requested where the app stopped its servers as it shut down; the app's events say why",
+  "log-note": "the app's decision after a crash (the restart and when it comes, or why there is none) is in its events only, not in the server's log on the host",
   "restart-cause": "the agent's own log and status say a stop was requested where the app stopped a server to restart it; the app's events say why",
   "stop-incomplete": "a stop that left a server's port held is told by the wording of the agent's error, not by a field of its report",
   "running-argv": "the model page cannot show the command line a running server was started with, only that it differs from the next start's",

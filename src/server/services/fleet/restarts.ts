@@ -34,8 +34,12 @@ export interface Restarts {
   schedule(e: ServerEntry, delayMs: number, dueAtMs?: number): void;
 }
 
-/** `restartNow`: issues the restart's start through the host's queue. */
-export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) => Promise<void>): Restarts {
+/**
+ * `restartNow`: issues the restart's start through the host's queue. `noteInLog`: writes the decision into the
+ * server's log on its host as a line of its own (fleet.ts: agents with log-note), sent before the restart it
+ * announces; it never throws and is not waited for.
+ */
+export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) => Promise<void>, noteInLog: (e: ServerEntry, text: string) => void = () => undefined): Restarts {
   const { db, events, table, policy, now } = ctx;
 
   function schedule(e: ServerEntry, delayMs: number, dueAtMs: number = now() + delayMs): void {
@@ -64,6 +68,7 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
     const settings = await getSettings(db);
     if (!settings.autoRestart) {
       await Promise.all([writeRecord(), events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${e.name}: not restarted (auto-restart is off)` })]);
+      noteInLog(e, "not restarted: auto-restart is off in the app's settings");
       return;
     }
     const lastError = record?.data.lastError ?? row.lastError;
@@ -74,14 +79,17 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
       // A restart that failed while loading left "failed": it is a crash awaiting its restart, not given up.
       const pending = e.state === "failed" ? { observed: "exited" } : {};
       if (e.state === "failed") e.state = "exited";
+      const text = `${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashesInWindow} of ${policy.maxCrashes} allowed in the window)`;
       await Promise.all([
         recorded,
         table.writeState(
           e,
           { recentCrashes: formatRecentCrashes(decision.recentCrashes), nextRestartAt: due, ...pending },
-          { kind: "action", message: `${e.name}: ${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashesInWindow} of ${policy.maxCrashes} allowed in the window)`, data: { delayMs: decision.delayMs, crashes: decision.crashesInWindow } },
+          { kind: "action", message: `${e.name}: ${text}`, data: { delayMs: decision.delayMs, crashes: decision.crashesInWindow } },
         ),
       ]);
+      // Sent before the restart is: on the host the note comes first in the log, then the new run.
+      noteInLog(e, text);
       schedule(e, decision.delayMs, due.getTime());
     } else {
       const recorded = writeRecord();
@@ -96,6 +104,7 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
           { kind: "state", state: "failed", message: `${e.name}: failed (${decision.reason})`, data: { crashes: decision.crashesInWindow, cause: "crash" } },
         ),
       ]);
+      noteInLog(e, `failed: ${decision.reason}`);
     }
   }
 

@@ -31,6 +31,8 @@ function olderLink(link: HostLink): HostLink {
         return async (method: string, params: unknown, options?: unknown) => {
           // Its `stop` and `stopAll` params were strict and had no `cause` (stop-with-cause, shutdown-cause): it refused the field.
           if ((method === "stop" || method === "stopAll") && params && typeof params === "object" && "cause" in params) throw new Error(`invalid params for ${method}: unrecognized key "cause"`);
+          // Nor did it have the methods added since (log-note's logNote): an unknown method.
+          if (method === "logNote") throw new Error(`unknown method "${method}"`);
           // Nor had its `logs` a `grep` (log-search).
           if (method === "logs" && params && typeof params === "object" && "grep" in params) throw new Error(`invalid params for ${method}: unrecognized key "grep"`);
           const result: unknown = await (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
