@@ -5,7 +5,7 @@
  * stopped model renamed in the form keeps its log; a model whose GGUF's context
  * is below the global default shows its own in the command line, its note, the
  * form and the estimate; a double-click on Restart restarts once; the log
- * search covers the whole log.
+ * search covers the whole log; "Jump to latest" lies within the log's box.
  */
 import { existsSync } from "node:fs";
 import { truncate } from "node:fs/promises";
@@ -245,6 +245,36 @@ describe("model page (production build)", () => {
     expect(await tail.textContent()).toMatch(/^=== synapse host-agent: starting cut at [^]*not within the file bounds/);
     expect(await tail.evaluate((el) => el.scrollHeight > el.clientHeight && el.scrollTop + el.clientHeight >= el.scrollHeight - 2)).toBe(true);
     await screenshot("1280");
+  });
+
+  it("Jump to latest, shown once the log is scrolled up, lies within the log's box at 1280, 800 and 390 px; a click goes back to the end", async () => {
+    const [jump] = await arrangeModels(app, [{ name: "jump", enabled: true }]);
+    // Four runs of about a dozen lines each: more than the log's box holds, so it scrolls.
+    for (const procedure of ["servers.start", "servers.restart", "servers.restart", "servers.restart"]) {
+      const r = await app.trpc.mutation<{ state: string }>(procedure, { id: jump!.id });
+      expect(r.data?.state, JSON.stringify(r.error)).toBe("ready");
+    }
+    await app.trpc.mutation("servers.stop", { id: jump!.id });
+    const { page, screenshot } = await openPage(browser(), app, { name: "model-jump-to-latest", viewport: WIDE });
+    await page.goto(`/models/${jump!.id}`);
+    const log = page.getByTestId("log-lines");
+    const button = page.getByRole("button", { name: "Jump to latest", exact: true });
+    await expect.poll(() => log.evaluate((el) => el.scrollHeight > el.clientHeight), { timeout: 15_000 }).toBe(true);
+    for (const width of [WIDE.width, 800, NARROW.width]) {
+      await page.setViewportSize({ width, height: width === NARROW.width ? NARROW.height : WIDE.height });
+      // Scrolled up by the wheel, as a reader does: follow turns off and the button appears over the log.
+      await log.hover();
+      await page.mouse.wheel(0, -5000);
+      await button.waitFor();
+      const [b, l] = [(await button.boundingBox())!, (await log.boundingBox())!];
+      const boxes = `at ${width} px: button ${JSON.stringify(b)}, log ${JSON.stringify(l)}`;
+      expect(b.x >= l.x && b.y >= l.y && b.x + b.width <= l.x + l.width && b.y + b.height <= l.y + l.height, boxes).toBe(true);
+      await screenshot(`${width}`);
+      await button.click();
+      await expect.poll(() => button.count()).toBe(0);
+      expect(await page.getByTestId("log-follow").isChecked()).toBe(true);
+      expect(await log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 24)).toBe(true);
+    }
   });
 
   it("renamed in the form once stopped, the model's page still shows the log of its run under the old name", async () => {

@@ -4,6 +4,7 @@
  * errors mapped to tRPC codes, and the fleet's procedures end to end,
  * including the live event subscription.
  */
+import { truncate } from "node:fs/promises";
 import path from "node:path";
 import { TRPCError } from "@trpc/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -163,6 +164,33 @@ describe("routers via createCaller", () => {
     const err = await rejection(caller.servers.history({ limit: 501 }));
     expect(err.code).toBe("BAD_REQUEST");
     expect(err.message).toMatch(/limit[\s\S]*must be at most 500/);
+  });
+
+  it("models.list of a model whose file llama-server cannot load: lastErrorHeadline is one line, the reason and llama-server's own error, not the run's header; lastError as before", async () => {
+    const file = await tinyModel(dirs.modelRoot, "cut.gguf");
+    const model = await caller.models.create({ name: "cut", filePath: file, port: await freePort(), enabled: true });
+    const calm = await caller.models.create({ name: "never-ran", filePath: await tinyModel(dirs.modelRoot, "never-ran.gguf"), port: await freePort() });
+    // A file damaged after it was saved: its header reads, its tensors run past its end.
+    await truncate(file, 200_000);
+    const started = await caller.servers.start({ id: model.id });
+    expect(started.state, started.error ?? "").toBe("failed");
+
+    const listed = await caller.models.list({});
+    const server = listed.find((m) => m.id === model.id)!.server!;
+    // What a script printing the error used to get first: the reason, then the log's tail from this run's header on.
+    expect(server.lastError).toMatch(/^exited with code 1 while loading; last log lines:\n=== synapse host-agent: starting cut at /);
+    const logLines = server.lastError!.split("\n").slice(1);
+    const headline = server.lastErrorHeadline!;
+    expect(headline).toMatch(/^exited with code 1 while loading; the log says: /);
+    expect(headline).not.toContain("\n");
+    // The log line it names is llama-server's error, one of lastError's lines, not its header or a warning.
+    const named = headline.slice("exited with code 1 while loading; the log says: ".length);
+    expect(logLines.some((l) => l.includes(named.replace(/…$/, "")))).toBe(true);
+    expect(named).toMatch(/^llama_model_load: error loading model: .*(file bounds|corrupted)/);
+    expect(listed.find((m) => m.id === calm.id)!.server).toMatchObject({ lastError: null, lastErrorHeadline: null });
+    // models.get says the same.
+    expect((await caller.models.get({ id: model.id })).server?.lastErrorHeadline).toBe(headline);
+    await caller.servers.stop({ id: model.id });
   });
 });
 

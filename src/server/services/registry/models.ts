@@ -103,7 +103,7 @@ async function moveRenamedLog(db: Db, from: { name: string; hostId: string }, to
 
 /** Agent states in which a server process may exist: renaming, moving or deleting its model would orphan it. */
 import { ALIVE_STATES } from "synapse-host-agent/server-states";
-import { formatIssues } from "synapse-host-agent/error-text";
+import { errorHeadline, formatIssues } from "synapse-host-agent/error-text";
 import { changeList } from "./edit-text";
 
 /** Said by name alone in an edit event: the name is the message's own ("renamed to"), a host id nobody reads. */
@@ -168,8 +168,16 @@ export const modelSelect = {
 } as const satisfies Prisma.ModelSelect;
 
 type ModelRow = Prisma.ModelGetPayload<{ select: typeof modelSelect }>;
-/** A model as the API shows it: extra flags parsed, host name and server state attached. */
-export type ModelView = Omit<ModelRow, "extraFlags"> & { extraFlags: ExtraFlag[] };
+type ServerRow = NonNullable<ModelRow["server"]>;
+/**
+ * A model's server state as the API shows it: the row's columns, `lastError` as recorded (the reason, then
+ * "; last log lines:" and the run's log tail: header and warnings first), and `lastErrorHeadline`, the same
+ * failure as one line (errorHeadline: the reason and the log line that says what went wrong, e.g. "exited with
+ * code 1 while loading; the log says: llama_model_load: error loading model: …"), null when there is no error.
+ */
+export type ServerView = ServerRow & { lastErrorHeadline: string | null };
+/** A model as the API shows it: extra flags parsed, host name and server state (ServerView; null before its first save of a state) attached. */
+export type ModelView = Omit<ModelRow, "extraFlags" | "server"> & { extraFlags: ExtraFlag[]; server: ServerView | null };
 
 export function toModelView(row: ModelRow): ModelView {
   let extraFlags: ExtraFlag[];
@@ -178,7 +186,8 @@ export function toModelView(row: ModelRow): ModelView {
   } catch {
     extraFlags = []; // shown empty; resolveSpec reports the bad column when the model starts
   }
-  return { ...row, extraFlags };
+  const server = row.server && { ...row.server, lastErrorHeadline: errorHeadline(row.server.lastError) || null };
+  return { ...row, extraFlags, server };
 }
 
 function notFound(id: string): ServiceError {
