@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogFollower, readLogTail, rotatedPath } from "./log-file.ts";
-import { searchLog } from "./log-search.ts";
+import { LOG_LINE_MAX_CHARS } from "./log-file.ts";
+import { cutAroundMatch, searchLog } from "./log-search.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -31,6 +32,22 @@ describe("searchLog", () => {
     expect(await searchLog(log, "no such words", 10)).toMatchObject({ lines: [], matches: 0 });
     // Bounded: a file longer than the search reads is searched at its end, and the answer says so.
     expect(await searchLog(log, "line", 1, { maxBytes: 1000 })).toMatchObject({ searchedAll: false, searchedBytes: 1000 + (await readFile(log)).length });
+  });
+
+  it("a matching line longer than a line is handed out is cut around its match, so the line shown holds the text searched for", async () => {
+    const log = path.join(dir, "search-long.log");
+    const long = `I srv  prompt: ${"x".repeat(8000)} the NEEDLE here ${"y".repeat(8000)}`;
+    const early = `W early needle ${"z".repeat(9000)}`;
+    await writeFile(log, `${long}\n${early}\nshort needle\n`);
+    const { lines } = await searchLog(log, "needle", 10);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^…x+ the NEEDLE here y+…$/);
+    expect(lines[0]!.length).toBe(LOG_LINE_MAX_CHARS + 2);
+    // A match inside the first LOG_LINE_MAX_CHARS: cut as a tail's line is, at its end.
+    expect(lines[1]).toBe(`${early.slice(0, LOG_LINE_MAX_CHARS)}…`);
+    expect(lines[2]).toBe("short needle");
+    // At a line's end: the window ends with it, no "…" after.
+    expect(cutAroundMatch(`${"a".repeat(9000)}END`, 9000, 3)).toBe(`…${"a".repeat(LOG_LINE_MAX_CHARS - 3)}END`);
   });
 
   it("a search cut at a follower's offsets leaves what it has not handed out to it", async () => {

@@ -6,7 +6,7 @@
  * never held for longer than one chunk's lines.
  */
 import { open } from "node:fs/promises";
-import { cutLongLine, readAcrossRotations, rotatedPath, type LogTailOptions } from "./log-file.ts";
+import { cutLongLine, LOG_LINE_MAX_CHARS, readAcrossRotations, rotatedPath, type LogTailOptions } from "./log-file.ts";
 
 /**
  * How much of each log file a search reads, from its end (bytes): the default cap (10 MiB) and its slack fit
@@ -21,7 +21,7 @@ const MAX_LINE_BYTES = 64 * 1024;
 
 /** What `searchLog` found. */
 export interface LogSearchResult {
-  /** The last `lines` matching lines, oldest first (each cut at LOG_LINE_MAX_CHARS, as a tail's). */
+  /** The last `lines` matching lines, oldest first (each at most LOG_LINE_MAX_CHARS, cut around its match: cutAroundMatch). */
   lines: string[];
   /** How many lines matched in all (lines holds the last of them). */
   matches: number;
@@ -31,13 +31,26 @@ export interface LogSearchResult {
   searchedAll: boolean;
 }
 
+/**
+ * A matching line as handed out: whole up to LOG_LINE_MAX_CHARS (cutLongLine, as a tail's); a longer line whose
+ * first match `at` (a character index) lies past that cut is cut around the match instead, "…" on each cut side,
+ * so the line shown still holds the text searched for (and the page can mark it).
+ */
+export function cutAroundMatch(line: string, at: number, length: number): string {
+  if (line.length <= LOG_LINE_MAX_CHARS || at + length <= LOG_LINE_MAX_CHARS) return cutLongLine(line);
+  const start = Math.max(0, Math.min(line.length - LOG_LINE_MAX_CHARS, at - Math.floor((LOG_LINE_MAX_CHARS - length) / 2)));
+  const end = start + LOG_LINE_MAX_CHARS;
+  return `${start > 0 ? "…" : ""}${line.slice(start, end)}${end < line.length ? "…" : ""}`;
+}
+
 /** The last `size` matching lines, in a ring (a search that matches every line of a long log keeps only these). */
 class LastMatches {
   private readonly ring: string[] = [];
   count = 0;
   constructor(private readonly size: number) {}
-  add(line: string): void {
-    this.ring[this.count % this.size] = cutLongLine(line);
+  /** `at`: where the match begins in `line`; `length`: the text's length. */
+  add(line: string, at: number, length: number): void {
+    this.ring[this.count % this.size] = cutAroundMatch(line, at, length);
     this.count += 1;
   }
   /** Oldest first. */
@@ -91,7 +104,8 @@ async function searchFile(file: string, endAt: number, maxBytes: number, needle:
     let carry: Buffer = Buffer.alloc(0);
     let skipFirst = start > 0;
     const check = (line: string) => {
-      if (line.toLowerCase().includes(needle)) found.add(line);
+      const at = line.toLowerCase().indexOf(needle);
+      if (at !== -1) found.add(line, at, needle.length);
     };
     for (let pos = start; pos < stop; ) {
       const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos);
