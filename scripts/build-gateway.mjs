@@ -56,7 +56,7 @@ const ALLOWED = new Set([
   "host-agent/src/shared/telling-log-line.ts",
   "host-agent/src/shared/run-header.ts",
   // /v1/models names a model's state as the dashboard and the CLI do (idle, queued), by their one rule.
-  "src/components/fleet/display-state.ts",
+  "src/shared/display-state.ts",
   "src/server/services/fleet/listening-port.ts",
   // Where DATABASE_URL's file is, as the app reads it (registered-ports.ts reads the registry when the port is taken).
   "src/server/db/database-file.ts",

@@ -35,7 +35,7 @@ import type { AppRouter } from "~/server/api/root";
 import { errorHeadline, errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
-import { displayState } from "../components/fleet/display-state";
+import { displayState } from "../shared/display-state";
 import { portText } from "../components/fleet/format";
 import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";

@@ -7,7 +7,7 @@
  */
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
-import { displayState } from "../components/fleet/display-state";
+import { displayState } from "../shared/display-state";
 import { formatDuration } from "../components/fleet/format";
 
 /** What these columns read of a status row (servers.status); absent fields read as none. */

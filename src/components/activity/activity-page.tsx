@@ -17,7 +17,7 @@ import Link from "next/link";
 import { memo, useCallback, useEffect, useId, useMemo, useRef, useState } from "react";
 import { errorMessage } from "~/components/api/errors";
 import { StateBadge } from "~/components/fleet/state-badge";
-import { isServerState } from "~/components/fleet/display-state";
+import { isServerState } from "~/shared/display-state";
 import { useNow } from "~/components/live/now";
 import { useTRPC } from "~/trpc/client";
 import { ACTIVITY_KINDS, causeText, formatAgo, fromHistory, fromLive, mergeActivity, withNames, type ActivityFilter, type ActivityItem, type ActivityKind, type KnownNames } from "./activity-item";

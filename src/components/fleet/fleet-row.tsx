@@ -6,7 +6,7 @@ import { errorHeadline } from "synapse-host-agent/error-text";
 import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
-import { rowActions } from "./display-state";
+import { rowActions } from "~/shared/display-state";
 import { portText } from "./format";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";

@@ -2,7 +2,7 @@
  * The line above the fleet table: the last START ALL ENABLED / STOP ALL's progress over the models it
  * covered, or the fleet's totals. Pure (rows in, text out), so what it claims is tested without a browser.
  */
-import { displayState } from "./display-state";
+import { displayState } from "~/shared/display-state";
 
 /** What the line reads from a status row. */
 export interface SummaryRow {

@@ -1,4 +1,4 @@
-import { displayState } from "./display-state";
+import { displayState } from "~/shared/display-state";
 
 /** Fixed-width badge, so a row never moves when the state changes. */
 export function StateBadge({ state, desired, loadPolicy, testId }: { state: string; desired?: string | null; loadPolicy?: string | null; testId?: string }) {

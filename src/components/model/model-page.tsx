@@ -8,7 +8,7 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useCallback, useLayoutEffect, useRef, useState } from "react";
 import { errorMessage, httpStatusOf } from "~/components/api/errors";
-import { rowActions } from "~/components/fleet/display-state";
+import { rowActions } from "~/shared/display-state";
 import type { StatusRow } from "~/components/fleet/fleet-view";
 import { LlamaServerMissing, saysLlamaServerMissing } from "~/components/fleet/llama-missing";
 import { StateBadge } from "~/components/fleet/state-badge";

@@ -9,7 +9,7 @@
  *   loading, ready                    pickable
  */
 import { errorHeadline } from "synapse-host-agent/error-text";
-import { displayState, type DisplayKey } from "~/components/fleet/display-state";
+import { displayState, type DisplayKey } from "~/shared/display-state";
 
 /** The status row's fields the picker reads (servers.status). */
 export interface PickerRow {

@@ -18,7 +18,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import type { GuardSettings } from "~/server/http/guard";
-import { displayState } from "~/components/fleet/display-state";
+import { displayState } from "~/shared/display-state";
 import { checkAccess, checkModelAllowed, type Caller } from "./access";
 import type { KeyStore } from "./key-store";
 import { createAdmission } from "./admission";

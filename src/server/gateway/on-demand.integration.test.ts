@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { updateModel } from "~/server/services/registry/models";
-import { displayState } from "~/components/fleet/display-state";
+import { displayState } from "~/shared/display-state";
 import { createFleetAdapter } from "./fleet-adapter";
 import { createIdleUnloader } from "./idle-unload";
 import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";

@@ -3,6 +3,9 @@
  * user asked for. A model the user wants running whose server has not begun
  * starting yet is "queued" (start-all works through the fleet in order);
  * "starting" reads as "loading" (the model is loading: /health says 503).
+ * One rule for every reader: the dashboard's badges, the CLI's STATE column,
+ * and the gateway's /v1/models and refusals (here, not under components/,
+ * as the server and the CLI import it too; plain data, no React).
  */
 
 import { SERVER_STATES, type ServerStateName } from "synapse-host-agent/server-states";

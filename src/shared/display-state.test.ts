@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import { displayState, rowActions } from "./display-state";
-import { formatDuration } from "./format";
 
 describe("displayState", () => {
   it("shows a wanted but not yet started server as queued", () => {
@@ -32,14 +31,5 @@ describe("rowActions", () => {
     expect(rowActions("ready", "running")).toEqual({ canStart: false, canStop: true, canRestart: true });
     expect(rowActions("stopped", "running")).toEqual({ canStart: false, canStop: true, canRestart: false });
     expect(rowActions("failed", "stopped").canStart).toBe(true);
-  });
-});
-
-describe("formatDuration", () => {
-  it("uses two units at most", () => {
-    expect(formatDuration(0)).toBe("0 s");
-    expect(formatDuration(65_000)).toBe("1 m 05 s");
-    expect(formatDuration(3_725_000)).toBe("1 h 02 m");
-    expect(formatDuration(90_000_000)).toBe("1 d 01 h");
   });
 });
