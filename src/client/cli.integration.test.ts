@@ -407,7 +407,7 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
       await waitFor("the new run's header", async () => /=== synapse host-agent: starting alpha at /.test(stdout.slice(stdout.indexOf("followed 49"))), 30_000);
       await waitFor("the state changes", async () => /synapse: alpha ready/.test(stderr), 30_000);
       expect(stderr).toMatch(/synapse: alpha stopping/);
-      expect(stdout.slice(stdout.indexOf("followed 49"))).toMatch(/=== synapse host-agent: ended alpha at \S+: stopped, cause requested/);
+      expect(stdout.slice(stdout.indexOf("followed 49"))).toMatch(/=== synapse host-agent: ended alpha at \S+: stopped, cause restart: stopped to restart ===/);
     } finally {
       child.kill("SIGINT");
     }
