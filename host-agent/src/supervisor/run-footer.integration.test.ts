@@ -102,8 +102,8 @@ describe("a run's last line in its log", () => {
     process.kill(s.pid!, "SIGKILL");
     await rec.waitFor((e) => stateOf(e)?.id === "noted" && stateOf(e)?.state === "exited", 5000);
     // At once, while the run's log watch may still be sending its last lines; a line break in the text is a space.
-    const noted = await agent.call("logNote", { id: "noted", text: "exited; restarting in 1.0 s\n(crash 1 of 5 allowed in the window)" });
-    expect(noted.line).toMatch(/^=== synapse host-agent: note from the app on noted at \S+: exited; restarting in 1\.0 s \(crash 1 of 5 allowed in the window\) ===$/);
+    const noted = await agent.call("logNote", { id: "noted", text: "exited; restarting in 1.0 s\n(restart 1 of at most 4 within 10 minutes)" });
+    expect(noted.line).toMatch(/^=== synapse host-agent: note from the app on noted at \S+: exited; restarting in 1\.0 s \(restart 1 of at most 4 within 10 minutes\) ===$/);
     let lines = await fileLines(s.logPath!);
     expect(lines.slice(-2)).toEqual([expect.stringMatching(/^=== synapse host-agent: ended noted at \S+: exited, cause crash: killed by SIGKILL ===$/), noted.line]);
     await agent.call("logs", { id: "noted", lines: 5 });

@@ -56,8 +56,27 @@ describe("the app's decision after a crash, in the server's log", () => {
     const header = "=== synapse host-agent: starting alpha at T: …";
     const ended = "=== synapse host-agent: ended alpha at T: exited, cause crash: killed by SIGKILL ===";
     const note = (text: string) => `=== synapse host-agent: note from the app on alpha at T: ${text} ===`;
-    const restarting = (n: number) => expect.stringMatching(new RegExp(`^=== synapse host-agent: note from the app on alpha at T: .*killed by SIGKILL.*; restarting in 0\\.\\d s \\(crash ${n} of 3 allowed in the window\\) ===$`));
+    const restarting = (n: number) => expect.stringMatching(new RegExp(`^=== synapse host-agent: note from the app on alpha at T: .*killed by SIGKILL.*; restarting in 0\\.\\d s \\(restart ${n} of at most 2 within 10 minutes\\) ===$`));
     expect(lines).toEqual([header, ended, restarting(1), header, ended, restarting(2), header, ended, note("failed: crashed 3 times within 10 minutes; not restarting it again until it is started by hand")]);
+  });
+
+  it("a stop while the restart after a crash is pending: the log's last line says the restart is cancelled, not that it is coming", async () => {
+    const f = (fx = await fleetFixture({ fleet: { restartPolicy: { baseDelayMs: 30_000, maxDelayMs: 30_000 } } }));
+    const m = await f.addModel("alpha");
+    await f.fleet.startAll({ wait: true });
+    await f.fleet.reconcile(f.host.id);
+    await crashLoop(f, 1);
+    await waitFor("the restart's note", async () => ((await agentLines(f, "alpha")).at(-1)?.includes("restarting in 30.0 s") ? true : null), 5000);
+    const stopped = await f.fleet.stop(m.id);
+    expect(stopped).toMatchObject({ state: "stopped", restartCancelled: expect.anything() });
+    const lines = await waitFor("the cancellation's note", async () => {
+      const l = await agentLines(f, "alpha");
+      return l.at(-1)?.includes("cancelled") ? l : null;
+    }, 5000);
+    expect(lines.slice(-2)).toEqual([
+      expect.stringMatching(/: killed by SIGKILL; restarting in 30\.0 s \(restart 1 of at most 4 within 10 minutes\) ===$/),
+      "=== synapse host-agent: note from the app on alpha at T: its restart is cancelled: stopped on request; it stays stopped ===",
+    ]);
   });
 
   it("with an agent older than log-note: the restart happens, the log holds no note and the agent is not asked for one; the hosts page says which host to update", async () => {

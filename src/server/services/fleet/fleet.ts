@@ -22,7 +22,7 @@
  * shows the link state and its error.
  */
 import type { HostLink } from "synapse-host-agent/link";
-import { APP_NOTE_MAX_CHARS, type ServerStatus } from "synapse-host-agent/protocol";
+import type { ServerStatus } from "synapse-host-agent/protocol";
 import { errorMessage } from "synapse-host-agent/error-text";
 import { canBind } from "synapse-host-agent/port";
 import { hostPortHolder } from "~/server/services/registry/port-holder";
@@ -40,7 +40,8 @@ import { createStartPlanner } from "./start-plan";
 import { shapeOrWeightsEstimator } from "../memory/model-estimator";
 import { createReconcileLoop, type ReconcileLoop } from "./reconcile-loop";
 import { createRestarts } from "./restarts";
-import { epochMs, type ServerEntry } from "./server-entry";
+import { epochMs } from "./server-entry";
+import { createLogNotes } from "./log-note";
 import { resultOf, type ModelRow } from "./server-table";
 import { RESTART_PORT_HELD_ADVICE, toServiceError } from "./start-outcome";
 import { startedDisabledMessage } from "~/server/gateway/model-disabled";
@@ -63,6 +64,8 @@ function noteDisabled(row: ModelRow, result: ServerResult): ServerResult {
 export function createFleet(options: FleetOptions): Fleet {
   const ctx = createContext(options);
   const { db, links, events, log, table, hostQueue } = ctx;
+  const agentFeatures = (hostId: string) => loop?.agent(hostId)?.features ?? null;
+  const noteInLog = createLogNotes(ctx, agentFeatures);
   const restarts = createRestarts(ctx, (e) => hostQueue.run(e.hostId, () => ops.issueStart(e.modelId, "restart")).then(() => undefined), noteInLog);
   const reports = createReportApplier(ctx, restarts);
   const memory = createHostMemoryStore({
@@ -73,7 +76,7 @@ export function createFleet(options: FleetOptions): Fleet {
     },
   });
   const planner = createStartPlanner(ctx, memory, options.estimator ?? shapeOrWeightsEstimator);
-  const ops = createOperations(ctx, reports, restarts, planner, (hostId) => loop?.agent(hostId)?.features ?? null);
+  const ops = createOperations(ctx, reports, restarts, planner, agentFeatures, noteInLog);
   const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000);
   const offState = links.onState(loop.onLinkState);
   const offEvent = links.onEvent(reports.onAgentEvent);
@@ -97,21 +100,6 @@ export function createFleet(options: FleetOptions): Fleet {
       if (turns.get(modelId) === settled) turns.delete(modelId);
     });
     return run;
-  }
-
-  /**
-   * Writes `text`, a decision of this app about model `e`'s server, into that server's log on its host (the
-   * agent's logNote: one line of its own, sent live too). Only to an agent with log-note over a connected link;
-   * with an older agent the decision is in the app's events alone (the hosts page says to update it). Never
-   * throws, never waited for: a note that could not be written is warned about.
-   */
-  function noteInLog(e: ServerEntry, text: string): void {
-    if (!(loop?.agent(e.hostId)?.features.includes("log-note") ?? false)) return;
-    const link = links.peek(e.hostId);
-    if (!link || link.state !== "connected") return;
-    link.call("logNote", { id: e.name, text: text.slice(0, APP_NOTE_MAX_CHARS) }, { timeoutMs: ctx.statusTimeoutMs }).catch((err: unknown) => {
-      log.warn("could not write the app's note into the server's log on its host", { model: e.name, hostId: e.hostId, error: errorMessage(err) });
-    });
   }
 
   function assertOpen(): void {

@@ -19,6 +19,7 @@ import { resolveSpec, serverApiKeyOf, specForAgent } from "~/server/services/reg
 import type { ReportApplier } from "./apply-report";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
+import type { NoteInLog } from "./log-note";
 import type { CrashRecord, Restarts } from "./restarts";
 import { dueText } from "./restart-policy";
 import { epochMs, type Operation, type ServerEntry, type ServerResult } from "./server-entry";
@@ -193,7 +194,7 @@ function spawnsReported(link: HostLink, names: string[]): { until(ended: Promise
   };
 }
 
-export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts, planner: StartPlanner, features: (hostId: string) => readonly string[] | null = () => null): Operations {
+export function createOperations(ctx: FleetContext, reports: ReportApplier, restarts: Restarts, planner: StartPlanner, features: (hostId: string) => readonly string[] | null = () => null, noteInLog: NoteInLog = () => undefined): Operations {
   const { db, links, events, table, now, hostQueue } = ctx;
   /** The desired set last pushed with `apply`, per host and link. */
   const pushed = new Map<string, { link: HostLink; key: string }>();
@@ -245,6 +246,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         { observed: "stopped", pid: null, cause, nextRestartAt: null },
         { kind: "state", state: "stopped", message: `${row.name}: stopped (${note ?? STOP_CAUSE_TEXT[cause]}; ${said})`, data: { pid: null, previous: was, cause, ...(restartCancelled ? { restartCancelled } : { notRunning: true }) } },
       );
+      // The log's last line said a restart was coming (the app's note after the crash): it is not.
+      if (restartCancelled) noteInLog(e, `its restart is cancelled: ${note ?? STOP_CAUSE_TEXT[cause]}; it stays stopped`);
     });
     return recorded;
   }

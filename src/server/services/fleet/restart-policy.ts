@@ -40,13 +40,26 @@ export function backoffDelay(n: number, policy: RestartPolicy = DEFAULT_RESTART_
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** exp);
 }
 
+/** The window in words: "10 minutes", "1 minute", "30 s". */
+export function windowText(policy: RestartPolicy = DEFAULT_RESTART_POLICY): string {
+  const minutes = Math.round(policy.windowMs / 60_000);
+  return minutes >= 1 ? `${minutes} minute${minutes === 1 ? "" : "s"}` : `${Math.round(policy.windowMs / 1000)} s`;
+}
+
+/**
+ * What a restart after crash `n` of the window says of the policy: "restart 2 of at most 4 within 10 minutes"
+ * (the crash that would make maxCrashes is not restarted).
+ */
+export function restartCountText(n: number, policy: RestartPolicy = DEFAULT_RESTART_POLICY): string {
+  return `restart ${n} of at most ${policy.maxCrashes - 1} within ${windowText(policy)}`;
+}
+
 /** A crash happened at `now`: restart after a delay, or give up. */
 export function decideAfterCrash(recentCrashes: readonly number[], now: number, policy: RestartPolicy = DEFAULT_RESTART_POLICY): CrashDecision {
   const kept = [...crashesInWindow(recentCrashes, now, policy), now];
   const n = kept.length;
   if (n >= policy.maxCrashes) {
-    const minutes = Math.round(policy.windowMs / 60_000);
-    const window = minutes >= 1 ? `${minutes} minute${minutes === 1 ? "" : "s"}` : `${Math.round(policy.windowMs / 1000)} s`;
+    const window = windowText(policy);
     return {
       action: "fail",
       reason: `crashed ${n} times within ${window}; not restarting it again until it is started by hand`,

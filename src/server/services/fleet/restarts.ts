@@ -5,8 +5,9 @@
 import { getSettings } from "~/server/services/registry/settings";
 import type { FleetContext } from "./context";
 import type { EventInput } from "./events";
+import type { NoteInLog } from "./log-note";
 import type { StateData } from "./state-sql";
-import { decideAfterCrash, formatRecentCrashes, parseRecentCrashes } from "./restart-policy";
+import { decideAfterCrash, formatRecentCrashes, parseRecentCrashes, restartCountText } from "./restart-policy";
 import type { ServerEntry } from "./server-entry";
 
 /**
@@ -39,7 +40,7 @@ export interface Restarts {
  * server's log on its host as a line of its own (fleet.ts: agents with log-note), sent before the restart it
  * announces; it never throws and is not waited for.
  */
-export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) => Promise<void>, noteInLog: (e: ServerEntry, text: string) => void = () => undefined): Restarts {
+export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) => Promise<void>, noteInLog: NoteInLog = () => undefined): Restarts {
   const { db, events, table, policy, now } = ctx;
 
   function schedule(e: ServerEntry, delayMs: number, dueAtMs: number = now() + delayMs): void {
@@ -79,7 +80,7 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
       // A restart that failed while loading left "failed": it is a crash awaiting its restart, not given up.
       const pending = e.state === "failed" ? { observed: "exited" } : {};
       if (e.state === "failed") e.state = "exited";
-      const text = `${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (crash ${decision.crashesInWindow} of ${policy.maxCrashes} allowed in the window)`;
+      const text = `${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (${restartCountText(decision.crashesInWindow, policy)})`;
       await Promise.all([
         recorded,
         table.writeState(
