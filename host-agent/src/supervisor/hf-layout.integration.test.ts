@@ -122,7 +122,7 @@ describe("a split set in the Hugging Face cache layout", () => {
     const err = await startRefusal(agent.call("start", { spec: specFor("hf-swapped", set.paths[0]!, port) }));
     expect(err.code).toBe("BAD_REQUEST");
     expect(err.message).toBe(
-      `spec.modelPath: part 2 of 2 of the split set: ${set.paths[1]} resolves to ${outside}, which is outside the model roots (${dirs.modelRoot})`,
+      `spec.modelPath: part 2 of 2 of the split set: ${set.paths[1]} resolves to ${outside}, which is outside the model roots (${dirs.modelRoot}); move the file under one of them, or add its folder to SYNAPSE_MODEL_ROOTS where this host's agent reads it (for the local host the app's environment, then restart the app; on an ssh host scripts/ssh-wrapper.conf, read when its agent next starts)`,
     );
     expect(err.issues).toEqual([{ path: "spec.modelPath", message: expect.stringContaining(set.paths[1]!) }]);
     // Still the stopped run: no new process was spawned.

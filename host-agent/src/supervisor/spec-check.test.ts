@@ -100,7 +100,7 @@ describe("checkModelSet", () => {
   });
   it("refuses a set whose other part points outside the roots, naming the part and its target", async () => {
     const err = await refusal(path.join(snap, "esc-00001-of-00002.gguf"));
-    expect(err.message).toBe(`spec.modelPath: part 2 of 2 of the split set: ${path.join(snap, "esc-00002-of-00002.gguf")} resolves to ${path.join(dir, "outside.gguf")}, which is outside the model roots (${root})`);
+    expect(err.message).toBe(`spec.modelPath: part 2 of 2 of the split set: ${path.join(snap, "esc-00002-of-00002.gguf")} resolves to ${path.join(dir, "outside.gguf")}, which is outside the model roots (${root}); move the file under one of them, or add its folder to SYNAPSE_MODEL_ROOTS where this host's agent reads it (for the local host the app's environment, then restart the app; on an ssh host scripts/ssh-wrapper.conf, read when its agent next starts)`);
   });
   it("refuses a set with a part missing, naming it", async () => {
     expect((await refusal(path.join(snap, "gap-00001-of-00003.gguf"))).message).toBe(`spec.modelPath: part 2 of 3 of the split set: ${path.join(snap, "gap-00002-of-00003.gguf")} does not exist`);

@@ -39,6 +39,13 @@ export function isInside(child: string, root: string): boolean {
  * missing, not a regular file, outside the roots, or resolving outside them
  * (the message names where it points).
  */
+/**
+ * What to do about a file outside the model roots: the roots are the agent's own setting (SYNAPSE_MODEL_ROOTS in
+ * the app's environment for the local host; in scripts/ssh-wrapper.conf beside the wrapper on a host reached over
+ * ssh), read when the agent starts.
+ */
+const ROOTS_ADVICE = "move the file under one of them, or add its folder to SYNAPSE_MODEL_ROOTS where this host's agent reads it (for the local host the app's environment, then restart the app; on an ssh host scripts/ssh-wrapper.conf, read when its agent next starts)";
+
 export async function resolveModelPath(modelPath: string, modelRoots: string[]): Promise<string> {
   if (!path.isAbsolute(modelPath)) throw bad(`must be an absolute path (got ${JSON.stringify(modelPath)})`);
   if (modelPath.split(/[\\/]/).includes("..")) throw bad("must not contain '..' segments");
@@ -60,10 +67,10 @@ export async function resolveModelPath(modelPath: string, modelRoots: string[]):
   // As given: lexically under a root as configured or as resolved (a root may itself be a symlink).
   const given = path.resolve(modelPath);
   if (!modelRoots.some((r, i) => isInside(given, path.resolve(r)) || isInside(given, roots[i]!))) {
-    throw bad(`${modelPath} is outside the model roots (${modelRoots.join(", ")})`);
+    throw bad(`${modelPath} is outside the model roots (${modelRoots.join(", ")}); ${ROOTS_ADVICE}`);
   }
   if (!roots.some((r) => isInside(real, r))) {
-    throw bad(`${modelPath} resolves to ${real}, which is outside the model roots (${modelRoots.join(", ")})`);
+    throw bad(`${modelPath} resolves to ${real}, which is outside the model roots (${modelRoots.join(", ")}); ${ROOTS_ADVICE}`);
   }
   return real;
 }
