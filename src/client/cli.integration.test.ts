@@ -79,7 +79,8 @@ function status(url: string): Promise<{ code: number; stdout: string; stderr: st
 
 /** As the app's front server (gateway/front.ts): the gateway over the runtime's fleet, the tRPC router beside it, on one loopback port. */
 /** `apiToken`: the app's guard asks for it (Authorization: Bearer …) on every request, as the app beyond loopback does. */
-async function serveApp(fx: CallerRuntime, options: { apiToken?: string } = {}): Promise<{ url: string; close(): Promise<void> }> {
+/** `port`: listen there (default: one the OS chooses). */
+async function serveApp(fx: CallerRuntime, options: { apiToken?: string; port?: number } = {}): Promise<{ url: string; close(): Promise<void> }> {
   const { runtime } = fx;
   const adapter: FleetAdapter = createFleetAdapter({ db: runtime.db, fleet: runtime.fleet, events: runtime.events, links: runtime.links });
   const gateway: Gateway = createGateway({ fleet: adapter, keys: createKeyStore(runtime.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined }, idleSweepMs: 100 });
@@ -92,7 +93,7 @@ async function serveApp(fx: CallerRuntime, options: { apiToken?: string } = {}):
     if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
     else trpc(req, res);
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  await new Promise<void>((r) => server.listen(options.port ?? 0, "127.0.0.1", r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     async close() {
@@ -441,6 +442,41 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
       else process.env.SYNAPSE_URL = before;
     }
     expect(await run).toBe(0);
+  });
+
+  it("logs --follow says on stderr when the app's stream is lost and when it is back, and goes on with the lines written after", async () => {
+    let app = await serveApp(fx);
+    const port = Number(new URL(app.url).port);
+    const { logPath } = await fx.caller.servers.logs({ id: (await view("alpha")).modelId, lines: 1 });
+    const before = process.env.SYNAPSE_URL;
+    process.env.SYNAPSE_URL = app.url;
+    const stop = new AbortController();
+    let stdout = "";
+    let stderr = "";
+    try {
+      const run = main(["logs", "alpha", "--follow", "--lines", "1"], (s) => (stdout += s), (s) => (stderr += s), { signal: stop.signal });
+      let n = 0;
+      const written = async (prefix: string) =>
+        waitFor(`a line "${prefix}…" followed`, async () => {
+          await appendFile(logPath!, `${prefix} ${n++}\n`);
+          await new Promise((r) => setTimeout(r, 300));
+          return stdout.includes(`${prefix} `);
+        }, 30_000);
+      await written("before the loss");
+      await app.close(); // the app goes away (a restart of it)
+      await waitFor("the loss said", async () => /^synapse: lost the app's event stream \(.+\); reconnecting…$/m.test(stderr), 30_000);
+      app = await serveApp(fx, { port });
+      await waitFor("the return said", async () => /^synapse: the app's event stream is back$/m.test(stderr), 30_000);
+      await written("after the return");
+      expect(stderr.match(/lost the app's event stream/g)).toHaveLength(1);
+      stop.abort();
+      expect(await run).toBe(0);
+    } finally {
+      if (before === undefined) delete process.env.SYNAPSE_URL;
+      else process.env.SYNAPSE_URL = before;
+      stop.abort();
+      await app.close();
+    }
   });
 
   it("logs --follow sends SYNAPSE_API_TOKEN on its stream too: an app that asks for the token follows with it, and refuses without it (exit 3)", async () => {

@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { appUrl, main, modelOutcomeOk, modelReport, startAllReport, stopAllReport, table } from "./cli";
+import { appUrl, main, modelOutcomeOk, modelReport, startAllReport, stateDetail, stopAllReport, table } from "./cli";
 import { parseArgs } from "./cli-args";
 
 const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
@@ -340,5 +340,17 @@ describe("the app's address", () => {
     for (const PORT of ["", "abc", "0", "70000", "33.5"]) expect(appUrl({ PORT })).toBe("http://127.0.0.1:3000");
     // HOSTNAME is the machine's name in shells and containers, not the app's address.
     expect(appUrl({ HOSTNAME: "buildbox", PORT: "3300" })).toBe("http://127.0.0.1:3300");
+  });
+});
+
+describe("logs --follow's state lines", () => {
+  it("say the model and its state once: an event's own message gives only its words in brackets", () => {
+    expect(stateDetail("synapse-tiny: failed (crashed 5 times within 10 minutes; not restarting it again until it is started by hand)", "synapse-tiny")).toBe("crashed 5 times within 10 minutes; not restarting it again until it is started by hand");
+    expect(stateDetail("alpha: stopped (stopped to restart)", "alpha")).toBe("stopped to restart");
+    expect(stateDetail("alpha: ready", "alpha")).toBeNull();
+    // A reason of the event's own (the agent's) is kept whole; so is one naming another model.
+    expect(stateDetail("killed by SIGKILL", "alpha")).toBe("killed by SIGKILL");
+    expect(stateDetail("alphabet: failed (x)", "alpha")).toBe("alphabet: failed (x)");
+    expect(stateDetail(null, "alpha")).toBeNull();
   });
 });

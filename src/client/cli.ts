@@ -340,6 +340,8 @@ async function followLog(client: Client, model: { id: string; name: string }, ar
   /** Live lines that came before the tail was printed (bounded: as many as a tail holds). */
   let early: { text: string; seq: number | null }[] | null = [];
   let tailAsked = false;
+  /** The stream was lost and has not come back yet (said once on stderr, and its return). */
+  let lost = false;
   return new Promise<number>((resolve, reject) => {
     let done = false;
     const finish = (failure: unknown = null) => {
@@ -375,14 +377,39 @@ async function followLog(client: Client, model: { id: string; name: string }, ar
             if (early !== null) {
               if (early.push({ text: ev.line, seq: ev.seq }) > LOG_LINES_MAX) early.shift();
             } else if (wanted(ev.line)) out(`${ev.line}\n`);
-          } else if (ev.kind === "state" && ev.state) err(`synapse: ${model.name} ${displayState(ev.state, null).label.toLowerCase()}${ev.reason ? ` (${ev.reason})` : ""}\n`);
+          } else if (ev.kind === "state" && ev.state) {
+            const why = stateDetail(ev.reason, model.name);
+            err(`synapse: ${model.name} ${displayState(ev.state, null).label.toLowerCase()}${why ? ` (${why})` : ""}\n`);
+          }
         },
         onError: (e) => finish(e),
+        // The stream lost (the app restarted, the network dropped): EventSource reconnects by itself and the
+        // app resumes after the last event it sent; said on stderr, so a quiet follow is not taken for a quiet log.
+        onConnectionStateChange: (state) => {
+          if (state.state === "connecting" && state.error && !lost && tailAsked) {
+            lost = true;
+            err(`synapse: lost the app's event stream (${state.error.message || "no reason given"}); reconnecting…\n`);
+          } else if (state.state === "pending" && lost) {
+            lost = false;
+            err("synapse: the app's event stream is back\n");
+          }
+        },
       },
     );
     if (signal?.aborted) finish();
     else signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * A state event's reason as `logs --follow` prints it after the model's name and state: the event's own
+ * message ("alpha: failed (crashed 5 times …)", what the reason falls back to when the event has none of
+ * its own) says the name and the state again, so only its words in brackets are kept.
+ */
+export function stateDetail(reason: string | null, name: string): string | null {
+  if (reason === null || !reason.startsWith(`${name}: `)) return reason;
+  const m = /^\S+(?: \((.*)\))?$/s.exec(reason.slice(name.length + 2));
+  return m ? (m[1] ?? null) : reason;
 }
 
 /** What a CLI user does about a 401 (the app's message speaks of the header, which the CLI sends from SYNAPSE_API_TOKEN). */
