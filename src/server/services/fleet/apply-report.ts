@@ -31,7 +31,9 @@ export function createReportApplier(ctx: FleetContext, restarts: Restarts): Repo
     if (table.closed) return;
     // What the user wants matters only to tell a stop made on the host from ours.
     const desired = status.state === "stopped" && source === "event" && e.alive ? await readDesired(e.modelId) : null;
-    const d = decideReport({ ...e.snapshot(), name: e.name }, { source, status, appStopPending: appStopPending || e.stopsInFlight > 0 }, { now: ctx.now(), desired, closing: ctx.closing });
+    // A restart's start in flight (its live reports), or its outcome handed here with the crash it ends in.
+    const restartStarting = crash !== undefined || (e.restartStartSeq !== null && e.op?.kind === "start" && e.op.seq === e.restartStartSeq);
+    const d = decideReport({ ...e.snapshot(), name: e.name }, { source, status, appStopPending: appStopPending || e.stopsInFlight > 0 }, { now: ctx.now(), desired, closing: ctx.closing, restartStarting });
     if (d.kind === "ignore") {
       if (crash !== undefined) await restarts.afterCrash(e, crash);
       return;

@@ -5,7 +5,7 @@
  * or why none does. With an agent older than log-note the app's events alone say it, and the hosts page
  * says which host to update.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, truncate } from "node:fs/promises";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { AGENT_LINE_PREFIX } from "../../../../host-agent/src/shared/run-header";
@@ -58,6 +58,24 @@ describe("the app's decision after a crash, in the server's log", () => {
     const note = (text: string) => `=== synapse host-agent: note from the app on alpha at T: ${text} ===`;
     const restarting = (n: number) => expect.stringMatching(new RegExp(`^=== synapse host-agent: note from the app on alpha at T: .*killed by SIGKILL.*; restarting in 0\\.\\d s \\(restart ${n} of at most 2 within 10 minutes\\) ===$`));
     expect(lines).toEqual([header, ended, restarting(1), header, ended, restarting(2), header, ended, note("failed: crashed 3 times within 10 minutes; not restarting it again until it is started by hand")]);
+  });
+
+  it("restarts that fail while loading read as crashes awaiting their restart in the events; 'failed' only when the app gives up", async () => {
+    const f = (fx = await fleetFixture({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200, maxCrashes: 3 } } }));
+    const m = await f.addModel("alpha");
+    await f.fleet.startAll({ wait: true });
+    await f.fleet.reconcile(f.host.id);
+    // The file is damaged under the running server, then it dies: each restart exits while loading.
+    await truncate(m.filePath, 200_000);
+    process.kill((await statusOf(f, "alpha")).pid!, "SIGKILL");
+    await waitFor("alpha failed", async () => ((await statusOf(f, "alpha")).state === "failed" ? true : null), 20_000);
+    const states = (await f.t.db.event.findMany({ where: { modelId: m.id, kind: "state" }, orderBy: { id: "asc" } })).map((e) => `${e.state}: ${e.message}`);
+    expect(states.filter((t) => /^(exited|failed): /.test(t))).toEqual([
+      "exited: alpha: exited (crashed: killed by SIGKILL)",
+      expect.stringMatching(/^exited: alpha: exited \(crashed: exited with code 1 while loading/),
+      expect.stringMatching(/^exited: alpha: exited \(crashed: exited with code 1 while loading/),
+      "failed: alpha: failed (crashed 3 times within 10 minutes; not restarting it again until it is started by hand)",
+    ]);
   });
 
   it("a stop while the restart after a crash is pending: the log's last line says the restart is cancelled, not that it is coming", async () => {

@@ -338,6 +338,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         });
       }
       const seq = e.nextCommand();
+      e.restartStartSeq = reason === "restart" ? seq : null;
       const timeoutMs = spec.readinessDeadlineMs + spec.stopGraceMs + 15_000;
       const call = callStart(link, spec, timeoutMs);
       // After the call went out: the agent spawns meanwhile. Before the outcome's writes, which queue behind it.
@@ -356,6 +357,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
           else if (step.kind === "markFailed") await table.withModel(e, () => (crash !== undefined ? restarts.afterCrash(e, crash, failedRecord(e, row, step.error)) : markFailed(e, row, step.error)));
           else await table.withModel(e, () => restarts.afterCrash(e, step.why));
         }
+        if (e.restartStartSeq === seq) e.restartStartSeq = null;
         const result = resultOf(row, d.result.state ?? e.state, d.result.pid === "recorded" ? e.pid : d.result.pid, d.result.error);
         return d.result.port !== null ? { ...result, port: d.result.port } : result;
       });

@@ -47,6 +47,12 @@ export interface ReportContext {
   desired: "running" | "stopped" | null;
   /** The app is shutting down (its own stop-all is under way). */
   closing: boolean;
+  /**
+   * The report is of a restart after a crash that the app is starting (or its outcome): a `failed` start is then
+   * a crash the restart policy decides on (restart again, or give up and record `failed`), so it is recorded and
+   * told as `exited`, as the status shows it, not as "alpha: failed (…)" before "restarting in 2.0 s".
+   */
+  restartStarting?: boolean;
 }
 
 /** What to set on the entry in memory. */
@@ -140,12 +146,14 @@ export function stateText(name: string, state: string, reason: string | null, ca
 
 export function decideReport(entry: EntrySnapshot & { name: string }, report: AgentReport, ctx: ReportContext): ReportDecision {
   const { status, source } = report;
+  // A restart's failed start is a crash awaiting the policy's decision (ReportContext.restartStarting): read as "exited".
+  const state = ctx.restartStarting && status.state === "failed" ? "exited" : status.state;
   const alive = isAlive(status.state);
   const samePid = status.pid !== null && status.pid === entry.pid;
   if (source === "snapshot") {
     // Already recorded as ended: a snapshot of the same end is not a second one.
-    if (status.state === entry.state && !alive) return { kind: "ignore", why: "unchanged" };
-    if (samePid && (RANK[status.state] ?? 0) < (RANK[entry.state] ?? 0)) return { kind: "ignore", why: "stale" };
+    if (state === entry.state && !alive) return { kind: "ignore", why: "unchanged" };
+    if (samePid && (RANK[state] ?? 0) < (RANK[entry.state] ?? 0)) return { kind: "ignore", why: "stale" };
     if (!samePid && status.startedAt && entry.startedAt && status.startedAt < entry.startedAt) return { kind: "ignore", why: "older-process" };
     // A "not managed" stopped status (no pid) says nothing new about a server we recorded as gone.
     if (status.pid === null && status.state === "stopped" && !isAlive(entry.state)) return { kind: "ignore", why: "nothing-new" };
@@ -159,15 +167,15 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
   if (!alive && neverSpawned(entry) && sameProcess(entry.ended, processOf(status))) {
     return { kind: "ignore", why: "before-failed-start" };
   }
-  if (status.state === entry.state && status.pid === entry.pid) return { kind: "ignore", why: "unchanged" };
+  if (state === entry.state && status.pid === entry.pid) return { kind: "ignore", why: "unchanged" };
 
   const previous = entry.state;
   const newProcess = status.pid !== null && status.pid !== entry.pid;
   const at = new Date(ctx.now);
-  const change: EntryChange = { state: status.state, pid: status.pid, cause: null };
+  const change: EntryChange = { state, pid: status.pid, cause: null };
   if (status.startedAt) change.startedAt = status.startedAt;
   const data: StateData = {
-    observed: status.state,
+    observed: state,
     pid: alive ? status.pid : null,
     stopIncomplete: stopIncompleteColumn(stopIncompleteOf(status)),
     ...(status.port !== null ? { port: status.port } : {}),
@@ -251,14 +259,14 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
   if (!alive) change.ended = processOf(status);
   change.cause = cause;
   data.cause = cause;
-  text ??= status.state === "ready" && previous === "unhealthy" ? `${entry.name}: ready again` : stateText(entry.name, status.state, reason, cause);
+  text ??= status.state === "ready" && previous === "unhealthy" ? `${entry.name}: ready again` : stateText(entry.name, state, reason, cause);
   if (status.state === "exited") then.push({ kind: "crash", why: status.reason ?? "exited" });
   return {
     kind: "record",
     change,
     data,
     event: {
-      state: status.state,
+      state,
       message: text,
       data: { pid: status.pid, port: status.port, previous, reason, cause, exitCode: status.exitCode, signal: status.signal, ...(status.logTail.length && !alive ? { logTail: status.logTail } : {}) },
     },

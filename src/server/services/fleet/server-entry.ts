@@ -151,6 +151,11 @@ export class ServerEntry {
   commandSeq = 0;
   /** The start or stop in flight, if any. */
   op: Operation | null = null;
+  /**
+   * The start in flight is a restart after a crash (command number `seq` of it; null otherwise): its failure is
+   * a crash the restart policy decides on from the start's outcome, so a live report of it reads "exited".
+   */
+  restartStartSeq: number | null = null;
   /** Stop calls issued to the agent and not yet answered: a stop reported meanwhile is ours, not one made on the host. */
   stopsInFlight = 0;
   /** The process this app last asked to stop: its stop is ours even when reported after our call gave up waiting. */
