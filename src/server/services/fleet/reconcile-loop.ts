@@ -102,8 +102,10 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
    */
   async function readHello(host: Host, link: HostLink): Promise<void> {
     const known = hellos.get(link);
+    // Connected again since it was read (or before its first read, which is then the read).
+    const stale = helloStale.delete(link);
     if (!known) return askHello(host, link, null);
-    if (helloStale.delete(link)) return askHello(host, link, known);
+    if (stale) return askHello(host, link, known);
     if (known.llamaServer.error === null || helloRetries.has(link)) return;
     const last = helloAskedAt.get(link) ?? 0;
     if (ctx.now() - last < HELLO_RETRY_MS) return;
