@@ -465,10 +465,13 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
       await written("before the loss");
       await app.close(); // the app goes away (a restart of it)
       await waitFor("the loss said", async () => /^synapse: lost the app's event stream \(.+\); reconnecting…$/m.test(stderr), 30_000);
+      await appendFile(logPath!, "written while the stream was lost\n");
+      await new Promise((r) => setTimeout(r, 1000));
       app = await serveApp(fx, { port });
       await waitFor("the return said", async () => /^synapse: the app's event stream is back$/m.test(stderr), 30_000);
       await written("after the return");
       expect(stderr.match(/lost the app's event stream/g)).toHaveLength(1);
+      expect(stdout).toContain("written while the stream was lost\n");
       stop.abort();
       expect(await run).toBe(0);
     } finally {

@@ -38,7 +38,7 @@ export const APP_NOTE_MAX_CHARS = 1000;
  * crash and when it comes, or why there is none, so a log read on its own says what followed a run's end.
  * One line: line breaks in the text become spaces.
  *
- *   === synapse host-agent: note from the app on qwen at 2026-12-01T18:40:01.000Z: exited (crashed: killed by SIGKILL); restarting in 1.0 s (restart 1 of at most 4 within 10 minutes) ===
+ *   === synapse host-agent: note from the app on qwen at 2026-12-01T18:40:01.000Z: killed by SIGKILL; restarting in 1.0 s (restart 1 of at most 4 within 10 minutes) ===
  */
 export function appNote(id: string, at: Date, text: string): string {
   return `${APP_NOTE_PREFIX}on ${id} at ${at.toISOString()}: ${text.replace(/\s*[\r\n]+\s*/g, " ")} ===`;

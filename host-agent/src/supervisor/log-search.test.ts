@@ -50,6 +50,15 @@ describe("searchLog", () => {
     expect(cutAroundMatch(`${"a".repeat(9000)}END`, 9000, 3)).toBe(`…${"a".repeat(LOG_LINE_MAX_CHARS - 3)}END`);
   });
 
+  it("a long line whose lower case is longer than it (Turkish İ: two characters in lower case) is still cut around its match", async () => {
+    const log = path.join(dir, "search-dotted-i.log");
+    // 5000 × "İ" before the match: in lower case the match sits 5000 characters further on than in the line.
+    await writeFile(log, `${"İ".repeat(5000)} the NEEDLE here ${"y".repeat(5000)}\n`);
+    const { lines } = await searchLog(log, "needle", 10);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^…İ+ the NEEDLE here y+…$/);
+  });
+
   it("a search cut at a follower's offsets leaves what it has not handed out to it", async () => {
     const log = path.join(dir, "search-cut.log");
     await writeFile(log, "match one\nother\n");

@@ -43,6 +43,22 @@ export function cutAroundMatch(line: string, at: number, length: number): string
   return `${start > 0 ? "…" : ""}${line.slice(start, end)}${end < line.length ? "…" : ""}`;
 }
 
+/**
+ * Where in `line` the character lies that begins at `lowerAt` (a UTF-16 index) in `line.toLowerCase()`: the same
+ * index unless a character before it is longer in lower case (Turkish "İ" is "i̇", two characters), when the
+ * index in the lower-case text runs ahead of the line's.
+ */
+function indexBeforeLowerCase(line: string, lowerAt: number): number {
+  let at = 0;
+  let lowered = 0;
+  for (const ch of line) {
+    if (lowered >= lowerAt) return at;
+    lowered += ch.toLowerCase().length;
+    at += ch.length;
+  }
+  return at;
+}
+
 /** The last `size` matching lines, in a ring (a search that matches every line of a long log keeps only these). */
 class LastMatches {
   private readonly ring: string[] = [];
@@ -104,8 +120,9 @@ async function searchFile(file: string, endAt: number, maxBytes: number, needle:
     let carry: Buffer = Buffer.alloc(0);
     let skipFirst = start > 0;
     const check = (line: string) => {
-      const at = line.toLowerCase().indexOf(needle);
-      if (at !== -1) found.add(line, at, needle.length);
+      const lower = line.toLowerCase();
+      const at = lower.indexOf(needle);
+      if (at !== -1) found.add(line, lower.length === line.length ? at : indexBeforeLowerCase(line, at), needle.length);
     };
     for (let pos = start; pos < stop; ) {
       const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, stop - pos), pos);

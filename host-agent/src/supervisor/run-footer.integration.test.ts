@@ -119,6 +119,20 @@ describe("a run's last line in its log", () => {
     const marks = lines.filter((l) => l.startsWith("=== synapse host-agent: ")).map((l) => l.replace(/^=== synapse host-agent: (\S+).*$/, "$1"));
     expect(marks).toEqual(["starting", "ended", "note", "note", "starting"]);
 
+    // A note asked while a start loads waits for the start's turn: it comes after the run's lines up to ready,
+    // not among its loading lines (the start above, asked with the note, passes without the turn too).
+    await agent.call("stop", { id: "noted" });
+    const loading = agent.call("start", { spec: specFor("noted", bed.model, s.port!) });
+    const note3 = await agent.call("logNote", { id: "noted", text: "asked while it loads" });
+    await loading;
+    lines = await fileLines(s.logPath!);
+    const header = lines.findLastIndex((l) => l.startsWith("=== synapse host-agent: starting noted "));
+    const loaded = lines.findLastIndex((l) => /model loaded|listening on|all slots are idle/i.test(l));
+    expect(loaded).toBeGreaterThan(header);
+    expect(lines.indexOf(note3.line)).toBeGreaterThan(loaded);
+    await agent.call("stop", { id: "noted" });
+    lines = await fileLines(s.logPath!);
+
     await expect(agent.call("logNote", { id: "never-ran", text: "x" })).rejects.toMatchObject({ code: "NOT_FOUND", message: expect.stringMatching(/^no log for server never-ran/) });
     await expect(agent.call("logNote", { id: "noted", text: "x".repeat(1001) })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     expect((await fileLines(s.logPath!)).length).toBe(lines.length);

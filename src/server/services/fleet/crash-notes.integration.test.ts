@@ -120,4 +120,39 @@ describe("the app's decision after a crash, in the server's log", () => {
     expect(asked).not.toContain("logNote");
     expect(f.fleet.agent(f.host.id)?.advice).toMatch(/log-note \(the app's decision after a crash \(the restart and when it comes, or why there is none\) is in its events only, not in the server's log on the host\)/);
   });
+  it("a crash whose restarts then fail while loading: one note after each run's end, none twice, the last one 'failed'", async () => {
+    const f = (fx = await fleetFixture({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200, maxCrashes: 3 } } }));
+    const m = await f.addModel("alpha");
+    await f.fleet.startAll({ wait: true });
+    await f.fleet.reconcile(f.host.id);
+    // The file is damaged after the run loaded it: each restart exits while loading.
+    await truncate(m.filePath, 200_000);
+    await crashLoop(f, 1);
+    await waitFor("alpha failed", async () => ((await statusOf(f, "alpha")).state === "failed" ? true : null), 30_000);
+    const lines = await waitFor("the last note written", async () => {
+      const l = await agentLines(f, "alpha");
+      return l.at(-1)?.includes("note from the app on alpha at T: failed") ? l : null;
+    }, 5000);
+    await new Promise((r) => setTimeout(r, 1000)); // a second note would come by now
+    const marks = (await agentLines(f, "alpha")).map((l) => l.replace(/^=== synapse host-agent: (\S+).*$/, "$1"));
+    expect(marks, lines.join("\n")).toEqual(["starting", "ended", "note", "starting", "ended", "note", "starting", "ended", "note"]);
+  });
+
+  it("the restart's number in the note and in the app's events agree: a crash after the window has passed is restart 1 of the window in both", async () => {
+    const f = (fx = await fleetFixture({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200, windowMs: 2000 } } }));
+    const m = await f.addModel("alpha");
+    await f.fleet.startAll({ wait: true });
+    await f.fleet.reconcile(f.host.id);
+    await crashLoop(f, 1);
+    await waitFor("alpha ready again", async () => ((await statusOf(f, "alpha")).state === "ready" ? true : null), 20_000);
+    await new Promise((r) => setTimeout(r, 2500)); // the first crash leaves the window
+    await crashLoop(f, 1);
+    await waitFor("alpha ready again", async () => ((await statusOf(f, "alpha")).state === "ready" ? true : null), 20_000);
+    const actions = (await f.t.db.event.findMany({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "asc" } })).map((e) => e.message).filter((t) => /restart/.test(t));
+    // The decision (as in the log's note) and the restart's start: not "restart 1 of at most 4", then "restart 2".
+    expect(actions.slice(-2), actions.join("\n")).toEqual([
+      expect.stringMatching(/^alpha: killed by SIGKILL; restarting in 0\.\d s \(restart 1 of at most 4 within 2 s\)$/),
+      "alpha: restarting after a crash (2 restarts since it was last started by hand)",
+    ]);
+  });
 });

@@ -13,6 +13,7 @@ import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { fleetFixture, statusOf, waitFor, type FleetFixture } from "./testing/fixture";
 import type { HostLink } from "synapse-host-agent/link";
 import type { LinkPool } from "./links";
+import type { LinkStateChange } from "synapse-host-agent/link";
 import { standInAgentsBefore, standInOlderAgents, viewLinks } from "./testing/stand-in-older-agent";
 
 /**
@@ -171,5 +172,46 @@ describe("with an agent of the release before restart-cause (stand-in-agent-befo
     expect(ev.message).toBe("alpha: stopped (stopped to restart)");
     // The hosts page says what that agent lacks, and which host to update.
     expect(f.fleet.agent(f.host.id)).toMatchObject({ missing: ["restart-cause"], advice: expect.stringMatching(/^update the agent on local: .*restart-cause \(the agent's own log and status say a stop was requested where the app stopped a server to restart it/) });
+  });
+});
+
+describe("a link that connects again to another agent (an ssh session starts the host's agent anew, updated or not)", () => {
+  it("its hello is read again: after it came back to an agent of the release before restart-cause, a restart sends no cause that agent refuses", async () => {
+    /** From now on the agent behind the link is of the release before restart-cause. */
+    let older = false;
+    const listeners: ((hostId: string, change: LinkStateChange) => void)[] = [];
+    const stops: { method: string; params: Record<string, unknown>; result: unknown }[] = [];
+    const f = (fx = await fleetFixture({
+      viewLinks: (pool) => {
+        const switched = viewLinks(pool, (link) =>
+          new Proxy(link, {
+            get(target, prop, receiver) {
+              if (prop === "call") {
+                return async (method: string, params: unknown, options?: unknown) => {
+                  if (older && method === "stop" && (params as { cause?: unknown }).cause === "restart") throw new Error("invalid params for stop: cause: invalid enum value 'restart'");
+                  const result = await (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
+                  if (older && method === "hello") return { ...(result as object), features: ((result as { features: string[] }).features).filter((x) => x !== "restart-cause") };
+                  return result;
+                };
+              }
+              const v: unknown = Reflect.get(target, prop, receiver);
+              return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+            },
+          }),
+        );
+        return spyOnStops({ ...switched, onState: (l) => (listeners.push(l), switched.onState(l)) }, stops);
+      },
+    }));
+    const m = await f.addModel("alpha");
+    await f.fleet.startAll({ wait: true });
+    await f.fleet.reconcile(f.host.id);
+    expect(f.fleet.agent(f.host.id)?.features).toContain("restart-cause");
+    // The session drops and comes back: the wrapper started the agent installed there now, an older one.
+    older = true;
+    for (const l of listeners) l(f.host.id, { host: "local", state: "connected", previous: "disconnected" });
+    const restarted = await f.fleet.restart(m.id);
+    expect(restarted).toMatchObject({ state: "ready", error: null });
+    expect(stops.map((c) => c.params)).toEqual([{ id: "alpha" }]);
+    expect(f.fleet.agent(f.host.id)).toMatchObject({ missing: ["restart-cause"] });
   });
 });

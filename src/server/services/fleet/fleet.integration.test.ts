@@ -155,7 +155,7 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(again.restarts).toBe(1);
     expect(await pidsRunning(m.filePath)).toEqual([again.pid]);
     const actions = await f.t.db.event.findMany({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "asc" } });
-    expect(actions.map((e) => e.message).join("\n")).toMatch(/restarting in 1\.0 s[\s\S]*restarting after a crash \(restart 1\)/);
+    expect(actions.map((e) => e.message).join("\n")).toMatch(/restarting in 1\.0 s[\s\S]*restarting after a crash \(1 restart since it was last started by hand\)/);
   });
 
   it("lastSignal and lastExitCode say how the last process ended: SIGKILL for the killed one, nothing for its running restart, its own stop's end after that", async () => {

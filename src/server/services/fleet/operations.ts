@@ -333,8 +333,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       if (reason === "restart") {
         await table.withModel(e, async () => {
           if (table.closed) return;
+          // The count since the last start by hand, not "restart N": the decision before it said "restart 1 of at
+          // most 4 within 10 minutes", the count within the restart policy's window (restart-policy.ts).
           const s = await db.serverState.update({ where: { modelId: e.modelId }, data: { restarts: { increment: 1 }, nextRestartAt: null } });
-          await events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${row.name}: restarting after a crash (restart ${s.restarts})`, data: { restarts: s.restarts } });
+          await events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${row.name}: restarting after a crash (${s.restarts} restart${s.restarts === 1 ? "" : "s"} since it was last started by hand)`, data: { restarts: s.restarts } });
         });
       }
       const seq = e.nextCommand();

@@ -81,6 +81,8 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
   /** When each link's hello was last asked, and the links with a background re-ask in flight (one at a time). */
   const helloAskedAt = new WeakMap<HostLink, number>();
   const helloRetries = new WeakSet<HostLink>();
+  /** Links that connected again since their hello was read (onLinkState): asked again at the next reconcile. */
+  const helloStale = new WeakSet<HostLink>();
   const agents = new Map<string, AgentNote>();
 
   function reconcileHost(hostId: string): Promise<void> {
@@ -100,7 +102,10 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
    */
   async function readHello(host: Host, link: HostLink): Promise<void> {
     const known = hellos.get(link);
+    // Connected again since it was read (or before its first read, which is then the read).
+    const stale = helloStale.delete(link);
     if (!known) return askHello(host, link, null);
+    if (stale) return askHello(host, link, known);
     if (known.llamaServer.error === null || helloRetries.has(link)) return;
     const last = helloAskedAt.get(link) ?? 0;
     if (ctx.now() - last < HELLO_RETRY_MS) return;
@@ -112,12 +117,14 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     helloAskedAt.set(link, ctx.now());
     try {
       const hello = await link.call("hello", { protocolVersion: PROTOCOL_VERSION }, { timeoutMs: ctx.statusTimeoutMs });
+      const before = agents.get(host.id)?.advice ?? null;
       hellos.set(link, hello);
       const missing = AGENT_FEATURES.filter((f) => !agentHas(hello, f));
       const advice = missing.length > 0 ? `update the agent on ${host.name}: it is older than this app and lacks ${missing.map((f) => `${f} (${FEATURE_LOSS[f]})`).join(", ")}` : null;
       const { path: binPath, version, error } = hello.llamaServer;
       agents.set(host.id, { agentVersion: hello.agentVersion, platform: hello.platform, features: hello.features ?? [], missing, advice, llamaServer: { path: binPath, version, error }, modelRoots: hello.modelRoots });
-      if (advice && !known) log.warn(advice, { host: host.name, agentVersion: hello.agentVersion, missing });
+      // Once per agent: again only when the link reached one that lacks other features.
+      if (advice && (!known || advice !== before)) log.warn(advice, { host: host.name, agentVersion: hello.agentVersion, missing });
     } catch (err) {
       log.warn("hello failed", { host: host.name, error: err });
     }
@@ -261,6 +268,13 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
 
   function onLinkState(hostId: string, change: LinkStateChange): void {
     if (table.closed) return;
+    // Connected again: an ssh session starts the host's agent anew, maybe another release (updated, or rolled
+    // back), so its features are read again before the reconcile below, which the host's next commands queue
+    // behind; until then a cause or method of the agent before could be sent to one that refuses it.
+    if (change.state === "connected") {
+      const link = links.peek(hostId);
+      if (link) helloStale.add(link);
+    }
     // Events may have been missed while it was down: ask.
     if (change.state === "connected" && !ctx.closing) void reconcileHost(hostId);
     if (change.state === "connecting") return;
