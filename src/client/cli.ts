@@ -391,7 +391,8 @@ async function followLog(client: Client, model: { id: string; name: string }, ar
             err(`synapse: lost the app's event stream (${state.error.message || "no reason given"}); reconnecting…\n`);
           } else if (state.state === "pending" && lost) {
             lost = false;
-            err("synapse: the app's event stream is back\n");
+            // The app resumes after the last event it sent; an app that restarted meanwhile has not kept them.
+            err(`synapse: the app's event stream is back (if the app restarted meanwhile, lines written while it was down are not shown here: \`synapse logs ${model.name}\` reads them from the log)\n`);
           }
         },
       },

@@ -35,8 +35,8 @@ describe("a run's last line in its log", () => {
     expect(lines.filter(isFooter)).toHaveLength(1);
     // The server's own last line (it logs its shutdown) comes before it.
     expect(lines.at(-2)).not.toMatch(/^===/);
-    await agent.call("logs", { id: "asked", lines: 5 }); // the follower has caught up
-    expect(live("asked").at(-1)).toBe(lines.at(-1));
+    // The run's log watch sends its last lines as it finishes, after the stop's answer: awaited, within a deadline.
+    await expect.poll(() => live("asked").at(-1), { timeout: 5000, interval: 20 }).toBe(lines.at(-1));
     expect((await agent.call("logs", { id: "asked", lines: 5 })).lines.at(-1)).toBe(lines.at(-1));
 
     const victim = await agent.call("start", { spec: specFor("victim", bed.model, await freePort()) });
@@ -46,7 +46,7 @@ describe("a run's last line in its log", () => {
     lines = await fileLines(victim.logPath!);
     expect(lines.at(-1)).toMatch(/^=== synapse host-agent: ended victim at \S+: exited, cause crash: killed by SIGKILL ===$/);
     await agent.call("logs", { id: "victim", lines: 5 });
-    expect(live("victim").at(-1)).toBe(lines.at(-1));
+    await expect.poll(() => live("victim").at(-1), { timeout: 5000, interval: 20 }).toBe(lines.at(-1));
     // Its evidence is still the server's own lines.
     expect(exited.logTail.some(isFooter)).toBe(false);
 

@@ -7,8 +7,8 @@
  * spawns (spawn-batch.ts); adoption is in adoption.ts.
  */
 import { randomUUID } from "node:crypto";
-import { closeSync } from "node:fs";
-import { appendFile, mkdir, stat } from "node:fs/promises";
+import { appendFileSync, closeSync } from "node:fs";
+import { mkdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { AGENT_DEFAULTS } from "../env.ts";
 import { AgentError, type AgentEvent, type ServerSpec, type ServerStatus } from "../protocol.ts";
@@ -283,7 +283,8 @@ export class Supervisor {
       const line = appNote(id, new Date(), text);
       if (s) await s.appendNote(line);
       else {
-        await appendFile(logPath, `${line}\n`);
+        // In one step with the line's event: a tail read between the two would hold it and then get it live too.
+        appendFileSync(logPath, `${line}\n`);
         this.ctx.onLog(id, [line]);
       }
       return { id, logPath, line };
