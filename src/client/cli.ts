@@ -388,7 +388,9 @@ async function followLog(client: Client, model: { id: string; name: string }, ar
         onConnectionStateChange: (state) => {
           if (state.state === "connecting" && state.error && !lost && tailAsked) {
             lost = true;
-            err(`synapse: lost the app's event stream (${state.error.message || "no reason given"}); reconnecting…\n`);
+            // fetch's words ("TypeError: terminated: other side closed"), without the JavaScript error's name.
+            const why = state.error.message.replace(/^(Type|Syntax)?Error: /, "") || "no reason given";
+            err(`synapse: lost the app's event stream (${why}); reconnecting…\n`);
           } else if (state.state === "pending" && lost) {
             lost = false;
             // The app resumes after the last event it sent; an app that restarted meanwhile has not kept them.
