@@ -330,7 +330,7 @@ async function modelCommand(client: Client, args: Extract<ReturnType<typeof pars
  * `logs --follow`: the log's last lines, then every line the server writes (only those containing
  * `args.grep`, case ignored, when given) on stdout, and the model's state changes on stderr, until `signal`
  * aborts (exit 0); rejects with the error when the tail or the app's stream fails for good (main: exit 3,
- * the error said as any call's). The live stream opens first and the tail is
+ * the error said as every other call's is). The live stream opens first and the tail is
  * read after, so no line written between the two is lost: live lines the tail already holds (seq at or
  * below its seq) are dropped, as the model page does (log-merge.ts).
  */

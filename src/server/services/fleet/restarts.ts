@@ -77,7 +77,9 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
     if (decision.action === "restart") {
       const due = new Date(now() + decision.delayMs);
       const recorded = writeRecord();
-      // A restart that failed while loading left "failed": it is a crash awaiting its restart, not given up.
+      // A restart that could not start (failedRecord: no process, "cannot start …") left "failed": it is a crash
+      // awaiting its restart, not given up. One that exited while loading is read as exited already (decideReport's
+      // restartStarting).
       const pending = e.state === "failed" ? { observed: "exited" } : {};
       if (e.state === "failed") e.state = "exited";
       const text = `${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (${restartCountText(decision.crashesInWindow, policy)})`;
