@@ -95,7 +95,7 @@ describe("an exit is recorded once (stand-in-crashes-when-ready)", () => {
     const started = await f.fleet
       .start(m.id, { wait: true, onReady: (result) => heard.push({ result, resolved }) })
       .finally(() => (resolved = true));
-    expect(started).toMatchObject({ state: "ready" });
+    expect(started, started.error ?? "").toMatchObject({ state: "ready" });
     expect(heard).toHaveLength(1);
     expect(heard[0]).toMatchObject({ resolved: false, result: { modelId: m.id, state: "ready", port: m.port, pid: started.pid, error: null } });
     expect(await statusOf(f, "alpha")).toMatchObject({ state: "ready", desired: "running" });
