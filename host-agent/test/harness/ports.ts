@@ -8,7 +8,9 @@
  * come from too; two test files running at once could be handed the same
  * one. So each vitest worker gets its own block below the ephemeral range
  * (Linux's default is 32768–60999, `/proc/sys/net/ipv4/ip_local_port_range`)
- * and walks it in order, skipping a port something already holds. Where the
+ * and picks in it at random (as the OS would: tests must not count on two
+ * ports being next to each other), skipping a port something already holds
+ * or that this process handed out before. Where the
  * ephemeral range starts too low for the blocks, the OS picks, as before.
  */
 import { readFileSync } from "node:fs";
@@ -49,8 +51,6 @@ function ownBlock(): { from: number; to: number } | null {
 }
 
 const block = ownBlock();
-/** Where the walk starts: random within the block, so a file does not begin on the ports the worker's previous file just closed. */
-let next = block ? block.from + Math.floor(Math.random() * BLOCK_SIZE) : 0;
 
 /** True when a listener can bind 127.0.0.1:port now. */
 function bindable(port: number): Promise<boolean> {
@@ -75,15 +75,14 @@ function osPort(): Promise<number> {
 
 /**
  * A loopback port nothing listens on, not handed out before by this process.
- * Throws after 50 ports in a row could not be bound (or all of the block was handed out).
+ * Throws after 50 tries found none (or half of the block was handed out already).
  */
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 50; i++) {
     let p: number;
     if (block) {
-      if (handedOut.size >= BLOCK_SIZE) break;
-      p = next;
-      next = next + 1 >= block.to ? block.from : next + 1;
+      if (handedOut.size >= BLOCK_SIZE / 2) break;
+      p = block.from + Math.floor(Math.random() * BLOCK_SIZE);
       if (handedOut.has(p) || !(await bindable(p))) continue;
     } else {
       p = await osPort();
