@@ -36,6 +36,7 @@ import { listeningPort } from "~/server/services/fleet/listening-port";
 import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
 import { readinessStep } from "./readiness";
+import { stoppingOf, type ModelStopping } from "./stopping";
 
 export interface FleetAdapterOptions {
   db: Db;
@@ -196,6 +197,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const handoff = new Map<string, Row>();
   const waiters = createChangeWaiters();
   const stop = new AbortController();
+  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping). */
+  const stoppingListeners = new Set<(s: ModelStopping) => void>();
 
   /** The gateway's view of a row; a failed model's saved settings compared with the settings row last read (settings-hash.ts). */
   function gatewayModel(r: Row, d: Defaults): GatewayModel {
@@ -367,6 +370,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       try {
         for await (const item of events.subscribe({ signal: stop.signal })) {
           if (item.event.type !== "event") continue;
+          const stopping = stoppingOf(item.event);
+          if (stopping) for (const cb of stoppingListeners) cb(stopping);
           onFleetEvent(item.event.modelId);
         }
       } catch (err) {
@@ -430,6 +435,10 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     usage(modelId) {
       const e = entryOf(modelId);
       return { inFlight: e.inFlight, lastUsedAt: e.lastUsedAt, idleUnloadAt: e.idleUnloadAt };
+    },
+    onStopping(cb) {
+      stoppingListeners.add(cb);
+      return () => stoppingListeners.delete(cb);
     },
     setIdleUnloadAt(modelId, at, onDue) {
       const e = entryOf(modelId);

@@ -100,6 +100,7 @@ export function createFleetHost(options: {
   let current: BridgeParts | null = null;
   let unsubscribe: (() => void) | null = null;
   let unsetQueues: (() => void) | undefined;
+  let unsubscribeStopping: (() => void) | undefined;
   let closed = false;
 
   /** The parts, subscribed to their fleet events once per runtime. */
@@ -119,6 +120,8 @@ export function createFleetHost(options: {
         } else post({ t: "changed" });
       });
       unsetQueues = p.metrics?.setQueueSource(() => queues);
+      unsubscribeStopping?.();
+      unsubscribeStopping = p.adapter.onStopping?.((stopping) => closed || post({ t: "stopping", stopping }));
       // A new runtime: what the worker holds of the old one is stale.
       post({ t: "changed" });
     }
@@ -261,6 +264,7 @@ export function createFleetHost(options: {
       closed = true;
       unsubscribe?.();
       unsetQueues?.();
+      unsubscribeStopping?.();
       for (const r of requests.values()) r.end();
       requests.clear();
       channels.close();

@@ -7,6 +7,7 @@
  */
 import type { Duplex } from "node:stream";
 import type { StopCause } from "synapse-host-agent/server-states";
+import type { ModelStopping } from "./stopping";
 
 /** A model's gateway usage at one moment (copied from its ServerEntry). */
 export interface ModelUsage {
@@ -121,6 +122,12 @@ export interface GatewayFleet {
   start(modelId: string): Promise<StartOutcome>;
   /** Resolves at the next state change of any model, or after `timeoutMs`. */
   changed(timeoutMs: number): Promise<void>;
+  /**
+   * Calls `cb` each time the fleet records a model's server as stopping (a
+   * stop or restart, stopping.ts); returns the unsubscribe. Optional: without
+   * it the requests on a stopping server end when the server does.
+   */
+  onStopping?(cb: (s: ModelStopping) => void): () => void;
   /** Stops a model with a typed cause (the gateway uses `idle`). */
   stop(modelId: string, cause: StopCause): Promise<void>;
   /**

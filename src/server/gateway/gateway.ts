@@ -33,7 +33,8 @@ import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody, tooLarge } from "./request-body";
 import { matchRoute } from "./routes";
 import type { ForwardOutcome, UpstreamOptions } from "./upstream";
-import { createRawUpstream, type AnswerSink, type RawTarget, type RawUpstream } from "./raw-upstream";
+import { stoppedUnderRequest, type ModelStopping } from "./stopping";
+import { createRawUpstream, type AnswerSink, type RawTarget, type RawUpstream, type ServerEnding } from "./raw-upstream";
 
 export interface GatewayOptions {
   fleet: GatewayFleet;
@@ -102,7 +103,8 @@ interface Exchange {
   answeredStatus(): number | null;
   sendError(err: GatewayError, headers?: Record<string, string>): void;
   sendJson(status: number, value: unknown): void;
-  forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined): Promise<ForwardOutcome>;
+  /** `onEnding`: raw-upstream.ts's, for the model's server stopping under the request. */
+  forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined, onEnding: ServerEnding): Promise<ForwardOutcome>;
   destroy(): void;
 }
 
@@ -235,6 +237,29 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (c.running === 0 && c.queued === 0) queueNames.delete(id);
     }
   }
+  /**
+   * The requests being answered, by model id: what each does when its model's server stops under it (a stop or
+   * restart: stopping.ts). The server waits for them before it exits; they end at once, told why.
+   */
+  const answering = new Map<string, Set<(s: ModelStopping) => void>>();
+  const offStopping = fleet.onStopping?.((s) => {
+    const on = answering.get(s.modelId);
+    if (on) for (const end of [...on]) end(s);
+  });
+  /** raw-upstream.ts's onEnding for one request to `model`. */
+  function endingOf(model: GatewayModel): ServerEnding {
+    return (cb) => {
+      let on = answering.get(model.id);
+      if (!on) answering.set(model.id, (on = new Set()));
+      const end = (s: ModelStopping) => cb(stoppedUnderRequest(model.name, s.why));
+      on.add(end);
+      return () => {
+        on.delete(end);
+        if (on.size === 0 && answering.get(model.id) === on) answering.delete(model.id);
+      };
+    };
+  }
+
   const idle = createIdleUnloader({
     fleet,
     now,
@@ -365,7 +390,25 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
       // looked at; they do not queue behind completions (nor get 429).
-      if (work) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
+      if (work) {
+        release = admission.tryAcquire(model.id, model);
+        while (release === null) {
+          release = await admission.acquire(model.id, model.name, model, signal());
+          // It waited for its place: the model may have been stopped or restarted meanwhile (a stop ends the
+          // requests it was answering, which gives their places to the queue). Looked at again, on the registry
+          // as it is now: a restart is waited for, a stop refused for what it is.
+          const fresh = (await fleet.models({ fresh: true, only: model.id })).find((x) => x.id === model.id);
+          if (!fresh) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(model.name)} was removed from the registry`);
+          if (readinessStep(fresh, now()).kind === "proceed") {
+            model = fresh;
+            break;
+          }
+          release();
+          release = null;
+          model = await waiter.ensureReady(fresh, signal());
+          release = admission.tryAcquire(model.id, model);
+        }
+      }
       if (ex.gone) return;
       // Served: last used now, and its idle deadline shown (idle_unload_at, the dashboard's countdown) goes at once.
       use?.served();
@@ -376,7 +419,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             tail.push(chunk);
           }
         : undefined;
-      const outcome = await ex.forward(model, body, onData);
+      const outcome = await ex.forward(model, body, onData, endingOf(model));
       fig.status = outcome.clientClosed ? 499 : outcome.status;
     } finally {
       offGone();
@@ -442,10 +485,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         sendError(res, err);
       },
       sendJson: (status, value) => sendJson(res, status, value),
-      forward(model, body, onData) {
+      forward(model, body, onData, onEnding) {
         const rawHeaders: [string, string][] = [];
         for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-        return rawUpstream.forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => this.onGone(cb), () => describe(model));
+        return rawUpstream.forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => this.onGone(cb), () => describe(model), onEnding);
       },
       destroy: () => res.destroy(),
     };
@@ -488,8 +531,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       answeredStatus: () => (client.statusCode === 0 ? null : client.statusCode),
       sendError: (err, headers) => client.sendError(err, headers),
       sendJson: (status, value) => client.sendJson(status, value),
-      forward(model, body, onData) {
-        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), client.sink(onData), (cb) => client.onGone(cb), () => describe(model));
+      forward(model, body, onData, onEnding) {
+        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), client.sink(onData), (cb) => client.onGone(cb), () => describe(model), onEnding);
       },
       destroy: () => client.destroy(),
     };
@@ -511,6 +554,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     handleRaw: (req, client) => run(rawExchange(req, client)),
     close() {
+      offStopping?.();
       unsetQueueSource?.();
       idle.close();
       rawUpstream.close();

@@ -35,7 +35,7 @@
  */
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import { GatewayError } from "./openai-error";
+import { errorBody, GatewayError } from "./openai-error";
 import { FREE_SOCKET_TIMEOUT_MS, type ForwardOutcome } from "./upstream";
 import { writeJoined } from "./write-joined";
 
@@ -122,6 +122,22 @@ export interface RawRequest {
 /** Registers a callback for the client's leaving (called at once if it already left); returns the unregister. */
 export type ClientGone = (cb: () => void) => () => void;
 
+/**
+ * Registers a callback for the model's server going away under the request
+ * (a stop or restart of the model: gateway.ts); returns the unregister. The
+ * callback's error is what the client is told.
+ */
+export type ServerEnding = (cb: (err: GatewayError) => void) => () => void;
+
+/**
+ * An error as one more event of a stream (text/event-stream): `data:` and the
+ * error object in OpenAI's shape, which openai-node's and openai-python's
+ * stream readers raise as an APIError with its message.
+ */
+export function errorEvent(err: GatewayError): Buffer {
+  return Buffer.from(`data: ${errorBody(err)}\n\n`, "utf8");
+}
+
 export interface RawUpstreamOptions {
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -134,8 +150,15 @@ export interface RawUpstream {
    * that unregisters it): the connection is destroyed, which makes
    * llama-server cancel the task. `describe` names the model in errors (a
    * function: called only when there is an error to name it in).
+   *
+   * `onEnding` registers what to do when the model's server goes away under
+   * the request: the connection is destroyed (llama-server, asked to stop,
+   * waits for its requests' connections to close before it exits), and the
+   * client is told the error: as the answer when none went out yet; as a
+   * last event and a proper end in a stream that is between two events;
+   * else the answer is cut.
    */
-  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, onGone: ClientGone, describe: string | (() => string)): Promise<ForwardOutcome>;
+  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, onGone: ClientGone, describe: string | (() => string), onEnding?: ServerEnding): Promise<ForwardOutcome>;
   close(): void;
 }
 
@@ -354,24 +377,39 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
   }
 
   return {
-    forward(req, target, sink, onGone, describe) {
+    forward(req, target, sink, onGone, describe, onEnding) {
       const requestText = requestHead(req, target);
       return new Promise<ForwardOutcome>((resolve) => {
         let settled = false;
         let offGone: (() => void) | null = null;
+        let offEnding: (() => void) | null = null;
         const done = (o: ForwardOutcome) => {
           if (!settled) {
             settled = true;
             offGone?.();
+            offEnding?.();
             resolve(o);
           }
         };
         let current: Duplex | null = null;
+        /** Ends the exchange under way for the server's going away (set while one is). */
+        let endExchange: ((err: GatewayError) => void) | null = null;
         offGone = onGone(() => {
           current?.destroy();
           done({ status: 499, clientClosed: true });
         });
         if (settled) return;
+        if (onEnding) {
+          offEnding = onEnding((err) => {
+            if (settled) return;
+            if (endExchange) endExchange(err);
+            else {
+              // Still connecting: the connection is dropped when it comes (settled).
+              sink.error(err);
+              done({ status: err.status, clientClosed: false });
+            }
+          });
+        }
 
         const pooled = take(target.key);
         if (pooled) exchange(pooled, true);
@@ -409,6 +447,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           let chunkLine = "";
           let keep = false;
           let gotAny = false;
+          // The last four body bytes delivered (a stream's event ends with a blank line: "\n\n" or "\r\n\r\n");
+          // before the first, as if after an event.
+          let tail = 0x0d0a0d0a;
           // The silence deadline: the sweep reads lastByteAt (no timer re-armed per piece: a stream has thousands).
           const flight: InFlight = { lastByteAt: Date.now(), socket };
           inFlight.add(flight);
@@ -428,6 +469,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
           const cleanup = () => {
             inFlight.delete(flight);
             link.current = null;
+            endExchange = null;
           };
           const finish = () => {
             state = Body.Done;
@@ -441,7 +483,10 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             done({ status: answer!.status, clientClosed: false });
           };
           const deliver = (piece: Buffer) => {
-            if (piece.length > 0) pieces.push(piece);
+            const n = piece.length;
+            if (n === 0) return;
+            pieces.push(piece);
+            tail = n >= 4 ? piece.readUInt32BE(n - 4) : ((tail << (8 * n)) | piece.readUIntBE(0, n)) >>> 0;
           };
           const resume = () => {
             paused = false;
@@ -626,6 +671,23 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
               sink.end();
               done({ status: answer!.status, clientClosed: false });
             } else fail(Object.assign(new Error("the server closed the connection before the answer ended"), { code: "ECONNRESET" }));
+          };
+          endExchange = (err) => {
+            if (state === Body.Done) return;
+            state = Body.Done;
+            cleanup();
+            current = null;
+            socket.destroy();
+            pieces.length = 0;
+            if (!sink.started) {
+              sink.error(err);
+              done({ status: err.status, clientClosed: false });
+              return;
+            }
+            const betweenEvents = (tail & 0xffff) === 0x0a0a || tail === 0x0d0a0d0a;
+            if (answer!.streamed && betweenEvents) sink.end([errorEvent(err)]);
+            else sink.cut();
+            done({ status: answer!.status, clientClosed: false });
           };
           link.current = {
             read(chunk) {

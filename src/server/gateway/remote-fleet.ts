@@ -28,6 +28,7 @@ import { createGrantCache, type KeyGrant, type KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
+import type { ModelStopping } from "./stopping";
 
 /** A model list from the main thread is used for this long without asking again, while no fleet event came (ms). */
 export const MODELS_MAX_AGE_MS = 1000;
@@ -90,6 +91,8 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   let nextToken = 1;
   /** Models whose load policy is on-demand, as last seen. */
   const onDemand = new Set<string>();
+  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping). */
+  const stoppingListeners = new Set<(s: ModelStopping) => void>();
 
   const onMessage = (m: MainMessage) => {
     if (m.t === "flush") {
@@ -102,6 +105,12 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       list = null;
       if (m.keys) keyCache.forget();
       changeWaiters.wakeAll();
+      return;
+    }
+    if (m.t === "stopping") {
+      generation++;
+      list = null;
+      for (const cb of stoppingListeners) cb(m.stopping);
       return;
     }
     if (m.t !== "reply") return;
@@ -181,6 +190,10 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     },
     changed(timeoutMs) {
       return changeWaiters.wait(timeoutMs);
+    },
+    onStopping(cb) {
+      stoppingListeners.add(cb);
+      return () => stoppingListeners.delete(cb);
     },
     async stop(modelId, cause: StopCause) {
       await call<void>("stop", [modelId, cause]);

@@ -26,6 +26,8 @@
  *   changed  a fleet event: models changed (state, registry); `keys`: a
  *            gateway key was created or deleted (the worker drops its
  *            cached keys)
+ *   stopping a model's server is stopping (stopping.ts): the worker ends
+ *            the requests it was answering on it
  *   flush    send the notes held back now, then `flushed` (a read of
  *            /api/metrics sees every request that ended before it)
  *   next     where Next's server listens, once it does (the worker
@@ -33,6 +35,7 @@
  */
 import type { GatewayRequestRecord, ModelQueue } from "./metrics-port";
 import type { GatewayError, GatewayErrorType } from "./openai-error";
+import type { ModelStopping } from "./stopping";
 
 export type CallMethod = "models" | "start" | "stop" | "keyLookup" | "guard";
 
@@ -59,6 +62,7 @@ export type MainMessage =
   | { t: "reply"; id: number; ok: true; value: unknown }
   | { t: "reply"; id: number; ok: false; error: WireError }
   | { t: "changed"; keys?: boolean }
+  | { t: "stopping"; stopping: ModelStopping }
   | { t: "flush"; id: number }
   | { t: "next"; host: string; port: number };
 

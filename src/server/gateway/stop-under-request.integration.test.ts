@@ -1,0 +1,116 @@
+/**
+ * A model stopped or restarted while the gateway answers requests on it (the
+ * real llama-server, the official `openai` client): the requests it was
+ * answering end at once, told why (llama-server waits for their connections
+ * before it exits on its SIGTERM); a request waiting for a place is refused for
+ * what the model now is (409 after a stop) or served by the new server
+ * (after a restart).
+ *
+ * Found by a trial: llama-server, asked to stop, waits for the connections of
+ * the requests it was answering; a stream stalled for the stop grace, then
+ * broke with "terminated", the stop took the grace and a SIGKILL, and the
+ * queued request got 502 "nothing listens".
+ */
+import OpenAI from "openai";
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import { afterEach, describe, expect, it } from "vitest";
+import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
+import type { Model } from "~/generated/prisma/client";
+import { statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
+import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
+
+let g: GatewayFixture | null = null;
+let w: GatewayWorker | null = null;
+afterEach(async () => {
+  await w?.dispose();
+  w = null;
+  await g?.dispose();
+  g = null;
+});
+
+function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
+  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
+}
+
+/** One place, a queue of 4, room for a long generation (a file trained for 4096 tokens); started. */
+async function setup(via: "gateway" | "worker"): Promise<{ client: OpenAI; model: Model }> {
+  g = await gatewayFixture();
+  const model = await g.addModel("longer", { ctxSize: 4096, concurrency: 1, queueLimit: 4 });
+  await writeTinyModel(model.filePath, { contextLength: 4096 });
+  const r = await g.f.fleet.start(model.id, { wait: true });
+  expect(r.state, r.error ?? "").toBe("ready");
+  if (via === "worker") w = await startGatewayWorker(g);
+  return { client: via === "worker" ? w!.client : g.client, model };
+}
+
+/** A stream that generates for many seconds; resolves with how it ended once it does. */
+function longStream(client: OpenAI): { firstChunk: Promise<void>; ended: Promise<{ chunks: number; error: unknown }> } {
+  let first!: () => void;
+  const firstChunk = new Promise<void>((r) => (first = r));
+  const ended = (async () => {
+    let chunks = 0;
+    try {
+      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: 3800, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+      for await (const _ of s) if (++chunks === 3) first();
+      return { chunks, error: null };
+    } catch (error) {
+      first();
+      return { chunks, error };
+    }
+  })();
+  return { firstChunk, ended };
+}
+
+/** How a request ended: its status and error code (200 and null when answered). */
+async function outcome(p: Promise<unknown>): Promise<{ status: number | undefined; code: string | null | undefined; message: string }> {
+  try {
+    await p;
+    return { status: 200, code: null, message: "" };
+  } catch (err) {
+    if (err instanceof OpenAI.APIError) return { status: err.status, code: err.code, message: err.message };
+    throw err;
+  }
+}
+
+describe("a model stopped or restarted under the gateway's requests (real llama-server, openai client)", () => {
+  it.each(["gateway", "worker"] as const)("stopped mid-stream (%s): the stream ends at once with an error event saying why, the queued request gets 409 saying how to start it", async (via) => {
+    const { client, model } = await setup(via);
+    const stream = longStream(client);
+    await stream.firstChunk;
+    const queued = outcome(client.chat.completions.create(chat("longer")));
+    await waitFor("the second request to queue", async () => g!.adapter.usage(model.id).inFlight === 2, 5000, 20);
+
+    const stopped = await g!.f.fleet.stop(model.id);
+    expect(stopped.state).toBe("stopped");
+
+    const ended = await stream.ended;
+    expect(ended.error, "the stream ended with an error").toBeInstanceOf(OpenAI.APIError);
+    expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/^model "longer" is stopping \(stop requested\): the request was ended with its server$/);
+    expect(ended.chunks).toBeGreaterThanOrEqual(3);
+
+    expect(await queued).toMatchObject({ status: 409, code: "model_stopped" });
+    // The stream was ended by the gateway as the stop began (its words above), not by the server's end. The server
+    // then exits on its SIGTERM, or, in about 1 run in 5 here, not at all until the agent's SIGKILL after the grace,
+    // with no "cleaning up before exit" in its log: its signal handler takes the task queue's mutex
+    // (server_queue::terminate), which the thread it interrupts may hold, which is likely why. Not asserted.
+    expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", desired: "stopped" });
+  });
+
+  it("restarted while answering one request with another queued: the first is told to send it again (503, Retry-After), the queued one is answered by the new server", async () => {
+    const { client, model } = await setup("gateway");
+    const pidBefore = (await statusOf(g!.f, "longer")).pid;
+    const busy = outcome(client.chat.completions.create(chat("longer", { max_tokens: 3800, ignore_eos: true })));
+    await waitFor("the first request to take the slot", () => anySlotBusy(model), 10_000, 20);
+    const queued = client.chat.completions.create(chat("longer"));
+    await waitFor("the second request to queue", async () => g!.adapter.usage(model.id).inFlight === 2, 5000, 20);
+
+    const restarted = await g!.f.fleet.restart(model.id, { wait: true });
+    expect(restarted.state).toBe("ready");
+    expect(restarted.pid).not.toBe(pidBefore);
+
+    expect(await busy).toMatchObject({ status: 503, code: "model_stopping", message: expect.stringContaining('model "longer" is stopping (stopped to restart)') });
+    const answer = await queued;
+    expect(answer.choices[0]!.message.content).toMatch(/^[a-z]+$/);
+  });
+});
