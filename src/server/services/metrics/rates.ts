@@ -8,6 +8,15 @@
  * counters began again at 0, so the rate is the new value over the time
  * since the process started (or since the previous read, whichever is
  * shorter), as Prometheus's rate() treats a reset.
+ *
+ * Generated tokens: llama-server adds a request's tokens to
+ * `tokens_predicted_total` only when the request ends, so a generation of a
+ * minute read 0 tok/s for a minute, then a burst. When both readings have the
+ * working slots' tokens so far (/slots, ServerReading.slots.generating), they
+ * are added to the counter on each side: the rate then follows the tokens as
+ * they are generated. A request that ends between the /metrics and /slots
+ * reads of one reading is missed by it and counted by the next (a dip, then
+ * as much more); the rate is never below 0.
  */
 import type { ServerReading } from "./server-reader";
 
@@ -27,11 +36,13 @@ export function ratesBetween(prev: ServerReading | null, cur: ServerReading): Se
   if (restarted) {
     const since = cur.processStartS !== null ? cur.at - cur.processStartS * 1000 : Infinity;
     const seconds = Math.max(0.001, Math.min(cur.at - prev.at, since) / 1000);
-    return { generatedPerS: cur.figures.generatedTokens / seconds, promptPerS: cur.figures.promptTokens / seconds };
+    return { generatedPerS: (cur.figures.generatedTokens + (cur.slots?.generating ?? 0)) / seconds, promptPerS: cur.figures.promptTokens / seconds };
   }
   const seconds = (cur.at - prev.at) / 1000;
+  const live = prev.slots !== null && cur.slots !== null;
+  const generated = (r: ServerReading) => r.figures.generatedTokens + (live ? r.slots!.generating : 0);
   return {
-    generatedPerS: (cur.figures.generatedTokens - prev.figures.generatedTokens) / seconds,
+    generatedPerS: Math.max(0, generated(cur) - generated(prev)) / seconds,
     promptPerS: (cur.figures.promptTokens - prev.figures.promptTokens) / seconds,
   };
 }

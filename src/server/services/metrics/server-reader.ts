@@ -5,7 +5,8 @@
  *   GET /props    `is_sleeping`: /props and /metrics do not wake a server
  *                 llama-server put to sleep (--sleep-idle-seconds); /slots does
  *   GET /metrics  its counters and gauges (needs --metrics, which the agent gives)
- *   GET /slots    busy slots, only while it is awake
+ *   GET /slots    busy slots, and the tokens their requests generated so
+ *                 far (`next_token[0].n_decoded`), only while it is awake
  */
 import type { ForwardTarget, Upstream } from "~/server/gateway/upstream";
 import { llamaFigures, type LlamaFigures } from "./llama-text";
@@ -17,8 +18,13 @@ export interface ServerReading {
   processStartS: number | null;
   figures: LlamaFigures;
   sleeping: boolean;
-  /** Parallel slots and how many are working; null while sleeping (not read, so as not to wake it). */
-  slots: { total: number; busy: number } | null;
+  /**
+   * Parallel slots and how many are working; null while sleeping (not read, so as not to wake it). `generating`:
+   * tokens generated so far by the requests the working slots are answering (the sum of their
+   * `next_token[0].n_decoded`). llama-server adds a request's tokens to `tokens_predicted_total` only when the
+   * request ends, so a long generation shows there only at its end (rates.ts adds these).
+   */
+  slots: { total: number; busy: number; generating: number } | null;
 }
 
 /** Why a read failed, in words for the log and the dashboard. */
@@ -68,8 +74,16 @@ export async function readServer(upstream: Upstream, target: ForwardTarget, opti
     const s = await get("/slots", SMALL);
     if (s.status === 200) {
       try {
-        const list = JSON.parse(s.body) as { is_processing?: unknown }[];
-        if (Array.isArray(list)) slots = { total: list.length, busy: list.filter((x) => x.is_processing === true).length };
+        const list = JSON.parse(s.body) as { is_processing?: unknown; next_token?: { n_decoded?: unknown }[] }[];
+        if (Array.isArray(list)) {
+          const working = list.filter((x) => x.is_processing === true);
+          let generating = 0;
+          for (const x of working) {
+            const n = Array.isArray(x.next_token) ? x.next_token[0]?.n_decoded : undefined;
+            if (typeof n === "number" && Number.isFinite(n) && n > 0) generating += n;
+          }
+          slots = { total: list.length, busy: working.length, generating };
+        }
       } catch {
         // Leave slots unknown.
       }
