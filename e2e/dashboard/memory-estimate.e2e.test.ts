@@ -111,7 +111,7 @@ describe("memory estimate on the model page (production build)", () => {
     await page.goto("/");
     const bar = await expectTestId(page, "memory-bar");
     await expect.poll(() => bar.getAttribute("data-host-name")).toBeTruthy();
-    await expect.poll(async () => (await page.getByTestId("memory-figures").textContent()) ?? "").toMatch(/used of \d+\.\d GiB/);
+    await expect.poll(async () => (await page.getByTestId("memory-figures").textContent()) ?? "").toMatch(/estimated for running servers, of \d+\.\d GiB/);
     await screenshot("fleet-memory-bar");
   });
 

@@ -1,6 +1,7 @@
 "use client";
 /**
- * A memory bar per host: its budget, what its running servers hold (one segment each), what START ALL
+ * A memory bar per host: its budget, what its running servers hold by their estimates (one segment each;
+ * not measured: the model page charts a server's resident memory), what START ALL
  * ENABLED would add (striped segments), and what it would refuse, with the numbers. A legend under the
  * bar names each segment (its colour, name, size): names do not fit inside segments a few pixels wide.
  * Estimates come from the fleet's start planner (servers.memory), refreshed with the fleet's events.
@@ -44,18 +45,18 @@ export function HostMemoryBar({ bar }: { bar: HostBar }) {
         <span className="muted" data-testid="memory-figures">
           {budget !== null ? (
             <>
-              {size(bar.usedBytes)} used of {size(budget)}
+              {size(bar.usedBytes)} estimated for running servers, of {size(budget)}
               {bar.startAllBytes > 0 ? ` · start all adds ${size(bar.startAllBytes)}` : ""} · {size(Math.max(0, budget - bar.usedBytes))} left
             </>
           ) : (
-            <>{size(bar.usedBytes)} used · budget unknown</>
+            <>{size(bar.usedBytes)} estimated for running servers · budget unknown</>
           )}
         </span>
         <span className={`muted ${styles.basis}`} title={bar.basis}>
           {bar.basis}
         </span>
       </div>
-      <div className={styles.track} role="img" aria-label={`${bar.host}: ${size(bar.usedBytes)} used${budget !== null ? ` of ${size(budget)}` : ""}${bar.startAllBytes > 0 ? `, start all adds ${size(bar.startAllBytes)}` : ""}`}>
+      <div className={styles.track} role="img" aria-label={`${bar.host}: ${size(bar.usedBytes)} estimated for running servers${budget !== null ? `, of ${size(budget)}` : ""}${bar.startAllBytes > 0 ? `, start all adds ${size(bar.startAllBytes)}` : ""}`}>
         {legend.map(({ segment: s, color }) => (
           <span
             key={s.modelId}
