@@ -22,12 +22,12 @@ describe("rates from llama-server's counters", () => {
   it("adds the tokens the working slots generated so far, which the counter gets only when a request ends", () => {
     const withSlots = (at: number, gen: number, generating: number): ServerReading => ({ ...reading(at, gen, 10), slots: { total: 1, busy: generating > 0 ? 1 : 0, generating } });
     // A long generation: the counter stays at 100 while the slot's request goes from 200 to 700 tokens.
-    expect(ratesBetween(withSlots(1_005_000, 100, 200), withSlots(1_010_000, 100, 700)).generatedPerS).toBe(100);
+    expect(ratesBetween(withSlots(1_005_000, 100, 200), withSlots(1_010_000, 100, 700))!.generatedPerS).toBe(100);
     // It ended between the reads at 900 tokens: the counter has them, the slot is idle.
-    expect(ratesBetween(withSlots(1_005_000, 100, 700), withSlots(1_010_000, 1000, 0)).generatedPerS).toBe(40);
+    expect(ratesBetween(withSlots(1_005_000, 100, 700), withSlots(1_010_000, 1000, 0))!.generatedPerS).toBe(40);
     // A reading without /slots (asleep, or /slots off): the counters alone.
-    expect(ratesBetween(reading(1_005_000, 100, 10), withSlots(1_010_000, 100, 700)).generatedPerS).toBe(0);
+    expect(ratesBetween(reading(1_005_000, 100, 10), withSlots(1_010_000, 100, 700))!.generatedPerS).toBe(0);
     // Never below 0 (a request ended between one reading's /metrics and /slots reads: missed by it, counted next).
-    expect(ratesBetween(withSlots(1_005_000, 100, 700), withSlots(1_010_000, 100, 0)).generatedPerS).toBe(0);
+    expect(ratesBetween(withSlots(1_005_000, 100, 700), withSlots(1_010_000, 100, 0))!.generatedPerS).toBe(0);
   });
 });
