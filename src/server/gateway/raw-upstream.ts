@@ -685,7 +685,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
               return;
             }
             const betweenEvents = (tail & 0xffff) === 0x0a0a || tail === 0x0d0a0d0a;
-            if (answer!.streamed && betweenEvents) sink.end([errorEvent(err)]);
+            // An answer of unknown length (chunked, as llama-server streams): one more event fits its framing.
+            if (answer!.streamed && answer!.length === null && betweenEvents) sink.end([errorEvent(err)]);
             else sink.cut();
             done({ status: answer!.status, clientClosed: false });
           };
