@@ -1,0 +1,130 @@
+/**
+ * raw-upstream.ts `onEnding`: the model's server stops under a request. A
+ * stand-in upstream (stand-in-sse-upstream) writes a stream's head and the
+ * bytes each case gives, in separate writes, then waits; the test then says
+ * the server is going away and looks at what the client's sink got: the
+ * error as the answer (nothing sent yet), one last error event and a proper
+ * end (between two events, however the bytes were split), or a cut (in the
+ * middle of an event).
+ */
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GatewayError } from "./openai-error";
+import { createRawUpstream, type AnswerSink } from "./raw-upstream";
+
+const HEAD = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+/** One chunk of the chunked coding holding `text`. */
+const chunk = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+
+/** What the stand-in writes after the request, by the request's path: each string one write, 20 ms apart. */
+const SCRIPTS: Record<string, string[]> = {
+  "/between": [HEAD, chunk('data: {"a":1}\n\n'), chunk('data: {"a":2}\n\n')],
+  // The blank line that ends an event comes as one-byte chunks of their own.
+  "/split": [HEAD, chunk('data: {"a":1}'), chunk("\n"), chunk("\n")],
+  "/middle": [HEAD, chunk('data: {"a":1}\n\n'), chunk('data: {"')],
+  "/no-head": [],
+  "/length": ["HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 100\r\n\r\n", 'data: {"a":1}\n\n'],
+};
+
+let server: net.Server;
+let port = 0;
+const open = new Set<net.Socket>();
+beforeAll(async () => {
+  server = net.createServer((s) => {
+    open.add(s);
+    s.on("close", () => open.delete(s));
+    s.on("error", () => undefined);
+    s.once("data", async (req) => {
+      const path = req.toString("latin1").split(" ")[1]!;
+      for (const piece of SCRIPTS[path] ?? []) {
+        if (s.destroyed) return;
+        s.write(piece);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  port = (server.address() as net.AddressInfo).port;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+interface Seen {
+  body: string;
+  ended: string | null;
+  cut: boolean;
+  error: GatewayError | null;
+}
+
+async function endDuring(path: string): Promise<{ seen: Seen; outcome: unknown }> {
+  const up = createRawUpstream();
+  const seen: Seen = { body: "", ended: null, cut: false, error: null };
+  let started = false;
+  const sink: AnswerSink = {
+    head() {
+      started = true;
+    },
+    data(pieces) {
+      for (const p of pieces) seen.body += p.toString("utf8");
+      return true;
+    },
+    end(last) {
+      seen.ended = (last ?? []).map((p) => p.toString("utf8")).join("");
+    },
+    cut() {
+      seen.cut = true;
+    },
+    error(err) {
+      seen.error = err;
+    },
+    get started() {
+      return started;
+    },
+  };
+  let ending: ((err: GatewayError) => void) | null = null;
+  const forwarded = up.forward({ method: "POST", path, headers: [["Content-Type", "application/json"]], body: Buffer.from("{}") }, { key: `127.0.0.1:${port}`, host: "127.0.0.1", port }, sink, () => () => undefined, "model", (cb) => {
+    ending = cb;
+    return () => (ending = null);
+  });
+  // Every scripted write is in.
+  await new Promise((r) => setTimeout(r, 150));
+  const err = new GatewayError(503, "service_unavailable", "model_stopping", 'model "m" is stopping (stop requested): the request was ended with its server', { retryAfterS: 1 });
+  expect(ending, "the forward registered for its server's end").not.toBeNull();
+  ending!(err);
+  const outcome = await forwarded;
+  up.close();
+  return { seen, outcome };
+}
+
+const LAST_EVENT = 'data: {"error":{"message":"model \\"m\\" is stopping (stop requested): the request was ended with its server","type":"service_unavailable","param":null,"code":"model_stopping"}}\n\n';
+
+describe("a request whose model's server stops under it (raw-upstream onEnding)", () => {
+  it("a stream between two events: its events, then the error as one last event, and a proper end", async () => {
+    const { seen, outcome } = await endDuring("/between");
+    expect(seen).toEqual({ body: 'data: {"a":1}\n\ndata: {"a":2}\n\n', ended: LAST_EVENT, cut: false, error: null });
+    expect(outcome).toEqual({ status: 200, clientClosed: false });
+    // The server sees its connection closed (what makes llama-server, asked to stop, exit).
+    await expect.poll(() => open.size, { timeout: 2000 }).toBe(0);
+  });
+
+  it("the blank line that ends an event split over reads of one byte: still between two events", async () => {
+    const { seen } = await endDuring("/split");
+    expect(seen).toMatchObject({ body: 'data: {"a":1}\n\n', ended: LAST_EVENT, cut: false });
+  });
+
+  it("in the middle of an event: cut (an error line there would be read as part of the event)", async () => {
+    const { seen } = await endDuring("/middle");
+    expect(seen).toMatchObject({ body: 'data: {"a":1}\n\ndata: {"', ended: null, cut: true, error: null });
+  });
+
+  it("a stream with a Content-Length: cut (no byte more fits its framing)", async () => {
+    const { seen } = await endDuring("/length");
+    expect(seen).toMatchObject({ ended: null, cut: true });
+  });
+
+  it("nothing of the answer yet: the error is the answer", async () => {
+    const { seen, outcome } = await endDuring("/no-head");
+    expect(seen.error?.code).toBe("model_stopping");
+    expect(seen).toMatchObject({ body: "", ended: null, cut: false });
+    expect(outcome).toEqual({ status: 503, clientClosed: false });
+  });
+});
