@@ -123,8 +123,8 @@ describe("the app's decision after a crash, in the server's log", () => {
     const states = (await f.t.db.event.findMany({ where: { modelId: m.id, kind: "state" }, orderBy: { id: "asc" } })).map((e) => `${e.state}: ${e.message}`);
     expect(states.filter((t) => /^(exited|failed): /.test(t))).toEqual([
       "exited: alpha: exited (crashed: killed by SIGKILL)",
-      expect.stringMatching(/^exited: alpha: exited \(crashed: exited with code 1 while loading/),
-      expect.stringMatching(/^exited: alpha: exited \(crashed: exited with code 1 while loading/),
+      expect.stringMatching(/^exited: alpha: exited \(did not load: exited with code 1 while loading/),
+      expect.stringMatching(/^exited: alpha: exited \(did not load: exited with code 1 while loading/),
       "failed: alpha: failed (crashed 3 times within 10 minutes; not restarting it again until it is started by hand)",
     ]);
   });

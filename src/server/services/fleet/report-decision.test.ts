@@ -76,12 +76,12 @@ describe("decideReport", () => {
     const loading = entry({ state: "starting", pid: 100, startedAt: T0 });
     const d = decideReport(loading, report(failed), ctx({ restartStarting: true }));
     expect(d).toMatchObject({ kind: "record", change: { state: "exited", cause: "crash" }, data: { observed: "exited", lastExitCode: 1 }, then: [] });
-    expect(d.kind === "record" && d.event).toMatchObject({ state: "exited", message: "alpha: exited (crashed: exited with code 1 while loading)" });
+    expect(d.kind === "record" && d.event).toMatchObject({ state: "exited", message: "alpha: exited (did not load: exited with code 1 while loading)" });
     // The start's outcome (a snapshot of the same end) is the same end.
     const ended = { pid: 100, startedAtMs: Date.parse(T0) };
     expect(decideReport(entry({ state: "exited", pid: 100, startedAt: T0, ended }), report(failed, { source: "snapshot" }), ctx({ restartStarting: true }))).toMatchObject({ kind: "ignore" });
     // A user's start that fails so is failed.
-    expect(decideReport(loading, report(failed), ctx())).toMatchObject({ kind: "record", change: { state: "failed" }, event: { state: "failed", message: "alpha: failed (crashed: exited with code 1 while loading)" } });
+    expect(decideReport(loading, report(failed), ctx())).toMatchObject({ kind: "record", change: { state: "failed" }, event: { state: "failed", message: "alpha: failed (did not load: exited with code 1 while loading)" } });
   });
 
   it("an exit is a crash for the restart policy, recorded once per process (pid + start time)", () => {

@@ -134,13 +134,15 @@ export function inferCause(status: Pick<ServerStatus, "state" | "pid" | "reason"
 const CAUSE_TEXTS: ReadonlySet<string> = new Set(Object.values(STOP_CAUSE_TEXT));
 
 /**
- * The event text of a state: "alpha: exited (crashed: killed by SIGKILL)". A reason that is itself only a
+ * The event text of a state: "alpha: exited (crashed: killed by SIGKILL)", or "alpha: failed (did not load:
+ * exited with code 1 while loading)" for a process that ended before it was ready. A reason that is itself only a
  * cause's text (the agent says "stopped on request" of every stop the app asked for) adds nothing to the
  * typed cause, which says why the app asked: "beta: stopped (evicted to make room)".
  */
 export function stateText(name: string, state: string, reason: string | null, cause: StopCause | null): string {
   if (cause === null) return `${name}: ${state}${reason ? ` (${reason})` : ""}`;
-  const causeText = STOP_CAUSE_TEXT[cause];
+  // A process that ended before it was ready never ran: "did not load", not "crashed" (its cause stays `crash`).
+  const causeText = cause === "crash" && reason !== null && / while loading\b/.test(reason) ? "did not load" : STOP_CAUSE_TEXT[cause];
   return `${name}: ${state} (${causeText}${reason && !CAUSE_TEXTS.has(reason) ? `: ${reason}` : ""})`;
 }
 
