@@ -38,8 +38,13 @@ export function FleetView() {
   const queryClient = useQueryClient();
   const toast = useToast();
   const { connection } = useLive();
-  // While live updates are paused, poll so the table does not go stale.
-  const status = useQuery({ ...trpc.servers.status.queryOptions(), refetchInterval: (q) => (connection !== "live" ? 5000 : q.state.data?.some(gatewayCounting) ? 2000 : false) });
+  // While live updates are paused, poll so the table does not go stale. Live events say state changes, not a
+  // request's coming or going: while a model runs, a request may come at any time, so its "in flight" and "used"
+  // are read every 5 s (every 2 s while the gateway counts something).
+  const status = useQuery({
+    ...trpc.servers.status.queryOptions(),
+    refetchInterval: (q) => (connection !== "live" ? 5000 : q.state.data?.some(gatewayCounting) ? 2000 : q.state.data?.some((r) => r.state === "ready" || r.state === "unhealthy") ? 5000 : false),
+  });
   const rows = status.data;
   // Sparklines and load progress: every 5 s, every second while a model loads.
   const figures = useQuery({ ...trpc.metrics.fleet.queryOptions(), refetchInterval: (q) => (q.state.data && Object.keys(q.state.data.progress).length > 0 ? 1000 : (q.state.data?.intervalMs ?? 5000)) });

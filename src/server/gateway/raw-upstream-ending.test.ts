@@ -23,6 +23,9 @@ const SCRIPTS: Record<string, string[]> = {
   "/split": [HEAD, chunk('data: {"a":1}'), chunk("\n"), chunk("\n")],
   "/middle": [HEAD, chunk('data: {"a":1}\n\n'), chunk('data: {"')],
   "/no-head": [],
+  // The server ends its requests as it exits, before the gateway hears of the stop (CLOSE: the stand-in closes).
+  "/dropped": [HEAD, chunk('data: {"a":1}\n\n'), "CLOSE"],
+  "/dropped-before-head": ["CLOSE"],
   "/length": ["HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 100\r\n\r\n", 'data: {"a":1}\n\n'],
 };
 
@@ -38,7 +41,8 @@ beforeAll(async () => {
       const path = req.toString("latin1").split(" ")[1]!;
       for (const piece of SCRIPTS[path] ?? []) {
         if (s.destroyed) return;
-        s.write(piece);
+        if (piece === "CLOSE") s.end();
+        else s.write(piece);
         await new Promise((r) => setTimeout(r, 20));
       }
     });
@@ -55,7 +59,8 @@ interface Seen {
   error: GatewayError | null;
 }
 
-async function endDuring(path: string): Promise<{ seen: Seen; outcome: unknown }> {
+/** `noticeAfterMs`: when the notice comes (after every scripted write is in); null: never. */
+async function endDuring(path: string, noticeAfterMs: number | null = 0): Promise<{ seen: Seen; outcome: unknown }> {
   const up = createRawUpstream();
   const seen: Seen = { body: "", ended: null, cut: false, error: null };
   let started = false;
@@ -88,8 +93,11 @@ async function endDuring(path: string): Promise<{ seen: Seen; outcome: unknown }
   // Every scripted write is in.
   await new Promise((r) => setTimeout(r, 150));
   const err = new GatewayError(503, "service_unavailable", "model_stopping", 'model "m" is stopping (stop requested): the request was ended with its server', { retryAfterS: 1 });
-  expect(ending, "the forward registered for its server's end").not.toBeNull();
-  ending!(err);
+  if (noticeAfterMs !== null) {
+    await new Promise((r) => setTimeout(r, noticeAfterMs));
+    expect(ending, "the forward registered for its server's end").not.toBeNull();
+    ending!(err);
+  }
   const outcome = await forwarded;
   up.close();
   return { seen, outcome };
@@ -126,5 +134,23 @@ describe("a request whose model's server stops under it (raw-upstream onEnding)"
     expect(seen.error?.code).toBe("model_stopping");
     expect(seen).toMatchObject({ body: "", ended: null, cut: false });
     expect(outcome).toEqual({ status: 503, clientClosed: false });
+  });
+
+  it("the server closed the stream between two events before the notice came (it exited at once): the notice, 300 ms later, still ends it with the error event", async () => {
+    const { seen, outcome } = await endDuring("/dropped", 300);
+    expect(seen).toEqual({ body: 'data: {"a":1}\n\n', ended: LAST_EVENT, cut: false, error: null });
+    expect(outcome).toEqual({ status: 200, clientClosed: false });
+  });
+
+  it("the server closed the connection before the answer's head, the notice came after: the error is the answer", async () => {
+    const { seen, outcome } = await endDuring("/dropped-before-head", 300);
+    expect(seen.error?.code).toBe("model_stopping");
+    expect(outcome).toEqual({ status: 503, clientClosed: false });
+  });
+
+  it("the server closed the stream and no notice comes: cut, after the wait for one (a crash, not a stop)", async () => {
+    const { seen, outcome } = await endDuring("/dropped", null);
+    expect(seen).toMatchObject({ body: 'data: {"a":1}\n\n', ended: null, cut: true });
+    expect(outcome).toEqual({ status: 200, clientClosed: false });
   });
 });

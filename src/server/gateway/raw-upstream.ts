@@ -59,6 +59,15 @@ function hexValue(c: number): number {
   return -1;
 }
 
+/**
+ * How long a request whose server closed its connection mid-answer waits for
+ * the notice that the server is stopping (`onEnding`), to tell its client why
+ * rather than cut it (ms). llama-server, sent SIGTERM, may end its requests and
+ * exit within a few ms, before the fleet's record of its stop reaches the
+ * gateway (20–60 ms later in a trial). Without a notice in time: cut, as before.
+ */
+const ENDING_NOTICE_WAIT_MS = 1000;
+
 /** Pooled connections kept per target. */
 const MAX_FREE_PER_TARGET = 16;
 
@@ -383,9 +392,12 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
         let settled = false;
         let offGone: (() => void) | null = null;
         let offEnding: (() => void) | null = null;
+        /** The wait for a stop's notice after the server dropped the request (ENDING_NOTICE_WAIT_MS). */
+        let noticeWait: NodeJS.Timeout | null = null;
         const done = (o: ForwardOutcome) => {
           if (!settled) {
             settled = true;
+            if (noticeWait) clearTimeout(noticeWait);
             offGone?.();
             offEnding?.();
             resolve(o);
@@ -654,6 +666,29 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
               connectAndSend();
               return;
             }
+            // Dropped by the server (not a silence deadline): it may be stopping, its notice on the way. The client
+            // is told why if the notice comes in time and its answer can still say it; else as below.
+            if (onEnding && (err.code === "ECONNRESET" || err.code === "EPIPE") && (!sink.started || eventFits())) {
+              endExchange = (notice) => {
+                endExchange = null;
+                if (sink.started) sink.end([errorEvent(notice)]);
+                else sink.error(notice);
+                done({ status: sink.started ? answer!.status : notice.status, clientClosed: false });
+              };
+              noticeWait = setTimeout(() => {
+                noticeWait = null;
+                endExchange = null;
+                if (sink.started) {
+                  sink.cut();
+                  done({ status: answer?.status ?? 502, clientClosed: false });
+                } else {
+                  const e = failure(err, target, describe);
+                  sink.error(e);
+                  done({ status: e.status, clientClosed: false });
+                }
+              }, ENDING_NOTICE_WAIT_MS);
+              return;
+            }
             if (sink.started) {
               sink.cut();
               done({ status: answer?.status ?? 502, clientClosed: false });
@@ -672,6 +707,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
               done({ status: answer!.status, clientClosed: false });
             } else fail(Object.assign(new Error("the server closed the connection before the answer ended"), { code: "ECONNRESET" }));
           };
+          /** A stream of unknown length (chunked, as llama-server streams) between two events: one more event fits. */
+          const eventFits = () => answer !== null && answer.streamed && answer.length === null && ((tail & 0xffff) === 0x0a0a || tail === 0x0d0a0d0a);
           endExchange = (err) => {
             if (state === Body.Done) return;
             state = Body.Done;
@@ -684,9 +721,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
               done({ status: err.status, clientClosed: false });
               return;
             }
-            const betweenEvents = (tail & 0xffff) === 0x0a0a || tail === 0x0d0a0d0a;
-            // An answer of unknown length (chunked, as llama-server streams): one more event fits its framing.
-            if (answer!.streamed && answer!.length === null && betweenEvents) sink.end([errorEvent(err)]);
+            if (eventFits()) sink.end([errorEvent(err)]);
             else sink.cut();
             done({ status: answer!.status, clientClosed: false });
           };

@@ -29,6 +29,13 @@ describe("readinessStep", () => {
     expect(s.kind === "refuse" && s.error.message).toMatch(/Start button/);
   });
 
+  it("stopping: a restart (still wanted) or an on-demand model's stop is waited for; an 'always' model a person stopped is 409 at once, not after its process ends", () => {
+    expect(readinessStep(m({ state: "stopping", desired: "running" }), NOW).kind).toBe("wait");
+    expect(readinessStep(m({ state: "stopping", desired: "stopped", loadPolicy: "on-demand" }), NOW).kind).toBe("wait");
+    const s = readinessStep(m({ state: "stopping", desired: "stopped" }), NOW);
+    expect(s.kind === "refuse" && [s.error.status, s.error.code]).toEqual([409, "model_stopped"]);
+  });
+
   it("disabled: 409 whatever the state", () => {
     for (const state of ["ready", "stopped"]) {
       const s = readinessStep(m({ enabled: false, state, loadPolicy: "on-demand" }), NOW);

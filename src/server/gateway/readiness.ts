@@ -6,6 +6,8 @@
  *   disabled                       409 model_disabled
  *   ready                          proceed
  *   starting / stopping            wait (and decide again)
+ *   stopping, always, not wanted   409 model_stopped at once (a person stopped it: a
+ *                                    request does not wait for its process to end)
  *   stopped, wanted running        wait (the reconcile loop is starting it)
  *   stopped, on-demand             start, then decide again
  *   stopped, always                409 model_stopped, saying how to start it
@@ -55,8 +57,11 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
     // the process is there, so the request goes on and a real failure comes back as 502.
     case "unhealthy":
       return { kind: "proceed" };
-    case "starting":
     case "stopping":
+      // Stopped by a person: refused now, as it will be once stopped (llama-server may take its whole stop grace).
+      if (m.desired === "stopped" && m.loadPolicy === "always") return { kind: "refuse", error: stoppedAlways(m) };
+      return { kind: "wait" };
+    case "starting":
       return { kind: "wait" };
     case "exited":
       if (m.nextRestartAt !== null && m.desired === "running") {
@@ -75,13 +80,15 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
   // stopped (or exited with nothing pending)
   if (m.desired === "running") return m.state === "exited" ? { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} exited${reason(m)}`, { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }) } : { kind: "wait" };
   if (m.loadPolicy === "on-demand") return { kind: "start" };
-  return {
-    kind: "refuse",
-    error: new GatewayError(
-      409,
-      "conflict_error",
-      "model_stopped",
-      `model ${JSON.stringify(m.name)} is stopped (load policy "always": it is not started on request); start it with its Start button in the dashboard, START ALL ENABLED, or POST /api/models/servers/start-all`,
-    ),
-  };
+  return { kind: "refuse", error: stoppedAlways(m) };
+}
+
+/** 409 for a model with load policy `always` that a person stopped: how to start it. */
+function stoppedAlways(m: GatewayModel): GatewayError {
+  return new GatewayError(
+    409,
+    "conflict_error",
+    "model_stopped",
+    `model ${JSON.stringify(m.name)} is stopped (load policy "always": it is not started on request); start it with its Start button in the dashboard, START ALL ENABLED, or POST /api/models/servers/start-all`,
+  );
 }
