@@ -31,7 +31,8 @@ describe("the last accepted command wins (real llama-server)", () => {
   ] as const)("stop-all then start-all a few ms later, %s: the model stays ready and wanted; nothing is taken for a stop on the host", async (_, options) => {
     const f = await setup(options);
     const m = await f.addModel("alpha");
-    expect((await f.fleet.startAll({ wait: true }))[0]!.state).toBe("ready");
+    const [first] = await f.fleet.startAll({ wait: true });
+    expect(first!.state, first!.error ?? "").toBe("ready");
     for (const gapMs of [1, 5, 10]) {
       const stopping = f.fleet.stopAll();
       await sleep(gapMs);
