@@ -370,9 +370,18 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       try {
         for await (const item of events.subscribe({ signal: stop.signal })) {
           if (item.event.type !== "event") continue;
-          const stopping = stoppingOf(item.event);
-          if (stopping) for (const cb of stoppingListeners) cb(stopping);
+          // The model is marked changed first: a request the notice ends, or one that looks again, reads it anew.
           onFleetEvent(item.event.modelId);
+          const stopping = stoppingOf(item.event);
+          if (stopping) {
+            for (const cb of stoppingListeners) {
+              try {
+                cb(stopping);
+              } catch (err) {
+                onError("ending the requests of a stopping server failed", err);
+              }
+            }
+          }
         }
       } catch (err) {
         if (stop.signal.aborted) break;

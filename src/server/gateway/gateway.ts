@@ -242,7 +242,11 @@ export function createGateway(options: GatewayOptions): Gateway {
    * restart: stopping.ts). The server waits for them before it exits; they end at once, told why.
    */
   const answering = new Map<string, Set<(s: ModelStopping) => void>>();
+  /** Stop notices so far, and the number of each model's last one: a request that began before it looks again. */
+  let notices = 0;
+  const lastNotice = new Map<string, number>();
   const offStopping = fleet.onStopping?.((s) => {
+    lastNotice.set(s.modelId, ++notices);
     const on = answering.get(s.modelId);
     if (on) for (const end of [...on]) end(s);
   });
@@ -333,6 +337,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   async function serve(ex: Exchange, fig: RequestFigures): Promise<void> {
+    /** Stop notices before this request looked at its model (a later one for its model: it looks again). */
+    let seenNotices = notices;
     const url = ex.url;
     const route = matchRoute(url);
     if (!route) throw new GatewayError(404, "not_found_error", "not_found", `no gateway route ${url}`);
@@ -381,33 +387,28 @@ export function createGateway(options: GatewayOptions): Gateway {
     let release: (() => void) | null = null;
     try {
       for (;;) {
-        if (!work && (readinessStep(model, now()).kind === "start" || idle.unloading(model.id))) throw notLoaded(model);
-        if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
-        // Being unloaded for idleness as this request came: let the stop finish, then start it again.
-        const unloading = idle.unloading(model.id);
-        if (!unloading) break;
-        await unloading;
-      }
-      // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
-      // looked at; they do not queue behind completions (nor get 429).
-      if (work) {
-        release = admission.tryAcquire(model.id, model);
-        while (release === null) {
-          release = await admission.acquire(model.id, model.name, model, signal());
-          // It waited for its place: the model may have been stopped or restarted meanwhile (a stop ends the
-          // requests it was answering, which gives their places to the queue). Looked at again, on the registry
-          // as it is now: a restart is waited for, a stop refused for what it is.
-          const fresh = (await fleet.models({ fresh: true, only: model.id })).find((x) => x.id === model.id);
-          if (!fresh) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(model.name)} was removed from the registry`);
-          if (readinessStep(fresh, now()).kind === "proceed") {
-            model = fresh;
-            break;
-          }
-          release();
-          release = null;
-          model = await waiter.ensureReady(fresh, signal());
-          release = admission.tryAcquire(model.id, model);
+        for (;;) {
+          if (!work && (readinessStep(model, now()).kind === "start" || idle.unloading(model.id))) throw notLoaded(model);
+          if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
+          // Being unloaded for idleness as this request came: let the stop finish, then start it again.
+          const unloading = idle.unloading(model.id);
+          if (!unloading) break;
+          await unloading;
         }
+        // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
+        // looked at; they do not queue behind completions (nor get 429).
+        if (work) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
+        // No stop of its server noticed since this request looked at the model (the usual case: nothing read):
+        // forwarded, registered for a notice from here on (endingOf) in this same turn.
+        if ((lastNotice.get(model.id) ?? 0) <= seenNotices) break;
+        // Noticed while it waited (for a place, a start or a read): what it read may be the server that is going.
+        // Looked at again on the registry as it is now: a restart is waited for, a stop refused for what it is.
+        seenNotices = notices;
+        release?.();
+        release = null;
+        const fresh = (await fleet.models({ fresh: true, only: model.id })).find((x) => x.id === model.id);
+        if (!fresh) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(model.name)} was removed from the registry`);
+        model = fresh;
       }
       if (ex.gone) return;
       // Served: last used now, and its idle deadline shown (idle_unload_at, the dashboard's countdown) goes at once.

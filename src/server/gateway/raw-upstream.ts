@@ -673,7 +673,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
                 endExchange = null;
                 if (sink.started) sink.end([errorEvent(notice)]);
                 else sink.error(notice);
-                done({ status: sink.started ? answer!.status : notice.status, clientClosed: false });
+                done({ status: notice.status, clientClosed: false });
               };
               noticeWait = setTimeout(() => {
                 noticeWait = null;
@@ -723,7 +723,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             }
             if (eventFits()) sink.end([errorEvent(err)]);
             else sink.cut();
-            done({ status: answer!.status, clientClosed: false });
+            // The figures count it as the error it ended with, not the 200 its head said.
+            done({ status: err.status, clientClosed: false });
           };
           link.current = {
             read(chunk) {

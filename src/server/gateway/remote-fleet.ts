@@ -110,7 +110,14 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     if (m.t === "stopping") {
       generation++;
       list = null;
-      for (const cb of stoppingListeners) cb(m.stopping);
+      for (const cb of stoppingListeners) {
+        try {
+          cb(m.stopping);
+        } catch (err) {
+          // A throw in a port's message handler would end the worker.
+          send({ t: "log", level: "warn", msg: "ending the requests of a stopping server failed", data: { error: err instanceof Error ? err.message : String(err) } });
+        }
+      }
       return;
     }
     if (m.t !== "reply") return;

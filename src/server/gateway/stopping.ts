@@ -42,5 +42,5 @@ export function stoppingOf(event: StateEventLike): ModelStopping | null {
  * 409 that the model was stopped and how to start it.
  */
 export function stoppedUnderRequest(name: string, why: string): GatewayError {
-  return new GatewayError(503, "service_unavailable", "model_stopping", `model ${JSON.stringify(name)} is ${why}: the request was ended with its server`, { retryAfterS: 1 });
+  return new GatewayError(503, "service_unavailable", "model_stopping", `model ${JSON.stringify(name)} is ${why}: the request was ended with its server; sent again, it is answered once the model runs, or told why not`, { retryAfterS: 1 });
 }
