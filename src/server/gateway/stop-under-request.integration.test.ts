@@ -33,11 +33,11 @@ function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletio
   return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
 }
 
-/** One place, a queue of 4, room for a long generation (a file trained for 4096 tokens); started. */
+/** One place, a queue of 4, room for a generation of many seconds (a file trained for 65536 tokens); started. */
 async function setup(via: "gateway" | "worker"): Promise<{ client: OpenAI; model: Model }> {
   g = await gatewayFixture();
-  const model = await g.addModel("longer", { ctxSize: 4096, concurrency: 1, queueLimit: 4 });
-  await writeTinyModel(model.filePath, { contextLength: 4096 });
+  const model = await g.addModel("longer", { ctxSize: 65_536, concurrency: 1, queueLimit: 4 });
+  await writeTinyModel(model.filePath, { contextLength: 65_536 });
   const r = await g.f.fleet.start(model.id, { wait: true });
   expect(r.state, r.error ?? "").toBe("ready");
   if (via === "worker") w = await startGatewayWorker(g);
@@ -51,7 +51,7 @@ function longStream(client: OpenAI): { firstChunk: Promise<void>; ended: Promise
   const ended = (async () => {
     let chunks = 0;
     try {
-      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: 3800, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: 40_000, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
       for await (const _ of s) if (++chunks === 3) first();
       return { chunks, error: null };
     } catch (error) {
@@ -100,7 +100,7 @@ describe("a model stopped or restarted under the gateway's requests (real llama-
   it("restarted while answering one request with another queued: the first is told to send it again (503, Retry-After), the queued one is answered by the new server", async () => {
     const { client, model } = await setup("gateway");
     const pidBefore = (await statusOf(g!.f, "longer")).pid;
-    const busy = outcome(client.chat.completions.create(chat("longer", { max_tokens: 3800, ignore_eos: true })));
+    const busy = outcome(client.chat.completions.create(chat("longer", { max_tokens: 40_000, ignore_eos: true })));
     await waitFor("the first request to take the slot", () => anySlotBusy(model), 10_000, 20);
     const queued = client.chat.completions.create(chat("longer"));
     await waitFor("the second request to queue", async () => g!.adapter.usage(model.id).inFlight === 2, 5000, 20);

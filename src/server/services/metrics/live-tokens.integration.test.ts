@@ -21,8 +21,9 @@ describe("generated tokens per second during a long generation (real llama-serve
 
   beforeAll(async () => {
     g = await gatewayFixture();
-    longer = await g.addModel("longer", { ctxSize: 4096 });
-    await writeTinyModel(longer.filePath, { contextLength: 4096 });
+    // A generation of many seconds (the reads below take one and a half): a file trained for 65536 tokens.
+    longer = await g.addModel("longer", { ctxSize: 65_536 });
+    await writeTinyModel(longer.filePath, { contextLength: 65_536 });
     const r = await g.f.fleet.start(longer.id, { wait: true });
     expect(r.state, r.error ?? "").toBe("ready");
   });
@@ -32,7 +33,7 @@ describe("generated tokens per second during a long generation (real llama-serve
 
   it("is above 0 while the stream runs, though llama-server's tokens_predicted_total has not moved", async () => {
     const abort = new AbortController();
-    const stream = await g.client.chat.completions.create({ model: "longer", messages: [{ role: "user", content: "hi" }], max_tokens: 3800, ignore_eos: true, grammar: GRAMMAR, stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: abort.signal });
+    const stream = await g.client.chat.completions.create({ model: "longer", messages: [{ role: "user", content: "hi" }], max_tokens: 40_000, ignore_eos: true, grammar: GRAMMAR, stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: abort.signal });
     const received = (async () => {
       let n = 0;
       try {
