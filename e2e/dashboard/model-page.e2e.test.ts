@@ -213,7 +213,7 @@ describe("model page (production build)", () => {
     // Until the host answers (a search goes once typing pauses), the page says it is searching, not "No line matches.".
     // Polled: on a busy machine the page renders the typed text a moment after fill() returns (a CI run read
     // "500 lines" at once); the debounce keeps this state far longer than the 20 ms between looks.
-    await expect.poll(() => page.getByTestId("log-match-count").textContent(), { timeout: 5000, intervals: [20] }).toBe("0 matches in the lines shown; searching the whole log…");
+    await expect.poll(() => page.getByTestId("log-match-count").textContent(), { timeout: 5000, interval: 20 }).toBe("0 matches in the lines shown; searching the whole log…");
     expect(await page.getByTestId("log-lines").textContent()).toBe("Searching the whole log…");
     const shownLines = () => page.locator('[data-testid="log-lines"] > div').allTextContents();
     await expect.poll(shownLines, { timeout: 15_000 }).toEqual(headers);
