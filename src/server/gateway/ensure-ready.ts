@@ -17,6 +17,11 @@ const WAIT_MARGIN_MS = 15_000;
 /** How often a waiting request looks again when no event arrives. */
 const RECHECK_MS = 500;
 
+/** 404 for a model that was removed from the registry while a request for it waited. */
+export function modelRemoved(name: string): GatewayError {
+  return new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(name)} was removed from the registry`);
+}
+
 export interface ReadyWaiter {
   /** model (already resolved) → the same model, ready; throws GatewayError. */
   ensureReady(model: GatewayModel, signal: AbortSignal): Promise<GatewayModel>;
@@ -67,7 +72,7 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
           // The first look is at this model's row alone (it decides a start: on the way of a cold request); later
           // ones, while it loads, share one read of every model among all the requests waiting (fleet-adapter.ts).
           const found = (await fleet.models({ fresh: true, ...(looks++ === 0 ? { only: m.id } : {}) })).find((x) => x.id === m.id);
-          if (!found) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(m.name)} was removed from the registry`);
+          if (!found) throw modelRemoved(m.name);
           m = found;
         }
         const step = readinessStep(m, now());

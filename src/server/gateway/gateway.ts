@@ -23,7 +23,7 @@ import { checkAccess, checkModelAllowed, type Caller } from "./access";
 import type { KeyStore } from "./key-store";
 import { createAdmission } from "./admission";
 import { createIdleUnloader } from "./idle-unload";
-import { createReadyWaiter } from "./ensure-ready";
+import { createReadyWaiter, modelRemoved } from "./ensure-ready";
 import { readinessStep } from "./readiness";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { AnswerTail } from "./answer-usage";
@@ -407,7 +407,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         release?.();
         release = null;
         const fresh = (await fleet.models({ fresh: true, only: model.id })).find((x) => x.id === model.id);
-        if (!fresh) throw new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(model.name)} was removed from the registry`);
+        if (!fresh) throw modelRemoved(model.name);
         model = fresh;
       }
       if (ex.gone) return;

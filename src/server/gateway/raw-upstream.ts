@@ -671,24 +671,19 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             if (onEnding && (err.code === "ECONNRESET" || err.code === "EPIPE") && (!sink.started || eventFits())) {
               endExchange = (notice) => {
                 endExchange = null;
-                if (sink.started) sink.end([errorEvent(notice)]);
-                else sink.error(notice);
-                done({ status: notice.status, clientClosed: false });
+                tellEnding(notice);
               };
               noticeWait = setTimeout(() => {
                 noticeWait = null;
                 endExchange = null;
-                if (sink.started) {
-                  sink.cut();
-                  done({ status: answer?.status ?? 502, clientClosed: false });
-                } else {
-                  const e = failure(err, target, describe);
-                  sink.error(e);
-                  done({ status: e.status, clientClosed: false });
-                }
+                failed(err);
               }, ENDING_NOTICE_WAIT_MS);
               return;
             }
+            failed(err);
+          };
+          /** The server failed the request: the answer is cut if it began, else the gateway's error is the answer. */
+          const failed = (err: NodeJS.ErrnoException) => {
             if (sink.started) {
               sink.cut();
               done({ status: answer?.status ?? 502, clientClosed: false });
@@ -697,6 +692,16 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             const e = failure(err, target, describe);
             sink.error(e);
             done({ status: e.status, clientClosed: false });
+          };
+          /**
+           * The model's server is going away: its error as the answer when none began, as a last event when one
+           * fits, else a cut. The figures count it as that error, not the 200 a stream's head said.
+           */
+          const tellEnding = (err: GatewayError) => {
+            if (!sink.started) sink.error(err);
+            else if (eventFits()) sink.end([errorEvent(err)]);
+            else sink.cut();
+            done({ status: err.status, clientClosed: false });
           };
           const onEnd = () => {
             if (state === Body.UntilClose) {
@@ -716,15 +721,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             current = null;
             socket.destroy();
             pieces.length = 0;
-            if (!sink.started) {
-              sink.error(err);
-              done({ status: err.status, clientClosed: false });
-              return;
-            }
-            if (eventFits()) sink.end([errorEvent(err)]);
-            else sink.cut();
-            // The figures count it as the error it ended with, not the 200 its head said.
-            done({ status: err.status, clientClosed: false });
+            tellEnding(err);
           };
           link.current = {
             read(chunk) {
