@@ -106,6 +106,12 @@ export const AGENT_DEFAULTS = {
   treeScanMs: 1000,
   /** The same where a scan runs `ps` (macOS): a process each time. */
   treeScanPsMs: 5000,
+  /**
+   * How long after a stop's SIGTERM a server still there gets a second one
+   * (terminate.ts says why: llama-server then exits at once instead of
+   * waiting for its clients). Only when the stop's grace is longer.
+   */
+  termRepeatMs: 2000,
   /** How long SIGKILLed processes may take to disappear. */
   killDeadlineMs: 5000,
   /** How long a stopped server's port may take to be free before its holder is reported. */

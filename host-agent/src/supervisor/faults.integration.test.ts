@@ -51,6 +51,23 @@ describe("fault stand-ins", () => {
     expect(log.lines.join("\n")).toMatch(/got SIGTERM, ignoring it/);
   });
 
+  it("a server that waits for its clients after SIGTERM gets a second SIGTERM, not SIGKILL at the end of the grace", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.waitsForClients));
+    const port = await freePort();
+    const s = await agent.call("start", { spec: specFor("held", model, port, { stopGraceMs: 60_000 }) });
+    const stopped = await agent.call("stop", { id: "held" });
+    expect(stopped.state).toBe("stopped");
+    expect(stopped.cause).toBe("requested");
+    expect(stopped.signal ?? null).toBeNull();
+    expect(stopped.reason).toMatch(/ended by a second one/);
+    expect(stopped.reason).not.toMatch(/SIGKILL/);
+    expect(await groupMembers(s.pid!)).toEqual([]);
+    expect(await canBind(port, "127.0.0.1")).toBe(true);
+    const log = (await agent.call("logs", { id: "held" })).lines.join("\n");
+    expect(log).toMatch(/cleaning up before exit/);
+    expect(log).toMatch(/Received second interrupt/);
+  });
+
   it("a server that exits while loading fails at once, with its exit code and log tail", async () => {
     const agent = pool.make(agentOptions(dirs, standIns.exitsWhileLoading));
     const rec = eventRecorder(agent);

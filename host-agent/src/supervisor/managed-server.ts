@@ -322,6 +322,7 @@ export class ManagedServer {
       return this.status();
     }
     let reason: string = STOP_CAUSE_TEXT[cause];
+    if (end.group?.ended === "term-again") reason += `; still running ${AGENT_DEFAULTS.termRepeatMs} ms after SIGTERM, ended by a second one`;
     if (end.group?.ended === "kill") reason = `stopped with SIGKILL: still running ${graceMs} ms after SIGTERM`;
     if (end.group?.ended === "foreign") reason = `pid ${this.pid} now belongs to another process; it was not signalled`;
     if (end.survivors.length > 0) reason += `; pids ${end.survivors.join(", ")} survived SIGKILL`;

@@ -1,7 +1,19 @@
 /**
- * Ending a server's process group: SIGTERM to the group, a grace period,
- * SIGKILL to the group, then confirm that no process of the group is left
- * and the port is free. Every wait has a deadline.
+ * Ending a server's process group: SIGTERM to the group, a second SIGTERM
+ * if it is still there after `termRepeatMs`, SIGKILL to the group at the end
+ * of the grace, then confirm that no process of the group is left and the
+ * port is free. Every wait has a deadline.
+ *
+ * Why a second SIGTERM: llama-server's first one stops its task loop and
+ * then joins its HTTP threads, and a thread answering a request waits for
+ * a result that no longer comes until its client closes the connection
+ * (seen with gdb on the build here: HTTP threads in
+ * `server_response::recv_with_timeout`, the main thread in
+ * `httplib::ThreadPool::shutdown`). A client that keeps its stream open
+ * holds the stop until SIGKILL. A second SIGINT/SIGTERM makes llama-server
+ * exit at once ("Received second interrupt, terminating immediately",
+ * tools/server/server.cpp `signal_handler`), without the wait and with the
+ * OS freeing its memory, as SIGKILL would, but as an exit of its own.
  *
  * Pid-reuse safety: the group is signalled only when its leader is the very
  * process we recorded (same start time), or, with the leader gone, when
@@ -22,8 +34,12 @@ export interface TerminateTarget {
 }
 
 export interface TerminateResult {
-  /** "term": ended within the grace; "kill": needed SIGKILL; "gone": nothing of ours was running; "foreign": the pid now belongs to another process, left alone. */
-  ended: "term" | "kill" | "gone" | "foreign";
+  /**
+   * "term": ended on the first SIGTERM; "term-again": ended after the second
+   * SIGTERM, within the grace; "kill": needed SIGKILL; "gone": nothing of
+   * ours was running; "foreign": the pid now belongs to another process, left alone.
+   */
+  ended: "term" | "term-again" | "kill" | "gone" | "foreign";
   portFree: boolean;
   /** Members still alive after SIGKILL and its deadline (should be empty). */
   survivors: number[];
@@ -95,15 +111,42 @@ export async function waitPortFree(port: number, host: string, deadlineMs: numbe
   }
 }
 
-export async function terminateGroup(t: TerminateTarget, graceMs: number, opts: { killDeadlineMs?: number; portDeadlineMs?: number } = {}): Promise<TerminateResult> {
+export interface TerminateOptions {
+  /** How long SIGKILLed processes may take to go (ms; default AGENT_DEFAULTS.killDeadlineMs). */
+  killDeadlineMs?: number;
+  /** How long the port may take to be free afterwards (ms; default AGENT_DEFAULTS.portFreeDeadlineMs; 0: one look). */
+  portDeadlineMs?: number;
+  /** When the second SIGTERM goes, after the first (ms; default AGENT_DEFAULTS.termRepeatMs); none when the grace is not longer. */
+  termRepeatMs?: number;
+}
+
+/**
+ * Ends the group of `t`: SIGTERM, SIGTERM again after `termRepeatMs` if the
+ * group is still there, SIGKILL at `graceMs` (ms after the first SIGTERM).
+ * Never throws for a process that is gone; signals nothing that is not ours.
+ */
+export async function terminateGroup(t: TerminateTarget, graceMs: number, opts: TerminateOptions = {}): Promise<TerminateResult> {
   const started = Date.now();
   const members = await ownedGroupMembers(t);
   if (members === null) return { ended: "foreign", portFree: await canBind(t.port, t.bindAddress), survivors: [], elapsedMs: Date.now() - started };
   if (members.length === 0) return { ended: "gone", portFree: await waitPortFree(t.port, t.bindAddress, opts.portDeadlineMs ?? AGENT_DEFAULTS.portFreeDeadlineMs), survivors: [], elapsedMs: Date.now() - started };
 
   signalGroup(t.pgid, "SIGTERM");
-  let left = await waitGroupEmpty(t, graceMs);
+  const termAt = Date.now();
+  const repeatMs = opts.termRepeatMs ?? AGENT_DEFAULTS.termRepeatMs;
   let ended: TerminateResult["ended"] = "term";
+  let left: ProcessInfo[];
+  if (repeatMs < graceMs) {
+    left = await waitGroupEmpty(t, repeatMs);
+    if (left.length > 0) {
+      ended = "term-again";
+      // Ownership looked at again, as before the SIGKILL below.
+      if ((await ownedGroupMembers(t))?.length) signalGroup(t.pgid, "SIGTERM");
+      left = await waitGroupEmpty(t, Math.max(0, graceMs - (Date.now() - termAt)));
+    }
+  } else {
+    left = await waitGroupEmpty(t, graceMs);
+  }
   if (left.length > 0) {
     ended = "kill";
     // Re-check ownership right before the SIGKILL: the group may have emptied and its id been reused meanwhile.

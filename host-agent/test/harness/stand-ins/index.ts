@@ -4,6 +4,7 @@ import path from "node:path";
 const dir = import.meta.dirname;
 export const standIns = {
   ignoresSigterm: path.join(dir, "stand-in-ignores-sigterm.mjs"),
+  waitsForClients: path.join(dir, "stand-in-waits-for-clients.mjs"),
   exitsWhileLoading: path.join(dir, "stand-in-exits-while-loading.mjs"),
   forksChild: path.join(dir, "stand-in-forks-child.mjs"),
   hangsLoading: path.join(dir, "stand-in-hangs-loading.mjs"),
