@@ -255,7 +255,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     return (cb) => {
       let on = answering.get(model.id);
       if (!on) answering.set(model.id, (on = new Set()));
-      const end = (s: ModelStopping) => cb(stoppedUnderRequest(model.name, s.why));
+      const end = (s: ModelStopping) => cb(stoppedUnderRequest(model.name, s.why, s.ended));
       on.add(end);
       return () => {
         on.delete(end);

@@ -97,6 +97,19 @@ describe("a model stopped or restarted under the gateway's requests (real llama-
     expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", desired: "stopped" });
   });
 
+  it.each(["gateway", "worker"] as const)("its server killed mid-stream (%s): the stream ends with an error event saying the server exited and how, not only that it broke", async (via) => {
+    const { client } = await setup(via);
+    const stream = longStream(client);
+    await stream.firstChunk;
+    const { pid } = await statusOf(g!.f, "longer");
+    process.kill(pid!, "SIGKILL");
+
+    const ended = await stream.ended;
+    expect(ended.error, `the stream ended with an error event (it ended with ${String(ended.error)})`).toBeInstanceOf(OpenAI.APIError);
+    expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/^model "longer": its server exited \(crashed: killed by SIGKILL\) while answering the request; sent again, it is answered once the model runs again, or told why not$/);
+    expect(ended.chunks).toBeGreaterThanOrEqual(3);
+  });
+
   it("restarted while answering one request with another queued: the first is told to send it again (503, Retry-After), the queued one is answered by the new server", async () => {
     const { client, model } = await setup("gateway");
     const pidBefore = (await statusOf(g!.f, "longer")).pid;

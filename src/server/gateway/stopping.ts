@@ -1,6 +1,7 @@
 /**
  * A model's server going away under the requests it answers: a stop or a
- * restart of the model (any cause: requested, restart, host-stop, shutdown).
+ * restart of the model (any cause: requested, restart, host-stop, shutdown),
+ * or its end without one (a crash: the `exited` or `failed` state event).
  *
  * llama-server, sent SIGTERM, ends its task loop and then waits for the
  * connections of the requests it was answering to close before it exits:
@@ -10,14 +11,21 @@
  * soon as the fleet records the model `stopping` (the state event the
  * agent's report makes), telling each client why (raw-upstream.ts
  * `onEnding`).
+ *
+ * A server that crashes drops its connections itself; raw-upstream waits a
+ * moment for the notice of a dropped request (ENDING_NOTICE_WAIT_MS), and
+ * the crash's state event is that notice: the client is told the server
+ * exited and why ("killed by SIGSEGV"), not only that its answer broke.
  */
 import { GatewayError } from "./openai-error";
 
-/** A model whose server is stopping, as the fleet's state event says it. */
+/** A model whose server is stopping, or has ended, as the fleet's state event says it. */
 export interface ModelStopping {
   modelId: string;
-  /** The event's words after the model's name: "stopping (stopped on request)". */
+  /** The event's words after the model's name: "stopping (stopped on request)", "exited (crashed: killed by SIGSEGV)". */
   why: string;
+  /** True when the server has already ended (`exited`, `failed`: a crash); absent for a stop that began. */
+  ended?: boolean;
 }
 
 /** The parts of a recorded fleet event (services/fleet/events.ts RecordedEvent) this reads. */
@@ -28,19 +36,27 @@ export interface StateEventLike {
   message: string;
 }
 
-/** The model whose server a fleet event says is stopping, or null for any other event. */
+/** The model whose server a fleet event says is stopping or has ended (crashed), or null for any other event. */
 export function stoppingOf(event: StateEventLike): ModelStopping | null {
-  if (event.kind !== "state" || event.state !== "stopping" || event.modelId === null) return null;
+  const { state, modelId } = event;
+  if (event.kind !== "state" || modelId === null) return null;
+  if (state !== "stopping" && state !== "exited" && state !== "failed") return null;
   const colon = event.message.indexOf(": ");
-  return { modelId: event.modelId, why: colon === -1 ? "stopping" : event.message.slice(colon + 2) };
+  const why = colon === -1 ? state : event.message.slice(colon + 2);
+  return state === "stopping" ? { modelId, why } : { modelId, why, ended: true };
 }
 
 /**
  * What the client of a request that was being answered is told. 503 with
  * Retry-After 1 s: a client that sends it again (OpenAI's do, for an answer
  * that had not begun) waits for a restart to end and is served, or is told
- * 409 that the model was stopped and how to start it.
+ * 409 that the model was stopped and how to start it. `ended` (a crash):
+ * `model_server_exited`, the same way; a client that sends it again waits
+ * for the restart the model's policy makes, or is told why there is none.
  */
-export function stoppedUnderRequest(name: string, why: string): GatewayError {
+export function stoppedUnderRequest(name: string, why: string, ended = false): GatewayError {
+  if (ended) {
+    return new GatewayError(503, "service_unavailable", "model_server_exited", `model ${JSON.stringify(name)}: its server ${why} while answering the request; sent again, it is answered once the model runs again, or told why not`, { retryAfterS: 1 });
+  }
   return new GatewayError(503, "service_unavailable", "model_stopping", `model ${JSON.stringify(name)} is ${why}: the request was ended with its server; sent again, it is answered once the model runs, or told why not`, { retryAfterS: 1 });
 }

@@ -1,0 +1,26 @@
+import { describe, expect, it } from "vitest";
+import { stoppedUnderRequest, stoppingOf } from "./stopping";
+
+const event = (state: string | null, message: string, kind = "state") => ({ kind, state, modelId: "m1", message });
+
+describe("stoppingOf: which fleet events end the requests a model's server answers", () => {
+  it("a stop that began, and an end without one (a crash), with the event's words after the name", () => {
+    expect(stoppingOf(event("stopping", "alpha: stopping (stopped on request)"))).toEqual({ modelId: "m1", why: "stopping (stopped on request)" });
+    expect(stoppingOf(event("exited", "alpha: exited (crashed: killed by SIGSEGV)"))).toEqual({ modelId: "m1", why: "exited (crashed: killed by SIGSEGV)", ended: true });
+    expect(stoppingOf(event("failed", "alpha: failed (crashed: exited with code 134)"))).toEqual({ modelId: "m1", why: "failed (crashed: exited with code 134)", ended: true });
+  });
+
+  it("not the states of a server that runs or is ended by a stop already noticed, nor other kinds of event", () => {
+    for (const state of ["starting", "ready", "unhealthy", "stopped"]) expect(stoppingOf(event(state, `alpha: ${state}`))).toBeNull();
+    expect(stoppingOf(event("stopping", "alpha: stopping", "log"))).toBeNull();
+    expect(stoppingOf({ ...event("exited", "alpha: exited"), modelId: null })).toBeNull();
+  });
+
+  it("tells the client a stop from a crash: 503, Retry-After 1 s, different codes", () => {
+    const stop = stoppedUnderRequest("alpha", "stopping (stop requested)");
+    expect(stop).toMatchObject({ status: 503, code: "model_stopping", options: { retryAfterS: 1 } });
+    const crash = stoppedUnderRequest("alpha", "exited (crashed: killed by SIGSEGV)", true);
+    expect(crash).toMatchObject({ status: 503, code: "model_server_exited", options: { retryAfterS: 1 } });
+    expect(crash.message).toBe('model "alpha": its server exited (crashed: killed by SIGSEGV) while answering the request; sent again, it is answered once the model runs again, or told why not');
+  });
+});
