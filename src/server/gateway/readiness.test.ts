@@ -27,6 +27,8 @@ describe("readinessStep", () => {
     const s = readinessStep(m({ state: "stopped", desired: "stopped" }), NOW);
     expect(s.kind === "refuse" && s.error.status).toBe(409);
     expect(s.kind === "refuse" && s.error.message).toMatch(/Start button/);
+    // The CLI's command, for a client at a terminal (a trial looked for it).
+    expect(s.kind === "refuse" && s.error.message).toContain(`\`npm run synapse -- start ${m({}).name}\``);
   });
 
   it("stopping: a restart (still wanted) or an on-demand model's stop is waited for; an 'always' model a person stopped is 409 at once, not after its process ends", () => {

@@ -89,6 +89,6 @@ function stoppedAlways(m: GatewayModel): GatewayError {
     409,
     "conflict_error",
     "model_stopped",
-    `model ${JSON.stringify(m.name)} is stopped (load policy "always": it is not started on request); start it with its Start button in the dashboard, START ALL ENABLED, or POST /api/models/servers/start-all`,
+    `model ${JSON.stringify(m.name)} is stopped (load policy "always": it is not started on request); start it with its Start button in the dashboard, \`npm run synapse -- start ${m.name}\`, START ALL ENABLED, or POST /api/models/servers/start-all`,
   );
 }
