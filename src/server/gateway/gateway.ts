@@ -397,15 +397,15 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
         // looked at; they do not queue behind completions (nor get 429).
-        if (work) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
+        if (work && !release) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
         // No stop of its server noticed since this request looked at the model (the usual case: nothing read):
         // forwarded, registered for a notice from here on (endingOf) in this same turn.
         if ((lastNotice.get(model.id) ?? 0) <= seenNotices) break;
         // Noticed while it waited (for a place, a start or a read): what it read may be the server that is going.
         // Looked at again on the registry as it is now: a restart is waited for, a stop refused for what it is.
+        // It keeps its place meanwhile, so the requests queued behind it stay behind it (FIFO) whatever order
+        // their reads come back in; nothing else could use the place while the model's server is not there.
         seenNotices = notices;
-        release?.();
-        release = null;
         const fresh = (await fleet.models({ fresh: true, only: model.id })).find((x) => x.id === model.id);
         if (!fresh) throw modelRemoved(model.name);
         model = fresh;

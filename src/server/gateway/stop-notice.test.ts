@@ -181,6 +181,41 @@ describe("a request that waited, and its server's stop notice (stand-in-holding-
     expect(up.arrived(), "never sent to the stopping server").toBe(0);
   });
 
+  it("a restart under a request with three queued: the queued ones keep their order (FIFO) to the new server, whatever order their reads come back in", async () => {
+    const before = await standIn();
+    const after = await standIn();
+    const { fleet, state, notify } = fakeFleet(model(before.port));
+    const url = await gatewayOver(fleet);
+    const a = ask(url);
+    await until("A at the server", () => before.arrived() === 1);
+    const queued: ReturnType<typeof ask>[] = [];
+    for (let i = 0; i < 3; i++) {
+      queued.push(ask(url));
+      await sleep(30); // B, C, D queue in this order
+    }
+    // The registry's reads (round trips to the main thread) come back in any order: the first one last.
+    let reads = 0;
+    state.freshRead = async () => {
+      const n = reads++;
+      await sleep(n === 0 ? 150 : 0);
+      return [state.current];
+    };
+    // A restart: stopping, still wanted running; the new server is ready a little later.
+    state.current = { ...state.current, state: "stopping", desired: "running" };
+    notify("stopping (stopped to restart)");
+    expect(await a.result(2000)).toEqual({ status: 503, body: expect.stringContaining("model_stopping") });
+    await sleep(50);
+    state.current = { ...state.current, state: "ready", upstream: { host: "127.0.0.1", port: after.port } };
+    for (let i = 0; i < 3; i++) {
+      await until(`queued request ${i} at the new server`, () => after.arrived() === i + 1);
+      await sleep(50); // nothing else arrives meanwhile: one place
+      expect(after.arrived()).toBe(i + 1);
+      after.answer(i);
+      expect(await queued[i]!.result(2000), `request ${i} (in arrival order) answered ${i}th`).toEqual({ status: 200, body: '{"ok":true}' });
+    }
+    expect(before.arrived(), "none reached the stopping server").toBe(1);
+  });
+
   it("requests that waited for a place read nothing more when no stop came (the worker's round trip to the main thread, a query there)", async () => {
     const up = await standIn();
     const { fleet, state } = fakeFleet(model(up.port));
