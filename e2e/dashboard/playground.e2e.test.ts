@@ -214,6 +214,35 @@ describe("playground (production build, real llama-server, beyond loopback under
     await screenshot("stopped");
   });
 
+  it("a message to a model whose one place is taken says it waits for a place, and how many wait; answered once the place frees", async () => {
+    const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-queue", viewport: WIDE });
+    await page.goto("/playground?model=lazy");
+    await expect.poll(() => page.getByTestId("model-state").getAttribute("data-readiness"), { timeout: 30_000 }).toMatch(/ready|on-demand/);
+    // Another client takes lazy's one place (parallel 1) with an answer that runs until it leaves.
+    const other = new AbortController();
+    const taken = fetch(`${base}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ model: "lazy", stream: true, max_tokens: 30_000, grammar: ENDLESS, messages: [{ role: "user", content: "go on" }] }),
+      signal: other.signal,
+    }).then((r) => r.body?.pipeTo(new WritableStream()).catch(() => undefined), () => undefined);
+    try {
+      await expect.poll(async () => (await slots("lazy")).some((s) => s.is_processing), { timeout: 60_000, interval: 100 }).toBe(true);
+      await setConstraint(page, "8", "root ::= [a-z]+");
+      await page.getByLabel("Message").fill("and you?");
+      await page.getByTestId("send").click();
+      await expect.poll(() => page.getByTestId("waiting").textContent(), { timeout: 10_000, interval: 50 }).toBe("Waiting for a place at lazy: 1 request being answered, 1 waiting (this one among them)…");
+      await screenshot("waiting-for-a-place");
+    } finally {
+      other.abort();
+      await taken;
+    }
+    // The other client left: its place is this message's, which is answered.
+    const last = lastAnswer(page);
+    await expect.poll(() => last.getByTestId("answer-text").textContent(), { timeout: 30_000 }).toMatch(/^[a-z]+$/);
+    await expectTestId(page, "send");
+  });
+
   it("an answer of <script> and <img onerror> shows as text: no element, nothing runs", async () => {
     const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-html", viewport: WIDE });
     await page.goto("/playground?model=lazy");

@@ -21,6 +21,8 @@ import { SettingsPanel } from "./settings-panel";
 import { historyOf, useChat } from "./use-chat";
 import { useConversations } from "./use-conversations";
 import { useLoadProgress } from "./use-load-progress";
+import { useQueue } from "./use-queue";
+import { waitingText } from "./waiting-text";
 import styles from "./playground.module.css";
 
 export function Playground({ initialModel }: { initialModel?: string | undefined }) {
@@ -59,6 +61,8 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
   const active = chat.active && chat.active.conversationId === conversations.current?.id ? chat.active : null;
   const busy = chat.active !== null;
   const loadProgress = useLoadProgress(chat.active ? (choices.get(chat.active.model)?.id ?? null) : null);
+  // Read only while a message waits for its first token: the line below names the queue it waits in.
+  const queue = useQueue(chat.active && !chat.active.firstToken ? (choices.get(chat.active.model)?.id ?? null) : null);
   // One announcement when an answer ends (the streaming text itself is not a live region).
   const [announcement, setAnnouncement] = useState("");
   const wasBusy = useRef(false);
@@ -162,7 +166,7 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
                       <LoadProgress model={active.model} host={choices.get(active.model)?.host ?? "its host"} since={active.sentAt} {...(loadProgress !== undefined ? { progress: loadProgress } : {})} />
                     ) : (
                       <p className="muted" data-testid="waiting">
-                        Waiting for the first token…
+                        {waitingText(active.model, queue)}
                       </p>
                     )
                   ) : null}

@@ -30,6 +30,14 @@ export const metricsRouter = router({
       if (input.range === "hour") return { range: input.range, stepMs: m.intervalMs, points: m.history(input.id, now - 3_600_000) };
       return { range: input.range, stepMs: 60_000, points: await m.minutes(input.id, now - 86_400_000) };
     }),
+  /**
+   * The gateway's queue at one model now: requests being answered (`running`, at most its concurrency) and
+   * waiting for a place (`queued`, FIFO); both 0 when none. The worker thread reports changes each second.
+   */
+  queue: publicProcedure.input(z.object({ id }).strict()).query(({ ctx, input }) => {
+    const q = ctx.runtime.metrics.gateway.queues().find((x) => x.modelId === input.id);
+    return { running: q?.running ?? 0, queued: q?.queued ?? 0 };
+  }),
   /** How far a loading model is (null: it is not loading): from its log's load steps, or its elapsed time against its last load. */
   loadProgress: publicProcedure.input(z.object({ id }).strict()).query(({ ctx, input }) => ctx.runtime.metrics.loadProgress(input.id)),
 });
