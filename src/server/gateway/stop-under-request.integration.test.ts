@@ -16,7 +16,7 @@ import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParams
 import { afterEach, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import type { Model } from "~/generated/prisma/client";
-import { statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
+import { statusOf, waitFor, type FleetFixtureOptions } from "~/server/services/fleet/testing/fixture";
 import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 
@@ -34,8 +34,8 @@ function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletio
 }
 
 /** One place, a queue of 4, room for a generation of many seconds (a file trained for 65536 tokens); started. */
-async function setup(via: "gateway" | "worker"): Promise<{ client: OpenAI; model: Model }> {
-  g = await gatewayFixture();
+async function setup(via: "gateway" | "worker", fleet: NonNullable<FleetFixtureOptions["fleet"]> = {}): Promise<{ client: OpenAI; model: Model }> {
+  g = await gatewayFixture({ fleet: { fleet } });
   const model = await g.addModel("longer", { ctxSize: 65_536, concurrency: 1, queueLimit: 4 });
   await writeTinyModel(model.filePath, { contextLength: 65_536 });
   const r = await g.f.fleet.start(model.id, { wait: true });
@@ -91,9 +91,10 @@ describe("a model stopped or restarted under the gateway's requests (real llama-
 
     expect(await queued).toMatchObject({ status: 409, code: "model_stopped" });
     // The stream was ended by the gateway as the stop began (its words above), not by the server's end. The server
-    // then exits on its SIGTERM, or, in about 1 run in 5 here, not at all until the agent's SIGKILL after the grace,
-    // with no "cleaning up before exit" in its log: its signal handler takes the task queue's mutex
-    // (server_queue::terminate), which the thread it interrupts may hold, which is likely why. Not asserted.
+    // then exits on its SIGTERM, or, in about 1 run in 5 here (before the agent's second SIGTERM), not at all until
+    // the agent's SIGKILL after the grace, with no "cleaning up before exit" in its log: its signal handler takes the
+    // task queue's mutex (server_queue::terminate), which the thread it interrupts may hold, which is likely why; the
+    // second SIGTERM (2 s on, terminate.ts) now ends it then. Not asserted.
     expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", desired: "stopped" });
   });
 
@@ -108,6 +109,20 @@ describe("a model stopped or restarted under the gateway's requests (real llama-
     expect(ended.error, `the stream ended with an error event (it ended with ${String(ended.error)})`).toBeInstanceOf(OpenAI.APIError);
     expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/^model "longer": its server exited \(crashed: killed by SIGKILL\) while answering the request; sent again, it is answered once the model runs again, or told why not$/);
     expect(ended.chunks).toBeGreaterThanOrEqual(3);
+  });
+
+  it("killed while answering one request with another queued: the first is told its server exited, the queued one what the model now is (503 model_restarting), not 502 from the ended server", async () => {
+    // A backoff long enough that the model is still waiting for its restart when the queued request looks.
+    const { client, model } = await setup("gateway", { restartPolicy: { baseDelayMs: 30_000, maxDelayMs: 30_000 } });
+    const busy = outcome(client.chat.completions.create(chat("longer", { max_tokens: 40_000, ignore_eos: true })));
+    await waitFor("the first request to take the slot", () => anySlotBusy(model), 10_000, 20);
+    const queued = outcome(client.chat.completions.create(chat("longer")));
+    await waitFor("the second request to queue", async () => g!.adapter.usage(model.id).inFlight === 2, 5000, 20);
+    const { pid } = await statusOf(g!.f, "longer");
+    process.kill(pid!, "SIGKILL");
+
+    expect(await busy).toMatchObject({ status: 503, code: "model_server_exited", message: expect.stringContaining('model "longer": its server exited (crashed: killed by SIGKILL)') });
+    expect(await queued).toMatchObject({ status: 503, code: "model_restarting", message: expect.stringContaining('model "longer" crashed and restarts in') });
   });
 
   it("restarted while answering one request with another queued: the first is told to send it again (503, Retry-After), the queued one is answered by the new server", async () => {
