@@ -14,7 +14,9 @@
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterEach, describe, expect, it } from "vitest";
+import { createHostAgent } from "../../../host-agent/src/agent";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
+import { agentOptions } from "../../../host-agent/test/harness/fixtures";
 import type { Model } from "~/generated/prisma/client";
 import { statusOf, waitFor, type FleetFixtureOptions } from "~/server/services/fleet/testing/fixture";
 import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
@@ -109,6 +111,25 @@ describe("a model stopped or restarted under the gateway's requests (real llama-
     expect(ended.error, `the stream ended with an error event (it ended with ${String(ended.error)})`).toBeInstanceOf(OpenAI.APIError);
     expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/^model "longer": its server exited \(crashed: killed by SIGKILL\) while answering the request; sent again, it is answered once the model runs again, or told why not$/);
     expect(ended.chunks).toBeGreaterThanOrEqual(3);
+  });
+
+  it("stopped on its host mid-stream (stop-metal-servers, another agent): the stream ends with an error event saying so, not only that it broke", async () => {
+    const { client } = await setup("gateway");
+    const stream = longStream(client);
+    await stream.firstChunk;
+    // The host's own CLI: a second agent on the same state folder stops every server (stop-metal-servers).
+    const cli = createHostAgent(agentOptions(g!.f.dirs, g!.f.bin));
+    try {
+      await cli.ready;
+      await cli.call("stopAll", {});
+    } finally {
+      cli.close();
+    }
+
+    const ended = await stream.ended;
+    expect(ended.error, `the stream ended with an error event (it ended with ${String(ended.error)})`).toBeInstanceOf(OpenAI.APIError);
+    expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/^model "longer" is stopped on its host, outside this app \(stopped on the host by another agent \(pid \d+, e\.g\. stop-metal-servers\)\); left stopped until it is started again: the request was ended with its server; sent again/);
+    expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", cause: "host-stop" });
   });
 
   it("killed while answering one request with another queued: the first is told its server exited, the queued one what the model now is (503 model_restarting), not 502 from the ended server", async () => {
