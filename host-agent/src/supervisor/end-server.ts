@@ -1,7 +1,8 @@
 /**
  * Ending everything a server started: its process group (terminate.ts) and
  * every descendant that left the group (process-tree.ts), SIGTERM to all at
- * once, SIGKILL to what is left after the grace. Then the port must be free;
+ * once (the group a second one 2 s on, terminate.ts), SIGKILL to what is left
+ * after the grace. Then the port must be free;
  * when it is not, the holder is named: a stop never reports success while
  * something still listens on the server's port.
  */

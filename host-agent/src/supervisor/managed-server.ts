@@ -383,7 +383,7 @@ export class ManagedServer {
     await this.record.remove();
     // A crashed leader may leave children behind (in its group or escaped): end them so nothing of it lingers.
     const end = await this.endProcesses(AGENT_DEFAULTS.leftoverGraceMs).catch(() => null);
-    if (end && (end.killedDescendants.length > 0 || end.group?.ended === "term" || end.group?.ended === "kill")) this.ctx.log.warn("reaped leftovers of a crashed server", { id: this.id, ended: end.group?.ended, descendants: end.killedDescendants });
+    if (end && (end.killedDescendants.length > 0 || (end.group !== null && end.group.ended !== "gone" && end.group.ended !== "foreign"))) this.ctx.log.warn("reaped leftovers of a crashed server", { id: this.id, ended: end.group?.ended, descendants: end.killedDescendants });
   }
 
   /**

@@ -139,9 +139,11 @@ export async function terminateGroup(t: TerminateTarget, graceMs: number, opts: 
   if (repeatMs < graceMs) {
     left = await waitGroupEmpty(t, repeatMs);
     if (left.length > 0) {
-      ended = "term-again";
-      // Ownership looked at again, as before the SIGKILL below.
-      if ((await ownedGroupMembers(t))?.length) signalGroup(t.pgid, "SIGTERM");
+      // Ownership looked at again, as before the SIGKILL below; a group that emptied meanwhile ended on the first.
+      if ((await ownedGroupMembers(t))?.length) {
+        ended = "term-again";
+        signalGroup(t.pgid, "SIGTERM");
+      }
       left = await waitGroupEmpty(t, Math.max(0, graceMs - (Date.now() - termAt)));
     }
   } else {

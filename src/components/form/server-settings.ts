@@ -11,6 +11,6 @@ export const SERVER_NUMBER_FIELDS = [
   { key: "ubatchSize", label: "Micro-batch size", hint: "-ub" },
   { key: "parallel", label: "Parallel slots", hint: "-np" },
   { key: "readinessDeadlineMs", label: "Readiness deadline (ms)", hint: "how long a model may load before its start fails" },
-  { key: "stopGraceMs", label: "Stop grace (ms)", hint: "SIGTERM (a second one after 2 s, which llama-server obeys at once), then SIGKILL after this long" },
+  { key: "stopGraceMs", label: "Stop grace (ms)", hint: "SIGTERM (a second one after 2 s when this is longer, which llama-server obeys at once), then SIGKILL after this long" },
   { key: "idleTimeoutMs", label: "Idle unload (ms)", hint: "on-demand models stop after this long without a request" },
 ] as const;

@@ -14,9 +14,11 @@
 import OpenAI from "openai";
 import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterEach, describe, expect, it } from "vitest";
+import { createHostAgent } from "../../../host-agent/src/agent";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
+import { agentOptions } from "../../../host-agent/test/harness/fixtures";
 import type { Model } from "~/generated/prisma/client";
-import { statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
+import { statusOf, waitFor, type FleetFixtureOptions } from "~/server/services/fleet/testing/fixture";
 import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 
@@ -34,8 +36,8 @@ function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletio
 }
 
 /** One place, a queue of 4, room for a generation of many seconds (a file trained for 65536 tokens); started. */
-async function setup(via: "gateway" | "worker"): Promise<{ client: OpenAI; model: Model }> {
-  g = await gatewayFixture();
+async function setup(via: "gateway" | "worker", fleet: NonNullable<FleetFixtureOptions["fleet"]> = {}): Promise<{ client: OpenAI; model: Model }> {
+  g = await gatewayFixture({ fleet: { fleet } });
   const model = await g.addModel("longer", { ctxSize: 65_536, concurrency: 1, queueLimit: 4 });
   await writeTinyModel(model.filePath, { contextLength: 65_536 });
   const r = await g.f.fleet.start(model.id, { wait: true });
@@ -107,6 +109,39 @@ describe("a model stopped or restarted under the gateway's requests (real llama-
     expect(ended.error, `the stream ended with an error event (it ended with ${String(ended.error)})`).toBeInstanceOf(OpenAI.APIError);
     expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/^model "longer": its server exited \(crashed: killed by SIGKILL\) while answering the request; sent again, it is answered once the model runs again, or told why not$/);
     expect(ended.chunks).toBeGreaterThanOrEqual(3);
+  });
+
+  it("stopped on its host mid-stream (stop-metal-servers, another agent): the stream ends with an error event saying so, not only that it broke", async () => {
+    const { client } = await setup("gateway");
+    const stream = longStream(client);
+    await stream.firstChunk;
+    // The host's own CLI: a second agent on the same state folder stops every server (stop-metal-servers).
+    const cli = createHostAgent(agentOptions(g!.f.dirs, g!.f.bin));
+    try {
+      await cli.ready;
+      await cli.call("stopAll", {});
+    } finally {
+      cli.close();
+    }
+
+    const ended = await stream.ended;
+    expect(ended.error, `the stream ended with an error event (it ended with ${String(ended.error)})`).toBeInstanceOf(OpenAI.APIError);
+    expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toMatch(/^model "longer" is stopped on its host, outside this app \(stopped on the host by another agent \(pid \d+, e\.g\. stop-metal-servers\)\); left stopped until it is started again: the request was ended with its server; sent again/);
+    expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", cause: "host-stop" });
+  });
+
+  it("killed while answering one request with another queued: the first is told its server exited, the queued one what the model now is (503 model_restarting), not 502 from the ended server", async () => {
+    // A backoff long enough that the model is still waiting for its restart when the queued request looks.
+    const { client, model } = await setup("gateway", { restartPolicy: { baseDelayMs: 30_000, maxDelayMs: 30_000 } });
+    const busy = outcome(client.chat.completions.create(chat("longer", { max_tokens: 40_000, ignore_eos: true })));
+    await waitFor("the first request to take the slot", () => anySlotBusy(model), 10_000, 20);
+    const queued = outcome(client.chat.completions.create(chat("longer")));
+    await waitFor("the second request to queue", async () => g!.adapter.usage(model.id).inFlight === 2, 5000, 20);
+    const { pid } = await statusOf(g!.f, "longer");
+    process.kill(pid!, "SIGKILL");
+
+    expect(await busy).toMatchObject({ status: 503, code: "model_server_exited", message: expect.stringContaining('model "longer": its server exited (crashed: killed by SIGKILL)') });
+    expect(await queued).toMatchObject({ status: 503, code: "model_restarting", message: expect.stringContaining('model "longer" crashed and restarts in') });
   });
 
   it.each(["gateway", "worker"] as const)("restarted while answering one request with another queued (%s): the first is told to send it again (503, Retry-After), the queued one is answered by the new server", async (via) => {

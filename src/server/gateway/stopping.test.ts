@@ -1,13 +1,21 @@
 import { describe, expect, it } from "vitest";
 import { stoppedUnderRequest, stoppingOf } from "./stopping";
 
-const event = (state: string | null, message: string, kind = "state") => ({ kind, state, modelId: "m1", message });
+const event = (state: string | null, message: string, kind = "state", previous?: string) => ({ kind, state, modelId: "m1", message, ...(previous ? { data: { previous } } : {}) });
 
 describe("stoppingOf: which fleet events end the requests a model's server answers", () => {
   it("a stop that began, and an end without one (a crash), with the event's words after the name", () => {
     expect(stoppingOf(event("stopping", "alpha: stopping (stopped on request)"))).toEqual({ modelId: "m1", why: "stopping (stopped on request)" });
     expect(stoppingOf(event("exited", "alpha: exited (crashed: killed by SIGSEGV)"))).toEqual({ modelId: "m1", why: "exited (crashed: killed by SIGSEGV)", ended: true });
     expect(stoppingOf(event("failed", "alpha: failed (crashed: exited with code 134)"))).toEqual({ modelId: "m1", why: "failed (crashed: exited with code 134)", ended: true });
+  });
+
+  it("a stop on its host (another agent: no stopping before it), told once its server has ended, as a stop", () => {
+    const onHost = "alpha: stopped on its host, outside this app (stopped on the host by another agent (pid 4242, e.g. stop-metal-servers)); left stopped until it is started again";
+    expect(stoppingOf(event("stopped", onHost, "state", "ready"))).toEqual({ modelId: "m1", why: onHost.slice("alpha: ".length) });
+    expect(stoppingOf(event("stopped", "alpha: stopped (stopped on its host: stopped on the host by another agent (pid 4242))", "state", "unhealthy"))?.why).toBe("stopped (stopped on its host: stopped on the host by another agent (pid 4242))");
+    // The end of a stop already noticed (its stopping), or of a server already ended.
+    for (const previous of ["stopping", "exited", "failed", "stopped"]) expect(stoppingOf(event("stopped", "alpha: stopped (stopped on request)", "state", previous))).toBeNull();
   });
 
   it("not the states of a server that runs or is ended by a stop already noticed, nor other kinds of event", () => {

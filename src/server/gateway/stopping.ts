@@ -12,6 +12,11 @@
  * agent's report makes), telling each client why (raw-upstream.ts
  * `onEnding`).
  *
+ * A stop on its host (another agent: stop-metal-servers) shows no `stopping`:
+ * the agent that runs the server sees only its end, a `stopped` straight
+ * from `ready`, which is then the notice (the server's second SIGTERM, 2 s
+ * on, ends it while the gateway's streams are open).
+ *
  * A server that crashes drops its connections itself; raw-upstream waits a
  * moment for the notice of a dropped request (ENDING_NOTICE_WAIT_MS), and
  * the crash's state event is that notice: the client is told the server
@@ -34,16 +39,28 @@ export interface StateEventLike {
   state: string | null;
   modelId: string | null;
   message: string;
+  /** The event's data: a state event's `previous` state (report-decision.ts) tells a stop on the host. */
+  data?: unknown;
 }
 
-/** The model whose server a fleet event says is stopping or has ended (crashed), or null for any other event. */
+/** The state a state event's data says the server was in before (report-decision.ts `previous`), if any. */
+function previousOf(data: unknown): unknown {
+  return typeof data === "object" && data !== null ? (data as { previous?: unknown }).previous : undefined;
+}
+
+/**
+ * The model whose server a fleet event says is stopping or has ended, or null for any other event: `stopping`;
+ * `exited` or `failed` (a crash: `ended`); `stopped` straight from a running state, which is a stop on its host
+ * (another agent, e.g. stop-metal-servers: the agent that runs it sees only the end, no `stopping` before it).
+ */
 export function stoppingOf(event: StateEventLike): ModelStopping | null {
   const { state, modelId } = event;
   if (event.kind !== "state" || modelId === null) return null;
-  if (state !== "stopping" && state !== "exited" && state !== "failed") return null;
+  const onHost = state === "stopped" && ["ready", "unhealthy"].includes(previousOf(event.data) as string);
+  if (state !== "stopping" && state !== "exited" && state !== "failed" && !onHost) return null;
   const colon = event.message.indexOf(": ");
   const why = colon === -1 ? state : event.message.slice(colon + 2);
-  return state === "stopping" ? { modelId, why } : { modelId, why, ended: true };
+  return state === "stopping" || onHost ? { modelId, why } : { modelId, why, ended: true };
 }
 
 /**

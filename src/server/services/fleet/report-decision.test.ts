@@ -231,6 +231,18 @@ describe("stateText", () => {
     expect(stateText("beta", "stopped", "stopped on request", "evicted")).toBe("beta: stopped (evicted to make room)");
     expect(stateText("beta", "stopped", "stopped on request", "requested")).toBe("beta: stopped (stopped on request)");
   });
+  it("the agent's reason that begins with its cause's text and says more (a second SIGTERM, survivors) gives the rest once, after the cause the app gave", () => {
+    const more = "still running 2000 ms after SIGTERM, ended by a second one";
+    const stoppedFrom = (reason: string, cause: ServerStatus["cause"] | undefined, stopCause: EntrySnapshot["stopCause"]) => {
+      const d = decideReport(entry({ state: "stopping", pid: 100, startedAt: T0, stopCause }), report(status("stopped", 100, { reason, ...(cause ? { cause } : {}) }), { appStopPending: true }), ctx({ desired: "stopped" }));
+      return d.kind === "record" ? d.event.message : d.why;
+    };
+    // A person's stop; an eviction told to an agent that takes the cause; one told to an agent that does not.
+    expect(stoppedFrom(`stopped on request; ${more}`, "requested", "requested")).toBe(`alpha: stopped (stopped on request: ${more})`);
+    expect(stoppedFrom(`evicted to make room; ${more}`, "evicted", "evicted")).toBe(`alpha: stopped (evicted to make room: ${more})`);
+    expect(stoppedFrom(`stopped on request; ${more}`, undefined, "evicted")).toBe(`alpha: stopped (evicted to make room: ${more})`);
+    expect(stateText("alpha", "stopped", "stopped on request; pids 7, 8 survived SIGKILL", "requested")).toBe("alpha: stopped (stopped on request: pids 7, 8 survived SIGKILL)");
+  });
   it("a reason that says more than the cause is kept", () => {
     expect(stateText("alpha", "exited", "killed by SIGKILL", "crash")).toMatch(/^alpha: exited \(.+: killed by SIGKILL\)$/);
     expect(stateText("alpha", "stopped", null, null)).toBe("alpha: stopped");

@@ -134,16 +134,30 @@ export function inferCause(status: Pick<ServerStatus, "state" | "pid" | "reason"
 const CAUSE_TEXTS: ReadonlySet<string> = new Set(Object.values(STOP_CAUSE_TEXT));
 
 /**
+ * What the agent's reason says beyond a cause's text: null for only that ("stopped on request"), the rest for
+ * that text and more ("stopped on request; still running 2000 ms after SIGTERM, ended by a second one" → "still
+ * running …"; the agent's stop() writes its cause's text first), else the reason as it is.
+ */
+function beyondCause(reason: string | null): string | null {
+  if (reason === null || CAUSE_TEXTS.has(reason)) return null;
+  for (const text of CAUSE_TEXTS) if (reason.startsWith(`${text}; `)) return reason.slice(text.length + 2);
+  return reason;
+}
+
+/**
  * The event text of a state: "alpha: exited (crashed: killed by SIGKILL)", or "alpha: failed (did not load:
  * exited with code 1 while loading)" for a process that ended before it was ready. A reason that is itself only a
  * cause's text (the agent says "stopped on request" of every stop the app asked for) adds nothing to the
- * typed cause, which says why the app asked: "beta: stopped (evicted to make room)".
+ * typed cause, which says why the app asked: "beta: stopped (evicted to make room)"; one that begins with it
+ * adds what follows: "beta: stopped (evicted to make room: still running 2000 ms after SIGTERM, ended by a
+ * second one)".
  */
 export function stateText(name: string, state: string, reason: string | null, cause: StopCause | null): string {
   if (cause === null) return `${name}: ${state}${reason ? ` (${reason})` : ""}`;
   // A process that ended before it was ready never ran: "did not load", not "crashed" (its cause stays `crash`).
   const causeText = cause === "crash" && reason !== null && / while loading\b/.test(reason) ? "did not load" : STOP_CAUSE_TEXT[cause];
-  return `${name}: ${state} (${causeText}${reason && !CAUSE_TEXTS.has(reason) ? `: ${reason}` : ""})`;
+  const more = beyondCause(reason);
+  return `${name}: ${state} (${causeText}${more ? `: ${more}` : ""})`;
 }
 
 export function decideReport(entry: EntrySnapshot & { name: string }, report: AgentReport, ctx: ReportContext): ReportDecision {
