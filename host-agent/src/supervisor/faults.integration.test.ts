@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { AgentError } from "../protocol.ts";
+import { AgentError, type AgentEvent } from "../protocol.ts";
 import { agentOptions, AgentPool, eventRecorder, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { freePort } from "../../test/harness/ports.ts";
 import { standIns } from "../../test/harness/stand-ins/index.ts";
@@ -65,6 +65,20 @@ describe("fault stand-ins", () => {
     expect(await canBind(port, "127.0.0.1")).toBe(true);
     const log = (await agent.call("logs", { id: "held" })).lines.join("\n");
     expect(log).toMatch(/cleaning up before exit/);
+    expect(log).toMatch(/Received second interrupt/);
+  });
+
+  it("a server sent SIGTERM from outside the app that waits for its clients: the agent sends the second SIGTERM and reports the exit, saying so", async () => {
+    const agent = pool.make(agentOptions(dirs, standIns.waitsForClients));
+    const rec = eventRecorder(agent);
+    const port = await freePort();
+    const s = await agent.call("start", { spec: specFor("outside", model, port, { stopGraceMs: 60_000 }) });
+    process.kill(s.pid!, "SIGTERM"); // kill, or Activity Monitor's Quit, on the host
+    const exited = (await rec.waitFor((e) => e.type === "event" && e.kind === "state" && e.status.id === "outside" && e.status.state === "exited", 15_000)) as Extract<AgentEvent, { kind: "state" }>;
+    expect(exited.status.cause).toBe("crash");
+    expect(exited.status.reason).toMatch(/^exited with code 1; it had begun exiting on a signal from outside the app \('cleaning up before exit' in its log\) and still ran 2000 ms later: ended by a second SIGTERM$/);
+    expect(await groupMembers(s.pid!)).toEqual([]);
+    const log = (await agent.call("logs", { id: "outside" })).lines.join("\n");
     expect(log).toMatch(/Received second interrupt/);
   });
 

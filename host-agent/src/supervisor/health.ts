@@ -78,6 +78,16 @@ export function isReadyHint(line: string): boolean {
   return /model loaded|listening on|all slots are idle/i.test(line);
 }
 
+/**
+ * Whether a log line says llama-server is exiting: its `clean_up`, run when
+ * a first SIGINT/SIGTERM ends its task loop, logs "cleaning up before exit"
+ * (tools/server/server.cpp). It then waits for the clients of its open
+ * requests before it exits (terminate.ts says why).
+ */
+export function isExitingHint(line: string): boolean {
+  return /cleaning up before exit/.test(line);
+}
+
 export function describeHealth(r: HealthResult): string {
   switch (r.kind) {
     case "ok": return "healthy";

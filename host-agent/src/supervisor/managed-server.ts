@@ -15,7 +15,8 @@ import { errorMessage, LOG_TAIL_MARK } from "../shared/error-text.ts";
 import { RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX } from "../shared/run-header.ts";
 import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
-import { describeHealth, isReadyHint, probeHealth, probeHost } from "./health.ts";
+import { signalOwnedGroup } from "./terminate.ts";
+import { describeHealth, isExitingHint, isReadyHint, probeHealth, probeHost } from "./health.ts";
 import type { Launcher } from "./launcher.ts";
 import { describeForeign, listenerOwnershipSeen, type OwnershipSeen } from "./listener-owner.ts";
 import { readLogTail, type LogFollower } from "./log-file.ts";
@@ -106,6 +107,8 @@ export class ManagedServer {
   /** Bounds the live log events (the log file keeps every line). */
   private readonly liveLog: LiveLogGate;
   private readonly cancels = new Set<() => void>();
+  /** This run logged that it exits though nobody here stopped it (finishOutsideExit); "ended": the second SIGTERM went. */
+  private outsideExit: "began" | "ended" | null = null;
   private tree: Descendants | null = null;
   /** The path the server got with --model (what its /props reports). */
   private modelPath: string;
@@ -378,8 +381,9 @@ export class ManagedServer {
       this.transition("stopped", elsewhere, "host-stop");
       return;
     }
-    this.endRun("exited", describeExit(e), "crash");
-    this.transition("exited", describeExit(e), "crash");
+    const reason = `${describeExit(e)}${this.outsideExit === "ended" ? `; it had begun exiting on a signal from outside the app ('cleaning up before exit' in its log) and still ran ${AGENT_DEFAULTS.termRepeatMs} ms later: ended by a second SIGTERM` : ""}`;
+    this.endRun("exited", reason, "crash");
+    this.transition("exited", reason, "crash");
     await this.record.remove();
     // A crashed leader may leave children behind (in its group or escaped): end them so nothing of it lingers.
     const end = await this.endProcesses(AGENT_DEFAULTS.leftoverGraceMs).catch(() => null);
@@ -420,8 +424,39 @@ export class ManagedServer {
       onLines: (lines) => {
         this.liveLog.push(lines);
         if (this.state === "starting" && lines.some(isReadyHint)) this.readiness.hint();
+        if ((this.state === "ready" || this.state === "unhealthy") && !this.stopAsked && lines.some(isExitingHint)) this.finishOutsideExit();
       },
     });
+  }
+
+  /**
+   * llama-server logged that it is exiting, and nobody here stopped it: a SIGTERM or SIGINT from outside the
+   * app (kill, Activity Monitor's Quit). It would wait for the clients of its open requests, the gateway's
+   * streams among them, which wait for it (their silence deadline is 10 minutes). Still running
+   * AGENT_DEFAULTS.termRepeatMs later, it gets the second SIGTERM a stop would give it (terminate.ts), and
+   * its exit is reported as usual (a crash, for the model's restart policy), with this said in the reason.
+   */
+  private finishOutsideExit(): void {
+    if (this.outsideExit !== null) return;
+    this.outsideExit = "began";
+    const pid = this.pid;
+    const startToken = this.startToken;
+    const t = setTimeout(() => {
+      this.cancels.delete(cancel);
+      if (this.exit || this.stopAsked || pid === null || startToken === null || pid !== this.pid) return;
+      const { port, bindAddress } = this.spec;
+      void signalOwnedGroup({ pid, pgid: pid, startToken, port, bindAddress }, "SIGTERM").then(
+        (sent) => {
+          if (!sent) return;
+          this.outsideExit = "ended";
+          this.ctx.log.warn("the server began exiting on a signal from outside the app and still ran; sent it a second SIGTERM", { id: this.id, pid, afterMs: AGENT_DEFAULTS.termRepeatMs });
+        },
+        (err: unknown) => this.ctx.log.warn("could not send a second SIGTERM to a server exiting on its own", { id: this.id, pid, error: err }),
+      );
+    }, AGENT_DEFAULTS.termRepeatMs);
+    t.unref();
+    const cancel = () => clearTimeout(t);
+    this.cancels.add(cancel);
   }
 
   /** Periodic /health: a ready server that stops answering becomes unhealthy, and ready again when it recovers. */

@@ -80,6 +80,16 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 }
 
 /**
+ * Sends `signal` to the group of `t` when it is still ours and not empty
+ * (ownedGroupMembers); true when it was sent.
+ */
+export async function signalOwnedGroup(t: TerminateTarget, signal: NodeJS.Signals): Promise<boolean> {
+  if (!(await ownedGroupMembers(t))?.length) return false;
+  signalGroup(t.pgid, signal);
+  return true;
+}
+
+/**
  * Waits until the group is empty, asking the kernel (cheap) rather than
  * listing processes (a /proc scan on Linux, a `ps` per process on macOS).
  * The list is made every 8th poll, since the kernel also counts a zombie
@@ -140,10 +150,7 @@ export async function terminateGroup(t: TerminateTarget, graceMs: number, opts: 
     left = await waitGroupEmpty(t, repeatMs);
     if (left.length > 0) {
       // Ownership looked at again, as before the SIGKILL below; a group that emptied meanwhile ended on the first.
-      if ((await ownedGroupMembers(t))?.length) {
-        ended = "term-again";
-        signalGroup(t.pgid, "SIGTERM");
-      }
+      if (await signalOwnedGroup(t, "SIGTERM")) ended = "term-again";
       left = await waitGroupEmpty(t, Math.max(0, graceMs - (Date.now() - termAt)));
     }
   } else {
