@@ -4,7 +4,8 @@ import { ratesBetween } from "./rates";
 import type { ServerReading } from "./server-reader";
 
 const figures = (generatedTokens: number, promptTokens: number): LlamaFigures => ({ generatedTokens, promptTokens, cachedPromptTokens: 0, promptSeconds: 0, generationSeconds: 0, decodeCalls: 0, requestsProcessing: 0, requestsDeferred: 0 });
-const reading = (at: number, gen: number, prompt: number, processStartS: number | null = 1000): ServerReading => ({ at, processStartS, figures: figures(gen, prompt), sleeping: false, slots: null });
+/** `processStart`: llama-server's Process-Start-Time-Unix header, microseconds on a monotonic clock (62997431487 after 17.5 h up). */
+const reading = (at: number, gen: number, prompt: number, processStart: number | null = 62_997_431_487): ServerReading => ({ at, processStart, figures: figures(gen, prompt), sleeping: false, slots: null });
 
 describe("rates from llama-server's counters", () => {
   it("divides the counters' growth by the time between reads", () => {
@@ -13,9 +14,12 @@ describe("rates from llama-server's counters", () => {
   it("has none for a first read", () => {
     expect(ratesBetween(null, reading(1_005_000, 1, 1))).toBeNull();
   });
-  it("treats a restart as a reset: the new count over the time since the new process started", () => {
-    // The server restarted at t=1_008 s; 60 tokens in the 2 s since.
-    expect(ratesBetween(reading(1_005_000, 500, 50), reading(1_010_000, 60, 20, 1008))).toEqual({ generatedPerS: 30, promptPerS: 10 });
+  it("treats a restart as a reset: the new count over the time between the reads, whatever the start header's number", () => {
+    // The server restarted between the reads (a new start header): 60 tokens in the 5 s. The header is not a time:
+    // read as Unix seconds, this one is in the year 3966, and the rate was 60 / 0.001 s = 60000 (a trial saw 2.67 M).
+    expect(ratesBetween(reading(1_005_000, 500, 50), reading(1_010_000, 60, 20, 63_001_512_004))).toEqual({ generatedPerS: 12, promptPerS: 4 });
+    // The header alone says restart, though the counters grew past their old values.
+    expect(ratesBetween(reading(1_005_000, 50, 5), reading(1_010_000, 600, 60, 63_001_512_004))).toEqual({ generatedPerS: 120, promptPerS: 12 });
     // Without a start time: a counter that went back is a reset over the read interval.
     expect(ratesBetween(reading(1_005_000, 500, 50, null), reading(1_010_000, 50, 5, null))).toEqual({ generatedPerS: 10, promptPerS: 1 });
   });

@@ -4,10 +4,14 @@
  * by each read (so a second reader would halve them): the app computes
  * rates from the counters instead.
  *
- * A counter that went back, or a new process start time, is a restart: the
- * counters began again at 0, so the rate is the new value over the time
- * since the process started (or since the previous read, whichever is
- * shorter), as Prometheus's rate() treats a reset.
+ * A counter that went back, or a new process start header, is a restart:
+ * the counters began again at 0, so the rate is the new value over the time
+ * since the previous read, as Prometheus's rate() treats a reset (a lower
+ * bound: the process ran for part of it). The header is not read as a time
+ * (ServerReading.processStart: it is microseconds on a monotonic clock);
+ * read as Unix seconds it put the start after the read, the time since it
+ * at its 1 ms floor, and the rate 1000 times too high or more (a trial saw
+ * 2,673,000 tokens/s after a restart).
  *
  * Generated tokens: llama-server adds a request's tokens to
  * `tokens_predicted_total` only when the request ends, so a generation of a
@@ -30,12 +34,11 @@ export interface ServerRates {
 export function ratesBetween(prev: ServerReading | null, cur: ServerReading): ServerRates | null {
   if (!prev || cur.at <= prev.at) return null;
   const restarted =
-    (cur.processStartS !== null && prev.processStartS !== null && cur.processStartS !== prev.processStartS) ||
+    (cur.processStart !== null && prev.processStart !== null && cur.processStart !== prev.processStart) ||
     cur.figures.generatedTokens < prev.figures.generatedTokens ||
     cur.figures.promptTokens < prev.figures.promptTokens;
   if (restarted) {
-    const since = cur.processStartS !== null ? cur.at - cur.processStartS * 1000 : Infinity;
-    const seconds = Math.max(0.001, Math.min(cur.at - prev.at, since) / 1000);
+    const seconds = (cur.at - prev.at) / 1000;
     return { generatedPerS: (cur.figures.generatedTokens + (cur.slots?.generating ?? 0)) / seconds, promptPerS: cur.figures.promptTokens / seconds };
   }
   const seconds = (cur.at - prev.at) / 1000;

@@ -14,8 +14,13 @@ import { llamaFigures, type LlamaFigures } from "./llama-text";
 export interface ServerReading {
   /** Epoch ms of the read. */
   at: number;
-  /** llama-server's own start time (its Process-Start-Time-Unix header, epoch s); tells a restart from a counter going back. */
-  processStartS: number | null;
+  /**
+   * llama-server's Process-Start-Time-Unix header, as an identity of its process only: a new value is a
+   * restart (which a counter going back may not show). Not a time: despite its name, the builds here send
+   * `ggml_time_us()` at the server's start (tools/server/server-context.cpp, metrics.t_start), microseconds
+   * on a monotonic clock since boot (62997431487 at 17.5 h of uptime), not Unix seconds.
+   */
+  processStart: number | null;
   figures: LlamaFigures;
   sleeping: boolean;
   /**
@@ -89,5 +94,5 @@ export async function readServer(upstream: Upstream, target: ForwardTarget, opti
       }
     }
   }
-  return { at: now(), processStartS: Number.isFinite(startHeader) && startHeader > 0 ? startHeader : null, figures, sleeping, slots };
+  return { at: now(), processStart: Number.isFinite(startHeader) && startHeader > 0 ? startHeader : null, figures, sleeping, slots };
 }
