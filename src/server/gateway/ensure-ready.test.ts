@@ -6,7 +6,7 @@ import { readinessStep } from "./readiness";
 
 const base: GatewayModel = {
   id: "m1", name: "tiny", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8080 }, unreachableWhy: null,
-  serverApiKey: null, enabled: true, loadPolicy: "on-demand", desired: "stopped", state: "stopped", lastError: null, nextRestartAt: null,
+  serverApiKey: null, enabled: true, loadPolicy: "on-demand", desired: "stopped", state: "stopped", lastError: null, nextRestartAt: null, autoRestart: true,
   parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000, readinessDeadlineMs: 5_000, createdS: 0, changedSinceFailure: false,
 };
 

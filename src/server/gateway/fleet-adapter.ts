@@ -117,10 +117,12 @@ interface Defaults {
   parallel: number;
   readinessDeadlineMs: number;
   idleTimeoutMs: number;
+  /** The app's auto-restart setting (GatewayModel.autoRestart). */
+  autoRestart: boolean;
 }
 
 /** The defaults when the settings row is missing (the registry's own defaults). */
-const FALLBACK_DEFAULTS: Defaults = { parallel: 1, readinessDeadlineMs: 120_000, idleTimeoutMs: 600_000 };
+const FALLBACK_DEFAULTS: Defaults = { parallel: 1, readinessDeadlineMs: 120_000, idleTimeoutMs: 600_000, autoRestart: true };
 
 /** `changedSinceFailure`: failed, and its saved settings changed since (Fleet.changedSinceFailure). */
 function toGatewayModel(r: Row, defaults: Defaults, changedSinceFailure = false): GatewayModel {
@@ -140,6 +142,7 @@ function toGatewayModel(r: Row, defaults: Defaults, changedSinceFailure = false)
     lastError: r.server?.lastError ?? null,
     changedSinceFailure,
     nextRestartAt: r.server?.nextRestartAt?.getTime() ?? null,
+    autoRestart: defaults.autoRestart,
     parallel,
     concurrency: r.concurrency ?? parallel,
     queueLimit: r.queueLimit ?? DEFAULT_QUEUE_LIMIT,
@@ -218,7 +221,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     // Before the rows: a change between the two reads then shows as a changed fingerprint next time.
     const fingerprint = await readFingerprint(db);
     const [rows, settings] = await Promise.all([readRows(db), db.runtimeSettings.findUnique({ where: { id: 1 } })]);
-    const d = { parallel: settings?.parallel ?? FALLBACK_DEFAULTS.parallel, readinessDeadlineMs: settings?.readinessDeadlineMs ?? FALLBACK_DEFAULTS.readinessDeadlineMs, idleTimeoutMs: settings?.idleTimeoutMs ?? FALLBACK_DEFAULTS.idleTimeoutMs };
+    const d = { parallel: settings?.parallel ?? FALLBACK_DEFAULTS.parallel, readinessDeadlineMs: settings?.readinessDeadlineMs ?? FALLBACK_DEFAULTS.readinessDeadlineMs, idleTimeoutMs: settings?.idleTimeoutMs ?? FALLBACK_DEFAULTS.idleTimeoutMs, autoRestart: settings?.autoRestart ?? FALLBACK_DEFAULTS.autoRestart };
     defaults = d;
     registry = settings ? { models: rows, settings } : null;
     settingsRow = settings;

@@ -68,6 +68,12 @@ export interface GatewayModel {
   changedSinceFailure: boolean;
   /** End of a crash backoff, epoch ms; null when none is pending. */
   nextRestartAt: number | null;
+  /**
+   * The app restarts a crashed model (its auto-restart setting, on by default). With it on, an `exited` model
+   * with no restart planned (nextRestartAt null) is between its crash and the restart policy's word, or
+   * between that restart's due time and its `starting`: a request waits for what comes (readiness.ts).
+   */
+  autoRestart: boolean;
   /** llama-server's parallel slots (the default concurrency limit). */
   parallel: number;
   /** Requests served at once; beyond it requests queue. */

@@ -65,6 +65,9 @@ function hexValue(c: number): number {
  * rather than cut it (ms). llama-server, sent SIGTERM, may end its requests and
  * exit within a few ms, before the fleet's record of its stop reaches the
  * gateway (20–60 ms later in a trial). Without a notice in time: cut, as before.
+ * The same wait for a connection refused (nothing listens where the server
+ * ran: it has just crashed, the crash's notice on the way; nothing was sent):
+ * a trial's request got `502 nothing listens` in the 25 ms after a `kill -9`.
  */
 const ENDING_NOTICE_WAIT_MS = 1000;
 
@@ -435,9 +438,15 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             },
             (err: NodeJS.ErrnoException) => {
               if (settled) return;
-              const e = failure(err, target, describe);
-              sink.error(e);
-              done({ status: e.status, clientClosed: false });
+              const refuse = () => {
+                const e = failure(err, target, describe);
+                sink.error(e);
+                done({ status: e.status, clientClosed: false });
+              };
+              // Nothing listens where a running server was: it has most likely just ended (a crash), its notice on
+              // the way. Nothing was sent; the notice, if it comes in time, is the answer (onEnding above).
+              if (onEnding && err.code === "ECONNREFUSED") noticeWait = setTimeout(refuse, ENDING_NOTICE_WAIT_MS);
+              else refuse();
             },
           );
         }

@@ -7,7 +7,7 @@ import { findModel } from "./find-model";
 const NOW = 1_000_000;
 const base: GatewayModel = {
   id: "m1", name: "qwen", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8081 }, unreachableWhy: null, serverApiKey: null, enabled: true,
-  loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000,
+  loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, autoRestart: true, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000,
   readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
 };
 const m = (over: Partial<GatewayModel>): GatewayModel => ({ ...base, ...over });
@@ -49,6 +49,14 @@ describe("readinessStep", () => {
     const s = readinessStep(m({ state: "exited", nextRestartAt: NOW + 4_200, lastError: "exit code 1; last log lines:\n..." }), NOW);
     expect(s.kind === "refuse" && [s.error.status, s.error.options.retryAfterS]).toEqual([503, 5]);
     expect(s.kind === "refuse" && s.error.message).toContain("exit code 1");
+  });
+
+  it("exited with no restart planned: waited for while auto-restart is on (the policy's word, or the start of a restart that is due, comes in ms); 503 for good with it off", () => {
+    // A trial polled through each restart: for ~25 ms between the restart's due time and `starting`, it was told
+    // 503 model_failed, x-should-retry false, and the official client gave up as the model came back.
+    expect(readinessStep(m({ state: "exited", desired: "running", nextRestartAt: null, lastError: "killed by SIGKILL" }), NOW).kind).toBe("wait");
+    const off = readinessStep(m({ state: "exited", desired: "running", nextRestartAt: null, autoRestart: false, lastError: "killed by SIGKILL" }), NOW);
+    expect(off.kind === "refuse" && [off.error.status, off.error.code, off.error.options.shouldRetry]).toEqual([503, "model_failed", false]);
   });
 
   it("failed: 503 with a Retry-After and the reason, for either policy", () => {

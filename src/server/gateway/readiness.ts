@@ -12,6 +12,10 @@
  *   stopped, on-demand             start, then decide again
  *   stopped, always                409 model_stopped, saying how to start it
  *   exited with a restart pending  503, Retry-After = the backoff's end
+ *   exited, auto-restart on, none  wait: between the crash and the restart policy's
+ *     planned yet                    word, or the restart's due time and its start
+ *                                    (tens of ms; a trial's client, told 503 and not
+ *                                    to retry there, gave up as the model came back)
  *   failed / exited for good       503, Retry-After, with the reason
  *   failed, on-demand, its saved   start (a saved fix: its settings make another
  *     settings changed since         spec than the start that failed was given;
@@ -68,6 +72,7 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
         const s = Math.max(1, Math.ceil((m.nextRestartAt - nowMs) / 1000));
         return { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_restarting", `model ${JSON.stringify(m.name)} crashed and restarts in ${s} s${reason(m)}`, { retryAfterS: s }) };
       }
+      if (m.desired === "running" && m.autoRestart) return { kind: "wait" };
       break;
     case "failed":
       // Only for a start it is not already waiting on (a restart after a crash is the fleet's to make).

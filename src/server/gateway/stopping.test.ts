@@ -29,6 +29,6 @@ describe("stoppingOf: which fleet events end the requests a model's server answe
     expect(stop).toMatchObject({ status: 503, code: "model_stopping", options: { retryAfterS: 1 } });
     const crash = stoppedUnderRequest("alpha", "exited (crashed: killed by SIGSEGV)", true);
     expect(crash).toMatchObject({ status: 503, code: "model_server_exited", options: { retryAfterS: 1 } });
-    expect(crash.message).toBe('model "alpha": its server exited (crashed: killed by SIGSEGV) while answering the request; sent again, it is answered once the model runs again, or told why not');
+    expect(crash.message).toBe('model "alpha": its server exited (crashed: killed by SIGSEGV); the request was ended with it; sent again, it is told when the model restarts (503, Retry-After) and answered once it runs, or told why not');
   });
 });

@@ -68,12 +68,14 @@ export function stoppingOf(event: StateEventLike): ModelStopping | null {
  * Retry-After 1 s: a client that sends it again (OpenAI's do, for an answer
  * that had not begun) waits for a restart to end and is served, or is told
  * 409 that the model was stopped and how to start it. `ended` (a crash):
- * `model_server_exited`, the same way; a client that sends it again waits
- * for the restart the model's policy makes, or is told why there is none.
+ * `model_server_exited`, the same way, for a request it was answering or
+ * one whose connection it refused as it went; a client that sends it again
+ * is told when the restart the model's policy makes is due (503
+ * model_restarting, Retry-After), or why there is none.
  */
 export function stoppedUnderRequest(name: string, why: string, ended = false): GatewayError {
   if (ended) {
-    return new GatewayError(503, "service_unavailable", "model_server_exited", `model ${JSON.stringify(name)}: its server ${why} while answering the request; sent again, it is answered once the model runs again, or told why not`, { retryAfterS: 1 });
+    return new GatewayError(503, "service_unavailable", "model_server_exited", `model ${JSON.stringify(name)}: its server ${why}; the request was ended with it; sent again, it is told when the model restarts (503, Retry-After) and answered once it runs, or told why not`, { retryAfterS: 1 });
   }
   return new GatewayError(503, "service_unavailable", "model_stopping", `model ${JSON.stringify(name)} is ${why}: the request was ended with its server; sent again, it is answered once the model runs, or told why not`, { retryAfterS: 1 });
 }
