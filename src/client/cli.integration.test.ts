@@ -580,6 +580,12 @@ describe("synapse start, stop, restart and logs of one model, against the app's 
     expect(refused.status).toBe(409);
     expect(((await refused.json()) as { error: { code: string; message: string } }).error).toEqual({ code: "model_disabled", message: `model "charlie" is disabled; ${ENABLE_ADVICE} to serve it`, type: "conflict_error", param: null });
 
+    // Started again while it runs: nothing was started, and the note does not say it was (a trial read "was already
+    // running: nothing was started", then "it was started, but …").
+    const twice = await cli(url, ["start", "charlie"]);
+    expect([twice.code, twice.stderr]).toEqual([0, ""]);
+    expect(twice.stdout.split("\n").slice(2)).toEqual(["charlie was already running: nothing was started", `note: charlie is disabled: it runs, but the gateway (/v1) refuses its requests (409 model_disabled) until it is enabled; ${ENABLE_ADVICE}`, ""]);
+
     // servers.restart's result (--json) carries it too, for typed clients.
     const again = await cli(url, ["restart", "charlie", "--json"]);
     expect([again.code, again.stderr]).toEqual([0, ""]);

@@ -15,9 +15,10 @@ export function modelDisabledMessage(name: string): string {
 }
 
 /**
- * A start of a disabled model, as its result's `disabled.message` says it: it was started all the same, the
- * gateway answers 409 for it until it is enabled, and how to enable it.
+ * A start of a disabled model, as its result's `disabled.message` says it: it was started all the same (or,
+ * `alreadyRunning`, the start found it running), the gateway answers 409 for it until it is enabled, and how
+ * to enable it.
  */
-export function startedDisabledMessage(name: string): string {
-  return `${name} is disabled: it was started, but the gateway (/v1) refuses its requests (409 model_disabled) until it is enabled; ${ENABLE_ADVICE}`;
+export function startedDisabledMessage(name: string, alreadyRunning = false): string {
+  return `${name} is disabled: it ${alreadyRunning ? "runs" : "was started"}, but the gateway (/v1) refuses its requests (409 model_disabled) until it is enabled; ${ENABLE_ADVICE}`;
 }

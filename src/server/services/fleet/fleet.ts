@@ -58,7 +58,7 @@ const LOG_SEARCH_TIMEOUT_MS = 30_000;
 
 /** A start or restart of a disabled model that runs (or is starting) says that the gateway still refuses it until it is enabled. */
 function noteDisabled(row: ModelRow, result: ServerResult): ServerResult {
-  return row.enabled || !isAlive(result.state) ? result : { ...result, disabled: { message: startedDisabledMessage(row.name) } };
+  return row.enabled || !isAlive(result.state) ? result : { ...result, disabled: { message: startedDisabledMessage(row.name, result.memory?.verdict === "running") } };
 }
 
 export function createFleet(options: FleetOptions): Fleet {
