@@ -11,7 +11,7 @@ import { ServerEntry } from "../src/server/services/fleet/server-entry.ts";
 export function oneModelFleet(name: string, upstream: { host: string; port: number }, slots: { parallel: number; concurrency: number; queueLimit: number }): GatewayFleet {
   const model: GatewayModel = {
     id: "m", name, alias: null, hostId: "h", host: "local", upstream, unreachableWhy: null, serverApiKey: null, enabled: true,
-    loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, autoRestart: true, ...slots, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
+    loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, autoRestart: true, stateWrittenAt: null, ...slots, idleMs: 600_000, readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
   };
   const entry = new ServerEntry(model.id, model.hostId, model.name);
   return {

@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { createReadyWaiter } from "./ensure-ready";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { errorHeaders, type GatewayError } from "./openai-error";
-import { readinessStep } from "./readiness";
+import { readinessStep, RESTART_GAP_WAIT_MS } from "./readiness";
 
 const base: GatewayModel = {
   id: "m1", name: "tiny", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8080 }, unreachableWhy: null,
-  serverApiKey: null, enabled: true, loadPolicy: "on-demand", desired: "stopped", state: "stopped", lastError: null, nextRestartAt: null, autoRestart: true,
+  serverApiKey: null, enabled: true, loadPolicy: "on-demand", desired: "stopped", state: "stopped", lastError: null, nextRestartAt: null, autoRestart: true, stateWrittenAt: null,
   parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000, readinessDeadlineMs: 5_000, createdS: 0, changedSinceFailure: false,
 };
 
@@ -79,5 +79,50 @@ describe("a start refused for memory tells clients whether waiting can help", ()
     expect([err.status, err.code]).toEqual([503, "insufficient_memory"]);
     expect(errorHeaders(err)).toMatchObject({ "Retry-After": "30" });
     expect(errorHeaders(err)).not.toHaveProperty("x-should-retry");
+  });
+});
+
+describe("an exited model with auto-restart on and no restart planned", () => {
+  const NOW = 1_000_000;
+  const exited: GatewayModel = { ...base, loadPolicy: "always", desired: "running", state: "exited", lastError: "exited (crashed: killed by SIGKILL)", nextRestartAt: null, autoRestart: true };
+  /** A registry that answers `rows` in turn (the last one from then on), on a clock each wait moves by its timeout. */
+  const scripted = (rows: GatewayModel[]) => {
+    let t = NOW;
+    let reads = 0;
+    const fleet = port(rows[0]!, rows[0]!);
+    fleet.models = async () => [rows[Math.min(reads++, rows.length - 1)]!];
+    fleet.changed = async (ms) => {
+      t += ms;
+    };
+    return { waiter: createReadyWaiter(fleet, () => t), waited: () => t - NOW };
+  };
+  const outcome = (p: Promise<GatewayModel>) =>
+    p.then(
+      (m) => m,
+      (e: unknown) => e as GatewayError,
+    );
+
+  it("exited long ago (auto-restart turned on after the crash, or the app restarted before the restart began: nothing restarts it) is told 503 model_failed at once, not waited for until the readiness deadline", async () => {
+    const old = { ...exited, stateWrittenAt: NOW - 60_000 };
+    const { waiter, waited } = scripted([old]);
+    const err = (await outcome(waiter.ensureReady(old, new AbortController().signal))) as GatewayError;
+    expect([err.status, err.code, errorHeaders(err)["x-should-retry"]]).toEqual([503, "model_failed", "false"]);
+    expect(err.message).toBe('model "tiny" exited: exited (crashed: killed by SIGKILL)');
+    expect(waited()).toBe(0);
+  });
+
+  it("written a moment ago (a restart's due time before its start) is waited for and served once the restart is ready", async () => {
+    const gap = { ...exited, stateWrittenAt: NOW - 20 };
+    const { waiter } = scripted([gap, gap, { ...gap, state: "starting" }, { ...gap, state: "ready", lastError: null }]);
+    const m = (await outcome(waiter.ensureReady(gap, new AbortController().signal))) as GatewayModel;
+    expect(m.state).toBe("ready");
+  });
+
+  it("written a moment ago, with nothing after it, is waited for a few seconds, then told 503 model_failed, not model_not_ready at the readiness deadline", async () => {
+    const gap = { ...exited, stateWrittenAt: NOW - 20 };
+    const { waiter, waited } = scripted([gap]);
+    const err = (await outcome(waiter.ensureReady(gap, new AbortController().signal))) as GatewayError;
+    expect([err.status, err.code]).toEqual([503, "model_failed"]);
+    expect(waited()).toBeLessThanOrEqual(RESTART_GAP_WAIT_MS);
   });
 });

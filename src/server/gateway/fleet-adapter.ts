@@ -143,6 +143,7 @@ function toGatewayModel(r: Row, defaults: Defaults, changedSinceFailure = false)
     changedSinceFailure,
     nextRestartAt: r.server?.nextRestartAt?.getTime() ?? null,
     autoRestart: defaults.autoRestart,
+    stateWrittenAt: r.server?.updatedAt.getTime() ?? null,
     parallel,
     concurrency: r.concurrency ?? parallel,
     queueLimit: r.queueLimit ?? DEFAULT_QUEUE_LIMIT,

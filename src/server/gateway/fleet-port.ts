@@ -70,10 +70,15 @@ export interface GatewayModel {
   nextRestartAt: number | null;
   /**
    * The app restarts a crashed model (its auto-restart setting, on by default). With it on, an `exited` model
-   * with no restart planned (nextRestartAt null) is between its crash and the restart policy's word, or
-   * between that restart's due time and its `starting`: a request waits for what comes (readiness.ts).
+   * with no restart planned (nextRestartAt null), its state written a moment ago (stateWrittenAt), is between
+   * that restart's due time and its `starting`: a request waits for what comes (readiness.ts).
    */
   autoRestart: boolean;
+  /**
+   * When its server state was last written (ServerState.updatedAt, epoch ms, the app's clock); null: no state
+   * yet. Bounds the wait for an exited model's restart (readiness.ts RESTART_GAP_WAIT_MS).
+   */
+  stateWrittenAt: number | null;
   /** llama-server's parallel slots (the default concurrency limit). */
   parallel: number;
   /** Requests served at once; beyond it requests queue. */

@@ -17,7 +17,7 @@ const IDLE_MS = 300;
 
 const model: GatewayModel = {
   id: "m1", name: "lazy", alias: null, hostId: "h1", host: "local", upstream: { host: "127.0.0.1", port: 1 }, unreachableWhy: null, serverApiKey: null, enabled: true,
-  loadPolicy: "on-demand", desired: "running", state: "ready", lastError: null, nextRestartAt: null, autoRestart: true, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: IDLE_MS, readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
+  loadPolicy: "on-demand", desired: "running", state: "ready", lastError: null, nextRestartAt: null, autoRestart: true, stateWrittenAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: IDLE_MS, readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
 };
 
 const standInEvents = {

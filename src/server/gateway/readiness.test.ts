@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { GatewayModel } from "./fleet-port";
-import { readinessStep } from "./readiness";
+import { readinessStep, RESTART_GAP_WAIT_MS } from "./readiness";
 import { matchRoute } from "./routes";
 import { findModel } from "./find-model";
 
 const NOW = 1_000_000;
 const base: GatewayModel = {
   id: "m1", name: "qwen", alias: null, hostId: "h", host: "local", upstream: { host: "127.0.0.1", port: 8081 }, unreachableWhy: null, serverApiKey: null, enabled: true,
-  loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, autoRestart: true, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000,
+  loadPolicy: "always", desired: "running", state: "ready", lastError: null, nextRestartAt: null, autoRestart: true, stateWrittenAt: null, parallel: 1, concurrency: 1, queueLimit: 8, idleMs: 60_000,
   readinessDeadlineMs: 30_000, createdS: 0, changedSinceFailure: false,
 };
 const m = (over: Partial<GatewayModel>): GatewayModel => ({ ...base, ...over });
@@ -51,10 +51,14 @@ describe("readinessStep", () => {
     expect(s.kind === "refuse" && s.error.message).toContain("exit code 1");
   });
 
-  it("exited with no restart planned: waited for while auto-restart is on (the policy's word, or the start of a restart that is due, comes in ms); 503 for good with it off", () => {
+  it("exited with no restart planned: waited for while auto-restart is on and its state was written a moment ago (a restart that is due starts in ms); 503 for good with it off, or left so for longer", () => {
     // A trial polled through each restart: for ~25 ms between the restart's due time and `starting`, it was told
     // 503 model_failed, x-should-retry false, and the official client gave up as the model came back.
-    expect(readinessStep(m({ state: "exited", desired: "running", nextRestartAt: null, lastError: "killed by SIGKILL" }), NOW).kind).toBe("wait");
+    expect(readinessStep(m({ state: "exited", desired: "running", nextRestartAt: null, stateWrittenAt: NOW - 25, lastError: "killed by SIGKILL" }), NOW).kind).toBe("wait");
+    // Left so for longer than a restart's start takes: nothing is restarting it (auto-restart turned on after
+    // the crash, the app restarted before the restart began); 503 for good at once, not at the readiness deadline.
+    const stale = readinessStep(m({ state: "exited", desired: "running", nextRestartAt: null, stateWrittenAt: NOW - RESTART_GAP_WAIT_MS, lastError: "killed by SIGKILL" }), NOW);
+    expect(stale.kind === "refuse" && [stale.error.status, stale.error.code, stale.error.options.shouldRetry]).toEqual([503, "model_failed", false]);
     const off = readinessStep(m({ state: "exited", desired: "running", nextRestartAt: null, autoRestart: false, lastError: "killed by SIGKILL" }), NOW);
     expect(off.kind === "refuse" && [off.error.status, off.error.code, off.error.options.shouldRetry]).toEqual([503, "model_failed", false]);
   });

@@ -12,10 +12,10 @@
  *   stopped, on-demand             start, then decide again
  *   stopped, always                409 model_stopped, saying how to start it
  *   exited with a restart pending  503, Retry-After = the backoff's end
- *   exited, auto-restart on, none  wait: between the crash and the restart policy's
- *     planned yet                    word, or the restart's due time and its start
- *                                    (tens of ms; a trial's client, told 503 and not
- *                                    to retry there, gave up as the model came back)
+ *   exited, auto-restart on, none  wait: between the restart's due time and its start
+ *     planned yet, its state         (tens of ms; a trial's client, told 503 and not
+ *     written < RESTART_GAP_WAIT_MS  to retry there, gave up as the model came back)
+ *     ago
  *   failed / exited for good       503, Retry-After, with the reason
  *   failed, on-demand, its saved   start (a saved fix: its settings make another
  *     settings changed since         spec than the start that failed was given;
@@ -33,6 +33,16 @@ export type ReadinessStep = { kind: "proceed" } | { kind: "start" } | { kind: "w
 
 /** Retry-After for states with no known end (failed). Seconds. */
 export const RETRY_UNKNOWN_S = 30;
+
+/**
+ * How long after its state was last written an exited model with auto-restart on and no restart planned is
+ * waited for (ms). A restart's start clears its due time (nextRestartAt) tens of ms before the agent's
+ * `starting` is recorded. Left so for longer, nothing is restarting it: auto-restart was off at its crash and
+ * turned on since, the app restarted before the restart began (the reconciler leaves an exited model with no
+ * restart planned alone), or the restart's start found its host unreachable. Such a model is `exited` for
+ * good, answered at once as it was before the wait existed, not after the readiness deadline (120 s by default).
+ */
+export const RESTART_GAP_WAIT_MS = 10_000;
 
 function reason(m: GatewayModel): string {
   const first = errorHeadline(m.lastError);
@@ -72,7 +82,7 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
         const s = Math.max(1, Math.ceil((m.nextRestartAt - nowMs) / 1000));
         return { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_restarting", `model ${JSON.stringify(m.name)} crashed and restarts in ${s} s${reason(m)}`, { retryAfterS: s }) };
       }
-      if (m.desired === "running" && m.autoRestart) return { kind: "wait" };
+      if (m.desired === "running" && m.autoRestart && m.stateWrittenAt !== null && nowMs - m.stateWrittenAt < RESTART_GAP_WAIT_MS) return { kind: "wait" };
       break;
     case "failed":
       // Only for a start it is not already waiting on (a restart after a crash is the fleet's to make).

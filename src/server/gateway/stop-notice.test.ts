@@ -66,7 +66,7 @@ function model(port: number, extra: Partial<GatewayModel> = {}): GatewayModel {
     state: "ready",
     lastError: null,
     changedSinceFailure: false,
-    nextRestartAt: null, autoRestart: true,
+    nextRestartAt: null, autoRestart: true, stateWrittenAt: null,
     parallel: 1,
     concurrency: 1,
     queueLimit: 4,
