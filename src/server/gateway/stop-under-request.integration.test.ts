@@ -21,6 +21,7 @@ import type { Model } from "~/generated/prisma/client";
 import { statusOf, waitFor, type FleetFixtureOptions } from "~/server/services/fleet/testing/fixture";
 import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
+import { RESTART_GAP_WAIT_MS } from "./readiness";
 
 let g: GatewayFixture | null = null;
 let w: GatewayWorker | null = null;
@@ -151,6 +152,24 @@ describe("a model stopped or restarted under the gateway's requests (real llama-
     // not sent, and waits for the fleet's word (a trial saw the 502).
     expect([...seen.keys()].filter((k) => k.startsWith("502")), JSON.stringify([...seen])).toEqual([]);
   });
+
+  it("killed with auto-restart off, which is then turned on: nothing restarts it, and a request is told so at once (503 model_failed), not held until the readiness deadline (135 s) for 503 model_not_ready", async () => {
+    const { client } = await setup("gateway");
+    await g!.f.t.db.runtimeSettings.update({ where: { id: 1 }, data: { autoRestart: false } });
+    const { pid } = await statusOf(g!.f, "longer");
+    process.kill(pid!, "SIGKILL");
+    await waitFor("the crash to be recorded with no restart", async () => (await statusOf(g!.f, "longer")).state === "exited", 10_000, 20);
+    await g!.f.t.db.runtimeSettings.update({ where: { id: 1 }, data: { autoRestart: true } });
+    // The gateway's registry as the app's settings now say (a full read: the age check makes one within 1 s).
+    await g!.adapter.models({ fresh: true });
+    // Past the wait for a restart's start: the model's state was written when the crash was.
+    await new Promise((r) => setTimeout(r, RESTART_GAP_WAIT_MS));
+    const t0 = Date.now();
+    const o = await outcome(client.chat.completions.create(chat("longer"), { timeout: 20_000 }).catch((err: unknown) => Promise.reject(err instanceof OpenAI.APIConnectionTimeoutError ? new Error(`no answer within 20 s (${Date.now() - t0} ms): the request waits for a restart that never comes`) : err)));
+    expect(o).toMatchObject({ status: 503, code: "model_failed", message: expect.stringContaining('model "longer" exited: killed by SIGKILL') });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "exited" });
+  }, 60_000);
 
   it("killed while answering one request with another queued: the first is told its server exited, the queued one what the model now is (503 model_restarting), not 502 from the ended server", async () => {
     // A backoff long enough that the model is still waiting for its restart when the queued request looks.
