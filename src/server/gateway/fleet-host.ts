@@ -23,6 +23,7 @@ import type { KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import { pipeBoth } from "./pipe-both";
+import { connectRefused } from "./connect-refused";
 import type { MainMessage, WireError, WorkerMessage } from "./worker-protocol";
 
 /** What the bridge needs of the app (made again when the app's runtime is replaced). */
@@ -187,7 +188,8 @@ export function createFleetHost(options: {
             pipeBoth(s, channel);
           },
           (err: unknown) => {
-            s.end(`error ${(err instanceof Error ? err.message : String(err)).replace(/\n/g, " ")}\n`);
+            // `refused`: nothing listens on the port (the worker's forward waits for a crash's notice then, raw-upstream.ts).
+            s.end(`${connectRefused(err) ? "refused" : "error"} ${(err instanceof Error ? err.message : String(err)).replace(/\n/g, " ")}\n`);
           },
         );
     };

@@ -10,7 +10,8 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayError } from "./openai-error";
-import { createRawUpstream, type AnswerSink } from "./raw-upstream";
+import { AgentError } from "synapse-host-agent/protocol";
+import { createRawUpstream, type AnswerSink, type RawTarget } from "./raw-upstream";
 
 const HEAD = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
 /** One chunk of the chunked coding holding `text`. */
@@ -153,5 +154,55 @@ describe("a request whose model's server stops under it (raw-upstream onEnding)"
     const { seen, outcome } = await endDuring("/dropped", null);
     expect(seen).toMatchObject({ body: 'data: {"a":1}\n\n', ended: null, cut: true });
     expect(outcome).toEqual({ status: 200, clientClosed: false });
+  });
+});
+
+describe("a connection refused where the model's server ran (it has just crashed, its notice on the way)", () => {
+  /** A port nothing listens on: one the system gave a listener that has closed since. */
+  const closedPort = async () => {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+    const p = (s.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => s.close(() => r()));
+    return p;
+  };
+  /** The ssh link's error for a channel the host could not connect (ssh-tunnel.ts channelError, reason CONNECT_FAILED). */
+  const channelRefused = (p: number) => new AgentError({ code: "UNAVAILABLE", message: `nothing listens on 127.0.0.1:${p} on host 'mac' (Connection refused)`, data: { port: p, refused: "connect" } });
+  const notice = new GatewayError(503, "service_unavailable", "model_server_exited", 'model "m": its server exited (crashed: killed by SIGKILL); the request was ended with it', { retryAfterS: 1 });
+
+  async function refusedThen(target: RawTarget, noticeAfterMs: number | null): Promise<{ error: GatewayError | null; outcome: unknown; ms: number }> {
+    const up = createRawUpstream();
+    let error: GatewayError | null = null;
+    const sink: AnswerSink = { head() {}, data: () => true, end() {}, cut() {}, error: (e) => void (error = e), started: false };
+    const ending: { tell: ((err: GatewayError) => void) | null } = { tell: null };
+    const t0 = Date.now();
+    const forwarded = up.forward({ method: "POST", path: "/v1/chat/completions", headers: [], body: Buffer.from("{}") }, target, sink, () => () => undefined, 'model "m"', (cb) => {
+      ending.tell = cb;
+      return () => (ending.tell = null);
+    });
+    if (noticeAfterMs !== null) {
+      await new Promise((r) => setTimeout(r, noticeAfterMs));
+      // Null: the forward had ended already (answered without waiting for the notice).
+      ending.tell?.(notice);
+    }
+    const outcome = await forwarded;
+    up.close();
+    return { error, outcome, ms: Date.now() - t0 };
+  }
+
+  it.each(["tcp", "ssh"] as const)("%s: the crash's notice 300 ms later is the answer (503 model_server_exited), not 502", async (via) => {
+    const p = await closedPort();
+    const target: RawTarget = via === "tcp" ? { key: `127.0.0.1:${p}`, host: "127.0.0.1", port: p } : { key: `ssh h ${p}`, host: "127.0.0.1", port: p, connect: () => Promise.reject(channelRefused(p)) };
+    const { error, outcome } = await refusedThen(target, 300);
+    expect([error?.status, error?.code]).toEqual([503, "model_server_exited"]);
+    expect(outcome).toEqual({ status: 503, clientClosed: false });
+  });
+
+  it.each(["tcp", "ssh"] as const)("%s: no notice within the wait for one: 502 upstream_refused, nothing listens", async (via) => {
+    const p = await closedPort();
+    const target: RawTarget = via === "tcp" ? { key: `127.0.0.1:${p}`, host: "127.0.0.1", port: p } : { key: `ssh h ${p}`, host: "127.0.0.1", port: p, connect: () => Promise.reject(channelRefused(p)) };
+    const { error, ms } = await refusedThen(target, null);
+    expect([error?.status, error?.code, error?.message]).toEqual([502, "upstream_refused", `model "m": nothing listens on 127.0.0.1:${p}`]);
+    expect(ms).toBeGreaterThanOrEqual(900);
   });
 });

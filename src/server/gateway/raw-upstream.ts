@@ -35,6 +35,7 @@
  */
 import net from "node:net";
 import type { Duplex } from "node:stream";
+import { connectRefused } from "./connect-refused";
 import { errorBody, GatewayError } from "./openai-error";
 import { FREE_SOCKET_TIMEOUT_MS, type ForwardOutcome } from "./upstream";
 import { writeJoined } from "./write-joined";
@@ -66,7 +67,8 @@ function hexValue(c: number): number {
  * exit within a few ms, before the fleet's record of its stop reaches the
  * gateway (20–60 ms later in a trial). Without a notice in time: cut, as before.
  * The same wait for a connection refused (nothing listens where the server
- * ran: it has just crashed, the crash's notice on the way; nothing was sent):
+ * ran, over TCP or an ssh channel: it has just crashed, the crash's notice on
+ * the way; nothing was sent):
  * a trial's request got `502 nothing listens` in the 25 ms after a `kill -9`.
  */
 const ENDING_NOTICE_WAIT_MS = 1000;
@@ -384,8 +386,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     const describe = typeof described === "string" ? described : described();
     const timeout = /no answer|no connection/.test(err.message);
     const status = timeout ? 504 : 502;
-    const code = err.code === "ECONNREFUSED" ? "upstream_refused" : timeout ? "upstream_timeout" : "upstream_error";
-    return new GatewayError(status, "server_error", code, `${describe}: ${err.code === "ECONNREFUSED" ? `nothing listens on ${target.host}:${target.port}` : err.message}`, { retryAfterS: 2 });
+    const refused = connectRefused(err);
+    const code = refused ? "upstream_refused" : timeout ? "upstream_timeout" : "upstream_error";
+    return new GatewayError(status, "server_error", code, `${describe}: ${refused ? `nothing listens on ${target.host}:${target.port}` : err.message}`, { retryAfterS: 2 });
   }
 
   return {
@@ -445,7 +448,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
               };
               // Nothing listens where a running server was: it has most likely just ended (a crash), its notice on
               // the way. Nothing was sent; the notice, if it comes in time, is the answer (onEnding above).
-              if (onEnding && err.code === "ECONNREFUSED") noticeWait = setTimeout(refuse, ENDING_NOTICE_WAIT_MS);
+              if (onEnding && connectRefused(err)) noticeWait = setTimeout(refuse, ENDING_NOTICE_WAIT_MS);
               else refuse();
             },
           );

@@ -303,7 +303,9 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
 /**
  * A connection to 127.0.0.1:`port` on ssh host `hostId`, through the main
  * thread's channel socket (fleet-host.ts): one line of JSON asks for it, and
- * one line answers `ok` (then the bytes are the channel's) or the error.
+ * one line answers `ok` (then the bytes are the channel's), `refused` and the
+ * error when nothing listens on the port (rejected with code ECONNREFUSED), or
+ * `error` and the error.
  */
 export function openChannel(socketPath: string, hostId: string, port: number, timeoutMs: number): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
@@ -330,7 +332,9 @@ export function openChannel(socketPath: string, hostId: string, port: number, ti
       clearTimeout(timer);
       if (line !== "ok") {
         s.destroy();
-        reject(new Error(line.replace(/^error /, "")));
+        const err = new Error(line.replace(/^(error|refused) /, ""));
+        // Nothing listens on the port (fleet-host.ts): as TCP says it (raw-upstream.ts connectRefused).
+        reject(line.startsWith("refused ") ? Object.assign(err, { code: "ECONNREFUSED" }) : err);
         return;
       }
       s.pause();
