@@ -347,6 +347,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       pre?.beside?.();
       const op = call.then(async (outcome) => {
         const d = decideStartOutcome(outcome, { current: e.isCurrent(seq), restart: reason === "restart" });
+        if (outcome.outcome !== "unreachable") e.restartUnreachable = null;
         if (outcome.outcome === "ready" && d.result.state === "ready" && typeof d.result.pid === "number" && e.isCurrent(seq)) pre?.onReady?.(resultOf(row, "ready", d.result.pid, null));
         for (let i = 0; i < d.steps.length; i++) {
           const step = d.steps[i]!;
@@ -356,6 +357,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
           if (crash !== undefined) i++;
           if (step.kind === "record") await reports.observe(row.hostId, step.status, "snapshot", row.id, crash);
           else if (step.kind === "noteError") await table.withModel(e, () => table.writeState(e, { lastError: step.error }));
+          else if (step.kind === "restartLater") await table.withModel(e, () => restarts.afterUnreachable(e, step.error));
           else if (step.kind === "markFailed") await table.withModel(e, () => (crash !== undefined ? restarts.afterCrash(e, crash, failedRecord(e, row, step.error)) : markFailed(e, row, step.error)));
           else await table.withModel(e, () => restarts.afterCrash(e, step.why));
         }

@@ -33,7 +33,18 @@ export interface Restarts {
   afterCrash(e: ServerEntry, why: string, record?: CrashRecord): Promise<void>;
   /** Schedules a restart in `delayMs` (replacing any scheduled one); `dueAtMs`: its due time as recorded (epoch ms; default now + delayMs). */
   schedule(e: ServerEntry, delayMs: number, dueAtMs?: number): void;
+  /**
+   * A restart's start that could not reach the model's host (link down, no answer): not a crash of the model,
+   * so the policy's count is left alone; the restart is planned again, UNREACHABLE_RETRY_MS on (its due time
+   * recorded, so the reconcile loop resumes it once the host is back, and the gateway answers 503
+   * model_restarting meanwhile), with `error` as its last error. The event says so once per outage (the
+   * first of equal errors in a row). Runs inside the model's record chain.
+   */
+  afterUnreachable(e: ServerEntry, error: string): Promise<void>;
 }
+
+/** How long after a restart that could not reach its host it is tried again (ms), unless the host is back sooner. */
+export const UNREACHABLE_RETRY_MS = 5_000;
 
 /**
  * `restartNow`: issues the restart's start through the host's queue. `noteInLog`: writes the decision into the
@@ -111,5 +122,18 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
     }
   }
 
-  return { afterCrash, schedule };
+  async function afterUnreachable(e: ServerEntry, error: string): Promise<void> {
+    if (ctx.closing) return;
+    const due = new Date(now() + UNREACHABLE_RETRY_MS);
+    const first = e.restartUnreachable !== error;
+    e.restartUnreachable = error;
+    await table.writeState(
+      e,
+      { lastError: error, nextRestartAt: due },
+      first ? { kind: "action", message: `${e.name}: its restart could not reach its host (${error}); trying again every ${UNREACHABLE_RETRY_MS / 1000} s, and once the host is back`, data: { delayMs: UNREACHABLE_RETRY_MS } } : undefined,
+    );
+    schedule(e, UNREACHABLE_RETRY_MS, due.getTime());
+  }
+
+  return { afterCrash, schedule, afterUnreachable };
 }

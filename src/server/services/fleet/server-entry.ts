@@ -189,6 +189,8 @@ export class ServerEntry {
    * the restart's start is issued (its turn in the host's queue), cleared by clearRestart. Null: none.
    */
   restartDueAtMs: number | null = null;
+  /** The error of the last restart that could not reach the host (restarts.afterUnreachable), null once one did. */
+  restartUnreachable: string | null = null;
   /**
    * A restart that a change of what is wanted (stopped: wantStoppedMany) cancelled, due at this epoch ms, for
    * the stop that follows to report (issueStop, which clears it; a later start clears it too). Null: none.

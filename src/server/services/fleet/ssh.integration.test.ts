@@ -144,6 +144,38 @@ describe("fleet over the real ssh link", () => {
   });
 
 
+  it("a crash whose restart finds the host unreachable is restarted once the host is back, not left exited with nothing planned", async () => {
+    const s = await setup();
+    const host = await s.t.db.host.create({ data: { name: "mac-host", linkKind: "ssh", sshHost: "mac-host" } });
+    const [model] = await addModels(s, host, ["alpha"]);
+    const [started] = await s.fleet.startAll({ wait: true });
+    expect(started!.state).toBe("ready");
+    // The server crashes; the restart policy plans its restart 1 s on; the host goes away before it.
+    process.kill(started!.pid!, "SIGKILL");
+    await waitFor("the crash recorded with its restart planned", async () => {
+      const v = (await s.fleet.status())[0]!;
+      return v.state === "exited" && v.nextRestartAt !== null;
+    }, 15_000, 10);
+    await s.sshd.stop({ dropSessions: true });
+    const planned = await waitFor("the restart tried, and planned again", async () => {
+      const row = await s.t.db.serverState.findUnique({ where: { modelId: model!.id } });
+      return row?.lastError && /mac-host/.test(row.lastError) && row.nextRestartAt ? row : null;
+    }, 20_000, 50);
+    expect(planned.observed).toBe("exited");
+    const said = await s.t.db.event.findMany({ where: { modelId: model!.id, kind: "action" }, orderBy: { id: "asc" } });
+    expect(said.map((e) => e.message)).toContainEqual(expect.stringMatching(/^alpha: its restart could not reach its host \(.+\); trying again every 5 s, and once the host is back$/));
+
+    // Back: the restart is made, by its timer or the reconcile loop.
+    await s.sshd.start();
+    const back = await waitFor("restarted once the host is back", async () => {
+      await s.fleet.reconcile(host.id);
+      const v = (await s.fleet.status())[0]!;
+      return v.state === "ready" ? v : null;
+    }, 30_000, 200);
+    expect(back.pid).not.toBe(started!.pid);
+    expect(await pidsRunning(model!.filePath)).toEqual([back.pid]);
+  });
+
   it("a stopped model renamed: its log moves on the host through the agent, and logs under the new name read the old run", async () => {
     const s = await setup();
     const host = await s.t.db.host.create({ data: { name: "mac-host", linkKind: "ssh", sshHost: "mac-host" } });

@@ -53,6 +53,8 @@ describe("decideStartOutcome", () => {
 
   it("unreachable: the error on the row (when current), the state as recorded; conflict: keeps running, says to restart", () => {
     expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: false })).toEqual({ steps: [{ kind: "noteError", error: "link down" }], result: { state: null, pid: "recorded", error: "link down", port: null } });
+    // A restart after a crash is planned again, not left exited with nothing planned (which the reconciler skips).
+    expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: true })).toEqual({ steps: [{ kind: "restartLater", error: "link down" }], result: { state: null, pid: "recorded", error: "link down", port: null } });
     expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: false, restart: false }).steps).toEqual([]);
     const c = decideStartOutcome({ outcome: "conflict", status: status("ready", 7), error: "older spec" }, { current: true, restart: false });
     // The port of the process that runs (it keeps its own until restarted), not the registry's.

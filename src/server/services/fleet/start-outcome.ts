@@ -34,7 +34,10 @@ export type StartOutcome =
   | { outcome: "failed"; status: ServerStatus; error: string }
   /** It runs with an older spec and keeps running; a restart applies the new one. */
   | { outcome: "conflict"; status: ServerStatus; error: string }
-  /** The link, not the server: down or timed out. The reconciler starts it once the host is back. */
+  /**
+   * The link, not the server: down or timed out. The reconciler starts it once the host is back; a restart after a
+   * crash is planned again with its due time recorded (restarts.afterUnreachable), which the reconciler resumes.
+   */
   | { outcome: "unreachable"; error: string }
   /** The agent refused before spawning (bad spec, no llama-server, port held, …). */
   | { outcome: "refused"; error: string };
@@ -94,6 +97,8 @@ export type StartStep =
   | { kind: "markFailed"; error: string }
   /** The error goes on the row, the state stays (a link problem). */
   | { kind: "noteError"; error: string }
+  /** A restart's start that could not reach its host: planned again (restarts.afterUnreachable). */
+  | { kind: "restartLater"; error: string }
   /** A restart after a crash that did not start counts as another crash: the restart policy decides. */
   | { kind: "crash"; why: string };
 
@@ -126,7 +131,8 @@ export function decideStartOutcome(o: StartOutcome, opts: { current: boolean; re
     case "conflict":
       return { steps: [{ kind: "record", status: o.status }], result: { state: o.status.state, pid: o.status.pid, error: `${o.error}; restart it to apply the current settings`, port: o.status.port } };
     case "unreachable":
-      if (opts.current) steps.push({ kind: "noteError", error: o.error });
+      // A restart is planned again (not counted as a crash); any other start leaves it to the reconcile loop.
+      if (opts.current) steps.push(opts.restart ? { kind: "restartLater", error: o.error } : { kind: "noteError", error: o.error });
       return { steps, result: { state: null, pid: "recorded", error: o.error, port: null } };
     case "refused":
       if (!opts.current) return { steps, result: { state: null, pid: "recorded", error: o.error, port: null } };
