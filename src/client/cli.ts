@@ -36,6 +36,7 @@ import { errorHeadline, errorMessage } from "synapse-host-agent/error-text";
 import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../shared/display-state";
+import { restartText } from "../shared/restart-text";
 import { portText } from "../components/fleet/format";
 import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
@@ -77,12 +78,7 @@ type Row = {
 /** " (text)", or "" for no text. */
 const parenthesized = (text: string) => (text ? ` (${text})` : "");
 
-/** "restart in 1.4 s" (or "restart due") for a crashed server waiting for its restart, as of `now` (epoch ms); "" otherwise. */
-export function restartText(r: Pick<Row, "state" | "nextRestartAt">, now: number): string {
-  if (r.state !== "exited" || !r.nextRestartAt) return "";
-  const inMs = Date.parse(r.nextRestartAt) - now;
-  return Number.isNaN(inMs) ? "" : inMs > 0 ? `restart in ${(inMs / 1000).toFixed(1)} s` : "restart due";
-}
+export { restartText };
 
 export function formatUptime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "-";

@@ -1,18 +1,22 @@
 "use client";
 import { isAlive } from "synapse-host-agent/server-states";
 import { useNow } from "~/components/live/now";
+import { restartText } from "~/shared/restart-text";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
 import { formatDuration, toTime } from "./format";
 
 /**
- * Under a row's state: what the gateway sees of the model. That it does
+ * Under a row's state: a crashed model's planned restart ("restart in 3.0 s"), and what the gateway sees of the model. That it does
  * not serve it (disabled, though it runs), requests in flight, when it was last used, and for an on-demand model that is loaded
  * and unused, the countdown to its idle unload (ticking on the page's clock).
  */
 export function GatewayUsage({ row }: { row: StatusRow }) {
   const now = useNow();
   const parts: string[] = [];
+  // Crashed, with the restart the app planned: when it comes (the CLI's words), ticking on the page's clock.
+  const restart = now !== null ? restartText(row, now) : "";
+  if (restart) parts.push(restart);
   // Running (a Start of a disabled model is allowed, to try it on its port) but not served: /v1 answers 409.
   if (!row.enabled && isAlive(row.state)) parts.push("disabled: not served by /v1");
   if (row.loadPolicy === "on-demand") parts.push("on demand");

@@ -15,6 +15,11 @@
  *
  * Errors: an HTTP error answer becomes a ChatError with the gateway's OpenAI
  * error (status, code, message); an `error` event inside the stream too.
+ *
+ * A model that crashed and restarts by itself (503 `model_restarting`, its
+ * Retry-After the backoff's end) is waited for and asked again, as OpenAI's
+ * clients do with Retry-After: up to RESTART_WAITS times, each wait at most
+ * RESTART_WAIT_MAX_S, `onWaiting` told each time (the page says "restarting").
  */
 import { createParser } from "eventsource-parser";
 import type { ServerTimings } from "./answer-stats";
@@ -33,8 +38,15 @@ export class ChatError extends Error {
   }
 }
 
+/** How many times a `model_restarting` answer is waited for and the message sent again. */
+export const RESTART_WAITS = 5;
+/** The longest Retry-After waited for (s); a longer one is shown as the error. */
+export const RESTART_WAIT_MAX_S = 30;
+
 export interface StreamHandlers {
   onContent(text: string): void;
+  /** The model restarts after a crash: the message is sent again in `seconds` (the gateway's Retry-After). */
+  onWaiting?(seconds: number, message: string): void;
   onReasoning?(text: string): void;
   onTimings?(timings: ServerTimings): void;
 }
@@ -76,14 +88,22 @@ export function handleEventData(data: string, handlers: StreamHandlers): boolean
 
 /** Streams one answer; resolves when the stream ends, rejects with ChatError or the abort. */
 export async function streamChat(body: ChatRequestBody, signal: AbortSignal, handlers: StreamHandlers): Promise<void> {
-  const res = await fetch(CHAT_PATH, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream" },
-    credentials: "same-origin",
-    body: JSON.stringify(body),
-    signal,
-  });
-  if (!res.ok) throw await errorOf(res);
+  let res: Response;
+  for (let waits = 0; ; waits++) {
+    res = await fetch(CHAT_PATH, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      credentials: "same-origin",
+      body: JSON.stringify(body),
+      signal,
+    });
+    if (res.ok) break;
+    const err = await errorOf(res);
+    const retryS = Number(res.headers.get("retry-after"));
+    if (err.code !== "model_restarting" || waits >= RESTART_WAITS || !(retryS > 0 && retryS <= RESTART_WAIT_MAX_S)) throw err;
+    handlers.onWaiting?.(retryS, err.message);
+    await abortableSleep(retryS * 1000, signal);
+  }
   if (!res.body) throw new ChatError("the answer has no body", res.status, null);
   let done = false;
   let failure: unknown = null;
@@ -110,4 +130,20 @@ export async function streamChat(body: ChatRequestBody, signal: AbortSignal, han
     reader.releaseLock();
   }
   if (failure) throw failure;
+}
+
+/** Resolves after `ms`, or rejects with the abort's reason when `signal` aborts first. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
 }

@@ -19,9 +19,11 @@ export interface LoadProgressProps {
   since: number;
   /** 0-1 when known (from the fleet's load progress); undefined: not reported. */
   progress?: number;
+  /** It crashed and the app restarts it: the line says so (the message is sent again once it runs). */
+  restarting?: boolean;
 }
 
-export function LoadProgress({ model, host, since, progress }: LoadProgressProps) {
+export function LoadProgress({ model, host, since, progress, restarting }: LoadProgressProps) {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
@@ -32,7 +34,7 @@ export function LoadProgress({ model, host, since, progress }: LoadProgressProps
     <div className={styles.loading} data-testid="model-loading" role="status">
       <span className="spin" data-on="true" aria-hidden="true" style={{ position: "static", margin: 0 }} />
       <span>
-        Loading <strong>{model}</strong> on {host}…{" "}
+        {restarting ? "Restarting" : "Loading"} <strong>{model}</strong> on {host}{restarting ? " after a crash; the message goes again once it runs" : ""}…{" "}
         {/* Not announced each second: the status line says "Loading" once. */}
         <span className="num" aria-hidden="true">
           {formatDuration(now - since)}

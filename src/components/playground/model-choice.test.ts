@@ -21,6 +21,14 @@ describe("modelChoice", () => {
     expect(modelChoice(row({ state: "ready", link: { kind: "ssh", state: "reconnecting", error: "connection refused" }, host: "mac" })).reason).toBe("host mac is not reachable: connection refused");
   });
 
+  it("a crashed model whose restart is planned is restarting, pickable, for either policy; with none planned it must be started", () => {
+    // A trial read "crashed, start it to chat" and a Start button through the whole backoff of a restart the app made.
+    for (const loadPolicy of ["always", "on-demand"]) {
+      expect(modelChoice(row({ loadPolicy, state: "exited", desired: "running", nextRestartAt: "2026-12-02T03:00:04.000Z", lastError: "killed by SIGKILL" }))).toMatchObject({ pickable: true, readiness: "restarting", note: "crashed, restarting", reason: "last error: killed by SIGKILL" });
+    }
+    expect(modelChoice(row({ state: "exited", desired: "running", nextRestartAt: null })).readiness).toBe("needs-start");
+  });
+
   it("groups by host, hosts and models by name", () => {
     const groups = choicesByHost([row({ name: "b", host: "z" }), row({ name: "c", host: "a" }), row({ name: "a", host: "z" })]);
     expect(groups.map((g) => [g.host, g.choices.map((c) => c.name)])).toEqual([["a", ["c"]], ["z", ["a", "b"]]]);

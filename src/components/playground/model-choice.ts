@@ -5,6 +5,8 @@
  *   disabled                          listed, not pickable: "disabled: enable it on its model page"
  *   host not reachable (ssh down)     listed, pickable, with the link's error (the gateway answers 502)
  *   on demand, not loaded             pickable: the first message loads it
+ *   crashed, its restart planned      pickable: a message waits for the restart (503 model_restarting's
+ *                                     Retry-After, chat-stream.ts) and goes again
  *   always, stopped / crashed / failed pickable, with an offer to start it (the gateway answers 409)
  *   loading, ready                    pickable
  */
@@ -21,6 +23,8 @@ export interface PickerRow {
   state: string;
   desired: string;
   lastError: string | null;
+  /** A crashed server's planned restart (ISO); null when none is planned. */
+  nextRestartAt?: string | null;
   link: { kind: string; state: string | null; error: string | null };
 }
 
@@ -31,6 +35,8 @@ export type ModelReadiness =
   | "loading"
   /** On demand and not loaded: a message loads it. */
   | "on-demand"
+  /** Crashed, and the app restarts it by itself (its restart planned): a message waits for it. */
+  | "restarting"
   /** Load policy always and not running: the user must start it. */
   | "needs-start"
   | "disabled";
@@ -67,6 +73,8 @@ export function modelChoice(r: PickerRow): ModelChoice {
     case "stopping":
       return { ...base, pickable: true, readiness: r.loadPolicy === "on-demand" ? "on-demand" : "needs-start", note: "stopping", reason: hostReason };
     default:
+      // Crashed, its restart planned (the app's auto-restart): neither "start it" nor a failure, for either policy.
+      if (d.key === "exited" && r.desired === "running" && r.nextRestartAt) return { ...base, pickable: true, readiness: "restarting", note: "crashed, restarting", reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
       // stopped, exited, failed: an on-demand model is started by a request; an always one is not.
       if (r.loadPolicy === "on-demand") return { ...base, pickable: true, readiness: "on-demand", note: d.label.toLowerCase(), reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
       return { ...base, pickable: true, readiness: "needs-start", note: `${d.label.toLowerCase()}, start it to chat`, reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };

@@ -53,6 +53,7 @@ export function ModelStateLine({ choice, onStart, starting }: ModelStateLineProp
   const text: Record<ModelChoice["readiness"], string> = {
     ready: `Ready on ${choice.host}.`,
     loading: `Loading on ${choice.host}…`,
+    restarting: `Crashed on ${choice.host}; the app restarts it by itself: a message sent now waits for it.`,
     "on-demand": `Not loaded: your first message loads it on ${choice.host}.`,
     "needs-start": `Stopped on ${choice.host}. Its load policy is "always", so the gateway does not start it on request.`,
     disabled: `Disabled: enable it on its model page to use it.`,

@@ -21,6 +21,8 @@ export interface ActiveAnswer {
   sentAt: number;
   /** The model was not ready when the message was sent. */
   loading: boolean;
+  /** The model crashed and restarts by itself: the message waits for it (the gateway's Retry-After) and goes again. */
+  restarting: boolean;
   firstToken: boolean;
 }
 
@@ -64,7 +66,7 @@ export function useChat(conversations: Conversations): Chat {
       controller.current = abort;
       const sentAt = Date.now();
       const clock: StreamClock = { sentAt: performance.now(), firstContentAt: null, lastContentAt: null, contentChunks: 0, timings: null, loaded: !modelReady };
-      setActive({ conversationId: id, model, sentAt, loading: !modelReady, firstToken: false });
+      setActive({ conversationId: id, model, sentAt, loading: !modelReady, restarting: false, firstToken: false });
 
       let text_ = "";
       let reasoning = "";
@@ -85,6 +87,10 @@ export function useChat(conversations: Conversations): Chat {
       };
 
       void streamChat(built.body, abort.signal, {
+        onWaiting() {
+          clock.loaded = true;
+          setActive((a) => (a ? { ...a, loading: true, restarting: true } : a));
+        },
         onContent(t) {
           firstToken();
           clock.lastContentAt = performance.now();
