@@ -56,3 +56,32 @@ export function toFleetEvent(raw: unknown): FleetEventView | null {
     seq: null,
   };
 }
+
+/** The status row's fields a state event changes (servers.status). */
+export interface StateRowFields {
+  state: string;
+  pid: number | null;
+  cause: string | null;
+  lastError: string | null;
+  startedAt: string | null;
+}
+
+/**
+ * A status row as a state event leaves it, until the status is read again (250 ms later): the state, pid and
+ * cause it says; a crash's or failure's reason as the last error (cleared once ready); and for a new process
+ * (a pid other than the row's), its start at the event's time, so that the uptime of a server that is loading
+ * again after a restart does not count from the process before it (a trial read "23 s" on a LOADING row).
+ * `isCause` keeps only known stop causes. Pure.
+ */
+export function patchRowFromStateEvent<R extends StateRowFields>(row: R, event: FleetEventView & { state: string }, isCause: (c: string) => boolean): R {
+  const { state } = event;
+  const newProcess = event.pid !== undefined && event.pid !== null && event.pid !== row.pid;
+  return {
+    ...row,
+    state,
+    pid: event.pid !== undefined ? event.pid : row.pid,
+    cause: event.cause !== undefined ? (event.cause !== null && isCause(event.cause) ? event.cause : null) : row.cause,
+    lastError: state === "exited" || state === "failed" ? (event.reason ?? row.lastError) : state === "ready" ? null : row.lastError,
+    ...(newProcess ? { startedAt: event.at ?? row.startedAt } : {}),
+  };
+}

@@ -18,7 +18,7 @@ import { useSubscription } from "@trpc/tanstack-react-query";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useTRPC } from "~/trpc/client";
 import { isStopCause } from "synapse-host-agent/server-states";
-import { toFleetEvent, type FleetEventView } from "./fleet-event";
+import { patchRowFromStateEvent, toFleetEvent, type FleetEventView } from "./fleet-event";
 import { useReopenOnError } from "./reopen-on-error";
 
 export type ConnectionState = "connecting" | "live" | "reconnecting";
@@ -64,19 +64,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       if (!event) return;
       if (event.kind === "state" && event.modelId && event.state) {
         const { modelId, state } = event;
-        queryClient.setQueryData(trpc.servers.status.queryKey(), (rows) =>
-          rows?.map((row) =>
-            row.modelId === modelId
-              ? {
-                  ...row,
-                  state,
-                  pid: event.pid !== undefined ? event.pid : row.pid,
-                  cause: event.cause !== undefined ? (isStopCause(event.cause) ? event.cause : null) : row.cause,
-                  lastError: state === "exited" || state === "failed" ? (event.reason ?? row.lastError) : state === "ready" ? null : row.lastError,
-                }
-              : row,
-          ),
-        );
+        queryClient.setQueryData(trpc.servers.status.queryKey(), (rows) => rows?.map((row) => (row.modelId === modelId ? patchRowFromStateEvent(row, { ...event, state }, isStopCause) : row)));
         scheduleStatusRefetch();
       } else if (event.kind === "host") {
         void queryClient.invalidateQueries({ queryKey: trpc.hosts.list.queryKey() });

@@ -1,0 +1,21 @@
+import { isStopCause } from "synapse-host-agent/server-states";
+import { describe, expect, it } from "vitest";
+import { patchRowFromStateEvent, type FleetEventView } from "./fleet-event";
+
+const row = { modelId: "m1", state: "exited", pid: 100, cause: "crash", lastError: "killed by SIGKILL", startedAt: "2026-12-02T03:22:21.000Z" };
+const event = (e: Partial<FleetEventView> & { state: string }): FleetEventView & { state: string } => ({ id: null, kind: "state", at: null, modelId: "m1", hostId: null, message: "", pid: undefined, reason: null, cause: undefined, line: null, seq: null, ...e });
+
+describe("patchRowFromStateEvent: a status row as a live state event leaves it", () => {
+  it("a new process (a restart's start): its state and pid, and its uptime from the event, not from the process before it", () => {
+    const patched = patchRowFromStateEvent(row, event({ state: "starting", pid: 200, at: "2026-12-02T03:22:44.000Z" }), isStopCause);
+    expect(patched).toMatchObject({ state: "starting", pid: 200, startedAt: "2026-12-02T03:22:44.000Z", lastError: "killed by SIGKILL" });
+  });
+
+  it("the same process: its start stays; a crash's reason becomes the last error, cleared once ready; unknown causes are dropped", () => {
+    const ready = patchRowFromStateEvent({ ...row, state: "starting" }, event({ state: "ready", pid: 100, at: "2026-12-02T03:23:00.000Z" }), isStopCause);
+    expect(ready).toMatchObject({ state: "ready", pid: 100, startedAt: row.startedAt, lastError: null });
+    const crashed = patchRowFromStateEvent({ ...row, state: "ready" }, event({ state: "exited", pid: null, reason: "killed by SIGSEGV", cause: "crash" }), isStopCause);
+    expect(crashed).toMatchObject({ state: "exited", pid: null, cause: "crash", lastError: "killed by SIGSEGV", startedAt: row.startedAt });
+    expect(patchRowFromStateEvent(row, event({ state: "stopped", cause: "no-such-cause" }), isStopCause).cause).toBeNull();
+  });
+});
