@@ -14,8 +14,9 @@ import { formatDuration, toTime } from "./format";
 export function GatewayUsage({ row }: { row: StatusRow }) {
   const now = useNow();
   const parts: string[] = [];
-  // Crashed, with the restart the app planned: when it comes (the CLI's words), ticking on the page's clock.
-  const restart = now !== null ? restartText(row, now) : "";
+  // Crashed, with the restart the app planned: when it comes, in whole seconds, redrawn on the page's clock and read
+  // against the time of the drawing (the shared clock may be up to 1 s old when new figures redraw the row).
+  const restart = now !== null ? restartText(row, Date.now(), true) : "";
   if (restart) parts.push(restart);
   // Running (a Start of a disabled model is allowed, to try it on its port) but not served: /v1 answers 409.
   if (!row.enabled && isAlive(row.state)) parts.push("disabled: not served by /v1");

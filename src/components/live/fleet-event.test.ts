@@ -1,6 +1,6 @@
 import { isStopCause } from "synapse-host-agent/server-states";
 import { describe, expect, it } from "vitest";
-import { patchRowFromStateEvent, type FleetEventView } from "./fleet-event";
+import { patchRowFromRestartEvent, patchRowFromStateEvent, toFleetEvent, type FleetEventView } from "./fleet-event";
 
 const row = { modelId: "m1", state: "exited", pid: 100, cause: "crash", lastError: "killed by SIGKILL", startedAt: "2026-12-02T03:22:21.000Z" };
 const event = (e: Partial<FleetEventView> & { state: string }): FleetEventView & { state: string } => ({ id: null, kind: "state", at: null, modelId: "m1", hostId: null, message: "", pid: undefined, reason: null, cause: undefined, line: null, seq: null, ...e });
@@ -17,5 +17,17 @@ describe("patchRowFromStateEvent: a status row as a live state event leaves it",
     const crashed = patchRowFromStateEvent({ ...row, state: "ready" }, event({ state: "exited", pid: null, reason: "killed by SIGSEGV", cause: "crash" }), isStopCause);
     expect(crashed).toMatchObject({ state: "exited", pid: null, cause: "crash", lastError: "killed by SIGSEGV", startedAt: row.startedAt });
     expect(patchRowFromStateEvent(row, event({ state: "stopped", cause: "no-such-cause" }), isStopCause).cause).toBeNull();
+  });
+});
+
+describe("patchRowFromRestartEvent: the planned restart, from the event that plans it", () => {
+  it("a crashed row gets its restart's due time from the action event's delay, so it never reads 'crashed, nothing planned' in between", () => {
+    const planned = toFleetEvent({ id: "48", data: { kind: "action", at: "2026-12-02T04:00:00.000Z", modelId: "m1", hostId: "h1", state: null, message: "alpha: crashed: killed by SIGKILL; restarting in 2.0 s (restart 2 of at most 4 within 10 minutes)", data: { delayMs: 2000, crashes: 2 } } })!;
+    expect(planned.restartInMs).toBe(2000);
+    expect(patchRowFromRestartEvent({ ...row, nextRestartAt: null }, planned, 0).nextRestartAt).toBe("2026-12-02T04:00:02.000Z");
+    // Not for a row that is no longer crashed, nor for other actions.
+    expect(patchRowFromRestartEvent({ ...row, state: "starting", nextRestartAt: null }, planned, 0).nextRestartAt).toBeNull();
+    const other = toFleetEvent({ kind: "action", at: "2026-12-02T04:00:00.000Z", modelId: "m1", message: "alpha: start requested", data: {} })!;
+    expect(patchRowFromRestartEvent({ ...row, nextRestartAt: null }, other, 0).nextRestartAt).toBeNull();
   });
 });

@@ -21,6 +21,8 @@ export interface FleetEventView {
   line: string | null;
   /** A log line's number from the host agent (orders it against a fetched tail). */
   seq: number | null;
+  /** An action event of a planned restart after a crash ("restarting in 1.0 s"): its delay (ms, data.delayMs). */
+  restartInMs?: number;
 }
 
 type Obj = Record<string, unknown>;
@@ -54,7 +56,19 @@ export function toFleetEvent(raw: unknown): FleetEventView | null {
     cause: "cause" in data ? str(data.cause) : undefined,
     line: null,
     seq: null,
+    ...(kind === "action" && typeof data.delayMs === "number" ? { restartInMs: data.delayMs } : {}),
   };
+}
+
+/**
+ * A crashed row's planned restart, from the action event that plans it ("restarting in 1.0 s", written with the
+ * crash's own event): its due time, until the status is read again. Without it the row read "crashed" with
+ * nothing planned for that moment, and the Playground offered Start (a trial saw it for 0.1-0.3 s). Pure.
+ */
+export function patchRowFromRestartEvent<R extends { state: string; nextRestartAt: string | null }>(row: R, event: FleetEventView, nowMs: number): R {
+  if (event.restartInMs === undefined || row.state !== "exited") return row;
+  const from = event.at !== null ? Date.parse(event.at) : NaN;
+  return { ...row, nextRestartAt: new Date((Number.isNaN(from) ? nowMs : from) + event.restartInMs).toISOString() };
 }
 
 /** The status row's fields a state event changes (servers.status). */

@@ -18,7 +18,7 @@ import { useSubscription } from "@trpc/tanstack-react-query";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useTRPC } from "~/trpc/client";
 import { isStopCause } from "synapse-host-agent/server-states";
-import { patchRowFromStateEvent, toFleetEvent, type FleetEventView } from "./fleet-event";
+import { patchRowFromRestartEvent, patchRowFromStateEvent, toFleetEvent, type FleetEventView } from "./fleet-event";
 import { useReopenOnError } from "./reopen-on-error";
 
 export type ConnectionState = "connecting" | "live" | "reconnecting";
@@ -70,6 +70,10 @@ export function LiveProvider({ children }: { children: ReactNode }) {
         void queryClient.invalidateQueries({ queryKey: trpc.hosts.list.queryKey() });
         scheduleStatusRefetch();
       } else if (event.kind === "action" || event.kind === "error") {
+        const { modelId } = event;
+        if (modelId && event.restartInMs !== undefined) {
+          queryClient.setQueryData(trpc.servers.status.queryKey(), (rows) => rows?.map((row) => (row.modelId === modelId ? patchRowFromRestartEvent(row, event, Date.now()) : row)));
+        }
         scheduleStatusRefetch();
       }
       for (const l of listeners.current) l(event);

@@ -21,9 +21,11 @@ export interface LoadProgressProps {
   progress?: number;
   /** It crashed and the app restarts it: the line says so (the message is sent again once it runs). */
   restarting?: boolean;
+  /** When the message goes again (epoch ms): the line counts down to it instead of up from `since`. */
+  restartAt?: number | null;
 }
 
-export function LoadProgress({ model, host, since, progress, restarting }: LoadProgressProps) {
+export function LoadProgress({ model, host, since, progress, restarting, restartAt }: LoadProgressProps) {
   const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
@@ -37,7 +39,7 @@ export function LoadProgress({ model, host, since, progress, restarting }: LoadP
         {restarting ? "Restarting" : "Loading"} <strong>{model}</strong> on {host}{restarting ? " after a crash; the message goes again once it runs" : ""}…{" "}
         {/* Not announced each second: the status line says "Loading" once. */}
         <span className="num" aria-hidden="true">
-          {formatDuration(now - since)}
+          {restarting && typeof restartAt === "number" && restartAt > now ? `sent again in ${Math.ceil((restartAt - now) / 1000)} s` : formatDuration(now - since)}
         </span>
         {pct !== null ? <span className="num"> · {pct} %</span> : null}
       </span>

@@ -55,7 +55,12 @@ export function ModelStateLine({ choice, onStart, starting }: ModelStateLineProp
     loading: `Loading on ${choice.host}…`,
     restarting: `Crashed on ${choice.host}; the app restarts it by itself: a message sent now waits for it.`,
     "on-demand": `Not loaded: your first message loads it on ${choice.host}.`,
-    "needs-start": `Stopped on ${choice.host}. Its load policy is "always", so the gateway does not start it on request.`,
+    "needs-start":
+      choice.display === "failed"
+        ? `Failed on ${choice.host}: it is not started again until someone starts it (fix what the error says first).`
+        : choice.display === "exited"
+          ? `Crashed on ${choice.host}, and the app does not restart it (auto-restart is off): start it to chat.`
+          : `Stopped on ${choice.host}. Its load policy is "always", so the gateway does not start it on request.`,
     disabled: `Disabled: enable it on its model page to use it.`,
   };
   return (

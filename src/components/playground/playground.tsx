@@ -163,7 +163,7 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
                 <MessageView key={i} message={m} streaming={streaming}>
                   {streaming && !active.firstToken ? (
                     active.loading || choices.get(active.model)?.readiness === "loading" ? (
-                      <LoadProgress model={active.model} host={choices.get(active.model)?.host ?? "its host"} since={active.sentAt} restarting={active.restarting} {...(loadProgress !== undefined ? { progress: loadProgress } : {})} />
+                      <LoadProgress model={active.model} host={choices.get(active.model)?.host ?? "its host"} since={active.sentAt} restarting={active.restarting} restartAt={active.restartAt} {...(loadProgress !== undefined ? { progress: loadProgress } : {})} />
                     ) : (
                       <p className="muted" data-testid="waiting">
                         {waitingText(active.model, queue)}

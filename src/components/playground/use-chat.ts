@@ -23,6 +23,8 @@ export interface ActiveAnswer {
   loading: boolean;
   /** The model crashed and restarts by itself: the message waits for it (the gateway's Retry-After) and goes again. */
   restarting: boolean;
+  /** When the message goes again (epoch ms: the Retry-After's end); null when not waiting for a restart. */
+  restartAt: number | null;
   firstToken: boolean;
 }
 
@@ -66,7 +68,7 @@ export function useChat(conversations: Conversations): Chat {
       controller.current = abort;
       const sentAt = Date.now();
       const clock: StreamClock = { sentAt: performance.now(), firstContentAt: null, lastContentAt: null, contentChunks: 0, timings: null, loaded: !modelReady };
-      setActive({ conversationId: id, model, sentAt, loading: !modelReady, restarting: false, firstToken: false });
+      setActive({ conversationId: id, model, sentAt, loading: !modelReady, restarting: false, restartAt: null, firstToken: false });
 
       let text_ = "";
       let reasoning = "";
@@ -87,9 +89,10 @@ export function useChat(conversations: Conversations): Chat {
       };
 
       void streamChat(built.body, abort.signal, {
-        onWaiting() {
+        onWaiting(seconds) {
           clock.loaded = true;
-          setActive((a) => (a ? { ...a, loading: true, restarting: true } : a));
+          const restartAt = Date.now() + seconds * 1000;
+          setActive((a) => (a ? { ...a, loading: true, restarting: true, restartAt } : a));
         },
         onContent(t) {
           firstToken();
