@@ -78,7 +78,6 @@ type Row = {
 /** " (text)", or "" for no text. */
 const parenthesized = (text: string) => (text ? ` (${text})` : "");
 
-export { restartText };
 
 export function formatUptime(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "-";

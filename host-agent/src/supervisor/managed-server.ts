@@ -15,7 +15,7 @@ import { errorMessage, LOG_TAIL_MARK } from "../shared/error-text.ts";
 import { RUN_FOOTER_PREFIX, RUN_HEADER_PREFIX } from "../shared/run-header.ts";
 import { isAlive, type StopCause, STOP_CAUSE_TEXT } from "../shared/server-states.ts";
 import { confirmPortFree, describeHeldPort, endServer, type EndResult } from "./end-server.ts";
-import { signalOwnedGroup } from "./terminate.ts";
+import { signalOwnedGroup, type TerminateTarget } from "./terminate.ts";
 import { describeHealth, isExitingHint, isReadyHint, probeHealth, probeHost } from "./health.ts";
 import type { Launcher } from "./launcher.ts";
 import { describeForeign, listenerOwnershipSeen, type OwnershipSeen } from "./listener-owner.ts";
@@ -341,12 +341,17 @@ export class ManagedServer {
     const pid = this.pid;
     if (pid === null) return { group: null, killedDescendants: [], survivors: [], portHeldBy: null };
     const { port, bindAddress } = this.spec;
-    const target = this.startToken ? { pid, pgid: pid, startToken: this.startToken, port, bindAddress } : null;
-    const end = await endServer(target, pid, this.tree, graceMs, { killDeadlineMs: AGENT_DEFAULTS.killDeadlineMs });
+    const end = await endServer(this.terminateTarget(), pid, this.tree, graceMs, { killDeadlineMs: AGENT_DEFAULTS.killDeadlineMs });
     end.portHeldBy = await confirmPortFree(port, bindAddress, this.tree, AGENT_DEFAULTS.portFreeDeadlineMs);
     this.heldPort = end.portHeldBy;
     if (end.portHeldBy) this.ctx.log.warn("port still held after the server ended", { id: this.id, holder: end.portHeldBy });
     return end;
+  }
+
+  /** This run's process group as terminate.ts signals it (its leader's pid and start time); null before both are known. */
+  private terminateTarget(): TerminateTarget | null {
+    const { pid, startToken } = this;
+    return pid !== null && startToken ? { pid, pgid: pid, startToken, port: this.spec.port, bindAddress: this.spec.bindAddress } : null;
   }
 
   private heldText(end: EndResult): string {
@@ -439,13 +444,12 @@ export class ManagedServer {
   private finishOutsideExit(): void {
     if (this.outsideExit !== null) return;
     this.outsideExit = "began";
-    const pid = this.pid;
-    const startToken = this.startToken;
+    const target = this.terminateTarget();
+    const pid = target?.pid ?? null;
     const t = setTimeout(() => {
       this.cancels.delete(cancel);
-      if (this.exit || this.stopAsked || pid === null || startToken === null || pid !== this.pid) return;
-      const { port, bindAddress } = this.spec;
-      void signalOwnedGroup({ pid, pgid: pid, startToken, port, bindAddress }, "SIGTERM").then(
+      if (this.exit || this.stopAsked || target === null || pid !== this.pid) return;
+      void signalOwnedGroup(target, "SIGTERM").then(
         (sent) => {
           if (!sent) return;
           this.outsideExit = "ended";
