@@ -36,7 +36,8 @@ import { listeningPort } from "~/server/services/fleet/listening-port";
 import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
 import { readinessStep } from "./readiness";
-import { stoppingOf, type ModelStopping } from "./stopping";
+import { stoppingOf } from "./stopping";
+import { createStoppingListeners } from "./stopping-listeners";
 
 export interface FleetAdapterOptions {
   db: Db;
@@ -201,8 +202,8 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
   const handoff = new Map<string, Row>();
   const waiters = createChangeWaiters();
   const stop = new AbortController();
-  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping). */
-  const stoppingListeners = new Set<(s: ModelStopping) => void>();
+  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping); one's throw goes to onError. */
+  const stoppingListeners = createStoppingListeners(onError);
 
   /** The gateway's view of a row; a failed model's saved settings compared with the settings row last read (settings-hash.ts). */
   function gatewayModel(r: Row, d: Defaults): GatewayModel {
@@ -377,15 +378,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
           // The model is marked changed first: a request the notice ends, or one that looks again, reads it anew.
           onFleetEvent(item.event.modelId);
           const stopping = stoppingOf(item.event);
-          if (stopping) {
-            for (const cb of stoppingListeners) {
-              try {
-                cb(stopping);
-              } catch (err) {
-                onError("ending the requests of a stopping server failed", err);
-              }
-            }
-          }
+          if (stopping) stoppingListeners.notify(stopping);
         }
       } catch (err) {
         if (stop.signal.aborted) break;
@@ -449,10 +442,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       const e = entryOf(modelId);
       return { inFlight: e.inFlight, lastUsedAt: e.lastUsedAt, idleUnloadAt: e.idleUnloadAt };
     },
-    onStopping(cb) {
-      stoppingListeners.add(cb);
-      return () => stoppingListeners.delete(cb);
-    },
+    onStopping: stoppingListeners.add,
     setIdleUnloadAt(modelId, at, onDue) {
       const e = entryOf(modelId);
       // Same time, timer armed (or none wanted): leave it running.

@@ -75,3 +75,26 @@ it("tells the main thread a request's being served (on its begin note when that 
   expect(remote.usage("a").lastUsedAt).toBe(3_500);
   remote.close();
 });
+
+it("a stop notice from the main thread reaches every listener; one that throws is told to the main thread as a warning with its error, and the worker goes on", async () => {
+  const port = new EventEmitter() as EventEmitter & { postMessage(m: WorkerMessage): void };
+  const sent: WorkerMessage[] = [];
+  port.postMessage = (m) => {
+    if (m.t === "batch") sent.push(...m.items);
+    else sent.push(m);
+  };
+  const remote = createRemoteFleet(port as unknown as Parameters<typeof createRemoteFleet>[0], { channelSocket: "/nonexistent" });
+  const heard: string[] = [];
+  remote.onStopping?.(() => {
+    throw new Error("the request's socket is gone");
+  });
+  const off = remote.onStopping?.((s) => heard.push(`${s.modelId}: ${s.why}`));
+  port.emit("message", { t: "stopping", stopping: { modelId: "a", why: "stopping (stopped on request)" } } satisfies MainMessage);
+  expect(heard).toEqual(["a: stopping (stopped on request)"]);
+  await new Promise((r) => setTimeout(r, NOTES_EVERY_MS + 20));
+  expect(sent).toEqual([{ t: "log", level: "warn", msg: "ending the requests of a stopping server failed", data: { error: "the request's socket is gone" } }]);
+  off?.();
+  port.emit("message", { t: "stopping", stopping: { modelId: "a", why: "stopping (stopped on request)" } } satisfies MainMessage);
+  expect(heard).toHaveLength(1);
+  remote.close();
+});

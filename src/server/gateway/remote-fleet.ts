@@ -28,7 +28,7 @@ import { createGrantCache, type KeyGrant, type KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
-import type { ModelStopping } from "./stopping";
+import { createStoppingListeners } from "./stopping-listeners";
 
 /** A model list from the main thread is used for this long without asking again, while no fleet event came (ms). */
 export const MODELS_MAX_AGE_MS = 1000;
@@ -91,8 +91,8 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   let nextToken = 1;
   /** Models whose load policy is on-demand, as last seen. */
   const onDemand = new Set<string>();
-  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping). */
-  const stoppingListeners = new Set<(s: ModelStopping) => void>();
+  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping); one's throw is a warning logged by the main thread. */
+  const stoppingListeners = createStoppingListeners((msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
 
   const onMessage = (m: MainMessage) => {
     if (m.t === "flush") {
@@ -110,14 +110,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     if (m.t === "stopping") {
       generation++;
       list = null;
-      for (const cb of stoppingListeners) {
-        try {
-          cb(m.stopping);
-        } catch (err) {
-          // A throw in a port's message handler would end the worker.
-          send({ t: "log", level: "warn", msg: "ending the requests of a stopping server failed", data: { error: err instanceof Error ? err.message : String(err) } });
-        }
-      }
+      stoppingListeners.notify(m.stopping);
       return;
     }
     if (m.t !== "reply") return;
@@ -198,10 +191,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     changed(timeoutMs) {
       return changeWaiters.wait(timeoutMs);
     },
-    onStopping(cb) {
-      stoppingListeners.add(cb);
-      return () => stoppingListeners.delete(cb);
-    },
+    onStopping: stoppingListeners.add,
     async stop(modelId, cause: StopCause) {
       await call<void>("stop", [modelId, cause]);
       list = null;

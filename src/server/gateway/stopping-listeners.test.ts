@@ -1,0 +1,49 @@
+/**
+ * stopping-listeners.ts: a stop notice reaches every listener even when one before it throws, and the throw
+ * is reported with what was thrown; a removed listener hears nothing more.
+ */
+import { expect, it } from "vitest";
+import type { ModelStopping } from "./stopping";
+import { createStoppingListeners, STOPPING_LISTENER_FAILED } from "./stopping-listeners";
+
+const notice: ModelStopping = { modelId: "m1", why: "stopping (stopped on request)" };
+
+it("a listener that throws does not keep the notice from the ones after it, and is reported with its error", () => {
+  const reported: [string, unknown][] = [];
+  const listeners = createStoppingListeners((what, err) => reported.push([what, err]));
+  const heard: string[] = [];
+  const broken = new Error("the request's socket is gone");
+  listeners.add((s) => heard.push(`first ${s.modelId}`));
+  listeners.add(() => {
+    throw broken;
+  });
+  listeners.add(() => {
+    // Not only Errors are thrown.
+    throw "a string";
+  });
+  listeners.add((s) => heard.push(`last ${s.why}`));
+
+  expect(() => listeners.notify(notice)).not.toThrow();
+  expect(heard).toEqual(["first m1", "last stopping (stopped on request)"]);
+  expect(reported).toEqual([
+    [STOPPING_LISTENER_FAILED, broken],
+    [STOPPING_LISTENER_FAILED, "a string"],
+  ]);
+  expect(STOPPING_LISTENER_FAILED).toBe("ending the requests of a stopping server failed");
+});
+
+it("a removed listener is not called; one that removes itself while called does not stop the rest", () => {
+  const listeners = createStoppingListeners(() => undefined);
+  const heard: string[] = [];
+  const offGone = listeners.add(() => heard.push("gone"));
+  const offOnce = listeners.add(() => {
+    heard.push("once");
+    offOnce();
+  });
+  listeners.add(() => heard.push("stays"));
+  offGone();
+
+  listeners.notify(notice);
+  listeners.notify({ ...notice, ended: true });
+  expect(heard).toEqual(["once", "stays", "stays"]);
+});
