@@ -9,12 +9,11 @@
  * Undefined when the model is not loading or nothing says how far it is
  * (a first load with a quiet log): then only the elapsed time shows.
  */
-import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "~/trpc/client";
+import { usePolledModelMetric } from "./use-polled-model-metric";
 
 export function useLoadProgress(modelId: string | null): number | undefined {
   const trpc = useTRPC();
-  const q = useQuery({ ...trpc.metrics.loadProgress.queryOptions({ id: modelId ?? "" }), enabled: modelId !== null, refetchInterval: 1000 });
-  const fraction = modelId !== null ? q.data?.fraction : null;
-  return fraction === null || fraction === undefined ? undefined : fraction;
+  // metrics.loadProgress answers null for a model that is not loading.
+  return usePolledModelMetric(modelId, (input) => trpc.metrics.loadProgress.queryOptions(input))?.fraction ?? undefined;
 }

@@ -4,12 +4,11 @@
  * `modelId` is set: the playground names it while a message waits for its
  * first token (waiting-text.ts). Undefined until the first answer.
  */
-import { useQuery } from "@tanstack/react-query";
 import { useTRPC } from "~/trpc/client";
+import { usePolledModelMetric } from "./use-polled-model-metric";
 import type { QueueNow } from "./waiting-text";
 
 export function useQueue(modelId: string | null): QueueNow | undefined {
   const trpc = useTRPC();
-  const q = useQuery({ ...trpc.metrics.queue.queryOptions({ id: modelId ?? "" }), enabled: modelId !== null, refetchInterval: 1000 });
-  return modelId !== null ? q.data : undefined;
+  return usePolledModelMetric(modelId, (input) => trpc.metrics.queue.queryOptions(input));
 }
