@@ -11,6 +11,17 @@ import type { GatewayModel } from "./fleet-port";
 import { createRemoteFleet, NOTES_EVERY_MS } from "./remote-fleet";
 import type { MainMessage, WorkerMessage } from "./worker-protocol";
 
+/** A stand-in for the worker's port to the main thread: records each message the worker sends (a batch's items one by one). */
+function recordingPort(): { port: EventEmitter & { postMessage(m: WorkerMessage): void }; sent: WorkerMessage[] } {
+  const port = new EventEmitter() as EventEmitter & { postMessage(m: WorkerMessage): void };
+  const sent: WorkerMessage[] = [];
+  port.postMessage = (m) => {
+    if (m.t === "batch") sent.push(...m.items);
+    else sent.push(m);
+  };
+  return { port, sent };
+}
+
 it("does not take a one-model look for the model list", async () => {
   const all = [{ id: "a", name: "alpha" }, { id: "b", name: "beta" }] as unknown as GatewayModel[];
   const port = new EventEmitter() as EventEmitter & { postMessage(m: WorkerMessage): void };
@@ -32,12 +43,7 @@ it("does not take a one-model look for the model list", async () => {
 });
 
 it("tells the main thread a request's being served (on its begin note when that still waits in the batch); a request never served moves no last use", async () => {
-  const port = new EventEmitter() as EventEmitter & { postMessage(m: WorkerMessage): void };
-  const sent: WorkerMessage[] = [];
-  port.postMessage = (m) => {
-    if (m.t === "batch") sent.push(...m.items);
-    else sent.push(m);
-  };
+  const { port, sent } = recordingPort();
   let clock = 1_000;
   const remote = createRemoteFleet(port as unknown as Parameters<typeof createRemoteFleet>[0], { channelSocket: "/nonexistent", now: () => clock });
   const flushed = () => new Promise((r) => setTimeout(r, NOTES_EVERY_MS + 20));
@@ -77,12 +83,7 @@ it("tells the main thread a request's being served (on its begin note when that 
 });
 
 it("a stop notice from the main thread reaches every listener; one that throws is told to the main thread as a warning with its error, and the worker goes on", async () => {
-  const port = new EventEmitter() as EventEmitter & { postMessage(m: WorkerMessage): void };
-  const sent: WorkerMessage[] = [];
-  port.postMessage = (m) => {
-    if (m.t === "batch") sent.push(...m.items);
-    else sent.push(m);
-  };
+  const { port, sent } = recordingPort();
   const remote = createRemoteFleet(port as unknown as Parameters<typeof createRemoteFleet>[0], { channelSocket: "/nonexistent" });
   const heard: string[] = [];
   remote.onStopping?.(() => {
