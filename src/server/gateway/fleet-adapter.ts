@@ -37,7 +37,7 @@ import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
 import { readinessStep } from "./readiness";
 import { stoppingOf } from "./stopping";
-import { createStoppingListeners } from "./stopping-listeners";
+import { createStoppingListeners } from "./notice-listeners";
 
 export interface FleetAdapterOptions {
   db: Db;
@@ -443,6 +443,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       return { inFlight: e.inFlight, lastUsedAt: e.lastUsedAt, idleUnloadAt: e.idleUnloadAt };
     },
     onStopping: stoppingListeners.add,
+    onShutdown: (cb) => fleet.onShutdown(cb),
     setIdleUnloadAt(modelId, at, onDue) {
       const e = entryOf(modelId);
       // Same time, timer armed (or none wanted): leave it running.

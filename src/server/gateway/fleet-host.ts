@@ -102,6 +102,7 @@ export function createFleetHost(options: {
   let unsubscribe: (() => void) | null = null;
   let unsetQueues: (() => void) | undefined;
   let unsubscribeStopping: (() => void) | undefined;
+  let unsubscribeShutdown: (() => void) | undefined;
   let closed = false;
 
   /** The parts, subscribed to their fleet events once per runtime. */
@@ -123,6 +124,8 @@ export function createFleetHost(options: {
       unsetQueues = p.metrics?.setQueueSource(() => queues);
       unsubscribeStopping?.();
       unsubscribeStopping = p.adapter.onStopping?.((stopping) => closed || post({ t: "stopping", stopping }));
+      unsubscribeShutdown?.();
+      unsubscribeShutdown = p.adapter.onShutdown?.((notice) => closed || post({ t: "shutdown", notice }));
       // A new runtime: what the worker holds of the old one is stale.
       post({ t: "changed" });
     }
@@ -267,6 +270,7 @@ export function createFleetHost(options: {
       unsubscribe?.();
       unsetQueues?.();
       unsubscribeStopping?.();
+      unsubscribeShutdown?.();
       for (const r of requests.values()) r.end();
       requests.clear();
       channels.close();

@@ -7,6 +7,7 @@
  */
 import type { Duplex } from "node:stream";
 import type { StopCause } from "synapse-host-agent/server-states";
+import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
 import type { ModelStopping } from "./stopping";
 
 /** A model's gateway usage at one moment (copied from its ServerEntry). */
@@ -139,6 +140,12 @@ export interface GatewayFleet {
    * it the requests on a stopping server end when the server does.
    */
   onStopping?(cb: (s: ModelStopping) => void): () => void;
+  /**
+   * Calls `cb` once as the app begins to shut down (Fleet.onShutdown): the gateway refuses new work and ends
+   * the requests that wait, with 503 app_shutting_down; those being answered go on until `drainUntil`.
+   * Returns the unsubscribe. Optional: without it requests meet the shutdown's stops as any stop.
+   */
+  onShutdown?(cb: (notice: ShutdownNotice) => void): () => void;
   /** Stops a model with a typed cause (the gateway uses `idle`). */
   stop(modelId: string, cause: StopCause): Promise<void>;
   /**

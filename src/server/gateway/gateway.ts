@@ -33,7 +33,8 @@ import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody, tooLarge } from "./request-body";
 import { matchRoute } from "./routes";
 import type { ForwardOutcome, UpstreamOptions } from "./upstream";
-import { stoppedUnderRequest, type ModelStopping } from "./stopping";
+import { appShuttingDown, stoppedUnderRequest, type ModelStopping } from "./stopping";
+import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
 import { createRawUpstream, type AnswerSink, type RawTarget, type RawUpstream, type ServerEnding } from "./raw-upstream";
 
 export interface GatewayOptions {
@@ -241,7 +242,7 @@ export function createGateway(options: GatewayOptions): Gateway {
    * The requests being answered, by model id: what each does when its model's server stops under it (a stop or
    * restart: stopping.ts). The server waits for them before it exits; they end at once, told why.
    */
-  const answering = new Map<string, Set<(s: ModelStopping) => void>>();
+  const answering = new Map<string, Set<(s: ModelStopping | null) => void>>();
   /** Stop notices so far, and the number of each model's last one: a request that began before it looks again. */
   let notices = 0;
   const lastNotice = new Map<string, number>();
@@ -250,12 +251,36 @@ export function createGateway(options: GatewayOptions): Gateway {
     const on = answering.get(s.modelId);
     if (on) for (const end of [...on]) end(s);
   });
+  /**
+   * Set as the app begins to shut down (GatewayFleet.onShutdown): work is refused from then on (503
+   * app_shutting_down), the requests that wait for a start or a place are ended so, and those being answered
+   * go on until the notice's drainUntil, when they are ended so too (their servers are then stopped, or the
+   * app exits under them).
+   */
+  let shutdown: (ShutdownNotice & { at: number }) | null = null;
+  /** The waits (a start, a place) of requests not yet forwarded: ended at the app's shutdown. */
+  const waiting = new Set<AbortController>();
+  let drainTimer: NodeJS.Timeout | null = null;
+  const offShutdown = fleet.onShutdown?.((notice) => {
+    if (shutdown) return;
+    shutdown = { ...notice, at: now() };
+    for (const a of [...waiting]) a.abort();
+    drainTimer = setTimeout(() => {
+      for (const on of [...answering.values()]) for (const end of [...on]) end(null);
+    }, Math.max(0, notice.drainUntil - Date.now()));
+    drainTimer.unref();
+  });
+  function shutdownRefusal(name: string): GatewayError {
+    return appShuttingDown(name, shutdown!);
+  }
   /** raw-upstream.ts's onEnding for one request to `model`. */
   function endingOf(model: GatewayModel): ServerEnding {
     return (cb) => {
       let on = answering.get(model.id);
       if (!on) answering.set(model.id, (on = new Set()));
-      const end = (s: ModelStopping) => cb(stoppedUnderRequest(model.name, s.why, s.ended));
+      // null: the shutdown's wait for requests in flight is over. A stop during the shutdown is the shutdown's.
+      const end = (s: ModelStopping | null) =>
+        cb(shutdown ? appShuttingDown(model.name, shutdown, { waitedS: Math.round((shutdown.drainUntil - shutdown.at) / 1000) }) : stoppedUnderRequest(model.name, s!.why, s!.ended));
       on.add(end);
       return () => {
         on.delete(end);
@@ -359,6 +384,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     fig.model = model.name;
     fig.host = model.host;
     checkModelAllowed(caller, model.name);
+    // Work during the app's shutdown: not started, not queued (looks at /props and /slots still answer).
+    if (shutdown && route.method === "POST") throw shutdownRefusal(model.name);
     if (metrics) {
       // The names as the model has them now: a rename or a move to another host relabels its gauges.
       const named = queueNames.get(model.id);
@@ -379,37 +406,48 @@ export function createGateway(options: GatewayOptions): Gateway {
     const signal = (): AbortSignal => {
       if (!abort) {
         abort = new AbortController();
-        if (ex.gone) abort.abort();
+        if (ex.gone || shutdown) abort.abort();
+        waiting.add(abort);
       }
       return abort.signal;
     };
     const offGone = ex.onGone(() => abort?.abort());
     let release: (() => void) | null = null;
     try {
-      for (;;) {
+      try {
         for (;;) {
-          if (!work && (readinessStep(model, now()).kind === "start" || idle.unloading(model.id))) throw notLoaded(model);
-          if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
-          // Being unloaded for idleness as this request came: let the stop finish, then start it again.
-          const unloading = idle.unloading(model.id);
-          if (!unloading) break;
-          await unloading;
+          for (;;) {
+            if (!work && (readinessStep(model, now()).kind === "start" || idle.unloading(model.id))) throw notLoaded(model);
+            if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
+            // Being unloaded for idleness as this request came: let the stop finish, then start it again.
+            const unloading = idle.unloading(model.id);
+            if (!unloading) break;
+            await unloading;
+          }
+          // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
+          // looked at; they do not queue behind completions (nor get 429).
+          if (work && !release) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
+          // No stop of its server noticed since this request looked at the model (the usual case: nothing read):
+          // forwarded, registered for a notice from here on (endingOf) in this same turn.
+          if ((lastNotice.get(model.id) ?? 0) <= seenNotices) break;
+          // Noticed while it waited (for a place, a start or a read): what it read may be the server that is going.
+          // Looked at again on the registry as it is now: a restart is waited for, a stop refused for what it is.
+          // It keeps its place meanwhile, so the requests queued behind it stay behind it (FIFO) whatever order
+          // their reads come back in; nothing else could use the place while the model's server is not there.
+          seenNotices = notices;
+          const fresh = (await fleet.models({ fresh: true, only: model.id })).find((x) => x.id === model.id);
+          if (!fresh) throw modelRemoved(model.name);
+          model = fresh;
         }
-        // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
-        // looked at; they do not queue behind completions (nor get 429).
-        if (work && !release) release = admission.tryAcquire(model.id, model) ?? (await admission.acquire(model.id, model.name, model, signal()));
-        // No stop of its server noticed since this request looked at the model (the usual case: nothing read):
-        // forwarded, registered for a notice from here on (endingOf) in this same turn.
-        if ((lastNotice.get(model.id) ?? 0) <= seenNotices) break;
-        // Noticed while it waited (for a place, a start or a read): what it read may be the server that is going.
-        // Looked at again on the registry as it is now: a restart is waited for, a stop refused for what it is.
-        // It keeps its place meanwhile, so the requests queued behind it stay behind it (FIFO) whatever order
-        // their reads come back in; nothing else could use the place while the model's server is not there.
-        seenNotices = notices;
-        const fresh = (await fleet.models({ fresh: true, only: model.id })).find((x) => x.id === model.id);
-        if (!fresh) throw modelRemoved(model.name);
-        model = fresh;
+      } catch (err) {
+        // A wait the app's shutdown ended (it aborts them all): told so, not taken for a client that left.
+        if (shutdown && !ex.gone && err instanceof GatewayError && err.status === 499) throw shutdownRefusal(model.name);
+        throw err;
+      } finally {
+        if (abort) waiting.delete(abort);
       }
+      // The shutdown began as the waits ended: not forwarded.
+      if (shutdown && work) throw shutdownRefusal(model.name);
       if (ex.gone) return;
       // Served: last used now, and its idle deadline shown (idle_unload_at, the dashboard's countdown) goes at once.
       use?.served();
@@ -556,6 +594,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     handleRaw: (req, client) => run(rawExchange(req, client)),
     close() {
       offStopping?.();
+      offShutdown?.();
+      if (drainTimer) clearTimeout(drainTimer);
       unsetQueueSource?.();
       idle.close();
       rawUpstream.close();

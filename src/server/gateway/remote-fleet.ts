@@ -28,7 +28,8 @@ import { createGrantCache, type KeyGrant, type KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
-import { createStoppingListeners } from "./stopping-listeners";
+import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
+import { createListeners, createStoppingListeners } from "./notice-listeners";
 
 /** A model list from the main thread is used for this long without asking again, while no fleet event came (ms). */
 export const MODELS_MAX_AGE_MS = 1000;
@@ -93,6 +94,8 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   const onDemand = new Set<string>();
   /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping); one's throw is a warning logged by the main thread. */
   const stoppingListeners = createStoppingListeners((msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
+  /** The gateway's callbacks for the app's shutdown (GatewayFleet.onShutdown), the same way. */
+  const shutdownListeners = createListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
 
   const onMessage = (m: MainMessage) => {
     if (m.t === "flush") {
@@ -111,6 +114,10 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       generation++;
       list = null;
       stoppingListeners.notify(m.stopping);
+      return;
+    }
+    if (m.t === "shutdown") {
+      shutdownListeners.notify(m.notice);
       return;
     }
     if (m.t !== "reply") return;
@@ -192,6 +199,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       return changeWaiters.wait(timeoutMs);
     },
     onStopping: stoppingListeners.add,
+    onShutdown: shutdownListeners.add,
     async stop(modelId, cause: StopCause) {
       await call<void>("stop", [modelId, cause]);
       list = null;

@@ -79,3 +79,20 @@ export function stoppedUnderRequest(name: string, why: string, ended = false): G
   }
   return new GatewayError(503, "service_unavailable", "model_stopping", `model ${JSON.stringify(name)} is ${why}: the request was ended with its server; sent again, it is answered once the model runs, or told why not`, { retryAfterS: 1 });
 }
+
+/**
+ * What a request is told when the app's shutdown (Fleet.onShutdown) meets it: 503 app_shutting_down. `ended`:
+ * it was being answered and had not ended when the shutdown's wait for requests in flight did (`waitedS`);
+ * otherwise it was new, or waiting for a place or a start, and was not sent to the model. With the servers
+ * left running (SYNAPSE_LEAVE_SERVERS_RUNNING) the app's next start takes them over: Retry-After 5 s. With the
+ * servers stopped nothing comes back by itself (the next start leaves them stopped): x-should-retry false.
+ */
+export function appShuttingDown(name: string, notice: { stopServers: boolean }, ended?: { waitedS: number }): GatewayError {
+  const what = ended
+    ? `model ${JSON.stringify(name)}: the app is shutting down and the request had not ended ${ended.waitedS} s after, the longest the app waits for requests in flight; it was ended`
+    : `the app is shutting down: the request for model ${JSON.stringify(name)} was not sent to it`;
+  if (notice.stopServers) {
+    return new GatewayError(503, "service_unavailable", "app_shutting_down", `${what}. The app stops its model servers and exits; at its next start, models with load policy "always" stay stopped until started (START ALL ENABLED), on-demand ones start on a request`, { shouldRetry: false });
+  }
+  return new GatewayError(503, "service_unavailable", "app_shutting_down", `${what}. Its model servers keep running and its next start takes them over: send the request again then`, { retryAfterS: 5 });
+}

@@ -28,6 +28,8 @@
  *            cached keys)
  *   stopping a model's server is stopping (stopping.ts): the worker ends
  *            the requests it was answering on it
+ *   shutdown the app begins to shut down (Fleet.onShutdown): the worker
+ *            refuses new work and ends the requests that wait
  *   flush    send the notes held back now, then `flushed` (a read of
  *            /api/metrics sees every request that ended before it)
  *   next     where Next's server listens, once it does (the worker
@@ -35,6 +37,7 @@
  */
 import type { GatewayRequestRecord, ModelQueue } from "./metrics-port";
 import type { GatewayError, GatewayErrorType } from "./openai-error";
+import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
 import type { ModelStopping } from "./stopping";
 
 export type CallMethod = "models" | "start" | "stop" | "keyLookup" | "guard";
@@ -63,6 +66,7 @@ export type MainMessage =
   | { t: "reply"; id: number; ok: false; error: WireError }
   | { t: "changed"; keys?: boolean }
   | { t: "stopping"; stopping: ModelStopping }
+  | { t: "shutdown"; notice: ShutdownNotice }
   | { t: "flush"; id: number }
   | { t: "next"; host: string; port: number };
 

@@ -192,11 +192,28 @@ export interface Fleet {
    * (the next start leaves it stopped); one that had crashed or failed is recorded `stopped` with cause
    * `shutdown` and one event saying what was found (a restart cancelled, or nothing running), its last error
    * kept, as a user's stop of it does (Operations.issueStop). `deadlineMs`: for the whole stop (ms, default
-   * 30 000); a host whose link is down, or whose stop fails, is logged and left as it is.
+   * 30 000), the drain included; a host whose link is down, or whose stop fails, is logged and left as it is.
+   * `drainMs`: how long it first waits for the gateway's requests in flight to end (ms, default
+   * SHUTDOWN_DRAIN_MS, at most a third of `deadlineMs`; onShutdown).
    */
-  shutdown(options: { stopServers: boolean; deadlineMs?: number }): Promise<ServerResult[]>;
+  shutdown(options: { stopServers: boolean; deadlineMs?: number; drainMs?: number }): Promise<ServerResult[]>;
+  /**
+   * Calls `cb` once, as shutdown() begins and before it stops anything: the gateway refuses new work and
+   * ends the requests that wait (503 app_shutting_down). shutdown() then waits for the requests in flight
+   * (ServerEntry.inFlight, every model) to end, until `notice.drainUntil`, before it stops the servers or
+   * returns. Returns the unsubscribe. A throwing listener is logged; the others are still called.
+   */
+  onShutdown(cb: (notice: ShutdownNotice) => void): () => void;
   /** Waits for pending records; after this nothing is written. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What the app's shutdown tells the gateway as it begins (Fleet.onShutdown). */
+export interface ShutdownNotice {
+  /** true: the app stops every managed server before it exits; false: it leaves them running (SYNAPSE_LEAVE_SERVERS_RUNNING), re-adopted at its next start. */
+  stopServers: boolean;
+  /** Epoch ms until which shutdown() waits for requests in flight to end; after it, the servers are stopped (or the app exits) under any still running. */
+  drainUntil: number;
 }
 
 /** A server's log lines (Fleet.logs). */

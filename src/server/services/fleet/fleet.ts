@@ -33,7 +33,9 @@ import { getSettings } from "~/server/services/registry/settings";
 import { ServiceError } from "../errors";
 import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
-import type { AdoptionReport, Fleet, FleetOptions, ServerResult } from "./fleet-types";
+import type { AdoptionReport, Fleet, FleetOptions, ServerResult, ShutdownNotice } from "./fleet-types";
+import { drainRequests, SHUTDOWN_DRAIN_MS } from "./shutdown-drain";
+import { createListeners } from "~/server/gateway/notice-listeners";
 import { agentTakesCause, createOperations, type Operations } from "./operations";
 import { createHostMemoryStore } from "./host-memory";
 import { createStartPlanner } from "./start-plan";
@@ -89,6 +91,8 @@ export function createFleet(options: FleetOptions): Fleet {
    * hold only that read, never the command's work; a turn that fails does not hold up the next.
    */
   const turns = new Map<string, Promise<unknown>>();
+  /** Fleet.onShutdown's listeners (the gateway's). */
+  const shutdownListeners = createListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (what, err) => log.warn(what, { error: err }));
   function inTurn<T>(modelId: string, fn: () => Promise<T>): Promise<T> {
     const run = (turns.get(modelId) ?? Promise.resolve()).then(fn);
     const settled = run.then(
@@ -370,11 +374,18 @@ export function createFleet(options: FleetOptions): Fleet {
       return memory.view(host);
     },
 
-    async shutdown({ stopServers, deadlineMs = 30_000 }) {
+    async shutdown({ stopServers, deadlineMs = 30_000, drainMs = SHUTDOWN_DRAIN_MS }) {
+      const began = Date.now();
       // A restart after a crash that this shutdown cancels is kept for its stop to report (stopReacting clears its timer).
       if (stopServers) for (const e of table.entries()) e.cancelRestartForStop();
       stopReacting();
+      // The gateway first: it refuses new work and ends what waits, and its requests in flight end before the
+      // servers they run on are stopped (bounded: a long stream ends with its server, told why).
+      const notice = { stopServers, drainUntil: began + Math.max(0, Math.min(drainMs, deadlineMs / 3)) };
+      shutdownListeners.notify(notice);
+      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log);
       if (!stopServers) return [];
+      deadlineMs -= Date.now() - began;
       const hosts = await db.host.findMany();
       const results: ServerResult[] = [];
       await Promise.all(
@@ -450,6 +461,8 @@ export function createFleet(options: FleetOptions): Fleet {
       );
       return results;
     },
+
+    onShutdown: shutdownListeners.add,
 
     close() {
       closePromise ??= (async () => {

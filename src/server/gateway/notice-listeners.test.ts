@@ -1,10 +1,10 @@
 /**
- * stopping-listeners.ts: a stop notice reaches every listener even when one before it throws, and the throw
+ * notice-listeners.ts: a stop notice reaches every listener even when one before it throws, and the throw
  * is reported with what was thrown; a removed listener hears nothing more.
  */
 import { expect, it } from "vitest";
 import type { ModelStopping } from "./stopping";
-import { createStoppingListeners, STOPPING_LISTENER_FAILED } from "./stopping-listeners";
+import { createStoppingListeners, STOPPING_LISTENER_FAILED } from "./notice-listeners";
 
 const notice: ModelStopping = { modelId: "m1", why: "stopping (stopped on request)" };
 

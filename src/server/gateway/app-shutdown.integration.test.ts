@@ -1,0 +1,164 @@
+/**
+ * The app shutting down (SIGTERM, Ctrl-C, `docker compose down`: Fleet.shutdown) while the gateway answers
+ * requests (the real llama-server, the official `openai` client). A reply being written is finished before its
+ * server is stopped, up to the shutdown's drain; new work, and work waiting for a place or a start, is refused
+ * at once with 503 app_shutting_down saying what the shutdown does; a reply still going at the drain's end is
+ * ended with those words.
+ *
+ * Found by a trial: the reply being written was cut (503 "model_stopping … sent again, it is answered once the
+ * model runs", which after a shutdown it is not), and requests that waited got 409 "start it with its Start
+ * button in the dashboard" while the app itself was going.
+ */
+import OpenAI from "openai";
+import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import { afterEach, describe, expect, it } from "vitest";
+import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
+import { isAlive } from "../../../host-agent/test/harness/fixtures";
+import { statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
+import type { Model } from "~/generated/prisma/client";
+import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
+
+let g: GatewayFixture | null = null;
+let w: GatewayWorker | null = null;
+afterEach(async () => {
+  await w?.dispose();
+  w = null;
+  await g?.dispose();
+  g = null;
+});
+
+function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
+  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
+}
+
+/** How a request ended: its status, error code, message and headers (200 with the reply when answered). */
+async function outcome(p: Promise<unknown>): Promise<{ status: number | undefined; code: string | null | undefined; message: string; headers: Record<string, string>; value?: unknown }> {
+  try {
+    return { status: 200, code: null, message: "", headers: {}, value: await p };
+  } catch (err) {
+    if (err instanceof OpenAI.APIError) return { status: err.status, code: err.code, message: err.message, headers: Object.fromEntries(err.headers?.entries() ?? []) };
+    throw err;
+  }
+}
+
+/** `longer` (one place, a queue of 4, room for a reply of many seconds) started; `lazy` on-demand, not loaded. */
+async function setup(via: "gateway" | "worker"): Promise<{ client: OpenAI; longer: Model; lazy: Model }> {
+  g = await gatewayFixture();
+  const longer = await g.addModel("longer", { ctxSize: 65_536, concurrency: 1, queueLimit: 4 });
+  await writeTinyModel(longer.filePath, { contextLength: 65_536 });
+  const lazy = await g.addModel("lazy", { loadPolicy: "on-demand" });
+  const r = await g.f.fleet.start(longer.id, { wait: true });
+  expect(r.state, r.error ?? "").toBe("ready");
+  if (via === "worker") w = await startGatewayWorker(g);
+  return { client: via === "worker" ? w!.client : g.client, longer, lazy };
+}
+
+/** A streamed reply of `tokens` tokens; resolves once 3 chunks came, and with how it ended. */
+function stream(client: OpenAI, tokens: number): { going: Promise<void>; ended: Promise<{ chunks: number; finish: string | null; error: unknown }> } {
+  let going!: () => void;
+  const started = new Promise<void>((r) => (going = r));
+  const ended = (async () => {
+    let chunks = 0;
+    let finish: string | null = null;
+    try {
+      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: tokens, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+      for await (const c of s) {
+        if (++chunks === 3) going();
+        finish = c.choices[0]?.finish_reason ?? finish;
+      }
+      return { chunks, finish, error: null };
+    } catch (error) {
+      going();
+      return { chunks, finish, error };
+    }
+  })();
+  return { going: started, ended };
+}
+
+describe("the app shutting down under the gateway's requests (real llama-server, openai client)", () => {
+  it.each(["gateway", "worker"] as const)(
+    "stopping its servers (%s): the reply being written is finished before its server stops; queued and new requests, and a request for an on-demand model, get 503 app_shutting_down at once; nothing is started",
+    async (via) => {
+      const { client, longer, lazy } = await setup(via);
+      // Long enough to be under way when the shutdown begins, short enough to end well within the drain (10 s).
+      const reply = stream(client, 3000);
+      await reply.going;
+      const queued = outcome(client.chat.completions.create(chat("longer")));
+      await waitFor("the second request to queue", async () => g!.adapter.usage(longer.id).inFlight === 2, 5000, 20);
+
+      const began = Date.now();
+      const shutdown = g!.f.fleet.shutdown({ stopServers: true });
+      const q = await queued;
+      const refusedAfterMs = Date.now() - began;
+      expect(q).toMatchObject({ status: 503, code: "app_shutting_down" });
+      expect(q.message).toBe(
+        '503 the app is shutting down: the request for model "longer" was not sent to it. The app stops its model servers and exits; at its next start, models with load policy "always" stay stopped until started (START ALL ENABLED), on-demand ones start on a request',
+      );
+      expect(q.headers["x-should-retry"]).toBe("false");
+
+      const fresh = await outcome(client.chat.completions.create(chat("longer")));
+      expect(fresh).toMatchObject({ status: 503, code: "app_shutting_down" });
+      const onDemand = await outcome(client.chat.completions.create(chat("lazy")));
+      expect(onDemand).toMatchObject({ status: 503, code: "app_shutting_down" });
+      expect(onDemand.message).toContain('the request for model "lazy" was not sent to it');
+
+      const ended = await reply.ended;
+      expect(ended.error, `the reply was finished (it ended with ${String(ended.error)})`).toBeNull();
+      expect(ended.finish).toBe("length");
+      // The queued request was refused while the reply still went on (not when its place came free).
+      expect(refusedAfterMs).toBeLessThan(Date.now() - began);
+
+      const stopped = await shutdown;
+      expect(stopped.map((s) => [s.name, s.state])).toEqual([["longer", "stopped"]]);
+      expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", cause: "shutdown" });
+      const lazyState = await statusOf(g!.f, "lazy");
+      expect(lazyState.pid, "the on-demand model was not started by the request during the shutdown").toBeNull();
+      expect(lazyState.state).toBe("stopped");
+      expect(lazy.id).toBeTruthy();
+    },
+    60_000,
+  );
+
+  it("a reply still going at the drain's end is ended with the shutdown's words, and the server is then stopped", async () => {
+    const { client, longer } = await setup("gateway");
+    const reply = stream(client, 60_000);
+    await reply.going;
+    const { pid } = await statusOf(g!.f, "longer");
+
+    const began = Date.now();
+    const stopped = await g!.f.fleet.shutdown({ stopServers: true, drainMs: 1000 });
+    const tookMs = Date.now() - began;
+    const ended = await reply.ended;
+    expect(ended.error, `the stream ended with an error event (it ended with ${String(ended.error)})`).toBeInstanceOf(OpenAI.APIError);
+    expect((ended.error as InstanceType<typeof OpenAI.APIError>).message).toBe(
+      'model "longer": the app is shutting down and the request had not ended 1 s after, the longest the app waits for requests in flight; it was ended. The app stops its model servers and exits; at its next start, models with load policy "always" stay stopped until started (START ALL ENABLED), on-demand ones start on a request',
+    );
+    expect(ended.chunks).toBeGreaterThan(3);
+    expect(stopped.map((s) => [s.name, s.state])).toEqual([["longer", "stopped"]]);
+    // The drain (1 s) and the stop, not the stop grace's SIGKILL after a server that waited for its client.
+    expect(tookMs).toBeLessThan(10_000);
+    expect(isAlive(pid!), "the server's process is gone").toBe(false);
+    expect(g!.adapter.usage(longer.id).inFlight).toBe(0);
+  }, 60_000);
+
+  it("leaving its servers running (SYNAPSE_LEAVE_SERVERS_RUNNING): the reply is finished, new work is told to come back (Retry-After), and the server keeps running", async () => {
+    const { client } = await setup("worker");
+    const reply = stream(client, 3000);
+    await reply.going;
+    const { pid } = await statusOf(g!.f, "longer");
+
+    const shutdown = g!.f.fleet.shutdown({ stopServers: false });
+    const fresh = await outcome(client.chat.completions.create(chat("longer")));
+    expect(fresh).toMatchObject({ status: 503, code: "app_shutting_down" });
+    expect(fresh.message).toBe('503 the app is shutting down: the request for model "longer" was not sent to it. Its model servers keep running and its next start takes them over: send the request again then');
+    expect(fresh.headers["retry-after"]).toBe("5");
+    expect(fresh.headers["x-should-retry"]).toBeUndefined();
+
+    const ended = await reply.ended;
+    expect(ended.error, `the reply was finished (it ended with ${String(ended.error)})`).toBeNull();
+    expect(ended.finish).toBe("length");
+    expect(await shutdown).toEqual([]);
+    expect(isAlive(pid!), "the server still runs").toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,33 @@
+/**
+ * The app's shutdown waits for the gateway's requests in flight before it
+ * stops the servers they run on (or exits): a reply being written when
+ * `docker compose down` or Ctrl-C comes is finished, not cut, as a graceful
+ * reverse proxy does (nginx's `quit`, Envoy's drain). Bounded: a stream of
+ * many minutes does not hold the shutdown past the drain's end; it is then
+ * ended with its server, told why.
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "~/server/log/logger";
+
+/** How long the app's shutdown waits for requests in flight by default (ms). Docker's default stop timeout is 10 s; the compose file gives the app 75 s. */
+export const SHUTDOWN_DRAIN_MS = 10_000;
+/** How often the count of requests in flight is read while draining (ms). */
+const DRAIN_POLL_MS = 50;
+
+/**
+ * Resolves once `inFlight()` (requests in flight over every model) is 0, or at `untilMs` (epoch ms, Date.now's
+ * clock) with the count still left. Logs the wait's start and, if it ran out, what was left.
+ */
+export async function drainRequests(inFlight: () => number, untilMs: number, log: Pick<Logger, "info" | "warn">): Promise<number> {
+  let left = inFlight();
+  if (left === 0) return 0;
+  const startedAt = Date.now();
+  log.info("shutting down: waiting for the gateway's requests in flight to end before stopping", { requests: left, maxMs: Math.max(0, untilMs - startedAt) });
+  while (left > 0 && Date.now() < untilMs) {
+    await sleep(Math.min(DRAIN_POLL_MS, Math.max(1, untilMs - Date.now())));
+    left = inFlight();
+  }
+  if (left > 0) log.warn("shutting down: requests still in flight at the drain's end; they end with their servers", { requests: left, waitedMs: Date.now() - startedAt });
+  else log.info("shutting down: the gateway's requests in flight ended", { waitedMs: Date.now() - startedAt });
+  return left;
+}
