@@ -67,12 +67,15 @@ export interface GatewayModel {
    * next request starts it again. False otherwise (not failed, or failed with the settings it failed with).
    */
   changedSinceFailure: boolean;
-  /** End of a crash backoff, epoch ms; null when none is pending. */
+  /**
+   * End of a crash backoff, epoch ms; null when none is pending. Kept once it has passed until the restart's
+   * start is recorded (`starting`, or the decision after a start that failed): a past time is a restart under way.
+   */
   nextRestartAt: number | null;
   /**
    * The app restarts a crashed model (its auto-restart setting, on by default). With it on, an `exited` model
-   * with no restart planned (nextRestartAt null), its state written a moment ago (stateWrittenAt), is between
-   * that restart's due time and its `starting`: a request waits for what comes (readiness.ts).
+   * with no restart planned (nextRestartAt null), its state written a moment ago (stateWrittenAt), may be a
+   * restart's start that failed, awaiting the restart policy's decision: a request waits for what comes (readiness.ts).
    */
   autoRestart: boolean;
   /**

@@ -51,6 +51,14 @@ describe("readinessStep", () => {
     expect(s.kind === "refuse" && s.error.message).toContain("exit code 1");
   });
 
+  it("exited with its restart due (its time passed): waited for, its start is under way; not told 'restarts in 1 s'", () => {
+    // The fleet keeps the due time until the restart's `starting` is recorded (tens of ms after it).
+    expect(readinessStep(m({ state: "exited", desired: "running", nextRestartAt: NOW - 30, stateWrittenAt: NOW - 30, lastError: "killed by SIGKILL" }), NOW).kind).toBe("wait");
+    expect(readinessStep(m({ state: "exited", desired: "running", nextRestartAt: NOW, lastError: "killed by SIGKILL" }), NOW).kind).toBe("wait");
+    // Not wanted any more (a stop under way): not waited for.
+    expect(readinessStep(m({ state: "exited", desired: "stopped", nextRestartAt: NOW - 30, lastError: "killed by SIGKILL" }), NOW).kind).toBe("refuse");
+  });
+
   it("exited with no restart planned: waited for while auto-restart is on and its state was written a moment ago (a restart that is due starts in ms); 503 for good with it off, or left so for longer", () => {
     // A trial polled through each restart: for ~25 ms between the restart's due time and `starting`, it was told
     // 503 model_failed, x-should-retry false, and the official client gave up as the model came back.

@@ -12,9 +12,13 @@
  *   stopped, on-demand             start, then decide again
  *   stopped, always                409 model_stopped, saying how to start it
  *   exited with a restart pending  503, Retry-After = the backoff's end
- *   exited, auto-restart on, none  wait: between the restart's due time and its start
- *     planned yet, its state         (tens of ms; a trial's client, told 503 and not
- *     written < RESTART_GAP_WAIT_MS  to retry there, gave up as the model came back)
+ *   exited, its restart due        wait: its start is under way (the fleet keeps the due
+ *     (the due time has passed)      time until the start's outcome is recorded; tens of
+ *                                    ms; a trial's client, told 503 and not to retry
+ *                                    there, gave up as the model came back)
+ *   exited, auto-restart on, none  wait: a restart's start that failed, between the
+ *     planned yet, its state         agent's report of it and the restart policy's
+ *     written < RESTART_GAP_WAIT_MS  decision (ms)
  *     ago
  *   failed / exited for good       503, Retry-After, with the reason
  *   failed, on-demand, its saved   start (a saved fix: its settings make another
@@ -36,11 +40,13 @@ export const RETRY_UNKNOWN_S = 30;
 
 /**
  * How long after its state was last written an exited model with auto-restart on and no restart planned is
- * waited for (ms). A restart's start clears its due time (nextRestartAt) tens of ms before the agent's
- * `starting` is recorded. Left so for longer, nothing is restarting it: auto-restart was off at its crash and
- * turned on since, the app restarted before the restart began (the reconciler leaves an exited model with no
- * restart planned alone), or the restart's start found its host unreachable. Such a model is `exited` for
- * good, answered at once as it was before the wait existed, not after the readiness deadline (120 s by default).
+ * waited for (ms). A restart's own start keeps its due time until `starting` (or its failure) is recorded
+ * (fleet operations.ts), so the gap it once left between them is gone; one short gap remains: a restart's
+ * start whose process fails while loading is recorded `exited` from the agent's event a few ms before the
+ * start's outcome brings the restart policy's decision (the next restart, or `failed`). Left so for longer,
+ * nothing is restarting it: auto-restart was off at its crash and turned on since, or the state is an older
+ * release's (which cleared the due time before the start, and died before the start was recorded). Such a
+ * model is `exited` for good, answered at once, not after the readiness deadline (120 s by default).
  */
 export const RESTART_GAP_WAIT_MS = 10_000;
 
@@ -79,6 +85,8 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
       return { kind: "wait" };
     case "exited":
       if (m.nextRestartAt !== null && m.desired === "running") {
+        // Its turn has come: the start is under way (or resumed by the reconcile loop at its next pass).
+        if (m.nextRestartAt <= nowMs) return { kind: "wait" };
         const s = Math.max(1, Math.ceil((m.nextRestartAt - nowMs) / 1000));
         return { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_restarting", `model ${JSON.stringify(m.name)} crashed and restarts in ${s} s${reason(m)}`, { retryAfterS: s }) };
       }

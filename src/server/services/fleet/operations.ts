@@ -203,10 +203,14 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
     return e.track({ kind, seq, promise }).promise;
   }
 
-  /** A start that could not start: `failed` with the error (and an error event); no process ran, so none ended by a code or signal. */
+  /**
+   * A start that could not start: `failed` with the error (and an error event); no process ran, so none ended by a
+   * code or signal, and no restart is planned (a restart's start ends its planned restart so; the restart policy's
+   * decision, when one follows in the same transaction, sets the next).
+   */
   function failedRecord(e: ServerEntry, row: ModelRow, text: string): CrashRecord {
     return {
-      data: { observed: "failed", pid: null, cause: null, lastError: text, stopIncomplete: null, lastExitCode: null, lastSignal: null },
+      data: { observed: "failed", pid: null, cause: null, lastError: text, stopIncomplete: null, lastExitCode: null, lastSignal: null, nextRestartAt: null },
       // The agent's text often begins "cannot start <name>: …" already; it is not said twice.
       event: { kind: "error", state: "failed", message: text.startsWith(`cannot start ${row.name}`) ? text : `${row.name}: cannot start: ${text}` },
       apply: () => {
@@ -296,7 +300,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         return { op: Promise.resolve(resultOf(row, e.state, null, "the fleet is shutting down")) };
       }
       const server = row.server;
-      if (reason !== "user" && (server?.desired !== "running" || server.observed === "failed")) {
+      // A restart is made only while it is still recorded as planned (nextRestartAt): a stop, a start by hand, a
+      // decision to give up, or a process of it recorded (its `starting`: a turn of it that came late) clear it.
+      const restartGone = reason === "restart" && server?.nextRestartAt == null;
+      if (reason !== "user" && (server?.desired !== "running" || server.observed === "failed" || restartGone)) {
         // A restart no longer wanted: whoever changed that (a stop, which noted it as it did) cancelled it.
         if (reason === "restart" && e.restartTimer === null) e.restartDueAtMs = null;
         return { op: Promise.resolve(resultOf(row, server?.observed ?? "stopped", server?.pid ?? null, null)) };
@@ -335,7 +342,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
           if (table.closed) return;
           // The count since the last start by hand, not "restart N": the decision before it said "restart 1 of at
           // most 4 within 10 minutes", the count within the restart policy's window (restart-policy.ts).
-          const s = await db.serverState.update({ where: { modelId: e.modelId }, data: { restarts: { increment: 1 }, nextRestartAt: null } });
+          // Its due time (nextRestartAt) stays until the start's outcome is recorded (`starting`, or the decision
+          // after a start that failed): an app that dies before then resumes it (reconciler.ts), and a reader
+          // meanwhile sees the restart due, not a crash with nothing planned.
+          const s = await db.serverState.update({ where: { modelId: e.modelId }, data: { restarts: { increment: 1 } } });
           await events.append({ kind: "action", modelId: e.modelId, hostId: e.hostId, message: `${row.name}: restarting after a crash (${s.restarts} restart${s.restarts === 1 ? "" : "s"} since it was last started by hand)`, data: { restarts: s.restarts } });
         });
       }

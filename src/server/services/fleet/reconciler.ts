@@ -38,7 +38,7 @@ export type HostAction =
   | { kind: "lost"; modelId: string; pid: number | null }
   /** Stopped on the host (stop-metal-servers) after it was last asked to run: no longer wanted. */
   | { kind: "hostStopped"; modelId: string; at: string; reason: string | null }
-  /** A restart was scheduled before the app restarted: schedule it again. */
+  /** A restart is planned (recorded) and not under way here: scheduled before the app restarted, or its start lost. Schedule it again. */
   | { kind: "resumeRestart"; modelId: string; delayMs: number }
   /** A server the registry does not know: left alone. */
   | { kind: "unknown"; status: ServerStatus };
@@ -70,6 +70,8 @@ export function planHost(models: readonly ModelFacts[], statuses: readonly Serve
       }
       if (m.observed === "failed") continue; // left alone until someone starts it
       if (m.observed === "exited") {
+        // Planned and not under way in this app (not busy): scheduled before the app restarted, or its start was
+        // issued and lost (the due time stays until the start's outcome is recorded), or it could not be issued.
         if (m.nextRestartAt !== null) actions.push({ kind: "resumeRestart", modelId: m.modelId, delayMs: Math.max(0, m.nextRestartAt - options.now) });
         continue; // exited without a restart planned: auto-restart is off
       }

@@ -84,6 +84,23 @@ describe("decideReport", () => {
     expect(decideReport(loading, report(failed), ctx())).toMatchObject({ kind: "record", change: { state: "failed" }, event: { state: "failed", message: "alpha: failed (did not load: exited with code 1 while loading)" } });
   });
 
+  it("a crash's planned restart (nextRestartAt) ends when a process of it is recorded (the restart's starting, ready) or it is failed; an exit leaves it to the restart policy's decision", () => {
+    // The restart's start kept the due time until now (operations.ts): `starting` is its outcome.
+    const starting = decideReport(entry({ state: "exited", pid: 7, startedAt: T0, ended: { pid: 7, startedAtMs: Date.parse(T0) } }), report(status("starting", 100, { startedAt: T1 })), ctx());
+    expect(starting).toMatchObject({ kind: "record", data: { observed: "starting", nextRestartAt: null } });
+    // Its ready, when no starting was recorded (a snapshot: the start call's result, or a status after an app restart).
+    const ready = decideReport(entry({ state: "exited", pid: 7, startedAt: T0 }), report(status("ready", 100, { startedAt: T1 }), { source: "snapshot" }), ctx());
+    expect(ready).toMatchObject({ kind: "record", data: { observed: "ready", nextRestartAt: null } });
+    // Failed with no restart to follow: left alone until someone starts it.
+    const failed = decideReport(entry({ state: "starting", pid: 100, startedAt: T1 }), report(status("failed", 100, { startedAt: T1, reason: "exited with code 1 while loading", cause: "crash" })), ctx());
+    expect(failed).toMatchObject({ kind: "record", data: { observed: "failed", nextRestartAt: null } });
+    // An exit, and a restart's own failed start (read as exited): the decision written with it (or after it) says.
+    const exited = decideReport(entry({ state: "ready", pid: 100, startedAt: T1 }), report(status("exited", 100, { startedAt: T1, reason: "killed by SIGKILL" })), ctx());
+    expect(exited.kind === "record" && "nextRestartAt" in exited.data).toBe(false);
+    const restartFailed = decideReport(entry({ state: "starting", pid: 100, startedAt: T1 }), report(status("failed", 100, { startedAt: T1, reason: "exited with code 1 while loading", cause: "crash" })), ctx({ restartStarting: true }));
+    expect(restartFailed.kind === "record" && "nextRestartAt" in restartFailed.data).toBe(false);
+  });
+
   it("an exit is a crash for the restart policy, recorded once per process (pid + start time)", () => {
     const exited = status("exited", 100, { exitCode: 1, reason: "exited with code 1", logTail: ["boom"] });
     const first = decideReport(entry({ state: "ready", pid: 100, startedAt: T0 }), report(exited), ctx());

@@ -24,6 +24,9 @@
  *   running, was made on the host: the user's latest word there.
  * - Every recorded report says whether it is a stop that left the port
  *   held (stop-incomplete.ts): the agent's field, or an older agent's words.
+ * - A recorded live state (the restart's `starting`) or `failed` ends a
+ *   crash's planned restart (nextRestartAt): the restart's start keeps it
+ *   until then (operations.ts issueStart).
  */
 import { LOG_TAIL_MARK } from "synapse-host-agent/error-text";
 import type { ServerStatus } from "synapse-host-agent/protocol";
@@ -196,6 +199,11 @@ export function decideReport(entry: EntrySnapshot & { name: string }, report: Ag
     stopIncomplete: stopIncompleteColumn(stopIncompleteOf(status)),
     ...(status.port !== null ? { port: status.port } : {}),
   };
+  // A crash's planned restart stays recorded until its start's outcome is (so an app that dies in between resumes
+  // it, and no reader sees "crashed, nothing planned" meanwhile): a process that runs is that outcome (the restart
+  // has begun), and so is `failed`, which no restart follows (a restart's own failed start is read as `exited`
+  // above, and the policy's decision written with it sets the next one).
+  if (alive || state === "failed") data.nextRestartAt = null;
   let backend = entry.backend;
   if (newProcess && alive) {
     data.startedAt = date(status.startedAt) ?? at;
