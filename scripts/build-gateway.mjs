@@ -57,6 +57,8 @@ const ALLOWED = new Set([
   "host-agent/src/shared/run-header.ts",
   // /v1/models names a model's state as the dashboard and the CLI do (idle, queued), by their one rule.
   "src/shared/display-state.ts",
+  // 503 model_failed adds no advice after an error that ends with its own (the Playground's note reads it too).
+  "src/shared/failed-advice.ts",
   "src/server/services/fleet/listening-port.ts",
   // Where DATABASE_URL's file is, as the app reads it (registered-ports.ts reads the registry when the port is taken).
   "src/server/db/database-file.ts",

@@ -19,7 +19,11 @@
  *   `always` model offers Start, then answers (a grammar, then a JSON
  *   schema); a disabled one is listed, not pickable (first test);
  * - a double-click on Start (a model whose start fails at once: its port is
- *   held) asks for one start, not two.
+ *   held) asks for one start, not two;
+ * - a message to a failed model (its port held), `always` or on demand, is
+ *   not dropped in silence: beside the greyed-out Send, why (its last error)
+ *   and Start; Enter announces it; once the port is free, Start, and the
+ *   kept message goes.
  */
 import { readFile } from "node:fs/promises";
 import net from "node:net";
@@ -351,6 +355,62 @@ describe("playground (production build, real llama-server, beyond loopback under
       await expect.poll(failures, { timeout: 15_000 }).toEqual([2, 2]);
     } finally {
       await new Promise((resolve) => holder.close(resolve));
+    }
+  });
+
+  it("a message to a failed model says why it is not sent, beside Send, with Start; started, the message kept goes", async () => {
+    const hostId = await localHostId(app);
+    // Another program holds each model's port: each start fails at once, its last error naming the holder.
+    const made: { name: string; port: number; holder: net.Server }[] = [];
+    try {
+      for (const [name, loadPolicy] of [["broken", "always"], ["broken-lazy", "on-demand"]] as const) {
+        const port = await freePort();
+        const holder = net.createServer();
+        await new Promise<void>((resolve) => holder.listen(port, "0.0.0.0", resolve));
+        made.push({ name, port, holder });
+        const created = await app.trpc.mutation<{ id: string }>("models.create", { name, hostId, filePath: await tinyModel(app.dirs.modelRoot, `${name}.gguf`), port, enabled: true, loadPolicy, ctxSize: 256, parallel: 1 });
+        expect(created.error, JSON.stringify(created.error)).toBeUndefined();
+        const started = await app.trpc.mutation<{ state: string }>("servers.start", { id: created.data!.id });
+        expect(started.data?.state).toBe("failed");
+      }
+      const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-failed", viewport: WIDE });
+      const state = page.getByTestId("model-state");
+      const message = page.getByLabel("Message");
+      const note = page.getByTestId("send-blocked");
+      const held = (name: string) => `Cannot send to ${name}: it failed: cannot start ${name}: port ${made.find((m) => m.name === name)!.port} is held by pid`;
+
+      await page.goto("/playground?model=broken");
+      await expect.poll(() => state.getAttribute("data-readiness")).toBe("needs-start");
+      await message.fill("hello");
+      await expect.poll(() => note.textContent()).toContain(held("broken"));
+      expect(await page.getByTestId("send").isDisabled()).toBe(true);
+      // Enter: nothing sent, the message kept, and told (the page's status line), not silence.
+      await message.press("Enter");
+      await expect.poll(() => page.getByTestId("announcement").textContent()).toContain(`Not sent. ${held("broken")}`);
+      expect(await page.getByTestId("user-message").count()).toBe(0);
+      expect(await message.inputValue()).toBe("hello");
+      await screenshot("blocked");
+
+      // On demand too: a message does not load a failed model (the gateway would answer 503 model_failed).
+      await page.getByLabel("Model").selectOption("broken-lazy");
+      await expect.poll(() => state.getAttribute("data-readiness")).toBe("needs-start");
+      expect(await state.textContent()).toContain("Failed on");
+      await expect.poll(() => note.textContent()).toContain(held("broken-lazy"));
+      expect(await page.getByTestId("send").isDisabled()).toBe(true);
+
+      await page.getByLabel("Model").selectOption("broken");
+      await expect.poll(() => note.textContent()).toContain(held("broken"));
+      // What it says to do: free the port, then Start beside Send; the kept message then goes.
+      await new Promise((resolve) => made[0]!.holder.close(resolve));
+      await note.getByTestId("send-blocked-start").click();
+      await expect.poll(() => state.getAttribute("data-readiness"), { timeout: 60_000 }).toBe("ready");
+      expect(await note.count()).toBe(0);
+      await setConstraint(page, "8", "root ::= [a-z]+");
+      await message.press("Enter");
+      await lastAnswer(page).getByTestId("answer-stats").waitFor({ timeout: 60_000 });
+      expect(await page.getByTestId("user-message").last().textContent()).toContain("hello");
+    } finally {
+      for (const m of made) if (m.holder.listening) await new Promise((resolve) => m.holder.close(resolve));
     }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { restartText } from "./restart-text";
+import { restartPlanned, restartText } from "./restart-text";
 
 describe("restartText", () => {
   const crashed = { state: "exited", nextRestartAt: "2026-12-02T04:00:02.000Z" };
@@ -13,5 +13,10 @@ describe("restartText", () => {
   it("says nothing for a server that is not crashed, or has no restart planned", () => {
     expect(restartText({ ...crashed, state: "ready" }, 0)).toBe("");
     expect(restartText({ ...crashed, nextRestartAt: null }, 0)).toBe("");
+  });
+  it("a restart is planned for a crashed server with its due time, also once due; not for a failed one", () => {
+    expect(restartPlanned(crashed)).toBe(true);
+    expect(restartPlanned({ ...crashed, nextRestartAt: null })).toBe(false);
+    expect(restartPlanned({ ...crashed, state: "failed" })).toBe(false);
   });
 });

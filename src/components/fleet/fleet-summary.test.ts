@@ -2,7 +2,9 @@
 import { describe, expect, it } from "vitest";
 import { fleetSummary, startAllIds, stopAllDisabledReason, type SummaryRow } from "./fleet-summary";
 
-const row = (modelId: string, state: string, desired: string, loadPolicy = "always", enabled = true): SummaryRow => ({ modelId, state, desired, loadPolicy, enabled });
+const row = (modelId: string, state: string, desired: string, loadPolicy = "always", enabled = true, nextRestartAt: string | null = null): SummaryRow => ({ modelId, state, desired, loadPolicy, enabled, nextRestartAt });
+/** Crashed, its restart planned by the app (the row reads "restart in 2 s"). */
+const restarting = (modelId: string): SummaryRow => row(modelId, "exited", "running", "always", true, "2026-12-02T04:00:02.000Z");
 
 describe("fleetSummary after START ALL ENABLED", () => {
   it("all ready: says so", () => {
@@ -31,6 +33,13 @@ describe("fleetSummary after START ALL ENABLED", () => {
     const after = [row("a", "ready", "running"), row("od", "stopped", "stopped", "on-demand"), row("off", "stopped", "stopped", "always", false)];
     expect(fleetSummary(after, { kind: "start", ids: startAllIds(rows) })).toBe("Start all: all 1 ready");
   });
+
+  it("a model restarting after a crash is progress, not a failure; failed once nothing restarts it", () => {
+    const ids = ["a", "b"];
+    expect(fleetSummary([row("a", "ready", "running"), restarting("b")], { kind: "start", ids })).toBe("Starting 2 enabled: 1 ready · 0 loading · 0 queued · 1 restarting");
+    expect(fleetSummary([row("a", "ready", "running"), row("b", "exited", "running")], { kind: "start", ids })).toBe("Start all: 1 of 2 ready, 1 failed");
+    expect(fleetSummary([row("a", "stopping", "stopped"), restarting("b")], { kind: "stop", ids })).toBe("Stopping 2: 1 stopped · 1 stopping");
+  });
 });
 
 describe("fleetSummary otherwise", () => {
@@ -38,6 +47,13 @@ describe("fleetSummary otherwise", () => {
     expect(fleetSummary([row("a", "stopping", "stopped"), row("b", "stopped", "stopped")], { kind: "stop", ids: ["a", "b"] })).toBe("Stopping 2: 1 stopped · 1 stopping");
     expect(fleetSummary([row("a", "ready", "running"), row("b", "failed", "running", "always", false)], null)).toBe("2 models · 1 enabled · 1 ready · 1 need attention");
     expect(fleetSummary(undefined, null)).toBe("Loading…");
+  });
+
+  it("a crashed model waiting for the restart the app planned is restarting, not in need of attention; crashed with none planned, failed or unhealthy is", () => {
+    // Nothing is asked of the user while the row reads "restart in 2 s": a fresh user read "1 need attention" there.
+    expect(fleetSummary([row("a", "ready", "running"), restarting("b")], null)).toBe("2 models · 2 enabled · 1 ready · 1 restarting");
+    const all = [row("a", "ready", "running"), restarting("b"), row("c", "exited", "running"), row("d", "failed", "running"), row("e", "unhealthy", "running")];
+    expect(fleetSummary(all, null)).toBe("5 models · 5 enabled · 1 ready · 1 restarting · 3 need attention");
   });
 });
 

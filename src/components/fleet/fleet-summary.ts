@@ -3,6 +3,7 @@
  * covered, or the fleet's totals. Pure (rows in, text out), so what it claims is tested without a browser.
  */
 import { displayState } from "~/shared/display-state";
+import { restartPlanned } from "~/shared/restart-text";
 
 /** What the line reads from a status row. */
 export interface SummaryRow {
@@ -11,6 +12,8 @@ export interface SummaryRow {
   desired: string | null;
   loadPolicy: string | null;
   enabled: boolean;
+  /** A crashed server's planned restart (ISO); null when none is planned. */
+  nextRestartAt: string | null;
 }
 
 /** The models a START ALL ENABLED / STOP ALL covers, as the page saw them when it was pressed. */
@@ -41,16 +44,25 @@ export function stopAllDisabledReason(rows: readonly SummaryRow[] | undefined): 
   return anyRunning(rows) ? null : "Nothing is running: no server to stop";
 }
 
+/**
+ * Rows by what their badge says (display-state.ts), with a crashed server waiting for the restart the app planned
+ * counted as `restarting` (its row reads "restart in 3 s"), apart from the crashed ones nothing restarts (`exited`).
+ */
 function count(list: readonly SummaryRow[]): Record<string, number> {
   const c: Record<string, number> = {};
   for (const r of list) {
-    const k = displayState(r.state, r.desired, r.loadPolicy).key;
+    const k = restartPlanned(r) ? "restarting" : displayState(r.state, r.desired, r.loadPolicy).key;
     c[k] = (c[k] ?? 0) + 1;
   }
   return c;
 }
 
-/** "Start all: all 3 ready", "Starting 3 enabled: 1 ready · 2 loading · 0 queued", "3 models · 2 enabled · 1 ready", … */
+/**
+ * "Start all: all 3 ready", "Starting 3 enabled: 1 ready · 2 loading · 0 queued", "3 models · 2 enabled · 1 ready", …
+ * A model that crashed and waits for its planned restart is "restarting" (progress, as loading is): "need
+ * attention" and "failed" count only what the app will not mend by itself (failed, crashed with no restart
+ * planned, unhealthy).
+ */
 export function fleetSummary(rows: readonly SummaryRow[] | undefined, run: FleetRun | null): string {
   if (!rows) return "Loading…";
   if (run && run.ids.length > 0) {
@@ -62,22 +74,25 @@ export function fleetSummary(rows: readonly SummaryRow[] | undefined, run: Fleet
       const failed = (c.failed ?? 0) + (c.exited ?? 0);
       const loading = c.starting ?? 0;
       const queued = c.queued ?? 0;
+      const restarting = c.restarting ?? 0;
       // Stopped and not wanted running: refused by its host's memory budget (the row and a toast say why), or
       // stopped meanwhile. Neither is ready, so "all n ready" must not be said.
       const notStarted = (c.stopped ?? 0) + (c.idle ?? 0);
-      if (loading + queued === 0) {
+      if (loading + queued + restarting === 0) {
         if (ready === n) return `Start all: all ${n} ready`;
         // Anything else (unhealthy, stopping): not ready either.
         const other = n - ready - failed - notStarted;
         return `Start all: ${ready} of ${n} ready${failed ? `, ${failed} failed` : ""}${notStarted ? `, ${notStarted} not started` : ""}${other ? `, ${other} not ready` : ""}`;
       }
-      return `Starting ${n} enabled: ${ready} ready · ${loading} loading · ${queued} queued${failed ? ` · ${failed} failed` : ""}`;
+      return `Starting ${n} enabled: ${ready} ready · ${loading} loading · ${queued} queued${restarting ? ` · ${restarting} restarting` : ""}${failed ? ` · ${failed} failed` : ""}`;
     }
-    const stopped = (c.stopped ?? 0) + (c.failed ?? 0) + (c.exited ?? 0);
+    // A crashed one is not running, its restart planned or not (the stop cancels the restart).
+    const stopped = (c.stopped ?? 0) + (c.failed ?? 0) + (c.exited ?? 0) + (c.restarting ?? 0);
     return stopped === n ? `Stop all: all ${n} stopped` : `Stopping ${n}: ${stopped} stopped · ${n - stopped} stopping`;
   }
   const c = count(rows);
   const enabled = rows.filter((r) => r.enabled).length;
+  const restarting = c.restarting ?? 0;
   const bad = (c.failed ?? 0) + (c.exited ?? 0) + (c.unhealthy ?? 0);
-  return `${rows.length} model${rows.length === 1 ? "" : "s"} · ${enabled} enabled · ${c.ready ?? 0} ready${bad ? ` · ${bad} need attention` : ""}`;
+  return `${rows.length} model${rows.length === 1 ? "" : "s"} · ${enabled} enabled · ${c.ready ?? 0} ready${restarting ? ` · ${restarting} restarting` : ""}${bad ? ` · ${bad} need attention` : ""}`;
 }

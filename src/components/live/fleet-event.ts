@@ -23,6 +23,12 @@ export interface FleetEventView {
   seq: number | null;
   /** An action event of a planned restart after a crash ("restarting in 1.0 s"): its delay (ms, data.delayMs). */
   restartInMs?: number;
+  /**
+   * An action event of a restart after a crash as it begins ("restarting after a crash (2 restarts since it was
+   * last started by hand)"): the model's restart count since its last start by hand, this one included
+   * (data.restarts, as servers.status's `restarts` then reads).
+   */
+  restarts?: number;
 }
 
 type Obj = Record<string, unknown>;
@@ -57,18 +63,32 @@ export function toFleetEvent(raw: unknown): FleetEventView | null {
     line: null,
     seq: null,
     ...(kind === "action" && typeof data.delayMs === "number" ? { restartInMs: data.delayMs } : {}),
+    ...(kind === "action" && typeof data.restarts === "number" ? { restarts: data.restarts } : {}),
   };
 }
 
+/** Whether an event carries what patchRowFromRestartEvent patches (a restart planned, or one beginning). */
+export function isRestartEvent(event: FleetEventView): boolean {
+  return event.restartInMs !== undefined || event.restarts !== undefined;
+}
+
 /**
- * A crashed row's planned restart, from the action event that plans it ("restarting in 1.0 s", written with the
- * crash's own event): its due time, until the status is read again. Without it the row read "crashed" with
- * nothing planned for that moment, and the Playground offered Start (a trial saw it for 0.1-0.3 s). Pure.
+ * A row as a restart's action events leave it, until the status is read again:
+ * - the one that plans it ("restarting in 1.0 s", written with the crash's own event): a crashed row's restart due
+ *   time. Without it the row read "crashed" with nothing planned for that moment, and the Playground offered Start
+ *   (a trial saw it for 0.1-0.3 s);
+ * - the one that begins it ("restarting after a crash (2 restarts since …)", before its `starting`): the restart
+ *   count. Without it the RESTARTS cell changed about 0.2 s after the READY badge of a model that loads fast.
+ * Other events leave the row as it is. Pure.
  */
-export function patchRowFromRestartEvent<R extends { state: string; nextRestartAt: string | null }>(row: R, event: FleetEventView, nowMs: number): R {
-  if (event.restartInMs === undefined || row.state !== "exited") return row;
-  const from = event.at !== null ? Date.parse(event.at) : NaN;
-  return { ...row, nextRestartAt: new Date((Number.isNaN(from) ? nowMs : from) + event.restartInMs).toISOString() };
+export function patchRowFromRestartEvent<R extends { state: string; nextRestartAt: string | null; restarts: number }>(row: R, event: FleetEventView, nowMs: number): R {
+  let out = row;
+  if (event.restarts !== undefined && event.restarts !== row.restarts) out = { ...out, restarts: event.restarts };
+  if (event.restartInMs !== undefined && row.state === "exited") {
+    const from = event.at !== null ? Date.parse(event.at) : NaN;
+    out = { ...out, nextRestartAt: new Date((Number.isNaN(from) ? nowMs : from) + event.restartInMs).toISOString() };
+  }
+  return out;
 }
 
 /** The status row's fields a state event changes (servers.status). */

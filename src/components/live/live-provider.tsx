@@ -3,8 +3,9 @@
  * The page's one live connection: the `servers.events` subscription over SSE.
  *
  * - Each state event patches the fleet status in the query cache at once
- *   (the row's badge changes without a request), then a debounced refetch
- *   brings the rest of the row (pid, uptime, restarts) from the server.
+ *   (the row's badge changes without a request), and so do a restart's
+ *   action events (its due time, its count); then a debounced refetch
+ *   brings the rest of the row from the server.
  * - EventSource reconnects on its own after the app restarts, resuming from
  *   the last event id; when the stream opens again everything is refetched,
  *   since the app may have changed while we were away.
@@ -18,7 +19,7 @@ import { useSubscription } from "@trpc/tanstack-react-query";
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { useTRPC } from "~/trpc/client";
 import { isStopCause } from "synapse-host-agent/server-states";
-import { patchRowFromRestartEvent, patchRowFromStateEvent, toFleetEvent, type FleetEventView } from "./fleet-event";
+import { isRestartEvent, patchRowFromRestartEvent, patchRowFromStateEvent, toFleetEvent, type FleetEventView } from "./fleet-event";
 import { useReopenOnError } from "./reopen-on-error";
 
 export type ConnectionState = "connecting" | "live" | "reconnecting";
@@ -71,7 +72,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
         scheduleStatusRefetch();
       } else if (event.kind === "action" || event.kind === "error") {
         const { modelId } = event;
-        if (modelId && event.restartInMs !== undefined) {
+        if (modelId && isRestartEvent(event)) {
           queryClient.setQueryData(trpc.servers.status.queryKey(), (rows) => rows?.map((row) => (row.modelId === modelId ? patchRowFromRestartEvent(row, event, Date.now()) : row)));
         }
         scheduleStatusRefetch();

@@ -14,6 +14,11 @@ describe("modelChoice", () => {
     expect(modelChoice(row({ state: "failed", lastError: "bad file\nmore" }))).toMatchObject({ readiness: "needs-start", reason: "last error: bad file" });
   });
 
+  it("a failed on-demand model must be started too: a message does not load it (the gateway answers 503 model_failed)", () => {
+    // Its state line read "Not loaded: your first message loads it", with no Start, above a message the gateway could only refuse.
+    expect(modelChoice(row({ loadPolicy: "on-demand", state: "failed", desired: "running", lastError: "exited with code 1 while loading" }))).toMatchObject({ pickable: true, readiness: "needs-start", note: "failed, start it to chat", reason: "last error: exited with code 1 while loading" });
+  });
+
   it("loading and ready models answer; a host that is down says so", () => {
     expect(modelChoice(row({ state: "starting", desired: "running" })).readiness).toBe("loading");
     expect(modelChoice(row({ state: "stopped", desired: "running" })).readiness).toBe("loading");

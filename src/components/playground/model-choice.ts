@@ -8,10 +8,13 @@
  *   crashed, its restart planned      pickable: a message waits for the restart (503 model_restarting's
  *                                     Retry-After, chat-stream.ts) and goes again
  *   always, stopped / crashed / failed pickable, with an offer to start it (the gateway answers 409)
+ *   on demand, failed                 pickable, with an offer to start it (the gateway answers 503
+ *                                     model_failed until it is started, or its settings change)
  *   loading, ready                    pickable
  */
 import { errorHeadline } from "synapse-host-agent/error-text";
 import { displayState, type DisplayKey } from "~/shared/display-state";
+import { errorSaysStartAgain } from "~/shared/failed-advice";
 
 /** The status row's fields the picker reads (servers.status). */
 export interface PickerRow {
@@ -52,15 +55,19 @@ export interface ModelChoice {
   note: string;
   /** Why it cannot be picked (disabled), or what is wrong (host down, last error). */
   reason: string | null;
+  /** Its last error's headline (errorHeadline); null when none. */
+  error: string | null;
+  /** Its last error says how to start it again (failed-advice.ts): nothing need be added after it. */
+  errorSaysStartAgain: boolean;
 }
 
 export function modelChoice(r: PickerRow): ModelChoice {
   const d = displayState(r.state, r.desired, r.loadPolicy);
-  const base = { id: r.modelId, name: r.name, host: r.host, display: d.key };
+  const firstError = errorHeadline(r.lastError) || null;
+  const base = { id: r.modelId, name: r.name, host: r.host, display: d.key, error: firstError, errorSaysStartAgain: errorSaysStartAgain(r.lastError) };
   if (!r.enabled) return { ...base, pickable: false, readiness: "disabled", note: "disabled", reason: "disabled: enable it on its model page to use it here" };
   const linkDown = r.link.kind === "ssh" && r.link.state !== null && r.link.state !== "connected";
   const hostReason = linkDown ? `host ${r.host} is not reachable${r.link.error ? `: ${r.link.error}` : ""}` : null;
-  const firstError = errorHeadline(r.lastError) || null;
   switch (d.key) {
     case "ready":
     case "unhealthy":
@@ -75,8 +82,10 @@ export function modelChoice(r: PickerRow): ModelChoice {
     default:
       // Crashed, its restart planned (the app's auto-restart): neither "start it" nor a failure, for either policy.
       if (d.key === "exited" && r.desired === "running" && r.nextRestartAt) return { ...base, pickable: true, readiness: "restarting", note: "crashed, restarting", reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
-      // stopped, exited, failed: an on-demand model is started by a request; an always one is not.
-      if (r.loadPolicy === "on-demand") return { ...base, pickable: true, readiness: "on-demand", note: d.label.toLowerCase(), reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
+      // stopped, exited: an on-demand model is started by a request; an always one is not. Failed: neither, the
+      // gateway answers 503 model_failed until someone starts it (or a saved change of its settings lets a
+      // request try: the page cannot tell, and Start does the same).
+      if (r.loadPolicy === "on-demand" && d.key !== "failed") return { ...base, pickable: true, readiness: "on-demand", note: d.label.toLowerCase(), reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
       return { ...base, pickable: true, readiness: "needs-start", note: `${d.label.toLowerCase()}, start it to chat`, reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
   }
 }

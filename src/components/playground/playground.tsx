@@ -10,6 +10,7 @@ import { useEffect, useMemo, useRef, useState, type FormEvent, type KeyboardEven
 import type { StatusRow } from "~/components/fleet/fleet-view";
 import { useServerActions } from "~/components/fleet/use-server-actions";
 import { useLive } from "~/components/live/live-provider";
+import { firstClickOnly } from "~/components/ui/first-click";
 import { useTRPC } from "~/trpc/client";
 import { DEFAULT_SETTINGS, buildChatRequest, type ChatSettings } from "./chat-request";
 import { LoadProgress } from "./load-progress";
@@ -17,6 +18,7 @@ import { MessageView } from "./message-view";
 import { choicesByHost, type ModelChoice } from "./model-choice";
 import { ModelPicker, ModelStateLine } from "./model-picker";
 import { RequestCode } from "./request-code";
+import { sendBlock } from "./send-block";
 import { SettingsPanel } from "./settings-panel";
 import { historyOf, useChat } from "./use-chat";
 import { useConversations } from "./use-conversations";
@@ -73,7 +75,10 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
     }
     wasBusy.current = busy;
   }, [busy, conversations.current]);
-  const canSend = !!choice && choice.pickable && choice.readiness !== "needs-start" && !busy && draft.trim().length > 0;
+  // Why a message cannot go to the chosen model (failed, stopped, …), said beside the greyed-out Send once there is one.
+  const block = sendBlock(choice);
+  const hasDraft = draft.trim().length > 0;
+  const canSend = block === null && !busy && hasDraft;
 
   // Follow the answer as it grows, unless the user scrolled up to read.
   const lastLength = messages[messages.length - 1]?.content.length ?? 0;
@@ -93,7 +98,11 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
 
   const submit = (e?: FormEvent) => {
     e?.preventDefault();
-    if (!canSend || !choice) return;
+    if (!canSend || !choice) {
+      // Enter on a message that cannot go: told (the note beside Send says it too), not silently dropped.
+      if (block && hasDraft && !busy) setAnnouncement(`Not sent. ${block.text}`);
+      return;
+    }
     if (chat.send(choice.name, draft, settings, choice.readiness === "ready")) setDraft("");
   };
   const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>) => {
@@ -175,7 +184,7 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
             })}
           </div>
 
-          <p className="visually-hidden" role="status">
+          <p className="visually-hidden" role="status" data-testid="announcement">
             {announcement}
           </p>
           <form className={styles.composer} onSubmit={submit}>
@@ -187,12 +196,23 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
               </span>
             </div>
             <div className={styles.composerActions}>
+              {block && hasDraft && !busy ? (
+                <p id="pg-send-block" className={styles.sendBlock} data-testid="send-blocked">
+                  <span>{block.text}</span>
+                  {block.start && choice ? (
+                    <button type="button" className="btn btn-sm btn-primary" onClick={firstClickOnly(() => start.mutate({ id: choice.id }))} disabled={start.isPending} aria-busy={start.isPending} data-testid="send-blocked-start">
+                      Start {choice.name}
+                      <span className="spin" data-on={start.isPending} aria-hidden="true" />
+                    </button>
+                  ) : null}
+                </p>
+              ) : null}
               {busy ? (
                 <button ref={stopButton} type="button" className="btn btn-danger" data-testid="stop" onClick={chat.stop}>
                   Stop
                 </button>
               ) : (
-                <button type="submit" className="btn btn-primary" data-testid="send" disabled={!canSend}>
+                <button type="submit" className="btn btn-primary" data-testid="send" disabled={!canSend} aria-describedby={block && hasDraft ? "pg-send-block" : undefined}>
                   Send
                 </button>
               )}

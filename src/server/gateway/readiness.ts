@@ -28,7 +28,8 @@
  *   unhealthy                      proceed (a busy server answers /health late)
  *   host not reachable from here   502
  */
-import { errorHeadline, errorReason } from "synapse-host-agent/error-text";
+import { errorHeadline } from "synapse-host-agent/error-text";
+import { errorSaysStartAgain } from "~/shared/failed-advice";
 import { modelDisabledMessage } from "./model-disabled";
 import { GatewayError } from "./openai-error";
 import type { GatewayModel } from "./fleet-port";
@@ -60,7 +61,7 @@ function reason(m: GatewayModel): string {
  * again"). An on-demand model is started by requests: a saved change of its settings lets the next one try.
  */
 function failedAdvice(m: GatewayModel): string {
-  if (/start it again\s*$/.test(errorReason(m.lastError))) return "";
+  if (errorSaysStartAgain(m.lastError)) return "";
   return m.loadPolicy === "on-demand" ? "; fix its settings (a saved change lets the next request try again) or start it from the dashboard" : "; fix it and start it again from the dashboard";
 }
 
