@@ -6,6 +6,7 @@
  *   npx tsx bench/relay-cpu.ts [--baseline DIR] [--tokens 64] [--streams 192] [--rounds 6] [--concurrency 16]
  *   npx tsx bench/relay-cpu.ts --short [--tokens 4] [--streams 800] ...
  *   npx tsx bench/relay-cpu.ts --also-node /path/to/node22/bin/node ...
+ *   npx tsx bench/relay-cpu.ts --short --floor ...   (one more leg: bench/node-pipe.ts, a bare byte pipe on Node)
  *
  * `--short`: short chat completions, not streamed, on kept-alive
  * connections (as bench/gateway.ts's c=16 latency phase sends them), with
@@ -66,6 +67,8 @@ const BASELINE = argValue("--baseline");
 /** `--also-node PATH`: this checkout's relay once more, run by another Node binary (the image's Node 22 beside the machine's). */
 const ALSO_NODE = argValue("--also-node");
 const SHORT = process.argv.includes("--short");
+/** `--floor`: one more leg, a bare byte pipe in Node (bench/node-pipe.ts): the least any relay on Node costs. */
+const FLOOR = process.argv.includes("--floor");
 const TOKENS = Number(argValue("--tokens") ?? (SHORT ? 4 : 64));
 const STREAMS = Number(argValue("--streams") ?? (SHORT ? 800 : 192));
 const ROUNDS = Number(argValue("--rounds") ?? 6);
@@ -97,6 +100,12 @@ async function bundleRelay(checkout: string, out: string): Promise<string> {
     },
   };
   await build({ entryPoints: [entry], outfile: out, bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "warning", plugins: [fromCheckout] });
+  return out;
+}
+
+/** Bundles one self-contained bench file (no checkout's sources); returns the bundle's path. */
+async function bundleFile(entry: string, out: string): Promise<string> {
+  await build({ entryPoints: [entry], outfile: out, bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "warning" });
   return out;
 }
 
@@ -180,6 +189,12 @@ async function main(): Promise<void> {
       children.push(relay.child);
       legs.push({ name, port: relay.port, pid: relay.child.pid!, children: false, cpu: [], tokensPerS: [], latencies: [], agent: keptAlive() });
     }
+    if (FLOOR) {
+      // The least a Node relay costs (bench/node-pipe.ts): what of the relay's CPU is Node's own, and what is the gateway's.
+      const pipe = await startRelay(await bundleFile(path.join(ROOT, "bench", "node-pipe.ts"), path.join(dir, "node-pipe.mjs")), llamaPort);
+      children.push(pipe.child);
+      legs.push({ name: "node-pipe", port: pipe.port, pid: pipe.child.pid!, children: false, cpu: [], tokensPerS: [], latencies: [], agent: keptAlive() });
+    }
     if (ALSO_NODE) {
       const version = execFileSync(ALSO_NODE, ["--version"], { encoding: "utf8" }).trim();
       const relay = await startRelay(path.join(dir, "relay.mjs"), llamaPort, ALSO_NODE);
@@ -217,6 +232,8 @@ async function main(): Promise<void> {
       out.push(`  relay/baseline CPU, paired by round: median ${med(ratios).toFixed(3)} (IQR ${iqr(ratios)})`);
     }
     if (ngx) out.push(`  relay/nginx CPU: ${(med(relay.cpu) / med(ngx.cpu)).toFixed(2)}`);
+    const pipe = legs.find((l) => l.name === "node-pipe");
+    if (pipe) out.push(`  relay − node-pipe CPU (the gateway's own code, beyond what Node's sockets cost): ${(med(relay.cpu) - med(pipe.cpu)).toFixed(3)} ms a ${what}${ngx ? `; node-pipe − nginx: ${(med(pipe.cpu) - med(ngx.cpu)).toFixed(3)} ms` : ""}`);
     process.stdout.write(`${out.join("\n")}\n`);
   } finally {
     for (const leg of legs) if (leg.agent) leg.agent.destroy();
