@@ -32,6 +32,8 @@ describe("modelChoice", () => {
       expect(modelChoice(row({ loadPolicy, state: "exited", desired: "running", nextRestartAt: "2026-12-02T03:00:04.000Z", lastError: "killed by SIGKILL" }))).toMatchObject({ pickable: true, readiness: "restarting", note: "crashed, restarting", reason: "last error: killed by SIGKILL" });
     }
     expect(modelChoice(row({ state: "exited", desired: "running", nextRestartAt: null })).readiness).toBe("needs-start");
+    // On demand too: the gateway answers 503 model_failed ("exited") to its message, it does not load it.
+    expect(modelChoice(row({ loadPolicy: "on-demand", state: "exited", desired: "running", nextRestartAt: null, lastError: "killed by SIGKILL" }))).toMatchObject({ readiness: "needs-start", note: "crashed, start it to chat" });
   });
 
   it("groups by host, hosts and models by name", () => {

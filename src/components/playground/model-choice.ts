@@ -7,9 +7,10 @@
  *   on demand, not loaded             pickable: the first message loads it
  *   crashed, its restart planned      pickable: a message waits for the restart (503 model_restarting's
  *                                     Retry-After, chat-stream.ts) and goes again
- *   always, stopped / crashed / failed pickable, with an offer to start it (the gateway answers 409)
- *   on demand, failed                 pickable, with an offer to start it (the gateway answers 503
- *                                     model_failed until it is started, or its settings change)
+ *   always, stopped / crashed / failed pickable, with an offer to start it (the gateway answers 409
+ *                                     model_stopped when stopped, 503 model_failed when crashed or failed)
+ *   on demand, failed, or crashed     pickable, with an offer to start it (the gateway answers 503
+ *     with no restart planned           model_failed until it is started, or a failed one's settings change)
  *   loading, ready                    pickable
  */
 import { errorHeadline } from "synapse-host-agent/error-text";
@@ -82,10 +83,12 @@ export function modelChoice(r: PickerRow): ModelChoice {
     default:
       // Crashed, its restart planned (the app's auto-restart): neither "start it" nor a failure, for either policy.
       if (d.key === "exited" && r.desired === "running" && r.nextRestartAt) return { ...base, pickable: true, readiness: "restarting", note: "crashed, restarting", reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
-      // stopped, exited: an on-demand model is started by a request; an always one is not. Failed: neither, the
-      // gateway answers 503 model_failed until someone starts it (or a saved change of its settings lets a
-      // request try: the page cannot tell, and Start does the same).
-      if (r.loadPolicy === "on-demand" && d.key !== "failed") return { ...base, pickable: true, readiness: "on-demand", note: d.label.toLowerCase(), reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
+      // Stopped: an on-demand model is started by a request; an always one is not. Failed, or crashed while wanted
+      // running with no restart planned (auto-restart off): neither, the gateway answers 503 model_failed until
+      // someone starts it (or a saved change of a failed one's settings lets a request try: the page cannot
+      // tell, and Start does the same).
+      const endedForGood = d.key === "failed" || (d.key === "exited" && r.desired === "running");
+      if (r.loadPolicy === "on-demand" && !endedForGood) return { ...base, pickable: true, readiness: "on-demand", note: d.label.toLowerCase(), reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
       return { ...base, pickable: true, readiness: "needs-start", note: `${d.label.toLowerCase()}, start it to chat`, reason: hostReason ?? (firstError ? `last error: ${firstError}` : null) };
   }
 }
