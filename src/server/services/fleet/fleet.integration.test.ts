@@ -156,6 +156,17 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(await pidsRunning(m.filePath)).toEqual([again.pid]);
     const actions = await f.t.db.event.findMany({ where: { modelId: m.id, kind: "action" }, orderBy: { id: "asc" } });
     expect(actions.map((e) => e.message).join("\n")).toMatch(/restarting in 1\.0 s[\s\S]*restarting after a crash \(1 restart since it was last started by hand\)/);
+
+    // Start and START ALL ENABLED while it runs as wanted start nothing: its count of restarts and its crash
+    // history stay (a trial saw RESTARTS go to 0 on a Start that did nothing). A stop and a start do reset them.
+    await f.fleet.start(m.id, { wait: true });
+    await f.fleet.startAll({ wait: true });
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "ready", pid: again.pid, restarts: 1 });
+    expect((await f.t.db.serverState.findUnique({ where: { modelId: m.id } }))!.recentCrashes).not.toBe("[]");
+    await f.fleet.stop(m.id);
+    await f.fleet.start(m.id, { wait: true });
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "ready", restarts: 0 });
+    expect((await f.t.db.serverState.findUnique({ where: { modelId: m.id } }))!.recentCrashes).toBe("[]");
   });
 
   it("lastSignal and lastExitCode say how the last process ended: SIGKILL for the killed one, nothing for its running restart, its own stop's end after that", async () => {

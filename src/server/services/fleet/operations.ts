@@ -465,7 +465,9 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         if (seq !== undefined && seq !== e.desiredSeq) return;
         const clearFailed = e.state === "failed" || e.state === "exited";
         if (clearFailed) e.state = "stopped";
-        await table.writeState(e, { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
+        // A start of a server that runs as wanted is no start by hand: its crash count and history stay.
+        const noStart = row.server?.desired === "running" && isAlive(e.state);
+        await table.writeState(e, { desired: "running", desiredAt: new Date(now()), ...(noStart ? {} : { restarts: 0, recentCrashes: "[]" }), nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
       });
     },
 
@@ -481,9 +483,13 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       }
       await Promise.all(es.map((e) => e.chain));
       const ids = existing.map((r) => r.id);
+      // Servers that run as wanted are not started by this: their crash counts and histories stay (wantRunning).
+      const started = existing.filter((r, i) => !(r.server!.desired === "running" && isAlive(es[i]!.state))).map((r) => r.id);
+      const at = new Date(now());
       await runStatements(db, [
         updateStatesSql(ids, { observed: "stopped", failedSpecHash: null }, { observedIn: ["failed", "exited"] }),
-        updateStatesSql(ids, { desired: "running", desiredAt: new Date(now()), restarts: 0, recentCrashes: "[]", nextRestartAt: null }),
+        updateStatesSql(ids, { desired: "running", desiredAt: at, nextRestartAt: null }),
+        ...(started.length > 0 ? [updateStatesSql(started, { restarts: 0, recentCrashes: "[]" })] : []),
       ]);
       for (const e of es) if (e.state === "failed" || e.state === "exited") e.state = "stopped";
     },
