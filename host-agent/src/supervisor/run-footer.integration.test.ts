@@ -125,11 +125,20 @@ describe("a run's last line in its log", () => {
     const loading = agent.call("start", { spec: specFor("noted", bed.model, s.port!) });
     const note3 = await agent.call("logNote", { id: "noted", text: "asked while it loads" });
     await loading;
-    lines = await fileLines(s.logPath!);
-    const header = lines.findLastIndex((l) => l.startsWith("=== synapse host-agent: starting noted "));
-    const loaded = lines.findLastIndex((l) => /model loaded|listening on|all slots are idle/i.test(l));
-    expect(loaded).toBeGreaterThan(header);
-    expect(lines.indexOf(note3.line)).toBeGreaterThan(loaded);
+    // llama-server answers /health 200 before it logs "model loaded" and "listening on", and logs through a thread
+    // of its own: those lines may reach the file after ready (and after the note). Its loading lines come before
+    // ready; the note must come after them. Read once "listening on" is there (a CI run read the file too soon).
+    const header = () => lines.findLastIndex((l) => l.startsWith("=== synapse host-agent: starting noted "));
+    const until = Date.now() + 10_000;
+    for (;;) {
+      lines = await fileLines(s.logPath!);
+      if (lines.slice(header() + 1).some((l) => /listening on http:\/\//.test(l))) break;
+      if (Date.now() > until) throw new Error(`llama-server logged no 'listening on' within 10 s of being ready; the run's log:\n${lines.slice(header()).join("\n")}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const loadingLines = lines.findLastIndex((l) => /load_model: |load_tensors: |sched_reserve: |warming up/.test(l));
+    expect(loadingLines).toBeGreaterThan(header());
+    expect(lines.indexOf(note3.line)).toBeGreaterThan(loadingLines);
     await agent.call("stop", { id: "noted" });
     lines = await fileLines(s.logPath!);
 

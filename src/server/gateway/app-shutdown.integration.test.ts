@@ -10,13 +10,13 @@
  * button in the dashboard" while the app itself was going.
  */
 import OpenAI from "openai";
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterEach, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { isAlive } from "../../../host-agent/test/harness/fixtures";
 import { statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
 import type { Model } from "~/generated/prisma/client";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 
 let g: GatewayFixture | null = null;
@@ -28,9 +28,6 @@ afterEach(async () => {
   g = null;
 });
 
-function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 
 /** How a request ended: its status, error code, message and headers (200 with the reply when answered). */
 async function outcome(p: Promise<unknown>): Promise<{ status: number | undefined; code: string | null | undefined; message: string; headers: Record<string, string>; value?: unknown }> {

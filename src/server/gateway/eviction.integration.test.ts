@@ -6,14 +6,11 @@
  * numbers, and stops nothing.
  */
 import OpenAI from "openai";
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { addSized as addSizedTo, budgetedGateway, BUDGET_MIB, HUGE, SHAPE } from "./testing/memory-budget";
 
-function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 
 
 async function status(g: GatewayFixture, name: string) {

@@ -11,17 +11,14 @@
  * (the fleet's status view, after the worker's notes are in) and /v1/models.
  */
 import OpenAI from "openai";
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
 import { setModelEnabled } from "~/server/services/registry/models";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 
-function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

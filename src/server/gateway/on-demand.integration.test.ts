@@ -4,7 +4,7 @@
  */
 import { writeFile } from "node:fs/promises";
 import OpenAI from "openai";
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { waitFor } from "~/server/services/fleet/testing/fixture";
@@ -12,11 +12,8 @@ import { updateModel } from "~/server/services/registry/models";
 import { displayState } from "~/shared/display-state";
 import { createFleetAdapter } from "./fleet-adapter";
 import { createIdleUnloader } from "./idle-unload";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 
-function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 function stream(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsStreaming {
   return { ...chat(model, extra), stream: true } as unknown as ChatCompletionCreateParamsStreaming;
 }

@@ -7,17 +7,13 @@
  * The gateway over the fleet fixture (migrated SQLite, local agent, real llama-server, tiny models), the edit
  * through the registry service the tRPC `models.update` calls, the official `openai` client.
  */
-import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../../host-agent/test/harness/ports";
 import { portFree, statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
 import { updateModel } from "~/server/services/registry/models";
 import { table } from "~/client/cli";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 
-function chat(model: string): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 
 describe("gateway: a port changed while the model runs applies at its next restart", () => {
   let g: GatewayFixture;

@@ -16,7 +16,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
@@ -31,13 +31,10 @@ import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
 import { addDiscoveredModels } from "~/server/services/registry/discover";
 import { createModel } from "~/server/services/registry/models";
 import { upsertHost } from "~/server/services/registry/hosts";
-import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { anySlotBusy, gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker } from "./testing/gateway-worker";
 import { FREE_SOCKET_TIMEOUT_MS } from "./upstream";
 
-function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 
 /** Three consecutive ports that were free a moment ago (the key allows the first two). */
 async function portRange(): Promise<number> {

@@ -12,14 +12,14 @@
  * queued request got 502 "nothing listens".
  */
 import OpenAI from "openai";
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
+import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHostAgent } from "../../../host-agent/src/agent";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { agentOptions } from "../../../host-agent/test/harness/fixtures";
 import type { Model } from "~/generated/prisma/client";
 import { statusOf, waitFor, type FleetFixtureOptions } from "~/server/services/fleet/testing/fixture";
-import { anySlotBusy, gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { anySlotBusy, gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 import { RESTART_GAP_WAIT_MS } from "./readiness";
 
@@ -32,9 +32,6 @@ afterEach(async () => {
   g = null;
 });
 
-function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 
 /** One place, a queue of 4, room for a generation of many seconds (a file trained for 65536 tokens); started. */
 async function setup(via: "gateway" | "worker", fleet: NonNullable<FleetFixtureOptions["fleet"]> = {}): Promise<{ client: OpenAI; model: Model }> {

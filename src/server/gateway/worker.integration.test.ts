@@ -8,7 +8,6 @@
 import http from "node:http";
 import net, { type AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
-import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Model } from "~/generated/prisma/client";
@@ -17,13 +16,10 @@ import { createGatewayKey, deleteGatewayKey } from "~/server/services/registry/g
 import { deleteModel, updateModel } from "~/server/services/registry/models";
 import { parseKeyModels } from "./api-key";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
-import { gatewayFixture, GRAMMAR, type GatewayFixture } from "./testing/gateway-fixture";
+import { gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 import type { MainMessage, WorkerConfig, WorkerMessage } from "./worker-protocol";
 
-function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
-  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
-}
 
 /** Sends raw bytes on a new connection and collects everything until the server closes it or `until` matches. */
 function rawExchange(port: number, chunks: string[], until: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {

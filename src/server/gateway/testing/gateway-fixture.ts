@@ -8,6 +8,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import OpenAI from "openai";
+import type { ChatCompletionCreateParamsNonStreaming } from "openai/resources/chat/completions";
 import type { Model } from "~/generated/prisma/client";
 import { fleetFixture, type FleetFixture, type FleetFixtureOptions } from "~/server/services/fleet/testing/fixture";
 import { createFleetAdapter, type FleetAdapter } from "../fleet-adapter";
@@ -17,6 +18,14 @@ import { attachFastPath } from "../fast-path";
 import type { GatewayMetrics } from "../metrics-port";
 
 export const GRAMMAR = "root ::= [a-z]+";
+
+/**
+ * A short chat completion's params for `model`: one user message "hi", 8 tokens, GRAMMAR (so random weights
+ * give text llama-server's parser accepts), then `extra` over them (max_tokens, ignore_eos, stream, …).
+ */
+export function chat(model: string, extra: Record<string, unknown> = {}): ChatCompletionCreateParamsNonStreaming {
+  return { model, messages: [{ role: "user", content: "hi" }], max_tokens: 8, grammar: GRAMMAR, ...extra } as unknown as ChatCompletionCreateParamsNonStreaming;
+}
 
 export interface GatewayFixture {
   f: FleetFixture;

@@ -68,8 +68,8 @@ function settingArgs(s: Setting): string[] {
   return ["-c", String(s.ctx), "-np", String(s.parallel), "-fa", s.fa, "-b", String(BATCH), "-ub", String(s.ubatch), "-ctk", s.cache, "-ctv", s.cache, "-t", "2"];
 }
 
-/** Runs `bin` with `args` to its end (or until `until` matches its output, then SIGTERM); returns its output. */
-function runToEnd(bin: string, args: string[], until: RegExp | null, deadlineMs: number): Promise<string> {
+/** Runs `bin` with `args` to its end (or until `until` matches its output, then SIGTERM); returns its output and how it ended. */
+function runToEnd(bin: string, args: string[], until: RegExp | null, deadlineMs: number): Promise<{ out: string; ended: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -95,19 +95,34 @@ function runToEnd(bin: string, args: string[], until: RegExp | null, deadlineMs:
     });
     // "close", not "exit": the process can end before its last output is read from the pipes (the breakdown
     // it prints as it stops was sometimes missing, a flaky failure under load); "close" comes after both streams end.
-    child.on("close", () => {
+    child.on("close", (code, signal) => {
       clearTimeout(deadline);
       clearTimeout(killTimer);
-      resolve(out);
+      resolve({ out, ended: signal ? `killed by ${signal}` : `exit code ${code}` });
     });
   });
 }
 
 /** The Host row of common_memory_breakdown_print: `Host | self = model + context + compute`. */
-function parseBreakdown(out: string): Breakdown {
+function parseBreakdown(out: string): Breakdown | null {
   const m = /common_memory_breakdown_print: \|\s+- Host\s+\|\s+(\d+) =\s+(\d+) \+\s+(\d+) \+\s+(\d+)/.exec(out);
-  if (!m) throw new Error(`no memory breakdown in llama-server's output; it ends:\n${out.slice(-2000)}`);
-  return { model: Number(m[2]), context: Number(m[3]), compute: Number(m[4]) };
+  return m ? { model: Number(m[2]), context: Number(m[3]), compute: Number(m[4]) } : null;
+}
+
+/**
+ * llama-server's breakdown, printed as it stops on SIGTERM. It logs through a thread of its own: a process that
+ * ends abnormally loses the lines still queued, the breakdown among them (a CI run under load: its output ended at
+ * "all slots are idle"). Such a run is made once more; the error says how each ended.
+ */
+async function serverBreakdown(bin: string, args: string[]): Promise<Breakdown> {
+  const runs: string[] = [];
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const { out, ended } = await runToEnd(bin, args, /update_slots: all slots are idle/, READY_DEADLINE_MS);
+    const b = parseBreakdown(out);
+    if (b) return b;
+    runs.push(`run ${attempt + 1}: ${ended}; its output ends:\n${out.slice(-1500)}`);
+  }
+  throw new Error(`no memory breakdown in llama-server's output in 2 runs:\n${runs.join("\n")}`);
 }
 
 /** llama-fit-params --fit-print on: its last line is `Host <model> <context> <compute>` (MiB). */
@@ -160,9 +175,8 @@ describe("memory estimate vs llama-server's breakdown and llama-fit-params", () 
     if (!isEstimate(est) || !isEstimate(estAll)) throw new Error("no estimate");
 
     const port = await freePort();
-    const serverOut = await runToEnd(bin, ["-m", file, "--host", "127.0.0.1", "--port", String(port), "-lv", "4", "--fit", "off", "--cache-ram", "0", ...settingArgs(s)], /update_slots: all slots are idle/, READY_DEADLINE_MS);
-    const server = parseBreakdown(serverOut);
-    const fit = parseFitParams(await runToEnd(fitBin, ["-m", file, "--fit-print", "on", ...settingArgs(s)], null, READY_DEADLINE_MS));
+    const server = await serverBreakdown(bin, ["-m", file, "--host", "127.0.0.1", "--port", String(port), "-lv", "4", "--fit", "off", "--cache-ram", "0", ...settingArgs(s)]);
+    const fit = parseFitParams((await runToEnd(fitBin, ["-m", file, "--fit-print", "on", ...settingArgs(s)], null, READY_DEADLINE_MS)).out);
 
     const e = (x: MemoryEstimate) => ({ model: mib(x.weightsBytes), context: mib(x.kvCacheBytes), compute: mib(x.computeBytes) });
     const mine = e(est);
