@@ -49,6 +49,15 @@
  * +2.23 ms, relay +2.74 ms. At c=16 the 16 answers of one decode step come
  * back together and a one-thread proxy handles them in turn, so its CPU per
  * request shows in the p50 about eight times over.
+ *
+ * `--short --floor`, measured (2 cores, load ~4, 6 rounds of 800): CPU a
+ * request nginx 0.081 ms, node-pipe (bench/node-pipe.ts: no parsing, no
+ * routing) 0.130 ms, this relay 0.260 ms; on a quiet machine (a /tmp harness,
+ * 3 × 3000 requests) node-pipe 0.093–0.106 ms, the relay 0.180–0.220 ms,
+ * nginx 0.065 ms. The c=16 target (gateway ≤ nginx's added p50 + 0.3 ms)
+ * allows about 0.3 / 8 ≈ 0.04 ms of CPU a request over nginx's: about what
+ * Node's own sockets take (node-pipe − nginx ≈ 0.03–0.05 ms), before any of
+ * the gateway's own work (relay − node-pipe ≈ 0.09–0.13 ms).
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
