@@ -26,6 +26,8 @@ export interface FleetContext {
   hostQueue: KeyedQueue<string>;
   /** Shutdown began: no new starts, no restarts, no reactions. */
   closing: boolean;
+  /** The shutdown stops the servers (Fleet.shutdown's stopServers): a crash meanwhile gets no restart planned for the next app. */
+  stoppingServers: boolean;
 }
 
 export function createContext(options: FleetOptions): FleetContext {
@@ -42,5 +44,6 @@ export function createContext(options: FleetOptions): FleetContext {
     table: createServerTable({ db: options.db, events: options.events, log: options.log, now }),
     hostQueue: new KeyedQueue<string>(),
     closing: false,
+    stoppingServers: false,
   };
 }

@@ -409,6 +409,59 @@ describe("fleet over the local link (real llama-server)", () => {
     expect((await statusOf(f, "beta"))).toMatchObject({ state: "stopped", desired: "stopped" });
   });
 
+  it("a crash while the app shuts down leaving its servers running (its drain waiting for a request) is restarted by the next app, as its restart policy says", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    const [first] = await f.fleet.startAll({ wait: true });
+    expect(first!.state).toBe("ready");
+    // A gateway request in flight holds the shutdown's drain open while the server crashes.
+    const use = f.fleet.liveEntry({ id: m.id, hostId: f.host.id, name: "alpha" }).beginRequest();
+    const shutdown = f.fleet.shutdown({ stopServers: false, drainMs: 10_000 });
+    process.kill(first!.pid!, "SIGKILL");
+    const crashed = await waitFor("the crash recorded during the shutdown", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "exited" ? s : null;
+    }, 5000, 20);
+    expect(crashed.nextRestartAt, "its restart is planned, for the next app to make").not.toBeNull();
+    use.end(Date.now());
+    expect(await shutdown).toEqual([]);
+    // Not made by the app that is going.
+    expect(await pidsRunning(m.filePath)).toEqual([]);
+
+    await f.restart({ stopServers: false });
+    await f.fleet.adopt({ timeoutMs: 5000 });
+    const again = await waitFor("restarted by the next app", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "ready" ? s : null;
+    }, 20_000);
+    expect(await pidsRunning(m.filePath)).toEqual([again.pid]);
+    expect(again).toMatchObject({ restarts: 1, nextRestartAt: null });
+  });
+
+  it("a crash while the app shuts down stopping its servers plans no restart: it is left stopped, and the next app does not start it", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    const [first] = await f.fleet.startAll({ wait: true });
+    const use = f.fleet.liveEntry({ id: m.id, hostId: f.host.id, name: "alpha" }).beginRequest();
+    const shutdown = f.fleet.shutdown({ stopServers: true, drainMs: 10_000 });
+    process.kill(first!.pid!, "SIGKILL");
+    const crashed = await waitFor("the crash recorded during the shutdown", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "exited" ? s : null;
+    }, 5000, 20);
+    expect(crashed.nextRestartAt).toBeNull();
+    use.end(Date.now());
+    await shutdown;
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "stopped", desired: "stopped", cause: "shutdown" });
+    const actions = await f.t.db.event.findMany({ where: { modelId: m.id, kind: "action" } });
+    expect(actions.map((a) => a.message).join("\n")).not.toMatch(/restart/);
+
+    await f.restart({ stopServers: true });
+    await f.fleet.adopt({ timeoutMs: 5000 });
+    await f.fleet.reconcile(f.host.id);
+    expect(await pidsRunning(m.filePath)).toEqual([]);
+  });
+
   it("an app restart re-adopts the running servers: same pids, nothing restarted", async () => {
     const f = await setup();
     const models = await Promise.all(["alpha", "beta"].map((n) => f.addModel(n)));

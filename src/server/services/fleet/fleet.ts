@@ -378,6 +378,7 @@ export function createFleet(options: FleetOptions): Fleet {
       const began = Date.now();
       // A restart after a crash that this shutdown cancels is kept for its stop to report (stopReacting clears its timer).
       if (stopServers) for (const e of table.entries()) e.cancelRestartForStop();
+      ctx.stoppingServers ||= stopServers;
       stopReacting();
       // The gateway first: it refuses new work and ends what waits, and its requests in flight end before the
       // servers they run on are stopped (bounded: a long stream ends with its server, told why).

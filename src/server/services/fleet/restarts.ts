@@ -74,7 +74,9 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
       record.apply?.();
       return table.writeState(e, record.data, record.event);
     };
-    if (ctx.closing || table.closed) return writeRecord();
+    // While the app shuts down leaving its servers running (ctx.closing) the decision is still recorded, not
+    // made: the next app resumes the planned restart (reconciler.ts). A shutdown that stops them plans none.
+    if (table.closed || (ctx.closing && ctx.stoppingServers)) return writeRecord();
     const row = await db.serverState.findUnique({ where: { modelId: e.modelId } });
     if (!row || row.desired !== "running") return writeRecord();
     const settings = await getSettings(db);
@@ -93,7 +95,8 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
       // restartStarting).
       const pending = e.state === "failed" ? { observed: "exited" } : {};
       if (e.state === "failed") e.state = "exited";
-      const text = `${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (${restartCountText(decision.crashesInWindow, policy)})`;
+      const when = ctx.closing ? "to be restarted by the app's next start (it is shutting down)" : `restarting in ${(decision.delayMs / 1000).toFixed(1)} s`;
+      const text = `${why}; ${when} (${restartCountText(decision.crashesInWindow, policy)})`;
       await Promise.all([
         recorded,
         table.writeState(
