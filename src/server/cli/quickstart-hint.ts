@@ -29,9 +29,11 @@ export interface RegistryCounts {
   stoppedAtShutdown: number;
   /** Models wanted running (ServerState.desired "running": left running at the last shutdown): the app resumes them as it starts. */
   wantedRunning: number;
+  /** Of the enabled models with load policy always, those wanted running: START ALL ENABLED has nothing to start for them. */
+  wantedRunningAlways: number;
 }
 
-const NO_MODELS: RegistryCounts = { models: 0, enabled: 0, enabledOnDemand: 0, stoppedAtShutdown: 0, wantedRunning: 0 };
+const NO_MODELS: RegistryCounts = { models: 0, enabled: 0, enabledOnDemand: 0, stoppedAtShutdown: 0, wantedRunning: 0, wantedRunningAlways: 0 };
 
 export const DISCOVER_HINT = "then Discover → Scan for models → Enable → START ALL ENABLED";
 const START_ALL = "START ALL ENABLED on the fleet page (or npm run synapse -- start-all)";
@@ -50,9 +52,14 @@ export function quickstartHint(counts: RegistryCounts | null, problem: string | 
   if (counts.stoppedAtShutdown > 0) state.push(`${counts.stoppedAtShutdown} stopped when the app last shut down`);
   if (counts.wantedRunning > 0) state.push(`${plural(counts.wantedRunning, "was", "were")} left running: the app resumes ${counts.wantedRunning === 1 ? "it" : "them"}`);
   const always = counts.enabled - counts.enabledOnDemand;
+  // Those left running are taken over as the app starts: START ALL ENABLED is for the rest.
+  const toStart = always - Math.min(always, counts.wantedRunningAlways);
+  const onDemand =
+    counts.enabledOnDemand === 0 ? "" : counts.enabledOnDemand === 1 ? "; the 1 on-demand model starts at its first request" : `; the ${counts.enabledOnDemand} on-demand ones start at their first request`;
   let action: string;
   if (counts.enabled === 0) action = `turn on Enabled for the models to run (fleet page), then ${START_ALL}`;
-  else if (always > 0) action = `${START_ALL} starts the ${always} enabled${counts.enabledOnDemand > 0 ? `; the ${counts.enabledOnDemand} on-demand start at their first request` : ""}`;
+  else if (toStart > 0) action = `${START_ALL} starts the ${toStart === always ? `${always} enabled` : `other ${toStart} enabled`}${onDemand}`;
+  else if (always > 0) action = `nothing to start${onDemand}`;
   else action = `the ${counts.enabled} enabled ${counts.enabled === 1 ? "is on-demand: it starts" : "are on-demand: they start"} at the first request for ${counts.enabled === 1 ? "it" : "them"}`;
   return `then: ${state.join("; ")}: ${action}`;
 }
@@ -60,7 +67,8 @@ export function quickstartHint(counts: RegistryCounts | null, problem: string | 
 const COUNTS_SQL = `SELECT COUNT(*) AS models, COALESCE(SUM(m."enabled"), 0) AS enabled,
   COALESCE(SUM(CASE WHEN m."enabled" = 1 AND m."loadPolicy" = 'on-demand' THEN 1 ELSE 0 END), 0) AS enabledOnDemand,
   COALESCE(SUM(CASE WHEN s."cause" = 'shutdown' AND s."desired" = 'stopped' THEN 1 ELSE 0 END), 0) AS stoppedAtShutdown,
-  COALESCE(SUM(CASE WHEN s."desired" = 'running' THEN 1 ELSE 0 END), 0) AS wantedRunning
+  COALESCE(SUM(CASE WHEN s."desired" = 'running' THEN 1 ELSE 0 END), 0) AS wantedRunning,
+  COALESCE(SUM(CASE WHEN s."desired" = 'running' AND m."enabled" = 1 AND m."loadPolicy" <> 'on-demand' THEN 1 ELSE 0 END), 0) AS wantedRunningAlways
   FROM "Model" m LEFT JOIN "ServerState" s ON s."modelId" = m."id"`;
 
 /**
@@ -72,7 +80,7 @@ export function readRegistryCounts(file: string): { counts: RegistryCounts | nul
   try {
     const row = readRegistryRows<Record<keyof RegistryCounts, number>>(file, COUNTS_SQL)[0]!;
     const n = (k: keyof RegistryCounts) => Number(row[k]);
-    return { counts: { models: n("models"), enabled: n("enabled"), enabledOnDemand: n("enabledOnDemand"), stoppedAtShutdown: n("stoppedAtShutdown"), wantedRunning: n("wantedRunning") }, problem: null };
+    return { counts: { models: n("models"), enabled: n("enabled"), enabledOnDemand: n("enabledOnDemand"), stoppedAtShutdown: n("stoppedAtShutdown"), wantedRunning: n("wantedRunning"), wantedRunningAlways: n("wantedRunningAlways") }, problem: null };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     // A database the app created but never migrated holds no registry: nothing registered yet.

@@ -107,7 +107,7 @@ describe("an exited model with auto-restart on and no restart planned", () => {
     const { waiter, waited } = scripted([old]);
     const err = (await outcome(waiter.ensureReady(old, new AbortController().signal))) as GatewayError;
     expect([err.status, err.code, errorHeaders(err)["x-should-retry"]]).toEqual([503, "model_failed", "false"]);
-    expect(err.message).toBe('model "tiny" exited: exited (crashed: killed by SIGKILL)');
+    expect(err.message).toBe('model "tiny" exited: exited (crashed: killed by SIGKILL); no restart is planned for it: start it with its Start button in the dashboard or `npm run synapse -- start tiny`');
     expect(waited()).toBe(0);
   });
 

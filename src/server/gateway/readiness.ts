@@ -102,9 +102,19 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
       };
   }
   // stopped (or exited with nothing pending)
-  if (m.desired === "running") return m.state === "exited" ? { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} exited${reason(m)}`, { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }) } : { kind: "wait" };
+  if (m.desired === "running") return m.state === "exited" ? { kind: "refuse", error: new GatewayError(503, "service_unavailable", "model_failed", `model ${JSON.stringify(m.name)} exited${reason(m)}; ${exitedAdvice(m)}`, { retryAfterS: RETRY_UNKNOWN_S, shouldRetry: false }) } : { kind: "wait" };
   if (m.loadPolicy === "on-demand") return { kind: "start" };
   return { kind: "refuse", error: stoppedAlways(m) };
+}
+
+/**
+ * Why a crashed model wanted running is not restarted, and what to do: with auto-restart off nothing restarts it;
+ * with it on, its crash came while it was off (turned on since), or no restart could be planned (the app
+ * restarted meanwhile): a start by hand either way.
+ */
+function exitedAdvice(m: GatewayModel): string {
+  const why = m.autoRestart ? "no restart is planned for it" : "the app does not restart it (auto-restart is off in its settings)";
+  return `${why}: start it with its Start button in the dashboard or \`npm run synapse -- start ${m.name}\``;
 }
 
 /** 409 for a model with load policy `always` that a person stopped: how to start it. */
