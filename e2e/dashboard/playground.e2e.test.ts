@@ -375,7 +375,7 @@ describe("playground (production build, real llama-server, beyond loopback under
       }
       const { page, screenshot } = await openPage(browser(), { url: base, env: app.env }, { name: "playground-failed", viewport: WIDE });
       const state = page.getByTestId("model-state");
-      const message = page.getByLabel("Message");
+      const message = page.getByLabel("Message", { exact: true });
       const note = page.getByTestId("send-blocked");
       const held = (name: string) => `Cannot send to ${name}: it failed: cannot start ${name}: port ${made.find((m) => m.name === name)!.port} is held by pid`;
 
@@ -400,6 +400,10 @@ describe("playground (production build, real llama-server, beyond loopback under
 
       await page.getByLabel("Model").selectOption("broken");
       await expect.poll(() => note.textContent()).toContain(held("broken"));
+      // Start before the port is freed fails again, and says so (a trial saw the page unchanged after the click).
+      await note.getByTestId("send-blocked-start").click();
+      const toasts = () => page.getByTestId("toasts").locator(":scope > div").allTextContents();
+      await expect.poll(toasts, { timeout: 30_000 }).toContainEqual(expect.stringContaining("Start broken failed: cannot start broken: port"));
       // What it says to do: free the port, then Start beside Send; the kept message then goes.
       await new Promise((resolve) => made[0]!.holder.close(resolve));
       await note.getByTestId("send-blocked-start").click();

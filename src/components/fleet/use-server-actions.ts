@@ -29,6 +29,9 @@ export function useServerActions(modelId: string | null, label?: string) {
       onMutate: () => patch((r) => ({ ...r, desired: "running", lastError: null })),
       onSuccess: (r) => {
         if (r.memory?.verdict === "refused" && r.error) toast.push(`Not started: ${r.error}`, "bad");
+        // A start that ended failed at once (its port still held, …): said, as the page around it may read the same
+        // as before the click (a trial pressed the Playground's Start before freeing the port, and saw nothing).
+        else if (r.state === "failed") fail("Start")(new Error(r.error ?? "it ended failed"));
         // Started, and still not served: the gateway answers 409 until it is enabled.
         if (r.disabled) toast.push(r.disabled.message, "info");
       },
@@ -51,6 +54,7 @@ export function useServerActions(modelId: string | null, label?: string) {
     trpc.servers.restart.mutationOptions({
       onMutate: () => patch((r) => ({ ...r, desired: "running" })),
       onSuccess: (r) => {
+        if (r.state === "failed") fail("Restart")(new Error(r.error ?? "it ended failed"));
         if (r.disabled) toast.push(r.disabled.message, "info");
       },
       onError: fail("Restart"),
