@@ -257,7 +257,7 @@ export function createFleet(options: FleetOptions): Fleet {
       assertOpen();
       const { row, wanted } = await inTurn(modelId, async () => {
         const row = await table.loadModel(modelId);
-        return { row, wanted: ops.wantRunning(row) };
+        return { row, wanted: ops.wantRunning(row, undefined, { restart: true }) };
       });
       await wanted;
       ops.action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
