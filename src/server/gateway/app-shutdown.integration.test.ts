@@ -51,17 +51,21 @@ async function setup(via: "gateway" | "worker"): Promise<{ client: OpenAI; longe
   return { client: via === "worker" ? w!.client : g.client, longer, lazy };
 }
 
-/** A streamed reply of `tokens` tokens; resolves once 3 chunks came, and with how it ended. */
-function stream(client: OpenAI, tokens: number): { going: Promise<void>; ended: Promise<{ chunks: number; finish: string | null; error: unknown }> } {
+/**
+ * A streamed reply of `tokens` tokens; `going` resolves once `after` chunks came (default 3), `ended` with how it
+ * ended. `signal`: the client leaves when it aborts.
+ */
+function stream(client: OpenAI, tokens: number, options: { after?: number; signal?: AbortSignal } = {}): { going: Promise<void>; ended: Promise<{ chunks: number; finish: string | null; error: unknown }> } {
   let going!: () => void;
   const started = new Promise<void>((r) => (going = r));
+  const after = options.after ?? 3;
   const ended = (async () => {
     let chunks = 0;
     let finish: string | null = null;
     try {
-      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: tokens, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: tokens, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, options.signal ? { signal: options.signal } : undefined);
       for await (const c of s) {
-        if (++chunks === 3) going();
+        if (++chunks === after) going();
         finish = c.choices[0]?.finish_reason ?? finish;
       }
       return { chunks, finish, error: null };
@@ -137,6 +141,33 @@ describe("the app shutting down under the gateway's requests (real llama-server,
     expect(tookMs).toBeLessThan(10_000);
     expect(isAlive(pid!), "the server's process is gone").toBe(false);
     expect(g!.adapter.usage(longer.id).inFlight).toBe(0);
+  }, 60_000);
+
+  it("through the worker, a reply that began a moment before the shutdown, its begin not yet told to the main thread (the worker sends its notes in batches, at most every 50 ms): waited for and finished, not cut at once", async () => {
+    const { client, longer } = await setup("worker");
+    // The moment: the reply's first chunk is here (the worker forwarded it) while the main thread does not count it
+    // yet. Tried again, up to 10 times, when the worker's notes came first (a slow first chunk on a busy machine).
+    let caught: ReturnType<typeof stream> | null = null;
+    for (let attempt = 0; attempt < 10 && !caught; attempt++) {
+      const leave = new AbortController();
+      const reply = stream(client, 3000, { after: 1, signal: leave.signal });
+      await reply.going;
+      if (g!.adapter.usage(longer.id).inFlight === 0) {
+        caught = reply;
+        break;
+      }
+      leave.abort();
+      await reply.ended;
+      await waitFor("the left reply to end", async () => g!.adapter.usage(longer.id).inFlight === 0, 5000, 20);
+    }
+    if (!caught) throw new Error("the main thread counted the reply before its first chunk came, 10 times: the moment this test needs did not come");
+
+    const began = Date.now();
+    const shutdown = g!.f.fleet.shutdown({ stopServers: true });
+    const ended = await caught.ended;
+    expect(ended.error, `the reply was finished (it ended with ${String(ended.error)} ${Date.now() - began} ms into the shutdown)`).toBeNull();
+    expect(ended.finish).toBe("length");
+    expect((await shutdown).map((s) => [s.name, s.state])).toEqual([["longer", "stopped"]]);
   }, 60_000);
 
   it("leaving its servers running (SYNAPSE_LEAVE_SERVERS_RUNNING): the reply is finished, new work is told to come back (Retry-After), and the server keeps running", async () => {
