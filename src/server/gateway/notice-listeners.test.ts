@@ -4,7 +4,7 @@
  */
 import { expect, it } from "vitest";
 import type { ModelStopping } from "./stopping";
-import { createStoppingListeners, STOPPING_LISTENER_FAILED } from "./notice-listeners";
+import { createListeners, createStoppingListeners, STOPPING_LISTENER_FAILED } from "./notice-listeners";
 
 const notice: ModelStopping = { modelId: "m1", why: "stopping (stopped on request)" };
 
@@ -46,4 +46,25 @@ it("a removed listener is not called; one that removes itself while called does 
   listeners.notify(notice);
   listeners.notify({ ...notice, ended: true });
   expect(heard).toEqual(["once", "stays", "stays"]);
+});
+
+it("notify's promise waits for the promises listeners return (the worker's bridge counting its requests), and a rejection is reported as a throw is", async () => {
+  const reported: [string, unknown][] = [];
+  const listeners = createListeners<string>("telling the gateway of the app's shutdown failed", (what, err) => reported.push([what, err]));
+  let counted!: () => void;
+  const lost = new Error("the worker is gone");
+  listeners.add(() => new Promise<void>((r) => (counted = r)));
+  listeners.add(() => Promise.reject(lost));
+  listeners.add(() => 3);
+
+  let settled = false;
+  const told = listeners.notify("shutdown").then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 10));
+  expect(settled, "waits for the listener that has not finished").toBe(false);
+  counted();
+  await told;
+  expect(settled).toBe(true);
+  expect(reported).toEqual([["telling the gateway of the app's shutdown failed", lost]]);
+  // None returned a promise: settled at once.
+  await expect(createListeners<string>("x", () => undefined).notify("n")).resolves.toBeUndefined();
 });

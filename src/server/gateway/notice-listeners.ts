@@ -9,17 +9,26 @@
  * notice from the ones after it: its error goes to `report` and the next one is called. The notice's sender
  * must not see the throw: on the main thread it would end the adapter's subscription to the fleet's events
  * (or the app's shutdown); in the worker, a throw from a port's message handler would end the worker.
+ * A listener may return a promise of what it does with the notice (the worker's bridge: the worker's requests
+ * counted on the main thread, fleet-host.ts); `notify`'s promise waits for them, a rejection reported as a throw.
  */
 import type { ModelStopping } from "./stopping";
 
 /** What a stop-notice listener's throw is reported as (the `what` given to `report`). */
 export const STOPPING_LISTENER_FAILED = "ending the requests of a stopping server failed";
 
+/** A listener: what it returns, if a promise, is waited for by `notify`'s promise; anything else is ignored. */
+export type NoticeListener<T> = (notice: T) => unknown;
+
 export interface Listeners<T> {
   /** Adds a listener; returns its removal. Adding the same function twice keeps one. */
-  add(cb: (notice: T) => void): () => void;
-  /** Calls every listener with `notice`; never throws (see above). */
-  notify(notice: T): void;
+  add(cb: NoticeListener<T>): () => void;
+  /**
+   * Calls every listener with `notice`, at once; never throws (see above). The promise resolves once the promises
+   * the listeners returned have settled (at once when none did); it never rejects. Senders that need not wait
+   * ignore it.
+   */
+  notify(notice: T): Promise<void>;
 }
 
 export type StoppingListeners = Listeners<ModelStopping>;
@@ -29,20 +38,23 @@ export type StoppingListeners = Listeners<ModelStopping>;
  * given here and `err` what it threw (any value, not only an Error); it must not throw itself.
  */
 export function createListeners<T>(what: string, report: (what: string, err: unknown) => void): Listeners<T> {
-  const listeners = new Set<(notice: T) => void>();
+  const listeners = new Set<NoticeListener<T>>();
   return {
     add(cb) {
       listeners.add(cb);
       return () => void listeners.delete(cb);
     },
     notify(notice) {
+      const pending: Promise<unknown>[] = [];
       for (const cb of [...listeners]) {
         try {
-          cb(notice);
+          const done = cb(notice);
+          if (done instanceof Promise) pending.push(done.catch((err: unknown) => report(what, err)));
         } catch (err) {
           report(what, err);
         }
       }
+      return pending.length === 0 ? Promise.resolve() : Promise.all(pending).then(() => undefined);
     },
   };
 }

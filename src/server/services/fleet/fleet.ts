@@ -382,8 +382,8 @@ export function createFleet(options: FleetOptions): Fleet {
       // The gateway first: it refuses new work and ends what waits, and its requests in flight end before the
       // servers they run on are stopped (bounded: a long stream ends with its server, told why).
       const notice = { stopServers, drainUntil: began + Math.max(0, Math.min(drainMs, deadlineMs / 3)) };
-      shutdownListeners.notify(notice);
-      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log);
+      const counted = shutdownListeners.notify(notice);
+      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log, counted);
       if (!stopServers) return [];
       deadlineMs -= Date.now() - began;
       const hosts = await db.host.findMany();
