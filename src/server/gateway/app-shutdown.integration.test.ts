@@ -170,6 +170,17 @@ describe("the app shutting down under the gateway's requests (real llama-server,
     expect((await shutdown).map((s) => [s.name, s.state])).toEqual([["longer", "stopped"]]);
   }, 60_000);
 
+  it("a gateway worker started once the shutdown began (the app starts a worker that exited again, 1 s on) is told of it: its work is refused, not forwarded", async () => {
+    const { longer } = await setup("gateway");
+    // Servers left running, nothing in flight: the drain ends at once, as the app then closes its runtime and exits.
+    expect(await g!.f.fleet.shutdown({ stopServers: false })).toEqual([]);
+    w = await startGatewayWorker(g!);
+    const late = await outcome(w.client.chat.completions.create(chat("longer")));
+    expect(late).toMatchObject({ status: 503, code: "app_shutting_down" });
+    expect(late.headers["retry-after"]).toBe("5");
+    expect(g!.adapter.usage(longer.id).lastUsedAt, "not served").toBeNull();
+  }, 60_000);
+
   it("leaving its servers running (SYNAPSE_LEAVE_SERVERS_RUNNING): the reply is finished, new work is told to come back (Retry-After), and the server keeps running", async () => {
     const { client } = await setup("worker");
     const reply = stream(client, 3000);
