@@ -47,14 +47,55 @@ export function createListeners<T>(what: string, report: (what: string, err: unk
     notify(notice) {
       const pending: Promise<unknown>[] = [];
       for (const cb of [...listeners]) {
-        try {
-          const done = cb(notice);
-          if (done instanceof Promise) pending.push(done.catch((err: unknown) => report(what, err)));
-        } catch (err) {
-          report(what, err);
-        }
+        const done = callListener(cb, notice, what, report);
+        if (done) pending.push(done);
       }
       return pending.length === 0 ? Promise.resolve() : Promise.all(pending).then(() => undefined);
+    },
+  };
+}
+
+/** Calls one listener; its throw or rejection goes to `report`. The promise it returned (settled, never rejected), or null. */
+function callListener<T>(cb: NoticeListener<T>, notice: T, what: string, report: (what: string, err: unknown) => void): Promise<unknown> | null {
+  try {
+    const done = cb(notice);
+    return done instanceof Promise ? done.catch((err: unknown) => report(what, err)) : null;
+  } catch (err) {
+    report(what, err);
+    return null;
+  }
+}
+
+/**
+ * Listeners for a notice given once (the app's shutdown, Fleet.onShutdown): as createListeners, with two
+ * differences. A second `notify` calls no one (its promise resolves at once). A listener added after the notice
+ * was given is called with it, in a microtask (its caller has the removal first; removed by then, it is not
+ * called): a gateway made once the shutdown began (the worker front.ts starts again after one exited) refuses
+ * work as the others do, rather than never hearing of it.
+ */
+export function createOnceListeners<T>(what: string, report: (what: string, err: unknown) => void): Listeners<T> {
+  const listeners = createListeners<T>(what, report);
+  const added = new Set<NoticeListener<T>>();
+  let given: { notice: T } | null = null;
+  return {
+    add(cb) {
+      const off = listeners.add(cb);
+      added.add(cb);
+      if (given) {
+        const { notice } = given;
+        queueMicrotask(() => {
+          if (added.has(cb)) void callListener(cb, notice, what, report);
+        });
+      }
+      return () => {
+        added.delete(cb);
+        off();
+      };
+    },
+    notify(notice) {
+      if (given) return Promise.resolve();
+      given = { notice };
+      return listeners.notify(notice);
     },
   };
 }

@@ -35,7 +35,7 @@ import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
 import type { AdoptionReport, Fleet, FleetOptions, ServerResult, ShutdownNotice } from "./fleet-types";
 import { drainRequests, SHUTDOWN_DRAIN_MS } from "./shutdown-drain";
-import { createListeners } from "~/server/gateway/notice-listeners";
+import { createOnceListeners } from "~/server/gateway/notice-listeners";
 import { agentTakesCause, createOperations, type Operations } from "./operations";
 import { createHostMemoryStore } from "./host-memory";
 import { createStartPlanner } from "./start-plan";
@@ -91,8 +91,8 @@ export function createFleet(options: FleetOptions): Fleet {
    * hold only that read, never the command's work; a turn that fails does not hold up the next.
    */
   const turns = new Map<string, Promise<unknown>>();
-  /** Fleet.onShutdown's listeners (the gateway's). */
-  const shutdownListeners = createListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (what, err) => log.warn(what, { error: err }));
+  /** Fleet.onShutdown's listeners (the gateway's); one added once the shutdown began is told at once. */
+  const shutdownListeners = createOnceListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (what, err) => log.warn(what, { error: err }));
   function inTurn<T>(modelId: string, fn: () => Promise<T>): Promise<T> {
     const run = (turns.get(modelId) ?? Promise.resolve()).then(fn);
     const settled = run.then(
