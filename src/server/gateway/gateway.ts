@@ -419,10 +419,13 @@ export function createGateway(options: GatewayOptions): Gateway {
           for (;;) {
             if (!work && (readinessStep(model, now()).kind === "start" || idle.unloading(model.id))) throw notLoaded(model);
             if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
-            // Being unloaded for idleness as this request came: let the stop finish, then start it again.
+            // Being unloaded for idleness as this request came: let the stop finish, then start it again. A wait the
+            // client's leaving or the app's shutdown ends (499, told as the shutdown's below) as the others are.
             const unloading = idle.unloading(model.id);
             if (!unloading) break;
-            await unloading;
+            const waitEnded = signal();
+            await Promise.race([unloading, abortedWait(waitEnded)]);
+            if (waitEnded.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away while the model was being unloaded");
           }
           // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
           // looked at; they do not queue behind completions (nor get 429).
@@ -601,4 +604,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       rawUpstream.close();
     },
   };
+}
+
+/** Resolves when `signal` aborts (at once if it has). */
+function abortedWait(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }
