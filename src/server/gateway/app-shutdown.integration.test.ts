@@ -145,6 +145,23 @@ describe("the app shutting down under the gateway's requests (real llama-server,
     expect(g!.adapter.usage(longer.id).inFlight).toBe(0);
   }, 60_000);
 
+  it("a reply whose server crashes during the drain is told that, not that it outlasted the drain", async () => {
+    const { client } = await setup("gateway");
+    const reply = stream(client, 60_000);
+    await reply.going;
+    const { pid } = await statusOf(g!.f, "longer");
+
+    const shutdown = g!.f.fleet.shutdown({ stopServers: true });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid!, "SIGKILL");
+    const ended = await reply.ended;
+    expect(ended.error).toBeInstanceOf(OpenAI.APIError);
+    const message = (ended.error as InstanceType<typeof OpenAI.APIError>).message;
+    expect(message).not.toContain("had not ended");
+    expect(message).toMatch(/^model "longer": its server exited \(crashed: killed by SIGKILL\) while the app is shutting down; the request was ended with it\. The app stops its model servers and exits/);
+    await shutdown;
+  }, 60_000);
+
   it("through the worker, a reply that began a moment before the shutdown, its begin not yet told to the main thread (the worker sends its notes in batches, at most every 50 ms): waited for and finished, not cut at once", async () => {
     const { client, longer } = await setup("worker");
     // The moment: the reply's first chunk is here (the worker forwarded it) while the main thread does not count it
