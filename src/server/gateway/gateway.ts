@@ -278,9 +278,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     return (cb) => {
       let on = answering.get(model.id);
       if (!on) answering.set(model.id, (on = new Set()));
-      // null: the shutdown's wait for requests in flight is over. A stop during the shutdown is the shutdown's.
-      const end = (s: ModelStopping | null) =>
-        cb(shutdown ? appShuttingDown(model.name, shutdown, { waitedS: Math.round((shutdown.drainUntil - shutdown.at) / 1000) }) : stoppedUnderRequest(model.name, s!.why, s!.ended));
+      // null: the shutdown's wait for requests in flight is over. A stop during the shutdown is told with its words,
+      // as the shutdown's: at or after the drain's end, as its end (the servers are then stopped under what is
+      // left); before it, as what it is (a crash; a stop of the shutdown's, once no request was counted).
+      const end = (s: ModelStopping | null) => {
+        if (!shutdown) return cb(stoppedUnderRequest(model.name, s!.why, s!.ended));
+        const drainOver = s === null || Date.now() >= shutdown.drainUntil;
+        cb(appShuttingDown(model.name, shutdown, drainOver ? { waitedS: Math.round((shutdown.drainUntil - shutdown.at) / 1000) } : s));
+      };
       on.add(end);
       return () => {
         on.delete(end);
