@@ -162,6 +162,31 @@ describe("the app shutting down under the gateway's requests (real llama-server,
     await shutdown;
   }, 60_000);
 
+  it("leaving its servers running, a server that crashes during the drain is restarted by the next app, as one that crashes while the app is away is", async () => {
+    const { client } = await setup("gateway");
+    const reply = stream(client, 60_000);
+    await reply.going;
+    const { pid } = await statusOf(g!.f, "longer");
+
+    const shutdown = g!.f.fleet.shutdown({ stopServers: false });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid!, "SIGKILL");
+    await reply.ended;
+    expect(await shutdown).toEqual([]);
+    const left = await statusOf(g!.f, "longer");
+    expect(left.state).toBe("exited");
+    expect(left.nextRestartAt, "its restart recorded as planned, for the next app").not.toBeNull();
+
+    // The next app (same database, the agent's state folder as the first left it).
+    await g!.f.restart({ stopServers: false });
+    await g!.f.fleet.adopt({ timeoutMs: 5000 });
+    const again = await waitFor("restarted by the next app and ready", async () => {
+      const s = await statusOf(g!.f, "longer");
+      return s.state === "ready" && s.pid !== pid ? s : null;
+    }, 30_000);
+    expect(again).toMatchObject({ restarts: 1, nextRestartAt: null });
+  }, 90_000);
+
   it("through the worker, a reply that began a moment before the shutdown, its begin not yet told to the main thread (the worker sends its notes in batches, at most every 50 ms): waited for and finished, not cut at once", async () => {
     const { client, longer } = await setup("worker");
     // The moment: the reply's first chunk is here (the worker forwarded it) while the main thread does not count it
