@@ -160,6 +160,8 @@ describe("the app shutting down under the gateway's requests (real llama-server,
     expect(message).not.toContain("had not ended");
     expect(message).toMatch(/^model "longer": its server exited \(crashed: killed by SIGKILL\) while the app is shutting down; the request was ended with it\. The app stops its model servers and exits/);
     await shutdown;
+    // Stopping its servers: left stopped for the next start, its restart (recorded at the crash) cancelled.
+    expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", desired: "stopped", nextRestartAt: null, cause: "shutdown" });
   }, 60_000);
 
   it("leaving its servers running, a server that crashes during the drain is restarted by the next app, as one that crashes while the app is away is", async () => {

@@ -27,8 +27,9 @@ export interface Restarts {
   /**
    * A crash (agent `exited`, a restart that could not start, a server gone
    * unwatched): restart with backoff, or give up (`failed`). `record`, when
-   * given, is written together with that decision. Runs inside the model's
-   * record chain.
+   * given, is written together with that decision. While the app shuts down
+   * the decision is recorded (its due time, for the next start of the app to
+   * resume) and no restart is made. Runs inside the model's record chain.
    */
   afterCrash(e: ServerEntry, why: string, record?: CrashRecord): Promise<void>;
   /** Schedules a restart in `delayMs` (replacing any scheduled one); `dueAtMs`: its due time as recorded (epoch ms; default now + delayMs). */
@@ -74,7 +75,7 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
       record.apply?.();
       return table.writeState(e, record.data, record.event);
     };
-    if (ctx.closing || table.closed) return writeRecord();
+    if (table.closed) return writeRecord();
     const row = await db.serverState.findUnique({ where: { modelId: e.modelId } });
     if (!row || row.desired !== "running") return writeRecord();
     const settings = await getSettings(db);
@@ -93,7 +94,11 @@ export function createRestarts(ctx: FleetContext, restartNow: (e: ServerEntry) =
       // restartStarting).
       const pending = e.state === "failed" ? { observed: "exited" } : {};
       if (e.state === "failed") e.state = "exited";
-      const text = `${why}; restarting in ${(decision.delayMs / 1000).toFixed(1)} s (${restartCountText(decision.crashesInWindow, policy)})`;
+      // The app shutting down (its drain, then its stops, or it leaves its servers running): the restart is recorded
+      // as planned, not made (schedule does nothing then); the app's next start makes it, or the shutdown's stop of
+      // every server cancels it.
+      const when = ctx.closing ? "restarted at the app's next start, as the app is shutting down" : `restarting in ${(decision.delayMs / 1000).toFixed(1)} s`;
+      const text = `${why}; ${when} (${restartCountText(decision.crashesInWindow, policy)})`;
       await Promise.all([
         recorded,
         table.writeState(
