@@ -16,6 +16,8 @@ import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { isAlive } from "../../../host-agent/test/harness/fixtures";
 import { statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
 import type { Model } from "~/generated/prisma/client";
+import type { HostLink } from "synapse-host-agent/link";
+import { viewLinks } from "~/server/services/fleet/testing/stand-in-older-agent";
 import { gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 
@@ -51,17 +53,21 @@ async function setup(via: "gateway" | "worker"): Promise<{ client: OpenAI; longe
   return { client: via === "worker" ? w!.client : g.client, longer, lazy };
 }
 
-/** A streamed reply of `tokens` tokens; resolves once 3 chunks came, and with how it ended. */
-function stream(client: OpenAI, tokens: number): { going: Promise<void>; ended: Promise<{ chunks: number; finish: string | null; error: unknown }> } {
+/**
+ * A streamed reply of `tokens` tokens; `going` resolves once `after` chunks came (default 3), `ended` with how it
+ * ended. `signal`: the client leaves when it aborts.
+ */
+function stream(client: OpenAI, tokens: number, options: { after?: number; signal?: AbortSignal } = {}): { going: Promise<void>; ended: Promise<{ chunks: number; finish: string | null; error: unknown }> } {
   let going!: () => void;
   const started = new Promise<void>((r) => (going = r));
+  const after = options.after ?? 3;
   const ended = (async () => {
     let chunks = 0;
     let finish: string | null = null;
     try {
-      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: tokens, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+      const s = await client.chat.completions.create({ ...chat("longer", { max_tokens: tokens, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, options.signal ? { signal: options.signal } : undefined);
       for await (const c of s) {
-        if (++chunks === 3) going();
+        if (++chunks === after) going();
         finish = c.choices[0]?.finish_reason ?? finish;
       }
       return { chunks, finish, error: null };
@@ -137,6 +143,128 @@ describe("the app shutting down under the gateway's requests (real llama-server,
     expect(tookMs).toBeLessThan(10_000);
     expect(isAlive(pid!), "the server's process is gone").toBe(false);
     expect(g!.adapter.usage(longer.id).inFlight).toBe(0);
+  }, 60_000);
+
+  it("a reply whose server crashes during the drain is told that, not that it outlasted the drain", async () => {
+    const { client } = await setup("gateway");
+    const reply = stream(client, 60_000);
+    await reply.going;
+    const { pid } = await statusOf(g!.f, "longer");
+
+    const shutdown = g!.f.fleet.shutdown({ stopServers: true });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid!, "SIGKILL");
+    const ended = await reply.ended;
+    expect(ended.error).toBeInstanceOf(OpenAI.APIError);
+    const message = (ended.error as InstanceType<typeof OpenAI.APIError>).message;
+    expect(message).not.toContain("had not ended");
+    expect(message).toMatch(/^model "longer": its server exited \(crashed: killed by SIGKILL\) while the app is shutting down; the request was ended with it\. The app stops its model servers and exits/);
+    await shutdown;
+    // Stopping its servers: left stopped for the next start, no restart planned at the crash.
+    expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", desired: "stopped", nextRestartAt: null, cause: "shutdown" });
+  }, 60_000);
+
+  it("leaving its servers running, a server that crashes during the drain is restarted by the next app, as one that crashes while the app is away is", async () => {
+    const { client } = await setup("gateway");
+    const reply = stream(client, 60_000);
+    await reply.going;
+    const { pid } = await statusOf(g!.f, "longer");
+
+    const shutdown = g!.f.fleet.shutdown({ stopServers: false });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid!, "SIGKILL");
+    await reply.ended;
+    expect(await shutdown).toEqual([]);
+    const left = await statusOf(g!.f, "longer");
+    expect(left.state).toBe("exited");
+    expect(left.nextRestartAt, "its restart recorded as planned, for the next app").not.toBeNull();
+
+    // The next app (same database, the agent's state folder as the first left it).
+    await g!.f.restart({ stopServers: false });
+    await g!.f.fleet.adopt({ timeoutMs: 5000 });
+    const again = await waitFor("restarted by the next app and ready", async () => {
+      const s = await statusOf(g!.f, "longer");
+      return s.state === "ready" && s.pid !== pid ? s : null;
+    }, 30_000);
+    expect(again).toMatchObject({ restarts: 1, nextRestartAt: null });
+  }, 90_000);
+
+  it("through the worker, a reply that began a moment before the shutdown, its begin not yet told to the main thread (the worker sends its notes in batches, at most every 50 ms): waited for and finished, not cut at once", async () => {
+    const { client, longer } = await setup("worker");
+    // The moment: the reply's first chunk is here (the worker forwarded it) while the main thread does not count it
+    // yet. Tried again, up to 10 times, when the worker's notes came first (a slow first chunk on a busy machine).
+    let caught: ReturnType<typeof stream> | null = null;
+    for (let attempt = 0; attempt < 10 && !caught; attempt++) {
+      const leave = new AbortController();
+      const reply = stream(client, 3000, { after: 1, signal: leave.signal });
+      await reply.going;
+      if (g!.adapter.usage(longer.id).inFlight === 0) {
+        caught = reply;
+        break;
+      }
+      leave.abort();
+      await reply.ended;
+      await waitFor("the left reply to end", async () => g!.adapter.usage(longer.id).inFlight === 0, 5000, 20);
+    }
+    if (!caught) throw new Error("the main thread counted the reply before its first chunk came, 10 times: the moment this test needs did not come");
+
+    const began = Date.now();
+    const shutdown = g!.f.fleet.shutdown({ stopServers: true });
+    const ended = await caught.ended;
+    expect(ended.error, `the reply was finished (it ended with ${String(ended.error)} ${Date.now() - began} ms into the shutdown)`).toBeNull();
+    expect(ended.finish).toBe("length");
+    expect((await shutdown).map((s) => [s.name, s.state])).toEqual([["longer", "stopped"]]);
+  }, 60_000);
+
+  it("a gateway worker started once the shutdown began (the app starts a worker that exited again, 1 s on) is told of it: its work is refused, not forwarded", async () => {
+    const { longer } = await setup("gateway");
+    // Servers left running, nothing in flight: the drain ends at once, as the app then closes its runtime and exits.
+    expect(await g!.f.fleet.shutdown({ stopServers: false })).toEqual([]);
+    w = await startGatewayWorker(g!);
+    const late = await outcome(w.client.chat.completions.create(chat("longer")));
+    expect(late).toMatchObject({ status: 503, code: "app_shutting_down" });
+    expect(late.headers["retry-after"]).toBe("5");
+    expect(g!.adapter.usage(longer.id).lastUsedAt, "not served").toBeNull();
+  }, 60_000);
+
+  it("a request for an on-demand model that waits for the model's idle unload to finish gets 503 app_shutting_down at once, and the drain does not wait for it", async () => {
+    // The agent's stop calls held at the link while `holdStops`: the idle unload stays under way as long as the test needs.
+    let holdStops = false;
+    const held: (() => void)[] = [];
+    const view = (link: HostLink): HostLink =>
+      new Proxy(link, {
+        get(target, prop, receiver) {
+          if (prop === "call") {
+            return (method: string, params: unknown, options?: unknown) => {
+              const call = () => (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
+              if (method !== "stop" || !holdStops) return call();
+              return new Promise<unknown>((resolve, reject) => held.push(() => void call().then(resolve, reject)));
+            };
+          }
+          const v: unknown = Reflect.get(target, prop, receiver);
+          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    g = await gatewayFixture({ fleet: { viewLinks: (pool) => viewLinks(pool, view) }, gateway: { idleSweepMs: 50 } });
+    const lazy = await g.addModel("lazy", { loadPolicy: "on-demand", idleTimeoutMs: 300 });
+    const r = await g.f.fleet.start(lazy.id, { wait: true });
+    expect(r.state, r.error ?? "").toBe("ready");
+    try {
+      holdStops = true;
+      await waitFor("the idle unload's stop to go out", async () => held.length === 1, 10_000, 20);
+      const waiting = outcome(g.client.chat.completions.create(chat("lazy")));
+      await waitFor("the request to wait for the unload", async () => g!.adapter.usage(lazy.id).inFlight === 1, 5000, 20);
+
+      const began = Date.now();
+      const shutdown = g.f.fleet.shutdown({ stopServers: false });
+      const answered = await Promise.race([waiting, new Promise<null>((res) => setTimeout(() => res(null), 3000))]);
+      expect(answered, "answered within 3 s, the unload still under way").toMatchObject({ status: 503, code: "app_shutting_down" });
+      expect(await shutdown).toEqual([]);
+      expect(Date.now() - began, "the drain ended with the request, not after its 10 s").toBeLessThan(3000);
+    } finally {
+      holdStops = false;
+      for (const release of held.splice(0)) release();
+    }
   }, 60_000);
 
   it("leaving its servers running (SYNAPSE_LEAVE_SERVERS_RUNNING): the reply is finished, new work is told to come back (Retry-After), and the server keeps running", async () => {

@@ -125,12 +125,34 @@ export function createFleetHost(options: {
       unsubscribeStopping?.();
       unsubscribeStopping = p.adapter.onStopping?.((stopping) => closed || post({ t: "stopping", stopping }));
       unsubscribeShutdown?.();
-      unsubscribeShutdown = p.adapter.onShutdown?.((notice) => closed || post({ t: "shutdown", notice }));
+      unsubscribeShutdown = p.adapter.onShutdown?.((notice) => {
+        if (closed) return;
+        post({ t: "shutdown", notice });
+        // The worker tells the requests it begins in batches (remote-fleet.ts NOTES_EVERY_MS): those it began before
+        // this notice are counted here once its notes held back are in. The shutdown's drain waits for that before
+        // it reads the count; read earlier, a reply begun a moment ago counted 0 and its server was stopped at once.
+        return flushNotes(Math.max(0, notice.drainUntil - Date.now()));
+      });
       // A new runtime: what the worker holds of the old one is stale.
       post({ t: "changed" });
     }
     return p;
   }
+  /** FleetHost.flushNotes. */
+  function flushNotes(timeoutMs: number): Promise<void> {
+    const id = nextFlush++;
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        flushes.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      flushes.set(id, done);
+      post({ t: "flush", id });
+    });
+  }
+
   // At once, not at the first request: the dashboard's counts and the queue figures need the subscription.
   void parts().catch(() => undefined);
 
@@ -250,19 +272,7 @@ export function createFleetHost(options: {
           return;
       }
     },
-    flushNotes(timeoutMs) {
-      const id = nextFlush++;
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          flushes.delete(id);
-          resolve();
-        };
-        const timer = setTimeout(done, timeoutMs);
-        flushes.set(id, done);
-        post({ t: "flush", id });
-      });
-    },
+    flushNotes,
     close() {
       if (closed) return;
       for (const done of flushes.values()) done();

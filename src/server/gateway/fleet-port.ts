@@ -145,10 +145,12 @@ export interface GatewayFleet {
   onStopping?(cb: (s: ModelStopping) => void): () => void;
   /**
    * Calls `cb` once as the app begins to shut down (Fleet.onShutdown): the gateway refuses new work and ends
-   * the requests that wait, with 503 app_shutting_down; those being answered go on until `drainUntil`.
+   * the requests that wait, with 503 app_shutting_down; those being answered go on until `drainUntil`. A promise
+   * `cb` returns is waited for (until `drainUntil` at most) before the shutdown counts the requests in flight: the
+   * worker's bridge resolves it once the requests the worker had begun are counted on the main thread.
    * Returns the unsubscribe. Optional: without it requests meet the shutdown's stops as any stop.
    */
-  onShutdown?(cb: (notice: ShutdownNotice) => void): () => void;
+  onShutdown?(cb: (notice: ShutdownNotice) => void | Promise<unknown>): () => void;
   /** Stops a model with a typed cause (the gateway uses `idle`). */
   stop(modelId: string, cause: StopCause): Promise<void>;
   /**

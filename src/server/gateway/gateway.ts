@@ -278,9 +278,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     return (cb) => {
       let on = answering.get(model.id);
       if (!on) answering.set(model.id, (on = new Set()));
-      // null: the shutdown's wait for requests in flight is over. A stop during the shutdown is the shutdown's.
-      const end = (s: ModelStopping | null) =>
-        cb(shutdown ? appShuttingDown(model.name, shutdown, { waitedS: Math.round((shutdown.drainUntil - shutdown.at) / 1000) }) : stoppedUnderRequest(model.name, s!.why, s!.ended));
+      // null: the shutdown's wait for requests in flight is over. A stop during the shutdown is told with its words,
+      // as the shutdown's: at or after the drain's end, as its end (the servers are then stopped under what is
+      // left); before it, as what it is (a crash; a stop of the shutdown's, once no request was counted).
+      const end = (s: ModelStopping | null) => {
+        if (!shutdown) return cb(stoppedUnderRequest(model.name, s!.why, s!.ended));
+        const drainOver = s === null || Date.now() >= shutdown.drainUntil;
+        cb(appShuttingDown(model.name, shutdown, drainOver ? { waitedS: Math.round((shutdown.drainUntil - shutdown.at) / 1000) } : s));
+      };
       on.add(end);
       return () => {
         on.delete(end);
@@ -419,10 +424,13 @@ export function createGateway(options: GatewayOptions): Gateway {
           for (;;) {
             if (!work && (readinessStep(model, now()).kind === "start" || idle.unloading(model.id))) throw notLoaded(model);
             if (readinessStep(model, now()).kind !== "proceed") model = await waiter.ensureReady(model, signal());
-            // Being unloaded for idleness as this request came: let the stop finish, then start it again.
+            // Being unloaded for idleness as this request came: let the stop finish, then start it again. A wait the
+            // client's leaving or the app's shutdown ends (499, told as the shutdown's below) as the others are.
             const unloading = idle.unloading(model.id);
             if (!unloading) break;
-            await unloading;
+            const waitEnded = signal();
+            await Promise.race([unloading, abortedWait(waitEnded)]);
+            if (waitEnded.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away while the model was being unloaded");
           }
           // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
           // looked at; they do not queue behind completions (nor get 429).
@@ -601,4 +609,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       rawUpstream.close();
     },
   };
+}
+
+/** Resolves when `signal` aborts (at once if it has). */
+function abortedWait(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
 }

@@ -4,7 +4,7 @@
  */
 import { expect, it } from "vitest";
 import type { ModelStopping } from "./stopping";
-import { createStoppingListeners, STOPPING_LISTENER_FAILED } from "./notice-listeners";
+import { createListeners, createOnceListeners, createStoppingListeners, STOPPING_LISTENER_FAILED } from "./notice-listeners";
 
 const notice: ModelStopping = { modelId: "m1", why: "stopping (stopped on request)" };
 
@@ -46,4 +46,41 @@ it("a removed listener is not called; one that removes itself while called does 
   listeners.notify(notice);
   listeners.notify({ ...notice, ended: true });
   expect(heard).toEqual(["once", "stays", "stays"]);
+});
+
+it("notify's promise waits for the promises listeners return (the worker's bridge counting its requests), and a rejection is reported as a throw is", async () => {
+  const reported: [string, unknown][] = [];
+  const listeners = createListeners<string>("telling the gateway of the app's shutdown failed", (what, err) => reported.push([what, err]));
+  let counted!: () => void;
+  const lost = new Error("the worker is gone");
+  listeners.add(() => new Promise<void>((r) => (counted = r)));
+  listeners.add(() => Promise.reject(lost));
+  listeners.add(() => 3);
+
+  let settled = false;
+  const told = listeners.notify("shutdown").then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 10));
+  expect(settled, "waits for the listener that has not finished").toBe(false);
+  counted();
+  await told;
+  expect(settled).toBe(true);
+  expect(reported).toEqual([["telling the gateway of the app's shutdown failed", lost]]);
+  // None returned a promise: settled at once.
+  await expect(createListeners<string>("x", () => undefined).notify("n")).resolves.toBeUndefined();
+});
+
+it("a notice given once (the app's shutdown): a listener added after it is told it, in a microtask, unless removed first; a second notice reaches no one", async () => {
+  const listeners = createOnceListeners<string>("telling the gateway of the app's shutdown failed", () => undefined);
+  const heard: string[] = [];
+  listeners.add((n) => heard.push(`early ${n}`));
+  await listeners.notify("first");
+  await listeners.notify("second");
+  expect(heard).toEqual(["early first"]);
+
+  listeners.add((n) => heard.push(`late ${n}`));
+  const offGone = listeners.add((n) => heard.push(`gone ${n}`));
+  offGone();
+  expect(heard, "not within add itself").toEqual(["early first"]);
+  await Promise.resolve();
+  expect(heard).toEqual(["early first", "late first"]);
 });

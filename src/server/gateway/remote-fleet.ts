@@ -29,7 +29,7 @@ import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
 import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
-import { createListeners, createStoppingListeners } from "./notice-listeners";
+import { createOnceListeners, createStoppingListeners } from "./notice-listeners";
 
 /** A model list from the main thread is used for this long without asking again, while no fleet event came (ms). */
 export const MODELS_MAX_AGE_MS = 1000;
@@ -94,8 +94,11 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   const onDemand = new Set<string>();
   /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping); one's throw is a warning logged by the main thread. */
   const stoppingListeners = createStoppingListeners((msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
-  /** The gateway's callbacks for the app's shutdown (GatewayFleet.onShutdown), the same way. */
-  const shutdownListeners = createListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
+  /**
+   * The gateway's callbacks for the app's shutdown (GatewayFleet.onShutdown), the same way. Kept once given: the
+   * notice may come before the gateway is made (it waits for the guard settings), which then hears it at once.
+   */
+  const shutdownListeners = createOnceListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
 
   const onMessage = (m: MainMessage) => {
     if (m.t === "flush") {

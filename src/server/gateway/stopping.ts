@@ -82,15 +82,22 @@ export function stoppedUnderRequest(name: string, why: string, ended = false): G
 
 /**
  * What a request is told when the app's shutdown (Fleet.onShutdown) meets it: 503 app_shutting_down. `ended`:
- * it was being answered and had not ended when the shutdown's wait for requests in flight did (`waitedS`);
- * otherwise it was new, or waiting for a place or a start, and was not sent to the model. With the servers
- * left running (SYNAPSE_LEAVE_SERVERS_RUNNING) the app's next start takes them over: Retry-After 5 s. With the
- * servers stopped nothing comes back by itself (the next start leaves them stopped): x-should-retry false.
+ * it was being answered and had not ended when the shutdown's wait for requests in flight did (`waitedS`), or
+ * its server stopped or ended under it before then (a ModelStopping: a crash, a stop of the shutdown's once no
+ * request was counted); otherwise it was new, or waiting for a place or a start, and was not sent to the model.
+ * With the servers left running (SYNAPSE_LEAVE_SERVERS_RUNNING) the app's next start takes them over: Retry-After
+ * 5 s. With the servers stopped nothing comes back by itself (the next start leaves them stopped): x-should-retry
+ * false.
  */
-export function appShuttingDown(name: string, notice: { stopServers: boolean }, ended?: { waitedS: number }): GatewayError {
-  const what = ended
-    ? `model ${JSON.stringify(name)}: the app is shutting down and the request had not ended ${ended.waitedS} s after, the longest the app waits for requests in flight; it was ended`
-    : `the app is shutting down: the request for model ${JSON.stringify(name)} was not sent to it`;
+export function appShuttingDown(name: string, notice: { stopServers: boolean }, ended?: { waitedS: number } | ModelStopping): GatewayError {
+  const model = JSON.stringify(name);
+  const what = !ended
+    ? `the app is shutting down: the request for model ${model} was not sent to it`
+    : "waitedS" in ended
+      ? `model ${model}: the app is shutting down and the request had not ended ${ended.waitedS} s after, the longest the app waits for requests in flight; it was ended`
+      : ended.ended
+        ? `model ${model}: its server ${ended.why} while the app is shutting down; the request was ended with it`
+        : `model ${model} is ${ended.why} while the app is shutting down: the request was ended with its server`;
   if (notice.stopServers) {
     return new GatewayError(503, "service_unavailable", "app_shutting_down", `${what}. The app stops its model servers and exits; at its next start, models with load policy "always" stay stopped until started (START ALL ENABLED), on-demand ones start on a request`, { shouldRetry: false });
   }

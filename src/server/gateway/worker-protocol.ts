@@ -29,7 +29,9 @@
  *   stopping a model's server is stopping (stopping.ts): the worker ends
  *            the requests it was answering on it
  *   shutdown the app begins to shut down (Fleet.onShutdown): the worker
- *            refuses new work and ends the requests that wait
+ *            refuses new work and ends the requests that wait; a `flush`
+ *            follows it (the shutdown's drain counts the requests the
+ *            worker began before it once their begins are in)
  *   flush    send the notes held back now, then `flushed` (a read of
  *            /api/metrics sees every request that ended before it)
  *   next     where Next's server listens, once it does (the worker

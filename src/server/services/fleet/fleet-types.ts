@@ -201,9 +201,12 @@ export interface Fleet {
    * Calls `cb` once, as shutdown() begins and before it stops anything: the gateway refuses new work and
    * ends the requests that wait (503 app_shutting_down). shutdown() then waits for the requests in flight
    * (ServerEntry.inFlight, every model) to end, until `notice.drainUntil`, before it stops the servers or
-   * returns. Returns the unsubscribe. A throwing listener is logged; the others are still called.
+   * returns. A promise `cb` returns is waited for (until `notice.drainUntil` at most) before that count is
+   * first read: the gateway's worker tells the requests it began in batches (fleet-host.ts). Added once the
+   * shutdown began (a gateway worker started again meanwhile), `cb` is called at once (in a microtask) with the
+   * notice given. Returns the unsubscribe. A throwing (or rejecting) listener is logged; the others are still called.
    */
-  onShutdown(cb: (notice: ShutdownNotice) => void): () => void;
+  onShutdown(cb: (notice: ShutdownNotice) => void | Promise<unknown>): () => void;
   /** Waits for pending records; after this nothing is written. Idempotent. */
   close(): Promise<void>;
 }

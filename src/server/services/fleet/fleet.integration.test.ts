@@ -169,6 +169,26 @@ describe("fleet over the local link (real llama-server)", () => {
     expect((await f.t.db.serverState.findUnique({ where: { modelId: m.id } }))!.recentCrashes).toBe("[]");
   });
 
+  it("a Restart by hand of a server that crashed and was restarted resets its count of restarts and its crash history, as a stop and a start do", async () => {
+    const f = await setup();
+    const m = await f.addModel("alpha");
+    const [first] = await f.fleet.startAll({ wait: true });
+    expect(first!.state).toBe("ready");
+    process.kill(first!.pid!, "SIGKILL");
+    const again = await waitFor("restarted after the crash and ready", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "ready" && s.pid !== first!.pid ? s : null;
+    }, 20_000);
+    expect(again.restarts).toBe(1);
+
+    // Its Restart button (servers.restart): the running server is stopped and started again, by hand.
+    const restarted = await f.fleet.restart(m.id, { wait: true });
+    expect(restarted.state, restarted.error ?? "").toBe("ready");
+    expect(restarted.pid).not.toBe(again.pid);
+    expect(await statusOf(f, "alpha")).toMatchObject({ state: "ready", pid: restarted.pid, restarts: 0 });
+    expect((await f.t.db.serverState.findUnique({ where: { modelId: m.id } }))!.recentCrashes, "the restart policy's window starts anew").toBe("[]");
+  });
+
   it("lastSignal and lastExitCode say how the last process ended: SIGKILL for the killed one, nothing for its running restart, its own stop's end after that", async () => {
     const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 50, maxDelayMs: 200 } } });
     const m = await f.addModel("alpha");

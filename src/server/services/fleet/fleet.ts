@@ -35,7 +35,7 @@ import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
 import type { AdoptionReport, Fleet, FleetOptions, ServerResult, ShutdownNotice } from "./fleet-types";
 import { drainRequests, SHUTDOWN_DRAIN_MS } from "./shutdown-drain";
-import { createListeners } from "~/server/gateway/notice-listeners";
+import { createOnceListeners } from "~/server/gateway/notice-listeners";
 import { agentTakesCause, createOperations, type Operations } from "./operations";
 import { createHostMemoryStore } from "./host-memory";
 import { createStartPlanner } from "./start-plan";
@@ -91,8 +91,8 @@ export function createFleet(options: FleetOptions): Fleet {
    * hold only that read, never the command's work; a turn that fails does not hold up the next.
    */
   const turns = new Map<string, Promise<unknown>>();
-  /** Fleet.onShutdown's listeners (the gateway's). */
-  const shutdownListeners = createListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (what, err) => log.warn(what, { error: err }));
+  /** Fleet.onShutdown's listeners (the gateway's); one added once the shutdown began is told at once. */
+  const shutdownListeners = createOnceListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (what, err) => log.warn(what, { error: err }));
   function inTurn<T>(modelId: string, fn: () => Promise<T>): Promise<T> {
     const run = (turns.get(modelId) ?? Promise.resolve()).then(fn);
     const settled = run.then(
@@ -257,7 +257,7 @@ export function createFleet(options: FleetOptions): Fleet {
       assertOpen();
       const { row, wanted } = await inTurn(modelId, async () => {
         const row = await table.loadModel(modelId);
-        return { row, wanted: ops.wantRunning(row) };
+        return { row, wanted: ops.wantRunning(row, undefined, { restart: true }) };
       });
       await wanted;
       ops.action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
@@ -383,8 +383,8 @@ export function createFleet(options: FleetOptions): Fleet {
       // The gateway first: it refuses new work and ends what waits, and its requests in flight end before the
       // servers they run on are stopped (bounded: a long stream ends with its server, told why).
       const notice = { stopServers, drainUntil: began + Math.max(0, Math.min(drainMs, deadlineMs / 3)) };
-      shutdownListeners.notify(notice);
-      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log);
+      const counted = shutdownListeners.notify(notice);
+      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log, counted);
       if (!stopServers) return [];
       deadlineMs -= Date.now() - began;
       const hosts = await db.host.findMany();

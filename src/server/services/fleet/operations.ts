@@ -95,11 +95,13 @@ export interface Operations {
    */
   recordEndedStop(row: ModelRow, finding: StopFinding, cause: StopCause, note?: string): Promise<"failed" | "exited" | null>;
   /**
-   * A user asked for it to run: wanted, and the crash window starts over. `seq`: the number the command
-   * took (ServerEntry.desiredSeq) when it is written later than given: written only if no newer change of
-   * what is wanted (a stop) came meanwhile.
+   * A user asked for it to run: wanted, and the crash window starts over (restarts 0, no recent crashes), unless
+   * it already runs as wanted and `restart` is not set (a Start that starts nothing keeps them). `seq`: the number
+   * the command took (ServerEntry.desiredSeq) when it is written later than given: written only if no newer change
+   * of what is wanted (a stop) came meanwhile. `restart`: a Restart by hand (fleet.restart), a stop and a start of
+   * the running server: the window starts over whatever runs.
    */
-  wantRunning(row: ModelRow, seq?: number): Promise<void>;
+  wantRunning(row: ModelRow, seq?: number, options?: { restart?: boolean }): Promise<void>;
   /** wantRunning for many: existing rows updated in one transaction of two statements (start-all's latency). */
   wantRunningMany(rows: ModelRow[]): Promise<void>;
   /**
@@ -455,7 +457,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       return recordEnded(e, row, e.nextCommand(), finding, cause, note);
     },
 
-    async wantRunning(row, seq) {
+    async wantRunning(row, seq, options = {}) {
       const e = table.remember(row);
       if (seq === undefined) e.desiredSeq += 1;
       e.clearRestart();
@@ -465,8 +467,9 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         if (seq !== undefined && seq !== e.desiredSeq) return;
         const clearFailed = e.state === "failed" || e.state === "exited";
         if (clearFailed) e.state = "stopped";
-        // A start of a server that runs as wanted is no start by hand: its crash count and history stay.
-        const noStart = row.server?.desired === "running" && isAlive(e.state);
+        // A start of a server that runs as wanted is no start by hand: its crash count and history stay. A Restart
+        // by hand stops and starts it: they start over.
+        const noStart = !options.restart && row.server?.desired === "running" && isAlive(e.state);
         await table.writeState(e, { desired: "running", desiredAt: new Date(now()), ...(noStart ? {} : { restarts: 0, recentCrashes: "[]" }), nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
       });
     },

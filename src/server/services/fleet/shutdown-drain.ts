@@ -16,9 +16,15 @@ const DRAIN_POLL_MS = 50;
 
 /**
  * Resolves once `inFlight()` (requests in flight over every model) is 0, or at `untilMs` (epoch ms, Date.now's
- * clock) with the count still left. Logs the wait's start and, if it ran out, what was left.
+ * clock) with the count still left. `counted`: settles once every request begun so far is in `inFlight()` (the
+ * gateway's worker tells its begins in batches): waited for first, until `untilMs` at most; a count read before
+ * it may miss a request being answered, and end the drain at once. Logs the wait's start and, if it ran out,
+ * what was left.
  */
-export async function drainRequests(inFlight: () => number, untilMs: number, log: Pick<Logger, "info" | "warn">): Promise<number> {
+export async function drainRequests(inFlight: () => number, untilMs: number, log: Pick<Logger, "info" | "warn">, counted: Promise<unknown> = Promise.resolve()): Promise<number> {
+  const ac = new AbortController();
+  await Promise.race([counted, sleep(Math.max(0, untilMs - Date.now()), undefined, { signal: ac.signal }).catch(() => undefined)]);
+  ac.abort();
   let left = inFlight();
   if (left === 0) return 0;
   const startedAt = Date.now();
