@@ -207,6 +207,58 @@ describe("Ctrl-C under npm (SIGINT twice, milliseconds apart)", () => {
   });
 });
 
+describe("shutting down with a gateway request in flight (real llama-server)", () => {
+  it("SIGTERM waits for the reply being written; a second SIGTERM 3 s on ends the wait, and every server is still stopped before the app exits", async () => {
+    const app = await startApp({ name: "control-plane-drain-cut" });
+    try {
+      const file = await tinyModel(app.dirs.modelRoot, "long.gguf", { contextLength: 65_536 });
+      const [port] = await freePorts(1);
+      expect((await app.trpc.mutation("models.create", { name: "long", filePath: file, port, enabled: true, ctxSize: 65_536, threads: 1 })).error).toBeUndefined();
+      const started = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
+      const pid = started.body.results[0]!.pid!;
+      // A reply of tens of seconds, read as it streams.
+      const reply = await app.fetch("/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "long", messages: [{ role: "user", content: "hi" }], max_tokens: 60_000, ignore_eos: true, stream: true, grammar: "root ::= [a-z]+" }),
+      });
+      expect(reply.status).toBe(200);
+      const reader = reply.body!.getReader();
+      await reader.read();
+      let text = "";
+      const read = (async () => {
+        for (;;) {
+          const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
+          if (done) return;
+          text += new TextDecoder().decode(value);
+        }
+      })();
+
+      process.kill(app.pid, "SIGTERM");
+      const waiting = await app.waitForLog((r) => (r.msg ?? "").startsWith("shutting down: waiting up to 10 s for the gateway's requests in flight to end before stopping the servers"), 10_000);
+      expect(waiting.msg).toContain("the same signal again, 3 s or more after the first, stops the wait");
+      // The wait goes on (up to 10 s) while the reply does: the server still runs 3.5 s in.
+      await new Promise((r) => setTimeout(r, 3500));
+      expect(alive(pid)).toBe(true);
+      const cutAt = Date.now();
+      const stopped = await app.stop("SIGTERM");
+      expect(Date.now() - cutAt, "the second signal ended the wait, not the 10 s").toBeLessThan(6000);
+      expect(stopped.log.map((r) => r.msg)).toEqual(expect.arrayContaining([
+        "second signal: no longer waiting for the gateway's requests in flight; the stop goes on (another signal exits at once, without stopping the remaining servers)",
+        "shutting down: the wait for requests in flight was cut short by a second signal; stopping the servers now",
+        "stopped the managed servers",
+      ]));
+      expect(stopped).toMatchObject({ code: 0, killed: false, leftovers: [] });
+      expect(alive(pid)).toBe(false);
+      await read;
+      // The reply ended told why: its server was stopped while the app shut down.
+      expect(text).toMatch(/"code":"app_shutting_down"/);
+    } finally {
+      await app.dispose();
+    }
+  });
+});
+
 describe("access control over HTTP", () => {
   let app: AppServer;
   const TOKEN = "e2e-token-0123456789abcdef";

@@ -8,7 +8,8 @@
  * own handlers would exit at once, so scripts/start.mjs sets
  * NEXT_MANUAL_SIG_HANDLE and this module owns the signals, from before the
  * runtime starts. One Ctrl-C under npm arrives twice and is one signal; a second signal more than 3 s
- * into the stop exits at once (shutdown-signals.ts).
+ * into the stop ends its wait for the gateway's requests in flight if it is still waiting (the stop goes on),
+ * else exits at once (shutdown-signals.ts).
  */
 import { env, EnvError } from "./env";
 import { createLogger, errorFields } from "./log/logger";
@@ -41,10 +42,15 @@ async function doBoot(): Promise<void> {
   const starting = getRuntime();
   // Signals are owned from the first moment: a SIGTERM during start-up (migrations, adoption,
   // a reconcile that already starts servers) waits for the runtime and then stops what it runs.
-  installSignalHandlers(async () => {
-    const runtime = await starting.catch(() => null);
-    await runtime?.close({ stopServers: !config.SYNAPSE_LEAVE_SERVERS_RUNNING });
-  });
+  let started: Awaited<typeof starting> | null = null;
+  void starting.then((r) => (started = r), () => undefined);
+  installSignalHandlers(
+    async () => {
+      const runtime = await starting.catch(() => null);
+      await runtime?.close({ stopServers: !config.SYNAPSE_LEAVE_SERVERS_RUNNING });
+    },
+    () => started?.endShutdownWait() ?? false,
+  );
   try {
     // Opens and migrates the database, connects the hosts' links and re-adopts running servers.
     await starting;
@@ -55,7 +61,12 @@ async function doBoot(): Promise<void> {
   log.info("ready", { version: APP_VERSION, hostname: config.HOSTNAME, port: config.PORT, leaveServersRunning: config.SYNAPSE_LEAVE_SERVERS_RUNNING });
 }
 
-function installSignalHandlers(close: () => Promise<void>): void {
+/**
+ * `close`: the orderly stop the first signal begins. `endWait`: a later signal, during the stop's wait for the
+ * gateway's requests in flight, ends that wait (true when one was under way) and the stop goes on; a signal
+ * after that exits at once.
+ */
+function installSignalHandlers(close: () => Promise<void>, endWait: () => boolean): void {
   if (!process.env.NEXT_MANUAL_SIG_HANDLE) {
     // Started without scripts/start.mjs (e.g. plain `next start`): take the signals over from Next,
     // whose handlers would exit before the servers are stopped.
@@ -74,6 +85,11 @@ function installSignalHandlers(close: () => Promise<void>): void {
         log.info("repeated signal ignored; still stopping the servers", { signal, sinceMs: nowMs - first!.atMs });
         return;
       case "exit":
+        // While the stop waits for requests in flight, a second signal ends that wait, not the stop.
+        if (endWait()) {
+          log.warn("second signal: no longer waiting for the gateway's requests in flight; the stop goes on (another signal exits at once, without stopping the remaining servers)", { signal });
+          return;
+        }
         log.warn("second signal while stopping; exiting now without stopping the remaining servers", { signal });
         process.exit(130);
         return;

@@ -41,6 +41,8 @@ export interface AppRuntime {
    * database (when the runtime opened it). Idempotent.
    */
   close(options?: { stopServers?: boolean; deadlineMs?: number }): Promise<void>;
+  /** During close: ends its wait for the gateway's requests in flight (Fleet.endShutdownWait); true when one was under way. */
+  endShutdownWait(): boolean;
 }
 
 export interface CreateRuntimeOptions {
@@ -97,6 +99,7 @@ export async function createRuntime(options: CreateRuntimeOptions): Promise<AppR
       log,
       ...parts,
       adoption,
+      endShutdownWait: () => parts.fleet.endShutdownWait(),
       close(closeOptions = {}) {
         closing ??= closeRuntime(parts, {
           stopServers: closeOptions.stopServers ?? !env.SYNAPSE_LEAVE_SERVERS_RUNNING,

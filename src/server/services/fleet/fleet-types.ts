@@ -198,6 +198,11 @@ export interface Fleet {
    */
   shutdown(options: { stopServers: boolean; deadlineMs?: number; drainMs?: number }): Promise<ServerResult[]>;
   /**
+   * Ends shutdown()'s wait for the gateway's requests in flight now (a second Ctrl-C / SIGTERM: boot.ts); the
+   * shutdown goes on with its stops. True when a wait was under way; false otherwise (nothing to end).
+   */
+  endShutdownWait(): boolean;
+  /**
    * Calls `cb` once, as shutdown() begins and before it stops anything: the gateway refuses new work and
    * ends the requests that wait (503 app_shutting_down). shutdown() then waits for the requests in flight
    * (ServerEntry.inFlight, every model) to end, until `notice.drainUntil`, before it stops the servers or

@@ -91,6 +91,8 @@ export function createFleet(options: FleetOptions): Fleet {
    * hold only that read, never the command's work; a turn that fails does not hold up the next.
    */
   const turns = new Map<string, Promise<unknown>>();
+  /** Set while shutdown() waits for the gateway's requests in flight: Fleet.endShutdownWait aborts it. */
+  let drainCut: AbortController | null = null;
   /** Fleet.onShutdown's listeners (the gateway's); one added once the shutdown began is told at once. */
   const shutdownListeners = createOnceListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (what, err) => log.warn(what, { error: err }));
   function inTurn<T>(modelId: string, fn: () => Promise<T>): Promise<T> {
@@ -384,7 +386,13 @@ export function createFleet(options: FleetOptions): Fleet {
       // servers they run on are stopped (bounded: a long stream ends with its server, told why).
       const notice = { stopServers, drainUntil: began + Math.max(0, Math.min(drainMs, deadlineMs / 3)) };
       const counted = shutdownListeners.notify(notice);
-      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log, counted);
+      drainCut = new AbortController();
+      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log, {
+        counted,
+        cut: drainCut.signal,
+        then: stopServers ? "stopping the servers" : "exiting (the servers keep running)",
+      });
+      drainCut = null;
       if (!stopServers) return [];
       deadlineMs -= Date.now() - began;
       const hosts = await db.host.findMany();
@@ -461,6 +469,12 @@ export function createFleet(options: FleetOptions): Fleet {
         }),
       );
       return results;
+    },
+
+    endShutdownWait() {
+      if (!drainCut || drainCut.signal.aborted) return false;
+      drainCut.abort();
+      return true;
     },
 
     onShutdown: shutdownListeners.add,
