@@ -114,7 +114,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
 }
 
 /** A start-all result as the CLI reads it: a row, with what the memory plan said of its start. */
-type StartAllRow = Row & { memory?: { verdict: string; message: string | null } | null };
+type StartAllRow = Row & { memory?: { verdict: string; message: string | null } | null; restartAt?: string };
 
 /**
  * What `start-all` prints: the table, "N of M ready" (saying how many went over the memory budget by
@@ -123,10 +123,16 @@ type StartAllRow = Row & { memory?: { verdict: string; message: string | null } 
  */
 export function startAllReport(results: readonly StartAllRow[], noWait: boolean, onDemand: readonly string[] = [], loaded: ReadonlySet<string> = new Set()): string {
   // The counts are REST start-all's (start-all-body.ts), so the two never disagree.
-  const { started, alreadyRunning = 0 } = startAllResponse([...results], !noWait).body;
+  const { started, alreadyRunning = 0, restarting = 0 } = startAllResponse([...results], !noWait).body;
   const forced = results.filter((r) => r.memory?.verdict === "forced");
-  const notes = [...(alreadyRunning > 0 ? [`${alreadyRunning} already running`] : []), ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : [])];
-  const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table([...results], false)];
+  const notes = [
+    ...(alreadyRunning > 0 ? [`${alreadyRunning} already running`] : []),
+    ...(restarting > 0 ? [`${restarting} crashed and left to the restart planned for ${restarting === 1 ? "it" : "them"}`] : []),
+    ...(forced.length > 0 ? [`${forced.length} started by --force over the memory budget`] : []),
+  ];
+  // A model left to its planned restart reads "exited (restart in 2.0 s)", as in status.
+  const rows = results.map((r) => (r.restartAt ? { ...r, nextRestartAt: r.restartAt } : r));
+  const lines = [results.length === 0 ? (onDemand.length > 0 ? "no enabled models with load policy always" : "no enabled models") : table(rows, false)];
   // "0 of 0 ready" would only repeat the line above.
   // --no-wait: "N of M up", the ready and the starting counted apart as the table shows them ("1 of 1 starting" read wrong for a model that was ready).
   const counts = noWait ? noWaitCounts(results, started) : `${started} of ${results.length} ready`;
@@ -263,7 +269,8 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     }
     const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait, ...(force ? { force: true } : {}) }) : await client.servers.stopAll.mutate();
     const good = command === "start-all" ? new Set(["ready", "starting"]) : new Set(["stopped"]);
-    const failed = results.filter((r) => !good.has(r.state));
+    // A crashed model start-all left to its planned restart (restartAt) is not a failure.
+    const failed = results.filter((r) => !good.has(r.state) && !(command === "start-all" && "restartAt" in r && r.restartAt));
     // As REST start-all's `onDemand`: the enabled on-demand models it leaves for their first request.
     // From the status view (one query): each enabled on-demand model and whether a request has loaded it.
     const onDemandRows = command === "start-all" ? (await client.servers.status.query()).filter((r) => r.enabled && r.loadPolicy === "on-demand") : [];

@@ -19,6 +19,7 @@ import styles from "./fleet.module.css";
 import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
 import { MemoryBars } from "./memory-bars";
 import { firstClickOnly } from "~/components/ui/first-click";
+import { restartPlanned } from "~/shared/restart-text";
 
 export type StatusRow = RouterOutputs["servers"]["status"][number];
 
@@ -62,7 +63,8 @@ export function FleetView() {
         const ids = startAllIds(rows ?? []);
         setRun({ kind: "start", ids });
         // Queued at once: the click shows on every enabled row before the server answers.
-        patchRows((r) => (ids.includes(r.modelId) && !ACTIVE.has(r.state) ? { ...r, desired: "running", state: "stopped", lastError: null } : r));
+        // Not one waiting for its planned restart after a crash: start-all leaves it to that restart (its countdown stays).
+        patchRows((r) => (ids.includes(r.modelId) && !ACTIVE.has(r.state) && !restartPlanned(r) ? { ...r, desired: "running", state: "stopped", lastError: null } : r));
       },
       onSuccess: (results) => {
         // Refused for memory: the numbers stay on screen until dismissed.

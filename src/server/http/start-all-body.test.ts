@@ -17,6 +17,11 @@ describe("start-all's counts", () => {
     expect(startAllResponse([r("a", "ready")], true, ["lazy", "later"]).body).toEqual({ ok: true, started: 1, failed: 0, onDemand: ["lazy", "later"], results: [r("a", "ready")] });
     expect(startAllResponse([r("a", "ready")], true, []).body).not.toHaveProperty("onDemand");
   });
+  it("a crashed model left to the restart its policy planned (restartAt) is counted restarting, not failed", () => {
+    const results = [r("a", "ready"), { name: "b", state: "exited", restartAt: "2026-12-02T06:00:04.000Z" }];
+    expect(startAllResponse(results, true)).toMatchObject({ status: 200, body: { ok: true, started: 1, failed: 0, restarting: 1 } });
+    expect(startAllResponse([r("a", "ready")], true).body).not.toHaveProperty("restarting");
+  });
   it("says how many of those it counts as started were already running (memory verdict running), only when some were", () => {
     const results = [{ name: "a", state: "ready", memory: { verdict: "running" } }, { name: "b", state: "ready", memory: { verdict: "fits" } }, { name: "c", state: "failed", memory: { verdict: "running" } }];
     expect(startAllResponse(results, true).body).toMatchObject({ started: 2, alreadyRunning: 1, failed: 1 });

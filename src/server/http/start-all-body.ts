@@ -13,6 +13,8 @@ export interface StartAllBody<R> {
   alreadyRunning?: number;
   /** Servers that failed or stopped instead (refused ones among them). */
   failed: number;
+  /** Present when some crashed and wait for the restart their restart policy planned (each result's `restartAt`): left to it, not failed. */
+  restarting?: number;
   /** Present when some were not started because they do not fit in their host's memory budget (each result's `error` has the numbers). */
   refused?: number;
   /**
@@ -25,9 +27,10 @@ export interface StartAllBody<R> {
 }
 
 /** `onDemand`: the enabled on-demand models start-all left alone (by name; see StartAllBody). */
-export function startAllResponse<R extends { state: string; memory?: { verdict: string } | null }>(results: R[], wait: boolean, onDemand: readonly string[] = []): { status: 200 | 202 | 207; body: StartAllBody<R> } {
+export function startAllResponse<R extends { state: string; memory?: { verdict: string } | null; restartAt?: string }>(results: R[], wait: boolean, onDemand: readonly string[] = []): { status: 200 | 202 | 207; body: StartAllBody<R> } {
   const up = results.filter((r) => r.state === "ready" || r.state === "starting");
-  const failed = results.length - up.length;
+  const restarting = results.filter((r) => r.restartAt !== undefined && !up.includes(r)).length;
+  const failed = results.length - up.length - restarting;
   const refused = results.filter((r) => r.memory?.verdict === "refused").length;
   const alreadyRunning = up.filter((r) => r.memory?.verdict === "running").length;
   return {
@@ -37,6 +40,7 @@ export function startAllResponse<R extends { state: string; memory?: { verdict: 
       started: up.length,
       ...(alreadyRunning > 0 ? { alreadyRunning } : {}),
       failed,
+      ...(restarting > 0 ? { restarting } : {}),
       ...(refused > 0 ? { refused } : {}),
       ...(onDemand.length > 0 ? { onDemand: [...onDemand] } : {}),
       results,

@@ -482,6 +482,40 @@ describe("fleet over the local link (real llama-server)", () => {
     expect(await pidsRunning(m.filePath)).toEqual([]);
   });
 
+  it("START ALL ENABLED during a crash's backoff leaves that model to its planned restart: its crash count and history stay, the others start", async () => {
+    // A trial pressed START ALL for the other models at "restart 4 of at most 4": the crash loop's model was started
+    // at once with RESTARTS 0 and its crash history cleared, so the policy's limit never came.
+    const f = await setup({ fleet: { restartPolicy: { baseDelayMs: 3000, maxDelayMs: 3000 } } });
+    const alpha = await f.addModel("alpha");
+    await f.addModel("beta");
+    await f.fleet.start(alpha.id, { wait: true });
+    const { pid } = await statusOf(f, "alpha");
+    process.kill(pid!, "SIGKILL");
+    const crashed = await waitFor("the crash and its planned restart", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "exited" && s.nextRestartAt ? s : null;
+    }, 5000, 20);
+    const history = (await f.t.db.serverState.findUniqueOrThrow({ where: { modelId: alpha.id } })).recentCrashes;
+    expect(history).not.toBe("[]");
+
+    const results = await f.fleet.startAll({ wait: true });
+    expect(results.map((r) => [r.name, r.state, r.restartAt ?? null])).toEqual([
+      ["alpha", "exited", crashed.nextRestartAt],
+      ["beta", "ready", null],
+    ]);
+    const during = await f.t.db.serverState.findUniqueOrThrow({ where: { modelId: alpha.id } });
+    expect([during.observed, during.recentCrashes, during.nextRestartAt?.toISOString()]).toEqual(["exited", history, crashed.nextRestartAt]);
+    expect(await pidsRunning(alpha.filePath)).toEqual([]);
+    // Then restarted by its own timer, as its policy planned: the first restart since it was started by hand.
+    const again = await waitFor("restarted at its due time", async () => {
+      const s = await statusOf(f, "alpha");
+      return s.state === "ready" ? s : null;
+    }, 20_000);
+    expect(again.restarts).toBe(1);
+    const actions = await f.t.db.event.findMany({ where: { kind: "action", modelId: null }, orderBy: { id: "asc" } });
+    expect(actions.map((a) => a.message)).toContainEqual(expect.stringMatching(/^start all: 1 enabled model\(s\) with load policy always; 1 left to the restart planned after its crash \(alpha\)/));
+  });
+
   it("an app restart re-adopts the running servers: same pids, nothing restarted", async () => {
     const f = await setup();
     const models = await Promise.all(["alpha", "beta"].map((n) => f.addModel(n)));

@@ -63,6 +63,14 @@ function noteDisabled(row: ModelRow, result: ServerResult): ServerResult {
   return row.enabled || !isAlive(result.state) ? result : { ...result, disabled: { message: startedDisabledMessage(row.name, result.memory?.verdict === "running") } };
 }
 
+/**
+ * Whether a model crashed and waits for the restart its restart policy planned: wanted running, recorded exited,
+ * a restart due (the entry, the latest report, agreeing when it has one).
+ */
+function restartPlanned(m: ModelRow, e: { state: string } | undefined): m is ModelRow & { server: NonNullable<ModelRow["server"]> & { nextRestartAt: Date } } {
+  return m.server?.desired === "running" && m.server.observed === "exited" && m.server.nextRestartAt !== null && (e === undefined || e.state === "exited");
+}
+
 export function createFleet(options: FleetOptions): Fleet {
   const ctx = createContext(options);
   const { db, links, events, log, table, hostQueue } = ctx;
@@ -156,8 +164,13 @@ export function createFleet(options: FleetOptions): Fleet {
       // priorities start first, then the registry's order (by name).
       // One read of the registry for the rows to start and their hosts' plans (what runs there, the defaults).
       const [models, settings] = await Promise.all([db.model.findMany({ include: { host: true, server: true }, orderBy: { name: "asc" } }), getSettings(db)]);
-      const rows = models.filter((m) => m.enabled && m.loadPolicy === "always");
-      rows.sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
+      const enabled = models.filter((m) => m.enabled && m.loadPolicy === "always");
+      enabled.sort((a, b) => (b.startPriority ?? 0) - (a.startPriority ?? 0));
+      // A crashed model waiting for the restart its policy planned is left to it (ServerResult.restartAt): a start
+      // now would reset its crash count and defeat the policy's limit (a trial's START ALL, pressed for the other
+      // models, reset a crash loop's count at "restart 4 of at most 4").
+      const restarting = new Map(enabled.flatMap((m) => (restartPlanned(m, table.get(m.id)) ? [[m.id, m] as const] : [])));
+      const rows = enabled.filter((m) => !restarting.has(m.id));
       // Wanted now, in the order commands were given (a stop-all a moment before must not overtake it); the
       // plan in each host's queue may refuse some, which are then left stopped.
       await whilePlanning(rows, () => ops.wantRunningMany(rows));
@@ -174,8 +187,16 @@ export function createFleet(options: FleetOptions): Fleet {
           : onDemandLoaded.length === 0
             ? `; ${onDemand.length} on demand, left for their first request`
             : `; ${onDemand.length} on demand: ${onDemandLoaded.length} already loaded (left running)${waiting > 0 ? `, ${waiting} left for their first request` : ""}`;
-      if (rows.length > 0 || onDemand.length > 0) ops.action(`start all: ${rows.length} enabled model(s) with load policy always${left}${opts.force ? " (force: the memory budget is not enforced)" : ""}`, { data: { models: rows.map((r) => r.name), onDemand, onDemandLoaded, force: opts.force ?? false } });
-      return ops.startPlanned(rows, opts.wait ?? true, { force: opts.force, registry: { models, settings } });
+      const restartingText = restarting.size > 0 ? `; ${restarting.size} left to the restart planned after its crash (${[...restarting.values()].map((m) => m.name).join(", ")})` : "";
+      if (enabled.length > 0 || onDemand.length > 0)
+        ops.action(`start all: ${rows.length} enabled model(s) with load policy always${restartingText}${left}${opts.force ? " (force: the memory budget is not enforced)" : ""}`, {
+          data: { models: rows.map((r) => r.name), restarting: [...restarting.values()].map((m) => m.name), onDemand, onDemandLoaded, force: opts.force ?? false },
+        });
+      const started = await ops.startPlanned(rows, opts.wait ?? true, { force: opts.force, registry: { models, settings } });
+      if (restarting.size === 0) return started;
+      // In the start's order (priority, then name), the ones left to their restart among them.
+      const byId = new Map(started.map((r) => [r.modelId, r]));
+      return enabled.map((m) => byId.get(m.id) ?? { ...resultOf(m, "exited", null, m.server?.lastError ?? null), restartAt: m.server!.nextRestartAt!.toISOString() });
     },
 
     async stopAll() {

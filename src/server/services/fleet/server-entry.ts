@@ -58,6 +58,12 @@ export interface ServerResult {
   /** A start not made: the model's row, read as the start began, failed the caller's `startIf` (`state` is its recorded one). */
   skipped?: true;
   /**
+   * A start-all's only: the model crashed and waits for the restart its restart policy planned, due then (ISO;
+   * `state` "exited"). Start-all leaves it to that restart: a start would reset its crash count and history and
+   * defeat the policy's limit (a crash loop would never end failed). Not a failure.
+   */
+  restartAt?: string;
+  /**
    * A stop that found nothing to stop: as this app knew the model when the stop was asked, no process of it
    * ran (stopped, exited or failed) and no start of it was planned or in flight. Absent on starts and on
    * stops that ended a process.
