@@ -114,6 +114,9 @@ describe("the app shutting down under the gateway's requests (real llama-server,
 
       const stopped = await shutdown;
       expect(stopped.map((s) => [s.name, s.state])).toEqual([["longer", "stopped"]]);
+      // Said in the activity the dashboard shows, as it began.
+      const said = await g!.f.t.db.event.findMany({ where: { kind: "action", modelId: null }, orderBy: { id: "asc" } });
+      expect(said.map((e) => e.message)).toContainEqual(expect.stringMatching(/^the app is shutting down \(stopping every server it manages\): new gateway requests are refused \(503 app_shutting_down\); it first waits up to 10 s for the \d+ requests? in flight$/));
       expect(await statusOf(g!.f, "longer")).toMatchObject({ state: "stopped", cause: "shutdown" });
       const lazyState = await statusOf(g!.f, "lazy");
       expect(lazyState.pid, "the on-demand model was not started by the request during the shutdown").toBeNull();

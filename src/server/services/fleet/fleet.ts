@@ -407,6 +407,13 @@ export function createFleet(options: FleetOptions): Fleet {
       // servers they run on are stopped (bounded: a long stream ends with its server, told why).
       const notice = { stopServers, drainUntil: began + Math.max(0, Math.min(drainMs, deadlineMs / 3)) };
       const counted = shutdownListeners.notify(notice);
+      // Said where the dashboard's activity shows it: a trial saw the fleet page read "Live", every model READY,
+      // through the whole wait, then only "Reconnecting…".
+      const inFlight = [...table.entries()].reduce((n, e) => n + e.inFlight, 0);
+      ops.action(
+        `the app is shutting down (${stopServers ? "stopping every server it manages" : "leaving its servers running: its next start takes them over"}): new gateway requests are refused (503 app_shutting_down)${inFlight > 0 ? `; it first waits up to ${Math.round((notice.drainUntil - began) / 1000)} s for the ${inFlight === 1 ? "request" : `${inFlight} requests`} in flight` : ""}`,
+        { data: { shutdown: { stopServers, drainUntil: new Date(notice.drainUntil).toISOString() } } },
+      );
       drainCut = new AbortController();
       await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log, {
         counted,
