@@ -16,8 +16,8 @@ import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import { isAlive } from "../../../host-agent/test/harness/fixtures";
 import { statusOf, waitFor } from "~/server/services/fleet/testing/fixture";
 import type { Model } from "~/generated/prisma/client";
-import type { HostLink } from "synapse-host-agent/link";
 import { viewLinks } from "~/server/services/fleet/testing/stand-in-older-agent";
+import { callGate } from "~/server/services/fleet/testing/call-gate";
 import { gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker, type GatewayWorker } from "./testing/gateway-worker";
 
@@ -231,30 +231,15 @@ describe("the app shutting down under the gateway's requests (real llama-server,
   }, 60_000);
 
   it("a request for an on-demand model that waits for the model's idle unload to finish gets 503 app_shutting_down at once, and the drain does not wait for it", async () => {
-    // The agent's stop calls held at the link while `holdStops`: the idle unload stays under way as long as the test needs.
-    let holdStops = false;
-    const held: (() => void)[] = [];
-    const view = (link: HostLink): HostLink =>
-      new Proxy(link, {
-        get(target, prop, receiver) {
-          if (prop === "call") {
-            return (method: string, params: unknown, options?: unknown) => {
-              const call = () => (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
-              if (method !== "stop" || !holdStops) return call();
-              return new Promise<unknown>((resolve, reject) => held.push(() => void call().then(resolve, reject)));
-            };
-          }
-          const v: unknown = Reflect.get(target, prop, receiver);
-          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      });
+    // The agent's stop calls held at the link: the idle unload stays under way as long as the test needs.
+    const { gate, view } = callGate();
     g = await gatewayFixture({ fleet: { viewLinks: (pool) => viewLinks(pool, view) }, gateway: { idleSweepMs: 50 } });
     const lazy = await g.addModel("lazy", { loadPolicy: "on-demand", idleTimeoutMs: 300 });
     const r = await g.f.fleet.start(lazy.id, { wait: true });
     expect(r.state, r.error ?? "").toBe("ready");
     try {
-      holdStops = true;
-      await waitFor("the idle unload's stop to go out", async () => held.length === 1, 10_000, 20);
+      gate.holding.add("stop");
+      await waitFor("the idle unload's stop to go out", async () => gate.held.length === 1, 10_000, 20);
       const waiting = outcome(g.client.chat.completions.create(chat("lazy")));
       await waitFor("the request to wait for the unload", async () => g!.adapter.usage(lazy.id).inFlight === 1, 5000, 20);
 
@@ -265,8 +250,8 @@ describe("the app shutting down under the gateway's requests (real llama-server,
       expect(await shutdown).toEqual([]);
       expect(Date.now() - began, "the drain ended with the request, not after its 10 s").toBeLessThan(3000);
     } finally {
-      holdStops = false;
-      for (const release of held.splice(0)) release();
+      gate.holding.clear();
+      for (const call of gate.held.splice(0)) call.release();
     }
   }, 60_000);
 

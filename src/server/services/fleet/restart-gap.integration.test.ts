@@ -11,7 +11,6 @@
  * exited for good: the next app's reconcile loop restarts an exited model
  * only when a restart is planned.
  */
-import type { HostLink } from "synapse-host-agent/link";
 import type { ServerSpec } from "synapse-host-agent/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { createHostAgent } from "../../../../host-agent/src/agent";
@@ -19,6 +18,7 @@ import { agentOptions } from "../../../../host-agent/test/harness/fixtures";
 import { restartText } from "~/shared/restart-text";
 import { fleetFixture, pidsRunning, statusOf, waitFor, type FleetFixture } from "./testing/fixture";
 import { viewLinks } from "./testing/stand-in-older-agent";
+import { callGate, type HeldCall } from "./testing/call-gate";
 
 let fx: FleetFixture | null = null;
 afterEach(async () => {
@@ -27,40 +27,6 @@ afterEach(async () => {
   await f?.dispose();
 });
 
-/** A call held at the link: `release` sends it on to the agent, `lose` ends it as a call that never got there. */
-interface HeldCall {
-  method: string;
-  params: unknown;
-  release(): void;
-  lose(): void;
-}
-
-/** Holds every agent call whose method is in `holding` (the real agent behind it otherwise). */
-function callGate() {
-  const gate = { holding: new Set<string>(), held: [] as HeldCall[] };
-  const view = (link: HostLink): HostLink =>
-    new Proxy(link, {
-      get(target, prop, receiver) {
-        if (prop === "call") {
-          return (method: string, params: unknown, options?: unknown) => {
-            const call = () => (target.call as (m: string, p: unknown, o?: unknown) => Promise<unknown>)(method, params, options);
-            if (!gate.holding.has(method)) return call();
-            return new Promise<unknown>((resolve, reject) => {
-              gate.held.push({
-                method,
-                params,
-                release: () => call().then(resolve, reject),
-                lose: () => reject(new Error(`the ${method} call never reached the agent`)),
-              });
-            });
-          };
-        }
-        const v: unknown = Reflect.get(target, prop, receiver);
-        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
-  return { gate, view };
-}
 
 /** A fleet whose model `alpha` runs (ready), with its restart's start held once it crashes; returns its first pid. */
 type Gate = ReturnType<typeof callGate>["gate"];
