@@ -74,15 +74,19 @@ function installSignalHandlers(close: () => Promise<void>, endWait: () => boolea
     process.removeAllListeners("SIGINT");
   }
   let first: FirstSignal | null = null;
+  /** The signal before this one (one Ctrl-C under npm comes twice, a second press too). */
+  let last: FirstSignal | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     const nowMs = Date.now();
-    switch (judgeSignal(first, signal, nowMs)) {
+    const before = last;
+    last = { signal, atMs: nowMs };
+    switch (judgeSignal(first, signal, nowMs, undefined, before)) {
       case "same":
         // Ctrl-C under npm: the terminal's SIGINT and npm's forwarded copy, milliseconds apart.
         log.debug("the same signal again (the terminal's and npm's copy of one Ctrl-C)", { signal, sinceMs: nowMs - first!.atMs });
         return;
       case "ignored":
-        log.info("repeated signal ignored; still stopping the servers", { signal, sinceMs: nowMs - first!.atMs });
+        log.info("repeated signal ignored; still shutting down (the same signal 3 s or more after the first ends the wait for requests in flight)", { signal, sinceMs: nowMs - first!.atMs });
         return;
       case "exit":
         // While the stop waits for requests in flight, a second signal ends that wait, not the stop.

@@ -18,6 +18,14 @@ describe("patchRowFromStateEvent: a status row as a live state event leaves it",
     expect(crashed).toMatchObject({ state: "exited", pid: null, cause: "crash", lastError: "killed by SIGSEGV", startedAt: row.startedAt });
     expect(patchRowFromStateEvent(row, event({ state: "stopped", cause: "no-such-cause" }), isStopCause).cause).toBeNull();
   });
+
+  it("a stop with its cause leaves the row not wanted running: after the app's shutdown it reads stopped, not queued", () => {
+    // A trial's fleet page read "QUEUED · stopped at app shutdown" once the app had gone (no status read after it).
+    const running = { ...row, state: "stopping", desired: "running", cause: null };
+    expect(patchRowFromStateEvent(running, event({ state: "stopped", pid: null, cause: "shutdown" }), isStopCause)).toMatchObject({ state: "stopped", cause: "shutdown", desired: "stopped" });
+    // A crash is no stop: still wanted running (its restart, or "crashed").
+    expect(patchRowFromStateEvent({ ...running, state: "ready" }, event({ state: "exited", pid: null, cause: "crash", reason: "killed by SIGKILL" }), isStopCause).desired).toBe("running");
+  });
 });
 
 describe("patchRowFromRestartEvent: the planned restart, from the event that plans it", () => {

@@ -98,6 +98,7 @@ export interface StateRowFields {
   cause: string | null;
   lastError: string | null;
   startedAt: string | null;
+  desired?: string;
 }
 
 /**
@@ -105,16 +106,20 @@ export interface StateRowFields {
  * cause it says; a crash's or failure's reason as the last error (cleared once ready); and for a new process
  * (a pid other than the row's), its start at the event's time, so that the uptime of a server that is loading
  * again after a restart does not count from the process before it (a trial read "23 s" on a LOADING row).
- * `isCause` keeps only known stop causes. Pure.
+ * A stop with a cause (stopped on request, at app shutdown, on its host, idle, evicted) leaves it not wanted
+ * running: its row read "queued" (stopped, wanted running) after the app's shutdown, whose status is not read
+ * again (a trial). `isCause` keeps only known stop causes. Pure.
  */
 export function patchRowFromStateEvent<R extends StateRowFields>(row: R, event: FleetEventView & { state: string }, isCause: (c: string) => boolean): R {
   const { state } = event;
   const newProcess = event.pid !== undefined && event.pid !== null && event.pid !== row.pid;
+  const cause = event.cause !== undefined ? (event.cause !== null && isCause(event.cause) ? event.cause : null) : row.cause;
   return {
     ...row,
     state,
     pid: event.pid !== undefined ? event.pid : row.pid,
-    cause: event.cause !== undefined ? (event.cause !== null && isCause(event.cause) ? event.cause : null) : row.cause,
+    cause,
+    ...(state === "stopped" && event.cause !== undefined && cause !== null && row.desired !== undefined ? { desired: "stopped" } : {}),
     lastError: state === "exited" || state === "failed" ? (event.reason ?? row.lastError) : state === "ready" ? null : row.lastError,
     ...(newProcess ? { startedAt: event.at ?? row.startedAt } : {}),
   };

@@ -64,7 +64,8 @@ describe("gateway: LAST USED is the last request served, not one refused", () =>
 
   it("a served request sets it; a 409 for a stopped `always` model, and one for a disabled model, leave it as it was", async () => {
     const m = await g.addModel("steady");
-    expect((await g.f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+    const started = await g.f.fleet.start(m.id, { wait: true });
+    expect(started.state, started.error ?? "").toBe("ready");
     expect((await row("steady")).lastUsedAt).toBeNull();
     const t0 = Date.now();
     expect((await w.client.chat.completions.create(chat("steady"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
@@ -89,7 +90,8 @@ describe("gateway: LAST USED is the last request served, not one refused", () =>
   it("a 429 from a full queue leaves it at the served stream's start; the stream counts until it ends", async () => {
     const m = await g.addModel("one-place", { ctxSize: 4096, parallel: 1, queueLimit: 0 });
     await writeTinyModel(m.filePath, { contextLength: 4096 });
-    expect((await g.f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+    const started = await g.f.fleet.start(m.id, { wait: true });
+    expect(started.state, started.error ?? "").toBe("ready");
     const abort = new AbortController();
     const s = await w.client.chat.completions.create({ ...chat("one-place", { max_tokens: 3800, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: abort.signal });
     const it = s[Symbol.asyncIterator]();
@@ -152,7 +154,8 @@ describe("gateway: LAST USED is the last request served, not one refused", () =>
     await sleep(1_500);
     const t0 = Date.now();
     expect(t0 - lastUse).toBeGreaterThan(3_000);
-    expect((await g.f.fleet.start(m.id, { wait: true })).state).toBe("ready");
+    const started = await g.f.fleet.start(m.id, { wait: true });
+    expect(started.state, started.error ?? "").toBe("ready");
     const counting = await waitFor("the idle countdown after the start", async () => {
       const r = await row("again");
       return r.idleUnloadAt !== null ? r : null;

@@ -70,7 +70,7 @@ describe("readinessStep", () => {
     const off = readinessStep(m({ state: "exited", desired: "running", nextRestartAt: null, autoRestart: false, lastError: "killed by SIGKILL" }), NOW);
     expect(off.kind === "refuse" && [off.error.status, off.error.code, off.error.options.shouldRetry]).toEqual([503, "model_failed", false]);
     // What to do, and why nothing will (a trial's client read only 'model "beta" exited: killed by SIGKILL').
-    expect(off.kind === "refuse" && off.error.message).toBe('model "qwen" exited: killed by SIGKILL; the app does not restart it (auto-restart is off in its settings): start it with its Start button in the dashboard or `npm run synapse -- start qwen`');
+    expect(off.kind === "refuse" && off.error.message).toBe('model "qwen" exited: killed by SIGKILL; the app does not restart it (auto-restart is off: Settings, Restart crashed servers): start it with its Start button in the dashboard or `npm run synapse -- start qwen`');
   });
 
   it("failed: 503 with a Retry-After and the reason, for either policy", () => {

@@ -113,7 +113,7 @@ export function readinessStep(m: GatewayModel, nowMs: number): ReadinessStep {
  * restarted meanwhile): a start by hand either way.
  */
 function exitedAdvice(m: GatewayModel): string {
-  const why = m.autoRestart ? "no restart is planned for it" : "the app does not restart it (auto-restart is off in its settings)";
+  const why = m.autoRestart ? "no restart is planned for it" : "the app does not restart it (auto-restart is off: Settings, Restart crashed servers)";
   return `${why}: start it with its Start button in the dashboard or \`npm run synapse -- start ${m.name}\``;
 }
 
