@@ -107,7 +107,8 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
   };
 }
 
-function aborted(signal: AbortSignal): Promise<undefined> {
+/** Resolves (with undefined) when `signal` aborts, at once if it has: a wait raced against it ends with the client or the app's shutdown. */
+export function aborted(signal: AbortSignal): Promise<undefined> {
   return new Promise((resolve) => {
     if (signal.aborted) resolve(undefined);
     else signal.addEventListener("abort", () => resolve(undefined), { once: true });

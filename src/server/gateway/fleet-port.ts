@@ -148,7 +148,7 @@ export interface GatewayFleet {
    * the requests that wait, with 503 app_shutting_down; those being answered go on until `drainUntil`. A promise
    * `cb` returns is waited for (until `drainUntil` at most) before the shutdown counts the requests in flight: the
    * worker's bridge resolves it once the requests the worker had begun are counted on the main thread.
-   * Returns the unsubscribe. Optional: without it requests meet the shutdown's stops as any stop.
+   * Returns the unsubscribe. Optional: without it requests meet the shutdown's stops as they meet any other stop.
    */
   onShutdown?(cb: (notice: ShutdownNotice) => void | Promise<unknown>): () => void;
   /** Stops a model with a typed cause (the gateway uses `idle`). */

@@ -23,7 +23,7 @@ import { checkAccess, checkModelAllowed, type Caller } from "./access";
 import type { KeyStore } from "./key-store";
 import { createAdmission } from "./admission";
 import { createIdleUnloader } from "./idle-unload";
-import { createReadyWaiter, modelRemoved } from "./ensure-ready";
+import { aborted, createReadyWaiter, modelRemoved } from "./ensure-ready";
 import { readinessStep } from "./readiness";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { AnswerTail } from "./answer-usage";
@@ -429,7 +429,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             const unloading = idle.unloading(model.id);
             if (!unloading) break;
             const waitEnded = signal();
-            await Promise.race([unloading, abortedWait(waitEnded)]);
+            await Promise.race([unloading, aborted(waitEnded)]);
             if (waitEnded.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away while the model was being unloaded");
           }
           // A place is a slot's work: /props and /slots answer while every slot is busy, which is when they are
@@ -611,10 +611,3 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** Resolves when `signal` aborts (at once if it has). */
-function abortedWait(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-}

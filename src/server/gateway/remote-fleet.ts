@@ -92,13 +92,15 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   let nextToken = 1;
   /** Models whose load policy is on-demand, as last seen. */
   const onDemand = new Set<string>();
-  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping); one's throw is a warning logged by the main thread. */
-  const stoppingListeners = createStoppingListeners((msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
+  /** A listener's throw: a warning the main thread logs. */
+  const warnListenerFailed = (msg: string, err: unknown) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } });
+  /** The gateway's callbacks for a model's server stopping (GatewayFleet.onStopping). */
+  const stoppingListeners = createStoppingListeners(warnListenerFailed);
   /**
    * The gateway's callbacks for the app's shutdown (GatewayFleet.onShutdown), the same way. Kept once given: the
    * notice may come before the gateway is made (it waits for the guard settings), which then hears it at once.
    */
-  const shutdownListeners = createOnceListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (msg, err) => send({ t: "log", level: "warn", msg, data: { error: err instanceof Error ? err.message : String(err) } }));
+  const shutdownListeners = createOnceListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", warnListenerFailed);
 
   const onMessage = (m: MainMessage) => {
     if (m.t === "flush") {

@@ -67,7 +67,7 @@ function noteDisabled(row: ModelRow, result: ServerResult): ServerResult {
  * Whether a model crashed and waits for the restart its restart policy planned: wanted running, recorded exited,
  * a restart due (the entry, the latest report, agreeing when it has one).
  */
-function restartPlanned(m: ModelRow, e: { state: string } | undefined): m is ModelRow & { server: NonNullable<ModelRow["server"]> & { nextRestartAt: Date } } {
+function waitsForPlannedRestart(m: ModelRow, e: { state: string } | undefined): m is ModelRow & { server: NonNullable<ModelRow["server"]> & { nextRestartAt: Date } } {
   return m.server?.desired === "running" && m.server.observed === "exited" && m.server.nextRestartAt !== null && (e === undefined || e.state === "exited");
 }
 
@@ -169,7 +169,7 @@ export function createFleet(options: FleetOptions): Fleet {
       // A crashed model waiting for the restart its policy planned is left to it (ServerResult.restartAt): a start
       // now would reset its crash count and defeat the policy's limit (a trial's START ALL, pressed for the other
       // models, reset a crash loop's count at "restart 4 of at most 4").
-      const restarting = new Map(enabled.flatMap((m) => (restartPlanned(m, table.get(m.id)) ? [[m.id, m] as const] : [])));
+      const restarting = new Map(enabled.flatMap((m) => (waitsForPlannedRestart(m, table.get(m.id)) ? [[m.id, m] as const] : [])));
       const rows = enabled.filter((m) => !restarting.has(m.id));
       // Wanted now, in the order commands were given (a stop-all a moment before must not overtake it); the
       // plan in each host's queue may refuse some, which are then left stopped.
@@ -409,13 +409,14 @@ export function createFleet(options: FleetOptions): Fleet {
       const counted = shutdownListeners.notify(notice);
       // Said where the dashboard's activity shows it: a trial saw the fleet page read "Live", every model READY,
       // through the whole wait, then only "Reconnecting…".
-      const inFlight = [...table.entries()].reduce((n, e) => n + e.inFlight, 0);
+      const requestsInFlight = () => [...table.entries()].reduce((n, e) => n + e.inFlight, 0);
+      const inFlight = requestsInFlight();
       ops.action(
         `the app is shutting down (${stopServers ? "stopping every server it manages" : "leaving its servers running: its next start takes them over"}): new gateway requests are refused (503 app_shutting_down)${inFlight > 0 ? `; it first waits up to ${Math.round((notice.drainUntil - began) / 1000)} s for the ${inFlight === 1 ? "request" : `${inFlight} requests`} in flight` : ""}`,
         { data: { shutdown: { stopServers, drainUntil: new Date(notice.drainUntil).toISOString() } } },
       );
       drainCut = new AbortController();
-      await drainRequests(() => [...table.entries()].reduce((n, e) => n + e.inFlight, 0), notice.drainUntil, log, {
+      await drainRequests(requestsInFlight, notice.drainUntil, log, {
         counted,
         cut: drainCut.signal,
         then: stopServers ? "stopping the servers" : "exiting (the servers keep running)",

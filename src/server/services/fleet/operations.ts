@@ -128,6 +128,11 @@ export interface Operations {
   action(message: string, extra?: Omit<EventInput, "kind" | "message">): void;
 }
 
+/** Whether a model's server runs as wanted (wanted running, alive): a start of it starts nothing, and keeps its crash count and history. */
+function runsAsWanted(row: ModelRow, e: ServerEntry): boolean {
+  return row.server?.desired === "running" && isAlive(e.state);
+}
+
 /** Rows grouped by host, each group non-empty, in first-seen order. */
 function groupByHost<R extends { hostId: string }>(rows: readonly R[]): R[][] {
   const byHost = new Map<string, R[]>();
@@ -469,7 +474,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         if (clearFailed) e.state = "stopped";
         // A start of a server that runs as wanted is no start by hand: its crash count and history stay. A Restart
         // by hand stops and starts it: they start over.
-        const noStart = !options.restart && row.server?.desired === "running" && isAlive(e.state);
+        const noStart = !options.restart && runsAsWanted(row, e);
         await table.writeState(e, { desired: "running", desiredAt: new Date(now()), ...(noStart ? {} : { restarts: 0, recentCrashes: "[]" }), nextRestartAt: null, ...(clearFailed ? { observed: "stopped" } : {}) });
       });
     },
@@ -487,7 +492,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       await Promise.all(es.map((e) => e.chain));
       const ids = existing.map((r) => r.id);
       // Servers that run as wanted are not started by this: their crash counts and histories stay (wantRunning).
-      const started = existing.filter((r, i) => !(r.server!.desired === "running" && isAlive(es[i]!.state))).map((r) => r.id);
+      const started = existing.filter((r, i) => !runsAsWanted(r, es[i]!)).map((r) => r.id);
       const at = new Date(now());
       await runStatements(db, [
         updateStatesSql(ids, { observed: "stopped", failedSpecHash: null }, { observedIn: ["failed", "exited"] }),

@@ -28,8 +28,9 @@ export interface Restarts {
    * A crash (agent `exited`, a restart that could not start, a server gone
    * unwatched): restart with backoff, or give up (`failed`). `record`, when
    * given, is written together with that decision. While the app shuts down
-   * the decision is recorded (its due time, for the next start of the app to
-   * resume) and no restart is made. Runs inside the model's record chain.
+   * leaving its servers running, the decision is recorded (its due time, for
+   * the next start of the app to resume) and no restart is made; a shutdown
+   * that stops them records the crash only. Runs inside the model's record chain.
    */
   afterCrash(e: ServerEntry, why: string, record?: CrashRecord): Promise<void>;
   /** Schedules a restart in `delayMs` (replacing any scheduled one); `dueAtMs`: its due time as recorded (epoch ms; default now + delayMs). */
