@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentOptions, AgentPool, specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
+import { agentOptions, AgentPool, specFor, testDirs, untilListening, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort } from "../../test/harness/ports.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
@@ -45,14 +45,8 @@ describe("renameLogs", () => {
   it("moves a stopped server's log to the new id: logs reads the old run there, and a start there appends to it", async () => {
     const started = await agent.call("start", { spec: specFor("before", model, await freePort()) });
     expect(started.state).toBe("ready");
-    // llama-server answers /health 200 before it installs its SIGTERM handler and logs "listening on": a stop in
-    // between ends it by SIGTERM's default action, its queued log lines lost (3 of 30 such stops under load here;
-    // a CI run failed so). This test is about the log's move, so the stop waits for the line.
-    const until = Date.now() + 10_000;
-    while (!(await agent.call("logs", { id: "before", lines: 5000 })).lines.some((l) => /listening on http:\/\//.test(l))) {
-      if (Date.now() > until) throw new Error("llama-server logged no 'listening on' within 10 s of being ready");
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    // This test is about the log's move: the stop waits for llama-server's 'listening on' (untilListening says why).
+    await untilListening(agent, "before");
 
     const running = await rejectionOf(agent.call("renameLogs", { from: "before", to: "after" }));
     expect(running.code).toBe("CONFLICT");

@@ -11,7 +11,7 @@ import { agentTestBed } from "../../test/harness/agent-test-bed.ts";
 import { AgentError } from "../protocol.ts";
 import { errorHeadline } from "../shared/error-text.ts";
 import { RUN_FOOTER_PREFIX } from "../shared/run-header.ts";
-import { agentOptions, eventRecorder, specFor, stateOf } from "../../test/harness/fixtures.ts";
+import { agentOptions, eventRecorder, specFor, stateOf, untilListening } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { freePort } from "../../test/harness/ports.ts";
 import { standIns } from "../../test/harness/stand-ins/index.ts";
@@ -28,6 +28,8 @@ describe("a run's last line in its log", () => {
     const live = (id: string) => rec.events.flatMap((e) => (e.kind === "log" && e.id === id ? [e.line] : []));
 
     const asked = await agent.call("start", { spec: specFor("asked", bed.model, await freePort()) });
+    // Its own shutdown lines are checked below: the stop waits until llama-server handles SIGTERM (untilListening).
+    await untilListening(agent, "asked");
     const stopped = await agent.call("stop", { id: "asked" });
     expect(stopped).toMatchObject({ state: "stopped", cause: "requested" });
     let lines = await fileLines(asked.logPath!);

@@ -65,6 +65,21 @@ export function specFor(id: string, modelPath: string, port: number, extra: Part
 }
 
 /** Collects events and lets a test wait for one that matches, with a deadline. */
+
+/**
+ * Resolves once the agent's log of server `id` holds llama-server's "listening on" line (10 s deadline, then
+ * throws). llama-server answers /health 200 before it installs its SIGTERM handler and logs that line: a stop in
+ * between ends it by SIGTERM's default action, its queued log lines lost (3 of 30 such stops under load; CI runs
+ * failed so). A test about what the log holds after a stop waits for it first.
+ */
+export async function untilListening(agent: HostAgent, id: string, timeoutMs = 10_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await agent.call("logs", { id, lines: 5000 })).lines.some((l) => /listening on http:\/\//.test(l))) {
+    if (Date.now() > until) throw new Error(`llama-server ${id} logged no 'listening on' within ${timeoutMs} ms of being ready`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** The status a state event carries; null for a log line. */
 export const stateOf = (e: AgentEvent) => (e.kind === "state" ? e.status : null);
 
