@@ -29,7 +29,7 @@ import { Descendants, RUN_MARKER_VAR, type TreeScanner } from "./process-tree.ts
 import { ReadinessWait, type Exit } from "./readiness.ts";
 import { RecordKeeper } from "./record-keeper.ts";
 import type { RecordStore, ServerRecord } from "./records.ts";
-import { endRunInLog } from "./run-footer.ts";
+import { endRunInLog, lineBreakBefore } from "./run-footer.ts";
 import { serverEnvironment } from "./server-env.ts";
 import { watchHealth, watchPidExit } from "./server-watch.ts";
 import { spawnServer, type PreparedSpawn } from "./spawn-prep.ts";
@@ -530,7 +530,7 @@ export class ManagedServer {
   async appendNote(line: string): Promise<void> {
     await this.watchFinished;
     const watched = this.logWatch !== null;
-    appendFileSync(this.logPath, `${line}\n`);
+    appendFileSync(this.logPath, `${lineBreakBefore(this.logPath)}${line}\n`);
     if (!watched) this.liveLog.push([line]);
   }
 

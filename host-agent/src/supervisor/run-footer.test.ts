@@ -31,6 +31,17 @@ describe("a run's last line, once per run, in its own run", () => {
     expect(await marks(log)).toEqual(["starting", "first ===", "starting", "third ==="]);
   });
 
+  it("a server killed in the middle of a line: the run's last line still stands on a line of its own, and counts as its end", async () => {
+    // A CI run found the footer glued to llama-server's "0.00.017.568 I " (its line's start, the rest never written).
+    const log = path.join(dir, "cut.log");
+    await writeFile(log, `${header("a", "2026-12-01T12:00:00.000Z")}\nI main: loading model\n0.00.017.568 I `);
+    const spawnedAt = "2026-12-01T12:00:00.004Z";
+    expect(appendRunFooter(log, footer("a", "first"), spawnedAt)).toBe("written");
+    const lines = (await readFile(log, "utf8")).split("\n");
+    expect(lines.slice(-3)).toEqual(["0.00.017.568 I ", footer("a", "first"), ""]);
+    expect(appendRunFooter(log, footer("a", "second"), spawnedAt)).toBe("ended");
+  });
+
   it("an end seen after another agent started the server again is not written into that later run", async () => {
     const log = path.join(dir, "later.log");
     // The run spawned at 12:00:00.004 was stopped by another agent, which wrote its last line... or not (an

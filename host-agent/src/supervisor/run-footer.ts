@@ -65,8 +65,33 @@ export function runEndInLog(logPath: string, runStartedAt: string | null): "ende
 export function appendRunFooter(logPath: string, footer: string, runStartedAt: string | null): "written" | "ended" | "later-run" {
   const end = runEndInLog(logPath, runStartedAt);
   if (end !== "open") return end;
-  appendFileSync(logPath, `${footer}\n`);
+  appendFileSync(logPath, `${lineBreakBefore(logPath)}${footer}\n`);
   return "written";
+}
+
+/**
+ * "\n" when the file's last byte is not a line break (a server killed in the middle of writing a line: a CI run
+ * found the footer glued to llama-server's "0.00.017.568 I "), else "": what an agent line appended to it starts
+ * with, so that it stands on a line of its own. "" for an empty or unreadable file.
+ */
+export function lineBreakBefore(logPath: string): string {
+  let fd: number;
+  try {
+    fd = openSync(logPath, "r");
+  } catch {
+    return "";
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return "";
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    return last[0] === 0x0a ? "" : "\n";
+  } catch {
+    return "";
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
