@@ -1,5 +1,5 @@
 import { appendFile, mkdtemp, readdir, readFile, readlink, rm, writeFile } from "node:fs/promises";
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -52,6 +52,25 @@ describe("server log files", () => {
     await f.poke();
     expect(seen).toEqual(["x".repeat(1500).slice(0, 4096), "written during the copy", "and another", "after"]);
     f.close();
+  });
+
+  it("replaces the last copy on each rotation, leaves nothing else beside the log, and a reader of the last copy keeps its bytes", async () => {
+    const sub = await mkdtemp(path.join(dir, "again-"));
+    const log = path.join(sub, "b.log");
+    const child = openLogForChild(log, 100, "=== header ===");
+    writeSync(child.fd, `${"1".repeat(200)}\n`);
+    expect(enforceLogCap(log, 100)).not.toBe(null);
+    const reader = openSync(rotatedPath(log), "r"); // someone reading the last copy (less, readLogTail)
+    writeSync(child.fd, `${"2".repeat(200)}\n`);
+    expect(enforceLogCap(log, 100)).not.toBe(null);
+    closeSync(child.fd);
+    expect(await readFile(rotatedPath(log), "utf8")).toBe(`${"2".repeat(200)}\n`);
+    const held = Buffer.alloc(300);
+    const n = readSync(reader, held, 0, 300, 0);
+    closeSync(reader);
+    expect(held.subarray(0, n).toString()).toContain("1".repeat(200));
+    // The copy moved aside (a rename over it makes ext4 write the new copy out first) is removed in the threadpool.
+    await expect.poll(() => readdir(sub), { timeout: 5000 }).toEqual(["b.log", "b.log.1"]);
   });
 
   it("makes the logs folder when it is missing (the agent makes it at start; someone may have removed it since)", async () => {

@@ -21,9 +21,11 @@
  * (256 KiB). A rotation is one synchronous step that never waits for the
  * follower (it reads its unread lines from the copy). So the file stays
  * within cap + 256 KiB + what the server writes before the agent checks and
- * rotates (25 ms: 0.5 MB at 20 MB/s; plus whatever time the machine's
- * scheduler keeps the agent off its cores). A timer checks too, for file
- * systems whose watch misses writes.
+ * rotates: 25 ms (0.5 MB at 20 MB/s), plus whatever time the agent is held
+ * up, by the machine's scheduler or by a busy disk (the rotation's copy is
+ * written before the truncation; beside two `dd … conv=fsync` loops a copy
+ * of 2.4 MB took up to 0.8 s). A timer checks too, for file systems whose
+ * watch misses writes.
  */
 import { statSync, watch, type FSWatcher } from "node:fs";
 import { AGENT_DEFAULTS } from "../env.ts";
