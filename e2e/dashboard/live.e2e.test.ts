@@ -1,10 +1,13 @@
 /**
  * The live connection: after the app restarts, the page says
  * "reconnecting", the event stream comes back by itself, and the page
- * refetches what changed meanwhile, without a reload. And with
+ * refetches what changed meanwhile, without a reload. While the app shuts
+ * down, every page says so, and what it waits for. And with
  * SYNAPSE_API_TOKEN set, the page asks for the token and then works.
  */
 import { afterAll, describe, expect, it } from "vitest";
+import { freePorts } from "../../host-agent/test/harness/ports";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { openDatabase } from "../../src/server/db/client";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
@@ -47,6 +50,47 @@ describe("live updates and sign-in (production build)", () => {
     expect(await list.textContent()).toContain("added-while-down");
     expect(await stillSameDocument(page)).toBe(true);
     await screenshot("back");
+  });
+
+  it("while the app shuts down, the page says what it waits for and what comes next, then that it has shut down (a trial saw Live and READY through the whole wait)", async () => {
+    const app = await startApp({ name: "dashboard-shutdown" });
+    apps.push(app);
+    const file = await tinyModel(app.dirs.modelRoot, "long.gguf", { contextLength: 65_536 });
+    const [port] = await freePorts(1);
+    expect((await app.trpc.mutation("models.create", { name: "long", filePath: file, port, enabled: true, ctxSize: 65_536, threads: 1 })).error).toBeUndefined();
+    expect((await app.json<{ results: { state: string }[] }>("/api/models/servers/start-all", { method: "POST" })).body.results[0]?.state).toBe("ready");
+    const { page, screenshot } = await openPage(browser(), app, { name: "live-shutdown", viewport: WIDE, allowConsole: WHILE_DOWN });
+    await page.goto("/");
+    const indicator = page.getByTestId("connection-state");
+    await expect.poll(() => indicator.getAttribute("data-state")).toBe("live");
+    const banner = page.getByTestId("shutdown-banner");
+    expect(await banner.count(), "no banner while the app runs").toBe(0);
+
+    // A reply of tens of seconds, under way when the app is told to stop.
+    const reply = await app.fetch("/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "long", messages: [{ role: "user", content: "hi" }], max_tokens: 60_000, ignore_eos: true, stream: true, grammar: "root ::= [a-z]+" }),
+    });
+    expect(reply.status).toBe(200);
+    const reader = reply.body!.getReader();
+    await reader.read();
+    const read = (async () => {
+      for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) return;
+    })();
+
+    process.kill(app.pid, "SIGTERM");
+    await expect.poll(() => banner.getAttribute("data-phase"), { timeout: 10_000 }).toBe("waiting");
+    expect(await banner.textContent()).toMatch(/^The app is shutting down: new gateway requests are refused \(503 app_shutting_down\)\. It waits for the request in flight, \d+ s more at most, then goes on to stop every server it manages; a second Ctrl-C \(or SIGTERM\) ends the wait\.$/);
+    await screenshot("waiting");
+
+    // A second signal ends the wait; the servers are stopped, the app exits, and the page says it has shut down.
+    await new Promise((r) => setTimeout(r, 3200));
+    expect(await app.stop("SIGTERM")).toMatchObject({ code: 0, leftovers: [] });
+    await read;
+    await expect.poll(() => banner.getAttribute("data-phase"), { timeout: 15_000 }).toBe("gone");
+    expect(await banner.textContent()).toBe("The app has shut down, stopping every server it manages. This page shows what it last saw, and reconnects when the app is back.");
+    await screenshot("gone");
   });
 
   it("with an API token: the page asks for it, refuses a wrong one, then works", async () => {

@@ -377,16 +377,21 @@ describe("playground (production build, real llama-server, beyond loopback under
       const state = page.getByTestId("model-state");
       const message = page.getByLabel("Message", { exact: true });
       const note = page.getByTestId("send-blocked");
-      const held = (name: string) => `Cannot send to ${name}: it failed: cannot start ${name}: port ${made.find((m) => m.name === name)!.port} is held by pid`;
+      const held = (name: string) => `cannot start ${name}: port ${made.find((m) => m.name === name)!.port} is held by pid`;
+      const blocked = (name: string) => `Cannot send to ${name}: it failed (its last error is above, under Model).`;
 
       await page.goto("/playground?model=broken");
       await expect.poll(() => state.getAttribute("data-readiness")).toBe("needs-start");
       await message.fill("hello");
-      await expect.poll(() => note.textContent()).toContain(held("broken"));
+      await expect.poll(() => note.textContent()).toContain(blocked("broken"));
+      // The error is said once, in the state line (a trial saw a long one three times on the page).
+      expect(await state.textContent()).toContain(`last error: ${held("broken")}`);
+      expect(await note.textContent()).not.toContain(held("broken"));
       expect(await page.getByTestId("send").isDisabled()).toBe(true);
-      // Enter: nothing sent, the message kept, and told (the page's status line), not silence.
+      // Enter: nothing sent, the message kept, and told (the page's status line, with the error), not silence.
       await message.press("Enter");
-      await expect.poll(() => page.getByTestId("announcement").textContent()).toContain(`Not sent. ${held("broken")}`);
+      await expect.poll(() => page.getByTestId("announcement").textContent()).toContain(`Not sent. ${blocked("broken")}`);
+      expect(await page.getByTestId("announcement").textContent()).toContain(`Last error: ${held("broken")}`);
       expect(await page.getByTestId("user-message").count()).toBe(0);
       expect(await message.inputValue()).toBe("hello");
       await screenshot("blocked");
@@ -395,11 +400,11 @@ describe("playground (production build, real llama-server, beyond loopback under
       await page.getByLabel("Model").selectOption("broken-lazy");
       await expect.poll(() => state.getAttribute("data-readiness")).toBe("needs-start");
       expect(await state.textContent()).toContain("Failed on");
-      await expect.poll(() => note.textContent()).toContain(held("broken-lazy"));
+      await expect.poll(() => note.textContent()).toContain(blocked("broken-lazy"));
       expect(await page.getByTestId("send").isDisabled()).toBe(true);
 
       await page.getByLabel("Model").selectOption("broken");
-      await expect.poll(() => note.textContent()).toContain(held("broken"));
+      await expect.poll(() => note.textContent()).toContain(blocked("broken"));
       // Start before the port is freed fails again, and says so (a trial saw the page unchanged after the click).
       await note.getByTestId("send-blocked-start").click();
       const toasts = () => page.getByTestId("toasts").locator(":scope > div").allTextContents();

@@ -3,6 +3,7 @@ import type { ReactNode } from "react";
 import { AuthGate } from "~/components/auth/auth-gate";
 import { LiveProvider } from "~/components/live/live-provider";
 import { AppHeader } from "~/components/nav/app-header";
+import { ShutdownBanner } from "~/components/live/shutdown-banner";
 import { Toaster } from "~/components/ui/toaster";
 import { TRPCReactProvider } from "~/trpc/client";
 import "./globals.css";
@@ -26,6 +27,7 @@ export default function RootLayout({ children }: { children: ReactNode }) {
             <Toaster>
               <AppHeader />
               <main id="main" tabIndex={-1}>
+                <ShutdownBanner />
                 <AuthGate>{children}</AuthGate>
               </main>
             </Toaster>

@@ -77,7 +77,8 @@ export function describeExit(e: Exit): string {
   if (e.code !== null) return `exited with code ${e.code}`;
   // A process the agent is not the parent of (adopted after a restart of the agent or the app, or its spawn
   // helper died first): only a parent reads an exit status.
-  return "exited (its exit code could not be read: the agent was not its parent process, as after a restart of the agent or the app)";
+  // Said once: the event reads `crashed: ended (exit code unknown: …)`, not "exited (its exit code …)" after "crashed".
+  return "ended (exit code unknown: the agent is not its parent process, as after a restart of the agent or the app)";
 }
 
 export class ManagedServer {

@@ -56,6 +56,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
       void queryClient.invalidateQueries({ queryKey: trpc.servers.status.queryKey() });
       void queryClient.invalidateQueries({ queryKey: trpc.models.get.queryKey() });
       void queryClient.invalidateQueries({ queryKey: trpc.servers.memory.queryKey() });
+      void queryClient.invalidateQueries({ queryKey: trpc.servers.shutdown.queryKey() });
     }, REFETCH_DEBOUNCE_MS);
   }, [queryClient, trpc]);
 

@@ -100,7 +100,8 @@ export function Playground({ initialModel }: { initialModel?: string | undefined
     e?.preventDefault();
     if (!canSend || !choice) {
       // Enter on a message that cannot go: told (the note beside Send says it too), not silently dropped.
-      if (block && hasDraft && !busy) setAnnouncement(`Not sent. ${block.text}`);
+      // The note points to the error in the state line; read aloud, the error itself follows.
+      if (block && hasDraft && !busy) setAnnouncement(`Not sent. ${block.text}${block.start && choice?.error ? ` Last error: ${choice.error}` : ""}`);
       return;
     }
     if (chat.send(choice.name, draft, settings, choice.readiness === "ready")) setDraft("");

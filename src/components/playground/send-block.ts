@@ -5,7 +5,7 @@
  *
  *   no model chosen          "Choose a model first."
  *   disabled                 enable it on its model page (no action here)
- *   failed                   its last error, and what to do unless the error says it; Start
+ *   failed                   points to its last error (the state line has it), what to do unless the error says it; Start
  *   crashed, none planned    auto-restart is off; Start
  *   stopped / stopping       load policy "always": a message does not start it; Start
  *
@@ -27,12 +27,13 @@ export function sendBlock(choice: ModelChoice | null): SendBlock | null {
   if (choice.readiness !== "needs-start") return null;
   switch (choice.display) {
     case "failed":
+      // Its error is in the state line above (ModelStateLine's "last error"), often a long one: pointed to, not repeated.
       return {
-        text: `${to}: it failed${choice.error ? `: ${choice.error}` : ""}${choice.errorSaysStartAgain ? "." : ". It is not started again until someone starts it: fix what the error says, then start it."}`,
+        text: `${to}: it failed${choice.error ? " (its last error is above, under Model)" : ""}. It is not started again until someone starts it${choice.error && !choice.errorSaysStartAgain ? ": fix what the error says, then start it." : "."}`,
         start: true,
       };
     case "exited":
-      return { text: `${to}: it crashed${choice.error ? ` (${choice.error})` : ""}, and the app does not restart it (auto-restart is off). Start it to chat.`, start: true };
+      return { text: `${to}: it crashed${choice.error ? " (its last error is above, under Model)" : ""}, and the app does not restart it (auto-restart is off). Start it to chat.`, start: true };
     default:
       return { text: `${to}: it is ${choice.display === "stopping" ? "stopping" : "stopped"}, and its load policy "always" means a message does not start it. Start it to chat.`, start: true };
   }

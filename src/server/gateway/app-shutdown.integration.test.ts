@@ -90,9 +90,15 @@ describe("the app shutting down under the gateway's requests (real llama-server,
       const queued = outcome(client.chat.completions.create(chat("longer")));
       await waitFor("the second request to queue", async () => g!.adapter.usage(longer.id).inFlight === 2, 5000, 20);
 
+      expect(g!.f.fleet.shutdownState(), "nothing to show while the app runs").toBeNull();
       const began = Date.now();
       const shutdown = g!.f.fleet.shutdown({ stopServers: true });
+      // What every page's banner reads (servers.shutdown): the wait, until when, and the reply it waits for.
+      expect(g!.f.fleet.shutdownState()).toMatchObject({ stopServers: true, phase: "waiting" });
+      expect(Date.parse(g!.f.fleet.shutdownState()!.drainUntil) - began).toBeGreaterThanOrEqual(9_000);
       const q = await queued;
+      // The reply alone once the refused one's end is told (through the worker, in its next batch of notes).
+      await expect.poll(() => g!.f.fleet.shutdownState()?.requestsInFlight, { timeout: 2000 }).toBe(1);
       const refusedAfterMs = Date.now() - began;
       expect(q).toMatchObject({ status: 503, code: "app_shutting_down" });
       expect(q.message).toBe(
@@ -114,6 +120,7 @@ describe("the app shutting down under the gateway's requests (real llama-server,
 
       const stopped = await shutdown;
       expect(stopped.map((s) => [s.name, s.state])).toEqual([["longer", "stopped"]]);
+      expect(g!.f.fleet.shutdownState()).toMatchObject({ phase: "stopping", requestsInFlight: 0 });
       // Said in the activity the dashboard shows, as it began.
       const said = await g!.f.t.db.event.findMany({ where: { kind: "action", modelId: null }, orderBy: { id: "asc" } });
       expect(said.map((e) => e.message)).toContainEqual(expect.stringMatching(/^the app is shutting down \(stopping every server it manages\): new gateway requests are refused \(503 app_shutting_down\); it first waits up to 10 s for the \d+ requests? in flight$/));
@@ -272,6 +279,7 @@ describe("the app shutting down under the gateway's requests (real llama-server,
     expect(ended.error, `the reply was finished (it ended with ${String(ended.error)})`).toBeNull();
     expect(ended.finish).toBe("length");
     expect(await shutdown).toEqual([]);
+    expect(g!.f.fleet.shutdownState()).toMatchObject({ stopServers: false, phase: "exiting" });
     expect(isAlive(pid!), "the server still runs").toBe(true);
   }, 60_000);
 });

@@ -23,6 +23,8 @@ export const serversRouter = router({
   restart: publicProcedure.input(idInput.extend({ wait: z.boolean().default(true) })).mutation(({ ctx, input }) => ctx.runtime.fleet.restart(input.id, { wait: input.wait })),
   /** What each server runs as, with the gateway's counters from its ServerEntry: requests in flight, last used, idle unload time (ISO). */
   status: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.status()),
+  /** The app's shutdown as it goes (Fleet.shutdownState: what it waits for, what it does next), or null: the app runs. */
+  shutdown: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.shutdownState()),
   /** Each host's memory bar: its budget, what runs, what START ALL ENABLED would add and refuse (with the numbers). */
   memory: publicProcedure.query(({ ctx }) => ctx.runtime.fleet.memoryOverview()),
   logs: publicProcedure

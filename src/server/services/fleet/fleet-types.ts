@@ -203,6 +203,11 @@ export interface Fleet {
    */
   endShutdownWait(): boolean;
   /**
+   * The app's shutdown as it goes, for the pages (servers.shutdown): null until shutdown() begins; then what it
+   * does (ShutdownView). Read while the app still answers: during the wait for requests and the stops.
+   */
+  shutdownState(): ShutdownView | null;
+  /**
    * Calls `cb` once, as shutdown() begins and before it stops anything: the gateway refuses new work and
    * ends the requests that wait (503 app_shutting_down). shutdown() then waits for the requests in flight
    * (ServerEntry.inFlight, every model) to end, until `notice.drainUntil`, before it stops the servers or
@@ -222,6 +227,20 @@ export interface ShutdownNotice {
   stopServers: boolean;
   /** Epoch ms until which shutdown() waits for requests in flight to end; after it, the servers are stopped (or the app exits) under any still running. */
   drainUntil: number;
+}
+
+/** The app's shutdown as the pages show it (Fleet.shutdownState). */
+export interface ShutdownView {
+  /** As ShutdownNotice.stopServers. */
+  stopServers: boolean;
+  /** When it began (ISO). */
+  began: string;
+  /** Until when it waits for the gateway's requests in flight (ISO); as ShutdownNotice.drainUntil. */
+  drainUntil: string;
+  /** `waiting`: for the requests in flight (new ones are refused); `stopping`: the servers; `exiting`: leaving them running. */
+  phase: "waiting" | "stopping" | "exiting";
+  /** The gateway's requests in flight now (ServerEntry.inFlight, every model). */
+  requestsInFlight: number;
 }
 
 /** A server's log lines (Fleet.logs). */

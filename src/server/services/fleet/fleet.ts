@@ -33,7 +33,7 @@ import { getSettings } from "~/server/services/registry/settings";
 import { ServiceError } from "../errors";
 import { createReportApplier } from "./apply-report";
 import { createContext } from "./context";
-import type { AdoptionReport, Fleet, FleetOptions, ServerResult, ShutdownNotice } from "./fleet-types";
+import type { AdoptionReport, Fleet, FleetOptions, ServerResult, ShutdownNotice, ShutdownView } from "./fleet-types";
 import { drainRequests, SHUTDOWN_DRAIN_MS } from "./shutdown-drain";
 import { createOnceListeners } from "~/server/gateway/notice-listeners";
 import { agentTakesCause, createOperations, type Operations } from "./operations";
@@ -101,6 +101,9 @@ export function createFleet(options: FleetOptions): Fleet {
   const turns = new Map<string, Promise<unknown>>();
   /** Set while shutdown() waits for the gateway's requests in flight: Fleet.endShutdownWait aborts it. */
   let drainCut: AbortController | null = null;
+  /** The shutdown as it goes (Fleet.shutdownState), its request count read when asked; null before it. */
+  let shutdownView: Omit<ShutdownView, "requestsInFlight"> | null = null;
+  const requestsInFlight = () => [...table.entries()].reduce((n, e) => n + e.inFlight, 0);
   /** Fleet.onShutdown's listeners (the gateway's); one added once the shutdown began is told at once. */
   const shutdownListeners = createOnceListeners<ShutdownNotice>("telling the gateway of the app's shutdown failed", (what, err) => log.warn(what, { error: err }));
   function inTurn<T>(modelId: string, fn: () => Promise<T>): Promise<T> {
@@ -409,8 +412,8 @@ export function createFleet(options: FleetOptions): Fleet {
       const counted = shutdownListeners.notify(notice);
       // Said where the dashboard's activity shows it: a trial saw the fleet page read "Live", every model READY,
       // through the whole wait, then only "Reconnecting…".
-      const requestsInFlight = () => [...table.entries()].reduce((n, e) => n + e.inFlight, 0);
       const inFlight = requestsInFlight();
+      shutdownView = { stopServers, began: new Date(began).toISOString(), drainUntil: new Date(notice.drainUntil).toISOString(), phase: "waiting" };
       ops.action(
         `the app is shutting down (${stopServers ? "stopping every server it manages" : "leaving its servers running: its next start takes them over"}): new gateway requests are refused (503 app_shutting_down)${inFlight > 0 ? `; it first waits up to ${Math.round((notice.drainUntil - began) / 1000)} s for the ${inFlight === 1 ? "request" : `${inFlight} requests`} in flight` : ""}`,
         { data: { shutdown: { stopServers, drainUntil: new Date(notice.drainUntil).toISOString() } } },
@@ -422,6 +425,7 @@ export function createFleet(options: FleetOptions): Fleet {
         then: stopServers ? "stopping the servers" : "exiting (the servers keep running)",
       });
       drainCut = null;
+      shutdownView = { ...shutdownView, phase: stopServers ? "stopping" : "exiting" };
       if (!stopServers) return [];
       deadlineMs -= Date.now() - began;
       const hosts = await db.host.findMany();
@@ -504,6 +508,10 @@ export function createFleet(options: FleetOptions): Fleet {
       if (!drainCut || drainCut.signal.aborted) return false;
       drainCut.abort();
       return true;
+    },
+
+    shutdownState() {
+      return shutdownView && { ...shutdownView, requestsInFlight: requestsInFlight() };
     },
 
     onShutdown: shutdownListeners.add,
