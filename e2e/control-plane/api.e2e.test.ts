@@ -13,6 +13,7 @@ import { freePorts } from "../../host-agent/test/harness/ports";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { REPO_ROOT } from "../../test/harness/app-build";
 import { startApp, type AppServer } from "../../test/harness/app-server";
+import { streamLongReply } from "../../test/harness/long-reply";
 
 const run = promisify(execFile);
 
@@ -217,22 +218,8 @@ describe("shutting down with a gateway request in flight (real llama-server)", (
       const started = await app.json<StartAllBody>("/api/models/servers/start-all", { method: "POST" });
       const pid = started.body.results[0]!.pid!;
       // A reply of tens of seconds, read as it streams.
-      const reply = await app.fetch("/v1/chat/completions", {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model: "long", messages: [{ role: "user", content: "hi" }], max_tokens: 60_000, ignore_eos: true, stream: true, grammar: "root ::= [a-z]+" }),
-      });
+      const reply = await streamLongReply(app, "long");
       expect(reply.status).toBe(200);
-      const reader = reply.body!.getReader();
-      await reader.read();
-      let text = "";
-      const read = (async () => {
-        for (;;) {
-          const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
-          if (done) return;
-          text += new TextDecoder().decode(value);
-        }
-      })();
 
       process.kill(app.pid, "SIGTERM");
       const waiting = await app.waitForLog((r) => (r.msg ?? "").startsWith("shutting down: waiting up to 10 s for the gateway's requests in flight to end before stopping the servers"), 10_000);
@@ -250,9 +237,8 @@ describe("shutting down with a gateway request in flight (real llama-server)", (
       ]));
       expect(stopped).toMatchObject({ code: 0, killed: false, leftovers: [] });
       expect(alive(pid)).toBe(false);
-      await read;
       // The reply ended told why: its server was stopped while the app shut down.
-      expect(text).toMatch(/"code":"app_shutting_down"/);
+      expect(await reply.text).toMatch(/"code":"app_shutting_down"/);
     } finally {
       await app.dispose();
     }

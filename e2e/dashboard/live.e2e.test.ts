@@ -10,6 +10,7 @@ import { freePorts } from "../../host-agent/test/harness/ports";
 import { tinyModel } from "../../host-agent/test/harness/tiny-model";
 import { openDatabase } from "../../src/server/db/client";
 import { startApp, type AppServer } from "../../test/harness/app-server";
+import { streamLongReply } from "../../test/harness/long-reply";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
 import { markDocument, stillSameDocument, WIDE, NARROW } from "./fleet-helpers";
 
@@ -67,17 +68,8 @@ describe("live updates and sign-in (production build)", () => {
     expect(await banner.count(), "no banner while the app runs").toBe(0);
 
     // A reply of tens of seconds, under way when the app is told to stop.
-    const reply = await app.fetch("/v1/chat/completions", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "long", messages: [{ role: "user", content: "hi" }], max_tokens: 60_000, ignore_eos: true, stream: true, grammar: "root ::= [a-z]+" }),
-    });
+    const reply = await streamLongReply(app, "long");
     expect(reply.status).toBe(200);
-    const reader = reply.body!.getReader();
-    await reader.read();
-    const read = (async () => {
-      for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) return;
-    })();
 
     process.kill(app.pid, "SIGTERM");
     await expect.poll(() => banner.getAttribute("data-phase"), { timeout: 10_000 }).toBe("waiting");
@@ -87,7 +79,7 @@ describe("live updates and sign-in (production build)", () => {
     // A second signal ends the wait; the servers are stopped, the app exits, and the page says it has shut down.
     await new Promise((r) => setTimeout(r, 3200));
     expect(await app.stop("SIGTERM")).toMatchObject({ code: 0, leftovers: [] });
-    await read;
+    expect(await reply.text).toMatch(/"code":"app_shutting_down"/);
     await expect.poll(() => banner.getAttribute("data-phase"), { timeout: 15_000 }).toBe("gone");
     expect(await banner.textContent()).toBe("The app has shut down, stopping every server it manages. This page shows what it last saw, and reconnects when the app is back.");
     await screenshot("gone");
