@@ -27,8 +27,8 @@ let replacedCopies = 0;
  * and removed in the threadpool; then `from` takes the free name. Between the
  * two renames, microseconds apart, there is no `.1`: a reader opening it then
  * reads the current file alone. Throws the rename's error (ENOENT when
- * `from` is gone); a copy moved aside that cannot be removed stays beside the
- * log.
+ * `from` is gone), the last copy then back under its name; a copy moved
+ * aside that cannot be removed stays beside the log.
  */
 function replaceRotatedCopy(from: string, logPath: string): void {
   const target = rotatedPath(logPath);
@@ -40,7 +40,19 @@ function replaceRotatedCopy(from: string, logPath: string): void {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err; // no copy yet: nothing to move aside
   }
-  renameSync(from, target);
+  try {
+    renameSync(from, target);
+  } catch (err) {
+    // The last copy goes back to its name rather than lingering under the other one.
+    if (movedAside) {
+      try {
+        renameSync(aside, target);
+      } catch {
+        // left beside the log, under the aside name
+      }
+    }
+    throw err;
+  }
   if (movedAside) void unlink(aside).catch(() => undefined);
 }
 
