@@ -178,7 +178,8 @@ class SshLink implements HostLink, TcpTunnel {
     const session = this.session;
     if (this.current !== "connected" || !session || session.lost) {
       const last = this.lastError;
-      throw new AgentError({ code: "UNAVAILABLE", message: `host '${this.host}' is unreachable (link ${this.current}): ${last?.message ?? "not connected"}` }, { cause: last ?? undefined });
+      // data.unreachable: the gateway answers 502 host_unreachable with this message (src/server/gateway/connect-refused.ts).
+      throw new AgentError({ code: "UNAVAILABLE", message: `host '${this.host}' is unreachable (link ${this.current}): ${last?.message ?? "not connected"}`, data: { unreachable: "link" } }, { cause: last ?? undefined });
     }
     const max = this.options.maxTunnelChannels ?? DEFAULT_MAX_TUNNEL_CHANNELS;
     if (this.tunnels >= max) {

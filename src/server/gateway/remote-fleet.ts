@@ -307,8 +307,10 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
  * A connection to 127.0.0.1:`port` on ssh host `hostId`, through the main
  * thread's channel socket (fleet-host.ts): one line of JSON asks for it, and
  * one line answers `ok` (then the bytes are the channel's), `refused` and the
- * error when nothing listens on the port (rejected with code ECONNREFUSED), or
- * `error` and the error.
+ * error when nothing listens on the port (rejected with code ECONNREFUSED),
+ * `unreachable` and the error when the host cannot be reached (its link is
+ * down, or its key does not permit the port: code EHOSTUNREACH), or `error`
+ * and the error.
  */
 export function openChannel(socketPath: string, hostId: string, port: number, timeoutMs: number): Promise<Duplex> {
   return new Promise<Duplex>((resolve, reject) => {
@@ -335,9 +337,10 @@ export function openChannel(socketPath: string, hostId: string, port: number, ti
       clearTimeout(timer);
       if (line !== "ok") {
         s.destroy();
-        const err = new Error(line.replace(/^(error|refused) /, ""));
-        // Nothing listens on the port (fleet-host.ts): as TCP says it (raw-upstream.ts connectRefused).
-        reject(line.startsWith("refused ") ? Object.assign(err, { code: "ECONNREFUSED" }) : err);
+        const err = new Error(line.replace(/^(error|refused|unreachable) /, ""));
+        // Nothing listens on the port, or the host cannot be reached (fleet-host.ts): as TCP says them (connect-refused.ts).
+        const code = line.startsWith("refused ") ? "ECONNREFUSED" : line.startsWith("unreachable ") ? "EHOSTUNREACH" : null;
+        reject(code ? Object.assign(err, { code }) : err);
         return;
       }
       s.pause();

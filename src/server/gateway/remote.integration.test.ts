@@ -190,6 +190,8 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     );
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(err!.status).toBe(502);
+    // The README's code for a host the gateway cannot reach (was upstream_error, which reads as the server's fault).
+    expect(err!.code).toBe("host_unreachable");
     expect(err!.message).toContain(`does not permit port ${base + 2}`);
     expect(err!.message).toContain("--model-ports");
     await g.f.fleet.stop(m.id);
@@ -232,6 +234,7 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
         (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
       );
       expect(err?.status).toBe(502);
+      expect(err!.code).toBe("host_unreachable");
       expect(err!.message).toContain(`does not permit port ${base + 2}`);
       await g.f.fleet.stop(beyond.id);
     } finally {
@@ -263,20 +266,26 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     }
   }, 60_000);
 
-  it("the host unreachable: 502 with the link's error, at once; served again when it is back", async () => {
+  it("the host unreachable: 502 host_unreachable with the link's error, at once, in the gateway and through its worker; served again when it is back", async () => {
     const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+    const w = await startGatewayWorker(g);
     await sshd.stop({ dropSessions: true });
     try {
-      const t0 = Date.now();
-      const err = await g.client.chat.completions.create(chat("far")).then(
-        () => null,
-        (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
-      );
-      expect(err).toBeInstanceOf(OpenAI.APIError);
-      expect(err!.status).toBe(502);
-      expect(err!.message).toMatch(/host 'mac' is unreachable/);
-      expect(Date.now() - t0).toBeLessThan(5000);
+      for (const client of [g.client, w.client]) {
+        const t0 = Date.now();
+        const err = await client.chat.completions.create(chat("far")).then(
+          () => null,
+          (e: unknown) => e as InstanceType<typeof OpenAI.APIError>,
+        );
+        expect(err).toBeInstanceOf(OpenAI.APIError);
+        expect(err!.status).toBe(502);
+        // As the README's error table says (a trial got upstream_error).
+        expect(err!.code).toBe("host_unreachable");
+        expect(err!.message).toMatch(/host 'mac' is unreachable/);
+        expect(Date.now() - t0).toBeLessThan(5000);
+      }
     } finally {
+      await w.dispose();
       await sshd.start();
     }
     // The link reconnects by itself; the server kept running on the host.
