@@ -36,7 +36,7 @@ import { listeningPort } from "~/server/services/fleet/listening-port";
 import { createChangeWaiters } from "./change-waiters";
 import type { GatewayFleet, GatewayModel, LoadPolicy } from "./fleet-port";
 import { readinessStep } from "./readiness";
-import { stoppingOf } from "./stopping";
+import { linkLostOf, stoppingOf } from "./stopping";
 import { createStoppingListeners } from "./notice-listeners";
 
 export interface FleetAdapterOptions {
@@ -210,6 +210,11 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
     return toGatewayModel(r, d, settingsRow !== null && fleet.changedSinceFailure(r, settingsRow));
   }
 
+  /** The models of the last read (none before it). */
+  function modelsHeld(): readonly GatewayModel[] {
+    return snapshot?.models ?? [];
+  }
+
   /** The model's ServerEntry; its host and name from the snapshot (used only if the fleet has no entry yet). */
   function entryOf(modelId: string): ServerEntry {
     const m = snapshot?.byId.get(modelId);
@@ -379,6 +384,9 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
           onFleetEvent(item.event.modelId);
           const stopping = stoppingOf(item.event);
           if (stopping) stoppingListeners.notify(stopping);
+          // A host's link lost: every model on it is out of the gateway's reach (the requests they answer broke).
+          const lost = linkLostOf(item.event);
+          if (lost) for (const m of modelsHeld()) if (m.hostId === lost.hostId) stoppingListeners.notify({ modelId: m.id, why: lost.why, unreachable: true });
         }
       } catch (err) {
         if (stop.signal.aborted) break;

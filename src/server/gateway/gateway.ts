@@ -33,7 +33,7 @@ import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody, tooLarge } from "./request-body";
 import { matchRoute } from "./routes";
 import type { ForwardOutcome, UpstreamOptions } from "./upstream";
-import { appShuttingDown, stoppedUnderRequest, type ModelStopping } from "./stopping";
+import { appShuttingDown, linkLostUnderRequest, stoppedUnderRequest, type ModelStopping } from "./stopping";
 import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
 import { createRawUpstream, type AnswerSink, type RawTarget, type RawUpstream, type ServerEnding } from "./raw-upstream";
 
@@ -282,7 +282,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // as the shutdown's: at or after the drain's end, as its end (the servers are then stopped under what is
       // left); before it, as what it is (a crash; a stop of the shutdown's, once no request was counted).
       const end = (s: ModelStopping | null) => {
-        if (!shutdown) return cb(stoppedUnderRequest(model.name, s!.why, s!.ended));
+        if (!shutdown) return cb(s!.unreachable ? linkLostUnderRequest(model.name, model.host, s!.why) : stoppedUnderRequest(model.name, s!.why, s!.ended));
         const drainOver = s === null || Date.now() >= shutdown.drainUntil;
         cb(appShuttingDown(model.name, shutdown, drainOver ? { waitedS: Math.round((shutdown.drainUntil - shutdown.at) / 1000) } : s));
       };

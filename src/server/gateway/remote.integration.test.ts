@@ -11,6 +11,7 @@
  * - a model port outside the host's range is refused at save, naming it;
  * - a port the app allows but the key does not: 502 naming the port to add;
  * - the host unreachable: 502 with the link's error, served again once back;
+ * - the link lost under a stream: a last event says so;
  * - direct mode: the gateway connects to address:PORT instead.
  */
 import { mkdir, writeFile } from "node:fs/promises";
@@ -298,6 +299,37 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     }
     expect((await g.f.fleet.status()).find((v) => v.modelId === far.id)?.state).toBe("ready");
   }, 60_000);
+
+  it("the link lost while a reply streams: the client is told so in a last event (host_unreachable, the link's words), in the gateway and through its worker, and served again once it is back", async () => {
+    const w = await startGatewayWorker(g);
+    try {
+      for (const [via, client] of [["gateway", g.client], ["worker", w.client]] as const) {
+        let chunks = 0;
+        let error: unknown = null;
+        try {
+          const s = await client.chat.completions.create({ ...chat("far", { max_tokens: 3500, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+          for await (const _ of s) if (++chunks === 5) await sshd.stop({ dropSessions: true });
+        } catch (e) {
+          error = e;
+        } finally {
+          await sshd.start();
+        }
+        expect(chunks, via).toBeGreaterThanOrEqual(5);
+        // A trial's client got `TypeError: terminated`, no word of why (and the figures counted a 200).
+        expect(error, `${via}: the stream ended with an error event (it ended with ${String(error)})`).toBeInstanceOf(OpenAI.APIError);
+        const err = error as InstanceType<typeof OpenAI.APIError>;
+        expect(err.code, via).toBe("host_unreachable");
+        expect(err.message, via).toMatch(/^model "far" \(host mac\): the gateway lost the host's link while the request was answered \(link \w+/);
+        const deadline = Date.now() + 30_000;
+        while (!(await client.chat.completions.create(chat("far")).then(() => true, () => false))) {
+          if (Date.now() > deadline) throw new Error(`${via}: not served again within 30 s of the host coming back`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    } finally {
+      await w.dispose();
+    }
+  }, 120_000);
 
   it("direct mode: the gateway connects to the host's address and the model's port", async () => {
     const m = await remoteModel("near", base + 1);

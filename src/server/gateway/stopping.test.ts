@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { stoppedUnderRequest, stoppingOf } from "./stopping";
+import { linkLostOf, linkLostUnderRequest, stoppedUnderRequest, stoppingOf } from "./stopping";
 
 const event = (state: string | null, message: string, kind = "state", previous?: string) => ({ kind, state, modelId: "m1", message, ...(previous ? { data: { previous } } : {}) });
 
@@ -30,5 +30,28 @@ describe("stoppingOf: which fleet events end the requests a model's server answe
     const crash = stoppedUnderRequest("alpha", "exited (crashed: killed by SIGSEGV)", true);
     expect(crash).toMatchObject({ status: 503, code: "model_server_exited", options: { retryAfterS: 1 } });
     expect(crash.message).toBe('model "alpha": its server exited (crashed: killed by SIGSEGV); the request was ended with it; sent again, it is told when the model restarts (503, Retry-After) and answered once it runs, or told why not');
+  });
+});
+
+describe("linkLostOf: a host's link lost ends the requests its models answer through it", () => {
+  const host = (state: string, previous: string | undefined, message = `host mac: link ${state} (connect ECONNREFUSED 127.0.0.1:22)`) => ({ kind: "host", state, modelId: null, hostId: "h1", message, ...(previous ? { data: { previous } } : {}) });
+
+  it("a host event from connected to any other state, with its words after the host's name", () => {
+    expect(linkLostOf(host("disconnected", "connected"))).toEqual({ hostId: "h1", why: "link disconnected (connect ECONNREFUSED 127.0.0.1:22)" });
+    expect(linkLostOf(host("failed", "connected"))?.why).toBe("link failed (connect ECONNREFUSED 127.0.0.1:22)");
+  });
+
+  it("not a link that comes up, one that was not up, nor other kinds of event", () => {
+    expect(linkLostOf(host("connected", "connecting"))).toBeNull();
+    expect(linkLostOf(host("disconnected", "connecting"))).toBeNull();
+    expect(linkLostOf(host("disconnected", undefined))).toBeNull();
+    expect(linkLostOf({ ...host("disconnected", "connected"), kind: "state" })).toBeNull();
+    expect(linkLostOf({ ...host("disconnected", "connected"), hostId: null })).toBeNull();
+  });
+
+  it("tells the client 502 host_unreachable with the model, its host and the link's words, Retry-After 2 s", () => {
+    const err = linkLostUnderRequest("alpha", "mac", "link disconnected (read ECONNRESET)");
+    expect(err).toMatchObject({ status: 502, code: "host_unreachable", options: { retryAfterS: 2 } });
+    expect(err.message).toBe('model "alpha" (host mac): the gateway lost the host\'s link while the request was answered (link disconnected (read ECONNRESET)); the request was ended; sent again, it is answered once the link is back');
   });
 });

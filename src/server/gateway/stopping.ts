@@ -31,6 +31,11 @@ export interface ModelStopping {
   why: string;
   /** True when the server has already ended (`exited`, `failed`: a crash); absent for a stop that began. */
   ended?: boolean;
+  /**
+   * True when it is not the server that went away but its host's link (linkLostOf): the gateway can no longer
+   * reach it, and it may still run there. `why` is then the host event's words ("link disconnected (…)").
+   */
+  unreachable?: boolean;
 }
 
 /** The parts of a recorded fleet event (services/fleet/events.ts RecordedEvent) this reads. */
@@ -38,6 +43,8 @@ export interface StateEventLike {
   kind: string;
   state: string | null;
   modelId: string | null;
+  /** A host event's host (linkLostOf). */
+  hostId?: string | null;
   message: string;
   /** The event's data: a state event's `previous` state (report-decision.ts) tells a stop on the host. */
   data?: unknown;
@@ -61,6 +68,27 @@ export function stoppingOf(event: StateEventLike): ModelStopping | null {
   const colon = event.message.indexOf(": ");
   const why = colon === -1 ? state : event.message.slice(colon + 2);
   return state === "stopping" || onHost ? { modelId, why } : { modelId, why, ended: true };
+}
+
+/**
+ * The host whose link a fleet event says was lost, with the event's words after the host's name ("link
+ * disconnected (…)"), or null for any other event: a `host` event (reconcile-loop.ts) from `connected` to
+ * another state. The requests being answered by that host's models through its link (channels on its ssh
+ * connection) broke with it: each client is told so (linkLostUnderRequest), not only that its answer broke.
+ */
+export function linkLostOf(event: StateEventLike): { hostId: string; why: string } | null {
+  if (event.kind !== "host" || !event.hostId || event.state === "connected" || previousOf(event.data) !== "connected") return null;
+  const colon = event.message.indexOf(": ");
+  return { hostId: event.hostId, why: colon === -1 ? `link ${event.state ?? "lost"}` : event.message.slice(colon + 2) };
+}
+
+/**
+ * What the client of a request being answered by a model on a host whose link was lost is told (ModelStopping
+ * with `unreachable`): 502 host_unreachable, as a request that cannot reach the host is (raw-upstream.ts),
+ * with Retry-After 2 s; the server may still run on the host, and the link reconnects by itself.
+ */
+export function linkLostUnderRequest(name: string, host: string, why: string): GatewayError {
+  return new GatewayError(502, "server_error", "host_unreachable", `model ${JSON.stringify(name)} (host ${host}): the gateway lost the host's link while the request was answered (${why}); the request was ended; sent again, it is answered once the link is back`, { retryAfterS: 2 });
 }
 
 /**
