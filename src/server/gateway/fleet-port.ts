@@ -15,9 +15,10 @@ export interface ModelUsage {
   /** Requests in flight: queued, waiting for a start, or being answered. */
   inFlight: number;
   /**
-   * Epoch ms of the last use by a request that was served (it got a place and was forwarded): its start,
-   * then its end (a stream counts until it ends). A refused request (409, 429, 503) or one whose client
-   * left before it got a place leaves it as it was. Null: none since the app started.
+   * Epoch ms of the last use by a request that was served (it got a place and reached the model's server):
+   * its start, then its end (a stream counts until it ends). A refused request (409, 429, 503), one that could
+   * not reach the server (502 host_unreachable, upstream_refused) or one whose client left before it got a
+   * place leaves it as it was. Null: none since the app started.
    */
   lastUsedAt: number | null;
   /** Epoch ms at which the idle unloader stops the model; null: not counting down. */
@@ -26,7 +27,7 @@ export interface ModelUsage {
 
 /** One request counted in flight (GatewayFleet.beginRequest). */
 export interface InFlightRequest {
-  /** It got its place and is forwarded to the model's server: last used now, the idle countdown off. Once. */
+  /** It got its place and reached the model's server (written to a connection): last used now, the idle countdown off. Once. */
   served(): void;
   /** It ended, answered or not (idempotent): out of the count; last used now if it was served. */
   end(): void;

@@ -104,8 +104,11 @@ interface Exchange {
   answeredStatus(): number | null;
   sendError(err: GatewayError, headers?: Record<string, string>): void;
   sendJson(status: number, value: unknown): void;
-  /** `onEnding`: raw-upstream.ts's, for the model's server stopping under the request. */
-  forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined, onEnding: ServerEnding): Promise<ForwardOutcome>;
+  /**
+   * `onEnding`: raw-upstream.ts's, for the model's server stopping under the request. `onSent`: called as the
+   * request is written to a connection to the server (not when no connection could be made).
+   */
+  forward(model: GatewayModel, body: Buffer | null, onData: ((chunk: Buffer) => void) | undefined, onEnding: ServerEnding, onSent: () => void): Promise<ForwardOutcome>;
   destroy(): void;
 }
 
@@ -457,8 +460,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       // The shutdown began as the waits ended: not forwarded.
       if (shutdown && work) throw shutdownRefusal(model.name);
       if (ex.gone) return;
-      // Served: last used now, and its idle deadline shown (idle_unload_at, the dashboard's countdown) goes at once.
-      use?.served();
+      // Served once it reaches the server: last used now, and its idle deadline shown (idle_unload_at, the
+      // dashboard's countdown) goes at once. A request that could not reach it (its host unreachable, nothing
+      // listening) does not count, as a refused one does not (a trial saw 502s during an outage set LAST USED).
+      let sent = false;
+      const onSent = () => {
+        if (sent) return;
+        sent = true;
+        use?.served();
+      };
       const tail = metrics ? (fig.tail = new AnswerTail()) : null;
       const onData = tail
         ? (chunk: Buffer) => {
@@ -466,7 +476,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             tail.push(chunk);
           }
         : undefined;
-      const outcome = await ex.forward(model, body, onData, endingOf(model));
+      const outcome = await ex.forward(model, body, onData, endingOf(model), onSent);
       fig.status = outcome.clientClosed ? 499 : outcome.status;
     } finally {
       offGone();
@@ -532,10 +542,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         sendError(res, err);
       },
       sendJson: (status, value) => sendJson(res, status, value),
-      forward(model, body, onData, onEnding) {
+      forward(model, body, onData, onEnding, onSent) {
         const rawHeaders: [string, string][] = [];
         for (let i = 0; i < req.rawHeaders.length; i += 2) rawHeaders.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
-        return rawUpstream.forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => this.onGone(cb), () => describe(model), onEnding);
+        return rawUpstream.forward({ method: req.method ?? "GET", path: req.url ?? "/", headers: rawHeaders, body }, rawTarget(model), responseSink(res, onData), (cb) => this.onGone(cb), () => describe(model), onEnding, onSent);
       },
       destroy: () => res.destroy(),
     };
@@ -578,8 +588,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       answeredStatus: () => (client.statusCode === 0 ? null : client.statusCode),
       sendError: (err, headers) => client.sendError(err, headers),
       sendJson: (status, value) => client.sendJson(status, value),
-      forward(model, body, onData, onEnding) {
-        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), client.sink(onData), (cb) => client.onGone(cb), () => describe(model), onEnding);
+      forward(model, body, onData, onEnding, onSent) {
+        return rawUpstream.forward({ method: req.method, path: req.url, headers: req.rawHeaders, body }, rawTarget(model), client.sink(onData), (cb) => client.onGone(cb), () => describe(model), onEnding, onSent);
       },
       destroy: () => client.destroy(),
     };

@@ -172,7 +172,7 @@ export interface RawUpstream {
    * last event and a proper end in a stream that is between two events;
    * else the answer is cut.
    */
-  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, onGone: ClientGone, describe: string | (() => string), onEnding?: ServerEnding): Promise<ForwardOutcome>;
+  forward(req: RawRequest, target: RawTarget, sink: AnswerSink, onGone: ClientGone, describe: string | (() => string), onEnding?: ServerEnding, onSent?: () => void): Promise<ForwardOutcome>;
   close(): void;
 }
 
@@ -392,7 +392,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
   }
 
   return {
-    forward(req, target, sink, onGone, describe, onEnding) {
+    forward(req, target, sink, onGone, describe, onEnding, onSent) {
       const requestText = requestHead(req, target);
       return new Promise<ForwardOutcome>((resolve) => {
         let settled = false;
@@ -744,6 +744,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             end: onEnd,
           };
           if (socket.isPaused()) socket.resume();
+          // The request reaches the model's server (again, on a new connection, when a pooled one was found closed).
+          onSent?.();
           // Head and body in one system call.
           writeJoined(socket, requestText, req.body);
         }

@@ -195,6 +195,8 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     expect(err!.code).toBe("host_unreachable");
     expect(err!.message).toContain(`does not permit port ${base + 2}`);
     expect(err!.message).toContain("--model-ports");
+    // It reached no model: LAST USED stays as it was (a trial saw it read "used 1 s ago"), and so does the idle countdown.
+    expect(g.adapter.usage(m.id).lastUsedAt).toBeNull();
     await g.f.fleet.stop(m.id);
   }, 60_000);
 
