@@ -30,7 +30,7 @@ import {
 import { fingerprintOf, keyTypeOf, knownHostsLine } from "./host-key.ts";
 import { parseSshLinkConfig, type SshLinkConfig, type SshLinkConfigInput } from "./ssh-config.ts";
 import { DEFAULT_MAX_TUNNEL_CHANNELS, DEFAULT_TUNNEL_OPEN_TIMEOUT_MS, openDirectTcpip, type TcpTunnel, type TcpTunnelOptions } from "./ssh-tunnel.ts";
-import { stderrLinkLog, type HostLink, type LinkLog, type LinkState, type LinkStateChange } from "./types.ts";
+import { EARLY_RETRY_MIN_GAP_MS, stderrLinkLog, type HostLink, type LinkLog, type LinkState, type LinkStateChange } from "./types.ts";
 import { LineSplitter, MAX_REQUEST_LINE_BYTES, closedError, errorFromWire, parseResult, withDeadline } from "./wire.ts";
 
 export interface TrustedHostKey {
@@ -95,6 +95,8 @@ class SshLink implements HostLink, TcpTunnel {
   private failedAttempts = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private nextRetryAt = 0;
+  /** When the last connection attempt began (epoch ms): retryNow makes none within EARLY_RETRY_MIN_GAP_MS of it. */
+  private lastAttemptAt = 0;
   private lastError: AgentError | null = null;
   private closing: Promise<void> | null = null;
   private tunnels = 0;
@@ -111,6 +113,21 @@ class SshLink implements HostLink, TcpTunnel {
 
   get state(): LinkState {
     return this.current;
+  }
+
+  get down(): { error: string; nextAttemptAt: number | null } | null {
+    if (this.current === "connected" || this.current === "connecting") return null;
+    const error = this.lastError?.message ?? (this.current === "closed" ? `the link to host '${this.host}' is closed` : "not connected");
+    return { error, nextAttemptAt: this.current === "disconnected" ? this.nextRetryAt : null };
+  }
+
+  retryNow(): boolean {
+    // Only a link waiting out its backoff: connecting is under way, failed is for good (a refused host key), closed is closed.
+    if (this.current !== "disconnected" || Date.now() - this.lastAttemptAt < EARLY_RETRY_MIN_GAP_MS) return false;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.log("info", "link reconnecting ahead of its backoff (asked for)", { host: this.host, wasDueInMs: Math.max(0, this.nextRetryAt - Date.now()) });
+    this.connect();
+    return true;
   }
 
   private get where(): string {
@@ -241,6 +258,7 @@ class SshLink implements HostLink, TcpTunnel {
   private connect(): void {
     this.retryTimer = null;
     if (this.current === "closed" || this.current === "failed") return;
+    this.lastAttemptAt = Date.now();
     this.setState("connecting");
     const epoch = ++this.epoch;
     const client = new ssh2.Client();

@@ -37,6 +37,9 @@ export interface LinkStateChange {
   attempt?: number;
 }
 
+/** The least time between two connection attempts that retryNow begins ahead of the backoff (ms). */
+export const EARLY_RETRY_MIN_GAP_MS = 5_000;
+
 export type LinkLogLevel = "debug" | "info" | "warn" | "error";
 export type LinkLog = (level: LinkLogLevel, msg: string, fields?: Record<string, unknown>) => void;
 
@@ -46,6 +49,18 @@ export interface HostLink extends AgentApi {
   readonly host: string;
   readonly state: LinkState;
   onStateChange(listener: (change: LinkStateChange) => void): () => void;
+  /**
+   * Why the link is not connected (the last attempt's or drop's error, naming the host), and when it next tries
+   * (epoch ms; null when it does not: failed, closed). Null while connected or connecting. Optional: a local link
+   * has no connection to lose.
+   */
+  readonly down?: { error: string; nextAttemptAt: number | null } | null;
+  /**
+   * A link that is down and waiting out its reconnect backoff tries again now, unless an attempt began less than
+   * EARLY_RETRY_MIN_GAP_MS ago (a flood of callers makes one handshake per host every few seconds, not one each).
+   * Returns whether an attempt began. Optional: a local link is never down.
+   */
+  retryNow?(): boolean;
   /** Fails pending calls with UNAVAILABLE, ends the connection; idempotent. */
   close(): Promise<void>;
 }

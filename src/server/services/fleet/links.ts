@@ -76,6 +76,14 @@ export interface LinkStatus {
   error: string | null;
 }
 
+/** Why a host's link cannot carry a call now (LinkPool.linkDown). */
+export interface LinkDown {
+  /** The link's error; it names the host. */
+  error: string;
+  /** When the link tries again by itself (epoch ms); null when it does not (failed for good, or could not be made). */
+  nextAttemptAt: number | null;
+}
+
 export interface ConnectionTest {
   host: string;
   linkKind: "local" | "ssh";
@@ -101,12 +109,36 @@ export interface LinkPool {
    * A TCP connection to 127.0.0.1:port on an ssh host, as a channel on the
    * host's link (host-agent's ssh-tunnel.ts: bounded, with a deadline; its
    * errors name the host, and the port when sshd refuses it). UNAVAILABLE
-   * for a local host (its servers are on this machine's loopback).
+   * for a local host (its servers are on this machine's loopback). A link
+   * that is down is asked to try again first (HostLink.retryNow), and the
+   * channel waits for that attempt within its deadline.
    */
   openTcp(host: PoolHost, port: number, options?: TcpTunnelOptions): Promise<Duplex>;
+  /**
+   * Whether the host's link is down, for a caller about to use it (the gateway, before it starts or waits for a
+   * model there): null when it is connected, connecting (calls wait for it), or not made yet; else why (the link's
+   * error, naming the host) and when the link tries again by itself (epoch ms; null: it does not). A link waiting out
+   * its reconnect backoff is asked to try again now (HostLink.retryNow: at most one attempt per host every
+   * EARLY_RETRY_MIN_GAP_MS), and that attempt is waited for, up to `timeoutMs`.
+   */
+  linkDown(hostId: string, options: { timeoutMs: number }): Promise<LinkDown | null>;
   /** Closes and forgets a host's link (host deleted). */
   remove(hostId: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Resolves once `link` is no longer connecting, or after `timeoutMs`. */
+function leftConnecting(link: HostLink, timeoutMs: number): Promise<void> {
+  if (link.state !== "connecting") return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const off = link.onStateChange((c) => c.state !== "connecting" && done());
+  });
 }
 
 function expandHome(p: string): string {
@@ -358,6 +390,8 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
         });
         return { host: host.name, linkKind: "local", hello, hostKeyFingerprint: null, hostKeyPinned: false };
       }
+      // A person testing the host may have just fixed it: the fleet's own link, if down, tries again now too.
+      entries.get(host.id)?.current?.retryNow?.();
       // A short-lived connection of its own: testing must not disturb the fleet's link, and works for unsaved rows.
       let config: SshLinkConfigInput;
       try {
@@ -411,8 +445,23 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
 
     async openTcp(host, port, opts) {
       const link = await pool.get(host);
+      // Down, waiting out its backoff: it tries now, and the channel waits for that attempt (ssh.ts openTcp).
+      link.retryNow?.();
       if (!hasTcpTunnel(link)) throw new ServiceError("UNAVAILABLE", `host ${host.name} is reached through a ${link.kind} link, which has no channels to ports; its servers listen on this machine's loopback`);
       return link.openTcp(port, opts);
+    },
+
+    async linkDown(hostId, opts) {
+      const entry = entries.get(hostId);
+      if (!entry) return null;
+      const link = entry.current;
+      if (!link) return entry.createError !== null ? { error: entry.createError, nextAttemptAt: null } : null;
+      const before = link.down ?? null;
+      if (before === null || !link.retryNow?.()) return before;
+      await leftConnecting(link, opts.timeoutMs);
+      // Still at it: the error before it stands (the attempt goes on; its outcome is the next caller's).
+      if (link.state === "connecting") return { error: `${before.error}; an attempt to connect again, under way, has not ended within ${opts.timeoutMs} ms`, nextAttemptAt: Date.now() };
+      return link.down ?? null;
     },
 
     async remove(hostId) {
