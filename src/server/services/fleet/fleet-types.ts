@@ -133,7 +133,10 @@ export interface Fleet {
    * came since, before the ready state is recorded (the promise resolves after that): the gateway lets the
    * requests waiting for the start go on ~1 ms sooner. Not called for a start that ends otherwise. A
    * disabled model is started too (a way to try it on its own port); its result's `disabled` says that the
-   * gateway goes on refusing it (409) until it is enabled, and how to enable it (restart: the same).
+   * gateway goes on refusing it (409) until it is enabled, and how to enable it (restart: the same). A start by
+   * a request (`trigger` "request") that could not reach the host (result `unreachable`) is no longer wanted:
+   * the request that wanted it is answered, so nothing starts it when the link is back (a user's start is, by
+   * the reconcile loop); the model stays as it was (an on-demand one idle), its last error the link's.
    */
   start(modelId: string, options?: { wait?: boolean; force?: boolean; evict?: boolean; startIf?: (row: ModelRow) => boolean; registry?: StartPlanOptions["registry"]; row?: ModelRow; onReady?: (result: ServerResult) => void; trigger?: StartTrigger }): Promise<ServerResult>;
   /** `cause` (default "requested") is recorded as the stop's cause, e.g. "idle" when the gateway unloads an on-demand model. */

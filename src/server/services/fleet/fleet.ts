@@ -23,7 +23,7 @@
  */
 import type { HostLink } from "synapse-host-agent/link";
 import type { ServerStatus } from "synapse-host-agent/protocol";
-import { errorMessage } from "synapse-host-agent/error-text";
+import { errorHeadline, errorMessage } from "synapse-host-agent/error-text";
 import { canBind } from "synapse-host-agent/port";
 import { hostPortHolder } from "~/server/services/registry/port-holder";
 import { linkWithFeature } from "~/server/services/registry/agent-with-feature";
@@ -117,6 +117,21 @@ export function createFleet(options: FleetOptions): Fleet {
       if (turns.get(modelId) === settled) turns.delete(modelId);
     });
     return run;
+  }
+
+  /**
+   * A request's start that did not reach the host (its link down): no longer wanted running. The request is
+   * answered with the link's error (the gateway's 502 host_unreachable), and a start left wanted would read
+   * "queued" for as long as the host stays away, then start a model nobody waits for. Its state stays (stopped:
+   * an on-demand model reads idle) with the link's error as its last error; the next request tries again.
+   */
+  async function unwantUnreached(row: ModelRow, result: ServerResult): Promise<void> {
+    await ops.wantStoppedMany([row]);
+    ops.action(`${row.name}: not started: host ${row.host.name} could not be reached (${errorHeadline(result.error) || "its link is down"}); it is not started when the host is back: the next request that names it starts it`, {
+      modelId: row.id,
+      hostId: row.hostId,
+      data: { trigger: "request", unreachable: true },
+    });
   }
 
   function assertOpen(): void {
@@ -260,6 +275,7 @@ export function createFleet(options: FleetOptions): Fleet {
         e.planning = false;
       }
       const failed = wanted ? await wanted : null;
+      if (!failed && result.unreachable && opts.trigger === "request" && e.desiredSeq === seq) await unwantUnreached(row, result);
       if (!failed) return noteDisabled(row, result);
       // Started but not recorded as wanted: stopped again, so that what runs and what is recorded agree.
       const [stopped] = await ops.stopRows([row]);

@@ -333,7 +333,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
         const text = `host ${row.host.name}: ${linkError ?? "no link"}`;
         pre?.beside?.();
         await table.withModel(e, () => table.writeState(e, { lastError: text }));
-        return { op: Promise.resolve(resultOf(row, e.state, null, text)) };
+        return { op: Promise.resolve({ ...resultOf(row, e.state, null, text), unreachable: true as const }) };
       }
       // With the link up its agent's features are known (an agent older than "threads-auto" gets a thread count).
       const fitted = specForAgent(spec, features(row.hostId), row.host.name);
@@ -379,7 +379,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
           else await table.withModel(e, () => restarts.afterCrash(e, step.why));
         }
         if (e.restartStartSeq === seq) e.restartStartSeq = null;
-        const result = resultOf(row, d.result.state ?? e.state, d.result.pid === "recorded" ? e.pid : d.result.pid, d.result.error);
+        const result: ServerResult = { ...resultOf(row, d.result.state ?? e.state, d.result.pid === "recorded" ? e.pid : d.result.pid, d.result.error), ...(d.result.unreachable ? { unreachable: true as const } : {}) };
         return d.result.port !== null ? { ...result, port: d.result.port } : result;
       });
       return { op: put(e, "start", op, seq) };

@@ -58,6 +58,11 @@ export interface ServerResult {
   /** A start not made: the model's row, read as the start began, failed the caller's `startIf` (`state` is its recorded one). */
   skipped?: true;
   /**
+   * A start's only: it did not reach the host's agent, or its answer did not come back: the host's link is down,
+   * dropped or timed out, or could not be made (`error` is the link's, naming the host). Absent otherwise.
+   */
+  unreachable?: true;
+  /**
    * A start-all's only: the model crashed and waits for the restart its restart policy planned, due then (ISO;
    * `state` "exited"). Start-all leaves it to that restart: a start would reset its crash count and history and
    * defeat the policy's limit (a crash loop would never end failed). Not a failure.

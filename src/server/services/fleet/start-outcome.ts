@@ -107,9 +107,10 @@ export interface StartDecision {
   /**
    * What the caller of the start is told: state, pid, error (state null: the entry's recorded state); `port`, the
    * port of the process the agent reported (a server already running keeps the port it was started on, whatever
-   * the registry says since), null when it reported none (the registry's then).
+   * the registry says since), null when it reported none (the registry's then); `unreachable`, the start did not
+   * reach the agent, or its answer did not come back (the link: down, dropped or timed out; `error` says which).
    */
-  result: { state: string | null; pid: number | null | "recorded"; error: string | null; port: number | null };
+  result: { state: string | null; pid: number | null | "recorded"; error: string | null; port: number | null; unreachable?: true };
 }
 
 /**
@@ -133,7 +134,7 @@ export function decideStartOutcome(o: StartOutcome, opts: { current: boolean; re
     case "unreachable":
       // A restart is planned again (not counted as a crash); any other start leaves it to the reconcile loop.
       if (opts.current) steps.push(opts.restart ? { kind: "restartLater", error: o.error } : { kind: "noteError", error: o.error });
-      return { steps, result: { state: null, pid: "recorded", error: o.error, port: null } };
+      return { steps, result: { state: null, pid: "recorded", error: o.error, port: null, unreachable: true } };
     case "refused":
       if (!opts.current) return { steps, result: { state: null, pid: "recorded", error: o.error, port: null } };
       steps.push({ kind: "markFailed", error: o.error });

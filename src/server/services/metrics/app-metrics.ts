@@ -53,7 +53,7 @@ export interface AppMetricsOptions {
   events: EventBus;
   log: Logger;
   /** The hosts' links: a model on an ssh host is read through a channel on its connection, as the gateway reaches it. */
-  links?: Pick<LinkPool, "openTcp">;
+  links?: Pick<LinkPool, "openTcp"> & Partial<Pick<LinkPool, "linkDown">>;
   /** Between reads of every server (ms); 0: no timer (tests and benches call `tick`). Default 5000. */
   intervalMs?: number;
   /** Deadline of each read of a server (ms). Default 2000. */
