@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createReadyWaiter } from "./ensure-ready";
+import { createReadyWaiter, HOST_UNREACHABLE_RETRY_S } from "./ensure-ready";
 import type { GatewayFleet, GatewayModel } from "./fleet-port";
 import { errorHeaders, type GatewayError } from "./openai-error";
 import { readinessStep, RESTART_GAP_WAIT_MS } from "./readiness";
@@ -124,5 +124,64 @@ describe("an exited model with auto-restart on and no restart planned", () => {
     const err = (await outcome(waiter.ensureReady(gap, new AbortController().signal))) as GatewayError;
     expect([err.status, err.code]).toEqual([503, "model_failed"]);
     expect(waited()).toBeLessThanOrEqual(RESTART_GAP_WAIT_MS);
+  });
+});
+
+describe("a model on an ssh host whose link is down", () => {
+  const remote: GatewayModel = { ...base, host: "mac", hostLink: "ssh" };
+  const DROP = "host 'mac' (me@10.0.0.2:22): connect ECONNREFUSED 10.0.0.2:22";
+  const settle = (p: Promise<GatewayModel>) =>
+    p.then(
+      (m) => m,
+      (e: unknown) => e as GatewayError,
+    );
+
+  it("idle on-demand: 502 host_unreachable with the link's error at once, no start made (a trial's got 503 model_start_failed, and the next request hung for the readiness deadline)", async () => {
+    const fleet = port(remote, remote);
+    const asked: string[] = [];
+    fleet.linkDown = async (hostId) => (asked.push(hostId), { error: DROP, nextAttemptAt: null });
+    const err = (await settle(createReadyWaiter(fleet).ensureReady(remote, new AbortController().signal))) as GatewayError;
+    expect([err.status, err.type, err.code]).toEqual([502, "server_error", "host_unreachable"]);
+    expect(err.message).toBe(`model "tiny" cannot be started: the gateway cannot reach its host mac: ${DROP}; a request from 5 s on makes the link try again`);
+    expect(errorHeaders(err)).toMatchObject({ "Retry-After": String(HOST_UNREACHABLE_RETRY_S) });
+    expect(asked).toEqual(["h"]);
+    expect(fleet.starts).toEqual([]);
+  });
+
+  it("always, wanted running and not yet started (the reconcile loop waits for the link): 502 at once, not model_not_ready after the deadline", async () => {
+    const queued: GatewayModel = { ...remote, loadPolicy: "always", desired: "running" };
+    const fleet = port(queued, queued);
+    fleet.linkDown = async () => ({ error: DROP, nextAttemptAt: Date.now() + 30_000 });
+    let waits = 0;
+    fleet.changed = async () => void waits++;
+    const err = (await settle(createReadyWaiter(fleet).ensureReady(queued, new AbortController().signal))) as GatewayError;
+    expect([err.status, err.code]).toEqual([502, "host_unreachable"]);
+    expect(err.message).toContain('model "tiny" cannot be served: the gateway cannot reach its host mac');
+    expect(waits).toBe(0);
+  });
+
+  it("a link that comes back at the request's asking: started and served", async () => {
+    const fleet = port(remote, remote);
+    fleet.linkDown = async () => null;
+    let calls = 0;
+    fleet.models = async () => (calls++ < 1 ? [remote] : [{ ...remote, state: "ready", desired: "running" }]);
+    expect((await createReadyWaiter(fleet).ensureReady(remote, new AbortController().signal)).state).toBe("ready");
+    expect(fleet.starts).toEqual(["m1"]);
+  });
+
+  it("a start that could not reach the host: every request that waited for it gets 502 host_unreachable with the link's error", async () => {
+    const fleet = port(remote, remote);
+    fleet.linkDown = async () => null;
+    let release: () => void = () => undefined;
+    fleet.start = () => new Promise((resolve) => (release = () => resolve({ state: "stopped", error: `host 'mac' is unreachable: ${DROP}`, unreachable: true })));
+    const waiter = createReadyWaiter(fleet);
+    const both = Promise.all([settle(waiter.ensureReady(remote, new AbortController().signal)), settle(waiter.ensureReady(remote, new AbortController().signal))]);
+    await new Promise((r) => setTimeout(r, 10));
+    release();
+    const errs = (await both) as GatewayError[];
+    for (const err of errs) {
+      expect([err.status, err.code]).toEqual([502, "host_unreachable"]);
+      expect(err.message).toContain(DROP);
+    }
   });
 });

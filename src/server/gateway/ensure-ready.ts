@@ -17,6 +17,32 @@ const WAIT_MARGIN_MS = 15_000;
 /** How often a waiting request looks again when no event arrives. */
 const RECHECK_MS = 500;
 
+/**
+ * How long a request for a model on a host whose link is down waits for the attempt to connect again that it asked
+ * for (GatewayFleet.linkDown), in ms: a host that is back answers a handshake within a second; one that drops
+ * packets is answered as unreachable after this, not after the link's own connect deadline.
+ */
+export const LINK_RETRY_WAIT_MS = 5_000;
+/**
+ * Retry-After of a 502 host_unreachable, in seconds: the least time between two attempts that requests make the
+ * link begin ahead of its backoff (host-agent link/types.ts EARLY_RETRY_MIN_GAP_MS), so a retry then is one.
+ */
+export const HOST_UNREACHABLE_RETRY_S = 5;
+
+/**
+ * 502 host_unreachable (README, the gateway's errors) for a model whose host's link is down: the host and the link's
+ * error (`error`, which names the host and address), said at once rather than after the readiness deadline.
+ */
+export function hostUnreachable(m: Pick<GatewayModel, "name" | "host">, error: string, what: "started" | "served"): GatewayError {
+  return new GatewayError(
+    502,
+    "server_error",
+    "host_unreachable",
+    `model ${JSON.stringify(m.name)} cannot be ${what}: the gateway cannot reach its host ${m.host}: ${errorHeadline(error) || "its link is down"}; a request from ${HOST_UNREACHABLE_RETRY_S} s on makes the link try again`,
+    { retryAfterS: HOST_UNREACHABLE_RETRY_S },
+  );
+}
+
 /** 404 for a model that was removed from the registry while a request for it waited. */
 export function modelRemoved(name: string): GatewayError {
   return new GatewayError(404, "not_found_error", "model_not_found", `model ${JSON.stringify(name)} was removed from the registry`);
@@ -45,6 +71,8 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
 
   /** A start that did not end ready: every waiter gets 503 now (not after the restarts that may follow). */
   async function failedStart(m: GatewayModel, outcome: StartOutcome): Promise<GatewayError> {
+    // The host, not the model: the link's error, for every request that waited for this start.
+    if (outcome.unreachable) return hostUnreachable(m, outcome.error ?? "", "started");
     // Memory: the numbers, and a retry once other models may have gone idle and been unloaded. When nothing that
     // may stop by itself would make room (the rest are `always` models), no retry can help: the clients are told
     // not to (OpenAI's retried twice on Retry-After: 30, a minute of waiting for the same answer).
@@ -84,6 +112,13 @@ export function createReadyWaiter(fleet: GatewayFleet, now: () => number = Date.
         // on a fresh read). Serving a ready model stays on the snapshot: the hot path reads nothing.
         if (!fresh && step.kind === "refuse") continue;
         if (step.kind === "refuse") throw step.error;
+        // A start or a wait on a host whose link is down: no start reaches it and nothing it waits for can come
+        // (a trial's request hung for the whole readiness deadline). Said at once; the link is asked to try again
+        // first (bounded per host), and a host that is back is served.
+        if (m.hostLink === "ssh" && fleet.linkDown) {
+          const down = await Promise.race([fleet.linkDown(m.hostId, { timeoutMs: Math.max(0, Math.min(LINK_RETRY_WAIT_MS, deadline - now())) }), aborted(signal)]);
+          if (down) throw hostUnreachable(m, down.error, step.kind === "start" ? "started" : "served");
+        }
         if (signal.aborted) throw new GatewayError(499, "invalid_request_error", "client_closed", "the client went away");
         const left = deadline - now();
         if (left <= 0) {

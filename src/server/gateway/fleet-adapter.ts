@@ -43,8 +43,8 @@ export interface FleetAdapterOptions {
   db: Db;
   fleet: Fleet;
   events: EventBus;
-  /** Opens channels to model servers on ssh hosts (GatewayFleet.connect); without it such models answer 502. */
-  links?: Pick<LinkPool, "openTcp">;
+  /** Opens channels to model servers on ssh hosts (GatewayFleet.connect; without it such models answer 502), and says when a host's link is down (GatewayFleet.linkDown). */
+  links?: Pick<LinkPool, "openTcp"> & Partial<Pick<LinkPool, "linkDown">>;
   /** Snapshot age after which a request triggers a background re-read. Default 1000 ms. */
   maxAgeMs?: number;
   now?: () => number;
@@ -135,6 +135,7 @@ function toGatewayModel(r: Row, defaults: Defaults, changedSinceFailure = false)
     hostId: r.hostId,
     host: r.host.name,
     ...upstreamOf(r),
+    hostLink: r.host.linkKind === "ssh" ? "ssh" : "local",
     serverApiKey: r.serverApiKey && !r.serverApiKeyOff ? r.serverApiKey : null,
     enabled: r.enabled,
     loadPolicy: (r.loadPolicy === "on-demand" ? "on-demand" : "always") satisfies LoadPolicy,
@@ -429,7 +430,7 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       // here first would put a second read on the way of every request that waited.
       dirty.add(modelId);
       notify();
-      return { state: r.state, error: r.error, port: r.port, ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error, ...(r.memory.mayFitLater === false ? { memoryMayFitLater: false } : {}) } : {}) };
+      return { state: r.state, error: r.error, port: r.port, ...(r.unreachable ? { unreachable: true as const } : {}), ...(r.memory?.verdict === "refused" && r.error ? { memoryRefusal: r.error, ...(r.memory.mayFitLater === false ? { memoryMayFitLater: false } : {}) } : {}) };
     },
     changed(timeoutMs) {
       const changed = waiters.wait(timeoutMs);
@@ -466,6 +467,9 @@ export function createFleetAdapter(options: FleetAdapterOptions): FleetAdapter {
       }, Math.max(0, at - now()));
       timer.unref();
       e.idleTimer = timer;
+    },
+    async linkDown(hostId, opts) {
+      return options.links?.linkDown ? options.links.linkDown(hostId, opts) : null;
     },
     async connect(hostId, port, opts) {
       if (!options.links) throw new Error(`the gateway has no link pool to reach host ${hostId}`);

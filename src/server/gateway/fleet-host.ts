@@ -165,6 +165,8 @@ export function createFleetHost(options: {
         return p.adapter.start(args[0] as string);
       case "stop":
         return p.adapter.stop(args[0] as string, args[1] as StopCause);
+      case "linkDown":
+        return p.adapter.linkDown ? p.adapter.linkDown(args[0] as string, args[1] as { timeoutMs: number }) : null;
       case "keyLookup":
         return p.keys.lookup(args[0] as string);
       case "guard":

@@ -54,6 +54,11 @@ export interface GatewayModel {
    */
   via?: "tcp" | "ssh";
   unreachableWhy: string | null;
+  /**
+   * How the app reaches the model's host to start and stop it (its Host row's linkKind): "ssh", a link that can
+   * be down (GatewayFleet.linkDown); absent or "local": the agent runs in the app.
+   */
+  hostLink?: "local" | "ssh";
   /** Sent to its llama-server as `Authorization: Bearer` (its LLAMA_API_KEY); null when it runs without one. */
   serverApiKey: string | null;
   enabled: boolean;
@@ -111,6 +116,16 @@ export interface StartOutcome {
   port?: number;
   /** Not started: the registry, read as the start began, no longer calls for a start (disabled, stopped, failed, started meanwhile, …); decide again on a fresh read. */
   skipped?: true;
+  /** The start did not reach the host's agent, or its answer did not come back: the host's link is down (`error` is the link's, naming the host). */
+  unreachable?: true;
+}
+
+/** Why a host's link cannot carry a start now (GatewayFleet.linkDown). */
+export interface HostLinkDown {
+  /** The link's error; it names the host. */
+  error: string;
+  /** When the link tries again by itself (epoch ms); null when it does not. */
+  nextAttemptAt: number | null;
 }
 
 export interface GatewayFleet {
@@ -152,6 +167,13 @@ export interface GatewayFleet {
    * Returns the unsubscribe. Optional: without it requests meet the shutdown's stops as they meet any other stop.
    */
   onShutdown?(cb: (notice: ShutdownNotice) => void | Promise<unknown>): () => void;
+  /**
+   * Whether ssh host `hostId`'s link is down: null when it is up or being set up (a start waits for it), else why.
+   * A link waiting out its reconnect backoff is asked to try again now (at most once per host every few seconds),
+   * and that attempt is waited for up to `timeoutMs`. Optional: without it a request for a model on a host that
+   * cannot be reached waits as for any start.
+   */
+  linkDown?(hostId: string, options: { timeoutMs: number }): Promise<HostLinkDown | null>;
   /** Stops a model with a typed cause (the gateway uses `idle`). */
   stop(modelId: string, cause: StopCause): Promise<void>;
   /**

@@ -23,7 +23,7 @@ import type { MessagePort } from "node:worker_threads";
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
 import { createChangeWaiters } from "./change-waiters";
-import type { GatewayFleet, GatewayModel, ModelUsage, StartOutcome } from "./fleet-port";
+import type { GatewayFleet, GatewayModel, HostLinkDown, ModelUsage, StartOutcome } from "./fleet-port";
 import { createGrantCache, type KeyGrant, type KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
@@ -202,6 +202,10 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     },
     changed(timeoutMs) {
       return changeWaiters.wait(timeoutMs);
+    },
+    linkDown(hostId, opts) {
+      // The main thread's wait for the link's attempt, and the message's way back.
+      return call<HostLinkDown | null>("linkDown", [hostId, opts], opts.timeoutMs + CALL_TIMEOUT_MS);
     },
     onStopping: stoppingListeners.add,
     onShutdown: shutdownListeners.add,

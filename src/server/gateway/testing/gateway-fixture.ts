@@ -54,7 +54,7 @@ export async function gatewayFixture(
 ): Promise<GatewayFixture> {
   const f = await fleetFixture(options.fleet);
   // The pool of the fleet as it is now (a restart makes a new one).
-  const links = { openTcp: (...a: Parameters<FleetFixture["links"]["openTcp"]>) => f.links.openTcp(...a) };
+  const links = { openTcp: (...a: Parameters<FleetFixture["links"]["openTcp"]>) => f.links.openTcp(...a), linkDown: (...a: Parameters<FleetFixture["links"]["linkDown"]>) => f.links.linkDown(...a) };
   const adapter = createFleetAdapter({ db: f.t.db, fleet: f.fleet, events: f.events, links, ...options.adapter });
   const metrics = options.metrics?.(f) ?? null;
   const gateway = createGateway({ fleet: adapter, keys: createKeyStore(f.t.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, metrics, ...options.gateway });

@@ -51,10 +51,10 @@ describe("decideStartOutcome", () => {
     expect(decideStartOutcome({ outcome: "failed", status: status("failed", 7), error: "e" }, { current: false, restart: true }).steps).toEqual([{ kind: "record", status: status("failed", 7) }]);
   });
 
-  it("unreachable: the error on the row (when current), the state as recorded; conflict: keeps running, says to restart", () => {
-    expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: false })).toEqual({ steps: [{ kind: "noteError", error: "link down" }], result: { state: null, pid: "recorded", error: "link down", port: null } });
+  it("unreachable: the error on the row (when current), the state as recorded, the result says the host was not reached; conflict: keeps running, says to restart", () => {
+    expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: false })).toEqual({ steps: [{ kind: "noteError", error: "link down" }], result: { state: null, pid: "recorded", error: "link down", port: null, unreachable: true } });
     // A restart after a crash is planned again, not left exited with nothing planned (which the reconciler skips).
-    expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: true })).toEqual({ steps: [{ kind: "restartLater", error: "link down" }], result: { state: null, pid: "recorded", error: "link down", port: null } });
+    expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: true, restart: true })).toEqual({ steps: [{ kind: "restartLater", error: "link down" }], result: { state: null, pid: "recorded", error: "link down", port: null, unreachable: true } });
     expect(decideStartOutcome({ outcome: "unreachable", error: "link down" }, { current: false, restart: false }).steps).toEqual([]);
     const c = decideStartOutcome({ outcome: "conflict", status: status("ready", 7), error: "older spec" }, { current: true, restart: false });
     // The port of the process that runs (it keeps its own until restarted), not the registry's.

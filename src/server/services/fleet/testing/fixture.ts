@@ -18,7 +18,7 @@ import type { Host, Model } from "~/generated/prisma/client";
 import type { Env } from "~/server/env";
 import { createEventBus, type EventBus } from "../events";
 import { createFleet, type Fleet, type FleetOptions } from "../fleet";
-import { createLinkPool, type LinkPool, type LinkPoolOptions } from "../links";
+import { createLinkPool, type LinkPool, type LinkPoolOptions, type SshTuning } from "../links";
 import type { Logger } from "~/server/log/logger";
 import { testDb, testLogger, type TestDb } from "./db";
 
@@ -49,6 +49,8 @@ export interface FleetFixtureOptions {
   viewLinks?: (pool: LinkPool) => LinkPool;
   /** The app's logger, which the local agent logs through too (`fleet.agent.local`); default testLogger("fleet"). */
   log?: Logger;
+  /** ssh links' settings (e.g. a long reconnect backoff); default the app's. */
+  ssh?: SshTuning;
 }
 
 /**
@@ -78,7 +80,7 @@ export async function fleetFixture(options: FleetFixtureOptions = {}): Promise<F
   const log = options.log ?? testLogger("fleet");
 
   const build = async () => {
-    const links = createLinkPool({ env: linkEnv, log, localAgent: testAgentOverrides(dirs, bin) });
+    const links = createLinkPool({ env: linkEnv, log, localAgent: testAgentOverrides(dirs, bin), ...(options.ssh ? { ssh: options.ssh } : {}) });
     const events = await createEventBus({ db: t.db, log });
     const fleet = createFleet({ db: t.db, links: options.viewLinks ? options.viewLinks(links) : links, events, log, appPort: 3000, reconcileIntervalMs: 0, ...options.fleet });
     return { links, events, fleet };

@@ -1,0 +1,148 @@
+/**
+ * The gateway and an ssh host whose sshd is stopped: a real sshd on loopback
+ * forcing the real scripts/ssh-wrapper.sh (the host's agent), the real
+ * llama-server, and the official `openai` client (no retries). The host's
+ * link has a long reconnect backoff (20 s), as a link that has been down a
+ * while has (it grows to 30 s).
+ *
+ * - requests for an idle on-demand model there get 502 host_unreachable with
+ *   the link's error at once, not after the readiness deadline (a trial's
+ *   second request hung 2 minutes), and the model is not left queued;
+ * - once sshd is back, a request makes the link try again: it is answered
+ *   before the backoff's attempt.
+ */
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { HostLink } from "synapse-host-agent/link";
+import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
+import { llamaServerBin } from "../../../host-agent/test/harness/llama-server";
+import { freePort } from "../../../host-agent/test/harness/ports";
+import { installWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
+import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
+import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
+import type { Host, Model } from "~/generated/prisma/client";
+import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
+import { chat, gatewayFixture, type GatewayFixture } from "./testing/gateway-fixture";
+
+/** The link's backoff after a drop: long, so that an answer before it can only come from an early attempt. */
+const BACKOFF_MS = 20_000;
+
+let g: GatewayFixture;
+let remote: TestDirs;
+let sshd: SshdFixture;
+let host: Host;
+let model: Model;
+let modelFile: string;
+
+beforeAll(async () => {
+  g = await gatewayFixture({ fleet: { ssh: { reconnect: { initialDelayMs: BACKOFF_MS, maxDelayMs: BACKOFF_MS, jitter: 0 } } } });
+  remote = await testDirs("synapse-gateway-unreachable-");
+  const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
+    SYNAPSE_STATE_DIR: remote.stateDir,
+    SYNAPSE_MODEL_ROOTS: remote.modelRoot,
+    LLAMA_SERVER_BIN: llamaServerBin(),
+    SYNAPSE_LOG_LEVEL: "warn",
+    SYNAPSE_HEALTH_INTERVAL_MS: "500",
+  });
+  const port = await freePort();
+  sshd = await startSshd({ forcedCommand: wrapper.path, keyOptions: `restrict,port-forwarding,permitopen="127.0.0.1:${port}",command="${wrapper.path}"` });
+  const keyFile = path.join(remote.root, "id_ed25519");
+  await mkdir(path.dirname(keyFile), { recursive: true });
+  await writeFile(keyFile, sshd.clientKey.privateKey, { mode: 0o600 });
+  host = await g.f.t.db.host.create({
+    data: { name: "loopback-ssh", linkKind: "ssh", sshHost: "127.0.0.1", sshPort: sshd.port, sshUser: sshd.user, sshIdentityFile: keyFile, hostKeyFingerprint: sshd.hostFingerprint(), modelPorts: `${port}-${port}` },
+  });
+  modelFile = await tinyModel(remote.modelRoot, "remote-tiny.gguf");
+  model = await g.f.t.db.model.create({ data: { name: "remote-tiny", hostId: host.id, filePath: modelFile, port, enabled: true, loadPolicy: "on-demand" } });
+}, 60_000);
+
+afterAll(async () => {
+  await g?.dispose().catch(() => undefined);
+  if (sshd) {
+    await sshExec(sshd, "stop-metal-servers", { timeoutMs: 30_000 }).catch(() => undefined);
+    await sshd.dispose();
+  }
+  const left = modelFile ? await pidsRunning(modelFile) : [];
+  for (const pid of left) process.kill(pid, "SIGKILL");
+  await remote?.cleanup();
+  if (left.length) throw new Error(`processes left running: ${left.join(", ")}`);
+});
+
+type ApiError = InstanceType<typeof OpenAI.APIError>;
+
+/** One chat completion: its error (null when answered) and how long it took (ms). */
+async function timed(): Promise<{ err: ApiError | null; ms: number }> {
+  const t0 = Date.now();
+  const err = await g.client.chat.completions.create(chat("remote-tiny")).then(
+    () => null,
+    (e: unknown) => e as ApiError,
+  );
+  return { err, ms: Date.now() - t0 };
+}
+
+describe("the gateway and an ssh host whose sshd is stopped (real sshd, real llama-server, openai client)", () => {
+  let link: HostLink;
+
+  it("requests for an idle on-demand model there get 502 host_unreachable with the link's error at once, and the model is not left queued", async () => {
+    link = await g.f.links.get(host);
+    await waitFor("the link to connect", async () => link.state === "connected", 15_000, 20);
+    await sshd.stop({ dropSessions: true });
+    await waitFor("the link to see the drop", async () => link.state === "disconnected", 15_000, 20);
+
+    // Two requests ~0.1 s apart, as the trial's (the second hung for the readiness deadline).
+    const first = timed();
+    await new Promise((r) => setTimeout(r, 100));
+    const second = timed();
+    const answers = await Promise.all([first, second]);
+    console.log(`host down: the two requests were answered in ${answers.map((a) => `${a.ms} ms`).join(" and ")}`);
+    for (const { err, ms } of answers) {
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err!.status).toBe(502);
+      expect(err!.code).toBe("host_unreachable");
+      // The host, and the link's error with its address: the drop, or the refused attempt a request asked for.
+      expect(err!.message).toContain("the gateway cannot reach its host loopback-ssh");
+      expect(err!.message).toContain(`127.0.0.1:${sshd.port}`);
+      expect(err!.message).toMatch(/closed|ECONNREFUSED/);
+      // Well under the model's readiness deadline (30 s here, 120 s by default).
+      expect(ms).toBeLessThan(10_000);
+    }
+    // Nothing was started, nothing is wanted: the fleet page reads it idle, not queued.
+    const view = (await g.f.fleet.status()).find((v) => v.modelId === model.id);
+    expect(view).toMatchObject({ state: "stopped", desired: "stopped" });
+
+    // A start made as the link went down (the requests' check passed a moment before) is not left wanted either.
+    const outcome = await g.adapter.start(model.id);
+    expect(outcome).toMatchObject({ state: "stopped", unreachable: true });
+    expect(outcome.error).toContain("loopback-ssh");
+    const after = (await g.f.fleet.status()).find((v) => v.modelId === model.id);
+    expect(after).toMatchObject({ state: "stopped", desired: "stopped" });
+    expect(after?.lastError).toContain("loopback-ssh");
+    // The activity says why (an action event, appended in order by the bus).
+    const said = async () => (await g.f.t.db.event.findFirst({ where: { modelId: model.id, kind: "action", message: { contains: "not started" } } }))?.message;
+    await waitFor("the event saying why it was not started", async () => (await said()) !== undefined, 5_000, 20);
+    expect(await said()).toMatch(/^remote-tiny: not started: host loopback-ssh could not be reached \(host 'loopback-ssh' is unreachable .*\); it is not started when the host is back/);
+  }, 120_000);
+
+  it("once sshd is back, a request makes the link try again: answered before the backoff's own attempt", async () => {
+    const due = link.down?.nextAttemptAt ?? null;
+    expect(due).not.toBeNull();
+    await sshd.start();
+    const t0 = Date.now();
+    let tries = 0;
+    for (;;) {
+      tries += 1;
+      const { err } = await timed();
+      if (err === null) break;
+      // Until the link has tried again: the link's error, at once.
+      expect(err.status).toBe(502);
+      if (Date.now() > t0 + 2 * BACKOFF_MS) throw new Error(`not answered within ${2 * BACKOFF_MS} ms of sshd's start: ${err.message}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const answeredAt = Date.now();
+    console.log(`host back: answered ${answeredAt - t0} ms after sshd started (${tries} request(s)); the backoff's attempt was due ${due! - t0} ms after it`);
+    expect(answeredAt).toBeLessThan(due!);
+    await g.f.fleet.stop(model.id);
+  }, 120_000);
+});
