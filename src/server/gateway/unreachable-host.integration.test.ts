@@ -9,7 +9,9 @@
  *   the link's error at once, not after the readiness deadline (a trial's
  *   second request hung 2 minutes), and the model is not left queued;
  * - once sshd is back, a request makes the link try again: it is answered
- *   before the backoff's attempt.
+ *   before the backoff's attempt;
+ * - the same through the gateway's worker thread, as the app runs it; and
+ *   the Hosts page's Test connection makes the fleet's link try again too.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -23,8 +25,10 @@ import { installWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
 import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
+import { EARLY_RETRY_MIN_GAP_MS } from "synapse-host-agent/link";
 import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
 import { chat, gatewayFixture, type GatewayFixture } from "./testing/gateway-fixture";
+import { startGatewayWorker } from "./testing/gateway-worker";
 
 /** The link's backoff after a drop: long, so that an answer before it can only come from an early attempt. */
 const BACKOFF_MS = 20_000;
@@ -91,6 +95,8 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
     await sshd.stop({ dropSessions: true });
     await waitFor("the link to see the drop", async () => link.state === "disconnected", 15_000, 20);
 
+    let attempts = 0;
+    const offAttempts = link.onStateChange((c) => c.state === "connecting" && attempts++);
     // Two requests ~0.1 s apart, as the trial's (the second hung for the readiness deadline).
     const first = timed();
     await new Promise((r) => setTimeout(r, 100));
@@ -108,6 +114,11 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
       // Well under the model's readiness deadline (30 s here, 120 s by default).
       expect(ms).toBeLessThan(10_000);
     }
+    // A burst of requests is not a burst of ssh handshakes: at most one attempt per host every few seconds.
+    const burst = await Promise.all(Array.from({ length: 10 }, () => timed()));
+    expect(burst.map((b) => b.err?.code)).toEqual(Array(10).fill("host_unreachable"));
+    offAttempts();
+    expect(attempts).toBeLessThanOrEqual(1);
     // Nothing was started, nothing is wanted: the fleet page reads it idle, not queued.
     const view = (await g.f.fleet.status()).find((v) => v.modelId === model.id);
     expect(view).toMatchObject({ state: "stopped", desired: "stopped" });
@@ -144,5 +155,37 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
     console.log(`host back: answered ${answeredAt - t0} ms after sshd started (${tries} request(s)); the backoff's attempt was due ${due! - t0} ms after it`);
     expect(answeredAt).toBeLessThan(due!);
     await g.f.fleet.stop(model.id);
+  }, 120_000);
+
+  it("through the gateway's worker thread: 502 host_unreachable at once; Test connection, once the host is back, makes the fleet's link try again", async () => {
+    const w = await startGatewayWorker(g);
+    try {
+      await sshd.stop({ dropSessions: true });
+      await waitFor("the link to see the drop", async () => link.state === "disconnected", 15_000, 20);
+      const t0 = Date.now();
+      const err = await w.client.chat.completions.create(chat("remote-tiny")).then(
+        () => null,
+        (e: unknown) => e as ApiError,
+      );
+      console.log(`worker, host down: answered in ${Date.now() - t0} ms`);
+      expect([err?.status, err?.code]).toEqual([502, "host_unreachable"]);
+      expect(err!.message).toContain("the gateway cannot reach its host loopback-ssh");
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect((await g.f.fleet.status()).find((v) => v.modelId === model.id)).toMatchObject({ state: "stopped", desired: "stopped" });
+
+      // Past the bound since the link's last attempt (its backoff's start): Test connection may make it try again.
+      const down = link.down!;
+      await new Promise((r) => setTimeout(r, Math.max(0, down.nextAttemptAt! - BACKOFF_MS + EARLY_RETRY_MIN_GAP_MS + 200 - Date.now())));
+      await sshd.start();
+      const t1 = Date.now();
+      const test = await g.f.links.testConnection(host);
+      expect(test.host).toBe("loopback-ssh");
+      await waitFor("the fleet's link to connect again", async () => link.state === "connected", 5_000, 20);
+      console.log(`Test connection: the fleet's link was connected again ${Date.now() - t1} ms after it; its backoff's attempt was due ${down.nextAttemptAt! - t1} ms after it`);
+      expect(Date.now()).toBeLessThan(down.nextAttemptAt!);
+    } finally {
+      await sshd.start().catch(() => undefined);
+      await w.dispose();
+    }
   }, 120_000);
 });
