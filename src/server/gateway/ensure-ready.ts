@@ -5,7 +5,10 @@
  * request that arrives meanwhile waits on the same start (one start per
  * model at a time), and goes on as soon as it ends ready. Waiting is bounded by the model's readiness deadline
  * (plus a margin for the stop of a model that was unloading), and by the
- * client: a request whose client went away stops waiting.
+ * client: a request whose client went away stops waiting. A model on an ssh
+ * host whose link is down is neither started nor waited for: 502
+ * host_unreachable with the link's error, at once, once the link was asked to
+ * try again (GatewayFleet.linkDown: a host that is back is served).
  */
 import { errorHeadline } from "synapse-host-agent/error-text";
 import { GatewayError } from "./openai-error";

@@ -26,7 +26,8 @@
  *                                    unchanged ones keep answering 503, so a
  *                                    broken model is not retried per request)
  *   unhealthy                      proceed (a busy server answers /health late)
- *   host not reachable from here   502
+ *   host not reachable from here   502 (and, before a start or a wait, an ssh host whose
+ *                                    link is down: ensure-ready.ts)
  */
 import { errorHeadline } from "synapse-host-agent/error-text";
 import { errorSaysStartAgain } from "~/shared/failed-advice";

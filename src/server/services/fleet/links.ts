@@ -103,7 +103,10 @@ export interface LinkPool {
   hostIds(): string[];
   onState(listener: (hostId: string, change: LinkStateChange) => void): () => void;
   onEvent(listener: (hostId: string, event: AgentEvent) => void): () => void;
-  /** hello through a short-lived connection (ssh) or the host's link (local): versions, platform, host key. */
+  /**
+   * hello through a short-lived connection (ssh) or the host's link (local): versions, platform, host key. The
+   * host's own ssh link, when down, is asked to try again too (HostLink.retryNow): a person testing may have fixed it.
+   */
   testConnection(host: PoolHost, options?: { timeoutMs?: number }): Promise<ConnectionTest>;
   /**
    * A TCP connection to 127.0.0.1:port on an ssh host, as a channel on the
