@@ -154,24 +154,27 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
     const answeredAt = Date.now();
     console.log(`host back: answered ${answeredAt - t0} ms after sshd started (${tries} request(s)); the backoff's attempt was due ${due! - t0} ms after it`);
     expect(answeredAt).toBeLessThan(due!);
-    await g.f.fleet.stop(model.id);
   }, 120_000);
 
-  it("through the gateway's worker thread: 502 host_unreachable at once; Test connection, once the host is back, makes the fleet's link try again", async () => {
+  it("through the gateway's worker thread: 502 host_unreachable at once for the ready model and an idle one; Test connection, once the host is back, makes the fleet's link try again", async () => {
+    // Another on-demand model on the host, never started (its port is not used).
+    const idle = await g.f.t.db.model.create({ data: { name: "remote-idle", hostId: host.id, filePath: modelFile, port: model.port + 1, enabled: true, loadPolicy: "on-demand" } });
     const w = await startGatewayWorker(g);
     try {
       await sshd.stop({ dropSessions: true });
       await waitFor("the link to see the drop", async () => link.state === "disconnected", 15_000, 20);
-      const t0 = Date.now();
-      const err = await w.client.chat.completions.create(chat("remote-tiny")).then(
-        () => null,
-        (e: unknown) => e as ApiError,
-      );
-      console.log(`worker, host down: answered in ${Date.now() - t0} ms`);
-      expect([err?.status, err?.code]).toEqual([502, "host_unreachable"]);
-      expect(err!.message).toContain("the gateway cannot reach its host loopback-ssh");
-      expect(Date.now() - t0).toBeLessThan(10_000);
-      expect((await g.f.fleet.status()).find((v) => v.modelId === model.id)).toMatchObject({ state: "stopped", desired: "stopped" });
+      for (const name of ["remote-tiny", "remote-idle"]) {
+        const t0 = Date.now();
+        const err = await w.client.chat.completions.create(chat(name)).then(
+          () => null,
+          (e: unknown) => e as ApiError,
+        );
+        console.log(`worker, host down: ${name} answered in ${Date.now() - t0} ms: ${err?.message}`);
+        expect([err?.status, err?.code]).toEqual([502, "host_unreachable"]);
+        expect(err!.message).toContain("loopback-ssh");
+        expect(Date.now() - t0).toBeLessThan(10_000);
+      }
+      expect((await g.f.fleet.status()).find((v) => v.modelId === idle.id)).toMatchObject({ state: "stopped", desired: "stopped" });
 
       // Past the bound since the link's last attempt (its backoff's start): Test connection may make it try again.
       const down = link.down!;
