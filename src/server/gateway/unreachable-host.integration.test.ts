@@ -27,6 +27,7 @@ import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
 import { EARLY_RETRY_MIN_GAP_MS } from "synapse-host-agent/link";
 import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
+import { displayState } from "~/shared/display-state";
 import { chat, gatewayFixture, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker } from "./testing/gateway-worker";
 
@@ -131,6 +132,8 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
     expect(outcome.error).toContain("loopback-ssh");
     const after = (await g.f.fleet.status()).find((v) => v.modelId === model.id);
     expect(after).toMatchObject({ state: "stopped", desired: "stopped" });
+    // What the fleet page's badge and the CLI's STATE column read (the old code: Queued, until the host came back).
+    expect(displayState(after!.state, after!.desired, "on-demand").label).toBe("Idle");
     expect(after?.lastError).toContain("loopback-ssh");
     // The activity says why (an action event, appended in order by the bus).
     const said = async () => (await g.f.t.db.event.findFirst({ where: { modelId: model.id, kind: "action", message: { contains: "not started" } } }))?.message;
