@@ -7,7 +7,7 @@
  * mode saves only the chosen mode's field; a refusal for the field the
  * chosen mode hides is listed above the form.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../host-agent/test/harness/fixtures";
@@ -37,9 +37,13 @@ describe("hosts page with a real sshd (production build)", () => {
       SYNAPSE_LOG_LEVEL: "warn",
     });
     sshd = await startSshd({ forcedCommand: wrapper.path });
-    keyFile = path.join(remote.root, "id_ed25519");
+    // As under `npm start`: the app is started from the user's folder (not the build's, which Next's
+    // server changes to), and the key is where the form's example path says, relative to that folder.
+    const userDir = path.join(remote.root, "user");
+    keyFile = path.join(userDir, "host-api", ".ssh", "id_ed25519");
+    await mkdir(path.dirname(keyFile), { recursive: true });
     await writeFile(keyFile, sshd.clientKey.privateKey, { mode: 0o600 });
-    app = await startApp({ name: "dashboard-hosts-ssh" });
+    app = await startApp({ name: "dashboard-hosts-ssh", cwd: userDir });
   });
   afterAll(async () => {
     await app?.dispose();
@@ -56,7 +60,12 @@ describe("hosts page with a real sshd (production build)", () => {
     await form.getByLabel("SSH host").fill(sshd.host);
     await form.getByLabel("SSH user").fill(sshd.user);
     await form.getByLabel("SSH port").fill(String(sshd.port));
-    await form.getByLabel("Private key file").fill(keyFile);
+    // The hint's own example, relative (was: resolved against the build folder, ENOENT).
+    const keyField = form.getByLabel("Private key file");
+    expect(await page.locator(`[id="${await keyField.getAttribute("aria-describedby")}"]`).textContent()).toContain(
+      "a relative path is under the folder the app was started from",
+    );
+    await keyField.fill("host-api/.ssh/id_ed25519");
     await form.getByLabel("Model ports").fill("8080-8099");
     await page.getByTestId("save-host").click();
 

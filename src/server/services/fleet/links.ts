@@ -43,7 +43,8 @@ import { errorMessage } from "synapse-host-agent/error-text";
 import { DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_LOG_MAX_BYTES } from "synapse-host-agent/agent-tuning-env";
 
 export type HostAgentConfig = NonNullable<LocalLinkOptions["agentConfig"]>;
-export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS"> & Partial<Pick<Env, "SYNAPSE_LOG_MAX_BYTES" | "SYNAPSE_HEALTH_INTERVAL_MS">>;
+export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS"> &
+  Partial<Pick<Env, "SYNAPSE_LOG_MAX_BYTES" | "SYNAPSE_HEALTH_INTERVAL_MS" | "SYNAPSE_START_DIR">>;
 export type PoolHost = Pick<
   Host,
   "id" | "name" | "linkKind" | "sshHost" | "sshPort" | "sshUser" | "sshIdentityFile" | "hostKeyFingerprint" | "hostModelsRoot" | "llamaServerBin"
@@ -113,6 +114,18 @@ function expandHome(p: string): string {
   return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
+/**
+ * A path a user typed into the registry (a host's private key file, its llama-server) as an absolute
+ * path on this machine: `~/` is the home folder, and a relative path is under the folder the app was
+ * started from (SYNAPSE_START_DIR, which scripts/start.mjs sets; else the working folder), so
+ * `host-api/.ssh/id_ed25519` names the same file under npm start, npm run dev and in the image (/app).
+ */
+export function registryPath(p: string, env: Pick<LinkEnv, "SYNAPSE_START_DIR">): string {
+  // Not path.resolve(process.cwd(), …): Next's build would trace every file under the working folder into the standalone output.
+  const base = env.SYNAPSE_START_DIR;
+  return base ? path.resolve(base, expandHome(p)) : path.resolve(expandHome(p));
+}
+
 /** The agent's own default state folder (host-agent/src/env.ts): $XDG_STATE_HOME/synapse or ~/.local/state/synapse. */
 export function defaultAgentStateDir(processEnv: NodeJS.ProcessEnv = process.env): string {
   const xdg = processEnv.XDG_STATE_HOME;
@@ -130,7 +143,7 @@ export function localAgentConfig(host: PoolHost, env: LinkEnv, overrides: Partia
   const stateDir = host.name === LOCAL_HOST_NAME ? base : path.join(base, "hosts", host.name.replace(/[^A-Za-z0-9._-]/g, "_"));
   const bin = host.llamaServerBin ?? env.LLAMA_SERVER_BIN ?? null;
   return {
-    llamaServerBin: bin ? path.resolve(expandHome(bin)) : null,
+    llamaServerBin: bin ? registryPath(bin, env) : null,
     stateDir,
     modelRoots: [...new Set(modelRoots)],
     logMaxBytes: env.SYNAPSE_LOG_MAX_BYTES ?? DEFAULT_LOG_MAX_BYTES,
@@ -169,14 +182,14 @@ function connectionKey(host: PoolHost, env: LinkEnv): string {
 }
 
 
-function sshConfigFromRow(host: PoolHost, tuning: SshTuning): SshLinkConfigInput {
+function sshConfigFromRow(host: PoolHost, tuning: SshTuning, env: LinkEnv): SshLinkConfigInput {
   const issues: { path: string; message: string }[] = [];
   if (!host.sshHost) issues.push({ path: "sshHost", message: `host ${host.name} has no ssh address` });
   if (!host.sshUser) issues.push({ path: "sshUser", message: `host ${host.name} has no ssh user` });
   if (!host.sshIdentityFile) issues.push({ path: "sshIdentityFile", message: `host ${host.name} has no private key file` });
   let privateKey = "";
   if (host.sshIdentityFile) {
-    const file = path.resolve(expandHome(host.sshIdentityFile));
+    const file = registryPath(host.sshIdentityFile, env);
     try {
       privateKey = readFileSync(file, "utf8");
     } catch (err) {
@@ -254,7 +267,7 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
         log: linkLog(host.name),
       });
     }
-    return createSshLink(sshConfigFromRow(host, options.ssh ?? {}), { log: linkLog(host.name) });
+    return createSshLink(sshConfigFromRow(host, options.ssh ?? {}, env), { log: linkLog(host.name) });
   }
 
   function attach(hostId: string, entry: Entry, link: HostLink): void {
@@ -363,7 +376,7 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       try {
         config = usesOpenSshDir(host, env)
           ? (await readOpenSshDir(resolveSshDir(env), { alias: host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS, name: host.name })).config
-          : sshConfigFromRow(host, {});
+          : sshConfigFromRow(host, {}, env);
       } catch (err) {
         throw asConfigError(host, err);
       }
