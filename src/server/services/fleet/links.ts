@@ -208,6 +208,18 @@ function sshConfigFromRow(host: PoolHost, tuning: SshTuning, env: LinkEnv): SshL
   };
 }
 
+/**
+ * Why an ssh host with no pinned host key gets no link, and what to do: on the Hosts page, Test connection (which
+ * shows the key the host presents) and then "Pin this key"; over the API, hosts.test then hosts.pinKey.
+ */
+export function unpinnedHostKeyText(host: string): string {
+  return (
+    `no host key is pinned for host ${host}, so the app does not connect to it: on the Hosts page press Test connection on ${host}'s card, ` +
+    `check the key it shows against the host's own (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then press Pin this key ` +
+    `(API: hosts.test { id }, then hosts.pinKey { id, fingerprint }, or hosts.update { id, hostKeyFingerprint })`
+  );
+}
+
 /** Link config errors (LinkConfigError, ServiceError) → a BAD_REQUEST naming the host. */
 function asConfigError(host: PoolHost, err: unknown): ServiceError {
   if (err instanceof ServiceError) return err;
@@ -267,6 +279,9 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
         log: linkLog(host.name),
       });
     }
+    // No pin: the link is not opened (the agent's own config check would say "set trustOnFirstUse: true", a
+    // field no user of this app sets); the Hosts page's test shows the key the host presents, and pinning it is theirs.
+    if (!host.hostKeyFingerprint) throw ServiceError.invalid([{ path: "hostKeyFingerprint", message: unpinnedHostKeyText(host.name) }]);
     return createSshLink(sshConfigFromRow(host, options.ssh ?? {}, env), { log: linkLog(host.name) });
   }
 

@@ -1,0 +1,50 @@
+/** The link pool's checks of a host row, before any connection: what a user who filled in the Hosts form reads. */
+import os from "node:os";
+import path from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { createLogger } from "~/server/log/logger";
+import { createLinkPool, registryPath, type LinkEnv, type LinkPool, type PoolHost } from "./links";
+
+const env: LinkEnv = { SYNAPSE_MODEL_ROOTS: undefined, SYNAPSE_STATE_DIR: undefined, LLAMA_SERVER_BIN: undefined, SYNAPSE_SSH_DIR: "/nonexistent/ssh", SYNAPSE_SSH_HOST_ALIAS: "mac-host" };
+const row: PoolHost = {
+  id: "h1",
+  name: "mac-mini",
+  linkKind: "ssh",
+  sshHost: "127.0.0.1",
+  sshPort: 22,
+  sshUser: "me",
+  sshIdentityFile: "host-api/.ssh/id_ed25519",
+  hostKeyFingerprint: null,
+  hostModelsRoot: null,
+  llamaServerBin: null,
+};
+
+let pool: LinkPool | null = null;
+afterEach(async () => {
+  await pool?.close();
+  pool = null;
+});
+
+describe("a host's private key file", () => {
+  it("a relative path is under the folder the app was started from (SYNAPSE_START_DIR), not the server's working folder", () => {
+    expect(registryPath("host-api/.ssh/id_ed25519", { SYNAPSE_START_DIR: "/home/me/synapse" })).toBe("/home/me/synapse/host-api/.ssh/id_ed25519");
+    expect(registryPath("/keys/id", { SYNAPSE_START_DIR: "/home/me/synapse" })).toBe("/keys/id");
+    expect(registryPath("~/.ssh/id", { SYNAPSE_START_DIR: "/home/me/synapse" })).toBe(path.join(os.homedir(), ".ssh/id"));
+  });
+});
+
+describe("an ssh host with no pinned host key", () => {
+  it("says to pin it with the Hosts page's Pin this key (or the API), not a config field the app has no place for", async () => {
+    pool = createLinkPool({ env, log: createLogger("links-test", "error") });
+    const err = await pool.get(row).then(
+      () => null,
+      (e: unknown) => e as { message: string; issues?: { path: string; message: string }[] },
+    );
+    expect(err?.message).toContain("no host key is pinned for host mac-mini");
+    expect(err?.message).toContain("press Test connection on mac-mini's card");
+    expect(err?.message).toContain("then press Pin this key");
+    expect(err?.message).toContain("hosts.pinKey { id, fingerprint }");
+    expect(err?.message).not.toContain("trustOnFirstUse");
+    expect(err?.issues?.map((i) => i.path)).toContain("hostKeyFingerprint");
+  });
+});
