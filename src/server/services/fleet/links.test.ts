@@ -1,4 +1,5 @@
 /** The link pool's checks of a host row, before any connection: what a user who filled in the Hosts form reads. */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -36,7 +37,11 @@ describe("a host's private key file", () => {
 describe("an ssh host with no pinned host key", () => {
   it("says to pin it with the Hosts page's Pin this key (or the API), not a config field the app has no place for", async () => {
     pool = createLinkPool({ env, log: createLogger("links-test", "error") });
-    const err = await pool.get(row).then(
+    // A key file that can be read: only the missing pin is in question.
+    const dir = mkdtempSync(path.join(os.tmpdir(), "synapse-links-"));
+    const keyFile = path.join(dir, "id_ed25519");
+    writeFileSync(keyFile, "not checked before the pin\n", { mode: 0o600 });
+    const err = await pool.get({ ...row, sshIdentityFile: keyFile }).then(
       () => null,
       (e: unknown) => e as { message: string; issues?: { path: string; message: string }[] },
     );
@@ -46,5 +51,6 @@ describe("an ssh host with no pinned host key", () => {
     expect(err?.message).toContain("hosts.pinKey { id, fingerprint }");
     expect(err?.message).not.toContain("trustOnFirstUse");
     expect(err?.issues?.map((i) => i.path)).toContain("hostKeyFingerprint");
+    rmSync(dir, { recursive: true, force: true });
   });
 });
