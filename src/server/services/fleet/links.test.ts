@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "~/server/log/logger";
+import { generateEd25519 } from "../../../../host-agent/test/harness/sshd";
 import { createLinkPool, registryPath, type LinkEnv, type LinkPool, type PoolHost } from "./links";
 
 const env: LinkEnv = { SYNAPSE_MODEL_ROOTS: undefined, SYNAPSE_STATE_DIR: undefined, LLAMA_SERVER_BIN: undefined, SYNAPSE_SSH_DIR: "/nonexistent/ssh", SYNAPSE_SSH_HOST_ALIAS: "mac-host" };
@@ -51,6 +52,22 @@ describe("an ssh host with no pinned host key", () => {
     expect(err?.message).toContain("hosts.pinKey { id, fingerprint }");
     expect(err?.message).not.toContain("trustOnFirstUse");
     expect(err?.issues?.map((i) => i.path)).toContain("hostKeyFingerprint");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("the default host from the SSH folder, its key not in known_hosts: says to add it there (or accept-new), not trustOnFirstUse", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "synapse-links-ssh-"));
+    await generateEd25519(path.join(dir, "id_ed25519"), "links-test");
+    writeFileSync(path.join(dir, "config"), ["Host mac-host", "    HostName 127.0.0.1", "    User me", "    IdentityFile id_ed25519", ""].join("\n"));
+    pool = createLinkPool({ env: { ...env, SYNAPSE_SSH_DIR: dir }, log: createLogger("links-test", "error") });
+    const err = await pool.get({ ...row, name: "mac-host", sshHost: "mac-host", sshIdentityFile: null }).then(
+      () => null,
+      (e: unknown) => e as { message: string; issues?: { path: string; message: string }[] },
+    );
+    expect(err?.message).toContain(`no host key for mac-host is in ${path.join(dir, "known_hosts")}, so the app does not connect to it: add the host's key there`);
+    expect(err?.message).toContain('"StrictHostKeyChecking accept-new" under "Host mac-host"');
+    expect(err?.message).not.toContain("trustOnFirstUse");
+    expect(err?.issues?.map((i) => i.path)).toEqual(["hostKeyFingerprint"]);
     rmSync(dir, { recursive: true, force: true });
   });
 });

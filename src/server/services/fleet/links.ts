@@ -25,6 +25,7 @@ import {
   createSshLink,
   createSshLinkFromOpenSshDir,
   hasTcpTunnel,
+  LinkConfigError,
   readOpenSshDir,
   type HostLink,
   type LinkLog,
@@ -220,6 +221,15 @@ export function unpinnedHostKeyText(host: string): string {
   );
 }
 
+/** The default external host (SYNAPSE_SSH_DIR's config) whose known_hosts has no key for it: what to do. */
+export function unknownOpenSshHostKeyText(alias: string, dir: string): string {
+  return (
+    `no host key for ${alias} is in ${path.join(dir, "known_hosts")}, so the app does not connect to it: add the host's key there ` +
+    `(scripts/setup-ssh.sh on the host writes it; by hand, a line "${alias} <the host's /etc/ssh/ssh_host_ed25519_key.pub, its first two fields>"), ` +
+    `or put "StrictHostKeyChecking accept-new" under "Host ${alias}" in ${path.join(dir, "config")} to keep the first key seen`
+  );
+}
+
 /** Link config errors (LinkConfigError, ServiceError) → a BAD_REQUEST naming the host. */
 function asConfigError(host: PoolHost, err: unknown): ServiceError {
   if (err instanceof ServiceError) return err;
@@ -272,11 +282,19 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
     }
     if (host.linkKind !== "ssh") throw ServiceError.invalid([{ path: "linkKind", message: `host ${host.name}: unknown link kind ${JSON.stringify(host.linkKind)}` }]);
     if (usesOpenSshDir(host, env)) {
+      const alias = host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS;
       return createSshLinkFromOpenSshDir(resolveSshDir(env), {
-        alias: host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS,
+        alias,
         name: host.name,
         ...(options.ssh ? { overrides: options.ssh } : {}),
         log: linkLog(host.name),
+      }).catch((err: unknown) => {
+        // No key in its known_hosts: say so in the SSH folder's own terms (the link's check names trustOnFirstUse,
+        // a field of its config, which this host's user never writes).
+        if (!(err instanceof LinkConfigError) || !err.issues.some((i) => i.path === "hostKeyFingerprints")) throw err;
+        const dir = resolveSshDir(env);
+        const issues = err.issues.map((i) => (i.path === "hostKeyFingerprints" ? { path: "hostKeyFingerprint", message: unknownOpenSshHostKeyText(alias, dir) } : i));
+        throw ServiceError.invalid(issues);
       });
     }
     // No pin: the link is not opened (the agent's own config check would say "set trustOnFirstUse: true", a
