@@ -170,6 +170,12 @@ describe("hosts page with a real sshd (production build)", () => {
     expect(await row.locator('[data-label="Activity"]').textContent()).not.toMatch(/tok\/s/);
     expect(await page.getByTestId("fleet-summary").textContent()).toMatch(/on (an )?unreachable hosts?/);
     await screenshot("host-away");
+    // The model's own page says the same.
+    const modelPage = await openPage(browser(), app, { name: "hosts-ssh-away-model", viewport: WIDE });
+    await modelPage.page.goto(`/models/${created.data!.id}`);
+    await expect.poll(() => modelPage.page.getByTestId("host-unreachable").textContent(), { timeout: 15_000 }).toBe("last known · host mac-away unreachable");
+    expect(await modelPage.page.getByTestId("state-badge").getAttribute("data-tone")).toBe("idle");
+    await modelPage.context.close();
 
     // Stop while it is away: recorded, and the toast says when it is made.
     await row.getByRole("button", { name: "Stop", exact: true }).click();
