@@ -26,7 +26,9 @@
 // process: signals reach the app directly, which stops its llama-servers on
 // SIGTERM). Defaults: 127.0.0.1:3000, database ./data/synapse.db. Relative
 // paths in the environment are resolved against the folder you ran this from,
-// because the standalone server changes its working folder to its own.
+// because the standalone server changes its working folder to its own; that
+// folder is passed on as SYNAPSE_START_DIR, against which the app resolves
+// relative paths in its registry (a host's private key file).
 //
 // What it prints is true when printed: "building the app" (with the time so
 // far every BUILD_PROGRESS_MS) while `next build` runs, "starting the app"
@@ -189,6 +191,8 @@ if (dbUrl.startsWith("file:") || !dbUrl.includes("://")) {
   e.DATABASE_URL = `file:${absolute(file.replace(/^~(?=\/)/, e.HOME ?? "~"))}`;
 }
 e.SYNAPSE_SSH_DIR = absolute(e.SYNAPSE_SSH_DIR || "host-api/.ssh");
+// And so are relative paths in the registry (a host's private key file): src/server/services/fleet/links.ts registryPath.
+e.SYNAPSE_START_DIR = absolute(e.SYNAPSE_START_DIR || ".");
 if (e.SYNAPSE_STATE_DIR) e.SYNAPSE_STATE_DIR = absolute(e.SYNAPSE_STATE_DIR);
 if (e.SYNAPSE_MODEL_ROOTS) e.SYNAPSE_MODEL_ROOTS = e.SYNAPSE_MODEL_ROOTS.split(":").filter(Boolean).map(absolute).join(":");
 if (e.LLAMA_SERVER_BIN && e.LLAMA_SERVER_BIN.includes("/")) e.LLAMA_SERVER_BIN = absolute(e.LLAMA_SERVER_BIN);

@@ -5,9 +5,10 @@
  * server presented, not yet pinned), pin that key, test again (pinned); a
  * replaced host key is refused and the page says so. Editing its upstream
  * mode saves only the chosen mode's field; a refusal for the field the
- * chosen mode hides is listed above the form.
+ * chosen mode hides is listed above the form. A host that goes away: the
+ * fleet row says its state is the last known, and a stop waits for the host.
  */
-import { writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../host-agent/test/harness/fixtures";
@@ -16,7 +17,9 @@ import { installWrapper } from "../../host-agent/test/harness/ssh-wrapper";
 import { startSshd, type SshdFixture } from "../../host-agent/test/harness/sshd";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
-import { NARROW, WIDE } from "./fleet-helpers";
+import { freePort } from "../../host-agent/test/harness/ports";
+import { tinyModel } from "../../host-agent/test/harness/tiny-model";
+import { NARROW, tinyDefaults, WIDE } from "./fleet-helpers";
 
 const browser = useBrowser();
 // A refused connection test is an HTTP 4xx/5xx, which Chromium logs.
@@ -37,9 +40,13 @@ describe("hosts page with a real sshd (production build)", () => {
       SYNAPSE_LOG_LEVEL: "warn",
     });
     sshd = await startSshd({ forcedCommand: wrapper.path });
-    keyFile = path.join(remote.root, "id_ed25519");
+    // As under `npm start`: the app is started from the user's folder (not the build's, which Next's
+    // server changes to), and the key is where the form's example path says, relative to that folder.
+    const userDir = path.join(remote.root, "user");
+    keyFile = path.join(userDir, "host-api", ".ssh", "id_ed25519");
+    await mkdir(path.dirname(keyFile), { recursive: true });
     await writeFile(keyFile, sshd.clientKey.privateKey, { mode: 0o600 });
-    app = await startApp({ name: "dashboard-hosts-ssh" });
+    app = await startApp({ name: "dashboard-hosts-ssh", cwd: userDir });
   });
   afterAll(async () => {
     await app?.dispose();
@@ -56,7 +63,12 @@ describe("hosts page with a real sshd (production build)", () => {
     await form.getByLabel("SSH host").fill(sshd.host);
     await form.getByLabel("SSH user").fill(sshd.user);
     await form.getByLabel("SSH port").fill(String(sshd.port));
-    await form.getByLabel("Private key file").fill(keyFile);
+    // The hint's own example, relative (was: resolved against the build folder, ENOENT).
+    const keyField = form.getByLabel("Private key file");
+    expect(await page.locator(`[id="${await keyField.getAttribute("aria-describedby")}"]`).textContent()).toContain(
+      "a relative path is under the folder the app was started from",
+    );
+    await keyField.fill("host-api/.ssh/id_ed25519");
     await form.getByLabel("Model ports").fill("8080-8099");
     await page.getByTestId("save-host").click();
 
@@ -122,6 +134,60 @@ describe("hosts page with a real sshd (production build)", () => {
     await form.getByTestId("save-host").click();
     await expect.poll(() => card.getByTestId("host-upstream").textContent()).toBe("through the SSH connection, model ports 8080-8089");
     expect(await stored()).toMatchObject({ upstreamMode: "tunnel", directAddress: null, modelPorts: "8080-8089" });
+  });
+
+  it("a host that goes away: the fleet row says its state is the last known and why the host is unreachable, freezes uptime and tok/s; a stop is recorded and made once it is back", async () => {
+    await tinyDefaults(app);
+    const host = await app.db().host.create({
+      data: { name: "mac-away", linkKind: "ssh", sshHost: sshd.host, sshPort: sshd.port, sshUser: sshd.user, sshIdentityFile: "host-api/.ssh/id_ed25519", hostKeyFingerprint: sshd.hostFingerprint() },
+    });
+    const created = await app.trpc.mutation<{ id: string }>("models.create", { name: "remote-tiny", hostId: host.id, filePath: await tinyModel(remote.modelRoot, "remote-tiny.gguf"), port: await freePort(), enabled: true });
+    expect(created.error, JSON.stringify(created.error)).toBeUndefined();
+    const started = await app.trpc.mutation<{ state: string }>("servers.start", { id: created.data!.id, wait: true });
+    expect(started.data?.state, JSON.stringify(started)).toBe("ready");
+
+    const { page, screenshot } = await openPage(browser(), app, { name: "hosts-ssh-away", viewport: WIDE, allowConsole: REFUSED });
+    await page.goto("/");
+    const row = page.locator('[data-testid="model-row"][data-model-name="remote-tiny"]');
+    const badge = row.getByTestId("state-badge");
+    await expect.poll(() => badge.getAttribute("data-state"), { timeout: 15_000 }).toBe("ready");
+    expect(await badge.getAttribute("data-tone")).toBe("ok");
+    expect(await row.getByTestId("host-unreachable").count()).toBe(0);
+
+    await sshd.stop({ dropSessions: true });
+    const unreachable = row.getByTestId("host-unreachable");
+    await unreachable.waitFor({ timeout: 30_000 });
+    expect(await unreachable.textContent()).toMatch(/^last known · host mac-away unreachable.*mac-away/);
+    // Still the last known state, and not a green READY.
+    expect(await badge.getAttribute("data-state")).toBe("ready");
+    expect(await badge.getAttribute("data-tone")).toBe("idle");
+    expect(await badge.getAttribute("title")).toMatch(/^last known: /);
+    const uptime = row.locator('[data-label="Uptime"]');
+    const frozen = await uptime.textContent();
+    expect(frozen).toMatch(/^\d+ s at last contact$/);
+    await page.waitForTimeout(2100);
+    expect(await uptime.textContent()).toBe(frozen);
+    expect(await row.locator('[data-label="Activity"]').textContent()).not.toMatch(/tok\/s/);
+    expect(await page.getByTestId("fleet-summary").textContent()).toMatch(/on (an )?unreachable hosts?/);
+    await screenshot("host-away");
+    // The model's own page says the same.
+    const modelPage = await openPage(browser(), app, { name: "hosts-ssh-away-model", viewport: WIDE });
+    await modelPage.page.goto(`/models/${created.data!.id}`);
+    await expect.poll(() => modelPage.page.getByTestId("host-unreachable").textContent(), { timeout: 15_000 }).toBe("last known · host mac-away unreachable");
+    expect(await modelPage.page.getByTestId("state-badge").getAttribute("data-tone")).toBe("idle");
+    await modelPage.context.close();
+
+    // Stop while it is away: recorded, and the toast says when it is made.
+    await row.getByRole("button", { name: "Stop", exact: true }).click();
+    await expect.poll(() => page.getByTestId("toasts").textContent(), { timeout: 15_000 }).toMatch(/stop recorded, not yet made: host mac-away cannot be reached now \(.+\); remote-tiny is stopped when the host is reachable again/);
+    await screenshot("stop-pending");
+
+    // Back: the stop is made; nothing says the host is unreachable any more.
+    await sshd.start();
+    await expect.poll(() => badge.getAttribute("data-state"), { timeout: 60_000, interval: 500 }).toBe("stopped");
+    await expect.poll(() => row.getByTestId("host-unreachable").count()).toBe(0);
+    expect(await row.getByTestId("last-error").textContent()).toBe("");
+    await page.context().close();
   });
 
   it("a refusal for a field the current mode hides is listed above the form, and the typed model ports survive a mode switch", async () => {

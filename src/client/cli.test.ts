@@ -3,7 +3,7 @@ import { execFile } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { appUrl, main, modelOutcomeOk, modelReport, startAllReport, stateDetail, stopAllReport, table } from "./cli";
+import { appUrl, main, modelOutcomeOk, modelReport, startAllReport, stateDetail, statusReport, stopAllReport, table } from "./cli";
 import { parseArgs } from "./cli-args";
 
 const base = { host: "local", port: 8080, pid: null, uptimeMs: null, restarts: 0, lastError: null, desired: "stopped", cause: null };
@@ -85,6 +85,34 @@ describe("synapse status table", () => {
   it("start-all results (no view fields) keep the agent's state names", () => {
     const out = table([{ name: "alpha", host: "local", port: 8080, state: "ready", pid: 7 }], false);
     expect(out.split("\n")[1]).toMatch(/^alpha\s+local\s+8080\s+ready\s+7$/);
+  });
+});
+
+describe("synapse status with a host unreachable", () => {
+  it("its models' STATE says it is the last known, UPTIME is the one at the last contact, and a line below says why, with the link's error", () => {
+    const since = "2026-12-02T09:01:02.000Z";
+    const error = "host 'loopback-ssh' is unreachable (next attempt in 4000 ms): connect ECONNREFUSED 127.0.0.1:2222";
+    const down = { kind: "ssh", state: "disconnected", error, unreachableSince: since };
+    const out = statusReport(
+      [
+        { ...base, name: "local-one", state: "ready", pid: 11, uptimeMs: 600_000, desired: "running", loadPolicy: "always", link: { kind: "local", state: "connected", error: null, unreachableSince: null } },
+        { ...base, host: "loopback-ssh", name: "remote-tiny", state: "ready", pid: 4242, uptimeMs: 65_000, desired: "running", loadPolicy: "always", link: down },
+        { ...base, host: "loopback-ssh", name: "remote-two", state: "stopped", loadPolicy: "always", link: down },
+      ],
+      Date.parse("2026-12-02T09:05:00.000Z"),
+    );
+    const lines = out.split("\n");
+    expect(lines[1]).toMatch(/^local-one\s+local\s+8080\s+ready\s+always\s+11\s+10m00s\s/);
+    expect(lines[2]).toMatch(/^remote-tiny\s+loopback-ssh\s+8080\s+ready \(last known; host unreachable\)\s+always\s+4242\s+1m05s\s/);
+    expect(lines[3]).toMatch(/^remote-two\s+loopback-ssh\s+8080\s+stopped \(last known; host unreachable\)\s/);
+    const at = new Date(since).toTimeString().slice(0, 8);
+    expect(lines[4]).toBe(`host loopback-ssh is unreachable since ${at} (link disconnected: ${error}): remote-tiny, remote-two show their last known state; what runs there now is not known`);
+    expect(lines).toHaveLength(5);
+  });
+
+  it("a host connecting for the first time since the app started is not called unreachable", () => {
+    const out = statusReport([{ ...base, name: "remote-tiny", state: "ready", pid: 1, desired: "running", loadPolicy: "always", link: { kind: "ssh", state: "connecting", error: null, unreachableSince: null } }], Date.now());
+    expect(out).not.toMatch(/unreachable/);
   });
 });
 
@@ -244,6 +272,21 @@ describe("synapse start, stop and restart: what they print", () => {
   const row = { modelId: "m1", name: "alpha", host: "local", port: 8081, pid: 4242, error: null };
   const over = "alpha needs 60.0 MiB (weights 60.0, KV cache 0.0, compute 0.0); local has 40.0 of 100.0 MiB left; stop bravo (60.0 MiB)";
   const note = (verdict: "fits" | "refused" | "forced" | "running", message: string | null = null) => ({ verdict, message });
+
+  it("a stop its host cannot take now: recorded, and said so with when it is made (was: 'not stopped: host … is unreachable', exit 1, and made 57 s later); exit 0", () => {
+    const reason = "host 'loopback-ssh' is unreachable (next attempt in 1000 ms): connect ECONNREFUSED 127.0.0.1:2222";
+    const r = { ...row, name: "remote-tiny", host: "loopback-ssh", state: "ready", stopPending: { host: "loopback-ssh", reason } };
+    expect(modelReport("stop", r).split("\n")).toEqual([
+      expect.stringMatching(/^MODEL\s/),
+      expect.stringMatching(/^remote-tiny\s+loopback-ssh\s+8081\s+ready\s+4242$/),
+      `stop recorded, not yet made: host loopback-ssh cannot be reached now (${reason}); remote-tiny is stopped when the host is reachable again`,
+      "",
+    ]);
+    expect(modelOutcomeOk("stop", r)).toBe(true);
+    const all = stopAllReport([{ ...r, state: "ready" }, { ...row, name: "beta", state: "stopped" }]).split("\n");
+    expect(all).toContain("1 of 2 stopped, 1 recorded to stop when its host is reachable again");
+    expect(all).toContain(`stop recorded, not yet made: host loopback-ssh cannot be reached now (${reason}); remote-tiny is stopped when the host is reachable again`);
+  });
 
   it("a start: the model's row, state, port and pid; exit 0", () => {
     const r = { ...row, state: "ready", memory: note("fits") };

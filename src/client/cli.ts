@@ -27,7 +27,8 @@
  * SYNAPSE_URL and SYNAPSE_API_TOKEN select the app (appUrl: without
  * SYNAPSE_URL, http://127.0.0.1:$PORT, the app's own PORT, default 3000). Exit codes: 0 all good, 1 some server
  * failed (start, restart: neither ready nor starting, or a restart's error; stop: not stopped), 2 bad usage
- * or no such model, 3 the app could not be reached or refused the request.
+ * or no such model, 3 the app could not be reached or refused the request. A stop whose host cannot be reached
+ * now is recorded and made once the host is back (servers.stop's `stopPending`): the line says so, exit 0.
  */
 import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from "@trpc/client";
 import { EventSource } from "eventsource";
@@ -37,8 +38,9 @@ import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../shared/display-state";
 import { restartText } from "../shared/restart-text";
+import { hostUnreachable, unreachableHostLine, type LinkView } from "../shared/host-reach";
 import { portText } from "../components/fleet/format";
-import { stopNote, type StopAnswer } from "../components/fleet/stop-note";
+import { stopNote, stopPendingNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
 import { linesAfterTail } from "../components/model/log-merge";
 import { toFleetEvent } from "../components/live/fleet-event";
@@ -73,6 +75,8 @@ type Row = {
   idleUnloadAt?: string | null;
   /** From the status view: when a crashed server's restart is due (ISO), while it waits for it. */
   nextRestartAt?: string | null;
+  /** From the status view: its host's link; while the host is unreachable the row's state is the last known. */
+  link?: LinkView;
 };
 
 /** " (text)", or "" for no text. */
@@ -102,7 +106,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
     r.name,
     r.host,
     portText(r),
-    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}`,
+    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}${hostUnreachable(r.link) ? " (last known; host unreachable)" : ""}`,
     ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),
     ...(statusView ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-", String(r.inFlight ?? 0), lastUsedText(r, now), idleUnloadText(r, now)] : []),
@@ -111,6 +115,27 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ").trimEnd();
   return [line(header), ...body.map(line)].join("\n");
+}
+
+/**
+ * What `status` prints: the table, then a line for each host that cannot be reached (unreachableHostLine: since
+ * when, the link's error whole, the models whose state is the last known). UPTIME of those models stopped when the
+ * link was lost (the status view's uptimeMs).
+ */
+export function statusReport(rows: readonly Row[], now: number): string {
+  const lines = [table([...rows], true, now)];
+  const down = new Map<string, { link: LinkView; models: string[] }>();
+  for (const r of rows) {
+    if (!r.link || !hostUnreachable(r.link)) continue;
+    const h = down.get(r.host) ?? { link: r.link, models: [] };
+    h.models.push(r.name);
+    down.set(r.host, h);
+  }
+  for (const [host, { link, models }] of down) {
+    const since = link.unreachableSince ? new Date(link.unreachableSince) : null;
+    lines.push(unreachableHostLine(host, link, models, since && !Number.isNaN(since.getTime()) ? since.toTimeString().slice(0, 8) : null));
+  }
+  return lines.join("\n");
 }
 
 /** A start-all result as the CLI reads it: a row, with what the memory plan said of its start. */
@@ -158,8 +183,9 @@ export function startAllReport(results: readonly StartAllRow[], noWait: boolean,
 export function stopAllReport(results: readonly (Row & Omit<StopAnswer, keyof Row>)[]): string {
   if (results.length === 0) return "nothing was running\n";
   const stopped = results.filter((r) => r.state === "stopped").length;
-  const notes = results.filter((r) => r.restartCancelled || r.previousState).flatMap((r) => stopNote(r) ?? []);
-  return `${[table([...results], false), `${stopped} of ${results.length} stopped`, ...notes].join("\n")}\n`;
+  const pending = results.filter((r) => r.stopPending).length;
+  const notes = results.filter((r) => r.restartCancelled || r.previousState || r.stopPending).flatMap((r) => stopPendingNote(r) ?? stopNote(r) ?? []);
+  return `${[table([...results], false), `${stopped} of ${results.length} stopped${pending ? `, ${pending} recorded to stop when ${pending === 1 ? "its host is" : "their hosts are"} reachable again` : ""}`, ...notes].join("\n")}\n`;
 }
 
 /** "2 of 2 up: 1 ready, 1 starting": start-all --no-wait's results by the state each row shows (`started` = both). */
@@ -174,11 +200,12 @@ function noWaitCounts(results: readonly StartAllRow[], started: number): string 
  * `notRunning` (it found nothing to stop), `previousState` (it found the model failed or crashed and recorded
  * it stopped), `restartCancelled` (it cancelled a restart after a crash; stop-note.ts).
  */
-type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean; previousState?: string; restartCancelled?: { dueAt: string; dueInMs: number }; disabled?: { message: string } };
+type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean; previousState?: string; restartCancelled?: { dueAt: string; dueInMs: number }; disabled?: { message: string }; stopPending?: { host: string; reason: string } };
 
 /** Whether a start, stop or restart did what was asked: started (ready; starting counts, as for start-all), stopped, or restarted with no error. */
 export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelResult): boolean {
-  if (command === "stop") return r.state === "stopped";
+  // A stop its host could not take yet is recorded and made once the host is back: accepted, as a start --no-wait is.
+  if (command === "stop") return r.state === "stopped" || Boolean(r.stopPending);
   // A restart whose stop failed returns the old process, still running, with the error.
   return (r.state === "ready" || r.state === "starting") && (command === "start" || r.error === null);
 }
@@ -202,7 +229,7 @@ export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResu
   else if (r.error) lines.push(`${ok ? "note" : not}: ${r.error}`);
   if (r.memory?.verdict === "forced") lines.push(`started by --force over the memory budget: ${r.memory.message ?? r.name}`);
   if (command === "start" && r.memory?.verdict === "running") lines.push(`${r.name} was already running: nothing was started`);
-  const stopped = command === "stop" && ok ? stopNote(r) : null;
+  const stopped = command === "stop" && ok ? (stopPendingNote(r) ?? stopNote(r)) : null;
   if (stopped) lines.push(stopped);
   if (r.evicted && r.evicted.length > 0) lines.push(`stopped to make room: ${r.evicted.join(", ")}`);
   // Started all the same, and not served: the gateway answers 409 until it is enabled.
@@ -264,13 +291,14 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
       const servers = await client.servers.status.query();
       // LAST USED and IDLE UNLOAD count from the app's "now" (this call's skew), so a skewed clock there does not shift them.
       const appNow = Date.now() + appClockSkewMs(clock.last());
-      out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered: add them with Discover in the dashboard (or POST /api/trpc/models.discover: README, Using it)" : table(servers, true, appNow)}\n`);
+      out(json ? `${JSON.stringify(servers, null, 2)}\n` : `${servers.length === 0 ? "no models registered: add them with Discover in the dashboard (or POST /api/trpc/models.discover: README, Using it)" : statusReport(servers, appNow)}\n`);
       return 0;
     }
     const results = command === "start-all" ? await client.servers.startAll.mutate({ wait: !noWait, ...(force ? { force: true } : {}) }) : await client.servers.stopAll.mutate();
     const good = command === "start-all" ? new Set(["ready", "starting"]) : new Set(["stopped"]);
     // A crashed model start-all left to its planned restart (restartAt) is not a failure.
-    const failed = results.filter((r) => !good.has(r.state) && !(command === "start-all" && "restartAt" in r && r.restartAt));
+    // Nor is a stop recorded for a host that cannot be reached now (stopPending): it is made once the host is back.
+    const failed = results.filter((r) => !good.has(r.state) && !(command === "start-all" && "restartAt" in r && r.restartAt) && !("stopPending" in r && r.stopPending));
     // As REST start-all's `onDemand`: the enabled on-demand models it leaves for their first request.
     // From the status view (one query): each enabled on-demand model and whether a request has loaded it.
     const onDemandRows = command === "start-all" ? (await client.servers.status.query()).filter((r) => r.enabled && r.loadPolicy === "on-demand") : [];

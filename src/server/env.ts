@@ -51,6 +51,12 @@ export const envSchema = z
       .transform((v) => v.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean)),
     /** true: the default host is reached over SSH (Docker on a Mac); false: servers run beside the app. */
     USE_EXTERNAL_SERVERS: bool("USE_EXTERNAL_SERVERS").default(false),
+    /**
+     * The folder the app was started from: a relative path in the registry (a host's
+     * sshIdentityFile, llamaServerBin) means a path under it. scripts/start.mjs sets it
+     * (Next's standalone server changes its working folder to its own); unset: the working folder.
+     */
+    SYNAPSE_START_DIR: z.string().optional(),
     /** The seed's host-api/.ssh folder: config, id_ed25519, known_hosts. */
     SYNAPSE_SSH_DIR: z.string().default("host-api/.ssh"),
     /** SSH Host alias (from SYNAPSE_SSH_DIR/config) of the default external host. */

@@ -42,6 +42,12 @@ export interface StartAppOptions {
   env?: Record<string, string | undefined>;
   /** Image-shaped build folder; default: the e2e global setup's build. */
   imageDir?: string;
+  /**
+   * The folder the start command runs from; default: the build folder (the image's WORKDIR, where
+   * server.js is). Another folder is `npm start`'s case: the user's folder, while Next's standalone
+   * server changes its working folder to its own.
+   */
+  cwd?: string;
   /** Port to listen on; default a free loopback port. */
   port?: number;
   /** Deadline for /api/health to answer 200 (default 60 s). */
@@ -230,9 +236,9 @@ class AppServerImpl implements AppServer {
     private readonly startOptions: StartAppOptions,
   ) {
     this.url = `http://127.0.0.1:${port}`;
-    const [, ...args] = START_COMMAND;
-    // The image's CMD, run by the same node that runs the tests, from a folder of the test's own.
-    this.child = spawn(process.execPath, args, { cwd: imageDir, env: { ...baseEnv(), ...env } as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
+    // The image's CMD, run by the same node that runs the tests, from a folder of the test's own (its script by full path).
+    const args = START_COMMAND.slice(1).map((a) => (a.endsWith(".mjs") ? path.join(imageDir, a) : a));
+    this.child = spawn(process.execPath, args, { cwd: startOptions.cwd ?? imageDir, env: { ...baseEnv(), ...env } as NodeJS.ProcessEnv, stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout!.setEncoding("utf8").on("data", (d: string) => (this.out += d));
     this.child.stderr!.setEncoding("utf8").on("data", (d: string) => this.onStderr(d));
     this.exited = new Promise((resolve) => {

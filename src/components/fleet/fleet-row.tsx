@@ -7,6 +7,7 @@ import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { rowActions } from "~/shared/display-state";
+import { hostUnreachable, lastKnownText } from "~/shared/host-reach";
 import { portText } from "./format";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
@@ -39,6 +40,8 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
   );
 
   const can = rowActions(row.state, row.desired);
+  // The host's link is down: the state is the last one the app was told; uptime and tok/s are not known now.
+  const unreachable = hostUnreachable(row.link);
   const nameId = `model-${row.modelId}`;
 
   return (
@@ -74,17 +77,24 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
         )}
       </td>
       <td className={styles.state} data-label="State">
-        <StateBadge state={row.state} desired={row.desired} loadPolicy={row.loadPolicy} testId="state-badge" />
+        <StateBadge state={row.state} desired={row.desired} loadPolicy={row.loadPolicy} testId="state-badge" lastKnown={unreachable} />
+        {unreachable ? (
+          // The link's error whole: on hover, and for a screen reader and a narrow screen in the text itself (clamped).
+          <span className={styles.unreachable} data-testid="host-unreachable" title={row.link.error ?? undefined}>
+            {lastKnownText(row.host)}
+            {row.link.error ? <span className={styles.unreachableError}>{row.link.error}</span> : null}
+          </span>
+        ) : null}
         {/* Why it is not running ("stopped on request", "crashed" …): the state's cause, not an error. */}
         <StopCause state={row.state} cause={row.cause} className={styles.cause} besideBadge />
         <GatewayUsage row={row} />
       </td>
       <td className={styles.activity} data-label="Activity">
-        {spark && row.state === "ready" ? <Sparkline values={spark} label={row.name} /> : null}
+        {spark && row.state === "ready" && !unreachable ? <Sparkline values={spark} label={row.name} /> : null}
         {progress && row.state === "starting" ? <LoadProgressBar progress={progress} /> : null}
       </td>
       <td className={styles.uptime} data-label="Uptime">
-        <Uptime state={row.state} startedAt={row.startedAt} />
+        <Uptime state={row.state} startedAt={row.startedAt} frozenMs={unreachable ? row.uptimeMs : undefined} />
       </td>
       <td className={`${styles.restarts} num`} data-label="Restarts" data-testid="restarts">
         {row.restarts}

@@ -66,3 +66,27 @@ describe("STOP ALL greyed out", () => {
     expect(stopAllDisabledReason(undefined)).toBe("Loading the fleet…");
   });
 });
+
+describe("fleetSummary with a host unreachable", () => {
+  const down = { kind: "ssh", state: "disconnected", error: "host 'mac' is unreachable (next attempt in 1000 ms): connect ECONNREFUSED", unreachableSince: "2026-12-02T04:00:00.000Z" };
+  const onDown = (r: SummaryRow): SummaryRow => ({ ...r, link: down });
+
+  it("a model last known ready there is not counted ready (was: '1 ready', the row a green READY)", () => {
+    const rows = [row("a", "ready", "running"), onDown(row("b", "ready", "running")), onDown(row("c", "stopped", "stopped"))];
+    expect(fleetSummary(rows, null)).toBe("3 models · 3 enabled · 1 ready · 1 on an unreachable host");
+    expect(fleetSummary([onDown(row("b", "ready", "running")), onDown(row("d", "starting", "running"))], null)).toBe("2 models · 2 enabled · 0 ready · 2 on unreachable hosts");
+  });
+
+  it("start all: not 'all ready' while one's host is unreachable; stop all: its stop waits for the host", () => {
+    const rows = [row("a", "ready", "running"), onDown(row("b", "ready", "running"))];
+    expect(fleetSummary(rows, { kind: "start", ids: ["a", "b"] })).toBe("Start all: 1 of 2 ready, 1 on an unreachable host");
+    const stopping = [row("a", "stopped", "stopped"), onDown(row("b", "ready", "stopped"))];
+    expect(fleetSummary(stopping, { kind: "stop", ids: ["a", "b"] })).toBe("Stopping 2: 1 stopped · 0 stopping · 1 on an unreachable host, stopped when it is back");
+  });
+
+  it("a link connecting for the first time since the app started, or connected, changes nothing", () => {
+    const first = { kind: "ssh", state: "connecting", error: null, unreachableSince: null };
+    expect(fleetSummary([{ ...row("a", "ready", "running"), link: first }], null)).toBe("1 model · 1 enabled · 1 ready");
+    expect(fleetSummary([{ ...row("a", "ready", "running"), link: { ...down, state: "connecting" } }], null)).toBe("1 model · 1 enabled · 0 ready · 1 on an unreachable host");
+  });
+});

@@ -3,6 +3,7 @@
  * covered, or the fleet's totals. Pure (rows in, text out), so what it claims is tested without a browser.
  */
 import { displayState } from "~/shared/display-state";
+import { hostUnreachable, type LinkView } from "~/shared/host-reach";
 import { restartPlanned } from "~/shared/restart-text";
 
 /** What the line reads from a status row. */
@@ -14,6 +15,8 @@ export interface SummaryRow {
   enabled: boolean;
   /** A crashed server's planned restart (ISO); null when none is planned. */
   nextRestartAt: string | null;
+  /** Its host's link (ServerView.link): while the host is unreachable, `state` is the last known one. */
+  link?: LinkView;
 }
 
 /** The models a START ALL ENABLED / STOP ALL covers, as the page saw them when it was pressed. */
@@ -46,12 +49,15 @@ export function stopAllDisabledReason(rows: readonly SummaryRow[] | undefined): 
 
 /**
  * Rows by what their badge says (display-state.ts), with a crashed server waiting for the restart the app planned
- * counted as `restarting` (its row reads "restart in 3 s"), apart from the crashed ones nothing restarts (`exited`).
+ * counted as `restarting` (its row reads "restart in 3 s"), apart from the crashed ones nothing restarts (`exited`),
+ * and a server on an unreachable host as `unreachable` unless last known stopped (it is not known to be ready).
  */
 function count(list: readonly SummaryRow[]): Record<string, number> {
   const c: Record<string, number> = {};
   for (const r of list) {
-    const k = restartPlanned(r) ? "restarting" : displayState(r.state, r.desired, r.loadPolicy).key;
+    const shown = restartPlanned(r) ? "restarting" : displayState(r.state, r.desired, r.loadPolicy).key;
+    // Last known stopped (or idle): nothing of it ran then, and nothing is claimed of it now.
+    const k = hostUnreachable(r.link) && shown !== "stopped" && shown !== "idle" ? "unreachable" : shown;
     c[k] = (c[k] ?? 0) + 1;
   }
   return c;
@@ -75,24 +81,34 @@ export function fleetSummary(rows: readonly SummaryRow[] | undefined, run: Fleet
       const loading = c.starting ?? 0;
       const queued = c.queued ?? 0;
       const restarting = c.restarting ?? 0;
+      const unreachable = c.unreachable ?? 0;
       // Stopped and not wanted running: refused by its host's memory budget (the row and a toast say why), or
       // stopped meanwhile. Neither is ready, so "all n ready" must not be said.
       const notStarted = (c.stopped ?? 0) + (c.idle ?? 0);
       if (loading + queued + restarting === 0) {
         if (ready === n) return `Start all: all ${n} ready`;
         // Anything else (unhealthy, stopping): not ready either.
-        const other = n - ready - failed - notStarted;
-        return `Start all: ${ready} of ${n} ready${failed ? `, ${failed} failed` : ""}${notStarted ? `, ${notStarted} not started` : ""}${other ? `, ${other} not ready` : ""}`;
+        const other = n - ready - failed - notStarted - unreachable;
+        return `Start all: ${ready} of ${n} ready${failed ? `, ${failed} failed` : ""}${notStarted ? `, ${notStarted} not started` : ""}${other ? `, ${other} not ready` : ""}${unreachable ? `, ${unreachable} ${onUnreachable(unreachable)}` : ""}`;
       }
-      return `Starting ${n} enabled: ${ready} ready · ${loading} loading · ${queued} queued${restarting ? ` · ${restarting} restarting` : ""}${failed ? ` · ${failed} failed` : ""}`;
+      return `Starting ${n} enabled: ${ready} ready · ${loading} loading · ${queued} queued${restarting ? ` · ${restarting} restarting` : ""}${failed ? ` · ${failed} failed` : ""}${unreachable ? ` · ${unreachable} ${onUnreachable(unreachable)}` : ""}`;
     }
     // A crashed one is not running, its restart planned or not (the stop cancels the restart).
     const stopped = (c.stopped ?? 0) + (c.failed ?? 0) + (c.exited ?? 0) + (c.restarting ?? 0);
-    return stopped === n ? `Stop all: all ${n} stopped` : `Stopping ${n}: ${stopped} stopped · ${n - stopped} stopping`;
+    // On an unreachable host: its stop is recorded and made when the host is back.
+    const pending = c.unreachable ?? 0;
+    if (stopped === n) return `Stop all: all ${n} stopped`;
+    return `Stopping ${n}: ${stopped} stopped · ${n - stopped - pending} stopping${pending ? ` · ${pending} ${onUnreachable(pending)}, stopped when it is back` : ""}`;
   }
   const c = count(rows);
   const enabled = rows.filter((r) => r.enabled).length;
   const restarting = c.restarting ?? 0;
+  const unreachable = c.unreachable ?? 0;
   const bad = (c.failed ?? 0) + (c.exited ?? 0) + (c.unhealthy ?? 0);
-  return `${rows.length} model${rows.length === 1 ? "" : "s"} · ${enabled} enabled · ${c.ready ?? 0} ready${restarting ? ` · ${restarting} restarting` : ""}${bad ? ` · ${bad} need attention` : ""}`;
+  return `${rows.length} model${rows.length === 1 ? "" : "s"} · ${enabled} enabled · ${c.ready ?? 0} ready${restarting ? ` · ${restarting} restarting` : ""}${unreachable ? ` · ${unreachable} ${onUnreachable(unreachable)}` : ""}${bad ? ` · ${bad} need attention` : ""}`;
+}
+
+/** "on an unreachable host" / "on unreachable hosts": state unknown (shared/host-reach.ts). */
+function onUnreachable(n: number): string {
+  return n === 1 ? "on an unreachable host" : "on unreachable hosts";
 }

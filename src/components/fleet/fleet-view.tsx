@@ -18,6 +18,7 @@ import { FleetRow } from "./fleet-row";
 import styles from "./fleet.module.css";
 import { LlamaServerMissing, saysLlamaServerMissing } from "./llama-missing";
 import { MemoryBars } from "./memory-bars";
+import { stopPendingNote } from "./stop-note";
 import { firstClickOnly } from "~/components/ui/first-click";
 import { restartPlanned } from "~/shared/restart-text";
 
@@ -83,6 +84,12 @@ export function FleetView() {
         await queryClient.cancelQueries({ queryKey: statusKey });
         setRun({ kind: "stop", ids: (rows ?? []).filter((r) => r.state !== "stopped" || r.desired === "running").map((r) => r.modelId) });
         patchRows((r) => ({ ...r, desired: "stopped" }));
+      },
+      // Models on a host that cannot be reached now: their stops are recorded and made once it is back.
+      onSuccess: (results) => {
+        const pending = results.filter((r) => r.stopPending);
+        if (pending.length === 1) toast.push(stopPendingNote(pending[0]!)!, "info");
+        else if (pending.length > 1) toast.push(`stops recorded, not yet made: ${pending.map((r) => `${r.name} (host ${r.stopPending!.host})`).join(", ")}; each is stopped when its host is reachable again`, "info");
       },
       onError: (err) => toast.push(`Stop all failed: ${errorMessage(err)}`, "bad"),
       onSettled: () => queryClient.invalidateQueries({ queryKey: statusKey }),

@@ -11,6 +11,18 @@ export interface StopAnswer {
   notRunning?: boolean;
   previousState?: string;
   restartCancelled?: { dueAt: string; dueInMs: number };
+  stopPending?: { host: string; reason: string };
+}
+
+/**
+ * For a stop whose host could not be reached (servers.stop's `stopPending`): what happens, as the CLI prints it
+ * and the dashboard's toast says it. Null for any other stop.
+ * "stop recorded, not yet made: host mac cannot be reached now (…); remote-tiny is stopped when it is reachable again"
+ */
+export function stopPendingNote(r: StopAnswer): string | null {
+  if (!r.stopPending) return null;
+  const { host, reason } = r.stopPending;
+  return `stop recorded, not yet made: host ${host} cannot be reached now (${reason}); ${r.name} is stopped when the host is reachable again`;
 }
 
 /**

@@ -4,7 +4,7 @@
  * page and the playground use them: each sets the wanted state in the cached
  * status at once (so the row reads "queued" / "stopping" before the answer),
  * says in a toast what failed, what a memory plan refused (with its
- * numbers), the restart a stop cancelled, or that a disabled model it started
+ * numbers), the restart a stop cancelled, a stop recorded for a host that cannot be reached now, or that a disabled model it started
  * is still not served by the gateway, and refetches the status when it settles.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
@@ -12,7 +12,7 @@ import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import type { StatusRow } from "./fleet-view";
-import { stopNote } from "./stop-note";
+import { stopNote, stopPendingNote } from "./stop-note";
 
 /** `label`: how toasts name the model ("Start alpha failed: …"); omit it where the page already says which model. */
 export function useServerActions(modelId: string | null, label?: string) {
@@ -44,7 +44,10 @@ export function useServerActions(modelId: string | null, label?: string) {
       onMutate: () => patch((r) => ({ ...r, desired: "stopped" })),
       // What the row cannot say: a restart after a crash that this stop cancelled.
       onSuccess: (r) => {
-        if (r.restartCancelled) toast.push(stopNote(r) ?? `${r.name}: stopped`, "info");
+        // Its host cannot be reached: recorded, and made once the host is back (the row keeps its last known state).
+        const pending = stopPendingNote(r);
+        if (pending) toast.push(pending, "info");
+        else if (r.restartCancelled) toast.push(stopNote(r) ?? `${r.name}: stopped`, "info");
       },
       onError: fail("Stop"),
       onSettled: settle,

@@ -144,7 +144,7 @@ export function HostForm({ host, onDone, onCancel }: { host?: HostItem; onDone?:
             <TextField id={f("sshHost")} label={LABELS.sshHost} hint="host name, IP, or an alias from the ssh config (e.g. mac-host)" value={values.sshHost} onChange={set("sshHost")} error={errors.sshHost} required mono />
             <TextField id={f("sshUser")} label={LABELS.sshUser} value={values.sshUser} onChange={set("sshUser")} error={errors.sshUser} mono />
             <TextField id={f("sshPort")} label={LABELS.sshPort} inputMode="numeric" value={values.sshPort} onChange={set("sshPort")} error={errors.sshPort} mono />
-            <TextField id={f("sshIdentityFile")} label={LABELS.sshIdentityFile} hint="inside the app's environment, e.g. host-api/.ssh/id_ed25519" value={values.sshIdentityFile} onChange={set("sshIdentityFile")} error={errors.sshIdentityFile} mono />
+            <TextField id={f("sshIdentityFile")} label={LABELS.sshIdentityFile} hint="on the app's machine (in Docker: the container); a relative path is under the folder the app was started from (/app in the image), e.g. host-api/.ssh/id_ed25519" value={values.sshIdentityFile} onChange={set("sshIdentityFile")} error={errors.sshIdentityFile} mono />
           </>
         ) : null}
         <TextField id={f("hostModelsRoot")} label={LABELS.hostModelsRoot} hint="PRAXIS_MODEL_PATH in your previous Synapse Engine setup" value={values.hostModelsRoot} onChange={set("hostModelsRoot")} error={errors.hostModelsRoot} mono />

@@ -12,6 +12,7 @@ import { rowActions } from "~/shared/display-state";
 import type { StatusRow } from "~/components/fleet/fleet-view";
 import { LlamaServerMissing, saysLlamaServerMissing } from "~/components/fleet/llama-missing";
 import { StateBadge } from "~/components/fleet/state-badge";
+import { hostUnreachable, lastKnownText } from "~/shared/host-reach";
 import { StopCause } from "~/components/fleet/stop-cause";
 import { portText } from "~/components/fleet/format";
 import { Uptime } from "~/components/fleet/uptime";
@@ -85,6 +86,8 @@ export function ModelPage({ id }: { id: string }) {
   const can = rowActions(state, desired);
   const running = state !== "stopped" && state !== "failed" && state !== "exited";
   const gpu = row?.gpuBackend ?? logGpu;
+  // Its host cannot be reached: the state is the last known (as on the fleet row).
+  const unreachable = hostUnreachable(row?.link);
   const platform = hosts.data?.find((h) => h.id === m?.hostId)?.agent?.platform ?? null;
 
   return (
@@ -94,7 +97,12 @@ export function ModelPage({ id }: { id: string }) {
       </Link>
       <div className={styles.head}>
         <h1 data-testid="model-name">{m?.name ?? "\u00a0"}</h1>
-        <StateBadge state={state} desired={desired} loadPolicy={row?.loadPolicy ?? m?.loadPolicy} testId="state-badge" />
+        <StateBadge state={state} desired={desired} loadPolicy={row?.loadPolicy ?? m?.loadPolicy} testId="state-badge" lastKnown={unreachable} />
+        {unreachable && row ? (
+          <span className="faint" data-testid="host-unreachable" title={row.link.error ?? undefined}>
+            {lastKnownText(row.host)}
+          </span>
+        ) : null}
         <StopCause state={state} cause={row?.cause} besideBadge />
         <GpuBadge backend={gpu} running={running} platform={platform} />
         <div className={styles.headActions}>
@@ -146,7 +154,7 @@ export function ModelPage({ id }: { id: string }) {
           <div>
             <dt>Uptime</dt>
             <dd>
-              <Uptime state={state} startedAt={row?.startedAt} />
+              <Uptime state={state} startedAt={row?.startedAt} frozenMs={unreachable ? row?.uptimeMs : undefined} />
             </dd>
           </div>
           <div>

@@ -73,7 +73,12 @@ export interface ServerView {
   /** Why it is not running (stopped, exited, failed); null while it runs or before it first ran. */
   cause: StopCause | null;
   gpuBackend: string | null;
-  link: { kind: string; state: string | null; error: string | null };
+  /**
+   * The host's link: its kind, state, why it is down, and since when (ISO; null while connected, or before its
+   * first connection). While the host is unreachable (shared/host-reach.ts hostUnreachable) `state` is the last
+   * known, and `uptimeMs` the uptime when the link was lost.
+   */
+  link: { kind: string; state: string | null; error: string | null; unreachableSince: string | null };
   /** Gateway requests held for it now (queued, waiting for a start, or being answered); from its ServerEntry. */
   inFlight: number;
   /** Start or end of the last gateway request it served (ISO; a request refused 409/429/503 does not count); null: none since the app started. */

@@ -25,6 +25,7 @@ import {
   createSshLink,
   createSshLinkFromOpenSshDir,
   hasTcpTunnel,
+  LinkConfigError,
   readOpenSshDir,
   type HostLink,
   type LinkLog,
@@ -43,7 +44,8 @@ import { errorMessage } from "synapse-host-agent/error-text";
 import { DEFAULT_HEALTH_INTERVAL_MS, DEFAULT_LOG_MAX_BYTES } from "synapse-host-agent/agent-tuning-env";
 
 export type HostAgentConfig = NonNullable<LocalLinkOptions["agentConfig"]>;
-export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS"> & Partial<Pick<Env, "SYNAPSE_LOG_MAX_BYTES" | "SYNAPSE_HEALTH_INTERVAL_MS">>;
+export type LinkEnv = Pick<Env, "SYNAPSE_MODEL_ROOTS" | "SYNAPSE_STATE_DIR" | "LLAMA_SERVER_BIN" | "SYNAPSE_SSH_DIR" | "SYNAPSE_SSH_HOST_ALIAS"> &
+  Partial<Pick<Env, "SYNAPSE_LOG_MAX_BYTES" | "SYNAPSE_HEALTH_INTERVAL_MS" | "SYNAPSE_START_DIR">>;
 export type PoolHost = Pick<
   Host,
   "id" | "name" | "linkKind" | "sshHost" | "sshPort" | "sshUser" | "sshIdentityFile" | "hostKeyFingerprint" | "hostModelsRoot" | "llamaServerBin"
@@ -148,6 +150,18 @@ function expandHome(p: string): string {
   return p === "~" ? os.homedir() : p.startsWith("~/") ? path.join(os.homedir(), p.slice(2)) : p;
 }
 
+/**
+ * A path a user typed into the registry (a host's private key file, its llama-server) as an absolute
+ * path on this machine: `~/` is the home folder, and a relative path is under the folder the app was
+ * started from (SYNAPSE_START_DIR, which scripts/start.mjs sets; else the working folder), so
+ * `host-api/.ssh/id_ed25519` names the same file under npm start, npm run dev and in the image (/app).
+ */
+export function registryPath(p: string, env: Pick<LinkEnv, "SYNAPSE_START_DIR">): string {
+  // Not path.resolve(process.cwd(), …): Next's build would trace every file under the working folder into the standalone output.
+  const base = env.SYNAPSE_START_DIR;
+  return base ? path.resolve(base, expandHome(p)) : path.resolve(expandHome(p));
+}
+
 /** The agent's own default state folder (host-agent/src/env.ts): $XDG_STATE_HOME/synapse or ~/.local/state/synapse. */
 export function defaultAgentStateDir(processEnv: NodeJS.ProcessEnv = process.env): string {
   const xdg = processEnv.XDG_STATE_HOME;
@@ -165,7 +179,7 @@ export function localAgentConfig(host: PoolHost, env: LinkEnv, overrides: Partia
   const stateDir = host.name === LOCAL_HOST_NAME ? base : path.join(base, "hosts", host.name.replace(/[^A-Za-z0-9._-]/g, "_"));
   const bin = host.llamaServerBin ?? env.LLAMA_SERVER_BIN ?? null;
   return {
-    llamaServerBin: bin ? path.resolve(expandHome(bin)) : null,
+    llamaServerBin: bin ? registryPath(bin, env) : null,
     stateDir,
     modelRoots: [...new Set(modelRoots)],
     logMaxBytes: env.SYNAPSE_LOG_MAX_BYTES ?? DEFAULT_LOG_MAX_BYTES,
@@ -204,14 +218,14 @@ function connectionKey(host: PoolHost, env: LinkEnv): string {
 }
 
 
-function sshConfigFromRow(host: PoolHost, tuning: SshTuning): SshLinkConfigInput {
+function sshConfigFromRow(host: PoolHost, tuning: SshTuning, env: LinkEnv): SshLinkConfigInput {
   const issues: { path: string; message: string }[] = [];
   if (!host.sshHost) issues.push({ path: "sshHost", message: `host ${host.name} has no ssh address` });
   if (!host.sshUser) issues.push({ path: "sshUser", message: `host ${host.name} has no ssh user` });
   if (!host.sshIdentityFile) issues.push({ path: "sshIdentityFile", message: `host ${host.name} has no private key file` });
   let privateKey = "";
   if (host.sshIdentityFile) {
-    const file = path.resolve(expandHome(host.sshIdentityFile));
+    const file = registryPath(host.sshIdentityFile, env);
     try {
       privateKey = readFileSync(file, "utf8");
     } catch (err) {
@@ -228,6 +242,27 @@ function sshConfigFromRow(host: PoolHost, tuning: SshTuning): SshLinkConfigInput
     privateKey,
     hostKeyFingerprints: host.hostKeyFingerprint ? [host.hostKeyFingerprint] : [],
   };
+}
+
+/**
+ * Why an ssh host with no pinned host key gets no link, and what to do: on the Hosts page, Test connection (which
+ * shows the key the host presents) and then "Pin this key"; over the API, hosts.test then hosts.pinKey.
+ */
+export function unpinnedHostKeyText(host: string): string {
+  return (
+    `no host key is pinned for host ${host}, so the app does not connect to it: on the Hosts page press Test connection on ${host}'s card, ` +
+    `check the key it shows against the host's own (on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then press Pin this key ` +
+    `(API: hosts.test { id }, then hosts.pinKey { id, fingerprint }, or hosts.update { id, hostKeyFingerprint })`
+  );
+}
+
+/** The default external host (SYNAPSE_SSH_DIR's config) whose known_hosts has no key for it: what to do. */
+export function unknownOpenSshHostKeyText(alias: string, dir: string): string {
+  return (
+    `no host key for ${alias} is in ${path.join(dir, "known_hosts")}, so the app does not connect to it: add the host's key there ` +
+    `(scripts/setup-ssh.sh on the host writes it; by hand, a line "${alias} <the host's /etc/ssh/ssh_host_ed25519_key.pub, its first two fields>"), ` +
+    `or put "StrictHostKeyChecking accept-new" under "Host ${alias}" in ${path.join(dir, "config")} to keep the first key seen`
+  );
 }
 
 /** Link config errors (LinkConfigError, ServiceError) → a BAD_REQUEST naming the host. */
@@ -282,14 +317,25 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
     }
     if (host.linkKind !== "ssh") throw ServiceError.invalid([{ path: "linkKind", message: `host ${host.name}: unknown link kind ${JSON.stringify(host.linkKind)}` }]);
     if (usesOpenSshDir(host, env)) {
+      const alias = host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS;
       return createSshLinkFromOpenSshDir(resolveSshDir(env), {
-        alias: host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS,
+        alias,
         name: host.name,
         ...(options.ssh ? { overrides: options.ssh } : {}),
         log: linkLog(host.name),
+      }).catch((err: unknown) => {
+        // No key in its known_hosts: say so in the SSH folder's own terms (the link's check names trustOnFirstUse,
+        // a field of its config, which this host's user never writes).
+        if (!(err instanceof LinkConfigError) || !err.issues.some((i) => i.path === "hostKeyFingerprints")) throw err;
+        const dir = resolveSshDir(env);
+        const issues = err.issues.map((i) => (i.path === "hostKeyFingerprints" ? { path: "hostKeyFingerprint", message: unknownOpenSshHostKeyText(alias, dir) } : i));
+        throw ServiceError.invalid(issues);
       });
     }
-    return createSshLink(sshConfigFromRow(host, options.ssh ?? {}), { log: linkLog(host.name) });
+    // No pin: the link is not opened (the agent's own config check would say "set trustOnFirstUse: true", a
+    // field no user of this app sets); the Hosts page's test shows the key the host presents, and pinning it is theirs.
+    if (!host.hostKeyFingerprint) throw ServiceError.invalid([{ path: "hostKeyFingerprint", message: unpinnedHostKeyText(host.name) }]);
+    return createSshLink(sshConfigFromRow(host, options.ssh ?? {}, env), { log: linkLog(host.name) });
   }
 
   function attach(hostId: string, entry: Entry, link: HostLink): void {
@@ -400,7 +446,7 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       try {
         config = usesOpenSshDir(host, env)
           ? (await readOpenSshDir(resolveSshDir(env), { alias: host.sshHost || env.SYNAPSE_SSH_HOST_ALIAS, name: host.name })).config
-          : sshConfigFromRow(host, {});
+          : sshConfigFromRow(host, {}, env);
       } catch (err) {
         throw asConfigError(host, err);
       }

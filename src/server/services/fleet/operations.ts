@@ -332,6 +332,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       if (!link) {
         const text = `host ${row.host.name}: ${linkError ?? "no link"}`;
         pre?.beside?.();
+        e.hostErrorNoted = text;
         await table.withModel(e, () => table.writeState(e, { lastError: text }));
         return { op: Promise.resolve({ ...resultOf(row, e.state, null, text), unreachable: true as const }) };
       }
@@ -373,7 +374,11 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
           const crash = next?.kind === "crash" ? next.why : undefined;
           if (crash !== undefined) i++;
           if (step.kind === "record") await reports.observe(row.hostId, step.status, "snapshot", row.id, crash);
-          else if (step.kind === "noteError") await table.withModel(e, () => table.writeState(e, { lastError: step.error }));
+          else if (step.kind === "noteError") {
+            // Only an unreachable host is noted so (start-outcome.ts): cleared once the host answers again.
+            e.hostErrorNoted = step.error;
+            await table.withModel(e, () => table.writeState(e, { lastError: step.error }));
+          }
           else if (step.kind === "restartLater") await table.withModel(e, () => restarts.afterUnreachable(e, step.error));
           else if (step.kind === "markFailed") await table.withModel(e, () => (crash !== undefined ? restarts.afterCrash(e, crash, failedRecord(e, row, step.error)) : markFailed(e, row, step.error)));
           else await table.withModel(e, () => restarts.afterCrash(e, step.why));
@@ -400,13 +405,19 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       e.clearRestart();
       e.stopCause = cause;
       e.stopNote = note ?? null;
+      e.pendingStop = null;
+      /** The host cannot be reached: the stop is recorded (wanted stopped) and made by the reconcile once it is back. */
+      const pending = (reason: string): ServerResult => {
+        e.pendingStop = { cause, note: note ?? null };
+        return { ...result(e.state, e.pid, null), stopPending: { host: row.host.name, reason } };
+      };
       if (options.announce && !ended) {
         // A stop that will end a process (its events follow), or one that finds nothing at all to stop. A stop
         // that finds the model ended says so in the one event that records it (below).
         const asked = cause === "requested" ? "stop requested" : STOP_CAUSE_TEXT[cause];
         ops.action(`${row.name}: ${asked}${wasRunning ? "" : "; it was not running: nothing to stop"}`, { modelId: row.id, hostId: row.hostId, data: { cause, ...(wasRunning ? {} : { notRunning: true }) } });
       }
-      if (!link && !ended) return { op: Promise.resolve(result(e.state, null, `host ${row.host.name}: ${linkError ?? "no link"}`)) };
+      if (!link && !ended) return { op: Promise.resolve(pending(`host ${row.host.name}: ${linkError ?? "no link"}`)) };
       const seq = e.nextCommand();
       // Nothing runs: the stop ends here, recorded before the agent is told, so its answer (the same ended
       // process, now stopped) is no news.
@@ -431,6 +442,10 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
           const text = errorMessage(err);
           // Nothing ran and the stop is recorded: the agent's error (its record of the ended process) changes none of it.
           if (ended) return result(e.state, null, null);
+          // Not sent, or the link dropped while it was pending: the stop stays wanted and is made once the host is
+          // back. Not the model's failure: no last error (a trial saw "unreachable (next attempt in 1000 ms)" there
+          // long after the stop was made).
+          if (link.state !== "connected" && e.isCurrent(seq)) return pending(text);
           if (e.isCurrent(seq)) await table.withModel(e, () => table.writeState(e, { lastError: text }));
           return result(e.state, e.pid, text);
         },
@@ -466,6 +481,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const e = table.remember(row);
       if (seq === undefined) e.desiredSeq += 1;
       e.clearRestart();
+      e.pendingStop = null;
       e.cancelledRestartAtMs = null;
       await table.withModel(e, async () => {
         // A stop given since this start was: the stop is the last command, and was recorded.

@@ -59,11 +59,19 @@ export interface ReconcileLoop {
   contacted(hostId: string): boolean;
   adoption(hostId: string): AdoptionReport | undefined;
   agent(hostId: string): AgentNote | null;
-  /** The last link state change recorded for the host, with its error. */
-  linkNote(hostId: string): { state: string; error: string | null } | undefined;
+  /** The last link state change recorded for the host, with its error, and when the link was lost (epoch ms; null while it is up). */
+  linkNote(hostId: string): LinkNote | undefined;
   onLinkState(hostId: string, change: LinkStateChange): void;
   /** Stops the tick. */
   stop(): void;
+}
+
+/** A host's link as the reconcile loop last heard of it (onLinkState). */
+export interface LinkNote {
+  state: string;
+  error: string | null;
+  /** When the link was lost (epoch ms), kept through its reconnect attempts; null while connected. */
+  lostAt: number | null;
 }
 
 export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, ops: Operations, restarts: Restarts, memory: HostMemoryStore, intervalMs: number): ReconcileLoop {
@@ -73,7 +81,7 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
   /** Hosts with a reconcile queued or running (the tick does not pile them up). */
   const reconciling = new Set<string>();
   const adoptions = new Map<string, AdoptionReport>();
-  const linkNotes = new Map<string, { state: string; error: string | null }>();
+  const linkNotes = new Map<string, LinkNote>();
   /** Servers the registry does not know, already logged (host/id/pid); bounded. */
   const strangers = new Set<string>();
   /** Each link's hello (a new link, e.g. after the host's connection fields changed, is asked again). */
@@ -151,6 +159,7 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     }
     const rows = await db.model.findMany({ where: { hostId }, include: { host: true, server: true }, orderBy: { name: "asc" } });
     for (const r of rows) table.remember(r);
+    await clearHostErrors(rows);
     const byName = new Map(rows.map((r) => [r.name, r]));
     // What the agent says now, first; then decide on fresh records.
     await Promise.all(statuses.map((s) => (byName.has(s.id) ? reports.observe(hostId, s, "snapshot", byName.get(s.id)!.id) : Promise.resolve())));
@@ -180,6 +189,24 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     return null;
   }
 
+  /**
+   * The host answers: a last error that only said it could not be reached (a start sent while the link was down,
+   * ServerEntry.hostErrorNoted) is no longer true, and is cleared; the event log keeps it.
+   */
+  async function clearHostErrors(rows: ModelRow[]): Promise<void> {
+    for (const r of rows) {
+      const e = table.remember(r);
+      const noted = e.hostErrorNoted;
+      if (noted === null) continue;
+      e.hostErrorNoted = null;
+      if (r.server?.lastError !== noted) continue;
+      await table.withModel(e, async () => {
+        const s = await db.serverState.findUnique({ where: { modelId: e.modelId } });
+        if (s?.lastError === noted) await table.writeState(e, { lastError: null });
+      });
+    }
+  }
+
   async function apply(a: HostAction, host: Host, link: HostLink, byName: Map<string, ModelRow>, rows: ModelRow[], settings: SettingsView, adoption?: AdoptionReport): Promise<void> {
     const row = "modelId" in a ? rows.find((r) => r.id === a.modelId) : undefined;
     switch (a.kind) {
@@ -203,9 +230,12 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
       case "start":
         void (await ops.issueStart(a.modelId, "reconcile", { row: row!, link, linkError: null, settings })).op;
         return;
-      case "stop":
-        void (await ops.issueStop(row!, link, null)).op;
+      case "stop": {
+        // A stop that waited for the host keeps its own cause (an idle unload is `idle`, not `requested`).
+        const pending = table.remember(row!).pendingStop;
+        void (await ops.issueStop(row!, link, null, pending?.cause ?? "requested", pending?.note ?? undefined)).op;
         return;
+      }
       case "lost": {
         const e = table.remember(row!);
         await table.withModel(e, async () => {
@@ -281,7 +311,9 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     const error = change.error?.message ?? null;
     const prev = linkNotes.get(hostId);
     if (prev && prev.state === change.state && prev.error === error) return;
-    linkNotes.set(hostId, { state: change.state, error });
+    // Lost: from the first change away from connected until it is connected again (its retries keep the time).
+    const lostAt = change.state === "connected" ? null : (prev?.lostAt ?? now());
+    linkNotes.set(hostId, { state: change.state, error, lostAt });
     void events
       .append({ kind: "host", hostId, state: change.state, message: `host ${change.host}: link ${change.state}${error ? ` (${error})` : ""}`, data: { previous: change.previous, retryInMs: change.retryInMs ?? null } })
       .catch(() => undefined);

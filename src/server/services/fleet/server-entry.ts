@@ -86,6 +86,12 @@ export interface ServerResult {
    * given (0 or less: it was due then). Such a stop has no `notRunning`: it did stop something.
    */
   restartCancelled?: { dueAt: string; dueInMs: number };
+  /**
+   * A stop's only: its host could not be reached. The stop is recorded (the model is wanted stopped) and is made,
+   * with its cause, when the host is reachable again; `state` and `pid` are the last known. Not a failure.
+   * `host`: the host's name; `reason`: why it could not be reached (the link's error).
+   */
+  stopPending?: { host: string; reason: string };
 }
 
 /** A start's memory plan, as results and the API report it. Bytes; null where the verdict has no figure. */
@@ -175,6 +181,17 @@ export class ServerEntry {
   stopCause: StopCause = "requested";
   /** Its particulars, for the "stopping" event ("evicted to make room for fresh"); null: none. */
   stopNote: string | null = null;
+  /**
+   * A stop recorded (wanted stopped) whose call could not reach the host: the reconcile makes it once the host is
+   * back, with this cause and note (an idle unload stays `idle`, not `requested`). Cleared by the next stop issued
+   * and by a start wanted meanwhile (the last command wins).
+   */
+  pendingStop: { cause: StopCause; note: string | null } | null = null;
+  /**
+   * The last error written to the row because its host could not be reached (a start sent while the link was
+   * down): about the host, not the model, so the reconcile clears it once the host answers again. Null: none.
+   */
+  hostErrorNoted: string | null = null;
   /**
    * A user's start is wanted and waits for its memory plan (start-plan.ts) in the host's queue: the
    * reconciler must not start it meanwhile (the plan may refuse it).

@@ -299,3 +299,65 @@ describe("fleet over the real ssh link", () => {
     expect(hostEvents.map((e) => e.state)).toEqual(expect.arrayContaining(["connected", "disconnected"]));
   });
 });
+
+describe("a host that goes away (a trial: the row stayed a green READY, a stop said it failed and happened later)", () => {
+  it("status keeps the last known state with its uptime frozen; a stop is recorded, said pending, and made once the host is back, with its own cause and no stale last error", async () => {
+    const s = await setup();
+    const host = await s.t.db.host.create({
+      data: {
+        name: "mac-row",
+        linkKind: "ssh",
+        sshHost: "127.0.0.1",
+        sshPort: s.sshd.port,
+        sshUser: s.sshd.user,
+        sshIdentityFile: path.join(s.sshDir, "id_ed25519"),
+        hostKeyFingerprint: s.sshd.hostFingerprint(),
+      },
+    });
+    const [alpha, beta, gamma] = await addModels(s, host, ["alpha", "beta", "gamma"]);
+    await s.t.db.model.update({ where: { id: gamma!.id }, data: { enabled: false } });
+    const results = await s.fleet.startAll({ wait: true });
+    expect(results.map((r) => [r.name, r.state])).toEqual([["alpha", "ready"], ["beta", "ready"]]);
+
+    await s.sshd.stop({ dropSessions: true });
+    const lostBy = Date.now();
+    const down = await waitFor("status shows the host unreachable", async () => {
+      const v = await s.fleet.status();
+      return v.every((m) => m.link.state === "disconnected" && m.link.unreachableSince) ? v : null;
+    }, 15_000);
+    const alphaDown = down.find((v) => v.name === "alpha")!;
+    expect(alphaDown.state).toBe("ready");
+    expect(Date.parse(alphaDown.link.unreachableSince!)).toBeLessThanOrEqual(lostBy + 15_000);
+    expect(alphaDown.link.error).toMatch(/mac-row/);
+    // Uptime is the one at the last contact: not counted on while nothing is known.
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await s.fleet.status()).find((v) => v.name === "alpha")!.uptimeMs).toBe(alphaDown.uptimeMs);
+
+    // A start that cannot reach the host notes why on the row; a stop is recorded and made later.
+    const started = await s.fleet.start(gamma!.id, { wait: true });
+    expect(started.error).toMatch(/mac-row/);
+    const stopAlpha = await s.fleet.stop(alpha!.id);
+    expect(stopAlpha).toMatchObject({ name: "alpha", state: "ready", error: null, stopPending: { host: "mac-row", reason: expect.stringMatching(/mac-row/) } });
+    // An idle unload decided during the outage.
+    expect((await s.fleet.stop(beta!.id, { cause: "idle" })).stopPending).toBeDefined();
+    expect((await s.fleet.stop(gamma!.id)).error).toBeNull();
+    const recorded = await s.t.db.serverState.findMany({ where: { modelId: { in: [alpha!.id, beta!.id] } } });
+    expect(recorded.map((r) => [r.desired, r.lastError])).toEqual([["stopped", null], ["stopped", null]]);
+
+    // Back: the stops are made, each with its own cause; no last error says the host is unreachable.
+    await s.sshd.start();
+    const after = await waitFor("the recorded stops made once the host is back", async () => {
+      await s.fleet.reconcile(host.id);
+      const v = await s.fleet.status();
+      return v.every((m) => m.state === "stopped" && m.link.state === "connected") ? v : null;
+    }, 30_000, 200);
+    expect(after.map((v) => [v.name, v.cause, v.lastError, v.link.unreachableSince])).toEqual([
+      ["alpha", "requested", null, null],
+      ["beta", "idle", null, null],
+      ["gamma", null, null, null],
+    ]);
+    const said = await s.t.db.event.findMany({ where: { modelId: beta!.id, kind: "state", state: "stopped" }, orderBy: { id: "asc" } });
+    expect(said.at(-1)?.message).not.toMatch(/on request/);
+    for (const r of results) expect(await pidsRunning(s.models.find((m) => m.includes(r.name))!)).toEqual([]);
+  });
+});

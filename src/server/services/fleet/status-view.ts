@@ -7,9 +7,15 @@ import { isAlive, isStopCause } from "synapse-host-agent/server-states";
 import type { FleetContext } from "./context";
 import type { ServerView } from "./fleet-types";
 import { listeningPort, pendingPort } from "./listening-port";
+import type { LinkNote } from "./reconcile-loop";
+import { hostUnreachable } from "~/shared/host-reach";
 
-/** Every model, by name; `linkNote`: the last link change recorded for a host (its error while down). */
-export async function statusView(ctx: FleetContext, linkNote: (hostId: string) => { error: string | null } | undefined): Promise<ServerView[]> {
+/**
+ * Every model, by name; `linkNote`: the last link change recorded for a host (its error and when it was lost,
+ * while down). A model whose host is unreachable (shared/host-reach.ts) keeps its last known state; its uptime
+ * is the one at the moment the link was lost (null when that is not known), not counted on.
+ */
+export async function statusView(ctx: FleetContext, linkNote: (hostId: string) => Pick<LinkNote, "error" | "lostAt"> | undefined): Promise<ServerView[]> {
   const rows = await ctx.db.model.findMany({ include: { host: true, server: true }, orderBy: [{ name: "asc" }] });
   const at = ctx.now();
   return rows.map((r): ServerView => {
@@ -17,6 +23,16 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
     const state = s?.observed ?? "stopped";
     const alive = isAlive(state);
     const link = ctx.links.status(r.hostId);
+    const note = link && link.state !== "connected" ? linkNote(r.hostId) : undefined;
+    const linkView = {
+      kind: r.host.linkKind,
+      state: link?.state ?? null,
+      error: link && link.state !== "connected" ? (link.error ?? note?.error ?? null) : null,
+      unreachableSince: iso(note?.lostAt),
+    };
+    const unreachable = hostUnreachable(linkView);
+    // Up until the link was lost, as far as this app can tell.
+    const upTo = unreachable ? (note?.lostAt ?? null) : at;
     const e = ctx.table.get(r.id);
     return {
       modelId: r.id,
@@ -33,7 +49,7 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
       startedAt: s?.startedAt?.toISOString() ?? null,
       readyAt: s?.readyAt?.toISOString() ?? null,
       stoppedAt: s?.stoppedAt?.toISOString() ?? null,
-      uptimeMs: alive && s?.startedAt ? Math.max(0, at - s.startedAt.getTime()) : null,
+      uptimeMs: alive && s?.startedAt && upTo !== null ? Math.max(0, upTo - s.startedAt.getTime()) : null,
       restarts: s?.restarts ?? 0,
       nextRestartAt: s?.nextRestartAt?.toISOString() ?? null,
       lastError: s?.lastError ?? null,
@@ -41,11 +57,7 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
       lastSignal: s?.lastSignal ?? null,
       cause: !alive && isStopCause(s?.cause) ? s.cause : null,
       gpuBackend: s?.gpuBackend ?? null,
-      link: {
-        kind: r.host.linkKind,
-        state: link?.state ?? null,
-        error: link && link.state !== "connected" ? (link.error ?? linkNote(r.hostId)?.error ?? null) : null,
-      },
+      link: linkView,
       inFlight: e?.inFlight ?? 0,
       lastUsedAt: iso(e?.lastUsedAt),
       idleUnloadAt: iso(e?.idleUnloadAt),

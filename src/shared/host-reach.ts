@@ -1,0 +1,43 @@
+/**
+ * Whether a model's host can be reached now, for every reader of the status view: the fleet row (its
+ * state cell, uptime and tok/s), the fleet's summary line and the CLI's status. While a host's link is
+ * down the row's state is the last one the app was told, not what runs now. Plain data, no React (the
+ * CLI and the server import it).
+ */
+
+/** A status row's `link` (ServerView.link). */
+export interface LinkView {
+  /** The host's link kind: "local" (always reachable) or "ssh". */
+  kind: string;
+  /** The link's state (connecting, connected, disconnected, failed, closed); null: no link opened yet. */
+  state: string | null;
+  /** Why it is not connected; null while connected. */
+  error: string | null;
+  /** When the app lost the link (ISO), while it is not back; null: connected, or never connected since the app started. */
+  unreachableSince?: string | null;
+}
+
+/**
+ * True when the host's link is down: disconnected (retrying), failed for good, closed, or connecting
+ * again after it was lost. False for a local host, a connected link, no link yet, and the first
+ * connection since the app started (the state is then the last recorded, and the link not yet judged).
+ */
+export function hostUnreachable(link: LinkView | null | undefined): boolean {
+  if (!link || link.kind !== "ssh" || link.state === null || link.state === "connected") return false;
+  return link.state !== "connecting" || Boolean(link.unreachableSince);
+}
+
+/** What a row's state cell adds under its badge while the host is unreachable: "last known · host mac unreachable". */
+export function lastKnownText(host: string): string {
+  return `last known · host ${host} unreachable`;
+}
+
+/**
+ * One line for a host whose link is down, as `synapse status` prints it under its table:
+ * "host mac is unreachable since 09:12:04 (link disconnected: …): alpha, beta show their last known state".
+ * `since` formatted by the caller (a clock time); null when unknown.
+ */
+export function unreachableHostLine(host: string, link: LinkView, models: readonly string[], since: string | null): string {
+  const why = `link ${link.state ?? "not open"}${link.error ? `: ${link.error}` : ""}`;
+  return `host ${host} is unreachable${since ? ` since ${since}` : ""} (${why}): ${models.join(", ")} ${models.length === 1 ? "shows its" : "show their"} last known state; what runs there now is not known`;
+}
