@@ -13,7 +13,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../host-agent/test/harness/fixtures";
 import { llamaServerBin } from "../../host-agent/test/harness/llama-server";
-import { installWrapper } from "../../host-agent/test/harness/ssh-wrapper";
+import { installHostWrapper } from "../../host-agent/test/harness/ssh-wrapper";
 import { startSshd, type SshdFixture } from "../../host-agent/test/harness/sshd";
 import { startApp, type AppServer } from "../../test/harness/app-server";
 import { expectTestId, openPage, useBrowser } from "../harness/browser";
@@ -33,12 +33,7 @@ describe("hosts page with a real sshd (production build)", () => {
 
   beforeAll(async () => {
     remote = await testDirs("synapse-e2e-ssh-host-");
-    const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
-      SYNAPSE_STATE_DIR: remote.stateDir,
-      SYNAPSE_MODEL_ROOTS: remote.modelRoot,
-      LLAMA_SERVER_BIN: llamaServerBin(),
-      SYNAPSE_LOG_LEVEL: "warn",
-    });
+    const wrapper = await installHostWrapper(remote);
     sshd = await startSshd({ forcedCommand: wrapper.path });
     // As under `npm start`: the app is started from the user's folder (not the build's, which Next's
     // server changes to), and the key is where the form's example path says, relative to that folder.

@@ -30,7 +30,7 @@ import {
 import { fingerprintOf, keyTypeOf, knownHostsLine } from "./host-key.ts";
 import { parseSshLinkConfig, type SshLinkConfig, type SshLinkConfigInput } from "./ssh-config.ts";
 import { DEFAULT_MAX_TUNNEL_CHANNELS, DEFAULT_TUNNEL_OPEN_TIMEOUT_MS, openDirectTcpip, type TcpTunnel, type TcpTunnelOptions } from "./ssh-tunnel.ts";
-import { EARLY_RETRY_MIN_GAP_MS, stderrLinkLog, type HostLink, type LinkLog, type LinkState, type LinkStateChange } from "./types.ts";
+import { EARLY_RETRY_MIN_GAP_MS, leftConnecting, stderrLinkLog, type HostLink, type LinkLog, type LinkState, type LinkStateChange } from "./types.ts";
 import { LineSplitter, MAX_REQUEST_LINE_BYTES, closedError, errorFromWire, parseResult, withDeadline } from "./wire.ts";
 
 export interface TrustedHostKey {
@@ -191,7 +191,7 @@ class SshLink implements HostLink, TcpTunnel {
     const timeoutMs = options.timeoutMs ?? DEFAULT_TUNNEL_OPEN_TIMEOUT_MS;
     const t0 = Date.now();
     // Being set up (the app just started, or a reconnect): wait for it within the same deadline, as calls do.
-    if (this.current === "connecting") await this.connectedWithin(timeoutMs);
+    if (this.current === "connecting") await leftConnecting(this, timeoutMs);
     const session = this.session;
     if (this.current !== "connected" || !session || session.lost) {
       const last = this.lastError;
@@ -220,19 +220,6 @@ class SshLink implements HostLink, TcpTunnel {
       release();
       throw err;
     }
-  }
-
-  /** Resolves when the link leaves "connecting" (whatever for), or after `timeoutMs`. */
-  private connectedWithin(timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        off();
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      const off = this.onStateChange((c) => c.state !== "connecting" && done());
-    });
   }
 
   close(): Promise<void> {

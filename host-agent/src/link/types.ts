@@ -71,3 +71,20 @@ export const stderrLinkLog: LinkLog = (level, msg, fields) => {
 };
 
 export const silentLinkLog: LinkLog = () => {};
+
+/**
+ * Resolves once `link` is no longer `connecting` (connected, or down: whatever for), or after `timeoutMs` (ms);
+ * at once when it is not connecting now. Never rejects.
+ */
+export function leftConnecting(link: Pick<HostLink, "state" | "onStateChange">, timeoutMs: number): Promise<void> {
+  if (link.state !== "connecting") return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const off = link.onStateChange((c) => c.state !== "connecting" && done());
+  });
+}

@@ -6,6 +6,8 @@
  */
 import { chmod, copyFile, mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { TestDirs } from "./fixtures.ts";
+import { llamaServerBin } from "./llama-server.ts";
 
 export const REPO_ROOT = path.resolve(import.meta.dirname, "../../..");
 export const WRAPPER_SOURCE = path.join(REPO_ROOT, "scripts", "ssh-wrapper.sh");
@@ -32,4 +34,19 @@ export async function installWrapper(dir: string, agentEnv: Record<string, strin
   ];
   await writeFile(confPath, `${lines.join("\n")}\n`, { mode: 0o600 });
   return { path: wrapper, confPath, auditLog };
+}
+
+/**
+ * installWrapper for a test's host reached over ssh (in `remote.root`/wrapper): its agent uses that host's state
+ * folder and model root, this machine's llama-server and warn-level logs; `extra` adds to those or overrides them
+ * (e.g. SYNAPSE_HEALTH_INTERVAL_MS).
+ */
+export function installHostWrapper(remote: Pick<TestDirs, "root" | "stateDir" | "modelRoot">, extra: Record<string, string> = {}): Promise<InstalledWrapper> {
+  return installWrapper(path.join(remote.root, "wrapper"), {
+    SYNAPSE_STATE_DIR: remote.stateDir,
+    SYNAPSE_MODEL_ROOTS: remote.modelRoot,
+    LLAMA_SERVER_BIN: llamaServerBin(),
+    SYNAPSE_LOG_LEVEL: "warn",
+    ...extra,
+  });
 }

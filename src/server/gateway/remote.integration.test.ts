@@ -21,9 +21,8 @@ import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
-import { llamaServerBin } from "../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../host-agent/test/harness/ports";
-import { installWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
+import { installHostWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
 import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
@@ -62,13 +61,7 @@ const remoteModels: string[] = [];
 beforeAll(async () => {
   g = await gatewayFixture();
   remote = await testDirs("synapse-gateway-remote-");
-  const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
-    SYNAPSE_STATE_DIR: remote.stateDir,
-    SYNAPSE_MODEL_ROOTS: remote.modelRoot,
-    LLAMA_SERVER_BIN: llamaServerBin(),
-    SYNAPSE_LOG_LEVEL: "warn",
-    SYNAPSE_HEALTH_INTERVAL_MS: "500",
-  });
+  const wrapper = await installHostWrapper(remote, { SYNAPSE_HEALTH_INTERVAL_MS: "500" });
   base = await portRange();
   // As scripts/setup-ssh.sh --model-ports base-(base+1) writes it.
   const permit = [base, base + 1].map((p) => `permitopen="127.0.0.1:${p}"`).join(",");

@@ -19,9 +19,8 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostLink } from "synapse-host-agent/link";
 import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
-import { llamaServerBin } from "../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../host-agent/test/harness/ports";
-import { installWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
+import { installHostWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
 import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
@@ -44,13 +43,7 @@ let modelFile: string;
 beforeAll(async () => {
   g = await gatewayFixture({ fleet: { ssh: { reconnect: { initialDelayMs: BACKOFF_MS, maxDelayMs: BACKOFF_MS, jitter: 0 } } } });
   remote = await testDirs("synapse-gateway-unreachable-");
-  const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
-    SYNAPSE_STATE_DIR: remote.stateDir,
-    SYNAPSE_MODEL_ROOTS: remote.modelRoot,
-    LLAMA_SERVER_BIN: llamaServerBin(),
-    SYNAPSE_LOG_LEVEL: "warn",
-    SYNAPSE_HEALTH_INTERVAL_MS: "500",
-  });
+  const wrapper = await installHostWrapper(remote, { SYNAPSE_HEALTH_INTERVAL_MS: "500" });
   const port = await freePort();
   sshd = await startSshd({ forcedCommand: wrapper.path, keyOptions: `restrict,port-forwarding,permitopen="127.0.0.1:${port}",command="${wrapper.path}"` });
   const keyFile = path.join(remote.root, "id_ed25519");

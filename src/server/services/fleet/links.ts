@@ -25,6 +25,7 @@ import {
   createSshLink,
   createSshLinkFromOpenSshDir,
   hasTcpTunnel,
+  leftConnecting,
   LinkConfigError,
   readOpenSshDir,
   type HostLink,
@@ -130,20 +131,6 @@ export interface LinkPool {
   /** Closes and forgets a host's link (host deleted). */
   remove(hostId: string): Promise<void>;
   close(): Promise<void>;
-}
-
-/** Resolves once `link` is no longer connecting, or after `timeoutMs`. */
-function leftConnecting(link: HostLink, timeoutMs: number): Promise<void> {
-  if (link.state !== "connecting") return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      off();
-      resolve();
-    };
-    const timer = setTimeout(done, timeoutMs);
-    const off = link.onStateChange((c) => c.state !== "connecting" && done());
-  });
 }
 
 function expandHome(p: string): string {

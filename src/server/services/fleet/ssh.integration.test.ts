@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../../host-agent/test/harness/fixtures";
 import { llamaServerBin } from "../../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../../host-agent/test/harness/ports";
-import { installWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
+import { installHostWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
 import { sshExec, startSshd, type SshdFixture } from "../../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import type { Host } from "~/generated/prisma/client";
@@ -47,15 +47,24 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
+/** A host described by its row (not the ssh folder): "mac-row", reaching the fixture's sshd with its key, its host key pinned. */
+function rowHost(s: SshFleet): Promise<Host> {
+  return s.t.db.host.create({
+    data: {
+      name: "mac-row",
+      linkKind: "ssh",
+      sshHost: "127.0.0.1",
+      sshPort: s.sshd.port,
+      sshUser: s.sshd.user,
+      sshIdentityFile: path.join(s.sshDir, "id_ed25519"),
+      hostKeyFingerprint: s.sshd.hostFingerprint(),
+    },
+  });
+}
+
 async function setup(): Promise<SshFleet> {
   const remote = await testDirs("synapse-fleet-ssh-");
-  const wrapper = await installWrapper(path.join(remote.root, "wrapper"), {
-    SYNAPSE_STATE_DIR: remote.stateDir,
-    SYNAPSE_MODEL_ROOTS: remote.modelRoot,
-    LLAMA_SERVER_BIN: llamaServerBin(),
-    SYNAPSE_LOG_LEVEL: "warn",
-    SYNAPSE_HEALTH_INTERVAL_MS: "500",
-  });
+  const wrapper = await installHostWrapper(remote, { SYNAPSE_HEALTH_INTERVAL_MS: "500" });
   const sshd = await startSshd({ forcedCommand: wrapper.path });
   // The seed's host-api/.ssh folder.
   const sshDir = path.join(remote.root, "host-api-ssh");
@@ -244,17 +253,7 @@ describe("fleet over the real ssh link", () => {
   });
   it("a host from its row: test connection, start-all, the link drops (servers keep running) and comes back", async () => {
     const s = await setup();
-    const host = await s.t.db.host.create({
-      data: {
-        name: "mac-row",
-        linkKind: "ssh",
-        sshHost: "127.0.0.1",
-        sshPort: s.sshd.port,
-        sshUser: s.sshd.user,
-        sshIdentityFile: path.join(s.sshDir, "id_ed25519"),
-        hostKeyFingerprint: s.sshd.hostFingerprint(),
-      },
-    });
+    const host = await rowHost(s);
     const test = await s.links.testConnection(host);
     expect(test).toMatchObject({ host: "mac-row", linkKind: "ssh", hostKeyFingerprint: s.sshd.hostFingerprint(), hostKeyPinned: true });
     expect(test.hello.llamaServer.path).toBe(llamaServerBin());
@@ -303,17 +302,7 @@ describe("fleet over the real ssh link", () => {
 describe("a host that goes away (a trial: the row stayed a green READY, a stop said it failed and happened later)", () => {
   it("status keeps the last known state with its uptime frozen; a stop is recorded, said pending, and made once the host is back, with its own cause and no stale last error", async () => {
     const s = await setup();
-    const host = await s.t.db.host.create({
-      data: {
-        name: "mac-row",
-        linkKind: "ssh",
-        sshHost: "127.0.0.1",
-        sshPort: s.sshd.port,
-        sshUser: s.sshd.user,
-        sshIdentityFile: path.join(s.sshDir, "id_ed25519"),
-        hostKeyFingerprint: s.sshd.hostFingerprint(),
-      },
-    });
+    const host = await rowHost(s);
     const [alpha, beta, gamma] = await addModels(s, host, ["alpha", "beta", "gamma"]);
     await s.t.db.model.update({ where: { id: gamma!.id }, data: { enabled: false } });
     const results = await s.fleet.startAll({ wait: true });
