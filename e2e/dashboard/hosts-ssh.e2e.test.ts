@@ -175,6 +175,8 @@ describe("hosts page with a real sshd (production build)", () => {
     // Stop while it is away: recorded, and the toast says when it is made.
     await row.getByRole("button", { name: "Stop", exact: true }).click();
     await expect.poll(() => page.getByTestId("toasts").textContent(), { timeout: 15_000 }).toMatch(/stop recorded, not yet made: host mac-away cannot be reached now \(.+\); remote-tiny is stopped when the host is reachable again/);
+    // And the row keeps saying so (a trial saw it only in the CLI's one line).
+    await expect.poll(() => row.getByTestId("host-unreachable").textContent(), { timeout: 15_000 }).toMatch(/^last known · host mac-away unreachable · stop recorded, made when it is back/);
     await screenshot("stop-pending");
 
     // Back: the stop is made; nothing says the host is unreachable any more.

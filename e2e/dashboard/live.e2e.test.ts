@@ -73,6 +73,8 @@ describe("live updates and sign-in (production build)", () => {
 
     process.kill(app.pid, "SIGTERM");
     await expect.poll(() => banner.getAttribute("data-phase"), { timeout: 10_000 }).toBe("waiting");
+    // The header too: not "Live" through the wait (a trial).
+    await expect.poll(() => indicator.textContent()).toBe("Shutting down…");
     expect(await banner.textContent()).toMatch(/^The app is shutting down: new gateway requests are refused \(503 app_shutting_down\)\. It waits for the request in flight, \d+ s more at most, then goes on to stop every server it manages; a second Ctrl-C \(or SIGTERM\) ends the wait\.$/);
     await screenshot("waiting");
 

@@ -98,15 +98,20 @@ describe("synapse status with a host unreachable", () => {
         { ...base, name: "local-one", state: "ready", pid: 11, uptimeMs: 600_000, desired: "running", loadPolicy: "always", link: { kind: "local", state: "connected", error: null, unreachableSince: null } },
         { ...base, host: "loopback-ssh", name: "remote-tiny", state: "ready", pid: 4242, uptimeMs: 65_000, desired: "running", loadPolicy: "always", link: down },
         { ...base, host: "loopback-ssh", name: "remote-two", state: "stopped", loadPolicy: "always", link: down },
+        // Stopped while the host is away: recorded (wanted stopped), its last known state still ready.
+        { ...base, host: "loopback-ssh", name: "remote-zed", state: "ready", pid: 4343, uptimeMs: 5_000, desired: "stopped", loadPolicy: "on-demand", link: down },
       ],
       Date.parse("2026-12-02T09:05:00.000Z"),
     );
     const lines = out.split("\n");
+    // A trial's `synapse stop` said the stop was recorded, then `synapse status` said nothing of it.
+    expect(lines[4]).toMatch(/^remote-zed\s+loopback-ssh\s+8080\s+\S+ \(last known; host unreachable; stop recorded, made when it is back\)\s/);
+    lines.splice(4, 1);
     expect(lines[1]).toMatch(/^local-one\s+local\s+8080\s+ready\s+always\s+11\s+10m00s\s/);
     expect(lines[2]).toMatch(/^remote-tiny\s+loopback-ssh\s+8080\s+ready \(last known; host unreachable\)\s+always\s+4242\s+1m05s\s/);
     expect(lines[3]).toMatch(/^remote-two\s+loopback-ssh\s+8080\s+stopped \(last known; host unreachable\)\s/);
     const at = new Date(since).toTimeString().slice(0, 8);
-    expect(lines[4]).toBe(`host loopback-ssh is unreachable since ${at} (link disconnected: ${error}): remote-tiny, remote-two show their last known state; what runs there now is not known`);
+    expect(lines[4]).toBe(`host loopback-ssh is unreachable since ${at} (link disconnected: ${error}): remote-tiny, remote-two, remote-zed show their last known state; what runs there now is not known`);
     expect(lines).toHaveLength(5);
   });
 

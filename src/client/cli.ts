@@ -38,7 +38,7 @@ import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../shared/display-state";
 import { restartText } from "../shared/restart-text";
-import { hostUnreachable, unreachableHostLine, type LinkView } from "../shared/host-reach";
+import { hostUnreachable, stopRecorded, unreachableHostLine, type LinkView } from "../shared/host-reach";
 import { portText } from "../components/fleet/format";
 import { stopNote, stopPendingNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
@@ -106,7 +106,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
     r.name,
     r.host,
     portText(r),
-    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}${hostUnreachable(r.link) ? " (last known; host unreachable)" : ""}`,
+    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}${hostUnreachable(r.link) ? ` (last known; host unreachable${stopRecorded(r) ? "; stop recorded, made when it is back" : ""})` : ""}`,
     ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),
     ...(statusView ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-", String(r.inFlight ?? 0), lastUsedText(r, now), idleUnloadText(r, now)] : []),

@@ -27,9 +27,18 @@ export function hostUnreachable(link: LinkView | null | undefined): boolean {
   return link.state !== "connecting" || Boolean(link.unreachableSince);
 }
 
-/** What a row's state cell adds under its badge while the host is unreachable: "last known · host mac unreachable". */
-export function lastKnownText(host: string): string {
-  return `last known · host ${host} unreachable`;
+/** What a row's state cell adds under its badge while the host is unreachable: "last known · host mac unreachable" (+ a stop recorded, not made: stopRecorded). */
+export function lastKnownText(host: string, stopRecorded = false): string {
+  return `last known · host ${host} unreachable${stopRecorded ? " · stop recorded, made when it is back" : ""}`;
+}
+
+/**
+ * True when a stop was recorded for a model that its last known state says runs (wanted stopped, still ready,
+ * starting …): on a host that cannot be reached, the stop is made once it is back (Operations.issueStop's
+ * pending stop). A trial's `synapse stop` said so once, then nothing on the page or in `synapse status` did.
+ */
+export function stopRecorded(row: { state: string; desired?: string | null }): boolean {
+  return row.desired === "stopped" && ["ready", "unhealthy", "starting"].includes(row.state);
 }
 
 /**

@@ -82,6 +82,7 @@ describe("fleetSummary with a host unreachable", () => {
     expect(fleetSummary(rows, { kind: "start", ids: ["a", "b"] })).toBe("Start all: 1 of 2 ready, 1 on an unreachable host");
     const stopping = [row("a", "stopped", "stopped"), onDown(row("b", "ready", "stopped"))];
     expect(fleetSummary(stopping, { kind: "stop", ids: ["a", "b"] })).toBe("Stopping 2: 1 stopped · 0 stopping · 1 on an unreachable host, stopped when it is back");
+    expect(fleetSummary([onDown(row("a", "ready", "stopped")), onDown(row("b", "ready", "stopped"))], { kind: "stop", ids: ["a", "b"] })).toBe("Stopping 2: 0 stopped · 0 stopping · 2 on unreachable hosts, stopped when they are back");
   });
 
   it("a link connecting for the first time since the app started, or connected, changes nothing", () => {

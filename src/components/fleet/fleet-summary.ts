@@ -98,7 +98,7 @@ export function fleetSummary(rows: readonly SummaryRow[] | undefined, run: Fleet
     // On an unreachable host: its stop is recorded and made when the host is back.
     const pending = c.unreachable ?? 0;
     if (stopped === n) return `Stop all: all ${n} stopped`;
-    return `Stopping ${n}: ${stopped} stopped · ${n - stopped - pending} stopping${pending ? ` · ${pending} ${onUnreachable(pending)}, stopped when it is back` : ""}`;
+    return `Stopping ${n}: ${stopped} stopped · ${n - stopped - pending} stopping${pending ? ` · ${pending} ${onUnreachable(pending)}, stopped when ${pending === 1 ? "it is" : "they are"} back` : ""}`;
   }
   const c = count(rows);
   const enabled = rows.filter((r) => r.enabled).length;

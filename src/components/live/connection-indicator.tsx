@@ -1,16 +1,24 @@
 "use client";
+import { useQuery } from "@tanstack/react-query";
+import { useTRPC } from "~/trpc/client";
 import { useLive } from "./live-provider";
 import styles from "./live.module.css";
 
-const LABEL = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…" } as const;
+const LABEL = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", "shutting-down": "Shutting down…" } as const;
 
-/** Fixed-width status of the live stream; announced politely when it changes. */
+/**
+ * Fixed-width status of the live stream; announced politely when it changes. While the app shuts down (the
+ * banner's servers.shutdown, one query for both) it reads "Shutting down…", not "Live" (a trial).
+ */
 export function ConnectionIndicator() {
   const { connection } = useLive();
+  const trpc = useTRPC();
+  const shutdown = useQuery(trpc.servers.shutdown.queryOptions(undefined, { refetchInterval: (q) => (q.state.data ? 1000 : false), retry: false }));
+  const state = connection === "live" && shutdown.data && !shutdown.isError ? "shutting-down" : connection;
   return (
-    <div className={styles.indicator} data-testid="connection-state" data-state={connection} role="status" aria-live="polite" title={connection === "live" ? "Live updates are flowing" : "Live updates paused; the page shows the last known state and refreshes when the connection is back"}>
+    <div className={styles.indicator} data-testid="connection-state" data-state={state} role="status" aria-live="polite" title={state === "live" ? "Live updates are flowing" : state === "shutting-down" ? "The app is shutting down: see the banner below" : "Live updates paused; the page shows the last known state and refreshes when the connection is back"}>
       <span className={styles.dot} aria-hidden="true" />
-      <span>{LABEL[connection]}</span>
+      <span>{LABEL[state]}</span>
     </div>
   );
 }

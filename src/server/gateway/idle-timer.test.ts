@@ -69,6 +69,24 @@ describe("idle unload timer on the ServerEntry", () => {
     expect([entry.idleUnloadAt, entry.idleTimer]).toEqual([null, null]);
   });
 
+  it("a stop only recorded (its host cannot be reached: still ready by its last known state, wanted stopped) is not asked again, and shows no countdown", async () => {
+    const { entry, port, stops, shown } = setUp();
+    // The registry's stop while the host is away: recorded (desired stopped), the state the last known one.
+    port.stop = async (_id, cause) => {
+      stops.push({ at: Date.now(), cause });
+      shown.desired = "stopped";
+    };
+    await unloader!.sweep();
+    for (let i = 0; i < 100 && stops.length === 0; i++) await sleep(20);
+    expect(stops.map((s) => s.cause)).toEqual(["idle"]);
+    // A trial saw "unloaded after its idle time" every 30 s, and the countdown start over, until the host was back.
+    await sleep(IDLE_MS * 2);
+    await unloader!.sweep();
+    await sleep(IDLE_MS + 50);
+    expect(stops).toHaveLength(1);
+    expect([entry.idleUnloadAt, entry.idleTimer]).toEqual([null, null]);
+  });
+
   it("a request served before the deadline clears the countdown and its timer: no unload while it is in flight", async () => {
     const { entry, port, stops } = setUp();
     await unloader!.sweep();

@@ -65,7 +65,9 @@ export function createIdleUnloader(options: IdleUnloaderOptions): IdleUnloader {
       const loaded = m.state === "ready" || m.state === "unhealthy";
       // Not while a request is in flight: it may have been served on a load this list does not show yet.
       if (m.loadPolicy === "on-demand" && !loaded && !stops.has(m.id) && fleet.usage(m.id).inFlight === 0) seenUnloadedAt.set(m.id, t);
-      if (m.loadPolicy !== "on-demand" || !loaded || stops.has(m.id)) {
+      // Not one already wanted stopped: its stop is recorded, to be made when its host can be reached again (a
+      // trial's unloader, finding it still loaded by its last known state, stopped it again every idle time).
+      if (m.loadPolicy !== "on-demand" || !loaded || stops.has(m.id) || m.desired === "stopped") {
         if (!stops.has(m.id)) fleet.setIdleUnloadAt(m.id, null);
         continue;
       }

@@ -413,9 +413,12 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       };
       if (options.announce && !ended) {
         // A stop that will end a process (its events follow), or one that finds nothing at all to stop. A stop
-        // that finds the model ended says so in the one event that records it (below).
+        // that finds the model ended says so in the one event that records it (below). One whose host cannot be
+        // reached is only recorded: said so, not as done ("unloaded after its idle time" while it still ran).
         const asked = cause === "requested" ? "stop requested" : STOP_CAUSE_TEXT[cause];
-        ops.action(`${row.name}: ${asked}${wasRunning ? "" : "; it was not running: nothing to stop"}`, { modelId: row.id, hostId: row.hostId, data: { cause, ...(wasRunning ? {} : { notRunning: true }) } });
+        const away = !link || link.state !== "connected";
+        const told = away ? `stop (${asked}): recorded, not yet made: host ${row.host.name} cannot be reached now; it is stopped when the host is back` : asked;
+        ops.action(`${row.name}: ${told}${wasRunning ? "" : "; it was not running: nothing to stop"}`, { modelId: row.id, hostId: row.hostId, data: { cause, ...(wasRunning ? {} : { notRunning: true }), ...(away ? { pending: true } : {}) } });
       }
       if (!link && !ended) return { op: Promise.resolve(pending(`host ${row.host.name}: ${linkError ?? "no link"}`)) };
       const seq = e.nextCommand();

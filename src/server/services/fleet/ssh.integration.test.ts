@@ -329,6 +329,9 @@ describe("a host that goes away (a trial: the row stayed a green READY, a stop s
     expect(stopAlpha).toMatchObject({ name: "alpha", state: "ready", error: null, stopPending: { host: "mac-row", reason: expect.stringMatching(/mac-row/) } });
     // An idle unload decided during the outage.
     expect((await s.fleet.stop(beta!.id, { cause: "idle" })).stopPending).toBeDefined();
+    // Said as recorded, not as done (a trial's Activity read "unloaded after its idle time" while it ran on).
+    const lastAction = async () => (await s.t.db.event.findMany({ where: { modelId: beta!.id, kind: "action" }, orderBy: { id: "asc" } })).at(-1)?.message;
+    await expect.poll(lastAction, { timeout: 5000 }).toBe("beta: stop (unloaded after its idle time): recorded, not yet made: host mac-row cannot be reached now; it is stopped when the host is back");
     expect((await s.fleet.stop(gamma!.id)).error).toBeNull();
     const recorded = await s.t.db.serverState.findMany({ where: { modelId: { in: [alpha!.id, beta!.id] } } });
     expect(recorded.map((r) => [r.desired, r.lastError])).toEqual([["stopped", null], ["stopped", null]]);
