@@ -318,6 +318,8 @@ describe("a host that goes away (a trial: the row stayed a green READY, a stop s
     expect(alphaDown.state).toBe("ready");
     expect(Date.parse(alphaDown.link.unreachableSince!)).toBeLessThanOrEqual(lostBy + 15_000);
     expect(alphaDown.link.error).toMatch(/mac-row/);
+    // The Hosts page's card (hosts.list's link) says why too, not only "link disconnected".
+    expect(s.links.status(host.id)).toMatchObject({ state: expect.not.stringMatching(/^connected$/), error: expect.stringMatching(/mac-row/) });
     // Uptime is the one at the last contact: not counted on while nothing is known.
     await new Promise((r) => setTimeout(r, 1100));
     expect((await s.fleet.status()).find((v) => v.name === "alpha")!.uptimeMs).toBe(alphaDown.uptimeMs);
