@@ -83,7 +83,7 @@ describe("live updates and sign-in (production build)", () => {
     expect(await app.stop("SIGTERM")).toMatchObject({ code: 0, leftovers: [] });
     expect(await reply.text).toMatch(/"code":"app_shutting_down"/);
     await expect.poll(() => banner.getAttribute("data-phase"), { timeout: 15_000 }).toBe("gone");
-    expect(await banner.textContent()).toBe("The app has shut down, stopping every server it manages. This page shows what it last saw, and reconnects when the app is back.");
+    expect(await banner.textContent()).toBe("The app has shut down (it stopped every server it manages). This page shows what it last saw, and reconnects when the app is back.");
     await screenshot("gone");
   });
 

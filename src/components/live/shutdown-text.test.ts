@@ -22,7 +22,7 @@ describe("shutdownText", () => {
   it("after the wait, and once the page has lost the app", () => {
     expect(shutdownText(view({ phase: "stopping", requestsInFlight: 0 }), began, true)).toBe("The app is shutting down: stopping every server it manages.");
     expect(shutdownText(view({ phase: "exiting", stopServers: false }), began, true)).toBe("The app is shutting down, leaving its servers running: its next start takes them over.");
-    expect(shutdownText(view({ phase: "stopping" }), began, false)).toBe("The app has shut down, stopping every server it manages. This page shows what it last saw, and reconnects when the app is back.");
-    expect(shutdownText(view({ stopServers: false }), began, false)).toContain("leaving its servers running (its next start takes them over)");
+    expect(shutdownText(view({ phase: "stopping" }), began, false)).toBe("The app has shut down (it stopped every server it manages). This page shows what it last saw, and reconnects when the app is back.");
+    expect(shutdownText(view({ stopServers: false }), began, false)).toContain("The app has shut down (it left its servers running: its next start takes them over).");
   });
 });

@@ -16,8 +16,7 @@ import type { ShutdownView } from "~/server/services/fleet/fleet-types";
  * `connected`: the page's live stream is up (false: the app is gone, or not back yet).
  */
 export function shutdownText(view: ShutdownView, nowMs: number | null, connected: boolean): string {
-  const servers = view.stopServers ? "stopping every server it manages" : "leaving its servers running (its next start takes them over)";
-  if (!connected) return `The app has shut down, ${servers}. This page shows what it last saw, and reconnects when the app is back.`;
+  if (!connected) return `The app has shut down (${view.stopServers ? "it stopped every server it manages" : "it left its servers running: its next start takes them over"}). This page shows what it last saw, and reconnects when the app is back.`;
   if (view.phase === "stopping") return "The app is shutting down: stopping every server it manages.";
   if (view.phase === "exiting") return "The app is shutting down, leaving its servers running: its next start takes them over.";
   const left = nowMs === null ? null : Math.max(0, Math.ceil((Date.parse(view.drainUntil) - nowMs) / 1000));

@@ -142,7 +142,7 @@ describe("a model on an ssh host whose link is down", () => {
     fleet.linkDown = async (hostId) => (asked.push(hostId), { error: DROP, nextAttemptAt: null });
     const err = (await settle(createReadyWaiter(fleet).ensureReady(remote, new AbortController().signal))) as GatewayError;
     expect([err.status, err.type, err.code]).toEqual([502, "server_error", "host_unreachable"]);
-    expect(err.message).toBe(`model "tiny" cannot be started: the gateway cannot reach its host mac: ${DROP}; a request from 5 s on makes the link try again`);
+    expect(err.message).toBe(`model "tiny" cannot be started: the gateway cannot reach its host mac: ${DROP}; a request sent again in 5 s or later makes the link try again`);
     expect(errorHeaders(err)).toMatchObject({ "Retry-After": String(HOST_UNREACHABLE_RETRY_S) });
     expect(asked).toEqual(["h"]);
     expect(fleet.starts).toEqual([]);

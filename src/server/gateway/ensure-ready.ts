@@ -41,7 +41,7 @@ export function hostUnreachable(m: Pick<GatewayModel, "name" | "host">, error: s
     502,
     "server_error",
     "host_unreachable",
-    `model ${JSON.stringify(m.name)} cannot be ${what}: the gateway cannot reach its host ${m.host}: ${errorHeadline(error) || "its link is down"}; a request from ${HOST_UNREACHABLE_RETRY_S} s on makes the link try again`,
+    `model ${JSON.stringify(m.name)} cannot be ${what}: the gateway cannot reach its host ${m.host}: ${errorHeadline(error) || "its link is down"}; a request sent again in ${HOST_UNREACHABLE_RETRY_S} s or later makes the link try again`,
     { retryAfterS: HOST_UNREACHABLE_RETRY_S },
   );
 }
