@@ -29,32 +29,48 @@ function headerTime(line: string): number | null {
  * one step.
  */
 export function runEndInLog(logPath: string, runStartedAt: string | null): "ended" | "later-run" | "open" {
+  return runEndIn(readTail(logPath, LOOK_BACK_BYTES), runStartedAt);
+}
+
+/** runEndInLog on the log's tail as readTail gives it (null: the file cannot be read). */
+function runEndIn(tail: { size: number; bytes: Buffer } | null, runStartedAt: string | null): "ended" | "later-run" | "open" {
+  if (tail === null) return "open";
+  const lines = tail.bytes.toString("utf8").split("\n");
+  // A first line cut by the window is not one of the agent's.
+  if (tail.size > tail.bytes.length) lines.shift();
+  // A run's header or last line; the app's notes (APP_NOTE_PREFIX) come after a run's end and end nothing.
+  const last = lines.findLast((l) => l.startsWith(RUN_HEADER_PREFIX) || l.startsWith(RUN_FOOTER_PREFIX));
+  if (last === undefined) return "open";
+  if (last.startsWith(RUN_FOOTER_PREFIX)) return "ended";
+  const began = last.startsWith(RUN_HEADER_PREFIX) ? headerTime(last) : null;
+  const started = runStartedAt === null ? Number.NaN : Date.parse(runStartedAt);
+  return began !== null && began > started ? "later-run" : "open";
+}
+
+/** The last `maxBytes` (at most) of `logPath` and the file's size, in one synchronous read; null when it cannot be read. */
+function readTail(logPath: string, maxBytes: number): { size: number; bytes: Buffer } | null {
   let fd: number;
   try {
     fd = openSync(logPath, "r");
   } catch {
-    return "open";
+    return null;
   }
   try {
     const size = fstatSync(fd).size;
-    const len = Math.min(size, LOOK_BACK_BYTES);
+    const len = Math.min(size, maxBytes);
     const buf = Buffer.alloc(len);
     const n = readSync(fd, buf, 0, len, size - len);
-    const lines = buf.subarray(0, n).toString("utf8").split("\n");
-    // A first line cut by the window is not one of the agent's.
-    if (size > len) lines.shift();
-    // A run's header or last line; the app's notes (APP_NOTE_PREFIX) come after a run's end and end nothing.
-    const last = lines.findLast((l) => l.startsWith(RUN_HEADER_PREFIX) || l.startsWith(RUN_FOOTER_PREFIX));
-    if (last === undefined) return "open";
-    if (last.startsWith(RUN_FOOTER_PREFIX)) return "ended";
-    const began = last.startsWith(RUN_HEADER_PREFIX) ? headerTime(last) : null;
-    const started = runStartedAt === null ? Number.NaN : Date.parse(runStartedAt);
-    return began !== null && began > started ? "later-run" : "open";
+    return { size, bytes: buf.subarray(0, n) };
   } catch {
-    return "open";
+    return null;
   } finally {
     closeSync(fd);
   }
+}
+
+/** "\n" when `tail` (readTail's) does not end with a line break, else "" (lineBreakBefore). */
+function breakAfter(tail: { bytes: Buffer } | null): string {
+  return tail !== null && tail.bytes.length > 0 && tail.bytes[tail.bytes.length - 1] !== 0x0a ? "\n" : "";
 }
 
 /**
@@ -63,9 +79,11 @@ export function runEndInLog(logPath: string, runStartedAt: string | null): "ende
  * "written", "ended" or "later-run". Throws the file system's error when the append fails.
  */
 export function appendRunFooter(logPath: string, footer: string, runStartedAt: string | null): "written" | "ended" | "later-run" {
-  const end = runEndInLog(logPath, runStartedAt);
+  // One read tells both whether the run ended there and whether the log ends in the middle of a line.
+  const tail = readTail(logPath, LOOK_BACK_BYTES);
+  const end = runEndIn(tail, runStartedAt);
   if (end !== "open") return end;
-  appendFileSync(logPath, `${lineBreakBefore(logPath)}${footer}\n`);
+  appendFileSync(logPath, `${breakAfter(tail)}${footer}\n`);
   return "written";
 }
 
@@ -75,23 +93,7 @@ export function appendRunFooter(logPath: string, footer: string, runStartedAt: s
  * with, so that it stands on a line of its own. "" for an empty or unreadable file.
  */
 export function lineBreakBefore(logPath: string): string {
-  let fd: number;
-  try {
-    fd = openSync(logPath, "r");
-  } catch {
-    return "";
-  }
-  try {
-    const size = fstatSync(fd).size;
-    if (size === 0) return "";
-    const last = Buffer.alloc(1);
-    readSync(fd, last, 0, 1, size - 1);
-    return last[0] === 0x0a ? "" : "\n";
-  } catch {
-    return "";
-  } finally {
-    closeSync(fd);
-  }
+  return breakAfter(readTail(logPath, 1));
 }
 
 /**

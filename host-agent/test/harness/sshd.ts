@@ -389,3 +389,15 @@ export async function sshExec(
     client.connect({ host: fixture.host, port: fixture.port, username: fixture.user, privateKey: fixture.clientKey.privateKey, readyTimeout: timeoutMs });
   });
 }
+
+/**
+ * A test's teardown of a host reached over `sshd`: every server its agent runs is stopped (the wrapper's
+ * stop-metal-servers verb, 30 s at most, through an sshd started again if a test left it stopped; an error is
+ * ignored), then the sshd is disposed. Nothing for undefined (a setup that failed before it).
+ */
+export async function disposeSshHost(sshd: SshdFixture | undefined): Promise<void> {
+  if (!sshd) return;
+  if (!sshd.running) await sshd.start().catch(() => undefined);
+  await sshExec(sshd, "stop-metal-servers", { timeoutMs: 30_000 }).catch(() => undefined);
+  await sshd.dispose();
+}

@@ -1,7 +1,6 @@
 "use client";
-import { useQuery } from "@tanstack/react-query";
-import { useTRPC } from "~/trpc/client";
 import { useLive } from "./live-provider";
+import { useShutdownState } from "./shutdown-banner";
 import styles from "./live.module.css";
 
 const LABEL = { live: "Live", connecting: "Connecting…", reconnecting: "Reconnecting…", "shutting-down": "Shutting down…" } as const;
@@ -12,8 +11,7 @@ const LABEL = { live: "Live", connecting: "Connecting…", reconnecting: "Reconn
  */
 export function ConnectionIndicator() {
   const { connection } = useLive();
-  const trpc = useTRPC();
-  const shutdown = useQuery(trpc.servers.shutdown.queryOptions(undefined, { refetchInterval: (q) => (q.state.data ? 1000 : false), retry: false }));
+  const shutdown = useShutdownState();
   const state = connection === "live" && shutdown.data && !shutdown.isError ? "shutting-down" : connection;
   return (
     <div className={styles.indicator} data-testid="connection-state" data-state={state} role="status" aria-live="polite" title={state === "live" ? "Live updates are flowing" : state === "shutting-down" ? "The app is shutting down: see the banner below" : "Live updates paused; the page shows the last known state and refreshes when the connection is back"}>

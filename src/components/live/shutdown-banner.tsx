@@ -10,11 +10,19 @@ import { useLive } from "./live-provider";
 import { useNow } from "./now";
 import { shutdownText } from "./shutdown-text";
 
-export function ShutdownBanner() {
+/**
+ * The app's shutdown as the pages show it (servers.shutdown; null data: the app runs): one query for the banner
+ * and the header's indicator, read again once a second while a shutdown is known.
+ */
+export function useShutdownState() {
   const trpc = useTRPC();
+  return useQuery(trpc.servers.shutdown.queryOptions(undefined, { refetchInterval: (q) => (q.state.data ? 1000 : false), retry: false }));
+}
+
+export function ShutdownBanner() {
   const { connection } = useLive();
   const now = useNow();
-  const shutdown = useQuery(trpc.servers.shutdown.queryOptions(undefined, { refetchInterval: (q) => (q.state.data ? 1000 : false), retry: false }));
+  const shutdown = useShutdownState();
   if (!shutdown.data) return null;
   const connected = connection === "live" && !shutdown.isError;
   return (

@@ -17,7 +17,7 @@ export function connectRefused(err: unknown): boolean {
  * socket, EHOSTUNREACH (remote-fleet.ts openChannel); or TCP's EHOSTUNREACH / ENETUNREACH (a direct-mode host).
  * The gateway answers it 502 `host_unreachable` (README, the gateway's error table).
  */
-export function hostUnreachable(err: unknown): boolean {
+export function cannotReachHost(err: unknown): boolean {
   if (typeof err !== "object" || err === null) return false;
   const e = err as { code?: unknown; data?: unknown };
   if (e.code === "EHOSTUNREACH" || e.code === "ENETUNREACH") return true;

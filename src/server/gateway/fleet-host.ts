@@ -23,7 +23,7 @@ import type { KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import { pipeBoth } from "./pipe-both";
-import { connectRefused, hostUnreachable } from "./connect-refused";
+import { connectRefused, cannotReachHost } from "./connect-refused";
 import type { MainMessage, WireError, WorkerMessage } from "./worker-protocol";
 
 /** What the bridge needs of the app (made again when the app's runtime is replaced). */
@@ -217,7 +217,7 @@ export function createFleetHost(options: {
           (err: unknown) => {
             // `refused`: nothing listens on the port (the worker's forward waits for a crash's notice then, raw-upstream.ts);
             // `unreachable`: the host cannot be reached (its link is down, or its key does not permit the port).
-            const kind = connectRefused(err) ? "refused" : hostUnreachable(err) ? "unreachable" : "error";
+            const kind = connectRefused(err) ? "refused" : cannotReachHost(err) ? "unreachable" : "error";
             s.end(`${kind} ${(err instanceof Error ? err.message : String(err)).replace(/\n/g, " ")}\n`);
           },
         );

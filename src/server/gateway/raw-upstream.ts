@@ -35,7 +35,7 @@
  */
 import net from "node:net";
 import type { Duplex } from "node:stream";
-import { connectRefused, hostUnreachable } from "./connect-refused";
+import { connectRefused, cannotReachHost } from "./connect-refused";
 import { errorBody, GatewayError } from "./openai-error";
 import { FREE_SOCKET_TIMEOUT_MS, type ForwardOutcome } from "./upstream";
 import { writeJoined } from "./write-joined";
@@ -387,7 +387,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     const timeout = /no answer|no connection/.test(err.message);
     const status = timeout ? 504 : 502;
     const refused = connectRefused(err);
-    const code = refused ? "upstream_refused" : hostUnreachable(err) ? "host_unreachable" : timeout ? "upstream_timeout" : "upstream_error";
+    const code = refused ? "upstream_refused" : cannotReachHost(err) ? "host_unreachable" : timeout ? "upstream_timeout" : "upstream_error";
     return new GatewayError(status, "server_error", code, `${describe}: ${refused ? `nothing listens on ${target.host}:${target.port}` : err.message}`, { retryAfterS: 2 });
   }
 

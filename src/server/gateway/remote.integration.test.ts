@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
 import { freePort } from "../../../host-agent/test/harness/ports";
 import { installHostWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
-import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
+import { disposeSshHost, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
@@ -86,10 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await g?.dispose().catch(() => undefined);
-  if (sshd) {
-    await sshExec(sshd, "stop-metal-servers", { timeoutMs: 30_000 }).catch(() => undefined);
-    await sshd.dispose();
-  }
+  await disposeSshHost(sshd);
   const left = (await Promise.all(remoteModels.map((m) => pidsRunning(m)))).flat();
   for (const pid of left) process.kill(pid, "SIGKILL");
   await remote?.cleanup();

@@ -21,7 +21,7 @@ import type { HostLink } from "synapse-host-agent/link";
 import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
 import { freePort } from "../../../host-agent/test/harness/ports";
 import { installHostWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
-import { sshExec, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
+import { disposeSshHost, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
 import { EARLY_RETRY_MIN_GAP_MS } from "synapse-host-agent/link";
@@ -58,10 +58,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await g?.dispose().catch(() => undefined);
-  if (sshd) {
-    await sshExec(sshd, "stop-metal-servers", { timeoutMs: 30_000 }).catch(() => undefined);
-    await sshd.dispose();
-  }
+  await disposeSshHost(sshd);
   const left = modelFile ? await pidsRunning(modelFile) : [];
   for (const pid of left) process.kill(pid, "SIGKILL");
   await remote?.cleanup();

@@ -403,7 +403,7 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       if (!entry) return null;
       if (!entry.current) return entry.createError ? { state: "failed", error: entry.createError } : { state: "connecting", error: null };
       // A link that is down says why (the Hosts card showed only "link disconnected" while the row had the error).
-      return { state: entry.current.state, error: entry.current.state === "connected" ? null : (entry.current.down?.error ?? null) };
+      return { state: entry.current.state, error: entry.current.down?.error ?? null };
     },
 
     hostIds: () => [...entries.keys()],

@@ -17,7 +17,7 @@ import { testDirs, type TestDirs } from "../../../../host-agent/test/harness/fix
 import { llamaServerBin } from "../../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../../host-agent/test/harness/ports";
 import { installHostWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
-import { sshExec, startSshd, type SshdFixture } from "../../../../host-agent/test/harness/sshd";
+import { disposeSshHost, startSshd, type SshdFixture } from "../../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import type { Host } from "~/generated/prisma/client";
 import { agentLogMover } from "../registry/log-move";
@@ -94,9 +94,7 @@ async function setup(): Promise<SshFleet> {
     await links.close();
     await events.close();
     // Whatever is left is stopped by the host's own verb, through the wrapper.
-    if (!sshd.running) await sshd.start().catch(() => undefined);
-    await sshExec(sshd, "stop-metal-servers", { timeoutMs: 30_000 }).catch(() => undefined);
-    await sshd.dispose();
+    await disposeSshHost(sshd);
     const left = (await Promise.all(s.models.map((m) => pidsRunning(m)))).flat();
     for (const pid of left) process.kill(pid, "SIGKILL");
     await t.cleanup();
