@@ -24,9 +24,10 @@
  * after a streamed answer though its headers say keep-alive). A pooled
  * connection is not used after FREE_SOCKET_TIMEOUT_MS idle, below
  * llama-server's own keep-alive timeout (the sweep below closes it within a
- * second more), and is dropped when the server closes it or sends bytes. A
- * request that meets a pooled connection the server closed (nothing of the
- * answer read) is sent again once on a new connection.
+ * second more), and is dropped when the server closes it or sends bytes,
+ * or when it ends with the ssh connection under it (a channel: see `Link`'s
+ * `over`). A request that meets a pooled connection the server closed
+ * (nothing of the answer read) is sent again once on a new connection.
  *
  * Deadlines: connecting (`connectTimeoutMs`), and silence from the server
  * (`idleTimeoutMs` without a byte, met within min(1 s, idleTimeoutMs / 4):
@@ -221,6 +222,19 @@ interface Link {
   current: Handlers | null;
   /** When it went back to the pool (Date.now() ms). */
   idleSince: number;
+  /**
+   * The connection ended, closed or failed (its events said so): never handed out again. `socket.destroyed`
+   * cannot tell this for an ssh channel: ssh2's Channel.destroy() sends EOF and CLOSE and leaves `destroyed`
+   * false, and a write to it after that is dropped without an error. A pooled channel whose ssh connection
+   * died (ssh2 ends every channel of a closed connection) looked usable, and a request sent on it hung with no
+   * first byte until the silence deadline (10 min by default).
+   */
+  over: boolean;
+}
+
+/** Whether a pooled connection may carry a request: not ended, closed, failed or destroyed, and its writes still go out. */
+function usable(link: Link): boolean {
+  return !link.over && !link.socket.destroyed && link.socket.writable;
 }
 
 /** Attaches a link's listeners (once); `data`: the socket has no `onread` (an ssh channel), so its reads come as 'data' events. */
@@ -229,21 +243,30 @@ function listen(link: Link, data: boolean): void {
   if (data)
     socket.on("data", (chunk: Buffer) => {
       const h = link.current;
-      if (h === null) socket.destroy();
+      if (h === null) retire(link);
       else if (!h.read(chunk)) socket.pause();
     });
+  // Whether pooled or carrying an exchange, a connection that ended, closed or failed is not used again (Link.over).
   socket.on("error", (err: Error) => {
+    link.over = true;
     const h = link.current;
     if (h === null) socket.destroy();
     else h.error(err);
   });
   const ended = () => {
+    link.over = true;
     const h = link.current;
     if (h === null) socket.destroy();
     else h.end();
   };
   socket.on("end", ended);
   socket.on("close", ended);
+}
+
+/** Closes a connection and marks it never to be used again (an ssh channel stays `destroyed: false`: Link.over). */
+function retire(link: Link): void {
+  link.over = true;
+  link.socket.destroy();
 }
 
 /** One exchange in flight, as the silence sweep sees it. */
@@ -297,9 +320,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     for (const [key, pool] of pools) {
       for (let i = pool.length - 1; i >= 0; i--) {
         const link = pool[i]!;
-        if (link.socket.destroyed || now - link.idleSince >= FREE_SOCKET_TIMEOUT_MS) {
+        if (!usable(link) || now - link.idleSince >= FREE_SOCKET_TIMEOUT_MS) {
           pool.splice(i, 1);
-          link.socket.destroy();
+          retire(link);
         }
       }
       if (pool.length === 0) pools.delete(key);
@@ -322,8 +345,8 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     while (pool.length > 0) {
       const link = pool.pop()!;
       // Idle past FREE_SOCKET_TIMEOUT_MS: the server may be closing it (llama-server's keep-alive is 5 s).
-      if (!link.socket.destroyed && now - link.idleSince < FREE_SOCKET_TIMEOUT_MS) return link;
-      link.socket.destroy();
+      if (usable(link) && now - link.idleSince < FREE_SOCKET_TIMEOUT_MS) return link;
+      retire(link);
     }
     return null;
   }
@@ -333,9 +356,9 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
     let pool = pools.get(key);
     if (!pool) pools.set(key, (pool = []));
     // Connections the server closed since the last sweep hold no place.
-    if (pool.length >= MAX_FREE_PER_TARGET) for (let i = pool.length - 1; i >= 0; i--) if (pool[i]!.socket.destroyed) pool.splice(i, 1);
-    if (closed || pool.length >= MAX_FREE_PER_TARGET || link.socket.destroyed) {
-      link.socket.destroy();
+    if (pool.length >= MAX_FREE_PER_TARGET) for (let i = pool.length - 1; i >= 0; i--) if (!usable(pool[i]!)) pool.splice(i, 1);
+    if (closed || pool.length >= MAX_FREE_PER_TARGET || !usable(link)) {
+      retire(link);
       return;
     }
     link.idleSince = Date.now();
@@ -346,7 +369,7 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
   async function open(target: RawTarget): Promise<Link> {
     if (target.connect) {
       const socket = await target.connect();
-      const link: Link = { socket, current: null, idleSince: 0 };
+      const link: Link = { socket, current: null, idleSince: 0, over: false };
       listen(link, true);
       return link;
     }
@@ -361,12 +384,12 @@ export function createRawUpstream(options: RawUpstreamOptions = {}): RawUpstream
             const h = link.current;
             if (h !== null) return h.read(READ_BUFFER.subarray(0, n));
             // Bytes while no request is out (a pooled connection): nothing to read them as; do not use it again.
-            s.destroy();
+            retire(link);
             return false;
           },
         },
       });
-      const link: Link = { socket: s, current: null, idleSince: 0 };
+      const link: Link = { socket: s, current: null, idleSince: 0, over: false };
       const timer = setTimeout(() => s.destroy(new Error(`no connection within ${connectTimeoutMs} ms`)), connectTimeoutMs);
       s.once("connect", () => {
         clearTimeout(timer);
