@@ -15,7 +15,8 @@
  *   nothing), the link connecting again: the next request is answered on a
  *   channel of the new connection once the link is connected (or, past the
  *   gateway's 5 s wait for a channel, told 502 host_unreachable), and the
- *   requests after it are served on the new connection;
+ *   requests after it are served on the new connection; the same through
+ *   the gateway's worker thread, as the app runs it;
  * - sshd stopped (sessions killed, nothing listens): the next request gets
  *   502 host_unreachable with the link's error, at once.
  *
@@ -36,6 +37,7 @@ import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import type { Host, Model } from "~/generated/prisma/client";
 import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
 import { chat, gatewayFixture, type GatewayFixture } from "./testing/gateway-fixture";
+import { startGatewayWorker } from "./testing/gateway-worker";
 
 /** A request's deadline in the client (ms): far past what an answer or a 502 takes here, far below the gateway's silence deadline. */
 const CLIENT_TIMEOUT_MS = 15_000;
@@ -83,11 +85,11 @@ afterAll(async () => {
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 
-/** One chat completion: its answer's text or its error, and how long it took (ms). */
-async function timed(): Promise<{ text: string | null; err: unknown; ms: number }> {
+/** One chat completion through `via` (default: the gateway in this thread): its answer's text or its error, and how long it took (ms). */
+async function timed(via: OpenAI = client): Promise<{ text: string | null; err: unknown; ms: number }> {
   const t0 = Date.now();
   try {
-    const r = await client.chat.completions.create(chat("far-tiny"));
+    const r = await via.chat.completions.create(chat("far-tiny"));
     return { text: r.choices[0]?.message.content ?? "", err: null, ms: Date.now() - t0 };
   } catch (err) {
     return { text: null, err, ms: Date.now() - t0 };
@@ -102,47 +104,65 @@ function said(err: unknown): string {
 }
 
 /** Answers one request now, so that its channel waits in the gateway's pool (for FREE_SOCKET_TIMEOUT_MS, upstream.ts). */
-async function answeredOnce(): Promise<void> {
+async function answeredOnce(via: OpenAI = client): Promise<void> {
   await waitFor("the link to be connected", async () => link.state === "connected", 20_000, 20);
-  const first = await timed();
+  const first = await timed(via);
   expect(first.err, said(first.err)).toBeNull();
   expect(first.text).toMatch(/^[a-z]+$/);
 }
 
-describe("kept-alive channels of an ssh connection that died (real sshd, real llama-server, openai client, gateway in this thread)", () => {
+/**
+ * The host's sshd sessions killed (SIGKILL) right after an answer through `via`, the request after it sent as the
+ * link connects again: answered on the new connection, or told 502 host_unreachable (link connecting) within the
+ * gateway's wait for a channel; never sent on the old channel.
+ */
+async function sessionsKilled(name: string, via: OpenAI): Promise<void> {
+  await answeredOnce(via);
+  const sessions = await sshd.sessionPids();
+  expect(sessions.length).toBeGreaterThan(0);
+  const states: string[] = [];
+  const off = link.onStateChange((c) => states.push(c.state));
+  try {
+    const killedAt = Date.now();
+    for (const pid of sessions) process.kill(pid, "SIGKILL");
+    // Sent as the link makes its new connection (its backoff is 50 ms): the old channel waits in the pool, a
+    // few hundred ms idle, and the request must not be sent on it.
+    await waitFor("the link to lose its connection and try again", async () => states.includes("disconnected") && link.state !== "disconnected", 5_000, 5);
+    const sentAfterMs = Date.now() - killedAt;
+    const next = await timed(via);
+    console.log(`${name}, sessions killed: the next request, sent ${sentAfterMs} ms after (the link connecting again): ${next.err ? said(next.err) : "answered"} in ${next.ms} ms`);
+    // Answered once the link is connected; or, on a machine so loaded that connecting (ssh, then the agent's
+    // start and hello) takes longer than the gateway waits for a channel, told the host cannot be reached yet.
+    if (next.err !== null) {
+      expect(next.err, said(next.err)).toBeInstanceOf(OpenAI.APIError);
+      expect([(next.err as ApiError).status, (next.err as ApiError).code, (next.err as ApiError).message], said(next.err)).toEqual([502, "host_unreachable", expect.stringContaining("(link connecting)")]);
+    } else expect(next.text).toMatch(/^[a-z]+$/);
+    expect(next.ms).toBeLessThan(CHANNEL_WAIT_MS + 2_000);
+  } finally {
+    off();
+  }
+  await waitFor("the link to be connected again", async () => link.state === "connected", 20_000, 20);
+  const again = await timed(via);
+  expect(again.err, said(again.err)).toBeNull();
+  expect(again.text).toMatch(/^[a-z]+$/);
+  // The new connection's sshd session carries the requests, not a killed one.
+  const now = await sshd.sessionPids();
+  expect(now.length).toBeGreaterThan(0);
+  expect(now.some((pid) => sessions.includes(pid))).toBe(false);
+}
+
+describe("kept-alive channels of an ssh connection that died (real sshd, real llama-server, openai client)", () => {
   it("the host's sshd sessions killed, the link connecting again: the next request does not wait on the old channel, and is answered on a channel of the new connection", async () => {
-    await answeredOnce();
-    const sessions = await sshd.sessionPids();
-    expect(sessions.length).toBeGreaterThan(0);
-    const states: string[] = [];
-    const off = link.onStateChange((c) => states.push(c.state));
+    await sessionsKilled("gateway", client);
+  }, 60_000);
+
+  it("the same through the gateway's worker thread, as the app runs it (its channels are sockets to this thread, joined to the link's channels)", async () => {
+    const w = await startGatewayWorker(g);
     try {
-      const killedAt = Date.now();
-      for (const pid of sessions) process.kill(pid, "SIGKILL");
-      // Sent as the link makes its new connection (its backoff is 50 ms): the old channel waits in the pool, a
-      // few hundred ms idle, and the request must not be sent on it.
-      await waitFor("the link to lose its connection and try again", async () => states.includes("disconnected") && link.state !== "disconnected", 5_000, 5);
-      const sentAfterMs = Date.now() - killedAt;
-      const next = await timed();
-      console.log(`sessions killed: the next request, sent ${sentAfterMs} ms after (the link connecting again): ${next.err ? said(next.err) : "answered"} in ${next.ms} ms`);
-      // Answered once the link is connected; or, on a machine so loaded that connecting (ssh, then the agent's
-      // start and hello) takes longer than the gateway waits for a channel, told the host cannot be reached yet.
-      if (next.err !== null) {
-        expect(next.err, said(next.err)).toBeInstanceOf(OpenAI.APIError);
-        expect([(next.err as ApiError).status, (next.err as ApiError).code, (next.err as ApiError).message], said(next.err)).toEqual([502, "host_unreachable", expect.stringContaining("(link connecting)")]);
-      } else expect(next.text).toMatch(/^[a-z]+$/);
-      expect(next.ms).toBeLessThan(CHANNEL_WAIT_MS + 2_000);
+      await sessionsKilled("worker", new OpenAI({ baseURL: `${w.url}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0, timeout: CLIENT_TIMEOUT_MS }));
     } finally {
-      off();
+      await w.dispose();
     }
-    await waitFor("the link to be connected again", async () => link.state === "connected", 20_000, 20);
-    const again = await timed();
-    expect(again.err, said(again.err)).toBeNull();
-    expect(again.text).toMatch(/^[a-z]+$/);
-    // The new connection's sshd session carries the requests, not a killed one.
-    const now = await sshd.sessionPids();
-    expect(now.length).toBeGreaterThan(0);
-    expect(now.some((pid) => sessions.includes(pid))).toBe(false);
   }, 60_000);
 
   it("sshd stopped (its sessions killed, nothing listens): the next request gets 502 host_unreachable with the link's error at once; answered again once sshd is back", async () => {
