@@ -3,13 +3,13 @@
  * command wrapper (scripts/ssh-wrapper.sh) starting the real agent CLI, and a
  * real llama-server.
  */
-import { readFile, readdir } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentError } from "../protocol.ts";
 import { freePort } from "../../test/harness/ports.ts";
 import { specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
-import { installWrapper, AGENT_BIN, type InstalledWrapper } from "../../test/harness/ssh-wrapper.ts";
+import { agentPids, installWrapper, type InstalledWrapper } from "../../test/harness/ssh-wrapper.ts";
 import { sshExec, startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
 import { describeHostLinkBehaviour, pidsRunning } from "./link-behaviour.ts";
@@ -86,37 +86,6 @@ async function rejection(p: Promise<unknown>): Promise<AgentError> {
     return err as AgentError;
   }
   throw new Error("expected a rejection");
-}
-
-/** Pids of the agent processes that sshd sessions started (`host-agent.mjs serve --stdio`). */
-/**
- * The agents serving this test's sshd (`sessions`: its session processes):
- * `host-agent serve` processes below one of them. Not every agent on the
- * machine: other test files run theirs at the same time, and freezing one of
- * those would leave this test's call answered (and break theirs).
- */
-async function agentPids(sessions: number[]): Promise<number[]> {
-  const under = new Set(sessions);
-  const parentOf = async (pid: number): Promise<number | null> => {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
-    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ") ".
-    const ppid = stat === null ? NaN : Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[1]);
-    return Number.isInteger(ppid) && ppid > 0 ? ppid : null;
-  };
-  const out: number[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const cmd = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
-    const argv = cmd.split("\0");
-    if (!argv.includes(AGENT_BIN) || !argv.includes("serve")) continue;
-    for (let pid: number | null = Number(name), hops = 0; pid !== null && hops < 16; pid = await parentOf(pid), hops++) {
-      if (under.has(pid)) {
-        out.push(Number(name));
-        break;
-      }
-    }
-  }
-  return out;
 }
 
 async function auditLines(wrapper: InstalledWrapper): Promise<string[]> {

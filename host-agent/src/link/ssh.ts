@@ -66,9 +66,22 @@ interface Session {
   client: InstanceType<typeof ssh2.Client>;
   channel: ClientChannel | null;
   lost: boolean;
+  /** The ssh2 client emitted 'end' or 'close': the connection is going, whatever a channel's close says. */
+  ending: boolean;
+  /** The agent on the current channel answered its hello (the link was connected through it). */
+  agentUp: boolean;
+  /** When the agent was last started again on this connection (epoch ms; 0: never): see restartAgent. */
+  agentRestartedAt: number;
   /** The ssh2 client emitted 'close' (its socket is gone). */
   closed: Promise<void>;
 }
+
+/**
+ * An agent session that ends sooner than this after the last one was started again on the same
+ * connection is not started again there: the link drops the connection and reconnects with its backoff
+ * (an agent that keeps ending must not be restarted in a tight loop).
+ */
+export const AGENT_RESTART_MIN_GAP_MS = 5_000;
 
 const STDERR_LINE_MAX = 4096;
 
@@ -249,7 +262,13 @@ class SshLink implements HostLink, TcpTunnel {
     this.setState("connecting");
     const epoch = ++this.epoch;
     const client = new ssh2.Client();
-    const session: Session = { epoch, client, channel: null, lost: false, closed: new Promise((resolve) => client.once("close", () => resolve())) };
+    const session: Session = { epoch, client, channel: null, lost: false, ending: false, agentUp: false, agentRestartedAt: 0, closed: new Promise((resolve) => client.once("close", () => resolve())) };
+    client.once("end", () => {
+      session.ending = true;
+    });
+    client.once("close", () => {
+      session.ending = true;
+    });
     this.session = session;
     let hostKeyError: AgentError | null = null;
 
@@ -307,16 +326,7 @@ class SshLink implements HostLink, TcpTunnel {
 
     client.on("ready", () => {
       if (session.lost) return;
-      client.exec(this.config.command, (err, channel) => {
-        if (session.lost) {
-          channel?.close();
-          return;
-        }
-        if (err) return this.lose(session, new AgentError({ code: "UNAVAILABLE", message: `host '${this.host}' did not start the agent: ${err.message}` }, { cause: err }));
-        session.channel = channel;
-        this.attachChannel(session, channel);
-        void this.handshake(session);
-      });
+      this.startAgent(session);
     });
     client.on("error", (err: Error & { level?: string }) => {
       if (hostKeyError) return this.fail(session, hostKeyError);
@@ -348,6 +358,44 @@ class SshLink implements HostLink, TcpTunnel {
     return new AgentError({ code: "UNAVAILABLE", message }, { cause: err });
   }
 
+  /** Runs the forced command (the agent) in a new session channel on `session`'s connection, then says hello. */
+  private startAgent(session: Session): void {
+    session.client.exec(this.config.command, (err, channel) => {
+      if (session.lost) {
+        channel?.close();
+        return;
+      }
+      if (err) return this.lose(session, new AgentError({ code: "UNAVAILABLE", message: `host '${this.host}' did not start the agent: ${err.message}` }, { cause: err }));
+      session.channel = channel;
+      this.attachChannel(session, channel);
+      void this.handshake(session);
+    });
+  }
+
+  /**
+   * The agent's session ended while its connection did not (the agent crashed, was killed, or exited): the
+   * agent is started again in a new session channel on the same connection, and the link is connecting
+   * until it answers hello. The connection's other channels (model servers' ports, openTcp) are kept:
+   * a request or stream through them does not break because the agent did. Calls pending on the ended
+   * session fail as on a drop (they may or may not have run). Not when the connection is going (its
+   * 'end' or 'close' came first), when the ended agent had never answered hello, or when the last restart
+   * on this connection was less than AGENT_RESTART_MIN_GAP_MS ago: the link is lost then (lose), and
+   * reconnects with its backoff.
+   */
+  private agentEnded(session: Session, reason: AgentError): void {
+    if (session.lost || this.session !== session) return;
+    const now = Date.now();
+    if (session.ending || !session.agentUp || (session.agentRestartedAt !== 0 && now - session.agentRestartedAt < AGENT_RESTART_MIN_GAP_MS)) return this.lose(session, reason);
+    session.agentUp = false;
+    session.channel = null;
+    session.agentRestartedAt = now;
+    this.lastError = reason;
+    this.failAll(reason);
+    this.log("warn", "agent session ended; starting it again on the same connection (channels to model servers kept)", { host: this.host, error: reason.message, openTunnels: this.tunnels });
+    this.setState("connecting", { error: reason, agentRestart: true });
+    this.startAgent(session);
+  }
+
   private attachChannel(session: Session, channel: ClientChannel): void {
     const splitter = new LineSplitter(
       this.config.maxLineBytes,
@@ -364,12 +412,15 @@ class SshLink implements HostLink, TcpTunnel {
       () => {},
     );
     channel.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    let exitCode: number | null = null;
-    channel.on("exit", (code: number | null) => {
-      exitCode = code;
+    // ssh2's 'exit': (code) for exit-status; (null, signal) for exit-signal (RFC 4254 §6.10 sends "KILL"; ssh2 gives "SIGKILL").
+    let ended = "";
+    channel.on("exit", (code: number | null, signal?: string) => {
+      ended = code !== null && code !== undefined ? ` (exit code ${code})` : signal ? ` (killed by ${signal.startsWith("SIG") ? signal : `SIG${signal}`})` : "";
     });
     channel.on("close", () => {
-      this.lose(session, new AgentError({ code: "UNAVAILABLE", message: `the agent session on host '${this.host}' ended${exitCode !== null ? ` (exit code ${exitCode})` : ""}` }));
+      // A channel of an agent already replaced (its close came late) is no news.
+      if (session.channel !== channel) return;
+      this.agentEnded(session, new AgentError({ code: "UNAVAILABLE", message: `the agent session on host '${this.host}' ended${ended}` }));
     });
   }
 
@@ -389,6 +440,7 @@ class SshLink implements HostLink, TcpTunnel {
         throw new AgentError({ code: "UNAVAILABLE", message: `host '${this.host}' runs agent ${hello.agentVersion} with protocol ${hello.protocolVersion}; this control plane speaks ${PROTOCOL_VERSION}. Update one of them.` });
       }
       if (session.lost || this.session !== session) return;
+      session.agentUp = true;
       this.failedAttempts = 0;
       this.lastError = null;
       this.setState("connected");

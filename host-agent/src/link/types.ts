@@ -35,6 +35,12 @@ export interface LinkStateChange {
   retryInMs?: number;
   /** Consecutive failed attempts so far. */
   attempt?: number;
+  /**
+   * When connecting: the agent's session ended and the agent is being started again on the same connection
+   * (`error` says how it ended). The connection's channels to model servers are kept: nothing answered
+   * through them is lost.
+   */
+  agentRestart?: boolean;
 }
 
 /** The least time between two connection attempts that retryNow begins ahead of the backoff (ms). */

@@ -4,7 +4,7 @@
  * test's state dir, model root and llama-server, and its audit log is the
  * test's. The conf file sits next to the wrapper, where the wrapper reads it.
  */
-import { chmod, copyFile, mkdir, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { TestDirs } from "./fixtures.ts";
 import { llamaServerBin } from "./llama-server.ts";
@@ -49,4 +49,34 @@ export function installHostWrapper(remote: Pick<TestDirs, "root" | "stateDir" | 
     SYNAPSE_LOG_LEVEL: "warn",
     ...extra,
   });
+}
+
+/**
+ * The agents serving this test's sshd (`sessions`: its session processes):
+ * `host-agent serve` processes below one of them. Not every agent on the
+ * machine: other test files run theirs at the same time, and freezing one of
+ * those would leave this test's call answered (and break theirs).
+ */
+export async function agentPids(sessions: number[]): Promise<number[]> {
+  const under = new Set(sessions);
+  const parentOf = async (pid: number): Promise<number | null> => {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => null);
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ") ".
+    const ppid = stat === null ? NaN : Number(stat.slice(stat.lastIndexOf(") ") + 2).split(" ")[1]);
+    return Number.isInteger(ppid) && ppid > 0 ? ppid : null;
+  };
+  const out: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cmd = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
+    const argv = cmd.split("\0");
+    if (!argv.includes(AGENT_BIN) || !argv.includes("serve")) continue;
+    for (let pid: number | null = Number(name), hops = 0; pid !== null && hops < 16; pid = await parentOf(pid), hops++) {
+      if (under.has(pid)) {
+        out.push(Number(name));
+        break;
+      }
+    }
+  }
+  return out;
 }

@@ -22,7 +22,7 @@ import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
 import { freePort } from "../../../host-agent/test/harness/ports";
-import { installHostWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
+import { agentPids, installHostWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
 import { disposeSshHost, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
 import { writeTinyModel } from "../../../host-agent/src/gguf/tiny-model";
@@ -34,6 +34,7 @@ import { upsertHost } from "~/server/services/registry/hosts";
 import { anySlotBusy, gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker } from "./testing/gateway-worker";
 import { FREE_SOCKET_TIMEOUT_MS } from "./upstream";
+import { AGENT_RESTART_MIN_GAP_MS } from "../../../host-agent/src/link/ssh";
 
 
 /** Three consecutive ports that were free a moment ago (the key allows the first two). */
@@ -317,6 +318,43 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
           if (Date.now() > deadline) throw new Error(`${via}: not served again within 30 s of the host coming back`);
           await new Promise((r) => setTimeout(r, 200));
         }
+      }
+    } finally {
+      await w.dispose();
+    }
+  }, 120_000);
+
+  it("the agent ends while a reply streams, its connection up: the stream carries on to its end, in the gateway and through its worker; the activity says the agent was started again", async () => {
+    const w = await startGatewayWorker(g);
+    try {
+      let lastKillAt = 0;
+      for (const [via, client] of [["gateway", g.client], ["worker", w.client]] as const) {
+        // An agent that ends again within AGENT_RESTART_MIN_GAP_MS of its restart is not restarted in place (a loop guard).
+        await new Promise((r) => setTimeout(r, Math.max(0, lastKillAt + AGENT_RESTART_MIN_GAP_MS + 500 - Date.now())));
+        await waitFor(`${via}: the host's link connected`, async () => (await g.f.t.db.event.findFirst({ where: { kind: "host", hostId: host.id }, orderBy: { id: "desc" } }))?.state !== "connecting", 20_000);
+        const eventsBefore = await g.f.t.db.event.count({ where: { kind: "host", hostId: host.id } });
+        let chunks = 0;
+        let killed: number | null = null;
+        let finish: string | null = null;
+        const s = await client.chat.completions.create({ ...chat("far", { max_tokens: 400, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+        for await (const c of s) {
+          if (++chunks === 5) {
+            const agents = await agentPids(await sshd.sessionPids());
+            expect(agents, via).toHaveLength(1);
+            killed = agents[0]!;
+            process.kill(killed, "SIGKILL");
+            lastKillAt = Date.now();
+          }
+          finish = c.choices[0]?.finish_reason ?? finish;
+        }
+        expect(killed, via).not.toBeNull();
+        // Before: the app dropped the connection with the agent's session, and the stream with it (host_unreachable).
+        expect(finish, via).toBe("length");
+        expect(chunks, via).toBeGreaterThan(300);
+        const restarted = await waitFor(`${via}: the host's event`, async () => (await g.f.t.db.event.findMany({ where: { kind: "host", hostId: host.id }, orderBy: { id: "asc" }, skip: eventsBefore }))[0]);
+        expect(restarted.message, via).toMatch(/^host mac: the agent session on host 'mac' ended \(killed by SIGKILL\); starting the agent again on the same connection \(requests to its models carry on\)$/);
+        await waitFor(`${via}: a new agent answering`, async () => (await agentPids(await sshd.sessionPids())).some((p) => p !== killed), 20_000);
+        expect((await client.chat.completions.create(chat("far"))).choices[0]?.message.content, via).toMatch(/^[a-z]+$/);
       }
     } finally {
       await w.dispose();

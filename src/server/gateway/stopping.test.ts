@@ -49,6 +49,13 @@ describe("linkLostOf: a host's link lost ends the requests its models answer thr
     expect(linkLostOf({ ...host("disconnected", "connected"), hostId: null })).toBeNull();
   });
 
+  it("not an agent started again on a connection that stayed up (its channels carry on)", () => {
+    const restart = { ...host("connecting", "connected", "host mac: the agent session on host 'mac' ended (exit code 1); starting the agent again on the same connection (requests to its models carry on)"), data: { previous: "connected", agentRestart: true } };
+    expect(linkLostOf(restart)).toBeNull();
+    // The same move without the mark is a link lost.
+    expect(linkLostOf({ ...restart, data: { previous: "connected" } })).not.toBeNull();
+  });
+
   it("tells the client 502 host_unreachable with the model, its host and the link's words, Retry-After 2 s", () => {
     const err = linkLostUnderRequest("alpha", "mac", "link disconnected (read ECONNRESET)");
     expect(err).toMatchObject({ status: 502, code: "host_unreachable", options: { retryAfterS: 2 } });

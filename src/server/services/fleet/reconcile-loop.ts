@@ -307,7 +307,9 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     }
     // Events may have been missed while it was down: ask.
     if (change.state === "connected" && !ctx.closing) void reconcileHost(hostId);
-    if (change.state === "connecting") return;
+    // Connecting says nothing new, but for an agent started again on a connection that stays up: that is news
+    // (its session ended), and not a lost link (stopping.ts linkLostOf: what runs through it carries on).
+    if (change.state === "connecting" && !change.agentRestart) return;
     const error = change.error?.message ?? null;
     const prev = linkNotes.get(hostId);
     if (prev && prev.state === change.state && prev.error === error) return;
@@ -315,7 +317,15 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     const lostAt = change.state === "connected" ? null : (prev?.lostAt ?? now());
     linkNotes.set(hostId, { state: change.state, error, lostAt });
     void events
-      .append({ kind: "host", hostId, state: change.state, message: `host ${change.host}: link ${change.state}${error ? ` (${error})` : ""}`, data: { previous: change.previous, retryInMs: change.retryInMs ?? null } })
+      .append({
+        kind: "host",
+        hostId,
+        state: change.state,
+        message: change.agentRestart
+          ? `host ${change.host}: ${error ?? "the agent session ended"}; starting the agent again on the same connection (requests to its models carry on)`
+          : `host ${change.host}: link ${change.state}${error ? ` (${error})` : ""}`,
+        data: { previous: change.previous, retryInMs: change.retryInMs ?? null, ...(change.agentRestart ? { agentRestart: true } : {}) },
+      })
       .catch(() => undefined);
   }
 
