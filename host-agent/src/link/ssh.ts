@@ -70,8 +70,10 @@ interface Session {
   ending: boolean;
   /** The agent on the current channel answered its hello (the link was connected through it). */
   agentUp: boolean;
-  /** When the agent was last started again on this connection (epoch ms; 0: never): see restartAgent. */
+  /** When the agent was last started again on this connection (epoch ms; 0: never): see agentEnded. */
   agentRestartedAt: number;
+  /** The link was connected through this connection at least once (channels to model servers may be open on it). */
+  wasUp: boolean;
   /** The ssh2 client emitted 'close' (its socket is gone). */
   closed: Promise<void>;
 }
@@ -262,7 +264,7 @@ class SshLink implements HostLink, TcpTunnel {
     this.setState("connecting");
     const epoch = ++this.epoch;
     const client = new ssh2.Client();
-    const session: Session = { epoch, client, channel: null, lost: false, ending: false, agentUp: false, agentRestartedAt: 0, closed: new Promise((resolve) => client.once("close", () => resolve())) };
+    const session: Session = { epoch, client, channel: null, lost: false, ending: false, agentUp: false, agentRestartedAt: 0, wasUp: false, closed: new Promise((resolve) => client.once("close", () => resolve())) };
     client.once("end", () => {
       session.ending = true;
     });
@@ -441,6 +443,7 @@ class SshLink implements HostLink, TcpTunnel {
       }
       if (session.lost || this.session !== session) return;
       session.agentUp = true;
+      session.wasUp = true;
       this.failedAttempts = 0;
       this.lastError = null;
       this.setState("connected");
@@ -518,7 +521,7 @@ class SshLink implements HostLink, TcpTunnel {
     this.retryTimer = setTimeout(() => this.connect(), delay);
     // A link alone must not keep a process (a CLI, a test) alive.
     this.retryTimer.unref();
-    this.setState("disconnected", { error: reason, retryInMs: delay, attempt: this.failedAttempts });
+    this.setState("disconnected", { error: reason, retryInMs: delay, attempt: this.failedAttempts, ...(session.wasUp ? { connectionLost: true } : {}) });
   }
 
   /** A condition retrying cannot fix: stop for good. */

@@ -41,6 +41,12 @@ export interface LinkStateChange {
    * through them is lost.
    */
   agentRestart?: boolean;
+  /**
+   * When disconnected: the connection that ended had been up (the link was connected through it), so whatever
+   * ran through it (channels to model servers) ended with it, even when the link was `connecting` just before
+   * (an agent being started again on it, `agentRestart`, when the connection went).
+   */
+  connectionLost?: boolean;
 }
 
 /** The least time between two connection attempts that retryNow begins ahead of the backoff (ms). */

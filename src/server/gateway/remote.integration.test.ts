@@ -332,7 +332,7 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
         // An agent that ends again within AGENT_RESTART_MIN_GAP_MS of its restart is not restarted in place (a loop guard).
         await new Promise((r) => setTimeout(r, Math.max(0, lastKillAt + AGENT_RESTART_MIN_GAP_MS + 500 - Date.now())));
         await waitFor(`${via}: the host's link connected`, async () => (await g.f.t.db.event.findFirst({ where: { kind: "host", hostId: host.id }, orderBy: { id: "desc" } }))?.state !== "connecting", 20_000);
-        const eventsBefore = await g.f.t.db.event.count({ where: { kind: "host", hostId: host.id } });
+        const lastBefore = (await g.f.t.db.event.findFirst({ orderBy: { id: "desc" } }))?.id ?? 0;
         let chunks = 0;
         let killed: number | null = null;
         let finish: string | null = null;
@@ -351,7 +351,9 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
         // Before: the app dropped the connection with the agent's session, and the stream with it (host_unreachable).
         expect(finish, via).toBe("length");
         expect(chunks, via).toBeGreaterThan(300);
-        const restarted = await waitFor(`${via}: the host's event`, async () => (await g.f.t.db.event.findMany({ where: { kind: "host", hostId: host.id }, orderBy: { id: "asc" }, skip: eventsBefore }))[0]);
+        const restarted = await waitFor(`${via}: the host's event`, async () => g.f.t.db.event.findFirst({ where: { kind: "host", hostId: host.id, state: "connecting", id: { gt: lastBefore } } }));
+        // And nothing said the link was lost.
+        expect(await g.f.t.db.event.count({ where: { kind: "host", hostId: host.id, state: { in: ["disconnected", "failed"] }, id: { gt: lastBefore } } }), via).toBe(0);
         expect(restarted.message, via).toMatch(/^host mac: the agent session on host 'mac' ended \(killed by SIGKILL\); starting the agent again on the same connection \(requests to its models carry on\)$/);
         await waitFor(`${via}: a new agent answering`, async () => (await agentPids(await sshd.sessionPids())).some((p) => p !== killed), 20_000);
         expect((await client.chat.completions.create(chat("far"))).choices[0]?.message.content, via).toMatch(/^[a-z]+$/);

@@ -56,6 +56,10 @@ describe("linkLostOf: a host's link lost ends the requests its models answer thr
     expect(linkLostOf({ ...restart, data: { previous: "connected" } })).not.toBeNull();
   });
 
+  it("a connection that had been up ending while its agent was being started again is a link lost", () => {
+    expect(linkLostOf({ ...host("disconnected", "connecting"), data: { previous: "connecting", connectionLost: true } })).toEqual({ hostId: "h1", why: "link disconnected (connect ECONNREFUSED 127.0.0.1:22)" });
+  });
+
   it("tells the client 502 host_unreachable with the model, its host and the link's words, Retry-After 2 s", () => {
     const err = linkLostUnderRequest("alpha", "mac", "link disconnected (read ECONNRESET)");
     expect(err).toMatchObject({ status: 502, code: "host_unreachable", options: { retryAfterS: 2 } });

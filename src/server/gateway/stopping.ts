@@ -73,14 +73,18 @@ export function stoppingOf(event: StateEventLike): ModelStopping | null {
 /**
  * The host whose link a fleet event says was lost, with the event's words after the host's name ("link
  * disconnected (…)"), or null for any other event: a `host` event (reconcile-loop.ts) from `connected` to
- * another state, but for an agent started again on a connection that stayed up (`data.agentRestart`: the
- * channels carry on). The requests being answered by that host's models through its link (channels on its ssh
+ * another state (or from connecting when `data.connectionLost`: a connection that had been up ended while
+ * its agent was being started again), but for an agent started again on a connection that stayed up
+ * (`data.agentRestart`: the channels carry on). The requests being answered by that host's models through its link (channels on its ssh
  * connection) broke with it: each client is told so (linkLostUnderRequest), not only that its answer broke.
  */
 export function linkLostOf(event: StateEventLike): { hostId: string; why: string } | null {
-  if (event.kind !== "host" || !event.hostId || event.state === "connected" || previousOf(event.data) !== "connected") return null;
+  if (event.kind !== "host" || !event.hostId || event.state === "connected") return null;
+  const data = typeof event.data === "object" && event.data !== null ? (event.data as { agentRestart?: unknown; connectionLost?: unknown }) : {};
   // The agent started again on a connection that stayed up: the channels to the models carry on.
-  if (typeof event.data === "object" && event.data !== null && (event.data as { agentRestart?: unknown }).agentRestart === true) return null;
+  if (data.agentRestart === true) return null;
+  // From connected, or a connection that had been up ending while the link was starting its agent again on it.
+  if (previousOf(event.data) !== "connected" && data.connectionLost !== true) return null;
   const colon = event.message.indexOf(": ");
   return { hostId: event.hostId, why: colon === -1 ? `link ${event.state ?? "lost"}` : event.message.slice(colon + 2) };
 }

@@ -324,7 +324,7 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
         message: change.agentRestart
           ? `host ${change.host}: ${error ?? "the agent session ended"}; starting the agent again on the same connection (requests to its models carry on)`
           : `host ${change.host}: link ${change.state}${error ? ` (${error})` : ""}`,
-        data: { previous: change.previous, retryInMs: change.retryInMs ?? null, ...(change.agentRestart ? { agentRestart: true } : {}) },
+        data: { previous: change.previous, retryInMs: change.retryInMs ?? null, ...(change.agentRestart ? { agentRestart: true } : {}), ...(change.connectionLost ? { connectionLost: true } : {}) },
       })
       .catch(() => undefined);
   }
