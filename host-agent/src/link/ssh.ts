@@ -51,6 +51,11 @@ export interface SshLinkOptions {
   onHostKeyTrusted?: (key: TrustedHostKey) => void | Promise<void>;
   /** Bound on open direct-tcpip channels (openTcp); default DEFAULT_MAX_TUNNEL_CHANNELS. */
   maxTunnelChannels?: number;
+  /**
+   * A link for one exchange (a connection test): it never reconnects. A session lost, or never made, ends it
+   * `failed` with the reason, and its log says "one-shot link ended; not reconnecting", never "will reconnect".
+   */
+  oneShot?: boolean;
 }
 
 interface PendingCall {
@@ -509,6 +514,11 @@ class SshLink implements HostLink, TcpTunnel {
     this.lastError = reason;
     this.failAll(reason);
     if (this.current === "closed" || this.current === "failed") return;
+    if (this.options.oneShot) {
+      this.log("info", "one-shot link ended; not reconnecting", { host: this.host, error: reason.message });
+      this.setState("failed", { error: reason });
+      return;
+    }
     this.failedAttempts += 1;
     const { initialDelayMs, maxDelayMs, jitter } = this.config.reconnect;
     const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.failedAttempts - 1, 30));
