@@ -169,13 +169,6 @@ export function createFleet(options: FleetOptions): Fleet {
   }
 
   /**
-   * Who holds the port a restart of `row` would start on, when that port differs from its running process's:
-   * "port 3428 is held by pid 11606 (python3)"; null when the port is free, the model runs on the registry's
-   * port (its own process holds it), or nothing runs; and when it cannot be known (an ssh host whose agent is
-   * older than "port-holder", or that does not answer: the start's own check refuses there, after the stop).
-   * The agent's probe: a bind on the address the spec binds (resolveSpec: 127.0.0.1), as a start makes it.
-   */
-  /**
    * A Restart by hand, wanted running already: the running server stopped (cause `restart`) and started again,
    * planned anew. Its host cannot be reached now (its link down, or none): recorded instead (ServerEntry
    * pendingRestart), said so in an action event and the result's `restartPending`, and made by the reconcile
@@ -183,11 +176,15 @@ export function createFleet(options: FleetOptions): Fleet {
    * is away: a stop that could not be followed by its start would leave the model down for the outage.
    */
   async function makeRestart(row: ModelRow, opts: { wait?: boolean; force?: boolean }, recorded: boolean): Promise<ServerResult> {
+    const e = table.remember(row);
+    // The recorded one is made only while no later command (a stop) came: the last command wins.
+    const seq = e.desiredSeq;
+    const overtaken = () => recorded && (e.desiredSeq !== seq || row.server?.desired !== "running");
+    if (overtaken()) return resultOf(row, e.state, e.alive ? e.pid : null, null);
     const { link, error } = await ops.hostLink(row.host);
     // Connecting (the app's first connection) is not away: the calls below wait for it.
     const away = !link ? `host ${row.host.name}: ${error ?? "no link"}` : (link.down?.error ?? null);
     if (away !== null) {
-      const e = table.remember(row);
       e.pendingRestart = true;
       ops.action(`${row.name}: restart requested: recorded, not yet made: host ${row.host.name} cannot be reached now; it is restarted when the host is back`, { modelId: row.id, hostId: row.hostId, data: { pending: true } });
       return { ...resultOf(row, e.state, e.alive ? e.pid : null, null), restartPending: { host: row.host.name, reason: away } };
@@ -203,13 +200,20 @@ export function createFleet(options: FleetOptions): Fleet {
     }
     // Its own cause: the stop's events, the agent's status and the run's last log line say it was a restart.
     const stopped = await ops.stopRows([row], "restart");
-    if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];
+    if ((stopped[0]?.error && isAlive(stopped[0].state)) || overtaken()) return stopped[0]!;
     // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
     ops.markPlanning([row]);
     const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force });
     return noteDisabled(row, result!);
   }
 
+  /**
+   * Who holds the port a restart of `row` would start on, when that port differs from its running process's:
+   * "port 3428 is held by pid 11606 (python3)"; null when the port is free, the model runs on the registry's
+   * port (its own process holds it), or nothing runs; and when it cannot be known (an ssh host whose agent is
+   * older than "port-holder", or that does not answer: the start's own check refuses there, after the stop).
+   * The agent's probe: a bind on the address the spec binds (resolveSpec: 127.0.0.1), as a start makes it.
+   */
   async function heldNextPort(row: ModelRow): Promise<string | null> {
     if (!row.server || !isAlive(row.server.observed) || row.server.port === null) return null;
     if (pendingPort({ port: row.port, server: row.server }) === null) return null;
