@@ -48,6 +48,7 @@ import { resultOf, type ModelRow } from "./server-table";
 import { RESTART_PORT_HELD_ADVICE, toServiceError } from "./start-outcome";
 import { startedDisabledMessage } from "~/server/gateway/model-disabled";
 import { hostLinkView, statusView } from "./status-view";
+import { hostUnreachable } from "~/shared/host-reach";
 import { changedSinceFailure } from "./settings-hash";
 import { pendingPort } from "./listening-port";
 
@@ -182,8 +183,11 @@ export function createFleet(options: FleetOptions): Fleet {
     const overtaken = () => recorded && (e.desiredSeq !== seq || row.server?.desired !== "running");
     if (overtaken()) return resultOf(row, e.state, e.alive ? e.pid : null, null);
     const { link, error } = await ops.hostLink(row.host);
-    // Connecting (the app's first connection) is not away: the calls below wait for it.
-    const away = !link ? `host ${row.host.name}: ${error ?? "no link"}` : (link.down?.error ?? null);
+    // Away as the row says it (host-reach.ts): down, or trying again after it was lost (an attempt at a host that
+    // drops packets stays `connecting` for the whole connect deadline). The app's first connection is not away:
+    // the calls below wait for it.
+    const view = hostLinkView(ctx, row.host, loop.linkNote).view;
+    const away = !link ? `host ${row.host.name}: ${error ?? "no link"}` : hostUnreachable(view) ? (link.down?.error ?? view.error ?? `host ${row.host.name}: link ${link.state}`) : null;
     if (away !== null) {
       e.pendingRestart = true;
       ops.action(`${row.name}: restart requested: recorded, not yet made: host ${row.host.name} cannot be reached now; it is restarted when the host is back`, { modelId: row.id, hostId: row.hostId, data: { pending: true } });
