@@ -52,8 +52,9 @@ export interface SshLinkOptions {
   /** Bound on open direct-tcpip channels (openTcp); default DEFAULT_MAX_TUNNEL_CHANNELS. */
   maxTunnelChannels?: number;
   /**
-   * A link for one exchange (a connection test): it never reconnects. A session lost, or never made, ends it
-   * `failed` with the reason, and its log says "one-shot link ended; not reconnecting", never "will reconnect".
+   * A link for one exchange (a connection test): it never reconnects, nor starts its agent again. A session lost,
+   * or never made, ends it `failed` with the reason, and its log says "one-shot link ended; not reconnecting",
+   * never "will reconnect".
    */
   oneShot?: boolean;
 }
@@ -390,7 +391,7 @@ class SshLink implements HostLink, TcpTunnel {
   private agentEnded(session: Session, reason: AgentError): void {
     if (session.lost || this.session !== session) return;
     const now = Date.now();
-    if (session.ending || !session.agentUp || (session.agentRestartedAt !== 0 && now - session.agentRestartedAt < AGENT_RESTART_MIN_GAP_MS)) return this.lose(session, reason);
+    if (this.options.oneShot || session.ending || !session.agentUp || (session.agentRestartedAt !== 0 && now - session.agentRestartedAt < AGENT_RESTART_MIN_GAP_MS)) return this.lose(session, reason);
     session.agentUp = false;
     session.channel = null;
     session.agentRestartedAt = now;

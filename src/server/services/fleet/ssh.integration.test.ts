@@ -9,14 +9,14 @@
  *   test connection, start-all, the link dropping (the models show it, the
  *   servers keep running) and coming back (status asked again, same pids).
  */
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../../host-agent/test/harness/fixtures";
 import { llamaServerBin } from "../../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../../host-agent/test/harness/ports";
-import { installHostWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
+import { agentPids, installHostWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
 import { disposeSshHost, startSshd, type SshdFixture } from "../../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import type { Host } from "~/generated/prisma/client";
@@ -106,27 +106,6 @@ async function setup(): Promise<SshFleet> {
     if (left.length) throw new Error(`processes left running: ${left.join(", ")}`);
   });
   return s;
-}
-
-/**
- * The processes of the host's agent (the wrapper and the node it starts): every process under the fixture's sshd
- * sessions that is not sshd itself, read from /proc. Only this test's sshd is looked under.
- */
-async function agentProcesses(sshd: SshdFixture): Promise<number[]> {
-  const parentOf = new Map<number, { ppid: number; comm: string }>();
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => null);
-    if (stat === null) continue;
-    const close = stat.lastIndexOf(")");
-    parentOf.set(Number(name), { comm: stat.slice(stat.indexOf("(") + 1, close), ppid: Number(stat.slice(close + 2).split(" ")[1]) });
-  }
-  const sessions = new Set(await sshd.sessionPids());
-  const under = (pid: number): boolean => {
-    for (let p = parentOf.get(pid)?.ppid, depth = 0; p !== undefined && depth < 20; p = parentOf.get(p)?.ppid, depth++) if (sessions.has(p)) return true;
-    return false;
-  };
-  return [...parentOf.entries()].filter(([pid, p]) => !p.comm.startsWith("sshd") && p.comm !== "llama-server" && under(pid)).map(([pid]) => pid);
 }
 
 async function addModels(s: SshFleet, host: Host, names: string[]) {
@@ -389,7 +368,7 @@ describe("a host that goes away (a trial: the row stayed a green READY, a stop s
     await waitFor("the link connected", async () => link.state === "connected", 15_000, 20);
     // The pass that follows the connection (status, the host's memory) answered before the agent is frozen.
     await s.fleet.reconcile(host.id);
-    const agent = await agentProcesses(s.sshd);
+    const agent = await agentPids(await s.sshd.sessionPids());
     expect(agent.length).toBeGreaterThan(0);
     // The agent stops answering (stuck); sshd, and so the link and its keepalives, carry on.
     for (const pid of agent) process.kill(pid, "SIGSTOP");
