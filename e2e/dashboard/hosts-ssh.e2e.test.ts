@@ -6,7 +6,8 @@
  * replaced host key is refused and the page says so. Editing its upstream
  * mode saves only the chosen mode's field; a refusal for the field the
  * chosen mode hides is listed above the form. A host that goes away: the
- * fleet row says its state is the last known, and a stop waits for the host.
+ * fleet row says its state is the last known, a restart and a stop wait for the host, and its memory bar says
+ * its figures are the last known.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -172,7 +173,16 @@ describe("hosts page with a real sshd (production build)", () => {
     expect(await modelPage.page.getByTestId("state-badge").getAttribute("data-tone")).toBe("idle");
     await modelPage.context.close();
 
-    // Stop while it is away: recorded, and the toast says when it is made.
+    // The host's memory bar: its figures are the last known, not "estimated for running servers".
+    await expect.poll(() => page.locator('[data-testid="memory-bar"][data-host-name="mac-away"]').getByTestId("memory-figures").textContent(), { timeout: 30_000 }).toMatch(/^host mac-away cannot be reached: \S+ MiB estimated for the servers running when last known/);
+    // Restart while it is away: nothing is stopped; recorded, said as a stop is, and the row keeps saying it.
+    await row.getByRole("button", { name: "Restart", exact: true }).click();
+    await expect.poll(() => page.getByTestId("toasts").textContent(), { timeout: 15_000 }).toMatch(/restart recorded, not yet made: host mac-away cannot be reached now \(.+\); remote-tiny is restarted when the host is reachable again/);
+    await expect.poll(() => row.getByTestId("host-unreachable").textContent(), { timeout: 15_000 }).toMatch(/^last known · host mac-away unreachable · restart recorded, made when it is back/);
+    expect(await page.getByTestId("toasts").textContent()).not.toMatch(/Restart failed/);
+    await screenshot("restart-pending");
+
+    // Stop while it is away (the last command: the restart is dropped): recorded, and the toast says when it is made.
     await row.getByRole("button", { name: "Stop", exact: true }).click();
     await expect.poll(() => page.getByTestId("toasts").textContent(), { timeout: 15_000 }).toMatch(/stop recorded, not yet made: host mac-away cannot be reached now \(.+\); remote-tiny is stopped when the host is reachable again/);
     // And the row keeps saying so (a trial saw it only in the CLI's one line).

@@ -100,18 +100,21 @@ describe("synapse status with a host unreachable", () => {
         { ...base, host: "loopback-ssh", name: "remote-two", state: "stopped", loadPolicy: "always", link: down },
         // Stopped while the host is away: recorded (wanted stopped), its last known state still ready.
         { ...base, host: "loopback-ssh", name: "remote-zed", state: "ready", pid: 4343, uptimeMs: 5_000, desired: "stopped", loadPolicy: "on-demand", link: down },
+        // Restarted while the host is away: recorded, made when it is back.
+        { ...base, host: "loopback-ssh", name: "remote-zz", state: "ready", pid: 4444, uptimeMs: 5_000, desired: "running", loadPolicy: "always", link: down, restartPending: true },
       ],
       Date.parse("2026-12-02T09:05:00.000Z"),
     );
     const lines = out.split("\n");
     // A trial's `synapse stop` said the stop was recorded, then `synapse status` said nothing of it.
     expect(lines[4]).toMatch(/^remote-zed\s+loopback-ssh\s+8080\s+\S+ \(last known; host unreachable; stop recorded, made when it is back\)\s/);
-    lines.splice(4, 1);
+    expect(lines[5]).toMatch(/^remote-zz\s+loopback-ssh\s+8080\s+ready \(last known; host unreachable; restart recorded, made when it is back\)\s/);
+    lines.splice(4, 2);
     expect(lines[1]).toMatch(/^local-one\s+local\s+8080\s+ready\s+always\s+11\s+10m00s\s/);
     expect(lines[2]).toMatch(/^remote-tiny\s+loopback-ssh\s+8080\s+ready \(last known; host unreachable\)\s+always\s+4242\s+1m05s\s/);
     expect(lines[3]).toMatch(/^remote-two\s+loopback-ssh\s+8080\s+stopped \(last known; host unreachable\)\s/);
     const at = new Date(since).toTimeString().slice(0, 8);
-    expect(lines[4]).toBe(`host loopback-ssh is unreachable since ${at} (link disconnected: ${error}): remote-tiny, remote-two, remote-zed show their last known state; what runs there now is not known`);
+    expect(lines[4]).toBe(`host loopback-ssh is unreachable since ${at} (link disconnected: ${error}): remote-tiny, remote-two, remote-zed, remote-zz show their last known state; what runs there now is not known`);
     expect(lines).toHaveLength(5);
   });
 
@@ -283,7 +286,8 @@ describe("synapse start, stop and restart: what they print", () => {
     const r = { ...row, name: "remote-tiny", host: "loopback-ssh", state: "ready", stopPending: { host: "loopback-ssh", reason } };
     expect(modelReport("stop", r).split("\n")).toEqual([
       expect.stringMatching(/^MODEL\s/),
-      expect.stringMatching(/^remote-tiny\s+loopback-ssh\s+8081\s+ready\s+4242$/),
+      // Its state is the last known, as `synapse status` says it (the old code: a bare "ready").
+      expect.stringMatching(/^remote-tiny\s+loopback-ssh\s+8081\s+ready \(last known; host unreachable\)\s+4242$/),
       `stop recorded, not yet made: host loopback-ssh cannot be reached now (${reason}); remote-tiny is stopped when the host is reachable again`,
       "",
     ]);
@@ -291,6 +295,20 @@ describe("synapse start, stop and restart: what they print", () => {
     const all = stopAllReport([{ ...r, state: "ready" }, { ...row, name: "beta", state: "stopped" }]).split("\n");
     expect(all).toContain("1 of 2 stopped, 1 recorded to stop when its host is reachable again");
     expect(all).toContain(`stop recorded, not yet made: host loopback-ssh cannot be reached now (${reason}); remote-tiny is stopped when the host is reachable again`);
+  });
+
+  it("a restart its host cannot take now: recorded, said as a pending stop is, its row the last known state; exit 0 (was: 'not restarted: host … is unreachable', exit 1)", () => {
+    const reason = "host 'loopback-ssh' is unreachable (next attempt in 1000 ms): connect ECONNREFUSED 127.0.0.1:2222";
+    const r = { ...row, name: "remote-tiny", host: "loopback-ssh", state: "ready", restartPending: { host: "loopback-ssh", reason } };
+    expect(modelReport("restart", r).split("\n")).toEqual([
+      expect.stringMatching(/^MODEL\s/),
+      expect.stringMatching(/^remote-tiny\s+loopback-ssh\s+8081\s+ready \(last known; host unreachable\)\s+4242$/),
+      `restart recorded, not yet made: host loopback-ssh cannot be reached now (${reason}); remote-tiny is restarted when the host is reachable again`,
+      "",
+    ]);
+    expect(modelOutcomeOk("restart", r)).toBe(true);
+    // A restart that reached its host and failed is still a failure.
+    expect(modelOutcomeOk("restart", { ...row, state: "ready", error: "cannot start alpha: port 8081 is held" })).toBe(false);
   });
 
   it("a start: the model's row, state, port and pid; exit 0", () => {

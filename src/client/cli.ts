@@ -38,9 +38,9 @@ import { isAlive } from "synapse-host-agent/server-states";
 // Relative, not "~/…": tsx maps "~" through the tsconfig of the working folder, and the CLI may be run by path from any folder.
 import { displayState } from "../shared/display-state";
 import { restartText } from "../shared/restart-text";
-import { hostUnreachable, stopRecorded, unreachableHostLine, type LinkView } from "../shared/host-reach";
+import { hostUnreachable, recordedForHost, recordedText, unreachableHostLine, type LinkView } from "../shared/host-reach";
 import { portText } from "../components/fleet/format";
-import { stopNote, stopPendingNote, type StopAnswer } from "../components/fleet/stop-note";
+import { restartPendingNote, stopNote, stopPendingNote, type StopAnswer } from "../components/fleet/stop-note";
 import { LOG_TAIL_LINES } from "../components/model/log-tail";
 import { linesAfterTail } from "../components/model/log-merge";
 import { toFleetEvent } from "../components/live/fleet-event";
@@ -77,7 +77,24 @@ type Row = {
   nextRestartAt?: string | null;
   /** From the status view: its host's link; while the host is unreachable the row's state is the last known. */
   link?: LinkView;
+  /** From the status view: a Restart by hand recorded while its host could not be reached, made when it is back. */
+  restartPending?: boolean | { host: string; reason: string };
+  /** A stop's or restart's result whose host could not be reached (servers.stop, servers.restart): its state is the last known. */
+  stopPending?: { host: string; reason: string };
 };
+
+/**
+ * A row's state cell addition when its state is the last known, not what runs now: " (last known; host
+ * unreachable)", with the command recorded for the host in the status view ("; stop recorded, made when it is
+ * back"). A stop's or restart's own row (no link) says it from its `stopPending` / `restartPending`: the line
+ * under it says what was recorded. "" for a host that is reached.
+ */
+function lastKnownCell(r: Row): string {
+  const pendingAnswer = Boolean(r.stopPending) || (typeof r.restartPending === "object" && r.restartPending !== null);
+  if (!hostUnreachable(r.link) && !pendingAnswer) return "";
+  const recorded = r.link ? recordedForHost({ ...r, restartPending: r.restartPending === true }) : null;
+  return ` (last known; host unreachable${recorded ? `; ${recordedText(recorded)}` : ""})`;
+}
 
 /** " (text)", or "" for no text. */
 const parenthesized = (text: string) => (text ? ` (${text})` : "");
@@ -106,7 +123,7 @@ export function table(rows: Row[], statusView: boolean, now: number = Date.now()
     r.name,
     r.host,
     portText(r),
-    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}${hostUnreachable(r.link) ? ` (last known; host unreachable${stopRecorded(r) ? "; stop recorded, made when it is back" : ""})` : ""}`,
+    `${r.desired !== undefined || r.loadPolicy !== undefined ? displayState(r.state, r.desired, r.loadPolicy).key : r.state}${r.enabled === false ? " (disabled)" : ""}${parenthesized(restartText(r, now))}${lastKnownCell(r)}`,
     ...(statusView ? [r.loadPolicy ?? "-"] : []),
     r.pid === null ? "-" : String(r.pid),
     ...(statusView ? [formatUptime(r.uptimeMs), String(r.restarts ?? 0), r.cause ?? "-", String(r.inFlight ?? 0), lastUsedText(r, now), idleUnloadText(r, now)] : []),
@@ -200,12 +217,14 @@ function noWaitCounts(results: readonly StartAllRow[], started: number): string 
  * `notRunning` (it found nothing to stop), `previousState` (it found the model failed or crashed and recorded
  * it stopped), `restartCancelled` (it cancelled a restart after a crash; stop-note.ts).
  */
-type ModelResult = StartAllRow & { evicted?: string[]; notRunning?: boolean; previousState?: string; restartCancelled?: { dueAt: string; dueInMs: number }; disabled?: { message: string }; stopPending?: { host: string; reason: string } };
+type ModelResult = Omit<StartAllRow, "restartPending"> & { evicted?: string[]; notRunning?: boolean; previousState?: string; restartCancelled?: { dueAt: string; dueInMs: number }; disabled?: { message: string }; stopPending?: { host: string; reason: string }; restartPending?: { host: string; reason: string } };
 
 /** Whether a start, stop or restart did what was asked: started (ready; starting counts, as for start-all), stopped, or restarted with no error. */
 export function modelOutcomeOk(command: Exclude<ModelCommand, "logs">, r: ModelResult): boolean {
   // A stop its host could not take yet is recorded and made once the host is back: accepted, as a start --no-wait is.
   if (command === "stop") return r.state === "stopped" || Boolean(r.stopPending);
+  // So is a restart, recorded and made once the host is back.
+  if (command === "restart" && r.restartPending) return true;
   // A restart whose stop failed returns the old process, still running, with the error.
   return (r.state === "ready" || r.state === "starting") && (command === "start" || r.error === null);
 }
@@ -231,6 +250,8 @@ export function modelReport(command: Exclude<ModelCommand, "logs">, r: ModelResu
   if (command === "start" && r.memory?.verdict === "running") lines.push(`${r.name} was already running: nothing was started`);
   const stopped = command === "stop" && ok ? (stopPendingNote(r) ?? stopNote(r)) : null;
   if (stopped) lines.push(stopped);
+  const restartRecorded = command === "restart" ? restartPendingNote(r) : null;
+  if (restartRecorded) lines.push(restartRecorded);
   if (r.evicted && r.evicted.length > 0) lines.push(`stopped to make room: ${r.evicted.join(", ")}`);
   // Started all the same, and not served: the gateway answers 409 until it is enabled.
   if (command !== "stop" && r.disabled) lines.push(`note: ${r.disabled.message}`);

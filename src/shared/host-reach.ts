@@ -27,9 +27,26 @@ export function hostUnreachable(link: LinkView | null | undefined): boolean {
   return link.state !== "connecting" || Boolean(link.unreachableSince);
 }
 
-/** What a row's state cell adds under its badge while the host is unreachable: "last known · host mac unreachable" (+ a stop recorded, not made: stopRecorded). */
-export function lastKnownText(host: string, stopRecorded = false): string {
-  return `last known · host ${host} unreachable${stopRecorded ? " · stop recorded, made when it is back" : ""}`;
+/**
+ * What a row's state cell adds under its badge while the host is unreachable: "last known · host mac unreachable",
+ * and a command recorded that waits for the host (recordedForHost): "… · restart recorded, made when it is back".
+ */
+export function lastKnownText(host: string, recorded: "stop" | "restart" | null = null): string {
+  return `last known · host ${host} unreachable${recorded ? ` · ${recordedText(recorded)}` : ""}`;
+}
+
+/** "stop recorded, made when it is back", as the row and `synapse status` add it for a command that waits for the host. */
+export function recordedText(recorded: "stop" | "restart"): string {
+  return `${recorded} recorded, made when it is back`;
+}
+
+/**
+ * The command recorded for a model that waits for its host to be reachable again: a stop (stopRecorded) or a
+ * Restart by hand (the status view's restartPending); null when none.
+ */
+export function recordedForHost(row: { state: string; desired?: string | null; restartPending?: boolean }): "stop" | "restart" | null {
+  if (stopRecorded(row)) return "stop";
+  return row.restartPending && row.desired !== "stopped" ? "restart" : null;
 }
 
 /**

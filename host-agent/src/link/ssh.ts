@@ -51,6 +51,12 @@ export interface SshLinkOptions {
   onHostKeyTrusted?: (key: TrustedHostKey) => void | Promise<void>;
   /** Bound on open direct-tcpip channels (openTcp); default DEFAULT_MAX_TUNNEL_CHANNELS. */
   maxTunnelChannels?: number;
+  /**
+   * A link for one exchange (a connection test): it never reconnects, nor starts its agent again. A session lost,
+   * or never made, ends it `failed` with the reason, and its log says "one-shot link ended; not reconnecting",
+   * never "will reconnect".
+   */
+  oneShot?: boolean;
 }
 
 interface PendingCall {
@@ -387,7 +393,7 @@ class SshLink implements HostLink, TcpTunnel {
   private agentEnded(session: Session, reason: AgentError): void {
     if (session.lost || this.session !== session) return;
     const now = Date.now();
-    if (session.ending || !session.agentUp || (session.agentRestartedAt !== 0 && now - session.agentRestartedAt < AGENT_RESTART_MIN_GAP_MS)) return this.lose(session, reason);
+    if (this.options.oneShot || session.ending || !session.agentUp || (session.agentRestartedAt !== 0 && now - session.agentRestartedAt < AGENT_RESTART_MIN_GAP_MS)) return this.lose(session, reason);
     session.agentUp = false;
     session.channel = null;
     session.agentRestartedAt = now;
@@ -512,6 +518,11 @@ class SshLink implements HostLink, TcpTunnel {
     this.lastError = reason;
     this.failAll(reason);
     if (this.current === "closed" || this.current === "failed") return;
+    if (this.options.oneShot) {
+      this.log("info", "one-shot link ended; not reconnecting", { host: this.host, error: reason.message });
+      this.setState("failed", { error: reason });
+      return;
+    }
     this.failedAttempts += 1;
     const { initialDelayMs, maxDelayMs, jitter } = this.config.reconnect;
     const base = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.failedAttempts - 1, 30));

@@ -7,7 +7,7 @@ import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import { rowActions } from "~/shared/display-state";
-import { hostUnreachable, lastKnownText, stopRecorded } from "~/shared/host-reach";
+import { hostUnreachable, lastKnownText, recordedForHost } from "~/shared/host-reach";
 import { portText } from "./format";
 import styles from "./fleet.module.css";
 import type { StatusRow } from "./fleet-view";
@@ -81,7 +81,7 @@ export const FleetRow = memo(function FleetRow({ row, spark, progress }: { row: 
         {unreachable ? (
           // The link's error whole: on hover, and for a screen reader and a narrow screen in the text itself (clamped).
           <span className={styles.unreachable} data-testid="host-unreachable" title={row.link.error ?? undefined}>
-            {lastKnownText(row.host, stopRecorded(row))}
+            {lastKnownText(row.host, recordedForHost(row))}
             {row.link.error ? <span className={styles.unreachableError}>{row.link.error}</span> : null}
           </span>
         ) : null}

@@ -4,13 +4,15 @@
  * not measured: the model page charts a server's resident memory), what START ALL
  * ENABLED would add (striped segments), and what it would refuse, with the numbers. A legend under the
  * bar names each segment (its colour, name, size): names do not fit inside segments a few pixels wide.
- * Estimates come from the fleet's start planner (servers.memory), refreshed with the fleet's events.
+ * Estimates come from the fleet's start planner (servers.memory), refreshed with the fleet's events. While the
+ * host cannot be reached the figures say so (memory-figures.ts): what runs there is the last known.
  */
 import { useQuery } from "@tanstack/react-query";
 import type { CSSProperties } from "react";
 import type { RouterOutputs } from "~/components/api/types";
 import { useTRPC } from "~/trpc/client";
 import styles from "./memory-bars.module.css";
+import { memoryFigures } from "./memory-figures";
 import { memoryLegend } from "./memory-legend";
 import { sizeText } from "./memory-size";
 
@@ -36,6 +38,8 @@ export function HostMemoryBar({ bar }: { bar: HostBar }) {
   const size = (b: number) => sizeText(b, budget ?? scale);
   const legend = memoryLegend(bar.segments);
   const unsized = bar.segments.filter((s) => s.bytes === null);
+  // While the host cannot be reached, what runs is the last known: said so, not "estimated for running servers".
+  const figures = memoryFigures(bar, size);
   const detail = (s: (typeof legend)[number]["segment"]) =>
     `${s.name}${s.kind === "start-all" ? " (start all would start it)" : ""}: ${size(s.bytes)}${s.estimate ? ` — weights ${size(s.estimate.weightsBytes)}, KV cache ${size(s.estimate.kvCacheBytes)}, compute ${size(s.estimate.computeBytes)}${s.estimate.promptCacheBytes > 0 ? `, prompt cache ${size(s.estimate.promptCacheBytes)}` : ""}` : ""}`;
   return (
@@ -43,20 +47,13 @@ export function HostMemoryBar({ bar }: { bar: HostBar }) {
       <div className={styles.head}>
         <strong>{bar.host}</strong>
         <span className="muted" data-testid="memory-figures">
-          {budget !== null ? (
-            <>
-              {size(bar.usedBytes)} estimated for running servers, of {size(budget)}
-              {bar.startAllBytes > 0 ? ` · start all adds ${size(bar.startAllBytes)}` : ""} · {size(Math.max(0, budget - bar.usedBytes))} left
-            </>
-          ) : (
-            <>{size(bar.usedBytes)} estimated for running servers · budget unknown</>
-          )}
+          {figures.text}
         </span>
         <span className={`muted ${styles.basis}`} title={bar.basis}>
           {bar.basis}
         </span>
       </div>
-      <div className={styles.track} role="img" aria-label={`${bar.host}: ${size(bar.usedBytes)} estimated for running servers${budget !== null ? `, of ${size(budget)}` : ""}${bar.startAllBytes > 0 ? `, start all adds ${size(bar.startAllBytes)}` : ""}`}>
+      <div className={styles.track} role="img" aria-label={figures.label}>
         {legend.map(({ segment: s, color }) => (
           <span
             key={s.modelId}

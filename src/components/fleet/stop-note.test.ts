@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { stopNote } from "./stop-note";
+import { restartPendingNote, stopNote } from "./stop-note";
 
 describe("stopNote: what a stop did, from servers.stop's answer", () => {
   const base = { name: "bench", state: "stopped" };
@@ -11,5 +11,14 @@ describe("stopNote: what a stop did, from servers.stop's answer", () => {
   it("nothing for a stop that ended a process (the row says it), nor for one that left it running", () => {
     expect(stopNote(base)).toBeNull();
     expect(stopNote({ ...base, state: "ready", restartCancelled: { dueAt: "2026-12-01T10:00:04.000Z", dueInMs: 1 } })).toBeNull();
+  });
+});
+
+describe("restartPendingNote: a Restart recorded for a host that cannot be reached", () => {
+  it("said as a pending stop is; null for any other restart", () => {
+    expect(restartPendingNote({ name: "remote-tiny", restartPending: { host: "mac", reason: "host 'mac' is unreachable: connect ECONNREFUSED" } })).toBe(
+      "restart recorded, not yet made: host mac cannot be reached now (host 'mac' is unreachable: connect ECONNREFUSED); remote-tiny is restarted when the host is reachable again",
+    );
+    expect(restartPendingNote({ name: "remote-tiny" })).toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 /**
- * What a stop did, in words, from servers.stop's answer: the CLI prints it under the model's row, the
- * dashboard's Stop button shows it. Pure (the CLI imports it by a relative path).
+ * What a stop did, in words, from servers.stop's answer (and a restart recorded for a host that cannot be reached,
+ * from servers.restart's): the CLI prints it under the model's row, the dashboard's buttons show it. Pure (the CLI
+ * imports it by a relative path).
  */
 import { dueText } from "../../server/services/fleet/restart-policy";
 
@@ -23,6 +24,17 @@ export function stopPendingNote(r: StopAnswer): string | null {
   if (!r.stopPending) return null;
   const { host, reason } = r.stopPending;
   return `stop recorded, not yet made: host ${host} cannot be reached now (${reason}); ${r.name} is stopped when the host is reachable again`;
+}
+
+/**
+ * For a Restart whose host could not be reached (servers.restart's `restartPending`): what happens, as the CLI
+ * prints it and the dashboard's toast says it, worded as a pending stop's. Null for any other restart.
+ * "restart recorded, not yet made: host mac cannot be reached now (…); remote-tiny is restarted when the host is reachable again"
+ */
+export function restartPendingNote(r: { name: string; restartPending?: { host: string; reason: string } }): string | null {
+  if (!r.restartPending) return null;
+  const { host, reason } = r.restartPending;
+  return `restart recorded, not yet made: host ${host} cannot be reached now (${reason}); ${r.name} is restarted when the host is reachable again`;
 }
 
 /**

@@ -4,7 +4,7 @@
  * page and the playground use them: each sets the wanted state in the cached
  * status at once (so the row reads "queued" / "stopping" before the answer),
  * says in a toast what failed, what a memory plan refused (with its
- * numbers), the restart a stop cancelled, a stop recorded for a host that cannot be reached now, or that a disabled model it started
+ * numbers), the restart a stop cancelled, a stop or restart recorded for a host that cannot be reached now, or that a disabled model it started
  * is still not served by the gateway, and refetches the status when it settles.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
@@ -12,7 +12,7 @@ import { errorMessage } from "~/components/api/errors";
 import { useToast } from "~/components/ui/toaster";
 import { useTRPC } from "~/trpc/client";
 import type { StatusRow } from "./fleet-view";
-import { stopNote, stopPendingNote } from "./stop-note";
+import { restartPendingNote, stopNote, stopPendingNote } from "./stop-note";
 
 /** `label`: how toasts name the model ("Start alpha failed: …"); omit it where the page already says which model. */
 export function useServerActions(modelId: string | null, label?: string) {
@@ -57,7 +57,11 @@ export function useServerActions(modelId: string | null, label?: string) {
     trpc.servers.restart.mutationOptions({
       onMutate: () => patch((r) => ({ ...r, desired: "running" })),
       onSuccess: (r) => {
-        if (r.state === "failed") fail("Restart")(new Error(r.error ?? "it ended failed"));
+        // Its host cannot be reached: recorded, and made once the host is back (the row keeps its last known state).
+        const pending = restartPendingNote(r);
+        if (pending) toast.push(pending, "info");
+        // Failed, or not made (its next port held: the server keeps running): said, as `synapse restart` says it.
+        else if (r.state === "failed" || r.error) fail("Restart")(new Error(r.error ?? "it ended failed"));
         if (r.disabled) toast.push(r.disabled.message, "info");
       },
       onError: fail("Restart"),

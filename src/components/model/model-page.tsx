@@ -12,7 +12,7 @@ import { rowActions } from "~/shared/display-state";
 import type { StatusRow } from "~/components/fleet/fleet-view";
 import { LlamaServerMissing, saysLlamaServerMissing } from "~/components/fleet/llama-missing";
 import { StateBadge } from "~/components/fleet/state-badge";
-import { hostUnreachable, lastKnownText } from "~/shared/host-reach";
+import { hostUnreachable, lastKnownText, recordedForHost } from "~/shared/host-reach";
 import { StopCause } from "~/components/fleet/stop-cause";
 import { portText } from "~/components/fleet/format";
 import { Uptime } from "~/components/fleet/uptime";
@@ -100,7 +100,7 @@ export function ModelPage({ id }: { id: string }) {
         <StateBadge state={state} desired={desired} loadPolicy={row?.loadPolicy ?? m?.loadPolicy} testId="state-badge" lastKnown={unreachable} />
         {unreachable && row ? (
           <span className="faint" data-testid="host-unreachable" title={row.link.error ?? undefined}>
-            {lastKnownText(row.host)}
+            {lastKnownText(row.host, recordedForHost(row))}
           </span>
         ) : null}
         <StopCause state={state} cause={row?.cause} besideBadge />

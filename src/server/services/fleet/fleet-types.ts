@@ -79,6 +79,11 @@ export interface ServerView {
    * known, and `uptimeMs` the uptime when the link was lost.
    */
   link: { kind: string; state: string | null; error: string | null; unreachableSince: string | null };
+  /**
+   * A Restart by hand was recorded while its host could not be reached, and is made when the host is back
+   * (ServerResult.restartPending; shared/host-reach.ts recordedForHost). False otherwise.
+   */
+  restartPending: boolean;
   /** Gateway requests held for it now (queued, waiting for a start, or being answered); from its ServerEntry. */
   inFlight: number;
   /** Start or end of the last gateway request it served (ISO; a request refused 409/429/503 does not count); null: none since the app started. */
@@ -150,6 +155,8 @@ export interface Fleet {
    * Stops the model's server and starts it with its current settings. A model running on another port than
    * the registry's, on this machine, whose registry port another program holds now is not stopped: the result
    * is its running server (state, pid, the port it runs on) with `error` naming the holder and what to do.
+   * Its host cannot be reached now: nothing is stopped; the restart is recorded and made once the host is back
+   * (the result's `restartPending`, its state and pid the last known).
    */
   restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;
   status(): Promise<ServerView[]>;
@@ -186,8 +193,11 @@ export interface Fleet {
   changedSinceFailure(row: ModelRow, settings: SettingsView): boolean;
   /** The host's agent as its last `hello` described it; null before the fleet reached it. */
   agent(hostId: string): AgentNote | null;
-  /** Each host's memory bar: budget, what runs, what START ALL ENABLED would add and refuse. */
-  memoryOverview(): Promise<HostMemoryOverview[]>;
+  /**
+   * Each host's memory bar: budget, what runs, what START ALL ENABLED would add and refuse; `link` as ServerView's:
+   * while the host cannot be reached (shared/host-reach.ts hostUnreachable), what runs is by the last known states.
+   */
+  memoryOverview(): Promise<(HostMemoryOverview & { link: ServerView["link"] })[]>;
   /** A model row's estimate (saved, or with unsaved form values over it) under the global defaults. */
   estimate(model: Model): Promise<Estimate>;
   /** The host's memory budget and its agent's last reading; `refresh` reads the agent now. NOT_FOUND for an unknown host. */

@@ -47,7 +47,8 @@ import { createLogNotes } from "./log-note";
 import { resultOf, type ModelRow } from "./server-table";
 import { RESTART_PORT_HELD_ADVICE, toServiceError } from "./start-outcome";
 import { startedDisabledMessage } from "~/server/gateway/model-disabled";
-import { statusView } from "./status-view";
+import { hostLinkView, statusView } from "./status-view";
+import { hostUnreachable } from "~/shared/host-reach";
 import { changedSinceFailure } from "./settings-hash";
 import { pendingPort } from "./listening-port";
 
@@ -87,7 +88,13 @@ export function createFleet(options: FleetOptions): Fleet {
   });
   const planner = createStartPlanner(ctx, memory, options.estimator ?? shapeOrWeightsEstimator);
   const ops = createOperations(ctx, reports, restarts, planner, agentFeatures, noteInLog);
-  const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000);
+  const loop: ReconcileLoop = createReconcileLoop(ctx, reports, ops, restarts, memory, options.reconcileIntervalMs ?? 2000, (row) => {
+    if (ctx.closing) return;
+    // Read again in its turn: the pass's row may be older than the reports it just recorded.
+    void inTurn(row.id, () => table.loadModel(row.id))
+      .then((fresh) => makeRestart(fresh, {}, true))
+      .catch((err: unknown) => log.warn("the restart recorded while the host could not be reached failed", { model: row.name, error: err }));
+  });
   const offState = links.onState(loop.onLinkState);
   const offEvent = links.onEvent(reports.onAgentEvent);
   let closePromise: Promise<void> | null = null;
@@ -160,6 +167,48 @@ export function createFleet(options: FleetOptions): Fleet {
       }
       throw err;
     }
+  }
+
+  /**
+   * A Restart by hand, wanted running already: the running server stopped (cause `restart`) and started again,
+   * planned anew. Its host cannot be reached now (its link down, or none): recorded instead (ServerEntry
+   * pendingRestart), said so in an action event and the result's `restartPending`, and made by the reconcile
+   * once the host is back; `recorded` is that moment, which its event says. Nothing is stopped while the host
+   * is away: a stop that could not be followed by its start would leave the model down for the outage.
+   */
+  async function makeRestart(row: ModelRow, opts: { wait?: boolean; force?: boolean }, recorded: boolean): Promise<ServerResult> {
+    const e = table.remember(row);
+    // The recorded one is made only while no later command (a stop) came: the last command wins.
+    const seq = e.desiredSeq;
+    const overtaken = () => recorded && (e.desiredSeq !== seq || row.server?.desired !== "running");
+    if (overtaken()) return resultOf(row, e.state, e.alive ? e.pid : null, null);
+    const { link, error } = await ops.hostLink(row.host);
+    // Away as the row says it (host-reach.ts): down, or trying again after it was lost (an attempt at a host that
+    // drops packets stays `connecting` for the whole connect deadline). The app's first connection is not away:
+    // the calls below wait for it.
+    const view = hostLinkView(ctx, row.host, loop.linkNote).view;
+    const away = !link ? `host ${row.host.name}: ${error ?? "no link"}` : hostUnreachable(view) ? (link.down?.error ?? view.error ?? `host ${row.host.name}: link ${link.state}`) : null;
+    if (away !== null) {
+      e.pendingRestart = true;
+      ops.action(`${row.name}: restart requested: recorded, not yet made: host ${row.host.name} cannot be reached now; it is restarted when the host is back`, { modelId: row.id, hostId: row.hostId, data: { pending: true } });
+      return { ...resultOf(row, e.state, e.alive ? e.pid : null, null), restartPending: { host: row.host.name, reason: away } };
+    }
+    ops.action(recorded ? `${row.name}: restarting now that host ${row.host.name} is back (the restart was recorded while it could not be reached)` : `${row.name}: restart requested`, { modelId: row.id, hostId: row.hostId, ...(recorded ? { data: { recorded: true } } : {}) });
+    // A restart onto a port another program holds would stop the working server and then fail to start.
+    const held = await heldNextPort(row);
+    if (held) {
+      const running = row.server!;
+      const error = `cannot start ${row.name}: ${held}; ${row.name} keeps running on port ${running.port} (nothing was stopped); ${RESTART_PORT_HELD_ADVICE}`;
+      await events.append({ kind: "error", modelId: row.id, hostId: row.hostId, message: `${row.name}: not restarted (${error})`, data: { port: row.port, runningPort: running.port } });
+      return { ...resultOf(row, running.observed, running.pid, error), port: running.port! };
+    }
+    // Its own cause: the stop's events, the agent's status and the run's last log line say it was a restart.
+    const stopped = await ops.stopRows([row], "restart");
+    if ((stopped[0]?.error && isAlive(stopped[0].state)) || overtaken()) return stopped[0]!;
+    // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
+    ops.markPlanning([row]);
+    const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force });
+    return noteDisabled(row, result!);
   }
 
   /**
@@ -302,22 +351,7 @@ export function createFleet(options: FleetOptions): Fleet {
         return { row, wanted: ops.wantRunning(row, undefined, { restart: true }) };
       });
       await wanted;
-      ops.action(`${row.name}: restart requested`, { modelId, hostId: row.hostId });
-      // A restart onto a port another program holds would stop the working server and then fail to start.
-      const held = await heldNextPort(row);
-      if (held) {
-        const running = row.server!;
-        const error = `cannot start ${row.name}: ${held}; ${row.name} keeps running on port ${running.port} (nothing was stopped); ${RESTART_PORT_HELD_ADVICE}`;
-        await events.append({ kind: "error", modelId, hostId: row.hostId, message: `${row.name}: not restarted (${error})`, data: { port: row.port, runningPort: running.port } });
-        return { ...resultOf(row, running.observed, running.pid, error), port: running.port! };
-      }
-      // Its own cause: the stop's events, the agent's status and the run's last log line say it was a restart.
-      const stopped = await ops.stopRows([row], "restart");
-      if (stopped[0]?.error && isAlive(stopped[0].state)) return stopped[0];
-      // Planned again: its settings may have changed since it last started. A refusal leaves it stopped.
-      ops.markPlanning([row]);
-      const [result] = await ops.startPlanned([row], opts.wait ?? true, { force: opts.force });
-      return noteDisabled(row, result!);
+      return makeRestart(row, opts, false);
     },
 
     status: () => statusView(ctx, loop.linkNote),
@@ -401,7 +435,8 @@ export function createFleet(options: FleetOptions): Fleet {
 
     async memoryOverview() {
       const hosts = await db.host.findMany({ orderBy: [{ createdAt: "asc" }, { name: "asc" }] });
-      return Promise.all(hosts.map((h) => planner.overview(h)));
+      // The link as the status view shows it: while the host cannot be reached, its figures are by the last known states.
+      return Promise.all(hosts.map(async (h) => ({ ...(await planner.overview(h)), link: hostLinkView(ctx, h, loop.linkNote).view })));
     },
 
     estimate: (model) => planner.estimate(model),

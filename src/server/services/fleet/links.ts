@@ -282,6 +282,11 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
     const l = log.child(`link.${host}`);
     return (level, msg, fields) => l[level](msg, fields);
   };
+  /** The log of a connection test's own one-shot link (testConnection): `connection-test.<host>`, apart from the host's link. */
+  const testLog = (host: string): LinkLog => {
+    const l = log.child(`connection-test.${host}`);
+    return (level, msg, fields) => l[level](msg, fields);
+  };
 
   const emitState = (hostId: string, change: LinkStateChange) => {
     for (const l of stateListeners) {
@@ -443,9 +448,12 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       let link: HostLink;
       try {
         link = createSshLink(
-          { ...config, ...options.ssh, connectTimeoutMs: Math.min(timeoutMs, 120_000), trustOnFirstUse: pins.length === 0, reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000, jitter: 0 } },
+          { ...config, ...options.ssh, connectTimeoutMs: Math.min(timeoutMs, 120_000), trustOnFirstUse: pins.length === 0 },
           {
-            log: linkLog(host.name),
+            // One exchange, logged as what it is: not under the host's link (a trial read its "link down; will
+            // reconnect … retryInMs 60000" as a second link of the host), and never reconnected.
+            oneShot: true,
+            log: testLog(host.name),
             // Seen, not pinned: saving the pin is the user's decision (hosts.pinKey).
             onHostKeyTrusted: (key) => {
               seen = key.fingerprint;

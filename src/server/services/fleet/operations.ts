@@ -361,6 +361,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       e.restartStartSeq = reason === "restart" ? seq : null;
       const timeoutMs = spec.readinessDeadlineMs + spec.stopGraceMs + 15_000;
       const call = callStart(link, spec, timeoutMs);
+      // A fresh process: a restart recorded while the host was away is made by this start.
+      e.pendingRestart = false;
       // After the call went out: the agent spawns meanwhile. Before the outcome's writes, which queue behind it.
       pre?.beside?.();
       const op = call.then(async (outcome) => {
@@ -406,6 +408,8 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       e.stopCause = cause;
       e.stopNote = note ?? null;
       e.pendingStop = null;
+      // A restart recorded while the host was away: this stop is the last command.
+      e.pendingRestart = false;
       /** The host cannot be reached: the stop is recorded (wanted stopped) and made by the reconcile once it is back. */
       const pending = (reason: string): ServerResult => {
         e.pendingStop = { cause, note: note ?? null };
@@ -526,6 +530,7 @@ export function createOperations(ctx: FleetContext, reports: ReportApplier, rest
       const es = rows.map(table.remember);
       for (const e of es) {
         e.desiredSeq += 1;
+        e.pendingRestart = false;
         // Kept for the stop that follows to report; otherwise simply cancelled.
         if (options.byStop) e.cancelRestartForStop();
         else e.clearRestart();

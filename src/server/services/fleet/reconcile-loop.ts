@@ -74,7 +74,11 @@ export interface LinkNote {
   lostAt: number | null;
 }
 
-export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, ops: Operations, restarts: Restarts, memory: HostMemoryStore, intervalMs: number): ReconcileLoop {
+/**
+ * `recordedRestart`: makes a Restart by hand that was recorded while the host could not be reached (ServerEntry
+ * pendingRestart), now that it is back (fleet.ts); called from the host's queue, so it must not wait for the queue.
+ */
+export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, ops: Operations, restarts: Restarts, memory: HostMemoryStore, intervalMs: number, recordedRestart: (row: ModelRow) => void = () => undefined): ReconcileLoop {
   const { db, links, events, log, table, now, hostQueue } = ctx;
   /** Hosts whose agent answered `status` at least once since the fleet started (adoption done). */
   const contacted = new Set<string>();
@@ -180,11 +184,17 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
         pid: s?.pid ?? null,
         busy: table.get(r.id)!.busy,
         nextRestartAt: s?.nextRestartAt?.getTime() ?? null,
+        restartRecorded: table.get(r.id)!.pendingRestart,
       };
     });
     const actions = planHost(facts, statuses, { firstContact, now: now() });
     const settings = await getSettings(db);
     for (const a of actions) await apply(a, host, link, byName, rows, settings, adoption);
+    // A recorded restart of a server the host no longer runs: what this pass did (a start, the crash recorded)
+    // makes the fresh process it asked for, or none is wanted now. Not kept to restart a later process.
+    for (const f of facts) {
+      if (f.restartRecorded && !f.busy && !actions.some((a) => a.kind === "restart" && a.modelId === f.modelId)) table.get(f.modelId)!.pendingRestart = false;
+    }
     await ops.pushDesired(host, link, settings);
     return null;
   }
@@ -230,6 +240,13 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
       case "start":
         void (await ops.issueStart(a.modelId, "reconcile", { row: row!, link, linkError: null, settings })).op;
         return;
+      case "restart": {
+        // Made outside this pass (its stop and start take the host's queue, which this pass holds).
+        const e = table.remember(row!);
+        e.pendingRestart = false;
+        recordedRestart(row!);
+        return;
+      }
       case "stop": {
         // A stop that waited for the host keeps its own cause (an idle unload is `idle`, not `requested`).
         const pending = table.remember(row!).pendingStop;

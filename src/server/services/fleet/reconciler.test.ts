@@ -37,6 +37,18 @@ describe("planHost", () => {
     expect(plan).toEqual([{ kind: "start", modelId: "id-a" }]);
   });
 
+  it("a Restart recorded while the host was away: made once it is back when the server runs (even at first contact), left to the start when it does not", () => {
+    const recorded = { restartRecorded: true, observed: "ready", pid: 100 };
+    expect(planHost([facts("a", recorded)], [status("a", "ready")], { firstContact: false, now: NOW })).toEqual([{ kind: "restart", modelId: "id-a" }]);
+    expect(planHost([facts("a", recorded)], [status("a", "unhealthy")], { firstContact: true, now: NOW })).toEqual([{ kind: "restart", modelId: "id-a" }]);
+    // Not running there any more (the host rebooted): the start it gets is the restart.
+    expect(planHost([facts("a", { restartRecorded: true })], [status("a", "stopped", null)], { firstContact: false, now: NOW })).toEqual([{ kind: "start", modelId: "id-a" }]);
+    // Stopping, busy, or no longer wanted: not restarted.
+    expect(planHost([facts("a", recorded)], [status("a", "stopping")], { firstContact: false, now: NOW })).toEqual([]);
+    expect(planHost([facts("a", { ...recorded, busy: true })], [status("a", "ready")], { firstContact: false, now: NOW })).toEqual([]);
+    expect(planHost([facts("a", { ...recorded, desired: "stopped" })], [status("a", "ready")], { firstContact: false, now: NOW })).toEqual([{ kind: "stop", modelId: "id-a" }]);
+  });
+
   it("stops what is not wanted but running, unless it is already stopping", () => {
     const plan = planHost(
       [facts("a", { desired: "stopped", observed: "ready" }), facts("b", { desired: "stopped" }), facts("c", { desired: "stopped" })],

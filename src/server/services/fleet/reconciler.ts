@@ -25,6 +25,8 @@ export interface ModelFacts {
   busy: boolean;
   /** When a scheduled restart is due (epoch ms); survives an app restart in the database, the timer does not. */
   nextRestartAt: number | null;
+  /** A Restart by hand was recorded while the host could not be reached (ServerEntry.pendingRestart). */
+  restartRecorded?: boolean;
 }
 
 export type HostAction =
@@ -34,6 +36,8 @@ export type HostAction =
   | { kind: "start"; modelId: string }
   /** Not wanted, running: stop it. */
   | { kind: "stop"; modelId: string }
+  /** Wanted, running, and a Restart by hand was recorded while the host could not be reached: make it (a stop, then a start). */
+  | { kind: "restart"; modelId: string }
   /** We believed it running; the agent no longer has it (it died while no one watched): a crash. */
   | { kind: "lost"; modelId: string; pid: number | null }
   /** Stopped on the host (stop-metal-servers) after it was last asked to run: no longer wanted. */
@@ -57,6 +61,12 @@ export function planHost(models: readonly ModelFacts[], statuses: readonly Serve
     if (m.busy) continue;
     const s = byName.get(m.name);
     const alive = s !== undefined && ALIVE_STATES.has(s.state);
+    // The restart recorded for it is made now, whatever else this pass would do with a live server. Not running
+    // (anymore): what follows below (a start, the crash it was) makes a fresh process, which is the restart.
+    if (m.restartRecorded && m.desired === "running" && alive && s.state !== "stopping") {
+      actions.push({ kind: "restart", modelId: m.modelId });
+      continue;
+    }
     if (alive && options.firstContact) {
       actions.push({ kind: "adopt", modelId: m.modelId, status: s });
       continue;

@@ -92,6 +92,12 @@ export interface ServerResult {
    * `host`: the host's name; `reason`: why it could not be reached (the link's error).
    */
   stopPending?: { host: string; reason: string };
+  /**
+   * A Restart's only: its host could not be reached. The restart is recorded (wanted running) and is made when the
+   * host is reachable again (ServerEntry.pendingRestart); `state` and `pid` are the last known. Not a failure.
+   * `host`: the host's name; `reason`: why it could not be reached (the link's error).
+   */
+  restartPending?: { host: string; reason: string };
 }
 
 /** A start's memory plan, as results and the API report it. Bytes; null where the verdict has no figure. */
@@ -187,6 +193,14 @@ export class ServerEntry {
    * and by a start wanted meanwhile (the last command wins).
    */
   pendingStop: { cause: StopCause; note: string | null } | null = null;
+  /**
+   * A Restart by hand given while its host could not be reached (fleet.ts restart): recorded, and made by the
+   * reconcile once the host is back (reconciler.ts `restart`: a stop and a start of the process then found
+   * running; none running, its start is the restart). Cleared by the next start sent for it, and by a stop or a
+   * change to not wanted (the last command wins). In memory only: an app that restarts before the host is back
+   * does not make it.
+   */
+  pendingRestart = false;
   /**
    * The last error written to the row because its host could not be reached (a start sent while the link was
    * down): about the host, not the model, so the reconcile clears it once the host answers again. Null: none.

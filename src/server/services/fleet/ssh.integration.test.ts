@@ -16,17 +16,21 @@ import { afterEach, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../../../host-agent/test/harness/fixtures";
 import { llamaServerBin } from "../../../../host-agent/test/harness/llama-server";
 import { freePort } from "../../../../host-agent/test/harness/ports";
-import { installHostWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
+import { agentPids, installHostWrapper } from "../../../../host-agent/test/harness/ssh-wrapper";
 import { disposeSshHost, startSshd, type SshdFixture } from "../../../../host-agent/test/harness/sshd";
 import { tinyModel } from "../../../../host-agent/test/harness/tiny-model";
 import type { Host } from "~/generated/prisma/client";
 import { agentLogMover } from "../registry/log-move";
 import { updateModel } from "../registry/models";
 import { agentPortHolder } from "../registry/port-holder";
-import { RESTART_PORT_HELD_ADVICE } from "./start-outcome";
+import { noAnswerText, RESTART_PORT_HELD_ADVICE } from "./start-outcome";
 import { createEventBus, type EventBus } from "./events";
 import { createFleet, type Fleet } from "./fleet";
 import { createLinkPool, type LinkPool } from "./links";
+import { memoryFigures } from "~/components/fleet/memory-figures";
+import { sizeText } from "~/components/fleet/memory-size";
+import { createLogger } from "~/server/log/logger";
+import { hostUnreachable } from "~/shared/host-reach";
 import { testDb, testLogger, type TestDb } from "./testing/db";
 import { pidsRunning, portFree, TEST_SETTINGS, waitFor } from "./testing/fixture";
 
@@ -352,4 +356,98 @@ describe("a host that goes away (a trial: the row stayed a green READY, a stop s
     expect(said.at(-1)?.message).not.toMatch(/on request/);
     for (const r of results) expect(await pidsRunning(s.models.find((m) => m.includes(r.name))!)).toEqual([]);
   });
+
+  it("a start the agent does not answer while the link stays up is the start's own failure, not an unreachable host: a request's start leaves the model wanted, failed with what happened", async () => {
+    const s = await setup();
+    const host = await rowHost(s);
+    const [alpha] = await addModels(s, host, ["alpha"]);
+    // The call's deadline is the readiness deadline, the stop grace and 15 s: 17 s here.
+    await s.t.db.model.update({ where: { id: alpha!.id }, data: { loadPolicy: "on-demand", readinessDeadlineMs: 1000 } });
+    await s.t.db.runtimeSettings.update({ where: { id: 1 }, data: { stopGraceMs: 1000 } });
+    const link = await s.links.get(host);
+    await waitFor("the link connected", async () => link.state === "connected", 15_000, 20);
+    // The pass that follows the connection (status, the host's memory) answered before the agent is frozen.
+    await s.fleet.reconcile(host.id);
+    const agent = await agentPids(await s.sshd.sessionPids());
+    expect(agent.length).toBeGreaterThan(0);
+    // The agent stops answering (stuck); sshd, and so the link and its keepalives, carry on.
+    for (const pid of agent) process.kill(pid, "SIGSTOP");
+    let result;
+    try {
+      result = await s.fleet.start(alpha!.id, { wait: true, trigger: "request" });
+      expect(link.state).toBe("connected");
+    } finally {
+      for (const pid of agent) process.kill(pid, "SIGCONT");
+    }
+    // The old code: unreachable, and the request's start left the model not wanted ("it is not started when the host is back").
+    expect(result.unreachable).toBeUndefined();
+    expect(result).toMatchObject({ state: "failed", error: noAnswerText("alpha", "mac-row", 17_000, 1000) });
+    const row = await s.t.db.serverState.findUnique({ where: { modelId: alpha!.id } });
+    expect(row).toMatchObject({ desired: "running", observed: "failed", lastError: result.error });
+    const said = await s.t.db.event.findMany({ where: { modelId: alpha!.id }, orderBy: { id: "asc" } });
+    expect(said.map((e) => e.message)).not.toContainEqual(expect.stringMatching(/could not be reached/));
+    expect(said.map((e) => e.message)).toContainEqual(result.error);
+  }, 90_000);
+
+  it("Test connection's own link logs as a connection test, apart from the host's link, and never says it will reconnect", async () => {
+    const s = await setup();
+    const host = await rowHost(s);
+    const records: { component: string; msg: string }[] = [];
+    const pool = createLinkPool({
+      env: { SYNAPSE_MODEL_ROOTS: undefined, SYNAPSE_STATE_DIR: undefined, LLAMA_SERVER_BIN: undefined, SYNAPSE_SSH_DIR: s.sshDir, SYNAPSE_SSH_HOST_ALIAS: "mac-host" },
+      log: createLogger("fleet", "debug", (line) => records.push(JSON.parse(line) as { component: string; msg: string })),
+    });
+    cleanups.push(() => pool.close());
+    expect((await pool.testConnection(host)).host).toBe("mac-row");
+    await s.sshd.stop({ dropSessions: true });
+    await expect(pool.testConnection(host)).rejects.toMatchObject({ message: expect.stringContaining(`cannot reach the agent on host mac-row`) });
+    console.log(`connection tests logged: ${JSON.stringify(records)}`);
+    // The old code: "link down; will reconnect" (retryInMs 60000) under fleet.link.mac-row, which read as a second link of the host.
+    expect(records.filter((r) => /reconnect/.test(r.msg) && !/not reconnecting/.test(r.msg))).toEqual([]);
+    expect(records.filter((r) => r.component === "fleet.link.mac-row")).toEqual([]);
+    expect(new Set(records.map((r) => r.component))).toEqual(new Set(["fleet.connection-test.mac-row"]));
+    expect(records.map((r) => r.msg)).toEqual(expect.arrayContaining(["link connected", "one-shot link ended; not reconnecting"]));
+  }, 60_000);
+
+  it("a Restart while the host cannot be reached stops nothing: it is recorded, said so, and made once the host is back (a new process); the memory bar says its figures are the last known", async () => {
+    const s = await setup();
+    const host = await rowHost(s);
+    const [alpha] = await addModels(s, host, ["alpha"]);
+    const [started] = await s.fleet.startAll({ wait: true });
+    expect(started!.state).toBe("ready");
+    const [barUp] = await s.fleet.memoryOverview();
+    expect(memoryFigures(barUp!, (b) => sizeText(b, 1)).text).toMatch(/^\S+ MiB estimated for running servers/);
+
+    await s.sshd.stop({ dropSessions: true });
+    await waitFor("status shows the host unreachable", async () => (await s.fleet.status()).every((m) => m.link.state === "disconnected" && m.link.unreachableSince), 15_000);
+    // The memory bar: what runs there is the last known (the old code: "estimated for running servers", and no link).
+    const [bar] = await s.fleet.memoryOverview();
+    expect(hostUnreachable(bar!.link)).toBe(true);
+    expect(memoryFigures(bar!, (b) => sizeText(b, 1)).text).toMatch(/^host mac-row cannot be reached: \S+ MiB estimated for the servers running when last known/);
+
+    const r = await s.fleet.restart(alpha!.id, { wait: true });
+    // The old code: the stop went pending, then the start failed "host 'mac-row' is unreachable", said as an error.
+    expect(r).toMatchObject({ name: "alpha", state: "ready", pid: started!.pid, error: null, restartPending: { host: "mac-row", reason: expect.stringMatching(/mac-row/) } });
+    expect(r.unreachable).toBeUndefined();
+    expect((await s.fleet.status())[0]).toMatchObject({ state: "ready", desired: "running", restartPending: true, lastError: null });
+    const said = async () => (await s.t.db.event.findMany({ where: { modelId: alpha!.id, kind: "action" }, orderBy: { id: "asc" } })).map((e) => e.message);
+    await expect.poll(async () => (await said()).at(-1), { timeout: 5000 }).toBe("alpha: restart requested: recorded, not yet made: host mac-row cannot be reached now; it is restarted when the host is back");
+    // Nothing was stopped: the server runs on.
+    expect(await pidsRunning(alpha!.filePath)).toEqual([started!.pid]);
+
+    await s.sshd.start();
+    const back = await waitFor("the recorded restart made once the host is back", async () => {
+      await s.fleet.reconcile(host.id);
+      const v = (await s.fleet.status())[0]!;
+      return v.state === "ready" && v.pid !== started!.pid && v.link.state === "connected" ? v : null;
+    }, 60_000, 200);
+    expect(back.restartPending).toBe(false);
+    expect(await pidsRunning(alpha!.filePath)).toEqual([back.pid]);
+    expect(await said()).toContain("alpha: restarting now that host mac-row is back (the restart was recorded while it could not be reached)");
+    const stops = await s.t.db.event.findMany({ where: { modelId: alpha!.id, kind: "state", state: "stopped" }, orderBy: { id: "asc" } });
+    expect(stops.at(-1)?.message).toMatch(/restart/);
+    // Made once: the passes after it leave the new process alone.
+    await s.fleet.reconcile(host.id);
+    expect((await s.fleet.status())[0]!.pid).toBe(back.pid);
+  }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { AgentError, type ServerStatus } from "synapse-host-agent/protocol";
 import { describe, expect, it } from "vitest";
-import { decideStartOutcome, outcomeOfError } from "./start-outcome";
+import { decideStartOutcome, noAnswerText, outcomeOfError } from "./start-outcome";
 
 const status = (state: ServerStatus["state"], pid: number | null, reason: string | null = null): ServerStatus => ({
   id: "alpha",
@@ -28,6 +28,16 @@ describe("outcomeOfError", () => {
     expect(outcomeOfError(new AgentError({ code: "FAILED", message: "llama-server not found" }))).toEqual({ outcome: "refused", error: "llama-server not found" });
     expect(outcomeOfError(new Error("boom"))).toEqual({ outcome: "refused", error: "boom" });
   });
+
+  it("a timeout while the link stayed up is the start's own failure (noAnswer), not an unreachable host; with the link down it is the host's", () => {
+    const timeout = new AgentError({ code: "TIMEOUT", message: "host 'mac' did not answer start within 45000 ms" });
+    const text = noAnswerText("alpha", "mac", 45_000, 30_000);
+    expect(text).toBe("cannot start alpha: the agent on host mac did not answer the start within 45 s (its readiness deadline, 30 s, and a margin) while the link stayed up; the agent may be stuck or the host overloaded: see the agent's log on mac, then start it again (should the server come up meanwhile, its state shows it)");
+    expect(outcomeOfError(timeout, { linkUp: true, noAnswerText: text })).toEqual({ outcome: "noAnswer", error: text });
+    expect(outcomeOfError(timeout, { linkUp: false, noAnswerText: text })).toEqual({ outcome: "unreachable", error: "host 'mac' did not answer start within 45000 ms" });
+    // A link error is the host's whatever the link's state says by the time it is read.
+    expect(outcomeOfError(new AgentError({ code: "UNAVAILABLE", message: "link dropped" }), { linkUp: true })).toEqual({ outcome: "unreachable", error: "link dropped" });
+  });
 });
 
 describe("decideStartOutcome", () => {
@@ -49,6 +59,13 @@ describe("decideStartOutcome", () => {
     expect(decideStartOutcome({ outcome: "refused", error: "no binary" }, { current: true, restart: true }).steps).toEqual([{ kind: "markFailed", error: "no binary" }, { kind: "crash", why: "no binary" }]);
     expect(decideStartOutcome({ outcome: "refused", error: "no binary" }, { current: false, restart: true })).toEqual({ steps: [], result: { state: null, pid: "recorded", error: "no binary", port: null } });
     expect(decideStartOutcome({ outcome: "failed", status: status("failed", 7), error: "e" }, { current: false, restart: true }).steps).toEqual([{ kind: "record", status: status("failed", 7) }]);
+  });
+
+  it("no answer with the link up: failed with its error, as a refusal (a restart's counts as a crash); the result is not `unreachable`", () => {
+    const user = decideStartOutcome({ outcome: "noAnswer", error: "cannot start alpha: no answer" }, { current: true, restart: false });
+    expect(user).toEqual({ steps: [{ kind: "markFailed", error: "cannot start alpha: no answer" }], result: { state: "failed", pid: null, error: "cannot start alpha: no answer", port: null } });
+    expect(decideStartOutcome({ outcome: "noAnswer", error: "e" }, { current: true, restart: true }).steps).toEqual([{ kind: "markFailed", error: "e" }, { kind: "crash", why: "e" }]);
+    expect(decideStartOutcome({ outcome: "noAnswer", error: "e" }, { current: false, restart: false }).steps).toEqual([]);
   });
 
   it("unreachable: the error on the row (when current), the state as recorded, the result says the host was not reached; conflict: keeps running, says to restart", () => {

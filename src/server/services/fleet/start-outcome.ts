@@ -39,6 +39,12 @@ export type StartOutcome =
    * crash is planned again with its due time recorded (restarts.afterUnreachable), which the reconciler resumes.
    */
   | { outcome: "unreachable"; error: string }
+  /**
+   * The agent did not answer within the call's deadline while the link stayed up: not an unreachable host but the
+   * start's own failure (the agent stuck, or its host too slow to spawn within the readiness deadline). Failed, as a
+   * refusal is; should the server come up after all, the agent's report of it is recorded then.
+   */
+  | { outcome: "noAnswer"; error: string }
   /** The agent refused before spawning (bad spec, no llama-server, port held, …). */
   | { outcome: "refused"; error: string };
 
@@ -69,23 +75,41 @@ export function statusFromError(err: unknown): ServerStatus | null {
   return r.success ? r.data : null;
 }
 
-/** What a rejected start call means. */
-export function outcomeOfError(err: unknown): StartOutcome {
+/**
+ * What a rejected start call means. `linkUp`: the host's link was connected when the call gave up. A timeout then
+ * is the start's own (noAnswer, `noAnswerText` says it in full); a timeout with the link down, or a link error, is
+ * the host's (unreachable). Without `linkUp`, a timeout counts as the host's.
+ */
+export function outcomeOfError(err: unknown, options: { linkUp?: boolean; noAnswerText?: string } = {}): StartOutcome {
   const error = errorMessage(err);
   const status = statusFromError(err);
   const code = err instanceof AgentError ? err.code : "INTERNAL";
   if (status && code === "CONFLICT") return { outcome: "conflict", status, error };
   if (status) return { outcome: "failed", status, error };
+  if (code === "TIMEOUT" && options.linkUp) return { outcome: "noAnswer", error: options.noAnswerText ?? error };
   if (code === "UNAVAILABLE" || code === "TIMEOUT") return { outcome: "unreachable", error };
   if (code === "CONFLICT" && portHolderSchema.safeParse((err as AgentError).data).success) return { outcome: "refused", error: `${error}; ${PORT_HELD_ADVICE}` };
   return { outcome: "refused", error };
 }
 
-/** Calls the agent's `start`; resolves with the outcome, never rejects. `timeoutMs`: the call's deadline. */
+/**
+ * What a start that the agent did not answer while its link stayed up says (outcome noAnswer): "cannot start
+ * alpha: the agent on host mac did not answer the start within 45 s (its readiness deadline, 30 s, and a margin)
+ * while the link stayed up; …". `timeoutMs`, `readinessDeadlineMs`: the call's deadline and the spec's (ms).
+ */
+export function noAnswerText(name: string, host: string, timeoutMs: number, readinessDeadlineMs: number): string {
+  const s = (ms: number) => `${Math.round(ms / 1000)} s`;
+  return `cannot start ${name}: the agent on host ${host} did not answer the start within ${s(timeoutMs)} (its readiness deadline, ${s(readinessDeadlineMs)}, and a margin) while the link stayed up; the agent may be stuck or the host overloaded: see the agent's log on ${host}, then start it again (should the server come up meanwhile, its state shows it)`;
+}
+
+/**
+ * Calls the agent's `start`; resolves with the outcome, never rejects. `timeoutMs`: the call's deadline. A call
+ * that times out while the link is still connected is noAnswer (the start's own failure), not unreachable.
+ */
 export function callStart(link: HostLink, spec: ServerSpec, timeoutMs: number): Promise<StartOutcome> {
   return link.call("start", { spec }, { timeoutMs }).then(
     (status): StartOutcome => ({ outcome: "ready", status }),
-    outcomeOfError,
+    (err: unknown) => outcomeOfError(err, { linkUp: link.state === "connected", noAnswerText: noAnswerText(spec.id, link.host, timeoutMs, spec.readinessDeadlineMs) }),
   );
 }
 
@@ -135,6 +159,7 @@ export function decideStartOutcome(o: StartOutcome, opts: { current: boolean; re
       // A restart is planned again (not counted as a crash); any other start leaves it to the reconcile loop.
       if (opts.current) steps.push(opts.restart ? { kind: "restartLater", error: o.error } : { kind: "noteError", error: o.error });
       return { steps, result: { state: null, pid: "recorded", error: o.error, port: null, unreachable: true } };
+    case "noAnswer":
     case "refused":
       if (!opts.current) return { steps, result: { state: null, pid: "recorded", error: o.error, port: null } };
       steps.push({ kind: "markFailed", error: o.error });

@@ -6,33 +6,48 @@
 import { isAlive, isStopCause } from "synapse-host-agent/server-states";
 import type { FleetContext } from "./context";
 import type { ServerView } from "./fleet-types";
+import type { Host } from "~/generated/prisma/client";
 import { listeningPort, pendingPort } from "./listening-port";
 import type { LinkNote } from "./reconcile-loop";
-import { hostUnreachable } from "~/shared/host-reach";
+import { hostUnreachable, type LinkView } from "~/shared/host-reach";
+
+/** What linkNote gives of a host's link (reconcile-loop.ts LinkNote): its last error and when it was lost. */
+export type LinkNoteOf = (hostId: string) => Pick<LinkNote, "error" | "lostAt"> | undefined;
+
+/**
+ * A host's link as the status view and the memory bars show it (ServerView.link, shared/host-reach.ts LinkView),
+ * and when it was lost (epoch ms; null while connected, or not known).
+ */
+export function hostLinkView(ctx: Pick<FleetContext, "links">, host: Pick<Host, "id" | "linkKind">, linkNote: LinkNoteOf): { view: Required<LinkView>; lostAt: number | null } {
+  const link = ctx.links.status(host.id);
+  const note = link && link.state !== "connected" ? linkNote(host.id) : undefined;
+  return {
+    view: {
+      kind: host.linkKind,
+      state: link?.state ?? null,
+      error: link && link.state !== "connected" ? (link.error ?? note?.error ?? null) : null,
+      unreachableSince: iso(note?.lostAt),
+    },
+    lostAt: note?.lostAt ?? null,
+  };
+}
 
 /**
  * Every model, by name; `linkNote`: the last link change recorded for a host (its error and when it was lost,
  * while down). A model whose host is unreachable (shared/host-reach.ts) keeps its last known state; its uptime
  * is the one at the moment the link was lost (null when that is not known), not counted on.
  */
-export async function statusView(ctx: FleetContext, linkNote: (hostId: string) => Pick<LinkNote, "error" | "lostAt"> | undefined): Promise<ServerView[]> {
+export async function statusView(ctx: FleetContext, linkNote: LinkNoteOf): Promise<ServerView[]> {
   const rows = await ctx.db.model.findMany({ include: { host: true, server: true }, orderBy: [{ name: "asc" }] });
   const at = ctx.now();
   return rows.map((r): ServerView => {
     const s = r.server;
     const state = s?.observed ?? "stopped";
     const alive = isAlive(state);
-    const link = ctx.links.status(r.hostId);
-    const note = link && link.state !== "connected" ? linkNote(r.hostId) : undefined;
-    const linkView = {
-      kind: r.host.linkKind,
-      state: link?.state ?? null,
-      error: link && link.state !== "connected" ? (link.error ?? note?.error ?? null) : null,
-      unreachableSince: iso(note?.lostAt),
-    };
+    const { view: linkView, lostAt } = hostLinkView(ctx, r.host, linkNote);
     const unreachable = hostUnreachable(linkView);
     // Up until the link was lost, as far as this app can tell.
-    const upTo = unreachable ? (note?.lostAt ?? null) : at;
+    const upTo = unreachable ? lostAt : at;
     const e = ctx.table.get(r.id);
     return {
       modelId: r.id,
@@ -58,6 +73,7 @@ export async function statusView(ctx: FleetContext, linkNote: (hostId: string) =
       cause: !alive && isStopCause(s?.cause) ? s.cause : null,
       gpuBackend: s?.gpuBackend ?? null,
       link: linkView,
+      restartPending: e?.pendingRestart ?? false,
       inFlight: e?.inFlight ?? 0,
       lastUsedAt: iso(e?.lastUsedAt),
       idleUnloadAt: iso(e?.idleUnloadAt),
