@@ -8,6 +8,7 @@
  * loopback, so a channel's liveness is a round trip.
  */
 import net from "node:net";
+import type { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
@@ -65,7 +66,7 @@ function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<
 }
 
 /** Writes `text` into the channel and resolves with what comes back (the echo), within 5 s. */
-function roundTrip(channel: NodeJS.ReadWriteStream & { destroyed?: boolean }, text: string): Promise<string> {
+function roundTrip(channel: Duplex, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
     let got = "";
     const timer = setTimeout(() => done(new Error(`no echo of ${JSON.stringify(text)} within 5 s (got ${JSON.stringify(got)}; channel destroyed: ${channel.destroyed})`)), 5_000);
@@ -87,15 +88,26 @@ function roundTrip(channel: NodeJS.ReadWriteStream & { destroyed?: boolean }, te
   });
 }
 
+/** A link, connected, with its state changes recorded from now on, and a channel open to the echo port. */
+async function connectedWithChannel(): Promise<{ link: HostLink; changes: LinkStateChange[]; channel: Duplex }> {
+  const link = linkTo();
+  const changes: LinkStateChange[] = [];
+  link.onStateChange((c) => changes.push(c));
+  try {
+    await until("connected", () => link.state === "connected");
+    if (!hasTcpTunnel(link)) throw new Error("the ssh link has no openTcp");
+    return { link, changes, channel: await link.openTcp(echoPort) };
+  } catch (err) {
+    await link.close();
+    throw err;
+  }
+}
+
 describe("ssh link: the agent ends, the connection stays", () => {
   it("starts the agent again on the same connection; channels to model ports carry on; calls work again", async () => {
-    const link = linkTo();
-    const changes: LinkStateChange[] = [];
-    link.onStateChange((c) => changes.push(c));
+    const { link, changes, channel } = await connectedWithChannel();
     try {
-      await until("connected", () => link.state === "connected");
       if (!hasTcpTunnel(link)) throw new Error("the ssh link has no openTcp");
-      const channel = await link.openTcp(echoPort);
       expect(await roundTrip(channel, "before\n")).toBe("before\n");
 
       const [agent, ...others] = await agentPids(await sshd.sessionPids());
@@ -123,13 +135,8 @@ describe("ssh link: the agent ends, the connection stays", () => {
   });
 
   it(`an agent that ends again within ${AGENT_RESTART_MIN_GAP_MS / 1000} s of its restart is not restarted in a loop: the link drops the connection and reconnects with its backoff`, async () => {
-    const link = linkTo();
-    const changes: LinkStateChange[] = [];
-    link.onStateChange((c) => changes.push(c));
+    const { link, changes, channel } = await connectedWithChannel();
     try {
-      await until("connected", () => link.state === "connected");
-      if (!hasTcpTunnel(link)) throw new Error("the ssh link has no openTcp");
-      const channel = await link.openTcp(echoPort);
       let channelClosed = false;
       channel.once("close", () => (channelClosed = true));
       // Read (ssh2 says 'close' on a channel of a dropped connection only once its end has been read).

@@ -24,20 +24,15 @@
  * had ended with its connection but which the pool still held for usable,
  * and hung with no first byte until the gateway's silence deadline (10 min).
  */
-import { mkdir, writeFile } from "node:fs/promises";
-import path from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { HostLink } from "synapse-host-agent/link";
-import { testDirs, type TestDirs } from "../../../host-agent/test/harness/fixtures";
-import { freePort } from "../../../host-agent/test/harness/ports";
-import { installHostWrapper } from "../../../host-agent/test/harness/ssh-wrapper";
-import { disposeSshHost, startSshd, type SshdFixture } from "../../../host-agent/test/harness/sshd";
-import { tinyModel } from "../../../host-agent/test/harness/tiny-model";
+import type { SshdFixture } from "../../../host-agent/test/harness/sshd";
 import type { Host, Model } from "~/generated/prisma/client";
 import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
 import { chat, gatewayFixture, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker } from "./testing/gateway-worker";
+import { sshModelHost, type SshModelHost } from "./testing/ssh-model-host";
 
 /** A request's deadline in the client (ms): far past what an answer or a 502 takes here, far below the gateway's silence deadline. */
 const CLIENT_TIMEOUT_MS = 15_000;
@@ -45,7 +40,7 @@ const CLIENT_TIMEOUT_MS = 15_000;
 const CHANNEL_WAIT_MS = 5_000;
 
 let g: GatewayFixture;
-let remote: TestDirs;
+let h: SshModelHost;
 let sshd: SshdFixture;
 let host: Host;
 let model: Model;
@@ -57,30 +52,15 @@ beforeAll(async () => {
   // A short reconnect backoff: the link tries again while the old channel waits in the pool.
   g = await gatewayFixture({ fleet: { ssh: { reconnect: { initialDelayMs: 50, maxDelayMs: 50, jitter: 0 } } } });
   client = new OpenAI({ baseURL: `${g.url}/v1`, apiKey: "not-needed-on-loopback", maxRetries: 0, timeout: CLIENT_TIMEOUT_MS });
-  remote = await testDirs("synapse-gateway-lost-connection-");
-  const wrapper = await installHostWrapper(remote, { SYNAPSE_HEALTH_INTERVAL_MS: "500" });
-  const port = await freePort();
-  sshd = await startSshd({ forcedCommand: wrapper.path, keyOptions: `restrict,port-forwarding,permitopen="127.0.0.1:${port}",permitlisten="NOWHERE:22",command="${wrapper.path}"` });
-  const keyFile = path.join(remote.root, "id_ed25519");
-  await mkdir(path.dirname(keyFile), { recursive: true });
-  await writeFile(keyFile, sshd.clientKey.privateKey, { mode: 0o600 });
-  host = await g.f.t.db.host.create({
-    data: { name: "far", linkKind: "ssh", sshHost: "127.0.0.1", sshPort: sshd.port, sshUser: sshd.user, sshIdentityFile: keyFile, hostKeyFingerprint: sshd.hostFingerprint(), modelPorts: `${port}-${port}` },
-  });
-  modelFile = await tinyModel(remote.modelRoot, "far-tiny.gguf");
-  model = await g.f.t.db.model.create({ data: { name: "far-tiny", hostId: host.id, filePath: modelFile, port, enabled: true } });
+  h = await sshModelHost(g, { prefix: "synapse-gateway-lost-connection-", hostName: "far", modelName: "far-tiny" });
+  ({ sshd, host, model, modelFile } = h);
   const started = await g.f.fleet.start(model.id, { wait: true });
   expect(started.state, started.error ?? "").toBe("ready");
   link = await g.f.links.get(host);
 }, 120_000);
 
 afterAll(async () => {
-  await g?.dispose().catch(() => undefined);
-  await disposeSshHost(sshd);
-  const left = modelFile ? await pidsRunning(modelFile) : [];
-  for (const pid of left) process.kill(pid, "SIGKILL");
-  await remote?.cleanup();
-  if (left.length) throw new Error(`processes left running: ${left.join(", ")}`);
+  await h?.dispose();
 });
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
