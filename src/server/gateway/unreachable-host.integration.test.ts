@@ -21,6 +21,8 @@ import type { Host, Model } from "~/generated/prisma/client";
 import { EARLY_RETRY_MIN_GAP_MS } from "synapse-host-agent/link";
 import { pidsRunning, waitFor } from "~/server/services/fleet/testing/fixture";
 import { displayState } from "~/shared/display-state";
+import { createAppMetrics } from "~/server/services/metrics/app-metrics";
+import { testLogger } from "~/server/services/fleet/testing/db";
 import { chat, gatewayFixture, type GatewayFixture } from "./testing/gateway-fixture";
 import { startGatewayWorker } from "./testing/gateway-worker";
 import { sshModelHost, type SshModelHost } from "./testing/ssh-model-host";
@@ -168,4 +170,25 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
       await w.dispose();
     }
   }, 120_000);
+
+  it("the metrics reader leaves a link that is down to its backoff: its reads of a model last known ready there make no connection attempt (a trial saw one every 5 to 10 s, and the backoff never grew)", async () => {
+    await waitFor("the fleet's link connected", async () => link.state === "connected", 15_000, 20);
+    expect((await g.f.fleet.status()).find((v) => v.modelId === model.id)?.state).toBe("ready");
+    const metrics = createAppMetrics({ db: g.f.t.db, fleet: g.f.fleet, events: g.f.events, log: testLogger(), intervalMs: 0, links: g.f.links });
+    try {
+      await sshd.stop({ dropSessions: true });
+      await waitFor("the link to see the drop", async () => link.state === "disconnected", 15_000, 20);
+      // Past the bound since the link's last attempt: an early retry would be allowed now.
+      await new Promise((r) => setTimeout(r, EARLY_RETRY_MIN_GAP_MS + 200));
+      let attempts = 0;
+      const off = link.onStateChange((c) => c.state === "connecting" && attempts++);
+      for (let i = 0; i < 3; i++) await metrics.tick();
+      off();
+      expect(attempts, "connection attempts made by the metrics reader's reads").toBe(0);
+      expect(link.state).toBe("disconnected");
+    } finally {
+      await metrics.close();
+      await sshd.start();
+    }
+  }, 60_000);
 });

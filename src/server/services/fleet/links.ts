@@ -117,9 +117,11 @@ export interface LinkPool {
    * errors name the host, and the port when sshd refuses it). UNAVAILABLE
    * for a local host (its servers are on this machine's loopback). A link
    * that is down is asked to try again first (HostLink.retryNow), and the
-   * channel waits for that attempt within its deadline.
+   * channel waits for that attempt within its deadline; `earlyRetry: false`
+   * (a reader on a timer, such as the metrics reader) leaves the link to its
+   * backoff, so that a host that is away is not dialled every few seconds.
    */
-  openTcp(host: PoolHost, port: number, options?: TcpTunnelOptions): Promise<Duplex>;
+  openTcp(host: PoolHost, port: number, options?: TcpTunnelOptions & { earlyRetry?: boolean }): Promise<Duplex>;
   /**
    * Whether the host's link is down, for a caller about to use it (the gateway, before it starts or waits for a
    * model there): null when it is connected, connecting (calls wait for it), or not made yet; else why (the link's
@@ -488,12 +490,13 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       }
     },
 
-    async openTcp(host, port, opts) {
+    async openTcp(host, port, opts = {}) {
+      const { earlyRetry = true, ...tunnel } = opts;
       const link = await pool.get(host);
       // Down, waiting out its backoff: it tries now, and the channel waits for that attempt (ssh.ts openTcp).
-      link.retryNow?.();
+      if (earlyRetry) link.retryNow?.();
       if (!hasTcpTunnel(link)) throw new ServiceError("UNAVAILABLE", `host ${host.name} is reached through a ${link.kind} link, which has no channels to ports; its servers listen on this machine's loopback`);
-      return link.openTcp(port, opts);
+      return link.openTcp(port, tunnel);
     },
 
     async linkDown(hostId, opts) {

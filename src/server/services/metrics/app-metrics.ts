@@ -101,7 +101,10 @@ export function createAppMetrics(options: AppMetricsOptions): AppMetrics {
   const loads = new LoadTracker(db, now);
   const store: MinuteStore = createMinuteStore(db);
   const upstream: Upstream = createUpstream({ maxSockets: 4 });
-  const adapter: FleetAdapter = createFleetAdapter({ db, fleet, events, ...(options.links ? { links: options.links } : {}), onError: (msg, err) => log.warn(msg, { error: err }) });
+  // The reader runs on a timer: it leaves a link that is down to its backoff (a request's early retry is the gateway's, links.ts openTcp).
+  const links = options.links;
+  const readerLinks = links && { openTcp: (host: Parameters<typeof links.openTcp>[0], port: number, o?: Parameters<typeof links.openTcp>[2]) => links.openTcp(host, port, { ...o, earlyRetry: false }) };
+  const adapter: FleetAdapter = createFleetAdapter({ db, fleet, events, ...(readerLinks ? { links: readerLinks } : {}), onError: (msg, err) => log.warn(msg, { error: err }) });
   const sshUpstream = createSshUpstream(adapter, { maxSockets: 4 });
   const stop = new AbortController();
 
