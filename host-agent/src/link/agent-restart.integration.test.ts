@@ -148,6 +148,8 @@ describe("ssh link: the agent ends, the connection stays", () => {
       const [second] = await agentPids(await sshd.sessionPids());
       process.kill(second!, "SIGKILL");
       await until("disconnected", () => changes.some((c) => c.state === "disconnected"));
+      // It says why it was not started again in place.
+      expect(changes.find((c) => c.state === "disconnected")?.error?.message).toMatch(/^the agent session on host 'mac-restart' ended \(killed by SIGKILL\); not started again on the same connection: it ended \d+\.\d s after it was last started again there \(less than 5 s\)$/);
       await until("connected after the reconnect", () => link.state === "connected");
       expect(changes.map((c) => c.state)).toEqual(["connecting", "connected", "disconnected", "connecting", "connected"]);
       // The dropped connection took its channels with it.

@@ -76,8 +76,10 @@ interface Session {
   ending: boolean;
   /** The agent on the current channel answered its hello (the link was connected through it). */
   agentUp: boolean;
-  /** When the agent was last started again on this connection (epoch ms; 0: never): see agentEnded. */
-  agentRestartedAt: number;
+  /** The agent was started again on this connection at least once (agentEnded). */
+  agentRestarted: boolean;
+  /** When the current agent answered hello (epoch ms; 0: not yet). */
+  agentUpAt: number;
   /** The link was connected through this connection at least once (channels to model servers may be open on it). */
   wasUp: boolean;
   /** The ssh2 client emitted 'close' (its socket is gone). */
@@ -85,9 +87,9 @@ interface Session {
 }
 
 /**
- * An agent session that ends sooner than this after the last one was started again on the same
- * connection is not started again there: the link drops the connection and reconnects with its backoff
- * (an agent that keeps ending must not be restarted in a tight loop).
+ * An agent started again on the same connection that ends sooner than this after it answered hello is not
+ * started again there: the link drops the connection and reconnects with its backoff (an agent that keeps
+ * ending must not be restarted in a tight loop, however slowly it starts).
  */
 export const AGENT_RESTART_MIN_GAP_MS = 5_000;
 
@@ -270,7 +272,7 @@ class SshLink implements HostLink, TcpTunnel {
     this.setState("connecting");
     const epoch = ++this.epoch;
     const client = new ssh2.Client();
-    const session: Session = { epoch, client, channel: null, lost: false, ending: false, agentUp: false, agentRestartedAt: 0, wasUp: false, closed: new Promise((resolve) => client.once("close", () => resolve())) };
+    const session: Session = { epoch, client, channel: null, lost: false, ending: false, agentUp: false, agentRestarted: false, agentUpAt: 0, wasUp: false, closed: new Promise((resolve) => client.once("close", () => resolve())) };
     client.once("end", () => {
       session.ending = true;
     });
@@ -386,17 +388,23 @@ class SshLink implements HostLink, TcpTunnel {
    * until it answers hello. The connection's other channels (model servers' ports, openTcp) are kept:
    * a request or stream through them does not break because the agent did. Calls pending on the ended
    * session fail as on a drop (they may or may not have run). Not when the connection is going (its
-   * 'end' or 'close' came first), when the ended agent had never answered hello, or when the last restart
-   * on this connection was less than AGENT_RESTART_MIN_GAP_MS ago: the link is lost then (lose), and
-   * reconnects with its backoff.
+   * 'end' or 'close' came first), when the ended agent had never answered hello, or when an agent started
+   * again on this connection ends less than AGENT_RESTART_MIN_GAP_MS after it answered hello: the link is
+   * lost then (lose; its error says why it was not started again in place), and reconnects with its backoff.
    */
   private agentEnded(session: Session, reason: AgentError): void {
     if (session.lost || this.session !== session) return;
-    const now = Date.now();
-    if (this.options.oneShot || session.ending || !session.agentUp || (session.agentRestartedAt !== 0 && now - session.agentRestartedAt < AGENT_RESTART_MIN_GAP_MS)) return this.lose(session, reason);
+    const upMs = Date.now() - session.agentUpAt;
+    // The link is lost instead (lose): the connection is going, the agent never answered hello, a one-shot link
+    // (its error is the agent's end as it is); or the restart guard, whose reason the error adds.
+    if (this.options.oneShot || session.ending || !session.agentUp) return this.lose(session, reason);
+    if (session.agentRestarted && upMs < AGENT_RESTART_MIN_GAP_MS) {
+      const why = `not started again on the same connection: it ended ${(upMs / 1000).toFixed(1)} s after it was last started again there (less than ${AGENT_RESTART_MIN_GAP_MS / 1000} s)`;
+      return this.lose(session, new AgentError({ code: "UNAVAILABLE", message: `${reason.message}; ${why}` }, { cause: reason }));
+    }
     session.agentUp = false;
     session.channel = null;
-    session.agentRestartedAt = now;
+    session.agentRestarted = true;
     this.lastError = reason;
     this.failAll(reason);
     this.log("warn", "agent session ended; starting it again on the same connection (channels to model servers kept)", { host: this.host, error: reason.message, openTunnels: this.tunnels });
@@ -449,6 +457,7 @@ class SshLink implements HostLink, TcpTunnel {
       }
       if (session.lost || this.session !== session) return;
       session.agentUp = true;
+      session.agentUpAt = Date.now();
       session.wasUp = true;
       this.failedAttempts = 0;
       this.lastError = null;

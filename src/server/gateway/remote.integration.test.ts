@@ -34,6 +34,7 @@ import { upsertHost } from "~/server/services/registry/hosts";
 import { anySlotBusy, gatewayFixture, type GatewayFixture, chat } from "./testing/gateway-fixture";
 import { startGatewayWorker } from "./testing/gateway-worker";
 import { FREE_SOCKET_TIMEOUT_MS } from "./upstream";
+import { hostUnreachable } from "~/shared/host-reach";
 import { AGENT_RESTART_MIN_GAP_MS } from "../../../host-agent/src/link/ssh";
 
 
@@ -327,12 +328,13 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
   it("the agent ends while a reply streams, its connection up: the stream carries on to its end, in the gateway and through its worker; the activity says the agent was started again", async () => {
     const w = await startGatewayWorker(g);
     try {
-      let lastKillAt = 0;
+      let lastUpAt = 0;
       for (const [via, client] of [["gateway", g.client], ["worker", w.client]] as const) {
-        // An agent that ends again within AGENT_RESTART_MIN_GAP_MS of its restart is not restarted in place (a loop guard).
-        await new Promise((r) => setTimeout(r, Math.max(0, lastKillAt + AGENT_RESTART_MIN_GAP_MS + 500 - Date.now())));
+        // An agent started again that ends within AGENT_RESTART_MIN_GAP_MS of answering is not restarted in place (a loop guard).
+        await new Promise((r) => setTimeout(r, Math.max(0, lastUpAt + AGENT_RESTART_MIN_GAP_MS + 500 - Date.now())));
         await waitFor(`${via}: the host's link connected`, async () => (await g.f.t.db.event.findFirst({ where: { kind: "host", hostId: host.id }, orderBy: { id: "desc" } }))?.state !== "connecting", 20_000);
         const lastBefore = (await g.f.t.db.event.findFirst({ orderBy: { id: "desc" } }))?.id ?? 0;
+        const m = await g.f.t.db.model.findUniqueOrThrow({ where: { name: "far" } });
         let chunks = 0;
         let killed: number | null = null;
         let finish: string | null = null;
@@ -343,7 +345,10 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
             expect(agents, via).toHaveLength(1);
             killed = agents[0]!;
             process.kill(killed, "SIGKILL");
-            lastKillAt = Date.now();
+            // While the agent starts again, the host is reached (its connection is up): the row does not read
+            // "last known · host mac unreachable", and a Restart would not be put off until it is back.
+            const during = await waitFor(`${via}: the link starting its agent again`, async () => (await g.f.fleet.status()).find((v) => v.modelId === m.id && v.link.state === "connecting"), 10_000, 10);
+            expect(hostUnreachable(during.link), `${via}: ${JSON.stringify(during.link)}`).toBe(false);
           }
           finish = c.choices[0]?.finish_reason ?? finish;
         }
@@ -354,7 +359,10 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
         const restarted = await waitFor(`${via}: the host's event`, async () => g.f.t.db.event.findFirst({ where: { kind: "host", hostId: host.id, state: "connecting", id: { gt: lastBefore } } }));
         // And nothing said the link was lost.
         expect(await g.f.t.db.event.count({ where: { kind: "host", hostId: host.id, state: { in: ["disconnected", "failed"] }, id: { gt: lastBefore } } }), via).toBe(0);
-        expect(restarted.message, via).toMatch(/^host mac: the agent session on host 'mac' ended \(killed by SIGKILL\); starting the agent again on the same connection \(requests to its models carry on\)$/);
+        expect(restarted.message, via).toMatch(/^host mac: the agent session ended \(killed by SIGKILL\); starting the agent again on the same connection \(requests to its models carry on\)$/);
+        const back = await waitFor(`${via}: the host's event once the agent answers`, async () => g.f.t.db.event.findFirst({ where: { kind: "host", hostId: host.id, state: "connected", id: { gt: restarted.id } } }));
+        expect(back.message, via).toBe("host mac: link connected (the agent started again on the same connection answers)");
+        lastUpAt = Date.now();
         await waitFor(`${via}: a new agent answering`, async () => (await agentPids(await sshd.sessionPids())).some((p) => p !== killed), 20_000);
         expect((await client.chat.completions.create(chat("far"))).choices[0]?.message.content, via).toMatch(/^[a-z]+$/);
       }

@@ -50,7 +50,7 @@ describe("linkLostOf: a host's link lost ends the requests its models answer thr
   });
 
   it("not an agent started again on a connection that stayed up (its channels carry on)", () => {
-    const restart = { ...host("connecting", "connected", "host mac: the agent session on host 'mac' ended (exit code 1); starting the agent again on the same connection (requests to its models carry on)"), data: { previous: "connected", agentRestart: true } };
+    const restart = { ...host("connecting", "connected", "host mac: the agent session ended (exit code 1); starting the agent again on the same connection (requests to its models carry on)"), data: { previous: "connected", agentRestart: true } };
     expect(linkLostOf(restart)).toBeNull();
     // The same move without the mark is a link lost.
     expect(linkLostOf({ ...restart, data: { previous: "connected" } })).not.toBeNull();

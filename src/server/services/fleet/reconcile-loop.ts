@@ -70,8 +70,10 @@ export interface ReconcileLoop {
 export interface LinkNote {
   state: string;
   error: string | null;
-  /** When the link was lost (epoch ms), kept through its reconnect attempts; null while connected. */
+  /** When the link was lost (epoch ms), kept through its reconnect attempts; null while connected, and while its agent is started again on a connection that stays up. */
   lostAt: number | null;
+  /** The change was an agent started again on the same connection (LinkStateChange.agentRestart). */
+  agentRestart?: boolean;
 }
 
 /**
@@ -330,17 +332,22 @@ export function createReconcileLoop(ctx: FleetContext, reports: ReportApplier, o
     const error = change.error?.message ?? null;
     const prev = linkNotes.get(hostId);
     if (prev && prev.state === change.state && prev.error === error) return;
-    // Lost: from the first change away from connected until it is connected again (its retries keep the time).
-    const lostAt = change.state === "connected" ? null : (prev?.lostAt ?? now());
-    linkNotes.set(hostId, { state: change.state, error, lostAt });
+    // Lost: from the first change away from connected until it is connected again (its retries keep the time). Not
+    // an agent started again on a connection that stays up: the host is reached all along (shared/host-reach.ts).
+    const lostAt = change.state === "connected" || change.agentRestart ? null : (prev?.lostAt ?? now());
+    linkNotes.set(hostId, { state: change.state, error, lostAt, ...(change.agentRestart ? { agentRestart: true } : {}) });
+    // The link's error names the host ("the agent session on host 'mac' ended (…)"); the event names it first.
+    const ended = (error ?? "the agent session ended").replace(` on host '${change.host}'`, "");
     void events
       .append({
         kind: "host",
         hostId,
         state: change.state,
         message: change.agentRestart
-          ? `host ${change.host}: ${error ?? "the agent session ended"}; starting the agent again on the same connection (requests to its models carry on)`
-          : `host ${change.host}: link ${change.state}${error ? ` (${error})` : ""}`,
+          ? `host ${change.host}: ${ended}; starting the agent again on the same connection (requests to its models carry on)`
+          : change.state === "connected" && prev?.agentRestart
+            ? `host ${change.host}: link connected (the agent started again on the same connection answers)`
+            : `host ${change.host}: link ${change.state}${error ? ` (${error})` : ""}`,
         data: { previous: change.previous, retryInMs: change.retryInMs ?? null, ...(change.agentRestart ? { agentRestart: true } : {}), ...(change.connectionLost ? { connectionLost: true } : {}) },
       })
       .catch(() => undefined);
