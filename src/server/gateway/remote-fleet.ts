@@ -307,6 +307,9 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   };
 }
 
+/** How much longer than the channel's own deadline the worker waits for the main thread's answer (ms). */
+const CHANNEL_ANSWER_GRACE_MS = 1_000;
+
 /**
  * A connection to 127.0.0.1:`port` on ssh host `hostId`, through the main
  * thread's channel socket (fleet-host.ts): one line of JSON asks for it, and
@@ -320,7 +323,9 @@ export function openChannel(socketPath: string, hostId: string, port: number, ti
   return new Promise<Duplex>((resolve, reject) => {
     const s = net.connect(socketPath);
     let got = Buffer.alloc(0);
-    const timer = setTimeout(() => s.destroy(new Error(`no channel to port ${port} on the host within ${timeoutMs} ms`)), timeoutMs);
+    // The main thread keeps `timeoutMs` itself and answers why at its end (the link still connecting: `unreachable`);
+    // this deadline is the backstop for a main thread that does not answer, a little later so that its answer comes first.
+    const timer = setTimeout(() => s.destroy(new Error(`no channel to port ${port} on the host within ${timeoutMs} ms (the app's main thread did not answer)`)), timeoutMs + CHANNEL_ANSWER_GRACE_MS);
     const fail = (err: Error) => {
       clearTimeout(timer);
       s.off("data", onData);
