@@ -174,7 +174,14 @@ describe("hosts page with a real sshd (production build)", () => {
     await modelPage.context.close();
 
     // The host's memory bar: its figures are the last known, not "estimated for running servers".
-    await expect.poll(() => page.locator('[data-testid="memory-bar"][data-host-name="mac-away"]').getByTestId("memory-figures").textContent(), { timeout: 30_000 }).toMatch(/^host mac-away cannot be reached: \S+ MiB estimated for the servers running when last known/);
+    await expect.poll(() => page.locator('[data-testid="memory-bar"][data-host-name="mac-away"]').getByTestId("memory-figures").textContent(), { timeout: 30_000 }).toMatch(/^host mac-away cannot be reached: \S+ MiB estimated for the servers running when last known.* left when last known$/);
+    // The Hosts card: the agent's reading is the last contact's, with its time (a trial's card said "free now").
+    const hostsPage = await openPage(browser(), app, { name: "hosts-ssh-away-card", viewport: WIDE });
+    await hostsPage.page.goto("/hosts");
+    const awayCard = hostsPage.page.locator('[data-testid="host-card"][data-host-name="mac-away"]');
+    await expect.poll(() => awayCard.getByTestId("host-free-memory").textContent(), { timeout: 15_000 }).toMatch(/free at last contact, \d\d:\d\d:\d\d$/);
+    expect(await awayCard.getByTestId("host-budget-age").textContent()).toMatch(/as read at last contact, \d\d:\d\d:\d\d$/);
+    await hostsPage.context.close();
     // Restart while it is away: nothing is stopped; recorded, said as a stop is, and the row keeps saying it.
     await row.getByRole("button", { name: "Restart", exact: true }).click();
     await expect.poll(() => page.getByTestId("toasts").textContent(), { timeout: 15_000 }).toMatch(/restart recorded, not yet made: host mac-away cannot be reached now \(.+\); remote-tiny is restarted when the host is reachable again/);

@@ -18,7 +18,7 @@ describe("memoryFigures", () => {
 
   it("a host that cannot be reached: says so, and that the figures are by the last known states (not 'estimated for running servers')", () => {
     const f = memoryFigures({ ...bar, link: down }, size);
-    expect(f.text).toBe("host mac cannot be reached: 3.0 GiB estimated for the servers running when last known, of 12.0 GiB · start all adds 1.0 GiB · 9.0 GiB left");
+    expect(f.text).toBe("host mac cannot be reached: 3.0 GiB estimated for the servers running when last known, of 12.0 GiB · start all adds 1.0 GiB · 9.0 GiB left when last known");
     expect(f.label).toBe("mac: host mac cannot be reached: 3.0 GiB estimated for the servers running when last known, of 12.0 GiB, start all adds 1.0 GiB");
     expect(memoryFigures({ ...bar, budgetBytes: null, link: down }, size).text).toBe("host mac cannot be reached: 3.0 GiB estimated for the servers running when last known · budget unknown");
     expect(f.text).not.toContain("running servers");

@@ -18,7 +18,8 @@ export interface MemoryFiguresBar {
 /**
  * The figures line and the bar's accessible label. `size`: bytes as the bar prints them (memory-size.ts sizeText).
  * Reachable: "3.1 GiB estimated for running servers, of 12.0 GiB · start all adds 1.0 GiB · 8.9 GiB left".
- * Not reachable: "host mac cannot be reached: 3.1 GiB estimated for the servers running when last known, of 12.0 GiB · …".
+ * Not reachable: "host mac cannot be reached: 3.1 GiB estimated for the servers running when last known, of 12.0 GiB · …
+ * · 8.9 GiB left when last known" (what is left is by the last known states too).
  */
 export function memoryFigures(bar: MemoryFiguresBar, size: (bytes: number) => string): { text: string; label: string } {
   const away = hostUnreachable(bar.link);
@@ -27,7 +28,7 @@ export function memoryFigures(bar: MemoryFiguresBar, size: (bytes: number) => st
   const adds = bar.startAllBytes > 0 ? `start all adds ${size(bar.startAllBytes)}` : null;
   const text =
     bar.budgetBytes !== null
-      ? `${lead}${used}, of ${size(bar.budgetBytes)}${adds ? ` · ${adds}` : ""} · ${size(Math.max(0, bar.budgetBytes - bar.usedBytes))} left`
+      ? `${lead}${used}, of ${size(bar.budgetBytes)}${adds ? ` · ${adds}` : ""} · ${size(Math.max(0, bar.budgetBytes - bar.usedBytes))} left${away ? " when last known" : ""}`
       : `${lead}${used} · budget unknown`;
   const label = `${bar.host}: ${lead}${used}${bar.budgetBytes !== null ? `, of ${size(bar.budgetBytes)}` : ""}${adds ? `, ${adds}` : ""}`;
   return { text, label };

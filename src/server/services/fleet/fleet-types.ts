@@ -200,8 +200,8 @@ export interface Fleet {
   memoryOverview(): Promise<(HostMemoryOverview & { link: ServerView["link"] })[]>;
   /** A model row's estimate (saved, or with unsaved form values over it) under the global defaults. */
   estimate(model: Model): Promise<Estimate>;
-  /** The host's memory budget and its agent's last reading; `refresh` reads the agent now. NOT_FOUND for an unknown host. */
-  hostMemory(hostId: string, options?: { refresh?: boolean }): Promise<HostMemoryView>;
+  /** The host's memory budget and its agent's last reading, and its link as ServerView's (while the host cannot be reached, the reading is the last contact's); `refresh` reads the agent now. NOT_FOUND for an unknown host. */
+  hostMemory(hostId: string, options?: { refresh?: boolean }): Promise<HostMemoryView & { link: ServerView["link"] }>;
   /**
    * Stops reacting (timers, tick, crash handling); with stopServers, stops every managed server through its
    * agent. Returns the servers this stop ended (those that ran, or were starting), each with its state after

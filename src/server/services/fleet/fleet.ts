@@ -448,7 +448,8 @@ export function createFleet(options: FleetOptions): Fleet {
         const { link } = await ops.hostLink(host);
         if (link && link.state === "connected") await memory.refresh(host, link, { force: true });
       }
-      return memory.view(host);
+      // The link as the status view shows it: while the host cannot be reached, the reading is the last contact's.
+      return { ...memory.view(host), link: hostLinkView(ctx, host, loop.linkNote).view };
     },
 
     async shutdown({ stopServers, deadlineMs = 30_000, drainMs = SHUTDOWN_DRAIN_MS }) {
