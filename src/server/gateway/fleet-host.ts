@@ -18,7 +18,7 @@ import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
 import { isGatewayKeyEvent } from "./api-key";
 import type { FleetAdapter } from "./fleet-adapter";
-import type { InFlightRequest } from "./fleet-port";
+import type { HostReach, HostRef, InFlightRequest } from "./fleet-port";
 import type { KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
@@ -40,6 +40,8 @@ export interface BridgeParts {
    * behind); returns the unsubscribe.
    */
   onFleetEvent(onEvent: (event: { data: unknown } | null) => void): () => void;
+  /** Which hosts cannot be reached now, as the status view decides it (GatewayOptions.hostReach); absent: the worker's /v1/models takes every host as reachable. */
+  hostReach?: HostReach;
 }
 
 /** What `onFleetEventsOf` reads: the app's event bus (services/fleet/events.ts), by shape. */
@@ -167,6 +169,8 @@ export function createFleetHost(options: {
         return p.adapter.stop(args[0] as string, args[1] as StopCause);
       case "linkDown":
         return p.adapter.linkDown ? p.adapter.linkDown(args[0] as string, args[1] as { timeoutMs: number }) : null;
+      case "hostReach":
+        return p.hostReach ? p.hostReach(args[0] as HostRef[]) : {};
       case "keyLookup":
         return p.keys.lookup(args[0] as string);
       case "guard":

@@ -120,6 +120,19 @@ export interface StartOutcome {
   unreachable?: true;
 }
 
+/** A model's host as /v1/models asks about its link (GatewayOptions.hostReach): its id and Host.linkKind. */
+export interface HostRef {
+  id: string;
+  linkKind: "local" | "ssh";
+}
+
+/**
+ * By host id, true while the host cannot be reached, as the status view decides it (Fleet.hostUnreachable,
+ * shared/host-reach.ts): what `synapse status` and the dashboard read to say a model's state is the last known.
+ * Decided on the main thread (the worker's bundle holds no fleet code). Passive: asks no link to connect.
+ */
+export type HostReach = (hosts: readonly HostRef[]) => Promise<Record<string, boolean>>;
+
 /** Why a host's link cannot carry a start now (GatewayFleet.linkDown). */
 export interface HostLinkDown {
   /** The link's error; it names the host. */

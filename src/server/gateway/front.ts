@@ -93,6 +93,7 @@ async function bridgeParts(): Promise<BridgeParts> {
     metrics: runtime.metrics.gateway,
     log,
     onFleetEvent: (onEvent) => onFleetEventsOf(runtime.events, onEvent),
+    hostReach: async (hosts) => Object.fromEntries(hosts.map((h) => [h.id, runtime.fleet.hostUnreachable(h)])),
   };
   globalForRuntime.synapseBridge = { runtime, parts };
   return parts;

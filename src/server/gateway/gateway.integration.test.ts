@@ -64,7 +64,7 @@ describe("gateway: routing to running models (real llama-server, openai client)"
     const rows = page.data as unknown as { id: string; owned_by: string; object: string; state: string; aliases: string[] }[];
     expect(rows.map((r) => r.id).sort()).toEqual(["alpha", "embed", "longer", "off", "parked"]);
     const byId = Object.fromEntries(rows.map((r) => [r.id, r]));
-    expect(byId.alpha).toMatchObject({ object: "model", owned_by: "local", state: "ready", aliases: ["alpha-alias"] });
+    expect(byId.alpha).toMatchObject({ object: "model", owned_by: "local", state: "ready", aliases: ["alpha-alias"], host_reachable: true, state_is_last_known: false });
     expect(byId.parked).toMatchObject({ state: "stopped" });
   });
 

@@ -25,7 +25,7 @@ import { createAdmission } from "./admission";
 import { createIdleUnloader } from "./idle-unload";
 import { aborted, createReadyWaiter, modelRemoved } from "./ensure-ready";
 import { readinessStep } from "./readiness";
-import type { GatewayFleet, GatewayModel } from "./fleet-port";
+import type { GatewayFleet, GatewayModel, HostReach } from "./fleet-port";
 import { AnswerTail } from "./answer-usage";
 import { findModel } from "./find-model";
 import type { GatewayMetrics } from "./metrics-port";
@@ -51,6 +51,11 @@ export interface GatewayOptions {
   metrics?: GatewayMetrics | null;
   now?: () => number;
   log?: { warn(msg: string, data?: Record<string, unknown>): void };
+  /**
+   * Which ssh hosts cannot be reached now, as the status view decides it, for /v1/models' `host_reachable` and `state_is_last_known`
+   * (what `synapse status` says as "last known; host unreachable"). Absent: every host is taken as reachable.
+   */
+  hostReach?: HostReach;
 }
 
 export interface Gateway {
@@ -305,8 +310,29 @@ export function createGateway(options: GatewayOptions): Gateway {
     ...(metrics ? { onModels: followRegistry } : {}),
   });
 
-  /** One model as OpenAI's model object (id, object, created, owned_by), with the fleet's own fields after them. */
-  function modelObject(m: GatewayModel): Record<string, unknown> {
+  /**
+   * The ids of the hosts, among `models`', that cannot be reached now (GatewayOptions.hostReach: as `synapse status`
+   * and the dashboard decide it); null when that could not be asked (logged): the list is then
+   * answered without the reach fields. Only ssh hosts are asked; a local host is always reachable.
+   */
+  async function unreachableHosts(models: readonly GatewayModel[]): Promise<ReadonlySet<string> | null> {
+    const ssh = new Map<string, { id: string; linkKind: "ssh" }>();
+    for (const m of models) if (m.hostLink === "ssh") ssh.set(m.hostId, { id: m.hostId, linkKind: "ssh" });
+    if (ssh.size === 0 || !options.hostReach) return new Set();
+    try {
+      const away = await options.hostReach([...ssh.values()]);
+      return new Set([...ssh.keys()].filter((id) => away[id] === true));
+    } catch (err) {
+      options.log?.warn("/v1/models: the hosts' links could not be read; answered without host_reachable and state_is_last_known", { error: err instanceof Error ? err.message : String(err) });
+      return null;
+    }
+  }
+
+  /**
+   * One model as OpenAI's model object (id, object, created, owned_by), with the fleet's own fields after them.
+   * `away`: the ids of the hosts that cannot be reached now (unreachableHosts); null: not known (no reach fields).
+   */
+  function modelObject(m: GatewayModel, away: ReadonlySet<string> | null): Record<string, unknown> {
     return {
       id: m.name,
       object: "model",
@@ -318,6 +344,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       // wanted running that has not begun starting "queued"; else its server's state, which server_state holds.
       state: displayState(m.state, m.desired, m.loadPolicy).key,
       server_state: m.state,
+      // As `synapse status`'s "(last known; host unreachable)": while the host cannot be reached, state and
+      // server_state are the last the app was told, not what runs there now.
+      ...(away !== null ? { host_reachable: !away.has(m.hostId), state_is_last_known: away.has(m.hostId) } : {}),
       enabled: m.enabled,
       load_policy: m.loadPolicy,
       in_flight: fleet.usage(m.id).inFlight,
@@ -332,7 +361,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   async function listModels(ex: Exchange, caller: Caller): Promise<void> {
-    ex.sendJson(200, { object: "list", data: visibleTo(caller)(await fleet.models()).map(modelObject) });
+    const models = visibleTo(caller)(await fleet.models());
+    const away = await unreachableHosts(models);
+    ex.sendJson(200, { object: "list", data: models.map((m) => modelObject(m, away)) });
   }
 
   /**
@@ -343,7 +374,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   async function retrieveModel(ex: Exchange, caller: Caller, name: string): Promise<void> {
     const model = await resolve(name, visibleTo(caller));
     checkModelAllowed(caller, model.name);
-    ex.sendJson(200, modelObject(model));
+    ex.sendJson(200, modelObject(model, await unreachableHosts([model])));
   }
 
   /**

@@ -23,7 +23,7 @@ import type { MessagePort } from "node:worker_threads";
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
 import { createChangeWaiters } from "./change-waiters";
-import type { GatewayFleet, GatewayModel, HostLinkDown, ModelUsage, StartOutcome } from "./fleet-port";
+import type { GatewayFleet, GatewayModel, HostLinkDown, HostReach, ModelUsage, StartOutcome } from "./fleet-port";
 import { createGrantCache, type KeyGrant, type KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
@@ -52,6 +52,8 @@ export interface RemoteFleet extends GatewayFleet {
   keys: KeyStore;
   metrics: GatewayMetrics;
   log: { warn(msg: string, data?: Record<string, unknown>): void };
+  /** Which hosts cannot be reached now, as the main thread's status view decides it (GatewayOptions.hostReach). */
+  hostReach: HostReach;
   close(): void;
 }
 
@@ -202,6 +204,9 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
     },
     changed(timeoutMs) {
       return changeWaiters.wait(timeoutMs);
+    },
+    hostReach(hosts) {
+      return call<Record<string, boolean>>("hostReach", [hosts]);
     },
     linkDown(hostId, opts) {
       // The main thread's wait for the link's attempt, and the message's way back.

@@ -49,6 +49,14 @@ afterAll(async () => {
 
 type ApiError = InstanceType<typeof OpenAI.APIError>;
 
+/** A model as /v1/models lists it: the fields about its state and its host's reach. */
+type Listed = { id: string; state: string; server_state: string; host_reachable?: boolean; state_is_last_known?: boolean };
+
+/** The models /v1/models lists through `client`, by name. */
+async function listed(client: OpenAI): Promise<Map<string, Listed>> {
+  return new Map((await client.models.list()).data.map((m) => [m.id, m as unknown as Listed]));
+}
+
 /** One chat completion: its error (null when answered) and how long it took (ms). */
 async function timed(): Promise<{ err: ApiError | null; ms: number }> {
   const t0 = Date.now();
@@ -94,6 +102,8 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
     expect(burst.map((b) => b.err?.code)).toEqual(Array(10).fill("host_unreachable"));
     offAttempts();
     expect(attempts).toBe(1);
+    // /v1/models says what `synapse status` says: the state is the last known, the host cannot be reached.
+    expect((await listed(g.client)).get("remote-tiny")).toMatchObject({ state: "idle", server_state: "stopped", host_reachable: false, state_is_last_known: true });
     // Nothing was started, nothing is wanted: the fleet page reads it idle, not queued.
     const view = (await g.f.fleet.status()).find((v) => v.modelId === model.id);
     expect(view).toMatchObject({ state: "stopped", desired: "stopped" });
@@ -154,6 +164,11 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
         expect(Date.now() - t0).toBeLessThan(10_000);
       }
       expect((await g.f.fleet.status()).find((v) => v.modelId === idle.id)).toMatchObject({ state: "stopped", desired: "stopped" });
+      // /v1/models (through the worker, as the app serves it): the ready model is the last known READY, as `synapse
+      // status` says "ready (last known; host unreachable)"; a trial's answer was a bare state "ready".
+      const whileDown = await listed(w.client);
+      expect(whileDown.get("remote-tiny")).toMatchObject({ state: "ready", server_state: "ready", host_reachable: false, state_is_last_known: true });
+      expect(whileDown.get("remote-idle")).toMatchObject({ state: "idle", host_reachable: false, state_is_last_known: true });
 
       // Past the bound since the link's last attempt (its backoff's start): Test connection may make it try again.
       const down = link.down!;
@@ -163,6 +178,7 @@ describe("the gateway and an ssh host whose sshd is stopped (real sshd, real lla
       const test = await g.f.links.testConnection(host);
       expect(test.host).toBe("loopback-ssh");
       await waitFor("the fleet's link to connect again", async () => link.state === "connected", 5_000, 20);
+      expect((await listed(w.client)).get("remote-tiny")).toMatchObject({ host_reachable: true, state_is_last_known: false });
       console.log(`Test connection: the fleet's link was connected again ${Date.now() - t1} ms after it; its backoff's attempt was due ${down.nextAttemptAt! - t1} ms after it`);
       expect(Date.now()).toBeLessThan(down.nextAttemptAt!);
     } finally {

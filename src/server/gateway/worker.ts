@@ -47,7 +47,7 @@ let making: Promise<Gateway> | null = null;
 function ensureGateway(): Promise<Gateway> {
   if (gateway) return Promise.resolve(gateway);
   making ??= remote.guard().then(
-    (guard) => (gateway = createGateway({ fleet: remote, keys: remote.keys, guard, metrics: remote.metrics, log: remote.log })),
+    (guard) => (gateway = createGateway({ fleet: remote, keys: remote.keys, guard, metrics: remote.metrics, log: remote.log, hostReach: remote.hostReach })),
     (err: unknown) => {
       making = null;
       throw err;

@@ -15,6 +15,7 @@ import { createFleetAdapter, type FleetAdapter } from "../fleet-adapter";
 import { createGateway, type Gateway, type GatewayOptions } from "../gateway";
 import { createKeyStore } from "../key-store";
 import { attachFastPath } from "../fast-path";
+import type { HostReach } from "../fleet-port";
 import type { GatewayMetrics } from "../metrics-port";
 
 export const GRAMMAR = "root ::= [a-z]+";
@@ -57,7 +58,9 @@ export async function gatewayFixture(
   const links = { openTcp: (...a: Parameters<FleetFixture["links"]["openTcp"]>) => f.links.openTcp(...a), linkDown: (...a: Parameters<FleetFixture["links"]["linkDown"]>) => f.links.linkDown(...a) };
   const adapter = createFleetAdapter({ db: f.t.db, fleet: f.fleet, events: f.events, links, ...options.adapter });
   const metrics = options.metrics?.(f) ?? null;
-  const gateway = createGateway({ fleet: adapter, keys: createKeyStore(f.t.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, metrics, ...options.gateway });
+  // As the app's main thread answers it (front.ts bridgeParts), from the fleet as it is now.
+  const hostReach: HostReach = async (hosts) => Object.fromEntries(hosts.map((h) => [h.id, f.fleet.hostUnreachable(h)]));
+  const gateway = createGateway({ fleet: adapter, keys: createKeyStore(f.t.db), guard: { allowedHosts: [], listenHost: "127.0.0.1", apiToken: undefined, ...options.guard }, metrics, hostReach, ...options.gateway });
   const server = http.createServer((req, res) => {
     if (gateway.handles(req.url ?? "/")) void gateway.handle(req, res);
     else {

@@ -79,6 +79,7 @@ export async function startGatewayWorker(g: GatewayFixture, options: { metrics?:
       },
       log: { warn: () => undefined, info: () => undefined },
       onFleetEvent: (onEvent) => onFleetEventsOf(g.f.events, onEvent),
+      hostReach: async (hosts) => Object.fromEntries(hosts.map((h) => [h.id, g.f.fleet.hostUnreachable(h)])),
     }),
     post: (m) => worker?.postMessage(m),
     onListening: (m) => onListening(m),

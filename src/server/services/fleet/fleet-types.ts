@@ -161,6 +161,12 @@ export interface Fleet {
   restart(modelId: string, options?: { wait?: boolean; force?: boolean }): Promise<ServerResult>;
   status(): Promise<ServerView[]>;
   /**
+   * True while the host cannot be reached, as the status view decides it (shared/host-reach.ts hostUnreachable
+   * of ServerView.link): passive, asks no link to connect. /v1/models reads it to say a model's state is the
+   * last known (GatewayOptions.hostReach). `linkKind`: Host.linkKind ("local" is always reachable).
+   */
+  hostUnreachable(host: { id: string; linkKind: string }): boolean;
+  /**
    * A server's last log lines. `seq`: the number of the last line the host
    * sent as a live event before these; live lines with a greater seq are not
    * among them (null from an agent that does not number its lines).

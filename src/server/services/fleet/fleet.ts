@@ -356,6 +356,8 @@ export function createFleet(options: FleetOptions): Fleet {
 
     status: () => statusView(ctx, loop.linkNote),
 
+    hostUnreachable: (host) => hostUnreachable(hostLinkView(ctx, host, loop.linkNote).view),
+
     async logs(modelId, lines = 200, options = {}) {
       const row = await table.loadModel(modelId);
       let link: HostLink;
