@@ -104,9 +104,11 @@ esac
 command_path="$wrapper"
 [[ "$wrapper" =~ ^[A-Za-z0-9/._+-]+$ ]] || command_path="'$wrapper'"
 
+# Copies a file that existed before this run with content; an absent or empty
+# one (e.g. the authorized_keys this run just created) has nothing to keep.
 backup() {
   local file="$1"
-  [[ -f "$file" ]] || return 0
+  [[ -s "$file" ]] || return 0
   cp -p -- "$file" "$file.synapse-backup-$stamp"
   say "  backup: $file.synapse-backup-$stamp"
 }
@@ -160,8 +162,10 @@ read -r host_type host_blob _ <"$host_key_pub" || true
 [[ -n "${host_type:-}" && -n "${host_blob:-}" ]] || die "$host_key_pub is not a public key file"
 if [[ "$ssh_port" == 22 ]]; then
   names="$ssh_hostname,mac-host"
+  pinned_as="mac-host"
 else
   names="[$ssh_hostname]:$ssh_port,[mac-host]:$ssh_port"
+  pinned_as="[mac-host]:$ssh_port"
 fi
 known="$api_dir/known_hosts"
 known_line="$names $host_type $host_blob"
@@ -198,5 +202,7 @@ else
 fi
 
 say ""
-say "Done. Check from this machine (needs Remote Login enabled on macOS):"
-say "  ssh -i $key -o IdentitiesOnly=yes -p $ssh_port $ssh_user@localhost ping"
+say "Done. Check from this machine (needs Remote Login enabled on macOS): it checks this host's key"
+say "against the pin just written (under the name it was pinned for, $pinned_as: $ssh_hostname"
+say "may not resolve here) and prints pong with the agent's and llama-server's versions:"
+say "  ssh -i $(printf %q "$key") -o IdentitiesOnly=yes -o UserKnownHostsFile=$(printf %q "$known") -o StrictHostKeyChecking=yes -o 'HostKeyAlias=$pinned_as' -p $ssh_port $ssh_user@localhost ping"

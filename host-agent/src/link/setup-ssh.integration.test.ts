@@ -22,7 +22,8 @@ let apiDir: string;
 let wrapper: InstalledWrapper;
 let sshd: SshdFixture;
 
-function setup(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs the script; `at`: another HOME and host-api/.ssh folder than the shared ones. */
+function setup(args: string[], at: { home: string; apiDir: string } = { home, apiDir }): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       "/bin/bash",
@@ -31,9 +32,9 @@ function setup(args: string[]): Promise<{ code: number; stdout: string; stderr: 
         timeout: 30_000,
         env: {
           PATH: "/usr/bin:/bin",
-          HOME: home,
+          HOME: at.home,
           USER: "root",
-          SYNAPSE_HOST_API_DIR: apiDir,
+          SYNAPSE_HOST_API_DIR: at.apiDir,
           SYNAPSE_WRAPPER_PATH: wrapper.path,
           SYNAPSE_HOST_KEY_PUB: sshd.hostPublicKeyPath,
         },
@@ -79,6 +80,35 @@ describe("scripts/setup-ssh.sh", () => {
     expect(await readFile(path.join(apiDir, "config"), "utf8")).toMatch(/Host mac-host\n\s+HostName 127\.0\.0\.1\n\s+Port \d+\n\s+User root\n/);
     const backups = (await readdir(path.join(home, ".ssh"))).filter((f) => f.startsWith("authorized_keys.synapse-backup-"));
     expect(backups).toHaveLength(1);
+  });
+
+  it("the check command it prints verifies the host key against its pin and prints pong with the versions", async () => {
+    const r = await setup(["--hostname", "127.0.0.1", "--port", String(sshd.port), "--user", sshd.user]);
+    expect(r.code).toBe(0);
+    // The old line, `ssh … root@localhost ping`, looked the key up under [localhost]:PORT, which the script does not pin: "Host key verification failed."
+    const check = r.stdout.split("\n").find((l) => l.trim().startsWith("ssh "));
+    expect(check, r.stdout).toContain(`'HostKeyAlias=[mac-host]:${sshd.port}'`);
+    const ran = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+      execFile("/bin/bash", ["-c", check!.trim().replace(/^ssh /, "ssh -o BatchMode=yes -o ConnectTimeout=10 ")], { timeout: 30_000, env: { PATH: "/usr/bin:/bin", HOME: home } }, (err, stdout, stderr) =>
+        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      ),
+    );
+    expect(ran.stderr).not.toContain("Host key verification failed");
+    expect(ran.code, ran.stderr).toBe(0);
+    expect(ran.stdout).toMatch(/^pong host-agent \S+ protocol 1 /);
+  });
+
+  it("backs up only a file that existed with content: none for the authorized_keys it creates", async () => {
+    const fresh = { home: path.join(dirs.root, "fresh-home"), apiDir: path.join(dirs.root, "fresh-repo", "host-api", ".ssh") };
+    await mkdir(fresh.home, { recursive: true });
+    const r = await setup(["--hostname", "127.0.0.1", "--port", String(sshd.port), "--user", sshd.user], fresh);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("backup:");
+    // A trial found a 0-byte authorized_keys.synapse-backup-… beside the file the script had just created.
+    expect((await readdir(path.join(fresh.home, ".ssh"))).filter((f) => f.includes("synapse-backup"))).toEqual([]);
+    expect((await readdir(fresh.apiDir)).filter((f) => f.includes("synapse-backup"))).toEqual([]);
+    expect(await readFile(path.join(fresh.home, ".ssh", "authorized_keys"), "utf8")).toMatch(/^restrict,command=.* synapse-host-api\n$/);
   });
 
   it("is idempotent: a second run changes nothing and backs nothing up", async () => {
