@@ -379,6 +379,9 @@ describe("a host that goes away (a trial: the row stayed a green READY, a stop s
     } finally {
       for (const pid of agent) process.kill(pid, "SIGCONT");
     }
+    // The agent, going on, reads the start the app gave up on and runs it: wait for that here, so that the
+    // teardown's stops find the server (a CI run's teardown came first, and the server it spawned was left).
+    await waitFor("the agent's late start of alpha", async () => (await link.call("status", { ids: ["alpha"] }).catch(() => []))[0]?.pid, 30_000, 100);
     // The old code: unreachable, and the request's start left the model not wanted ("it is not started when the host is back").
     expect(result.unreachable).toBeUndefined();
     expect(result).toMatchObject({ state: "failed", error: noAnswerText("alpha", "mac-row", 17_000, 1000) });
