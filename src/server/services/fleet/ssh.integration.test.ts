@@ -373,23 +373,32 @@ describe("a host that goes away (a trial: the row stayed a green READY, a stop s
     // The agent stops answering (stuck); sshd, and so the link and its keepalives, carry on.
     for (const pid of agent) process.kill(pid, "SIGSTOP");
     let result;
+    let row;
+    let said;
     try {
       result = await s.fleet.start(alpha!.id, { wait: true, trigger: "request" });
       expect(link.state).toBe("connected");
+      // Read while the agent is still frozen: once it goes on, it runs the start and the row rightly shows that.
+      row = await s.t.db.serverState.findUnique({ where: { modelId: alpha!.id } });
+      said = await s.t.db.event.findMany({ where: { modelId: alpha!.id }, orderBy: { id: "asc" } });
     } finally {
       for (const pid of agent) process.kill(pid, "SIGCONT");
     }
-    // The agent, going on, reads the start the app gave up on and runs it: wait for that here, so that the
-    // teardown's stops find the server (a CI run's teardown came first, and the server it spawned was left).
-    await waitFor("the agent's late start of alpha", async () => (await link.call("status", { ids: ["alpha"] }).catch(() => []))[0]?.pid, 30_000, 100);
     // The old code: unreachable, and the request's start left the model not wanted ("it is not started when the host is back").
     expect(result.unreachable).toBeUndefined();
     expect(result).toMatchObject({ state: "failed", error: noAnswerText("alpha", "mac-row", 17_000, 1000) });
-    const row = await s.t.db.serverState.findUnique({ where: { modelId: alpha!.id } });
     expect(row).toMatchObject({ desired: "running", observed: "failed", lastError: result.error });
-    const said = await s.t.db.event.findMany({ where: { modelId: alpha!.id }, orderBy: { id: "asc" } });
-    expect(said.map((e) => e.message)).not.toContainEqual(expect.stringMatching(/could not be reached/));
-    expect(said.map((e) => e.message)).toContainEqual(result.error);
+    expect(said!.map((e) => e.message)).not.toContainEqual(expect.stringMatching(/could not be reached/));
+    expect(said!.map((e) => e.message)).toContainEqual(result.error);
+    // The agent, going on, reads the start the app gave up on and runs it; the error said "should the server come up
+    // meanwhile, its state shows it": the model is still wanted, so the fleet takes the server up and it serves.
+    // Waiting for it here also lets the teardown's stops find the server (a CI run's teardown came first, and the
+    // server it spawned was left).
+    await waitFor("the agent's late start of alpha", async () => (await link.call("status", { ids: ["alpha"] }).catch(() => []))[0]?.pid, 30_000, 100);
+    await waitFor("alpha shown ready after the late start", async () => {
+      await s.fleet.reconcile(host.id);
+      return (await s.fleet.status()).find((m) => m.name === "alpha")?.state === "ready";
+    }, 30_000, 200);
   }, 90_000);
 
   it("Test connection's own link logs as a connection test, apart from the host's link, and never says it will reconnect", async () => {
