@@ -17,7 +17,7 @@ import { silentLinkLog } from "../host-agent/src/link/types.ts";
 import { specFor, testDirs } from "../host-agent/test/harness/fixtures.ts";
 import { freePort } from "../host-agent/test/harness/ports.ts";
 import { installWrapper } from "../host-agent/test/harness/ssh-wrapper.ts";
-import { sshExec, startSshd } from "../host-agent/test/harness/sshd.ts";
+import { sshdLinkConfig, sshExec, startSshd } from "../host-agent/test/harness/sshd.ts";
 import { tinyModel } from "../host-agent/test/harness/tiny-model.ts";
 import { llamaServerBin, ms, percentile } from "./lib.ts";
 
@@ -51,10 +51,7 @@ async function main(): Promise<void> {
     SYNAPSE_LOG_LEVEL: "warn",
   });
   const sshd = await startSshd({ forcedCommand: wrapper.path });
-  const link = createSshLink(
-    { name: "bench", host: sshd.host, port: sshd.port, username: sshd.user, privateKey: sshd.clientKey.privateKey, hostKeyFingerprints: [sshd.hostFingerprint()] },
-    { log: silentLinkLog },
-  );
+  const link = createSshLink(sshdLinkConfig(sshd, "bench"), { log: silentLinkLog });
   try {
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`link did not connect: ${link.state}`)), 30_000);

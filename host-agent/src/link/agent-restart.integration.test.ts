@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { agentPids, installWrapper } from "../../test/harness/ssh-wrapper.ts";
-import { startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
+import { sshdLinkConfig, startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
 import { AGENT_RESTART_MIN_GAP_MS, createSshLink } from "./ssh.ts";
 import { hasTcpTunnel } from "./ssh-tunnel.ts";
 import { silentLinkLog, type HostLink, type LinkStateChange } from "./types.ts";
@@ -38,19 +38,7 @@ afterAll(async () => {
 });
 
 function linkTo(): HostLink {
-  return createSshLink(
-    {
-      name: "mac-restart",
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.user,
-      privateKey: sshd.clientKey.privateKey,
-      hostKeyFingerprints: [sshd.hostFingerprint()],
-      reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
-      keepaliveIntervalMs: 1000,
-    },
-    { log: silentLinkLog },
-  );
+  return createSshLink(sshdLinkConfig(sshd, "mac-restart", { reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, keepaliveIntervalMs: 1000 }), { log: silentLinkLog });
 }
 
 function until(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {

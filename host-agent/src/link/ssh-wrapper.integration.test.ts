@@ -14,7 +14,7 @@ import { freePort } from "../../test/harness/ports.ts";
 import { specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { installWrapper, type InstalledWrapper } from "../../test/harness/ssh-wrapper.ts";
-import { sshExec, startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
+import { sshdLinkConfig, sshExec, startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
 import { pidsRunning } from "./link-behaviour.ts";
 import { createSshLink } from "./ssh.ts";
@@ -182,10 +182,7 @@ describe("ssh-wrapper runs the agent's verbs", () => {
     const model = await tinyModel(dirs.modelRoot, "verbs.gguf");
     const spec = specFor("verbs", model, await freePort());
     // The control plane pushes the desired set over the link; the one-shot verb starts it.
-    const link = createSshLink(
-      { name: "verbs", host: sshd.host, port: sshd.port, username: sshd.user, privateKey: sshd.clientKey.privateKey, hostKeyFingerprints: [sshd.hostFingerprint()] },
-      { log: silentLinkLog },
-    );
+    const link = createSshLink(sshdLinkConfig(sshd, "verbs"), { log: silentLinkLog });
     try {
       await new Promise<void>((resolve) => (link.state === "connected" ? resolve() : link.onStateChange((c) => c.state === "connected" && resolve())));
       expect(await link.call("apply", { specs: [spec] })).toEqual({ count: 1 });

@@ -10,7 +10,7 @@ import { freePort } from "../../test/harness/ports.ts";
 import { specFor, testDirs, type TestDirs } from "../../test/harness/fixtures.ts";
 import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { agentPids, installWrapper, type InstalledWrapper } from "../../test/harness/ssh-wrapper.ts";
-import { sshExec, startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
+import { sshdLinkConfig, sshExec, startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
 import { tinyModel } from "../../test/harness/tiny-model.ts";
 import { describeHostLinkBehaviour, pidsRunning } from "./link-behaviour.ts";
 import { createSshLink } from "./ssh.ts";
@@ -40,17 +40,7 @@ async function sshHost(prefix: string): Promise<SshHost> {
     dirs,
     wrapper,
     sshd,
-    linkConfig: (extra = {}) => ({
-      name: "mac-test",
-      host: sshd.host,
-      port: sshd.port,
-      username: sshd.user,
-      privateKey: sshd.clientKey.privateKey,
-      hostKeyFingerprints: [sshd.hostFingerprint()],
-      reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
-      keepaliveIntervalMs: 1000,
-      ...extra,
-    }),
+    linkConfig: (extra = {}) => sshdLinkConfig(sshd, "mac-test", { reconnect: { initialDelayMs: 100, maxDelayMs: 1000 }, keepaliveIntervalMs: 1000, ...extra }),
     async dispose() {
       // Whatever a test left running is stopped by the agent itself, through the wrapper.
       if (!sshd.running) await sshd.start().catch(() => {});

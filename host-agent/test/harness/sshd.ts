@@ -15,6 +15,7 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import type { SshLinkConfigInput } from "../../src/link/ssh-config.ts";
 
 export const SSHD_BIN = "/usr/sbin/sshd";
 
@@ -80,6 +81,15 @@ function run(file: string, args: string[], timeoutMs = 15_000): Promise<string> 
       else resolve(stdout);
     });
   });
+}
+
+/**
+ * A link's config that reaches `sshd` as its test client: its address, user and client key, trusting its host key
+ * (the fingerprint as it is now). `name` is the host's name in the link's errors and logs; `extra` adds to it or
+ * overrides (reconnect, keepalive).
+ */
+export function sshdLinkConfig(sshd: Pick<SshdFixture, "host" | "port" | "user" | "clientKey" | "hostFingerprint">, name: string, extra: Partial<SshLinkConfigInput> = {}): SshLinkConfigInput {
+  return { name, host: sshd.host, port: sshd.port, username: sshd.user, privateKey: sshd.clientKey.privateKey, hostKeyFingerprints: [sshd.hostFingerprint()], ...extra };
 }
 
 export async function generateEd25519(filePath: string, comment: string): Promise<KeyPair> {
