@@ -33,6 +33,9 @@ const result = await build({
   outdir: path.dirname(path.join(root, GATEWAY_BUNDLE)),
   outExtension: { ".js": ".mjs" },
   bundle: true,
+  // The worker's own ssh connections (worker-tunnels.ts) load ssh2 from node_modules as the app does (a native
+  // crypto binding, which a bundle cannot hold); the image has it beside server.js (/app/node_modules).
+  external: ["ssh2"],
   platform: "node",
   format: "esm",
   target: "node20",
@@ -65,6 +68,12 @@ const ALLOWED = new Set([
   "src/server/db/read-registry.ts",
   "host-agent/src/shared/server-states.ts",
 ]);
+// The worker's own ssh connections (worker-tunnels.ts): the ssh link (host-agent/src/link/ssh.ts) with what it
+// reads (its config's schema, the protocol's types and errors: zod), and ssh2 left outside the bundle.
+const WORKER_ALLOWED = (f) =>
+  /^host-agent\/src\/link\/(ssh|ssh-config|ssh-tunnel|host-key|types|wire)\.ts$/.test(f) ||
+  ["host-agent/src/protocol.ts", "host-agent/src/extra-flags.ts", "host-agent/src/shared/model-shape.ts"].includes(f) ||
+  /(^|\/)node_modules\/zod\//.test(f);
 // The configuration check holds the app's env module, how it shows a bad value (env-value.ts), zod (zod's
 // files wherever node_modules/zod resolves to), and what start-up says of the Host allowlist (the guard's
 // own list: guard.ts, host-allowlist-note.ts).
@@ -73,7 +82,8 @@ const CONFIG_CHECK_ALLOWED = (f) => CONFIG_CHECK_FILES.has(f) || /(^|\/)node_mod
 for (const [out, { inputs: used }] of Object.entries(result.metafile.outputs)) {
   if (!out.endsWith(".mjs")) continue;
   const isCheck = path.basename(out) === path.basename(CONFIG_CHECK_BUNDLE);
-  const inputs = Object.keys(used).filter((f) => (isCheck ? !CONFIG_CHECK_ALLOWED(f) : !f.startsWith("src/server/gateway/") && !ALLOWED.has(f)));
+  const isWorker = path.basename(out) === path.basename(WORKER_BUNDLE);
+  const inputs = Object.keys(used).filter((f) => (isCheck ? !CONFIG_CHECK_ALLOWED(f) : !f.startsWith("src/server/gateway/") && !ALLOWED.has(f) && !(isWorker && WORKER_ALLOWED(f))));
   if (inputs.length > 0) {
     const only = isCheck ? `${[...CONFIG_CHECK_FILES].join(", ")} and zod` : `src/server/gateway/, ${[...ALLOWED].join(", ")}`;
     process.stderr.write(`build-gateway: ${out} must hold only ${only}, but it includes: ${inputs.join(", ")}\n`);

@@ -16,6 +16,7 @@ import { llamaServerBin } from "../../test/harness/llama-server.ts";
 import { installWrapper, REPO_ROOT, type InstalledWrapper } from "../../test/harness/ssh-wrapper.ts";
 import { sshExec, startSshd, type SshdFixture } from "../../test/harness/sshd.ts";
 import { createSshLinkFromOpenSshDir } from "./openssh-dir.ts";
+import { createSshLink } from "./ssh.ts";
 import { hasTcpTunnel } from "./ssh-tunnel.ts";
 import type { HostLink } from "./types.ts";
 import { silentLinkLog } from "./types.ts";
@@ -166,6 +167,30 @@ describe("setup-ssh.sh --model-ports: the key reaches the model ports and nothin
     // The link itself is unharmed.
     expect(link.state).toBe("connected");
     expect(await link.call("status", {})).toEqual([]);
+  });
+
+  it("a tunnel-only link made from the link's connectionConfig (the gateway worker's own connection): a model port opens, no other port, no agent runs, no call goes", async () => {
+    if (!hasTcpTunnel(link) || !link.connectionConfig) throw new Error("the ssh link has no openTcp or connectionConfig");
+    const auditBefore = await readFile(wrapper.auditLog, "utf8").catch(() => "");
+    // The app's own link ran the agent through the wrapper, which wrote it down (so a run would show here).
+    expect(auditBefore).toMatch(/verdict=allowed/);
+    const own = createSshLink(link.connectionConfig(), { tunnelOnly: true, log: silentLinkLog });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`tunnel-only link state ${own.state}`)), 20_000);
+        const check = () => own.state === "connected" && (clearTimeout(t), resolve());
+        own.onStateChange(check);
+        check();
+      });
+      if (!hasTcpTunnel(own)) throw new Error("the tunnel-only link has no openTcp");
+      expect(await readAll(await own.openTcp(modelPort))).toBe("model\n");
+      await expect(own.openTcp(secretPort)).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining(`does not permit port ${secretPort}`) });
+      await expect(own.call("status", {})).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("no agent") });
+      // No session channel: the key's forced command (the wrapper, which logs every command it is given) never ran.
+      expect(await readFile(wrapper.auditLog, "utf8").catch(() => "")).toBe(auditBefore);
+    } finally {
+      await own.close();
+    }
   });
 
   it("a raw client with the key reaches no other port, nor the model port by another name", async () => {

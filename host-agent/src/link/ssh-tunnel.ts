@@ -33,6 +33,7 @@
  * Errors name what to do: a channel sshd refuses names the port and the
  * setup-ssh.sh argument that allows it; a port nothing listens on says so.
  */
+import type { SshLinkConfigInput } from "./ssh-config.ts";
 import type { Duplex } from "node:stream";
 import type { ClientChannel } from "ssh2";
 import { AgentError } from "../protocol.ts";
@@ -66,6 +67,11 @@ export interface TcpTunnel {
   openTcp(port: number, options?: TcpTunnelOptions): Promise<Duplex>;
   /** Channels open now. */
   readonly openTunnels: number;
+  /**
+   * What a second connection to the same host needs (ssh.ts SshLink.connectionConfig: address, user, private key,
+   * the host keys pinned now); absent on an older link. Holds the private key: for this process only.
+   */
+  connectionConfig?(): SshLinkConfigInput;
 }
 
 type ForwardOut = (srcIP: string, srcPort: number, dstIP: string, dstPort: number, cb: (err: (Error & { reason?: number | string }) | undefined, channel: ClientChannel) => void) => unknown;

@@ -57,6 +57,13 @@ export interface SshLinkOptions {
    * never "will reconnect".
    */
   oneShot?: boolean;
+  /**
+   * A link for channels to the host's ports alone (openTcp): the connection is made and its host key checked as
+   * for any link, but no agent is started on it (no session channel: the key's forced command never runs), and it
+   * is connected once ssh authentication succeeds. `call` fails at once (there is no agent to answer). Used by
+   * the gateway's worker thread for a connection of its own to each ssh host (src/server/gateway/worker-tunnels.ts).
+   */
+  tunnelOnly?: boolean;
 }
 
 interface PendingCall {
@@ -169,6 +176,7 @@ class SshLink implements HostLink, TcpTunnel {
 
   call<M extends Method>(method: M, params: Params<M>, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Result<M>> {
     if (this.current === "closed") return Promise.reject(closedError(this.host));
+    if (this.options.tunnelOnly) return Promise.reject(new AgentError({ code: "BAD_REQUEST", message: `the link to host '${this.host}' carries channels to its ports only (tunnelOnly): it has no agent to call ${method}` }));
     if (this.current === "failed" || this.current === "disconnected") {
       const last = this.lastError;
       const retry = this.current === "disconnected" ? ` (next attempt in ${Math.max(0, this.nextRetryAt - Date.now())} ms)` : "";
@@ -336,6 +344,7 @@ class SshLink implements HostLink, TcpTunnel {
 
     client.on("ready", () => {
       if (session.lost) return;
+      if (this.options.tunnelOnly) return this.tunnelReady(session);
       this.startAgent(session);
     });
     client.on("error", (err: Error & { level?: string }) => {
@@ -366,6 +375,25 @@ class SshLink implements HostLink, TcpTunnel {
     else if (/keepalive/i.test(err.message)) message = `${base} stopped answering keepalives`;
     else message = `${base}: ${err.message}`;
     return new AgentError({ code: "UNAVAILABLE", message }, { cause: err });
+  }
+
+  /** A tunnel-only link's connection authenticated: connected, with no agent (SshLinkOptions.tunnelOnly). */
+  private tunnelReady(session: Session): void {
+    if (session.lost || this.session !== session) return;
+    session.wasUp = true;
+    this.failedAttempts = 0;
+    this.lastError = null;
+    this.setState("connected");
+    this.log("info", "link connected (channels to the host's ports only; no agent)", { host: this.host, where: this.where });
+  }
+
+  /**
+   * The config this link connects with, for a second connection to the same host as the same user (a tunnel-only
+   * link in another thread): the host keys pinned now (a key trusted on first use included), so the copy needs no
+   * trust of its own. Holds the private key: for this process only.
+   */
+  connectionConfig(): SshLinkConfigInput {
+    return { ...this.config, hostKeyFingerprints: [...this.pins], trustOnFirstUse: false };
   }
 
   /** Runs the forced command (the agent) in a new session channel on `session`'s connection, then says hello. */

@@ -10,6 +10,7 @@
  * Bundled into front.mjs: like front.ts, it holds only gateway code and
  * reaches the fleet through what `parts()` gives it (type imports only).
  */
+import type { SshLinkConfigInput } from "synapse-host-agent/link";
 import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -42,6 +43,11 @@ export interface BridgeParts {
   onFleetEvent(onEvent: (event: { data: unknown } | null) => void): () => void;
   /** Which hosts cannot be reached now, as the status view decides it (GatewayOptions.hostReach); absent: the worker's /v1/models takes every host as reachable. */
   hostReach?: HostReach;
+  /**
+   * An ssh host's link config for the worker's own connection to it (LinkPool.connectionConfig: worker-tunnels.ts);
+   * absent or null: the worker's channels go through this thread's channel socket.
+   */
+  connectionConfig?: (hostId: string) => SshLinkConfigInput | null;
 }
 
 /** What `onFleetEventsOf` reads: the app's event bus (services/fleet/events.ts), by shape. */
@@ -171,6 +177,8 @@ export function createFleetHost(options: {
         return p.adapter.linkDown ? p.adapter.linkDown(args[0] as string, args[1] as { timeoutMs: number }) : null;
       case "hostReach":
         return p.hostReach ? p.hostReach(args[0] as HostRef[]) : {};
+      case "connectionConfig":
+        return p.connectionConfig ? p.connectionConfig(args[0] as string) : null;
       case "keyLookup":
         return p.keys.lookup(args[0] as string);
       case "guard":

@@ -94,6 +94,7 @@ async function bridgeParts(): Promise<BridgeParts> {
     log,
     onFleetEvent: (onEvent) => onFleetEventsOf(runtime.events, onEvent),
     hostReach: async (hosts) => Object.fromEntries(hosts.map((h) => [h.id, runtime.fleet.hostUnreachable(h)])),
+    connectionConfig: (hostId) => runtime.links.connectionConfig(hostId),
   };
   globalForRuntime.synapseBridge = { runtime, parts };
   return parts;

@@ -232,9 +232,18 @@ interface Link {
   over: boolean;
 }
 
-/** Whether a pooled connection may carry a request: not ended, closed, failed or destroyed, and its writes still go out. */
+/**
+ * What a `RawTarget.connect` connection may carry besides a Duplex: `keepAlive()` false says it is not to be kept for
+ * another request (worker-tunnels.ts: a channel the main thread's way, made while the worker's own ssh connection
+ * to the host was not up; once it is, new requests go over it, not over the channel the pool would hand out).
+ */
+export interface KeptAliveWhile {
+  keepAlive?: () => boolean;
+}
+
+/** Whether a pooled connection may carry a request: not ended, closed, failed or destroyed, its writes still go out, and its maker still wants it kept. */
 function usable(link: Link): boolean {
-  return !link.over && !link.socket.destroyed && link.socket.writable;
+  return !link.over && !link.socket.destroyed && link.socket.writable && (link.socket as KeptAliveWhile).keepAlive?.() !== false;
 }
 
 /** Attaches a link's listeners (once); `data`: the socket has no `onread` (an ssh channel), so its reads come as 'data' events. */

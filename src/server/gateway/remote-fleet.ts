@@ -20,6 +20,7 @@
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { MessagePort } from "node:worker_threads";
+import type { SshLinkConfigInput } from "synapse-host-agent/link";
 import type { StopCause } from "synapse-host-agent/server-states";
 import type { GuardSettings } from "~/server/http/guard";
 import { createChangeWaiters } from "./change-waiters";
@@ -28,6 +29,7 @@ import { createGrantCache, type KeyGrant, type KeyStore } from "./key-store";
 import type { GatewayMetrics, ModelQueue } from "./metrics-port";
 import { GatewayError } from "./openai-error";
 import type { CallMethod, MainMessage, WorkerMessage } from "./worker-protocol";
+import { createWorkerTunnels } from "./worker-tunnels";
 import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
 import { createOnceListeners, createStoppingListeners } from "./notice-listeners";
 
@@ -64,7 +66,12 @@ interface Usage {
   timer: NodeJS.Timeout | null;
 }
 
-export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" | "off">, options: { channelSocket: string; now?: () => number }): RemoteFleet {
+/**
+ * `ownSshConnections` (default true): channels to models on ssh hosts go over the worker's own ssh connection to
+ * each host (worker-tunnels.ts), the main thread's channel socket only while that connection is not up; false:
+ * always the main thread's way.
+ */
+export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" | "off">, options: { channelSocket: string; now?: () => number; ownSshConnections?: boolean }): RemoteFleet {
   const now = options.now ?? Date.now;
   // Counts, figures and log lines go in one batch every NOTES_EVERY_MS: a message to the main thread costs the
   // worker about 0.1 ms (a profile of the app at c=1: 14 % of the worker's busy time when each request sent its own).
@@ -179,6 +186,16 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
   }, QUEUES_EVERY_MS);
   queuesTimer.unref();
 
+  const tunnels =
+    options.ownSshConnections === false
+      ? null
+      : createWorkerTunnels({
+          configFor: (hostId) => call<SshLinkConfigInput | null>("connectionConfig", [hostId]),
+          fallback: (hostId, port, timeoutMs) => openChannel(options.channelSocket, hostId, port, timeoutMs),
+          log: { warn: (msg, data) => send({ t: "log", level: "warn", msg, ...(data ? { data } : {}) }) },
+          now,
+        });
+
   return {
     guard: () => call<GuardSettings>("guard", [], START_TIMEOUT_MS),
     modelsNow() {
@@ -276,7 +293,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       u.timer = timer;
     },
     connect(hostId, port, { timeoutMs }) {
-      return openChannel(options.channelSocket, hostId, port, timeoutMs);
+      return tunnels ? tunnels.open(hostId, port, timeoutMs) : openChannel(options.channelSocket, hostId, port, timeoutMs);
     },
     keys: {
       lookup: (hash) => keyCache.lookup(hash, () => call<KeyGrant | null>("keyLookup", [hash])),
@@ -308,6 +325,7 @@ export function createRemoteFleet(port: Pick<MessagePort, "postMessage" | "on" |
       }
       pending.clear();
       for (const u of usages.values()) if (u.timer) clearTimeout(u.timer);
+      void tunnels?.close();
     },
   };
 }

@@ -6,7 +6,8 @@
  * ports, permitlisten that matches nothing).
  *
  * - chat completions, plain and streamed, through a channel on the host's
- *   existing ssh connection (no new ssh session per request);
+ *   existing ssh connection (no new ssh session per request); through the
+ *   gateway's worker thread, on the worker's own connection to the host (one);
  * - a client that disconnects mid-stream frees the slot on the host;
  * - a model port outside the host's range is refused at save, naming it;
  * - a port the app allows but the key does not: 502 naming the port to add;
@@ -14,7 +15,8 @@
  * - the link lost under a stream: a last event says so;
  * - direct mode: the gateway connects to address:PORT instead.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import type { ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
@@ -51,6 +53,17 @@ async function portRange(): Promise<number> {
     if (next.every(Boolean)) return p;
   }
   throw new Error("no three free consecutive ports");
+}
+
+/** Established TCP connections to 127.0.0.1:`port` as the kernel lists them (/proc/net/tcp, the listening side's sockets). */
+async function establishedTo(port: number): Promise<number> {
+  const hex = port.toString(16).toUpperCase().padStart(4, "0");
+  const lines = (await readFile("/proc/net/tcp", "utf8")).split("\n").slice(1);
+  // Fields: sl local_address rem_address st …; 01 is ESTABLISHED.
+  return lines.filter((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1] === `0100007F:${hex}` && f[3] === "01";
+  }).length;
 }
 
 let g: GatewayFixture;
@@ -192,19 +205,35 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     await g.f.fleet.stop(m.id);
   }, 60_000);
 
-  it("through the gateway's worker thread, as the app runs it: answers over the host's ssh connection, frees the slot when the client leaves, names a port the key refuses", async () => {
+  it("through the gateway's worker thread, as the app runs it: answers over a connection of its own to the host (one, not one per request, running no agent), frees the slot when the client leaves, names a port the key refuses", async () => {
     const w = await startGatewayWorker(g);
     try {
       const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+      const mainLink = (await g.f.links.get(host)) as unknown as { openTunnels: number };
       const sessionsBefore = (await sshd.sessionPids()).length;
+      const agentsBefore = (await agentPids(await sshd.sessionPids())).length;
       const r = await w.client.chat.completions.create(chat("far"));
       expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);
-      const stream = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 12 }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
-      let text = "";
-      for await (const c of stream) text += c.choices[0]?.delta?.content ?? "";
-      expect(text).toMatch(/^[a-z]+$/);
-      // Channels on the link's own connection (opened by the main thread for the worker): no new ssh session.
-      expect((await sshd.sessionPids()).length).toBe(sessionsBefore);
+      // The worker's own connection (worker-tunnels.ts), made on that first request: one more sshd session, and no
+      // agent on it (no session channel: the key's forced command does not run).
+      await waitFor("the worker's own ssh connection", async () => (await sshd.sessionPids()).length === sessionsBefore + 1, 10_000, 50);
+      expect(await agentPids(await sshd.sessionPids())).toHaveLength(agentsBefore);
+      // The first request's channel went the main thread's way (the worker's connection was not up yet): it is not
+      // kept for the next request, which goes over the worker's connection; the main thread's channel closes.
+      expect((await w.client.chat.completions.create(chat("far"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+      await waitFor("the main thread's channel closed", async () => mainLink.openTunnels === 0, 3_000, 20);
+      for (let i = 0; i < 3; i++) {
+        const stream = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 12 }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+        let text = "";
+        for await (const c of stream) {
+          text += c.choices[0]?.delta?.content ?? "";
+          // Not through the main thread's link: none of its channels is open while the reply streams.
+          expect(mainLink.openTunnels).toBe(0);
+        }
+        expect(text).toMatch(/^[a-z]+$/);
+      }
+      // Requests reuse it: still that one connection more.
+      expect((await sshd.sessionPids()).length).toBe(sessionsBefore + 1);
 
       const ac = new AbortController();
       const long = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 3000, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: ac.signal });
@@ -237,8 +266,65 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
     }
   }, 60_000);
 
-  it("channels end with their use: kept-alive ones dropped when idle, finished and abandoned streams; the host's count of open channels falls back to 0 (it grew to the bound, 256, and then refused every request)", async () => {
-    const w = await startGatewayWorker(g);
+  it("through the worker, a reply from an ssh host keeps streaming while the app's main thread is busy (through the main thread it stopped until that thread was free)", async () => {
+    const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+    const dir = await testDirs("synapse-gateway-busy-main-");
+    /** Chunks the client (a process of its own, so this thread's block does not hold it) got while this thread was blocked. */
+    async function chunksWhileBlocked(ownSshConnections: boolean): Promise<{ during: number; total: number }> {
+      const w = await startGatewayWorker(g, { ownSshConnections });
+      try {
+        const sessionsBefore = (await sshd.sessionPids()).length;
+        // Warm: the worker's own connection made (when it has one) and a channel in use.
+        expect((await w.client.chat.completions.create(chat("far"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+        if (ownSshConnections) {
+          await waitFor("the worker's own ssh connection", async () => (await sshd.sessionPids()).length === sessionsBefore + 1, 10_000, 50);
+          expect((await w.client.chat.completions.create(chat("far"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+        }
+        const out = path.join(dir.root, `chunks-${ownSshConnections}.txt`);
+        // The client: one streamed request, each chunk's arrival time (its own clock: Date.now()) appended to `out`.
+        const client = `
+          const fs = require("node:fs");
+          const [url, body, out] = process.argv.slice(1);
+          fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body }).then(async (res) => {
+            for await (const c of res.body) fs.appendFileSync(out, Date.now() + "\\n");
+          }).catch((e) => { console.error(String(e)); process.exit(1); });`;
+        const body = JSON.stringify({ ...chat("far", { max_tokens: 3500, ignore_eos: true }), stream: true });
+        const child = spawn(process.execPath, ["-e", client, `${w.url}/v1/chat/completions`, body, out], { stdio: ["ignore", "ignore", "inherit"] });
+        const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+        try {
+          await waitFor("the first chunks", async () => (await readFile(out, "utf8").catch(() => "")).split("\n").length > 10, 15_000, 5);
+          // This thread (the app's main thread in the app: Next, the fleet, the links) is busy for 1 s.
+          const blockedAt = Date.now();
+          while (Date.now() - blockedAt < 1000);
+          const freeAt = Date.now();
+          const code = await Promise.race([exited, new Promise<"late">((r) => setTimeout(() => r("late"), 30_000))]);
+          expect(code).toBe(0);
+          const times = (await readFile(out, "utf8")).split("\n").filter(Boolean).map(Number);
+          expect(times.at(-1)! > freeAt, "the reply went on past the block (else the figure says nothing)").toBe(true);
+          return { during: times.filter((t) => t > blockedAt + 150 && t < freeAt - 150).length, total: times.length };
+        } finally {
+          if (child.exitCode === null) child.kill("SIGKILL");
+          await anySlotBusy(far).catch(() => false);
+        }
+      } finally {
+        await w.dispose();
+      }
+    }
+    try {
+      const own = await chunksWhileBlocked(true);
+      const mainWay = await chunksWhileBlocked(false);
+      console.log(`chunks while the main thread was blocked (the middle 700 ms of 1 s): worker's own connection ${own.during} of ${own.total}; main thread's way ${mainWay.during} of ${mainWay.total}`);
+      expect(own.during).toBeGreaterThan(20);
+      // The old way, for contrast: nothing came while the main thread could not relay it.
+      expect(mainWay.during).toBe(0);
+    } finally {
+      await dir.cleanup();
+    }
+  }, 90_000);
+
+  it("channels end with their use: kept-alive ones dropped when idle, finished and abandoned streams; the host's count of open channels falls back to 0 (it grew to the bound, 256, and then refused every request); the main thread's way", async () => {
+    // The way every channel went before the worker had connections of its own, and the one it takes while its own is not up.
+    const w = await startGatewayWorker(g, { ownSshConnections: false });
     try {
       const link = (await g.f.links.get(host)) as unknown as { openTunnels: number };
       for (let i = 0; i < 2; i++) {
@@ -256,6 +342,34 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
       // The plain answers' channel is kept alive for the next request, then dropped after FREE_SOCKET_TIMEOUT_MS idle.
       await waitFor("only the kept-alive channel to be open", async () => link.openTunnels === 1, 2_000, 20);
       await waitFor("every channel to close", async () => link.openTunnels === 0, FREE_SOCKET_TIMEOUT_MS + 6_000, 50);
+    } finally {
+      await w.dispose();
+    }
+  }, 60_000);
+
+  it("the same through the worker's own connection: the host's connections to the model's port fall back to none once the kept-alive one idles out", async () => {
+    const w = await startGatewayWorker(g);
+    try {
+      const far = await g.f.t.db.model.findFirstOrThrow({ where: { name: "far" } });
+      const port = (await g.f.fleet.status()).find((v) => v.modelId === far.id)!.port!;
+      const sessionsBefore = (await sshd.sessionPids()).length;
+      expect((await w.client.chat.completions.create(chat("far"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+      await waitFor("the worker's own ssh connection", async () => (await sshd.sessionPids()).length === sessionsBefore + 1, 10_000, 50);
+      for (let i = 0; i < 2; i++) {
+        const stream = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 12 }), stream: true } as unknown as ChatCompletionCreateParamsStreaming);
+        for await (const _ of stream);
+      }
+      const ac = new AbortController();
+      const long = await w.client.chat.completions.create({ ...chat("far", { max_tokens: 3000, ignore_eos: true }), stream: true } as unknown as ChatCompletionCreateParamsStreaming, { signal: ac.signal });
+      try {
+        for await (const _ of long) break;
+      } catch {
+        // aborted
+      }
+      for (let i = 0; i < 3; i++) expect((await w.client.chat.completions.create(chat("far"))).choices[0]?.message.content).toMatch(/^[a-z]+$/);
+      // What the host sees: sshd's connections to the server's port (one per open channel), as the kernel lists them.
+      await waitFor("only the kept-alive channel's connection to the model's port", async () => (await establishedTo(port)) === 1, 3_000, 20);
+      await waitFor("no connection to the model's port", async () => (await establishedTo(port)) === 0, FREE_SOCKET_TIMEOUT_MS + 6_000, 50);
     } finally {
       await w.dispose();
     }

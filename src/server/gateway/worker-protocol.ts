@@ -42,7 +42,7 @@ import type { GatewayError, GatewayErrorType } from "./openai-error";
 import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
 import type { ModelStopping } from "./stopping";
 
-export type CallMethod = "models" | "start" | "stop" | "linkDown" | "hostReach" | "keyLookup" | "guard";
+export type CallMethod = "models" | "start" | "stop" | "linkDown" | "hostReach" | "connectionConfig" | "keyLookup" | "guard";
 
 export type WorkerMessage =
   | { t: "call"; id: number; method: CallMethod; args: unknown[] }

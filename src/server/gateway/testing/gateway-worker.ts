@@ -8,8 +8,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
 import { build } from "esbuild";
@@ -41,11 +40,17 @@ export interface GatewayWorker {
   dispose(): Promise<void>;
 }
 
-/** `metrics`: where the main thread puts the worker's figures besides `records` (e.g. the app's metrics' gateway sink). */
-export async function startGatewayWorker(g: GatewayFixture, options: { metrics?: GatewayMetrics } = {}): Promise<GatewayWorker> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-gw-worker-"));
+/**
+ * `metrics`: where the main thread puts the worker's figures besides `records` (e.g. the app's metrics' gateway sink).
+ * `ownSshConnections: false`: the main thread gives the worker no ssh host's config, so its channels all go through
+ * the main thread's channel socket (as before worker-tunnels.ts).
+ */
+export async function startGatewayWorker(g: GatewayFixture, options: { metrics?: GatewayMetrics; ownSshConnections?: boolean } = {}): Promise<GatewayWorker> {
+  // Inside the repository, as dist/gateway is: the bundle loads ssh2 (left outside it, as scripts/build-gateway.mjs does) from node_modules.
+  await mkdir(path.join(ROOT, "node_modules", ".cache"), { recursive: true });
+  const dir = await mkdtemp(path.join(ROOT, "node_modules", ".cache", "synapse-gw-worker-"));
   const workerJs = path.join(dir, "worker.mjs");
-  await build({ entryPoints: [path.join(ROOT, "src/server/gateway/worker.ts")], outfile: workerJs, bundle: true, platform: "node", format: "esm", target: "node20", tsconfig: path.join(ROOT, "tsconfig.json"), logLevel: "warning" });
+  await build({ entryPoints: [path.join(ROOT, "src/server/gateway/worker.ts")], outfile: workerJs, bundle: true, external: ["ssh2"], platform: "node", format: "esm", target: "node20", tsconfig: path.join(ROOT, "tsconfig.json"), logLevel: "warning" });
 
   const nextSaw: string[] = [];
   const nextServer = http.createServer((req, res) => {
@@ -80,6 +85,7 @@ export async function startGatewayWorker(g: GatewayFixture, options: { metrics?:
       log: { warn: () => undefined, info: () => undefined },
       onFleetEvent: (onEvent) => onFleetEventsOf(g.f.events, onEvent),
       hostReach: async (hosts) => Object.fromEntries(hosts.map((h) => [h.id, g.f.fleet.hostUnreachable(h)])),
+      ...(options.ownSshConnections === false ? {} : { connectionConfig: (hostId: string) => g.f.links.connectionConfig(hostId) }),
     }),
     post: (m) => worker?.postMessage(m),
     onListening: (m) => onListening(m),

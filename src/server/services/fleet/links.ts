@@ -130,6 +130,13 @@ export interface LinkPool {
    * EARLY_RETRY_MIN_GAP_MS), and that attempt is waited for, up to `timeoutMs`.
    */
   linkDown(hostId: string, options: { timeoutMs: number }): Promise<LinkDown | null>;
+  /**
+   * What a second connection to an ssh host needs (its link's connectionConfig: address, user, private key, the
+   * host keys pinned now), for the gateway's worker thread's channels (src/server/gateway/worker-tunnels.ts); null
+   * while the host has no ssh link made (none yet, a local host, a link that could not be made) or the link is
+   * not connected (its keys may not be checked yet). Holds the private key: never leaves this process.
+   */
+  connectionConfig(hostId: string): SshLinkConfigInput | null;
   /** Closes and forgets a host's link (host deleted). */
   remove(hostId: string): Promise<void>;
   close(): Promise<void>;
@@ -497,6 +504,12 @@ export function createLinkPool(options: LinkPoolOptions): LinkPool {
       if (earlyRetry) link.retryNow?.();
       if (!hasTcpTunnel(link)) throw new ServiceError("UNAVAILABLE", `host ${host.name} is reached through a ${link.kind} link, which has no channels to ports; its servers listen on this machine's loopback`);
       return link.openTcp(port, tunnel);
+    },
+
+    connectionConfig(hostId) {
+      const link = entries.get(hostId)?.current;
+      if (!link || link.kind !== "ssh" || link.state !== "connected" || !hasTcpTunnel(link) || !link.connectionConfig) return null;
+      return link.connectionConfig();
     },
 
     async linkDown(hostId, opts) {

@@ -1,0 +1,140 @@
+/**
+ * The gateway worker's own ssh connection to each ssh host, for channels to
+ * its model servers: a request's bytes then go from the client's socket to
+ * the ssh channel on this thread's event loop, never through the app's main
+ * thread.
+ *
+ * Why: through the main thread (fleet-host.ts's channel socket, the host's
+ * link there), every chunk of a streamed answer from a model on an ssh host
+ * waited for that thread's event loop, which also runs Next, the fleet and
+ * the registry. bench/gateway.ts (2 cores, 8 reps, 2026-12-02): the ssh
+ * leg's chunk delay p99 was 13.7 ms against 3.7 ms for a local model through
+ * the same gateway, and `perf_hooks.monitorEventLoopDelay` put the main
+ * thread's p99 at 6-12 ms (max 25-110 ms per 2 s) against the worker's 4-6 ms.
+ *
+ * The connection is made with the host link's own config (LinkPool
+ * connectionConfig, asked of the main thread: address, user, key, and the
+ * host keys pinned there, so no key is trusted here that the app did not
+ * pin) as a tunnel-only link (host-agent ssh.ts `tunnelOnly`: no session
+ * channel, so the key's forced command, the agent, never runs on it; the
+ * key's permitopen still decides which ports a channel may reach). One per
+ * host, made on the first request for one of its models, kept with its own
+ * keepalives and reconnect backoff, its config asked again at most every
+ * CONFIG_RECHECK_MS while in use (a host edited: the link is made anew;
+ * removed or no longer ssh: closed).
+ *
+ * Only a connected link is used. Anything else (not made yet, reconnecting,
+ * a channel refused or failed) goes the main thread's way within what is
+ * left of the deadline (`fallback`: remote-fleet.ts openChannel), whose
+ * answers carry the fleet's view of the host (unreachable with the link's
+ * error, a port the key does not permit, nothing listening), so every error
+ * a client gets is the one it got before. Such a channel is not kept alive
+ * for another request once this thread's own connection is up (raw-upstream.ts
+ * KeptAliveWhile), so a steady stream of requests moves over to it.
+ */
+import type { Duplex } from "node:stream";
+import type { HostLink, LinkLog, SshLinkConfigInput, TcpTunnel } from "synapse-host-agent/link";
+import { createSshLink } from "synapse-host-agent/ssh-link";
+import type { KeptAliveWhile } from "./raw-upstream";
+
+/** How often, at most, a host's config is asked again while its link is in use (ms). */
+export const CONFIG_RECHECK_MS = 10_000;
+
+export interface WorkerTunnelsOptions {
+  /** The host link's config (LinkPool.connectionConfig, over the bridge); null: none now (no ssh link connected there). */
+  configFor(hostId: string): Promise<SshLinkConfigInput | null>;
+  /** A channel the main thread's way (remote-fleet.ts openChannel), with what is left of the deadline (ms). */
+  fallback(hostId: string, port: number, timeoutMs: number): Promise<Duplex>;
+  log: { warn(msg: string, data?: Record<string, unknown>): void };
+  now?: () => number;
+}
+
+export interface WorkerTunnels {
+  /** A connection to 127.0.0.1:`port` on ssh host `hostId` within `timeoutMs`; rejects as `fallback` does. */
+  open(hostId: string, port: number, timeoutMs: number): Promise<Duplex>;
+  /** Closes every link (the worker is closing). */
+  close(): Promise<void>;
+}
+
+interface Entry {
+  link: HostLink & TcpTunnel;
+  /** The config it was made with, as JSON (a changed one makes it anew). */
+  key: string;
+  checkedAt: number;
+}
+
+export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnels {
+  const now = options.now ?? Date.now;
+  const entries = new Map<string, Entry>();
+  /** Hosts whose config is being asked for (one ask at a time per host). */
+  const asking = new Map<string, Promise<void>>();
+  let closed = false;
+
+  /** Link log: warnings and errors to the app's log (through the bridge); the rest is the host link's to say. */
+  const linkLog: LinkLog = (level, msg, fields) => {
+    if (level === "warn" || level === "error") options.log.warn(`gateway's own ssh connection: ${msg}`, fields);
+  };
+
+  function drop(hostId: string): void {
+    const e = entries.get(hostId);
+    if (!e) return;
+    entries.delete(hostId);
+    void e.link.close().catch(() => undefined);
+  }
+
+  /** Asks the host's config (once at a time) and makes, keeps, remakes or drops its link to match. Never rejects. */
+  function recheck(hostId: string): Promise<void> {
+    const busy = asking.get(hostId);
+    if (busy) return busy;
+    const p = options
+      .configFor(hostId)
+      .then((config) => {
+        if (closed) return;
+        const e = entries.get(hostId);
+        if (config === null) {
+          // No ssh link connected there now: keep a link already made (its own reconnects), drop none on a blip.
+          if (e) e.checkedAt = now();
+          return;
+        }
+        const key = JSON.stringify(config);
+        if (e && e.key === key) {
+          e.checkedAt = now();
+          return;
+        }
+        drop(hostId);
+        const link = createSshLink(config, { tunnelOnly: true, log: linkLog }) as Entry["link"];
+        entries.set(hostId, { link, key, checkedAt: now() });
+      })
+      .catch((err: unknown) => {
+        options.log.warn("the gateway could not make its own ssh connection to a host; its requests go through the app's main thread", { hostId, error: err instanceof Error ? err.message : String(err) });
+      })
+      .finally(() => asking.delete(hostId));
+    asking.set(hostId, p);
+    return p;
+  }
+
+  return {
+    async open(hostId, port, timeoutMs) {
+      const t0 = now();
+      const e = entries.get(hostId);
+      if (!closed && (!e || now() - e.checkedAt >= CONFIG_RECHECK_MS)) void recheck(hostId);
+      if (e && e.link.state === "connected") {
+        try {
+          return await e.link.openTcp(port, { timeoutMs });
+        } catch {
+          // The main thread's way says why, in the fleet's words (or finds a way this link did not).
+        }
+      }
+      const channel = await options.fallback(hostId, port, Math.max(1, timeoutMs - (now() - t0)));
+      // Kept alive for the next request only while this thread has no connection of its own up to the host.
+      const keepAlive = () => entries.get(hostId)?.link.state !== "connected";
+      return Object.assign(channel, { keepAlive } satisfies KeptAliveWhile);
+    },
+    async close() {
+      closed = true;
+      const links = [...entries.values()].map((e) => e.link);
+      entries.clear();
+      await Promise.all(links.map((l) => l.close().catch(() => undefined)));
+    },
+  };
+}
