@@ -83,6 +83,20 @@ describe("gateway: routing to running models (real llama-server, openai client)"
     expect(r.model).toBe("alpha-alias");
   });
 
+  it("the Responses API (the openai client's responses.create), plain and streamed, is answered by the named model; a /v1 path the gateway does not serve is a JSON 404 naming the ones it does (it was Next's HTML page)", async () => {
+    const r = await g.client.responses.create({ model: "alpha", input: "hi", max_output_tokens: 8, grammar: GRAMMAR } as unknown as Parameters<typeof g.client.responses.create>[0]);
+    expect((r as { output_text: string }).output_text).toMatch(/^[a-z]+$/);
+    const stream = await g.client.responses.create({ model: "alpha", input: "hi", max_output_tokens: 8, grammar: GRAMMAR, stream: true } as unknown as Parameters<typeof g.client.responses.create>[0]);
+    const kinds = new Set<string>();
+    for await (const e of stream as AsyncIterable<{ type: string }>) kinds.add(e.type);
+    expect(kinds).toContain("response.output_text.delta");
+    expect(kinds).toContain("response.completed");
+    const unknown = await apiError(g.client.post("/assistants", { body: { model: "alpha" } }));
+    expect(unknown.status).toBe(404);
+    expect(unknown.code).toBe("unknown_url");
+    expect(unknown.message).toMatch(/^404 Invalid URL \(POST \/v1\/assistants\): the gateway serves \/v1\/chat\/completions, .*\/v1\/responses/);
+  });
+
   it("routes by alias too", async () => {
     const r = await g.client.chat.completions.create(chatParams("alpha-alias"));
     expect(r.choices[0]?.message.content).toMatch(/^[a-z]+$/);

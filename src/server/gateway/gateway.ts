@@ -31,7 +31,7 @@ import { findModel } from "./find-model";
 import type { GatewayMetrics } from "./metrics-port";
 import { GatewayError, sendError, sendJson } from "./openai-error";
 import { MAX_BODY_BYTES, modelOfBody, modelOfQuery, readBody, tooLarge } from "./request-body";
-import { matchRoute } from "./routes";
+import { matchRoute, pathOf, servedPaths } from "./routes";
 import type { ForwardOutcome, UpstreamOptions } from "./upstream";
 import { appShuttingDown, linkLostUnderRequest, stoppedUnderRequest, type ModelStopping } from "./stopping";
 import type { ShutdownNotice } from "~/server/services/fleet/fleet-types";
@@ -410,6 +410,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const access = checkAccess(method, url, ex.headers, guard, options.keys ?? null);
     const caller = access instanceof Promise ? await access : access;
     fig.key = callerLabel(caller);
+    // As OpenAI answers a path it does not serve ("Invalid URL (POST /v1/x)"), with the paths served here.
+    if (route.kind === "unknown") throw new GatewayError(404, "invalid_request_error", "unknown_url", `Invalid URL (${method} ${pathOf(url)}): the gateway serves ${servedPaths()}`);
     const allowed = route.kind === "proxy" ? route.method : "GET";
     if (method !== allowed) throw Object.assign(new GatewayError(405, "invalid_request_error", "method_not_allowed", `${url.split("?")[0]} takes ${allowed}`), { allow: allowed });
     if (route.kind === "models") return listModels(ex, caller);

@@ -121,11 +121,12 @@ describe("readinessStep", () => {
 });
 
 describe("routes and names", () => {
-  it("serves OpenAI's and llama-server's paths, nothing else", () => {
-    for (const p of ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/completion", "/tokenize", "/detokenize", "/infill", "/rerank", "/v1/rerank", "/props?model=a", "/slots?model=a"]) {
+  it("serves OpenAI's and llama-server's paths; any other /v1/ path is its own 404 (unknown); nothing else", () => {
+    for (const p of ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses", "/v1/models", "/completion", "/tokenize", "/detokenize", "/infill", "/rerank", "/v1/rerank", "/props?model=a", "/slots?model=a"]) {
       expect(matchRoute(p), p).toBeDefined();
     }
-    for (const p of ["/", "/api/health", "/v1", "/v1/other", "/models/abc", "/_next/static/x.js"]) expect(matchRoute(p), p).toBeUndefined();
+    for (const p of ["/", "/api/health", "/v1", "/models/abc", "/_next/static/x.js", "/v1x/chat"]) expect(matchRoute(p), p).toBeUndefined();
+    for (const p of ["/v1/other", "/v1/assistants", "/v1/responses/resp_1", "/v1/chat/completions/x"]) expect(matchRoute(p), p).toEqual({ kind: "unknown" });
   });
 
   it("/v1/models/{model} is OpenAI's retrieve, the name percent-decoded; /v1/models/ is the list", () => {

@@ -9,27 +9,22 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
+import { rm } from "node:fs/promises";
 import { Worker } from "node:worker_threads";
-import { build } from "esbuild";
 import { afterAll, expect, it } from "vitest";
 import { createFleetHost, type BridgeParts } from "./fleet-host";
 import type { FleetAdapter } from "./fleet-adapter";
 import type { WorkerConfig, WorkerMessage } from "./worker-protocol";
+import { buildTestWorker } from "./testing/gateway-worker";
 
-const ROOT = path.resolve(import.meta.dirname, "../../..");
 const cleanups: (() => Promise<void> | void)[] = [];
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
 it("serves the gateway once the app's runtime is there, after a first failed attempt", async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), "synapse-gw-worker-start-"));
+  const { dir, workerJs } = await buildTestWorker("synapse-gw-worker-start-");
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
-  const workerJs = path.join(dir, "worker.mjs");
-  await build({ entryPoints: [path.join(ROOT, "src/server/gateway/worker.ts")], outfile: workerJs, bundle: true, platform: "node", format: "esm", target: "node20", tsconfig: path.join(ROOT, "tsconfig.json"), logLevel: "warning" });
 
   // Next's server: passes gateway routes back to the worker's Node listener, as front.ts's passToWorker does.
   let nodePort = 0;

@@ -41,16 +41,25 @@ export interface GatewayWorker {
 }
 
 /**
+ * The worker's bundle as scripts/build-gateway.mjs makes it (ssh2 left outside: its native crypto binding), written
+ * in a new folder under node_modules/.cache (`prefix`), so that it loads ssh2 from the repository's node_modules as
+ * dist/gateway/worker.mjs does. The caller removes `dir`.
+ */
+export async function buildTestWorker(prefix: string): Promise<{ dir: string; workerJs: string }> {
+  await mkdir(path.join(ROOT, "node_modules", ".cache"), { recursive: true });
+  const dir = await mkdtemp(path.join(ROOT, "node_modules", ".cache", prefix));
+  const workerJs = path.join(dir, "worker.mjs");
+  await build({ entryPoints: [path.join(ROOT, "src/server/gateway/worker.ts")], outfile: workerJs, bundle: true, external: ["ssh2"], platform: "node", format: "esm", target: "node20", tsconfig: path.join(ROOT, "tsconfig.json"), logLevel: "warning" });
+  return { dir, workerJs };
+}
+
+/**
  * `metrics`: where the main thread puts the worker's figures besides `records` (e.g. the app's metrics' gateway sink).
  * `ownSshConnections: false`: the main thread gives the worker no ssh host's config, so its channels all go through
  * the main thread's channel socket (as before worker-tunnels.ts).
  */
 export async function startGatewayWorker(g: GatewayFixture, options: { metrics?: GatewayMetrics; ownSshConnections?: boolean } = {}): Promise<GatewayWorker> {
-  // Inside the repository, as dist/gateway is: the bundle loads ssh2 (left outside it, as scripts/build-gateway.mjs does) from node_modules.
-  await mkdir(path.join(ROOT, "node_modules", ".cache"), { recursive: true });
-  const dir = await mkdtemp(path.join(ROOT, "node_modules", ".cache", "synapse-gw-worker-"));
-  const workerJs = path.join(dir, "worker.mjs");
-  await build({ entryPoints: [path.join(ROOT, "src/server/gateway/worker.ts")], outfile: workerJs, bundle: true, external: ["ssh2"], platform: "node", format: "esm", target: "node20", tsconfig: path.join(ROOT, "tsconfig.json"), logLevel: "warning" });
+  const { dir, workerJs } = await buildTestWorker("synapse-gw-worker-");
 
   const nextSaw: string[] = [];
   const nextServer = http.createServer((req, res) => {
