@@ -15,9 +15,10 @@
  * The connection is made with the host link's own config (LinkPool
  * connectionConfig, asked of the main thread: address, user, key, and the
  * host keys pinned there, so no key is trusted here that the app did not
- * pin) as a tunnel-only link (host-agent ssh.ts `tunnelOnly`: no session
- * channel, so the key's forced command, the agent, never runs on it; the
- * key's permitopen still decides which ports a channel may reach). One per
+ * pin) as a tunnel-only link (host-agent ssh.ts `tunnelOnly`: the key's
+ * forced command runs once, for its `ping` verb, so that sshd turns Nagle off
+ * on the connection, and no agent runs on it; the key's permitopen still
+ * decides which ports a channel may reach). One per
  * host, made on the first request for one of its models, kept with its own
  * keepalives and reconnect backoff, its config asked again at most every
  * CONFIG_RECHECK_MS while in use (a host edited: the link is made anew;
