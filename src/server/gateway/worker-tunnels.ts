@@ -21,8 +21,9 @@
  * decides which ports a channel may reach). One per
  * host, made on the first request for one of its models, kept with its own
  * keepalives and reconnect backoff, its config asked again at most every
- * CONFIG_RECHECK_MS while in use (a host edited: the link is made anew;
- * removed or no longer ssh: closed).
+ * CONFIG_RECHECK_MS while in use (a host edited: the link is made anew), and
+ * closed after IDLE_CLOSE_MS with no request and no channel open (a host
+ * removed is never asked about again).
  *
  * Only a connected link is used. Anything else (not made yet, reconnecting,
  * a channel refused or failed) goes the main thread's way within what is
@@ -40,6 +41,8 @@ import type { KeptAliveWhile } from "./raw-upstream";
 
 /** How often, at most, a host's config is asked again while its link is in use (ms). */
 export const CONFIG_RECHECK_MS = 10_000;
+/** A host's link with no request for this long and no channel open is closed (a host removed, or idle); the next request makes it again (ms). */
+export const IDLE_CLOSE_MS = 10 * 60_000;
 
 export interface WorkerTunnelsOptions {
   /** The host link's config (LinkPool.connectionConfig, over the bridge); null: none now (no ssh link connected there). */
@@ -48,6 +51,8 @@ export interface WorkerTunnelsOptions {
   fallback(hostId: string, port: number, timeoutMs: number): Promise<Duplex>;
   log: { warn(msg: string, data?: Record<string, unknown>): void };
   now?: () => number;
+  /** Makes a host's link from its config; default: host-agent's ssh link, tunnelOnly (tests give a stand-in). */
+  makeLink?: (config: SshLinkConfigInput, log: LinkLog) => HostLink & TcpTunnel;
 }
 
 export interface WorkerTunnels {
@@ -62,6 +67,8 @@ interface Entry {
   /** The config it was made with, as JSON (a changed one makes it anew). */
   key: string;
   checkedAt: number;
+  /** The last open() for the host (epoch ms). */
+  usedAt: number;
 }
 
 export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnels {
@@ -103,8 +110,8 @@ export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnel
           return;
         }
         drop(hostId);
-        const link = createSshLink(config, { tunnelOnly: true, log: linkLog }) as Entry["link"];
-        entries.set(hostId, { link, key, checkedAt: now() });
+        const link = options.makeLink ? options.makeLink(config, linkLog) : (createSshLink(config, { tunnelOnly: true, log: linkLog }) as Entry["link"]);
+        entries.set(hostId, { link, key, checkedAt: now(), usedAt: now() });
       })
       .catch((err: unknown) => {
         options.log.warn("the gateway could not make its own ssh connection to a host; its requests go through the app's main thread", { hostId, error: err instanceof Error ? err.message : String(err) });
@@ -114,10 +121,18 @@ export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnel
     return p;
   }
 
+  // Links nobody uses are closed: a host removed from the registry is never asked about again, and its link would
+  // otherwise keep its connection (and reconnect to it) for the worker's life.
+  const sweep = setInterval(() => {
+    for (const [hostId, e] of entries) if (now() - e.usedAt >= IDLE_CLOSE_MS && e.link.openTunnels === 0) drop(hostId);
+  }, 60_000);
+  sweep.unref();
+
   return {
     async open(hostId, port, timeoutMs) {
       const t0 = now();
       const e = entries.get(hostId);
+      if (e) e.usedAt = t0;
       if (!closed && (!e || now() - e.checkedAt >= CONFIG_RECHECK_MS)) void recheck(hostId);
       if (e && e.link.state === "connected") {
         try {
@@ -133,6 +148,7 @@ export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnel
     },
     async close() {
       closed = true;
+      clearInterval(sweep);
       const links = [...entries.values()].map((e) => e.link);
       entries.clear();
       await Promise.all(links.map((l) => l.close().catch(() => undefined)));
