@@ -31,7 +31,7 @@ unset CDPATH ENV BASH_ENV
 PATH=/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
 export PATH
 
-readonly ALLOWED="agent, start-metal-servers, stop-metal-servers, status, ping"
+readonly ALLOWED="agent, start-metal-servers, stop-metal-servers, status, ping, channels"
 # Only these keys may come from the config file; everything else is refused.
 readonly AUDIT_LOG_MAX_BYTES=1048576
 
@@ -159,6 +159,14 @@ case "$requested" in
   'stop-metal-servers') agent_args=(stop-metal-servers) ;;
   'status') agent_args=(status --json) ;;
   'ping') agent_args=(ping) ;;
+  'channels')
+    # The gateway's own connection for channels to model servers (src/server/gateway/worker-tunnels.ts) asks for
+    # this once per connection: sshd turns Nagle off on a connection only when a session's command starts. Nothing
+    # runs: no node, no agent; written down and done.
+    read_conf || fail "$conf_error"
+    audit allowed
+    exit 0
+    ;;
   *)
     # The config may move the audit log; a broken config must not hide a refusal.
     read_conf || true

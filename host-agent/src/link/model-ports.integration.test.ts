@@ -169,7 +169,7 @@ describe("setup-ssh.sh --model-ports: the key reaches the model ports and nothin
     expect(await link.call("status", {})).toEqual([]);
   });
 
-  it("a tunnel-only link made from the link's connectionConfig (the gateway worker's own connection): a model port opens, no other port, the forced command runs only ping (no agent), no call goes", async () => {
+  it("a tunnel-only link made from the link's connectionConfig (the gateway worker's own connection): a model port opens, no other port, the forced command runs only its channels verb (no agent), no call goes", async () => {
     if (!hasTcpTunnel(link) || !link.connectionConfig) throw new Error("the ssh link has no openTcp or connectionConfig");
     const auditBefore = await readFile(wrapper.auditLog, "utf8").catch(() => "");
     // The app's own link ran the agent through the wrapper, which wrote it down (so a run would show here).
@@ -186,12 +186,12 @@ describe("setup-ssh.sh --model-ports: the key reaches the model ports and nothin
       expect(await readAll(await own.openTcp(modelPort))).toBe("model\n");
       await expect(own.openTcp(secretPort)).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining(`does not permit port ${secretPort}`) });
       await expect(own.call("status", {})).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringContaining("no agent") });
-      // The key's forced command (the wrapper, which logs every command it is given) ran once, for `ping` (the session
-      // that makes sshd turn Nagle off), and never as the agent.
+      // The key's forced command (the wrapper, which logs every command it is given) ran once, for `channels` (the
+      // session that makes sshd turn Nagle off; nothing runs), and never as the agent.
       const added = async () => (await readFile(wrapper.auditLog, "utf8").catch(() => "")).slice(auditBefore.length).split("\n").filter(Boolean);
       const deadline = Date.now() + 15_000;
       while ((await added()).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      expect(await added()).toEqual([expect.stringMatching(/verdict=allowed .*command=ping$/)]);
+      expect(await added()).toEqual([expect.stringMatching(/verdict=allowed .*command=channels$/)]);
     } finally {
       await own.close();
     }

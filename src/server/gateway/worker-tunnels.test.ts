@@ -7,7 +7,7 @@ import { PassThrough, type Duplex } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { HostLink, LinkState, SshLinkConfigInput, TcpTunnel } from "synapse-host-agent/link";
 import type { KeptAliveWhile } from "./raw-upstream";
-import { CONFIG_RECHECK_MS, createWorkerTunnels, IDLE_CLOSE_MS } from "./worker-tunnels";
+import { CONFIG_RECHECK_MS, createWorkerTunnels, IDLE_CLOSE_MS, OWN_CHANNEL_MAX_MS, OWN_LINK_SKIP_MS } from "./worker-tunnels";
 
 interface StandInLink {
   config: SshLinkConfigInput;
@@ -15,6 +15,9 @@ interface StandInLink {
   openTunnels: number;
   closed: boolean;
   failNext: Error | null;
+  /** openTcp answers nothing: it rejects with TIMEOUT at its deadline, as the ssh link's does. */
+  hang: boolean;
+  asked: number[];
   opened: number[];
 }
 
@@ -30,7 +33,7 @@ function setup(configs: Map<string, SshLinkConfigInput | null>) {
     },
     log: { warn: (msg) => warnings.push(msg) },
     makeLink: (config) => {
-      const l: StandInLink = { config, state: "connecting", openTunnels: 0, closed: false, failNext: null, opened: [] };
+      const l: StandInLink = { config, state: "connecting", openTunnels: 0, closed: false, failNext: null, hang: false, asked: [], opened: [] };
       links.push(l);
       const link = {
         get state() {
@@ -39,7 +42,12 @@ function setup(configs: Map<string, SshLinkConfigInput | null>) {
         get openTunnels() {
           return l.openTunnels;
         },
-        async openTcp(port: number): Promise<Duplex> {
+        async openTcp(port: number, opts?: { timeoutMs?: number }): Promise<Duplex> {
+          l.asked.push(opts?.timeoutMs ?? -1);
+          if (l.hang) {
+            await new Promise((r) => setTimeout(r, opts?.timeoutMs ?? 5000));
+            throw Object.assign(new Error(`did not open a channel within ${opts?.timeoutMs} ms`), { code: "TIMEOUT" });
+          }
           if (l.failNext) {
             const e = l.failNext;
             l.failNext = null;
@@ -102,6 +110,29 @@ describe("worker tunnels", () => {
     expect(fallbacks.at(-1)!.timeoutMs).toBeLessThanOrEqual(4000);
     expect(fallbacks.at(-1)!.timeoutMs).toBeGreaterThan(0);
   });
+
+  it("a channel its own link does not open (a connection gone silent): it takes at most OWN_CHANNEL_MAX_MS, the main thread's way gets the rest, and the next requests skip the own link for OWN_LINK_SKIP_MS", async () => {
+    const { tunnels, links, fallbacks } = setup(new Map([["h1", config("10.0.0.2")]]));
+    await tunnels.open("h1", 8080, 5000);
+    await settle();
+    links[0]!.state = "connected";
+    links[0]!.hang = true;
+    const t0 = performance.now();
+    await tunnels.open("h1", 8080, 5000);
+    expect(links[0]!.asked).toEqual([OWN_CHANNEL_MAX_MS]);
+    expect(performance.now() - t0).toBeLessThan(OWN_CHANNEL_MAX_MS + 1000);
+    // (Date is held still here: the fallback is given the whole rest.) It was 1 ms: the own link had taken all 5 s.
+    expect(fallbacks.at(-1)!.timeoutMs).toBeGreaterThanOrEqual(5000 - OWN_CHANNEL_MAX_MS);
+    const skipped = (await tunnels.open("h1", 8080, 5000)) as Duplex & KeptAliveWhile;
+    expect(links[0]!.asked).toHaveLength(1);
+    // While the own link is skipped, a channel the main thread's way may be kept alive.
+    expect(skipped.keepAlive?.()).toBe(true);
+    links[0]!.hang = false;
+    vi.setSystemTime(Date.now() + OWN_LINK_SKIP_MS);
+    await tunnels.open("h1", 8081, 5000);
+    expect(links[0]!.opened).toEqual([8081]);
+    expect(skipped.keepAlive?.()).toBe(false);
+  }, 10_000);
 
   it("no config (no ssh link connected in the main thread): no link is made, every channel goes the main thread's way", async () => {
     const { tunnels, links, fallbacks } = setup(new Map());

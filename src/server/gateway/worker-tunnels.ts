@@ -16,7 +16,7 @@
  * connectionConfig, asked of the main thread: address, user, key, and the
  * host keys pinned there, so no key is trusted here that the app did not
  * pin) as a tunnel-only link (host-agent ssh.ts `tunnelOnly`: the key's
- * forced command runs once, for its `ping` verb, so that sshd turns Nagle off
+ * forced command runs once, for its `channels` verb (nothing runs), so that sshd turns Nagle off
  * on the connection, and no agent runs on it; the key's permitopen still
  * decides which ports a channel may reach). One per
  * host, made on the first request for one of its models, kept with its own
@@ -41,6 +41,14 @@ import type { KeptAliveWhile } from "./raw-upstream";
 
 /** How often, at most, a host's config is asked again while its link is in use (ms). */
 export const CONFIG_RECHECK_MS = 10_000;
+/**
+ * The most of a channel's deadline its own link may take (ms); the main thread's way gets the rest, at least half.
+ * A channel that opens takes a round trip; one that does not (a connection gone silent that keepalives have not
+ * found yet) must leave the fallback a real chance.
+ */
+export const OWN_CHANNEL_MAX_MS = 2_000;
+/** After a channel on its own link timed out, the host's requests go the main thread's way for this long (ms). */
+export const OWN_LINK_SKIP_MS = 10_000;
 /** A host's link with no request for this long and no channel open is closed (a host removed, or idle); the next request makes it again (ms). */
 export const IDLE_CLOSE_MS = 10 * 60_000;
 
@@ -69,6 +77,8 @@ interface Entry {
   checkedAt: number;
   /** The last open() for the host (epoch ms). */
   usedAt: number;
+  /** Until then (epoch ms) its channels go the main thread's way: one timed out on it. */
+  skipUntil: number;
 }
 
 export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnels {
@@ -111,9 +121,10 @@ export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnel
         }
         drop(hostId);
         const link = options.makeLink ? options.makeLink(config, linkLog) : (createSshLink(config, { tunnelOnly: true, log: linkLog }) as Entry["link"]);
-        entries.set(hostId, { link, key, checkedAt: now(), usedAt: now() });
+        entries.set(hostId, { link, key, checkedAt: now(), usedAt: now(), skipUntil: 0 });
       })
       .catch((err: unknown) => {
+        if (closed) return;
         options.log.warn("the gateway could not make its own ssh connection to a host; its requests go through the app's main thread", { hostId, error: err instanceof Error ? err.message : String(err) });
       })
       .finally(() => asking.delete(hostId));
@@ -134,16 +145,22 @@ export function createWorkerTunnels(options: WorkerTunnelsOptions): WorkerTunnel
       const e = entries.get(hostId);
       if (e) e.usedAt = t0;
       if (!closed && (!e || now() - e.checkedAt >= CONFIG_RECHECK_MS)) void recheck(hostId);
-      if (e && e.link.state === "connected") {
+      if (e && e.link.state === "connected" && t0 >= e.skipUntil) {
+        const ownMs = Math.min(OWN_CHANNEL_MAX_MS, Math.floor(timeoutMs / 2));
         try {
-          return await e.link.openTcp(port, { timeoutMs });
-        } catch {
-          // The main thread's way says why, in the fleet's words (or finds a way this link did not).
+          return await e.link.openTcp(port, { timeoutMs: ownMs });
+        } catch (err) {
+          // The main thread's way says why, in the fleet's words (or finds a way this link did not). A channel that
+          // did not open in time: its connection may be gone silent; the next requests do not wait on it.
+          if ((err as { code?: unknown }).code === "TIMEOUT") e.skipUntil = now() + OWN_LINK_SKIP_MS;
         }
       }
       const channel = await options.fallback(hostId, port, Math.max(1, timeoutMs - (now() - t0)));
       // Kept alive for the next request only while this thread has no connection of its own up to the host.
-      const keepAlive = () => entries.get(hostId)?.link.state !== "connected";
+      const keepAlive = () => {
+        const own = entries.get(hostId);
+        return !own || own.link.state !== "connected" || now() < own.skipUntil;
+      };
       return Object.assign(channel, { keepAlive } satisfies KeptAliveWhile);
     },
     async close() {
